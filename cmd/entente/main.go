@@ -1,0 +1,158 @@
+// Command entente runs and drives an Entente node: a sovereign, federated
+// exchange for cyber-threat intelligence (STIX 2.1 over TAXII 2.1).
+//
+// Usage:
+//
+//	entente <command> [flags]
+//
+// Run "entente help" for the list of commands and "entente <command>
+// --help" for each command's flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	code := Run(ctx, env, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// Env is what a command may touch of the outside world, so that tests can
+// run commands in-process.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer // output meant for programs
+	Stderr io.Writer // output meant for people
+	Getenv func(string) string
+}
+
+// command is one subcommand of the binary.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *Env, args []string) error
+}
+
+// commands lists every subcommand, in the order "entente help" shows them.
+// Each lives in its own file, named after it.
+var commands = []command{
+	{"init", "create a node's data directory, identity and first admin key", cmdInit},
+	{"serve", "run a node: TAXII 2.1, node API, exports, dashboard, metrics", cmdServe},
+	{"ingest", "load STIX bundles into a node (running, or offline)", cmdIngest},
+	{"key", "create, list and revoke API keys", cmdKey},
+	{"collection", "create and list TAXII collections", cmdCollection},
+}
+
+// Run runs the command named by args[0] and returns the process exit code.
+func Run(ctx context.Context, env *Env, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(env.Stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, env, args[1:])
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		}
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(env.Stderr, "entente %s: %v\nRun 'entente %s --help' for usage.\n", c.name, ue.err, c.name)
+			return 2
+		}
+		fmt.Fprintf(env.Stderr, "entente %s: %v\n", c.name, err)
+		return 1
+	}
+	fmt.Fprintf(env.Stderr, "entente: unknown command %q\n", args[0])
+	usage(env.Stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Entente: a sovereign, federated exchange for cyber-threat intelligence.")
+	fmt.Fprintln(w, "\nUsage: entente <command> [flags]\n\nCommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'entente <command> --help' for a command's flags.")
+}
+
+// usageError is an error in how a command was called (exit code 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// newFlags returns a flag set for a subcommand that prints its usage line
+// and flags on --help. Flags are written with long names (--data).
+func newFlags(env *Env, name, synopsis, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "Usage: entente %s\n\n%s\n\nFlags:\n", synopsis, help)
+		fs.VisitAll(func(f *flag.Flag) {
+			def := ""
+			if f.DefValue != "" && f.DefValue != "false" {
+				def = fmt.Sprintf(" (default %q)", f.DefValue)
+			}
+			fmt.Fprintf(env.Stderr, "  --%s\n\t%s%s\n", f.Name, f.Usage, def)
+		})
+	}
+	return fs
+}
+
+// parseFlags parses args into fs, turning parse errors into usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	return nil
+}
+
+// remoteFlags are the flags of commands that talk to a running node.
+type remoteFlags struct {
+	server   string
+	token    string
+	tokenEnv string
+}
+
+func (r *remoteFlags) register(fs *flag.FlagSet, env *Env) {
+	fs.StringVar(&r.server, "server", env.Getenv("ENTENTE_SERVER"), "URL of a running node (or $ENTENTE_SERVER)")
+	fs.StringVar(&r.token, "token", "", "API key for --server (or $ENTENTE_TOKEN)")
+	// The token's environment value is not the flag's default, so that
+	// --help never prints a secret.
+	r.tokenEnv = env.Getenv("ENTENTE_TOKEN")
+}
+
+// key returns the API key given by --token or $ENTENTE_TOKEN.
+func (r *remoteFlags) key() string {
+	if r.token != "" {
+		return r.token
+	}
+	return r.tokenEnv
+}
