@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Object is one STIX object: its common properties, decoded, and its JSON,
@@ -28,52 +29,150 @@ type Object struct {
 	Raw json.RawMessage
 }
 
-// envelope is the shape of the common properties for decoding.
-type envelope struct {
-	Type         string   `json:"type"`
-	ID           string   `json:"id"`
-	SpecVersion  string   `json:"spec_version"`
-	Created      string   `json:"created"`
-	Modified     string   `json:"modified"`
-	Revoked      bool     `json:"revoked"`
-	ValidUntil   string   `json:"valid_until"`
-	CreatedByRef string   `json:"created_by_ref"`
-	MarkingRefs  []string `json:"object_marking_refs"`
-}
+// envelope lists the common properties Decode extracts.
+var envelopeProps = [...]string{"type", "id", "spec_version", "created", "modified", "revoked",
+	"valid_until", "created_by_ref", "object_marking_refs"}
 
 // Decode decodes the common properties of one STIX object from raw, which
 // must be a JSON object. It checks only what it needs to decode (that
-// type and id are strings, that timestamps parse); [Validate] checks the
+// raw is well-formed JSON, that type and id are strings, that timestamps
+// parse, that no common property appears twice); [Validate] checks the
 // rest of the specification. Decode keeps raw (it does not copy it).
 func Decode(raw []byte) (*Object, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil, fmt.Errorf("object is not a JSON object")
 	}
-	var e envelope
-	if err := json.Unmarshal(raw, &e); err != nil {
-		return nil, fmt.Errorf("decode object: %w", err)
+	o := &Object{Raw: json.RawMessage(raw)}
+	var created, modified, validUntil string
+	var seen uint16
+	i := skipWS(raw, 1)
+	if i < len(raw) && raw[i] == '}' {
+		i++
+	} else {
+		for {
+			nameStart := i
+			var msg string
+			if i, msg = skipMemberName(raw, i); msg != "" {
+				return nil, fmt.Errorf("decode object: %w", &syntaxError{i, msg})
+			}
+			valStart := i
+			end, se := skipValue(raw, valStart)
+			if se != nil {
+				return nil, fmt.Errorf("decode object: %w", se)
+			}
+			if name, ok := envelopeName(raw, nameStart); ok {
+				bit := uint16(1) << name
+				if seen&bit != 0 {
+					return nil, fmt.Errorf("decode object: property %q appears more than once", envelopeProps[name])
+				}
+				seen |= bit
+				if err := o.setEnvelope(envelopeProps[name], raw[valStart:end], &created, &modified, &validUntil); err != nil {
+					return nil, fmt.Errorf("decode object: %w", err)
+				}
+			}
+			i = skipWS(raw, end)
+			if i >= len(raw) {
+				return nil, fmt.Errorf("decode object: %w", &syntaxError{i, "unexpected end of input (truncated?)"})
+			}
+			if raw[i] == '}' {
+				i++
+				break
+			}
+			if raw[i] != ',' {
+				return nil, fmt.Errorf("decode object: %w", &syntaxError{i, "expected ',' or '}' in object"})
+			}
+			i = skipWS(raw, i+1)
+		}
 	}
-	o := &Object{
-		Type:         e.Type,
-		ID:           e.ID,
-		SpecVersion:  e.SpecVersion,
-		Revoked:      e.Revoked,
-		CreatedByRef: e.CreatedByRef,
-		MarkingRefs:  e.MarkingRefs,
-		Raw:          json.RawMessage(raw),
+	if i != len(raw) {
+		return nil, fmt.Errorf("decode object: %w", &syntaxError{i, "unexpected data after the object"})
 	}
 	var err error
-	if o.Created, err = parseOptionalTimestamp("created", e.Created); err != nil {
+	if o.Created, err = parseOptionalTimestamp("created", created); err != nil {
 		return nil, err
 	}
-	if o.Modified, err = parseOptionalTimestamp("modified", e.Modified); err != nil {
+	if o.Modified, err = parseOptionalTimestamp("modified", modified); err != nil {
 		return nil, err
 	}
-	if o.ValidUntil, err = parseOptionalTimestamp("valid_until", e.ValidUntil); err != nil {
+	if o.ValidUntil, err = parseOptionalTimestamp("valid_until", validUntil); err != nil {
 		return nil, err
 	}
 	return o, nil
+}
+
+// envelopeName returns the index in envelopeProps of the member name
+// whose opening quote is at raw[i].
+func envelopeName(raw []byte, i int) (int, bool) {
+	end, escaped, _ := scanString(raw, i)
+	name := raw[i+1 : end-1]
+	if escaped {
+		name = []byte(unescape(name))
+	}
+	for k, p := range envelopeProps {
+		if string(name) == p {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
+// setEnvelope decodes the value v of the common property name.
+func (o *Object) setEnvelope(name string, v []byte, created, modified, validUntil *string) error {
+	if string(v) == "null" {
+		return nil
+	}
+	if name == "revoked" {
+		switch string(v) {
+		case "true":
+			o.Revoked = true
+		case "false":
+		default:
+			return fmt.Errorf("property %q must be a boolean", name)
+		}
+		return nil
+	}
+	if name == "object_marking_refs" {
+		tree, err := parseJSON(v)
+		if err != nil || tree.kind != kArray {
+			return fmt.Errorf("property %q must be a list of strings", name)
+		}
+		refs := make([]string, len(tree.arr))
+		for k, e := range tree.arr {
+			if e.kind != kString {
+				return fmt.Errorf("property %q must be a list of strings", name)
+			}
+			refs[k] = e.str
+		}
+		o.MarkingRefs = refs
+		return nil
+	}
+	if v[0] != '"' {
+		return fmt.Errorf("property %q must be a string", name)
+	}
+	s := string(v[1 : len(v)-1])
+	if bytes.IndexByte(v, '\\') >= 0 {
+		s = unescape(v[1 : len(v)-1])
+	} else if !utf8.ValidString(s) {
+		s = string([]rune(s))
+	}
+	switch name {
+	case "type":
+		o.Type = s
+	case "id":
+		o.ID = s
+	case "spec_version":
+		o.SpecVersion = s
+	case "created":
+		*created = s
+	case "modified":
+		*modified = s
+	case "valid_until":
+		*validUntil = s
+	case "created_by_ref":
+		o.CreatedByRef = s
+	}
+	return nil
 }
 
 // Version returns the object's version as TAXII 2.1 defines it: modified,

@@ -1,0 +1,159 @@
+// Package config reads a node's configuration: a TOML file whose values
+// flags may override, with ${ENV} expansion so secrets need not be written
+// in the file. Default returns a configuration that runs a node on the
+// embedded store; Validate names the setting at fault.
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is a node's configuration.
+type Config struct {
+	// Listen is the address the HTTP server binds.
+	Listen string `toml:"listen"`
+	// Data is the node's data directory (the embedded store lives there).
+	Data string `toml:"data"`
+	// Store is a PostgreSQL URL; empty means the embedded SQLite store
+	// in Data.
+	Store string `toml:"store"`
+	// Title and Description are shown in TAXII discovery.
+	Title       string `toml:"title"`
+	Description string `toml:"description"`
+	Contact     string `toml:"contact"`
+	// APIRoot is the name of the node's TAXII API root (/taxii2/NAME/).
+	APIRoot string `toml:"api_root"`
+	// MaxContentLength is the largest request body accepted, in bytes.
+	MaxContentLength int64 `toml:"max_content_length"`
+	// MaxJSONDepth is the deepest JSON nesting accepted in a request.
+	MaxJSONDepth int `toml:"max_json_depth"`
+	// RatePerSecond and Burst limit the requests of each API key.
+	RatePerSecond float64 `toml:"rate_per_second"`
+	Burst         int     `toml:"burst"`
+	// TLS, when Cert and Key are set, serves HTTPS; ClientCA, when set,
+	// asks clients for certificates signed by it.
+	TLS TLS `toml:"tls"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `toml:"log_level"`
+	// ShutdownGrace is how long in-flight requests may run on shutdown.
+	ShutdownGrace Duration `toml:"shutdown_grace"`
+}
+
+// TLS configures HTTPS.
+type TLS struct {
+	Cert     string `toml:"cert"`
+	Key      string `toml:"key"`
+	ClientCA string `toml:"client_ca"`
+}
+
+// Duration is a time.Duration written as "10s" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// Default returns the configuration of a node on the embedded store,
+// listening on the loopback interface.
+func Default() Config {
+	return Config{
+		Listen:           "127.0.0.1:8470",
+		Data:             "entente-data",
+		Title:            "Entente node",
+		Description:      "A sovereign, federated exchange for cyber-threat intelligence",
+		APIRoot:          "api1",
+		MaxContentLength: 32 << 20,
+		MaxJSONDepth:     64,
+		RatePerSecond:    200,
+		Burst:            400,
+		LogLevel:         "info",
+		ShutdownGrace:    Duration{10 * time.Second},
+	}
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// Load reads the TOML file at path over the defaults, expanding ${VAR}
+// references from the environment, and validates the result.
+func Load(path string, getenv func(string) string) (Config, error) {
+	c := Default()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("read config: %w", err)
+	}
+	var missing []string
+	text := envRef.ReplaceAllStringFunc(string(b), func(m string) string {
+		name := envRef.FindStringSubmatch(m)[1]
+		v := getenv(name)
+		if v == "" {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return c, fmt.Errorf("config %s: environment variables not set: %s", path, strings.Join(missing, ", "))
+	}
+	md, err := toml.Decode(text, &c)
+	if err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return c, fmt.Errorf("config %s: unknown setting %q", path, und[0].String())
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+var apiRootName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+
+// Validate checks every setting and names the first one at fault.
+func (c Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %q is not host:port: %v", c.Listen, err)
+	}
+	if c.Store == "" && c.Data == "" {
+		return fmt.Errorf("data: a data directory is required for the embedded store")
+	}
+	if c.Store != "" && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
+		return fmt.Errorf("store: %q is not a postgres:// URL", c.Store)
+	}
+	if !apiRootName.MatchString(c.APIRoot) {
+		return fmt.Errorf("api_root: %q must be 1-64 letters, digits, '-' or '_'", c.APIRoot)
+	}
+	if c.MaxContentLength < 1024 {
+		return fmt.Errorf("max_content_length: %d is below 1024 bytes", c.MaxContentLength)
+	}
+	if c.MaxJSONDepth < 8 {
+		return fmt.Errorf("max_json_depth: %d is below 8", c.MaxJSONDepth)
+	}
+	if c.RatePerSecond <= 0 || c.Burst <= 0 {
+		return fmt.Errorf("rate_per_second and burst must be positive")
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return fmt.Errorf("tls: cert and key must be given together")
+	}
+	if c.TLS.ClientCA != "" && c.TLS.Cert == "" {
+		return fmt.Errorf("tls.client_ca: needs tls.cert and tls.key")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDefaultIsValid(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name    string
+		text    string
+		env     map[string]string
+		wantErr string
+		check   func(t *testing.T, c Config)
+	}{
+		{
+			name: "overrides and env",
+			text: "listen = \"127.0.0.1:9000\"\nstore = \"${PGURL}\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n",
+			env:  map[string]string{"PGURL": "postgres://u@h/db"},
+			check: func(t *testing.T, c Config) {
+				if c.Listen != "127.0.0.1:9000" || c.Store != "postgres://u@h/db" || c.TLS.Cert != "c.pem" {
+					t.Fatalf("got %+v", c)
+				}
+				if c.APIRoot != "api1" {
+					t.Fatalf("default api_root lost: %q", c.APIRoot)
+				}
+			},
+		},
+		{name: "missing env", text: "store = \"${NOPE}\"\n", wantErr: "NOPE"},
+		{name: "unknown key", text: "lisen = \"x\"\n", wantErr: `unknown setting "lisen"`},
+		{name: "bad listen", text: "listen = \"nowhere\"\n", wantErr: "listen:"},
+		{name: "bad store", text: "store = \"mysql://x\"\n", wantErr: "store:"},
+		{name: "tls half", text: "[tls]\ncert = \"c\"\n", wantErr: "tls:"},
+		{name: "syntax", text: "listen = \n", wantErr: "config"},
+		{name: "bad api root", text: "api_root = \"a/b\"\n", wantErr: "api_root"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "entente.toml")
+			if err := os.WriteFile(p, []byte(tt.text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(p, func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to mention %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}

@@ -1,0 +1,151 @@
+package correlate
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/entente-cti/entente"
+)
+
+// Tier is one level of alert, with the thresholds that raise it. A window
+// meets the tier when any of its non-zero thresholds is reached.
+type Tier struct {
+	// Name is the tier's name, as it appears in alerts ("national").
+	Name string `toml:"name" json:"name"`
+	// MinOrgsInOneCountry is the number of distinct organisations in one
+	// country that meets the tier; 0 disables this threshold.
+	MinOrgsInOneCountry int `toml:"min_orgs_in_one_country" json:"min_orgs_in_one_country,omitempty"`
+	// MinCountries is the number of distinct countries that meets the
+	// tier; 0 disables this threshold.
+	MinCountries int `toml:"min_countries" json:"min_countries,omitempty"`
+	// MinCountryShare is the share (0 < share ≤ 1) of the federation's
+	// countries that meets the tier; 0 disables this threshold, and so
+	// does a federation of unknown size.
+	MinCountryShare float64 `toml:"min_country_share" json:"min_country_share,omitempty"`
+}
+
+func (t Tier) met(maxInOneCC, countries, federation int) bool {
+	if t.MinOrgsInOneCountry > 0 && maxInOneCC >= t.MinOrgsInOneCountry {
+		return true
+	}
+	if t.MinCountries > 0 && countries >= t.MinCountries {
+		return true
+	}
+	if t.MinCountryShare > 0 && federation > 0 &&
+		countries >= int(math.Ceil(t.MinCountryShare*float64(federation))) {
+		return true
+	}
+	return false
+}
+
+// DefaultTiers returns the tiers the issue names: national (2
+// organisations in one country), regional (3 countries) and global (10
+// countries, or half of the federation's countries).
+func DefaultTiers() []Tier {
+	return []Tier{
+		{Name: "national", MinOrgsInOneCountry: 2},
+		{Name: "regional", MinCountries: 3},
+		{Name: "global", MinCountries: 10, MinCountryShare: 0.5},
+	}
+}
+
+// Config configures an [Engine]. Zero fields take the defaults documented
+// on each.
+type Config struct {
+	// Window is the sliding window within which sightings are counted
+	// together. Default 24 hours.
+	Window time.Duration
+	// Slots is the window's resolution: the window slides by
+	// Window/Slots. Between 1 and 12; default 8.
+	Slots int
+	// Tiers lists the alert tiers from the lowest to the highest. Default
+	// [DefaultTiers].
+	Tiers []Tier
+	// MaxSkew is how far in the future a sighting's last_seen may be
+	// (reporters' clocks differ). Default 5 minutes.
+	MaxSkew time.Duration
+	// MaxAge is how far in the past a sighting's last_seen may be; older
+	// sightings are refused, and earlier parts of an interval are ignored.
+	// Default one Window.
+	MaxAge time.Duration
+	// FederationCountries is the number of countries in the federation,
+	// for tiers with a MinCountryShare; 0 when unknown.
+	FederationCountries int
+	// KnownOrg reports whether an organisation is a known partner (or the
+	// node itself); sightings from others are refused. Nil accepts all.
+	KnownOrg func(org string) bool
+}
+
+func (c Config) withDefaults() Config {
+	if c.Window == 0 {
+		c.Window = 24 * time.Hour
+	}
+	if c.Slots == 0 {
+		c.Slots = 8
+	}
+	if c.Tiers == nil {
+		c.Tiers = DefaultTiers()
+	}
+	if c.MaxSkew == 0 {
+		c.MaxSkew = 5 * time.Minute
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = c.Window
+	}
+	return c
+}
+
+// Validate reports the first problem with c (after defaults) as an
+// *entente.Error with code EINVALID.
+func (c Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return entente.Errorf(entente.EINVALID, "correlation config: "+format, args...)
+	}
+	if c.Window <= 0 {
+		return bad("window %s must be positive", c.Window)
+	}
+	if c.Slots < 1 || c.Slots > 12 {
+		return bad("slots %d must be between 1 and 12", c.Slots)
+	}
+	if c.Window%time.Duration(c.Slots) != 0 || c.Window/time.Duration(c.Slots) < time.Second {
+		return bad("window %s must split into %d slots of at least one second", c.Window, c.Slots)
+	}
+	if c.MaxSkew < 0 || c.MaxAge < 0 {
+		return bad("max skew %s and max age %s must not be negative", c.MaxSkew, c.MaxAge)
+	}
+	slot := int64(c.Window) / int64(c.Slots)
+	need := ceilDiv(int64(c.MaxAge), slot) + ceilDiv(int64(c.MaxSkew), slot) + 3*int64(c.Slots) + 2
+	if need > ringSlots {
+		return bad("max age %s plus max skew %s need %d slots of %s with a window of %d slots; at most %d fit",
+			c.MaxAge, c.MaxSkew, need, time.Duration(slot), c.Slots, ringSlots)
+	}
+	if len(c.Tiers) == 0 {
+		return bad("no tiers")
+	}
+	seen := map[string]bool{}
+	for i, t := range c.Tiers {
+		if t.Name == "" {
+			return bad("tier %d has no name", i+1)
+		}
+		if seen[t.Name] {
+			return bad("tier %q is defined twice", t.Name)
+		}
+		seen[t.Name] = true
+		if t.MinOrgsInOneCountry < 0 || t.MinCountries < 0 || t.MinCountryShare < 0 || t.MinCountryShare > 1 {
+			return bad("tier %q: thresholds must not be negative and the country share must be at most 1", t.Name)
+		}
+		if t.MinOrgsInOneCountry == 0 && t.MinCountries == 0 && t.MinCountryShare == 0 {
+			return bad("tier %q has no threshold", t.Name)
+		}
+	}
+	if c.FederationCountries < 0 {
+		return bad("federation countries %d must not be negative", c.FederationCountries)
+	}
+	return nil
+}
+
+// String describes the configuration briefly, for logs.
+func (c Config) String() string {
+	return fmt.Sprintf("window=%s slots=%d tiers=%d max_skew=%s max_age=%s", c.Window, c.Slots, len(c.Tiers), c.MaxSkew, c.MaxAge)
+}

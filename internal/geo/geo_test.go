@@ -1,0 +1,209 @@
+package geo
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/entente-cti/entente/internal/testutil"
+	"github.com/google/go-cmp/cmp"
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
+)
+
+const sampleCSV = `1.0.0.0,1.0.0.255,AU
+1.0.1.0,1.0.3.255,CN
+1.0.4.0,1.0.7.255,au
+8.8.8.0,8.8.8.255,US
+9.0.0.0,9.0.0.255,ZZZ
+2001:200::,2001:218:2000:51:ffff:ffff:ffff:ffff,JP
+`
+
+func TestTableCSV(t *testing.T) {
+	tb := NewTable()
+	if err := tb.LoadCSV(strings.NewReader(sampleCSV), "sample"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		addr string
+		cc   string
+		ok   bool
+	}{
+		{"1.0.0.0", "AU", true},
+		{"1.0.0.255", "AU", true},
+		{"1.0.2.7", "CN", true},
+		{"1.0.5.1", "AU", true},
+		{"1.0.8.0", "", false},
+		{"0.0.0.1", "", false},
+		{"8.8.8.8", "US", true},
+		{"9.0.0.1", "", false},
+		{"::ffff:8.8.8.8", "US", true},
+		{"2001:200::1", "JP", true},
+		{"2001:300::1", "", false},
+	}
+	for _, tt := range tests {
+		cc, ok := tb.Lookup(netip.MustParseAddr(tt.addr))
+		if cc != tt.cc || ok != tt.ok {
+			t.Errorf("Lookup(%s) = %q, %v; want %q, %v", tt.addr, cc, ok, tt.cc, tt.ok)
+		}
+	}
+	got := tb.CountryPrefixes("au")
+	want := []netip.Prefix{netip.MustParsePrefix("1.0.0.0/24"), netip.MustParsePrefix("1.0.4.0/22")}
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("CountryPrefixes(au) (-want +got):\n%s", diff)
+	}
+}
+
+func TestTableCSVErrors(t *testing.T) {
+	for _, in := range []string{"1.0.0.0,AU\n", "1.0.0.x,1.0.0.255,AU\n", "1.0.0.9,1.0.0.1,AU\n", "1.0.0.0,::1,AU\n"} {
+		err := NewTable().LoadCSV(strings.NewReader(in), "bad.csv")
+		if err == nil || !strings.Contains(err.Error(), "bad.csv:1") {
+			t.Errorf("LoadCSV(%q) = %v, want error naming bad.csv:1", in, err)
+		}
+	}
+}
+
+func TestOverlapLaterWins(t *testing.T) {
+	tb := NewTable()
+	if err := tb.LoadCSV(strings.NewReader("10.0.0.0,10.0.0.255,AA\n10.0.0.128,10.0.0.255,BB\n"), "o"); err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]string{"10.0.0.1": "AA", "10.0.0.200": "BB"} {
+		if cc, _ := tb.Lookup(netip.MustParseAddr(addr)); cc != want {
+			t.Errorf("Lookup(%s) = %q, want %q", addr, cc, want)
+		}
+	}
+}
+
+func TestRealCSV(t *testing.T) {
+	dir := testutil.SharedData(t, "geo")
+	tb := NewTable()
+	for _, f := range []string{"geo-whois-asn-country-ipv4.csv.gz", "geo-whois-asn-country-ipv6.csv.gz"} {
+		fh, err := os.Open(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = tb.LoadCSV(fh, f)
+		fh.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for addr, want := range map[string]string{
+		"1.0.0.1":         "AU", // first row of the file
+		"1.0.2.1":         "CN",
+		"2001:2::1":       "JP",
+		"193.0.6.139":     "NL", // RIPE NCC
+		"2001:67c:2e8::1": "NL",
+		"194.95.111.1":    "DE",
+		"200.160.2.3":     "BR",
+	} {
+		cc, ok := tb.Lookup(netip.MustParseAddr(addr))
+		if !ok || cc != want {
+			t.Errorf("Lookup(%s) = %q, %v; want %q", addr, cc, ok, want)
+		}
+	}
+	lu := tb.CountryPrefixes("LU")
+	if len(lu) == 0 {
+		t.Fatal("no prefixes for LU")
+	}
+	for _, p := range lu {
+		if cc, _ := tb.Lookup(p.Addr()); cc != "LU" {
+			t.Errorf("prefix %s of LU looks up as %q", p, cc)
+		}
+	}
+}
+
+func TestRealCIDRDir(t *testing.T) {
+	dir := testutil.SharedData(t, "geo", "country-ip-blocks")
+	tb := NewTable()
+	if err := tb.LoadCIDRDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(tb.Countries()); n < 200 {
+		t.Errorf("%d countries, want >= 200", n)
+	}
+	// The first line of ipv4/de.cidr.
+	if cc, _ := tb.Lookup(netip.MustParseAddr("2.56.20.1")); cc != "DE" {
+		t.Errorf("Lookup(2.56.20.1) = %q, want DE", cc)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "ipv4", "lu.cidr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := tb.CountryPrefixes("lu")
+	var n4 int
+	for _, p := range got {
+		if p.Addr().Is4() {
+			n4++
+		}
+	}
+	lines := strings.Count(strings.TrimSpace(string(data)), "\n") + 1
+	if n4 == 0 || n4 > lines {
+		t.Errorf("aggregated LU IPv4 prefixes = %d, file has %d lines", n4, lines)
+	}
+}
+
+func TestMMDB(t *testing.T) {
+	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "Test-Country", IncludeReservedNetworks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cidr, cc := range map[string]string{"81.2.69.0/24": "GB", "81.2.70.0/24": "GB", "2001:db8::/32": "FR", "5.6.7.0/24": "DE"} {
+		_, n, _ := net.ParseCIDR(cidr)
+		rec := mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(cc)}}
+		if err := w.Insert(n, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "c.mmdb")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := OpenMMDB(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var _ Locator = db
+	for addr, want := range map[string]string{"81.2.69.160": "GB", "2001:db8::1": "FR", "5.6.7.8": "DE", "9.9.9.9": ""} {
+		cc, ok := db.Lookup(netip.MustParseAddr(addr))
+		if cc != want || ok != (want != "") {
+			t.Errorf("Lookup(%s) = %q, %v; want %q", addr, cc, ok, want)
+		}
+	}
+	got := db.CountryPrefixes("gb")
+	want := []netip.Prefix{netip.MustParsePrefix("81.2.69.0/24"), netip.MustParsePrefix("81.2.70.0/24")}
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("CountryPrefixes(gb) (-want +got):\n%s", diff)
+	}
+	if _, err := OpenMMDB(filepath.Join(t.TempDir(), "missing.mmdb")); err == nil {
+		t.Error("OpenMMDB of a missing file: no error")
+	}
+}
+
+func FuzzGeoCSV(f *testing.F) {
+	f.Add(sampleCSV)
+	f.Add("1.0.0.0,1.0.0.255,AU\n1.0.0.5,1.0.0.9,NZ\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		tb := NewTable()
+		if tb.LoadCSV(strings.NewReader(in), "fuzz") != nil {
+			return
+		}
+		for _, s := range tb.spans {
+			if s.to.Less(s.from) {
+				t.Fatalf("range %s-%s reversed", s.from, s.to)
+			}
+			tb.Lookup(s.from)
+		}
+		tb.CountryPrefixes(tb.Countries()...)
+	})
+}

@@ -1,0 +1,235 @@
+package match
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/entente-cti/entente/internal/observable"
+	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/stix/pattern"
+)
+
+// LoadStats counts what loading indicators did.
+type LoadStats struct {
+	Indicators int // STIX indicators compiled into the snapshot
+	Values     int // values added (plain-list lines or pattern values)
+	Revoked    int // indicators left out because revoked
+	Expired    int // indicators left out because past valid_until
+	// Uncompiled counts indicators whose pattern is not a comparison or an
+	// OR of comparisons on supported observables: they belong to the
+	// pattern evaluator, not the snapshot.
+	Uncompiled int
+	Invalid    int      // objects, patterns or list lines that were not valid
+	Problems   []string // the first problems, naming file and line or object
+}
+
+const maxProblems = 50
+
+func (st *LoadStats) problem(format string, args ...any) {
+	st.Invalid++
+	if len(st.Problems) < maxProblems {
+		st.Problems = append(st.Problems, fmt.Sprintf(format, args...))
+	}
+}
+
+// Add adds the counts of o to st.
+func (st *LoadStats) Add(o LoadStats) {
+	st.Indicators += o.Indicators
+	st.Values += o.Values
+	st.Revoked += o.Revoked
+	st.Expired += o.Expired
+	st.Uncompiled += o.Uncompiled
+	st.Invalid += o.Invalid
+	for _, p := range o.Problems {
+		if len(st.Problems) < maxProblems {
+			st.Problems = append(st.Problems, p)
+		}
+	}
+}
+
+// LoadFile adds the indicators of r, named name in messages, to b. r is a
+// STIX bundle (or array of objects) when it starts with '{' or '[', and a
+// plain list of values (one per line; see [observable.Detect]) otherwise.
+// Invalid entries are counted and described in the stats; the error is
+// for input that cannot be read at all.
+func LoadFile(b *Builder, name string, r io.Reader, now time.Time) (LoadStats, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	for {
+		c, err := br.ReadByte()
+		if err == io.EOF {
+			return LoadStats{}, nil
+		}
+		if err != nil {
+			return LoadStats{}, fmt.Errorf("read %s: %w", name, err)
+		}
+		if c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == 0xEF || c == 0xBB || c == 0xBF {
+			continue
+		}
+		_ = br.UnreadByte()
+		if c == '{' || c == '[' {
+			return loadBundle(b, name, br, now)
+		}
+		return loadList(b, name, br)
+	}
+}
+
+func loadBundle(b *Builder, name string, r io.Reader, now time.Time) (LoadStats, error) {
+	var st LoadStats
+	err := stix.ReadBundle(r, func(index int, raw json.RawMessage) error {
+		AddObject(b, raw, now, &st, fmt.Sprintf("%s: object %d", name, index))
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("%s: %w", name, err)
+	}
+	return st, nil
+}
+
+// AddObject compiles one STIX object into b when it is a current indicator
+// with a compilable pattern, counting what it did in st; where names the
+// object in problems. Objects of other types are ignored.
+func AddObject(b *Builder, raw json.RawMessage, now time.Time, st *LoadStats, where string) {
+	o, err := stix.Decode(raw)
+	if err != nil {
+		st.problem("%s: %v", where, err)
+		return
+	}
+	if o.Type != "indicator" {
+		return
+	}
+	if o.Revoked {
+		st.Revoked++
+		return
+	}
+	if !o.ValidUntil.IsZero() && !o.ValidUntil.After(now) {
+		st.Expired++
+		return
+	}
+	var ind struct {
+		Pattern     string `json:"pattern"`
+		PatternType string `json:"pattern_type"`
+	}
+	if err := json.Unmarshal(raw, &ind); err != nil {
+		st.problem("%s (%s): %v", where, o.ID, err)
+		return
+	}
+	if ind.PatternType != "" && ind.PatternType != "stix" {
+		st.Uncompiled++
+		return
+	}
+	vals, err := compilePattern(ind.Pattern)
+	if err != nil {
+		st.problem("%s (%s): pattern: %v", where, o.ID, err)
+		return
+	}
+	if vals == nil {
+		st.Uncompiled++
+		return
+	}
+	ref, err := b.Indicator(o.ID)
+	if err != nil {
+		st.problem("%s (%s): %v", where, o.ID, err)
+		return
+	}
+	for _, v := range vals {
+		if err := b.Add(v.kind, v.value, ref); err != nil {
+			st.problem("%s (%s): %v", where, o.ID, err)
+			continue
+		}
+		st.Values++
+	}
+	st.Indicators++
+}
+
+type kindValue struct {
+	kind  observable.Kind
+	value string
+}
+
+// errNotCompilable marks a valid pattern that the snapshot cannot hold.
+var errNotCompilable = errors.New("not compilable")
+
+// compilePattern returns the values of a pattern that is one comparison
+// or an OR of comparisons on supported observables, nil (and no error)
+// for a valid pattern that is anything else, and an error for a pattern
+// that does not parse or holds a value that is not valid for its kind.
+func compilePattern(src string) ([]kindValue, error) {
+	p, err := pattern.Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	cmps, ok := p.Disjunction()
+	if !ok {
+		return nil, nil
+	}
+	var out []kindValue
+	for _, c := range cmps {
+		k, ok := observable.FromComparison(c.ObjectType, c.Path)
+		if !ok {
+			return nil, nil
+		}
+		switch c.Op {
+		case "=", "IN":
+		case "ISSUBSET":
+			if k != observable.IPv4 && k != observable.IPv6 {
+				return nil, nil
+			}
+		default:
+			return nil, nil
+		}
+		for _, v := range c.Values {
+			nk, n, err := observable.NormalizeKind(k, v)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, kindValue{nk, n})
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// loadList reads a plain list: one value per line; blank lines and lines
+// starting with '#', '!' or ';' are comments. Hosts-file lines
+// ("0.0.0.0 evil.com") give their name; otherwise the first field is the
+// value.
+func loadList(b *Builder, name string, r io.Reader) (LoadStats, error) {
+	var st LoadStats
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		l := bytes.TrimSpace(sc.Bytes())
+		if len(l) == 0 || l[0] == '#' || l[0] == '!' || l[0] == ';' {
+			continue
+		}
+		fields := strings.Fields(string(l))
+		v := fields[0]
+		if len(fields) >= 2 && (v == "0.0.0.0" || v == "127.0.0.1" || v == "::" || v == "::1") {
+			v = fields[1]
+		}
+		k, n, err := observable.Detect(v)
+		if err != nil {
+			st.problem("%s:%d: %v", name, line, err)
+			continue
+		}
+		if err := b.Add(k, n, DerivedRef); err != nil {
+			st.problem("%s:%d: %v", name, line, err)
+			continue
+		}
+		st.Values++
+	}
+	if err := sc.Err(); err != nil {
+		return st, fmt.Errorf("read %s (after line %d): %w", name, line, err)
+	}
+	return st, nil
+}

@@ -1,0 +1,313 @@
+package match
+
+import (
+	"bytes"
+	"encoding/hex"
+	"net/netip"
+
+	"github.com/entente-cti/entente/internal/observable"
+	"github.com/entente-cti/entente/internal/sensor"
+)
+
+// Hit is one observed value that matched one indicator.
+type Hit struct {
+	// Kind is the kind of the indicator value that matched.
+	Kind observable.Kind
+	// Observed is the value as the log holds it (normalised).
+	Observed string
+	// Matched is the indicator value, canonical: a network for an address
+	// inside it, a parent domain for a subdomain.
+	Matched string
+	// Ref is the indicator reference; see [Snapshot.IndicatorID].
+	Ref Ref
+}
+
+// Matcher looks observed values up in a snapshot. It keeps scratch space
+// and so is not safe for concurrent use: make one per goroutine. Lookups
+// that miss do not allocate.
+type Matcher struct {
+	s       *Snapshot
+	scratch []byte
+}
+
+// NewMatcher returns a matcher on s.
+func NewMatcher(s *Snapshot) *Matcher { return &Matcher{s: s, scratch: make([]byte, 0, 512)} }
+
+// Match looks o up and calls fn for each indicator it matches.
+func (m *Matcher) Match(o sensor.Obs, fn func(Hit)) {
+	switch o.Kind {
+	case sensor.ObsIP:
+		m.ip(o.Value, fn)
+	case sensor.ObsDomain:
+		m.domain(o.Value, fn)
+	case sensor.ObsAny:
+		if !m.ip(o.Value, fn) {
+			m.domain(o.Value, fn)
+		}
+	case sensor.ObsHost:
+		h := hostOnly(o.Value)
+		if !m.ip(h, fn) {
+			m.domain(h, fn)
+		}
+	case sensor.ObsURL:
+		m.url(o.Value, o.Aux, fn)
+	case sensor.ObsEmail:
+		m.email(o.Value, fn)
+	case sensor.ObsHash:
+		m.hash(o.Value, fn)
+	}
+}
+
+// hostOnly strips a port (and IPv6 brackets) from an HTTP host.
+func hostOnly(h []byte) []byte {
+	if len(h) > 0 && h[0] == '[' {
+		if i := bytes.IndexByte(h, ']'); i > 0 {
+			return h[1:i]
+		}
+		return h
+	}
+	if i := bytes.LastIndexByte(h, ':'); i >= 0 && bytes.IndexByte(h[:i], ':') < 0 {
+		return h[:i]
+	}
+	return h
+}
+
+// parseIPv4 parses dotted-quad IPv4 without allocating.
+func parseIPv4(b []byte) (uint32, bool) {
+	var ip uint32
+	var part uint32
+	digits, dots := 0, 0
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			if digits > 0 && part == 0 {
+				return 0, false // leading zero
+			}
+			part = part*10 + uint32(c-'0')
+			digits++
+			if digits > 3 || part > 255 {
+				return 0, false
+			}
+		case c == '.':
+			if digits == 0 || dots == 3 {
+				return 0, false
+			}
+			ip = ip<<8 | part
+			part, digits = 0, 0
+			dots++
+		default:
+			return 0, false
+		}
+	}
+	if dots != 3 || digits == 0 {
+		return 0, false
+	}
+	return ip<<8 | part, true
+}
+
+// ip looks up an address; it reports whether b was an address at all.
+func (m *Matcher) ip(b []byte, fn func(Hit)) bool {
+	s := m.s
+	if v, ok := parseIPv4(b); ok {
+		if r, ok := s.v4.get(&v); ok {
+			a := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}).String()
+			m.emit(Ref(r), observable.IPv4, a, a, fn)
+		}
+		if i := v >> 8; s.net24[i/64]&(1<<(i%64)) != 0 {
+			m.nets(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), fn)
+		}
+		return true
+	}
+	if bytes.IndexByte(b, ':') < 0 || len(b) > 64 {
+		return false
+	}
+	a, err := netip.ParseAddr(string(b))
+	if err != nil {
+		return false
+	}
+	a = a.WithZone("").Unmap()
+	if a.Is4() {
+		return m.ip([]byte(a.String()), fn)
+	}
+	k := a.As16()
+	if r, ok := s.v6.get(&k); ok {
+		m.emit(Ref(r), observable.IPv6, a.String(), a.String(), fn)
+	}
+	if s.nets6 > 0 {
+		m.nets(a, fn)
+	}
+	return true
+}
+
+func (m *Matcher) nets(a netip.Addr, fn func(Hit)) {
+	if _, ok := m.s.nets.Lookup(a); !ok {
+		return
+	}
+	obs := a.String()
+	kind := observable.CIDR4
+	if a.Is6() {
+		kind = observable.CIDR6
+	}
+	for p, r := range m.s.nets.Supernets(netip.PrefixFrom(a, a.BitLen())) {
+		m.emit(r, kind, obs, p.String(), fn)
+	}
+}
+
+func (m *Matcher) emit(r Ref, k observable.Kind, observed, matched string, fn func(Hit)) {
+	m.s.refs(r, func(x Ref) { fn(Hit{Kind: k, Observed: observed, Matched: matched, Ref: x}) })
+}
+
+// lower copies b into the scratch space in lower case, reporting whether
+// it is all ASCII.
+func (m *Matcher) lower(b []byte) ([]byte, bool) {
+	out := m.scratch[:0]
+	ascii := true
+	for _, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		} else if c >= 0x80 {
+			ascii = false
+		}
+		out = append(out, c)
+	}
+	m.scratch = out[:0]
+	return out, ascii
+}
+
+func (m *Matcher) domain(b []byte, fn func(Hit)) {
+	t := m.s.domain
+	if t.n == 0 || len(b) == 0 || len(b) > 253+1 {
+		return
+	}
+	d, ascii := m.lower(b)
+	if !ascii {
+		n, err := observable.Normalize(observable.Domain, string(b))
+		if err != nil {
+			return
+		}
+		d = []byte(n)
+	}
+	if d[len(d)-1] == '.' {
+		d = d[:len(d)-1]
+	}
+	for k := d; len(k) > 0; {
+		if r, ok := t.get(k); ok {
+			m.emit(Ref(r), observable.Domain, string(d), string(k), fn)
+		}
+		i := bytes.IndexByte(k, '.')
+		if i < 0 {
+			break
+		}
+		k = k[i+1:]
+	}
+}
+
+func (m *Matcher) url(host, target []byte, fn func(Hit)) {
+	t := m.s.url
+	if t.n == 0 || len(target) == 0 {
+		return
+	}
+	var key []byte
+	if bytes.Contains(target, []byte("://")) {
+		n, err := observable.Normalize(observable.URL, string(target))
+		if err != nil {
+			return
+		}
+		key = []byte(urlKey(n))
+	} else {
+		if target[0] != '/' || len(host) == 0 {
+			return
+		}
+		h, ascii := m.lower(host)
+		if !ascii {
+			return
+		}
+		if bytes.HasSuffix(h, []byte(":80")) || bytes.HasSuffix(h, []byte(":443")) {
+			h = h[:bytes.LastIndexByte(h, ':')]
+		}
+		if i := bytes.IndexByte(target, '#'); i >= 0 {
+			target = target[:i]
+		}
+		key = append(h, target...)
+		m.scratch = key[:0]
+	}
+	if r, ok := t.get(key); ok {
+		u := "http://" + string(key)
+		m.emit(Ref(r), observable.URL, u, u, fn)
+	}
+}
+
+func (m *Matcher) email(b []byte, fn func(Hit)) {
+	t := m.s.email
+	if t.n == 0 {
+		return
+	}
+	if i := bytes.LastIndexByte(b, '<'); i >= 0 {
+		if j := bytes.IndexByte(b[i:], '>'); j > 0 {
+			b = b[i+1 : i+j]
+		}
+	}
+	b = bytes.TrimSpace(b)
+	at := bytes.LastIndexByte(b, '@')
+	if at <= 0 {
+		return
+	}
+	out := append(m.scratch[:0], b[:at+1]...)
+	for _, c := range b[at+1:] {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		out = append(out, c)
+	}
+	m.scratch = out[:0]
+	if r, ok := t.get(out); ok {
+		m.emit(Ref(r), observable.Email, string(out), string(out), fn)
+	}
+}
+
+func (m *Matcher) hash(b []byte, fn func(Hit)) {
+	if bytes.IndexByte(b, ':') >= 0 {
+		out := m.scratch[:0]
+		for _, c := range b {
+			if c != ':' {
+				out = append(out, c)
+			}
+		}
+		m.scratch = out[:0]
+		b = out
+	}
+	var raw [64]byte
+	n := len(b) / 2
+	if len(b)%2 != 0 || n > 64 {
+		return
+	}
+	if _, err := hex.Decode(raw[:n], b); err != nil {
+		return
+	}
+	s := m.s
+	var r Ref
+	var ok bool
+	var k observable.Kind
+	switch n {
+	case 16:
+		var r0 uint32
+		r0, ok = s.md5.get((*[16]byte)(raw[:16]))
+		r, k = Ref(r0), observable.MD5
+	case 20:
+		var r0 uint32
+		r0, ok = s.sha1.get((*[20]byte)(raw[:20]))
+		r, k = Ref(r0), observable.SHA1
+	case 32:
+		var r0 uint32
+		r0, ok = s.sha256.get((*[32]byte)(raw[:32]))
+		r, k = Ref(r0), observable.SHA256
+	case 64:
+		var r0 uint32
+		r0, ok = s.sha512.get((*[64]byte)(raw[:64]))
+		r, k = Ref(r0), observable.SHA512
+	}
+	if ok {
+		v := hex.EncodeToString(raw[:n])
+		m.emit(r, k, v, v, fn)
+	}
+}

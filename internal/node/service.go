@@ -1,0 +1,136 @@
+// Package node is the application service of an Entente node: the only
+// holder of its store. Every read and every write, from the TAXII server,
+// the node API or the offline CLI, goes through a [Service], which
+// authenticates keys, authorises each action for the principal that asks
+// (its role and the collection's read and write permissions), validates
+// STIX objects before anything is stored, and keeps TAXII status
+// resources.
+//
+// Every method that reads objects funnels through one unexported method,
+// release, which is where the sharing-policy gate (agreements, TLP,
+// residency, redaction, audit of egress) is plugged in: no object leaves
+// the service by another path.
+//
+// Methods take the acting principal as an explicit parameter. Errors meant
+// for clients are *entente.Error: EUNAUTHORIZED, EFORBIDDEN, ENOTFOUND,
+// EINVALID, ECONFLICT; anything else is internal.
+package node
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/store"
+)
+
+// Config is what the service needs to know about its node.
+type Config struct {
+	// Title, Description and Contact are shown in TAXII discovery.
+	Title       string
+	Description string
+	Contact     string
+	// APIRoot is the name of the node's one TAXII API root
+	// (/taxii2/APIRoot/); "api1" when empty.
+	APIRoot string
+	// APIRootTitle and APIRootDescription describe the API root; the
+	// title defaults to Title.
+	APIRootTitle       string
+	APIRootDescription string
+	// MaxContentLength is the largest request body, in bytes, the API
+	// root accepts (advertised in the API root resource); 32 MiB when 0.
+	MaxContentLength int64
+	// Org is the STIX identity id of the organisation that runs the
+	// node; keys created without an organisation belong to it.
+	Org string
+	// KeyCacheTTL is how long a successful key lookup is remembered, so
+	// that each request does not read the store. A key revoked through
+	// this service is forgotten at once; one revoked by another replica
+	// is refused here after at most this long. 10 s when 0; negative
+	// disables the cache.
+	KeyCacheTTL time.Duration
+	// Now returns the current time; time.Now when nil.
+	Now func() time.Time
+}
+
+// Defaults of Config.
+const (
+	DefaultAPIRoot          = "api1"
+	DefaultMaxContentLength = 32 << 20
+	DefaultKeyCacheTTL      = 10 * time.Second
+	// maxKeyCache bounds the number of remembered keys.
+	maxKeyCache = 10000
+	// maxMessage bounds the length of a failure message in a status.
+	maxMessage = 2000
+)
+
+// Service is a node's application service. It is safe for concurrent use.
+type Service struct {
+	st  store.Store
+	cfg Config
+	log *slog.Logger
+
+	mu   sync.Mutex
+	keys map[string]cachedKey // by hash of the secret
+}
+
+type cachedKey struct {
+	p       entente.Principal
+	expires time.Time
+}
+
+// New returns the service of a node whose data is in st. Zero fields of
+// cfg take their defaults; logger may be nil (nothing is logged).
+func New(st store.Store, cfg Config, logger *slog.Logger) *Service {
+	if cfg.APIRoot == "" {
+		cfg.APIRoot = DefaultAPIRoot
+	}
+	if cfg.Title == "" {
+		cfg.Title = "Entente node"
+	}
+	if cfg.APIRootTitle == "" {
+		cfg.APIRootTitle = cfg.Title
+	}
+	if cfg.MaxContentLength <= 0 {
+		cfg.MaxContentLength = DefaultMaxContentLength
+	}
+	if cfg.KeyCacheTTL == 0 {
+		cfg.KeyCacheTTL = DefaultKeyCacheTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{st: st, cfg: cfg, log: logger, keys: make(map[string]cachedKey)}
+}
+
+// Config returns the service's configuration, defaults filled in.
+func (s *Service) Config() Config { return s.cfg }
+
+// LocalAdmin returns the principal of the node's operator acting on the
+// node's data directly (the offline CLI: init, ingest --data, key).
+func LocalAdmin(org string) entente.Principal {
+	return entente.Principal{KeyID: "local", Org: org, Role: entente.RoleAdmin}
+}
+
+// Ready reports whether the node can serve requests (for /readyz).
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.st.Ping(ctx); err != nil {
+		return &entente.Error{Code: entente.EUNAVAILABLE, Message: "the store is not reachable", Err: err}
+	}
+	return nil
+}
+
+func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+
+// requireAdmin refuses principals that are not admins.
+func requireAdmin(p entente.Principal, action string) error {
+	if p.Role != entente.RoleAdmin {
+		return entente.Errorf(entente.EFORBIDDEN, "%s requires the admin role; this key's role is %q", action, p.Role)
+	}
+	return nil
+}

@@ -1,0 +1,240 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/entente-cti/entente/internal/stix"
+)
+
+// Rule ids. They are stable: audit records, previews and tests refer to
+// them. The package documentation describes each.
+const (
+	RuleRed               = "tlp.red"
+	RuleResidency         = "residency"
+	RulePartnerMismatch   = "agreement.partner"
+	RulePublic            = "tlp.clear.public"
+	RuleNoAgreement       = "agreement.none"
+	RuleNotYetValid       = "agreement.not-yet-valid"
+	RuleExpired           = "agreement.expired"
+	RuleCollection        = "agreement.collection"
+	RuleObjectType        = "agreement.object-type"
+	RuleAboveMaxTLP       = "tlp.above-agreement"
+	RuleReshareNone       = "reshare.no-agreement"
+	RuleReshareNotAllowed = "reshare.not-allowed"
+	RuleReshareAmber      = "reshare.third-party-amber"
+	RuleOriginator        = "reshare.originator"
+	RuleThirdPartyID      = "redact.third-party-identity"
+	RuleFreeTextNote      = "redact.free-text-note"
+	RuleAgreement         = "agreement"
+)
+
+// Redaction names, as listed in [Decision.Redactions].
+const (
+	RedactVictimsToCountry = "sighting.victims-to-country"
+	RedactThirdPartyRefs   = "identity.third-party-refs"
+	RedactFreeText         = "free-text"
+)
+
+// ObjectMeta is what the gate needs to know about an object. The caller
+// fills it from the store: TLP and Residency with [Markings.Classify],
+// Origin and ReceivedFromPeer from the object's provenance.
+type ObjectMeta struct {
+	// ID and Type are the object's STIX id and type.
+	ID   string
+	Type string
+	// Collection is the id of the collection the object is released from.
+	Collection string
+	// TLP is the object's resolved TLP level: its own marking, or its
+	// collection's default when it has none.
+	TLP stix.TLP
+	// Residency lists the jurisdictions the object may be stored in; nil
+	// means unrestricted, an empty non-nil list means nowhere.
+	Residency []string
+	// Origin is the identity id of the organisation the node received the
+	// object from; "" (or the node's own identity id) means the node's own.
+	Origin string
+	// ReceivedFromPeer names the peer the object was pulled from or pushed
+	// by ("" for the node's own objects). It is informative only.
+	ReceivedFromPeer string
+	// CreatedByRef is the object's created_by_ref. It is informative only:
+	// Origin, not CreatedByRef, decides re-sharing, because anyone can
+	// write any created_by_ref.
+	CreatedByRef string
+}
+
+// Decision is the gate's verdict on one object for one partner.
+type Decision struct {
+	// Allow is true when the object may be released.
+	Allow bool `json:"allow"`
+	// Rule is the id of the rule that allowed or withheld the object.
+	Rule string `json:"rule"`
+	// Reason explains the decision to people.
+	Reason string `json:"reason"`
+	// Redactions lists the redactions that apply to the object when it is
+	// released (names like [RedactFreeText]). The slice may be shared
+	// between decisions: do not modify it.
+	Redactions []string `json:"redactions,omitempty"`
+}
+
+// Gate is the one policy gate: every object that leaves the node is
+// decided by it. A Gate is immutable and safe for concurrent use.
+type Gate struct {
+	// Self is the node's own organisation.
+	Self Party
+	// CountryOf returns the ISO 3166-1 alpha-2 country of an identity or
+	// location id, for reducing sighting victims to their country. It may
+	// be nil (victims are then removed without a country).
+	CountryOf func(ref string) (string, bool)
+}
+
+// NewGate returns a gate for the node whose organisation is self.
+func NewGate(self Party, countryOf func(ref string) (string, bool)) *Gate {
+	return &Gate{Self: self, CountryOf: countryOf}
+}
+
+// own reports whether the object is the node's own (not received from a
+// third party).
+func (g *Gate) own(o *ObjectMeta) bool { return o.Origin == "" || o.Origin == g.Self.ID }
+
+func deny(rule, format string, args ...any) Decision {
+	return Decision{Rule: rule, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Decide says whether obj may be released to partner under agreement a
+// (nil when the partner has none) at time now, and by which rule. The
+// rules, in the order they are applied, are the table of the package
+// documentation; the first that decides wins.
+func (g *Gate) Decide(a *Agreement, partner Party, obj ObjectMeta, now time.Time) Decision {
+	if obj.TLP >= stix.TLPRed || obj.TLP < stix.TLPClear {
+		return deny(RuleRed, "%s is %s: it never leaves the node", obj.ID, stix.TLPRed)
+	}
+	if a != nil && a.Partner.ID != partner.ID {
+		return deny(RulePartnerMismatch, "agreement %s is with %s, not with %s", a.ID, a.Partner.ID, partner.ID)
+	}
+	if obj.Residency != nil && !slices.Contains(obj.Residency, partner.Country) {
+		return deny(RuleResidency, "%s may be stored only in %v; partner %s is in %q", obj.ID, obj.Residency, partner.ID, partner.Country)
+	}
+	own := g.own(&obj)
+	public := func(rule string, why func() string) Decision {
+		if obj.TLP == stix.TLPClear && own {
+			return Decision{Allow: true, Rule: RulePublic, Reason: reasonPublic}
+		}
+		if obj.TLP == stix.TLPClear {
+			return deny(RuleReshareNone, "%s was received from %s; third-party objects are passed on only under an agreement that allows it (%s)", obj.ID, obj.Origin, why())
+		}
+		return deny(rule, "%s is %s and is not released: %s", obj.ID, obj.TLP, why())
+	}
+	if a == nil {
+		return public(RuleNoAgreement, func() string { return "partner " + partner.ID + " has none" })
+	}
+	if rule, ok := a.inForce(now); !ok {
+		return public(rule, func() string {
+			return fmt.Sprintf("agreement %s is in force from %s until %s", a.ID, fmtTime(a.ValidFrom), fmtTime(a.ValidUntil))
+		})
+	}
+	redactions := g.redactions(a, &obj)
+	if obj.Type == "identity" && a.Redact.RemoveThirdPartyIdentities && obj.ID != g.Self.ID && obj.ID != partner.ID {
+		return deny(RuleThirdPartyID, "%s is the identity of a third party; agreement %s removes third-party identities", obj.ID, a.ID)
+	}
+	if obj.Type == "note" && a.Redact.StripFreeText {
+		return deny(RuleFreeTextNote, "%s is a note, which is free text; agreement %s strips free text", obj.ID, a.ID)
+	}
+	if !slices.Contains(a.Collections, obj.Collection) {
+		d := public(RuleCollection, func() string { return fmt.Sprintf("agreement %s does not cover collection %q", a.ID, obj.Collection) })
+		if d.Allow {
+			d.Redactions = redactions
+		}
+		return d
+	}
+	if len(a.ObjectTypes) > 0 && !slices.Contains(a.ObjectTypes, obj.Type) {
+		d := public(RuleObjectType, func() string { return fmt.Sprintf("agreement %s does not cover type %s", a.ID, obj.Type) })
+		if d.Allow {
+			d.Redactions = redactions
+		}
+		return d
+	}
+	if obj.TLP > a.MaxTLP {
+		return deny(RuleAboveMaxTLP, "%s is %s; agreement %s allows up to %s", obj.ID, obj.TLP, a.ID, a.MaxTLP)
+	}
+	if !own {
+		if obj.Origin == partner.ID {
+			return Decision{Allow: true, Rule: RuleOriginator, Redactions: redactions, Reason: reasonOriginator}
+		}
+		if !a.AllowReshare {
+			return deny(RuleReshareNotAllowed, "%s was received from %s; agreement %s does not allow passing on third-party objects", obj.ID, obj.Origin, a.ID)
+		}
+		if obj.TLP >= stix.TLPAmber {
+			return deny(RuleReshareAmber, "%s was received from %s and is %s: only its originator's own partners may have it", obj.ID, obj.Origin, obj.TLP)
+		}
+	}
+	return Decision{Allow: true, Rule: RuleAgreement, Redactions: redactions, Reason: reasonAgreement}
+}
+
+// Reasons of allowing decisions. They are constants, so that the common
+// case (an object released) costs no allocation; withholding decisions
+// name the object and the values at fault.
+const (
+	reasonPublic     = "the node's own TLP:CLEAR object: released to anyone with a key"
+	reasonOriginator = "a third party's object sent back to the party it came from, within the agreement in force"
+	reasonAgreement  = "covered by the agreement in force: collection, object type, TLP level, residency and origin allowed"
+)
+
+// redactionSets holds every combination of redactions, indexed by a bit
+// mask (1: victims to country, 2: third-party refs, 4: free text), so that
+// decisions share them instead of allocating. They must not be modified.
+var redactionSets = func() (sets [8][]string) {
+	for m := 1; m < 8; m++ {
+		if m&1 != 0 {
+			sets[m] = append(sets[m], RedactVictimsToCountry)
+		}
+		if m&2 != 0 {
+			sets[m] = append(sets[m], RedactThirdPartyRefs)
+		}
+		if m&4 != 0 {
+			sets[m] = append(sets[m], RedactFreeText)
+		}
+	}
+	return sets
+}()
+
+// redactions lists the redactions of agreement a that apply to obj. The
+// slice is shared and must not be modified.
+func (g *Gate) redactions(a *Agreement, obj *ObjectMeta) []string {
+	m := 0
+	if a.Redact.SightingVictimsToCountry && obj.Type == "sighting" {
+		m |= 1
+	}
+	if a.Redact.RemoveThirdPartyIdentities {
+		m |= 2
+	}
+	if a.Redact.StripFreeText {
+		m |= 4
+	}
+	return redactionSets[m]
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "unbounded"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// Explanation is one line of a preview: an object and the decision on it.
+type Explanation struct {
+	Object   ObjectMeta
+	Decision Decision
+}
+
+// Preview decides every object of objs for partner, for showing an
+// operator what the partner would receive and why each object is allowed
+// or withheld. It returns one explanation per object, in order.
+func (g *Gate) Preview(a *Agreement, partner Party, objs []ObjectMeta, now time.Time) []Explanation {
+	out := make([]Explanation, len(objs))
+	for i, o := range objs {
+		out[i] = Explanation{Object: o, Decision: g.Decide(a, partner, o, now)}
+	}
+	return out
+}

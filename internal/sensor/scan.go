@@ -1,0 +1,409 @@
+package sensor
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Parser extracts observables from the lines of one log format. A Parser
+// is used by one goroutine at a time; [Format.NewParser] makes one per
+// worker.
+type Parser interface {
+	// Parse appends the observables of line (without its newline) to obs
+	// and returns the result. An error makes the line a bad line. Lines
+	// that carry no record (headers, blank lines) return obs unchanged.
+	Parse(line []byte, obs []Obs) ([]Obs, error)
+	// Time returns the time at which the record of line was logged, when
+	// the line carries one. It is called only for lines that hit, so it
+	// need not be fast.
+	Time(line []byte) (time.Time, bool)
+}
+
+// Format is a log format.
+type Format interface {
+	// Name is the format's name on the command line ("zeek", "eve", ...).
+	Name() string
+	// NewParser returns a parser in its initial state.
+	NewParser() Parser
+	// Stateful reports whether lines starting with '#' change how later
+	// lines are parsed (Zeek TSV headers); the reader then gives each
+	// chunk the header lines in effect at its start.
+	Stateful() bool
+}
+
+// Input is one log source.
+type Input struct {
+	// Name names the input in reports: a file name, or "-" for stdin.
+	Name string
+	// Open opens the input. Gzip input is recognised by its magic number
+	// and decompressed (on one goroutine: decompression does not scale
+	// with the workers).
+	Open func() (io.ReadCloser, error)
+}
+
+// Chunk is a run of whole lines of one input.
+type Chunk struct {
+	// Seq numbers the chunks of a scan in input order, from 0.
+	Seq int
+	// Input is the index of the chunk's input.
+	Input int
+	// File is the input's name.
+	File string
+	// FirstLine is the line number (from 1) of the chunk's first line.
+	FirstLine int64
+	// Data holds the lines, each but perhaps the last ending in '\n'.
+	Data []byte
+	// Format is the format of the chunk's lines.
+	Format Format
+
+	header    [][]byte // header lines in effect at the chunk's start
+	headerGen uint64   // identifies header; 0 for stateless formats
+	buf       *[]byte
+}
+
+// Handler receives the lines of the chunks that one worker parses.
+type Handler interface {
+	// Line is called for every line that has at least one observable,
+	// with the line's raw bytes and the parser that parsed it (for
+	// [Parser.Time]). Nothing passed may be kept after Line returns.
+	Line(c *Chunk, line int64, raw []byte, obs []Obs, p Parser)
+	// ChunkDone is called after the last line of a chunk.
+	ChunkDone(c *Chunk)
+}
+
+// BadLine is a line that could not be parsed.
+type BadLine struct {
+	File string
+	Line int64
+	Err  error
+}
+
+// Error returns "file:line: error".
+func (b BadLine) Error() string { return fmt.Sprintf("%s:%d: %v", b.File, b.Line, b.Err) }
+
+// Options control a [Scan].
+type Options struct {
+	// Format is the format of every input; nil detects each input's
+	// format from its first line (see [Detect]).
+	Format Format
+	// Workers is the number of parsing goroutines; 0 means GOMAXPROCS.
+	Workers int
+	// ChunkSize is the size of the blocks read (default 4 MiB). A line
+	// longer than a chunk is a bad line and is skipped.
+	ChunkSize int
+	// MaxLineSize is the longest line parsed (default 1 MiB); longer lines
+	// are bad lines.
+	MaxLineSize int
+	// MaxBadReports is how many bad lines are kept in [Stats.BadLines]
+	// (default 100); all are counted.
+	MaxBadReports int
+	// OnBadLine, when set, is called (from any goroutine, serialised) for
+	// each bad line kept.
+	OnBadLine func(BadLine)
+}
+
+// Stats summarises a scan.
+type Stats struct {
+	Inputs   int
+	Bytes    int64 // bytes of log text (after decompression)
+	Lines    int64
+	Records  int64 // lines that yielded at least one observable
+	Bad      int64
+	BadLines []BadLine // the first Options.MaxBadReports bad lines
+}
+
+// ErrTooLong is the error of a line longer than the options allow.
+var ErrTooLong = errors.New("line too long")
+
+type scanner struct {
+	opts    Options
+	mu      sync.Mutex
+	bad     atomic.Int64
+	records atomic.Int64
+	badList []BadLine
+	pool    sync.Pool
+}
+
+func (s *scanner) reportBad(b BadLine) {
+	s.bad.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.badList) < s.opts.MaxBadReports {
+		s.badList = append(s.badList, b)
+		if s.opts.OnBadLine != nil {
+			s.opts.OnBadLine(b)
+		}
+	}
+}
+
+// Scan reads every input, splits it into chunks and parses the chunks on
+// Options.Workers goroutines, calling newHandler once per worker. It
+// returns when all inputs are read and parsed. Errors reading an input
+// (missing file, truncated gzip) name the input; the other inputs are
+// still read, and all such errors are returned joined.
+func Scan(ctx context.Context, inputs []Input, opts Options, newHandler func(worker int) Handler) (Stats, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.ChunkSize <= 0 {
+		opts.ChunkSize = 4 << 20
+	}
+	if opts.MaxLineSize <= 0 {
+		opts.MaxLineSize = 1 << 20
+	}
+	if opts.MaxLineSize > opts.ChunkSize {
+		opts.MaxLineSize = opts.ChunkSize
+	}
+	if opts.MaxBadReports <= 0 {
+		opts.MaxBadReports = 100
+	}
+	s := &scanner{opts: opts}
+	s.pool.New = func() any { b := make([]byte, opts.ChunkSize); return &b }
+
+	chunks := make(chan *Chunk, opts.Workers*2)
+	var wg sync.WaitGroup
+	for w := 0; w < opts.Workers; w++ {
+		h := newHandler(w)
+		wg.Go(func() { s.work(chunks, h) })
+	}
+	stats := Stats{Inputs: len(inputs)}
+	var errs []error
+	seq := 0
+	var gen uint64
+	for i, in := range inputs {
+		if ctx.Err() != nil {
+			errs = append(errs, ctx.Err())
+			break
+		}
+		n, lines, err := s.read(ctx, i, in, chunks, &seq, &gen)
+		stats.Bytes += n
+		stats.Lines += lines
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	close(chunks)
+	wg.Wait()
+	stats.Bad = s.bad.Load()
+	stats.Records = s.records.Load()
+	stats.BadLines = s.badList
+	return stats, errors.Join(errs...)
+}
+
+// read splits one input into chunks and sends them; it returns the bytes
+// and lines read.
+func (s *scanner) read(ctx context.Context, idx int, in Input, out chan<- *Chunk, seq *int, gen *uint64) (int64, int64, error) {
+	rc, err := in.Open()
+	if err != nil {
+		return 0, 0, fmt.Errorf("open %s: %w", in.Name, err)
+	}
+	defer rc.Close()
+	br := bufio.NewReaderSize(rc, 64<<10)
+	var r io.Reader = br
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return 0, 0, fmt.Errorf("read %s: gzip: %w", in.Name, err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	format := s.opts.Format
+	var (
+		total    int64
+		line     int64 = 1 // number of the next line to start
+		carry    []byte
+		skipping bool // discarding the rest of a line longer than a chunk
+		header   [][]byte
+		inHeader bool
+	)
+	*gen++
+	hgen := *gen
+	for {
+		bp := s.pool.Get().(*[]byte)
+		buf := (*bp)[:cap(*bp)]
+		n := copy(buf, carry)
+		m, rerr := fill(r, buf[n:])
+		total += int64(m)
+		n += m
+		// On a read error the lines read so far are still parsed; the
+		// error is returned after them.
+		eof := rerr != nil
+		data := buf[:n]
+		if skipping {
+			i := bytes.IndexByte(data, '\n')
+			if i < 0 {
+				s.pool.Put(bp)
+				carry = nil
+				if eof {
+					if rerr != io.EOF {
+						return total, line - 1, fmt.Errorf("read %s (after line %d): %w", in.Name, line-1, rerr)
+					}
+					return total, line - 1, nil
+				}
+				continue
+			}
+			data = data[i+1:]
+			line++
+			skipping = false
+		}
+		var rest []byte
+		if !eof {
+			i := bytes.LastIndexByte(data, '\n')
+			if i < 0 {
+				// One line fills the whole chunk: report and skip it.
+				s.reportBad(BadLine{File: in.Name, Line: line, Err: fmt.Errorf("%w: over %d bytes", ErrTooLong, s.opts.ChunkSize)})
+				skipping = true
+				carry = nil
+				s.pool.Put(bp)
+				continue
+			}
+			data, rest = data[:i+1], data[i+1:]
+		}
+		if format == nil && len(data) > 0 {
+			format, err = Detect(data)
+			if err != nil {
+				s.pool.Put(bp)
+				return total, line - 1, fmt.Errorf("%s: %w", in.Name, err)
+			}
+		}
+		if len(data) > 0 {
+			c := &Chunk{Seq: *seq, Input: idx, File: in.Name, FirstLine: line, Data: data, Format: format, buf: bp}
+			*seq++
+			if format.Stateful() {
+				c.header, c.headerGen = header, hgen
+				if (len(data) > 0 && data[0] == '#') || bytes.Contains(data, []byte("\n#")) {
+					header, inHeader = trackHeader(data, header, inHeader)
+					*gen++
+					hgen = *gen
+				}
+			}
+			nl := int64(bytes.Count(data, []byte{'\n'}))
+			if data[len(data)-1] != '\n' {
+				nl++
+			}
+			line += nl
+			select {
+			case out <- c:
+			case <-ctx.Done():
+				return total, line - 1, ctx.Err()
+			}
+		} else {
+			s.pool.Put(bp)
+		}
+		if eof {
+			if rerr != io.EOF {
+				return total, line - 1, fmt.Errorf("read %s (after line %d): %w", in.Name, line-1, rerr)
+			}
+			return total, line - 1, nil
+		}
+		carry = append(carry[:0:0], rest...)
+	}
+}
+
+// trackHeader follows the '#' lines of data: a run of '#' lines after
+// data lines starts a new header.
+func trackHeader(data []byte, header [][]byte, inHeader bool) ([][]byte, bool) {
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		var l []byte
+		if i < 0 {
+			l, data = data, nil
+		} else {
+			l, data = data[:i], data[i+1:]
+		}
+		if len(l) > 0 && l[0] == '#' {
+			if !inHeader {
+				header = nil
+				inHeader = true
+			}
+			header = append(header[:len(header):len(header)], bytes.Clone(l))
+		} else if len(bytes.TrimSpace(l)) > 0 {
+			inHeader = false
+		}
+	}
+	return header, inHeader
+}
+
+func (s *scanner) work(chunks <-chan *Chunk, h Handler) {
+	parsers := map[Format]Parser{}
+	gens := map[Format]uint64{}
+	var obs []Obs
+	for c := range chunks {
+		p := parsers[c.Format]
+		if p == nil || (c.Format.Stateful() && gens[c.Format] != c.headerGen) {
+			p = c.Format.NewParser()
+			for _, l := range c.header {
+				_, _ = p.Parse(l, nil)
+			}
+			parsers[c.Format] = p
+			gens[c.Format] = c.headerGen
+		}
+		data := c.Data
+		line := c.FirstLine
+		var records int64
+		for len(data) > 0 {
+			i := bytes.IndexByte(data, '\n')
+			var l []byte
+			if i < 0 {
+				l, data = data, nil
+			} else {
+				l, data = data[:i], data[i+1:]
+			}
+			if len(l) > 0 && l[len(l)-1] == '\r' {
+				l = l[:len(l)-1]
+			}
+			if len(l) > s.opts.MaxLineSize {
+				s.reportBad(BadLine{File: c.File, Line: line, Err: fmt.Errorf("%w: %d bytes (at most %d)", ErrTooLong, len(l), s.opts.MaxLineSize)})
+				line++
+				continue
+			}
+			var err error
+			obs, err = p.Parse(l, obs[:0])
+			if err != nil {
+				s.reportBad(BadLine{File: c.File, Line: line, Err: err})
+			} else if len(obs) > 0 {
+				records++
+				h.Line(c, line, l, obs, p)
+			}
+			line++
+		}
+		s.records.Add(records)
+		if c.Format.Stateful() {
+			// Lines of this chunk may have changed the parser's header;
+			// the next chunk carries its own.
+			gens[c.Format] = 0
+		}
+		h.ChunkDone(c)
+		c.Data = nil
+		s.pool.Put(c.buf)
+	}
+}
+
+// fill reads into buf until it is full or the reader fails; it returns
+// io.EOF at the clean end of input and any other error as it is.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			// A reader that returns nothing without error: try again,
+			// as io.ReadFull does.
+			continue
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,157 @@
+package sensor
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// ZeekTSV is Zeek's default tab-separated log format, for any log type:
+// the columns that hold observables are found by name in the #fields
+// header.
+var ZeekTSV Format = zeekFormat{}
+
+type zeekFormat struct{}
+
+func (zeekFormat) Name() string      { return "zeek" }
+func (zeekFormat) Stateful() bool    { return true }
+func (zeekFormat) NewParser() Parser { return newZeekParser() }
+
+type zeekColumn struct {
+	index int
+	kind  ObsKind
+}
+
+type zeekParser struct {
+	sep      byte
+	setSep   byte
+	unset    []byte
+	empty    []byte
+	columns  []zeekColumn // sorted by index
+	last     int          // highest column index needed
+	nfields  int
+	tsColumn int
+}
+
+func newZeekParser() *zeekParser {
+	return &zeekParser{sep: '\t', setSep: ',', unset: []byte("-"), empty: []byte("(empty)"), tsColumn: -1}
+}
+
+// headerValue decodes a header value such as "\x09".
+func headerValue(v []byte) []byte {
+	if len(v) == 4 && v[0] == '\\' && v[1] == 'x' {
+		if b, err := strconv.ParseUint(string(v[2:]), 16, 8); err == nil {
+			return []byte{byte(b)}
+		}
+	}
+	return v
+}
+
+func (p *zeekParser) header(line []byte) error {
+	// "#separator \x09" uses a space; the others use the separator.
+	if bytes.HasPrefix(line, []byte("#separator ")) {
+		v := headerValue(line[len("#separator "):])
+		if len(v) != 1 {
+			return fmt.Errorf("unsupported #separator %q (want one byte)", line[len("#separator "):])
+		}
+		p.sep = v[0]
+		return nil
+	}
+	name, value, _ := bytes.Cut(line[1:], []byte{p.sep})
+	switch string(name) {
+	case "set_separator":
+		v := headerValue(value)
+		if len(v) != 1 {
+			return fmt.Errorf("unsupported #set_separator %q (want one byte)", value)
+		}
+		p.setSep = v[0]
+	case "unset_field":
+		p.unset = bytes.Clone(value)
+	case "empty_field":
+		p.empty = bytes.Clone(value)
+	case "fields":
+		p.columns = p.columns[:0]
+		p.last = -1
+		p.tsColumn = -1
+		fields := bytes.Split(value, []byte{p.sep})
+		p.nfields = len(fields)
+		for i, f := range fields {
+			if k, ok := zeekFields[string(f)]; ok {
+				p.columns = append(p.columns, zeekColumn{i, k})
+				p.last = i
+			}
+			if string(f) == "ts" {
+				p.tsColumn = i
+			}
+		}
+	}
+	return nil
+}
+
+func (p *zeekParser) Parse(line []byte, obs []Obs) ([]Obs, error) {
+	if len(line) == 0 {
+		return obs, nil
+	}
+	if line[0] == '#' {
+		return obs, p.header(line)
+	}
+	if p.nfields == 0 {
+		return obs, errors.New("data line before any #fields header")
+	}
+	from := len(obs)
+	col := 0
+	ci := 0
+	rest := line
+	for ci < len(p.columns) {
+		i := bytes.IndexByte(rest, p.sep)
+		var f []byte
+		if i < 0 {
+			f, rest = rest, nil
+		} else {
+			f, rest = rest[:i], rest[i+1:]
+		}
+		if col == p.columns[ci].index {
+			k := p.columns[ci].kind
+			ci++
+			if len(f) > 0 && !bytes.Equal(f, p.unset) && !bytes.Equal(f, p.empty) {
+				if k == obsURI || k == ObsHost || bytes.IndexByte(f, p.setSep) < 0 {
+					obs = append(obs, Obs{Kind: k, Value: f})
+				} else {
+					for len(f) > 0 {
+						j := bytes.IndexByte(f, p.setSep)
+						var v []byte
+						if j < 0 {
+							v, f = f, nil
+						} else {
+							v, f = f[:j], f[j+1:]
+						}
+						if len(v) > 0 {
+							obs = append(obs, Obs{Kind: k, Value: v})
+						}
+					}
+				}
+			}
+		}
+		if i < 0 {
+			break
+		}
+		col++
+	}
+	if ci < len(p.columns) {
+		return obs[:from], fmt.Errorf("line has %d fields, the #fields header names %d", col+1, p.nfields)
+	}
+	return joinURL(obs, from), nil
+}
+
+func (p *zeekParser) Time(line []byte) (time.Time, bool) {
+	if p.tsColumn < 0 || len(line) == 0 || line[0] == '#' {
+		return time.Time{}, false
+	}
+	fields := bytes.Split(line, []byte{p.sep})
+	if p.tsColumn >= len(fields) {
+		return time.Time{}, false
+	}
+	return parseTime(fields[p.tsColumn], nil)
+}

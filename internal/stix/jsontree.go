@@ -1,0 +1,610 @@
+package stix
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// kind is the JSON type of a parsed value.
+type kind uint8
+
+const (
+	kNull kind = iota
+	kBool
+	kNumber
+	kString
+	kArray
+	kObject
+)
+
+// String names the kind as the STIX specification names data types.
+func (k kind) String() string {
+	switch k {
+	case kNull:
+		return "null"
+	case kBool:
+		return "boolean"
+	case kNumber:
+		return "number"
+	case kString:
+		return "string"
+	case kArray:
+		return "list"
+	default:
+		return "object"
+	}
+}
+
+// value is one parsed JSON value. The tree keeps the members of objects
+// in document order, so that duplicate names can be reported and the
+// object can be walked without a map.
+type value struct {
+	kind    kind
+	b       bool
+	str     string // string value, or the literal text of a number
+	arr     []value
+	obj     []member
+	dupName string // first duplicated member name of an object, if any
+}
+
+// member is one name/value pair of a JSON object.
+type member struct {
+	name string
+	val  value
+}
+
+// get returns the member named name of an object value.
+func (v *value) get(name string) (*value, bool) {
+	if v.kind != kObject {
+		return nil, false
+	}
+	for i := range v.obj {
+		if v.obj[i].name == name {
+			return &v.obj[i].val, true
+		}
+	}
+	return nil, false
+}
+
+// has reports whether the object value has a member named name.
+func (v *value) has(name string) bool {
+	_, ok := v.get(name)
+	return ok
+}
+
+// maxDepth bounds the nesting of JSON values the parser accepts, so that
+// hostile input cannot exhaust the stack.
+const maxDepth = 200
+
+// syntaxError is a JSON syntax error at a byte offset.
+type syntaxError struct {
+	off int
+	msg string
+}
+
+func (e *syntaxError) Error() string {
+	return fmt.Sprintf("invalid JSON at byte offset %d: %s", e.off, e.msg)
+}
+
+// parser is a small JSON parser producing a value tree. It is strict
+// (RFC 8259): no trailing commas, no comments, control characters in
+// strings rejected.
+type parser struct {
+	b     []byte
+	i     int
+	err   *syntaxError
+	alias bool // strings share b's memory (see parseJSONAlias)
+}
+
+// parseJSON parses exactly one JSON value from b (surrounding white space
+// allowed).
+func parseJSON(b []byte) (value, error) {
+	return parse(parser{b: b})
+}
+
+// parseJSONAlias is parseJSON with strings that share b's memory instead
+// of copies: the tree must not outlive the call that parsed it, nor b be
+// modified while it is in use.
+func parseJSONAlias(b []byte) (value, error) {
+	return parse(parser{b: b, alias: true})
+}
+
+func parse(p parser) (value, error) {
+	b := p.b
+	p.ws()
+	v := p.value(0)
+	if p.err != nil {
+		return value{}, p.err
+	}
+	p.ws()
+	if p.i != len(b) {
+		return value{}, &syntaxError{p.i, "unexpected data after the JSON value"}
+	}
+	return v, nil
+}
+
+// str returns b as a string, sharing memory when the parser aliases.
+func (p *parser) str(b []byte) string {
+	if p.alias && len(b) > 0 {
+		return unsafe.String(&b[0], len(b))
+	}
+	return string(b)
+}
+
+func (p *parser) fail(msg string) {
+	if p.err == nil {
+		if p.i >= len(p.b) {
+			msg = "unexpected end of input (truncated?)"
+		}
+		p.err = &syntaxError{p.i, msg}
+	}
+}
+
+func (p *parser) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *parser) value(depth int) value {
+	if depth > maxDepth {
+		p.fail("nested too deeply")
+		return value{}
+	}
+	if p.i >= len(p.b) {
+		p.fail("")
+		return value{}
+	}
+	switch c := p.b[p.i]; {
+	case c == '{':
+		return p.object(depth)
+	case c == '[':
+		return p.array(depth)
+	case c == '"':
+		s := p.string()
+		return value{kind: kString, str: s}
+	case c == 't':
+		p.literal("true")
+		return value{kind: kBool, b: true}
+	case c == 'f':
+		p.literal("false")
+		return value{kind: kBool}
+	case c == 'n':
+		p.literal("null")
+		return value{kind: kNull}
+	case c == '-' || (c >= '0' && c <= '9'):
+		start := p.i
+		p.number()
+		return value{kind: kNumber, str: p.str(p.b[start:p.i])}
+	default:
+		p.fail(fmt.Sprintf("unexpected character %q", c))
+		return value{}
+	}
+}
+
+func (p *parser) literal(lit string) {
+	if len(p.b)-p.i < len(lit) || string(p.b[p.i:p.i+len(lit)]) != lit {
+		if len(p.b)-p.i < len(lit) && string(p.b[p.i:]) == lit[:len(p.b)-p.i] {
+			p.i = len(p.b)
+			p.fail("")
+			return
+		}
+		p.fail("invalid literal")
+		return
+	}
+	p.i += len(lit)
+}
+
+func (p *parser) number() {
+	if p.err == nil {
+		if end, msg := scanNumber(p.b, p.i); msg != "" {
+			p.i = end
+			p.fail(msg)
+		} else {
+			p.i = end
+		}
+	}
+}
+
+// scanNumber checks the JSON number starting at b[i] and returns the
+// offset just after it, or a message saying what is wrong.
+func scanNumber(b []byte, i int) (int, string) {
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	if i >= len(b) {
+		return i, "truncated number"
+	}
+	switch {
+	case b[i] == '0':
+		i++
+	case b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return i, "invalid number"
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return i, "invalid number: no digits after the decimal point"
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return i, "invalid number: no digits in the exponent"
+		}
+	}
+	return i, ""
+}
+
+// scanString checks the JSON string whose opening quote is at b[i] and
+// returns the offset after its closing quote and whether it holds escape
+// sequences, or a message saying what is wrong.
+func scanString(b []byte, i int) (end int, escaped bool, msg string) {
+	i++
+	for i < len(b) {
+		// Skip eight plain bytes at a time (no quote, backslash or
+		// control character).
+		for i+8 <= len(b) {
+			w := binary.LittleEndian.Uint64(b[i:])
+			if hasLess(w, 0x20)|hasZero(w^(swarLo*'"'))|hasZero(w^(swarLo*'\\')) != 0 {
+				break
+			}
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
+		c := b[i]
+		switch {
+		case c == '"':
+			return i + 1, escaped, ""
+		case c == '\\':
+			escaped = true
+			if i+1 >= len(b) {
+				return len(b), escaped, "truncated string"
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) {
+					return len(b), escaped, "truncated string"
+				}
+				for _, h := range b[i+2 : i+6] {
+					if !isHex(h) {
+						return i, escaped, "invalid \\u escape in string"
+					}
+				}
+				i += 6
+			default:
+				return i, escaped, "invalid escape in string"
+			}
+		case c < 0x20:
+			return i, escaped, "control character in string"
+		default:
+			i++
+		}
+	}
+	return len(b), escaped, "truncated string"
+}
+
+const (
+	swarLo = 0x0101010101010101
+	swarHi = 0x8080808080808080
+)
+
+// hasZero reports (non-zero) whether any byte of w is zero.
+func hasZero(w uint64) uint64 { return (w - swarLo) & ^w & swarHi }
+
+// hasLess reports (non-zero) whether any byte of w is less than n (n <= 128).
+func hasLess(w uint64, n uint64) uint64 { return (w - swarLo*n) & ^w & swarHi }
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func (p *parser) string() string {
+	start := p.i
+	end, escaped, msg := scanString(p.b, p.i)
+	if msg != "" {
+		p.i = end
+		p.fail(msg)
+		return ""
+	}
+	p.i = end
+	raw := p.b[start+1 : end-1]
+	if !escaped {
+		if !utf8.Valid(raw) {
+			return string([]rune(string(raw))) // replace invalid bytes, as encoding/json does
+		}
+		return p.str(raw)
+	}
+	return unescape(raw)
+}
+
+// unescape decodes the escapes of a JSON string body already checked by
+// scanString.
+func unescape(raw []byte) string {
+	out := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c != '\\' {
+			r, size := utf8.DecodeRune(raw[i:])
+			out = utf8.AppendRune(out, r)
+			i += size
+			continue
+		}
+		switch raw[i+1] {
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r := hex4(raw[i+2 : i+6])
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
+					r2 := hex4(raw[i+2 : i+6])
+					if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+						out = utf8.AppendRune(out, d)
+						i += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			out = utf8.AppendRune(out, r)
+			continue
+		default: // '"', '\\', '/'
+			out = append(out, raw[i+1])
+		}
+		i += 2
+	}
+	return string(out)
+}
+
+func hex4(b []byte) rune {
+	n, _ := strconv.ParseUint(string(b), 16, 32)
+	return rune(n)
+}
+
+func (p *parser) object(depth int) value {
+	p.i++ // '{'
+	v := value{kind: kObject}
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == '}' {
+		p.i++
+		return v
+	}
+	v.obj = make([]member, 0, 8)
+	for p.err == nil {
+		p.ws()
+		if p.i >= len(p.b) || p.b[p.i] != '"' {
+			p.fail("expected a string (member name)")
+			return v
+		}
+		name := p.string()
+		p.ws()
+		if p.i >= len(p.b) || p.b[p.i] != ':' {
+			p.fail("expected ':' after member name")
+			return v
+		}
+		p.i++
+		p.ws()
+		val := p.value(depth + 1)
+		if v.dupName == "" {
+			for j := range v.obj {
+				if v.obj[j].name == name {
+					v.dupName = name
+					break
+				}
+			}
+		}
+		v.obj = append(v.obj, member{name, val})
+		p.ws()
+		if p.i >= len(p.b) {
+			p.fail("")
+			return v
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+		case '}':
+			p.i++
+			return v
+		default:
+			p.fail("expected ',' or '}' in object")
+		}
+	}
+	return v
+}
+
+func (p *parser) array(depth int) value {
+	p.i++ // '['
+	v := value{kind: kArray}
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == ']' {
+		p.i++
+		return v
+	}
+	for p.err == nil {
+		p.ws()
+		v.arr = append(v.arr, p.value(depth+1))
+		p.ws()
+		if p.i >= len(p.b) {
+			p.fail("")
+			return v
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+		case ']':
+			p.i++
+			return v
+		default:
+			p.fail("expected ',' or ']' in list")
+		}
+	}
+	return v
+}
+
+// skipValue checks the JSON value starting at b[i] (after white space)
+// without building a tree and returns the offset just after it.
+func skipValue(b []byte, i int) (int, *syntaxError) {
+	var stack []byte // expected closers
+	i = skipWS(b, i)
+	for {
+		// Expect a value at i.
+		if i >= len(b) {
+			return i, &syntaxError{i, "unexpected end of input (truncated?)"}
+		}
+		switch c := b[i]; {
+		case c == '{':
+			if len(stack) >= maxDepth {
+				return i, &syntaxError{i, "nested too deeply"}
+			}
+			i = skipWS(b, i+1)
+			if i < len(b) && b[i] == '}' {
+				i++
+				break
+			}
+			stack = append(stack, '}')
+			var msg string
+			if i, msg = skipMemberName(b, i); msg != "" {
+				return i, &syntaxError{i, msg}
+			}
+			continue
+		case c == '[':
+			if len(stack) >= maxDepth {
+				return i, &syntaxError{i, "nested too deeply"}
+			}
+			i = skipWS(b, i+1)
+			if i < len(b) && b[i] == ']' {
+				i++
+				break
+			}
+			stack = append(stack, ']')
+			continue
+		case c == '"':
+			end, _, msg := scanString(b, i)
+			if msg != "" {
+				return end, &syntaxError{end, msg}
+			}
+			i = end
+		case c == 't' || c == 'f' || c == 'n':
+			lit := "null"
+			if c == 't' {
+				lit = "true"
+			} else if c == 'f' {
+				lit = "false"
+			}
+			if len(b)-i < len(lit) {
+				return len(b), &syntaxError{len(b), "unexpected end of input (truncated?)"}
+			}
+			if string(b[i:i+len(lit)]) != lit {
+				return i, &syntaxError{i, "invalid literal"}
+			}
+			i += len(lit)
+		case c == '-' || (c >= '0' && c <= '9'):
+			end, msg := scanNumber(b, i)
+			if msg != "" {
+				return end, &syntaxError{end, msg}
+			}
+			i = end
+		default:
+			return i, &syntaxError{i, fmt.Sprintf("unexpected character %q", c)}
+		}
+		// After a value: close containers or find the next element.
+		for {
+			if len(stack) == 0 {
+				return i, nil
+			}
+			i = skipWS(b, i)
+			if i >= len(b) {
+				return i, &syntaxError{i, "unexpected end of input (truncated?)"}
+			}
+			top := stack[len(stack)-1]
+			if b[i] == top {
+				stack = stack[:len(stack)-1]
+				i++
+				continue
+			}
+			if b[i] != ',' {
+				return i, &syntaxError{i, fmt.Sprintf("expected ',' or '%c'", top)}
+			}
+			i = skipWS(b, i+1)
+			if top == '}' {
+				var msg string
+				if i, msg = skipMemberName(b, i); msg != "" {
+					return i, &syntaxError{i, msg}
+				}
+			}
+			break
+		}
+	}
+}
+
+// skipMemberName checks `"name" :` at b[i] and returns the offset of the
+// member's value.
+func skipMemberName(b []byte, i int) (int, string) {
+	if i >= len(b) {
+		return i, "unexpected end of input (truncated?)"
+	}
+	if b[i] != '"' {
+		return i, "expected a string (member name)"
+	}
+	end, _, msg := scanString(b, i)
+	if msg != "" {
+		return end, msg
+	}
+	i = skipWS(b, end)
+	if i >= len(b) {
+		return i, "unexpected end of input (truncated?)"
+	}
+	if b[i] != ':' {
+		return i, "expected ':' after member name"
+	}
+	return skipWS(b, i+1), ""
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}

@@ -1,0 +1,169 @@
+package store
+
+import (
+	"math"
+	"time"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/stix"
+)
+
+// Backends keep every timestamp (versions, date_added, creation times) as
+// int64 Unix nanoseconds: SQL timestamp types lose nanoseconds, and STIX
+// versions must compare exactly.
+var (
+	minTime = time.Unix(0, math.MinInt64).UTC()
+	maxTime = time.Unix(0, math.MaxInt64).UTC()
+)
+
+// UnixNano returns t as Unix nanoseconds and whether t is representable
+// (between the years 1678 and 2262).
+func UnixNano(t time.Time) (int64, bool) {
+	if t.Before(minTime) || t.After(maxTime) {
+		return 0, false
+	}
+	return t.UnixNano(), true
+}
+
+// FromUnixNano returns the UTC time of n Unix nanoseconds.
+func FromUnixNano(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// PageLimit returns the page size to use for a requested limit: the
+// limit itself, capped at MaxPageSize, or MaxPageSize when it is not
+// positive.
+func PageLimit(limit int) int {
+	if limit <= 0 || limit > MaxPageSize {
+		return MaxPageSize
+	}
+	return limit
+}
+
+// Existing is one version of an object already stored in a collection, as
+// a backend reads it to plan an addition.
+type Existing struct {
+	ID        string
+	Version   int64
+	DateAdded int64
+	Seq       int64
+	Latest    bool
+	First     bool
+}
+
+// NewEntry is one entry an addition writes.
+type NewEntry struct {
+	Obj     *stix.Object
+	Version int64
+	Latest  bool
+	First   bool
+}
+
+// AddPlan is what a backend must do, inside its write transaction, to add
+// a batch of objects: insert Inserts in order (their sequence numbers
+// then follow input order), and clear the latest and first flags of the
+// stored entries listed by sequence number.
+type AddPlan struct {
+	Outcomes    []entente.AddOutcome
+	Inserts     []NewEntry
+	ClearLatest []int64
+	ClearFirst  []int64
+}
+
+// PlanAdd decides, without I/O, how adding objs with date_added dateAdded
+// changes a collection whose stored versions of the same ids are
+// existing. An object whose (id, version) is already stored, or appears
+// earlier in objs, is a Duplicate. New versions move the latest and
+// first flags. It returns an EINVALID *entente.Error naming the object
+// when an object has no id or type or a version outside the storable
+// range.
+func PlanAdd(objs []*stix.Object, dateAdded int64, existing []Existing) (AddPlan, error) {
+	type state struct {
+		versions map[int64]int64 // version -> date_added
+		latest   int64           // version
+		first    int64
+		// latestRef and firstRef point at the entry holding the flag: a
+		// stored sequence number (>0) or -(index+1) into Inserts.
+		latestRef, firstRef int64
+	}
+	ids := make(map[string]*state, len(objs))
+	for _, e := range existing {
+		s := ids[e.ID]
+		if s == nil {
+			s = &state{versions: map[int64]int64{}}
+			ids[e.ID] = s
+		}
+		s.versions[e.Version] = e.DateAdded
+		if e.Latest {
+			s.latest, s.latestRef = e.Version, e.Seq
+		}
+		if e.First {
+			s.first, s.firstRef = e.Version, e.Seq
+		}
+	}
+	p := AddPlan{Outcomes: make([]entente.AddOutcome, len(objs))}
+	for i, o := range objs {
+		if o == nil || o.ID == "" || o.Type == "" {
+			id := ""
+			if o != nil {
+				id = o.ID
+			}
+			return AddPlan{}, entente.Errorf(entente.EINVALID, "object %d (%q): id and type are required", i, id)
+		}
+		vt := o.Version()
+		v := dateAdded
+		if !vt.IsZero() {
+			var ok bool
+			if v, ok = UnixNano(vt); !ok {
+				return AddPlan{}, entente.Errorf(entente.EINVALID, "object %s: version %s is outside the storable range (years 1678-2262)", o.ID, stix.FormatTimestamp(vt))
+			}
+		}
+		out := entente.AddOutcome{ID: o.ID, Version: FromUnixNano(v), DateAdded: FromUnixNano(dateAdded)}
+		s := ids[o.ID]
+		if s == nil {
+			s = &state{versions: map[int64]int64{}}
+			ids[o.ID] = s
+		}
+		if da, dup := s.versions[v]; dup {
+			out.Duplicate = true
+			out.DateAdded = FromUnixNano(da)
+			p.Outcomes[i] = out
+			continue
+		}
+		ref := -int64(len(p.Inserts) + 1)
+		e := NewEntry{Obj: o, Version: v}
+		if len(s.versions) == 0 {
+			e.Latest, e.First = true, true
+			s.latest, s.latestRef, s.first, s.firstRef = v, ref, v, ref
+		} else {
+			if v > s.latest {
+				p.clearLatest(s.latestRef)
+				e.Latest = true
+				s.latest, s.latestRef = v, ref
+			}
+			if v < s.first {
+				p.clearFirst(s.firstRef)
+				e.First = true
+				s.first, s.firstRef = v, ref
+			}
+		}
+		s.versions[v] = dateAdded
+		p.Inserts = append(p.Inserts, e)
+		p.Outcomes[i] = out
+	}
+	return p, nil
+}
+
+func (p *AddPlan) clearLatest(ref int64) {
+	if ref < 0 {
+		p.Inserts[-ref-1].Latest = false
+	} else if ref > 0 {
+		p.ClearLatest = append(p.ClearLatest, ref)
+	}
+}
+
+func (p *AddPlan) clearFirst(ref int64) {
+	if ref < 0 {
+		p.Inserts[-ref-1].First = false
+	} else if ref > 0 {
+		p.ClearFirst = append(p.ClearFirst, ref)
+	}
+}

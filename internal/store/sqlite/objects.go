@@ -1,0 +1,366 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/store"
+)
+
+const (
+	// lookupChunk is how many ids one lookup of stored versions names.
+	lookupChunk = 500
+	// insertChunk is how many rows one INSERT statement writes.
+	insertChunk = 100
+	insertCols  = 11
+)
+
+var insertFull = insertSQL(insertChunk)
+
+func insertSQL(rows int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO objects (seq, pos, collection, id, type, spec_version, version, date_added, is_latest, is_first, raw) VALUES `)
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
+	}
+	return b.String()
+}
+
+// AddObjects adds objects to a collection in one transaction; see
+// [store.Store.AddObjects]. Every entry of one call shares one
+// date_added, strictly greater than any date_added the collection ever
+// gave before.
+func (s *Store) AddObjects(ctx context.Context, collection string, objs []*stix.Object) ([]entente.AddOutcome, error) {
+	var plan store.AddPlan
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		coll, _, err := collectionSeq(ctx, tx, collection)
+		if err != nil {
+			return err
+		}
+		var last int64
+		if err := tx.QueryRowContext(ctx, `SELECT last_added FROM collections WHERE seq = ?`, coll).Scan(&last); err != nil {
+			return fmt.Errorf("read last date_added: %w", err)
+		}
+		dateAdded := max(time.Now().UnixNano(), last+1)
+		existing, err := lookupExisting(ctx, tx, coll, objs)
+		if err != nil {
+			return err
+		}
+		if plan, err = store.PlanAdd(objs, dateAdded, existing); err != nil {
+			return err
+		}
+		if len(plan.Inserts) == 0 {
+			return nil
+		}
+		if err := insertEntries(ctx, tx, coll, dateAdded, plan.Inserts); err != nil {
+			return err
+		}
+		if err := clearFlag(ctx, tx, "is_latest", plan.ClearLatest); err != nil {
+			return err
+		}
+		if err := clearFlag(ctx, tx, "is_first", plan.ClearFirst); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE collections SET last_added = ? WHERE seq = ?`, dateAdded, coll); err != nil {
+			return fmt.Errorf("update last date_added: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add %d objects to collection %s: %w", len(objs), collection, err)
+	}
+	return plan.Outcomes, nil
+}
+
+// lookupExisting reads every stored version of the ids among objs.
+func lookupExisting(ctx context.Context, tx *sql.Tx, coll int64, objs []*stix.Object) ([]store.Existing, error) {
+	seen := make(map[string]bool, len(objs))
+	ids := make([]any, 0, len(objs))
+	for _, o := range objs {
+		if o != nil && !seen[o.ID] {
+			seen[o.ID] = true
+			ids = append(ids, o.ID)
+		}
+	}
+	var out []store.Existing
+	for len(ids) > 0 {
+		n := min(len(ids), lookupChunk)
+		args := append([]any{coll}, ids[:n]...)
+		ids = ids[n:]
+		rows, err := tx.QueryContext(ctx, `SELECT id, version, date_added, seq, is_latest, is_first FROM objects WHERE collection = ? AND id IN (`+placeholders(n)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("look up stored versions: %w", err)
+		}
+		for rows.Next() {
+			var e store.Existing
+			if err := rows.Scan(&e.ID, &e.Version, &e.DateAdded, &e.Seq, &e.Latest, &e.First); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("look up stored versions: %w", err)
+			}
+			out = append(out, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("look up stored versions: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// insertEntries inserts entries with sequence numbers following the
+// greatest one in use. A number freed by deleting the last entry may be
+// given again: that keeps (date_added, seq) order, because the new entry's
+// date_added is strictly greater.
+func insertEntries(ctx context.Context, tx *sql.Tx, coll, dateAdded int64, entries []store.NewEntry) error {
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM objects`).Scan(&seq); err != nil {
+		return fmt.Errorf("read last sequence number: %w", err)
+	}
+	var full *sql.Stmt
+	if len(entries) >= insertChunk {
+		var err error
+		if full, err = tx.PrepareContext(ctx, insertFull); err != nil {
+			return fmt.Errorf("prepare insert: %w", err)
+		}
+		defer full.Close()
+	}
+	args := make([]any, 0, insertChunk*insertCols)
+	for len(entries) > 0 {
+		n := min(len(entries), insertChunk)
+		args = args[:0]
+		for _, e := range entries[:n] {
+			o := e.Obj
+			seq++
+			args = append(args, seq, seq, coll, o.ID, o.Type, o.SpecVersion, e.Version, dateAdded, e.Latest, e.First, []byte(o.Raw))
+		}
+		var err error
+		if n == insertChunk {
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, insertSQL(n), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("insert objects %s..%s: %w", entries[0].Obj.ID, entries[n-1].Obj.ID, err)
+		}
+		entries = entries[n:]
+	}
+	return nil
+}
+
+func clearFlag(ctx context.Context, tx *sql.Tx, column string, seqs []int64) error {
+	for len(seqs) > 0 {
+		n := min(len(seqs), lookupChunk)
+		args := make([]any, n)
+		for i, s := range seqs[:n] {
+			args[i] = s
+		}
+		seqs = seqs[n:]
+		if _, err := tx.ExecContext(ctx, `UPDATE objects SET `+column+` = 0 WHERE seq IN (`+placeholders(n)+`)`, args...); err != nil {
+			return fmt.Errorf("clear %s: %w", column, err)
+		}
+	}
+	return nil
+}
+
+// QueryObjects returns one page of entries; see [store.Store.QueryObjects].
+func (s *Store) QueryObjects(ctx context.Context, q entente.ObjectQuery) (entente.Page, error) {
+	coll, collID, err := collectionSeq(ctx, s.read, q.Collection)
+	if err != nil {
+		return entente.Page{}, err
+	}
+	var after store.Cursor
+	if q.Next != "" {
+		if after, err = store.DecodeCursor(q.Next, collID, q); err != nil {
+			return entente.Page{}, err
+		}
+	}
+	limit := store.PageLimit(q.Limit)
+	query, args, err := pageQuery(coll, after, q, limit)
+	if err != nil {
+		return entente.Page{}, err
+	}
+	rows, err := s.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return entente.Page{}, fmt.Errorf("query collection %s: %w", q.Collection, err)
+	}
+	defer rows.Close()
+	var (
+		page    entente.Page
+		lastPos store.Cursor
+	)
+	page.Entries = make([]entente.ObjectEntry, 0, min(limit, 128))
+	for rows.Next() {
+		if len(page.Entries) == limit {
+			page.More = true
+			break
+		}
+		var (
+			e                  entente.ObjectEntry
+			seq, version, date int64
+		)
+		dest := []any{&seq, &e.ID, &e.Type, &e.SpecVersion, &version, &date}
+		if !q.MetadataOnly {
+			dest = append(dest, (*[]byte)(&e.Raw))
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return entente.Page{}, fmt.Errorf("query collection %s: %w", q.Collection, err)
+		}
+		e.Version, e.DateAdded = store.FromUnixNano(version), store.FromUnixNano(date)
+		lastPos = store.Cursor{DateAdded: date, Seq: seq}
+		page.Entries = append(page.Entries, e)
+	}
+	if err := rows.Err(); err != nil {
+		return entente.Page{}, fmt.Errorf("query collection %s: %w", q.Collection, err)
+	}
+	if page.More {
+		page.Next = store.EncodeCursor(lastPos, collID, q)
+	}
+	return page, nil
+}
+
+// pageQuery returns the SQL and arguments that select up to limit+1
+// entries of collection coll after cursor position after (when q.Next is
+// set). Every shape walks an index in (date_added, seq) order, so a page
+// costs the same wherever it starts.
+func pageQuery(coll int64, after store.Cursor, q entente.ObjectQuery, limit int) (string, []any, error) {
+	cols := `pos, id, type, spec_version, version, date_added`
+	if !q.MetadataOnly {
+		cols += `, raw`
+	}
+	var w where
+	w.add(`collection = ?`, coll)
+	switch {
+	case q.Next != "":
+		// The cursor is bound to q.AddedAfter and names an entry added
+		// after it, so the seek past the cursor implies the filter.
+		w.add(`(date_added, pos) > (?, ?)`, after.DateAdded, after.Seq)
+	case !q.AddedAfter.IsZero():
+		n, ok := store.UnixNano(q.AddedAfter)
+		if !ok {
+			if q.AddedAfter.After(time.Unix(0, 0)) {
+				n = math.MaxInt64
+			} else {
+				n = math.MinInt64
+			}
+		}
+		w.add(`date_added > ?`, n)
+	}
+	w.in("id", q.IDs)
+	w.in("type", q.Types)
+	w.in("spec_version", q.SpecVersions)
+	if err := w.versions(q.Versions); err != nil {
+		return "", nil, err
+	}
+	query := `SELECT ` + cols + ` FROM objects WHERE ` + strings.Join(w.conds, " AND ") + ` ORDER BY date_added, pos LIMIT ?`
+	return query, append(w.args, limit+1), nil
+}
+
+// DeleteObjects deletes versions of one object; see
+// [store.Store.DeleteObjects]. The zero VersionFilter deletes the latest
+// version. The object's remaining versions get their latest and first
+// flags recomputed.
+func (s *Store) DeleteObjects(ctx context.Context, collection, id string, versions entente.VersionFilter, specVersions []string) (int, error) {
+	var deleted int
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		coll, _, err := collectionSeq(ctx, tx, collection)
+		if err != nil {
+			return err
+		}
+		var w where
+		w.add(`collection = ?`, coll)
+		w.add(`id = ?`, id)
+		w.in("spec_version", specVersions)
+		if err := w.versions(versions); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM objects WHERE `+strings.Join(w.conds, " AND "), w.args...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return entente.Errorf(entente.ENOTFOUND, "object %q has no matching version in collection %q", id, collection)
+		}
+		deleted = int(n)
+		_, err = tx.ExecContext(ctx, `UPDATE objects SET
+			is_latest = (version = (SELECT max(version) FROM objects WHERE collection = ?1 AND id = ?2)),
+			is_first  = (version = (SELECT min(version) FROM objects WHERE collection = ?1 AND id = ?2))
+			WHERE collection = ?1 AND id = ?2`, coll, id)
+		if err != nil {
+			return fmt.Errorf("recompute version flags: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete %s from collection %s: %w", id, collection, err)
+	}
+	return deleted, nil
+}
+
+// where accumulates the conditions and arguments of a WHERE clause.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) in(column string, values []string) {
+	if len(values) == 0 {
+		return
+	}
+	w.conds = append(w.conds, column+` IN (`+placeholders(len(values))+`)`)
+	for _, v := range values {
+		w.args = append(w.args, v)
+	}
+}
+
+// versions adds the condition of a version filter: the latest version
+// when f is zero, nothing when f.All, else the union of the selectors.
+func (w *where) versions(f entente.VersionFilter) error {
+	switch {
+	case f.All:
+		return nil
+	case f.IsZero():
+		w.add(`is_latest = 1`)
+		return nil
+	}
+	var ors []string
+	if f.First {
+		ors = append(ors, `is_first = 1`)
+	}
+	if f.Last {
+		ors = append(ors, `is_latest = 1`)
+	}
+	if len(f.At) > 0 {
+		for _, t := range f.At {
+			n, ok := store.UnixNano(t)
+			if !ok {
+				return entente.Errorf(entente.EINVALID, "version %s is out of range", t.UTC().Format(time.RFC3339Nano))
+			}
+			w.args = append(w.args, n)
+		}
+		ors = append(ors, `version IN (`+placeholders(len(f.At))+`)`)
+	}
+	w.conds = append(w.conds, `(`+strings.Join(ors, " OR ")+`)`)
+	return nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}

@@ -1,0 +1,62 @@
+package sqlite
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/store"
+)
+
+// TestQueryPlans checks that the page queries walk an index in
+// (date_added, seq) order instead of sorting: a sort would make a page's
+// cost grow with the collection.
+func TestQueryPlans(t *testing.T) {
+	s, err := Open(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cases := []struct {
+		name      string
+		q         entente.ObjectQuery
+		wantIndex string
+	}{
+		{"latest", entente.ObjectQuery{}, "objects_latest"},
+		{"latest added after", entente.ObjectQuery{AddedAfter: time.Now()}, "objects_latest"},
+		{"latest after cursor", entente.ObjectQuery{Next: "x"}, "objects_latest"},
+		{"latest with type and added_after", entente.ObjectQuery{Next: "x", Types: []string{"indicator"}, AddedAfter: time.Now()}, "objects_latest"},
+		{"all versions", entente.ObjectQuery{Next: "x", Versions: entente.VersionFilter{All: true}}, "objects_order"},
+		{"first", entente.ObjectQuery{Next: "x", Versions: entente.VersionFilter{First: true}}, "objects_order"},
+		{"metadata", entente.ObjectQuery{Next: "x", MetadataOnly: true, Versions: entente.VersionFilter{All: true}}, "objects_order"},
+	}
+	for _, tc := range cases {
+		query, args, err := pageQuery(1, store.Cursor{DateAdded: 5, Seq: 9}, tc.q, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := s.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		text := strings.Join(plan, "; ")
+		if !strings.Contains(text, "USING INDEX "+tc.wantIndex) || strings.Contains(text, "TEMP B-TREE") {
+			t.Errorf("%s: plan %q, want a walk of index %s without a sort", tc.name, text, tc.wantIndex)
+		}
+		if tc.q.Next != "" && !strings.Contains(text, "(date_added,pos)>(?,?)") {
+			t.Errorf("%s: plan %q does not seek to the cursor", tc.name, text)
+		}
+		t.Logf("%s: %s", tc.name, text)
+	}
+}

@@ -1,0 +1,171 @@
+// Package sqlite is the embedded, default [store.Store] backend: one
+// SQLite database file (pure Go, modernc.org/sqlite) in a data directory.
+//
+// Writes go through a single connection, so they are serialised: every
+// addition reads the collection's last date_added and takes insertion
+// sequence numbers while no other write runs, and commit order equals
+// (date_added, seq) order. Reads use a separate pool of read-only
+// connections, which WAL mode lets run concurrently with the writer, each
+// on a consistent snapshot.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/entente-cti/entente/internal/store"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// FileName is the database file's name inside the data directory.
+const FileName = "entente.db"
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is a [store.Store] on one SQLite database file.
+type Store struct {
+	path  string
+	write *sql.DB // one connection: writers are serialised
+	read  *sql.DB // read-only connections
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating it if needed) the store in directory dir, in file
+// dir/entente.db, and applies any pending schema migration.
+func Open(ctx context.Context, dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open sqlite store: create data directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	// synchronous(FULL): in WAL mode, NORMAL syncs the WAL only at
+	// checkpoints, so a transaction that has committed (and been
+	// acknowledged to a client) can be lost if the machine loses power or
+	// the OS crashes before the next checkpoint. FULL syncs the WAL at
+	// every commit, which makes an acknowledged object durable.
+	pragmas := []string{
+		"journal_mode(WAL)",
+		"synchronous(FULL)",
+		"busy_timeout(10000)",
+		"foreign_keys(1)",
+		"cache_size(-65536)", // 64 MiB per connection
+		"temp_store(MEMORY)",
+	}
+	dsn := func(extra ...string) string {
+		v := url.Values{}
+		for _, p := range append(pragmas, extra...) {
+			v.Add("_pragma", p)
+		}
+		v.Set("_txlock", "immediate")
+		return "file:" + path + "?" + v.Encode()
+	}
+	write, err := sql.Open("sqlite", dsn())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	s := &Store{path: path, write: write}
+	if err := s.migrate(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", dsn("query_only(1)"))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(4)
+	read.SetMaxIdleConns(4)
+	read.SetConnMaxIdleTime(0)
+	read.SetConnMaxLifetime(0)
+	s.read = read
+	return s, nil
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// Ping checks that both connection pools can reach the database.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.read.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping sqlite store: %w", err)
+	}
+	if err := s.write.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping sqlite store: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database. It checkpoints the WAL into the database
+// file first, best effort.
+func (s *Store) Close() error {
+	_, _ = s.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+// migrate applies the embedded migrations that the database lacks, each
+// in its own transaction, in file-name order.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		name    TEXT PRIMARY KEY,
+		applied INTEGER NOT NULL
+	) STRICT`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	files, err := store.Migrations(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	for _, m := range files {
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ?`, m.Name).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied) VALUES (?, ?)`, m.Name, time.Now().UnixNano())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("apply migration %s: %w", m.Name, err)
+		}
+	}
+	return nil
+}
+
+// inTx runs fn in a write transaction and commits it when fn returns nil
+// and ctx is still live.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
