@@ -52,6 +52,8 @@ var commands = []command{
 	{"ingest", "load STIX bundles into a node (running, or offline)", cmdIngest},
 	{"key", "create, list and revoke API keys", cmdKey},
 	{"collection", "create and list TAXII collections", cmdCollection},
+	{"pattern", "validate STIX patterns and match them against observations", cmdPattern},
+	{"match", "match network logs against indicators and report sightings", cmdMatch},
 }
 
 // Run runs the command named by args[0] and returns the process exit code.

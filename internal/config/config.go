@@ -77,8 +77,8 @@ func Default() Config {
 		APIRoot:          "api1",
 		MaxContentLength: 32 << 20,
 		MaxJSONDepth:     64,
-		RatePerSecond:    200,
-		Burst:            400,
+		RatePerSecond:    1000,
+		Burst:            2000,
 		LogLevel:         "info",
 		ShutdownGrace:    Duration{10 * time.Second},
 	}

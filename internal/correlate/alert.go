@@ -29,6 +29,10 @@ const (
 	ChangeCreated   Change = "created"   // the alert was raised
 	ChangeEscalated Change = "escalated" // its tier rose
 	ChangeUpdated   Change = "updated"   // its counts, countries or times grew
+	// ChangeSuperseded: a late sighting showed that the alert's run of
+	// windows began in an earlier epoch, whose alert (SupersededBy) now
+	// covers it; the node revokes this one.
+	ChangeSuperseded Change = "superseded"
 )
 
 // Alert is a coordinated alert: a threat sighted by enough organisations in
@@ -57,22 +61,28 @@ type Alert struct {
 	Countries     []string
 	// FirstSeen and LastSeen bound the sightings within the span.
 	FirstSeen, LastSeen time.Time
-	// SightingRefs lists up to 16 of the sightings, the smallest ids.
-	SightingRefs []string
+	// SupersededBy is set, with Change ChangeSuperseded, on an alert that
+	// another now covers.
+	SupersededBy string
 }
 
 // Modified returns the alert's STIX modified timestamp, derived from its
 // content: the later of its epoch start and last seen, plus one
-// millisecond per tier rank, organisation and country. Each of those only
-// grows as sightings arrive, so every change of content that adds an
-// organisation, a country, a tier or a later sighting yields a later
-// version, and nodes with the same sightings produce the same version.
+// millisecond per tier rank, organisation and country, and one more when
+// it is superseded. Each of those only grows as sightings arrive, so every
+// change of content that adds an organisation, a country, a tier or a
+// later sighting yields a later version, and nodes with the same sightings
+// produce the same version.
 func (a Alert) Modified() time.Time {
 	m := a.LastSeen.Truncate(time.Millisecond)
 	if a.Epoch.After(m) {
 		m = a.Epoch
 	}
-	return m.Add(time.Duration(a.TierRank+a.Organisations+len(a.Countries)) * time.Millisecond)
+	n := a.TierRank + a.Organisations + len(a.Countries)
+	if a.SupersededBy != "" {
+		n++
+	}
+	return m.Add(time.Duration(n) * time.Millisecond)
 }
 
 // alertJSON is the STIX shape of an alert; field order is the output order.
@@ -91,7 +101,8 @@ type alertJSON struct {
 	FirstSeen         string                     `json:"first_seen"`
 	LastSeen          string                     `json:"last_seen"`
 	WindowSeconds     int64                      `json:"window_seconds"`
-	SightingRefs      []string                   `json:"sighting_refs,omitempty"`
+	Revoked           bool                       `json:"revoked,omitempty"`
+	SupersededByRef   string                     `json:"superseded_by_ref,omitempty"`
 	Extensions        map[string]extensionMarker `json:"extensions"`
 }
 
@@ -100,7 +111,8 @@ type extensionMarker struct {
 }
 
 // AlertObject returns the alert as a STIX 2.1 object of type
-// x-entente-alert. Identical alerts give byte-identical objects. The
+// x-entente-alert. Identical alerts give byte-identical objects; a
+// superseded alert is revoked and names its successor. The
 // object carries no created_by_ref and no lifecycle status: both differ
 // from node to node, and the object must not.
 func AlertObject(a Alert) json.RawMessage {
@@ -123,7 +135,8 @@ func AlertObject(a Alert) json.RawMessage {
 		FirstSeen:         stix.FormatTimestamp(a.FirstSeen),
 		LastSeen:          stix.FormatTimestamp(a.LastSeen),
 		WindowSeconds:     int64(a.Window / time.Second),
-		SightingRefs:      a.SightingRefs,
+		Revoked:           a.SupersededBy != "",
+		SupersededByRef:   a.SupersededBy,
 		Extensions:        map[string]extensionMarker{ExtensionID: {ExtensionType: "new-sdo"}},
 	}
 	b, err := json.Marshal(o)
@@ -147,7 +160,8 @@ const alertSchema = `{"$schema":"https://json-schema.org/draft/2020-12/schema",`
 	`"countries":{"type":"array","items":{"type":"string","pattern":"^[A-Z]{2}$"},"description":"ISO 3166-1 alpha-2 codes, sorted."},` +
 	`"first_seen":{"type":"string","format":"date-time"},"last_seen":{"type":"string","format":"date-time"},` +
 	`"window_seconds":{"type":"integer","minimum":1},` +
-	`"sighting_refs":{"type":"array","maxItems":16,"items":{"type":"string","pattern":"^sighting--"}}}}`
+	`"revoked":{"type":"boolean","description":"Set when the alert is superseded."},` +
+	`"superseded_by_ref":{"type":"string","pattern":"^x-entente-alert--","description":"The alert that now covers this one."}}}`
 
 // ExtensionDefinition returns the STIX extension-definition object that
 // defines the x-entente-alert SDO, with its JSON schema as the schema

@@ -101,12 +101,18 @@ func (e *RejectError) Unwrap() error { return e.Err }
 // ringSlots is how many slots one presence mask covers.
 const ringSlots = 64
 
-// maxRefs is how many sighting ids an alert lists (the lexicographically
-// smallest, so that the list is the same on every node).
-const maxRefs = 16
-
 // countryIndexes is the number of two-letter codes A–Z × A–Z.
 const countryIndexes = 26 * 26
+
+type countrySet [(countryIndexes + 63) / 64]uint64
+
+func (c *countrySet) count() int {
+	n := 0
+	for _, w := range c {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
 
 // entry is one (organisation, country) pair's presence for one threat.
 type entry struct {
@@ -115,32 +121,32 @@ type entry struct {
 	mask    uint64 // bit i: present in slot base+i
 }
 
-// epochState is what the engine knows of one epoch of one threat.
-type epochState struct {
+// alertState is an alert as last reported.
+type alertState struct {
 	epoch     int64
-	tier      int // 0: no tier met; i+1: Config.Tiers[i]
+	tier      int // i+1: Config.Tiers[i]
 	orgs      int
-	countries [(countryIndexes + 63) / 64]uint64
-	first     time.Time
-	last      time.Time
-	refs      []string
+	countries countrySet
+	first     int64 // unix nanoseconds
+	last      int64
+	lastEdge  int64 // slot where its run started when last computed
 }
 
-func (s *epochState) countryCount() int {
-	n := 0
-	for _, w := range s.countries {
-		n += bits.OnesCount64(w)
-	}
-	return n
-}
-
-// threatState is the presence of one threat's reporters.
+// threatState is the presence of one threat's reporters. Slot arrays are
+// a ring aligned with the masks: index i is slot base+i.
 type threatState struct {
 	key     ThreatKey
 	base    int64 // absolute slot of bit 0 of every mask
 	entries []entry
 	index   map[uint64]int32 // (org<<16 | country) → entries index; nil while small
-	epochs  []*epochState    // sorted by epoch
+	first   [ringSlots]int64 // earliest sighting time within each slot (0: none)
+	last    [ringSlots]int64 // latest sighting time within each slot
+	tiers   [ringSlots]uint8 // tier met by the window ending at each slot
+	// carried is set when the run of tier-meeting windows at base began
+	// before it, at slot carryEdge.
+	carried   bool
+	carryEdge int64
+	reported  []*alertState // sorted by epoch
 }
 
 const indexThreshold = 12
@@ -164,21 +170,43 @@ func (t *threatState) insert(org uint32, country uint16) int {
 	t.entries = append(t.entries, entry{org: org, country: country})
 	i := len(t.entries) - 1
 	if t.index == nil && len(t.entries) > indexThreshold {
-		t.index = make(map[uint64]int32, 2*len(t.entries))
-		for j, e := range t.entries {
-			t.index[uint64(e.org)<<16|uint64(e.country)] = int32(j)
-		}
+		t.reindex()
 	} else if t.index != nil {
 		t.index[uint64(org)<<16|uint64(country)] = int32(i)
 	}
 	return i
 }
 
-// shift moves the ring so that its first slot is base, dropping older bits.
+func (t *threatState) reindex() {
+	t.index = nil
+	if len(t.entries) <= indexThreshold {
+		return
+	}
+	t.index = make(map[uint64]int32, 2*len(t.entries))
+	for j, e := range t.entries {
+		t.index[uint64(e.org)<<16|uint64(e.country)] = int32(j)
+	}
+}
+
+// shift moves the ring so that its first slot is base, dropping older
+// presence and remembering where a run of alerting windows that crosses
+// the new base began.
 func (t *threatState) shift(base int64) {
 	d := base - t.base
 	if d <= 0 {
 		return
+	}
+	if d < ringSlots && t.tiers[d] > 0 {
+		i := d
+		for i > 0 && t.tiers[i-1] > 0 {
+			i--
+		}
+		if i > 0 || !t.carried {
+			t.carryEdge = t.base + i
+		}
+		t.carried = true
+	} else {
+		t.carried = false
 	}
 	for i := range t.entries {
 		if d >= ringSlots {
@@ -186,6 +214,16 @@ func (t *threatState) shift(base int64) {
 		} else {
 			t.entries[i].mask >>= uint(d)
 		}
+	}
+	if d >= ringSlots {
+		t.first, t.last, t.tiers = [ringSlots]int64{}, [ringSlots]int64{}, [ringSlots]uint8{}
+	} else {
+		n := copy(t.first[:], t.first[d:])
+		clear(t.first[n:])
+		copy(t.last[:], t.last[d:])
+		clear(t.last[n:])
+		copy(t.tiers[:], t.tiers[d:])
+		clear(t.tiers[n:])
 	}
 	t.base = base
 }
@@ -204,17 +242,39 @@ func (t *threatState) compact() {
 	}
 	clear(t.entries[n:])
 	t.entries = t.entries[:n]
-	t.index = nil
-	if n > indexThreshold {
-		t.index = make(map[uint64]int32, 2*n)
-		for j, e := range t.entries {
-			t.index[uint64(e.org)<<16|uint64(e.country)] = int32(j)
-		}
-	}
+	t.reindex()
 }
 
-func (t *threatState) epochAt(e int64, create bool) *epochState {
-	i, found := slices.BinarySearchFunc(t.epochs, e, func(s *epochState, e int64) int {
+// run is a maximal sequence of consecutive window ends (ring indexes
+// lo…hi) whose windows meet a tier; edge is the absolute slot where it
+// began.
+type run struct {
+	lo, hi int64
+	edge   int64
+}
+
+// runs lists the runs of alerting windows in the ring, oldest first.
+func (t *threatState) runs(buf []run) []run {
+	buf = buf[:0]
+	for i := int64(0); i < ringSlots; i++ {
+		if t.tiers[i] == 0 {
+			continue
+		}
+		r := run{lo: i, edge: t.base + i}
+		if i == 0 && t.carried {
+			r.edge = t.carryEdge
+		}
+		for i+1 < ringSlots && t.tiers[i+1] > 0 {
+			i++
+		}
+		r.hi = i
+		buf = append(buf, r)
+	}
+	return buf
+}
+
+func (t *threatState) reportedAt(epoch int64) (int, bool) {
+	return slices.BinarySearchFunc(t.reported, epoch, func(s *alertState, e int64) int {
 		switch {
 		case s.epoch < e:
 			return -1
@@ -223,15 +283,6 @@ func (t *threatState) epochAt(e int64, create bool) *epochState {
 		}
 		return 0
 	})
-	if found {
-		return t.epochs[i]
-	}
-	if !create {
-		return nil
-	}
-	s := &epochState{epoch: e}
-	t.epochs = slices.Insert(t.epochs, i, s)
-	return s
 }
 
 // Engine correlates sightings into alerts. It is safe for concurrent use.
@@ -239,7 +290,7 @@ type Engine struct {
 	mu       sync.Mutex
 	cfg      Config
 	slot     int64 // slot length in nanoseconds
-	g        int64 // slots per window (and window ends per epoch)
+	g        int64 // slots per window (and per epoch)
 	ageSlots int64
 	skew     int64 // MaxSkew in slots, rounded up
 	threats  map[ThreatKey]*threatState
@@ -247,10 +298,11 @@ type Engine struct {
 	stats    Stats
 
 	// scratch, reused across evaluations
-	stamp    []uint32 // per org: last evaluation that counted it
+	stamp    []uint32 // per org: the evaluation that last counted it
 	stampGen uint32
 	perCC    [countryIndexes]int32
 	touched  []uint16
+	runBuf   []run
 }
 
 // New returns an engine with the given configuration, after filling in
@@ -287,7 +339,7 @@ func floorDiv(a, b int64) int64 {
 
 func (e *Engine) slotOf(t time.Time) int64 { return floorDiv(t.UnixNano(), e.slot) }
 
-func (e *Engine) slotStart(s int64) time.Time { return time.Unix(0, s*e.slot).UTC() }
+func (e *Engine) epochStart(epoch int64) time.Time { return time.Unix(0, epoch*e.g*e.slot).UTC() }
 
 // countryIndex maps an ISO 3166-1 alpha-2 code to 0…675.
 func countryIndex(cc string) (uint16, bool) {
@@ -309,9 +361,10 @@ func (e *Engine) reject(s *Sighting, r Reason, format string, args ...any) error
 }
 
 // Add records one sighting received at now and returns the alerts it
-// created, escalated or updated, sorted by identifier. A refused sighting
-// is counted in [Stats] and returned as a *RejectError; a sighting that adds
-// nothing new (a duplicate) returns no alerts and no error.
+// created, escalated, updated or superseded, in the order of their epochs.
+// A refused sighting is counted in [Stats] and returned as a
+// *RejectError; a sighting that adds nothing new (a duplicate) returns no
+// alerts and no error.
 func (e *Engine) Add(s Sighting, now time.Time) ([]Alert, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -348,109 +401,209 @@ func (e *Engine) add(s *Sighting, now time.Time) ([]Alert, error) {
 		return nil, e.reject(s, ReasonFuture, "last_seen %s is more than %s after the node's clock (%s)", fmtTime(last), e.cfg.MaxSkew, fmtTime(now))
 	}
 	minTime := now.Add(-e.cfg.MaxAge)
-	if last.Before(minTime) {
+	if last.Before(minTime) || last.Unix() < 0 {
 		return nil, e.reject(s, ReasonPast, "last_seen %s is more than %s before the node's clock (%s)", fmtTime(last), e.cfg.MaxAge, fmtTime(now))
 	}
 	if first.Before(minTime) {
 		first = minTime
 	}
 
+	a, b := e.slotOf(first), e.slotOf(last)
+	t := e.threats[s.Threat]
+	if t == nil {
+		t = &threatState{key: s.Threat, base: e.slotOf(now) + e.skew + e.g - ringSlots}
+	}
+	// The ring must hold every window the sighting falls in.
+	if top := b + e.g - 1; top >= t.base+ringSlots {
+		t.shift(top - (ringSlots - 1))
+	}
+	if b < t.base { // the node's clock went back by more than the horizon
+		return nil, e.reject(s, ReasonPast, "last_seen %s is older than what this node still holds", fmtTime(last))
+	}
+	if a < t.base {
+		a = t.base
+	}
+	if e.threats[s.Threat] == nil {
+		e.threats[s.Threat] = t
+	}
 	org, ok := e.orgs[s.Org]
 	if !ok {
 		org = uint32(len(e.orgs))
 		e.orgs[s.Org] = org
 		e.stamp = append(e.stamp, 0)
 	}
-	a, b := e.slotOf(first), e.slotOf(last)
-	nowBase := e.slotOf(now) + e.skew - (ringSlots - 1)
-	t := e.threats[s.Threat]
-	if t == nil {
-		t = &threatState{key: s.Threat, base: nowBase}
-		e.threats[s.Threat] = t
-	}
-	if b >= t.base+ringSlots {
-		t.shift(b - (ringSlots - 1))
-	}
-	if a < t.base {
-		a = t.base
-	}
 	i := t.find(org, cc)
 	if i < 0 {
 		i = t.insert(org, cc)
 	}
-	want := rangeMask(a-t.base, b-t.base)
+	lo, hi := a-t.base, b-t.base
+	want := rangeMask(lo, hi)
 	newBits := want &^ t.entries[i].mask
 	t.entries[i].mask |= want
 
-	// Update the epochs whose span the sighting touches: an epoch's span is
-	// the slots its windows cover, e·G−G+1 … e·G+G−1.
-	var out []Alert
-	firstEpoch := floorDiv(a+e.g-1, e.g) // smallest e with e·G+G−1 ≥ a
-	lastEpoch := floorDiv(b+e.g-1, e.g)  // largest e with e·G−G+1 ≤ b
-	changed := false
-	for ep := firstEpoch; ep <= lastEpoch; ep++ {
-		st := t.epochAt(ep, true)
-		spanStart := e.slotStart(ep*e.g - e.g + 1)
-		spanEnd := e.slotStart(ep*e.g + e.g).Add(-1)
-		f, l := maxTime(first, spanStart), minTime2(last, spanEnd)
-		touched := false
-		if st.first.IsZero() || f.Before(st.first) {
-			st.first, touched = f, true
+	timesChanged := false
+	fns, lns := first.UnixNano(), last.UnixNano()
+	for j := lo; j <= hi; j++ {
+		start := (t.base + j) * e.slot
+		f, l := max(fns, start), min(lns, start+e.slot-1)
+		if t.first[j] == 0 || f < t.first[j] {
+			t.first[j], timesChanged = f, true
 		}
-		if l.After(st.last) {
-			st.last, touched = l, true
+		if l > t.last[j] {
+			t.last[j], timesChanged = l, true
 		}
-		if s.ID != "" && addRef(st, s.ID) {
-			touched = true
-		}
-		before := *st
-		if newBits != 0 {
-			e.evaluate(t, st)
-		}
-		if !touched && st.tier == before.tier && st.orgs == before.orgs && st.countries == before.countries {
-			continue
-		}
-		changed = true
-		if st.tier == 0 {
-			continue
-		}
-		ch := ChangeUpdated
-		switch {
-		case before.tier == 0:
-			ch = ChangeCreated
-		case st.tier > before.tier:
-			ch = ChangeEscalated
-		}
-		out = append(out, e.alert(t, st, ch))
 	}
-	if newBits == 0 && !changed {
+	if newBits == 0 && !timesChanged {
 		e.stats.Duplicates++
 		return nil, nil
 	}
 	e.stats.Accepted++
-	return out, nil
+	if newBits != 0 {
+		e.evaluate(t, int64(bits.TrailingZeros64(newBits)), int64(63-bits.LeadingZeros64(newBits)))
+	}
+	return e.report(t, lo, min(hi+e.g-1, ringSlots-1), newBits != 0), nil
 }
 
-func addRef(st *epochState, id string) bool {
-	i, found := slices.BinarySearch(st.refs, id)
-	if found || i >= maxRefs {
-		return false
+// evaluate recomputes the tiers of the windows ending at ring indexes
+// lo … hi+G−1, whose presence changed in slots lo … hi.
+func (e *Engine) evaluate(t *threatState, lo, hi int64) {
+	wHi := min(hi+e.g-1, ringSlots-1)
+	// The union of those windows bounds each of them: if it meets no tier
+	// above what a window already has, that window cannot rise.
+	var u counts
+	e.count(t, rangeMask(lo-e.g+1, wHi), &u)
+	top := uint8(e.tierOf(u.maxInOneCC, u.countries))
+	if top == 0 {
+		return
 	}
-	st.refs = slices.Insert(st.refs, i, id)
-	if len(st.refs) > maxRefs {
-		st.refs = st.refs[:maxRefs]
+	var w counts
+	for end := lo; end <= wHi; end++ {
+		if t.tiers[end] >= top {
+			continue
+		}
+		e.count(t, rangeMask(end-e.g+1, end), &w)
+		if k := uint8(e.tierOf(w.maxInOneCC, w.countries)); k > t.tiers[end] {
+			t.tiers[end] = k
+		}
 	}
-	return true
+}
+
+// report recomputes the alerts whose runs include a window end in
+// lo … hi and returns those that changed; when runs may have merged
+// (merged is true) it also supersedes alerts whose run now starts in an
+// earlier epoch.
+func (e *Engine) report(t *threatState, lo, hi int64, merged bool) []Alert {
+	e.runBuf = t.runs(e.runBuf)
+	runs := e.runBuf
+	var out []Alert
+	var done []int64
+	for _, r := range runs {
+		if r.hi < lo || r.lo > hi {
+			continue
+		}
+		ep := floorDiv(r.edge, e.g)
+		if slices.Contains(done, ep) {
+			continue
+		}
+		done = append(done, ep)
+		if a, ok := e.recompute(t, runs, ep); ok {
+			out = append(out, a)
+		}
+	}
+	if !merged {
+		return out
+	}
+	for k := 0; k < len(t.reported); k++ {
+		st := t.reported[k]
+		if st.lastEdge < t.base || st.lastEdge > t.base+ringSlots-1 {
+			continue
+		}
+		live := false
+		var by int64
+		for _, r := range runs {
+			if floorDiv(r.edge, e.g) == st.epoch {
+				live = true
+				break
+			}
+			if r.lo <= st.lastEdge-t.base && st.lastEdge-t.base <= r.hi {
+				by = floorDiv(r.edge, e.g)
+			}
+		}
+		if live {
+			continue
+		}
+		a := e.alert(t, st, ChangeSuperseded)
+		a.SupersededBy = AlertID(t.key, e.epochStart(by))
+		out = append(out, a)
+		t.reported = slices.Delete(t.reported, k, k+1)
+		k--
+	}
+	return out
+}
+
+// recompute computes the alert of epoch ep from the runs that start in it,
+// merges it into what was reported, and returns it if it changed.
+func (e *Engine) recompute(t *threatState, runs []run, ep int64) (Alert, bool) {
+	var tier uint8
+	var span uint64
+	edge := int64(-1)
+	for _, r := range runs {
+		if floorDiv(r.edge, e.g) != ep {
+			continue
+		}
+		if edge < 0 || r.edge < edge {
+			edge = r.edge
+		}
+		for i := r.lo; i <= r.hi; i++ {
+			tier = max(tier, t.tiers[i])
+		}
+		span |= rangeMask(r.lo-e.g+1, r.hi)
+	}
+	c := counts{wantCountry: true}
+	e.count(t, span, &c)
+	var f, l int64
+	for m := span; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros64(m)
+		if t.first[i] != 0 && (f == 0 || t.first[i] < f) {
+			f = t.first[i]
+		}
+		l = max(l, t.last[i])
+	}
+	k, found := t.reportedAt(ep)
+	var st *alertState
+	if found {
+		st = t.reported[k]
+	} else {
+		st = &alertState{epoch: ep}
+		t.reported = slices.Insert(t.reported, k, st)
+	}
+	before := *st
+	st.lastEdge = edge
+	st.tier = max(st.tier, int(tier))
+	st.orgs = max(st.orgs, c.orgs)
+	for i := range st.countries {
+		st.countries[i] |= c.countrySet[i]
+	}
+	if f != 0 && (st.first == 0 || f < st.first) {
+		st.first = f
+	}
+	st.last = max(st.last, l)
+	ch := ChangeUpdated
+	switch {
+	case !found:
+		ch = ChangeCreated
+	case st.tier > before.tier:
+		ch = ChangeEscalated
+	case st.orgs == before.orgs && st.countries == before.countries && st.first == before.first && st.last == before.last:
+		return Alert{}, false
+	}
+	return e.alert(t, st, ch), true
 }
 
 // rangeMask returns bits lo…hi (inclusive, clipped to 0…63).
 func rangeMask(lo, hi int64) uint64 {
-	if lo < 0 {
-		lo = 0
-	}
-	if hi > ringSlots-1 {
-		hi = ringSlots - 1
-	}
+	lo = max(lo, 0)
+	hi = min(hi, ringSlots-1)
 	if hi < lo {
 		return 0
 	}
@@ -461,31 +614,17 @@ func rangeMask(lo, hi int64) uint64 {
 	return ((uint64(1) << uint(n)) - 1) << uint(lo)
 }
 
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-func minTime2(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
-}
-
 // counts is what one evaluation of a set of slots finds.
 type counts struct {
 	orgs        int
 	countries   int
 	maxInOneCC  int
-	countrySet  [(countryIndexes + 63) / 64]uint64
+	countrySet  countrySet
 	wantCountry bool
 }
 
 // count counts the distinct organisations and countries present in any
-// slot of mask (relative to t.base).
+// slot of mask (ring indexes).
 func (e *Engine) count(t *threatState, mask uint64, c *counts) {
 	e.stampGen++
 	if e.stampGen == 0 { // wrapped: clear stamps
@@ -512,44 +651,12 @@ func (e *Engine) count(t *threatState, mask uint64, c *counts) {
 		}
 		n++
 		e.perCC[en.country] = n
-		if int(n) > c.maxInOneCC {
-			c.maxInOneCC = int(n)
-		}
+		c.maxInOneCC = max(c.maxInOneCC, int(n))
 	}
 	for _, cc := range e.touched {
 		e.perCC[cc] = 0
 	}
 	e.touched = e.touched[:0]
-}
-
-// evaluate recomputes the counts and tier of one epoch from the presence
-// masks, merging them into what is already known (the state only grows).
-func (e *Engine) evaluate(t *threatState, st *epochState) {
-	spanLo := st.epoch*e.g - e.g + 1 - t.base
-	spanHi := st.epoch*e.g + e.g - 1 - t.base
-	c := counts{wantCountry: true}
-	e.count(t, rangeMask(spanLo, spanHi), &c)
-	if c.orgs > st.orgs {
-		st.orgs = c.orgs
-	}
-	for i := range st.countries {
-		st.countries[i] |= c.countrySet[i]
-	}
-	// The span's counts bound every window's: if even they meet no tier
-	// above the current one, no window does.
-	if e.tierOf(c.maxInOneCC, c.countries) <= st.tier {
-		return
-	}
-	w := counts{}
-	for end := st.epoch * e.g; end < st.epoch*e.g+e.g; end++ {
-		e.count(t, rangeMask(end-e.g+1-t.base, end-t.base), &w)
-		if k := e.tierOf(w.maxInOneCC, w.countries); k > st.tier {
-			st.tier = k
-			if k == len(e.cfg.Tiers) {
-				return
-			}
-		}
-	}
 }
 
 // tierOf returns the highest tier (1-based; 0 for none) met by a window
@@ -566,15 +673,16 @@ func (e *Engine) tierOf(maxInOneCC, countries int) int {
 // alertNamespace is the UUIDv5 namespace of alert identifiers.
 var alertNamespace = uuid.MustParse("6f0b7a2e-4d1c-5e8a-9b3f-2c7d1e0a5b94")
 
-// AlertID returns the identifier of the alert of threat in the epoch that
-// starts at epochStart: the same on every node.
+// AlertID returns the identifier of the alert on threat whose run of
+// alerting windows began in the epoch that starts at epochStart: the same
+// on every node.
 func AlertID(threat ThreatKey, epochStart time.Time) string {
 	name := string(threat) + "|" + fmtTime(epochStart)
 	return AlertType + "--" + uuid.NewSHA1(alertNamespace, []byte(name)).String()
 }
 
-func (e *Engine) alert(t *threatState, st *epochState, ch Change) Alert {
-	start := e.slotStart(st.epoch * e.g)
+func (e *Engine) alert(t *threatState, st *alertState, ch Change) Alert {
+	start := e.epochStart(st.epoch)
 	a := Alert{
 		ID:            AlertID(t.key, start),
 		Threat:        t.key,
@@ -584,9 +692,8 @@ func (e *Engine) alert(t *threatState, st *epochState, ch Change) Alert {
 		Epoch:         start,
 		Window:        e.cfg.Window,
 		Organisations: st.orgs,
-		FirstSeen:     st.first,
-		LastSeen:      st.last,
-		SightingRefs:  slices.Clone(st.refs),
+		FirstSeen:     time.Unix(0, st.first).UTC(),
+		LastSeen:      time.Unix(0, st.last).UTC(),
 	}
 	for i, w := range st.countries {
 		for w != 0 {
@@ -598,17 +705,15 @@ func (e *Engine) alert(t *threatState, st *epochState, ch Change) Alert {
 	return a
 }
 
-// Alerts returns every alert the engine currently holds, sorted by
-// identifier.
+// Alerts returns every alert the engine currently holds (as last
+// reported by [Engine.Add]), sorted by identifier.
 func (e *Engine) Alerts() []Alert {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []Alert
 	for _, t := range e.threats {
-		for _, st := range t.epochs {
-			if st.tier > 0 {
-				out = append(out, e.alert(t, st, ChangeNone))
-			}
+		for _, st := range t.reported {
+			out = append(out, e.alert(t, st, ChangeNone))
 		}
 	}
 	slices.SortFunc(out, func(a, b Alert) int { return strings.Compare(a.ID, b.ID) })
@@ -616,31 +721,30 @@ func (e *Engine) Alerts() []Alert {
 }
 
 // Sweep forgets what no sighting acceptable at now can change any more:
-// presence older than the horizon, epochs whose span ends before it, and
-// threats left with neither. It returns how many threats it forgot. Call
-// it periodically (for example once a minute); memory then stays
-// proportional to the active threats.
+// presence older than the horizon, alerts whose run of windows has left
+// it, and threats left with nothing. It returns how many threats it
+// forgot. Call it periodically (for example once a minute); memory then
+// stays proportional to the active threats.
 func (e *Engine) Sweep(now time.Time) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	minSlot := e.slotOf(now.Add(-e.cfg.MaxAge))
 	// Presence is needed back to the start of the oldest window an
-	// acceptable sighting can still fall into.
-	keepFrom := minSlot - 2*e.g
+	// acceptable sighting can still fall into, and one window more.
+	keepFrom := e.slotOf(now.Add(-e.cfg.MaxAge)) - 2*e.g
 	forgot := 0
 	for k, t := range e.threats {
 		t.shift(keepFrom)
 		t.compact()
-		n := 0
-		for _, st := range t.epochs {
-			if st.epoch*e.g+e.g-1 >= minSlot {
-				t.epochs[n] = st
-				n++
+		e.runBuf = t.runs(e.runBuf)
+		t.reported = slices.DeleteFunc(t.reported, func(st *alertState) bool {
+			for _, r := range e.runBuf {
+				if floorDiv(r.edge, e.g) == st.epoch {
+					return false
+				}
 			}
-		}
-		clear(t.epochs[n:])
-		t.epochs = t.epochs[:n]
-		if len(t.entries) == 0 && len(t.epochs) == 0 {
+			return true
+		})
+		if len(t.entries) == 0 && len(t.reported) == 0 {
 			delete(e.threats, k)
 			forgot++
 		}

@@ -8,10 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/entente-cti/entente/internal/observable"
 	"github.com/entente-cti/entente/internal/sensor"
 	"github.com/entente-cti/entente/internal/stix"
 )
@@ -79,7 +77,6 @@ type runner struct {
 	pending  map[int][]byte
 	werr     error
 	handlers []*handler
-	hits     atomic.Int64
 }
 
 func (h *handler) Line(c *sensor.Chunk, line int64, raw []byte, obs []sensor.Obs, p sensor.Parser) {
@@ -247,4 +244,3 @@ func (r *Result) Summary() string {
 		", indicators sighted " + strconv.Itoa(len(r.Sightings))
 }
 
-var _ = observable.IPv4

@@ -462,7 +462,7 @@ func ReadSnapshot(r io.Reader) (*Snapshot, error) {
 				p, added := b.s.v6.slot(&k)
 				set(p, added, d.ref(n))
 			case secNet:
-				hdr := d.fixed(2)
+				hdr := [2]byte(d.fixed(2))
 				if d.err != nil {
 					break
 				}

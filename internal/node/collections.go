@@ -115,3 +115,18 @@ func (s *Service) collection(ctx context.Context, idOrAlias string) (entente.Col
 func forbidden(p entente.Principal, what string, c entente.Collection) error {
 	return entente.Errorf(entente.EFORBIDDEN, "a key of role %q may not %s collection %s", p.Role, what, c.ID)
 }
+
+// CheckWrite reports whether p may add objects to the collection named by
+// id or alias: nil, ENOTFOUND or EFORBIDDEN. Adapters call it before
+// reading a request body, so that a client that may not write does not
+// get to upload; AddObjects checks again.
+func (s *Service) CheckWrite(ctx context.Context, p entente.Principal, idOrAlias string) error {
+	c, err := s.collection(ctx, idOrAlias)
+	if err != nil {
+		return err
+	}
+	if !c.CanWrite(p.Role) {
+		return forbidden(p, "write to", c)
+	}
+	return nil
+}

@@ -50,7 +50,7 @@ var Formats = map[string]Format{
 
 // Detect guesses the format of a log from its first lines: Zeek TSV
 // starts with '#' header lines; a JSON object with "event_type" is
-// Suricata EVE; one with "id.orig_h", "uid" or "_path" is Zeek JSON.
+// Suricata EVE; one with "id.orig_h", "uid", "_path" or "ts" is Zeek JSON.
 // Generic JSON lines cannot be detected: name them with a field mapping.
 func Detect(data []byte) (Format, error) {
 	for len(data) > 0 {
@@ -70,7 +70,7 @@ func Detect(data []byte) (Format, error) {
 			return ZeekTSV, nil
 		case l[0] == '{' && bytes.Contains(l, []byte(`"event_type"`)):
 			return EVE, nil
-		case l[0] == '{' && (bytes.Contains(l, []byte(`"id.orig_h"`)) || bytes.Contains(l, []byte(`"_path"`)) || bytes.Contains(l, []byte(`"uid"`))):
+		case l[0] == '{' && (bytes.Contains(l, []byte(`"id.orig_h"`)) || bytes.Contains(l, []byte(`"_path"`)) || bytes.Contains(l, []byte(`"uid"`)) || bytes.Contains(l, []byte(`"ts":`))):
 			return ZeekJSON, nil
 		case l[0] == '{':
 			return nil, errors.New("cannot tell the log format: a JSON object that is neither Suricata EVE nor Zeek JSON (use --log-format jsonl with a field mapping)")

@@ -245,10 +245,11 @@ func (s *scanner) read(ctx context.Context, idx int, in Input, out chan<- *Chunk
 				s.pool.Put(bp)
 				carry = nil
 				if eof {
+					// The skipped line was the last one.
 					if rerr != io.EOF {
-						return total, line - 1, fmt.Errorf("read %s (after line %d): %w", in.Name, line-1, rerr)
+						return total, line, fmt.Errorf("read %s (after line %d): %w", in.Name, line, rerr)
 					}
-					return total, line - 1, nil
+					return total, line, nil
 				}
 				continue
 			}

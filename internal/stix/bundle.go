@@ -141,6 +141,7 @@ func syntaxErr(data []byte, index int, id string, se *syntaxError) error {
 // "objects" list, and the offset after the object.
 func scanTop(data []byte, i int) (typ string, spans []span, end int, err error) {
 	badObjects := -1
+	var objectsErr error
 	i = skipWS(data, i+1)
 	if i < len(data) && data[i] == '}' {
 		return "", nil, i + 1, nil
@@ -159,8 +160,15 @@ func scanTop(data []byte, i int) (typ string, spans []span, end int, err error) 
 		valStart := i
 		var valEnd int
 		if name == "objects" && valStart < len(data) && data[valStart] == '[' {
-			if spans, valEnd, err = spanObjects(data, valStart); err != nil {
-				return "", nil, 0, err
+			var spanErr error
+			if spans, valEnd, spanErr = spanObjects(data, valStart); spanErr != nil {
+				// Not a list of objects: an error for a bundle, but any
+				// other object may have such a property.
+				var se *syntaxError
+				if valEnd, se = skipValue(data, valStart); se != nil {
+					return "", nil, 0, spanErr
+				}
+				objectsErr = spanErr
 			}
 		} else {
 			var se *syntaxError
@@ -182,6 +190,9 @@ func scanTop(data []byte, i int) (typ string, spans []span, end int, err error) 
 		case ',':
 			i = skipWS(data, i+1)
 		case '}':
+			if typ == "bundle" && objectsErr != nil {
+				return "", nil, 0, objectsErr
+			}
 			if typ == "bundle" && badObjects >= 0 {
 				return "", nil, 0, &BundleError{Index: -1, Offset: int64(badObjects), Err: errors.New(`bundle property "objects" must be a list`)}
 			}

@@ -193,7 +193,7 @@ func parseOptionalTimestamp(prop, s string) (time.Time, error) {
 	}
 	t, err := ParseTimestamp(s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("property %s: %w", prop, err)
+		return time.Time{}, fmt.Errorf("property %q: %w", prop, err)
 	}
 	return t, nil
 }

@@ -16,8 +16,8 @@ type Pattern struct {
 // Source returns the text the pattern was parsed from.
 func (p *Pattern) Source() string { return p.src }
 
-// ObservationExpr is a node of the observation level of a pattern: an
-// *Observation ([...]), a *ObservationOp (AND, OR, FOLLOWEDBY) or a
+// ObservationExpr is a node of the observation level of a pattern: a
+// *SimpleObservation ([...]), a *ObservationOp (AND, OR, FOLLOWEDBY) or a
 // *Qualified expression (WITHIN, REPEATS, START/STOP).
 type ObservationExpr interface {
 	observationExpr()
@@ -39,8 +39,8 @@ type ObservationOp struct {
 	Left, Right ObservationExpr
 }
 
-// Observation is a bracketed comparison expression: [ ... ].
-type Observation struct {
+// SimpleObservation is a bracketed comparison expression: [ ... ].
+type SimpleObservation struct {
 	Expr ComparisonExpr
 	Pos  int // rune offset of '['
 }
@@ -67,11 +67,10 @@ type Qualified struct {
 	Start, Stop time.Time
 	// startText and stopText keep the timestamps as written.
 	startText, stopText string
-	secondsText         string
 }
 
 func (*ObservationOp) observationExpr() {}
-func (*Observation) observationExpr()   {}
+func (*SimpleObservation) observationExpr()   {}
 func (*Qualified) observationExpr()     {}
 
 // ComparisonExpr is a node inside an observation: a *ComparisonOp (AND,
@@ -196,7 +195,7 @@ func writeObs(b *strings.Builder, e ObservationExpr, minPrec int) {
 		writeObs(b, e.Left, pr)
 		b.WriteString(" " + string(e.Op) + " ")
 		writeObs(b, e.Right, pr+1)
-	case *Observation:
+	case *SimpleObservation:
 		b.WriteByte('[')
 		writeCmp(b, e.Expr, 0)
 		b.WriteByte(']')

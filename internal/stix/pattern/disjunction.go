@@ -30,7 +30,7 @@ func obsDisjunction(e ObservationExpr, out *[]Comparison) bool {
 	switch e := e.(type) {
 	case *ObservationOp:
 		return e.Op == ObsOr && obsDisjunction(e.Left, out) && obsDisjunction(e.Right, out)
-	case *Observation:
+	case *SimpleObservation:
 		return cmpDisjunction(e.Expr, out)
 	}
 	return false

@@ -169,7 +169,7 @@ func (p *parser) within(e ObservationExpr) *Qualified {
 		p.fail(p.tok.pos, KindSyntax, "expected SECONDS after the WITHIN duration but found %s", p.tok.describe())
 	}
 	p.advance()
-	return &Qualified{Expr: e, Kind: Within, Seconds: f, secondsText: t.text}
+	return &Qualified{Expr: e, Kind: Within, Seconds: f}
 }
 
 func (p *parser) repeats(e ObservationExpr) *Qualified {
@@ -255,7 +255,7 @@ func (p *parser) obsPrimary() ObservationExpr {
 			p.fail(p.tok.pos, KindSyntax, "expected AND, OR or ']' but found %s", p.tok.describe())
 		}
 		p.advance()
-		return &Observation{Expr: e, Pos: pos}
+		return &SimpleObservation{Expr: e, Pos: pos}
 	case tLParen:
 		pos := p.tok.pos
 		p.enter(pos)

@@ -53,12 +53,13 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	// the OS crashes before the next checkpoint. FULL syncs the WAL at
 	// every commit, which makes an acknowledged object durable.
 	pragmas := []string{
-		"journal_mode(WAL)",
+		"page_size(4096)", "journal_mode(WAL)",
 		"synchronous(FULL)",
 		"busy_timeout(10000)",
 		"foreign_keys(1)",
 		"cache_size(-65536)", // 64 MiB per connection
 		"temp_store(MEMORY)",
+		"wal_autocheckpoint(0)",
 	}
 	dsn := func(extra ...string) string {
 		v := url.Values{}

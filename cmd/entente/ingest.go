@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/entente-cti/entente/internal/config"
+	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/taxiiclient"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+// ingestBatch is how many objects one write carries: large enough to
+// amortise a transaction, small enough to bound memory per write.
+const ingestBatch = 5000
+
+func cmdIngest(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "ingest", "ingest [--server URL --token KEY | --data DIR] [--collection C] [FILE...]",
+		"Load STIX 2.1 bundles (.json or .json.gz; '-' or no file reads stdin) into a node:\n"+
+			"a running one over TAXII 2.1 (--server, --token, or ENTENTE_SERVER and ENTENTE_TOKEN),\n"+
+			"or offline into the data directory of a stopped one (--data).\n"+
+			"Invalid objects are rejected with their reasons; valid ones are stored.\n"+
+			"Exits 1 if any object or file was rejected.")
+	var remote remoteFlags
+	remote.register(fs, env)
+	cfg := config.Default()
+	fs.StringVar(&cfg.Data, "data", "", "data directory of a node, to ingest offline")
+	fs.StringVar(&cfg.Store, "store", "", "PostgreSQL URL of a node's store, to ingest offline")
+	coll := fs.String("collection", node.CollectionIntel, "collection id or alias to add the objects to")
+	quiet := fs.Bool("quiet", false, "print no progress bar")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	files := fs.Args()
+	if len(files) == 0 {
+		files = []string{"-"}
+	}
+
+	var sink func(ctx context.Context, objs []json.RawMessage) (ingestResult, error)
+	switch {
+	case cfg.Data != "" || cfg.Store != "":
+		svc, st, err := openNode(ctx, cfg, quietLogger(env))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		id, err := svc.Identity(ctx)
+		if err != nil {
+			return err
+		}
+		admin := node.LocalAdmin(id.ID)
+		sink = func(ctx context.Context, objs []json.RawMessage) (ingestResult, error) {
+			status, err := svc.AddObjects(ctx, admin, *coll, objs)
+			if err != nil {
+				return ingestResult{}, err
+			}
+			r := ingestResult{stored: status.SuccessCount}
+			for _, f := range status.Failures {
+				r.rejected = append(r.rejected, rejection{id: f.ID, reason: f.Message})
+			}
+			return r, nil
+		}
+	case remote.server != "":
+		if remote.key() == "" {
+			return usagef("--token KEY (or ENTENTE_TOKEN) is required with --server")
+		}
+		c := &taxiiclient.Client{
+			DiscoveryURL: strings.TrimRight(remote.server, "/") + "/taxii2/",
+			Auth:         taxiiclient.Auth{Token: remote.key()},
+			UserAgent:    "entente-ingest",
+		}
+		d, err := c.Discover(ctx)
+		if err != nil {
+			return fmt.Errorf("discover %s: %w", c.DiscoveryURL, err)
+		}
+		c.APIRoot = d.Default
+		if c.APIRoot == "" && len(d.APIRoots) > 0 {
+			c.APIRoot = d.APIRoots[0]
+		}
+		if c.APIRoot == "" {
+			return fmt.Errorf("%s names no API root", c.DiscoveryURL)
+		}
+		sink = func(ctx context.Context, objs []json.RawMessage) (ingestResult, error) {
+			res, err := c.Push(ctx, *coll, objs)
+			if err != nil {
+				return ingestResult{}, err
+			}
+			r := ingestResult{stored: res.Success}
+			for _, f := range res.Failures {
+				r.rejected = append(r.rejected, rejection{id: f.ID, reason: f.Message})
+			}
+			return r, nil
+		}
+	default:
+		return usagef("give --server URL (or ENTENTE_SERVER) to ingest into a running node, or --data DIR to ingest offline")
+	}
+
+	var sum ingestSummary
+	start := time.Now()
+	for _, name := range files {
+		if err := ingestFile(ctx, env, name, !*quiet, sink, &sum); err != nil {
+			sum.fileErrors = append(sum.fileErrors, err.Error())
+		}
+	}
+	sum.print(env.Stderr, time.Since(start))
+	if len(sum.fileErrors) > 0 || len(sum.rejected) > 0 {
+		return fmt.Errorf("%d objects rejected, %d files failed", len(sum.rejected), len(sum.fileErrors))
+	}
+	return nil
+}
+
+type rejection struct {
+	where  string // file and object index
+	id     string
+	reason string
+}
+
+type ingestResult struct {
+	stored   int
+	rejected []rejection
+}
+
+type ingestSummary struct {
+	stored     int
+	rejected   []rejection
+	fileErrors []string
+}
+
+func (s *ingestSummary) print(w io.Writer, d time.Duration) {
+	fmt.Fprintf(w, "stored %d objects, rejected %d, in %.2fs\n", s.stored, len(s.rejected), d.Seconds())
+	const show = 50
+	for i, r := range s.rejected {
+		if i == show {
+			fmt.Fprintf(w, "  … and %d more rejected objects\n", len(s.rejected)-show)
+			break
+		}
+		id := r.id
+		if id == "" {
+			id = "(no id)"
+		}
+		fmt.Fprintf(w, "  rejected %s %s: %s\n", r.where, id, r.reason)
+	}
+	for _, e := range s.fileErrors {
+		fmt.Fprintf(w, "  failed %s\n", e)
+	}
+}
+
+// ingestFile reads one bundle and hands its objects to sink in batches.
+// A file that cannot be read whole (truncated gzip, malformed JSON) stores
+// nothing: its error names the file and where it broke.
+func ingestFile(ctx context.Context, env *Env, name string, progress bool, sink func(context.Context, []json.RawMessage) (ingestResult, error), sum *ingestSummary) error {
+	data, err := readInput(env, name, progress)
+	if err != nil {
+		return err
+	}
+	var objs []json.RawMessage
+	if err := stix.ScanBundle(data, func(i int, raw json.RawMessage) error {
+		objs = append(objs, raw)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	for off := 0; off < len(objs); off += ingestBatch {
+		batch := objs[off:min(off+ingestBatch, len(objs))]
+		res, err := sink(ctx, batch)
+		if err != nil {
+			return fmt.Errorf("%s: objects %d-%d: %w", name, off, off+len(batch)-1, err)
+		}
+		sum.stored += res.stored
+		for _, r := range res.rejected {
+			r.where = name
+			sum.rejected = append(sum.rejected, r)
+		}
+	}
+	return nil
+}
+
+// readInput reads a file (or stdin for "-") whole, decompressing gzip,
+// with a progress bar on a terminal.
+func readInput(env *Env, name string, progress bool) ([]byte, error) {
+	var r io.Reader
+	var size int64 = -1
+	if name == "-" {
+		r = env.Stdin
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil {
+			size = fi.Size()
+		}
+		r = f
+	}
+	if progress && isTerminal(env.Stderr) {
+		bar := progressbar.DefaultBytes(size, "reading "+name)
+		defer bar.Finish()
+		r = io.TeeReader(r, bar)
+	}
+	br := bufio.NewReaderSize(r, 1<<20)
+	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		data, err := io.ReadAll(zr)
+		if err != nil {
+			return nil, fmt.Errorf("%s: gzip stream broken after %d bytes (truncated or corrupt): %w", name, len(data), err)
+		}
+		return data, nil
+	}
+	data, err := io.ReadAll(br)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return data, nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

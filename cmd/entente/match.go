@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/entente-cti/entente/internal/match"
+	"github.com/entente-cti/entente/internal/sensor"
+)
+
+// listFlag is a flag that may be given many times (or with commas).
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+func cmdMatch(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "match", "match [flags] [LOG...]",
+		"Match network logs (Zeek TSV or JSON, Suricata EVE, JSON lines; gzip or plain; stdin when no LOG\n"+
+			"is given) against indicators from a node (--server, --token) or from files (--indicators).\n"+
+			"Writes one JSON line per hit to stdout or --out, and aggregates the hits into STIX sightings\n"+
+			"written to --sightings and/or posted to the node with --report.")
+	var (
+		rf         remoteFlags
+		indicators listFlag
+		format     = fs.String("log-format", "auto", "log format: auto, zeek, zeek-json, eve or jsonl")
+		fields     = fs.String("fields", "", "for --log-format jsonl: field mapping path=kind,... (kinds: ip, domain, host, url, email, hash, any)")
+		timeField  = fs.String("time-field", "", "for --log-format jsonl: path of the record's timestamp")
+		out        = fs.String("out", "", "write hits to this file instead of stdout")
+		sightings  = fs.String("sightings", "", "write the sightings bundle to this file")
+		report     = fs.Bool("report", false, "post the sightings bundle to the node (--server)")
+		identity   = fs.String("identity", env.Getenv("ENTENTE_IDENTITY"), "identity id of this organisation, for where_sighted_refs (or $ENTENTE_IDENTITY)")
+		workers    = fs.Int("workers", 0, "parsing goroutines (default: every core)")
+		quiet      = fs.Bool("quiet", false, "do not print the summary and bad lines on stderr")
+	)
+	rf.register(fs, env)
+	fs.Var(&indicators, "indicators", "indicator file: STIX bundle or plain list of values (repeatable)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if len(indicators) == 0 && rf.server == "" {
+		return usagef("give --indicators FILE or --server URL")
+	}
+	if *report && rf.server == "" {
+		return usagef("--report needs --server")
+	}
+	if (*report || *sightings != "") && *identity == "" {
+		return usagef("--sightings and --report need --identity (the identity id of this organisation)")
+	}
+	var scan sensor.Options
+	scan.Workers = *workers
+	switch *format {
+	case "auto":
+	case "jsonl":
+		f, err := sensor.JSONLines(*fields, *timeField)
+		if err != nil {
+			return usagef("--fields: %v", err)
+		}
+		scan.Format = f
+	default:
+		f, ok := sensor.Formats[*format]
+		if !ok {
+			return usagef("unknown --log-format %q (want auto, zeek, zeek-json, eve or jsonl)", *format)
+		}
+		scan.Format = f
+	}
+	if !*quiet {
+		scan.OnBadLine = func(b sensor.BadLine) { fmt.Fprintf(env.Stderr, "bad line: %v\n", b) }
+	}
+
+	start := time.Now()
+	var snap *match.Snapshot
+	client := &match.Client{Server: rf.server, Token: rf.key()}
+	if len(indicators) > 0 {
+		b := match.NewBuilder()
+		var st match.LoadStats
+		for _, name := range indicators {
+			f, err := os.Open(name)
+			if err != nil {
+				return fmt.Errorf("indicators: %w", err)
+			}
+			s, err := match.LoadFile(b, name, f, time.Now())
+			f.Close()
+			st.Add(s)
+			if err != nil {
+				return fmt.Errorf("indicators: %w", err)
+			}
+		}
+		for _, p := range st.Problems {
+			fmt.Fprintf(env.Stderr, "indicator problem: %s\n", p)
+		}
+		snap = b.Snapshot()
+		if !*quiet {
+			fmt.Fprintf(env.Stderr, "indicators: %d values (%d STIX indicators; %d revoked, %d expired, %d for the evaluator, %d invalid) in %v\n",
+				snap.Len(), st.Indicators, st.Revoked, st.Expired, st.Uncompiled, st.Invalid, time.Since(start).Round(time.Millisecond))
+		}
+	} else {
+		s, _, err := client.FetchSnapshot(ctx, "")
+		if err != nil {
+			return err
+		}
+		snap = s
+	}
+
+	var logs []sensor.Input
+	if fs.NArg() == 0 {
+		logs = append(logs, sensor.Input{Name: "-", Open: func() (io.ReadCloser, error) { return io.NopCloser(env.Stdin), nil }})
+	}
+	for _, a := range fs.Args() {
+		if a == "-" {
+			logs = append(logs, sensor.Input{Name: "-", Open: func() (io.ReadCloser, error) { return io.NopCloser(env.Stdin), nil }})
+			continue
+		}
+		logs = append(logs, sensor.Input{Name: a, Open: func() (io.ReadCloser, error) { return os.Open(a) }})
+	}
+
+	hitsW := env.Stdout
+	var outFile *os.File
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		outFile = f
+		hitsW = f
+	}
+	bw := bufio.NewWriterSize(hitsW, 1<<20)
+	res, runErr := match.Run(ctx, match.Options{Snapshot: snap, Logs: logs, Scan: scan, Hits: bw})
+	if err := bw.Flush(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("write hits: %w", err)
+	}
+	if outFile != nil {
+		if err := outFile.Close(); err != nil && runErr == nil {
+			runErr = fmt.Errorf("write hits: %w", err)
+		}
+	}
+	if res == nil {
+		return runErr
+	}
+	if !*quiet {
+		el := time.Since(start)
+		fmt.Fprintf(env.Stderr, "%s; %v\n", res.Summary(), el.Round(time.Millisecond))
+	}
+	if *sightings != "" || *report {
+		bundle, err := match.SightingsBundle(res.Sightings, *identity, time.Now())
+		if err != nil {
+			return err
+		}
+		if *sightings != "" {
+			if err := os.WriteFile(*sightings, bundle, 0o644); err != nil {
+				return fmt.Errorf("--sightings: %w", err)
+			}
+		}
+		if *report {
+			if err := client.PostSightings(ctx, bundle); err != nil {
+				return err
+			}
+		}
+	}
+	return runErr
+}

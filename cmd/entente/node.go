@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/entente-cti/entente/internal/config"
+	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/store"
+	"github.com/entente-cti/entente/internal/store/postgres"
+	"github.com/entente-cti/entente/internal/store/sqlite"
+)
+
+// openStore opens the node's store: PostgreSQL when url is set, else the
+// embedded SQLite store in dir.
+func openStore(ctx context.Context, dir, url string) (store.Store, error) {
+	if url != "" {
+		st, err := postgres.Open(ctx, url)
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL store: %w", err)
+		}
+		return st, nil
+	}
+	if dir == "" {
+		return nil, usagef("--data DIR (or --store postgres://…) is required")
+	}
+	st, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("open store in %s: %w", dir, err)
+	}
+	return st, nil
+}
+
+// storeExists reports whether dir already holds an embedded store, so that
+// offline commands do not silently create an empty node in a mistyped
+// directory.
+func storeExists(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "entente.db"))
+	return err == nil
+}
+
+// openNode opens the store and the node service over it, for commands that
+// work offline on --data (or directly on --store).
+func openNode(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node.Service, store.Store, error) {
+	if cfg.Store == "" && !storeExists(cfg.Data) {
+		return nil, nil, fmt.Errorf("%s holds no node (run 'entente init --data %s' first)", cfg.Data, cfg.Data)
+	}
+	st, err := openStore(ctx, cfg.Data, cfg.Store)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc := newService(st, cfg, logger)
+	id, err := svc.Identity(ctx)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	svc = newService(st, cfg, logger, id.ID)
+	return svc, st, nil
+}
+
+func newService(st store.Store, cfg config.Config, logger *slog.Logger, org ...string) *node.Service {
+	nc := node.Config{
+		Title:            cfg.Title,
+		Description:      cfg.Description,
+		Contact:          cfg.Contact,
+		APIRoot:          cfg.APIRoot,
+		MaxContentLength: cfg.MaxContentLength,
+	}
+	if len(org) > 0 {
+		nc.Org = org[0]
+	}
+	return node.New(st, nc, logger)
+}
+
+// newLogger returns the structured logger of the process: JSON on stderr.
+func newLogger(env *Env, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// quietLogger logs only warnings and errors, for CLI commands whose
+// stderr is meant for people.
+func quietLogger(env *Env) *slog.Logger {
+	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/config"
+	"github.com/entente-cti/entente/internal/httpapi"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+func cmdServe(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "serve", "serve [--data DIR | --store URL] [--listen ADDR] [--config FILE]",
+		"Run a node: TAXII 2.1 under /taxii2/, the node API under /api/v1/, /healthz,\n"+
+			"/readyz and /metrics. On an empty data directory the node is created first\n"+
+			"(see 'entente init'); its admin key is then printed once on stderr.\n"+
+			"Flags override the settings of --config.")
+	cfgFile := fs.String("config", "", "TOML configuration file")
+	var fl config.Config
+	fs.StringVar(&fl.Data, "data", "", "data directory of the embedded store (default \"entente-data\")")
+	fs.StringVar(&fl.Store, "store", "", "PostgreSQL URL (postgres://…): several replicas may share it")
+	fs.StringVar(&fl.Listen, "listen", "", "address to listen on (default \"127.0.0.1:8470\")")
+	fs.StringVar(&fl.TLS.Cert, "tls-cert", "", "certificate file (PEM): serve HTTPS")
+	fs.StringVar(&fl.TLS.Key, "tls-key", "", "private key file (PEM) for --tls-cert")
+	fs.StringVar(&fl.TLS.ClientCA, "client-ca", "", "CA file (PEM) whose client certificates are requested")
+	fs.StringVar(&fl.LogLevel, "log-level", "", "debug, info, warn or error (default \"info\")")
+	org := fs.String("org", "Entente node", "organisation name, when the node is created by this start")
+	country := fs.String("country", "", "ISO 3166-1 alpha-2 country, when the node is created by this start")
+	sector := fs.String("sector", "", "industry sector, when the node is created by this start")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	cfg := config.Default()
+	if *cfgFile != "" {
+		var err error
+		if cfg, err = config.Load(*cfgFile, env.Getenv); err != nil {
+			return err
+		}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "data":
+			cfg.Data = fl.Data
+		case "store":
+			cfg.Store = fl.Store
+		case "listen":
+			cfg.Listen = fl.Listen
+		case "tls-cert":
+			cfg.TLS.Cert = fl.TLS.Cert
+		case "tls-key":
+			cfg.TLS.Key = fl.TLS.Key
+		case "client-ca":
+			cfg.TLS.ClientCA = fl.TLS.ClientCA
+		case "log-level":
+			cfg.LogLevel = fl.LogLevel
+		}
+	})
+	if err := cfg.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	logger := newLogger(env, cfg.LogLevel)
+
+	st, err := openStore(ctx, cfg.Data, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc := newService(st, cfg, logger)
+	id, err := svc.Identity(ctx)
+	if entente.ErrorCode(err) == entente.ENOTFOUND {
+		if *country == "" {
+			return usagef("this node is new: give --org NAME and --country CC (or run 'entente init')")
+		}
+		var secret string
+		if id, secret, err = svc.Init(ctx, *org, *country, *sector); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, "Created node for %s (%s). Admin key (shown only once):\n%s\n", id.Name, id.Country, secret)
+	} else if err != nil {
+		return err
+	}
+	svc = newService(st, cfg, logger, id.ID)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h := httpapi.New(svc, httpapi.Options{
+		MaxJSONDepth:  cfg.MaxJSONDepth,
+		RatePerSecond: cfg.RatePerSecond,
+		Burst:         cfg.Burst,
+	}, logger, reg)
+	srv := httpapi.NewServer(cfg.Listen, h)
+	srv.ErrorLog = nil
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	scheme := "http"
+	if cfg.TLS.Cert != "" {
+		tc, err := tlsConfig(cfg.TLS)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		srv.TLSConfig = tc
+		ln = tls.NewListener(ln, tc)
+		scheme = "https"
+	}
+	logger.Info("serving", "url", scheme+"://"+ln.Addr().String(), "org", id.ID, "store", storeKind(cfg))
+	fmt.Fprintf(env.Stderr, "Entente node %q listening on %s://%s\n", id.Name, scheme, ln.Addr())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), max(cfg.ShutdownGrace.Duration, time.Second))
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func storeKind(cfg config.Config) string {
+	if cfg.Store != "" {
+		return "postgres"
+	}
+	return "sqlite:" + cfg.Data
+}
+
+// tlsConfig builds the server's TLS configuration; with a client CA it
+// verifies client certificates that are presented (keys still
+// authenticate requests).
+func tlsConfig(t config.TLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS certificate %s: %w", t.Cert, err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.ClientCA != "" {
+		pem, err := os.ReadFile(t.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("read client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("client CA %s holds no PEM certificate", t.ClientCA)
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return tc, nil
+}

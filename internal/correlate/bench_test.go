@@ -1,0 +1,98 @@
+package correlate_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/entente-cti/entente/internal/correlate"
+)
+
+// feed is a synthetic federation: 10,000 threats sighted by 300
+// organisations in 78 countries, a million sightings per simulated minute.
+type feed struct {
+	threats []correlate.ThreatKey
+	orgs    []string
+	ccs     []string
+	rng     *rand.Rand
+	now     time.Time
+	n       int
+}
+
+func newFeed() *feed {
+	f := &feed{rng: rand.New(rand.NewPCG(1, 2)), now: t0}
+	for i := range 10000 {
+		f.threats = append(f.threats, correlate.ThreatKey(fmt.Sprintf("malware--%08d-0000-4000-8000-000000000000", i)))
+	}
+	for i := range 300 {
+		f.orgs = append(f.orgs, fmt.Sprintf("identity--%08d-0000-4000-8000-000000000000", i))
+	}
+	for i := range 78 {
+		f.ccs = append(f.ccs, string([]byte{'A' + byte(i/26), 'A' + byte(i%26)}))
+	}
+	return f
+}
+
+// minute adds one simulated minute of sightings (a million) to e and
+// sweeps, as the node would once a minute.
+func (f *feed) minute(tb testing.TB, e *correlate.Engine) (alerts int) {
+	const perMinute = 1_000_000
+	step := time.Minute / perMinute
+	for range perMinute {
+		f.now = f.now.Add(step)
+		o := f.rng.IntN(len(f.orgs))
+		at := f.now.Add(-time.Duration(f.rng.Int64N(int64(time.Hour))))
+		s := correlate.Sighting{
+			Threat:    f.threats[f.rng.IntN(len(f.threats))],
+			Org:       f.orgs[o],
+			Country:   f.ccs[o%len(f.ccs)],
+			FirstSeen: at,
+			LastSeen:  at,
+			Count:     1,
+		}
+		f.n++
+		as, err := e.Add(s, f.now)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		alerts += len(as)
+	}
+	e.Sweep(f.now)
+	return alerts
+}
+
+func heapInuse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// BenchmarkAdd measures sustained correlation: each iteration is one
+// simulated minute of a million sightings. It reports sightings per
+// second and the heap in use after the first simulated minute and after
+// the last, which must stay flat.
+func BenchmarkAdd(b *testing.B) {
+	e, err := correlate.New(correlate.Config{FederationCountries: 78})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := newFeed()
+	f.minute(b, e) // warm up: every threat and organisation seen
+	before := heapInuse()
+	b.ResetTimer()
+	start := time.Now()
+	n := f.n
+	for b.Loop() {
+		f.minute(b, e)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	after := heapInuse()
+	b.ReportMetric(float64(f.n-n)/elapsed.Seconds(), "sightings/s")
+	b.ReportMetric(float64(before)/(1<<20), "heap-MiB-first")
+	b.ReportMetric(float64(after)/(1<<20), "heap-MiB-last")
+	b.ReportMetric(float64(e.Stats().Threats), "threats")
+}

@@ -1,0 +1,257 @@
+package httpapi
+
+import (
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/auth"
+	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/taxii"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Options are the HTTP adapter's limits.
+type Options struct {
+	// MaxBodyBytes limits the bodies of node API requests; 1 MiB when 0.
+	// TAXII POST bodies are limited by the node's MaxContentLength, the
+	// value its API root advertises.
+	MaxBodyBytes int64
+	// MaxJSONDepth is the deepest JSON nesting accepted in a body;
+	// taxii.DefaultMaxDepth (64) when 0.
+	MaxJSONDepth int
+	// RatePerSecond and Burst size the token bucket of each API key;
+	// RatePerSecond <= 0 disables rate limiting. Burst defaults to
+	// twice the rate (at least 1).
+	RatePerSecond float64
+	Burst         int
+	// PublicURL is the scheme and host by which clients reach the node
+	// (e.g. "https://cti.example.org"), used in the discovery resource;
+	// when empty, it is taken from each request.
+	PublicURL string
+}
+
+// handler serves every route.
+type handler struct {
+	svc     *node.Service
+	opts    Options
+	log     *slog.Logger
+	mux     *http.ServeMux
+	limiter *limiter
+	m       *metrics
+	root    string // "/taxii2/api1/"
+}
+
+// New returns the node's HTTP handler. reg, when not nil, receives the
+// adapter's metrics; when it is also a prometheus.Gatherer (such as a
+// *prometheus.Registry) it is served on /metrics. logger may be nil.
+func New(svc *node.Service, opts Options, logger *slog.Logger, reg prometheus.Registerer) http.Handler {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.MaxJSONDepth <= 0 {
+		opts.MaxJSONDepth = taxii.DefaultMaxDepth
+	}
+	if opts.Burst <= 0 {
+		opts.Burst = max(1, int(math.Ceil(2*opts.RatePerSecond)))
+	}
+	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{
+		svc:  svc,
+		opts: opts,
+		log:  logger,
+		mux:  http.NewServeMux(),
+		m:    newMetrics(reg),
+		root: "/taxii2/" + svc.Config().APIRoot + "/",
+	}
+	if opts.RatePerSecond > 0 {
+		h.limiter = newLimiter(opts.RatePerSecond, opts.Burst)
+	}
+	h.routes(reg)
+	return h
+}
+
+// NewServer returns an http.Server for h on addr with timeouts that
+// bound slow clients: headers within 10 s, a whole request within 5
+// minutes (large uploads), idle keep-alive connections closed after 2
+// minutes.
+func NewServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute,
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+func (h *handler) routes(reg prometheus.Registerer) {
+	m, root := h.mux, h.root
+	m.HandleFunc("GET /taxii2/{$}", h.discovery)
+	m.HandleFunc("GET "+root+"{$}", h.apiRoot)
+	m.HandleFunc("GET "+root+"collections/{$}", h.collections)
+	m.HandleFunc("GET "+root+"collections/{coll}/{$}", h.collection)
+	m.HandleFunc("GET "+root+"collections/{coll}/objects/{$}", h.getObjects)
+	m.HandleFunc("POST "+root+"collections/{coll}/objects/{$}", h.addObjects)
+	m.HandleFunc("GET "+root+"collections/{coll}/objects/{obj}/{$}", h.getObject)
+	m.HandleFunc("DELETE "+root+"collections/{coll}/objects/{obj}/{$}", h.deleteObject)
+	m.HandleFunc("GET "+root+"collections/{coll}/objects/{obj}/versions/{$}", h.versions)
+	m.HandleFunc("GET "+root+"collections/{coll}/manifest/{$}", h.manifest)
+	m.HandleFunc("GET "+root+"status/{status}/{$}", h.status)
+
+	m.HandleFunc("GET /api/v1/whoami", h.whoami)
+	m.HandleFunc("GET /api/v1/keys", h.listKeys)
+	m.HandleFunc("POST /api/v1/keys", h.createKey)
+	m.HandleFunc("DELETE /api/v1/keys/{id}", h.revokeKey)
+	m.HandleFunc("GET /api/v1/collections", h.listCollections)
+	m.HandleFunc("POST /api/v1/collections", h.createCollection)
+
+	m.HandleFunc("GET /healthz", h.healthz)
+	m.HandleFunc("GET /readyz", h.readyz)
+	if g, ok := reg.(prometheus.Gatherer); ok && reg != nil {
+		metricsHandler := promhttp.HandlerFor(g, promhttp.HandlerOpts{})
+		m.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+			p, _ := entente.PrincipalFrom(r.Context())
+			if p.Role != entente.RoleAdmin {
+				h.writeError(w, r, entente.Errorf(entente.EFORBIDDEN, "metrics are for admin keys"))
+				return
+			}
+			metricsHandler.ServeHTTP(w, r)
+		})
+	}
+}
+
+// public reports whether path is served without authentication (the
+// health probes, which reveal nothing).
+func public(path string) bool { return path == "/healthz" || path == "/readyz" }
+
+// ServeHTTP authenticates, rate-limits, routes, logs and measures every
+// request.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	_, pattern := h.mux.Handler(r)
+	route := pattern
+	if route == "" {
+		route = "unmatched"
+	}
+	rw := &recorder{ResponseWriter: w, status: http.StatusOK}
+	var keyID string
+	defer func() {
+		if v := recover(); v != nil {
+			h.log.ErrorContext(r.Context(), "panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+			if !rw.wrote {
+				writeErrorBody(rw, http.StatusInternalServerError, "internal error", string(entente.EINTERNAL))
+			}
+		}
+		d := time.Since(start)
+		h.m.observe(route, rw.status, d)
+		h.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.String("route", route),
+			slog.Int("status", rw.status),
+			slog.Int64("bytes", rw.bytes),
+			slog.Duration("duration", d),
+			slog.String("key_id", keyID),
+			slog.String("remote", r.RemoteAddr),
+		)
+	}()
+	if !public(r.URL.Path) {
+		key, _ := auth.FromRequest(r)
+		p, err := h.svc.Authenticate(r.Context(), key)
+		if err != nil {
+			if entente.ErrorCode(err) != entente.EUNAUTHORIZED {
+				h.writeError(rw, r, err)
+				return
+			}
+			// The same answer whatever was wrong with the credentials.
+			writeErrorBody(rw, http.StatusUnauthorized, "a valid API key is required (Authorization: Bearer KEY, or as the password of HTTP Basic)", string(entente.EUNAUTHORIZED))
+			return
+		}
+		keyID = p.KeyID
+		if h.limiter != nil {
+			if ok, wait := h.limiter.allow(p.KeyID, time.Now()); !ok {
+				rw.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+				writeErrorBody(rw, http.StatusTooManyRequests, "too many requests for this API key; retry later", string(entente.ERATELIMIT))
+				return
+			}
+		}
+		r = r.WithContext(entente.WithPrincipal(r.Context(), p))
+	}
+	if pattern == "" {
+		// Not found, method not allowed or a redirect: let the mux
+		// decide, and turn its plain-text errors into TAXII errors.
+		h.mux.ServeHTTP(&routingErrors{recorder: rw}, r)
+		return
+	}
+	h.mux.ServeHTTP(rw, r)
+}
+
+// recorder remembers the status and size of a response.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	wrote  bool
+}
+
+func (w *recorder) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	w.wrote = true
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// routingErrors replaces the ServeMux's plain-text 404 and 405 bodies
+// with TAXII error messages.
+type routingErrors struct {
+	*recorder
+	replaced bool
+}
+
+func (w *routingErrors) WriteHeader(code int) {
+	if code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
+		w.replaced = true
+		w.Header().Del("Content-Type")
+		desc, ecode := "there is no such resource", string(entente.ENOTFOUND)
+		if code == http.StatusMethodNotAllowed {
+			desc, ecode = "the resource does not support this method; see the Allow header", "method_not_allowed"
+		}
+		writeErrorBody(w.recorder, code, desc, ecode)
+		return
+	}
+	w.recorder.WriteHeader(code)
+}
+
+func (w *routingErrors) Write(b []byte) (int, error) {
+	if w.replaced {
+		return len(b), nil
+	}
+	return w.recorder.Write(b)
+}
+
+// principal returns the request's authenticated principal.
+func principal(r *http.Request) entente.Principal {
+	p, _ := entente.PrincipalFrom(r.Context())
+	return p
+}
