@@ -71,7 +71,9 @@ func cmdCollection(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		admin := node.LocalAdmin(id.ID)
-		create = func(ctx context.Context, c entente.Collection) (entente.Collection, error) { return svc.CreateCollection(ctx, admin, c) }
+		create = func(ctx context.Context, c entente.Collection) (entente.Collection, error) {
+			return svc.CreateCollection(ctx, admin, c)
+		}
 		list = func(ctx context.Context) ([]entente.Collection, error) { return svc.AllCollections(ctx, admin) }
 	} else {
 		if remote.server == "" {

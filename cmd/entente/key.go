@@ -110,7 +110,9 @@ func keyBackend(ctx context.Context, env *Env, remote remoteFlags, cfg config.Co
 		}
 		admin := node.LocalAdmin(id.ID)
 		return &keyOps{
-			create: func(ctx context.Context, nk node.NewKey) (string, entente.Key, error) { return svc.CreateKey(ctx, admin, nk) },
+			create: func(ctx context.Context, nk node.NewKey) (string, entente.Key, error) {
+				return svc.CreateKey(ctx, admin, nk)
+			},
 			list:   func(ctx context.Context) ([]entente.Key, error) { return svc.Keys(ctx, admin) },
 			revoke: func(ctx context.Context, id string) error { return svc.RevokeKey(ctx, admin, id) },
 			close:  func() { st.Close() },

@@ -190,6 +190,17 @@ func (e *env) count(coll string) int {
 	return len(page.Entries)
 }
 
+// drain forgets the requests served so far.
+func (e *env) drain() {
+	for {
+		select {
+		case <-e.done:
+		default:
+			return
+		}
+	}
+}
+
 // wait blocks until the server has finished serving a request matching
 // prefix.
 func (e *env) wait(prefix string) {

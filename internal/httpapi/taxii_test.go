@@ -2,7 +2,9 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -668,6 +670,34 @@ func TestSTIXOutputValidates(t *testing.T) {
 		}
 		for _, o := range env.Objects {
 			schema.Check(t, o)
+		}
+	}
+}
+
+// TestClientKilledMidUpload sends half of a valid envelope, announcing
+// the whole length, then closes the connection: nothing is stored, and
+// the objects acknowledged before survive.
+func TestClientKilledMidUpload(t *testing.T) {
+	e := newEnv(t)
+	e.post(e.colls.shared, []json.RawMessage{indicator("indicator--"+uuidN(1), time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), 1)})
+	objs := make([]json.RawMessage, 500)
+	for i := range objs {
+		objs[i] = indicator("indicator--"+uuidN(100+i), time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), i)
+	}
+	body := envelope(objs)
+	for _, cut := range []int{len(body) / 2, len(body) - 1} {
+		e.drain()
+		conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer %s\r\nContent-Type: %s\r\nAccept: %s\r\nContent-Length: %d\r\n\r\n",
+			e.objectsURL(e.colls.shared), e.keys[entente.RoleAnalyst], taxii.MediaType, taxii.MediaType, len(body))
+		conn.Write(body[:cut])
+		conn.Close()
+		e.wait("POST ")
+		if n := e.count(e.colls.shared); n != 1 {
+			t.Errorf("cut at %d of %d bytes: collection holds %d entries, want 1", cut, len(body), n)
 		}
 	}
 }

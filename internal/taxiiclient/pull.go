@@ -82,34 +82,28 @@ const maxEmptyPages = 3
 func (c *Client) Pull(ctx context.Context, coll string, cp Checkpoint, fn func(*Page) error) (Checkpoint, error) {
 	lim := c.Limits.withDefaults()
 	base := c.collectionURL(coll) + "objects/"
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops a prefetch in flight
 	seen := map[string]bool{}
 	var prevSig uint64
 	empty := 0
-	for pages := 0; ; pages++ {
-		if pages >= lim.MaxPages {
-			return cp, fmt.Errorf("pull %s: %w: more than %d pages in one pull", base, ErrEndlessPaging, lim.MaxPages)
+	// The next page is fetched while the current one is validated and
+	// stored, so that the network and the store work at the same time.
+	pending := c.fetch(ctx, base, cp, lim, true)
+	for pages := 1; ; pages++ {
+		f := <-pending
+		if f.err != nil {
+			return cp, fmt.Errorf("pull: %w", f.err)
 		}
-		u := pageURL(base, cp, lim.PageSize)
-		resp, err := c.do(ctx, http.MethodGet, u, nil, "")
-		if se, ok := errors.AsType[*StatusError](err); ok && pages == 0 && cp.Next != "" &&
-			(se.StatusCode == http.StatusBadRequest || se.StatusCode == http.StatusNotFound) {
-			// The server no longer knows the saved next token: resume from
-			// the last date_added seen.
-			cp = Checkpoint{AddedAfter: firstNonEmpty(cp.LastAdded, cp.AddedAfter), LastAdded: cp.LastAdded}
-			u = pageURL(base, cp, lim.PageSize)
-			resp, err = c.do(ctx, http.MethodGet, u, nil, "")
-		}
-		if err != nil {
-			return cp, fmt.Errorf("pull: %w", err)
-		}
+		cp, u := f.cp, f.url
 		var env envelope
-		if err := json.Unmarshal(resp.body, &env); err != nil {
+		if err := json.Unmarshal(f.resp.body, &env); err != nil {
 			return cp, fmt.Errorf("pull %s: %w: %v", u, ErrBadEnvelope, err)
 		}
 		if len(env.Objects) > lim.MaxObjects {
 			return cp, fmt.Errorf("pull %s: %w: %d objects in one page (limit %d)", u, ErrTooLarge, len(env.Objects), lim.MaxObjects)
 		}
-		first, last := resp.header.Get("X-TAXII-Date-Added-First"), resp.header.Get("X-TAXII-Date-Added-Last")
+		first, last := f.resp.header.Get("X-TAXII-Date-Added-First"), f.resp.header.Get("X-TAXII-Date-Added-Last")
 		ncp := Checkpoint{AddedAfter: cp.AddedAfter, LastAdded: firstNonEmpty(last, cp.LastAdded)}
 		switch {
 		case env.More && env.Next != "":
@@ -142,6 +136,10 @@ func (c *Client) Pull(ctx context.Context, coll string, cp Checkpoint, fn func(*
 				}
 				prevSig = sig
 			}
+			if pages >= lim.MaxPages {
+				return cp, fmt.Errorf("pull %s: %w: more than %d pages in one pull", u, ErrEndlessPaging, lim.MaxPages)
+			}
+			pending = c.fetch(ctx, base, ncp, lim, false)
 		}
 		page := &Page{URL: u, DateAddedFirst: first, DateAddedLast: last, Checkpoint: ncp}
 		page.Objects, page.Invalid = validate(env.Objects)
@@ -153,6 +151,33 @@ func (c *Client) Pull(ctx context.Context, coll string, cp Checkpoint, fn func(*
 			return cp, nil
 		}
 	}
+}
+
+// fetched is a page response, or why there is none.
+type fetched struct {
+	resp *response
+	url  string
+	cp   Checkpoint // the checkpoint the page was read at
+	err  error
+}
+
+// fetch requests the page at cp in the background. On the first page of a
+// pull, a next token the server no longer accepts (400 or 404) is dropped
+// and the page is requested again from the last date_added seen.
+func (c *Client) fetch(ctx context.Context, base string, cp Checkpoint, lim Limits, first bool) <-chan fetched {
+	ch := make(chan fetched, 1)
+	go func() {
+		u := pageURL(base, cp, lim.PageSize)
+		resp, err := c.do(ctx, http.MethodGet, u, nil, "")
+		if se, ok := errors.AsType[*StatusError](err); ok && first && cp.Next != "" &&
+			(se.StatusCode == http.StatusBadRequest || se.StatusCode == http.StatusNotFound) {
+			cp = Checkpoint{AddedAfter: firstNonEmpty(cp.LastAdded, cp.AddedAfter), LastAdded: cp.LastAdded}
+			u = pageURL(base, cp, lim.PageSize)
+			resp, err = c.do(ctx, http.MethodGet, u, nil, "")
+		}
+		ch <- fetched{resp: resp, url: u, cp: cp, err: err}
+	}()
+	return ch
 }
 
 // pageURL builds the objects URL for a checkpoint.

@@ -69,9 +69,9 @@ type Qualified struct {
 	startText, stopText string
 }
 
-func (*ObservationOp) observationExpr() {}
-func (*SimpleObservation) observationExpr()   {}
-func (*Qualified) observationExpr()     {}
+func (*ObservationOp) observationExpr()     {}
+func (*SimpleObservation) observationExpr() {}
+func (*Qualified) observationExpr()         {}
 
 // ComparisonExpr is a node inside an observation: a *ComparisonOp (AND,
 // OR) or a *Test.

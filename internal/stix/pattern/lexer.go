@@ -82,6 +82,10 @@ func (t token) describe() string {
 	if len([]rune(text)) > 40 {
 		text = string([]rune(text)[:37]) + "..."
 	}
+	switch t.kind {
+	case tString, tHex, tBinary, tTimestamp:
+		return text // already quoted
+	}
 	return "'" + text + "'"
 }
 

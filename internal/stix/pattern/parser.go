@@ -31,8 +31,8 @@ func Parse(s string) (*Pattern, error) {
 }
 
 // ParseVersion is Parse restricted to one dialect: with Version21 the
-// START and STOP qualifiers take t'...' timestamps, with Version20 they
-// take '...' strings.
+// START and STOP qualifiers take only t'...' timestamps; with Version20
+// they also take '...' strings, as STIX 2.0 wrote them.
 func ParseVersion(s string, v Version) (*Pattern, error) {
 	p := &parser{lex: lexer{src: []rune(s)}, version: v}
 	root, err := p.parse()
@@ -213,15 +213,15 @@ func (p *parser) startStop(e ObservationExpr) *Qualified {
 func (p *parser) qualifierTime(after string) (time.Time, string) {
 	t := p.tok
 	switch {
-	case t.kind == tTimestamp && p.version != Version20:
+	case t.kind == tTimestamp:
 	case t.kind == tString && p.version != Version21:
 		if msg := checkTimestamp(t.str); msg != "" {
 			p.fail(t.pos, KindLiteral, "invalid timestamp %s after %s: %s", t.text, after, msg)
 		}
 	default:
 		want := "a timestamp literal t'...'"
-		if p.version == Version20 {
-			want = "a timestamp string '...'"
+		if p.version != Version21 {
+			want += " or string '...'"
 		}
 		p.fail(t.pos, KindSyntax, "expected %s after %s but found %s", want, after, t.describe())
 	}
