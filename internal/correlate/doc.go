@@ -15,27 +15,31 @@
 //
 //   - Time is cut into slots of Window/Slots. A sighting marks its
 //     (organisation, country) pair present in every slot its
-//     [first_seen, last_seen] interval touches. Presence is a set (a bit
-//     per slot), so repeating a sighting, or reporting the same
-//     organisation again, never inflates a count.
-//   - A window is Slots consecutive slots; it ends at some slot w.
-//     Windows are grouped into epochs of Slots window ends each
-//     (epoch e holds the windows ending in slots e·Slots … e·Slots+Slots−1),
-//     so an epoch is as long as the window.
-//   - Epoch e of threat T has an alert when some window ending in e meets
-//     a tier. The alert's identifier is a UUIDv5 of T and the epoch's start
-//     time; its tier is the highest tier met by a window ending in e; its
-//     counts, countries, first and last seen summarise every sighting in
-//     the epoch's span (the slots any of its windows cover).
+//     [first_seen, last_seen] interval touches. Presence is a set (one bit
+//     per slot), so repeating a sighting, or the same organisation
+//     reporting again, never inflates a count.
+//   - The window ending at slot w covers the Slots slots up to w. Its tier
+//     is the highest tier whose thresholds its distinct organisations and
+//     countries meet.
+//   - A run is a maximal sequence of consecutive windows that meet some
+//     tier; it starts at its edge. An outbreak, however long it lasts, is
+//     one run, so it raises one alert rather than one per window or day.
+//   - Epochs are window-long spans of slots aligned on the Unix epoch. The
+//     alert of threat T for epoch e covers the runs whose edge lies in e;
+//     its identifier is a UUIDv5 of T and the epoch's start (so a late
+//     sighting that moves an edge within its epoch keeps the identifier).
+//     Its tier is the highest tier in those runs; its counts, countries,
+//     first and last seen summarise the slots their windows cover.
 //
-// Each of these is a monotone function of the set of sightings: adding a
-// sighting can only add presence bits, so it can only create alerts, raise
-// tiers and grow counts, never retract them. Whatever order two nodes
-// receive the same sightings in, they pass through different intermediate
-// states but end with identical alerts (the property test checks this with
-// independently shuffled engines). A sighting changes an alert's content
-// only by adding to it, which is why the STIX "modified" timestamp of an
-// alert can be derived from its content (see [AlertObject]).
+// Adding a sighting only adds presence, so window tiers only rise: alerts
+// are created, escalated and grow, and every node ends with the same
+// alerts whatever order it received the sightings in (the property test
+// checks this with independently shuffled engines). The one change that is
+// not an addition: a late sighting can show that a run began in an
+// earlier epoch, or join two runs; the later run's alert is then reported
+// as superseded (the node revokes it, naming the alert that now covers
+// it). A node that received that sighting in time never raised the
+// superseded alert; both end with the same live alerts.
 //
 // The sliding window has the resolution of one slot (Window/Slots, by
 // default 3 hours for a 24 hour window); that is the price of exact,
@@ -45,7 +49,8 @@
 // # Memory
 //
 // Per threat the engine keeps one 64-slot presence mask per (organisation,
-// country) pair seen within the horizon and a small record per epoch; it
+// country) pair seen within the horizon, per-slot first and last seen
+// times and window tiers (about 1 KiB), and one small record per alert; it
 // keeps nothing per sighting. [Engine.Sweep] forgets threats and epochs that
 // no acceptable sighting can touch any more, so memory follows the number
 // of active threats and the organisations reporting them, not the number of

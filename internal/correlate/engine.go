@@ -130,6 +130,7 @@ type alertState struct {
 	first     int64 // unix nanoseconds
 	last      int64
 	lastEdge  int64 // slot where its run started when last computed
+	id        string
 }
 
 // threatState is the presence of one threat's reporters. Slot arrays are
@@ -349,7 +350,13 @@ func countryIndex(cc string) (uint16, bool) {
 	return uint16(cc[0]-'A')*26 + uint16(cc[1]-'A'), true
 }
 
-func countryCode(i int) string { return string([]byte{byte('A' + i/26), byte('A' + i%26)}) }
+// countryCodes holds every two-letter code, indexed by countryIndex.
+var countryCodes = func() (t [countryIndexes]string) {
+	for i := range t {
+		t[i] = string([]byte{byte('A' + i/26), byte('A' + i%26)})
+	}
+	return t
+}()
 
 func (e *Engine) reject(s *Sighting, r Reason, format string, args ...any) error {
 	e.stats.Rejected[r]++
@@ -409,8 +416,8 @@ func (e *Engine) add(s *Sighting, now time.Time) ([]Alert, error) {
 	}
 
 	a, b := e.slotOf(first), e.slotOf(last)
-	t := e.threats[s.Threat]
-	if t == nil {
+	t, known := e.threats[s.Threat]
+	if !known {
 		t = &threatState{key: s.Threat, base: e.slotOf(now) + e.skew + e.g - ringSlots}
 	}
 	// The ring must hold every window the sighting falls in.
@@ -423,7 +430,7 @@ func (e *Engine) add(s *Sighting, now time.Time) ([]Alert, error) {
 	if a < t.base {
 		a = t.base
 	}
-	if e.threats[s.Threat] == nil {
+	if !known {
 		e.threats[s.Threat] = t
 	}
 	org, ok := e.orgs[s.Org]
@@ -683,8 +690,11 @@ func AlertID(threat ThreatKey, epochStart time.Time) string {
 
 func (e *Engine) alert(t *threatState, st *alertState, ch Change) Alert {
 	start := e.epochStart(st.epoch)
+	if st.id == "" {
+		st.id = AlertID(t.key, start)
+	}
 	a := Alert{
-		ID:            AlertID(t.key, start),
+		ID:            st.id,
 		Threat:        t.key,
 		Tier:          e.cfg.Tiers[st.tier-1].Name,
 		TierRank:      st.tier,
@@ -695,11 +705,12 @@ func (e *Engine) alert(t *threatState, st *alertState, ch Change) Alert {
 		FirstSeen:     time.Unix(0, st.first).UTC(),
 		LastSeen:      time.Unix(0, st.last).UTC(),
 	}
+	a.Countries = make([]string, 0, st.countries.count())
 	for i, w := range st.countries {
 		for w != 0 {
 			b := bits.TrailingZeros64(w)
 			w &^= 1 << uint(b)
-			a.Countries = append(a.Countries, countryCode(i*64+b))
+			a.Countries = append(a.Countries, countryCodes[i*64+b])
 		}
 	}
 	return a

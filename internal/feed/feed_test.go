@@ -353,3 +353,34 @@ func TestRealBlocklists(t *testing.T) {
 		t.Errorf("no dedup: %d objects for %d indicators", im.Len(), total)
 	}
 }
+
+func TestSCOIDMatchesStix(t *testing.T) {
+	tests := []struct {
+		kind observable.Kind
+		v    string
+	}{
+		{observable.IPv4, "192.0.2.1"},
+		{observable.Domain, "example.com"},
+		{observable.URL, "http://example.com/a?b=<c>&d"},
+		{observable.URL, "http://example.com/ü"},
+		{observable.SHA256, strings.Repeat("0f", 32)},
+		{observable.MD5, strings.Repeat("0f", 16)},
+	}
+	for _, tt := range tests {
+		id, raw := SCO(tt.kind, tt.v)
+		o, err := stix.Decode(raw)
+		if err != nil {
+			t.Fatalf("SCO(%s, %q) = %s: %v", tt.kind, tt.v, raw, err)
+		}
+		want, err := stix.SCOID(o.Type, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id != want || o.ID != want {
+			t.Errorf("SCO(%s, %q) id %s (in JSON %s), stix.SCOID says %s", tt.kind, tt.v, id, o.ID, want)
+		}
+		if err := stix.Validate(o); err != nil {
+			t.Errorf("SCO(%s, %q): %v", tt.kind, tt.v, err)
+		}
+	}
+}

@@ -138,26 +138,55 @@ func scoType(k observable.Kind) string {
 }
 
 // SCO returns the cyber-observable object of a normalised value, with its
-// deterministic id.
+// deterministic id (as stix.SCOID computes it: UUIDv5 in the SCO namespace
+// of the canonical JSON of the ID-contributing property).
 func SCO(k observable.Kind, v string) (id string, raw json.RawMessage) {
 	typ := scoType(k)
-	var body []byte
-	if typ == "file" {
-		body, _ = json.Marshal(map[string]any{"type": typ, "spec_version": "2.1", "hashes": map[string]string{hashProp[k][1]: v}})
-	} else {
-		body, _ = json.Marshal(map[string]any{"type": typ, "spec_version": "2.1", "value": v})
+	var contrib, body []byte
+	if plainASCII(v) {
+		// Fast path: the value needs no escaping in JSON, so its RFC 8785
+		// form is the value between quotes.
+		if typ == "file" {
+			contrib = []byte(`{"hashes":{"` + hashProp[k][1] + `":"` + v + `"}}`)
+		} else {
+			contrib = []byte(`{"value":"` + v + `"}`)
+		}
+		id = typ + "--" + uuid.NewSHA1(stix.SCONamespace, contrib).String()
+		body = make([]byte, 0, len(contrib)+len(id)+40+len(typ))
+		body = append(body, `{"type":"`...)
+		body = append(body, typ...)
+		body = append(body, `","spec_version":"2.1","id":"`...)
+		body = append(body, id...)
+		body = append(body, `",`...)
+		body = append(body, contrib[1:]...)
+		return id, body
 	}
+	var m map[string]any
+	if typ == "file" {
+		m = map[string]any{"type": typ, "spec_version": "2.1", "hashes": map[string]string{hashProp[k][1]: v}}
+	} else {
+		m = map[string]any{"type": typ, "spec_version": "2.1", "value": v}
+	}
+	body, _ = json.Marshal(m)
 	id, err := stix.SCOID(typ, body)
 	if err != nil {
 		id = derivedID(typ, v)
 	}
-	out := make([]byte, 0, len(body)+len(id)+10)
-	out = append(out, `{"id":`...)
-	idj, _ := json.Marshal(id)
-	out = append(out, idj...)
-	out = append(out, ',')
-	out = append(out, body[1:]...)
-	return id, out
+	m["id"] = id
+	body, _ = json.Marshal(m)
+	return id, body
+}
+
+// plainASCII reports whether s is printable ASCII that JSON writes
+// without escapes.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // Merge unions two versions of the same indicator (same id): it keeps

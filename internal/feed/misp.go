@@ -113,7 +113,8 @@ type mispEvent struct {
 
 // mispData imports a MISP event document: {"Event":{...}},
 // {"response":[{"Event":{...}}, ...]}, {"response":{"Event":...}}, an
-// array of either, or a bare event object.
+// array of either, a bare event object, or a MISP object search result
+// ({"response":[{"Object":{...}}]}, read as objects of an anonymous event).
 func (b *batch) mispData(data []byte) error {
 	events, err := splitMISP(data)
 	if err != nil {
@@ -157,6 +158,11 @@ func splitMISP(data []byte) ([]json.RawMessage, error) {
 	}
 	if e, ok := top["Event"]; ok {
 		return []json.RawMessage{e}, nil
+	}
+	if o, ok := top["Object"]; ok && len(bytes.TrimSpace(o)) > 0 && bytes.TrimSpace(o)[0] == '{' {
+		// A MISP object search result: one object outside any event.
+		ev := append(append([]byte(`{"Object":[`), o...), "]}"...)
+		return []json.RawMessage{ev}, nil
 	}
 	if _, ok := top["uuid"]; ok {
 		return []json.RawMessage{data}, nil

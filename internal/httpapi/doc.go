@@ -45,6 +45,9 @@
 // and a missing Accept are taken to allow it, as HTTP says; anything
 // else gets 406. POST bodies must be application/taxii+json (version
 // 2.1 or none), else 415. Add Objects is synchronous: it answers 202 with
-// a status resource whose status is "complete". Manifest and versions
-// responses carry a next token besides more, as envelopes do.
+// a status resource whose status is "complete". Pages hold 1,000 entries
+// unless limit asks otherwise (at most 10,000); manifest and versions
+// responses carry a next token besides more, as envelopes do. A TAXII URL
+// given without its trailing slash is redirected to it. Collections are
+// addressed by id or alias.
 package httpapi

@@ -268,7 +268,7 @@ func versioned(t *testing.T, e *env) (id string, versions []time.Time, afterFirs
 		t.Fatalf("status %+v", st)
 	}
 	var m taxii.Manifest
-	e.get(e.root + "collections/" + e.colls.shared + "/manifest/").json(t, &m)
+	e.get(e.root+"collections/"+e.colls.shared+"/manifest/").json(t, &m)
 	afterFirst = m.Objects[0].DateAdded
 	e.post(e.colls.shared, []json.RawMessage{indicator(id, versions[1], 1)})
 	e.post(e.colls.shared, []json.RawMessage{
@@ -346,7 +346,7 @@ func TestObjectVersionsManifestDelete(t *testing.T) {
 	if len(env.Objects) != 1 || env.Objects[0].Modified != stix.FormatTimestamp(v[2]) || r.header.Get("X-TAXII-Date-Added-Last") == "" {
 		t.Errorf("get object: %s", r.body)
 	}
-	e.get(obj + "?match[version]=all").json(t, &env)
+	e.get(obj+"?match[version]=all").json(t, &env)
 	if len(env.Objects) != 3 {
 		t.Errorf("get object, all versions: %d", len(env.Objects))
 	}
@@ -359,14 +359,14 @@ func TestObjectVersionsManifestDelete(t *testing.T) {
 	if diff := cmp.Diff(taxii.Versions{Versions: want}, vs); diff != "" || r.header.Get("X-TAXII-Date-Added-First") == "" {
 		t.Errorf("versions (-want +got):\n%s", diff)
 	}
-	e.get(obj + "versions/?limit=2").json(t, &vs)
+	e.get(obj+"versions/?limit=2").json(t, &vs)
 	if !vs.More || len(vs.Versions) != 2 || vs.Next == "" {
 		t.Errorf("versions limit 2: %+v", vs)
 	}
 	errorBody(t, e.get(e.objectsURL(e.colls.shared)+"indicator--"+uuidN(99)+"/versions/"), 404)
 
 	var m taxii.Manifest
-	e.get(e.root + "collections/" + e.colls.shared + "/manifest/?match[id]=" + id + "&match[version]=all").json(t, &m)
+	e.get(e.root+"collections/"+e.colls.shared+"/manifest/?match[id]="+id+"&match[version]=all").json(t, &m)
 	if len(m.Objects) != 3 {
 		t.Fatalf("manifest: %+v", m)
 	}
@@ -381,7 +381,7 @@ func TestObjectVersionsManifestDelete(t *testing.T) {
 	if r := e.do(req{method: "DELETE", path: obj + "?match[version]=" + want[1], key: e.keys[entente.RoleAnalyst]}); r.status != 200 {
 		t.Fatalf("delete: %d %s", r.status, r.body)
 	}
-	e.get(obj + "versions/").json(t, &vs)
+	e.get(obj+"versions/").json(t, &vs)
 	if diff := cmp.Diff([]string{want[0], want[2]}, vs.Versions); diff != "" {
 		t.Errorf("versions after delete (-want +got):\n%s", diff)
 	}
@@ -664,7 +664,7 @@ func TestSTIXOutputValidates(t *testing.T) {
 	e.post(e.colls.shared, objs)
 	for _, q := range []string{"", "?match[version]=all", "?match[type]=indicator,malware,relationship"} {
 		var env struct{ Objects []json.RawMessage }
-		e.get(e.objectsURL(e.colls.shared) + q).json(t, &env)
+		e.get(e.objectsURL(e.colls.shared)+q).json(t, &env)
 		if len(env.Objects) == 0 {
 			t.Fatalf("%s: nothing read", q)
 		}

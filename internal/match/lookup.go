@@ -28,33 +28,43 @@ type Hit struct {
 type Matcher struct {
 	s       *Snapshot
 	scratch []byte
+	hits    []Hit
 }
 
 // NewMatcher returns a matcher on s.
 func NewMatcher(s *Snapshot) *Matcher { return &Matcher{s: s, scratch: make([]byte, 0, 512)} }
 
-// Match looks o up and calls fn for each indicator it matches.
-func (m *Matcher) Match(o sensor.Obs, fn func(Hit)) {
+// Match looks o up and appends a hit for each indicator it matches to
+// hits.
+func (m *Matcher) Match(o sensor.Obs, hits []Hit) []Hit {
+	m.hits = hits
+	m.match(o)
+	hits = m.hits
+	m.hits = nil
+	return hits
+}
+
+func (m *Matcher) match(o sensor.Obs) {
 	switch o.Kind {
 	case sensor.ObsIP:
-		m.ip(o.Value, fn)
+		m.ip(o.Value)
 	case sensor.ObsDomain:
-		m.domain(o.Value, fn)
+		m.domain(o.Value)
 	case sensor.ObsAny:
-		if !m.ip(o.Value, fn) {
-			m.domain(o.Value, fn)
+		if !m.ip(o.Value) {
+			m.domain(o.Value)
 		}
 	case sensor.ObsHost:
 		h := hostOnly(o.Value)
-		if !m.ip(h, fn) {
-			m.domain(h, fn)
+		if !m.ip(h) {
+			m.domain(h)
 		}
 	case sensor.ObsURL:
-		m.url(o.Value, o.Aux, fn)
+		m.url(o.Value, o.Aux)
 	case sensor.ObsEmail:
-		m.email(o.Value, fn)
+		m.email(o.Value)
 	case sensor.ObsHash:
-		m.hash(o.Value, fn)
+		m.hash(o.Value)
 	}
 }
 
@@ -106,15 +116,15 @@ func parseIPv4(b []byte) (uint32, bool) {
 }
 
 // ip looks up an address; it reports whether b was an address at all.
-func (m *Matcher) ip(b []byte, fn func(Hit)) bool {
+func (m *Matcher) ip(b []byte) bool {
 	s := m.s
 	if v, ok := parseIPv4(b); ok {
 		if r, ok := s.v4.get(&v); ok {
 			a := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}).String()
-			m.emit(Ref(r), observable.IPv4, a, a, fn)
+			m.emit(Ref(r), observable.IPv4, a, a)
 		}
 		if i := v >> 8; s.net24[i/64]&(1<<(i%64)) != 0 {
-			m.nets(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), fn)
+			m.nets(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}))
 		}
 		return true
 	}
@@ -127,19 +137,19 @@ func (m *Matcher) ip(b []byte, fn func(Hit)) bool {
 	}
 	a = a.WithZone("").Unmap()
 	if a.Is4() {
-		return m.ip([]byte(a.String()), fn)
+		return m.ip([]byte(a.String()))
 	}
 	k := a.As16()
 	if r, ok := s.v6.get(&k); ok {
-		m.emit(Ref(r), observable.IPv6, a.String(), a.String(), fn)
+		m.emit(Ref(r), observable.IPv6, a.String(), a.String())
 	}
 	if s.nets6 > 0 {
-		m.nets(a, fn)
+		m.nets(a)
 	}
 	return true
 }
 
-func (m *Matcher) nets(a netip.Addr, fn func(Hit)) {
+func (m *Matcher) nets(a netip.Addr) {
 	if _, ok := m.s.nets.Lookup(a); !ok {
 		return
 	}
@@ -149,12 +159,18 @@ func (m *Matcher) nets(a netip.Addr, fn func(Hit)) {
 		kind = observable.CIDR6
 	}
 	for p, r := range m.s.nets.Supernets(netip.PrefixFrom(a, a.BitLen())) {
-		m.emit(r, kind, obs, p.String(), fn)
+		m.emit(r, kind, obs, p.String())
 	}
 }
 
-func (m *Matcher) emit(r Ref, k observable.Kind, observed, matched string, fn func(Hit)) {
-	m.s.refs(r, func(x Ref) { fn(Hit{Kind: k, Observed: observed, Matched: matched, Ref: x}) })
+func (m *Matcher) emit(r Ref, k observable.Kind, observed, matched string) {
+	if r != DerivedRef && r&multiBit != 0 {
+		for _, x := range m.s.multi[r&^multiBit] {
+			m.hits = append(m.hits, Hit{Kind: k, Observed: observed, Matched: matched, Ref: x})
+		}
+		return
+	}
+	m.hits = append(m.hits, Hit{Kind: k, Observed: observed, Matched: matched, Ref: r})
 }
 
 // lower copies b into the scratch space in lower case, reporting whether
@@ -174,7 +190,7 @@ func (m *Matcher) lower(b []byte) ([]byte, bool) {
 	return out, ascii
 }
 
-func (m *Matcher) domain(b []byte, fn func(Hit)) {
+func (m *Matcher) domain(b []byte) {
 	t := m.s.domain
 	if t.n == 0 || len(b) == 0 || len(b) > 253+1 {
 		return
@@ -192,7 +208,7 @@ func (m *Matcher) domain(b []byte, fn func(Hit)) {
 	}
 	for k := d; len(k) > 0; {
 		if r, ok := t.get(k); ok {
-			m.emit(Ref(r), observable.Domain, string(d), string(k), fn)
+			m.emit(Ref(r), observable.Domain, string(d), string(k))
 		}
 		i := bytes.IndexByte(k, '.')
 		if i < 0 {
@@ -202,7 +218,7 @@ func (m *Matcher) domain(b []byte, fn func(Hit)) {
 	}
 }
 
-func (m *Matcher) url(host, target []byte, fn func(Hit)) {
+func (m *Matcher) url(host, target []byte) {
 	t := m.s.url
 	if t.n == 0 || len(target) == 0 {
 		return
@@ -233,11 +249,11 @@ func (m *Matcher) url(host, target []byte, fn func(Hit)) {
 	}
 	if r, ok := t.get(key); ok {
 		u := "http://" + string(key)
-		m.emit(Ref(r), observable.URL, u, u, fn)
+		m.emit(Ref(r), observable.URL, u, u)
 	}
 }
 
-func (m *Matcher) email(b []byte, fn func(Hit)) {
+func (m *Matcher) email(b []byte) {
 	t := m.s.email
 	if t.n == 0 {
 		return
@@ -261,11 +277,11 @@ func (m *Matcher) email(b []byte, fn func(Hit)) {
 	}
 	m.scratch = out[:0]
 	if r, ok := t.get(out); ok {
-		m.emit(Ref(r), observable.Email, string(out), string(out), fn)
+		m.emit(Ref(r), observable.Email, string(out), string(out))
 	}
 }
 
-func (m *Matcher) hash(b []byte, fn func(Hit)) {
+func (m *Matcher) hash(b []byte) {
 	if bytes.IndexByte(b, ':') >= 0 {
 		out := m.scratch[:0]
 		for _, c := range b {
@@ -308,6 +324,6 @@ func (m *Matcher) hash(b []byte, fn func(Hit)) {
 	}
 	if ok {
 		v := hex.EncodeToString(raw[:n])
-		m.emit(r, k, v, v, fn)
+		m.emit(r, k, v, v)
 	}
 }

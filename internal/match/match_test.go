@@ -34,7 +34,9 @@ func buildList(t testing.TB, values ...string) *Snapshot {
 
 func matches(s *Snapshot, o sensor.Obs) []string {
 	var got []string
-	NewMatcher(s).Match(o, func(h Hit) { got = append(got, string(h.Kind)+" "+h.Matched) })
+	for _, h := range NewMatcher(s).Match(o, nil) {
+		got = append(got, string(h.Kind)+" "+h.Matched)
+	}
 	sort.Strings(got)
 	return got
 }
@@ -121,7 +123,9 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 	ids := func(s *Snapshot, o sensor.Obs) []string {
 		var got []string
-		NewMatcher(s).Match(o, func(h Hit) { got = append(got, s.IndicatorID(h.Ref, h.Kind, h.Matched)) })
+		for _, h := range NewMatcher(s).Match(o, nil) {
+			got = append(got, s.IndicatorID(h.Ref, h.Kind, h.Matched))
+		}
 		sort.Strings(got)
 		return got
 	}
@@ -156,7 +160,9 @@ func FuzzReadSnapshot(f *testing.F) {
 		}
 		m := NewMatcher(s)
 		for _, o := range []sensor.Obs{{Kind: sensor.ObsIP, Value: []byte("1.2.3.4")}, {Kind: sensor.ObsDomain, Value: []byte("a.evil.com")}} {
-			m.Match(o, func(h Hit) { _ = s.IndicatorID(h.Ref, h.Kind, h.Matched) })
+			for _, h := range m.Match(o, nil) {
+				_ = s.IndicatorID(h.Ref, h.Kind, h.Matched)
+			}
 		}
 	})
 }

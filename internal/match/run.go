@@ -61,13 +61,14 @@ type agg struct {
 
 // handler is one worker's matcher, hit buffer and aggregates.
 type handler struct {
-	r     *runner
-	m     *Matcher
-	buf   []byte
-	aggs  map[string]*agg
-	hits  int64
-	rec   HitRecord
-	now   time.Time
+	r      *runner
+	m      *Matcher
+	buf    []byte
+	aggs   map[string]*agg
+	hits   int64
+	rec    HitRecord
+	hitBuf []Hit
+	now    time.Time
 }
 
 type runner struct {
@@ -80,35 +81,38 @@ type runner struct {
 }
 
 func (h *handler) Line(c *sensor.Chunk, line int64, raw []byte, obs []sensor.Obs, p sensor.Parser) {
-	var ts time.Time
+	hits := h.hitBuf[:0]
 	for _, o := range obs {
-		h.m.Match(o, func(hit Hit) {
-			if ts.IsZero() {
-				var ok bool
-				if ts, ok = p.Time(raw); !ok {
-					ts = h.now
-				}
-			}
-			id := h.m.s.IndicatorID(hit.Ref, hit.Kind, hit.Matched)
-			h.hits++
-			a := h.aggs[id]
-			if a == nil {
-				a = &agg{first: ts, last: ts}
-				h.aggs[id] = a
-			}
-			a.count++
-			if ts.Before(a.first) {
-				a.first = ts
-			}
-			if ts.After(a.last) {
-				a.last = ts
-			}
-			if h.r.opts.Hits != nil {
-				h.rec = HitRecord{File: c.File, Line: line, Kind: string(hit.Kind), Observed: hit.Observed, Matched: hit.Matched, Indicator: id}
-				b, _ := json.Marshal(&h.rec)
-				h.buf = append(append(h.buf, b...), '\n')
-			}
-		})
+		hits = h.m.Match(o, hits)
+	}
+	h.hitBuf = hits
+	if len(hits) == 0 {
+		return
+	}
+	ts, ok := p.Time(raw)
+	if !ok {
+		ts = h.now
+	}
+	for _, hit := range hits {
+		id := h.m.s.IndicatorID(hit.Ref, hit.Kind, hit.Matched)
+		h.hits++
+		a := h.aggs[id]
+		if a == nil {
+			a = &agg{first: ts, last: ts}
+			h.aggs[id] = a
+		}
+		a.count++
+		if ts.Before(a.first) {
+			a.first = ts
+		}
+		if ts.After(a.last) {
+			a.last = ts
+		}
+		if h.r.opts.Hits != nil {
+			h.rec = HitRecord{File: c.File, Line: line, Kind: string(hit.Kind), Observed: hit.Observed, Matched: hit.Matched, Indicator: id}
+			b, _ := json.Marshal(&h.rec)
+			h.buf = append(append(h.buf, b...), '\n')
+		}
 	}
 }
 
@@ -243,4 +247,3 @@ func (r *Result) Summary() string {
 		", bad lines " + strconv.FormatInt(r.Stats.Bad, 10) + ", hits " + strconv.FormatInt(r.Hits, 10) +
 		", indicators sighted " + strconv.Itoa(len(r.Sightings))
 }
-

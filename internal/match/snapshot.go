@@ -105,17 +105,6 @@ func (s *Snapshot) Len() int {
 	return n
 }
 
-// refs calls fn for each indicator of r.
-func (s *Snapshot) refs(r Ref, fn func(Ref)) {
-	if r != DerivedRef && r&multiBit != 0 {
-		for _, x := range s.multi[r&^multiBit] {
-			fn(x)
-		}
-		return
-	}
-	fn(r)
-}
-
 // IndicatorID returns the id of indicator reference r for a hit on value
 // (canonical) of kind k.
 func (s *Snapshot) IndicatorID(r Ref, k observable.Kind, value string) string {

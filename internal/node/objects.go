@@ -217,6 +217,9 @@ func (s *Service) release(ctx context.Context, p entente.Principal, collection s
 		return entente.Page{}, forbidden(p, "read", c)
 	}
 	q.Collection = c.ID
+	if q.Limit <= 0 {
+		q.Limit = DefaultLimit
+	}
 	page, err := s.st.QueryObjects(ctx, q)
 	if err != nil {
 		if code := entente.ErrorCode(err); code == entente.EINVALID || code == entente.ENOTFOUND {

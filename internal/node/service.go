@@ -60,6 +60,9 @@ const (
 	DefaultAPIRoot          = "api1"
 	DefaultMaxContentLength = 32 << 20
 	DefaultKeyCacheTTL      = 10 * time.Second
+	// DefaultLimit is the page size of a read that asks for none (the
+	// store caps larger limits at store.MaxPageSize).
+	DefaultLimit = 1000
 	// maxKeyCache bounds the number of remembered keys.
 	maxKeyCache = 10000
 	// maxMessage bounds the length of a failure message in a status.

@@ -3,9 +3,22 @@
 // the sharing agreement the node has with that partner, and what is
 // redacted from it. Every egress (TAXII reads by a partner's key, pushes
 // to peers, alert notifications, exports, the node API) calls
-// [Gate.Decide] or [Gate.Release]; [Gate.Preview] lists what a partner
-// would receive and why. The package is pure: no I/O, no clock (the
-// caller passes now), safe for concurrent use.
+// [Gate.Release] (or [Gate.Check] when it only needs the verdict) and
+// records the decision's rule id in the audit log; [Gate.Preview] and
+// [Gate.Decide] list what a partner would receive and explain, for each
+// object, the rule that allows or withholds it. Check costs well under a
+// microsecond and does not allocate, so gating a TAXII read adds little to
+// it. The package is pure: no I/O, no clock (the caller passes now), safe
+// for concurrent use.
+//
+// # Use
+//
+//	gate := policy.NewGate(self, directory.CountryOf)
+//	tlp, residency := markings.Classify(obj.MarkingRefs, collection.DefaultTLP)
+//	meta := policy.ObjectMeta{ID: obj.ID, Type: obj.Type, Collection: coll,
+//		TLP: tlp, Residency: residency, Origin: provenance.Org, ReceivedFromPeer: provenance.Peer}
+//	rel, d, err := gate.Release(agreement, partner, meta, obj.Raw, time.Now())
+//	// audit(partner, obj.ID, d.Rule); if d.Allow, send rel.Object and rel.Related
 //
 // # Parties, agreements and markings
 //
@@ -43,7 +56,7 @@
 //	| 2 | agreement.partner            | withhold | the agreement passed is not with this partner (a caller error) |
 //	| 3 | residency                    | withhold | the object has residency markings and the partner's country is not among their jurisdictions |
 //	| 4 | tlp.clear.public             | allow    | no agreement in force (none, not yet valid, expired) and the object is own and CLEAR |
-//	| 5 | reshare.no-agreement         | withhold | no agreement in force and the object is a third party's CLEAR object |
+//	| 5 | reshare.no-agreement         | withhold | a third party's CLEAR object with no agreement in force, or outside the agreement's collections or types |
 //	| 6 | agreement.none               | withhold | no agreement, object above CLEAR |
 //	|   | agreement.not-yet-valid      | withhold | agreement not yet in force (now < valid_from), object above CLEAR |
 //	|   | agreement.expired            | withhold | agreement expired (now >= valid_until), object above CLEAR |

@@ -42,26 +42,26 @@ const (
 // Origin and ReceivedFromPeer from the object's provenance.
 type ObjectMeta struct {
 	// ID and Type are the object's STIX id and type.
-	ID   string
-	Type string
+	ID   string `json:"id"`
+	Type string `json:"type"`
 	// Collection is the id of the collection the object is released from.
-	Collection string
+	Collection string `json:"collection"`
 	// TLP is the object's resolved TLP level: its own marking, or its
 	// collection's default when it has none.
-	TLP stix.TLP
+	TLP stix.TLP `json:"tlp"`
 	// Residency lists the jurisdictions the object may be stored in; nil
 	// means unrestricted, an empty non-nil list means nowhere.
-	Residency []string
+	Residency []string `json:"residency,omitempty"`
 	// Origin is the identity id of the organisation the node received the
 	// object from; "" (or the node's own identity id) means the node's own.
-	Origin string
+	Origin string `json:"origin,omitempty"`
 	// ReceivedFromPeer names the peer the object was pulled from or pushed
 	// by ("" for the node's own objects). It is informative only.
-	ReceivedFromPeer string
+	ReceivedFromPeer string `json:"received_from_peer,omitempty"`
 	// CreatedByRef is the object's created_by_ref. It is informative only:
 	// Origin, not CreatedByRef, decides re-sharing, because anyone can
 	// write any created_by_ref.
-	CreatedByRef string
+	CreatedByRef string `json:"created_by_ref,omitempty"`
 }
 
 // Decision is the gate's verdict on one object for one partner.
@@ -70,8 +70,9 @@ type Decision struct {
 	Allow bool `json:"allow"`
 	// Rule is the id of the rule that allowed or withheld the object.
 	Rule string `json:"rule"`
-	// Reason explains the decision to people.
-	Reason string `json:"reason"`
+	// Reason explains the decision to people, naming the object and the
+	// values that decided. [Gate.Check] leaves it empty.
+	Reason string `json:"reason,omitempty"`
 	// Redactions lists the redactions that apply to the object when it is
 	// released (names like [RedactFreeText]). The slice may be shared
 	// between decisions: do not modify it.
@@ -98,88 +99,123 @@ func NewGate(self Party, countryOf func(ref string) (string, bool)) *Gate {
 // third party).
 func (g *Gate) own(o *ObjectMeta) bool { return o.Origin == "" || o.Origin == g.Self.ID }
 
-func deny(rule, format string, args ...any) Decision {
-	return Decision{Rule: rule, Reason: fmt.Sprintf(format, args...)}
+// Decide says whether obj may be released to partner under agreement a
+// (nil when the partner has none) at time now, by which rule, and why
+// (Decision.Reason). The rules, in the order they are applied, are the
+// table of the package documentation; the first that decides wins.
+func (g *Gate) Decide(a *Agreement, partner Party, obj ObjectMeta, now time.Time) Decision {
+	d := g.Check(a, partner, obj, now)
+	d.Reason = g.explain(d, a, partner, &obj, now)
+	return d
 }
 
-// Decide says whether obj may be released to partner under agreement a
-// (nil when the partner has none) at time now, and by which rule. The
-// rules, in the order they are applied, are the table of the package
-// documentation; the first that decides wins.
-func (g *Gate) Decide(a *Agreement, partner Party, obj ObjectMeta, now time.Time) Decision {
+// Check is [Gate.Decide] without the explanation (Reason is empty): the
+// decision and its rule id only, without allocating. Egress paths that
+// serve many objects call Check and record the rule id; previews call
+// Decide.
+func (g *Gate) Check(a *Agreement, partner Party, obj ObjectMeta, now time.Time) Decision {
 	if obj.TLP >= stix.TLPRed || obj.TLP < stix.TLPClear {
-		return deny(RuleRed, "%s is %s: it never leaves the node", obj.ID, stix.TLPRed)
+		return Decision{Rule: RuleRed}
 	}
 	if a != nil && a.Partner.ID != partner.ID {
-		return deny(RulePartnerMismatch, "agreement %s is with %s, not with %s", a.ID, a.Partner.ID, partner.ID)
+		return Decision{Rule: RulePartnerMismatch}
 	}
 	if obj.Residency != nil && !slices.Contains(obj.Residency, partner.Country) {
-		return deny(RuleResidency, "%s may be stored only in %v; partner %s is in %q", obj.ID, obj.Residency, partner.ID, partner.Country)
+		return Decision{Rule: RuleResidency}
 	}
 	own := g.own(&obj)
-	public := func(rule string, why func() string) Decision {
-		if obj.TLP == stix.TLPClear && own {
-			return Decision{Allow: true, Rule: RulePublic, Reason: reasonPublic}
+	// public decides an object outside any agreement in force: only the
+	// node's own CLEAR objects go; rule says why others do not.
+	public := func(rule string, redactions []string) Decision {
+		switch {
+		case obj.TLP == stix.TLPClear && own:
+			return Decision{Allow: true, Rule: RulePublic, Redactions: redactions}
+		case obj.TLP == stix.TLPClear:
+			return Decision{Rule: RuleReshareNone}
 		}
-		if obj.TLP == stix.TLPClear {
-			return deny(RuleReshareNone, "%s was received from %s; third-party objects are passed on only under an agreement that allows it (%s)", obj.ID, obj.Origin, why())
-		}
-		return deny(rule, "%s is %s and is not released: %s", obj.ID, obj.TLP, why())
+		return Decision{Rule: rule}
 	}
 	if a == nil {
-		return public(RuleNoAgreement, func() string { return "partner " + partner.ID + " has none" })
+		return public(RuleNoAgreement, nil)
 	}
 	if rule, ok := a.inForce(now); !ok {
-		return public(rule, func() string {
-			return fmt.Sprintf("agreement %s is in force from %s until %s", a.ID, fmtTime(a.ValidFrom), fmtTime(a.ValidUntil))
-		})
+		return public(rule, nil)
 	}
 	redactions := g.redactions(a, &obj)
 	if obj.Type == "identity" && a.Redact.RemoveThirdPartyIdentities && obj.ID != g.Self.ID && obj.ID != partner.ID {
-		return deny(RuleThirdPartyID, "%s is the identity of a third party; agreement %s removes third-party identities", obj.ID, a.ID)
+		return Decision{Rule: RuleThirdPartyID}
 	}
 	if obj.Type == "note" && a.Redact.StripFreeText {
-		return deny(RuleFreeTextNote, "%s is a note, which is free text; agreement %s strips free text", obj.ID, a.ID)
+		return Decision{Rule: RuleFreeTextNote}
 	}
 	if !slices.Contains(a.Collections, obj.Collection) {
-		d := public(RuleCollection, func() string { return fmt.Sprintf("agreement %s does not cover collection %q", a.ID, obj.Collection) })
-		if d.Allow {
-			d.Redactions = redactions
-		}
-		return d
+		return public(RuleCollection, redactions)
 	}
 	if len(a.ObjectTypes) > 0 && !slices.Contains(a.ObjectTypes, obj.Type) {
-		d := public(RuleObjectType, func() string { return fmt.Sprintf("agreement %s does not cover type %s", a.ID, obj.Type) })
-		if d.Allow {
-			d.Redactions = redactions
-		}
-		return d
+		return public(RuleObjectType, redactions)
 	}
 	if obj.TLP > a.MaxTLP {
-		return deny(RuleAboveMaxTLP, "%s is %s; agreement %s allows up to %s", obj.ID, obj.TLP, a.ID, a.MaxTLP)
+		return Decision{Rule: RuleAboveMaxTLP}
 	}
 	if !own {
 		if obj.Origin == partner.ID {
-			return Decision{Allow: true, Rule: RuleOriginator, Redactions: redactions, Reason: reasonOriginator}
+			return Decision{Allow: true, Rule: RuleOriginator, Redactions: redactions}
 		}
 		if !a.AllowReshare {
-			return deny(RuleReshareNotAllowed, "%s was received from %s; agreement %s does not allow passing on third-party objects", obj.ID, obj.Origin, a.ID)
+			return Decision{Rule: RuleReshareNotAllowed}
 		}
 		if obj.TLP >= stix.TLPAmber {
-			return deny(RuleReshareAmber, "%s was received from %s and is %s: only its originator's own partners may have it", obj.ID, obj.Origin, obj.TLP)
+			return Decision{Rule: RuleReshareAmber}
 		}
 	}
-	return Decision{Allow: true, Rule: RuleAgreement, Redactions: redactions, Reason: reasonAgreement}
+	return Decision{Allow: true, Rule: RuleAgreement, Redactions: redactions}
 }
 
-// Reasons of allowing decisions. They are constants, so that the common
-// case (an object released) costs no allocation; withholding decisions
-// name the object and the values at fault.
-const (
-	reasonPublic     = "the node's own TLP:CLEAR object: released to anyone with a key"
-	reasonOriginator = "a third party's object sent back to the party it came from, within the agreement in force"
-	reasonAgreement  = "covered by the agreement in force: collection, object type, TLP level, residency and origin allowed"
-)
+// explain returns the reason of decision d, naming the object and the
+// values that decided.
+func (g *Gate) explain(d Decision, a *Agreement, partner Party, obj *ObjectMeta, now time.Time) string {
+	agreement := func() string {
+		switch {
+		case a == nil:
+			return "partner " + partner.ID + " has no agreement"
+		case a.ValidFrom.After(now) || !a.ValidUntil.IsZero() && !now.Before(a.ValidUntil):
+			return fmt.Sprintf("agreement %s is in force from %s until %s", a.ID, fmtTime(a.ValidFrom), fmtTime(a.ValidUntil))
+		case !slices.Contains(a.Collections, obj.Collection):
+			return fmt.Sprintf("agreement %s does not cover collection %q", a.ID, obj.Collection)
+		default:
+			return fmt.Sprintf("agreement %s does not cover type %s", a.ID, obj.Type)
+		}
+	}
+	switch d.Rule {
+	case RuleRed:
+		return fmt.Sprintf("%s is %s: it never leaves the node", obj.ID, stix.TLPRed)
+	case RulePartnerMismatch:
+		return fmt.Sprintf("agreement %s is with %s, not with %s", a.ID, a.Partner.ID, partner.ID)
+	case RuleResidency:
+		return fmt.Sprintf("%s may be stored only in %v; partner %s is in %q", obj.ID, obj.Residency, partner.ID, partner.Country)
+	case RulePublic:
+		return fmt.Sprintf("%s is the node's own %s object: released to anyone with a key", obj.ID, stix.TLPClear)
+	case RuleReshareNone:
+		return fmt.Sprintf("%s was received from %s; a third party's objects are passed on only under an agreement in force that covers them and allows it (%s)", obj.ID, obj.Origin, agreement())
+	case RuleNoAgreement, RuleNotYetValid, RuleExpired, RuleCollection, RuleObjectType:
+		return fmt.Sprintf("%s is %s and is not released: %s", obj.ID, obj.TLP, agreement())
+	case RuleThirdPartyID:
+		return fmt.Sprintf("%s is the identity of a third party; agreement %s removes third-party identities", obj.ID, a.ID)
+	case RuleFreeTextNote:
+		return fmt.Sprintf("%s is a note, which is free text; agreement %s strips free text", obj.ID, a.ID)
+	case RuleAboveMaxTLP:
+		return fmt.Sprintf("%s is %s; agreement %s allows up to %s", obj.ID, obj.TLP, a.ID, a.MaxTLP)
+	case RuleOriginator:
+		return fmt.Sprintf("%s came from %s and is sent back to its originator under agreement %s", obj.ID, obj.Origin, a.ID)
+	case RuleReshareNotAllowed:
+		return fmt.Sprintf("%s was received from %s; agreement %s does not allow passing on a third party's objects", obj.ID, obj.Origin, a.ID)
+	case RuleReshareAmber:
+		return fmt.Sprintf("%s was received from %s and is %s: it is never passed on to another party", obj.ID, obj.Origin, obj.TLP)
+	case RuleAgreement:
+		return fmt.Sprintf("%s (%s, %s, collection %q) is covered by agreement %s", obj.ID, obj.Type, obj.TLP, obj.Collection, a.ID)
+	}
+	return d.Rule
+}
 
 // redactionSets holds every combination of redactions, indexed by a bit
 // mask (1: victims to country, 2: third-party refs, 4: free text), so that
@@ -224,8 +260,8 @@ func fmtTime(t time.Time) string {
 
 // Explanation is one line of a preview: an object and the decision on it.
 type Explanation struct {
-	Object   ObjectMeta
-	Decision Decision
+	Object   ObjectMeta `json:"object"`
+	Decision Decision   `json:"decision"`
 }
 
 // Preview decides every object of objs for partner, for showing an

@@ -195,6 +195,12 @@ func TestDecideMatchesModel(t *testing.T) {
 			}
 		}
 		d := g.Decide(a, p, o, now)
+		if c := g.Check(a, p, o, now); c.Allow != d.Allow || c.Rule != d.Rule || !slices.Equal(c.Redactions, d.Redactions) || c.Reason != "" {
+			t.Fatalf("case %d: Check %+v disagrees with Decide %+v", i, c, d)
+		}
+		if d.Reason == "" || d.Reason == d.Rule {
+			t.Fatalf("case %d: rule %s has no explanation", i, d.Rule)
+		}
 		want := model(self.ID, a, p, o, now)
 		if d.Allow != want {
 			t.Fatalf("case %d: Decide allow=%v (rule %s: %s), model says %v\nagreement=%+v\npartner=%+v\nobject=%+v",
@@ -282,6 +288,25 @@ func TestPreviewExplainsEachObject(t *testing.T) {
 	}
 }
 
+// BenchmarkCheck measures one decision without explanation, the egress
+// hot path.
+func BenchmarkCheck(b *testing.B) {
+	self := policy.Party{ID: "identity--self", Country: "FR"}
+	p := policy.Party{ID: "identity--p", Country: "DE"}
+	a := &policy.Agreement{ID: "a", Partner: p, Collections: []string{"c0", "c1", "c2"}, MaxTLP: stix.TLPAmber,
+		ObjectTypes: []string{"indicator", "sighting", "malware"}, AllowReshare: true}
+	o := policy.ObjectMeta{ID: "indicator--1", Type: "indicator", Collection: "c2", TLP: stix.TLPGreen,
+		Origin: "identity--q", Residency: []string{"FR", "DE"}}
+	g := policy.NewGate(self, nil)
+	now := time.Now()
+	for b.Loop() {
+		if d := g.Check(a, p, o, now); !d.Allow {
+			b.Fatal(d.Rule)
+		}
+	}
+}
+
+// BenchmarkDecide measures one decision with its explanation.
 func BenchmarkDecide(b *testing.B) {
 	self := policy.Party{ID: "identity--self", Country: "FR"}
 	p := policy.Party{ID: "identity--p", Country: "DE"}

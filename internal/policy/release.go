@@ -62,7 +62,8 @@ type Released struct {
 	Related []json.RawMessage
 }
 
-// Release decides obj like [Gate.Decide] and, when it is allowed, applies
+// Release decides obj like [Gate.Check] (the decision has no Reason,
+// except when a redaction withholds the object) and, when it is allowed, applies
 // the redactions the decision lists to raw, the object's JSON. When no
 // redaction applies raw is returned unchanged (same bytes). A redaction
 // can still withhold the object (a relationship whose source_ref or
@@ -70,7 +71,7 @@ type Released struct {
 // all third parties): the returned decision then says so. err is non-nil
 // only when raw is not a JSON object.
 func (g *Gate) Release(a *Agreement, partner Party, obj ObjectMeta, raw json.RawMessage, now time.Time) (Released, Decision, error) {
-	d := g.Decide(a, partner, obj, now)
+	d := g.Check(a, partner, obj, now)
 	if !d.Allow || len(d.Redactions) == 0 {
 		if !d.Allow {
 			return Released{}, d, nil
@@ -94,7 +95,9 @@ func (g *Gate) Release(a *Agreement, partner Party, obj ObjectMeta, raw json.Raw
 		case RedactThirdPartyRefs:
 			ch, withhold := g.removeThirdPartyRefs(m, partner)
 			if withhold != "" {
-				return Released{}, deny(RuleThirdPartyID, "%s refers to a third party's identity in %s, which cannot be removed; agreement %s removes third-party identities", obj.ID, withhold, a.ID), nil
+				return Released{}, Decision{Rule: RuleThirdPartyID, Reason: fmt.Sprintf(
+					"%s refers to a third party's identity in %s, which cannot be removed; agreement %s removes third-party identities",
+					obj.ID, withhold, a.ID)}, nil
 			}
 			changed = ch || changed
 		}
@@ -107,7 +110,7 @@ func (g *Gate) Release(a *Agreement, partner Party, obj ObjectMeta, raw json.Raw
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(m); err != nil {
-		return Released{}, deny(d.Rule, "encode failed"), fmt.Errorf("release %s: encode: %w", obj.ID, err)
+		return Released{}, Decision{Rule: d.Rule, Reason: "encode failed"}, fmt.Errorf("release %s: encode: %w", obj.ID, err)
 	}
 	rel.Object = json.RawMessage(bytes.TrimRight(buf.Bytes(), "\n"))
 	return rel, d, nil

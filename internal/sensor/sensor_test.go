@@ -105,6 +105,7 @@ func naiveZeekTSV(data []byte) (records int, counts map[string]int) {
 	counts = map[string]int{}
 	var fields []string
 	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimLeft(line, " \t")
 		if strings.HasPrefix(line, "#fields\t") {
 			fields = strings.Split(line, "\t")[1:]
 			continue
@@ -207,7 +208,7 @@ func TestRealZeekTSV(t *testing.T) {
 	checked := 0
 	for _, p := range paths {
 		data := readMaybeGzip(t, p)
-		if !bytes.HasPrefix(data, []byte("#separator")) {
+		if !bytes.HasPrefix(bytes.TrimLeft(data, " \t"), []byte("#separator")) {
 			continue
 		}
 		checked++

@@ -97,6 +97,12 @@ func (p *zeekParser) Parse(line []byte, obs []Obs) ([]Obs, error) {
 	if line[0] == '#' {
 		return obs, p.header(line)
 	}
+	if line[0] == '\t' || line[0] == ' ' {
+		// Some real logs indent their first header line.
+		if t := bytes.TrimLeft(line, " \t"); len(t) > 0 && t[0] == '#' {
+			return obs, p.header(t)
+		}
+	}
 	if p.nfields == 0 {
 		return obs, errors.New("data line before any #fields header")
 	}

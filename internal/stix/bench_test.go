@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -109,4 +110,47 @@ func BenchmarkValidateATTACK(b *testing.B) {
 		}
 	}
 	reportObjects(b, len(objs))
+}
+
+// BenchmarkIngestATTACK is this package's share of ingesting the ATT&CK
+// bundle: ReadBundle, then Decode and Validate of every object on
+// GOMAXPROCS goroutines, as the node's ingest does.
+func BenchmarkIngestATTACK(b *testing.B) {
+	data := attackBytes(b)
+	b.SetBytes(int64(len(data)))
+	workers := runtime.GOMAXPROCS(0)
+	n := 0
+	for b.Loop() {
+		var objs []json.RawMessage
+		if err := ReadBundle(bytes.NewReader(data), func(_ int, raw json.RawMessage) error {
+			objs = append(objs, raw)
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		n = len(objs)
+		var wg sync.WaitGroup
+		errs := make([]error, workers)
+		for w := range workers {
+			wg.Go(func() {
+				for i := w; i < len(objs); i += workers {
+					o, err := Decode(objs[i])
+					if err == nil {
+						err = Validate(o)
+					}
+					if err != nil {
+						errs[w] = err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	reportObjects(b, n)
 }

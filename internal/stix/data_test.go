@@ -16,6 +16,16 @@ import (
 // its name ends in .gz).
 func readObjects(tb testing.TB, path string) []json.RawMessage {
 	tb.Helper()
+	if strings.HasSuffix(path, ".gz") && path == attackPath(tb) {
+		var out []json.RawMessage
+		if err := ScanBundle(attackBytes(tb), func(_ int, raw json.RawMessage) error {
+			out = append(out, raw)
+			return nil
+		}); err != nil {
+			tb.Fatal(err)
+		}
+		return out
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		tb.Fatal(err)

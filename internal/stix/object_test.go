@@ -3,6 +3,7 @@ package stix
 import (
 	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,9 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 			if err := json.Unmarshal(out, &after); err != nil {
 				t.Fatal(err)
 			}
+			if reflect.DeepEqual(before, after) {
+				continue
+			}
 			if diff := cmp.Diff(before, after); diff != "" {
 				t.Fatalf("%s object %d round trip (-in +out):\n%s", filepath.Base(file), i, diff)
 			}
@@ -166,18 +170,18 @@ func TestParserMatchesEncodingJSON(t *testing.T) {
 		`"\ud800"`, `[]`, `-0`, `1E+2`, `"caf\u00e9"`, "\"\xff\"",
 	}
 	for _, c := range cases {
-		checkParser(t, []byte(c))
+		checkParser(t, []byte(c), false, true)
 	}
 	for _, file := range append(validFiles(t), attackPath(t)) {
 		for _, raw := range readObjects(t, file) {
-			checkParser(t, raw)
+			checkParser(t, raw, true) // Validate's mode
 		}
 	}
 }
 
-func checkParser(t *testing.T, raw []byte) {
+func checkParser(t *testing.T, raw []byte, modes ...bool) {
 	t.Helper()
-	for _, alias := range []bool{false, true} {
+	for _, alias := range modes {
 		p := parser{b: raw, alias: alias}
 		v, err := parse(p)
 		if err != nil {
@@ -189,7 +193,11 @@ func checkParser(t *testing.T, raw []byte) {
 		if err := dec.Decode(&want); err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(want, toAny(&v)); diff != "" {
+		got := toAny(&v)
+		if reflect.DeepEqual(want, got) {
+			continue
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("parse %.200s (-encoding/json +parser):\n%s", raw, diff)
 		}
 	}

@@ -111,6 +111,7 @@ type checker struct {
 	cat   category
 	spec  *typeSpec
 	probs []Problem
+	stack []pathSeg // path of the value refsIn is at
 }
 
 func (c *checker) add(prop, format string, args ...any) {
@@ -133,6 +134,10 @@ func (c *checker) check() {
 		if msg := typeNameProblem(tv.str); msg != "" {
 			c.add("type", "%s", msg)
 		}
+	}
+	if c.typ == "bundle" {
+		c.add("type", "a bundle is a container, not a STIX object: read its objects with ReadBundle")
+		return
 	}
 	c.spec = specs[c.typ]
 	if c.spec != nil {
@@ -380,6 +385,10 @@ func (c *checker) checkProperties() {
 				c.timestampValue(m.name, &m.val)
 			}
 		}
+		if m.name == "granular_markings" {
+			continue // marking_ref is checked with the granular markings
+		}
+		c.stack = append(c.stack[:0], pathSeg{name: m.name, index: -1})
 		c.refsIn(m.name, &m.val, 0)
 	}
 }
@@ -401,15 +410,12 @@ func customPropertyNameProblem(name string) string {
 
 // refsIn checks, at any depth, that the values of properties named *_ref
 // or *_refs are identifiers (and, for the properties whose target types
-// the specification fixes, identifiers of those types).
-func (c *checker) refsIn(path string, v *value, depth int) {
-	name := path
-	if i := strings.LastIndexAny(path, ".]"); i >= 0 {
-		name = path[i+1:]
-	}
+// the specification fixes, identifiers of those types). name is the
+// member name of v ("" for list elements); c.stack holds the path to v.
+func (c *checker) refsIn(name string, v *value, depth int) {
 	switch {
 	case strings.HasSuffix(name, "_ref"):
-		if depth == 0 && (name == "created_by_ref") {
+		if depth == 0 && name == "created_by_ref" {
 			return // checked with the common properties
 		}
 		if depth == 0 && v.kind == kString && v.str == "" && !(c.spec != nil && c.spec.props[name]) {
@@ -417,12 +423,16 @@ func (c *checker) refsIn(path string, v *value, depth int) {
 			// writes x_mitre_data_source_ref: "" for "no reference").
 			return
 		}
-		c.ref(path, v, c.targets(name, depth)...)
+		if v.kind == kString && identifierProblem(v.str) == "" && c.targets(name, depth) == nil {
+			return // fast path: nothing to report
+		}
+		c.ref(c.pathString(), v, c.targets(name, depth)...)
 		return
 	case strings.HasSuffix(name, "_refs"):
 		if depth == 0 && name == "object_marking_refs" {
 			return
 		}
+		path := c.pathString()
 		if !c.list(path, v) {
 			return
 		}
@@ -437,16 +447,46 @@ func (c *checker) refsIn(path string, v *value, depth int) {
 	}
 	switch v.kind {
 	case kObject:
+		if v.dupName != "" {
+			c.add(c.pathString()+"."+v.dupName, "appears more than once")
+		}
 		for i := range v.obj {
-			c.refsIn(path+"."+v.obj[i].name, &v.obj[i].val, depth+1)
+			c.stack = append(c.stack, pathSeg{name: v.obj[i].name, index: -1})
+			c.refsIn(v.obj[i].name, &v.obj[i].val, depth+1)
+			c.stack = c.stack[:len(c.stack)-1]
 		}
 	case kArray:
 		for i := range v.arr {
 			if v.arr[i].kind == kObject || v.arr[i].kind == kArray {
-				c.refsIn(fmt.Sprintf("%s[%d]", path, i), &v.arr[i], depth+1)
+				c.stack = append(c.stack, pathSeg{index: i})
+				c.refsIn("", &v.arr[i], depth+1)
+				c.stack = c.stack[:len(c.stack)-1]
 			}
 		}
 	}
+}
+
+// pathSeg is one step of a property path: a member name, or a list
+// index when index >= 0.
+type pathSeg struct {
+	name  string
+	index int
+}
+
+// pathString formats c.stack as "a.b[2].c".
+func (c *checker) pathString() string {
+	var b strings.Builder
+	for i, s := range c.stack {
+		if s.index >= 0 {
+			fmt.Fprintf(&b, "[%d]", s.index)
+			continue
+		}
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(s.name)
+	}
+	return b.String()
 }
 
 // targets returns the types a top-level reference property of the
@@ -690,9 +730,6 @@ func (c *checker) externalReferences(v *value) {
 			c.add(p, "must be an object, not a %s", e.kind)
 			continue
 		}
-		if e.dupName != "" {
-			c.add(p+"."+e.dupName, "appears more than once")
-		}
 		sn, ok := e.get("source_name")
 		if !ok {
 			c.add(p+".source_name", "required")
@@ -833,9 +870,6 @@ func (c *checker) extensions(v *value) {
 	if len(v.obj) == 0 {
 		c.add("extensions", "must not be empty")
 	}
-	if v.dupName != "" {
-		c.add("extensions."+v.dupName, "appears more than once")
-	}
 	for i := range v.obj {
 		m := &v.obj[i]
 		p := "extensions." + m.name
@@ -854,6 +888,9 @@ func (c *checker) extensions(v *value) {
 			if et.kind != kString || !extensionTypes[et.str] {
 				c.add(p+".extension_type", "must be one of new-sdo, new-sco, new-sro, property-extension, toplevel-property-extension")
 			}
+		}
+		if predefinedExtensions[m.name] && len(m.val.obj) == 0 {
+			c.add(p, "must contain at least one property of the extension")
 		}
 		if check := extensionChecks[m.name]; check != nil {
 			check(c, p, &m.val)

@@ -26,8 +26,8 @@ const (
 		"source_ref":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","target_ref":"malware--31b940d4-6f7f-459a-80ea-9c1f17b5891b"}`
 	baseIdentity = `{"type":"identity","spec_version":"2.1","id":"identity--f431f809-377b-45e0-aa1c-6a4751cae5ff",
 		"created":"2016-04-06T20:03:00.000Z","modified":"2016-04-06T20:03:00.000Z","name":"ACME","identity_class":"organization"}`
-	baseIPv4  = `{"type":"ipv4-addr","spec_version":"2.1","id":"ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd","value":"198.51.100.3"}`
-	baseStmt  = `{"type":"marking-definition","spec_version":"2.1","id":"marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41db","created":"2016-08-01T00:00:00.000Z","definition_type":"statement","definition":{"statement":"Copyright ACME"}}`
+	baseIPv4   = `{"type":"ipv4-addr","spec_version":"2.1","id":"ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd","value":"198.51.100.3"}`
+	baseStmt   = `{"type":"marking-definition","spec_version":"2.1","id":"marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41db","created":"2016-08-01T00:00:00.000Z","definition_type":"statement","definition":{"statement":"Copyright ACME"}}`
 	baseExtDef = `{"type":"extension-definition","spec_version":"2.1","id":"extension-definition--d83fce45-ef58-4c6c-a3f4-1fbc32e98c6e",
 		"created_by_ref":"identity--f431f809-377b-45e0-aa1c-6a4751cae5ff","created":"2014-02-20T09:16:08.989Z","modified":"2014-02-20T09:16:08.989Z",
 		"name":"Extension My Favorite SDO and Sub-Comp","schema":"https://www.example.com/schema-foo-1a/v1/","version":"1.2.1",
@@ -133,6 +133,9 @@ func TestValidateRules(t *testing.T) {
 		{"custom property name upper case", baseIdentity, M{"x_Foo": 1}, "x_Foo", "a-z, 0-9 and '_'"},
 		{"custom property name too short", baseIdentity, M{"xy": 1}, "xy", "3 to 250"},
 		{"custom ref not an identifier", baseIdentity, M{"x_acme_owner_ref": "bob"}, "x_acme_owner_ref", "not an identifier"},
+		{"nested custom ref not an identifier", baseIdentity, M{"x_acme_links": []any{M{"target_ref": "nope"}}}, "x_acme_links[0].target_ref", "not an identifier"},
+		{"nested refs not a list", baseIdentity, M{"x_acme": M{"member_refs": "identity--f431f809-377b-45e0-aa1c-6a4751cae5ff"}}, "x_acme.member_refs", "must be a list"},
+		{"bundle given as an object", `{"type":"bundle","id":"bundle--5d0092c5-5f74-4287-9642-33f4c354e56d","objects":[]}`, nil, "type", "container"},
 		{"extension name invalid", baseIdentity, M{"extensions": M{"my-extension": M{"a": 1}}}, "extensions.my-extension", "extension-definition identifier"},
 		{"extension_type unknown", baseIdentity, M{"extensions": M{"extension-definition--d83fce45-ef58-4c6c-a3f4-1fbc32e98c6e": M{"extension_type": "new-thing"}}}, "extensions.extension-definition--d83fce45-ef58-4c6c-a3f4-1fbc32e98c6e.extension_type", "new-sdo"},
 		{"identity name missing", baseIdentity, M{"name": nil}, "name", "required for identity"},
@@ -285,8 +288,13 @@ func TestValidateNonObjects(t *testing.T) {
 		t.Error("Validate(nil) = nil")
 	}
 	err := Validate(&Object{Raw: json.RawMessage(`{"type":"identity","type":"identity"}`)})
-	if err == nil || !strings.Contains(err.Error(), "more than once") {
+	if err == nil || !strings.Contains(err.Error(), `property "type": appears more than once`) {
 		t.Errorf("duplicate type: %v", err)
+	}
+	nested := strings.Replace(baseIdentity, `"name":"ACME"`, `"name":"ACME","x_acme":{"list":[{"a":1,"a":2}]}`, 1)
+	err = Validate(&Object{Raw: json.RawMessage(nested)})
+	if err == nil || !strings.Contains(err.Error(), `property "x_acme.list[0].a": appears more than once`) {
+		t.Errorf("nested duplicate: %v", err)
 	}
 }
 

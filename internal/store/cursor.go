@@ -49,7 +49,7 @@ func EncodeCursor(c Cursor, collectionID string, q entente.ObjectQuery) string {
 // token is malformed, altered or was issued for another query.
 func DecodeCursor(s, collectionID string, q entente.ObjectQuery) (Cursor, error) {
 	invalid := entente.Errorf(entente.EINVALID, "next %q is not a valid cursor for this query", truncate(s, 64))
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil || len(b) != cursorLen || b[0] != cursorVersion {
 		return Cursor{}, invalid
 	}

@@ -310,7 +310,16 @@ func (s *scanner) str() error {
 	}
 	s.i++
 	for s.i < len(s.b) {
-		c := s.b[s.i]
+		// Fast path: a run of plain ASCII characters.
+		i, b := s.i, s.b
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
+		s.i = i
+		if i == len(b) {
+			break
+		}
+		c := b[i]
 		switch {
 		case c == '"':
 			s.i++
@@ -392,3 +401,12 @@ func CheckJSON(b []byte, maxDepth int) error {
 	}
 	return nil
 }
+
+// plain marks the bytes that stand for themselves in a JSON string:
+// printable ASCII other than '"' and '\\'.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()

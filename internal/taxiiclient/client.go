@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -68,6 +69,9 @@ type Limits struct {
 	// a grace period of SlowGrace (defaults 4096 bytes/s and 10 seconds).
 	MinBytesPerSecond int
 	SlowGrace         time.Duration
+	// HeaderTimeout bounds the wait for the response headers (default 60
+	// seconds).
+	HeaderTimeout time.Duration
 	// MaxRetries is how many times a failed request is retried
 	// (default 5; negative: never).
 	MaxRetries int
@@ -107,6 +111,7 @@ func (l Limits) withDefaults() Limits {
 	defD(&l.MaxRetryAfter, 5*time.Minute)
 	defD(&l.StatusTimeout, 2*time.Minute)
 	defD(&l.SlowGrace, 10*time.Second)
+	defD(&l.HeaderTimeout, time.Minute)
 	return l
 }
 
@@ -298,8 +303,14 @@ func (c *Client) once(ctx context.Context, lim Limits, method, u string, body []
 	if hc == nil {
 		hc = http.DefaultClient
 	}
+	var noHeaders atomic.Bool
+	headerTimer := time.AfterFunc(lim.HeaderTimeout, func() { noHeaders.Store(true); cancel() })
 	resp, err := hc.Do(req)
+	headerTimer.Stop()
 	if err != nil {
+		if noHeaders.Load() {
+			return nil, 0, fmt.Errorf("%s %s: %w: no response headers within %s", method, u, ErrSlow, lim.HeaderTimeout)
+		}
 		return nil, 0, fmt.Errorf("%s %s: %w", method, u, err)
 	}
 	defer resp.Body.Close()

@@ -91,6 +91,9 @@ func TestPullWholeCollectionThenIncrements(t *testing.T) {
 			if len(pages) != 11 {
 				t.Errorf("%d pages, want 11", len(pages))
 			}
+			if pages[0].ReceivedAt.IsZero() || pages[10].ReceivedAt.Before(pages[0].ReceivedAt) {
+				t.Errorf("pages received at %v .. %v", pages[0].ReceivedAt, pages[10].ReceivedAt)
+			}
 			want := taxiiclient.Checkpoint{AddedAfter: fmtAdded(dateAdded(1049)), LastAdded: fmtAdded(dateAdded(1049))}
 			if diff := cmp.Diff(want, cp); diff != "" {
 				t.Fatalf("checkpoint (-want +got):\n%s", diff)
@@ -408,6 +411,20 @@ func TestSlowPeerDoesNotStopOthers(t *testing.T) {
 	}
 	if goodErr != nil || len(goodIDs) != 300 {
 		t.Fatalf("good peer: %d ids, %v", len(goodIDs), goodErr)
+	}
+}
+
+func TestPullSilentPeer(t *testing.T) {
+	f := newFakeServer(t, 0)
+	serveObjects(f, func(w http.ResponseWriter, r *http.Request, _ int64) {
+		<-r.Context().Done() // never answers
+	})
+	c := newClient(f)
+	c.Limits.HeaderTimeout = 200 * time.Millisecond
+	c.Limits.MaxRetries = -1
+	_, _, _, err := collect(t, c, taxiiclient.Checkpoint{})
+	if !errors.Is(err, taxiiclient.ErrSlow) || !strings.Contains(err.Error(), "no response headers within 200ms") {
+		t.Fatalf("error %v, want ErrSlow", err)
 	}
 }
 

@@ -32,6 +32,10 @@
 // when resuming) is dropped and the pull resumes from the last
 // date_added seen.
 //
+// [Page.ReceivedAt], with the peer the caller pulled from, is the
+// provenance to record for each object (which peer, when): the policy
+// gate's re-sharing rule depends on it.
+//
 // Each object of a page is checked with [stix.Decode] and
 // [stix.Validate]; invalid objects are left out of [Page.Objects] and
 // reported in [Page.Invalid] with their index, id and reason; they do not
@@ -52,7 +56,8 @@
 // application/taxii+json;version=2.1), [ErrBadEnvelope] (a body that is
 // not a TAXII envelope), [ErrEndlessPaging] (more: true with the same next
 // token, with no new objects, or beyond [Limits.MaxPages]), [ErrSlow]
-// (a body trickling in below [Limits.MinBytesPerSecond]), [ErrTooLarge],
+// (a body trickling in below [Limits.MinBytesPerSecond], or no response
+// headers within [Limits.HeaderTimeout]), [ErrTooLarge],
 // [ErrHTTPStatus]. Requests are retried with exponential back-off and full
 // jitter on network errors and 5xx responses, and 429 and 503 responses
 // are retried after their Retry-After (seconds or an HTTP date), up to

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/entente-cti/entente/internal/stix"
 )
@@ -61,6 +62,10 @@ type Page struct {
 	DateAddedFirst, DateAddedLast string
 	// Checkpoint is where to resume once this page is stored.
 	Checkpoint Checkpoint
+	// ReceivedAt is when the page arrived. With the peer it came from, it
+	// is the provenance the caller records for each object, so that the
+	// policy gate can apply its re-sharing rule.
+	ReceivedAt time.Time
 }
 
 // envelope is the TAXII 2.1 envelope resource.
@@ -136,12 +141,11 @@ func (c *Client) Pull(ctx context.Context, coll string, cp Checkpoint, fn func(*
 				}
 				prevSig = sig
 			}
-			if pages >= lim.MaxPages {
-				return cp, fmt.Errorf("pull %s: %w: more than %d pages in one pull", u, ErrEndlessPaging, lim.MaxPages)
+			if pages < lim.MaxPages {
+				pending = c.fetch(ctx, base, ncp, lim, false)
 			}
-			pending = c.fetch(ctx, base, ncp, lim, false)
 		}
-		page := &Page{URL: u, DateAddedFirst: first, DateAddedLast: last, Checkpoint: ncp}
+		page := &Page{URL: u, DateAddedFirst: first, DateAddedLast: last, Checkpoint: ncp, ReceivedAt: f.at}
 		page.Objects, page.Invalid = validate(env.Objects)
 		if err := fn(page); err != nil {
 			return cp, fmt.Errorf("pull %s: %w", u, err)
@@ -149,6 +153,9 @@ func (c *Client) Pull(ctx context.Context, coll string, cp Checkpoint, fn func(*
 		cp = ncp
 		if !env.More {
 			return cp, nil
+		}
+		if pages >= lim.MaxPages {
+			return cp, fmt.Errorf("pull %s: %w: more than %d pages in one pull", u, ErrEndlessPaging, lim.MaxPages)
 		}
 	}
 }
@@ -158,6 +165,7 @@ type fetched struct {
 	resp *response
 	url  string
 	cp   Checkpoint // the checkpoint the page was read at
+	at   time.Time
 	err  error
 }
 
@@ -175,7 +183,7 @@ func (c *Client) fetch(ctx context.Context, base string, cp Checkpoint, lim Limi
 			u = pageURL(base, cp, lim.PageSize)
 			resp, err = c.do(ctx, http.MethodGet, u, nil, "")
 		}
-		ch <- fetched{resp: resp, url: u, cp: cp, err: err}
+		ch <- fetched{resp: resp, url: u, cp: cp, at: time.Now(), err: err}
 	}()
 	return ch
 }

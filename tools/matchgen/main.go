@@ -37,6 +37,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -59,8 +60,17 @@ func main() {
 		data      = flag.String("data", "../shared/data", "the shared real data directory")
 		workers   = flag.Int("workers", 0, "matcher workers for -bench (default every core)")
 		skipTruth = flag.Bool("no-check", false, "for -bench: do not compare with the truth file")
+		cpuprof   = flag.String("cpuprofile", "", "for -bench: write a CPU profile to this file")
 	)
 	flag.Parse()
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "matchgen:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+	}
 	var err error
 	switch {
 	case *out != "":
@@ -72,7 +82,9 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
+	pprof.StopCPUProfile()
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "matchgen:", err)
 		os.Exit(1)
 	}
@@ -295,7 +307,7 @@ func (g *gen) run(n, connLines, dnsLines, eveLines int) error {
 	shares := []struct {
 		k observable.Kind
 		f float64
-	}{{observable.IPv4, .35}, {observable.IPv6, .05}, {observable.CIDR4, .04}, {observable.CIDR6, .01}, {observable.Domain, .25},
+	}{{observable.IPv4, .38}, {observable.IPv6, .05}, {observable.CIDR4, .015}, {observable.CIDR6, .005}, {observable.Domain, .25},
 		{observable.URL, .10}, {observable.MD5, .05}, {observable.SHA1, .05}, {observable.SHA256, .10}}
 	remaining := n - bl
 	for i, sh := range shares {
@@ -347,7 +359,7 @@ func (g *gen) random(k observable.Kind) string {
 	case observable.IPv6:
 		return g.ip6().String()
 	case observable.CIDR4:
-		return netip.PrefixFrom(g.ip4(), 16+g.rng.IntN(13)).Masked().String()
+		return netip.PrefixFrom(g.ip4(), 20+g.rng.IntN(10)).Masked().String()
 	case observable.CIDR6:
 		return netip.PrefixFrom(g.ip6(), 32+g.rng.IntN(33)).Masked().String()
 	case observable.Domain:
@@ -548,6 +560,9 @@ func zeekTemplate(path string) (header []string, lines [][]string, err error) {
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
 	for sc.Scan() {
 		l := sc.Text()
+		if t := strings.TrimLeft(l, " \t"); strings.HasPrefix(t, "#") {
+			l = t
+		}
 		if strings.HasPrefix(l, "#close") {
 			continue
 		}
@@ -815,9 +830,7 @@ func (g *gen) writeEVE(n int) error {
 		for i, p := range t.parts {
 			w.WriteString(p)
 			if i < len(t.slots) {
-				w.WriteByte('"')
-				w.WriteString(vals[t.slots[i]])
-				w.WriteByte('"')
+				w.WriteString(vals[t.slots[i]]) // the template keeps the quotes
 			}
 		}
 		w.WriteByte('\n')

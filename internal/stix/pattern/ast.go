@@ -42,7 +42,7 @@ type ObservationOp struct {
 // SimpleObservation is a bracketed comparison expression: [ ... ].
 type SimpleObservation struct {
 	Expr ComparisonExpr
-	Pos  int // rune offset of '['
+	Pos  int // byte offset of '['
 }
 
 // QualifierKind names a qualifier.
@@ -112,7 +112,7 @@ type Test struct {
 	Op      Operator
 	Value   Literal   // the right-hand side, except for IN and EXISTS
 	Set     []Literal // the right-hand side of IN
-	Pos     int       // rune offset of the object path
+	Pos     int       // byte offset of the object path
 }
 
 func (*ComparisonOp) comparisonExpr() {}
@@ -156,7 +156,7 @@ type Literal struct {
 	Bool  bool      // LitBool
 	Bytes []byte    // LitHex and LitBinary
 	Time  time.Time // LitTimestamp
-	Pos   int       // rune offset in the source
+	Pos   int       // byte offset in the source
 }
 
 // String renders the pattern canonically: single spaces, keywords in
@@ -328,11 +328,11 @@ func (p Path) String() string {
 
 // plainIdent reports whether s can be written unquoted as a property name.
 func plainIdent(s string) bool {
-	if s == "" || !isIdentStart(rune(s[0])) {
+	if s == "" || !isIdentStartByte(s[0]) {
 		return false
 	}
-	for _, r := range s {
-		if !isIdentPart(r) || r == '-' {
+	for i := 0; i < len(s); i++ {
+		if !isIdentPartByte(s[i]) || s[i] == '-' {
 			return false
 		}
 	}

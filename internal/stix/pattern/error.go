@@ -36,16 +36,13 @@ func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("line %d, column %d: %s", line, e.Column, e.Msg)
 }
 
-// newError builds a SyntaxError at rune offset pos of src.
-func newError(src []rune, pos int, kind ErrorKind, format string, args ...any) *SyntaxError {
-	if pos > len(src) {
-		pos = len(src)
-	}
-	if pos < 0 {
-		pos = 0
-	}
-	line, col := 1, 0
-	for _, r := range src[:pos] {
+// newError builds a SyntaxError at byte offset off of src, converting it
+// to the rune offset, line and column the error reports.
+func newError(src string, off int, kind ErrorKind, format string, args ...any) *SyntaxError {
+	off = max(0, min(off, len(src)))
+	pos, line, col := 0, 1, 0
+	for _, r := range src[:off] {
+		pos++
 		if r == '\n' {
 			line++
 			col = 0

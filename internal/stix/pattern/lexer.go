@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // tokenKind is the lexical class of a token.
@@ -66,7 +67,7 @@ var keywords = map[string]tokenKind{
 // decoded value.
 type token struct {
 	kind   tokenKind
-	pos    int    // rune offset of the first rune
+	pos    int    // byte offset of the first byte
 	text   string // source text
 	str    string // decoded string literal, or identifier
 	bytes  []byte // decoded hex or binary literal
@@ -79,7 +80,7 @@ func (t token) describe() string {
 		return "end of input"
 	}
 	text := t.text
-	if len([]rune(text)) > 40 {
+	if utf8.RuneCountInString(text) > 40 {
 		text = string([]rune(text)[:37]) + "..."
 	}
 	switch t.kind {
@@ -89,37 +90,44 @@ func (t token) describe() string {
 	return "'" + text + "'"
 }
 
-// lexer splits a pattern into tokens on demand.
+// lexer splits a pattern into tokens on demand. Offsets are in bytes.
 type lexer struct {
-	src []rune
+	src string
 	pos int
 }
 
-func isIdentStart(r rune) bool {
-	return r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
-}
-
-func isIdentPart(r rune) bool {
-	return isIdentStart(r) || (r >= '0' && r <= '9') || r == '-'
-}
-
-func isDigit(r rune) bool { return r >= '0' && r <= '9' }
-
-func (l *lexer) peekRune(off int) rune {
+// peek returns the byte off bytes ahead, or 0 past the end.
+func (l *lexer) peek(off int) byte {
 	if l.pos+off < len(l.src) {
 		return l.src[l.pos+off]
 	}
-	return -1
+	return 0
+}
+
+func isDigitByte(c byte) bool { return c >= '0' && c <= '9' }
+
+func isIdentStartByte(c byte) bool {
+	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+}
+
+func isIdentPartByte(c byte) bool {
+	return isIdentStartByte(c) || isDigitByte(c) || c == '-'
 }
 
 // skip passes over white space and comments.
 func (l *lexer) skip() *SyntaxError {
 	for l.pos < len(l.src) {
-		r := l.src[l.pos]
+		c := l.src[l.pos]
 		switch {
-		case unicode.IsSpace(r):
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f':
 			l.pos++
-		case r == '/' && l.peekRune(1) == '*':
+		case c >= utf8.RuneSelf:
+			r, n := utf8.DecodeRuneInString(l.src[l.pos:])
+			if !unicode.IsSpace(r) {
+				return nil
+			}
+			l.pos += n
+		case c == '/' && l.peek(1) == '*':
 			start := l.pos
 			l.pos += 2
 			for {
@@ -132,7 +140,7 @@ func (l *lexer) skip() *SyntaxError {
 				}
 				l.pos++
 			}
-		case r == '/' && l.peekRune(1) == '/':
+		case c == '/' && l.peek(1) == '/':
 			for l.pos < len(l.src) && l.src[l.pos] != '\n' && l.src[l.pos] != '\r' {
 				l.pos++
 			}
@@ -155,7 +163,7 @@ func (l *lexer) next() (token, *SyntaxError) {
 	r := l.src[l.pos]
 	simple := func(k tokenKind, n int) (token, *SyntaxError) {
 		l.pos += n
-		return token{kind: k, pos: start, text: string(l.src[start:l.pos])}, nil
+		return token{kind: k, pos: start, text: l.src[start:l.pos]}, nil
 	}
 	switch r {
 	case '[':
@@ -173,17 +181,17 @@ func (l *lexer) next() (token, *SyntaxError) {
 	case '*':
 		return simple(tStar, 1)
 	case '=':
-		if l.peekRune(1) == '=' {
+		if l.peek(1) == '=' {
 			return simple(tEQ, 2)
 		}
 		return simple(tEQ, 1)
 	case '!':
-		if l.peekRune(1) == '=' {
+		if l.peek(1) == '=' {
 			return simple(tNEQ, 2)
 		}
 		return simple(tIllegal, 1)
 	case '<':
-		switch l.peekRune(1) {
+		switch l.peek(1) {
 		case '=':
 			return simple(tLE, 2)
 		case '>':
@@ -191,38 +199,38 @@ func (l *lexer) next() (token, *SyntaxError) {
 		}
 		return simple(tLT, 1)
 	case '>':
-		if l.peekRune(1) == '=' {
+		if l.peek(1) == '=' {
 			return simple(tGE, 2)
 		}
 		return simple(tGT, 1)
 	case '\'':
 		return l.lexString(start)
 	case '.':
-		if isDigit(l.peekRune(1)) {
+		if isDigitByte(l.peek(1)) {
 			return l.lexNumber(start)
 		}
 		return simple(tDot, 1)
 	case '+', '-':
-		if isDigit(l.peekRune(1)) || (l.peekRune(1) == '.' && isDigit(l.peekRune(2))) {
+		if isDigitByte(l.peek(1)) || (l.peek(1) == '.' && isDigitByte(l.peek(2))) {
 			return l.lexNumber(start)
 		}
 		return simple(tIllegal, 1)
 	}
-	if isDigit(r) {
+	if isDigitByte(r) {
 		return l.lexNumber(start)
 	}
-	if isIdentStart(r) {
-		if (r == 't' || r == 'h' || r == 'b') && l.peekRune(1) == '\'' {
+	if isIdentStartByte(r) {
+		if (r == 't' || r == 'h' || r == 'b') && l.peek(1) == '\'' {
 			return l.lexPrefixed(start, r)
 		}
 		hyphen := false
-		for l.pos < len(l.src) && isIdentPart(l.src[l.pos]) {
+		for l.pos < len(l.src) && isIdentPartByte(l.src[l.pos]) {
 			if l.src[l.pos] == '-' {
 				hyphen = true
 			}
 			l.pos++
 		}
-		text := string(l.src[start:l.pos])
+		text := l.src[start:l.pos]
 		if k, ok := keywords[text]; ok {
 			return token{kind: k, pos: start, text: text}, nil
 		}
@@ -231,7 +239,8 @@ func (l *lexer) next() (token, *SyntaxError) {
 		}
 		return token{kind: tIdent, pos: start, text: text, str: text, hyphen: hyphen}, nil
 	}
-	return simple(tIllegal, 1)
+	_, n := utf8.DecodeRuneInString(l.src[l.pos:])
+	return simple(tIllegal, n)
 }
 
 // lexNumber reads [+-]? ('0' | [1-9][0-9]*) or [+-]? [0-9]* '.' [0-9]+.
@@ -240,23 +249,23 @@ func (l *lexer) lexNumber(start int) (token, *SyntaxError) {
 		l.pos++
 	}
 	digits := l.pos
-	for l.pos < len(l.src) && isDigit(l.src[l.pos]) {
+	for l.pos < len(l.src) && isDigitByte(l.src[l.pos]) {
 		l.pos++
 	}
 	kind := tInt
 	if l.pos < len(l.src) && l.src[l.pos] == '.' {
-		if !isDigit(l.peekRune(1)) {
-			return token{}, newError(l.src, start, KindLiteral, "malformed number %q: a decimal point must be followed by digits", string(l.src[start:l.pos+1]))
+		if !isDigitByte(l.peek(1)) {
+			return token{}, newError(l.src, start, KindLiteral, "malformed number %q: a decimal point must be followed by digits", l.src[start:l.pos+1])
 		}
 		l.pos++
-		for l.pos < len(l.src) && isDigit(l.src[l.pos]) {
+		for l.pos < len(l.src) && isDigitByte(l.src[l.pos]) {
 			l.pos++
 		}
 		kind = tFloat
 	} else if l.pos-digits > 1 && l.src[digits] == '0' {
-		return token{}, newError(l.src, start, KindLiteral, "malformed integer %q: leading zeros are not allowed", string(l.src[start:l.pos]))
+		return token{}, newError(l.src, start, KindLiteral, "malformed integer %q: leading zeros are not allowed", l.src[start:l.pos])
 	}
-	return token{kind: kind, pos: start, text: string(l.src[start:l.pos])}, nil
+	return token{kind: kind, pos: start, text: l.src[start:l.pos]}, nil
 }
 
 // lexString reads a quoted string in which only \' and \\ are escapes.
@@ -265,43 +274,49 @@ func (l *lexer) lexString(start int) (token, *SyntaxError) {
 	if err != nil {
 		return token{}, err
 	}
-	return token{kind: tString, pos: start, text: string(l.src[start:l.pos]), str: s}, nil
+	return token{kind: tString, pos: start, text: l.src[start:l.pos], str: s}, nil
 }
 
 // quoted reads a '...' string whose opening quote is at q, leaving l.pos
 // after the closing quote.
 func (l *lexer) quoted(start, q int) (string, *SyntaxError) {
-	var b strings.Builder
 	i := q + 1
+	j := strings.IndexAny(l.src[i:], `'\`)
+	if j >= 0 && l.src[i+j] == '\'' {
+		// The common case: no escapes, so the value is a substring.
+		l.pos = i + j + 1
+		return l.src[i : i+j], nil
+	}
+	var b strings.Builder
 	for {
 		if i >= len(l.src) {
 			return "", newError(l.src, start, KindLiteral, "unterminated string literal")
 		}
-		r := l.src[i]
-		switch r {
+		c := l.src[i]
+		switch c {
 		case '\'':
 			l.pos = i + 1
 			return b.String(), nil
 		case '\\':
 			if i+1 < len(l.src) && (l.src[i+1] == '\'' || l.src[i+1] == '\\') {
-				b.WriteRune(l.src[i+1])
+				b.WriteByte(l.src[i+1])
 				i += 2
 				continue
 			}
 			return "", newError(l.src, i, KindLiteral, "invalid escape in string literal: only \\' and \\\\ may follow a backslash")
 		}
-		b.WriteRune(r)
+		b.WriteByte(c)
 		i++
 	}
 }
 
 // lexPrefixed reads t'...', h'...' and b'...' literals.
-func (l *lexer) lexPrefixed(start int, prefix rune) (token, *SyntaxError) {
+func (l *lexer) lexPrefixed(start int, prefix byte) (token, *SyntaxError) {
 	s, err := l.quoted(start, l.pos+1)
 	if err != nil {
 		return token{}, err
 	}
-	tok := token{pos: start, text: string(l.src[start:l.pos]), str: s}
+	tok := token{pos: start, text: l.src[start:l.pos], str: s}
 	switch prefix {
 	case 't':
 		tok.kind = tTimestamp

@@ -35,7 +35,7 @@ type Binding struct {
 var ErrTooExpensive = errors.New("pattern too expensive to evaluate against these observations")
 
 // matchBudget bounds the work of one Match call.
-const matchBudget = 20_000_000
+const matchBudget = 2_000_000
 
 // Match evaluates the pattern against the observations, following the
 // semantics of the OASIS reference matcher: an observed-data object with
@@ -51,6 +51,9 @@ func Match(p *Pattern, observations []Observation) (Result, error) {
 		if observations[i].NumberObserved < 1 {
 			return Result{}, fmt.Errorf("observation %d (%s): number_observed must be at least 1", i, observations[i].ID)
 		}
+	}
+	if n := size(p.Root); n > maxBindingSize {
+		return Result{}, fmt.Errorf("a match would bind more than %d observations (REPEATS counts multiply): %w", maxBindingSize, ErrTooExpensive)
 	}
 	if err := m.prepare(p.Root); err != nil {
 		return Result{}, err
@@ -162,14 +165,23 @@ func (m *matcher) spend(n int) bool {
 	return true
 }
 
-// size is the length of the bindings e produces.
+// maxBindingSize bounds how many observations one binding may hold (the
+// product of nested REPEATS counts, summed over the pattern).
+const maxBindingSize = 1 << 16
+
+// size is the length of the bindings e produces, saturating above
+// maxBindingSize.
 func size(e ObservationExpr) int {
 	switch e := e.(type) {
 	case *ObservationOp:
-		return size(e.Left) + size(e.Right)
+		return min(size(e.Left)+size(e.Right), maxBindingSize+1)
 	case *Qualified:
 		if e.Kind == Repeats {
-			return size(e.Expr) * e.Count
+			n := size(e.Expr)
+			if e.Count > (maxBindingSize+1)/n {
+				return maxBindingSize + 1
+			}
+			return min(n*e.Count, maxBindingSize+1)
 		}
 		return size(e.Expr)
 	}
@@ -465,6 +477,9 @@ func (m *matcher) combos(vals []binding, k int, prefix []binding, yield func([]b
 			}
 		}
 		return true, 0
+	}
+	if !m.spend(len(vals)) {
+		return false, 0
 	}
 	if bound := boundLargestCombination(vals); bound < k {
 		return true, k - bound

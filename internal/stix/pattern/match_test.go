@@ -65,7 +65,7 @@ func TestMatcherCases(t *testing.T) {
 		p, err := Parse(c.Pattern)
 		if err != nil && isRepeatedQualifier(err) && c.Expected == "match" {
 			counts["duplicate-qualifier conflict"]++
-			pp := &parser{lex: lexer{src: []rune(c.Pattern)}, lenientQualifiers: true}
+			pp := &parser{lex: lexer{src: c.Pattern}, lenientQualifiers: true}
 			root, perr := pp.parse()
 			if perr != nil {
 				t.Errorf("case %d %s: lenient parse: %v", i, name, perr)

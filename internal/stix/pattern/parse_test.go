@@ -166,7 +166,9 @@ func TestParseErrors(t *testing.T) {
 		{"[a:b = 1] WITHIN 1 second", KindSyntax, 19, "expected SECONDS after the WITHIN duration but found 'second'"},
 		{"[a:b = 1] START t'2020-01-02T00:00:00Z' STOP t'2020-01-01T00:00:00Z'", KindQualifier, 10, "STOP (2020-01-01T00:00:00Z) must be later than START (2020-01-02T00:00:00Z)"},
 		{"[a:b = 1] START t'2020-01-02T00:00:00Z'", KindSyntax, 39, "expected STOP after the START timestamp but found end of input"},
-		{"[a:b MATCHES '(?<=x)y']", KindRegex, 13, "MATCHES expression '(?<=x)y' does not compile (Go RE2 syntax; backreferences and lookaround are not supported): error parsing regexp: invalid named capture: `(?<=x)y`"},
+		{"[a:b MATCHES '(?<=x)y']", KindRegex, 13, "MATCHES expression '(?<=x)y' uses a lookbehind (?<=...), a PCRE feature the RE2 engine does not support"},
+		{`[a:b MATCHES '(a)\\1']`, KindRegex, 13, `MATCHES expression '(a)\\1' uses a backreference \1, a PCRE feature the RE2 engine does not support`},
+		{"[a:b MATCHES 'a(b']", KindRegex, 13, "MATCHES expression 'a(b' does not compile (Go RE2 syntax; backreferences and lookaround are not supported): error parsing regexp: missing closing ): `a(b`"},
 		{"[a:b IN (1, true)]", KindSet, 12, "set mixes integer and boolean values"},
 		{"[a:b < true]", KindSyntax, 7, "a boolean cannot be compared with <"},
 		{"[a:b = h'abc']", KindLiteral, 7, "invalid hex literal h'abc': expected an even number of hexadecimal digits"},
@@ -178,6 +180,7 @@ func TestParseErrors(t *testing.T) {
 		{"[a:b ~ 5]", KindSyntax, 5, "expected a comparison operator (=, !=, <, <=, >, >=, IN, LIKE, MATCHES, ISSUBSET, ISSUPERSET) but found '~'"},
 		{"[a:b = 1 /* open", KindSyntax, 9, "unterminated comment"},
 		{"[a:b = null]", KindSyntax, 7, "expected a literal after '=' but found 'null' (string literals must be quoted: 'null')"},
+		{"[a:b = 'äö' AND ]", KindSyntax, 16, "expected an object path such as file:name but found ']'"},
 		{"[a:b = 1]\nAND [c:d = ]", KindSyntax, 21, "expected a literal after '=' but found ']'"},
 		{strings.Repeat("(", 300) + "[a:b = 1]" + strings.Repeat(")", 300), KindSyntax, 200, "expression nested more than 200 levels deep"},
 	}
@@ -390,7 +393,7 @@ func TestInspectorCases(t *testing.T) {
 					_ = json.Unmarshal(triple[2], &val)
 					if strings.HasPrefix(val, "'") {
 						// The inspector reports source text; compare decoded values.
-						l := lexer{src: []rune(val)}
+						l := lexer{src: val}
 						tok, serr := l.next()
 						if serr != nil {
 							t.Fatal(serr)

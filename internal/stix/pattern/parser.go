@@ -4,7 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"math"
-	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +34,7 @@ func Parse(s string) (*Pattern, error) {
 // START and STOP qualifiers take only t'...' timestamps; with Version20
 // they also take '...' strings, as STIX 2.0 wrote them.
 func ParseVersion(s string, v Version) (*Pattern, error) {
-	p := &parser{lex: lexer{src: []rune(s)}, version: v}
+	p := &parser{lex: lexer{src: s}, version: v}
 	root, err := p.parse()
 	if err != nil {
 		return nil, err
@@ -129,7 +129,7 @@ func (p *parser) obsAnd() ObservationExpr {
 
 func (p *parser) qualified() ObservationExpr {
 	e := p.obsPrimary()
-	seen := map[QualifierKind]bool{}
+	var seen [3]bool // WITHIN, REPEATS, START/STOP already applied
 	for {
 		var q *Qualified
 		pos := p.tok.pos
@@ -143,12 +143,23 @@ func (p *parser) qualified() ObservationExpr {
 		default:
 			return e
 		}
-		if seen[q.Kind] && !p.lenientQualifiers {
+		k := qualifierSlot(q.Kind)
+		if seen[k] && !p.lenientQualifiers {
 			p.fail(pos, KindDuplicateQualifier, "duplicate qualifier type encountered: %s is already applied to this observation expression (use parentheses to nest qualifiers)", q.Kind)
 		}
-		seen[q.Kind] = true
+		seen[k] = true
 		e = q
 	}
+}
+
+func qualifierSlot(k QualifierKind) int {
+	switch k {
+	case Within:
+		return 0
+	case Repeats:
+		return 1
+	}
+	return 2
 }
 
 func (p *parser) within(e ObservationExpr) *Qualified {
@@ -504,7 +515,10 @@ func (p *parser) check(t *Test) {
 			}
 		}
 	case OpMatches:
-		if _, err := regexp.Compile(t.Value.Str); err != nil {
+		if _, err := syntax.Parse(t.Value.Str, syntax.Perl); err != nil {
+			if what := pcreOnly(t.Value.Str); what != "" {
+				p.fail(t.Value.Pos, KindRegex, "MATCHES expression %s uses %s, a PCRE feature the RE2 engine does not support", quote(t.Value.Str), what)
+			}
 			p.fail(t.Value.Pos, KindRegex, "MATCHES expression %s does not compile (Go RE2 syntax; backreferences and lookaround are not supported): %v", quote(t.Value.Str), err)
 		}
 	}
@@ -528,6 +542,30 @@ func (p *parser) check(t *Test) {
 			}
 		}
 	}
+}
+
+// pcreOnly names the first PCRE-only construct in a regular expression
+// that RE2 rejected, or returns "".
+func pcreOnly(re string) string {
+	for _, c := range []struct{ text, name string }{
+		{"(?<=", "a lookbehind (?<=...)"}, {"(?<!", "a negative lookbehind (?<!...)"},
+		{"(?=", "a lookahead (?=...)"}, {"(?!", "a negative lookahead (?!...)"},
+		{"(?>", "an atomic group (?>...)"}, {"*+", "a possessive quantifier *+"},
+		{"++", "a possessive quantifier ++"}, {"?+", "a possessive quantifier ?+"},
+	} {
+		if strings.Contains(re, c.text) {
+			return c.name
+		}
+	}
+	for i := 0; i+1 < len(re); i++ {
+		if re[i] == '\\' {
+			if re[i+1] >= '1' && re[i+1] <= '9' {
+				return "a backreference \\" + string(re[i+1])
+			}
+			i++ // skip the escaped character
+		}
+	}
+	return ""
 }
 
 func hexString(b []byte) string { return hex.EncodeToString(b) }

@@ -17,14 +17,20 @@ type Source struct {
 }
 
 // WriteValidation parses each pattern with ParseVersion and writes one
-// report per pattern to w: "ok: PATTERN" when it is valid, otherwise the
+// report per pattern to w: "ok: PATTERN" when it is valid (followed by
+// any Warnings, indented), otherwise the
 // line of the pattern at fault, a caret under the error's column and the
 // error. It returns how many patterns were invalid.
 func WriteValidation(w io.Writer, sources []Source, v Version) (invalid int, err error) {
 	for _, s := range sources {
-		_, perr := ParseVersion(s.Text, v)
+		p, perr := ParseVersion(s.Text, v)
 		if perr == nil {
-			if _, err := fmt.Fprintf(w, "ok: %s\n", s.Text); err != nil {
+			var b strings.Builder
+			fmt.Fprintf(&b, "ok: %s\n", s.Text)
+			for _, warn := range p.Warnings() {
+				fmt.Fprintf(&b, "  warning: %s\n", warn)
+			}
+			if _, err := io.WriteString(w, b.String()); err != nil {
 				return invalid, err
 			}
 			continue

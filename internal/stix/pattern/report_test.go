@@ -39,6 +39,9 @@ func TestWriteValidationGolden(t *testing.T) {
 		{Name: "list.txt:5", Text: "[a:b = 1] WITHIN 5 SECONDS WITHIN 6 SECONDS"},
 		{Name: "list.txt:6", Text: "[a:b = 1]\n\tAND [a:c = t'2024-13-01T00:00:00Z']"},
 		{Text: "[a:b = 1] START '2020-01-01T00:00:00Z' STOP '2020-01-02T00:00:00Z'"},
+		{Name: "list.txt:8", Text: "[network-traffic:src_port = 37020 AND user-account:user_id = 'root']"},
+		{Name: "list.txt:9", Text: "[(a:b = 1 OR c:d = 2) AND a:e = 3] OR [x:y = 1 OR z:w = 2]"},
+		{Name: "list.txt:10", Text: "[(a:b = 1 OR c:d = 2) AND e:f = 3]"},
 	}
 	var b strings.Builder
 	invalid, err := WriteValidation(&b, sources, Version21)

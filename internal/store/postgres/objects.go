@@ -196,7 +196,7 @@ func pageQuery(coll int64, after store.Cursor, q entente.ObjectQuery, limit int)
 		cols += `, raw`
 	}
 	var w where
-	w.add(`collection = `+w.arg(coll))
+	w.add(`collection = ` + w.arg(coll))
 	switch {
 	case q.Next != "":
 		// The cursor is bound to q.AddedAfter and names an entry added

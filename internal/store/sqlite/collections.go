@@ -63,7 +63,7 @@ func (s *Store) UpdateCollection(ctx context.Context, c entente.Collection) erro
 	if err != nil {
 		return err
 	}
-	res, err := s.write.ExecContext(ctx, `UPDATE collections SET title = ?, description = ?, default_marking = ?, read_roles = ?, write_roles = ? WHERE id = ?`,
+	res, err := s.execWrite(ctx, `UPDATE collections SET title = ?, description = ?, default_marking = ?, read_roles = ?, write_roles = ? WHERE id = ?`,
 		c.Title, c.Description, c.DefaultMarking, read, write, c.ID)
 	if err != nil {
 		return fmt.Errorf("update collection %s: %w", c.ID, err)

@@ -92,7 +92,7 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) error {
 	if !ok {
 		return entente.Errorf(entente.EINVALID, "revocation time is out of range")
 	}
-	res, err := s.write.ExecContext(ctx, `UPDATE keys SET revoked = ? WHERE id = ?`, n, id)
+	res, err := s.execWrite(ctx, `UPDATE keys SET revoked = ? WHERE id = ?`, n, id)
 	if err != nil {
 		return fmt.Errorf("revoke key %s: %w", id, err)
 	}
@@ -123,7 +123,7 @@ func scanKey(r scanner) (entente.Key, error) {
 
 // PutStatus stores (or replaces) a TAXII status resource.
 func (s *Store) PutStatus(ctx context.Context, id string, body []byte) error {
-	_, err := s.write.ExecContext(ctx, `INSERT INTO statuses (id, body, updated) VALUES (?, ?, ?)
+	_, err := s.execWrite(ctx, `INSERT INTO statuses (id, body, updated) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated = excluded.updated`, id, nonNilBytes(body), time.Now().UnixNano())
 	if err != nil {
 		return fmt.Errorf("put status %s: %w", id, err)
@@ -159,7 +159,7 @@ func (s *Store) Setting(ctx context.Context, name string) ([]byte, error) {
 
 // PutSetting sets a node setting.
 func (s *Store) PutSetting(ctx context.Context, name string, value []byte) error {
-	_, err := s.write.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)
+	_, err := s.execWrite(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, nonNilBytes(value))
 	if err != nil {
 		return fmt.Errorf("put setting %s: %w", name, err)

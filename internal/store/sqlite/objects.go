@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -42,16 +44,17 @@ func insertSQL(rows int) string {
 func (s *Store) AddObjects(ctx context.Context, collection string, objs []*stix.Object) ([]entente.AddOutcome, error) {
 	var plan store.AddPlan
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		coll, _, err := collectionSeq(ctx, tx, collection)
-		if err != nil {
-			return err
+		var coll, last int64
+		err := tx.QueryRowContext(ctx, `SELECT seq, last_added FROM collections WHERE id = ? OR alias = ? ORDER BY id = ? DESC LIMIT 1`,
+			collection, collection, collection).Scan(&coll, &last)
+		if errors.Is(err, sql.ErrNoRows) {
+			return entente.Errorf(entente.ENOTFOUND, "collection %q not found", collection)
 		}
-		var last int64
-		if err := tx.QueryRowContext(ctx, `SELECT last_added FROM collections WHERE seq = ?`, coll).Scan(&last); err != nil {
-			return fmt.Errorf("read last date_added: %w", err)
+		if err != nil {
+			return fmt.Errorf("find collection: %w", err)
 		}
 		dateAdded := max(time.Now().UnixNano(), last+1)
-		existing, err := lookupExisting(ctx, tx, coll, objs)
+		existing, err := s.lookupExisting(ctx, tx, coll, objs)
 		if err != nil {
 			return err
 		}
@@ -61,7 +64,7 @@ func (s *Store) AddObjects(ctx context.Context, collection string, objs []*stix.
 		if len(plan.Inserts) == 0 {
 			return nil
 		}
-		if err := insertEntries(ctx, tx, coll, dateAdded, plan.Inserts); err != nil {
+		if err := s.insertEntries(ctx, tx, coll, dateAdded, plan.Inserts); err != nil {
 			return err
 		}
 		if err := clearFlag(ctx, tx, "is_latest", plan.ClearLatest); err != nil {
@@ -81,37 +84,40 @@ func (s *Store) AddObjects(ctx context.Context, collection string, objs []*stix.
 	return plan.Outcomes, nil
 }
 
+// lookupSQL reads the stored versions of a JSON array of ids: one
+// statement text whatever the number of ids, so it is prepared once.
+const lookupSQL = `SELECT id, version, date_added, seq, is_latest, is_first FROM objects
+	WHERE collection = ? AND id IN (SELECT value FROM json_each(?))`
+
 // lookupExisting reads every stored version of the ids among objs.
-func lookupExisting(ctx context.Context, tx *sql.Tx, coll int64, objs []*stix.Object) ([]store.Existing, error) {
+func (s *Store) lookupExisting(ctx context.Context, tx *sql.Tx, coll int64, objs []*stix.Object) ([]store.Existing, error) {
 	seen := make(map[string]bool, len(objs))
-	ids := make([]any, 0, len(objs))
+	ids := make([]string, 0, len(objs))
 	for _, o := range objs {
 		if o != nil && !seen[o.ID] {
 			seen[o.ID] = true
 			ids = append(ids, o.ID)
 		}
 	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("look up stored versions: %w", err)
+	}
+	rows, err := tx.StmtContext(ctx, s.lookup).QueryContext(ctx, coll, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("look up stored versions: %w", err)
+	}
+	defer rows.Close()
 	var out []store.Existing
-	for len(ids) > 0 {
-		n := min(len(ids), lookupChunk)
-		args := append([]any{coll}, ids[:n]...)
-		ids = ids[n:]
-		rows, err := tx.QueryContext(ctx, `SELECT id, version, date_added, seq, is_latest, is_first FROM objects WHERE collection = ? AND id IN (`+placeholders(n)+`)`, args...)
-		if err != nil {
+	for rows.Next() {
+		var e store.Existing
+		if err := rows.Scan(&e.ID, &e.Version, &e.DateAdded, &e.Seq, &e.Latest, &e.First); err != nil {
 			return nil, fmt.Errorf("look up stored versions: %w", err)
 		}
-		for rows.Next() {
-			var e store.Existing
-			if err := rows.Scan(&e.ID, &e.Version, &e.DateAdded, &e.Seq, &e.Latest, &e.First); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("look up stored versions: %w", err)
-			}
-			out = append(out, e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("look up stored versions: %w", err)
-		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up stored versions: %w", err)
 	}
 	return out, nil
 }
@@ -120,18 +126,14 @@ func lookupExisting(ctx context.Context, tx *sql.Tx, coll int64, objs []*stix.Ob
 // greatest one in use. A number freed by deleting the last entry may be
 // given again: that keeps (date_added, seq) order, because the new entry's
 // date_added is strictly greater.
-func insertEntries(ctx context.Context, tx *sql.Tx, coll, dateAdded int64, entries []store.NewEntry) error {
+func (s *Store) insertEntries(ctx context.Context, tx *sql.Tx, coll, dateAdded int64, entries []store.NewEntry) error {
 	var seq int64
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM objects`).Scan(&seq); err != nil {
 		return fmt.Errorf("read last sequence number: %w", err)
 	}
 	var full *sql.Stmt
 	if len(entries) >= insertChunk {
-		var err error
-		if full, err = tx.PrepareContext(ctx, insertFull); err != nil {
-			return fmt.Errorf("prepare insert: %w", err)
-		}
-		defer full.Close()
+		full = tx.StmtContext(ctx, s.insert)
 	}
 	args := make([]any, 0, insertChunk*insertCols)
 	for len(entries) > 0 {

@@ -36,21 +36,7 @@ func TestQueryPlans(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows, err := s.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		text := strings.Join(plan, "; ")
+		text := explain(t, s, query, args...)
 		if !strings.Contains(text, "USING INDEX "+tc.wantIndex) || strings.Contains(text, "TEMP B-TREE") {
 			t.Errorf("%s: plan %q, want a walk of index %s without a sort", tc.name, text, tc.wantIndex)
 		}
@@ -59,4 +45,37 @@ func TestQueryPlans(t *testing.T) {
 		}
 		t.Logf("%s: %s", tc.name, text)
 	}
+}
+
+// TestLookupPlan checks that AddObjects finds stored versions through the
+// (collection, id, version) index, not by scanning the collection.
+func TestLookupPlan(t *testing.T) {
+	s, err := Open(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	plan := explain(t, s, lookupSQL, 1, `["a","b"]`)
+	if !strings.Contains(plan, "USING INDEX objects_id_version (collection=? AND id=?)") {
+		t.Errorf("lookup plan %q does not probe objects_id_version", plan)
+	}
+}
+
+func explain(t *testing.T, s *Store, query string, args ...any) string {
+	t.Helper()
+	rows, err := s.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatalf("explain %s: %v", query, err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "; ")
 }

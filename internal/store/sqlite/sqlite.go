@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/entente-cti/entente/internal/store"
@@ -36,6 +37,13 @@ type Store struct {
 	path  string
 	write *sql.DB // one connection: writers are serialised
 	read  *sql.DB // read-only connections
+	ckpt  *sql.DB // one connection for background checkpoints
+
+	// Statements of AddObjects, prepared once on the writer.
+	lookup, insert *sql.Stmt
+
+	writes     atomic.Int64 // write transactions since the last checkpoint
+	stop, done chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -53,13 +61,15 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	// the OS crashes before the next checkpoint. FULL syncs the WAL at
 	// every commit, which makes an acknowledged object durable.
 	pragmas := []string{
-		 "page_size(16384)", "journal_mode(WAL)",
+		"journal_mode(WAL)",
 		"synchronous(FULL)",
 		"busy_timeout(10000)",
 		"foreign_keys(1)",
-		"cache_size(-65536)", // 64 MiB per connection
 		"temp_store(MEMORY)",
+		// Checkpoints run in the background (see checkpointer), not
+		// inside the commit of whichever addition crosses the threshold.
 		"wal_autocheckpoint(0)",
+		"journal_size_limit(67108864)",
 	}
 	dsn := func(extra ...string) string {
 		v := url.Values{}
@@ -69,7 +79,9 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		v.Set("_txlock", "immediate")
 		return "file:" + path + "?" + v.Encode()
 	}
-	write, err := sql.Open("sqlite", dsn())
+	// The writer's cache holds a whole large addition (ATT&CK Enterprise
+	// is about 70 MB of pages) without spilling it mid-transaction.
+	write, err := sql.Open("sqlite", dsn("cache_size(-262144)"))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
@@ -82,7 +94,15 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
-	read, err := sql.Open("sqlite", dsn("query_only(1)"))
+	if s.lookup, err = write.PrepareContext(ctx, lookupSQL); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite store %s: prepare: %w", path, err)
+	}
+	if s.insert, err = write.PrepareContext(ctx, insertFull); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite store %s: prepare: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", dsn("cache_size(-65536)", "query_only(1)"))
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -92,7 +112,45 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	read.SetConnMaxIdleTime(0)
 	read.SetConnMaxLifetime(0)
 	s.read = read
+	ckpt, err := sql.Open("sqlite", dsn())
+	if err != nil {
+		read.Close()
+		write.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	ckpt.SetMaxOpenConns(1)
+	s.ckpt = ckpt
+	s.stop = make(chan struct{})
+	s.done = make(chan struct{})
+	go s.checkpointer()
 	return s, nil
+}
+
+// checkpointInterval is how often the checkpointer copies committed WAL
+// frames into the database file, when there were writes.
+const checkpointInterval = 250 * time.Millisecond
+
+// checkpointer runs PASSIVE checkpoints on its own connection: they
+// neither wait for nor block readers and the writer, and keep the WAL
+// (and so the time readers spend in it) small.
+func (s *Store) checkpointer() {
+	defer close(s.done)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if s.writes.Swap(0) == 0 {
+				continue
+			}
+			if _, err := s.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+				// Not fatal: the next tick or Close retries.
+				s.writes.Add(1)
+			}
+		}
+	}
 }
 
 // Path returns the database file's path.
@@ -112,8 +170,10 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the database. It checkpoints the WAL into the database
 // file first, best effort.
 func (s *Store) Close() error {
+	close(s.stop)
+	<-s.done
 	_, _ = s.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-	return errors.Join(s.read.Close(), s.write.Close())
+	return errors.Join(s.lookup.Close(), s.insert.Close(), s.ckpt.Close(), s.read.Close(), s.write.Close())
 }
 
 // migrate applies the embedded migrations that the database lacks, each
@@ -168,5 +228,15 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	s.writes.Add(1)
 	return nil
+}
+
+// execWrite runs one write statement outside a transaction.
+func (s *Store) execWrite(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := s.write.ExecContext(ctx, query, args...)
+	if err == nil {
+		s.writes.Add(1)
+	}
+	return res, err
 }

@@ -1,0 +1,5 @@
+package notify
+
+import "github.com/google/uuid"
+
+func newID() string { return uuid.NewString() }

@@ -1,0 +1,21 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/entente-cti/entente/internal/store"
+	"github.com/entente-cti/entente/internal/store/storetest"
+)
+
+func benchOpen(b *testing.B) store.Store { return open(b, schemaURL(b)) }
+
+// BenchmarkAddATTACK adds the 24,772 objects of ATT&CK Enterprise in one
+// call to a fresh store per iteration.
+func BenchmarkAddATTACK(b *testing.B) { storetest.BenchAddATTACK(b, benchOpen) }
+
+// BenchmarkAddEnvelopes100 adds generated indicators in calls of 100.
+func BenchmarkAddEnvelopes100(b *testing.B) { storetest.BenchAddEnvelopes(b, benchOpen, 100) }
+
+// BenchmarkPage1M fetches page 1 and page 9,000 (limit 100) of a
+// collection of 1,000,000 objects.
+func BenchmarkPage1M(b *testing.B) { storetest.BenchPages(b, benchOpen, 1_000_000, 9000, 100) }
