@@ -114,3 +114,26 @@ func BenchmarkAdd(b *testing.B) {
 	b.ReportMetric(float64(after)/(1<<20), "heap-MiB-last")
 	b.ReportMetric(float64(e.Stats().Threats), "threats")
 }
+
+// BenchmarkAddDuplicate measures a flood of one repeated sighting, which
+// must be cheap and must not grow memory.
+func BenchmarkAddDuplicate(b *testing.B) {
+	e, err := correlate.New(correlate.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := sighting(1, malware, "identity--a", "FR", t0)
+	now := t0.Add(time.Minute)
+	if _, err := e.Add(s, now); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Add(s, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if st := e.Stats(); st.Accepted != 1 {
+		b.Fatalf("a duplicate was accepted: %+v", st)
+	}
+}

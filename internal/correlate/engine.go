@@ -525,7 +525,7 @@ func (e *Engine) report(t *threatState, lo, hi int64, merged bool) []Alert {
 		if st.lastEdge < t.base || st.lastEdge > t.base+ringSlots-1 {
 			continue
 		}
-		live := false
+		live, covered := false, false
 		var by int64
 		for _, r := range runs {
 			if floorDiv(r.edge, e.g) == st.epoch {
@@ -533,10 +533,10 @@ func (e *Engine) report(t *threatState, lo, hi int64, merged bool) []Alert {
 				break
 			}
 			if r.lo <= st.lastEdge-t.base && st.lastEdge-t.base <= r.hi {
-				by = floorDiv(r.edge, e.g)
+				by, covered = floorDiv(r.edge, e.g), true
 			}
 		}
-		if live {
+		if live || !covered {
 			continue
 		}
 		a := e.alert(t, st, ChangeSuperseded)

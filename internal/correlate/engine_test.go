@@ -292,7 +292,6 @@ func TestRejections(t *testing.T) {
 	}
 }
 
-
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name string
@@ -394,6 +393,38 @@ func TestConvergence(t *testing.T) {
 			if diff := cmp.Diff(wantObjects, objs); diff != "" {
 				t.Fatalf("seed %d: node %d STIX objects differ:\n%s", seed, n, diff)
 			}
+		}
+	}
+}
+
+// TestFederationDrill is the drill's shape: 259 organisations in 78
+// countries each report the threat once; 259 nodes receive the reports in
+// 259 different orders. Every node must raise the same global alert, with
+// the same identifier and content.
+func TestFederationDrill(t *testing.T) {
+	const orgs, countries = 259, 78
+	now := t0.Add(time.Hour)
+	var ss []correlate.Sighting
+	for i := range orgs {
+		cc := string([]byte{'A' + byte(i%countries/26), 'A' + byte(i%countries%26)})
+		ss = append(ss, sighting(i, malware, fmt.Sprintf("identity--%03d", i), cc, t0.Add(time.Duration(i)*time.Second)))
+	}
+	rng := rand.New(rand.NewPCG(259, 78))
+	var want string
+	for n := range orgs {
+		e := newEngine(t, correlate.Config{FederationCountries: countries})
+		order := append([]correlate.Sighting(nil), ss...)
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		addAll(t, e, now, order)
+		got := e.Alerts()
+		if len(got) != 1 || got[0].Tier != "global" || got[0].Organisations != orgs || len(got[0].Countries) != countries {
+			t.Fatalf("node %d: want one global alert from %d organisations in %d countries, got %+v", n, orgs, countries, got)
+		}
+		obj := string(correlate.AlertObject(got[0]))
+		if n == 0 {
+			want = obj
+		} else if obj != want {
+			t.Fatalf("node %d's alert differs:\n%s\nnode 0:\n%s", n, obj, want)
 		}
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/entente-cti/entente/internal/stix"
 )
 
 // ThreatResolver maps what a sighting sighted to the threat it belongs
@@ -86,4 +89,11 @@ func (r *ThreatResolver) Resolve(ref string, known bool) ThreatKey {
 		return ThreatKey(t)
 	}
 	return ThreatKey(ref)
+}
+
+func parseOptional(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return stix.ParseTimestamp(s)
 }

@@ -19,6 +19,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"strings"
@@ -302,42 +304,115 @@ func Aggregate(ps []netip.Prefix) []netip.Prefix {
 	if len(ps) == 0 {
 		return nil
 	}
-	rs := make([]netipx.IPRange, 0, len(ps))
+	// IPv4 ranges as lo<<32|hi, sorted as integers (fast); IPv6 as IPRanges.
+	v4 := make([]uint64, 0, len(ps))
+	var v6 []netipx.IPRange
 	for _, p := range ps {
-		if p.IsValid() {
-			rs = append(rs, netipx.RangeOfPrefix(p.Masked()))
-		}
-	}
-	slices.SortFunc(rs, func(a, b netipx.IPRange) int { return a.From().Compare(b.From()) })
-	out := make([]netip.Prefix, 0, len(rs)/2+1)
-	cur := rs[0]
-	for _, r := range rs[1:] {
-		next := cur.To().Next()
-		if r.From().BitLen() == cur.From().BitLen() && (!next.IsValid() || !next.Less(r.From())) {
-			if cur.To().Less(r.To()) {
-				cur = netipx.IPRangeFrom(cur.From(), r.To())
-			}
+		if !p.IsValid() {
 			continue
 		}
-		out = cur.AppendPrefixes(out)
-		cur = r
+		p = p.Masked()
+		if p.Addr().Is4() {
+			b := p.Addr().As4()
+			lo := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+			hi := lo | uint32(uint64(1)<<(32-p.Bits())-1)
+			v4 = append(v4, uint64(lo)<<32|uint64(hi))
+			continue
+		}
+		v6 = append(v6, netipx.RangeOfPrefix(p))
 	}
-	return cur.AppendPrefixes(out)
+	out := make([]netip.Prefix, 0, len(v4)/2+len(v6)+1)
+	if len(v4) > 0 {
+		slices.Sort(v4)
+		lo, hi := uint32(v4[0]>>32), uint32(v4[0])
+		for _, r := range v4[1:] {
+			rlo, rhi := uint32(r>>32), uint32(r)
+			if hi == math.MaxUint32 || rlo <= hi+1 {
+				hi = max(hi, rhi)
+				continue
+			}
+			out = appendRange4(out, lo, hi)
+			lo, hi = rlo, rhi
+		}
+		out = appendRange4(out, lo, hi)
+	}
+	if len(v6) > 0 {
+		slices.SortFunc(v6, func(a, b netipx.IPRange) int { return a.From().Compare(b.From()) })
+		cur := v6[0]
+		for _, r := range v6[1:] {
+			next := cur.To().Next()
+			if !next.IsValid() || !next.Less(r.From()) {
+				if cur.To().Less(r.To()) {
+					cur = netipx.IPRangeFrom(cur.From(), r.To())
+				}
+				continue
+			}
+			out = cur.AppendPrefixes(out)
+			cur = r
+		}
+		out = cur.AppendPrefixes(out)
+	}
+	return out
 }
 
-// sortedItems returns the items sorted by kind order, then value, without
-// duplicate values.
-func sortedItems(items []Item) []Item {
-	order := map[observable.Kind]int{}
-	for i, k := range observable.Kinds {
-		order[k] = i
+// appendRange4 appends the fewest prefixes covering lo..hi (inclusive).
+func appendRange4(out []netip.Prefix, lo, hi uint32) []netip.Prefix {
+	for {
+		k := bits.TrailingZeros32(lo) // alignment of lo
+		if lo == 0 {
+			k = 32
+		}
+		span := uint64(hi) - uint64(lo) + 1
+		if s := bits.Len64(span) - 1; s < k {
+			k = s
+		}
+		a := netip.AddrFrom4([4]byte{byte(lo >> 24), byte(lo >> 16), byte(lo >> 8), byte(lo)})
+		out = append(out, netip.PrefixFrom(a, 32-k))
+		end := uint64(lo) + uint64(1)<<k - 1
+		if end >= uint64(hi) {
+			return out
+		}
+		lo = uint32(end + 1)
 	}
-	s := slices.Clone(items)
-	slices.SortFunc(s, func(a, b Item) int {
-		if c := cmp.Compare(order[a.Kind], order[b.Kind]); c != 0 {
+}
+
+// kindOrder is the position of each kind in observable.Kinds.
+var kindOrder = func() map[observable.Kind]int {
+	m := map[observable.Kind]int{}
+	for i, k := range observable.Kinds {
+		m[k] = i
+	}
+	return m
+}()
+
+// sortedItems returns pointers to the items that keep returns true for,
+// sorted by kind (in observable.Kinds order), then value, without
+// duplicate values. keep nil keeps all.
+func sortedItems(items []Item, keep func(*Item) bool) []*Item {
+	type entry struct {
+		order int
+		it    *Item
+	}
+	es := make([]entry, 0, len(items))
+	for i := range items {
+		it := &items[i]
+		if keep == nil || keep(it) {
+			es = append(es, entry{kindOrder[it.Kind], it})
+		}
+	}
+	slices.SortFunc(es, func(a, b entry) int {
+		if c := cmp.Compare(a.order, b.order); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Value, b.Value)
+		return strings.Compare(a.it.Value, b.it.Value)
 	})
-	return slices.CompactFunc(s, func(a, b Item) bool { return a.Kind == b.Kind && a.Value == b.Value })
+	es = slices.CompactFunc(es, func(a, b entry) bool { return a.order == b.order && a.it.Value == b.it.Value })
+	out := make([]*Item, len(es))
+	for i, e := range es {
+		out[i] = e.it
+	}
+	return out
 }
+
+func notIP(it *Item) bool    { return !isIP(it.Kind) }
+func isDomain(it *Item) bool { return it.Kind == observable.Domain }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"go4.org/netipx"
 	"time"
 
 	"github.com/entente-cti/entente/internal/feed"
@@ -178,10 +181,10 @@ func TestAggregate(t *testing.T) {
 
 func TestRPZIP(t *testing.T) {
 	for in, want := range map[string]string{
-		"1.2.3.4/32":     "32.4.3.2.1.rpz-ip",
-		"10.0.0.0/8":     "8.0.0.0.10.rpz-ip",
-		"2001:db8::1/128": "128.1.zz.db8.2001.rpz-ip",
-		"2001:db8:1::/48": "48.zz.1.db8.2001.rpz-ip",
+		"1.2.3.4/32":          "32.4.3.2.1.rpz-ip",
+		"10.0.0.0/8":          "8.0.0.0.10.rpz-ip",
+		"2001:db8::1/128":     "128.1.zz.db8.2001.rpz-ip",
+		"2001:db8:1::/48":     "48.zz.1.db8.2001.rpz-ip",
 		"1:0:2:0:3:0:4:0/128": "128.0.4.0.3.0.2.0.1.rpz-ip",
 	} {
 		if got := rpzIP(netip.MustParsePrefix(in)); got != want {
@@ -312,5 +315,32 @@ func TestNftLoads(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "198.51.100.4/30") {
 		t.Errorf("loaded set lacks the aggregated 198.51.100.4/30:\n%s", out)
+	}
+}
+
+// TestAggregateMatchesIPSet checks Aggregate against netipx's IPSet (whose
+// Prefixes is also the minimal cover) on random inputs.
+func TestAggregateMatchesIPSet(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := 0; round < 200; round++ {
+		var ps []netip.Prefix
+		var b netipx.IPSetBuilder
+		for i := 0; i < 1+r.IntN(50); i++ {
+			var p netip.Prefix
+			if r.IntN(4) == 0 {
+				var a [16]byte
+				a[0], a[1], a[15] = 0x20, 0x01, byte(r.IntN(8))
+				p = netip.PrefixFrom(netip.AddrFrom16(a), 124+r.IntN(5)).Masked()
+			} else {
+				v := uint32(0x0a000000) | uint32(r.IntN(1024))
+				p = netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), 22+r.IntN(11)).Masked()
+			}
+			ps = append(ps, p)
+			b.AddPrefix(p)
+		}
+		set, _ := b.IPSet()
+		if diff := cmp.Diff(set.Prefixes(), Aggregate(ps), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+			t.Fatalf("Aggregate(%v) (-ipset +ours):\n%s", ps, diff)
+		}
 	}
 }

@@ -18,34 +18,32 @@ import (
 // renderPlain writes one value per line: IP items as aggregated CIDR
 // blocks (single addresses without a prefix length), then the others.
 func renderPlain(w *bufio.Writer, items []Item, o *Options) error {
+	var buf []byte
 	for _, p := range Prefixes(items, o.NoAggregate) {
-		writePrefix(w, p)
-		w.WriteByte('\n')
+		buf = appendPrefix(buf[:0], p)
+		buf = append(buf, '\n')
+		w.Write(buf)
 	}
-	for _, it := range sortedItems(items) {
-		if isIP(it.Kind) {
-			continue
-		}
+	for _, it := range sortedItems(items, notIP) {
 		w.WriteString(it.Value)
 		w.WriteByte('\n')
 	}
 	return nil
 }
 
-// writePrefix writes a prefix, or its address alone for a single host.
-func writePrefix(w *bufio.Writer, p netip.Prefix) {
+// appendPrefix appends a prefix, or its address alone for a single host.
+func appendPrefix(b []byte, p netip.Prefix) []byte {
 	if p.IsSingleIP() {
-		w.Write(p.Addr().AppendTo(nil))
-		return
+		return p.Addr().AppendTo(b)
 	}
-	w.Write(p.AppendTo(nil))
+	return p.AppendTo(b)
 }
 
 // renderCSV writes one row per item with its metadata.
 func renderCSV(w *bufio.Writer, items []Item, o *Options) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"value", "kind", "indicator_id", "confidence", "tlp", "country", "sources", "labels", "valid_from", "valid_until"})
-	for _, it := range sortedItems(items) {
+	for _, it := range sortedItems(items, nil) {
 		vu := ""
 		if !it.ValidUntil.IsZero() {
 			vu = stix.FormatTimestamp(it.ValidUntil)
@@ -89,18 +87,21 @@ func renderNftables(w *bufio.Writer, items []Item, o *Options) error {
 	set := func(name, typ string, want func(netip.Prefix) bool) {
 		fmt.Fprintf(w, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n", name, typ)
 		n := 0
+		var buf []byte
 		for _, p := range ps {
 			if !want(p) {
 				continue
 			}
+			buf = buf[:0]
 			if n == 0 {
-				w.WriteString("\t\telements = {\n\t\t\t")
+				buf = append(buf, "\t\telements = {\n\t\t\t"...)
 			} else if n%8 == 0 {
-				w.WriteString(",\n\t\t\t")
+				buf = append(buf, ",\n\t\t\t"...)
 			} else {
-				w.WriteString(", ")
+				buf = append(buf, ", "...)
 			}
-			writePrefix(w, p)
+			buf = appendPrefix(buf, p)
+			w.Write(buf)
 			n++
 		}
 		if n > 0 {
@@ -157,15 +158,14 @@ func renderIPSet(w *bufio.Writer, items []Item, o *Options) error {
 			name = name[len(name)-31:]
 		}
 		fmt.Fprintf(w, "create %s hash:net family %s hashsize 1024 maxelem %d -exist\nflush %s\n", name, fam.family, max(65536, fam.n), name)
+		var buf []byte
 		for _, p := range ps {
 			if p.Addr().Is4() != fam.is4 {
 				continue
 			}
-			w.WriteString("add ")
-			w.WriteString(name)
-			w.WriteByte(' ')
-			w.Write(p.AppendTo(nil))
-			w.WriteString(" -exist\n")
+			buf = append(append(append(buf[:0], "add "...), name...), ' ')
+			buf = append(p.AppendTo(buf), " -exist\n"...)
+			w.Write(buf)
 		}
 	}
 	return nil
@@ -196,7 +196,7 @@ func zeekField(s string) string {
 // Zeek sees them (host and path, without the scheme).
 func renderZeek(w *bufio.Writer, items []Item, o *Options) error {
 	w.WriteString("#fields\tindicator\tindicator_type\tmeta.source\tmeta.desc\tmeta.url\n")
-	for _, it := range sortedItems(items) {
+	for _, it := range sortedItems(items, nil) {
 		typ, ok := zeekType[it.Kind]
 		if !ok {
 			continue
@@ -224,11 +224,26 @@ func renderZeek(w *bufio.Writer, items []Item, o *Options) error {
 // the zone: prefix length, then the address labels reversed ("zz" for the
 // longest run of zero IPv6 words).
 func rpzIP(p netip.Prefix) string {
+	return string(appendRPZIP(nil, p))
+}
+
+// appendRPZIP appends the rpz-ip owner name of p to dst.
+func appendRPZIP(dst []byte, p netip.Prefix) []byte {
 	a := p.Addr()
 	if a.Is4() {
 		b := a.As4()
-		return fmt.Sprintf("%d.%d.%d.%d.%d.rpz-ip", p.Bits(), b[3], b[2], b[1], b[0])
+		dst = strconv.AppendInt(dst, int64(p.Bits()), 10)
+		for i := 3; i >= 0; i-- {
+			dst = append(dst, '.')
+			dst = strconv.AppendUint(dst, uint64(b[i]), 10)
+		}
+		return append(dst, ".rpz-ip"...)
 	}
+	return append(dst, rpzIP6(p)...)
+}
+
+func rpzIP6(p netip.Prefix) string {
+	a := p.Addr()
 	b := a.As16()
 	words := make([]string, 8)
 	for i := range 8 {
@@ -273,13 +288,15 @@ func renderRPZ(w *bufio.Writer, items []Item, o *Options) error {
 	}
 	now := o.now()
 	fmt.Fprintf(w, "$TTL 300\n@ IN SOA localhost. hostmaster.localhost. %d 3600 600 86400 300\n@ IN NS localhost.\n", now.Unix()&0x7fffffff)
+	var buf []byte
 	for _, p := range Prefixes(items, o.NoAggregate) {
-		w.WriteString(rpzIP(p))
-		w.WriteString(" CNAME .\n")
+		buf = appendRPZIP(buf[:0], p)
+		buf = append(buf, " CNAME .\n"...)
+		w.Write(buf)
 	}
 	maxName := 253 - len(zone) - 1 - 2
-	for _, it := range sortedItems(items) {
-		if it.Kind != observable.Domain || len(it.Value) > maxName {
+	for _, it := range sortedItems(items, isDomain) {
+		if len(it.Value) > maxName {
 			continue
 		}
 		w.WriteString(it.Value)
@@ -298,10 +315,7 @@ func renderHosts(w *bufio.Writer, items []Item, o *Options) error {
 		addr = "0.0.0.0"
 	}
 	w.WriteString("# Entente blocklist\n")
-	for _, it := range sortedItems(items) {
-		if it.Kind != observable.Domain {
-			continue
-		}
+	for _, it := range sortedItems(items, isDomain) {
 		w.WriteString(addr)
 		w.WriteByte(' ')
 		w.WriteString(it.Value)
@@ -357,8 +371,8 @@ func renderSTIX(w *bufio.Writer, items []Item, o *Options) error {
 	seen := map[string]bool{}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	for _, it := range sortedItems(items) {
-		m := stixIndicator(&it, now)
+	for _, it := range sortedItems(items, nil) {
+		m := stixIndicator(it, now)
 		id := m["id"].(string)
 		if seen[id] {
 			continue

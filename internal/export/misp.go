@@ -21,7 +21,7 @@ var mispType = map[observable.Kind][2]string{
 	observable.CIDR4: {"ip-dst", "Network activity"}, observable.CIDR6: {"ip-dst", "Network activity"},
 	observable.Domain: {"domain", "Network activity"}, observable.URL: {"url", "Network activity"},
 	observable.Email: {"email-src", "Payload delivery"},
-	observable.MD5: {"md5", "Payload delivery"}, observable.SHA1: {"sha1", "Payload delivery"},
+	observable.MD5:   {"md5", "Payload delivery"}, observable.SHA1: {"sha1", "Payload delivery"},
 	observable.SHA256: {"sha256", "Payload delivery"}, observable.SHA512: {"sha512", "Payload delivery"},
 }
 
@@ -71,7 +71,7 @@ func mispFeed(items []Item, o *Options) ([]File, error) {
 	evTLP := -1
 	var attrs []mispAttrOut
 	var hashes bytes.Buffer
-	for _, it := range sortedItems(items) {
+	for _, it := range sortedItems(items, nil) {
 		mt, ok := mispType[it.Kind]
 		if !ok {
 			continue

@@ -103,7 +103,7 @@ func renderSuricata(w *bufio.Writer, items []Item, o *Options) error {
 		fmt.Fprintf(w, "%s ip $HOME_NET any -> [%s] any (msg:\"%s blocklist: traffic to listed address (group %d)\"; threshold:type limit, track by_dst, count 1, seconds 3600; classtype:trojan-activity; sid:%d; rev:1;)\n",
 			action, list.String(), name, i/ipRuleChunk+1, ids.next("dst "+key))
 	}
-	for _, it := range sortedItems(items) {
+	for _, it := range sortedItems(items, nil) {
 		meta := ""
 		if it.IndicatorID != "" {
 			meta = " metadata:entente_indicator " + it.IndicatorID + ";"
@@ -162,7 +162,7 @@ func suricataDatasets(items []Item, o *Options) ([]File, error) {
 		return lists[n]
 	}
 	var v4, v6 []netip.Prefix
-	for _, it := range sortedItems(items) {
+	for _, it := range sortedItems(items, nil) {
 		switch it.Kind {
 		case observable.IPv4:
 			v4 = append(v4, netip.PrefixFrom(netip.MustParseAddr(it.Value), 32))

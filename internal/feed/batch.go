@@ -2,11 +2,11 @@ package feed
 
 import (
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/entente-cti/entente/internal/observable"
 	"github.com/entente-cti/entente/internal/stix"
+	"github.com/google/uuid"
 )
 
 // batch imports one input into an Importer.
@@ -19,11 +19,37 @@ type batch struct {
 	source string
 	tlp    []string // default marking refs
 	res    Result
-	seen   map[string]struct{}
+	serial uint64
+	ts     tsCache
 }
 
+// tsCache remembers the last few formatted timestamps (most objects of
+// one input share them).
+type tsCache struct {
+	t [4]time.Time
+	s [4]string
+	n int
+}
+
+func (c *tsCache) format(t time.Time) string {
+	for i := range c.t {
+		if c.s[i] != "" && c.t[i].Equal(t) {
+			return c.s[i]
+		}
+	}
+	s := stix.FormatTimestamp(t)
+	c.t[c.n], c.s[c.n] = t, s
+	c.n = (c.n + 1) % len(c.t)
+	return s
+}
+
+// malicious is the indicator_types of every indicator (shared, never
+// appended to).
+var malicious = []string{"malicious-activity"}
+
 func (im *Importer) newBatch(name string, opts Options) *batch {
-	b := &batch{im: im, name: name, opts: opts, now: opts.Now, seen: map[string]struct{}{}}
+	im.serial++
+	b := &batch{im: im, name: name, opts: opts, now: opts.Now, serial: im.serial}
 	if b.now.IsZero() {
 		b.now = time.Now().UTC()
 	}
@@ -82,11 +108,12 @@ func (b *batch) add(o obs) string {
 	if !o.indicator {
 		return ""
 	}
-	id := IndicatorID(o.kind, o.value)
-	if _, dup := b.seen[id]; dup {
+	pat := Pattern(o.kind, o.value)
+	id := "indicator--" + uuid.NewSHA1(IndicatorNamespace, []byte(pat)).String()
+	old := b.im.ind[id]
+	if old != nil && old.batch == b.serial {
 		b.res.Stats.Duplicates++
 	} else {
-		b.seen[id] = struct{}{}
 		b.res.Stats.Indicators++
 	}
 	vf := o.validFrom
@@ -114,20 +141,21 @@ func (b *batch) add(o obs) string {
 		Type:           "indicator",
 		SpecVersion:    "2.1",
 		ID:             id,
-		Created:        stix.FormatTimestamp(created),
-		Modified:       stix.FormatTimestamp(maxTime(created, vf)),
+		Created:        b.ts.format(created),
+		Modified:       b.ts.format(maxTime(created, vf)),
 		CreatedByRef:   o.createdBy,
 		Name:           o.value,
 		Description:    o.description,
-		IndicatorTypes: []string{"malicious-activity"},
-		Pattern:        Pattern(o.kind, o.value),
+		IndicatorTypes: malicious,
+		Pattern:        pat,
 		PatternType:    "stix",
 		PatternVersion: "2.1",
-		ValidFrom:      stix.FormatTimestamp(vf),
-		Labels:         union(slices.Clone(b.opts.Labels), o.labels),
+		ValidFrom:      b.ts.format(vf),
+		Labels:         union(b.opts.Labels, o.labels),
+		batch:          b.serial,
 	}
 	if !vu.IsZero() {
-		in.ValidUntil = stix.FormatTimestamp(vu)
+		in.ValidUntil = b.ts.format(vu)
 	}
 	conf := o.confidence
 	if conf < 0 {
@@ -149,8 +177,11 @@ func (b *batch) add(o obs) string {
 	if marks == nil {
 		marks = b.tlp
 	}
-	in.MarkingRefs = slices.Clone(marks)
+	in.MarkingRefs = marks // shared: merges build new slices
 	for _, m := range marks {
+		if _, ok := b.im.other[m]; ok {
+			continue
+		}
 		if t, ok := stix.TLPFromMarking(m); ok {
 			b.im.addOther(m, stix.TLPMarkingObject(t))
 		}
@@ -171,8 +202,9 @@ func (b *batch) add(o obs) string {
 			}
 		}
 	}
-	if old, ok := b.im.ind[id]; ok {
+	if old != nil {
 		old.merge(in)
+		old.batch = b.serial
 		return id
 	}
 	b.im.ind[id] = in

@@ -223,6 +223,7 @@ type Importer struct {
 	other  map[string]json.RawMessage
 	order  []string
 	events map[string]bool
+	serial uint64
 }
 
 // NewImporter returns an empty Importer.

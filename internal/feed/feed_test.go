@@ -384,3 +384,5 @@ func TestSCOIDMatchesStix(t *testing.T) {
 		}
 	}
 }
+
+func bytesReader(b []byte) *strings.Reader { return strings.NewReader(string(b)) }

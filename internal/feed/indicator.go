@@ -51,6 +51,8 @@ type indicator struct {
 	Warninglists    []string        `json:"x_entente_warninglists,omitempty"`
 	Country         string          `json:"x_entente_country,omitempty"`
 	KillChainPhases json.RawMessage `json:"kill_chain_phases,omitempty"`
+
+	batch uint64 // the Importer batch that last touched it
 }
 
 func (in *indicator) marshal() json.RawMessage {
@@ -246,6 +248,7 @@ func (in *indicator) merge(y *indicator) {
 	if base.Country == "" {
 		base.Country = y.Country
 	}
+	base.batch = in.batch
 	*in = base
 }
 
@@ -271,7 +274,10 @@ func mergeMarkings(a, b []string) []string {
 	return out
 }
 
+// union returns a with b's strings it lacks appended; it never writes
+// into a's backing array.
 func union(a, b []string) []string {
+	a = slices.Clip(a)
 	for _, s := range b {
 		if !slices.Contains(a, s) {
 			a = append(a, s)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +36,7 @@ type env struct {
 	srv   *httptest.Server
 	svc   *node.Service
 	st    *sqlite.Store
+	logs  *syncBuffer // everything the node logged
 	keys  map[entente.Role]string // a key of each role
 	ids   map[entente.Role]string // their key ids
 	done  chan string             // receives "METHOD path" when a request has been served
@@ -57,12 +59,14 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	for _, o := range opts {
 		o(&cfg, &hopts)
 	}
-	logger := slog.New(slog.DiscardHandler)
+	logs := &syncBuffer{}
+	var w io.Writer = logs
 	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		w = io.MultiWriter(logs, os.Stderr)
 	}
+	logger := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc := node.New(st, cfg, logger)
-	e := &env{t: t, svc: svc, st: st, keys: map[entente.Role]string{}, ids: map[entente.Role]string{},
+	e := &env{t: t, svc: svc, st: st, logs: logs, keys: map[entente.Role]string{}, ids: map[entente.Role]string{},
 		done: make(chan string, 10000), root: "/taxii2/api1/"}
 	admin := node.LocalAdmin(org)
 	for _, r := range []entente.Role{entente.RoleAdmin, entente.RoleAnalyst, entente.RolePartner, entente.RoleSensor} {
@@ -314,4 +318,22 @@ func compact(t testing.TB, raw json.RawMessage) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -249,6 +249,16 @@ func TestPagingSharedDateAdded(t *testing.T) {
 			}
 		})
 	}
+	// Without limit, a page holds node.DefaultLimit entries.
+	e.post(e.colls.shared, []json.RawMessage{indicator("indicator--"+uuidN(n), base, n)})
+	var all struct {
+		More    bool
+		Objects []json.RawMessage
+	}
+	e.get(e.objectsURL(e.colls.shared)).json(t, &all)
+	if len(all.Objects) != node.DefaultLimit || !all.More {
+		t.Errorf("default page: %d objects, more %v; want %d and more", len(all.Objects), all.More, node.DefaultLimit)
+	}
 	// A next token with other filters is refused.
 	r := e.get(e.objectsURL(e.colls.shared) + "?limit=10")
 	var page struct{ Next string }
@@ -699,5 +709,30 @@ func TestClientKilledMidUpload(t *testing.T) {
 		if n := e.count(e.colls.shared); n != 1 {
 			t.Errorf("cut at %d of %d bytes: collection holds %d entries, want 1", cut, len(body), n)
 		}
+	}
+}
+
+// TestLogsNeverShowKeys makes requests with good and bad keys, by Bearer
+// and Basic, and checks that the request log names keys by id only.
+func TestLogsNeverShowKeys(t *testing.T) {
+	e := newEnv(t)
+	secret := e.keys[entente.RoleAnalyst]
+	e.do(req{path: "/taxii2/", key: secret})
+	e.do(req{path: "/taxii2/", key: secret, basic: true})
+	e.do(req{path: "/taxii2/", key: secret + "x"})
+	e.do(req{method: "POST", path: "/api/v1/keys", key: e.keys[entente.RoleAdmin], body: []byte(`{"role":"sensor"}`),
+		header: map[string]string{"Content-Type": "application/json"}})
+	logs := e.logs.String()
+	for role, k := range e.keys {
+		if strings.Contains(logs, k) {
+			t.Errorf("the log shows the %s key", role)
+		}
+		_, secretPart, _ := strings.Cut(strings.TrimPrefix(k, "ent_"), "_")
+		if strings.Contains(logs, secretPart) {
+			t.Errorf("the log shows the secret part of the %s key", role)
+		}
+	}
+	if !strings.Contains(logs, `"key_id":"`+e.ids[entente.RoleAnalyst]+`"`) || !strings.Contains(logs, `"status":401`) {
+		t.Errorf("the request log lacks key ids or statuses:\n%s", logs)
 	}
 }

@@ -131,10 +131,12 @@ func hashMD5(k *[16]byte) uint64 { return binary.LittleEndian.Uint64(k[:8]) }
 
 // strTable is an open-addressing hash table from strings to indicator
 // references. The strings live in one arena, each prefixed by its length
-// as a uvarint; slots hold arena offsets plus one (0 is empty).
+// as a uvarint. A slot holds 32 bits of the key's hash (so that most
+// probes never touch the arena) and the arena offset plus one (0 is
+// empty).
 type strTable struct {
 	arena []byte
-	slots []uint32
+	slots []uint64
 	vals  []uint32
 	n     int
 	seed  maphash.Seed
@@ -151,13 +153,15 @@ func (t *strTable) get(k []byte) (uint32, bool) {
 	if len(t.slots) == 0 {
 		return 0, false
 	}
+	h := maphash.Bytes(t.seed, k)
+	tag := h >> 32 << 32
 	mask := uint64(len(t.slots) - 1)
-	for i := maphash.Bytes(t.seed, k) & mask; ; i = (i + 1) & mask {
+	for i := h & mask; ; i = (i + 1) & mask {
 		s := t.slots[i]
 		if s == 0 {
 			return 0, false
 		}
-		if string(t.at(s-1)) == string(k) {
+		if s&^0xFFFFFFFF == tag && string(t.at(uint32(s)-1)) == string(k) {
 			return t.vals[i], true
 		}
 	}
@@ -167,18 +171,23 @@ func (t *strTable) slot(k []byte) (*uint32, bool) {
 	if 2*(t.n+1) > len(t.slots) {
 		t.grow()
 	}
+	h := maphash.Bytes(t.seed, k)
+	tag := h >> 32 << 32
 	mask := uint64(len(t.slots) - 1)
-	for i := maphash.Bytes(t.seed, k) & mask; ; i = (i + 1) & mask {
+	for i := h & mask; ; i = (i + 1) & mask {
 		s := t.slots[i]
 		if s == 0 {
 			off := len(t.arena)
+			if off >= 0xFFFFFFF0 {
+				panic("match: string table over 4 GiB") // unreachable below maxRefs values of at most 64 KiB... checked by callers
+			}
 			t.arena = binary.AppendUvarint(t.arena, uint64(len(k)))
 			t.arena = append(t.arena, k...)
-			t.slots[i] = uint32(off) + 1
+			t.slots[i] = tag | uint64(off+1)
 			t.n++
 			return &t.vals[i], true
 		}
-		if string(t.at(s-1)) == string(k) {
+		if s&^0xFFFFFFFF == tag && string(t.at(uint32(s)-1)) == string(k) {
 			return &t.vals[i], false
 		}
 	}
@@ -190,13 +199,13 @@ func (t *strTable) grow() {
 		size = 2 * len(t.slots)
 	}
 	old, oldv := t.slots, t.vals
-	t.slots, t.vals = make([]uint32, size), make([]uint32, size)
+	t.slots, t.vals = make([]uint64, size), make([]uint32, size)
 	mask := uint64(size - 1)
 	for j, s := range old {
 		if s == 0 {
 			continue
 		}
-		i := maphash.Bytes(t.seed, t.at(s-1)) & mask
+		i := maphash.Bytes(t.seed, t.at(uint32(s)-1)) & mask
 		for t.slots[i] != 0 {
 			i = (i + 1) & mask
 		}
@@ -207,7 +216,7 @@ func (t *strTable) grow() {
 func (t *strTable) each(fn func(k []byte, v uint32)) {
 	for i, s := range t.slots {
 		if s != 0 {
-			fn(t.at(s-1), t.vals[i])
+			fn(t.at(uint32(s)-1), t.vals[i])
 		}
 	}
 }

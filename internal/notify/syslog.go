@@ -218,7 +218,8 @@ type Syslog struct {
 	closer        io.Closer
 }
 
-// NewSyslogWriter returns a Syslog that writes one message per line to w.
+// NewSyslogWriter returns a Syslog that writes one message per line to w
+// (line breaks inside a message become spaces).
 func NewSyslogWriter(w io.Writer) *Syslog { return &Syslog{w: w, newline: true} }
 
 // DialSyslog connects to a syslog receiver: network "udp" (one message
@@ -247,6 +248,8 @@ func (s *Syslog) Send(m Message) error {
 	case s.octetCounting:
 		_, err = io.WriteString(s.w, strconv.Itoa(len(line))+" "+line)
 	case s.newline:
+		// One message per line: line breaks inside it would split it.
+		line = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(line)
 		_, err = io.WriteString(s.w, line+"\n")
 	default:
 		_, err = io.WriteString(s.w, line)

@@ -36,6 +36,7 @@ func TestSyslogFormat(t *testing.T) {
 				{ID: "", Params: []notify.SDParam{{"dropped", "because the id is empty"}}},
 			}, Msg: "BOM-less message"},
 		{Facility: 99, Severity: -3},
+		{Severity: notify.SevInfo, Msg: "two\nlines"},
 	}
 	var out bytes.Buffer
 	s := notify.NewSyslogWriter(&out)

@@ -344,7 +344,9 @@ func (c *checker) checkCommon() {
 	if v, ok := r.get("object_marking_refs"); ok {
 		if c.list("object_marking_refs", v) {
 			for i := range v.arr {
-				c.ref(fmt.Sprintf("object_marking_refs[%d]", i), &v.arr[i], "marking-definition")
+				if !refOK(&v.arr[i], "marking-definition") {
+					c.ref(fmt.Sprintf("object_marking_refs[%d]", i), &v.arr[i], "marking-definition")
+				}
 			}
 		}
 	}
@@ -423,10 +425,9 @@ func (c *checker) refsIn(name string, v *value, depth int) {
 			// writes x_mitre_data_source_ref: "" for "no reference").
 			return
 		}
-		if v.kind == kString && identifierProblem(v.str) == "" && c.targets(name, depth) == nil {
-			return // fast path: nothing to report
+		if targets := c.targets(name, depth); !refOK(v, targets...) {
+			c.ref(c.pathString(), v, targets...)
 		}
-		c.ref(c.pathString(), v, c.targets(name, depth)...)
 		return
 	case strings.HasSuffix(name, "_refs"):
 		if depth == 0 && name == "object_marking_refs" {
@@ -438,7 +439,9 @@ func (c *checker) refsIn(name string, v *value, depth int) {
 		}
 		targets := c.targets(name, depth)
 		for i := range v.arr {
-			c.ref(fmt.Sprintf("%s[%d]", path, i), &v.arr[i], targets...)
+			if !refOK(&v.arr[i], targets...) {
+				c.ref(fmt.Sprintf("%s[%d]", path, i), &v.arr[i], targets...)
+			}
 		}
 		return
 	}
@@ -498,6 +501,36 @@ func (c *checker) targets(name string, depth int) []string {
 	return refTargets[c.typ+"."+name]
 }
 
+// refOK reports whether ref would find no problem with v.
+func refOK(v *value, types ...string) bool {
+	if v.kind != kString || identifierProblem(v.str) != "" {
+		return false
+	}
+	return len(types) == 0 || refTypeOK(idType(v.str), types)
+}
+
+// refTypeOK reports whether an identifier of type t may be referenced
+// where the given types are expected.
+func refTypeOK(t string, types []string) bool {
+	for _, want := range types {
+		switch want {
+		case "SCO":
+			if s := specs[t]; s != nil && s.cat == catSCO {
+				return true
+			}
+		case "SDO":
+			if s := specs[t]; s == nil || s.cat == catSDO {
+				return true // custom types may be SDOs
+			}
+		default:
+			if t == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // ref checks that v is an identifier, of one of the given types if any.
 func (c *checker) ref(path string, v *value, types ...string) {
 	if v.kind != kString {
@@ -511,22 +544,8 @@ func (c *checker) ref(path string, v *value, types ...string) {
 	if len(types) == 0 {
 		return
 	}
-	t := idType(v.str)
-	for _, want := range types {
-		switch want {
-		case "SCO":
-			if s := specs[t]; s != nil && s.cat == catSCO {
-				return
-			}
-		case "SDO":
-			if s := specs[t]; s == nil || s.cat == catSDO {
-				return // custom types may be SDOs
-			}
-		default:
-			if t == want {
-				return
-			}
-		}
+	if refTypeOK(idType(v.str), types) {
+		return
 	}
 	c.add(path, "%q must reference an object of type %s", v.str, strings.Join(types, " or "))
 }
@@ -724,28 +743,34 @@ func (c *checker) externalReferences(v *value) {
 		return
 	}
 	for i := range v.arr {
-		p := fmt.Sprintf("external_references[%d]", i)
+		// at formats the path only when there is a problem to report.
+		at := func(prop string) string {
+			if prop == "" {
+				return fmt.Sprintf("external_references[%d]", i)
+			}
+			return fmt.Sprintf("external_references[%d].%s", i, prop)
+		}
 		e := &v.arr[i]
 		if e.kind != kObject {
-			c.add(p, "must be an object, not a %s", e.kind)
+			c.add(at(""), "must be an object, not a %s", e.kind)
 			continue
 		}
 		sn, ok := e.get("source_name")
 		if !ok {
-			c.add(p+".source_name", "required")
+			c.add(at("source_name"), "required")
 		} else if sn.kind != kString {
-			c.add(p+".source_name", "must be a string, not a %s", sn.kind)
+			c.add(at("source_name"), "must be a string, not a %s", sn.kind)
 		}
-		for _, s := range []string{"description", "url", "external_id"} {
+		for _, s := range [...]string{"description", "url", "external_id"} {
 			if x, ok := e.get(s); ok && x.kind != kString {
-				c.add(p+"."+s, "must be a string, not a %s", x.kind)
+				c.add(at(s), "must be a string, not a %s", x.kind)
 			}
 		}
 		if h, ok := e.get("hashes"); ok {
 			if h.kind != kObject {
-				c.add(p+".hashes", "must be a dictionary, not a %s", h.kind)
+				c.add(at("hashes"), "must be a dictionary, not a %s", h.kind)
 			} else {
-				c.hashes(p+".hashes", h)
+				c.hashes(at("hashes"), h)
 			}
 		}
 	}
@@ -756,21 +781,26 @@ func (c *checker) killChainPhases(v *value) {
 		return
 	}
 	for i := range v.arr {
-		p := fmt.Sprintf("kill_chain_phases[%d]", i)
+		at := func(prop string) string {
+			if prop == "" {
+				return fmt.Sprintf("kill_chain_phases[%d]", i)
+			}
+			return fmt.Sprintf("kill_chain_phases[%d].%s", i, prop)
+		}
 		k := &v.arr[i]
 		if k.kind != kObject {
-			c.add(p, "must be an object, not a %s", k.kind)
+			c.add(at(""), "must be an object, not a %s", k.kind)
 			continue
 		}
-		for _, s := range []string{"kill_chain_name", "phase_name"} {
+		for _, s := range [...]string{"kill_chain_name", "phase_name"} {
 			x, ok := k.get(s)
 			switch {
 			case !ok:
-				c.add(p+"."+s, "required")
+				c.add(at(s), "required")
 			case x.kind != kString:
-				c.add(p+"."+s, "must be a string, not a %s", x.kind)
+				c.add(at(s), "must be a string, not a %s", x.kind)
 			case x.str == "":
-				c.add(p+"."+s, "must not be empty")
+				c.add(at(s), "must not be empty")
 			}
 		}
 	}

@@ -181,6 +181,28 @@ func TestMatchBindings(t *testing.T) {
 	}
 }
 
+// STIX 2.0 observed-data embed their objects and refer to them by key.
+func TestMatchSTIX20References(t *testing.T) {
+	obs, err := ReadObservations([]byte(`{"type":"observed-data","id":"observed-data--20","first_observed":"2017-01-01T00:00:00Z","last_observed":"2017-01-01T00:00:00Z","number_observed":1,
+	  "objects":{"0":{"type":"ipv4-addr","value":"198.51.100.3"},"1":{"type":"network-traffic","dst_ref":"0","src_ref":"9","protocols":["tcp"]}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pattern, want := range map[string]bool{
+		"[network-traffic:dst_ref.value = '198.51.100.3']":           true,
+		"[network-traffic:dst_ref.value ISSUBSET '198.51.100.0/24']": true,
+		"[network-traffic:src_ref.value = '198.51.100.3']":           false, // dangling reference
+		"[network-traffic:dst_ref = '0']":                            true,  // the reference itself
+		"[network-traffic:protocols[*] = 'tcp']":                     true,
+		"[network-traffic:protocols[0] NOT = 'tcp']":                 false,
+	} {
+		res, err := Match(mustParse(t, pattern), obs)
+		if err != nil || res.Matched != want {
+			t.Errorf("Match(%q) = %v, %v; want %v", pattern, res.Matched, err, want)
+		}
+	}
+}
+
 func TestReadObservationsErrors(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{`{"type":"observed-data","id":"observed-data--x","last_observed":"2020-01-01T00:00:00Z","number_observed":1,"objects":{}}`,

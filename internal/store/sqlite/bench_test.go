@@ -23,3 +23,9 @@ func BenchmarkAddEnvelopes100(b *testing.B) { storetest.BenchAddEnvelopes(b, ben
 // BenchmarkPage1M fetches page 1 and page 9,000 (limit 100) of a
 // collection of 1,000,000 objects.
 func BenchmarkPage1M(b *testing.B) { storetest.BenchPages(b, benchOpen, 1_000_000, 9000, 100) }
+
+// BenchmarkAddEnvelopes100Parallel adds generated indicators in calls of
+// 100 from 4 callers per core.
+func BenchmarkAddEnvelopes100Parallel(b *testing.B) {
+	storetest.BenchAddEnvelopesParallel(b, benchOpen, 100, 4)
+}

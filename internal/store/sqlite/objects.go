@@ -37,49 +37,40 @@ func insertSQL(rows int) string {
 	return b.String()
 }
 
-// AddObjects adds objects to a collection in one transaction; see
-// [store.Store.AddObjects]. Every entry of one call shares one
-// date_added, strictly greater than any date_added the collection ever
-// gave before.
-func (s *Store) AddObjects(ctx context.Context, collection string, objs []*stix.Object) ([]entente.AddOutcome, error) {
-	var plan store.AddPlan
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var coll, last int64
-		err := tx.QueryRowContext(ctx, `SELECT seq, last_added FROM collections WHERE id = ? OR alias = ? ORDER BY id = ? DESC LIMIT 1`,
-			collection, collection, collection).Scan(&coll, &last)
-		if errors.Is(err, sql.ErrNoRows) {
-			return entente.Errorf(entente.ENOTFOUND, "collection %q not found", collection)
-		}
-		if err != nil {
-			return fmt.Errorf("find collection: %w", err)
-		}
-		dateAdded := max(time.Now().UnixNano(), last+1)
-		existing, err := s.lookupExisting(ctx, tx, coll, objs)
-		if err != nil {
-			return err
-		}
-		if plan, err = store.PlanAdd(objs, dateAdded, existing); err != nil {
-			return err
-		}
-		if len(plan.Inserts) == 0 {
-			return nil
-		}
-		if err := s.insertEntries(ctx, tx, coll, dateAdded, plan.Inserts); err != nil {
-			return err
-		}
-		if err := clearFlag(ctx, tx, "is_latest", plan.ClearLatest); err != nil {
-			return err
-		}
-		if err := clearFlag(ctx, tx, "is_first", plan.ClearFirst); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE collections SET last_added = ? WHERE seq = ?`, dateAdded, coll); err != nil {
-			return fmt.Errorf("update last date_added: %w", err)
-		}
-		return nil
-	})
+// addInTx adds one call's objects inside the writer's transaction tx.
+func (s *Store) addInTx(ctx context.Context, tx *sql.Tx, collection string, objs []*stix.Object) ([]entente.AddOutcome, error) {
+	var coll, last int64
+	err := tx.QueryRowContext(ctx, `SELECT seq, last_added FROM collections WHERE id = ? OR alias = ? ORDER BY id = ? DESC LIMIT 1`,
+		collection, collection, collection).Scan(&coll, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, entente.Errorf(entente.ENOTFOUND, "collection %q not found", collection)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("add %d objects to collection %s: %w", len(objs), collection, err)
+		return nil, fmt.Errorf("find collection: %w", err)
+	}
+	dateAdded := max(time.Now().UnixNano(), last+1)
+	existing, err := s.lookupExisting(ctx, tx, coll, objs)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := store.PlanAdd(objs, dateAdded, existing)
+	if err != nil {
+		return nil, err
+	}
+	if len(plan.Inserts) == 0 {
+		return plan.Outcomes, nil
+	}
+	if err := s.insertEntries(ctx, tx, coll, dateAdded, plan.Inserts); err != nil {
+		return nil, err
+	}
+	if err := clearFlag(ctx, tx, "is_latest", plan.ClearLatest); err != nil {
+		return nil, err
+	}
+	if err := clearFlag(ctx, tx, "is_first", plan.ClearFirst); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE collections SET last_added = ? WHERE seq = ?`, dateAdded, coll); err != nil {
+		return nil, fmt.Errorf("update last date_added: %w", err)
 	}
 	return plan.Outcomes, nil
 }

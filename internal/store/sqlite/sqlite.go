@@ -44,6 +44,9 @@ type Store struct {
 
 	writes     atomic.Int64 // write transactions since the last checkpoint
 	stop, done chan struct{}
+
+	adds       chan *addRequest // AddObjects calls for the writer goroutine
+	writerDone chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -122,7 +125,10 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	s.ckpt = ckpt
 	s.stop = make(chan struct{})
 	s.done = make(chan struct{})
+	s.adds = make(chan *addRequest)
+	s.writerDone = make(chan struct{})
 	go s.checkpointer()
+	go s.writer()
 	return s, nil
 }
 
@@ -172,6 +178,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	close(s.stop)
 	<-s.done
+	<-s.writerDone
 	_, _ = s.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	return errors.Join(s.lookup.Close(), s.insert.Close(), s.ckpt.Close(), s.read.Close(), s.write.Close())
 }

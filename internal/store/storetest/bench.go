@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,6 +113,32 @@ func BenchAddEnvelopes(b *testing.B, open BenchOpener, size int) {
 		}
 	}
 	b.ReportMetric(float64(size*b.N)/b.Elapsed().Seconds(), "objects/s")
+}
+
+// BenchAddEnvelopesParallel measures adding generated indicators in calls
+// of size objects each from concurrent callers (GOMAXPROCS × -cpu
+// goroutines, see b.SetParallelism), as concurrent TAXII clients do.
+func BenchAddEnvelopesParallel(b *testing.B, open BenchOpener, size, parallelism int) {
+	s := open(b)
+	newBenchCollection(b, s)
+	at := time.Now().UTC()
+	var next atomic.Int64
+	b.SetParallelism(parallelism)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		batch := make([]*stix.Object, size)
+		for pb.Next() {
+			first := int(next.Add(int64(size))) - size
+			for i := range batch {
+				batch[i] = GenIndicator(first+i, at)
+			}
+			if _, err := s.AddObjects(b.Context(), coll, batch); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(next.Load())/b.Elapsed().Seconds(), "objects/s")
 }
 
 // Fill adds n generated indicators to the benchmark collection of s in

@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"PagingSharedDateAdded", testPagingSharedDateAdded},
 		{"PagingWithFilters", testPagingWithFilters},
 		{"PagingWhileAdding", testPagingWhileAdding},
+		{"ConcurrentAdds", testConcurrentAdds},
 		{"CursorTampering", testCursorTampering},
 		{"Delete", testDelete},
 		{"Status", testStatus},
@@ -847,6 +848,77 @@ func testCancelledAdd(t *testing.T, s store.Store) {
 			t.Errorf("delay %v: AddObjects failed (%v) but %d entries were written", delay, err, after-before)
 		case err == nil && before == 0 && after != len(objs):
 			t.Errorf("delay %v: AddObjects succeeded but %d of %d entries are there", delay, after, len(objs))
+		}
+	}
+}
+
+// testConcurrentAdds runs writers at once, some of whose calls fail: the
+// failures write nothing and do not disturb the other calls.
+func testConcurrentAdds(t *testing.T, s store.Store) {
+	newCollection(t, s, coll)
+	const writers, calls, size = 6, 15, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*calls)
+	for w := range writers {
+		wg.Go(func() {
+			for c := range calls {
+				first := (w*calls + c) * size
+				objs := Indicators(t, first, size)
+				switch c % 5 {
+				case 3: // an invalid object fails the whole call
+					objs[size-1] = &stix.Object{ID: "indicator--bad", Raw: json.RawMessage(`{}`)}
+				case 4: // a missing collection
+					if _, err := s.AddObjects(ctx(t), "missing", objs); entente.ErrorCode(err) != entente.ENOTFOUND {
+						errs <- fmt.Errorf("writer %d call %d to a missing collection: %v", w, c, err)
+					}
+					continue
+				}
+				out, err := s.AddObjects(ctx(t), coll, objs)
+				if c%5 == 3 {
+					if entente.ErrorCode(err) != entente.EINVALID {
+						errs <- fmt.Errorf("writer %d call %d with an invalid object: %v", w, c, err)
+					}
+					continue
+				}
+				if err != nil {
+					errs <- fmt.Errorf("writer %d call %d: %v", w, c, err)
+					continue
+				}
+				for _, o := range out {
+					if o.Duplicate {
+						errs <- fmt.Errorf("writer %d call %d: %s reported duplicate", w, c, o.ID)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	got := all(t, s, entente.ObjectQuery{Collection: coll, Versions: entente.VersionFilter{All: true}}, 33)
+	seen := map[string]bool{}
+	var last time.Time
+	for _, e := range got {
+		if seen[e.ID] {
+			t.Errorf("%s stored twice", e.ID)
+		}
+		seen[e.ID] = true
+		if e.DateAdded.Before(last) {
+			t.Errorf("%s: date_added %v before the previous entry's %v", e.ID, e.DateAdded, last)
+		}
+		last = e.DateAdded
+	}
+	for w := range writers {
+		for c := range calls {
+			want := c%5 < 3
+			for i := range size {
+				id := indicatorID((w*calls+c)*size + i)
+				if seen[id] != want {
+					t.Errorf("writer %d call %d: %s stored %v, want %v", w, c, id, seen[id], want)
+				}
+			}
 		}
 	}
 }

@@ -1,0 +1,154 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/stix"
+)
+
+// maxGroupObjects bounds how many objects the writer gathers, from calls
+// waiting at the same time, into one transaction.
+const maxGroupObjects = 20000
+
+// errClosed is returned by AddObjects once the store is closed.
+var errClosed = errors.New("store is closed")
+
+// addRequest is one AddObjects call waiting for the writer.
+type addRequest struct {
+	ctx        context.Context
+	collection string
+	objs       []*stix.Object
+	out        []entente.AddOutcome
+	err        error
+	done       chan struct{}
+}
+
+// AddObjects adds objects to a collection, all or nothing; see
+// [store.Store.AddObjects]. Every entry of one call shares one
+// date_added, strictly greater than any date_added the collection ever
+// gave before.
+//
+// Calls are handed to one writer goroutine, which commits the calls that
+// arrive while it is busy together, in one transaction, each inside its
+// own savepoint: concurrent callers (TAXII POSTs) share the cost of one
+// durable commit (an fsync), and a failing call rolls back only itself.
+// A call whose context ends before the writer starts on it writes
+// nothing and returns the context's error; once started, it runs to the
+// end, and a nil error means its objects are durable.
+func (s *Store) AddObjects(ctx context.Context, collection string, objs []*stix.Object) ([]entente.AddOutcome, error) {
+	wrap := func(err error) error {
+		return fmt.Errorf("add %d objects to collection %s: %w", len(objs), collection, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err)
+	}
+	r := &addRequest{ctx: ctx, collection: collection, objs: objs, done: make(chan struct{})}
+	select {
+	case s.adds <- r:
+	case <-ctx.Done():
+		return nil, wrap(ctx.Err())
+	case <-s.stop:
+		return nil, wrap(errClosed)
+	}
+	<-r.done
+	if r.err != nil {
+		return nil, wrap(r.err)
+	}
+	return r.out, nil
+}
+
+// writer commits the additions handed to it, grouping the calls that are
+// waiting when it starts a transaction.
+func (s *Store) writer() {
+	defer close(s.writerDone)
+	for {
+		var group []*addRequest
+		select {
+		case r := <-s.adds:
+			group = append(group, r)
+		case <-s.stop:
+			return
+		}
+		n := len(group[0].objs)
+	gather:
+		for n < maxGroupObjects {
+			select {
+			case r := <-s.adds:
+				group = append(group, r)
+				n += len(r.objs)
+			default:
+				break gather
+			}
+		}
+		s.commitGroup(group)
+		for _, r := range group {
+			close(r.done)
+		}
+	}
+}
+
+// commitGroup runs the calls of group in one transaction and sets each
+// call's outcome or error.
+func (s *Store) commitGroup(group []*addRequest) {
+	// Statements run under a context that is not the caller's: cancelling
+	// a statement inside a transaction (sqlite3_interrupt) would roll back
+	// the other calls of the group too.
+	ctx := context.Background()
+	fail := func(rs []*addRequest, err error) {
+		for _, r := range rs {
+			r.out, r.err = nil, err
+		}
+	}
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		fail(group, fmt.Errorf("begin: %w", err))
+		return
+	}
+	defer tx.Rollback()
+	savepoints := len(group) > 1
+	var applied []*addRequest
+	for i, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		if savepoints {
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT add_objects`); err != nil {
+				fail(group[i:], fmt.Errorf("savepoint: %w", err))
+				fail(applied, fmt.Errorf("savepoint: %w", err))
+				return
+			}
+		}
+		r.out, r.err = s.addInTx(ctx, tx, r.collection, r.objs)
+		if savepoints {
+			if r.err != nil {
+				if _, err := tx.ExecContext(ctx, `ROLLBACK TO add_objects`); err != nil {
+					// The transaction is lost (SQLite rolled it back);
+					// nothing of the group is written.
+					fail(group[i+1:], fmt.Errorf("roll back to savepoint: %w", err))
+					fail(applied, fmt.Errorf("roll back to savepoint: %w", err))
+					return
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `RELEASE add_objects`); err != nil {
+				fail(group[i:], fmt.Errorf("release savepoint: %w", err))
+				fail(applied, fmt.Errorf("release savepoint: %w", err))
+				return
+			}
+		}
+		if r.err == nil {
+			applied = append(applied, r)
+		}
+	}
+	if len(applied) == 0 {
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		fail(applied, fmt.Errorf("commit: %w", err))
+		return
+	}
+	s.writes.Add(1)
+}
