@@ -123,6 +123,24 @@ func (f *Filter) Apply(items []Item) []Item {
 	return out
 }
 
+// liveOnly returns items without the revoked and expired ones (items
+// itself when all are live): renderers never export those, filtered or
+// not.
+func liveOnly(items []Item, now time.Time) []Item {
+	for i := range items {
+		if !items[i].Live(now) {
+			out := slices.Clone(items[:i])
+			for j := i + 1; j < len(items); j++ {
+				if items[j].Live(now) {
+					out = append(out, items[j])
+				}
+			}
+			return out
+		}
+	}
+	return items
+}
+
 // Options controls rendering.
 type Options struct {
 	// Name names the set, table, zone, feed or event ("entente" when
@@ -193,6 +211,7 @@ func MultiFile(format string) bool {
 
 // Render writes items in a single-stream format to w.
 func Render(w io.Writer, format string, items []Item, opts Options) error {
+	items = liveOnly(items, opts.now())
 	bw := bufio.NewWriterSize(w, 1<<16)
 	var err error
 	switch format {
@@ -231,6 +250,7 @@ func Render(w io.Writer, format string, items []Item, opts Options) error {
 // RenderFiles renders items in any format as a list of files (one, named
 // after the format, for the single-stream ones).
 func RenderFiles(format string, items []Item, opts Options) ([]File, error) {
+	items = liveOnly(items, opts.now())
 	switch format {
 	case FormatMISPFeed:
 		return mispFeed(items, &opts)

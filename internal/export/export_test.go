@@ -115,6 +115,20 @@ func TestGolden(t *testing.T) {
 				fmt.Fprintf(&all, "==> %s <==\n%s", f.Name, data)
 			}
 			golden(t, format, all.Bytes())
+			if format == FormatSTIX {
+				n := 0
+				err := stix.ReadBundle(bytes.NewReader(files[0].Data), func(i int, raw json.RawMessage) error {
+					o, err := stix.Decode(raw)
+					if err != nil {
+						return err
+					}
+					n++
+					return stix.Validate(o)
+				})
+				if err != nil || n == 0 {
+					t.Errorf("STIX bundle: %d objects, %v", n, err)
+				}
+			}
 			for _, v := range []string{"10.1.2.3", "192.0.2.99", "revoked.example"} {
 				if strings.Contains(all.String(), v) {
 					t.Errorf("%s export contains %s (warninglisted, expired or revoked)", format, v)
@@ -343,4 +357,41 @@ func TestAggregateMatchesIPSet(t *testing.T) {
 			t.Fatalf("Aggregate(%v) (-ipset +ours):\n%s", ps, diff)
 		}
 	}
+}
+
+func TestRenderDropsExpiredWithoutFilter(t *testing.T) {
+	items := []Item{
+		{Kind: observable.Domain, Value: "live.example"},
+		{Kind: observable.Domain, Value: "old.example", ValidUntil: now.Add(-time.Second)},
+		{Kind: observable.Domain, Value: "gone.example", Revoked: true},
+	}
+	var b bytes.Buffer
+	if err := Render(&b, FormatHosts, items, Options{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != "# Entente blocklist\n0.0.0.0 live.example\n" {
+		t.Errorf("hosts = %q", b.String())
+	}
+}
+
+func FuzzFromIndicator(f *testing.F) {
+	f.Add([]byte(`{"type":"indicator","id":"indicator--0cee4f3a-7e27-589d-9c17-5d390171c0ab","pattern":"[ipv4-addr:value = '198.51.100.6'] OR [domain-name:value = 'a.example']","pattern_type":"stix","valid_from":"2026-11-01T11:00:00.000Z"}`))
+	f.Add([]byte(`{"type":"indicator","pattern":"[file:hashes.'SHA-256' = 'x']","valid_until":"bad"}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		items, err := FromIndicator(raw, "", nil)
+		if err != nil {
+			return
+		}
+		for _, it := range items {
+			if n, err := observable.Normalize(it.Kind, it.Value); err != nil || n != it.Value {
+				t.Fatalf("item %s %q is not normalised (%q, %v)", it.Kind, it.Value, n, err)
+			}
+		}
+		var b bytes.Buffer
+		for _, format := range []string{FormatNftables, FormatRPZ, FormatSuricata, FormatZeek} {
+			if err := Render(&b, format, items, Options{Now: now}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 }

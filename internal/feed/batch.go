@@ -6,21 +6,21 @@ import (
 
 	"github.com/entente-cti/entente/internal/observable"
 	"github.com/entente-cti/entente/internal/stix"
-	"github.com/google/uuid"
 )
 
 // batch imports one input into an Importer.
 type batch struct {
-	im     *Importer
-	name   string
-	opts   Options
-	now    time.Time
-	nowTS  string
-	source string
-	tlp    []string // default marking refs
-	res    Result
-	serial uint64
-	ts     tsCache
+	im      *Importer
+	name    string
+	opts    Options
+	now     time.Time
+	nowTS   string
+	source  string
+	tlp     []string // default marking refs
+	res     Result
+	serial  uint64
+	ts      tsCache
+	scratch []byte
 }
 
 // tsCache remembers the last few formatted timestamps (most objects of
@@ -102,14 +102,14 @@ type obs struct {
 // add imports o: its SCO and, when o.indicator, its indicator (merged with
 // any earlier one of the same id). It returns the indicator's id, or "".
 func (b *batch) add(o obs) string {
-	scoID, sco := SCO(o.kind, o.value)
+	scoID, sco := sco(&b.scratch, o.kind, o.value)
 	b.im.addOther(scoID, sco)
 	b.res.Stats.Observables++
 	if !o.indicator {
 		return ""
 	}
 	pat := Pattern(o.kind, o.value)
-	id := "indicator--" + uuid.NewSHA1(IndicatorNamespace, []byte(pat)).String()
+	id := typedUUID5(&b.scratch, "indicator", IndicatorNamespace, pat)
 	old := b.im.ind[id]
 	if old != nil && old.batch == b.serial {
 		b.res.Stats.Duplicates++

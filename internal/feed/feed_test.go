@@ -299,10 +299,10 @@ func (fakeGeo) Lookup(a netip.Addr) (string, bool) {
 
 func TestDetect(t *testing.T) {
 	tests := map[string]Format{
-		`{"Event":{}}`: FormatMISPEvent,
+		`{"Event":{}}`:       FormatMISPEvent,
 		"  [{\"Event\":{}}]": FormatMISPEvent,
 		"# id,dateadded,url,url_status,last_online,threat,tags,urlhaus_link,reporter\n": FormatCSV,
-		"\"a\",\"b\",\"c\"\n": FormatCSV,
+		"\"a\",\"b\",\"c\"\n":    FormatCSV,
 		"1.2.3.4\nexample.com\n": FormatPlain,
 	}
 	for in, want := range tests {

@@ -143,17 +143,23 @@ func scoType(k observable.Kind) string {
 // deterministic id (as stix.SCOID computes it: UUIDv5 in the SCO namespace
 // of the canonical JSON of the ID-contributing property).
 func SCO(k observable.Kind, v string) (id string, raw json.RawMessage) {
+	var scratch []byte
+	return sco(&scratch, k, v)
+}
+
+func sco(scratch *[]byte, k observable.Kind, v string) (id string, raw json.RawMessage) {
 	typ := scoType(k)
-	var contrib, body []byte
+	var contrib string
+	var body []byte
 	if plainASCII(v) {
 		// Fast path: the value needs no escaping in JSON, so its RFC 8785
 		// form is the value between quotes.
 		if typ == "file" {
-			contrib = []byte(`{"hashes":{"` + hashProp[k][1] + `":"` + v + `"}}`)
+			contrib = `{"hashes":{"` + hashProp[k][1] + `":"` + v + `"}}`
 		} else {
-			contrib = []byte(`{"value":"` + v + `"}`)
+			contrib = `{"value":"` + v + `"}`
 		}
-		id = typ + "--" + uuid.NewSHA1(stix.SCONamespace, contrib).String()
+		id = typedUUID5(scratch, typ, stix.SCONamespace, contrib)
 		body = make([]byte, 0, len(contrib)+len(id)+40+len(typ))
 		body = append(body, `{"type":"`...)
 		body = append(body, typ...)

@@ -170,6 +170,21 @@ func splitMISP(data []byte) ([]json.RawMessage, error) {
 	if _, ok := top["Attribute"]; ok {
 		return []json.RawMessage{data}, nil
 	}
+	if len(top) > 0 {
+		manifest := true
+		for k := range top {
+			if uuid.Validate(k) != nil {
+				manifest = false
+				break
+			}
+		}
+		if manifest {
+			return nil, errors.New("this is a MISP feed manifest.json: import its directory as a misp-feed")
+		}
+	}
+	if t, ok := top["type"]; ok && string(t) == `"bundle"` {
+		return nil, errors.New("this is a STIX bundle, not a MISP event")
+	}
 	return nil, errors.New(`not a MISP event: want {"Event":...}, {"response":[...]} or an event object`)
 }
 

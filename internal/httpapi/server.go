@@ -10,6 +10,7 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/auth"
+	"github.com/entente-cti/entente/internal/match"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/taxii"
 	"github.com/prometheus/client_golang/prometheus"
@@ -115,6 +116,9 @@ func (h *handler) routes(reg prometheus.Registerer) {
 	m.HandleFunc("DELETE /api/v1/keys/{id}", h.revokeKey)
 	m.HandleFunc("GET /api/v1/collections", h.listCollections)
 	m.HandleFunc("POST /api/v1/collections", h.createCollection)
+	m.HandleFunc("GET "+match.SnapshotPath, h.snapshot)
+	m.HandleFunc("HEAD "+match.SnapshotPath, h.snapshot)
+	m.HandleFunc("POST "+match.SightingsPath, h.sightings)
 
 	m.HandleFunc("GET /healthz", h.healthz)
 	m.HandleFunc("GET /readyz", h.readyz)

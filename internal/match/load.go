@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/entente-cti/entente/internal/observable"
@@ -200,36 +199,68 @@ func compilePattern(src string) ([]kindValue, error) {
 // loadList reads a plain list: one value per line; blank lines and lines
 // starting with '#', '!' or ';' are comments. Hosts-file lines
 // ("0.0.0.0 evil.com") give their name; otherwise the first field is the
-// value.
+// value. Reading and normalising run on their own goroutine, adding to
+// the builder on the caller's, so that loading uses two cores.
 func loadList(b *Builder, name string, r io.Reader) (LoadStats, error) {
-	var st LoadStats
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		l := bytes.TrimSpace(sc.Bytes())
-		if len(l) == 0 || l[0] == '#' || l[0] == '!' || l[0] == ';' {
-			continue
-		}
-		fields := strings.Fields(string(l))
-		v := fields[0]
-		if len(fields) >= 2 && (v == "0.0.0.0" || v == "127.0.0.1" || v == "::" || v == "::1") {
-			v = fields[1]
-		}
-		k, n, err := observable.Detect(v)
-		if err != nil {
-			st.problem("%s:%d: %v", name, line, err)
-			continue
-		}
-		if err := b.Add(k, n, DerivedRef); err != nil {
-			st.problem("%s:%d: %v", name, line, err)
-			continue
-		}
-		st.Values++
+	type item struct {
+		line int
+		kind observable.Kind
+		val  string
+		err  error
 	}
-	if err := sc.Err(); err != nil {
-		return st, fmt.Errorf("read %s (after line %d): %w", name, line, err)
+	batches := make(chan []item, 16)
+	var readErr error
+	lines := 0
+	go func() {
+		defer close(batches)
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		batch := make([]item, 0, 4096)
+		for sc.Scan() {
+			lines++
+			l := bytes.TrimSpace(sc.Bytes())
+			if len(l) == 0 || l[0] == '#' || l[0] == '!' || l[0] == ';' {
+				continue
+			}
+			v := l
+			if i := bytes.IndexAny(l, " \t"); i >= 0 {
+				v = l[:i]
+				if string(v) == "0.0.0.0" || string(v) == "127.0.0.1" || string(v) == "::" || string(v) == "::1" {
+					rest := bytes.TrimLeft(l[i:], " \t")
+					if j := bytes.IndexAny(rest, " \t"); j >= 0 {
+						rest = rest[:j]
+					}
+					v = rest
+				}
+			}
+			k, n, err := observable.Detect(string(v))
+			batch = append(batch, item{lines, k, n, err})
+			if len(batch) == cap(batch) {
+				batches <- batch
+				batch = make([]item, 0, 4096)
+			}
+		}
+		if len(batch) > 0 {
+			batches <- batch
+		}
+		readErr = sc.Err()
+	}()
+	var st LoadStats
+	for batch := range batches {
+		for _, it := range batch {
+			if it.err != nil {
+				st.problem("%s:%d: %v", name, it.line, it.err)
+				continue
+			}
+			if err := b.Add(it.kind, it.val, DerivedRef); err != nil {
+				st.problem("%s:%d: %v", name, it.line, err)
+				continue
+			}
+			st.Values++
+		}
+	}
+	if readErr != nil {
+		return st, fmt.Errorf("read %s (after line %d): %w", name, lines, readErr)
 	}
 	return st, nil
 }

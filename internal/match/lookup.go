@@ -82,39 +82,6 @@ func hostOnly(h []byte) []byte {
 	return h
 }
 
-// parseIPv4 parses dotted-quad IPv4 without allocating.
-func parseIPv4(b []byte) (uint32, bool) {
-	var ip uint32
-	var part uint32
-	digits, dots := 0, 0
-	for _, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			if digits > 0 && part == 0 {
-				return 0, false // leading zero
-			}
-			part = part*10 + uint32(c-'0')
-			digits++
-			if digits > 3 || part > 255 {
-				return 0, false
-			}
-		case c == '.':
-			if digits == 0 || dots == 3 {
-				return 0, false
-			}
-			ip = ip<<8 | part
-			part, digits = 0, 0
-			dots++
-		default:
-			return 0, false
-		}
-	}
-	if dots != 3 || digits == 0 {
-		return 0, false
-	}
-	return ip<<8 | part, true
-}
-
 // ip looks up an address; it reports whether b was an address at all.
 func (m *Matcher) ip(b []byte) bool {
 	s := m.s
@@ -131,11 +98,19 @@ func (m *Matcher) ip(b []byte) bool {
 	if bytes.IndexByte(b, ':') < 0 || len(b) > 64 {
 		return false
 	}
-	a, err := netip.ParseAddr(string(b))
-	if err != nil {
+	var a netip.Addr
+	if raw, ok := parseIPv6(b); ok {
+		a = netip.AddrFrom16(raw).Unmap()
+	} else if bytes.IndexByte(b, '%') >= 0 {
+		// A zone: rare enough to parse the slow way.
+		z, err := netip.ParseAddr(string(b))
+		if err != nil {
+			return false
+		}
+		a = z.WithZone("").Unmap()
+	} else {
 		return false
 	}
-	a = a.WithZone("").Unmap()
 	if a.Is4() {
 		return m.ip([]byte(a.String()))
 	}

@@ -188,6 +188,9 @@ func (b *Builder) Add(k observable.Kind, value string, r Ref) error {
 		if value == "" {
 			return fmt.Errorf("empty %s value", k)
 		}
+		if t.full([]byte(value)) {
+			return fmt.Errorf("%s table full (4 GiB of values)", k)
+		}
 		p, added := t.slot([]byte(value))
 		b.merge(p, added, r)
 	case observable.MD5, observable.SHA1, observable.SHA256, observable.SHA512:
@@ -480,6 +483,10 @@ func ReadSnapshot(r io.Reader) (*Snapshot, error) {
 				t := map[byte]*strTable{secDomain: b.s.domain, secURL: b.s.url, secEmail: b.s.email}[sec]
 				k := d.bytes("value", 1<<16)
 				if d.err != nil {
+					break
+				}
+				if t.full(k) {
+					d.fail("string table full")
 					break
 				}
 				p, added := t.slot(k)

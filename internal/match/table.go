@@ -178,9 +178,6 @@ func (t *strTable) slot(k []byte) (*uint32, bool) {
 		s := t.slots[i]
 		if s == 0 {
 			off := len(t.arena)
-			if off >= 0xFFFFFFF0 {
-				panic("match: string table over 4 GiB") // unreachable below maxRefs values of at most 64 KiB... checked by callers
-			}
 			t.arena = binary.AppendUvarint(t.arena, uint64(len(k)))
 			t.arena = append(t.arena, k...)
 			t.slots[i] = tag | uint64(off+1)
@@ -211,6 +208,11 @@ func (t *strTable) grow() {
 		}
 		t.slots[i], t.vals[i] = s, oldv[j]
 	}
+}
+
+// full reports whether adding k would overflow the 32-bit arena offsets.
+func (t *strTable) full(k []byte) bool {
+	return len(t.arena)+len(k)+binary.MaxVarintLen64 >= 0xFFFFFFF0
 }
 
 func (t *strTable) each(fn func(k []byte, v uint32)) {

@@ -77,6 +77,8 @@ type Service struct {
 
 	mu   sync.Mutex
 	keys map[string]cachedKey // by hash of the secret
+
+	snap snapshots // compiled indicator snapshots for sensors
 }
 
 type cachedKey struct {

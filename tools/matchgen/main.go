@@ -40,6 +40,7 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/entente-cti/entente/internal/match"
@@ -805,7 +806,9 @@ func (g *gen) writeEVE(n int) error {
 				}
 				vals["host"] = g.pick(g.cleanD)
 				vals["path"] = "/" + g.label(8)
-				if hitSlot == "host" || hitSlot == "path" {
+				_, hasHost := slotIndex(t.slots, "host")
+				_, hasPath := slotIndex(t.slots, "path")
+				if (hitSlot == "host" || hitSlot == "path") && hasHost && hasPath {
 					u := g.pick(g.s.lurl)
 					rest := urlKey(u)
 					i := strings.IndexByte(rest, '/')
@@ -922,15 +925,18 @@ func runBench(dir string, workers int, check bool) error {
 			f.Close()
 		}
 		var hits bytes.Buffer
+		cpu0 := cpuSeconds()
 		t0 := time.Now()
 		res, err := match.Run(context.Background(), match.Options{
 			Snapshot: snap, Hits: &hits, Scan: sensor.Options{Workers: workers},
 			Logs: []sensor.Input{{Name: name, Open: func() (io.ReadCloser, error) { return os.Open(path) }}},
 		})
 		el := time.Since(t0)
+		cpu := cpuSeconds() - cpu0
 		if err != nil {
 			return err
 		}
+		fmt.Printf("%s: %.2f CPU seconds = %.0f lines per CPU second\n", name, cpu, float64(res.Stats.Lines)/cpu)
 		fmt.Printf("%s: %d lines (%.0f MB) in %.2f s = %.0f lines/s (%.0f MB/s), %d hits, %d bad lines, %d workers\n",
 			name, res.Stats.Lines, float64(res.Stats.Bytes)/1e6, el.Seconds(), float64(res.Stats.Lines)/el.Seconds(),
 			float64(res.Stats.Bytes)/1e6/el.Seconds(), res.Hits, res.Stats.Bad, max(workers, runtime.GOMAXPROCS(0)*boolInt(workers == 0)))
@@ -984,4 +990,23 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+func slotIndex(slots []string, name string) (int, bool) {
+	for i, s := range slots {
+		if s == name {
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// cpuSeconds returns the user and system CPU time of the process, so that
+// throughput can be judged on a machine shared with other work.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
 }

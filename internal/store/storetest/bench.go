@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/stix"
@@ -76,10 +80,15 @@ func BenchAddATTACK(b *testing.B, open BenchOpener) {
 	b.ReportMetric(float64(len(objs)*b.N)/b.Elapsed().Seconds(), "objects/s")
 }
 
-// GenIndicator returns a small indicator numbered n, built without
+// GenIndicator returns a small indicator numbered n (with a distinct,
+// random-looking id for each n), built without
 // decoding (so that generating it costs little next to storing it).
 func GenIndicator(n int, at time.Time) *stix.Object {
-	id := fmt.Sprintf("indicator--%08x-0000-4000-8000-%012x", n>>48, n&0xffffffffffff)
+	// A UUIDv4-shaped id, pseudo-random but derived from n: ids arrive in
+	// random order, as clients' UUIDs do, which is what indexes pay for.
+	h := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(n)))
+	h[6], h[8] = h[6]&0x0f|0x40, h[8]&0x3f|0x80
+	id := "indicator--" + uuid.UUID(h[:16]).String()
 	ts := stix.FormatTimestamp(at)
 	ip := strconv.Itoa(n>>16&255) + "." + strconv.Itoa(n>>8&255) + "." + strconv.Itoa(n&255)
 	raw := `{"type":"indicator","spec_version":"2.1","id":"` + id + `","created":"` + ts + `","modified":"` + ts +

@@ -1,0 +1,53 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/match"
+	"github.com/entente-cti/entente/internal/taxii"
+)
+
+// snapshot serves GET /api/v1/snapshot: the compiled indicator snapshot of
+// what the key may read, with an ETag so that an unchanged snapshot costs
+// a sensor one 304.
+func (h *handler) snapshot(w http.ResponseWriter, r *http.Request) {
+	data, etag, err := h.svc.IndicatorSnapshot(r.Context(), principal(r))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	match.ServeSnapshot(w, r, data, etag)
+}
+
+// sightings serves POST /api/v1/sightings: a sensor reports sightings as
+// a STIX bundle (application/stix+json) or a TAXII envelope; they are
+// stored in the node's sightings collection and the status is returned.
+func (h *handler) sightings(w http.ResponseWriter, r *http.Request) {
+	ct := strings.ToLower(r.Header.Get("Content-Type"))
+	if !strings.HasPrefix(ct, "application/stix+json") && !taxii.ContentTypeOK(ct) && !strings.HasPrefix(ct, "application/json") {
+		discard(r)
+		h.writeError(w, r, entente.Errorf(entente.EUNSUPPORTED, "the Content-Type must be application/stix+json;version=2.1 (a bundle)"))
+		return
+	}
+	buf, err := readBody(w, r, h.svc.Config().MaxContentLength)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	defer putBuf(buf)
+	objects, err := taxii.SplitEnvelope(buf.Bytes(), h.opts.MaxJSONDepth)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	st, err := h.svc.AddSightings(r.Context(), principal(r), objects)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.m.added.Add(float64(st.SuccessCount))
+	h.m.refused.Add(float64(st.FailureCount))
+	h.writeAPI(w, r, http.StatusAccepted, st)
+}

@@ -1,0 +1,43 @@
+package match
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func checkIPParsers(t *testing.T, s string) {
+	want, err := netip.ParseAddr(s)
+	v4, ok4 := parseIPv4([]byte(s))
+	if ok4 != (err == nil && want.Is4()) {
+		t.Fatalf("parseIPv4(%q) ok = %v; netip: %v %v", s, ok4, want, err)
+	}
+	if ok4 && netip.AddrFrom4([4]byte{byte(v4 >> 24), byte(v4 >> 16), byte(v4 >> 8), byte(v4)}) != want {
+		t.Fatalf("parseIPv4(%q) = %x, want %v", s, v4, want)
+	}
+	if strings.Contains(s, "%") {
+		return
+	}
+	a6, ok6 := parseIPv6([]byte(s))
+	if ok6 != (err == nil && want.Is6()) {
+		t.Fatalf("parseIPv6(%q) ok = %v; netip: %v %v", s, ok6, want, err)
+	}
+	if ok6 && netip.AddrFrom16(a6) != want {
+		t.Fatalf("parseIPv6(%q) = %v, want %v", s, netip.AddrFrom16(a6), want)
+	}
+}
+
+func TestIPParsers(t *testing.T) {
+	for _, s := range []string{"1.2.3.4", "0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.5", "1..2.3",
+		"::", "::1", "1::", "2001:db8::1", "2001:DB8:0:0:0:0:0:1", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7::8",
+		"::ffff:1.2.3.4", "1:2:3:4:5:6:1.2.3.4", "1::1.2.3.4", "1:2:3:4:5:6:7:1.2.3.4", ":::", "1:::2", "12345::", "::g", "", ":", "1:", ":1"} {
+		checkIPParsers(t, s)
+	}
+}
+
+func FuzzParseIP(f *testing.F) {
+	for _, s := range []string{"1.2.3.4", "::ffff:1.2.3.4", "2001:db8::1", "1:2:3:4:5:6:7:8", "::", "1::2:3"} {
+		f.Add(s)
+	}
+	f.Fuzz(checkIPParsers)
+}
