@@ -4,8 +4,11 @@ package testutil
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,4 +75,44 @@ func PostgresURL(tb testing.TB) string {
 	}
 	conn.Close(ctx)
 	return url
+}
+
+var schemaN atomic.Int64
+
+// PostgresSchemaURL creates a fresh schema on the test PostgreSQL server
+// (dropped when the test ends) and returns a connection URL whose
+// search_path selects it, so that tests never see each other's data. It
+// skips like PostgresURL when no server can be reached.
+func PostgresSchemaURL(tb testing.TB) string {
+	tb.Helper()
+	base := PostgresURL(tb)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	schema := fmt.Sprintf("entente_test_%d_%d", time.Now().UnixNano(), schemaN.Add(1))
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
+		tb.Fatalf("create schema: %v", err)
+	}
+	tb.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	v := u.Query()
+	v.Set("search_path", schema)
+	u.RawQuery = v.Encode()
+	return u.String()
 }

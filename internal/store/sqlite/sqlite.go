@@ -64,7 +64,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	// the OS crashes before the next checkpoint. FULL syncs the WAL at
 	// every commit, which makes an acknowledged object durable.
 	pragmas := []string{
-		 "page_size(2048)", "journal_mode(WAL)",
+		  "page_size(4096)", "journal_mode(WAL)",
 		"synchronous(FULL)",
 		"busy_timeout(10000)",
 		"foreign_keys(1)",
