@@ -50,6 +50,7 @@ var commands = []command{
 	{"init", "create a node's data directory, identity and first admin key", cmdInit},
 	{"serve", "run a node: TAXII 2.1, node API, exports, dashboard, metrics", cmdServe},
 	{"ingest", "load STIX bundles into a node (running, or offline)", cmdIngest},
+	{"import", "import MISP, CSV and plain-list feeds into a node, deduplicated", cmdImport},
 	{"key", "create, list and revoke API keys", cmdKey},
 	{"collection", "create and list TAXII collections", cmdCollection},
 	{"pattern", "validate STIX patterns and match them against observations", cmdPattern},

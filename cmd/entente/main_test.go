@@ -1,7 +1,7 @@
 package main
 
 import (
-		"bytes"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -58,7 +58,9 @@ func startNode(t *testing.T, args ...string) string {
 	var errb syncBuffer
 	e := &Env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: &errb, Getenv: func(string) string { return "" }}
 	done := make(chan int, 1)
-	go func() { done <- Run(ctx, e, append([]string{"serve", "--listen", "127.0.0.1:0", "--log-level", "warn"}, args...)) }()
+	go func() {
+		done <- Run(ctx, e, append([]string{"serve", "--listen", "127.0.0.1:0", "--log-level", "warn"}, args...))
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {

@@ -20,6 +20,7 @@ import (
 	"github.com/entente-cti/entente/internal/feed"
 	"github.com/entente-cti/entente/internal/observable"
 	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/testutil"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -394,4 +395,58 @@ func FuzzFromIndicator(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRealBlocklistExports renders real blocklists (URLhaus domains and
+// IPs, a FireHOL netset) and checks the RPZ zone with named-checkzone and
+// the ruleset with nft -c when they are installed.
+func TestRealBlocklistExports(t *testing.T) {
+	var items []Item
+	for _, rel := range [][]string{{"abusech-urlhaus-filter", "urlhaus-filter-domains.txt"}, {"firehol-2021-01-18", "firehol_level1.netset"}} {
+		p := testutil.SharedData(t, append([]string{"blocklists"}, rel...)...)
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := feed.Import(f, rel[1], feed.Options{Now: now})
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range res.Objects {
+			if bytes.Contains(raw, []byte(`"type":"indicator"`)) {
+				its, err := FromIndicator(raw, "", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				items = append(items, its...)
+			}
+		}
+	}
+	if len(items) < 20000 {
+		t.Fatalf("only %d items", len(items))
+	}
+	var rpz, nft bytes.Buffer
+	if err := Render(&rpz, FormatRPZ, items, Options{Zone: "rpz.entente.test", Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Render(&nft, FormatNftables, items, Options{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if bin, err := exec.LookPath("named-checkzone"); err == nil {
+		out, err := exec.Command(bin, "rpz.entente.test", writeTemp(t, "z", rpz.Bytes())).CombinedOutput()
+		if err != nil {
+			t.Errorf("named-checkzone: %v\n%.2000s", err, out)
+		}
+	} else {
+		t.Log("named-checkzone not installed: zone not checked")
+	}
+	if bin, err := exec.LookPath("nft"); err == nil {
+		out, err := exec.Command(bin, "-c", "-f", writeTemp(t, "n.nft", nft.Bytes())).CombinedOutput()
+		if err != nil {
+			t.Errorf("nft -c: %v\n%.2000s", err, out)
+		}
+	} else {
+		t.Log("nft not installed: ruleset not checked")
+	}
 }

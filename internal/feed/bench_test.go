@@ -7,12 +7,25 @@ import (
 	"testing"
 
 	"github.com/entente-cti/entente/internal/testutil"
+	"github.com/entente-cti/entente/internal/warninglist"
 )
 
 // BenchmarkImportAll imports every blocklist in shared/data/blocklists
 // and every MISP event in shared/data/misp/events into one Importer and
 // renders the merged objects: one op is the whole import.
-func BenchmarkImportAll(b *testing.B) {
+func BenchmarkImportAll(b *testing.B) { benchImportAll(b, Options{Now: now}) }
+
+// BenchmarkImportAllWarninglists is BenchmarkImportAll with every MISP
+// warninglist in shared/data/warninglists checked for every indicator.
+func BenchmarkImportAllWarninglists(b *testing.B) {
+	wl, err := warninglist.LoadDir(testutil.SharedData(b, "warninglists", "lists"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchImportAll(b, Options{Now: now, Warninglists: wl})
+}
+
+func benchImportAll(b *testing.B, opts Options) {
 	dir := testutil.SharedData(b, "blocklists")
 	var files []string
 	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
@@ -37,7 +50,7 @@ func BenchmarkImportAll(b *testing.B) {
 	for b.Loop() {
 		im := NewImporter()
 		for i, d := range data {
-			if _, err := im.Import(bytesReader(d), filepath.Base(files[i]), Options{Now: now}); err != nil {
+			if _, err := im.Import(bytesReader(d), filepath.Base(files[i]), opts); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -96,8 +96,8 @@ type Options struct {
 	// Confidence is the confidence (0-100) of indicators whose source
 	// gives none; 0 leaves confidence out.
 	Confidence int
-	// TLP is the marking of objects whose source names no TLP; nil means
-	// TLP:CLEAR for public feeds is not assumed and no marking is set.
+	// TLP is the marking of indicators whose source names no TLP (MISP
+	// tlp: tags override it); nil sets no marking.
 	TLP *stix.TLP
 	// Labels are added to every indicator.
 	Labels []string
@@ -217,7 +217,8 @@ func Detect(head []byte) Format {
 	return FormatPlain
 }
 
-// Importer imports many inputs into one deduplicated set of objects.
+// Importer imports many inputs into one deduplicated set of objects. It
+// is not safe for concurrent use.
 type Importer struct {
 	ind    map[string]*indicator
 	other  map[string]json.RawMessage

@@ -27,7 +27,8 @@ type ExtRef struct {
 }
 
 // indicator is the JSON shape of the indicators feed produces and merges.
-// Unknown properties of an indicator being merged are kept in extra.
+// Merge is meant for indicators this package produced: properties it does
+// not model are not carried over.
 type indicator struct {
 	Type            string          `json:"type"`
 	SpecVersion     string          `json:"spec_version"`
@@ -58,8 +59,10 @@ type indicator struct {
 func (in *indicator) marshal() json.RawMessage {
 	b, err := json.Marshal(in)
 	if err != nil {
-		// Every field is a string, slice of strings or valid raw JSON.
-		panic(fmt.Sprintf("feed: marshal indicator %s: %v", in.ID, err))
+		// Only kill_chain_phases (raw JSON) can fail; leave it out.
+		c := *in
+		c.KillChainPhases = nil
+		b, _ = json.Marshal(&c)
 	}
 	return b
 }
@@ -197,7 +200,8 @@ func plainASCII(s string) bool {
 	return true
 }
 
-// Merge unions two versions of the same indicator (same id): it keeps
+// Merge unions two versions of the same indicator (same id), as this
+// package produces them (see [Importer] for merging within an import): it keeps
 // the earliest created and valid_from, the latest modified and
 // valid_until (none if either has none), the highest confidence, the most
 // restrictive TLP marking and every other marking, and the union of

@@ -280,3 +280,40 @@ func (t *Table) Countries() []string {
 	slices.SortFunc(out, cmp.Compare)
 	return out
 }
+
+// LoadCSV returns a table of the range CSV in r (see [Table.LoadCSV]).
+func LoadCSV(r io.Reader, name string) (*Table, error) {
+	t := NewTable()
+	if err := t.LoadCSV(r, name); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// LoadCIDRDir returns a table of the per-country CIDR files in dir (see
+// [Table.LoadCIDRDir]).
+func LoadCIDRDir(dir string) (*Table, error) {
+	t := NewTable()
+	if err := t.LoadCIDRDir(dir); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// LoadFiles returns one table of several range CSV files (plain or
+// gzip), such as the IPv4 and IPv6 halves of a database.
+func LoadFiles(paths ...string) (*Table, error) {
+	t := NewTable()
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("geo: %w", err)
+		}
+		err = t.LoadCSV(f, p)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}

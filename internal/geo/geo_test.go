@@ -81,17 +81,9 @@ func TestOverlapLaterWins(t *testing.T) {
 
 func TestRealCSV(t *testing.T) {
 	dir := testutil.SharedData(t, "geo")
-	tb := NewTable()
-	for _, f := range []string{"geo-whois-asn-country-ipv4.csv.gz", "geo-whois-asn-country-ipv6.csv.gz"} {
-		fh, err := os.Open(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = tb.LoadCSV(fh, f)
-		fh.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+	tb, err := LoadFiles(filepath.Join(dir, "geo-whois-asn-country-ipv4.csv.gz"), filepath.Join(dir, "geo-whois-asn-country-ipv6.csv.gz"))
+	if err != nil {
+		t.Fatal(err)
 	}
 	for addr, want := range map[string]string{
 		"1.0.0.1":         "AU", // first row of the file
@@ -120,8 +112,8 @@ func TestRealCSV(t *testing.T) {
 
 func TestRealCIDRDir(t *testing.T) {
 	dir := testutil.SharedData(t, "geo", "country-ip-blocks")
-	tb := NewTable()
-	if err := tb.LoadCIDRDir(dir); err != nil {
+	tb, err := LoadCIDRDir(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if n := len(tb.Countries()); n < 200 {
@@ -206,4 +198,25 @@ func FuzzGeoCSV(f *testing.F) {
 		}
 		tb.CountryPrefixes(tb.Countries()...)
 	})
+}
+
+func BenchmarkLookup(b *testing.B) {
+	dir := testutil.SharedData(b, "geo")
+	tb, err := LoadFiles(filepath.Join(dir, "geo-whois-asn-country-ipv4.csv.gz"), filepath.Join(dir, "geo-whois-asn-country-ipv6.csv.gz"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := netip.MustParseAddr("193.0.6.139")
+	for b.Loop() {
+		tb.Lookup(a)
+	}
+}
+
+func BenchmarkLoadCSV(b *testing.B) {
+	p := filepath.Join(testutil.SharedData(b, "geo"), "geo-whois-asn-country-ipv4.csv.gz")
+	for b.Loop() {
+		if _, err := LoadFiles(p); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -2,9 +2,11 @@ package httpapi_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,11 +45,13 @@ func BenchmarkPostEnvelope100(b *testing.B) {
 	key := e.keys[entente.RoleAnalyst]
 	client := e.srv.Client()
 	batch := 0
+	var ids []string
 	start := time.Now()
 	for b.Loop() {
-		postEnvelope(b, client, url, key, benchEnvelope(batch))
+		ids = append(ids, postEnvelope(b, client, url, key, benchEnvelope(batch)))
 		batch++
 	}
+	awaitComplete(b, client, e.srv.URL+e.root, key, ids)
 	el := time.Since(start)
 	b.ReportMetric(float64(batch*100)/el.Seconds(), "objects/s")
 	b.ReportMetric(0, "ns/op")
@@ -61,19 +65,58 @@ func BenchmarkPostEnvelope100Parallel(b *testing.B) {
 	key := e.keys[entente.RoleAnalyst]
 	client := e.srv.Client()
 	var batch atomic.Int64
+	var mu sync.Mutex
+	var ids []string
 	start := time.Now()
 	b.SetParallelism(4)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			postEnvelope(b, client, url, key, benchEnvelope(int(batch.Add(1))))
+			id := postEnvelope(b, client, url, key, benchEnvelope(int(batch.Add(1))))
+			mu.Lock()
+			ids = append(ids, id)
+			mu.Unlock()
 		}
 	})
+	awaitComplete(b, client, e.srv.URL+e.root, key, ids)
 	el := time.Since(start)
 	b.ReportMetric(float64(batch.Load()*100)/el.Seconds(), "objects/s")
 	b.ReportMetric(0, "ns/op")
 }
 
-func postEnvelope(b *testing.B, client *http.Client, url, key string, body []byte) {
+// awaitComplete polls the statuses of ids until each is complete with 100
+// successes, as a TAXII client does before it counts objects as added.
+func awaitComplete(b *testing.B, client *http.Client, root, key string, ids []string) {
+	for _, id := range ids {
+		for i := 0; ; i++ {
+			r, _ := http.NewRequest("GET", root+"status/"+id+"/", nil)
+			r.Header.Set("Authorization", "Bearer "+key)
+			r.Header.Set("Accept", taxii.MediaType)
+			resp, err := client.Do(r)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var st taxii.Status
+			err = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if st.Status == taxii.StatusComplete {
+				if st.SuccessCount != 100 {
+					b.Fatalf("status %s: %d successes, want 100", id, st.SuccessCount)
+				}
+				break
+			}
+			if i == 1000 {
+				b.Fatalf("status %s still pending", id)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// postEnvelope posts one envelope and returns its status id.
+func postEnvelope(b *testing.B, client *http.Client, url, key string, body []byte) string {
 	r, _ := http.NewRequest("POST", url, bytes.NewReader(body))
 	r.Header.Set("Authorization", "Bearer "+key)
 	r.Header.Set("Content-Type", taxii.MediaType)
@@ -81,11 +124,13 @@ func postEnvelope(b *testing.B, client *http.Client, url, key string, body []byt
 	resp, err := client.Do(r)
 	if err != nil {
 		b.Error(err)
-		return
+		return ""
 	}
 	rb, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted || !bytes.Contains(rb, []byte(`"success_count":100`)) {
+	var st taxii.Status
+	if err := json.Unmarshal(rb, &st); err != nil || resp.StatusCode != http.StatusAccepted || st.FailureCount != 0 || st.SuccessCount+st.PendingCount != 100 {
 		b.Errorf("POST: %d %.300s", resp.StatusCode, rb)
 	}
+	return st.ID
 }

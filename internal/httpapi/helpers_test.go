@@ -36,7 +36,7 @@ type env struct {
 	srv   *httptest.Server
 	svc   *node.Service
 	st    *sqlite.Store
-	logs  *syncBuffer // everything the node logged
+	logs  *syncBuffer             // everything the node logged
 	keys  map[entente.Role]string // a key of each role
 	ids   map[entente.Role]string // their key ids
 	done  chan string             // receives "METHOD path" when a request has been served
@@ -181,6 +181,25 @@ func (e *env) post(coll string, objs []json.RawMessage) taxii.Status {
 	}
 	var st taxii.Status
 	r.json(e.t, &st)
+	return e.complete(st, e.keys[entente.RoleAnalyst])
+}
+
+// complete polls a status resource, as a TAXII client does, until it is
+// complete, and returns it.
+func (e *env) complete(st taxii.Status, key string) taxii.Status {
+	e.t.Helper()
+	for i := 0; st.Status != taxii.StatusComplete; i++ {
+		if i == 500 {
+			e.t.Fatalf("status %s still %s after 5s", st.ID, st.Status)
+		}
+		time.Sleep(10 * time.Millisecond)
+		r := e.do(req{method: "GET", path: e.root + "status/" + st.ID + "/", key: key})
+		if r.status != http.StatusOK {
+			e.t.Fatalf("GET status %s: %d %s", st.ID, r.status, r.body)
+		}
+		st = taxii.Status{}
+		r.json(e.t, &st)
+	}
 	return st
 }
 

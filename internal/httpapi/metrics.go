@@ -28,7 +28,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"route"}),
 		added: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "entente_taxii_objects_added_total",
-			Help: "STIX objects accepted by TAXII Add Objects requests (including versions already held).",
+			Help: "STIX objects stored by Add Objects requests (including versions already held), counted when the request completes.",
 		}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "entente_taxii_objects_refused_total",

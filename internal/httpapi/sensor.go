@@ -47,7 +47,5 @@ func (h *handler) sightings(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	h.m.added.Add(float64(st.SuccessCount))
-	h.m.refused.Add(float64(st.FailureCount))
 	h.writeAPI(w, r, http.StatusAccepted, st)
 }

@@ -76,6 +76,10 @@ func New(svc *node.Service, opts Options, logger *slog.Logger, reg prometheus.Re
 	if opts.RatePerSecond > 0 {
 		h.limiter = newLimiter(opts.RatePerSecond, opts.Burst)
 	}
+	svc.OnComplete(func(st *taxii.Status) {
+		h.m.added.Add(float64(st.SuccessCount))
+		h.m.refused.Add(float64(st.FailureCount))
+	})
 	h.routes(reg)
 	return h
 }

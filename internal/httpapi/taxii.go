@@ -259,13 +259,11 @@ func (h *handler) addObjects(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	st, err := h.svc.AddObjects(r.Context(), principal(r), r.PathValue("coll"), objects)
+	st, err := h.svc.SubmitObjects(r.Context(), principal(r), r.PathValue("coll"), objects)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	h.m.added.Add(float64(st.SuccessCount))
-	h.m.refused.Add(float64(st.FailureCount))
 	h.writeJSON(w, r, http.StatusAccepted, taxii.MediaType, st)
 }
 

@@ -474,6 +474,11 @@ func TestAuthorisation(t *testing.T) {
 		if tt.wantStatus >= 400 {
 			errorBody(t, r, tt.wantStatus)
 		}
+		if tt.method == "POST" && r.status == http.StatusAccepted {
+			var st taxii.Status
+			r.json(t, &st)
+			e.complete(st, e.keys[tt.role])
+		}
 	}
 	if n := e.count(e.colls.readonly); n != 1 {
 		t.Errorf("readonly collection holds %d entries, want the admin's 1", n)

@@ -199,7 +199,7 @@ func SightingsBundle(sightings []Sighting, identity string, now time.Time) ([]by
 	if t, _, _ := cutID(identity); t != "identity" {
 		return nil, fmt.Errorf("sightings: %q is not an identity id", identity)
 	}
-	created := stix.FormatTimestamp(now)
+	created := stix.FormatTimestamp(now.Truncate(time.Millisecond))
 	objs := make([]json.RawMessage, 0, len(sightings))
 	for _, s := range sightings {
 		count := s.Count

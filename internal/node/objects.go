@@ -42,18 +42,8 @@ func (s *Service) AddObjects(ctx context.Context, p entente.Principal, collectio
 		RequestTimestamp: taxii.Timestamp(requested),
 		TotalCount:       len(objects),
 	}
-	valid := make([]*stix.Object, 0, len(objects))
-	for i, raw := range objects {
-		o, err := stix.Decode(raw)
-		if err == nil {
-			err = stix.Validate(o)
-		}
-		if err != nil {
-			st.Failures = append(st.Failures, failure(i, raw, o, err))
-			continue
-		}
-		valid = append(valid, o)
-	}
+	valid, failures := validateObjects(objects)
+	st.Failures = failures
 	if len(valid) > 0 {
 		outcomes, err := s.st.AddObjects(ctx, c.ID, valid)
 		if err != nil {
@@ -72,6 +62,7 @@ func (s *Service) AddObjects(ctx context.Context, p entente.Principal, collectio
 	if err := s.st.PutStatus(ctx, st.ID, rec); err != nil {
 		return nil, fmt.Errorf("keep status %s (its %d objects were stored): %w", st.ID, st.SuccessCount, err)
 	}
+	s.report(st)
 	s.log.DebugContext(ctx, "objects added", "collection", c.ID, "status", st.ID,
 		"successes", st.SuccessCount, "failures", st.FailureCount, "key_id", p.KeyID)
 	return st, nil
@@ -119,6 +110,12 @@ func failure(i int, raw json.RawMessage, o *stix.Object, err error) taxii.Status
 // (ENOTFOUND).
 func (s *Service) Status(ctx context.Context, p entente.Principal, id string) (*taxii.Status, error) {
 	notFound := entente.Errorf(entente.ENOTFOUND, "there is no status %q", id)
+	if rec, ok := s.pendingStatus(id); ok {
+		if rec.Owner != p.KeyID && p.Role != entente.RoleAdmin {
+			return nil, notFound
+		}
+		return rec.Status, nil
+	}
 	body, err := s.st.Status(ctx, id)
 	if err != nil {
 		if entente.ErrorCode(err) == entente.ENOTFOUND {
@@ -205,9 +202,11 @@ func (s *Service) DeleteObject(ctx context.Context, p entente.Principal, collect
 
 // release is the one path by which stored objects leave the node: every
 // read method calls it. It resolves the collection, checks that p may
-// read it, runs the query and returns what p may receive. The sharing
-// policy gate (agreements, TLP, residency, redaction, egress audit)
-// belongs here; today the gate is the collection's read permission.
+// read it, runs the query and returns what p may receive. For partner
+// principals (other organisations) every page passes the sharing policy
+// gate (agreements, TLP, residency, redaction) and each object version
+// released is recorded in the audit log; the node's own roles (admin,
+// analyst, sensor) read without it.
 func (s *Service) release(ctx context.Context, p entente.Principal, collection string, q entente.ObjectQuery) (entente.Page, error) {
 	c, err := s.collection(ctx, collection)
 	if err != nil {
@@ -220,14 +219,33 @@ func (s *Service) release(ctx context.Context, p entente.Principal, collection s
 	if q.Limit <= 0 {
 		q.Limit = DefaultLimit
 	}
-	page, err := s.st.QueryObjects(ctx, q)
-	if err != nil {
-		if code := entente.ErrorCode(err); code == entente.EINVALID || code == entente.ENOTFOUND {
+	// A partner is another organisation: what it reads is egress, decided
+	// by the policy gate (which needs the objects' JSON) and audited.
+	partner := p.Role == entente.RolePartner
+	metadataOnly := q.MetadataOnly
+	if partner {
+		q.MetadataOnly = false
+	}
+	for scanned := 0; ; scanned++ {
+		page, err := s.st.QueryObjects(ctx, q)
+		if err != nil {
+			if code := entente.ErrorCode(err); code == entente.EINVALID || code == entente.ENOTFOUND {
+				return entente.Page{}, err
+			}
+			return entente.Page{}, fmt.Errorf("query collection %s: %w", c.ID, err)
+		}
+		if !partner {
+			return page, nil
+		}
+		if page, err = s.gate(ctx, p, c, page, metadataOnly); err != nil {
 			return entente.Page{}, err
 		}
-		return entente.Page{}, fmt.Errorf("query collection %s: %w", c.ID, err)
+		// Skip pages the gate emptied, within bounds.
+		if len(page.Entries) > 0 || !page.More || scanned >= maxGateScan {
+			return page, nil
+		}
+		q.Next = page.Next
 	}
-	return page, nil
 }
 
 // DateAddedRange returns the first and last date_added of a page's

@@ -24,6 +24,7 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/store"
+	"github.com/entente-cti/entente/internal/taxii"
 )
 
 // Config is what the service needs to know about its node.
@@ -78,7 +79,11 @@ type Service struct {
 	mu   sync.Mutex
 	keys map[string]cachedKey // by hash of the secret
 
-	snap snapshots // compiled indicator snapshots for sensors
+	snap    snapshots       // compiled indicator snapshots for sensors
+	pending pendingStatuses // statuses of submissions not yet durable
+	pol     policyState     // the policy gate's cache and peer sync state
+	// completed, when set, is told of every complete Add Objects status.
+	completed func(*taxii.Status)
 }
 
 type cachedKey struct {

@@ -128,7 +128,8 @@ type Set struct {
 	exact   map[string][]ref // string lists, and hostname lists (matched by suffix walk)
 	suffix  map[string][]ref // hostname lists and string entries with a leading dot
 	nets    []*bart.Lite     // cidr lists, by list index (nil for other types)
-	subs    [][]string       // substring lists, by list index
+	subs    map[string][]ref // substring entries of every list
+	subLens []int            // the distinct lengths of those entries, ascending
 	regexes [][]*regexp.Regexp
 	// Skipped counts entries that could not be used, by list name.
 	Skipped map[string]int
@@ -136,7 +137,7 @@ type Set struct {
 
 // New returns an empty Set.
 func New() *Set {
-	return &Set{exact: map[string][]ref{}, suffix: map[string][]ref{}, Skipped: map[string]int{}}
+	return &Set{exact: map[string][]ref{}, suffix: map[string][]ref{}, subs: map[string][]ref{}, Skipped: map[string]int{}}
 }
 
 // Len returns the number of lists in s.
@@ -161,7 +162,6 @@ func (s *Set) Add(l *List) error {
 	s.names = append(s.names, l.Name)
 	s.groups = append(s.groups, g)
 	s.nets = append(s.nets, nil)
-	s.subs = append(s.subs, nil)
 	s.regexes = append(s.regexes, nil)
 	r := ref{list: idx, groups: g}
 	for _, e := range l.Entries {
@@ -194,7 +194,13 @@ func (s *Set) Add(l *List) error {
 			}
 			s.suffix[v] = appendRef(s.suffix[v], r)
 		case "substring":
-			s.subs[idx] = append(s.subs[idx], strings.ToLower(e))
+			v := strings.ToLower(e)
+			if _, ok := s.subs[v]; !ok {
+				if i, found := slices.BinarySearch(s.subLens, len(v)); !found {
+					s.subLens = slices.Insert(s.subLens, i, len(v))
+				}
+			}
+			s.subs[v] = appendRef(s.subs[v], r)
 		case "regex":
 			re, err := compileMISPRegex(e)
 			if err != nil {
@@ -306,14 +312,17 @@ func (s *Set) Match(k observable.Kind, value string) []string {
 			add(r.list)
 		}
 	}
-	for i, subs := range s.subs {
-		if s.groups[i]&g == 0 {
-			continue
-		}
-		for _, sub := range subs {
-			if strings.Contains(v, sub) {
-				add(uint16(i))
+	// Substring entries: every window of v of every entry length is
+	// looked up (cheaper than scanning thousands of entries).
+	if len(s.subs) > 0 {
+		for _, n := range s.subLens {
+			if n > len(v) {
 				break
+			}
+			for i := 0; i+n <= len(v); i++ {
+				for _, r := range s.subs[v[i:i+n]] {
+					add(r.list)
+				}
 			}
 		}
 	}

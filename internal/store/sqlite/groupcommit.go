@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/store"
 )
 
 // maxGroupObjects bounds how many objects the writer gathers, from calls
@@ -21,10 +23,58 @@ type addRequest struct {
 	ctx        context.Context
 	collection string
 	objs       []*stix.Object
-	out        []entente.AddOutcome
-	err        error
-	done       chan struct{}
+	// dateAdded is the date_added decided when the call was queued; the
+	// writer gives a later one only if another process wrote since.
+	dateAdded int64
+	// statusID and status, when set, write a status resource in the same
+	// transaction (see store.Submission).
+	statusID string
+	status   func([]entente.AddOutcome, error) []byte
+	prepare  func() []*stix.Object
+	out      []entente.AddOutcome
+	err      error
+	// done is closed (synchronous calls) or onDone called (submissions)
+	// when the outcome is known.
+	done   chan struct{}
+	onDone func([]entente.AddOutcome, error)
 }
+
+// queueDepth bounds the calls waiting for the writer; a full queue makes
+// callers wait.
+const queueDepth = 4096
+
+// enqueue decides r's date_added and queues it, atomically, so that the
+// queue's order is the order of date_added.
+func (s *Store) enqueue(ctx context.Context, r *addRequest) error {
+	s.orderMu.Lock()
+	defer s.orderMu.Unlock()
+	r.dateAdded = max(time.Now().UnixNano(), s.lastAdded+1)
+	select {
+	case s.adds <- r:
+		s.lastAdded = r.dateAdded
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.stop:
+		return errClosed
+	}
+}
+
+// Submit queues an addition whose date_added is decided now and whose
+// status is written with it; see [store.Submitter].
+func (s *Store) Submit(ctx context.Context, sub store.Submission) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &addRequest{ctx: context.WithoutCancel(ctx), collection: sub.Collection, objs: sub.Objects,
+		statusID: sub.StatusID, status: sub.Status, prepare: sub.Prepare, onDone: sub.Done}
+	if err := s.enqueue(ctx, r); err != nil {
+		return fmt.Errorf("submit %d objects to collection %s: %w", len(sub.Objects), sub.Collection, err)
+	}
+	return nil
+}
+
+var _ store.Submitter = (*Store)(nil)
 
 // AddObjects adds objects to a collection, all or nothing; see
 // [store.Store.AddObjects]. Every entry of one call shares one
@@ -46,12 +96,8 @@ func (s *Store) AddObjects(ctx context.Context, collection string, objs []*stix.
 		return nil, wrap(err)
 	}
 	r := &addRequest{ctx: ctx, collection: collection, objs: objs, done: make(chan struct{})}
-	select {
-	case s.adds <- r:
-	case <-ctx.Done():
-		return nil, wrap(ctx.Err())
-	case <-s.stop:
-		return nil, wrap(errClosed)
+	if err := s.enqueue(ctx, r); err != nil {
+		return nil, wrap(err)
 	}
 	<-r.done
 	if r.err != nil {
@@ -85,7 +131,11 @@ func (s *Store) writer() {
 		}
 		s.commitGroup(group)
 		for _, r := range group {
-			close(r.done)
+			if r.onDone != nil {
+				r.onDone(r.out, r.err)
+			} else {
+				close(r.done)
+			}
 		}
 	}
 }
@@ -122,7 +172,12 @@ func (s *Store) commitGroup(group []*addRequest) {
 				return
 			}
 		}
-		r.out, r.err = s.addInTx(ctx, tx, r.collection, r.objs)
+		if r.prepare != nil {
+			r.objs = r.prepare()
+		}
+		if len(r.objs) > 0 {
+			r.out, r.err = s.addInTx(ctx, tx, r.collection, r.objs, r.dateAdded)
+		}
 		if savepoints {
 			if r.err != nil {
 				if _, err := tx.ExecContext(ctx, `ROLLBACK TO add_objects`); err != nil {
@@ -138,6 +193,17 @@ func (s *Store) commitGroup(group []*addRequest) {
 				fail(applied, fmt.Errorf("release savepoint: %w", err))
 				return
 			}
+		}
+		if r.statusID != "" {
+			if _, err := tx.ExecContext(ctx, putStatusSQL, r.statusID, nonNilBytes(r.status(r.out, r.err)), time.Now().UnixNano()); err != nil {
+				r.out, r.err = nil, fmt.Errorf("write status %s: %w", r.statusID, err)
+				fail(applied, r.err)
+				fail(group[i+1:], r.err)
+				return
+			}
+			// A failed call's status is worth committing too.
+			applied = append(applied, r)
+			continue
 		}
 		if r.err == nil {
 			applied = append(applied, r)

@@ -123,13 +123,16 @@ func scanKey(r scanner) (entente.Key, error) {
 
 // PutStatus stores (or replaces) a TAXII status resource.
 func (s *Store) PutStatus(ctx context.Context, id string, body []byte) error {
-	_, err := s.execWrite(ctx, `INSERT INTO statuses (id, body, updated) VALUES (?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated = excluded.updated`, id, nonNilBytes(body), time.Now().UnixNano())
+	_, err := s.execWrite(ctx, putStatusSQL, id, nonNilBytes(body), time.Now().UnixNano())
 	if err != nil {
 		return fmt.Errorf("put status %s: %w", id, err)
 	}
 	return nil
 }
+
+// putStatusSQL writes a status resource.
+const putStatusSQL = `INSERT INTO statuses (id, body, updated) VALUES (?, ?, ?)
+	ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated = excluded.updated`
 
 // Status returns a status resource stored by PutStatus. ENOTFOUND if none.
 func (s *Store) Status(ctx context.Context, id string) ([]byte, error) {

@@ -38,7 +38,7 @@ func insertSQL(rows int) string {
 }
 
 // addInTx adds one call's objects inside the writer's transaction tx.
-func (s *Store) addInTx(ctx context.Context, tx *sql.Tx, collection string, objs []*stix.Object) ([]entente.AddOutcome, error) {
+func (s *Store) addInTx(ctx context.Context, tx *sql.Tx, collection string, objs []*stix.Object, queued int64) ([]entente.AddOutcome, error) {
 	var coll, last int64
 	err := tx.QueryRowContext(ctx, `SELECT seq, last_added FROM collections WHERE id = ? OR alias = ? ORDER BY id = ? DESC LIMIT 1`,
 		collection, collection, collection).Scan(&coll, &last)
@@ -48,7 +48,9 @@ func (s *Store) addInTx(ctx context.Context, tx *sql.Tx, collection string, objs
 	if err != nil {
 		return nil, fmt.Errorf("find collection: %w", err)
 	}
-	dateAdded := max(time.Now().UnixNano(), last+1)
+	// The date decided when the call was queued, unless another process
+	// has written to the collection since.
+	dateAdded := max(queued, last+1)
 	existing, err := s.lookupExisting(ctx, tx, coll, objs)
 	if err != nil {
 		return nil, err

@@ -134,6 +134,7 @@ func BenchAddEnvelopesParallel(b *testing.B, open BenchOpener, size, parallelism
 	var next atomic.Int64
 	b.SetParallelism(parallelism)
 	b.ReportAllocs()
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		batch := make([]*stix.Object, size)
 		for pb.Next() {

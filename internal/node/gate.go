@@ -1,0 +1,339 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/policy"
+	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/store"
+)
+
+// policyState is the service's cache of what the policy gate needs on
+// every read: the node's own party and the residency markings it knows.
+type policyState struct {
+	mu   sync.Mutex
+	self *policy.Party
+	// residency maps the id of each residency marking definition the node
+	// holds to its jurisdictions; plain lists marking definitions known
+	// not to be residency markings.
+	residency map[string][]string
+	plain     map[string]bool
+	// syncing holds the ids of the peers whose sync is running.
+	syncing map[string]bool
+}
+
+// maxGateScan bounds the store pages a partner's read scans to fill one
+// page when the gate withholds everything it finds, so that a partner
+// does not receive a long run of empty pages.
+const maxGateScan = 20
+
+// policyStore returns the store's policy storage. Every backend has it;
+// a store without it cannot release anything to partners.
+func (s *Service) policyStore() (store.PolicyStore, error) {
+	ps, ok := s.st.(store.PolicyStore)
+	if !ok {
+		return nil, fmt.Errorf("the store %T keeps no sharing policy", s.st)
+	}
+	return ps, nil
+}
+
+// self returns the node's own organisation as a policy party.
+func (s *Service) self(ctx context.Context) (policy.Party, error) {
+	s.pol.mu.Lock()
+	if p := s.pol.self; p != nil {
+		s.pol.mu.Unlock()
+		return *p, nil
+	}
+	s.pol.mu.Unlock()
+	id, err := s.Identity(ctx)
+	if err != nil {
+		if entente.ErrorCode(err) != entente.ENOTFOUND || s.cfg.Org == "" {
+			return policy.Party{}, err
+		}
+		// A node run without init (tests): its organisation has no country.
+		id = Identity{ID: s.cfg.Org}
+	}
+	p := policy.Party{ID: id.ID, Name: id.Name, Country: id.Country, Sector: id.Sector}
+	s.pol.mu.Lock()
+	s.pol.self = &p
+	s.pol.mu.Unlock()
+	return p, nil
+}
+
+// partnerTerms returns the party a partner principal stands for and its
+// agreement (nil when it has none). A partner the node has not described
+// is known by its identity id only: with no country, it receives nothing
+// that carries a residency marking.
+func (s *Service) partnerTerms(ctx context.Context, ps store.PolicyStore, org string) (policy.Party, *policy.Agreement, error) {
+	party, err := ps.Party(ctx, org)
+	if err != nil {
+		if entente.ErrorCode(err) != entente.ENOTFOUND {
+			return party, nil, fmt.Errorf("read partner %s: %w", org, err)
+		}
+		party = policy.Party{ID: org}
+	}
+	a, err := ps.Agreement(ctx, org)
+	if err != nil {
+		if entente.ErrorCode(err) != entente.ENOTFOUND {
+			return party, nil, fmt.Errorf("read agreement with %s: %w", org, err)
+		}
+		return party, nil, nil
+	}
+	// The party on record is authoritative for the partner's country.
+	if party.Country != "" {
+		a.Partner = party
+	}
+	return party, &a, nil
+}
+
+// defaultTLP is the TLP of a collection's objects that carry none: its
+// default marking, or AMBER when it has no TLP default (never less
+// restrictive than the collection's owners could have meant).
+func defaultTLP(c entente.Collection) stix.TLP {
+	if t, ok := stix.TLPFromMarking(c.DefaultMarking); ok {
+		return t
+	}
+	return stix.TLPAmber
+}
+
+// markings returns the residency markings among refs, looking up the
+// marking definitions the node has not seen yet in its collections.
+// Definitions it does not hold are looked up again next time, so that an
+// object whose residency marking arrives later is then restricted.
+func (s *Service) markings(ctx context.Context, refs map[string]bool) (policy.Markings, error) {
+	s.pol.mu.Lock()
+	var unknown []string
+	for r := range refs {
+		if _, ok := s.pol.residency[r]; !ok && !s.pol.plain[r] {
+			unknown = append(unknown, r)
+		}
+	}
+	s.pol.mu.Unlock()
+	if len(unknown) > 0 {
+		found := map[string][]string{}
+		plain := map[string]bool{}
+		colls, err := s.st.Collections(ctx)
+		if err != nil {
+			return policy.Markings{}, fmt.Errorf("resolve markings: %w", err)
+		}
+		for _, c := range colls {
+			page, err := s.st.QueryObjects(ctx, entente.ObjectQuery{Collection: c.ID, IDs: unknown, Types: []string{"marking-definition"}, Limit: len(unknown)})
+			if err != nil {
+				return policy.Markings{}, fmt.Errorf("resolve markings in collection %s: %w", c.ID, err)
+			}
+			for _, e := range page.Entries {
+				id, js, ok, err := policy.ParseResidencyMarking(e.Raw)
+				switch {
+				case err != nil:
+					// A malformed residency marking restricts to nowhere.
+					found[e.ID] = []string{}
+					s.log.WarnContext(ctx, "invalid residency marking", "marking", e.ID, "err", err)
+				case ok:
+					found[id] = js
+				default:
+					plain[e.ID] = true
+				}
+			}
+		}
+		s.pol.mu.Lock()
+		if s.pol.residency == nil {
+			s.pol.residency, s.pol.plain = map[string][]string{}, map[string]bool{}
+		}
+		for k, v := range found {
+			s.pol.residency[k] = v
+		}
+		for k := range plain {
+			s.pol.plain[k] = true
+		}
+		s.pol.mu.Unlock()
+	}
+	m := policy.Markings{Residency: map[string][]string{}}
+	s.pol.mu.Lock()
+	for r := range refs {
+		if js, ok := s.pol.residency[r]; ok {
+			m.Residency[r] = js
+		}
+	}
+	s.pol.mu.Unlock()
+	return m, nil
+}
+
+// directory returns the countries of the organisations and locations that
+// sightings' victims refer to: the node's own, the partners', and the
+// location objects the node holds.
+func (s *Service) directory(ctx context.Context, ps store.PolicyStore, self policy.Party, refs []string) (func(string) (string, bool), error) {
+	countries := map[string]string{}
+	if self.Country != "" {
+		countries[self.ID] = self.Country
+	}
+	parties, err := ps.Parties(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read partners: %w", err)
+	}
+	for _, p := range parties {
+		countries[p.ID] = p.Country
+	}
+	var locs []string
+	for _, r := range refs {
+		if strings.HasPrefix(r, "location--") {
+			locs = append(locs, r)
+		}
+	}
+	if len(locs) > 0 {
+		colls, err := s.st.Collections(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("resolve locations: %w", err)
+		}
+		for _, c := range colls {
+			page, err := s.st.QueryObjects(ctx, entente.ObjectQuery{Collection: c.ID, IDs: locs, Limit: len(locs)})
+			if err != nil {
+				return nil, fmt.Errorf("resolve locations in collection %s: %w", c.ID, err)
+			}
+			for _, e := range page.Entries {
+				var l struct {
+					Country string `json:"country"`
+				}
+				if json.Unmarshal(e.Raw, &l) == nil && l.Country != "" {
+					countries[e.ID] = strings.ToUpper(l.Country)
+				}
+			}
+		}
+	}
+	return func(ref string) (string, bool) {
+		c, ok := countries[ref]
+		return c, ok && c != ""
+	}, nil
+}
+
+// gate passes one page of a collection's entries through the policy gate
+// for partner principal p: it drops what p's agreement withholds, redacts
+// what it releases (adding the objects redaction introduces) and appends
+// one egress audit record per object version released. The entries must
+// carry their JSON; metadataOnly clears it after the decision.
+func (s *Service) gate(ctx context.Context, p entente.Principal, c entente.Collection, page entente.Page, metadataOnly bool) (entente.Page, error) {
+	out := page
+	out.Entries = page.Entries[:0:0]
+	if len(page.Entries) == 0 {
+		return out, nil
+	}
+	ps, err := s.policyStore()
+	if err != nil {
+		return entente.Page{}, err
+	}
+	self, err := s.self(ctx)
+	if err != nil {
+		return entente.Page{}, fmt.Errorf("policy gate: %w", err)
+	}
+	partner, agreement, err := s.partnerTerms(ctx, ps, p.Org)
+	if err != nil {
+		return entente.Page{}, fmt.Errorf("policy gate: %w", err)
+	}
+	objs := make([]*stix.Object, len(page.Entries))
+	ids := make([]string, 0, len(page.Entries))
+	refs := map[string]bool{}
+	var victims []string
+	redactVictims := agreement != nil && agreement.Redact.SightingVictimsToCountry
+	for i, e := range page.Entries {
+		o, err := stix.Decode(e.Raw)
+		if err != nil {
+			// Stored objects were valid when added; one that no longer
+			// decodes is withheld rather than sent unexamined.
+			s.log.ErrorContext(ctx, "stored object does not decode; withheld", "collection", c.ID, "object", e.ID, "err", err)
+			continue
+		}
+		objs[i] = o
+		ids = append(ids, e.ID)
+		for _, r := range o.MarkingRefs {
+			if _, tlp := stix.TLPFromMarking(r); !tlp {
+				refs[r] = true
+			}
+		}
+		if redactVictims && o.Type == "sighting" {
+			if sg, err := o.Sighting(); err == nil {
+				victims = append(victims, sg.WhereSightedRefs...)
+			}
+		}
+	}
+	marks := policy.Markings{}
+	if len(refs) > 0 {
+		if marks, err = s.markings(ctx, refs); err != nil {
+			return entente.Page{}, fmt.Errorf("policy gate: %w", err)
+		}
+	}
+	prov, err := ps.Provenance(ctx, c.ID, slices.Compact(slices.Sorted(slices.Values(ids))))
+	if err != nil {
+		return entente.Page{}, fmt.Errorf("policy gate: %w", err)
+	}
+	g := &policy.Gate{Self: self}
+	if len(victims) > 0 {
+		if g.CountryOf, err = s.directory(ctx, ps, self, victims); err != nil {
+			return entente.Page{}, fmt.Errorf("policy gate: %w", err)
+		}
+	}
+	now := s.now()
+	def := defaultTLP(c)
+	channel := "objects"
+	if metadataOnly {
+		channel = "manifest"
+	}
+	actor := p.KeyID
+	audit := make([]store.AuditRecord, 0, len(page.Entries))
+	var related map[string]bool
+	for i, e := range page.Entries {
+		o := objs[i]
+		if o == nil {
+			continue
+		}
+		tlp, residency := marks.Classify(o.MarkingRefs, def)
+		meta := policy.ObjectMeta{ID: e.ID, Type: e.Type, Collection: c.ID, TLP: tlp, Residency: residency, CreatedByRef: o.CreatedByRef}
+		if len(prov) > 0 {
+			v, _ := store.UnixNano(e.Version)
+			if pr, ok := prov[store.VersionKey{ID: e.ID, Version: v}]; ok {
+				meta.Origin, meta.ReceivedFromPeer = pr.Origin, pr.Peer
+			}
+		}
+		rel, d, err := g.Release(agreement, partner, meta, e.Raw, now)
+		if err != nil {
+			s.log.ErrorContext(ctx, "policy gate could not redact; withheld", "collection", c.ID, "object", e.ID, "err", err)
+			continue
+		}
+		if !d.Allow {
+			continue
+		}
+		e.Raw = rel.Object
+		if metadataOnly {
+			e.Raw = nil
+		}
+		out.Entries = append(out.Entries, e)
+		audit = append(audit, store.AuditRecord{Time: now, Actor: actor, Action: store.AuditEgress, Partner: partner.ID,
+			ObjectID: e.ID, Version: e.Version, Rule: d.Rule, Detail: channel + " " + c.ID})
+		for _, r := range rel.Related {
+			ro, err := stix.Decode(r)
+			if err != nil || related[ro.ID] {
+				continue
+			}
+			if related == nil {
+				related = map[string]bool{}
+			}
+			related[ro.ID] = true
+			re := entente.ObjectEntry{ID: ro.ID, Type: ro.Type, SpecVersion: ro.SpecVersion, Version: ro.Version(), DateAdded: e.DateAdded, Raw: r}
+			if metadataOnly {
+				re.Raw = nil
+			}
+			out.Entries = append(out.Entries, re)
+			audit = append(audit, store.AuditRecord{Time: now, Actor: actor, Action: store.AuditEgress, Partner: partner.ID,
+				ObjectID: re.ID, Version: re.Version, Rule: d.Rule, Detail: channel + " " + c.ID + " redaction of " + e.ID})
+		}
+	}
+	if err := ps.AppendAudit(ctx, audit); err != nil {
+		// Nothing leaves without its audit record.
+		return entente.Page{}, fmt.Errorf("policy gate: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,305 @@
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/policy"
+	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/taxii"
+)
+
+const (
+	partnerB = "identity--0000000b-0000-4000-8000-000000000000"
+	partnerC = "identity--0000000c-0000-4000-8000-000000000000"
+	victim   = "identity--000000aa-0000-4000-8000-000000000000"
+)
+
+// marked returns indicator n with the given marking refs.
+func marked(n int, refs ...string) json.RawMessage {
+	var o map[string]any
+	if err := json.Unmarshal(indicator(n, "2024-01-01T00:00:00.000Z"), &o); err != nil {
+		panic(err)
+	}
+	if len(refs) > 0 {
+		o["object_marking_refs"] = refs
+	}
+	b, _ := json.Marshal(o)
+	return b
+}
+
+func sighting(of string) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`{"type":"sighting","spec_version":"2.1","id":"sighting--5e0fd07c-0000-4000-8000-000000000001",`+
+		`"created":"2024-01-02T00:00:00.000Z","modified":"2024-01-02T00:00:00.000Z","sighting_of_ref":%q,"where_sighted_refs":[%q]}`, of, victim))
+}
+
+// gatedNode is a node holding objects of every marking in a partner-
+// readable collection, with partner B (DE) under an AMBER agreement that
+// reduces sighting victims to their country.
+type gatedNode struct {
+	s     *node.Service
+	coll  entente.Collection
+	ids   map[string]string // role of an object in the test -> its id
+	keyB  entente.Principal
+	keyC  entente.Principal
+	anal  entente.Principal
+	agree policy.Agreement
+}
+
+func newGatedNode(t *testing.T) *gatedNode {
+	t.Helper()
+	s, _, _ := newService(t)
+	ctx := context.Background()
+	c, err := s.CreateCollection(ctx, admin, entente.Collection{Alias: "intel", Title: "Intel", DefaultMarking: stix.TLPAmber.MarkingID(),
+		ReadRoles: []entente.Role{entente.RoleAnalyst, entente.RolePartner}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []policy.Party{{ID: partnerB, Name: "B", Country: "DE"}, {ID: partnerC, Name: "C", Country: "US"}, {ID: victim, Name: "victim", Country: "FR"}} {
+		if err := s.PutPartner(ctx, admin, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := s.PutAgreement(ctx, admin, policy.Agreement{Partner: policy.Party{ID: partnerB}, Collections: []string{"intel"}, MaxTLP: stix.TLPAmber,
+		Redact: policy.Redaction{SightingVictimsToCountry: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	residency := policy.ResidencyMarking("FR")
+	g := &gatedNode{s: s, coll: c, agree: a, ids: map[string]string{}}
+	objs := map[string]json.RawMessage{
+		"red":       marked(1, stix.TLPRed.MarkingID()),
+		"amber":     marked(2, stix.TLPAmber.MarkingID()),
+		"green":     marked(3, stix.TLPGreen.MarkingID()),
+		"clear":     marked(4, stix.TLPClear.MarkingID()),
+		"unmarked":  marked(5),
+		"residency": marked(6, stix.TLPGreen.MarkingID(), policy.ResidencyMarkingID("FR")),
+		"sighting":  sighting(fmt.Sprintf("indicator--8e2e2d2b-17d4-4cbf-938f-%012x", 2)),
+		"marking":   residency,
+	}
+	var raws []json.RawMessage
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for k := range objs {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		o, err := stix.Decode(objs[name])
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		g.ids[name] = o.ID
+		raws = append(raws, objs[name])
+	}
+	st, err := s.AddObjects(ctx, admin, c.ID, raws)
+	if err != nil || st.FailureCount > 0 {
+		t.Fatalf("add: %v %+v", err, st.Failures)
+	}
+	_, g.keyB = keyFor(t, s, entente.RolePartner, partnerB)
+	_, g.keyC = keyFor(t, s, entente.RolePartner, partnerC)
+	_, g.anal = key(t, s, entente.RoleAnalyst)
+	return g
+}
+
+func keyFor(t *testing.T, s *node.Service, role entente.Role, org string) (string, entente.Principal) {
+	t.Helper()
+	secret, k, err := s.CreateKey(context.Background(), admin, node.NewKey{Name: "k", Role: role, Org: org})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret, entente.Principal{KeyID: k.ID, Org: k.Org, Role: k.Role}
+}
+
+func entryIDs(p entente.Page) []string {
+	var ids []string
+	for _, e := range p.Entries {
+		ids = append(ids, e.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (g *gatedNode) want(names ...string) []string {
+	var ids []string
+	for _, n := range names {
+		if id, ok := g.ids[n]; ok {
+			ids = append(ids, id)
+		} else {
+			ids = append(ids, n)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func TestGateReleasesWhatTheAgreementAllows(t *testing.T) {
+	g := newGatedNode(t)
+	ctx := context.Background()
+	fr, _ := policy.CountryLocation("FR")
+
+	page, err := g.s.Objects(ctx, g.keyB, "intel", taxii.Filters{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// RED never; residency FR-only not to DE; everything else up to AMBER,
+	// the sighting with its victim reduced to a country location.
+	want := g.want("amber", "green", "clear", "unmarked", "sighting", "marking", fr)
+	if diff := cmp.Diff(want, entryIDs(page)); diff != "" {
+		t.Fatalf("partner B received (-want +got):\n%s", diff)
+	}
+	for _, e := range page.Entries {
+		if e.ID != g.ids["sighting"] {
+			continue
+		}
+		o, err := stix.Decode(e.Raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sg, err := o.Sighting()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{fr}, sg.WhereSightedRefs); diff != "" {
+			t.Errorf("sighting victims (-want +got):\n%s", diff)
+		}
+		if strings.Contains(string(e.Raw), victim) {
+			t.Errorf("released sighting still names the victim: %s", e.Raw)
+		}
+	}
+
+	// Each released version has exactly one egress record, for B.
+	audit, err := g.s.QueryAudit(ctx, admin, node.AuditQuery{Action: node.AuditEgress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var audited []string
+	for _, r := range audit.Records {
+		if r.Partner != partnerB || r.Actor != g.keyB.KeyID || r.Rule == "" {
+			t.Errorf("audit record %+v: want partner %s by key %s with a rule", r, partnerB, g.keyB.KeyID)
+		}
+		audited = append(audited, r.ObjectID)
+	}
+	slices.Sort(audited)
+	if diff := cmp.Diff(want, audited); diff != "" {
+		t.Errorf("audited egress (-want +got):\n%s", diff)
+	}
+
+	// A partner without an agreement receives only the node's own CLEAR.
+	page, err = g.s.Objects(ctx, g.keyC, "intel", taxii.Filters{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(g.want("clear"), entryIDs(page)); diff != "" {
+		t.Errorf("partner C received (-want +got):\n%s", diff)
+	}
+	// Withheld objects do not exist for the partner.
+	_, err = g.s.Object(ctx, g.keyB, "intel", g.ids["red"], taxii.Filters{})
+	wantCode(t, err, entente.ENOTFOUND)
+	// Manifests are gated too.
+	page, err = g.s.Manifest(ctx, g.keyB, "intel", taxii.Filters{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, entryIDs(page)); diff != "" {
+		t.Errorf("manifest for B (-want +got):\n%s", diff)
+	}
+	if page.Entries[0].Raw != nil {
+		t.Error("manifest entries carry the objects' JSON")
+	}
+}
+
+func TestOwnRolesAreNotEgress(t *testing.T) {
+	g := newGatedNode(t)
+	ctx := context.Background()
+	page, err := g.s.Objects(ctx, g.anal, "intel", taxii.Filters{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) != len(g.ids) {
+		t.Errorf("analyst read %d objects, want all %d", len(page.Entries), len(g.ids))
+	}
+	audit, err := g.s.QueryAudit(ctx, g.anal, node.AuditQuery{Action: node.AuditEgress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(audit.Records) != 0 {
+		t.Errorf("an analyst's read was audited as egress: %+v", audit.Records)
+	}
+	_, err = g.s.QueryAudit(ctx, g.keyB, node.AuditQuery{})
+	wantCode(t, err, entente.EFORBIDDEN)
+}
+
+func TestPreviewExplainsEachObject(t *testing.T) {
+	g := newGatedNode(t)
+	ctx := context.Background()
+	ex, err := g.s.Preview(ctx, admin, partnerB, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := map[string]string{}
+	for _, e := range ex {
+		rules[e.Object.ID] = e.Decision.Rule
+		if e.Decision.Reason == "" {
+			t.Errorf("%s: no reason", e.Object.ID)
+		}
+	}
+	want := map[string]string{
+		g.ids["red"]: policy.RuleRed, g.ids["residency"]: policy.RuleResidency, g.ids["amber"]: policy.RuleAgreement,
+		g.ids["green"]: policy.RuleAgreement, g.ids["clear"]: policy.RuleAgreement, g.ids["unmarked"]: policy.RuleAgreement,
+		g.ids["sighting"]: policy.RuleAgreement, g.ids["marking"]: policy.RuleAgreement,
+	}
+	if diff := cmp.Diff(want, rules); diff != "" {
+		t.Errorf("preview rules (-want +got):\n%s", diff)
+	}
+	// Preview is not egress.
+	audit, err := g.s.QueryAudit(ctx, admin, node.AuditQuery{Action: node.AuditEgress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(audit.Records) != 0 {
+		t.Errorf("preview was audited as egress: %+v", audit.Records)
+	}
+}
+
+func TestAgreementValidationIsRecorded(t *testing.T) {
+	g := newGatedNode(t)
+	ctx := context.Background()
+	_, err := g.s.PutAgreement(ctx, admin, policy.Agreement{Partner: policy.Party{ID: partnerB}, Collections: []string{"nope"}, MaxTLP: stix.TLPGreen})
+	wantCode(t, err, entente.EINVALID)
+	if !strings.Contains(err.Error(), `collections[0]: unknown collection "nope"`) {
+		t.Errorf("error %q does not name the unknown collection", err)
+	}
+	_, err = g.s.PutAgreement(ctx, admin, policy.Agreement{Partner: policy.Party{ID: "identity--99999999-0000-4000-8000-000000000000"}, Collections: []string{"intel"}})
+	wantCode(t, err, entente.EINVALID)
+	err = g.s.PutPartner(ctx, admin, policy.Party{ID: partnerB, Country: "XX"})
+	wantCode(t, err, entente.EINVALID)
+	if !strings.Contains(err.Error(), `country: "XX"`) {
+		t.Errorf("error %q does not name the country", err)
+	}
+	audit, err := g.s.QueryAudit(ctx, admin, node.AuditQuery{Action: node.AuditAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules []string
+	for _, r := range audit.Records {
+		rules = append(rules, r.Rule)
+	}
+	want := []string{"partner.put", "partner.put", "partner.put", "agreement.put", "agreement.put.refused", "agreement.put.refused", "partner.put.refused"}
+	if diff := cmp.Diff(want, rules); diff != "" {
+		t.Errorf("admin audit (-want +got):\n%s", diff)
+	}
+	// The refused agreement did not replace the one in force.
+	a, err := g.s.Agreement(ctx, admin, partnerB)
+	if err != nil || a.MaxTLP != stix.TLPAmber {
+		t.Errorf("agreement after refused change = %+v, %v", a, err)
+	}
+}

@@ -1,0 +1,215 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"reflect"
+	"sort"
+	"time"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/feed"
+	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/taxii"
+)
+
+// ImportBatch is how many objects ImportObjects looks up and stores at a
+// time.
+const ImportBatch = 5000
+
+// lookupBatch is how many ids one existence look-up asks for.
+const lookupBatch = 500
+
+// ImportStats says what storing imported feed objects did.
+type ImportStats struct {
+	// Objects is the number of objects offered.
+	Objects int `json:"objects"`
+	// Indicators is the number of indicators among them.
+	Indicators int `json:"indicators"`
+	// Stored is the number of object versions written.
+	Stored int `json:"stored"`
+	// Merged counts indicators the collection already held whose sources
+	// (or other properties) the import extended: stored as a new version.
+	Merged int `json:"merged"`
+	// Unchanged counts objects the collection already held as imported:
+	// nothing was written for them.
+	Unchanged int `json:"unchanged"`
+	// Warninglisted counts indicators flagged by a warninglist, and
+	// WarninglistHits how many hit each list.
+	Warninglisted   int            `json:"warninglisted"`
+	WarninglistHits map[string]int `json:"warninglist_hits,omitempty"`
+	// Failures are the objects the node refused, with the reason.
+	Failures []taxii.StatusDetail `json:"failures,omitempty"`
+}
+
+// Lookup returns the latest stored version of those of ids a collection
+// holds, by id.
+type Lookup func(ctx context.Context, ids []string) (map[string]json.RawMessage, error)
+
+// head is what PrepareImport reads of each object.
+type head struct {
+	Type         string   `json:"type"`
+	ID           string   `json:"id"`
+	Modified     string   `json:"modified"`
+	Warninglists []string `json:"x_entente_warninglists"`
+}
+
+// PrepareImport decides what of objs (as package feed produces them) must
+// be written to a collection whose stored objects lookup finds, so that
+// importing the same feed again writes nothing and the same observable
+// from another feed adds its source to the stored indicator: an object the
+// collection does not hold is kept as it is; a cyber-observable (whose id
+// is derived from its value) or other object that is already stored is
+// left out; an indicator already stored is merged with feed.Merge and kept
+// as a new version (modified = now, or just after the stored version) only
+// when the merge changed something. It also counts indicators and
+// warninglist hits into st.
+func PrepareImport(ctx context.Context, objs []json.RawMessage, now time.Time, lookup Lookup, st *ImportStats) ([]json.RawMessage, error) {
+	heads := make([]head, len(objs))
+	ids := make([]string, 0, len(objs))
+	for i, raw := range objs {
+		if err := json.Unmarshal(raw, &heads[i]); err != nil {
+			return nil, fmt.Errorf("imported object %d: %w", i, err)
+		}
+		ids = append(ids, heads[i].ID)
+	}
+	stored := map[string]json.RawMessage{}
+	for off := 0; off < len(ids); off += lookupBatch {
+		m, err := lookup(ctx, ids[off:min(off+lookupBatch, len(ids))])
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(stored, m)
+	}
+	st.Objects += len(objs)
+	out := make([]json.RawMessage, 0, len(objs))
+	for i, raw := range objs {
+		h := heads[i]
+		if h.Type == "indicator" {
+			st.Indicators++
+			if len(h.Warninglists) > 0 {
+				st.Warninglisted++
+				if st.WarninglistHits == nil {
+					st.WarninglistHits = map[string]int{}
+				}
+				for _, l := range h.Warninglists {
+					st.WarninglistHits[l]++
+				}
+			}
+		}
+		old, ok := stored[h.ID]
+		if !ok {
+			out = append(out, raw)
+			continue
+		}
+		if h.Type != "indicator" {
+			st.Unchanged++
+			continue
+		}
+		merged, changed, err := mergeIndicator(old, raw, now)
+		if err != nil {
+			return nil, fmt.Errorf("merge indicator %s with the stored version: %w", h.ID, err)
+		}
+		if !changed {
+			st.Unchanged++
+			continue
+		}
+		st.Merged++
+		out = append(out, merged)
+	}
+	return out, nil
+}
+
+// mergeIndicator merges an imported indicator into the stored one and
+// reports whether the result differs from it in anything but modified.
+func mergeIndicator(old, imported json.RawMessage, now time.Time) (json.RawMessage, bool, error) {
+	merged, err := feed.Merge(old, imported)
+	if err != nil {
+		return nil, false, err
+	}
+	var a, b map[string]any
+	if err := json.Unmarshal(old, &a); err != nil {
+		return nil, false, err
+	}
+	if err := json.Unmarshal(merged, &b); err != nil {
+		return nil, false, err
+	}
+	oldMod, _ := a["modified"].(string)
+	delete(a, "modified")
+	delete(b, "modified")
+	if reflect.DeepEqual(a, b) {
+		return nil, false, nil
+	}
+	mod := now.UTC().Truncate(time.Millisecond)
+	if t, err := stix.ParseTimestamp(oldMod); err == nil && !mod.After(t) {
+		mod = t.Add(time.Millisecond)
+	}
+	b["modified"] = stix.FormatTimestamp(mod)
+	out, err := json.Marshal(b)
+	return out, true, err
+}
+
+// ImportObjects stores feed objects in collection through AddObjects, as
+// PrepareImport decides, in batches of ImportBatch, looking up stored
+// versions through the read path (release).
+func (s *Service) ImportObjects(ctx context.Context, p entente.Principal, collection string, objs []json.RawMessage) (ImportStats, error) {
+	var st ImportStats
+	lookup := func(ctx context.Context, ids []string) (map[string]json.RawMessage, error) {
+		return s.latest(ctx, p, collection, ids)
+	}
+	for off := 0; off < len(objs); off += ImportBatch {
+		batch := objs[off:min(off+ImportBatch, len(objs))]
+		todo, err := PrepareImport(ctx, batch, s.now(), lookup, &st)
+		if err != nil {
+			return st, err
+		}
+		if len(todo) == 0 {
+			continue
+		}
+		status, err := s.AddObjects(ctx, p, collection, todo)
+		if err != nil {
+			return st, fmt.Errorf("store objects %d-%d: %w", off, off+len(batch)-1, err)
+		}
+		st.Stored += status.SuccessCount
+		st.Failures = append(st.Failures, status.Failures...)
+	}
+	return st, nil
+}
+
+// latest returns the latest version of those of ids that collection holds
+// and p may read, by id.
+func (s *Service) latest(ctx context.Context, p entente.Principal, collection string, ids []string) (map[string]json.RawMessage, error) {
+	out := make(map[string]json.RawMessage, len(ids))
+	q := entente.ObjectQuery{IDs: ids, Limit: len(ids) + 1}
+	for {
+		page, err := s.release(ctx, p, collection, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range page.Entries {
+			out[e.ID] = e.Raw
+		}
+		if !page.More {
+			return out, nil
+		}
+		q.Next = page.Next
+	}
+}
+
+// SortedHits returns the lists of a warninglist hit count, most hits
+// first, then by name.
+func SortedHits(hits map[string]int) []string {
+	names := make([]string, 0, len(hits))
+	for n := range hits {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if hits[names[i]] != hits[names[j]] {
+			return hits[names[i]] > hits[names[j]]
+		}
+		return names[i] < names[j]
+	})
+	return names
+}

@@ -1,0 +1,237 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/store"
+	"github.com/entente-cti/entente/internal/taxii"
+	"github.com/google/uuid"
+)
+
+// parallelValidation is the batch size from which objects are validated on
+// every core.
+const parallelValidation = 512
+
+// validateObjects decodes and validates objects, on every core for large
+// batches, and returns the valid ones in input order with a failure for
+// each invalid one.
+func validateObjects(objects []json.RawMessage) ([]*stix.Object, []taxii.StatusDetail) {
+	decoded := make([]*stix.Object, len(objects))
+	errs := make([]error, len(objects))
+	check := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			o, err := stix.Decode(objects[i])
+			if err == nil {
+				err = stix.Validate(o)
+			}
+			decoded[i], errs[i] = o, err
+		}
+	}
+	if workers := runtime.GOMAXPROCS(0); len(objects) >= parallelValidation && workers > 1 {
+		var wg sync.WaitGroup
+		chunk := (len(objects) + workers - 1) / workers
+		for lo := 0; lo < len(objects); lo += chunk {
+			hi := min(lo+chunk, len(objects))
+			wg.Go(func() { check(lo, hi) })
+		}
+		wg.Wait()
+	} else {
+		check(0, len(objects))
+	}
+	valid := make([]*stix.Object, 0, len(objects))
+	var failures []taxii.StatusDetail
+	for i, err := range errs {
+		if err != nil {
+			failures = append(failures, failure(i, objects[i], decoded[i], err))
+			continue
+		}
+		valid = append(valid, decoded[i])
+	}
+	return valid, failures
+}
+
+// OnComplete registers f to be called with every Add Objects status once it
+// is complete (for metrics). Call it before serving requests.
+func (s *Service) OnComplete(f func(*taxii.Status)) { s.completed = f }
+
+func (s *Service) report(st *taxii.Status) {
+	if s.completed != nil {
+		s.completed(st)
+	}
+}
+
+// mergeFailures merges two lists of failures, each in request order, into
+// one in request order.
+func mergeFailures(a []taxii.StatusDetail, aAt []int, b []taxii.StatusDetail, bAt []int) []taxii.StatusDetail {
+	out := make([]taxii.StatusDetail, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		if j == len(b) || (i < len(a) && aAt[i] < bAt[j]) {
+			out = append(out, a[i])
+			i++
+		} else {
+			out = append(out, b[j])
+			j++
+		}
+	}
+	return out
+}
+
+// pendingStatuses holds the statuses of submissions not yet durable; the
+// store holds them once they are.
+type pendingStatuses struct {
+	mu sync.Mutex
+	m  map[string]statusRecord
+}
+
+func (s *Service) pendingStatus(id string) (statusRecord, bool) {
+	s.pending.mu.Lock()
+	defer s.pending.mu.Unlock()
+	rec, ok := s.pending.m[id]
+	return rec, ok
+}
+
+// SubmitObjects is AddObjects for TAXII clients: when the store can take
+// submissions, it decodes objects, fixes their place in the collection at
+// once and answers with a pending status; the objects are then validated
+// (in parallel with the store writing earlier requests) and the valid ones
+// stored, with the final status, in a commit shared with other requests.
+// The client polls the status until it is complete: an object is
+// acknowledged (listed under successes of a complete status) only once it
+// is durable, and an invalid one is listed under failures with the reason.
+// With a store that cannot take submissions it is AddObjects.
+func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collection string, objects []json.RawMessage) (*taxii.Status, error) {
+	sub, ok := s.st.(store.Submitter)
+	if !ok {
+		return s.AddObjects(ctx, p, collection, objects)
+	}
+	requested := s.now()
+	c, err := s.collection(ctx, collection)
+	if err != nil {
+		return nil, err
+	}
+	if !c.CanWrite(p.Role) {
+		return nil, forbidden(p, "write to", c)
+	}
+	// Decoding is cheap and names the objects for the pending status;
+	// validation, the costly part, runs off the request's path.
+	decoded := make([]*stix.Object, 0, len(objects))
+	index := make([]int, 0, len(objects)) // position of each decoded object in the request
+	var failures []taxii.StatusDetail
+	var failedAt []int // request position of each of failures
+	for i, raw := range objects {
+		o, err := stix.Decode(raw)
+		if err != nil {
+			failures = append(failures, failure(i, raw, nil, err))
+			failedAt = append(failedAt, i)
+			continue
+		}
+		decoded = append(decoded, o)
+		index = append(index, i)
+	}
+	if len(decoded) == 0 {
+		return s.AddObjects(ctx, p, c.ID, objects)
+	}
+	st := &taxii.Status{
+		ID:               uuid.NewString(),
+		Status:           taxii.StatusPending,
+		RequestTimestamp: taxii.Timestamp(requested),
+		TotalCount:       len(objects),
+		Failures:         failures,
+		FailureCount:     len(failures),
+		PendingCount:     len(decoded),
+		Pendings:         make([]taxii.StatusDetail, len(decoded)),
+	}
+	for i, o := range decoded {
+		st.Pendings[i] = taxii.StatusDetail{ID: o.ID}
+		if v := o.Version(); !v.IsZero() {
+			st.Pendings[i].Version = taxii.Timestamp(v)
+		}
+	}
+
+	// Validation starts now and is waited for by the store's writer.
+	var invalid []taxii.StatusDetail
+	var invalidAt []int
+	var valid []*stix.Object
+	validated := make(chan struct{})
+	go func() {
+		defer close(validated)
+		valid = make([]*stix.Object, 0, len(decoded))
+		for k, o := range decoded {
+			if err := stix.Validate(o); err != nil {
+				invalid = append(invalid, failure(index[k], objects[index[k]], o, err))
+				invalidAt = append(invalidAt, index[k])
+				continue
+			}
+			valid = append(valid, o)
+		}
+	}()
+
+	final := func(out []entente.AddOutcome, err error) *taxii.Status {
+		<-validated
+		f := *st
+		f.Status, f.Pendings, f.PendingCount = taxii.StatusComplete, nil, 0
+		f.Failures = mergeFailures(failures, failedAt, invalid, invalidAt)
+		if err != nil {
+			s.log.Error("storing submitted objects failed", "status", st.ID, "collection", c.ID, "err", err)
+			for _, o := range valid {
+				d := taxii.StatusDetail{ID: o.ID, Message: "the node could not store this object; send it again"}
+				if v := o.Version(); !v.IsZero() {
+					d.Version = taxii.Timestamp(v)
+				}
+				f.Failures = append(f.Failures, d)
+			}
+		} else {
+			f.Successes = make([]taxii.StatusDetail, len(out))
+			for i, o := range out {
+				f.Successes[i] = taxii.StatusDetail{ID: o.ID, Version: taxii.Timestamp(o.Version)}
+			}
+		}
+		f.SuccessCount, f.FailureCount = len(f.Successes), len(f.Failures)
+		return &f
+	}
+	s.pending.mu.Lock()
+	if s.pending.m == nil {
+		s.pending.m = map[string]statusRecord{}
+	}
+	s.pending.m[st.ID] = statusRecord{Owner: p.KeyID, Status: st}
+	s.pending.mu.Unlock()
+	err = sub.Submit(ctx, store.Submission{
+		Collection: c.ID,
+		Objects:    decoded,
+		Prepare: func() []*stix.Object {
+			<-validated
+			return valid
+		},
+		StatusID: st.ID,
+		Status: func(out []entente.AddOutcome, err error) []byte {
+			b, _ := json.Marshal(statusRecord{Owner: p.KeyID, Status: final(out, err)})
+			return b
+		},
+		Done: func(out []entente.AddOutcome, err error) {
+			s.report(final(out, err))
+			s.pending.mu.Lock()
+			if err != nil {
+				// The status could not be stored with the objects: keep
+				// the final one here, so the client learns of the failure.
+				s.pending.m[st.ID] = statusRecord{Owner: p.KeyID, Status: final(out, err)}
+			} else {
+				delete(s.pending.m, st.ID)
+			}
+			s.pending.mu.Unlock()
+		},
+	})
+	if err != nil {
+		s.pending.mu.Lock()
+		delete(s.pending.m, st.ID)
+		s.pending.mu.Unlock()
+		return nil, fmt.Errorf("submit %d objects to collection %s: %w", len(decoded), c.ID, err)
+	}
+	return st, nil
+}

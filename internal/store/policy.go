@@ -1,0 +1,182 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/entente-cti/entente/internal/policy"
+)
+
+// PolicyStore is the storage of the sharing policy and of federation:
+// partners, agreements, peers, the provenance of received objects and the
+// append-only audit log. Every backend implements it alongside [Store];
+// the node service obtains it by type assertion.
+//
+// Errors follow the conventions of [Store]: ENOTFOUND, ECONFLICT and
+// EINVALID are *entente.Error.
+type PolicyStore interface {
+	// PutParty creates or replaces a partner organisation, keyed by its
+	// identity id.
+	PutParty(ctx context.Context, p policy.Party) error
+	// Party returns a partner by identity id. ENOTFOUND if none.
+	Party(ctx context.Context, id string) (policy.Party, error)
+	// Parties lists the partners, ordered by identity id.
+	Parties(ctx context.Context) ([]policy.Party, error)
+	// DeleteParty removes a partner. ENOTFOUND if none.
+	DeleteParty(ctx context.Context, id string) error
+
+	// PutAgreement creates or replaces the agreement with a.Partner.ID
+	// (one agreement per partner).
+	PutAgreement(ctx context.Context, a policy.Agreement) error
+	// Agreement returns the agreement with a partner. ENOTFOUND if none.
+	Agreement(ctx context.Context, partner string) (policy.Agreement, error)
+	// Agreements lists every agreement, ordered by partner id.
+	Agreements(ctx context.Context) ([]policy.Agreement, error)
+	// DeleteAgreement removes the agreement with a partner. ENOTFOUND if
+	// none.
+	DeleteAgreement(ctx context.Context, partner string) error
+
+	// PutPeer creates or replaces a peer's configuration (its sync state
+	// is kept when it exists).
+	PutPeer(ctx context.Context, p Peer) error
+	// Peer returns a peer by id. ENOTFOUND if none.
+	Peer(ctx context.Context, id string) (Peer, error)
+	// Peers lists every peer, ordered by creation.
+	Peers(ctx context.Context) ([]Peer, error)
+	// DeletePeer removes a peer. ENOTFOUND if none.
+	DeletePeer(ctx context.Context, id string) error
+	// UpdatePeerSync records a peer's sync state: the checkpoint to resume
+	// from (nil keeps the stored one), when it last synced and the error
+	// of the last attempt ("" after a success). ENOTFOUND if no such peer.
+	UpdatePeerSync(ctx context.Context, id string, checkpoint json.RawMessage, lastSync time.Time, lastError string) error
+
+	// SetProvenance records where object versions came from. Recording
+	// the same version again replaces its provenance.
+	SetProvenance(ctx context.Context, recs []Provenance) error
+	// Provenance returns the recorded provenance of the given objects of
+	// a collection (every version of each), keyed by object id and
+	// version. Objects without a record are absent from the map.
+	Provenance(ctx context.Context, collection string, ids []string) (map[VersionKey]Provenance, error)
+
+	// AppendAudit appends records to the audit log, all or nothing. The
+	// log is append-only: there is no way to change or remove a record.
+	AppendAudit(ctx context.Context, recs []AuditRecord) error
+	// QueryAudit returns one page of audit records matching q, oldest
+	// first. EINVALID if q.Next is not a cursor this store issued.
+	QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error)
+}
+
+// Peer is another TAXII 2.1 server the node pulls objects from or pushes
+// objects to.
+type Peer struct {
+	// ID identifies the peer on this node.
+	ID string `json:"id"`
+	// Name is the peer's name, for people.
+	Name string `json:"name"`
+	// Org is the STIX identity id of the organisation that runs the peer:
+	// the origin recorded for objects pulled from it and the partner whose
+	// agreement gates what is pushed to it.
+	Org string `json:"org,omitempty"`
+	// DiscoveryURL is the peer's TAXII discovery URL (informative).
+	DiscoveryURL string `json:"discovery_url,omitempty"`
+	// APIRoot is the URL of the peer's API root.
+	APIRoot string `json:"api_root"`
+	// Collection is the id of the peer's collection.
+	Collection string `json:"collection"`
+	// LocalCollection is the id or alias of this node's collection that
+	// pulled objects go into and pushed objects come from.
+	LocalCollection string `json:"local_collection"`
+	// Token is the credential the peer issued to this node. It is a secret
+	// of the peer: stored as given, never logged or shown.
+	Token string `json:"token,omitempty"`
+	// Direction is "pull", "push" or "both".
+	Direction string `json:"direction"`
+	// Created is when the peer was added.
+	Created time.Time `json:"created"`
+	// Checkpoint is where the next pull resumes (a taxiiclient.Checkpoint
+	// as JSON; nil before the first pull).
+	Checkpoint json.RawMessage `json:"checkpoint,omitempty"`
+	// LastSync is when the last sync attempt ended (zero if never).
+	LastSync time.Time `json:"last_sync,omitzero"`
+	// LastError is the error of the last sync attempt ("" on success).
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Peer directions.
+const (
+	DirectionPull = "pull"
+	DirectionPush = "push"
+	DirectionBoth = "both"
+)
+
+// Provenance says where one version of an object in a collection came
+// from: which organisation, through which peer, and when.
+type Provenance struct {
+	Collection string
+	ObjectID   string
+	Version    time.Time
+	// Origin is the identity id of the organisation the object came from.
+	Origin string
+	// Peer is the id of the peer it was received through.
+	Peer       string
+	ReceivedAt time.Time
+}
+
+// VersionKey identifies one version of an object: its id and its version
+// in Unix nanoseconds.
+type VersionKey struct {
+	ID      string
+	Version int64
+}
+
+// Audit actions.
+const (
+	// AuditEgress records one object version that left the node.
+	AuditEgress = "egress"
+	// AuditAdmin records an administrative change.
+	AuditAdmin = "admin"
+)
+
+// AuditRecord is one entry of the audit log.
+type AuditRecord struct {
+	// Seq is the record's position in the log, assigned by the store.
+	Seq int64 `json:"seq"`
+	// Time is when the event happened.
+	Time time.Time `json:"time"`
+	// Actor is who acted: the key id and organisation, or a peer.
+	Actor string `json:"actor"`
+	// Action is AuditEgress or AuditAdmin.
+	Action string `json:"action"`
+	// Partner is the identity id of the organisation the object went to
+	// (egress) or the change concerns.
+	Partner string `json:"partner,omitempty"`
+	// ObjectID and Version name the object version that left.
+	ObjectID string    `json:"object_id,omitempty"`
+	Version  time.Time `json:"version,omitzero"`
+	// Rule is the policy rule that released the object, or the kind of
+	// administrative change ("agreement.put", "peer.add", ...).
+	Rule string `json:"rule"`
+	// Detail adds context: the channel (taxii, push) or what changed.
+	Detail string `json:"detail,omitempty"`
+}
+
+// AuditQuery selects audit records. Zero fields do not restrict.
+type AuditQuery struct {
+	Partner  string
+	ObjectID string
+	Action   string
+	// From and To bound Time: From <= Time < To.
+	From, To time.Time
+	// Limit is the page size (default and maximum MaxPageSize).
+	Limit int
+	// Next is the cursor of a previous page.
+	Next string
+}
+
+// AuditPage is one page of audit records.
+type AuditPage struct {
+	Records []AuditRecord `json:"records"`
+	// Next is the cursor of the following page, "" on the last page.
+	Next string `json:"next,omitempty"`
+}

@@ -1,0 +1,50 @@
+package sqlite_test
+
+import (
+	"database/sql"
+	"path/filepath"
+
+	"github.com/entente-cti/entente/internal/store/sqlite"
+	"testing"
+
+	"github.com/entente-cti/entente/internal/store"
+	"github.com/entente-cti/entente/internal/store/storetest"
+)
+
+func TestPolicyConformance(t *testing.T) {
+	storetest.RunPolicy(t, func(t *testing.T) store.Store {
+		s := open(t, t.TempDir())
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		})
+		return s
+	})
+}
+
+// TestAuditIsAppendOnly checks that the database itself refuses to
+// change or remove an audit record, whatever code runs against it.
+func TestAuditIsAppendOnly(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	defer s.Close()
+	storetest.AppendOneAudit(t, s)
+	db := rawDB(t, dir)
+	for _, q := range []string{`UPDATE audit SET rule = 'forged'`, `DELETE FROM audit`} {
+		if _, err := db.Exec(q); err == nil {
+			t.Errorf("%s: succeeded on the append-only audit log", q)
+		}
+	}
+}
+
+// rawDB opens the store's database file directly.
+func rawDB(t *testing.T, dir string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
