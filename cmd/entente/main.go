@@ -53,6 +53,10 @@ var commands = []command{
 	{"import", "import MISP, CSV and plain-list feeds into a node, deduplicated", cmdImport},
 	{"key", "create, list and revoke API keys", cmdKey},
 	{"collection", "create and list TAXII collections", cmdCollection},
+	{"partner", "record the organisations the node shares with", cmdPartner},
+	{"agreement", "set, list, show, delete and preview sharing agreements", cmdAgreement},
+	{"audit", "list what left the node and every administrative change", cmdAudit},
+	{"peer", "federate with other TAXII 2.1 nodes: add, list, remove, sync", cmdPeer},
 	{"pattern", "validate STIX patterns and match them against observations", cmdPattern},
 	{"match", "match network logs against indicators and report sightings", cmdMatch},
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/config"
 	"github.com/entente-cti/entente/internal/httpapi"
+	"github.com/entente-cti/entente/internal/node"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -37,6 +38,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	org := fs.String("org", "Entente node", "organisation name, when the node is created by this start")
 	country := fs.String("country", "", "ISO 3166-1 alpha-2 country, when the node is created by this start")
 	sector := fs.String("sector", "", "industry sector, when the node is created by this start")
+	syncEvery := fs.Duration("sync-interval", 5*time.Minute, "how often every federation peer is synced (0: only on request)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -121,6 +123,16 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	}
 	logger.Info("serving", "url", scheme+"://"+ln.Addr().String(), "org", id.ID, "store", storeKind(cfg))
 	fmt.Fprintf(env.Stderr, "Entente node %q listening on %s://%s\n", id.Name, scheme, ln.Addr())
+
+	// Federation: every peer syncs on its own, in the background.
+	syncCtx, stopSync := context.WithCancel(ctx)
+	syncDone := make(chan struct{})
+	if *syncEvery > 0 {
+		go func() { defer close(syncDone); svc.RunPeerSync(syncCtx, *syncEvery, node.SyncOptions{}) }()
+	} else {
+		close(syncDone)
+	}
+	defer func() { stopSync(); <-syncDone }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

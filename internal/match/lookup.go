@@ -182,10 +182,12 @@ func (m *Matcher) domain(b []byte) {
 		d = d[:len(d)-1]
 	}
 	for k := d; len(k) > 0; {
-		if r, ok := t.get(k); ok {
-			m.emit(Ref(r), observable.Domain, string(d), string(k))
-		}
 		i := bytes.IndexByte(k, '.')
+		if i >= 0 || m.s.tlds {
+			if r, ok := t.get(k); ok {
+				m.emit(Ref(r), observable.Domain, string(d), string(k))
+			}
+		}
 		if i < 0 {
 			break
 		}

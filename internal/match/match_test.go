@@ -93,6 +93,25 @@ func TestSnapshotSemantics(t *testing.T) {
 			t.Errorf("%s %q|%q (-want +got):\n%s", tt.o.Kind, tt.o.Value, tt.o.Aux, diff)
 		}
 	}
+	// A single-label domain (a TLD) matches every name under it.
+	tb := NewBuilder()
+	for _, v := range []string{"evil.com", "zz"} {
+		if err := tb.Add(observable.Domain, v, DerivedRef); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tld := tb.Snapshot()
+	if diff := cmp.Diff([]string{"domain zz"}, matches(tld, sensor.Obs{Kind: dom, Value: []byte("a.b.zz")})); diff != "" {
+		t.Errorf("TLD indicator (-want +got):\n%s", diff)
+	}
+	data, _, _ := tld.Encode()
+	tld2, err := ReadSnapshot(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"domain zz"}, matches(tld2, sensor.Obs{Kind: dom, Value: []byte("x.zz")})); diff != "" {
+		t.Errorf("TLD indicator after a round trip (-want +got):\n%s", diff)
+	}
 	if s.Len() != len(semanticsList) {
 		t.Errorf("Len = %d, want %d", s.Len(), len(semanticsList))
 	}

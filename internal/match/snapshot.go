@@ -2,6 +2,7 @@ package match
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 
 	"github.com/gaissmai/bart"
@@ -61,6 +63,9 @@ type Snapshot struct {
 	net24 []uint64
 	nets4 int
 	nets6 int
+	// tlds is set when some domain value is a single label, so that
+	// lookups of the last label can be skipped otherwise.
+	tlds bool
 }
 
 func newSnapshot() *Snapshot {
@@ -187,6 +192,9 @@ func (b *Builder) Add(k observable.Kind, value string, r Ref) error {
 		}
 		if value == "" {
 			return fmt.Errorf("empty %s value", k)
+		}
+		if k == observable.Domain && strings.IndexByte(value, '.') < 0 {
+			s.tlds = true
 		}
 		if t.full([]byte(value)) {
 			return fmt.Errorf("%s table full (4 GiB of values)", k)
@@ -488,6 +496,9 @@ func ReadSnapshot(r io.Reader) (*Snapshot, error) {
 				if t.full(k) {
 					d.fail("string table full")
 					break
+				}
+				if sec == secDomain && bytes.IndexByte(k, '.') < 0 {
+					b.s.tlds = true
 				}
 				p, added := t.slot(k)
 				set(p, added, d.ref(n))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store/sqlite"
 	"github.com/entente-cti/entente/internal/taxii"
 )
@@ -159,7 +160,9 @@ func indicator(n int, modified string) json.RawMessage {
 func TestAddObjectsAndStatus(t *testing.T) {
 	s, _, _ := newService(t)
 	ctx := context.Background()
-	c, err := s.CreateCollection(ctx, admin, entente.Collection{Title: "T", ReadRoles: []entente.Role{entente.RoleAnalyst, entente.RolePartner}, WriteRoles: []entente.Role{entente.RoleSensor}})
+	// CLEAR by default: the partner, which has no agreement, may read it.
+	c, err := s.CreateCollection(ctx, admin, entente.Collection{Title: "T", DefaultMarking: stix.TLPClear.MarkingID(),
+		ReadRoles: []entente.Role{entente.RoleAnalyst, entente.RolePartner}, WriteRoles: []entente.Role{entente.RoleSensor}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/entente-cti/entente/internal/policy"
+	"github.com/entente-cti/entente/internal/stix"
+)
+
+func cmdAgreement(ctx context.Context, env *Env, args []string) error {
+	const synopsis = "agreement set|list|show|delete|preview [flags]"
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintf(env.Stderr, "Usage: entente %s\n\n"+
+			"  set --partner ID --collections a,b [--types t1,t2] --max-tlp clear|green|amber|amber+strict\n"+
+			"      [--reshare] [--redact victims,identities,freetext] [--from T] [--until T]\n"+
+			"                                   record the agreement with a partner (replacing any)\n"+
+			"  list                             list agreements\n"+
+			"  show --partner ID                print an agreement as JSON\n"+
+			"  delete --partner ID              end an agreement\n"+
+			"  preview --partner ID             list what the partner would receive, with the rule for each object\n\n"+
+			"Times are RFC 3339. Each talks to a running node (--server URL --token KEY) or works offline (--data DIR).\n", synopsis)
+		if len(args) == 0 {
+			return usagef("a subcommand is required")
+		}
+		return nil
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags(env, "agreement "+sub, "agreement "+sub+" [flags]", "Manage sharing agreements (admin).")
+	var b backendFlags
+	b.register(fs, env)
+	partner := fs.String("partner", "", "the partner's STIX identity id")
+	var collections, types, maxTLP, redact, from, until *string
+	var reshare *bool
+	if sub == "set" {
+		collections = fs.String("collections", "", "comma-separated collection ids or aliases the agreement covers")
+		types = fs.String("types", "", "comma-separated STIX types it covers (default: all)")
+		maxTLP = fs.String("max-tlp", "green", "highest TLP the partner may receive: clear, green, amber, amber+strict")
+		reshare = fs.Bool("reshare", false, "allow passing on objects received from third parties (CLEAR and GREEN only)")
+		redact = fs.String("redact", "", "comma-separated redactions: victims, identities, freetext")
+		from = fs.String("from", "", "start of validity (RFC 3339)")
+		until = fs.String("until", "", "end of validity (RFC 3339)")
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if sub != "list" && *partner == "" {
+		return usagef("agreement %s needs --partner", sub)
+	}
+	var a policy.Agreement
+	if sub == "set" {
+		var err error
+		if a, err = agreementFromFlags(*partner, *collections, *types, *maxTLP, *redact, *from, *until, *reshare); err != nil {
+			return err
+		}
+	}
+	ops, done, err := b.open(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer done()
+	switch sub {
+	case "set":
+		a, err := ops.putAgreement(ctx, a)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, "Recorded agreement %s with %s.\n", a.ID, a.Partner.ID)
+	case "list":
+		as, err := ops.agreements(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PARTNER\tCOUNTRY\tCOLLECTIONS\tMAX TLP\tRESHARE\tVALID FROM\tVALID UNTIL")
+		for _, a := range as {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%s\t%s\n", a.Partner.ID, a.Partner.Country, strings.Join(a.Collections, ","),
+				a.MaxTLP, a.AllowReshare, fmtOptTime(a.ValidFrom), fmtOptTime(a.ValidUntil))
+		}
+		return tw.Flush()
+	case "show":
+		a, err := ops.agreement(ctx, *partner)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(a)
+	case "delete":
+		if err := ops.deleteAgreement(ctx, *partner); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, "Deleted the agreement with %s.\n", *partner)
+	case "preview":
+		ex, err := ops.preview(ctx, *partner)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DECISION\tRULE\tOBJECT\tTLP\tCOLLECTION\tREASON")
+		released := 0
+		for _, e := range ex {
+			d := "withhold"
+			if e.Decision.Allow {
+				d = "release"
+				released++
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d, e.Decision.Rule, e.Object.ID, e.Object.TLP, e.Object.Collection, e.Decision.Reason)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, "%d of %d objects would be released to %s.\n", released, len(ex), *partner)
+	default:
+		return usagef("unknown subcommand %q (set, list, show, delete or preview)", sub)
+	}
+	return nil
+}
+
+// agreementFromFlags builds the agreement of agreement set.
+func agreementFromFlags(partner, collections, types, maxTLP, redact, from, until string, reshare bool) (policy.Agreement, error) {
+	a := policy.Agreement{Partner: policy.Party{ID: partner}, Collections: splitList(collections), ObjectTypes: splitList(types), AllowReshare: reshare}
+	if len(a.Collections) == 0 {
+		return a, usagef("agreement set needs --collections")
+	}
+	tlp, err := stix.ParseTLP(maxTLP)
+	if err != nil {
+		return a, usagef("--max-tlp: %v", err)
+	}
+	a.MaxTLP = tlp
+	for _, r := range splitList(redact) {
+		switch r {
+		case "victims":
+			a.Redact.SightingVictimsToCountry = true
+		case "identities":
+			a.Redact.RemoveThirdPartyIdentities = true
+		case "freetext":
+			a.Redact.StripFreeText = true
+		default:
+			return a, usagef("--redact: %q is not victims, identities or freetext", r)
+		}
+	}
+	for _, t := range []struct {
+		flag, v string
+		dst     *time.Time
+	}{{"from", from, &a.ValidFrom}, {"until", until, &a.ValidUntil}} {
+		if t.v == "" {
+			continue
+		}
+		v, err := time.Parse(time.RFC3339, t.v)
+		if err != nil {
+			return a, usagef("--%s: %q is not an RFC 3339 time", t.flag, t.v)
+		}
+		*t.dst = v.UTC()
+	}
+	return a, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func fmtOptTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}

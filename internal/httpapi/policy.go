@@ -1,0 +1,196 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/policy"
+)
+
+// This file serves the sharing policy and federation part of the node API:
+// partners, agreements and their preview, the audit log, and peers. The
+// node service enforces the roles (admin; the audit log also analysts).
+
+func (h *handler) listPartners(w http.ResponseWriter, r *http.Request) {
+	ps, err := h.svc.Partners(r.Context(), principal(r))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if ps == nil {
+		ps = []policy.Party{}
+	}
+	h.writeAPI(w, r, http.StatusOK, map[string]any{"partners": ps})
+}
+
+func (h *handler) putPartner(w http.ResponseWriter, r *http.Request) {
+	var p policy.Party
+	if err := h.decodeAPIBody(w, r, &p); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if id := r.PathValue("id"); p.ID == "" {
+		p.ID = id
+	} else if p.ID != id {
+		h.writeError(w, r, entente.Errorf(entente.EINVALID, "id: the body names %q but the URL %q", p.ID, id))
+		return
+	}
+	if err := h.svc.PutPartner(r.Context(), principal(r), p); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.writeAPI(w, r, http.StatusOK, p)
+}
+
+func (h *handler) listAgreements(w http.ResponseWriter, r *http.Request) {
+	as, err := h.svc.Agreements(r.Context(), principal(r))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if as == nil {
+		as = []policy.Agreement{}
+	}
+	h.writeAPI(w, r, http.StatusOK, map[string]any{"agreements": as})
+}
+
+func (h *handler) putAgreement(w http.ResponseWriter, r *http.Request) {
+	var a policy.Agreement
+	if err := h.decodeAPIBody(w, r, &a); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if id := r.PathValue("partner"); a.Partner.ID == "" {
+		a.Partner.ID = id
+	} else if a.Partner.ID != id {
+		h.writeError(w, r, entente.Errorf(entente.EINVALID, "partner.id: the body names %q but the URL %q", a.Partner.ID, id))
+		return
+	}
+	a, err := h.svc.PutAgreement(r.Context(), principal(r), a)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.writeAPI(w, r, http.StatusOK, a)
+}
+
+func (h *handler) getAgreement(w http.ResponseWriter, r *http.Request) {
+	a, err := h.svc.Agreement(r.Context(), principal(r), r.PathValue("partner"))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.writeAPI(w, r, http.StatusOK, a)
+}
+
+func (h *handler) deleteAgreement(w http.ResponseWriter, r *http.Request) {
+	if err := h.svc.DeleteAgreement(r.Context(), principal(r), r.PathValue("partner")); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *handler) previewAgreement(w http.ResponseWriter, r *http.Request) {
+	limit := 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			h.writeError(w, r, entente.Errorf(entente.EINVALID, "limit: %q is not a non-negative integer", v))
+			return
+		}
+		limit = n
+	}
+	ex, err := h.svc.Preview(r.Context(), principal(r), r.PathValue("partner"), limit)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if ex == nil {
+		ex = []policy.Explanation{}
+	}
+	h.writeAPI(w, r, http.StatusOK, map[string]any{"partner": r.PathValue("partner"), "objects": ex})
+}
+
+// queryAudit serves GET /api/v1/audit?partner=&object=&action=&from=&to=&limit=&next=
+// (from and to are RFC 3339 times).
+func (h *handler) queryAudit(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	q := node.AuditQuery{Partner: v.Get("partner"), ObjectID: v.Get("object"), Action: v.Get("action"), Next: v.Get("next")}
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &q.From}, {"to", &q.To}} {
+		if s := v.Get(f.name); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				h.writeError(w, r, entente.Errorf(entente.EINVALID, "%s: %q is not an RFC 3339 time", f.name, s))
+				return
+			}
+			*f.dst = t
+		}
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			h.writeError(w, r, entente.Errorf(entente.EINVALID, "limit: %q is not a positive integer", s))
+			return
+		}
+		q.Limit = n
+	}
+	page, err := h.svc.QueryAudit(r.Context(), principal(r), q)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if page.Records == nil {
+		page.Records = []node.AuditRecord{}
+	}
+	h.writeAPI(w, r, http.StatusOK, page)
+}
+
+func (h *handler) listPeers(w http.ResponseWriter, r *http.Request) {
+	ps, err := h.svc.Peers(r.Context(), principal(r))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if ps == nil {
+		ps = []node.Peer{}
+	}
+	h.writeAPI(w, r, http.StatusOK, map[string]any{"peers": ps})
+}
+
+func (h *handler) addPeer(w http.ResponseWriter, r *http.Request) {
+	var p node.Peer
+	if err := h.decodeAPIBody(w, r, &p); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	p, err := h.svc.AddPeer(r.Context(), principal(r), p)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.writeAPI(w, r, http.StatusCreated, p)
+}
+
+func (h *handler) removePeer(w http.ResponseWriter, r *http.Request) {
+	if err := h.svc.RemovePeer(r.Context(), principal(r), r.PathValue("id")); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *handler) syncPeer(w http.ResponseWriter, r *http.Request) {
+	res, err := h.svc.SyncPeer(r.Context(), principal(r), r.PathValue("id"), node.SyncOptions{})
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.writeAPI(w, r, http.StatusOK, res)
+}
