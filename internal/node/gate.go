@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -239,15 +240,15 @@ func (s *Service) gate(ctx context.Context, p entente.Principal, c entente.Colle
 	refs := map[string]bool{}
 	var victims []string
 	redactVictims := agreement != nil && agreement.Redact.SightingVictimsToCountry
+	decodeAll(page.Entries, objs)
 	for i, e := range page.Entries {
-		o, err := stix.Decode(e.Raw)
-		if err != nil {
+		o := objs[i]
+		if o == nil {
 			// Stored objects were valid when added; one that no longer
 			// decodes is withheld rather than sent unexamined.
-			s.log.ErrorContext(ctx, "stored object does not decode; withheld", "collection", c.ID, "object", e.ID, "err", err)
+			s.log.ErrorContext(ctx, "stored object does not decode; withheld", "collection", c.ID, "object", e.ID)
 			continue
 		}
-		objs[i] = o
 		ids = append(ids, e.ID)
 		for _, r := range o.MarkingRefs {
 			if _, tlp := stix.TLPFromMarking(r); !tlp {
@@ -336,4 +337,27 @@ func (s *Service) gate(ctx context.Context, p entente.Principal, c entente.Colle
 		return entente.Page{}, fmt.Errorf("policy gate: %w", err)
 	}
 	return out, nil
+}
+
+// decodeAll decodes the envelope of each entry into objs (nil when it
+// does not decode), on every core for large pages.
+func decodeAll(entries []entente.ObjectEntry, objs []*stix.Object) {
+	decode := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if o, err := stix.Decode(entries[i].Raw); err == nil {
+				objs[i] = o
+			}
+		}
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if len(entries) < 1000 || workers < 2 {
+		decode(0, len(entries))
+		return
+	}
+	var wg sync.WaitGroup
+	step := (len(entries) + workers - 1) / workers
+	for lo := 0; lo < len(entries); lo += step {
+		wg.Go(func() { decode(lo, min(lo+step, len(entries))) })
+	}
+	wg.Wait()
 }
