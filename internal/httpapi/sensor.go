@@ -31,17 +31,12 @@ func (h *handler) sightings(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, entente.Errorf(entente.EUNSUPPORTED, "the Content-Type must be application/stix+json;version=2.1 (a bundle)"))
 		return
 	}
-	buf, err := readBody(w, r, h.svc.Config().MaxContentLength)
+	objects, release, err := h.readObjects(w, r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	defer putBuf(buf)
-	objects, err := taxii.SplitEnvelope(buf.Bytes(), h.opts.MaxJSONDepth)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
+	defer release()
 	st, err := h.svc.AddSightings(r.Context(), principal(r), objects)
 	if err != nil {
 		h.writeError(w, r, err)

@@ -248,23 +248,35 @@ func (h *handler) addObjects(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	buf, err := readBody(w, r, h.svc.Config().MaxContentLength)
+	objects, release, err := h.readObjects(w, r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	defer putBuf(buf)
-	objects, err := taxii.SplitEnvelope(buf.Bytes(), h.opts.MaxJSONDepth)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
+	defer release()
 	st, err := h.svc.SubmitObjects(r.Context(), principal(r), r.PathValue("coll"), objects)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
 	h.writeJSON(w, r, http.StatusAccepted, taxii.MediaType, st)
+}
+
+// readObjects reads a request body of at most the API root's
+// max_content_length and returns the raw objects of the envelope (or
+// bundle) it holds; release returns the body's buffer once the objects are
+// no longer used.
+func (h *handler) readObjects(w http.ResponseWriter, r *http.Request) (objects []json.RawMessage, release func(), err error) {
+	buf, err := readBody(w, r, h.svc.Config().MaxContentLength)
+	if err != nil {
+		return nil, nil, err
+	}
+	objects, err = taxii.SplitEnvelope(buf.Bytes(), h.opts.MaxJSONDepth)
+	if err != nil {
+		putBuf(buf)
+		return nil, nil, err
+	}
+	return objects, func() { putBuf(buf) }, nil
 }
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
