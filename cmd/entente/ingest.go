@@ -15,6 +15,7 @@ import (
 	"github.com/entente-cti/entente/internal/config"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/taxii"
 	"github.com/entente-cti/entente/internal/taxiiclient"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
@@ -46,7 +47,10 @@ func cmdIngest(ctx context.Context, env *Env, args []string) error {
 		files = []string{"-"}
 	}
 
-	var sink func(ctx context.Context, objs []json.RawMessage) (ingestResult, error)
+	// sink hands a batch to the node and returns a function that waits
+	// for its outcome, so that batches can be validated and stored while
+	// the next ones are read.
+	var sink func(ctx context.Context, objs []json.RawMessage) (func() (ingestResult, error), error)
 	switch {
 	case cfg.Data != "" || cfg.Store != "":
 		svc, st, err := openNode(ctx, cfg, quietLogger(env))
@@ -59,16 +63,20 @@ func cmdIngest(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		admin := node.LocalAdmin(id.ID)
-		sink = func(ctx context.Context, objs []json.RawMessage) (ingestResult, error) {
-			status, err := svc.AddObjects(ctx, admin, *coll, objs)
+		sink = func(ctx context.Context, objs []json.RawMessage) (func() (ingestResult, error), error) {
+			status, err := svc.SubmitObjects(ctx, admin, *coll, objs)
 			if err != nil {
-				return ingestResult{}, err
+				return nil, err
 			}
-			r := ingestResult{stored: status.SuccessCount}
-			for _, f := range status.Failures {
-				r.rejected = append(r.rejected, rejection{id: f.ID, reason: f.Message})
-			}
-			return r, nil
+			return func() (ingestResult, error) {
+				for status.Status != taxii.StatusComplete {
+					time.Sleep(2 * time.Millisecond)
+					if status, err = svc.Status(ctx, admin, status.ID); err != nil {
+						return ingestResult{}, err
+					}
+				}
+				return resultOf(status.SuccessCount, status.Failures), nil
+			}, nil
 		}
 	case remote.server != "":
 		if remote.key() == "" {
@@ -90,16 +98,17 @@ func cmdIngest(ctx context.Context, env *Env, args []string) error {
 		if c.APIRoot == "" {
 			return fmt.Errorf("%s names no API root", c.DiscoveryURL)
 		}
-		sink = func(ctx context.Context, objs []json.RawMessage) (ingestResult, error) {
+		sink = func(ctx context.Context, objs []json.RawMessage) (func() (ingestResult, error), error) {
 			res, err := c.Push(ctx, *coll, objs)
 			if err != nil {
-				return ingestResult{}, err
+				return nil, err
 			}
-			r := ingestResult{stored: res.Success}
-			for _, f := range res.Failures {
-				r.rejected = append(r.rejected, rejection{id: f.ID, reason: f.Message})
+			failures := make([]taxii.StatusDetail, len(res.Failures))
+			for i, f := range res.Failures {
+				failures[i] = taxii.StatusDetail{ID: f.ID, Message: f.Message}
 			}
-			return r, nil
+			r := resultOf(res.Success, failures)
+			return func() (ingestResult, error) { return r, nil }, nil
 		}
 	default:
 		return usagef("give --server URL (or ENTENTE_SERVER) to ingest into a running node, or --data DIR to ingest offline")
@@ -158,7 +167,7 @@ func (s *ingestSummary) print(w io.Writer, d time.Duration) {
 // ingestFile reads one bundle and hands its objects to sink in batches.
 // A file that cannot be read whole (truncated gzip, malformed JSON) stores
 // nothing: its error names the file and where it broke.
-func ingestFile(ctx context.Context, env *Env, name string, progress bool, sink func(context.Context, []json.RawMessage) (ingestResult, error), sum *ingestSummary) error {
+func ingestFile(ctx context.Context, env *Env, name string, progress bool, sink func(context.Context, []json.RawMessage) (func() (ingestResult, error), error), sum *ingestSummary) error {
 	data, err := readInput(env, name, progress)
 	if err != nil {
 		return err
@@ -170,11 +179,30 @@ func ingestFile(ctx context.Context, env *Env, name string, progress bool, sink 
 	}); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
+	type pending struct {
+		first, last int
+		wait        func() (ingestResult, error)
+	}
+	var batches []pending
+	var firstErr error
 	for off := 0; off < len(objs); off += ingestBatch {
 		batch := objs[off:min(off+ingestBatch, len(objs))]
-		res, err := sink(ctx, batch)
+		wait, err := sink(ctx, batch)
 		if err != nil {
-			return fmt.Errorf("%s: objects %d-%d: %w", name, off, off+len(batch)-1, err)
+			firstErr = fmt.Errorf("%s: objects %d-%d: %w", name, off, off+len(batch)-1, err)
+			break
+		}
+		batches = append(batches, pending{off, off + len(batch) - 1, wait})
+	}
+	// Every batch handed over is waited for, even after an error, so
+	// that the summary accounts for all that was stored.
+	for _, b := range batches {
+		res, err := b.wait()
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%s: objects %d-%d: %w", name, b.first, b.last, err)
+			}
+			continue
 		}
 		sum.stored += res.stored
 		for _, r := range res.rejected {
@@ -182,7 +210,16 @@ func ingestFile(ctx context.Context, env *Env, name string, progress bool, sink 
 			sum.rejected = append(sum.rejected, r)
 		}
 	}
-	return nil
+	return firstErr
+}
+
+// resultOf summarises a status: objects stored and those rejected.
+func resultOf(stored int, failures []taxii.StatusDetail) ingestResult {
+	r := ingestResult{stored: stored}
+	for _, f := range failures {
+		r.rejected = append(r.rejected, rejection{id: f.ID, reason: f.Message})
+	}
+	return r
 }
 
 // readInput reads a file (or stdin for "-") whole, decompressing gzip,

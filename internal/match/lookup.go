@@ -3,6 +3,7 @@ package match
 import (
 	"bytes"
 	"encoding/hex"
+	"hash/maphash"
 	"net/netip"
 
 	"github.com/entente-cti/entente/internal/observable"
@@ -29,6 +30,7 @@ type Matcher struct {
 	s       *Snapshot
 	scratch []byte
 	hits    []Hit
+	sink    uint64 // keeps the loads of prefetch
 }
 
 // NewMatcher returns a matcher on s.
@@ -65,6 +67,68 @@ func (m *Matcher) match(o sensor.Obs) {
 		m.email(o.Value)
 	case sensor.ObsHash:
 		m.hash(o.Value)
+	}
+}
+
+// prefetch touches the table slots that matching o will read, without
+// looking o up: touching the slots of many values one after the other
+// lets their cache misses overlap, so that matching them afterwards finds
+// the slots in cache. It changes no result.
+func (m *Matcher) prefetch(o sensor.Obs) {
+	switch o.Kind {
+	case sensor.ObsIP, sensor.ObsAny:
+		if v, ok := parseIPv4(o.Value); ok {
+			m.prefetch4(v)
+			return
+		}
+		if o.Kind == sensor.ObsAny {
+			m.prefetchDomain(o.Value)
+		}
+	case sensor.ObsDomain:
+		m.prefetchDomain(o.Value)
+	case sensor.ObsHost:
+		h := hostOnly(o.Value)
+		if v, ok := parseIPv4(h); ok {
+			m.prefetch4(v)
+		} else {
+			m.prefetchDomain(h)
+		}
+	}
+}
+
+func (m *Matcher) prefetch4(v uint32) {
+	s := m.s
+	if n := uint64(len(s.v4.keys)); n > 0 {
+		m.sink += uint64(s.v4.keys[hashU32(&v)&(n-1)])
+	}
+	m.sink += s.net24[v>>14]
+}
+
+// prefetchDomain touches the slots of the names that domain looks up, as
+// long as the name needs no normalising beyond lower case.
+func (m *Matcher) prefetchDomain(b []byte) {
+	t := m.s.domain
+	if t.n == 0 || len(b) == 0 || len(b) > 253+1 {
+		return
+	}
+	d, ascii := m.lower(b)
+	if !ascii {
+		return
+	}
+	if d[len(d)-1] == '.' {
+		d = d[:len(d)-1]
+	}
+	mask := uint64(len(t.slots) - 1)
+	for k := d; len(k) > 0; {
+		i := bytes.IndexByte(k, '.')
+		if i < 0 && !m.s.tlds {
+			break
+		}
+		m.sink += t.slots[maphash.Bytes(t.seed, k)&mask]
+		if i < 0 {
+			break
+		}
+		k = k[i+1:]
 	}
 }
 

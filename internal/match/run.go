@@ -69,6 +69,10 @@ type handler struct {
 	rec    HitRecord
 	hitBuf []Hit
 	now    time.Time
+	// Lines deferred for batched matching (see batchLines).
+	pend  []pending
+	pobs  []sensor.Obs
+	arena []byte
 }
 
 type runner struct {
@@ -80,7 +84,61 @@ type runner struct {
 	handlers []*handler
 }
 
+// batchLines is how many lines a handler defers before matching them:
+// their table slots are touched first, all together, so that the cache
+// misses of many lookups overlap instead of following one another.
+const batchLines = 64
+
+// pending is a line whose matching is deferred.
+type pending struct {
+	c      *sensor.Chunk
+	line   int64
+	raw    []byte // points into the chunk, valid until ChunkDone
+	p      sensor.Parser
+	o0, o1 int // its observables in handler.pobs
+}
+
+// Line defers the line: the observables are copied (they may point into
+// the parser's scratch space), the line itself stays in its chunk.
 func (h *handler) Line(c *sensor.Chunk, line int64, raw []byte, obs []sensor.Obs, p sensor.Parser) {
+	o0 := len(h.pobs)
+	for _, o := range obs {
+		v := len(h.arena)
+		h.arena = append(h.arena, o.Value...)
+		a := len(h.arena)
+		h.arena = append(h.arena, o.Aux...)
+		// Slices keep pointing at an old arena when append moves it;
+		// the old one is not written to again before the flush.
+		o.Value = h.arena[v:a:a]
+		if o.Aux != nil {
+			o.Aux = h.arena[a:len(h.arena):len(h.arena)]
+		}
+		h.pobs = append(h.pobs, o)
+	}
+	h.pend = append(h.pend, pending{c: c, line: line, raw: raw, p: p, o0: o0, o1: len(h.pobs)})
+	if len(h.pend) >= batchLines {
+		h.Flush()
+	}
+}
+
+// Flush matches the deferred lines.
+func (h *handler) Flush() {
+	if len(h.pend) == 0 {
+		return
+	}
+	for _, o := range h.pobs {
+		h.m.prefetch(o)
+	}
+	for _, pl := range h.pend {
+		h.match(pl.c, pl.line, pl.raw, h.pobs[pl.o0:pl.o1], pl.p)
+	}
+	h.pend = h.pend[:0]
+	clear(h.pobs) // drop references to old arenas
+	h.pobs = h.pobs[:0]
+	h.arena = h.arena[:0]
+}
+
+func (h *handler) match(c *sensor.Chunk, line int64, raw []byte, obs []sensor.Obs, p sensor.Parser) {
 	hits := h.hitBuf[:0]
 	for _, o := range obs {
 		hits = h.m.Match(o, hits)
@@ -117,6 +175,7 @@ func (h *handler) Line(c *sensor.Chunk, line int64, raw []byte, obs []sensor.Obs
 }
 
 func (h *handler) ChunkDone(c *sensor.Chunk) {
+	h.Flush()
 	r := h.r
 	buf := h.buf
 	h.buf = nil

@@ -55,6 +55,10 @@ func (s *Service) CreateCollection(ctx context.Context, p entente.Principal, c e
 		return entente.Collection{}, fmt.Errorf("create collection %s: %w", c.ID, err)
 	}
 	s.log.InfoContext(ctx, "collection created", "collection", c.ID, "alias", c.Alias, "by", p.KeyID)
+	if err := s.auditAdmin(ctx, p, "collection.create", "", fmt.Sprintf("collection %s alias %q default marking %s read %v write %v",
+		c.ID, c.Alias, c.DefaultMarking, c.ReadRoles, c.WriteRoles), nil); err != nil {
+		return entente.Collection{}, err
+	}
 	return c, nil
 }
 

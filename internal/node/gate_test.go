@@ -293,7 +293,8 @@ func TestAgreementValidationIsRecorded(t *testing.T) {
 	for _, r := range audit.Records {
 		rules = append(rules, r.Rule)
 	}
-	want := []string{"partner.put", "partner.put", "partner.put", "agreement.put", "agreement.put.refused", "agreement.put.refused", "partner.put.refused"}
+	want := []string{"collection.create", "partner.put", "partner.put", "partner.put", "agreement.put", "key.create", "key.create", "key.create",
+		"agreement.put.refused", "agreement.put.refused", "partner.put.refused"}
 	if diff := cmp.Diff(want, rules); diff != "" {
 		t.Errorf("admin audit (-want +got):\n%s", diff)
 	}

@@ -81,6 +81,9 @@ func (s *Service) CreateKey(ctx context.Context, p entente.Principal, nk NewKey)
 		return "", entente.Key{}, fmt.Errorf("create key: %w", err)
 	}
 	s.log.InfoContext(ctx, "key created", "key_id", id, "role", nk.Role, "org", nk.Org, "by", p.KeyID)
+	if err := s.auditAdmin(ctx, p, "key.create", nk.Org, fmt.Sprintf("key %s role %s name %q", id, nk.Role, nk.Name), nil); err != nil {
+		return "", entente.Key{}, err
+	}
 	return secret, k, nil
 }
 
@@ -112,5 +115,5 @@ func (s *Service) RevokeKey(ctx context.Context, p entente.Principal, id string)
 	maps.DeleteFunc(s.keys, func(_ string, c cachedKey) bool { return c.p.KeyID == id })
 	s.mu.Unlock()
 	s.log.InfoContext(ctx, "key revoked", "key_id", id, "by", p.KeyID)
-	return nil
+	return s.auditAdmin(ctx, p, "key.revoke", "", "key "+id, nil)
 }

@@ -84,6 +84,8 @@ type Service struct {
 	pol     policyState     // the policy gate's cache and peer sync state
 	// completed, when set, is told of every complete Add Objects status.
 	completed func(*taxii.Status)
+	// alerts holds the correlation engine and alert notifications (alerts.go).
+	alerts alertsState
 }
 
 type cachedKey struct {

@@ -80,6 +80,15 @@ type Handler interface {
 	ChunkDone(c *Chunk)
 }
 
+// Flusher is implemented by a [Handler] that defers its work on lines
+// (to batch memory accesses across lines). Flush is called before a line
+// that may change the parser's state (a Zeek TSV header line), so that
+// the deferred lines are finished while the parser still describes them;
+// ChunkDone must finish them too.
+type Flusher interface {
+	Flush()
+}
+
 // BadLine is a line that could not be parsed.
 type BadLine struct {
 	File string
@@ -339,6 +348,7 @@ func (s *scanner) work(chunks <-chan *Chunk, h Handler) {
 	parsers := map[Format]Parser{}
 	gens := map[Format]uint64{}
 	var obs []Obs
+	flusher, _ := h.(Flusher)
 	for c := range chunks {
 		p := parsers[c.Format]
 		if p == nil || (c.Format.Stateful() && gens[c.Format] != c.headerGen) {
@@ -351,6 +361,7 @@ func (s *scanner) work(chunks <-chan *Chunk, h Handler) {
 		}
 		data := c.Data
 		line := c.FirstLine
+		stateful := c.Format.Stateful()
 		var records int64
 		for len(data) > 0 {
 			i := bytes.IndexByte(data, '\n')
@@ -367,6 +378,9 @@ func (s *scanner) work(chunks <-chan *Chunk, h Handler) {
 				s.reportBad(BadLine{File: c.File, Line: line, Err: fmt.Errorf("%w: %d bytes (at most %d)", ErrTooLong, len(l), s.opts.MaxLineSize)})
 				line++
 				continue
+			}
+			if flusher != nil && stateful && len(l) > 0 && (l[0] == '#' || l[0] == ' ' || l[0] == '\t') {
+				flusher.Flush()
 			}
 			var err error
 			obs, err = p.Parse(l, obs[:0])
