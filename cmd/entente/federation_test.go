@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -61,6 +63,24 @@ func (n *fedNode) api(t *testing.T, method, path string, v any) {
 	}
 }
 
+// apiPost POSTs a JSON body to a node API path as the node's admin.
+func (n *fedNode) apiPost(t *testing.T, path string, body any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", n.url+path, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+n.admin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		msg, _ := io.ReadAll(resp.Body)
+		t.Fatalf("POST %s: %s: %s", path, resp.Status, msg)
+	}
+}
+
 // cli runs an entente command against the node as its admin and fails
 // the test unless it succeeds; it returns stdout.
 func (n *fedNode) cli(t *testing.T, args ...string) string {
@@ -83,10 +103,16 @@ func (n *fedNode) partnerKey(t *testing.T, p *fedNode, country string) string {
 // intel collection, sorted, with the objects by id.
 func (n *fedNode) holdings(t *testing.T) ([]string, map[string]json.RawMessage) {
 	t.Helper()
+	return n.holdingsOf(t, "intel")
+}
+
+// holdingsOf is holdings of any collection.
+func (n *fedNode) holdingsOf(t *testing.T, coll string) ([]string, map[string]json.RawMessage) {
+	t.Helper()
 	c := &taxiiclient.Client{APIRoot: n.url + "/taxii2/api1/", Auth: taxiiclient.Auth{Token: n.admin}}
 	var held []string
 	objs := map[string]json.RawMessage{}
-	_, err := c.Pull(context.Background(), "intel", taxiiclient.Checkpoint{}, func(p *taxiiclient.Page) error {
+	_, err := c.Pull(context.Background(), coll, taxiiclient.Checkpoint{}, func(p *taxiiclient.Page) error {
 		for _, raw := range p.Objects {
 			o, err := stix.Decode(raw)
 			if err != nil {
@@ -221,6 +247,12 @@ func TestFederationThreeNodes(t *testing.T) {
 		t.Errorf("second sync stored objects again: %s", out)
 	}
 
+	// The checkpoint is kept: a later sync pulls only what is new.
+	push(a, indicatorObj(7, stix.TLPGreen.MarkingID()))
+	if out := b.cli(t, "peer", "sync", "a"); !strings.Contains(out, "pulled 1\tstored 1") {
+		t.Errorf("incremental sync: %s", out)
+	}
+
 	c.cli(t, "peer", "add", "--id", "b", "--name", "B", "--api-root", b.url+"/taxii2/api1/", "--collection", "intel", "--into", "intel",
 		"--peer-token", keyCatB, "--org", b.org)
 	c.cli(t, "peer", "sync", "b")
@@ -261,8 +293,30 @@ func TestFederationThreeNodes(t *testing.T) {
 	if diff := cmp.Diff(heldC, b.egress(t, c.org)); diff != "" {
 		t.Errorf("B's audit of egress to C vs C's holdings (-held +audited):\n%s", diff)
 	}
+	// Pushing: A pushes to B's inbox what its gate releases to B, and B
+	// records that it came from A (so B never passes A's AMBER on).
+	// (Through the API: "entente collection create --server" sends a body
+	// the API refuses, see the report.)
+	b.apiPost(t, "/api/v1/collections", map[string]any{"title": "Inbox", "alias": "inbox", "default_marking": stix.TLPAmber.MarkingID(),
+		"read_roles": []string{"analyst", "partner"}, "write_roles": []string{"analyst", "partner"}})
+	keyAatB := b.partnerKey(t, a, "FR")
+	a.cli(t, "peer", "add", "--id", "b-push", "--name", "B inbox", "--api-root", b.url+"/taxii2/api1/", "--collection", "inbox", "--into", "intel",
+		"--peer-token", keyAatB, "--org", b.org, "--direction", "push")
+	a.cli(t, "peer", "sync", "b-push")
+	inbox, _ := b.holdingsOf(t, "inbox")
+	if diff := cmp.Diff(without(heldB, idOf(t, bOwn)), inbox); diff != "" {
+		t.Errorf("pushed to B vs pulled by B (-pulled +pushed):\n%s", diff)
+	}
+	b.cli(t, "agreement", "set", "--partner", c.org, "--collections", "intel,inbox", "--max-tlp", "amber", "--reshare")
+	pv := b.cli(t, "agreement", "preview", "--partner", c.org)
+	if !slices.ContainsFunc(strings.Split(pv, "\n"), func(l string) bool {
+		return strings.Contains(l, "reshare.third-party-amber") && strings.Contains(l, idOf(t, amber)) && strings.HasPrefix(l, "withhold")
+	}) {
+		t.Errorf("B would pass A's pushed AMBER on to C:\n%s", pv)
+	}
+
 	// Preview tells the same story, without egress.
-	pv := a.cli(t, "agreement", "preview", "--partner", b.org)
+	pv = a.cli(t, "agreement", "preview", "--partner", b.org)
 	for _, want := range []string{"withhold  tlp.red", "release   agreement"} {
 		if !strings.Contains(pv, want) {
 			t.Errorf("preview lacks %q:\n%s", want, pv)
@@ -270,5 +324,42 @@ func TestFederationThreeNodes(t *testing.T) {
 	}
 	if diff := cmp.Diff(without(heldB, idOf(t, bOwn)), a.egress(t, b.org)); diff != "" {
 		t.Errorf("preview changed A's egress audit:\n%s", diff)
+	}
+}
+
+// TestPolicyCommandsBadInput checks that agreements naming an unknown
+// collection or country, and partners in no country, are refused with an
+// error naming the field, and recorded in the audit log.
+func TestPolicyCommandsBadInput(t *testing.T) {
+	n := startFedNode(t, "Node", "FR")
+	env := map[string]string{"ENTENTE_SERVER": n.url, "ENTENTE_TOKEN": n.admin}
+	const p = "identity--0000000b-0000-4000-8000-000000000000"
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"partner", "add", "--id", p, "--name", "B", "--country", "XX"}, 1, `country: "XX" is not an ISO 3166-1 alpha-2 code`},
+		{[]string{"agreement", "set", "--partner", p, "--collections", "intel"}, 1, "is not a known partner"},
+		{[]string{"partner", "add", "--id", p, "--name", "B", "--country", "DE"}, 0, "Recorded partner"},
+		{[]string{"agreement", "set", "--partner", p, "--collections", "intel,nope"}, 1, `collections[1]: unknown collection "nope"`},
+		{[]string{"agreement", "set", "--partner", p, "--collections", "intel", "--max-tlp", "purple"}, 2, "--max-tlp"},
+		{[]string{"agreement", "set", "--partner", p, "--collections", "intel", "--redact", "everything"}, 2, "--redact"},
+		{[]string{"agreement", "set", "--partner", p, "--collections", "intel", "--from", "2027-01-01T00:00:00Z", "--until", "2026-01-01T00:00:00Z"}, 1, "valid_until"},
+		{[]string{"agreement", "set", "--partner", p, "--collections", "intel", "--max-tlp", "amber"}, 0, "Recorded agreement"},
+		{[]string{"peer", "add", "--name", "x", "--api-root", "ftp://x", "--collection", "c", "--into", "nope"}, 1, "api_root"},
+		{[]string{"agreement", "delete", "--partner", p}, 0, "Deleted"},
+		{[]string{"agreement", "show", "--partner", p}, 1, "no agreement"},
+	} {
+		code, _, errs := run(t, env, nil, tc.args...)
+		if code != tc.code || !strings.Contains(errs, tc.want) {
+			t.Errorf("entente %s: exit %d, stderr %q; want exit %d and %q", strings.Join(tc.args, " "), code, errs, tc.code, tc.want)
+		}
+	}
+	out := n.cli(t, "audit", "--action", "admin")
+	for _, want := range []string{"partner.put.refused", "agreement.put.refused", "agreement.put ", "agreement.delete", "peer.add.refused", "unknown collection"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the audit log lacks %q:\n%s", want, out)
+		}
 	}
 }

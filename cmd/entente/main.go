@@ -51,6 +51,7 @@ var commands = []command{
 	{"serve", "run a node: TAXII 2.1, node API, exports, dashboard, metrics", cmdServe},
 	{"ingest", "load STIX bundles into a node (running, or offline)", cmdIngest},
 	{"import", "import MISP, CSV and plain-list feeds into a node, deduplicated", cmdImport},
+	{"export", "render indicators as nftables, RPZ, Suricata, MISP feed and other blocklists", cmdExport},
 	{"key", "create, list and revoke API keys", cmdKey},
 	{"collection", "create and list TAXII collections", cmdCollection},
 	{"partner", "record the organisations the node shares with", cmdPartner},
@@ -59,6 +60,7 @@ var commands = []command{
 	{"peer", "federate with other TAXII 2.1 nodes: add, list, remove, sync", cmdPeer},
 	{"pattern", "validate STIX patterns and match them against observations", cmdPattern},
 	{"match", "match network logs against indicators and report sightings", cmdMatch},
+	{"alert", "list, show, acknowledge and resolve coordinated alerts", cmdAlert},
 }
 
 // Run runs the command named by args[0] and returns the process exit code.

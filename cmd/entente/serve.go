@@ -38,7 +38,10 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	org := fs.String("org", "Entente node", "organisation name, when the node is created by this start")
 	country := fs.String("country", "", "ISO 3166-1 alpha-2 country, when the node is created by this start")
 	sector := fs.String("sector", "", "industry sector, when the node is created by this start")
+	var geoFiles multiFlag
+	fs.Var(&geoFiles, "geo", "geolocation data for exports: range CSV, CIDR directory or .mmdb (repeatable)")
 	syncEvery := fs.Duration("sync-interval", 5*time.Minute, "how often every federation peer is synced (0: only on request)")
+	alertFl := new(alertServeFlags).register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -95,6 +98,18 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	svc = newService(st, cfg, logger, id.ID)
+	if len(geoFiles) > 0 {
+		loc, err := loadGeo(geoFiles)
+		if err != nil {
+			return err
+		}
+		svc.SetGeo(loc)
+	}
+	stopNotify, err := startAlertNotify(ctx, svc, alertFl, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer stopNotify()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -31,7 +31,19 @@
 // name is ignored). A request without a valid key gets 401 with
 // WWW-Authenticate challenges for both schemes, whatever the path; a key
 // whose role or collection permissions do not allow the request gets 403.
-// /metrics and the node API (except /api/v1/whoami) are for admins.
+// /metrics and the node API (except /api/v1/whoami) are for admins; the
+// audit log (/api/v1/audit) is also open to analysts.
+//
+// # Sharing policy and federation
+//
+// Partners (/api/v1/partners, PUT /api/v1/partners/{id}), agreements
+// (/api/v1/agreements, PUT|GET|DELETE /api/v1/agreements/{partner}, and
+// GET /api/v1/agreements/{partner}/preview: what the partner would
+// receive, with the rule for each object), the audit log (GET
+// /api/v1/audit?partner=&object=&action=&from=&to=&limit=&next=) and peers
+// (GET|POST /api/v1/peers, DELETE /api/v1/peers/{id}, POST
+// /api/v1/peers/{id}/sync) are served by policy.go. What a partner's key
+// reads over TAXII passes the node's policy gate and is audited there.
 // Each key has a token bucket (Options.RatePerSecond, Options.Burst);
 // beyond it requests get 429 with Retry-After. Bodies are limited in size
 // (413) and JSON nesting depth (400). Logs name the key by its public id,

@@ -34,16 +34,24 @@ func parseIPv4(b []byte) (uint32, bool) {
 	return ip<<8 | part, true
 }
 
-func hexVal(c byte) (uint32, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return uint32(c - '0'), true
-	case c >= 'a' && c <= 'f':
-		return uint32(c-'a') + 10, true
-	case c >= 'A' && c <= 'F':
-		return uint32(c-'A') + 10, true
+// hexDigits maps a byte to its value as a hex digit, 0xFF if it is none.
+var hexDigits = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xFF
 	}
-	return 0, false
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c-'a') + 10
+		t[c-'a'+'A'] = byte(c-'a') + 10
+	}
+	return t
+}()
+
+func hexVal(c byte) (uint32, bool) {
+	v := hexDigits[c]
+	return uint32(v), v != 0xFF
 }
 
 // parseIPv6 parses an IPv6 address without a zone, without allocating,

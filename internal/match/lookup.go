@@ -2,6 +2,7 @@ package match
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"hash/maphash"
 	"net/netip"
@@ -30,7 +31,12 @@ type Matcher struct {
 	s       *Snapshot
 	scratch []byte
 	hits    []Hit
-	sink    uint64 // keeps the loads of prefetch
+	sink    uint64 // keeps the loads of touch
+	// Slots noted by prefetch: of the IPv4 table, of the /24 bitmap, of
+	// the domain table, of the IPv6 table and of the IPv6 network filter.
+	pf, pf24, pfs, pf6, pf32 []uint32
+	// pre holds what prefetch parsed, one entry per value, in order.
+	pre []parsed
 }
 
 // NewMatcher returns a matcher on s.
@@ -75,36 +81,73 @@ func (m *Matcher) match(o sensor.Obs) {
 // lets their cache misses overlap, so that matching them afterwards finds
 // the slots in cache. It changes no result.
 func (m *Matcher) prefetch(o sensor.Obs) {
+	var p parsed
 	switch o.Kind {
-	case sensor.ObsIP, sensor.ObsAny:
-		if v, ok := parseIPv4(o.Value); ok {
-			m.prefetch4(v)
-			return
+	case sensor.ObsIP, sensor.ObsAny, sensor.ObsHost:
+		b := o.Value
+		if o.Kind == sensor.ObsHost {
+			b = hostOnly(b)
 		}
-		if o.Kind == sensor.ObsAny {
-			m.prefetchDomain(o.Value)
+		if v, ok := parseIPv4(b); ok {
+			p.fam, p.v4 = 4, v
+			m.prefetch4(v)
+		} else if bytes.IndexByte(b, ':') >= 0 {
+			if a, ok := parseIPv6(b); ok && len(b) <= 64 {
+				p.fam, p.v6 = 6, a
+				m.prefetch6(&a)
+			}
+		} else if o.Kind != sensor.ObsIP {
+			m.prefetchDomain(b)
 		}
 	case sensor.ObsDomain:
 		m.prefetchDomain(o.Value)
-	case sensor.ObsHost:
-		h := hostOnly(o.Value)
-		if v, ok := parseIPv4(h); ok {
-			m.prefetch4(v)
-		} else {
-			m.prefetchDomain(h)
-		}
 	}
+	m.pre = append(m.pre, p)
+}
+
+// parsed is the address that prefetch found in an observed value, so
+// that matching it need not parse it again.
+type parsed struct {
+	fam uint8 // 4 or 6; 0 when the value was not parsed as an address
+	v4  uint32
+	v6  [16]byte
+}
+
+// matchParsed is Match for an observed value that prefetch parsed into p.
+func (m *Matcher) matchParsed(o sensor.Obs, p *parsed, hits []Hit) []Hit {
+	m.hits = hits
+	switch p.fam {
+	case 4:
+		m.ip4(p.v4)
+	case 6:
+		m.ip6(p.v6)
+	default:
+		m.match(o)
+	}
+	hits = m.hits
+	m.hits = nil
+	return hits
 }
 
 func (m *Matcher) prefetch4(v uint32) {
 	s := m.s
 	if n := uint64(len(s.v4.keys)); n > 0 {
-		m.sink += uint64(s.v4.keys[hashU32(&v)&(n-1)])
+		m.pf = append(m.pf, uint32(hashU32(&v)&(n-1)))
 	}
-	m.sink += s.net24[v>>14]
+	m.pf24 = append(m.pf24, v>>14)
 }
 
-// prefetchDomain touches the slots of the names that domain looks up, as
+func (m *Matcher) prefetch6(a *[16]byte) {
+	s := m.s
+	if n := uint64(len(s.v6.keys)); n > 0 {
+		m.pf6 = append(m.pf6, uint32(hash16(a)&(n-1)))
+	}
+	if s.net32 != nil {
+		m.pf32 = append(m.pf32, hash32of6(binary.BigEndian.Uint32(a[:4]))/64)
+	}
+}
+
+// prefetchDomain notes the slots of the names that domain looks up, as
 // long as the name needs no normalising beyond lower case.
 func (m *Matcher) prefetchDomain(b []byte) {
 	t := m.s.domain
@@ -124,12 +167,45 @@ func (m *Matcher) prefetchDomain(b []byte) {
 		if i < 0 && !m.s.tlds {
 			break
 		}
-		m.sink += t.slots[maphash.Bytes(t.seed, k)&mask]
+		m.pfs = append(m.pfs, uint32(maphash.Bytes(t.seed, k)&mask))
 		if i < 0 {
 			break
 		}
 		k = k[i+1:]
 	}
+}
+
+// touch loads the slots noted by prefetch in tight loops, whose loads
+// the processor can have many of in flight at once.
+func (m *Matcher) touch() {
+	var sink uint64
+	if keys := m.s.v4.keys; len(keys) > 0 {
+		for _, i := range m.pf {
+			sink += uint64(keys[i&uint32(len(keys)-1)])
+		}
+	}
+	if keys := m.s.v6.keys; len(keys) > 0 {
+		for _, i := range m.pf6 {
+			sink += uint64(keys[i&uint32(len(keys)-1)][0])
+		}
+	}
+	if net32 := m.s.net32; len(net32) > 0 {
+		for _, i := range m.pf32 {
+			sink += net32[i&uint32(len(net32)-1)]
+		}
+	}
+	net24 := m.s.net24
+	for _, i := range m.pf24 {
+		sink += net24[i&(1<<18-1)]
+	}
+	if slots := m.s.domain.slots; len(slots) > 0 {
+		for _, i := range m.pfs {
+			sink += slots[i&uint32(len(slots)-1)]
+		}
+	}
+	m.sink += sink
+	m.pf, m.pf24, m.pfs = m.pf[:0], m.pf24[:0], m.pfs[:0]
+	m.pf6, m.pf32 = m.pf6[:0], m.pf32[:0]
 }
 
 // hostOnly strips a port (and IPv6 brackets) from an HTTP host.
@@ -148,44 +224,56 @@ func hostOnly(h []byte) []byte {
 
 // ip looks up an address; it reports whether b was an address at all.
 func (m *Matcher) ip(b []byte) bool {
-	s := m.s
 	if v, ok := parseIPv4(b); ok {
-		if r, ok := s.v4.get(&v); ok {
-			a := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}).String()
-			m.emit(Ref(r), observable.IPv4, a, a)
-		}
-		if i := v >> 8; s.net24[i/64]&(1<<(i%64)) != 0 {
-			m.nets(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}))
-		}
+		m.ip4(v)
 		return true
 	}
 	if bytes.IndexByte(b, ':') < 0 || len(b) > 64 {
 		return false
 	}
-	var a netip.Addr
 	if raw, ok := parseIPv6(b); ok {
-		a = netip.AddrFrom16(raw).Unmap()
-	} else if bytes.IndexByte(b, '%') >= 0 {
+		m.ip6(raw)
+		return true
+	}
+	if bytes.IndexByte(b, '%') >= 0 {
 		// A zone: rare enough to parse the slow way.
 		z, err := netip.ParseAddr(string(b))
 		if err != nil {
 			return false
 		}
-		a = z.WithZone("").Unmap()
-	} else {
-		return false
+		m.ip6(z.WithZone("").As16())
+		return true
 	}
+	return false
+}
+
+func (m *Matcher) ip4(v uint32) {
+	s := m.s
+	if r, ok := s.v4.getHashed(&v, hashU32(&v)); ok {
+		a := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}).String()
+		m.emit(Ref(r), observable.IPv4, a, a)
+	}
+	if i := v >> 8; s.net24[i/64]&(1<<(i%64)) != 0 {
+		m.nets(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}))
+	}
+}
+
+// ip6 looks up an IPv6 address, or the IPv4 address it maps.
+func (m *Matcher) ip6(raw [16]byte) {
+	a := netip.AddrFrom16(raw).Unmap()
 	if a.Is4() {
-		return m.ip([]byte(a.String()))
+		v := a.As4()
+		m.ip4(binary.BigEndian.Uint32(v[:]))
+		return
 	}
+	s := m.s
 	k := a.As16()
-	if r, ok := s.v6.get(&k); ok {
+	if r, ok := s.v6.getHashed(&k, hash16(&k)); ok {
 		m.emit(Ref(r), observable.IPv6, a.String(), a.String())
 	}
-	if s.nets6 > 0 {
+	if s.mayNet6(binary.BigEndian.Uint32(k[:4])) {
 		m.nets(a)
 	}
-	return true
 }
 
 func (m *Matcher) nets(a netip.Addr) {

@@ -129,19 +129,21 @@ func (h *handler) Flush() {
 	for _, o := range h.pobs {
 		h.m.prefetch(o)
 	}
+	h.m.touch()
 	for _, pl := range h.pend {
-		h.match(pl.c, pl.line, pl.raw, h.pobs[pl.o0:pl.o1], pl.p)
+		h.match(pl.c, pl.line, pl.raw, h.pobs[pl.o0:pl.o1], h.m.pre[pl.o0:pl.o1], pl.p)
 	}
+	h.m.pre = h.m.pre[:0]
 	h.pend = h.pend[:0]
 	clear(h.pobs) // drop references to old arenas
 	h.pobs = h.pobs[:0]
 	h.arena = h.arena[:0]
 }
 
-func (h *handler) match(c *sensor.Chunk, line int64, raw []byte, obs []sensor.Obs, p sensor.Parser) {
+func (h *handler) match(c *sensor.Chunk, line int64, raw []byte, obs []sensor.Obs, pre []parsed, p sensor.Parser) {
 	hits := h.hitBuf[:0]
-	for _, o := range obs {
-		hits = h.m.Match(o, hits)
+	for i, o := range obs {
+		hits = h.m.matchParsed(o, &pre[i], hits)
 	}
 	h.hitBuf = hits
 	if len(hits) == 0 {

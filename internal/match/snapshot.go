@@ -63,6 +63,13 @@ type Snapshot struct {
 	net24 []uint64
 	nets4 int
 	nets6 int
+	// net32 has a bit for the hash of the first 32 bits of every IPv6
+	// network indicator of /32 or longer (and of every /32 inside a
+	// shorter one down to /16), so that most addresses skip the prefix
+	// table; short6 is set when some network is shorter than /16, which
+	// turns the filter off.
+	net32  []uint64
+	short6 bool
 	// tlds is set when some domain value is a single label, so that
 	// lookups of the last label can be skipped otherwise.
 	tlds bool
@@ -180,6 +187,7 @@ func (b *Builder) Add(k observable.Kind, value string, r Ref) error {
 				b.mark24(p)
 			} else {
 				s.nets6++
+				b.mark32(p)
 			}
 		}
 	case observable.Domain, observable.URL, observable.Email:
@@ -261,6 +269,47 @@ func (b *Builder) mark24(p netip.Prefix) {
 	for i := base; i < base+n; i++ {
 		b.s.net24[i/64] |= 1 << (i % 64)
 	}
+}
+
+func (b *Builder) mark32(p netip.Prefix) {
+	s := b.s
+	if p.Bits() < 16 {
+		s.short6 = true
+		return
+	}
+	if s.net32 == nil {
+		s.net32 = make([]uint64, net32Bits/64)
+	}
+	a := p.Addr().As16()
+	base := binary.BigEndian.Uint32(a[:4])
+	n := uint32(1)
+	if p.Bits() < 32 {
+		n = 1 << (32 - p.Bits())
+	}
+	for i := uint32(0); i < n; i++ {
+		h := hash32of6(base + i)
+		s.net32[h/64] |= 1 << (h % 64)
+	}
+}
+
+// net32Bits is the size of the IPv6 network filter.
+const net32Bits = 1 << 24
+
+// hash32of6 maps the first 32 bits of an IPv6 address to a bit of the
+// IPv6 network filter.
+func hash32of6(top uint32) uint32 { return uint32(mix64(uint64(top)) & (net32Bits - 1)) }
+
+// mayNet6 reports whether some IPv6 network indicator may contain the
+// address whose first 32 bits are top.
+func (s *Snapshot) mayNet6(top uint32) bool {
+	if s.nets6 == 0 {
+		return false
+	}
+	if s.short6 || s.net32 == nil {
+		return true
+	}
+	h := hash32of6(top)
+	return s.net32[h/64]&(1<<(h%64)) != 0
 }
 
 // Snapshot returns the built snapshot; the builder must not be used after.
@@ -486,6 +535,7 @@ func ReadSnapshot(r io.Reader) (*Snapshot, error) {
 					b.mark24(p)
 				} else {
 					b.s.nets6++
+					b.mark32(p)
 				}
 			case secDomain, secURL, secEmail:
 				t := map[byte]*strTable{secDomain: b.s.domain, secURL: b.s.url, secEmail: b.s.email}[sec]

@@ -46,6 +46,28 @@ func (t *fixedTable[K]) get(k *K) (uint32, bool) {
 	}
 }
 
+// getHashed is get for a key whose hash the caller computed with the
+// table's hash function: calling that function directly, rather than
+// through the table's function value, keeps k from escaping.
+func (t *fixedTable[K]) getHashed(k *K, h uint64) (uint32, bool) {
+	var zero K
+	if *k == zero {
+		return t.zeroVal, t.hasZero
+	}
+	if len(t.keys) == 0 {
+		return 0, false
+	}
+	mask := uint64(len(t.keys) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		if t.keys[i] == *k {
+			return t.vals[i], true
+		}
+		if t.keys[i] == zero {
+			return 0, false
+		}
+	}
+}
+
 // slot returns a pointer to the value of k, inserting k if absent; added
 // reports whether k was inserted.
 func (t *fixedTable[K]) slot(k *K) (v *uint32, added bool) {
@@ -81,6 +103,7 @@ func (t *fixedTable[K]) grow() {
 	}
 	old, oldv := t.keys, t.vals
 	t.keys, t.vals = make([]K, size), make([]uint32, size)
+	adviseHuge(t.keys)
 	var zero K
 	mask := uint64(size - 1)
 	for j := range old {
@@ -197,6 +220,7 @@ func (t *strTable) grow() {
 	}
 	old, oldv := t.slots, t.vals
 	t.slots, t.vals = make([]uint64, size), make([]uint32, size)
+	adviseHuge(t.slots)
 	mask := uint64(size - 1)
 	for j, s := range old {
 		if s == 0 {

@@ -139,6 +139,11 @@ func mergeIndicator(old, imported json.RawMessage, now time.Time) (json.RawMessa
 	oldMod, _ := a["modified"].(string)
 	delete(a, "modified")
 	delete(b, "modified")
+	// Seeing an indicator again extends its valid_until; a new version
+	// for that alone is worth it only once the extension is material.
+	if ua, ub := timestampOf(a["valid_until"]), timestampOf(b["valid_until"]); !ua.IsZero() && !ub.IsZero() && ub.Sub(ua) < RefreshValidity {
+		b["valid_until"] = a["valid_until"]
+	}
 	if reflect.DeepEqual(a, b) {
 		return nil, false, nil
 	}
@@ -151,6 +156,19 @@ func mergeIndicator(old, imported json.RawMessage, now time.Time) (json.RawMessa
 	return out, true, err
 }
 
+// RefreshValidity is how much later a feed must push an indicator's
+// valid_until for a re-import to store a new version for that alone.
+const RefreshValidity = 24 * time.Hour
+
+func timestampOf(v any) time.Time {
+	s, _ := v.(string)
+	t, err := stix.ParseTimestamp(s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
 // ImportObjects stores feed objects in collection through AddObjects, as
 // PrepareImport decides, in batches of ImportBatch, looking up stored
 // versions through the read path (release).
@@ -158,6 +176,15 @@ func (s *Service) ImportObjects(ctx context.Context, p entente.Principal, collec
 	var st ImportStats
 	lookup := func(ctx context.Context, ids []string) (map[string]json.RawMessage, error) {
 		return s.latest(ctx, p, collection, ids)
+	}
+	// An empty collection holds nothing to merge with, and objs (from one
+	// feed.Importer) holds each id once: skip the look-ups.
+	first, err := s.release(ctx, p, collection, entente.ObjectQuery{Limit: 1, MetadataOnly: true})
+	if err != nil {
+		return st, err
+	}
+	if len(first.Entries) == 0 {
+		lookup = func(context.Context, []string) (map[string]json.RawMessage, error) { return nil, nil }
 	}
 	for off := 0; off < len(objs); off += ImportBatch {
 		batch := objs[off:min(off+ImportBatch, len(objs))]

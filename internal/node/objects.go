@@ -53,6 +53,12 @@ func (s *Service) AddObjects(ctx context.Context, p entente.Principal, collectio
 		for i, out := range outcomes {
 			st.Successes[i] = taxii.StatusDetail{ID: out.ID, Version: taxii.Timestamp(out.Version)}
 		}
+		if p.Role == entente.RolePartner {
+			// Pushed by another organisation: keep where it came from.
+			if err := s.recordPushed(ctx, p, c.ID, outcomes, requested); err != nil {
+				return nil, err
+			}
+		}
 	}
 	st.SuccessCount, st.FailureCount = len(st.Successes), len(st.Failures)
 	rec, err := json.Marshal(statusRecord{Owner: p.KeyID, Status: st})

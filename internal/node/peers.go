@@ -225,6 +225,10 @@ func (s *Service) SyncPeer(ctx context.Context, p entente.Principal, id string, 
 			cp = syncCheckpoint{}
 		}
 	}
+	if opt.Limits.PageSize == 0 {
+		// Large pages: each page costs a few durable commits on both sides.
+		opt.Limits.PageSize = store.MaxPageSize
+	}
 	client := &taxiiclient.Client{DiscoveryURL: peer.DiscoveryURL, APIRoot: peer.APIRoot, HTTP: opt.HTTP,
 		Auth: taxiiclient.Auth{Token: peer.Token}, UserAgent: "entente", Limits: opt.Limits}
 	var errs []error
@@ -389,4 +393,27 @@ func (s *Service) RunPeerSync(ctx context.Context, interval time.Duration, opt S
 		case <-t.C:
 		}
 	}
+}
+
+// recordPushed records the provenance of the new object versions a
+// partner pushed: its organisation, through its key.
+func (s *Service) recordPushed(ctx context.Context, p entente.Principal, collection string, outcomes []entente.AddOutcome, at time.Time) error {
+	ps, err := s.policyStore()
+	if err != nil {
+		return err
+	}
+	from := p.Org
+	if from == "" {
+		from = "key:" + p.KeyID
+	}
+	prov := make([]store.Provenance, 0, len(outcomes))
+	for _, o := range outcomes {
+		if !o.Duplicate {
+			prov = append(prov, store.Provenance{Collection: collection, ObjectID: o.ID, Version: o.Version, Origin: from, Peer: "key:" + p.KeyID, ReceivedAt: at})
+		}
+	}
+	if err := ps.SetProvenance(ctx, prov); err != nil {
+		return fmt.Errorf("record provenance of %d objects pushed by %s: %w", len(prov), from, err)
+	}
+	return nil
 }

@@ -128,7 +128,17 @@ func (s *Service) readableIndicators(ctx context.Context, p entente.Principal) i
 
 // AddSightings stores sightings a sensor reports (the objects of a STIX
 // bundle: sightings and what they reference) in the node's sightings
-// collection. It is AddObjects on that collection.
+// collection (AddObjects on that collection), then correlates the
+// sightings stored into coordinated alerts (see [Service.ListAlerts]).
+// A failure to correlate is logged: the sightings are stored and will be
+// correlated again when the node restarts.
 func (s *Service) AddSightings(ctx context.Context, p entente.Principal, objects []json.RawMessage) (*taxii.Status, error) {
-	return s.AddObjects(ctx, p, CollectionSightings, objects)
+	st, err := s.AddObjects(ctx, p, CollectionSightings, objects)
+	if err != nil {
+		return st, err
+	}
+	if err := s.correlateStored(ctx, st, objects); err != nil {
+		s.log.ErrorContext(ctx, "correlation failed", "status", st.ID, "err", err)
+	}
+	return st, nil
 }

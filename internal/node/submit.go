@@ -108,7 +108,9 @@ func (s *Service) pendingStatus(id string) (statusRecord, bool) {
 // With a store that cannot take submissions it is AddObjects.
 func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collection string, objects []json.RawMessage) (*taxii.Status, error) {
 	sub, ok := s.st.(store.Submitter)
-	if !ok {
+	// A partner's objects are a third party's: AddObjects records their
+	// provenance, which the policy gate's re-sharing rule depends on.
+	if !ok || p.Role == entente.RolePartner {
 		return s.AddObjects(ctx, p, collection, objects)
 	}
 	requested := s.now()

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/entente-cti/entente/internal/config"
+	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/notify"
+)
+
+// alertServeFlags are serve's flags for alert notifications.
+type alertServeFlags struct {
+	webhooks []string
+	syslog   string
+}
+
+// register adds --webhook (repeatable) and --syslog to fs.
+func (a *alertServeFlags) register(fs *flag.FlagSet) *alertServeFlags {
+	fs.Func("webhook", "URL every alert change is POSTed to, signed with the node's key (repeatable)", func(v string) error {
+		a.webhooks = append(a.webhooks, v)
+		return nil
+	})
+	fs.StringVar(&a.syslog, "syslog", "", "send alert changes to syslog (RFC 5424): udp://host:port, tcp://host:port or unix:///path")
+	return a
+}
+
+// queueFile is the name of the webhook delivery queue in the data
+// directory.
+const queueFile = "notify-queue.jsonl"
+
+// alertScanInterval is how often a serving node correlates sightings
+// that arrived by other paths than POST /api/v1/sightings and sweeps
+// the correlation engine.
+const alertScanInterval = 30 * time.Second
+
+// startAlertNotify wires coordinated alerts into a serving node: the
+// notifications (the durable delivery queue in the data directory, or in
+// a temporary directory, with a warning, on PostgreSQL; the webhook
+// dispatcher; syslog) and the background correlation scan, all running
+// until ctx ends. It returns what to call at shutdown.
+func startAlertNotify(ctx context.Context, svc *node.Service, a *alertServeFlags, cfg config.Config, logger *slog.Logger) (func(), error) {
+	var closers []func()
+	stop := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	if len(a.webhooks) > 0 || a.syslog != "" {
+		if err := enableNotify(ctx, svc, a, cfg, logger, &closers); err != nil {
+			stop()
+			return nil, err
+		}
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); svc.RunAlerts(sctx, alertScanInterval) }()
+	closers = append(closers, func() { cancel(); <-done })
+	return stop, nil
+}
+
+// enableNotify opens what notifications need and enables them, adding
+// what to close at shutdown to closers.
+func enableNotify(ctx context.Context, svc *node.Service, a *alertServeFlags, cfg config.Config, logger *slog.Logger, closers *[]func()) error {
+	opt := node.NotifyOptions{Webhooks: a.webhooks}
+	if host, err := os.Hostname(); err == nil {
+		opt.Hostname = host
+	}
+	if a.syslog != "" {
+		sl, err := dialSyslogURL(a.syslog)
+		if err != nil {
+			return err
+		}
+		opt.Syslog = sl
+		*closers = append(*closers, func() { sl.Close() })
+	}
+	if len(a.webhooks) > 0 {
+		dir := cfg.Data
+		if cfg.Store != "" {
+			tmp, err := os.MkdirTemp("", "entente-notify-")
+			if err != nil {
+				return fmt.Errorf("create notification queue directory: %w", err)
+			}
+			logger.Warn("webhook deliveries are queued in a temporary directory: they do not survive this host", "dir", tmp)
+			dir = tmp
+		}
+		q, err := notify.OpenFileQueue(filepath.Join(dir, queueFile))
+		if err != nil {
+			return fmt.Errorf("open notification queue: %w", err)
+		}
+		if q.Skipped > 0 {
+			logger.Warn("notification queue: unreadable journal lines skipped", "lines", q.Skipped)
+		}
+		opt.Queue = q
+		*closers = append(*closers, func() { q.Close() })
+	}
+	d, err := svc.EnableNotify(ctx, opt)
+	if err != nil {
+		return err
+	}
+	if d != nil {
+		dctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); d.Run(dctx) }()
+		*closers = append(*closers, func() { cancel(); <-done })
+	}
+	logger.Info("alert notifications enabled", "webhooks", len(a.webhooks), "syslog", a.syslog != "")
+	return nil
+}
+
+// dialSyslogURL connects to the syslog receiver named by u:
+// udp://host:port, tcp://host:port or unix:///path.
+func dialSyslogURL(u string) (*notify.Syslog, error) {
+	p, err := url.Parse(u)
+	if err != nil {
+		return nil, usagef("--syslog %q: %v", u, err)
+	}
+	const timeout = 5 * time.Second
+	switch p.Scheme {
+	case "udp", "tcp":
+		if p.Host == "" {
+			return nil, usagef("--syslog %q: host:port is required", u)
+		}
+		return notify.DialSyslog(p.Scheme, p.Host, timeout)
+	case "unix":
+		if p.Path == "" {
+			return nil, usagef("--syslog %q: a socket path is required", u)
+		}
+		s, err := notify.DialSyslog("unixgram", p.Path, timeout)
+		if err != nil {
+			return notify.DialSyslog("unix", p.Path, timeout)
+		}
+		return s, nil
+	default:
+		return nil, usagef("--syslog %q: use udp://host:port, tcp://host:port or unix:///path", u)
+	}
+}

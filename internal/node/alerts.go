@@ -1,0 +1,771 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/correlate"
+	"github.com/entente-cti/entente/internal/policy"
+	"github.com/entente-cti/entente/internal/store"
+	"github.com/entente-cti/entente/internal/taxii"
+)
+
+// alertsState is the node's correlation of sightings into coordinated
+// alerts: the engine (in memory, rebuilt from the stored sightings when
+// first used), the resolver of threats, and what is known of the
+// reporting organisations' countries.
+type alertsState struct {
+	mu       sync.Mutex // serialises correlation and lifecycle changes
+	cfg      correlate.Config
+	enabled  bool
+	engine   *correlate.Engine
+	resolver *correlate.ThreatResolver
+	// relAfter is, per collection, the date_added up to which
+	// relationships have been read into resolver and located.
+	relAfter map[string]time.Time
+	// sightAfter is, per collection, the date_added up to which
+	// sightings have been correlated by scans.
+	sightAfter map[string]time.Time
+	// located maps an identity id to the location ids it is located at.
+	located map[string][]string
+
+	orgMu     sync.Mutex
+	countries map[string]string // organisation → country, known ones only
+
+	extStored bool
+	replaying bool
+	// notify, when set (EnableNotify), is told of every alert change.
+	notify func(ctx context.Context, ev AlertEvent)
+}
+
+// AlertInfo is an alert as the node shows it: the STIX alert object (as
+// shared), its lifecycle on this node and its contributing counts.
+type AlertInfo struct {
+	ID            string                 `json:"id"`
+	Threat        string                 `json:"threat"`
+	Tier          string                 `json:"tier"`
+	Status        correlate.Status       `json:"status"`
+	Organisations int                    `json:"organisations"`
+	Countries     []string               `json:"countries"`
+	FirstSeen     time.Time              `json:"first_seen"`
+	LastSeen      time.Time              `json:"last_seen"`
+	Updated       time.Time              `json:"updated"`
+	History       []correlate.Transition `json:"history,omitempty"`
+	// Object is the latest version of the STIX alert object.
+	Object json.RawMessage `json:"object,omitempty"`
+}
+
+// AlertFilter selects alerts in ListAlerts. Zero fields do not restrict.
+type AlertFilter struct {
+	Status correlate.Status
+	Tier   string
+}
+
+// AlertEvent is one change of an alert, as notified to webhooks and
+// syslog: what changed, the alert and its status on this node.
+type AlertEvent struct {
+	Change correlate.Change `json:"change"`
+	Alert  correlate.Alert  `json:"-"`
+	Status correlate.Status `json:"status"`
+	// Object is the alert object as released by the policy gate.
+	Object json.RawMessage `json:"alert"`
+}
+
+// AlertStats counts what correlation did with the sightings the node
+// received.
+type AlertStats = correlate.Stats
+
+// EnableAlerts configures correlation before first use (from serve).
+// Without it, correlation runs with the default configuration. EINVALID
+// if cfg is invalid.
+func (s *Service) EnableAlerts(cfg correlate.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	s.alerts.mu.Lock()
+	defer s.alerts.mu.Unlock()
+	if s.alerts.engine != nil {
+		return entente.Errorf(entente.ECONFLICT, "correlation is already running")
+	}
+	s.alerts.cfg, s.alerts.enabled = cfg, true
+	return nil
+}
+
+// AlertStats returns the correlation counters (analyst or admin):
+// accepted, duplicate and rejected sightings (by reason) since the node
+// started, the replay of stored sightings included, and the threats
+// tracked.
+func (s *Service) AlertStats(ctx context.Context, p entente.Principal) (AlertStats, error) {
+	if err := requireAnalyst(p, "reading alert statistics"); err != nil {
+		return AlertStats{}, err
+	}
+	s.alerts.mu.Lock()
+	defer s.alerts.mu.Unlock()
+	if err := s.startAlerts(ctx, nil); err != nil {
+		return AlertStats{}, err
+	}
+	return s.alerts.engine.Stats(), nil
+}
+
+// alertStore returns the store's AlertStore.
+func (s *Service) alertStore() (store.AlertStore, error) {
+	as, ok := s.st.(store.AlertStore)
+	if !ok {
+		return nil, fmt.Errorf("store %T does not keep alert lifecycles", s.st)
+	}
+	return as, nil
+}
+
+// startAlerts creates the engine on first use and replays the stored
+// sightings into it (without notifying: they were notified when they
+// arrived), except those of skip (the batch being correlated, which is
+// then correlated as new). The caller holds s.alerts.mu.
+func (s *Service) startAlerts(ctx context.Context, skip map[string]bool) error {
+	a := &s.alerts
+	if a.engine != nil {
+		return nil
+	}
+	cfg := a.cfg
+	cfg.KnownOrg = func(org string) bool {
+		a.orgMu.Lock()
+		defer a.orgMu.Unlock()
+		_, ok := a.countries[org]
+		return ok
+	}
+	e, err := correlate.New(cfg)
+	if err != nil {
+		return fmt.Errorf("start correlation: %w", err)
+	}
+	a.engine, a.resolver = e, correlate.NewThreatResolver()
+	a.relAfter, a.sightAfter, a.located = map[string]time.Time{}, map[string]time.Time{}, map[string][]string{}
+	a.orgMu.Lock()
+	a.countries = map[string]string{}
+	a.orgMu.Unlock()
+	s.log.InfoContext(ctx, "correlation started", "config", e.Config().String())
+	a.replaying = true
+	defer func() { a.replaying = false }()
+	if err := s.scanSightingsLocked(ctx, skip); err != nil {
+		return fmt.Errorf("replay sightings: %w", err)
+	}
+	return nil
+}
+
+// scanSightingsLocked correlates the sightings stored in any collection
+// since the last scan (all of them the first time), except those of
+// skip: sightings that reached the node by a path other than
+// AddSightings (TAXII clients, partners' pushes, peer pulls). The caller
+// holds s.alerts.mu.
+func (s *Service) scanSightingsLocked(ctx context.Context, skip map[string]bool) error {
+	a := &s.alerts
+	colls, err := s.st.Collections(ctx)
+	if err != nil {
+		return fmt.Errorf("list collections: %w", err)
+	}
+	for _, c := range colls {
+		q := entente.ObjectQuery{Collection: c.ID, Types: []string{"sighting"}, Limit: 1000}
+		if after, ok := a.sightAfter[c.ID]; ok {
+			// date_added may repeat: re-read the last instant (a sighting
+			// seen twice is a duplicate, which changes nothing).
+			q.AddedAfter = after.Add(-time.Nanosecond)
+		}
+		for {
+			page, err := s.st.QueryObjects(ctx, q)
+			if err != nil {
+				return fmt.Errorf("read sightings of collection %s: %w", c.ID, err)
+			}
+			raws := make([]json.RawMessage, 0, len(page.Entries))
+			for _, e := range page.Entries {
+				if e.DateAdded.After(a.sightAfter[c.ID]) {
+					a.sightAfter[c.ID] = e.DateAdded
+				}
+				if !skip[e.ID] {
+					raws = append(raws, e.Raw)
+				}
+			}
+			if err := s.correlateLocked(ctx, raws); err != nil {
+				return err
+			}
+			if !page.More {
+				break
+			}
+			q.Next = page.Next
+		}
+	}
+	return nil
+}
+
+// RunAlerts keeps correlation current until ctx ends: every interval it
+// correlates the sightings stored by paths other than AddSightings (see
+// scanSightingsLocked) and forgets what no sighting can change any more
+// (correlate.Engine.Sweep), so that memory follows the active threats.
+func (s *Service) RunAlerts(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.alerts.mu.Lock()
+		err := s.startAlerts(ctx, nil)
+		if err == nil {
+			err = s.scanSightingsLocked(ctx, nil)
+		}
+		if err == nil {
+			if n := s.alerts.engine.Sweep(s.now()); n > 0 {
+				s.log.DebugContext(ctx, "correlation swept", "threats", n)
+			}
+		}
+		s.alerts.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "correlation scan failed", "err", err)
+		}
+	}
+}
+
+// correlate feeds the sightings among objects (just stored) to the
+// engine, and stores and notifies the alerts they change. A refused
+// sighting is counted in the engine's stats and logged; it is not an
+// error (it was stored as any object is).
+func (s *Service) correlate(ctx context.Context, objects []json.RawMessage) error {
+	s.alerts.mu.Lock()
+	defer s.alerts.mu.Unlock()
+	if s.alerts.engine == nil {
+		skip := map[string]bool{}
+		for _, raw := range objects {
+			var head struct {
+				ID string `json:"id"`
+			}
+			if json.Unmarshal(raw, &head) == nil {
+				skip[head.ID] = true
+			}
+		}
+		if err := s.startAlerts(ctx, skip); err != nil {
+			return err
+		}
+	}
+	return s.correlateLocked(ctx, objects)
+}
+
+func (s *Service) correlateLocked(ctx context.Context, objects []json.RawMessage) error {
+	a := &s.alerts
+	var sightings []correlate.STIXSighting
+	refs := map[string]bool{}
+	for _, raw := range objects {
+		var head struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(raw, &head) != nil || head.Type != "sighting" {
+			continue
+		}
+		sg, err := correlate.ParseSighting(raw)
+		if err != nil {
+			s.log.DebugContext(ctx, "sighting not correlated", "err", err)
+			continue
+		}
+		sightings = append(sightings, sg)
+		refs[sg.SightingOfRef] = true
+	}
+	if len(sightings) == 0 {
+		return nil
+	}
+	if err := s.refreshRelationships(ctx); err != nil {
+		return err
+	}
+	known, err := s.existing(ctx, slices.Collect(mapKeys(refs)))
+	if err != nil {
+		return err
+	}
+	self, err := s.Identity(ctx)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	var changes []correlate.Alert
+	for _, sg := range sightings {
+		orgs := sg.WhereSightedRefs
+		if len(orgs) == 0 && sg.CreatedByRef != "" {
+			orgs = []string{sg.CreatedByRef}
+		}
+		for _, org := range orgs {
+			if err := s.learnCountry(ctx, self, org); err != nil {
+				return err
+			}
+		}
+		for _, one := range sg.Sightings(a.resolver, func(id string) bool { return known[id] }, s.countryOf) {
+			if one.Country == "" {
+				// An organisation the node does not know: a placeholder
+				// country that passes the format check, so that the
+				// engine refuses it as an unknown organisation.
+				one.Country = "ZZ"
+			}
+			got, err := a.engine.Add(one, now)
+			if err != nil {
+				s.log.DebugContext(ctx, "sighting refused by correlation", "err", err)
+				continue
+			}
+			changes = append(changes, got...)
+		}
+	}
+	for _, al := range changes {
+		if err := s.applyAlert(ctx, self, al, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mapKeys yields the keys of m.
+func mapKeys(m map[string]bool) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// refreshRelationships reads the relationships stored since the last
+// refresh, in every collection, into the resolver ("indicates") and the
+// located map ("located-at").
+func (s *Service) refreshRelationships(ctx context.Context) error {
+	a := &s.alerts
+	colls, err := s.st.Collections(ctx)
+	if err != nil {
+		return fmt.Errorf("list collections: %w", err)
+	}
+	for _, c := range colls {
+		after := a.relAfter[c.ID]
+		q := entente.ObjectQuery{Collection: c.ID, Types: []string{"relationship"}, Limit: 5000}
+		if !after.IsZero() {
+			// date_added may repeat: re-read the last instant (adding a
+			// relationship twice is harmless).
+			q.AddedAfter = after.Add(-time.Nanosecond)
+		}
+		for {
+			page, err := s.st.QueryObjects(ctx, q)
+			if err != nil {
+				return fmt.Errorf("read relationships of collection %s: %w", c.ID, err)
+			}
+			for _, e := range page.Entries {
+				if e.DateAdded.After(a.relAfter[c.ID]) {
+					a.relAfter[c.ID] = e.DateAdded
+				}
+				if _, err := a.resolver.AddRelationship(e.Raw); err != nil {
+					continue
+				}
+				var rel struct {
+					Type   string `json:"relationship_type"`
+					Source string `json:"source_ref"`
+					Target string `json:"target_ref"`
+				}
+				if json.Unmarshal(e.Raw, &rel) == nil && rel.Type == "located-at" &&
+					strings.HasPrefix(rel.Target, "location--") && !slices.Contains(a.located[rel.Source], rel.Target) {
+					a.located[rel.Source] = append(a.located[rel.Source], rel.Target)
+				}
+			}
+			if !page.More {
+				break
+			}
+			q.Next = page.Next
+		}
+	}
+	return nil
+}
+
+// existing returns which of ids the node holds, in any collection, with
+// the latest version's JSON.
+func (s *Service) existing(ctx context.Context, ids []string) (map[string]bool, error) {
+	found, err := s.lookup(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(found))
+	for id := range found {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// lookup returns the latest stored version of each of ids found in any
+// collection.
+func (s *Service) lookup(ctx context.Context, ids []string) (map[string]json.RawMessage, error) {
+	out := map[string]json.RawMessage{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	colls, err := s.st.Collections(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list collections: %w", err)
+	}
+	for _, c := range colls {
+		page, err := s.st.QueryObjects(ctx, entente.ObjectQuery{Collection: c.ID, IDs: ids, Limit: len(ids) + 1})
+		if err != nil {
+			return nil, fmt.Errorf("look up objects in collection %s: %w", c.ID, err)
+		}
+		for _, e := range page.Entries {
+			out[e.ID] = e.Raw
+		}
+	}
+	return out, nil
+}
+
+// countryOf returns the country of an organisation the node knows, ""
+// otherwise.
+func (s *Service) countryOf(org string) string {
+	s.alerts.orgMu.Lock()
+	defer s.alerts.orgMu.Unlock()
+	return s.alerts.countries[org]
+}
+
+// learnCountry finds the country of org, if not known yet: the node's
+// own country, a partner's, or a stored identity's (its
+// x_entente_country or x_country property, else the country of a
+// location it is located at).
+func (s *Service) learnCountry(ctx context.Context, self Identity, org string) error {
+	if s.countryOf(org) != "" {
+		return nil
+	}
+	country := ""
+	switch {
+	case org == self.ID:
+		country = self.Country
+	default:
+		if ps, err := s.policyStore(); err == nil {
+			if p, err := ps.Party(ctx, org); err == nil {
+				country = p.Country
+			} else if entente.ErrorCode(err) != entente.ENOTFOUND {
+				return fmt.Errorf("read partner %s: %w", org, err)
+			}
+		}
+	}
+	if country == "" && strings.HasPrefix(org, "identity--") {
+		ids := append([]string{org}, s.alerts.located[org]...)
+		objs, err := s.lookup(ctx, ids)
+		if err != nil {
+			return err
+		}
+		if raw, ok := objs[org]; ok {
+			var ident struct {
+				Type    string `json:"type"`
+				Entente string `json:"x_entente_country"`
+				X       string `json:"x_country"`
+			}
+			if json.Unmarshal(raw, &ident) == nil && ident.Type == "identity" {
+				country = cmpOr(ident.Entente, ident.X)
+				for _, loc := range s.alerts.located[org] {
+					if country != "" {
+						break
+					}
+					var l struct {
+						Country string `json:"country"`
+					}
+					if json.Unmarshal(objs[loc], &l) == nil {
+						country = l.Country
+					}
+				}
+			}
+		}
+	}
+	country = strings.ToUpper(strings.TrimSpace(country))
+	if !policy.IsCountry(country) {
+		return nil
+	}
+	s.alerts.orgMu.Lock()
+	s.alerts.countries[org] = country
+	s.alerts.orgMu.Unlock()
+	return nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// applyAlert stores the alert object of a change (idempotent: the same
+// alert is the same version), updates the alert's lifecycle and notifies.
+func (s *Service) applyAlert(ctx context.Context, self Identity, al correlate.Alert, now time.Time) error {
+	admin := LocalAdmin(self.ID)
+	objs := []json.RawMessage{correlate.AlertObject(al)}
+	if !s.alerts.extStored {
+		objs = append([]json.RawMessage{correlate.AuthorIdentity(), correlate.ExtensionDefinition()}, objs...)
+	}
+	st, err := s.AddObjects(ctx, admin, CollectionAlerts, objs)
+	if err != nil {
+		return fmt.Errorf("store alert %s: %w", al.ID, err)
+	}
+	if st.FailureCount > 0 {
+		return fmt.Errorf("store alert %s: %s", al.ID, st.Failures[0].Message)
+	}
+	s.alerts.extStored = true
+
+	as, err := s.alertStore()
+	if err != nil {
+		return err
+	}
+	lc, err := s.lifecycle(ctx, as, al.ID)
+	changed := false
+	switch {
+	case entente.ErrorCode(err) == entente.ENOTFOUND:
+		if al.Change == correlate.ChangeSuperseded {
+			break
+		}
+		lc, changed = correlate.NewLifecycle(al, self.ID, now), true
+	case err != nil:
+		return err
+	case al.Change == correlate.ChangeEscalated || (al.Change != correlate.ChangeSuperseded && al.TierRank > lc.TierRank):
+		changed = lc.Escalate(al, self.ID, now, fmt.Sprintf("%d organisations in %d countries", al.Organisations, len(al.Countries))) == nil
+	case al.Change == correlate.ChangeSuperseded:
+		changed = lc.Resolve(self.ID, now, "superseded by "+al.SupersededBy) == nil
+	}
+	if changed {
+		if err := s.putLifecycle(ctx, as, al.ID, lc, now); err != nil {
+			return err
+		}
+		if err := s.auditAdmin(ctx, admin, "alert."+string(lc.Status), "", al.ID+" tier "+lc.Tier, nil); err != nil {
+			return err
+		}
+	}
+	if s.alerts.replaying || s.alerts.notify == nil {
+		return nil
+	}
+	if !changed && al.Change != correlate.ChangeUpdated {
+		return nil
+	}
+	status := correlate.Status("")
+	if lc != nil {
+		status = lc.Status
+	}
+	// What is notified is what the gate releases to the node itself.
+	page, err := s.release(ctx, admin, CollectionAlerts, entente.ObjectQuery{IDs: []string{al.ID}, Limit: 1})
+	if err != nil {
+		return fmt.Errorf("release alert %s: %w", al.ID, err)
+	}
+	if len(page.Entries) == 0 {
+		return nil
+	}
+	s.alerts.notify(ctx, AlertEvent{Change: al.Change, Alert: al, Status: status, Object: page.Entries[0].Raw})
+	return nil
+}
+
+func (s *Service) lifecycle(ctx context.Context, as store.AlertStore, id string) (*correlate.Lifecycle, error) {
+	st, err := as.AlertState(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var lc correlate.Lifecycle
+	if err := json.Unmarshal(st.Body, &lc); err != nil {
+		return nil, fmt.Errorf("decode lifecycle of alert %s: %w", id, err)
+	}
+	return &lc, nil
+}
+
+func (s *Service) putLifecycle(ctx context.Context, as store.AlertStore, id string, lc *correlate.Lifecycle, now time.Time) error {
+	b, err := json.Marshal(lc)
+	if err != nil {
+		return fmt.Errorf("encode lifecycle of alert %s: %w", id, err)
+	}
+	if err := as.PutAlertState(ctx, store.AlertState{ID: id, Status: string(lc.Status), Updated: now, Body: b}); err != nil {
+		return fmt.Errorf("record lifecycle of alert %s: %w", id, err)
+	}
+	return nil
+}
+
+// requireAnalyst refuses principals that are neither analysts nor admins.
+func requireAnalyst(p entente.Principal, action string) error {
+	if p.Role != entente.RoleAdmin && p.Role != entente.RoleAnalyst {
+		return entente.Errorf(entente.EFORBIDDEN, "%s requires the analyst or admin role; this key's role is %q", action, p.Role)
+	}
+	return nil
+}
+
+// ListAlerts lists the alerts of this node matching f, most recently
+// changed first (analyst or admin).
+func (s *Service) ListAlerts(ctx context.Context, p entente.Principal, f AlertFilter) ([]AlertInfo, error) {
+	if err := requireAnalyst(p, "listing alerts"); err != nil {
+		return nil, err
+	}
+	as, err := s.alertStore()
+	if err != nil {
+		return nil, err
+	}
+	states, err := as.AlertStates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, st := range states {
+		if f.Status == "" || correlate.Status(st.Status) == f.Status {
+			ids = append(ids, st.ID)
+		}
+	}
+	objs, err := s.alertObjects(ctx, p, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := []AlertInfo{}
+	for _, st := range states {
+		raw, ok := objs[st.ID]
+		if !ok {
+			continue
+		}
+		info, err := alertInfo(st, raw)
+		if err != nil {
+			return nil, err
+		}
+		if f.Tier != "" && info.Tier != f.Tier {
+			continue
+		}
+		info.History, info.Object = nil, nil
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// Alert returns one alert with its object and lifecycle history (analyst
+// or admin). ENOTFOUND if the node has no such alert.
+func (s *Service) Alert(ctx context.Context, p entente.Principal, id string) (AlertInfo, error) {
+	if err := requireAnalyst(p, "reading alerts"); err != nil {
+		return AlertInfo{}, err
+	}
+	as, err := s.alertStore()
+	if err != nil {
+		return AlertInfo{}, err
+	}
+	st, err := as.AlertState(ctx, id)
+	if err != nil {
+		return AlertInfo{}, err
+	}
+	objs, err := s.alertObjects(ctx, p, []string{id})
+	if err != nil {
+		return AlertInfo{}, err
+	}
+	raw, ok := objs[id]
+	if !ok {
+		return AlertInfo{}, entente.Errorf(entente.ENOTFOUND, "no alert %q", id)
+	}
+	return alertInfo(st, raw)
+}
+
+// alertObjects reads the latest alert objects of ids through release.
+func (s *Service) alertObjects(ctx context.Context, p entente.Principal, ids []string) (map[string]json.RawMessage, error) {
+	out := map[string]json.RawMessage{}
+	for chunk := range slices.Chunk(ids, 500) {
+		q := entente.ObjectQuery{IDs: chunk, Types: []string{correlate.AlertType}, Limit: len(chunk) + 1}
+		page, err := s.release(ctx, p, CollectionAlerts, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range page.Entries {
+			out[e.ID] = e.Raw
+		}
+	}
+	return out, nil
+}
+
+// alertInfo combines an alert's state and object.
+func alertInfo(st store.AlertState, raw json.RawMessage) (AlertInfo, error) {
+	var lc correlate.Lifecycle
+	if err := json.Unmarshal(st.Body, &lc); err != nil {
+		return AlertInfo{}, fmt.Errorf("decode lifecycle of alert %s: %w", st.ID, err)
+	}
+	var o struct {
+		Threat        string    `json:"threat_ref"`
+		Tier          string    `json:"tier"`
+		Organisations int       `json:"organisation_count"`
+		Countries     []string  `json:"countries"`
+		FirstSeen     time.Time `json:"first_seen"`
+		LastSeen      time.Time `json:"last_seen"`
+	}
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return AlertInfo{}, fmt.Errorf("decode alert %s: %w", st.ID, err)
+	}
+	return AlertInfo{
+		ID: st.ID, Threat: o.Threat, Tier: cmpOr(o.Tier, lc.Tier), Status: lc.Status,
+		Organisations: o.Organisations, Countries: o.Countries, FirstSeen: o.FirstSeen, LastSeen: o.LastSeen,
+		Updated: st.Updated, History: lc.History, Object: raw,
+	}, nil
+}
+
+// AckAlert acknowledges an alert (analyst or admin): p takes it in hand.
+// ENOTFOUND if no such alert; ECONFLICT if its status does not allow it.
+func (s *Service) AckAlert(ctx context.Context, p entente.Principal, id, note string) (AlertInfo, error) {
+	return s.transition(ctx, p, id, "ack", func(lc *correlate.Lifecycle, by string, at time.Time) error {
+		return lc.Acknowledge(by, at, note)
+	})
+}
+
+// ResolveAlert closes an alert (analyst or admin). ENOTFOUND if no such
+// alert; ECONFLICT if its status does not allow it.
+func (s *Service) ResolveAlert(ctx context.Context, p entente.Principal, id, note string) (AlertInfo, error) {
+	return s.transition(ctx, p, id, "resolve", func(lc *correlate.Lifecycle, by string, at time.Time) error {
+		return lc.Resolve(by, at, note)
+	})
+}
+
+func (s *Service) transition(ctx context.Context, p entente.Principal, id, action string, apply func(*correlate.Lifecycle, string, time.Time) error) (AlertInfo, error) {
+	if err := requireAnalyst(p, action+" of an alert"); err != nil {
+		return AlertInfo{}, err
+	}
+	as, err := s.alertStore()
+	if err != nil {
+		return AlertInfo{}, err
+	}
+	s.alerts.mu.Lock()
+	lc, err := s.lifecycle(ctx, as, id)
+	if err != nil {
+		s.alerts.mu.Unlock()
+		return AlertInfo{}, err
+	}
+	now := s.now()
+	if err := apply(lc, actorOf(p), now); err != nil {
+		s.alerts.mu.Unlock()
+		var ee *entente.Error
+		if !errors.As(err, &ee) {
+			err = entente.Errorf(entente.ECONFLICT, "%s of alert %s: %v", action, id, err)
+		}
+		return AlertInfo{}, joinAudit(err, s.auditAdmin(ctx, p, "alert."+action, "", id, err))
+	}
+	err = s.putLifecycle(ctx, as, id, lc, now)
+	s.alerts.mu.Unlock()
+	if err != nil {
+		return AlertInfo{}, err
+	}
+	if err := s.auditAdmin(ctx, p, "alert."+action, "", id+" "+string(lc.Status), nil); err != nil {
+		return AlertInfo{}, err
+	}
+	return s.Alert(ctx, p, id)
+}
+
+// correlateStored correlates the objects of a request whose status st
+// reports as stored (successes), leaving out the failed ones.
+func (s *Service) correlateStored(ctx context.Context, st *taxii.Status, objects []json.RawMessage) error {
+	if st == nil || st.SuccessCount == 0 {
+		return nil
+	}
+	failed := map[string]bool{}
+	for _, f := range st.Failures {
+		failed[f.ID] = true
+	}
+	kept := objects[:0:0]
+	for _, raw := range objects {
+		var head struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(raw, &head) == nil && !failed[head.ID] {
+			kept = append(kept, raw)
+		}
+	}
+	return s.correlate(ctx, kept)
+}
