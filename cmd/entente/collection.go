@@ -8,6 +8,7 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/config"
+	"github.com/entente-cti/entente/internal/httpapi"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/stix"
 )
@@ -85,7 +86,10 @@ func cmdCollection(ctx context.Context, env *Env, args []string) error {
 		}
 		create = func(ctx context.Context, c entente.Collection) (entente.Collection, error) {
 			var out entente.Collection
-			err := api.do(ctx, "POST", "/api/v1/collections", c, &out)
+			err := api.do(ctx, "POST", "/api/v1/collections", httpapi.NewCollection{
+				ID: c.ID, Alias: c.Alias, Title: c.Title, Description: c.Description,
+				DefaultMarking: c.DefaultMarking, ReadRoles: c.ReadRoles, WriteRoles: c.WriteRoles,
+			}, &out)
 			return out, err
 		}
 		list = func(ctx context.Context) ([]entente.Collection, error) {

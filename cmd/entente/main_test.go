@@ -270,3 +270,24 @@ func TestIngestBadInput(t *testing.T) {
 		t.Fatalf("after bad input: %d, %d objects, want 1", code, len(env.Objects))
 	}
 }
+
+func TestCollectionCreateRemoteAndOffline(t *testing.T) {
+	dir := t.TempDir()
+	key := initNode(t, dir)
+	url := startNode(t, "--data", dir)
+	env := map[string]string{"ENTENTE_SERVER": url, "ENTENTE_TOKEN": key}
+	code, out, errs := run(t, env, nil, "collection", "create", "--title", "Phishing", "--alias", "phish", "--read", "analyst,partner", "--tlp", "green")
+	if code != 0 || strings.TrimSpace(out) == "" {
+		t.Fatalf("collection create over the API: %d %s", code, errs)
+	}
+	if code, _, errs := run(t, nil, nil, "collection", "create", "--data", dir, "--title", "Malware", "--alias", "malware"); code != 0 {
+		t.Fatalf("collection create offline: %s", errs)
+	}
+	code, out, errs = run(t, env, nil, "collection", "list")
+	if code != 0 || !strings.Contains(out, "phish") || !strings.Contains(out, "malware") || !strings.Contains(out, "GREEN") {
+		t.Fatalf("collection list: %d %q %s", code, out, errs)
+	}
+	if code, _, errs := run(t, env, nil, "collection", "create", "--title", "Dup", "--alias", "phish"); code == 0 || !strings.Contains(errs, "phish") {
+		t.Fatalf("a taken alias must be refused, naming it: %d %s", code, errs)
+	}
+}
