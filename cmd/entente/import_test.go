@@ -147,11 +147,11 @@ func TestImportBadInputAndFlags(t *testing.T) {
 	initNode(t, dir)
 	tmp := t.TempDir()
 	csvFile := filepath.Join(tmp, "custom.csv")
-	os.WriteFile(csvFile, []byte("when,what\n2026-01-01,198.51.100.7\n2026-01-01,999.1.1.1\n\"broken,\n"), 0o600)
+	os.WriteFile(csvFile, []byte("when,what\n2026-01-01,198.51.100.7\n2026-01-01,not a value\n\"broken,\n"), 0o600)
 	html := filepath.Join(tmp, "page.txt")
 	os.WriteFile(html, []byte("<!DOCTYPE html><html><body>Not found</body></html>\n"), 0o600)
 	code, _, errs := run(t, nil, nil, "import", "--data", dir, "--columns", "value=what,first_seen=when,header=true", "--source", "custom", csvFile)
-	if code != 1 || !strings.Contains(errs, "custom.csv:") || !strings.Contains(errs, "999.1.1.1") {
+	if code != 1 || !strings.Contains(errs, "custom.csv:") || !strings.Contains(errs, "not a value") {
 		t.Fatalf("custom CSV: exit %d\n%s", code, errs)
 	}
 	if n := parseSummary(t, errs); n[3] != 1 {

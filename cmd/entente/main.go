@@ -52,6 +52,7 @@ var commands = []command{
 	{"ingest", "load STIX bundles into a node (running, or offline)", cmdIngest},
 	{"import", "import MISP, CSV and plain-list feeds into a node, deduplicated", cmdImport},
 	{"export", "render indicators as nftables, RPZ, Suricata, MISP feed and other blocklists", cmdExport},
+	{"feed", "configure, list and poll the feeds a node imports over HTTP", cmdFeed},
 	{"key", "create, list and revoke API keys", cmdKey},
 	{"collection", "create and list TAXII collections", cmdCollection},
 	{"partner", "record the organisations the node shares with", cmdPartner},

@@ -149,6 +149,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	}
 	defer func() { stopSync(); <-syncDone }()
 
+	go svc.RunFeeds(ctx) // polls the configured feeds until shutdown
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

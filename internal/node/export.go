@@ -87,6 +87,12 @@ func (s *Service) SetGeo(l geo.Locator) {
 	e.mu.Unlock()
 }
 
+func (e *extras) geoLocator() geo.Locator {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.geo
+}
+
 // ExportRenders returns how many exports the node has rendered (cache
 // misses), for metrics and tests.
 func (s *Service) ExportRenders() int64 { return s.ext().renders.Load() }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"time"
 
@@ -174,17 +175,21 @@ func timestampOf(v any) time.Time {
 // versions through the read path (release).
 func (s *Service) ImportObjects(ctx context.Context, p entente.Principal, collection string, objs []json.RawMessage) (ImportStats, error) {
 	var st ImportStats
-	lookup := func(ctx context.Context, ids []string) (map[string]json.RawMessage, error) {
-		return s.latest(ctx, p, collection, ids)
-	}
-	// An empty collection holds nothing to merge with, and objs (from one
-	// feed.Importer) holds each id once: skip the look-ups.
-	first, err := s.release(ctx, p, collection, entente.ObjectQuery{Limit: 1, MetadataOnly: true})
+	// One pass over the collection finds every stored version to merge
+	// with: the store answers a look-up by id by walking the collection,
+	// so one walk is cheaper than one per batch.
+	stored, err := s.storedOf(ctx, p, collection, objs)
 	if err != nil {
 		return st, err
 	}
-	if len(first.Entries) == 0 {
-		lookup = func(context.Context, []string) (map[string]json.RawMessage, error) { return nil, nil }
+	lookup := func(_ context.Context, ids []string) (map[string]json.RawMessage, error) {
+		out := make(map[string]json.RawMessage)
+		for _, id := range ids {
+			if raw, ok := stored[id]; ok {
+				out[id] = raw
+			}
+		}
+		return out, nil
 	}
 	for off := 0; off < len(objs); off += ImportBatch {
 		batch := objs[off:min(off+ImportBatch, len(objs))]
@@ -205,18 +210,31 @@ func (s *Service) ImportObjects(ctx context.Context, p entente.Principal, collec
 	return st, nil
 }
 
-// latest returns the latest version of those of ids that collection holds
-// and p may read, by id.
-func (s *Service) latest(ctx context.Context, p entente.Principal, collection string, ids []string) (map[string]json.RawMessage, error) {
-	out := make(map[string]json.RawMessage, len(ids))
-	q := entente.ObjectQuery{IDs: ids, Limit: len(ids) + 1}
+// storedOf returns the latest stored version of those of objs' objects
+// that collection holds and p may read, by id, reading the collection's
+// objects of the types objs hold once, through release.
+func (s *Service) storedOf(ctx context.Context, p entente.Principal, collection string, objs []json.RawMessage) (map[string]json.RawMessage, error) {
+	want := make(map[string]bool, len(objs))
+	types := map[string]bool{}
+	for i, raw := range objs {
+		var h head
+		if err := json.Unmarshal(raw, &h); err != nil {
+			return nil, fmt.Errorf("imported object %d: %w", i, err)
+		}
+		want[h.ID] = true
+		types[h.Type] = true
+	}
+	out := map[string]json.RawMessage{}
+	q := entente.ObjectQuery{Types: slices.Sorted(maps.Keys(types)), Limit: 5000}
 	for {
 		page, err := s.release(ctx, p, collection, q)
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range page.Entries {
-			out[e.ID] = e.Raw
+			if want[e.ID] {
+				out[e.ID] = e.Raw
+			}
 		}
 		if !page.More {
 			return out, nil

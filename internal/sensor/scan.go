@@ -164,7 +164,7 @@ func Scan(ctx context.Context, inputs []Input, opts Options, newHandler func(wor
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
 	if opts.ChunkSize <= 0 {
-		opts.ChunkSize = 1 << 20
+		opts.ChunkSize = 4 << 20
 	}
 	if opts.MaxLineSize <= 0 {
 		opts.MaxLineSize = 1 << 20
