@@ -107,7 +107,7 @@ func ParseExportQuery(format string, q url.Values) (node.ExportRequest, error) {
 func parseAge(v string) (time.Duration, error) {
 	if d, ok := strings.CutSuffix(v, "d"); ok {
 		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || n > 100*366 {
 			return 0, entente.Errorf(entente.EINVALID, "%q is not a number of days", v)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
