@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -38,11 +39,10 @@ func feedInputs(t testing.TB) []string {
 	}
 	return append(in,
 		filepath.Join(bl, "abusech-threatfox"),
-		filepath.Join(bl, "firehol-2021-01-18", "firehol_level1.netset"),
 		filepath.Join(bl, "firehol-2021-01-18", "greensnow.ipset"),
 		filepath.Join(bl, "maltrail", "malware"),
 		filepath.Join(bl, "eset-hashes"),
-		filepath.Join(bl, "ipsum"))
+		filepath.Join(bl, "ipsum", "levels"))
 }
 
 var summaryRE = regexp.MustCompile(`imported (\d+) inputs \((\d+) records\) in [0-9.]+s: (\d+) objects, (\d+) indicators; stored (\d+), (\d+) duplicates merged, (\d+) merged into stored indicators, (\d+) unchanged`)
@@ -441,3 +441,26 @@ func TestExportMISPFeedRoundTrip(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// BenchmarkImportAll imports every file of shared/data/blocklists and
+// shared/data/misp offline into a new node through the CLI: one op is the
+// whole import (feed parsing, dedup, and storing through AddObjects).
+func BenchmarkImportAll(b *testing.B) {
+	bl := testutil.SharedData(b, "blocklists")
+	misp := testutil.SharedData(b, "misp")
+	for b.Loop() {
+		b.StopTimer()
+		dir := b.TempDir()
+		if code := Run(context.Background(), &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }},
+			[]string{"init", "--data", dir, "--org", "Bench", "--country", "DE"}); code != 0 {
+			b.Fatal("init failed")
+		}
+		b.StartTimer()
+		var errs syncBuffer
+		Run(context.Background(), &Env{Stdout: io.Discard, Stderr: &errs, Getenv: func(string) string { return "" }},
+			[]string{"import", "--data", dir, bl, misp})
+		if !strings.Contains(errs.String(), "imported ") {
+			b.Fatalf("import: %s", errs.String())
+		}
+	}
+}

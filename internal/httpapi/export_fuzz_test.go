@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -34,15 +35,9 @@ func FuzzETagMatch(f *testing.F) {
 	f.Add(`*`, `"x"`)
 	f.Fuzz(func(t *testing.T, header, etag string) {
 		etagMatch(header, etag)
-		if etag != "" && !etagMatch(etag, etag) && etag == trimmed(etag) {
+		// An entity tag is a quoted string without spaces or commas.
+		if etag != "" && !strings.ContainsAny(etag, ", \t\r\n\v\f") && !strings.HasPrefix(etag, "W/") && !etagMatch(etag, etag) {
 			t.Fatalf("%q does not match itself", etag)
 		}
 	})
-}
-
-func trimmed(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	return s
 }

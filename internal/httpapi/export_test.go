@@ -47,7 +47,7 @@ func TestExportETagAnd304WithoutRendering(t *testing.T) {
 	}
 	importInto(t, e, e.colls.shared, "feed-a", "198.51.100.8\n")
 	r3 := e.do(req{path: "/export/nftables", key: key, header: map[string]string{"If-None-Match": etag}})
-	if r3.status != 200 || r3.header.Get("ETag") == etag || !strings.Contains(string(r3.body), "198.51.100.7-198.51.100.8") && !strings.Contains(string(r3.body), "198.51.100.8") {
+	if r3.status != 200 || r3.header.Get("ETag") == etag || !strings.Contains(string(r3.body), "198.51.100.8") {
 		t.Fatalf("after a change: %d %s", r3.status, r3.body)
 	}
 

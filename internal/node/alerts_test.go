@@ -442,3 +442,21 @@ func FuzzAddSightings(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAddSightingsCorrelated measures a sensor's report of one
+// sighting through AddSightings, storage and correlation included.
+func BenchmarkAddSightingsCorrelated(b *testing.B) {
+	s, clk, id := alertNode(b)
+	sensor := sensorOf(b, s, id, entente.RoleSensor)
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		raw := alertSighting(i%len(alertCountries), clk.now())
+		// A new sighting id each time: every report is stored.
+		raw = bytes.Replace(raw, []byte("-a000-"), fmt.Appendf(nil, "-%04x-", 0xa000+(i/len(alertCountries))%0x1000), 1)
+		if _, err := s.AddSightings(ctx, sensor, []json.RawMessage{raw}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
