@@ -1,11 +1,11 @@
 package httpapi
 
 import (
+	"github.com/entente-cti/entente/internal/node"
 	"net/http"
 	"time"
 
 	"github.com/entente-cti/entente"
-	"github.com/entente-cti/entente/internal/store"
 )
 
 // FeedRequest is the body of POST /api/v1/feeds: a feed to poll.
@@ -28,7 +28,7 @@ func (h *handler) listFeeds(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if fs == nil {
-		fs = []store.Feed{}
+		fs = []node.Feed{}
 	}
 	h.writeAPI(w, r, http.StatusOK, map[string]any{"feeds": fs})
 }
@@ -39,7 +39,7 @@ func (h *handler) addFeed(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	f := store.Feed{Name: fr.Name, URL: fr.URL, Format: fr.Format, TLP: fr.TLP, Confidence: fr.Confidence, Collection: fr.Collection}
+	f := node.Feed{Name: fr.Name, URL: fr.URL, Format: fr.Format, TLP: fr.TLP, Confidence: fr.Confidence, Collection: fr.Collection}
 	for _, d := range []struct {
 		name, v string
 		dst     *time.Duration

@@ -2,13 +2,13 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"github.com/entente-cti/entente/internal/node"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/httpapi"
-	"github.com/entente-cti/entente/internal/store"
 )
 
 func TestFeedsAPI(t *testing.T) {
@@ -24,7 +24,7 @@ func TestFeedsAPI(t *testing.T) {
 		t.Fatalf("analyst adding a feed: %d", r.status)
 	}
 	r := e.do(req{method: "POST", path: "/api/v1/feeds", key: e.keys[entente.RoleAdmin], body: body, header: hdr})
-	var f store.Feed
+	var f node.Feed
 	r.json(t, &f)
 	if r.status != 201 || f.ID == "" || f.Interval.Hours() != 2 {
 		t.Fatalf("add feed: %d %s", r.status, r.body)
@@ -34,7 +34,7 @@ func TestFeedsAPI(t *testing.T) {
 	if r.status != 200 || f.LastError != "" || f.ETag != `"1"` {
 		t.Fatalf("poll: %d %s", r.status, r.body)
 	}
-	var out struct{ Feeds []store.Feed }
+	var out struct{ Feeds []node.Feed }
 	r = e.do(req{path: "/api/v1/feeds", key: e.keys[entente.RoleAdmin]})
 	r.json(t, &out)
 	if len(out.Feeds) != 1 || out.Feeds[0].LastRun.IsZero() {

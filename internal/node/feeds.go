@@ -31,6 +31,11 @@ const (
 	feedTick = 30 * time.Second
 )
 
+// Feed is a feed configured on the node, as the node API shows it. It is
+// the store's record: packages that serve the API name it through the node,
+// never through the store.
+type Feed = store.Feed
+
 // FeedStats is what the last poll of a feed imported (store.Feed.Stats).
 type FeedStats struct {
 	Records    int           `json:"records"`
