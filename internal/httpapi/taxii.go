@@ -248,12 +248,14 @@ func (h *handler) addObjects(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	objects, release, err := h.readObjects(w, r)
+	// The body's buffer is not returned to the pool: the objects point
+	// into it and are stored after this handler returns (the status is
+	// pending until then).
+	objects, _, err := h.readObjects(w, r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	defer release()
 	st, err := h.svc.SubmitObjects(r.Context(), principal(r), r.PathValue("coll"), objects)
 	if err != nil {
 		h.writeError(w, r, err)

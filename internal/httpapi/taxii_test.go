@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -739,5 +740,55 @@ func TestLogsNeverShowKeys(t *testing.T) {
 	}
 	if !strings.Contains(logs, `"key_id":"`+e.ids[entente.RoleAnalyst]+`"`) || !strings.Contains(logs, `"status":401`) {
 		t.Errorf("the request log lacks key ids or statuses:\n%s", logs)
+	}
+}
+
+// TestPendingObjectsKeepTheirBytes posts many envelopes one after another,
+// so that request bodies are recycled while earlier objects are still
+// pending, and checks that every object is stored exactly as it was sent.
+func TestPendingObjectsKeepTheirBytes(t *testing.T) {
+	e := newEnv(t)
+	sent := map[string]string{}
+	var statuses []taxii.Status
+	for batch := 0; batch < 40; batch++ {
+		var objs []json.RawMessage
+		for i := 0; i < 50; i++ {
+			n := batch*50 + i
+			raw := indicator(fmt.Sprintf("indicator--8e2e2d2b-17d4-4cbf-938f-%012x", 0x100000+n), time.Date(2024, 1, 1, 0, 0, 0, n*int(time.Millisecond), time.UTC), n)
+			var probe struct{ ID string }
+			json.Unmarshal(raw, &probe)
+			sent[probe.ID] = string(raw)
+			objs = append(objs, raw)
+		}
+		r := e.do(req{method: "POST", path: e.objectsURL(e.colls.shared), key: e.keys[entente.RoleAnalyst], body: envelope(objs)})
+		if r.status != http.StatusAccepted {
+			t.Fatalf("POST: %d %s", r.status, r.body)
+		}
+		var st taxii.Status
+		r.json(t, &st)
+		statuses = append(statuses, st)
+	}
+	for _, st := range statuses {
+		if st = e.complete(st, e.keys[entente.RoleAnalyst]); st.SuccessCount != 50 || st.FailureCount != 0 {
+			t.Fatalf("status %s: %d successes, %d failures: %+v", st.ID, st.SuccessCount, st.FailureCount, st.Failures)
+		}
+	}
+	page, err := e.st.QueryObjects(context.Background(), entente.ObjectQuery{Collection: e.colls.shared, Limit: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for _, en := range page.Entries {
+		want, ok := sent[en.ID]
+		if !ok {
+			continue
+		}
+		got++
+		if string(en.Raw) != want {
+			t.Fatalf("object %s stored as\n%s\nsent as\n%s", en.ID, en.Raw, want)
+		}
+	}
+	if got != len(sent) {
+		t.Fatalf("%d of %d objects stored", got, len(sent))
 	}
 }
