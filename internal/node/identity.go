@@ -87,10 +87,9 @@ func (s *Service) Init(ctx context.Context, name, country, sector string) (Ident
 		"source_ref": id.ID, "target_ref": locID,
 		"object_marking_refs": []string{stix.TLPClear.MarkingID()},
 	}
+	// Intelligence first: clients that take the first collection they
+	// may write to (as many TAXII tools do) should land there.
 	collections := []entente.Collection{
-		{Alias: CollectionNode, Title: "This node", Description: "The identity and location of the organisation that runs this node.",
-			DefaultMarking: stix.TLPClear.MarkingID(),
-			ReadRoles:      []entente.Role{entente.RoleAnalyst, entente.RolePartner, entente.RoleSensor}, WriteRoles: []entente.Role{}},
 		{Alias: CollectionIntel, Title: "Threat intelligence", Description: "Indicators, observables and the threats they indicate.",
 			DefaultMarking: stix.TLPAmber.MarkingID(),
 			ReadRoles:      []entente.Role{entente.RoleAnalyst, entente.RolePartner, entente.RoleSensor}, WriteRoles: []entente.Role{entente.RoleAnalyst}},
@@ -99,6 +98,9 @@ func (s *Service) Init(ctx context.Context, name, country, sector string) (Ident
 			ReadRoles:      []entente.Role{entente.RoleAnalyst, entente.RolePartner}, WriteRoles: []entente.Role{entente.RoleAnalyst, entente.RoleSensor}},
 		{Alias: CollectionAlerts, Title: "Coordinated alerts", Description: "Alerts computed from sightings across organisations and countries.",
 			DefaultMarking: stix.TLPGreen.MarkingID(),
+			ReadRoles:      []entente.Role{entente.RoleAnalyst, entente.RolePartner, entente.RoleSensor}, WriteRoles: []entente.Role{}},
+		{Alias: CollectionNode, Title: "This node", Description: "The identity and location of the organisation that runs this node.",
+			DefaultMarking: stix.TLPClear.MarkingID(),
 			ReadRoles:      []entente.Role{entente.RoleAnalyst, entente.RolePartner, entente.RoleSensor}, WriteRoles: []entente.Role{}},
 	}
 	for _, c := range collections {

@@ -222,6 +222,10 @@ func (s *Store) QueryObjects(ctx context.Context, q entente.ObjectQuery) (entent
 	return page, nil
 }
 
+// maxIDSeek is the largest number of ids a query looks up one by one in the
+// id index.
+const maxIDSeek = 1000
+
 // pageQuery returns the SQL and arguments that select up to limit+1
 // entries of collection coll after cursor position after (when q.Next is
 // set). Every shape walks an index in (date_added, seq) order, so a page
@@ -255,7 +259,14 @@ func pageQuery(coll int64, after store.Cursor, q entente.ObjectQuery, limit int)
 	if err := w.versions(q.Versions); err != nil {
 		return "", nil, err
 	}
-	query := `SELECT ` + cols + ` FROM objects WHERE ` + strings.Join(w.conds, " AND ") + ` ORDER BY date_added, pos LIMIT ?`
+	from := `objects`
+	if len(q.IDs) > 0 && len(q.IDs) <= maxIDSeek {
+		// A few ids: seek each through the id index and sort what is
+		// found (the versions of those objects), rather than walk the
+		// collection in date_added order looking for them.
+		from = `objects INDEXED BY objects_id_version`
+	}
+	query := `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + strings.Join(w.conds, " AND ") + ` ORDER BY date_added, pos LIMIT ?`
 	return query, append(w.args, limit+1), nil
 }
 

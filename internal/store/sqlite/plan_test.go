@@ -47,6 +47,26 @@ func TestQueryPlans(t *testing.T) {
 	}
 }
 
+// TestIDQueryPlan checks that a query naming a few ids (GET of one object,
+// its versions) seeks them in the id index instead of walking the
+// collection: its cost must not grow with the collection.
+func TestIDQueryPlan(t *testing.T) {
+	s, err := Open(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, v := range []entente.VersionFilter{{}, {All: true}} {
+		query, args, err := pageQuery(1, store.Cursor{}, entente.ObjectQuery{IDs: []string{"indicator--x"}, Versions: v}, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan := explain(t, s, query, args...); !strings.Contains(plan, "USING INDEX objects_id_version (collection=? AND id=?)") {
+			t.Errorf("versions %+v: plan %q does not seek the id", v, plan)
+		}
+	}
+}
+
 // TestLookupPlan checks that AddObjects finds stored versions through the
 // (collection, id, version) index, not by scanning the collection.
 func TestLookupPlan(t *testing.T) {
