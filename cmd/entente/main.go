@@ -48,7 +48,7 @@ type command struct {
 // Each lives in its own file, named after it.
 var commands = []command{
 	{"init", "create a node's data directory, identity and first admin key", cmdInit},
-	{"serve", "run a node: TAXII 2.1, node API, exports, dashboard, metrics", cmdServe},
+	{"serve", "run a node: TAXII 2.1, node API, exports, metrics", cmdServe},
 	{"ingest", "load STIX bundles into a node (running, or offline)", cmdIngest},
 	{"import", "import MISP, CSV and plain-list feeds into a node, deduplicated", cmdImport},
 	{"export", "render indicators as nftables, RPZ, Suricata, MISP feed and other blocklists", cmdExport},
