@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -223,10 +224,12 @@ func resultOf(stored int, failures []taxii.StatusDetail) ingestResult {
 }
 
 // readInput reads a file (or stdin for "-") whole, decompressing gzip,
-// with a progress bar on a terminal.
+// with a progress bar on a terminal. The buffer is sized up front (the
+// file's size, or for gzip the uncompressed size its trailer records), so
+// reading a large bundle copies it once rather than at every doubling.
 func readInput(env *Env, name string, progress bool) ([]byte, error) {
 	var r io.Reader
-	var size int64 = -1
+	var size, hint int64 = -1, 0
 	if name == "-" {
 		r = env.Stdin
 	} else {
@@ -236,7 +239,10 @@ func readInput(env *Env, name string, progress bool) ([]byte, error) {
 		}
 		defer f.Close()
 		if fi, err := f.Stat(); err == nil {
-			size = fi.Size()
+			size, hint = fi.Size(), fi.Size()
+			if gz := gzipSizeHint(f, size); gz > 0 {
+				hint = gz
+			}
 		}
 		r = f
 	}
@@ -246,22 +252,40 @@ func readInput(env *Env, name string, progress bool) ([]byte, error) {
 		r = io.TeeReader(r, bar)
 	}
 	br := bufio.NewReaderSize(r, 1<<20)
+	var buf bytes.Buffer
+	buf.Grow(int(min(hint, 1<<32)) + 512)
 	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		data, err := io.ReadAll(zr)
-		if err != nil {
-			return nil, fmt.Errorf("%s: gzip stream broken after %d bytes (truncated or corrupt): %w", name, len(data), err)
+		if _, err := buf.ReadFrom(zr); err != nil {
+			return nil, fmt.Errorf("%s: gzip stream broken after %d bytes (truncated or corrupt): %w", name, buf.Len(), err)
 		}
-		return data, nil
+		return buf.Bytes(), nil
 	}
-	data, err := io.ReadAll(br)
-	if err != nil {
+	if _, err := buf.ReadFrom(br); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return data, nil
+	return buf.Bytes(), nil
+}
+
+// gzipSizeHint returns the uncompressed size a gzip file's trailer records
+// (modulo 4 GiB, so only a hint), or 0 if f is not gzip. It leaves f's
+// offset at the start.
+func gzipSizeHint(f *os.File, size int64) int64 {
+	if size < 20 {
+		return 0
+	}
+	var head [2]byte
+	var tail [4]byte
+	if _, err := f.ReadAt(head[:], 0); err != nil || head != [2]byte{0x1f, 0x8b} {
+		return 0
+	}
+	if _, err := f.ReadAt(tail[:], size-4); err != nil {
+		return 0
+	}
+	return int64(binary.LittleEndian.Uint32(tail[:]))
 }
 
 func isTerminal(w io.Writer) bool {
