@@ -71,6 +71,9 @@ func cmdIngest(ctx context.Context, env *Env, args []string) error {
 			}
 			return func() (ingestResult, error) {
 				for status.Status != taxii.StatusComplete {
+					if err := ctx.Err(); err != nil {
+						return ingestResult{}, fmt.Errorf("interrupted before the node confirmed %d objects: %w", status.PendingCount, err)
+					}
 					time.Sleep(2 * time.Millisecond)
 					if status, err = svc.Status(ctx, admin, status.ID); err != nil {
 						return ingestResult{}, err
