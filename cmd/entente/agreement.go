@@ -14,22 +14,18 @@ import (
 
 func cmdAgreement(ctx context.Context, env *Env, args []string) error {
 	const synopsis = "agreement set|list|show|delete|preview [flags]"
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintf(env.Stderr, "Usage: entente %s\n\n"+
-			"  set --partner ID --collections a,b [--types t1,t2] --max-tlp clear|green|amber|amber+strict\n"+
+	sub, args, helped, uerr := subcommand(env, args, synopsis,
+		"  set --partner ID --collections a,b [--types t1,t2] --max-tlp clear|green|amber|amber+strict\n"+
 			"      [--reshare] [--redact victims,identities,freetext] [--from T] [--until T]\n"+
 			"                                   record the agreement with a partner (replacing any)\n"+
 			"  list                             list agreements\n"+
 			"  show --partner ID                print an agreement as JSON\n"+
 			"  delete --partner ID              end an agreement\n"+
 			"  preview --partner ID             list what the partner would receive, with the rule for each object\n\n"+
-			"Times are RFC 3339. Each talks to a running node (--server URL --token KEY) or works offline (--data DIR).\n", synopsis)
-		if len(args) == 0 {
-			return usagef("a subcommand is required")
-		}
-		return nil
+			"Times are RFC 3339. Each talks to a running node (--server URL --token KEY) or works offline (--data DIR).\n")
+	if helped {
+		return uerr
 	}
-	sub, args := args[0], args[1:]
 	fs := newFlags(env, "agreement "+sub, "agreement "+sub+" [flags]", "Manage sharing agreements (admin).")
 	var b backendFlags
 	b.register(fs, env)

@@ -15,20 +15,16 @@ import (
 
 func cmdAlert(ctx context.Context, env *Env, args []string) error {
 	const synopsis = "alert list|show|ack|resolve [flags]"
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintf(env.Stderr, "Usage: entente %s\n\n"+
-			"  list [--status S] [--tier T]   list coordinated alerts, most recently changed first\n"+
+	sub, args, helped, uerr := subcommand(env, args, synopsis,
+		"  list [--status S] [--tier T]   list coordinated alerts, most recently changed first\n"+
 			"  show ID                        an alert's counts, countries and history\n"+
 			"  ack ID [--note TEXT]           take an alert in hand\n"+
 			"  resolve ID [--note TEXT]       close an alert\n\n"+
 			"Each talks to a running node (--server URL --token KEY, analyst or admin)\n"+
-			"or works offline (--data DIR).\n", synopsis)
-		if len(args) == 0 {
-			return usagef("a subcommand is required")
-		}
-		return nil
+			"or works offline (--data DIR).\n")
+	if helped {
+		return uerr
 	}
-	sub, args := args[0], args[1:]
 	fs := newFlags(env, "alert "+sub, "alert "+sub+" [flags]", "Coordinated alerts (analyst or admin).")
 	var remote remoteFlags
 	remote.register(fs, env)

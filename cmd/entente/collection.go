@@ -14,17 +14,13 @@ import (
 )
 
 func cmdCollection(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(env.Stderr, "Usage: entente collection create|list [flags]\n\n"+
-			"  create --title T [--alias A] [--read ROLES] [--write ROLES] [--tlp LEVEL]\n"+
+	sub, args, helped, uerr := subcommand(env, args, "collection create|list [flags]",
+		"  create --title T [--alias A] [--read ROLES] [--write ROLES] [--tlp LEVEL]\n"+
 			"  list\n\n"+
 			"Each talks to a running node (--server URL --token KEY) or works offline (--data DIR).\n")
-		if len(args) == 0 {
-			return usagef("a subcommand is required")
-		}
-		return nil
+	if helped {
+		return uerr
 	}
-	sub, args := args[0], args[1:]
 	fs := newFlags(env, "collection "+sub, "collection "+sub+" [flags]", "Manage TAXII collections (admin).")
 	var remote remoteFlags
 	remote.register(fs, env)

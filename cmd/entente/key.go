@@ -13,18 +13,14 @@ import (
 
 func cmdKey(ctx context.Context, env *Env, args []string) error {
 	const synopsis = "key create|list|revoke [flags]"
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintf(env.Stderr, "Usage: entente %s\n\n"+
-			"  create --role ROLE [--org IDENTITY] [--name LABEL]   print a new key once, on stdout\n"+
+	sub, args, helped, uerr := subcommand(env, args, synopsis,
+		"  create --role ROLE [--org IDENTITY] [--name LABEL]   print a new key once, on stdout\n"+
 			"  list                                                 list keys (never their secrets)\n"+
 			"  revoke ID                                            refuse a key from now on\n\n"+
-			"Each talks to a running node (--server URL --token KEY) or works offline (--data DIR).\n", synopsis)
-		if len(args) == 0 {
-			return usagef("a subcommand is required")
-		}
-		return nil
+			"Each talks to a running node (--server URL --token KEY) or works offline (--data DIR).\n")
+	if helped {
+		return uerr
 	}
-	sub, args := args[0], args[1:]
 	fs := newFlags(env, "key "+sub, "key "+sub+" [flags]", "Manage API keys (admin).")
 	var remote remoteFlags
 	remote.register(fs, env)

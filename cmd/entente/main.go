@@ -144,6 +144,20 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// subcommand splits the arguments of a command that has subcommands. With
+// none, or when help is asked for, it prints the usage (synopsis, then the
+// help text) and reports done, with a usage error when none was given.
+func subcommand(env *Env, args []string, synopsis, help string) (sub string, rest []string, done bool, err error) {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintf(env.Stderr, "Usage: entente %s\n\n%s", synopsis, help)
+		if len(args) == 0 {
+			return "", nil, true, usagef("a subcommand is required")
+		}
+		return "", nil, true, nil
+	}
+	return args[0], args[1:], false, nil
+}
+
 // remoteFlags are the flags of commands that talk to a running node.
 type remoteFlags struct {
 	server   string

@@ -10,17 +10,13 @@ import (
 
 func cmdPartner(ctx context.Context, env *Env, args []string) error {
 	const synopsis = "partner add|list [flags]"
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintf(env.Stderr, "Usage: entente %s\n\n"+
-			"  add --id identity--… --name N --country CC [--sector S]   record (or update) an organisation the node shares with\n"+
+	sub, args, helped, uerr := subcommand(env, args, synopsis,
+		"  add --id identity--… --name N --country CC [--sector S]   record (or update) an organisation the node shares with\n"+
 			"  list                                                     list partners\n\n"+
-			"Each talks to a running node (--server URL --token KEY) or works offline (--data DIR).\n", synopsis)
-		if len(args) == 0 {
-			return usagef("a subcommand is required")
-		}
-		return nil
+			"Each talks to a running node (--server URL --token KEY) or works offline (--data DIR).\n")
+	if helped {
+		return uerr
 	}
-	sub, args := args[0], args[1:]
 	fs := newFlags(env, "partner "+sub, "partner "+sub+" [flags]", "Manage partner organisations (admin).")
 	var b backendFlags
 	b.register(fs, env)

@@ -11,22 +11,18 @@ import (
 
 func cmdPeer(ctx context.Context, env *Env, args []string) error {
 	const synopsis = "peer add|list|remove|sync [flags]"
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintf(env.Stderr, "Usage: entente %s\n\n"+
-			"  add --name N --api-root URL --collection REMOTE --into LOCAL --peer-token KEY\n"+
+	sub, args, helped, uerr := subcommand(env, args, synopsis,
+		"  add --name N --api-root URL --collection REMOTE --into LOCAL --peer-token KEY\n"+
 			"      [--url DISCOVERY] [--org identity--…] [--direction pull|push|both]\n"+
 			"                       federate with another TAXII 2.1 server\n"+
 			"  list                 list peers and their sync state\n"+
 			"  remove ID            stop federating with a peer\n"+
 			"  sync [ID]            sync one peer, or every peer, now\n\n"+
 			"--peer-token is the key the peer issued to this node; it is stored and never shown.\n"+
-			"Each talks to a running node (--server URL --token KEY) or works offline (--data DIR).\n", synopsis)
-		if len(args) == 0 {
-			return usagef("a subcommand is required")
-		}
-		return nil
+			"Each talks to a running node (--server URL --token KEY) or works offline (--data DIR).\n")
+	if helped {
+		return uerr
 	}
-	sub, args := args[0], args[1:]
 	fs := newFlags(env, "peer "+sub, "peer "+sub+" [flags]", "Manage federation peers (admin).")
 	var b backendFlags
 	b.register(fs, env)
