@@ -291,3 +291,20 @@ func TestCollectionCreateRemoteAndOffline(t *testing.T) {
 		t.Fatalf("a taken alias must be refused, naming it: %d %s", code, errs)
 	}
 }
+
+// TestServeCreatesANewNode runs the README's one command on an empty
+// directory: the node is created, its admin key printed once, and served.
+func TestServeCreatesANewNode(t *testing.T) {
+	if code, _, errs := run(t, nil, nil, "serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0"); code != 2 || !strings.Contains(errs, "--country") {
+		t.Fatalf("serve on a new node without --country: exit %d, %q", code, errs)
+	}
+	dir := t.TempDir()
+	url := startNode(t, "--data", dir, "--org", "Example CERT", "--country", "DE")
+	code, out, errs := run(t, nil, nil, "key", "list", "--data", dir)
+	if code != 0 || !strings.Contains(out, "first admin") {
+		t.Fatalf("the new node has no admin key: %d %q %s", code, out, errs)
+	}
+	if code := taxiiGet(t, url+"/taxii2/", "", nil); code != 401 {
+		t.Fatalf("discovery without a key: %d, want 401", code)
+	}
+}
