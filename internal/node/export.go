@@ -49,8 +49,7 @@ type ExportResult struct {
 	Items int
 }
 
-// extras is the node state kept by this file and feeds.go, beside the
-// Service (one per Service).
+// extras is the node state of exports and feeds (this file and feeds.go).
 type extras struct {
 	mu      sync.Mutex
 	geo     geo.Locator
@@ -66,14 +65,9 @@ type cachedExport struct {
 	lastAdded map[string]time.Time // by collection id
 }
 
-var extrasOf sync.Map // *Service → *extras
-
 func (s *Service) ext() *extras {
-	if e, ok := extrasOf.Load(s); ok {
-		return e.(*extras)
-	}
-	e, _ := extrasOf.LoadOrStore(s, &extras{exports: map[string]*cachedExport{}})
-	return e.(*extras)
+	s.extrasOnce.Do(func() { s.extras.exports = map[string]*cachedExport{} })
+	return &s.extras
 }
 
 // SetGeo gives the node geolocation data, used to locate IP indicators in
@@ -239,27 +233,19 @@ func (s *Service) renderExport(ctx context.Context, p entente.Principal, req Exp
 			name = c.ID
 		}
 		last[c.ID] = time.Time{}
-		q := entente.ObjectQuery{Types: []string{"indicator"}, Limit: 5000}
-		for {
-			page, err := s.release(ctx, p, c.ID, q)
+		for en, err := range s.released(ctx, p, c.ID, entente.ObjectQuery{Types: []string{"indicator"}, Limit: 5000}) {
 			if err != nil {
 				return nil, err
 			}
-			for _, en := range page.Entries {
-				if en.DateAdded.After(last[c.ID]) {
-					last[c.ID] = en.DateAdded
-				}
-				its, err := export.FromIndicator(en.Raw, name, exLoc)
-				if err != nil {
-					s.log.DebugContext(ctx, "indicator left out of export", "collection", c.ID, "id", en.ID, "err", err)
-					continue
-				}
-				items = append(items, its...)
+			if en.DateAdded.After(last[c.ID]) {
+				last[c.ID] = en.DateAdded
 			}
-			if !page.More {
-				break
+			its, err := export.FromIndicator(en.Raw, name, exLoc)
+			if err != nil {
+				s.log.DebugContext(ctx, "indicator left out of export", "collection", c.ID, "id", en.ID, "err", err)
+				continue
 			}
-			q.Next = page.Next
+			items = append(items, its...)
 		}
 	}
 	f := req.Filter

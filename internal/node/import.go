@@ -225,22 +225,15 @@ func (s *Service) storedOf(ctx context.Context, p entente.Principal, collection 
 		types[h.Type] = true
 	}
 	out := map[string]json.RawMessage{}
-	q := entente.ObjectQuery{Types: slices.Sorted(maps.Keys(types)), Limit: 5000}
-	for {
-		page, err := s.release(ctx, p, collection, q)
+	for e, err := range s.released(ctx, p, collection, entente.ObjectQuery{Types: slices.Sorted(maps.Keys(types)), Limit: 5000}) {
 		if err != nil {
 			return nil, err
 		}
-		for _, e := range page.Entries {
-			if want[e.ID] {
-				out[e.ID] = e.Raw
-			}
+		if want[e.ID] {
+			out[e.ID] = e.Raw
 		}
-		if !page.More {
-			return out, nil
-		}
-		q.Next = page.Next
 	}
+	return out, nil
 }
 
 // SortedHits returns the lists of a warninglist hit count, most hits

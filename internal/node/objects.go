@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"time"
 
 	"github.com/entente-cti/entente"
@@ -251,6 +252,30 @@ func (s *Service) release(ctx context.Context, p entente.Principal, collection s
 			return page, nil
 		}
 		q.Next = page.Next
+	}
+}
+
+// released yields every entry of collection that q selects, following
+// the pages of release (so through the policy gate); an error ends the
+// sequence.
+func (s *Service) released(ctx context.Context, p entente.Principal, collection string, q entente.ObjectQuery) iter.Seq2[entente.ObjectEntry, error] {
+	return func(yield func(entente.ObjectEntry, error) bool) {
+		for {
+			page, err := s.release(ctx, p, collection, q)
+			if err != nil {
+				yield(entente.ObjectEntry{}, err)
+				return
+			}
+			for _, e := range page.Entries {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if !page.More {
+				return
+			}
+			q.Next = page.Next
+		}
 	}
 }
 

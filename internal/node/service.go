@@ -86,6 +86,9 @@ type Service struct {
 	completed func(*taxii.Status)
 	// alerts holds the correlation engine and alert notifications (alerts.go).
 	alerts alertsState
+	// extras holds the export cache, geolocation and feed state (export.go).
+	extras     extras
+	extrasOnce sync.Once
 }
 
 type cachedKey struct {

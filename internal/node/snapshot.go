@@ -105,22 +105,10 @@ func (s *Service) readableIndicators(ctx context.Context, p entente.Principal) i
 			if !c.CanRead(p.Role) {
 				continue
 			}
-			q := entente.ObjectQuery{Types: []string{"indicator"}, Limit: 5000}
-			for {
-				page, err := s.release(ctx, p, c.ID, q)
-				if err != nil {
-					yield(nil, err)
+			for e, err := range s.released(ctx, p, c.ID, entente.ObjectQuery{Types: []string{"indicator"}, Limit: 5000}) {
+				if !yield(e.Raw, err) || err != nil {
 					return
 				}
-				for _, e := range page.Entries {
-					if !yield(e.Raw, nil) {
-						return
-					}
-				}
-				if !page.More {
-					break
-				}
-				q.Next = page.Next
 			}
 		}
 	}
