@@ -107,11 +107,7 @@ func cmdIngest(ctx context.Context, env *Env, args []string) error {
 			if err != nil {
 				return nil, err
 			}
-			failures := make([]taxii.StatusDetail, len(res.Failures))
-			for i, f := range res.Failures {
-				failures[i] = taxii.StatusDetail{ID: f.ID, Message: f.Message}
-			}
-			r := resultOf(res.Success, failures)
+			r := resultOf(res.Success, res.Failures)
 			return func() (ingestResult, error) { return r, nil }, nil
 		}
 	default:

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/entente-cti/entente/internal/taxii"
 	"io"
 	"math/rand/v2"
 	"mime"
@@ -137,33 +138,17 @@ type Client struct {
 	rootInfo *APIRootInfo
 }
 
-// Discovery is a TAXII 2.1 discovery resource.
-type Discovery struct {
-	Title       string   `json:"title"`
-	Description string   `json:"description,omitempty"`
-	Contact     string   `json:"contact,omitempty"`
-	Default     string   `json:"default,omitempty"`
-	APIRoots    []string `json:"api_roots,omitempty"`
-}
+// Discovery is a TAXII 2.1 discovery resource. The client shares the protocol
+// package's definition.
+type Discovery = taxii.Discovery
 
-// APIRootInfo is a TAXII 2.1 API root resource.
-type APIRootInfo struct {
-	Title            string   `json:"title"`
-	Description      string   `json:"description,omitempty"`
-	Versions         []string `json:"versions"`
-	MaxContentLength int64    `json:"max_content_length"`
-}
+// APIRootInfo is a TAXII 2.1 API root resource. The client shares the protocol
+// package's definition.
+type APIRootInfo = taxii.APIRoot
 
-// Collection is a TAXII 2.1 collection resource.
-type Collection struct {
-	ID          string   `json:"id"`
-	Title       string   `json:"title"`
-	Description string   `json:"description,omitempty"`
-	Alias       string   `json:"alias,omitempty"`
-	CanRead     bool     `json:"can_read"`
-	CanWrite    bool     `json:"can_write"`
-	MediaTypes  []string `json:"media_types,omitempty"`
-}
+// Collection is a TAXII 2.1 collection resource. The client shares the protocol
+// package's definition.
+type Collection = taxii.Collection
 
 // Discover reads the server's discovery resource.
 func (c *Client) Discover(ctx context.Context) (*Discovery, error) {

@@ -5,31 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/entente-cti/entente/internal/taxii"
 	"net/http"
 	"net/url"
 	"time"
 )
 
 // Status is a TAXII 2.1 status resource.
-type Status struct {
-	ID               string         `json:"id"`
-	Status           string         `json:"status"` // "pending" or "complete"
-	RequestTimestamp string         `json:"request_timestamp,omitempty"`
-	TotalCount       int            `json:"total_count"`
-	SuccessCount     int            `json:"success_count"`
-	Successes        []StatusDetail `json:"successes,omitempty"`
-	FailureCount     int            `json:"failure_count"`
-	Failures         []StatusDetail `json:"failures,omitempty"`
-	PendingCount     int            `json:"pending_count"`
-	Pendings         []StatusDetail `json:"pendings,omitempty"`
-}
+type Status = taxii.Status
 
 // StatusDetail is one object of a status resource.
-type StatusDetail struct {
-	ID      string `json:"id"`
-	Version string `json:"version"`
-	Message string `json:"message,omitempty"`
-}
+type StatusDetail = taxii.StatusDetail
 
 // PushResult is the outcome of a push: the status of each request it took
 // and their totals.
