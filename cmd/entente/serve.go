@@ -14,6 +14,7 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/config"
+	"github.com/entente-cti/entente/internal/dashboard"
 	"github.com/entente-cti/entente/internal/httpapi"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,7 +23,8 @@ import (
 
 func cmdServe(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "serve", "serve [--data DIR | --store URL] [--listen ADDR] [--config FILE]",
-		"Run a node: TAXII 2.1 under /taxii2/, the node API under /api/v1/, /healthz,\n"+
+		"Run a node: TAXII 2.1 under /taxii2/, the node API under /api/v1/, the\n"+
+			"analysts' dashboard under /ui/ (sign in with an analyst or admin key), /healthz,\n"+
 			"/readyz and /metrics. On an empty data directory the node is created first\n"+
 			"(see 'entente init'); its admin key is then printed once on stderr.\n"+
 			"Flags override the settings of --config.")
@@ -117,6 +119,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		MaxJSONDepth:  cfg.MaxJSONDepth,
 		RatePerSecond: cfg.RatePerSecond,
 		Burst:         cfg.Burst,
+		Dashboard:     dashboard.New(svc, dashboard.Options{Secure: cfg.TLS.Cert != "", Logger: logger}),
 	}, logger, reg)
 	srv := httpapi.NewServer(cfg.Listen, h)
 	srv.ErrorLog = nil

@@ -35,7 +35,23 @@ type Options struct {
 	// (e.g. "https://cti.example.org"), used in the discovery resource;
 	// when empty, it is taken from each request.
 	PublicURL string
+	// Dashboard, when set, is served under /ui/ (and / redirects to it).
+	// It authenticates by session cookie, so its requests skip API-key
+	// authentication here; they are still logged, measured and, when
+	// they belong to a session, rate-limited by the session's key.
+	Dashboard Dashboard
 }
+
+// Dashboard is the web dashboard (internal/dashboard) as the adapter
+// mounts it.
+type Dashboard interface {
+	http.Handler
+	// Principal returns the principal of r's session, if any.
+	Principal(r *http.Request) (entente.Principal, bool)
+}
+
+// dashboardPath reports whether path is the dashboard's.
+func dashboardPath(path string) bool { return path == "/ui" || strings.HasPrefix(path, "/ui/") }
 
 // handler serves every route.
 type handler struct {
@@ -148,6 +164,13 @@ func (h *handler) routes(reg prometheus.Registerer) {
 	m.HandleFunc("POST /api/v1/alerts/{id}/resolve", h.resolveAlert)
 	m.HandleFunc("GET /api/v1/node/key", h.nodeKey)
 
+	if d := h.opts.Dashboard; d != nil {
+		m.Handle("/ui/", d)
+		m.Handle("/ui", d)
+		m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+		})
+	}
 	m.HandleFunc("GET /healthz", h.healthz)
 	m.HandleFunc("GET /readyz", h.readyz)
 	if g, ok := reg.(prometheus.Gatherer); ok && reg != nil {
@@ -198,7 +221,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("remote", r.RemoteAddr),
 		)
 	}()
-	if !public(r.URL.Path) {
+	if h.opts.Dashboard != nil && (dashboardPath(r.URL.Path) || r.URL.Path == "/") {
+		if p, ok := h.opts.Dashboard.Principal(r); ok {
+			keyID = p.KeyID
+			if h.limiter != nil {
+				if ok, wait := h.limiter.allow(p.KeyID, time.Now()); !ok {
+					rw.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+					writeErrorBody(rw, http.StatusTooManyRequests, "too many requests for this API key; retry later", string(entente.ERATELIMIT))
+					return
+				}
+			}
+		}
+	} else if !public(r.URL.Path) {
 		key, _ := auth.FromRequest(r)
 		p, err := h.svc.Authenticate(r.Context(), key)
 		if err != nil {

@@ -271,6 +271,7 @@ func (s *Service) correlateLocked(ctx context.Context, objects []json.RawMessage
 			s.log.DebugContext(ctx, "sighting not correlated", "err", err)
 			continue
 		}
+		s.events.refs.sightingOf(sg.ID, sg.SightingOfRef) // object pages (search.go)
 		sightings = append(sightings, sg)
 		refs[sg.SightingOfRef] = true
 	}
@@ -312,6 +313,7 @@ func (s *Service) correlateLocked(ctx context.Context, objects []json.RawMessage
 				s.log.DebugContext(ctx, "sighting refused by correlation", "err", err)
 				continue
 			}
+			s.events.sighting(one, now, a.replaying) // live events (events.go)
 			changes = append(changes, got...)
 		}
 	}
@@ -360,6 +362,7 @@ func (s *Service) refreshRelationships(ctx context.Context) error {
 				if e.DateAdded.After(a.relAfter[c.ID]) {
 					a.relAfter[c.ID] = e.DateAdded
 				}
+				s.events.refs.relationship(e.ID, e.Raw) // object pages (search.go)
 				if _, err := a.resolver.AddRelationship(e.Raw); err != nil {
 					continue
 				}
@@ -537,15 +540,18 @@ func (s *Service) applyAlert(ctx context.Context, self Identity, al correlate.Al
 			return err
 		}
 	}
+	status := correlate.Status("")
+	if lc != nil {
+		status = lc.Status
+	}
+	if changed || al.Change == correlate.ChangeUpdated {
+		s.events.alert(al, status, now, s.alerts.replaying) // live events (events.go)
+	}
 	if s.alerts.replaying || s.alerts.notify == nil {
 		return nil
 	}
 	if !changed && al.Change != correlate.ChangeUpdated {
 		return nil
-	}
-	status := correlate.Status("")
-	if lc != nil {
-		status = lc.Status
 	}
 	// What is notified is what the gate releases to the node itself.
 	page, err := s.release(ctx, admin, CollectionAlerts, entente.ObjectQuery{IDs: []string{al.ID}, Limit: 1})
@@ -745,7 +751,11 @@ func (s *Service) transition(ctx context.Context, p entente.Principal, id, actio
 	if err := s.auditAdmin(ctx, p, "alert."+action, "", id+" "+string(lc.Status), nil); err != nil {
 		return AlertInfo{}, err
 	}
-	return s.Alert(ctx, p, id)
+	info, err := s.Alert(ctx, p, id)
+	if err == nil {
+		s.events.transitioned(info, now) // live events (events.go)
+	}
+	return info, err
 }
 
 // correlateStored correlates the objects of a request whose status st

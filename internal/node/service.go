@@ -89,6 +89,8 @@ type Service struct {
 	// extras holds the export cache, geolocation and feed state (export.go).
 	extras     extras
 	extrasOnce sync.Once
+	// events fans out live events and keeps sighting activity (events.go).
+	events eventHub
 }
 
 type cachedKey struct {

@@ -1,0 +1,304 @@
+package node
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/correlate"
+)
+
+// Event is one change the node reports live to subscribers (the
+// dashboard): a sighting correlated, or an alert raised or changed. It
+// carries what a map and a list need, not objects: a subscriber that
+// wants more reads it through the service, as any reader.
+type Event struct {
+	// Kind is "sighting" or "alert".
+	Kind string `json:"kind"`
+	// At is when the node learnt of it.
+	At time.Time `json:"at"`
+	// ID is the sighting's or the alert's STIX id.
+	ID string `json:"id"`
+	// Countries are where the sighting was made, or the alert's
+	// countries.
+	Countries []string `json:"countries,omitempty"`
+	// Change, Tier and Status describe an alert event.
+	Change correlate.Change `json:"change,omitempty"`
+	Tier   string           `json:"tier,omitempty"`
+	Status correlate.Status `json:"status,omitempty"`
+}
+
+// Event kinds.
+const (
+	EventSighting = "sighting"
+	EventAlert    = "alert"
+)
+
+// subscriberBuffer is how many events a subscriber may fall behind
+// before further events are dropped for it (and counted).
+const subscriberBuffer = 256
+
+// activityDays is how far back the in-memory sighting activity reaches.
+const activityDays = 31
+
+// eventHub fans events out to subscribers and keeps the activity of
+// sightings per hour and country since the node started (the replay of
+// stored sightings included), for overviews.
+type eventHub struct {
+	mu    sync.Mutex
+	subs  map[*Subscription]struct{}
+	hours map[int64]*hourActivity // by Unix hour
+
+	refs  refIndex         // who refers to each object (search.go)
+	snaps decodedSnapshots // indicator snapshots decoded for searches
+}
+
+type hourActivity struct {
+	total     int
+	countries map[string]int
+}
+
+// Subscription receives the node's events on C until Close.
+type Subscription struct {
+	// C delivers events in the order they happened.
+	C <-chan Event
+	c chan Event
+	h *eventHub
+
+	mu      sync.Mutex
+	dropped int
+	closed  bool
+}
+
+// Subscribe returns a subscription to the node's live events (analyst
+// or admin: events reveal alerts and where sightings are made).
+func (s *Service) Subscribe(p entente.Principal) (*Subscription, error) {
+	if err := requireAnalyst(p, "following live events"); err != nil {
+		return nil, err
+	}
+	c := make(chan Event, subscriberBuffer)
+	sub := &Subscription{C: c, c: c, h: &s.events}
+	s.events.mu.Lock()
+	if s.events.subs == nil {
+		s.events.subs = map[*Subscription]struct{}{}
+	}
+	s.events.subs[sub] = struct{}{}
+	s.events.mu.Unlock()
+	return sub, nil
+}
+
+// Dropped returns how many events were dropped because the subscriber
+// fell behind, and resets the count.
+func (sub *Subscription) Dropped() int {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	n := sub.dropped
+	sub.dropped = 0
+	return n
+}
+
+// Close ends the subscription and closes C.
+func (sub *Subscription) Close() {
+	sub.h.mu.Lock()
+	delete(sub.h.subs, sub)
+	sub.h.mu.Unlock()
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if !sub.closed {
+		sub.closed = true
+		close(sub.c)
+	}
+}
+
+// publish delivers ev to every subscriber without ever blocking.
+func (h *eventHub) publish(ev Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for sub := range h.subs {
+		sub.mu.Lock()
+		if !sub.closed {
+			select {
+			case sub.c <- ev:
+			default:
+				sub.dropped++
+			}
+		}
+		sub.mu.Unlock()
+	}
+}
+
+// sighting records a sighting correlation accepted, and publishes it
+// unless it is the replay of a stored one.
+func (h *eventHub) sighting(sg correlate.Sighting, now time.Time, replaying bool) {
+	at := sg.LastSeen
+	if at.IsZero() {
+		at = sg.FirstSeen
+	}
+	if at.IsZero() || at.After(now) {
+		at = now
+	}
+	h.mu.Lock()
+	if h.hours == nil {
+		h.hours = map[int64]*hourActivity{}
+	}
+	hour := at.Unix() / 3600
+	if hour >= now.Unix()/3600-activityDays*24 {
+		a := h.hours[hour]
+		if a == nil {
+			a = &hourActivity{countries: map[string]int{}}
+			h.hours[hour] = a
+			h.forgetLocked(now)
+		}
+		a.total++
+		if sg.Country != "" {
+			a.countries[sg.Country]++
+		}
+	}
+	h.mu.Unlock()
+	if !replaying {
+		h.publish(Event{Kind: EventSighting, At: now, ID: sg.ID, Countries: []string{sg.Country}})
+	}
+}
+
+// forgetLocked drops the hours older than activityDays.
+func (h *eventHub) forgetLocked(now time.Time) {
+	oldest := now.Unix()/3600 - activityDays*24
+	for hour := range h.hours {
+		if hour < oldest {
+			delete(h.hours, hour)
+		}
+	}
+}
+
+// alert publishes an alert's change, unless replaying.
+func (h *eventHub) alert(al correlate.Alert, status correlate.Status, now time.Time, replaying bool) {
+	if replaying {
+		return
+	}
+	h.publish(Event{Kind: EventAlert, At: now, ID: al.ID, Countries: slices.Clone(al.Countries), Change: al.Change, Tier: al.Tier, Status: status})
+}
+
+// transitioned publishes an alert's new status after an analyst's
+// action.
+func (h *eventHub) transitioned(info AlertInfo, now time.Time) {
+	h.publish(Event{Kind: EventAlert, At: now, ID: info.ID, Countries: info.Countries, Tier: info.Tier, Status: info.Status})
+}
+
+// Overview is what the dashboard's first screen shows for a window of
+// time: sightings and alerts, per country and over time.
+type Overview struct {
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// Sightings counts the sightings correlation accepted in the window,
+	// one per reporting organisation of each sighting object.
+	Sightings int `json:"sightings"`
+	// Alerts counts the alerts last seen in the window, by status.
+	Alerts map[correlate.Status]int `json:"alerts"`
+	// Countries are the counts per ISO 3166-1 alpha-2 country.
+	Countries map[string]*CountryActivity `json:"countries"`
+	// Timeline splits the window into equal buckets, oldest first.
+	Timeline []TimeBucket `json:"timeline"`
+	// Threats is how many threats correlation tracks.
+	Threats int `json:"threats"`
+}
+
+// CountryActivity is one country's counts in an Overview.
+type CountryActivity struct {
+	Sightings int `json:"sightings"`
+	// Alerts counts the open (not resolved) alerts with the country.
+	Alerts int `json:"alerts"`
+}
+
+// TimeBucket is one interval of an Overview's timeline.
+type TimeBucket struct {
+	Start     time.Time `json:"start"`
+	Sightings int       `json:"sightings"`
+	Alerts    int       `json:"alerts"`
+}
+
+// OverviewWindows bounds the windows an overview accepts.
+const (
+	MinOverviewWindow = time.Hour
+	MaxOverviewWindow = activityDays * 24 * time.Hour
+)
+
+// Overview summarises the sightings and alerts of the window ending now
+// (analyst or admin), split into buckets for the timeline (1 to 200).
+// Sightings are counted by the hour, so the window is rounded to whole
+// hours. EINVALID if the window or the buckets are out of range.
+func (s *Service) Overview(ctx context.Context, p entente.Principal, window time.Duration, buckets int) (Overview, error) {
+	if err := requireAnalyst(p, "reading the overview"); err != nil {
+		return Overview{}, err
+	}
+	if window < MinOverviewWindow || window > MaxOverviewWindow {
+		return Overview{}, entente.Errorf(entente.EINVALID, "window %s is not between %s and %s", window, MinOverviewWindow, MaxOverviewWindow)
+	}
+	if buckets < 1 || buckets > 200 {
+		return Overview{}, entente.Errorf(entente.EINVALID, "buckets %d is not between 1 and 200", buckets)
+	}
+	// Correlation replays the stored sightings on first use, which fills
+	// the activity.
+	stats, err := s.AlertStats(ctx, p)
+	if err != nil {
+		return Overview{}, err
+	}
+	now := s.now()
+	endHour := now.Unix()/3600 + 1 // exclusive
+	hours := int64(window / time.Hour)
+	startHour := endHour - hours
+	o := Overview{
+		Since: time.Unix(startHour*3600, 0).UTC(), Until: now,
+		Alerts: map[correlate.Status]int{}, Countries: map[string]*CountryActivity{},
+		Timeline: make([]TimeBucket, buckets), Threats: stats.Threats,
+	}
+	span := time.Duration(hours) * time.Hour
+	width := span / time.Duration(buckets)
+	for i := range o.Timeline {
+		o.Timeline[i].Start = o.Since.Add(time.Duration(i) * width)
+	}
+	bucketOf := func(t time.Time) int {
+		i := int(t.Sub(o.Since) / width)
+		return min(max(i, 0), buckets-1)
+	}
+	country := func(cc string) *CountryActivity {
+		c := o.Countries[cc]
+		if c == nil {
+			c = &CountryActivity{}
+			o.Countries[cc] = c
+		}
+		return c
+	}
+	s.events.mu.Lock()
+	for hour, a := range s.events.hours {
+		if hour < startHour || hour >= endHour {
+			continue
+		}
+		o.Sightings += a.total
+		o.Timeline[bucketOf(time.Unix(hour*3600, 0))].Sightings += a.total
+		for cc, n := range a.countries {
+			country(cc).Sightings += n
+		}
+	}
+	s.events.mu.Unlock()
+
+	alerts, err := s.ListAlerts(ctx, p, AlertFilter{})
+	if err != nil {
+		return Overview{}, err
+	}
+	for _, al := range alerts {
+		if al.LastSeen.Before(o.Since) && al.Updated.Before(o.Since) {
+			continue
+		}
+		o.Alerts[al.Status]++
+		o.Timeline[bucketOf(al.FirstSeen)].Alerts++
+		if al.Status == correlate.StatusResolved {
+			continue
+		}
+		for _, cc := range al.Countries {
+			country(cc).Alerts++
+		}
+	}
+	return o, nil
+}
