@@ -113,16 +113,18 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	}
 	defer stopNotify()
 
+	dash := dashboard.New(svc, dashboard.Options{Secure: cfg.TLS.Cert != "", Logger: logger})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h := httpapi.New(svc, httpapi.Options{
 		MaxJSONDepth:  cfg.MaxJSONDepth,
 		RatePerSecond: cfg.RatePerSecond,
 		Burst:         cfg.Burst,
-		Dashboard:     dashboard.New(svc, dashboard.Options{Secure: cfg.TLS.Cert != "", Logger: logger}),
+		Dashboard:     dash,
 	}, logger, reg)
 	srv := httpapi.NewServer(cfg.Listen, h)
 	srv.ErrorLog = nil
+	srv.RegisterOnShutdown(dash.Close)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/entente-cti/entente"
@@ -70,6 +71,9 @@ type Handler struct {
 	sessions *sessions
 	mux      *http.ServeMux
 	assets   map[string]asset
+	// done is closed by Close: event streams end.
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 // asset is one embedded file, with its gzip form and ETag.
@@ -93,7 +97,7 @@ func New(svc *node.Service, opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{svc: svc, opts: opts, log: opts.Logger, sessions: newSessions(opts.IdleTimeout, opts.MaxLifetime, opts.Now), mux: http.NewServeMux()}
+	h := &Handler{svc: svc, opts: opts, log: opts.Logger, sessions: newSessions(opts.IdleTimeout, opts.MaxLifetime, opts.Now), mux: http.NewServeMux(), done: make(chan struct{})}
 	h.loadAssets()
 	m := h.mux
 	m.HandleFunc("GET /ui/{$}", h.page)
@@ -136,6 +140,12 @@ func (h *Handler) loadAssets() {
 		h.assets[e.Name()] = asset{body: b, gz: gz.Bytes(), contentType: ct, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
 	}
 }
+
+// Close ends the open event streams, so that a graceful shutdown of the
+// server does not wait for them (register it with
+// http.Server.RegisterOnShutdown). Browsers reconnect to the next
+// server.
+func (h *Handler) Close() { h.closeOnce.Do(func() { close(h.done) }) }
 
 // ServeHTTP serves the dashboard's routes with security headers.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -468,6 +478,8 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p entente.Princ
 		rc.SetWriteDeadline(time.Now().Add(2 * heartbeat))
 		select {
 		case <-r.Context().Done():
+			return
+		case <-h.done:
 			return
 		case ev, ok := <-sub.C:
 			if !ok {

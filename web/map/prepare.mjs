@@ -22,7 +22,10 @@ function ring(coords) {
   for (const [lon, lat] of coords) {
     const X = x(lon), Y = y(lat);
     if (X === px && Y === py) continue;
-    d += (d === "" ? "M" : "L") + X + " " + Y;
+    // A ring that crosses the antimeridian jumps across the map: start
+    // a new subpath there instead of drawing a line over the world.
+    const jump = px !== null && Math.abs(X - px) > W / 2;
+    d += (d === "" || jump ? "M" : "L") + X + " " + Y;
     px = X; py = Y;
   }
   return d === "" ? "" : d + "Z";
@@ -32,6 +35,7 @@ const out = {};
 for (const f of fc.features) {
   let cc = f.id ? countries.numericToAlpha2(f.id) : undefined;
   if (!cc) cc = byName[f.properties.name];
+  if (cc === "AQ") continue; // Antarctica: no sightings, much ink
   if (!cc || !f.geometry) {
     console.error("skipped", f.id, f.properties.name);
     continue;

@@ -98,7 +98,7 @@ function openEvents() {
     try { d = JSON.parse(ev.data); } catch (e) { /* lagged carries a number */ }
     if (ev.type === "alert") flashCountries(d.countries || [], true);
     else if (ev.type === "sighting") flashCountries(d.countries || [], false);
-    if (state.refresh) scheduleRefresh();
+    if (state.refresh && (!state.refreshIf || state.refreshIf(ev.type, d))) scheduleRefresh();
   };
   for (const t of ["sighting", "alert", "lagged"]) es.addEventListener(t, onEvent);
   state.es = es;
@@ -128,7 +128,7 @@ async function world() {
 }
 // drawMap returns an SVG map; shade(cc) gives the classes of a country.
 function drawMap(w, shade, title) {
-  const m = svg("svg", { class: "map", viewBox: "0 20 " + w.width + " " + (w.height - 60), role: "img", "aria-label": title, id: "map" });
+  const m = svg("svg", { class: "map", viewBox: "0 20 " + w.width + " " + (w.height - 110), role: "img", "aria-label": title, id: "map" });
   for (const [cc, c] of Object.entries(w.countries)) {
     const p = svg("path", { d: c.d, "data-cc": cc });
     const cls = shade(cc);
@@ -356,6 +356,8 @@ async function route() {
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === page || (page === "object" && a.dataset.page === "search"));
   // Live pages redraw when events arrive.
   state.refresh = page === "overview" || page === "alerts" ? () => fn(arg, params).catch(fail) : null;
+  // An alert's page redraws only when that alert changes.
+  state.refreshIf = page === "alerts" && arg ? (type, d) => type === "alert" && d.id === arg : null;
   try { await fn(arg, params); } catch (e) { fail(e); }
 }
 window.addEventListener("hashchange", route);
