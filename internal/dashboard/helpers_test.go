@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -120,3 +121,13 @@ func (tn *testNode) postSightings(t testing.TB, bundle []byte) {
 		t.Fatalf("post sightings: %s", resp.Status)
 	}
 }
+
+func mustURL(t testing.TB, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func urlQuery(s string) string { return url.QueryEscape(s) }
