@@ -189,7 +189,7 @@ func (s *Service) scanSightingsLocked(ctx context.Context, skip map[string]bool)
 					raws = append(raws, e.Raw)
 				}
 			}
-			if err := s.correlateLocked(ctx, raws); err != nil {
+			if err := s.correlateLocked(ctx, c.ID, raws); err != nil {
 				return err
 			}
 			if !page.More {
@@ -231,11 +231,12 @@ func (s *Service) RunAlerts(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// correlate feeds the sightings among objects (just stored) to the
-// engine, and stores and notifies the alerts they change. A refused
-// sighting is counted in the engine's stats and logged; it is not an
-// error (it was stored as any object is).
-func (s *Service) correlate(ctx context.Context, objects []json.RawMessage) error {
+// correlate feeds the sightings among objects (just stored in collection,
+// an id; "" for the node's own sensors' sightings) to the engine, and
+// stores and notifies the alerts they change. A refused sighting is
+// counted in the engine's stats and logged; it is not an error (it was
+// stored as any object is).
+func (s *Service) correlate(ctx context.Context, collection string, objects []json.RawMessage) error {
 	s.alerts.mu.Lock()
 	defer s.alerts.mu.Unlock()
 	if s.alerts.engine == nil {
@@ -252,10 +253,20 @@ func (s *Service) correlate(ctx context.Context, objects []json.RawMessage) erro
 			return err
 		}
 	}
-	return s.correlateLocked(ctx, objects)
+	return s.correlateLocked(ctx, collection, objects)
 }
 
-func (s *Service) correlateLocked(ctx context.Context, objects []json.RawMessage) error {
+// correlateIn correlates sightings stored in a collection named by id or
+// alias (see correlate).
+func (s *Service) correlateIn(ctx context.Context, collection string, objects []json.RawMessage) error {
+	c, err := s.collection(ctx, collection)
+	if err != nil {
+		return err
+	}
+	return s.correlate(ctx, c.ID, objects)
+}
+
+func (s *Service) correlateLocked(ctx context.Context, collection string, objects []json.RawMessage) error {
 	a := &s.alerts
 	var sightings []correlate.STIXSighting
 	refs := map[string]bool{}
@@ -287,6 +298,9 @@ func (s *Service) correlateLocked(ctx context.Context, objects []json.RawMessage
 	}
 	self, err := s.Identity(ctx)
 	if err != nil {
+		return err
+	}
+	if err := s.pseudonymous(ctx, self, collection, sightings); err != nil {
 		return err
 	}
 	now := s.now()
@@ -777,5 +791,87 @@ func (s *Service) correlateStored(ctx context.Context, st *taxii.Status, objects
 			kept = append(kept, raw)
 		}
 	}
-	return s.correlate(ctx, kept)
+	return s.correlate(ctx, "", kept)
+}
+
+// pseudonymous prepares the sightings that a partner's gate redacted to
+// their victims' countries (where_sighted_refs lists only country
+// locations) for counting: the organisation counted is the sighting's
+// created_by_ref, an identity id the node may not otherwise know (a
+// pseudonym: the redaction removed who the victim is, not that it is one
+// organisation), located in the country of the location. This holds only
+// for sightings received from a partner (they have a provenance other
+// than the node itself), which vouches for the organisation; a redacted
+// sighting posted locally is refused as from an unknown organisation.
+// The caller holds s.alerts.mu.
+func (s *Service) pseudonymous(ctx context.Context, self Identity, collection string, sightings []correlate.STIXSighting) error {
+	if collection == "" {
+		return nil
+	}
+	var redacted []int
+	var locs []string
+	for i, sg := range sightings {
+		if sg.CreatedByRef == "" || len(sg.WhereSightedRefs) == 0 {
+			continue
+		}
+		all := true
+		for _, r := range sg.WhereSightedRefs {
+			all = all && strings.HasPrefix(r, "location--")
+		}
+		if all {
+			redacted = append(redacted, i)
+			locs = append(locs, sg.WhereSightedRefs...)
+		}
+	}
+	if len(redacted) == 0 {
+		return nil
+	}
+	ps, err := s.policyStore()
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(redacted))
+	for k, i := range redacted {
+		ids[k] = sightings[i].ID
+	}
+	prov, err := ps.Provenance(ctx, collection, ids)
+	if err != nil {
+		return fmt.Errorf("read provenance of sightings: %w", err)
+	}
+	vouched := map[string]bool{}
+	for k, p := range prov {
+		if p.Origin != "" && p.Origin != self.ID {
+			vouched[k.ID] = true
+		}
+	}
+	objs, err := s.lookup(ctx, slices.Compact(slices.Sorted(slices.Values(locs))))
+	if err != nil {
+		return err
+	}
+	for _, i := range redacted {
+		sg := &sightings[i]
+		if !vouched[sg.ID] {
+			continue
+		}
+		country := ""
+		for _, r := range sg.WhereSightedRefs {
+			var l struct {
+				Country string `json:"country"`
+			}
+			if json.Unmarshal(objs[r], &l) == nil && policy.IsCountry(strings.ToUpper(l.Country)) {
+				country = strings.ToUpper(l.Country)
+				break
+			}
+		}
+		if country == "" {
+			continue
+		}
+		s.alerts.orgMu.Lock()
+		if _, known := s.alerts.countries[sg.CreatedByRef]; !known {
+			s.alerts.countries[sg.CreatedByRef] = country
+		}
+		s.alerts.orgMu.Unlock()
+		sg.WhereSightedRefs = nil // counted as its creator's
+	}
+	return nil
 }

@@ -25,8 +25,10 @@ type policyState struct {
 	// not to be residency markings.
 	residency map[string][]string
 	plain     map[string]bool
-	// syncing holds the ids of the peers whose sync is running.
-	syncing map[string]bool
+	// syncing holds the ids of the peers whose sync or push is running;
+	// pushAgain those for which one more push was asked meanwhile.
+	syncing   map[string]bool
+	pushAgain map[string]bool
 }
 
 // maxGateScan bounds the store pages a partner's read scans to fill one

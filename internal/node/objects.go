@@ -60,6 +60,8 @@ func (s *Service) AddObjects(ctx context.Context, p entente.Principal, collectio
 				return nil, err
 			}
 		}
+		// Pushed on at once; a partner's sightings are correlated at once.
+		s.stored(c.ID, valid, p.Role == entente.RolePartner)
 	}
 	st.SuccessCount, st.FailureCount = len(st.Successes), len(st.Failures)
 	rec, err := json.Marshal(statusRecord{Owner: p.KeyID, Status: st})

@@ -70,6 +70,7 @@ func (s *Service) AddPeer(ctx context.Context, p entente.Principal, peer Peer) (
 	}
 	s.log.InfoContext(ctx, "peer added", "peer", peer.ID, "name", peer.Name, "api_root", peer.APIRoot, "direction", peer.Direction, "by", p.KeyID)
 	peer.Token = ""
+	s.invalidatePushTargets()
 	return peer, s.auditAdmin(ctx, p, "peer.add", peer.Org, fmt.Sprintf("peer %s %q %s collection %s into %s direction %s", peer.ID, peer.Name, peer.APIRoot, peer.Collection, peer.LocalCollection, peer.Direction), nil)
 }
 
@@ -154,6 +155,7 @@ func (s *Service) RemovePeer(ctx context.Context, p entente.Principal, id string
 		return err
 	}
 	s.log.InfoContext(ctx, "peer removed", "peer", id, "by", p.KeyID)
+	s.invalidatePushTargets()
 	return s.auditAdmin(ctx, p, "peer.remove", "", "peer "+id, nil)
 }
 
@@ -214,7 +216,7 @@ func (s *Service) SyncPeer(ctx context.Context, p entente.Principal, id string, 
 	s.pol.mu.Unlock()
 	defer func() {
 		s.pol.mu.Lock()
-		delete(s.pol.syncing, id)
+		s.syncDoneLocked(id)
 		s.pol.mu.Unlock()
 	}()
 
@@ -300,6 +302,8 @@ func (s *Service) pull(ctx context.Context, ps store.PolicyStore, peer Peer, cli
 				if err := ps.SetProvenance(ctx, prov); err != nil {
 					return fmt.Errorf("record provenance of %d objects from peer %s: %w", len(prov), peer.ID, err)
 				}
+				// Correlated and passed on at once (sightings, push peers).
+				s.stored(peer.LocalCollection, valid, true)
 			}
 		}
 		cp.Pull = page.Checkpoint
@@ -366,6 +370,9 @@ func (s *Service) RunPeerSync(ctx context.Context, interval time.Duration, opt S
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	admin := entente.Principal{KeyID: "sync", Org: s.cfg.Org, Role: entente.RoleAdmin}
+	s.prop.mu.Lock()
+	s.prop.opt = opt // immediate pushes reach peers the same way
+	s.prop.mu.Unlock()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

@@ -146,6 +146,7 @@ func (s *Service) PutAgreement(ctx context.Context, p entente.Principal, a polic
 	if err := ps.PutAgreement(ctx, a); err != nil {
 		return a, fmt.Errorf("put agreement %s: %w", a.ID, err)
 	}
+	s.invalidatePushTargets()
 	s.log.InfoContext(ctx, "agreement recorded", "agreement", a.ID, "partner", party.ID, "max_tlp", a.MaxTLP, "by", p.KeyID)
 	detail := fmt.Sprintf("agreement %s collections %v types %v max_tlp %s reshare %t redact %+v valid %s..%s",
 		a.ID, a.Collections, a.ObjectTypes, a.MaxTLP, a.AllowReshare, a.Redact, fmtWhen(a.ValidFrom), fmtWhen(a.ValidUntil))
@@ -199,6 +200,7 @@ func (s *Service) DeleteAgreement(ctx context.Context, p entente.Principal, part
 		return err
 	}
 	s.log.InfoContext(ctx, "agreement deleted", "partner", partner, "by", p.KeyID)
+	s.invalidatePushTargets()
 	return s.auditAdmin(ctx, p, "agreement.delete", partner, "", nil)
 }
 

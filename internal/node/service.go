@@ -91,6 +91,8 @@ type Service struct {
 	extrasOnce sync.Once
 	// events fans out live events and keeps sighting activity (events.go).
 	events eventHub
+	// prop pushes and correlates what was just stored (propagate.go).
+	prop propagation
 }
 
 type cachedKey struct {
@@ -122,7 +124,9 @@ func New(st store.Store, cfg Config, logger *slog.Logger) *Service {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{st: st, cfg: cfg, log: logger, keys: make(map[string]cachedKey)}
+	s := &Service{st: st, cfg: cfg, log: logger, keys: make(map[string]cachedKey)}
+	s.prop.ctx, s.prop.cancel = context.WithCancel(context.Background())
+	return s
 }
 
 // Config returns the service's configuration, defaults filled in.

@@ -218,6 +218,10 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 		},
 		Done: func(out []entente.AddOutcome, err error) {
 			s.report(final(out, err))
+			if err == nil {
+				// Only queued: this runs on the store's writer.
+				s.stored(c.ID, valid, true)
+			}
 			s.pending.mu.Lock()
 			if err != nil {
 				// The status could not be stored with the objects: keep

@@ -1,0 +1,526 @@
+// Package drill runs a coordinated-alert drill: a federation of real
+// Entente nodes on one machine (each a node.Service with its own SQLite
+// store, serving TAXII 2.1 on loopback, with real keys, partners,
+// agreements and the policy gate), an outbreak replayed through their
+// sensors, and the measure of how fast each tier's alert reaches every
+// node that should have it, with a check of every node's egress audit
+// against the agreements.
+//
+// The sharing topology is the one national CERTs use: every organisation
+// reports its sightings (TLP:GREEN) to its national CERT; the national
+// CERTs share those sightings with each other, reduced to the victim's
+// country by the gate (the sighting's created_by_ref, an identity id the
+// receiver cannot resolve, stays as the organisation's pseudonym, so
+// distinct organisations are still counted); each CERT correlates what it
+// receives (alert ids converge, so every CERT raises the same alerts)
+// and pushes its alerts to its constituents at once.
+//
+// It is a harness, like cmd/entente: it wires the adapters together and
+// reads the stores directly only to check them.
+package drill
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/entente-cti/entente/internal/correlate"
+	"github.com/entente-cti/entente/internal/match"
+	"github.com/entente-cti/entente/internal/taxiiclient"
+)
+
+// Config sets up a drill. Zero fields take the defaults documented.
+type Config struct {
+	// Nodes is the number of organisations, each running a node
+	// (default 259); Countries the number of countries they are in
+	// (default 78), one national CERT each.
+	Nodes, Countries int
+	// Seed makes the federation and the outbreak reproducible.
+	Seed uint64
+	// Span is the outbreak's length in sighting time (default 6 h);
+	// Duration the wall-clock time it is replayed in (default 60 s).
+	Span, Duration time.Duration
+	// Faults is the number of nodes closed (server and store) at 40% of
+	// the replay and reopened from their data directories at 70%.
+	Faults int
+	// SyncInterval is the periodic peer sync, which retries what an
+	// immediate push could not deliver (default 30 s).
+	SyncInterval time.Duration
+	// Settle bounds the wait, after the replay, for every node to hold
+	// every alert (default 2 minutes).
+	Settle time.Duration
+	// Dir is where the nodes' data directories are made (a new
+	// temporary directory, removed at the end, when empty).
+	Dir string
+	// Parallel is how many nodes are set up at once (default 8).
+	Parallel int
+	// Progress, when set, receives one line per phase.
+	Progress io.Writer
+	// Logger receives the nodes' logs (default: warnings and errors are
+	// discarded).
+	Logger *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Nodes == 0 {
+		c.Nodes = 259
+	}
+	if c.Countries == 0 {
+		c.Countries = 78
+	}
+	if c.Span == 0 {
+		c.Span = 6 * time.Hour
+	}
+	if c.Duration == 0 {
+		c.Duration = time.Minute
+	}
+	if c.SyncInterval == 0 {
+		c.SyncInterval = 30 * time.Second
+	}
+	if c.Settle == 0 {
+		c.Settle = 2 * time.Minute
+	}
+	if c.Parallel == 0 {
+		c.Parallel = 8
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Result is what a drill measured. Latencies are from the sighting that
+// made an alert reach a tier (reported by an organisation's sensor) to
+// the moment the alert, at that tier or higher, is durable at each node
+// that should have it: one sample per alert and node.
+type Result struct {
+	Nodes     int      `json:"nodes"`
+	Countries int      `json:"countries"`
+	Seed      uint64   `json:"seed"`
+	Topology  string   `json:"topology"`
+	Threats   []string `json:"threats"`
+	// Sightings is how many sightings the sensors reported.
+	Sightings int           `json:"sightings"`
+	Duration  time.Duration `json:"-"`
+	// ReplaySeconds is the wall-clock length of the replay.
+	ReplaySeconds float64      `json:"replay_seconds"`
+	Tiers         []TierResult `json:"tiers"`
+	// PolicyViolations counts egress the audits show that the receiver's
+	// agreement did not allow, and objects received with no egress
+	// record at their sender; Violations describes the first ones.
+	PolicyViolations int      `json:"policy_violations"`
+	Violations       []string `json:"violations,omitempty"`
+	// EgressChecked is the number of audit records checked.
+	EgressChecked int `json:"egress_checked"`
+	// Faults lists the nodes closed and reopened, with their catch-up.
+	Faults    []Fault `json:"faults,omitempty"`
+	Converged bool    `json:"converged"`
+	// Timeline is the propagation of each alert and tier, for the chart.
+	Timeline []Series `json:"timeline,omitempty"`
+	// Start is when the replay started.
+	Start time.Time `json:"start"`
+}
+
+// TierResult is one tier's figures.
+type TierResult struct {
+	Tier string `json:"tier"`
+	// ExpectedAlerts is how many alerts one engine fed every sighting
+	// raises to this tier or higher; ProducedAlerts how many distinct
+	// alerts the nodes held at this tier or higher; DeliveredAlerts how
+	// many of the expected ones were at every node.
+	ExpectedAlerts  int     `json:"expected_alerts"`
+	ProducedAlerts  int     `json:"produced_alerts"`
+	DeliveredAlerts int     `json:"delivered_alerts"`
+	Samples         int     `json:"samples"`
+	P50Ms           float64 `json:"p50_ms"`
+	P99Ms           float64 `json:"p99_ms"`
+	MaxMs           float64 `json:"max_ms"`
+}
+
+// Fault is one node closed and reopened mid-drill.
+type Fault struct {
+	Node      int     `json:"node"`
+	Name      string  `json:"name"`
+	ClosedAt  float64 `json:"closed_at_s"`
+	ReopenAt  float64 `json:"reopened_at_s"`
+	Converged bool    `json:"converged"`
+	// CatchUpMs is how long after reopening the node held every alert it
+	// should (0 when it already held them).
+	CatchUpMs float64 `json:"catch_up_ms"`
+}
+
+// Series is the number of nodes holding one alert at one tier over time.
+type Series struct {
+	Alert     string    `json:"alert"`
+	Threat    string    `json:"threat"`
+	Tier      string    `json:"tier"`
+	Threshold float64   `json:"threshold_s"` // when the threshold sighting was reported, from the start
+	At        []float64 `json:"at_s"`        // when each node got it, sorted
+}
+
+// Topology describes the sharing topology, for the output.
+const Topology = "organisations -> national CERT (sightings, TLP:GREEN); national CERTs <-> national CERTs " +
+	"(sightings redacted to the victim's country, re-shared GREEN); national CERT -> its organisations (alerts, pushed at once, and pulled)"
+
+// Run runs a drill and returns its figures. The federation is closed and
+// its data removed (unless cfg.Dir was given) before it returns.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg.defaults()
+	say := func(format string, args ...any) {
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, format+"\n", args...)
+		}
+	}
+	if cfg.Faults < 0 || cfg.Faults > cfg.Nodes {
+		return nil, fmt.Errorf("faults: %d is not between 0 and the %d nodes", cfg.Faults, cfg.Nodes)
+	}
+	alerts := correlate.Config{Window: 24 * time.Hour, Slots: 8, Tiers: correlate.DefaultTiers(), MaxSkew: 5 * time.Minute,
+		MaxAge: 24 * time.Hour, FederationCountries: cfg.Countries}
+	if err := alerts.Validate(); err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	window := alerts.Window // an epoch's length
+	w, err := newWorld(cfg.Nodes, cfg.Countries, cfg.Seed, cfg.Span, cfg.Duration, now, window)
+	if err != nil {
+		return nil, err
+	}
+	dir := cfg.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "entente-drill-"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+	}
+	tiers := []string{}
+	for _, t := range correlate.DefaultTiers() {
+		tiers = append(tiers, t.Name)
+	}
+	tr := &http.Transport{MaxIdleConns: 4 * cfg.Nodes, MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute}
+	defer tr.CloseIdleConnections()
+	f := &federation{w: w, rec: newRecorder(cfg.Nodes, tiers), alerts: alerts, log: cfg.Logger,
+		http: &http.Client{Transport: tr}, syncInt: cfg.SyncInterval,
+		limits: taxiiclient.Limits{MaxRetries: 1, BackoffBase: 100 * time.Millisecond, MaxBackoff: time.Second, HeaderTimeout: 30 * time.Second}}
+	say("drill: %d organisations in %d countries (%d national CERTs), seed %d; data in %s", cfg.Nodes, cfg.Countries, len(w.certs), cfg.Seed, dir)
+	t0 := time.Now()
+	defer func() {
+		for i := range f.nodes {
+			if f.nodes[i] != nil && f.nodes[i].up {
+				f.close(i)
+			}
+		}
+	}()
+	if err := f.setup(ctx, dir, cfg.Parallel); err != nil {
+		return nil, fmt.Errorf("set up the federation: %w", err)
+	}
+	for i := range f.nodes {
+		f.start(i)
+	}
+	say("drill: federation up in %.1f s; first peer syncs running", time.Since(t0).Seconds())
+	// Let the first round of peer syncs (each node syncs every peer when
+	// it starts) pass before the outbreak.
+	time.Sleep(min(5*time.Second, cfg.SyncInterval/2))
+
+	res := &Result{Nodes: cfg.Nodes, Countries: cfg.Countries, Seed: cfg.Seed, Topology: Topology, Sightings: len(w.sightings)}
+	for _, th := range w.threats {
+		res.Threats = append(res.Threats, th.Name+" ("+th.AttackID+")")
+	}
+	say("drill: replaying %d sightings of %d threats over %s", len(w.sightings), len(w.threats), cfg.Duration)
+	emitted, faults, err := f.replay(ctx, cfg, res)
+	if err != nil {
+		return nil, err
+	}
+	order := make([]int, len(w.sightings))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return emitted[order[a]].Before(emitted[order[b]]) })
+	truth, err := groundTruth(alerts, w, order, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	say("drill: replay done; waiting for every node to hold every alert (at most %s)", cfg.Settle)
+	res.Converged = f.settle(ctx, truth, cfg.Settle)
+	measure(res, f, truth, order, emitted, faults)
+	say("drill: checking %d nodes' egress audits against the agreements", len(f.nodes))
+	if err := f.checkAudits(ctx, res); err != nil {
+		return nil, err
+	}
+	res.Duration = time.Since(t0)
+	return res, nil
+}
+
+// replay has the sensors report the planned sightings on time. A node
+// that is down (fault mode) has its sightings retried until it is back.
+// It returns when each sighting was reported (the start of the report
+// that succeeded).
+func (f *federation) replay(ctx context.Context, cfg Config, res *Result) ([]time.Time, []Fault, error) {
+	w := f.w
+	emitted := make([]time.Time, len(w.sightings))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var faults []Fault
+	var faulty []int
+	if cfg.Faults > 0 {
+		rng := rand.New(rand.NewPCG(cfg.Seed+1, 7))
+		faulty = rng.Perm(len(f.nodes))[:cfg.Faults]
+	}
+	start := time.Now()
+	res.Start = start
+	killAt, reopenAt := time.Duration(0.4*float64(cfg.Duration)), time.Duration(0.7*float64(cfg.Duration))
+	faultDone := make(chan error, 1)
+	if len(faulty) > 0 {
+		go func() {
+			time.Sleep(time.Until(start.Add(killAt)))
+			for _, i := range faulty {
+				mu.Lock()
+				err := f.close(i)
+				mu.Unlock()
+				if err != nil {
+					faultDone <- fmt.Errorf("close node %d: %w", i, err)
+					return
+				}
+				faults = append(faults, Fault{Node: i, Name: w.orgs[i].Name, ClosedAt: time.Since(start).Seconds()})
+			}
+			time.Sleep(time.Until(start.Add(reopenAt)))
+			for k, i := range faulty {
+				mu.Lock()
+				err := f.open(context.Background(), i)
+				if err == nil {
+					f.start(i)
+				}
+				mu.Unlock()
+				if err != nil {
+					faultDone <- fmt.Errorf("reopen node %d: %w", i, err)
+					return
+				}
+				faults[k].ReopenAt = time.Since(start).Seconds()
+			}
+			faultDone <- nil
+		}()
+	} else {
+		faultDone <- nil
+	}
+	for k, s := range w.sightings {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return nil, nil, ctx.Err()
+		case <-time.After(time.Until(start.Add(s.At))):
+		}
+		wg.Go(func() {
+			obj := w.sightingObject(s)
+			for {
+				mu.Lock()
+				n := f.nodes[s.Org]
+				up, url := n.up, n.url
+				mu.Unlock()
+				if up {
+					at := time.Now()
+					if err := f.report(ctx, n, url, obj); err == nil {
+						emitted[k] = at
+						return
+					} else if ctx.Err() != nil {
+						return
+					}
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	res.ReplaySeconds = time.Since(start).Seconds()
+	if err := <-faultDone; err != nil {
+		return nil, nil, err
+	}
+	return emitted, faults, ctx.Err()
+}
+
+// report sends one sighting as the organisation's sensor: a constituent's
+// to its node's sightings endpoint, a CERT's into its reports collection
+// over TAXII.
+func (f *federation) report(ctx context.Context, n *fedNode, url string, obj json.RawMessage) error {
+	if n.org.CERT {
+		c := &taxiiclient.Client{APIRoot: url + "/taxii2/api1/", HTTP: f.http, Auth: taxiiclient.Auth{Token: n.sensorKey},
+			Limits: taxiiclient.Limits{MaxRetries: -1}}
+		res, err := c.Push(ctx, n.colls[collReports], []json.RawMessage{obj})
+		if err == nil && res.Failure > 0 {
+			err = fmt.Errorf("sighting refused: %+v", res.Failures)
+		}
+		return err
+	}
+	body := []byte(`{"objects":[` + string(obj) + `]}`)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+match.SightingsPath, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+n.sensorKey)
+	req.Header.Set("Content-Type", "application/taxii+json;version=2.1")
+	resp, err := f.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("POST sightings: %s: %s", resp.Status, b)
+	}
+	var st struct {
+		FailureCount int `json:"failure_count"`
+	}
+	if json.Unmarshal(b, &st) == nil && st.FailureCount > 0 {
+		return fmt.Errorf("sighting refused: %s", b)
+	}
+	return nil
+}
+
+// settle waits until every node holds every expected alert at its final
+// tier, or until the deadline; it reports whether they all do.
+func (f *federation) settle(ctx context.Context, t *truth, limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for {
+		if f.missing(t) == 0 {
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// missing counts the (node, alert) pairs where the node does not hold the
+// alert at its final tier.
+func (f *federation) missing(t *truth) int {
+	n := 0
+	for i := range f.nodes {
+		for a, rank := range t.final {
+			if f.rec.held(i, a, rank).IsZero() {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// measure fills the tiers, timeline and faults of res.
+func measure(res *Result, f *federation, t *truth, order []int, emitted []time.Time, faults []Fault) {
+	closed := map[int]Fault{}
+	for _, fl := range faults {
+		closed[fl.Node] = fl
+	}
+	alerts := slices.Sorted(mapKeys(t.final))
+	for r, tier := range t.tiers {
+		rank := r + 1
+		tr := TierResult{Tier: tier}
+		var lat []float64
+		produced := map[string]bool{}
+		for i := range f.nodes {
+			f.rec.mu.Lock()
+			for a, at := range f.rec.at[i] {
+				if len(at) >= rank && !at[rank-1].IsZero() {
+					produced[a] = true
+				}
+			}
+			f.rec.mu.Unlock()
+		}
+		tr.ProducedAlerts = len(produced)
+		for _, a := range alerts {
+			if t.final[a] < rank {
+				continue
+			}
+			tr.ExpectedAlerts++
+			thr := emitted[order[t.reached[a][r]]]
+			s := Series{Alert: a, Threat: f.w.threats[t.threat[a]].Name, Tier: tier, Threshold: thr.Sub(res.Start).Seconds()}
+			all := true
+			for i := range f.nodes {
+				at := f.rec.held(i, a, rank)
+				if at.IsZero() {
+					all = false
+					continue
+				}
+				s.At = append(s.At, at.Sub(res.Start).Seconds())
+				if fl, ok := closed[i]; ok && at.Sub(res.Start).Seconds() >= fl.ClosedAt {
+					continue // caught up after a restart: see Faults
+				}
+				lat = append(lat, float64(max(0, at.Sub(thr)))/float64(time.Millisecond))
+			}
+			if all {
+				tr.DeliveredAlerts++
+			}
+			sort.Float64s(s.At)
+			res.Timeline = append(res.Timeline, s)
+		}
+		sort.Float64s(lat)
+		tr.Samples = len(lat)
+		if len(lat) > 0 {
+			tr.P50Ms, tr.P99Ms, tr.MaxMs = pct(lat, 0.50), pct(lat, 0.99), lat[len(lat)-1]
+		}
+		res.Tiers = append(res.Tiers, tr)
+	}
+	for _, fl := range faults {
+		fl.Converged = true
+		reopen := res.Start.Add(time.Duration(fl.ReopenAt * float64(time.Second)))
+		for a, rank := range t.final {
+			at := f.rec.held(fl.Node, a, rank)
+			if at.IsZero() {
+				fl.Converged = false
+				continue
+			}
+			fl.CatchUpMs = math.Max(fl.CatchUpMs, float64(max(0, at.Sub(reopen)))/float64(time.Millisecond))
+		}
+		res.Faults = append(res.Faults, fl)
+	}
+}
+
+// pct is the nearest-rank percentile of sorted values.
+func pct(sorted []float64, p float64) float64 {
+	k := int(math.Ceil(p*float64(len(sorted)))) - 1
+	return sorted[max(0, min(k, len(sorted)-1))]
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// WriteJSON writes res as indented JSON.
+func WriteJSON(wr io.Writer, res *Result) error {
+	enc := json.NewEncoder(wr)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
+}
+
+// Summary writes the figures for people.
+func Summary(wr io.Writer, res *Result) {
+	fmt.Fprintf(wr, "Drill: %d organisations in %d countries, seed %d\n", res.Nodes, res.Countries, res.Seed)
+	fmt.Fprintf(wr, "Topology: %s\n", res.Topology)
+	fmt.Fprintf(wr, "Outbreak: %d sightings of %v replayed in %.1f s\n\n", res.Sightings, res.Threats, res.ReplaySeconds)
+	fmt.Fprintf(wr, "%-9s %8s %8s %9s %8s %9s %9s %9s\n", "tier", "expected", "produced", "delivered", "samples", "p50 ms", "p99 ms", "max ms")
+	for _, t := range res.Tiers {
+		fmt.Fprintf(wr, "%-9s %8d %8d %9d %8d %9.0f %9.0f %9.0f\n", t.Tier, t.ExpectedAlerts, t.ProducedAlerts, t.DeliveredAlerts, t.Samples, t.P50Ms, t.P99Ms, t.MaxMs)
+	}
+	fmt.Fprintf(wr, "\nPolicy violations in the audits: %d (%d egress records checked)\n", res.PolicyViolations, res.EgressChecked)
+	for _, v := range res.Violations {
+		fmt.Fprintf(wr, "  %s\n", v)
+	}
+	for _, fl := range res.Faults {
+		fmt.Fprintf(wr, "Fault: %s closed at %.1f s, reopened at %.1f s: converged %t, caught up in %.0f ms\n", fl.Name, fl.ClosedAt, fl.ReopenAt, fl.Converged, fl.CatchUpMs)
+	}
+	fmt.Fprintf(wr, "Every node holds every alert: %t\n", res.Converged)
+}

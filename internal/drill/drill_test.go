@@ -1,0 +1,117 @@
+package drill_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/entente-cti/entente/internal/drill"
+)
+
+// runDrill runs a small drill and checks what every drill must show:
+// each tier's expected alerts were produced and delivered to every node,
+// no policy violation, and well-formed JSON and SVG.
+func runDrill(t *testing.T, cfg drill.Config) *drill.Result {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("a drill runs a federation for several seconds")
+	}
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	res, err := drill.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("drill: %v\n%s", err, progress.String())
+	}
+	var sum bytes.Buffer
+	drill.Summary(&sum, res)
+	t.Logf("\n%s", sum.String())
+	if !res.Converged {
+		t.Errorf("not every node holds every alert")
+	}
+	if len(res.Tiers) != 3 {
+		t.Fatalf("%d tiers, want national, regional and global", len(res.Tiers))
+	}
+	for _, tr := range res.Tiers {
+		if tr.ExpectedAlerts == 0 {
+			t.Errorf("tier %s: the outbreak raises no alert: the drill measures nothing", tr.Tier)
+		}
+		if tr.ProducedAlerts != tr.ExpectedAlerts || tr.DeliveredAlerts != tr.ExpectedAlerts {
+			t.Errorf("tier %s: expected %d alerts, produced %d, delivered to every node %d", tr.Tier, tr.ExpectedAlerts, tr.ProducedAlerts, tr.DeliveredAlerts)
+		}
+		if tr.Samples == 0 || tr.MaxMs < tr.P99Ms || tr.P99Ms < tr.P50Ms || tr.P50Ms < 0 {
+			t.Errorf("tier %s: figures out of order: %+v", tr.Tier, tr)
+		}
+	}
+	if res.PolicyViolations != 0 || res.EgressChecked == 0 {
+		t.Errorf("%d policy violations in %d egress records: %v", res.PolicyViolations, res.EgressChecked, res.Violations)
+	}
+
+	var js bytes.Buffer
+	if err := drill.WriteJSON(&js, res); err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatalf("JSON: %v", err)
+	}
+	for _, k := range []string{"nodes", "countries", "tiers", "policy_violations"} {
+		if _, ok := back[k]; !ok {
+			t.Errorf("JSON lacks %q", k)
+		}
+	}
+	for _, tier := range back["tiers"].([]any) {
+		for _, k := range []string{"tier", "expected_alerts", "produced_alerts", "p50_ms", "p99_ms", "max_ms"} {
+			if _, ok := tier.(map[string]any)[k]; !ok {
+				t.Errorf("JSON tier lacks %q", k)
+			}
+		}
+	}
+	var svg bytes.Buffer
+	if err := drill.WriteSVG(&svg, res); err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(&svg)
+	lines := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("SVG is not well-formed XML: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+			lines++
+		}
+	}
+	if want := len(res.Timeline); lines != want || want == 0 {
+		t.Errorf("SVG draws %d series, want %d", lines, want)
+	}
+	return res
+}
+
+// TestDrillSmall runs 12 organisations in 5 countries.
+func TestDrillSmall(t *testing.T) {
+	res := runDrill(t, drill.Config{Nodes: 12, Countries: 5, Seed: 1, Duration: 4 * time.Second, SyncInterval: 2 * time.Second, Settle: 30 * time.Second})
+	if res.Nodes != 12 || res.Countries != 5 {
+		t.Errorf("result names %d nodes in %d countries", res.Nodes, res.Countries)
+	}
+}
+
+// TestDrillFaults closes three nodes mid-drill and reopens them from
+// their data directories: they catch up and hold every alert.
+func TestDrillFaults(t *testing.T) {
+	res := runDrill(t, drill.Config{Nodes: 12, Countries: 5, Seed: 2, Faults: 3, Duration: 6 * time.Second, SyncInterval: 2 * time.Second, Settle: 30 * time.Second})
+	if len(res.Faults) != 3 {
+		t.Fatalf("%d faults, want 3", len(res.Faults))
+	}
+	for _, f := range res.Faults {
+		if !f.Converged || f.ReopenAt <= f.ClosedAt {
+			t.Errorf("fault %+v: not converged after reopening", f)
+		}
+	}
+}

@@ -1,0 +1,441 @@
+package drill
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/correlate"
+	"github.com/entente-cti/entente/internal/httpapi"
+	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/policy"
+	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/store"
+	"github.com/entente-cti/entente/internal/store/sqlite"
+	"github.com/entente-cti/entente/internal/taxiiclient"
+)
+
+// Collections the drill adds to the default ones.
+const (
+	// collReports, on a national CERT: sightings its constituents push
+	// and its own sensors post; shared with the other CERTs.
+	collReports = "reports"
+	// collFederation, on a national CERT: sightings the other CERTs
+	// push (not passed on).
+	collFederation = "federation"
+	// collAdvisories, on a constituent: alerts its CERT pushes.
+	collAdvisories = "advisories"
+)
+
+// agreementTerms is what the drill agreed between two nodes, kept apart
+// from the nodes so that the audit check does not trust what it checks.
+type agreementTerms struct {
+	collections []string // aliases
+	types       []string
+	maxTLP      stix.TLP
+	reshare     bool
+	redact      bool
+}
+
+// fedNode is one running node of the drill.
+type fedNode struct {
+	org  *Org
+	dir  string
+	st   *recStore
+	svc  *node.Service
+	srv  *http.Server
+	url  string
+	stop context.CancelFunc
+	done sync.WaitGroup
+	// colls maps the node's collection aliases to ids.
+	colls map[string]string
+	// sensorKey posts sightings (role sensor).
+	sensorKey string
+	// keys[j] is the partner key this node issued to organisation j.
+	keys map[int]string
+	// up is false while the node is stopped (fault mode).
+	up bool
+}
+
+// recStore is a node's SQLite store that reports when alert objects
+// become durable, which is when an alert is present at the node.
+type recStore struct {
+	*sqlite.Store
+	node int
+	rec  *recorder
+}
+
+// AddObjects adds objects and records the alerts among them.
+func (r *recStore) AddObjects(ctx context.Context, coll string, objs []*stix.Object) ([]entente.AddOutcome, error) {
+	out, err := r.Store.AddObjects(ctx, coll, objs)
+	if err == nil {
+		r.rec.stored(r.node, objs)
+	}
+	return out, err
+}
+
+// Submit submits objects and records the alerts among them once durable.
+func (r *recStore) Submit(ctx context.Context, sub store.Submission) error {
+	done := sub.Done
+	objs := sub.Objects
+	sub.Done = func(out []entente.AddOutcome, err error) {
+		if err == nil {
+			r.rec.stored(r.node, objs)
+		}
+		if done != nil {
+			done(out, err)
+		}
+	}
+	return r.Store.Submit(ctx, sub)
+}
+
+// recorder keeps, per node and alert, when each tier was first present.
+type recorder struct {
+	mu    sync.Mutex
+	ranks map[string]int // tier name → rank
+	// at[node][alert][rank-1] is when the node first held the alert at
+	// that tier or higher.
+	at []map[string][]time.Time
+}
+
+func newRecorder(nodes int, tiers []string) *recorder {
+	r := &recorder{ranks: map[string]int{}, at: make([]map[string][]time.Time, nodes)}
+	for i, t := range tiers {
+		r.ranks[t] = i + 1
+	}
+	for i := range r.at {
+		r.at[i] = map[string][]time.Time{}
+	}
+	return r
+}
+
+func (r *recorder) stored(n int, objs []*stix.Object) {
+	now := time.Now()
+	for _, o := range objs {
+		if o.Type != correlate.AlertType {
+			continue
+		}
+		var a struct {
+			Tier    string `json:"tier"`
+			Revoked bool   `json:"revoked"`
+		}
+		if json.Unmarshal(o.Raw, &a) != nil || a.Revoked {
+			continue
+		}
+		rank := r.ranks[a.Tier]
+		r.mu.Lock()
+		at := r.at[n][o.ID]
+		if at == nil {
+			at = make([]time.Time, len(r.ranks))
+			r.at[n][o.ID] = at
+		}
+		for k := 0; k < rank; k++ {
+			if at[k].IsZero() {
+				at[k] = now
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// held returns when node n first held alert at rank or higher (zero if
+// it does not).
+func (r *recorder) held(n int, alert string, rank int) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if at := r.at[n][alert]; len(at) >= rank {
+		return at[rank-1]
+	}
+	return time.Time{}
+}
+
+// federation is the drill's running nodes.
+type federation struct {
+	w       *world
+	nodes   []*fedNode
+	rec     *recorder
+	alerts  correlate.Config
+	log     *slog.Logger
+	http    *http.Client
+	limits  taxiiclient.Limits
+	syncInt time.Duration
+	terms   map[[2]int]agreementTerms // [from, to]
+}
+
+// open opens (creating on first use) node i's store and service, and
+// serves it on 127.0.0.1.
+func (f *federation) open(ctx context.Context, i int) error {
+	n := f.nodes[i]
+	st, err := sqlite.Open(ctx, n.dir)
+	if err != nil {
+		return fmt.Errorf("node %d: %w", i, err)
+	}
+	n.st = &recStore{Store: st, node: i, rec: f.rec}
+	org := n.org.ID
+	n.svc = node.New(n.st, node.Config{Title: n.org.Name, Org: org}, f.log)
+	if err := n.svc.EnableAlerts(f.alerts); err != nil {
+		st.Close()
+		return err
+	}
+	// A reopened node listens where it did: its peers know it there.
+	addr := "127.0.0.1:0"
+	if n.url != "" {
+		addr = strings.TrimPrefix(n.url, "http://")
+	}
+	ln, err := net.Listen("tcp", addr)
+	for try := 0; err != nil && addr != "127.0.0.1:0" && try < 50; try++ {
+		time.Sleep(100 * time.Millisecond)
+		ln, err = net.Listen("tcp", addr)
+	}
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("node %d: listen: %w", i, err)
+	}
+	n.url = "http://" + ln.Addr().String()
+	n.srv = httpapi.NewServer(ln.Addr().String(), httpapi.New(n.svc, httpapi.Options{}, f.log, nil))
+	n.srv.ErrorLog = nil
+	go n.srv.Serve(ln) //nolint:errcheck // ends with Close
+	n.up = true
+	return nil
+}
+
+// start runs the node's background work: peer sync (which, after a
+// restart, pulls and pushes what was missed first) and the correlation
+// scan.
+func (f *federation) start(i int) {
+	n := f.nodes[i]
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stop = cancel
+	n.done.Add(2)
+	go func() {
+		defer n.done.Done()
+		n.svc.RunPeerSync(ctx, f.syncInt, node.SyncOptions{HTTP: f.http, Limits: f.limits})
+	}()
+	go func() { defer n.done.Done(); n.svc.RunAlerts(ctx, 30*time.Second) }()
+}
+
+// close stops node i: its server, background work, service and store.
+func (f *federation) close(i int) error {
+	n := f.nodes[i]
+	if !n.up {
+		return nil
+	}
+	n.up = false
+	err := n.srv.Close()
+	if n.stop != nil {
+		n.stop()
+		n.done.Wait()
+	}
+	n.svc.Close()
+	return errors.Join(err, n.st.Close())
+}
+
+// setup creates every node and wires the federation:
+//
+//   - every organisation's sensors report sightings to its own node; a
+//     constituent's node pushes them (its own, TLP:GREEN) to its
+//     national CERT, into the CERT's reports collection;
+//   - each national CERT pushes its reports (its constituents' sightings
+//     and its own) to every other national CERT, reduced to the
+//     victims' country by the gate (re-sharing GREEN is allowed);
+//   - each CERT correlates everything it receives (the alert ids
+//     converge) and pushes its alerts to its constituents, which also
+//     pull them (a restarted node catches up by its checkpointed pull).
+func (f *federation) setup(ctx context.Context, dir string, parallel int) error {
+	w := f.w
+	f.nodes = make([]*fedNode, len(w.orgs))
+	intel := w.intel()
+	// Pass 1: create and initialise the nodes.
+	err := forEach(len(w.orgs), parallel, func(i int) error {
+		o := w.orgs[i]
+		n := &fedNode{org: o, dir: filepath.Join(dir, fmt.Sprintf("node-%03d-%s", i, o.Country)), keys: map[int]string{}, colls: map[string]string{}}
+		f.nodes[i] = n
+		st, err := sqlite.Open(ctx, n.dir)
+		if err != nil {
+			return fmt.Errorf("node %d: %w", i, err)
+		}
+		svc := node.New(st, node.Config{Title: o.Name}, f.log)
+		id, _, err := svc.Init(ctx, o.Name, o.Country, "")
+		if err != nil {
+			st.Close()
+			return fmt.Errorf("init node %d: %w", i, err)
+		}
+		o.ID = id.ID
+		admin := node.LocalAdmin(id.ID)
+		var extra []entente.Collection
+		green := stix.TLPGreen.MarkingID()
+		if o.CERT {
+			extra = []entente.Collection{
+				{Alias: collReports, Title: "Reports", Description: "Sightings of this CERT's constituents and sensors.", DefaultMarking: green,
+					ReadRoles: []entente.Role{entente.RoleAnalyst, entente.RolePartner}, WriteRoles: []entente.Role{entente.RoleAnalyst, entente.RoleSensor, entente.RolePartner}},
+				{Alias: collFederation, Title: "Federation", Description: "Sightings other national CERTs share.", DefaultMarking: green,
+					ReadRoles: []entente.Role{entente.RoleAnalyst}, WriteRoles: []entente.Role{entente.RolePartner}},
+			}
+		} else {
+			extra = []entente.Collection{{Alias: collAdvisories, Title: "Advisories", Description: "Alerts of the national CERT.", DefaultMarking: green,
+				ReadRoles: []entente.Role{entente.RoleAnalyst, entente.RoleSensor}, WriteRoles: []entente.Role{entente.RolePartner}}}
+		}
+		for _, c := range extra {
+			if _, err := svc.CreateCollection(ctx, admin, c); err != nil {
+				st.Close()
+				return fmt.Errorf("node %d: %w", i, err)
+			}
+		}
+		cs, err := svc.AllCollections(ctx, admin)
+		if err != nil {
+			st.Close()
+			return err
+		}
+		for _, c := range cs {
+			n.colls[c.Alias] = c.ID
+		}
+		if st, err := svc.AddObjects(ctx, admin, node.CollectionIntel, intel); err != nil || st.FailureCount > 0 {
+			return fmt.Errorf("node %d: load threat intelligence: %v %+v", i, err, st)
+		}
+		if n.sensorKey, _, err = svc.CreateKey(ctx, admin, node.NewKey{Name: "sensor", Role: entente.RoleSensor}); err != nil {
+			st.Close()
+			return err
+		}
+		return st.Close()
+	})
+	if err != nil {
+		return err
+	}
+	// Pass 2: partners, keys and agreements, on each node.
+	green := stix.TLPGreen
+	up := agreementTerms{collections: []string{node.CollectionSightings}, types: []string{"sighting"}, maxTLP: green}
+	across := agreementTerms{collections: []string{collReports}, types: []string{"sighting", "location"}, maxTLP: green, reshare: true, redact: true}
+	down := agreementTerms{collections: []string{node.CollectionAlerts}, types: []string{correlate.AlertType, "extension-definition", "identity"}, maxTLP: green}
+	f.terms = map[[2]int]agreementTerms{}
+	for _, o := range w.orgs {
+		if o.CERT {
+			for _, c := range w.orgs {
+				switch {
+				case c.Parent == o.Index && !c.CERT:
+					f.terms[[2]int{o.Index, c.Index}] = down
+				case c.CERT && c.Index != o.Index:
+					f.terms[[2]int{o.Index, c.Index}] = across
+				}
+			}
+		} else {
+			f.terms[[2]int{o.Index, o.Parent}] = up
+		}
+	}
+	partners := func(i int) []int {
+		o := w.orgs[i]
+		if !o.CERT {
+			return []int{o.Parent}
+		}
+		var out []int
+		for _, c := range w.orgs {
+			if c.Index != i && (c.CERT || c.Parent == i) {
+				out = append(out, c.Index)
+			}
+		}
+		return out
+	}
+	err = forEach(len(w.orgs), parallel, func(i int) error {
+		if err := f.open(ctx, i); err != nil {
+			return err
+		}
+		n := f.nodes[i]
+		admin := node.LocalAdmin(n.org.ID)
+		for _, j := range partners(i) {
+			p := w.orgs[j]
+			if err := n.svc.PutPartner(ctx, admin, policy.Party{ID: p.ID, Name: p.Name, Country: p.Country}); err != nil {
+				return err
+			}
+			secret, _, err := n.svc.CreateKey(ctx, admin, node.NewKey{Name: p.Name, Role: entente.RolePartner, Org: p.ID})
+			if err != nil {
+				return err
+			}
+			n.keys[j] = secret
+			t, ok := f.terms[[2]int{i, j}]
+			if !ok {
+				continue
+			}
+			a := policy.Agreement{Partner: policy.Party{ID: p.ID}, ObjectTypes: t.types, MaxTLP: t.maxTLP, AllowReshare: t.reshare,
+				Redact: policy.Redaction{SightingVictimsToCountry: t.redact}}
+			for _, c := range t.collections {
+				a.Collections = append(a.Collections, n.colls[c])
+			}
+			if _, err := n.svc.PutAgreement(ctx, admin, a); err != nil {
+				return fmt.Errorf("node %d: agreement with %d: %w", i, j, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Pass 3: peers (they need the partners' keys and collection ids).
+	return forEach(len(w.orgs), parallel, func(i int) error {
+		n := f.nodes[i]
+		admin := node.LocalAdmin(n.org.ID)
+		add := func(id string, j int, remote, local, dir string) error {
+			p := f.nodes[j]
+			_, err := n.svc.AddPeer(ctx, admin, node.Peer{ID: id, Name: p.org.Name, APIRoot: p.url + "/taxii2/api1/", Collection: remote,
+				LocalCollection: local, Token: p.keys[i], Org: p.org.ID, Direction: dir})
+			return err
+		}
+		if !n.org.CERT {
+			cert := f.nodes[n.org.Parent]
+			if err := add("cert-push", n.org.Parent, cert.colls[collReports], node.CollectionSightings, node.DirectionPush); err != nil {
+				return err
+			}
+			return add("cert-pull", n.org.Parent, cert.colls[node.CollectionAlerts], collAdvisories, node.DirectionPull)
+		}
+		for _, j := range partners(i) {
+			p := f.nodes[j]
+			var err error
+			if p.org.CERT {
+				err = add(fmt.Sprintf("cert-%03d", j), j, p.colls[collFederation], collReports, node.DirectionPush)
+			} else {
+				err = add(fmt.Sprintf("org-%03d", j), j, p.colls[collAdvisories], node.CollectionAlerts, node.DirectionPush)
+			}
+			if err != nil {
+				return fmt.Errorf("node %d: peer %d: %w", i, j, err)
+			}
+		}
+		return nil
+	})
+}
+
+// forEach runs f(0..n-1) on parallel goroutines and returns the first
+// error.
+func forEach(n, parallel int, f func(i int) error) error {
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	next := make(chan int)
+	for range max(1, parallel) {
+		wg.Go(func() {
+			for i := range next {
+				if err := f(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
