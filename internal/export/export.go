@@ -71,6 +71,19 @@ type Filter struct {
 
 // Apply returns the items f selects: live ones only, always.
 func (f *Filter) Apply(items []Item) []Item {
+	keep := f.Matcher()
+	out := make([]Item, 0, len(items))
+	for i := range items {
+		if keep(&items[i]) {
+			out = append(out, items[i])
+		}
+	}
+	return out
+}
+
+// Matcher returns the test Apply applies to each item, for callers that
+// select items as they gather them.
+func (f *Filter) Matcher() func(*Item) bool {
 	now := f.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -82,29 +95,27 @@ func (f *Filter) Apply(items []Item) []Item {
 			countries[strings.ToUpper(strings.TrimSpace(c))] = true
 		}
 	}
-	out := make([]Item, 0, len(items))
-	for i := range items {
-		it := &items[i]
+	return func(it *Item) bool {
 		if !it.Live(now) {
-			continue
+			return false
 		}
 		if len(it.Warning) > 0 && !f.IncludeWarninglisted {
-			continue
+			return false
 		}
 		if len(f.Kinds) > 0 && !slices.Contains(f.Kinds, it.Kind) {
-			continue
+			return false
 		}
 		if len(f.Collections) > 0 && !slices.Contains(f.Collections, it.Collection) {
-			continue
+			return false
 		}
 		if f.MaxTLP != nil && it.TLP > *f.MaxTLP {
-			continue
+			return false
 		}
 		if it.Confidence < f.MinConfidence {
-			continue
+			return false
 		}
 		if len(f.Sources) > 0 && !slices.ContainsFunc(it.Sources, func(s string) bool { return slices.Contains(f.Sources, s) }) {
-			continue
+			return false
 		}
 		if f.MaxAge > 0 {
 			t := it.ValidFrom
@@ -112,15 +123,11 @@ func (f *Filter) Apply(items []Item) []Item {
 				t = it.Modified
 			}
 			if now.Sub(t) > f.MaxAge {
-				continue
+				return false
 			}
 		}
-		if countries != nil && !countries[it.Country] {
-			continue
-		}
-		out = append(out, *it)
+		return countries == nil || countries[it.Country]
 	}
-	return out
 }
 
 // liveOnly returns items without the revoked and expired ones (items

@@ -3,9 +3,11 @@ package node_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/export"
@@ -185,3 +187,64 @@ func TestExportWarninglistsCountriesAndGate(t *testing.T) {
 	_, err = s.Export(ctx, partner, node.ExportRequest{Format: export.FormatPlain, Filter: export.Filter{Collections: []string{"internal"}}})
 	wantCode(t, err, entente.EFORBIDDEN)
 }
+
+// TestExportIndexFollowsChanges checks that exports by the node's own
+// roles, served from the export index, follow what is added (new
+// indicators, newer versions that revoke or change them, older versions
+// that must not win), deleted and what expires, and that an index built
+// at once from the store renders the same as one kept up to date.
+func TestExportIndexFollowsChanges(t *testing.T) {
+	s, st, c := newService(t)
+	ctx := context.Background()
+	ind := func(n int, ip string, modified time.Time, extra string) json.RawMessage {
+		return json.RawMessage(fmt.Sprintf(`{"type":"indicator","spec_version":"2.1","id":"indicator--8e2e2d2b-17d4-4cbf-938f-%012d","created":"2025-01-01T00:00:00.000Z","modified":%q,`+
+			`"pattern":"[ipv4-addr:value = '%s']","pattern_type":"stix","valid_from":"2025-01-01T00:00:00Z"%s}`, n, modified.Format("2006-01-02T15:04:05.000Z"), ip, extra))
+	}
+	add := func(objs ...json.RawMessage) {
+		t.Helper()
+		if res, err := s.AddObjects(ctx, admin, "intel", objs); err != nil || res.FailureCount > 0 {
+			t.Fatalf("add: %v %+v", err, res)
+		}
+	}
+	if _, err := s.CreateCollection(ctx, admin, entente.Collection{Alias: "intel", Title: "Intel"}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	req := node.ExportRequest{Format: export.FormatPlain, Options: export.Options{NoAggregate: true}}
+	want := func(step string, ips ...string) {
+		t.Helper()
+		body, _ := exportBody(t, s, admin, req)
+		got := strings.Fields(body)
+		slices.Sort(got)
+		slices.Sort(ips)
+		if !slices.Equal(got, ips) {
+			t.Fatalf("%s: exported %v, want %v", step, got, ips)
+		}
+	}
+	add(ind(1, "198.51.100.1", t0, ""), ind(2, "198.51.100.2", t0, ""))
+	want("first export builds the index", "198.51.100.1", "198.51.100.2")
+
+	c.add(time.Second)
+	add(ind(1, "198.51.100.1", t0.Add(time.Hour), `,"revoked":true`), ind(3, "198.51.100.3", t0, ""),
+		ind(2, "198.51.100.99", t0.Add(-time.Hour), ""), // an older version of 2
+		ind(4, "198.51.100.4", t0, `,"valid_until":"2025-12-31T00:00:00Z"`))
+	want("after additions", "198.51.100.2", "198.51.100.3")
+
+	c.add(time.Second)
+	add(ind(2, "198.51.100.20", t0.Add(time.Hour), ""))
+	if err := s.DeleteObject(ctx, admin, "intel", ind3ID, taxii.Filters{}); err != nil {
+		t.Fatal(err)
+	}
+	want("after a new version and a deletion", "198.51.100.20")
+
+	// A node started afresh on the same store builds its index at once:
+	// the same export, byte for byte.
+	body, etag := exportBody(t, s, admin, node.ExportRequest{Format: export.FormatCSV})
+	fresh := node.New(st, node.Config{Org: org, Now: c.now}, nil)
+	body2, etag2 := exportBody(t, fresh, admin, node.ExportRequest{Format: export.FormatCSV})
+	if body != body2 || etag != etag2 {
+		t.Fatalf("index kept up to date renders\n%s\nan index built at once renders\n%s", body, body2)
+	}
+}
+
+const ind3ID = "indicator--8e2e2d2b-17d4-4cbf-938f-000000000003"

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -217,7 +218,8 @@ func (s *Service) directory(ctx context.Context, ps store.PolicyStore, self poli
 // gate passes one page of a collection's entries through the policy gate
 // for partner principal p: it drops what p's agreement withholds, redacts
 // what it releases (adding the objects redaction introduces) and appends
-// one egress audit record per object version released. The entries must
+// one egress audit record of the page, listing every object version
+// released (a store.Release). The entries must
 // carry their JSON; metadataOnly clears it after the decision.
 func (s *Service) gate(ctx context.Context, p entente.Principal, c entente.Collection, page entente.Page, metadataOnly bool) (entente.Page, error) {
 	out := page
@@ -237,29 +239,31 @@ func (s *Service) gate(ctx context.Context, p entente.Principal, c entente.Colle
 	if err != nil {
 		return entente.Page{}, fmt.Errorf("policy gate: %w", err)
 	}
-	objs := make([]*stix.Object, len(page.Entries))
+	metas := make([]gateMeta, len(page.Entries))
+	okMeta := make([]bool, len(page.Entries))
 	ids := make([]string, 0, len(page.Entries))
 	refs := map[string]bool{}
 	var victims []string
 	redactVictims := agreement != nil && agreement.Redact.SightingVictimsToCountry
-	decodeAll(page.Entries, objs)
+	scanAll(page.Entries, metas, okMeta, func(e *entente.ObjectEntry) bool { return redactVictims && e.Type == "sighting" }, func(o *stix.Object) {
+		if !redactVictims || o.Type != "sighting" {
+			return
+		}
+		if sg, err := o.Sighting(); err == nil {
+			victims = append(victims, sg.WhereSightedRefs...)
+		}
+	})
 	for i, e := range page.Entries {
-		o := objs[i]
-		if o == nil {
+		if !okMeta[i] {
 			// Stored objects were valid when added; one that no longer
 			// decodes is withheld rather than sent unexamined.
 			s.log.ErrorContext(ctx, "stored object does not decode; withheld", "collection", c.ID, "object", e.ID)
 			continue
 		}
 		ids = append(ids, e.ID)
-		for _, r := range o.MarkingRefs {
+		for _, r := range metas[i].markingRefs {
 			if _, tlp := stix.TLPFromMarking(r); !tlp {
 				refs[r] = true
-			}
-		}
-		if redactVictims && o.Type == "sighting" {
-			if sg, err := o.Sighting(); err == nil {
-				victims = append(victims, sg.WhereSightedRefs...)
 			}
 		}
 	}
@@ -285,16 +289,17 @@ func (s *Service) gate(ctx context.Context, p entente.Principal, c entente.Colle
 	if metadataOnly {
 		channel = "manifest"
 	}
-	actor := p.KeyID
-	audit := make([]store.AuditRecord, 0, len(page.Entries))
+	detail := channel + " " + c.ID
+	audit := store.Release{Time: now, Actor: p.KeyID, Partner: partner.ID, Detail: detail,
+		Versions: make([]store.ReleasedVersion, 0, len(page.Entries))}
 	var related map[string]bool
 	for i, e := range page.Entries {
-		o := objs[i]
-		if o == nil {
+		if !okMeta[i] {
 			continue
 		}
-		tlp, residency := marks.Classify(o.MarkingRefs, def)
-		meta := policy.ObjectMeta{ID: e.ID, Type: e.Type, Collection: c.ID, TLP: tlp, Residency: residency, CreatedByRef: o.CreatedByRef}
+		o := &metas[i]
+		tlp, residency := marks.Classify(o.markingRefs, def)
+		meta := policy.ObjectMeta{ID: e.ID, Type: e.Type, Collection: c.ID, TLP: tlp, Residency: residency, CreatedByRef: o.createdByRef}
 		if len(prov) > 0 {
 			v, _ := store.UnixNano(e.Version)
 			if pr, ok := prov[store.VersionKey{ID: e.ID, Version: v}]; ok {
@@ -314,8 +319,7 @@ func (s *Service) gate(ctx context.Context, p entente.Principal, c entente.Colle
 			e.Raw = nil
 		}
 		out.Entries = append(out.Entries, e)
-		audit = append(audit, store.AuditRecord{Time: now, Actor: actor, Action: store.AuditEgress, Partner: partner.ID,
-			ObjectID: e.ID, Version: e.Version, Rule: d.Rule, Detail: channel + " " + c.ID})
+		audit.Versions = append(audit.Versions, store.ReleasedVersion{ObjectID: e.ID, Version: e.Version, Rule: d.Rule})
 		for _, r := range rel.Related {
 			ro, err := stix.Decode(r)
 			if err != nil || related[ro.ID] {
@@ -330,36 +334,174 @@ func (s *Service) gate(ctx context.Context, p entente.Principal, c entente.Colle
 				re.Raw = nil
 			}
 			out.Entries = append(out.Entries, re)
-			audit = append(audit, store.AuditRecord{Time: now, Actor: actor, Action: store.AuditEgress, Partner: partner.ID,
-				ObjectID: re.ID, Version: re.Version, Rule: d.Rule, Detail: channel + " " + c.ID + " redaction of " + e.ID})
+			audit.Versions = append(audit.Versions, store.ReleasedVersion{ObjectID: re.ID, Version: re.Version, Rule: d.Rule,
+				Detail: detail + " redaction of " + e.ID})
 		}
 	}
-	if err := ps.AppendAudit(ctx, audit); err != nil {
-		// Nothing leaves without its audit record.
-		return entente.Page{}, fmt.Errorf("policy gate: %w", err)
+	if len(audit.Versions) > 0 {
+		// Nothing leaves without its audit record: one durable record of
+		// the whole page, indexed by object, before the page is returned.
+		if err := ps.AppendRelease(ctx, audit); err != nil {
+			return entente.Page{}, fmt.Errorf("policy gate: %w", err)
+		}
 	}
 	return out, nil
 }
 
-// decodeAll decodes the envelope of each entry into objs (nil when it
-// does not decode), on every core for large pages.
-func decodeAll(entries []entente.ObjectEntry, objs []*stix.Object) {
-	decode := func(lo, hi int) {
+// scanAll reads the gate's fields of each entry into metas (ok[i] false
+// when the object does not decode), on every core for large pages.
+// Entries that full asks for, and those the scan cannot read, are
+// decoded in full; each fully decoded object is passed to decoded (under
+// a lock).
+func scanAll(entries []entente.ObjectEntry, metas []gateMeta, ok []bool, full func(*entente.ObjectEntry) bool, decoded func(*stix.Object)) {
+	var mu sync.Mutex
+	scan := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			if o, err := stix.Decode(entries[i].Raw); err == nil {
-				objs[i] = o
+			e := &entries[i]
+			if !full(e) {
+				if metas[i], ok[i] = scanGateMeta(e.Raw); ok[i] {
+					continue
+				}
 			}
+			o, err := stix.Decode(e.Raw)
+			if err != nil {
+				continue
+			}
+			metas[i], ok[i] = gateMeta{markingRefs: o.MarkingRefs, createdByRef: o.CreatedByRef}, true
+			mu.Lock()
+			decoded(o)
+			mu.Unlock()
 		}
 	}
 	workers := runtime.GOMAXPROCS(0)
-	if len(entries) < 1000 || workers < 2 {
-		decode(0, len(entries))
+	if len(entries) < 2000 || workers < 2 {
+		scan(0, len(entries))
 		return
 	}
 	var wg sync.WaitGroup
 	step := (len(entries) + workers - 1) / workers
 	for lo := 0; lo < len(entries); lo += step {
-		wg.Go(func() { decode(lo, min(lo+step, len(entries))) })
+		wg.Go(func() { scan(lo, min(lo+step, len(entries))) })
 	}
 	wg.Wait()
+}
+
+// gateMeta is what the gate reads from an object's JSON: its marking
+// references and creator.
+type gateMeta struct {
+	markingRefs  []string
+	createdByRef string
+}
+
+// scanGateMeta reads the top-level object_marking_refs and created_by_ref
+// of a stored object in one pass that jumps over strings, without
+// decoding the rest. It handles only the common form: no backslash
+// anywhere (so no string holds a quote and no member name is escaped),
+// each of the two members at most once, the refs an array of strings.
+// ok is false for anything else, and the caller decodes the object
+// fully: a reference the scan could miss must never be missed.
+func scanGateMeta(raw []byte) (m gateMeta, ok bool) {
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		return m, false
+	}
+	var seenRefs, seenBy bool
+	depth := 0
+	expectKey := false
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case '{':
+			depth++
+			expectKey = depth == 1
+		case '[':
+			depth++
+		case '}', ']':
+			depth--
+		case ',':
+			expectKey = depth == 1
+		case '"':
+			end := bytes.IndexByte(raw[i+1:], '"')
+			if end < 0 {
+				return m, false
+			}
+			s := raw[i+1 : i+1+end]
+			i += end + 1
+			if !expectKey {
+				continue
+			}
+			expectKey = false
+			switch string(s) {
+			case "object_marking_refs":
+				if seenRefs {
+					return m, false
+				}
+				seenRefs = true
+				refs, n, ok := scanStringArray(raw[i+1:])
+				if !ok {
+					return m, false
+				}
+				m.markingRefs, i = refs, i+1+n
+			case "created_by_ref":
+				if seenBy {
+					return m, false
+				}
+				seenBy = true
+				j := skipColon(raw, i+1)
+				if j < 0 || j >= len(raw) || raw[j] != '"' {
+					return m, false
+				}
+				end := bytes.IndexByte(raw[j+1:], '"')
+				if end < 0 {
+					return m, false
+				}
+				m.createdByRef = string(raw[j+1 : j+1+end])
+				i = j + 1 + end
+			}
+		}
+	}
+	return m, depth == 0
+}
+
+// skipColon returns the index after the colon that follows a member name
+// ending before i (and the white space after it), or -1.
+func skipColon(raw []byte, i int) int {
+	for i < len(raw) && isSpace(raw[i]) {
+		i++
+	}
+	if i >= len(raw) || raw[i] != ':' {
+		return -1
+	}
+	i++
+	for i < len(raw) && isSpace(raw[i]) {
+		i++
+	}
+	return i
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// scanStringArray reads `: ["a", "b"]` at the start of b (no escapes) and
+// returns the strings and the index of the closing bracket.
+func scanStringArray(b []byte) ([]string, int, bool) {
+	i := skipColon(b, 0)
+	if i < 0 || i >= len(b) || b[i] != '[' {
+		return nil, 0, false
+	}
+	var out []string
+	for i++; i < len(b); i++ {
+		switch c := b[i]; {
+		case isSpace(c) || c == ',':
+		case c == ']':
+			return out, i, true
+		case c == '"':
+			end := bytes.IndexByte(b[i+1:], '"')
+			if end < 0 {
+				return nil, 0, false
+			}
+			out = append(out, string(b[i+1:i+1+end]))
+			i += end + 1
+		default:
+			return nil, 0, false
+		}
+	}
+	return nil, 0, false
 }

@@ -50,6 +50,7 @@ func (s *Service) AddObjects(ctx context.Context, p entente.Principal, collectio
 		if err != nil {
 			return nil, fmt.Errorf("add %d objects to collection %s: %w", len(valid), c.ID, err)
 		}
+		s.exportIndexAdded(c.ID)
 		st.Successes = make([]taxii.StatusDetail, len(outcomes))
 		for i, out := range outcomes {
 			st.Successes[i] = taxii.StatusDetail{ID: out.ID, Version: taxii.Timestamp(out.Version)}
@@ -205,6 +206,7 @@ func (s *Service) DeleteObject(ctx context.Context, p entente.Principal, collect
 		}
 		return fmt.Errorf("delete %s from collection %s: %w", id, c.ID, err)
 	}
+	s.dropExportIndex(c.ID)
 	s.log.InfoContext(ctx, "object deleted", "collection", c.ID, "object", id, "versions", n, "key_id", p.KeyID)
 	return nil
 }

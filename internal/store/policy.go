@@ -62,8 +62,14 @@ type PolicyStore interface {
 	// AppendAudit appends records to the audit log, all or nothing. The
 	// log is append-only: there is no way to change or remove a record.
 	AppendAudit(ctx context.Context, recs []AuditRecord) error
+	// AppendRelease appends the egress record of object versions released
+	// together (see [Release]), with its index by object, all or nothing:
+	// when it returns nil the record is durable. EINVALID if r does not
+	// validate.
+	AppendRelease(ctx context.Context, r Release) error
 	// QueryAudit returns one page of audit records matching q, oldest
-	// first. EINVALID if q.Next is not a cursor this store issued.
+	// first; each version of a release is one record. EINVALID if q.Next
+	// is not a cursor this store issued.
 	QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error)
 }
 
@@ -140,7 +146,8 @@ const (
 
 // AuditRecord is one entry of the audit log.
 type AuditRecord struct {
-	// Seq is the record's position in the log, assigned by the store.
+	// Seq is the record's position in the log, assigned by the store
+	// (see [AuditSeq]).
 	Seq int64 `json:"seq"`
 	// Time is when the event happened.
 	Time time.Time `json:"time"`

@@ -302,26 +302,71 @@ func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) error
 	return nil
 }
 
+// AppendRelease appends the egress record of a release and its index by
+// object, in one transaction.
+func (s *Store) AppendRelease(ctx context.Context, r store.Release) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	t, _ := store.UnixNano(r.Time)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("append release to %s: %w", r.Partner, err)
+	}
+	defer tx.Rollback(ctx)
+	for _, part := range r.Split() {
+		var seq int64
+		if err := tx.QueryRow(ctx, `INSERT INTO audit (time, actor, action, partner, object_id, version, rule, detail, versions)
+			VALUES ($1, $2, $3, $4, '', 0, '', $5, $6) RETURNING seq`, t, r.Actor, store.AuditEgress, r.Partner, r.Detail, store.PackRelease(part.Versions)).Scan(&seq); err != nil {
+			return fmt.Errorf("append release to %s: %w", r.Partner, err)
+		}
+		idx := store.ReleaseIndex(part.Versions)
+		buckets, hashes := make([]int32, len(idx)), make([][]byte, len(idx))
+		for i, ir := range idx {
+			buckets[i], hashes[i] = int32(ir.Bucket), ir.Hashes
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO audit_objects (bucket, seq, hashes) SELECT b, $1, h FROM unnest($2::integer[], $3::bytea[]) AS t (b, h)`,
+			seq, buckets, hashes); err != nil {
+			return fmt.Errorf("append release to %s: index: %w", r.Partner, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("append release to %s: commit: %w", r.Partner, err)
+	}
+	return nil
+}
+
+// auditBatch is how many audit rows a query reads at a time while it
+// fills a page (a release row stands for many records).
+const auditBatch = 64
+
 // QueryAudit returns one page of audit records matching q, oldest first.
 func (s *Store) QueryAudit(ctx context.Context, q store.AuditQuery) (store.AuditPage, error) {
-	where := []string{"TRUE"}
-	var args []any
-	arg := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	pg, err := store.NewAuditPager(q)
+	if err != nil {
+		return store.AuditPage{}, err
 	}
-	if q.Next != "" {
-		seq, err := strconv.ParseInt(strings.TrimPrefix(q.Next, "a"), 10, 64)
-		if err != nil || !strings.HasPrefix(q.Next, "a") {
-			return store.AuditPage{}, entente.Errorf(entente.EINVALID, "next: %q is not an audit cursor", q.Next)
+	from := pg.FromRow()
+	batch := min(pg.Limit()+1, auditBatch)
+	where := []string{"seq >= $1"}
+	args := []any{from}
+	// arg adds a condition whose ? placeholders take vs, in order.
+	arg := func(cond string, vs ...any) {
+		for _, v := range vs {
+			args = append(args, v)
+			cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(args)), 1)
 		}
-		arg("seq > ?", seq)
+		where = append(where, cond)
 	}
 	if q.Partner != "" {
 		arg("partner = ?", q.Partner)
 	}
 	if q.ObjectID != "" {
-		arg("object_id = ?", q.ObjectID)
+		// Single records of the object and the releases whose index lists
+		// its hash (candidates: the pager keeps the object's versions).
+		b, h := store.ObjectBucket(q.ObjectID)
+		arg(`seq IN (SELECT seq FROM audit WHERE object_id = ? UNION ALL
+			SELECT seq FROM audit_objects WHERE bucket = ? AND position(?::bytea IN hashes) > 0)`, q.ObjectID, int32(b), h)
 	}
 	if q.Action != "" {
 		arg("action = ?", q.Action)
@@ -334,40 +379,44 @@ func (s *Store) QueryAudit(ctx context.Context, q store.AuditQuery) (store.Audit
 		n, _ := store.UnixNano(q.To)
 		arg("time < ?", n)
 	}
-	limit := q.Limit
-	if limit <= 0 || limit > store.MaxPageSize {
-		limit = store.MaxPageSize
-	}
-	args = append(args, limit+1)
-	rows, err := s.pool.Query(ctx, `SELECT seq, time, actor, action, partner, object_id, version, rule, detail FROM audit WHERE `+
-		strings.Join(where, " AND ")+` ORDER BY seq LIMIT $`+strconv.Itoa(len(args)), args...)
-	if err != nil {
-		return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
-	}
-	defer rows.Close()
-	var page store.AuditPage
-	for rows.Next() {
-		var (
-			r    store.AuditRecord
-			t, v int64
-		)
-		if err := rows.Scan(&r.Seq, &t, &r.Actor, &r.Action, &r.Partner, &r.ObjectID, &v, &r.Rule, &r.Detail); err != nil {
+	args = append(args, batch)
+	query := `SELECT seq, time, actor, action, partner, object_id, version, rule, detail, versions FROM audit WHERE ` +
+		strings.Join(where, " AND ") + ` ORDER BY seq LIMIT $` + strconv.Itoa(len(args))
+	for {
+		args[0] = from
+		rows, err := s.pool.Query(ctx, query, args...)
+		if err != nil {
 			return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
 		}
-		r.Time = store.FromUnixNano(t)
-		if v != 0 {
-			r.Version = store.FromUnixNano(v)
+		n, more := 0, true
+		for rows.Next() && more {
+			var (
+				r    store.AuditRow
+				t, v int64
+			)
+			if err := rows.Scan(&r.Seq, &t, &r.Record.Actor, &r.Record.Action, &r.Record.Partner, &r.Record.ObjectID, &v, &r.Record.Rule, &r.Record.Detail, &r.Packed); err != nil {
+				rows.Close()
+				return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
+			}
+			n++
+			r.Record.Time = store.FromUnixNano(t)
+			if v != 0 {
+				r.Record.Version = store.FromUnixNano(v)
+			}
+			if more, err = pg.Add(r); err != nil {
+				rows.Close()
+				return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
+			}
+			from = r.Seq + 1
 		}
-		page.Records = append(page.Records, r)
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
+		}
+		if !more || n < batch {
+			return pg.Page(), nil
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
-	}
-	if len(page.Records) > limit {
-		page.Records = page.Records[:limit]
-		page.Next = "a" + strconv.FormatInt(page.Records[limit-1].Seq, 10)
-	}
-	return page, nil
 }
 
 // policyRow reads one JSON column of one row into v.

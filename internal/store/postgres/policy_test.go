@@ -23,13 +23,15 @@ func TestAuditIsAppendOnly(t *testing.T) {
 	url := schemaURL(t)
 	s := open(t, url)
 	storetest.AppendOneAudit(t, s)
+	storetest.AppendOneRelease(t, s)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	for _, q := range []string{`UPDATE audit SET rule = 'forged'`, `DELETE FROM audit`, `TRUNCATE audit`} {
+	for _, q := range []string{`UPDATE audit SET rule = 'forged'`, `DELETE FROM audit`, `TRUNCATE audit`,
+		`UPDATE audit SET versions = NULL`, `UPDATE audit_objects SET hashes = ''`, `DELETE FROM audit_objects`, `TRUNCATE audit_objects`} {
 		if _, err := conn.Exec(ctx, q); err == nil {
 			t.Errorf("%s: succeeded on the append-only audit log", q)
 		}

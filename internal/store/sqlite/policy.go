@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -358,59 +357,109 @@ func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) error
 	return nil
 }
 
+// AppendRelease appends the egress record of a release and its index by
+// object, in one durable transaction.
+func (s *Store) AppendRelease(ctx context.Context, r store.Release) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	t, _ := store.UnixNano(r.Time)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, part := range r.Split() {
+			var seq int64
+			if err := tx.QueryRowContext(ctx, `INSERT INTO audit (time, actor, action, partner, object_id, version, rule, detail, versions)
+				VALUES (?, ?, ?, ?, '', 0, '', ?, ?) RETURNING seq`, t, r.Actor, store.AuditEgress, r.Partner, r.Detail, store.PackRelease(part.Versions)).Scan(&seq); err != nil {
+				return err
+			}
+			idx := store.ReleaseIndex(part.Versions)
+			const row = "(?, ?, ?)"
+			for start := 0; start < len(idx); start += 300 {
+				chunk := idx[start:min(start+300, len(idx))]
+				args := make([]any, 0, 3*len(chunk))
+				for _, ir := range chunk {
+					args = append(args, ir.Bucket, seq, ir.Hashes)
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO audit_objects (bucket, seq, hashes) VALUES `+row+strings.Repeat(", "+row, len(chunk)-1), args...); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("append release of %d versions to %s: %w", len(r.Versions), r.Partner, err)
+	}
+	return nil
+}
+
+// auditBatch is how many audit rows a query reads at a time while it
+// fills a page (a release row stands for many records).
+const auditBatch = 64
+
 // QueryAudit returns one page of audit records matching q, oldest first.
 func (s *Store) QueryAudit(ctx context.Context, q store.AuditQuery) (store.AuditPage, error) {
-	where, args, limit, err := auditWhere(q)
+	pg, err := store.NewAuditPager(q)
 	if err != nil {
 		return store.AuditPage{}, err
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT seq, time, actor, action, partner, object_id, version, rule, detail FROM audit WHERE `+
-		strings.Join(where, " AND ")+` ORDER BY seq LIMIT ?`, append(args, limit+1)...)
-	if err != nil {
-		return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
-	}
-	defer rows.Close()
-	var page store.AuditPage
-	for rows.Next() {
-		var (
-			r    store.AuditRecord
-			t, v int64
-		)
-		if err := rows.Scan(&r.Seq, &t, &r.Actor, &r.Action, &r.Partner, &r.ObjectID, &v, &r.Rule, &r.Detail); err != nil {
+	where, args := auditWhere(q)
+	from := pg.FromRow()
+	batch := min(pg.Limit()+1, auditBatch)
+	for {
+		rows, err := s.read.QueryContext(ctx, `SELECT seq, time, actor, action, partner, object_id, version, rule, detail, versions FROM audit WHERE seq >= ? AND `+
+			strings.Join(where, " AND ")+` ORDER BY seq LIMIT ?`, append(append([]any{from}, args...), batch)...)
+		if err != nil {
 			return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
 		}
-		r.Time = store.FromUnixNano(t)
-		if v != 0 {
-			r.Version = store.FromUnixNano(v)
+		n, more := 0, true
+		for rows.Next() && more {
+			var (
+				r    store.AuditRow
+				t, v int64
+			)
+			if err := rows.Scan(&r.Seq, &t, &r.Record.Actor, &r.Record.Action, &r.Record.Partner, &r.Record.ObjectID, &v, &r.Record.Rule, &r.Record.Detail, &r.Packed); err != nil {
+				rows.Close()
+				return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
+			}
+			n++
+			r.Record.Time = store.FromUnixNano(t)
+			if v != 0 {
+				r.Record.Version = store.FromUnixNano(v)
+			}
+			if more, err = pg.Add(r); err != nil {
+				rows.Close()
+				return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
+			}
+			from = r.Seq + 1
 		}
-		page.Records = append(page.Records, r)
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
+		}
+		if !more || n < batch {
+			return pg.Page(), nil
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
-	}
-	if len(page.Records) > limit {
-		page.Records = page.Records[:limit]
-		page.Next = "a" + strconv.FormatInt(page.Records[limit-1].Seq, 10)
-	}
-	return page, nil
 }
 
-// auditWhere translates an audit query into SQL conditions with ?
-// placeholders, and returns the page size.
-func auditWhere(q store.AuditQuery) ([]string, []any, int, error) {
+// auditWhere translates an audit query into SQL conditions on rows with ?
+// placeholders. The object condition selects single records of the
+// object and the releases whose index lists its hash (a candidate: the
+// pager keeps only the versions of the object).
+func auditWhere(q store.AuditQuery) ([]string, []any) {
 	where := []string{"1 = 1"}
 	var args []any
-	if q.Next != "" {
-		seq, err := strconv.ParseInt(strings.TrimPrefix(q.Next, "a"), 10, 64)
-		if err != nil || !strings.HasPrefix(q.Next, "a") {
-			return nil, nil, 0, entente.Errorf(entente.EINVALID, "next: %q is not an audit cursor", q.Next)
-		}
-		where, args = append(where, "seq > ?"), append(args, seq)
-	}
-	for _, f := range []struct{ col, val string }{{"partner", q.Partner}, {"object_id", q.ObjectID}, {"action", q.Action}} {
+	for _, f := range []struct{ col, val string }{{"partner", q.Partner}, {"action", q.Action}} {
 		if f.val != "" {
 			where, args = append(where, f.col+" = ?"), append(args, f.val)
 		}
+	}
+	if q.ObjectID != "" {
+		b, h := store.ObjectBucket(q.ObjectID)
+		where = append(where, `seq IN (SELECT seq FROM audit WHERE object_id = ? UNION ALL
+			SELECT seq FROM audit_objects WHERE bucket = ? AND instr(hashes, ?) > 0)`)
+		args = append(args, q.ObjectID, b, h)
 	}
 	if !q.From.IsZero() {
 		n, _ := store.UnixNano(q.From)
@@ -420,11 +469,7 @@ func auditWhere(q store.AuditQuery) ([]string, []any, int, error) {
 		n, _ := store.UnixNano(q.To)
 		where, args = append(where, "time < ?"), append(args, n)
 	}
-	limit := q.Limit
-	if limit <= 0 || limit > store.MaxPageSize {
-		limit = store.MaxPageSize
-	}
-	return where, args, limit, nil
+	return where, args
 }
 
 // policyRow reads one JSON column of one row into v.

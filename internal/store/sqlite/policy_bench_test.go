@@ -8,20 +8,33 @@ import (
 	"github.com/entente-cti/entente/internal/store"
 )
 
-// BenchmarkAppendAudit10k appends the egress records of one 10,000-object
-// page in one durable transaction, as the policy gate does.
+// BenchmarkAppendAudit10k audits the egress of one 10,000-object page in
+// one durable transaction: as 10,000 records (AppendAudit), and as the
+// policy gate does, one release with its index by object (AppendRelease).
 func BenchmarkAppendAudit10k(b *testing.B) {
 	s := open(b, b.TempDir())
 	defer s.Close()
-	recs := make([]store.AuditRecord, 10000)
 	now := time.Now()
+	recs := make([]store.AuditRecord, 10000)
+	rel := store.Release{Time: now, Actor: "key-1", Partner: "identity--0000000b-0000-4000-8000-000000000000", Detail: "objects intel"}
 	for i := range recs {
+		id := fmt.Sprintf("indicator--8e2e2d2b-17d4-4cbf-938f-%012x", i)
 		recs[i] = store.AuditRecord{Time: now, Actor: "key-1", Action: store.AuditEgress, Partner: "identity--0000000b-0000-4000-8000-000000000000",
-			ObjectID: fmt.Sprintf("indicator--8e2e2d2b-17d4-4cbf-938f-%012x", i), Version: now, Rule: "agreement", Detail: "objects intel"}
+			ObjectID: id, Version: now, Rule: "agreement", Detail: "objects intel"}
+		rel.Versions = append(rel.Versions, store.ReleasedVersion{ObjectID: id, Version: now, Rule: "agreement"})
 	}
-	for b.Loop() {
-		if err := s.AppendAudit(b.Context(), recs); err != nil {
-			b.Fatal(err)
+	b.Run("records", func(b *testing.B) {
+		for b.Loop() {
+			if err := s.AppendAudit(b.Context(), recs); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
+	b.Run("release", func(b *testing.B) {
+		for b.Loop() {
+			if err := s.AppendRelease(b.Context(), rel); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -30,8 +30,10 @@ func TestAuditIsAppendOnly(t *testing.T) {
 	s := open(t, dir)
 	defer s.Close()
 	storetest.AppendOneAudit(t, s)
+	storetest.AppendOneRelease(t, s)
 	db := rawDB(t, dir)
-	for _, q := range []string{`UPDATE audit SET rule = 'forged'`, `DELETE FROM audit`} {
+	for _, q := range []string{`UPDATE audit SET rule = 'forged'`, `DELETE FROM audit`,
+		`UPDATE audit SET versions = NULL`, `UPDATE audit_objects SET hashes = x''`, `DELETE FROM audit_objects`} {
 		if _, err := db.Exec(q); err == nil {
 			t.Errorf("%s: succeeded on the append-only audit log", q)
 		}

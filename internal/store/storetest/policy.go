@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/policy"
@@ -30,6 +31,7 @@ func RunPolicy(t *testing.T, open Opener) {
 	t.Run("Peers", func(t *testing.T) { testPeers(t, ps(t)) })
 	t.Run("Provenance", func(t *testing.T) { testProvenance(t, ps(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, ps(t)) })
+	t.Run("Release", func(t *testing.T) { testRelease(t, ps(t)) })
 }
 
 func policyCode(t *testing.T, err error, code entente.Code) {
@@ -290,6 +292,126 @@ func testAudit(t *testing.T, s store.PolicyStore) {
 	}
 	_, err := s.QueryAudit(ctx(t), store.AuditQuery{Next: "bogus"})
 	policyCode(t, err, entente.EINVALID)
+}
+
+// testRelease checks that releases (many versions in one audit row) read
+// back as one record per version, interleaved in log order with single
+// records, and are found by partner, object, action and time, in pages
+// that may end inside a release.
+func testRelease(t *testing.T, s store.PolicyStore) {
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	pB, pC := "identity--00000000-0000-4000-8000-00000000000b", "identity--00000000-0000-4000-8000-00000000000c"
+	// The ids cover what packing must restore exactly: STIX ids, an
+	// upper-case UUID, a non-UUID id; a zero version.
+	odd := []string{"indicator--00000000-0000-4000-8000-0000000000AA", "x-custom--not-a-uuid", "location--" + "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"}
+	rel := func(at time.Duration, partner string, first, n int) store.Release {
+		r := store.Release{Time: t0.Add(at), Actor: "key-1", Partner: partner, Detail: "objects intel"}
+		for i := first; i < first+n; i++ {
+			r.Versions = append(r.Versions, store.ReleasedVersion{ObjectID: indicatorID(i), Version: v(i), Rule: policy.RuleAgreement})
+		}
+		return r
+	}
+	r1 := rel(0, pB, 0, 700) // larger than a page below
+	for i, id := range odd {
+		r1.Versions = append(r1.Versions, store.ReleasedVersion{ObjectID: id, Version: v(i), Rule: "tlp:clear", Detail: "objects intel redaction of " + indicatorID(i)})
+	}
+	r1.Versions = append(r1.Versions, store.ReleasedVersion{ObjectID: indicatorID(3), Rule: policy.RuleAgreement}) // a second version, zero
+	admin := store.AuditRecord{Time: t0.Add(time.Second), Actor: "local", Action: store.AuditAdmin, Partner: pC, Rule: "agreement.put", Detail: "agreement a-c"}
+	single := store.AuditRecord{Time: t0.Add(2 * time.Second), Actor: "peer p1", Action: store.AuditEgress, Partner: pC, ObjectID: indicatorID(3), Version: v(3), Rule: policy.RuleAgreement, Detail: "push"}
+	r2 := rel(3*time.Second, pC, 3, 5)
+	if err := s.AppendRelease(ctx(t), r1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendAudit(ctx(t), []store.AuditRecord{admin, single}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendRelease(ctx(t), r2); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []store.Release{{Partner: pB, Actor: "k", Versions: r2.Versions}, {Time: t0, Partner: pB}, {Time: t0, Versions: []store.ReleasedVersion{{}}}} {
+		policyCode(t, s.AppendRelease(ctx(t), bad), entente.EINVALID)
+	}
+	log := append(append(r1.Records(), admin, single), r2.Records()...)
+
+	all := func(q store.AuditQuery) []store.AuditRecord {
+		t.Helper()
+		var out []store.AuditRecord
+		for pages := 0; ; pages++ {
+			if pages > 1000 {
+				t.Fatal("audit paging does not end")
+			}
+			p, err := s.QueryAudit(ctx(t), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if q.Limit > 0 && len(p.Records) > q.Limit {
+				t.Fatalf("page of %d records, limit %d", len(p.Records), q.Limit)
+			}
+			out = append(out, p.Records...)
+			if p.Next == "" {
+				return out
+			}
+			q.Next = p.Next
+		}
+	}
+	filter := func(keep func(store.AuditRecord) bool) []store.AuditRecord {
+		var out []store.AuditRecord
+		for _, r := range log {
+			if keep(r) {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		q    store.AuditQuery
+		want []store.AuditRecord
+	}{
+		{"all", store.AuditQuery{}, log},
+		{"all in pages of 300", store.AuditQuery{Limit: 300}, log},
+		{"by partner", store.AuditQuery{Partner: pC, Limit: 2}, filter(func(r store.AuditRecord) bool { return r.Partner == pC })},
+		{"by object in releases and alone", store.AuditQuery{ObjectID: indicatorID(3), Limit: 1}, filter(func(r store.AuditRecord) bool { return r.ObjectID == indicatorID(3) })},
+		{"by object with another id", store.AuditQuery{ObjectID: odd[1]}, filter(func(r store.AuditRecord) bool { return r.ObjectID == odd[1] })},
+		{"by object and partner", store.AuditQuery{ObjectID: indicatorID(4), Partner: pC}, r2.Records()[1:2]},
+		{"by unknown object", store.AuditQuery{ObjectID: indicatorID(9999)}, nil},
+		{"by action", store.AuditQuery{Action: store.AuditEgress, Limit: 500}, filter(func(r store.AuditRecord) bool { return r.Action == store.AuditEgress })},
+		{"by time", store.AuditQuery{From: t0.Add(time.Second), To: t0.Add(3 * time.Second)}, []store.AuditRecord{admin, single}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := all(tt.q)
+			for i := 1; i < len(got); i++ {
+				if got[i].Seq <= got[i-1].Seq {
+					t.Fatalf("records out of order: seq %d after %d", got[i].Seq, got[i-1].Seq)
+				}
+			}
+			stripped := make([]store.AuditRecord, len(got))
+			for i, r := range got {
+				r.Seq = 0
+				stripped[i] = r
+			}
+			if diff := cmp.Diff(tt.want, stripped, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("audit (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// AppendOneRelease appends one release of two versions to s (which must
+// implement [store.PolicyStore]), for backend tests that then try to
+// change it or its index behind the store's back.
+func AppendOneRelease(t *testing.T, s store.Store) {
+	t.Helper()
+	ps, ok := s.(store.PolicyStore)
+	if !ok {
+		t.Fatalf("%T does not implement store.PolicyStore", s)
+	}
+	r := store.Release{Time: time.Now(), Actor: "test", Partner: "identity--00000000-0000-4000-8000-00000000000b",
+		Versions: []store.ReleasedVersion{{ObjectID: indicatorID(1), Version: v(1), Rule: "test"}, {ObjectID: indicatorID(2), Version: v(2), Rule: "test"}}}
+	if err := ps.AppendRelease(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // AppendOneAudit appends one audit record to s (which must implement
