@@ -122,10 +122,6 @@ function flashCountries(ccs, alert) {
 }
 
 // ---- map ----
-async function world() {
-  if (!state.world) state.world = await fetch("static/world.json").then((r) => r.json());
-  return state.world;
-}
 // drawMap returns an SVG map; shade(cc) gives the classes of a country.
 function drawMap(w, shade, title) {
   const m = svg("svg", { class: "map", viewBox: "0 20 " + w.width + " " + (w.height - 110), role: "img", "aria-label": title, id: "map" });
@@ -362,5 +358,11 @@ async function route() {
 }
 window.addEventListener("hashchange", route);
 
-// On load: resume the session, if any.
+// On load: resume the session, if any; fetch the map meanwhile.
+let worldLoading = null;
+async function world() {
+  if (!worldLoading) worldLoading = fetch("static/world.json").then((r) => r.json()).catch((e) => { worldLoading = null; throw e; });
+  return worldLoading;
+}
+world().catch(() => {});
 api("session").then(signedIn).catch(() => showLogin());

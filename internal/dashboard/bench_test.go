@@ -1,0 +1,318 @@
+package dashboard_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/dashboard"
+	"github.com/entente-cti/entente/internal/httpapi"
+	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/store/sqlite"
+	"github.com/entente-cti/entente/internal/store/storetest"
+)
+
+// The benchmark store: benchObjects objects in all, benchAlerts of them
+// alerts, each raised by two organisations of one country sighting an
+// indicator of its own (benchCountries countries, two organisations
+// each).
+const (
+	benchObjects   = 1_000_000
+	benchAlerts    = 10_000
+	benchCountries = 20
+)
+
+var benchCC = []string{"FR", "DE", "IT", "ES", "NL", "BE", "PL", "SE", "AT", "PT", "FI", "DK", "IE", "CZ", "RO", "HU", "GR", "BG", "HR", "SK"}
+
+func benchOrg(country, k int) string {
+	return fmt.Sprintf("identity--0b1b2c3d-0000-4000-9000-%06x%06x", country, k)
+}
+
+func benchIndicator(i int) string {
+	return fmt.Sprintf("indicator--0b1b2c3d-0000-4000-8000-%012x", i)
+}
+
+func benchIndicatorJSON(i int, ts string) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`{"type":"indicator","spec_version":"2.1","id":%q,"created":%q,"modified":%q,"name":"Bench threat %d","pattern":"[ipv4-addr:value = '192.0.%d.%d']","pattern_type":"stix","valid_from":%q}`,
+		benchIndicator(i), ts, ts, i, i>>8&255, i&255, ts))
+}
+
+func benchSightings(i int, seen time.Time) []json.RawMessage {
+	return sightingsOf(benchIndicator(i), i%benchCountries, fmt.Sprintf("%012x", i), seen)
+}
+
+// sightingsOf is the sightings of indicator by the two organisations of
+// country c; uniq (12 hex digits) makes their ids.
+func sightingsOf(indicator string, c int, uniq string, seen time.Time) []json.RawMessage {
+	ts := seen.Format("2006-01-02T15:04:05.000Z")
+	var out []json.RawMessage
+	for k := range 2 {
+		out = append(out, json.RawMessage(fmt.Sprintf(`{"type":"sighting","spec_version":"2.1","id":"sighting--0b1b2c3d-0000-4000-a%03d-%s","created":%q,"modified":%q,"first_seen":%q,"last_seen":%q,"count":1,"sighting_of_ref":%q,"where_sighted_refs":[%q]}`,
+			k, uniq, ts, ts, ts, ts, indicator, benchOrg(c, k))))
+	}
+	return out
+}
+
+// benchDir returns the directory of the benchmark store, building it
+// the first time (a few minutes): $ENTENTE_BENCH_DIR, else a directory
+// under the system's temporary directory that later runs reuse.
+func benchDir(b *testing.B) string {
+	dir := os.Getenv("ENTENTE_BENCH_DIR")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "entente-dashboard-bench-1M")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ready")); err == nil {
+		return dir
+	}
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	start := time.Now()
+	st, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	svc := node.New(st, node.Config{}, nil)
+	id, _, err := svc.Init(ctx, "Bench CERT", "FR", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc = node.New(st, node.Config{Org: id.ID}, nil)
+	admin := node.LocalAdmin(id.ID)
+	var objs []json.RawMessage
+	for c, cc := range benchCC {
+		for k := range 2 {
+			objs = append(objs, json.RawMessage(fmt.Sprintf(`{"type":"identity","spec_version":"2.1","id":%q,"created":"2026-11-01T00:00:00.000Z","modified":"2026-11-01T00:00:00.000Z","name":"Org %s %d","identity_class":"organization","x_entente_country":%q}`, benchOrg(c, k), cc, k, cc)))
+		}
+	}
+	ts := time.Now().UTC().Add(-48 * time.Hour).Format("2006-01-02T15:04:05.000Z")
+	for i := range benchAlerts + 1000 { // 1,000 spare threats for BenchmarkAlertToMap
+		objs = append(objs, benchIndicatorJSON(i, ts))
+	}
+	if st, err := svc.AddObjects(ctx, admin, node.CollectionIntel, objs); err != nil || st.FailureCount > 0 {
+		b.Fatalf("threats: %v %+v", err, st)
+	}
+	// Filler: generated indicators, straight into the store.
+	intel, err := svc.Collection(ctx, admin, node.CollectionIntel)
+	if err != nil {
+		b.Fatal(err)
+	}
+	filler := benchObjects - len(objs) - 3*benchAlerts
+	at := time.Now().UTC().Add(-72 * time.Hour)
+	batch := make([]*stix.Object, 0, 10000)
+	for i := 0; i < filler; i += cap(batch) {
+		batch = batch[:0]
+		for j := i; j < min(filler, i+cap(batch)); j++ {
+			batch = append(batch, storetest.GenIndicator(j, at))
+		}
+		if _, err := st.AddObjects(ctx, intel.ID, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("filled %d objects in %v", filler+len(objs), time.Since(start))
+	// Alerts: sightings through the node, which correlates them.
+	sensor := entente.Principal{KeyID: "bench", Org: id.ID, Role: entente.RoleSensor}
+	seen := time.Now().UTC().Add(-2 * time.Hour)
+	for i := 0; i < benchAlerts; i += 500 {
+		var sg []json.RawMessage
+		for j := i; j < min(benchAlerts, i+500); j++ {
+			sg = append(sg, benchSightings(j, seen)...)
+		}
+		if st, err := svc.AddSightings(ctx, sensor, sg); err != nil || st.FailureCount > 0 {
+			b.Fatalf("sightings: %v %+v", err, st)
+		}
+	}
+	list, err := svc.ListAlerts(ctx, admin, node.AlertFilter{})
+	if err != nil || len(list) != benchAlerts {
+		b.Fatalf("%d alerts (%v), want %d", len(list), err, benchAlerts)
+	}
+	b.Logf("built the benchmark store (%d objects, %d alerts) in %v", benchObjects, len(list), time.Since(start))
+	if err := os.WriteFile(filepath.Join(dir, "ready"), nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// benchServer starts a node on the benchmark store with the dashboard,
+// and returns its URL, the service and an analyst's key.
+func benchServer(b *testing.B) (string, *node.Service, string) {
+	dir := benchDir(b)
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	svc := node.New(st, node.Config{}, nil)
+	id, err := svc.Identity(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc = node.New(st, node.Config{Org: id.ID}, nil)
+	key, _, err := svc.CreateKey(ctx, node.LocalAdmin(id.ID), node.NewKey{Name: "bench analyst", Role: entente.RoleAnalyst})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dash := dashboard.New(svc, dashboard.Options{})
+	srv := httptest.NewServer(httpapi.New(svc, httpapi.Options{Dashboard: dash}, nil, nil))
+	b.Cleanup(func() { dash.Close(); srv.Close() })
+	return srv.URL, svc, key
+}
+
+// BenchmarkFirstScreen measures, over HTTP, every request the first
+// screen makes (the page, its script, style and map, the session and
+// the overview of the last 24 hours) on a store of 1,000,000 objects
+// and 10,000 alerts. The node's first overview, which replays the
+// stored sightings into correlation, is reported apart as cold-ms.
+func BenchmarkFirstScreen(b *testing.B) {
+	base, _, key := benchServer(b)
+	c := &http.Client{}
+	// Sign in.
+	req, _ := http.NewRequest("POST", base+"/ui/api/login", strings.NewReader(`{"key":"`+key+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		b.Fatalf("sign in: %v %v", err, resp)
+	}
+	cookie := resp.Cookies()[0]
+	resp.Body.Close()
+	get := func(path string) int {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.AddCookie(cookie)
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := c.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("GET %s: %s", path, resp.Status)
+		}
+		return int(n)
+	}
+	t0 := time.Now()
+	get("/ui/api/overview?window=24h&buckets=24")
+	cold := time.Since(t0)
+	var bytes int
+	for b.Loop() {
+		bytes = 0
+		for _, p := range []string{"/ui/", "/ui/static/app.js", "/ui/static/app.css", "/ui/api/session", "/ui/api/overview?window=24h&buckets=24", "/ui/static/world.json"} {
+			bytes += get(p)
+		}
+	}
+	b.ReportMetric(float64(bytes), "bytes/screen")
+	b.ReportMetric(float64(cold.Microseconds())/1000, "cold-ms")
+}
+
+// BenchmarkFirstScreenBrowser measures, in headless Chromium, from
+// opening /ui/ (signed in) to the overview drawn: counts and map.
+func BenchmarkFirstScreenBrowser(b *testing.B) {
+	base, _, key := benchServer(b)
+	ctx := benchBrowser(b)
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#login-key")),
+		chromedp.SendKeys(chromedp.CSS("#login-key"), key), chromedp.Click(chromedp.CSS("#login-btn")),
+		chromedp.WaitVisible(chromedp.CSS(`svg.map path[data-cc="FR"]`))); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		b.StopTimer()
+		if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/ui/#/overview"),
+			chromedp.WaitVisible(chromedp.CSS("#count-sightings")),
+			chromedp.WaitVisible(chromedp.CSS(`svg.map path[data-cc="FR"]`))); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAlertToMap measures, in headless Chromium on the overview,
+// from posting the sightings that raise a new alert in France to the
+// map showing one more alert there.
+func BenchmarkAlertToMap(b *testing.B) {
+	base, svc, key := benchServer(b)
+	ctx := benchBrowser(b)
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#login-key")),
+		chromedp.SendKeys(chromedp.CSS("#login-key"), key), chromedp.Click(chromedp.CSS("#login-btn")),
+		chromedp.WaitVisible(chromedp.CSS(`svg.map path[data-cc="FR"]`))); err != nil {
+		b.Fatal(err)
+	}
+	id, _ := svc.Identity(context.Background())
+	sensor := entente.Principal{KeyID: "bench", Org: id.ID, Role: entente.RoleSensor}
+	var total, posted time.Duration
+	n := 0
+	for b.Loop() {
+		b.StopTimer()
+		before, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('svg.map path[data-cc="FR"]').dataset.alerts || "0"`))
+		if err != nil {
+			b.Fatal(err)
+		}
+		prev, _ := strconv.Atoi(before)
+		// A new threat, sighted by the two organisations in France.
+		uniq := fmt.Sprintf("%012x", time.Now().UnixNano()&0xffffffffffff)
+		ind := "indicator--0b1b2c3d-0000-4000-8fff-" + uniq
+		ts := time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04:05.000Z")
+		raw := json.RawMessage(fmt.Sprintf(`{"type":"indicator","spec_version":"2.1","id":%q,"created":%q,"modified":%q,"pattern":"[domain-name:value = 'x%s.example']","pattern_type":"stix","valid_from":%q}`, ind, ts, ts, uniq, ts))
+		if st, err := svc.AddObjects(context.Background(), node.LocalAdmin(id.ID), node.CollectionIntel, []json.RawMessage{raw}); err != nil || st.FailureCount > 0 {
+			b.Fatalf("threat: %v %+v", err, st)
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		if st, err := svc.AddSightings(context.Background(), sensor, sightingsOf(ind, 0, uniq, time.Now().UTC().Add(-time.Minute))); err != nil || st.FailureCount > 0 {
+			b.Fatalf("sightings: %v %+v", err, st)
+		}
+		posted += time.Since(t0)
+		sel := fmt.Sprintf(`svg.map path[data-cc="FR"][data-alerts="%d"]`, prev+1)
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = chromedp.Do(wctx, chromedp.WaitVisible(chromedp.CSS(sel)))
+		cancel()
+		if err != nil {
+			b.Fatalf("waiting for %s: %v", sel, err)
+		}
+		total += time.Since(t0)
+		n++
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(n), "ms-to-map")
+	// Of which storing and correlating the sightings, before any event.
+	b.ReportMetric(float64(posted.Microseconds())/1000/float64(n), "ms-post")
+}
+
+func benchBrowser(b *testing.B) context.Context {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		b.Skipf("needs %s", chromiumPath)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(b.TempDir()), chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	b.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return ctx
+}
