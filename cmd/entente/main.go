@@ -62,6 +62,7 @@ var commands = []command{
 	{"pattern", "validate STIX patterns and match them against observations", cmdPattern},
 	{"match", "match network logs against indicators and report sightings", cmdMatch},
 	{"alert", "list, show, acknowledge and resolve coordinated alerts", cmdAlert},
+	{"drill", "run a federation on this machine, replay an outbreak, measure alert propagation", cmdDrill},
 }
 
 // Run runs the command named by args[0] and returns the process exit code.

@@ -37,6 +37,7 @@ import (
 
 	"github.com/entente-cti/entente/internal/correlate"
 	"github.com/entente-cti/entente/internal/match"
+	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/taxiiclient"
 )
 
@@ -55,7 +56,7 @@ type Config struct {
 	// the replay and reopened from their data directories at 70%.
 	Faults int
 	// SyncInterval is the periodic peer sync, which retries what an
-	// immediate push could not deliver (default 30 s).
+	// immediate push could not deliver (default 1 minute).
 	SyncInterval time.Duration
 	// Settle bounds the wait, after the replay, for every node to hold
 	// every alert (default 2 minutes).
@@ -86,7 +87,7 @@ func (c *Config) defaults() {
 		c.Duration = time.Minute
 	}
 	if c.SyncInterval == 0 {
-		c.SyncInterval = 30 * time.Second
+		c.SyncInterval = time.Minute
 	}
 	if c.Settle == 0 {
 		c.Settle = 2 * time.Minute
@@ -226,10 +227,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	for i := range f.nodes {
 		f.start(i)
 	}
-	say("drill: federation up in %.1f s; first peer syncs running", time.Since(t0).Seconds())
-	// Let the first round of peer syncs (each node syncs every peer when
-	// it starts) pass before the outbreak.
-	time.Sleep(min(5*time.Second, cfg.SyncInterval/2))
+	say("drill: federation up in %.1f s; waiting for the first round of peer syncs", time.Since(t0).Seconds())
+	// Each node syncs every peer when it starts: let that round end
+	// before the outbreak, so that it measures propagation, not start-up.
+	if err := f.firstSyncs(ctx); err != nil {
+		return nil, err
+	}
+	say("drill: first peer syncs done at %.1f s", time.Since(t0).Seconds())
 
 	res := &Result{Nodes: cfg.Nodes, Countries: cfg.Countries, Seed: cfg.Seed, Topology: Topology, Sightings: len(w.sightings)}
 	for _, th := range w.threats {
@@ -258,6 +262,27 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Duration = time.Since(t0)
 	return res, nil
+}
+
+// firstSyncs waits until every peer of every node has been synced once.
+func (f *federation) firstSyncs(ctx context.Context) error {
+	for _, n := range f.nodes {
+		for {
+			peers, err := n.svc.Peers(ctx, node.LocalAdmin(n.org.ID))
+			if err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(peers, func(p node.Peer) bool { return p.LastSync.IsZero() }) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // replay has the sensors report the planned sightings on time. A node

@@ -47,7 +47,7 @@ type Org struct {
 type world struct {
 	countries []string
 	orgs      []*Org
-	certs     []int          // indexes of the national CERTs, by country order
+	certs     []int // indexes of the national CERTs, by country order
 	byCountry map[string][]int
 	threats   []threat
 	sightings []plannedSighting // by replay time

@@ -79,7 +79,7 @@ type peerClient struct {
 // pushTargetsTTL bounds how long a change of peers or agreements made by
 // another replica goes unnoticed; changes made through this service are
 // seen at once.
-const pushTargetsTTL = 5 * time.Second
+const pushTargetsTTL = 30 * time.Second
 
 // Close stops starting background propagation and waits for the pushes
 // and correlation running in the background to end. Call it before

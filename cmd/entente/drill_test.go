@@ -1,0 +1,69 @@
+package main
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDrillCommand runs a tiny drill through the command line and reads
+// back its summary, JSON and SVG; bad flags are usage errors.
+func TestDrillCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a drill runs a federation for several seconds")
+	}
+	dir := t.TempDir()
+	js, svg := filepath.Join(dir, "drill.json"), filepath.Join(dir, "drill.svg")
+	code, out, errs := run(t, nil, nil, "drill", "--nodes", "6", "--countries", "3", "--seed", "3", "--duration", "2s",
+		"--sync-interval", "2s", "--json", js, "--svg", svg)
+	if code != 0 {
+		t.Fatalf("drill: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	for _, want := range []string{"6 organisations in 3 countries", "global", "Policy violations in the audits: 0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	b, err := os.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Nodes, Countries int
+		Tiers            []struct {
+			Tier           string  `json:"tier"`
+			ExpectedAlerts int     `json:"expected_alerts"`
+			ProducedAlerts int     `json:"produced_alerts"`
+			P99Ms          float64 `json:"p99_ms"`
+		}
+		PolicyViolations *int `json:"policy_violations"`
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatalf("--json: %v", err)
+	}
+	if res.Nodes != 6 || res.Countries != 3 || len(res.Tiers) != 3 || res.PolicyViolations == nil || *res.PolicyViolations != 0 {
+		t.Errorf("--json: %s", b)
+	}
+	f, err := os.Open(svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var root struct{ XMLName xml.Name }
+	if err := xml.NewDecoder(f).Decode(&root); err != nil || root.XMLName.Local != "svg" {
+		t.Errorf("--svg: not an SVG document: %v %v", root.XMLName, err)
+	}
+
+	for _, args := range [][]string{
+		{"drill", "--nodes", "3", "--countries", "5"},
+		{"drill", "--countries", "500"},
+		{"drill", "--faults", "-1"},
+	} {
+		if code, _, errs := run(t, nil, nil, args...); code != 2 {
+			t.Errorf("entente %s: exit %d (%s), want 2", strings.Join(args, " "), code, errs)
+		}
+	}
+}
