@@ -243,6 +243,8 @@ func anchorsOf(e pattern.ComparisonExpr) ([]kindValue, bool) {
 // evaluator is one worker's state for a PatternSet.
 type evaluator struct {
 	ps    *PatternSet
+	// anchored is whether any pattern has anchors.
+	anchored bool
 	m     *Matcher
 	hits  []Hit
 	cands []int
@@ -250,7 +252,7 @@ type evaluator struct {
 }
 
 func newEvaluator(ps *PatternSet) *evaluator {
-	return &evaluator{ps: ps, m: NewMatcher(ps.snapshot()), seen: map[int]bool{}}
+	return &evaluator{ps: ps, m: NewMatcher(ps.snapshot()), seen: map[int]bool{}, anchored: len(ps.open) < len(ps.pats)}
 }
 
 // obsTypes is what object types a record with these observables may
@@ -281,7 +283,7 @@ func obsTypes(obs []sensor.Obs) uint16 {
 func (e *evaluator) candidates(obs []sensor.Obs) []int {
 	c := e.cands[:0]
 	clear(e.seen)
-	if e.ps.snap.Len() > 0 {
+	if e.anchored {
 		hits := e.hits[:0]
 		for _, o := range obs {
 			hits = e.m.Match(o, hits)

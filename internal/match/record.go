@@ -49,7 +49,9 @@ func (b *scoBuilder) field(path string) any {
 		return nil
 	}
 	var cur any = b.rec
-	for _, k := range strings.Split(path, ".") {
+	for rest := path; rest != ""; {
+		var k string
+		k, rest, _ = strings.Cut(rest, ".")
 		m, ok := cur.(map[string]any)
 		if !ok {
 			return nil
@@ -79,19 +81,20 @@ func (b *scoBuilder) str(paths ...string) string {
 // flattened, a path through an array of objects followed in each.
 func (b *scoBuilder) strs(paths ...string) []string {
 	var out []string
-	var walk func(v any, rest []string)
-	walk = func(v any, rest []string) {
+	var walk func(v any, rest string)
+	walk = func(v any, rest string) {
 		switch v := v.(type) {
 		case []any:
 			for _, e := range v {
 				walk(e, rest)
 			}
 		case map[string]any:
-			if len(rest) > 0 {
-				walk(v[rest[0]], rest[1:])
+			if rest != "" {
+				k, more, _ := strings.Cut(rest, ".")
+				walk(v[k], more)
 			}
 		case string:
-			if len(rest) > 0 {
+			if rest != "" {
 				return
 			}
 			if b.sep != 0 {
@@ -110,14 +113,30 @@ func (b *scoBuilder) strs(paths ...string) []string {
 			continue
 		}
 		if v, ok := b.rec[p]; ok {
-			walk(v, nil)
+			walk(v, "")
 			continue
 		}
-		parts := strings.Split(p, ".")
-		walk(b.rec[parts[0]], parts[1:])
+		if k, more, ok := strings.Cut(p, "."); ok {
+			walk(b.rec[k], more)
+		}
 	}
 	return out
 }
+
+// sourced names a property of an object and the Zeek and EVE fields that
+// give it.
+type sourced struct{ prop, zeek, eve string }
+
+var trafficNumbers = []sourced{
+	{"src_port", "id.orig_p", "src_port"},
+	{"dst_port", "id.resp_p", "dest_port"},
+	{"src_byte_count", "orig_bytes", "flow.bytes_toserver"},
+	{"dst_byte_count", "resp_bytes", "flow.bytes_toclient"},
+	{"src_packets", "orig_pkts", "flow.pkts_toserver"},
+	{"dst_packets", "resp_pkts", "flow.pkts_toclient"},
+}
+
+var fileHashes = []sourced{{"MD5", "md5", "fileinfo.md5"}, {"SHA-1", "sha1", "fileinfo.sha1"}, {"SHA-256", "sha256", "fileinfo.sha256"}}
 
 func number(s string) any {
 	if s == "" {
@@ -184,16 +203,9 @@ func (b *scoBuilder) build() []map[string]any {
 		if dst != "" {
 			nt["dst_ref"] = dst
 		}
-		for k, paths := range map[string][]string{
-			"src_port":       {"id.orig_p", "src_port"},
-			"dst_port":       {"id.resp_p", "dest_port"},
-			"src_byte_count": {"orig_bytes", "flow.bytes_toserver"},
-			"dst_byte_count": {"resp_bytes", "flow.bytes_toclient"},
-			"src_packets":    {"orig_pkts", "flow.pkts_toserver"},
-			"dst_packets":    {"resp_pkts", "flow.pkts_toclient"},
-		} {
-			if n := number(b.str(paths...)); n != nil {
-				nt[k] = n
+		for _, f := range trafficNumbers {
+			if n := number(b.str(f.zeek, f.eve)); n != nil {
+				nt[f.prop] = n
 			}
 		}
 		var protos []any
@@ -249,9 +261,9 @@ func (b *scoBuilder) build() []map[string]any {
 	}
 	// Files.
 	hashes := map[string]any{}
-	for alg, paths := range map[string][]string{"MD5": {"md5", "fileinfo.md5"}, "SHA-1": {"sha1", "fileinfo.sha1"}, "SHA-256": {"sha256", "fileinfo.sha256"}} {
-		if h := b.str(paths...); h != "" {
-			hashes[alg] = strings.ToLower(h)
+	for _, f := range fileHashes {
+		if h := b.str(f.zeek, f.eve); h != "" {
+			hashes[f.prop] = strings.ToLower(h)
 		}
 	}
 	if len(hashes) > 0 {
