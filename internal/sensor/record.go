@@ -38,7 +38,7 @@ func (p *zeekParser) Record(line []byte) (map[string]any, error) {
 			f, line = line, nil
 		}
 		if i >= len(p.names) {
-			return nil, fmt.Errorf("line has more fields than the #fields header names (%d)", len(p.names))
+			break // fields past the header are ignored, as Parse ignores them
 		}
 		if len(f) > 0 && !bytes.Equal(f, p.unset) && !bytes.Equal(f, p.empty) {
 			rec[p.names[i]] = string(f)
