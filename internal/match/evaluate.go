@@ -31,7 +31,9 @@ import (
 // [WindowSize], and for a top-level WITHIN only those within its
 // duration of the newest), the pattern is matched against the window
 // after each, and a match is a hit at the record that completed it,
-// after which the window starts afresh.
+// after which the window starts afresh: each hit stands on records of its
+// own. The stream stage is serial; a pattern whose observation
+// expressions most records satisfy makes it the bottleneck.
 type PatternSet struct {
 	pats    []*evalPattern
 	anchors *Builder
@@ -40,8 +42,30 @@ type PatternSet struct {
 }
 
 // WindowSize is the most records kept for one pattern decided over the
-// stream.
+// stream, unless a match needs more (REPEATS 300 TIMES keeps 600); no
+// window holds more than maxWindow.
 const WindowSize = 256
+
+const maxWindow = 10000
+
+// need returns how many observations one match of e binds at most.
+func need(e pattern.ObservationExpr) int {
+	switch e := e.(type) {
+	case *pattern.ObservationOp:
+		l, r := need(e.Left), need(e.Right)
+		if e.Op == pattern.ObsOr {
+			return max(l, r)
+		}
+		return min(l+r, maxWindow)
+	case *pattern.Qualified:
+		n := need(e.Expr)
+		if e.Kind == pattern.Repeats {
+			return min(n*max(e.Count, 1), maxWindow)
+		}
+		return n
+	}
+	return 1
+}
 
 type evalPattern struct {
 	id       string // the indicator's id
@@ -51,6 +75,7 @@ type evalPattern struct {
 	leaves   []*pattern.Pattern // the observation expressions, for stream patterns
 	types    uint16
 	within   time.Duration // of a top-level WITHIN; 0 when none
+	window   int           // records kept
 	anchored bool
 }
 
@@ -72,6 +97,7 @@ func (ps *PatternSet) Add(id string, p *pattern.Pattern) error {
 		ep.src = p.String()
 	}
 	ep.stream = !stateless(p.Root)
+	ep.window = min(max(WindowSize, 2*need(p.Root)), maxWindow)
 	var leaves []*pattern.SimpleObservation
 	collectLeaves(p.Root, &leaves)
 	anchored := len(leaves) > 0
@@ -345,8 +371,8 @@ func (st *streamStage) add(ev *streamEvent) (bool, []string) {
 	w.obs = append(w.obs, ev.obs)
 	w.where = append(w.where, ev.file+":"+strconv.FormatInt(ev.line, 10))
 	drop := 0
-	if len(w.obs) > WindowSize {
-		drop = len(w.obs) - WindowSize
+	if len(w.obs) > p.window {
+		drop = len(w.obs) - p.window
 	}
 	if p.within > 0 {
 		newest := ev.obs.LastObserved

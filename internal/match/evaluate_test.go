@@ -317,3 +317,30 @@ func FuzzEvaluate(f *testing.F) {
 		}
 	})
 }
+
+// TestEvaluateRepeatsBeyondWindow: a REPEATS count larger than the
+// default window still matches, once per that many records.
+func TestEvaluateRepeatsBeyondWindow(t *testing.T) {
+	path := filepath.Join(testutil.SharedData(t, "logs", "zeek"), "slips-test10-mixed", "conn.log")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var header, row []byte
+	for _, l := range bytes.Split(data, []byte("\n")) {
+		if t := bytes.TrimLeft(l, " \t"); bytes.HasPrefix(t, []byte("#")) {
+			if !bytes.HasPrefix(t, []byte("#close")) {
+				header = append(append(header, t...), '\n')
+			}
+		} else if bytes.Contains(l, []byte("\t224.0.0.251\t")) && row == nil {
+			row = append(l, '\n')
+		}
+	}
+	log := append([]byte{}, header...)
+	for range 700 {
+		log = append(log, row...)
+	}
+	got, _ := runPatterns(t, []string{"[network-traffic:dst_ref.value = '224.0.0.251'] REPEATS 300 TIMES"}, "conn.log", log)
+	first := int64(bytes.Count(header, []byte("\n")))
+	checkLines(t, "REPEATS 300 TIMES", got[indicatorN(0)], []int64{first + 300, first + 600})
+}
