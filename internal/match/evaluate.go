@@ -268,13 +268,13 @@ func anchorsOf(e pattern.ComparisonExpr) ([]kindValue, bool) {
 
 // evaluator is one worker's state for a PatternSet.
 type evaluator struct {
-	ps    *PatternSet
+	ps *PatternSet
 	// anchored is whether any pattern has anchors.
 	anchored bool
-	m     *Matcher
-	hits  []Hit
-	cands []int
-	seen  map[int]bool
+	m        *Matcher
+	hits     []Hit
+	cands    []int
+	seen     map[int]bool
 }
 
 func newEvaluator(ps *PatternSet) *evaluator {
