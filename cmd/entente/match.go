@@ -30,6 +30,8 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "match", "match [flags] [LOG...]",
 		"Match network logs (Zeek TSV or JSON, Suricata EVE, JSON lines; gzip or plain; stdin when no LOG\n"+
 			"is given) against indicators from a node (--server, --token) or from files (--indicators).\n"+
+			"Indicators whose patterns are more than values to look up (AND, NOT, ports, FOLLOWEDBY, WITHIN,\n"+
+			"REPEATS...) are evaluated against each log record as an observation (--indicators files only).\n"+
 			"Writes one JSON line per hit to stdout or --out, and aggregates the hits into STIX sightings\n"+
 			"written to --sightings and/or posted to the node with --report.")
 	var (
@@ -82,9 +84,12 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 
 	start := time.Now()
 	var snap *match.Snapshot
+	var patterns *match.PatternSet
 	client := &match.Client{Server: rf.server, Token: rf.key()}
 	if len(indicators) > 0 {
 		b := match.NewBuilder()
+		patterns = match.NewPatternSet()
+		b.CollectPatterns(patterns)
 		var st match.LoadStats
 		for _, name := range indicators {
 			f, err := os.Open(name)
@@ -103,8 +108,8 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 		}
 		snap = b.Snapshot()
 		if !*quiet {
-			fmt.Fprintf(env.Stderr, "indicators: %d values (%d STIX indicators; %d revoked, %d expired, %d for the evaluator, %d invalid) in %v\n",
-				snap.Len(), st.Indicators, st.Revoked, st.Expired, st.Uncompiled, st.Invalid, time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(env.Stderr, "indicators: %d values (%d STIX indicators; %d revoked, %d expired, %d patterns evaluated per record, %d in another pattern language, %d invalid) in %v\n",
+				snap.Len(), st.Indicators, st.Revoked, st.Expired, st.Evaluated, st.Uncompiled-st.Evaluated, st.Invalid, time.Since(start).Round(time.Millisecond))
 		}
 	} else {
 		s, _, err := client.FetchSnapshot(ctx, "")
@@ -137,7 +142,7 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 		hitsW = f
 	}
 	bw := bufio.NewWriterSize(hitsW, 1<<20)
-	res, runErr := match.Run(ctx, match.Options{Snapshot: snap, Logs: logs, Scan: scan, Hits: bw})
+	res, runErr := match.Run(ctx, match.Options{Snapshot: snap, Patterns: patterns, Logs: logs, Scan: scan, Hits: bw})
 	if err := bw.Flush(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("write hits: %w", err)
 	}

@@ -102,3 +102,51 @@ func TestSensorWorkflow(t *testing.T) {
 		t.Fatalf("sightings on the node: %+v, want one of the indicator with count %d", env2.Objects, want)
 	}
 }
+
+// TestMatchEvaluatesPatterns: 'entente match --indicators' evaluates the
+// patterns a snapshot cannot hold against each record of a real log and
+// writes their hits and sightings.
+func TestMatchEvaluatesPatterns(t *testing.T) {
+	connLog := testutil.SharedData(t, "logs", "zeek", "slips-test10-mixed", "conn.log")
+	bundle := `{"type":"bundle","id":"bundle--5d0092c5-5f74-4287-9642-33f4c354e56d","objects":[
+{"type":"indicator","spec_version":"2.1","id":"indicator--a932fcc6-e032-476c-826f-cb970a5a1ade","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","pattern":"[network-traffic:dst_ref.value = '224.0.0.251' AND network-traffic:dst_port = 5353]","pattern_type":"stix","valid_from":"2026-01-01T00:00:00Z"},
+{"type":"indicator","spec_version":"2.1","id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","pattern":"[network-traffic:dst_ref.value = '224.0.0.251' AND network-traffic:dst_port = 53]","pattern_type":"stix","valid_from":"2026-01-01T00:00:00Z"}]}`
+	dir := t.TempDir()
+	bf := filepath.Join(dir, "indicators.json")
+	if err := os.WriteFile(bf, []byte(bundle), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sf := filepath.Join(dir, "sightings.json")
+	code, out, errs := run(t, nil, nil, "match", "--indicators", bf, "--sightings", sf, "--identity", "identity--f431f809-377b-45e0-aa1c-6a4751cae5ff", connLog)
+	if code != 0 {
+		t.Fatalf("match: exit %d: %s", code, errs)
+	}
+	if !strings.Contains(errs, "2 patterns evaluated per record") {
+		t.Errorf("summary does not count the patterns: %s", errs)
+	}
+	want := 0
+	data, _ := os.ReadFile(connLog)
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Split(l, "\t"); !strings.HasPrefix(l, "#") && len(f) > 5 && f[4] == "224.0.0.251" && f[5] == "5353" {
+			want++
+		}
+	}
+	hits := strings.Split(strings.TrimSpace(out), "\n")
+	if want == 0 || len(hits) != want {
+		t.Fatalf("%d hit lines, want %d:\n%s", len(hits), want, out)
+	}
+	for _, h := range hits {
+		var rec struct{ Kind, Indicator string }
+		if err := json.Unmarshal([]byte(h), &rec); err != nil || rec.Kind != "pattern" || rec.Indicator != "indicator--a932fcc6-e032-476c-826f-cb970a5a1ade" {
+			t.Errorf("hit %s: want a pattern hit of the first indicator (%v)", h, err)
+		}
+	}
+	sb, err := os.ReadFile(sf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bundleOut struct{ Objects []map[string]any }
+	if err := json.Unmarshal(sb, &bundleOut); err != nil || len(bundleOut.Objects) != 1 || bundleOut.Objects[0]["count"] != float64(want) {
+		t.Errorf("sightings %s: want one sighting with count %d (%v)", sb, want, err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/entente-cti/entente/internal/observable"
 	"github.com/entente-cti/entente/internal/sensor"
@@ -168,4 +169,59 @@ func sensorGunzip(w io.Writer, r io.Reader) (int64, error) {
 		return 0, err
 	}
 	return io.Copy(w, zr)
+}
+
+// benchPatterns returns n patterns the snapshot cannot hold, each
+// anchored on one of ips (an address and a port range), and, when open
+// is set, one more without an anchor (a port and a protocol), which is
+// evaluated on every record.
+func benchPatterns(b *testing.B, ips []string, n int, open bool) *PatternSet {
+	var pats []string
+	for i := 0; i < n; i++ {
+		pats = append(pats, fmt.Sprintf("[network-traffic:dst_ref.value = '%s' AND network-traffic:dst_port < 65536]", ips[i*7%len(ips)]))
+	}
+	if open {
+		pats = append(pats, "[network-traffic:dst_port = 4444 AND network-traffic:protocols[*] = 'tcp']")
+	}
+	bl := NewBuilder()
+	ps := NewPatternSet()
+	bl.CollectPatterns(ps)
+	if st, err := LoadFile(bl, "patterns.json", bytes.NewReader(indicatorBundle(pats)), time.Now()); err != nil || st.Evaluated != len(pats) {
+		b.Fatalf("load patterns: %v, %+v", err, st)
+	}
+	return ps
+}
+
+// BenchmarkZeekConnPatterns is BenchmarkZeekConn with 1,000 anchored
+// patterns for the evaluator besides the snapshot.
+func BenchmarkZeekConnPatterns(b *testing.B) {
+	s, ips, _ := benchSnapshot(b, 1_000_000)
+	ps := benchPatterns(b, ips, 1000, false)
+	dir := testutil.SharedData(b, "logs", "zeek")
+	log := zeekLog(b, filepath.Join(dir, "slips-test10-mixed", "conn.log"), 1_000_000, []string{"id.orig_h", "id.resp_h"}, ips, randIP)
+	runBenchPatterns(b, s, ps, "conn.log", log)
+}
+
+// BenchmarkEvaluateOpen measures a pattern without an anchor: every
+// record of a 100,000-line conn.log is decoded and evaluated.
+func BenchmarkEvaluateOpen(b *testing.B) {
+	s, ips, _ := benchSnapshot(b, 100_000)
+	ps := benchPatterns(b, ips, 0, true)
+	dir := testutil.SharedData(b, "logs", "zeek")
+	log := zeekLog(b, filepath.Join(dir, "slips-test10-mixed", "conn.log"), 100_000, []string{"id.orig_h", "id.resp_h"}, ips, randIP)
+	runBenchPatterns(b, s, ps, "conn.log", log)
+}
+
+func runBenchPatterns(b *testing.B, s *Snapshot, ps *PatternSet, name string, log []byte) {
+	lines := bytes.Count(log, []byte{'\n'})
+	b.SetBytes(int64(len(log)))
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := Run(context.Background(), Options{Snapshot: s, Patterns: ps, Hits: io.Discard,
+			Logs: []sensor.Input{{Name: name, Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(log)), nil }}}})
+		if err != nil || res.Stats.Bad != 0 || res.Hits == 0 || res.EvalErrors != 0 {
+			b.Fatalf("run: %v, bad %d, hits %d, evaluation errors %d", err, res.Stats.Bad, res.Hits, res.EvalErrors)
+		}
+	}
+	b.ReportMetric(float64(lines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }

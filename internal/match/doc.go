@@ -4,8 +4,10 @@
 //
 // Indicators whose pattern is one comparison, or an OR of comparisons, on
 // IPv4 or IPv6 addresses and networks, domain names, URLs, file hashes or
-// e-mail addresses are compiled; other patterns are left to the pattern
-// evaluator. Revoked and expired indicators are left out. Values from
+// e-mail addresses are compiled; other STIX patterns go to a
+// [PatternSet], evaluated against each log record as an observation (see
+// [PatternSet] for how records are picked and how patterns over several
+// records are decided). Revoked and expired indicators are left out. Values from
 // plain lists have no indicator object: their indicator ids are derived
 // from the values ([DerivedID]).
 //

@@ -24,8 +24,12 @@ type LoadStats struct {
 	// OR of comparisons on supported observables: they belong to the
 	// pattern evaluator, not the snapshot.
 	Uncompiled int
-	Invalid    int      // objects, patterns or list lines that were not valid
-	Problems   []string // the first problems, naming file and line or object
+	// Evaluated counts those of them added to the builder's pattern set
+	// (see [Builder.CollectPatterns]); the others (patterns in another
+	// language than STIX, or no set to collect them) are not matched.
+	Evaluated int
+	Invalid   int      // objects, patterns or list lines that were not valid
+	Problems  []string // the first problems, naming file and line or object
 }
 
 const maxProblems = 50
@@ -44,6 +48,7 @@ func (st *LoadStats) Add(o LoadStats) {
 	st.Revoked += o.Revoked
 	st.Expired += o.Expired
 	st.Uncompiled += o.Uncompiled
+	st.Evaluated += o.Evaluated
 	st.Invalid += o.Invalid
 	for _, p := range o.Problems {
 		if len(st.Problems) < maxProblems {
@@ -122,13 +127,20 @@ func AddObject(b *Builder, raw json.RawMessage, now time.Time, st *LoadStats, wh
 		st.Uncompiled++
 		return
 	}
-	vals, err := compilePattern(ind.Pattern)
+	vals, parsed, err := compilePattern(ind.Pattern)
 	if err != nil {
 		st.problem("%s (%s): pattern: %v", where, o.ID, err)
 		return
 	}
 	if vals == nil {
 		st.Uncompiled++
+		if b.patterns != nil {
+			if err := b.patterns.Add(o.ID, parsed); err != nil {
+				st.problem("%s (%s): %v", where, o.ID, err)
+				return
+			}
+			st.Evaluated++
+		}
 		return
 	}
 	ref, err := b.Indicator(o.ID)
@@ -158,11 +170,16 @@ var errNotCompilable = errors.New("not compilable")
 // or an OR of comparisons on supported observables, nil (and no error)
 // for a valid pattern that is anything else, and an error for a pattern
 // that does not parse or holds a value that is not valid for its kind.
-func compilePattern(src string) ([]kindValue, error) {
+func compilePattern(src string) ([]kindValue, *pattern.Pattern, error) {
 	p, err := pattern.Parse(src)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	vals, err := compileParsed(p)
+	return vals, p, err
+}
+
+func compileParsed(p *pattern.Pattern) ([]kindValue, error) {
 	cmps, ok := p.Disjunction()
 	if !ok {
 		return nil, nil

@@ -7,11 +7,13 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/entente-cti/entente/internal/sensor"
 	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/stix/pattern"
 )
 
 // Options configure [Run].
@@ -27,6 +29,9 @@ type Options struct {
 	// Now returns the current time (for records without a timestamp);
 	// nil means time.Now.
 	Now func() time.Time
+	// Patterns, when not empty, are evaluated against each record (see
+	// [PatternSet]).
+	Patterns *PatternSet
 }
 
 // HitRecord is the JSON line written for each hit.
@@ -49,9 +54,14 @@ type Sighting struct {
 
 // Result is what a run found.
 type Result struct {
-	Stats     sensor.Stats
-	Hits      int64
-	Sightings []Sighting // sorted by indicator id
+	Stats sensor.Stats
+	Hits  int64 // hits of the snapshot and of the patterns
+	// PatternHits counts the hits of Options.Patterns; Evaluated counts
+	// the (record, pattern) pairs evaluated, and EvalErrors the records
+	// that could not be decoded for the evaluator or patterns too
+	// expensive to evaluate on a window.
+	PatternHits, Evaluated, EvalErrors int64
+	Sightings                          []Sighting // sorted by indicator id
 }
 
 type agg struct {
@@ -73,15 +83,32 @@ type handler struct {
 	pend  []pending
 	pobs  []sensor.Obs
 	arena []byte
+	// The pattern evaluator, when there are patterns; stream events of
+	// the current chunk for the in-order stage.
+	ev                              *evaluator
+	events                          []streamEvent
+	patternHits, evaluated, evalErr int64
 }
 
 type runner struct {
 	opts     Options
 	mu       sync.Mutex
 	next     int
-	pending  map[int][]byte
+	pending  map[int]chunkOut
 	werr     error
 	handlers []*handler
+	// The in-order stage of the patterns decided over the stream, and
+	// the sightings it found (guarded by mu).
+	stream     *streamStage
+	streamAggs map[string]*agg
+	streamHits int64
+	streamBuf  []byte
+}
+
+// chunkOut is what a worker found in a chunk, written in input order.
+type chunkOut struct {
+	hits   []byte
+	events []streamEvent
 }
 
 // batchLines is how many lines a handler defers before matching them:
@@ -146,6 +173,9 @@ func (h *handler) match(c *sensor.Chunk, line int64, raw []byte, obs []sensor.Ob
 		hits = h.m.matchParsed(o, &pre[i], hits)
 	}
 	h.hitBuf = hits
+	if h.ev != nil {
+		h.evaluate(c, line, raw, obs, p)
+	}
 	if len(hits) == 0 {
 		return
 	}
@@ -156,18 +186,7 @@ func (h *handler) match(c *sensor.Chunk, line int64, raw []byte, obs []sensor.Ob
 	for _, hit := range hits {
 		id := h.m.s.IndicatorID(hit.Ref, hit.Kind, hit.Matched)
 		h.hits++
-		a := h.aggs[id]
-		if a == nil {
-			a = &agg{first: ts, last: ts}
-			h.aggs[id] = a
-		}
-		a.count++
-		if ts.Before(a.first) {
-			a.first = ts
-		}
-		if ts.After(a.last) {
-			a.last = ts
-		}
+		addAgg(h.aggs, id, ts)
 		if h.r.opts.Hits != nil {
 			h.rec = HitRecord{File: c.File, Line: line, Kind: string(hit.Kind), Observed: hit.Observed, Matched: hit.Matched, Indicator: id}
 			b, _ := json.Marshal(&h.rec)
@@ -176,23 +195,119 @@ func (h *handler) match(c *sensor.Chunk, line int64, raw []byte, obs []sensor.Ob
 	}
 }
 
+func addAgg(aggs map[string]*agg, id string, ts time.Time) {
+	a := aggs[id]
+	if a == nil {
+		a = &agg{first: ts, last: ts}
+		aggs[id] = a
+	}
+	a.count++
+	if ts.Before(a.first) {
+		a.first = ts
+	}
+	if ts.After(a.last) {
+		a.last = ts
+	}
+}
+
+// evaluate evaluates the candidate patterns on the record of one line:
+// the patterns a record decides are hits at once; for the others the
+// record goes to the in-order stage when it satisfies one of their
+// observation expressions.
+func (h *handler) evaluate(c *sensor.Chunk, line int64, raw []byte, obs []sensor.Obs, p sensor.Parser) {
+	cands := h.ev.candidates(obs)
+	if len(cands) == 0 {
+		return
+	}
+	rp, ok := p.(sensor.Recorder)
+	if !ok {
+		return
+	}
+	rec, err := rp.Record(raw)
+	if err != nil {
+		h.evalErr++
+		return
+	}
+	ts, ok := p.Time(raw)
+	if !ok {
+		ts = h.now
+	}
+	where := c.File + ":" + strconv.FormatInt(line, 10)
+	o := pattern.NewObservation(where, ts, recordObjects(rec, rp.SetSeparator()))
+	one := []pattern.Observation{o}
+	for _, i := range cands {
+		ep := h.ev.ps.pats[i]
+		h.evaluated++
+		if !ep.stream {
+			res, err := pattern.Match(ep.p, one)
+			if err != nil {
+				h.evalErr++
+				continue
+			}
+			if res.Matched {
+				h.patternHits++
+				h.hits++
+				addAgg(h.aggs, ep.id, ts)
+				h.appendPatternHit(c.File, line, where, ep)
+			}
+			continue
+		}
+		for _, l := range ep.leaves {
+			res, err := pattern.Match(l, one)
+			if err == nil && res.Matched {
+				h.events = append(h.events, streamEvent{pat: i, obs: o, file: c.File, line: line})
+				break
+			}
+		}
+	}
+}
+
+func (h *handler) appendPatternHit(file string, line int64, observed string, ep *evalPattern) {
+	if h.r.opts.Hits == nil {
+		return
+	}
+	h.rec = HitRecord{File: file, Line: line, Kind: "pattern", Observed: observed, Matched: ep.src, Indicator: ep.id}
+	b, _ := json.Marshal(&h.rec)
+	h.buf = append(append(h.buf, b...), '\n')
+}
+
 func (h *handler) ChunkDone(c *sensor.Chunk) {
 	h.Flush()
 	r := h.r
-	buf := h.buf
-	h.buf = nil
+	out := chunkOut{hits: h.buf, events: h.events}
+	h.buf, h.events = nil, nil
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.pending[c.Seq] = buf
+	r.pending[c.Seq] = out
 	for {
-		b, ok := r.pending[r.next]
+		o, ok := r.pending[r.next]
 		if !ok {
 			break
 		}
 		delete(r.pending, r.next)
 		r.next++
-		if len(b) > 0 && r.werr == nil && r.opts.Hits != nil {
-			_, r.werr = r.opts.Hits.Write(b)
+		if len(o.hits) > 0 && r.werr == nil && r.opts.Hits != nil {
+			_, r.werr = r.opts.Hits.Write(o.hits)
+		}
+		r.streamEvents(o.events)
+	}
+}
+
+// streamEvents runs the in-order stage on a chunk's events; r.mu is held.
+func (r *runner) streamEvents(events []streamEvent) {
+	for i := range events {
+		ev := &events[i]
+		ok, where := r.stream.add(ev)
+		if !ok {
+			continue
+		}
+		p := r.stream.ps.pats[ev.pat]
+		r.streamHits++
+		addAgg(r.streamAggs, p.id, ev.obs.LastObserved)
+		if r.opts.Hits != nil && r.werr == nil {
+			rec := HitRecord{File: ev.file, Line: ev.line, Kind: "pattern", Observed: strings.Join(where, " "), Matched: p.src, Indicator: p.id}
+			b, _ := json.Marshal(&rec)
+			_, r.werr = r.opts.Hits.Write(append(b, '\n'))
 		}
 	}
 }
@@ -209,20 +324,29 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	r := &runner{opts: opts, pending: map[int][]byte{}}
+	r := &runner{opts: opts, pending: map[int]chunkOut{}, streamAggs: map[string]*agg{}}
+	if opts.Patterns.Len() > 0 {
+		opts.Patterns.snapshot()
+		r.stream = &streamStage{ps: opts.Patterns, windows: map[int]*window{}}
+	}
 	t := now().UTC()
 	stats, err := sensor.Scan(ctx, opts.Logs, opts.Scan, func(int) sensor.Handler {
 		h := &handler{r: r, m: NewMatcher(opts.Snapshot), aggs: map[string]*agg{}, now: t}
+		if r.stream != nil {
+			h.ev = newEvaluator(opts.Patterns)
+		}
 		r.mu.Lock()
 		r.handlers = append(r.handlers, h)
 		r.mu.Unlock()
 		return h
 	})
-	res := &Result{Stats: stats}
+	res := &Result{Stats: stats, Hits: r.streamHits, PatternHits: r.streamHits}
+	if r.stream != nil {
+		res.EvalErrors = r.stream.errs
+	}
 	all := map[string]*agg{}
-	for _, h := range r.handlers {
-		res.Hits += h.hits
-		for id, a := range h.aggs {
+	for _, aggs := range append([]map[string]*agg{r.streamAggs}, handlerAggs(r.handlers)...) {
+		for id, a := range aggs {
 			b := all[id]
 			if b == nil {
 				all[id] = a
@@ -237,6 +361,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			}
 		}
 	}
+	for _, h := range r.handlers {
+		res.Hits += h.hits
+		res.PatternHits += h.patternHits
+		res.Evaluated += h.evaluated
+		res.EvalErrors += h.evalErr
+	}
 	for id, a := range all {
 		res.Sightings = append(res.Sightings, Sighting{Indicator: id, Count: a.count, FirstSeen: a.first, LastSeen: a.last})
 	}
@@ -245,6 +375,14 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return res, fmt.Errorf("write hits: %w", r.werr)
 	}
 	return res, err
+}
+
+func handlerAggs(hs []*handler) []map[string]*agg {
+	out := make([]map[string]*agg, len(hs))
+	for i, h := range hs {
+		out[i] = h.aggs
+	}
+	return out
 }
 
 // maxCount is the largest sighting count STIX allows.
@@ -306,5 +444,6 @@ func cutID(id string) (typ, uuid string, ok bool) {
 func (r *Result) Summary() string {
 	return "inputs " + strconv.Itoa(r.Stats.Inputs) + ", lines " + strconv.FormatInt(r.Stats.Lines, 10) +
 		", bad lines " + strconv.FormatInt(r.Stats.Bad, 10) + ", hits " + strconv.FormatInt(r.Hits, 10) +
-		", indicators sighted " + strconv.Itoa(len(r.Sightings))
+		", pattern hits " + strconv.FormatInt(r.PatternHits, 10) + " (" + strconv.FormatInt(r.Evaluated, 10) + " evaluations, " +
+		strconv.FormatInt(r.EvalErrors, 10) + " errors), indicators sighted " + strconv.Itoa(len(r.Sightings))
 }

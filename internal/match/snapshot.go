@@ -129,9 +129,14 @@ func (s *Snapshot) IndicatorID(r Ref, k observable.Kind, value string) string {
 // Builder builds a [Snapshot]. Its zero value is not usable: call
 // [NewBuilder].
 type Builder struct {
-	s   *Snapshot
-	ids map[string]uint32
+	s        *Snapshot
+	ids      map[string]uint32
+	patterns *PatternSet
 }
+
+// CollectPatterns makes [AddObject] and [LoadFile] add the indicators
+// whose patterns the snapshot cannot hold to ps, for the evaluator.
+func (b *Builder) CollectPatterns(ps *PatternSet) { b.patterns = ps }
 
 // NewBuilder returns an empty builder.
 func NewBuilder() *Builder { return &Builder{s: newSnapshot(), ids: map[string]uint32{}} }

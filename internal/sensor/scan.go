@@ -269,6 +269,13 @@ func (s *scanner) read(ctx context.Context, idx int, in Input, out chan<- *Chunk
 		var rest []byte
 		if !eof {
 			i := bytes.LastIndexByte(data, '\n')
+			if i < 0 && len(data) < len(buf) {
+				// What follows the end of a skipped line is the start
+				// of a line: carry it to the next block.
+				carry = append(carry[:0:0], data...)
+				s.pool.Put(bp)
+				continue
+			}
 			if i < 0 {
 				// One line fills the whole chunk: report and skip it.
 				s.reportBad(BadLine{File: in.Name, Line: line, Err: fmt.Errorf("%w: over %d bytes", ErrTooLong, s.opts.ChunkSize)})

@@ -33,6 +33,7 @@ type zeekParser struct {
 	last     int          // highest column index needed
 	nfields  int
 	tsColumn int
+	names    []string // the #fields names, for Record
 }
 
 func newZeekParser() *zeekParser {
@@ -77,7 +78,9 @@ func (p *zeekParser) header(line []byte) error {
 		p.tsColumn = -1
 		fields := bytes.Split(value, []byte{p.sep})
 		p.nfields = len(fields)
+		p.names = p.names[:0]
 		for i, f := range fields {
+			p.names = append(p.names, string(f))
 			if k, ok := zeekFields[string(f)]; ok {
 				p.columns = append(p.columns, zeekColumn{i, k})
 				p.last = i

@@ -774,6 +774,7 @@ func (g *gen) writeEVE(n int) error {
 		return err
 	}
 	w := bufio.NewWriterSize(out, 4<<20)
+	var lineBuf bytes.Buffer
 	for line := 1; line <= n; line++ {
 		t := tmpls[g.rng.IntN(len(tmpls))]
 		vals := map[string]string{}
@@ -809,12 +810,21 @@ func (g *gen) writeEVE(n int) error {
 				_, hasHost := slotIndex(t.slots, "host")
 				_, hasPath := slotIndex(t.slots, "path")
 				if (hitSlot == "host" || hitSlot == "path") && hasHost && hasPath {
-					u := g.pick(g.s.lurl)
-					rest := urlKey(u)
-					i := strings.IndexByte(rest, '/')
+					// An http(s) URL whose host has no port: an HTTP log
+					// line cannot tell http://h:443/ from https://h/.
+					var rest string
+					var i int
+					for {
+						u := g.pick(g.s.lurl)
+						rest = urlKey(u)
+						i = strings.IndexByte(rest, '/')
+						if rest != u && i > 0 && strings.IndexByte(rest[:i], ':') < 0 {
+							break
+						}
+					}
 					vals["host"], vals["path"] = rest[:i], rest[i:]
 					matched = append(matched, "http://"+rest)
-					matched = append(matched, g.s.matchDomain(rest[:i])...)
+					// eveTruth adds what the host matches by itself.
 				}
 			case "sha256":
 				vals[s] = g.hexs(32)
@@ -830,15 +840,25 @@ func (g *gen) writeEVE(n int) error {
 				}
 			}
 		}
+		lineBuf.Reset()
 		for i, p := range t.parts {
-			w.WriteString(p)
+			lineBuf.WriteString(p)
 			if i < len(t.slots) {
-				w.WriteString(vals[t.slots[i]]) // the template keeps the quotes
+				writeJSONStringBody(&lineBuf, vals[t.slots[i]]) // the template keeps the quotes
 			}
 		}
+		w.Write(lineBuf.Bytes())
 		w.WriteByte('\n')
 		if len(matched) > 0 {
-			g.writeTruth("eve.json", line, matched)
+			// The truth is what the line as written holds, decoded as
+			// JSON: the values placed are not trusted to be all that a
+			// line carries (a URL's host may itself be an indicator
+			// address; a value may need escaping).
+			full, err := g.eveTruth(lineBuf.Bytes(), matched)
+			if err != nil {
+				return fmt.Errorf("eve.json line %d: %w", line, err)
+			}
+			g.writeTruth("eve.json", line, full)
 		}
 	}
 	if err := w.Flush(); err != nil {
@@ -846,6 +866,96 @@ func (g *gen) writeEVE(n int) error {
 	}
 	fmt.Fprintf(os.Stderr, "eve.json: %d lines\n", n)
 	return out.Close()
+}
+
+// writeJSONStringBody writes v escaped for the inside of a JSON string.
+func writeJSONStringBody(w *bytes.Buffer, v string) {
+	b, _ := json.Marshal(v)
+	w.Write(b[1 : len(b)-1])
+}
+
+// eveTruth returns every indicator value that the EVE line holds, by the
+// generator's own model of matching, after checking that the values the
+// generator placed to hit (placed) are among them. The model: src_ip and
+// dest_ip are addresses (exact or in a network); dns.rrname and tls.sni
+// are names (or a parent domain); http.hostname is a name or an address,
+// without its port; http.hostname (lower case, without a default port 80
+// or 443) followed by http.url is a URL, looked up without its scheme;
+// fileinfo hashes are looked up as they are.
+func (g *gen) eveTruth(line []byte, placed []string) ([]string, error) {
+	var ev struct {
+		Src string `json:"src_ip"`
+		Dst string `json:"dest_ip"`
+		DNS *struct {
+			RRName string `json:"rrname"`
+		} `json:"dns"`
+		TLS *struct {
+			SNI string `json:"sni"`
+		} `json:"tls"`
+		HTTP *struct {
+			Host string `json:"hostname"`
+			URL  string `json:"url"`
+		} `json:"http"`
+		File *struct {
+			MD5    string `json:"md5"`
+			SHA1   string `json:"sha1"`
+			SHA256 string `json:"sha256"`
+		} `json:"fileinfo"`
+	}
+	if err := json.Unmarshal(line, &ev); err != nil {
+		return nil, fmt.Errorf("generated line is not valid JSON: %w", err)
+	}
+	var out []string
+	ip := func(v string) {
+		if a, err := netip.ParseAddr(v); err == nil {
+			out = append(out, g.s.matchIP(a.Unmap())...)
+		}
+	}
+	name := func(v string) {
+		out = append(out, g.s.matchDomain(strings.TrimSuffix(strings.ToLower(v), "."))...)
+	}
+	ip(ev.Src)
+	ip(ev.Dst)
+	if ev.DNS != nil {
+		name(ev.DNS.RRName)
+	}
+	if ev.TLS != nil {
+		name(ev.TLS.SNI)
+	}
+	if h := ev.HTTP; h != nil && h.Host != "" {
+		host := h.Host
+		if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.IndexByte(host[:i], ':') < 0 {
+			host = host[:i]
+		}
+		if _, err := netip.ParseAddr(host); err == nil {
+			ip(host)
+		} else {
+			name(host)
+		}
+		if strings.HasPrefix(h.URL, "/") {
+			key := strings.TrimSuffix(strings.TrimSuffix(strings.ToLower(h.Host), ":80"), ":443") + h.URL
+			if _, ok := g.s.url[key]; ok {
+				out = append(out, "http://"+key)
+			}
+		}
+	}
+	if f := ev.File; f != nil {
+		for _, v := range []string{f.MD5, f.SHA1, f.SHA256} {
+			if _, ok := g.s.hash[v]; ok && v != "" {
+				out = append(out, v)
+			}
+		}
+	}
+	have := map[string]bool{}
+	for _, v := range out {
+		have[v] = true
+	}
+	for _, v := range placed {
+		if !have[v] {
+			return nil, fmt.Errorf("the line does not hold %q, which the generator placed in it", v)
+		}
+	}
+	return out, nil
 }
 
 // ---------------------------------------------------------------- bench

@@ -155,3 +155,18 @@ func parseDataTimestamp(s string) (time.Time, error) {
 	}
 	return timestampValue(s), nil
 }
+
+// NewObservation returns an observation of objects made at t (once),
+// such as the cyber-observable objects a sensor builds from one log
+// record. Each object is decoded JSON (numbers as json.Number) with a
+// "type"; references (*_ref, *_refs) name other objects by their "id".
+func NewObservation(id string, t time.Time, objects []map[string]any) Observation {
+	obs := Observation{ID: id, FirstObserved: t, LastObserved: t, NumberObserved: 1, Objects: objects,
+		refs: make(map[string]map[string]any, len(objects))}
+	for _, o := range objects {
+		if oid, ok := o["id"].(string); ok {
+			obs.refs[oid] = o
+		}
+	}
+	return obs
+}
