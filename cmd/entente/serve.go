@@ -78,6 +78,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return usagef("%v", err)
 	}
+	tuneRuntime(env, cfg)
 	logger := newLogger(env, cfg.LogLevel)
 
 	st, err := openStore(ctx, cfg.Data, cfg.Store)

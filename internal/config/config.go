@@ -44,6 +44,17 @@ type Config struct {
 	LogLevel string `toml:"log_level"`
 	// ShutdownGrace is how long in-flight requests may run on shutdown.
 	ShutdownGrace Duration `toml:"shutdown_grace"`
+	// GCPercent is how far, in percent, the heap may grow over live data
+	// before the garbage collector runs (Go's GOGC). A node's live heap
+	// is small, so a high value trades a little memory for much less
+	// collection work on the write path. The GOGC environment variable,
+	// when set, wins.
+	GCPercent int `toml:"gc_percent"`
+	// MemoryLimit, in bytes, when positive, is a soft limit on the
+	// process's memory (Go's GOMEMLIMIT): the collector runs more often
+	// as the heap nears it. The GOMEMLIMIT environment variable, when
+	// set, wins.
+	MemoryLimit int64 `toml:"memory_limit"`
 }
 
 // TLS configures HTTPS.
@@ -81,8 +92,12 @@ func Default() Config {
 		Burst:            2000,
 		LogLevel:         "info",
 		ShutdownGrace:    Duration{10 * time.Second},
+		GCPercent:        DefaultGCPercent,
 	}
 }
+
+// DefaultGCPercent is the default GCPercent.
+const DefaultGCPercent = 400
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
@@ -140,6 +155,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxJSONDepth < 8 {
 		return fmt.Errorf("max_json_depth: %d is below 8", c.MaxJSONDepth)
+	}
+	if c.GCPercent < 25 {
+		return fmt.Errorf("gc_percent: %d is below 25", c.GCPercent)
+	}
+	if c.MemoryLimit < 0 {
+		return fmt.Errorf("memory_limit: %d is negative", c.MemoryLimit)
 	}
 	if c.RatePerSecond <= 0 || c.Burst <= 0 {
 		return fmt.Errorf("rate_per_second and burst must be positive")

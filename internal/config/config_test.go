@@ -41,6 +41,17 @@ func TestLoad(t *testing.T) {
 		{name: "tls half", text: "[tls]\ncert = \"c\"\n", wantErr: "tls:"},
 		{name: "syntax", text: "listen = \n", wantErr: "config"},
 		{name: "bad api root", text: "api_root = \"a/b\"\n", wantErr: "api_root"},
+		{name: "gc percent too low", text: "gc_percent = 10\n", wantErr: "gc_percent"},
+		{name: "negative memory limit", text: "memory_limit = -1\n", wantErr: "memory_limit"},
+		{
+			name: "gc settings",
+			text: "gc_percent = 200\nmemory_limit = 1073741824\n",
+			check: func(t *testing.T, c Config) {
+				if c.GCPercent != 200 || c.MemoryLimit != 1<<30 {
+					t.Fatalf("gc_percent %d, memory_limit %d", c.GCPercent, c.MemoryLimit)
+				}
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,11 +3,14 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
+	"runtime"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/entente-cti/entente"
@@ -17,8 +20,10 @@ import (
 )
 
 // ImportBatch is how many objects ImportObjects looks up and stores at a
-// time.
-const ImportBatch = 5000
+// time, in one transaction: large, because every transaction rewrites the
+// pages of the id index its random ids fall on, and the index has about
+// one page per 60 objects.
+const ImportBatch = 50000
 
 // lookupBatch is how many ids one existence look-up asks for.
 const lookupBatch = 500
@@ -68,13 +73,42 @@ type head struct {
 // when the merge changed something. It also counts indicators and
 // warninglist hits into st.
 func PrepareImport(ctx context.Context, objs []json.RawMessage, now time.Time, lookup Lookup, st *ImportStats) ([]json.RawMessage, error) {
+	heads, err := readHeads(objs)
+	if err != nil {
+		return nil, err
+	}
+	return prepareImport(ctx, objs, heads, now, lookup, st)
+}
+
+// readHeads reads the head of every object, on every core for many.
+func readHeads(objs []json.RawMessage) ([]head, error) {
 	heads := make([]head, len(objs))
-	ids := make([]string, 0, len(objs))
-	for i, raw := range objs {
-		if err := json.Unmarshal(raw, &heads[i]); err != nil {
-			return nil, fmt.Errorf("imported object %d: %w", i, err)
-		}
-		ids = append(ids, heads[i].ID)
+	errs := make([]error, runtime.GOMAXPROCS(0))
+	chunk := max((len(objs)+len(errs)-1)/len(errs), parallelValidation)
+	var wg sync.WaitGroup
+	for w, lo := 0, 0; lo < len(objs); w, lo = w+1, lo+chunk {
+		hi := min(lo+chunk, len(objs))
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				if err := json.Unmarshal(objs[i], &heads[i]); err != nil {
+					errs[w] = fmt.Errorf("imported object %d: %w", i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return heads, nil
+}
+
+// prepareImport is PrepareImport with the heads of objs read.
+func prepareImport(ctx context.Context, objs []json.RawMessage, heads []head, now time.Time, lookup Lookup, st *ImportStats) ([]json.RawMessage, error) {
+	ids := make([]string, len(heads))
+	for i := range heads {
+		ids[i] = heads[i].ID
 	}
 	stored := map[string]json.RawMessage{}
 	for off := 0; off < len(ids); off += lookupBatch {
@@ -170,15 +204,21 @@ func timestampOf(v any) time.Time {
 	return t
 }
 
-// ImportObjects stores feed objects in collection through AddObjects, as
-// PrepareImport decides, in batches of ImportBatch, looking up stored
-// versions through the read path (release).
+// ImportObjects stores feed objects in collection, as PrepareImport
+// decides, in batches of ImportBatch, looking up stored versions through
+// the read path (release). Each batch is validated while the store writes
+// the previous one, and is stored in one transaction, without a TAXII
+// status resource: nobody polls for one, and the summary is the outcome.
 func (s *Service) ImportObjects(ctx context.Context, p entente.Principal, collection string, objs []json.RawMessage) (ImportStats, error) {
 	var st ImportStats
+	heads, err := readHeads(objs)
+	if err != nil {
+		return st, err
+	}
 	// One pass over the collection finds every stored version to merge
 	// with: the store answers a look-up by id by walking the collection,
 	// so one walk is cheaper than one per batch.
-	stored, err := s.storedOf(ctx, p, collection, objs)
+	stored, err := s.storedOf(ctx, p, collection, heads)
 	if err != nil {
 		return st, err
 	}
@@ -191,9 +231,82 @@ func (s *Service) ImportObjects(ctx context.Context, p entente.Principal, collec
 		}
 		return out, nil
 	}
+	if p.Role == entente.RolePartner {
+		// A partner's objects are a third party's: AddObjects records
+		// their provenance.
+		return s.importThrough(ctx, p, collection, objs, heads, lookup, st)
+	}
+	c, err := s.collection(ctx, collection)
+	if err != nil {
+		return st, err
+	}
+	if !c.CanWrite(p.Role) {
+		return st, forbidden(p, "write to", c)
+	}
+
+	// One goroutine prepares and validates batches, the caller stores
+	// them: the two overlap.
+	type prepared struct {
+		off, n   int
+		valid    []*stix.Object
+		failures []taxii.StatusDetail
+		err      error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan prepared, 1)
+	var counts ImportStats // owned by the preparing goroutine until batches is closed
+	go func() {
+		defer close(batches)
+		for off := 0; off < len(objs); off += ImportBatch {
+			end := min(off+ImportBatch, len(objs))
+			batch := objs[off:end]
+			todo, err := prepareImport(ctx, batch, heads[off:end], s.now(), lookup, &counts)
+			b := prepared{off: off, n: len(batch), err: err}
+			if err == nil {
+				b.valid, b.failures = validateObjects(todo)
+			}
+			select {
+			case batches <- b:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var failures []taxii.StatusDetail
+	nstored := 0
+	for b := range batches {
+		if b.err != nil {
+			return st, b.err
+		}
+		failures = append(failures, b.failures...)
+		if len(b.valid) > 0 {
+			outcomes, err := s.st.AddObjects(ctx, c.ID, b.valid)
+			if err != nil {
+				return st, fmt.Errorf("store objects %d-%d: %w", b.off, b.off+b.n-1, err)
+			}
+			nstored += len(outcomes)
+		}
+		if len(b.valid)+len(b.failures) > 0 {
+			s.report(&taxii.Status{Status: taxii.StatusComplete, TotalCount: len(b.valid) + len(b.failures),
+				SuccessCount: len(b.valid), FailureCount: len(b.failures)})
+		}
+	}
+	st = counts
+	st.Stored, st.Failures = nstored, failures
+	s.log.DebugContext(ctx, "objects imported", "collection", c.ID, "stored", st.Stored, "failures", len(st.Failures), "key_id", p.KeyID)
+	return st, nil
+}
+
+// importThrough is ImportObjects through AddObjects, one call per batch.
+func (s *Service) importThrough(ctx context.Context, p entente.Principal, collection string, objs []json.RawMessage, heads []head, lookup Lookup, st ImportStats) (ImportStats, error) {
 	for off := 0; off < len(objs); off += ImportBatch {
-		batch := objs[off:min(off+ImportBatch, len(objs))]
-		todo, err := PrepareImport(ctx, batch, s.now(), lookup, &st)
+		end := min(off+ImportBatch, len(objs))
+		batch := objs[off:end]
+		todo, err := prepareImport(ctx, batch, heads[off:end], s.now(), lookup, &st)
 		if err != nil {
 			return st, err
 		}
@@ -213,14 +326,10 @@ func (s *Service) ImportObjects(ctx context.Context, p entente.Principal, collec
 // storedOf returns the latest stored version of those of objs' objects
 // that collection holds and p may read, by id, reading the collection's
 // objects of the types objs hold once, through release.
-func (s *Service) storedOf(ctx context.Context, p entente.Principal, collection string, objs []json.RawMessage) (map[string]json.RawMessage, error) {
-	want := make(map[string]bool, len(objs))
+func (s *Service) storedOf(ctx context.Context, p entente.Principal, collection string, heads []head) (map[string]json.RawMessage, error) {
+	want := make(map[string]bool, len(heads))
 	types := map[string]bool{}
-	for i, raw := range objs {
-		var h head
-		if err := json.Unmarshal(raw, &h); err != nil {
-			return nil, fmt.Errorf("imported object %d: %w", i, err)
-		}
+	for _, h := range heads {
 		want[h.ID] = true
 		types[h.Type] = true
 	}

@@ -3,10 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,19 +20,19 @@ const (
 	lookupChunk = 500
 	// insertChunk is how many rows one INSERT statement writes.
 	insertChunk = 100
-	insertCols  = 11
+	insertCols  = 12
 )
 
 var insertFull = insertSQL(insertChunk)
 
 func insertSQL(rows int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO objects (seq, pos, collection, id, type, spec_version, version, date_added, is_latest, is_first, raw) VALUES `)
+	b.WriteString(`INSERT INTO objects (seq, pos, collection, id, id_hash, type, spec_version, version, date_added, is_latest, is_first, raw) VALUES `)
 	for i := range rows {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
 	}
 	return b.String()
 }
@@ -77,25 +77,27 @@ func (s *Store) addInTx(ctx context.Context, tx *sql.Tx, collection string, objs
 	return plan.Outcomes, nil
 }
 
-// lookupSQL reads the stored versions of a JSON array of ids: one
-// statement text whatever the number of ids, so it is prepared once.
+// lookupSQL reads the stored versions of the ids whose hashes a JSON array
+// lists (and of any other id with one of those hashes): one statement text
+// whatever the number of ids, so it is prepared once.
 const lookupSQL = `SELECT id, version, date_added, seq, is_latest, is_first FROM objects
-	WHERE collection = ? AND id IN (SELECT value FROM json_each(?))`
+	WHERE collection = ? AND id_hash IN (SELECT value FROM json_each(?))`
 
 // lookupExisting reads every stored version of the ids among objs.
 func (s *Store) lookupExisting(ctx context.Context, tx *sql.Tx, coll int64, objs []*stix.Object) ([]store.Existing, error) {
 	seen := make(map[string]bool, len(objs))
-	ids := make([]string, 0, len(objs))
+	list := make([]byte, 0, 21*len(objs)+2)
+	list = append(list, '[')
 	for _, o := range objs {
 		if o != nil && !seen[o.ID] {
 			seen[o.ID] = true
-			ids = append(ids, o.ID)
+			if len(list) > 1 {
+				list = append(list, ',')
+			}
+			list = strconv.AppendInt(list, idHash(o.ID), 10)
 		}
 	}
-	list, err := json.Marshal(ids)
-	if err != nil {
-		return nil, fmt.Errorf("look up stored versions: %w", err)
-	}
+	list = append(list, ']')
 	rows, err := tx.StmtContext(ctx, s.lookup).QueryContext(ctx, coll, string(list))
 	if err != nil {
 		return nil, fmt.Errorf("look up stored versions: %w", err)
@@ -107,7 +109,9 @@ func (s *Store) lookupExisting(ctx context.Context, tx *sql.Tx, coll int64, objs
 		if err := rows.Scan(&e.ID, &e.Version, &e.DateAdded, &e.Seq, &e.Latest, &e.First); err != nil {
 			return nil, fmt.Errorf("look up stored versions: %w", err)
 		}
-		out = append(out, e)
+		if seen[e.ID] { // not another id with the same hash
+			out = append(out, e)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("look up stored versions: %w", err)
@@ -135,7 +139,7 @@ func (s *Store) insertEntries(ctx context.Context, tx *sql.Tx, coll, dateAdded i
 		for _, e := range entries[:n] {
 			o := e.Obj
 			seq++
-			args = append(args, seq, seq, coll, o.ID, o.Type, o.SpecVersion, e.Version, dateAdded, e.Latest, e.First, []byte(o.Raw))
+			args = append(args, seq, seq, coll, o.ID, idHash(o.ID), o.Type, o.SpecVersion, e.Version, dateAdded, e.Latest, e.First, []byte(o.Raw))
 		}
 		var err error
 		if n == insertChunk {
@@ -253,6 +257,13 @@ func pageQuery(coll int64, after store.Cursor, q entente.ObjectQuery, limit int)
 		}
 		w.add(`date_added > ?`, n)
 	}
+	if len(q.IDs) > 0 {
+		hashes := make([]string, len(q.IDs))
+		for i, id := range q.IDs {
+			hashes[i] = strconv.FormatInt(idHash(id), 10)
+		}
+		w.conds = append(w.conds, `id_hash IN (`+strings.Join(hashes, ",")+`)`)
+	}
 	w.in("id", q.IDs)
 	w.in("type", q.Types)
 	w.in("spec_version", q.SpecVersions)
@@ -264,7 +275,7 @@ func pageQuery(coll int64, after store.Cursor, q entente.ObjectQuery, limit int)
 		// A few ids: seek each through the id index and sort what is
 		// found (the versions of those objects), rather than walk the
 		// collection in date_added order looking for them.
-		from = `objects INDEXED BY objects_id_version`
+		from = `objects INDEXED BY objects_id_hash`
 	}
 	query := `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + strings.Join(w.conds, " AND ") + ` ORDER BY date_added, pos LIMIT ?`
 	return query, append(w.args, limit+1), nil
@@ -283,6 +294,7 @@ func (s *Store) DeleteObjects(ctx context.Context, collection, id string, versio
 		}
 		var w where
 		w.add(`collection = ?`, coll)
+		w.add(`id_hash = ?`, idHash(id))
 		w.add(`id = ?`, id)
 		w.in("spec_version", specVersions)
 		if err := w.versions(versions); err != nil {
@@ -301,9 +313,9 @@ func (s *Store) DeleteObjects(ctx context.Context, collection, id string, versio
 		}
 		deleted = int(n)
 		_, err = tx.ExecContext(ctx, `UPDATE objects SET
-			is_latest = (version = (SELECT max(version) FROM objects WHERE collection = ?1 AND id = ?2)),
-			is_first  = (version = (SELECT min(version) FROM objects WHERE collection = ?1 AND id = ?2))
-			WHERE collection = ?1 AND id = ?2`, coll, id)
+			is_latest = (version = (SELECT max(version) FROM objects WHERE collection = ?1 AND id_hash = ?3 AND id = ?2)),
+			is_first  = (version = (SELECT min(version) FROM objects WHERE collection = ?1 AND id_hash = ?3 AND id = ?2))
+			WHERE collection = ?1 AND id_hash = ?3 AND id = ?2`, coll, id, idHash(id))
 		if err != nil {
 			return fmt.Errorf("recompute version flags: %w", err)
 		}

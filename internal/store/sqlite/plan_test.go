@@ -61,23 +61,23 @@ func TestIDQueryPlan(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if plan := explain(t, s, query, args...); !strings.Contains(plan, "USING INDEX objects_id_version (collection=? AND id=?)") {
+		if plan := explain(t, s, query, args...); !strings.Contains(plan, "USING INDEX objects_id_hash (collection=? AND id_hash=?)") {
 			t.Errorf("versions %+v: plan %q does not seek the id", v, plan)
 		}
 	}
 }
 
 // TestLookupPlan checks that AddObjects finds stored versions through the
-// (collection, id, version) index, not by scanning the collection.
+// (collection, id_hash, version) index, not by scanning the collection.
 func TestLookupPlan(t *testing.T) {
 	s, err := Open(t.Context(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	plan := explain(t, s, lookupSQL, 1, `["a","b"]`)
-	if !strings.Contains(plan, "USING INDEX objects_id_version (collection=? AND id=?)") {
-		t.Errorf("lookup plan %q does not probe objects_id_version", plan)
+	plan := explain(t, s, lookupSQL, 1, `[1,2]`)
+	if !strings.Contains(plan, "USING INDEX objects_id_hash (collection=? AND id_hash=?)") {
+		t.Errorf("lookup plan %q does not probe objects_id_hash", plan)
 	}
 }
 
