@@ -34,10 +34,10 @@ type exportIndex struct {
 
 // colIndex is the export index of one collection.
 type colIndex struct {
-	mu      sync.Mutex
-	name    string // the collection's alias, else id: the items' Collection
-	loc     geo.Locator
-	packed  *packedItems
+	mu     sync.Mutex
+	name   string // the collection's alias, else id: the items' Collection
+	loc    geo.Locator
+	packed *packedItems
 	// added is the latest date_added read: the next catch-up reads what
 	// was added from (just before) it.
 	added   time.Time
