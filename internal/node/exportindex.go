@@ -64,7 +64,7 @@ func (s *Service) colIndexFor(ctx context.Context, c entente.Collection, loc geo
 		x.byCol = map[string]*colIndex{}
 	}
 	ci := x.byCol[c.ID]
-	if ci == nil || ci.gone || ci.loc != loc {
+	if ci == nil || ci.gone { // SetGeo drops every index: loc is the one it was built with
 		name := c.Alias
 		if name == "" {
 			name = c.ID
