@@ -220,7 +220,7 @@ func (s *Service) directory(ctx context.Context, ps store.PolicyStore, self poli
 // carry their JSON; metadataOnly clears it after the decision.
 func (s *Service) gate(ctx context.Context, p entente.Principal, c entente.Collection, page entente.Page, metadataOnly bool) (entente.Page, error) {
 	out := page
-	out.Entries = page.Entries[:0:0]
+	out.Entries = make([]entente.ObjectEntry, 0, len(page.Entries))
 	if len(page.Entries) == 0 {
 		return out, nil
 	}
