@@ -12,6 +12,7 @@ import (
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/export"
 	"github.com/entente-cti/entente/internal/geo"
+	"github.com/entente-cti/entente/internal/store"
 )
 
 // ExportIndexMaxAge is how old a collection's export index may grow
@@ -33,12 +34,10 @@ type exportIndex struct {
 
 // colIndex is the export index of one collection.
 type colIndex struct {
-	mu      sync.Mutex
-	name    string // the collection's alias, else id: the items' Collection
-	loc     geo.Locator
-	entries map[string]*indexEntry // by object id
-	order   []*indexEntry          // in the order first seen (date_added order)
-	items   int                    // the number of items of all entries
+	mu     sync.Mutex
+	name   string // the collection's alias, else id: the items' Collection
+	loc    geo.Locator
+	packed *packedItems
 	// added is the latest date_added read: the next catch-up reads what
 	// was added from (just before) it.
 	added   time.Time
@@ -48,12 +47,6 @@ type colIndex struct {
 	// scheduled is set while a background catch-up (after an addition)
 	// is waiting to run.
 	scheduled atomic.Bool
-}
-
-// indexEntry is the latest version of one indicator and its items.
-type indexEntry struct {
-	version time.Time
-	items   []export.Item
 }
 
 // catchUpOverlap is how far before the last date_added read a catch-up
@@ -71,12 +64,12 @@ func (s *Service) colIndexFor(ctx context.Context, c entente.Collection, loc geo
 		x.byCol = map[string]*colIndex{}
 	}
 	ci := x.byCol[c.ID]
-	if ci == nil || ci.gone || ci.loc != loc {
+	if ci == nil || ci.gone { // SetGeo drops every index: loc is the one it was built with
 		name := c.Alias
 		if name == "" {
 			name = c.ID
 		}
-		ci = &colIndex{name: name, loc: loc, entries: map[string]*indexEntry{}}
+		ci = &colIndex{name: name, loc: loc, packed: newPackedItems()}
 		x.byCol[c.ID] = ci
 	}
 	x.mu.Unlock()
@@ -103,7 +96,7 @@ func (s *Service) rebuildColIndex(c entente.Collection, loc geo.Locator) {
 	x.mu.Lock()
 	old := x.byCol[c.ID]
 	x.mu.Unlock()
-	fresh := &colIndex{name: old.name, loc: loc, entries: map[string]*indexEntry{}, built: s.now()}
+	fresh := &colIndex{name: old.name, loc: loc, packed: newPackedItems(), built: s.now()}
 	fresh.mu.Lock()
 	err := s.catchUp(ctx, c.ID, fresh)
 	fresh.mu.Unlock()
@@ -173,28 +166,23 @@ func (s *Service) catchUp(ctx context.Context, collection string, ci *colIndex) 
 			if e.DateAdded.After(ci.added) {
 				ci.added = e.DateAdded
 			}
-			cur := ci.entries[e.ID]
-			if cur != nil && !e.Version.After(cur.version) {
+			v, _ := store.UnixNano(e.Version)
+			if cur, ok := ci.packed.lookup(e.ID); ok && v <= cur.version {
 				continue
 			}
 			if items[i].err != nil {
 				s.log.DebugContext(ctx, "indicator left out of export", "collection", collection, "id", e.ID, "err", items[i].err)
 			}
-			if cur == nil {
-				cur = &indexEntry{}
-				ci.entries[e.ID] = cur
-				ci.order = append(ci.order, cur)
-			}
-			ci.items += len(items[i].items) - len(cur.items)
-			cur.version, cur.items = e.Version, items[i].items
+			ci.packed.put(e.ID, v, items[i].items)
 		}
+		ci.packed.seal()
 		page = page[:0]
 	}
 	for e, err := range s.released(ctx, reader, collection, q) {
 		if err != nil {
 			return fmt.Errorf("export index of collection %s: %w", collection, err)
 		}
-		if cur := ci.entries[e.ID]; cur != nil && !e.Version.After(cur.version) {
+		if v, _ := store.UnixNano(e.Version); ci.packed.has(e.ID, v) {
 			if e.DateAdded.After(ci.added) {
 				ci.added = e.DateAdded
 			}
@@ -240,11 +228,13 @@ func convertAll(entries []entente.ObjectEntry, collection string, loc export.Loc
 // selects, in the order first seen, and returns the latest date_added
 // indexed.
 func (ci *colIndex) appendItems(dst []export.Item, keep func(*export.Item) bool) ([]export.Item, time.Time) {
-	dst = slices.Grow(dst, ci.items)
-	for _, e := range ci.order {
-		for i := range e.items {
-			if keep(&e.items[i]) {
-				dst = append(dst, e.items[i])
+	p := ci.packed
+	dst = slices.Grow(dst, len(p.items)-p.dead)
+	for i := range p.entries {
+		e := &p.entries[i]
+		for j := e.first; j < e.first+e.n; j++ {
+			if it := p.item(&p.items[j], ci.name); keep(&it) {
+				dst = append(dst, it)
 			}
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 
@@ -223,7 +222,7 @@ func (s *Service) directory(ctx context.Context, ps store.PolicyStore, self poli
 // carry their JSON; metadataOnly clears it after the decision.
 func (s *Service) gate(ctx context.Context, p entente.Principal, c entente.Collection, page entente.Page, metadataOnly bool) (entente.Page, error) {
 	out := page
-	out.Entries = page.Entries[:0:0]
+	out.Entries = make([]entente.ObjectEntry, 0, len(page.Entries))
 	if len(page.Entries) == 0 {
 		return out, nil
 	}
@@ -273,7 +272,11 @@ func (s *Service) gate(ctx context.Context, p entente.Principal, c entente.Colle
 			return entente.Page{}, fmt.Errorf("policy gate: %w", err)
 		}
 	}
-	prov, err := ps.Provenance(ctx, c.ID, slices.Compact(slices.Sorted(slices.Values(ids))))
+	// ids repeat only when several versions of an object are read: the
+	// store's lookups take duplicates, and sorting 10,000 ids to remove
+	// them would cost more than the lookup of a collection without
+	// provenance.
+	prov, err := ps.Provenance(ctx, c.ID, ids)
 	if err != nil {
 		return entente.Page{}, fmt.Errorf("policy gate: %w", err)
 	}

@@ -132,14 +132,16 @@ type AuditIndexRow struct {
 // ReleaseIndex returns the index rows of a release's versions, by
 // bucket.
 func ReleaseIndex(vs []ReleasedVersion) []AuditIndexRow {
-	byBucket := map[int][]uint64{}
+	var byBucket [AuditObjectBuckets][]uint64
 	for _, v := range vs {
 		h := ObjectHash(v.ObjectID)
-		b := int(h % AuditObjectBuckets)
-		byBucket[b] = append(byBucket[b], h)
+		byBucket[h%AuditObjectBuckets] = append(byBucket[h%AuditObjectBuckets], h)
 	}
-	out := make([]AuditIndexRow, 0, len(byBucket))
+	var out []AuditIndexRow
 	for b, hs := range byBucket {
+		if len(hs) == 0 {
+			continue
+		}
 		slices.Sort(hs)
 		hs = slices.Compact(hs)
 		buf := make([]byte, 0, 8*len(hs))
@@ -148,7 +150,6 @@ func ReleaseIndex(vs []ReleasedVersion) []AuditIndexRow {
 		}
 		out = append(out, AuditIndexRow{Bucket: b, Hashes: buf})
 	}
-	slices.SortFunc(out, func(a, b AuditIndexRow) int { return a.Bucket - b.Bucket })
 	return out
 }
 
@@ -200,13 +201,31 @@ const packMagic = "R1"
 func PackRelease(vs []ReleasedVersion) []byte {
 	var dict []string
 	index := map[string]uint64{}
+	// Consecutive versions mostly share their rule and type: a few
+	// recent strings are checked before the map.
+	type recent struct {
+		s string
+		i uint64
+	}
+	var cache [4]recent
+	used := 0
 	intern := func(s string) uint64 {
-		if i, ok := index[s]; ok {
-			return i
+		for _, r := range cache[:used] {
+			if r.s == s {
+				return r.i
+			}
 		}
-		i := uint64(len(dict))
-		dict = append(dict, s)
-		index[s] = i
+		i, ok := index[s]
+		if !ok {
+			i = uint64(len(dict))
+			dict = append(dict, s)
+			index[s] = i
+		}
+		if used < len(cache) {
+			used++
+		}
+		copy(cache[1:used], cache[:used-1])
+		cache[0] = recent{s, i}
 		return i
 	}
 	body := make([]byte, 0, 24*len(vs))
