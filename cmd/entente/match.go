@@ -31,7 +31,7 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 		"Match network logs (Zeek TSV or JSON, Suricata EVE, JSON lines; gzip or plain; stdin when no LOG\n"+
 			"is given) against indicators from a node (--server, --token) or from files (--indicators).\n"+
 			"Indicators whose patterns are more than values to look up (AND, NOT, ports, FOLLOWEDBY, WITHIN,\n"+
-			"REPEATS...) are evaluated against each log record as an observation (--indicators files only).\n"+
+			"REPEATS...) are evaluated against each log record as an observation.\n"+
 			"Writes one JSON line per hit to stdout or --out, and aggregates the hits into STIX sightings\n"+
 			"written to --sightings and/or posted to the node with --report.")
 	var (
@@ -117,6 +117,7 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		snap = s
+		patterns = s.Patterns()
 	}
 
 	var logs []sensor.Input

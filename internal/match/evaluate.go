@@ -136,6 +136,12 @@ func (ps *PatternSet) Add(id string, p *pattern.Pattern) error {
 	return nil
 }
 
+// snapshotForRun builds the anchor snapshot and returns the set.
+func (ps *PatternSet) snapshotForRun() *PatternSet {
+	ps.snapshot()
+	return ps
+}
+
 func (ps *PatternSet) snapshot() *Snapshot {
 	if ps.snap == nil {
 		ps.snap = ps.anchors.Snapshot()

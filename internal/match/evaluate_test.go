@@ -344,3 +344,66 @@ func TestEvaluateRepeatsBeyondWindow(t *testing.T) {
 	first := int64(bytes.Count(header, []byte("\n")))
 	checkLines(t, "REPEATS 300 TIMES", got[indicatorN(0)], []int64{first + 300, first + 600})
 }
+
+// TestPatternsTravelWithSnapshot: the patterns for the evaluator are
+// serialised with the snapshot a node serves, and a sensor reading it
+// back finds the same hits; a corrupt pattern is an error naming it.
+func TestPatternsTravelWithSnapshot(t *testing.T) {
+	path := filepath.Join(testutil.SharedData(t, "logs", "zeek"), "slips-test10-mixed", "conn.log")
+	log, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pats := []string{
+		"[network-traffic:dst_ref.value = '224.0.0.251'] REPEATS 5 TIMES",
+		"[network-traffic:dst_port = 5353 AND network-traffic:protocols[*] = 'udp']",
+		"[ipv4-addr:value = '224.0.0.251']", // compiled, not for the evaluator
+	}
+	var objs []json.RawMessage
+	var bundle struct{ Objects []json.RawMessage }
+	if err := json.Unmarshal(indicatorBundle(pats), &bundle); err != nil {
+		t.Fatal(err)
+	}
+	objs = bundle.Objects
+	snap, st, err := BuildFromObjects(func(yield func(json.RawMessage, error) bool) {
+		for _, o := range objs {
+			if !yield(o, nil) {
+				return
+			}
+		}
+	}, time.Now())
+	if err != nil || st.Evaluated != 2 || snap.Patterns().Len() != 2 {
+		t.Fatalf("build: %v, %+v, %d patterns", err, st, snap.Patterns().Len())
+	}
+	data, _, err := snap.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadSnapshot(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Patterns().Len() != 2 {
+		t.Fatalf("read back %d patterns, want 2", back.Patterns().Len())
+	}
+	hits := func(s *Snapshot) string {
+		var out bytes.Buffer
+		_, err := Run(context.Background(), Options{Snapshot: s, Patterns: s.Patterns(), Hits: &out,
+			Logs: []sensor.Input{{Name: "conn.log", Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(log)), nil }}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	a, b := hits(snap), hits(back)
+	if a != b || !strings.Contains(a, `"kind":"pattern"`) || !strings.Contains(a, `"kind":"ipv4"`) {
+		t.Errorf("hits before and after the round trip differ or lack a kind:\n%s\n---\n%s", a, b)
+	}
+	// Corrupt the first pattern's text: the snapshot is refused.
+	i := bytes.Index(data, []byte("REPEATS"))
+	bad := bytes.Clone(data)
+	copy(bad[i:], "REPEATZ")
+	if _, err := ReadSnapshot(bytes.NewReader(bad)); err == nil || !strings.Contains(err.Error(), indicatorN(0)) {
+		t.Errorf("corrupt pattern: %v, want an error naming %s", err, indicatorN(0))
+	}
+}
