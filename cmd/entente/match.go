@@ -156,6 +156,9 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 		return runErr
 	}
 	if !*quiet {
+		for _, p := range res.EvalProblems {
+			fmt.Fprintf(env.Stderr, "pattern evaluation: %s\n", p)
+		}
 		el := time.Since(start)
 		fmt.Fprintf(env.Stderr, "%s; %v\n", res.Summary(), el.Round(time.Millisecond))
 	}

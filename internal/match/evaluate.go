@@ -359,9 +359,10 @@ type window struct {
 
 // streamStage decides the stream patterns, in input order.
 type streamStage struct {
-	ps      *PatternSet
-	windows map[int]*window
-	errs    int64
+	ps       *PatternSet
+	windows  map[int]*window
+	errs     int64
+	problems []string
 }
 
 // add adds a record to its pattern's window and matches the window; it
@@ -393,6 +394,9 @@ func (st *streamStage) add(ev *streamEvent) (bool, []string) {
 	res, err := pattern.Match(p.p, w.obs)
 	if err != nil {
 		st.errs++
+		if len(st.problems) < maxEvalProblems {
+			st.problems = append(st.problems, fmt.Sprintf("%s:%d: indicator %s on the %d records kept: %v", ev.file, ev.line, p.id, len(w.obs), err))
+		}
 		return false, nil
 	}
 	if !res.Matched {

@@ -407,3 +407,15 @@ func TestPatternsTravelWithSnapshot(t *testing.T) {
 		t.Errorf("corrupt pattern: %v, want an error naming %s", err, indicatorN(0))
 	}
 }
+
+// TestEvaluateProblemsNameTheLine: a record the fast reader takes but
+// the evaluator cannot decode is counted and described with its line.
+func TestEvaluateProblemsNameTheLine(t *testing.T) {
+	log := []byte(`{"event_type":"flow","src_ip":"192.0.2.1","dest_ip":"192.0.2.2","dest_port":53,"proto":"UDP","app_proto":"dns"}` + "\n" +
+		`{"event_type":"flow","src_ip":"192.0.2.1","dest_ip":"192.0.2.2","dest_port":53,"bytes":1-2}` + "\n")
+	got, res := runPatterns(t, []string{"[network-traffic:dst_port = 53]"}, "eve.json", log)
+	checkLines(t, "dst_port = 53", got[indicatorN(0)], []int64{1})
+	if res.Stats.Bad != 0 || res.EvalErrors != 1 || len(res.EvalProblems) != 1 || !strings.HasPrefix(res.EvalProblems[0], "eve.json:2: ") {
+		t.Errorf("bad %d, evaluation errors %d %q; want line 2 described", res.Stats.Bad, res.EvalErrors, res.EvalProblems)
+	}
+}
