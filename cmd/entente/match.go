@@ -107,6 +107,9 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 			fmt.Fprintf(env.Stderr, "indicator problem: %s\n", p)
 		}
 		snap = b.Snapshot()
+		if n := patterns.Unobservable(); n > 0 && !*quiet {
+			fmt.Fprintf(env.Stderr, "indicators: %d patterns name only object types that network logs do not hold (processes, accounts, registry keys...): they cannot match\n", n)
+		}
 		if !*quiet {
 			fmt.Fprintf(env.Stderr, "indicators: %d values (%d STIX indicators; %d revoked, %d expired, %d patterns evaluated per record, %d in another pattern language, %d invalid) in %v\n",
 				snap.Len(), st.Indicators, st.Revoked, st.Expired, st.Evaluated, st.Uncompiled-st.Evaluated, st.Invalid, time.Since(start).Round(time.Millisecond))

@@ -82,6 +82,22 @@ type evalPattern struct {
 // NewPatternSet returns an empty set.
 func NewPatternSet() *PatternSet { return &PatternSet{anchors: NewBuilder()} }
 
+// Unobservable returns how many patterns of the set name only object
+// types that no log record yields (process, user-account, registry keys
+// ...): they are kept but can never match a network log.
+func (ps *PatternSet) Unobservable() int {
+	if ps == nil {
+		return 0
+	}
+	n := 0
+	for _, p := range ps.pats {
+		if p.types&^tOther == 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // Len returns the number of patterns in the set.
 func (ps *PatternSet) Len() int {
 	if ps == nil {

@@ -419,3 +419,51 @@ func TestEvaluateProblemsNameTheLine(t *testing.T) {
 		t.Errorf("bad %d, evaluation errors %d %q; want line 2 described", res.Stats.Bad, res.EvalErrors, res.EvalProblems)
 	}
 }
+
+// TestPatternSetClasses sorts the real valid patterns of the shared
+// corpus: those the snapshot holds, those the evaluator anchors, and
+// those it cannot anchor, among which the ones naming only object types
+// no log record yields.
+func TestPatternSetClasses(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testutil.SharedData(t, "patterns"), "stix21-valid-patterns.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := NewPatternSet()
+	compiled := 0
+	for _, l := range strings.Split(string(data), "\n") {
+		if l = strings.TrimSpace(l); l == "" {
+			continue
+		}
+		vals, p, err := compilePattern(l)
+		if err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+		if vals != nil {
+			compiled++
+			continue
+		}
+		if err := ps.Add("indicator--x", p); err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+	}
+	anchored := 0
+	for _, p := range ps.pats {
+		if p.anchored {
+			anchored++
+		}
+	}
+	t.Logf("%d compiled, %d anchored, %d not anchored, of which %d unobservable", compiled, anchored, ps.Len()-anchored, ps.Unobservable())
+	if compiled == 0 || anchored == 0 || ps.Unobservable() == 0 || ps.Unobservable() >= ps.Len()-anchored {
+		t.Errorf("classes: %d compiled, %d anchored, %d unobservable of %d", compiled, anchored, ps.Unobservable(), ps.Len())
+	}
+	// Unobservable patterns are never candidates.
+	ev := newEvaluator(ps.snapshotForRun())
+	all := []sensor.Obs{{Kind: sensor.ObsIP, Value: []byte("192.168.122.83")}, {Kind: sensor.ObsURL, Value: []byte("example.com"), Aux: []byte("/foo")},
+		{Kind: sensor.ObsHash, Value: []byte("8665c8d477534008b3058b72e2dae8ae")}, {Kind: sensor.ObsEmail, Value: []byte("a@ibm.com")}}
+	for _, i := range ev.candidates(all) {
+		if p := ps.pats[i]; p.types&^tOther == 0 {
+			t.Errorf("unobservable %s is a candidate", p.src)
+		}
+	}
+}
