@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -465,5 +467,73 @@ func TestPatternSetClasses(t *testing.T) {
 		if p := ps.pats[i]; p.types&^tOther == 0 {
 			t.Errorf("unobservable %s is a candidate", p.src)
 		}
+	}
+}
+
+// TestEvaluateFollowedByWithin decides FOLLOWEDBY and WITHIN over the
+// stream of the real conn.log, compared with a model the test runs on
+// the log's own timestamps: the records satisfying either side are
+// kept, a match needs distinct records (the right one no earlier than
+// the left one for FOLLOWEDBY; two within 1 s for WITHIN), and each
+// hit starts afresh.
+func TestEvaluateFollowedByWithin(t *testing.T) {
+	path := filepath.Join(testutil.SharedData(t, "logs", "zeek"), "slips-test10-mixed", "conn.log")
+	rows, lines, data := zeekRows(t, path)
+	patterns := []string{
+		"[ipv4-addr:value = '224.0.0.251'] FOLLOWEDBY [ipv6-addr:value = 'ff02::fb']",
+		"[network-traffic:dst_ref.value = '224.0.0.251'] REPEATS 2 TIMES WITHIN 1 SECONDS",
+	}
+	got, res := runPatterns(t, patterns, "conn.log", data)
+	type rec struct {
+		ts   float64
+		a, b bool
+	}
+	has := func(r map[string]string, v string) bool { return r["id.orig_h"] == v || r["id.resp_h"] == v }
+	var want [2][]int64
+	var fb, wi []rec
+	for i, r := range rows {
+		ts, err := strconv.ParseFloat(r["ts"], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := has(r, "224.0.0.251"), has(r, "ff02::fb"); a || b {
+			fb = append(fb, rec{ts, a, b})
+			hit := false
+			for x := range fb {
+				for y := range fb {
+					hit = hit || x != y && fb[x].a && fb[y].b && fb[y].ts >= fb[x].ts
+				}
+			}
+			if hit {
+				want[0] = append(want[0], lines[i])
+				fb = nil
+			}
+		}
+		if r["id.resp_h"] == "224.0.0.251" {
+			wi = append(wi, rec{ts: ts})
+			for len(wi) > 1 && ts-wi[0].ts > 1 {
+				wi = wi[1:]
+			}
+			hit := false
+			for x := range wi {
+				for y := range wi {
+					hit = hit || x != y && math.Abs(wi[x].ts-wi[y].ts) <= 1
+				}
+			}
+			if hit {
+				want[1] = append(want[1], lines[i])
+				wi = nil
+			}
+		}
+	}
+	t.Logf("FOLLOWEDBY hits at %v; WITHIN hits at %v", want[0], want[1])
+	for i := range patterns {
+		if len(want[i]) == 0 {
+			t.Fatalf("the log no longer holds what the test expects for %s", patterns[i])
+		}
+		checkLines(t, patterns[i], got[indicatorN(i)], want[i])
+	}
+	if res.EvalErrors != 0 {
+		t.Errorf("evaluation errors: %q", res.EvalProblems)
 	}
 }
