@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -527,6 +528,48 @@ func TestEvaluateFollowedByWithin(t *testing.T) {
 		}
 	}
 	t.Logf("FOLLOWEDBY hits at %v; WITHIN hits at %v", want[0], want[1])
+	for i := range patterns {
+		if len(want[i]) == 0 {
+			t.Fatalf("the log no longer holds what the test expects for %s", patterns[i])
+		}
+		checkLines(t, patterns[i], got[indicatorN(i)], want[i])
+	}
+	if res.EvalErrors != 0 {
+		t.Errorf("evaluation errors: %q", res.EvalProblems)
+	}
+}
+
+// TestEvaluateZeekFiles evaluates file patterns (hashes, size, MIME type)
+// and the transfer hosts of the real files.log.
+func TestEvaluateZeekFiles(t *testing.T) {
+	path := filepath.Join(testutil.SharedData(t, "logs", "zeek"), "slips-test10-mixed", "files.log")
+	rows, lines, data := zeekRows(t, path)
+	patterns := []string{
+		"[file:hashes.MD5 = 'aeeb74a57c1f9df4cfc4536d26a38b8c' AND file:mime_type = 'application/x-x509-user-cert']",
+		"[file:size > 1500 AND file:mime_type = 'application/x-x509-user-cert']",
+		"[ipv4-addr:value = '3.232.121.231'] REPEATS 3 TIMES",
+	}
+	got, res := runPatterns(t, patterns, "files.log", data)
+	var want [3][]int64
+	n := 0
+	for i, r := range rows {
+		if r["md5"] == "aeeb74a57c1f9df4cfc4536d26a38b8c" && r["mime_type"] == "application/x-x509-user-cert" {
+			want[0] = append(want[0], lines[i])
+		}
+		size, _ := strconv.Atoi(r["total_bytes"])
+		if r["total_bytes"] == "-" {
+			size, _ = strconv.Atoi(r["seen_bytes"])
+		}
+		if size > 1500 && r["mime_type"] == "application/x-x509-user-cert" && (r["md5"] != "-" || r["sha1"] != "-" || r["sha256"] != "-") {
+			want[1] = append(want[1], lines[i])
+		}
+		if slices.Contains(strings.Split(r["tx_hosts"], ","), "3.232.121.231") || slices.Contains(strings.Split(r["rx_hosts"], ","), "3.232.121.231") {
+			if n++; n == 3 {
+				want[2] = append(want[2], lines[i])
+				n = 0
+			}
+		}
+	}
 	for i := range patterns {
 		if len(want[i]) == 0 {
 			t.Fatalf("the log no longer holds what the test expects for %s", patterns[i])

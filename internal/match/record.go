@@ -33,7 +33,7 @@ type scoBuilder struct {
 var zeekOnly = map[string]bool{"host": true, "uri": true, "method": true, "query": true, "answers": true,
 	"from": true, "to": true, "service": true, "user_agent": true, "server_name": true, "filename": true,
 	"md5": true, "sha1": true, "sha256": true, "mime_type": true, "total_bytes": true, "seen_bytes": true,
-	"mailfrom": true, "rcptto": true, "orig_bytes": true, "resp_bytes": true, "orig_pkts": true, "resp_pkts": true}
+	"mailfrom": true, "rcptto": true, "tx_hosts": true, "rx_hosts": true, "src": true, "dst": true, "orig_bytes": true, "resp_bytes": true, "orig_pkts": true, "resp_pkts": true}
 
 // field returns the value at path: a Zeek name with dots ("id.orig_h")
 // or a path into nested JSON ("http.hostname").
@@ -259,6 +259,11 @@ func (b *scoBuilder) build() []map[string]any {
 		} else if strings.Contains(u, "://") {
 			b.add(map[string]any{"type": "url", "value": u})
 		}
+	}
+	// Other addresses a record names (Zeek files.log transfer hosts,
+	// notice.log's src and dst).
+	for _, a := range b.strs("tx_hosts", "rx_hosts", "src", "dst") {
+		b.addr(a)
 	}
 	for _, a := range b.strs("answers", "dns.answers.rdata", "dns.grouped.A", "dns.grouped.AAAA", "dns.grouped.CNAME", "dns.rdata") {
 		if b.addr(a) == "" {
