@@ -266,12 +266,17 @@ func (h *handler) evaluate(c *sensor.Chunk, line int64, raw []byte, obs []sensor
 			}
 			continue
 		}
-		for _, l := range ep.leaves {
+		// Which observation expressions the record satisfies: the stream
+		// stage matches a window only when they make a match possible.
+		var leaves uint64
+		for j, l := range ep.leaves {
 			res, err := pattern.Match(l, one)
 			if err == nil && res.Matched {
-				h.events = append(h.events, streamEvent{pat: i, obs: o, file: c.File, line: line})
-				break
+				leaves |= leafBit(j)
 			}
+		}
+		if leaves != 0 {
+			h.events = append(h.events, streamEvent{pat: i, obs: o, file: c.File, line: line, leaves: leaves})
 		}
 	}
 }
