@@ -31,7 +31,7 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 		"Match network logs (Zeek TSV or JSON, Suricata EVE, JSON lines; gzip or plain; stdin when no LOG\n"+
 			"is given) against indicators from a node (--server, --token) or from files (--indicators).\n"+
 			"Indicators whose patterns are more than values to look up (AND, NOT, ports, FOLLOWEDBY, WITHIN,\n"+
-			"REPEATS...) are evaluated against each log record as an observation (--indicators files only).\n"+
+			"REPEATS...) are evaluated against each log record as an observation.\n"+
 			"Writes one JSON line per hit to stdout or --out, and aggregates the hits into STIX sightings\n"+
 			"written to --sightings and/or posted to the node with --report.")
 	var (
@@ -107,6 +107,9 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 			fmt.Fprintf(env.Stderr, "indicator problem: %s\n", p)
 		}
 		snap = b.Snapshot()
+		if n := patterns.Unobservable(); n > 0 && !*quiet {
+			fmt.Fprintf(env.Stderr, "indicators: %d patterns name only object types that network logs do not hold (processes, accounts, registry keys...): they cannot match\n", n)
+		}
 		if !*quiet {
 			fmt.Fprintf(env.Stderr, "indicators: %d values (%d STIX indicators; %d revoked, %d expired, %d patterns evaluated per record, %d in another pattern language, %d invalid) in %v\n",
 				snap.Len(), st.Indicators, st.Revoked, st.Expired, st.Evaluated, st.Uncompiled-st.Evaluated, st.Invalid, time.Since(start).Round(time.Millisecond))
@@ -117,6 +120,7 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		snap = s
+		patterns = s.Patterns()
 	}
 
 	var logs []sensor.Input
@@ -155,6 +159,9 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 		return runErr
 	}
 	if !*quiet {
+		for _, p := range res.EvalProblems {
+			fmt.Fprintf(env.Stderr, "pattern evaluation: %s\n", p)
+		}
 		el := time.Since(start)
 		fmt.Fprintf(env.Stderr, "%s; %v\n", res.Summary(), el.Round(time.Millisecond))
 	}

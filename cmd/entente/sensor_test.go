@@ -150,3 +150,43 @@ func TestMatchEvaluatesPatterns(t *testing.T) {
 		t.Errorf("sightings %s: want one sighting with count %d (%v)", sb, want, err)
 	}
 }
+
+// TestSensorEvaluatesNodePatterns: a sensor matching against a node
+// (--server) evaluates the node's patterns that its snapshot cannot hold,
+// which travel with the snapshot.
+func TestSensorEvaluatesNodePatterns(t *testing.T) {
+	connLog := testutil.SharedData(t, "logs", "zeek", "slips-test10-mixed", "conn.log")
+	dir := t.TempDir()
+	admin := initNode(t, dir)
+	url := startNode(t, "--data", dir)
+	env := map[string]string{"ENTENTE_SERVER": url, "ENTENTE_TOKEN": admin}
+	bundle := `{"type":"bundle","id":"bundle--5d0092c5-5f74-4287-9642-33f4c354e56e","objects":[
+{"type":"indicator","spec_version":"2.1","id":"indicator--a932fcc6-e032-476c-826f-cb970a5a1adf","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","pattern":"[network-traffic:dst_ref.value = '224.0.0.251'] REPEATS 5 TIMES","pattern_type":"stix","valid_from":"2026-01-01T00:00:00Z"}]}`
+	bf := filepath.Join(t.TempDir(), "indicators.json")
+	if err := os.WriteFile(bf, []byte(bundle), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := run(t, env, nil, "ingest", "--quiet", bf); code != 0 {
+		t.Fatalf("ingest: %s", errs)
+	}
+	code, out, errs := run(t, env, nil, "key", "create", "--role", "sensor", "--name", "zeek")
+	if code != 0 {
+		t.Fatalf("key create: %s", errs)
+	}
+	senv := map[string]string{"ENTENTE_SERVER": url, "ENTENTE_TOKEN": strings.TrimSpace(out)}
+	code, out, errs = run(t, senv, nil, "match", "--quiet", connLog)
+	if code != 0 {
+		t.Fatalf("match: exit %d: %s", code, errs)
+	}
+	n := 0
+	data, _ := os.ReadFile(connLog)
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Split(l, "\t"); !strings.HasPrefix(l, "#") && len(f) > 4 && f[4] == "224.0.0.251" {
+			n++
+		}
+	}
+	hits := strings.Split(strings.TrimSpace(out), "\n")
+	if n < 5 || len(hits) != n/5 || !strings.Contains(out, `"kind":"pattern"`) {
+		t.Fatalf("%d hit lines, want %d (one per 5 connections to 224.0.0.251 of %d):\n%s", len(hits), n/5, n, out)
+	}
+}

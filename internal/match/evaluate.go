@@ -82,6 +82,22 @@ type evalPattern struct {
 // NewPatternSet returns an empty set.
 func NewPatternSet() *PatternSet { return &PatternSet{anchors: NewBuilder()} }
 
+// Unobservable returns how many patterns of the set name only object
+// types that no log record yields (process, user-account, registry keys
+// ...): they are kept but can never match a network log.
+func (ps *PatternSet) Unobservable() int {
+	if ps == nil {
+		return 0
+	}
+	n := 0
+	for _, p := range ps.pats {
+		if p.types&^tOther == 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // Len returns the number of patterns in the set.
 func (ps *PatternSet) Len() int {
 	if ps == nil {
@@ -134,6 +150,12 @@ func (ps *PatternSet) Add(id string, p *pattern.Pattern) error {
 		}
 	}
 	return nil
+}
+
+// snapshotForRun builds the anchor snapshot and returns the set.
+func (ps *PatternSet) snapshotForRun() *PatternSet {
+	ps.snapshot()
+	return ps
 }
 
 func (ps *PatternSet) snapshot() *Snapshot {
@@ -339,23 +361,71 @@ func (e *evaluator) candidates(obs []sensor.Obs) []int {
 // streamEvent is a record that satisfied an observation expression of a
 // pattern decided over the stream, handed to the in-order stage.
 type streamEvent struct {
-	pat  int
-	obs  pattern.Observation
-	file string
-	line int64
+	pat    int
+	obs    pattern.Observation
+	file   string
+	line   int64
+	leaves uint64 // the observation expressions it satisfies (see leafBit)
+}
+
+// leafBit is the bit of observation expression j in a leaf set; past 63
+// they share the last bit, which then only says "some of them".
+func leafBit(j int) uint64 { return 1 << min(j, 63) }
+
+// possible reports whether the records kept, which satisfy observation
+// expression j counts[j] times, could match e: a necessary condition,
+// cheap to test, that spares matching a window that cannot match (one
+// side of a FOLLOWEDBY seen often, the other not yet). leaf numbers the
+// observation expressions in the order collectLeaves lists them.
+func possible(e pattern.ObservationExpr, counts []int, leaf *int) bool {
+	switch e := e.(type) {
+	case *pattern.SimpleObservation:
+		j := *leaf
+		*leaf++
+		if j >= 63 {
+			return true // shares the last bit: no telling
+		}
+		return counts[j] > 0
+	case *pattern.ObservationOp:
+		l := possible(e.Left, counts, leaf)
+		r := possible(e.Right, counts, leaf)
+		if e.Op == pattern.ObsOr {
+			return l || r
+		}
+		return l && r
+	case *pattern.Qualified:
+		first := *leaf
+		ok := possible(e.Expr, counts, leaf)
+		if _, one := e.Expr.(*pattern.SimpleObservation); one && e.Kind == pattern.Repeats && first < 63 {
+			ok = ok && counts[first] >= e.Count
+		}
+		return ok
+	}
+	return true
 }
 
 // window is the records kept for one stream pattern.
 type window struct {
-	obs   []pattern.Observation
-	where []string
+	obs    []pattern.Observation
+	where  []string
+	leaves []uint64
+	counts []int // records kept satisfying each observation expression
+}
+
+func (w *window) count(leaves uint64, d int) {
+	for j := range w.counts {
+		if leaves&leafBit(j) != 0 {
+			w.counts[j] += d
+		}
+	}
 }
 
 // streamStage decides the stream patterns, in input order.
 type streamStage struct {
-	ps      *PatternSet
-	windows map[int]*window
-	errs    int64
+	ps       *PatternSet
+	windows  map[int]*window
+	errs     int64
+	problems []string
 }
 
 // add adds a record to its pattern's window and matches the window; it
@@ -365,11 +435,13 @@ func (st *streamStage) add(ev *streamEvent) (bool, []string) {
 	p := st.ps.pats[ev.pat]
 	w := st.windows[ev.pat]
 	if w == nil {
-		w = &window{}
+		w = &window{counts: make([]int, min(len(p.leaves), 64))}
 		st.windows[ev.pat] = w
 	}
 	w.obs = append(w.obs, ev.obs)
 	w.where = append(w.where, ev.file+":"+strconv.FormatInt(ev.line, 10))
+	w.leaves = append(w.leaves, ev.leaves)
+	w.count(ev.leaves, 1)
 	drop := 0
 	if len(w.obs) > p.window {
 		drop = len(w.obs) - p.window
@@ -381,12 +453,23 @@ func (st *streamStage) add(ev *streamEvent) (bool, []string) {
 		}
 	}
 	if drop > 0 {
+		for _, l := range w.leaves[:drop] {
+			w.count(l, -1)
+		}
 		w.obs = append(w.obs[:0], w.obs[drop:]...)
 		w.where = append(w.where[:0], w.where[drop:]...)
+		w.leaves = append(w.leaves[:0], w.leaves[drop:]...)
+	}
+	leaf := 0
+	if !possible(p.p.Root, w.counts, &leaf) {
+		return false, nil
 	}
 	res, err := pattern.Match(p.p, w.obs)
 	if err != nil {
 		st.errs++
+		if len(st.problems) < maxEvalProblems {
+			st.problems = append(st.problems, fmt.Sprintf("%s:%d: indicator %s on the %d records kept: %v", ev.file, ev.line, p.id, len(w.obs), err))
+		}
 		return false, nil
 	}
 	if !res.Matched {
@@ -398,6 +481,7 @@ func (st *streamStage) add(ev *streamEvent) (bool, []string) {
 			where = append(where, w.where[i])
 		}
 	}
-	w.obs, w.where = w.obs[:0], w.where[:0]
+	w.obs, w.where, w.leaves = w.obs[:0], w.where[:0], w.leaves[:0]
+	clear(w.counts)
 	return true, where
 }

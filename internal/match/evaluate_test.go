@@ -7,8 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -343,4 +346,237 @@ func TestEvaluateRepeatsBeyondWindow(t *testing.T) {
 	got, _ := runPatterns(t, []string{"[network-traffic:dst_ref.value = '224.0.0.251'] REPEATS 300 TIMES"}, "conn.log", log)
 	first := int64(bytes.Count(header, []byte("\n")))
 	checkLines(t, "REPEATS 300 TIMES", got[indicatorN(0)], []int64{first + 300, first + 600})
+}
+
+// TestPatternsTravelWithSnapshot: the patterns for the evaluator are
+// serialised with the snapshot a node serves, and a sensor reading it
+// back finds the same hits; a corrupt pattern is an error naming it.
+func TestPatternsTravelWithSnapshot(t *testing.T) {
+	path := filepath.Join(testutil.SharedData(t, "logs", "zeek"), "slips-test10-mixed", "conn.log")
+	log, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pats := []string{
+		"[network-traffic:dst_ref.value = '224.0.0.251'] REPEATS 5 TIMES",
+		"[network-traffic:dst_port = 5353 AND network-traffic:protocols[*] = 'udp']",
+		"[ipv4-addr:value = '224.0.0.251']", // compiled, not for the evaluator
+	}
+	var objs []json.RawMessage
+	var bundle struct{ Objects []json.RawMessage }
+	if err := json.Unmarshal(indicatorBundle(pats), &bundle); err != nil {
+		t.Fatal(err)
+	}
+	objs = bundle.Objects
+	snap, st, err := BuildFromObjects(func(yield func(json.RawMessage, error) bool) {
+		for _, o := range objs {
+			if !yield(o, nil) {
+				return
+			}
+		}
+	}, time.Now())
+	if err != nil || st.Evaluated != 2 || snap.Patterns().Len() != 2 {
+		t.Fatalf("build: %v, %+v, %d patterns", err, st, snap.Patterns().Len())
+	}
+	data, _, err := snap.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadSnapshot(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Patterns().Len() != 2 {
+		t.Fatalf("read back %d patterns, want 2", back.Patterns().Len())
+	}
+	hits := func(s *Snapshot) string {
+		var out bytes.Buffer
+		_, err := Run(context.Background(), Options{Snapshot: s, Patterns: s.Patterns(), Hits: &out,
+			Logs: []sensor.Input{{Name: "conn.log", Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(log)), nil }}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	a, b := hits(snap), hits(back)
+	if a != b || !strings.Contains(a, `"kind":"pattern"`) || !strings.Contains(a, `"kind":"ipv4"`) {
+		t.Errorf("hits before and after the round trip differ or lack a kind:\n%s\n---\n%s", a, b)
+	}
+	// Corrupt the first pattern's text: the snapshot is refused.
+	i := bytes.Index(data, []byte("REPEATS"))
+	bad := bytes.Clone(data)
+	copy(bad[i:], "REPEATZ")
+	if _, err := ReadSnapshot(bytes.NewReader(bad)); err == nil || !strings.Contains(err.Error(), indicatorN(0)) {
+		t.Errorf("corrupt pattern: %v, want an error naming %s", err, indicatorN(0))
+	}
+}
+
+// TestEvaluateProblemsNameTheLine: a record the fast reader takes but
+// the evaluator cannot decode is counted and described with its line.
+func TestEvaluateProblemsNameTheLine(t *testing.T) {
+	log := []byte(`{"event_type":"flow","src_ip":"192.0.2.1","dest_ip":"192.0.2.2","dest_port":53,"proto":"UDP","app_proto":"dns"}` + "\n" +
+		`{"event_type":"flow","src_ip":"192.0.2.1","dest_ip":"192.0.2.2","dest_port":53,"bytes":1-2}` + "\n")
+	got, res := runPatterns(t, []string{"[network-traffic:dst_port = 53]"}, "eve.json", log)
+	checkLines(t, "dst_port = 53", got[indicatorN(0)], []int64{1})
+	if res.Stats.Bad != 0 || res.EvalErrors != 1 || len(res.EvalProblems) != 1 || !strings.HasPrefix(res.EvalProblems[0], "eve.json:2: ") {
+		t.Errorf("bad %d, evaluation errors %d %q; want line 2 described", res.Stats.Bad, res.EvalErrors, res.EvalProblems)
+	}
+}
+
+// TestPatternSetClasses sorts the real valid patterns of the shared
+// corpus: those the snapshot holds, those the evaluator anchors, and
+// those it cannot anchor, among which the ones naming only object types
+// no log record yields.
+func TestPatternSetClasses(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testutil.SharedData(t, "patterns"), "stix21-valid-patterns.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := NewPatternSet()
+	compiled := 0
+	for _, l := range strings.Split(string(data), "\n") {
+		if l = strings.TrimSpace(l); l == "" {
+			continue
+		}
+		vals, p, err := compilePattern(l)
+		if err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+		if vals != nil {
+			compiled++
+			continue
+		}
+		if err := ps.Add("indicator--x", p); err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+	}
+	anchored := 0
+	for _, p := range ps.pats {
+		if p.anchored {
+			anchored++
+		}
+	}
+	t.Logf("%d compiled, %d anchored, %d not anchored, of which %d unobservable", compiled, anchored, ps.Len()-anchored, ps.Unobservable())
+	if compiled == 0 || anchored == 0 || ps.Unobservable() == 0 || ps.Unobservable() >= ps.Len()-anchored {
+		t.Errorf("classes: %d compiled, %d anchored, %d unobservable of %d", compiled, anchored, ps.Unobservable(), ps.Len())
+	}
+	// Unobservable patterns are never candidates.
+	ev := newEvaluator(ps.snapshotForRun())
+	all := []sensor.Obs{{Kind: sensor.ObsIP, Value: []byte("192.168.122.83")}, {Kind: sensor.ObsURL, Value: []byte("example.com"), Aux: []byte("/foo")},
+		{Kind: sensor.ObsHash, Value: []byte("8665c8d477534008b3058b72e2dae8ae")}, {Kind: sensor.ObsEmail, Value: []byte("a@ibm.com")}}
+	for _, i := range ev.candidates(all) {
+		if p := ps.pats[i]; p.types&^tOther == 0 {
+			t.Errorf("unobservable %s is a candidate", p.src)
+		}
+	}
+}
+
+// TestEvaluateFollowedByWithin decides FOLLOWEDBY and WITHIN over the
+// stream of the real conn.log, compared with a model the test runs on
+// the log's own timestamps: the records satisfying either side are
+// kept, a match needs distinct records (the right one no earlier than
+// the left one for FOLLOWEDBY; two within 1 s for WITHIN), and each
+// hit starts afresh.
+func TestEvaluateFollowedByWithin(t *testing.T) {
+	path := filepath.Join(testutil.SharedData(t, "logs", "zeek"), "slips-test10-mixed", "conn.log")
+	rows, lines, data := zeekRows(t, path)
+	patterns := []string{
+		"[ipv4-addr:value = '224.0.0.251'] FOLLOWEDBY [ipv6-addr:value = 'ff02::fb']",
+		"[network-traffic:dst_ref.value = '224.0.0.251'] REPEATS 2 TIMES WITHIN 1 SECONDS",
+	}
+	got, res := runPatterns(t, patterns, "conn.log", data)
+	type rec struct {
+		ts   float64
+		a, b bool
+	}
+	has := func(r map[string]string, v string) bool { return r["id.orig_h"] == v || r["id.resp_h"] == v }
+	var want [2][]int64
+	var fb, wi []rec
+	for i, r := range rows {
+		ts, err := strconv.ParseFloat(r["ts"], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := has(r, "224.0.0.251"), has(r, "ff02::fb"); a || b {
+			fb = append(fb, rec{ts, a, b})
+			hit := false
+			for x := range fb {
+				for y := range fb {
+					hit = hit || x != y && fb[x].a && fb[y].b && fb[y].ts >= fb[x].ts
+				}
+			}
+			if hit {
+				want[0] = append(want[0], lines[i])
+				fb = nil
+			}
+		}
+		if r["id.resp_h"] == "224.0.0.251" {
+			wi = append(wi, rec{ts: ts})
+			for len(wi) > 1 && ts-wi[0].ts > 1 {
+				wi = wi[1:]
+			}
+			hit := false
+			for x := range wi {
+				for y := range wi {
+					hit = hit || x != y && math.Abs(wi[x].ts-wi[y].ts) <= 1
+				}
+			}
+			if hit {
+				want[1] = append(want[1], lines[i])
+				wi = nil
+			}
+		}
+	}
+	t.Logf("FOLLOWEDBY hits at %v; WITHIN hits at %v", want[0], want[1])
+	for i := range patterns {
+		if len(want[i]) == 0 {
+			t.Fatalf("the log no longer holds what the test expects for %s", patterns[i])
+		}
+		checkLines(t, patterns[i], got[indicatorN(i)], want[i])
+	}
+	if res.EvalErrors != 0 {
+		t.Errorf("evaluation errors: %q", res.EvalProblems)
+	}
+}
+
+// TestEvaluateZeekFiles evaluates file patterns (hashes, size, MIME type)
+// and the transfer hosts of the real files.log.
+func TestEvaluateZeekFiles(t *testing.T) {
+	path := filepath.Join(testutil.SharedData(t, "logs", "zeek"), "slips-test10-mixed", "files.log")
+	rows, lines, data := zeekRows(t, path)
+	patterns := []string{
+		"[file:hashes.MD5 = 'aeeb74a57c1f9df4cfc4536d26a38b8c' AND file:mime_type = 'application/x-x509-user-cert']",
+		"[file:size > 1500 AND file:mime_type = 'application/x-x509-user-cert']",
+		"[ipv4-addr:value = '3.232.121.231'] REPEATS 3 TIMES",
+	}
+	got, res := runPatterns(t, patterns, "files.log", data)
+	var want [3][]int64
+	n := 0
+	for i, r := range rows {
+		if r["md5"] == "aeeb74a57c1f9df4cfc4536d26a38b8c" && r["mime_type"] == "application/x-x509-user-cert" {
+			want[0] = append(want[0], lines[i])
+		}
+		size, _ := strconv.Atoi(r["total_bytes"])
+		if r["total_bytes"] == "-" {
+			size, _ = strconv.Atoi(r["seen_bytes"])
+		}
+		if size > 1500 && r["mime_type"] == "application/x-x509-user-cert" && (r["md5"] != "-" || r["sha1"] != "-" || r["sha256"] != "-") {
+			want[1] = append(want[1], lines[i])
+		}
+		if slices.Contains(strings.Split(r["tx_hosts"], ","), "3.232.121.231") || slices.Contains(strings.Split(r["rx_hosts"], ","), "3.232.121.231") {
+			if n++; n == 3 {
+				want[2] = append(want[2], lines[i])
+				n = 0
+			}
+		}
+	}
+	for i := range patterns {
+		if len(want[i]) == 0 {
+			t.Fatalf("the log no longer holds what the test expects for %s", patterns[i])
+		}
+		checkLines(t, patterns[i], got[indicatorN(i)], want[i])
+	}
+	if res.EvalErrors != 0 {
+		t.Errorf("evaluation errors: %q", res.EvalProblems)
+	}
 }

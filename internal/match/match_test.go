@@ -172,10 +172,26 @@ func TestSnapshotRoundTrip(t *testing.T) {
 func FuzzReadSnapshot(f *testing.F) {
 	data, _, _ := buildList(f, semanticsList...).Encode()
 	f.Add(data)
+	// A snapshot carrying patterns for the evaluator.
+	b := NewBuilder()
+	b.CollectPatterns(NewPatternSet())
+	if _, err := LoadFile(b, "b.json", strings.NewReader(bundle), time.Now()); err != nil {
+		f.Fatal(err)
+	}
+	s := b.Snapshot()
+	if s.Patterns().Len() == 0 {
+		f.Fatal("the bundle has no pattern for the evaluator")
+	}
+	data, _, _ = s.Encode()
+	f.Add(data)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := ReadSnapshot(bytes.NewReader(data))
 		if err != nil {
 			return
+		}
+		if ps := s.Patterns(); ps.Len() > 0 {
+			ev := newEvaluator(ps.snapshotForRun())
+			ev.candidates([]sensor.Obs{{Kind: sensor.ObsIP, Value: []byte("192.0.2.3")}})
 		}
 		m := NewMatcher(s)
 		for _, o := range []sensor.Obs{{Kind: sensor.ObsIP, Value: []byte("1.2.3.4")}, {Kind: sensor.ObsDomain, Value: []byte("a.evil.com")}} {

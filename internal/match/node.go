@@ -23,10 +23,12 @@ const (
 
 // BuildFromObjects compiles the indicators among objects (raw STIX JSON,
 // as a node's store yields them) into a snapshot, leaving out revoked
-// and expired ones. It is what a node calls to serve
+// and expired ones; the indicators whose STIX patterns are for the
+// evaluator travel with it ([Snapshot.Patterns]). It is what a node calls to serve
 // GET /api/v1/snapshot; see [ServeSnapshot].
 func BuildFromObjects(objects iter.Seq2[json.RawMessage, error], now time.Time) (*Snapshot, LoadStats, error) {
 	b := NewBuilder()
+	b.CollectPatterns(NewPatternSet())
 	var st LoadStats
 	i := 0
 	for raw, err := range objects {

@@ -15,7 +15,7 @@ import (
 // certificates by fingerprint; e-mail addresses. setSep splits Zeek set
 // fields (0 for JSON). Object ids are local to the record.
 func recordObjects(rec map[string]any, setSep byte) []map[string]any {
-	b := &scoBuilder{rec: rec, sep: setSep, seen: map[string]bool{}}
+	b := &scoBuilder{rec: rec, sep: setSep}
 	_, b.eve = rec["event_type"]
 	return b.build()
 }
@@ -24,7 +24,6 @@ type scoBuilder struct {
 	rec  map[string]any
 	sep  byte
 	objs []map[string]any
-	seen map[string]bool // type+value of objects made
 	n    int
 	eve  bool // a Suricata EVE record, whose top-level names are not Zeek's
 }
@@ -34,7 +33,7 @@ type scoBuilder struct {
 var zeekOnly = map[string]bool{"host": true, "uri": true, "method": true, "query": true, "answers": true,
 	"from": true, "to": true, "service": true, "user_agent": true, "server_name": true, "filename": true,
 	"md5": true, "sha1": true, "sha256": true, "mime_type": true, "total_bytes": true, "seen_bytes": true,
-	"mailfrom": true, "rcptto": true, "orig_bytes": true, "resp_bytes": true, "orig_pkts": true, "resp_pkts": true}
+	"mailfrom": true, "rcptto": true, "tx_hosts": true, "rx_hosts": true, "src": true, "dst": true, "orig_bytes": true, "resp_bytes": true, "orig_pkts": true, "resp_pkts": true}
 
 // field returns the value at path: a Zeek name with dots ("id.orig_h")
 // or a path into nested JSON ("http.hostname").
@@ -168,26 +167,33 @@ func (b *scoBuilder) addr(v string) string {
 	if a.Is4() {
 		typ = "ipv4-addr"
 	}
-	key := typ + " " + a.String()
+	s := a.String()
+	if id := b.made(typ, s); id != "" {
+		return id
+	}
+	return b.add(map[string]any{"type": typ, "value": s})
+}
+
+// made returns the id of the object of type typ and value v made
+// already, or "". A record makes few objects: a scan beats a map.
+func (b *scoBuilder) made(typ, v string) string {
 	for _, o := range b.objs {
-		if o["type"] == typ && o["value"] == a.String() {
+		if o["type"] == typ && o["value"] == v {
 			return o["id"].(string)
 		}
 	}
-	b.seen[key] = true
-	return b.add(map[string]any{"type": typ, "value": a.String()})
+	return ""
 }
 
 func (b *scoBuilder) domain(v string) {
 	v = strings.TrimSuffix(strings.ToLower(v), ".")
-	if v == "" || b.seen["domain-name "+v] {
+	if v == "" || b.made("domain-name", v) != "" {
 		return
 	}
 	if _, err := netip.ParseAddr(v); err == nil {
 		b.addr(v)
 		return
 	}
-	b.seen["domain-name "+v] = true
 	b.add(map[string]any{"type": "domain-name", "value": v})
 }
 
@@ -254,6 +260,11 @@ func (b *scoBuilder) build() []map[string]any {
 			b.add(map[string]any{"type": "url", "value": u})
 		}
 	}
+	// Other addresses a record names (Zeek files.log transfer hosts,
+	// notice.log's src and dst).
+	for _, a := range b.strs("tx_hosts", "rx_hosts", "src", "dst") {
+		b.addr(a)
+	}
 	for _, a := range b.strs("answers", "dns.answers.rdata", "dns.grouped.A", "dns.grouped.AAAA", "dns.grouped.CNAME", "dns.rdata") {
 		if b.addr(a) == "" {
 			b.domain(a)
@@ -288,8 +299,7 @@ func (b *scoBuilder) build() []map[string]any {
 			e = e[i+1:]
 		}
 		e = strings.Trim(e, "<> ")
-		if strings.Contains(e, "@") && !b.seen["email-addr "+e] {
-			b.seen["email-addr "+e] = true
+		if strings.Contains(e, "@") && b.made("email-addr", e) == "" {
 			b.add(map[string]any{"type": "email-addr", "value": e})
 		}
 	}

@@ -61,7 +61,9 @@ type Result struct {
 	// that could not be decoded for the evaluator or patterns too
 	// expensive to evaluate on a window.
 	PatternHits, Evaluated, EvalErrors int64
-	Sightings                          []Sighting // sorted by indicator id
+	// EvalProblems describe the first evaluation errors ("file:line: ...").
+	EvalProblems []string
+	Sightings    []Sighting // sorted by indicator id
 }
 
 type agg struct {
@@ -88,6 +90,18 @@ type handler struct {
 	ev                              *evaluator
 	events                          []streamEvent
 	patternHits, evaluated, evalErr int64
+	evalProblems                    []string
+}
+
+// maxEvalProblems is how many evaluation errors a run describes.
+const maxEvalProblems = 20
+
+// evalProblem counts an evaluation error and describes the first ones.
+func (h *handler) evalProblem(where string, err error) {
+	h.evalErr++
+	if len(h.evalProblems) < maxEvalProblems {
+		h.evalProblems = append(h.evalProblems, where+": "+err.Error())
+	}
 }
 
 type runner struct {
@@ -223,16 +237,16 @@ func (h *handler) evaluate(c *sensor.Chunk, line int64, raw []byte, obs []sensor
 	if !ok {
 		return
 	}
+	where := c.File + ":" + strconv.FormatInt(line, 10)
 	rec, err := rp.Record(raw)
 	if err != nil {
-		h.evalErr++
+		h.evalProblem(where, err)
 		return
 	}
 	ts, ok := p.Time(raw)
 	if !ok {
 		ts = h.now
 	}
-	where := c.File + ":" + strconv.FormatInt(line, 10)
 	o := pattern.NewObservation(where, ts, recordObjects(rec, rp.SetSeparator()))
 	one := []pattern.Observation{o}
 	for _, i := range cands {
@@ -241,7 +255,7 @@ func (h *handler) evaluate(c *sensor.Chunk, line int64, raw []byte, obs []sensor
 		if !ep.stream {
 			res, err := pattern.Match(ep.p, one)
 			if err != nil {
-				h.evalErr++
+				h.evalProblem(where, fmt.Errorf("indicator %s: %w", ep.id, err))
 				continue
 			}
 			if res.Matched {
@@ -252,12 +266,17 @@ func (h *handler) evaluate(c *sensor.Chunk, line int64, raw []byte, obs []sensor
 			}
 			continue
 		}
-		for _, l := range ep.leaves {
+		// Which observation expressions the record satisfies: the stream
+		// stage matches a window only when they make a match possible.
+		var leaves uint64
+		for j, l := range ep.leaves {
 			res, err := pattern.Match(l, one)
 			if err == nil && res.Matched {
-				h.events = append(h.events, streamEvent{pat: i, obs: o, file: c.File, line: line})
-				break
+				leaves |= leafBit(j)
 			}
+		}
+		if leaves != 0 {
+			h.events = append(h.events, streamEvent{pat: i, obs: o, file: c.File, line: line, leaves: leaves})
 		}
 	}
 }
@@ -343,6 +362,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	res := &Result{Stats: stats, Hits: r.streamHits, PatternHits: r.streamHits}
 	if r.stream != nil {
 		res.EvalErrors = r.stream.errs
+		res.EvalProblems = r.stream.problems
 	}
 	all := map[string]*agg{}
 	for _, aggs := range append([]map[string]*agg{r.streamAggs}, handlerAggs(r.handlers)...) {
@@ -366,6 +386,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		res.PatternHits += h.patternHits
 		res.Evaluated += h.evaluated
 		res.EvalErrors += h.evalErr
+		for _, p := range h.evalProblems {
+			if len(res.EvalProblems) < maxEvalProblems {
+				res.EvalProblems = append(res.EvalProblems, p)
+			}
+		}
 	}
 	for id, a := range all {
 		res.Sightings = append(res.Sightings, Sighting{Indicator: id, Count: a.count, FirstSeen: a.first, LastSeen: a.last})

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/entente-cti/entente/internal/observable"
+	"github.com/entente-cti/entente/internal/stix/pattern"
 )
 
 // Ref refers to the indicators that an entry of a snapshot belongs to.
@@ -73,7 +74,15 @@ type Snapshot struct {
 	// tlds is set when some domain value is a single label, so that
 	// lookups of the last label can be skipped otherwise.
 	tlds bool
+	// patterns are the indicators for the evaluator, when the builder
+	// collected them; they travel with the snapshot.
+	patterns *PatternSet
 }
+
+// Patterns returns the indicators whose patterns the snapshot cannot
+// hold, for the evaluator (nil when none were collected; see
+// [Builder.CollectPatterns]).
+func (s *Snapshot) Patterns() *PatternSet { return s.patterns }
 
 func newSnapshot() *Snapshot {
 	return &Snapshot{
@@ -135,7 +144,8 @@ type Builder struct {
 }
 
 // CollectPatterns makes [AddObject] and [LoadFile] add the indicators
-// whose patterns the snapshot cannot hold to ps, for the evaluator.
+// whose patterns the snapshot cannot hold to ps, for the evaluator; the
+// snapshot built then carries them ([Snapshot.Patterns]), serialised too.
 func (b *Builder) CollectPatterns(ps *PatternSet) { b.patterns = ps }
 
 // NewBuilder returns an empty builder.
@@ -323,6 +333,9 @@ func (b *Builder) Snapshot() *Snapshot {
 	s.domain.compact()
 	s.url.compact()
 	s.email.compact()
+	if b.patterns.Len() > 0 {
+		s.patterns = b.patterns
+	}
 	b.s = nil
 	return s
 }
@@ -366,6 +379,10 @@ const (
 	secSHA256
 	secSHA512
 	secEnd
+	// secPattern holds the patterns for the evaluator: indicator id and
+	// pattern text. It is written after the other sections, only when
+	// there are patterns.
+	secPattern
 )
 
 // WriteTo writes the snapshot in its compact binary form, which
@@ -417,6 +434,14 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	fixed(secSHA1, s.sha1.len(), func(f func([]byte, uint32)) { s.sha1.each(func(k *[20]byte, v uint32) { f(k[:], v) }) })
 	fixed(secSHA256, s.sha256.len(), func(f func([]byte, uint32)) { s.sha256.each(func(k *[32]byte, v uint32) { f(k[:], v) }) })
 	fixed(secSHA512, s.sha512.len(), func(f func([]byte, uint32)) { s.sha512.each(func(k *[64]byte, v uint32) { f(k[:], v) }) })
+	if n := s.patterns.Len(); n > 0 {
+		cw.Write([]byte{secPattern})
+		uv(uint64(n))
+		for _, p := range s.patterns.pats {
+			bytesv([]byte(p.id))
+			bytesv([]byte(p.src))
+		}
+	}
 	cw.Write([]byte{secEnd})
 	if cw.err == nil {
 		cw.err = bw.Flush()
@@ -573,6 +598,23 @@ func ReadSnapshot(r io.Reader) (*Snapshot, error) {
 				k := [64]byte(d.fixed(64))
 				p, added := b.s.sha512.slot(&k)
 				set(p, added, d.ref(n))
+			case secPattern:
+				id := d.bytes("pattern indicator id", 1024)
+				src := d.bytes("pattern", 1<<16)
+				if d.err != nil {
+					break
+				}
+				pt, err := pattern.Parse(string(src))
+				if err != nil {
+					d.fail(fmt.Sprintf("pattern of %s: %v", id, err))
+					break
+				}
+				if b.patterns == nil {
+					b.CollectPatterns(NewPatternSet())
+				}
+				if err := b.patterns.Add(string(id), pt); err != nil {
+					d.fail(err.Error())
+				}
 			default:
 				d.fail(fmt.Sprintf("unknown section %d", sec))
 			}
