@@ -67,7 +67,14 @@ func TestDispatcherRetriesWithBackoff(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	for q.Len() > 0 && ctx.Err() == nil {
+	// Wait for the delivery itself, not only for the queue to empty: the
+	// last attempt may still be in flight on a loaded machine.
+	delivered := func() bool {
+		recv.mu.Lock()
+		defer recv.mu.Unlock()
+		return len(recv.bodies) > 0
+	}
+	for (q.Len() > 0 || !delivered()) && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(50 * time.Millisecond) // any duplicate delivery would show now
