@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,9 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/policy"
+	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/taxii"
 )
 
@@ -133,4 +137,59 @@ func postEnvelope(b *testing.B, client *http.Client, url, key string, body []byt
 		b.Errorf("POST: %d %.300s", resp.StatusCode, rb)
 	}
 	return st.ID
+}
+
+// BenchmarkTAXIIRead10k is a TAXII read of a page of 10,000 indicators
+// over loopback (Get Objects, limit 10000, the response read to its
+// end): by an analyst of the node (ungated) and by a partner under an
+// agreement that releases them all (gated: classification, provenance,
+// decision, and the page's durable audit record before the response).
+func BenchmarkTAXIIRead10k(b *testing.B) {
+	e := newEnv(b)
+	ctx := context.Background()
+	admin := node.LocalAdmin(org)
+	const n = 10000
+	objs := make([]json.RawMessage, n)
+	for i := range objs {
+		objs[i] = json.RawMessage(fmt.Sprintf(`{"type":"indicator","spec_version":"2.1","id":"indicator--8e2e2d2b-17d4-4cbf-938f-%012x",`+
+			`"created":"2024-01-01T00:00:00.000Z","modified":"2024-01-01T00:00:00.000Z","pattern":"[ipv4-addr:value = '198.51.%d.%d']",`+
+			`"pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z","object_marking_refs":[%q]}`, i, i/256%256, i%256, stix.TLPGreen.MarkingID()))
+	}
+	if st, err := e.svc.AddObjects(ctx, admin, e.colls.shared, objs); err != nil || st.FailureCount > 0 {
+		b.Fatalf("add: %v", err)
+	}
+	partnerOrg := "identity--0000000b-0000-4000-8000-000000000000"
+	if err := e.svc.PutPartner(ctx, admin, policy.Party{ID: partnerOrg, Country: "DE"}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := e.svc.PutAgreement(ctx, admin, policy.Agreement{Partner: policy.Party{ID: partnerOrg}, Collections: []string{e.colls.shared}, MaxTLP: stix.TLPAmber}); err != nil {
+		b.Fatal(err)
+	}
+	partnerKey, _, err := e.svc.CreateKey(ctx, admin, node.NewKey{Name: "partner b", Role: entente.RolePartner, Org: partnerOrg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := e.srv.Client()
+	url := e.srv.URL + e.objectsURL(e.colls.shared) + "?limit=10000"
+	for _, tc := range []struct{ name, key string }{{"ungated", e.keys[entente.RoleAnalyst]}, {"gated", partnerKey}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				r, _ := http.NewRequest("GET", url, nil)
+				r.Header.Set("Authorization", "Bearer "+tc.key)
+				r.Header.Set("Accept", taxii.MediaType)
+				resp, err := client.Do(r)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var env struct {
+					Objects []json.RawMessage `json:"objects"`
+				}
+				err = json.NewDecoder(resp.Body).Decode(&env)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK || len(env.Objects) != n {
+					b.Fatalf("GET: %d, %d objects, %v", resp.StatusCode, len(env.Objects), err)
+				}
+			}
+		})
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/export"
 	"github.com/entente-cti/entente/internal/geo"
+	"github.com/entente-cti/entente/internal/store"
 )
 
 // ExportMaxAge is how long a rendered export is served from the cache
@@ -232,6 +233,7 @@ func (s *Service) renderExport(ctx context.Context, p entente.Principal, req Exp
 	f.Now = now
 	keep := f.Matcher()
 	var items []export.Item
+	var sinks []*store.Release
 	last := make(map[string]time.Time, len(colls))
 	for _, c := range colls {
 		if p.Role != entente.RolePartner {
@@ -246,14 +248,17 @@ func (s *Service) renderExport(ctx context.Context, p entente.Principal, req Exp
 			ci.mu.Unlock()
 			continue
 		}
-		// A partner's export passes the policy gate page by page, each
-		// page audited.
+		// A partner's export passes the policy gate page by page; what
+		// it releases is audited as one record per collection before the
+		// export is returned.
 		name := c.Alias
 		if name == "" {
 			name = c.ID
 		}
 		last[c.ID] = time.Time{}
-		for en, err := range s.released(ctx, p, c.ID, entente.ObjectQuery{Types: []string{"indicator"}, Limit: 5000}) {
+		sink := &store.Release{Time: now, Actor: p.KeyID, Partner: p.Org, Detail: "export " + req.Format + " " + c.ID}
+		sinks = append(sinks, sink)
+		for en, err := range s.releasedTo(ctx, p, c.ID, entente.ObjectQuery{Types: []string{"indicator"}, Limit: 5000}, sink) {
 			if err != nil {
 				return nil, err
 			}
@@ -287,6 +292,19 @@ func (s *Service) renderExport(ctx context.Context, p entente.Principal, req Exp
 	files, err := export.RenderFiles(req.Format, items, opts)
 	if err != nil {
 		return nil, fmt.Errorf("render %s export: %w", req.Format, err)
+	}
+	// Nothing leaves without its audit record.
+	for _, sink := range sinks {
+		if len(sink.Versions) == 0 {
+			continue
+		}
+		ps, err := s.policyStore()
+		if err != nil {
+			return nil, err
+		}
+		if err := ps.AppendRelease(ctx, *sink); err != nil {
+			return nil, fmt.Errorf("policy gate: %w", err)
+		}
 	}
 	h := sha256.New()
 	for _, f := range files {

@@ -16,6 +16,7 @@ import (
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/store"
 	"github.com/entente-cti/entente/internal/taxii"
 	"github.com/entente-cti/entente/internal/warninglist"
 )
@@ -186,6 +187,34 @@ func TestExportWarninglistsCountriesAndGate(t *testing.T) {
 	}
 	_, err = s.Export(ctx, partner, node.ExportRequest{Format: export.FormatPlain, Filter: export.Filter{Collections: []string{"internal"}}})
 	wantCode(t, err, entente.EFORBIDDEN)
+
+	// The partner's export was audited: one release per collection read,
+	// listing every indicator version it released, none of internal.
+	audit, err := s.QueryAudit(ctx, admin, node.AuditQuery{Partner: partnerB, Action: node.AuditEgress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	intel, err := s.Objects(ctx, admin, node.CollectionIntel, taxii.Filters{Types: []string{"indicator"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exported []string
+	for _, r := range audit.Records {
+		if strings.HasPrefix(r.Detail, "export plain ") {
+			exported = append(exported, r.ObjectID)
+			if r.Seq>>store.AuditSeqShift != audit.Records[0].Seq>>store.AuditSeqShift || r.Actor != partner.KeyID {
+				t.Errorf("export audit record %+v: not in the one release of the export by %s", r, partner.KeyID)
+			}
+		}
+	}
+	if len(exported) != len(intel.Entries) {
+		t.Fatalf("partner export audited %d versions, the collection holds %d indicators: %+v", len(exported), len(intel.Entries), audit.Records)
+	}
+	for _, e := range intel.Entries {
+		if !slices.Contains(exported, e.ID) {
+			t.Errorf("exported indicator %s not audited", e.ID)
+		}
+	}
 }
 
 // TestExportIndexFollowsChanges checks that exports by the node's own

@@ -220,7 +220,11 @@ func (s *Service) directory(ctx context.Context, ps store.PolicyStore, self poli
 // one egress audit record of the page, listing every object version
 // released (a store.Release). The entries must
 // carry their JSON; metadataOnly clears it after the decision.
-func (s *Service) gate(ctx context.Context, p entente.Principal, c entente.Collection, page entente.Page, metadataOnly bool) (entente.Page, error) {
+//
+// With sink not nil the released versions are added to sink (whose
+// Detail names the channel) and the caller appends it before anything
+// leaves.
+func (s *Service) gate(ctx context.Context, p entente.Principal, c entente.Collection, page entente.Page, metadataOnly bool, sink *store.Release) (entente.Page, error) {
 	out := page
 	out.Entries = make([]entente.ObjectEntry, 0, len(page.Entries))
 	if len(page.Entries) == 0 {
@@ -293,6 +297,9 @@ func (s *Service) gate(ctx context.Context, p entente.Principal, c entente.Colle
 		channel = "manifest"
 	}
 	detail := channel + " " + c.ID
+	if sink != nil {
+		detail = sink.Detail
+	}
 	audit := store.Release{Time: now, Actor: p.KeyID, Partner: partner.ID, Detail: detail,
 		Versions: make([]store.ReleasedVersion, 0, len(page.Entries))}
 	var related map[string]bool
@@ -340,6 +347,10 @@ func (s *Service) gate(ctx context.Context, p entente.Principal, c entente.Colle
 			audit.Versions = append(audit.Versions, store.ReleasedVersion{ObjectID: re.ID, Version: re.Version, Rule: d.Rule,
 				Detail: detail + " redaction of " + e.ID})
 		}
+	}
+	if sink != nil {
+		sink.Versions = append(sink.Versions, audit.Versions...)
+		return out, nil
 	}
 	if len(audit.Versions) > 0 {
 		// Nothing leaves without its audit record: one durable record of

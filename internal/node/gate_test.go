@@ -304,3 +304,92 @@ func TestAgreementValidationIsRecorded(t *testing.T) {
 		t.Errorf("agreement after refused change = %+v, %v", a, err)
 	}
 }
+
+// TestLargePartnerReadMatchesSmallPages checks that a partner's read of a
+// large page releases exactly what reads of small pages of the same
+// entries release, in the same order with the same cursor, and that each
+// read audits each version it releases once.
+func TestLargePartnerReadMatchesSmallPages(t *testing.T) {
+	g := newGatedNode(t)
+	ctx := context.Background()
+	var objs []json.RawMessage
+	for i := 100; i < 4600; i++ {
+		switch i % 3 {
+		case 0:
+			objs = append(objs, marked(i, stix.TLPRed.MarkingID())) // withheld
+		case 1:
+			objs = append(objs, marked(i, stix.TLPGreen.MarkingID()))
+		default:
+			objs = append(objs, marked(i))
+		}
+	}
+	if st, err := g.s.AddObjects(ctx, admin, g.coll.ID, objs); err != nil || st.FailureCount > 0 {
+		t.Fatalf("add: %v %+v", err, st)
+	}
+	before, err := g.s.QueryAudit(ctx, admin, node.AuditQuery{Partner: partnerB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, err := g.s.Objects(ctx, g.keyB, "intel", taxii.Filters{Limit: 4000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var small []entente.ObjectEntry
+	f := taxii.Filters{Limit: 500}
+	for read := 0; read < 4000; {
+		// Small pages of the same 4,000 stored entries.
+		f.Limit = min(500, 4000-read)
+		page, err := g.s.Objects(ctx, g.keyB, "intel", f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		small = append(small, page.Entries...)
+		read += f.Limit
+		f.Next = page.Next
+		if read == 4000 && (page.Next != big.Next || page.More != big.More) {
+			t.Errorf("cursor after the large page %q (more %v), after the small ones %q (more %v)", big.Next, big.More, page.Next, page.More)
+		}
+	}
+	ids := func(es []entente.ObjectEntry) []string {
+		out := make([]string, len(es))
+		for i, e := range es {
+			out[i] = e.ID
+		}
+		return out
+	}
+	if len(big.Entries) < 2000 || !slices.Equal(ids(big.Entries), ids(small)) {
+		t.Fatalf("large page released %d objects, small pages %d; differ: %v", len(big.Entries), len(small), !slices.Equal(ids(big.Entries), ids(small)))
+	}
+	for _, e := range big.Entries {
+		if strings.Contains(string(e.Raw), stix.TLPRed.MarkingID()) {
+			t.Fatalf("a RED object left: %s", e.ID)
+		}
+	}
+	var audited []string
+	q := node.AuditQuery{Partner: partnerB, Action: node.AuditEgress}
+	for {
+		page, err := g.s.QueryAudit(ctx, admin, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Records {
+			if r.Seq > lastSeq(before) {
+				audited = append(audited, r.ObjectID)
+			}
+		}
+		if page.Next == "" {
+			break
+		}
+		q.Next = page.Next
+	}
+	if want := append(ids(big.Entries), ids(small)...); !slices.Equal(audited, want) {
+		t.Errorf("audited %d versions, released %d (twice)", len(audited), len(want))
+	}
+}
+
+func lastSeq(p node.AuditPage) int64 {
+	if len(p.Records) == 0 {
+		return -1
+	}
+	return p.Records[len(p.Records)-1].Seq
+}

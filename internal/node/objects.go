@@ -9,6 +9,7 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/store"
 	"github.com/entente-cti/entente/internal/taxii"
 	"github.com/google/uuid"
 )
@@ -219,6 +220,15 @@ func (s *Service) DeleteObject(ctx context.Context, p entente.Principal, collect
 // released is recorded in the audit log; the node's own roles (admin,
 // analyst, sensor) read without it.
 func (s *Service) release(ctx context.Context, p entente.Principal, collection string, q entente.ObjectQuery) (entente.Page, error) {
+	return s.releaseTo(ctx, p, collection, q, nil)
+}
+
+// releaseTo is release for a caller that gathers many pages before
+// anything leaves (an export): with sink not nil, the versions the gate
+// releases to a partner are added to sink instead of being audited page
+// by page, and the caller must append sink (store.PolicyStore's
+// AppendRelease) before it sends anything.
+func (s *Service) releaseTo(ctx context.Context, p entente.Principal, collection string, q entente.ObjectQuery, sink *store.Release) (entente.Page, error) {
 	c, err := s.collection(ctx, collection)
 	if err != nil {
 		return entente.Page{}, err
@@ -248,7 +258,7 @@ func (s *Service) release(ctx context.Context, p entente.Principal, collection s
 		if !partner {
 			return page, nil
 		}
-		if page, err = s.gate(ctx, p, c, page, metadataOnly); err != nil {
+		if page, err = s.gate(ctx, p, c, page, metadataOnly, sink); err != nil {
 			return entente.Page{}, err
 		}
 		// Skip pages the gate emptied, within bounds.
@@ -263,9 +273,15 @@ func (s *Service) release(ctx context.Context, p entente.Principal, collection s
 // the pages of release (so through the policy gate); an error ends the
 // sequence.
 func (s *Service) released(ctx context.Context, p entente.Principal, collection string, q entente.ObjectQuery) iter.Seq2[entente.ObjectEntry, error] {
+	return s.releasedTo(ctx, p, collection, q, nil)
+}
+
+// releasedTo is released with the audit of every page gathered in sink
+// (see releaseTo).
+func (s *Service) releasedTo(ctx context.Context, p entente.Principal, collection string, q entente.ObjectQuery, sink *store.Release) iter.Seq2[entente.ObjectEntry, error] {
 	return func(yield func(entente.ObjectEntry, error) bool) {
 		for {
-			page, err := s.release(ctx, p, collection, q)
+			page, err := s.releaseTo(ctx, p, collection, q, sink)
 			if err != nil {
 				yield(entente.ObjectEntry{}, err)
 				return

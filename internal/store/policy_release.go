@@ -114,16 +114,18 @@ func ObjectHash(id string) uint64 {
 }
 
 // ObjectBucket returns the bucket of the audit index by object that id
-// falls in, and its hash as 8 big-endian bytes: the value to look for in
-// that bucket's hash lists.
+// falls in, and the value to look for in that bucket's hash lists: the
+// upper 32 bits of its hash, 4 big-endian bytes (the lower bits chose
+// the bucket). A match is a candidate: two ids may share it, and the
+// reader compares the ids of the release.
 func ObjectBucket(id string) (int, []byte) {
 	h := ObjectHash(id)
-	return int(h % AuditObjectBuckets), binary.BigEndian.AppendUint64(nil, h)
+	return int(h % AuditObjectBuckets), binary.BigEndian.AppendUint32(nil, uint32(h>>32))
 }
 
-// AuditIndexRow is one row of the audit index by object: the hashes (8
-// big-endian bytes each, sorted) of the objects of one release that fall
-// in one bucket.
+// AuditIndexRow is one row of the audit index by object: the hashes (the
+// upper 32 bits, 4 big-endian bytes each, sorted) of the objects of one
+// release that fall in one bucket.
 type AuditIndexRow struct {
 	Bucket int
 	Hashes []byte
@@ -132,10 +134,10 @@ type AuditIndexRow struct {
 // ReleaseIndex returns the index rows of a release's versions, by
 // bucket.
 func ReleaseIndex(vs []ReleasedVersion) []AuditIndexRow {
-	var byBucket [AuditObjectBuckets][]uint64
+	var byBucket [AuditObjectBuckets][]uint32
 	for _, v := range vs {
 		h := ObjectHash(v.ObjectID)
-		byBucket[h%AuditObjectBuckets] = append(byBucket[h%AuditObjectBuckets], h)
+		byBucket[h%AuditObjectBuckets] = append(byBucket[h%AuditObjectBuckets], uint32(h>>32))
 	}
 	var out []AuditIndexRow
 	for b, hs := range byBucket {
@@ -144,9 +146,9 @@ func ReleaseIndex(vs []ReleasedVersion) []AuditIndexRow {
 		}
 		slices.Sort(hs)
 		hs = slices.Compact(hs)
-		buf := make([]byte, 0, 8*len(hs))
+		buf := make([]byte, 0, 4*len(hs))
 		for _, h := range hs {
-			buf = binary.BigEndian.AppendUint64(buf, h)
+			buf = binary.BigEndian.AppendUint32(buf, h)
 		}
 		out = append(out, AuditIndexRow{Bucket: b, Hashes: buf})
 	}

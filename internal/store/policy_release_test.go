@@ -61,22 +61,22 @@ func TestReleaseIndex(t *testing.T) {
 	}
 	n := 0
 	for _, r := range idx {
-		n += len(r.Hashes) / 8
+		n += len(r.Hashes) / 4
 	}
-	if n != 2000 {
-		t.Errorf("index lists %d hashes, want 2000 distinct objects", n)
+	if n < 1999 || n > 2000 { // two objects of a bucket may share their upper 32 bits
+		t.Errorf("index lists %d hashes, want one per distinct object (2000)", n)
 	}
 	for _, id := range []string{vs[0].ObjectID, vs[1999].ObjectID} {
 		b, h := ObjectBucket(id)
 		found := false
 		for _, r := range idx {
 			if r.Bucket == b {
-				for i := 0; i < len(r.Hashes); i += 8 {
-					found = found || bytes.Equal(r.Hashes[i:i+8], h)
+				for i := 0; i < len(r.Hashes); i += 4 {
+					found = found || bytes.Equal(r.Hashes[i:i+4], h)
 				}
 			}
 		}
-		if !found || binary.BigEndian.Uint64(h) != ObjectHash(id) {
+		if !found || uint64(binary.BigEndian.Uint32(h)) != ObjectHash(id)>>32 {
 			t.Errorf("object %s not in its bucket %d", id, b)
 		}
 	}

@@ -348,42 +348,8 @@ func (s *Store) QueryAudit(ctx context.Context, q store.AuditQuery) (store.Audit
 	}
 	from := pg.FromRow()
 	batch := min(pg.Limit()+1, auditBatch)
-	where := []string{"seq >= $1"}
-	args := []any{from}
-	// arg adds a condition whose ? placeholders take vs, in order.
-	arg := func(cond string, vs ...any) {
-		for _, v := range vs {
-			args = append(args, v)
-			cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(args)), 1)
-		}
-		where = append(where, cond)
-	}
-	if q.Partner != "" {
-		arg("partner = ?", q.Partner)
-	}
-	if q.ObjectID != "" {
-		// Single records of the object and the releases whose index lists
-		// its hash (candidates: the pager keeps the object's versions).
-		b, h := store.ObjectBucket(q.ObjectID)
-		arg(`seq IN (SELECT seq FROM audit WHERE object_id = ? UNION ALL
-			SELECT seq FROM audit_objects WHERE bucket = ? AND position(?::bytea IN hashes) > 0)`, q.ObjectID, int32(b), h)
-	}
-	if q.Action != "" {
-		arg("action = ?", q.Action)
-	}
-	if !q.From.IsZero() {
-		n, _ := store.UnixNano(q.From)
-		arg("time >= ?", n)
-	}
-	if !q.To.IsZero() {
-		n, _ := store.UnixNano(q.To)
-		arg("time < ?", n)
-	}
-	args = append(args, batch)
-	query := `SELECT seq, time, actor, action, partner, object_id, version, rule, detail, versions FROM audit WHERE ` +
-		strings.Join(where, " AND ") + ` ORDER BY seq LIMIT $` + strconv.Itoa(len(args))
 	for {
-		args[0] = from
+		query, args := auditQuery(q, from, batch)
 		rows, err := s.pool.Query(ctx, query, args...)
 		if err != nil {
 			return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
@@ -417,6 +383,48 @@ func (s *Store) QueryAudit(ctx context.Context, q store.AuditQuery) (store.Audit
 			return pg.Page(), nil
 		}
 	}
+}
+
+// auditQuery returns the SQL and arguments that read the audit rows of q
+// from row sequence from on, at most batch of them. The object condition
+// selects single records of the object and the releases whose index
+// lists its hash (candidates: the pager keeps only the versions of the
+// object), each from the cursor on, so that paging through a popular
+// object reads its index bucket once.
+func auditQuery(q store.AuditQuery, from int64, batch int) (string, []any) {
+	var where []string
+	var args []any
+	// arg adds a condition whose ? placeholders take vs, in order.
+	arg := func(cond string, vs ...any) {
+		for _, v := range vs {
+			args = append(args, v)
+			cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(args)), 1)
+		}
+		where = append(where, cond)
+	}
+	arg("seq >= ?", from)
+	if q.Partner != "" {
+		arg("partner = ?", q.Partner)
+	}
+	if q.ObjectID != "" {
+		b, h := store.ObjectBucket(q.ObjectID)
+		arg(`seq IN (SELECT seq FROM audit WHERE object_id = ? AND seq >= ? UNION ALL
+			SELECT seq FROM audit_objects WHERE bucket = ? AND seq >= ? AND position(?::bytea IN hashes) > 0)`, q.ObjectID, from, int32(b), from, h)
+	}
+	if q.Action != "" {
+		arg("action = ?", q.Action)
+	}
+	if !q.From.IsZero() {
+		n, _ := store.UnixNano(q.From)
+		arg("time >= ?", n)
+	}
+	if !q.To.IsZero() {
+		n, _ := store.UnixNano(q.To)
+		arg("time < ?", n)
+	}
+	args = append(args, batch)
+	return `SELECT seq, time, actor, action, partner, object_id, version, rule, detail, versions FROM audit WHERE ` +
+		strings.Join(where, " AND ") + ` ORDER BY seq LIMIT $` + strconv.Itoa(len(args)), args
 }
 
 // policyRow reads one JSON column of one row into v.

@@ -402,12 +402,12 @@ func (s *Store) QueryAudit(ctx context.Context, q store.AuditQuery) (store.Audit
 	if err != nil {
 		return store.AuditPage{}, err
 	}
-	where, args := auditWhere(q)
 	from := pg.FromRow()
 	batch := min(pg.Limit()+1, auditBatch)
 	for {
-		rows, err := s.read.QueryContext(ctx, `SELECT seq, time, actor, action, partner, object_id, version, rule, detail, versions FROM audit WHERE seq >= ? AND `+
-			strings.Join(where, " AND ")+` ORDER BY seq LIMIT ?`, append(append([]any{from}, args...), batch)...)
+		where, args := auditWhere(q, from)
+		rows, err := s.read.QueryContext(ctx, `SELECT seq, time, actor, action, partner, object_id, version, rule, detail, versions FROM audit WHERE `+
+			strings.Join(where, " AND ")+` ORDER BY seq LIMIT ?`, append(args, batch)...)
 		if err != nil {
 			return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
 		}
@@ -443,13 +443,15 @@ func (s *Store) QueryAudit(ctx context.Context, q store.AuditQuery) (store.Audit
 	}
 }
 
-// auditWhere translates an audit query into SQL conditions on rows with ?
-// placeholders. The object condition selects single records of the
-// object and the releases whose index lists its hash (a candidate: the
-// pager keeps only the versions of the object).
-func auditWhere(q store.AuditQuery) ([]string, []any) {
-	where := []string{"1 = 1"}
-	var args []any
+// auditWhere translates an audit query into SQL conditions with ?
+// placeholders on the rows from row sequence from on. The object
+// condition selects single records of the object and the releases whose
+// index lists its hash (candidates: the pager keeps only the versions of
+// the object), each from the cursor on, so that paging through a
+// popular object reads its index bucket once.
+func auditWhere(q store.AuditQuery, from int64) ([]string, []any) {
+	where := []string{"seq >= ?"}
+	args := []any{from}
 	for _, f := range []struct{ col, val string }{{"partner", q.Partner}, {"action", q.Action}} {
 		if f.val != "" {
 			where, args = append(where, f.col+" = ?"), append(args, f.val)
@@ -457,9 +459,9 @@ func auditWhere(q store.AuditQuery) ([]string, []any) {
 	}
 	if q.ObjectID != "" {
 		b, h := store.ObjectBucket(q.ObjectID)
-		where = append(where, `seq IN (SELECT seq FROM audit WHERE object_id = ? UNION ALL
-			SELECT seq FROM audit_objects WHERE bucket = ? AND instr(hashes, ?) > 0)`)
-		args = append(args, q.ObjectID, b, h)
+		where = append(where, `seq IN (SELECT seq FROM audit WHERE object_id = ? AND seq >= ? UNION ALL
+			SELECT seq FROM audit_objects WHERE bucket = ? AND seq >= ? AND instr(hashes, ?) > 0)`)
+		args = append(args, q.ObjectID, from, b, from, h)
 	}
 	if !q.From.IsZero() {
 		n, _ := store.UnixNano(q.From)

@@ -1,8 +1,8 @@
 -- Egress is audited as one row per release (the object versions that
 -- left together), the versions packed in a blob (store.PackRelease),
 -- instead of one row per version; audit_objects indexes releases by
--- object: per release and bucket of object-id hashes, the sorted 8-byte
--- hashes of the objects released (store.ReleaseIndex).
+-- object: per release and bucket of object-id hashes, the sorted hashes
+-- (4 bytes each) of the objects released (store.ReleaseIndex).
 ALTER TABLE audit ADD COLUMN versions BLOB;
 
 CREATE TABLE audit_objects (
