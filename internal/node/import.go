@@ -21,9 +21,11 @@ import (
 
 // ImportBatch is how many objects ImportObjects looks up and stores at a
 // time, in one transaction: large, because every transaction rewrites the
-// pages of the id index its random ids fall on, and the index has about
-// one page per 60 objects.
-const ImportBatch = 50000
+// pages of the id index its random ids fall on (about one page per 150
+// objects), yet small enough that a transaction stays in the writer's
+// page cache. 150,000 cost ~8% less CPU than 50,000 on the real feeds but
+// ~200 MB more memory.
+const ImportBatch = 100000
 
 // lookupBatch is how many ids one existence look-up asks for.
 const lookupBatch = 500
@@ -276,25 +278,25 @@ func (s *Service) ImportObjects(ctx context.Context, p entente.Principal, collec
 			}
 		}
 	}()
-	var failures []taxii.StatusDetail
-	nstored := 0
+	// On an error, st says what was stored before it.
 	for b := range batches {
 		if b.err != nil {
 			return st, b.err
 		}
-		failures = append(failures, b.failures...)
+		st.Failures = append(st.Failures, b.failures...)
 		if len(b.valid) > 0 {
 			outcomes, err := s.st.AddObjects(ctx, c.ID, b.valid)
 			if err != nil {
 				return st, fmt.Errorf("store objects %d-%d: %w", b.off, b.off+b.n-1, err)
 			}
-			nstored += len(outcomes)
+			st.Stored += len(outcomes)
 		}
 		if len(b.valid)+len(b.failures) > 0 {
 			s.report(&taxii.Status{Status: taxii.StatusComplete, TotalCount: len(b.valid) + len(b.failures),
 				SuccessCount: len(b.valid), FailureCount: len(b.failures)})
 		}
 	}
+	nstored, failures := st.Stored, st.Failures
 	st = counts
 	st.Stored, st.Failures = nstored, failures
 	s.log.DebugContext(ctx, "objects imported", "collection", c.ID, "stored", st.Stored, "failures", len(st.Failures), "key_id", p.KeyID)

@@ -76,7 +76,7 @@ func (s *Store) UpdateCollection(ctx context.Context, c entente.Collection) erro
 
 // Collection returns one collection by ID or alias. ENOTFOUND if none.
 func (s *Store) Collection(ctx context.Context, idOrAlias string) (entente.Collection, error) {
-	row := s.read.QueryRowContext(ctx, `SELECT `+collectionColumns+` FROM collections WHERE id = ? OR alias = ? ORDER BY id = ? DESC LIMIT 1`, idOrAlias, idOrAlias, idOrAlias)
+	row := s.r.collection.QueryRowContext(ctx, idOrAlias)
 	c, err := scanCollection(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return entente.Collection{}, entente.Errorf(entente.ENOTFOUND, "collection %q not found", idOrAlias)

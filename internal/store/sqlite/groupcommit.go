@@ -166,7 +166,7 @@ func (s *Store) commitGroup(group []*addRequest) {
 			continue
 		}
 		if savepoints {
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT add_objects`); err != nil {
+			if _, err := tx.StmtContext(ctx, s.w.savepoint.Stmt).ExecContext(ctx); err != nil {
 				fail(group[i:], fmt.Errorf("savepoint: %w", err))
 				fail(applied, fmt.Errorf("savepoint: %w", err))
 				return
@@ -180,7 +180,7 @@ func (s *Store) commitGroup(group []*addRequest) {
 		}
 		if savepoints {
 			if r.err != nil {
-				if _, err := tx.ExecContext(ctx, `ROLLBACK TO add_objects`); err != nil {
+				if _, err := tx.StmtContext(ctx, s.w.rollbackTo.Stmt).ExecContext(ctx); err != nil {
 					// The transaction is lost (SQLite rolled it back);
 					// nothing of the group is written.
 					fail(group[i+1:], fmt.Errorf("roll back to savepoint: %w", err))
@@ -188,14 +188,14 @@ func (s *Store) commitGroup(group []*addRequest) {
 					return
 				}
 			}
-			if _, err := tx.ExecContext(ctx, `RELEASE add_objects`); err != nil {
+			if _, err := tx.StmtContext(ctx, s.w.release.Stmt).ExecContext(ctx); err != nil {
 				fail(group[i:], fmt.Errorf("release savepoint: %w", err))
 				fail(applied, fmt.Errorf("release savepoint: %w", err))
 				return
 			}
 		}
 		if r.statusID != "" {
-			if _, err := tx.ExecContext(ctx, putStatusSQL, r.statusID, nonNilBytes(r.status(r.out, r.err)), time.Now().UnixNano()); err != nil {
+			if _, err := tx.StmtContext(ctx, s.w.putStatus.Stmt).ExecContext(ctx, r.statusID, nonNilBytes(r.status(r.out, r.err)), time.Now().UnixNano()); err != nil {
 				r.out, r.err = nil, fmt.Errorf("write status %s: %w", r.statusID, err)
 				fail(applied, r.err)
 				fail(group[i+1:], r.err)

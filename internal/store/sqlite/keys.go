@@ -137,7 +137,7 @@ const putStatusSQL = `INSERT INTO statuses (id, body, updated) VALUES (?, ?, ?)
 // Status returns a status resource stored by PutStatus. ENOTFOUND if none.
 func (s *Store) Status(ctx context.Context, id string) ([]byte, error) {
 	var body []byte
-	err := s.read.QueryRowContext(ctx, `SELECT body FROM statuses WHERE id = ?`, id).Scan(&body)
+	err := s.r.status.QueryRowContext(ctx, id).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, entente.Errorf(entente.ENOTFOUND, "status %q not found", id)
 	}

@@ -40,8 +40,7 @@ func insertSQL(rows int) string {
 // addInTx adds one call's objects inside the writer's transaction tx.
 func (s *Store) addInTx(ctx context.Context, tx *sql.Tx, collection string, objs []*stix.Object, queued int64) ([]entente.AddOutcome, error) {
 	var coll, last int64
-	err := tx.QueryRowContext(ctx, `SELECT seq, last_added FROM collections WHERE id = ? OR alias = ? ORDER BY id = ? DESC LIMIT 1`,
-		collection, collection, collection).Scan(&coll, &last)
+	err := tx.StmtContext(ctx, s.w.collection.Stmt).QueryRowContext(ctx, collection).Scan(&coll, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, entente.Errorf(entente.ENOTFOUND, "collection %q not found", collection)
 	}
@@ -71,7 +70,7 @@ func (s *Store) addInTx(ctx context.Context, tx *sql.Tx, collection string, objs
 	if err := clearFlag(ctx, tx, "is_first", plan.ClearFirst); err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE collections SET last_added = ? WHERE seq = ?`, dateAdded, coll); err != nil {
+	if _, err := tx.StmtContext(ctx, s.w.lastAdded.Stmt).ExecContext(ctx, dateAdded, coll); err != nil {
 		return nil, fmt.Errorf("update last date_added: %w", err)
 	}
 	return plan.Outcomes, nil
@@ -125,7 +124,7 @@ func (s *Store) lookupExisting(ctx context.Context, tx *sql.Tx, coll int64, objs
 // date_added is strictly greater.
 func (s *Store) insertEntries(ctx context.Context, tx *sql.Tx, coll, dateAdded int64, entries []store.NewEntry) error {
 	var seq int64
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM objects`).Scan(&seq); err != nil {
+	if err := tx.StmtContext(ctx, s.w.maxSeq.Stmt).QueryRowContext(ctx).Scan(&seq); err != nil {
 		return fmt.Errorf("read last sequence number: %w", err)
 	}
 	var full *sql.Stmt
