@@ -155,6 +155,7 @@ pages.overview = async (arg, params) => {
     const c = o.countries[p.dataset.cc];
     if (c) { p.dataset.sightings = c.sightings; p.dataset.alerts = c.alerts; }
   }
+  if (o.replaying) setTimeout(() => { if (state.page === "overview") scheduleRefresh(); }, 3000);
   const open = (o.alerts.new || 0) + (o.alerts.escalated || 0);
   const sel = el("select", { id: "window", onchange: (e) => { location.hash = "#/overview?window=" + e.target.value; } },
     ...["1h", "6h", "24h", "168h", "720h"].map((v) => el("option", { value: v, selected: v === win }, { "168h": "7 days", "720h": "30 days" }[v] || v)));
@@ -177,6 +178,7 @@ pages.overview = async (arg, params) => {
       el("div", { class: "card" }, el("b", {}, o.alerts.resolved || 0), "resolved"),
       el("div", { class: "card" }, el("b", {}, Object.keys(o.countries).length), "countries"),
       el("div", { class: "card" }, el("b", {}, o.threats), "threats tracked")),
+    o.replaying ? el("p", { class: "muted", id: "replaying" }, "Correlation is replaying the stored sightings; counts will grow.") : null,
     el("div", { class: "panel" }, map,
       el("div", { class: "legend" }, el("span", {}, el("i", { class: "lg-s" }), "sightings"), el("span", {}, "red: countries with open alerts"))),
     el("div", { class: "row" },
