@@ -339,3 +339,32 @@ func benchBrowser(b *testing.B) context.Context {
 	}
 	return ctx
 }
+
+// BenchmarkSearchAndObject measures, through the node, a search by value
+// (the indicator whose pattern holds it, from the compiled snapshot of
+// about 971,000 indicators, and its observable by SCO id) and the
+// indicator's page, on the benchmark store. The first search compiles
+// and decodes the snapshot: reported as cold-s.
+func BenchmarkSearchAndObject(b *testing.B) {
+	_, svc, _ := benchServer(b)
+	ctx := context.Background()
+	id, _ := svc.Identity(ctx)
+	analyst := entente.Principal{KeyID: "bench", Org: id.ID, Role: entente.RoleAnalyst}
+	t0 := time.Now()
+	res, err := svc.Search(ctx, analyst, "192.0.0.5")
+	if err != nil || len(res) != 1 || res[0].ID != benchIndicator(5) {
+		b.Fatalf("search: %v %+v", err, res)
+	}
+	cold := time.Since(t0)
+	for b.Loop() {
+		res, err := svc.Search(ctx, analyst, "192.0.0.5")
+		if err != nil || len(res) != 1 {
+			b.Fatalf("search: %v %+v", err, res)
+		}
+		d, err := svc.ObjectDetail(ctx, analyst, res[0].ID)
+		if err != nil || len(d.Sightings) != 2 {
+			b.Fatalf("object: %v, %d sightings", err, len(d.Sightings))
+		}
+	}
+	b.ReportMetric(cold.Seconds(), "cold-s")
+}

@@ -52,6 +52,8 @@ type eventHub struct {
 	hours map[int64]*hourActivity // by Unix hour
 	// starting is set once Overview has started correlation.
 	starting bool
+	// refsAt is when refreshRefs last read the relationships.
+	refsAt time.Time
 
 	refs  refIndex         // who refers to each object (search.go)
 	snaps decodedSnapshots // indicator snapshots decoded for searches

@@ -384,18 +384,36 @@ func (s *Service) ObjectDetail(ctx context.Context, p entente.Principal, id stri
 	return d, nil
 }
 
-// refreshRefs brings the reference index up to date: correlation reads
-// the relationships stored since it last did.
+// refsMaxAge is how stale the reference index may be when a page
+// reads it: relationships stored since are read at most this often
+// (each read queries every collection), and each batch of sightings
+// correlated reads them too.
+const refsMaxAge = 10 * time.Second
+
+// refreshRefs brings the reference index up to date, at most every
+// refsMaxAge: correlation reads the relationships stored since it last
+// did. Sightings are indexed as correlation reads them (AddSightings,
+// and RunAlerts for the other paths).
 func (s *Service) refreshRefs(ctx context.Context) error {
+	now := s.now()
+	s.events.mu.Lock()
+	fresh := !s.events.refsAt.IsZero() && now.Sub(s.events.refsAt) < refsMaxAge
+	s.events.mu.Unlock()
+	if fresh {
+		return nil
+	}
 	s.alerts.mu.Lock()
 	defer s.alerts.mu.Unlock()
 	if err := s.startAlerts(ctx, nil); err != nil {
 		return err
 	}
-	if err := s.scanSightingsLocked(ctx, nil); err != nil {
+	if err := s.refreshRelationships(ctx); err != nil {
 		return err
 	}
-	return s.refreshRelationships(ctx)
+	s.events.mu.Lock()
+	s.events.refsAt = now
+	s.events.mu.Unlock()
+	return nil
 }
 
 // AlertSighting is one sighting behind an alert.
