@@ -195,10 +195,10 @@ pages.alerts = async (arg, params) => {
   const sel = el("select", { id: "status", onchange: (e) => { location.hash = "#/alerts" + (e.target.value ? "?status=" + e.target.value : ""); } },
     ...["", "new", "escalated", "acknowledged", "resolved"].map((v) => el("option", { value: v, selected: v === status }, v || "any status")));
   show(
-    el("div", { class: "toolbar" }, el("h1", {}, "Alerts"), sel, el("span", { class: "muted" }, alerts.length + " alerts")),
+    el("div", { class: "toolbar" }, el("h1", {}, "Alerts"), sel, el("span", { class: "muted" }, (alerts || []).length + " alerts")),
     el("div", { class: "panel" }, el("table", { id: "alerts-table" },
       el("thead", {}, el("tr", {}, el("th", {}, "Tier"), el("th", {}, "Status"), el("th", {}, "Organisations"), el("th", {}, "Countries"), el("th", {}, "Age"), el("th", { class: "hide-narrow" }, "Threat"))),
-      el("tbody", {}, alerts.map((a) => el("tr", { "data-id": a.id, "data-status": a.status },
+      el("tbody", {}, (alerts || []).map((a) => el("tr", { "data-id": a.id, "data-status": a.status },
         el("td", {}, el("a", { href: "#/alerts/" + encodeURIComponent(a.id) }, el("span", { class: "tier " + a.tier }, a.tier))),
         el("td", { class: "status-" + a.status }, a.status),
         el("td", {}, a.organisations),
@@ -231,7 +231,7 @@ async function alertPage(id) {
     el("div", { class: "row" },
       el("div", { class: "panel" }, el("h2", {}, "Sightings behind the alert"), el("table", { id: "alert-sightings" },
         el("thead", {}, el("tr", {}, el("th", {}, "Sighting"), el("th", {}, "Countries"), el("th", {}, "Last seen"))),
-        el("tbody", {}, d.sightings.map((s) => el("tr", {}, el("td", { class: "wrap" }, objLink(s.id)), el("td", {}, s.countries.join(" ")), el("td", {}, fmt(s.last_seen || s.first_seen))))))),
+        el("tbody", {}, (d.sightings || []).map((s) => el("tr", {}, el("td", { class: "wrap" }, objLink(s.id)), el("td", {}, s.countries.join(" ")), el("td", {}, fmt(s.last_seen || s.first_seen))))))),
       el("div", { class: "panel" }, el("h2", {}, "Related objects of the threat"), edgeTable(d.related))),
     el("div", { class: "panel" }, el("h2", {}, "History"), el("table", {},
       el("tbody", {}, (d.history || []).map((h) => el("tr", {}, el("td", {}, fmt(h.at)), el("td", {}, h.to || h.status || ""), el("td", {}, h.by || ""), el("td", {}, h.note || "")))))));
@@ -257,7 +257,7 @@ pages.search = async (arg, params) => {
   show(form, el("div", { class: "panel" }, res.length === 0 ? el("p", { id: "search-none" }, "Nothing found.") :
     el("table", { id: "search-results" },
       el("thead", {}, el("tr", {}, el("th", {}, "Object"), el("th", {}, "Type"), el("th", {}, "Why"), el("th", { class: "hide-narrow" }, "Collection"))),
-      el("tbody", {}, res.map((r) => el("tr", {},
+      el("tbody", {}, (res || []).map((r) => el("tr", {},
         el("td", { class: "wrap" }, el("a", { href: "#/object/" + encodeURIComponent(r.id) }, r.name || r.id)),
         el("td", {}, r.type), el("td", {}, r.why), el("td", { class: "hide-narrow" }, r.collection)))))));
 };
@@ -283,7 +283,7 @@ pages.object = async (id) => {
           el("td", { class: "wrap" }, v.origin ? objLink(v.origin) : "this node", v.peer ? " via peer " + v.peer : ""))))))),
     el("div", { class: "row" },
       el("div", { class: "panel" }, el("h2", {}, "Relationships"), edgeTable(d.relationships)),
-      el("div", { class: "panel" }, el("h2", {}, "Sightings"), d.sightings.length ? el("ul", {}, d.sightings.map((s) => el("li", { class: "wrap" }, objLink(s.ref)))) : el("p", { class: "muted" }, "none"))),
+      el("div", { class: "panel" }, el("h2", {}, "Sightings"), d.sightings.length ? el("ul", {}, (d.sightings || []).map((s) => el("li", { class: "wrap" }, objLink(s.ref)))) : el("p", { class: "muted" }, "none"))),
     el("div", { class: "panel" }, el("h2", {}, "Latest version"), el("pre", { id: "object-json" }, JSON.stringify(d.object, null, 2))));
 };
 
@@ -293,9 +293,9 @@ pages.partners = async () => {
     const { partners } = await api("partners");
     out.push(el("div", { class: "panel" }, el("table", { id: "partners" },
       el("thead", {}, el("tr", {}, el("th", {}, "Partner"), el("th", {}, "Country"), el("th", {}, "Agreement"), el("th", {}, ""))),
-      el("tbody", {}, partners.map((r) => el("tr", {},
+      el("tbody", {}, (partners || []).map((r) => el("tr", {},
         el("td", {}, r.partner.name || r.partner.id), el("td", {}, r.partner.country),
-        el("td", {}, r.agreement ? el("pre", {}, JSON.stringify(r.agreement, null, 1)) : el("span", { class: "muted" }, "no agreement: receives nothing")),
+        el("td", {}, r.agreement ? agreementSummary(r.agreement) : el("span", { class: "muted" }, "no agreement: receives nothing")),
         el("td", {}, el("button", { type: "button", onclick: (e) => preview(r.partner.id, e.target) }, "Preview"))))))));
   } catch (e) { out.push(el("p", { class: "error" }, e.message)); }
   out.push(el("div", { id: "preview" }));
@@ -303,11 +303,22 @@ pages.partners = async () => {
     const { peers } = await api("peers");
     out.push(el("h2", {}, "Peers"), el("div", { class: "panel" }, el("table", { id: "peers" },
       el("thead", {}, el("tr", {}, el("th", {}, "Peer"), el("th", {}, "Direction"), el("th", {}, "Last sync"), el("th", {}, "Status"))),
-      el("tbody", {}, peers.map((p) => el("tr", {}, el("td", { class: "wrap" }, p.name || p.id, el("br"), el("span", { class: "muted" }, p.discovery_url || p.api_root || "")),
+      el("tbody", {}, (peers || []).map((p) => el("tr", {}, el("td", { class: "wrap" }, p.name || p.id, el("br"), el("span", { class: "muted" }, p.discovery_url || p.api_root || "")),
         el("td", {}, p.direction), el("td", {}, fmt(p.last_sync)), el("td", { class: p.last_error ? "error" : "" }, p.last_error || (p.last_sync ? "ok" : "never synced"))))))));
   } catch (e) { out.push(el("p", { class: "error" }, e.message)); }
   show(...out);
 };
+function agreementSummary(a) {
+  const redact = Object.entries(a.redact || {}).filter(([, v]) => v && (v === true || v.length)).map(([k]) => k.replace(/_/g, " "));
+  const when = (a.valid_from || a.valid_until) ? "in force " + (a.valid_from ? "from " + fmt(a.valid_from) + " " : "") + (a.valid_until ? "until " + fmt(a.valid_until) : "") : "in force";
+  return el("ul", { class: "agreement" },
+    el("li", {}, "up to ", el("b", {}, a.max_tlp)),
+    el("li", {}, "collections: " + (a.collections || []).join(", ")),
+    el("li", {}, "types: " + ((a.object_types || []).join(", ") || "all")),
+    el("li", {}, a.allow_reshare ? "may receive what third parties shared (CLEAR, GREEN)" : "only this node's own objects"),
+    el("li", {}, "redaction: " + (redact.join(", ") || "none")),
+    el("li", {}, when));
+}
 async function preview(id, btn) {
   const box = document.getElementById("preview");
   btn.disabled = true;
@@ -335,7 +346,7 @@ pages.audit = async () => {
     const { feeds } = await api("feeds");
     out.push(el("div", { class: "panel" }, el("table", { id: "feeds" },
       el("thead", {}, el("tr", {}, el("th", {}, "Feed"), el("th", {}, "Format"), el("th", {}, "Last run"), el("th", {}, "Status"))),
-      el("tbody", {}, feeds.map((f) => el("tr", {}, el("td", { class: "wrap" }, f.name, el("br"), el("span", { class: "muted" }, f.url)),
+      el("tbody", {}, (feeds || []).map((f) => el("tr", {}, el("td", { class: "wrap" }, f.name, el("br"), el("span", { class: "muted" }, f.url)),
         el("td", {}, f.format), el("td", {}, fmt(f.last_run)), el("td", { class: f.last_error ? "error" : "" }, f.last_error || (f.last_run ? "ok" : "not polled yet"))))))));
   } catch (e) { out.push(el("p", { class: "error" }, e.message)); }
   show(...out);
