@@ -313,3 +313,33 @@ func TestEventStream(t *testing.T) {
 		}
 	}
 }
+
+// TestSignOutEndsEventStream: an open event stream ends when its
+// session does.
+func TestSignOutEndsEventStream(t *testing.T) {
+	tn := newTestNode(t)
+	c := newClient(t, tn)
+	c.login(tn.keys[entente.RoleAnalyst])
+	req, _ := http.NewRequest("GET", tn.srv.URL+"/ui/api/events", nil)
+	resp, err := c.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	ended := make(chan struct{})
+	go func() { io.Copy(io.Discard, resp.Body); close(ended) }()
+	select {
+	case <-ended:
+		t.Fatal("the stream ended by itself")
+	case <-time.After(500 * time.Millisecond):
+	}
+	if resp, _ := c.do("POST", "/ui/api/logout", "", map[string]string{dashboard.CSRFHeader: c.csrf}); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout: %s", resp.Status)
+	}
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream outlived its session")
+	}
+}
+
