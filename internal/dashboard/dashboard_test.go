@@ -6,12 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/dashboard"
+	"github.com/entente-cti/entente/internal/httpapi"
 )
 
 // client is a browser-like HTTP client with a cookie jar.
@@ -343,3 +345,21 @@ func TestSignOutEndsEventStream(t *testing.T) {
 	}
 }
 
+// TestSessionsAreRateLimited: the HTTP adapter's per-key rate limit
+// applies to a dashboard session as to its key.
+func TestSessionsAreRateLimited(t *testing.T) {
+	tn := newTestNode(t)
+	dash := dashboard.New(tn.svc, dashboard.Options{})
+	srv := httptest.NewServer(httpapi.New(tn.svc, httpapi.Options{Dashboard: dash, RatePerSecond: 0.001, Burst: 3}, nil, nil))
+	defer func() { dash.Close(); srv.Close() }()
+	c := &client{t: t, base: srv.URL, c: newClient(t, tn).c}
+	c.login(tn.keys[entente.RoleAnalyst]) // not counted: no session yet
+	var codes []int
+	for range 5 {
+		resp, _ := c.do("GET", "/ui/api/session", "", nil)
+		codes = append(codes, resp.StatusCode)
+	}
+	if codes[0] != 200 || codes[2] != 200 || codes[3] != http.StatusTooManyRequests || codes[4] != http.StatusTooManyRequests {
+		t.Fatalf("statuses %v: want 3 × 200 then 429", codes)
+	}
+}

@@ -21,11 +21,13 @@ import (
 
 // SearchResult is one object a search found, with where and why.
 type SearchResult struct {
-	ID         string    `json:"id"`
-	Type       string    `json:"type"`
-	Collection string    `json:"collection"`
-	Name       string    `json:"name,omitempty"`
-	Version    time.Time `json:"version"`
+	ID         string `json:"id"`
+	Type       string `json:"type"`
+	Collection string `json:"collection"`
+	// CollectionTitle is the collection's alias, else its title.
+	CollectionTitle string    `json:"collection_title,omitempty"`
+	Name            string    `json:"name,omitempty"`
+	Version         time.Time `json:"version"`
 	// Why says how the object matched: "id", "observable" (the SCO of
 	// the value) or "indicator" (its pattern matches the value).
 	Why string `json:"why"`
@@ -90,7 +92,7 @@ func (s *Service) Search(ctx context.Context, p entente.Principal, query string)
 				return nil, err
 			}
 			for _, e := range page.Entries {
-				out = append(out, SearchResult{ID: e.ID, Type: e.Type, Collection: c.ID, Name: displayName(e.Raw), Version: e.Version, Why: why[e.ID]})
+				out = append(out, SearchResult{ID: e.ID, Type: e.Type, Collection: c.ID, CollectionTitle: cmpOr(c.Alias, c.Title), Name: displayName(e.Raw), Version: e.Version, Why: why[e.ID]})
 				if len(out) >= maxSearchResults {
 					return out, nil
 				}
@@ -290,9 +292,11 @@ func (x *refIndex) of(id string) []Edge {
 // ObjectVersion is one stored version of an object in one collection,
 // with where it came from.
 type ObjectVersion struct {
-	Collection string    `json:"collection"`
-	Version    time.Time `json:"version"`
-	DateAdded  time.Time `json:"date_added"`
+	Collection string `json:"collection"`
+	// CollectionTitle is the collection's alias, else its title.
+	CollectionTitle string    `json:"collection_title,omitempty"`
+	Version         time.Time `json:"version"`
+	DateAdded       time.Time `json:"date_added"`
 	// Origin and Peer are the object's provenance, when it was received
 	// from another organisation.
 	Origin     string    `json:"origin,omitempty"`
@@ -351,7 +355,7 @@ func (s *Service) ObjectDetail(ctx context.Context, p entente.Principal, id stri
 			}
 		}
 		for _, e := range page.Entries {
-			v := ObjectVersion{Collection: c.ID, Version: e.Version, DateAdded: e.DateAdded}
+			v := ObjectVersion{Collection: c.ID, CollectionTitle: cmpOr(c.Alias, c.Title), Version: e.Version, DateAdded: e.DateAdded}
 			nano, _ := store.UnixNano(e.Version)
 			if pr, ok := prov[store.VersionKey{ID: e.ID, Version: nano}]; ok {
 				v.Origin, v.Peer, v.ReceivedAt = pr.Origin, pr.Peer, pr.ReceivedAt

@@ -259,7 +259,7 @@ pages.search = async (arg, params) => {
       el("thead", {}, el("tr", {}, el("th", {}, "Object"), el("th", {}, "Type"), el("th", {}, "Why"), el("th", { class: "hide-narrow" }, "Collection"))),
       el("tbody", {}, (res || []).map((r) => el("tr", {},
         el("td", { class: "wrap" }, el("a", { href: "#/object/" + encodeURIComponent(r.id) }, r.name || r.id)),
-        el("td", {}, r.type), el("td", {}, r.why), el("td", { class: "hide-narrow" }, r.collection)))))));
+        el("td", {}, r.type), el("td", {}, r.why), el("td", { class: "hide-narrow", title: r.collection }, r.collection_title || r.collection)))))));
 };
 
 pages.object = async (id) => {
@@ -279,7 +279,7 @@ pages.object = async (id) => {
         el("h2", {}, "References"), refs.length ? el("table", {}, el("tbody", {}, refs.map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", { class: "wrap" }, objLink(v)))))) : el("p", { class: "muted" }, "none")),
       el("div", { class: "panel" }, el("h2", {}, "Versions and sources"), el("table", { id: "versions" },
         el("thead", {}, el("tr", {}, el("th", {}, "Version"), el("th", {}, "Collection"), el("th", {}, "Source"))),
-        el("tbody", {}, d.versions.map((v) => el("tr", {}, el("td", {}, fmt(v.version)), el("td", {}, v.collection),
+        el("tbody", {}, d.versions.map((v) => el("tr", {}, el("td", {}, fmt(v.version)), el("td", { title: v.collection }, v.collection_title || v.collection),
           el("td", { class: "wrap" }, v.origin ? objLink(v.origin) : "this node", v.peer ? " via peer " + v.peer : ""))))))),
     el("div", { class: "row" },
       el("div", { class: "panel" }, el("h2", {}, "Relationships"), edgeTable(d.relationships)),
