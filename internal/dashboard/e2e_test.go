@@ -123,7 +123,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	t.Logf("screenshots in %s", dir)
 
 	signIn(t, ctx, base, tn.keys[entente.RoleAnalyst])
-	step(t, ctx, "overview", screenshot(t, dir, "01-overview-empty"))
+	var shown string
+	step(t, ctx, "overview", screenshot(t, dir, "01-overview-empty"), into(&shown, chromedp.Text(chromedp.CSS("#view"))))
+	if strings.Contains(shown, "null") || strings.Contains(shown, "undefined") {
+		t.Fatalf("the overview shows a JavaScript null: %q", shown)
+	}
 	var alerted int
 	step(t, ctx, "no alert yet", into(&alerted, chromedp.Evaluate[int](`document.querySelectorAll("svg.map path.alerted").length`)))
 	if alerted != 0 {
@@ -203,13 +207,18 @@ func TestDashboardInBrowser(t *testing.T) {
 	signIn(t, ctx, base, tn.keys[entente.RoleAnalyst])
 	for _, page := range []string{"overview", "alerts", "search"} {
 		var overflow bool
+		var text string
 		step(t, ctx, "narrow "+page,
 			chromedp.Click(chromedp.CSS(`#nav a[data-page="`+page+`"]`)),
 			chromedp.Sleep(300*time.Millisecond),
 			into(&overflow, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)),
+			into(&text, chromedp.Text(chromedp.CSS("#view"))),
 			screenshot(t, dir, "07-narrow-"+page))
 		if overflow {
 			t.Errorf("on a 375-pixel screen, the %s page is wider than the screen", page)
+		}
+		if strings.Contains(text, "null") || strings.Contains(text, "undefined") {
+			t.Errorf("the %s page shows a JavaScript null: %q", page, text)
 		}
 	}
 }

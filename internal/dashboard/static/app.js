@@ -50,7 +50,7 @@ function age(t) {
 function fmt(t) { return t ? new Date(t).toISOString().replace("T", " ").slice(0, 19) : ""; }
 const objLink = (id) => el("a", { href: "#/object/" + encodeURIComponent(id), class: "obj" }, id);
 const view = () => document.getElementById("view");
-function show(...kids) { const v = view(); v.replaceChildren(...kids); }
+function show(...kids) { view().replaceChildren(...kids.filter((k) => k !== null && k !== undefined)); }
 function fail(e) { show(el("p", { class: "error", role: "alert" }, String(e.message || e))); }
 
 // ---- sign-in ----
