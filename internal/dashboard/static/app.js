@@ -191,11 +191,13 @@ pages.overview = async (arg, params) => {
 pages.alerts = async (arg, params) => {
   if (arg) return alertPage(arg);
   const status = params.get("status") || "";
-  const { alerts } = await api("alerts" + (status ? "?status=" + encodeURIComponent(status) : ""));
+  const all = (await api("alerts" + (status ? "?status=" + encodeURIComponent(status) : ""))).alerts || [];
+  // The most recently changed first; a long list is cut (filter to see the rest).
+  const alerts = all.slice(0, 1000);
   const sel = el("select", { id: "status", onchange: (e) => { location.hash = "#/alerts" + (e.target.value ? "?status=" + e.target.value : ""); } },
     ...["", "new", "escalated", "acknowledged", "resolved"].map((v) => el("option", { value: v, selected: v === status }, v || "any status")));
   show(
-    el("div", { class: "toolbar" }, el("h1", {}, "Alerts"), sel, el("span", { class: "muted" }, (alerts || []).length + " alerts")),
+    el("div", { class: "toolbar" }, el("h1", {}, "Alerts"), sel, el("span", { class: "muted" }, all.length > alerts.length ? "the " + alerts.length + " most recent of " + all.length + " alerts" : all.length + " alerts")),
     el("div", { class: "panel" }, el("table", { id: "alerts-table" },
       el("thead", {}, el("tr", {}, el("th", {}, "Tier"), el("th", {}, "Status"), el("th", {}, "Organisations"), el("th", {}, "Countries"), el("th", {}, "Age"), el("th", { class: "hide-narrow" }, "Threat"))),
       el("tbody", {}, (alerts || []).map((a) => el("tr", { "data-id": a.id, "data-status": a.status },
@@ -332,14 +334,16 @@ async function preview(id, btn) {
   btn.disabled = false;
 }
 
-pages.audit = async () => {
+pages.audit = async (arg, params) => {
   const out = [el("h1", {}, "Audit")];
   try {
-    const page = await api("audit");
+    const next = params.get("next") || "";
+    const page = await api("audit" + (next ? "?next=" + encodeURIComponent(next) : ""));
     out.push(el("div", { class: "panel" }, el("table", { id: "audit" },
       el("thead", {}, el("tr", {}, el("th", {}, "Time"), el("th", {}, "Action"), el("th", {}, "Rule"), el("th", {}, "Actor"), el("th", { class: "hide-narrow" }, "Detail"))),
       el("tbody", {}, (page.records || []).map((a) => el("tr", {}, el("td", {}, fmt(a.time)), el("td", {}, a.action), el("td", {}, a.rule || ""),
-        el("td", {}, a.actor || ""), el("td", { class: "hide-narrow wrap" }, a.detail || a.object_id || "")))))));
+        el("td", {}, a.actor || ""), el("td", { class: "hide-narrow wrap" }, a.detail || a.object_id || ""))))),
+      page.next ? el("p", {}, el("a", { id: "audit-next", href: "#/audit?next=" + encodeURIComponent(page.next) }, "Next page")) : null));
   } catch (e) { out.push(el("p", { class: "error" }, e.message)); }
   out.push(el("h2", {}, "Feeds"));
   try {
