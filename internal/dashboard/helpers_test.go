@@ -99,7 +99,7 @@ func newTestNode(t testing.TB) *testNode {
 		}
 		tn.keys[r] = secret
 	}
-	dash := dashboard.New(svc, dashboard.Options{})
+	dash := dashboard.New(svc, dashboard.Options{Heartbeat: 200 * time.Millisecond})
 	h := httpapi.New(svc, httpapi.Options{Dashboard: dash}, nil, nil)
 	tn.srv = httptest.NewServer(h)
 	t.Cleanup(func() { dash.Close(); tn.srv.Close() })

@@ -50,6 +50,10 @@ type eventHub struct {
 	mu    sync.Mutex
 	subs  map[*Subscription]struct{}
 	hours map[int64]*hourActivity // by Unix hour
+	// starting is set once Overview has started correlation.
+	starting bool
+	// refsAt is when refreshRefs last read the relationships.
+	refsAt time.Time
 
 	refs  refIndex         // who refers to each object (search.go)
 	snaps decodedSnapshots // indicator snapshots decoded for searches
@@ -202,6 +206,41 @@ type Overview struct {
 	Timeline []TimeBucket `json:"timeline"`
 	// Threats is how many threats correlation tracks.
 	Threats int `json:"threats"`
+	// Replaying is true while correlation replays the stored sightings
+	// (after the node starts): sightings and threats are then partial.
+	Replaying bool `json:"replaying,omitempty"`
+}
+
+// correlationReady returns the threats correlation tracks, without
+// waiting: when correlation is busy (replaying the stored sightings
+// after a start, which takes seconds on a large store) or not started
+// (it is then started in the background), ready is false.
+func (s *Service) correlationReady() (threats int, ready bool) {
+	if !s.alerts.mu.TryLock() {
+		return 0, false
+	}
+	defer s.alerts.mu.Unlock()
+	if s.alerts.engine != nil {
+		return s.alerts.engine.Stats().Threats, true
+	}
+	s.events.mu.Lock()
+	starting := s.events.starting
+	s.events.starting = true
+	s.events.mu.Unlock()
+	if !starting {
+		go func() {
+			s.alerts.mu.Lock()
+			err := s.startAlerts(context.Background(), nil)
+			s.alerts.mu.Unlock()
+			if err != nil {
+				s.log.Error("correlation did not start", "err", err)
+				s.events.mu.Lock()
+				s.events.starting = false
+				s.events.mu.Unlock()
+			}
+		}()
+	}
+	return 0, false
 }
 
 // CountryActivity is one country's counts in an Overview.
@@ -238,12 +277,7 @@ func (s *Service) Overview(ctx context.Context, p entente.Principal, window time
 	if buckets < 1 || buckets > 200 {
 		return Overview{}, entente.Errorf(entente.EINVALID, "buckets %d is not between 1 and 200", buckets)
 	}
-	// Correlation replays the stored sightings on first use, which fills
-	// the activity.
-	stats, err := s.AlertStats(ctx, p)
-	if err != nil {
-		return Overview{}, err
-	}
+	threats, ready := s.correlationReady()
 	now := s.now()
 	endHour := now.Unix()/3600 + 1 // exclusive
 	hours := int64(window / time.Hour)
@@ -251,7 +285,7 @@ func (s *Service) Overview(ctx context.Context, p entente.Principal, window time
 	o := Overview{
 		Since: time.Unix(startHour*3600, 0).UTC(), Until: now,
 		Alerts: map[correlate.Status]int{}, Countries: map[string]*CountryActivity{},
-		Timeline: make([]TimeBucket, buckets), Threats: stats.Threats,
+		Timeline: make([]TimeBucket, buckets), Threats: threats, Replaying: !ready,
 	}
 	span := time.Duration(hours) * time.Hour
 	width := span / time.Duration(buckets)

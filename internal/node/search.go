@@ -21,11 +21,13 @@ import (
 
 // SearchResult is one object a search found, with where and why.
 type SearchResult struct {
-	ID         string    `json:"id"`
-	Type       string    `json:"type"`
-	Collection string    `json:"collection"`
-	Name       string    `json:"name,omitempty"`
-	Version    time.Time `json:"version"`
+	ID         string `json:"id"`
+	Type       string `json:"type"`
+	Collection string `json:"collection"`
+	// CollectionTitle is the collection's alias, else its title.
+	CollectionTitle string    `json:"collection_title,omitempty"`
+	Name            string    `json:"name,omitempty"`
+	Version         time.Time `json:"version"`
 	// Why says how the object matched: "id", "observable" (the SCO of
 	// the value) or "indicator" (its pattern matches the value).
 	Why string `json:"why"`
@@ -90,7 +92,7 @@ func (s *Service) Search(ctx context.Context, p entente.Principal, query string)
 				return nil, err
 			}
 			for _, e := range page.Entries {
-				out = append(out, SearchResult{ID: e.ID, Type: e.Type, Collection: c.ID, Name: displayName(e.Raw), Version: e.Version, Why: why[e.ID]})
+				out = append(out, SearchResult{ID: e.ID, Type: e.Type, Collection: c.ID, CollectionTitle: cmpOr(c.Alias, c.Title), Name: displayName(e.Raw), Version: e.Version, Why: why[e.ID]})
 				if len(out) >= maxSearchResults {
 					return out, nil
 				}
@@ -290,9 +292,11 @@ func (x *refIndex) of(id string) []Edge {
 // ObjectVersion is one stored version of an object in one collection,
 // with where it came from.
 type ObjectVersion struct {
-	Collection string    `json:"collection"`
-	Version    time.Time `json:"version"`
-	DateAdded  time.Time `json:"date_added"`
+	Collection string `json:"collection"`
+	// CollectionTitle is the collection's alias, else its title.
+	CollectionTitle string    `json:"collection_title,omitempty"`
+	Version         time.Time `json:"version"`
+	DateAdded       time.Time `json:"date_added"`
 	// Origin and Peer are the object's provenance, when it was received
 	// from another organisation.
 	Origin     string    `json:"origin,omitempty"`
@@ -351,7 +355,7 @@ func (s *Service) ObjectDetail(ctx context.Context, p entente.Principal, id stri
 			}
 		}
 		for _, e := range page.Entries {
-			v := ObjectVersion{Collection: c.ID, Version: e.Version, DateAdded: e.DateAdded}
+			v := ObjectVersion{Collection: c.ID, CollectionTitle: cmpOr(c.Alias, c.Title), Version: e.Version, DateAdded: e.DateAdded}
 			nano, _ := store.UnixNano(e.Version)
 			if pr, ok := prov[store.VersionKey{ID: e.ID, Version: nano}]; ok {
 				v.Origin, v.Peer, v.ReceivedAt = pr.Origin, pr.Peer, pr.ReceivedAt
@@ -384,18 +388,36 @@ func (s *Service) ObjectDetail(ctx context.Context, p entente.Principal, id stri
 	return d, nil
 }
 
-// refreshRefs brings the reference index up to date: correlation reads
-// the relationships stored since it last did.
+// refsMaxAge is how stale the reference index may be when a page
+// reads it: relationships stored since are read at most this often
+// (each read queries every collection), and each batch of sightings
+// correlated reads them too.
+const refsMaxAge = 10 * time.Second
+
+// refreshRefs brings the reference index up to date, at most every
+// refsMaxAge: correlation reads the relationships stored since it last
+// did. Sightings are indexed as correlation reads them (AddSightings,
+// and RunAlerts for the other paths).
 func (s *Service) refreshRefs(ctx context.Context) error {
+	now := s.now()
+	s.events.mu.Lock()
+	fresh := !s.events.refsAt.IsZero() && now.Sub(s.events.refsAt) < refsMaxAge
+	s.events.mu.Unlock()
+	if fresh {
+		return nil
+	}
 	s.alerts.mu.Lock()
 	defer s.alerts.mu.Unlock()
 	if err := s.startAlerts(ctx, nil); err != nil {
 		return err
 	}
-	if err := s.scanSightingsLocked(ctx, nil); err != nil {
+	if err := s.refreshRelationships(ctx); err != nil {
 		return err
 	}
-	return s.refreshRelationships(ctx)
+	s.events.mu.Lock()
+	s.events.refsAt = now
+	s.events.mu.Unlock()
+	return nil
 }
 
 // AlertSighting is one sighting behind an alert.

@@ -50,7 +50,7 @@ function age(t) {
 function fmt(t) { return t ? new Date(t).toISOString().replace("T", " ").slice(0, 19) : ""; }
 const objLink = (id) => el("a", { href: "#/object/" + encodeURIComponent(id), class: "obj" }, id);
 const view = () => document.getElementById("view");
-function show(...kids) { const v = view(); v.replaceChildren(...kids); }
+function show(...kids) { view().replaceChildren(...kids.filter((k) => k !== null && k !== undefined)); }
 function fail(e) { show(el("p", { class: "error", role: "alert" }, String(e.message || e))); }
 
 // ---- sign-in ----
@@ -155,6 +155,7 @@ pages.overview = async (arg, params) => {
     const c = o.countries[p.dataset.cc];
     if (c) { p.dataset.sightings = c.sightings; p.dataset.alerts = c.alerts; }
   }
+  if (o.replaying) setTimeout(() => { if (state.page === "overview") scheduleRefresh(); }, 3000);
   const open = (o.alerts.new || 0) + (o.alerts.escalated || 0);
   const sel = el("select", { id: "window", onchange: (e) => { location.hash = "#/overview?window=" + e.target.value; } },
     ...["1h", "6h", "24h", "168h", "720h"].map((v) => el("option", { value: v, selected: v === win }, { "168h": "7 days", "720h": "30 days" }[v] || v)));
@@ -177,6 +178,7 @@ pages.overview = async (arg, params) => {
       el("div", { class: "card" }, el("b", {}, o.alerts.resolved || 0), "resolved"),
       el("div", { class: "card" }, el("b", {}, Object.keys(o.countries).length), "countries"),
       el("div", { class: "card" }, el("b", {}, o.threats), "threats tracked")),
+    o.replaying ? el("p", { class: "muted", id: "replaying" }, "Correlation is replaying the stored sightings; counts will grow.") : null,
     el("div", { class: "panel" }, map,
       el("div", { class: "legend" }, el("span", {}, el("i", { class: "lg-s" }), "sightings"), el("span", {}, "red: countries with open alerts"))),
     el("div", { class: "row" },
@@ -189,14 +191,16 @@ pages.overview = async (arg, params) => {
 pages.alerts = async (arg, params) => {
   if (arg) return alertPage(arg);
   const status = params.get("status") || "";
-  const { alerts } = await api("alerts" + (status ? "?status=" + encodeURIComponent(status) : ""));
+  const all = (await api("alerts" + (status ? "?status=" + encodeURIComponent(status) : ""))).alerts || [];
+  // The most recently changed first; a long list is cut (filter to see the rest).
+  const alerts = all.slice(0, 1000);
   const sel = el("select", { id: "status", onchange: (e) => { location.hash = "#/alerts" + (e.target.value ? "?status=" + e.target.value : ""); } },
     ...["", "new", "escalated", "acknowledged", "resolved"].map((v) => el("option", { value: v, selected: v === status }, v || "any status")));
   show(
-    el("div", { class: "toolbar" }, el("h1", {}, "Alerts"), sel, el("span", { class: "muted" }, alerts.length + " alerts")),
+    el("div", { class: "toolbar" }, el("h1", {}, "Alerts"), sel, el("span", { class: "muted" }, all.length > alerts.length ? "the " + alerts.length + " most recent of " + all.length + " alerts" : all.length + " alerts")),
     el("div", { class: "panel" }, el("table", { id: "alerts-table" },
       el("thead", {}, el("tr", {}, el("th", {}, "Tier"), el("th", {}, "Status"), el("th", {}, "Organisations"), el("th", {}, "Countries"), el("th", {}, "Age"), el("th", { class: "hide-narrow" }, "Threat"))),
-      el("tbody", {}, alerts.map((a) => el("tr", { "data-id": a.id, "data-status": a.status },
+      el("tbody", {}, (alerts || []).map((a) => el("tr", { "data-id": a.id, "data-status": a.status },
         el("td", {}, el("a", { href: "#/alerts/" + encodeURIComponent(a.id) }, el("span", { class: "tier " + a.tier }, a.tier))),
         el("td", { class: "status-" + a.status }, a.status),
         el("td", {}, a.organisations),
@@ -229,7 +233,7 @@ async function alertPage(id) {
     el("div", { class: "row" },
       el("div", { class: "panel" }, el("h2", {}, "Sightings behind the alert"), el("table", { id: "alert-sightings" },
         el("thead", {}, el("tr", {}, el("th", {}, "Sighting"), el("th", {}, "Countries"), el("th", {}, "Last seen"))),
-        el("tbody", {}, d.sightings.map((s) => el("tr", {}, el("td", { class: "wrap" }, objLink(s.id)), el("td", {}, s.countries.join(" ")), el("td", {}, fmt(s.last_seen || s.first_seen))))))),
+        el("tbody", {}, (d.sightings || []).map((s) => el("tr", {}, el("td", { class: "wrap" }, objLink(s.id)), el("td", {}, s.countries.join(" ")), el("td", {}, fmt(s.last_seen || s.first_seen))))))),
       el("div", { class: "panel" }, el("h2", {}, "Related objects of the threat"), edgeTable(d.related))),
     el("div", { class: "panel" }, el("h2", {}, "History"), el("table", {},
       el("tbody", {}, (d.history || []).map((h) => el("tr", {}, el("td", {}, fmt(h.at)), el("td", {}, h.to || h.status || ""), el("td", {}, h.by || ""), el("td", {}, h.note || "")))))));
@@ -255,9 +259,9 @@ pages.search = async (arg, params) => {
   show(form, el("div", { class: "panel" }, res.length === 0 ? el("p", { id: "search-none" }, "Nothing found.") :
     el("table", { id: "search-results" },
       el("thead", {}, el("tr", {}, el("th", {}, "Object"), el("th", {}, "Type"), el("th", {}, "Why"), el("th", { class: "hide-narrow" }, "Collection"))),
-      el("tbody", {}, res.map((r) => el("tr", {},
+      el("tbody", {}, (res || []).map((r) => el("tr", {},
         el("td", { class: "wrap" }, el("a", { href: "#/object/" + encodeURIComponent(r.id) }, r.name || r.id)),
-        el("td", {}, r.type), el("td", {}, r.why), el("td", { class: "hide-narrow" }, r.collection)))))));
+        el("td", {}, r.type), el("td", {}, r.why), el("td", { class: "hide-narrow", title: r.collection }, r.collection_title || r.collection)))))));
 };
 
 pages.object = async (id) => {
@@ -277,11 +281,11 @@ pages.object = async (id) => {
         el("h2", {}, "References"), refs.length ? el("table", {}, el("tbody", {}, refs.map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", { class: "wrap" }, objLink(v)))))) : el("p", { class: "muted" }, "none")),
       el("div", { class: "panel" }, el("h2", {}, "Versions and sources"), el("table", { id: "versions" },
         el("thead", {}, el("tr", {}, el("th", {}, "Version"), el("th", {}, "Collection"), el("th", {}, "Source"))),
-        el("tbody", {}, d.versions.map((v) => el("tr", {}, el("td", {}, fmt(v.version)), el("td", {}, v.collection),
+        el("tbody", {}, d.versions.map((v) => el("tr", {}, el("td", {}, fmt(v.version)), el("td", { title: v.collection }, v.collection_title || v.collection),
           el("td", { class: "wrap" }, v.origin ? objLink(v.origin) : "this node", v.peer ? " via peer " + v.peer : ""))))))),
     el("div", { class: "row" },
       el("div", { class: "panel" }, el("h2", {}, "Relationships"), edgeTable(d.relationships)),
-      el("div", { class: "panel" }, el("h2", {}, "Sightings"), d.sightings.length ? el("ul", {}, d.sightings.map((s) => el("li", { class: "wrap" }, objLink(s.ref)))) : el("p", { class: "muted" }, "none"))),
+      el("div", { class: "panel" }, el("h2", {}, "Sightings"), d.sightings.length ? el("ul", {}, (d.sightings || []).map((s) => el("li", { class: "wrap" }, objLink(s.ref)))) : el("p", { class: "muted" }, "none"))),
     el("div", { class: "panel" }, el("h2", {}, "Latest version"), el("pre", { id: "object-json" }, JSON.stringify(d.object, null, 2))));
 };
 
@@ -291,9 +295,9 @@ pages.partners = async () => {
     const { partners } = await api("partners");
     out.push(el("div", { class: "panel" }, el("table", { id: "partners" },
       el("thead", {}, el("tr", {}, el("th", {}, "Partner"), el("th", {}, "Country"), el("th", {}, "Agreement"), el("th", {}, ""))),
-      el("tbody", {}, partners.map((r) => el("tr", {},
+      el("tbody", {}, (partners || []).map((r) => el("tr", {},
         el("td", {}, r.partner.name || r.partner.id), el("td", {}, r.partner.country),
-        el("td", {}, r.agreement ? el("pre", {}, JSON.stringify(r.agreement, null, 1)) : el("span", { class: "muted" }, "no agreement: receives nothing")),
+        el("td", {}, r.agreement ? agreementSummary(r.agreement) : el("span", { class: "muted" }, "no agreement: receives nothing")),
         el("td", {}, el("button", { type: "button", onclick: (e) => preview(r.partner.id, e.target) }, "Preview"))))))));
   } catch (e) { out.push(el("p", { class: "error" }, e.message)); }
   out.push(el("div", { id: "preview" }));
@@ -301,11 +305,22 @@ pages.partners = async () => {
     const { peers } = await api("peers");
     out.push(el("h2", {}, "Peers"), el("div", { class: "panel" }, el("table", { id: "peers" },
       el("thead", {}, el("tr", {}, el("th", {}, "Peer"), el("th", {}, "Direction"), el("th", {}, "Last sync"), el("th", {}, "Status"))),
-      el("tbody", {}, peers.map((p) => el("tr", {}, el("td", { class: "wrap" }, p.name || p.id, el("br"), el("span", { class: "muted" }, p.discovery_url || p.api_root || "")),
+      el("tbody", {}, (peers || []).map((p) => el("tr", {}, el("td", { class: "wrap" }, p.name || p.id, el("br"), el("span", { class: "muted" }, p.discovery_url || p.api_root || "")),
         el("td", {}, p.direction), el("td", {}, fmt(p.last_sync)), el("td", { class: p.last_error ? "error" : "" }, p.last_error || (p.last_sync ? "ok" : "never synced"))))))));
   } catch (e) { out.push(el("p", { class: "error" }, e.message)); }
   show(...out);
 };
+function agreementSummary(a) {
+  const redact = Object.entries(a.redact || {}).filter(([, v]) => v && (v === true || v.length)).map(([k]) => k.replace(/_/g, " "));
+  const when = (a.valid_from || a.valid_until) ? "in force " + (a.valid_from ? "from " + fmt(a.valid_from) + " " : "") + (a.valid_until ? "until " + fmt(a.valid_until) : "") : "in force";
+  return el("ul", { class: "agreement" },
+    el("li", {}, "up to ", el("b", {}, a.max_tlp)),
+    el("li", {}, "collections: " + (a.collections || []).join(", ")),
+    el("li", {}, "types: " + ((a.object_types || []).join(", ") || "all")),
+    el("li", {}, a.allow_reshare ? "may receive what third parties shared (CLEAR, GREEN)" : "only this node's own objects"),
+    el("li", {}, "redaction: " + (redact.join(", ") || "none")),
+    el("li", {}, when));
+}
 async function preview(id, btn) {
   const box = document.getElementById("preview");
   btn.disabled = true;
@@ -319,21 +334,23 @@ async function preview(id, btn) {
   btn.disabled = false;
 }
 
-pages.audit = async () => {
+pages.audit = async (arg, params) => {
   const out = [el("h1", {}, "Audit")];
   try {
-    const page = await api("audit");
+    const next = params.get("next") || "";
+    const page = await api("audit" + (next ? "?next=" + encodeURIComponent(next) : ""));
     out.push(el("div", { class: "panel" }, el("table", { id: "audit" },
       el("thead", {}, el("tr", {}, el("th", {}, "Time"), el("th", {}, "Action"), el("th", {}, "Rule"), el("th", {}, "Actor"), el("th", { class: "hide-narrow" }, "Detail"))),
       el("tbody", {}, (page.records || []).map((a) => el("tr", {}, el("td", {}, fmt(a.time)), el("td", {}, a.action), el("td", {}, a.rule || ""),
-        el("td", {}, a.actor || ""), el("td", { class: "hide-narrow wrap" }, a.detail || a.object_id || "")))))));
+        el("td", {}, a.actor || ""), el("td", { class: "hide-narrow wrap" }, a.detail || a.object_id || ""))))),
+      page.next ? el("p", {}, el("a", { id: "audit-next", href: "#/audit?next=" + encodeURIComponent(page.next) }, "Next page")) : null));
   } catch (e) { out.push(el("p", { class: "error" }, e.message)); }
   out.push(el("h2", {}, "Feeds"));
   try {
     const { feeds } = await api("feeds");
     out.push(el("div", { class: "panel" }, el("table", { id: "feeds" },
       el("thead", {}, el("tr", {}, el("th", {}, "Feed"), el("th", {}, "Format"), el("th", {}, "Last run"), el("th", {}, "Status"))),
-      el("tbody", {}, feeds.map((f) => el("tr", {}, el("td", { class: "wrap" }, f.name, el("br"), el("span", { class: "muted" }, f.url)),
+      el("tbody", {}, (feeds || []).map((f) => el("tr", {}, el("td", { class: "wrap" }, f.name, el("br"), el("span", { class: "muted" }, f.url)),
         el("td", {}, f.format), el("td", {}, fmt(f.last_run)), el("td", { class: f.last_error ? "error" : "" }, f.last_error || (f.last_run ? "ok" : "not polled yet"))))))));
   } catch (e) { out.push(el("p", { class: "error" }, e.message)); }
   show(...out);
