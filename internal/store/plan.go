@@ -167,3 +167,25 @@ func (p *AddPlan) clearFirst(ref int64) {
 		p.ClearFirst = append(p.ClearFirst, ref)
 	}
 }
+
+// scanTypes are the object types the node reads as they arrive, whatever
+// else a collection holds (relationships for threats, sightings for
+// correlation): each backend keeps a partial index of their rows in
+// date_added order (migration 0900).
+var scanTypes = [...]string{"relationship", "sighting"}
+
+// ScanType returns the one type a type filter names when it is one of the
+// types with their own partial index, so a backend can name it literally
+// in its query (a planner uses a partial index only for a literal it can
+// match). ok is false for any other filter.
+func ScanType(types []string) (string, bool) {
+	if len(types) != 1 {
+		return "", false
+	}
+	for _, t := range scanTypes {
+		if types[0] == t {
+			return t, true
+		}
+	}
+	return "", false
+}

@@ -214,7 +214,13 @@ func pageQuery(coll int64, after store.Cursor, q entente.ObjectQuery, limit int)
 		w.add(`date_added > ` + w.arg(n))
 	}
 	w.in("id", q.IDs)
-	w.in("type", q.Types)
+	if t, ok := store.ScanType(q.Types); ok {
+		// Literal, so the planner can use the type's partial index
+		// (migration 0900).
+		w.add(`type = '` + t + `'`)
+	} else {
+		w.in("type", q.Types)
+	}
 	w.in("spec_version", q.SpecVersions)
 	if err := w.versions(q.Versions); err != nil {
 		return "", nil, err

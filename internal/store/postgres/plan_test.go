@@ -71,6 +71,8 @@ func TestQueryPlans(t *testing.T) {
 		{"latest with type after cursor", entente.ObjectQuery{Next: "x", Types: []string{"indicator"}}, "objects_latest"},
 		{"all versions after cursor", entente.ObjectQuery{Next: "x", Versions: entente.VersionFilter{All: true}}, "objects_order"},
 		{"metadata after cursor", entente.ObjectQuery{Next: "x", MetadataOnly: true, Versions: entente.VersionFilter{All: true}}, "objects_order"},
+		{"relationships", entente.ObjectQuery{Types: []string{"relationship"}, AddedAfter: at.Add(-time.Hour)}, "objects_relationships"},
+		{"sightings after cursor", entente.ObjectQuery{Next: "x", Types: []string{"sighting"}, Versions: entente.VersionFilter{All: true}}, "objects_sightings"},
 	}
 	var first int64
 	if err := s.pool.QueryRow(ctx, `SELECT min(date_added) FROM objects`).Scan(&first); err != nil {

@@ -264,12 +264,22 @@ func pageQuery(coll int64, after store.Cursor, q entente.ObjectQuery, limit int)
 		w.conds = append(w.conds, `id_hash IN (`+strings.Join(hashes, ",")+`)`)
 	}
 	w.in("id", q.IDs)
-	w.in("type", q.Types)
+	scanType, scan := store.ScanType(q.Types)
+	if scan {
+		w.conds = append(w.conds, `type = '`+scanType+`'`)
+	} else {
+		w.in("type", q.Types)
+	}
 	w.in("spec_version", q.SpecVersions)
 	if err := w.versions(q.Versions); err != nil {
 		return "", nil, err
 	}
 	from := `objects`
+	if scan && len(q.IDs) == 0 {
+		// Relationships or sightings only: walk their partial index
+		// (migration 0900), which holds nothing else.
+		from = `objects INDEXED BY objects_` + scanType + `s`
+	}
 	if len(q.IDs) > 0 && len(q.IDs) <= maxIDSeek {
 		// A few ids: seek each through the id index and sort what is
 		// found (the versions of those objects), rather than walk the

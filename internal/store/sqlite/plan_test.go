@@ -30,6 +30,8 @@ func TestQueryPlans(t *testing.T) {
 		{"all versions", entente.ObjectQuery{Next: "x", Versions: entente.VersionFilter{All: true}}, "objects_order"},
 		{"first", entente.ObjectQuery{Next: "x", Versions: entente.VersionFilter{First: true}}, "objects_order"},
 		{"metadata", entente.ObjectQuery{Next: "x", MetadataOnly: true, Versions: entente.VersionFilter{All: true}}, "objects_order"},
+		{"relationships", entente.ObjectQuery{Types: []string{"relationship"}, AddedAfter: time.Now()}, "objects_relationships"},
+		{"sightings after cursor", entente.ObjectQuery{Next: "x", Types: []string{"sighting"}, Versions: entente.VersionFilter{All: true}}, "objects_sightings"},
 	}
 	for _, tc := range cases {
 		query, args, err := pageQuery(1, store.Cursor{DateAdded: 5, Seq: 9}, tc.q, 100)
