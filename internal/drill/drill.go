@@ -50,7 +50,7 @@ type Config struct {
 	// Seed makes the federation and the outbreak reproducible.
 	Seed uint64
 	// Span is the outbreak's length in sighting time (default 6 h);
-	// Duration the wall-clock time it is replayed in (default 60 s).
+	// Duration the wall-clock time it is replayed in (default 5 minutes).
 	Span, Duration time.Duration
 	// Faults is the number of nodes closed (server and store) at 40% of
 	// the replay and reopened from their data directories at 70%.
@@ -84,7 +84,7 @@ func (c *Config) defaults() {
 		c.Span = 6 * time.Hour
 	}
 	if c.Duration == 0 {
-		c.Duration = time.Minute
+		c.Duration = 5 * time.Minute
 	}
 	if c.SyncInterval == 0 {
 		c.SyncInterval = time.Minute

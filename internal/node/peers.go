@@ -360,7 +360,8 @@ func (s *Service) push(ctx context.Context, ps store.PolicyStore, peer Peer, cli
 // RunPeerSync syncs every peer every interval until ctx ends, each in its
 // own goroutine: a slow or failing peer never delays the others, and its
 // error is recorded in its LastError and logged. A peer still syncing when
-// its next turn comes is skipped that turn.
+// its next turn comes is skipped that turn. Every peer syncs at once when
+// it starts; later rounds spread the peers over half the interval.
 func (s *Service) RunPeerSync(ctx context.Context, interval time.Duration, opt SyncOptions) {
 	ps, err := s.policyStore()
 	if err != nil {
@@ -375,25 +376,41 @@ func (s *Service) RunPeerSync(ctx context.Context, interval time.Duration, opt S
 	s.prop.mu.Unlock()
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	for {
+	for round := 0; ; {
 		peers, err := ps.Peers(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "list peers for sync", "err", err)
 		}
-		for _, peer := range peers {
+		for i, peer := range peers {
 			s.pol.mu.Lock()
 			busy := s.pol.syncing[peer.ID]
 			s.pol.mu.Unlock()
 			if busy {
 				continue
 			}
+			// After the first round (which catches up at once), the peers'
+			// syncs are spread over half the interval rather than started
+			// together: a node with many peers does not stall its other
+			// work (immediate pushes) with a burst every interval.
+			delay := time.Duration(0)
+			if round > 0 {
+				delay = interval / 2 * time.Duration(i) / time.Duration(len(peers))
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				if delay > 0 {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(delay):
+					}
+				}
 				// Errors are recorded in the peer's LastError and logged.
 				_, _ = s.SyncPeer(ctx, admin, peer.ID, opt)
 			}()
 		}
+		round++
 		select {
 		case <-ctx.Done():
 			return
