@@ -32,6 +32,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -130,6 +131,9 @@ type Result struct {
 	Timeline []Series `json:"timeline,omitempty"`
 	// Start is when the replay started.
 	Start time.Time `json:"start"`
+	// PeakRSSMiB is the process's peak resident memory (Linux; 0
+	// elsewhere), every node included.
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
 }
 
 // TierResult is one tier's figures.
@@ -261,7 +265,24 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	res.Duration = time.Since(t0)
+	res.PeakRSSMiB = peakRSS()
 	return res, nil
+}
+
+// peakRSS reads the process's peak resident set size (VmHWM) in MiB.
+func peakRSS() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			var kb float64
+			fmt.Sscanf(strings.TrimSpace(v), "%f", &kb)
+			return kb / 1024
+		}
+	}
+	return 0
 }
 
 // firstSyncs waits until every peer of every node has been synced once.
@@ -548,4 +569,7 @@ func Summary(wr io.Writer, res *Result) {
 		fmt.Fprintf(wr, "Fault: %s closed at %.1f s, reopened at %.1f s: converged %t, caught up in %.0f ms\n", fl.Name, fl.ClosedAt, fl.ReopenAt, fl.Converged, fl.CatchUpMs)
 	}
 	fmt.Fprintf(wr, "Every node holds every alert: %t\n", res.Converged)
+	if res.PeakRSSMiB > 0 {
+		fmt.Fprintf(wr, "Peak memory (all nodes, one process): %.0f MiB\n", res.PeakRSSMiB)
+	}
 }
