@@ -71,6 +71,7 @@ func (s *Service) AddPeer(ctx context.Context, p entente.Principal, peer Peer) (
 	s.log.InfoContext(ctx, "peer added", "peer", peer.ID, "name", peer.Name, "api_root", peer.APIRoot, "direction", peer.Direction, "by", p.KeyID)
 	peer.Token = ""
 	s.invalidatePushTargets()
+	s.forgetPush(peer.ID)
 	return peer, s.auditAdmin(ctx, p, "peer.add", peer.Org, fmt.Sprintf("peer %s %q %s collection %s into %s direction %s", peer.ID, peer.Name, peer.APIRoot, peer.Collection, peer.LocalCollection, peer.Direction), nil)
 }
 
@@ -156,6 +157,7 @@ func (s *Service) RemovePeer(ctx context.Context, p entente.Principal, id string
 	}
 	s.log.InfoContext(ctx, "peer removed", "peer", id, "by", p.KeyID)
 	s.invalidatePushTargets()
+	s.forgetPush(id)
 	return s.auditAdmin(ctx, p, "peer.remove", "", "peer "+id, nil)
 }
 
@@ -227,6 +229,7 @@ func (s *Service) SyncPeer(ctx context.Context, p entente.Principal, id string, 
 			cp = syncCheckpoint{}
 		}
 	}
+	s.unsavedPush(id, &cp)
 	if opt.Limits.PageSize == 0 {
 		// Large pages: each page costs a few durable commits on both sides.
 		opt.Limits.PageSize = store.MaxPageSize
@@ -240,7 +243,7 @@ func (s *Service) SyncPeer(ctx context.Context, p entente.Principal, id string, 
 		}
 	}
 	if peer.Direction == DirectionPush || peer.Direction == DirectionBoth {
-		if err := s.push(ctx, ps, peer, client, &cp, &res); err != nil {
+		if err := s.push(ctx, ps, peer, client, &cp, &res, 0); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -320,8 +323,10 @@ func (s *Service) pull(ctx context.Context, ps store.PolicyStore, peer Peer, cli
 }
 
 // push sends the peer what the gate releases to its organisation from
-// the local collection, added since the last push.
-func (s *Service) push(ctx context.Context, ps store.PolicyStore, peer Peer, client *taxiiclient.Client, cp *syncCheckpoint, res *SyncResult) error {
+// the local collection, added since the last push. The checkpoint is
+// saved after each page, or, with saveEvery > 0, at most that often (it
+// is kept in memory meanwhile, see unsavedPush).
+func (s *Service) push(ctx context.Context, ps store.PolicyStore, peer Peer, client *taxiiclient.Client, cp *syncCheckpoint, res *SyncResult, saveEvery time.Duration) error {
 	as := entente.Principal{KeyID: "peer:" + peer.ID, Org: peer.Org, Role: entente.RolePartner}
 	q := entente.ObjectQuery{AddedAfter: cp.Push.AddedAfter, Limit: DefaultLimit}
 	for {
@@ -345,9 +350,11 @@ func (s *Service) push(ctx context.Context, ps store.PolicyStore, peer Peer, cli
 			if _, last, ok := DateAddedRange(page); ok && last.After(cp.Push.AddedAfter) {
 				cp.Push.AddedAfter = last
 			}
-			b, _ := json.Marshal(cp)
-			if err := ps.UpdatePeerSync(ctx, peer.ID, b, s.now(), ""); err != nil {
-				return fmt.Errorf("save checkpoint of peer %s: %w", peer.ID, err)
+			if s.pushProgress(peer.ID, cp.Push, saveEvery) {
+				b, _ := json.Marshal(cp)
+				if err := ps.UpdatePeerSync(ctx, peer.ID, b, s.now(), ""); err != nil {
+					return fmt.Errorf("save checkpoint of peer %s: %w", peer.ID, err)
+				}
 			}
 		}
 		if !page.More {

@@ -52,6 +52,59 @@ type propagation struct {
 	// ctx is the context of background work, cancelled by Close.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// pushed is, per peer, the push checkpoint reached and when it was
+	// last saved: immediate pushes save it at most every pushSaveEvery.
+	pushed map[string]pushState
+}
+
+// pushState is a peer's push checkpoint as reached in memory.
+type pushState struct {
+	cp    pushCheckpoint
+	saved time.Time
+}
+
+// pushSaveEvery is how often, at most, an immediate push saves its peer's
+// checkpoint. A busy node pushes to each peer many times a second, and
+// each save is a durable write on the node's one writer; the checkpoint
+// is kept in memory meanwhile and saved by the next push or periodic
+// sync. After a crash the objects pushed since the last save are pushed
+// again, which the receiver takes as duplicates (adding is idempotent).
+const pushSaveEvery = 2 * time.Second
+
+// pushProgress records the push checkpoint reached for peer and reports
+// whether it is to be saved now (always when every is 0).
+func (s *Service) pushProgress(peer string, cp pushCheckpoint, every time.Duration) bool {
+	s.prop.mu.Lock()
+	defer s.prop.mu.Unlock()
+	if s.prop.pushed == nil {
+		s.prop.pushed = map[string]pushState{}
+	}
+	st := s.prop.pushed[peer]
+	st.cp = cp
+	save := every <= 0 || time.Since(st.saved) >= every
+	if save {
+		st.saved = time.Now()
+	}
+	s.prop.pushed[peer] = st
+	return save
+}
+
+// forgetPush forgets the unsaved push checkpoint of a peer added or
+// removed.
+func (s *Service) forgetPush(peer string) {
+	s.prop.mu.Lock()
+	delete(s.prop.pushed, peer)
+	s.prop.mu.Unlock()
+}
+
+// unsavedPush moves cp's push checkpoint forward to what was pushed but
+// not saved yet.
+func (s *Service) unsavedPush(peer string, cp *syncCheckpoint) {
+	s.prop.mu.Lock()
+	defer s.prop.mu.Unlock()
+	if st, ok := s.prop.pushed[peer]; ok && st.cp.AddedAfter.After(cp.Push.AddedAfter) {
+		cp.Push = st.cp
+	}
 }
 
 // storedBatch is one addition whose sightings wait for correlation and
@@ -253,8 +306,9 @@ func (s *Service) pushOnce(id string) {
 	if len(peer.Checkpoint) > 0 && json.Unmarshal(peer.Checkpoint, &cp) != nil {
 		cp = syncCheckpoint{}
 	}
+	s.unsavedPush(id, &cp)
 	res := SyncResult{Peer: id}
-	if err := s.push(ctx, ps, peer, s.peerClient(peer), &cp, &res); err != nil {
+	if err := s.push(ctx, ps, peer, s.peerClient(peer), &cp, &res, pushSaveEvery); err != nil {
 		s.log.WarnContext(ctx, "immediate push failed; the periodic sync will retry", "peer", id, "name", peer.Name, "err", err)
 		b, _ := json.Marshal(cp)
 		if uerr := ps.UpdatePeerSync(context.WithoutCancel(ctx), id, b, s.now(), err.Error()); uerr != nil {
