@@ -160,7 +160,8 @@ type Fault struct {
 	ReopenAt  float64 `json:"reopened_at_s"`
 	Converged bool    `json:"converged"`
 	// CatchUpMs is how long after reopening the node held every alert it
-	// should (0 when it already held them).
+	// should (0 when it already held them); for an alert that reached its
+	// final tier after the reopening, from its threshold sighting.
 	CatchUpMs float64 `json:"catch_up_ms"`
 }
 
@@ -523,7 +524,13 @@ func measure(res *Result, f *federation, t *truth, order []int, emitted []time.T
 				fl.Converged = false
 				continue
 			}
-			fl.CatchUpMs = math.Max(fl.CatchUpMs, float64(max(0, at.Sub(reopen)))/float64(time.Millisecond))
+			// From the reopening, or from the alert's threshold sighting
+			// when it came later.
+			from := reopen
+			if thr := emitted[order[t.reached[a][rank-1]]]; thr.After(from) {
+				from = thr
+			}
+			fl.CatchUpMs = math.Max(fl.CatchUpMs, float64(max(0, at.Sub(from)))/float64(time.Millisecond))
 		}
 		res.Faults = append(res.Faults, fl)
 	}
