@@ -26,7 +26,7 @@ func cmdDrill(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&cfg.Countries, "countries", 78, fmt.Sprintf("countries they are in (at most %d), one national CERT each", drill.MaxCountries))
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the federation and the outbreak")
 	fs.IntVar(&cfg.Faults, "faults", 0, "nodes to close at 40% of the replay and reopen at 70%")
-	fs.DurationVar(&cfg.Duration, "duration", time.Minute, "wall-clock time the outbreak is replayed in")
+	fs.DurationVar(&cfg.Duration, "duration", 5*time.Minute, "wall-clock time the outbreak is replayed in")
 	fs.DurationVar(&cfg.Span, "span", 6*time.Hour, "the outbreak's length in sighting time")
 	fs.DurationVar(&cfg.SyncInterval, "sync-interval", time.Minute, "periodic peer sync, which retries failed pushes")
 	fs.DurationVar(&cfg.Settle, "settle", 2*time.Minute, "longest wait after the replay for every node to hold every alert")

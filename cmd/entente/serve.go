@@ -101,6 +101,8 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	svc = newService(st, cfg, logger, id.ID)
+	// Before the store closes: background pushes and correlation end.
+	defer svc.Close()
 	if len(geoFiles) > 0 {
 		loc, err := loadGeo(geoFiles)
 		if err != nil {

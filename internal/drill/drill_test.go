@@ -117,7 +117,7 @@ func TestDrillFaults(t *testing.T) {
 }
 
 // BenchmarkDrill runs the full drill once per iteration: 259
-// organisations in 78 countries, the outbreak replayed in 60 s. It
+// organisations in 78 countries, the outbreak replayed in 5 minutes. It
 // reports each tier's p99 latency (ms) to every node.
 //
 //	go test ./internal/drill/ -run '^$' -bench BenchmarkDrill -benchtime=1x

@@ -12,22 +12,22 @@ import (
 var tierColours = []string{"#2b8cbe", "#e6550d", "#31a354", "#756bb1"}
 
 // WriteSVG draws the propagation: for each alert and tier, the number of
-// nodes holding it over time since the replay started (a step line from
-// the threshold sighting, marked by a dashed line), with the faults'
-// closing and reopening shaded.
+// nodes holding it against the time since the sighting that made it reach
+// the tier (a step line from 0), with the 2 s goal marked. Nodes that
+// caught up after a restart (fault mode) are drawn too.
 func WriteSVG(w io.Writer, res *Result) error {
 	const (
 		width, height          = 960.0, 540.0
 		left, right, top, foot = 70.0, 250.0, 50.0, 60.0
 	)
 	pw, ph := width-left-right, height-top-foot
-	maxT := res.ReplaySeconds
+	maxT := 2.0 // the goal
 	for _, s := range res.Timeline {
 		for _, t := range s.At {
-			maxT = math.Max(maxT, t)
+			maxT = math.Max(maxT, t-s.Threshold)
 		}
 	}
-	maxT = niceCeil(math.Max(maxT, 1))
+	maxT = niceCeil(maxT)
 	x := func(t float64) float64 { return left + pw*t/maxT }
 	y := func(n int) float64 { return top + ph - ph*float64(n)/float64(max(res.Nodes, 1)) }
 	var b strings.Builder
@@ -35,10 +35,8 @@ func WriteSVG(w io.Writer, res *Result) error {
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	fmt.Fprintf(&b, `<text x="%.0f" y="24" font-size="15">%s</text>`+"\n", left, html.EscapeString(fmt.Sprintf(
 		"Coordinated alert propagation: %d nodes in %d countries, seed %d", res.Nodes, res.Countries, res.Seed)))
-	for _, fl := range res.Faults {
-		fmt.Fprintf(&b, `<rect x="%.1f" y="%.0f" width="%.1f" height="%.0f" fill="#fee0d2" opacity="0.5"/>`+"\n",
-			x(fl.ClosedAt), top, math.Max(1, x(fl.ReopenAt)-x(fl.ClosedAt)), ph)
-	}
+	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#d62728" stroke-dasharray="4 4"/>`+"\n", x(2), top, x(2), top+ph)
+	fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" fill="#d62728">2 s goal</text>`+"\n", x(2)+4, top+12)
 	// Axes and grid.
 	fmt.Fprintf(&b, `<g stroke="#ccc">`+"\n")
 	for k := 0; k <= 10; k++ {
@@ -58,7 +56,7 @@ func WriteSVG(w io.Writer, res *Result) error {
 		n := res.Nodes * k / 4
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" text-anchor="end">%d</text>`+"\n", left-6, y(n)+4, n)
 	}
-	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" text-anchor="middle">seconds since the replay started</text>`+"\n", left+pw/2, height-18)
+	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" text-anchor="middle">seconds after the sighting that crossed the tier's threshold</text>`+"\n", left+pw/2, height-18)
 	fmt.Fprintf(&b, `<text transform="translate(18 %.0f) rotate(-90)" text-anchor="middle">nodes holding the alert</text>`+"\n", top+ph/2)
 	// Series.
 	tierIndex := map[string]int{}
@@ -68,12 +66,11 @@ func WriteSVG(w io.Writer, res *Result) error {
 	for k, s := range res.Timeline {
 		col := tierColours[tierIndex[s.Tier]%len(tierColours)]
 		dash := []string{"", "6 3", "2 2"}[threatIndex(res, s.Threat)%3]
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="%s" stroke-dasharray="3 3" opacity="0.6"/>`+"\n",
-			x(s.Threshold), top, x(s.Threshold), top+ph, col)
 		var pts strings.Builder
-		fmt.Fprintf(&pts, "%.1f,%.1f", x(s.Threshold), y(0))
+		fmt.Fprintf(&pts, "%.1f,%.1f", x(0), y(0))
 		for i, t := range s.At {
-			fmt.Fprintf(&pts, " %.1f,%.1f %.1f,%.1f", x(t), y(i), x(t), y(i+1))
+			d := math.Max(0, t-s.Threshold)
+			fmt.Fprintf(&pts, " %.1f,%.1f %.1f,%.1f", x(d), y(i), x(d), y(i+1))
 		}
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" stroke-dasharray="%s" points="%s"/>`+"\n", col, dash, pts.String())
 		ly := top + 14 + 16*float64(k)

@@ -71,6 +71,7 @@ func (s *Service) AddPeer(ctx context.Context, p entente.Principal, peer Peer) (
 	s.log.InfoContext(ctx, "peer added", "peer", peer.ID, "name", peer.Name, "api_root", peer.APIRoot, "direction", peer.Direction, "by", p.KeyID)
 	peer.Token = ""
 	s.invalidatePushTargets()
+	s.forgetPush(peer.ID)
 	return peer, s.auditAdmin(ctx, p, "peer.add", peer.Org, fmt.Sprintf("peer %s %q %s collection %s into %s direction %s", peer.ID, peer.Name, peer.APIRoot, peer.Collection, peer.LocalCollection, peer.Direction), nil)
 }
 
@@ -156,6 +157,7 @@ func (s *Service) RemovePeer(ctx context.Context, p entente.Principal, id string
 	}
 	s.log.InfoContext(ctx, "peer removed", "peer", id, "by", p.KeyID)
 	s.invalidatePushTargets()
+	s.forgetPush(id)
 	return s.auditAdmin(ctx, p, "peer.remove", "", "peer "+id, nil)
 }
 
@@ -227,6 +229,7 @@ func (s *Service) SyncPeer(ctx context.Context, p entente.Principal, id string, 
 			cp = syncCheckpoint{}
 		}
 	}
+	s.unsavedPush(id, &cp)
 	if opt.Limits.PageSize == 0 {
 		// Large pages: each page costs a few durable commits on both sides.
 		opt.Limits.PageSize = store.MaxPageSize
@@ -240,7 +243,7 @@ func (s *Service) SyncPeer(ctx context.Context, p entente.Principal, id string, 
 		}
 	}
 	if peer.Direction == DirectionPush || peer.Direction == DirectionBoth {
-		if err := s.push(ctx, ps, peer, client, &cp, &res); err != nil {
+		if err := s.push(ctx, ps, peer, client, &cp, &res, 0); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -320,8 +323,10 @@ func (s *Service) pull(ctx context.Context, ps store.PolicyStore, peer Peer, cli
 }
 
 // push sends the peer what the gate releases to its organisation from
-// the local collection, added since the last push.
-func (s *Service) push(ctx context.Context, ps store.PolicyStore, peer Peer, client *taxiiclient.Client, cp *syncCheckpoint, res *SyncResult) error {
+// the local collection, added since the last push. The checkpoint is
+// saved after each page, or, with saveEvery > 0, at most that often (it
+// is kept in memory meanwhile, see unsavedPush).
+func (s *Service) push(ctx context.Context, ps store.PolicyStore, peer Peer, client *taxiiclient.Client, cp *syncCheckpoint, res *SyncResult, saveEvery time.Duration) error {
 	as := entente.Principal{KeyID: "peer:" + peer.ID, Org: peer.Org, Role: entente.RolePartner}
 	q := entente.ObjectQuery{AddedAfter: cp.Push.AddedAfter, Limit: DefaultLimit}
 	for {
@@ -345,9 +350,11 @@ func (s *Service) push(ctx context.Context, ps store.PolicyStore, peer Peer, cli
 			if _, last, ok := DateAddedRange(page); ok && last.After(cp.Push.AddedAfter) {
 				cp.Push.AddedAfter = last
 			}
-			b, _ := json.Marshal(cp)
-			if err := ps.UpdatePeerSync(ctx, peer.ID, b, s.now(), ""); err != nil {
-				return fmt.Errorf("save checkpoint of peer %s: %w", peer.ID, err)
+			if s.pushProgress(peer.ID, cp.Push, saveEvery) {
+				b, _ := json.Marshal(cp)
+				if err := ps.UpdatePeerSync(ctx, peer.ID, b, s.now(), ""); err != nil {
+					return fmt.Errorf("save checkpoint of peer %s: %w", peer.ID, err)
+				}
 			}
 		}
 		if !page.More {
@@ -360,7 +367,8 @@ func (s *Service) push(ctx context.Context, ps store.PolicyStore, peer Peer, cli
 // RunPeerSync syncs every peer every interval until ctx ends, each in its
 // own goroutine: a slow or failing peer never delays the others, and its
 // error is recorded in its LastError and logged. A peer still syncing when
-// its next turn comes is skipped that turn.
+// its next turn comes is skipped that turn. Every peer syncs at once when
+// it starts; later rounds spread the peers over half the interval.
 func (s *Service) RunPeerSync(ctx context.Context, interval time.Duration, opt SyncOptions) {
 	ps, err := s.policyStore()
 	if err != nil {
@@ -375,25 +383,41 @@ func (s *Service) RunPeerSync(ctx context.Context, interval time.Duration, opt S
 	s.prop.mu.Unlock()
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	for {
+	for round := 0; ; {
 		peers, err := ps.Peers(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "list peers for sync", "err", err)
 		}
-		for _, peer := range peers {
+		for i, peer := range peers {
 			s.pol.mu.Lock()
 			busy := s.pol.syncing[peer.ID]
 			s.pol.mu.Unlock()
 			if busy {
 				continue
 			}
+			// After the first round (which catches up at once), the peers'
+			// syncs are spread over half the interval rather than started
+			// together: a node with many peers does not stall its other
+			// work (immediate pushes) with a burst every interval.
+			delay := time.Duration(0)
+			if round > 0 {
+				delay = interval / 2 * time.Duration(i) / time.Duration(len(peers))
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				if delay > 0 {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(delay):
+					}
+				}
 				// Errors are recorded in the peer's LastError and logged.
 				_, _ = s.SyncPeer(ctx, admin, peer.ID, opt)
 			}()
 		}
+		round++
 		select {
 		case <-ctx.Done():
 			return

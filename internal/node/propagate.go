@@ -23,8 +23,9 @@ import (
 //     collection whose agreement covers the collection and one of their
 //     types. A push already running for a peer is followed by one more
 //     run, so a burst of additions costs at most two pushes; a failed
-//     push is recorded in the peer's LastError and left to the periodic
-//     sync, which resumes from the push checkpoint.
+//     push is recorded in the peer's LastError and retried after a
+//     back-off (1 s, doubling up to 30 s), and by the periodic sync,
+//     both resuming from the push checkpoint.
 //   - sightings received from partners (pushed by a partner key, pulled
 //     from a peer) and sightings posted through TAXII are correlated as
 //     soon as they are durable, by one worker per node that takes every
@@ -52,6 +53,106 @@ type propagation struct {
 	// ctx is the context of background work, cancelled by Close.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// pushed is, per peer, the push checkpoint reached and when it was
+	// last saved: immediate pushes save it at most every pushSaveEvery.
+	pushed map[string]pushState
+	// failures counts, per peer, the immediate pushes that failed in a
+	// row; retrying holds the peers whose retry is scheduled.
+	failures map[string]int
+	retrying map[string]bool
+}
+
+// maxPushRetry bounds the back-off between retries of a failed immediate
+// push (1 s, doubling); the periodic sync retries too.
+const maxPushRetry = 30 * time.Second
+
+// pushFailed schedules one more push of peer after a back-off, unless one
+// is scheduled already: a peer that comes back (a restarted node) gets
+// what it missed within seconds, not at the next periodic sync.
+func (s *Service) pushFailed(peer string) {
+	s.prop.mu.Lock()
+	defer s.prop.mu.Unlock()
+	if s.prop.closed || s.prop.retrying[peer] {
+		return
+	}
+	if s.prop.failures == nil {
+		s.prop.failures, s.prop.retrying = map[string]int{}, map[string]bool{}
+	}
+	n := s.prop.failures[peer]
+	s.prop.failures[peer] = n + 1
+	s.prop.retrying[peer] = true
+	delay := min(time.Second<<min(n, 5), maxPushRetry)
+	s.prop.bg.Go(func() {
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-s.prop.ctx.Done():
+		case <-t.C:
+		}
+		s.prop.mu.Lock()
+		delete(s.prop.retrying, peer)
+		s.prop.mu.Unlock()
+		if s.prop.ctx.Err() == nil {
+			s.kickPush(peer)
+		}
+	})
+}
+
+// pushSucceeded resets peer's back-off.
+func (s *Service) pushSucceeded(peer string) {
+	s.prop.mu.Lock()
+	delete(s.prop.failures, peer)
+	s.prop.mu.Unlock()
+}
+
+// pushState is a peer's push checkpoint as reached in memory.
+type pushState struct {
+	cp    pushCheckpoint
+	saved time.Time
+}
+
+// pushSaveEvery is how often, at most, an immediate push saves its peer's
+// checkpoint. A busy node pushes to each peer many times a second, and
+// each save is a durable write on the node's one writer; the checkpoint
+// is kept in memory meanwhile and saved by the next push or periodic
+// sync. After a crash the objects pushed since the last save are pushed
+// again, which the receiver takes as duplicates (adding is idempotent).
+const pushSaveEvery = 2 * time.Second
+
+// pushProgress records the push checkpoint reached for peer and reports
+// whether it is to be saved now (always when every is 0).
+func (s *Service) pushProgress(peer string, cp pushCheckpoint, every time.Duration) bool {
+	s.prop.mu.Lock()
+	defer s.prop.mu.Unlock()
+	if s.prop.pushed == nil {
+		s.prop.pushed = map[string]pushState{}
+	}
+	st := s.prop.pushed[peer]
+	st.cp = cp
+	save := every <= 0 || time.Since(st.saved) >= every
+	if save {
+		st.saved = time.Now()
+	}
+	s.prop.pushed[peer] = st
+	return save
+}
+
+// forgetPush forgets the unsaved push checkpoint of a peer added or
+// removed.
+func (s *Service) forgetPush(peer string) {
+	s.prop.mu.Lock()
+	delete(s.prop.pushed, peer)
+	s.prop.mu.Unlock()
+}
+
+// unsavedPush moves cp's push checkpoint forward to what was pushed but
+// not saved yet.
+func (s *Service) unsavedPush(peer string, cp *syncCheckpoint) {
+	s.prop.mu.Lock()
+	defer s.prop.mu.Unlock()
+	if st, ok := s.prop.pushed[peer]; ok && st.cp.AddedAfter.After(cp.Push.AddedAfter) {
+		cp.Push = st.cp
+	}
 }
 
 // storedBatch is one addition whose sightings wait for correlation and
@@ -253,15 +354,20 @@ func (s *Service) pushOnce(id string) {
 	if len(peer.Checkpoint) > 0 && json.Unmarshal(peer.Checkpoint, &cp) != nil {
 		cp = syncCheckpoint{}
 	}
+	s.unsavedPush(id, &cp)
 	res := SyncResult{Peer: id}
-	if err := s.push(ctx, ps, peer, s.peerClient(peer), &cp, &res); err != nil {
-		s.log.WarnContext(ctx, "immediate push failed; the periodic sync will retry", "peer", id, "name", peer.Name, "err", err)
+	if err := s.push(ctx, ps, peer, s.peerClient(peer), &cp, &res, pushSaveEvery); err != nil {
+		s.log.WarnContext(ctx, "immediate push failed; it will be retried", "peer", id, "name", peer.Name, "err", err)
 		b, _ := json.Marshal(cp)
 		if uerr := ps.UpdatePeerSync(context.WithoutCancel(ctx), id, b, s.now(), err.Error()); uerr != nil {
 			s.log.WarnContext(ctx, "record failed push", "peer", id, "err", uerr)
 		}
+		if s.prop.ctx.Err() == nil {
+			s.pushFailed(id)
+		}
 		return
 	}
+	s.pushSucceeded(id)
 	if res.Pushed > 0 || res.PushFailed > 0 {
 		s.log.DebugContext(ctx, "pushed at once", "peer", id, "pushed", res.Pushed, "push_failed", res.PushFailed)
 	}

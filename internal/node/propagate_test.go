@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,6 +36,16 @@ type servedAlertNode struct {
 
 func serveAlertNode(t *testing.T) *servedAlertNode {
 	t.Helper()
+	n := inboxNode(t)
+	srv := httptest.NewServer(httpapi.New(n.s, httpapi.Options{}, nil, prometheus.NewRegistry()))
+	t.Cleanup(srv.Close)
+	n.url = srv.URL
+	return n
+}
+
+// inboxNode is an alerting node with the inbox collection, not served.
+func inboxNode(t *testing.T) *servedAlertNode {
+	t.Helper()
 	s, clk, id := alertNode(t)
 	t.Cleanup(s.Close)
 	inbox, err := s.CreateCollection(context.Background(), node.LocalAdmin(id.ID), entente.Collection{Alias: "inbox", Title: "Inbox",
@@ -41,9 +54,7 @@ func serveAlertNode(t *testing.T) *servedAlertNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.New(s, httpapi.Options{}, nil, prometheus.NewRegistry()))
-	t.Cleanup(srv.Close)
-	return &servedAlertNode{s: s, clk: clk, id: id, url: srv.URL, inbox: inbox}
+	return &servedAlertNode{s: s, clk: clk, id: id, inbox: inbox}
 }
 
 // held returns the objects of one collection of n, by id, as its admin
@@ -228,5 +239,101 @@ func TestPartnerSightingsCorrelatedAtOnce(t *testing.T) {
 	}
 	if got := info[0]; got.Organisations != 4 || !slices.Equal(got.Countries, []string{"DE", "ES", "FR"}) {
 		t.Errorf("alert counts %d organisations in %v; want 4 in [DE ES FR] (the analyst's unvouched IT sighting left out)", got.Organisations, got.Countries)
+	}
+}
+
+// TestFailedPushRetried checks that an immediate push to a partner that
+// is down is retried after a back-off, so that the partner has the alert
+// soon after it comes up, without a sync.
+func TestFailedPushRetried(t *testing.T) {
+	ctx := context.Background()
+	a, b := serveAlertNode(t), inboxNode(t)
+	// B's address, while nothing listens there.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	adminA := node.LocalAdmin(a.id.ID)
+	if err := a.s.PutPartner(ctx, adminA, policy.Party{ID: b.id.ID, Name: "B", Country: "DE"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.s.PutPartner(ctx, node.LocalAdmin(b.id.ID), policy.Party{ID: a.id.ID, Name: "A", Country: "FR"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.s.PutAgreement(ctx, adminA, policy.Agreement{Partner: policy.Party{ID: b.id.ID}, Collections: []string{node.CollectionAlerts},
+		MaxTLP: stix.TLPGreen}); err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := b.s.CreateKey(ctx, node.LocalAdmin(b.id.ID), node.NewKey{Name: "A", Role: entente.RolePartner, Org: a.id.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.s.AddPeer(ctx, adminA, node.Peer{ID: "b", Name: "B", APIRoot: "http://" + addr + "/taxii2/api1/", Collection: b.inbox.ID,
+		LocalCollection: node.CollectionAlerts, Token: secret, Org: b.id.ID, Direction: node.DirectionPush}); err != nil {
+		t.Fatal(err)
+	}
+	// The periodic sync runs once at start, not again within the test;
+	// it sets how peers are reached: no retry inside one exchange.
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.s.RunPeerSync(sctx, time.Hour, node.SyncOptions{Limits: taxiiclient.Limits{MaxRetries: -1}})
+	}()
+	t.Cleanup(func() { stop(); <-done })
+	// The first round: nothing to push yet, but it records the sync.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		p, err := a.s.Peer(ctx, adminA, "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.LastSync.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first sync round did not run")
+		}
+	}
+	sensor := sensorOf(t, a.s, a.id, entente.RoleSensor)
+	before := a.clk.now()
+	a.clk.add(time.Millisecond)
+	postSightings(t, a.s, sensor, alertSighting(0, a.clk.now()), alertSighting(1, a.clk.now()))
+	// The immediate push fails too; B comes up a moment later.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p, err := a.s.Peer(ctx, adminA, "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.LastError != "" && p.LastSync.After(before) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the push to a peer that is down did not fail")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("B's address was taken meanwhile: %v", err)
+	}
+	srv := &http.Server{Handler: httpapi.New(b.s, httpapi.Options{}, nil, prometheus.NewRegistry())}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		held := 0
+		for _, raw := range b.held(t, "inbox") {
+			if strings.Contains(string(raw), `"type":"`+correlate.AlertType+`"`) {
+				held++
+			}
+		}
+		if held > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the alert did not reach B within 15 s of B coming up")
+		}
 	}
 }
