@@ -2,6 +2,8 @@ package correlate
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/entente-cti/entente/internal/stix"
@@ -200,4 +202,44 @@ func ExtensionDefinition() json.RawMessage {
 func AuthorIdentity() json.RawMessage {
 	return json.RawMessage(`{"type":"identity","spec_version":"2.1","id":"` + AuthorID +
 		`","created":"2026-11-01T00:00:00.000Z","modified":"2026-11-01T00:00:00.000Z","name":"Entente project","identity_class":"organization"}`)
+}
+
+// ParseAlertObject reads an x-entente-alert object (as [AlertObject]
+// writes it, from this node or a partner's) back into an Alert. The
+// tier's rank is not in the object: rankOf gives it from the receiving
+// node's configuration (0 for a tier it does not know). Change is
+// ChangeSuperseded for a revoked alert, else ChangeNone.
+func ParseAlertObject(raw []byte, rankOf func(tier string) int) (Alert, error) {
+	var o alertJSON
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return Alert{}, fmt.Errorf("alert object: %w", err)
+	}
+	if o.Type != AlertType {
+		return Alert{}, fmt.Errorf("alert object: type %q is not %s", o.Type, AlertType)
+	}
+	if !strings.HasPrefix(o.ID, AlertType+"--") {
+		return Alert{}, fmt.Errorf("alert object: id %q is not an %s id", o.ID, AlertType)
+	}
+	if o.Tier == "" || o.ThreatRef == "" {
+		return Alert{}, fmt.Errorf("alert %s: tier and threat_ref are required", o.ID)
+	}
+	a := Alert{ID: o.ID, Threat: ThreatKey(o.ThreatRef), Tier: o.Tier, Organisations: o.OrganisationCount,
+		Countries: o.Countries, Window: time.Duration(o.WindowSeconds) * time.Second, SupersededBy: o.SupersededByRef}
+	if rankOf != nil {
+		a.TierRank = rankOf(o.Tier)
+	}
+	var err error
+	for _, f := range []struct {
+		name string
+		s    string
+		t    *time.Time
+	}{{"created", o.Created, &a.Epoch}, {"first_seen", o.FirstSeen, &a.FirstSeen}, {"last_seen", o.LastSeen, &a.LastSeen}} {
+		if *f.t, err = stix.ParseTimestamp(f.s); err != nil {
+			return Alert{}, fmt.Errorf("alert %s: %s: %w", o.ID, f.name, err)
+		}
+	}
+	if o.Revoked {
+		a.Change = ChangeSuperseded
+	}
+	return a, nil
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -191,5 +192,30 @@ func TestResolverOnPoisonIvy(t *testing.T) {
 	}
 	if _, err := forward.AddRelationship(json.RawMessage(`{"type":`)); err == nil {
 		t.Error("malformed JSON accepted")
+	}
+}
+
+func TestParseAlertObjectRoundTrip(t *testing.T) {
+	epoch := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	a := correlate.Alert{ID: "x-entente-alert--6f1c1a53-8a57-5d6e-9b1f-0c2d3e4f5a6b", Threat: "malware--0a1b2c3d-0000-4000-8000-000000000001",
+		Tier: "regional", TierRank: 2, Epoch: epoch, Window: 24 * time.Hour, Organisations: 4, Countries: []string{"DE", "FR", "PL"},
+		FirstSeen: epoch.Add(time.Hour), LastSeen: epoch.Add(2 * time.Hour)}
+	rank := func(tier string) int { return map[string]int{"national": 1, "regional": 2, "global": 3}[tier] }
+	got, err := correlate.ParseAlertObject(correlate.AlertObject(a), rank)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, a) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, a)
+	}
+	a.SupersededBy = "x-entente-alert--00000000-0000-5000-8000-000000000000"
+	if got, err := correlate.ParseAlertObject(correlate.AlertObject(a), rank); err != nil || got.Change != correlate.ChangeSuperseded || got.SupersededBy != a.SupersededBy {
+		t.Errorf("revoked alert: %+v, %v", got, err)
+	}
+	for _, bad := range []string{`{`, `{"type":"indicator","id":"indicator--x"}`, `{"type":"x-entente-alert","id":"x-entente-alert--1","tier":"","threat_ref":"m"}`,
+		`{"type":"x-entente-alert","id":"x-entente-alert--1","tier":"global","threat_ref":"m","created":"yesterday"}`} {
+		if _, err := correlate.ParseAlertObject([]byte(bad), rank); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
 	}
 }

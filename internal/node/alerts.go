@@ -678,17 +678,45 @@ func (s *Service) Alert(ctx context.Context, p entente.Principal, id string) (Al
 	return alertInfo(st, raw)
 }
 
-// alertObjects reads the latest alert objects of ids through release.
+// alertObjects reads the latest alert objects of ids through release:
+// from the alerts collection, where the node's own alerts are, and for
+// those not there (alerts received from partners) from the other
+// collections p may read.
 func (s *Service) alertObjects(ctx context.Context, p entente.Principal, ids []string) (map[string]json.RawMessage, error) {
 	out := map[string]json.RawMessage{}
-	for chunk := range slices.Chunk(ids, 500) {
-		q := entente.ObjectQuery{IDs: chunk, Types: []string{correlate.AlertType}, Limit: len(chunk) + 1}
-		page, err := s.release(ctx, p, CollectionAlerts, q)
-		if err != nil {
+	read := func(collection string, ids []string) error {
+		for chunk := range slices.Chunk(ids, 500) {
+			q := entente.ObjectQuery{IDs: chunk, Types: []string{correlate.AlertType}, Limit: len(chunk) + 1}
+			page, err := s.release(ctx, p, collection, q)
+			if err != nil {
+				return err
+			}
+			for _, e := range page.Entries {
+				out[e.ID] = e.Raw
+			}
+		}
+		return nil
+	}
+	if err := read(CollectionAlerts, ids); err != nil {
+		return nil, err
+	}
+	missing := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { _, ok := out[id]; return ok })
+	if len(missing) == 0 {
+		return out, nil
+	}
+	colls, err := s.Collections(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range colls {
+		if c.Alias == CollectionAlerts || c.ID == CollectionAlerts || !c.CanRead(p.Role) {
+			continue
+		}
+		if err := read(c.ID, missing); err != nil {
 			return nil, err
 		}
-		for _, e := range page.Entries {
-			out[e.ID] = e.Raw
+		if missing = slices.DeleteFunc(missing, func(id string) bool { _, ok := out[id]; return ok }); len(missing) == 0 {
+			break
 		}
 	}
 	return out, nil
@@ -872,6 +900,96 @@ func (s *Service) pseudonymous(ctx context.Context, self Identity, collection st
 		}
 		s.alerts.orgMu.Unlock()
 		sg.WhereSightedRefs = nil // counted as its creator's
+	}
+	return nil
+}
+
+// receiveAlerts gives the alerts received from others (pushed by a
+// partner, pulled from a peer, posted over TAXII) into collection a
+// lifecycle on this node, as if it had raised them: listed, shown on the
+// dashboard, notified, acknowledged and resolved here. A received alert
+// the node raised itself too (same id: alerts converge) keeps its one
+// lifecycle. A higher tier escalates it; a revoked (superseded) one
+// resolves it. Objects that are not alerts are ignored; malformed ones
+// are logged and skipped.
+func (s *Service) receiveAlerts(ctx context.Context, collection string, objects []json.RawMessage) error {
+	as, err := s.alertStore()
+	if err != nil {
+		return err
+	}
+	self, err := s.Identity(ctx)
+	if err != nil {
+		return err
+	}
+	tiers := s.alerts.cfg.Tiers
+	if len(tiers) == 0 {
+		tiers = correlate.DefaultTiers()
+	}
+	rank := func(tier string) int {
+		for i, t := range tiers {
+			if t.Name == tier {
+				return i + 1
+			}
+		}
+		return 0
+	}
+	admin := LocalAdmin(self.ID)
+	for _, raw := range objects {
+		al, err := correlate.ParseAlertObject(raw, rank)
+		if err != nil {
+			s.log.WarnContext(ctx, "received alert not taken into the lifecycle", "collection", collection, "err", err)
+			continue
+		}
+		if err := s.receiveAlert(ctx, as, admin, collection, al); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// receiveAlert is receiveAlerts for one alert.
+func (s *Service) receiveAlert(ctx context.Context, as store.AlertStore, admin entente.Principal, collection string, al correlate.Alert) error {
+	s.alerts.mu.Lock()
+	defer s.alerts.mu.Unlock()
+	now := s.now()
+	note := "received in collection " + collection
+	lc, err := s.lifecycle(ctx, as, al.ID)
+	changed := false
+	switch {
+	case entente.ErrorCode(err) == entente.ENOTFOUND:
+		if al.Change == correlate.ChangeSuperseded {
+			return nil
+		}
+		lc, changed, al.Change = correlate.NewLifecycle(al, admin.Org, now), true, correlate.ChangeCreated
+		lc.History[len(lc.History)-1].Note = note
+	case err != nil:
+		return err
+	case al.Change == correlate.ChangeSuperseded:
+		changed = lc.Resolve(admin.Org, now, "superseded by "+al.SupersededBy+"; "+note) == nil
+	case al.TierRank > lc.TierRank:
+		al.Change = correlate.ChangeEscalated
+		changed = lc.Escalate(al, admin.Org, now, fmt.Sprintf("%d organisations in %d countries; %s", al.Organisations, len(al.Countries), note)) == nil
+	}
+	if !changed {
+		return nil
+	}
+	if err := s.putLifecycle(ctx, as, al.ID, lc, now); err != nil {
+		return err
+	}
+	if err := s.auditAdmin(ctx, admin, "alert."+string(lc.Status), "", al.ID+" tier "+lc.Tier+", "+note, nil); err != nil {
+		return err
+	}
+	s.events.alert(al, lc.Status, now, false) // live events (events.go)
+	if s.alerts.notify == nil {
+		return nil
+	}
+	// What is notified is what the gate releases to the node itself.
+	page, err := s.release(ctx, admin, collection, entente.ObjectQuery{IDs: []string{al.ID}, Limit: 1})
+	if err != nil {
+		return fmt.Errorf("release alert %s: %w", al.ID, err)
+	}
+	if len(page.Entries) > 0 {
+		s.alerts.notify(ctx, AlertEvent{Change: al.Change, Alert: al, Status: lc.Status, Object: page.Entries[0].Raw})
 	}
 	return nil
 }

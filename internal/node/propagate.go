@@ -10,10 +10,14 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/correlate"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store"
 	"github.com/entente-cti/entente/internal/taxiiclient"
 )
+
+// alertType is the STIX type of coordinated alerts.
+const alertType = correlate.AlertType
 
 // propagation is what makes objects move on as soon as they are stored,
 // instead of at the next periodic sync or correlation scan:
@@ -161,6 +165,8 @@ type storedBatch struct {
 	collection string
 	types      []string
 	sightings  []json.RawMessage
+	// alerts received from others, for this node's alert lifecycle.
+	alerts []json.RawMessage
 }
 
 // pushTarget is a push peer and what its agreement covers.
@@ -412,6 +418,9 @@ func (s *Service) stored(collection string, objs []*stix.Object, correlate bool)
 			// A copy: the caller's buffers may be reused.
 			b.sightings = append(b.sightings, append(json.RawMessage(nil), o.Raw...))
 		}
+		if correlate && o.Type == alertType {
+			b.alerts = append(b.alerts, append(json.RawMessage(nil), o.Raw...))
+		}
 	}
 	s.prop.mu.Lock()
 	defer s.prop.mu.Unlock()
@@ -443,6 +452,7 @@ func (s *Service) drain() {
 		s.prop.mu.Unlock()
 		types := map[string][]string{}
 		sightings := map[string][]json.RawMessage{}
+		alerts := map[string][]json.RawMessage{}
 		var order []string
 		for _, b := range batches {
 			if _, ok := types[b.collection]; !ok {
@@ -454,6 +464,7 @@ func (s *Service) drain() {
 				}
 			}
 			sightings[b.collection] = append(sightings[b.collection], b.sightings...)
+			alerts[b.collection] = append(alerts[b.collection], b.alerts...)
 		}
 		for _, c := range order {
 			s.pushSoon(ctx, c, types[c])
@@ -464,6 +475,14 @@ func (s *Service) drain() {
 			}
 			if err := s.correlateIn(ctx, c, sightings[c]); err != nil && !errors.Is(err, context.Canceled) {
 				s.log.ErrorContext(ctx, "correlation of received sightings failed; the scan will retry", "collection", c, "err", err)
+			}
+		}
+		for _, c := range order {
+			if len(alerts[c]) == 0 {
+				continue
+			}
+			if err := s.receiveAlerts(ctx, c, alerts[c]); err != nil && !errors.Is(err, context.Canceled) {
+				s.log.ErrorContext(ctx, "received alerts not taken into the lifecycle", "collection", c, "err", err)
 			}
 		}
 	}

@@ -148,6 +148,39 @@ func TestAlertPushedAtOnce(t *testing.T) {
 	if got := c.held(t, "inbox"); len(got) != 0 {
 		t.Errorf("C's agreement does not cover alerts, yet C received %d objects", len(got))
 	}
+	// B's analysts see the received alert in B's own lifecycle: raised
+	// national, escalated to regional, with the history saying where it
+	// came from; and they can acknowledge it there.
+	adminB := node.LocalAdmin(b.id.ID)
+	var got node.AlertInfo
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		list, err := b.s.ListAlerts(ctx, adminB, node.AlertFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == 1 && list[0].Status == correlate.StatusEscalated {
+			got = list[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("B's alert list after the pushes: %+v, want the one alert, escalated", list)
+		}
+	}
+	if got.ID != idOfRaw(t, regional) || got.Tier != "regional" || got.Organisations != 4 {
+		full, _ := b.s.Alert(ctx, adminB, got.ID)
+		t.Errorf("B's received alert: %+v, history %+v", got, full.History)
+	}
+	info, err := b.s.AckAlert(ctx, adminB, got.ID, "seen")
+	if err != nil || info.Status != correlate.StatusAcknowledged {
+		t.Fatalf("ack on B: %+v, %v", info, err)
+	}
+	if n := len(info.History); n < 3 || !strings.Contains(info.History[0].Note, "received in collection "+b.inbox.ID) {
+		t.Errorf("B's history of the received alert: %+v", info.History)
+	}
+	// C, whose agreement covers no alerts, lists none.
+	if list, err := c.s.ListAlerts(ctx, node.LocalAdmin(c.id.ID), node.AlertFilter{}); err != nil || len(list) != 0 {
+		t.Errorf("C lists %d alerts (%v), want none", len(list), err)
+	}
 	// No sync ran: the push checkpoint was kept by the immediate pushes.
 	peers, err := a.s.Peers(ctx, adminA)
 	if err != nil {
