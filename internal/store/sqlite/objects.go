@@ -27,7 +27,10 @@ var insertFull = insertSQL(insertChunk)
 
 func insertSQL(rows int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO objects (seq, pos, collection, id, id_hash, type, spec_version, version, date_added, is_latest, is_first, raw) VALUES `)
+	// OR FAIL: a failing row does not undo the statement's earlier
+	// rows, which spares SQLite a statement journal; the writer rolls
+	// back the whole call instead (see commitGroup).
+	b.WriteString(`INSERT OR FAIL INTO objects (seq, pos, collection, id, id_hash, type, spec_version, version, date_added, is_latest, is_first, raw) VALUES `)
 	for i := range rows {
 		if i > 0 {
 			b.WriteByte(',')
