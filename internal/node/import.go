@@ -218,10 +218,11 @@ func (s *Service) ImportObjects(ctx context.Context, p entente.Principal, collec
 // collection, as PrepareImport decides, while batches is still producing
 // them: a [feed.Importer] can hand on the objects it settled after each
 // input ([feed.Importer.TakeSettled]) and its merged indicators at the
-// end. Each object must come once in all of batches. Stored versions to
-// merge with are looked up through the read path (release), and only if
-// the collection held anything when the import began: what the import
-// itself stores is never looked up again. Objects are decoded and
+// end. Each object must come once in all of batches. The stored versions
+// to merge with are those the collection held when the import began
+// (what the import itself stores is never looked up again), read in one
+// walk through the read path (release), which an empty collection
+// skips. Objects are decoded and
 // validated once, on every core, in batches of ImportBatch, each while
 // the store writes the previous one in one transaction, without a TAXII
 // status resource: nobody polls for one, and the summary is the outcome.
@@ -422,8 +423,11 @@ func countWarninglists(raw json.RawMessage, st *ImportStats) {
 }
 
 // storedLookup returns a Lookup of the latest stored versions in
-// collection that p may read, by id through release, or nil when the
-// collection holds no object (then nothing an import stores needs one).
+// collection that p may read, or nil when the collection holds no object
+// (then nothing an import stores needs one). It reads the collection
+// once, through release: one walk costs less than a look-up by id per
+// imported object. It keeps the JSON of indicators only, the objects an
+// import merges with; of other objects, that they are stored.
 func (s *Service) storedLookup(ctx context.Context, p entente.Principal, collection string) (Lookup, error) {
 	page, err := s.releaseTo(ctx, p, collection, entente.ObjectQuery{Limit: 1, MetadataOnly: true}, nil)
 	if err != nil {
@@ -432,13 +436,23 @@ func (s *Service) storedLookup(ctx context.Context, p entente.Principal, collect
 	if len(page.Entries) == 0 && !page.More {
 		return nil, nil
 	}
-	return func(ctx context.Context, ids []string) (map[string]json.RawMessage, error) {
+	stored := map[string]json.RawMessage{}
+	for e, err := range s.released(ctx, p, collection, entente.ObjectQuery{Limit: 5000}) {
+		if err != nil {
+			return nil, err
+		}
+		if e.Type == "indicator" {
+			stored[e.ID] = e.Raw
+		} else {
+			stored[e.ID] = json.RawMessage{}
+		}
+	}
+	return func(_ context.Context, ids []string) (map[string]json.RawMessage, error) {
 		out := make(map[string]json.RawMessage)
-		for e, err := range s.released(ctx, p, collection, entente.ObjectQuery{IDs: ids, Limit: 5000}) {
-			if err != nil {
-				return nil, err
+		for _, id := range ids {
+			if raw, ok := stored[id]; ok {
+				out[id] = raw
 			}
-			out[e.ID] = e.Raw
 		}
 		return out, nil
 	}, nil
