@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"net/url"
 	"os"
@@ -80,7 +81,8 @@ func cmdImport(ctx context.Context, env *Env, args []string) error {
 		opts.Geo = loc
 	}
 
-	var store func(ctx context.Context, objs []json.RawMessage) (node.ImportStats, error)
+	// store stores what objs yields while it is still reading inputs.
+	var store func(ctx context.Context, objs iter.Seq[[]json.RawMessage]) (node.ImportStats, error)
 	switch {
 	case cfg.Data != "" || cfg.Store != "":
 		svc, st, err := openNode(ctx, cfg, quietLogger(env))
@@ -93,16 +95,20 @@ func cmdImport(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		admin := node.LocalAdmin(id.ID)
-		store = func(ctx context.Context, objs []json.RawMessage) (node.ImportStats, error) {
-			return svc.ImportObjects(ctx, admin, *coll, objs)
+		store = func(ctx context.Context, objs iter.Seq[[]json.RawMessage]) (node.ImportStats, error) {
+			return svc.ImportStream(ctx, admin, *coll, objs)
 		}
 	case remote.server != "":
 		r, err := newRemoteImporter(ctx, remote)
 		if err != nil {
 			return err
 		}
-		store = func(ctx context.Context, objs []json.RawMessage) (node.ImportStats, error) {
-			return r.store(ctx, *coll, objs)
+		store = func(ctx context.Context, objs iter.Seq[[]json.RawMessage]) (node.ImportStats, error) {
+			var all []json.RawMessage
+			for b := range objs {
+				all = append(all, b...)
+			}
+			return r.store(ctx, *coll, all)
 		}
 	default:
 		return usagef("give --server URL (or ENTENTE_SERVER) to import into a running node, or --data DIR to import offline")
@@ -111,12 +117,33 @@ func cmdImport(ctx context.Context, env *Env, args []string) error {
 	start := time.Now()
 	im := feed.NewImporter()
 	var sum importSummary
-	for _, path := range fs.Args() {
-		if err := importPath(im, path, opts, &sum); err != nil {
-			sum.fileErrors = append(sum.fileErrors, err.Error())
+	// The inputs are read while what they settled is stored: every
+	// object but the indicators after each input, the indicators, with
+	// the sources of every input merged, after the last.
+	objs := func(yield func([]json.RawMessage) bool) {
+		stopped := false
+		settled := func() {
+			if !stopped {
+				if objs := im.TakeSettled(); len(objs) > 0 && !yield(objs) {
+					stopped = true
+				}
+			}
+		}
+		for _, path := range fs.Args() {
+			if stopped {
+				return
+			}
+			if err := importPath(im, path, opts, &sum, settled); err != nil {
+				sum.fileErrors = append(sum.fileErrors, err.Error())
+			}
+		}
+		if !stopped {
+			if rest := im.Objects(); len(rest) > 0 {
+				yield(rest)
+			}
 		}
 	}
-	st, err := store(ctx, im.Objects())
+	st, err := store(ctx, objs)
 	sum.stats = st
 	sum.print(env.Stderr, time.Since(start))
 	if err != nil {
@@ -327,13 +354,15 @@ func (s *importSummary) print(w io.Writer, d time.Duration) {
 }
 
 // importPath imports a file, a MISP feed directory (one holding
-// manifest.json) or every file below a directory.
-func importPath(im *feed.Importer, path string, opts feed.Options, sum *importSummary) error {
+// manifest.json) or every file below a directory, and calls settled after
+// each input.
+func importPath(im *feed.Importer, path string, opts feed.Options, sum *importSummary, settled func()) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return err
 	}
 	if !fi.IsDir() {
+		defer settled()
 		return importFile(im, path, opts, sum)
 	}
 	return filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
@@ -349,6 +378,7 @@ func importPath(im *feed.Importer, path string, opts feed.Options, sum *importSu
 				} else {
 					sum.add(res)
 				}
+				settled()
 				return filepath.SkipDir
 			}
 			return nil
@@ -359,6 +389,7 @@ func importPath(im *feed.Importer, path string, opts feed.Options, sum *importSu
 		if err := importFile(im, p, opts, sum); err != nil {
 			sum.fileErrors = append(sum.fileErrors, err.Error())
 		}
+		settled()
 		return nil
 	})
 }

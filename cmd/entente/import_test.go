@@ -73,7 +73,7 @@ func TestImportRealFeeds(t *testing.T) {
 	im := feed.NewImporter()
 	var sum importSummary
 	for _, p := range inputs {
-		if err := importPath(im, p, feed.Options{}, &sum); err != nil {
+		if err := importPath(im, p, feed.Options{}, &sum, func() {}); err != nil {
 			t.Fatal(err)
 		}
 	}

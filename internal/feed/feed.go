@@ -225,6 +225,8 @@ type Importer struct {
 	order  []string
 	events map[string]bool
 	serial uint64
+	// settled is how much of order TakeSettled has gone through.
+	settled int
 }
 
 // NewImporter returns an empty Importer.
@@ -280,8 +282,9 @@ func (im *Importer) Import(r io.Reader, name string, opts Options) (Result, erro
 	return b.res, nil
 }
 
-// Objects returns every object imported so far, indicators with all their
-// sources merged, in the order first seen.
+// Objects returns every object imported so far (but those taken by
+// [Importer.TakeSettled]), indicators with all their sources merged, in
+// the order first seen.
 func (im *Importer) Objects() []json.RawMessage {
 	out := make([]json.RawMessage, 0, len(im.order))
 	for _, id := range im.order {
@@ -289,8 +292,30 @@ func (im *Importer) Objects() []json.RawMessage {
 			out = append(out, in.marshal())
 			continue
 		}
-		out = append(out, im.other[id])
+		if raw := im.other[id]; raw != nil { // nil: taken by TakeSettled
+			out = append(out, raw)
+		}
 	}
+	return out
+}
+
+// TakeSettled returns the objects imported since the previous call that
+// no later input can change, in the order first seen, and forgets their
+// content: every object but the indicators, whose sources later inputs
+// may extend. Their ids stay known, so a later input that produces one of
+// them again produces nothing, and [Importer.Objects] and
+// [Importer.Each] leave them out. An importer can so hand most of its
+// objects on (to be stored) while it still reads inputs, and the
+// indicators, merged, once the last input is read.
+func (im *Importer) TakeSettled() []json.RawMessage {
+	var out []json.RawMessage
+	for _, id := range im.order[im.settled:] {
+		if raw := im.other[id]; raw != nil {
+			out = append(out, raw)
+			im.other[id] = nil
+		}
+	}
+	im.settled = len(im.order)
 	return out
 }
 
@@ -303,6 +328,9 @@ func (im *Importer) Each(fn func(raw json.RawMessage) error) error {
 			raw = in.marshal()
 		} else {
 			raw = im.other[id]
+		}
+		if raw == nil { // taken by TakeSettled
+			continue
 		}
 		if err := fn(raw); err != nil {
 			return err

@@ -1,10 +1,12 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"reflect"
 	"runtime"
@@ -206,37 +208,36 @@ func timestampOf(v any) time.Time {
 	return t
 }
 
-// ImportObjects stores feed objects in collection, as PrepareImport
-// decides, in batches of ImportBatch, looking up stored versions through
-// the read path (release). Each batch is validated while the store writes
-// the previous one, and is stored in one transaction, without a TAXII
-// status resource: nobody polls for one, and the summary is the outcome.
+// ImportObjects stores feed objects in collection, as [Service.ImportStream]
+// does.
 func (s *Service) ImportObjects(ctx context.Context, p entente.Principal, collection string, objs []json.RawMessage) (ImportStats, error) {
+	return s.ImportStream(ctx, p, collection, func(yield func([]json.RawMessage) bool) { yield(objs) })
+}
+
+// ImportStream stores the feed objects that batches yields in
+// collection, as PrepareImport decides, while batches is still producing
+// them: a [feed.Importer] can hand on the objects it settled after each
+// input ([feed.Importer.TakeSettled]) and its merged indicators at the
+// end. Each object must come once in all of batches. The stored versions
+// to merge with are those the collection held when the import began
+// (what the import itself stores is never looked up again), read in one
+// walk through the read path (release), which an empty collection
+// skips. Objects are decoded and
+// validated once, on every core, in batches of ImportBatch, each while
+// the store writes the previous one in one transaction, without a TAXII
+// status resource: nobody polls for one, and the summary is the outcome.
+// batches runs on another goroutine, and has stopped when ImportStream
+// returns.
+func (s *Service) ImportStream(ctx context.Context, p entente.Principal, collection string, batches iter.Seq[[]json.RawMessage]) (ImportStats, error) {
 	var st ImportStats
-	heads, err := readHeads(objs)
-	if err != nil {
-		return st, err
-	}
-	// One pass over the collection finds every stored version to merge
-	// with: the store answers a look-up by id by walking the collection,
-	// so one walk is cheaper than one per batch.
-	stored, err := s.storedOf(ctx, p, collection, heads)
-	if err != nil {
-		return st, err
-	}
-	lookup := func(_ context.Context, ids []string) (map[string]json.RawMessage, error) {
-		out := make(map[string]json.RawMessage)
-		for _, id := range ids {
-			if raw, ok := stored[id]; ok {
-				out[id] = raw
-			}
-		}
-		return out, nil
-	}
 	if p.Role == entente.RolePartner {
 		// A partner's objects are a third party's: AddObjects records
 		// their provenance.
-		return s.importThrough(ctx, p, collection, objs, heads, lookup, st)
+		var objs []json.RawMessage
+		for b := range batches {
+			objs = append(objs, b...)
+		}
+		return s.importThrough(ctx, p, collection, objs, st)
 	}
 	c, err := s.collection(ctx, collection)
 	if err != nil {
@@ -245,41 +246,55 @@ func (s *Service) ImportObjects(ctx context.Context, p entente.Principal, collec
 	if !c.CanWrite(p.Role) {
 		return st, forbidden(p, "write to", c)
 	}
-
-	// One goroutine prepares and validates batches, the caller stores
-	// them: the two overlap.
-	type prepared struct {
-		off, n   int
-		valid    []*stix.Object
-		failures []taxii.StatusDetail
-		err      error
+	lookup, err := s.storedLookup(ctx, p, c.ID)
+	if err != nil {
+		return st, err
 	}
+
+	// One goroutine runs batches and prepares and validates what it
+	// yields, the caller stores it: the two overlap.
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	batches := make(chan prepared, 1)
-	var counts ImportStats // owned by the preparing goroutine until batches is closed
+	prepared := make(chan importBatch, 1)
+	defer func() {
+		cancel()
+		for range prepared { // wait for batches to stop
+		}
+	}()
+	var counts ImportStats // owned by the preparing goroutine until prepared is closed
 	go func() {
-		defer close(batches)
-		for off := 0; off < len(objs); off += ImportBatch {
-			end := min(off+ImportBatch, len(objs))
-			batch := objs[off:end]
-			todo, err := prepareImport(ctx, batch, heads[off:end], s.now(), lookup, &counts)
-			b := prepared{off: off, n: len(batch), err: err}
-			if err == nil {
-				b.valid, b.failures = validateObjects(todo)
+		defer close(prepared)
+		var pending []json.RawMessage
+		off := 0
+		// flush prepares and hands on pending in batches of ImportBatch
+		// (all of it when final); false means stop.
+		flush := func(final bool) bool {
+			for len(pending) >= ImportBatch || (final && len(pending) > 0) {
+				n := min(len(pending), ImportBatch)
+				b := s.prepareBatch(ctx, pending[:n], lookup, &counts)
+				b.off = off
+				off += n
+				pending = slices.Clone(pending[n:])
+				select {
+				case prepared <- b:
+				case <-ctx.Done():
+					return false
+				}
+				if b.err != nil {
+					return false
+				}
 			}
-			select {
-			case batches <- b:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
+			return true
+		}
+		for objs := range batches {
+			pending = append(pending, objs...)
+			if !flush(false) {
 				return
 			}
 		}
+		flush(true)
 	}()
 	// On an error, st says what was stored before it.
-	for b := range batches {
+	for b := range prepared {
 		if b.err != nil {
 			return st, b.err
 		}
@@ -296,6 +311,9 @@ func (s *Service) ImportObjects(ctx context.Context, p entente.Principal, collec
 				SuccessCount: len(b.valid), FailureCount: len(b.failures)})
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return st, err
+	}
 	nstored, failures := st.Stored, st.Failures
 	st = counts
 	st.Stored, st.Failures = nstored, failures
@@ -303,8 +321,165 @@ func (s *Service) ImportObjects(ctx context.Context, p entente.Principal, collec
 	return st, nil
 }
 
-// importThrough is ImportObjects through AddObjects, one call per batch.
-func (s *Service) importThrough(ctx context.Context, p entente.Principal, collection string, objs []json.RawMessage, heads []head, lookup Lookup, st ImportStats) (ImportStats, error) {
+// importBatch is one batch of an import, prepared for the store.
+type importBatch struct {
+	off, n   int
+	valid    []*stix.Object
+	failures []taxii.StatusDetail
+	err      error
+}
+
+// prepareBatch decodes and validates objs, counts them into st, and
+// decides what to store as PrepareImport does, looking up stored
+// versions with lookup (none when it is nil). A merged indicator is
+// validated again.
+func (s *Service) prepareBatch(ctx context.Context, objs []json.RawMessage, lookup Lookup, st *ImportStats) importBatch {
+	b := importBatch{n: len(objs)}
+	decoded, errs := decodeObjects(objs)
+	st.Objects += len(objs)
+	var ids []string
+	for i, o := range decoded {
+		if o == nil {
+			continue
+		}
+		if o.Type == "indicator" {
+			st.Indicators++
+			countWarninglists(o.Raw, st)
+		}
+		if lookup != nil && errs[i] == nil {
+			ids = append(ids, o.ID)
+		}
+	}
+	stored := map[string]json.RawMessage{}
+	for off := 0; off < len(ids); off += lookupBatch {
+		m, err := lookup(ctx, ids[off:min(off+lookupBatch, len(ids))])
+		if err != nil {
+			b.err = err
+			return b
+		}
+		maps.Copy(stored, m)
+	}
+	b.valid = make([]*stix.Object, 0, len(objs))
+	for i, o := range decoded {
+		if errs[i] != nil {
+			b.failures = append(b.failures, failure(i, objs[i], o, errs[i]))
+			continue
+		}
+		old, ok := stored[o.ID]
+		if !ok {
+			b.valid = append(b.valid, o)
+			continue
+		}
+		if o.Type != "indicator" {
+			st.Unchanged++
+			continue
+		}
+		merged, changed, err := mergeIndicator(old, o.Raw, s.now())
+		if err != nil {
+			b.err = fmt.Errorf("merge indicator %s with the stored version: %w", o.ID, err)
+			return b
+		}
+		if !changed {
+			st.Unchanged++
+			continue
+		}
+		st.Merged++
+		m, err := stix.Decode(merged)
+		if err == nil {
+			err = stix.Validate(m)
+		}
+		if err != nil {
+			b.failures = append(b.failures, failure(i, merged, m, err))
+			continue
+		}
+		b.valid = append(b.valid, m)
+	}
+	return b
+}
+
+// warninglistsProp is the property feed flags warninglisted indicators
+// with.
+var warninglistsProp = []byte(`"x_entente_warninglists"`)
+
+// countWarninglists counts the warninglists an imported indicator hit
+// into st.
+func countWarninglists(raw json.RawMessage, st *ImportStats) {
+	if !bytes.Contains(raw, warninglistsProp) {
+		return
+	}
+	var h struct {
+		Warninglists []string `json:"x_entente_warninglists"`
+	}
+	if json.Unmarshal(raw, &h) != nil || len(h.Warninglists) == 0 {
+		return
+	}
+	st.Warninglisted++
+	if st.WarninglistHits == nil {
+		st.WarninglistHits = map[string]int{}
+	}
+	for _, l := range h.Warninglists {
+		st.WarninglistHits[l]++
+	}
+}
+
+// storedLookup returns a Lookup of the latest stored versions in
+// collection that p may read, or nil when the collection holds no object
+// (then nothing an import stores needs one). It reads the collection
+// once, through release: one walk costs less than a look-up by id per
+// imported object. It keeps the JSON of indicators only, the objects an
+// import merges with; of other objects, that they are stored.
+func (s *Service) storedLookup(ctx context.Context, p entente.Principal, collection string) (Lookup, error) {
+	page, err := s.releaseTo(ctx, p, collection, entente.ObjectQuery{Limit: 1, MetadataOnly: true}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(page.Entries) == 0 && !page.More {
+		return nil, nil
+	}
+	stored := map[string]json.RawMessage{}
+	for e, err := range s.released(ctx, p, collection, entente.ObjectQuery{Limit: 5000}) {
+		if err != nil {
+			return nil, err
+		}
+		if e.Type == "indicator" {
+			stored[e.ID] = e.Raw
+		} else {
+			stored[e.ID] = json.RawMessage{}
+		}
+	}
+	return func(_ context.Context, ids []string) (map[string]json.RawMessage, error) {
+		out := make(map[string]json.RawMessage)
+		for _, id := range ids {
+			if raw, ok := stored[id]; ok {
+				out[id] = raw
+			}
+		}
+		return out, nil
+	}, nil
+}
+
+// importThrough is ImportStream through AddObjects, one call per batch,
+// for a partner.
+func (s *Service) importThrough(ctx context.Context, p entente.Principal, collection string, objs []json.RawMessage, st ImportStats) (ImportStats, error) {
+	heads, err := readHeads(objs)
+	if err != nil {
+		return st, err
+	}
+	// One pass over the collection finds every stored version to merge
+	// with.
+	stored, err := s.storedOf(ctx, p, collection, heads)
+	if err != nil {
+		return st, err
+	}
+	lookup := func(_ context.Context, ids []string) (map[string]json.RawMessage, error) {
+		out := make(map[string]json.RawMessage)
+		for _, id := range ids {
+			if raw, ok := stored[id]; ok {
+				out[id] = raw
+			}
+		}
+		return out, nil
+	}
 	for off := 0; off < len(objs); off += ImportBatch {
 		end := min(off+ImportBatch, len(objs))
 		batch := objs[off:end]

@@ -22,8 +22,25 @@ const parallelValidation = 512
 // batches, and returns the valid ones in input order with a failure for
 // each invalid one.
 func validateObjects(objects []json.RawMessage) ([]*stix.Object, []taxii.StatusDetail) {
-	decoded := make([]*stix.Object, len(objects))
-	errs := make([]error, len(objects))
+	decoded, errs := decodeObjects(objects)
+	valid := make([]*stix.Object, 0, len(objects))
+	var failures []taxii.StatusDetail
+	for i, err := range errs {
+		if err != nil {
+			failures = append(failures, failure(i, objects[i], decoded[i], err))
+			continue
+		}
+		valid = append(valid, decoded[i])
+	}
+	return valid, failures
+}
+
+// decodeObjects decodes and validates objects, on every core for large
+// batches: decoded[i] is nil when objects[i] did not decode, errs[i] says
+// why objects[i] is not valid.
+func decodeObjects(objects []json.RawMessage) (decoded []*stix.Object, errs []error) {
+	decoded = make([]*stix.Object, len(objects))
+	errs = make([]error, len(objects))
 	check := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			o, err := stix.Decode(objects[i])
@@ -44,16 +61,7 @@ func validateObjects(objects []json.RawMessage) ([]*stix.Object, []taxii.StatusD
 	} else {
 		check(0, len(objects))
 	}
-	valid := make([]*stix.Object, 0, len(objects))
-	var failures []taxii.StatusDetail
-	for i, err := range errs {
-		if err != nil {
-			failures = append(failures, failure(i, objects[i], decoded[i], err))
-			continue
-		}
-		valid = append(valid, decoded[i])
-	}
-	return valid, failures
+	return decoded, errs
 }
 
 // OnComplete registers f to be called with every Add Objects status once it

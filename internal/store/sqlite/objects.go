@@ -27,7 +27,10 @@ var insertFull = insertSQL(insertChunk)
 
 func insertSQL(rows int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO objects (seq, pos, collection, id, id_hash, type, spec_version, version, date_added, is_latest, is_first, raw) VALUES `)
+	// OR FAIL: a failing row does not undo the statement's earlier
+	// rows, which spares SQLite a statement journal; the writer rolls
+	// back the whole call instead (see commitGroup).
+	b.WriteString(`INSERT OR FAIL INTO objects (seq, pos, collection, id, id_hash, type, spec_version, version, date_added, is_latest, is_first, raw) VALUES `)
 	for i := range rows {
 		if i > 0 {
 			b.WriteByte(',')
@@ -50,9 +53,19 @@ func (s *Store) addInTx(ctx context.Context, tx *sql.Tx, collection string, objs
 	// The date decided when the call was queued, unless another process
 	// has written to the collection since.
 	dateAdded := max(queued, last+1)
-	existing, err := s.lookupExisting(ctx, tx, coll, objs)
+	set, err := s.idSet(ctx, tx, coll, len(objs))
 	if err != nil {
 		return nil, err
+	}
+	lookFor := objs
+	if set != nil {
+		lookFor = maybeStored(set, objs)
+	}
+	var existing []store.Existing
+	if len(lookFor) > 0 {
+		if existing, err = s.lookupExisting(ctx, tx, coll, lookFor); err != nil {
+			return nil, err
+		}
 	}
 	plan, err := store.PlanAdd(objs, dateAdded, existing)
 	if err != nil {
@@ -60,6 +73,16 @@ func (s *Store) addInTx(ctx context.Context, tx *sql.Tx, collection string, objs
 	}
 	if len(plan.Inserts) == 0 {
 		return plan.Outcomes, nil
+	}
+	if set != nil {
+		// Before the insert: a hash too many is harmless, one too few
+		// is not.
+		for _, e := range plan.Inserts {
+			set[idHash(e.Obj.ID)] = struct{}{}
+		}
+		if len(set) > maxIDSet {
+			delete(s.ids.byColl, coll)
+		}
 	}
 	if err := s.insertEntries(ctx, tx, coll, dateAdded, plan.Inserts); err != nil {
 		return nil, err

@@ -50,6 +50,8 @@ type Store struct {
 	// preparing it each time costs tens of microseconds in modernc.
 	w writerStmts
 	r readerStmts
+	// ids are the writer's sets of stored id hashes (see idSet).
+	ids idSets
 
 	writes     atomic.Int64 // write transactions since the last checkpoint
 	stop, done chan struct{}
