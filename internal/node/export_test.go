@@ -277,3 +277,27 @@ func TestExportIndexFollowsChanges(t *testing.T) {
 }
 
 const ind3ID = "indicator--8e2e2d2b-17d4-4cbf-938f-000000000003"
+
+func TestWarmExportIndexes(t *testing.T) {
+	s, c := initNode(t)
+	importList(t, s, c, node.CollectionIntel, "feed-a", "198.51.100.7\n198.51.100.8\nexample.org\n", feed.Options{})
+	intel, err := s.Collection(context.Background(), admin, node.CollectionIntel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.ExportIndexItems(intel.ID); ok {
+		t.Fatal("an export index exists before any export or warm-up")
+	}
+	if err := s.WarmExportIndexes(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := s.ExportIndexItems(intel.ID); !ok || n != 3 {
+		t.Fatalf("after the warm-up the intel index holds %d items (exists %v), want the 3 indicators", n, ok)
+	}
+	body, _ := exportBody(t, s, admin, node.ExportRequest{Format: export.FormatPlain})
+	for _, v := range []string{"198.51.100.7", "198.51.100.8", "example.org"} {
+		if !strings.Contains(body, v) {
+			t.Errorf("export after the warm-up lacks %s:\n%s", v, body)
+		}
+	}
+}

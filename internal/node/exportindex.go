@@ -266,3 +266,23 @@ func (s *Service) exportIndexAdded(id string) {
 		}
 	}()
 }
+
+// WarmExportIndexes builds the export index of every collection that
+// holds indicators, so that the first export after a start costs what
+// any other does instead of reading and converting every indicator.
+// serve runs it in the background at start; an export that comes first
+// simply builds (or waits for) the same index. It stops at the first
+// error, which it returns.
+func (s *Service) WarmExportIndexes(ctx context.Context) error {
+	colls, err := s.st.Collections(ctx)
+	if err != nil {
+		return fmt.Errorf("warm export indexes: %w", err)
+	}
+	loc := s.ext().geoLocator()
+	for _, c := range colls {
+		if _, err := s.colIndexFor(ctx, c, loc); err != nil {
+			return fmt.Errorf("warm export index of collection %s: %w", c.ID, err)
+		}
+	}
+	return nil
+}
