@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/entente-cti/entente/internal/config"
@@ -17,13 +18,19 @@ import (
 
 // alertServeFlags are serve's flags for alert notifications.
 type alertServeFlags struct {
-	webhooks []string
-	syslog   string
+	webhooks        []string
+	partnerWebhooks []node.PartnerWebhook
+	syslog          string
 }
 
 // register adds --webhook (repeatable) and --syslog to fs.
 func (a *alertServeFlags) register(fs *flag.FlagSet) *alertServeFlags {
-	fs.Func("webhook", "URL every alert change is POSTed to, signed with the node's key (repeatable)", func(v string) error {
+	fs.Func("webhook", "URL every alert change is POSTed to, signed with the node's key (repeatable); `PARTNER=URL`, with PARTNER a partner's identity id,\n"+
+		"names a partner's endpoint: it gets only what the partner's agreement lets the policy gate release, audited", func(v string) error {
+		if partner, u, ok := strings.Cut(v, "="); ok && strings.HasPrefix(partner, "identity--") {
+			a.partnerWebhooks = append(a.partnerWebhooks, node.PartnerWebhook{Partner: partner, URL: u})
+			return nil
+		}
 		a.webhooks = append(a.webhooks, v)
 		return nil
 	})
@@ -52,7 +59,7 @@ func startAlertNotify(ctx context.Context, svc *node.Service, a *alertServeFlags
 			closers[i]()
 		}
 	}
-	if len(a.webhooks) > 0 || a.syslog != "" {
+	if len(a.webhooks) > 0 || len(a.partnerWebhooks) > 0 || a.syslog != "" {
 		if err := enableNotify(ctx, svc, a, cfg, logger, &closers); err != nil {
 			stop()
 			return nil, err
@@ -68,7 +75,7 @@ func startAlertNotify(ctx context.Context, svc *node.Service, a *alertServeFlags
 // enableNotify opens what notifications need and enables them, adding
 // what to close at shutdown to closers.
 func enableNotify(ctx context.Context, svc *node.Service, a *alertServeFlags, cfg config.Config, logger *slog.Logger, closers *[]func()) error {
-	opt := node.NotifyOptions{Webhooks: a.webhooks}
+	opt := node.NotifyOptions{Webhooks: a.webhooks, PartnerWebhooks: a.partnerWebhooks}
 	if host, err := os.Hostname(); err == nil {
 		opt.Hostname = host
 	}
@@ -80,7 +87,7 @@ func enableNotify(ctx context.Context, svc *node.Service, a *alertServeFlags, cf
 		opt.Syslog = sl
 		*closers = append(*closers, func() { sl.Close() })
 	}
-	if len(a.webhooks) > 0 {
+	if len(a.webhooks)+len(a.partnerWebhooks) > 0 {
 		dir := cfg.Data
 		if cfg.Store != "" {
 			tmp, err := os.MkdirTemp("", "entente-notify-")
@@ -110,7 +117,7 @@ func enableNotify(ctx context.Context, svc *node.Service, a *alertServeFlags, cf
 		go func() { defer close(done); d.Run(dctx) }()
 		*closers = append(*closers, func() { cancel(); <-done })
 	}
-	logger.Info("alert notifications enabled", "webhooks", len(a.webhooks), "syslog", a.syslog != "")
+	logger.Info("alert notifications enabled", "webhooks", len(a.webhooks), "partner_webhooks", len(a.partnerWebhooks), "syslog", a.syslog != "")
 	return nil
 }
 

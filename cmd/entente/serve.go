@@ -158,7 +158,9 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	defer func() { stopSync(); <-syncDone }()
 
 	go svc.RunFeeds(ctx) // polls the configured feeds until shutdown
-	go func() { // so that the first export after a start is as fast as the next
+	// Export indexes are built now, so that the first export after a
+	// start is as fast as the next.
+	go func() {
 		if err := svc.WarmExportIndexes(ctx); err != nil && ctx.Err() == nil {
 			logger.Warn("export indexes not built at start; the first export builds them", "err", err)
 		}

@@ -76,6 +76,8 @@ type AlertEvent struct {
 	Status correlate.Status `json:"status"`
 	// Object is the alert object as released by the policy gate.
 	Object json.RawMessage `json:"alert"`
+	// Collection is the collection (id) that holds the alert object.
+	Collection string `json:"-"`
 }
 
 // AlertStats counts what correlation did with the sightings the node
@@ -575,7 +577,7 @@ func (s *Service) applyAlert(ctx context.Context, self Identity, al correlate.Al
 	if len(page.Entries) == 0 {
 		return nil
 	}
-	s.alerts.notify(ctx, AlertEvent{Change: al.Change, Alert: al, Status: status, Object: page.Entries[0].Raw})
+	s.alerts.notify(ctx, AlertEvent{Change: al.Change, Alert: al, Status: status, Object: page.Entries[0].Raw, Collection: CollectionAlerts})
 	return nil
 }
 
@@ -989,7 +991,7 @@ func (s *Service) receiveAlert(ctx context.Context, as store.AlertStore, admin e
 		return fmt.Errorf("release alert %s: %w", al.ID, err)
 	}
 	if len(page.Entries) > 0 {
-		s.alerts.notify(ctx, AlertEvent{Change: al.Change, Alert: al, Status: lc.Status, Object: page.Entries[0].Raw})
+		s.alerts.notify(ctx, AlertEvent{Change: al.Change, Alert: al, Status: lc.Status, Object: page.Entries[0].Raw, Collection: collection})
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,8 @@ import (
 	"github.com/entente-cti/entente/internal/correlate"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/notify"
+	"github.com/entente-cti/entente/internal/policy"
+	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store/sqlite"
 )
 
@@ -458,5 +461,83 @@ func BenchmarkAddSightingsCorrelated(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// TestPartnerWebhookThroughGate checks that a partner's webhook receives
+// an alert only as the partner's agreement lets the policy gate release
+// it, and that the release is audited; a partner without an agreement
+// covering alerts receives nothing.
+func TestPartnerWebhookThroughGate(t *testing.T) {
+	s, clk, id := alertNode(t)
+	ctx := context.Background()
+	admin := node.LocalAdmin(id.ID)
+	pub, err := s.PublicKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	covered, other := orgID(90), orgID(91)
+	for _, p := range []string{covered, other} {
+		if err := s.PutPartner(ctx, admin, policy.Party{ID: p, Name: "partner", Country: "DE"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.PutAgreement(ctx, admin, policy.Agreement{Partner: policy.Party{ID: covered}, Collections: []string{node.CollectionAlerts},
+		ObjectTypes: []string{correlate.AlertType}, MaxTLP: stix.TLPGreen}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutAgreement(ctx, admin, policy.Agreement{Partner: policy.Party{ID: other}, Collections: []string{node.CollectionIntel},
+		MaxTLP: stix.TLPGreen}); err != nil {
+		t.Fatal(err)
+	}
+	recs := map[string]*receiver{}
+	var hooks []node.PartnerWebhook
+	for _, p := range []string{covered, other} {
+		rec := &receiver{v: notify.NewVerifier(pub, 5*time.Minute, 100), now: clk.now}
+		srv := httptest.NewServer(rec)
+		defer srv.Close()
+		recs[p] = rec
+		hooks = append(hooks, node.PartnerWebhook{Partner: p, URL: srv.URL + "/hook"})
+	}
+	q, err := notify.OpenFileQueue(filepath.Join(t.TempDir(), "queue.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	d, err := s.EnableNotify(ctx, node.NotifyOptions{PartnerWebhooks: hooks, Queue: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.EnableNotify(ctx, node.NotifyOptions{PartnerWebhooks: []node.PartnerWebhook{{Partner: "bob", URL: "https://x"}}, Queue: q}); entente.ErrorCode(err) != entente.EINVALID {
+		t.Errorf("partner webhook without an identity id: %v, want EINVALID", err)
+	}
+	sensor := sensorOf(t, s, id, entente.RoleSensor)
+	postSightings(t, s, sensor, alertSighting(0, clk.now()), alertSighting(1, clk.now()))
+	if q.Len() != 1 {
+		t.Fatalf("queue holds %d deliveries, want 1: the covered partner's only", q.Len())
+	}
+	if n, err := d.RunOnce(ctx); n != 1 || err != nil {
+		t.Fatalf("RunOnce = %d, %v", n, err)
+	}
+	if got := recs[covered]; len(got.body) != 1 || got.errs[0] != nil {
+		t.Fatalf("covered partner's webhook: %d requests, %v", len(got.body), got.errs)
+	}
+	if got := recs[other]; len(got.body) != 0 {
+		t.Errorf("a partner whose agreement does not cover alerts received %d notifications", len(got.body))
+	}
+	var payload node.AlertPayload
+	if err := json.Unmarshal(recs[covered].body[0], &payload); err != nil {
+		t.Fatal(err)
+	}
+	var alert struct{ ID string }
+	if err := json.Unmarshal(payload.Alert, &alert); err != nil || !strings.HasPrefix(alert.ID, correlate.AlertType+"--") {
+		t.Fatalf("payload alert %s: %v", payload.Alert, err)
+	}
+	audit, err := s.QueryAudit(ctx, admin, node.AuditQuery{Action: node.AuditEgress, Partner: covered, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(audit.Records) != 1 || audit.Records[0].ObjectID != alert.ID || !strings.HasPrefix(audit.Records[0].Actor, "webhook ") {
+		t.Errorf("egress audit of the partner webhook: %+v", audit.Records)
 	}
 }
