@@ -3,8 +3,10 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
+	"sync"
 	"time"
 
 	"github.com/entente-cti/entente"
@@ -247,6 +249,13 @@ func (s *Service) releaseTo(ctx context.Context, p entente.Principal, collection
 	if partner {
 		q.MetadataOnly = false
 	}
+	if partner && sink == nil && q.Limit >= pipelineMin {
+		page, err := s.releaseInParts(ctx, p, c, q, metadataOnly)
+		if err != nil || len(page.Entries) > 0 || !page.More {
+			return page, err
+		}
+		q.Next = page.Next // the gate withheld all of it: scan on as below
+	}
 	for scanned := 0; ; scanned++ {
 		page, err := s.st.QueryObjects(ctx, q)
 		if err != nil {
@@ -267,6 +276,94 @@ func (s *Service) releaseTo(ctx context.Context, p entente.Principal, collection
 		}
 		q.Next = page.Next
 	}
+}
+
+// pipelineMin is the page size from which a partner's read is read,
+// gated and audited in parts (releaseInParts).
+const pipelineMin = 2000
+
+// pipelineParts is how many parts releaseInParts reads a page in.
+const pipelineParts = 4
+
+// releaseInParts is a partner's read of a large page (q.Limit ≥
+// pipelineMin) in parts: each part is read from the store, passed through
+// the gate, and its audit record appended in the background while the
+// next part is read, so that the durable write of the audit (mostly
+// waiting for the disk) overlaps the reading instead of following it.
+// Nothing leaves before every part's record is durable: it waits for all
+// of them and fails, returning nothing, if any append failed. The page
+// returned is the parts' gated entries, with the last part's More and
+// Next.
+func (s *Service) releaseInParts(ctx context.Context, p entente.Principal, c entente.Collection, q entente.ObjectQuery, metadataOnly bool) (entente.Page, error) {
+	ps, err := s.policyStore()
+	if err != nil {
+		return entente.Page{}, err
+	}
+	channel := "objects"
+	if metadataOnly {
+		channel = "manifest"
+	}
+	var (
+		out       entente.Page
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		appendErr error
+		last      chan struct{} // closed when the latest part's append ends
+	)
+	per := (q.Limit + pipelineParts - 1) / pipelineParts
+	remaining := q.Limit
+	pq := q
+	now := s.now()
+	for remaining > 0 {
+		pq.Limit = min(per, remaining)
+		page, err := s.st.QueryObjects(ctx, pq)
+		if err != nil {
+			wg.Wait()
+			if code := entente.ErrorCode(err); code == entente.EINVALID || code == entente.ENOTFOUND {
+				return entente.Page{}, err
+			}
+			return entente.Page{}, fmt.Errorf("query collection %s: %w", c.ID, err)
+		}
+		sink := &store.Release{Time: now, Actor: p.KeyID, Partner: p.Org, Detail: channel + " " + c.ID}
+		gated, err := s.gate(ctx, p, c, page, metadataOnly, sink)
+		if err != nil {
+			wg.Wait()
+			return entente.Page{}, err
+		}
+		if len(sink.Versions) > 0 {
+			// Each part's record follows the previous one's, so the
+			// audit lists the versions in the order they are sent.
+			prev, done := last, make(chan struct{})
+			last = done
+			wg.Go(func() {
+				defer close(done)
+				if prev != nil {
+					<-prev
+				}
+				if err := ps.AppendRelease(ctx, *sink); err != nil {
+					mu.Lock()
+					appendErr = errors.Join(appendErr, err)
+					mu.Unlock()
+				}
+			})
+		}
+		if out.Entries == nil {
+			out.Entries = make([]entente.ObjectEntry, 0, q.Limit)
+		}
+		out.Entries = append(out.Entries, gated.Entries...)
+		out.More, out.Next = page.More, page.Next
+		remaining -= len(page.Entries)
+		if !page.More || len(page.Entries) == 0 {
+			break
+		}
+		pq.Next = page.Next
+	}
+	wg.Wait()
+	if appendErr != nil {
+		// Nothing leaves without its audit record.
+		return entente.Page{}, fmt.Errorf("policy gate: %w", appendErr)
+	}
+	return out, nil
 }
 
 // released yields every entry of collection that q selects, following
