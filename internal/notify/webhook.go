@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -22,6 +23,38 @@ type Webhook struct {
 	// Now returns the current time (for the signature timestamp); nil
 	// means time.Now.
 	Now func() time.Time
+
+	// signed is, per delivery still being retried, the timestamp (Unix
+	// seconds) of its last signed attempt: a retry is signed with a later
+	// one, so it never carries the signature of an attempt the receiver
+	// has already seen (which its replay check would refuse).
+	mu     sync.Mutex
+	signed map[string]int64
+}
+
+// signingTime returns the time to sign an attempt of d with: now, or one
+// second after the previous attempt's timestamp when that was in the same
+// second (or later: a clock stepped back).
+func (w *Webhook) signingTime(d Delivery, now time.Time) time.Time {
+	key := d.ID + "\x00" + d.Target
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.signed == nil {
+		w.signed = map[string]int64{}
+	}
+	sec := now.Unix()
+	if last, ok := w.signed[key]; ok && sec <= last {
+		sec = last + 1
+	}
+	w.signed[key] = sec
+	return time.Unix(sec, 0)
+}
+
+// settled forgets the attempts of d (delivered, or given up).
+func (w *Webhook) settled(d Delivery) {
+	w.mu.Lock()
+	delete(w.signed, d.ID+"\x00"+d.Target)
+	w.mu.Unlock()
 }
 
 // PermanentError is a delivery failure that retrying cannot fix: the
@@ -70,7 +103,7 @@ func (w *Webhook) Deliver(ctx context.Context, d Delivery) error {
 	req.Header.Set("User-Agent", "entente-notify")
 	req.Header.Set("X-Entente-Delivery", d.ID)
 	if w.Signer != nil {
-		w.Signer.SignRequest(req.Header, d.Body, now())
+		w.Signer.SignRequest(req.Header, d.Body, w.signingTime(d, now()))
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -80,9 +113,11 @@ func (w *Webhook) Deliver(ctx context.Context, d Delivery) error {
 	resp.Body.Close()
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		w.settled(d)
 		return nil
 	case resp.StatusCode >= 400 && resp.StatusCode < 500 &&
 		resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests:
+		w.settled(d)
 		return &PermanentError{Target: d.Target, Status: resp.StatusCode}
 	}
 	return fmt.Errorf("deliver to %s: status %d", d.Target, resp.StatusCode)

@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -131,5 +132,33 @@ func TestBackoffDelay(t *testing.T) {
 	b.Rand = func() float64 { return 0.999 }
 	if d := b.Delay(1); d < 500*time.Millisecond || d > time.Second {
 		t.Errorf("jittered delay %s outside [0.5s, 1s]", d)
+	}
+}
+
+// TestRetrySignedAnew checks that a retry made within the same second as
+// the attempt before it is signed with a later timestamp: the receiver's
+// replay check must not refuse a legitimate retry.
+func TestRetrySignedAnew(t *testing.T) {
+	signer := notify.NewSigner(testKey(9))
+	recv := &flaky{t: t, verifier: notify.NewVerifier(signer.PublicKey(), time.Minute, 100), failures: 2}
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+	at := time.Now().Truncate(time.Second).Add(300 * time.Millisecond)
+	wh := &notify.Webhook{Client: srv.Client(), Signer: signer, Now: func() time.Time { return at }}
+	d := notify.Delivery{ID: "d1", Target: srv.URL, Body: []byte(`{"alert":2}`)}
+	ctx := context.Background()
+	for i := range 3 { // three attempts in the same second
+		err := wh.Deliver(ctx, d)
+		if i < 2 && (err == nil || errors.As(err, new(*notify.PermanentError))) {
+			t.Fatalf("attempt %d: %v, want a retryable error (the receiver answers 503)", i+1, err)
+		}
+		if i == 2 && err != nil {
+			t.Fatalf("third attempt: %v", err)
+		}
+	}
+	recv.mu.Lock()
+	defer recv.mu.Unlock()
+	if len(recv.bodies) != 1 {
+		t.Fatalf("delivered %d times, want once", len(recv.bodies))
 	}
 }
