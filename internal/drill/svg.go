@@ -36,7 +36,8 @@ func WriteSVG(w io.Writer, res *Result) error {
 	fmt.Fprintf(&b, `<text x="%.0f" y="24" font-size="15">%s</text>`+"\n", left, html.EscapeString(fmt.Sprintf(
 		"Coordinated alert propagation: %d nodes in %d countries, seed %d", res.Nodes, res.Countries, res.Seed)))
 	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#d62728" stroke-dasharray="4 4"/>`+"\n", x(2), top, x(2), top+ph)
-	fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" fill="#d62728">2 s goal</text>`+"\n", x(2)+4, top+12)
+	// Labelled inside the plot, at the foot of the line, clear of the legend.
+	fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" fill="#d62728" text-anchor="end">2 s goal</text>`+"\n", x(2)-4, top+ph-6)
 	// Axes and grid.
 	fmt.Fprintf(&b, `<g stroke="#ccc">`+"\n")
 	for k := 0; k <= 10; k++ {
