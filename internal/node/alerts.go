@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -685,42 +686,20 @@ func (s *Service) Alert(ctx context.Context, p entente.Principal, id string) (Al
 // those not there (alerts received from partners) from the other
 // collections p may read.
 func (s *Service) alertObjects(ctx context.Context, p entente.Principal, ids []string) (map[string]json.RawMessage, error) {
+	types := []string{correlate.AlertType}
 	out := map[string]json.RawMessage{}
-	read := func(collection string, ids []string) error {
-		for chunk := range slices.Chunk(ids, 500) {
-			q := entente.ObjectQuery{IDs: chunk, Types: []string{correlate.AlertType}, Limit: len(chunk) + 1}
-			page, err := s.release(ctx, p, collection, q)
-			if err != nil {
-				return err
-			}
-			for _, e := range page.Entries {
-				out[e.ID] = e.Raw
-			}
+	for e, err := range s.releasedByID(ctx, p, CollectionAlerts, ids, types) {
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	}
-	if err := read(CollectionAlerts, ids); err != nil {
-		return nil, err
+		out[e.ID] = e.Raw
 	}
 	missing := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { _, ok := out[id]; return ok })
-	if len(missing) == 0 {
-		return out, nil
-	}
-	colls, err := s.Collections(ctx, p)
+	received, err := s.lookupReadable(ctx, p, missing, types, CollectionAlerts)
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range colls {
-		if c.Alias == CollectionAlerts || c.ID == CollectionAlerts || !c.CanRead(p.Role) {
-			continue
-		}
-		if err := read(c.ID, missing); err != nil {
-			return nil, err
-		}
-		if missing = slices.DeleteFunc(missing, func(id string) bool { _, ok := out[id]; return ok }); len(missing) == 0 {
-			break
-		}
-	}
+	maps.Copy(out, received)
 	return out, nil
 }
 

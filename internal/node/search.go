@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"sync"
@@ -86,16 +87,13 @@ func (s *Service) Search(ctx context.Context, p entente.Principal, query string)
 		if !c.CanRead(p.Role) {
 			continue
 		}
-		for chunk := range slices.Chunk(ids, 500) {
-			page, err := s.release(ctx, p, c.ID, entente.ObjectQuery{IDs: chunk, Limit: len(chunk) + 1})
+		for e, err := range s.releasedByID(ctx, p, c.ID, ids, nil) {
 			if err != nil {
 				return nil, err
 			}
-			for _, e := range page.Entries {
-				out = append(out, SearchResult{ID: e.ID, Type: e.Type, Collection: c.ID, CollectionTitle: cmpOr(c.Alias, c.Title), Name: displayName(e.Raw), Version: e.Version, Why: why[e.ID]})
-				if len(out) >= maxSearchResults {
-					return out, nil
-				}
+			out = append(out, SearchResult{ID: e.ID, Type: e.Type, Collection: c.ID, CollectionTitle: cmpOr(c.Alias, c.Title), Name: displayName(e.Raw), Version: e.Version, Why: why[e.ID]})
+			if len(out) >= maxSearchResults {
+				return out, nil
 			}
 		}
 	}
@@ -474,7 +472,7 @@ func (s *Service) AlertDetail(ctx context.Context, p entente.Principal, id strin
 			}
 		}
 	}
-	objs, err := s.lookupReadable(ctx, p, ids)
+	objs, err := s.lookupReadable(ctx, p, ids, nil)
 	if err != nil {
 		return AlertDetail{}, err
 	}
@@ -513,9 +511,10 @@ func (s *Service) AlertDetail(ctx context.Context, p entente.Principal, id strin
 	return d, nil
 }
 
-// lookupReadable returns the latest version of each of ids that p may
-// read, in any collection, through release.
-func (s *Service) lookupReadable(ctx context.Context, p entente.Principal, ids []string) (map[string]json.RawMessage, error) {
+// lookupReadable returns the latest version of each of ids (of types,
+// when not empty) that p may read, in any collection, through release;
+// collections named in skip are left out.
+func (s *Service) lookupReadable(ctx context.Context, p entente.Principal, ids, types []string, skip ...string) (map[string]json.RawMessage, error) {
 	out := map[string]json.RawMessage{}
 	if len(ids) == 0 {
 		return out, nil
@@ -525,18 +524,35 @@ func (s *Service) lookupReadable(ctx context.Context, p entente.Principal, ids [
 		return nil, err
 	}
 	for _, c := range colls {
-		if !c.CanRead(p.Role) {
+		if !c.CanRead(p.Role) || slices.Contains(skip, c.ID) || slices.Contains(skip, c.Alias) {
 			continue
 		}
-		for chunk := range slices.Chunk(ids, 500) {
-			page, err := s.release(ctx, p, c.ID, entente.ObjectQuery{IDs: chunk, Limit: len(chunk) + 1})
+		for e, err := range s.releasedByID(ctx, p, c.ID, ids, types) {
 			if err != nil {
 				return nil, err
 			}
-			for _, e := range page.Entries {
-				out[e.ID] = e.Raw
-			}
+			out[e.ID] = e.Raw
 		}
 	}
 	return out, nil
+}
+
+// releasedByID yields the latest version of each of ids (of types, when
+// not empty) in collection, through release, asking for them in chunks
+// of 500; an error ends the sequence.
+func (s *Service) releasedByID(ctx context.Context, p entente.Principal, collection string, ids, types []string) iter.Seq2[entente.ObjectEntry, error] {
+	return func(yield func(entente.ObjectEntry, error) bool) {
+		for chunk := range slices.Chunk(ids, 500) {
+			page, err := s.release(ctx, p, collection, entente.ObjectQuery{IDs: chunk, Types: types, Limit: len(chunk) + 1})
+			if err != nil {
+				yield(entente.ObjectEntry{}, err)
+				return
+			}
+			for _, e := range page.Entries {
+				if !yield(e, nil) {
+					return
+				}
+			}
+		}
+	}
 }
