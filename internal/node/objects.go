@@ -259,10 +259,7 @@ func (s *Service) releaseTo(ctx context.Context, p entente.Principal, collection
 	for scanned := 0; ; scanned++ {
 		page, err := s.st.QueryObjects(ctx, q)
 		if err != nil {
-			if code := entente.ErrorCode(err); code == entente.EINVALID || code == entente.ENOTFOUND {
-				return entente.Page{}, err
-			}
-			return entente.Page{}, fmt.Errorf("query collection %s: %w", c.ID, err)
+			return entente.Page{}, queryError(c, err)
 		}
 		if !partner {
 			return page, nil
@@ -276,6 +273,16 @@ func (s *Service) releaseTo(ctx context.Context, p entente.Principal, collection
 		}
 		q.Next = page.Next
 	}
+}
+
+// queryError returns a store query's error as the client should see it:
+// its own when it is the client's (a bad cursor, an unknown object),
+// else wrapped with the collection.
+func queryError(c entente.Collection, err error) error {
+	if code := entente.ErrorCode(err); code == entente.EINVALID || code == entente.ENOTFOUND {
+		return err
+	}
+	return fmt.Errorf("query collection %s: %w", c.ID, err)
 }
 
 // pipelineMin is the page size from which a partner's read is read,
@@ -319,10 +326,7 @@ func (s *Service) releaseInParts(ctx context.Context, p entente.Principal, c ent
 		page, err := s.st.QueryObjects(ctx, pq)
 		if err != nil {
 			wg.Wait()
-			if code := entente.ErrorCode(err); code == entente.EINVALID || code == entente.ENOTFOUND {
-				return entente.Page{}, err
-			}
-			return entente.Page{}, fmt.Errorf("query collection %s: %w", c.ID, err)
+			return entente.Page{}, queryError(c, err)
 		}
 		sink := &store.Release{Time: now, Actor: p.KeyID, Partner: p.Org, Detail: channel + " " + c.ID}
 		gated, err := s.gate(ctx, p, c, page, metadataOnly, sink)
