@@ -534,6 +534,23 @@ func (s *Service) applyAlert(ctx context.Context, self Identity, al correlate.Al
 	if err != nil {
 		return err
 	}
+	return s.advanceAlert(ctx, as, admin, CollectionAlerts, al, "", now, s.alerts.replaying)
+}
+
+// advanceAlert brings the lifecycle of alert al (held in collection) up
+// to date with it: a new alert opens one, a higher tier escalates it, a
+// superseded one resolves it; note (where the alert came from, or empty)
+// is added to the history and the audit. A change is recorded, audited,
+// published to live events and, unless replaying, notified with the
+// alert as the gate releases it to the node itself. now is the time of
+// the change. The caller holds s.alerts.mu.
+func (s *Service) advanceAlert(ctx context.Context, as store.AlertStore, admin entente.Principal, collection string, al correlate.Alert, note string, now time.Time, replaying bool) error {
+	with := func(text string) string {
+		if note == "" {
+			return text
+		}
+		return text + "; " + note
+	}
 	lc, err := s.lifecycle(ctx, as, al.ID)
 	changed := false
 	switch {
@@ -541,44 +558,47 @@ func (s *Service) applyAlert(ctx context.Context, self Identity, al correlate.Al
 		if al.Change == correlate.ChangeSuperseded {
 			break
 		}
-		lc, changed = correlate.NewLifecycle(al, self.ID, now), true
+		lc, changed, al.Change = correlate.NewLifecycle(al, admin.Org, now), true, correlate.ChangeCreated
+		lc.History[len(lc.History)-1].Note = note
 	case err != nil:
 		return err
 	case al.Change == correlate.ChangeEscalated || (al.Change != correlate.ChangeSuperseded && al.TierRank > lc.TierRank):
-		changed = lc.Escalate(al, self.ID, now, fmt.Sprintf("%d organisations in %d countries", al.Organisations, len(al.Countries))) == nil
+		al.Change = correlate.ChangeEscalated
+		changed = lc.Escalate(al, admin.Org, now, with(fmt.Sprintf("%d organisations in %d countries", al.Organisations, len(al.Countries)))) == nil
 	case al.Change == correlate.ChangeSuperseded:
-		changed = lc.Resolve(self.ID, now, "superseded by "+al.SupersededBy) == nil
+		changed = lc.Resolve(admin.Org, now, with("superseded by "+al.SupersededBy)) == nil
 	}
 	if changed {
 		if err := s.putLifecycle(ctx, as, al.ID, lc, now); err != nil {
 			return err
 		}
-		if err := s.auditAdmin(ctx, admin, "alert."+string(lc.Status), "", al.ID+" tier "+lc.Tier, nil); err != nil {
+		detail := al.ID + " tier " + lc.Tier
+		if note != "" {
+			detail += ", " + note
+		}
+		if err := s.auditAdmin(ctx, admin, "alert."+string(lc.Status), "", detail, nil); err != nil {
 			return err
 		}
+	}
+	if !changed && al.Change != correlate.ChangeUpdated {
+		return nil
 	}
 	status := correlate.Status("")
 	if lc != nil {
 		status = lc.Status
 	}
-	if changed || al.Change == correlate.ChangeUpdated {
-		s.events.alert(al, status, now, s.alerts.replaying) // live events (events.go)
-	}
-	if s.alerts.replaying || s.alerts.notify == nil {
-		return nil
-	}
-	if !changed && al.Change != correlate.ChangeUpdated {
+	s.events.alert(al, status, now, replaying) // live events (events.go)
+	if replaying || s.alerts.notify == nil {
 		return nil
 	}
 	// What is notified is what the gate releases to the node itself.
-	page, err := s.release(ctx, admin, CollectionAlerts, entente.ObjectQuery{IDs: []string{al.ID}, Limit: 1})
+	page, err := s.release(ctx, admin, collection, entente.ObjectQuery{IDs: []string{al.ID}, Limit: 1})
 	if err != nil {
 		return fmt.Errorf("release alert %s: %w", al.ID, err)
 	}
-	if len(page.Entries) == 0 {
-		return nil
+	if len(page.Entries) > 0 {
+		s.alerts.notify(ctx, AlertEvent{Change: al.Change, Alert: al, Status: status, Object: page.Entries[0].Raw, Collection: collection})
 	}
-	s.alerts.notify(ctx, AlertEvent{Change: al.Change, Alert: al, Status: status, Object: page.Entries[0].Raw, Collection: CollectionAlerts})
 	return nil
 }
 
@@ -932,45 +952,5 @@ func (s *Service) receiveAlerts(ctx context.Context, collection string, objects 
 func (s *Service) receiveAlert(ctx context.Context, as store.AlertStore, admin entente.Principal, collection string, al correlate.Alert) error {
 	s.alerts.mu.Lock()
 	defer s.alerts.mu.Unlock()
-	now := s.now()
-	note := "received in collection " + collection
-	lc, err := s.lifecycle(ctx, as, al.ID)
-	changed := false
-	switch {
-	case entente.ErrorCode(err) == entente.ENOTFOUND:
-		if al.Change == correlate.ChangeSuperseded {
-			return nil
-		}
-		lc, changed, al.Change = correlate.NewLifecycle(al, admin.Org, now), true, correlate.ChangeCreated
-		lc.History[len(lc.History)-1].Note = note
-	case err != nil:
-		return err
-	case al.Change == correlate.ChangeSuperseded:
-		changed = lc.Resolve(admin.Org, now, "superseded by "+al.SupersededBy+"; "+note) == nil
-	case al.TierRank > lc.TierRank:
-		al.Change = correlate.ChangeEscalated
-		changed = lc.Escalate(al, admin.Org, now, fmt.Sprintf("%d organisations in %d countries; %s", al.Organisations, len(al.Countries), note)) == nil
-	}
-	if !changed {
-		return nil
-	}
-	if err := s.putLifecycle(ctx, as, al.ID, lc, now); err != nil {
-		return err
-	}
-	if err := s.auditAdmin(ctx, admin, "alert."+string(lc.Status), "", al.ID+" tier "+lc.Tier+", "+note, nil); err != nil {
-		return err
-	}
-	s.events.alert(al, lc.Status, now, false) // live events (events.go)
-	if s.alerts.notify == nil {
-		return nil
-	}
-	// What is notified is what the gate releases to the node itself.
-	page, err := s.release(ctx, admin, collection, entente.ObjectQuery{IDs: []string{al.ID}, Limit: 1})
-	if err != nil {
-		return fmt.Errorf("release alert %s: %w", al.ID, err)
-	}
-	if len(page.Entries) > 0 {
-		s.alerts.notify(ctx, AlertEvent{Change: al.Change, Alert: al, Status: lc.Status, Object: page.Entries[0].Raw, Collection: collection})
-	}
-	return nil
+	return s.advanceAlert(ctx, as, admin, collection, al, "received in collection "+collection, s.now(), false)
 }
