@@ -219,3 +219,12 @@ func TestParseAlertObjectRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigTierRank(t *testing.T) {
+	var c correlate.Config // defaults: national, regional, global
+	for name, want := range map[string]int{"national": 1, "regional": 2, "global": 3, "planetary": 0} {
+		if got := c.TierRank(name); got != want {
+			t.Errorf("TierRank(%q) = %d, want %d", name, got, want)
+		}
+	}
+}

@@ -149,3 +149,15 @@ func (c Config) Validate() error {
 func (c Config) String() string {
 	return fmt.Sprintf("window=%s slots=%d tiers=%d max_skew=%s max_age=%s", c.Window, c.Slots, len(c.Tiers), c.MaxSkew, c.MaxAge)
 }
+
+// TierRank returns the 1-based rank of the tier named name in c (with
+// defaults), as alerts carry it in TierRank, or 0 for a tier c does not
+// define.
+func (c Config) TierRank(name string) int {
+	for i, t := range c.withDefaults().Tiers {
+		if t.Name == name {
+			return i + 1
+		}
+	}
+	return 0
+}

@@ -922,21 +922,10 @@ func (s *Service) receiveAlerts(ctx context.Context, collection string, objects 
 	if err != nil {
 		return err
 	}
-	tiers := s.alerts.cfg.Tiers
-	if len(tiers) == 0 {
-		tiers = correlate.DefaultTiers()
-	}
-	rank := func(tier string) int {
-		for i, t := range tiers {
-			if t.Name == tier {
-				return i + 1
-			}
-		}
-		return 0
-	}
+	cfg := s.alerts.cfg
 	admin := LocalAdmin(self.ID)
 	for _, raw := range objects {
-		al, err := correlate.ParseAlertObject(raw, rank)
+		al, err := correlate.ParseAlertObject(raw, cfg.TierRank)
 		if err != nil {
 			s.log.WarnContext(ctx, "received alert not taken into the lifecycle", "collection", collection, "err", err)
 			continue
