@@ -16,9 +16,6 @@ import (
 	"github.com/entente-cti/entente/internal/taxiiclient"
 )
 
-// alertType is the STIX type of coordinated alerts.
-const alertType = correlate.AlertType
-
 // propagation is what makes objects move on as soon as they are stored,
 // instead of at the next periodic sync or correlation scan:
 //
@@ -401,11 +398,12 @@ func (s *Service) peerClient(peer Peer) *taxiiclient.Client {
 	return pc.c
 }
 
-// stored hands a durable addition to the background worker: its
-// sightings (when correlate is set) are correlated and its collection's
-// push peers pushed to. It never blocks and takes no other lock than the
+// stored hands a durable addition to the background worker: when
+// received (from partners, peers or TAXII clients) its sightings are
+// correlated and its alerts taken into this node's lifecycle; its
+// collection's push peers are pushed to. It never blocks and takes no other lock than the
 // queue's, so the store's writer may call it.
-func (s *Service) stored(collection string, objs []*stix.Object, correlate bool) {
+func (s *Service) stored(collection string, objs []*stix.Object, received bool) {
 	if len(objs) == 0 {
 		return
 	}
@@ -414,11 +412,11 @@ func (s *Service) stored(collection string, objs []*stix.Object, correlate bool)
 		if !slices.Contains(b.types, o.Type) {
 			b.types = append(b.types, o.Type)
 		}
-		if correlate && o.Type == "sighting" {
+		if received && o.Type == "sighting" {
 			// A copy: the caller's buffers may be reused.
 			b.sightings = append(b.sightings, append(json.RawMessage(nil), o.Raw...))
 		}
-		if correlate && o.Type == alertType {
+		if received && o.Type == correlate.AlertType {
 			b.alerts = append(b.alerts, append(json.RawMessage(nil), o.Raw...))
 		}
 	}
