@@ -206,6 +206,9 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 		f.SuccessCount, f.FailureCount = len(f.Successes), len(f.Failures)
 		return &f
 	}
+	// stored is the final status, built once by Status in the writer's
+	// transaction and reused by Done (both run on the store's writer).
+	var stored *taxii.Status
 	s.pending.mu.Lock()
 	if s.pending.m == nil {
 		s.pending.m = map[string]statusRecord{}
@@ -221,11 +224,16 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 		},
 		StatusID: st.ID,
 		Status: func(out []entente.AddOutcome, err error) []byte {
-			b, _ := json.Marshal(statusRecord{Owner: p.KeyID, Status: final(out, err)})
+			stored = final(out, err)
+			b, _ := json.Marshal(statusRecord{Owner: p.KeyID, Status: stored})
 			return b
 		},
 		Done: func(out []entente.AddOutcome, err error) {
-			s.report(final(out, err))
+			if stored == nil || err != nil {
+				// The commit failed after the status was built, or none was.
+				stored = final(out, err)
+			}
+			s.report(stored)
 			if err == nil {
 				// Only queued: this runs on the store's writer.
 				s.stored(c.ID, valid, true)
@@ -234,7 +242,7 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 			if err != nil {
 				// The status could not be stored with the objects: keep
 				// the final one here, so the client learns of the failure.
-				s.pending.m[st.ID] = statusRecord{Owner: p.KeyID, Status: final(out, err)}
+				s.pending.m[st.ID] = statusRecord{Owner: p.KeyID, Status: stored}
 			} else {
 				delete(s.pending.m, st.ID)
 			}
