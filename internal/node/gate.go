@@ -214,6 +214,33 @@ func (s *Service) directory(ctx context.Context, ps store.PolicyStore, self poli
 	}, nil
 }
 
+// gateTerms is what the gate applies to one partner principal's request:
+// read once per request, whatever number of pages it gates.
+type gateTerms struct {
+	p         entente.Principal
+	ps        store.PolicyStore
+	self      policy.Party
+	partner   policy.Party
+	agreement *policy.Agreement // nil when the partner has none
+}
+
+// gateTerms reads the terms of partner principal p's request: the
+// node's party, the partner's, and its agreement.
+func (s *Service) gateTerms(ctx context.Context, p entente.Principal) (*gateTerms, error) {
+	ps, err := s.policyStore()
+	if err != nil {
+		return nil, err
+	}
+	t := &gateTerms{p: p, ps: ps}
+	if t.self, err = s.self(ctx); err != nil {
+		return nil, fmt.Errorf("policy gate: %w", err)
+	}
+	if t.partner, t.agreement, err = s.partnerTerms(ctx, ps, p.Org); err != nil {
+		return nil, fmt.Errorf("policy gate: %w", err)
+	}
+	return t, nil
+}
+
 // gate passes one page of a collection's entries through the policy gate
 // for partner principal p: it drops what p's agreement withholds, redacts
 // what it releases (adding the objects redaction introduces) and appends
@@ -224,24 +251,14 @@ func (s *Service) directory(ctx context.Context, ps store.PolicyStore, self poli
 // With sink not nil the released versions are added to sink (whose
 // Detail names the channel) and the caller appends it before anything
 // leaves.
-func (s *Service) gate(ctx context.Context, p entente.Principal, c entente.Collection, page entente.Page, metadataOnly bool, sink *store.Release) (entente.Page, error) {
+func (s *Service) gate(ctx context.Context, t *gateTerms, c entente.Collection, page entente.Page, metadataOnly bool, sink *store.Release) (entente.Page, error) {
 	out := page
 	out.Entries = make([]entente.ObjectEntry, 0, len(page.Entries))
 	if len(page.Entries) == 0 {
 		return out, nil
 	}
-	ps, err := s.policyStore()
-	if err != nil {
-		return entente.Page{}, err
-	}
-	self, err := s.self(ctx)
-	if err != nil {
-		return entente.Page{}, fmt.Errorf("policy gate: %w", err)
-	}
-	partner, agreement, err := s.partnerTerms(ctx, ps, p.Org)
-	if err != nil {
-		return entente.Page{}, fmt.Errorf("policy gate: %w", err)
-	}
+	p, ps, self, partner, agreement := t.p, t.ps, t.self, t.partner, t.agreement
+	var err error
 	metas := make([]gateMeta, len(page.Entries))
 	okMeta := make([]bool, len(page.Entries))
 	ids := make([]string, 0, len(page.Entries))

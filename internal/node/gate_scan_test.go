@@ -105,3 +105,17 @@ func FuzzScanGateMeta(f *testing.F) {
 		checkScan(t, raw)
 	})
 }
+
+// BenchmarkScanGateMeta reads the gate's fields of a typical indicator.
+func BenchmarkScanGateMeta(b *testing.B) {
+	raw := []byte(`{"type":"indicator","spec_version":"2.1","id":"indicator--8e2e2d2b-17d4-4cbf-938f-000000000001",` +
+		`"created":"2024-01-01T00:00:00.000Z","modified":"2024-01-01T00:00:00.000Z","pattern":"[ipv4-addr:value = '198.51.0.1']",` +
+		`"pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z","created_by_ref":"identity--8e2e2d2b-17d4-4cbf-938f-000000000001","object_marking_refs":["` + stix.TLPGreen.MarkingID() + `"]}`)
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if m, ok := scanGateMeta(raw); !ok || len(m.markingRefs) != 1 {
+			b.Fatal("not scanned")
+		}
+	}
+}

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"sync"
+	"slices"
 	"time"
 
 	"github.com/entente-cti/entente"
@@ -249,8 +249,14 @@ func (s *Service) releaseTo(ctx context.Context, p entente.Principal, collection
 	if partner {
 		q.MetadataOnly = false
 	}
+	var terms *gateTerms
+	if partner {
+		if terms, err = s.gateTerms(ctx, p); err != nil {
+			return entente.Page{}, err
+		}
+	}
 	if partner && sink == nil && q.Limit >= pipelineMin {
-		page, err := s.releaseInParts(ctx, p, c, q, metadataOnly)
+		page, err := s.releaseInParts(ctx, terms, c, q, metadataOnly)
 		if err != nil || len(page.Entries) > 0 || !page.More {
 			return page, err
 		}
@@ -264,7 +270,7 @@ func (s *Service) releaseTo(ctx context.Context, p entente.Principal, collection
 		if !partner {
 			return page, nil
 		}
-		if page, err = s.gate(ctx, p, c, page, metadataOnly, sink); err != nil {
+		if page, err = s.gate(ctx, terms, c, page, metadataOnly, sink); err != nil {
 			return entente.Page{}, err
 		}
 		// Skip pages the gate emptied, within bounds.
@@ -289,72 +295,91 @@ func queryError(c entente.Collection, err error) error {
 // gated and audited in parts (releaseInParts).
 const pipelineMin = 2000
 
-// pipelineParts is how many parts releaseInParts reads a page in.
-const pipelineParts = 4
+// pipelinePart is the size of the parts releaseInParts reads a page in.
+const pipelinePart = 1250
 
 // releaseInParts is a partner's read of a large page (q.Limit ≥
-// pipelineMin) in parts: each part is read from the store, passed through
-// the gate, and its audit record appended in the background while the
-// next part is read, so that the durable write of the audit (mostly
-// waiting for the disk) overlaps the reading instead of following it.
-// Nothing leaves before every part's record is durable: it waits for all
-// of them and fails, returning nothing, if any append failed. The page
-// returned is the parts' gated entries, with the last part's More and
-// Next.
-func (s *Service) releaseInParts(ctx context.Context, p entente.Principal, c entente.Collection, q entente.ObjectQuery, metadataOnly bool) (entente.Page, error) {
-	ps, err := s.policyStore()
-	if err != nil {
-		return entente.Page{}, err
-	}
+// pipelineMin) in parts: each part read from the store is passed
+// through the gate, and the versions it releases packed into the page's
+// audit record, in the background while the next part is read. The
+// record is appended in two releases: the parts before the last, while
+// the last is read, and the last part, once it is gated. So of the
+// gating and auditing only the last part's follows the reading. Nothing
+// leaves before both are durable: if any part or append fails, it
+// returns nothing. The page returned is the parts' gated entries, with
+// the last part's More and Next.
+func (s *Service) releaseInParts(ctx context.Context, t *gateTerms, c entente.Collection, q entente.ObjectQuery, metadataOnly bool) (entente.Page, error) {
 	channel := "objects"
 	if metadataOnly {
 		channel = "manifest"
 	}
+	header := store.Release{Time: s.now(), Actor: t.p.KeyID, Partner: t.p.Org, Detail: channel + " " + c.ID}
+	type part struct {
+		gated entente.Page
+		err   error
+		done  chan struct{} // closed when the part is gated and packed
+	}
 	var (
-		out       entente.Page
-		wg        sync.WaitGroup
-		mu        sync.Mutex
-		appendErr error
-		last      chan struct{} // closed when the latest part's append ends
+		parts    []*part
+		out      entente.Page
+		queryErr error
+		// The parts before the last are packed into early, appended
+		// while the last is read (earlyDone receives the outcome); the
+		// last into late, appended at the end.
+		early, late store.Packer
+		earlyDone   chan error
 	)
-	per := (q.Limit + pipelineParts - 1) / pipelineParts
+	planned := (q.Limit + pipelinePart - 1) / pipelinePart
+	appendEarly := func(before []*part) {
+		for _, pt := range before {
+			<-pt.done
+			if pt.err != nil {
+				earlyDone <- nil // the part's own error ends the request
+				return
+			}
+		}
+		if early.Len() == 0 {
+			earlyDone <- nil
+			return
+		}
+		earlyDone <- t.ps.AppendRelease(ctx, early.Seal(header))
+	}
 	remaining := q.Limit
 	pq := q
-	now := s.now()
 	for remaining > 0 {
-		pq.Limit = min(per, remaining)
+		packer := &early
+		if len(parts) == planned-1 && len(parts) > 0 {
+			// The last part is next: what came before is recorded
+			// while it is read.
+			earlyDone = make(chan error, 1)
+			go appendEarly(slices.Clone(parts))
+			packer = &late
+		}
+		pq.Limit = min(pipelinePart, remaining)
 		page, err := s.st.QueryObjects(ctx, pq)
 		if err != nil {
-			wg.Wait()
-			return entente.Page{}, queryError(c, err)
+			queryErr = queryError(c, err)
+			break
 		}
-		sink := &store.Release{Time: now, Actor: p.KeyID, Partner: p.Org, Detail: channel + " " + c.ID}
-		gated, err := s.gate(ctx, p, c, page, metadataOnly, sink)
-		if err != nil {
-			wg.Wait()
-			return entente.Page{}, err
+		pt := &part{done: make(chan struct{})}
+		var prev chan struct{}
+		if len(parts) > 0 {
+			prev = parts[len(parts)-1].done
 		}
-		if len(sink.Versions) > 0 {
-			// Each part's record follows the previous one's, so the
-			// audit lists the versions in the order they are sent.
-			prev, done := last, make(chan struct{})
-			last = done
-			wg.Go(func() {
-				defer close(done)
-				if prev != nil {
-					<-prev
-				}
-				if err := ps.AppendRelease(ctx, *sink); err != nil {
-					mu.Lock()
-					appendErr = errors.Join(appendErr, err)
-					mu.Unlock()
-				}
-			})
-		}
-		if out.Entries == nil {
-			out.Entries = make([]entente.ObjectEntry, 0, q.Limit)
-		}
-		out.Entries = append(out.Entries, gated.Entries...)
+		parts = append(parts, pt)
+		go func() {
+			defer close(pt.done)
+			sink := header
+			if pt.gated, pt.err = s.gate(ctx, t, c, page, metadataOnly, &sink); pt.err != nil {
+				return
+			}
+			// The parts are packed in order, so the record lists the
+			// versions in the order they are sent.
+			if prev != nil {
+				<-prev
+			}
+			pt.err = packer.Add(header, sink.Versions)
+		}()
 		out.More, out.Next = page.More, page.Next
 		remaining -= len(page.Entries)
 		if !page.More || len(page.Entries) == 0 {
@@ -362,10 +387,37 @@ func (s *Service) releaseInParts(ctx context.Context, p entente.Principal, c ent
 		}
 		pq.Next = page.Next
 	}
-	wg.Wait()
-	if appendErr != nil {
+	var errs []error
+	n := 0
+	for _, pt := range parts {
+		<-pt.done // every part ends before anything returns
+		if pt.err != nil {
+			errs = append(errs, pt.err)
+		}
+		n += len(pt.gated.Entries)
+	}
+	if earlyDone != nil {
+		if err := <-earlyDone; err != nil {
+			errs = append(errs, err)
+		}
+	} else {
+		late = early // the page ended before its last planned part
+	}
+	if len(errs) > 0 {
+		return entente.Page{}, fmt.Errorf("policy gate: %w", errors.Join(errs...))
+	}
+	if queryErr != nil {
+		return entente.Page{}, queryErr
+	}
+	if late.Len() > 0 {
 		// Nothing leaves without its audit record.
-		return entente.Page{}, fmt.Errorf("policy gate: %w", appendErr)
+		if err := t.ps.AppendRelease(ctx, late.Seal(header)); err != nil {
+			return entente.Page{}, fmt.Errorf("policy gate: %w", err)
+		}
+	}
+	out.Entries = make([]entente.ObjectEntry, 0, n)
+	for _, pt := range parts {
+		out.Entries = append(out.Entries, pt.gated.Entries...)
 	}
 	return out, nil
 }

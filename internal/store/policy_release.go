@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +32,25 @@ type Release struct {
 	Detail string
 	// Versions are the object versions released, in the order sent.
 	Versions []ReleasedVersion
+
+	// packed holds the versions already packed, when they were added to
+	// a [Packer] instead of listed in Versions.
+	packed *packed
+}
+
+// packed is a release's versions in their stored form.
+type packed struct {
+	blob  []byte
+	index []AuditIndexRow
+	n     int
+}
+
+// Len returns the number of versions r releases.
+func (r Release) Len() int {
+	if r.packed != nil {
+		return r.packed.n
+	}
+	return len(r.Versions)
 }
 
 // ReleasedVersion is one object version of a [Release].
@@ -49,8 +67,12 @@ type ReleasedVersion struct {
 // Records returns the audit records r stands for, one per version, with
 // Seq zero.
 func (r Release) Records() []AuditRecord {
-	out := make([]AuditRecord, len(r.Versions))
-	for i, v := range r.Versions {
+	vs := r.Versions
+	if r.packed != nil {
+		vs, _ = UnpackRelease(r.packed.blob)
+	}
+	out := make([]AuditRecord, len(vs))
+	for i, v := range vs {
 		out[i] = r.record(v)
 	}
 	return out
@@ -97,12 +119,19 @@ func ParseAuditCursor(next string) (int64, error) {
 }
 
 // AuditObjectBuckets is the number of buckets of the audit index by
-// object: a release writes at most this many index rows, and a query by
-// object reads the rows of one bucket.
+// object per hash generation: a release writes at most this many index
+// rows, and a query by object reads the rows of one bucket per
+// generation.
+//
+// Releases are indexed by [IndexHash] in buckets AuditObjectBuckets to
+// 2×AuditObjectBuckets−1. Releases appended by earlier versions were
+// indexed by [ObjectHash] in buckets 0 to AuditObjectBuckets−1; their
+// rows stay as they are, and a query by object looks in both (see
+// [ObjectBuckets]).
 const AuditObjectBuckets = 32
 
-// ObjectHash is the 64-bit hash of an object id the audit index by
-// object keeps (FNV-1a).
+// ObjectHash is the 64-bit FNV-1a hash of a string: the hash of object
+// ids in the first generation of the audit index by object.
 func ObjectHash(id string) uint64 {
 	const offset, prime = 14695981039346656037, 1099511628211
 	h := uint64(offset)
@@ -113,19 +142,58 @@ func ObjectHash(id string) uint64 {
 	return h
 }
 
-// ObjectBucket returns the bucket of the audit index by object that id
-// falls in, and the value to look for in that bucket's hash lists: the
-// upper 32 bits of its hash, 4 big-endian bytes (the lower bits chose
-// the bucket). A match is a candidate: two ids may share it, and the
-// reader compares the ids of the release.
-func ObjectBucket(id string) (int, []byte) {
-	h := ObjectHash(id)
-	return int(h % AuditObjectBuckets), binary.BigEndian.AppendUint32(nil, uint32(h>>32))
+// IndexHash is the 64-bit hash of an object id that the audit index by
+// object keeps. A STIX id's UUID is already 128 bits that differ between
+// objects: it is mixed with the hash of the type instead of hashed byte
+// by byte, which is what keeps indexing a 10,000-object release cheap.
+// Other ids are hashed with [ObjectHash].
+func IndexHash(id string) uint64 {
+	var u [16]byte
+	if typ, ok := splitSTIXID(id, &u); ok {
+		return uuidHash(ObjectHash(typ), &u)
+	}
+	return ObjectHash(id)
+}
+
+// uuidHash mixes a STIX id's UUID with the hash of its type (splitmix64's
+// finaliser, applied twice).
+func uuidHash(typeHash uint64, u *[16]byte) uint64 {
+	a, b := binary.BigEndian.Uint64(u[:8]), binary.BigEndian.Uint64(u[8:])
+	return mix64(a ^ mix64(b^typeHash))
+}
+
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// BucketKey is where an object's releases are listed in the audit index
+// by object: the bucket, and the value to look for in that bucket's hash
+// lists (the upper 32 bits of the object's hash, 4 big-endian bytes; the
+// lower bits chose the bucket). A match is a candidate: two ids may
+// share it, and the reader compares the ids of the release.
+type BucketKey struct {
+	Bucket int
+	Key    []byte
+}
+
+// ObjectBuckets returns where id's releases are listed in the audit index
+// by object: in the current generation ([IndexHash]) and in the first
+// ([ObjectHash]), which older releases use.
+func ObjectBuckets(id string) [2]BucketKey {
+	return [2]BucketKey{bucketKey(IndexHash(id), AuditObjectBuckets), bucketKey(ObjectHash(id), 0)}
+}
+
+func bucketKey(h uint64, base int) BucketKey {
+	return BucketKey{Bucket: base + int(h%AuditObjectBuckets), Key: binary.BigEndian.AppendUint32(nil, uint32(h>>32))}
 }
 
 // AuditIndexRow is one row of the audit index by object: the hashes (the
-// upper 32 bits, 4 big-endian bytes each, sorted) of the objects of one
-// release that fall in one bucket.
+// upper 32 bits, 4 big-endian bytes each) of the objects of one release
+// that fall in one bucket.
 type AuditIndexRow struct {
 	Bucket int
 	Hashes []byte
@@ -134,23 +202,36 @@ type AuditIndexRow struct {
 // ReleaseIndex returns the index rows of a release's versions, by
 // bucket.
 func ReleaseIndex(vs []ReleasedVersion) []AuditIndexRow {
-	var byBucket [AuditObjectBuckets][]uint32
-	for _, v := range vs {
-		h := ObjectHash(v.ObjectID)
-		byBucket[h%AuditObjectBuckets] = append(byBucket[h%AuditObjectBuckets], uint32(h>>32))
+	hs := make([]uint64, len(vs))
+	for i, v := range vs {
+		hs[i] = IndexHash(v.ObjectID)
 	}
+	return indexRows(hs)
+}
+
+// indexRows groups the hashes of a release's objects by bucket. The
+// hashes of an object listed twice are listed twice: a query only looks
+// for a hash in the list.
+func indexRows(hs []uint64) []AuditIndexRow {
+	var count [AuditObjectBuckets]int
+	for _, h := range hs {
+		count[h%AuditObjectBuckets]++
+	}
+	buf := make([]byte, 4*len(hs))
+	var at [AuditObjectBuckets]int
 	var out []AuditIndexRow
-	for b, hs := range byBucket {
-		if len(hs) == 0 {
-			continue
+	off := 0
+	for b, n := range count {
+		at[b] = off
+		if n > 0 {
+			out = append(out, AuditIndexRow{Bucket: AuditObjectBuckets + b, Hashes: buf[off : off+4*n]})
 		}
-		slices.Sort(hs)
-		hs = slices.Compact(hs)
-		buf := make([]byte, 0, 4*len(hs))
-		for _, h := range hs {
-			buf = binary.BigEndian.AppendUint32(buf, h)
-		}
-		out = append(out, AuditIndexRow{Bucket: b, Hashes: buf})
+		off += 4 * n
+	}
+	for _, h := range hs {
+		b := h % AuditObjectBuckets
+		binary.BigEndian.PutUint32(buf[at[b]:], uint32(h>>32))
+		at[b] += 4
 	}
 	return out
 }
@@ -158,25 +239,65 @@ func ReleaseIndex(vs []ReleasedVersion) []AuditIndexRow {
 // Validate checks a release before it is stored: a time in range, an
 // actor and a partner, at least one version, each with an id.
 func (r Release) Validate() error {
-	if _, ok := UnixNano(r.Time); !ok || r.Time.IsZero() {
-		return entente.Errorf(entente.EINVALID, "release to %s: time is missing or out of range", r.Partner)
+	if err := r.validateHeader(); err != nil {
+		return err
 	}
-	if len(r.Versions) == 0 {
-		return entente.Errorf(entente.EINVALID, "release to %s: no object versions", r.Partner)
+	if r.packed != nil {
+		return nil // each version was checked when it was added
 	}
 	for i, v := range r.Versions {
-		if v.ObjectID == "" {
-			return entente.Errorf(entente.EINVALID, "release to %s: version %d has no object id", r.Partner, i)
-		}
-		if _, ok := UnixNano(v.Version); !ok && !v.Version.IsZero() {
-			return entente.Errorf(entente.EINVALID, "release to %s: version of %s out of range", r.Partner, v.ObjectID)
+		if err := r.validateVersion(i, v); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// Split returns r as releases of at most MaxReleaseVersions versions.
+func (r Release) validateHeader() error {
+	if _, ok := UnixNano(r.Time); !ok || r.Time.IsZero() {
+		return entente.Errorf(entente.EINVALID, "release to %s: time is missing or out of range", r.Partner)
+	}
+	if r.Len() == 0 {
+		return entente.Errorf(entente.EINVALID, "release to %s: no object versions", r.Partner)
+	}
+	return nil
+}
+
+func (r Release) validateVersion(i int, v ReleasedVersion) error {
+	if v.ObjectID == "" {
+		return entente.Errorf(entente.EINVALID, "release to %s: version %d has no object id", r.Partner, i)
+	}
+	if _, ok := UnixNano(v.Version); !ok && !v.Version.IsZero() {
+		return entente.Errorf(entente.EINVALID, "release to %s: version of %s out of range", r.Partner, v.ObjectID)
+	}
+	return nil
+}
+
+// Pack validates r (see [Release.Validate]) and returns its versions
+// packed (see [PackRelease]) and its index by object, in one pass over
+// the versions. r must hold at most MaxReleaseVersions versions (see
+// [Release.Split]).
+func (r Release) Pack() ([]byte, []AuditIndexRow, error) {
+	if err := r.validateHeader(); err != nil {
+		return nil, nil, err
+	}
+	if r.packed != nil {
+		return r.packed.blob, r.packed.index, nil
+	}
+	var p Packer
+	if err := p.add(r, r.Versions); err != nil {
+		return nil, nil, err
+	}
+	b, idx := p.finish()
+	return b, idx, nil
+}
+
+// Split returns r as releases of at most MaxReleaseVersions versions (r
+// itself when it has none, so that packing it reports the error).
 func (r Release) Split() []Release {
+	if r.packed != nil || len(r.Versions) <= MaxReleaseVersions {
+		return []Release{r}
+	}
 	var out []Release
 	for start := 0; start < len(r.Versions); start += MaxReleaseVersions {
 		part := r
@@ -201,68 +322,165 @@ const packMagic = "R1"
 
 // PackRelease encodes a release's versions compactly.
 func PackRelease(vs []ReleasedVersion) []byte {
-	var dict []string
-	index := map[string]uint64{}
+	var p Packer
+	p.pack(vs, false)
+	b, _ := p.finish()
+	return b
+}
+
+// A Packer packs the versions of one release as they become known, part
+// by part (see [Packer.Add]), so that a large release is ready to store
+// as soon as its last part is: [Packer.Seal] returns the release,
+// packed, with its index by object. The zero Packer is empty and ready.
+type Packer struct {
+	dict  []string
+	index map[string]uint64
 	// Consecutive versions mostly share their rule and type: a few
 	// recent strings are checked before the map.
-	type recent struct {
-		s string
-		i uint64
+	cache    [4]recentString
+	used     int
+	body     []byte
+	hashes   []uint64
+	n        int
+	prev     int64
+	lastType string
+	typeHash uint64
+	invalid  error
+}
+
+type recentString struct {
+	s string
+	i uint64
+}
+
+// Add packs versions, the next part of the release, checking each as
+// [Release.Validate] does (r names the partner in errors). After an
+// error the Packer refuses everything.
+func (p *Packer) Add(r Release, vs []ReleasedVersion) error { return p.add(r, vs) }
+
+func (p *Packer) add(r Release, vs []ReleasedVersion) error {
+	if p.invalid != nil {
+		return p.invalid
 	}
-	var cache [4]recent
-	used := 0
-	intern := func(s string) uint64 {
-		for _, r := range cache[:used] {
-			if r.s == s {
-				return r.i
-			}
-		}
-		i, ok := index[s]
-		if !ok {
-			i = uint64(len(dict))
-			dict = append(dict, s)
-			index[s] = i
-		}
-		if used < len(cache) {
-			used++
-		}
-		copy(cache[1:used], cache[:used-1])
-		cache[0] = recent{s, i}
-		return i
+	if p.n+len(vs) > MaxReleaseVersions {
+		p.invalid = entente.Errorf(entente.EINVALID, "release to %s: more than %d versions", r.Partner, MaxReleaseVersions)
+		return p.invalid
 	}
-	body := make([]byte, 0, 24*len(vs))
-	body = binary.AppendUvarint(body, uint64(len(vs)))
-	var prev int64
+	for i, v := range vs {
+		if err := r.validateVersion(p.n+i, v); err != nil {
+			p.invalid = err
+			return err
+		}
+	}
+	p.pack(vs, true)
+	return nil
+}
+
+// Len returns the number of versions packed so far.
+func (p *Packer) Len() int { return p.n }
+
+// Seal returns r (its time, actor, partner and detail) releasing the
+// versions packed, ready for [PolicyStore.AppendRelease]; r's own
+// Versions are ignored. The Packer must not be used after.
+func (p *Packer) Seal(r Release) Release {
+	b, idx := p.finish()
+	r.Versions = nil
+	r.packed = &packed{blob: b, index: idx, n: p.n}
+	return r
+}
+
+func (p *Packer) intern(s string) uint64 {
+	for _, r := range p.cache[:p.used] {
+		if r.s == s {
+			return r.i
+		}
+	}
+	if p.index == nil {
+		p.index = map[string]uint64{}
+	}
+	i, ok := p.index[s]
+	if !ok {
+		i = uint64(len(p.dict))
+		p.dict = append(p.dict, s)
+		p.index[s] = i
+	}
+	if p.used < len(p.cache) {
+		p.used++
+	}
+	copy(p.cache[1:p.used], p.cache[:p.used-1])
+	p.cache[0] = recentString{s, i}
+	return i
+}
+
+// pack appends vs to the body, and their [IndexHash]es when hash is set.
+func (p *Packer) pack(vs []ReleasedVersion, hash bool) {
+	if p.body == nil {
+		p.body = make([]byte, 0, 24*len(vs))
+	}
 	var u [16]byte
 	for _, v := range vs {
-		body = binary.AppendUvarint(body, intern(v.Rule))
+		p.body = binary.AppendUvarint(p.body, p.intern(v.Rule))
 		if v.Detail == "" {
-			body = append(body, 0)
+			p.body = append(p.body, 0)
 		} else {
-			body = binary.AppendUvarint(body, intern(v.Detail)+1)
+			p.body = binary.AppendUvarint(p.body, p.intern(v.Detail)+1)
 		}
 		if typ, ok := splitSTIXID(v.ObjectID, &u); ok {
-			body = binary.AppendUvarint(body, intern(typ)<<1)
-			body = append(body, u[:]...)
+			p.body = binary.AppendUvarint(p.body, p.intern(typ)<<1)
+			p.body = append(p.body, u[:]...)
+			if hash {
+				if typ != p.lastType || p.typeHash == 0 {
+					p.lastType, p.typeHash = typ, ObjectHash(typ)
+				}
+				p.hashes = append(p.hashes, uuidHash(p.typeHash, &u))
+			}
 		} else {
-			body = binary.AppendUvarint(body, intern(v.ObjectID)<<1|1)
+			p.body = binary.AppendUvarint(p.body, p.intern(v.ObjectID)<<1|1)
+			if hash {
+				p.hashes = append(p.hashes, ObjectHash(v.ObjectID))
+			}
 		}
-		n, _ := UnixNano(v.Version)
-		if v.Version.IsZero() {
-			n = 0
+		var n int64
+		if !v.Version.IsZero() {
+			n, _ = UnixNano(v.Version)
 		}
-		body = binary.AppendVarint(body, n-prev)
-		prev = n
+		p.body = binary.AppendVarint(p.body, n-p.prev)
+		p.prev = n
 	}
-	out := make([]byte, 0, len(body)+16*len(dict)+8)
+	p.n += len(vs)
+}
+
+// finish returns the packed form and the index rows.
+func (p *Packer) finish() ([]byte, []AuditIndexRow) {
+	out := make([]byte, 0, len(p.body)+16*len(p.dict)+16)
 	out = append(out, packMagic...)
-	out = binary.AppendUvarint(out, uint64(len(dict)))
-	for _, s := range dict {
+	out = binary.AppendUvarint(out, uint64(len(p.dict)))
+	for _, s := range p.dict {
 		out = binary.AppendUvarint(out, uint64(len(s)))
 		out = append(out, s...)
 	}
-	return append(out, body...)
+	out = binary.AppendUvarint(out, uint64(p.n))
+	return append(out, p.body...), indexRows(p.hashes)
 }
+
+// uuidPairs are the offsets of the 16 hex-digit pairs of a canonical
+// UUID.
+var uuidPairs = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+
+// hexValue maps the lower-case hex digits to their values and every other
+// byte to 0xff (upper case is not canonical: such ids are kept verbatim).
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+	}
+	return t
+}()
 
 // splitSTIXID splits "<type>--<canonical lowercase UUID>" into its type
 // and the UUID's 16 bytes; ok is false for any other form (which must be
@@ -273,36 +491,19 @@ func splitSTIXID(id string, u *[16]byte) (string, bool) {
 		return "", false
 	}
 	s := id[len(id)-uuidLen:]
-	j := 0
-	for i := 0; i < uuidLen; i++ {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			if s[i] != '-' {
-				return "", false
-			}
-			continue
-		}
-		hi, ok1 := lowerHex(s[i])
-		lo, ok2 := lowerHex(s[i+1])
-		if !ok1 || !ok2 {
-			return "", false
-		}
+	if s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return "", false
+	}
+	var bad byte
+	for j, o := range uuidPairs {
+		hi, lo := hexValue[s[o]], hexValue[s[o+1]]
+		bad |= hi | lo
 		u[j] = hi<<4 | lo
-		j++
-		i++
+	}
+	if bad&0xf0 != 0 {
+		return "", false
 	}
 	return id[:len(id)-uuidLen-2], true
-}
-
-// lowerHex is the value of a lower-case hex digit (upper case is not
-// canonical: such ids are kept verbatim).
-func lowerHex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
 }
 
 func joinSTIXID(typ string, u []byte) string {

@@ -55,29 +55,73 @@ func TestReleaseIndex(t *testing.T) {
 	for i := range 3000 {
 		vs = append(vs, ReleasedVersion{ObjectID: fmt.Sprintf("indicator--8e2e2d2b-17d4-4cbf-938f-%012x", i%2000)})
 	}
+	vs = append(vs, ReleasedVersion{ObjectID: "x-custom--not-a-uuid"}, ReleasedVersion{ObjectID: "malware--8e2e2d2b-17d4-4cbf-938f-000000000000"})
 	idx := ReleaseIndex(vs)
 	if len(idx) > AuditObjectBuckets {
 		t.Fatalf("%d index rows, more than %d buckets", len(idx), AuditObjectBuckets)
 	}
 	n := 0
 	for _, r := range idx {
+		if r.Bucket < AuditObjectBuckets || r.Bucket >= 2*AuditObjectBuckets {
+			t.Errorf("index row in bucket %d, outside the current generation", r.Bucket)
+		}
 		n += len(r.Hashes) / 4
 	}
-	if n < 1999 || n > 2000 { // two objects of a bucket may share their upper 32 bits
-		t.Errorf("index lists %d hashes, want one per distinct object (2000)", n)
+	if n != len(vs) {
+		t.Errorf("index lists %d hashes, want one per version (%d)", n, len(vs))
 	}
-	for _, id := range []string{vs[0].ObjectID, vs[1999].ObjectID} {
-		b, h := ObjectBucket(id)
+	// Sequential UUIDs spread over the buckets like random ones.
+	if len(idx) < AuditObjectBuckets {
+		t.Errorf("3,000 versions fill %d of %d buckets", len(idx), AuditObjectBuckets)
+	}
+	for _, id := range []string{vs[0].ObjectID, vs[1999].ObjectID, "x-custom--not-a-uuid", "malware--8e2e2d2b-17d4-4cbf-938f-000000000000"} {
+		bk := ObjectBuckets(id)[0]
 		found := false
 		for _, r := range idx {
-			if r.Bucket == b {
+			if r.Bucket == bk.Bucket {
 				for i := 0; i < len(r.Hashes); i += 4 {
-					found = found || bytes.Equal(r.Hashes[i:i+4], h)
+					found = found || bytes.Equal(r.Hashes[i:i+4], bk.Key)
 				}
 			}
 		}
-		if !found || uint64(binary.BigEndian.Uint32(h)) != ObjectHash(id)>>32 {
-			t.Errorf("object %s not in its bucket %d", id, b)
+		if !found || uint64(binary.BigEndian.Uint32(bk.Key)) != IndexHash(id)>>32 {
+			t.Errorf("object %s not in its bucket %d", id, bk.Bucket)
+		}
+	}
+	// The same UUID under another type hashes differently.
+	if IndexHash(vs[0].ObjectID) == IndexHash("malware"+vs[0].ObjectID[len("indicator"):]) {
+		t.Error("the type does not enter the index hash")
+	}
+	// The first generation stays where older releases put it.
+	if old := ObjectBuckets(vs[0].ObjectID)[1]; old.Bucket != int(ObjectHash(vs[0].ObjectID)%AuditObjectBuckets) {
+		t.Errorf("first-generation bucket %d", old.Bucket)
+	}
+}
+
+func TestReleasePack(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	r := Release{Time: at, Actor: "k", Partner: "p", Versions: []ReleasedVersion{
+		{ObjectID: "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", Version: at, Rule: "agreement"},
+		{ObjectID: "x-custom--not-a-uuid", Rule: "agreement"},
+	}}
+	b, idx, err := r.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, PackRelease(r.Versions)) {
+		t.Error("Pack and PackRelease disagree")
+	}
+	if diff := cmp.Diff(ReleaseIndex(r.Versions), idx); diff != "" {
+		t.Errorf("index (-ReleaseIndex +Pack):\n%s", diff)
+	}
+	for _, bad := range []Release{
+		{Time: at, Partner: "p"},
+		{Partner: "p", Versions: r.Versions},
+		{Time: at, Partner: "p", Versions: []ReleasedVersion{r.Versions[0], {Rule: "no id"}}},
+		{Time: at, Partner: "p", Versions: []ReleasedVersion{{ObjectID: "x", Version: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)}}},
+	} {
+		if _, _, err := bad.Pack(); err == nil || bad.Validate() == nil {
+			t.Errorf("release %+v packed", bad)
 		}
 	}
 }

@@ -305,22 +305,21 @@ func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) error
 // AppendRelease appends the egress record of a release and its index by
 // object, in one transaction.
 func (s *Store) AppendRelease(ctx context.Context, r store.Release) error {
-	if err := r.Validate(); err != nil {
-		return err
-	}
-	t, _ := store.UnixNano(r.Time)
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("append release to %s: %w", r.Partner, err)
 	}
 	defer tx.Rollback(ctx)
 	for _, part := range r.Split() {
+		packed, idx, err := part.Pack()
+		if err != nil {
+			return err
+		}
 		var seq int64
 		if err := tx.QueryRow(ctx, `INSERT INTO audit (time, actor, action, partner, object_id, version, rule, detail, versions)
-			VALUES ($1, $2, $3, $4, '', 0, '', $5, $6) RETURNING seq`, t, r.Actor, store.AuditEgress, r.Partner, r.Detail, store.PackRelease(part.Versions)).Scan(&seq); err != nil {
+			VALUES ($1, $2, $3, $4, '', 0, '', $5, $6) RETURNING seq`, r.Time.UnixNano(), r.Actor, store.AuditEgress, r.Partner, r.Detail, packed).Scan(&seq); err != nil {
 			return fmt.Errorf("append release to %s: %w", r.Partner, err)
 		}
-		idx := store.ReleaseIndex(part.Versions)
 		buckets, hashes := make([]int32, len(idx)), make([][]byte, len(idx))
 		for i, ir := range idx {
 			buckets[i], hashes[i] = int32(ir.Bucket), ir.Hashes
@@ -407,9 +406,11 @@ func auditQuery(q store.AuditQuery, from int64, batch int) (string, []any) {
 		arg("partner = ?", q.Partner)
 	}
 	if q.ObjectID != "" {
-		b, h := store.ObjectBucket(q.ObjectID)
+		bk := store.ObjectBuckets(q.ObjectID)
 		arg(`seq IN (SELECT seq FROM audit WHERE object_id = ? AND seq >= ? UNION ALL
-			SELECT seq FROM audit_objects WHERE bucket = ? AND seq >= ? AND position(?::bytea IN hashes) > 0)`, q.ObjectID, from, int32(b), from, h)
+			SELECT seq FROM audit_objects WHERE bucket = ? AND seq >= ? AND position(?::bytea IN hashes) > 0 UNION ALL
+			SELECT seq FROM audit_objects WHERE bucket = ? AND seq >= ? AND position(?::bytea IN hashes) > 0)`,
+			q.ObjectID, from, int32(bk[0].Bucket), from, bk[0].Key, int32(bk[1].Bucket), from, bk[1].Key)
 	}
 	if q.Action != "" {
 		arg("action = ?", q.Action)

@@ -31,7 +31,11 @@ func TestAuditIsAppendOnly(t *testing.T) {
 	defer s.Close()
 	storetest.AppendOneAudit(t, s)
 	storetest.AppendOneRelease(t, s)
-	db := rawDB(t, dir)
+	db := rawDB(t, dir, sqlite.AuditFileName)
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM audit`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("the audit database holds %d rows (%v), want 2", n, err)
+	}
 	for _, q := range []string{`UPDATE audit SET rule = 'forged'`, `DELETE FROM audit`,
 		`UPDATE audit SET versions = NULL`, `UPDATE audit_objects SET hashes = x''`, `DELETE FROM audit_objects`} {
 		if _, err := db.Exec(q); err == nil {
@@ -40,10 +44,10 @@ func TestAuditIsAppendOnly(t *testing.T) {
 	}
 }
 
-// rawDB opens the store's database file directly.
-func rawDB(t *testing.T, dir string) *sql.DB {
+// rawDB opens one of the store's database files directly.
+func rawDB(t *testing.T, dir, file string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlite.FileName))
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, file))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,7 @@
-// Package sqlite is the embedded, default [store.Store] backend: one
-// SQLite database file (pure Go, modernc.org/sqlite) in a data directory.
+// Package sqlite is the embedded, default [store.Store] backend: SQLite
+// database files (pure Go, modernc.org/sqlite) in a data directory, one
+// for everything but the audit log ([FileName]) and one for the audit
+// log ([AuditFileName]).
 //
 // Writes go through a single connection, so they are serialised: every
 // addition reads the collection's last date_added and takes insertion
@@ -18,6 +20,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -59,6 +62,9 @@ type Store struct {
 	adds       chan *addRequest // AddObjects calls for the writer goroutine
 	writerDone chan struct{}
 
+	// audit is the audit log's own database file.
+	audit *auditLog
+
 	// orderMu makes deciding a call's date_added and queueing it one
 	// step; lastAdded is the greatest date_added decided so far.
 	orderMu   sync.Mutex
@@ -74,30 +80,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite store: create data directory: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	// synchronous(FULL): in WAL mode, NORMAL syncs the WAL only at
-	// checkpoints, so a transaction that has committed (and been
-	// acknowledged to a client) can be lost if the machine loses power or
-	// the OS crashes before the next checkpoint. FULL syncs the WAL at
-	// every commit, which makes an acknowledged object durable.
-	pragmas := []string{
-		"journal_mode(WAL)",
-		"synchronous(FULL)",
-		"busy_timeout(10000)",
-		"foreign_keys(1)",
-		"temp_store(MEMORY)",
-		// Checkpoints run in the background (see checkpointer), not
-		// inside the commit of whichever addition crosses the threshold.
-		"wal_autocheckpoint(0)",
-		"journal_size_limit(67108864)",
-	}
-	dsn := func(extra ...string) string {
-		v := url.Values{}
-		for _, p := range append(pragmas, extra...) {
-			v.Add("_pragma", p)
-		}
-		v.Set("_txlock", "immediate")
-		return "file:" + path + "?" + v.Encode()
-	}
+	dsn := func(extra ...string) string { return dsnOf(path, extra...) }
 	// The writer's cache holds a whole large addition (ATT&CK Enterprise
 	// is about 70 MB of pages) without spilling it mid-transaction.
 	write, err := sql.Open("sqlite", dsn("cache_size(-262144)"))
@@ -157,10 +140,55 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		ckpt.Close()
 		return nil, fmt.Errorf("open sqlite store %s: read last date_added: %w", path, err)
 	}
+	if s.audit, err = openAudit(ctx, dir); err != nil {
+		read.Close()
+		write.Close()
+		ckpt.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	if err := s.moveLegacyAudit(ctx); err != nil {
+		s.audit.close()
+		read.Close()
+		write.Close()
+		ckpt.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
 	s.writerDone = make(chan struct{})
 	go s.checkpointer()
 	go s.writer()
 	return s, nil
+}
+
+// pragmas are the settings of every connection to a store's database
+// files.
+//
+// synchronous(FULL): in WAL mode, NORMAL syncs the WAL only at
+// checkpoints, so a transaction that has committed (and been
+// acknowledged to a client) can be lost if the machine loses power or the
+// OS crashes before the next checkpoint. FULL syncs the WAL at every
+// commit, which makes an acknowledged object, or an audit record written
+// before the data it records left, durable.
+var pragmas = []string{
+	"journal_mode(WAL)",
+	"synchronous(FULL)",
+	"busy_timeout(10000)",
+	"foreign_keys(1)",
+	"temp_store(MEMORY)",
+	// Checkpoints run in the background (see checkpointer), not inside
+	// the commit of whichever write crosses the threshold.
+	"wal_autocheckpoint(0)",
+	"journal_size_limit(67108864)",
+}
+
+// dsnOf returns the data source name of database file path with the
+// store's pragmas and extra ones.
+func dsnOf(path string, extra ...string) string {
+	v := url.Values{}
+	for _, p := range append(pragmas, extra...) {
+		v.Add("_pragma", p)
+	}
+	v.Set("_txlock", "immediate")
+	return "file:" + path + "?" + v.Encode()
 }
 
 // checkpointInterval is how often the checkpointer copies committed WAL
@@ -179,6 +207,7 @@ func (s *Store) checkpointer() {
 		case <-s.stop:
 			return
 		case <-t.C:
+			s.audit.checkpoint()
 			if s.writes.Swap(0) == 0 {
 				continue
 			}
@@ -201,6 +230,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.write.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping sqlite store: %w", err)
 	}
+	if err := s.audit.write.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping sqlite store: audit: %w", err)
+	}
 	return nil
 }
 
@@ -211,24 +243,31 @@ func (s *Store) Close() error {
 	<-s.done
 	<-s.writerDone
 	_, _ = s.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-	return errors.Join(s.lookup.Close(), s.insert.Close(), s.w.close(), s.r.close(), s.ckpt.Close(), s.read.Close(), s.write.Close())
+	return errors.Join(s.lookup.Close(), s.insert.Close(), s.w.close(), s.r.close(), s.ckpt.Close(), s.read.Close(), s.write.Close(), s.audit.close())
 }
 
 // migrate applies the embedded migrations that the database lacks, each
 // in its own transaction, in file-name order.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	return migrate(ctx, s.write, migrations, "migrations")
+}
+
+// migrate applies the migrations in directory dir of fsys that database
+// db (one connection) lacks, each in its own transaction, in file-name
+// order.
+func migrate(ctx context.Context, db *sql.DB, fsys fs.FS, dir string) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		name    TEXT PRIMARY KEY,
 		applied INTEGER NOT NULL
 	) STRICT`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	files, err := store.Migrations(migrations, "migrations")
+	files, err := store.Migrations(fsys, dir)
 	if err != nil {
 		return err
 	}
 	for _, m := range files {
-		err := s.inTx(ctx, func(tx *sql.Tx) error {
+		err := inTx(ctx, db, func(tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ?`, m.Name).Scan(&n); err != nil {
 				return err
@@ -252,7 +291,17 @@ func (s *Store) migrate(ctx context.Context) error {
 // inTx runs fn in a write transaction and commits it when fn returns nil
 // and ctx is still live.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.write.BeginTx(ctx, nil)
+	if err := inTx(ctx, s.write, fn); err != nil {
+		return err
+	}
+	s.writes.Add(1)
+	return nil
+}
+
+// inTx runs fn in a write transaction on db and commits it when fn
+// returns nil and ctx is still live.
+func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -266,7 +315,6 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	s.writes.Add(1)
 	return nil
 }
 

@@ -328,10 +328,29 @@ func testRelease(t *testing.T, s store.PolicyStore) {
 	if err := s.AppendRelease(ctx(t), r2); err != nil {
 		t.Fatal(err)
 	}
+	// A release packed in parts as they were gated.
+	r3 := rel(4*time.Second, pB, 10, 30)
+	var pk store.Packer
+	for _, part := range [][]store.ReleasedVersion{r3.Versions[:12], r3.Versions[12:]} {
+		if err := pk.Add(r3, part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pk.Len() != 30 {
+		t.Fatalf("packer holds %d versions, want 30", pk.Len())
+	}
+	if err := s.AppendRelease(ctx(t), pk.Seal(r3)); err != nil {
+		t.Fatal(err)
+	}
+	var bad store.Packer
+	if err := bad.Add(r3, []store.ReleasedVersion{{Rule: "no id"}}); entente.ErrorCode(err) != entente.EINVALID {
+		t.Errorf("packer took a version without an id: %v", err)
+	}
+	policyCode(t, s.AppendRelease(ctx(t), bad.Seal(r3)), entente.EINVALID)
 	for _, bad := range []store.Release{{Partner: pB, Actor: "k", Versions: r2.Versions}, {Time: t0, Partner: pB}, {Time: t0, Versions: []store.ReleasedVersion{{}}}} {
 		policyCode(t, s.AppendRelease(ctx(t), bad), entente.EINVALID)
 	}
-	log := append(append(r1.Records(), admin, single), r2.Records()...)
+	log := append(append(append(r1.Records(), admin, single), r2.Records()...), r3.Records()...)
 
 	all := func(q store.AuditQuery) []store.AuditRecord {
 		t.Helper()

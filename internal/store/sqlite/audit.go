@@ -1,0 +1,358 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/store"
+)
+
+// AuditFileName is the audit database file's name inside the data
+// directory.
+const AuditFileName = "audit.db"
+
+//go:embed migrations_audit/*.sql
+var auditMigrations embed.FS
+
+// auditLog is the audit log's database file, beside the objects'. Every
+// read by a partner appends to it before anything leaves: in a file of
+// its own, those appends neither queue behind the objects' writer (a
+// large ingest) nor invalidate the page caches of the connections that
+// read objects, as any commit to the objects' file does.
+type auditLog struct {
+	write *sql.DB // one connection: appends are serialised
+	read  *sql.DB // read-only connections for queries
+	ckpt  *sql.DB // one connection for background checkpoints
+	// appendRelease inserts a release's row, prepared once.
+	appendRelease *sql.Stmt
+	writes        atomic.Int64 // commits since the last checkpoint
+}
+
+// openAudit opens (creating it if needed) the audit database in
+// directory dir and applies its pending migrations.
+func openAudit(ctx context.Context, dir string) (*auditLog, error) {
+	path := filepath.Join(dir, AuditFileName)
+	a := &auditLog{}
+	var err error
+	fail := func(err error) (*auditLog, error) {
+		a.close()
+		return nil, fmt.Errorf("open audit database %s: %w", path, err)
+	}
+	if a.write, err = sql.Open("sqlite", dsnOf(path)); err != nil {
+		return fail(err)
+	}
+	a.write.SetMaxOpenConns(1)
+	a.write.SetMaxIdleConns(1)
+	a.write.SetConnMaxLifetime(0)
+	a.write.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, a.write, auditMigrations, "migrations_audit"); err != nil {
+		return fail(err)
+	}
+	if a.appendRelease, err = a.write.PrepareContext(ctx, `INSERT INTO audit (time, actor, action, partner, object_id, version, rule, detail, versions)
+		VALUES (?, ?, ?, ?, '', 0, '', ?, ?) RETURNING seq`); err != nil {
+		return fail(err)
+	}
+	if a.read, err = sql.Open("sqlite", dsnOf(path, "query_only(1)")); err != nil {
+		return fail(err)
+	}
+	a.read.SetMaxOpenConns(2)
+	a.read.SetMaxIdleConns(2)
+	if a.ckpt, err = sql.Open("sqlite", dsnOf(path)); err != nil {
+		return fail(err)
+	}
+	a.ckpt.SetMaxOpenConns(1)
+	return a, nil
+}
+
+// inTx runs fn in a write transaction of the audit database.
+func (a *auditLog) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := inTx(ctx, a.write, fn); err != nil {
+		return err
+	}
+	a.writes.Add(1)
+	return nil
+}
+
+// checkpoint copies committed WAL frames into the audit database file
+// when there were appends (PASSIVE: it waits for nobody).
+func (a *auditLog) checkpoint() {
+	if a.writes.Swap(0) == 0 {
+		return
+	}
+	if _, err := a.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+		a.writes.Add(1) // the next tick retries
+	}
+}
+
+// close checkpoints the WAL into the file (best effort) and closes the
+// connections.
+func (a *auditLog) close() error {
+	var errs []error
+	if a.appendRelease != nil {
+		errs = append(errs, a.appendRelease.Close())
+	}
+	if a.write != nil {
+		_, _ = a.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	}
+	for _, db := range []*sql.DB{a.ckpt, a.read, a.write} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// moveLegacyAudit moves the audit log that stores made before the audit
+// database existed (tables audit and audit_objects of the objects'
+// file) into the audit database, keeping every record's sequence: the
+// copy is one transaction of the audit database, made unless that
+// database already holds records (a copy made before a crash); then the
+// old tables are dropped. A store without them has nothing to move.
+func (s *Store) moveLegacyAudit(ctx context.Context) error {
+	var n int
+	if err := s.write.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('audit', 'audit_objects')`).Scan(&n); err != nil {
+		return fmt.Errorf("move audit log: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	if n == 2 {
+		if err := s.copyLegacyAudit(ctx); err != nil {
+			return fmt.Errorf("move audit log to %s: %w", AuditFileName, err)
+		}
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{
+			`DROP TRIGGER IF EXISTS audit_no_update`, `DROP TRIGGER IF EXISTS audit_no_delete`,
+			`DROP TRIGGER IF EXISTS audit_objects_no_update`, `DROP TRIGGER IF EXISTS audit_objects_no_delete`,
+			`DROP TABLE IF EXISTS audit_objects`, `DROP TABLE IF EXISTS audit`,
+			`DELETE FROM sqlite_sequence WHERE name = 'audit'`,
+		} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("move audit log: drop the old tables: %w", err)
+	}
+	return nil
+}
+
+// copyLegacyAudit copies the old audit tables of the objects' file into
+// the audit database, unless it already holds records.
+func (s *Store) copyLegacyAudit(ctx context.Context) error {
+	conn, err := s.audit.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `ATTACH DATABASE ? AS legacy`, s.path); err != nil {
+		return fmt.Errorf("attach %s: %w", s.path, err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `DETACH DATABASE legacy`)
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var have int
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM main.audit)`).Scan(&have); err != nil {
+		return err
+	}
+	if have == 1 {
+		return nil
+	}
+	for _, q := range []string{
+		`INSERT INTO main.audit (seq, time, actor, action, partner, object_id, version, rule, detail, versions)
+			SELECT seq, time, actor, action, partner, object_id, version, rule, detail, versions FROM legacy.audit ORDER BY seq`,
+		`INSERT INTO main.audit_objects (bucket, seq, hashes) SELECT bucket, seq, hashes FROM legacy.audit_objects`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// auditChunk is how many audit records one INSERT statement writes: a
+// multi-row INSERT costs far less per row than one statement per row.
+const auditChunk = 500
+
+// AppendAudit appends records to the audit log, all or nothing.
+func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?)"
+	args := make([]any, 0, 8*min(len(recs), auditChunk))
+	err := s.audit.inTx(ctx, func(tx *sql.Tx) error {
+		var full *sql.Stmt // the statement of a whole chunk, prepared once
+		defer func() {
+			if full != nil {
+				full.Close()
+			}
+		}()
+		for start := 0; start < len(recs); start += auditChunk {
+			chunk := recs[start:min(start+auditChunk, len(recs))]
+			args = args[:0]
+			for _, r := range chunk {
+				t, ok := store.UnixNano(r.Time)
+				if !ok || r.Time.IsZero() {
+					return entente.Errorf(entente.EINVALID, "audit record of %s: time is missing or out of range", r.ObjectID)
+				}
+				var v int64
+				if !r.Version.IsZero() {
+					v, _ = store.UnixNano(r.Version)
+				}
+				args = append(args, t, r.Actor, r.Action, r.Partner, r.ObjectID, v, r.Rule, r.Detail)
+			}
+			query := `INSERT INTO audit (time, actor, action, partner, object_id, version, rule, detail) VALUES ` +
+				row + strings.Repeat(", "+row, len(chunk)-1)
+			if len(chunk) == auditChunk {
+				if full == nil {
+					var err error
+					if full, err = tx.PrepareContext(ctx, query); err != nil {
+						return err
+					}
+				}
+				if _, err := full.ExecContext(ctx, args...); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("append %d audit records: %w", len(recs), err)
+	}
+	return nil
+}
+
+// AppendRelease appends the egress record of a release and its index by
+// object, in one transaction of the audit database.
+func (s *Store) AppendRelease(ctx context.Context, r store.Release) error {
+	err := s.audit.inTx(ctx, func(tx *sql.Tx) error {
+		for _, part := range r.Split() {
+			packed, idx, err := part.Pack()
+			if err != nil {
+				return err
+			}
+			var seq int64
+			if err := tx.StmtContext(ctx, s.audit.appendRelease).QueryRowContext(ctx, part.Time.UnixNano(), part.Actor, store.AuditEgress, part.Partner, part.Detail, packed).Scan(&seq); err != nil {
+				return err
+			}
+			const row = "(?, ?, ?)"
+			args := make([]any, 0, 3*len(idx))
+			for _, ir := range idx {
+				args = append(args, ir.Bucket, seq, ir.Hashes)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_objects (bucket, seq, hashes) VALUES `+row+strings.Repeat(", "+row, len(idx)-1), args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if entente.ErrorCode(err) == entente.EINVALID {
+			return err
+		}
+		return fmt.Errorf("append release of %d versions to %s: %w", r.Len(), r.Partner, err)
+	}
+	return nil
+}
+
+// auditBatch is how many audit rows a query reads at a time while it
+// fills a page (a release row stands for many records).
+const auditBatch = 64
+
+// QueryAudit returns one page of audit records matching q, oldest first.
+func (s *Store) QueryAudit(ctx context.Context, q store.AuditQuery) (store.AuditPage, error) {
+	pg, err := store.NewAuditPager(q)
+	if err != nil {
+		return store.AuditPage{}, err
+	}
+	from := pg.FromRow()
+	batch := min(pg.Limit()+1, auditBatch)
+	for {
+		where, args := auditWhere(q, from)
+		rows, err := s.audit.read.QueryContext(ctx, `SELECT seq, time, actor, action, partner, object_id, version, rule, detail, versions FROM audit WHERE `+
+			strings.Join(where, " AND ")+` ORDER BY seq LIMIT ?`, append(args, batch)...)
+		if err != nil {
+			return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
+		}
+		n, more := 0, true
+		for rows.Next() && more {
+			var (
+				r    store.AuditRow
+				t, v int64
+			)
+			if err := rows.Scan(&r.Seq, &t, &r.Record.Actor, &r.Record.Action, &r.Record.Partner, &r.Record.ObjectID, &v, &r.Record.Rule, &r.Record.Detail, &r.Packed); err != nil {
+				rows.Close()
+				return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
+			}
+			n++
+			r.Record.Time = store.FromUnixNano(t)
+			if v != 0 {
+				r.Record.Version = store.FromUnixNano(v)
+			}
+			if more, err = pg.Add(r); err != nil {
+				rows.Close()
+				return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
+			}
+			from = r.Seq + 1
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
+		}
+		if !more || n < batch {
+			return pg.Page(), nil
+		}
+	}
+}
+
+// auditWhere translates an audit query into SQL conditions with ?
+// placeholders on the rows from row sequence from on. The object
+// condition selects single records of the object and the releases whose
+// index lists its hash (candidates: the pager keeps only the versions of
+// the object), each from the cursor on, so that paging through a
+// popular object reads its index bucket once.
+func auditWhere(q store.AuditQuery, from int64) ([]string, []any) {
+	where := []string{"seq >= ?"}
+	args := []any{from}
+	for _, f := range []struct{ col, val string }{{"partner", q.Partner}, {"action", q.Action}} {
+		if f.val != "" {
+			where, args = append(where, f.col+" = ?"), append(args, f.val)
+		}
+	}
+	if q.ObjectID != "" {
+		bk := store.ObjectBuckets(q.ObjectID)
+		where = append(where, `seq IN (SELECT seq FROM audit WHERE object_id = ? AND seq >= ? UNION ALL
+			SELECT seq FROM audit_objects WHERE bucket = ? AND seq >= ? AND instr(hashes, ?) > 0 UNION ALL
+			SELECT seq FROM audit_objects WHERE bucket = ? AND seq >= ? AND instr(hashes, ?) > 0)`)
+		args = append(args, q.ObjectID, from, bk[0].Bucket, from, bk[0].Key, bk[1].Bucket, from, bk[1].Key)
+	}
+	if !q.From.IsZero() {
+		n, _ := store.UnixNano(q.From)
+		where, args = append(where, "time >= ?"), append(args, n)
+	}
+	if !q.To.IsZero() {
+		n, _ := store.UnixNano(q.To)
+		where, args = append(where, "time < ?"), append(args, n)
+	}
+	return where, args
+}

@@ -1,0 +1,163 @@
+package sqlite
+
+import (
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/entente-cti/entente/internal/store"
+)
+
+// legacyStore makes, in dir, the objects' database of a store from before
+// the audit database: every migration of the objects' file applied, and
+// an audit log in its tables (an administrative record, then a release
+// of 300 versions indexed by the first-generation hash, as stores wrote
+// it). It returns the records of that log, in order.
+func legacyStore(t *testing.T, dir string) []store.AuditRecord {
+	t.Helper()
+	ctx := t.Context()
+	db, err := sql.Open("sqlite", dsnOf(filepath.Join(dir, FileName)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if err := migrate(ctx, db, migrations, "migrations"); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	admin := store.AuditRecord{Time: at, Actor: "admin-key", Action: store.AuditAdmin, Partner: "identity--0000000b-0000-4000-8000-000000000000", Rule: "agreement.put", Detail: "collections intel"}
+	if _, err := db.ExecContext(ctx, `INSERT INTO audit (time, actor, action, partner, object_id, version, rule, detail) VALUES (?, ?, ?, ?, '', 0, ?, ?)`,
+		at.UnixNano(), admin.Actor, admin.Action, admin.Partner, admin.Rule, admin.Detail); err != nil {
+		t.Fatal(err)
+	}
+	rel := store.Release{Time: at.Add(time.Minute), Actor: "partner-key", Partner: admin.Partner, Detail: "objects intel"}
+	for i := range 300 {
+		rel.Versions = append(rel.Versions, store.ReleasedVersion{ObjectID: fmt.Sprintf("indicator--8e2e2d2b-17d4-4cbf-938f-%012x", i), Version: at, Rule: "agreement"})
+	}
+	var seq int64
+	if err := db.QueryRowContext(ctx, `INSERT INTO audit (time, actor, action, partner, object_id, version, rule, detail, versions) VALUES (?, ?, ?, ?, '', 0, '', ?, ?) RETURNING seq`,
+		rel.Time.UnixNano(), rel.Actor, store.AuditEgress, rel.Partner, rel.Detail, store.PackRelease(rel.Versions)).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	// The first generation's index: FNV-1a, buckets 0–31, sorted.
+	byBucket := map[int][]uint32{}
+	for _, v := range rel.Versions {
+		h := store.ObjectHash(v.ObjectID)
+		byBucket[int(h%store.AuditObjectBuckets)] = append(byBucket[int(h%store.AuditObjectBuckets)], uint32(h>>32))
+	}
+	for b, hs := range byBucket {
+		slices.Sort(hs)
+		var buf []byte
+		for _, h := range hs {
+			buf = binary.BigEndian.AppendUint32(buf, h)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO audit_objects (bucket, seq, hashes) VALUES (?, ?, ?)`, b, seq, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin.Seq = store.AuditSeq(1, 0)
+	out := []store.AuditRecord{admin}
+	for i, r := range rel.Records() {
+		r.Seq = store.AuditSeq(seq, i)
+		out = append(out, r)
+	}
+	return out
+}
+
+// allAudit returns every record of q, following the pages.
+func allAudit(t *testing.T, s *Store, q store.AuditQuery) []store.AuditRecord {
+	t.Helper()
+	var out []store.AuditRecord
+	for range 1000 {
+		page, err := s.QueryAudit(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, page.Records...)
+		if page.Next == "" {
+			return out
+		}
+		q.Next = page.Next
+	}
+	t.Fatal("audit paging does not end")
+	return nil
+}
+
+// TestMoveLegacyAudit checks that a store made before the audit database
+// had its own file keeps its whole audit log, with the same sequence
+// numbers, found by object through the old index; that the old tables
+// are gone; that new records follow the old ones; and that opening again
+// copies nothing twice.
+func TestMoveLegacyAudit(t *testing.T) {
+	dir := t.TempDir()
+	want := legacyStore(t, dir)
+	s, err := Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, allAudit(t, s, store.AuditQuery{})); diff != "" {
+		t.Fatalf("moved log (-want +got):\n%s", diff)
+	}
+	obj := want[200].ObjectID
+	if got := allAudit(t, s, store.AuditQuery{ObjectID: obj}); len(got) != 1 || got[0] != want[200] {
+		t.Errorf("query by object %s through the old index: %+v", obj, got)
+	}
+	var n int
+	if err := s.write.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name LIKE 'audit%'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the objects' file still has %d audit tables or indexes (%v)", n, err)
+	}
+	next := store.Release{Time: time.Date(2026, 5, 2, 0, 0, 0, 0, time.UTC), Actor: "partner-key", Partner: want[0].Partner, Detail: "objects intel",
+		Versions: []store.ReleasedVersion{{ObjectID: obj, Version: want[200].Version, Rule: "agreement"}}}
+	if err := s.AppendRelease(t.Context(), next); err != nil {
+		t.Fatal(err)
+	}
+	got := allAudit(t, s, store.AuditQuery{ObjectID: obj})
+	if len(got) != 2 || got[0] != want[200] || got[1].Seq <= want[len(want)-1].Seq {
+		t.Errorf("query by object across both index generations: %+v", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := allAudit(t, s, store.AuditQuery{}); len(got) != len(want)+1 {
+		t.Errorf("after reopening: %d records, want %d", len(got), len(want)+1)
+	}
+}
+
+// TestMoveLegacyAuditAfterCrash checks the move when a crash came after
+// the copy was committed but before the old tables were dropped: the
+// records are not copied twice.
+func TestMoveLegacyAuditAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	want := legacyStore(t, dir)
+	a, err := openAudit(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := &Store{path: filepath.Join(dir, FileName), audit: a}
+	if err := half.copyLegacyAudit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if diff := cmp.Diff(want, allAudit(t, s, store.AuditQuery{})); diff != "" {
+		t.Fatalf("moved log (-want +got):\n%s", diff)
+	}
+}
