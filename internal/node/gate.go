@@ -253,10 +253,13 @@ func (s *Service) gateTerms(ctx context.Context, p entente.Principal) (*gateTerm
 // leaves.
 func (s *Service) gate(ctx context.Context, t *gateTerms, c entente.Collection, page entente.Page, metadataOnly bool, sink *store.Release) (entente.Page, error) {
 	out := page
-	out.Entries = make([]entente.ObjectEntry, 0, len(page.Entries))
 	if len(page.Entries) == 0 {
 		return out, nil
 	}
+	// What is released is written over what was read, in place: entry i
+	// is written at an index ≤ i, after it is read, unless redaction
+	// adds objects, and then the entries move to a new array first.
+	out.Entries = page.Entries[:0]
 	p, ps, self, partner, agreement := t.p, t.ps, t.self, t.partner, t.agreement
 	var err error
 	metas := make([]gateMeta, len(page.Entries))
@@ -360,6 +363,10 @@ func (s *Service) gate(ctx context.Context, t *gateTerms, c entente.Collection, 
 			if metadataOnly {
 				re.Raw = nil
 			}
+			if len(out.Entries) > i && &out.Entries[:1][0] == &page.Entries[0] {
+				// It would overwrite an entry not read yet.
+				out.Entries = append(make([]entente.ObjectEntry, 0, len(page.Entries)+len(rel.Related)), out.Entries...)
+			}
 			out.Entries = append(out.Entries, re)
 			audit.Versions = append(audit.Versions, store.ReleasedVersion{ObjectID: re.ID, Version: re.Version, Rule: d.Rule,
 				Detail: detail + " redaction of " + e.ID})
@@ -387,10 +394,11 @@ func (s *Service) gate(ctx context.Context, t *gateTerms, c entente.Collection, 
 func scanAll(entries []entente.ObjectEntry, metas []gateMeta, ok []bool, full func(*entente.ObjectEntry) bool, decoded func(*stix.Object)) {
 	var mu sync.Mutex
 	scan := func(lo, hi int) {
+		var c refCache
 		for i := lo; i < hi; i++ {
 			e := &entries[i]
 			if !full(e) {
-				if metas[i], ok[i] = scanGateMeta(e.Raw); ok[i] {
+				if metas[i], ok[i] = c.scan(e.Raw); ok[i] {
 					continue
 				}
 			}
@@ -431,7 +439,36 @@ type gateMeta struct {
 // each of the two members at most once, the refs an array of strings.
 // ok is false for anything else, and the caller decodes the object
 // fully: a reference the scan could miss must never be missed.
-func scanGateMeta(raw []byte) (m gateMeta, ok bool) {
+func scanGateMeta(raw []byte) (m gateMeta, ok bool) { return (*refCache)(nil).scan(raw) }
+
+// refCache keeps the marking arrays and creators that scanGateMeta has
+// read, so that the objects of a page, which mostly share them, share
+// one copy instead of each allocating its own. The slices it returns are
+// shared: nobody may change them. A nil refCache keeps nothing. It is not
+// safe for concurrent use.
+type refCache struct {
+	arrays  map[string][]string
+	strings map[string]string
+}
+
+// str returns b as a string, the cached one when there is one.
+func (c *refCache) str(b []byte) string {
+	if c == nil {
+		return string(b)
+	}
+	if s, ok := c.strings[string(b)]; ok {
+		return s
+	}
+	if c.strings == nil {
+		c.strings = map[string]string{}
+	}
+	s := string(b)
+	c.strings[s] = s
+	return s
+}
+
+// scan is scanGateMeta with c's strings.
+func (c *refCache) scan(raw []byte) (m gateMeta, ok bool) {
 	if bytes.IndexByte(raw, '\\') >= 0 {
 		return m, false
 	}
@@ -466,7 +503,7 @@ func scanGateMeta(raw []byte) (m gateMeta, ok bool) {
 					return m, false
 				}
 				seenRefs = true
-				refs, n, ok := scanStringArray(raw[i+1:])
+				refs, n, ok := c.scanStringArray(raw[i+1:])
 				if !ok {
 					return m, false
 				}
@@ -484,7 +521,7 @@ func scanGateMeta(raw []byte) (m gateMeta, ok bool) {
 				if end < 0 {
 					return m, false
 				}
-				m.createdByRef = string(raw[j+1 : j+1+end])
+				m.createdByRef = c.str(raw[j+1 : j+1+end])
 				i = j + 1 + end
 			}
 		}
@@ -512,27 +549,53 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\
 
 // scanStringArray reads `: ["a", "b"]` at the start of b (no escapes) and
 // returns the strings and the index of the closing bracket.
-func scanStringArray(b []byte) ([]string, int, bool) {
+func (c *refCache) scanStringArray(b []byte) ([]string, int, bool) {
 	i := skipColon(b, 0)
 	if i < 0 || i >= len(b) || b[i] != '[' {
 		return nil, 0, false
 	}
-	var out []string
+	start, n := i, 0
 	for i++; i < len(b); i++ {
-		switch c := b[i]; {
-		case isSpace(c) || c == ',':
-		case c == ']':
-			return out, i, true
-		case c == '"':
+		switch ch := b[i]; {
+		case isSpace(ch) || ch == ',':
+		case ch == ']':
+			return c.array(b[start:i+1], n), i, true
+		case ch == '"':
 			end := bytes.IndexByte(b[i+1:], '"')
 			if end < 0 {
 				return nil, 0, false
 			}
-			out = append(out, string(b[i+1:i+1+end]))
+			n++
 			i += end + 1
 		default:
 			return nil, 0, false
 		}
 	}
 	return nil, 0, false
+}
+
+// array returns the n strings of text, a JSON array of strings without
+// escapes that scanStringArray has checked, the cached slice when there
+// is one.
+func (c *refCache) array(text []byte, n int) []string {
+	if c != nil {
+		if a, ok := c.arrays[string(text)]; ok {
+			return a
+		}
+	}
+	out := make([]string, 0, n)
+	for i := 0; i < len(text); i++ {
+		if text[i] == '"' {
+			end := bytes.IndexByte(text[i+1:], '"')
+			out = append(out, c.str(text[i+1:i+1+end]))
+			i += end + 1
+		}
+	}
+	if c != nil {
+		if c.arrays == nil {
+			c.arrays = map[string][]string{}
+		}
+		c.arrays[string(text)] = out
+	}
+	return out
 }

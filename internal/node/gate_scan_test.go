@@ -40,10 +40,16 @@ func TestScanGateMetaATTACK(t *testing.T) {
 		t.Fatal(err)
 	}
 	n, scanned := 0, 0
+	var c refCache // shared by all objects, as by a page's
 	err = stix.ScanBundle(data, func(_ int, raw json.RawMessage) error {
 		n++
 		if checkScan(t, raw) {
 			scanned++
+		}
+		want, wok := scanGateMeta(raw)
+		got, ok := c.scan(raw)
+		if ok != wok || !cmp.Equal(want, got, cmp.AllowUnexported(gateMeta{}), cmpopts.EquateEmpty()) {
+			t.Errorf("cached scan of %.200s: %+v, want %+v", raw, got, want)
 		}
 		return nil
 	})
@@ -52,6 +58,9 @@ func TestScanGateMetaATTACK(t *testing.T) {
 	}
 	if n == 0 || scanned == 0 {
 		t.Fatalf("%d objects, %d scanned: the scan was not exercised", n, scanned)
+	}
+	if len(c.arrays) == 0 || len(c.strings) == 0 {
+		t.Error("the cache kept nothing")
 	}
 	t.Logf("%d of %d objects scanned, the rest decoded", scanned, n)
 }
@@ -113,8 +122,9 @@ func BenchmarkScanGateMeta(b *testing.B) {
 		`"pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z","created_by_ref":"identity--8e2e2d2b-17d4-4cbf-938f-000000000001","object_marking_refs":["` + stix.TLPGreen.MarkingID() + `"]}`)
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
+	var c refCache
 	for b.Loop() {
-		if m, ok := scanGateMeta(raw); !ok || len(m.markingRefs) != 1 {
+		if m, ok := c.scan(raw); !ok || len(m.markingRefs) != 1 {
 			b.Fatal("not scanned")
 		}
 	}

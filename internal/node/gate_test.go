@@ -3,9 +3,11 @@ package node_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -14,6 +16,8 @@ import (
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/store"
+	"github.com/entente-cti/entente/internal/store/sqlite"
 	"github.com/entente-cti/entente/internal/taxii"
 )
 
@@ -46,6 +50,7 @@ func sighting(of string) json.RawMessage {
 // reduces sighting victims to their country.
 type gatedNode struct {
 	s     *node.Service
+	st    *sqlite.Store
 	coll  entente.Collection
 	ids   map[string]string // role of an object in the test -> its id
 	keyB  entente.Principal
@@ -56,7 +61,7 @@ type gatedNode struct {
 
 func newGatedNode(t *testing.T) *gatedNode {
 	t.Helper()
-	s, _, _ := newService(t)
+	s, db, _ := newService(t)
 	ctx := context.Background()
 	c, err := s.CreateCollection(ctx, admin, entente.Collection{Alias: "intel", Title: "Intel", DefaultMarking: stix.TLPAmber.MarkingID(),
 		ReadRoles: []entente.Role{entente.RoleAnalyst, entente.RolePartner}})
@@ -74,7 +79,7 @@ func newGatedNode(t *testing.T) *gatedNode {
 		t.Fatal(err)
 	}
 	residency := policy.ResidencyMarking("FR")
-	g := &gatedNode{s: s, coll: c, agree: a, ids: map[string]string{}}
+	g := &gatedNode{s: s, st: db, coll: c, agree: a, ids: map[string]string{}}
 	objs := map[string]json.RawMessage{
 		"red":       marked(1, stix.TLPRed.MarkingID()),
 		"amber":     marked(2, stix.TLPAmber.MarkingID()),
@@ -384,6 +389,99 @@ func TestLargePartnerReadMatchesSmallPages(t *testing.T) {
 	}
 	if want := append(ids(big.Entries), ids(small)...); !slices.Equal(audited, want) {
 		t.Errorf("audited %d versions, released %d (twice)", len(audited), len(want))
+	}
+}
+
+// TestRedactionAddsWithoutLoss checks that the location a redaction
+// adds does not take the place of an entry the gate has not read yet
+// (the gate writes what it releases over what it read): a sighting first
+// in the page, everything after it released too.
+func TestRedactionAddsWithoutLoss(t *testing.T) {
+	g := newGatedNode(t)
+	ctx := context.Background()
+	c, err := g.s.CreateCollection(ctx, admin, entente.Collection{Alias: "sightings", Title: "Sightings", DefaultMarking: stix.TLPGreen.MarkingID(),
+		ReadRoles: []entente.Role{entente.RoleAnalyst, entente.RolePartner}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := g.agree
+	a.Collections = append(a.Collections, "sightings")
+	if _, err := g.s.PutAgreement(ctx, admin, a); err != nil {
+		t.Fatal(err)
+	}
+	objs := []json.RawMessage{sighting(fmt.Sprintf("indicator--8e2e2d2b-17d4-4cbf-938f-%012x", 2))}
+	for i := 10; i < 15; i++ {
+		objs = append(objs, marked(i))
+	}
+	if st, err := g.s.AddObjects(ctx, admin, c.ID, objs); err != nil || st.FailureCount > 0 {
+		t.Fatalf("add: %v %+v", err, st)
+	}
+	fr, _ := policy.CountryLocation("FR")
+	want := []string{fr}
+	for _, raw := range objs {
+		o, _ := stix.Decode(raw)
+		want = append(want, o.ID)
+	}
+	slices.Sort(want)
+	page, err := g.s.Objects(ctx, g.keyB, "sightings", taxii.Filters{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, entryIDs(page)); diff != "" {
+		t.Errorf("partner B received (-want +got):\n%s", diff)
+	}
+}
+
+// failingAudit is a store whose failAt-th append of a release fails.
+type failingAudit struct {
+	*sqlite.Store
+	failAt int32
+	calls  atomic.Int32
+}
+
+func (f *failingAudit) AppendRelease(ctx context.Context, r store.Release) error {
+	if f.calls.Add(1) == f.failAt {
+		return errors.New("disk full")
+	}
+	return f.Store.AppendRelease(ctx, r)
+}
+
+// TestLargePartnerReadNeedsEveryRecord checks that a partner's read of a
+// large page, audited as several records appended while it is read,
+// returns nothing when any one of them cannot be appended.
+func TestLargePartnerReadNeedsEveryRecord(t *testing.T) {
+	g := newGatedNode(t)
+	ctx := context.Background()
+	var objs []json.RawMessage
+	for i := 100; i < 4600; i++ {
+		objs = append(objs, marked(i, stix.TLPGreen.MarkingID()))
+	}
+	if st, err := g.s.AddObjects(ctx, admin, g.coll.ID, objs); err != nil || st.FailureCount > 0 {
+		t.Fatalf("add: %v %+v", err, st)
+	}
+	whole, err := g.s.Objects(ctx, g.keyB, "intel", taxii.Filters{Limit: 4000})
+	if err != nil || len(whole.Entries) < 3900 {
+		t.Fatalf("read: %d entries, %v", len(whole.Entries), err)
+	}
+	appends := 0
+	for failAt := int32(1); ; failAt++ {
+		st := &failingAudit{Store: g.st, failAt: failAt}
+		s := node.New(st, node.Config{Org: org}, nil)
+		page, err := s.Objects(ctx, g.keyB, "intel", taxii.Filters{Limit: 4000})
+		if st.calls.Load() < failAt {
+			// Every append succeeded: the read is whole.
+			if err != nil || len(page.Entries) != len(whole.Entries) {
+				t.Fatalf("read with every record appended: %d entries, %v", len(page.Entries), err)
+			}
+			appends = int(failAt) - 1
+			break
+		}
+		if err == nil || len(page.Entries) != 0 {
+			t.Fatalf("append %d of the read failed, yet it returned %d entries (%v)", failAt, len(page.Entries), err)
+		}
+	}
+	if appends < 2 {
+		t.Errorf("a read of 4,000 entries was audited in %d records; the test wants several", appends)
 	}
 }
 

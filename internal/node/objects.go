@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"slices"
 	"time"
 
 	"github.com/entente-cti/entente"
@@ -295,17 +294,27 @@ func queryError(c entente.Collection, err error) error {
 // gated and audited in parts (releaseInParts).
 const pipelineMin = 2000
 
-// pipelinePart is the size of the parts releaseInParts reads a page in.
-const pipelinePart = 1250
+// pipelinePart is the size of the parts releaseInParts reads a page in,
+// and pipelineLast the size of the last part, smaller because its gating
+// and audit follow the reading.
+const (
+	pipelinePart = 1250
+	pipelineLast = 500
+)
+
+// pipelineCuts are where releaseInParts ends one audit record and begins
+// the next: when no more than this many entries remain to be read. Each
+// record is appended while the entries after it are read.
+var pipelineCuts = []int{3000, pipelineLast}
 
 // releaseInParts is a partner's read of a large page (q.Limit ≥
-// pipelineMin) in parts: each part read from the store is passed
-// through the gate, and the versions it releases packed into the page's
-// audit record, in the background while the next part is read. The
-// record is appended in two releases: the parts before the last, while
-// the last is read, and the last part, once it is gated. So of the
-// gating and auditing only the last part's follows the reading. Nothing
-// leaves before both are durable: if any part or append fails, it
+// pipelineMin) in parts: each part read from the store is passed through
+// the gate, and the versions it releases packed into an audit record, in
+// the background while the next part is read. The page's versions are
+// recorded in a few releases (see pipelineCuts), each appended in the
+// background, after the one before, while the parts after it are read;
+// only the last part's gating and record follow the reading. Nothing
+// leaves before every record is durable: if any part or append fails, it
 // returns nothing. The page returned is the parts' gated entries, with
 // the last part's More and Next.
 func (s *Service) releaseInParts(ctx context.Context, t *gateTerms, c entente.Collection, q entente.ObjectQuery, metadataOnly bool) (entente.Page, error) {
@@ -319,43 +328,60 @@ func (s *Service) releaseInParts(ctx context.Context, t *gateTerms, c entente.Co
 		err   error
 		done  chan struct{} // closed when the part is gated and packed
 	}
-	var (
-		parts    []*part
-		out      entente.Page
-		queryErr error
-		// The parts before the last are packed into early, appended
-		// while the last is read (earlyDone receives the outcome); the
-		// last into late, appended at the end.
-		early, late store.Packer
-		earlyDone   chan error
-	)
-	planned := (q.Limit + pipelinePart - 1) / pipelinePart
-	appendEarly := func(before []*part) {
-		for _, pt := range before {
-			<-pt.done
-			if pt.err != nil {
-				earlyDone <- nil // the part's own error ends the request
-				return
+	// A record packs consecutive parts; it is appended once they are
+	// packed and the record before it is appended.
+	type record struct {
+		packer store.Packer
+		parts  []*part
+		err    error
+		done   chan struct{} // closed when appended, or given up
+	}
+	appendRecord := func(r, prev *record) {
+		defer close(r.done)
+		for _, pt := range r.parts {
+			if <-pt.done; pt.err != nil {
+				return // the part's own error ends the request
 			}
 		}
-		if early.Len() == 0 {
-			earlyDone <- nil
-			return
+		if prev != nil {
+			<-prev.done
 		}
-		earlyDone <- t.ps.AppendRelease(ctx, early.Seal(header))
+		if r.packer.Len() > 0 {
+			r.err = t.ps.AppendRelease(ctx, r.packer.Seal(header))
+		}
 	}
+	var (
+		parts    []*part
+		records  []*record
+		cur      = &record{done: make(chan struct{})}
+		out      entente.Page
+		queryErr error
+	)
+	lastRecord := func() *record {
+		if len(records) == 0 {
+			return nil
+		}
+		return records[len(records)-1]
+	}
+	cuts := pipelineCuts
 	remaining := q.Limit
 	pq := q
 	for remaining > 0 {
-		packer := &early
-		if len(parts) == planned-1 && len(parts) > 0 {
-			// The last part is next: what came before is recorded
-			// while it is read.
-			earlyDone = make(chan error, 1)
-			go appendEarly(slices.Clone(parts))
-			packer = &late
+		if len(cuts) > 0 && remaining <= cuts[0] {
+			for len(cuts) > 0 && remaining <= cuts[0] {
+				cuts = cuts[1:]
+			}
+			if len(cur.parts) > 0 {
+				// What was read so far is recorded while the rest is.
+				go appendRecord(cur, lastRecord())
+				records = append(records, cur)
+				cur = &record{done: make(chan struct{})}
+			}
 		}
-		pq.Limit = min(pipelinePart, remaining)
+		pq.Limit = min(pipelinePart, remaining-pipelineLast)
+		if remaining <= pipelineLast {
+			pq.Limit = remaining
+		}
 		page, err := s.st.QueryObjects(ctx, pq)
 		if err != nil {
 			queryErr = queryError(c, err)
@@ -367,18 +393,20 @@ func (s *Service) releaseInParts(ctx context.Context, t *gateTerms, c entente.Co
 			prev = parts[len(parts)-1].done
 		}
 		parts = append(parts, pt)
+		rec := cur
+		rec.parts = append(rec.parts, pt)
 		go func() {
 			defer close(pt.done)
 			sink := header
 			if pt.gated, pt.err = s.gate(ctx, t, c, page, metadataOnly, &sink); pt.err != nil {
 				return
 			}
-			// The parts are packed in order, so the record lists the
+			// The parts are packed in order, so the records list the
 			// versions in the order they are sent.
 			if prev != nil {
 				<-prev
 			}
-			pt.err = packer.Add(header, sink.Versions)
+			pt.err = rec.packer.Add(header, sink.Versions)
 		}()
 		out.More, out.Next = page.More, page.Next
 		remaining -= len(page.Entries)
@@ -387,33 +415,31 @@ func (s *Service) releaseInParts(ctx context.Context, t *gateTerms, c entente.Co
 		}
 		pq.Next = page.Next
 	}
+	// The last record is appended now; every part and record ends
+	// before anything returns.
+	appendRecord(cur, lastRecord())
+	records = append(records, cur)
 	var errs []error
 	n := 0
 	for _, pt := range parts {
-		<-pt.done // every part ends before anything returns
+		<-pt.done
 		if pt.err != nil {
 			errs = append(errs, pt.err)
 		}
 		n += len(pt.gated.Entries)
 	}
-	if earlyDone != nil {
-		if err := <-earlyDone; err != nil {
-			errs = append(errs, err)
+	for _, r := range records {
+		<-r.done
+		if r.err != nil {
+			errs = append(errs, r.err)
 		}
-	} else {
-		late = early // the page ended before its last planned part
 	}
 	if len(errs) > 0 {
+		// Nothing leaves without its audit record.
 		return entente.Page{}, fmt.Errorf("policy gate: %w", errors.Join(errs...))
 	}
 	if queryErr != nil {
 		return entente.Page{}, queryErr
-	}
-	if late.Len() > 0 {
-		// Nothing leaves without its audit record.
-		if err := t.ps.AppendRelease(ctx, late.Seal(header)); err != nil {
-			return entente.Page{}, fmt.Errorf("policy gate: %w", err)
-		}
 	}
 	out.Entries = make([]entente.ObjectEntry, 0, n)
 	for _, pt := range parts {

@@ -257,7 +257,7 @@ func (s *Store) Provenance(ctx context.Context, collection string, ids []string)
 	// Most collections hold only the node's own objects: one cheap probe
 	// spares the lookups.
 	var some int
-	if err := s.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM provenance WHERE collection = ?)`, collection).Scan(&some); err != nil {
+	if err := s.r.provenanceSome.QueryRowContext(ctx, collection).Scan(&some); err != nil {
 		return nil, fmt.Errorf("read provenance: %w", err)
 	}
 	if some == 0 {

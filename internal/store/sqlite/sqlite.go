@@ -118,7 +118,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	read.SetConnMaxIdleTime(0)
 	read.SetConnMaxLifetime(0)
 	s.read = read
-	if err := prepareAll(ctx, read, &s.r.collection, &s.r.status); err != nil {
+	if err := prepareAll(ctx, read, &s.r.collection, &s.r.status, &s.r.provenanceSome); err != nil {
 		read.Close()
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -350,9 +350,12 @@ func (w *writerStmts) close() error {
 type readerStmts struct {
 	collection stmt // a collection by id or alias
 	status     stmt // a status resource's body
+	// provenanceSome tells whether a collection holds received objects
+	// (every read by a partner asks, for every part of its page).
+	provenanceSome stmt
 }
 
-func (r *readerStmts) close() error { return closeAll(r.collection, r.status) }
+func (r *readerStmts) close() error { return closeAll(r.collection, r.status, r.provenanceSome) }
 
 // collectionSQL finds a collection by id, else by alias.
 const collectionSQL = ` FROM collections WHERE id = ?1 OR alias = ?1 ORDER BY id = ?1 DESC LIMIT 1`
@@ -371,8 +374,9 @@ func newWriterStmts() writerStmts {
 
 func newReaderStmts() readerStmts {
 	return readerStmts{
-		collection: stmt{sql: `SELECT ` + collectionColumns + collectionSQL},
-		status:     stmt{sql: `SELECT body FROM statuses WHERE id = ?`},
+		collection:     stmt{sql: `SELECT ` + collectionColumns + collectionSQL},
+		status:         stmt{sql: `SELECT body FROM statuses WHERE id = ?`},
+		provenanceSome: stmt{sql: `SELECT EXISTS (SELECT 1 FROM provenance WHERE collection = ?)`},
 	}
 }
 
