@@ -352,31 +352,25 @@ func (s *Service) releaseInParts(ctx context.Context, t *gateTerms, c entente.Co
 	}
 	var (
 		parts    []*part
-		records  []*record
+		records  []*record // appended or being appended, in order
+		last     *record   // the latest of records
 		cur      = &record{done: make(chan struct{})}
 		out      entente.Page
 		queryErr error
 	)
-	lastRecord := func() *record {
-		if len(records) == 0 {
-			return nil
-		}
-		return records[len(records)-1]
-	}
 	cuts := pipelineCuts
 	remaining := q.Limit
 	pq := q
 	for remaining > 0 {
-		if len(cuts) > 0 && remaining <= cuts[0] {
-			for len(cuts) > 0 && remaining <= cuts[0] {
-				cuts = cuts[1:]
-			}
-			if len(cur.parts) > 0 {
-				// What was read so far is recorded while the rest is.
-				go appendRecord(cur, lastRecord())
-				records = append(records, cur)
-				cur = &record{done: make(chan struct{})}
-			}
+		cut := false
+		for len(cuts) > 0 && remaining <= cuts[0] {
+			cuts, cut = cuts[1:], true
+		}
+		if cut && len(cur.parts) > 0 {
+			// What was read so far is recorded while the rest is.
+			go appendRecord(cur, last)
+			records, last = append(records, cur), cur
+			cur = &record{done: make(chan struct{})}
 		}
 		pq.Limit = min(pipelinePart, remaining-pipelineLast)
 		if remaining <= pipelineLast {
@@ -417,7 +411,7 @@ func (s *Service) releaseInParts(ctx context.Context, t *gateTerms, c entente.Co
 	}
 	// The last record is appended now; every part and record ends
 	// before anything returns.
-	appendRecord(cur, lastRecord())
+	appendRecord(cur, last)
 	records = append(records, cur)
 	var errs []error
 	n := 0

@@ -285,7 +285,7 @@ func (r Release) Pack() ([]byte, []AuditIndexRow, error) {
 		return r.packed.blob, r.packed.index, nil
 	}
 	var p Packer
-	if err := p.add(r, r.Versions); err != nil {
+	if err := p.Add(r, r.Versions); err != nil {
 		return nil, nil, err
 	}
 	b, idx := p.finish()
@@ -356,9 +356,7 @@ type recentString struct {
 // Add packs versions, the next part of the release, checking each as
 // [Release.Validate] does (r names the partner in errors). After an
 // error the Packer refuses everything.
-func (p *Packer) Add(r Release, vs []ReleasedVersion) error { return p.add(r, vs) }
-
-func (p *Packer) add(r Release, vs []ReleasedVersion) error {
+func (p *Packer) Add(r Release, vs []ReleasedVersion) error {
 	if p.invalid != nil {
 		return p.invalid
 	}
