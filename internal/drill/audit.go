@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/audit"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
@@ -129,7 +130,7 @@ func (f *federation) checkAudits(ctx context.Context, res *Result) error {
 }
 
 // checkEgress checks one egress record of node i to node j.
-func (f *federation) checkEgress(ctx context.Context, i, j int, r store.AuditRecord) error {
+func (f *federation) checkEgress(ctx context.Context, i, j int, r audit.Record) error {
 	t, ok := f.terms[[2]int{i, j}]
 	if !ok {
 		return fmt.Errorf("there is no agreement from node %d to node %d", i, j)

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/audit"
 	"github.com/entente-cti/entente/internal/export"
 	"github.com/entente-cti/entente/internal/geo"
-	"github.com/entente-cti/entente/internal/store"
 )
 
 // ExportMaxAge is how long a rendered export is served from the cache
@@ -233,7 +233,7 @@ func (s *Service) renderExport(ctx context.Context, p entente.Principal, req Exp
 	f.Now = now
 	keep := f.Matcher()
 	var items []export.Item
-	var sinks []*store.Release
+	var sinks []*audit.Release
 	last := make(map[string]time.Time, len(colls))
 	for _, c := range colls {
 		if p.Role != entente.RolePartner {
@@ -256,7 +256,7 @@ func (s *Service) renderExport(ctx context.Context, p entente.Principal, req Exp
 			name = c.ID
 		}
 		last[c.ID] = time.Time{}
-		sink := &store.Release{Time: now, Actor: p.KeyID, Partner: p.Org, Detail: "export " + req.Format + " " + c.ID}
+		sink := &audit.Release{Time: now, Actor: p.KeyID, Partner: p.Org, Detail: "export " + req.Format + " " + c.ID}
 		sinks = append(sinks, sink)
 		for en, err := range s.releasedTo(ctx, p, c.ID, entente.ObjectQuery{Types: []string{"indicator"}, Limit: 5000}, sink) {
 			if err != nil {

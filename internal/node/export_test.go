@@ -10,13 +10,13 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/audit"
 	"github.com/entente-cti/entente/internal/export"
 	"github.com/entente-cti/entente/internal/feed"
 	"github.com/entente-cti/entente/internal/geo"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
-	"github.com/entente-cti/entente/internal/store"
 	"github.com/entente-cti/entente/internal/taxii"
 	"github.com/entente-cti/entente/internal/warninglist"
 )
@@ -190,7 +190,7 @@ func TestExportWarninglistsCountriesAndGate(t *testing.T) {
 
 	// The partner's export was audited: one release per collection read,
 	// listing every indicator version it released, none of internal.
-	audit, err := s.QueryAudit(ctx, admin, node.AuditQuery{Partner: partnerB, Action: node.AuditEgress})
+	log, err := s.QueryAudit(ctx, admin, node.AuditQuery{Partner: partnerB, Action: node.AuditEgress})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,16 +199,16 @@ func TestExportWarninglistsCountriesAndGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	var exported []string
-	for _, r := range audit.Records {
+	for _, r := range log.Records {
 		if strings.HasPrefix(r.Detail, "export plain ") {
 			exported = append(exported, r.ObjectID)
-			if r.Seq>>store.AuditSeqShift != audit.Records[0].Seq>>store.AuditSeqShift || r.Actor != partner.KeyID {
+			if r.Seq>>audit.SeqShift != log.Records[0].Seq>>audit.SeqShift || r.Actor != partner.KeyID {
 				t.Errorf("export audit record %+v: not in the one release of the export by %s", r, partner.KeyID)
 			}
 		}
 	}
 	if len(exported) != len(intel.Entries) {
-		t.Fatalf("partner export audited %d versions, the collection holds %d indicators: %+v", len(exported), len(intel.Entries), audit.Records)
+		t.Fatalf("partner export audited %d versions, the collection holds %d indicators: %+v", len(exported), len(intel.Entries), log.Records)
 	}
 	for _, e := range intel.Entries {
 		if !slices.Contains(exported, e.ID) {

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/audit"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store"
@@ -245,13 +246,13 @@ func (s *Service) gateTerms(ctx context.Context, p entente.Principal) (*gateTerm
 // for partner principal p: it drops what p's agreement withholds, redacts
 // what it releases (adding the objects redaction introduces) and appends
 // one egress audit record of the page, listing every object version
-// released (a store.Release). The entries must
+// released (a audit.Release). The entries must
 // carry their JSON; metadataOnly clears it after the decision.
 //
 // With sink not nil the released versions are added to sink (whose
 // Detail names the channel) and the caller appends it before anything
 // leaves.
-func (s *Service) gate(ctx context.Context, t *gateTerms, c entente.Collection, page entente.Page, metadataOnly bool, sink *store.Release) (entente.Page, error) {
+func (s *Service) gate(ctx context.Context, t *gateTerms, c entente.Collection, page entente.Page, metadataOnly bool, sink *audit.Release) (entente.Page, error) {
 	out := page
 	if len(page.Entries) == 0 {
 		return out, nil
@@ -320,8 +321,8 @@ func (s *Service) gate(ctx context.Context, t *gateTerms, c entente.Collection, 
 	if sink != nil {
 		detail = sink.Detail
 	}
-	audit := store.Release{Time: now, Actor: p.KeyID, Partner: partner.ID, Detail: detail,
-		Versions: make([]store.ReleasedVersion, 0, len(page.Entries))}
+	rec := audit.Release{Time: now, Actor: p.KeyID, Partner: partner.ID, Detail: detail,
+		Versions: make([]audit.ReleasedVersion, 0, len(page.Entries))}
 	var related map[string]bool
 	for i, e := range page.Entries {
 		if !okMeta[i] {
@@ -349,7 +350,7 @@ func (s *Service) gate(ctx context.Context, t *gateTerms, c entente.Collection, 
 			e.Raw = nil
 		}
 		out.Entries = append(out.Entries, e)
-		audit.Versions = append(audit.Versions, store.ReleasedVersion{ObjectID: e.ID, Version: e.Version, Rule: d.Rule})
+		rec.Versions = append(rec.Versions, audit.ReleasedVersion{ObjectID: e.ID, Version: e.Version, Rule: d.Rule})
 		for _, r := range rel.Related {
 			ro, err := stix.Decode(r)
 			if err != nil || related[ro.ID] {
@@ -368,18 +369,18 @@ func (s *Service) gate(ctx context.Context, t *gateTerms, c entente.Collection, 
 				out.Entries = append(make([]entente.ObjectEntry, 0, len(page.Entries)+len(rel.Related)), out.Entries...)
 			}
 			out.Entries = append(out.Entries, re)
-			audit.Versions = append(audit.Versions, store.ReleasedVersion{ObjectID: re.ID, Version: re.Version, Rule: d.Rule,
+			rec.Versions = append(rec.Versions, audit.ReleasedVersion{ObjectID: re.ID, Version: re.Version, Rule: d.Rule,
 				Detail: detail + " redaction of " + e.ID})
 		}
 	}
 	if sink != nil {
-		sink.Versions = append(sink.Versions, audit.Versions...)
+		sink.Versions = append(sink.Versions, rec.Versions...)
 		return out, nil
 	}
-	if len(audit.Versions) > 0 {
+	if len(rec.Versions) > 0 {
 		// Nothing leaves without its audit record: one durable record of
 		// the whole page, indexed by object, before the page is returned.
-		if err := ps.AppendRelease(ctx, audit); err != nil {
+		if err := ps.AppendRelease(ctx, rec); err != nil {
 			return entente.Page{}, fmt.Errorf("policy gate: %w", err)
 		}
 	}

@@ -13,10 +13,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/audit"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
-	"github.com/entente-cti/entente/internal/store"
 	"github.com/entente-cti/entente/internal/store/sqlite"
 	"github.com/entente-cti/entente/internal/taxii"
 )
@@ -439,7 +439,7 @@ type failingAudit struct {
 	calls  atomic.Int32
 }
 
-func (f *failingAudit) AppendRelease(ctx context.Context, r store.Release) error {
+func (f *failingAudit) AppendRelease(ctx context.Context, r audit.Release) error {
 	if f.calls.Add(1) == f.failAt {
 		return errors.New("disk full")
 	}

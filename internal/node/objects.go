@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/audit"
 	"github.com/entente-cti/entente/internal/stix"
-	"github.com/entente-cti/entente/internal/store"
 	"github.com/entente-cti/entente/internal/taxii"
 	"github.com/google/uuid"
 )
@@ -229,7 +229,7 @@ func (s *Service) release(ctx context.Context, p entente.Principal, collection s
 // releases to a partner are added to sink instead of being audited page
 // by page, and the caller must append sink (store.PolicyStore's
 // AppendRelease) before it sends anything.
-func (s *Service) releaseTo(ctx context.Context, p entente.Principal, collection string, q entente.ObjectQuery, sink *store.Release) (entente.Page, error) {
+func (s *Service) releaseTo(ctx context.Context, p entente.Principal, collection string, q entente.ObjectQuery, sink *audit.Release) (entente.Page, error) {
 	c, err := s.collection(ctx, collection)
 	if err != nil {
 		return entente.Page{}, err
@@ -322,7 +322,7 @@ func (s *Service) releaseInParts(ctx context.Context, t *gateTerms, c entente.Co
 	if metadataOnly {
 		channel = "manifest"
 	}
-	header := store.Release{Time: s.now(), Actor: t.p.KeyID, Partner: t.p.Org, Detail: channel + " " + c.ID}
+	header := audit.Release{Time: s.now(), Actor: t.p.KeyID, Partner: t.p.Org, Detail: channel + " " + c.ID}
 	type part struct {
 		gated entente.Page
 		err   error
@@ -331,7 +331,7 @@ func (s *Service) releaseInParts(ctx context.Context, t *gateTerms, c entente.Co
 	// A record packs consecutive parts; it is appended once they are
 	// packed and the record before it is appended.
 	type record struct {
-		packer store.Packer
+		packer audit.Packer
 		parts  []*part
 		err    error
 		done   chan struct{} // closed when appended, or given up
@@ -451,7 +451,7 @@ func (s *Service) released(ctx context.Context, p entente.Principal, collection 
 
 // releasedTo is released with the audit of every page gathered in sink
 // (see releaseTo).
-func (s *Service) releasedTo(ctx context.Context, p entente.Principal, collection string, q entente.ObjectQuery, sink *store.Release) iter.Seq2[entente.ObjectEntry, error] {
+func (s *Service) releasedTo(ctx context.Context, p entente.Principal, collection string, q entente.ObjectQuery, sink *audit.Release) iter.Seq2[entente.ObjectEntry, error] {
 	return func(yield func(entente.ObjectEntry, error) bool) {
 		for {
 			page, err := s.releaseTo(ctx, p, collection, q, sink)

@@ -6,25 +6,26 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/audit"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store"
 )
 
 // AuditRecord is one entry of the node's audit log (see
-// [store.AuditRecord]).
-type AuditRecord = store.AuditRecord
+// [audit.Record]).
+type AuditRecord = audit.Record
 
-// AuditQuery selects audit records (see [store.AuditQuery]).
-type AuditQuery = store.AuditQuery
+// AuditQuery selects audit records (see [audit.Query]).
+type AuditQuery = audit.Query
 
 // AuditPage is one page of audit records.
-type AuditPage = store.AuditPage
+type AuditPage = audit.Page
 
 // Audit actions.
 const (
-	AuditEgress = store.AuditEgress
-	AuditAdmin  = store.AuditAdmin
+	AuditEgress = audit.Egress
+	AuditAdmin  = audit.Admin
 )
 
 // auditAdmin appends the audit record of an administrative change by p.
@@ -40,8 +41,8 @@ func (s *Service) auditAdmin(ctx context.Context, p entente.Principal, rule, par
 		rule += ".refused"
 		detail += ": " + refused.Error()
 	}
-	rec := store.AuditRecord{Time: s.now(), Actor: actorOf(p), Action: store.AuditAdmin, Partner: partner, Rule: rule, Detail: detail}
-	if err := ps.AppendAudit(ctx, []store.AuditRecord{rec}); err != nil {
+	rec := audit.Record{Time: s.now(), Actor: actorOf(p), Action: audit.Admin, Partner: partner, Rule: rule, Detail: detail}
+	if err := ps.AppendAudit(ctx, []audit.Record{rec}); err != nil {
 		return fmt.Errorf("audit %s: %w", rule, err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/entente-cti/entente/internal/audit"
 	"github.com/entente-cti/entente/internal/policy"
 )
 
@@ -61,16 +62,16 @@ type PolicyStore interface {
 
 	// AppendAudit appends records to the audit log, all or nothing. The
 	// log is append-only: there is no way to change or remove a record.
-	AppendAudit(ctx context.Context, recs []AuditRecord) error
+	AppendAudit(ctx context.Context, recs []audit.Record) error
 	// AppendRelease appends the egress record of object versions released
-	// together (see [Release]), with its index by object, all or nothing:
+	// together (see [audit.Release]), with its index by object, all or nothing:
 	// when it returns nil the record is durable. EINVALID if r does not
 	// validate.
-	AppendRelease(ctx context.Context, r Release) error
+	AppendRelease(ctx context.Context, r audit.Release) error
 	// QueryAudit returns one page of audit records matching q, oldest
 	// first; each version of a release is one record. EINVALID if q.Next
 	// is not a cursor this store issued.
-	QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error)
+	QueryAudit(ctx context.Context, q audit.Query) (audit.Page, error)
 }
 
 // Peer is another TAXII 2.1 server the node pulls objects from or pushes
@@ -134,56 +135,4 @@ type Provenance struct {
 type VersionKey struct {
 	ID      string
 	Version int64
-}
-
-// Audit actions.
-const (
-	// AuditEgress records one object version that left the node.
-	AuditEgress = "egress"
-	// AuditAdmin records an administrative change.
-	AuditAdmin = "admin"
-)
-
-// AuditRecord is one entry of the audit log.
-type AuditRecord struct {
-	// Seq is the record's position in the log, assigned by the store
-	// (see [AuditSeq]).
-	Seq int64 `json:"seq"`
-	// Time is when the event happened.
-	Time time.Time `json:"time"`
-	// Actor is who acted: the key id and organisation, or a peer.
-	Actor string `json:"actor"`
-	// Action is AuditEgress or AuditAdmin.
-	Action string `json:"action"`
-	// Partner is the identity id of the organisation the object went to
-	// (egress) or the change concerns.
-	Partner string `json:"partner,omitempty"`
-	// ObjectID and Version name the object version that left.
-	ObjectID string    `json:"object_id,omitempty"`
-	Version  time.Time `json:"version,omitzero"`
-	// Rule is the policy rule that released the object, or the kind of
-	// administrative change ("agreement.put", "peer.add", ...).
-	Rule string `json:"rule"`
-	// Detail adds context: the channel (taxii, push) or what changed.
-	Detail string `json:"detail,omitempty"`
-}
-
-// AuditQuery selects audit records. Zero fields do not restrict.
-type AuditQuery struct {
-	Partner  string
-	ObjectID string
-	Action   string
-	// From and To bound Time: From <= Time < To.
-	From, To time.Time
-	// Limit is the page size (default and maximum MaxPageSize).
-	Limit int
-	// Next is the cursor of a previous page.
-	Next string
-}
-
-// AuditPage is one page of audit records.
-type AuditPage struct {
-	Records []AuditRecord `json:"records"`
-	// Next is the cursor of the following page, "" on the last page.
-	Next string `json:"next,omitempty"`
 }

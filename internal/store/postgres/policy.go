@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/audit"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/store"
 )
@@ -276,7 +277,7 @@ func (s *Store) Provenance(ctx context.Context, collection string, ids []string)
 
 // AppendAudit appends records to the audit log, all or nothing, in one
 // statement.
-func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) error {
+func (s *Store) AppendAudit(ctx context.Context, recs []audit.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -304,7 +305,7 @@ func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) error
 
 // AppendRelease appends the egress record of a release and its index by
 // object, in one transaction.
-func (s *Store) AppendRelease(ctx context.Context, r store.Release) error {
+func (s *Store) AppendRelease(ctx context.Context, r audit.Release) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("append release to %s: %w", r.Partner, err)
@@ -317,7 +318,7 @@ func (s *Store) AppendRelease(ctx context.Context, r store.Release) error {
 		}
 		var seq int64
 		if err := tx.QueryRow(ctx, `INSERT INTO audit (time, actor, action, partner, object_id, version, rule, detail, versions)
-			VALUES ($1, $2, $3, $4, '', 0, '', $5, $6) RETURNING seq`, r.Time.UnixNano(), r.Actor, store.AuditEgress, r.Partner, r.Detail, packed).Scan(&seq); err != nil {
+			VALUES ($1, $2, $3, $4, '', 0, '', $5, $6) RETURNING seq`, r.Time.UnixNano(), r.Actor, audit.Egress, r.Partner, r.Detail, packed).Scan(&seq); err != nil {
 			return fmt.Errorf("append release to %s: %w", r.Partner, err)
 		}
 		buckets, hashes := make([]int32, len(idx)), make([][]byte, len(idx))
@@ -340,10 +341,10 @@ func (s *Store) AppendRelease(ctx context.Context, r store.Release) error {
 const auditBatch = 64
 
 // QueryAudit returns one page of audit records matching q, oldest first.
-func (s *Store) QueryAudit(ctx context.Context, q store.AuditQuery) (store.AuditPage, error) {
-	pg, err := store.NewAuditPager(q)
+func (s *Store) QueryAudit(ctx context.Context, q audit.Query) (audit.Page, error) {
+	pg, err := audit.NewPager(q)
 	if err != nil {
-		return store.AuditPage{}, err
+		return audit.Page{}, err
 	}
 	from := pg.FromRow()
 	batch := min(pg.Limit()+1, auditBatch)
@@ -351,17 +352,17 @@ func (s *Store) QueryAudit(ctx context.Context, q store.AuditQuery) (store.Audit
 		query, args := auditQuery(q, from, batch)
 		rows, err := s.pool.Query(ctx, query, args...)
 		if err != nil {
-			return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
+			return audit.Page{}, fmt.Errorf("query audit: %w", err)
 		}
 		n, more := 0, true
 		for rows.Next() && more {
 			var (
-				r    store.AuditRow
+				r    audit.Row
 				t, v int64
 			)
 			if err := rows.Scan(&r.Seq, &t, &r.Record.Actor, &r.Record.Action, &r.Record.Partner, &r.Record.ObjectID, &v, &r.Record.Rule, &r.Record.Detail, &r.Packed); err != nil {
 				rows.Close()
-				return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
+				return audit.Page{}, fmt.Errorf("query audit: %w", err)
 			}
 			n++
 			r.Record.Time = store.FromUnixNano(t)
@@ -370,13 +371,13 @@ func (s *Store) QueryAudit(ctx context.Context, q store.AuditQuery) (store.Audit
 			}
 			if more, err = pg.Add(r); err != nil {
 				rows.Close()
-				return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
+				return audit.Page{}, fmt.Errorf("query audit: %w", err)
 			}
 			from = r.Seq + 1
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
+			return audit.Page{}, fmt.Errorf("query audit: %w", err)
 		}
 		if !more || n < batch {
 			return pg.Page(), nil
@@ -390,7 +391,7 @@ func (s *Store) QueryAudit(ctx context.Context, q store.AuditQuery) (store.Audit
 // lists its hash (candidates: the pager keeps only the versions of the
 // object), each from the cursor on, so that paging through a popular
 // object reads its index bucket once.
-func auditQuery(q store.AuditQuery, from int64, batch int) (string, []any) {
+func auditQuery(q audit.Query, from int64, batch int) (string, []any) {
 	var where []string
 	var args []any
 	// arg adds a condition whose ? placeholders take vs, in order.
@@ -406,7 +407,7 @@ func auditQuery(q store.AuditQuery, from int64, batch int) (string, []any) {
 		arg("partner = ?", q.Partner)
 	}
 	if q.ObjectID != "" {
-		bk := store.ObjectBuckets(q.ObjectID)
+		bk := audit.ObjectBuckets(q.ObjectID)
 		arg(`seq IN (SELECT seq FROM audit WHERE object_id = ? AND seq >= ? UNION ALL
 			SELECT seq FROM audit_objects WHERE bucket = ? AND seq >= ? AND position(?::bytea IN hashes) > 0 UNION ALL
 			SELECT seq FROM audit_objects WHERE bucket = ? AND seq >= ? AND position(?::bytea IN hashes) > 0)`,

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/audit"
 	"github.com/entente-cti/entente/internal/store"
 )
 
@@ -188,7 +189,7 @@ func (s *Store) copyLegacyAudit(ctx context.Context) error {
 const auditChunk = 500
 
 // AppendAudit appends records to the audit log, all or nothing.
-func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) error {
+func (s *Store) AppendAudit(ctx context.Context, recs []audit.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -243,7 +244,7 @@ func (s *Store) AppendAudit(ctx context.Context, recs []store.AuditRecord) error
 
 // AppendRelease appends the egress record of a release and its index by
 // object, in one transaction of the audit database.
-func (s *Store) AppendRelease(ctx context.Context, r store.Release) error {
+func (s *Store) AppendRelease(ctx context.Context, r audit.Release) error {
 	err := s.audit.inTx(ctx, func(tx *sql.Tx) error {
 		for _, part := range r.Split() {
 			packed, idx, err := part.Pack()
@@ -251,7 +252,7 @@ func (s *Store) AppendRelease(ctx context.Context, r store.Release) error {
 				return err
 			}
 			var seq int64
-			if err := tx.StmtContext(ctx, s.audit.appendRelease).QueryRowContext(ctx, part.Time.UnixNano(), part.Actor, store.AuditEgress, part.Partner, part.Detail, packed).Scan(&seq); err != nil {
+			if err := tx.StmtContext(ctx, s.audit.appendRelease).QueryRowContext(ctx, part.Time.UnixNano(), part.Actor, audit.Egress, part.Partner, part.Detail, packed).Scan(&seq); err != nil {
 				return err
 			}
 			const row = "(?, ?, ?)"
@@ -279,10 +280,10 @@ func (s *Store) AppendRelease(ctx context.Context, r store.Release) error {
 const auditBatch = 64
 
 // QueryAudit returns one page of audit records matching q, oldest first.
-func (s *Store) QueryAudit(ctx context.Context, q store.AuditQuery) (store.AuditPage, error) {
-	pg, err := store.NewAuditPager(q)
+func (s *Store) QueryAudit(ctx context.Context, q audit.Query) (audit.Page, error) {
+	pg, err := audit.NewPager(q)
 	if err != nil {
-		return store.AuditPage{}, err
+		return audit.Page{}, err
 	}
 	from := pg.FromRow()
 	batch := min(pg.Limit()+1, auditBatch)
@@ -291,17 +292,17 @@ func (s *Store) QueryAudit(ctx context.Context, q store.AuditQuery) (store.Audit
 		rows, err := s.audit.read.QueryContext(ctx, `SELECT seq, time, actor, action, partner, object_id, version, rule, detail, versions FROM audit WHERE `+
 			strings.Join(where, " AND ")+` ORDER BY seq LIMIT ?`, append(args, batch)...)
 		if err != nil {
-			return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
+			return audit.Page{}, fmt.Errorf("query audit: %w", err)
 		}
 		n, more := 0, true
 		for rows.Next() && more {
 			var (
-				r    store.AuditRow
+				r    audit.Row
 				t, v int64
 			)
 			if err := rows.Scan(&r.Seq, &t, &r.Record.Actor, &r.Record.Action, &r.Record.Partner, &r.Record.ObjectID, &v, &r.Record.Rule, &r.Record.Detail, &r.Packed); err != nil {
 				rows.Close()
-				return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
+				return audit.Page{}, fmt.Errorf("query audit: %w", err)
 			}
 			n++
 			r.Record.Time = store.FromUnixNano(t)
@@ -310,14 +311,14 @@ func (s *Store) QueryAudit(ctx context.Context, q store.AuditQuery) (store.Audit
 			}
 			if more, err = pg.Add(r); err != nil {
 				rows.Close()
-				return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
+				return audit.Page{}, fmt.Errorf("query audit: %w", err)
 			}
 			from = r.Seq + 1
 		}
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return store.AuditPage{}, fmt.Errorf("query audit: %w", err)
+			return audit.Page{}, fmt.Errorf("query audit: %w", err)
 		}
 		if !more || n < batch {
 			return pg.Page(), nil
@@ -331,7 +332,7 @@ func (s *Store) QueryAudit(ctx context.Context, q store.AuditQuery) (store.Audit
 // index lists its hash (candidates: the pager keeps only the versions of
 // the object), each from the cursor on, so that paging through a
 // popular object reads its index bucket once.
-func auditWhere(q store.AuditQuery, from int64) ([]string, []any) {
+func auditWhere(q audit.Query, from int64) ([]string, []any) {
 	where := []string{"seq >= ?"}
 	args := []any{from}
 	for _, f := range []struct{ col, val string }{{"partner", q.Partner}, {"action", q.Action}} {
@@ -340,7 +341,7 @@ func auditWhere(q store.AuditQuery, from int64) ([]string, []any) {
 		}
 	}
 	if q.ObjectID != "" {
-		bk := store.ObjectBuckets(q.ObjectID)
+		bk := audit.ObjectBuckets(q.ObjectID)
 		where = append(where, `seq IN (SELECT seq FROM audit WHERE object_id = ? AND seq >= ? UNION ALL
 			SELECT seq FROM audit_objects WHERE bucket = ? AND seq >= ? AND instr(hashes, ?) > 0 UNION ALL
 			SELECT seq FROM audit_objects WHERE bucket = ? AND seq >= ? AND instr(hashes, ?) > 0)`)

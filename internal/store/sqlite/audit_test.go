@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/entente-cti/entente/internal/audit"
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/entente-cti/entente/internal/store"
 )
 
 // legacyStore makes, in dir, the objects' database of a store from before
@@ -19,7 +18,7 @@ import (
 // an audit log in its tables (an administrative record, then a release
 // of 300 versions indexed by the first-generation hash, as stores wrote
 // it). It returns the records of that log, in order.
-func legacyStore(t *testing.T, dir string) []store.AuditRecord {
+func legacyStore(t *testing.T, dir string) []audit.Record {
 	t.Helper()
 	ctx := t.Context()
 	db, err := sql.Open("sqlite", dsnOf(filepath.Join(dir, FileName)))
@@ -32,25 +31,25 @@ func legacyStore(t *testing.T, dir string) []store.AuditRecord {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
-	admin := store.AuditRecord{Time: at, Actor: "admin-key", Action: store.AuditAdmin, Partner: "identity--0000000b-0000-4000-8000-000000000000", Rule: "agreement.put", Detail: "collections intel"}
+	admin := audit.Record{Time: at, Actor: "admin-key", Action: audit.Admin, Partner: "identity--0000000b-0000-4000-8000-000000000000", Rule: "agreement.put", Detail: "collections intel"}
 	if _, err := db.ExecContext(ctx, `INSERT INTO audit (time, actor, action, partner, object_id, version, rule, detail) VALUES (?, ?, ?, ?, '', 0, ?, ?)`,
 		at.UnixNano(), admin.Actor, admin.Action, admin.Partner, admin.Rule, admin.Detail); err != nil {
 		t.Fatal(err)
 	}
-	rel := store.Release{Time: at.Add(time.Minute), Actor: "partner-key", Partner: admin.Partner, Detail: "objects intel"}
+	rel := audit.Release{Time: at.Add(time.Minute), Actor: "partner-key", Partner: admin.Partner, Detail: "objects intel"}
 	for i := range 300 {
-		rel.Versions = append(rel.Versions, store.ReleasedVersion{ObjectID: fmt.Sprintf("indicator--8e2e2d2b-17d4-4cbf-938f-%012x", i), Version: at, Rule: "agreement"})
+		rel.Versions = append(rel.Versions, audit.ReleasedVersion{ObjectID: fmt.Sprintf("indicator--8e2e2d2b-17d4-4cbf-938f-%012x", i), Version: at, Rule: "agreement"})
 	}
 	var seq int64
 	if err := db.QueryRowContext(ctx, `INSERT INTO audit (time, actor, action, partner, object_id, version, rule, detail, versions) VALUES (?, ?, ?, ?, '', 0, '', ?, ?) RETURNING seq`,
-		rel.Time.UnixNano(), rel.Actor, store.AuditEgress, rel.Partner, rel.Detail, store.PackRelease(rel.Versions)).Scan(&seq); err != nil {
+		rel.Time.UnixNano(), rel.Actor, audit.Egress, rel.Partner, rel.Detail, audit.PackRelease(rel.Versions)).Scan(&seq); err != nil {
 		t.Fatal(err)
 	}
 	// The first generation's index: FNV-1a, buckets 0–31, sorted.
 	byBucket := map[int][]uint32{}
 	for _, v := range rel.Versions {
-		h := store.ObjectHash(v.ObjectID)
-		byBucket[int(h%store.AuditObjectBuckets)] = append(byBucket[int(h%store.AuditObjectBuckets)], uint32(h>>32))
+		h := audit.ObjectHash(v.ObjectID)
+		byBucket[int(h%audit.Buckets)] = append(byBucket[int(h%audit.Buckets)], uint32(h>>32))
 	}
 	for b, hs := range byBucket {
 		slices.Sort(hs)
@@ -62,19 +61,19 @@ func legacyStore(t *testing.T, dir string) []store.AuditRecord {
 			t.Fatal(err)
 		}
 	}
-	admin.Seq = store.AuditSeq(1, 0)
-	out := []store.AuditRecord{admin}
+	admin.Seq = audit.Seq(1, 0)
+	out := []audit.Record{admin}
 	for i, r := range rel.Records() {
-		r.Seq = store.AuditSeq(seq, i)
+		r.Seq = audit.Seq(seq, i)
 		out = append(out, r)
 	}
 	return out
 }
 
 // allAudit returns every record of q, following the pages.
-func allAudit(t *testing.T, s *Store, q store.AuditQuery) []store.AuditRecord {
+func allAudit(t *testing.T, s *Store, q audit.Query) []audit.Record {
 	t.Helper()
-	var out []store.AuditRecord
+	var out []audit.Record
 	for range 1000 {
 		page, err := s.QueryAudit(t.Context(), q)
 		if err != nil {
@@ -102,23 +101,23 @@ func TestMoveLegacyAudit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, allAudit(t, s, store.AuditQuery{})); diff != "" {
+	if diff := cmp.Diff(want, allAudit(t, s, audit.Query{})); diff != "" {
 		t.Fatalf("moved log (-want +got):\n%s", diff)
 	}
 	obj := want[200].ObjectID
-	if got := allAudit(t, s, store.AuditQuery{ObjectID: obj}); len(got) != 1 || got[0] != want[200] {
+	if got := allAudit(t, s, audit.Query{ObjectID: obj}); len(got) != 1 || got[0] != want[200] {
 		t.Errorf("query by object %s through the old index: %+v", obj, got)
 	}
 	var n int
 	if err := s.write.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name LIKE 'audit%'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("the objects' file still has %d audit tables or indexes (%v)", n, err)
 	}
-	next := store.Release{Time: time.Date(2026, 5, 2, 0, 0, 0, 0, time.UTC), Actor: "partner-key", Partner: want[0].Partner, Detail: "objects intel",
-		Versions: []store.ReleasedVersion{{ObjectID: obj, Version: want[200].Version, Rule: "agreement"}}}
+	next := audit.Release{Time: time.Date(2026, 5, 2, 0, 0, 0, 0, time.UTC), Actor: "partner-key", Partner: want[0].Partner, Detail: "objects intel",
+		Versions: []audit.ReleasedVersion{{ObjectID: obj, Version: want[200].Version, Rule: "agreement"}}}
 	if err := s.AppendRelease(t.Context(), next); err != nil {
 		t.Fatal(err)
 	}
-	got := allAudit(t, s, store.AuditQuery{ObjectID: obj})
+	got := allAudit(t, s, audit.Query{ObjectID: obj})
 	if len(got) != 2 || got[0] != want[200] || got[1].Seq <= want[len(want)-1].Seq {
 		t.Errorf("query by object across both index generations: %+v", got)
 	}
@@ -130,7 +129,7 @@ func TestMoveLegacyAudit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if got := allAudit(t, s, store.AuditQuery{}); len(got) != len(want)+1 {
+	if got := allAudit(t, s, audit.Query{}); len(got) != len(want)+1 {
 		t.Errorf("after reopening: %d records, want %d", len(got), len(want)+1)
 	}
 }
@@ -157,7 +156,7 @@ func TestMoveLegacyAuditAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if diff := cmp.Diff(want, allAudit(t, s, store.AuditQuery{})); diff != "" {
+	if diff := cmp.Diff(want, allAudit(t, s, audit.Query{})); diff != "" {
 		t.Fatalf("moved log (-want +got):\n%s", diff)
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/entente-cti/entente/internal/store"
+	"github.com/entente-cti/entente/internal/audit"
 )
 
 // BenchmarkAppendAudit10k audits the egress of one 10,000-object page in
@@ -15,13 +15,13 @@ func BenchmarkAppendAudit10k(b *testing.B) {
 	s := open(b, b.TempDir())
 	defer s.Close()
 	now := time.Now()
-	recs := make([]store.AuditRecord, 10000)
-	rel := store.Release{Time: now, Actor: "key-1", Partner: "identity--0000000b-0000-4000-8000-000000000000", Detail: "objects intel"}
+	recs := make([]audit.Record, 10000)
+	rel := audit.Release{Time: now, Actor: "key-1", Partner: "identity--0000000b-0000-4000-8000-000000000000", Detail: "objects intel"}
 	for i := range recs {
 		id := fmt.Sprintf("indicator--8e2e2d2b-17d4-4cbf-938f-%012x", i)
-		recs[i] = store.AuditRecord{Time: now, Actor: "key-1", Action: store.AuditEgress, Partner: "identity--0000000b-0000-4000-8000-000000000000",
+		recs[i] = audit.Record{Time: now, Actor: "key-1", Action: audit.Egress, Partner: "identity--0000000b-0000-4000-8000-000000000000",
 			ObjectID: id, Version: now, Rule: "agreement", Detail: "objects intel"}
-		rel.Versions = append(rel.Versions, store.ReleasedVersion{ObjectID: id, Version: now, Rule: "agreement"})
+		rel.Versions = append(rel.Versions, audit.ReleasedVersion{ObjectID: id, Version: now, Rule: "agreement"})
 	}
 	b.Run("records", func(b *testing.B) {
 		for b.Loop() {

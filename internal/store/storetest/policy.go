@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/audit"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store"
@@ -212,27 +213,27 @@ func testProvenance(t *testing.T, s store.PolicyStore) {
 
 func testAudit(t *testing.T, s store.PolicyStore) {
 	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	var recs []store.AuditRecord
+	var recs []audit.Record
 	for i := range 25 {
 		partner := "identity--00000000-0000-4000-8000-00000000000b"
 		if i%5 == 0 {
 			partner = "identity--00000000-0000-4000-8000-00000000000c"
 		}
-		recs = append(recs, store.AuditRecord{Time: t0.Add(time.Duration(i) * time.Second), Actor: "key-1", Action: store.AuditEgress,
+		recs = append(recs, audit.Record{Time: t0.Add(time.Duration(i) * time.Second), Actor: "key-1", Action: audit.Egress,
 			Partner: partner, ObjectID: indicatorID(i % 10), Version: v(i), Rule: policy.RuleAgreement, Detail: "taxii"})
 	}
-	recs = append(recs, store.AuditRecord{Time: t0.Add(time.Hour), Actor: "local", Action: store.AuditAdmin, Rule: "agreement.put", Detail: "partner X"})
+	recs = append(recs, audit.Record{Time: t0.Add(time.Hour), Actor: "local", Action: audit.Admin, Rule: "agreement.put", Detail: "partner X"})
 	if err := s.AppendAudit(ctx(t), recs[:10]); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.AppendAudit(ctx(t), recs[10:]); err != nil {
 		t.Fatal(err)
 	}
-	policyCode(t, s.AppendAudit(ctx(t), []store.AuditRecord{{Action: store.AuditEgress}}), entente.EINVALID)
+	policyCode(t, s.AppendAudit(ctx(t), []audit.Record{{Action: audit.Egress}}), entente.EINVALID)
 
-	all := func(q store.AuditQuery) []store.AuditRecord {
+	all := func(q audit.Query) []audit.Record {
 		t.Helper()
-		var out []store.AuditRecord
+		var out []audit.Record
 		for pages := 0; ; pages++ {
 			if pages > 100 {
 				t.Fatal("audit paging does not end")
@@ -248,16 +249,16 @@ func testAudit(t *testing.T, s store.PolicyStore) {
 			q.Next = p.Next
 		}
 	}
-	strip := func(rs []store.AuditRecord) []store.AuditRecord {
-		out := make([]store.AuditRecord, len(rs))
+	strip := func(rs []audit.Record) []audit.Record {
+		out := make([]audit.Record, len(rs))
 		for i, r := range rs {
 			r.Seq = 0
 			out[i] = r
 		}
 		return out
 	}
-	filter := func(keep func(store.AuditRecord) bool) []store.AuditRecord {
-		var out []store.AuditRecord
+	filter := func(keep func(audit.Record) bool) []audit.Record {
+		var out []audit.Record
 		for _, r := range recs {
 			if keep(r) {
 				out = append(out, r)
@@ -267,15 +268,15 @@ func testAudit(t *testing.T, s store.PolicyStore) {
 	}
 	tests := []struct {
 		name string
-		q    store.AuditQuery
-		want []store.AuditRecord
+		q    audit.Query
+		want []audit.Record
 	}{
-		{"all in pages of 4", store.AuditQuery{Limit: 4}, recs},
-		{"by partner", store.AuditQuery{Partner: "identity--00000000-0000-4000-8000-00000000000c", Limit: 2},
-			filter(func(r store.AuditRecord) bool { return r.Partner == "identity--00000000-0000-4000-8000-00000000000c" })},
-		{"by object", store.AuditQuery{ObjectID: indicatorID(3)}, filter(func(r store.AuditRecord) bool { return r.ObjectID == indicatorID(3) })},
-		{"by time", store.AuditQuery{From: t0.Add(5 * time.Second), To: t0.Add(8 * time.Second)}, recs[5:8]},
-		{"by action", store.AuditQuery{Action: store.AuditAdmin}, recs[25:]},
+		{"all in pages of 4", audit.Query{Limit: 4}, recs},
+		{"by partner", audit.Query{Partner: "identity--00000000-0000-4000-8000-00000000000c", Limit: 2},
+			filter(func(r audit.Record) bool { return r.Partner == "identity--00000000-0000-4000-8000-00000000000c" })},
+		{"by object", audit.Query{ObjectID: indicatorID(3)}, filter(func(r audit.Record) bool { return r.ObjectID == indicatorID(3) })},
+		{"by time", audit.Query{From: t0.Add(5 * time.Second), To: t0.Add(8 * time.Second)}, recs[5:8]},
+		{"by action", audit.Query{Action: audit.Admin}, recs[25:]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -290,7 +291,7 @@ func testAudit(t *testing.T, s store.PolicyStore) {
 			}
 		})
 	}
-	_, err := s.QueryAudit(ctx(t), store.AuditQuery{Next: "bogus"})
+	_, err := s.QueryAudit(ctx(t), audit.Query{Next: "bogus"})
 	policyCode(t, err, entente.EINVALID)
 }
 
@@ -304,25 +305,25 @@ func testRelease(t *testing.T, s store.PolicyStore) {
 	// The ids cover what packing must restore exactly: STIX ids, an
 	// upper-case UUID, a non-UUID id; a zero version.
 	odd := []string{"indicator--00000000-0000-4000-8000-0000000000AA", "x-custom--not-a-uuid", "location--" + "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"}
-	rel := func(at time.Duration, partner string, first, n int) store.Release {
-		r := store.Release{Time: t0.Add(at), Actor: "key-1", Partner: partner, Detail: "objects intel"}
+	rel := func(at time.Duration, partner string, first, n int) audit.Release {
+		r := audit.Release{Time: t0.Add(at), Actor: "key-1", Partner: partner, Detail: "objects intel"}
 		for i := first; i < first+n; i++ {
-			r.Versions = append(r.Versions, store.ReleasedVersion{ObjectID: indicatorID(i), Version: v(i), Rule: policy.RuleAgreement})
+			r.Versions = append(r.Versions, audit.ReleasedVersion{ObjectID: indicatorID(i), Version: v(i), Rule: policy.RuleAgreement})
 		}
 		return r
 	}
 	r1 := rel(0, pB, 0, 700) // larger than a page below
 	for i, id := range odd {
-		r1.Versions = append(r1.Versions, store.ReleasedVersion{ObjectID: id, Version: v(i), Rule: "tlp:clear", Detail: "objects intel redaction of " + indicatorID(i)})
+		r1.Versions = append(r1.Versions, audit.ReleasedVersion{ObjectID: id, Version: v(i), Rule: "tlp:clear", Detail: "objects intel redaction of " + indicatorID(i)})
 	}
-	r1.Versions = append(r1.Versions, store.ReleasedVersion{ObjectID: indicatorID(3), Rule: policy.RuleAgreement}) // a second version, zero
-	admin := store.AuditRecord{Time: t0.Add(time.Second), Actor: "local", Action: store.AuditAdmin, Partner: pC, Rule: "agreement.put", Detail: "agreement a-c"}
-	single := store.AuditRecord{Time: t0.Add(2 * time.Second), Actor: "peer p1", Action: store.AuditEgress, Partner: pC, ObjectID: indicatorID(3), Version: v(3), Rule: policy.RuleAgreement, Detail: "push"}
+	r1.Versions = append(r1.Versions, audit.ReleasedVersion{ObjectID: indicatorID(3), Rule: policy.RuleAgreement}) // a second version, zero
+	admin := audit.Record{Time: t0.Add(time.Second), Actor: "local", Action: audit.Admin, Partner: pC, Rule: "agreement.put", Detail: "agreement a-c"}
+	single := audit.Record{Time: t0.Add(2 * time.Second), Actor: "peer p1", Action: audit.Egress, Partner: pC, ObjectID: indicatorID(3), Version: v(3), Rule: policy.RuleAgreement, Detail: "push"}
 	r2 := rel(3*time.Second, pC, 3, 5)
 	if err := s.AppendRelease(ctx(t), r1); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AppendAudit(ctx(t), []store.AuditRecord{admin, single}); err != nil {
+	if err := s.AppendAudit(ctx(t), []audit.Record{admin, single}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.AppendRelease(ctx(t), r2); err != nil {
@@ -330,8 +331,8 @@ func testRelease(t *testing.T, s store.PolicyStore) {
 	}
 	// A release packed in parts as they were gated.
 	r3 := rel(4*time.Second, pB, 10, 30)
-	var pk store.Packer
-	for _, part := range [][]store.ReleasedVersion{r3.Versions[:12], r3.Versions[12:]} {
+	var pk audit.Packer
+	for _, part := range [][]audit.ReleasedVersion{r3.Versions[:12], r3.Versions[12:]} {
 		if err := pk.Add(r3, part); err != nil {
 			t.Fatal(err)
 		}
@@ -342,19 +343,19 @@ func testRelease(t *testing.T, s store.PolicyStore) {
 	if err := s.AppendRelease(ctx(t), pk.Seal(r3)); err != nil {
 		t.Fatal(err)
 	}
-	var bad store.Packer
-	if err := bad.Add(r3, []store.ReleasedVersion{{Rule: "no id"}}); entente.ErrorCode(err) != entente.EINVALID {
+	var bad audit.Packer
+	if err := bad.Add(r3, []audit.ReleasedVersion{{Rule: "no id"}}); entente.ErrorCode(err) != entente.EINVALID {
 		t.Errorf("packer took a version without an id: %v", err)
 	}
 	policyCode(t, s.AppendRelease(ctx(t), bad.Seal(r3)), entente.EINVALID)
-	for _, bad := range []store.Release{{Partner: pB, Actor: "k", Versions: r2.Versions}, {Time: t0, Partner: pB}, {Time: t0, Versions: []store.ReleasedVersion{{}}}} {
+	for _, bad := range []audit.Release{{Partner: pB, Actor: "k", Versions: r2.Versions}, {Time: t0, Partner: pB}, {Time: t0, Versions: []audit.ReleasedVersion{{}}}} {
 		policyCode(t, s.AppendRelease(ctx(t), bad), entente.EINVALID)
 	}
 	log := append(append(append(r1.Records(), admin, single), r2.Records()...), r3.Records()...)
 
-	all := func(q store.AuditQuery) []store.AuditRecord {
+	all := func(q audit.Query) []audit.Record {
 		t.Helper()
-		var out []store.AuditRecord
+		var out []audit.Record
 		for pages := 0; ; pages++ {
 			if pages > 1000 {
 				t.Fatal("audit paging does not end")
@@ -373,8 +374,8 @@ func testRelease(t *testing.T, s store.PolicyStore) {
 			q.Next = p.Next
 		}
 	}
-	filter := func(keep func(store.AuditRecord) bool) []store.AuditRecord {
-		var out []store.AuditRecord
+	filter := func(keep func(audit.Record) bool) []audit.Record {
+		var out []audit.Record
 		for _, r := range log {
 			if keep(r) {
 				out = append(out, r)
@@ -384,18 +385,18 @@ func testRelease(t *testing.T, s store.PolicyStore) {
 	}
 	tests := []struct {
 		name string
-		q    store.AuditQuery
-		want []store.AuditRecord
+		q    audit.Query
+		want []audit.Record
 	}{
-		{"all", store.AuditQuery{}, log},
-		{"all in pages of 300", store.AuditQuery{Limit: 300}, log},
-		{"by partner", store.AuditQuery{Partner: pC, Limit: 2}, filter(func(r store.AuditRecord) bool { return r.Partner == pC })},
-		{"by object in releases and alone", store.AuditQuery{ObjectID: indicatorID(3), Limit: 1}, filter(func(r store.AuditRecord) bool { return r.ObjectID == indicatorID(3) })},
-		{"by object with another id", store.AuditQuery{ObjectID: odd[1]}, filter(func(r store.AuditRecord) bool { return r.ObjectID == odd[1] })},
-		{"by object and partner", store.AuditQuery{ObjectID: indicatorID(4), Partner: pC}, r2.Records()[1:2]},
-		{"by unknown object", store.AuditQuery{ObjectID: indicatorID(9999)}, nil},
-		{"by action", store.AuditQuery{Action: store.AuditEgress, Limit: 500}, filter(func(r store.AuditRecord) bool { return r.Action == store.AuditEgress })},
-		{"by time", store.AuditQuery{From: t0.Add(time.Second), To: t0.Add(3 * time.Second)}, []store.AuditRecord{admin, single}},
+		{"all", audit.Query{}, log},
+		{"all in pages of 300", audit.Query{Limit: 300}, log},
+		{"by partner", audit.Query{Partner: pC, Limit: 2}, filter(func(r audit.Record) bool { return r.Partner == pC })},
+		{"by object in releases and alone", audit.Query{ObjectID: indicatorID(3), Limit: 1}, filter(func(r audit.Record) bool { return r.ObjectID == indicatorID(3) })},
+		{"by object with another id", audit.Query{ObjectID: odd[1]}, filter(func(r audit.Record) bool { return r.ObjectID == odd[1] })},
+		{"by object and partner", audit.Query{ObjectID: indicatorID(4), Partner: pC}, r2.Records()[1:2]},
+		{"by unknown object", audit.Query{ObjectID: indicatorID(9999)}, nil},
+		{"by action", audit.Query{Action: audit.Egress, Limit: 500}, filter(func(r audit.Record) bool { return r.Action == audit.Egress })},
+		{"by time", audit.Query{From: t0.Add(time.Second), To: t0.Add(3 * time.Second)}, []audit.Record{admin, single}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -405,7 +406,7 @@ func testRelease(t *testing.T, s store.PolicyStore) {
 					t.Fatalf("records out of order: seq %d after %d", got[i].Seq, got[i-1].Seq)
 				}
 			}
-			stripped := make([]store.AuditRecord, len(got))
+			stripped := make([]audit.Record, len(got))
 			for i, r := range got {
 				r.Seq = 0
 				stripped[i] = r
@@ -426,8 +427,8 @@ func AppendOneRelease(t *testing.T, s store.Store) {
 	if !ok {
 		t.Fatalf("%T does not implement store.PolicyStore", s)
 	}
-	r := store.Release{Time: time.Now(), Actor: "test", Partner: "identity--00000000-0000-4000-8000-00000000000b",
-		Versions: []store.ReleasedVersion{{ObjectID: indicatorID(1), Version: v(1), Rule: "test"}, {ObjectID: indicatorID(2), Version: v(2), Rule: "test"}}}
+	r := audit.Release{Time: time.Now(), Actor: "test", Partner: "identity--00000000-0000-4000-8000-00000000000b",
+		Versions: []audit.ReleasedVersion{{ObjectID: indicatorID(1), Version: v(1), Rule: "test"}, {ObjectID: indicatorID(2), Version: v(2), Rule: "test"}}}
 	if err := ps.AppendRelease(t.Context(), r); err != nil {
 		t.Fatal(err)
 	}
@@ -442,8 +443,8 @@ func AppendOneAudit(t *testing.T, s store.Store) {
 	if !ok {
 		t.Fatalf("%T does not implement store.PolicyStore", s)
 	}
-	rec := store.AuditRecord{Time: time.Now(), Actor: "test", Action: store.AuditAdmin, Rule: "test"}
-	if err := ps.AppendAudit(t.Context(), []store.AuditRecord{rec}); err != nil {
+	rec := audit.Record{Time: time.Now(), Actor: "test", Action: audit.Admin, Rule: "test"}
+	if err := ps.AppendAudit(t.Context(), []audit.Record{rec}); err != nil {
 		t.Fatal(err)
 	}
 }

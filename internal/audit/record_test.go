@@ -1,4 +1,4 @@
-package store
+package audit
 
 import (
 	"bytes"
@@ -57,12 +57,12 @@ func TestReleaseIndex(t *testing.T) {
 	}
 	vs = append(vs, ReleasedVersion{ObjectID: "x-custom--not-a-uuid"}, ReleasedVersion{ObjectID: "malware--8e2e2d2b-17d4-4cbf-938f-000000000000"})
 	idx := ReleaseIndex(vs)
-	if len(idx) > AuditObjectBuckets {
-		t.Fatalf("%d index rows, more than %d buckets", len(idx), AuditObjectBuckets)
+	if len(idx) > Buckets {
+		t.Fatalf("%d index rows, more than %d buckets", len(idx), Buckets)
 	}
 	n := 0
 	for _, r := range idx {
-		if r.Bucket < AuditObjectBuckets || r.Bucket >= 2*AuditObjectBuckets {
+		if r.Bucket < Buckets || r.Bucket >= 2*Buckets {
 			t.Errorf("index row in bucket %d, outside the current generation", r.Bucket)
 		}
 		n += len(r.Hashes) / 4
@@ -71,8 +71,8 @@ func TestReleaseIndex(t *testing.T) {
 		t.Errorf("index lists %d hashes, want one per version (%d)", n, len(vs))
 	}
 	// Sequential UUIDs spread over the buckets like random ones.
-	if len(idx) < AuditObjectBuckets {
-		t.Errorf("3,000 versions fill %d of %d buckets", len(idx), AuditObjectBuckets)
+	if len(idx) < Buckets {
+		t.Errorf("3,000 versions fill %d of %d buckets", len(idx), Buckets)
 	}
 	for _, id := range []string{vs[0].ObjectID, vs[1999].ObjectID, "x-custom--not-a-uuid", "malware--8e2e2d2b-17d4-4cbf-938f-000000000000"} {
 		bk := ObjectBuckets(id)[0]
@@ -93,7 +93,7 @@ func TestReleaseIndex(t *testing.T) {
 		t.Error("the type does not enter the index hash")
 	}
 	// The first generation stays where older releases put it.
-	if old := ObjectBuckets(vs[0].ObjectID)[1]; old.Bucket != int(ObjectHash(vs[0].ObjectID)%AuditObjectBuckets) {
+	if old := ObjectBuckets(vs[0].ObjectID)[1]; old.Bucket != int(ObjectHash(vs[0].ObjectID)%Buckets) {
 		t.Errorf("first-generation bucket %d", old.Bucket)
 	}
 }
@@ -128,13 +128,13 @@ func TestReleasePack(t *testing.T) {
 
 func TestAuditCursor(t *testing.T) {
 	for _, bad := range []string{"bogus", "a", "a-5", "b12"} {
-		if _, err := ParseAuditCursor(bad); err == nil {
+		if _, err := ParseCursor(bad); err == nil {
 			t.Errorf("cursor %q accepted", bad)
 		}
 	}
-	seq := AuditSeq(42, 7)
-	got, err := ParseAuditCursor(AuditCursor(seq))
-	if err != nil || got != seq || got>>AuditSeqShift != 42 {
+	seq := Seq(42, 7)
+	got, err := ParseCursor(Cursor(seq))
+	if err != nil || got != seq || got>>SeqShift != 42 {
 		t.Errorf("cursor of %d read as %d, %v", seq, got, err)
 	}
 }

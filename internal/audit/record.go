@@ -1,4 +1,4 @@
-package store
+package audit
 
 import (
 	"encoding/binary"
@@ -12,6 +12,58 @@ import (
 	"github.com/entente-cti/entente"
 )
 
+// Audit actions.
+const (
+	// Egress records one object version that left the node.
+	Egress = "egress"
+	// Admin records an administrative change.
+	Admin = "admin"
+)
+
+// Record is one entry of the audit log.
+type Record struct {
+	// Seq is the record's position in the log, assigned by the store
+	// (see [Seq]).
+	Seq int64 `json:"seq"`
+	// Time is when the event happened.
+	Time time.Time `json:"time"`
+	// Actor is who acted: the key id and organisation, or a peer.
+	Actor string `json:"actor"`
+	// Action is Egress or Admin.
+	Action string `json:"action"`
+	// Partner is the identity id of the organisation the object went to
+	// (egress) or the change concerns.
+	Partner string `json:"partner,omitempty"`
+	// ObjectID and Version name the object version that left.
+	ObjectID string    `json:"object_id,omitempty"`
+	Version  time.Time `json:"version,omitzero"`
+	// Rule is the policy rule that released the object, or the kind of
+	// administrative change ("agreement.put", "peer.add", ...).
+	Rule string `json:"rule"`
+	// Detail adds context: the channel (taxii, push) or what changed.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Query selects audit records. Zero fields do not restrict.
+type Query struct {
+	Partner  string
+	ObjectID string
+	Action   string
+	// From and To bound Time: From <= Time < To.
+	From, To time.Time
+	// Limit is the page size (default and maximum MaxPage).
+	Limit int
+	// Next is the cursor of a previous page.
+	Next string
+}
+
+// Page is one page of audit records.
+type Page struct {
+	Records []Record `json:"records"`
+	// Next is the cursor of the following page, "" on the last page.
+	Next string `json:"next,omitempty"`
+}
+
 // Release is one egress event of the audit log: the object versions that
 // left the node together (one page of a read, one push), to one partner,
 // at one time. The store keeps it as one append-only row with the
@@ -19,7 +71,7 @@ import (
 // written in the same transaction: one row per release instead of one
 // per object version is what keeps auditing cheap on large reads.
 // [PolicyStore.QueryAudit] returns each version as its own
-// [AuditRecord], as if it had been appended alone.
+// [Record], as if it had been appended alone.
 type Release struct {
 	// Time is when the versions left.
 	Time time.Time
@@ -41,7 +93,7 @@ type Release struct {
 // packed is a release's versions in their stored form.
 type packed struct {
 	blob  []byte
-	index []AuditIndexRow
+	index []IndexRow
 	n     int
 }
 
@@ -66,48 +118,48 @@ type ReleasedVersion struct {
 
 // Records returns the audit records r stands for, one per version, with
 // Seq zero.
-func (r Release) Records() []AuditRecord {
+func (r Release) Records() []Record {
 	vs := r.Versions
 	if r.packed != nil {
 		vs, _ = UnpackRelease(r.packed.blob)
 	}
-	out := make([]AuditRecord, len(vs))
+	out := make([]Record, len(vs))
 	for i, v := range vs {
 		out[i] = r.record(v)
 	}
 	return out
 }
 
-func (r Release) record(v ReleasedVersion) AuditRecord {
+func (r Release) record(v ReleasedVersion) Record {
 	d := r.Detail
 	if v.Detail != "" {
 		d = v.Detail
 	}
-	return AuditRecord{Time: r.Time, Actor: r.Actor, Action: AuditEgress, Partner: r.Partner, ObjectID: v.ObjectID, Version: v.Version, Rule: v.Rule, Detail: d}
+	return Record{Time: r.Time, Actor: r.Actor, Action: Egress, Partner: r.Partner, ObjectID: v.ObjectID, Version: v.Version, Rule: v.Rule, Detail: d}
 }
 
 // Audit sequence numbers. A row of the audit log holds one record (an
 // administrative change) or one release of many versions; the record for
-// version i of the release in row r has Seq r<<AuditSeqShift | i, so
+// version i of the release in row r has Seq r<<SeqShift | i, so
 // that every record has its own position and records sort in log order.
 const (
-	AuditSeqShift = 24
+	SeqShift = 24
 	// MaxReleaseVersions is the most versions one release row holds; a
 	// larger release is kept as several rows.
-	MaxReleaseVersions = 1<<AuditSeqShift - 1
+	MaxReleaseVersions = 1<<SeqShift - 1
 )
 
-// AuditSeq returns the Seq of the record at index i of audit row row.
-func AuditSeq(row int64, i int) int64 { return row<<AuditSeqShift | int64(i) }
+// Seq returns the Seq of the record at index i of audit row row.
+func Seq(row int64, i int) int64 { return row<<SeqShift | int64(i) }
 
-// AuditCursor returns the cursor of the audit page that follows the
+// Cursor returns the cursor of the audit page that follows the
 // record with sequence seq.
-func AuditCursor(seq int64) string { return "a" + strconv.FormatInt(seq, 10) }
+func Cursor(seq int64) string { return "a" + strconv.FormatInt(seq, 10) }
 
-// ParseAuditCursor returns the sequence of the last record before the
+// ParseCursor returns the sequence of the last record before the
 // page next asks for (0 for the first page). EINVALID if next is not an
 // audit cursor.
-func ParseAuditCursor(next string) (int64, error) {
+func ParseCursor(next string) (int64, error) {
 	if next == "" {
 		return -1, nil
 	}
@@ -118,17 +170,17 @@ func ParseAuditCursor(next string) (int64, error) {
 	return seq, nil
 }
 
-// AuditObjectBuckets is the number of buckets of the audit index by
+// Buckets is the number of buckets of the audit index by
 // object per hash generation: a release writes at most this many index
 // rows, and a query by object reads the rows of one bucket per
 // generation.
 //
-// Releases are indexed by [IndexHash] in buckets AuditObjectBuckets to
-// 2×AuditObjectBuckets−1. Releases appended by earlier versions were
-// indexed by [ObjectHash] in buckets 0 to AuditObjectBuckets−1; their
+// Releases are indexed by [IndexHash] in buckets Buckets to
+// 2×Buckets−1. Releases appended by earlier versions were
+// indexed by [ObjectHash] in buckets 0 to Buckets−1; their
 // rows stay as they are, and a query by object looks in both (see
 // [ObjectBuckets]).
-const AuditObjectBuckets = 32
+const Buckets = 32
 
 // ObjectHash is the 64-bit FNV-1a hash of a string: the hash of object
 // ids in the first generation of the audit index by object.
@@ -184,24 +236,24 @@ type BucketKey struct {
 // by object: in the current generation ([IndexHash]) and in the first
 // ([ObjectHash]), which older releases use.
 func ObjectBuckets(id string) [2]BucketKey {
-	return [2]BucketKey{bucketKey(IndexHash(id), AuditObjectBuckets), bucketKey(ObjectHash(id), 0)}
+	return [2]BucketKey{bucketKey(IndexHash(id), Buckets), bucketKey(ObjectHash(id), 0)}
 }
 
 func bucketKey(h uint64, base int) BucketKey {
-	return BucketKey{Bucket: base + int(h%AuditObjectBuckets), Key: binary.BigEndian.AppendUint32(nil, uint32(h>>32))}
+	return BucketKey{Bucket: base + int(h%Buckets), Key: binary.BigEndian.AppendUint32(nil, uint32(h>>32))}
 }
 
-// AuditIndexRow is one row of the audit index by object: the hashes (the
+// IndexRow is one row of the audit index by object: the hashes (the
 // upper 32 bits, 4 big-endian bytes each) of the objects of one release
 // that fall in one bucket.
-type AuditIndexRow struct {
+type IndexRow struct {
 	Bucket int
 	Hashes []byte
 }
 
 // ReleaseIndex returns the index rows of a release's versions, by
 // bucket.
-func ReleaseIndex(vs []ReleasedVersion) []AuditIndexRow {
+func ReleaseIndex(vs []ReleasedVersion) []IndexRow {
 	hs := make([]uint64, len(vs))
 	for i, v := range vs {
 		hs[i] = IndexHash(v.ObjectID)
@@ -212,24 +264,24 @@ func ReleaseIndex(vs []ReleasedVersion) []AuditIndexRow {
 // indexRows groups the hashes of a release's objects by bucket. The
 // hashes of an object listed twice are listed twice: a query only looks
 // for a hash in the list.
-func indexRows(hs []uint64) []AuditIndexRow {
-	var count [AuditObjectBuckets]int
+func indexRows(hs []uint64) []IndexRow {
+	var count [Buckets]int
 	for _, h := range hs {
-		count[h%AuditObjectBuckets]++
+		count[h%Buckets]++
 	}
 	buf := make([]byte, 4*len(hs))
-	var at [AuditObjectBuckets]int
-	var out []AuditIndexRow
+	var at [Buckets]int
+	var out []IndexRow
 	off := 0
 	for b, n := range count {
 		at[b] = off
 		if n > 0 {
-			out = append(out, AuditIndexRow{Bucket: AuditObjectBuckets + b, Hashes: buf[off : off+4*n]})
+			out = append(out, IndexRow{Bucket: Buckets + b, Hashes: buf[off : off+4*n]})
 		}
 		off += 4 * n
 	}
 	for _, h := range hs {
-		b := h % AuditObjectBuckets
+		b := h % Buckets
 		binary.BigEndian.PutUint32(buf[at[b]:], uint32(h>>32))
 		at[b] += 4
 	}
@@ -277,7 +329,7 @@ func (r Release) validateVersion(i int, v ReleasedVersion) error {
 // packed (see [PackRelease]) and its index by object, in one pass over
 // the versions. r must hold at most MaxReleaseVersions versions (see
 // [Release.Split]).
-func (r Release) Pack() ([]byte, []AuditIndexRow, error) {
+func (r Release) Pack() ([]byte, []IndexRow, error) {
 	if err := r.validateHeader(); err != nil {
 		return nil, nil, err
 	}
@@ -449,7 +501,7 @@ func (p *Packer) pack(vs []ReleasedVersion, hash bool) {
 }
 
 // finish returns the packed form and the index rows.
-func (p *Packer) finish() ([]byte, []AuditIndexRow) {
+func (p *Packer) finish() ([]byte, []IndexRow) {
 	out := make([]byte, 0, len(p.body)+16*len(p.dict)+16)
 	out = append(out, packMagic...)
 	out = binary.AppendUvarint(out, uint64(len(p.dict)))
@@ -609,59 +661,59 @@ func UnpackRelease(b []byte) ([]ReleasedVersion, error) {
 	return out, nil
 }
 
-// AuditRow is one row of the audit log as a backend reads it: a single
+// Row is one row of the audit log as a backend reads it: a single
 // record, or a release (Packed set) standing for several.
-type AuditRow struct {
+type Row struct {
 	Seq    int64 // the row's sequence
-	Record AuditRecord
+	Record Record
 	Packed []byte
 }
 
-// AuditPager turns the rows of the audit log, read in order, into a page
-// of records. Backends select rows with seq >= [AuditPager.FromRow] and
+// Pager turns the rows of the audit log, read in order, into a page
+// of records. Backends select rows with seq >= [Pager.FromRow] and
 // the query's row conditions (partner, action, time; object id as a
 // candidate filter), feed them in order to Add until it returns false,
 // and return Page.
-type AuditPager struct {
-	q     AuditQuery
+type Pager struct {
+	q     Query
 	after int64 // Seq of the last record before the page, -1 for none
 	limit int
-	page  AuditPage
+	page  Page
 	full  bool
 }
 
-// NewAuditPager starts a page of q. EINVALID for a bad cursor.
-func NewAuditPager(q AuditQuery) (*AuditPager, error) {
-	after, err := ParseAuditCursor(q.Next)
+// NewPager starts a page of q. EINVALID for a bad cursor.
+func NewPager(q Query) (*Pager, error) {
+	after, err := ParseCursor(q.Next)
 	if err != nil {
 		return nil, err
 	}
 	limit := q.Limit
-	if limit <= 0 || limit > MaxPageSize {
-		limit = MaxPageSize
+	if limit <= 0 || limit > MaxPage {
+		limit = MaxPage
 	}
-	return &AuditPager{q: q, after: after, limit: limit}, nil
+	return &Pager{q: q, after: after, limit: limit}, nil
 }
 
 // FromRow is the first row sequence the page may draw records from.
-func (p *AuditPager) FromRow() int64 {
+func (p *Pager) FromRow() int64 {
 	if p.after < 0 {
 		return 0
 	}
-	return p.after >> AuditSeqShift
+	return p.after >> SeqShift
 }
 
 // Limit is the page size.
-func (p *AuditPager) Limit() int { return p.limit }
+func (p *Pager) Limit() int { return p.limit }
 
 // Add adds the records of one row that match the query and reports
 // whether the page wants more rows.
-func (p *AuditPager) Add(r AuditRow) (bool, error) {
+func (p *Pager) Add(r Row) (bool, error) {
 	if p.full {
 		return false, nil
 	}
 	if r.Packed == nil {
-		seq := AuditSeq(r.Seq, 0)
+		seq := Seq(r.Seq, 0)
 		if seq > p.after && (p.q.ObjectID == "" || r.Record.ObjectID == p.q.ObjectID) {
 			rec := r.Record
 			rec.Seq = seq
@@ -675,7 +727,7 @@ func (p *AuditPager) Add(r AuditRow) (bool, error) {
 	}
 	rel := Release{Time: r.Record.Time, Actor: r.Record.Actor, Partner: r.Record.Partner, Detail: r.Record.Detail}
 	for i, v := range vs {
-		seq := AuditSeq(r.Seq, i)
+		seq := Seq(r.Seq, i)
 		if seq <= p.after || (p.q.ObjectID != "" && v.ObjectID != p.q.ObjectID) {
 			continue
 		}
@@ -688,10 +740,10 @@ func (p *AuditPager) Add(r AuditRow) (bool, error) {
 	return !p.full, nil
 }
 
-func (p *AuditPager) add(rec AuditRecord) {
+func (p *Pager) add(rec Record) {
 	if len(p.page.Records) == p.limit {
 		// One more record exists: the page is full and has a next.
-		p.page.Next = AuditCursor(p.page.Records[p.limit-1].Seq)
+		p.page.Next = Cursor(p.page.Records[p.limit-1].Seq)
 		p.full = true
 		return
 	}
@@ -699,4 +751,4 @@ func (p *AuditPager) add(rec AuditRecord) {
 }
 
 // Page returns the page built.
-func (p *AuditPager) Page() AuditPage { return p.page }
+func (p *Pager) Page() Page { return p.page }
