@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/entente-cti/entente/internal/stix"
@@ -62,6 +63,9 @@ type ObjectMeta struct {
 	// Origin, not CreatedByRef, decides re-sharing, because anyone can
 	// write any created_by_ref.
 	CreatedByRef string `json:"created_by_ref,omitempty"`
+	// Granular are the object's granular markings that restrict the
+	// content they name (see [Markings.ClassifyGranular]).
+	Granular []FieldMarking `json:"granular,omitempty"`
 }
 
 // Decision is the gate's verdict on one object for one partner.
@@ -77,6 +81,10 @@ type Decision struct {
 	// released (names like [RedactFreeText]). The slice may be shared
 	// between decisions: do not modify it.
 	Redactions []string `json:"redactions,omitempty"`
+	// Removed lists the content removed from the object because a
+	// granular marking keeps it from the partner (the object itself is
+	// released).
+	Removed []FieldRemoval `json:"removed,omitempty"`
 }
 
 // Gate is the one policy gate: every object that leaves the node is
@@ -106,6 +114,16 @@ func (g *Gate) own(o *ObjectMeta) bool { return o.Origin == "" || o.Origin == g.
 func (g *Gate) Decide(a *Agreement, partner Party, obj ObjectMeta, now time.Time) Decision {
 	d := g.Check(a, partner, obj, now)
 	d.Reason = g.explain(d, a, partner, &obj, now)
+	if d.Allow && len(obj.Granular) > 0 {
+		if _, why := g.fieldRemovals(a, partner, obj, now); len(why) > 0 {
+			d.Removed = why
+			var parts []string
+			for _, r := range why {
+				parts = append(parts, r.Selector+" ("+r.Rule+")")
+			}
+			d.Reason += "; released without " + strings.Join(parts, ", ") + ", which granular markings keep from " + partner.ID
+		}
+	}
 	return d
 }
 

@@ -72,6 +72,15 @@ type Released struct {
 // only when raw is not a JSON object.
 func (g *Gate) Release(a *Agreement, partner Party, obj ObjectMeta, raw json.RawMessage, now time.Time) (Released, Decision, error) {
 	d := g.Check(a, partner, obj, now)
+	if d.Allow && len(obj.Granular) > 0 {
+		if sels, why := g.fieldRemovals(a, partner, obj, now); len(sels) > 0 {
+			out, withheld := removeFields(&obj, raw, sels)
+			if withheld != nil {
+				return Released{}, *withheld, nil
+			}
+			raw, d.Removed = out, why
+		}
+	}
 	if !d.Allow || len(d.Redactions) == 0 {
 		if !d.Allow {
 			return Released{}, d, nil

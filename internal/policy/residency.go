@@ -88,7 +88,7 @@ func ParseResidencyMarking(raw json.RawMessage) (id string, jurisdictions []stri
 	}
 	ext, found := m.Extensions[ResidencyExtensionID]
 	if !found {
-		return m.ID, nil, false, nil
+		return stix.CanonicalRef(m.ID), nil, false, nil
 	}
 	var e struct {
 		Jurisdictions *[]string `json:"jurisdictions"`
@@ -104,7 +104,7 @@ func ParseResidencyMarking(raw json.RawMessage) (id string, jurisdictions []stri
 			return m.ID, nil, false, fmt.Errorf("marking definition %s: residency extension: property jurisdictions[%d]: %q is not an ISO 3166-1 alpha-2 code", m.ID, i, j)
 		}
 	}
-	return m.ID, normJurisdictions(*e.Jurisdictions), true, nil
+	return stix.CanonicalRef(m.ID), normJurisdictions(*e.Jurisdictions), true, nil
 }
 
 // Markings resolves the marking-definition ids an object refers to.
@@ -126,6 +126,7 @@ func (m Markings) Classify(refs []string, def stix.TLP) (stix.TLP, []string) {
 	var res []string
 	resFound := false
 	for _, r := range refs {
+		r = stix.CanonicalRef(r)
 		if t, ok := stix.TLPFromMarking(r); ok {
 			if !found || t > tlp {
 				tlp = t

@@ -142,7 +142,7 @@ func (o *Object) setEnvelope(name string, v []byte, created, modified, validUnti
 			if e.kind != kString {
 				return fmt.Errorf("property %q must be a list of strings", name)
 			}
-			refs[k] = e.str
+			refs[k] = CanonicalRef(e.str)
 		}
 		o.MarkingRefs = refs
 		return nil
@@ -170,7 +170,7 @@ func (o *Object) setEnvelope(name string, v []byte, created, modified, validUnti
 	case "valid_until":
 		*validUntil = s
 	case "created_by_ref":
-		o.CreatedByRef = s
+		o.CreatedByRef = CanonicalRef(s)
 	}
 	return nil
 }

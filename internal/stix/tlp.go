@@ -57,9 +57,11 @@ var tlp1 = [...]struct {
 
 // TLPFromMarking returns the TLP level a marking-definition id stands for:
 // the five TLP 2.0 marking definitions and the four TLP 1.0 ones of the
-// STIX 2.1 specification (WHITE is read as CLEAR). ok is false for any
-// other id.
+// STIX 2.1 specification (WHITE is read as CLEAR). The id is compared in
+// its canonical spelling (see [CanonicalRef]): upper-case hex digits name
+// the same marking. ok is false for any other id.
 func TLPFromMarking(ref string) (TLP, bool) {
+	ref = CanonicalRef(ref)
 	for t, l := range tlpLevels {
 		if l.id == ref {
 			return TLP(t), true

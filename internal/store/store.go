@@ -57,6 +57,13 @@ type Store interface {
 	// not exist.
 	QueryObjects(ctx context.Context, q entente.ObjectQuery) (entente.Page, error)
 
+	// LatestAdded returns the greatest date_added given to an entry of
+	// the collection (the zero time before its first), cheaply: a cache
+	// of what was read from the collection is still valid while this is
+	// unchanged and nothing was deleted. ENOTFOUND if the collection does
+	// not exist.
+	LatestAdded(ctx context.Context, collection string) (time.Time, error)
+
 	// DeleteObjects deletes the versions of object id in collection that
 	// match versions and specVersions (empty: every spec version) and
 	// returns how many were deleted. ENOTFOUND if the collection does not

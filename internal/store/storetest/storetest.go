@@ -37,6 +37,7 @@ func Run(t *testing.T, open Opener) {
 		{"VersionFilters", testVersionFilters},
 		{"Filters", testFilters},
 		{"AddedAfterIsStrict", testAddedAfter},
+		{"LatestAdded", testLatestAdded},
 		{"DateAddedIncreases", testDateAddedIncreases},
 		{"MetadataOnly", testMetadataOnly},
 		{"PagingSharedDateAdded", testPagingSharedDateAdded},
