@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
 )
@@ -21,7 +24,8 @@ func cmdAgreement(ctx context.Context, env *Env, args []string) error {
 			"  list                             list agreements\n"+
 			"  show --partner ID                print an agreement as JSON\n"+
 			"  delete --partner ID              end an agreement\n"+
-			"  preview --partner ID             list what the partner would receive, with the rule for each object\n\n"+
+			"  preview --partner ID [--objects] summarise what the partner would receive, per rule, type and TLP;\n"+
+			"                                   --objects lists every object with the rule that decides it\n\n"+
 			"Times are RFC 3339. Each talks to a running node (--server URL --token KEY) or works offline (--data DIR).\n")
 	if helped {
 		return uerr
@@ -32,6 +36,10 @@ func cmdAgreement(ctx context.Context, env *Env, args []string) error {
 	partner := fs.String("partner", "", "the partner's STIX identity id")
 	var collections, types, maxTLP, redact, from, until *string
 	var reshare *bool
+	objects := new(bool)
+	if sub == "preview" {
+		objects = fs.Bool("objects", false, "list every object with its decision (default: a summary of counts per rule, type and TLP)")
+	}
 	if sub == "set" {
 		collections = fs.String("collections", "", "comma-separated collection ids or aliases the agreement covers")
 		types = fs.String("types", "", "comma-separated STIX types it covers (default: all)")
@@ -92,25 +100,7 @@ func cmdAgreement(ctx context.Context, env *Env, args []string) error {
 		}
 		fmt.Fprintf(env.Stderr, "Deleted the agreement with %s.\n", *partner)
 	case "preview":
-		ex, err := ops.preview(ctx, *partner)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "DECISION\tRULE\tOBJECT\tTLP\tCOLLECTION\tREASON")
-		released := 0
-		for _, e := range ex {
-			d := "withhold"
-			if e.Decision.Allow {
-				d = "release"
-				released++
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d, e.Decision.Rule, e.Object.ID, e.Object.TLP, e.Object.Collection, e.Decision.Reason)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		fmt.Fprintf(env.Stderr, "%d of %d objects would be released to %s.\n", released, len(ex), *partner)
+		return previewAgreement(ctx, env, ops, *partner, *objects)
 	default:
 		return usagef("unknown subcommand %q (set, list, show, delete or preview)", sub)
 	}
@@ -171,4 +161,75 @@ func fmtOptTime(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// previewAgreement prints what a partner would receive: a summary of
+// counts, or with objects every object with its decision, page by page
+// as the node answers them (a node of millions of objects never answers
+// in one piece).
+func previewAgreement(ctx context.Context, env *Env, ops policyOps, partner string, objects bool) error {
+	if !objects {
+		page, err := ops.preview(ctx, partner, node.PreviewRequest{Summary: true})
+		if err != nil {
+			return err
+		}
+		sum := page.Summary
+		if sum == nil {
+			return fmt.Errorf("preview of %s: the node answered no summary", partner)
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "%d of %d objects would be released to %s; %d withheld.\n\n", sum.Released, sum.Objects, partner, sum.Withheld)
+		fmt.Fprintln(tw, "RULE\tOBJECTS")
+		for _, k := range slices.Sorted(maps.Keys(sum.ByRule)) {
+			fmt.Fprintf(tw, "%s\t%d\n", k, sum.ByRule[k])
+		}
+		for _, part := range []struct {
+			title string
+			m     map[string]*node.PreviewCounts
+		}{{"TYPE", sum.ByType}, {"TLP", sum.ByTLP}} {
+			fmt.Fprintf(tw, "\n%s\tRELEASED\tWITHHELD\n", part.title)
+			for _, k := range slices.Sorted(maps.Keys(part.m)) {
+				fmt.Fprintf(tw, "%s\t%d\t%d\n", k, part.m[k].Released, part.m[k].Withheld)
+			}
+		}
+		if len(sum.FieldsRemoved) > 0 {
+			fmt.Fprintln(tw, "\nFIELDS REMOVED BY RULE\tCOUNT")
+			for _, k := range slices.Sorted(maps.Keys(sum.FieldsRemoved)) {
+				fmt.Fprintf(tw, "%s\t%d\n", k, sum.FieldsRemoved[k])
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stderr, "Use --objects to list every object with its decision.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DECISION\tRULE\tOBJECT\tTLP\tCOLLECTION\tREASON")
+	released, total := 0, 0
+	req := node.PreviewRequest{Limit: 5000}
+	for {
+		page, err := ops.preview(ctx, partner, req)
+		if err != nil {
+			return err
+		}
+		for _, e := range page.Explanations {
+			d := "withhold"
+			if e.Decision.Allow {
+				d = "release"
+				released++
+			}
+			total++
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d, e.Decision.Rule, e.Object.ID, e.Object.TLP, e.Object.Collection, e.Decision.Reason)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if page.Next == "" {
+			break
+		}
+		req.Next = page.Next
+	}
+	fmt.Fprintf(env.Stderr, "%d of %d objects would be released to %s.\n", released, total, partner)
+	return nil
 }

@@ -308,7 +308,7 @@ func TestFederationThreeNodes(t *testing.T) {
 		t.Errorf("pushed to B vs pulled by B (-pulled +pushed):\n%s", diff)
 	}
 	b.cli(t, "agreement", "set", "--partner", c.org, "--collections", "intel,inbox", "--max-tlp", "amber", "--reshare")
-	pv := b.cli(t, "agreement", "preview", "--partner", c.org)
+	pv := b.cli(t, "agreement", "preview", "--partner", c.org, "--objects")
 	if !slices.ContainsFunc(strings.Split(pv, "\n"), func(l string) bool {
 		return strings.Contains(l, "reshare.third-party-amber") && strings.Contains(l, idOf(t, amber)) && strings.HasPrefix(l, "withhold")
 	}) {
@@ -316,11 +316,21 @@ func TestFederationThreeNodes(t *testing.T) {
 	}
 
 	// Preview tells the same story, without egress.
-	pv = a.cli(t, "agreement", "preview", "--partner", b.org)
+	pv = a.cli(t, "agreement", "preview", "--partner", b.org, "--objects")
 	for _, want := range []string{"withhold  tlp.red", "release   agreement"} {
 		if !strings.Contains(pv, want) {
 			t.Errorf("preview lacks %q:\n%s", want, pv)
 		}
+	}
+	// Without --objects, a summary: counts per rule, type and TLP.
+	sum := a.cli(t, "agreement", "preview", "--partner", b.org)
+	for _, want := range []string{"RULE", "tlp.red", "TYPE", "indicator", "TLP:RED    0         1"} {
+		if !strings.Contains(sum, want) {
+			t.Errorf("preview summary lacks %q:\n%s", want, sum)
+		}
+	}
+	if strings.Contains(sum, idOf(t, amber)) {
+		t.Errorf("the preview summary lists objects:\n%s", sum)
 	}
 	if diff := cmp.Diff(without(heldB, idOf(t, bOwn)), a.egress(t, b.org)); diff != "" {
 		t.Errorf("preview changed A's egress audit:\n%s", diff)

@@ -23,7 +23,7 @@ type policyOps interface {
 	agreement(context.Context, string) (policy.Agreement, error)
 	agreements(context.Context) ([]policy.Agreement, error)
 	deleteAgreement(context.Context, string) error
-	preview(context.Context, string) ([]policy.Explanation, error)
+	preview(context.Context, string, node.PreviewRequest) (*node.PreviewPage, error)
 	audit(context.Context, node.AuditQuery) (node.AuditPage, error)
 	addPeer(context.Context, node.Peer) (node.Peer, error)
 	peers(context.Context) ([]node.Peer, error)
@@ -94,8 +94,8 @@ func (o *offlinePolicy) agreements(ctx context.Context) ([]policy.Agreement, err
 func (o *offlinePolicy) deleteAgreement(ctx context.Context, partner string) error {
 	return o.svc.DeleteAgreement(ctx, o.p(), partner)
 }
-func (o *offlinePolicy) preview(ctx context.Context, partner string) ([]policy.Explanation, error) {
-	return o.svc.Preview(ctx, o.p(), partner, 0)
+func (o *offlinePolicy) preview(ctx context.Context, partner string, req node.PreviewRequest) (*node.PreviewPage, error) {
+	return o.svc.PreviewAgreement(ctx, o.p(), partner, req)
 }
 func (o *offlinePolicy) audit(ctx context.Context, q node.AuditQuery) (node.AuditPage, error) {
 	return o.svc.QueryAudit(ctx, o.p(), q)
@@ -146,12 +146,24 @@ func (r *remotePolicy) agreements(ctx context.Context) ([]policy.Agreement, erro
 func (r *remotePolicy) deleteAgreement(ctx context.Context, partner string) error {
 	return r.c.do(ctx, "DELETE", "/api/v1/agreements/"+url.PathEscape(partner), nil, nil)
 }
-func (r *remotePolicy) preview(ctx context.Context, partner string) ([]policy.Explanation, error) {
+func (r *remotePolicy) preview(ctx context.Context, partner string, req node.PreviewRequest) (*node.PreviewPage, error) {
+	v := url.Values{}
+	if req.Summary {
+		v.Set("summary", "true")
+	}
+	if req.Limit > 0 {
+		v.Set("limit", fmt.Sprint(req.Limit))
+	}
+	if req.Next != "" {
+		v.Set("next", req.Next)
+	}
 	var out struct {
 		Objects []policy.Explanation `json:"objects"`
+		Next    string               `json:"next"`
+		Summary *node.PreviewSummary `json:"summary"`
 	}
-	err := r.c.do(ctx, "GET", "/api/v1/agreements/"+url.PathEscape(partner)+"/preview", nil, &out)
-	return out.Objects, err
+	err := r.c.do(ctx, "GET", "/api/v1/agreements/"+url.PathEscape(partner)+"/preview?"+v.Encode(), nil, &out)
+	return &node.PreviewPage{Explanations: out.Objects, Next: out.Next, Summary: out.Summary}, err
 }
 func (r *remotePolicy) audit(ctx context.Context, q node.AuditQuery) (node.AuditPage, error) {
 	v := url.Values{}

@@ -38,3 +38,24 @@ func UnixNano(t time.Time) (int64, bool) {
 
 // FromUnixNano returns the UTC time of n Unix nanoseconds.
 func FromUnixNano(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// Actor names a principal in the audit log: its key id and, when it has
+// one, its organisation.
+func Actor(keyID, org string) string {
+	if org == "" {
+		return keyID
+	}
+	return keyID + " (" + org + ")"
+}
+
+// AdminRecord is the record of an administrative change: rule names it
+// ("agreement.put"), partner is the organisation it concerns, detail what
+// changed. A refused change is recorded too: its rule ends in ".refused"
+// and its detail gives the error.
+func AdminRecord(at time.Time, actor, rule, partner, detail string, refused error) Record {
+	if refused != nil {
+		rule += ".refused"
+		detail += ": " + refused.Error()
+	}
+	return Record{Time: at, Actor: actor, Action: Admin, Partner: partner, Rule: rule, Detail: detail}
+}

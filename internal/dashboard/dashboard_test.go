@@ -182,8 +182,9 @@ func TestRevokedKeyEndsSession(t *testing.T) {
 	}
 }
 
-// TestAnalystPagesAndAdminPages: an analyst reads alerts and the audit
-// log but not partners, peers or feeds (the node decides: admin only).
+// TestAnalystPagesAndAdminPages: an analyst reads alerts, partners and
+// agreements but not the audit log, peers or feeds (the node decides:
+// admin only), as the README's role table says.
 func TestAnalystPagesAndAdminPages(t *testing.T) {
 	tn := newTestNode(t)
 	analyst, admin := newClient(t, tn), newClient(t, tn)
@@ -196,8 +197,8 @@ func TestAnalystPagesAndAdminPages(t *testing.T) {
 		{"/ui/api/overview?window=24h&buckets=24", 200, 200},
 		{"/ui/api/overview?window=1000h", 400, 400},
 		{"/ui/api/alerts", 200, 200},
-		{"/ui/api/audit", 200, 200},
-		{"/ui/api/partners", 403, 200},
+		{"/ui/api/audit", 403, 200},
+		{"/ui/api/partners", 200, 200},
 		{"/ui/api/peers", 403, 200},
 		{"/ui/api/feeds", 403, 200},
 		{"/ui/api/objects/" + threats[0].indicator, 200, 200},

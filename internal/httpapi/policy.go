@@ -94,25 +94,49 @@ func (h *handler) deleteAgreement(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// previewAgreement serves GET /api/v1/agreements/{partner}/preview: what
+// the partner would receive now and why, one page at a time
+// (?limit=1..10000, default 1000; ?next= the cursor of the page before),
+// or with ?summary=true the counts per rule, type and TLP over everything.
 func (h *handler) previewAgreement(w http.ResponseWriter, r *http.Request) {
-	limit := 0
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			h.writeError(w, r, entente.Errorf(entente.EINVALID, "limit: %q is not a non-negative integer", v))
+	v := r.URL.Query()
+	var req node.PreviewRequest
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 10000 {
+			h.writeError(w, r, entente.Errorf(entente.EINVALID, "limit: %q is not a number from 1 to 10000", s))
 			return
 		}
-		limit = n
+		req.Limit = n
 	}
-	ex, err := h.svc.Preview(r.Context(), principal(r), r.PathValue("partner"), limit)
+	req.Next = v.Get("next")
+	if s := v.Get("summary"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			h.writeError(w, r, entente.Errorf(entente.EINVALID, "summary: %q is not true or false", s))
+			return
+		}
+		req.Summary = b
+	}
+	page, err := h.svc.PreviewAgreement(r.Context(), principal(r), r.PathValue("partner"), req)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	if ex == nil {
-		ex = []policy.Explanation{}
+	out := map[string]any{"partner": r.PathValue("partner")}
+	if page.Summary != nil {
+		out["summary"] = page.Summary
+	} else {
+		ex := page.Explanations
+		if ex == nil {
+			ex = []policy.Explanation{}
+		}
+		out["objects"] = ex
+		if page.Next != "" {
+			out["next"] = page.Next
+		}
 	}
-	h.writeAPI(w, r, http.StatusOK, map[string]any{"partner": r.PathValue("partner"), "objects": ex})
+	h.writeAPI(w, r, http.StatusOK, out)
 }
 
 // queryAudit serves GET /api/v1/audit?partner=&object=&action=&from=&to=&limit=&next=

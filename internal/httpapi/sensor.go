@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/entente-cti/entente"
@@ -13,12 +14,25 @@ import (
 // what the key may read, with an ETag so that an unchanged snapshot costs
 // a sensor one 304.
 func (h *handler) snapshot(w http.ResponseWriter, r *http.Request) {
-	data, etag, err := h.svc.IndicatorSnapshot(r.Context(), principal(r))
+	// The gate answers "not modified" itself: nothing is sent or audited
+	// when the sensor holds the current snapshot.
+	snap, err := h.svc.Snapshot(r.Context(), principal(r), r.Header.Get("If-None-Match"))
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	match.ServeSnapshot(w, r, data, etag)
+	w.Header().Set("ETag", snap.ETag)
+	w.Header().Set("Cache-Control", "no-cache")
+	if snap.NotModified {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", match.SnapshotMediaType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(snap.Data)))
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(snap.Data)
 }
 
 // sightings serves POST /api/v1/sightings: a sensor reports sightings as

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/audit"
 	"github.com/entente-cti/entente/internal/correlate"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/store"
@@ -778,7 +779,7 @@ func (s *Service) transition(ctx context.Context, p entente.Principal, id, actio
 		return AlertInfo{}, err
 	}
 	now := s.now()
-	if err := apply(lc, actorOf(p), now); err != nil {
+	if err := apply(lc, audit.Actor(p.KeyID, p.Org), now); err != nil {
 		s.alerts.mu.Unlock()
 		var ee *entente.Error
 		if !errors.As(err, &ee) {

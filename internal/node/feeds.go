@@ -207,7 +207,7 @@ func (s *Service) pollFeed(ctx context.Context, p entente.Principal, f store.Fee
 		return nil, err
 	}
 	opts.Now = s.now()
-	if l := s.ext().geoLocator(); l != nil {
+	if l := s.geoLocator(); l != nil {
 		opts.Geo = l
 	}
 	ctx, cancel := context.WithTimeout(ctx, FeedTimeout)

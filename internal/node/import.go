@@ -429,7 +429,7 @@ func countWarninglists(raw json.RawMessage, st *ImportStats) {
 // imported object. It keeps the JSON of indicators only, the objects an
 // import merges with; of other objects, that they are stored.
 func (s *Service) storedLookup(ctx context.Context, p entente.Principal, collection string) (Lookup, error) {
-	page, err := s.releaseTo(ctx, p, collection, entente.ObjectQuery{Limit: 1, MetadataOnly: true}, nil)
+	page, err := s.release(ctx, p, collection, entente.ObjectQuery{Limit: 1, MetadataOnly: true})
 	if err != nil {
 		return nil, err
 	}

@@ -115,5 +115,9 @@ func (s *Service) RevokeKey(ctx context.Context, p entente.Principal, id string)
 	maps.DeleteFunc(s.keys, func(_ string, c cachedKey) bool { return c.p.KeyID == id })
 	s.mu.Unlock()
 	s.log.InfoContext(ctx, "key revoked", "key_id", id, "by", p.KeyID)
+	// What the key was served may not be served again from a cache.
+	if err := s.termsChanged(ctx, "key "+id+" revoked"); err != nil {
+		return err
+	}
 	return s.auditAdmin(ctx, p, "key.revoke", "", "key "+id, nil)
 }

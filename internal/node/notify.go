@@ -205,7 +205,7 @@ func (s *Service) releaseAlertTo(ctx context.Context, pw PartnerWebhook, ev Aler
 		// The collection is closed to partners: nothing leaves.
 		return nil, nil
 	}
-	page, err := s.release(ctx, p, c.ID, entente.ObjectQuery{IDs: []string{ev.Alert.ID}, Limit: 1})
+	page, err := s.releaseOn(ctx, p, "webhook", c.ID, entente.ObjectQuery{IDs: []string{ev.Alert.ID}, Limit: 1})
 	if err != nil {
 		return nil, err
 	}

@@ -3,13 +3,10 @@ package node
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"iter"
 	"time"
 
 	"github.com/entente-cti/entente"
-	"github.com/entente-cti/entente/internal/audit"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/taxii"
 	"github.com/google/uuid"
@@ -52,7 +49,7 @@ func (s *Service) AddObjects(ctx context.Context, p entente.Principal, collectio
 		if err != nil {
 			return nil, fmt.Errorf("add %d objects to collection %s: %w", len(valid), c.ID, err)
 		}
-		s.exportIndexAdded(c.ID)
+		s.exports.Added(c)
 		st.Successes = make([]taxii.StatusDetail, len(outcomes))
 		for i, out := range outcomes {
 			st.Successes[i] = taxii.StatusDetail{ID: out.ID, Version: taxii.Timestamp(out.Version)}
@@ -208,268 +205,10 @@ func (s *Service) DeleteObject(ctx context.Context, p entente.Principal, collect
 		}
 		return fmt.Errorf("delete %s from collection %s: %w", id, c.ID, err)
 	}
-	s.dropExportIndex(c.ID)
+	s.exports.Dropped(c.ID)
 	s.log.InfoContext(ctx, "object deleted", "collection", c.ID, "object", id, "versions", n, "key_id", p.KeyID)
-	return nil
-}
-
-// release is the one path by which stored objects leave the node: every
-// read method calls it. It resolves the collection, checks that p may
-// read it, runs the query and returns what p may receive. For partner
-// principals (other organisations) every page passes the sharing policy
-// gate (agreements, TLP, residency, redaction) and each object version
-// released is recorded in the audit log; the node's own roles (admin,
-// analyst, sensor) read without it.
-func (s *Service) release(ctx context.Context, p entente.Principal, collection string, q entente.ObjectQuery) (entente.Page, error) {
-	return s.releaseTo(ctx, p, collection, q, nil)
-}
-
-// releaseTo is release for a caller that gathers many pages before
-// anything leaves (an export): with sink not nil, the versions the gate
-// releases to a partner are added to sink instead of being audited page
-// by page, and the caller must append sink (store.PolicyStore's
-// AppendRelease) before it sends anything.
-func (s *Service) releaseTo(ctx context.Context, p entente.Principal, collection string, q entente.ObjectQuery, sink *audit.Release) (entente.Page, error) {
-	c, err := s.collection(ctx, collection)
-	if err != nil {
-		return entente.Page{}, err
-	}
-	if !c.CanRead(p.Role) {
-		return entente.Page{}, forbidden(p, "read", c)
-	}
-	q.Collection = c.ID
-	if q.Limit <= 0 {
-		q.Limit = DefaultLimit
-	}
-	// A partner is another organisation: what it reads is egress, decided
-	// by the policy gate (which needs the objects' JSON) and audited.
-	partner := p.Role == entente.RolePartner
-	metadataOnly := q.MetadataOnly
-	if partner {
-		q.MetadataOnly = false
-	}
-	var terms *gateTerms
-	if partner {
-		if terms, err = s.gateTerms(ctx, p); err != nil {
-			return entente.Page{}, err
-		}
-	}
-	if partner && sink == nil && q.Limit >= pipelineMin {
-		page, err := s.releaseInParts(ctx, terms, c, q, metadataOnly)
-		if err != nil || len(page.Entries) > 0 || !page.More {
-			return page, err
-		}
-		q.Next = page.Next // the gate withheld all of it: scan on as below
-	}
-	for scanned := 0; ; scanned++ {
-		page, err := s.st.QueryObjects(ctx, q)
-		if err != nil {
-			return entente.Page{}, queryError(c, err)
-		}
-		if !partner {
-			return page, nil
-		}
-		if page, err = s.gate(ctx, terms, c, page, metadataOnly, sink); err != nil {
-			return entente.Page{}, err
-		}
-		// Skip pages the gate emptied, within bounds.
-		if len(page.Entries) > 0 || !page.More || scanned >= maxGateScan {
-			return page, nil
-		}
-		q.Next = page.Next
-	}
-}
-
-// queryError returns a store query's error as the client should see it:
-// its own when it is the client's (a bad cursor, an unknown object),
-// else wrapped with the collection.
-func queryError(c entente.Collection, err error) error {
-	if code := entente.ErrorCode(err); code == entente.EINVALID || code == entente.ENOTFOUND {
-		return err
-	}
-	return fmt.Errorf("query collection %s: %w", c.ID, err)
-}
-
-// pipelineMin is the page size from which a partner's read is read,
-// gated and audited in parts (releaseInParts).
-const pipelineMin = 2000
-
-// pipelinePart is the size of the parts releaseInParts reads a page in,
-// and pipelineLast the size of the last part, smaller because its gating
-// and audit follow the reading.
-const (
-	pipelinePart = 1250
-	pipelineLast = 500
-)
-
-// pipelineCuts are where releaseInParts ends one audit record and begins
-// the next: when no more than this many entries remain to be read. Each
-// record is appended while the entries after it are read.
-var pipelineCuts = []int{3000, pipelineLast}
-
-// releaseInParts is a partner's read of a large page (q.Limit ≥
-// pipelineMin) in parts: each part read from the store is passed through
-// the gate, and the versions it releases packed into an audit record, in
-// the background while the next part is read. The page's versions are
-// recorded in a few releases (see pipelineCuts), each appended in the
-// background, after the one before, while the parts after it are read;
-// only the last part's gating and record follow the reading. Nothing
-// leaves before every record is durable: if any part or append fails, it
-// returns nothing. The page returned is the parts' gated entries, with
-// the last part's More and Next.
-func (s *Service) releaseInParts(ctx context.Context, t *gateTerms, c entente.Collection, q entente.ObjectQuery, metadataOnly bool) (entente.Page, error) {
-	channel := "objects"
-	if metadataOnly {
-		channel = "manifest"
-	}
-	header := audit.Release{Time: s.now(), Actor: t.p.KeyID, Partner: t.p.Org, Detail: channel + " " + c.ID}
-	type part struct {
-		gated entente.Page
-		err   error
-		done  chan struct{} // closed when the part is gated and packed
-	}
-	// A record packs consecutive parts; it is appended once they are
-	// packed and the record before it is appended.
-	type record struct {
-		packer audit.Packer
-		parts  []*part
-		err    error
-		done   chan struct{} // closed when appended, or given up
-	}
-	appendRecord := func(r, prev *record) {
-		defer close(r.done)
-		for _, pt := range r.parts {
-			if <-pt.done; pt.err != nil {
-				return // the part's own error ends the request
-			}
-		}
-		if prev != nil {
-			<-prev.done
-		}
-		if r.packer.Len() > 0 {
-			r.err = t.ps.AppendRelease(ctx, r.packer.Seal(header))
-		}
-	}
-	var (
-		parts    []*part
-		records  []*record // appended or being appended, in order
-		last     *record   // the latest of records
-		cur      = &record{done: make(chan struct{})}
-		out      entente.Page
-		queryErr error
-	)
-	cuts := pipelineCuts
-	remaining := q.Limit
-	pq := q
-	for remaining > 0 {
-		cut := false
-		for len(cuts) > 0 && remaining <= cuts[0] {
-			cuts, cut = cuts[1:], true
-		}
-		if cut && len(cur.parts) > 0 {
-			// What was read so far is recorded while the rest is.
-			go appendRecord(cur, last)
-			records, last = append(records, cur), cur
-			cur = &record{done: make(chan struct{})}
-		}
-		pq.Limit = min(pipelinePart, remaining-pipelineLast)
-		if remaining <= pipelineLast {
-			pq.Limit = remaining
-		}
-		page, err := s.st.QueryObjects(ctx, pq)
-		if err != nil {
-			queryErr = queryError(c, err)
-			break
-		}
-		pt := &part{done: make(chan struct{})}
-		var prev chan struct{}
-		if len(parts) > 0 {
-			prev = parts[len(parts)-1].done
-		}
-		parts = append(parts, pt)
-		rec := cur
-		rec.parts = append(rec.parts, pt)
-		go func() {
-			defer close(pt.done)
-			sink := header
-			if pt.gated, pt.err = s.gate(ctx, t, c, page, metadataOnly, &sink); pt.err != nil {
-				return
-			}
-			// The parts are packed in order, so the records list the
-			// versions in the order they are sent.
-			if prev != nil {
-				<-prev
-			}
-			pt.err = rec.packer.Add(header, sink.Versions)
-		}()
-		out.More, out.Next = page.More, page.Next
-		remaining -= len(page.Entries)
-		if !page.More || len(page.Entries) == 0 {
-			break
-		}
-		pq.Next = page.Next
-	}
-	// The last record is appended now; every part and record ends
-	// before anything returns.
-	appendRecord(cur, last)
-	records = append(records, cur)
-	var errs []error
-	n := 0
-	for _, pt := range parts {
-		<-pt.done
-		if pt.err != nil {
-			errs = append(errs, pt.err)
-		}
-		n += len(pt.gated.Entries)
-	}
-	for _, r := range records {
-		<-r.done
-		if r.err != nil {
-			errs = append(errs, r.err)
-		}
-	}
-	if len(errs) > 0 {
-		// Nothing leaves without its audit record.
-		return entente.Page{}, fmt.Errorf("policy gate: %w", errors.Join(errs...))
-	}
-	if queryErr != nil {
-		return entente.Page{}, queryErr
-	}
-	out.Entries = make([]entente.ObjectEntry, 0, n)
-	for _, pt := range parts {
-		out.Entries = append(out.Entries, pt.gated.Entries...)
-	}
-	return out, nil
-}
-
-// released yields every entry of collection that q selects, following
-// the pages of release (so through the policy gate); an error ends the
-// sequence.
-func (s *Service) released(ctx context.Context, p entente.Principal, collection string, q entente.ObjectQuery) iter.Seq2[entente.ObjectEntry, error] {
-	return s.releasedTo(ctx, p, collection, q, nil)
-}
-
-// releasedTo is released with the audit of every page gathered in sink
-// (see releaseTo).
-func (s *Service) releasedTo(ctx context.Context, p entente.Principal, collection string, q entente.ObjectQuery, sink *audit.Release) iter.Seq2[entente.ObjectEntry, error] {
-	return func(yield func(entente.ObjectEntry, error) bool) {
-		for {
-			page, err := s.releaseTo(ctx, p, collection, q, sink)
-			if err != nil {
-				yield(entente.ObjectEntry{}, err)
-				return
-			}
-			for _, e := range page.Entries {
-				if !yield(e, nil) {
-					return
-				}
-			}
-			if !page.More {
-				return
-			}
-			q.Next = page.Next
-		}
-	}
+	// What was released from it may not be served again from a cache.
+	return s.termsChanged(ctx, "object "+id+" deleted from collection "+c.ID)
 }
 
 // DateAddedRange returns the first and last date_added of a page's

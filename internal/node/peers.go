@@ -330,7 +330,7 @@ func (s *Service) push(ctx context.Context, ps store.PolicyStore, peer Peer, cli
 	as := entente.Principal{KeyID: "peer:" + peer.ID, Org: peer.Org, Role: entente.RolePartner}
 	q := entente.ObjectQuery{AddedAfter: cp.Push.AddedAfter, Limit: DefaultLimit}
 	for {
-		page, err := s.release(ctx, as, peer.LocalCollection, q)
+		page, err := s.releaseOn(ctx, as, "push", peer.LocalCollection, q)
 		if err != nil {
 			return fmt.Errorf("push: %w", err)
 		}

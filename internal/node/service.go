@@ -23,6 +23,10 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/egress"
+	"github.com/entente-cti/entente/internal/exports"
+	"github.com/entente-cti/entente/internal/geo"
+	"github.com/entente-cti/entente/internal/snapshots"
 	"github.com/entente-cti/entente/internal/store"
 	"github.com/entente-cti/entente/internal/taxii"
 )
@@ -63,7 +67,7 @@ const (
 	DefaultKeyCacheTTL      = 10 * time.Second
 	// DefaultLimit is the page size of a read that asks for none (the
 	// store caps larger limits at store.MaxPageSize).
-	DefaultLimit = 1000
+	DefaultLimit = egress.DefaultLimit
 	// maxKeyCache bounds the number of remembered keys.
 	maxKeyCache = 10000
 	// maxMessage bounds the length of a failure message in a status.
@@ -79,16 +83,22 @@ type Service struct {
 	mu   sync.Mutex
 	keys map[string]cachedKey // by hash of the secret
 
-	snap    snapshots       // compiled indicator snapshots for sensors
+	// gate is the one policy gate: every object that leaves goes
+	// through it, and it owns every cache of released content.
+	gate *egress.Gate
+	// exports renders blocklists, snaps compiles sensor snapshots, both
+	// through the gate.
+	exports *exports.Service
+	snaps   *snapshots.Service
 	pending pendingStatuses // statuses of submissions not yet durable
-	pol     policyState     // the policy gate's cache and peer sync state
+	pol     syncState       // peers whose sync or push is running
 	// completed, when set, is told of every complete Add Objects status.
 	completed func(*taxii.Status)
 	// alerts holds the correlation engine and alert notifications (alerts.go).
 	alerts alertsState
-	// extras holds the export cache, geolocation and feed state (export.go).
-	extras     extras
-	extrasOnce sync.Once
+	// geo locates addresses (exports, feeds); nil without geolocation data.
+	geoMu sync.Mutex
+	geo   geo.Locator
 	// events fans out live events and keeps sighting activity (events.go).
 	events eventHub
 	// prop pushes and correlates what was just stored (propagate.go).
@@ -126,8 +136,14 @@ func New(st store.Store, cfg Config, logger *slog.Logger) *Service {
 	}
 	s := &Service{st: st, cfg: cfg, log: logger, keys: make(map[string]cachedKey)}
 	s.prop.ctx, s.prop.cancel = context.WithCancel(context.Background())
+	s.gate = egress.New(st, egress.Config{Self: s.selfParty, Now: cfg.Now, Logger: logger})
+	s.exports = exports.New(exports.Config{Gate: s.gate, Reader: LocalAdmin(cfg.Org), Logger: logger, Now: cfg.Now})
+	s.snaps = snapshots.New(s.gate, logger)
 	return s
 }
+
+// Gate returns the node's one policy gate.
+func (s *Service) Gate() *egress.Gate { return s.gate }
 
 // Config returns the service's configuration, defaults filled in.
 func (s *Service) Config() Config { return s.cfg }

@@ -38,8 +38,8 @@ type GranularMarking struct {
 // with each marking_ref in its canonical spelling; none when the object
 // has none. An error says what is malformed.
 func GranularMarkings(raw []byte) ([]GranularMarking, error) {
-	if !bytes.Contains(raw, []byte(`granular_markings`)) {
-		return nil, nil
+	if !bytes.Contains(raw, []byte(`granular_markings`)) && bytes.IndexByte(raw, '\\') < 0 {
+		return nil, nil // no property of that name, not even escaped
 	}
 	var o struct {
 		GM []GranularMarking `json:"granular_markings"`

@@ -1,4 +1,4 @@
-package node
+package egress
 
 import (
 	"encoding/json"

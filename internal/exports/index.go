@@ -1,8 +1,9 @@
-package node
+package exports
 
 import (
 	"context"
 	"fmt"
+	"iter"
 	"runtime"
 	"slices"
 	"sync"
@@ -10,9 +11,9 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/egress"
 	"github.com/entente-cti/entente/internal/export"
 	"github.com/entente-cti/entente/internal/geo"
-	"github.com/entente-cti/entente/internal/store"
 )
 
 // ExportIndexMaxAge is how old a collection's export index may grow
@@ -23,10 +24,12 @@ const ExportIndexMaxAge = 10 * time.Minute
 
 // exportIndex holds, per collection, the export items of the latest
 // version of each indicator, so that an export by the node's own roles
-// (which read without the policy gate) converts only the indicators
-// added since the last export instead of reading and decoding every
-// indicator again. Partners' exports do not use it: they go through the
-// gate page by page, audited.
+// (which read without the policy) converts only the indicators added
+// since the last export instead of reading and decoding every indicator
+// again. It is fed only by what the gate releases to the node's own
+// roles, and it is never served as it is: the gate renders from it, and
+// caches and audits what it renders. Partners' exports do not use it:
+// they go through the gate object by object.
 type exportIndex struct {
 	mu    sync.Mutex
 	byCol map[string]*colIndex
@@ -55,10 +58,19 @@ type colIndex struct {
 // already indexed are skipped cheaply.
 const catchUpOverlap = time.Millisecond
 
+// readFunc reads the entries of a collection as the node's own roles may
+// receive them: a rendering's [egress.Source.Read], or the gate's.
+type readFunc func(ctx context.Context, c entente.Collection, q entente.ObjectQuery) iter.Seq2[entente.ObjectEntry, error]
+
+// gateRead reads through the gate as the configured reader.
+func (s *Service) gateRead(ctx context.Context, c entente.Collection, q entente.ObjectQuery) iter.Seq2[entente.ObjectEntry, error] {
+	return s.cfg.Gate.All(ctx, s.cfg.Reader, egress.Query{Collection: c.ID, Objects: q})
+}
+
 // colIndexFor returns the export index of collection c, up to date with
 // every object added to it, building it on first use.
-func (s *Service) colIndexFor(ctx context.Context, c entente.Collection, loc geo.Locator) (*colIndex, error) {
-	x := &s.extras.index
+func (s *Service) colIndexFor(ctx context.Context, c entente.Collection, loc geo.Locator, read readFunc) (*colIndex, error) {
+	x := &s.index
 	x.mu.Lock()
 	if x.byCol == nil {
 		x.byCol = map[string]*colIndex{}
@@ -81,7 +93,7 @@ func (s *Service) colIndexFor(ctx context.Context, c entente.Collection, loc geo
 		ci.rebuild = true
 		go s.rebuildColIndex(c, loc)
 	}
-	if err := s.catchUp(ctx, c.ID, ci); err != nil {
+	if err := s.catchUp(ctx, c, ci, read); err != nil {
 		return nil, err
 	}
 	return ci, nil
@@ -92,13 +104,13 @@ func (s *Service) colIndexFor(ctx context.Context, c entente.Collection, loc geo
 func (s *Service) rebuildColIndex(c entente.Collection, loc geo.Locator) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	x := &s.extras.index
+	x := &s.index
 	x.mu.Lock()
 	old := x.byCol[c.ID]
 	x.mu.Unlock()
 	fresh := &colIndex{name: old.name, loc: loc, packed: newPackedItems(), built: s.now()}
 	fresh.mu.Lock()
-	err := s.catchUp(ctx, c.ID, fresh)
+	err := s.catchUp(ctx, c, fresh, s.gateRead)
 	fresh.mu.Unlock()
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -106,7 +118,7 @@ func (s *Service) rebuildColIndex(c entente.Collection, loc geo.Locator) {
 	old.rebuild = false
 	old.mu.Unlock()
 	if err != nil {
-		s.log.Warn("export index rebuild failed", "collection", c.ID, "err", err)
+		s.cfg.Logger.Warn("export index rebuild failed", "collection", c.ID, "err", err)
 		return
 	}
 	if x.byCol[c.ID] == old && !old.gone {
@@ -114,10 +126,10 @@ func (s *Service) rebuildColIndex(c entente.Collection, loc geo.Locator) {
 	}
 }
 
-// dropExportIndex forgets collection id's export index (after a
-// deletion); the next export builds it anew.
-func (s *Service) dropExportIndex(id string) {
-	x := &s.extras.index
+// Dropped forgets collection id's export index (after a deletion); the
+// next export builds it anew.
+func (s *Service) Dropped(id string) {
+	x := &s.index
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if ci := x.byCol[id]; ci != nil {
@@ -128,10 +140,9 @@ func (s *Service) dropExportIndex(id string) {
 	}
 }
 
-// dropExportIndexes forgets every export index (the geolocation data
-// changed).
-func (s *Service) dropExportIndexes() {
-	x := &s.extras.index
+// dropIndexes forgets every export index (the geolocation data changed).
+func (s *Service) dropIndexes() {
+	x := &s.index
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, ci := range x.byCol {
@@ -142,11 +153,12 @@ func (s *Service) dropExportIndexes() {
 	clear(x.byCol)
 }
 
-// catchUp reads the indicator versions added to collection since ci was
-// last brought up to date and indexes their items. The caller holds
-// ci.mu. The node's own admin reads them through release, the one egress
-// path (no gate applies to the node's own roles).
-func (s *Service) catchUp(ctx context.Context, collection string, ci *colIndex) error {
+// catchUp reads the indicator versions added to collection c since ci
+// was last brought up to date and indexes their items. The caller holds
+// ci.mu. They are read through the gate, as the node's own roles receive
+// them (read).
+func (s *Service) catchUp(ctx context.Context, c entente.Collection, ci *colIndex, read readFunc) error {
+	collection := c.ID
 	q := entente.ObjectQuery{Types: []string{"indicator"}, Versions: entente.VersionFilter{All: true}, Limit: 5000}
 	if !ci.added.IsZero() {
 		q.AddedAfter = ci.added.Add(-catchUpOverlap)
@@ -155,7 +167,6 @@ func (s *Service) catchUp(ctx context.Context, collection string, ci *colIndex) 
 	if ci.loc != nil {
 		exLoc = ci.loc
 	}
-	reader := LocalAdmin(s.cfg.Org)
 	var page []entente.ObjectEntry
 	flush := func() {
 		if len(page) == 0 {
@@ -166,23 +177,23 @@ func (s *Service) catchUp(ctx context.Context, collection string, ci *colIndex) 
 			if e.DateAdded.After(ci.added) {
 				ci.added = e.DateAdded
 			}
-			v, _ := store.UnixNano(e.Version)
+			v := e.Version.UnixNano()
 			if cur, ok := ci.packed.lookup(e.ID); ok && v <= cur.version {
 				continue
 			}
 			if items[i].err != nil {
-				s.log.DebugContext(ctx, "indicator left out of export", "collection", collection, "id", e.ID, "err", items[i].err)
+				s.cfg.Logger.DebugContext(ctx, "indicator left out of export", "collection", collection, "id", e.ID, "err", items[i].err)
 			}
 			ci.packed.put(e.ID, v, items[i].items)
 		}
 		ci.packed.seal()
 		page = page[:0]
 	}
-	for e, err := range s.released(ctx, reader, collection, q) {
+	for e, err := range read(ctx, c, q) {
 		if err != nil {
 			return fmt.Errorf("export index of collection %s: %w", collection, err)
 		}
-		if v, _ := store.UnixNano(e.Version); ci.packed.has(e.ID, v) {
+		if v := e.Version.UnixNano(); ci.packed.has(e.ID, v) {
 			if e.DateAdded.After(ci.added) {
 				ci.added = e.DateAdded
 			}
@@ -241,11 +252,12 @@ func (ci *colIndex) appendItems(dst []export.Item, keep func(*export.Item) bool)
 	return dst, ci.added
 }
 
-// exportIndexAdded brings collection id's export index, when it has
-// one, up to date in the background after objects were added to it, so
-// that the next export finds little to convert.
-func (s *Service) exportIndexAdded(id string) {
-	x := &s.extras.index
+// Added brings collection c's export index, when it has one, up to date
+// in the background after objects were added to it, so that the next
+// export finds little to convert.
+func (s *Service) Added(c entente.Collection) {
+	id := c.ID
+	x := &s.index
 	x.mu.Lock()
 	ci := x.byCol[id]
 	x.mu.Unlock()
@@ -261,28 +273,43 @@ func (s *Service) exportIndexAdded(id string) {
 		if ci.gone || ci.built.IsZero() {
 			return
 		}
-		if err := s.catchUp(ctx, id, ci); err != nil {
-			s.log.Warn("export index catch-up failed", "collection", id, "err", err)
+		if err := s.catchUp(ctx, c, ci, s.gateRead); err != nil {
+			s.cfg.Logger.Warn("export index catch-up failed", "collection", id, "err", err)
 		}
 	}()
 }
 
-// WarmExportIndexes builds the export index of every collection that
-// holds indicators, so that the first export after a start costs what
-// any other does instead of reading and converting every indicator.
-// serve runs it in the background at start; an export that comes first
-// simply builds (or waits for) the same index. It stops at the first
-// error, which it returns.
-func (s *Service) WarmExportIndexes(ctx context.Context) error {
-	colls, err := s.st.Collections(ctx)
-	if err != nil {
-		return fmt.Errorf("warm export indexes: %w", err)
-	}
-	loc := s.ext().geoLocator()
+// Warm builds the export index of each of colls, so that the first
+// export after a start costs what any other does instead of reading and
+// converting every indicator. serve runs it in the background at start;
+// an export that comes first simply builds (or waits for) the same index.
+// It stops at the first error, which it returns.
+func (s *Service) Warm(ctx context.Context, colls []entente.Collection) error {
+	loc, _ := s.geoLocator()
 	for _, c := range colls {
-		if _, err := s.colIndexFor(ctx, c, loc); err != nil {
+		if _, err := s.colIndexFor(ctx, c, loc, s.gateRead); err != nil {
 			return fmt.Errorf("warm export index of collection %s: %w", c.ID, err)
 		}
 	}
 	return nil
 }
+
+// IndexItems returns how many items collection id's export index holds,
+// and whether it exists (for tests and metrics).
+func (s *Service) IndexItems(id string) (int, bool) {
+	x := &s.index
+	x.mu.Lock()
+	ci := x.byCol[id]
+	x.mu.Unlock()
+	if ci == nil {
+		return 0, false
+	}
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	items, _ := ci.appendItems(nil, func(*export.Item) bool { return true })
+	return len(items), true
+}
+
+// DropIndexes forgets every export index, for benchmarks that measure
+// building one.
+func (s *Service) DropIndexes() { s.dropIndexes() }

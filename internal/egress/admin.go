@@ -1,0 +1,210 @@
+package egress
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/audit"
+	"github.com/entente-cti/entente/internal/policy"
+)
+
+// The terms the gate applies — partners and agreements — are changed
+// only here, so that no change can forget to invalidate the caches of
+// released content: each method records the change, audits it and calls
+// [Gate.TermsChanged] before it returns.
+
+// requireAdmin refuses principals that are not admins.
+func (g *Gate) requireAdmin(p entente.Principal, action string) error {
+	if g.ps == nil {
+		return fmt.Errorf("%s: the store %T keeps no sharing policy", action, g.st)
+	}
+	if p.Role != entente.RoleAdmin {
+		return entente.Errorf(entente.EFORBIDDEN, "%s requires the admin role; this key's role is %q", action, p.Role)
+	}
+	return nil
+}
+
+// requireReader refuses principals that are neither admins nor analysts:
+// the node's people may read the terms; sensors and partners may not.
+func (g *Gate) requireReader(p entente.Principal, action string) error {
+	if g.ps == nil {
+		return fmt.Errorf("%s: the store %T keeps no sharing policy", action, g.st)
+	}
+	if p.Role != entente.RoleAdmin && p.Role != entente.RoleAnalyst {
+		return entente.Errorf(entente.EFORBIDDEN, "%s requires the admin or analyst role; this key's role is %q", action, p.Role)
+	}
+	return nil
+}
+
+// AuditAdmin appends the audit record of an administrative change by p
+// (see [audit.AdminRecord]). A change that cannot be audited must not be
+// reported as done: the error is returned.
+func (g *Gate) AuditAdmin(ctx context.Context, p entente.Principal, rule, partner, detail string, refused error) error {
+	if g.ps == nil {
+		return fmt.Errorf("audit %s: the store %T keeps no audit log", rule, g.st)
+	}
+	rec := audit.AdminRecord(g.now(), audit.Actor(p.KeyID, p.Org), rule, partner, detail, refused)
+	if err := g.ps.AppendAudit(context.WithoutCancel(ctx), []audit.Record{rec}); err != nil {
+		return fmt.Errorf("audit %s: %w", rec.Rule, err)
+	}
+	return nil
+}
+
+// joinAudit returns err, or err with the audit failure when recording it
+// failed.
+func joinAudit(err, auditErr error) error {
+	if auditErr != nil {
+		return fmt.Errorf("%w (and it could not be audited: %v)", err, auditErr)
+	}
+	return err
+}
+
+// changed ends a change of terms: the caches are invalidated, then the
+// change is audited.
+func (g *Gate) changed(ctx context.Context, p entente.Principal, rule, partner, detail string) error {
+	if err := g.TermsChanged(ctx, rule+" "+partner); err != nil {
+		return err
+	}
+	return g.AuditAdmin(ctx, p, rule, partner, detail, nil)
+}
+
+// PutPartner records (or updates) an organisation the node shares with:
+// its identity id, name, country and sector (admin only). EINVALID names
+// the field at fault.
+func (g *Gate) PutPartner(ctx context.Context, p entente.Principal, party policy.Party) error {
+	if err := g.requireAdmin(p, "managing partners"); err != nil {
+		return err
+	}
+	if err := party.Validate(); err != nil {
+		err = entente.Errorf(entente.EINVALID, "partner: %v", err)
+		return joinAudit(err, g.AuditAdmin(ctx, p, "partner.put", party.ID, "name "+party.Name, err))
+	}
+	if err := g.ps.PutParty(ctx, party); err != nil {
+		return fmt.Errorf("put partner %s: %w", party.ID, err)
+	}
+	g.log.InfoContext(ctx, "partner recorded", "partner", party.ID, "country", party.Country, "by", p.KeyID)
+	return g.changed(ctx, p, "partner.put", party.ID, fmt.Sprintf("name %q country %s sector %q", party.Name, party.Country, party.Sector))
+}
+
+// RemovePartner removes an organisation the node shares with (admin
+// only). ECONFLICT while an agreement with it exists (end the agreement
+// first); ENOTFOUND if there is no such partner.
+func (g *Gate) RemovePartner(ctx context.Context, p entente.Principal, id string) error {
+	if err := g.requireAdmin(p, "managing partners"); err != nil {
+		return err
+	}
+	if _, err := g.ps.Agreement(ctx, id); err == nil {
+		err := entente.Errorf(entente.ECONFLICT, "partner %s has an agreement: delete it first (entente agreement delete --partner %s)", id, id)
+		return joinAudit(err, g.AuditAdmin(ctx, p, "partner.remove", id, "", err))
+	} else if entente.ErrorCode(err) != entente.ENOTFOUND {
+		return fmt.Errorf("read agreement with %s: %w", id, err)
+	}
+	if err := g.ps.DeleteParty(ctx, id); err != nil {
+		if entente.ErrorCode(err) == entente.ENOTFOUND {
+			return entente.Errorf(entente.ENOTFOUND, "there is no partner %q", id)
+		}
+		return fmt.Errorf("remove partner %s: %w", id, err)
+	}
+	g.log.InfoContext(ctx, "partner removed", "partner", id, "by", p.KeyID)
+	return g.changed(ctx, p, "partner.remove", id, "")
+}
+
+// Partners lists the organisations the node shares with (admins and
+// analysts).
+func (g *Gate) Partners(ctx context.Context, p entente.Principal) ([]policy.Party, error) {
+	if err := g.requireReader(p, "listing partners"); err != nil {
+		return nil, err
+	}
+	return g.ps.Parties(ctx)
+}
+
+// PutAgreement records the agreement with a partner (admin only),
+// replacing any previous one. The partner must have been recorded with
+// [Gate.PutPartner]; collections may be named by id or alias and are
+// stored by id. The agreement is checked with [policy.Agreement.Validate]
+// against the node's collections: EINVALID names each field at fault.
+// Refused agreements are recorded in the audit log too.
+func (g *Gate) PutAgreement(ctx context.Context, p entente.Principal, a policy.Agreement) (policy.Agreement, error) {
+	if err := g.requireAdmin(p, "managing agreements"); err != nil {
+		return a, err
+	}
+	refuse := func(err error) (policy.Agreement, error) {
+		return a, joinAudit(err, g.AuditAdmin(ctx, p, "agreement.put", a.Partner.ID, "agreement "+a.ID, err))
+	}
+	party, err := g.ps.Party(ctx, a.Partner.ID)
+	if err != nil {
+		if entente.ErrorCode(err) == entente.ENOTFOUND {
+			return refuse(entente.Errorf(entente.EINVALID, "partner: %q is not a known partner (add it first: entente partner add)", a.Partner.ID))
+		}
+		return a, fmt.Errorf("read partner %s: %w", a.Partner.ID, err)
+	}
+	a.Partner = party
+	if a.ID == "" {
+		a.ID = "agreement-with-" + party.ID
+	}
+	colls, err := g.st.Collections(ctx)
+	if err != nil {
+		return a, fmt.Errorf("list collections: %w", err)
+	}
+	var known policy.Catalog
+	for _, c := range colls {
+		known.Collections = append(known.Collections, c.ID)
+	}
+	for i, name := range a.Collections {
+		for _, c := range colls {
+			if name != "" && (c.Alias == name || c.ID == name) {
+				a.Collections[i] = c.ID
+			}
+		}
+	}
+	if err := a.Validate(known); err != nil {
+		return refuse(entente.Errorf(entente.EINVALID, "%v", err))
+	}
+	if err := g.ps.PutAgreement(ctx, a); err != nil {
+		return a, fmt.Errorf("put agreement %s: %w", a.ID, err)
+	}
+	g.log.InfoContext(ctx, "agreement recorded", "agreement", a.ID, "partner", party.ID, "max_tlp", a.MaxTLP, "by", p.KeyID)
+	detail := fmt.Sprintf("agreement %s collections %v types %v max_tlp %s reshare %t redact %+v valid %s..%s",
+		a.ID, a.Collections, a.ObjectTypes, a.MaxTLP, a.AllowReshare, a.Redact, fmtWhen(a.ValidFrom), fmtWhen(a.ValidUntil))
+	return a, g.changed(ctx, p, "agreement.put", party.ID, detail)
+}
+
+func fmtWhen(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// Agreement returns the agreement with a partner (admins and analysts).
+// ENOTFOUND if there is none.
+func (g *Gate) Agreement(ctx context.Context, p entente.Principal, partner string) (policy.Agreement, error) {
+	if err := g.requireReader(p, "reading agreements"); err != nil {
+		return policy.Agreement{}, err
+	}
+	return g.ps.Agreement(ctx, partner)
+}
+
+// Agreements lists every agreement (admins and analysts).
+func (g *Gate) Agreements(ctx context.Context, p entente.Principal) ([]policy.Agreement, error) {
+	if err := g.requireReader(p, "listing agreements"); err != nil {
+		return nil, err
+	}
+	return g.ps.Agreements(ctx)
+}
+
+// DeleteAgreement ends the agreement with a partner (admin only): from
+// then on the partner receives only the node's own CLEAR objects, on
+// every path, from the next request on. ENOTFOUND if there is none.
+func (g *Gate) DeleteAgreement(ctx context.Context, p entente.Principal, partner string) error {
+	if err := g.requireAdmin(p, "managing agreements"); err != nil {
+		return err
+	}
+	if err := g.ps.DeleteAgreement(ctx, partner); err != nil {
+		return err
+	}
+	g.log.InfoContext(ctx, "agreement deleted", "partner", partner, "by", p.KeyID)
+	return g.changed(ctx, p, "agreement.delete", partner, "")
+}

@@ -1,0 +1,444 @@
+package egress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/audit"
+	"github.com/entente-cti/entente/internal/policy"
+	"github.com/entente-cti/entente/internal/store"
+)
+
+// Config is what the gate needs to know about its node.
+type Config struct {
+	// Self returns the node's own organisation (its identity id and
+	// country): the party whose objects are "own" and whose victims'
+	// countries are known. Required.
+	Self func(ctx context.Context) (policy.Party, error)
+	// Now returns the current time; time.Now when nil.
+	Now func() time.Time
+	// Logger receives the gate's log; nothing is logged when nil.
+	Logger *slog.Logger
+	// MaxAge bounds how long a rendered artifact is served from the
+	// cache even when nothing it depends on is known to have changed (a
+	// safety net: every known change invalidates at once). 10 minutes
+	// when 0.
+	MaxAge time.Duration
+}
+
+// DefaultMaxAge is Config.MaxAge's default.
+const DefaultMaxAge = 10 * time.Minute
+
+// Gate is the node's one policy gate. It is safe for concurrent use.
+type Gate struct {
+	st  store.Store
+	ps  store.PolicyStore
+	cfg Config
+	log *slog.Logger
+
+	selfMu sync.Mutex
+	self   *policy.Party
+
+	marks markingCache
+	arts  artifacts
+
+	renders atomic.Int64
+	hits    atomic.Int64
+}
+
+// New returns the gate of the node whose data is in st. The store keeps
+// the sharing policy and the audit log (store.PolicyStore; every backend
+// does): a store without them releases nothing to partners.
+func New(st store.Store, cfg Config) *Gate {
+	ps, _ := st.(store.PolicyStore)
+	if cfg.Self == nil {
+		cfg.Self = func(context.Context) (policy.Party, error) {
+			return policy.Party{}, errors.New("the node's organisation is not configured")
+		}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = DefaultMaxAge
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Gate{st: st, ps: ps, cfg: cfg, log: log}
+}
+
+func (g *Gate) now() time.Time { return g.cfg.Now().UTC() }
+
+// Query is what an audience asks to receive. Exactly one of three forms:
+//
+//   - a page of one collection (Collection and Objects): a TAXII read
+//     (objects, manifest, one object, versions), a push page, the alert a
+//     webhook carries;
+//   - a rendering of the objects of several collections (Render): an
+//     export, a sensor snapshot, cached under the terms in force;
+//   - a preview (Preview): what a partner would receive, explained;
+//     nothing leaves and nothing is audited.
+type Query struct {
+	// Channel names the path in the audit log ("objects", "manifest",
+	// "push", "webhook", "export plain", "snapshot"…); "objects" when
+	// empty, "manifest" for metadata-only page reads.
+	Channel string
+
+	// Collection (id or alias) and Objects select one page.
+	Collection string
+	Objects    entente.ObjectQuery
+
+	// Render renders the objects of Collections (ids or aliases; every
+	// collection the audience may read when empty).
+	Render      Renderer
+	Collections []string
+	// IfNoneMatch is the entity tag of the rendering the audience holds:
+	// when it is still current, the answer is NotModified and nothing
+	// leaves.
+	IfNoneMatch string
+
+	// Preview asks what a partner audience would receive.
+	Preview *Preview
+}
+
+// Released is what the gate lets leave for one query.
+type Released struct {
+	// Page is the page a page query released.
+	Page entente.Page
+	// Artifact is the rendering a render query released (nil with
+	// NotModified).
+	Artifact *Artifact
+	// NotModified is set when the audience's entity tag is current:
+	// nothing leaves. ETag is then that tag.
+	NotModified bool
+	ETag        string
+	// Preview is the answer of a preview query.
+	Preview *PreviewPage
+}
+
+// Release releases what q selects to audience p: the one path by which
+// stored objects leave the node, whatever the channel. It resolves the
+// collections, checks that p may read them, and returns what p may
+// receive. A partner (another organisation) receives only what its
+// agreement allows, as the policy decides object by object and field by
+// field, and every object version it receives is recorded in the audit
+// log before anything is returned — a rendering served from the cache
+// included. The node's own roles (admin, analyst, sensor) read without
+// the policy and without an egress record.
+//
+// Errors for clients are *entente.Error: ENOTFOUND or EFORBIDDEN for a
+// collection p may not read, EINVALID for a bad query.
+func (g *Gate) Release(ctx context.Context, p entente.Principal, q Query) (*Released, error) {
+	switch {
+	case q.Preview != nil:
+		pp, err := g.preview(ctx, p, *q.Preview)
+		if err != nil {
+			return nil, err
+		}
+		return &Released{Preview: pp}, nil
+	case q.Render != nil:
+		return g.render(ctx, p, q)
+	default:
+		page, err := g.releasePage(ctx, p, q)
+		if err != nil {
+			return nil, err
+		}
+		return &Released{Page: page}, nil
+	}
+}
+
+// All yields every entry of one collection that q selects, following the
+// pages of Release (so through the policy gate and its audit); an error
+// ends the sequence.
+func (g *Gate) All(ctx context.Context, p entente.Principal, q Query) iter.Seq2[entente.ObjectEntry, error] {
+	return func(yield func(entente.ObjectEntry, error) bool) {
+		for {
+			r, err := g.Release(ctx, p, q)
+			if err != nil {
+				yield(entente.ObjectEntry{}, err)
+				return
+			}
+			for _, e := range r.Page.Entries {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if !r.Page.More {
+				return
+			}
+			q.Objects.Next = r.Page.Next
+		}
+	}
+}
+
+// Stats reports the renderings made (cache misses) and served from the
+// cache, for metrics and tests.
+func (g *Gate) Stats() (renders, hits int64) { return g.renders.Load(), g.hits.Load() }
+
+// DefaultLimit is the page size of a read that asks for none (the store
+// caps larger limits at store.MaxPageSize).
+const DefaultLimit = 1000
+
+// maxGateScan bounds the store pages a partner's read scans to fill one
+// page when the gate withholds everything it finds, so that a partner
+// does not receive a long run of empty pages.
+const maxGateScan = 20
+
+// readable resolves collection name and checks that p may read it.
+func (g *Gate) readable(ctx context.Context, p entente.Principal, name string) (entente.Collection, error) {
+	c, err := g.st.Collection(ctx, name)
+	if err != nil {
+		if entente.ErrorCode(err) == entente.ENOTFOUND {
+			return c, entente.Errorf(entente.ENOTFOUND, "there is no collection %q", name)
+		}
+		return c, fmt.Errorf("look up collection %s: %w", name, err)
+	}
+	if !c.CanRead(p.Role) {
+		return c, entente.Errorf(entente.EFORBIDDEN, "a key of role %q may not read collection %s", p.Role, c.ID)
+	}
+	return c, nil
+}
+
+// channel is the audit channel of a page query.
+func (q Query) channel() string {
+	switch {
+	case q.Channel != "":
+		return q.Channel
+	case q.Objects.MetadataOnly:
+		return "manifest"
+	}
+	return "objects"
+}
+
+// releasePage is one page of one collection for p: through the policy
+// gate and its audit for a partner, straight from the store for the
+// node's own roles.
+func (g *Gate) releasePage(ctx context.Context, p entente.Principal, q Query) (entente.Page, error) {
+	c, err := g.readable(ctx, p, q.Collection)
+	if err != nil {
+		return entente.Page{}, err
+	}
+	oq := q.Objects
+	oq.Collection = c.ID
+	if oq.Limit <= 0 {
+		oq.Limit = DefaultLimit
+	}
+	if p.Role != entente.RolePartner {
+		page, err := g.st.QueryObjects(ctx, oq)
+		if err != nil {
+			return entente.Page{}, queryError(c, err)
+		}
+		return page, nil
+	}
+	// A partner is another organisation: what it reads is egress, decided
+	// by the policy gate (which needs the objects' JSON) and audited.
+	t, err := g.partnerTerms(ctx, p)
+	if err != nil {
+		return entente.Page{}, err
+	}
+	metadataOnly := oq.MetadataOnly
+	oq.MetadataOnly = false
+	detail := q.channel() + " " + c.ID
+	if oq.Limit >= pipelineMin {
+		page, err := g.releaseInParts(ctx, t, c, oq, metadataOnly, detail)
+		if err != nil || len(page.Entries) > 0 || !page.More {
+			return page, err
+		}
+		oq.Next = page.Next // the gate withheld all of it: scan on as below
+	}
+	for scanned := 0; ; scanned++ {
+		page, err := g.st.QueryObjects(ctx, oq)
+		if err != nil {
+			return entente.Page{}, queryError(c, err)
+		}
+		sink := audit.Release{Time: g.now(), Actor: p.KeyID, Partner: t.partner.ID, Detail: detail}
+		if page, err = g.gatePage(ctx, t, c, page, metadataOnly, &sink, detail, true); err != nil {
+			return entente.Page{}, err
+		}
+		// Skip pages the gate emptied, within bounds.
+		if len(page.Entries) > 0 || !page.More || scanned >= maxGateScan {
+			return page, nil
+		}
+		oq.Next = page.Next
+	}
+}
+
+// queryError returns a store query's error as the client should see it:
+// its own when it is the client's (a bad cursor, an unknown object),
+// else wrapped with the collection.
+func queryError(c entente.Collection, err error) error {
+	if code := entente.ErrorCode(err); code == entente.EINVALID || code == entente.ENOTFOUND {
+		return err
+	}
+	return fmt.Errorf("query collection %s: %w", c.ID, err)
+}
+
+// pipelineMin is the page size from which a partner's read is read,
+// gated and audited in parts (releaseInParts).
+const pipelineMin = 2000
+
+// pipelinePart is the size of the parts releaseInParts reads a page in,
+// and pipelineLast the size of the last part, smaller because its gating
+// and audit follow the reading.
+const (
+	pipelinePart = 1250
+	pipelineLast = 500
+)
+
+// pipelineCuts are where releaseInParts ends one audit record and begins
+// the next: when no more than this many entries remain to be read. Each
+// record is appended while the entries after it are read.
+var pipelineCuts = []int{3000, pipelineLast}
+
+// releaseInParts is a partner's read of a large page (q.Limit ≥
+// pipelineMin) in parts: each part read from the store is passed through
+// the gate, and the versions it releases packed into an audit record, in
+// the background while the next part is read. The page's versions are
+// recorded in a few releases (see pipelineCuts), each appended in the
+// background, after the one before, while the parts after it are read;
+// only the last part's gating and record follow the reading. Nothing
+// leaves before every record is durable: if any part or append fails, it
+// returns nothing. The page returned is the parts' gated entries, with
+// the last part's More and Next.
+func (g *Gate) releaseInParts(ctx context.Context, t *terms, c entente.Collection, q entente.ObjectQuery, metadataOnly bool, detail string) (entente.Page, error) {
+	header := audit.Release{Time: g.now(), Actor: t.p.KeyID, Partner: t.partner.ID, Detail: detail}
+	type part struct {
+		gated entente.Page
+		err   error
+		done  chan struct{} // closed when the part is gated and packed
+	}
+	// A record packs consecutive parts; it is appended once they are
+	// packed and the record before it is appended.
+	type record struct {
+		packer audit.Packer
+		parts  []*part
+		err    error
+		done   chan struct{} // closed when appended, or given up
+	}
+	appendRecord := func(r, prev *record) {
+		defer close(r.done)
+		for _, pt := range r.parts {
+			if <-pt.done; pt.err != nil {
+				return // the part's own error ends the request
+			}
+		}
+		if prev != nil {
+			<-prev.done
+		}
+		if r.packer.Len() > 0 {
+			r.err = g.ps.AppendRelease(ctx, r.packer.Seal(header))
+		}
+	}
+	var (
+		parts    []*part
+		records  []*record // appended or being appended, in order
+		last     *record   // the latest of records
+		cur      = &record{done: make(chan struct{})}
+		out      entente.Page
+		queryErr error
+	)
+	cuts := pipelineCuts
+	remaining := q.Limit
+	pq := q
+	for remaining > 0 {
+		cut := false
+		for len(cuts) > 0 && remaining <= cuts[0] {
+			cuts, cut = cuts[1:], true
+		}
+		if cut && len(cur.parts) > 0 {
+			// What was read so far is recorded while the rest is.
+			go appendRecord(cur, last)
+			records, last = append(records, cur), cur
+			cur = &record{done: make(chan struct{})}
+		}
+		pq.Limit = min(pipelinePart, remaining-pipelineLast)
+		if remaining <= pipelineLast {
+			pq.Limit = remaining
+		}
+		page, err := g.st.QueryObjects(ctx, pq)
+		if err != nil {
+			queryErr = queryError(c, err)
+			break
+		}
+		pt := &part{done: make(chan struct{})}
+		var prev chan struct{}
+		if len(parts) > 0 {
+			prev = parts[len(parts)-1].done
+		}
+		parts = append(parts, pt)
+		rec := cur
+		rec.parts = append(rec.parts, pt)
+		go func() {
+			defer close(pt.done)
+			sink := header
+			if pt.gated, pt.err = g.gatePage(ctx, t, c, page, metadataOnly, &sink, detail, false); pt.err != nil {
+				return
+			}
+			// The parts are packed in order, so the records list the
+			// versions in the order they are sent.
+			if prev != nil {
+				<-prev
+			}
+			pt.err = rec.packer.Add(header, sink.Versions)
+		}()
+		out.More, out.Next = page.More, page.Next
+		remaining -= len(page.Entries)
+		if !page.More || len(page.Entries) == 0 {
+			break
+		}
+		pq.Next = page.Next
+	}
+	// The last record is appended now; every part and record ends
+	// before anything returns.
+	appendRecord(cur, last)
+	records = append(records, cur)
+	var errs []error
+	n := 0
+	for _, pt := range parts {
+		<-pt.done
+		if pt.err != nil {
+			errs = append(errs, pt.err)
+		}
+		n += len(pt.gated.Entries)
+	}
+	for _, r := range records {
+		<-r.done
+		if r.err != nil {
+			errs = append(errs, r.err)
+		}
+	}
+	if len(errs) > 0 {
+		// Nothing leaves without its audit record.
+		return entente.Page{}, fmt.Errorf("policy gate: %w", errors.Join(errs...))
+	}
+	if queryErr != nil {
+		return entente.Page{}, queryErr
+	}
+	out.Entries = make([]entente.ObjectEntry, 0, n)
+	for _, pt := range parts {
+		out.Entries = append(out.Entries, pt.gated.Entries...)
+	}
+	return out, nil
+}
+
+// versionKey and provenance are the store's names for where an object
+// version came from.
+type (
+	versionKey = store.VersionKey
+	provenance = store.Provenance
+)
+
+// keyOf returns the provenance key of an entry.
+func keyOf(e entente.ObjectEntry) versionKey {
+	v, _ := store.UnixNano(e.Version)
+	return versionKey{ID: e.ID, Version: v}
+}

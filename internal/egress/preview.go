@@ -1,0 +1,231 @@
+package egress
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/policy"
+	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/store"
+)
+
+// Preview asks what a partner would receive now, and why: the latest
+// version of every object of the collections the partner role may read,
+// each with the rule that releases or withholds it and the content its
+// granular markings would remove. Nothing leaves and nothing is audited;
+// the caller authorises the request (an admin).
+type Preview struct {
+	// Summary asks for counts only (per rule, type and TLP) over every
+	// object, instead of a page of explanations.
+	Summary bool
+	// Limit is the page size (default 1000, at most store.MaxPageSize).
+	Limit int
+	// Next is the cursor of the page to read, from a previous page.
+	Next string
+}
+
+// PreviewPage is one page of a preview, or its summary.
+type PreviewPage struct {
+	Explanations []policy.Explanation `json:"explanations,omitempty"`
+	// Next is the cursor of the next page; "" on the last.
+	Next string `json:"next,omitempty"`
+	// Summary is the answer of a summary preview.
+	Summary *PreviewSummary `json:"summary,omitempty"`
+}
+
+// PreviewSummary counts what a partner would receive.
+type PreviewSummary struct {
+	Objects  int `json:"objects"`
+	Released int `json:"released"`
+	Withheld int `json:"withheld"`
+	// ByRule counts objects by the rule that decided them.
+	ByRule map[string]int `json:"by_rule"`
+	// ByType and ByTLP count released and withheld objects by type and
+	// by TLP.
+	ByType map[string]*Counts `json:"by_type"`
+	ByTLP  map[string]*Counts `json:"by_tlp"`
+	// FieldsRemoved counts, by rule, the content granular markings keep
+	// from the partner in objects that are released.
+	FieldsRemoved map[string]int `json:"fields_removed,omitempty"`
+}
+
+// Counts are objects released and withheld.
+type Counts struct {
+	Released int `json:"released"`
+	Withheld int `json:"withheld"`
+}
+
+func (s *PreviewSummary) add(e policy.Explanation) {
+	s.Objects++
+	s.ByRule[e.Decision.Rule]++
+	count := func(m map[string]*Counts, k string) {
+		c := m[k]
+		if c == nil {
+			c = &Counts{}
+			m[k] = c
+		}
+		if e.Decision.Allow {
+			c.Released++
+		} else {
+			c.Withheld++
+		}
+	}
+	count(s.ByType, e.Object.Type)
+	count(s.ByTLP, e.Object.TLP.String())
+	if e.Decision.Allow {
+		s.Released++
+	} else {
+		s.Withheld++
+	}
+	for _, r := range e.Decision.Removed {
+		if s.FieldsRemoved == nil {
+			s.FieldsRemoved = map[string]int{}
+		}
+		s.FieldsRemoved[r.Rule]++
+	}
+}
+
+// preview answers a preview query for partner audience p.
+func (g *Gate) preview(ctx context.Context, p entente.Principal, pv Preview) (*PreviewPage, error) {
+	if p.Role != entente.RolePartner {
+		return nil, entente.Errorf(entente.EINVALID, "preview: the audience must be a partner")
+	}
+	t, err := g.partnerTerms(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	all, err := g.st.Collections(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list collections: %w", err)
+	}
+	var colls []entente.Collection
+	for _, c := range all {
+		if c.CanRead(entente.RolePartner) {
+			colls = append(colls, c)
+		}
+	}
+	ci, next, err := parsePreviewCursor(pv.Next, len(colls))
+	if err != nil {
+		return nil, err
+	}
+	limit := pv.Limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	limit = min(limit, store.MaxPageSize)
+	pg := policy.NewGate(t.self, nil)
+	now := g.now()
+	out := &PreviewPage{}
+	if pv.Summary {
+		out.Summary = &PreviewSummary{ByRule: map[string]int{}, ByType: map[string]*Counts{}, ByTLP: map[string]*Counts{}}
+		ci, next, limit = 0, "", store.MaxPageSize
+	}
+	for ; ci < len(colls); ci, next = ci+1, "" {
+		c := colls[ci]
+		q := entente.ObjectQuery{Collection: c.ID, Limit: limit, Next: next}
+		for {
+			if !pv.Summary {
+				q.Limit = limit - len(out.Explanations)
+			}
+			page, err := g.st.QueryObjects(ctx, q)
+			if err != nil {
+				return nil, fmt.Errorf("preview collection %s: %w", c.ID, err)
+			}
+			metas, err := g.metas(ctx, c, page)
+			if err != nil {
+				return nil, err
+			}
+			for _, m := range metas {
+				e := policy.Explanation{Object: m, Decision: pg.Decide(t.agreement, t.partner, m, now)}
+				if out.Summary != nil {
+					out.Summary.add(e)
+				} else {
+					out.Explanations = append(out.Explanations, e)
+				}
+			}
+			if !page.More {
+				break
+			}
+			q.Next = page.Next
+			if out.Summary == nil && len(out.Explanations) >= limit {
+				out.Next = strconv.Itoa(ci) + "|" + page.Next
+				return out, nil
+			}
+		}
+		if out.Summary == nil && len(out.Explanations) >= limit && ci+1 < len(colls) {
+			out.Next = strconv.Itoa(ci+1) + "|"
+			return out, nil
+		}
+	}
+	return out, nil
+}
+
+// parsePreviewCursor reads a preview cursor: the index of the collection
+// and the store's cursor within it.
+func parsePreviewCursor(next string, n int) (int, string, error) {
+	if next == "" {
+		return 0, "", nil
+	}
+	i, rest, ok := strings.Cut(next, "|")
+	ci, err := strconv.Atoi(i)
+	if !ok || err != nil || ci < 0 || ci >= n {
+		return 0, "", entente.Errorf(entente.EINVALID, "next: %q is not a preview cursor", next)
+	}
+	return ci, rest, nil
+}
+
+// metas resolves the policy metadata (TLP, residency, granular markings,
+// provenance) of a page of a collection's entries.
+func (g *Gate) metas(ctx context.Context, c entente.Collection, page entente.Page) ([]policy.ObjectMeta, error) {
+	metas := make([]gateMeta, len(page.Entries))
+	ok := make([]bool, len(page.Entries))
+	scanAll(page.Entries, metas, ok, func(*entente.ObjectEntry) bool { return false }, func(*stix.Object) {})
+	refs := map[string]bool{}
+	ids := make([]string, 0, len(page.Entries))
+	granular := map[int][]stix.GranularMarking{}
+	for i, e := range page.Entries {
+		ids = append(ids, e.ID)
+		for _, r := range metas[i].markingRefs {
+			if _, tlp := stix.TLPFromMarking(r); !tlp {
+				refs[r] = true
+			}
+		}
+		if metas[i].granular {
+			gms, err := stix.GranularMarkings(e.Raw)
+			if err != nil {
+				continue
+			}
+			granular[i] = gms
+			for _, gm := range gms {
+				if _, tlp := stix.TLPFromMarking(gm.MarkingRef); !tlp && gm.MarkingRef != "" {
+					refs[gm.MarkingRef] = true
+				}
+			}
+		}
+	}
+	marks, err := g.markings(ctx, refs)
+	if err != nil {
+		return nil, err
+	}
+	prov, err := g.ps.Provenance(ctx, c.ID, ids)
+	if err != nil {
+		return nil, err
+	}
+	def := defaultTLP(c)
+	out := make([]policy.ObjectMeta, len(page.Entries))
+	for i, e := range page.Entries {
+		if !ok[i] {
+			// An object that does not decode is withheld: shown as RED.
+			out[i] = policy.ObjectMeta{ID: e.ID, Type: e.Type, Collection: c.ID, TLP: stix.TLPRed}
+			continue
+		}
+		out[i] = objectMeta(c, e, &metas[i], marks, def, prov)
+		if gms := granular[i]; len(gms) > 0 {
+			out[i].Granular = marks.ClassifyGranular(gms)
+		}
+	}
+	return out, nil
+}

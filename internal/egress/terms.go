@@ -1,0 +1,275 @@
+package egress
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/policy"
+	"github.com/entente-cti/entente/internal/stix"
+)
+
+// settingTerms is the store setting that holds the version of the terms
+// in force: a random value written anew by every change of an agreement,
+// a partner, a key, a collection or a deletion, on any replica. Every
+// cache of released content is keyed by it.
+const settingTerms = "egress.terms"
+
+// termsVersion returns the version of the terms in force, as every
+// replica sees it.
+func (g *Gate) termsVersion(ctx context.Context) (string, error) {
+	b, err := g.st.Setting(ctx, settingTerms)
+	if err != nil {
+		if entente.ErrorCode(err) == entente.ENOTFOUND {
+			return "", nil
+		}
+		return "", fmt.Errorf("read the version of the terms in force: %w", err)
+	}
+	return string(b), nil
+}
+
+// TermsChanged records that the terms the gate applies changed: an
+// agreement, a partner, a key, a collection's default marking or
+// permissions, or the objects themselves (a deletion). Every cache of
+// released content is invalid from the moment it returns, on this
+// replica and on every other one sharing the store; the next request on
+// any path is decided under the new terms. A change that cannot be
+// recorded must not be reported as done: the error is returned.
+func (g *Gate) TermsChanged(ctx context.Context, why string) error {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Errorf("new terms version: %w", err)
+	}
+	g.arts.dropAll()
+	g.marks.forget()
+	g.selfMu.Lock()
+	g.self = nil
+	g.selfMu.Unlock()
+	if err := g.st.PutSetting(context.WithoutCancel(ctx), settingTerms, []byte(hex.EncodeToString(b[:]))); err != nil {
+		return fmt.Errorf("record the change of terms (%s): %w", why, err)
+	}
+	g.log.DebugContext(ctx, "terms changed; caches of released content dropped", "why", why)
+	return nil
+}
+
+// self returns the node's own organisation as a policy party.
+func (g *Gate) selfParty(ctx context.Context) (policy.Party, error) {
+	g.selfMu.Lock()
+	if p := g.self; p != nil {
+		g.selfMu.Unlock()
+		return *p, nil
+	}
+	g.selfMu.Unlock()
+	p, err := g.cfg.Self(ctx)
+	if err != nil {
+		return policy.Party{}, err
+	}
+	g.selfMu.Lock()
+	g.self = &p
+	g.selfMu.Unlock()
+	return p, nil
+}
+
+// terms is what the gate applies to one partner audience: read once per
+// request, whatever number of pages it gates.
+type terms struct {
+	p         entente.Principal
+	self      policy.Party
+	partner   policy.Party
+	agreement *policy.Agreement // nil when the partner has none
+}
+
+// partnerTerms reads the terms of partner principal p's request: the
+// node's party, the partner's, and its agreement. A partner the node has
+// not described is known by its identity id only: with no country, it
+// receives nothing that carries a residency marking.
+func (g *Gate) partnerTerms(ctx context.Context, p entente.Principal) (*terms, error) {
+	if g.ps == nil {
+		return nil, fmt.Errorf("policy gate: the store %T keeps no sharing policy", g.st)
+	}
+	t := &terms{p: p}
+	var err error
+	if t.self, err = g.selfParty(ctx); err != nil {
+		return nil, fmt.Errorf("policy gate: %w", err)
+	}
+	party, err := g.ps.Party(ctx, p.Org)
+	if err != nil {
+		if entente.ErrorCode(err) != entente.ENOTFOUND {
+			return nil, fmt.Errorf("policy gate: read partner %s: %w", p.Org, err)
+		}
+		party = policy.Party{ID: p.Org}
+	}
+	t.partner = party
+	a, err := g.ps.Agreement(ctx, p.Org)
+	if err != nil {
+		if entente.ErrorCode(err) != entente.ENOTFOUND {
+			return nil, fmt.Errorf("policy gate: read agreement with %s: %w", p.Org, err)
+		}
+		return t, nil
+	}
+	// The party on record is authoritative for the partner's country.
+	if party.Country != "" {
+		a.Partner = party
+	}
+	t.agreement = &a
+	return t, nil
+}
+
+// defaultTLP is the TLP of a collection's objects that carry none: its
+// default marking, or AMBER when it has no TLP default (never less
+// restrictive than the collection's owners could have meant).
+func defaultTLP(c entente.Collection) stix.TLP {
+	if t, ok := stix.TLPFromMarking(c.DefaultMarking); ok {
+		return t
+	}
+	return stix.TLPAmber
+}
+
+// markingCache remembers the residency marking definitions the node
+// holds, by canonical id: plain lists definitions known not to be
+// residency markings. Definitions it does not hold are looked up again
+// next time, so that an object whose residency marking arrives later is
+// then restricted.
+type markingCache struct {
+	mu        sync.Mutex
+	residency map[string][]string
+	plain     map[string]bool
+}
+
+func (m *markingCache) forget() {
+	m.mu.Lock()
+	m.residency, m.plain = nil, nil
+	m.mu.Unlock()
+}
+
+// markings returns the residency markings among refs (canonical ids),
+// looking up the marking definitions not seen yet in the collections.
+func (g *Gate) markings(ctx context.Context, refs map[string]bool) (policy.Markings, error) {
+	mc := &g.marks
+	mc.mu.Lock()
+	var unknown []string
+	for r := range refs {
+		if _, ok := mc.residency[r]; !ok && !mc.plain[r] {
+			unknown = append(unknown, r)
+		}
+	}
+	mc.mu.Unlock()
+	if len(unknown) > 0 {
+		found := map[string][]string{}
+		plain := map[string]bool{}
+		colls, err := g.st.Collections(ctx)
+		if err != nil {
+			return policy.Markings{}, fmt.Errorf("resolve markings: %w", err)
+		}
+		// The store keeps ids as written: look for both spellings.
+		ids := make([]string, 0, 2*len(unknown))
+		for _, u := range unknown {
+			ids = append(ids, u)
+			if up := upperUUID(u); up != u {
+				ids = append(ids, up)
+			}
+		}
+		for _, c := range colls {
+			page, err := g.st.QueryObjects(ctx, entente.ObjectQuery{Collection: c.ID, IDs: ids, Types: []string{"marking-definition"}, Limit: len(ids)})
+			if err != nil {
+				return policy.Markings{}, fmt.Errorf("resolve markings in collection %s: %w", c.ID, err)
+			}
+			for _, e := range page.Entries {
+				id, js, ok, err := policy.ParseResidencyMarking(e.Raw)
+				switch {
+				case err != nil:
+					// A malformed residency marking restricts to nowhere.
+					found[stix.CanonicalRef(e.ID)] = []string{}
+					g.log.WarnContext(ctx, "invalid residency marking", "marking", e.ID, "err", err)
+				case ok:
+					found[id] = js
+				default:
+					plain[stix.CanonicalRef(e.ID)] = true
+				}
+			}
+		}
+		mc.mu.Lock()
+		if mc.residency == nil {
+			mc.residency, mc.plain = map[string][]string{}, map[string]bool{}
+		}
+		for k, v := range found {
+			mc.residency[k] = v
+		}
+		for k := range plain {
+			mc.plain[k] = true
+		}
+		mc.mu.Unlock()
+	}
+	m := policy.Markings{Residency: map[string][]string{}}
+	mc.mu.Lock()
+	for r := range refs {
+		if js, ok := mc.residency[r]; ok {
+			m.Residency[r] = js
+		}
+	}
+	mc.mu.Unlock()
+	return m, nil
+}
+
+// upperUUID returns id with its UUID's hex digits in upper case: the
+// other spelling a store may hold a marking definition under.
+func upperUUID(id string) string {
+	typ, u, ok := strings.Cut(id, "--")
+	if !ok {
+		return id
+	}
+	return typ + "--" + strings.ToUpper(u)
+}
+
+// directory returns the countries of the organisations and locations that
+// sightings' victims refer to: the node's own, the partners', and the
+// location objects the node holds.
+func (g *Gate) directory(ctx context.Context, self policy.Party, refs []string) (func(string) (string, bool), error) {
+	countries := map[string]string{}
+	if self.Country != "" {
+		countries[self.ID] = self.Country
+	}
+	parties, err := g.ps.Parties(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read partners: %w", err)
+	}
+	for _, p := range parties {
+		countries[p.ID] = p.Country
+	}
+	var locs []string
+	for _, r := range refs {
+		if strings.HasPrefix(r, "location--") {
+			locs = append(locs, r)
+		}
+	}
+	if len(locs) > 0 {
+		colls, err := g.st.Collections(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("resolve locations: %w", err)
+		}
+		for _, c := range colls {
+			page, err := g.st.QueryObjects(ctx, entente.ObjectQuery{Collection: c.ID, IDs: locs, Limit: len(locs)})
+			if err != nil {
+				return nil, fmt.Errorf("resolve locations in collection %s: %w", c.ID, err)
+			}
+			for _, e := range page.Entries {
+				var l struct {
+					Country string `json:"country"`
+				}
+				if json.Unmarshal(e.Raw, &l) == nil && l.Country != "" {
+					countries[e.ID] = strings.ToUpper(l.Country)
+				}
+			}
+		}
+	}
+	return func(ref string) (string, bool) {
+		c, ok := countries[ref]
+		return c, ok && c != ""
+	}, nil
+}
+
