@@ -241,11 +241,8 @@ func (g *Gate) render(ctx context.Context, p entente.Principal, q Query) (*Relea
 		if err != nil {
 			return nil, err
 		}
-		// The releases were appended by renderEntry, before this.
-		if q.IfNoneMatch != "" && etagMatch(q.IfNoneMatch, e.art.ETag) {
-			return &Released{NotModified: true, ETag: e.art.ETag}, nil
-		}
-		return &Released{Artifact: e.art}, nil
+		// Audited as it is served, unless the audience holds it already.
+		return g.serve(ctx, e, q.IfNoneMatch, now)
 	}
 }
 
@@ -286,8 +283,8 @@ func (g *Gate) refresh(p entente.Principal, q Query, colls []entente.Collection,
 	g.arts.mu.Unlock()
 }
 
-// renderEntry renders an artifact for p and, for a partner, appends the
-// audit records of what it holds before returning it.
+// renderEntry renders an artifact for p and, for a partner, packs the
+// audit records of what it holds, which every serving appends.
 func (g *Gate) renderEntry(ctx context.Context, p entente.Principal, q Query, colls []entente.Collection, channel, version string, latest map[string]time.Time, now time.Time) (*cached, error) {
 	src := &Source{g: g, p: p, colls: colls, channel: channel, now: now, sinks: map[string]*audit.Release{}}
 	expires := now.Add(g.cfg.MaxAge)
@@ -324,12 +321,6 @@ func (g *Gate) renderEntry(ctx context.Context, p entente.Principal, q Query, co
 			return nil, fmt.Errorf("policy gate: %w", err)
 		}
 		e.releases = append(e.releases, pk.Seal(*sink))
-	}
-	// Nothing leaves without its audit record.
-	for _, r := range e.releases {
-		if err := g.ps.AppendRelease(ctx, r); err != nil {
-			return nil, fmt.Errorf("policy gate: %w", err)
-		}
 	}
 	return e, nil
 }

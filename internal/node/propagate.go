@@ -485,3 +485,26 @@ func (s *Service) drain() {
 		}
 	}
 }
+
+// WaitIdle waits until nothing the node started by itself is running or
+// waiting: no stored batch waits for propagation, no push or sync runs
+// and no push retry is scheduled (for tests and orderly shutdown). It
+// returns ctx's error if ctx ends first.
+func (s *Service) WaitIdle(ctx context.Context) error {
+	for {
+		s.prop.mu.Lock()
+		busy := len(s.prop.queue) > 0 || s.prop.working || len(s.prop.retrying) > 0
+		s.prop.mu.Unlock()
+		s.pol.mu.Lock()
+		busy = busy || len(s.pol.syncing) > 0
+		s.pol.mu.Unlock()
+		if !busy {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+}

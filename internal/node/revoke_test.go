@@ -246,8 +246,14 @@ func reverseIP(ip string) string {
 	return "32." + strings.Join(parts, ".") + ".rpz-ip"
 }
 
+// fatalTB is what test helpers need of a *testing.T or a *rapid.T.
+type fatalTB interface {
+	Helper()
+	Fatal(args ...any)
+}
+
 // snapshotIPs returns the addresses of ips the snapshot matches.
-func snapshotIPs(t *testing.T, data []byte, ips map[string]string) []string {
+func snapshotIPs(t fatalTB, data []byte, ips map[string]string) []string {
 	t.Helper()
 	snap, err := match.ReadSnapshot(bytes.NewReader(data))
 	if err != nil {

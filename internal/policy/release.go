@@ -122,6 +122,15 @@ func (g *Gate) Release(a *Agreement, partner Party, obj ObjectMeta, raw json.Raw
 		return Released{}, Decision{Rule: d.Rule, Reason: "encode failed"}, fmt.Errorf("release %s: encode: %w", obj.ID, err)
 	}
 	rel.Object = json.RawMessage(bytes.TrimRight(buf.Bytes(), "\n"))
+	// A redaction may have removed content that granular markings name:
+	// their selectors must name only what is left.
+	if len(obj.Granular) > 0 || bytes.Contains(rel.Object, []byte("granular_markings")) {
+		pruned, _, err := stix.PruneGranular(rel.Object)
+		if err != nil {
+			return Released{}, Decision{Rule: d.Rule, Reason: "granular markings do not decode"}, fmt.Errorf("release %s: %w", obj.ID, err)
+		}
+		rel.Object = pruned
+	}
 	return rel, d, nil
 }
 

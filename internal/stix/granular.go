@@ -305,3 +305,59 @@ func joinSelector(p []selectorStep) string {
 	}
 	return b.String()
 }
+
+// PruneGranular returns an object's JSON with the granular-marking
+// selectors that name nothing in it removed (and the markings left with
+// no selector), after a redaction removed content: what remains refers
+// only to content that is there. changed is false, and raw returned as
+// it is, when every selector names content.
+func PruneGranular(raw []byte) (out json.RawMessage, changed bool, err error) {
+	gms, err := GranularMarkings(raw)
+	if err != nil || len(gms) == 0 {
+		return raw, false, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil {
+		return nil, false, fmt.Errorf("decode object: %w", err)
+	}
+	list, _ := obj["granular_markings"].([]any)
+	var kept []any
+	for _, g := range list {
+		m, _ := g.(map[string]any)
+		sels, _ := m["selectors"].([]any)
+		var live []any
+		for _, s := range sels {
+			str, _ := s.(string)
+			if p, err := parseSelector(str); err == nil && selects(obj, p) {
+				live = append(live, s)
+			}
+		}
+		if len(live) != len(sels) {
+			changed = true
+		}
+		if len(live) == 0 {
+			continue
+		}
+		c := make(map[string]any, len(m))
+		for k, v := range m {
+			c[k] = v
+		}
+		c["selectors"] = live
+		kept = append(kept, c)
+	}
+	if !changed {
+		return raw, false, nil
+	}
+	if len(kept) == 0 {
+		delete(obj, "granular_markings")
+	} else {
+		obj["granular_markings"] = kept
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, false, fmt.Errorf("encode object: %w", err)
+	}
+	return b, true, nil
+}
