@@ -45,7 +45,9 @@ type BudgetState struct {
 type Duration time.Duration
 
 // MarshalJSON writes the duration in seconds.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(int64(time.Duration(d) / time.Second)) }
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(int64(time.Duration(d) / time.Second))
+}
 
 // UnmarshalJSON reads whole seconds.
 func (d *Duration) UnmarshalJSON(b []byte) error {
