@@ -119,3 +119,11 @@ func (k *Keys) Key(partner string, epoch uint64) (*oprf.PrivateKey, error) {
 	k.mu.Unlock()
 	return key, nil
 }
+
+// Pin makes key the key of partner for epoch instead of the derived one:
+// for test vectors, or to import a key kept elsewhere.
+func (k *Keys) Pin(partner string, epoch uint64, key *oprf.PrivateKey) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.cache[keyID{partner, epoch}] = key
+}
