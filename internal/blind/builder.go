@@ -1,0 +1,327 @@
+package blind
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/cloudflare/circl/oprf"
+
+	"github.com/entente-cti/entente/internal/observable"
+)
+
+// Indicator is one indicator value that a partner's agreement grants
+// blind access to.
+type Indicator struct {
+	// Ref is the node's own handle of the indicator (an index into its
+	// table of indicator ids, say): [Builder.Resolve] returns it for a
+	// blinded reference the partner reports.
+	Ref uint32
+	// Kind and Value are the value, canonical (see observable.Normalize).
+	Kind  observable.Kind
+	Value string
+}
+
+// Builder keeps one partner's blinded set for one epoch up to date: adding
+// or removing an indicator evaluates the OPRF on its inputs only, and
+// [Builder.Set] rebuilds only the shards that changed. It remembers the
+// indicators, so that the next epoch's set can be built from them
+// ([Builder.Rekey]), and which indicator each key came from, for
+// [Builder.Resolve]. A Builder is safe for concurrent use.
+type Builder struct {
+	epoch  uint64
+	key    *oprf.PrivateKey
+	srv    oprf.Server
+	params Params
+	// Workers is the number of goroutines that evaluate the OPRF
+	// (default GOMAXPROCS).
+	Workers int
+
+	mu     sync.Mutex
+	items  map[Indicator]struct{}
+	shards [nShards]map[uint64]uint32 // key -> ref, or multiBit|index into multi
+	multi  [][]uint32
+	free   []uint32 // unused indexes of multi
+	dirty  [nShards]bool
+	last   *Set
+}
+
+// multiBit marks a key that several indicators share.
+const multiBit = 1 << 31
+
+// maxRef is the largest indicator handle a builder takes.
+const maxRef = multiBit - 1
+
+// NewBuilder returns an empty builder of a set for epoch under key.
+func NewBuilder(key *oprf.PrivateKey, epoch uint64, params Params) (*Builder, error) {
+	if err := params.Validate(); err != nil {
+		return nil, err
+	}
+	b := &Builder{epoch: epoch, key: key, srv: oprf.NewServer(suite, key), params: params, items: map[Indicator]struct{}{}}
+	for i := range b.shards {
+		b.shards[i] = map[uint64]uint32{}
+		b.dirty[i] = true
+	}
+	return b, nil
+}
+
+// Epoch returns the epoch of the builder's key.
+func (b *Builder) Epoch() uint64 { return b.epoch }
+
+// Problem is an indicator that could not be added.
+type Problem struct {
+	Indicator Indicator
+	Err       error
+}
+
+func (p Problem) Error() string {
+	return fmt.Sprintf("indicator %d (%s %q): %v", p.Indicator.Ref, p.Indicator.Kind, p.Indicator.Value, p.Err)
+}
+
+// keyed is an input's key for one indicator.
+type keyed struct {
+	key uint64
+	ref uint32
+}
+
+// evaluate expands the indicators and evaluates the OPRF on their inputs
+// on all workers; it returns the keys and the indicators it refused.
+func (b *Builder) evaluate(items []Indicator) ([]keyed, []Problem) {
+	var problems []Problem
+	type job struct {
+		in  string
+		ref uint32
+	}
+	var jobs []job
+	var buf []string
+	for _, it := range items {
+		if it.Ref > maxRef {
+			problems = append(problems, Problem{it, fmt.Errorf("handle %d above %d", it.Ref, maxRef)})
+			continue
+		}
+		var err error
+		buf, err = b.params.Expand(it.Kind, it.Value, buf[:0])
+		if err != nil {
+			problems = append(problems, Problem{it, err})
+			continue
+		}
+		for _, in := range buf {
+			jobs = append(jobs, job{in, it.Ref})
+		}
+	}
+	out := make([]keyed, len(jobs))
+	workers := b.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	const chunk = 256
+	next := 0
+	for range workers {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				lo := next
+				next += chunk
+				mu.Unlock()
+				if lo >= len(jobs) {
+					return
+				}
+				for i := lo; i < min(lo+chunk, len(jobs)); i++ {
+					o, err := b.srv.FullEvaluate([]byte(jobs[i].in))
+					if err != nil {
+						// FullEvaluate fails only if encoding fails, which
+						// cannot happen for a group element.
+						panic(fmt.Sprintf("blind: evaluate: %v", err))
+					}
+					out[i] = keyed{Key(o), jobs[i].ref}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out, problems
+}
+
+// Add adds indicators, evaluating the OPRF on their inputs, and returns
+// those it refused (a network too wide for the prefix lengths, a value
+// that is not canonical).
+func (b *Builder) Add(items []Indicator) []Problem {
+	b.mu.Lock()
+	var fresh []Indicator
+	for _, it := range items {
+		if _, ok := b.items[it]; !ok {
+			fresh = append(fresh, it)
+		}
+	}
+	b.mu.Unlock()
+	keys, problems := b.evaluate(fresh)
+	bad := map[Indicator]bool{}
+	for _, p := range problems {
+		bad[p.Indicator] = true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, it := range fresh {
+		if !bad[it] {
+			b.items[it] = struct{}{}
+		}
+	}
+	for _, k := range keys {
+		b.insert(k)
+	}
+	return problems
+}
+
+// Remove removes indicators (those it does not hold are ignored).
+func (b *Builder) Remove(items []Indicator) {
+	b.mu.Lock()
+	var held []Indicator
+	for _, it := range items {
+		if _, ok := b.items[it]; ok {
+			held = append(held, it)
+		}
+	}
+	b.mu.Unlock()
+	keys, _ := b.evaluate(held)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, it := range held {
+		delete(b.items, it)
+	}
+	for _, k := range keys {
+		b.delete(k)
+	}
+}
+
+// insert records one claim of an indicator on a key. Claims are counted:
+// two networks of one indicator that cover the same prefix claim it twice,
+// so that removing one of them leaves the other's claim.
+func (b *Builder) insert(k keyed) {
+	s := k.key >> (64 - shardBits)
+	m := b.shards[s]
+	v, ok := m[k.key]
+	switch {
+	case !ok:
+		m[k.key] = k.ref
+		b.dirty[s] = true
+	case v&multiBit == 0:
+		m[k.key] = multiBit | b.newMulti([]uint32{v, k.ref})
+	default:
+		b.multi[v&^multiBit] = append(b.multi[v&^multiBit], k.ref)
+	}
+}
+
+// delete removes one claim of an indicator on a key.
+func (b *Builder) delete(k keyed) {
+	s := k.key >> (64 - shardBits)
+	m := b.shards[s]
+	v, ok := m[k.key]
+	switch {
+	case !ok:
+	case v&multiBit == 0:
+		if v == k.ref {
+			delete(m, k.key)
+			b.dirty[s] = true
+		}
+	default:
+		i := v &^ multiBit
+		l := b.multi[i]
+		for j, r := range l {
+			if r == k.ref {
+				l = append(l[:j], l[j+1:]...)
+				break
+			}
+		}
+		if len(l) == 1 {
+			m[k.key] = l[0]
+			b.multi[i] = nil
+			b.free = append(b.free, i)
+		} else {
+			b.multi[i] = l
+		}
+	}
+}
+
+func (b *Builder) newMulti(l []uint32) uint32 {
+	if n := len(b.free); n > 0 {
+		i := b.free[n-1]
+		b.free = b.free[:n-1]
+		b.multi[i] = l
+		return i
+	}
+	b.multi = append(b.multi, l)
+	return uint32(len(b.multi) - 1)
+}
+
+// Resolve returns the handles of the indicators whose inputs have key (a
+// partner's blinded reference names it), or nil.
+func (b *Builder) Resolve(key uint64) []uint32 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	v, ok := b.shards[key>>(64-shardBits)][key]
+	if !ok {
+		return nil
+	}
+	if v&multiBit == 0 {
+		return []uint32{v}
+	}
+	refs := slices.Clone(b.multi[v&^multiBit])
+	slices.Sort(refs)
+	return slices.Compact(refs)
+}
+
+// Indicators returns the number of indicators held.
+func (b *Builder) Indicators() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.items)
+}
+
+// Set returns the current set, rebuilding the filters of the shards that
+// changed since the last call.
+func (b *Builder) Set() (*Set, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := &Set{Epoch: b.epoch, Params: b.params}
+	if b.last != nil {
+		s.shards = b.last.shards
+	}
+	var keys []uint64
+	for i := range b.shards {
+		if b.dirty[i] || b.last == nil {
+			keys = keys[:0]
+			for k := range b.shards[i] {
+				keys = append(keys, k)
+			}
+			sh, err := newShard(keys)
+			if err != nil {
+				return nil, fmt.Errorf("blind set shard %d: %w", i, err)
+			}
+			s.shards[i] = sh
+			b.dirty[i] = false
+		}
+		s.count += len(b.shards[i])
+	}
+	b.last = s
+	return s, nil
+}
+
+// Rekey returns a builder of the same indicators under another epoch's
+// key: every input is evaluated again.
+func (b *Builder) Rekey(key *oprf.PrivateKey, epoch uint64) (*Builder, []Problem, error) {
+	nb, err := NewBuilder(key, epoch, b.params)
+	if err != nil {
+		return nil, nil, err
+	}
+	nb.Workers = b.Workers
+	b.mu.Lock()
+	items := make([]Indicator, 0, len(b.items))
+	for it := range b.items {
+		items = append(items, it)
+	}
+	b.mu.Unlock()
+	return nb, nb.Add(items), nil
+}
