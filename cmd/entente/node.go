@@ -12,6 +12,7 @@ import (
 	"github.com/entente-cti/entente/internal/store"
 	"github.com/entente-cti/entente/internal/store/postgres"
 	"github.com/entente-cti/entente/internal/store/sqlite"
+	"github.com/entente-cti/entente/internal/taxiiclient"
 )
 
 // openStore opens the node's store: PostgreSQL when url is set, else the
@@ -69,6 +70,8 @@ func newService(st store.Store, cfg config.Config, logger *slog.Logger, org ...s
 		Contact:          cfg.Contact,
 		APIRoot:          cfg.APIRoot,
 		MaxContentLength: cfg.MaxContentLength,
+		// Peers are reached over TAXII 2.1.
+		Dial: taxiiclient.Dialer(nil, taxiiclient.Limits{}),
 	}
 	if len(org) > 0 {
 		nc.Org = org[0]

@@ -110,7 +110,7 @@ func (o *offlinePolicy) removePeer(ctx context.Context, id string) error {
 	return o.svc.RemovePeer(ctx, o.p(), id)
 }
 func (o *offlinePolicy) syncPeer(ctx context.Context, id string) (node.SyncResult, error) {
-	return o.svc.SyncPeer(ctx, o.p(), id, node.SyncOptions{})
+	return o.svc.SyncPeer(ctx, o.p(), id)
 }
 
 // remotePolicy works through a running node's API.

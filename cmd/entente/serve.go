@@ -16,7 +16,6 @@ import (
 	"github.com/entente-cti/entente/internal/config"
 	"github.com/entente-cti/entente/internal/dashboard"
 	"github.com/entente-cti/entente/internal/httpapi"
-	"github.com/entente-cti/entente/internal/node"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -151,7 +150,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	syncCtx, stopSync := context.WithCancel(ctx)
 	syncDone := make(chan struct{})
 	if *syncEvery > 0 {
-		go func() { defer close(syncDone); svc.RunPeerSync(syncCtx, *syncEvery, node.SyncOptions{}) }()
+		go func() { defer close(syncDone); svc.RunPeerSync(syncCtx, *syncEvery) }()
 	} else {
 		close(syncDone)
 	}

@@ -181,7 +181,7 @@ func (f *federation) open(ctx context.Context, i int) error {
 	}
 	n.st = &recStore{Store: st, node: i, rec: f.rec}
 	org := n.org.ID
-	n.svc = node.New(n.st, node.Config{Title: n.org.Name, Org: org}, f.log)
+	n.svc = node.New(n.st, node.Config{Title: n.org.Name, Org: org, Dial: taxiiclient.Dialer(f.http, f.limits)}, f.log)
 	if err := n.svc.EnableAlerts(f.alerts); err != nil {
 		st.Close()
 		return err
@@ -218,7 +218,7 @@ func (f *federation) start(i int) {
 	n.done.Add(2)
 	go func() {
 		defer n.done.Done()
-		n.svc.RunPeerSync(ctx, f.syncInt, node.SyncOptions{HTTP: f.http, Limits: f.limits})
+		n.svc.RunPeerSync(ctx, f.syncInt)
 	}()
 	go func() { defer n.done.Done(); n.svc.RunAlerts(ctx, 30*time.Second) }()
 }

@@ -211,7 +211,7 @@ func (h *handler) removePeer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) syncPeer(w http.ResponseWriter, r *http.Request) {
-	res, err := h.svc.SyncPeer(r.Context(), principal(r), r.PathValue("id"), node.SyncOptions{})
+	res, err := h.svc.SyncPeer(r.Context(), principal(r), r.PathValue("id"))
 	if err != nil {
 		h.writeError(w, r, err)
 		return

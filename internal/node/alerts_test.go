@@ -20,6 +20,7 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/correlate"
+	"github.com/entente-cti/entente/internal/federation"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/notify"
 	"github.com/entente-cti/entente/internal/policy"
@@ -44,13 +45,19 @@ func orgID(i int) string { return fmt.Sprintf("identity--0a1b2c3d-0000-4000-9000
 // organisations, each with its x_entente_country.
 func alertNode(t testing.TB) (*node.Service, *clock, node.Identity) {
 	t.Helper()
+	return alertNodeDial(t, dial)
+}
+
+// alertNodeDial is alertNode with a way of reaching peers of its own.
+func alertNodeDial(t testing.TB, dial federation.Dialer) (*node.Service, *clock, node.Identity) {
+	t.Helper()
 	st, err := sqlite.Open(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	c := &clock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
-	s := node.New(st, node.Config{Now: c.now}, nil)
+	s := node.New(st, node.Config{Now: c.now, Dial: dial}, nil)
 	ctx := context.Background()
 	id, _, err := s.Init(ctx, "Alerting node", "FR", "")
 	if err != nil {
@@ -369,7 +376,7 @@ func TestAlertsFromOtherPathsAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk := &clock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
-	s := node.New(st, node.Config{Now: clk.now}, nil)
+	s := node.New(st, node.Config{Now: clk.now, Dial: dial}, nil)
 	ctx := context.Background()
 	id, _, err := s.Init(ctx, "Alerting node", "FR", "")
 	if err != nil {
@@ -407,7 +414,7 @@ func TestAlertsFromOtherPathsAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st2.Close()
-	s2 := node.New(st2, node.Config{Now: clk.now}, nil)
+	s2 := node.New(st2, node.Config{Now: clk.now, Dial: dial}, nil)
 	sensor := sensorOf(t, s2, id, entente.RoleSensor)
 	postSightings(t, s2, sensor, alertSighting(2, clk.now()), alertSighting(3, clk.now()))
 	want := []alertSummary{{alertID, "regional", correlate.StatusEscalated, 4, 3}}

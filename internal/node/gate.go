@@ -4,21 +4,12 @@ import (
 	"context"
 	"fmt"
 	"iter"
-	"sync"
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/egress"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/store"
 )
-
-// syncState holds the ids of the peers whose sync or push is running;
-// pushAgain those for which one more push was asked meanwhile.
-type syncState struct {
-	mu        sync.Mutex
-	syncing   map[string]bool
-	pushAgain map[string]bool
-}
 
 // selfParty returns the node's own organisation as a policy party (the
 // gate's Config.Self).

@@ -82,7 +82,7 @@ func newServiceTB(tb testing.TB) (*node.Service, *sqlite.Store, *clock) {
 	}
 	tb.Cleanup(func() { st.Close() })
 	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	return node.New(st, node.Config{Org: org, Now: c.now}, nil), st, c
+	return node.New(st, node.Config{Org: org, Now: c.now, Dial: dial}, nil), st, c
 }
 
 func keyTB(tb testing.TB, s *node.Service, role entente.Role, orgID string) (string, entente.Principal) {

@@ -196,7 +196,7 @@ func newGateModel(t *rapid.T, tb testing.TB) *gateModel {
 		tb.Fatal(err)
 	}
 	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s := node.New(st, node.Config{Org: org, Now: clk.now, KeyCacheTTL: -1}, nil)
+	s := node.New(st, node.Config{Org: org, Now: clk.now, KeyCacheTTL: -1, Dial: dial}, nil)
 	m := &gateModel{s: s, clk: clk, received: map[string]bool{}, lastETags: map[string]etagState{}}
 	peerDir, err := os.MkdirTemp(shmDir(), "gatemodel-peer")
 	if err != nil {
@@ -661,7 +661,7 @@ func (m *gateModel) step(t *rapid.T) {
 		}
 		m.audited(t, "snapshot", "snapshot ", m.released(-1))
 	case "push":
-		if _, err := m.s.SyncPeer(ctx, admin, "peer", node.SyncOptions{}); err != nil {
+		if _, err := m.s.SyncPeer(ctx, admin, "peer"); err != nil {
 			t.Fatal(err)
 		}
 		m.quiesce(t)

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/federation"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store/sqlite"
 	"github.com/entente-cti/entente/internal/taxii"
+	"github.com/entente-cti/entente/internal/taxiiclient"
 )
 
 const org = "identity--b3bca3c2-1f3d-4b54-b44f-dac42c3a8f01"
@@ -33,13 +35,19 @@ func (c *clock) add(d time.Duration) {
 
 func newService(t *testing.T) (*node.Service, *sqlite.Store, *clock) {
 	t.Helper()
+	return newServiceDial(t, dial)
+}
+
+// newServiceDial is newService with a way of reaching peers of its own.
+func newServiceDial(t *testing.T, dial federation.Dialer) (*node.Service, *sqlite.Store, *clock) {
+	t.Helper()
 	st, err := sqlite.Open(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	return node.New(st, node.Config{Org: org, KeyCacheTTL: 10 * time.Second, Now: c.now}, nil), st, c
+	return node.New(st, node.Config{Org: org, KeyCacheTTL: 10 * time.Second, Now: c.now, Dial: dial}, nil), st, c
 }
 
 var admin = node.LocalAdmin(org)
@@ -234,3 +242,6 @@ func TestDateAddedRange(t *testing.T) {
 		t.Errorf("range = %v, %v", first, last)
 	}
 }
+
+// dial reaches peers over TAXII, as cmd/entente wires it.
+var dial = taxiiclient.Dialer(nil, taxiiclient.Limits{})

@@ -45,7 +45,7 @@ func TestPeerSyncLoopIsolatesPeers(t *testing.T) {
 	defer slow.Close()
 	defer close(hang)
 
-	dst, _, _ := newService(t)
+	dst, _, _ := newServiceDial(t, taxiiclient.Dialer(nil, taxiiclient.Limits{MaxRetries: -1, HeaderTimeout: time.Minute}))
 	c, err := dst.CreateCollection(ctx, admin, entente.Collection{Alias: "intel", Title: "Intel", ReadRoles: []entente.Role{entente.RoleAnalyst, entente.RolePartner}})
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func TestPeerSyncLoopIsolatesPeers(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		dst.RunPeerSync(lctx, time.Hour, node.SyncOptions{Limits: taxiiclient.Limits{MaxRetries: -1, HeaderTimeout: time.Minute}})
+		dst.RunPeerSync(lctx, time.Hour)
 	}()
 	var peers map[string]node.Peer
 	deadline := time.Now().Add(20 * time.Second)

@@ -45,7 +45,7 @@ func (s *Service) PutPartner(ctx context.Context, p entente.Principal, party pol
 	if err := s.gate.PutPartner(ctx, p, party); err != nil {
 		return err
 	}
-	s.invalidatePushTargets()
+	s.fed.TermsChanged()
 	return nil
 }
 
@@ -55,7 +55,7 @@ func (s *Service) RemovePartner(ctx context.Context, p entente.Principal, id str
 	if err := s.gate.RemovePartner(ctx, p, id); err != nil {
 		return err
 	}
-	s.invalidatePushTargets()
+	s.fed.TermsChanged()
 	return nil
 }
 
@@ -69,7 +69,7 @@ func (s *Service) Partners(ctx context.Context, p entente.Principal) ([]policy.P
 func (s *Service) PutAgreement(ctx context.Context, p entente.Principal, a policy.Agreement) (policy.Agreement, error) {
 	a, err := s.gate.PutAgreement(ctx, p, a)
 	if err == nil {
-		s.invalidatePushTargets()
+		s.fed.TermsChanged()
 	}
 	return a, err
 }
@@ -91,7 +91,7 @@ func (s *Service) DeleteAgreement(ctx context.Context, p entente.Principal, part
 	if err := s.gate.DeleteAgreement(ctx, p, partner); err != nil {
 		return err
 	}
-	s.invalidatePushTargets()
+	s.fed.TermsChanged()
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/correlate"
+	"github.com/entente-cti/entente/internal/federation"
 	"github.com/entente-cti/entente/internal/httpapi"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/policy"
@@ -36,7 +37,14 @@ type servedAlertNode struct {
 
 func serveAlertNode(t *testing.T) *servedAlertNode {
 	t.Helper()
-	n := inboxNode(t)
+	return serveAlertNodeDial(t, dial)
+}
+
+// serveAlertNodeDial is serveAlertNode with a way of reaching peers of
+// its own.
+func serveAlertNodeDial(t *testing.T, d federation.Dialer) *servedAlertNode {
+	t.Helper()
+	n := inboxNodeDial(t, d)
 	srv := httptest.NewServer(httpapi.New(n.s, httpapi.Options{}, nil, prometheus.NewRegistry()))
 	t.Cleanup(srv.Close)
 	n.url = srv.URL
@@ -46,7 +54,12 @@ func serveAlertNode(t *testing.T) *servedAlertNode {
 // inboxNode is an alerting node with the inbox collection, not served.
 func inboxNode(t *testing.T) *servedAlertNode {
 	t.Helper()
-	s, clk, id := alertNode(t)
+	return inboxNodeDial(t, dial)
+}
+
+func inboxNodeDial(t *testing.T, d federation.Dialer) *servedAlertNode {
+	t.Helper()
+	s, clk, id := alertNodeDial(t, d)
 	t.Cleanup(s.Close)
 	inbox, err := s.CreateCollection(context.Background(), node.LocalAdmin(id.ID), entente.Collection{Alias: "inbox", Title: "Inbox",
 		DefaultMarking: stix.TLPGreen.MarkingID(),
@@ -280,7 +293,8 @@ func TestPartnerSightingsCorrelatedAtOnce(t *testing.T) {
 // soon after it comes up, without a sync.
 func TestFailedPushRetried(t *testing.T) {
 	ctx := context.Background()
-	a, b := serveAlertNode(t), inboxNode(t)
+	// No retry inside one exchange: the node's own retries are tested.
+	a, b := serveAlertNodeDial(t, taxiiclient.Dialer(nil, taxiiclient.Limits{MaxRetries: -1})), inboxNode(t)
 	// B's address, while nothing listens there.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -313,7 +327,7 @@ func TestFailedPushRetried(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		a.s.RunPeerSync(sctx, time.Hour, node.SyncOptions{Limits: taxiiclient.Limits{MaxRetries: -1}})
+		a.s.RunPeerSync(sctx, time.Hour)
 	}()
 	t.Cleanup(func() { stop(); <-done })
 	// The first round: nothing to push yet, but it records the sync.

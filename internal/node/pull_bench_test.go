@@ -68,7 +68,7 @@ func BenchmarkPeerPull(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		res, err := dst.SyncPeer(ctx, admin, "src", node.SyncOptions{})
+		res, err := dst.SyncPeer(ctx, admin, "src")
 		if err != nil || res.Stored != n {
 			b.Fatalf("sync: stored %d of %d: %v", res.Stored, n, err)
 		}

@@ -99,7 +99,7 @@ func newEgressNode(t *testing.T, st store.Store) *egressNode {
 	t.Helper()
 	ctx := context.Background()
 	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s := node.New(st, node.Config{Org: org, Now: c.now}, nil)
+	s := node.New(st, node.Config{Org: org, Now: c.now, Dial: dial}, nil)
 	t.Cleanup(s.Close)
 	coll, err := s.CreateCollection(ctx, admin, entente.Collection{Alias: "intel", Title: "Intel", DefaultMarking: stix.TLPAmber.MarkingID(),
 		ReadRoles: []entente.Role{entente.RoleAnalyst, entente.RoleSensor, entente.RolePartner}, WriteRoles: []entente.Role{entente.RoleAnalyst}})
@@ -228,7 +228,7 @@ func upperID(id string) string {
 func syncPush(t *testing.T, s *node.Service, id string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		_, err := s.SyncPeer(context.Background(), admin, id, node.SyncOptions{})
+		_, err := s.SyncPeer(context.Background(), admin, id)
 		if err == nil {
 			return
 		}
@@ -404,8 +404,8 @@ func TestRevocationOfPushes(t *testing.T) {
 			if _, err := n.s.PutAgreement(ctx, admin, policy.Agreement{Partner: policy.Party{ID: n.partner}, Collections: []string{"intel"}, MaxTLP: stix.TLPGreen}); err != nil {
 				t.Fatal(err)
 			}
-			n.add(t, 2, []string{"45.2.7.9"}, nil, "")                                      // AMBER: no longer
-			n.add(t, 3, []string{"45.3.7.9"}, []string{stix.TLPGreen.MarkingID()}, "")      // GREEN: still
+			n.add(t, 2, []string{"45.2.7.9"}, nil, "")                                 // AMBER: no longer
+			n.add(t, 3, []string{"45.3.7.9"}, []string{stix.TLPGreen.MarkingID()}, "") // GREEN: still
 			n.add(t, 4, []string{"45.4.7.9"}, []string{stix.TLPGreen.MarkingID()}, stix.TLPAmber.MarkingID())
 			syncPush(t, n.s, "dst")
 			if got, want := received(), n.ids("45.1.7.9", "45.3.7.9", "45.4.7.9"); !slices.Equal(got, want) {

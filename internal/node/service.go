@@ -18,6 +18,8 @@ package node
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -25,6 +27,7 @@ import (
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/egress"
 	"github.com/entente-cti/entente/internal/exports"
+	"github.com/entente-cti/entente/internal/federation"
 	"github.com/entente-cti/entente/internal/geo"
 	"github.com/entente-cti/entente/internal/snapshots"
 	"github.com/entente-cti/entente/internal/store"
@@ -58,6 +61,9 @@ type Config struct {
 	KeyCacheTTL time.Duration
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
+	// Dial reaches peers (the TAXII client adapter, wired by the
+	// caller); without it peers can be recorded but not synced.
+	Dial federation.Dialer
 }
 
 // Defaults of Config.
@@ -91,7 +97,8 @@ type Service struct {
 	exports *exports.Service
 	snaps   *snapshots.Service
 	pending pendingStatuses // statuses of submissions not yet durable
-	pol     syncState       // peers whose sync or push is running
+	// fed pulls from and pushes to peers.
+	fed *federation.Service
 	// completed, when set, is told of every complete Add Objects status.
 	completed func(*taxii.Status)
 	// alerts holds the correlation engine and alert notifications (alerts.go).
@@ -139,6 +146,13 @@ func New(st store.Store, cfg Config, logger *slog.Logger) *Service {
 	s.gate = egress.New(st, egress.Config{Self: s.selfParty, Now: cfg.Now, Logger: logger})
 	s.exports = exports.New(exports.Config{Gate: s.gate, Reader: LocalAdmin(cfg.Org), Logger: logger, Now: cfg.Now})
 	s.snaps = snapshots.New(s.gate, logger)
+	dial := cfg.Dial
+	if dial == nil {
+		dial = func(p federation.Peer) federation.Remote { return unreachable{} }
+	}
+	ps, _ := st.(store.PolicyStore)
+	s.fed = federation.New(federation.Config{Peers: ps, Release: s.releaseOn, Receive: receiver{s}, Dial: dial,
+		Collection: s.collection, Org: cfg.Org, Now: cfg.Now, Logger: logger})
 	return s
 }
 
@@ -170,4 +184,15 @@ func requireAdmin(p entente.Principal, action string) error {
 		return entente.Errorf(entente.EFORBIDDEN, "%s requires the admin role; this key's role is %q", action, p.Role)
 	}
 	return nil
+}
+
+// unreachable is the Remote of a node configured without a Dialer.
+type unreachable struct{}
+
+func (unreachable) Pull(context.Context, string, json.RawMessage, func(*federation.Pulled) error) error {
+	return errors.New("this node has no way to reach peers (no Dial configured)")
+}
+
+func (unreachable) Push(context.Context, string, []json.RawMessage) (int, int, error) {
+	return 0, 0, errors.New("this node has no way to reach peers (no Dial configured)")
 }

@@ -98,7 +98,7 @@ func (c *Client) Pull(ctx context.Context, coll string, cp Checkpoint, fn func(*
 	for pages := 1; ; pages++ {
 		f := <-pending
 		if f.err != nil {
-			return cp, fmt.Errorf("pull: %w", f.err)
+			return cp, f.err // it names the request that failed
 		}
 		cp, u := f.cp, f.url
 		var env envelope

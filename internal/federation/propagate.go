@@ -1,0 +1,317 @@
+package federation
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/entente-cti/entente"
+)
+
+// Immediate pushes: new objects in a collection are pushed at once,
+// through the policy gate, to every push peer of that collection whose
+// agreement covers the collection and one of their types. A push already
+// running for a peer is followed by one more run, so a burst of
+// additions costs at most two pushes; a failed push is recorded in the
+// peer's LastError and retried after a back-off (1 s, doubling up to
+// 30 s), and by the periodic sync, both resuming from the push
+// checkpoint.
+
+// maxPushRetry bounds the back-off between retries of a failed immediate
+// push (1 s, doubling); the periodic sync retries too.
+const maxPushRetry = 30 * time.Second
+
+// pushSaveEvery is how often, at most, an immediate push saves its peer's
+// checkpoint. A busy node pushes to each peer many times a second, and
+// each save is a durable write on the node's one writer; the checkpoint
+// is kept in memory meanwhile and saved by the next push or periodic
+// sync. After a crash the objects pushed since the last save are pushed
+// again, which the receiver takes as duplicates (adding is idempotent).
+const pushSaveEvery = 2 * time.Second
+
+// pushTargetsTTL bounds how long a change of peers or agreements made by
+// another replica goes unnoticed; changes made through this node are
+// seen at once (TermsChanged).
+const pushTargetsTTL = 30 * time.Second
+
+// pushState is a peer's push checkpoint as reached in memory.
+type pushState struct {
+	cp    pushCheckpoint
+	saved time.Time
+}
+
+// pushTarget is a push peer and what its agreement covers.
+type pushTarget struct {
+	peer        string
+	collection  string // the peer's local collection (an id)
+	collections []string
+	types       []string // empty: every type
+}
+
+// remote is a cached Remote and the peer settings it was made for.
+type remote struct {
+	apiRoot, discovery, token string
+	r                         Remote
+}
+
+// remote returns the cached Remote of peer, made anew when the peer's
+// settings changed.
+func (s *Service) remote(peer Peer) Remote {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.remotes == nil {
+		s.remotes = map[string]*remote{}
+	}
+	r := s.remotes[peer.ID]
+	if r == nil || r.apiRoot != peer.APIRoot || r.discovery != peer.DiscoveryURL || r.token != peer.Token {
+		r = &remote{apiRoot: peer.APIRoot, discovery: peer.DiscoveryURL, token: peer.Token, r: s.cfg.Dial(peer)}
+		s.remotes[peer.ID] = r
+	}
+	return r.r
+}
+
+// TermsChanged forgets the cached push peers and their agreements (after
+// a change of peers, partners or agreements).
+func (s *Service) TermsChanged() {
+	s.mu.Lock()
+	s.targets, s.targetsAt = nil, time.Time{}
+	s.mu.Unlock()
+}
+
+// pushTargets returns the push peers and their agreements, from the cache
+// when it is fresh.
+func (s *Service) pushTargets(ctx context.Context) ([]pushTarget, error) {
+	s.mu.Lock()
+	if !s.targetsAt.IsZero() && time.Since(s.targetsAt) < pushTargetsTTL {
+		t := s.targets
+		s.mu.Unlock()
+		return t, nil
+	}
+	s.mu.Unlock()
+	peers, err := s.cfg.Peers.Peers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []pushTarget
+	for _, p := range peers {
+		if p.Direction != DirectionPush && p.Direction != DirectionBoth || p.Org == "" {
+			continue
+		}
+		a, err := s.cfg.Peers.Agreement(ctx, p.Org)
+		if err != nil {
+			if entente.ErrorCode(err) == entente.ENOTFOUND {
+				continue // without an agreement only CLEAR objects go: the periodic sync sends them
+			}
+			return nil, err
+		}
+		out = append(out, pushTarget{peer: p.ID, collection: p.LocalCollection, collections: a.Collections, types: a.ObjectTypes})
+	}
+	s.mu.Lock()
+	s.targets, s.targetsAt = out, time.Now()
+	s.mu.Unlock()
+	return out, nil
+}
+
+// Stored pushes at once, in the background, to the push peers of
+// collection (an id) whose agreement covers it and one of types, after
+// objects of those types were stored there. It never blocks on a peer.
+func (s *Service) Stored(ctx context.Context, collection string, types []string) {
+	if len(types) == 0 {
+		return
+	}
+	targets, err := s.pushTargets(ctx)
+	if err != nil {
+		s.log.WarnContext(ctx, "immediate push skipped; the periodic sync will push", "collection", collection, "err", err)
+		return
+	}
+	for _, t := range targets {
+		if t.collection != collection || !slices.Contains(t.collections, collection) {
+			continue
+		}
+		if len(t.types) > 0 && !slices.ContainsFunc(types, func(ty string) bool { return slices.Contains(t.types, ty) }) {
+			continue
+		}
+		s.kickPush(t.peer)
+	}
+}
+
+// kickPush starts a push to peer, or asks for one more after the sync or
+// push running for it.
+func (s *Service) kickPush(peer string) {
+	s.mu.Lock()
+	if s.syncing == nil {
+		s.syncing = map[string]bool{}
+	}
+	if s.pushAgain == nil {
+		s.pushAgain = map[string]bool{}
+	}
+	if s.syncing[peer] {
+		s.pushAgain[peer] = true
+		s.mu.Unlock()
+		return
+	}
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.syncing[peer] = true
+	s.bg.Go(func() { s.pushLoop(peer) })
+	s.mu.Unlock()
+}
+
+// syncDoneLocked ends a sync or push of peer, starting the push asked
+// for meanwhile, if any. The caller holds s.mu.
+func (s *Service) syncDoneLocked(peer string) {
+	if s.pushAgain[peer] && !s.closed {
+		delete(s.pushAgain, peer)
+		// Still marked syncing: the push loop takes over.
+		s.bg.Go(func() { s.pushLoop(peer) })
+		return
+	}
+	delete(s.syncing, peer)
+}
+
+// pushLoop pushes to peer until no more push is asked for. The caller
+// marked the peer syncing.
+func (s *Service) pushLoop(peer string) {
+	for {
+		s.pushOnce(peer)
+		s.mu.Lock()
+		again := s.pushAgain[peer]
+		delete(s.pushAgain, peer)
+		if !again || s.closed {
+			delete(s.syncing, peer)
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+	}
+}
+
+// pushOnce runs the push of one peer (the gated push of SyncPeer),
+// recording a failure in the peer's LastError.
+func (s *Service) pushOnce(id string) {
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Minute)
+	defer cancel()
+	peer, err := s.cfg.Peers.Peer(ctx, id)
+	if err != nil {
+		if entente.ErrorCode(err) != entente.ENOTFOUND {
+			s.log.WarnContext(ctx, "immediate push: read peer", "peer", id, "err", err)
+		}
+		return
+	}
+	var cp syncCheckpoint
+	if len(peer.Checkpoint) > 0 && json.Unmarshal(peer.Checkpoint, &cp) != nil {
+		cp = syncCheckpoint{}
+	}
+	s.unsavedPush(id, &cp)
+	res := SyncResult{Peer: id}
+	if err := s.push(ctx, peer, s.remote(peer), &cp, &res, pushSaveEvery); err != nil {
+		s.log.WarnContext(ctx, "immediate push failed; it will be retried", "peer", id, "name", peer.Name, "err", err)
+		b, _ := json.Marshal(cp)
+		if uerr := s.cfg.Peers.UpdatePeerSync(context.WithoutCancel(ctx), id, b, s.now(), "push: "+err.Error()); uerr != nil {
+			s.log.WarnContext(ctx, "record failed push", "peer", id, "err", uerr)
+		}
+		if s.ctx.Err() == nil {
+			s.pushFailed(id)
+		}
+		return
+	}
+	s.pushSucceeded(id)
+	if res.Pushed > 0 || res.PushFailed > 0 {
+		s.log.DebugContext(ctx, "pushed at once", "peer", id, "pushed", res.Pushed, "push_failed", res.PushFailed)
+	}
+}
+
+// pushFailed schedules one more push of peer after a back-off, unless one
+// is scheduled already: a peer that comes back (a restarted node) gets
+// what it missed within seconds, not at the next periodic sync.
+func (s *Service) pushFailed(peer string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.retrying[peer] {
+		return
+	}
+	if s.failures == nil {
+		s.failures, s.retrying = map[string]int{}, map[string]bool{}
+	}
+	n := s.failures[peer]
+	s.failures[peer] = n + 1
+	s.retrying[peer] = true
+	delay := min(time.Second<<min(n, 5), maxPushRetry)
+	s.bg.Go(func() {
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-s.ctx.Done():
+		case <-t.C:
+		}
+		s.mu.Lock()
+		delete(s.retrying, peer)
+		s.mu.Unlock()
+		if s.ctx.Err() == nil {
+			s.kickPush(peer)
+		}
+	})
+}
+
+// pushSucceeded resets peer's back-off.
+func (s *Service) pushSucceeded(peer string) {
+	s.mu.Lock()
+	delete(s.failures, peer)
+	s.mu.Unlock()
+}
+
+// pushProgress records the push checkpoint reached for peer and reports
+// whether it is to be saved now (always when every is 0).
+func (s *Service) pushProgress(peer string, cp pushCheckpoint, every time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pushed == nil {
+		s.pushed = map[string]pushState{}
+	}
+	st := s.pushed[peer]
+	st.cp = cp
+	save := every <= 0 || time.Since(st.saved) >= every
+	if save {
+		st.saved = time.Now()
+	}
+	s.pushed[peer] = st
+	return save
+}
+
+// forgetPush forgets the unsaved push checkpoint of a peer added or
+// removed.
+func (s *Service) forgetPush(peer string) {
+	s.mu.Lock()
+	delete(s.pushed, peer)
+	s.mu.Unlock()
+}
+
+// unsavedPush moves cp's push checkpoint forward to what was pushed but
+// not saved yet.
+func (s *Service) unsavedPush(peer string, cp *syncCheckpoint) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.pushed[peer]; ok && st.cp.AddedAfter.After(cp.Push.AddedAfter) {
+		cp.Push = st.cp
+	}
+}
+
+// Busy reports whether a sync or push runs or a push retry is scheduled.
+func (s *Service) Busy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.syncing) > 0 || len(s.retrying) > 0
+}
+
+// Close stops starting pushes and waits for those running to end. What
+// was not pushed yet is left to the next periodic sync.
+func (s *Service) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.bg.Wait()
+}
