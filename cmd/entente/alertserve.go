@@ -19,7 +19,7 @@ import (
 // alertServeFlags are serve's flags for alert notifications.
 type alertServeFlags struct {
 	webhooks        []string
-	partnerWebhooks []node.PartnerWebhook
+	partnerWebhooks []notify.PartnerWebhook
 	syslog          string
 }
 
@@ -28,7 +28,7 @@ func (a *alertServeFlags) register(fs *flag.FlagSet) *alertServeFlags {
 	fs.Func("webhook", "URL every alert change is POSTed to, signed with the node's key (repeatable); `PARTNER=URL`, with PARTNER a partner's identity id,\n"+
 		"names a partner's endpoint: it gets only what the partner's agreement lets the policy gate release, audited", func(v string) error {
 		if partner, u, ok := strings.Cut(v, "="); ok && strings.HasPrefix(partner, "identity--") {
-			a.partnerWebhooks = append(a.partnerWebhooks, node.PartnerWebhook{Partner: partner, URL: u})
+			a.partnerWebhooks = append(a.partnerWebhooks, notify.PartnerWebhook{Partner: partner, URL: u})
 			return nil
 		}
 		a.webhooks = append(a.webhooks, v)
@@ -75,7 +75,7 @@ func startAlertNotify(ctx context.Context, svc *node.Service, a *alertServeFlags
 // enableNotify opens what notifications need and enables them, adding
 // what to close at shutdown to closers.
 func enableNotify(ctx context.Context, svc *node.Service, a *alertServeFlags, cfg config.Config, logger *slog.Logger, closers *[]func()) error {
-	opt := node.NotifyOptions{Webhooks: a.webhooks, PartnerWebhooks: a.partnerWebhooks}
+	opt := notify.AlertOptions{Webhooks: a.webhooks, PartnerWebhooks: a.partnerWebhooks, Logger: logger}
 	if host, err := os.Hostname(); err == nil {
 		opt.Hostname = host
 	}
@@ -107,7 +107,7 @@ func enableNotify(ctx context.Context, svc *node.Service, a *alertServeFlags, cf
 		opt.Queue = q
 		*closers = append(*closers, func() { q.Close() })
 	}
-	d, err := svc.EnableNotify(ctx, opt)
+	d, err := enableAlertNotifier(ctx, svc, opt)
 	if err != nil {
 		return err
 	}
@@ -147,4 +147,31 @@ func dialSyslogURL(u string) (*notify.Syslog, error) {
 	default:
 		return nil, usagef("--syslog %q: use udp://host:port, tcp://host:port or unix:///path", u)
 	}
+}
+
+// enableAlertNotifier makes every later alert change of svc notified as
+// opt says (the node's identity, signing key and policy gate filled in)
+// and returns the dispatcher of webhook deliveries (nil without
+// webhooks), which the caller runs until shutdown.
+func enableAlertNotifier(ctx context.Context, svc *node.Service, opt notify.AlertOptions) (*notify.Dispatcher, error) {
+	id, err := svc.Identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	opt.Node = id.ID
+	if len(opt.Webhooks)+len(opt.PartnerWebhooks) > 0 {
+		if opt.Key, err = svc.SigningKey(ctx); err != nil {
+			return nil, err
+		}
+	}
+	opt.Release = svc.ReleaseAlertToPartner
+	if opt.Now == nil {
+		opt.Now = svc.Config().Now
+	}
+	n, d, err := notify.NewAlertNotifier(opt)
+	if err != nil {
+		return nil, err
+	}
+	svc.SetAlertNotifier(n)
+	return d, nil
 }

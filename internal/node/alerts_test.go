@@ -281,12 +281,12 @@ func TestAlertWebhookSignedAndReplayRefused(t *testing.T) {
 	}
 	defer q.Close()
 	var syslog bytes.Buffer
-	d, err := s.EnableNotify(ctx, node.NotifyOptions{Webhooks: []string{srv.URL + "/hook"}, Queue: q,
+	d, err := enableNotify(ctx, s, notify.AlertOptions{Webhooks: []string{srv.URL + "/hook"}, Queue: q,
 		Syslog: notify.NewSyslogWriter(&syslog), Hostname: "node1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.EnableNotify(ctx, node.NotifyOptions{Webhooks: []string{"ftp://x"}, Queue: q}); entente.ErrorCode(err) != entente.EINVALID {
+	if _, err := enableNotify(ctx, s, notify.AlertOptions{Webhooks: []string{"ftp://x"}, Queue: q}); entente.ErrorCode(err) != entente.EINVALID {
 		t.Errorf("ftp webhook: %v, want EINVALID", err)
 	}
 	sensor := sensorOf(t, s, id, entente.RoleSensor)
@@ -300,7 +300,7 @@ func TestAlertWebhookSignedAndReplayRefused(t *testing.T) {
 	if len(rec.errs) != 1 || rec.errs[0] != nil {
 		t.Fatalf("receiver: %v", rec.errs)
 	}
-	var payload node.AlertPayload
+	var payload notify.AlertPayload
 	if err := json.Unmarshal(rec.body[0], &payload); err != nil {
 		t.Fatal(err)
 	}
@@ -498,24 +498,24 @@ func TestPartnerWebhookThroughGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := map[string]*receiver{}
-	var hooks []node.PartnerWebhook
+	var hooks []notify.PartnerWebhook
 	for _, p := range []string{covered, other} {
 		rec := &receiver{v: notify.NewVerifier(pub, 5*time.Minute, 100), now: clk.now}
 		srv := httptest.NewServer(rec)
 		defer srv.Close()
 		recs[p] = rec
-		hooks = append(hooks, node.PartnerWebhook{Partner: p, URL: srv.URL + "/hook"})
+		hooks = append(hooks, notify.PartnerWebhook{Partner: p, URL: srv.URL + "/hook"})
 	}
 	q, err := notify.OpenFileQueue(filepath.Join(t.TempDir(), "queue.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	d, err := s.EnableNotify(ctx, node.NotifyOptions{PartnerWebhooks: hooks, Queue: q})
+	d, err := enableNotify(ctx, s, notify.AlertOptions{PartnerWebhooks: hooks, Queue: q})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.EnableNotify(ctx, node.NotifyOptions{PartnerWebhooks: []node.PartnerWebhook{{Partner: "bob", URL: "https://x"}}, Queue: q}); entente.ErrorCode(err) != entente.EINVALID {
+	if _, err := enableNotify(ctx, s, notify.AlertOptions{PartnerWebhooks: []notify.PartnerWebhook{{Partner: "bob", URL: "https://x"}}, Queue: q}); entente.ErrorCode(err) != entente.EINVALID {
 		t.Errorf("partner webhook without an identity id: %v, want EINVALID", err)
 	}
 	sensor := sensorOf(t, s, id, entente.RoleSensor)
@@ -532,7 +532,7 @@ func TestPartnerWebhookThroughGate(t *testing.T) {
 	if got := recs[other]; len(got.body) != 0 {
 		t.Errorf("a partner whose agreement does not cover alerts received %d notifications", len(got.body))
 	}
-	var payload node.AlertPayload
+	var payload notify.AlertPayload
 	if err := json.Unmarshal(recs[covered].body[0], &payload); err != nil {
 		t.Fatal(err)
 	}
@@ -547,4 +547,24 @@ func TestPartnerWebhookThroughGate(t *testing.T) {
 	if len(audit.Records) != 1 || audit.Records[0].ObjectID != alert.ID || !strings.HasPrefix(audit.Records[0].Actor, "webhook ") {
 		t.Errorf("egress audit of the partner webhook: %+v", audit.Records)
 	}
+}
+
+// enableNotify wires notifications as cmd/entente does.
+func enableNotify(ctx context.Context, s *node.Service, opt notify.AlertOptions) (*notify.Dispatcher, error) {
+	id, err := s.Identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	opt.Node = id.ID
+	if opt.Key, err = s.SigningKey(ctx); err != nil {
+		return nil, err
+	}
+	opt.Release = s.ReleaseAlertToPartner
+	opt.Now = s.Config().Now
+	n, d, err := notify.NewAlertNotifier(opt)
+	if err != nil {
+		return nil, err
+	}
+	s.SetAlertNotifier(n)
+	return d, nil
 }

@@ -29,8 +29,8 @@ import (
 )
 
 // gateSteps is how many steps TestGateModel runs in all (spread over
-// rapid's checks): CI runs the default; more with -gate.steps, and
-// without bound under -fuzz (FuzzGateModel).
+// rapid's checks): CI runs the default; more or fewer with -gate.steps
+// or $ENTENTE_GATE_STEPS, and without bound under -fuzz (FuzzGateModel).
 var gateSteps = flag.Int("gate.steps", 100000, "steps of the gate's model-based test, over all checks")
 
 // The model: a small, independent statement of the sharing rules, which
@@ -717,10 +717,18 @@ func TestGateModel(t *testing.T) {
 	if f := flag.Lookup("rapid.checks"); f != nil {
 		checks, _ = strconv.Atoi(f.Value.String())
 	}
-	steps := max(1, *gateSteps/max(1, checks))
-	var total atomic.Int64
-	rapid.Check(t, gateModelRun(t, steps, &total))
-	t.Logf("%d steps over %d checks", total.Load(), checks)
+	total := *gateSteps
+	if v := os.Getenv("ENTENTE_GATE_STEPS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("ENTENTE_GATE_STEPS=%q is not a number of steps", v)
+		}
+		total = n
+	}
+	steps := max(1, total/max(1, checks))
+	var ran atomic.Int64
+	rapid.Check(t, gateModelRun(t, steps, &ran))
+	t.Logf("%d steps over %d checks", ran.Load(), checks)
 }
 
 // FuzzGateModel runs the model-based test under the fuzzer: go test

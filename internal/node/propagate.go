@@ -138,7 +138,7 @@ func (s *Service) drain() {
 			if len(sightings[c]) == 0 {
 				continue
 			}
-			if err := s.correlateIn(ctx, c, sightings[c]); err != nil && !errors.Is(err, context.Canceled) {
+			if err := s.alerting.Correlate(ctx, c, sightings[c]); err != nil && !errors.Is(err, context.Canceled) {
 				s.log.ErrorContext(ctx, "correlation of received sightings failed; the scan will retry", "collection", c, "err", err)
 			}
 		}
@@ -146,7 +146,7 @@ func (s *Service) drain() {
 			if len(alerts[c]) == 0 {
 				continue
 			}
-			if err := s.receiveAlerts(ctx, c, alerts[c]); err != nil && !errors.Is(err, context.Canceled) {
+			if err := s.alerting.Received(ctx, c, alerts[c]); err != nil && !errors.Is(err, context.Canceled) {
 				s.log.ErrorContext(ctx, "received alerts not taken into the lifecycle", "collection", c, "err", err)
 			}
 		}

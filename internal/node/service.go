@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/alerting"
 	"github.com/entente-cti/entente/internal/egress"
 	"github.com/entente-cti/entente/internal/exports"
 	"github.com/entente-cti/entente/internal/federation"
@@ -101,13 +102,13 @@ type Service struct {
 	fed *federation.Service
 	// completed, when set, is told of every complete Add Objects status.
 	completed func(*taxii.Status)
-	// alerts holds the correlation engine and alert notifications (alerts.go).
-	alerts alertsState
+	// alerting correlates sightings into alerts and keeps their lifecycle.
+	alerting *alerting.Service
+	// decoded keeps the indicator snapshots decoded for searches.
+	decoded decodedSnapshots
 	// geo locates addresses (exports, feeds); nil without geolocation data.
 	geoMu sync.Mutex
 	geo   geo.Locator
-	// events fans out live events and keeps sighting activity (events.go).
-	events eventHub
 	// prop pushes and correlates what was just stored (propagate.go).
 	prop propagation
 }
@@ -150,6 +151,7 @@ func New(st store.Store, cfg Config, logger *slog.Logger) *Service {
 	if dial == nil {
 		dial = func(p federation.Peer) federation.Remote { return unreachable{} }
 	}
+	s.alerting = s.newAlerting()
 	ps, _ := st.(store.PolicyStore)
 	s.fed = federation.New(federation.Config{Peers: ps, Release: s.releaseOn, Receive: receiver{s}, Dial: dial,
 		Collection: s.collection, Org: cfg.Org, Now: cfg.Now, Logger: logger})

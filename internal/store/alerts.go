@@ -2,8 +2,8 @@ package store
 
 import (
 	"context"
-	"encoding/json"
-	"time"
+
+	"github.com/entente-cti/entente/internal/correlate"
 )
 
 // AlertStore keeps the lifecycle of coordinated alerts on this node: for
@@ -25,15 +25,6 @@ type AlertStore interface {
 	AlertStates(ctx context.Context) ([]AlertState, error)
 }
 
-// AlertState is the node-local state of one alert.
-type AlertState struct {
-	// ID is the alert's STIX id.
-	ID string `json:"id"`
-	// Status is the alert's current status ("new", "acknowledged", ...).
-	Status string `json:"status"`
-	// Updated is when the state last changed.
-	Updated time.Time `json:"updated"`
-	// Body is the lifecycle with its history, as JSON (the node's
-	// encoding of correlate.Lifecycle).
-	Body json.RawMessage `json:"body"`
-}
+// AlertState is the node-local state of one alert (see
+// [correlate.State]).
+type AlertState = correlate.State

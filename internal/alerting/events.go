@@ -1,4 +1,4 @@
-package node
+package alerting
 
 import (
 	"context"
@@ -54,9 +54,6 @@ type eventHub struct {
 	starting bool
 	// refsAt is when refreshRefs last read the relationships.
 	refsAt time.Time
-
-	refs  refIndex         // who refers to each object (search.go)
-	snaps decodedSnapshots // indicator snapshots decoded for searches
 }
 
 type hourActivity struct {
@@ -216,12 +213,12 @@ type Overview struct {
 // after a start, which takes seconds on a large store) or not started
 // (it is then started in the background), ready is false.
 func (s *Service) correlationReady() (threats int, ready bool) {
-	if !s.alerts.mu.TryLock() {
+	if !s.mu.TryLock() {
 		return 0, false
 	}
-	defer s.alerts.mu.Unlock()
-	if s.alerts.engine != nil {
-		return s.alerts.engine.Stats().Threats, true
+	defer s.mu.Unlock()
+	if s.engine != nil {
+		return s.engine.Stats().Threats, true
 	}
 	s.events.mu.Lock()
 	starting := s.events.starting
@@ -229,9 +226,9 @@ func (s *Service) correlationReady() (threats int, ready bool) {
 	s.events.mu.Unlock()
 	if !starting {
 		go func() {
-			s.alerts.mu.Lock()
+			s.mu.Lock()
 			err := s.startAlerts(context.Background(), nil)
-			s.alerts.mu.Unlock()
+			s.mu.Unlock()
 			if err != nil {
 				s.log.Error("correlation did not start", "err", err)
 				s.events.mu.Lock()
@@ -317,7 +314,7 @@ func (s *Service) Overview(ctx context.Context, p entente.Principal, window time
 	}
 	s.events.mu.Unlock()
 
-	alerts, err := s.ListAlerts(ctx, p, AlertFilter{})
+	alerts, err := s.List(ctx, p, AlertFilter{})
 	if err != nil {
 		return Overview{}, err
 	}

@@ -1,0 +1,891 @@
+package alerting
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/audit"
+	"github.com/entente-cti/entente/internal/correlate"
+	"github.com/entente-cti/entente/internal/policy"
+)
+
+// AlertInfo is an alert as the node shows it: the STIX alert object (as
+// shared), its lifecycle on this node and its contributing counts.
+type AlertInfo struct {
+	ID            string                 `json:"id"`
+	Threat        string                 `json:"threat"`
+	Tier          string                 `json:"tier"`
+	Status        correlate.Status       `json:"status"`
+	Organisations int                    `json:"organisations"`
+	Countries     []string               `json:"countries"`
+	FirstSeen     time.Time              `json:"first_seen"`
+	LastSeen      time.Time              `json:"last_seen"`
+	Updated       time.Time              `json:"updated"`
+	History       []correlate.Transition `json:"history,omitempty"`
+	// Object is the latest version of the STIX alert object.
+	Object json.RawMessage `json:"object,omitempty"`
+}
+
+// AlertFilter selects alerts in ListAlerts. Zero fields do not restrict.
+type AlertFilter struct {
+	Status correlate.Status
+	Tier   string
+}
+
+// AlertEvent is one change of an alert, as notified to webhooks and
+// syslog: what changed, the alert and its status on this node.
+type AlertEvent struct {
+	Change correlate.Change `json:"change"`
+	Alert  correlate.Alert  `json:"-"`
+	Status correlate.Status `json:"status"`
+	// Object is the alert object as released by the policy gate.
+	Object json.RawMessage `json:"alert"`
+	// Collection is the collection (id) that holds the alert object.
+	Collection string `json:"-"`
+}
+
+// AlertStats counts what correlation did with the sightings the node
+// received.
+type AlertStats = correlate.Stats
+
+// Configure configures correlation before first use (from serve).
+// Without it, correlation runs with the default configuration. EINVALID
+// if cfg is invalid.
+func (s *Service) Configure(cfg correlate.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.engine != nil {
+		return entente.Errorf(entente.ECONFLICT, "correlation is already running")
+	}
+	s.ccfg, s.enabled = cfg, true
+	return nil
+}
+
+// Stats returns the correlation counters (analyst or admin):
+// accepted, duplicate and rejected sightings (by reason) since the node
+// started, the replay of stored sightings included, and the threats
+// tracked.
+func (s *Service) Stats(ctx context.Context, p entente.Principal) (AlertStats, error) {
+	if err := requireAnalyst(p, "reading alert statistics"); err != nil {
+		return AlertStats{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.startAlerts(ctx, nil); err != nil {
+		return AlertStats{}, err
+	}
+	return s.engine.Stats(), nil
+}
+
+// alertStore returns where alert lifecycles are kept.
+func (s *Service) alertStore() (States, error) {
+	if s.cfg.States == nil {
+		return nil, fmt.Errorf("this node keeps no alert lifecycles")
+	}
+	return s.cfg.States, nil
+}
+
+// startAlerts creates the engine on first use and replays the stored
+// sightings into it (without notifying: they were notified when they
+// arrived), except those of skip (the batch being correlated, which is
+// then correlated as new). The caller holds s.mu.
+func (s *Service) startAlerts(ctx context.Context, skip map[string]bool) error {
+	a := s
+	if a.engine != nil {
+		return nil
+	}
+	cfg := a.ccfg
+	cfg.KnownOrg = func(org string) bool {
+		a.orgMu.Lock()
+		defer a.orgMu.Unlock()
+		_, ok := a.countries[org]
+		return ok
+	}
+	e, err := correlate.New(cfg)
+	if err != nil {
+		return fmt.Errorf("start correlation: %w", err)
+	}
+	a.engine, a.resolver = e, correlate.NewThreatResolver()
+	a.relAfter, a.sightAfter, a.located = map[string]time.Time{}, map[string]time.Time{}, map[string][]string{}
+	a.orgMu.Lock()
+	a.countries = map[string]string{}
+	a.orgMu.Unlock()
+	s.log.InfoContext(ctx, "correlation started", "config", e.Config().String())
+	a.replaying = true
+	defer func() { a.replaying = false }()
+	if err := s.scanSightingsLocked(ctx, skip); err != nil {
+		return fmt.Errorf("replay sightings: %w", err)
+	}
+	return nil
+}
+
+// scanSightingsLocked correlates the sightings stored in any collection
+// since the last scan (all of them the first time), except those of
+// skip: sightings that reached the node by a path other than
+// AddSightings (TAXII clients, partners' pushes, peer pulls). The caller
+// holds s.mu.
+func (s *Service) scanSightingsLocked(ctx context.Context, skip map[string]bool) error {
+	a := s
+	colls, err := s.cfg.Objects.Collections(ctx)
+	if err != nil {
+		return fmt.Errorf("list collections: %w", err)
+	}
+	for _, c := range colls {
+		q := entente.ObjectQuery{Collection: c.ID, Types: []string{"sighting"}, Limit: 1000}
+		if after, ok := a.sightAfter[c.ID]; ok {
+			// date_added may repeat: re-read the last instant (a sighting
+			// seen twice is a duplicate, which changes nothing).
+			q.AddedAfter = after.Add(-time.Nanosecond)
+		}
+		for {
+			page, err := s.cfg.Objects.QueryObjects(ctx, q)
+			if err != nil {
+				return fmt.Errorf("read sightings of collection %s: %w", c.ID, err)
+			}
+			raws := make([]json.RawMessage, 0, len(page.Entries))
+			for _, e := range page.Entries {
+				if e.DateAdded.After(a.sightAfter[c.ID]) {
+					a.sightAfter[c.ID] = e.DateAdded
+				}
+				if !skip[e.ID] {
+					raws = append(raws, e.Raw)
+				}
+			}
+			if err := s.correlateLocked(ctx, c.ID, raws); err != nil {
+				return err
+			}
+			if !page.More {
+				break
+			}
+			q.Next = page.Next
+		}
+	}
+	return nil
+}
+
+// Run keeps correlation current until ctx ends: every interval it
+// correlates the sightings stored by paths other than AddSightings (see
+// scanSightingsLocked) and forgets what no sighting can change any more
+// (correlate.Engine.Sweep), so that memory follows the active threats.
+func (s *Service) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		err := s.startAlerts(ctx, nil)
+		if err == nil {
+			err = s.scanSightingsLocked(ctx, nil)
+		}
+		if err == nil {
+			if n := s.engine.Sweep(s.now()); n > 0 {
+				s.log.DebugContext(ctx, "correlation swept", "threats", n)
+			}
+		}
+		s.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "correlation scan failed", "err", err)
+		}
+	}
+}
+
+// correlate feeds the sightings among objects (just stored in collection,
+// an id; "" for the node's own sensors' sightings) to the engine, and
+// stores and notifies the alerts they change. A refused sighting is
+// counted in the engine's stats and logged; it is not an error (it was
+// stored as any object is).
+func (s *Service) correlate(ctx context.Context, collection string, objects []json.RawMessage) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.engine == nil {
+		skip := map[string]bool{}
+		for _, raw := range objects {
+			var head struct {
+				ID string `json:"id"`
+			}
+			if json.Unmarshal(raw, &head) == nil {
+				skip[head.ID] = true
+			}
+		}
+		if err := s.startAlerts(ctx, skip); err != nil {
+			return err
+		}
+	}
+	return s.correlateLocked(ctx, collection, objects)
+}
+
+// Correlate correlates sightings received in a collection named by id or
+// alias (see correlate).
+func (s *Service) Correlate(ctx context.Context, collection string, objects []json.RawMessage) error {
+	c, err := s.cfg.Collection(ctx, collection)
+	if err != nil {
+		return err
+	}
+	return s.correlate(ctx, c.ID, objects)
+}
+
+func (s *Service) correlateLocked(ctx context.Context, collection string, objects []json.RawMessage) error {
+	a := s
+	var sightings []correlate.STIXSighting
+	refs := map[string]bool{}
+	for _, raw := range objects {
+		var head struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(raw, &head) != nil || head.Type != "sighting" {
+			continue
+		}
+		sg, err := correlate.ParseSighting(raw)
+		if err != nil {
+			s.log.DebugContext(ctx, "sighting not correlated", "err", err)
+			continue
+		}
+		s.refs.sightingOf(sg.ID, sg.SightingOfRef) // object pages (search.go)
+		sightings = append(sightings, sg)
+		refs[sg.SightingOfRef] = true
+	}
+	if len(sightings) == 0 {
+		return nil
+	}
+	if err := s.refreshRelationships(ctx); err != nil {
+		return err
+	}
+	known, err := s.existing(ctx, slices.Collect(mapKeys(refs)))
+	if err != nil {
+		return err
+	}
+	self, err := s.cfg.Self(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.pseudonymous(ctx, self, collection, sightings); err != nil {
+		return err
+	}
+	now := s.now()
+	var changes []correlate.Alert
+	for _, sg := range sightings {
+		orgs := sg.WhereSightedRefs
+		if len(orgs) == 0 && sg.CreatedByRef != "" {
+			orgs = []string{sg.CreatedByRef}
+		}
+		for _, org := range orgs {
+			if err := s.learnCountry(ctx, self, org); err != nil {
+				return err
+			}
+		}
+		for _, one := range sg.Sightings(a.resolver, func(id string) bool { return known[id] }, s.countryOf) {
+			if one.Country == "" {
+				// An organisation the node does not know: a placeholder
+				// country that passes the format check, so that the
+				// engine refuses it as an unknown organisation.
+				one.Country = "ZZ"
+			}
+			got, err := a.engine.Add(one, now)
+			if err != nil {
+				s.log.DebugContext(ctx, "sighting refused by correlation", "err", err)
+				continue
+			}
+			s.events.sighting(one, now, a.replaying) // live events (events.go)
+			changes = append(changes, got...)
+		}
+	}
+	for _, al := range changes {
+		if err := s.applyAlert(ctx, self, al, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mapKeys yields the keys of m.
+func mapKeys(m map[string]bool) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// refreshRelationships reads the relationships stored since the last
+// refresh, in every collection, into the resolver ("indicates") and the
+// located map ("located-at").
+func (s *Service) refreshRelationships(ctx context.Context) error {
+	a := s
+	colls, err := s.cfg.Objects.Collections(ctx)
+	if err != nil {
+		return fmt.Errorf("list collections: %w", err)
+	}
+	for _, c := range colls {
+		after := a.relAfter[c.ID]
+		q := entente.ObjectQuery{Collection: c.ID, Types: []string{"relationship"}, Limit: 5000}
+		if !after.IsZero() {
+			// date_added may repeat: re-read the last instant (adding a
+			// relationship twice is harmless).
+			q.AddedAfter = after.Add(-time.Nanosecond)
+		}
+		for {
+			page, err := s.cfg.Objects.QueryObjects(ctx, q)
+			if err != nil {
+				return fmt.Errorf("read relationships of collection %s: %w", c.ID, err)
+			}
+			for _, e := range page.Entries {
+				if e.DateAdded.After(a.relAfter[c.ID]) {
+					a.relAfter[c.ID] = e.DateAdded
+				}
+				s.refs.relationship(e.ID, e.Raw) // object pages (search.go)
+				if _, err := a.resolver.AddRelationship(e.Raw); err != nil {
+					continue
+				}
+				var rel struct {
+					Type   string `json:"relationship_type"`
+					Source string `json:"source_ref"`
+					Target string `json:"target_ref"`
+				}
+				if json.Unmarshal(e.Raw, &rel) == nil && rel.Type == "located-at" &&
+					strings.HasPrefix(rel.Target, "location--") && !slices.Contains(a.located[rel.Source], rel.Target) {
+					a.located[rel.Source] = append(a.located[rel.Source], rel.Target)
+				}
+			}
+			if !page.More {
+				break
+			}
+			q.Next = page.Next
+		}
+	}
+	return nil
+}
+
+// existing returns which of ids the node holds, in any collection, with
+// the latest version's JSON.
+func (s *Service) existing(ctx context.Context, ids []string) (map[string]bool, error) {
+	found, err := s.lookup(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(found))
+	for id := range found {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// lookup returns the latest stored version of each of ids found in any
+// collection.
+func (s *Service) lookup(ctx context.Context, ids []string) (map[string]json.RawMessage, error) {
+	out := map[string]json.RawMessage{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	colls, err := s.cfg.Objects.Collections(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list collections: %w", err)
+	}
+	for _, c := range colls {
+		page, err := s.cfg.Objects.QueryObjects(ctx, entente.ObjectQuery{Collection: c.ID, IDs: ids, Limit: len(ids) + 1})
+		if err != nil {
+			return nil, fmt.Errorf("look up objects in collection %s: %w", c.ID, err)
+		}
+		for _, e := range page.Entries {
+			out[e.ID] = e.Raw
+		}
+	}
+	return out, nil
+}
+
+// countryOf returns the country of an organisation the node knows, ""
+// otherwise.
+func (s *Service) countryOf(org string) string {
+	s.orgMu.Lock()
+	defer s.orgMu.Unlock()
+	return s.countries[org]
+}
+
+// learnCountry finds the country of org, if not known yet: the node's
+// own country, a partner's, or a stored identity's (its
+// x_entente_country or x_country property, else the country of a
+// location it is located at).
+func (s *Service) learnCountry(ctx context.Context, self Self, org string) error {
+	if s.countryOf(org) != "" {
+		return nil
+	}
+	country := ""
+	switch {
+	case org == self.ID:
+		country = self.Country
+	default:
+		if s.cfg.Party != nil {
+			if p, err := s.cfg.Party(ctx, org); err == nil {
+				country = p.Country
+			} else if entente.ErrorCode(err) != entente.ENOTFOUND {
+				return fmt.Errorf("read partner %s: %w", org, err)
+			}
+		}
+	}
+	if country == "" && strings.HasPrefix(org, "identity--") {
+		ids := append([]string{org}, s.located[org]...)
+		objs, err := s.lookup(ctx, ids)
+		if err != nil {
+			return err
+		}
+		if raw, ok := objs[org]; ok {
+			var ident struct {
+				Type    string `json:"type"`
+				Entente string `json:"x_entente_country"`
+				X       string `json:"x_country"`
+			}
+			if json.Unmarshal(raw, &ident) == nil && ident.Type == "identity" {
+				country = cmpOr(ident.Entente, ident.X)
+				for _, loc := range s.located[org] {
+					if country != "" {
+						break
+					}
+					var l struct {
+						Country string `json:"country"`
+					}
+					if json.Unmarshal(objs[loc], &l) == nil {
+						country = l.Country
+					}
+				}
+			}
+		}
+	}
+	country = strings.ToUpper(strings.TrimSpace(country))
+	if !policy.IsCountry(country) {
+		return nil
+	}
+	s.orgMu.Lock()
+	s.countries[org] = country
+	s.orgMu.Unlock()
+	return nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// applyAlert stores the alert object of a change (idempotent: the same
+// alert is the same version), updates the alert's lifecycle and notifies.
+func (s *Service) applyAlert(ctx context.Context, self Self, al correlate.Alert, now time.Time) error {
+	admin := localAdmin(self.ID)
+	objs := []json.RawMessage{correlate.AlertObject(al)}
+	if !s.extStored {
+		objs = append([]json.RawMessage{correlate.AuthorIdentity(), correlate.ExtensionDefinition()}, objs...)
+	}
+	if err := s.cfg.Store(ctx, s.cfg.AlertsCollection, objs); err != nil {
+		return fmt.Errorf("store alert %s: %w", al.ID, err)
+	}
+	s.extStored = true
+
+	as, err := s.alertStore()
+	if err != nil {
+		return err
+	}
+	return s.advanceAlert(ctx, as, admin, s.cfg.AlertsCollection, al, "", now, s.replaying)
+}
+
+// advanceAlert brings the lifecycle of alert al (held in collection) up
+// to date with it: a new alert opens one, a higher tier escalates it, a
+// superseded one resolves it; note (where the alert came from, or empty)
+// is added to the history and the audit. A change is recorded, audited,
+// published to live events and, unless replaying, notified with the
+// alert as the gate releases it to the node itself. now is the time of
+// the change. The caller holds s.mu.
+func (s *Service) advanceAlert(ctx context.Context, as States, admin entente.Principal, collection string, al correlate.Alert, note string, now time.Time, replaying bool) error {
+	with := func(text string) string {
+		if note == "" {
+			return text
+		}
+		return text + "; " + note
+	}
+	lc, err := s.lifecycle(ctx, as, al.ID)
+	changed := false
+	switch {
+	case entente.ErrorCode(err) == entente.ENOTFOUND:
+		if al.Change == correlate.ChangeSuperseded {
+			break
+		}
+		lc, changed, al.Change = correlate.NewLifecycle(al, admin.Org, now), true, correlate.ChangeCreated
+		lc.History[len(lc.History)-1].Note = note
+	case err != nil:
+		return err
+	case al.Change == correlate.ChangeEscalated || (al.Change != correlate.ChangeSuperseded && al.TierRank > lc.TierRank):
+		al.Change = correlate.ChangeEscalated
+		changed = lc.Escalate(al, admin.Org, now, with(fmt.Sprintf("%d organisations in %d countries", al.Organisations, len(al.Countries)))) == nil
+	case al.Change == correlate.ChangeSuperseded:
+		changed = lc.Resolve(admin.Org, now, with("superseded by "+al.SupersededBy)) == nil
+	}
+	if changed {
+		if err := s.putLifecycle(ctx, as, al.ID, lc, now); err != nil {
+			return err
+		}
+		detail := al.ID + " tier " + lc.Tier
+		if note != "" {
+			detail += ", " + note
+		}
+		if err := s.auditAdmin(ctx, admin, "alert."+string(lc.Status), "", detail, nil); err != nil {
+			return err
+		}
+	}
+	if !changed && al.Change != correlate.ChangeUpdated {
+		return nil
+	}
+	status := correlate.Status("")
+	if lc != nil {
+		status = lc.Status
+	}
+	s.events.alert(al, status, now, replaying) // live events (events.go)
+	if replaying || s.notifier == nil {
+		return nil
+	}
+	// What is notified is what the gate releases to the node itself.
+	page, err := s.cfg.Release(ctx, admin, "", collection, entente.ObjectQuery{IDs: []string{al.ID}, Limit: 1})
+	if err != nil {
+		return fmt.Errorf("release alert %s: %w", al.ID, err)
+	}
+	if len(page.Entries) > 0 {
+		s.notifier.Notify(ctx, AlertEvent{Change: al.Change, Alert: al, Status: status, Object: page.Entries[0].Raw, Collection: collection})
+	}
+	return nil
+}
+
+func (s *Service) lifecycle(ctx context.Context, as States, id string) (*correlate.Lifecycle, error) {
+	st, err := as.AlertState(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var lc correlate.Lifecycle
+	if err := json.Unmarshal(st.Body, &lc); err != nil {
+		return nil, fmt.Errorf("decode lifecycle of alert %s: %w", id, err)
+	}
+	return &lc, nil
+}
+
+func (s *Service) putLifecycle(ctx context.Context, as States, id string, lc *correlate.Lifecycle, now time.Time) error {
+	b, err := json.Marshal(lc)
+	if err != nil {
+		return fmt.Errorf("encode lifecycle of alert %s: %w", id, err)
+	}
+	if err := as.PutAlertState(ctx, correlate.State{ID: id, Status: string(lc.Status), Updated: now, Body: b}); err != nil {
+		return fmt.Errorf("record lifecycle of alert %s: %w", id, err)
+	}
+	return nil
+}
+
+// requireAnalyst refuses principals that are neither analysts nor admins.
+func requireAnalyst(p entente.Principal, action string) error {
+	if p.Role != entente.RoleAdmin && p.Role != entente.RoleAnalyst {
+		return entente.Errorf(entente.EFORBIDDEN, "%s requires the analyst or admin role; this key's role is %q", action, p.Role)
+	}
+	return nil
+}
+
+// List lists the alerts of this node matching f, most recently
+// changed first (analyst or admin).
+func (s *Service) List(ctx context.Context, p entente.Principal, f AlertFilter) ([]AlertInfo, error) {
+	if err := requireAnalyst(p, "listing alerts"); err != nil {
+		return nil, err
+	}
+	as, err := s.alertStore()
+	if err != nil {
+		return nil, err
+	}
+	states, err := as.AlertStates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, st := range states {
+		if f.Status == "" || correlate.Status(st.Status) == f.Status {
+			ids = append(ids, st.ID)
+		}
+	}
+	objs, err := s.alertObjects(ctx, p, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := []AlertInfo{}
+	for _, st := range states {
+		raw, ok := objs[st.ID]
+		if !ok {
+			continue
+		}
+		info, err := alertInfo(st, raw)
+		if err != nil {
+			return nil, err
+		}
+		if f.Tier != "" && info.Tier != f.Tier {
+			continue
+		}
+		info.History, info.Object = nil, nil
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// Alert returns one alert with its object and lifecycle history (analyst
+// or admin). ENOTFOUND if the node has no such alert.
+func (s *Service) Alert(ctx context.Context, p entente.Principal, id string) (AlertInfo, error) {
+	if err := requireAnalyst(p, "reading alerts"); err != nil {
+		return AlertInfo{}, err
+	}
+	as, err := s.alertStore()
+	if err != nil {
+		return AlertInfo{}, err
+	}
+	st, err := as.AlertState(ctx, id)
+	if err != nil {
+		return AlertInfo{}, err
+	}
+	objs, err := s.alertObjects(ctx, p, []string{id})
+	if err != nil {
+		return AlertInfo{}, err
+	}
+	raw, ok := objs[id]
+	if !ok {
+		return AlertInfo{}, entente.Errorf(entente.ENOTFOUND, "no alert %q", id)
+	}
+	return alertInfo(st, raw)
+}
+
+// alertObjects reads the latest alert objects of ids through release:
+// from the alerts collection, where the node's own alerts are, and for
+// those not there (alerts received from partners) from the other
+// collections p may read.
+func (s *Service) alertObjects(ctx context.Context, p entente.Principal, ids []string) (map[string]json.RawMessage, error) {
+	types := []string{correlate.AlertType}
+	out := map[string]json.RawMessage{}
+	for e, err := range s.releasedByID(ctx, p, s.cfg.AlertsCollection, ids, types) {
+		if err != nil {
+			return nil, err
+		}
+		out[e.ID] = e.Raw
+	}
+	missing := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { _, ok := out[id]; return ok })
+	received, err := s.lookupReadable(ctx, p, missing, types, s.cfg.AlertsCollection)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(out, received)
+	return out, nil
+}
+
+// alertInfo combines an alert's state and object.
+func alertInfo(st correlate.State, raw json.RawMessage) (AlertInfo, error) {
+	var lc correlate.Lifecycle
+	if err := json.Unmarshal(st.Body, &lc); err != nil {
+		return AlertInfo{}, fmt.Errorf("decode lifecycle of alert %s: %w", st.ID, err)
+	}
+	var o struct {
+		Threat        string    `json:"threat_ref"`
+		Tier          string    `json:"tier"`
+		Organisations int       `json:"organisation_count"`
+		Countries     []string  `json:"countries"`
+		FirstSeen     time.Time `json:"first_seen"`
+		LastSeen      time.Time `json:"last_seen"`
+	}
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return AlertInfo{}, fmt.Errorf("decode alert %s: %w", st.ID, err)
+	}
+	return AlertInfo{
+		ID: st.ID, Threat: o.Threat, Tier: cmpOr(o.Tier, lc.Tier), Status: lc.Status,
+		Organisations: o.Organisations, Countries: o.Countries, FirstSeen: o.FirstSeen, LastSeen: o.LastSeen,
+		Updated: st.Updated, History: lc.History, Object: raw,
+	}, nil
+}
+
+// Ack acknowledges an alert (analyst or admin): p takes it in hand.
+// ENOTFOUND if no such alert; ECONFLICT if its status does not allow it.
+func (s *Service) Ack(ctx context.Context, p entente.Principal, id, note string) (AlertInfo, error) {
+	return s.transition(ctx, p, id, "ack", func(lc *correlate.Lifecycle, by string, at time.Time) error {
+		return lc.Acknowledge(by, at, note)
+	})
+}
+
+// Resolve closes an alert (analyst or admin). ENOTFOUND if no such
+// alert; ECONFLICT if its status does not allow it.
+func (s *Service) Resolve(ctx context.Context, p entente.Principal, id, note string) (AlertInfo, error) {
+	return s.transition(ctx, p, id, "resolve", func(lc *correlate.Lifecycle, by string, at time.Time) error {
+		return lc.Resolve(by, at, note)
+	})
+}
+
+func (s *Service) transition(ctx context.Context, p entente.Principal, id, action string, apply func(*correlate.Lifecycle, string, time.Time) error) (AlertInfo, error) {
+	if err := requireAnalyst(p, action+" of an alert"); err != nil {
+		return AlertInfo{}, err
+	}
+	as, err := s.alertStore()
+	if err != nil {
+		return AlertInfo{}, err
+	}
+	s.mu.Lock()
+	lc, err := s.lifecycle(ctx, as, id)
+	if err != nil {
+		s.mu.Unlock()
+		return AlertInfo{}, err
+	}
+	now := s.now()
+	if err := apply(lc, audit.Actor(p.KeyID, p.Org), now); err != nil {
+		s.mu.Unlock()
+		var ee *entente.Error
+		if !errors.As(err, &ee) {
+			err = entente.Errorf(entente.ECONFLICT, "%s of alert %s: %v", action, id, err)
+		}
+		return AlertInfo{}, joinAudit(err, s.auditAdmin(ctx, p, "alert."+action, "", id, err))
+	}
+	err = s.putLifecycle(ctx, as, id, lc, now)
+	s.mu.Unlock()
+	if err != nil {
+		return AlertInfo{}, err
+	}
+	if err := s.auditAdmin(ctx, p, "alert."+action, "", id+" "+string(lc.Status), nil); err != nil {
+		return AlertInfo{}, err
+	}
+	info, err := s.Alert(ctx, p, id)
+	if err == nil {
+		s.events.transitioned(info, now) // live events (events.go)
+	}
+	return info, err
+}
+
+// SightingsAdded correlates sightings the node's own sensors just stored
+// (the objects of a request, those that failed left out) and stores and
+// notifies the alerts they change (see Correlate).
+func (s *Service) SightingsAdded(ctx context.Context, objects []json.RawMessage) error {
+	return s.correlate(ctx, "", objects)
+}
+
+// pseudonymous prepares the sightings that a partner's gate redacted to
+// their victims' countries (where_sighted_refs lists only country
+// locations) for counting: the organisation counted is the sighting's
+// created_by_ref, an identity id the node may not otherwise know (a
+// pseudonym: the redaction removed who the victim is, not that it is one
+// organisation), located in the country of the location. This holds only
+// for sightings received from a partner (they have a provenance other
+// than the node itself), which vouches for the organisation; a redacted
+// sighting posted locally is refused as from an unknown organisation.
+// The caller holds s.mu.
+func (s *Service) pseudonymous(ctx context.Context, self Self, collection string, sightings []correlate.STIXSighting) error {
+	if collection == "" {
+		return nil
+	}
+	var redacted []int
+	var locs []string
+	for i, sg := range sightings {
+		if sg.CreatedByRef == "" || len(sg.WhereSightedRefs) == 0 {
+			continue
+		}
+		all := true
+		for _, r := range sg.WhereSightedRefs {
+			all = all && strings.HasPrefix(r, "location--")
+		}
+		if all {
+			redacted = append(redacted, i)
+			locs = append(locs, sg.WhereSightedRefs...)
+		}
+	}
+	if len(redacted) == 0 {
+		return nil
+	}
+	ids := make([]string, len(redacted))
+	for k, i := range redacted {
+		ids[k] = sightings[i].ID
+	}
+	origins, err := s.cfg.Origins(ctx, collection, ids)
+	if err != nil {
+		return fmt.Errorf("read provenance of sightings: %w", err)
+	}
+	vouched := map[string]bool{}
+	for id, o := range origins {
+		if o != "" && o != self.ID {
+			vouched[id] = true
+		}
+	}
+	objs, err := s.lookup(ctx, slices.Compact(slices.Sorted(slices.Values(locs))))
+	if err != nil {
+		return err
+	}
+	for _, i := range redacted {
+		sg := &sightings[i]
+		if !vouched[sg.ID] {
+			continue
+		}
+		country := ""
+		for _, r := range sg.WhereSightedRefs {
+			var l struct {
+				Country string `json:"country"`
+			}
+			if json.Unmarshal(objs[r], &l) == nil && policy.IsCountry(strings.ToUpper(l.Country)) {
+				country = strings.ToUpper(l.Country)
+				break
+			}
+		}
+		if country == "" {
+			continue
+		}
+		s.orgMu.Lock()
+		if _, known := s.countries[sg.CreatedByRef]; !known {
+			s.countries[sg.CreatedByRef] = country
+		}
+		s.orgMu.Unlock()
+		sg.WhereSightedRefs = nil // counted as its creator's
+	}
+	return nil
+}
+
+// Received gives the alerts received from others (pushed by a
+// partner, pulled from a peer, posted over TAXII) into collection a
+// lifecycle on this node, as if it had raised them: listed, shown on the
+// dashboard, notified, acknowledged and resolved here. A received alert
+// the node raised itself too (same id: alerts converge) keeps its one
+// lifecycle. A higher tier escalates it; a revoked (superseded) one
+// resolves it. Objects that are not alerts are ignored; malformed ones
+// are logged and skipped.
+func (s *Service) Received(ctx context.Context, collection string, objects []json.RawMessage) error {
+	as, err := s.alertStore()
+	if err != nil {
+		return err
+	}
+	self, err := s.cfg.Self(ctx)
+	if err != nil {
+		return err
+	}
+	cfg := s.ccfg
+	admin := localAdmin(self.ID)
+	for _, raw := range objects {
+		al, err := correlate.ParseAlertObject(raw, cfg.TierRank)
+		if err != nil {
+			s.log.WarnContext(ctx, "received alert not taken into the lifecycle", "collection", collection, "err", err)
+			continue
+		}
+		if err := s.receiveAlert(ctx, as, admin, collection, al); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// receiveAlert is Received for one alert.
+func (s *Service) receiveAlert(ctx context.Context, as States, admin entente.Principal, collection string, al correlate.Alert) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.advanceAlert(ctx, as, admin, collection, al, "received in collection "+collection, s.now(), false)
+}
