@@ -48,7 +48,8 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 		quiet      = fs.Bool("quiet", false, "do not print the summary and bad lines on stderr")
 	)
 	rf.register(fs, env)
-	fs.Var(&indicators, "indicators", "indicator file: STIX bundle or plain list of values (repeatable)")
+	fs.Var(&indicators, "indicators", "indicator file: STIX bundle or plain list of values, gzip or plain (repeatable)")
+	lim := inputLimits(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 			if err != nil {
 				return fmt.Errorf("indicators: %w", err)
 			}
-			s, err := match.LoadFile(b, name, f, time.Now())
+			s, err := match.LoadFileMax(b, name, f, time.Now(), lim.MaxSize)
 			f.Close()
 			st.Add(s)
 			if err != nil {
