@@ -195,7 +195,7 @@ func importOptions(format, columns, source, tlp string, confidence int, validFor
 	if validFor > 0 {
 		o.DefaultValidFor = map[observable.Kind]time.Duration{}
 		for _, k := range []observable.Kind{observable.IPv4, observable.IPv6, observable.CIDR4, observable.CIDR6,
-			observable.Domain, observable.URL, observable.Email, observable.MD5, observable.SHA1, observable.SHA256, observable.SHA512} {
+			observable.Domain, observable.URL, feed.URLPath, observable.Email, observable.MD5, observable.SHA1, observable.SHA256, observable.SHA512} {
 			o.DefaultValidFor[k] = validFor
 		}
 	}

@@ -128,6 +128,7 @@ var DefaultValidFor = map[observable.Kind]time.Duration{
 	observable.CIDR6:  90 * 24 * time.Hour,
 	observable.Domain: 90 * 24 * time.Hour,
 	observable.URL:    30 * 24 * time.Hour,
+	URLPath:           30 * 24 * time.Hour,
 	observable.Email:  180 * 24 * time.Hour,
 }
 
