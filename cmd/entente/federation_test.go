@@ -348,8 +348,12 @@ func TestPolicyCommandsBadInput(t *testing.T) {
 		{[]string{"agreement", "set", "--partner", p, "--collections", "intel", "--from", "2027-01-01T00:00:00Z", "--until", "2026-01-01T00:00:00Z"}, 1, "valid_until"},
 		{[]string{"agreement", "set", "--partner", p, "--collections", "intel", "--max-tlp", "amber"}, 0, "Recorded agreement"},
 		{[]string{"peer", "add", "--name", "x", "--api-root", "ftp://x", "--collection", "c", "--into", "nope"}, 1, "api_root"},
+		{[]string{"partner", "remove", p}, 1, "has an agreement: delete it first"},
+		{[]string{"partner", "remove"}, 2, "partner remove takes 1 argument (ID), got 0"},
 		{[]string{"agreement", "delete", "--partner", p}, 0, "Deleted"},
 		{[]string{"agreement", "show", "--partner", p}, 1, "no agreement"},
+		{[]string{"partner", "remove", p}, 0, "Removed partner " + p},
+		{[]string{"partner", "remove", p}, 1, "no partner"},
 	} {
 		code, _, errs := run(t, env, nil, tc.args...)
 		if code != tc.code || !strings.Contains(errs, tc.want) {
@@ -357,7 +361,7 @@ func TestPolicyCommandsBadInput(t *testing.T) {
 		}
 	}
 	out := n.cli(t, "audit", "--action", "admin")
-	for _, want := range []string{"partner.put.refused", "agreement.put.refused", "agreement.put ", "agreement.delete", "peer.add.refused", "unknown collection"} {
+	for _, want := range []string{"partner.put.refused", "agreement.put.refused", "agreement.put ", "agreement.delete", "peer.add.refused", "unknown collection", "partner.remove.refused", "partner.remove "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the audit log lacks %q:\n%s", want, out)
 		}

@@ -19,6 +19,7 @@ import (
 type policyOps interface {
 	putPartner(context.Context, policy.Party) error
 	partners(context.Context) ([]policy.Party, error)
+	removePartner(context.Context, string) error
 	putAgreement(context.Context, policy.Agreement) (policy.Agreement, error)
 	agreement(context.Context, string) (policy.Agreement, error)
 	agreements(context.Context) ([]policy.Agreement, error)
@@ -82,6 +83,9 @@ func (o *offlinePolicy) putPartner(ctx context.Context, p policy.Party) error {
 func (o *offlinePolicy) partners(ctx context.Context) ([]policy.Party, error) {
 	return o.svc.Partners(ctx, o.p())
 }
+func (o *offlinePolicy) removePartner(ctx context.Context, id string) error {
+	return o.svc.RemovePartner(ctx, o.p(), id)
+}
 func (o *offlinePolicy) putAgreement(ctx context.Context, a policy.Agreement) (policy.Agreement, error) {
 	return o.svc.PutAgreement(ctx, o.p(), a)
 }
@@ -125,6 +129,9 @@ func (r *remotePolicy) partners(ctx context.Context) ([]policy.Party, error) {
 	}
 	err := r.c.do(ctx, "GET", "/api/v1/partners", nil, &out)
 	return out.Partners, err
+}
+func (r *remotePolicy) removePartner(ctx context.Context, id string) error {
+	return r.c.do(ctx, "DELETE", "/api/v1/partners/"+url.PathEscape(id), nil, nil)
 }
 func (r *remotePolicy) putAgreement(ctx context.Context, a policy.Agreement) (policy.Agreement, error) {
 	var out policy.Agreement

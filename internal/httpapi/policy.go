@@ -45,6 +45,14 @@ func (h *handler) putPartner(w http.ResponseWriter, r *http.Request) {
 	h.writeAPI(w, r, http.StatusOK, p)
 }
 
+func (h *handler) removePartner(w http.ResponseWriter, r *http.Request) {
+	if err := h.svc.RemovePartner(r.Context(), principal(r), r.PathValue("id")); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (h *handler) listAgreements(w http.ResponseWriter, r *http.Request) {
 	as, err := h.svc.Agreements(r.Context(), principal(r))
 	if err != nil {
