@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"go/ast"
+	"go/format"
 	"go/parser"
 	"go/token"
 	"os"
@@ -80,7 +81,11 @@ func genKeys(docs map[string]string) []byte {
 		fmt.Fprintf(&b, "\t%q: %q,\n", k, docs[k])
 	}
 	b.WriteString("}\n")
-	return b.Bytes()
+	out, err := format.Source(b.Bytes())
+	if err != nil {
+		panic(err)
+	}
+	return out
 }
 
 // TestGeneratedDocs: every setting is documented, and keys_gen.go and
