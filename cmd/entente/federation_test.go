@@ -231,7 +231,30 @@ func TestFederationThreeNodes(t *testing.T) {
 		fmt.Fprint(w, "<html><body>Login</body></html>")
 	}))
 	defer bad.Close()
-	b.cli(t, "peer", "add", "--id", "bad", "--name", "bad", "--api-root", bad.URL+"/api1/", "--collection", "x", "--into", "intel", "--peer-token", "t")
+	// peer add checks the peer first (issue 14, item 8a): the HTML page,
+	// an address where nothing listens, a collection the key cannot see,
+	// are refused, over the API and offline, unless --no-check.
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	env := map[string]string{"ENTENTE_SERVER": b.url, "ENTENTE_TOKEN": b.admin}
+	for _, tc := range []struct {
+		apiRoot, coll, token, want string
+	}{
+		{bad.URL + "/api1/", "x", "t", "does not answer as a TAXII 2.1 server"},
+		{gone.URL + "/taxii2/api1/", "intel", keyBatA, "connection refused"},
+		{a.url + "/taxii2/api1/", "intel", "ent_000000000000_nope", "the peer refused the key"},
+		{a.url + "/taxii2/api1/", "no-such-collection", keyBatA, `collection "no-such-collection": not found at ` + a.url + "/taxii2/api1/"},
+	} {
+		args := []string{"peer", "add", "--name", "x", "--api-root", tc.apiRoot, "--collection", tc.coll, "--into", "intel", "--peer-token", tc.token}
+		code, _, errs := run(t, env, nil, args...)
+		if code != 1 || !strings.Contains(errs, tc.want) || !strings.Contains(errs, "--no-check") {
+			t.Errorf("peer add %s %s over the API: exit %d, %q; want 1 and %q", tc.apiRoot, tc.coll, code, errs, tc.want)
+		}
+	}
+	if strings.Contains(b.cli(t, "peer", "list"), "\nx ") {
+		t.Fatalf("a peer that failed its check was added")
+	}
+	b.cli(t, "peer", "add", "--id", "bad", "--name", "bad", "--api-root", bad.URL+"/api1/", "--collection", "x", "--into", "intel", "--peer-token", "t", "--no-check")
 	b.cli(t, "peer", "add", "--id", "a", "--name", "A", "--api-root", a.url+"/taxii2/api1/", "--collection", "intel", "--into", "intel",
 		"--peer-token", keyBatA, "--org", a.org)
 	code, out, errs := run(t, map[string]string{"ENTENTE_SERVER": b.url, "ENTENTE_TOKEN": b.admin}, nil, "peer", "sync")

@@ -23,6 +23,7 @@ func cmdPeer(ctx context.Context, env *Env, args []string) error {
 	var b backendFlags
 	b.register(fs, env)
 	var p node.Peer
+	var noCheck bool
 	if sub == "add" {
 		fs.StringVar(&p.ID, "id", "", "the peer's id on this node (default: a new UUID)")
 		fs.StringVar(&p.Name, "name", "", "the peer's name")
@@ -33,6 +34,7 @@ func cmdPeer(ctx context.Context, env *Env, args []string) error {
 		fs.StringVar(&p.Token, "peer-token", "", "the key the peer issued to this node")
 		fs.StringVar(&p.Org, "org", "", "the STIX identity id of the peer's organisation")
 		fs.StringVar(&p.Direction, "direction", "pull", "pull, push or both")
+		fs.BoolVar(&noCheck, "no-check", false, "add the peer without checking first that it answers as a TAXII 2.1 server with this collection and token")
 	}
 	pos, err := parseVerb(fs, v, args)
 	if err != nil {
@@ -48,7 +50,7 @@ func cmdPeer(ctx context.Context, env *Env, args []string) error {
 	defer done()
 	switch sub {
 	case "add":
-		p, err := ops.addPeer(ctx, p)
+		p, err := ops.addPeer(ctx, p, !noCheck)
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/entente-cti/entente/internal/httpapi"
+
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/config"
 	"github.com/entente-cti/entente/internal/node"
@@ -26,7 +28,9 @@ type policyOps interface {
 	deleteAgreement(context.Context, string) error
 	preview(context.Context, string) ([]policy.Explanation, error)
 	audit(context.Context, node.AuditQuery) (node.AuditPage, error)
-	addPeer(context.Context, node.Peer) (node.Peer, error)
+	// addPeer adds a peer, first checking that it answers (see
+	// httpapi.CheckPeer) when check is set.
+	addPeer(ctx context.Context, p node.Peer, check bool) (node.Peer, error)
 	peers(context.Context) ([]node.Peer, error)
 	removePeer(context.Context, string) error
 	syncPeer(context.Context, string) (node.SyncResult, error)
@@ -104,7 +108,12 @@ func (o *offlinePolicy) preview(ctx context.Context, partner string) ([]policy.E
 func (o *offlinePolicy) audit(ctx context.Context, q node.AuditQuery) (node.AuditPage, error) {
 	return o.svc.QueryAudit(ctx, o.p(), q)
 }
-func (o *offlinePolicy) addPeer(ctx context.Context, p node.Peer) (node.Peer, error) {
+func (o *offlinePolicy) addPeer(ctx context.Context, p node.Peer, check bool) (node.Peer, error) {
+	if check {
+		if err := httpapi.CheckPeer(ctx, p); err != nil {
+			return node.Peer{}, fmt.Errorf("%w (add it anyway with --no-check)", err)
+		}
+	}
 	return o.svc.AddPeer(ctx, o.p(), p)
 }
 func (o *offlinePolicy) peers(ctx context.Context) ([]node.Peer, error) {
@@ -180,9 +189,14 @@ func (r *remotePolicy) audit(ctx context.Context, q node.AuditQuery) (node.Audit
 	err := r.c.do(ctx, "GET", "/api/v1/audit?"+v.Encode(), nil, &out)
 	return out, err
 }
-func (r *remotePolicy) addPeer(ctx context.Context, p node.Peer) (node.Peer, error) {
+func (r *remotePolicy) addPeer(ctx context.Context, p node.Peer, check bool) (node.Peer, error) {
+	// The node checks the peer, from where it will reach it.
+	path := "/api/v1/peers"
+	if !check {
+		path += "?check=false"
+	}
 	var out node.Peer
-	err := r.c.do(ctx, "POST", "/api/v1/peers", p, &out)
+	err := r.c.do(ctx, "POST", path, p, &out)
 	return out, err
 }
 func (r *remotePolicy) peers(ctx context.Context) ([]node.Peer, error) {
