@@ -13,6 +13,24 @@ import (
 	"github.com/entente-cti/entente/internal/sensor"
 )
 
+// whoami returns the organisation (identity id) of the key of rf.
+func whoami(ctx context.Context, rf remoteFlags) (string, error) {
+	c, err := newAPIClient(rf)
+	if err != nil {
+		return "", err
+	}
+	var who struct {
+		Org string `json:"org"`
+	}
+	if err := c.do(ctx, "GET", "/api/v1/whoami", nil, &who); err != nil {
+		return "", err
+	}
+	if who.Org == "" {
+		return "", fmt.Errorf("the node names no organisation for this key")
+	}
+	return who.Org, nil
+}
+
 // listFlag is a flag that may be given many times (or with commas).
 type listFlag []string
 
@@ -43,7 +61,7 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 		out        = fs.String("out", "", "write hits to this file instead of stdout")
 		sightings  = fs.String("sightings", "", "write the sightings bundle to this file")
 		report     = fs.Bool("report", false, "post the sightings bundle to the node (--server)")
-		identity   = fs.String("identity", env.Getenv("ENTENTE_IDENTITY"), "identity id of this organisation, for where_sighted_refs (or $ENTENTE_IDENTITY)")
+		identity   = fs.String("identity", env.Getenv("ENTENTE_IDENTITY"), "identity id of this organisation, for where_sighted_refs (or $ENTENTE_IDENTITY; default: the organisation of --token on --server)")
 		workers    = fs.Int("workers", 0, "parsing goroutines (default: every core)")
 		quiet      = fs.Bool("quiet", false, "do not print the summary and bad lines on stderr")
 	)
@@ -60,7 +78,14 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 		return usagef("--report needs --server")
 	}
 	if (*report || *sightings != "") && *identity == "" {
-		return usagef("--sightings and --report need --identity (the identity id of this organisation)")
+		if rf.server == "" {
+			return usagef("--sightings and --report need --identity (the identity id of this organisation), or --server and --token to ask the node")
+		}
+		who, err := whoami(ctx, rf)
+		if err != nil {
+			return fmt.Errorf("--identity: ask the node: %w", err)
+		}
+		*identity = who
 	}
 	var scan sensor.Options
 	scan.Workers = *workers
