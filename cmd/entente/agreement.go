@@ -16,21 +16,15 @@ import (
 )
 
 func cmdAgreement(ctx context.Context, env *Env, args []string) error {
-	const synopsis = "agreement set|list|show|delete|preview [flags]"
-	sub, args, helped, uerr := subcommand(env, args, synopsis,
-		"  set --partner ID --collections a,b [--types t1,t2] --max-tlp clear|green|amber|amber+strict\n"+
-			"      [--reshare] [--redact victims,identities,freetext] [--from T] [--until T]\n"+
-			"                                   record the agreement with a partner (replacing any)\n"+
-			"  list                             list agreements\n"+
-			"  show --partner ID                print an agreement as JSON\n"+
-			"  delete --partner ID              end an agreement\n"+
-			"  preview --partner ID [--objects] summarise what the partner would receive, per rule, type and TLP;\n"+
-			"                                   --objects lists every object with the rule that decides it\n\n"+
-			"Times are RFC 3339. Each talks to a running node (--server URL --token KEY) or works offline (--data DIR).\n")
+	sub, args, helped, uerr := subcommand(env, args, "agreement set|list|show|delete|preview [flags]",
+		commandHelp("agreement", "Managing agreements needs an admin key.\n"+remoteFooter))
 	if helped {
 		return uerr
 	}
-	fs := newFlags(env, "agreement "+sub, "agreement "+sub+" [flags]", "Manage sharing agreements (admin).")
+	fs, v, err := verbFlags(env, "agreement", sub)
+	if err != nil {
+		return err
+	}
 	var b backendFlags
 	b.register(fs, env)
 	partner := fs.String("partner", "", "the partner's STIX identity id")
@@ -49,7 +43,7 @@ func cmdAgreement(ctx context.Context, env *Env, args []string) error {
 		from = fs.String("from", "", "start of validity (RFC 3339)")
 		until = fs.String("until", "", "end of validity (RFC 3339)")
 	}
-	if err := parseFlags(fs, args); err != nil {
+	if _, err := parseVerb(fs, v, args); err != nil {
 		return err
 	}
 	if sub != "list" && *partner == "" {

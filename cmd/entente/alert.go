@@ -14,18 +14,15 @@ import (
 )
 
 func cmdAlert(ctx context.Context, env *Env, args []string) error {
-	const synopsis = "alert list|show|ack|resolve [flags]"
-	sub, args, helped, uerr := subcommand(env, args, synopsis,
-		"  list [--status S] [--tier T]   list coordinated alerts, most recently changed first\n"+
-			"  show ID                        an alert's counts, countries and history\n"+
-			"  ack ID [--note TEXT]           take an alert in hand\n"+
-			"  resolve ID [--note TEXT]       close an alert\n\n"+
-			"Each talks to a running node (--server URL --token KEY, analyst or admin)\n"+
-			"or works offline (--data DIR).\n")
+	sub, args, helped, uerr := subcommand(env, args, "alert list|show|ack|resolve [flags]",
+		commandHelp("alert", "Alerts need an analyst or admin key.\n"+remoteFooter))
 	if helped {
 		return uerr
 	}
-	fs := newFlags(env, "alert "+sub, "alert "+sub+" [flags]", "Coordinated alerts (analyst or admin).")
+	fs, v, err := verbFlags(env, "alert", sub)
+	if err != nil {
+		return err
+	}
 	var remote remoteFlags
 	remote.register(fs, env)
 	cfg := config.Default()
@@ -42,28 +39,16 @@ func cmdAlert(ctx context.Context, env *Env, args []string) error {
 		fs.StringVar(&f.Tier, "tier", "", "only alerts of this tier (national, regional, global)")
 	case "ack", "resolve":
 		fs.StringVar(&note, "note", "", "why the status changes (recorded in the history)")
-	case "show":
-	default:
-		return usagef("unknown subcommand %q (list, show, ack or resolve)", sub)
 	}
 	// The alert id may come before the flags (alert ack ID --note …) or
 	// after them.
-	var id string
-	if sub != "list" && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
-	if err := parseFlags(fs, args); err != nil {
+	pos, err := parseVerb(fs, v, args)
+	if err != nil {
 		return err
 	}
-	rest := fs.Args()
-	if sub != "list" && id == "" && len(rest) > 0 {
-		id, rest = rest[0], rest[1:]
-	}
-	switch {
-	case sub == "list" && len(rest) > 0:
-		return usagef("alert list takes no argument")
-	case sub != "list" && (id == "" || len(rest) > 0):
-		return usagef("alert %s takes one alert id", sub)
+	var id string
+	if len(pos) > 0 {
+		id = pos[0]
 	}
 	ops, err := alertBackend(ctx, env, remote, cfg)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -10,8 +11,17 @@ import (
 )
 
 func cmdAudit(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "audit", "audit [--partner ID] [--object ID] [--action egress|admin] [--since T] [--until T]",
-		"List the audit log: every object version that left the node (to whom, when, under which rule) and every administrative change, oldest first.")
+	// "audit list", like every other command's list; "audit" alone is
+	// the same.
+	if len(args) > 0 && args[0] == "list" {
+		args = args[1:]
+	} else if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return usagef("unknown subcommand %q (list)", args[0])
+	}
+	fs, v, err := verbFlags(env, "audit", "list")
+	if err != nil {
+		return err
+	}
 	var b backendFlags
 	b.register(fs, env)
 	var q node.AuditQuery
@@ -20,7 +30,7 @@ func cmdAudit(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&q.Action, "action", "", "only egress or admin records")
 	since := fs.String("since", "", "only records at or after this time (RFC 3339)")
 	until := fs.String("until", "", "only records before this time (RFC 3339)")
-	if err := parseFlags(fs, args); err != nil {
+	if _, err := parseVerb(fs, v, args); err != nil {
 		return err
 	}
 	for _, t := range []struct {

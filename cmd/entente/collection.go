@@ -15,13 +15,14 @@ import (
 
 func cmdCollection(ctx context.Context, env *Env, args []string) error {
 	sub, args, helped, uerr := subcommand(env, args, "collection create|list [flags]",
-		"  create --title T [--alias A] [--read ROLES] [--write ROLES] [--tlp LEVEL]\n"+
-			"  list\n\n"+
-			"Each talks to a running node (--server URL --token KEY) or works offline (--data DIR).\n")
+		commandHelp("collection", "Creating collections needs an admin key.\n"+remoteFooter))
 	if helped {
 		return uerr
 	}
-	fs := newFlags(env, "collection "+sub, "collection "+sub+" [flags]", "Manage TAXII collections (admin).")
+	fs, v, err := verbFlags(env, "collection", sub)
+	if err != nil {
+		return err
+	}
 	var remote remoteFlags
 	remote.register(fs, env)
 	cfg := config.Default()
@@ -37,7 +38,7 @@ func cmdCollection(ctx context.Context, env *Env, args []string) error {
 		fs.StringVar(&write, "write", "analyst", "comma-separated roles that may write")
 		fs.StringVar(&tlp, "tlp", "amber", "TLP 2.0 level of objects that carry no marking")
 	}
-	if err := parseFlags(fs, args); err != nil {
+	if _, err := parseVerb(fs, v, args); err != nil {
 		return err
 	}
 	if sub == "create" {
@@ -121,8 +122,6 @@ func cmdCollection(ctx context.Context, env *Env, args []string) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Alias, c.Title, joinRoles(c.ReadRoles), joinRoles(c.WriteRoles), level)
 		}
 		return tw.Flush()
-	default:
-		return usagef("unknown subcommand %q (create or list)", sub)
 	}
 	return nil
 }

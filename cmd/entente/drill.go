@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"sync"
 	"time"
+
+	"github.com/schollz/progressbar/v3"
 
 	"github.com/entente-cti/entente/internal/drill"
 )
@@ -20,7 +24,12 @@ func cmdDrill(ctx context.Context, env *Env, args []string) error {
 			"held by every node, and checks every node's egress audit against the\n"+
 			"agreements. The summary goes to stdout; --json and --svg write the figures\n"+
 			"and a chart of the propagation. Exit 1 if an alert is missing somewhere or\n"+
-			"a policy violation is found.")
+			"a policy violation is found.\n\n"+
+			"How long it takes: the federation is set up first (each node with its store,\n"+
+			"keys, agreements and peers), then the outbreak is replayed in 5 minutes of\n"+
+			"wall-clock time (--duration), then the drill waits up to 2 minutes (--settle)\n"+
+			"for the last alerts to reach every node. A progress bar shows each phase on a\n"+
+			"terminal; --duration 30s gives a quick run.")
 	var cfg drill.Config
 	fs.IntVar(&cfg.Nodes, "nodes", 259, "organisations, each running a node")
 	fs.IntVar(&cfg.Countries, "countries", 78, fmt.Sprintf("countries they are in (at most %d), one national CERT each", drill.MaxCountries))
@@ -50,6 +59,12 @@ func cmdDrill(ctx context.Context, env *Env, args []string) error {
 	}
 	cfg.Progress = env.Stderr
 	cfg.Logger = quietLogger(env)
+	if isTerminal(env.Stderr) {
+		bars := &phaseBars{w: env.Stderr}
+		cfg.Progress = bars
+		cfg.OnProgress = bars.update
+		defer bars.finish()
+	}
 	res, err := drill.Run(ctx, cfg)
 	if err != nil {
 		return err
@@ -74,6 +89,58 @@ func cmdDrill(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("%d policy violations in the audits", res.PolicyViolations)
 	}
 	return nil
+}
+
+// phaseBars shows a progress bar per phase of a drill, between the
+// drill's lines: a line written to it ends the bar of the phase before.
+type phaseBars struct {
+	mu    sync.Mutex
+	w     io.Writer
+	bar   *progressbar.ProgressBar
+	phase string
+	last  drill.Progress
+}
+
+func (b *phaseBars) update(p drill.Progress) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if p.Phase != b.phase || b.bar == nil {
+		b.end()
+		b.phase = p.Phase
+		b.bar = progressbar.NewOptions(p.Total, progressbar.OptionSetWriter(b.w), progressbar.OptionSetDescription(p.Phase),
+			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionSetWidth(30),
+			progressbar.OptionThrottle(100*time.Millisecond))
+	}
+	b.last = p
+	b.bar.Set(p.Done)
+}
+
+// Write writes a line of the drill after ending the current bar.
+func (b *phaseBars) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.end()
+	return b.w.Write(p)
+}
+
+func (b *phaseBars) finish() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.end()
+}
+
+// end ends the current bar, leaving it drawn on its own line.
+func (b *phaseBars) end() {
+	if b.bar == nil {
+		return
+	}
+	if b.last.Done >= b.last.Total {
+		b.bar.Finish()
+	} else {
+		b.bar.Exit() // a phase cut short (a settle that timed out) stays as it was
+	}
+	fmt.Fprintln(b.w)
+	b.bar = nil
 }
 
 // writeFileWith creates path and writes it with write, reporting the

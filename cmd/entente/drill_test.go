@@ -3,10 +3,13 @@ package main
 import (
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/entente-cti/entente/internal/drill"
 )
 
 // TestDrillCommand runs a tiny drill through the command line and reads
@@ -65,5 +68,28 @@ func TestDrillCommand(t *testing.T) {
 		if code, _, errs := run(t, nil, nil, args...); code != 2 {
 			t.Errorf("entente %s: exit %d (%s), want 2", strings.Join(args, " "), code, errs)
 		}
+	}
+}
+
+// TestPhaseBars: the drill's bars show each phase's count, and a line of
+// the drill starts on a line of its own after the bar before it.
+func TestPhaseBars(t *testing.T) {
+	var out syncBuffer
+	b := &phaseBars{w: &out}
+	b.update(drill.Progress{Phase: drill.PhaseSetup, Total: 6})
+	for i := 1; i <= 6; i++ {
+		b.update(drill.Progress{Phase: drill.PhaseSetup, Done: i, Total: 6})
+	}
+	fmt.Fprintln(b, "drill: federation up")
+	b.update(drill.Progress{Phase: drill.PhaseSettle, Done: 3, Total: 10}) // cut short
+	b.finish()
+	s := out.String()
+	for _, want := range []string{drill.PhaseSetup, "(6/6)", "\ndrill: federation up\n", drill.PhaseSettle, "(3/10)"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("bars lack %q:\n%q", want, s)
+		}
+	}
+	if strings.Contains(s, "(10/10)") {
+		t.Errorf("a phase cut short was drawn complete:\n%q", s)
 	}
 }

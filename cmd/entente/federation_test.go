@@ -231,7 +231,30 @@ func TestFederationThreeNodes(t *testing.T) {
 		fmt.Fprint(w, "<html><body>Login</body></html>")
 	}))
 	defer bad.Close()
-	b.cli(t, "peer", "add", "--id", "bad", "--name", "bad", "--api-root", bad.URL+"/api1/", "--collection", "x", "--into", "intel", "--peer-token", "t")
+	// peer add checks the peer first (issue 14, item 8a): the HTML page,
+	// an address where nothing listens, a collection the key cannot see,
+	// are refused, over the API and offline, unless --no-check.
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	env := map[string]string{"ENTENTE_SERVER": b.url, "ENTENTE_TOKEN": b.admin}
+	for _, tc := range []struct {
+		apiRoot, coll, token, want string
+	}{
+		{bad.URL + "/api1/", "x", "t", "does not answer as a TAXII 2.1 server"},
+		{gone.URL + "/taxii2/api1/", "intel", keyBatA, "connection refused"},
+		{a.url + "/taxii2/api1/", "intel", "ent_000000000000_nope", "the peer refused the key"},
+		{a.url + "/taxii2/api1/", "no-such-collection", keyBatA, `collection "no-such-collection": not found at ` + a.url + "/taxii2/api1/"},
+	} {
+		args := []string{"peer", "add", "--name", "x", "--api-root", tc.apiRoot, "--collection", tc.coll, "--into", "intel", "--peer-token", tc.token}
+		code, _, errs := run(t, env, nil, args...)
+		if code != 1 || !strings.Contains(errs, tc.want) || !strings.Contains(errs, "--no-check") {
+			t.Errorf("peer add %s %s over the API: exit %d, %q; want 1 and %q", tc.apiRoot, tc.coll, code, errs, tc.want)
+		}
+	}
+	if strings.Contains(b.cli(t, "peer", "list"), "\nx ") {
+		t.Fatalf("a peer that failed its check was added")
+	}
+	b.cli(t, "peer", "add", "--id", "bad", "--name", "bad", "--api-root", bad.URL+"/api1/", "--collection", "x", "--into", "intel", "--peer-token", "t", "--no-check")
 	b.cli(t, "peer", "add", "--id", "a", "--name", "A", "--api-root", a.url+"/taxii2/api1/", "--collection", "intel", "--into", "intel",
 		"--peer-token", keyBatA, "--org", a.org)
 	code, out, errs := run(t, map[string]string{"ENTENTE_SERVER": b.url, "ENTENTE_TOKEN": b.admin}, nil, "peer", "sync")
@@ -358,8 +381,12 @@ func TestPolicyCommandsBadInput(t *testing.T) {
 		{[]string{"agreement", "set", "--partner", p, "--collections", "intel", "--from", "2027-01-01T00:00:00Z", "--until", "2026-01-01T00:00:00Z"}, 1, "valid_until"},
 		{[]string{"agreement", "set", "--partner", p, "--collections", "intel", "--max-tlp", "amber"}, 0, "Recorded agreement"},
 		{[]string{"peer", "add", "--name", "x", "--api-root", "ftp://x", "--collection", "c", "--into", "nope"}, 1, "api_root"},
+		{[]string{"partner", "remove", p}, 1, "has an agreement: delete it first"},
+		{[]string{"partner", "remove"}, 2, "partner remove takes 1 argument (ID), got 0"},
 		{[]string{"agreement", "delete", "--partner", p}, 0, "Deleted"},
 		{[]string{"agreement", "show", "--partner", p}, 1, "no agreement"},
+		{[]string{"partner", "remove", p}, 0, "Removed partner " + p},
+		{[]string{"partner", "remove", p}, 1, "no partner"},
 	} {
 		code, _, errs := run(t, env, nil, tc.args...)
 		if code != tc.code || !strings.Contains(errs, tc.want) {
@@ -367,7 +394,7 @@ func TestPolicyCommandsBadInput(t *testing.T) {
 		}
 	}
 	out := n.cli(t, "audit", "--action", "admin")
-	for _, want := range []string{"partner.put.refused", "agreement.put.refused", "agreement.put ", "agreement.delete", "peer.add.refused", "unknown collection"} {
+	for _, want := range []string{"partner.put.refused", "agreement.put.refused", "agreement.put ", "agreement.delete", "peer.add.refused", "unknown collection", "partner.remove.refused", "partner.remove "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the audit log lacks %q:\n%s", want, out)
 		}

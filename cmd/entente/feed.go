@@ -15,17 +15,15 @@ import (
 )
 
 func cmdFeed(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || (args[0] != "add" && args[0] != "list" && args[0] != "remove" && args[0] != "poll") {
-		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-			fmt.Fprintln(env.Stderr, "Usage: entente feed add|list|remove|poll [flags]\n\nConfigure the feeds a node polls over HTTP (admin key).")
-			return nil
-		}
-		return usagef("give a subcommand: add, list, remove or poll")
+	sub, args, helped, uerr := subcommand(env, args, "feed add|list|remove|poll [flags]",
+		commandHelp("feed", "Feeds need an admin key.\n"+remoteFooter))
+	if helped {
+		return uerr
 	}
-	sub := args[0]
-	fs := newFlags(env, "feed "+sub, "feed "+sub+" [--server URL --token KEY | --data DIR] [flags] [ID]",
-		"add: configure a feed (--name, --url, --format, --interval, --tlp, --confidence, --valid-for, --collection);\n"+
-			"list: show the feeds and their last poll; remove ID: stop polling a feed; poll ID: poll it now.")
+	fs, v, err := verbFlags(env, "feed", sub)
+	if err != nil {
+		return err
+	}
 	var remote remoteFlags
 	remote.register(fs, env)
 	cfg := config.Default()
@@ -42,12 +40,13 @@ func cmdFeed(ctx context.Context, env *Env, args []string) error {
 		fs.StringVar(&fr.ValidFor, "valid-for", "", "how long the feed's indicators stay valid")
 		fs.StringVar(&fr.Collection, "collection", node.CollectionIntel, "collection to import into")
 	}
-	if err := parseFlags(fs, args[1:]); err != nil {
+	pos, err := parseVerb(fs, v, args)
+	if err != nil {
 		return err
 	}
-	id := fs.Arg(0)
-	if (sub == "remove" || sub == "poll") && id == "" {
-		return usagef("feed %s needs a feed ID", sub)
+	var id string
+	if len(pos) > 0 {
+		id = pos[0]
 	}
 
 	var feeds []store.Feed

@@ -58,6 +58,7 @@ func cmdImport(ctx context.Context, env *Env, args []string) error {
 	var geoFiles multiFlag
 	fs.Var(&geoFiles, "geo", "geolocation: range CSV file, CIDR directory or .mmdb (repeatable)")
 	coll := fs.String("collection", node.CollectionIntel, "collection id or alias to import into")
+	lim := inputLimits(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -68,6 +69,7 @@ func cmdImport(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	opts.MaxSize = lim.MaxSize
 	if *wlDir != "" {
 		if opts.Warninglists, err = warninglist.LoadDir(*wlDir); err != nil {
 			return fmt.Errorf("load warninglists: %w", err)
@@ -193,7 +195,7 @@ func importOptions(format, columns, source, tlp string, confidence int, validFor
 	if validFor > 0 {
 		o.DefaultValidFor = map[observable.Kind]time.Duration{}
 		for _, k := range []observable.Kind{observable.IPv4, observable.IPv6, observable.CIDR4, observable.CIDR6,
-			observable.Domain, observable.URL, observable.Email, observable.MD5, observable.SHA1, observable.SHA256, observable.SHA512} {
+			observable.Domain, observable.URL, feed.URLPath, observable.Email, observable.MD5, observable.SHA1, observable.SHA256, observable.SHA512} {
 			o.DefaultValidFor[k] = validFor
 		}
 	}

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +11,8 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente/internal/config"
+	"github.com/entente-cti/entente/internal/feed"
+	"github.com/entente-cti/entente/internal/gunzip"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/taxii"
@@ -40,6 +39,7 @@ func cmdIngest(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&cfg.Store, "store", "", "PostgreSQL URL of a node's store, to ingest offline")
 	coll := fs.String("collection", node.CollectionIntel, "collection id or alias to add the objects to")
 	quiet := fs.Bool("quiet", false, "print no progress bar")
+	lim := inputLimits(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func cmdIngest(ctx context.Context, env *Env, args []string) error {
 	var sum ingestSummary
 	start := time.Now()
 	for _, name := range files {
-		if err := ingestFile(ctx, env, name, !*quiet, sink, &sum); err != nil {
+		if err := ingestFile(ctx, env, name, !*quiet, *lim, sink, &sum); err != nil {
 			sum.fileErrors = append(sum.fileErrors, err.Error())
 		}
 	}
@@ -167,8 +167,8 @@ func (s *ingestSummary) print(w io.Writer, d time.Duration) {
 // ingestFile reads one bundle and hands its objects to sink in batches.
 // A file that cannot be read whole (truncated gzip, malformed JSON) stores
 // nothing: its error names the file and where it broke.
-func ingestFile(ctx context.Context, env *Env, name string, progress bool, sink func(context.Context, []json.RawMessage) (func() (ingestResult, error), error), sum *ingestSummary) error {
-	data, err := readInput(env, name, progress)
+func ingestFile(ctx context.Context, env *Env, name string, progress bool, lim gunzip.Limits, sink func(context.Context, []json.RawMessage) (func() (ingestResult, error), error), sum *ingestSummary) error {
+	data, err := readInput(env, name, progress, lim)
 	if err != nil {
 		return err
 	}
@@ -177,7 +177,17 @@ func ingestFile(ctx context.Context, env *Env, name string, progress bool, sink 
 		objs = append(objs, raw)
 		return nil
 	}); err != nil {
+		if what := feed.Identify(data); what != "" {
+			return fmt.Errorf("%s: this is %s, not a STIX bundle: use 'entente import'", name, what)
+		}
 		return fmt.Errorf("%s: %w", name, err)
+	}
+	// A STIX object names its type; a MISP event or feed manifest read as
+	// a single object does not.
+	if len(objs) > 0 && !hasType(objs[0]) {
+		if what := feed.Identify(data); what != "" {
+			return fmt.Errorf("%s: this is %s, not a STIX bundle: use 'entente import'", name, what)
+		}
 	}
 	type pending struct {
 		first, last int
@@ -222,13 +232,14 @@ func resultOf(stored int, failures []taxii.StatusDetail) ingestResult {
 	return r
 }
 
-// readInput reads a file (or stdin for "-") whole, decompressing gzip,
-// with a progress bar on a terminal. The buffer is sized up front (the
-// file's size, or for gzip the uncompressed size its trailer records), so
-// reading a large bundle copies it once rather than at every doubling.
-func readInput(env *Env, name string, progress bool) ([]byte, error) {
+// readInput reads a file (or stdin for "-") whole, decompressing gzip as
+// a stream within lim, with a progress bar on a terminal. Nothing the file
+// declares is trusted: a plain file's buffer is sized from its size on
+// disk, a gzip file's grows with what it really inflates to, and a
+// truncated, corrupt or bomb-like stream is an error naming the file.
+func readInput(env *Env, name string, progress bool, lim gunzip.Limits) ([]byte, error) {
 	var r io.Reader
-	var size, hint int64 = -1, 0
+	var size int64 = -1
 	if name == "-" {
 		r = env.Stdin
 	} else {
@@ -237,12 +248,14 @@ func readInput(env *Env, name string, progress bool) ([]byte, error) {
 			return nil, err
 		}
 		defer f.Close()
-		if fi, err := f.Stat(); err == nil {
-			size, hint = fi.Size(), fi.Size()
-			if gz := gzipSizeHint(f, size); gz > 0 {
-				hint = gz
-			}
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, err
 		}
+		if fi.IsDir() {
+			return nil, fmt.Errorf("%s is a directory: ingest reads STIX bundle files (a MISP feed directory goes to 'entente import')", name)
+		}
+		size = fi.Size()
 		r = f
 	}
 	if progress && isTerminal(env.Stderr) {
@@ -250,41 +263,33 @@ func readInput(env *Env, name string, progress bool) ([]byte, error) {
 		defer bar.Finish()
 		r = io.TeeReader(r, bar)
 	}
-	br := bufio.NewReaderSize(r, 1<<20)
-	var buf bytes.Buffer
-	buf.Grow(int(min(hint, 1<<32)) + 512)
-	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		if _, err := buf.ReadFrom(zr); err != nil {
-			return nil, fmt.Errorf("%s: gzip stream broken after %d bytes (truncated or corrupt): %w", name, buf.Len(), err)
-		}
-		return buf.Bytes(), nil
+	zr, err := gunzip.Open(r, name, lim)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := buf.ReadFrom(br); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	defer zr.Close()
+	var buf bytes.Buffer
+	if size > 0 {
+		// The file's real size: the whole of a plain file, and a floor
+		// for what a compressed one inflates to.
+		buf.Grow(int(min(size, lim.MaxSize)) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(zr); err != nil {
+		if zr.Compressed {
+			return nil, err // names the file and what broke
+		}
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	return buf.Bytes(), nil
 }
 
-// gzipSizeHint returns the uncompressed size a gzip file's trailer records
-// (modulo 4 GiB, so only a hint), or 0 if f is not gzip. It leaves f's
-// offset at the start.
-func gzipSizeHint(f *os.File, size int64) int64 {
-	if size < 20 {
-		return 0
+// hasType reports whether a JSON object has a "type" member, as every STIX
+// object does.
+func hasType(raw json.RawMessage) bool {
+	var o struct {
+		Type *json.RawMessage `json:"type"`
 	}
-	var head [2]byte
-	var tail [4]byte
-	if _, err := f.ReadAt(head[:], 0); err != nil || head != [2]byte{0x1f, 0x8b} {
-		return 0
-	}
-	if _, err := f.ReadAt(tail[:], size-4); err != nil {
-		return 0
-	}
-	return int64(binary.LittleEndian.Uint32(tail[:]))
+	return json.Unmarshal(raw, &o) == nil && o.Type != nil
 }
 
 func isTerminal(w io.Writer) bool {

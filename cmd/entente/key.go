@@ -12,35 +12,36 @@ import (
 )
 
 func cmdKey(ctx context.Context, env *Env, args []string) error {
-	const synopsis = "key create|list|revoke [flags]"
-	sub, args, helped, uerr := subcommand(env, args, synopsis,
-		"  create --role ROLE [--org IDENTITY] [--name LABEL]   print a new key once, on stdout\n"+
-			"  list                                                 list keys (never their secrets)\n"+
-			"  revoke ID                                            refuse a key from now on\n\n"+
-			"Each talks to a running node (--server URL --token KEY) or works offline (--data DIR).\n")
+	sub, args, helped, uerr := subcommand(env, args, "key create|list|revoke [flags]",
+		commandHelp("key", "Managing keys needs an admin key.\n"+remoteFooter))
 	if helped {
 		return uerr
 	}
-	fs := newFlags(env, "key "+sub, "key "+sub+" [flags]", "Manage API keys (admin).")
+	fs, v, err := verbFlags(env, "key", sub)
+	if err != nil {
+		return err
+	}
 	var remote remoteFlags
 	remote.register(fs, env)
 	cfg := config.Default()
 	fs.StringVar(&cfg.Data, "data", "", "data directory of a node, to work offline")
 	fs.StringVar(&cfg.Store, "store", "", "PostgreSQL URL of a node's store, to work offline")
 	var nk node.NewKey
+	role := new(string)
 	if sub == "create" {
-		role := fs.String("role", "", "admin, analyst, partner or sensor")
+		role = fs.String("role", "", "admin, analyst, partner or sensor")
 		fs.StringVar(&nk.Org, "org", "", "STIX identity id of the key's organisation (default: the node's own)")
 		fs.StringVar(&nk.Name, "name", "", "a label for the key")
-		if err := parseFlags(fs, args); err != nil {
-			return err
-		}
+	}
+	pos, err := parseVerb(fs, v, args)
+	if err != nil {
+		return err
+	}
+	if sub == "create" {
 		nk.Role = entente.Role(*role)
 		if !nk.Role.Valid() {
 			return usagef("--role must be admin, analyst, partner or sensor")
 		}
-	} else if err := parseFlags(fs, args); err != nil {
-		return err
 	}
 
 	k, err := keyBackend(ctx, env, remote, cfg)
@@ -72,15 +73,10 @@ func cmdKey(ctx context.Context, env *Env, args []string) error {
 		}
 		return tw.Flush()
 	case "revoke":
-		if fs.NArg() != 1 {
-			return usagef("key revoke takes one key id")
-		}
-		if err := k.revoke(ctx, fs.Arg(0)); err != nil {
+		if err := k.revoke(ctx, pos[0]); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stderr, "Revoked key %s.\n", fs.Arg(0))
-	default:
-		return usagef("unknown subcommand %q (create, list or revoke)", sub)
+		fmt.Fprintf(env.Stderr, "Revoked key %s.\n", pos[0])
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -55,7 +56,7 @@ var commands = []command{
 	{"feed", "configure, list and poll the feeds a node imports over HTTP", cmdFeed},
 	{"key", "create, list and revoke API keys", cmdKey},
 	{"collection", "create and list TAXII collections", cmdCollection},
-	{"partner", "record the organisations the node shares with", cmdPartner},
+	{"partner", "add, list and remove the organisations the node shares with", cmdPartner},
 	{"agreement", "set, list, show, delete and preview sharing agreements", cmdAgreement},
 	{"audit", "list what left the node and every administrative change", cmdAudit},
 	{"peer", "federate with other TAXII 2.1 nodes: add, list, remove, sync", cmdPeer},
@@ -63,6 +64,7 @@ var commands = []command{
 	{"match", "match network logs against indicators and report sightings", cmdMatch},
 	{"alert", "list, show, acknowledge and resolve coordinated alerts", cmdAlert},
 	{"drill", "run a federation on this machine, replay an outbreak, measure alert propagation", cmdDrill},
+	{"version", "print the version, revision and Go version of this binary", cmdVersion},
 }
 
 // Run runs the command named by args[0] and returns the process exit code.
@@ -124,14 +126,26 @@ func newFlags(env *Env, name, synopsis, help string) *flag.FlagSet {
 	fs.Usage = func() {
 		fmt.Fprintf(env.Stderr, "Usage: entente %s\n\n%s\n\nFlags:\n", synopsis, help)
 		fs.VisitAll(func(f *flag.Flag) {
-			def := ""
-			if f.DefValue != "" && f.DefValue != "false" {
-				def = fmt.Sprintf(" (default %q)", f.DefValue)
-			}
-			fmt.Fprintf(env.Stderr, "  --%s\n\t%s%s\n", f.Name, f.Usage, def)
+			fmt.Fprintf(env.Stderr, "  --%s\n\t%s%s\n", f.Name, f.Usage, defaultNote(f))
 		})
 	}
 	return fs
+}
+
+// defaultNote is what a flag's help says of its default: nothing for a
+// zero value or when its text already names the default.
+func defaultNote(f *flag.Flag) string {
+	switch f.DefValue {
+	case "", "false", "0", "0s", "[]":
+		return ""
+	}
+	if strings.Contains(f.Usage, "(default") {
+		return ""
+	}
+	if fmt.Sprintf("%T", f.Value) == "*flag.stringValue" {
+		return fmt.Sprintf(" (default %q)", f.DefValue)
+	}
+	return " (default " + f.DefValue + ")"
 }
 
 // parseFlags parses args into fs, turning parse errors into usage errors.

@@ -13,6 +13,24 @@ import (
 	"github.com/entente-cti/entente/internal/sensor"
 )
 
+// whoami returns the organisation (identity id) of the key of rf.
+func whoami(ctx context.Context, rf remoteFlags) (string, error) {
+	c, err := newAPIClient(rf)
+	if err != nil {
+		return "", err
+	}
+	var who struct {
+		Org string `json:"org"`
+	}
+	if err := c.do(ctx, "GET", "/api/v1/whoami", nil, &who); err != nil {
+		return "", err
+	}
+	if who.Org == "" {
+		return "", fmt.Errorf("the node names no organisation for this key")
+	}
+	return who.Org, nil
+}
+
 // listFlag is a flag that may be given many times (or with commas).
 type listFlag []string
 
@@ -43,12 +61,13 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 		out        = fs.String("out", "", "write hits to this file instead of stdout")
 		sightings  = fs.String("sightings", "", "write the sightings bundle to this file")
 		report     = fs.Bool("report", false, "post the sightings bundle to the node (--server)")
-		identity   = fs.String("identity", env.Getenv("ENTENTE_IDENTITY"), "identity id of this organisation, for where_sighted_refs (or $ENTENTE_IDENTITY)")
+		identity   = fs.String("identity", env.Getenv("ENTENTE_IDENTITY"), "identity id of this organisation, for where_sighted_refs (or $ENTENTE_IDENTITY; default: the organisation of --token on --server)")
 		workers    = fs.Int("workers", 0, "parsing goroutines (default: every core)")
 		quiet      = fs.Bool("quiet", false, "do not print the summary and bad lines on stderr")
 	)
 	rf.register(fs, env)
-	fs.Var(&indicators, "indicators", "indicator file: STIX bundle or plain list of values (repeatable)")
+	fs.Var(&indicators, "indicators", "indicator file: STIX bundle or plain list of values, gzip or plain (repeatable)")
+	lim := inputLimits(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -59,7 +78,14 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 		return usagef("--report needs --server")
 	}
 	if (*report || *sightings != "") && *identity == "" {
-		return usagef("--sightings and --report need --identity (the identity id of this organisation)")
+		if rf.server == "" {
+			return usagef("--sightings and --report need --identity (the identity id of this organisation), or --server and --token to ask the node")
+		}
+		who, err := whoami(ctx, rf)
+		if err != nil {
+			return fmt.Errorf("--identity: ask the node: %w", err)
+		}
+		*identity = who
 	}
 	var scan sensor.Options
 	scan.Workers = *workers
@@ -96,7 +122,7 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 			if err != nil {
 				return fmt.Errorf("indicators: %w", err)
 			}
-			s, err := match.LoadFile(b, name, f, time.Now())
+			s, err := match.LoadFileMax(b, name, f, time.Now(), lim.MaxSize)
 			f.Close()
 			st.Add(s)
 			if err != nil {

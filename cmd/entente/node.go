@@ -79,13 +79,27 @@ func newService(st store.Store, cfg config.Config, logger *slog.Logger, org ...s
 	return node.New(st, nc, logger)
 }
 
-// newLogger returns the structured logger of the process: JSON on stderr.
-func newLogger(env *Env, level string) *slog.Logger {
+// newLogger returns the structured logger of the process, on stderr: text
+// for people (format "text", or "auto" on a terminal), else one JSON
+// object per line, for log collectors.
+func newLogger(env *Env, level, format string) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
+	if format == "text" || format == "auto" && isTerminal(env.Stderr) {
+		return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: l, ReplaceAttr: shortTime}))
+	}
 	return slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// shortTime writes a text log record's time as the local time of day, to
+// the millisecond: a person reading a terminal knows the day.
+func shortTime(groups []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey && len(groups) == 0 && a.Value.Kind() == slog.KindTime {
+		return slog.String(slog.TimeKey, a.Value.Time().Local().Format("15:04:05.000"))
+	}
+	return a
 }
 
 // quietLogger logs only warnings and errors, for CLI commands whose

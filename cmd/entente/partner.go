@@ -9,15 +9,15 @@ import (
 )
 
 func cmdPartner(ctx context.Context, env *Env, args []string) error {
-	const synopsis = "partner add|list [flags]"
-	sub, args, helped, uerr := subcommand(env, args, synopsis,
-		"  add --id identity--… --name N --country CC [--sector S]   record (or update) an organisation the node shares with\n"+
-			"  list                                                     list partners\n\n"+
-			"Each talks to a running node (--server URL --token KEY) or works offline (--data DIR).\n")
+	sub, args, helped, uerr := subcommand(env, args, "partner add|list|remove [flags]",
+		commandHelp("partner", "Managing partners needs an admin key.\n"+remoteFooter))
 	if helped {
 		return uerr
 	}
-	fs := newFlags(env, "partner "+sub, "partner "+sub+" [flags]", "Manage partner organisations (admin).")
+	fs, v, err := verbFlags(env, "partner", sub)
+	if err != nil {
+		return err
+	}
 	var b backendFlags
 	b.register(fs, env)
 	var p policy.Party
@@ -27,8 +27,12 @@ func cmdPartner(ctx context.Context, env *Env, args []string) error {
 		fs.StringVar(&p.Country, "country", "", "ISO 3166-1 alpha-2 country code (FR, DE, …)")
 		fs.StringVar(&p.Sector, "sector", "", "industry sector (STIX industry-sector-ov)")
 	}
-	if err := parseFlags(fs, args); err != nil {
+	pos, err := parseVerb(fs, v, args)
+	if err != nil {
 		return err
+	}
+	if sub == "add" && (p.ID == "" || p.Country == "") {
+		return usagef("partner add needs --id and --country")
 	}
 	ops, done, err := b.open(ctx, env)
 	if err != nil {
@@ -37,9 +41,6 @@ func cmdPartner(ctx context.Context, env *Env, args []string) error {
 	defer done()
 	switch sub {
 	case "add":
-		if p.ID == "" || p.Country == "" {
-			return usagef("partner add needs --id and --country")
-		}
 		if err := ops.putPartner(ctx, p); err != nil {
 			return err
 		}
@@ -55,8 +56,11 @@ func cmdPartner(ctx context.Context, env *Env, args []string) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.ID, p.Name, p.Country, p.Sector)
 		}
 		return tw.Flush()
-	default:
-		return usagef("unknown subcommand %q (add or list)", sub)
+	case "remove":
+		if err := ops.removePartner(ctx, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, "Removed partner %s.\n", pos[0])
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,19 +15,20 @@ import (
 // cmdPattern validates STIX patterns and matches them against observed
 // data: "entente pattern validate" and "entente pattern match".
 func cmdPattern(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		return usagef("expected a subcommand: validate or match")
+	sub, args, helped, uerr := subcommand(env, args, "pattern validate|match [flags]",
+		commandHelp("pattern", "STIX patterns are the indicator language of STIX 2.1 (section 9); 2.0 patterns are\n"+
+			"accepted too. Both work offline: no node is needed.\n"))
+	if helped {
+		return uerr
 	}
-	switch args[0] {
-	case "validate":
-		return cmdPatternValidate(env, args[1:])
-	case "match":
-		return cmdPatternMatch(env, args[1:])
-	case "-h", "--help", "help":
-		fmt.Fprintln(env.Stderr, "Usage: entente pattern validate [--file F] [--spec-version 2.1|2.0] [PATTERN...]\n       entente pattern match --observed FILE PATTERN")
-		return nil
+	fs, v, err := verbFlags(env, "pattern", sub)
+	if err != nil {
+		return err
 	}
-	return usagef("unknown subcommand %q: expected validate or match", args[0])
+	if sub == "validate" {
+		return cmdPatternValidate(env, fs, v, args)
+	}
+	return cmdPatternMatch(env, fs, v, args)
 }
 
 func specVersion(s string) (pattern.Version, error) {
@@ -41,15 +43,11 @@ func specVersion(s string) (pattern.Version, error) {
 	return "", usagef("--spec-version must be 2.1 or 2.0, not %q", s)
 }
 
-func cmdPatternValidate(env *Env, args []string) error {
-	fs := newFlags(env, "pattern validate", "pattern validate [--file F] [--spec-version 2.1|2.0] [PATTERN...]",
-		"Checks STIX patterns, given as arguments or one per line in --file (blank\n"+
-			"lines and lines starting with # are skipped). Prints \"ok\" for each valid\n"+
-			"pattern and, for each invalid one, the pattern with a caret under the\n"+
-			"fault and the reason. Exits 1 if any pattern is invalid.")
+func cmdPatternValidate(env *Env, fs *flag.FlagSet, vb verb, args []string) error {
 	file := fs.String("file", "", "read patterns from this file, one per line (- for standard input)")
 	spec := fs.String("spec-version", "", "accept only this dialect: 2.1 or 2.0 (default: both)")
-	if err := parseFlags(fs, args); err != nil {
+	pats, err := parseVerb(fs, vb, args)
+	if err != nil {
 		return err
 	}
 	v, err := specVersion(*spec)
@@ -57,7 +55,7 @@ func cmdPatternValidate(env *Env, args []string) error {
 		return err
 	}
 	var sources []pattern.Source
-	for _, a := range fs.Args() {
+	for _, a := range pats {
 		sources = append(sources, pattern.Source{Text: a})
 	}
 	if *file != "" {
@@ -108,28 +106,21 @@ func readPatternFile(env *Env, name string) ([]pattern.Source, error) {
 	return out, nil
 }
 
-func cmdPatternMatch(env *Env, args []string) error {
-	fs := newFlags(env, "pattern match", "pattern match --observed FILE PATTERN",
-		"Matches a STIX pattern against the observed-data in FILE (a bundle, or a\n"+
-			"JSON array of bundles and objects; - for standard input) and prints\n"+
-			"\"match\" with the observed-data bound to each observation expression,\n"+
-			"or \"no match\". Exits 0 either way; non-zero only on errors.")
+func cmdPatternMatch(env *Env, fs *flag.FlagSet, vb verb, args []string) error {
 	observed := fs.String("observed", "", "JSON file with observed-data and the objects they refer to")
 	spec := fs.String("spec-version", "", "accept only this pattern dialect: 2.1 or 2.0 (default: both)")
-	if err := parseFlags(fs, args); err != nil {
+	pats, err := parseVerb(fs, vb, args)
+	if err != nil {
 		return err
 	}
 	if *observed == "" {
 		return usagef("--observed is required")
 	}
-	if fs.NArg() != 1 {
-		return usagef("expected exactly one pattern, got %d arguments", fs.NArg())
-	}
 	v, err := specVersion(*spec)
 	if err != nil {
 		return err
 	}
-	src := fs.Arg(0)
+	src := pats[0]
 	p, err := pattern.ParseVersion(src, v)
 	if err != nil {
 		fmt.Fprint(env.Stderr, pattern.FormatError(src, err))

@@ -10,23 +10,20 @@ import (
 )
 
 func cmdPeer(ctx context.Context, env *Env, args []string) error {
-	const synopsis = "peer add|list|remove|sync [flags]"
-	sub, args, helped, uerr := subcommand(env, args, synopsis,
-		"  add --name N --api-root URL --collection REMOTE --into LOCAL --peer-token KEY\n"+
-			"      [--url DISCOVERY] [--org identity--…] [--direction pull|push|both]\n"+
-			"                       federate with another TAXII 2.1 server\n"+
-			"  list                 list peers and their sync state\n"+
-			"  remove ID            stop federating with a peer\n"+
-			"  sync [ID]            sync one peer, or every peer, now\n\n"+
-			"--peer-token is the key the peer issued to this node; it is stored and never shown.\n"+
-			"Each talks to a running node (--server URL --token KEY) or works offline (--data DIR).\n")
+	sub, args, helped, uerr := subcommand(env, args, "peer add|list|remove|sync [flags]",
+		commandHelp("peer", "--peer-token is the key the peer issued to this node; it is stored and never shown.\n"+
+			"Managing peers needs an admin key.\n"+remoteFooter))
 	if helped {
 		return uerr
 	}
-	fs := newFlags(env, "peer "+sub, "peer "+sub+" [flags]", "Manage federation peers (admin).")
+	fs, v, err := verbFlags(env, "peer", sub)
+	if err != nil {
+		return err
+	}
 	var b backendFlags
 	b.register(fs, env)
 	var p node.Peer
+	var noCheck bool
 	if sub == "add" {
 		fs.StringVar(&p.ID, "id", "", "the peer's id on this node (default: a new UUID)")
 		fs.StringVar(&p.Name, "name", "", "the peer's name")
@@ -37,8 +34,10 @@ func cmdPeer(ctx context.Context, env *Env, args []string) error {
 		fs.StringVar(&p.Token, "peer-token", "", "the key the peer issued to this node")
 		fs.StringVar(&p.Org, "org", "", "the STIX identity id of the peer's organisation")
 		fs.StringVar(&p.Direction, "direction", "pull", "pull, push or both")
+		fs.BoolVar(&noCheck, "no-check", false, "add the peer without checking first that it answers as a TAXII 2.1 server with this collection and token")
 	}
-	if err := parseFlags(fs, args); err != nil {
+	pos, err := parseVerb(fs, v, args)
+	if err != nil {
 		return err
 	}
 	if sub == "add" && p.APIRoot == "" && p.DiscoveryURL != "" {
@@ -51,7 +50,7 @@ func cmdPeer(ctx context.Context, env *Env, args []string) error {
 	defer done()
 	switch sub {
 	case "add":
-		p, err := ops.addPeer(ctx, p)
+		p, err := ops.addPeer(ctx, p, !noCheck)
 		if err != nil {
 			return err
 		}
@@ -73,15 +72,12 @@ func cmdPeer(ctx context.Context, env *Env, args []string) error {
 		}
 		return tw.Flush()
 	case "remove":
-		if fs.NArg() != 1 {
-			return usagef("peer remove takes one peer id")
-		}
-		if err := ops.removePeer(ctx, fs.Arg(0)); err != nil {
+		if err := ops.removePeer(ctx, pos[0]); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stderr, "Removed peer %s.\n", fs.Arg(0))
+		fmt.Fprintf(env.Stderr, "Removed peer %s.\n", pos[0])
 	case "sync":
-		ids := fs.Args()
+		ids := pos
 		if len(ids) == 0 {
 			ps, err := ops.peers(ctx)
 			if err != nil {
@@ -106,8 +102,6 @@ func cmdPeer(ctx context.Context, env *Env, args []string) error {
 		if failed > 0 {
 			return fmt.Errorf("%d of %d peers failed to sync", failed, len(ids))
 		}
-	default:
-		return usagef("unknown subcommand %q (add, list, remove or sync)", sub)
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/entente-cti/entente/internal/httpapi"
+
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/config"
 	"github.com/entente-cti/entente/internal/node"
@@ -19,13 +21,16 @@ import (
 type policyOps interface {
 	putPartner(context.Context, policy.Party) error
 	partners(context.Context) ([]policy.Party, error)
+	removePartner(context.Context, string) error
 	putAgreement(context.Context, policy.Agreement) (policy.Agreement, error)
 	agreement(context.Context, string) (policy.Agreement, error)
 	agreements(context.Context) ([]policy.Agreement, error)
 	deleteAgreement(context.Context, string) error
 	preview(context.Context, string, node.PreviewRequest) (*node.PreviewPage, error)
 	audit(context.Context, node.AuditQuery) (node.AuditPage, error)
-	addPeer(context.Context, node.Peer) (node.Peer, error)
+	// addPeer adds a peer, first checking that it answers (see
+	// httpapi.CheckPeer) when check is set.
+	addPeer(ctx context.Context, p node.Peer, check bool) (node.Peer, error)
 	peers(context.Context) ([]node.Peer, error)
 	removePeer(context.Context, string) error
 	syncPeer(context.Context, string) (node.SyncResult, error)
@@ -82,6 +87,9 @@ func (o *offlinePolicy) putPartner(ctx context.Context, p policy.Party) error {
 func (o *offlinePolicy) partners(ctx context.Context) ([]policy.Party, error) {
 	return o.svc.Partners(ctx, o.p())
 }
+func (o *offlinePolicy) removePartner(ctx context.Context, id string) error {
+	return o.svc.RemovePartner(ctx, o.p(), id)
+}
 func (o *offlinePolicy) putAgreement(ctx context.Context, a policy.Agreement) (policy.Agreement, error) {
 	return o.svc.PutAgreement(ctx, o.p(), a)
 }
@@ -100,7 +108,12 @@ func (o *offlinePolicy) preview(ctx context.Context, partner string, req node.Pr
 func (o *offlinePolicy) audit(ctx context.Context, q node.AuditQuery) (node.AuditPage, error) {
 	return o.svc.QueryAudit(ctx, o.p(), q)
 }
-func (o *offlinePolicy) addPeer(ctx context.Context, p node.Peer) (node.Peer, error) {
+func (o *offlinePolicy) addPeer(ctx context.Context, p node.Peer, check bool) (node.Peer, error) {
+	if check {
+		if err := httpapi.CheckPeer(ctx, p); err != nil {
+			return node.Peer{}, fmt.Errorf("%w (add it anyway with --no-check)", err)
+		}
+	}
 	return o.svc.AddPeer(ctx, o.p(), p)
 }
 func (o *offlinePolicy) peers(ctx context.Context) ([]node.Peer, error) {
@@ -125,6 +138,9 @@ func (r *remotePolicy) partners(ctx context.Context) ([]policy.Party, error) {
 	}
 	err := r.c.do(ctx, "GET", "/api/v1/partners", nil, &out)
 	return out.Partners, err
+}
+func (r *remotePolicy) removePartner(ctx context.Context, id string) error {
+	return r.c.do(ctx, "DELETE", "/api/v1/partners/"+url.PathEscape(id), nil, nil)
 }
 func (r *remotePolicy) putAgreement(ctx context.Context, a policy.Agreement) (policy.Agreement, error) {
 	var out policy.Agreement
@@ -185,9 +201,14 @@ func (r *remotePolicy) audit(ctx context.Context, q node.AuditQuery) (node.Audit
 	err := r.c.do(ctx, "GET", "/api/v1/audit?"+v.Encode(), nil, &out)
 	return out, err
 }
-func (r *remotePolicy) addPeer(ctx context.Context, p node.Peer) (node.Peer, error) {
+func (r *remotePolicy) addPeer(ctx context.Context, p node.Peer, check bool) (node.Peer, error) {
+	// The node checks the peer, from where it will reach it.
+	path := "/api/v1/peers"
+	if !check {
+		path += "?check=false"
+	}
 	var out node.Peer
-	err := r.c.do(ctx, "POST", "/api/v1/peers", p, &out)
+	err := r.c.do(ctx, "POST", path, p, &out)
 	return out, err
 }
 func (r *remotePolicy) peers(ctx context.Context) ([]node.Peer, error) {

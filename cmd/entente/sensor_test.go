@@ -101,6 +101,25 @@ func TestSensorWorkflow(t *testing.T) {
 	if len(env2.Objects) != 1 || env2.Objects[0].SightingOfRef != "indicator--a932fcc6-e032-476c-826f-cb970a5a1ade" || env2.Objects[0].Count != want {
 		t.Fatalf("sightings on the node: %+v, want one of the indicator with count %d", env2.Objects, want)
 	}
+
+	// Without --identity, the sightings are the key's organisation's (the
+	// README's match line); without a node to ask, --identity is needed.
+	var who struct {
+		Org string `json:"org"`
+	}
+	if code := taxiiGet(t, url+"/api/v1/whoami", sensor, &who); code != 200 || who.Org == "" {
+		t.Fatalf("whoami: %d %q", code, who.Org)
+	}
+	sf := filepath.Join(t.TempDir(), "sightings.json")
+	if code, _, errs := run(t, senv, nil, "match", "--quiet", "--indicators", bf, "--sightings", sf, connLog); code != 0 {
+		t.Fatalf("match without --identity: exit %d: %s", code, errs)
+	}
+	if b, err := os.ReadFile(sf); err != nil || !strings.Contains(string(b), `"where_sighted_refs":["`+who.Org+`"]`) {
+		t.Fatalf("sightings not the node's organisation's (%s): %v\n%.400s", who.Org, err, b)
+	}
+	if code, _, errs := run(t, nil, nil, "match", "--indicators", bf, "--sightings", sf, connLog); code != 2 || !strings.Contains(errs, "need --identity") {
+		t.Fatalf("no --identity and no node: exit %d: %s", code, errs)
+	}
 }
 
 // TestMatchEvaluatesPatterns: 'entente match --indicators' evaluates the

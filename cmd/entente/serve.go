@@ -7,10 +7,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/config"
@@ -27,7 +30,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 			"/readyz and /metrics. On an empty data directory the node is created first\n"+
 			"(see 'entente init'); its admin key is then printed once on stderr.\n"+
 			"Flags override the settings of --config.")
-	cfgFile := fs.String("config", "", "TOML configuration file")
+	cfgFile := fs.String("config", "", "TOML configuration file (every key, with its default: docs/configuration.md, or --print-config)")
 	var fl config.Config
 	fs.StringVar(&fl.Data, "data", "", "data directory of the embedded store (default \"entente-data\")")
 	fs.StringVar(&fl.Store, "store", "", "PostgreSQL URL (postgres://…): several replicas may share it")
@@ -36,6 +39,8 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&fl.TLS.Key, "tls-key", "", "private key file (PEM) for --tls-cert")
 	fs.StringVar(&fl.TLS.ClientCA, "client-ca", "", "CA file (PEM) whose client certificates are requested")
 	fs.StringVar(&fl.LogLevel, "log-level", "", "debug, info, warn or error (default \"info\")")
+	fs.StringVar(&fl.LogFormat, "log-format", "", "text (for people), json (for log collectors) or auto: text on a terminal, json otherwise (default \"auto\")")
+	printConfig := fs.Bool("print-config", false, "print the configuration in effect (defaults, then --config, then flags) as TOML, secrets redacted, and exit")
 	org := fs.String("org", "Entente node", "organisation name, when the node is created by this start")
 	country := fs.String("country", "", "ISO 3166-1 alpha-2 country, when the node is created by this start")
 	sector := fs.String("sector", "", "industry sector, when the node is created by this start")
@@ -72,13 +77,18 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 			cfg.TLS.ClientCA = fl.TLS.ClientCA
 		case "log-level":
 			cfg.LogLevel = fl.LogLevel
+		case "log-format":
+			cfg.LogFormat = fl.LogFormat
 		}
 	})
 	if err := cfg.Validate(); err != nil {
 		return usagef("%v", err)
 	}
+	if *printConfig {
+		return config.WriteTOML(env.Stdout, cfg)
+	}
 	tuneRuntime(env, cfg)
-	logger := newLogger(env, cfg.LogLevel)
+	logger := newLogger(env, cfg.LogLevel, cfg.LogFormat)
 
 	st, err := openStore(ctx, cfg.Data, cfg.Store)
 	if err != nil {
@@ -95,7 +105,9 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		if id, secret, err = svc.Init(ctx, *org, *country, *sector); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stderr, "Created node for %s (%s). Admin key (shown only once):\n%s\n", id.Name, id.Country, secret)
+		writeFramed(env.Stderr, fmt.Sprintf("Created the node of %s (%s), %s.", id.Name, id.Country, id.ID),
+			"Its admin key, shown only this once; keep it safe:", "", "  "+secret, "",
+			"Use it as --token, or export ENTENTE_TOKEN=<key>.")
 	} else if err != nil {
 		return err
 	}
@@ -178,6 +190,23 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// writeFramed writes lines in a frame, in one write, so that the block
+// stands out from log lines and no concurrent log line splits it.
+func writeFramed(w io.Writer, lines ...string) {
+	width := 0
+	for _, l := range lines {
+		width = max(width, utf8.RuneCountInString(l))
+	}
+	bar := strings.Repeat("=", width+4)
+	var b strings.Builder
+	b.WriteString("\n" + bar + "\n")
+	for _, l := range lines {
+		b.WriteString("| " + l + strings.Repeat(" ", width-utf8.RuneCountInString(l)) + " |\n")
+	}
+	b.WriteString(bar + "\n\n")
+	io.WriteString(w, b.String())
 }
 
 func storeKind(cfg config.Config) string {

@@ -15,34 +15,52 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// Config is a node's configuration.
+// Config is a node's configuration. Each field's doc comment is its
+// documentation: docs/configuration.md and the comments of
+// [WriteTOML] are generated from them (see keys_gen.go), and a test
+// fails when a field has none.
 type Config struct {
-	// Listen is the address the HTTP server binds.
+	// Listen is the address (host:port) the HTTP server binds.
 	Listen string `toml:"listen"`
-	// Data is the node's data directory (the embedded store lives there).
+	// Data is the node's data directory: the embedded SQLite store
+	// (entente.db, audit.db) and the webhook delivery queue live there.
 	Data string `toml:"data"`
-	// Store is a PostgreSQL URL; empty means the embedded SQLite store
-	// in Data.
-	Store string `toml:"store"`
-	// Title and Description are shown in TAXII discovery.
-	Title       string `toml:"title"`
+	// Store is a PostgreSQL URL (postgres://user:password@host/db); empty
+	// means the embedded SQLite store in data. Several replicas may
+	// share one PostgreSQL store. Its password is redacted when the
+	// configuration is printed.
+	Store string `toml:"store" secret:"url"`
+	// Title is the node's title in TAXII discovery.
+	Title string `toml:"title"`
+	// Description is the node's description in TAXII discovery.
 	Description string `toml:"description"`
-	Contact     string `toml:"contact"`
-	// APIRoot is the name of the node's TAXII API root (/taxii2/NAME/).
+	// Contact is the contact information in TAXII discovery (e-mail,
+	// URL); empty leaves it out.
+	Contact string `toml:"contact"`
+	// APIRoot is the name of the node's TAXII API root: /taxii2/NAME/.
 	APIRoot string `toml:"api_root"`
-	// MaxContentLength is the largest request body accepted, in bytes.
+	// MaxContentLength is the largest request body accepted, in bytes
+	// (TAXII's max_content_length).
 	MaxContentLength int64 `toml:"max_content_length"`
 	// MaxJSONDepth is the deepest JSON nesting accepted in a request.
 	MaxJSONDepth int `toml:"max_json_depth"`
-	// RatePerSecond and Burst limit the requests of each API key.
+	// RatePerSecond is how many requests per second each API key may
+	// make on average.
 	RatePerSecond float64 `toml:"rate_per_second"`
-	Burst         int     `toml:"burst"`
-	// TLS, when Cert and Key are set, serves HTTPS; ClientCA, when set,
-	// asks clients for certificates signed by it.
+	// Burst is how many requests an API key may make at once above
+	// rate_per_second.
+	Burst int `toml:"burst"`
+	// TLS serves HTTPS when cert and key are set.
 	TLS TLS `toml:"tls"`
-	// LogLevel is debug, info, warn or error.
+	// LogLevel is the least severe log level written: debug, info, warn
+	// or error.
 	LogLevel string `toml:"log_level"`
-	// ShutdownGrace is how long in-flight requests may run on shutdown.
+	// LogFormat is how logs are written on stderr: text (for people),
+	// json (one object per line, for collectors) or auto (text on a
+	// terminal, json otherwise).
+	LogFormat string `toml:"log_format"`
+	// ShutdownGrace is how long in-flight requests may run on shutdown
+	// (a Go duration: 10s, 1m).
 	ShutdownGrace Duration `toml:"shutdown_grace"`
 	// GCPercent is how far, in percent, the heap may grow over live data
 	// before the garbage collector runs (Go's GOGC). A node's live heap
@@ -52,15 +70,19 @@ type Config struct {
 	GCPercent int `toml:"gc_percent"`
 	// MemoryLimit, in bytes, when positive, is a soft limit on the
 	// process's memory (Go's GOMEMLIMIT): the collector runs more often
-	// as the heap nears it. The GOMEMLIMIT environment variable, when
-	// set, wins.
+	// as the heap nears it. 0 means none. The GOMEMLIMIT environment
+	// variable, when set, wins.
 	MemoryLimit int64 `toml:"memory_limit"`
 }
 
 // TLS configures HTTPS.
 type TLS struct {
-	Cert     string `toml:"cert"`
-	Key      string `toml:"key"`
+	// Cert is the server's certificate file (PEM), chain included.
+	Cert string `toml:"cert"`
+	// Key is the private key file (PEM) of cert.
+	Key string `toml:"key"`
+	// ClientCA is a CA file (PEM): clients that present a certificate
+	// must have one it signed (API keys still authenticate requests).
 	ClientCA string `toml:"client_ca"`
 }
 
@@ -91,6 +113,7 @@ func Default() Config {
 		RatePerSecond:    1000,
 		Burst:            2000,
 		LogLevel:         "info",
+		LogFormat:        "auto",
 		ShutdownGrace:    Duration{10 * time.Second},
 		GCPercent:        DefaultGCPercent,
 	}
@@ -175,6 +198,11 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "auto", "text", "json":
+	default:
+		return fmt.Errorf("log_format: %q is not auto, text or json", c.LogFormat)
 	}
 	return nil
 }

@@ -69,6 +69,9 @@ type Config struct {
 	Parallel int
 	// Progress, when set, receives one line per phase.
 	Progress io.Writer
+	// OnProgress, when set, is told how far each phase is, for a progress
+	// bar. It is called from the drill's goroutines, never two at once.
+	OnProgress func(Progress)
 	// Logger receives the nodes' logs (default: warnings and errors are
 	// discarded).
 	Logger *slog.Logger
@@ -98,6 +101,66 @@ func (c *Config) defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Progress is how far a drill is in one of its phases.
+type Progress struct {
+	// Phase is PhaseSetup, PhaseSyncs, PhaseReplay or PhaseSettle.
+	Phase string
+	// Done is how many of the phase's Total steps are done: node set-up
+	// steps (three per node), nodes whose peers synced once, sightings
+	// reported, (node, alert) pairs delivered.
+	Done, Total int
+}
+
+// The phases of a drill, in order.
+const (
+	PhaseSetup  = "setting up nodes"
+	PhaseSyncs  = "first peer syncs"
+	PhaseReplay = "replaying sightings"
+	PhaseSettle = "delivering alerts"
+)
+
+// progress reports a drill's progress to Config.OnProgress.
+type progress struct {
+	mu sync.Mutex
+	fn func(Progress)
+	p  Progress
+}
+
+// start begins a phase of total steps.
+func (r *progress) start(phase string, total int) {
+	if r == nil || r.fn == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.p = Progress{Phase: phase, Total: total}
+	r.fn(r.p)
+}
+
+// add counts n more steps done.
+func (r *progress) add(n int) {
+	if r == nil || r.fn == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.p.Done += n
+	r.fn(r.p)
+}
+
+// set says done steps are done, when it is more than before.
+func (r *progress) set(done int) {
+	if r == nil || r.fn == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if done > r.p.Done {
+		r.p.Done = done
+		r.fn(r.p)
 	}
 }
 
@@ -215,7 +278,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	tr := &http.Transport{MaxIdleConns: 4 * cfg.Nodes, MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
 	f := &federation{w: w, rec: newRecorder(cfg.Nodes, tiers), alerts: alerts, log: cfg.Logger,
-		http: &http.Client{Transport: tr}, syncInt: cfg.SyncInterval,
+		http: &http.Client{Transport: tr}, syncInt: cfg.SyncInterval, progress: &progress{fn: cfg.OnProgress},
 		limits: taxiiclient.Limits{MaxRetries: 1, BackoffBase: 100 * time.Millisecond, MaxBackoff: time.Second, HeaderTimeout: 30 * time.Second}}
 	say("drill: %d organisations in %d countries (%d national CERTs), seed %d; data in %s", cfg.Nodes, cfg.Countries, len(w.certs), cfg.Seed, dir)
 	t0 := time.Now()
@@ -288,7 +351,9 @@ func peakRSS() float64 {
 
 // firstSyncs waits until every peer of every node has been synced once.
 func (f *federation) firstSyncs(ctx context.Context) error {
-	for _, n := range f.nodes {
+	f.progress.start(PhaseSyncs, len(f.nodes))
+	for i, n := range f.nodes {
+		f.progress.set(i)
 		for {
 			peers, err := n.svc.Peers(ctx, node.LocalAdmin(n.org.ID))
 			if err != nil {
@@ -304,6 +369,7 @@ func (f *federation) firstSyncs(ctx context.Context) error {
 			}
 		}
 	}
+	f.progress.set(len(f.nodes))
 	return nil
 }
 
@@ -324,6 +390,7 @@ func (f *federation) replay(ctx context.Context, cfg Config, res *Result) ([]tim
 	}
 	start := time.Now()
 	res.Start = start
+	f.progress.start(PhaseReplay, len(w.sightings))
 	killAt, reopenAt := time.Duration(0.4*float64(cfg.Duration)), time.Duration(0.7*float64(cfg.Duration))
 	faultDone := make(chan error, 1)
 	if len(faulty) > 0 {
@@ -376,6 +443,7 @@ func (f *federation) replay(ctx context.Context, cfg Config, res *Result) ([]tim
 					at := time.Now()
 					if err := f.report(ctx, n, url, obj); err == nil {
 						emitted[k] = at
+						f.progress.add(1)
 						return
 					} else if ctx.Err() != nil {
 						return
@@ -435,8 +503,12 @@ func (f *federation) report(ctx context.Context, n *fedNode, url string, obj jso
 // tier, or until the deadline; it reports whether they all do.
 func (f *federation) settle(ctx context.Context, t *truth, limit time.Duration) bool {
 	deadline := time.Now().Add(limit)
+	pairs := len(f.nodes) * len(t.final)
+	f.progress.start(PhaseSettle, pairs)
 	for {
-		if f.missing(t) == 0 {
+		missing := f.missing(t)
+		f.progress.set(pairs - missing)
+		if missing == 0 {
 			return true
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {

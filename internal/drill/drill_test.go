@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"io"
+	"slices"
 	"testing"
 	"time"
 
@@ -22,9 +23,34 @@ func runDrill(t *testing.T, cfg drill.Config) *drill.Result {
 	}
 	var progress bytes.Buffer
 	cfg.Progress = &progress
+	// The progress of each phase, last report first seen.
+	var phases []string
+	last := map[string]drill.Progress{}
+	cfg.OnProgress = func(p drill.Progress) {
+		if _, ok := last[p.Phase]; !ok {
+			phases = append(phases, p.Phase)
+		} else if p.Done < last[p.Phase].Done || p.Total != last[p.Phase].Total {
+			t.Errorf("progress went back: %+v after %+v", p, last[p.Phase])
+		}
+		last[p.Phase] = p
+	}
 	res, err := drill.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("drill: %v\n%s", err, progress.String())
+	}
+	if want := []string{drill.PhaseSetup, drill.PhaseSyncs, drill.PhaseReplay, drill.PhaseSettle}; !slices.Equal(phases, want) {
+		t.Errorf("phases %q, want %q", phases, want)
+	}
+	for _, ph := range phases {
+		if p := last[ph]; p.Done != p.Total || p.Total == 0 {
+			t.Errorf("phase %s ended at %d of %d", ph, p.Done, p.Total)
+		}
+	}
+	if p := last[drill.PhaseSetup]; p.Total != 3*res.Nodes {
+		t.Errorf("set-up of %d steps for %d nodes", p.Total, res.Nodes)
+	}
+	if p := last[drill.PhaseReplay]; p.Total != res.Sightings {
+		t.Errorf("replay of %d steps for %d sightings", p.Total, res.Sightings)
 	}
 	var sum bytes.Buffer
 	drill.Summary(&sum, res)

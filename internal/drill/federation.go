@@ -169,6 +169,8 @@ type federation struct {
 	limits  taxiiclient.Limits
 	syncInt time.Duration
 	terms   map[[2]int]agreementTerms // [from, to]
+	// progress counts the steps of each phase.
+	progress *progress
 }
 
 // open opens (creating on first use) node i's store and service, and
@@ -254,8 +256,19 @@ func (f *federation) setup(ctx context.Context, dir string, parallel int) error 
 	w := f.w
 	f.nodes = make([]*fedNode, len(w.orgs))
 	intel := w.intel()
+	f.progress.start(PhaseSetup, 3*len(w.orgs))
+	// Each pass counts one step per node.
+	each := func(fn func(i int) error) error {
+		return forEach(len(w.orgs), parallel, func(i int) error {
+			err := fn(i)
+			if err == nil {
+				f.progress.add(1)
+			}
+			return err
+		})
+	}
 	// Pass 1: create and initialise the nodes.
-	err := forEach(len(w.orgs), parallel, func(i int) error {
+	err := each(func(i int) error {
 		o := w.orgs[i]
 		n := &fedNode{org: o, dir: filepath.Join(dir, fmt.Sprintf("node-%03d-%s", i, o.Country)), keys: map[int]string{}, colls: map[string]string{}}
 		f.nodes[i] = n
@@ -343,7 +356,7 @@ func (f *federation) setup(ctx context.Context, dir string, parallel int) error 
 		}
 		return out
 	}
-	err = forEach(len(w.orgs), parallel, func(i int) error {
+	err = each(func(i int) error {
 		if err := f.open(ctx, i); err != nil {
 			return err
 		}
@@ -378,7 +391,7 @@ func (f *federation) setup(ctx context.Context, dir string, parallel int) error 
 		return err
 	}
 	// Pass 3: peers (they need the partners' keys and collection ids).
-	return forEach(len(w.orgs), parallel, func(i int) error {
+	return each(func(i int) error {
 		n := f.nodes[i]
 		admin := node.LocalAdmin(n.org.ID)
 		add := func(id string, j int, remote, local, dir string) error {

@@ -102,9 +102,11 @@ type obs struct {
 // add imports o: its SCO and, when o.indicator, its indicator (merged with
 // any earlier one of the same id). It returns the indicator's id, or "".
 func (b *batch) add(o obs) string {
-	scoID, sco := sco(&b.scratch, o.kind, o.value)
-	b.im.addOther(scoID, sco)
-	b.res.Stats.Observables++
+	if o.kind != URLPath {
+		scoID, sco := sco(&b.scratch, o.kind, o.value)
+		b.im.addOther(scoID, sco)
+		b.res.Stats.Observables++
+	}
 	if !o.indicator {
 		return ""
 	}

@@ -32,7 +32,6 @@ package feed
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +41,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/entente-cti/entente/internal/gunzip"
 	"github.com/entente-cti/entente/internal/observable"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/warninglist"
@@ -108,6 +108,10 @@ type Options struct {
 	// Now is the import time (created/modified of objects the source does
 	// not date, and valid_from of plain-list entries); time.Now when zero.
 	Now time.Time
+	// MaxSize is the most a compressed input may inflate to
+	// (DefaultMaxSize when 0); inputs that inflate far more than real
+	// feeds do are refused too (see package gunzip).
+	MaxSize int64
 	// AllIndicators makes an indicator of every MISP attribute with an
 	// observable value, not only those marked to_ids.
 	AllIndicators bool
@@ -124,6 +128,7 @@ var DefaultValidFor = map[observable.Kind]time.Duration{
 	observable.CIDR6:  90 * 24 * time.Hour,
 	observable.Domain: 90 * 24 * time.Hour,
 	observable.URL:    30 * 24 * time.Hour,
+	URLPath:           30 * 24 * time.Hour,
 	observable.Email:  180 * 24 * time.Hour,
 }
 
@@ -173,6 +178,10 @@ type Result struct {
 	Rejected []Reject
 	Stats    Stats
 }
+
+// DefaultMaxSize is the default Options.MaxSize: an import holds what it
+// reads in memory.
+const DefaultMaxSize = 2 << 30
 
 // maxRejects bounds the rejects kept per input (all are counted).
 const maxRejects = 10000
@@ -242,15 +251,16 @@ func (im *Importer) Len() int { return len(im.order) }
 // Objects (see [Importer.Objects]). Only input that cannot be read at all
 // (an I/O error, a MISP file that is not JSON) is an error.
 func (im *Importer) Import(r io.Reader, name string, opts Options) (Result, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return Result{}, fmt.Errorf("import %s: %w", name, err)
-		}
-		defer zr.Close()
-		br = bufio.NewReaderSize(zr, 1<<16)
+	maxSize := opts.MaxSize
+	if maxSize == 0 {
+		maxSize = DefaultMaxSize
 	}
+	zr, err := gunzip.Open(r, name, gunzip.Limits{MaxSize: maxSize})
+	if err != nil {
+		return Result{}, fmt.Errorf("import: %w", err)
+	}
+	defer zr.Close()
+	br := bufio.NewReaderSize(zr, 1<<16)
 	f := opts.Format
 	if f == FormatAuto {
 		head, _ := br.Peek(4096)
@@ -258,7 +268,6 @@ func (im *Importer) Import(r io.Reader, name string, opts Options) (Result, erro
 	}
 	b := im.newBatch(name, opts)
 	b.res.Format = f
-	var err error
 	switch f {
 	case FormatMISPEvent:
 		var data []byte
@@ -276,6 +285,9 @@ func (im *Importer) Import(r io.Reader, name string, opts Options) (Result, erro
 		err = fmt.Errorf("unknown format %q", f)
 	}
 	if err != nil {
+		if gunzip.Named(err) {
+			return Result{}, fmt.Errorf("import: %w", err)
+		}
 		return Result{}, fmt.Errorf("import %s: %w", name, err)
 	}
 	b.finish()

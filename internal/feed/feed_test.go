@@ -117,6 +117,7 @@ local-zone: "unbound.example" always_nxdomain
 http://evil.example/x?y#frag
 D41D8CD98F00B204E9800998ECF8427E
 /just/a/path
+/has#fragment
 not_a_domain!
 `
 	res, err := Import(strings.NewReader(in), "test.txt", Options{Now: now, Format: FormatPlain})
@@ -132,7 +133,7 @@ not_a_domain!
 			got = append(got, in.Name)
 		}
 	}
-	want := []string{"1.2.3.4", "10.0.0.0/8", "2001:db8::1", "example.com", "wild.example", "bad.example", "1.2.3.4/32"[:7] + "", "hosts.example", "bind.example", "dnsmasq.example", "unbound.example", "adblock.example", "http://adblock.example/path/x.pdf", "5.6.7.8", "9.9.9.9", "http://evil.example/x?y", "d41d8cd98f00b204e9800998ecf8427e"}
+	want := []string{"1.2.3.4", "10.0.0.0/8", "2001:db8::1", "example.com", "wild.example", "bad.example", "1.2.3.4/32"[:7] + "", "hosts.example", "bind.example", "dnsmasq.example", "unbound.example", "adblock.example", "http://adblock.example/path/x.pdf", "5.6.7.8", "9.9.9.9", "http://evil.example/x?y", "d41d8cd98f00b204e9800998ecf8427e", "/just/a/path"}
 	want[6] = "1.2.3.4" // the rpz-ip trigger is 1.2.3.4/32, the same indicator as the first line
 	want = append(want[:6], want[7:]...)
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -141,9 +142,16 @@ not_a_domain!
 	if res.Stats.Duplicates != 3 {
 		t.Errorf("Duplicates = %d, want 3 (1.2.3.4 twice more, *.bad.example)", res.Stats.Duplicates)
 	}
+	for _, raw := range res.Objects {
+		var in indicator
+		json.Unmarshal(raw, &in)
+		if in.Name == "/just/a/path" && in.Pattern != "[network-traffic:extensions.'http-request-ext'.request_value = '/just/a/path']" {
+			t.Errorf("URL path pattern %s", in.Pattern)
+		}
+	}
 	wantRej := []Reject{
-		{Where: "test.txt:line 27", Reason: ""},
 		{Where: "test.txt:line 28", Reason: ""},
+		{Where: "test.txt:line 29", Reason: ""},
 	}
 	if len(res.Rejected) != len(wantRej) {
 		t.Fatalf("rejected = %+v, want 2", res.Rejected)
@@ -341,9 +349,9 @@ func TestRealBlocklists(t *testing.T) {
 		if res.Stats.Indicators == 0 {
 			t.Errorf("%s: no indicators", rel)
 		}
-		// Most lines of these lists are values: rejects are few, except
-		// Maltrail trails, which also hold bare URL paths.
-		if !strings.HasPrefix(rel, "maltrail") && res.Stats.Rejected*50 > res.Stats.Records {
+		// Most lines of these lists are values (Maltrail's bare URL
+		// paths included): rejects are few.
+		if res.Stats.Rejected*50 > res.Stats.Records {
 			t.Errorf("%s: %d of %d records rejected, e.g. %+v", rel, res.Stats.Rejected, res.Stats.Records, res.Rejected[:min(3, len(res.Rejected))])
 		}
 		return nil

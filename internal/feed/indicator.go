@@ -93,10 +93,26 @@ var hashProp = map[observable.Kind][2]string{
 	observable.SHA512: {"'SHA-512'", "SHA-512"},
 }
 
+// URLPath is the kind of a URL path without a host, as Maltrail's trails
+// list them ("/wp-content/x.php"). It is not an observable of its own
+// (there is no STIX cyber-observable object for a path), so it makes an
+// indicator but no SCO. Its pattern matches HTTP requests whose request
+// target is the path: the http-request-ext extension of network-traffic
+// (STIX 2.1, section 6.12.2), whose request_value "specifies the value
+// (typically a resource path) of the HTTP request", e.g.
+//
+//	[network-traffic:extensions.'http-request-ext'.request_value = '/wp-content/x.php']
+//
+// Maltrail matches a path also with a query string, a trailing slash or
+// without the file extension; the pattern says only what the trail says.
+const URLPath observable.Kind = "url-path"
+
 // Pattern returns the STIX pattern of a normalised observable value of
 // kind k.
 func Pattern(k observable.Kind, v string) string {
 	switch k {
+	case URLPath:
+		return "[network-traffic:extensions.'http-request-ext'.request_value = " + quote(v) + "]"
 	case observable.IPv4, observable.CIDR4:
 		return "[ipv4-addr:value = " + quote(v) + "]"
 	case observable.IPv6, observable.CIDR6:

@@ -28,6 +28,16 @@ func (b *batch) plain(r io.Reader) error {
 		}
 		for _, v := range values {
 			b.res.Stats.Records++
+			if isURLPath(v) {
+				// A URL path without a host (Maltrail trails): an
+				// indicator on HTTP requests for it.
+				if err := checkURLPath(v); err != nil {
+					b.reject(fmt.Sprintf("%s:line %d", b.name, line), err.Error())
+					continue
+				}
+				b.add(obs{kind: URLPath, value: v, indicator: true, confidence: -1})
+				continue
+			}
 			k, n, err := detect(v)
 			if err != nil {
 				b.reject(fmt.Sprintf("%s:line %d", b.name, line), err.Error())
@@ -38,6 +48,30 @@ func (b *batch) plain(r io.Reader) error {
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("line %d: %w", line+1, err)
+	}
+	return nil
+}
+
+// isURLPath reports whether v is a URL path without a host: "/x.php",
+// not "//host/x" (a network-path reference).
+func isURLPath(v string) bool {
+	return strings.HasPrefix(v, "/") && !strings.HasPrefix(v, "//")
+}
+
+// maxURLPath bounds a URL path's length (servers refuse request lines
+// much longer).
+const maxURLPath = 8192
+
+// checkURLPath checks that v can be an HTTP request target in origin form
+// (RFC 9112, 3.2.1): visible ASCII only, no fragment.
+func checkURLPath(v string) error {
+	if len(v) > maxURLPath {
+		return fmt.Errorf("URL path of %d bytes is longer than %d", len(v), maxURLPath)
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c >= 0x7f || c == '#' {
+			return fmt.Errorf("URL path %q: byte %d (%q) cannot be in an HTTP request target", v, i, c)
+		}
 	}
 	return nil
 }

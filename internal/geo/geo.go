@@ -14,7 +14,6 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"net/netip"
@@ -22,6 +21,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/entente-cti/entente/internal/gunzip"
 
 	"go4.org/netipx"
 )
@@ -57,20 +58,21 @@ func NewTable() *Table { return &Table{sorted: true} }
 // Len returns the number of ranges in t.
 func (t *Table) Len() int { return len(t.spans) }
 
+// MaxCSVSize is the most a compressed range CSV may inflate to (the
+// largest real one, IPv6 by ASN, is 13 MB).
+const MaxCSVSize = 1 << 30
+
 // LoadCSV reads range CSV rows "start,end,CC" from r (gzip-compressed or
 // not: the gzip magic number is detected). name is used in errors. Rows
 // whose country is not two letters are skipped; any other bad row is an
 // error naming its line.
 func (t *Table) LoadCSV(r io.Reader, name string) error {
-	br := bufio.NewReaderSize(r, 1<<16)
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return fmt.Errorf("geo %s: %w", name, err)
-		}
-		defer zr.Close()
-		br = bufio.NewReaderSize(zr, 1<<16)
+	zr, err := gunzip.Open(r, name, gunzip.Limits{MaxSize: MaxCSVSize})
+	if err != nil {
+		return fmt.Errorf("geo: %w", err)
 	}
+	defer zr.Close()
+	br := bufio.NewReaderSize(zr, 1<<16)
 	sc := bufio.NewScanner(br)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	line := 0

@@ -1,9 +1,14 @@
 package httpapi
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/entente-cti/entente/internal/taxiiclient"
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/node"
@@ -43,6 +48,14 @@ func (h *handler) putPartner(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.writeAPI(w, r, http.StatusOK, p)
+}
+
+func (h *handler) removePartner(w http.ResponseWriter, r *http.Request) {
+	if err := h.svc.RemovePartner(r.Context(), principal(r), r.PathValue("id")); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (h *handler) listAgreements(w http.ResponseWriter, r *http.Request) {
@@ -189,10 +202,27 @@ func (h *handler) listPeers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) addPeer(w http.ResponseWriter, r *http.Request) {
+	check := true
+	if v := r.URL.Query().Get("check"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			h.writeError(w, r, entente.Errorf(entente.EINVALID, "check: %q is not true or false", v))
+			return
+		}
+		check = b
+	}
 	var p node.Peer
 	if err := h.decodeAPIBody(w, r, &p); err != nil {
 		h.writeError(w, r, err)
 		return
+	}
+	// Only an admin may add a peer: no one else makes the node call an
+	// address of their choosing.
+	if check && principal(r).Role == entente.RoleAdmin {
+		if err := CheckPeer(r.Context(), p); err != nil {
+			h.writeError(w, r, entente.Errorf(entente.EINVALID, "%v; to add it anyway: ?check=false (entente peer add --no-check)", err))
+			return
+		}
 	}
 	p, err := h.svc.AddPeer(r.Context(), principal(r), p)
 	if err != nil {
@@ -200,6 +230,27 @@ func (h *handler) addPeer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.writeAPI(w, r, http.StatusCreated, p)
+}
+
+// CheckPeer checks, before a peer is added, that its address answers as a
+// TAXII 2.1 server and that the key it issued may use its collection as
+// the peer's direction needs (see taxiiclient.Client.Check). A peer whose
+// API root is not an http(s) URL is not checked: the node refuses it.
+func CheckPeer(ctx context.Context, p node.Peer) error {
+	u, err := url.Parse(p.APIRoot)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || p.Collection == "" {
+		return nil
+	}
+	c := &taxiiclient.Client{DiscoveryURL: p.DiscoveryURL, APIRoot: p.APIRoot, Auth: taxiiclient.Auth{Token: p.Token}, UserAgent: "entente"}
+	dir := p.Direction
+	if dir == "" {
+		dir = node.DirectionPull
+	}
+	_, err = c.Check(ctx, p.Collection, dir != node.DirectionPush, dir != node.DirectionPull)
+	if err != nil {
+		return fmt.Errorf("peer check: %w", err)
+	}
+	return nil
 }
 
 func (h *handler) removePeer(w http.ResponseWriter, r *http.Request) {

@@ -138,6 +138,7 @@ func (h *handler) routes(reg prometheus.Registerer) {
 	m.HandleFunc("POST /api/v1/collections", h.createCollection)
 	m.HandleFunc("GET /api/v1/partners", h.listPartners)
 	m.HandleFunc("PUT /api/v1/partners/{id}", h.putPartner)
+	m.HandleFunc("DELETE /api/v1/partners/{id}", h.removePartner)
 	m.HandleFunc("GET /api/v1/agreements", h.listAgreements)
 	m.HandleFunc("PUT /api/v1/agreements/{partner}", h.putAgreement)
 	m.HandleFunc("GET /api/v1/agreements/{partner}", h.getAgreement)

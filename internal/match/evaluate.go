@@ -20,8 +20,11 @@ import (
 // pattern whose every observation expression requires an equality on an
 // address, name, URL, hash or e-mail address ("anchors") is evaluated
 // only on records holding one of those values, found by the same lookup
-// as the snapshot's (in a small snapshot of the anchors). Other patterns
-// are evaluated on every record that has an object of a type they name.
+// as the snapshot's (in a small snapshot of the anchors); an equality on
+// an HTTP request's target (network-traffic's http-request-ext
+// request_value, as Maltrail's URL paths become) anchors a pattern too,
+// found by the exact target the record holds. Other patterns are
+// evaluated on every record that has an object of a type they name.
 //
 // A pattern of one observation expression (or an OR of them) without
 // qualifiers is decided by each record alone. Any other pattern (AND or
@@ -39,7 +42,20 @@ type PatternSet struct {
 	anchors *Builder
 	snap    *Snapshot
 	open    []int // patterns without anchors
+	// targets are the patterns anchored on an HTTP request target, by
+	// target.
+	targets map[string][]int
 }
+
+// kindTarget is the anchor kind of an HTTP request target: the
+// request_value of network-traffic's http-request-ext. It is not an
+// observable kind: its anchors live in PatternSet.targets, not in the
+// anchor snapshot.
+const kindTarget observable.Kind = "http-request-target"
+
+// requestValue is the path of an HTTP request's target, as anchorsOf
+// joins a Test's keys.
+const requestValue = "extensions.http-request-ext.request_value"
 
 // WindowSize is the most records kept for one pattern decided over the
 // stream, unless a match needs more (REPEATS 300 TIMES keeps 600); no
@@ -145,6 +161,15 @@ func (ps *PatternSet) Add(id string, p *pattern.Pattern) error {
 		return err
 	}
 	for _, a := range anchors {
+		if a.kind == kindTarget {
+			if ps.targets == nil {
+				ps.targets = map[string][]int{}
+			}
+			if t := ps.targets[a.value]; len(t) == 0 || t[len(t)-1] != i {
+				ps.targets[a.value] = append(t, i)
+			}
+			continue
+		}
 		if err := ps.anchors.Add(a.kind, a.value, ref); err != nil {
 			return fmt.Errorf("pattern of %s: %w", id, err)
 		}
@@ -266,6 +291,11 @@ func anchorsOf(e pattern.ComparisonExpr) ([]kindValue, bool) {
 			var v string
 			var err error
 			switch {
+			case e.Path.ObjectType == "network-traffic" && path == requestValue:
+				if e.Op == pattern.OpIsSubset || l.Str == "" {
+					return nil, false
+				}
+				k, v = kindTarget, l.Str
 			case e.Path.ObjectType == "network-traffic" && (path == "src_ref.value" || path == "dst_ref.value"):
 				k, v, err = observable.Detect(l.Str)
 				if k != observable.IPv4 && k != observable.IPv6 && k != observable.CIDR4 && k != observable.CIDR6 {
@@ -343,6 +373,19 @@ func (e *evaluator) candidates(obs []sensor.Obs) []int {
 			if err == nil && !e.seen[i] {
 				e.seen[i] = true
 				c = append(c, i)
+			}
+		}
+	}
+	if len(e.ps.targets) > 0 {
+		for _, o := range obs {
+			if o.Kind != sensor.ObsURL {
+				continue
+			}
+			for _, i := range e.ps.targets[string(o.Aux)] {
+				if !e.seen[i] {
+					e.seen[i] = true
+					c = append(c, i)
+				}
 			}
 		}
 	}

@@ -580,3 +580,71 @@ func TestEvaluateZeekFiles(t *testing.T) {
 		t.Errorf("evaluation errors: %q", res.EvalProblems)
 	}
 }
+
+// TestEvaluateRequestTargets: indicators on an HTTP request target (as
+// Maltrail's URL paths become) are anchored on the target, not evaluated
+// on every record, and hit exactly the requests for that target in a real
+// Zeek http.log.
+func TestEvaluateRequestTargets(t *testing.T) {
+	path := filepath.Join(testutil.SharedData(t, "logs", "zeek"), "slips-test9-mixed", "http.log")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test's own reading: the uri and host of each request.
+	type req struct {
+		URI  string `json:"uri"`
+		Host string `json:"host"`
+	}
+	var reqs []req
+	var lines []int64
+	for i, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if strings.HasPrefix(l, "#") {
+			continue
+		}
+		var r req
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("http.log:%d: %v", i+1, err)
+		}
+		reqs = append(reqs, r)
+		lines = append(lines, int64(i+1))
+	}
+	var targets []string
+	for _, r := range reqs {
+		if r.Host != "" && !slices.Contains(targets, r.URI) && len(targets) < 5 {
+			targets = append(targets, r.URI)
+		}
+	}
+	if len(targets) < 3 {
+		t.Fatalf("only %d distinct request targets", len(targets))
+	}
+	var patterns []string
+	for _, u := range targets {
+		q := strings.ReplaceAll(strings.ReplaceAll(u, `\`, `\\`), `'`, `\'`)
+		patterns = append(patterns, "[network-traffic:extensions.'http-request-ext'.request_value = '"+q+"']")
+	}
+	patterns = append(patterns, "[network-traffic:extensions.'http-request-ext'.request_value = '/wpad.dat.not-requested']")
+
+	ps := NewPatternSet()
+	b := NewBuilder()
+	b.CollectPatterns(ps)
+	if _, err := LoadFile(b, "i.json", bytes.NewReader(indicatorBundle(patterns)), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if len(ps.open) != 0 || len(ps.targets) != len(patterns) {
+		t.Fatalf("%d patterns evaluated on every record, %d targets; want 0 and %d", len(ps.open), len(ps.targets), len(patterns))
+	}
+	got, _ := runPatterns(t, patterns, "http.log", data)
+	for k, u := range targets {
+		var want []int64
+		for i, r := range reqs {
+			if r.URI == u && r.Host != "" {
+				want = append(want, lines[i])
+			}
+		}
+		checkLines(t, u, got[indicatorN(k)], want)
+	}
+	if h := got[indicatorN(len(targets))]; len(h) != 0 {
+		t.Errorf("a target never requested hit lines %v", h)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/entente-cti/entente/internal/gunzip"
+
 	"github.com/entente-cti/entente/internal/observable"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/stix/pattern"
@@ -57,13 +59,32 @@ func (st *LoadStats) Add(o LoadStats) {
 	}
 }
 
-// LoadFile adds the indicators of r, named name in messages, to b. r is a
-// STIX bundle (or array of objects) when it starts with '{' or '[', and a
-// plain list of values (one per line; see [observable.Detect]) otherwise.
-// Invalid entries are counted and described in the stats; the error is
-// for input that cannot be read at all.
+// DefaultMaxLoad is the most a compressed indicator file may inflate to
+// in [LoadFile].
+const DefaultMaxLoad = 2 << 30
+
+// LoadFile adds the indicators of r, named name in messages, to b. r,
+// gzip-compressed or not, is a STIX bundle (or array of objects) when it
+// starts with '{' or '[', and a plain list of values (one per line; see
+// [observable.Detect]) otherwise. Invalid entries are counted and
+// described in the stats; the error is for input that cannot be read at
+// all: a binary file, a truncated or corrupt gzip stream, one that would
+// inflate past DefaultMaxLoad or like a gzip bomb.
 func LoadFile(b *Builder, name string, r io.Reader, now time.Time) (LoadStats, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
+	return LoadFileMax(b, name, r, now, DefaultMaxLoad)
+}
+
+// LoadFileMax is [LoadFile] with the most the input may inflate to.
+func LoadFileMax(b *Builder, name string, r io.Reader, now time.Time, maxSize int64) (LoadStats, error) {
+	zr, err := gunzip.Open(r, name, gunzip.Limits{MaxSize: maxSize})
+	if err != nil {
+		return LoadStats{}, err
+	}
+	defer zr.Close()
+	br := bufio.NewReaderSize(zr, 1<<16)
+	if head, _ := br.Peek(512); notText(head) {
+		return LoadStats{}, fmt.Errorf("%s: a binary file, neither a STIX bundle nor a list of values", name)
+	}
 	for {
 		c, err := br.ReadByte()
 		if err == io.EOF {
@@ -83,12 +104,26 @@ func LoadFile(b *Builder, name string, r io.Reader, now time.Time) (LoadStats, e
 	}
 }
 
+// notText reports whether head, the start of a file, holds bytes no text
+// file does: NUL or other control characters but tab, CR, LF and FF.
+func notText(head []byte) bool {
+	for _, c := range head {
+		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f' {
+			return true
+		}
+	}
+	return false
+}
+
 func loadBundle(b *Builder, name string, r io.Reader, now time.Time) (LoadStats, error) {
 	var st LoadStats
 	err := stix.ReadBundle(r, func(index int, raw json.RawMessage) error {
 		AddObject(b, raw, now, &st, fmt.Sprintf("%s: object %d", name, index))
 		return nil
 	})
+	if gunzip.Named(err) {
+		return st, err
+	}
 	if err != nil {
 		return st, fmt.Errorf("%s: %w", name, err)
 	}
@@ -277,6 +312,9 @@ func loadList(b *Builder, name string, r io.Reader) (LoadStats, error) {
 		}
 	}
 	if readErr != nil {
+		if gunzip.Named(readErr) {
+			return st, fmt.Errorf("%w (after line %d)", readErr, lines)
+		}
 		return st, fmt.Errorf("read %s (after line %d): %w", name, lines, readErr)
 	}
 	return st, nil

@@ -1,9 +1,7 @@
 package sensor
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/entente-cti/entente/internal/gunzip"
 )
 
 // Parser extracts observables from the lines of one log format. A Parser
@@ -216,16 +216,14 @@ func (s *scanner) read(ctx context.Context, idx int, in Input, out chan<- *Chunk
 		return 0, 0, fmt.Errorf("open %s: %w", in.Name, err)
 	}
 	defer rc.Close()
-	br := bufio.NewReaderSize(rc, 64<<10)
-	var r io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return 0, 0, fmt.Errorf("read %s: gzip: %w", in.Name, err)
-		}
-		defer zr.Close()
-		r = zr
+	// Logs are streamed, so their size is not bounded; a compressed one
+	// that inflates like a bomb is refused (see package gunzip).
+	zr, err := gunzip.Open(rc, in.Name, gunzip.Limits{})
+	if err != nil {
+		return 0, 0, fmt.Errorf("read %w", err)
 	}
+	defer zr.Close()
+	var r io.Reader = zr
 	format := s.opts.Format
 	var (
 		total    int64

@@ -13,7 +13,6 @@ package warninglist
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,6 +24,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/entente-cti/entente/internal/gunzip"
 
 	"github.com/entente-cti/entente/internal/observable"
 	"github.com/gaissmai/bart"
@@ -417,18 +418,21 @@ func LoadDir(dir string) (*Set, error) {
 	return s, nil
 }
 
+// MaxListSize is the most a compressed warninglist may inflate to.
+const MaxListSize = 1 << 30
+
 func loadFile(name string) (*List, error) {
 	data, err := os.ReadFile(name)
 	if err != nil {
 		return nil, fmt.Errorf("read warninglist: %w", err)
 	}
-	if strings.HasSuffix(name, ".gz") {
-		zr, err := gzip.NewReader(bytes.NewReader(data))
+	if gunzip.Magic(data) {
+		zr, err := gunzip.Open(bytes.NewReader(data), name, gunzip.Limits{MaxSize: MaxListSize})
 		if err != nil {
-			return nil, fmt.Errorf("warninglist %s: %w", name, err)
+			return nil, fmt.Errorf("warninglist: %w", err)
 		}
 		if data, err = io.ReadAll(zr); err != nil {
-			return nil, fmt.Errorf("warninglist %s: %w", name, err)
+			return nil, fmt.Errorf("warninglist: %w", err)
 		}
 	}
 	l, err := Parse(bytes.NewReader(data))

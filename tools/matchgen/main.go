@@ -23,7 +23,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -42,6 +41,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/entente-cti/entente/internal/gunzip"
 
 	"github.com/entente-cti/entente/internal/match"
 	"github.com/entente-cti/entente/internal/observable"
@@ -394,13 +395,9 @@ func (g *gen) loadBlocklists() (int, error) {
 			return err
 		}
 		defer f.Close()
-		var r io.Reader = f
-		if strings.HasSuffix(name, ".gz") {
-			zr, err := gzip.NewReader(f)
-			if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
-			r = zr
+		r, err := gunzip.Open(f, path, gunzip.Limits{MaxSize: maxInput})
+		if err != nil {
+			return err
 		}
 		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 1<<16), 1<<20)
@@ -549,13 +546,9 @@ func zeekTemplate(path string) (header []string, lines [][]string, err error) {
 		return nil, nil, err
 	}
 	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			return nil, nil, err
-		}
-		r = zr
+	r, err := gunzip.Open(f, path, gunzip.Limits{MaxSize: maxInput})
+	if err != nil {
+		return nil, nil, err
 	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
@@ -748,13 +741,17 @@ func makeEVETemplate(line []byte) (*eveTemplate, error) {
 	return t, nil
 }
 
+// maxInput is the most a compressed input of the shared data may inflate
+// to.
+const maxInput = 1 << 30
+
 func (g *gen) writeEVE(n int) error {
 	path := filepath.Join(g.data, "logs", "suricata", "slips-test6-malicious", "eve.json.gz")
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
-	zr, err := gzip.NewReader(f)
+	zr, err := gunzip.Open(f, path, gunzip.Limits{MaxSize: maxInput})
 	if err != nil {
 		return err
 	}

@@ -440,3 +440,52 @@ func walkCmp(e ComparisonExpr, fn func(*Test)) {
 		fn(e)
 	}
 }
+
+// TestRepeatedQualifiers follows the OASIS validator on qualifiers of
+// one kind applied twice (testdata/qualifiers.txt).
+func TestRepeatedQualifiers(t *testing.T) {
+	data, err := os.ReadFile("testdata/qualifiers.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i, line := range strings.Split(string(data), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		n++
+		f := strings.Split(line, "\t")
+		if len(f) < 2 {
+			t.Fatalf("qualifiers.txt:%d: want valid|invalid, a tab and a pattern", i+1)
+		}
+		p, err := Parse(f[1])
+		switch f[0] {
+		case "invalid":
+			var se *SyntaxError
+			if !errors.As(err, &se) || se.Kind != KindDuplicateQualifier {
+				t.Errorf("qualifiers.txt:%d: %s: got %v, want a duplicate-qualifier error", i+1, f[1], err)
+			}
+		case "valid":
+			if err != nil {
+				t.Errorf("qualifiers.txt:%d: %s: %v", i+1, f[1], err)
+				continue
+			}
+			canon := p.String()
+			p2, err := Parse(canon)
+			if err != nil || p2.String() != canon {
+				t.Errorf("qualifiers.txt:%d: canonical form %q does not parse back: %v", i+1, canon, err)
+			}
+			if len(f) > 2 {
+				want, err := Parse(f[2])
+				if err != nil || want.String() != canon {
+					t.Errorf("qualifiers.txt:%d: %s means %s, want %s (%v)", i+1, f[1], canon, f[2], err)
+				}
+			}
+		default:
+			t.Fatalf("qualifiers.txt:%d: %q is not valid or invalid", i+1, f[0])
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d cases", n)
+	}
+}

@@ -127,7 +127,17 @@ func (p *parser) obsAnd() ObservationExpr {
 	return left
 }
 
+// qualified reads an observation expression and the qualifiers applied
+// to it. A kind of qualifier may be applied once to a bracketed
+// observation expression ("[a] WITHIN 5 SECONDS WITHIN 6 SECONDS" is an
+// error), but any number of times to a parenthesised one: the grammar
+// allows both, and the OASIS validator checks duplicates only on the
+// qualifiers of a simple observation expression (its ValidationListener
+// stops checking on leaving a compound one). So "([a]) WITHIN 5 SECONDS
+// WITHIN 6 SECONDS" is valid, and means what "(([a]) WITHIN 5 SECONDS)
+// WITHIN 6 SECONDS" does.
 func (p *parser) qualified() ObservationExpr {
+	compound := p.tok.kind == tLParen
 	e := p.obsPrimary()
 	var seen [3]bool // WITHIN, REPEATS, START/STOP already applied
 	for {
@@ -144,7 +154,7 @@ func (p *parser) qualified() ObservationExpr {
 			return e
 		}
 		k := qualifierSlot(q.Kind)
-		if seen[k] && !p.lenientQualifiers {
+		if seen[k] && !p.lenientQualifiers && !compound {
 			p.fail(pos, KindDuplicateQualifier, "duplicate qualifier type encountered: %s is already applied to this observation expression (use parentheses to nest qualifiers)", q.Kind)
 		}
 		seen[k] = true

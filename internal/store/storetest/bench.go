@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -12,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/entente-cti/entente/internal/gunzip"
 
 	"github.com/google/uuid"
 
@@ -36,9 +37,9 @@ func ATTACK(b *testing.B) []*stix.Object {
 		b.Fatal(err)
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	zr, err := gunzip.Open(f, path, gunzip.Limits{MaxSize: 1 << 30})
 	if err != nil {
-		b.Fatalf("%s: %v", path, err)
+		b.Fatal(err)
 	}
 	var bundle struct {
 		Objects []json.RawMessage `json:"objects"`
