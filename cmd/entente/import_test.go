@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/config"
 	"github.com/entente-cti/entente/internal/feed"
 	"github.com/entente-cti/entente/internal/node"
-	"github.com/entente-cti/entente/internal/taxii"
 	"github.com/entente-cti/entente/internal/testutil"
 )
 
@@ -122,7 +122,7 @@ func TestImportRealFeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, err := svc.Object(ctx, node.LocalAdmin(""), node.CollectionIntel, shared, taxii.Filters{})
+	page, err := svc.Object(ctx, node.LocalAdmin(""), node.CollectionIntel, shared, entente.ObjectQuery{})
 	st.Close()
 	if err != nil || len(page.Entries) != 1 {
 		t.Fatalf("read %s: %v", shared, err)

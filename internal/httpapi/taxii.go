@@ -143,7 +143,7 @@ func (h *handler) getObjects(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	page, err := h.svc.Objects(r.Context(), principal(r), r.PathValue("coll"), f)
+	page, err := h.svc.Objects(r.Context(), principal(r), r.PathValue("coll"), f.Query(r.PathValue("coll")))
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -159,7 +159,7 @@ func (h *handler) getObject(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	page, err := h.svc.Object(r.Context(), principal(r), r.PathValue("coll"), r.PathValue("obj"), f)
+	page, err := h.svc.Object(r.Context(), principal(r), r.PathValue("coll"), r.PathValue("obj"), f.Query(r.PathValue("coll")))
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -175,7 +175,7 @@ func (h *handler) manifest(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	page, err := h.svc.Manifest(r.Context(), principal(r), r.PathValue("coll"), f)
+	page, err := h.svc.Manifest(r.Context(), principal(r), r.PathValue("coll"), f.Query(r.PathValue("coll")))
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -204,7 +204,7 @@ func (h *handler) versions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	page, err := h.svc.Versions(r.Context(), principal(r), r.PathValue("coll"), r.PathValue("obj"), f)
+	page, err := h.svc.Versions(r.Context(), principal(r), r.PathValue("coll"), r.PathValue("obj"), f.Query(r.PathValue("coll")))
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -225,7 +225,7 @@ func (h *handler) deleteObject(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := h.svc.DeleteObject(r.Context(), principal(r), r.PathValue("coll"), r.PathValue("obj"), f); err != nil {
+	if err := h.svc.DeleteObject(r.Context(), principal(r), r.PathValue("coll"), r.PathValue("obj"), f.Versions, f.SpecVersions); err != nil {
 		h.writeError(w, r, err)
 		return
 	}

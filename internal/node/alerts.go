@@ -13,7 +13,6 @@ import (
 	"github.com/entente-cti/entente/internal/correlate"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/store"
-	"github.com/entente-cti/entente/internal/taxii"
 )
 
 // The node's coordinated alerts are kept by internal/alerting; these are
@@ -180,7 +179,7 @@ func (s *Service) Overview(ctx context.Context, p entente.Principal, window time
 
 // correlateStored correlates the sightings of a request whose status st
 // reports as stored, leaving out the failed ones.
-func (s *Service) correlateStored(ctx context.Context, st *taxii.Status, objects []json.RawMessage) error {
+func (s *Service) correlateStored(ctx context.Context, st *entente.Status, objects []json.RawMessage) error {
 	if st == nil || st.SuccessCount == 0 {
 		return nil
 	}

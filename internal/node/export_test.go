@@ -17,7 +17,6 @@ import (
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
-	"github.com/entente-cti/entente/internal/taxii"
 	"github.com/entente-cti/entente/internal/warninglist"
 )
 
@@ -65,7 +64,7 @@ func TestImportObjectsMergesAcrossRuns(t *testing.T) {
 		t.Fatalf("another feed with a stored observable must merge it: %+v", other)
 	}
 	id := feed.IndicatorID("ipv4", "198.51.100.7")
-	page, err := s.Object(ctx, admin, node.CollectionIntel, id, taxii.Filters{})
+	page, err := s.Object(ctx, admin, node.CollectionIntel, id, entente.ObjectQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +84,7 @@ func TestImportObjectsMergesAcrossRuns(t *testing.T) {
 	if !slices.Equal(names, []string{"feed-a", "feed-b"}) {
 		t.Fatalf("sources of the merged indicator: %v", names)
 	}
-	versions, err := s.Versions(ctx, admin, node.CollectionIntel, id, taxii.Filters{})
+	versions, err := s.Versions(ctx, admin, node.CollectionIntel, id, entente.ObjectQuery{})
 	if err != nil || len(versions.Entries) != 2 {
 		t.Fatalf("versions: %d, %v; want 2", len(versions.Entries), err)
 	}
@@ -194,7 +193,7 @@ func TestExportWarninglistsCountriesAndGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	intel, err := s.Objects(ctx, admin, node.CollectionIntel, taxii.Filters{Types: []string{"indicator"}})
+	intel, err := s.Objects(ctx, admin, node.CollectionIntel, entente.ObjectQuery{Types: []string{"indicator"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +260,7 @@ func TestExportIndexFollowsChanges(t *testing.T) {
 
 	c.add(time.Second)
 	add(ind(2, "198.51.100.20", t0.Add(time.Hour), ""))
-	if err := s.DeleteObject(ctx, admin, "intel", ind3ID, taxii.Filters{}); err != nil {
+	if err := s.DeleteObject(ctx, admin, "intel", ind3ID, entente.VersionFilter{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	want("after a new version and a deletion", "198.51.100.20")

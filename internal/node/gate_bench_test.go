@@ -12,7 +12,6 @@ import (
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store/sqlite"
-	"github.com/entente-cti/entente/internal/taxii"
 )
 
 // BenchmarkRead10k reads a page of 10,000 indicators from the node
@@ -49,7 +48,7 @@ func BenchmarkRead10k(b *testing.B) {
 	_, partner := keyTB(b, s, entente.RolePartner, partnerB)
 	read := func(p entente.Principal) time.Duration {
 		start := time.Now()
-		page, err := s.Objects(ctx, p, "intel", taxii.Filters{Limit: n})
+		page, err := s.Objects(ctx, p, "intel", entente.ObjectQuery{Limit: n})
 		if err != nil || len(page.Entries) != n {
 			b.Fatalf("read %d objects: %v", len(page.Entries), err)
 		}

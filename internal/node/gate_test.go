@@ -18,7 +18,6 @@ import (
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store/sqlite"
-	"github.com/entente-cti/entente/internal/taxii"
 )
 
 const (
@@ -151,7 +150,7 @@ func TestGateReleasesWhatTheAgreementAllows(t *testing.T) {
 	ctx := context.Background()
 	fr, _ := policy.CountryLocation("FR")
 
-	page, err := g.s.Objects(ctx, g.keyB, "intel", taxii.Filters{})
+	page, err := g.s.Objects(ctx, g.keyB, "intel", entente.ObjectQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +198,7 @@ func TestGateReleasesWhatTheAgreementAllows(t *testing.T) {
 	}
 
 	// A partner without an agreement receives only the node's own CLEAR.
-	page, err = g.s.Objects(ctx, g.keyC, "intel", taxii.Filters{})
+	page, err = g.s.Objects(ctx, g.keyC, "intel", entente.ObjectQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,10 +206,10 @@ func TestGateReleasesWhatTheAgreementAllows(t *testing.T) {
 		t.Errorf("partner C received (-want +got):\n%s", diff)
 	}
 	// Withheld objects do not exist for the partner.
-	_, err = g.s.Object(ctx, g.keyB, "intel", g.ids["red"], taxii.Filters{})
+	_, err = g.s.Object(ctx, g.keyB, "intel", g.ids["red"], entente.ObjectQuery{})
 	wantCode(t, err, entente.ENOTFOUND)
 	// Manifests are gated too.
-	page, err = g.s.Manifest(ctx, g.keyB, "intel", taxii.Filters{})
+	page, err = g.s.Manifest(ctx, g.keyB, "intel", entente.ObjectQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +224,7 @@ func TestGateReleasesWhatTheAgreementAllows(t *testing.T) {
 func TestOwnRolesAreNotEgress(t *testing.T) {
 	g := newGatedNode(t)
 	ctx := context.Background()
-	page, err := g.s.Objects(ctx, g.anal, "intel", taxii.Filters{})
+	page, err := g.s.Objects(ctx, g.anal, "intel", entente.ObjectQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,12 +337,12 @@ func TestLargePartnerReadMatchesSmallPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	big, err := g.s.Objects(ctx, g.keyB, "intel", taxii.Filters{Limit: 4000})
+	big, err := g.s.Objects(ctx, g.keyB, "intel", entente.ObjectQuery{Limit: 4000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var small []entente.ObjectEntry
-	f := taxii.Filters{Limit: 500}
+	f := entente.ObjectQuery{Limit: 500}
 	for read := 0; read < 4000; {
 		// Small pages of the same 4,000 stored entries.
 		f.Limit = min(500, 4000-read)
@@ -426,7 +425,7 @@ func TestRedactionAddsWithoutLoss(t *testing.T) {
 		want = append(want, o.ID)
 	}
 	slices.Sort(want)
-	page, err := g.s.Objects(ctx, g.keyB, "sightings", taxii.Filters{})
+	page, err := g.s.Objects(ctx, g.keyB, "sightings", entente.ObjectQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,7 +461,7 @@ func TestLargePartnerReadNeedsEveryRecord(t *testing.T) {
 	if st, err := g.s.AddObjects(ctx, admin, g.coll.ID, objs); err != nil || st.FailureCount > 0 {
 		t.Fatalf("add: %v %+v", err, st)
 	}
-	whole, err := g.s.Objects(ctx, g.keyB, "intel", taxii.Filters{Limit: 4000})
+	whole, err := g.s.Objects(ctx, g.keyB, "intel", entente.ObjectQuery{Limit: 4000})
 	if err != nil || len(whole.Entries) < 3900 {
 		t.Fatalf("read: %d entries, %v", len(whole.Entries), err)
 	}
@@ -470,7 +469,7 @@ func TestLargePartnerReadNeedsEveryRecord(t *testing.T) {
 	for failAt := int32(1); ; failAt++ {
 		st := &failingAudit{Store: g.st, failAt: failAt}
 		s := node.New(st, node.Config{Org: org}, nil)
-		page, err := s.Objects(ctx, g.keyB, "intel", taxii.Filters{Limit: 4000})
+		page, err := s.Objects(ctx, g.keyB, "intel", entente.ObjectQuery{Limit: 4000})
 		if st.calls.Load() < failAt {
 			// Every append succeeded: the read is whole.
 			if err != nil || len(page.Entries) != len(whole.Entries) {

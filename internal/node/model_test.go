@@ -25,7 +25,6 @@ import (
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store/sqlite"
-	"github.com/entente-cti/entente/internal/taxii"
 )
 
 // gateSteps is how many steps TestGateModel runs in all (spread over
@@ -345,7 +344,7 @@ func entryKeys(page entente.Page) []string {
 // everything the model says a push must carry (what the partner may
 // receive that was added after the push checkpoint).
 func (m *gateModel) pushed(t *rapid.T, complete bool) {
-	page, err := m.peer.Objects(context.Background(), admin, m.inbox, taxii.Filters{Versions: entente.VersionFilter{All: true}, Limit: 10000})
+	page, err := m.peer.Objects(context.Background(), admin, m.inbox, entente.ObjectQuery{Versions: entente.VersionFilter{All: true}, Limit: 10000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -507,7 +506,7 @@ func (m *gateModel) step(t *rapid.T) {
 	case "read.objects", "read.manifest":
 		p, ok := m.partner(t)
 		c := rapid.IntRange(0, len(modelColls)-1).Draw(t, "coll")
-		f := taxii.Filters{}
+		f := entente.ObjectQuery{}
 		var page entente.Page
 		var err error
 		if !ok {
@@ -564,9 +563,9 @@ func (m *gateModel) step(t *rapid.T) {
 		var page entente.Page
 		var err error
 		if versions {
-			page, err = m.s.Versions(ctx, p, modelColls[o.coll].alias, o.id, taxii.Filters{})
+			page, err = m.s.Versions(ctx, p, modelColls[o.coll].alias, o.id, entente.ObjectQuery{})
 		} else {
-			page, err = m.s.Object(ctx, p, modelColls[o.coll].alias, o.id, taxii.Filters{})
+			page, err = m.s.Object(ctx, p, modelColls[o.coll].alias, o.id, entente.ObjectQuery{})
 		}
 		var want []string
 		if versions {

@@ -192,7 +192,7 @@ func TestAddObjectsAndStatus(t *testing.T) {
 	if err != nil || st.FailureCount != 2 || st.SuccessCount != 0 || st.Status != taxii.StatusComplete {
 		t.Fatalf("AddObjects = %+v, %v", st, err)
 	}
-	page, err := s.Objects(ctx, partner, c.ID, taxii.Filters{})
+	page, err := s.Objects(ctx, partner, c.ID, entente.ObjectQuery{})
 	if err != nil || len(page.Entries) != 0 {
 		t.Fatalf("Objects = %+v, %v", page, err)
 	}
@@ -202,9 +202,9 @@ func TestAddObjectsAndStatus(t *testing.T) {
 		t.Fatalf("AddObjects = %+v, %v", st, err)
 	}
 	// The sensor may write but not read.
-	_, err = s.Objects(ctx, sensor, c.ID, taxii.Filters{})
+	_, err = s.Objects(ctx, sensor, c.ID, entente.ObjectQuery{})
 	wantCode(t, err, entente.EFORBIDDEN)
-	page, err = s.Objects(ctx, partner, c.ID, taxii.Filters{})
+	page, err = s.Objects(ctx, partner, c.ID, entente.ObjectQuery{})
 	if err != nil || len(page.Entries) != 1 {
 		t.Fatalf("latest versions: %+v, %v", page, err)
 	}
@@ -219,11 +219,11 @@ func TestAddObjectsAndStatus(t *testing.T) {
 	wantCode(t, err, entente.ENOTFOUND)
 
 	// Delete without match[version] removes every version.
-	wantCode(t, s.DeleteObject(ctx, partner, c.ID, "indicator--8e2e2d2b-17d4-4cbf-938f-000000000001", taxii.Filters{}), entente.EFORBIDDEN)
-	if err := s.DeleteObject(ctx, sensor, c.ID, "indicator--8e2e2d2b-17d4-4cbf-938f-000000000001", taxii.Filters{}); err != nil {
+	wantCode(t, s.DeleteObject(ctx, partner, c.ID, "indicator--8e2e2d2b-17d4-4cbf-938f-000000000001", entente.VersionFilter{}, nil), entente.EFORBIDDEN)
+	if err := s.DeleteObject(ctx, sensor, c.ID, "indicator--8e2e2d2b-17d4-4cbf-938f-000000000001", entente.VersionFilter{}, nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Versions(ctx, partner, c.ID, "indicator--8e2e2d2b-17d4-4cbf-938f-000000000001", taxii.Filters{})
+	_, err = s.Versions(ctx, partner, c.ID, "indicator--8e2e2d2b-17d4-4cbf-938f-000000000001", entente.ObjectQuery{})
 	wantCode(t, err, entente.ENOTFOUND)
 
 	if err := s.Ready(ctx); err != nil {

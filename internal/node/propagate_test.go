@@ -21,7 +21,6 @@ import (
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
-	"github.com/entente-cti/entente/internal/taxii"
 	"github.com/entente-cti/entente/internal/taxiiclient"
 )
 
@@ -74,7 +73,7 @@ func inboxNodeDial(t *testing.T, d federation.Dialer) *servedAlertNode {
 // reads them.
 func (n *servedAlertNode) held(t *testing.T, coll string) map[string]json.RawMessage {
 	t.Helper()
-	page, err := n.s.Objects(context.Background(), node.LocalAdmin(n.id.ID), coll, taxii.Filters{Limit: 1000})
+	page, err := n.s.Objects(context.Background(), node.LocalAdmin(n.id.ID), coll, entente.ObjectQuery{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,6 @@ import (
 	"github.com/entente-cti/entente/internal/store"
 	"github.com/entente-cti/entente/internal/store/postgres"
 	"github.com/entente-cti/entente/internal/store/sqlite"
-	"github.com/entente-cti/entente/internal/taxii"
 	"github.com/entente-cti/entente/internal/testutil"
 )
 
@@ -159,12 +158,12 @@ func (n *egressNode) read(t *testing.T) everyPath {
 			}
 		}
 	}
-	page, err := n.s.Objects(ctx, p, "intel", taxii.Filters{})
+	page, err := n.s.Objects(ctx, p, "intel", entente.ObjectQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	add("objects", page)
-	page, err = n.s.Manifest(ctx, p, "intel", taxii.Filters{})
+	page, err = n.s.Manifest(ctx, p, "intel", entente.ObjectQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,13 +175,13 @@ func (n *egressNode) read(t *testing.T) everyPath {
 			}
 		}
 	}) {
-		page, err := n.s.Object(ctx, p, "intel", id, taxii.Filters{})
+		page, err := n.s.Object(ctx, p, "intel", id, entente.ObjectQuery{})
 		if err == nil {
 			add("object", page)
 		} else if entente.ErrorCode(err) != entente.ENOTFOUND {
 			t.Fatal(err)
 		}
-		page, err = n.s.Versions(ctx, p, "intel", id, taxii.Filters{})
+		page, err = n.s.Versions(ctx, p, "intel", id, entente.ObjectQuery{})
 		if err == nil {
 			add("versions", page)
 		} else if entente.ErrorCode(err) != entente.ENOTFOUND {
@@ -390,7 +389,7 @@ func TestRevocationOfPushes(t *testing.T) {
 				t.Fatal(err)
 			}
 			received := func() []string {
-				page, err := dst.Objects(ctx, admin, inbox.ID, taxii.Filters{})
+				page, err := dst.Objects(ctx, admin, inbox.ID, entente.ObjectQuery{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -411,7 +410,7 @@ func TestRevocationOfPushes(t *testing.T) {
 			if got, want := received(), n.ids("45.1.7.9", "45.3.7.9", "45.4.7.9"); !slices.Equal(got, want) {
 				t.Fatalf("pushed after narrowing to GREEN: %v, want %v", got, want)
 			}
-			page, err := dst.Object(ctx, admin, inbox.ID, n.ips["45.4.7.9"], taxii.Filters{})
+			page, err := dst.Object(ctx, admin, inbox.ID, n.ips["45.4.7.9"], entente.ObjectQuery{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -30,9 +30,9 @@ import (
 	"github.com/entente-cti/entente/internal/exports"
 	"github.com/entente-cti/entente/internal/federation"
 	"github.com/entente-cti/entente/internal/geo"
+	"github.com/entente-cti/entente/internal/ingest"
 	"github.com/entente-cti/entente/internal/snapshots"
 	"github.com/entente-cti/entente/internal/store"
-	"github.com/entente-cti/entente/internal/taxii"
 )
 
 // Config is what the service needs to know about its node.
@@ -97,11 +97,10 @@ type Service struct {
 	// through the gate.
 	exports *exports.Service
 	snaps   *snapshots.Service
-	pending pendingStatuses // statuses of submissions not yet durable
+	// ingest adds objects: TAXII additions, imports, feeds, peers' objects.
+	ingest *ingest.Service
 	// fed pulls from and pushes to peers.
 	fed *federation.Service
-	// completed, when set, is told of every complete Add Objects status.
-	completed func(*taxii.Status)
 	// alerting correlates sightings into alerts and keeps their lifecycle.
 	alerting *alerting.Service
 	// decoded keeps the indicator snapshots decoded for searches.
@@ -151,9 +150,10 @@ func New(st store.Store, cfg Config, logger *slog.Logger) *Service {
 	if dial == nil {
 		dial = func(p federation.Peer) federation.Remote { return unreachable{} }
 	}
+	s.ingest = s.newIngest()
 	s.alerting = s.newAlerting()
 	ps, _ := st.(store.PolicyStore)
-	s.fed = federation.New(federation.Config{Peers: ps, Release: s.releaseOn, Receive: receiver{s}, Dial: dial,
+	s.fed = federation.New(federation.Config{Peers: ps, Release: s.releaseOn, Receive: s.ingest, Dial: dial,
 		Collection: s.collection, Org: cfg.Org, Now: cfg.Now, Logger: logger})
 	return s
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/snapshots"
-	"github.com/entente-cti/entente/internal/taxii"
 )
 
 // IndicatorSnapshot returns the compiled indicator snapshot for p (see
@@ -31,7 +30,7 @@ func (s *Service) Snapshot(ctx context.Context, p entente.Principal, ifNoneMatch
 // sightings stored into coordinated alerts (see [Service.ListAlerts]).
 // A failure to correlate is logged: the sightings are stored and will be
 // correlated again when the node restarts.
-func (s *Service) AddSightings(ctx context.Context, p entente.Principal, objects []json.RawMessage) (*taxii.Status, error) {
+func (s *Service) AddSightings(ctx context.Context, p entente.Principal, objects []json.RawMessage) (*entente.Status, error) {
 	st, err := s.AddObjects(ctx, p, CollectionSightings, objects)
 	if err != nil {
 		return st, err

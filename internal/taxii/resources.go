@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/stix"
 )
 
@@ -77,32 +78,17 @@ type Versions struct {
 
 // Status values (section 4.3.1).
 const (
-	StatusComplete = "complete"
-	StatusPending  = "pending"
+	StatusComplete = entente.StatusComplete
+	StatusPending  = entente.StatusPending
 )
 
 // StatusDetail names one object of a request and, for failures, why it
-// was refused (section 4.3.2).
-type StatusDetail struct {
-	ID      string `json:"id"`
-	Version string `json:"version"`
-	Message string `json:"message,omitempty"`
-}
+// was refused (section 4.3.2); see [entente.StatusDetail].
+type StatusDetail = entente.StatusDetail
 
 // Status is the status resource (section 4.3.1) of one Add Objects
-// request.
-type Status struct {
-	ID               string         `json:"id"`
-	Status           string         `json:"status"`
-	RequestTimestamp string         `json:"request_timestamp,omitempty"`
-	TotalCount       int            `json:"total_count"`
-	SuccessCount     int            `json:"success_count"`
-	Successes        []StatusDetail `json:"successes,omitempty"`
-	FailureCount     int            `json:"failure_count"`
-	Failures         []StatusDetail `json:"failures,omitempty"`
-	PendingCount     int            `json:"pending_count"`
-	Pendings         []StatusDetail `json:"pendings,omitempty"`
-}
+// request; see [entente.Status].
+type Status = entente.Status
 
 // Error is the error message resource (section 3.6.1). HTTPStatus is a
 // string, as the specification defines it.

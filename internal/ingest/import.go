@@ -1,4 +1,4 @@
-package node
+package ingest
 
 import (
 	"bytes"
@@ -18,7 +18,6 @@ import (
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/feed"
 	"github.com/entente-cti/entente/internal/stix"
-	"github.com/entente-cti/entente/internal/taxii"
 )
 
 // ImportBatch is how many objects ImportObjects looks up and stores at a
@@ -51,7 +50,7 @@ type ImportStats struct {
 	Warninglisted   int            `json:"warninglisted"`
 	WarninglistHits map[string]int `json:"warninglist_hits,omitempty"`
 	// Failures are the objects the node refused, with the reason.
-	Failures []taxii.StatusDetail `json:"failures,omitempty"`
+	Failures []entente.StatusDetail `json:"failures,omitempty"`
 }
 
 // Lookup returns the latest stored version of those of ids a collection
@@ -239,7 +238,7 @@ func (s *Service) ImportStream(ctx context.Context, p entente.Principal, collect
 		}
 		return s.importThrough(ctx, p, collection, objs, st)
 	}
-	c, err := s.collection(ctx, collection)
+	c, err := s.cfg.Collection(ctx, collection)
 	if err != nil {
 		return st, err
 	}
@@ -307,7 +306,7 @@ func (s *Service) ImportStream(ctx context.Context, p entente.Principal, collect
 			st.Stored += len(outcomes)
 		}
 		if len(b.valid)+len(b.failures) > 0 {
-			s.report(&taxii.Status{Status: taxii.StatusComplete, TotalCount: len(b.valid) + len(b.failures),
+			s.report(&entente.Status{Status: entente.StatusComplete, TotalCount: len(b.valid) + len(b.failures),
 				SuccessCount: len(b.valid), FailureCount: len(b.failures)})
 		}
 	}
@@ -325,7 +324,7 @@ func (s *Service) ImportStream(ctx context.Context, p entente.Principal, collect
 type importBatch struct {
 	off, n   int
 	valid    []*stix.Object
-	failures []taxii.StatusDetail
+	failures []entente.StatusDetail
 	err      error
 }
 
@@ -429,7 +428,7 @@ func countWarninglists(raw json.RawMessage, st *ImportStats) {
 // imported object. It keeps the JSON of indicators only, the objects an
 // import merges with; of other objects, that they are stored.
 func (s *Service) storedLookup(ctx context.Context, p entente.Principal, collection string) (Lookup, error) {
-	page, err := s.release(ctx, p, collection, entente.ObjectQuery{Limit: 1, MetadataOnly: true})
+	page, err := s.cfg.Release(ctx, p, "", collection, entente.ObjectQuery{Limit: 1, MetadataOnly: true})
 	if err != nil {
 		return nil, err
 	}
@@ -437,7 +436,7 @@ func (s *Service) storedLookup(ctx context.Context, p entente.Principal, collect
 		return nil, nil
 	}
 	stored := map[string]json.RawMessage{}
-	for e, err := range s.released(ctx, p, collection, entente.ObjectQuery{Limit: 5000}) {
+	for e, err := range s.all(ctx, p, collection, entente.ObjectQuery{Limit: 5000}) {
 		if err != nil {
 			return nil, err
 		}
@@ -511,7 +510,7 @@ func (s *Service) storedOf(ctx context.Context, p entente.Principal, collection 
 		types[h.Type] = true
 	}
 	out := map[string]json.RawMessage{}
-	for e, err := range s.released(ctx, p, collection, entente.ObjectQuery{Types: slices.Sorted(maps.Keys(types)), Limit: 5000}) {
+	for e, err := range s.all(ctx, p, collection, entente.ObjectQuery{Types: slices.Sorted(maps.Keys(types)), Limit: 5000}) {
 		if err != nil {
 			return nil, err
 		}

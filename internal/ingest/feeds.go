@@ -1,4 +1,4 @@
-package node
+package ingest
 
 import (
 	"bytes"
@@ -126,9 +126,9 @@ func (s *Service) AddFeed(ctx context.Context, p entente.Principal, f store.Feed
 		return f, entente.Errorf(entente.EINVALID, "confidence: %d is not between 0 and 100", f.Confidence)
 	}
 	if f.Collection == "" {
-		f.Collection = CollectionIntel
+		f.Collection = s.cfg.DefaultFeedCollection
 	}
-	if _, err := s.collection(ctx, f.Collection); err != nil {
+	if _, err := s.cfg.Collection(ctx, f.Collection); err != nil {
 		return f, err
 	}
 	f.Created = s.now()
@@ -207,7 +207,7 @@ func (s *Service) pollFeed(ctx context.Context, p entente.Principal, f store.Fee
 		return nil, err
 	}
 	opts.Now = s.now()
-	if l := s.geoLocator(); l != nil {
+	if l := s.cfg.Geo(); l != nil {
 		opts.Geo = l
 	}
 	ctx, cancel := context.WithTimeout(ctx, FeedTimeout)
@@ -284,7 +284,7 @@ func (s *Service) RunFeeds(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	admin := LocalAdmin(s.cfg.Org)
+	admin := localAdmin(s.cfg.Org)
 	t := time.NewTicker(feedTick)
 	defer t.Stop()
 	for {

@@ -1,4 +1,4 @@
-package node
+package ingest
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store"
-	"github.com/entente-cti/entente/internal/taxii"
 	"github.com/google/uuid"
 )
 
@@ -21,10 +20,10 @@ const parallelValidation = 512
 // validateObjects decodes and validates objects, on every core for large
 // batches, and returns the valid ones in input order with a failure for
 // each invalid one.
-func validateObjects(objects []json.RawMessage) ([]*stix.Object, []taxii.StatusDetail) {
+func validateObjects(objects []json.RawMessage) ([]*stix.Object, []entente.StatusDetail) {
 	decoded, errs := decodeObjects(objects)
 	valid := make([]*stix.Object, 0, len(objects))
-	var failures []taxii.StatusDetail
+	var failures []entente.StatusDetail
 	for i, err := range errs {
 		if err != nil {
 			failures = append(failures, failure(i, objects[i], decoded[i], err))
@@ -66,9 +65,9 @@ func decodeObjects(objects []json.RawMessage) (decoded []*stix.Object, errs []er
 
 // OnComplete registers f to be called with every Add Objects status once it
 // is complete (for metrics). Call it before serving requests.
-func (s *Service) OnComplete(f func(*taxii.Status)) { s.completed = f }
+func (s *Service) OnComplete(f func(*entente.Status)) { s.completed = f }
 
-func (s *Service) report(st *taxii.Status) {
+func (s *Service) report(st *entente.Status) {
 	if s.completed != nil {
 		s.completed(st)
 	}
@@ -76,8 +75,8 @@ func (s *Service) report(st *taxii.Status) {
 
 // mergeFailures merges two lists of failures, each in request order, into
 // one in request order.
-func mergeFailures(a []taxii.StatusDetail, aAt []int, b []taxii.StatusDetail, bAt []int) []taxii.StatusDetail {
-	out := make([]taxii.StatusDetail, 0, len(a)+len(b))
+func mergeFailures(a []entente.StatusDetail, aAt []int, b []entente.StatusDetail, bAt []int) []entente.StatusDetail {
+	out := make([]entente.StatusDetail, 0, len(a)+len(b))
 	i, j := 0, 0
 	for i < len(a) || j < len(b) {
 		if j == len(b) || (i < len(a) && aAt[i] < bAt[j]) {
@@ -114,7 +113,7 @@ func (s *Service) pendingStatus(id string) (statusRecord, bool) {
 // acknowledged (listed under successes of a complete status) only once it
 // is durable, and an invalid one is listed under failures with the reason.
 // With a store that cannot take submissions it is AddObjects.
-func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collection string, objects []json.RawMessage) (*taxii.Status, error) {
+func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collection string, objects []json.RawMessage) (*entente.Status, error) {
 	sub, ok := s.st.(store.Submitter)
 	// A partner's objects are a third party's: AddObjects records their
 	// provenance, which the policy gate's re-sharing rule depends on.
@@ -122,7 +121,7 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 		return s.AddObjects(ctx, p, collection, objects)
 	}
 	requested := s.now()
-	c, err := s.collection(ctx, collection)
+	c, err := s.cfg.Collection(ctx, collection)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +132,7 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 	// validation, the costly part, runs off the request's path.
 	decoded := make([]*stix.Object, 0, len(objects))
 	index := make([]int, 0, len(objects)) // position of each decoded object in the request
-	var failures []taxii.StatusDetail
+	var failures []entente.StatusDetail
 	var failedAt []int // request position of each of failures
 	for i, raw := range objects {
 		o, err := stix.Decode(raw)
@@ -148,25 +147,25 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 	if len(decoded) == 0 {
 		return s.AddObjects(ctx, p, c.ID, objects)
 	}
-	st := &taxii.Status{
+	st := &entente.Status{
 		ID:               uuid.NewString(),
-		Status:           taxii.StatusPending,
-		RequestTimestamp: taxii.Timestamp(requested),
+		Status:           entente.StatusPending,
+		RequestTimestamp: stix.FormatTimestamp(requested),
 		TotalCount:       len(objects),
 		Failures:         failures,
 		FailureCount:     len(failures),
 		PendingCount:     len(decoded),
-		Pendings:         make([]taxii.StatusDetail, len(decoded)),
+		Pendings:         make([]entente.StatusDetail, len(decoded)),
 	}
 	for i, o := range decoded {
-		st.Pendings[i] = taxii.StatusDetail{ID: o.ID}
+		st.Pendings[i] = entente.StatusDetail{ID: o.ID}
 		if v := o.Version(); !v.IsZero() {
-			st.Pendings[i].Version = taxii.Timestamp(v)
+			st.Pendings[i].Version = stix.FormatTimestamp(v)
 		}
 	}
 
 	// Validation starts now and is waited for by the store's writer.
-	var invalid []taxii.StatusDetail
+	var invalid []entente.StatusDetail
 	var invalidAt []int
 	var valid []*stix.Object
 	validated := make(chan struct{})
@@ -183,24 +182,24 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 		}
 	}()
 
-	final := func(out []entente.AddOutcome, err error) *taxii.Status {
+	final := func(out []entente.AddOutcome, err error) *entente.Status {
 		<-validated
 		f := *st
-		f.Status, f.Pendings, f.PendingCount = taxii.StatusComplete, nil, 0
+		f.Status, f.Pendings, f.PendingCount = entente.StatusComplete, nil, 0
 		f.Failures = mergeFailures(failures, failedAt, invalid, invalidAt)
 		if err != nil {
 			s.log.Error("storing submitted objects failed", "status", st.ID, "collection", c.ID, "err", err)
 			for _, o := range valid {
-				d := taxii.StatusDetail{ID: o.ID, Message: "the node could not store this object; send it again"}
+				d := entente.StatusDetail{ID: o.ID, Message: "the node could not store this object; send it again"}
 				if v := o.Version(); !v.IsZero() {
-					d.Version = taxii.Timestamp(v)
+					d.Version = stix.FormatTimestamp(v)
 				}
 				f.Failures = append(f.Failures, d)
 			}
 		} else {
-			f.Successes = make([]taxii.StatusDetail, len(out))
+			f.Successes = make([]entente.StatusDetail, len(out))
 			for i, o := range out {
-				f.Successes[i] = taxii.StatusDetail{ID: o.ID, Version: taxii.Timestamp(o.Version)}
+				f.Successes[i] = entente.StatusDetail{ID: o.ID, Version: stix.FormatTimestamp(o.Version)}
 			}
 		}
 		f.SuccessCount, f.FailureCount = len(f.Successes), len(f.Failures)
@@ -208,7 +207,7 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 	}
 	// stored is the final status, built once by Status in the writer's
 	// transaction and reused by Done (both run on the store's writer).
-	var stored *taxii.Status
+	var stored *entente.Status
 	s.pending.mu.Lock()
 	if s.pending.m == nil {
 		s.pending.m = map[string]statusRecord{}
@@ -236,7 +235,7 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 			s.report(stored)
 			if err == nil {
 				// Only queued: this runs on the store's writer.
-				s.stored(c.ID, valid, true)
+				s.cfg.Stored(c.ID, valid, true)
 			}
 			s.pending.mu.Lock()
 			if err != nil {
