@@ -31,6 +31,7 @@ import (
 	"github.com/entente-cti/entente/internal/federation"
 	"github.com/entente-cti/entente/internal/geo"
 	"github.com/entente-cti/entente/internal/ingest"
+	"github.com/entente-cti/entente/internal/search"
 	"github.com/entente-cti/entente/internal/snapshots"
 	"github.com/entente-cti/entente/internal/store"
 )
@@ -103,8 +104,8 @@ type Service struct {
 	fed *federation.Service
 	// alerting correlates sightings into alerts and keeps their lifecycle.
 	alerting *alerting.Service
-	// decoded keeps the indicator snapshots decoded for searches.
-	decoded decodedSnapshots
+	// search finds and shows objects.
+	search *search.Service
 	// geo locates addresses (exports, feeds); nil without geolocation data.
 	geoMu sync.Mutex
 	geo   geo.Locator
@@ -152,6 +153,7 @@ func New(st store.Store, cfg Config, logger *slog.Logger) *Service {
 	}
 	s.ingest = s.newIngest()
 	s.alerting = s.newAlerting()
+	s.search = s.newSearch()
 	ps, _ := st.(store.PolicyStore)
 	s.fed = federation.New(federation.Config{Peers: ps, Release: s.releaseOn, Receive: s.ingest, Dial: dial,
 		Collection: s.collection, Org: cfg.Org, Now: cfg.Now, Logger: logger})
