@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -97,7 +98,76 @@ type parser struct {
 	b     []byte
 	i     int
 	err   *syntaxError
-	alias bool // strings share b's memory (see parseJSONAlias)
+	alias bool     // strings share b's memory (see parseJSONAlias)
+	sc    *scratch // when set, lists and members are carved from its slabs
+}
+
+// scratch holds the memory of parsed trees for reuse: the members and
+// elements of each object and list are gathered on a stack while they
+// are parsed, then copied to a slab in one piece. Validating an object
+// with a pooled scratch allocates no tree memory once the slabs have
+// grown to the size of the objects seen, so that validating a large
+// envelope leaves almost no garbage behind (a tree is several times the
+// size of its JSON).
+type scratch struct {
+	mstack []member
+	vstack []value
+	mslab  []member // len = carved so far
+	vslab  []value
+}
+
+// maxScratch bounds the slabs a scratch keeps for reuse (in members or
+// values, about 100 bytes each): larger ones, grown for an unusually
+// large object, are left to the collector.
+const maxScratch = 1 << 15
+
+// scratchPool recycles scratches between validations.
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// reset forgets every tree carved from s, so that its memory can be
+// reused: nothing may refer to those trees any more.
+func (s *scratch) reset() {
+	clear(s.mslab)
+	clear(s.vslab)
+	s.mslab, s.vslab = s.mslab[:0], s.vslab[:0]
+	s.mstack, s.vstack = s.mstack[:0], s.vstack[:0]
+}
+
+// reusable reports whether s is small enough to go back to the pool.
+func (s *scratch) reusable() bool {
+	return cap(s.mslab) <= maxScratch && cap(s.vslab) <= maxScratch &&
+		cap(s.mstack) <= maxScratch && cap(s.vstack) <= maxScratch
+}
+
+// members returns a copy of ms in memory owned by p's scratch (or newly
+// allocated when p has none).
+func (p *parser) members(ms []member) []member {
+	if p.sc == nil {
+		return append(make([]member, 0, len(ms)), ms...)
+	}
+	s := p.sc
+	if len(s.mslab)+len(ms) > cap(s.mslab) {
+		// A new slab; the old one stays alive as long as the trees
+		// carved from it do.
+		s.mslab = make([]member, 0, max(2*cap(s.mslab), len(ms), 256))
+	}
+	n := len(s.mslab)
+	s.mslab = append(s.mslab, ms...)
+	return s.mslab[n:len(s.mslab):len(s.mslab)]
+}
+
+// values is members for list elements.
+func (p *parser) values(vs []value) []value {
+	if p.sc == nil {
+		return append(make([]value, 0, len(vs)), vs...)
+	}
+	s := p.sc
+	if len(s.vslab)+len(vs) > cap(s.vslab) {
+		s.vslab = make([]value, 0, max(2*cap(s.vslab), len(vs), 256))
+	}
+	n := len(s.vslab)
+	s.vslab = append(s.vslab, vs...)
+	return s.vslab[n:len(s.vslab):len(s.vslab)]
 }
 
 // parseJSON parses exactly one JSON value from b (surrounding white space
@@ -111,6 +181,12 @@ func parseJSON(b []byte) (value, error) {
 // modified while it is in use.
 func parseJSONAlias(b []byte) (value, error) {
 	return parse(parser{b: b, alias: true})
+}
+
+// parseJSONScratch is parseJSONAlias with the tree's lists and members
+// carved from sc: the tree is valid until sc is reset.
+func parseJSONScratch(b []byte, sc *scratch) (value, error) {
+	return parse(parser{b: b, alias: true, sc: sc})
 }
 
 func parse(p parser) (value, error) {
@@ -406,46 +482,54 @@ func (p *parser) object(depth int) value {
 		p.i++
 		return v
 	}
-	v.obj = make([]member, 0, 8)
+	var local []member // the stack when p has no scratch
+	stack := &local
+	if p.sc != nil {
+		stack = &p.sc.mstack
+	}
+	base := len(*stack)
 	for p.err == nil {
 		p.ws()
 		if p.i >= len(p.b) || p.b[p.i] != '"' {
 			p.fail("expected a string (member name)")
-			return v
+			break
 		}
 		name := p.string()
 		p.ws()
 		if p.i >= len(p.b) || p.b[p.i] != ':' {
 			p.fail("expected ':' after member name")
-			return v
+			break
 		}
 		p.i++
 		p.ws()
 		val := p.value(depth + 1)
 		if v.dupName == "" {
-			for j := range v.obj {
-				if v.obj[j].name == name {
+			for _, m := range (*stack)[base:] {
+				if m.name == name {
 					v.dupName = name
 					break
 				}
 			}
 		}
-		v.obj = append(v.obj, member{name, val})
+		*stack = append(*stack, member{name, val})
 		p.ws()
 		if p.i >= len(p.b) {
 			p.fail("")
-			return v
+			break
 		}
-		switch p.b[p.i] {
-		case ',':
+		if p.b[p.i] == '}' {
 			p.i++
-		case '}':
-			p.i++
-			return v
-		default:
+			break
+		}
+		if p.b[p.i] != ',' {
 			p.fail("expected ',' or '}' in object")
+			break
 		}
+		p.i++
 	}
+	v.obj = p.members((*stack)[base:])
+	clear((*stack)[base:])
+	*stack = (*stack)[:base]
 	return v
 }
 
@@ -457,24 +541,34 @@ func (p *parser) array(depth int) value {
 		p.i++
 		return v
 	}
+	var local []value
+	stack := &local
+	if p.sc != nil {
+		stack = &p.sc.vstack
+	}
+	base := len(*stack)
 	for p.err == nil {
 		p.ws()
-		v.arr = append(v.arr, p.value(depth+1))
+		val := p.value(depth + 1)
+		*stack = append(*stack, val)
 		p.ws()
 		if p.i >= len(p.b) {
 			p.fail("")
-			return v
+			break
 		}
-		switch p.b[p.i] {
-		case ',':
+		if p.b[p.i] == ']' {
 			p.i++
-		case ']':
-			p.i++
-			return v
-		default:
+			break
+		}
+		if p.b[p.i] != ',' {
 			p.fail("expected ',' or ']' in list")
+			break
 		}
+		p.i++
 	}
+	v.arr = p.values((*stack)[base:])
+	clear((*stack)[base:])
+	*stack = (*stack)[:base]
 	return v
 }
 

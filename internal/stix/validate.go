@@ -69,7 +69,16 @@ func Validate(o *Object) error {
 	if o == nil || len(o.Raw) == 0 {
 		return &ValidationError{Problems: []Problem{{"", "empty object"}}}
 	}
-	root, err := parseJSONAlias(o.Raw)
+	// The tree lives in a pooled scratch: nothing of it outlives this
+	// call (the error's strings are copies or share o.Raw).
+	sc := scratchPool.Get().(*scratch)
+	defer func() {
+		sc.reset()
+		if sc.reusable() {
+			scratchPool.Put(sc)
+		}
+	}()
+	root, err := parseJSONScratch(o.Raw, sc)
 	if err != nil {
 		return &ValidationError{ObjectID: o.ID, Type: o.Type, Problems: []Problem{{"", err.Error()}}}
 	}
