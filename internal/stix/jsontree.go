@@ -42,20 +42,31 @@ func (k kind) String() string {
 
 // value is one parsed JSON value. The tree keeps the members of objects
 // in document order, so that duplicate names can be reported and the
-// object can be walked without a map.
+// object can be walked without a map. A list keeps its elements in obj
+// too, as members without names: one slice instead of two keeps values
+// small (48 bytes), and a tree is mostly values.
 type value struct {
-	kind    kind
-	b       bool
-	str     string // string value, or the literal text of a number
-	arr     []value
-	obj     []member
-	dupName string // first duplicated member name of an object, if any
+	kind kind
+	b    bool
+	dup  int32  // for an object, 1 + the index in obj of the first member whose name was seen before; 0 if none
+	str  string // string value, or the literal text of a number
+	obj  []member
 }
 
-// member is one name/value pair of a JSON object.
+// member is one name/value pair of a JSON object, or one element of a
+// list (with no name).
 type member struct {
 	name string
 	val  value
+}
+
+// dupName returns the first duplicated member name of an object value,
+// or "".
+func (v *value) dupName() string {
+	if v.dup == 0 {
+		return ""
+	}
+	return v.obj[v.dup-1].name
 }
 
 // get returns the member named name of an object value.
@@ -99,27 +110,103 @@ type parser struct {
 	i     int
 	err   *syntaxError
 	alias bool     // strings share b's memory (see parseJSONAlias)
-	sc    *scratch // when set, lists and members are carved from its slabs
+	sc    *scratch // lists and members are carved from its slabs
 }
 
 // scratch holds the memory of parsed trees for reuse: the members and
 // elements of each object and list are gathered on a stack while they
-// are parsed, then copied to a slab in one piece. Validating an object
-// with a pooled scratch allocates no tree memory once the slabs have
+// are parsed, then copied in one piece to a slab. Validating an object
+// with a pooled scratch allocates no tree memory once its slabs have
 // grown to the size of the objects seen, so that validating a large
 // envelope leaves almost no garbage behind (a tree is several times the
 // size of its JSON).
 type scratch struct {
-	mstack []member
-	vstack []value
-	mslab  []member // len = carved so far
-	vslab  []value
+	stack []member
+	ms    slab[member]
+	exact bool // slabs of exactly the size asked for (a tree's own scratch, not pooled)
+	// buf holds the unescaped text of strings with escapes, when not
+	// exact: strings made from it are valid until reset, so anything
+	// that outlives the validation (a Problem) is copied.
+	buf  []byte
+	chk  checker // reused by validateTree
+	root value   // the tree chk checks
 }
 
-// maxScratch bounds the slabs a scratch keeps for reuse (in members or
-// values, about 100 bytes each): larger ones, grown for an unusually
-// large object, are left to the collector.
-const maxScratch = 1 << 15
+// textChunk is the least size of the buffers unescaped strings are
+// written to; maxText bounds the one a pooled scratch keeps.
+const (
+	textChunk = 16 << 10
+	maxText   = 1 << 20
+)
+
+// text returns the unescaped raw as a string in s's buffer.
+func (s *scratch) text(raw []byte) string {
+	if cap(s.buf)-len(s.buf) < 3*len(raw) {
+		// A new buffer; strings in the old one keep it alive until reset.
+		s.buf = make([]byte, 0, max(3*len(raw), textChunk, min(2*cap(s.buf), maxText)))
+	}
+	n := len(s.buf)
+	s.buf = appendUnescaped(s.buf, raw)
+	if len(s.buf) == n {
+		return ""
+	}
+	return unsafe.String(&s.buf[n], len(s.buf)-n)
+}
+
+// slabChunk is the size, in members (64 bytes each), of
+// the chunks slabs are made of; keptChunks is how many a pooled scratch
+// keeps for reuse.
+const (
+	slabChunk  = 1024
+	keptChunks = 16
+)
+
+// slab hands out slices of chunks of memory. Chunks have a fixed size,
+// so that a very large object costs what its tree needs and not twice as
+// much, as doubling would.
+type slab[T any] struct {
+	chunks [][]T // each carved up to its length
+	cur    int   // the chunk carved now
+}
+
+// carve returns a copy of xs in the slab's memory; with exact, a chunk
+// made for it has exactly its size.
+func (s *slab[T]) carve(xs []T, exact bool) []T {
+	for ; s.cur < len(s.chunks); s.cur++ {
+		c := s.chunks[s.cur]
+		if len(c)+len(xs) <= cap(c) {
+			n := len(c)
+			c = append(c, xs...)
+			s.chunks[s.cur] = c
+			return c[n:len(c):len(c)]
+		}
+	}
+	size := len(xs)
+	if !exact {
+		size = max(size, slabChunk)
+	}
+	c := append(make([]T, 0, size), xs...)
+	s.chunks = append(s.chunks, c)
+	s.cur = len(s.chunks) - 1
+	return c[:len(xs):len(xs)]
+}
+
+// reset makes the slab's memory reusable, keeping at most keptChunks
+// chunks of the standard size.
+func (s *slab[T]) reset() {
+	kept := s.chunks[:0]
+	for _, c := range s.chunks {
+		clear(c)
+		if cap(c) == slabChunk && len(kept) < keptChunks {
+			kept = append(kept, c[:0])
+		}
+	}
+	clear(s.chunks[len(kept):])
+	s.chunks, s.cur = kept, 0
+}
+
+// maxStack bounds the stacks a pooled scratch keeps.
+const maxStack = 1 << 16
 
 // scratchPool recycles scratches between validations.
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -127,48 +214,21 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // reset forgets every tree carved from s, so that its memory can be
 // reused: nothing may refer to those trees any more.
 func (s *scratch) reset() {
-	clear(s.mslab)
-	clear(s.vslab)
-	s.mslab, s.vslab = s.mslab[:0], s.vslab[:0]
-	s.mstack, s.vstack = s.mstack[:0], s.vstack[:0]
+	s.ms.reset()
+	if cap(s.stack) > maxStack {
+		s.stack = nil
+	}
+	s.stack = s.stack[:0]
+	if cap(s.buf) > maxText {
+		s.buf = nil
+	}
+	s.buf = s.buf[:0]
+	s.chk = checker{stack: s.chk.stack[:0]}
+	s.root = value{}
 }
 
-// reusable reports whether s is small enough to go back to the pool.
-func (s *scratch) reusable() bool {
-	return cap(s.mslab) <= maxScratch && cap(s.vslab) <= maxScratch &&
-		cap(s.mstack) <= maxScratch && cap(s.vstack) <= maxScratch
-}
-
-// members returns a copy of ms in memory owned by p's scratch (or newly
-// allocated when p has none).
-func (p *parser) members(ms []member) []member {
-	if p.sc == nil {
-		return append(make([]member, 0, len(ms)), ms...)
-	}
-	s := p.sc
-	if len(s.mslab)+len(ms) > cap(s.mslab) {
-		// A new slab; the old one stays alive as long as the trees
-		// carved from it do.
-		s.mslab = make([]member, 0, max(2*cap(s.mslab), len(ms), 256))
-	}
-	n := len(s.mslab)
-	s.mslab = append(s.mslab, ms...)
-	return s.mslab[n:len(s.mslab):len(s.mslab)]
-}
-
-// values is members for list elements.
-func (p *parser) values(vs []value) []value {
-	if p.sc == nil {
-		return append(make([]value, 0, len(vs)), vs...)
-	}
-	s := p.sc
-	if len(s.vslab)+len(vs) > cap(s.vslab) {
-		s.vslab = make([]value, 0, max(2*cap(s.vslab), len(vs), 256))
-	}
-	n := len(s.vslab)
-	s.vslab = append(s.vslab, vs...)
-	return s.vslab[n:len(s.vslab):len(s.vslab)]
-}
+// members returns a copy of ms in memory owned by p's scratch.
+func (p *parser) members(ms []member) []member { return p.sc.ms.carve(ms, p.sc.exact) }
 
 // parseJSON parses exactly one JSON value from b (surrounding white space
 // allowed).
@@ -190,6 +250,11 @@ func parseJSONScratch(b []byte, sc *scratch) (value, error) {
 }
 
 func parse(p parser) (value, error) {
+	if p.sc == nil {
+		// A scratch of the tree's own, never reset: the tree keeps its
+		// slabs alive.
+		p.sc = &scratch{exact: true}
+	}
 	b := p.b
 	p.ws()
 	v := p.value(0)
@@ -419,13 +484,22 @@ func (p *parser) string() string {
 		}
 		return p.str(raw)
 	}
-	return unescape(raw)
+	if p.sc.exact {
+		return unescape(raw)
+	}
+	return p.sc.text(raw)
 }
 
 // unescape decodes the escapes of a JSON string body already checked by
 // scanString.
 func unescape(raw []byte) string {
-	out := make([]byte, 0, len(raw))
+	return string(appendUnescaped(make([]byte, 0, len(raw)), raw))
+}
+
+// appendUnescaped appends raw, a JSON string body already checked by
+// scanString, with its escapes decoded, to out. It appends at most
+// 3*len(raw) bytes (an invalid byte becomes U+FFFD).
+func appendUnescaped(out, raw []byte) []byte {
 	for i := 0; i < len(raw); {
 		c := raw[i]
 		if c != '\\' {
@@ -466,7 +540,7 @@ func unescape(raw []byte) string {
 		}
 		i += 2
 	}
-	return string(out)
+	return out
 }
 
 func hex4(b []byte) rune {
@@ -482,11 +556,7 @@ func (p *parser) object(depth int) value {
 		p.i++
 		return v
 	}
-	var local []member // the stack when p has no scratch
-	stack := &local
-	if p.sc != nil {
-		stack = &p.sc.mstack
-	}
+	stack := &p.sc.stack
 	base := len(*stack)
 	for p.err == nil {
 		p.ws()
@@ -503,10 +573,10 @@ func (p *parser) object(depth int) value {
 		p.i++
 		p.ws()
 		val := p.value(depth + 1)
-		if v.dupName == "" {
+		if v.dup == 0 {
 			for _, m := range (*stack)[base:] {
 				if m.name == name {
-					v.dupName = name
+					v.dup = int32(len(*stack) - base + 1)
 					break
 				}
 			}
@@ -541,16 +611,12 @@ func (p *parser) array(depth int) value {
 		p.i++
 		return v
 	}
-	var local []value
-	stack := &local
-	if p.sc != nil {
-		stack = &p.sc.vstack
-	}
+	stack := &p.sc.stack
 	base := len(*stack)
 	for p.err == nil {
 		p.ws()
 		val := p.value(depth + 1)
-		*stack = append(*stack, val)
+		*stack = append(*stack, member{val: val})
 		p.ws()
 		if p.i >= len(p.b) {
 			p.fail("")
@@ -566,7 +632,7 @@ func (p *parser) array(depth int) value {
 		}
 		p.i++
 	}
-	v.arr = p.values((*stack)[base:])
+	v.obj = p.members((*stack)[base:])
 	clear((*stack)[base:])
 	*stack = (*stack)[:base]
 	return v

@@ -357,9 +357,9 @@ func checkEmailMessage(c *checker, r *value) {
 		c.add("body_multipart", "must not be present when is_multipart is false")
 	}
 	if bm, ok := r.get("body_multipart"); ok && bm.kind == kArray {
-		for i := range bm.arr {
+		for i := range bm.obj {
 			p := fmt.Sprintf("body_multipart[%d]", i)
-			part := &bm.arr[i]
+			part := &bm.obj[i].val
 			if part.kind != kObject {
 				continue
 			}
@@ -408,9 +408,9 @@ func checkNetworkTraffic(c *checker, r *value) {
 		}
 	}
 	if v, ok := r.get("protocols"); ok && v.kind == kArray {
-		for i := range v.arr {
-			if v.arr[i].kind == kString && v.arr[i].str != strings.ToLower(v.arr[i].str) {
-				c.add(fmt.Sprintf("protocols[%d]", i), "%q must be lowercase", v.arr[i].str)
+		for i := range v.obj {
+			if v.obj[i].val.kind == kString && v.obj[i].val.str != strings.ToLower(v.obj[i].val.str) {
+				c.add(fmt.Sprintf("protocols[%d]", i), "%q must be lowercase", v.obj[i].val.str)
 			}
 		}
 	}
@@ -422,8 +422,8 @@ func checkRegistryKey(c *checker, r *value) {
 	if !ok || v.kind != kArray {
 		return
 	}
-	for i := range v.arr {
-		rv := &v.arr[i]
+	for i := range v.obj {
+		rv := &v.obj[i].val
 		if rv.kind != kObject {
 			continue
 		}
@@ -528,9 +528,9 @@ func checkExtensionDefinition(c *checker, r *value) {
 		return
 	}
 	top := false
-	for i := range v.arr {
-		c.enum(fmt.Sprintf("extension_types[%d]", i), &v.arr[i], "new-sdo", "new-sco", "new-sro", "property-extension", "toplevel-property-extension")
-		if v.arr[i].str == "toplevel-property-extension" {
+	for i := range v.obj {
+		c.enum(fmt.Sprintf("extension_types[%d]", i), &v.obj[i].val, "new-sdo", "new-sco", "new-sro", "property-extension", "toplevel-property-extension")
+		if v.obj[i].val.str == "toplevel-property-extension" {
 			top = true
 		}
 	}
