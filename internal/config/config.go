@@ -37,6 +37,18 @@ type Config struct {
 	// RatePerSecond and Burst limit the requests of each API key.
 	RatePerSecond float64 `toml:"rate_per_second"`
 	Burst         int     `toml:"burst"`
+	// BodyMemoryPerKey and BodyMemoryTotal bound, in bytes, the memory
+	// that the bodies of TAXII Add Objects and sightings requests hold
+	// while they are read, decoded, validated and stored: per API key
+	// (past it, 429 with Retry-After) and for the whole node (past it,
+	// 503 with Retry-After). A body is charged twice its size plus 1 KiB
+	// per object; a request is always admitted when nothing else is
+	// charged to its key, so no body within max_content_length is refused
+	// for its size alone. Defaults: 256 MiB per key (three 32 MiB
+	// envelopes of ATT&CK-sized objects at once) and 1 GiB in total; with
+	// memory_limit set, keep body_memory_total well below it.
+	BodyMemoryPerKey int64 `toml:"body_memory_per_key"`
+	BodyMemoryTotal  int64 `toml:"body_memory_total"`
 	// TLS, when Cert and Key are set, serves HTTPS; ClientCA, when set,
 	// asks clients for certificates signed by it.
 	TLS TLS `toml:"tls"`
@@ -90,6 +102,8 @@ func Default() Config {
 		MaxJSONDepth:     64,
 		RatePerSecond:    1000,
 		Burst:            2000,
+		BodyMemoryPerKey: DefaultBodyMemoryPerKey,
+		BodyMemoryTotal:  DefaultBodyMemoryTotal,
 		LogLevel:         "info",
 		ShutdownGrace:    Duration{10 * time.Second},
 		GCPercent:        DefaultGCPercent,
@@ -98,6 +112,12 @@ func Default() Config {
 
 // DefaultGCPercent is the default GCPercent.
 const DefaultGCPercent = 400
+
+// The defaults of BodyMemoryPerKey and BodyMemoryTotal.
+const (
+	DefaultBodyMemoryPerKey = 256 << 20
+	DefaultBodyMemoryTotal  = 1 << 30
+)
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
@@ -164,6 +184,12 @@ func (c Config) Validate() error {
 	}
 	if c.RatePerSecond <= 0 || c.Burst <= 0 {
 		return fmt.Errorf("rate_per_second and burst must be positive")
+	}
+	if c.BodyMemoryPerKey < 1<<20 {
+		return fmt.Errorf("body_memory_per_key: %d is below 1 MiB", c.BodyMemoryPerKey)
+	}
+	if c.BodyMemoryTotal < c.BodyMemoryPerKey {
+		return fmt.Errorf("body_memory_total: %d is below body_memory_per_key (%d)", c.BodyMemoryTotal, c.BodyMemoryPerKey)
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return fmt.Errorf("tls: cert and key must be given together")
