@@ -262,8 +262,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	_, pattern := h.mux.Handler(r)
 	route := pattern
-	if route == "" {
+	// A TAXII URL without its trailing slash: the mux answers with a
+	// redirect to the URL with it, and gives the pattern it matched.
+	redirect := strings.HasSuffix(pattern, "/{$}") && !strings.HasSuffix(r.URL.Path, "/")
+	switch {
+	case pattern == "":
 		route = "unmatched"
+	case redirect:
+		route = "redirect"
 	}
 	rw := &recorder{ResponseWriter: w, status: http.StatusOK}
 	var keyID string
@@ -332,7 +338,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"the path %q has empty, \".\" or \"..\" segments; request its canonical form", clip(p)), string(entente.EINVALID))
 		return
 	}
-	if pattern == "" {
+	if pattern == "" || redirect {
 		// Not found, method not allowed or a redirect: let the mux
 		// decide, and turn its plain-text and HTML answers into TAXII
 		// errors.
