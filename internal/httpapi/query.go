@@ -11,10 +11,10 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/correlate"
+	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/observable"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
-	"github.com/entente-cti/entente/internal/store"
 	"github.com/entente-cti/entente/internal/taxii"
 )
 
@@ -281,7 +281,7 @@ var (
 	auditQuery = querySpec{params: []param{
 		{name: "partner", check: stixID("identity")},
 		{name: "object", check: stixID("")},
-		{name: "action", check: oneOf(store.AuditEgress, store.AuditAdmin)},
+		{name: "action", check: oneOf(node.AuditEgress, node.AuditAdmin)},
 		{name: "from", check: rfc3339},
 		{name: "to", check: rfc3339},
 		{name: "limit", check: positiveInt},
