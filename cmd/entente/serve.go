@@ -125,6 +125,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		Burst:            cfg.Burst,
 		BodyMemoryPerKey: cfg.BodyMemoryPerKey,
 		BodyMemoryTotal:  cfg.BodyMemoryTotal,
+		BodyPressure:     bodyPressure(env, cfg),
 		Dashboard:        dash,
 	}, logger, reg)
 	srv := httpapi.NewServer(cfg.Listen, h)

@@ -64,7 +64,20 @@ type budget struct {
 	// origins (imports, peers).
 	early      map[string]time.Time
 	submitting int
+
+	// pressure, when set, is told when the memory charged first reaches
+	// pressureAt (true) and when it falls back to zero (false); high is
+	// the state it was last told, under pressureMu.
+	pressure   func(high bool)
+	pressureMu sync.Mutex
+	told       bool
+	high       bool // the state to tell, under mu
 }
+
+// pressureAt is the memory charged at once from which budget.pressure
+// is told that large bodies are being decoded: the size of two of the
+// largest envelopes the default max_content_length allows.
+const pressureAt = 64 << 20
 
 func newBudget(perKey, total int64) *budget {
 	return &budget{perKey: perKey, total: total, byKey: map[string]int64{},
@@ -128,7 +141,25 @@ func (r *reservation) grow(n int64) error {
 	b.byKey[r.key] = k + n
 	b.used += n
 	r.n += n
+	if b.used >= pressureAt && !b.high && b.pressure != nil {
+		b.high = true
+		go b.tell()
+	}
 	return nil
+}
+
+// tell gives pressure the current state, unless it was the last told:
+// calls may run in any order, each tells what is true when it runs.
+func (b *budget) tell() {
+	b.pressureMu.Lock()
+	defer b.pressureMu.Unlock()
+	b.mu.Lock()
+	high := b.high
+	b.mu.Unlock()
+	if high != b.told {
+		b.told = high
+		b.pressure(high)
+	}
 }
 
 // resize sets r's charge to n bytes, growing (possibly refused) or
@@ -159,6 +190,10 @@ func (b *budget) give(key string, n int64) {
 		b.byKey[key] = k
 	} else {
 		delete(b.byKey, key)
+	}
+	if b.used == 0 && b.high {
+		b.high = false
+		go b.tell()
 	}
 }
 

@@ -178,3 +178,43 @@ func TestWriteErrorEveryCode(t *testing.T) {
 		t.Errorf("refusal: %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))
 	}
 }
+
+// TestBudgetPressure checks that the pressure hook is told when the
+// memory charged reaches pressureAt and when it falls back to zero, and
+// nothing for small bodies.
+func TestBudgetPressure(t *testing.T) {
+	b := newBudget(1<<30, 1<<30)
+	told := make(chan bool, 10)
+	b.pressure = func(high bool) { told <- high }
+	expect := func(want bool) {
+		t.Helper()
+		select {
+		case got := <-told:
+			if got != want {
+				t.Fatalf("told %v, want %v", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("not told %v", want)
+		}
+	}
+	quiet := func() {
+		t.Helper()
+		select {
+		case got := <-told:
+			t.Fatalf("told %v", got)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	small, _ := b.reserve("k", 1<<20)
+	small.release()
+	quiet()
+	r1, _ := b.reserve("k", 40<<20)
+	quiet()
+	r2, _ := b.reserve("j", 30<<20)
+	expect(true)
+	r1.release()
+	quiet() // 30 MiB still charged
+	r2.release()
+	expect(false)
+	quiet()
+}

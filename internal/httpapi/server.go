@@ -52,6 +52,14 @@ type Options struct {
 	// 0.
 	BodyMemoryPerKey int64
 	BodyMemoryTotal  int64
+	// BodyPressure, when set, is called (on a goroutine of its own) with
+	// true when the memory charged to bodies reaches 64 MiB (two of the
+	// largest envelopes are being decoded) and with false when it falls
+	// back to zero. serve lowers the collector's gc_percent to Go's
+	// default in between, so that the garbage of large bodies is
+	// collected as they are decoded, and gives memory back to the
+	// operating system after (debug.FreeOSMemory).
+	BodyPressure func(high bool)
 	// MaxHeaderBytes bounds the request line and headers of a request
 	// together; a request past it gets a 431 TAXII error. Default 64 KiB.
 	// NewServer lets net/http read up to ServerMaxHeaderBytes so that this
@@ -124,6 +132,7 @@ func New(svc *node.Service, opts Options, logger *slog.Logger, reg prometheus.Re
 		root:   "/taxii2/" + svc.Config().APIRoot + "/",
 		budget: newBudget(opts.BodyMemoryPerKey, opts.BodyMemoryTotal),
 	}
+	h.budget.pressure = opts.BodyPressure
 	if opts.RatePerSecond > 0 {
 		h.limiter = newLimiter(opts.RatePerSecond, opts.Burst)
 	}
