@@ -64,6 +64,7 @@ type budget struct {
 	// origins (imports, peers).
 	early      map[string]time.Time
 	submitting int
+	swept      time.Time // when held was last swept of stale holds
 
 	// pressure, when set, is told when the memory charged first reaches
 	// pressureAt (true) and when it falls back to zero (false); high is
@@ -86,10 +87,16 @@ func newBudget(perKey, total int64) *budget {
 
 // reservation is the memory charged to one request.
 type reservation struct {
-	b   *budget
-	key string
-	n   int64
+	b    *budget
+	key  string
+	n    int64
+	held time.Time // when it began to be held for a status
 }
+
+// holdTimeout bounds how long memory stays charged for a status the node
+// never reports complete (it stopped, or another handler took its
+// OnComplete hook): a safety net, as statuses complete in seconds.
+const holdTimeout = 10 * time.Minute
 
 // refusal is a request refused for want of memory: the error (ERATELIMIT
 // or EUNAVAILABLE) and when to retry.
@@ -216,17 +223,32 @@ func (b *budget) submit() {
 // holdUntilComplete keeps r's memory charged until the status id is
 // reported complete (now, if it already was), and ends a submit.
 func (b *budget) holdUntilComplete(id string, r *reservation) {
+	now := time.Now()
 	b.mu.Lock()
 	_, done := b.early[id]
 	if done {
 		delete(b.early, id)
 	} else if r != nil && r.n > 0 {
+		r.held = now
 		b.held[id] = r
 	}
 	b.endSubmitLocked()
+	var stale []*reservation
+	if now.Sub(b.swept) > time.Minute {
+		b.swept = now
+		for k, h := range b.held {
+			if now.Sub(h.held) > holdTimeout {
+				stale = append(stale, h)
+				delete(b.held, k)
+			}
+		}
+	}
 	b.mu.Unlock()
 	if done {
 		r.release()
+	}
+	for _, h := range stale {
+		h.release()
 	}
 }
 

@@ -218,3 +218,20 @@ func TestBudgetPressure(t *testing.T) {
 	expect(false)
 	quiet()
 }
+
+// TestBudgetStaleHolds checks that memory held for a status the node
+// never reports complete is given back after holdTimeout.
+func TestBudgetStaleHolds(t *testing.T) {
+	b := newBudget(1<<20, 1<<20)
+	r, _ := b.reserve("k", 100)
+	b.submit()
+	b.holdUntilComplete("lost", r)
+	r.held = time.Now().Add(-holdTimeout - time.Second) // as if long ago
+	b.swept = time.Time{}
+	r2, _ := b.reserve("k", 10)
+	b.submit()
+	b.holdUntilComplete("next", r2) // sweeps
+	if total, _ := b.inUse(""); total != 10 || len(b.held) != 1 {
+		t.Fatalf("in use %d, held %v; want only the recent hold", total, b.held)
+	}
+}
