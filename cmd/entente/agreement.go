@@ -37,7 +37,7 @@ func cmdAgreement(ctx context.Context, env *Env, args []string) error {
 	if sub == "set" {
 		collections = fs.String("collections", "", "comma-separated collection ids or aliases the agreement covers")
 		types = fs.String("types", "", "comma-separated STIX types it covers (default: all)")
-		maxTLP = fs.String("max-tlp", "green", "highest TLP the partner may receive: clear, green, amber, amber+strict")
+		maxTLP = fs.String("max-tlp", "green", "highest TLP the partner may receive: clear, green, amber, amber+strict (red never leaves a node and is refused)")
 		reshare = fs.Bool("reshare", false, "allow passing on objects received from third parties (CLEAR and GREEN only)")
 		redact = fs.String("redact", "", "comma-separated redactions: victims, identities, freetext")
 		from = fs.String("from", "", "start of validity (RFC 3339)")

@@ -131,10 +131,13 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h := httpapi.New(svc, httpapi.Options{
-		MaxJSONDepth:  cfg.MaxJSONDepth,
-		RatePerSecond: cfg.RatePerSecond,
-		Burst:         cfg.Burst,
-		Dashboard:     dash,
+		MaxJSONDepth:     cfg.MaxJSONDepth,
+		RatePerSecond:    cfg.RatePerSecond,
+		Burst:            cfg.Burst,
+		BodyMemoryPerKey: cfg.BodyMemoryPerKey,
+		BodyMemoryTotal:  cfg.BodyMemoryTotal,
+		BodyPressure:     bodyPressure(env, cfg),
+		Dashboard:        dash,
 	}, logger, reg)
 	srv := httpapi.NewServer(cfg.Listen, h)
 	srv.ErrorLog = nil

@@ -50,6 +50,19 @@ type Config struct {
 	// Burst is how many requests an API key may make at once above
 	// rate_per_second.
 	Burst int `toml:"burst"`
+	// BodyMemoryPerKey bounds, in bytes, the memory that the bodies of
+	// one API key's TAXII Add Objects and sightings requests hold while
+	// they are read, decoded, validated and stored; past it, 429 with
+	// Retry-After. A body is charged twice its size plus 1 KiB per
+	// object; a request is always admitted when nothing else is charged
+	// to its key, so no body within max_content_length is refused for
+	// its size alone. Default 256 MiB (three 32 MiB envelopes of
+	// ATT&CK-sized objects at once).
+	BodyMemoryPerKey int64 `toml:"body_memory_per_key"`
+	// BodyMemoryTotal bounds, in bytes, that memory for the whole node;
+	// past it, 503 with Retry-After. Default 1 GiB; with memory_limit
+	// set, keep it well below it.
+	BodyMemoryTotal int64 `toml:"body_memory_total"`
 	// TLS serves HTTPS when cert and key are set.
 	TLS TLS `toml:"tls"`
 	// LogLevel is the least severe log level written: debug, info, warn
@@ -112,6 +125,8 @@ func Default() Config {
 		MaxJSONDepth:     64,
 		RatePerSecond:    1000,
 		Burst:            2000,
+		BodyMemoryPerKey: DefaultBodyMemoryPerKey,
+		BodyMemoryTotal:  DefaultBodyMemoryTotal,
 		LogLevel:         "info",
 		LogFormat:        "auto",
 		ShutdownGrace:    Duration{10 * time.Second},
@@ -121,6 +136,12 @@ func Default() Config {
 
 // DefaultGCPercent is the default GCPercent.
 const DefaultGCPercent = 400
+
+// The defaults of BodyMemoryPerKey and BodyMemoryTotal.
+const (
+	DefaultBodyMemoryPerKey = 256 << 20
+	DefaultBodyMemoryTotal  = 1 << 30
+)
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
@@ -187,6 +208,12 @@ func (c Config) Validate() error {
 	}
 	if c.RatePerSecond <= 0 || c.Burst <= 0 {
 		return fmt.Errorf("rate_per_second and burst must be positive")
+	}
+	if c.BodyMemoryPerKey < 1<<20 {
+		return fmt.Errorf("body_memory_per_key: %d is below 1 MiB", c.BodyMemoryPerKey)
+	}
+	if c.BodyMemoryTotal < c.BodyMemoryPerKey {
+		return fmt.Errorf("body_memory_total: %d is below body_memory_per_key (%d)", c.BodyMemoryTotal, c.BodyMemoryPerKey)
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return fmt.Errorf("tls: cert and key must be given together")

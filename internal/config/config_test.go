@@ -43,6 +43,26 @@ func TestLoad(t *testing.T) {
 		{name: "bad api root", text: "api_root = \"a/b\"\n", wantErr: "api_root"},
 		{name: "gc percent too low", text: "gc_percent = 10\n", wantErr: "gc_percent"},
 		{name: "negative memory limit", text: "memory_limit = -1\n", wantErr: "memory_limit"},
+		{name: "body memory per key too low", text: "body_memory_per_key = 1000\n", wantErr: "body_memory_per_key: 1000 is below 1 MiB"},
+		{name: "body memory total below per key", text: "body_memory_per_key = 536870912\nbody_memory_total = 268435456\n", wantErr: "body_memory_total: 268435456 is below body_memory_per_key"},
+		{
+			name: "body memory bounds",
+			text: "body_memory_per_key = 67108864\nbody_memory_total = 134217728\n",
+			check: func(t *testing.T, c Config) {
+				if c.BodyMemoryPerKey != 64<<20 || c.BodyMemoryTotal != 128<<20 {
+					t.Fatalf("body_memory_per_key %d, body_memory_total %d", c.BodyMemoryPerKey, c.BodyMemoryTotal)
+				}
+			},
+		},
+		{
+			name: "body memory defaults",
+			text: "",
+			check: func(t *testing.T, c Config) {
+				if c.BodyMemoryPerKey != DefaultBodyMemoryPerKey || c.BodyMemoryTotal != DefaultBodyMemoryTotal {
+					t.Fatalf("body_memory_per_key %d, body_memory_total %d", c.BodyMemoryPerKey, c.BodyMemoryTotal)
+				}
+			},
+		},
 		{
 			name: "gc settings",
 			text: "gc_percent = 200\nmemory_limit = 1073741824\n",

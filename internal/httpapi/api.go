@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"mime"
 	"net/http"
@@ -33,19 +34,18 @@ type CreatedKey struct {
 func (h *handler) decodeAPIBody(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != apiMediaType {
-			discard(r)
+			refuseBody(w, r, h.opts.MaxBodyBytes)
 			return entente.Errorf(entente.EUNSUPPORTED, "the Content-Type must be %s", apiMediaType)
 		}
 	}
-	buf, err := readBody(w, r, h.opts.MaxBodyBytes)
+	body, err := readBody(w, r, h.opts.MaxBodyBytes, nil)
 	if err != nil {
 		return err
 	}
-	defer putBuf(buf)
-	if err := taxii.CheckJSON(buf.Bytes(), h.opts.MaxJSONDepth); err != nil {
+	if err := taxii.CheckJSON(body, h.opts.MaxJSONDepth); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(buf)
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return entente.Errorf(entente.EINVALID, "the request body does not match the expected form: %v", err)

@@ -49,6 +49,28 @@
 // (413) and JSON nesting depth (400). Logs name the key by its public id,
 // never the key.
 //
+// # Limits
+//
+// The bodies of Add Objects and sightings are charged to a memory budget
+// from before they are read until their objects are stored (twice their
+// size plus 1 KiB per object): past Options.BodyMemoryPerKey for the key
+// a request gets 429, past Options.BodyMemoryTotal for the node 503, both
+// with Retry-After; a request alone is always admitted. The memory
+// charged is the gauge entente_http_body_memory_bytes. A body over its
+// limit, or refused before it is read, is drained (up to twice the limit,
+// for at most 30 s) before the answer, so that clients that send their
+// whole body before reading (Python's urllib and requests) read the error
+// rather than a reset connection. A request line and headers over
+// Options.MaxHeaderBytes (64 KiB) get 431; a path that is not in its
+// canonical form (empty, "." or ".." segments) gets 400; every route
+// declares the query parameters it takes, and an unknown parameter, a
+// malformed value or a single-valued parameter given twice gets 400
+// naming the parameter (TAXII routes ignore the TAXII filters they do not
+// take). Every 4xx on these routes is a TAXII error message; the only
+// exceptions are what net/http answers before the handler runs (a
+// malformed request line, or one and its headers over
+// ServerMaxHeaderBytes, 1 MiB), which it writes in plain text.
+//
 // # TAXII specifics
 //
 // Errors are TAXII error messages (application/taxii+json;version=2.1)
@@ -56,10 +78,12 @@
 // Accept must allow application/taxii+json (version 2.1 or none); */*
 // and a missing Accept are taken to allow it, as HTTP says; anything
 // else gets 406. POST bodies must be application/taxii+json (version
-// 2.1 or none), else 415. Add Objects is synchronous: it answers 202 with
-// a status resource whose status is "complete". Pages hold 1,000 entries
+// 2.1 or none), else 415. Add Objects answers 202 with a status resource
+// that is "pending" until the objects are validated and durable, then
+// "complete"; an indicator whose STIX pattern does not parse is a failure
+// naming the column and the reason. Pages hold 1,000 entries
 // unless limit asks otherwise (at most 10,000); manifest and versions
 // responses carry a next token besides more, as envelopes do. A TAXII URL
-// given without its trailing slash is redirected to it. Collections are
-// addressed by id or alias.
+// given without its trailing slash is redirected to it (with a JSON
+// body). Collections are addressed by id or alias.
 package httpapi

@@ -48,6 +48,9 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if errors.As(err, &e) && e.Err != nil && code != entente.EINTERNAL {
 		h.log.DebugContext(r.Context(), "request refused", "path", r.URL.Path, "err", err)
 	}
+	if ref, ok := errors.AsType[*refusal](err); ok {
+		w.Header().Set("Retry-After", strconvSeconds(ref.retry))
+	}
 	writeErrorBody(w, status, entente.ErrorMessage(err), string(code))
 }
 

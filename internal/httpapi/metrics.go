@@ -13,6 +13,7 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	added    prometheus.Counter
 	refused  prometheus.Counter
+	reg      prometheus.Registerer
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -37,8 +38,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.added, m.refused)
+		m.reg = reg
 	}
 	return m
+}
+
+// bodyMemory exports the memory charged to request bodies in b.
+func (m *metrics) bodyMemory(b *budget) {
+	if m.reg == nil {
+		return
+	}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "entente_http_body_memory_bytes",
+		Help: "Memory charged to request bodies being read, decoded and stored (see the body memory limits).",
+	}, func() float64 { total, _ := b.inUse(""); return float64(total) }))
 }
 
 func (m *metrics) observe(route string, status int, d time.Duration) {

@@ -41,16 +41,16 @@ func (h *handler) snapshot(w http.ResponseWriter, r *http.Request) {
 func (h *handler) sightings(w http.ResponseWriter, r *http.Request) {
 	ct := strings.ToLower(r.Header.Get("Content-Type"))
 	if !strings.HasPrefix(ct, "application/stix+json") && !taxii.ContentTypeOK(ct) && !strings.HasPrefix(ct, "application/json") {
-		discard(r)
-		h.writeError(w, r, entente.Errorf(entente.EUNSUPPORTED, "the Content-Type must be application/stix+json;version=2.1 (a bundle)"))
+		h.refuse(w, r, h.svc.Config().MaxContentLength,
+			entente.Errorf(entente.EUNSUPPORTED, "the Content-Type must be application/stix+json;version=2.1 (a bundle)"))
 		return
 	}
-	objects, release, err := h.readObjects(w, r)
+	objects, res, err := h.readObjects(w, r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	defer release()
+	defer res.release()
 	st, err := h.svc.AddSightings(r.Context(), principal(r), objects)
 	if err != nil {
 		h.writeError(w, r, err)

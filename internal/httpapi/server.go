@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +37,35 @@ type Options struct {
 	// (e.g. "https://cti.example.org"), used in the discovery resource;
 	// when empty, it is taken from each request.
 	PublicURL string
+	// BodyMemoryPerKey and BodyMemoryTotal bound the memory that request
+	// bodies of TAXII Add Objects and of sightings hold while they are
+	// read, decoded, validated and stored: per API key, and for the
+	// whole node. A body is charged twice its size plus 1 KiB per object
+	// it holds (what BenchmarkPostEnvelope32MB measures), from before it
+	// is read until its objects are stored. A request past its key's
+	// bound gets 429, past the node's 503, both with Retry-After; a
+	// request is always admitted when nothing else is charged to its key
+	// (or at all), so that no body within max_content_length is refused
+	// for its size alone. The defaults, DefaultBodyMemoryPerKey (256 MiB:
+	// three 32 MiB envelopes of ATT&CK objects at once, or one of the
+	// smallest indicators) and DefaultBodyMemoryTotal (1 GiB), apply when
+	// 0.
+	BodyMemoryPerKey int64
+	BodyMemoryTotal  int64
+	// BodyPressure, when set, is called (on a goroutine of its own) with
+	// true when the memory charged to bodies reaches 64 MiB (two of the
+	// largest envelopes are being decoded) and with false when it falls
+	// back to zero. serve lowers the collector's gc_percent to Go's
+	// default in between, so that the garbage of large bodies is
+	// collected as they are decoded, and gives memory back to the
+	// operating system after (debug.FreeOSMemory).
+	BodyPressure func(high bool)
+	// MaxHeaderBytes bounds the request line and headers of a request
+	// together; a request past it gets a 431 TAXII error. Default 64 KiB.
+	// NewServer lets net/http read up to ServerMaxHeaderBytes so that this
+	// limit is answered here, in JSON; past that net/http answers a
+	// plain-text 431 itself.
+	MaxHeaderBytes int
 	// Dashboard, when set, is served under /ui/ (and / redirects to it).
 	// It authenticates by session cookie, so its requests skip API-key
 	// authentication here; they are still logged, measured and, when
@@ -60,8 +91,10 @@ type handler struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	limiter *limiter
+	budget  *budget
 	m       *metrics
-	root    string // "/taxii2/api1/"
+	root    string               // "/taxii2/api1/"
+	queries map[string]querySpec // by route pattern; noQuery when absent
 }
 
 // New returns the node's HTTP handler. reg, when not nil, receives the
@@ -77,28 +110,50 @@ func New(svc *node.Service, opts Options, logger *slog.Logger, reg prometheus.Re
 	if opts.Burst <= 0 {
 		opts.Burst = max(1, int(math.Ceil(2*opts.RatePerSecond)))
 	}
+	if opts.BodyMemoryPerKey <= 0 {
+		opts.BodyMemoryPerKey = DefaultBodyMemoryPerKey
+	}
+	if opts.BodyMemoryTotal <= 0 {
+		opts.BodyMemoryTotal = DefaultBodyMemoryTotal
+	}
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
 	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	h := &handler{
-		svc:  svc,
-		opts: opts,
-		log:  logger,
-		mux:  http.NewServeMux(),
-		m:    newMetrics(reg),
-		root: "/taxii2/" + svc.Config().APIRoot + "/",
+		svc:    svc,
+		opts:   opts,
+		log:    logger,
+		mux:    http.NewServeMux(),
+		m:      newMetrics(reg),
+		root:   "/taxii2/" + svc.Config().APIRoot + "/",
+		budget: newBudget(opts.BodyMemoryPerKey, opts.BodyMemoryTotal),
 	}
+	h.budget.pressure = opts.BodyPressure
 	if opts.RatePerSecond > 0 {
 		h.limiter = newLimiter(opts.RatePerSecond, opts.Burst)
 	}
 	svc.OnComplete(func(st *taxii.Status) {
 		h.m.added.Add(float64(st.SuccessCount))
 		h.m.refused.Add(float64(st.FailureCount))
+		h.budget.complete(st.ID)
 	})
+	h.m.bodyMemory(h.budget)
 	h.routes(reg)
 	return h
 }
+
+// DefaultMaxHeaderBytes is the default of Options.MaxHeaderBytes.
+const DefaultMaxHeaderBytes = 64 << 10
+
+// ServerMaxHeaderBytes is how much of a request's line and headers
+// NewServer's server reads: more than the handler's own limit
+// (Options.MaxHeaderBytes), so that requests past that limit get the
+// handler's TAXII error rather than net/http's plain-text 431.
+const ServerMaxHeaderBytes = 1 << 20
 
 // NewServer returns an http.Server for h on addr with timeouts that
 // bound slow clients: headers within 10 s, a whole request within 5
@@ -112,7 +167,7 @@ func NewServer(addr string, h http.Handler) *http.Server {
 		ReadTimeout:       5 * time.Minute,
 		WriteTimeout:      5 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    ServerMaxHeaderBytes,
 	}
 }
 
@@ -165,6 +220,27 @@ func (h *handler) routes(reg prometheus.Registerer) {
 	m.HandleFunc("POST /api/v1/alerts/{id}/resolve", h.resolveAlert)
 	m.HandleFunc("GET /api/v1/node/key", h.nodeKey)
 
+	// The query parameters each route takes; the others take none.
+	h.queries = map[string]querySpec{
+		"GET /taxii2/{$}":                                               noTAXIIFilters,
+		"GET " + root + "{$}":                                           noTAXIIFilters,
+		"GET " + root + "collections/{$}":                               noTAXIIFilters,
+		"GET " + root + "collections/{coll}/{$}":                        noTAXIIFilters,
+		"GET " + root + "collections/{coll}/objects/{$}":                taxiiQuery(taxii.EndpointObjects),
+		"POST " + root + "collections/{coll}/objects/{$}":               noTAXIIFilters,
+		"GET " + root + "collections/{coll}/objects/{obj}/{$}":          taxiiQuery(taxii.EndpointObject),
+		"DELETE " + root + "collections/{coll}/objects/{obj}/{$}":       taxiiQuery(taxii.EndpointDelete),
+		"GET " + root + "collections/{coll}/objects/{obj}/versions/{$}": taxiiQuery(taxii.EndpointVersions),
+		"GET " + root + "collections/{coll}/manifest/{$}":               taxiiQuery(taxii.EndpointManifest),
+		"GET " + root + "status/{status}/{$}":                           noTAXIIFilters,
+		"GET /api/v1/audit":                                             auditQuery,
+		"GET /api/v1/alerts":                                            alertsQuery,
+		"GET /api/v1/agreements/{partner}/preview":                      previewQuery,
+		"POST /api/v1/peers":                                            peerAddQuery,
+		"GET /export/{format}":                                          exportQuery,
+		"GET /export/{format}/{file}":                                   exportQuery,
+	}
+
 	if d := h.opts.Dashboard; d != nil {
 		m.Handle("/ui/", d)
 		m.Handle("/ui", d)
@@ -197,8 +273,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	_, pattern := h.mux.Handler(r)
 	route := pattern
-	if route == "" {
+	// A TAXII URL without its trailing slash: the mux answers with a
+	// redirect to the URL with it, and gives the pattern it matched.
+	redirect := strings.HasSuffix(pattern, "/{$}") && !strings.HasSuffix(r.URL.Path, "/")
+	switch {
+	case pattern == "":
 		route = "unmatched"
+	case redirect:
+		route = "redirect"
 	}
 	rw := &recorder{ResponseWriter: w, status: http.StatusOK}
 	var keyID string
@@ -222,6 +304,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("remote", r.RemoteAddr),
 		)
 	}()
+	if n := headerBytes(r); n > h.opts.MaxHeaderBytes {
+		writeErrorBody(rw, http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf(
+			"the request line and headers hold %d bytes, more than the limit of %d; send fewer match[] values per request", n, h.opts.MaxHeaderBytes),
+			string(entente.ETOOLARGE))
+		return
+	}
 	if h.opts.Dashboard != nil && (dashboardPath(r.URL.Path) || r.URL.Path == "/") {
 		if p, ok := h.opts.Dashboard.Principal(r); ok {
 			keyID = p.KeyID
@@ -255,13 +343,68 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r = r.WithContext(entente.WithPrincipal(r.Context(), p))
 	}
-	if pattern == "" {
+	if p := r.URL.Path; cleanPath(p) != p {
+		// The mux would redirect (with an HTML body) to the cleaned path.
+		writeErrorBody(rw, http.StatusBadRequest, fmt.Sprintf(
+			"the path %q has empty, \".\" or \"..\" segments; request its canonical form", clip(p)), string(entente.EINVALID))
+		return
+	}
+	if pattern == "" || redirect {
 		// Not found, method not allowed or a redirect: let the mux
-		// decide, and turn its plain-text errors into TAXII errors.
+		// decide, and turn its plain-text and HTML answers into TAXII
+		// errors.
 		h.mux.ServeHTTP(&routingErrors{recorder: rw}, r)
 		return
 	}
+	if !dashboardPath(r.URL.Path) && r.URL.Path != "/" && !public(r.URL.Path) {
+		spec, ok := h.queries[pattern]
+		if !ok {
+			spec = noQuery
+		}
+		if err := checkQuery(r.URL.RawQuery, spec); err != nil {
+			h.refuseUnread(rw, r, err)
+			return
+		}
+	}
 	h.mux.ServeHTTP(rw, r)
+}
+
+// refuseUnread answers err to a request refused before its handler ran,
+// draining its body within the limit of the route's bodies.
+func (h *handler) refuseUnread(w http.ResponseWriter, r *http.Request, err error) {
+	limit := h.opts.MaxBodyBytes
+	if strings.HasPrefix(r.URL.Path, "/taxii2/") || r.URL.Path == match.SightingsPath {
+		limit = h.svc.Config().MaxContentLength
+	}
+	h.refuse(w, r, limit, err)
+}
+
+// headerBytes is about what the request line and headers of r took on
+// the wire.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
+// cleanPath returns the canonical form of p, as http.ServeMux computes
+// it: no empty, "." or ".." segments, a trailing slash kept.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 // recorder remembers the status and size of a response.
@@ -297,17 +440,24 @@ type routingErrors struct {
 }
 
 func (w *routingErrors) WriteHeader(code int) {
-	if code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
-		w.replaced = true
-		w.Header().Del("Content-Type")
-		desc, ecode := "there is no such resource", string(entente.ENOTFOUND)
-		if code == http.StatusMethodNotAllowed {
-			desc, ecode = "the resource does not support this method; see the Allow header", "method_not_allowed"
-		}
-		writeErrorBody(w.recorder, code, desc, ecode)
+	var desc, ecode string
+	switch code {
+	case http.StatusNotFound:
+		desc, ecode = "there is no such resource", string(entente.ENOTFOUND)
+	case http.StatusMethodNotAllowed:
+		desc, ecode = "the resource does not support this method; see the Allow header", "method_not_allowed"
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		// A TAXII URL without its trailing slash: the redirect stays, its
+		// HTML body goes.
+		desc, ecode = "the resource is at "+w.Header().Get("Location"), "moved"
+	default:
+		w.recorder.WriteHeader(code)
 		return
 	}
-	w.recorder.WriteHeader(code)
+	w.replaced = true
+	w.Header().Del("Content-Type")
+	w.Header().Del("Content-Length")
+	writeErrorBody(w.recorder, code, desc, ecode)
 }
 
 func (w *routingErrors) Write(b []byte) (int, error) {

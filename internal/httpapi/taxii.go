@@ -15,8 +15,7 @@ func (h *handler) negotiate(w http.ResponseWriter, r *http.Request) bool {
 	if taxii.Acceptable(r.Header.Get("Accept")) {
 		return true
 	}
-	h.writeError(w, r, entente.Errorf(entente.ENOTACCEPTABLE,
-		"the Accept header must allow %s", taxii.MediaType))
+	h.writeError(w, r, notAcceptable())
 	return false
 }
 
@@ -233,52 +232,86 @@ func (h *handler) deleteObject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) addObjects(w http.ResponseWriter, r *http.Request) {
-	if !h.negotiate(w, r) {
-		discard(r)
+	limit := h.svc.Config().MaxContentLength
+	if !taxii.Acceptable(r.Header.Get("Accept")) {
+		h.refuse(w, r, limit, notAcceptable())
 		return
 	}
 	if !taxii.ContentTypeOK(r.Header.Get("Content-Type")) {
-		discard(r)
-		h.writeError(w, r, entente.Errorf(entente.EUNSUPPORTED,
-			"the Content-Type must be %s", taxii.MediaType))
+		h.refuse(w, r, limit, entente.Errorf(entente.EUNSUPPORTED, "the Content-Type must be %s", taxii.MediaType))
 		return
 	}
 	if err := h.svc.CheckWrite(r.Context(), principal(r), r.PathValue("coll")); err != nil {
-		discard(r)
-		h.writeError(w, r, err)
+		h.refuse(w, r, limit, err)
 		return
 	}
-	// The body's buffer is not returned to the pool: the objects point
-	// into it and are stored after this handler returns (the status is
-	// pending until then).
-	objects, _, err := h.readObjects(w, r)
+	// The body is not released when this handler returns: the objects
+	// point into it and are stored after (the status is pending until
+	// then). Its memory stays charged to the budget until the node
+	// reports the status complete.
+	objects, res, err := h.readObjects(w, r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
+	h.budget.submit()
 	st, err := h.svc.SubmitObjects(r.Context(), principal(r), r.PathValue("coll"), objects)
-	if err != nil {
+	switch {
+	case err != nil:
+		h.budget.done()
+		res.release()
 		h.writeError(w, r, err)
 		return
+	case st.Status == taxii.StatusComplete:
+		h.budget.done()
+		res.release()
+	default:
+		h.budget.holdUntilComplete(st.ID, res)
 	}
 	h.writeJSON(w, r, http.StatusAccepted, taxii.MediaType, st)
 }
 
+// refuse answers err to a request whose body has not been read, after
+// draining the body (see drain) of at most limit bytes.
+func (h *handler) refuse(w http.ResponseWriter, r *http.Request, limit int64, err error) {
+	refuseBody(w, r, limit)
+	h.writeError(w, r, err)
+}
+
+// notAcceptable is the error of a request whose Accept header does not
+// allow the TAXII media type.
+func notAcceptable() error {
+	return entente.Errorf(entente.ENOTACCEPTABLE, "the Accept header must allow %s", taxii.MediaType)
+}
+
 // readObjects reads a request body of at most the API root's
 // max_content_length and returns the raw objects of the envelope (or
-// bundle) it holds; release returns the body's buffer once the objects are
-// no longer used.
-func (h *handler) readObjects(w http.ResponseWriter, r *http.Request) (objects []json.RawMessage, release func(), err error) {
-	buf, err := readBody(w, r, h.svc.Config().MaxContentLength)
+// bundle) it holds, slices of the body, with the memory they are charged
+// in the budget, which the caller releases once the objects are no
+// longer used. A request past the budget's bounds is a *refusal (its
+// body drained).
+func (h *handler) readObjects(w http.ResponseWriter, r *http.Request) ([]json.RawMessage, *reservation, error) {
+	limit := h.svc.Config().MaxContentLength
+	res, err := h.budget.reserve(principal(r).KeyID, bodyCost(max(0, min(r.ContentLength, limit)), 0))
 	if err != nil {
+		refuseBody(w, r, limit)
 		return nil, nil, err
 	}
-	objects, err = taxii.SplitEnvelope(buf.Bytes(), h.opts.MaxJSONDepth)
+	body, err := readBody(w, r, limit, func(n int64) error { return res.grow(bodyCostFactor * n) })
 	if err != nil {
-		putBuf(buf)
+		res.release()
 		return nil, nil, err
 	}
-	return objects, func() { putBuf(buf) }, nil
+	objects, err := taxii.SplitEnvelope(body, h.opts.MaxJSONDepth)
+	if err != nil {
+		res.release()
+		return nil, nil, err
+	}
+	if err := res.resize(bodyCost(int64(len(body)), len(objects))); err != nil {
+		res.release()
+		return nil, nil, err
+	}
+	return objects, res, nil
 }
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {

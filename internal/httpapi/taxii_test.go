@@ -792,3 +792,41 @@ func TestPendingObjectsKeepTheirBytes(t *testing.T) {
 		t.Fatalf("%d of %d objects stored", got, len(sent))
 	}
 }
+
+// TestAddObjectsRefusesBadPatterns posts indicators whose STIX pattern
+// the node's parser rejects, beside valid ones and one with another
+// pattern type: the bad ones are failures whose message gives the
+// parser's column and reason, and nothing of them is stored.
+func TestAddObjectsRefusesBadPatterns(t *testing.T) {
+	e := newEnv(t)
+	mk := func(i int, pattern, typ string) json.RawMessage {
+		b, _ := json.Marshal(map[string]any{"type": "indicator", "spec_version": "2.1", "id": "indicator--" + uuidN(i),
+			"created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z", "pattern": pattern,
+			"pattern_type": typ, "valid_from": "2024-01-01T00:00:00Z"})
+		return b
+	}
+	objs := []json.RawMessage{
+		mk(1, "this is not a pattern", "stix"),
+		mk(2, "[ipv4-addr:value = '1.2.3.4'", "stix"),
+		mk(3, "[ipv4-addr:value = '1.2.3.4']", "stix"),
+		mk(4, "alert tcp any any -> any any (sid:1;)", "snort"),
+		mk(5, "[file:hashes.MD5 = 'xyz']", "stix"),
+	}
+	st := e.post(e.colls.shared, objs)
+	want := map[string]string{
+		"indicator--" + uuidN(1): `object 0: indicator--` + uuidN(1) + `: property "pattern": column 0: input is missing square brackets`,
+		"indicator--" + uuidN(2): `object 1: indicator--` + uuidN(2) + `: property "pattern": column 28: expected AND, OR or ']' but found end of input`,
+		"indicator--" + uuidN(5): `object 4: indicator--` + uuidN(5) + `: property "pattern": column 19: 'xyz' is not a valid MD5 hash`,
+	}
+	if st.SuccessCount != 2 || st.FailureCount != 3 {
+		t.Fatalf("status %+v", st)
+	}
+	for _, f := range st.Failures {
+		if w, ok := want[f.ID]; !ok || !strings.HasPrefix(f.Message, w) {
+			t.Errorf("failure %s: %q, want it to start with %q", f.ID, f.Message, w)
+		}
+	}
+	if n := e.count(e.colls.shared); n != 2 {
+		t.Errorf("%d objects stored, want the 2 valid ones", n)
+	}
+}

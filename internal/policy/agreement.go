@@ -66,8 +66,9 @@ type Agreement struct {
 	// ObjectTypes are the STIX types the agreement covers; empty means
 	// every type.
 	ObjectTypes []string `json:"object_types,omitempty"`
-	// MaxTLP is the most restrictive TLP level the partner may receive.
-	// RED is never released, whatever MaxTLP says.
+	// MaxTLP is the most restrictive TLP level the partner may receive:
+	// clear, green, amber or amber+strict. RED is never released, so an
+	// agreement that names it is refused by Validate.
 	MaxTLP stix.TLP `json:"max_tlp"`
 	// AllowReshare allows objects the node received from third parties to
 	// be passed on to the partner, when their marking allows it (CLEAR or
@@ -115,7 +116,10 @@ func (a *Agreement) Validate(known Catalog) error {
 			add("object_types[%d]: %q is not a STIX type name", i, t)
 		}
 	}
-	if a.MaxTLP < stix.TLPClear || a.MaxTLP > stix.TLPRed {
+	switch {
+	case a.MaxTLP == stix.TLPRed:
+		add("max_tlp: red is not allowed: TLP:RED never leaves the node, so the highest level an agreement may release is amber+strict")
+	case a.MaxTLP < stix.TLPClear || a.MaxTLP > stix.TLPRed:
 		add("max_tlp: invalid TLP level %d", int(a.MaxTLP))
 	}
 	if !a.ValidFrom.IsZero() && !a.ValidUntil.IsZero() && !a.ValidFrom.Before(a.ValidUntil) {

@@ -238,6 +238,8 @@ func TestAgreementValidate(t *testing.T) {
 		{"no collections", func(a *policy.Agreement) { a.Collections = nil }, `agreement "a": collections: must name at least one collection`},
 		{"bad partner id", func(a *policy.Agreement) { a.Partner.ID = "org-1" }, `agreement "a": partner: id: "org-1" is not a STIX identity id (identity--<uuid>)`},
 		{"bad type", func(a *policy.Agreement) { a.ObjectTypes = []string{"Indicator"} }, `agreement "a": object_types[0]: "Indicator" is not a STIX type name`},
+		{"max_tlp red", func(a *policy.Agreement) { a.MaxTLP = stix.TLPRed }, `agreement "a": max_tlp: red is not allowed: TLP:RED never leaves the node, so the highest level an agreement may release is amber+strict`},
+		{"max_tlp out of range", func(a *policy.Agreement) { a.MaxTLP = stix.TLPRed + 1 }, `agreement "a": max_tlp: invalid TLP level 5`},
 		{"dates reversed", func(a *policy.Agreement) {
 			a.ValidFrom = time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 			a.ValidUntil = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -18,7 +18,10 @@
 // phases, that every *_ref and *_refs value is an identifier (of the
 // types the specification fixes, where it does), the required properties
 // and value rules of every SDO, SRO, SCO and meta object, and the closed
-// enumerations. Open vocabularies and SHOULD rules (such as deterministic
+// enumerations, and that an indicator's pattern, when its pattern_type is
+// "stix", parses and passes the semantic checks of
+// internal/stix/pattern (the problem gives the parser's column and
+// reason). Open vocabularies and SHOULD rules (such as deterministic
 // SCO identifiers, see [SCOIDMatches]) are not enforced. Objects of
 // custom types get the generic rules; custom property names must have
 // the specification's form. Every problem found is reported in one
@@ -32,4 +35,7 @@
 // Validation uses a small JSON parser of its own (strict RFC 8259, keeps
 // member order, reports duplicate names, strings share the input's
 // memory), which is several times faster than encoding/json into maps.
+// Its trees live in pooled scratch memory, so validating an object of
+// ordinary size allocates nothing: a large envelope leaves no garbage
+// behind its validation.
 package stix

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 )
 
@@ -78,6 +79,30 @@ func FuzzReadBundle(f *testing.F) {
 			if !errors.As(err, &be) {
 				t.Fatalf("error %T %v is not a *BundleError", err, err)
 			}
+		}
+	})
+}
+
+// FuzzScratchTree checks that a tree parsed into a reused scratch is the
+// tree parsed with fresh memory, whatever was parsed into the scratch
+// before.
+func FuzzScratchTree(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	sc := new(scratch)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, werr := parseJSONAlias(data)
+		got, gerr := parseJSONScratch(data, sc)
+		defer sc.reset()
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("errors differ: %v and %v", werr, gerr)
+		}
+		if werr == nil && !reflect.DeepEqual(want, got) {
+			t.Fatalf("trees differ for %q", data)
+		}
+		if !reflect.DeepEqual(Validate(&Object{Raw: data}), Validate(&Object{Raw: data})) {
+			t.Fatalf("Validate differs between two runs for %q", data)
 		}
 	})
 }

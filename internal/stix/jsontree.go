@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -41,20 +42,31 @@ func (k kind) String() string {
 
 // value is one parsed JSON value. The tree keeps the members of objects
 // in document order, so that duplicate names can be reported and the
-// object can be walked without a map.
+// object can be walked without a map. A list keeps its elements in obj
+// too, as members without names: one slice instead of two keeps values
+// small (48 bytes), and a tree is mostly values.
 type value struct {
-	kind    kind
-	b       bool
-	str     string // string value, or the literal text of a number
-	arr     []value
-	obj     []member
-	dupName string // first duplicated member name of an object, if any
+	kind kind
+	b    bool
+	dup  int32  // for an object, 1 + the index in obj of the first member whose name was seen before; 0 if none
+	str  string // string value, or the literal text of a number
+	obj  []member
 }
 
-// member is one name/value pair of a JSON object.
+// member is one name/value pair of a JSON object, or one element of a
+// list (with no name).
 type member struct {
 	name string
 	val  value
+}
+
+// dupName returns the first duplicated member name of an object value,
+// or "".
+func (v *value) dupName() string {
+	if v.dup == 0 {
+		return ""
+	}
+	return v.obj[v.dup-1].name
 }
 
 // get returns the member named name of an object value.
@@ -97,8 +109,126 @@ type parser struct {
 	b     []byte
 	i     int
 	err   *syntaxError
-	alias bool // strings share b's memory (see parseJSONAlias)
+	alias bool     // strings share b's memory (see parseJSONAlias)
+	sc    *scratch // lists and members are carved from its slabs
 }
+
+// scratch holds the memory of parsed trees for reuse: the members and
+// elements of each object and list are gathered on a stack while they
+// are parsed, then copied in one piece to a slab. Validating an object
+// with a pooled scratch allocates no tree memory once its slabs have
+// grown to the size of the objects seen, so that validating a large
+// envelope leaves almost no garbage behind (a tree is several times the
+// size of its JSON).
+type scratch struct {
+	stack []member
+	ms    slab[member]
+	exact bool // slabs of exactly the size asked for (a tree's own scratch, not pooled)
+	// buf holds the unescaped text of strings with escapes, when not
+	// exact: strings made from it are valid until reset, so anything
+	// that outlives the validation (a Problem) is copied.
+	buf  []byte
+	chk  checker // reused by validateTree
+	root value   // the tree chk checks
+}
+
+// textChunk is the least size of the buffers unescaped strings are
+// written to; maxText bounds the one a pooled scratch keeps.
+const (
+	textChunk = 16 << 10
+	maxText   = 1 << 20
+)
+
+// text returns the unescaped raw as a string in s's buffer.
+func (s *scratch) text(raw []byte) string {
+	if cap(s.buf)-len(s.buf) < 3*len(raw) {
+		// A new buffer; strings in the old one keep it alive until reset.
+		s.buf = make([]byte, 0, max(3*len(raw), textChunk, min(2*cap(s.buf), maxText)))
+	}
+	n := len(s.buf)
+	s.buf = appendUnescaped(s.buf, raw)
+	if len(s.buf) == n {
+		return ""
+	}
+	return unsafe.String(&s.buf[n], len(s.buf)-n)
+}
+
+// slabChunk is the size, in members (64 bytes each), of
+// the chunks slabs are made of; keptChunks is how many a pooled scratch
+// keeps for reuse.
+const (
+	slabChunk  = 1024
+	keptChunks = 16
+)
+
+// slab hands out slices of chunks of memory. Chunks have a fixed size,
+// so that a very large object costs what its tree needs and not twice as
+// much, as doubling would.
+type slab[T any] struct {
+	chunks [][]T // each carved up to its length
+	cur    int   // the chunk carved now
+}
+
+// carve returns a copy of xs in the slab's memory; with exact, a chunk
+// made for it has exactly its size.
+func (s *slab[T]) carve(xs []T, exact bool) []T {
+	for ; s.cur < len(s.chunks); s.cur++ {
+		c := s.chunks[s.cur]
+		if len(c)+len(xs) <= cap(c) {
+			n := len(c)
+			c = append(c, xs...)
+			s.chunks[s.cur] = c
+			return c[n:len(c):len(c)]
+		}
+	}
+	size := len(xs)
+	if !exact {
+		size = max(size, slabChunk)
+	}
+	c := append(make([]T, 0, size), xs...)
+	s.chunks = append(s.chunks, c)
+	s.cur = len(s.chunks) - 1
+	return c[:len(xs):len(xs)]
+}
+
+// reset makes the slab's memory reusable, keeping at most keptChunks
+// chunks of the standard size.
+func (s *slab[T]) reset() {
+	kept := s.chunks[:0]
+	for _, c := range s.chunks {
+		clear(c)
+		if cap(c) == slabChunk && len(kept) < keptChunks {
+			kept = append(kept, c[:0])
+		}
+	}
+	clear(s.chunks[len(kept):])
+	s.chunks, s.cur = kept, 0
+}
+
+// maxStack bounds the stacks a pooled scratch keeps.
+const maxStack = 1 << 16
+
+// scratchPool recycles scratches between validations.
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// reset forgets every tree carved from s, so that its memory can be
+// reused: nothing may refer to those trees any more.
+func (s *scratch) reset() {
+	s.ms.reset()
+	if cap(s.stack) > maxStack {
+		s.stack = nil
+	}
+	s.stack = s.stack[:0]
+	if cap(s.buf) > maxText {
+		s.buf = nil
+	}
+	s.buf = s.buf[:0]
+	s.chk = checker{stack: s.chk.stack[:0]}
+	s.root = value{}
+}
+
+// members returns a copy of ms in memory owned by p's scratch.
+func (p *parser) members(ms []member) []member { return p.sc.ms.carve(ms, p.sc.exact) }
 
 // parseJSON parses exactly one JSON value from b (surrounding white space
 // allowed).
@@ -113,7 +243,18 @@ func parseJSONAlias(b []byte) (value, error) {
 	return parse(parser{b: b, alias: true})
 }
 
+// parseJSONScratch is parseJSONAlias with the tree's lists and members
+// carved from sc: the tree is valid until sc is reset.
+func parseJSONScratch(b []byte, sc *scratch) (value, error) {
+	return parse(parser{b: b, alias: true, sc: sc})
+}
+
 func parse(p parser) (value, error) {
+	if p.sc == nil {
+		// A scratch of the tree's own, never reset: the tree keeps its
+		// slabs alive.
+		p.sc = &scratch{exact: true}
+	}
 	b := p.b
 	p.ws()
 	v := p.value(0)
@@ -343,13 +484,22 @@ func (p *parser) string() string {
 		}
 		return p.str(raw)
 	}
-	return unescape(raw)
+	if p.sc.exact {
+		return unescape(raw)
+	}
+	return p.sc.text(raw)
 }
 
 // unescape decodes the escapes of a JSON string body already checked by
 // scanString.
 func unescape(raw []byte) string {
-	out := make([]byte, 0, len(raw))
+	return string(appendUnescaped(make([]byte, 0, len(raw)), raw))
+}
+
+// appendUnescaped appends raw, a JSON string body already checked by
+// scanString, with its escapes decoded, to out. It appends at most
+// 3*len(raw) bytes (an invalid byte becomes U+FFFD).
+func appendUnescaped(out, raw []byte) []byte {
 	for i := 0; i < len(raw); {
 		c := raw[i]
 		if c != '\\' {
@@ -390,7 +540,7 @@ func unescape(raw []byte) string {
 		}
 		i += 2
 	}
-	return string(out)
+	return out
 }
 
 func hex4(b []byte) rune {
@@ -406,46 +556,50 @@ func (p *parser) object(depth int) value {
 		p.i++
 		return v
 	}
-	v.obj = make([]member, 0, 8)
+	stack := &p.sc.stack
+	base := len(*stack)
 	for p.err == nil {
 		p.ws()
 		if p.i >= len(p.b) || p.b[p.i] != '"' {
 			p.fail("expected a string (member name)")
-			return v
+			break
 		}
 		name := p.string()
 		p.ws()
 		if p.i >= len(p.b) || p.b[p.i] != ':' {
 			p.fail("expected ':' after member name")
-			return v
+			break
 		}
 		p.i++
 		p.ws()
 		val := p.value(depth + 1)
-		if v.dupName == "" {
-			for j := range v.obj {
-				if v.obj[j].name == name {
-					v.dupName = name
+		if v.dup == 0 {
+			for _, m := range (*stack)[base:] {
+				if m.name == name {
+					v.dup = int32(len(*stack) - base + 1)
 					break
 				}
 			}
 		}
-		v.obj = append(v.obj, member{name, val})
+		*stack = append(*stack, member{name, val})
 		p.ws()
 		if p.i >= len(p.b) {
 			p.fail("")
-			return v
+			break
 		}
-		switch p.b[p.i] {
-		case ',':
+		if p.b[p.i] == '}' {
 			p.i++
-		case '}':
-			p.i++
-			return v
-		default:
+			break
+		}
+		if p.b[p.i] != ',' {
 			p.fail("expected ',' or '}' in object")
+			break
 		}
+		p.i++
 	}
+	v.obj = p.members((*stack)[base:])
+	clear((*stack)[base:])
+	*stack = (*stack)[:base]
 	return v
 }
 
@@ -457,24 +611,30 @@ func (p *parser) array(depth int) value {
 		p.i++
 		return v
 	}
+	stack := &p.sc.stack
+	base := len(*stack)
 	for p.err == nil {
 		p.ws()
-		v.arr = append(v.arr, p.value(depth+1))
+		val := p.value(depth + 1)
+		*stack = append(*stack, member{val: val})
 		p.ws()
 		if p.i >= len(p.b) {
 			p.fail("")
-			return v
+			break
 		}
-		switch p.b[p.i] {
-		case ',':
+		if p.b[p.i] == ']' {
 			p.i++
-		case ']':
-			p.i++
-			return v
-		default:
+			break
+		}
+		if p.b[p.i] != ',' {
 			p.fail("expected ',' or ']' in list")
+			break
 		}
+		p.i++
 	}
+	v.obj = p.members((*stack)[base:])
+	clear((*stack)[base:])
+	*stack = (*stack)[:base]
 	return v
 }
 

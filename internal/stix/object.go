@@ -137,12 +137,12 @@ func (o *Object) setEnvelope(name string, v []byte, created, modified, validUnti
 		if err != nil || tree.kind != kArray {
 			return fmt.Errorf("property %q must be a list of strings", name)
 		}
-		refs := make([]string, len(tree.arr))
-		for k, e := range tree.arr {
-			if e.kind != kString {
+		refs := make([]string, len(tree.obj))
+		for k, m := range tree.obj {
+			if e := m.val; e.kind != kString {
 				return fmt.Errorf("property %q must be a list of strings", name)
 			}
-			refs[k] = CanonicalRef(e.str)
+			refs[k] = CanonicalRef(m.val.str)
 		}
 		o.MarkingRefs = refs
 		return nil

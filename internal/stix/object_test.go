@@ -148,9 +148,9 @@ func toAny(v *value) any {
 	case kString:
 		return v.str
 	case kArray:
-		out := make([]any, len(v.arr))
-		for i := range v.arr {
-			out[i] = toAny(&v.arr[i])
+		out := make([]any, len(v.obj))
+		for i := range v.obj {
+			out[i] = toAny(&v.obj[i].val)
 		}
 		return out
 	default:

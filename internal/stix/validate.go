@@ -69,26 +69,36 @@ func Validate(o *Object) error {
 	if o == nil || len(o.Raw) == 0 {
 		return &ValidationError{Problems: []Problem{{"", "empty object"}}}
 	}
-	root, err := parseJSONAlias(o.Raw)
+	// The tree lives in a pooled scratch: nothing of it outlives this
+	// call (the error's strings are copies or share o.Raw).
+	sc := scratchPool.Get().(*scratch)
+	defer func() {
+		sc.reset()
+		scratchPool.Put(sc)
+	}()
+	root, err := parseJSONScratch(o.Raw, sc)
 	if err != nil {
 		return &ValidationError{ObjectID: o.ID, Type: o.Type, Problems: []Problem{{"", err.Error()}}}
 	}
-	return validateTree(&root)
+	sc.root = root // the checker points to it: kept in the scratch, not allocated
+	return validateTree(&sc.root, &sc.chk)
 }
 
-// validateTree validates a parsed object.
-func validateTree(root *value) error {
+// validateTree validates a parsed object with c, a checker to reuse.
+// The tree's strings may live in a scratch buffer that is reused after
+// the call: what the error keeps of them is copied.
+func validateTree(root *value, c *checker) error {
 	if root.kind != kObject {
 		return &ValidationError{Problems: []Problem{{"", "a STIX object must be a JSON object, not a " + root.kind.String()}}}
 	}
-	c := &checker{root: root}
+	*c = checker{root: root, stack: c.stack[:0]}
 	c.check()
 	if len(c.probs) == 0 {
 		return nil
 	}
-	e := &ValidationError{Type: c.typ, Problems: c.probs}
+	e := &ValidationError{Type: strings.Clone(c.typ), Problems: c.probs}
 	if id, ok := root.get("id"); ok && id.kind == kString {
-		e.ObjectID = id.str
+		e.ObjectID = strings.Clone(id.str)
 	}
 	return e
 }
@@ -114,14 +124,16 @@ type checker struct {
 	stack []pathSeg // path of the value refsIn is at
 }
 
+// add records a problem. prop is copied: it may be a member name whose
+// memory is reused once the validation is over.
 func (c *checker) add(prop, format string, args ...any) {
-	c.probs = append(c.probs, Problem{prop, fmt.Sprintf(format, args...)})
+	c.probs = append(c.probs, Problem{strings.Clone(prop), fmt.Sprintf(format, args...)})
 }
 
 func (c *checker) check() {
 	r := c.root
-	if r.dupName != "" {
-		c.add(r.dupName, "appears more than once in the object")
+	if r.dup != 0 {
+		c.add(r.dupName(), "appears more than once in the object")
 	}
 	tv, ok := r.get("type")
 	switch {
@@ -343,9 +355,9 @@ func (c *checker) checkCommon() {
 	}
 	if v, ok := r.get("object_marking_refs"); ok {
 		if c.list("object_marking_refs", v) {
-			for i := range v.arr {
-				if !refOK(&v.arr[i], "marking-definition") {
-					c.ref(fmt.Sprintf("object_marking_refs[%d]", i), &v.arr[i], "marking-definition")
+			for i := range v.obj {
+				if !refOK(&v.obj[i].val, "marking-definition") {
+					c.ref(fmt.Sprintf("object_marking_refs[%d]", i), &v.obj[i].val, "marking-definition")
 				}
 			}
 		}
@@ -433,14 +445,14 @@ func (c *checker) refsIn(name string, v *value, depth int) {
 		if depth == 0 && name == "object_marking_refs" {
 			return
 		}
-		path := c.pathString()
-		if !c.list(path, v) {
+		if v.kind != kArray || len(v.obj) == 0 {
+			c.list(c.pathString(), v) // reports why
 			return
 		}
 		targets := c.targets(name, depth)
-		for i := range v.arr {
-			if !refOK(&v.arr[i], targets...) {
-				c.ref(fmt.Sprintf("%s[%d]", path, i), &v.arr[i], targets...)
+		for i := range v.obj {
+			if !refOK(&v.obj[i].val, targets...) {
+				c.ref(fmt.Sprintf("%s[%d]", c.pathString(), i), &v.obj[i].val, targets...)
 			}
 		}
 		return
@@ -450,8 +462,8 @@ func (c *checker) refsIn(name string, v *value, depth int) {
 	}
 	switch v.kind {
 	case kObject:
-		if v.dupName != "" {
-			c.add(c.pathString()+"."+v.dupName, "appears more than once")
+		if v.dup != 0 {
+			c.add(c.pathString()+"."+v.dupName(), "appears more than once")
 		}
 		for i := range v.obj {
 			c.stack = append(c.stack, pathSeg{name: v.obj[i].name, index: -1})
@@ -459,10 +471,10 @@ func (c *checker) refsIn(name string, v *value, depth int) {
 			c.stack = c.stack[:len(c.stack)-1]
 		}
 	case kArray:
-		for i := range v.arr {
-			if v.arr[i].kind == kObject || v.arr[i].kind == kArray {
+		for i := range v.obj {
+			if v.obj[i].val.kind == kObject || v.obj[i].val.kind == kArray {
 				c.stack = append(c.stack, pathSeg{index: i})
-				c.refsIn("", &v.arr[i], depth+1)
+				c.refsIn("", &v.obj[i].val, depth+1)
 				c.stack = c.stack[:len(c.stack)-1]
 			}
 		}
@@ -498,7 +510,9 @@ func (c *checker) targets(name string, depth int) []string {
 	if depth != 0 {
 		return nil
 	}
-	return refTargets[c.typ+"."+name]
+	var buf [96]byte
+	key := append(append(append(buf[:0], c.typ...), '.'), name...)
+	return refTargets[string(key)] // no allocation for the lookup
 }
 
 // refOK reports whether ref would find no problem with v.
@@ -605,7 +619,7 @@ func (c *checker) list(path string, v *value) bool {
 		c.add(path, "must be a list, not a %s", v.kind)
 		return false
 	}
-	if len(v.arr) == 0 {
+	if len(v.obj) == 0 {
 		c.add(path, "must not be an empty list")
 		return false
 	}
@@ -617,9 +631,9 @@ func (c *checker) stringList(path string, v *value) {
 	if !c.list(path, v) {
 		return
 	}
-	for i := range v.arr {
-		if v.arr[i].kind != kString {
-			c.add(fmt.Sprintf("%s[%d]", path, i), "must be a string, not a %s", v.arr[i].kind)
+	for i := range v.obj {
+		if v.obj[i].val.kind != kString {
+			c.add(fmt.Sprintf("%s[%d]", path, i), "must be a string, not a %s", v.obj[i].val.kind)
 		}
 	}
 }
@@ -685,9 +699,9 @@ func (c *checker) kindCheck(path string, v *value, k propKind) {
 		c.stringList(path, v)
 	case pObjectList:
 		if c.list(path, v) {
-			for i := range v.arr {
-				if v.arr[i].kind != kObject {
-					c.add(fmt.Sprintf("%s[%d]", path, i), "must be an object, not a %s", v.arr[i].kind)
+			for i := range v.obj {
+				if v.obj[i].val.kind != kObject {
+					c.add(fmt.Sprintf("%s[%d]", path, i), "must be an object, not a %s", v.obj[i].val.kind)
 				}
 			}
 		}
@@ -742,7 +756,7 @@ func (c *checker) externalReferences(v *value) {
 	if !c.list("external_references", v) {
 		return
 	}
-	for i := range v.arr {
+	for i := range v.obj {
 		// at formats the path only when there is a problem to report.
 		at := func(prop string) string {
 			if prop == "" {
@@ -750,7 +764,7 @@ func (c *checker) externalReferences(v *value) {
 			}
 			return fmt.Sprintf("external_references[%d].%s", i, prop)
 		}
-		e := &v.arr[i]
+		e := &v.obj[i].val
 		if e.kind != kObject {
 			c.add(at(""), "must be an object, not a %s", e.kind)
 			continue
@@ -780,14 +794,14 @@ func (c *checker) killChainPhases(v *value) {
 	if !c.list("kill_chain_phases", v) {
 		return
 	}
-	for i := range v.arr {
+	for i := range v.obj {
 		at := func(prop string) string {
 			if prop == "" {
 				return fmt.Sprintf("kill_chain_phases[%d]", i)
 			}
 			return fmt.Sprintf("kill_chain_phases[%d].%s", i, prop)
 		}
-		k := &v.arr[i]
+		k := &v.obj[i].val
 		if k.kind != kObject {
 			c.add(at(""), "must be an object, not a %s", k.kind)
 			continue
@@ -810,9 +824,9 @@ func (c *checker) granularMarkings(v *value) {
 	if !c.list("granular_markings", v) {
 		return
 	}
-	for i := range v.arr {
+	for i := range v.obj {
 		p := fmt.Sprintf("granular_markings[%d]", i)
-		g := &v.arr[i]
+		g := &v.obj[i].val
 		if g.kind != kObject {
 			c.add(p, "must be an object, not a %s", g.kind)
 			continue
@@ -837,9 +851,9 @@ func (c *checker) granularMarkings(v *value) {
 		if !c.list(p+".selectors", sel) {
 			continue
 		}
-		for j := range sel.arr {
+		for j := range sel.obj {
 			sp := fmt.Sprintf("%s.selectors[%d]", p, j)
-			s := &sel.arr[j]
+			s := &sel.obj[j].val
 			if s.kind != kString {
 				c.add(sp, "must be a string, not a %s", s.kind)
 				continue
@@ -862,10 +876,10 @@ func selectorResolves(root *value, sel string) bool {
 	for _, part := range strings.Split(sel, ".") {
 		if strings.HasPrefix(part, "[") && strings.HasSuffix(part, "]") {
 			n, err := strconv.Atoi(part[1 : len(part)-1])
-			if err != nil || cur.kind != kArray || n < 0 || n >= len(cur.arr) {
+			if err != nil || cur.kind != kArray || n < 0 || n >= len(cur.obj) {
 				return false
 			}
-			cur = &cur.arr[n]
+			cur = &cur.obj[n].val
 			continue
 		}
 		next, ok := cur.get(part)

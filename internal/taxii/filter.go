@@ -2,6 +2,7 @@ package taxii
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,15 @@ var supported = map[Endpoint][]string{
 	EndpointObject:   {ParamAddedAfter, ParamLimit, ParamNext, ParamMatchVersion, ParamMatchSpecVersn},
 	EndpointVersions: {ParamAddedAfter, ParamLimit, ParamNext, ParamMatchSpecVersn},
 	EndpointDelete:   {ParamMatchVersion, ParamMatchSpecVersn},
+}
+
+// Params returns the names of the URL filters endpoint e takes.
+func Params(e Endpoint) []string { return slices.Clone(supported[e]) }
+
+// IsParam reports whether name is one of the URL filters TAXII 2.1
+// defines (for any endpoint).
+func IsParam(name string) bool {
+	return slices.Contains(supported[EndpointObjects], name)
 }
 
 // Limits on filter values, so that a query string cannot make a query
