@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/entente-cti/entente"
@@ -51,8 +52,8 @@ type Config struct {
 	// DefaultFeedCollection is where a feed's objects go when it names
 	// no collection.
 	DefaultFeedCollection string
-	Now    func() time.Time
-	Logger *slog.Logger
+	Now                   func() time.Time
+	Logger                *slog.Logger
 }
 
 // Service is a node's ingest. It is safe for concurrent use.
@@ -61,8 +62,9 @@ type Service struct {
 	st      store.Store
 	log     *slog.Logger
 	pending pendingStatuses
-	// completed, when set, is told of every complete Add Objects status.
-	completed func(*entente.Status)
+	// completed are told of every complete Add Objects status.
+	completedMu sync.Mutex
+	completed   []func(*entente.Status)
 }
 
 // New returns the ingest of a node.

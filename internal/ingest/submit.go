@@ -63,13 +63,21 @@ func decodeObjects(objects []json.RawMessage) (decoded []*stix.Object, errs []er
 	return decoded, errs
 }
 
-// OnComplete registers f to be called with every Add Objects status once it
-// is complete (for metrics). Call it before serving requests.
-func (s *Service) OnComplete(f func(*entente.Status)) { s.completed = f }
+// OnComplete adds f to the functions called with every Add Objects status
+// once it is complete (metrics, memory accounting). Call it before
+// serving requests.
+func (s *Service) OnComplete(f func(*entente.Status)) {
+	s.completedMu.Lock()
+	s.completed = append(s.completed, f)
+	s.completedMu.Unlock()
+}
 
 func (s *Service) report(st *entente.Status) {
-	if s.completed != nil {
-		s.completed(st)
+	s.completedMu.Lock()
+	hooks := s.completed
+	s.completedMu.Unlock()
+	for _, f := range hooks {
+		f(st)
 	}
 }
 
