@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -421,9 +419,7 @@ func importFile(im *feed.Importer, path string, opts feed.Options, sum *importSu
 // remoteImporter stores imported objects in a running node: it looks up
 // stored versions over TAXII (match[id]) and pushes what changed.
 type remoteImporter struct {
-	c    *taxiiclient.Client
-	key  string
-	http *http.Client
+	c *taxiiclient.Client
 }
 
 func newRemoteImporter(ctx context.Context, remote remoteFlags) (*remoteImporter, error) {
@@ -446,7 +442,7 @@ func newRemoteImporter(ctx context.Context, remote remoteFlags) (*remoteImporter
 	if c.APIRoot == "" {
 		return nil, fmt.Errorf("%s names no API root", c.DiscoveryURL)
 	}
-	return &remoteImporter{c: c, key: remote.key(), http: &http.Client{Timeout: 2 * time.Minute}}, nil
+	return &remoteImporter{c: c}, nil
 }
 
 func (r *remoteImporter) store(ctx context.Context, coll string, objs []json.RawMessage) (node.ImportStats, error) {
@@ -475,63 +471,11 @@ func (r *remoteImporter) store(ctx context.Context, coll string, objs []json.Raw
 	return st, nil
 }
 
-// lookup reads the latest stored versions of ids over TAXII, 100 ids per
-// request (to bound the URL's length).
+// lookup reads the latest stored versions of ids over TAXII.
 func (r *remoteImporter) lookup(ctx context.Context, coll string, ids []string) (map[string]json.RawMessage, error) {
-	out := map[string]json.RawMessage{}
-	root := strings.TrimRight(r.c.APIRoot, "/") + "/"
-	if !strings.Contains(root, "://") {
-		base, _ := url.Parse(r.c.DiscoveryURL)
-		ref, _ := url.Parse(root)
-		root = base.ResolveReference(ref).String()
-	}
-	for off := 0; off < len(ids); off += 100 {
-		part := ids[off:min(off+100, len(ids))]
-		next := ""
-		for {
-			q := url.Values{"match[id]": {strings.Join(part, ",")}, "limit": {"1000"}}
-			if next != "" {
-				q.Set("next", next)
-			}
-			u := root + "collections/" + url.PathEscape(coll) + "/objects/?" + q.Encode()
-			req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
-			if err != nil {
-				return nil, err
-			}
-			req.Header.Set("Accept", "application/taxii+json;version=2.1")
-			req.Header.Set("Authorization", "Bearer "+r.key)
-			resp, err := r.http.Do(req)
-			if err != nil {
-				return nil, fmt.Errorf("look up stored objects: %w", err)
-			}
-			var env struct {
-				More    bool              `json:"more"`
-				Next    string            `json:"next"`
-				Objects []json.RawMessage `json:"objects"`
-			}
-			err = nil
-			if resp.StatusCode == 200 {
-				err = json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&env)
-			} else if resp.StatusCode != 404 {
-				err = fmt.Errorf("GET %s: %s", u, resp.Status)
-			}
-			resp.Body.Close()
-			if err != nil {
-				return nil, fmt.Errorf("look up stored objects: %w", err)
-			}
-			for _, o := range env.Objects {
-				var h struct {
-					ID string `json:"id"`
-				}
-				if json.Unmarshal(o, &h) == nil {
-					out[h.ID] = o
-				}
-			}
-			if !env.More || env.Next == "" {
-				break
-			}
-			next = env.Next
-		}
+	out, err := r.c.Lookup(ctx, coll, ids)
+	if err != nil {
+		return nil, fmt.Errorf("look up stored objects: %w", err)
 	}
 	return out, nil
 }

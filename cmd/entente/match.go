@@ -11,6 +11,7 @@ import (
 
 	"github.com/entente-cti/entente/internal/match"
 	"github.com/entente-cti/entente/internal/sensor"
+	"github.com/entente-cti/entente/internal/sensorclient"
 )
 
 // whoami returns the organisation (identity id) of the key of rf.
@@ -111,7 +112,7 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 	start := time.Now()
 	var snap *match.Snapshot
 	var patterns *match.PatternSet
-	client := &match.Client{Server: rf.server, Token: rf.key()}
+	client := &sensorclient.Client{Server: rf.server, Token: rf.key()}
 	if len(indicators) > 0 {
 		b := match.NewBuilder()
 		patterns = match.NewPatternSet()

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -362,52 +360,5 @@ func TestRealBlocklists(t *testing.T) {
 	s := b.Snapshot()
 	if s.Len() == 0 || s.Len() > total {
 		t.Errorf("snapshot holds %d values of %d loaded", s.Len(), total)
-	}
-}
-
-func TestNodeHelpers(t *testing.T) {
-	objs := func(yield func(json.RawMessage, error) bool) {
-		stix.ReadBundle(strings.NewReader(bundle), func(_ int, raw json.RawMessage) error {
-			yield(raw, nil)
-			return nil
-		})
-	}
-	s, st, err := BuildFromObjects(objs, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
-	if err != nil || st.Indicators != 2 {
-		t.Fatalf("build: %v %+v", err, st)
-	}
-	data, etag, err := s.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var posted []byte
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer k" {
-			http.Error(w, "unauthorised", http.StatusUnauthorized)
-			return
-		}
-		switch r.URL.Path {
-		case SnapshotPath:
-			ServeSnapshot(w, r, data, etag)
-		case SightingsPath:
-			posted, _ = io.ReadAll(r.Body)
-		}
-	}))
-	defer srv.Close()
-	c := &Client{Server: srv.URL, Token: "k"}
-	s2, etag2, err := c.FetchSnapshot(context.Background(), "")
-	if err != nil || etag2 != etag || s2.Len() != s.Len() {
-		t.Fatalf("fetch: %v %q %v", err, etag2, s2)
-	}
-	s3, etag3, err := c.FetchSnapshot(context.Background(), etag)
-	if err != nil || s3 != nil || etag3 != etag {
-		t.Errorf("conditional fetch: %v %v %q", err, s3, etag3)
-	}
-	if err := c.PostSightings(context.Background(), []byte(`{"type":"bundle"}`)); err != nil || string(posted) != `{"type":"bundle"}` {
-		t.Errorf("post: %v %q", err, posted)
-	}
-	bad := &Client{Server: srv.URL, Token: "wrong"}
-	if _, _, err := bad.FetchSnapshot(context.Background(), ""); err == nil || !strings.Contains(err.Error(), "401") {
-		t.Errorf("bad token: %v", err)
 	}
 }

@@ -1,0 +1,87 @@
+// Package sensorclient is the HTTP client of a node's sensor endpoints:
+// a matcher downloads the compiled indicator snapshot (GET
+// /api/v1/snapshot, cheaply with If-None-Match) and reports what it saw
+// as a STIX bundle of sightings (POST /api/v1/sightings).
+package sensorclient
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/entente-cti/entente/internal/match"
+)
+
+// stixMediaType is the media type of a STIX bundle.
+const stixMediaType = "application/stix+json;version=2.1"
+
+// Client talks to a node's sensor endpoints.
+type Client struct {
+	Server string // base URL of the node
+	Token  string // API key (sensor role)
+	HTTP   *http.Client
+}
+
+func (c *Client) do(req *http.Request) (*http.Response, error) {
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return hc.Do(req)
+}
+
+// FetchSnapshot downloads the node's compiled snapshot. When etag is not
+// empty and the node's snapshot has not changed, it returns nil and the
+// same etag (the caller keeps its snapshot).
+func (c *Client) FetchSnapshot(ctx context.Context, etag string) (*match.Snapshot, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.Server, "/")+match.SnapshotPath, nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("fetch snapshot: %w", err)
+	}
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	resp, err := c.do(req)
+	if err != nil {
+		return nil, "", fmt.Errorf("fetch snapshot: %w", err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusNotModified:
+		return nil, etag, nil
+	case http.StatusOK:
+	default:
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return nil, "", fmt.Errorf("fetch snapshot from %s: %s: %s", c.Server, resp.Status, bytes.TrimSpace(msg))
+	}
+	s, err := match.ReadSnapshot(resp.Body)
+	if err != nil {
+		return nil, "", fmt.Errorf("fetch snapshot from %s: %w", c.Server, err)
+	}
+	return s, resp.Header.Get("ETag"), nil
+}
+
+// PostSightings posts a sightings bundle to the node.
+func (c *Client) PostSightings(ctx context.Context, bundle []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.Server, "/")+match.SightingsPath, bytes.NewReader(bundle))
+	if err != nil {
+		return fmt.Errorf("report sightings: %w", err)
+	}
+	req.Header.Set("Content-Type", stixMediaType)
+	resp, err := c.do(req)
+	if err != nil {
+		return fmt.Errorf("report sightings: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("report sightings to %s: %s: %s", c.Server, resp.Status, bytes.TrimSpace(msg))
+	}
+	return nil
+}
