@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/entente-cti/entente/internal/config"
+	"github.com/entente-cti/entente/internal/feedfetch"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/store"
 	"github.com/entente-cti/entente/internal/store/postgres"
@@ -72,6 +73,8 @@ func newService(st store.Store, cfg config.Config, logger *slog.Logger, org ...s
 		MaxContentLength: cfg.MaxContentLength,
 		// Peers are reached over TAXII 2.1.
 		Dial: taxiiclient.Dialer(nil, taxiiclient.Limits{}),
+		// Feeds are fetched over HTTP(S).
+		FetchFeed: feedfetch.Fetch,
 	}
 	if len(org) > 0 {
 		nc.Org = org[0]

@@ -18,11 +18,13 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/feedfetch"
 	"github.com/entente-cti/entente/internal/httpapi"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store/sqlite"
 	"github.com/entente-cti/entente/internal/taxii"
+	"github.com/entente-cti/entente/internal/taxiiclient"
 	"github.com/entente-cti/entente/internal/testutil"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -54,7 +56,8 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	cfg := node.Config{Title: "Test node", Description: "a node under test", Contact: "cert@example.org", Org: org, MaxContentLength: 1 << 20}
+	cfg := node.Config{Title: "Test node", Description: "a node under test", Contact: "cert@example.org", Org: org, MaxContentLength: 1 << 20,
+		Dial: taxiiclient.Dialer(nil, taxiiclient.Limits{}), FetchFeed: feedfetch.Fetch}
 	hopts := httpapi.Options{MaxJSONDepth: 20}
 	for _, o := range opts {
 		o(&cfg, &hopts)

@@ -5,10 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/entente-cti/entente"
@@ -212,38 +209,17 @@ func (s *Service) pollFeed(ctx context.Context, p entente.Principal, f store.Fee
 	}
 	ctx, cancel := context.WithTimeout(ctx, FeedTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", f.URL, nil)
+	if s.cfg.Fetch == nil {
+		return nil, fmt.Errorf("this node has no way to fetch feeds (no Fetch configured)")
+	}
+	got, err := s.cfg.Fetch(ctx, f.URL, f.ETag, f.LastModified, MaxFeedBytes)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("User-Agent", "entente-feed")
-	if f.ETag != "" {
-		req.Header.Set("If-None-Match", f.ETag)
-	}
-	if f.LastModified != "" {
-		req.Header.Set("If-Modified-Since", f.LastModified)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("GET: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotModified {
+	if got.NotModified {
 		return &FeedStats{NotChanged: true}, nil
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET: %s", resp.Status)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxFeedBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("read body after %d bytes: %w", len(body), err)
-	}
-	if len(body) > MaxFeedBytes {
-		return nil, fmt.Errorf("the feed is larger than %d bytes", MaxFeedBytes)
-	}
-	if isHTML(resp.Header.Get("Content-Type"), body) {
-		return nil, fmt.Errorf("the server answered an HTML page, not a feed (Content-Type %q)", resp.Header.Get("Content-Type"))
-	}
+	body := got.Body
 	res, err := feed.Import(bytes.NewReader(body), f.Name, opts)
 	if err != nil {
 		return nil, err
@@ -263,18 +239,23 @@ func (s *Service) pollFeed(ctx context.Context, p entente.Principal, f store.Fee
 	}
 	// Validators are kept only after a successful import, so that a
 	// failed one is fetched whole again.
-	st.ETag, st.LastModified = resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
+	st.ETag, st.LastModified = got.ETag, got.LastModified
 	return stats, nil
 }
 
-// isHTML reports whether an answer is a web page rather than a feed.
-func isHTML(contentType string, body []byte) bool {
-	if strings.HasPrefix(strings.ToLower(contentType), "text/html") {
-		return true
-	}
-	head := strings.ToLower(strings.TrimSpace(string(body[:min(len(body), 512)])))
-	return strings.HasPrefix(head, "<!doctype html") || strings.HasPrefix(head, "<html")
+// Fetched is a feed's answer to a conditional fetch.
+type Fetched struct {
+	// NotModified is set when the feed did not change since the
+	// validators given; Body is then empty.
+	NotModified bool
+	Body        []byte
+	// ETag and LastModified are the answer's validators.
+	ETag, LastModified string
 }
+
+// Fetcher fetches a feed (the HTTP adapter, wired by the caller):
+// conditionally on etag and lastModified, at most maxBytes of it.
+type Fetcher func(ctx context.Context, url, etag, lastModified string, maxBytes int64) (Fetched, error)
 
 // RunFeeds polls every configured feed when its interval has passed
 // since its last poll, as the node's admin, until ctx ends. Errors are

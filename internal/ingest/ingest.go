@@ -44,6 +44,9 @@ type Config struct {
 	// Deleted is told of a deletion before DeleteObject returns (caches
 	// of released content are invalidated).
 	Deleted func(ctx context.Context, c entente.Collection, id string) error
+	// Fetch fetches feeds (the HTTP adapter); without it feeds can be
+	// recorded but not polled.
+	Fetch Fetcher
 	// Geo returns the geolocation data (feeds locate their values), or
 	// nil.
 	Geo func() geo.Locator

@@ -42,6 +42,7 @@ func (s *Service) newIngest() *ingest.Service {
 			s.exports.Dropped(c.ID)
 			return s.termsChanged(ctx, "object "+id+" deleted from collection "+c.ID)
 		},
+		Fetch:                 s.cfg.FetchFeed,
 		Geo:                   s.geoLocator,
 		Org:                   s.cfg.Org,
 		DefaultFeedCollection: CollectionIntel,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/federation"
+	"github.com/entente-cti/entente/internal/feedfetch"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store/sqlite"
@@ -47,7 +48,7 @@ func newServiceDial(t *testing.T, dial federation.Dialer) (*node.Service, *sqlit
 	}
 	t.Cleanup(func() { st.Close() })
 	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	return node.New(st, node.Config{Org: org, KeyCacheTTL: 10 * time.Second, Now: c.now, Dial: dial}, nil), st, c
+	return node.New(st, node.Config{Org: org, KeyCacheTTL: 10 * time.Second, Now: c.now, Dial: dial, FetchFeed: feedfetch.Fetch}, nil), st, c
 }
 
 var admin = node.LocalAdmin(org)

@@ -66,6 +66,9 @@ type Config struct {
 	// Dial reaches peers (the TAXII client adapter, wired by the
 	// caller); without it peers can be recorded but not synced.
 	Dial federation.Dialer
+	// FetchFeed fetches feeds (the HTTP adapter, wired by the caller);
+	// without it feeds can be recorded but not polled.
+	FetchFeed ingest.Fetcher
 }
 
 // Defaults of Config.
