@@ -1,5 +1,5 @@
-// Package auth makes and checks API keys, and reads them from HTTP
-// requests. A key is 32 random bytes shown once to its owner as
+// Package auth makes and checks API keys (the HTTP adapter reads them
+// from requests). A key is 32 random bytes shown once to its owner as
 // "ent_<id>_<secret>"; the node stores only its SHA-256, which is enough
 // because the secret has 256 bits of entropy (no password stretching is
 // needed against guessing).
@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"net/http"
 	"strings"
 )
 
@@ -46,23 +45,4 @@ func IDOf(secret string) string {
 		return ""
 	}
 	return id
-}
-
-// FromRequest returns the key presented by r: the token of an
-// "Authorization: Bearer" header, or the password of HTTP Basic (for TAXII
-// clients that speak only Basic; the user name is ignored). ok is false
-// when the request carries no credentials.
-func FromRequest(r *http.Request) (key string, ok bool) {
-	h := r.Header.Get("Authorization")
-	if h == "" {
-		return "", false
-	}
-	if scheme, tok, found := strings.Cut(h, " "); found && strings.EqualFold(scheme, "Bearer") {
-		tok = strings.TrimSpace(tok)
-		return tok, tok != ""
-	}
-	if _, pass, found := r.BasicAuth(); found {
-		return pass, pass != ""
-	}
-	return "", false
 }

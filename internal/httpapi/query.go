@@ -25,9 +25,9 @@ import (
 // wrong form. Handlers still parse the values they use; this makes sure
 // nothing a client sends is silently ignored.
 
-// maxQueryValue is the longest value any parameter takes (a paging token
-// is at most taxii.MaxNextLength bytes; a match[] list is bounded by the
-// request line's limit).
+// maxQueryValue is the longest value a single-valued parameter takes (a
+// paging token is at most taxii.MaxNextLength bytes); a list (match[id]
+// naming a hundred ids) is bounded by the request line's limit instead.
 const maxQueryValue = 1024
 
 // param is one query parameter a route takes.
@@ -98,7 +98,7 @@ func checkQuery(raw string, spec querySpec) error {
 			return entente.Errorf(entente.EINVALID, "query parameter %q: given %d times; give it once", name, len(vals))
 		}
 		for _, v := range vals {
-			if len(v) > maxQueryValue {
+			if len(v) > maxQueryValue && !p.list {
 				return entente.Errorf(entente.EINVALID, "query parameter %q: the value is longer than %d bytes", name, maxQueryValue)
 			}
 			if !utf8.ValidString(v) || strings.ContainsFunc(v, isControl) {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente"
-	"github.com/entente-cti/entente/internal/auth"
 	"github.com/entente-cti/entente/internal/match"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/taxii"
@@ -322,7 +321,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	} else if !public(r.URL.Path) {
-		key, _ := auth.FromRequest(r)
+		key, _ := keyFromRequest(r)
 		p, err := h.svc.Authenticate(r.Context(), key)
 		if err != nil {
 			if entente.ErrorCode(err) != entente.EUNAUTHORIZED {
