@@ -1,0 +1,791 @@
+package devices
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/entente-cti/entente/internal/geo"
+)
+
+// Flow is one connection, as the watch needs it.
+type Flow struct {
+	Time               int64 // Unix nanoseconds of its start
+	Src, Dst           netip.Addr
+	SrcPort, DstPort   uint16
+	Proto              uint8
+	Duration           int64 // nanoseconds
+	SrcBytes, DstBytes uint64
+	// SrcMAC is the originator's link-layer address when the sensor sees
+	// the device's own segment; zero otherwise.
+	SrcMAC MAC
+}
+
+// Lease is what DHCP (or Zeek's known devices) says of a device: its MAC,
+// the address it was given (when known), its host name and fingerprint.
+type Lease struct {
+	Time        int64
+	MAC         MAC
+	Addr        netip.Addr // invalid when unknown
+	Hostname    string
+	Fingerprint string
+}
+
+// Stats counts what a watcher saw.
+type Stats struct {
+	// Flows counts connections; Egress those from a device to outside
+	// the constituency (the ones profiled); Inbound those from outside
+	// to a device; Internal those inside; Other the rest (neither end
+	// inside, or to multicast, broadcast, link-local or private
+	// addresses outside the constituency).
+	Flows, Egress, Inbound, Internal, Other uint64
+	// Leases, Resolutions and Software count the other events.
+	Leases, Resolutions, Software uint64
+	// Devices is the number of devices kept; Forgotten counts those
+	// dropped for room (the least recently seen).
+	Devices   int
+	Forgotten uint64
+	// Evictions counts destinations replaced in a device's top-K.
+	Evictions uint64
+	// Findings counts the findings made; Suppressed those over a
+	// device's daily limit.
+	Findings, Suppressed uint64
+	// Destinations is the number of device–destination pairs kept.
+	Destinations int
+}
+
+// Watcher keeps device profiles and makes findings. It is not safe for
+// concurrent use: feed it from one goroutine, in log order.
+type Watcher struct {
+	cfg     Config
+	loc     geo.Locator
+	key     []byte
+	local   []netip.Prefix
+	devices map[DeviceID]*device
+	list    []*device // in creation order, for deterministic sweeps
+	leases  genMap[MAC]
+	names   genMap[string]
+	out     []Finding
+	stats   Stats
+	clock   int64 // latest event time
+	sc      scratch
+}
+
+// genMap is a bounded map from addresses: two generations, the older
+// dropped when the newer fills half the limit.
+type genMap[V any] struct {
+	cur, prev map[[16]byte]V
+	limit     int
+}
+
+func (m *genMap[V]) get(a netip.Addr) (V, bool) {
+	k := a.As16()
+	if v, ok := m.cur[k]; ok {
+		return v, true
+	}
+	v, ok := m.prev[k]
+	return v, ok
+}
+
+func (m *genMap[V]) put(a netip.Addr, v V) {
+	if m.cur == nil || len(m.cur) >= m.limit/2 {
+		m.prev = m.cur
+		m.cur = make(map[[16]byte]V)
+	}
+	m.cur[a.As16()] = v
+}
+
+func (m *genMap[V]) len() int { return len(m.cur) + len(m.prev) }
+
+// New returns a watcher. loc places destinations in countries (nil: every
+// country unknown); key is the node's pseudonym key (at least
+// MinKeySize bytes).
+func New(cfg Config, loc geo.Locator, key []byte) (*Watcher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if len(key) < MinKeySize {
+		return nil, fmt.Errorf("pseudonym key: %d bytes, want at least %d", len(key), MinKeySize)
+	}
+	c := cfg.withDefaults()
+	w := &Watcher{cfg: c, loc: loc, key: append([]byte(nil), key...), devices: map[DeviceID]*device{}}
+	for _, p := range c.Constituency {
+		w.local = append(w.local, p.Masked())
+	}
+	w.leases.limit = 4 * c.MaxDevices
+	w.names.limit = 1 << 20
+	return w, nil
+}
+
+// Config returns the configuration in force, defaults filled in.
+func (w *Watcher) Config() Config { return w.cfg }
+
+// Stats returns the counts so far.
+func (w *Watcher) Stats() Stats {
+	s := w.stats
+	s.Devices = len(w.devices)
+	for _, d := range w.list {
+		s.Destinations += len(d.dests)
+	}
+	return s
+}
+
+// Clock returns the latest event time seen (zero before any).
+func (w *Watcher) Clock() time.Time {
+	if w.clock == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, w.clock).UTC()
+}
+
+// Inside reports whether a is in the constituency.
+func (w *Watcher) Inside(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range w.local {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// egress reports whether traffic to a leaves the local network: a global
+// unicast address that is not private-use.
+func egress(a netip.Addr) bool {
+	return a.IsGlobalUnicast() && !a.IsPrivate() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
+// device is one device's profile.
+type device struct {
+	id          DeviceID
+	addr        netip.Addr // the IPv4 address it last used
+	addr6       netip.Addr // the IPv6 address it last used
+	mac         MAC
+	hostname    string
+	fingerprint string
+	software    []string // at most maxSoftware
+	class       int      // 1 + index in Config.Classes; 0 none
+	classWhy    string
+	first, last int64
+	conns       uint64
+	bytesOut    uint64
+	bytesIn     uint64
+	countries   countrySet
+	cstats      []countryStat
+	nets        netSet
+	hll         hll
+	dests       []dest
+	idx         []uint16 // open addressing over dests: index+1, 0 empty
+	recent      []Record // the latest findings, at most maxRecent
+	day         int64    // the day (Unix days) dayCount counts
+	dayCount    int
+	suppressed  uint64
+	pseudo      string
+}
+
+// setAddr records the address the device uses; it reports whether it
+// changed.
+func (d *device) setAddr(a netip.Addr) bool {
+	p := &d.addr
+	if a.Is6() {
+		p = &d.addr6
+	}
+	if *p == a {
+		return false
+	}
+	*p = a
+	return true
+}
+
+const (
+	maxSoftware = 4
+	maxRecent   = 16
+)
+
+type countryStat struct {
+	cc                      [2]byte
+	conns, bytesOut, bytesIn uint64
+	first, last             int64
+}
+
+// dest is one destination of a device.
+type dest struct {
+	addr     netip.Addr
+	name     string
+	cc       [2]byte
+	ci       uint16 // index in device.cstats
+	port     uint16
+	proto    uint8
+	checked  bool // the class policy has been applied
+	breached bool // and found breached
+	count    uint32
+	err      uint32 // space-saving overestimate of count
+	bytesOut uint64
+	bytesIn  uint64
+	first    int64
+	last     int64
+	maxDur   int64
+	longAt   int64 // when a long connection was last reported (0 never)
+	largeAt  int64
+	beaconAt int64
+	score    float32 // the last beacon score
+	scoredAt uint32  // count when last scored
+	win      window
+}
+
+func (w *Watcher) pseudonym(d *device) string {
+	if d.pseudo == "" {
+		d.pseudo = Pseudonym(w.key, d.id)
+	}
+	return d.pseudo
+}
+
+func (w *Watcher) className(d *device) string {
+	if d.class == 0 {
+		return ""
+	}
+	return w.cfg.Classes[d.class-1].Name
+}
+
+// classify (re)computes the device's class; it reports whether it
+// changed.
+func (w *Watcher) classify(d *device) bool {
+	a := attrs{mac: d.mac, addrs: [2]netip.Addr{d.addr, d.addr6}, hostname: d.hostname, fingerprint: d.fingerprint, software: d.software}
+	cl, why := 0, ""
+	for i := range w.cfg.Classes {
+		if ok, r := w.cfg.Classes[i].match(&a); ok {
+			cl, why = i+1, r
+			break
+		}
+	}
+	if cl == d.class {
+		d.classWhy = why
+		return false
+	}
+	d.class, d.classWhy = cl, why
+	for i := range d.dests {
+		d.dests[i].checked, d.dests[i].breached = false, false
+	}
+	return true
+}
+
+// lookupDevice returns the device with id, creating it (and making room)
+// when create is set.
+func (w *Watcher) lookupDevice(id DeviceID, t int64, create bool) *device {
+	if d := w.devices[id]; d != nil || !create {
+		return d
+	}
+	if len(w.devices) >= w.cfg.MaxDevices {
+		w.forget()
+	}
+	d := &device{id: id, first: t, last: t}
+	if m, ok := id.MAC(); ok {
+		d.mac = m
+	}
+	if a, ok := id.Addr(); ok {
+		d.setAddr(a)
+	}
+	w.devices[id] = d
+	w.list = append(w.list, d)
+	return d
+}
+
+// forget drops the least recently seen hundredth of the devices.
+func (w *Watcher) forget() {
+	n := max(1, len(w.list)/100)
+	byLast := slices.Clone(w.list)
+	slices.SortFunc(byLast, func(a, b *device) int { return cmp.Compare(a.last, b.last) })
+	gone := map[*device]bool{}
+	for _, d := range byLast[:n] {
+		gone[d] = true
+		delete(w.devices, d.id)
+	}
+	w.list = slices.DeleteFunc(w.list, func(d *device) bool { return gone[d] })
+	w.stats.Forgotten += uint64(n)
+}
+
+// Flow profiles one connection.
+func (w *Watcher) Flow(f *Flow) {
+	w.stats.Flows++
+	if f.Time > w.clock {
+		w.clock = f.Time
+	}
+	srcIn, dstIn := w.Inside(f.Src), w.Inside(f.Dst)
+	switch {
+	case srcIn && dstIn:
+		w.stats.Internal++
+		return
+	case dstIn:
+		w.stats.Inbound++
+		return
+	case !srcIn || !egress(f.Dst.Unmap()):
+		w.stats.Other++
+		return
+	}
+	w.stats.Egress++
+	src := f.Src.Unmap()
+	var id DeviceID
+	switch {
+	case !f.SrcMAC.IsZero() && f.SrcMAC[0]&1 == 0:
+		id = MACDevice(f.SrcMAC)
+	default:
+		if m, ok := w.leases.get(src); ok {
+			id = MACDevice(m)
+		} else {
+			id = AddrDevice(src)
+		}
+	}
+	d := w.lookupDevice(id, f.Time, true)
+	if (d.setAddr(src) || d.conns == 0) && len(w.cfg.Classes) > 0 {
+		w.classify(d)
+	}
+	d.conns++
+	d.bytesOut += f.SrcBytes
+	d.bytesIn += f.DstBytes
+	if f.Time < d.first {
+		d.first = f.Time
+	}
+	if f.Time > d.last {
+		d.last = f.Time
+	}
+	e := w.destFor(d, f)
+	e.count++
+	e.bytesOut += f.SrcBytes
+	e.bytesIn += f.DstBytes
+	if f.Time < e.first {
+		e.first = f.Time
+	}
+	if f.Time > e.last {
+		e.last = f.Time
+	}
+	e.maxDur = max(e.maxDur, f.Duration)
+	if e.name == "" && e.count&(e.count-1) == 0 && w.names.len() > 0 {
+		if n, ok := w.names.get(e.addr); ok {
+			e.name = n
+		}
+	}
+	cs := &d.cstats[e.ci]
+	cs.conns++
+	cs.bytesOut += f.SrcBytes
+	cs.bytesIn += f.DstBytes
+	cs.first = min(cs.first, f.Time)
+	cs.last = max(cs.last, f.Time)
+	e.win.add(f.Time/1e6, f.SrcBytes, w.cfg.Beacon.Window)
+
+	if f.Duration >= int64(w.cfg.LongConnection) && (e.longAt == 0 || f.Time-e.longAt >= int64(w.cfg.ReportEvery)) {
+		e.longAt = f.Time
+		w.connFinding(d, e, f, KindLongConnection)
+	}
+	if f.SrcBytes >= w.cfg.LargeBytes && (e.largeAt == 0 || f.Time-e.largeAt >= int64(w.cfg.ReportEvery)) {
+		e.largeAt = f.Time
+		w.connFinding(d, e, f, KindLargeUpload)
+	}
+}
+
+// idxHash places a destination (address, protocol, port) in a device's
+// index.
+func idxHash(a netip.Addr, proto uint8, port uint16, mask int) int {
+	return int(hashAddr(a)^uint64(port)<<8^uint64(proto)) & mask
+}
+
+// destFor returns the device's entry for the destination of f, making
+// one (and, when the device's top-K is full, replacing the entry with
+// the fewest connections that does not look like a beacon).
+func (w *Watcher) destFor(d *device, f *Flow) *dest {
+	dst := f.Dst.Unmap()
+	if len(d.idx) > 0 {
+		mask := len(d.idx) - 1
+		for i := idxHash(dst, f.Proto, f.DstPort, mask); ; i = (i + 1) & mask {
+			j := d.idx[i]
+			if j == 0 {
+				break
+			}
+			if e := &d.dests[j-1]; e.addr == dst && e.port == f.DstPort && e.proto == f.Proto {
+				return e
+			}
+		}
+	}
+	d.hll.add(hashAddr(dst))
+	k := w.cfg.TopDestinations
+	var e *dest
+	if len(d.dests) < k {
+		if cap(d.dests) == len(d.dests) {
+			n := min(max(2*cap(d.dests), 4), k)
+			nd := make([]dest, len(d.dests), n)
+			copy(nd, d.dests)
+			d.dests = nd
+		}
+		d.dests = append(d.dests, dest{addr: dst, port: f.DstPort, proto: f.Proto, first: f.Time, last: f.Time})
+		e = &d.dests[len(d.dests)-1]
+		if len(d.dests)*2 > len(d.idx) {
+			w.reindex(d)
+		} else {
+			w.indexAdd(d, len(d.dests)-1)
+		}
+	} else {
+		victim := 0
+		threshold := float32(w.cfg.Beacon.Threshold / 2)
+		for i := range d.dests {
+			v, c := &d.dests[victim], &d.dests[i]
+			vb, cb := v.score >= threshold, c.score >= threshold
+			if vb != cb {
+				if vb {
+					victim = i
+				}
+				continue
+			}
+			if c.count < v.count || c.count == v.count && c.last < v.last {
+				victim = i
+			}
+		}
+		floor := d.dests[victim].count
+		w.stats.Evictions++
+		e = &d.dests[victim]
+		*e = dest{addr: dst, port: f.DstPort, proto: f.Proto, first: f.Time, last: f.Time, count: floor, err: floor}
+		w.reindex(d)
+	}
+	w.admit(d, e, f)
+	return e
+}
+
+// reindex rebuilds a device's index for its destinations.
+func (w *Watcher) reindex(d *device) {
+	size := 8
+	for size < 2*len(d.dests) {
+		size *= 2
+	}
+	if cap(d.idx) >= size {
+		d.idx = d.idx[:size]
+		clear(d.idx)
+	} else {
+		d.idx = make([]uint16, size)
+	}
+	for i := range d.dests {
+		w.indexAdd(d, i)
+	}
+}
+
+func (w *Watcher) indexAdd(d *device, i int) {
+	mask := len(d.idx) - 1
+	e := &d.dests[i]
+	for j := idxHash(e.addr, e.proto, e.port, mask); ; j = (j + 1) & mask {
+		if d.idx[j] == 0 {
+			d.idx[j] = uint16(i + 1)
+			return
+		}
+	}
+}
+
+// networkOf returns the network of a at the configured lengths.
+func (w *Watcher) networkOf(a netip.Addr) netip.Prefix {
+	bits := w.cfg.NetworkBits6
+	if a.Is4() {
+		bits = w.cfg.NetworkBits4
+	}
+	p, _ := a.Prefix(bits)
+	return p
+}
+
+// admit fills a new destination entry: its country, name and network,
+// and makes the first-contact and class-policy findings.
+func (w *Watcher) admit(d *device, e *dest, f *Flow) {
+	var cc [2]byte
+	if w.loc != nil {
+		if c, ok := w.loc.Lookup(e.addr); ok {
+			cc = ccOf(c)
+		}
+	}
+	e.cc = cc
+	if n, ok := w.names.get(e.addr); ok {
+		e.name = n
+	}
+	ci := -1
+	for i := range d.cstats {
+		if d.cstats[i].cc == cc {
+			ci = i
+			break
+		}
+	}
+	if ci < 0 {
+		d.cstats = append(d.cstats, countryStat{cc: cc, first: f.Time, last: f.Time})
+		ci = len(d.cstats) - 1
+	}
+	e.ci = uint16(ci)
+	learning := f.Time < d.first+int64(w.cfg.Learn)
+	newCountry := !d.countries.has(cc)
+	if newCountry {
+		d.countries.add(cc)
+	}
+	net := w.networkOf(e.addr)
+	newNet := d.nets.add(netFingerprint(net), w.cfg.MaxNetworks)
+	if !learning {
+		switch {
+		case newCountry:
+			w.emit(d, e, Finding{Kind: KindNewCountry, Network: net, First: unixTime(f.Time), Last: unixTime(f.Time), Count: 1,
+				BytesOut: f.SrcBytes, BytesIn: f.DstBytes, Score: 1}, func(fd *Finding) string {
+				known := d.countries.list()
+				known = slices.DeleteFunc(known, func(s string) bool { return s == ccOrUnknown(cc) })
+				what := "country " + ccOrUnknown(cc)
+				if cc == ([2]byte{}) {
+					what = "an address the geo data cannot place"
+				}
+				return fmt.Sprintf("first contact with %s: %s, after the learning period of %s (countries before: %s)",
+					what, fd.where(), durText(w.cfg.Learn), orNone(known))
+			})
+		case newNet:
+			w.emit(d, e, Finding{Kind: KindNewNetwork, Network: net, First: unixTime(f.Time), Last: unixTime(f.Time), Count: 1,
+				BytesOut: f.SrcBytes, BytesIn: f.DstBytes, Score: 1}, func(fd *Finding) string {
+				return fmt.Sprintf("first contact with network %s: %s, after the learning period of %s (%d networks known before)",
+					net, fd.where(), durText(w.cfg.Learn), len(d.nets.fp)-1)
+			})
+		}
+	}
+	w.checkPolicy(d, e)
+}
+
+func ccOrUnknown(cc [2]byte) string {
+	if cc == ([2]byte{}) {
+		return "??"
+	}
+	return string(cc[:])
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+// checkPolicy applies the device's class policy to a destination once.
+func (w *Watcher) checkPolicy(d *device, e *dest) {
+	if e.checked {
+		return
+	}
+	e.checked = true
+	if d.class == 0 {
+		return
+	}
+	cl := &w.cfg.Classes[d.class-1]
+	if !cl.HasPolicy() {
+		return
+	}
+	v := cl.Judge(e.addr, ccString(e.cc), e.name)
+	if v.Permitted {
+		return
+	}
+	e.breached = true
+	for i := range d.dests {
+		if o := &d.dests[i]; o != e && o.addr == e.addr && o.breached {
+			return // reported for another port of the same address
+		}
+	}
+	w.emit(d, e, Finding{Kind: KindPolicy, Network: w.networkOf(e.addr), First: unixTime(e.first), Last: unixTime(e.last),
+		Count: uint64(e.count - e.err), BytesOut: e.bytesOut, BytesIn: e.bytesIn, Score: 1}, func(fd *Finding) string {
+		return fmt.Sprintf("class policy breached by a connection to %s: %s", fd.where(), v.Reason)
+	})
+}
+
+// connFinding reports a long connection or a large upload.
+func (w *Watcher) connFinding(d *device, e *dest, f *Flow, k Kind) {
+	fd := Finding{Kind: k, Network: w.networkOf(e.addr), First: unixTime(f.Time), Last: unixTime(f.Time + f.Duration),
+		Count: 1, BytesOut: f.SrcBytes, BytesIn: f.DstBytes, Duration: time.Duration(f.Duration), Score: 1, Port: f.DstPort, Proto: f.Proto}
+	w.emit(d, e, fd, func(fd *Finding) string {
+		if k == KindLongConnection {
+			return fmt.Sprintf("long connection to %s: %s from %s, %s sent, %s received; long connections start at %s",
+				fd.where(), durText(fd.Duration), fd.First.Format(time.RFC3339), bytesText(fd.BytesOut), bytesText(fd.BytesIn), durText(w.cfg.LongConnection))
+		}
+		return fmt.Sprintf("large upload to %s: %s sent (%s received) in one connection of %s from %s; large uploads start at %s",
+			fd.where(), bytesText(fd.BytesOut), bytesText(fd.BytesIn), durText(fd.Duration), fd.First.Format(time.RFC3339), bytesText(w.cfg.LargeBytes))
+	})
+}
+
+func unixTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
+
+// emit completes a finding (device, destination, evidence) and queues
+// it, unless the device is over its daily limit.
+func (w *Watcher) emit(d *device, e *dest, fd Finding, evidence func(*Finding) string) {
+	day := fd.Last.Unix() / 86400
+	if day != d.day {
+		d.day, d.dayCount = day, 0
+	}
+	if d.dayCount >= w.cfg.MaxFindingsPerDay {
+		d.suppressed++
+		w.stats.Suppressed++
+		return
+	}
+	d.dayCount++
+	fd.Device = d.id
+	fd.Pseudonym = w.pseudonym(d)
+	fd.Class = w.className(d)
+	fd.Hostname = d.hostname
+	fd.Dest = e.addr
+	fd.DestName = e.name
+	fd.Country = ccString(e.cc)
+	if fd.Port == 0 && fd.Proto == 0 {
+		fd.Port, fd.Proto = e.port, e.proto
+	}
+	fd.Evidence = evidence(&fd)
+	w.out = append(w.out, fd)
+	w.stats.Findings++
+	r := Record{Kind: fd.Kind, Time: fd.Last, Dest: fd.Dest, DestName: fd.DestName, Country: fd.Country, Score: fd.Score, Evidence: fd.Evidence}
+	if len(d.recent) >= maxRecent {
+		copy(d.recent, d.recent[1:])
+		d.recent = d.recent[:maxRecent-1]
+	}
+	d.recent = append(d.recent, r)
+}
+
+// Lease records what DHCP says of a device. A device first known by its
+// address takes its MAC from the lease.
+func (w *Watcher) Lease(l *Lease) {
+	w.stats.Leases++
+	if l.Time > w.clock {
+		w.clock = l.Time
+	}
+	if l.MAC.IsZero() || l.MAC[0]&1 != 0 {
+		return
+	}
+	id := MACDevice(l.MAC)
+	addr := l.Addr.Unmap()
+	if addr.IsValid() && w.Inside(addr) {
+		w.leases.put(addr, l.MAC)
+		// A device seen before by its address becomes the MAC's.
+		aid := AddrDevice(addr)
+		if old := w.devices[aid]; old != nil && w.devices[id] == nil {
+			delete(w.devices, aid)
+			old.id, old.mac, old.pseudo = id, l.MAC, ""
+			w.devices[id] = old
+		}
+	}
+	d := w.devices[id]
+	if d == nil {
+		// Remember the device's attributes only once it talks out.
+		if l.Hostname == "" && l.Fingerprint == "" {
+			return
+		}
+		d = w.lookupDevice(id, l.Time, true)
+	}
+	changed := false
+	if l.Hostname != "" && l.Hostname != d.hostname {
+		d.hostname, changed = clipString(l.Hostname), true
+	}
+	if l.Fingerprint != "" && l.Fingerprint != d.fingerprint {
+		d.fingerprint, changed = clipString(l.Fingerprint), true
+	}
+	if addr.IsValid() && w.Inside(addr) && d.setAddr(addr) {
+		changed = true
+	}
+	if changed && len(w.cfg.Classes) > 0 {
+		w.classify(d)
+	}
+}
+
+// maxString bounds the strings a profile keeps.
+const maxString = 255
+
+func clipString(s string) string {
+	if len(s) > maxString {
+		return s[:maxString]
+	}
+	return s
+}
+
+// Resolved records that name resolved to addrs (DNS), so that
+// destinations can be shown, judged and shared by name.
+func (w *Watcher) Resolved(t int64, name string, addrs []netip.Addr) {
+	w.stats.Resolutions++
+	if t > w.clock {
+		w.clock = t
+	}
+	name = clipString(strings.TrimSuffix(strings.ToLower(name), "."))
+	if name == "" {
+		return
+	}
+	for _, a := range addrs {
+		a = a.Unmap()
+		if egress(a) {
+			w.names.put(a, name)
+		}
+	}
+}
+
+// Software records software seen on a host (a device of the
+// constituency known by its address or its lease).
+func (w *Watcher) Software(t int64, host netip.Addr, name, version string) {
+	w.stats.Software++
+	host = host.Unmap()
+	if !w.Inside(host) || name == "" {
+		return
+	}
+	id := AddrDevice(host)
+	if m, ok := w.leases.get(host); ok {
+		id = MACDevice(m)
+	}
+	d := w.lookupDevice(id, t, true)
+	s := name
+	if version != "" {
+		s = name + " " + version
+	}
+	s = clipString(s)
+	if slices.Contains(d.software, s) {
+		return
+	}
+	if len(d.software) >= maxSoftware {
+		copy(d.software, d.software[1:])
+		d.software = d.software[:maxSoftware-1]
+	}
+	d.software = append(d.software, s)
+	if len(w.cfg.Classes) > 0 {
+		w.classify(d)
+	}
+}
+
+// Sweep scores the destinations whose windows changed since their last
+// score, reports the beacons (at most once per ReportEvery of log time
+// each) and applies class policies not yet applied. Call it
+// periodically and at the end of a run.
+func (w *Watcher) Sweep() {
+	bc := &w.cfg.Beacon
+	for _, d := range w.list {
+		for i := range d.dests {
+			e := &d.dests[i]
+			w.checkPolicy(d, e)
+			if len(e.win.beats) < bc.MinEvents || e.scoredAt == e.count {
+				continue
+			}
+			e.scoredAt = e.count
+			st, ok := scoreBeacon(&e.win, bc, &w.sc)
+			if !ok {
+				e.score = 0
+				continue
+			}
+			e.score = float32(st.Score)
+			if st.Score < bc.Threshold {
+				continue
+			}
+			last := st.Last.UnixNano()
+			if e.beaconAt != 0 && last-e.beaconAt < int64(w.cfg.ReportEvery) {
+				continue
+			}
+			e.beaconAt = last
+			stats := st
+			w.emit(d, e, Finding{Kind: KindBeacon, Network: w.networkOf(e.addr), First: st.First, Last: st.Last,
+				Count: uint64(st.Connections), BytesOut: e.bytesOut, BytesIn: e.bytesIn, Beacon: &stats, Score: st.Score}, beaconEvidence)
+		}
+	}
+}
+
+// Findings returns the findings made since the last call, in the order
+// they were made.
+func (w *Watcher) Findings() []Finding {
+	out := w.out
+	w.out = nil
+	return out
+}
+
+// Pseudonym returns the pseudonym of a device under the watcher's key.
+func (w *Watcher) Pseudonym(id DeviceID) string { return Pseudonym(w.key, id) }
