@@ -82,11 +82,11 @@ type BeaconConfig struct {
 type Class struct {
 	Name string
 	// Devices belong to the class when any of these match.
-	MACPrefixes  []MACPrefix   // vendor prefixes of the device's MAC
-	Hostnames    []string      // globs of the DHCP host name (case-insensitive)
-	Fingerprints []string      // globs of the DHCP fingerprint or vendor class
+	MACPrefixes  []MACPrefix    // vendor prefixes of the device's MAC
+	Hostnames    []string       // globs of the DHCP host name (case-insensitive)
+	Fingerprints []string       // globs of the DHCP fingerprint or vendor class
 	Networks     []netip.Prefix // the device's address is in one
-	Software     []string      // globs of software seen on the device
+	Software     []string       // globs of software seen on the device
 	// The class policy: Countries permits only these countries,
 	// DenyCountries denies these (give one or neither); AllowNetworks and
 	// AllowDomains are permitted whatever their country.
@@ -312,18 +312,18 @@ func ParseDuration(s string) (time.Duration, error) {
 
 // fileConfig is the TOML form of a Config.
 type fileConfig struct {
-	Constituency      []string   `toml:"constituency"`
-	Learn             *Duration  `toml:"learn"`
-	MaxDevices        int        `toml:"max_devices"`
-	TopDestinations   int        `toml:"top_destinations"`
-	MaxNetworks       int        `toml:"max_networks"`
-	NetworkBits4      int        `toml:"network_bits_v4"`
-	NetworkBits6      int        `toml:"network_bits_v6"`
-	LongConnection    Duration   `toml:"long_connection"`
-	LargeBytes        uint64     `toml:"large_bytes"`
-	ReportEvery       Duration   `toml:"report_every"`
-	MaxFindingsPerDay int        `toml:"max_findings_per_day"`
-	Beacon            fileBeacon `toml:"beacon"`
+	Constituency      []string    `toml:"constituency"`
+	Learn             *Duration   `toml:"learn"`
+	MaxDevices        int         `toml:"max_devices"`
+	TopDestinations   int         `toml:"top_destinations"`
+	MaxNetworks       int         `toml:"max_networks"`
+	NetworkBits4      int         `toml:"network_bits_v4"`
+	NetworkBits6      int         `toml:"network_bits_v6"`
+	LongConnection    Duration    `toml:"long_connection"`
+	LargeBytes        uint64      `toml:"large_bytes"`
+	ReportEvery       Duration    `toml:"report_every"`
+	MaxFindingsPerDay int         `toml:"max_findings_per_day"`
+	Beacon            fileBeacon  `toml:"beacon"`
 	Class             []fileClass `toml:"class"`
 }
 

@@ -22,16 +22,16 @@ type DeviceSummary struct {
 	First, Last time.Time
 	// Learning is true while new countries and networks are learnt
 	// silently (until First + Config.Learn, in log time).
-	Learning                    bool
-	Connections                 uint64
-	BytesOut, BytesIn           uint64
-	DistinctDestinations        uint64 // estimated (HyperLogLog, ±9%)
-	Networks                    int    // distinct networks remembered
-	NetworksSaturated           bool   // too many to remember: no new-network findings
-	Countries                   []CountrySummary
-	Destinations                []DestSummary // by connections, most first
-	Findings                    []Record      // the latest, oldest first
-	SuppressedFindings          uint64
+	Learning             bool
+	Connections          uint64
+	BytesOut, BytesIn    uint64
+	DistinctDestinations uint64 // estimated (HyperLogLog, ±9%)
+	Networks             int    // distinct networks remembered
+	NetworksSaturated    bool   // too many to remember: no new-network findings
+	Countries            []CountrySummary
+	Destinations         []DestSummary // by connections, most first
+	Findings             []Record      // the latest, oldest first
+	SuppressedFindings   uint64
 }
 
 // CountrySummary is a device's traffic to one country ("" unknown).

@@ -206,9 +206,9 @@ const (
 )
 
 type countryStat struct {
-	cc                      [2]byte
+	cc                       [2]byte
 	conns, bytesOut, bytesIn uint64
-	first, last             int64
+	first, last              int64
 }
 
 // dest is one destination of a device.

@@ -36,7 +36,7 @@ func (n *evNode) add(path string, f evField, nested bool) {
 type jsonEventFormat struct {
 	name   string
 	root   *evNode
-	obs    Format    // the observable format of the same lines
+	obs    Format // the observable format of the same lines
 	decide func(*fieldSet) EventKind
 }
 

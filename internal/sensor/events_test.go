@@ -150,7 +150,7 @@ func TestRealZeekConnEvents(t *testing.T) {
 				r.dport, _ = strconv.ParseUint(rec["id.resp_p"], 10, 16)
 				// Payload bytes, else (unset) the IP bytes.
 				for _, b := range []struct {
-					dst          *uint64
+					dst         *uint64
 					payload, ip string
 				}{{&r.sbytes, "orig_bytes", "orig_ip_bytes"}, {&r.dbyte, "resp_bytes", "resp_ip_bytes"}} {
 					v, ok := rec[b.payload]
@@ -195,11 +195,11 @@ func TestRealEVEEvents(t *testing.T) {
 			DstPort   uint16 `json:"dest_port"`
 			Proto     string `json:"proto"`
 			Flow      struct {
-				Start, End     string
-				BytesToServer  uint64 `json:"bytes_toserver"`
-				BytesToClient  uint64 `json:"bytes_toclient"`
-				PktsToServer   uint64 `json:"pkts_toserver"`
-				PktsToClient   uint64 `json:"pkts_toclient"`
+				Start, End    string
+				BytesToServer uint64 `json:"bytes_toserver"`
+				BytesToClient uint64 `json:"bytes_toclient"`
+				PktsToServer  uint64 `json:"pkts_toserver"`
+				PktsToClient  uint64 `json:"pkts_toclient"`
 			}
 			DNS struct {
 				Type    string `json:"type"`
