@@ -106,29 +106,37 @@ func (c *Class) Judge(addr netip.Addr, cc, name string) Verdict {
 	if g, ok := c.domainPermitted(name); ok {
 		return Verdict{true, fmt.Sprintf("%s was resolved from %s, a permitted domain (%s) of class %s", addr, name, g, c.Name)}
 	}
+	return c.judgeCountry(addr.String()+" is", cc)
+}
+
+// judgeCountry applies the country policy to what (a subject and its
+// verb: "203.0.113.5 is") located in cc.
+func (c *Class) judgeCountry(what, cc string) Verdict {
+	subject, _, _ := strings.Cut(what, " ")
+	list := func(l []string) string { return strings.Join(l, ", ") }
 	switch {
 	case len(c.Countries) > 0:
 		if cc == "" {
 			if c.AllowUnknownCountry {
-				return Verdict{true, fmt.Sprintf("the geo data cannot place %s and class %s permits unknown countries", addr, c.Name)}
+				return Verdict{true, fmt.Sprintf("the geo data cannot place %s and class %s permits unknown countries", subject, c.Name)}
 			}
-			return Verdict{false, fmt.Sprintf("the geo data cannot place %s; class %s permits only %s", addr, c.Name, strings.Join(c.Countries, ", "))}
+			return Verdict{false, fmt.Sprintf("the geo data cannot place %s; class %s permits only %s", subject, c.Name, list(c.Countries))}
 		}
 		if slices.Contains(c.Countries, cc) {
-			return Verdict{true, fmt.Sprintf("%s is in %s, permitted by class %s (%s)", addr, cc, c.Name, strings.Join(c.Countries, ", "))}
+			return Verdict{true, fmt.Sprintf("%s in %s, permitted by class %s (%s)", what, cc, c.Name, list(c.Countries))}
 		}
-		return Verdict{false, fmt.Sprintf("%s is in %s; class %s permits only %s", addr, cc, c.Name, strings.Join(c.Countries, ", "))}
+		return Verdict{false, fmt.Sprintf("%s in %s; class %s permits only %s", what, cc, c.Name, list(c.Countries))}
 	case len(c.DenyCountries) > 0:
 		if cc == "" {
 			if c.AllowUnknownCountry {
-				return Verdict{true, fmt.Sprintf("the geo data cannot place %s and class %s permits unknown countries", addr, c.Name)}
+				return Verdict{true, fmt.Sprintf("the geo data cannot place %s and class %s permits unknown countries", subject, c.Name)}
 			}
-			return Verdict{false, fmt.Sprintf("the geo data cannot place %s; class %s denies %s and unknown countries", addr, c.Name, strings.Join(c.DenyCountries, ", "))}
+			return Verdict{false, fmt.Sprintf("the geo data cannot place %s; class %s denies %s and unknown countries", subject, c.Name, list(c.DenyCountries))}
 		}
 		if slices.Contains(c.DenyCountries, cc) {
-			return Verdict{false, fmt.Sprintf("%s is in %s, denied by class %s (%s)", addr, cc, c.Name, strings.Join(c.DenyCountries, ", "))}
+			return Verdict{false, fmt.Sprintf("%s in %s, denied by class %s (%s)", what, cc, c.Name, list(c.DenyCountries))}
 		}
-		return Verdict{true, fmt.Sprintf("%s is in %s, not denied by class %s (%s)", addr, cc, c.Name, strings.Join(c.DenyCountries, ", "))}
+		return Verdict{true, fmt.Sprintf("%s in %s, not denied by class %s (%s)", what, cc, c.Name, list(c.DenyCountries))}
 	}
 	return Verdict{true, fmt.Sprintf("class %s has no country policy", c.Name)}
 }

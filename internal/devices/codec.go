@@ -110,6 +110,8 @@ func (w *Watcher) Save() []byte {
 			}
 			e.b = binary.LittleEndian.AppendUint32(e.b, math.Float32bits(x.score))
 			e.uvarint(uint64(x.scoredAt))
+			e.uvarint(uint64(x.gap))
+			e.byte1(x.steady)
 			e.varint(x.win.base)
 			e.uvarint(uint64(len(x.win.beats)))
 			for _, b := range x.win.beats {
@@ -485,6 +487,8 @@ func (w *Watcher) decodeDest(dec *decoder, ncountries int) dest {
 		dec.fail("beacon score %v out of [0, 1]", x.score)
 	}
 	x.scoredAt = dec.u32("scored count")
+	x.gap = dec.u32("latest interval")
+	x.steady = dec.byte1()
 	x.win.base = dec.varint()
 	nb := dec.count("window connections", maxWindow, 2)
 	beats := make([]beat, 0, nb)

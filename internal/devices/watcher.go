@@ -3,6 +3,7 @@ package devices
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -232,6 +233,8 @@ type dest struct {
 	largeAt  int64
 	beaconAt int64
 	score    float32 // the last beacon score
+	gap      uint32  // the latest interval between connections, ms
+	steady   uint8   // how many recent intervals were whole multiples of the one before
 	scoredAt uint32  // count when last scored
 	win      window
 }
@@ -373,7 +376,13 @@ func (w *Watcher) Flow(f *Flow) {
 	cs.bytesIn += f.DstBytes
 	cs.first = min(cs.first, f.Time)
 	cs.last = max(cs.last, f.Time)
-	e.win.add(f.Time/1e6, f.SrcBytes, w.cfg.Beacon.Window)
+	ms := f.Time / 1e6
+	if n := len(e.win.beats); n > 0 {
+		if last := e.win.base + int64(e.win.beats[n-1].t); ms-last >= w.cfg.Beacon.MinGap.Milliseconds() {
+			e.regularity(ms - last)
+		}
+	}
+	e.win.add(ms, f.SrcBytes, w.cfg.Beacon.Window)
 
 	if f.Duration >= int64(w.cfg.LongConnection) && (e.longAt == 0 || f.Time-e.longAt >= int64(w.cfg.ReportEvery)) {
 		e.longAt = f.Time
@@ -383,6 +392,39 @@ func (w *Watcher) Flow(f *Flow) {
 		e.largeAt = f.Time
 		w.connFinding(d, e, f, KindLargeUpload)
 	}
+}
+
+// steadyProtect is the steadiness from which a destination is kept in
+// its device's top-K even when it has few connections: it may be a slow
+// beacon whose window the next sweep should score.
+const steadyProtect = 6
+
+// regularity updates the destination's steadiness with the interval gap
+// (ms) since its latest connection: an interval within a quarter of a
+// whole multiple (or fraction) of the one before counts up, any other
+// halves the count. It costs nothing like a score and lets the top-K
+// keep slow, regular destinations before any sweep has scored them.
+func (e *dest) regularity(gap int64) {
+	g := uint32(min(gap, math.MaxUint32))
+	prev := e.gap
+	e.gap = g
+	if prev == 0 || g == 0 {
+		return
+	}
+	r := float64(g) / float64(prev)
+	if r < 1 {
+		r = 1 / r
+	}
+	if k := math.Round(r); k >= 1 && math.Abs(r-k) <= 0.25 {
+		if g > prev {
+			e.gap = uint32(float64(g) / k) // a missed beat: keep the period
+		}
+		if e.steady < math.MaxUint8 {
+			e.steady++
+		}
+		return
+	}
+	e.steady /= 2
 }
 
 // idxHash places a destination (address, protocol, port) in a device's
@@ -430,7 +472,7 @@ func (w *Watcher) destFor(d *device, f *Flow) *dest {
 		threshold := float32(w.cfg.Beacon.Threshold / 2)
 		for i := range d.dests {
 			v, c := &d.dests[victim], &d.dests[i]
-			vb, cb := v.score >= threshold, c.score >= threshold
+			vb, cb := v.score >= threshold || v.steady >= steadyProtect, c.score >= threshold || c.steady >= steadyProtect
 			if vb != cb {
 				if vb {
 					victim = i
