@@ -58,6 +58,7 @@ func (w *Watcher) Save() []byte {
 		e.addr(d.addr6)
 		e.str(d.hostname)
 		e.str(d.fingerprint)
+		e.str(w.className(d))
 		e.uvarint(uint64(len(d.software)))
 		for _, s := range d.software {
 			e.str(s)
@@ -308,10 +309,17 @@ func (w *Watcher) Load(data []byte) error {
 			}
 		}
 		w.reindex(d)
+		// The class the profile was saved with, when the configuration
+		// still has it: its policy verdicts stand; a device whose class
+		// changed is judged again.
 		d.class = 0
-		if len(w.cfg.Classes) > 0 {
-			w.classify(d)
+		for i := range w.cfg.Classes {
+			if w.cfg.Classes[i].Name == d.savedClass {
+				d.class = i + 1
+			}
 		}
+		d.savedClass = ""
+		w.classify(d)
 	}
 	return nil
 }
@@ -347,6 +355,7 @@ func (w *Watcher) decodeDevice(dec *decoder) *device {
 	}
 	d.hostname = dec.str("host name", maxString)
 	d.fingerprint = dec.str("fingerprint", maxString)
+	d.savedClass = dec.str("class", 64)
 	ns := dec.count("software", maxSoftware, 1)
 	for j := 0; j < ns; j++ {
 		d.software = append(d.software, dec.str("software", maxString))

@@ -416,11 +416,17 @@ func ParseConfig(data []byte, name string) (*Config, error) {
 		if cl.AllowNetworks, err = parsePrefixes(where+": allow_networks", f.AllowNetworks); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		for _, cc := range f.Countries {
-			cl.Countries = append(cl.Countries, strings.ToUpper(strings.TrimSpace(cc)))
-		}
-		for _, cc := range f.DenyCountries {
-			cl.DenyCountries = append(cl.DenyCountries, strings.ToUpper(strings.TrimSpace(cc)))
+		for _, l := range []struct {
+			in  []string
+			out *[]string
+			key string
+		}{{f.Countries, &cl.Countries, "countries"}, {f.DenyCountries, &cl.DenyCountries, "deny_countries"}} {
+			for _, cc := range l.in {
+				if !isCountry(strings.TrimSpace(cc)) {
+					return nil, fmt.Errorf("%s: %s: %s: %q is not an ISO 3166-1 alpha-2 country code", name, where, l.key, cc)
+				}
+				*l.out = append(*l.out, strings.ToUpper(strings.TrimSpace(cc)))
+			}
 		}
 		c.Classes = append(c.Classes, cl)
 	}

@@ -81,6 +81,9 @@ func (w *Watcher) summary(d *device) DeviceSummary {
 			First: unixTime(e.first), Last: unixTime(e.last), LongestConnection: time.Duration(e.maxDur), BeaconScore: float64(e.score)})
 	}
 	slices.SortStableFunc(s.Destinations, func(a, b DestSummary) int {
+		if c := cmp.Compare(b.Connections-b.Overestimate, a.Connections-a.Overestimate); c != 0 {
+			return c
+		}
 		if c := cmp.Compare(b.Connections, a.Connections); c != 0 {
 			return c
 		}

@@ -169,6 +169,7 @@ type device struct {
 	fingerprint string
 	software    []string // at most maxSoftware
 	class       int      // 1 + index in Config.Classes; 0 none
+	savedClass  string   // the class name read from a profile file, while loading
 	classWhy    string
 	first, last int64
 	conns       uint64
@@ -815,8 +816,10 @@ func (w *Watcher) Sweep() {
 			}
 			e.beaconAt = last
 			stats := st
-			w.emit(d, e, Finding{Kind: KindBeacon, Network: w.networkOf(e.addr), First: st.First, Last: st.Last,
-				Count: uint64(st.Connections), BytesOut: e.bytesOut, BytesIn: e.bytesIn, Beacon: &stats, Score: st.Score}, beaconEvidence)
+			// The sighting covers the destination since it was first seen
+			// (its guaranteed count); the evidence, the scored window.
+			w.emit(d, e, Finding{Kind: KindBeacon, Network: w.networkOf(e.addr), First: unixTime(min(e.first, st.First.UnixNano())), Last: st.Last,
+				Count: uint64(e.count - e.err), BytesOut: e.bytesOut, BytesIn: e.bytesIn, Beacon: &stats, Score: st.Score}, beaconEvidence)
 		}
 	}
 }
