@@ -14,13 +14,38 @@ type beat struct {
 }
 
 // window holds a destination's latest connections by time: at most
-// BeaconConfig.Window beats, sorted by time. Logs are only roughly in
-// time order (Zeek writes a connection when it ends, Suricata a flow when
-// it times out), so a beat is inserted at its place and, when the window
-// is full, the oldest is dropped.
+// BeaconConfig.Window beats, sorted by time, in a ring that starts at
+// head once full. Logs are only roughly in time order (Zeek writes a
+// connection when it ends, Suricata a flow when it times out), so a beat
+// older than the newest is inserted at its place and, when the window is
+// full, the oldest is dropped.
 type window struct {
 	beats []beat
 	base  int64 // Unix milliseconds of t == 0
+	head  uint8 // the oldest beat, once the window is full
+}
+
+// at returns the i-th beat by time.
+func (w *window) at(i int) beat {
+	i += int(w.head)
+	if i >= len(w.beats) {
+		i -= len(w.beats)
+	}
+	return w.beats[i]
+}
+
+// newest returns the time of the newest beat (Unix ms); the window must
+// not be empty.
+func (w *window) newest() int64 { return w.base + int64(w.at(len(w.beats)-1).t) }
+
+// linear puts the ring in time order from index 0.
+func (w *window) linear() {
+	if w.head != 0 {
+		slices.Reverse(w.beats[:w.head])
+		slices.Reverse(w.beats[w.head:])
+		slices.Reverse(w.beats)
+		w.head = 0
+	}
 }
 
 // add records a connection at Unix millisecond ms that sent size bytes.
@@ -29,7 +54,7 @@ func (w *window) add(ms int64, size uint64, limit int) {
 		size = math.MaxUint32
 	}
 	if len(w.beats) == 0 {
-		w.base = ms
+		w.base, w.head = ms, 0
 	}
 	off := ms - w.base
 	if off < 0 || off > math.MaxUint32 {
@@ -41,18 +66,30 @@ func (w *window) add(ms int64, size uint64, limit int) {
 	}
 	b := beat{uint32(off), uint32(size)}
 	n := len(w.beats)
-	// Its place: usually the end.
-	i := n
-	for i > 0 && w.beats[i-1].t > b.t {
-		i--
-	}
 	if n >= limit {
+		if w.at(n-1).t <= b.t {
+			// The usual case: the newest replaces the oldest.
+			w.beats[w.head] = b
+			if w.head++; int(w.head) == n {
+				w.head = 0
+			}
+			return
+		}
+		w.linear()
+		i := n
+		for i > 0 && w.beats[i-1].t > b.t {
+			i--
+		}
 		if i == 0 {
 			return // older than every beat kept
 		}
 		copy(w.beats[:i-1], w.beats[1:i])
 		w.beats[i-1] = b
 		return
+	}
+	i := n
+	for i > 0 && w.beats[i-1].t > b.t {
+		i--
 	}
 	if cap(w.beats) == n {
 		// Grow by doubling up to the limit: most destinations see few
@@ -69,6 +106,7 @@ func (w *window) add(ms int64, size uint64, limit int) {
 // rebase moves the base so that ms fits, dropping the beats that then do
 // not (more than about 24 days before the newest).
 func (w *window) rebase(ms int64) {
+	w.linear()
 	newest := ms
 	if n := len(w.beats); n > 0 {
 		newest = max(newest, w.base+int64(w.beats[n-1].t))
@@ -139,7 +177,10 @@ func median(v []float64) float64 {
 // reports false when there are too few events to score.
 func scoreBeacon(w *window, cfg *BeaconConfig, s *scratch) (BeaconStats, bool) {
 	var st BeaconStats
-	s.beats = w.beats // sorted by time
+	s.beats = s.beats[:0]
+	for i := range w.beats {
+		s.beats = append(s.beats, w.at(i))
+	}
 	st.Connections = len(s.beats)
 	gap := cfg.MinGap.Milliseconds()
 	s.times = s.times[:0]

@@ -115,7 +115,8 @@ func (w *Watcher) Save() []byte {
 			e.byte1(x.steady)
 			e.varint(x.win.base)
 			e.uvarint(uint64(len(x.win.beats)))
-			for _, b := range x.win.beats {
+			for i := range x.win.beats {
+				b := x.win.at(i)
 				e.uvarint(uint64(b.t))
 				e.uvarint(uint64(b.size))
 			}

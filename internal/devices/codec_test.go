@@ -187,11 +187,15 @@ func TestLoadErrors(t *testing.T) {
 		want    string
 	}{
 		{"device twice", func(w *Watcher) { w.list = append(w.list, w.list[0]) }, "device 4 (bc:ad:28:00:00:01): listed twice"},
-		{"destination twice", func(w *Watcher) { d := w.list[1]; d.dests[1] = d.dests[0] }, "destination 2 (203.1.2.21): listed twice"},
+		{"destination twice", func(w *Watcher) { d := w.list[1]; d.dests[1] = d.dests[0] }, "): listed twice"},
 		{"bad country", func(w *Watcher) { w.list[0].dests[0].cc = [2]byte{'1', '2'} }, `destination 1 (122.248.252.67): at byte`},
 		{"score", func(w *Watcher) { w.list[0].dests[0].score = float32(math.NaN()) }, "beacon score NaN"},
 		{"country index", func(w *Watcher) { w.list[0].dests[0].ci = 9 }, "country index 9"},
-		{"window order", func(w *Watcher) { b := w.list[0].dests[0].win.beats; b[0], b[1] = b[1], b[0] }, "out of time order"},
+		{"window order", func(w *Watcher) {
+			w.list[0].dests[0].win.linear()
+			b := w.list[0].dests[0].win.beats
+			b[0], b[1] = b[1], b[0]
+		}, "out of time order"},
 		{"overestimate", func(w *Watcher) { w.list[0].dests[0].err = 1 << 30 }, "overestimate"},
 		{"identity", func(w *Watcher) { w.list[2].id.k[0] = 9 }, "identity kind 9"},
 		{"finding score", func(w *Watcher) { w.list[1].recent[0].Score = 2 }, "finding 1: score 2"},

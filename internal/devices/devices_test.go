@@ -419,8 +419,8 @@ func TestWindowOrder(t *testing.T) {
 		w.add(1_700_000_000_000+ms, 1, 32)
 	}
 	var got []int64
-	for _, b := range w.beats {
-		got = append(got, w.base+int64(b.t)-1_700_000_000_000)
+	for i := range w.beats {
+		got = append(got, w.base+int64(w.at(i).t)-1_700_000_000_000)
 	}
 	if !slices.Equal(got, times[len(times)-32:]) {
 		t.Errorf("window %v, want the last 32 minutes", got)
@@ -432,7 +432,7 @@ func TestWindowOrder(t *testing.T) {
 	}
 	// An older connection arriving late goes to its place.
 	w.add(1_700_000_000_000+60*86400_000-5000, 1, 32)
-	if len(w.beats) != 2 || w.beats[0].t != 0 || w.beats[1].t != 5000 {
+	if len(w.beats) != 2 || w.at(0).t != 0 || w.at(1).t != 5000 {
 		t.Errorf("late beat: %+v base %d", w.beats, w.base)
 	}
 }
@@ -592,5 +592,43 @@ func TestDailyLimitAndForgetting(t *testing.T) {
 	}
 	if _, ok := w.Device(AddrDevice(netip.MustParseAddr("192.168.1.129"))); !ok {
 		t.Error("the most recent device was forgotten")
+	}
+}
+
+// TestIndexAfterEvictions: after heavy churn (evictions delete from the
+// open-addressing index), every kept destination is found by its index
+// and the index holds nothing else.
+func TestIndexAfterEvictions(t *testing.T) {
+	w := mustWatcher(t, Config{Learn: -1, TopDestinations: 16, MaxFindingsPerDay: 1})
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range 20000 {
+		w.Flow(flow("192.168.1.20", fmt.Sprintf("5.9.%d.%d", r.IntN(8), r.IntN(40)), time.Duration(i)*time.Second, uint16(80+r.IntN(3))))
+	}
+	d := w.list[0]
+	used := 0
+	for _, j := range d.idx {
+		if j != 0 {
+			used++
+		}
+	}
+	if used != len(d.dests) || len(d.dests) != 16 {
+		t.Fatalf("%d index slots used for %d destinations", used, len(d.dests))
+	}
+	mask := len(d.idx) - 1
+	for i := range d.dests {
+		e := &d.dests[i]
+		found := false
+		for j := idxHash(e.addr, e.proto, e.port, mask); d.idx[j] != 0; j = (j + 1) & mask {
+			if int(d.idx[j]) == i+1 {
+				found = true
+				break
+			}
+		}
+		if !found {
+			t.Errorf("destination %d (%s:%d) not reachable from its home slot", i, e.addr, e.port)
+		}
+	}
+	if w.Stats().Evictions < 10000 {
+		t.Errorf("%d evictions", w.Stats().Evictions)
 	}
 }

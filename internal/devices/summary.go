@@ -69,7 +69,20 @@ func (w *Watcher) summary(d *device) DeviceSummary {
 			s.Addrs = append(s.Addrs, a)
 		}
 	}
-	for _, c := range d.cstats {
+	cs := slices.Clone(d.cstats)
+	for i := range d.dests {
+		e := &d.dests[i]
+		c := &cs[e.ci]
+		c.conns += uint64(e.count - e.err)
+		c.bytesOut += e.bytesOut
+		c.bytesIn += e.bytesIn
+		c.first = min(c.first, e.first)
+		c.last = max(c.last, e.last)
+	}
+	for _, c := range cs {
+		if c.conns == 0 && c.first > c.last {
+			continue // known only from connections the sketch no longer counts
+		}
 		s.Countries = append(s.Countries, CountrySummary{Country: ccString(c.cc), Connections: c.conns, BytesOut: c.bytesOut,
 			BytesIn: c.bytesIn, First: unixTime(c.first), Last: unixTime(c.last)})
 	}

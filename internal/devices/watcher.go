@@ -2,12 +2,14 @@ package devices
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/entente-cti/entente/internal/geo"
 )
@@ -65,13 +67,16 @@ type Watcher struct {
 	loc     geo.Locator
 	key     []byte
 	local   []netip.Prefix
+	local4  [][2]uint32 // the IPv4 networks of local, as ranges
 	devices map[DeviceID]*device
 	list    []*device // in creation order, for deterministic sweeps
 	leases  genMap[MAC]
 	names   genMap[string]
 	out     []Finding
 	stats   Stats
-	clock   int64 // latest event time
+	clock   int64  // latest event time
+	sink    uint64 // what Flows reads ahead, kept so that the reads stay
+	slab    []dest // room for full top-K tables
 	sc      scratch
 }
 
@@ -114,7 +119,13 @@ func New(cfg Config, loc geo.Locator, key []byte) (*Watcher, error) {
 	c := cfg.withDefaults()
 	w := &Watcher{cfg: c, loc: loc, key: append([]byte(nil), key...), devices: map[DeviceID]*device{}}
 	for _, p := range c.Constituency {
-		w.local = append(w.local, p.Masked())
+		p = p.Masked()
+		w.local = append(w.local, p)
+		if p.Addr().Is4() {
+			b := p.Addr().As4()
+			lo := binary.BigEndian.Uint32(b[:])
+			w.local4 = append(w.local4, [2]uint32{lo, lo | uint32(uint64(1)<<(32-p.Bits())-1)})
+		}
 	}
 	w.leases.limit = 4 * c.MaxDevices
 	w.names.limit = 1 << 20
@@ -144,6 +155,16 @@ func (w *Watcher) Clock() time.Time {
 
 // Inside reports whether a is in the constituency.
 func (w *Watcher) Inside(a netip.Addr) bool {
+	if a.Is4() {
+		b := a.As4()
+		v := binary.BigEndian.Uint32(b[:])
+		for _, r := range w.local4 {
+			if v >= r[0] && v <= r[1] {
+				return true
+			}
+		}
+		return false
+	}
 	a = a.Unmap()
 	for _, p := range w.local {
 		if p.Contains(a) {
@@ -159,11 +180,18 @@ func egress(a netip.Addr) bool {
 	return a.IsGlobalUnicast() && !a.IsPrivate() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }
 
-// device is one device's profile.
+// device is one device's profile. The fields every connection touches
+// come first, so that they share the first cache lines.
 type device struct {
-	id          DeviceID
+	dests       []dest
+	idx         []uint16 // open addressing over dests: index+1, 0 empty
+	conns       uint64
+	bytesOut    uint64
+	bytesIn     uint64
+	first, last int64
 	addr        netip.Addr // the IPv4 address it last used
 	addr6       netip.Addr // the IPv6 address it last used
+	id          DeviceID
 	mac         MAC
 	hostname    string
 	fingerprint string
@@ -171,21 +199,28 @@ type device struct {
 	class       int      // 1 + index in Config.Classes; 0 none
 	savedClass  string   // the class name read from a profile file, while loading
 	classWhy    string
-	first, last int64
-	conns       uint64
-	bytesOut    uint64
-	bytesIn     uint64
-	countries   countrySet
-	cstats      []countryStat
-	nets        netSet
-	hll         hll
-	dests       []dest
-	idx         []uint16 // open addressing over dests: index+1, 0 empty
-	recent      []Record // the latest findings, at most maxRecent
-	day         int64    // the day (Unix days) dayCount counts
-	dayCount    int
-	suppressed  uint64
-	pseudo      string
+	// cstats counts, per country, the connections of the destinations
+	// the top-K no longer holds; a summary adds those it holds.
+	cstats     []countryStat
+	countries  countrySet
+	nets       netSet
+	hll        hll
+	recent     []Record // the latest findings, at most maxRecent
+	day        int64    // the day (Unix days) dayCount counts
+	dayCount   int
+	suppressed uint64
+	pseudo     string
+}
+
+// fold adds a destination's connections to its country's count, when
+// the top-K lets it go.
+func (d *device) fold(e *dest) {
+	cs := &d.cstats[e.ci]
+	cs.conns += uint64(e.count - e.err)
+	cs.bytesOut += e.bytesOut
+	cs.bytesIn += e.bytesIn
+	cs.first = min(cs.first, e.first)
+	cs.last = max(cs.last, e.last)
 }
 
 // setAddr records the address the device uses; it reports whether it
@@ -215,29 +250,32 @@ type countryStat struct {
 
 // dest is one destination of a device.
 type dest struct {
-	addr     netip.Addr
-	name     string
-	cc       [2]byte
+	// What lookups and evictions read first, together.
+	addr   netip.Addr
+	port   uint16
+	proto  uint8
+	steady uint8   // how many recent intervals were whole multiples of the one before
+	count  uint32  // space-saving count (an overestimate by at most err)
+	score  float32 // the last beacon score
+	last   int64
+	// What every connection updates.
+	gap      uint32 // the latest interval between connections, ms
 	ci       uint16 // index in device.cstats
-	port     uint16
-	proto    uint8
-	checked  bool // the class policy has been applied
-	breached bool // and found breached
-	count    uint32
-	err      uint32 // space-saving overestimate of count
+	checked  bool   // the class policy has been applied
+	breached bool   // and found breached
 	bytesOut uint64
 	bytesIn  uint64
 	first    int64
-	last     int64
 	maxDur   int64
+	win      window
+	// The rest.
+	err      uint32 // space-saving overestimate of count
+	scoredAt uint32 // count when last scored
+	cc       [2]byte
+	name     string
 	longAt   int64 // when a long connection was last reported (0 never)
 	largeAt  int64
 	beaconAt int64
-	score    float32 // the last beacon score
-	gap      uint32  // the latest interval between connections, ms
-	steady   uint8   // how many recent intervals were whole multiples of the one before
-	scoredAt uint32  // count when last scored
-	win      window
 }
 
 func (w *Watcher) pseudonym(d *device) string {
@@ -330,19 +368,111 @@ func (w *Watcher) Flow(f *Flow) {
 		return
 	}
 	w.stats.Egress++
+	w.egressFlow(f, nil, 0)
+}
+
+// fullTable returns room for a device's full top-K, from a slab of
+// memory backed by huge pages where the kernel gives them on request.
+func (w *Watcher) fullTable(k int) []dest {
+	if len(w.slab) < k {
+		n := max(k, (8<<20)/int(unsafe.Sizeof(dest{})))
+		w.slab = make([]dest, n)
+		adviseHuge(w.slab)
+	}
+	t := w.slab[:0:k]
+	w.slab = w.slab[k:]
+	return t
+}
+
+// deviceOf returns the identity of the device that made f.
+func (w *Watcher) deviceOf(f *Flow) DeviceID {
+	if !f.SrcMAC.IsZero() && f.SrcMAC[0]&1 == 0 {
+		return MACDevice(f.SrcMAC)
+	}
 	src := f.Src.Unmap()
-	var id DeviceID
-	switch {
-	case !f.SrcMAC.IsZero() && f.SrcMAC[0]&1 == 0:
-		id = MACDevice(f.SrcMAC)
-	default:
+	if w.leases.len() > 0 {
 		if m, ok := w.leases.get(src); ok {
-			id = MACDevice(m)
-		} else {
-			id = AddrDevice(src)
+			return MACDevice(m)
 		}
 	}
-	d := w.lookupDevice(id, f.Time, true)
+	return AddrDevice(src)
+}
+
+// prefetchBatch is how many connections [Watcher.Flows] looks ahead.
+const prefetchBatch = 32
+
+// Flows profiles connections, as Flow does each in turn. It first looks
+// up the devices of a batch of connections and reads the index slots and
+// destination entries they will use, so that the cache misses of many
+// connections overlap instead of following one another: with tens of
+// thousands of devices the profiles do not fit in the caches and a
+// connection is otherwise a chain of misses.
+func (w *Watcher) Flows(fs []Flow) {
+	var devs [prefetchBatch]*device
+	var hs [prefetchBatch]uint64
+	for len(fs) > 0 {
+		n := min(len(fs), prefetchBatch)
+		batch := fs[:n]
+		fs = fs[n:]
+		for i := range batch {
+			f := &batch[i]
+			devs[i] = nil
+			if w.Inside(f.Src) && !w.Inside(f.Dst) {
+				devs[i] = w.devices[w.deviceOf(f)]
+			}
+		}
+		var sink uint64
+		for i, d := range devs[:n] {
+			if d != nil && len(d.idx) > 0 {
+				f := &batch[i]
+				hs[i] = keyHash(f.Dst.Unmap(), f.Proto, f.DstPort)
+				sink += uint64(d.idx[slot(hs[i], len(d.idx)-1)])
+			}
+		}
+		for i, d := range devs[:n] {
+			if d == nil || len(d.idx) == 0 {
+				continue
+			}
+			if j := d.idx[slot(hs[i], len(d.idx)-1)]; j != 0 {
+				e := &d.dests[j-1]
+				sink += uint64(e.count)
+				if len(e.win.beats) > 0 {
+					sink += uint64(e.win.beats[e.win.head].t)
+				}
+			}
+		}
+		w.sink += sink
+		forgotten := w.stats.Forgotten
+		for i := range batch {
+			f := &batch[i]
+			if devs[i] == nil || w.stats.Forgotten != forgotten {
+				w.Flow(f)
+				continue
+			}
+			// A device found above is still the one (identities do not
+			// change between connections; no device was forgotten).
+			w.stats.Flows++
+			if f.Time > w.clock {
+				w.clock = f.Time
+			}
+			if !egress(f.Dst.Unmap()) {
+				w.stats.Other++
+				continue
+			}
+			w.stats.Egress++
+			w.egressFlow(f, devs[i], hs[i])
+		}
+	}
+}
+
+// egressFlow profiles a connection from a device out of the
+// constituency; d is its device when the caller knows it, and h the hash
+// of its destination when not 0.
+func (w *Watcher) egressFlow(f *Flow, d *device, h uint64) {
+	src := f.Src.Unmap()
+	if d == nil {
+		d = w.lookupDevice(w.deviceOf(f), f.Time, true)
+	}
 	if (d.setAddr(src) || d.conns == 0) && len(w.cfg.Classes) > 0 {
 		w.classify(d)
 	}
@@ -355,7 +485,10 @@ func (w *Watcher) Flow(f *Flow) {
 	if f.Time > d.last {
 		d.last = f.Time
 	}
-	e := w.destFor(d, f)
+	if h == 0 {
+		h = keyHash(f.Dst.Unmap(), f.Proto, f.DstPort)
+	}
+	e := w.destFor(d, f, h)
 	e.count++
 	e.bytesOut += f.SrcBytes
 	e.bytesIn += f.DstBytes
@@ -371,15 +504,9 @@ func (w *Watcher) Flow(f *Flow) {
 			e.name = n
 		}
 	}
-	cs := &d.cstats[e.ci]
-	cs.conns++
-	cs.bytesOut += f.SrcBytes
-	cs.bytesIn += f.DstBytes
-	cs.first = min(cs.first, f.Time)
-	cs.last = max(cs.last, f.Time)
 	ms := f.Time / 1e6
 	if n := len(e.win.beats); n > 0 {
-		if last := e.win.base + int64(e.win.beats[n-1].t); ms-last >= w.cfg.Beacon.MinGap.Milliseconds() {
+		if last := e.win.newest(); ms-last >= w.cfg.Beacon.MinGap.Milliseconds() {
 			e.regularity(ms - last)
 		}
 	}
@@ -428,20 +555,31 @@ func (e *dest) regularity(gap int64) {
 	e.steady /= 2
 }
 
-// idxHash places a destination (address, protocol, port) in a device's
-// index.
+// keyHash hashes a destination (address, protocol, port) for a device's
+// index: one multiplication is enough for a table of 64 slots. It is
+// never 0.
+func keyHash(a netip.Addr, proto uint8, port uint16) uint64 {
+	b := a.As16()
+	x := binary.LittleEndian.Uint64(b[8:]) ^ binary.LittleEndian.Uint64(b[:8])*0x9e3779b97f4a7c15 ^ uint64(port)<<40 ^ uint64(proto)<<56
+	return x*0xff51afd7ed558ccd | 1
+}
+
+// slot is the home slot of hash h in an index of mask+1 slots.
+func slot(h uint64, mask int) int { return int(h>>32) & mask }
+
+// idxHash places a destination in an index of mask+1 slots.
 func idxHash(a netip.Addr, proto uint8, port uint16, mask int) int {
-	return int(hashAddr(a)^uint64(port)<<8^uint64(proto)) & mask
+	return slot(keyHash(a, proto, port), mask)
 }
 
 // destFor returns the device's entry for the destination of f, making
 // one (and, when the device's top-K is full, replacing the entry with
 // the fewest connections that does not look like a beacon).
-func (w *Watcher) destFor(d *device, f *Flow) *dest {
+func (w *Watcher) destFor(d *device, f *Flow, h uint64) *dest {
 	dst := f.Dst.Unmap()
 	if len(d.idx) > 0 {
 		mask := len(d.idx) - 1
-		for i := idxHash(dst, f.Proto, f.DstPort, mask); ; i = (i + 1) & mask {
+		for i := slot(h, mask); ; i = (i + 1) & mask {
 			j := d.idx[i]
 			if j == 0 {
 				break
@@ -457,7 +595,12 @@ func (w *Watcher) destFor(d *device, f *Flow) *dest {
 	if len(d.dests) < k {
 		if cap(d.dests) == len(d.dests) {
 			n := min(max(2*cap(d.dests), 4), k)
-			nd := make([]dest, len(d.dests), n)
+			var nd []dest
+			if n == k {
+				nd = w.fullTable(k)[:len(d.dests)]
+			} else {
+				nd = make([]dest, len(d.dests), n)
+			}
 			copy(nd, d.dests)
 			d.dests = nd
 		}
@@ -469,9 +612,12 @@ func (w *Watcher) destFor(d *device, f *Flow) *dest {
 			w.indexAdd(d, len(d.dests)-1)
 		}
 	} else {
-		victim := 0
+		// The victim: the entry with the fewest connections, passing over
+		// those that look like beacons (space-saving: the new entry
+		// inherits the victim's count as its overestimate).
 		threshold := float32(w.cfg.Beacon.Threshold / 2)
-		for i := range d.dests {
+		victim := 0
+		for i := 1; i < len(d.dests); i++ {
 			v, c := &d.dests[victim], &d.dests[i]
 			vb, cb := v.score >= threshold || v.steady >= steadyProtect, c.score >= threshold || c.steady >= steadyProtect
 			if vb != cb {
@@ -486,9 +632,13 @@ func (w *Watcher) destFor(d *device, f *Flow) *dest {
 		}
 		floor := d.dests[victim].count
 		w.stats.Evictions++
+		d.fold(&d.dests[victim])
+		w.indexDel(d, victim)
 		e = &d.dests[victim]
+		beats := e.win.beats[:0] // the new entry reuses the window's room
 		*e = dest{addr: dst, port: f.DstPort, proto: f.Proto, first: f.Time, last: f.Time, count: floor, err: floor}
-		w.reindex(d)
+		e.win.beats = beats
+		w.indexAdd(d, victim)
 	}
 	w.admit(d, e, f)
 	return e
@@ -508,6 +658,36 @@ func (w *Watcher) reindex(d *device) {
 	}
 	for i := range d.dests {
 		w.indexAdd(d, i)
+	}
+}
+
+// indexDel removes entry i from the device's index (linear probing with
+// backward-shift deletion: no tombstones, lookups stay short).
+func (w *Watcher) indexDel(d *device, i int) {
+	mask := len(d.idx) - 1
+	e := &d.dests[i]
+	j := idxHash(e.addr, e.proto, e.port, mask)
+	for d.idx[j] != uint16(i+1) {
+		j = (j + 1) & mask
+	}
+	for {
+		d.idx[j] = 0
+		k := j
+		for {
+			k = (k + 1) & mask
+			if d.idx[k] == 0 {
+				return
+			}
+			x := &d.dests[d.idx[k]-1]
+			h := idxHash(x.addr, x.proto, x.port, mask)
+			// The entry at k may move to j unless its home h lies
+			// cyclically in (j, k].
+			if j <= k && (h <= j || h > k) || j > k && h <= j && h > k {
+				d.idx[j] = d.idx[k]
+				j = k
+				break
+			}
+		}
 	}
 }
 
@@ -553,7 +733,7 @@ func (w *Watcher) admit(d *device, e *dest, f *Flow) {
 		}
 	}
 	if ci < 0 {
-		d.cstats = append(d.cstats, countryStat{cc: cc, first: f.Time, last: f.Time})
+		d.cstats = append(d.cstats, countryStat{cc: cc, first: math.MaxInt64, last: math.MinInt64})
 		ci = len(d.cstats) - 1
 	}
 	e.ci = uint16(ci)

@@ -152,10 +152,18 @@ func (r *runner) apply(done chan<- struct{}) {
 	}
 	var lastSweep time.Time
 	for b := range r.ready {
-		for _, o := range b.ops {
+		for k := 0; k < len(b.ops); k++ {
+			o := b.ops[k]
 			switch o.kind {
 			case sensor.EventFlow:
-				w.Flow(&b.flows[o.i])
+				// A run of connections goes in one call, which reads
+				// ahead (see devices.Watcher.Flows).
+				j := k + 1
+				for j < len(b.ops) && b.ops[j].kind == sensor.EventFlow {
+					j++
+				}
+				w.Flows(b.flows[o.i : int(o.i)+j-k])
+				k = j - 1
 			case sensor.EventLease:
 				w.Lease(&b.leases[o.i])
 			case sensor.EventDNS:
