@@ -1,6 +1,7 @@
 package devices
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -51,8 +52,10 @@ func (w *Watcher) Save() []byte {
 	e.raw([]byte(profileMagic))
 	e.uvarint(profileVersion)
 	e.varint(w.clock)
-	e.uvarint(uint64(len(w.list)))
-	for _, d := range w.list {
+	all := w.all()
+	slices.SortFunc(all, func(a, b *device) int { return bytes.Compare(a.id.k[:], b.id.k[:]) })
+	e.uvarint(uint64(len(all)))
+	for _, d := range all {
 		e.raw(d.id.k[:])
 		e.addr(d.addr)
 		e.addr(d.addr6)
@@ -258,7 +261,7 @@ func (d *decoder) u32(what string) uint32 {
 // a longer window) are trimmed to it; devices over MaxDevices are
 // forgotten, the least recently seen first.
 func (w *Watcher) Load(data []byte) error {
-	if len(w.devices) > 0 {
+	if len(w.all()) > 0 {
 		return errors.New("load profiles: the watcher already holds devices")
 	}
 	if len(data) < len(profileMagic)+5 || string(data[:len(profileMagic)]) != profileMagic {
@@ -300,8 +303,8 @@ func (w *Watcher) Load(data []byte) error {
 	}
 	w.clock = max(w.clock, clock)
 	for _, d := range list {
-		w.devices[d.id] = d
-		w.list = append(w.list, d)
+		s := w.shardFor(d.id)
+		s.insert(d)
 		if !d.mac.IsZero() {
 			for _, a := range []netip.Addr{d.addr, d.addr6} {
 				if a.IsValid() && w.Inside(a) {
@@ -309,7 +312,7 @@ func (w *Watcher) Load(data []byte) error {
 				}
 			}
 		}
-		w.reindex(d)
+		s.reindex(d)
 		// The class the profile was saved with, when the configuration
 		// still has it: its policy verdicts stand; a device whose class
 		// changed is judged again.
@@ -320,7 +323,7 @@ func (w *Watcher) Load(data []byte) error {
 			}
 		}
 		d.savedClass = ""
-		w.classify(d)
+		s.classify(d)
 	}
 	return nil
 }

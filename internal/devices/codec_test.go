@@ -117,6 +117,55 @@ func TestContinueAfterLoad(t *testing.T) {
 	}
 }
 
+// TestShardsDoNotChangeResults: the same events give the same profiles
+// and findings on one shard or several, fed one connection at a time or
+// in batches, and profiles saved from shards load into one.
+func TestShardsDoNotChangeResults(t *testing.T) {
+	evs := stream()
+	var saved [][]byte
+	var found [][]string
+	for _, n := range []int{1, 3} {
+		for _, batched := range []bool{false, true} {
+			w := mustWatcher(t, streamConfig())
+			w.SetParallel(n)
+			if batched {
+				var run []Flow
+				for _, e := range evs {
+					if e.flow != nil {
+						run = append(run, *e.flow)
+						continue
+					}
+					w.Flows(run)
+					run = run[:0]
+					replay(w, []event{e})
+				}
+				w.Flows(run)
+			} else {
+				replay(w, evs)
+			}
+			saved = append(saved, w.Save())
+			found = append(found, kinds(w.Findings()))
+			if d, ok := w.Device(MACDevice(MAC{0xbc, 0xad, 0x28, 0, 0, 1})); !ok || d.Hostname != "cam-door" {
+				t.Errorf("%d shards: camera %+v", n, d)
+			}
+		}
+	}
+	for i := 1; i < len(saved); i++ {
+		if !bytes.Equal(saved[0], saved[i]) || strings.Join(found[0], " ") != strings.Join(found[i], " ") {
+			t.Errorf("run %d differs from the first (profiles equal: %v)", i, bytes.Equal(saved[0], saved[i]))
+		}
+	}
+	w := mustWatcher(t, streamConfig())
+	w.SetParallel(2)
+	if err := w.Load(saved[0]); err != nil {
+		t.Fatal(err)
+	}
+	w.SetParallel(1)
+	if !bytes.Equal(w.Save(), saved[0]) {
+		t.Error("profiles loaded into shards and gathered differ")
+	}
+}
+
 // TestLoadTrims: profiles saved with a larger top-K or window load into
 // a smaller configuration, keeping the largest destinations and the
 // latest connections.
@@ -186,7 +235,7 @@ func TestLoadErrors(t *testing.T) {
 		corrupt func(w *Watcher)
 		want    string
 	}{
-		{"device twice", func(w *Watcher) { w.list = append(w.list, w.list[0]) }, "device 4 (bc:ad:28:00:00:01): listed twice"},
+		{"device twice", func(w *Watcher) { w.list = append(w.list, w.list[0]) }, "(bc:ad:28:00:00:01): listed twice"},
 		{"destination twice", func(w *Watcher) { d := w.list[1]; d.dests[1] = d.dests[0] }, "): listed twice"},
 		{"bad country", func(w *Watcher) { w.list[0].dests[0].cc = [2]byte{'1', '2'} }, `destination 1 (122.248.252.67): at byte`},
 		{"score", func(w *Watcher) { w.list[0].dests[0].score = float32(math.NaN()) }, "beacon score NaN"},

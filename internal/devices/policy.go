@@ -54,7 +54,7 @@ func ClassPolicy(cfg *Config, name string, loc geo.Locator, profiles *Watcher) (
 		p.MemberMACs = append(p.MemberMACs, export.MACRange{From: m.MAC, To: m.Last()})
 	}
 	if profiles != nil {
-		for _, d := range profiles.list {
+		for _, d := range profiles.all() {
 			if profiles.className(d) != cl.Name {
 				continue
 			}

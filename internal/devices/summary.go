@@ -106,10 +106,11 @@ func (w *Watcher) summary(d *device) DeviceSummary {
 }
 
 // Devices returns the summaries of every device, in the order they were
-// first seen.
+// first seen (then by identity).
 func (w *Watcher) Devices() []DeviceSummary {
-	out := make([]DeviceSummary, 0, len(w.list))
-	for _, d := range w.list {
+	all := w.all()
+	out := make([]DeviceSummary, 0, len(all))
+	for _, d := range all {
 		out = append(out, w.summary(d))
 	}
 	return out
@@ -117,7 +118,7 @@ func (w *Watcher) Devices() []DeviceSummary {
 
 // Device returns the summary of one device.
 func (w *Watcher) Device(id DeviceID) (DeviceSummary, bool) {
-	d := w.devices[id]
+	d := w.shardFor(id).devices[id]
 	if d == nil {
 		return DeviceSummary{}, false
 	}
@@ -129,7 +130,7 @@ func (w *Watcher) Device(id DeviceID) (DeviceSummary, bool) {
 // device table (about 40 bytes a device).
 func (w *Watcher) MemoryBytes() int64 {
 	var n int64
-	for _, d := range w.list {
+	for _, d := range w.all() {
 		n += int64(unsafe.Sizeof(*d)) + 8 // the device and its list entry
 		n += int64(cap(d.dests)) * int64(unsafe.Sizeof(dest{}))
 		n += int64(cap(d.idx)) * 2

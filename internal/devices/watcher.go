@@ -1,6 +1,7 @@
 package devices
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"fmt"
@@ -61,7 +62,9 @@ type Stats struct {
 }
 
 // Watcher keeps device profiles and makes findings. It is not safe for
-// concurrent use: feed it from one goroutine, in log order.
+// concurrent use: feed it from one goroutine, in log order. With
+// [Watcher.SetParallel] it spreads the devices over shards that [Watcher.Flows]
+// and [Watcher.Sweep] run in parallel.
 type Watcher struct {
 	cfg     Config
 	loc     geo.Locator
@@ -69,9 +72,12 @@ type Watcher struct {
 	local   []netip.Prefix
 	local4  [][2]uint32 // the IPv4 networks of local, as ranges
 	devices map[DeviceID]*device
-	list    []*device // in creation order, for deterministic sweeps
-	leases  genMap[MAC]
-	names   genMap[string]
+	list    []*device       // in creation order, for deterministic sweeps
+	leases  *genMap[MAC]    // shared with the shards
+	names   *genMap[string] // shared with the shards
+	shards  []*Watcher      // when parallel: each holds some devices
+	part    [][]int32       // Flows: the connections of each shard
+	egr     []int32         // Flows: the connections out of the constituency
 	out     []Finding
 	stats   Stats
 	clock   int64  // latest event time
@@ -127,8 +133,8 @@ func New(cfg Config, loc geo.Locator, key []byte) (*Watcher, error) {
 			w.local4 = append(w.local4, [2]uint32{lo, lo | uint32(uint64(1)<<(32-p.Bits())-1)})
 		}
 	}
-	w.leases.limit = 4 * c.MaxDevices
-	w.names.limit = 1 << 20
+	w.leases = &genMap[MAC]{limit: 4 * c.MaxDevices}
+	w.names = &genMap[string]{limit: 1 << 20}
 	return w, nil
 }
 
@@ -137,12 +143,22 @@ func (w *Watcher) Config() Config { return w.cfg }
 
 // Stats returns the counts so far.
 func (w *Watcher) Stats() Stats {
-	s := w.stats
-	s.Devices = len(w.devices)
-	for _, d := range w.list {
-		s.Destinations += len(d.dests)
+	st := w.stats
+	if len(w.shards) > 0 {
+		for _, s := range w.shards {
+			st.Forgotten += s.stats.Forgotten
+			st.Evictions += s.stats.Evictions
+			st.Findings += s.stats.Findings
+			st.Suppressed += s.stats.Suppressed
+		}
 	}
-	return s
+	for _, s := range w.parts() {
+		st.Devices += len(s.devices)
+		for _, d := range s.list {
+			st.Destinations += len(d.dests)
+		}
+	}
+	return st
 }
 
 // Clock returns the latest event time seen (zero before any).
@@ -368,6 +384,10 @@ func (w *Watcher) Flow(f *Flow) {
 		return
 	}
 	w.stats.Egress++
+	if len(w.shards) > 0 {
+		w.shardFor(w.deviceOf(f)).egressFlow(f, nil, 0)
+		return
+	}
 	w.egressFlow(f, nil, 0)
 }
 
@@ -401,30 +421,68 @@ func (w *Watcher) deviceOf(f *Flow) DeviceID {
 // prefetchBatch is how many connections [Watcher.Flows] looks ahead.
 const prefetchBatch = 32
 
-// Flows profiles connections, as Flow does each in turn. It first looks
+// Flows profiles connections, as Flow does each in turn. The connections
+// out of the constituency go to their devices' shards, in parallel when
+// there are several (see [Watcher.SetParallel]); each shard first looks
 // up the devices of a batch of connections and reads the index slots and
 // destination entries they will use, so that the cache misses of many
 // connections overlap instead of following one another: with tens of
 // thousands of devices the profiles do not fit in the caches and a
 // connection is otherwise a chain of misses.
 func (w *Watcher) Flows(fs []Flow) {
+	w.egr = w.egr[:0]
+	for i := range w.part {
+		w.part[i] = w.part[i][:0]
+	}
+	for i := range fs {
+		f := &fs[i]
+		w.stats.Flows++
+		if f.Time > w.clock {
+			w.clock = f.Time
+		}
+		srcIn, dstIn := w.Inside(f.Src), w.Inside(f.Dst)
+		switch {
+		case srcIn && dstIn:
+			w.stats.Internal++
+			continue
+		case dstIn:
+			w.stats.Inbound++
+			continue
+		case !srcIn || !egress(f.Dst.Unmap()):
+			w.stats.Other++
+			continue
+		}
+		w.stats.Egress++
+		if len(w.shards) == 0 {
+			w.egr = append(w.egr, int32(i))
+			continue
+		}
+		k := w.shardIndex(w.deviceOf(f))
+		w.part[k] = append(w.part[k], int32(i))
+	}
+	if len(w.shards) == 0 {
+		w.egressBatch(fs, w.egr)
+		return
+	}
+	w.parallel(func(k int, s *Watcher) { s.egressBatch(fs, w.part[k]) })
+}
+
+// egressBatch profiles the connections fs[idx...] (out of the
+// constituency, of this watcher's devices), reading ahead.
+func (w *Watcher) egressBatch(fs []Flow, idx []int32) {
 	var devs [prefetchBatch]*device
 	var hs [prefetchBatch]uint64
-	for len(fs) > 0 {
-		n := min(len(fs), prefetchBatch)
-		batch := fs[:n]
-		fs = fs[n:]
-		for i := range batch {
-			f := &batch[i]
-			devs[i] = nil
-			if w.Inside(f.Src) && !w.Inside(f.Dst) {
-				devs[i] = w.devices[w.deviceOf(f)]
-			}
+	for len(idx) > 0 {
+		n := min(len(idx), prefetchBatch)
+		batch := idx[:n]
+		idx = idx[n:]
+		for i, j := range batch {
+			devs[i] = w.devices[w.deviceOf(&fs[j])]
 		}
 		var sink uint64
 		for i, d := range devs[:n] {
 			if d != nil && len(d.idx) > 0 {
-				f := &batch[i]
+				f := &fs[batch[i]]
 				hs[i] = keyHash(f.Dst.Unmap(), f.Proto, f.DstPort)
 				sink += uint64(d.idx[slot(hs[i], len(d.idx)-1)])
 			}
@@ -443,24 +501,16 @@ func (w *Watcher) Flows(fs []Flow) {
 		}
 		w.sink += sink
 		forgotten := w.stats.Forgotten
-		for i := range batch {
-			f := &batch[i]
-			if devs[i] == nil || w.stats.Forgotten != forgotten {
-				w.Flow(f)
+		for i, j := range batch {
+			f := &fs[j]
+			d := devs[i]
+			if d == nil || len(d.idx) == 0 || w.stats.Forgotten != forgotten {
+				// A new device, or one the read-ahead could not use; or
+				// devices were forgotten since (the one found may be gone).
+				w.egressFlow(f, nil, 0)
 				continue
 			}
-			// A device found above is still the one (identities do not
-			// change between connections; no device was forgotten).
-			w.stats.Flows++
-			if f.Time > w.clock {
-				w.clock = f.Time
-			}
-			if !egress(f.Dst.Unmap()) {
-				w.stats.Other++
-				continue
-			}
-			w.stats.Egress++
-			w.egressFlow(f, devs[i], hs[i])
+			w.egressFlow(f, d, hs[i])
 		}
 	}
 }
@@ -878,12 +928,18 @@ func (w *Watcher) Lease(l *Lease) {
 		w.leases.put(addr, l.MAC)
 		// A device seen before by its address becomes the MAC's.
 		aid := AddrDevice(addr)
-		if old := w.devices[aid]; old != nil && w.devices[id] == nil {
-			delete(w.devices, aid)
+		from, to := w.shardFor(aid), w.shardFor(id)
+		if old := from.devices[aid]; old != nil && to.devices[id] == nil {
+			from.remove(old)
 			old.id, old.mac, old.pseudo = id, l.MAC, ""
-			w.devices[id] = old
+			to.insert(old)
 		}
 	}
+	w.shardFor(id).leaseAttrs(l, id, addr)
+}
+
+// leaseAttrs records a lease's attributes of device id.
+func (w *Watcher) leaseAttrs(l *Lease, id DeviceID, addr netip.Addr) {
 	d := w.devices[id]
 	if d == nil {
 		// Remember the device's attributes only once it talks out.
@@ -905,6 +961,20 @@ func (w *Watcher) Lease(l *Lease) {
 	if changed && len(w.cfg.Classes) > 0 {
 		w.classify(d)
 	}
+}
+
+// remove takes a device out of this watcher's tables.
+func (w *Watcher) remove(d *device) {
+	delete(w.devices, d.id)
+	if i := slices.Index(w.list, d); i >= 0 {
+		w.list = slices.Delete(w.list, i, i+1)
+	}
+}
+
+// insert puts a device in this watcher's tables.
+func (w *Watcher) insert(d *device) {
+	w.devices[d.id] = d
+	w.list = append(w.list, d)
 }
 
 // maxString bounds the strings a profile keeps.
@@ -948,7 +1018,7 @@ func (w *Watcher) Software(t int64, host netip.Addr, name, version string) {
 	if m, ok := w.leases.get(host); ok {
 		id = MACDevice(m)
 	}
-	d := w.lookupDevice(id, t, true)
+	d := w.shardFor(id).lookupDevice(id, t, true)
 	s := name
 	if version != "" {
 		s = name + " " + version
@@ -963,7 +1033,7 @@ func (w *Watcher) Software(t int64, host netip.Addr, name, version string) {
 	}
 	d.software = append(d.software, s)
 	if len(w.cfg.Classes) > 0 {
-		w.classify(d)
+		w.shardFor(id).classify(d)
 	}
 }
 
@@ -972,6 +1042,10 @@ func (w *Watcher) Software(t int64, host netip.Addr, name, version string) {
 // each) and applies class policies not yet applied. Call it
 // periodically and at the end of a run.
 func (w *Watcher) Sweep() {
+	if len(w.shards) > 0 {
+		w.parallel(func(_ int, s *Watcher) { s.Sweep() })
+		return
+	}
 	bc := &w.cfg.Beacon
 	for _, d := range w.list {
 		for i := range d.dests {
@@ -1004,11 +1078,23 @@ func (w *Watcher) Sweep() {
 	}
 }
 
-// Findings returns the findings made since the last call, in the order
-// they were made.
+// Findings returns the findings made since the last call, in a canonical
+// order (by time, device, kind and destination) that does not depend on
+// the number of shards.
 func (w *Watcher) Findings() []Finding {
-	out := w.out
-	w.out = nil
+	var out []Finding
+	for _, s := range w.parts() {
+		out = append(out, s.out...)
+		s.out = nil
+	}
+	// By time, then device; a device's findings keep the order they were
+	// made in (a device lives in one shard).
+	slices.SortStableFunc(out, func(a, b Finding) int {
+		if c := a.Last.Compare(b.Last); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.Device.k[:], b.Device.k[:])
+	})
 	return out
 }
 

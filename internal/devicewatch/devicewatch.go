@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -33,6 +34,10 @@ type Options struct {
 	// SweepEvery is how much log time passes between beacon sweeps
 	// (default 6 hours); a final sweep follows the last event.
 	SweepEvery time.Duration
+	// Shards is the number of goroutines that profile connections
+	// (devices.Watcher.SetParallel); 0 means GOMAXPROCS. The results do
+	// not depend on it.
+	Shards int
 	// IgnoreFlowMACs leaves out the link-layer addresses of connections,
 	// for sensors that see devices behind a router (whose MAC every
 	// connection would carry); DHCP leases still map addresses to MACs.
@@ -199,6 +204,11 @@ func Run(ctx context.Context, opts Options) (sensor.Stats, error) {
 	if opts.Watcher == nil {
 		return sensor.Stats{}, errors.New("devicewatch: no watcher")
 	}
+	shards := opts.Shards
+	if shards <= 0 {
+		shards = runtime.GOMAXPROCS(0)
+	}
+	opts.Watcher.SetParallel(shards)
 	r := &runner{opts: opts, pending: map[int]*batch{}, ready: make(chan *batch, 8)}
 	r.pool.New = func() any { return &batch{} }
 	done := make(chan struct{})

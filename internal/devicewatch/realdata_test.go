@@ -209,15 +209,15 @@ func TestSlipsTest10IPv6(t *testing.T) {
 }
 
 // TestWorkersDoNotChangeResults: the same logs give the same profiles
-// with one worker or several and any chunk size.
+// with one worker or several, any chunk size, one shard or three.
 func TestWorkersDoNotChangeResults(t *testing.T) {
 	dir := testutil.SharedData(t, "logs")
 	paths := []string{filepath.Join(dir, "suricata", "slips-test6-malicious", "eve.json.gz"), filepath.Join(dir, "zeek", "slips-test10-mixed", "conn.log")}
 	cfg := devices.Config{Constituency: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24"), netip.MustParsePrefix("147.32.0.0/16")}, Learn: -1}
 	var saved [][]byte
-	for _, o := range []sensor.Options{{Workers: 1, ChunkSize: 1 << 20}, {Workers: 4, ChunkSize: 8 << 10}} {
+	for i, o := range []sensor.Options{{Workers: 1, ChunkSize: 1 << 20}, {Workers: 4, ChunkSize: 8 << 10}} {
 		w, _ := devices.New(cfg, nil, []byte("0123456789abcdef"))
-		if _, err := Run(context.Background(), Options{Watcher: w, Logs: inputsOf(paths...), Scan: o}); err != nil {
+		if _, err := Run(context.Background(), Options{Watcher: w, Logs: inputsOf(paths...), Scan: o, Shards: 1 + 2*i}); err != nil {
 			t.Fatal(err)
 		}
 		saved = append(saved, w.Save())

@@ -248,6 +248,9 @@ func (p *zeekEventParser) ParseEvent(line []byte, ev *Event) (bool, error) {
 	if p.kind == 0 {
 		return false, nil
 	}
+	if p.kind == EventFlow {
+		return p.flow(line, ev)
+	}
 	fs := &p.fs
 	fs.have = 0
 	rest := line
@@ -272,6 +275,137 @@ func (p *zeekEventParser) ParseEvent(line []byte, ev *Event) (bool, error) {
 		return false, fmt.Errorf("line has %d fields, the #fields header names %d", col+1, p.nfields)
 	}
 	return fillEvent(p.kind, fs, ev, p.setSep)
+}
+
+// flow reads a conn.log line straight into ev: the hot path of the
+// device watch, without the intermediate field set of the other logs.
+func (p *zeekEventParser) flow(line []byte, ev *Event) (bool, error) {
+	ev.Kind = EventFlow
+	var have uint64
+	var srcIP, dstIP []byte // the IP byte counts, used when payload counts are unset
+	rest := line
+	col := 0
+	for {
+		j := 0
+		for j < len(rest) && rest[j] != p.sep {
+			j++
+		}
+		f := rest[:j]
+		if fld := p.cols[col]; fld != fNone && len(f) > 0 && !bytes.Equal(f, p.unset) && !bytes.Equal(f, p.empty) {
+			have |= 1 << fld
+			if err := p.flowField(fld, f, ev, &srcIP, &dstIP); err != nil {
+				return false, err
+			}
+		}
+		if j == len(rest) || col == p.last {
+			break
+		}
+		rest = rest[j+1:]
+		col++
+	}
+	if col < p.last {
+		return false, fmt.Errorf("line has %d fields, the #fields header names %d", col+1, p.nfields)
+	}
+	if have&(1<<fSrc) == 0 || have&(1<<fDst) == 0 {
+		return false, errors.New("connection without both addresses")
+	}
+	if have&(1<<fSrcBytes) == 0 && srcIP != nil {
+		v, ok := parseUint(srcIP)
+		if !ok {
+			return false, fmt.Errorf("originator IP bytes %q is not a count", clip(srcIP))
+		}
+		ev.SrcBytes = v
+	}
+	if have&(1<<fDstBytes) == 0 && dstIP != nil {
+		v, ok := parseUint(dstIP)
+		if !ok {
+			return false, fmt.Errorf("responder IP bytes %q is not a count", clip(dstIP))
+		}
+		ev.DstBytes = v
+	}
+	return true, nil
+}
+
+// flowField reads one field of a conn.log line.
+func (p *zeekEventParser) flowField(fld evField, f []byte, ev *Event, srcIP, dstIP *[]byte) error {
+	count := func(name string) (uint64, error) {
+		v, ok := parseUint(f)
+		if !ok {
+			return 0, fmt.Errorf("%s %q is not a count", name, clip(f))
+		}
+		return v, nil
+	}
+	var err error
+	switch fld {
+	case fTime:
+		ev.Time, err = timeValue(f)
+	case fSrc, fDst:
+		a, ok := parseAddr(f)
+		if !ok {
+			name := "originator"
+			if fld == fDst {
+				name = "responder"
+			}
+			return fmt.Errorf("%s %q is not an IP address", name, clip(f))
+		}
+		if fld == fSrc {
+			ev.Src = a
+		} else {
+			ev.Dst = a
+		}
+	case fSrcPort, fDstPort:
+		name := "originator port"
+		if fld == fDstPort {
+			name = "responder port"
+		}
+		v, err := count(name)
+		if err != nil {
+			return err
+		}
+		if v > 65535 {
+			return fmt.Errorf("%s %d is over 65535", name, v)
+		}
+		if fld == fSrcPort {
+			ev.SrcPort = uint16(v)
+		} else {
+			ev.DstPort = uint16(v)
+		}
+	case fProto:
+		pr, ok := protoNumber(f)
+		if !ok && !bytes.EqualFold(f, []byte("unknown_transport")) {
+			return fmt.Errorf("protocol %q is unknown", clip(f))
+		}
+		ev.Proto = pr
+	case fDuration:
+		d, ok := parseSecondsNanos(f)
+		if !ok {
+			return fmt.Errorf("duration %q is not a number of seconds", clip(f))
+		}
+		ev.Duration = d
+	case fSrcBytes:
+		ev.SrcBytes, err = count("originator bytes")
+	case fDstBytes:
+		ev.DstBytes, err = count("responder bytes")
+	case fSrcPkts:
+		ev.SrcPkts, err = count("originator packets")
+	case fDstPkts:
+		ev.DstPkts, err = count("responder packets")
+	case fSrcIPBytes:
+		*srcIP = f
+	case fDstIPBytes:
+		*dstIP = f
+	case fSrcMAC, fDstMAC:
+		mac, ok := parseMAC(f)
+		if !ok {
+			return fmt.Errorf("link-layer address %q is not a MAC address", clip(f))
+		}
+		if fld == fSrcMAC {
+			ev.SrcMAC = mac
+		} else {
+			ev.DstMAC = mac
+		}
+	}
+	return err
 }
 
 // fillEvent builds the event of a record of kind k from its raw fields.
