@@ -63,6 +63,7 @@ var egress = []string{
 
 // domain lists packages that hold logic only: no network, no database.
 var domain = []string{
+	"internal/devices",
 	"internal/stix",
 	"internal/stix/pattern",
 	"internal/policy",

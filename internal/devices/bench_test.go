@@ -72,6 +72,7 @@ func BenchmarkMemory100k(b *testing.B) {
 		b.ReportMetric(float64(st.Destinations), "pairs")
 		b.ReportMetric(float64(st.Devices), "devices")
 		runtime.KeepAlive(w)
+		runtime.KeepAlive(flows)
 	}
 }
 
@@ -88,4 +89,41 @@ func BenchmarkWatcherFlowSmall(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(flows)), "ns/flow")
+}
+
+// TestMemoryPerPair: profiles take less than 1 KiB per device–destination
+// pair on average (the structures' own estimate and the heap, after
+// collection), and the number of devices and pairs is bounded by
+// MaxDevices × TopDestinations whatever the number of devices seen.
+func TestMemoryPerPair(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a population of devices")
+	}
+	flows := benchFlows(5_000, 200, 120)
+	cfg := Config{Constituency: []netip.Prefix{netip.MustParsePrefix("10.64.0.0/14")}}
+	runtime.GC()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	w, err := New(cfg, testGeo, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Flows(flows)
+	w.Sweep()
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	st := w.Stats()
+	est := float64(w.MemoryBytes()) / float64(st.Destinations)
+	heap := (float64(m1.HeapAlloc) - float64(m0.HeapAlloc)) / float64(st.Destinations)
+	t.Logf("%d devices, %d pairs: %.0f bytes per pair (estimate), %.0f (heap)", st.Devices, st.Destinations, est, heap)
+	if st.Destinations < 5_000*25 || est >= 1024 || heap >= 1024 {
+		t.Errorf("%d pairs, %.0f bytes per pair (estimate), %.0f (heap): want most tables full, under 1024 bytes", st.Destinations, est, heap)
+	}
+	runtime.KeepAlive(w)
+	bounded, _ := New(Config{Constituency: cfg.Constituency, MaxDevices: 1_000}, testGeo, testKey)
+	bounded.Flows(flows)
+	if st := bounded.Stats(); st.Devices > 1_000 || st.Forgotten == 0 || st.Destinations > 1_000*32 {
+		t.Errorf("with at most 1000 devices: %d devices (%d forgotten), %d pairs", st.Devices, st.Forgotten, st.Destinations)
+	}
+	runtime.KeepAlive(flows)
 }
