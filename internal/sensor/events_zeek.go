@@ -281,6 +281,9 @@ func (p *zeekEventParser) ParseEvent(line []byte, ev *Event) (bool, error) {
 // device watch, without the intermediate field set of the other logs.
 func (p *zeekEventParser) flow(line []byte, ev *Event) (bool, error) {
 	ev.Kind = EventFlow
+	if p.last < 0 {
+		return false, errors.New("connection without both addresses")
+	}
 	var have uint64
 	var srcIP, dstIP []byte // the IP byte counts, used when payload counts are unset
 	rest := line
