@@ -41,6 +41,7 @@ type collect struct {
 	out *[]Template
 }
 
+// Event keeps the connections to global addresses.
 func (c collect) Event(_ *sensor.Chunk, _ int64, ev *sensor.Event) {
 	if ev.Kind != sensor.EventFlow {
 		return
@@ -55,6 +56,7 @@ func (c collect) Event(_ *sensor.Chunk, _ int64, ev *sensor.Event) {
 	c.mu.Unlock()
 }
 
+// ChunkDone does nothing.
 func (collect) ChunkDone(*sensor.Chunk) {}
 
 // LoadTemplates reads the connections to global addresses of real logs

@@ -91,6 +91,7 @@ type handler struct {
 	cur *batch
 }
 
+// Event copies an event into the chunk's batch.
 func (h *handler) Event(c *sensor.Chunk, line int64, ev *sensor.Event) {
 	b := h.cur
 	if b == nil {

@@ -40,6 +40,8 @@ type jsonEventFormat struct {
 	decide func(*fieldSet) EventKind
 }
 
+// Name, Stateful, NewParser and NewEventParser make a jsonEventFormat
+// an EventFormat.
 func (f *jsonEventFormat) Name() string      { return f.name }
 func (f *jsonEventFormat) Stateful() bool    { return false }
 func (f *jsonEventFormat) NewParser() Parser { return f.obs.NewParser() }

@@ -146,6 +146,8 @@ var ZeekTSVEvents EventFormat = zeekEventFormat{}
 
 type zeekEventFormat struct{}
 
+// Name, Stateful, NewParser and NewEventParser make zeekEventFormat an
+// EventFormat.
 func (zeekEventFormat) Name() string                { return "zeek" }
 func (zeekEventFormat) Stateful() bool              { return true }
 func (zeekEventFormat) NewParser() Parser           { return newZeekParser() }
