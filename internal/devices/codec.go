@@ -95,6 +95,10 @@ func (w *Watcher) Save() []byte {
 		}
 		e.byte1(boolByte(d.nets.saturated))
 		e.raw(d.hll[:])
+		for _, v := range d.door {
+			e.b = binary.LittleEndian.AppendUint64(e.b, v)
+		}
+		e.uvarint(uint64(d.doorN))
 		e.uvarint(uint64(len(d.dests)))
 		for i := range d.dests {
 			x := &d.dests[i]
@@ -276,7 +280,7 @@ func (w *Watcher) Load(data []byte) error {
 		return fmt.Errorf("load profiles: file version %d, this entente reads version %d", v, profileVersion)
 	}
 	clock := dec.varint()
-	n := dec.count("devices", math.MaxInt32, 200)
+	n := dec.count("devices", math.MaxInt32, 260)
 	list := make([]*device, 0, n)
 	seen := make(map[DeviceID]bool, n)
 	for i := 0; i < n && dec.err == nil; i++ {
@@ -402,6 +406,14 @@ func (w *Watcher) decodeDevice(dec *decoder) *device {
 	}
 	d.nets.saturated = dec.byte1() != 0
 	copy(d.hll[:], dec.bytes(len(d.hll)))
+	for j := range d.door {
+		d.door[j] = binary.LittleEndian.Uint64(dec.bytes(8))
+	}
+	if n := dec.uvarint(); n >= doorkeeperBits/2 {
+		dec.fail("doorkeeper count %d", n)
+	} else {
+		d.doorN = uint16(n)
+	}
 	for _, r := range d.hll {
 		if r > 64-hllP+1 {
 			dec.fail("distinct-destination sketch: register %d out of range", r)

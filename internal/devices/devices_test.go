@@ -570,8 +570,20 @@ func TestTopKKeepsBeacon(t *testing.T) {
 	if est := d.DistinctDestinations; est < 350 || est > 500 {
 		t.Errorf("distinct destinations estimated %d, want about 409", est)
 	}
-	if w.Stats().Evictions < 300 {
-		t.Errorf("%d evictions", w.Stats().Evictions)
+	// Most one-off destinations are seen once and never admitted (the
+	// doorkeeper); those whose mark collides push entries out. Every
+	// connection still counts in its country.
+	if ev := w.Stats().Evictions; ev < 50 || ev > 300 {
+		t.Errorf("%d evictions for 400 one-off destinations", ev)
+	}
+	var de uint64
+	for _, c := range d.Countries {
+		if c.Country == "DE" {
+			de = c.Connections
+		}
+	}
+	if de != 408 || d.Connections != 456 {
+		t.Errorf("%d connections to DE, %d in all; want 408 and 456", de, d.Connections)
 	}
 }
 
@@ -628,7 +640,7 @@ func TestIndexAfterEvictions(t *testing.T) {
 			t.Errorf("destination %d (%s:%d) not reachable from its home slot", i, e.addr, e.port)
 		}
 	}
-	if w.Stats().Evictions < 10000 {
+	if w.Stats().Evictions < 5000 {
 		t.Errorf("%d evictions", w.Stats().Evictions)
 	}
 }

@@ -221,6 +221,8 @@ type device struct {
 	countries  countrySet
 	nets       netSet
 	hll        hll
+	door       [doorkeeperBits / 64]uint64 // destinations seen once while the top-K was full
+	doorN      uint16
 	recent     []Record // the latest findings, at most maxRecent
 	day        int64    // the day (Unix days) dayCount counts
 	dayCount   int
@@ -539,6 +541,10 @@ func (w *Watcher) egressFlow(f *Flow, d *device, h uint64) {
 		h = keyHash(f.Dst.Unmap(), f.Proto, f.DstPort)
 	}
 	e := w.destFor(d, f, h)
+	if e == nil {
+		w.unadmitted(d, f)
+		return
+	}
 	e.count++
 	e.bytesOut += f.SrcBytes
 	e.bytesIn += f.DstBytes
@@ -570,6 +576,43 @@ func (w *Watcher) egressFlow(f *Flow, d *device, h uint64) {
 		e.largeAt = f.Time
 		w.connFinding(d, e, f, KindLargeUpload)
 	}
+}
+
+// unadmitted accounts a connection to a destination the top-K did not
+// take (its first sighting while full): it counts in its country, and
+// first contacts, class policy, long connections and large uploads are
+// judged as for any other; it only has no entry of its own.
+func (w *Watcher) unadmitted(d *device, f *Flow) {
+	e := &dest{addr: f.Dst.Unmap(), port: f.DstPort, proto: f.Proto, first: f.Time, last: f.Time, count: 1,
+		bytesOut: f.SrcBytes, bytesIn: f.DstBytes, maxDur: f.Duration}
+	w.admit(d, e, f)
+	d.fold(e)
+	if f.Duration >= int64(w.cfg.LongConnection) {
+		w.connFinding(d, e, f, KindLongConnection)
+	}
+	if f.SrcBytes >= w.cfg.LargeBytes {
+		w.connFinding(d, e, f, KindLargeUpload)
+	}
+}
+
+// doorkeeperBits is the size of a device's doorkeeper.
+const doorkeeperBits = 512
+
+// doorkeeper reports whether the destination of hash h was seen before
+// since the doorkeeper was last cleared, and marks it seen: a full top-K
+// admits a destination on its second sighting only, so that one-off
+// destinations do not push out the entries it keeps (TinyLFU's
+// doorkeeper). It is cleared when half full.
+func (d *device) doorkeeper(h uint64) bool {
+	b := (h >> 8) % doorkeeperBits
+	if d.door[b/64]&(1<<(b%64)) != 0 {
+		return true
+	}
+	d.door[b/64] |= 1 << (b % 64)
+	if d.doorN++; d.doorN >= doorkeeperBits/2 {
+		d.door, d.doorN = [doorkeeperBits / 64]uint64{}, 0
+	}
+	return false
 }
 
 // steadyProtect is the steadiness from which a destination is kept in
@@ -606,12 +649,14 @@ func (e *dest) regularity(gap int64) {
 }
 
 // keyHash hashes a destination (address, protocol, port) for a device's
-// index: one multiplication is enough for a table of 64 slots. It is
+// index and doorkeeper: one multiplication between two folds. It is
 // never 0.
 func keyHash(a netip.Addr, proto uint8, port uint16) uint64 {
 	b := a.As16()
 	x := binary.LittleEndian.Uint64(b[8:]) ^ binary.LittleEndian.Uint64(b[:8])*0x9e3779b97f4a7c15 ^ uint64(port)<<40 ^ uint64(proto)<<56
-	return x*0xff51afd7ed558ccd | 1
+	x ^= x >> 32 // the IPv4 bytes are the high half: fold them into the low one
+	x *= 0xff51afd7ed558ccd
+	return x ^ x>>29 | 1
 }
 
 // slot is the home slot of hash h in an index of mask+1 slots.
@@ -642,6 +687,9 @@ func (w *Watcher) destFor(d *device, f *Flow, h uint64) *dest {
 	d.hll.add(hashAddr(dst))
 	k := w.cfg.TopDestinations
 	var e *dest
+	if len(d.dests) >= k && !d.doorkeeper(h) {
+		return nil // a first sighting while the top-K is full: not admitted
+	}
 	if len(d.dests) < k {
 		if cap(d.dests) == len(d.dests) {
 			n := min(max(2*cap(d.dests), 4), k)
@@ -854,6 +902,11 @@ func (w *Watcher) checkPolicy(d *device, e *dest) {
 	for i := range d.dests {
 		if o := &d.dests[i]; o != e && o.addr == e.addr && o.breached {
 			return // reported for another port of the same address
+		}
+	}
+	for _, r := range d.recent {
+		if r.Kind == KindPolicy && r.Dest == e.addr {
+			return // reported before it had an entry, or before it was let go
 		}
 	}
 	w.emit(d, e, Finding{Kind: KindPolicy, Network: w.networkOf(e.addr), First: unixTime(e.first), Last: unixTime(e.last),
