@@ -47,8 +47,17 @@ func cmdExport(ctx context.Context, env *Env, args []string) error {
 	var geoFiles multiFlag
 	fs.Var(&geoFiles, "geo", "geolocation data for --country and --in-country offline: range CSV, CIDR directory or .mmdb (repeatable)")
 	out := fs.String("out", "", "output file, or directory for multi-file formats (default: stdout)")
+	var ce classExport
+	fs.StringVar(&ce.class, "class", "", "render a device class's country policy instead (nftables, plain or rpz), offline from --devices-config and --geo")
+	fs.BoolVar(&ce.explain, "explain", false, "with --class: say why addresses, networks or countries (the arguments; none: the whole policy) are in or out")
+	fs.StringVar(&ce.config, "devices-config", "", "device-watch configuration for --class (default DIR/devices.toml with --data)")
+	fs.StringVar(&ce.profiles, "profiles", "", "device profiles for --class: members classed by DHCP or software (default DIR/devices.profiles with --data)")
+	fs.StringVar(&ce.keyFile, "key-file", "", "pseudonym key of the profiles (default DIR/devices.key with --data)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if ce.class != "" || ce.explain {
+		return runClassExport(env, &ce, *format, cfg.Data, geoFiles, *zone, *out, fs.Args())
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))

@@ -62,6 +62,8 @@ var commands = []command{
 	{"peer", "federate with other TAXII 2.1 nodes: add, list, remove, sync", cmdPeer},
 	{"pattern", "validate STIX patterns and match them against observations", cmdPattern},
 	{"match", "match network logs against indicators and report sightings", cmdMatch},
+	{"watch", "watch what devices talk to: beacons, first contacts, class policies; findings as sightings", cmdWatch},
+	{"devices", "list the devices the watch knows: class, countries, top destinations, findings", cmdDevices},
 	{"alert", "list, show, acknowledge and resolve coordinated alerts", cmdAlert},
 	{"drill", "run a federation on this machine, replay an outbreak, measure alert propagation", cmdDrill},
 	{"version", "print the version, revision and Go version of this binary", cmdVersion},

@@ -50,6 +50,10 @@ type span struct {
 type Table struct {
 	spans  []span
 	sorted bool
+	// The IPv4 ranges (the first n4 spans, as IPv4 sorts first) as
+	// integers, for lookups that do not compare netip.Addr values: built
+	// by Freeze, dropped by add.
+	v4from, v4to []uint32
 }
 
 // NewTable returns an empty table.
@@ -198,6 +202,24 @@ func (t *Table) add(s span) {
 		t.sorted = false
 	}
 	t.spans = append(t.spans, s)
+	t.v4from, t.v4to = nil, nil
+}
+
+func u32(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// index builds the integer form of the IPv4 ranges.
+func (t *Table) index() {
+	n := 0
+	for n < len(t.spans) && t.spans[n].from.Is4() {
+		n++
+	}
+	t.v4from, t.v4to = make([]uint32, n), make([]uint32, n)
+	for i := range n {
+		t.v4from[i], t.v4to[i] = u32(t.spans[i].from), u32(t.spans[i].to)
+	}
 }
 
 // Freeze sorts the ranges. Where two ranges overlap, the one that starts
@@ -206,8 +228,12 @@ func (t *Table) add(s span) {
 // well-defined).
 func (t *Table) Freeze() {
 	if t.sorted {
+		if t.v4from == nil {
+			t.index()
+		}
 		return
 	}
+	defer t.index()
 	slices.SortStableFunc(t.spans, func(a, b span) int { return a.from.Compare(b.from) })
 	out := t.spans[:0]
 	for _, s := range t.spans {
@@ -232,6 +258,18 @@ func (t *Table) Freeze() {
 // Lookup returns the country of addr.
 func (t *Table) Lookup(addr netip.Addr) (string, bool) {
 	addr = addr.Unmap()
+	if addr.Is4() && t.v4from != nil {
+		v := u32(addr)
+		// The last range starting at or before v.
+		i, found := slices.BinarySearch(t.v4from, v)
+		if !found {
+			i--
+		}
+		if i < 0 || t.v4to[i] < v {
+			return "", false
+		}
+		return string(t.spans[i].cc[:]), true
+	}
 	i, _ := slices.BinarySearchFunc(t.spans, addr, func(s span, a netip.Addr) int {
 		return s.from.Compare(a)
 	})

@@ -220,3 +220,38 @@ func BenchmarkLoadCSV(b *testing.B) {
 		}
 	}
 }
+
+// TestIPv4FastPath: the integer index of the IPv4 ranges answers as the
+// search over all ranges does, on the real data, at range edges and
+// between ranges.
+func TestIPv4FastPath(t *testing.T) {
+	path := testutil.SharedData(t, "geo", "geo-whois-asn-country-ipv4.csv.gz")
+	tab, err := LoadFiles(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := &Table{spans: tab.spans, sorted: true}
+	check := func(a netip.Addr) {
+		c1, ok1 := tab.Lookup(a)
+		c2, ok2 := slow.Lookup(a)
+		if c1 != c2 || ok1 != ok2 {
+			t.Fatalf("%s: %q %v, the full search says %q %v", a, c1, ok1, c2, ok2)
+		}
+	}
+	for i, s := range tab.spans {
+		if i%37 != 0 || !s.from.Is4() {
+			continue
+		}
+		for _, a := range []netip.Addr{s.from, s.to, s.from.Prev(), s.to.Next()} {
+			if a.IsValid() {
+				check(a)
+			}
+		}
+	}
+	for _, s := range []string{"0.0.0.0", "255.255.255.255", "10.1.2.3", "8.8.8.8", "122.248.252.67"} {
+		check(netip.MustParseAddr(s))
+	}
+	if len(tab.v4from) == 0 {
+		t.Fatal("no IPv4 index")
+	}
+}
