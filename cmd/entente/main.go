@@ -63,6 +63,7 @@ var commands = []command{
 	{"match", "match network logs against indicators and report sightings", cmdMatch},
 	{"alert", "list, show, acknowledge and resolve coordinated alerts", cmdAlert},
 	{"drill", "run a federation on this machine, replay an outbreak, measure alert propagation", cmdDrill},
+	{"bench", "measure every headline figure beside its goal and its peer; compare two runs", cmdBench},
 }
 
 // Run runs the command named by args[0] and returns the process exit code.
