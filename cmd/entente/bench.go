@@ -78,6 +78,9 @@ func cmdBench(ctx context.Context, env *Env, args []string) error {
 	if *quick {
 		opts.Mode = bench.Quick
 	}
+	if _, err := bench.Select(bench.Workloads(), opts.Only, opts.Skip, opts.Mode); err != nil {
+		return usagef("%v", err)
+	}
 	var err error
 	if opts.Repo, err = benchRepo(*repo); err != nil {
 		return err
@@ -91,9 +94,6 @@ func cmdBench(ctx context.Context, env *Env, args []string) error {
 	}
 	if _, err := os.Stat(filepath.Join(opts.Shared, "data")); err != nil {
 		return usagef("shared folder %s has no data/ (give --shared DIR): %v", opts.Shared, err)
-	}
-	if _, err := bench.Select(bench.Workloads(), opts.Only, opts.Skip, opts.Mode); err != nil {
-		return usagef("%v", err)
 	}
 	if *jsonOut != "" {
 		f, err := os.Create(*jsonOut)

@@ -90,6 +90,7 @@ func Compare(old, new []Record) []Comparison {
 			c.Unit, c.Better, c.Goal = n2.unit, n2.better, n2.goal
 			c.Old, c.New = Summarise(o.values), Summarise(n2.values)
 			if o.unit != n2.unit {
+				c.Unit = o.unit + " → " + n2.unit
 				c.Verdict = VerdictUnitClash
 				break
 			}

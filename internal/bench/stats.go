@@ -96,13 +96,21 @@ func MannWhitney(a, b []float64) float64 {
 	if !ties && n1 <= maxExact && n2 <= maxExact {
 		return exactU(u, n1, n2)
 	}
+	return normalU(u, n1, n2, tieTerm)
+}
+
+// normalU returns the two-sided p-value of U = u for samples of n1 and n2
+// values from the normal approximation, with the tie correction (tieTerm
+// is the sum of t³ − t over groups of t tied values) and the continuity
+// correction.
+func normalU(u float64, n1, n2 int, tieTerm float64) float64 {
 	n := float64(n1 + n2)
 	mean := float64(n1*n2) / 2
 	variance := float64(n1*n2) / 12 * ((n + 1) - tieTerm/(n*(n-1)))
 	if variance <= 0 {
 		return 1
 	}
-	d := math.Abs(u-mean) - 0.5 // continuity correction
+	d := math.Abs(u-mean) - 0.5
 	if d < 0 {
 		d = 0
 	}
