@@ -57,6 +57,7 @@ type Store struct {
 	ids idSets
 
 	writes     atomic.Int64 // write transactions since the last checkpoint
+	wal        *walKeeper
 	stop, done chan struct{}
 
 	adds       chan *addRequest // AddObjects calls for the writer goroutine
@@ -76,6 +77,11 @@ var _ store.Store = (*Store)(nil)
 // Open opens (creating it if needed) the store in directory dir, in file
 // dir/entente.db, and applies any pending schema migration.
 func Open(ctx context.Context, dir string) (*Store, error) {
+	return open(ctx, dir, defaultWAL)
+}
+
+// open is Open with the bounds of the write-ahead logs.
+func open(ctx context.Context, dir string, walOpts walOptions) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open sqlite store: create data directory: %w", err)
 	}
@@ -131,6 +137,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	}
 	ckpt.SetMaxOpenConns(1)
 	s.ckpt = ckpt
+	s.wal = newWALKeeper("objects", path, ckpt, walOpts)
 	s.stop = make(chan struct{})
 	s.done = make(chan struct{})
 	s.adds = make(chan *addRequest, queueDepth)
@@ -140,7 +147,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		ckpt.Close()
 		return nil, fmt.Errorf("open sqlite store %s: read last date_added: %w", path, err)
 	}
-	if s.audit, err = openAudit(ctx, dir); err != nil {
+	if s.audit, err = openAudit(ctx, dir, walOpts); err != nil {
 		read.Close()
 		write.Close()
 		ckpt.Close()
@@ -154,7 +161,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	s.writerDone = make(chan struct{})
-	go s.checkpointer()
+	go s.checkpointer(walOpts.interval)
 	go s.writer()
 	return s, nil
 }
@@ -191,30 +198,21 @@ func dsnOf(path string, extra ...string) string {
 	return "file:" + path + "?" + v.Encode()
 }
 
-// checkpointInterval is how often the checkpointer copies committed WAL
-// frames into the database file, when there were writes.
-const checkpointInterval = 250 * time.Millisecond
-
-// checkpointer runs PASSIVE checkpoints on its own connection: they
-// neither wait for nor block readers and the writer, and keep the WAL
-// (and so the time readers spend in it) small.
-func (s *Store) checkpointer() {
+// checkpointer copies committed WAL frames into the database files in the
+// background, every interval, and keeps each log within its limit (see
+// walKeeper): commits never checkpoint themselves (wal_autocheckpoint is
+// off), so no writer pays for it.
+func (s *Store) checkpointer(interval time.Duration) {
 	defer close(s.done)
-	t := time.NewTicker(checkpointInterval)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
-		case <-t.C:
-			s.audit.checkpoint()
-			if s.writes.Swap(0) == 0 {
-				continue
-			}
-			if _, err := s.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
-				// Not fatal: the next tick or Close retries.
-				s.writes.Add(1)
-			}
+		case now := <-t.C:
+			s.audit.checkpoint(now)
+			s.wal.tick(now, s.writes.Swap(0) > 0)
 		}
 	}
 }
