@@ -61,6 +61,7 @@ func cmdBench(ctx context.Context, env *Env, args []string) error {
 	walDur := fs.Duration("wal-duration", 0, "length of the wal workload's mixed load (default 30s quick, 60s full)")
 	walClients := fs.Int("wal-clients", 16, "clients of the wal workload's mixed load")
 	keep := fs.Bool("keep", false, "keep the nodes' data directories")
+	bin := fs.String("entente", "", "measure this entente binary instead of building one from the repository (A/B runs; Go benchmarks still use the repository)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -74,9 +75,19 @@ func cmdBench(ctx context.Context, env *Env, args []string) error {
 		return usagef("--wal-duration %v: between 0 and 2h", *walDur)
 	}
 	opts := bench.Options{Mode: bench.Full, Work: *work, Out: env.Stdout, Log: env.Stderr, Strace: *strace, Ripgrep: *ripgrep,
-		WALDuration: *walDur, WALClients: *walClients, Keep: *keep, Only: splitList(*only), Skip: splitList(*skip)}
+		WALDuration: *walDur, WALClients: *walClients, Keep: *keep, Entente: *bin, Only: splitList(*only), Skip: splitList(*skip)}
 	if *quick {
 		opts.Mode = bench.Quick
+	}
+	if *bin != "" {
+		abs, err := filepath.Abs(*bin)
+		if err != nil {
+			return err
+		}
+		if fi, err := os.Stat(abs); err != nil || fi.IsDir() {
+			return usagef("--entente %s: not a binary (%v)", *bin, err)
+		}
+		opts.Entente = abs
 	}
 	if _, err := bench.Select(bench.Workloads(), opts.Only, opts.Skip, opts.Mode); err != nil {
 		return usagef("%v", err)

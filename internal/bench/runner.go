@@ -68,6 +68,10 @@ type Options struct {
 	WALClients  int
 	// Keep keeps the nodes' data directories after the run.
 	Keep bool
+	// Entente, when set, is an entente binary to measure instead of one
+	// built from the repository (to measure an older build beside a newer
+	// one, A/B). The Go benchmarks still run on the repository.
+	Entente string
 }
 
 // Run runs the selected workloads one after the other, printing each one's
@@ -386,6 +390,10 @@ func (e *Env) Tool(ctx context.Context, name string) (string, error) {
 	defer e.mu.Unlock()
 	if p, ok := e.built[name]; ok {
 		return p, nil
+	}
+	if name == "entente" && e.opts.Entente != "" {
+		e.built[name] = e.opts.Entente
+		return e.opts.Entente, nil
 	}
 	dir, pkg, err := e.toolSource(name)
 	if err != nil {

@@ -34,6 +34,7 @@ type mixedLoad struct {
 	posted     atomic.Int64
 	reads      atomic.Int64
 	refused    atomic.Int64 // 429 and 503 answers (back-pressure)
+	notYet     atomic.Int64 // objects asked for that were accepted but not yet stored
 	errs       atomic.Int64
 	firstErr   atomic.Value
 	ids        sync.Map // client -> highest posted sequence
@@ -130,6 +131,7 @@ func walWorkload(ctx context.Context, e *Env) error {
 	e.Emit(Figure{Name: "wal.load.posted", Value: float64(l.posted.Load()) / el.Seconds(), Unit: "objects/s", Better: Higher, Note: "accepted (202) during the mixed load"})
 	e.Emit(Figure{Name: "wal.load.reads", Value: float64(l.reads.Load()) / el.Seconds(), Unit: "requests/s", Better: Higher})
 	e.Emit(Figure{Name: "wal.load.refused", Value: float64(l.refused.Load()), Unit: "requests", Better: Lower, Note: "answered 429 or 503 (back-pressure)"})
+	e.Emit(Figure{Name: "wal.load.not-yet-stored", Value: float64(l.notYet.Load()), Unit: "requests", Better: Info, Note: "object GETs of objects accepted but not yet stored (404)"})
 	e.Emit(Figure{Name: "wal.load.server-cpu", Value: (cpu1 - cpu0).Seconds() / el.Seconds(), Unit: "cores", Better: Info})
 	if m, err := l.walMetrics(ctx, node.URL); err != nil {
 		e.Logf("WAL metrics: %v", err)
@@ -297,7 +299,7 @@ func (l *mixedLoad) client(ctx context.Context, c int) {
 				continue
 			}
 			n := v.(int64)
-			l.read(ctx, l.collection+benchIndicatorID(w, 1+rng.Int64N(n))+"/", nil)
+			l.readObject(ctx, l.collection+benchIndicatorID(w, 1+rng.Int64N(n))+"/")
 		case 3: // a page of 1,000 added in the last seconds
 			since := time.Now().Add(-5 * time.Second).UTC().Format("2006-01-02T15:04:05.000000Z")
 			l.read(ctx, l.collection+"?"+url.Values{"limit": {"1000"}, "added_after": {since}}.Encode(), nil)
@@ -328,6 +330,23 @@ func (l *mixedLoad) read(ctx context.Context, u string, v any) bool {
 		}
 	}
 	return true
+}
+
+// readObject GETs one object; a 404 is counted apart, not as a failure:
+// the object was accepted (202, pending) and is not stored yet.
+func (l *mixedLoad) readObject(ctx context.Context, u string) {
+	resp, body, err := l.request(ctx, "GET", u, nil)
+	switch {
+	case err != nil:
+		l.fail(ctx, err)
+	case l.backOff(ctx, resp.StatusCode):
+	case resp.StatusCode == http.StatusNotFound:
+		l.notYet.Add(1)
+	case resp.StatusCode != http.StatusOK:
+		l.fail(ctx, fmt.Errorf("GET %s: %s: %.200s", u, resp.Status, body))
+	default:
+		l.reads.Add(1)
+	}
 }
 
 // walMetrics returns the store's WAL lines of the node's /metrics.
