@@ -61,6 +61,11 @@ func cmdBench(ctx context.Context, env *Env, args []string) error {
 	walDur := fs.Duration("wal-duration", 0, "length of the wal workload's mixed load (default 30s quick, 60s full)")
 	walClients := fs.Int("wal-clients", 16, "clients of the wal workload's mixed load")
 	keep := fs.Bool("keep", false, "keep the nodes' data directories")
+	var match [4]int
+	fs.IntVar(&match[0], "match-indicators", 0, "indicators of the match workload (default 1,000,000 quick, 2,000,000 full)")
+	fs.IntVar(&match[1], "match-conn-lines", 0, "conn.log lines of the match workload (default 2,000,000 quick, 5,000,000 full)")
+	fs.IntVar(&match[2], "match-dns-lines", 0, "dns.log lines of the match workload, reported from 100,000 (default 1,000 quick, 1,000,000 full)")
+	fs.IntVar(&match[3], "match-eve-lines", 0, "eve.json lines of the match workload (default 1,000,000 quick, 2,000,000 full)")
 	bin := fs.String("entente", "", "measure this entente binary instead of building one from the repository (A/B runs; Go benchmarks still use the repository)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -71,11 +76,17 @@ func cmdBench(ctx context.Context, env *Env, args []string) error {
 	if *walClients < 1 || *walClients > 256 {
 		return usagef("--wal-clients %d: between 1 and 256", *walClients)
 	}
+	for _, n := range match {
+		if n < 0 || n > 100_000_000 {
+			return usagef("--match-*: between 0 (the default) and 100,000,000")
+		}
+	}
 	if *walDur < 0 || *walDur > 2*time.Hour {
 		return usagef("--wal-duration %v: between 0 and 2h", *walDur)
 	}
 	opts := bench.Options{Mode: bench.Full, Work: *work, Out: env.Stdout, Log: env.Stderr, Strace: *strace, Ripgrep: *ripgrep,
-		WALDuration: *walDur, WALClients: *walClients, Keep: *keep, Entente: *bin, Only: splitList(*only), Skip: splitList(*skip)}
+		WALDuration: *walDur, WALClients: *walClients, Keep: *keep, Entente: *bin,
+		MatchIndicators: match[0], MatchConnLines: match[1], MatchDNSLines: match[2], MatchEVELines: match[3], Only: splitList(*only), Skip: splitList(*skip)}
 	if *quick {
 		opts.Mode = bench.Quick
 	}

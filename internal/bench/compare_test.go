@@ -129,7 +129,7 @@ func TestReadRecordsErrors(t *testing.T) {
 
 func TestSummarise(t *testing.T) {
 	for _, tc := range []struct {
-		in                []float64
+		in                  []float64
 		med, spread, lo, hi float64
 	}{
 		{[]float64{5}, 5, 0, 5, 5},

@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -15,7 +17,8 @@ type GoBench struct {
 	// Pattern is the -bench pattern.
 	Pattern string
 	// Benchtime and Count are the -benchtime and -count of quick and of
-	// full runs; Env the extra environment of each.
+	// full runs; Env the extra environment of each ("{work}" in a value
+	// stands for the work directory).
 	QuickBenchtime, FullBenchtime string
 	QuickCount, FullCount         int
 	QuickEnv, FullEnv             []string
@@ -64,9 +67,9 @@ func (g GoBench) Workload(name, about string, quick, full time.Duration, fullOnl
 }
 
 func (g GoBench) run(ctx context.Context, e *Env) error {
-	pattern, bt, count, env, metrics := g.Pattern, g.QuickBenchtime, g.QuickCount, g.QuickEnv, g.Metrics
+	pattern, bt, count, env, metrics := g.Pattern, g.QuickBenchtime, g.QuickCount, slices.Clone(g.QuickEnv), g.Metrics
 	if !e.Quick() {
-		bt, count, env = g.FullBenchtime, g.FullCount, g.FullEnv
+		bt, count, env = g.FullBenchtime, g.FullCount, slices.Clone(g.FullEnv)
 		metrics = append(append([]BenchMetric(nil), g.Metrics...), g.FullMetrics...)
 		if g.FullPattern != "" {
 			pattern = g.FullPattern
@@ -78,6 +81,10 @@ func (g GoBench) run(ctx context.Context, e *Env) error {
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(dl))
+	}
+	// "{work}" in a variable's value is the work directory.
+	for i, v := range env {
+		env[i] = strings.ReplaceAll(v, "{work}", e.Work)
 	}
 	res, err := e.GoBench(ctx, g.Pkg, pattern, bt, count, timeout, env...)
 	if err != nil {

@@ -120,13 +120,13 @@ func matchWorkload(ctx context.Context, e *Env) error {
 	if err != nil {
 		return err
 	}
-	ind, conn, eve := Pick(e, 1_000_000, 2_000_000), Pick(e, 2_000_000, 5_000_000), Pick(e, 1_000_000, 2_000_000)
-	dir := filepath.Join(e.Work, fmt.Sprintf("match-i%d-c%d-e%d-s7", ind, conn, eve))
+	ind, conn, dns, eve := matchSizes(e.opts)
+	dir := filepath.Join(e.Work, fmt.Sprintf("match-i%d-c%d-d%d-e%d-s7", ind, conn, dns, eve))
 	if _, err := os.Stat(filepath.Join(dir, ".complete")); err != nil {
 		os.RemoveAll(dir)
-		e.Logf("generating %d indicators, %d conn lines, %d EVE lines into %s (kept for later runs)", ind, conn, eve, dir)
+		e.Logf("generating %d indicators, %d conn, %d dns and %d EVE lines into %s (kept for later runs)", ind, conn, dns, eve, dir)
 		cmd := exec.CommandContext(ctx, mg, "-out", dir, "-indicators", fmt.Sprint(ind), "-conn-lines", fmt.Sprint(conn),
-			"-dns-lines", "1000", "-eve-lines", fmt.Sprint(eve), "-seed", "7", "-data", filepath.Join(e.Shared, "data"))
+			"-dns-lines", fmt.Sprint(dns), "-eve-lines", fmt.Sprint(eve), "-seed", "7", "-data", filepath.Join(e.Shared, "data"))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
@@ -149,9 +149,14 @@ func matchWorkload(ctx context.Context, e *Env) error {
 		return fmt.Errorf("%w:\n%s", err, tail(out.Bytes(), 2000))
 	}
 	// Peers, measured now on the same files.
-	python := e.pythonPeer(ctx, dir)
+	python := e.pythonPeer(ctx, dir, "conn.log", "id.orig_h,id.resp_h")
 	grepConn := e.grepPeer(ctx, dir, "conn.log", Pick(e, 200_000, 1_000_000))
 	grepEVE := e.grepPeer(ctx, dir, "eve.json", Pick(e, 50_000, 200_000))
+	var pythonDNS, grepDNS []Peer
+	if dns >= minDNSLines {
+		pythonDNS = e.pythonPeer(ctx, dir, "dns.log", "query")
+		grepDNS = e.grepPeer(ctx, dir, "dns.log", Pick(e, 200_000, 1_000_000))
+	}
 	var rgConn []Peer
 	if e.opts.Ripgrep {
 		rgConn = e.ripgrepPeer(ctx, dir, "conn.log", Pick(e, 200_000, 1_000_000))
@@ -160,7 +165,11 @@ func matchWorkload(ctx context.Context, e *Env) error {
 		rgConn = []Peer{p}
 	}
 	errs := 0
-	for _, name := range []string{"conn.log", "eve.json"} {
+	logs := []string{"conn.log", "eve.json"}
+	if dns >= minDNSLines {
+		logs = append(logs, "dns.log")
+	}
+	for _, name := range logs {
 		l, ok := rep.Logs[name]
 		if !ok {
 			return fmt.Errorf("matchgen -bench measured no %s", name)
@@ -175,6 +184,8 @@ func matchWorkload(ctx context.Context, e *Env) error {
 		case "eve":
 			goal = AtLeast(1_000_000)
 			peers = append(peers, grepEVE...)
+		case "dns":
+			peers = append(append(peers, pythonDNS...), grepDNS...)
 		}
 		e.Emit(Figure{Name: "match." + short + ".rate", Value: l.LinesPerSecond, Unit: "lines/s", Better: Higher, Goal: goal, Peers: peers,
 			Note: fmt.Sprintf("%d lines against %d indicators, snapshot built beforehand", l.Lines, rep.Values)})
@@ -191,9 +202,41 @@ func matchWorkload(ctx context.Context, e *Env) error {
 	return nil
 }
 
-// pythonPeer runs the Python set matcher on conn.log, or returns its
-// recorded figure when python3 or the script is missing.
-func (e *Env) pythonPeer(ctx context.Context, dir string) []Peer {
+// minDNSLines is the dns.log size from which the match workload reports
+// it (the default full run's 1,000,000 lines; a quick run makes 1,000).
+const minDNSLines = 100_000
+
+// matchSizes returns the match workload's sizes: indicators, conn, dns and
+// EVE lines, from the options or the mode's defaults.
+func matchSizes(o *Options) (ind, conn, dns, eve int) {
+	pick := func(v, quick, full int) int {
+		switch {
+		case v > 0:
+			return v
+		case o.Mode == Full:
+			return full
+		}
+		return quick
+	}
+	return pick(o.MatchIndicators, 1_000_000, 2_000_000), pick(o.MatchConnLines, 2_000_000, 5_000_000),
+		pick(o.MatchDNSLines, 1000, 1_000_000), pick(o.MatchEVELines, 1_000_000, 2_000_000)
+}
+
+// matchBudget bounds the match workload: its mode's bound, or more for
+// larger workloads (generation and grep grow with them).
+func matchBudget(o *Options) time.Duration {
+	ind, conn, dns, eve := matchSizes(o)
+	d := 5 * time.Minute
+	if o.Mode == Full {
+		d = 20 * time.Minute
+	}
+	// About a minute per million indicators or lines beyond the defaults.
+	return max(d, time.Duration(ind+conn+dns+eve)/1_000_000*time.Minute+5*time.Minute)
+}
+
+// pythonPeer runs the Python set matcher on a Zeek log (its fields), or
+// returns its recorded figure when python3 or the script is missing.
+func (e *Env) pythonPeer(ctx context.Context, dir, log, fields string) []Peer {
 	script := filepath.Join(e.Shared, "bench", "match-workload", "naive_match.py")
 	py, err := lookTool("python3")
 	if err == nil {
@@ -201,14 +244,18 @@ func (e *Env) pythonPeer(ctx context.Context, dir string) []Peer {
 	}
 	if err != nil {
 		e.Logf("Python set matcher not run: %v", err)
-		if p, ok := e.Recorded("Python set", BaselineRef{Where: map[string]string{"tool": "Python set of values, fields split by tab", "log": "conn"}, Col: "lines/s"}); ok {
+		short := strings.TrimSuffix(log, ".log")
+		if p, ok := e.Recorded("Python set", BaselineRef{Where: map[string]string{"tool": "Python set of values", "log": short}, Col: "lines/s"}); ok {
+			return []Peer{p}
+		}
+		if p, ok := e.Recorded("Python set", BaselineRef{Where: map[string]string{"tool": "Python set of values, fields split by tab", "log": short}, Col: "lines/s"}); ok {
 			return []Peer{p}
 		}
 		return nil
 	}
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, py, script, "--ips", filepath.Join(dir, "indicators_ipv4.txt"), "--domains", filepath.Join(dir, "indicators_domain.txt"),
-		"--log", filepath.Join(dir, "conn.log"), "--fields", "id.orig_h,id.resp_h")
+		"--log", filepath.Join(dir, log), "--fields", fields)
 	cmd.Stdout = &out
 	if _, err := e.Exec(cmd); err != nil {
 		e.Logf("Python set matcher failed: %v", err)
@@ -232,7 +279,7 @@ func (e *Env) grepPeer(ctx context.Context, dir, log string, lines int) []Peer {
 	grep, err := lookTool("grep")
 	if err != nil {
 		e.Logf("grep not run: %v", err)
-		if p, ok := e.Recorded("grep -F -w", BaselineRef{Where: map[string]string{"tool": "`grep -F -w -f`", "log": "conn"}, Col: "lines/s"}); ok && log == "conn.log" {
+		if p, ok := e.Recorded("grep -F -w", BaselineRef{Where: map[string]string{"tool": "`grep -F -w -f`", "log": strings.TrimSuffix(log, ".log")}, Col: "lines/s"}); ok {
 			return []Peer{p}
 		}
 		return nil

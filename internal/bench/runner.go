@@ -66,6 +66,9 @@ type Options struct {
 	// (defaults: 30 s quick, 60 s full; 16 clients).
 	WALDuration time.Duration
 	WALClients  int
+	// MatchIndicators, MatchConnLines, MatchDNSLines and MatchEVELines
+	// size the match workload (0: the mode's default).
+	MatchIndicators, MatchConnLines, MatchDNSLines, MatchEVELines int
 	// Keep keeps the nodes' data directories after the run.
 	Keep bool
 	// Entente, when set, is an entente binary to measure instead of one
