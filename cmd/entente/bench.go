@@ -41,7 +41,7 @@ func cmdBench(ctx context.Context, env *Env, args []string) error {
 				if w.FullOnly {
 					only = " (full mode, or --only)"
 				}
-				fmt.Fprintf(env.Stdout, "%-12s %s%s\n", w.Name, w.About, only)
+				fmt.Fprintf(env.Stdout, "%-14s %s%s\n", w.Name, w.About, only)
 			}
 			return nil
 		case "compare":

@@ -22,6 +22,23 @@ func Workloads() []Workload {
 			Quick: 3 * time.Minute, Full: 10 * time.Minute, Run: taxiiWorkload},
 		{Name: "ingest", About: "ATT&CK Enterprise ingest into a fresh node (entente ingest --data, whole process)",
 			Quick: 2 * time.Minute, Full: 5 * time.Minute, Run: ingestWorkload},
+		GoBench{
+			Pkg: "./internal/store/sqlite", Pattern: "BenchmarkAddATTACK$",
+			QuickBenchtime: "3x", FullBenchtime: "5x", QuickCount: 1, FullCount: 3,
+			Metrics: []BenchMetric{
+				{Bench: "BenchmarkAddATTACK", Unit: "ns/op", Figure: "ingest.parts.store", FigureUnit: "s", Scale: 1e-9, Better: Lower,
+					Note: "AddObjects of the 24,772 ATT&CK objects into a fresh SQLite store (the ingest's storage alone)"},
+			},
+		}.Workload("ingest-store", "the ATT&CK ingest's storage alone (BenchmarkAddATTACK, SQLite)", 3*time.Minute, 6*time.Minute, true),
+		GoBench{
+			Pkg: "./internal/stix", Pattern: "BenchmarkIngestATTACK$",
+			QuickBenchtime: "5x", FullBenchtime: "10x", QuickCount: 1, FullCount: 3,
+			Metrics: []BenchMetric{
+				{Bench: "BenchmarkIngestATTACK", Unit: "ns/op", Figure: "ingest.parts.decode-validate", FigureUnit: "s", Scale: 1e-9, Better: Lower,
+					Note: "reading, decoding and validating the ATT&CK bundle on every core (the ingest's share of internal/stix)"},
+				{Bench: "BenchmarkIngestATTACK", Unit: "cpu-ms/op", Figure: "ingest.parts.decode-validate-cpu", FigureUnit: "CPU-s", Scale: 1e-3, Better: Lower},
+			},
+		}.Workload("ingest-decode", "the ATT&CK ingest's decoding and validation alone (BenchmarkIngestATTACK)", 3*time.Minute, 6*time.Minute, true),
 		{Name: "import", About: "importing every shared blocklist and MISP event into a fresh node (entente import --data, whole process)",
 			Quick: 3 * time.Minute, Full: 6 * time.Minute, Run: importWorkload},
 		{Name: "match", About: "matching Zeek conn.log and Suricata EVE (tools/matchgen) beside grep and a Python set",
