@@ -11,6 +11,10 @@ import (
 // Alpha is the significance level of comparisons.
 const Alpha = 0.05
 
+// minTentative is the smallest change of the median a comparison with too
+// few samples for the test reports (as "better?" or "WORSE?").
+const minTentative = 0.05
+
 // Verdicts of a comparison.
 const (
 	VerdictBetter    = "better"
@@ -127,8 +131,10 @@ func verdict(c *Comparison, old, new []float64) string {
 		return dir(VerdictBetter, VerdictWorse)
 	}
 	// Too few samples for the test to say anything at this level: tell
-	// only whether the two ranges are apart.
-	if c.New.Min > c.Old.Max || c.New.Max < c.Old.Min {
+	// only whether the two ranges are apart by more than the noise a
+	// single run shows on a quiet machine (minTentative).
+	apart := c.New.Min > c.Old.Max || c.New.Max < c.Old.Min
+	if apart && !math.IsNaN(c.Delta) && math.Abs(c.Delta) >= minTentative {
 		v := dir(VerdictBetterQ, VerdictWorseQ)
 		if v == VerdictChanged {
 			return VerdictChanged + "?"
@@ -155,7 +161,7 @@ func WriteComparison(w io.Writer, oldName, newName string, old, new []Record, cs
 	fmt.Fprintln(bw)
 	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure\tunit\told (n)\tnew (n)\tdelta\tp\tverdict\tgoal (new)")
-	var worse []string
+	var worse, maybe []string
 	for _, c := range cs {
 		p := ""
 		if !math.IsNaN(c.P) {
@@ -170,17 +176,24 @@ func WriteComparison(w io.Writer, oldName, newName string, old, new []Record, cs
 			goal = goalText(*c.Goal, c.New.Median)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Unit, sampleText(c.Old), sampleText(c.New), delta, p, c.Verdict, goal)
-		if c.Verdict == VerdictWorse || c.Verdict == VerdictWorseQ {
+		switch c.Verdict {
+		case VerdictWorse:
 			worse = append(worse, c.Name)
+		case VerdictWorseQ:
+			maybe = append(maybe, c.Name)
 		}
 	}
 	tw.Flush()
 	fmt.Fprintln(bw)
-	fmt.Fprintf(bw, "old and new: median ± largest distance from it (n samples); p: two-sided Mann-Whitney U test, shown when the samples are enough for p < %.2f; '?': too few samples for the test, said only when the ranges do not overlap.\n", Alpha)
-	if len(worse) == 0 {
+	fmt.Fprintf(bw, "old and new: median ± largest distance from it (n samples); p: two-sided Mann-Whitney U test, shown when the samples are enough for p < %.2f; '?': too few samples for the test, said only when the ranges do not overlap and the medians differ by %.0f%% or more.\n", Alpha, 100*minTentative)
+	switch {
+	case len(worse) == 0 && len(maybe) == 0:
 		fmt.Fprintln(bw, "No figure got worse.")
-	} else {
+	case len(worse) > 0:
 		fmt.Fprintf(bw, "Worse: %s\n", strings.Join(worse, ", "))
+	}
+	if len(maybe) > 0 {
+		fmt.Fprintf(bw, "Perhaps worse (too few samples to tell; run with more): %s\n", strings.Join(maybe, ", "))
 	}
 	return bw.err
 }

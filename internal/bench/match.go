@@ -151,7 +151,7 @@ func matchWorkload(ctx context.Context, e *Env) error {
 	// Peers, measured now on the same files.
 	python := e.pythonPeer(ctx, dir, "conn.log", "id.orig_h,id.resp_h")
 	grepConn := e.grepPeer(ctx, dir, "conn.log", Pick(e, 200_000, 1_000_000))
-	grepEVE := e.grepPeer(ctx, dir, "eve.json", Pick(e, 50_000, 200_000))
+	grepEVE := e.grepPeer(ctx, dir, "eve.json", Pick(e, 200_000, 500_000))
 	var pythonDNS, grepDNS []Peer
 	if dns >= minDNSLines {
 		pythonDNS = e.pythonPeer(ctx, dir, "dns.log", "query")
@@ -310,8 +310,9 @@ func (e *Env) ripgrepPeer(ctx context.Context, dir, log string, lines int) []Pee
 	return []Peer{{Name: "rg -F", Value: rate, Note: fmt.Sprintf("(first %d lines, pattern loading excluded)", lines)}}
 }
 
-// patternTool times tool args... indicators.txt on the first lines of log
-// and on an empty file, and returns lines per second of the difference.
+// patternTool times `tool args... indicators.txt FILE` on the first lines
+// of log and on an empty file, and returns the lines per second of the
+// difference: the matching, without the loading of the patterns.
 func (e *Env) patternTool(ctx context.Context, dir, log string, lines int, tool string, args ...string) (float64, error) {
 	head, n, err := headFile(dir, log, lines)
 	if err != nil {

@@ -75,8 +75,9 @@ func (e *Env) StartNode(ctx context.Context, extraConfig string) (*Node, error) 
 	go func() { n.done <- n.cmd.Wait(); logf.Close() }()
 	e.Defer(func() { n.Stop() })
 	deadline := time.Now().Add(60 * time.Second)
+	hc := &http.Client{Timeout: 2 * time.Second}
 	for {
-		resp, err := http.Get(n.URL + "/healthz")
+		resp, err := hc.Get(n.URL + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -292,3 +292,12 @@ func TestRun(t *testing.T) {
 		t.Errorf("log lacks the NaN figure:\n%s", log.String())
 	}
 }
+
+// TestCommandLineRedactsKeys: a failed command's line, which goes into
+// error messages, never carries the API key.
+func TestCommandLineRedactsKeys(t *testing.T) {
+	got := commandLine([]string{"taxiiload", "-url", "http://127.0.0.1:1", "-pass", "s3cret", "--token=s3cret", "-seed", "1", "post"})
+	if strings.Contains(got, "s3cret") || got != "taxiiload -url http://127.0.0.1:1 -pass REDACTED --token=REDACTED -seed 1 post" {
+		t.Errorf("commandLine = %q", got)
+	}
+}

@@ -371,8 +371,8 @@ func (e *Env) Recorded(name string, ref BaselineRef) (Peer, bool) {
 	return p, ok
 }
 
-// tools says how each binary is built: the folder to build in (relative
-// to the repository, or absolute under Shared) and the package.
+// toolSource says how each binary is built: the folder to build in and
+// the package.
 func (e *Env) toolSource(name string) (dir, pkg string, err error) {
 	switch name {
 	case "entente":
@@ -446,9 +446,29 @@ func (e *Env) Exec(cmd *exec.Cmd) (Usage, error) {
 		}
 	}
 	if err != nil {
-		return u, fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, tail(stderr.Bytes(), 2000))
+		return u, fmt.Errorf("%s: %w\n%s", commandLine(cmd.Args), err, tail(stderr.Bytes(), 2000))
 	}
 	return u, nil
+}
+
+// secretFlags are the flags whose value is a secret (an API key).
+var secretFlags = map[string]bool{"-pass": true, "--pass": true, "-token": true, "--token": true}
+
+// commandLine writes a command for a message, with secrets replaced.
+func commandLine(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		switch {
+		case i > 0 && secretFlags[args[i-1]]:
+			out[i] = "REDACTED"
+		default:
+			if k, _, ok := strings.Cut(a, "="); ok && secretFlags[k] {
+				a = k + "=REDACTED"
+			}
+			out[i] = a
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 // GoBench runs `go test -run '^$' -bench pattern` on pkg (a path relative
@@ -539,9 +559,8 @@ func gitCommit(ctx context.Context, repo string) string {
 	return c
 }
 
-// metricOf returns the named metric of the result whose name is name,
-// averaged over the results of that name (one per -count), or an error
-// saying which is missing.
+// metricOf returns the values of the named metric in every result whose
+// name is name (one per -count), or an error saying which is missing.
 func metricOf(res []BenchResult, name, unit string) ([]float64, error) {
 	var vals []float64
 	for _, r := range res {

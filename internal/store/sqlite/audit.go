@@ -70,7 +70,9 @@ func openAudit(ctx context.Context, dir string, walOpts walOptions) (*auditLog, 
 		return fail(err)
 	}
 	a.ckpt.SetMaxOpenConns(1)
-	a.wal = newWALKeeper("audit", path, a.ckpt, walOpts)
+	if a.wal, err = newWALKeeper(ctx, "audit", path, a.ckpt, a.write, walOpts); err != nil {
+		return fail(err)
+	}
 	return a, nil
 }
 

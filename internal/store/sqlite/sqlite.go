@@ -140,7 +140,12 @@ func open(ctx context.Context, dir string, walOpts walOptions) (*Store, error) {
 	}
 	ckpt.SetMaxOpenConns(1)
 	s.ckpt = ckpt
-	s.wal = newWALKeeper("objects", path, ckpt, walOpts)
+	if s.wal, err = newWALKeeper(ctx, "objects", path, ckpt, write, walOpts); err != nil {
+		read.Close()
+		write.Close()
+		ckpt.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
 	s.stop = make(chan struct{})
 	s.done = make(chan struct{})
 	s.adds = make(chan *addRequest, queueDepth)
@@ -207,6 +212,9 @@ func create(ctx context.Context, path string, pageSize int) error {
 	return db.Close()
 }
 
+// busyTimeout is how long a connection waits for a lock another holds.
+const busyTimeout = 10 * time.Second
+
 // pragmas are the settings of every connection to a store's database
 // files.
 //
@@ -219,7 +227,7 @@ func create(ctx context.Context, path string, pageSize int) error {
 var pragmas = []string{
 	"journal_mode(WAL)",
 	"synchronous(FULL)",
-	"busy_timeout(10000)",
+	fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()),
 	"foreign_keys(1)",
 	"temp_store(MEMORY)",
 	// Checkpoints run in the background (see checkpointer), not inside

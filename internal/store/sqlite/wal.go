@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"os"
 	"sync"
@@ -41,17 +42,24 @@ var defaultWAL = walOptions{limit: 64 << 20, interval: 250 * time.Millisecond, w
 // reader, so the log grows without bound (1.22 GB in 60 s of 16 clients,
 // issue 16, against a 64 MiB limit) and stays that size when the load
 // stops. So the keeper runs a PASSIVE checkpoint on every tick with
-// writes, and once the log passes its limit a TRUNCATE checkpoint: it
-// takes the write lock (waiting for the writer's transaction), copies
-// what is left, waits for the readers of older snapshots to finish their
-// statements (new readers read the database file, since every page is
-// in it), and truncates the log to zero. Its waits are bounded by
-// walOptions.wait; one that times out is retried after walOptions.retry.
+// writes, and once the frames in use pass the limit a RESTART checkpoint
+// (TRUNCATE when idle): it takes the write lock (waiting for the writer's
+// transaction), copies what is left, and waits for the readers of older
+// snapshots to finish their statements (new readers read the database
+// file, since every page is in it), so that the next commit writes from
+// the start of the log. Its waits are bounded by walOptions.wait; one
+// that times out is retried after walOptions.retry.
 type walKeeper struct {
 	name string  // "objects" or "audit"
 	path string  // the database file; its log is path + "-wal"
-	db   *sql.DB // one connection, for checkpoints only
-	opts walOptions
+	db   *sql.DB // one connection, for PASSIVE checkpoints
+	// write is the file's single writer connection. A truncating
+	// checkpoint runs on it: it then waits its turn among the process's
+	// writers (database/sql hands a released connection to a waiting
+	// request) instead of polling SQLite's write lock, which a writer
+	// that begins its next transaction at once would keep winning.
+	write *sql.DB
+	opts  walOptions
 
 	mu sync.Mutex
 	// retry is set when a checkpoint failed and should run again even
@@ -59,16 +67,22 @@ type walKeeper struct {
 	retry bool
 	// lastTry is when the last truncating checkpoint started.
 	lastTry time.Time
-	// pending is what the last checkpoint left in the log; clean when
-	// one last left nothing.
-	pending int64
-	clean   time.Time
+	// frames is the frames in use in the log at the last checkpoint,
+	// pending those it left uncopied; clean is when one last left none.
+	frames, pending int64
+	clean           time.Time
+	// pageSize is the database's page size (a frame holds one page).
+	pageSize int64
 	// counters
 	checkpoints, truncations, incomplete int64
 }
 
-func newWALKeeper(name, path string, db *sql.DB, opts walOptions) *walKeeper {
-	return &walKeeper{name: name, path: path, db: db, opts: opts, clean: time.Now()}
+func newWALKeeper(ctx context.Context, name, path string, db, write *sql.DB, opts walOptions) (*walKeeper, error) {
+	k := &walKeeper{name: name, path: path, db: db, write: write, opts: opts, clean: time.Now()}
+	if err := db.QueryRowContext(ctx, "PRAGMA page_size").Scan(&k.pageSize); err != nil {
+		return nil, fmt.Errorf("%s: page size: %w", name, err)
+	}
+	return k, nil
 }
 
 // size returns the log's size in bytes (0 when there is none).
@@ -81,18 +95,49 @@ func (k *walKeeper) size() int64 {
 }
 
 // tick checkpoints the log when there were writes since the last tick
-// (dirty), truncating it when it is past its limit.
+// (dirty), and empties it when the frames in use pass its limit: under
+// writes with RESTART (the next commit writes from the start of the log,
+// and journal_size_limit then cuts the file to the limit, so its blocks
+// are reused rather than freed and allocated again), idle with TRUNCATE
+// (no commit may come to cut the file).
 func (k *walKeeper) tick(now time.Time, dirty bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	over := k.size() > k.opts.limit
-	truncate := over && now.Sub(k.lastTry) >= k.opts.retry
-	if !dirty && !k.retry && !truncate {
+	due := now.Sub(k.lastTry) >= k.opts.retry
+	var mode string
+	switch {
+	case dirty || k.retry:
+		mode = "PASSIVE"
+		if due && k.used() > k.opts.limit {
+			mode = "RESTART"
+		}
+	case due && k.size() > k.opts.limit:
+		mode = "TRUNCATE"
+	default:
 		return
 	}
-	mode := "PASSIVE"
-	if truncate {
-		mode = "TRUNCATE"
+	k.run(now, mode)
+	if mode == "PASSIVE" && due && k.used() > k.opts.limit {
+		// What the passive checkpoint found in use is past the limit.
+		k.run(now, "RESTART")
+	}
+}
+
+// used returns the bytes of log in use at the last checkpoint.
+func (k *walKeeper) used() int64 {
+	if k.frames <= 0 {
+		return 0
+	}
+	return walHeader + k.frames*(walFrameHeader+k.pageSize)
+}
+
+// Sizes of the WAL's header and of each frame's header.
+const walHeader, walFrameHeader = 32, 24
+
+// run runs one checkpoint and records its outcome.
+func (k *walKeeper) run(now time.Time, mode string) {
+	empties := mode != "PASSIVE"
+	if empties {
 		k.lastTry = now
 	}
 	busy, log, done, err := k.checkpoint(mode)
@@ -100,41 +145,59 @@ func (k *walKeeper) tick(now time.Time, dirty bool) {
 	if err != nil {
 		// Not fatal: the next tick retries.
 		k.retry = true
-		if truncate {
+		if empties {
 			k.incomplete++
 		}
 		return
 	}
 	k.retry = false
 	switch {
-	case truncate && busy:
+	case empties && busy:
 		k.incomplete++
-	case truncate:
+	case empties:
 		k.truncations++
-		// A truncation waited for the readers: retry the next one
-		// without delay if the log fills again.
+		// It waited for the readers: the next one may run as soon as
+		// the log fills again.
 		k.lastTry = time.Time{}
 	}
 	if log >= 0 && done >= 0 {
-		k.pending = max(0, log-done)
+		k.frames, k.pending = log, max(0, log-done)
 	}
 	if k.pending == 0 && !busy {
 		k.clean = now
 	}
 }
 
-// checkpoint runs PRAGMA wal_checkpoint(mode) on the keeper's connection
-// with the keeper's busy timeout, and returns its result: whether it was
-// blocked (busy), the frames in the log and those now in the database.
+// checkpoint runs PRAGMA wal_checkpoint(mode) and returns its result:
+// whether it was blocked (busy), the frames in the log and those now in
+// the database. PASSIVE runs on the keeper's own connection; TRUNCATE on
+// the writer connection, taken within walOptions.wait, with SQLite's busy
+// timeout (the wait for readers of older snapshots) set to the same bound
+// and restored after.
 func (k *walKeeper) checkpoint(mode string) (busy bool, log, done int64, err error) {
 	ctx := context.Background()
-	conn, err := k.db.Conn(ctx)
+	db, restore := k.db, ""
+	if mode != "PASSIVE" {
+		db, restore = k.write, fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds())
+	}
+	tctx, cancel := context.WithTimeout(ctx, k.opts.wait)
+	conn, err := db.Conn(tctx)
+	cancel()
 	if err != nil {
-		return false, 0, 0, fmt.Errorf("checkpoint %s: %w", k.name, err)
+		return false, 0, 0, fmt.Errorf("checkpoint %s: connection: %w", k.name, err)
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", k.opts.wait.Milliseconds())); err != nil {
 		return false, 0, 0, fmt.Errorf("checkpoint %s: busy timeout: %w", k.name, err)
+	}
+	if restore != "" {
+		defer func() {
+			if _, rerr := conn.ExecContext(ctx, restore); rerr != nil {
+				// Do not hand the writers a connection that gives up
+				// after the checkpoint's short wait.
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}()
 	}
 	var b int
 	if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&b, &log, &done); err != nil {
