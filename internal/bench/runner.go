@@ -478,7 +478,8 @@ func (e *Env) GoBench(ctx context.Context, pkg, pattern, benchtime string, count
 	args := []string{"test", "-run", "^$", "-bench", pattern, "-benchtime", benchtime, "-count", fmt.Sprint(max(1, count)), "-timeout", timeout.String(), pkg}
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = e.Repo
-	cmd.Env = append(os.Environ(), env...)
+	// The tests find the shared data where the run found it.
+	cmd.Env = append(append(os.Environ(), "ENTENTE_SHARED_DATA="+filepath.Join(e.Shared, "data")), env...)
 	var out bytes.Buffer
 	cmd.Stdout = io.MultiWriter(&out, prefixWriter(e.opts.Log, "   "+e.workload+": "))
 	cmd.Stderr = cmd.Stdout
