@@ -24,9 +24,10 @@ type walOptions struct {
 	// and for readers of old snapshots; it holds the write lock while it
 	// waits for readers, so this also bounds the stall it causes writers.
 	wait time.Duration
-	// retry is the least time between two truncating checkpoints that
-	// failed to finish, so that writers are not stalled over and over
-	// while a reader holds an old snapshot.
+	// retry is the least time between two emptying checkpoints when the
+	// first failed to finish, so that writers are not stalled over and
+	// over while a reader holds an old snapshot; and how long the file
+	// must see no write before it is truncated.
 	retry time.Duration
 }
 
@@ -65,8 +66,9 @@ type walKeeper struct {
 	// retry is set when a checkpoint failed and should run again even
 	// without new writes.
 	retry bool
-	// lastTry is when the last truncating checkpoint started.
-	lastTry time.Time
+	// next is the earliest time for the next checkpoint that empties the
+	// log; lastWrite when the last tick with writes was.
+	next, lastWrite time.Time
 	// frames is the frames in use in the log at the last checkpoint,
 	// pending those it left uncopied; clean is when one last left none.
 	frames, pending int64
@@ -103,7 +105,10 @@ func (k *walKeeper) size() int64 {
 func (k *walKeeper) tick(now time.Time, dirty bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	due := now.Sub(k.lastTry) >= k.opts.retry
+	if dirty {
+		k.lastWrite = now
+	}
+	due := !now.Before(k.next)
 	var mode string
 	switch {
 	case dirty || k.retry:
@@ -111,7 +116,8 @@ func (k *walKeeper) tick(now time.Time, dirty bool) {
 		if due && k.used() > k.opts.limit {
 			mode = "RESTART"
 		}
-	case due && k.size() > k.opts.limit:
+	case due && now.Sub(k.lastWrite) >= k.opts.retry && k.size() > k.opts.limit:
+		// Idle for a while: no commit will come to cut the file.
 		mode = "TRUNCATE"
 	default:
 		return
@@ -137,9 +143,6 @@ const walHeader, walFrameHeader = 32, 24
 // run runs one checkpoint and records its outcome.
 func (k *walKeeper) run(now time.Time, mode string) {
 	empties := mode != "PASSIVE"
-	if empties {
-		k.lastTry = now
-	}
 	busy, log, done, err := k.checkpoint(mode)
 	k.checkpoints++
 	if err != nil {
@@ -147,6 +150,7 @@ func (k *walKeeper) run(now time.Time, mode string) {
 		k.retry = true
 		if empties {
 			k.incomplete++
+			k.next = now.Add(k.opts.retry)
 		}
 		return
 	}
@@ -154,14 +158,20 @@ func (k *walKeeper) run(now time.Time, mode string) {
 	switch {
 	case empties && busy:
 		k.incomplete++
+		k.next = now.Add(k.opts.retry)
 	case empties:
 		k.truncations++
-		// It waited for the readers: the next one may run as soon as
-		// the log fills again.
-		k.lastTry = time.Time{}
+		// Until the next commit restarts the log, checkpoints still
+		// report the frames this one copied: leave it a few ticks.
+		k.next = now.Add(4 * k.opts.interval)
 	}
 	if log >= 0 && done >= 0 {
 		k.frames, k.pending = log, max(0, log-done)
+	}
+	if empties && !busy {
+		// RESTART reports the frames it copied; the log starts again
+		// at the next commit.
+		k.frames = 0
 	}
 	if k.pending == 0 && !busy {
 		k.clean = now
