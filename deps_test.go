@@ -105,6 +105,7 @@ var (
 	harness = []string{
 		".",
 		"cmd/entente",
+		"internal/bench",
 		"internal/config",
 		"internal/devicesim",
 		"internal/drill",

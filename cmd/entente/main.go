@@ -67,6 +67,7 @@ var commands = []command{
 	{"alert", "list, show, acknowledge and resolve coordinated alerts", cmdAlert},
 	{"drill", "run a federation on this machine, replay an outbreak, measure alert propagation", cmdDrill},
 	{"version", "print the version, revision and Go version of this binary", cmdVersion},
+	{"bench", "measure every headline figure beside its goal and its peer; compare two runs", cmdBench},
 }
 
 // Run runs the command named by args[0] and returns the process exit code.

@@ -130,6 +130,11 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	dash := dashboard.New(svc, dashboard.Options{Secure: cfg.TLS.Cert != "", Logger: logger})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if w, ok := st.(entente.WALReporter); ok {
+		if err := httpapi.RegisterWALMetrics(reg, w); err != nil {
+			return err
+		}
+	}
 	h := httpapi.New(svc, httpapi.Options{
 		MaxJSONDepth:     cfg.MaxJSONDepth,
 		RatePerSecond:    cfg.RatePerSecond,

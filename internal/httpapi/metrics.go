@@ -1,10 +1,13 @@
 package httpapi
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/entente-cti/entente"
 )
 
 // metrics are the adapter's Prometheus metrics.
@@ -57,4 +60,55 @@ func (m *metrics) bodyMemory(b *budget) {
 func (m *metrics) observe(route string, status int, d time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// walCollector exposes a store's write-ahead logs (see
+// entente.WALReporter), read at every scrape.
+type walCollector struct {
+	src                                  entente.WALReporter
+	bytes, limit, pending, lag           *prometheus.Desc
+	checkpoints, truncations, incomplete *prometheus.Desc
+}
+
+// RegisterWALMetrics registers, on reg, gauges and counters of the
+// write-ahead logs src reports, labelled by database: the log's size and
+// limit in bytes, the frames the last checkpoint left in it, the
+// checkpoint lag in seconds, and the checkpoints run, completed
+// truncations and truncations that gave up waiting.
+func RegisterWALMetrics(reg prometheus.Registerer, src entente.WALReporter) error {
+	l := []string{"database"}
+	c := &walCollector{
+		src:         src,
+		bytes:       prometheus.NewDesc("entente_store_wal_bytes", "Size of the store's write-ahead log.", l, nil),
+		limit:       prometheus.NewDesc("entente_store_wal_limit_bytes", "Size the store keeps its write-ahead log to (it may pass it by what is written between two checkpoints).", l, nil),
+		pending:     prometheus.NewDesc("entente_store_wal_pending_frames", "Committed pages the last checkpoint left in the write-ahead log, not yet in the database file.", l, nil),
+		lag:         prometheus.NewDesc("entente_store_checkpoint_lag_seconds", "Time since a checkpoint last left nothing pending in the write-ahead log (0 when nothing is).", l, nil),
+		checkpoints: prometheus.NewDesc("entente_store_checkpoints_total", "Checkpoints of the write-ahead log.", l, nil),
+		truncations: prometheus.NewDesc("entente_store_wal_truncations_total", "Checkpoints that emptied the write-ahead log.", l, nil),
+		incomplete:  prometheus.NewDesc("entente_store_wal_truncations_incomplete_total", "Truncating checkpoints that gave up waiting for the writer or for readers of older snapshots (retried later).", l, nil),
+	}
+	if err := reg.Register(c); err != nil {
+		return fmt.Errorf("register WAL metrics: %w", err)
+	}
+	return nil
+}
+
+// Describe sends the collector's descriptions.
+func (c *walCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.bytes, c.limit, c.pending, c.lag, c.checkpoints, c.truncations, c.incomplete} {
+		ch <- d
+	}
+}
+
+// Collect reads the logs' figures now.
+func (c *walCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.src.WALStats() {
+		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(s.Bytes), s.Database)
+		ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(s.LimitBytes), s.Database)
+		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(s.PendingFrames), s.Database)
+		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, s.CheckpointLag.Seconds(), s.Database)
+		ch <- prometheus.MustNewConstMetric(c.checkpoints, prometheus.CounterValue, float64(s.Checkpoints), s.Database)
+		ch <- prometheus.MustNewConstMetric(c.truncations, prometheus.CounterValue, float64(s.Truncations), s.Database)
+		ch <- prometheus.MustNewConstMetric(c.incomplete, prometheus.CounterValue, float64(s.Incomplete), s.Database)
+	}
 }

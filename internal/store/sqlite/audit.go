@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/audit"
@@ -31,6 +32,7 @@ type auditLog struct {
 	write *sql.DB // one connection: appends are serialised
 	read  *sql.DB // read-only connections for queries
 	ckpt  *sql.DB // one connection for background checkpoints
+	wal   *walKeeper
 	// appendRelease inserts a release's row, prepared once.
 	appendRelease *sql.Stmt
 	writes        atomic.Int64 // commits since the last checkpoint
@@ -38,7 +40,7 @@ type auditLog struct {
 
 // openAudit opens (creating it if needed) the audit database in
 // directory dir and applies its pending migrations.
-func openAudit(ctx context.Context, dir string) (*auditLog, error) {
+func openAudit(ctx context.Context, dir string, walOpts walOptions) (*auditLog, error) {
 	path := filepath.Join(dir, AuditFileName)
 	a := &auditLog{}
 	var err error
@@ -69,6 +71,9 @@ func openAudit(ctx context.Context, dir string) (*auditLog, error) {
 		return fail(err)
 	}
 	a.ckpt.SetMaxOpenConns(1)
+	if a.wal, err = newWALKeeper(ctx, "audit", path, a.ckpt, a.write, walOpts); err != nil {
+		return fail(err)
+	}
 	return a, nil
 }
 
@@ -82,14 +87,10 @@ func (a *auditLog) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // checkpoint copies committed WAL frames into the audit database file
-// when there were appends (PASSIVE: it waits for nobody).
-func (a *auditLog) checkpoint() {
-	if a.writes.Swap(0) == 0 {
-		return
-	}
-	if _, err := a.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
-		a.writes.Add(1) // the next tick retries
-	}
+// when there were appends, and keeps the log within its limit (see
+// walKeeper).
+func (a *auditLog) checkpoint(now time.Time) {
+	a.wal.tick(now, a.writes.Swap(0) > 0)
 }
 
 // close checkpoints the WAL into the file (best effort) and closes the

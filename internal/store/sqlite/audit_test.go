@@ -140,7 +140,7 @@ func TestMoveLegacyAudit(t *testing.T) {
 func TestMoveLegacyAuditAfterCrash(t *testing.T) {
 	dir := t.TempDir()
 	want := legacyStore(t, dir)
-	a, err := openAudit(t.Context(), dir)
+	a, err := openAudit(t.Context(), dir, defaultWAL)
 	if err != nil {
 		t.Fatal(err)
 	}

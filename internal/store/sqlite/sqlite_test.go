@@ -2,6 +2,8 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -80,5 +82,48 @@ func TestReopen(t *testing.T) {
 	}
 	if last := got.Entries[len(got.Entries)-1].DateAdded; !out[0].DateAdded.After(last) {
 		t.Errorf("date_added after reopen %v, not after %v", out[0].DateAdded, last)
+	}
+}
+
+// TestPageSize: a new store's objects file has 8 KiB pages; a file made
+// with another page size keeps it when the store opens it.
+func TestPageSize(t *testing.T) {
+	ctx := t.Context()
+	pageSizeOf := func(path string) int {
+		t.Helper()
+		db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRowContext(ctx, "PRAGMA page_size").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	dir := t.TempDir()
+	s := open(t, dir)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := pageSizeOf(filepath.Join(dir, sqlite.FileName)); got != 8192 {
+		t.Errorf("new store: page size %d, want 8192", got)
+	}
+	old := t.TempDir()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(old, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s = open(t, old)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := pageSizeOf(filepath.Join(old, sqlite.FileName)); got != 4096 {
+		t.Errorf("existing store: page size %d, want its 4096 kept", got)
 	}
 }
