@@ -12,6 +12,7 @@ import (
 	"github.com/entente-cti/entente/internal/auth"
 	"github.com/entente-cti/entente/internal/match"
 	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/safety"
 	"github.com/entente-cti/entente/internal/taxii"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -40,6 +41,11 @@ type Options struct {
 	// authentication here; they are still logged, measured and, when
 	// they belong to a session, rate-limited by the session's key.
 	Dashboard Dashboard
+	// Safety is the node's safety net: GET /api/v1/explain answers
+	// which rule keeps a value out of which output, and its counters are
+	// served on /metrics. nil: the route answers that nothing is
+	// protected.
+	Safety *safety.Net
 }
 
 // Dashboard is the web dashboard (internal/dashboard) as the adapter
@@ -96,6 +102,9 @@ func New(svc *node.Service, opts Options, logger *slog.Logger, reg prometheus.Re
 		h.m.added.Add(float64(st.SuccessCount))
 		h.m.refused.Add(float64(st.FailureCount))
 	})
+	if reg != nil && opts.Safety != nil {
+		reg.MustRegister(newSafetyCollector(opts.Safety))
+	}
 	h.routes(reg)
 	return h
 }
@@ -164,6 +173,7 @@ func (h *handler) routes(reg prometheus.Registerer) {
 	m.HandleFunc("POST /api/v1/alerts/{id}/ack", h.ackAlert)
 	m.HandleFunc("POST /api/v1/alerts/{id}/resolve", h.resolveAlert)
 	m.HandleFunc("GET /api/v1/node/key", h.nodeKey)
+	m.HandleFunc("GET "+ExplainPath, h.explain)
 
 	if d := h.opts.Dashboard; d != nil {
 		m.Handle("/ui/", d)
