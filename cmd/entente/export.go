@@ -21,7 +21,7 @@ import (
 )
 
 func cmdExport(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "export", "export --format F [--data DIR | --server URL --token KEY] [filters] [--country CC,...] [--out FILE|DIR]\n       entente export --explain VALUE [--config FILE | --server URL --token KEY]",
+	fs := newFlags(env, "export", "export --format F [--data DIR | --server URL --token KEY] [filters] [--country CC,...] [--out FILE|DIR] | --explain VALUE",
 		"Render the indicators a node holds (that the key may read) as a blocklist or rule set:\n"+
 			strings.Join(export.Formats, ", ")+".\n"+
 			"Revoked and expired indicators are never exported; warninglisted ones only with\n"+
