@@ -82,6 +82,10 @@ type Net struct {
 
 var asnEntry = regexp.MustCompile(`^(?i)AS(\d{1,10})$`)
 
+// dotted matches what only looks like an address ("10.0.0.300"): all
+// labels numeric.
+var dotted = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*$`)
+
 // New builds the net of cfg. It refuses an entry that is not a value of
 // a kind its list may hold, naming the entry and where it was written.
 func New(cfg Config) (*Net, error) {
@@ -262,6 +266,9 @@ func (n *Net) addEntry(k RuleKind, e Entry, any bool, detail string) error {
 		}
 		n.insert(p, n.rule(Rule{Kind: k, Entry: canon, Detail: detail, Source: string(k)}))
 	case observable.Domain:
+		if dotted.MatchString(canon) {
+			return fmt.Errorf("%s entry %q (%s): neither an address nor a domain", k, v, e.Where)
+		}
 		r := n.rule(Rule{Kind: k, Entry: canon, Detail: detail, Source: string(k)})
 		n.domains[canon] = append(n.domains[canon], r)
 	default:
