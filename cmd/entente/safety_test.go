@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/entente-cti/entente/internal/config"
 	"github.com/entente-cti/entente/internal/observable"
@@ -281,5 +283,86 @@ func TestMatchPatternsOnProtectedSpace(t *testing.T) {
 	code, out, errs := run(t, nil, nil, "match", "--indicators", bf, connLog)
 	if code != 0 || strings.TrimSpace(out) != "" || !strings.Contains(errs, "1 values or patterns left out or cut by the safety net") {
 		t.Fatalf("exit %d, hits %q: %s", code, out, errs)
+	}
+}
+
+// TestCorrelationIgnoresProtected: with the default configuration, two
+// organisations' sightings of an indicator on 10.0.0.0/8 raise no alert,
+// nor help one on the same malware rise; sightings of a public address
+// of the malware still raise it.
+func TestCorrelationIgnoresProtected(t *testing.T) {
+	dir := t.TempDir()
+	admin := initNode(t, dir)
+	url := startNode(t, "--data", dir)
+	env := map[string]string{"ENTENTE_SERVER": url, "ENTENTE_TOKEN": admin}
+	const (
+		junkInd = "indicator--7a1c2a3b-0000-4000-8000-000000000001"
+		realInd = "indicator--7a1c2a3b-0000-4000-8000-000000000004"
+		mal     = "malware--7a1c2a3b-0000-4000-8000-000000000002"
+		orgA    = "identity--7a1c2a3b-0000-4000-9000-00000000000a"
+		orgB    = "identity--7a1c2a3b-0000-4000-9000-00000000000b"
+	)
+	obj := func(typ, id, rest string) string {
+		return `{"type":"` + typ + `","spec_version":"2.1","id":"` + id + `","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z",` + rest + `}`
+	}
+	bundle := `{"type":"bundle","id":"bundle--7a1c2a3b-0000-4000-8000-0000000000ff","objects":[` + strings.Join([]string{
+		obj("indicator", junkInd, `"pattern":"[ipv4-addr:value = '10.0.0.0/8']","pattern_type":"stix","valid_from":"2026-01-01T00:00:00Z"`),
+		obj("indicator", realInd, `"pattern":"[ipv4-addr:value = '45.33.32.156']","pattern_type":"stix","valid_from":"2026-01-01T00:00:00Z"`),
+		obj("malware", mal, `"name":"Sample","is_family":true`),
+		obj("relationship", "relationship--7a1c2a3b-0000-4000-8000-000000000003", `"relationship_type":"indicates","source_ref":"`+junkInd+`","target_ref":"`+mal+`"`),
+		obj("relationship", "relationship--7a1c2a3b-0000-4000-8000-000000000005", `"relationship_type":"indicates","source_ref":"`+realInd+`","target_ref":"`+mal+`"`),
+		obj("identity", orgA, `"name":"Org A","identity_class":"organization","x_entente_country":"DE"`),
+		obj("identity", orgB, `"name":"Org B","identity_class":"organization","x_entente_country":"DE"`),
+	}, ",\n") + `]}`
+	bf := filepath.Join(t.TempDir(), "threat.json")
+	if err := os.WriteFile(bf, []byte(bundle), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := run(t, env, nil, "ingest", "--quiet", bf); code != 0 {
+		t.Fatalf("ingest: %s", errs)
+	}
+	code, out, errs := run(t, env, nil, "key", "create", "--role", "sensor", "--name", "ids")
+	if code != 0 {
+		t.Fatalf("key create: %s", errs)
+	}
+	sensor := strings.TrimSpace(out)
+	seen := time.Now().UTC().Add(-10 * time.Minute).Format("2006-01-02T15:04:05.000Z")
+	post := func(ind, org string, n int) {
+		t.Helper()
+		body := fmt.Sprintf(`{"type":"bundle","id":"bundle--7a1c2a3b-0000-4000-8000-1000000000%02d","objects":[{"type":"sighting","spec_version":"2.1","id":"sighting--7a1c2a3b-0000-4000-a000-0000000000%02d","created":%q,"modified":%q,"first_seen":%q,"last_seen":%q,"count":3,"sighting_of_ref":%q,"where_sighted_refs":[%q]}]}`,
+			n, n, seen, seen, seen, seen, ind, org)
+		req, _ := http.NewRequest("POST", url+"/api/v1/sightings", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+sensor)
+		req.Header.Set("Content-Type", "application/stix+json;version=2.1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("POST sightings: %d %s", resp.StatusCode, b)
+		}
+	}
+	alerts := func() string {
+		t.Helper()
+		code, out, errs := run(t, env, nil, "alert", "list")
+		if code != 0 {
+			t.Fatalf("alert list: %s", errs)
+		}
+		return out
+	}
+	post(junkInd, orgA, 1)
+	post(junkInd, orgB, 2)
+	if out := alerts(); strings.Contains(out, "x-entente-alert--") {
+		t.Fatalf("two organisations' sightings of 10.0.0.0/8 raised an alert:\n%s", out)
+	}
+	post(realInd, orgA, 3)
+	if out := alerts(); strings.Contains(out, "x-entente-alert--") {
+		t.Fatalf("a sighting of 10.0.0.0/8 counted towards the malware's alert:\n%s", out)
+	}
+	post(realInd, orgB, 4)
+	if out := alerts(); !regexp.MustCompile(`x-entente-alert--[0-9a-f-]{36}\s+new\s+national\s+2\s+DE`).MatchString(out) {
+		t.Fatalf("the public address's sightings raised no national alert:\n%s", out)
 	}
 }
