@@ -74,6 +74,10 @@ type Net struct {
 	// are in ip); wlRule maps their names to rules.
 	wl     *warninglist.Set
 	wlRule map[string]int32
+	// wlIP is set when a list in wl may match an address or network (an
+	// entry that is one, or a substring or regex list): otherwise
+	// addresses skip the look-up, the hot path of large exports.
+	wlIP   bool
 	mode   Mode
 	widest [2]int   // IPv4, IPv6
 	broad  [2]int32 // the too-broad rules (-1: none)
@@ -209,6 +213,15 @@ func (n *Net) addWarninglist(l *warninglist.List) error {
 	r := n.rule(Rule{Kind: RuleWarninglist, Entry: l.Name, Source: l.Name})
 	n.wlRule[l.Name] = r
 	if l.Type != "cidr" {
+		if l.Type == "substring" || l.Type == "regex" {
+			n.wlIP = true
+		}
+		for _, e := range l.Entries {
+			if _, ok := parseNet(strings.TrimSpace(e)); ok {
+				n.wlIP = true
+				break
+			}
+		}
 		if err := n.wl.Add(l); err != nil {
 			return fmt.Errorf("warninglist %q: %w", l.Name, err)
 		}
@@ -357,6 +370,9 @@ func (n *Net) decide(k observable.Kind, v string, parts bool) Decision {
 		if i, ok := n.ip.Lookup(a.Unmap()); ok {
 			return n.decision(Suppress, n.sets[i][0])
 		}
+		if !n.wlIP {
+			return keep()
+		}
 	case observable.CIDR4, observable.CIDR6:
 		p, err := netip.ParsePrefix(v)
 		if err != nil {
@@ -376,8 +392,10 @@ func (n *Net) decide(k observable.Kind, v string, parts bool) Decision {
 		if _, i, ok := n.ip.LookupPrefixLPM(p); ok {
 			return n.decision(Suppress, n.sets[i][0])
 		}
-		if d, ok := n.warned(k, v); ok {
-			return d
+		if n.wlIP {
+			if d, ok := n.warned(k, v); ok {
+				return d
+			}
 		}
 		if !n.ip.OverlapsPrefix(p) {
 			return keep()
