@@ -356,14 +356,16 @@ var domainName = regexp.MustCompile(`^(?i)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?
 
 func checkDomain(v string) error {
 	v = strings.TrimSpace(v)
-	if len(v) > 253 || !domainName.MatchString(v) || !strings.Contains(strings.TrimSuffix(v, "."), ".") {
-		if _, err := netip.ParseAddr(v); err == nil {
-			return fmt.Errorf("an address, not a domain (put it in constituency_networks)")
-		}
+	if _, err := netip.ParseAddr(v); err == nil {
+		return fmt.Errorf("an address, not a domain (put it in constituency_networks)")
+	}
+	if len(v) > 253 || !domainName.MatchString(v) || !strings.Contains(strings.TrimSuffix(v, "."), ".") || numeric.MatchString(v) {
 		return fmt.Errorf("not a domain name")
 	}
 	return nil
 }
+
+var numeric = regexp.MustCompile(`^[0-9.]+$`)
 
 var asnName = regexp.MustCompile(`^(?i)AS[0-9]{1,10}$`)
 
