@@ -127,7 +127,7 @@ func protectedHits(t *testing.T, n *safety.Net, hs []hit) int {
 // default configuration, which still matches the public addresses.
 func TestMatchRealLogsNoProtectedHit(t *testing.T) {
 	sets := map[string][]string{
-		"zeek wrccdc tsv": {testutil.SharedData(t, "logs", "zeek", "wrccdc-2018-03-24", "tsv", "dns.log.gz")},
+		"zeek wrccdc tsv":  {testutil.SharedData(t, "logs", "zeek", "wrccdc-2018-03-24", "tsv", "dns.log.gz")},
 		"zeek wrccdc json": {testutil.SharedData(t, "logs", "zeek", "wrccdc-2018-03-24", "json", "ssl.json.gz")},
 		"zeek slips": {testutil.SharedData(t, "logs", "zeek", "slips-test9-mixed", "conn.log"),
 			testutil.SharedData(t, "logs", "zeek", "slips-test10-mixed", "conn.log")},

@@ -86,9 +86,9 @@ func TestDecide(t *testing.T) {
 		{"100.0.0.0/8", Cut, "iana-special-purpose: 100.64.0.0/10 (RFC 6598, Shared Address Space)"},
 		{"192.0.0.9", Suppress, "warninglist: List of RFC 5735 CIDR blocks"}, // globally reachable per IANA, but in the shipped list's 192.0.0.0/24
 		{"192.0.0.11", Suppress, "iana-special-purpose: 192.0.0.0/24 (RFC 6890, Section 2.1, IETF Protocol Assignments)"},
-		{"192.31.196.1", Keep, ""},  // AS112-v4
-		{"192.52.193.7", Keep, ""},  // AMT
-		{"192.175.48.6", Keep, ""},  // AS112 direct delegation
+		{"192.31.196.1", Keep, ""}, // AS112-v4
+		{"192.52.193.7", Keep, ""}, // AMT
+		{"192.175.48.6", Keep, ""}, // AS112 direct delegation
 		{"192.88.99.1", Suppress, "warninglist: List of RFC 5735 CIDR blocks"}, // deprecated: the registry no longer protects it, the warninglist does
 		{"192.88.99.2", Suppress, "iana-special-purpose: 192.88.99.2/32 (RFC 6751, 6a44-relay anycast address)"},
 		{"8.8.8.8", Keep, ""},
@@ -97,7 +97,7 @@ func TestDecide(t *testing.T) {
 		{"fe80::1", Suppress, "iana-special-purpose: fe80::/10 (RFC 4291, Link-Local Unicast)"},
 		{"ff02::fb", Suppress, "iana-multicast: ff00::/8 (RFC 4291, Multicast)"},
 		{"fd00::/16", Suppress, "iana-special-purpose: fc00::/7 (RFC 4193, RFC 8190, Unique-Local)"},
-		{"2001::1", Keep, ""},      // TEREDO: N/A, a real host's tunnelled address
+		{"2001::1", Keep, ""},         // TEREDO: N/A, a real host's tunnelled address
 		{"2002:808:808::1", Keep, ""}, // 6to4
 		{"2001:2::1", Suppress, "iana-special-purpose: 2001:2::/48 (RFC 5180, RFC Errata 1752, Benchmarking)"},
 		{"2001:10::1", Suppress, "iana-special-purpose: 2001::/23 (RFC 2928, IETF Protocol Assignments)"}, // deprecated ORCHID: the enclosing block decides
