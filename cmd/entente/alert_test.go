@@ -39,7 +39,7 @@ func TestAlertEndToEnd(t *testing.T) {
 
 	dir := t.TempDir()
 	admin := initNode(t, dir)
-	url := startNode(t, "--data", dir, "--webhook", hook.URL+"/alerts")
+	url := startNode(t, "--data", dir, "--config", safetyOff(t), "--webhook", hook.URL+"/alerts")
 	env := map[string]string{"ENTENTE_SERVER": url, "ENTENTE_TOKEN": admin}
 
 	const (

@@ -17,15 +17,20 @@ import (
 	"github.com/entente-cti/entente/internal/export"
 	"github.com/entente-cti/entente/internal/httpapi"
 	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/safety"
 )
 
 func cmdExport(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "export", "export --format F [--data DIR | --server URL --token KEY] [filters] [--country CC,...] [--out FILE|DIR]",
+	fs := newFlags(env, "export", "export --format F [--data DIR | --server URL --token KEY] [filters] [--country CC,...] [--out FILE|DIR] | --explain VALUE",
 		"Render the indicators a node holds (that the key may read) as a blocklist or rule set:\n"+
 			strings.Join(export.Formats, ", ")+".\n"+
 			"Revoked and expired indicators are never exported; warninglisted ones only with\n"+
 			"--include-warninglisted. Single-file formats go to stdout or --out FILE; misp-feed\n"+
-			"and suricata-dataset need --out DIR.")
+			"and suricata-dataset need --out DIR.\n"+
+			"The safety net ([safety] in the configuration) keeps out of every format what must\n"+
+			"never be blocked: special-purpose addresses, the constituency, warninglisted and\n"+
+			"allowlisted values; networks around them are cut. --explain VALUE says which rule\n"+
+			"keeps VALUE out of which output (of the node at --server, or of --config).")
 	var remote remoteFlags
 	remote.register(fs, env)
 	cfg := config.Default()
@@ -49,18 +54,42 @@ func cmdExport(ctx context.Context, env *Env, args []string) error {
 	out := fs.String("out", "", "output file, or directory for multi-file formats (default: stdout)")
 	var ce classExport
 	fs.StringVar(&ce.class, "class", "", "render a device class's country policy instead (nftables, plain or rpz), offline from --devices-config and --geo")
-	fs.BoolVar(&ce.explain, "explain", false, "with --class: say why addresses, networks or countries (the arguments; none: the whole policy) are in or out")
+	fs.BoolVar(&ce.explain, "explain", false, "say why the values named as arguments are kept out of exports or not, and by which rule of the safety net\n"+
+		"(address, network, domain, URL, hash); with --class, why addresses, networks or countries are in or out of the class's policy\n"+
+		"(none named: the whole policy)")
 	fs.StringVar(&ce.config, "devices-config", "", "device-watch configuration for --class (default DIR/devices.toml with --data)")
 	fs.StringVar(&ce.profiles, "profiles", "", "device profiles for --class: members classed by DHCP or software (default DIR/devices.profiles with --data)")
 	fs.StringVar(&ce.keyFile, "key-file", "", "pseudonym key of the profiles (default DIR/devices.key with --data)")
+	cfgFile := fs.String("config", "", "node configuration file whose [safety] table applies offline (default: the defaults)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if ce.class != "" || ce.explain {
+	if ce.class != "" {
 		return runClassExport(env, &ce, *format, cfg.Data, geoFiles, *zone, *out, fs.Args())
 	}
-	if fs.NArg() > 0 {
+	if !ce.explain && fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if *cfgFile != "" {
+		data, st := cfg.Data, cfg.Store
+		var err error
+		if cfg, err = config.Load(*cfgFile, env.Getenv); err != nil {
+			return err
+		}
+		if data != "" || st != "" {
+			cfg.Data, cfg.Store = data, st
+		}
+	}
+	if ce.explain {
+		if fs.NArg() == 0 {
+			return usagef("--explain needs the values to explain (addresses, networks, domains, URLs, hashes)")
+		}
+		for _, v := range fs.Args() {
+			if err := explainValue(ctx, env, remote, cfg, *cfgFile, v); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	if *format == "" {
 		return usagef("--format is required (one of %s)", strings.Join(export.Formats, ", "))
@@ -97,7 +126,7 @@ func cmdExport(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return usagef("%v", err)
 		}
-		svc, st, err := openNode(ctx, cfg, quietLogger(env))
+		svc, st, err := openNodeConfig(ctx, cfg, *cfgFile, quietLogger(env))
 		if err != nil {
 			return err
 		}
@@ -217,4 +246,64 @@ func (c *apiClient) export(ctx context.Context, format string, q url.Values) ([]
 		files = append(files, export.File{Name: n, Data: data})
 	}
 	return files, nil
+}
+
+// explainValue prints what the safety net does with value: the node's at
+// remote.server, else the one of cfg.
+func explainValue(ctx context.Context, env *Env, remote remoteFlags, cfg config.Config, cfgFile, value string) error {
+	var ex safety.Explanation
+	if remote.server != "" && cfg.Data == "" && cfg.Store == "" {
+		c, err := newAPIClient(remote)
+		if err != nil {
+			return err
+		}
+		if err := c.do(ctx, "GET", httpapi.ExplainPath+"?value="+url.QueryEscape(value), nil, &ex); err != nil {
+			return err
+		}
+	} else {
+		n, err := safetyNet(cfg, cfgFile)
+		if err != nil {
+			return err
+		}
+		if ex, err = n.Explain(value); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	writeExplanation(env.Stdout, ex)
+	return nil
+}
+
+// writeExplanation writes an explanation for people.
+func writeExplanation(w io.Writer, ex safety.Explanation) {
+	fmt.Fprintf(w, "%s (%s): %s\n", ex.Value, ex.Kind, ex.Action)
+	fmt.Fprintf(w, "%s.\n", ex.Summary)
+	if len(ex.Rules) > 0 {
+		fmt.Fprintln(w, "rules:")
+		for _, m := range ex.Rules {
+			line := "  " + m.Text
+			if m.Prefix != "" && m.Prefix != m.Entry {
+				line += " [" + m.Prefix + "]"
+			}
+			if len(m.Suppressed) > 0 {
+				var cs []string
+				for _, o := range []string{"export", "snapshot", "match", "correlation"} {
+					if n := m.Suppressed[o]; n > 0 {
+						cs = append(cs, fmt.Sprintf("%s %d", o, n))
+					}
+				}
+				line += " — kept out so far: " + strings.Join(cs, ", ")
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+	if len(ex.Remaining) > 0 {
+		fmt.Fprintf(w, "remaining once cut (%d):\n", len(ex.Remaining))
+		for i, r := range ex.Remaining {
+			if i == 32 {
+				fmt.Fprintf(w, "  … %d more\n", len(ex.Remaining)-i)
+				break
+			}
+			fmt.Fprintln(w, "  "+r)
+		}
+	}
 }

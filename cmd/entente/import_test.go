@@ -197,7 +197,7 @@ func TestExportOverHTTP(t *testing.T) {
 	dir := exportNode(t)
 	key := initKey(t, dir, "analyst")
 	partner := initKey(t, dir, "partner")
-	url := startNode(t, "--data", dir)
+	url := startNode(t, "--data", dir, "--config", safetyOff(t))
 	get := func(key, etag string) *http.Response {
 		req, _ := http.NewRequest("GET", url+"/export/nftables", nil)
 		req.Header.Set("Authorization", "Bearer "+key)
@@ -255,7 +255,7 @@ func TestExportNftablesDropsTraffic(t *testing.T) {
 	}
 	dir := exportNode(t)
 	rules := filepath.Join(t.TempDir(), "blocklist.nft")
-	if code, _, errs := run(t, nil, nil, "export", "--data", dir, "--format", "nftables", "--out", rules); code != 0 {
+	if code, _, errs := run(t, nil, nil, "export", "--data", dir, "--config", safetyOff(t), "--format", "nftables", "--out", rules); code != 0 {
 		t.Fatalf("export: %s", errs)
 	}
 	self, err := os.Executable()

@@ -35,7 +35,7 @@ func cmdInit(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	svc := newService(st, cfg, quietLogger(env))
+	svc := newService(st, cfg, nil, quietLogger(env))
 	id, secret, err := svc.Init(ctx, *org, *country, *sector)
 	if err != nil {
 		return err

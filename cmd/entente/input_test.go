@@ -152,7 +152,7 @@ func TestMatchIndicatorsGzip(t *testing.T) {
 		}
 	}
 	log := "{\"src_ip\":\"10.0.0.1\",\"dest_ip\":\"198.51.100.7\",\"event_type\":\"flow\",\"timestamp\":\"2026-01-02T00:00:00.000000+0000\"}\n"
-	code, out, errs := run(t, nil, strings.NewReader(log), "match", "--indicators", filepath.Join(tmp, "intel.json.gz"))
+	code, out, errs := run(t, nil, strings.NewReader(log), "match", "--config", safetyOff(t), "--indicators", filepath.Join(tmp, "intel.json.gz"))
 	if code != 0 || !strings.Contains(out, "198.51.100.7") || !strings.Contains(errs, "1 values (1 STIX indicators") {
 		t.Fatalf("gzip bundle: exit %d\n%s\n%s", code, out, errs)
 	}
@@ -160,7 +160,7 @@ func TestMatchIndicatorsGzip(t *testing.T) {
 		"truncated.json.gz": "truncated.json.gz: gzip stream broken",
 		"binary.bin":        "binary.bin: a binary file",
 	} {
-		code, _, errs := run(t, nil, strings.NewReader(log), "match", "--indicators", filepath.Join(tmp, name))
+		code, _, errs := run(t, nil, strings.NewReader(log), "match", "--config", safetyOff(t), "--indicators", filepath.Join(tmp, name))
 		if code != 1 || !strings.Contains(errs, want) {
 			t.Errorf("%s: exit %d, want 1 and %q:\n%s", name, code, want, errs)
 		}

@@ -308,3 +308,17 @@ func TestServeCreatesANewNode(t *testing.T) {
 		t.Fatalf("discovery without a key: %d, want 401", code)
 	}
 }
+
+// safetyOff writes a configuration whose safety net protects nothing and
+// returns its path, for tests of other features whose data are
+// documentation (192.0.2.0/24, 198.51.100.0/24) or multicast addresses,
+// which the default net rightly never acts on (safety_test.go tests the
+// net itself).
+func safetyOff(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "safety-off.toml")
+	if err := os.WriteFile(p, []byte("[safety]\niana = false\nshipped_warninglists = false\nwidest_ipv4 = 0\nwidest_ipv6 = 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/entente-cti/entente/internal/config"
 	"github.com/entente-cti/entente/internal/match"
+	"github.com/entente-cti/entente/internal/safety"
 	"github.com/entente-cti/entente/internal/sensor"
 	"github.com/entente-cti/entente/internal/sensorclient"
 )
@@ -66,6 +68,7 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 		workers    = fs.Int("workers", 0, "parsing goroutines (default: every core)")
 		quiet      = fs.Bool("quiet", false, "do not print the summary and bad lines on stderr")
 	)
+	cfgFile := fs.String("config", "", "node configuration file whose [safety] table guards --indicators (default: the defaults: IANA special-purpose space and the shipped warninglists)")
 	rf.register(fs, env)
 	fs.Var(&indicators, "indicators", "indicator file: STIX bundle or plain list of values, gzip or plain (repeatable)")
 	lim := inputLimits(fs)
@@ -114,7 +117,21 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 	var patterns *match.PatternSet
 	client := &sensorclient.Client{Server: rf.server, Token: rf.key()}
 	if len(indicators) > 0 {
+		// The safety net guards what is compiled, as the node's does for
+		// the snapshots it serves: nothing protected is ever matched.
+		cfg := config.Default()
+		if *cfgFile != "" {
+			var err error
+			if cfg, err = config.Load(*cfgFile, env.Getenv); err != nil {
+				return err
+			}
+		}
+		guard, err := safetyNet(cfg, *cfgFile)
+		if err != nil {
+			return err
+		}
 		b := match.NewBuilder()
+		b.Guard(guard.Guard(safety.OutputMatch))
 		patterns = match.NewPatternSet()
 		b.CollectPatterns(patterns)
 		var st match.LoadStats
@@ -140,6 +157,9 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 		if !*quiet {
 			fmt.Fprintf(env.Stderr, "indicators: %d values (%d STIX indicators; %d revoked, %d expired, %d patterns evaluated per record, %d in another pattern language, %d invalid) in %v\n",
 				snap.Len(), st.Indicators, st.Revoked, st.Expired, st.Evaluated, st.Uncompiled-st.Evaluated, st.Invalid, time.Since(start).Round(time.Millisecond))
+			if st.Protected > 0 {
+				fmt.Fprintf(env.Stderr, "indicators: %d values or patterns left out or cut by the safety net (protected space; entente export --explain VALUE says why)\n", st.Protected)
+			}
 		}
 	} else {
 		s, _, err := client.FetchSnapshot(ctx, "")

@@ -10,6 +10,7 @@ import (
 	"github.com/entente-cti/entente/internal/config"
 	"github.com/entente-cti/entente/internal/feedfetch"
 	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/safety"
 	"github.com/entente-cti/entente/internal/store"
 	"github.com/entente-cti/entente/internal/store/postgres"
 	"github.com/entente-cti/entente/internal/store/sqlite"
@@ -47,24 +48,36 @@ func storeExists(dir string) bool {
 // openNode opens the store and the node service over it, for commands that
 // work offline on --data (or directly on --store).
 func openNode(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node.Service, store.Store, error) {
+	return openNodeConfig(ctx, cfg, "", logger)
+}
+
+// openNodeConfig is openNode with the configuration file cfg was read
+// from ("" for none), for the safety net's relative paths and lines.
+func openNodeConfig(ctx context.Context, cfg config.Config, cfgFile string, logger *slog.Logger) (*node.Service, store.Store, error) {
 	if cfg.Store == "" && !storeExists(cfg.Data) {
 		return nil, nil, fmt.Errorf("%s holds no node (run 'entente init --data %s' first)", cfg.Data, cfg.Data)
+	}
+	net, err := safetyNet(cfg, cfgFile)
+	if err != nil {
+		return nil, nil, err
 	}
 	st, err := openStore(ctx, cfg.Data, cfg.Store)
 	if err != nil {
 		return nil, nil, err
 	}
-	svc := newService(st, cfg, logger)
+	svc := newService(st, cfg, net, logger)
 	id, err := svc.Identity(ctx)
 	if err != nil {
 		st.Close()
 		return nil, nil, err
 	}
-	svc = newService(st, cfg, logger, id.ID)
+	svc = newService(st, cfg, net, logger, id.ID)
 	return svc, st, nil
 }
 
-func newService(st store.Store, cfg config.Config, logger *slog.Logger, org ...string) *node.Service {
+// newService returns the node service over st; net is its safety net
+// (nil: none, for commands that act on nothing).
+func newService(st store.Store, cfg config.Config, net *safety.Net, logger *slog.Logger, org ...string) *node.Service {
 	nc := node.Config{
 		Title:            cfg.Title,
 		Description:      cfg.Description,
@@ -75,6 +88,7 @@ func newService(st store.Store, cfg config.Config, logger *slog.Logger, org ...s
 		Dial: taxiiclient.Dialer(nil, taxiiclient.Limits{}),
 		// Feeds are fetched over HTTP(S).
 		FetchFeed: feedfetch.Fetch,
+		Safety: net,
 	}
 	if len(org) > 0 {
 		nc.Org = org[0]

@@ -18,7 +18,7 @@ func TestSensorWorkflow(t *testing.T) {
 	connLog := testutil.SharedData(t, "logs", "zeek", "slips-test10-mixed", "conn.log")
 	dir := t.TempDir()
 	admin := initNode(t, dir)
-	url := startNode(t, "--data", dir)
+	url := startNode(t, "--data", dir, "--config", safetyOff(t))
 	env := map[string]string{"ENTENTE_SERVER": url, "ENTENTE_TOKEN": admin}
 
 	// Two indicators: one address the log holds, one it does not.
@@ -111,7 +111,7 @@ func TestSensorWorkflow(t *testing.T) {
 		t.Fatalf("whoami: %d %q", code, who.Org)
 	}
 	sf := filepath.Join(t.TempDir(), "sightings.json")
-	if code, _, errs := run(t, senv, nil, "match", "--quiet", "--indicators", bf, "--sightings", sf, connLog); code != 0 {
+	if code, _, errs := run(t, senv, nil, "match", "--quiet", "--config", safetyOff(t), "--indicators", bf, "--sightings", sf, connLog); code != 0 {
 		t.Fatalf("match without --identity: exit %d: %s", code, errs)
 	}
 	if b, err := os.ReadFile(sf); err != nil || !strings.Contains(string(b), `"where_sighted_refs":["`+who.Org+`"]`) {
@@ -136,7 +136,7 @@ func TestMatchEvaluatesPatterns(t *testing.T) {
 		t.Fatal(err)
 	}
 	sf := filepath.Join(dir, "sightings.json")
-	code, out, errs := run(t, nil, nil, "match", "--indicators", bf, "--sightings", sf, "--identity", "identity--f431f809-377b-45e0-aa1c-6a4751cae5ff", connLog)
+	code, out, errs := run(t, nil, nil, "match", "--config", safetyOff(t), "--indicators", bf, "--sightings", sf, "--identity", "identity--f431f809-377b-45e0-aa1c-6a4751cae5ff", connLog)
 	if code != 0 {
 		t.Fatalf("match: exit %d: %s", code, errs)
 	}
@@ -177,7 +177,7 @@ func TestSensorEvaluatesNodePatterns(t *testing.T) {
 	connLog := testutil.SharedData(t, "logs", "zeek", "slips-test10-mixed", "conn.log")
 	dir := t.TempDir()
 	admin := initNode(t, dir)
-	url := startNode(t, "--data", dir)
+	url := startNode(t, "--data", dir, "--config", safetyOff(t))
 	env := map[string]string{"ENTENTE_SERVER": url, "ENTENTE_TOKEN": admin}
 	bundle := `{"type":"bundle","id":"bundle--5d0092c5-5f74-4287-9642-33f4c354e56e","objects":[
 {"type":"indicator","spec_version":"2.1","id":"indicator--a932fcc6-e032-476c-826f-cb970a5a1adf","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","pattern":"[network-traffic:dst_ref.value = '224.0.0.251'] REPEATS 5 TIMES","pattern_type":"stix","valid_from":"2026-01-01T00:00:00Z"}]}`

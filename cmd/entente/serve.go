@@ -87,15 +87,22 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	if *printConfig {
 		return config.WriteTOML(env.Stdout, cfg)
 	}
+	// The safety net first: a malformed allowlist or constituency stops
+	// the node before it serves anything.
+	guard, err := safetyNet(cfg, *cfgFile)
+	if err != nil {
+		return err
+	}
 	tuneRuntime(env, cfg)
 	logger := newLogger(env, cfg.LogLevel, cfg.LogFormat)
+	logger.Info("safety net", "rules", len(guard.Rules()), "iana", cfg.Safety.IANA, "networks", cfg.Safety.Networks)
 
 	st, err := openStore(ctx, cfg.Data, cfg.Store)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	svc := newService(st, cfg, logger)
+	svc := newService(st, cfg, guard, logger)
 	id, err := svc.Identity(ctx)
 	if entente.ErrorCode(err) == entente.ENOTFOUND {
 		if *country == "" {
@@ -111,7 +118,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	} else if err != nil {
 		return err
 	}
-	svc = newService(st, cfg, logger, id.ID)
+	svc = newService(st, cfg, guard, logger, id.ID)
 	// Before the store closes: background pushes and correlation end.
 	defer svc.Close()
 	if len(geoFiles) > 0 {
@@ -143,6 +150,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		BodyMemoryTotal:  cfg.BodyMemoryTotal,
 		BodyPressure:     bodyPressure(env, cfg),
 		Dashboard:        dash,
+		Safety:           guard,
 	}, logger, reg)
 	srv := httpapi.NewServer(cfg.Listen, h)
 	srv.ErrorLog = nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -126,7 +127,7 @@ func TestServePrintConfig(t *testing.T) {
 	}
 	want := config.Default()
 	want.Listen, want.Title, want.Burst, want.Data, want.LogFormat = "127.0.0.1:9999", "From the file", 5, "/srv/entente", "json"
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("printed\n%+v\nwant\n%+v", got, want)
 	}
 	code, out, _ = run(t, nil, nil, "serve", "--print-config", "--store", "postgres://entente:hunter2@db.example/entente")

@@ -264,9 +264,27 @@ func (s *Service) correlateLocked(ctx context.Context, collection string, object
 	if err := s.refreshRelationships(ctx); err != nil {
 		return err
 	}
-	known, err := s.existing(ctx, slices.Collect(mapKeys(refs)))
+	sighted, err := s.lookup(ctx, slices.Collect(mapKeys(refs)))
 	if err != nil {
 		return err
+	}
+	known := make(map[string]bool, len(sighted))
+	for id := range sighted {
+		known[id] = true
+	}
+	// The safety net: a sighting of what the node must never act on
+	// (special-purpose space, its constituency, warninglisted or
+	// allowlisted values) neither raises nor escalates an alert.
+	var protected map[string]string
+	if s.cfg.Protected != nil {
+		for id, raw := range sighted {
+			if ok, rule := s.cfg.Protected(raw); ok {
+				if protected == nil {
+					protected = map[string]string{}
+				}
+				protected[id] = rule
+			}
+		}
 	}
 	self, err := s.cfg.Self(ctx)
 	if err != nil {
@@ -278,6 +296,10 @@ func (s *Service) correlateLocked(ctx context.Context, collection string, object
 	now := s.now()
 	var changes []correlate.Alert
 	for _, sg := range sightings {
+		if rule, ok := protected[sg.SightingOfRef]; ok {
+			s.log.DebugContext(ctx, "sighting of a protected value not correlated", "sighting", sg.ID, "of", sg.SightingOfRef, "rule", rule)
+			continue
+		}
 		orgs := sg.WhereSightedRefs
 		if len(orgs) == 0 && sg.CreatedByRef != "" {
 			orgs = []string{sg.CreatedByRef}
@@ -369,20 +391,6 @@ func (s *Service) refreshRelationships(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// existing returns which of ids the node holds, in any collection, with
-// the latest version's JSON.
-func (s *Service) existing(ctx context.Context, ids []string) (map[string]bool, error) {
-	found, err := s.lookup(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]bool, len(found))
-	for id := range found {
-		out[id] = true
-	}
-	return out, nil
 }
 
 // lookup returns the latest stored version of each of ids found in any

@@ -79,8 +79,14 @@ type Config struct {
 	// AlertsCollection is the collection (id or alias) the node's own
 	// alert objects are stored in.
 	AlertsCollection string
-	Now              func() time.Time
-	Logger           *slog.Logger
+	// Protected, when set, is the safety net (internal/safety): it tells
+	// whether a sighting of the object raw (the sighted indicator's
+	// latest version) must never count towards an alert, and names the
+	// rule. Such a sighting is stored like any other, but it neither
+	// raises nor escalates an alert.
+	Protected func(raw json.RawMessage) (bool, string)
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // Service correlates and keeps alerts. It is safe for concurrent use.

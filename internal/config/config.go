@@ -5,10 +5,13 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,6 +89,70 @@ type Config struct {
 	// as the heap nears it. 0 means none. The GOMEMLIMIT environment
 	// variable, when set, wins.
 	MemoryLimit int64 `toml:"memory_limit"`
+	// Safety is the safety net: what the node never acts on. Every
+	// export format, the snapshot sensors match against, offline
+	// matching and correlation leave out what it protects, cut networks
+	// around protected space, and count each suppression
+	// (entente_safety_suppressed_total); `entente export --explain VALUE`
+	// and GET /api/v1/explain?value= say which rule keeps a value out.
+	Safety Safety `toml:"safety"`
+}
+
+// Safety configures the safety net (internal/safety).
+type Safety struct {
+	// IANA protects what the IANA IPv4 and IPv6 special-purpose address
+	// registries (RFC 6890, RFC 8190) say is not globally reachable
+	// (10.0.0.0/8, 127.0.0.0/8, 192.0.2.0/24, fc00::/7…), and the
+	// multicast blocks 224.0.0.0/4 and ff00::/8. The registries are
+	// embedded in the binary; their source, date and the decision for
+	// each entry are in internal/safety/data/README.md.
+	IANA bool `toml:"iana"`
+	// ShippedWarninglists protects the values of the MISP warninglists
+	// shipped with the node: RFC 1918, RFC 3849, RFC 5735, RFC 6598,
+	// RFC 6761 special-use names, IPv6 link-local, multicast, hashes of
+	// empty files.
+	ShippedWarninglists bool `toml:"shipped_warninglists"`
+	// Warninglists is a directory of MISP warninglists (a checkout of
+	// the misp-warninglists repository: lists/NAME/list.json) whose
+	// values are protected too; empty for none.
+	Warninglists string `toml:"warninglists"`
+	// Allowlist is a file of values the node never acts on, one per
+	// line: addresses, networks, domains (each with its subdomains),
+	// URLs, e-mail addresses, hashes; '#' starts a comment. A malformed
+	// line stops the node at start, naming the file and the line.
+	Allowlist string `toml:"allowlist"`
+	// ConstituencyNetworks are the node's own networks and addresses
+	// (CIDR), never blocked nor alerted on.
+	ConstituencyNetworks []string `toml:"constituency_networks"`
+	// ConstituencyDomains are the node's own domains; each protects its
+	// subdomains too.
+	ConstituencyDomains []string `toml:"constituency_domains"`
+	// ConstituencyASNs are the node's autonomous systems ("AS64500"):
+	// their prefixes are protected, read from asn_prefixes (an AS
+	// without prefixes there is an error).
+	ConstituencyASNs []string `toml:"constituency_asns"`
+	// ConstituencyFile is a file of more constituency entries, one per
+	// line: networks, addresses, domains, "AS64500"; '#' starts a
+	// comment.
+	ConstituencyFile string `toml:"constituency_file"`
+	// ASNPrefixes is a file of the prefixes of the constituency's
+	// autonomous systems, one "AS64500 192.0.2.0/24" pair per line
+	// (also "64500,192.0.2.0/24"). Entente has no routing data of its
+	// own: export the pairs from your RIR or routing registry.
+	ASNPrefixes string `toml:"asn_prefixes"`
+	// Networks is what happens to a network indicator that contains
+	// protected space: cut (it is replaced by the prefixes that remain
+	// once the protected ranges are cut out) or refuse (it is left out
+	// whole). A network inside protected space is always left out.
+	Networks string `toml:"networks"`
+	// WidestIPv4 is the shortest prefix length an IPv4 network
+	// indicator may have: a wider one (0.0.0.0/0, 128.0.0.0/1…) is
+	// refused whole. 0 accepts any.
+	WidestIPv4 int `toml:"widest_ipv4"`
+	// WidestIPv6 is the shortest prefix length an IPv6 network
+	// indicator may have: a wider one (::/0, 2000::/3…) is refused
+	// whole. 0 accepts any.
+	WidestIPv6 int `toml:"widest_ipv6"`
 }
 
 // TLS configures HTTPS.
@@ -131,6 +198,16 @@ func Default() Config {
 		LogFormat:        "auto",
 		ShutdownGrace:    Duration{10 * time.Second},
 		GCPercent:        DefaultGCPercent,
+		Safety: Safety{
+			IANA:                 true,
+			ShippedWarninglists:  true,
+			ConstituencyNetworks: []string{},
+			ConstituencyDomains:  []string{},
+			ConstituencyASNs:     []string{},
+			Networks:             "cut",
+			WidestIPv4:           8,
+			WidestIPv6:           16,
+		},
 	}
 }
 
@@ -173,6 +250,13 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("config %s: unknown setting %q", path, und[0].String())
 	}
 	if err := c.Validate(); err != nil {
+		var ee *EntryError
+		if errors.As(err, &ee) {
+			table, key, _ := strings.Cut(ee.Key, ".")
+			if line := EntryLine(text, table, key, ee.Value); line > 0 {
+				return c, fmt.Errorf("config %s line %d: %w", path, line, err)
+			}
+		}
 		return c, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
@@ -231,5 +315,124 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("log_format: %q is not auto, text or json", c.LogFormat)
 	}
+	return c.Safety.validate()
+}
+
+// validate checks the safety settings that need no file: the files are
+// read, and their lines checked, when the node builds its net.
+func (s Safety) validate() error {
+	if s.Networks != "cut" && s.Networks != "refuse" {
+		return fmt.Errorf("safety.networks: %q is not cut or refuse", s.Networks)
+	}
+	if s.WidestIPv4 < 0 || s.WidestIPv4 > 32 {
+		return fmt.Errorf("safety.widest_ipv4: %d is not a prefix length from 0 to 32", s.WidestIPv4)
+	}
+	if s.WidestIPv6 < 0 || s.WidestIPv6 > 128 {
+		return fmt.Errorf("safety.widest_ipv6: %d is not a prefix length from 0 to 128", s.WidestIPv6)
+	}
+	for _, l := range []struct {
+		key    string
+		values []string
+		check  func(string) error
+	}{
+		{"constituency_networks", s.ConstituencyNetworks, checkNetwork},
+		{"constituency_domains", s.ConstituencyDomains, checkDomain},
+		{"constituency_asns", s.ConstituencyASNs, checkASN},
+	} {
+		for i, v := range l.values {
+			if err := l.check(v); err != nil {
+				return &EntryError{Key: "safety." + l.key, Index: i, Value: v, Err: err}
+			}
+		}
+	}
+	if len(s.ConstituencyASNs) > 0 && s.ASNPrefixes == "" {
+		return fmt.Errorf("safety.constituency_asns: autonomous systems need safety.asn_prefixes, a file of their prefixes")
+	}
 	return nil
+}
+
+// EntryError is a malformed entry of a list setting.
+type EntryError struct {
+	Key   string // "safety.constituency_networks"
+	Index int
+	Value string
+	Err   error
+}
+
+func (e *EntryError) Error() string {
+	return fmt.Sprintf("%s: entry %d %q: %v", e.Key, e.Index+1, e.Value, e.Err)
+}
+
+func (e *EntryError) Unwrap() error { return e.Err }
+
+func checkNetwork(v string) error {
+	v = strings.TrimSpace(v)
+	if strings.Contains(v, "/") {
+		if _, err := netip.ParsePrefix(v); err != nil {
+			return fmt.Errorf("not a network (CIDR)")
+		}
+		return nil
+	}
+	if _, err := netip.ParseAddr(v); err != nil {
+		return fmt.Errorf("not a network (CIDR) or an address")
+	}
+	return nil
+}
+
+var domainName = regexp.MustCompile(`^(?i)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?$`)
+
+func checkDomain(v string) error {
+	v = strings.TrimSpace(v)
+	if _, err := netip.ParseAddr(v); err == nil {
+		return fmt.Errorf("an address, not a domain (put it in constituency_networks)")
+	}
+	if len(v) > 253 || !domainName.MatchString(v) || !strings.Contains(strings.TrimSuffix(v, "."), ".") || numeric.MatchString(v) {
+		return fmt.Errorf("not a domain name")
+	}
+	return nil
+}
+
+var numeric = regexp.MustCompile(`^[0-9.]+$`)
+
+var asnName = regexp.MustCompile(`^(?i)AS[0-9]{1,10}$`)
+
+func checkASN(v string) error {
+	v = strings.TrimSpace(v)
+	if !asnName.MatchString(v) {
+		return fmt.Errorf("not an autonomous system (AS64500)")
+	}
+	if _, err := strconv.ParseUint(v[2:], 10, 32); err != nil {
+		return fmt.Errorf("AS number out of range")
+	}
+	return nil
+}
+
+// EntryLine returns the line of the configuration text on which value is
+// written as an element of the array key (in [table]), or 0 when it
+// cannot be found: errors and the safety net's rules name it.
+func EntryLine(text, table, key, value string) int {
+	inTable, inKey := table == "", false
+	keyRe := regexp.MustCompile(`^\s*` + regexp.QuoteMeta(key) + `\s*=`)
+	for i, l := range strings.Split(text, "\n") {
+		t := strings.TrimSpace(l)
+		if strings.HasPrefix(t, "[") && !inKey {
+			inTable = t == "["+table+"]"
+			continue
+		}
+		if !inTable {
+			continue
+		}
+		if keyRe.MatchString(l) {
+			inKey = true
+		}
+		if inKey {
+			if strings.Contains(l, `"`+value+`"`) || strings.Contains(l, `'`+value+`'`) {
+				return i + 1
+			}
+			if strings.Contains(l, "]") && !strings.HasPrefix(t, "[") {
+				inKey = false
+			}
+		}
+	}
+	return 0
 }

@@ -75,6 +75,14 @@ func tomlValue(v reflect.Value) string {
 		return s
 	case reflect.Bool:
 		return strconv.FormatBool(v.Bool())
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.String {
+			parts := make([]string, v.Len())
+			for i := range parts {
+				parts[i] = tomlString(v.Index(i).String())
+			}
+			return "[" + strings.Join(parts, ", ") + "]"
+		}
 	}
 	panic(fmt.Sprintf("config: no TOML form for %s", v.Type()))
 }

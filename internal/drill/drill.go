@@ -39,6 +39,7 @@ import (
 	"github.com/entente-cti/entente/internal/correlate"
 	"github.com/entente-cti/entente/internal/match"
 	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/safety"
 	"github.com/entente-cti/entente/internal/taxiiclient"
 )
 
@@ -277,7 +278,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	tr := &http.Transport{MaxIdleConns: 4 * cfg.Nodes, MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
-	f := &federation{w: w, rec: newRecorder(cfg.Nodes, tiers), alerts: alerts, log: cfg.Logger,
+	// Every node protects what a node started with the default
+	// configuration protects.
+	net, err := safety.Default()
+	if err != nil {
+		return nil, fmt.Errorf("drill: safety net: %w", err)
+	}
+	f := &federation{w: w, rec: newRecorder(cfg.Nodes, tiers), alerts: alerts, log: cfg.Logger, safety: net,
 		http: &http.Client{Transport: tr}, syncInt: cfg.SyncInterval, progress: &progress{fn: cfg.OnProgress},
 		limits: taxiiclient.Limits{MaxRetries: 1, BackoffBase: 100 * time.Millisecond, MaxBackoff: time.Second, HeaderTimeout: 30 * time.Second}}
 	say("drill: %d organisations in %d countries (%d national CERTs), seed %d; data in %s", cfg.Nodes, cfg.Countries, len(w.certs), cfg.Seed, dir)

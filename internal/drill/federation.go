@@ -18,6 +18,7 @@ import (
 	"github.com/entente-cti/entente/internal/httpapi"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/policy"
+	"github.com/entente-cti/entente/internal/safety"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store"
 	"github.com/entente-cti/entente/internal/store/sqlite"
@@ -168,7 +169,9 @@ type federation struct {
 	http    *http.Client
 	limits  taxiiclient.Limits
 	syncInt time.Duration
-	terms   map[[2]int]agreementTerms // [from, to]
+	// safety is every node's safety net.
+	safety *safety.Net
+	terms  map[[2]int]agreementTerms // [from, to]
 	// progress counts the steps of each phase.
 	progress *progress
 }
@@ -183,7 +186,7 @@ func (f *federation) open(ctx context.Context, i int) error {
 	}
 	n.st = &recStore{Store: st, node: i, rec: f.rec}
 	org := n.org.ID
-	n.svc = node.New(n.st, node.Config{Title: n.org.Name, Org: org, Dial: taxiiclient.Dialer(f.http, f.limits)}, f.log)
+	n.svc = node.New(n.st, node.Config{Title: n.org.Name, Org: org, Dial: taxiiclient.Dialer(f.http, f.limits), Safety: f.safety}, f.log)
 	if err := n.svc.EnableAlerts(f.alerts); err != nil {
 		st.Close()
 		return err

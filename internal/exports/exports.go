@@ -50,6 +50,10 @@ type Config struct {
 	}
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
+	// Guard, when set, is the safety net every export goes through: the
+	// values it protects are left out, the networks around protected
+	// space are cut, in every format (internal/safety).
+	Guard export.Guard
 }
 
 // Request asks for the indicators a principal may read rendered as a
@@ -263,6 +267,9 @@ func (r *renderer) Render(ctx context.Context, src *egress.Source) (*egress.Arti
 	for _, cc := range req.Countries {
 		items = append(items, export.CountryItems(cc, r.loc.CountryPrefixes(cc))...)
 	}
+	// The safety net, last: nothing protected reaches a renderer, so no
+	// aggregate covers protected space either.
+	items = export.Guarded(items, s.cfg.Guard)
 	opts := req.Options
 	if opts.Now.IsZero() {
 		opts.Now = now

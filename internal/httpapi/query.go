@@ -237,6 +237,15 @@ func token(s string) error {
 	return nil
 }
 
+// freeValue checks a value to explain: 1 to 1,024 characters (the
+// handler says what it is).
+func freeValue(s string) error {
+	if s == "" || len(s) > maxQueryValue {
+		return fmt.Errorf("is not a value (1 to %d characters)", maxQueryValue)
+	}
+	return nil
+}
+
 // freeName checks a free name: 1 to 128 characters.
 func freeName(s string) error {
 	if s == "" || utf8.RuneCountInString(s) > 128 {
@@ -299,6 +308,7 @@ var (
 		{name: "summary", check: boolean},
 	}}
 	peerAddQuery = querySpec{params: []param{{name: "check", check: boolean}}}
+	explainQuery = querySpec{params: []param{{name: "value", check: freeValue}}}
 	exportQuery  = querySpec{params: []param{
 		{name: "type", list: true, check: observableKind},
 		{name: "collection", list: true, check: freeName},

@@ -13,6 +13,7 @@ import (
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/match"
 	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/safety"
 	"github.com/entente-cti/entente/internal/taxii"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -70,6 +71,11 @@ type Options struct {
 	// authentication here; they are still logged, measured and, when
 	// they belong to a session, rate-limited by the session's key.
 	Dashboard Dashboard
+	// Safety is the node's safety net: GET /api/v1/explain answers
+	// which rule keeps a value out of which output, and its counters are
+	// served on /metrics. nil: the route answers that nothing is
+	// protected.
+	Safety *safety.Net
 }
 
 // Dashboard is the web dashboard (internal/dashboard) as the adapter
@@ -141,6 +147,9 @@ func New(svc *node.Service, opts Options, logger *slog.Logger, reg prometheus.Re
 		h.budget.complete(st.ID)
 	})
 	h.m.bodyMemory(h.budget)
+	if reg != nil && opts.Safety != nil {
+		reg.MustRegister(newSafetyCollector(opts.Safety))
+	}
 	h.routes(reg)
 	return h
 }
@@ -218,6 +227,7 @@ func (h *handler) routes(reg prometheus.Registerer) {
 	m.HandleFunc("POST /api/v1/alerts/{id}/ack", h.ackAlert)
 	m.HandleFunc("POST /api/v1/alerts/{id}/resolve", h.resolveAlert)
 	m.HandleFunc("GET /api/v1/node/key", h.nodeKey)
+	m.HandleFunc("GET "+ExplainPath, h.explain)
 
 	// The query parameters each route takes; the others take none.
 	h.queries = map[string]querySpec{
@@ -236,6 +246,7 @@ func (h *handler) routes(reg prometheus.Registerer) {
 		"GET /api/v1/alerts":                                            alertsQuery,
 		"GET /api/v1/agreements/{partner}/preview":                      previewQuery,
 		"POST /api/v1/peers":                                            peerAddQuery,
+		"GET " + ExplainPath:                                            explainQuery,
 		"GET /export/{format}":                                          exportQuery,
 		"GET /export/{format}/{file}":                                   exportQuery,
 	}

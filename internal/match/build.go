@@ -22,7 +22,17 @@ const (
 // evaluator travel with it ([Snapshot.Patterns]). It is what a node calls to serve
 // GET /api/v1/snapshot.
 func BuildFromObjects(objects iter.Seq2[json.RawMessage, error], now time.Time) (*Snapshot, LoadStats, error) {
+	return BuildGuarded(objects, now, nil)
+}
+
+// BuildGuarded is [BuildFromObjects] through a guard (the safety net):
+// what g protects is never compiled (see [Builder.Guard]); nil guards
+// nothing.
+func BuildGuarded(objects iter.Seq2[json.RawMessage, error], now time.Time, g Guard) (*Snapshot, LoadStats, error) {
 	b := NewBuilder()
+	if g != nil {
+		b.Guard(g)
+	}
 	b.CollectPatterns(NewPatternSet())
 	var st LoadStats
 	i := 0

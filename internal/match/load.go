@@ -30,6 +30,10 @@ type LoadStats struct {
 	// (see [Builder.CollectPatterns]); the others (patterns in another
 	// language than STIX, or no set to collect them) are not matched.
 	Evaluated int
+	// Protected counts values the builder's guard (the safety net) left
+	// out or cut, and patterns it left out because they name a
+	// protected value (see [Builder.Guard]).
+	Protected int
 	Invalid   int      // objects, patterns or list lines that were not valid
 	Problems  []string // the first problems, naming file and line or object
 }
@@ -51,6 +55,7 @@ func (st *LoadStats) Add(o LoadStats) {
 	st.Expired += o.Expired
 	st.Uncompiled += o.Uncompiled
 	st.Evaluated += o.Evaluated
+	st.Protected += o.Protected
 	st.Invalid += o.Invalid
 	for _, p := range o.Problems {
 		if len(st.Problems) < maxProblems {
@@ -170,6 +175,10 @@ func AddObject(b *Builder, raw json.RawMessage, now time.Time, st *LoadStats, wh
 	if vals == nil {
 		st.Uncompiled++
 		if b.patterns != nil {
+			if b.guard != nil && !b.guard.AdmitPattern(parsed) {
+				st.Protected++
+				return
+			}
 			if err := b.patterns.Add(o.ID, parsed); err != nil {
 				st.problem("%s (%s): %v", where, o.ID, err)
 				return
@@ -184,8 +193,13 @@ func AddObject(b *Builder, raw json.RawMessage, now time.Time, st *LoadStats, wh
 		return
 	}
 	for _, v := range vals {
-		if err := b.Add(v.kind, v.value, ref); err != nil {
+		n, err := b.guarded(v.kind, v.value, ref)
+		if err != nil {
 			st.problem("%s (%s): %v", where, o.ID, err)
+			continue
+		}
+		if n < 0 {
+			st.Protected++
 			continue
 		}
 		st.Values++
@@ -304,8 +318,13 @@ func loadList(b *Builder, name string, r io.Reader) (LoadStats, error) {
 				st.problem("%s:%d: %v", name, it.line, it.err)
 				continue
 			}
-			if err := b.Add(it.kind, it.val, DerivedRef); err != nil {
+			n, err := b.guarded(it.kind, it.val, DerivedRef)
+			if err != nil {
 				st.problem("%s:%d: %v", name, it.line, err)
+				continue
+			}
+			if n < 0 {
+				st.Protected++
 				continue
 			}
 			st.Values++

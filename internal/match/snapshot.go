@@ -141,6 +141,50 @@ type Builder struct {
 	s        *Snapshot
 	ids      map[string]uint32
 	patterns *PatternSet
+	guard    Guard
+}
+
+// Guard decides what of each indicator may be compiled into a snapshot,
+// so that matching never hits on protected space: the node's safety net
+// (internal/safety) is one. It applies when the snapshot is built, never
+// per log line.
+type Guard interface {
+	// Admit reports whether value (normalised, of kind k) may be matched
+	// as it is and, when it may not, what of it may: the addresses and
+	// networks that remain of a network once protected ranges are cut
+	// out (canonical), or nothing.
+	Admit(k observable.Kind, value string) (whole bool, parts []string)
+	// AdmitPattern reports whether a pattern evaluated against whole
+	// records (it cannot be cut) may be matched.
+	AdmitPattern(p *pattern.Pattern) bool
+}
+
+// Guard makes [AddObject] and [LoadFile] compile only what g admits:
+// protected values are left out, networks around protected space are
+// cut, patterns that name protected values are left out; each is
+// counted in [LoadStats.Protected]. [Builder.Add] itself is not guarded.
+func (b *Builder) Guard(g Guard) { b.guard = g }
+
+// guarded adds value for r through the guard: it returns the number of
+// values added, -1 when the guard left value out or cut it.
+func (b *Builder) guarded(k observable.Kind, value string, r Ref) (int, error) {
+	if b.guard == nil {
+		return 1, b.Add(k, value, r)
+	}
+	whole, parts := b.guard.Admit(k, value)
+	if whole {
+		return 1, b.Add(k, value, r)
+	}
+	for _, p := range parts {
+		nk, n, err := observable.NormalizeKind(k, p)
+		if err != nil {
+			return -1, fmt.Errorf("%s value %q: cut part %q: %w", k, value, p, err)
+		}
+		if err := b.Add(nk, n, r); err != nil {
+			return -1, err
+		}
+	}
+	return -1, nil
 }
 
 // CollectPatterns makes [AddObject] and [LoadFile] add the indicators

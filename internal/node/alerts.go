@@ -12,6 +12,7 @@ import (
 	"github.com/entente-cti/entente/internal/audit"
 	"github.com/entente-cti/entente/internal/correlate"
 	"github.com/entente-cti/entente/internal/policy"
+	"github.com/entente-cti/entente/internal/safety"
 	"github.com/entente-cti/entente/internal/store"
 )
 
@@ -110,6 +111,7 @@ func (s *Service) newAlerting() *alerting.Service {
 			return ps.AppendAudit(ctx, recs)
 		},
 		AlertsCollection: CollectionAlerts,
+		Protected:        s.cfg.Safety.Guard(safety.OutputCorrelation).ProtectedIndicator,
 		Now:              s.cfg.Now,
 		Logger:           s.log,
 	})

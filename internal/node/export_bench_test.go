@@ -12,6 +12,7 @@ import (
 	"github.com/entente-cti/entente/internal/export"
 	"github.com/entente-cti/entente/internal/feed"
 	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/safety"
 	"github.com/entente-cti/entente/internal/store/sqlite"
 )
 
@@ -28,7 +29,12 @@ func benchNode(b *testing.B, n int) *node.Service {
 	}
 	b.Cleanup(func() { st.Close() })
 	now := time.Now().UTC()
-	s := node.New(st, node.Config{Org: org}, nil)
+	// The safety net a node starts with: its cost is part of the figure.
+	net, err := safety.Default()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := node.New(st, node.Config{Org: org, Safety: net}, nil)
 	ctx := context.Background()
 	if _, _, err := s.Init(ctx, "Bench", "DE", ""); err != nil {
 		b.Fatal(err)

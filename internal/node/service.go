@@ -32,6 +32,7 @@ import (
 	"github.com/entente-cti/entente/internal/geo"
 	"github.com/entente-cti/entente/internal/ingest"
 	"github.com/entente-cti/entente/internal/search"
+	"github.com/entente-cti/entente/internal/safety"
 	"github.com/entente-cti/entente/internal/snapshots"
 	"github.com/entente-cti/entente/internal/store"
 )
@@ -69,6 +70,10 @@ type Config struct {
 	// FetchFeed fetches feeds (the HTTP adapter, wired by the caller);
 	// without it feeds can be recorded but not polled.
 	FetchFeed ingest.Fetcher
+	// Safety is the safety net applied wherever intelligence becomes
+	// action: exports, sensor snapshots, correlation (internal/safety);
+	// nil protects nothing.
+	Safety *safety.Net
 }
 
 // Defaults of Config.
@@ -148,8 +153,9 @@ func New(st store.Store, cfg Config, logger *slog.Logger) *Service {
 	s := &Service{st: st, cfg: cfg, log: logger, keys: make(map[string]cachedKey)}
 	s.prop.ctx, s.prop.cancel = context.WithCancel(context.Background())
 	s.gate = egress.New(st, egress.Config{Self: s.selfParty, Now: cfg.Now, Logger: logger})
-	s.exports = exports.New(exports.Config{Gate: s.gate, Reader: LocalAdmin(cfg.Org), Logger: logger, Now: cfg.Now})
-	s.snaps = snapshots.New(s.gate, logger)
+	s.exports = exports.New(exports.Config{Gate: s.gate, Reader: LocalAdmin(cfg.Org), Logger: logger, Now: cfg.Now,
+		Guard: cfg.Safety.Guard(safety.OutputExport)})
+	s.snaps = snapshots.New(s.gate, logger, snapshots.WithGuard(cfg.Safety.Guard(safety.OutputSnapshot)))
 	dial := cfg.Dial
 	if dial == nil {
 		dial = func(p federation.Peer) federation.Remote { return unreachable{} }

@@ -33,16 +33,29 @@ type Gate interface {
 
 // Service compiles and serves snapshots. It is safe for concurrent use.
 type Service struct {
-	gate Gate
-	log  *slog.Logger
+	gate  Gate
+	log   *slog.Logger
+	guard match.Guard
 }
 
+// Option configures a Service.
+type Option func(*Service)
+
+// WithGuard makes every snapshot compiled through g, the node's safety
+// net (internal/safety): sensors then never match protected values, and
+// networks around protected space are cut before they are compiled.
+func WithGuard(g match.Guard) Option { return func(s *Service) { s.guard = g } }
+
 // New returns the snapshot service of a node; logger may be nil.
-func New(gate Gate, logger *slog.Logger) *Service {
+func New(gate Gate, logger *slog.Logger, opts ...Option) *Service {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{gate: gate, log: logger}
+	s := &Service{gate: gate, log: logger}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Snapshot is a compiled snapshot as served, or the news that the
@@ -83,7 +96,7 @@ func (renderer) StaleFor() time.Duration { return StaleFor }
 // Render implements egress.Renderer.
 func (r renderer) Render(ctx context.Context, src *egress.Source) (*egress.Artifact, error) {
 	now := src.Now()
-	snap, stats, err := match.BuildFromObjects(indicators(ctx, src), now)
+	snap, stats, err := match.BuildGuarded(indicators(ctx, src), now, r.s.guard)
 	if err != nil {
 		return nil, fmt.Errorf("compile snapshot: %w", err)
 	}
@@ -93,7 +106,7 @@ func (r renderer) Render(ctx context.Context, src *egress.Source) (*egress.Artif
 	}
 	p := src.Audience()
 	r.s.log.InfoContext(ctx, "snapshot compiled", "audience", p.Org+"|"+string(p.Role), "indicators", snap.Indicators(),
-		"bytes", len(data), "etag", etag, "revoked", stats.Revoked, "expired", stats.Expired, "uncompiled", stats.Uncompiled, "invalid", stats.Invalid)
+		"bytes", len(data), "etag", etag, "revoked", stats.Revoked, "expired", stats.Expired, "uncompiled", stats.Uncompiled, "invalid", stats.Invalid, "protected", stats.Protected)
 	return &egress.Artifact{Files: []egress.File{{Name: "snapshot", Data: data}}, ETag: etag, Items: snap.Indicators()}, nil
 }
 

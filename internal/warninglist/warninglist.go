@@ -391,7 +391,28 @@ func urlHost(u string) string {
 // warninglists repository lays them out (lists/<name>/list.json). It
 // stops at the first file that cannot be read or parsed, naming it.
 func LoadDir(dir string) (*Set, error) {
+	lists, files, err := loadLists(dir)
+	if err != nil {
+		return nil, err
+	}
 	s := New()
+	for i, l := range lists {
+		if err := s.Add(l); err != nil {
+			return nil, fmt.Errorf("warninglist %s: %w", files[i], err)
+		}
+	}
+	return s, nil
+}
+
+// LoadLists reads every list.json (or list.json.gz) below dir, as
+// [LoadDir] does, and returns the lists themselves, in the order of
+// their paths, for callers that compile them their own way.
+func LoadLists(dir string) ([]*List, error) {
+	lists, _, err := loadLists(dir)
+	return lists, err
+}
+
+func loadLists(dir string) ([]*List, []string, error) {
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -403,19 +424,18 @@ func LoadDir(dir string) (*Set, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("walk warninglists %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("walk warninglists %s: %w", dir, err)
 	}
 	sort.Strings(files)
+	lists := make([]*List, 0, len(files))
 	for _, f := range files {
 		l, err := loadFile(f)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if err := s.Add(l); err != nil {
-			return nil, fmt.Errorf("warninglist %s: %w", f, err)
-		}
+		lists = append(lists, l)
 	}
-	return s, nil
+	return lists, files, nil
 }
 
 // MaxListSize is the most a compressed warninglist may inflate to.
