@@ -88,7 +88,7 @@ func newService(st store.Store, cfg config.Config, net *safety.Net, logger *slog
 		Dial: taxiiclient.Dialer(nil, taxiiclient.Limits{}),
 		// Feeds are fetched over HTTP(S).
 		FetchFeed: feedfetch.Fetch,
-		Safety: net,
+		Safety:    net,
 	}
 	if len(org) > 0 {
 		nc.Org = org[0]

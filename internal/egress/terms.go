@@ -272,4 +272,3 @@ func (g *Gate) directory(ctx context.Context, self policy.Party, refs []string) 
 		return c, ok && c != ""
 	}, nil
 }
-

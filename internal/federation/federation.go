@@ -108,10 +108,10 @@ type Dialer func(p Peer) Remote
 
 // Config is what the federation needs.
 type Config struct {
-	Peers    PeerStore
-	Release  Releaser
-	Receive  Receiver
-	Dial     Dialer
+	Peers   PeerStore
+	Release Releaser
+	Receive Receiver
+	Dial    Dialer
 	// Collection resolves a local collection by id or alias.
 	Collection func(ctx context.Context, idOrAlias string) (entente.Collection, error)
 	// Org is the node's organisation (the actor of background syncs).

@@ -31,8 +31,8 @@ import (
 	"github.com/entente-cti/entente/internal/federation"
 	"github.com/entente-cti/entente/internal/geo"
 	"github.com/entente-cti/entente/internal/ingest"
-	"github.com/entente-cti/entente/internal/search"
 	"github.com/entente-cti/entente/internal/safety"
+	"github.com/entente-cti/entente/internal/search"
 	"github.com/entente-cti/entente/internal/snapshots"
 	"github.com/entente-cti/entente/internal/store"
 )
