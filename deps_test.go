@@ -69,6 +69,7 @@ var domain = []string{
 	"internal/correlate",
 	"internal/observable",
 	"internal/taxii",
+	"internal/pin",
 }
 
 // pathAvoiding returns an import chain from start to a package whose path

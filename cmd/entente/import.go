@@ -430,10 +430,15 @@ func newRemoteImporter(ctx context.Context, remote remoteFlags) (*remoteImporter
 	if remote.key() == "" {
 		return nil, usagef("--token KEY (or ENTENTE_TOKEN) is required with --server")
 	}
+	hc, err := remote.httpClient(2 * time.Minute)
+	if err != nil {
+		return nil, err
+	}
 	c := &taxiiclient.Client{
 		DiscoveryURL: strings.TrimRight(remote.server, "/") + "/taxii2/",
 		Auth:         taxiiclient.Auth{Token: remote.key()},
 		UserAgent:    "entente-import",
+		HTTP:         hc,
 	}
 	d, err := c.Discover(ctx)
 	if err != nil {
@@ -446,7 +451,7 @@ func newRemoteImporter(ctx context.Context, remote remoteFlags) (*remoteImporter
 	if c.APIRoot == "" {
 		return nil, fmt.Errorf("%s names no API root", c.DiscoveryURL)
 	}
-	return &remoteImporter{c: c, key: remote.key(), http: &http.Client{Timeout: 2 * time.Minute}}, nil
+	return &remoteImporter{c: c, key: remote.key(), http: hc}, nil
 }
 
 func (r *remoteImporter) store(ctx context.Context, coll string, objs []json.RawMessage) (node.ImportStats, error) {

@@ -51,8 +51,8 @@ type pushTarget struct {
 
 // remote is a cached Remote and the peer settings it was made for.
 type remote struct {
-	apiRoot, discovery, token string
-	r                         Remote
+	apiRoot, discovery, token, pin string
+	r                              Remote
 }
 
 // remote returns the cached Remote of peer, made anew when the peer's
@@ -64,8 +64,8 @@ func (s *Service) remote(peer Peer) Remote {
 		s.remotes = map[string]*remote{}
 	}
 	r := s.remotes[peer.ID]
-	if r == nil || r.apiRoot != peer.APIRoot || r.discovery != peer.DiscoveryURL || r.token != peer.Token {
-		r = &remote{apiRoot: peer.APIRoot, discovery: peer.DiscoveryURL, token: peer.Token, r: s.cfg.Dial(peer)}
+	if r == nil || r.apiRoot != peer.APIRoot || r.discovery != peer.DiscoveryURL || r.token != peer.Token || r.pin != peer.Pin {
+		r = &remote{apiRoot: peer.APIRoot, discovery: peer.DiscoveryURL, token: peer.Token, pin: peer.Pin, r: s.cfg.Dial(peer)}
 		s.remotes[peer.ID] = r
 	}
 	return r.r
@@ -208,6 +208,7 @@ func (s *Service) pushOnce(id string) {
 	s.unsavedPush(id, &cp)
 	res := SyncResult{Peer: id}
 	if err := s.push(ctx, peer, s.remote(peer), &cp, &res, pushSaveEvery); err != nil {
+		s.keyRefused(ctx, peer, err)
 		s.log.WarnContext(ctx, "immediate push failed; it will be retried", "peer", id, "name", peer.Name, "err", err)
 		b, _ := json.Marshal(cp)
 		if uerr := s.cfg.Peers.UpdatePeerSync(context.WithoutCancel(ctx), id, b, s.now(), "push: "+err.Error()); uerr != nil {
