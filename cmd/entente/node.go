@@ -89,7 +89,10 @@ func newServiceSkewed(st store.Store, cfg config.Config, logger *slog.Logger, sk
 		MaxContentLength: cfg.MaxContentLength,
 		// Peers are reached over TAXII 2.1; pinned peers over TLS with
 		// their pinned key alone.
-		Dial: taxiiclient.Dialer(nil, taxiiclient.Limits{}, taxiiclient.OnKeyMismatch(func(*pin.MismatchError) { peerKeyMismatches.Inc() })),
+		// A request's retries back off to 4 s at most, so that a peer
+		// back from a partition is reached within seconds.
+		Dial: taxiiclient.Dialer(nil, taxiiclient.Limits{MaxBackoff: 4 * time.Second},
+			taxiiclient.OnKeyMismatch(func(*pin.MismatchError) { peerKeyMismatches.Inc() })),
 	}
 	if skew != 0 {
 		nc.Now = func() time.Time { return time.Now().Add(skew) }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/config"
+	"github.com/entente-cti/entente/internal/correlate"
 	"github.com/entente-cti/entente/internal/dashboard"
 	"github.com/entente-cti/entente/internal/httpapi"
 	"github.com/entente-cti/entente/internal/nodekey"
@@ -42,6 +43,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&fl.TLS.Key, "tls-key", "", "private key file (PEM) for --tls-cert")
 	fs.StringVar(&fl.TLS.ClientCA, "client-ca", "", "CA file (PEM) whose client certificates are requested")
 	fs.BoolVar(&fl.TLS.NodeKey, "tls", false, "serve HTTPS with the node's own key pair from the data directory (made if missing); peers pin its fingerprint, printed at start")
+	fedCountries := fs.Int("federation-countries", 0, "the number of countries in the federation, for the global alert tier's share of them (0: unknown, the tier needs its minimum of countries)")
 	clockSkew := fs.Duration("test-clock-skew", 0, "for drills and tests: run the node with its clock this far off (e.g. 5m, -5m)")
 	fs.StringVar(&fl.LogLevel, "log-level", "", "debug, info, warn or error (default \"info\")")
 	fs.StringVar(&fl.LogFormat, "log-format", "", "text (for people), json (for log collectors) or auto: text on a terminal, json otherwise (default \"auto\")")
@@ -121,6 +123,16 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	svc = newServiceSkewed(st, cfg, logger, *clockSkew, id.ID)
 	if *clockSkew != 0 {
 		logger.Warn("the node's clock is skewed (test hook)", "skew", clockSkew.String())
+	}
+	if *fedCountries < 0 {
+		return usagef("--federation-countries %d: not negative", *fedCountries)
+	}
+	if *fedCountries > 0 {
+		// The defaults of correlation, with the federation's size.
+		if err := svc.EnableAlerts(correlate.Config{Window: 24 * time.Hour, Slots: 8, Tiers: correlate.DefaultTiers(), MaxSkew: 5 * time.Minute,
+			MaxAge: 24 * time.Hour, FederationCountries: *fedCountries}); err != nil {
+			return err
+		}
 	}
 	// Before the store closes: background pushes and correlation end.
 	defer svc.Close()

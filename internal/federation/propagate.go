@@ -15,12 +15,15 @@ import (
 // running for a peer is followed by one more run, so a burst of
 // additions costs at most two pushes; a failed push is recorded in the
 // peer's LastError and retried after a back-off (1 s, doubling up to
-// 30 s), and by the periodic sync, both resuming from the push
+// 5 s), and by the periodic sync, both resuming from the push
 // checkpoint.
 
 // maxPushRetry bounds the back-off between retries of a failed immediate
-// push (1 s, doubling); the periodic sync retries too.
-const maxPushRetry = 30 * time.Second
+// push (1 s, doubling); the periodic sync retries too. It is short
+// because a peer cut off by a partition must have what it missed within
+// seconds of the partition's end (the WAN drill's goal is 10 s), and a
+// retry of an unreachable peer costs one refused connection.
+const maxPushRetry = 5 * time.Second
 
 // pushSaveEvery is how often, at most, an immediate push saves its peer's
 // checkpoint. A busy node pushes to each peer many times a second, and
