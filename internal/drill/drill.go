@@ -360,7 +360,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	f := &federation{w: w, rec: newRecorder(cfg.Nodes, tiers), alerts: alerts, log: cfg.Logger,
 		http: &http.Client{Transport: tr}, syncInt: cfg.SyncInterval, progress: &progress{fn: cfg.OnProgress},
 		limits: taxiiclient.Limits{MaxRetries: 1, BackoffBase: 100 * time.Millisecond, MaxBackoff: time.Second, HeaderTimeout: 30 * time.Second},
-		procs: cfg.Processes, loss: cfg.Loss}
+		procs:  cfg.Processes, loss: cfg.Loss}
 	res := &Result{Nodes: cfg.Nodes, Countries: cfg.Countries, Seed: cfg.Seed, Topology: Topology, Sightings: len(w.sightings), Mode: "in-process"}
 	if f.procs {
 		res.Mode = "processes"

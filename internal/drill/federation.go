@@ -200,10 +200,10 @@ type federation struct {
 	// Processes mode: every node is an 'entente serve' process (bin),
 	// reached by its peers through the WAN proxy over TLS with its key
 	// pinned; links are the proxy's links by [from, to].
-	procs bool
-	bin   string
-	proxy *wan.Proxy
-	loss  float64
+	procs  bool
+	bin    string
+	proxy  *wan.Proxy
+	loss   float64
 	links  map[[2]int]string // [from, to] → link address
 	linkMu sync.Mutex
 	logDir string

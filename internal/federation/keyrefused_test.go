@@ -107,8 +107,10 @@ func TestKeyMismatchRefusedAuditedLogged(t *testing.T) {
 	var logs bytes.Buffer
 	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	svc := federation.New(federation.Config{
-		Peers:   store,
-		Release: func(context.Context, entente.Principal, string, string, entente.ObjectQuery) (entente.Page, error) { return entente.Page{}, nil },
+		Peers: store,
+		Release: func(context.Context, entente.Principal, string, string, entente.ObjectQuery) (entente.Page, error) {
+			return entente.Page{}, nil
+		},
 		Receive: noReceiver{},
 		Dial:    func(p federation.Peer) federation.Remote { return impostor{want: p.Pin, got: &presented} },
 		Collection: func(_ context.Context, id string) (entente.Collection, error) {
