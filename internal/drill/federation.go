@@ -106,6 +106,16 @@ func (r *recStore) AddObjects(ctx context.Context, coll string, objs []*stix.Obj
 	return out, err
 }
 
+// AddReceived adds received objects (with their provenance, in one
+// commit) and records the alerts among them.
+func (r *recStore) AddReceived(ctx context.Context, rc store.Received) ([]entente.AddOutcome, error) {
+	out, err := r.Store.AddReceived(ctx, rc)
+	if err == nil {
+		r.rec.stored(r.node, rc.Objects)
+	}
+	return out, err
+}
+
 // Submit submits objects and records the alerts among them once durable.
 func (r *recStore) Submit(ctx context.Context, sub store.Submission) error {
 	done := sub.Done

@@ -14,6 +14,7 @@ type Sample struct {
 	At         time.Duration // since the load started
 	RSSMiB     float64
 	WALMiB     float64
+	DBMiB      float64 // entente.db + audit.db: what the load stored
 	Goroutines float64
 	OpenFiles  float64
 }
@@ -27,6 +28,7 @@ type series struct {
 var panels = []series{
 	{"Resident memory", "MiB", func(s Sample) float64 { return s.RSSMiB }},
 	{"WAL (entente.db-wal + audit.db-wal)", "MiB", func(s Sample) float64 { return s.WALMiB }},
+	{"Database files (entente.db + audit.db: what the load stored)", "MiB", func(s Sample) float64 { return s.DBMiB }},
 	{"Goroutines", "", func(s Sample) float64 { return s.Goroutines }},
 	{"Open files", "", func(s Sample) float64 { return s.OpenFiles }},
 }
