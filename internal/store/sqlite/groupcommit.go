@@ -123,7 +123,20 @@ func (s *Store) writer() {
 		case r := <-s.adds:
 			group = append(group, r)
 		case <-s.stop:
-			return
+			// Calls queued but not started fail: none waits forever.
+			for {
+				select {
+				case r := <-s.adds:
+					r.out, r.err = nil, errClosed
+					if r.onDone != nil {
+						r.onDone(nil, errClosed)
+					} else {
+						close(r.done)
+					}
+				default:
+					return
+				}
+			}
 		}
 		n := len(group[0].objs)
 	gather:
