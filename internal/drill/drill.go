@@ -756,6 +756,9 @@ func measure(res *Result, f *federation, t *truth, order []int, emitted []time.T
 	if p := res.Partition; p != nil && f.plan != nil {
 		end := res.Start.Add(time.Duration(p.To * float64(time.Second)))
 		for _, i := range f.plan.regionOf {
+			if _, killed := closed[i]; killed {
+				continue // its catch-up after the restart is the fault's
+			}
 			for a, rank := range t.final {
 				if at := f.rec.held(i, a, rank); at.After(end) {
 					// From the end, or from the threshold sighting when
