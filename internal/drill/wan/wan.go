@@ -129,6 +129,7 @@ func (p *Proxy) SetDown(name string, down bool) {
 		cut = append(cut, c)
 	}
 	l.mu.Unlock()
+	l.count(func(s *Stats) { s.Resets += int64(len(cut)) })
 	for _, c := range cut {
 		reset(c.client)
 		reset(c.server)

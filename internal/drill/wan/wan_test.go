@@ -138,7 +138,7 @@ func TestPartitionResetsAndRefuses(t *testing.T) {
 	if _, err := roundTrip(t, addr, 10); err != nil {
 		t.Errorf("after the partition: %v", err)
 	}
-	if st := p.Stats()["a->b"]; st.Refused == 0 {
+	if st := p.Stats()["a->b"]; st.Refused == 0 || st.Resets != 1 {
 		t.Errorf("stats %+v count no refusal", st)
 	}
 }
