@@ -372,6 +372,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				return nil, fmt.Errorf("processes mode: find the entente binary: %w", err)
 			}
 		}
+		if err := ensureOpenFiles(openFilesFor(w)); err != nil {
+			return nil, err
+		}
 		f.proxy = wan.New(cfg.Seed)
 		defer f.proxy.Close()
 		f.logDir = filepath.Join(dir, "logs")

@@ -534,3 +534,38 @@ func (f *federation) stopAll(ctx context.Context, res *Result) error {
 	}
 	return nil
 }
+
+// openFilesFor is how many descriptors the drill's process needs for a
+// world: every directed link (a constituent to and from its CERT, every
+// CERT to every other) listens and carries a connection or two (two
+// descriptors each), and the drill reads every node.
+func openFilesFor(w *world) uint64 {
+	certs := len(w.certs)
+	links := 2*(len(w.orgs)-certs) + certs*(certs-1)
+	return uint64(5*links + 8*len(w.orgs) + 1024)
+}
+
+// ensureOpenFiles raises the process's open-file limit to at least need
+// (the proxy holds a listener per link and two descriptors per
+// connection it carries), as far as the hard limit allows, raising the
+// hard limit too when the drill may (root).
+func ensureOpenFiles(need uint64) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return nil // unknown here: let the run tell
+	}
+	if lim.Cur >= need {
+		return nil
+	}
+	want := lim
+	want.Cur = need
+	if want.Max < need {
+		want.Max = need
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
+		want.Cur, want.Max = lim.Max, lim.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want)
+		return fmt.Errorf("processes mode: the proxy needs about %d open files and the limit is %d (raising it: %v); raise ulimit -n or use fewer --nodes", need, lim.Max, err)
+	}
+	return nil
+}

@@ -28,3 +28,17 @@ func TestEveryCountryHasARegion(t *testing.T) {
 		t.Errorf("US-FR %s, want the measured 77 ms", r)
 	}
 }
+
+// TestOpenFilesForTheFullDrill checks the descriptor estimate of the
+// 259-node world: above the 20,000 a default limit gives, which is why
+// processes mode raises it.
+func TestOpenFilesForTheFullDrill(t *testing.T) {
+	w, err := newWorld(259, 78, 1, 6*time.Hour, 5*time.Minute, time.Now(), 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := 2*(259-78) + 78*77
+	if got := openFilesFor(w); got < uint64(3*links) || got > 100000 {
+		t.Errorf("open files for 259 nodes: %d, want between %d and 100000", got, 3*links)
+	}
+}
