@@ -280,9 +280,10 @@ func (f *federation) setLinks(nodes []int, down bool) {
 	}
 }
 
-// midPush waits (at most 5 s) until node i is sending on one of its
-// links: it is in the middle of a push.
-func (f *federation) midPush(i int) bool {
+// midPush waits (at most wait) until node i is sending on one of its
+// links: it is in the middle of a push (a national CERT has only push
+// peers: whatever it sends is a push).
+func (f *federation) midPush(i int, wait time.Duration) bool {
 	f.linkMu.Lock()
 	var out []string
 	for k := range f.links {
@@ -291,7 +292,7 @@ func (f *federation) midPush(i int) bool {
 		}
 	}
 	f.linkMu.Unlock()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
 		for _, n := range out {
 			if f.proxy.Active(n, 20*time.Millisecond) {
@@ -397,7 +398,9 @@ func (f *federation) runFaults(ctx context.Context, cfg Config, p *faultPlan, st
 			for k, i := range p.kill {
 				fl := Fault{Node: i, Name: f.w.orgs[i].Name, Kind: "kill -9"}
 				if k == 0 {
-					fl.MidPush = f.midPush(i)
+					// Waiting for a push may take a while in a quiet
+					// federation; the restart stays at 70%.
+					fl.MidPush = f.midPush(i, min(cfg.Duration/5, time.Minute))
 					if fl.MidPush {
 						fl.Kind = "kill -9 mid-push"
 					}
