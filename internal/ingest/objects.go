@@ -46,7 +46,27 @@ func (s *Service) AddObjects(ctx context.Context, p entente.Principal, collectio
 	}
 	valid, failures := validateObjects(objects)
 	st.Failures = failures
-	if len(valid) > 0 {
+	ra, oneCommit := s.st.(store.ReceivedAdder)
+	oneCommit = oneCommit && p.Role == entente.RolePartner && len(valid) > 0
+	if oneCommit {
+		// A partner's push: objects, provenance and status in one durable
+		// commit, so no crash leaves objects whose origin is unknown.
+		_, err := ra.AddReceived(ctx, store.Received{Collection: c.ID, Objects: valid, Origin: pushedFrom(p), Peer: "key:" + p.KeyID,
+			ReceivedAt: requested, StatusID: st.ID, Status: func(out []entente.AddOutcome) []byte {
+				st.Successes = make([]entente.StatusDetail, len(out))
+				for i, o := range out {
+					st.Successes[i] = entente.StatusDetail{ID: o.ID, Version: stix.FormatTimestamp(o.Version)}
+				}
+				st.SuccessCount, st.FailureCount = len(st.Successes), len(st.Failures)
+				b, _ := json.Marshal(statusRecord{Owner: p.KeyID, Status: st})
+				return b
+			}})
+		if err != nil {
+			return nil, fmt.Errorf("add %d objects to collection %s: %w", len(valid), c.ID, err)
+		}
+		s.cfg.Added(c)
+		s.cfg.Stored(c.ID, valid, true)
+	} else if len(valid) > 0 {
 		outcomes, err := s.st.AddObjects(ctx, c.ID, valid)
 		if err != nil {
 			return nil, fmt.Errorf("add %d objects to collection %s: %w", len(valid), c.ID, err)
@@ -66,12 +86,14 @@ func (s *Service) AddObjects(ctx context.Context, p entente.Principal, collectio
 		s.cfg.Stored(c.ID, valid, p.Role == entente.RolePartner)
 	}
 	st.SuccessCount, st.FailureCount = len(st.Successes), len(st.Failures)
-	rec, err := json.Marshal(statusRecord{Owner: p.KeyID, Status: st})
-	if err != nil {
-		return nil, fmt.Errorf("encode status %s: %w", st.ID, err)
-	}
-	if err := s.st.PutStatus(ctx, st.ID, rec); err != nil {
-		return nil, fmt.Errorf("keep status %s (its %d objects were stored): %w", st.ID, st.SuccessCount, err)
+	if !oneCommit {
+		rec, err := json.Marshal(statusRecord{Owner: p.KeyID, Status: st})
+		if err != nil {
+			return nil, fmt.Errorf("encode status %s: %w", st.ID, err)
+		}
+		if err := s.st.PutStatus(ctx, st.ID, rec); err != nil {
+			return nil, fmt.Errorf("keep status %s (its %d objects were stored): %w", st.ID, st.SuccessCount, err)
+		}
 	}
 	s.report(st)
 	s.log.DebugContext(ctx, "objects added", "collection", c.ID, "status", st.ID,
@@ -184,6 +206,17 @@ func (s *Service) Receive(ctx context.Context, collection string, objs []*stix.O
 		return 0, err
 	}
 	collection = c.ID
+	if ra, ok := s.st.(store.ReceivedAdder); ok {
+		// Objects and provenance in one durable commit.
+		r := store.Received{Collection: collection, Objects: objs, Origin: from.Org, Peer: from.Peer, ReceivedAt: from.At}
+		outcomes, err := ra.AddReceived(ctx, r)
+		if err != nil {
+			return 0, fmt.Errorf("store %d objects from peer %s: %w", len(objs), from.Peer, err)
+		}
+		s.cfg.Added(c)
+		s.cfg.Stored(collection, objs, true)
+		return len(r.Provenance(outcomes)), nil
+	}
 	outcomes, err := s.st.AddObjects(ctx, collection, objs)
 	if err != nil {
 		return 0, err
@@ -212,10 +245,7 @@ func (s *Service) recordPushed(ctx context.Context, p entente.Principal, collect
 	if err != nil {
 		return err
 	}
-	from := p.Org
-	if from == "" {
-		from = "key:" + p.KeyID
-	}
+	from := pushedFrom(p)
 	prov := make([]store.Provenance, 0, len(outcomes))
 	for _, o := range outcomes {
 		if !o.Duplicate {
@@ -226,4 +256,13 @@ func (s *Service) recordPushed(ctx context.Context, p entente.Principal, collect
 		return fmt.Errorf("record provenance of %d objects pushed by %s: %w", len(prov), from, err)
 	}
 	return nil
+}
+
+// pushedFrom is the origin recorded for what a partner's key pushes: its
+// organisation, else the key.
+func pushedFrom(p entente.Principal) string {
+	if p.Org == "" {
+		return "key:" + p.KeyID
+	}
+	return p.Org
 }
