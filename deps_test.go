@@ -70,6 +70,7 @@ var (
 		"internal/observable",
 		"internal/pin",
 		"internal/policy",
+		"internal/retraction",
 		"internal/safety",
 		"internal/sensor",
 		"internal/stix",

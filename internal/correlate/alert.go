@@ -38,8 +38,9 @@ const (
 	// ChangeLowered: evidence was retracted or its source quarantined,
 	// and what remains meets a lower tier.
 	ChangeLowered Change = "lowered"
-	// ChangeWithdrawn: nothing that remains supports the alert; the node
-	// revokes it.
+	// ChangeWithdrawn: nothing that remains supports the alert; its
+	// object says so (withdrawn), and stays unrevoked so that new
+	// evidence may raise it again.
 	ChangeWithdrawn Change = "withdrawn"
 )
 
@@ -178,7 +179,7 @@ func AlertObject(a Alert) json.RawMessage {
 		LastSeen:          stix.FormatTimestamp(a.LastSeen),
 		WindowSeconds:     int64(a.Window / time.Second),
 		SourceCount:       a.SourceCount,
-		Revoked:           a.SupersededBy != "" || a.Withdrawn,
+		Revoked:           a.SupersededBy != "",
 		Withdrawn:         a.Withdrawn,
 		SupersededByRef:   a.SupersededBy,
 		Extensions:        map[string]extensionMarker{ExtensionID: {ExtensionType: "new-sdo"}},
@@ -205,8 +206,8 @@ const alertSchema = `{"$schema":"https://json-schema.org/draft/2020-12/schema",`
 	`"first_seen":{"type":"string","format":"date-time"},"last_seen":{"type":"string","format":"date-time"},` +
 	`"window_seconds":{"type":"integer","minimum":1},` +
 	`"source_count":{"type":"integer","minimum":1,"description":"Independent sources (origin nodes) that vouched for the sightings."},` +
-	`"revoked":{"type":"boolean","description":"Set when the alert is superseded or withdrawn."},` +
-	`"withdrawn":{"type":"boolean","description":"Set when nothing supports the alert any more (evidence retracted, its source quarantined)."},` +
+	`"revoked":{"type":"boolean","description":"Set when the alert is superseded."},` +
+	`"withdrawn":{"type":"boolean","description":"Set when nothing supports the alert any more (evidence retracted, its source quarantined); a later version may raise it again."},` +
 	`"superseded_by_ref":{"type":"string","pattern":"^x-entente-alert--","description":"The alert that now covers this one."}}}`
 
 // ExtensionDefinition returns the STIX extension-definition object that

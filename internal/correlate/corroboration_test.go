@@ -3,6 +3,7 @@ package correlate_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -212,4 +213,30 @@ func TestPropertyKMisbehavingOrigins(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestWithdrawnAlertIsRaisedAgain: an alert withdrawn when its evidence
+// was removed is not revoked, and new evidence raises it again as a later
+// version than the withdrawn one.
+func TestWithdrawnAlertIsRaisedAgain(t *testing.T) {
+	e := newEngine(t, correlate.Config{})
+	e.SetSource("s-fr", correlate.SourceInfo{Home: "FR", Weight: 1})
+	now := t0.Add(time.Hour)
+	addAll(t, e, now, []correlate.Sighting{vouched(1, "s-fr", "a", "FR", t0), vouched(2, "s-fr", "b", "FR", t0)})
+	changes := e.Remove(func(source, org, object string) bool { return org == "b" })
+	if len(changes) != 1 || changes[0].Change != correlate.ChangeWithdrawn {
+		t.Fatalf("after removing b: %+v", changes)
+	}
+	obj := string(correlate.AlertObject(changes[0]))
+	if !strings.Contains(obj, `"withdrawn":true`) || strings.Contains(obj, `"revoked"`) {
+		t.Fatalf("withdrawn alert object %s: want withdrawn, not revoked", obj)
+	}
+	withdrawn := changes[0].Version
+	got, err := e.Add(vouched(3, "s-fr", "c", "FR", t0.Add(time.Minute)), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != changes[0].ID || got[0].Change != correlate.ChangeCreated || got[0].Withdrawn || !got[0].Version.After(withdrawn) {
+		t.Fatalf("raised again: %+v (withdrawn version %s)", got, withdrawn)
+	}
 }

@@ -349,6 +349,10 @@ type Engine struct {
 	// homeGen changes whenever a source's home changes: the threats'
 	// units are recomputed when they are next counted.
 	homeGen uint32
+	// withdrawn holds the last version (modified, in nanoseconds) of each
+	// alert withdrawn, so that new evidence raises it again as a later
+	// version.
+	withdrawn map[string]int64
 
 	// scratch, reused across evaluations
 	stamp    []uint32 // per org: the evaluation that last counted it
@@ -384,14 +388,15 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		cfg:     cfg,
-		g:       int64(cfg.Slots),
-		slot:    int64(cfg.Window) / int64(cfg.Slots),
-		threats: make(map[ThreatKey]*threatState),
-		orgs:    make(map[string]uint32),
-		srcs:    make(map[string]uint32),
-		objs:    make(map[string]uint32),
-		homeGen: 1,
+		cfg:       cfg,
+		g:         int64(cfg.Slots),
+		slot:      int64(cfg.Window) / int64(cfg.Slots),
+		threats:   make(map[ThreatKey]*threatState),
+		orgs:      make(map[string]uint32),
+		srcs:      make(map[string]uint32),
+		objs:      make(map[string]uint32),
+		homeGen:   1,
+		withdrawn: make(map[string]int64),
 	}
 	e.ageSlots = ceilDiv(int64(cfg.MaxAge), e.slot)
 	e.skew = ceilDiv(int64(cfg.MaxSkew), e.slot)
@@ -913,6 +918,7 @@ func (e *Engine) reassess(t *threatState) []Alert {
 			// No run starts in its epoch any more: nothing supports it.
 			a := e.alert(t, st, ChangeWithdrawn)
 			a.Withdrawn = true
+			e.withdrawn[st.id] = st.modified
 			out = append(out, a)
 			t.reported = slices.Delete(t.reported, k, k+1)
 			k--
@@ -1104,6 +1110,11 @@ func (e *Engine) alert(t *threatState, st *alertState, ch Change) Alert {
 	start := e.epochStart(st.epoch)
 	if st.id == "" {
 		st.id = AlertID(t.key, start)
+		if m, ok := e.withdrawn[st.id]; ok {
+			// Raised again after it was withdrawn: a later version.
+			st.modified, st.bumped = m, true
+			delete(e.withdrawn, st.id)
+		}
 	}
 	a := Alert{
 		ID:            st.id,
@@ -1197,6 +1208,14 @@ func (e *Engine) Sweep(now time.Time) int {
 		if len(t.entries) == 0 && len(t.reported) == 0 {
 			delete(e.threats, k)
 			forgot++
+		}
+	}
+	// A withdrawn alert older than any sighting still accepted cannot be
+	// raised again.
+	oldest := keepFrom * e.slot
+	for id, m := range e.withdrawn {
+		if m < oldest {
+			delete(e.withdrawn, id)
 		}
 	}
 	return forgot

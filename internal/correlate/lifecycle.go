@@ -11,12 +11,15 @@ type Status string
 
 // The lifecycle states. An alert starts new, is acknowledged, then
 // resolved; whenever its tier rises it becomes escalated, from which it is
-// acknowledged or resolved again.
+// acknowledged or resolved again. It is withdrawn, from any state, when
+// nothing that remains supports it (its evidence was retracted, or its
+// sources quarantined); new evidence raises it again.
 const (
 	StatusNew          Status = "new"
 	StatusAcknowledged Status = "acknowledged"
 	StatusResolved     Status = "resolved"
 	StatusEscalated    Status = "escalated"
+	StatusWithdrawn    Status = "withdrawn"
 )
 
 // Transition records one change of status: who made it, when and why.
@@ -52,6 +55,7 @@ var allowed = map[Status][]Status{
 	StatusAcknowledged: {StatusResolved},
 	StatusEscalated:    {StatusAcknowledged, StatusResolved},
 	StatusResolved:     {},
+	StatusWithdrawn:    {},
 }
 
 func (l *Lifecycle) move(to Status, by string, at time.Time, note string) error {
@@ -103,4 +107,40 @@ func (l *Lifecycle) Escalate(a Alert, by string, at time.Time, note string) erro
 		return err
 	}
 	return nil
+}
+
+// Lower records that the alert's tier fell to a's, its evidence having
+// been retracted in part (a's TierRank 0: no tier, see [Lifecycle.Withdraw]).
+// The status is kept; a conflict when a's tier is not below the current
+// one.
+func (l *Lifecycle) Lower(a Alert, by string, at time.Time, note string) error {
+	if a.TierRank >= l.TierRank {
+		return entente.Errorf(entente.ECONFLICT, "alert tier %s is not below the current tier %s", a.Tier, l.Tier)
+	}
+	prevTier, prevRank := l.Tier, l.TierRank
+	l.Tier, l.TierRank = a.Tier, a.TierRank
+	if err := l.move(l.Status, by, at, note); err != nil {
+		l.Tier, l.TierRank = prevTier, prevRank
+		return err
+	}
+	return nil
+}
+
+// Withdraw records that nothing supports the alert any more: the node no
+// longer acts on it. A conflict when it is already withdrawn.
+func (l *Lifecycle) Withdraw(by string, at time.Time, note string) error {
+	if l.Status == StatusWithdrawn {
+		return entente.Errorf(entente.ECONFLICT, "alert is already withdrawn")
+	}
+	return l.move(StatusWithdrawn, by, at, note)
+}
+
+// Reraise records that new evidence raised a withdrawn alert again, at
+// a's tier: it is new again. A conflict unless it is withdrawn.
+func (l *Lifecycle) Reraise(a Alert, by string, at time.Time, note string) error {
+	if l.Status != StatusWithdrawn {
+		return entente.Errorf(entente.ECONFLICT, "alert is %s, not withdrawn", l.Status)
+	}
+	l.Tier, l.TierRank = a.Tier, a.TierRank
+	return l.move(StatusNew, by, at, note)
 }

@@ -108,6 +108,12 @@ func (s *Source) Read(ctx context.Context, c entente.Collection, q entente.Objec
 				yield(entente.ObjectEntry{}, queryError(c, err))
 				return
 			}
+			if s.t == nil {
+				if page, err = s.g.dropWithheld(ctx, c, page); err != nil {
+					yield(entente.ObjectEntry{}, err)
+					return
+				}
+			}
 			if s.t != nil {
 				sink := s.sinks[c.ID]
 				if sink == nil {

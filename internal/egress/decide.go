@@ -96,6 +96,17 @@ func (g *Gate) gatePage(ctx context.Context, t *terms, c entente.Collection, pag
 	if err != nil {
 		return entente.Page{}, fmt.Errorf("policy gate: %w", err)
 	}
+	// What the node no longer acts on (retracted, from a quarantined
+	// partner) is not passed on; retractions follow what the partner
+	// received, naming only that.
+	wh, err := g.withheld(ctx)
+	if err != nil {
+		return entente.Page{}, fmt.Errorf("policy gate: %w", err)
+	}
+	rets, err := g.retractionsFor(ctx, t, c, page.Entries, okMeta)
+	if err != nil {
+		return entente.Page{}, err
+	}
 	pg := &policy.Gate{Self: t.self}
 	if len(victims) > 0 {
 		if pg.CountryOf, err = g.directory(ctx, t.self, victims); err != nil {
@@ -113,6 +124,14 @@ func (g *Gate) gatePage(ctx context.Context, t *terms, c entente.Collection, pag
 		}
 		o := &metas[i]
 		meta := objectMeta(c, e, o, marks, def, prov)
+		if release, isRet := rets[i]; isRet {
+			if !release {
+				continue
+			}
+			meta.Retraction = true
+		} else if !wh.empty() && wh.withholds(e.ID, meta.Origin) != "" {
+			continue
+		}
 		if gms := granular[i]; len(gms) > 0 {
 			meta.Granular = marks.ClassifyGranular(gms)
 		}

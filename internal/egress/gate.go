@@ -49,6 +49,10 @@ type Gate struct {
 	marks markingCache
 	arts  artifacts
 
+	// whMu guards wh, the withheld set (withheld.go).
+	whMu sync.Mutex
+	wh   *withheldSet
+
 	renders atomic.Int64
 	hits    atomic.Int64
 }

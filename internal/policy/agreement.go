@@ -24,7 +24,34 @@ type Party struct {
 	// Sector is the organisation's industry sector, preferably from the
 	// STIX industry-sector-ov vocabulary ("government", "energy").
 	Sector string `json:"sector,omitempty"`
+	// Trust is how far correlation trusts what the partner vouches for
+	// (zero: the node's defaults).
+	Trust Trust `json:"trust,omitzero"`
 }
+
+// Trust is how far correlation trusts the sightings a partner vouches
+// for: its weight towards a tier's independent sources, its quota of
+// sightings per window, and whether it is quarantined. Unset weight and
+// quota take the node's defaults ([correlation] default_weight and
+// default_quota).
+type Trust struct {
+	// Weight is what the partner counts for towards a tier's
+	// min_sources (0 to 10; 1 is one independent source).
+	Weight *float64 `json:"weight,omitempty"`
+	// Quota is how many sightings the partner may add per correlation
+	// window; past it they are refused. 0 is no quota.
+	Quota *int `json:"quota,omitempty"`
+	// Quarantined: nothing the partner contributed is acted on — its
+	// sightings count for nothing, its objects leave every export,
+	// snapshot and release to others — until it is released.
+	Quarantined bool `json:"quarantined,omitempty"`
+	// QuarantinedAt and Reason say when and why.
+	QuarantinedAt time.Time `json:"quarantined_at,omitzero"`
+	Reason        string    `json:"reason,omitempty"`
+}
+
+// MaxWeight is the largest trust weight.
+const MaxWeight = 10
 
 // Validate checks that p has an identity id and an ISO 3166-1 alpha-2
 // country. The error names the field at fault.
@@ -35,6 +62,12 @@ func (p Party) Validate() error {
 	}
 	if !IsCountry(p.Country) {
 		errs = append(errs, fmt.Errorf("country: %q is not an ISO 3166-1 alpha-2 code (e.g. FR, DE, US)", p.Country))
+	}
+	if w := p.Trust.Weight; w != nil && (*w < 0 || *w > MaxWeight || *w != *w) {
+		errs = append(errs, fmt.Errorf("trust.weight: %g is not between 0 and %d", *w, MaxWeight))
+	}
+	if q := p.Trust.Quota; q != nil && *q < 0 {
+		errs = append(errs, fmt.Errorf("trust.quota: %d is negative", *q))
 	}
 	return errors.Join(errs...)
 }

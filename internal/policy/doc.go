@@ -63,12 +63,13 @@
 //	| 7 | redact.third-party-identity  | withhold | the agreement removes third-party identities and the object is an identity other than the node's or the partner's |
 //	| 8 | redact.free-text-note        | withhold | the agreement strips free text and the object is a note |
 //	| 9 | agreement.collection         | withhold | the collection is not covered (own CLEAR objects still go by rule 4, with the agreement's redactions) |
-//	|10 | agreement.object-type        | withhold | the type is not covered (same exception as rule 9) |
+//	|10 | agreement.object-type        | withhold | the type is not covered (same exception as rule 9), unless the object is a retraction of objects the partner received ([ObjectMeta.Retraction]) |
 //	|11 | tlp.above-agreement          | withhold | the object's TLP is above the agreement's MaxTLP |
 //	|12 | reshare.originator           | allow    | a third party's object sent back to that same party (its originator) |
 //	|13 | reshare.not-allowed          | withhold | a third party's object and the agreement does not allow passing such objects on |
 //	|14 | reshare.third-party-amber    | withhold | a third party's AMBER or AMBER+STRICT object: an AMBER object from A is never sent on to C |
-//	|15 | agreement                    | allow    | everything above passed: the agreement covers the object |
+//	|15 | retraction                   | allow    | everything above passed for a retraction whose type the agreement does not cover: it follows what it retracts |
+//	|16 | agreement                    | allow    | everything above passed: the agreement covers the object |
 //
 // Origin, not created_by_ref, decides whether an object is a third
 // party's: it is the provenance the node recorded when it received the

@@ -29,6 +29,7 @@ const (
 	RuleThirdPartyID      = "redact.third-party-identity"
 	RuleFreeTextNote      = "redact.free-text-note"
 	RuleAgreement         = "agreement"
+	RuleRetraction        = "retraction"
 )
 
 // Redaction names, as listed in [Decision.Redactions].
@@ -66,6 +67,12 @@ type ObjectMeta struct {
 	// Granular are the object's granular markings that restrict the
 	// content they name (see [Markings.ClassifyGranular]).
 	Granular []FieldMarking `json:"granular,omitempty"`
+	// Retraction is set on a retraction (an opinion that strongly
+	// disagrees) whose every object the partner received: it follows
+	// them whatever types the agreement covers (rule "retraction"), so
+	// that a false positive is withdrawn wherever it went. The caller
+	// checks what the partner received and names only that.
+	Retraction bool `json:"retraction,omitempty"`
 }
 
 // Decision is the gate's verdict on one object for one partner.
@@ -169,7 +176,8 @@ func (g *Gate) Check(a *Agreement, partner Party, obj ObjectMeta, now time.Time)
 	if !slices.Contains(a.Collections, obj.Collection) {
 		return public(RuleCollection, redactions)
 	}
-	if len(a.ObjectTypes) > 0 && !slices.Contains(a.ObjectTypes, obj.Type) {
+	typeCovered := len(a.ObjectTypes) == 0 || slices.Contains(a.ObjectTypes, obj.Type)
+	if !typeCovered && !obj.Retraction {
 		return public(RuleObjectType, redactions)
 	}
 	if obj.TLP > a.MaxTLP {
@@ -185,6 +193,9 @@ func (g *Gate) Check(a *Agreement, partner Party, obj ObjectMeta, now time.Time)
 		if obj.TLP >= stix.TLPAmber {
 			return Decision{Rule: RuleReshareAmber}
 		}
+	}
+	if !typeCovered {
+		return Decision{Allow: true, Rule: RuleRetraction, Redactions: redactions}
 	}
 	return Decision{Allow: true, Rule: RuleAgreement, Redactions: redactions}
 }
@@ -231,6 +242,8 @@ func (g *Gate) explain(d Decision, a *Agreement, partner Party, obj *ObjectMeta,
 		return fmt.Sprintf("%s was received from %s and is %s: it is never passed on to another party", obj.ID, obj.Origin, obj.TLP)
 	case RuleAgreement:
 		return fmt.Sprintf("%s (%s, %s, collection %q) is covered by agreement %s", obj.ID, obj.Type, obj.TLP, obj.Collection, a.ID)
+	case RuleRetraction:
+		return fmt.Sprintf("%s retracts objects partner %s received under agreement %s: it follows them", obj.ID, partner.ID, a.ID)
 	}
 	return d.Rule
 }

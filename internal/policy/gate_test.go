@@ -32,6 +32,7 @@ type caseFile struct {
 			Residency  *[]string `json:"residency"`
 			Origin     string    `json:"origin"`
 			Peer       string    `json:"peer"`
+			Retraction bool      `json:"retraction"`
 		} `json:"object"`
 		Want struct {
 			Allow      bool     `json:"allow"`
@@ -73,7 +74,7 @@ func TestDecideDataDriven(t *testing.T) {
 				}
 			}
 			o := policy.ObjectMeta{ID: c.Object.ID, Type: c.Object.Type, Collection: c.Object.Collection,
-				TLP: c.Object.TLP, Origin: c.Object.Origin, ReceivedFromPeer: c.Object.Peer}
+				TLP: c.Object.TLP, Origin: c.Object.Origin, ReceivedFromPeer: c.Object.Peer, Retraction: c.Object.Retraction}
 			if c.Object.Residency != nil {
 				o.Residency = append([]string{}, *c.Object.Residency...)
 			}
@@ -130,7 +131,7 @@ func model(self string, a *policy.Agreement, p policy.Party, o policy.ObjectMeta
 	return covered || public
 }
 
-var allowRules = map[string]bool{policy.RulePublic: true, policy.RuleOriginator: true, policy.RuleAgreement: true}
+var allowRules = map[string]bool{policy.RulePublic: true, policy.RuleOriginator: true, policy.RuleAgreement: true, policy.RuleRetraction: true}
 
 var denyRules = map[string]bool{
 	policy.RuleRed: true, policy.RuleResidency: true, policy.RulePartnerMismatch: true, policy.RuleNoAgreement: true,

@@ -1023,3 +1023,7 @@ func millisecondPrecise(s string) bool {
 	dot := strings.LastIndexByte(s, '.')
 	return dot >= 0 && len(s)-dot-2 >= 3
 }
+
+// ValidID reports whether s is a STIX identifier: a type name, "--" and
+// an RFC 4122 UUID.
+func ValidID(s string) bool { return identifierProblem(s) == "" }
