@@ -104,9 +104,11 @@ func (g *Gate) blindCollections(ctx context.Context, p entente.Principal) ([]ent
 	return out, nil
 }
 
-// blindPage keeps, of one page of a collection's entries, those whose
-// values partner terms t may test blindly (policy.Gate.CheckBlind). The
-// entries keep their JSON, for the renderer; none of it leaves.
+// blindPage decides one page of a collection's entries for blind access
+// by partner terms t (policy.Gate.CheckBlind): the entries it admits keep
+// their JSON, for the renderer (none of it leaves); those it withholds
+// are kept without it (Raw nil), so that an incremental renderer learns
+// that their values must leave the set.
 func (g *Gate) blindPage(ctx context.Context, t *terms, c entente.Collection, page entente.Page, now time.Time) (entente.Page, error) {
 	if len(page.Entries) == 0 {
 		return page, nil
@@ -121,11 +123,14 @@ func (g *Gate) blindPage(ctx context.Context, t *terms, c entente.Collection, pa
 	for i, e := range page.Entries {
 		if !ok[i] {
 			g.log.ErrorContext(ctx, "stored object does not decode; left out of the blinded set", "collection", c.ID, "object", e.ID)
+			e.Raw = nil
+			out.Entries = append(out.Entries, e)
 			continue
 		}
-		if pg.CheckBlind(t.agreement, t.partner, metas[i], now).Allow {
-			out.Entries = append(out.Entries, e)
+		if !pg.CheckBlind(t.agreement, t.partner, metas[i], now).Allow {
+			e.Raw = nil
 		}
+		out.Entries = append(out.Entries, e)
 	}
 	return out, nil
 }

@@ -111,9 +111,10 @@ type Query struct {
 
 	// Blind, with Render, renders for a partner audience what its
 	// agreement grants it blind access to instead of what it may
-	// receive (see [Gate.BlindGrant]): its Source reads the indicators of
-	// the blind collections that policy.Gate.CheckBlind admits, which
-	// never leave the node — only the rendering does — and each serving
+	// receive (see [Gate.BlindGrant]): its Source reads the objects of
+	// the blind collections, those policy.Gate.CheckBlind withholds
+	// without their JSON; none leaves the node — only the rendering
+	// does — and each serving
 	// is audited as one blind record (audit.Blind), not as object
 	// versions. Collections is ignored: the agreement names them.
 	Blind bool
