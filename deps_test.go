@@ -69,6 +69,7 @@ var (
 		"internal/match",
 		"internal/observable",
 		"internal/policy",
+		"internal/safety",
 		"internal/sensor",
 		"internal/stix",
 		"internal/stix/pattern",
@@ -79,6 +80,7 @@ var (
 	// domain and on small interfaces (ports), never on an adapter.
 	application = []string{
 		"internal/alerting",
+		"internal/blindaccess",
 		"internal/egress",
 		"internal/exports",
 		"internal/federation",

@@ -111,6 +111,9 @@ func NewServer(c Config) (*Server, error) {
 // MaxBatch returns the largest batch the server evaluates.
 func (s *Server) MaxBatch() int { return s.maxBatch }
 
+// Params returns the prefix lengths of the server's sets.
+func (s *Server) Params() Params { return s.params }
+
 // Epochs returns the server's epochs.
 func (s *Server) Epochs() Epochs { return s.epochs }
 
