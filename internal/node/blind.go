@@ -211,3 +211,16 @@ func (r blindReplay) Seen(ctx context.Context, partner string, epoch uint64, dig
 func (r blindReplay) Add(ctx context.Context, partner string, epoch uint64, digest [32]byte) (bool, error) {
 	return r.bs.AddBlindBatch(ctx, partner, epoch, digest)
 }
+
+// BlindKeys returns blind access's key schedule (admin only): to pin a
+// key (blind.Keys.Pin) imported from elsewhere or of test vectors.
+func (s *Service) BlindKeys(ctx context.Context, p entente.Principal) (*blind.Keys, error) {
+	if err := requireAdmin(p, "managing blind-access keys"); err != nil {
+		return nil, err
+	}
+	b, err := s.blindAccess(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return b.Server().Keys(), nil
+}
