@@ -38,12 +38,12 @@ const (
 // indicators of the shared collection to it.
 type blindEnv struct {
 	*env
-	red      string // the blind collection's id
-	keyB     string // B's partner key
-	keyC     string // C's: an agreement without blind access
-	ids      map[string]string
-	values   map[string]string // name -> value, of what must never reach B
-	budget   blind.Budget
+	red    string // the blind collection's id
+	keyB   string // B's partner key
+	keyC   string // C's: an agreement without blind access
+	ids    map[string]string
+	values map[string]string // name -> value, of what must never reach B
+	budget blind.Budget
 }
 
 // blindIndicator returns an indicator of pattern with markings.
