@@ -89,7 +89,11 @@ func newService(st store.Store, cfg config.Config, net *safety.Net, logger *slog
 		// Feeds are fetched over HTTP(S).
 		FetchFeed: feedfetch.Fetch,
 		Safety:    net,
+		// Partners' blind access is reached over HTTP(S).
+		DialBlind: dialBlind,
 	}
+	// Validated when the configuration was loaded.
+	nc.BlindSecret, _ = cfg.Blind.BlindSecret()
 	if len(org) > 0 {
 		nc.Org = org[0]
 	}

@@ -3,6 +3,7 @@ package blind
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -217,7 +218,14 @@ type MatchResult struct {
 	Translate TranslateStats
 	// Info is the epoch matched against.
 	Info *EpochInfo
+	// Observed are, by blinded reference (the hits' indicator), the
+	// distinct log values that hit it, at most MaxObserved each.
+	Observed map[string][]string
 }
+
+// MaxObserved is the most observed values [MatchResult.Observed] keeps
+// per reference.
+const MaxObserved = 64
 
 // Match matches logs against a peer's blinded set: it reads the logs once
 // to collect the distinct inputs, translates those not yet translated in
@@ -246,10 +254,42 @@ func Match(ctx context.Context, t *Translator, opts MatchOptions) (*MatchResult,
 	if err != nil {
 		return res, err
 	}
-	r, err := match.Run(ctx, match.Options{Snapshot: snap, Logs: opts.Logs, Scan: opts.Scan, Hits: opts.Hits, Now: opts.Now})
-	res.Result = r
+	obs := &observer{w: opts.Hits, seen: map[string][]string{}}
+	r, err := match.Run(ctx, match.Options{Snapshot: snap, Logs: opts.Logs, Scan: opts.Scan, Hits: obs, Now: opts.Now})
+	res.Result, res.Observed = r, obs.seen
 	if err != nil {
 		return res, err
 	}
 	return res, terr
+}
+
+// observer passes hit lines on to w (when not nil) and keeps the values
+// that hit each reference. match.Run writes whole lines.
+type observer struct {
+	w    io.Writer
+	part []byte
+	seen map[string][]string
+}
+
+func (o *observer) Write(b []byte) (int, error) {
+	if o.w != nil {
+		if _, err := o.w.Write(b); err != nil {
+			return 0, err
+		}
+	}
+	o.part = append(o.part, b...)
+	for {
+		i := bytes.IndexByte(o.part, '\n')
+		if i < 0 {
+			break
+		}
+		var h match.HitRecord
+		if json.Unmarshal(o.part[:i], &h) == nil {
+			if l := o.seen[h.Indicator]; len(l) < MaxObserved && !slices.Contains(l, h.Observed) {
+				o.seen[h.Indicator] = append(l, h.Observed)
+			}
+		}
+		o.part = o.part[i+1:]
+	}
+	return len(b), nil
 }

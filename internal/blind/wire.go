@@ -198,6 +198,12 @@ type Peer interface {
 	Evaluate(ctx context.Context, req *EvalRequest) (*EvalResponse, error)
 }
 
+// Resolver is a [Peer] that resolves blinded references (see
+// [ResolveRequest]).
+type Resolver interface {
+	Resolve(ctx context.Context, refs []string) (*ResolveResponse, error)
+}
+
 // MaxResolveRefs is the most blinded references one resolve request may
 // name.
 const MaxResolveRefs = 1000

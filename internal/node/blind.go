@@ -224,3 +224,30 @@ func (s *Service) BlindKeys(ctx context.Context, p entente.Principal) (*blind.Ke
 	}
 	return b.Server().Keys(), nil
 }
+
+// BlindPeer returns the blind access that peer id (or the peer of that
+// name) grants this node (admin only): the partner node's protocol,
+// reached with the key that node issued to this one, which is never
+// shown. ENOTFOUND if there is no such peer.
+func (s *Service) BlindPeer(ctx context.Context, p entente.Principal, id string) (blind.Peer, error) {
+	if err := requireAdmin(p, "matching against a peer's blinded set"); err != nil {
+		return nil, err
+	}
+	if s.cfg.DialBlind == nil {
+		return nil, fmt.Errorf("this node has no way to reach peers' blind access (no DialBlind configured)")
+	}
+	ps, err := s.policyStore()
+	if err != nil {
+		return nil, err
+	}
+	peers, err := ps.Peers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list peers: %w", err)
+	}
+	for _, pr := range peers {
+		if pr.ID == id || pr.Name == id {
+			return s.cfg.DialBlind(pr), nil
+		}
+	}
+	return nil, entente.Errorf(entente.ENOTFOUND, "there is no peer %q (entente peer list)", id)
+}

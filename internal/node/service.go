@@ -84,6 +84,10 @@ type Config struct {
 	// BlindEpochs are blind access's epochs (blind.DefaultEpochs when
 	// zero).
 	BlindEpochs blind.Epochs
+	// DialBlind reaches a peer's blind access (the blindhttp adapter,
+	// wired by the caller), for matching against the sets of the
+	// partners that grant this node blind access ([Service.BlindPeer]).
+	DialBlind func(p federation.Peer) blind.Peer
 }
 
 // Defaults of Config.
