@@ -31,6 +31,10 @@ type EpochInfo struct {
 	SetDigest string `json:"set_digest"`
 	// Budget is the partner's budget and its use in the current period.
 	Budget BudgetState `json:"budget"`
+	// PublicKey is the encoding of k·G for the partner's key k of the
+	// epoch (base64 in JSON): with it the partner blinds additively, at
+	// less cost (see [Translator]). It reveals nothing of k.
+	PublicKey []byte `json:"public_key,omitempty"`
 }
 
 // BudgetState is a budget and its use in the current period.
@@ -179,6 +183,11 @@ func ParseEpochInfo(r io.Reader) (*EpochInfo, error) {
 	}
 	if info.MaxBatch < 1 || info.MaxBatch > MaxBatchLimit {
 		return nil, fmt.Errorf("epoch info: max_batch %d out of range 1-%d", info.MaxBatch, MaxBatchLimit)
+	}
+	if info.PublicKey != nil {
+		if _, err := decodeElement(info.PublicKey); err != nil {
+			return nil, fmt.Errorf("epoch info: public_key: %w", err)
+		}
 	}
 	return &info, nil
 }

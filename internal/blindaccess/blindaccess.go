@@ -161,7 +161,11 @@ func (s *Service) Info(ctx context.Context, p entente.Principal, budget blind.Bu
 	if err != nil {
 		return nil, fmt.Errorf("blind access: budget ledger: %w", err)
 	}
-	return &blind.EpochInfo{Suite: blind.SuiteID, Epoch: e, Start: ep.Start(e), End: ep.Start(e + 1), Grace: blind.Duration(ep.Grace),
+	pk, err := s.srv.PublicKey(p.Org, e)
+	if err != nil {
+		return nil, fmt.Errorf("blind access: %w", err)
+	}
+	return &blind.EpochInfo{PublicKey: pk, Suite: blind.SuiteID, Epoch: e, Start: ep.Start(e), End: ep.Start(e + 1), Grace: blind.Duration(ep.Grace),
 		Params: meta.params, MaxBatch: s.srv.MaxBatch(), SetLen: meta.inputs, SetBytes: meta.bytes, SetDigest: meta.digest,
 		Budget: blind.BudgetState{Limit: budget.Limit, Period: budget.String(), Used: used, Reset: next}}, nil
 }
