@@ -36,7 +36,7 @@ type Translator struct {
 	mu    sync.Mutex
 	info  *EpochInfo
 	set   *Set
-	add   *additiveClient // nil: multiplicative blinding
+	add   *additiveClient   // nil: multiplicative blinding
 	cache map[string]uint64 // input -> key of its output; hits are in hits
 	hits  map[string]uint64
 	spent int64
