@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -137,6 +138,7 @@ func TestBlindMatchTwoNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	slices.Sort(inputs)
 	byTag := map[string][]string{}
 	for _, in := range inputs {
 		tag, v, _ := strings.Cut(in, "\x00")
