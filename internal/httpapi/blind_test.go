@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strconv"
@@ -26,6 +27,8 @@ import (
 	"github.com/entente-cti/entente/internal/observable"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/store/postgres"
+	"github.com/entente-cti/entente/internal/testutil"
 )
 
 const (
@@ -575,5 +578,98 @@ func TestBlindVectorsThroughNode(t *testing.T) {
 		if got := hex.EncodeToString(resp.Elements[i]); got != tv.EvaluationElement {
 			t.Errorf("vector %d: evaluated %s, want %s", i, got, tv.EvaluationElement)
 		}
+	}
+}
+
+// TestBlindReplicasOnPostgres: two replicas of a node share one
+// PostgreSQL store. They derive the same keys from the secret kept in
+// it, publish the same set (a partner may read the epoch's info from one
+// and the set from the other), share the partner's budget and refuse on
+// one a batch evaluated on the other.
+func TestBlindReplicasOnPostgres(t *testing.T) {
+	url := testutil.PostgresSchemaURL(t)
+	ctx := context.Background()
+	var replicas []*httptest.Server
+	var svcs []*node.Service
+	for range 2 {
+		st, err := postgres.Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		svc := node.New(st, node.Config{Org: org}, nil)
+		t.Cleanup(svc.Close)
+		srv := httptest.NewServer(httpapi.New(svc, httpapi.Options{}, nil, nil))
+		t.Cleanup(srv.Close)
+		replicas, svcs = append(replicas, srv), append(svcs, svc)
+	}
+	admin := node.LocalAdmin(org)
+	s0 := svcs[0]
+	c, err := s0.CreateCollection(ctx, admin, entente.Collection{Alias: "red", Title: "RED", DefaultMarking: stix.TLPRed.MarkingID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s0.PutPartner(ctx, admin, policy.Party{ID: blindPartner, Country: "DE"}); err != nil {
+		t.Fatal(err)
+	}
+	budget, _ := blind.ParseBudget("12/hour")
+	if _, err := s0.PutAgreement(ctx, admin, policy.Agreement{Partner: policy.Party{ID: blindPartner}, MaxTLP: stix.TLPGreen,
+		Blind: &policy.BlindAccess{Collections: []string{"red"}, Budget: budget}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s0.AddObjects(ctx, admin, c.ID, []json.RawMessage{blindIndicator(1, "[ipv4-addr:value = '198.51.100.7']")}); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := partnerKey(t, s0, blindPartner)
+	client := func(i int) *blindhttp.Client {
+		return &blindhttp.Client{Base: replicas[i].URL + httpapi.BlindPath + "/", Token: key}
+	}
+	i0, err := client(0).Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i1, err := client(1).Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i0.SetDigest != i1.SetDigest || !bytes.Equal(i0.PublicKey, i1.PublicKey) || i0.SetLen != 1 {
+		t.Fatalf("the replicas publish different sets or keys: %+v / %+v", i0, i1)
+	}
+	data, err := client(1).Set(ctx, i0.Epoch)
+	if err != nil || blind.Digest(data) != i0.SetDigest {
+		t.Fatalf("set from the other replica: %v", err)
+	}
+	// The budget is shared: 5 on one, 5 on the other, then 5 is too many.
+	batch := func(n int) *blind.EvalRequest {
+		req := &blind.EvalRequest{Epoch: i0.Epoch}
+		for i := range n {
+			req.Elements = append(req.Elements, element(t, fmt.Sprintf("x%d-%d", n, i)+strconv.Itoa(len(req.Elements))))
+		}
+		return req
+	}
+	first := batch(5)
+	if _, err := client(0).Evaluate(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := client(1).Evaluate(ctx, batch(5)); err != nil || r.Budget.Used != 10 {
+		t.Fatalf("second replica: %v, %+v", err, r)
+	}
+	if _, err := client(0).Evaluate(ctx, batch(3)); err == nil || err.(*blind.Error).Reason != blind.ReasonBudget {
+		t.Fatalf("past the shared budget: %v", err)
+	}
+	// A batch evaluated on one replica is a replay on the other.
+	if _, err := client(1).Evaluate(ctx, first); err == nil || err.(*blind.Error).Reason != blind.ReasonReplay {
+		t.Fatalf("a replay on the other replica: %v", err)
+	}
+	// A whole translation through both replicas finds the indicator.
+	tr := blind.NewTranslator(client(1))
+	if _, err := tr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Translate(ctx, []string{blind.Input(observable.IPv4, "198.51.100.7")}); err != nil {
+		t.Fatal(err)
+	}
+	if hits, _ := tr.Hits(); len(hits) != 1 {
+		t.Fatalf("hits %q", hits)
 	}
 }
