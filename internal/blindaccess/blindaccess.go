@@ -385,8 +385,9 @@ type setMeta struct {
 	params blind.Params
 }
 
-// maxMetas is how many rendered sets a partner's state describes.
-const maxMetas = 8
+// maxMetas is how many rendered sets a partner's state describes (the
+// gate may serve any of them to one of the partner's keys).
+const maxMetas = 64
 
 func (st *partnerState) meta(etag string) (setMeta, bool) {
 	st.mu.Lock()

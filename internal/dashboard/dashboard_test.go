@@ -397,7 +397,7 @@ func TestBlindPartners(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := entente.Principal{KeyID: k.ID, Org: partner, Role: entente.RolePartner}
-	info, err := tn.svc.BlindInfo(ctx, p, budget)
+	info, err := tn.svc.BlindInfo(ctx, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +410,7 @@ func TestBlindPartners(t *testing.T) {
 		b, _ := e.MarshalBinaryCompress()
 		er.Elements = append(er.Elements, b)
 	}
-	if _, err := tn.svc.BlindEvaluate(ctx, p, budget, er); err != nil {
+	if _, err := tn.svc.BlindEvaluate(ctx, p, er); err != nil {
 		t.Fatal(err)
 	}
 	c := newClient(t, tn)

@@ -67,13 +67,15 @@ func (h *handler) blindGrant(r *http.Request) (blindhttp.Grant, error) {
 	return blindhttp.Grant{Partner: p.Org, Budget: budget, Principal: p}, nil
 }
 
-// blindService is the node's blind access as blindhttp serves it.
+// blindService is the node's blind access as blindhttp serves it. The
+// node reads the grant again at each call: the handler's authorisation
+// only refuses early.
 type blindService struct{ svc *node.Service }
 
 func (b blindService) MaxBatch() int { return b.svc.BlindMaxBatch() }
 
 func (b blindService) Info(ctx context.Context, g blindhttp.Grant) (*blind.EpochInfo, error) {
-	return b.svc.BlindInfo(ctx, g.Principal, g.Budget)
+	return b.svc.BlindInfo(ctx, g.Principal)
 }
 
 func (b blindService) Set(ctx context.Context, g blindhttp.Grant, epoch uint64, ifNoneMatch string) (*blind.Published, bool, error) {
@@ -81,7 +83,7 @@ func (b blindService) Set(ctx context.Context, g blindhttp.Grant, epoch uint64, 
 }
 
 func (b blindService) Evaluate(ctx context.Context, g blindhttp.Grant, req *blind.EvalRequest) (*blind.EvalResponse, error) {
-	return b.svc.BlindEvaluate(ctx, g.Principal, g.Budget, req)
+	return b.svc.BlindEvaluate(ctx, g.Principal, req)
 }
 
 func (b blindService) Resolve(ctx context.Context, g blindhttp.Grant, _ *blind.ResolveRequest, refs []blind.Ref) (*blind.ResolveResponse, error) {

@@ -108,10 +108,22 @@ func (s *Service) BlindGrant(ctx context.Context, p entente.Principal) (blind.Bu
 // BlindMaxBatch returns the largest evaluation batch.
 func (s *Service) BlindMaxBatch() int { return blind.DefaultMaxBatch }
 
+// granted returns blind access and partner principal p's budget, which
+// the gate reads from the agreement in force at each request: a change
+// of the agreement takes effect on the next one.
+func (s *Service) granted(ctx context.Context, p entente.Principal) (*blindaccess.Service, blind.Budget, error) {
+	b, err := s.blindAccess(ctx)
+	if err != nil {
+		return nil, blind.Budget{}, err
+	}
+	budget, err := b.Grant(ctx, p)
+	return b, budget, err
+}
+
 // BlindInfo returns partner principal p's current epoch (see
 // [blindaccess.Service.Info]).
-func (s *Service) BlindInfo(ctx context.Context, p entente.Principal, budget blind.Budget) (*blind.EpochInfo, error) {
-	b, err := s.blindAccess(ctx)
+func (s *Service) BlindInfo(ctx context.Context, p entente.Principal) (*blind.EpochInfo, error) {
+	b, budget, err := s.granted(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +133,7 @@ func (s *Service) BlindInfo(ctx context.Context, p entente.Principal, budget bli
 // BlindSet returns partner principal p's blinded set (see
 // [blindaccess.Service.Set]).
 func (s *Service) BlindSet(ctx context.Context, p entente.Principal, epoch uint64, ifNoneMatch string) (*blind.Published, bool, error) {
-	b, err := s.blindAccess(ctx)
+	b, _, err := s.granted(ctx, p)
 	if err != nil {
 		return nil, false, err
 	}
@@ -130,8 +142,8 @@ func (s *Service) BlindSet(ctx context.Context, p entente.Principal, epoch uint6
 
 // BlindEvaluate evaluates a batch for partner principal p (see
 // [blindaccess.Service.Evaluate]).
-func (s *Service) BlindEvaluate(ctx context.Context, p entente.Principal, budget blind.Budget, req *blind.EvalRequest) (*blind.EvalResponse, error) {
-	b, err := s.blindAccess(ctx)
+func (s *Service) BlindEvaluate(ctx context.Context, p entente.Principal, req *blind.EvalRequest) (*blind.EvalResponse, error) {
+	b, budget, err := s.granted(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +153,7 @@ func (s *Service) BlindEvaluate(ctx context.Context, p entente.Principal, budget
 // BlindResolve resolves blinded references for partner principal p (see
 // [blindaccess.Service.Resolve]).
 func (s *Service) BlindResolve(ctx context.Context, p entente.Principal, refs []blind.Ref) (*blind.ResolveResponse, error) {
-	b, err := s.blindAccess(ctx)
+	b, _, err := s.granted(ctx, p)
 	if err != nil {
 		return nil, err
 	}
