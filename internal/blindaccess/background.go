@@ -2,6 +2,7 @@ package blindaccess
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -85,9 +86,8 @@ func (s *Service) refreshNow(ctx context.Context) {
 	colls, terms := r.colls, r.terms
 	r.colls, r.terms = nil, false
 	r.mu.Unlock()
-	s.mu.Lock()
 	var partners []string
-	for name, st := range s.partners {
+	for name, st := range s.states() {
 		st.mu.Lock()
 		touched := terms || slices.ContainsFunc(st.colls, func(c string) bool { return colls[c] })
 		st.mu.Unlock()
@@ -95,7 +95,6 @@ func (s *Service) refreshNow(ctx context.Context) {
 			partners = append(partners, name)
 		}
 	}
-	s.mu.Unlock()
 	for _, partner := range partners {
 		if ctx.Err() != nil {
 			return
@@ -119,6 +118,14 @@ func (s *Service) refreshPartner(ctx context.Context, partner string) {
 	}
 }
 
+// states returns the partners' states, so that each is locked without
+// holding the service's lock (a rendering holds its partner's for long).
+func (s *Service) states() map[string]*partnerState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.partners)
+}
+
 // forget drops what the service holds of partner's set.
 func (s *Service) forget(partner string) {
 	s.mu.Lock()
@@ -139,9 +146,8 @@ func (s *Service) prepare(ctx context.Context) {
 	ep := s.srv.Epochs()
 	cur := ep.At(now)
 	end := ep.Start(cur + 1)
-	s.mu.Lock()
 	var due []string
-	for name, st := range s.partners {
+	for name, st := range s.states() {
 		st.mu.Lock()
 		lead := max(prepareLead, 3*st.buildTime)
 		if st.last.Epoch == cur && st.prepared != cur+1 && !now.Add(lead).Before(end) {
@@ -150,7 +156,6 @@ func (s *Service) prepare(ctx context.Context) {
 		}
 		st.mu.Unlock()
 	}
-	s.mu.Unlock()
 	for _, partner := range due {
 		start := time.Now()
 		if err := s.srv.Prepare(ctx, partner); err != nil {

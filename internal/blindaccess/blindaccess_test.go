@@ -231,3 +231,31 @@ func TestNoGrantNoSet(t *testing.T) {
 		t.Fatal("info for an analyst")
 	}
 }
+
+// TestBackgroundRefresh: after Changed, the background worker brings the
+// set of a partner it serves up to date without any request of the
+// partner's.
+func TestBackgroundRefresh(t *testing.T) {
+	f := newFixture(t)
+	f.add(t, 1, "2026-05-01T00:00:00.000Z", nil, "[ipv4-addr:value = '203.0.113.1']")
+	if got := f.hits(t, "203.0.113.1"); len(got) != 1 {
+		t.Fatalf("hits %v", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.svc.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	f.add(t, 2, "2026-05-01T00:00:00.000Z", nil, "[ipv4-addr:value = '203.0.113.2']")
+	f.svc.Changed(f.coll)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if st, ok := f.svc.Status(partner); ok && st.Indicators == 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			st, _ := f.svc.Status(partner)
+			t.Fatalf("the set was not brought up to date in the background: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
