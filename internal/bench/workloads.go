@@ -161,6 +161,18 @@ func Workloads() []Workload {
 			},
 		}.Workload("blind-set", "blind access, the node's side: evaluations, building and updating a partner's set", 5*time.Minute, 15*time.Minute, false),
 		GoBench{
+			Pkg: "./internal/blindaccess", Pattern: "BenchmarkRenderSet$",
+			QuickBenchtime: "1x", FullBenchtime: "1x", QuickCount: 1, FullCount: 1,
+			QuickEnv: []string{"ENTENTE_BLIND_BENCH_INDICATORS=100000"}, FullEnv: []string{"ENTENTE_BLIND_BENCH_INDICATORS=1000000"},
+			Timeout: 30 * time.Minute,
+			Metrics: []BenchMetric{
+				{Bench: "BenchmarkRenderSet/full", Unit: "indicators/s", Figure: "blind.render.rate", FigureUnit: "indicators/s", Better: Higher,
+					Note: "a partner's set rendered through the node's gate from stored indicators (read, decided, parsed, evaluated, encoded)"},
+				{Bench: "BenchmarkRenderSet/incremental", Unit: "ns/op", Figure: "blind.render.incremental", FigureUnit: "ms", Scale: 1e-6, Better: Lower,
+					Note: "the same set brought up to date after 100 indicators were stored"},
+			},
+		}.Workload("blind-render", "blind access through the node: a partner's set rendered from the store, then kept up to date", 8*time.Minute, 20*time.Minute, true),
+		GoBench{
 			Pkg: "./internal/blind/blindhttp", Pattern: "BenchmarkTranslateLoopback$",
 			QuickBenchtime: "1x", FullBenchtime: "1x", QuickCount: 1, FullCount: 3,
 			QuickEnv: []string{"ENTENTE_BLIND_BENCH_VALUES=100000"}, FullEnv: []string{"ENTENTE_BLIND_BENCH_VALUES=1000000"},

@@ -452,6 +452,8 @@ func (r *renderer) Render(ctx context.Context, src *egress.Source) (*egress.Arti
 	// builder took them.
 	changes := map[uint32]*entry{}
 	var add, remove []blind.Indicator
+	var adder adder
+	defer adder.wait()
 	seen := map[uint32]bool{}
 	var read, problems int
 	for _, c := range src.Collections() {
@@ -506,7 +508,19 @@ func (r *renderer) Render(ctx context.Context, src *egress.Source) (*egress.Arti
 				}
 			}
 			changes[h] = ne
+			if len(add) >= addChunk {
+				// The values read so far are evaluated while the rest
+				// is read.
+				if err := adder.wait(); err != nil {
+					return nil, s.updateFailed(st, partner, err)
+				}
+				adder.start(ctx, s, partner, add)
+				add = nil
+			}
 		}
+	}
+	if err := adder.wait(); err != nil {
+		return nil, s.updateFailed(st, partner, err)
 	}
 	// What a full reading did not find again leaves the set.
 	if full {
@@ -543,15 +557,11 @@ func (r *renderer) Render(ctx context.Context, src *egress.Source) (*egress.Arti
 	}
 	probs, err := s.srv.Update(ctx, partner, add, remove)
 	if err != nil {
-		// Start afresh next time, from an empty builder.
-		s.srv.Forget(partner)
-		st.entries = nil
-		return nil, fmt.Errorf("blind access: update the set of %s: %w", partner, err)
+		return nil, s.updateFailed(st, partner, err)
 	}
-	for i, p := range probs {
-		if i == 0 {
-			s.log.WarnContext(ctx, "indicator values left out of a blinded set", "partner", partner, "count", len(probs), "first", p.Error())
-		}
+	probs = append(adder.probs, probs...)
+	if len(probs) > 0 {
+		s.log.WarnContext(ctx, "indicator values left out of a blinded set", "partner", partner, "count", len(probs), "first", probs[0].Error())
 	}
 	st.terms, st.colls, st.watermark, st.entries, st.nextExpiry = src.Terms(), colls, watermark, entries, next
 	pub, err := s.srv.Set(ctx, partner, r.epoch)
@@ -574,6 +584,47 @@ func (r *renderer) Render(ctx context.Context, src *egress.Source) (*egress.Arti
 		expires = next
 	}
 	return &egress.Artifact{Files: []egress.File{{Name: "blind-set", Data: pub.Data}}, ETag: etag, Items: len(entries), Expires: expires}, nil
+}
+
+// addChunk is how many values a rendering reads before it has them
+// evaluated, in the background, while it reads on.
+const addChunk = 1 << 16
+
+// adder evaluates the values a rendering adds, one chunk at a time in
+// the background.
+type adder struct {
+	done  chan struct{}
+	err   error
+	probs []blind.Problem
+}
+
+func (a *adder) start(ctx context.Context, s *Service, partner string, add []blind.Indicator) {
+	a.done = make(chan struct{})
+	go func() {
+		defer close(a.done)
+		probs, err := s.srv.Update(ctx, partner, add, nil)
+		a.probs = append(a.probs, probs...)
+		if err != nil && a.err == nil {
+			a.err = err
+		}
+	}()
+}
+
+// wait waits for the chunk in flight, and returns the first error.
+func (a *adder) wait() error {
+	if a.done != nil {
+		<-a.done
+		a.done = nil
+	}
+	return a.err
+}
+
+// updateFailed forgets partner's set, so that the next rendering starts
+// afresh from an empty builder, and returns the error.
+func (s *Service) updateFailed(st *partnerState, partner string, err error) error {
+	s.srv.Forget(partner)
+	st.entries = nil
+	return fmt.Errorf("blind access: update the set of %s: %w", partner, err)
 }
 
 // entry reads an indicator's values (nil when it is revoked, expired or

@@ -44,7 +44,7 @@ type fixture struct {
 	n     int
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir())
@@ -68,12 +68,19 @@ func newFixture(t *testing.T) *fixture {
 		Blind: &policy.BlindAccess{Collections: []string{"red"}, Budget: blind.Budget{Limit: 1 << 20, Period: time.Hour}}}); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := blindaccess.New(blindaccess.Config{Gate: gate, Secret: bytes.Repeat([]byte{3}, 32), Now: clk.now})
+	f := &fixture{st: st, gate: gate, clock: clk, coll: "4b1e0000-0000-4000-8000-0000000000c1",
+		p: entente.Principal{KeyID: "k", Org: partner, Role: entente.RolePartner}}
+	f.svc = mustNew(t, f)
+	return f
+}
+
+func mustNew(t testing.TB, f *fixture) *blindaccess.Service {
+	t.Helper()
+	svc, err := blindaccess.New(blindaccess.Config{Gate: f.gate, Secret: bytes.Repeat([]byte{3}, 32), Now: f.clock.now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{st: st, gate: gate, svc: svc, clock: clk, coll: "4b1e0000-0000-4000-8000-0000000000c1",
-		p: entente.Principal{KeyID: "k", Org: partner, Role: entente.RolePartner}}
+	return svc
 }
 
 // add stores an indicator version.
