@@ -33,7 +33,6 @@ type Indicator struct {
 type Builder struct {
 	epoch  uint64
 	key    *oprf.PrivateKey
-	srv    oprf.Server
 	params Params
 	// Workers is the number of goroutines that evaluate the OPRF
 	// (default GOMAXPROCS).
@@ -62,7 +61,7 @@ func NewBuilder(key *oprf.PrivateKey, epoch uint64, params Params) (*Builder, er
 	if err := params.Validate(); err != nil {
 		return nil, err
 	}
-	b := &Builder{epoch: epoch, key: key, srv: oprf.NewServer(suite, key), params: params,
+	b := &Builder{epoch: epoch, key: key, params: params,
 		items: map[Indicator]uint64{}, netKeys: map[Indicator][]uint64{}}
 	for i := range b.shards {
 		b.shards[i] = map[uint64]uint32{}
