@@ -429,3 +429,47 @@ func mustParseAddr(t *testing.T, s string) netip.Addr {
 	}
 	return a
 }
+
+// TestAgreementBlindFlags: agreement set --blind needs --blind-budget
+// and the reverse, a malformed budget is refused naming the flag, and an
+// agreement may grant blind access only; show and list print it.
+func TestAgreementBlindFlags(t *testing.T) {
+	dir := t.TempDir()
+	initNode(t, dir)
+	const partner = "identity--0b1e0b1e-0000-4000-8000-0000000000aa"
+	if code, _, errs := run(t, nil, nil, "partner", "add", "--data", dir, "--id", partner, "--name", "P", "--country", "DE"); code != 0 {
+		t.Fatal(errs)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--blind", "intel"}, "--blind needs --blind-budget"},
+		{[]string{"--blind-budget", "10/day"}, "--blind-budget needs --blind"},
+		{[]string{"--blind", "intel", "--blind-budget", "ten/day"}, "--blind-budget: blind budget \"ten/day\""},
+		{[]string{"--blind", "intel", "--blind-budget", "10/second"}, "period must be"},
+		{[]string{"--blind", "nosuch", "--blind-budget", "10/day"}, `blind.collections[0]: unknown collection "nosuch"`},
+		{nil, "needs --collections, or --blind and --blind-budget"},
+	} {
+		args := append([]string{"agreement", "set", "--data", dir, "--partner", partner}, tc.args...)
+		if code, _, errs := run(t, nil, nil, args...); code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: exit %d, %q; want an error saying %q", tc.args, code, errs, tc.want)
+		}
+	}
+	if code, _, errs := run(t, nil, nil, "agreement", "set", "--data", dir, "--partner", partner, "--blind", "intel", "--blind-budget", "100000/day"); code != 0 {
+		t.Fatalf("a blind-only agreement: %s", errs)
+	}
+	_, out, _ := run(t, nil, nil, "agreement", "show", "--data", dir, "--partner", partner)
+	var a policy.Agreement
+	if err := json.Unmarshal([]byte(out), &a); err != nil || a.Blind == nil || a.Blind.Budget.String() != "100000/day" || len(a.Blind.Collections) != 1 || len(a.Collections) != 0 {
+		t.Fatalf("agreement show: %v\n%s", err, out)
+	}
+	_, out, _ = run(t, nil, nil, "agreement", "list", "--data", dir)
+	if !strings.Contains(out, "100000/day") {
+		t.Fatalf("agreement list:\n%s", out)
+	}
+	_, out, _ = run(t, nil, nil, "audit", "list", "--data", dir, "--action", "admin")
+	if !strings.Contains(out, "blind") {
+		t.Fatalf("the grant is not audited:\n%s", out)
+	}
+}
