@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cloudflare/circl/oprf"
 
@@ -296,6 +297,22 @@ func TestBlindMatchTwoNodes(t *testing.T) {
 	if ofGreen != 1 || stubs < 3 {
 		t.Errorf("%d sightings of the released indicator, %d of stubs", ofGreen, stubs)
 	}
+	// Reported to B's own node, every object of the bundle is stored
+	// there (B's validation accepts the stubs and their sightings).
+	if err := waitFor(10*time.Second, func() bool {
+		held, _ := b.holdingsOf(t, "sightings")
+		n := 0
+		for _, h := range held {
+			id, _, _ := strings.Cut(h, "@")
+			if byID[id] != nil {
+				n++
+			}
+		}
+		return n == len(bundle.Objects)
+	}); err != nil {
+		held, _ := b.holdingsOf(t, "sightings")
+		t.Errorf("B's sightings collection holds %v, the report had %d objects", held, len(bundle.Objects))
+	}
 
 	// Nothing withheld is anywhere in B's data directory, nor in any
 	// object B holds; A's audit log records releases of the GREEN
@@ -472,4 +489,16 @@ func TestAgreementBlindFlags(t *testing.T) {
 	if !strings.Contains(out, "blind") {
 		t.Fatalf("the grant is not audited:\n%s", out)
 	}
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(d time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %v", d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
 }

@@ -30,8 +30,9 @@ type Hit struct {
 }
 
 // BlindRefProperty is the custom property that carries a blinded
-// reference in the objects of a blind report.
-const BlindRefProperty = "x_entente_blind_ref"
+// reference in the objects of a blind report. (A name ending in _ref
+// would declare a STIX identifier.)
+const BlindRefProperty = "x_entente_blinded_reference"
 
 // BlindPartnerProperty names the partner whose set a blind report's
 // reference belongs to.
@@ -55,7 +56,7 @@ const maxCount = 999999999
 // partner's indicator by its blinded reference only: its sighting is of
 // a stub indicator made by identity — a deterministic id per partner and
 // reference, a pattern of the values identity's own logs showed, and the
-// reference in x_entente_blind_ref — so that sighting_of_ref stays a
+// reference in x_entente_blinded_reference — so that sighting_of_ref stays a
 // valid STIX id and nothing of the partner's indicator is written. The
 // partner can resolve the reference under its own rules.
 func SightingsBundle(hits []Hit, identity, partner string, now time.Time) ([]byte, error) {
