@@ -28,6 +28,14 @@ type Peer struct {
 	// Token is the credential the peer issued to this node. It is a secret
 	// of the peer: stored as given, never logged or shown.
 	Token string `json:"token,omitempty"`
+	// Pin, when set, is the fingerprint of the public key the peer's TLS
+	// server must present ("SHA256:" and the unpadded base64 of the
+	// SHA-256 of its SubjectPublicKeyInfo, as 'entente init' prints it):
+	// the node then trusts that key alone, whoever signed its
+	// certificate, and refuses, audits and reports a peer that presents
+	// another. Empty: the peer's certificate is verified against the
+	// system's roots, as any HTTPS server's.
+	Pin string `json:"pin,omitempty"`
 	// Direction is "pull", "push" or "both".
 	Direction string `json:"direction"`
 	// Created is when the peer was added.

@@ -9,7 +9,23 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/entente-cti/entente/internal/taxiiclient"
 )
+
+// httpClient returns an HTTP client for --server with the given timeout:
+// one that trusts the pinned key alone when --server-pin is set.
+func (r *remoteFlags) httpClient(timeout time.Duration) (*http.Client, error) {
+	hc := &http.Client{Timeout: timeout}
+	if r.pin == "" {
+		return hc, nil
+	}
+	hc, err := taxiiclient.HTTPFor(hc, r.pin, nil)
+	if err != nil {
+		return nil, usagef("--server-pin: %v", err)
+	}
+	return hc, nil
+}
 
 // apiClient calls a running node's API (/api/v1/…) with a key.
 type apiClient struct {
@@ -22,7 +38,11 @@ func newAPIClient(r remoteFlags) (*apiClient, error) {
 	if r.key() == "" {
 		return nil, usagef("--token KEY (or ENTENTE_TOKEN) is required with --server")
 	}
-	return &apiClient{base: strings.TrimRight(r.server, "/"), key: r.key(), http: &http.Client{Timeout: 60 * time.Second}}, nil
+	hc, err := r.httpClient(60 * time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return &apiClient{base: strings.TrimRight(r.server, "/"), key: r.key(), http: hc}, nil
 }
 
 // do sends a JSON request and decodes a JSON answer into out (when not

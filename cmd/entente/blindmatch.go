@@ -16,8 +16,10 @@ import (
 	"github.com/entente-cti/entente/internal/federation"
 	"github.com/entente-cti/entente/internal/httpapi"
 	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/pin"
 	"github.com/entente-cti/entente/internal/sensor"
 	"github.com/entente-cti/entente/internal/sensorclient"
+	"github.com/entente-cti/entente/internal/taxiiclient"
 )
 
 // blindBase returns the URL of the blind access of the node that rawURL
@@ -41,7 +43,19 @@ func dialBlind(p federation.Peer) blind.Peer {
 	if err != nil {
 		return brokenPeer{fmt.Errorf("peer %s: %w", p.ID, err)}
 	}
-	return &blindhttp.Client{Base: base, Token: p.Token}
+	c := &blindhttp.Client{Base: base, Token: p.Token}
+	if p.Pin != "" {
+		if !strings.HasPrefix(base, "https://") {
+			return brokenPeer{fmt.Errorf("peer %s is pinned to a key but its URL %q is not https", p.ID, u)}
+		}
+		hc, err := taxiiclient.HTTPFor(nil, p.Pin, func(*pin.MismatchError) { peerKeyMismatches.Inc() })
+		if err != nil {
+			return brokenPeer{fmt.Errorf("peer %s: %w", p.ID, err)}
+		}
+		hc.Timeout = time.Minute
+		c.HTTP = hc
+	}
+	return c
 }
 
 // brokenPeer answers every call with the error that made it.

@@ -14,7 +14,7 @@ import (
 )
 
 func cmdDrill(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "drill", "drill [--nodes N] [--countries N] [--seed N] [--faults K] [--json FILE] [--svg FILE]",
+	fs := newFlags(env, "drill", "drill [--nodes N] [--countries N] [--seed N] [--faults K] [--processes [--calm]] [--json FILE] [--svg FILE]",
 		"Run a coordinated-alert drill on this machine: a federation of N real nodes\n"+
 			"(each its own store, serving TAXII 2.1 on 127.0.0.1 with keys, agreements\n"+
 			"and the policy gate) in real countries, one national CERT each. An outbreak\n"+
@@ -29,12 +29,25 @@ func cmdDrill(ctx context.Context, env *Env, args []string) error {
 			"keys, agreements and peers), then the outbreak is replayed in 5 minutes of\n"+
 			"wall-clock time (--duration), then the drill waits up to 2 minutes (--settle)\n"+
 			"for the last alerts to reach every node. A progress bar shows each phase on a\n"+
-			"terminal; --duration 30s gives a quick run.")
+			"terminal; --duration 30s gives a quick run.\n\n"+
+			"--processes runs every node as its own 'entente serve' process, serving TLS\n"+
+			"with its own key, which its peers pin; nodes reach each other through a WAN\n"+
+			"proxy with real inter-region round-trip times, jitter, 1% loss and bandwidth\n"+
+			"caps, and the drill injects faults: --faults nodes killed with SIGKILL (a\n"+
+			"national CERT mid-push first) and restarted from disk, a region cut off for\n"+
+			"--partition, a CERT's uplink flapping, a full disk (a tmpfs: needs root) and\n"+
+			"clock skew of +-5 minutes. Latencies are also given above each path's\n"+
+			"round-trip floor. --calm keeps the WAN but injects no fault. The number of\n"+
+			"processes is bounded by the machine's memory (80 MiB each, 3 GiB kept).")
 	var cfg drill.Config
 	fs.IntVar(&cfg.Nodes, "nodes", 259, "organisations, each running a node")
 	fs.IntVar(&cfg.Countries, "countries", 78, fmt.Sprintf("countries they are in (at most %d), one national CERT each", drill.MaxCountries))
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the federation and the outbreak")
-	fs.IntVar(&cfg.Faults, "faults", 0, "nodes to close at 40% of the replay and reopen at 70%")
+	fs.IntVar(&cfg.Faults, "faults", 0, "nodes to close (--processes: kill -9) at 40% of the replay and reopen at 70%")
+	fs.BoolVar(&cfg.Processes, "processes", false, "run every node as its own 'entente serve' process, over TLS and the WAN proxy, with faults")
+	fs.BoolVar(&cfg.Calm, "calm", false, "with --processes: the WAN without faults")
+	fs.Float64Var(&cfg.Loss, "loss", 0.01, "with --processes: the share of TCP segments each link loses (and retransmits)")
+	fs.DurationVar(&cfg.Partition, "partition", time.Minute, "with --processes: how long a region is cut off (at most a fifth of --duration)")
 	fs.DurationVar(&cfg.Duration, "duration", 5*time.Minute, "wall-clock time the outbreak is replayed in")
 	fs.DurationVar(&cfg.Span, "span", 6*time.Hour, "the outbreak's length in sighting time")
 	fs.DurationVar(&cfg.SyncInterval, "sync-interval", time.Minute, "periodic peer sync, which retries failed pushes")
@@ -79,6 +92,9 @@ func cmdDrill(ctx context.Context, env *Env, args []string) error {
 		if err := writeFileWith(*svgOut, func(f *os.File) error { return drill.WriteSVG(f, res) }); err != nil {
 			return err
 		}
+	}
+	if res.LostObjects > 0 || res.Duplicates > 0 {
+		return fmt.Errorf("%d acknowledged objects lost, %d object versions stored twice", res.LostObjects, res.Duplicates)
 	}
 	for _, t := range res.Tiers {
 		if t.DeliveredAlerts != t.ExpectedAlerts || t.ProducedAlerts != t.ExpectedAlerts {

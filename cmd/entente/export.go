@@ -203,7 +203,8 @@ func (c *apiClient) export(ctx context.Context, format string, q url.Values) ([]
 			return nil, err
 		}
 		req.Header.Set("Authorization", "Bearer "+c.key)
-		hc := &http.Client{Timeout: 10 * time.Minute}
+		hc := *c.http
+		hc.Timeout = 10 * time.Minute
 		resp, err := hc.Do(req)
 		if err != nil {
 			return nil, fmt.Errorf("GET %s: %w", u, err)

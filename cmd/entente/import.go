@@ -426,10 +426,15 @@ func newRemoteImporter(ctx context.Context, remote remoteFlags) (*remoteImporter
 	if remote.key() == "" {
 		return nil, usagef("--token KEY (or ENTENTE_TOKEN) is required with --server")
 	}
+	hc, err := remote.httpClient(2 * time.Minute)
+	if err != nil {
+		return nil, err
+	}
 	c := &taxiiclient.Client{
 		DiscoveryURL: strings.TrimRight(remote.server, "/") + "/taxii2/",
 		Auth:         taxiiclient.Auth{Token: remote.key()},
 		UserAgent:    "entente-import",
+		HTTP:         hc,
 	}
 	d, err := c.Discover(ctx)
 	if err != nil {

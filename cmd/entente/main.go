@@ -181,11 +181,13 @@ type remoteFlags struct {
 	server   string
 	token    string
 	tokenEnv string
+	pin      string
 }
 
 func (r *remoteFlags) register(fs *flag.FlagSet, env *Env) {
 	fs.StringVar(&r.server, "server", env.Getenv("ENTENTE_SERVER"), "URL of a running node (or $ENTENTE_SERVER)")
 	fs.StringVar(&r.token, "token", "", "API key for --server (or $ENTENTE_TOKEN)")
+	fs.StringVar(&r.pin, "server-pin", env.Getenv("ENTENTE_SERVER_PIN"), "fingerprint (SHA256:…) of the TLS key of a --server that serves its own key (serve --tls), or $ENTENTE_SERVER_PIN")
 	// The token's environment value is not the flag's default, so that
 	// --help never prints a secret.
 	r.tokenEnv = env.Getenv("ENTENTE_TOKEN")

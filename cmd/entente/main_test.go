@@ -69,7 +69,7 @@ func startNode(t *testing.T, args ...string) string {
 			t.Error("serve did not stop within 15s of cancellation")
 		}
 	})
-	re := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
+	re := regexp.MustCompile(`listening on (https?://127\.0\.0\.1:\d+)`)
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := re.FindStringSubmatch(errb.String()); m != nil {

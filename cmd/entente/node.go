@@ -6,10 +6,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/entente-cti/entente/internal/config"
 	"github.com/entente-cti/entente/internal/feedfetch"
 	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/pin"
 	"github.com/entente-cti/entente/internal/safety"
 	"github.com/entente-cti/entente/internal/store"
 	"github.com/entente-cti/entente/internal/store/postgres"
@@ -75,25 +79,46 @@ func openNodeConfig(ctx context.Context, cfg config.Config, cfgFile string, logg
 	return svc, st, nil
 }
 
+// peerKeyMismatches counts the handshakes refused because a pinned peer
+// presented another key (serve registers it as a metric).
+var peerKeyMismatches = prometheus.NewCounter(prometheus.CounterOpts{
+	Name: "entente_peer_key_mismatch_total",
+	Help: "TLS handshakes with a pinned peer refused because it presented another key than the one pinned (each is logged at error level and audited as peer.key_mismatch).",
+})
+
 // newService returns the node service over st; net is its safety net
 // (nil: none, for commands that act on nothing).
 func newService(st store.Store, cfg config.Config, net *safety.Net, logger *slog.Logger, org ...string) *node.Service {
+	return newServiceSkewed(st, cfg, net, logger, 0, org...)
+}
+
+// newServiceSkewed is newService with the node's clock moved by skew
+// (serve --test-clock-skew: drills run nodes whose clocks are wrong).
+func newServiceSkewed(st store.Store, cfg config.Config, net *safety.Net, logger *slog.Logger, skew time.Duration, org ...string) *node.Service {
 	nc := node.Config{
 		Title:            cfg.Title,
 		Description:      cfg.Description,
 		Contact:          cfg.Contact,
 		APIRoot:          cfg.APIRoot,
 		MaxContentLength: cfg.MaxContentLength,
-		// Peers are reached over TAXII 2.1.
-		Dial: taxiiclient.Dialer(nil, taxiiclient.Limits{}),
+		// Peers are reached over TAXII 2.1; pinned peers over TLS with
+		// their pinned key alone. A request's retries back off to 4 s at
+		// most, so that a peer back from a partition is reached within
+		// seconds.
+		Dial: taxiiclient.Dialer(nil, taxiiclient.Limits{MaxBackoff: 4 * time.Second},
+			taxiiclient.OnKeyMismatch(func(*pin.MismatchError) { peerKeyMismatches.Inc() })),
 		// Feeds are fetched over HTTP(S).
 		FetchFeed: feedfetch.Fetch,
 		Safety:    net,
-		// Partners' blind access is reached over HTTP(S).
+		// Partners' blind access is reached over HTTP(S); pinned peers'
+		// over TLS with their pinned key alone, like their TAXII.
 		DialBlind: dialBlind,
 	}
 	// Validated when the configuration was loaded.
 	nc.BlindSecret, _ = cfg.Blind.BlindSecret()
+	if skew != 0 {
+		nc.Now = func() time.Time { return time.Now().Add(skew) }
+	}
 	if len(org) > 0 {
 		nc.Org = org[0]
 	}

@@ -12,6 +12,8 @@ import (
 func cmdPeer(ctx context.Context, env *Env, args []string) error {
 	sub, args, helped, uerr := subcommand(env, args, "peer add|list|remove|sync [flags]",
 		commandHelp("peer", "--peer-token is the key the peer issued to this node; it is stored and never shown.\n"+
+			"--pin is the fingerprint of the peer's TLS key, which its administrator gives you\n"+
+			"out of band; a peer that then presents another key is refused, audited and logged.\n"+
 			"Managing peers needs an admin key.\n"+remoteFooter))
 	if helped {
 		return uerr
@@ -34,6 +36,7 @@ func cmdPeer(ctx context.Context, env *Env, args []string) error {
 		fs.StringVar(&p.Token, "peer-token", "", "the key the peer issued to this node")
 		fs.StringVar(&p.Org, "org", "", "the STIX identity id of the peer's organisation")
 		fs.StringVar(&p.Direction, "direction", "pull", "pull, push or both")
+		fs.StringVar(&p.Pin, "pin", "", "the fingerprint of the peer's TLS key (SHA256:…, as its 'entente init' printed it): the node then accepts that key alone, over https")
 		fs.BoolVar(&noCheck, "no-check", false, "add the peer without checking first that it answers as a TAXII 2.1 server with this collection and token")
 	}
 	pos, err := parseVerb(fs, v, args)

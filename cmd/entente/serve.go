@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,8 +18,11 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/config"
+	"github.com/entente-cti/entente/internal/correlate"
 	"github.com/entente-cti/entente/internal/dashboard"
 	"github.com/entente-cti/entente/internal/httpapi"
+	"github.com/entente-cti/entente/internal/nodekey"
+	"github.com/entente-cti/entente/internal/pin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -38,6 +42,9 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&fl.TLS.Cert, "tls-cert", "", "certificate file (PEM): serve HTTPS")
 	fs.StringVar(&fl.TLS.Key, "tls-key", "", "private key file (PEM) for --tls-cert")
 	fs.StringVar(&fl.TLS.ClientCA, "client-ca", "", "CA file (PEM) whose client certificates are requested")
+	fs.BoolVar(&fl.TLS.NodeKey, "tls", false, "serve HTTPS with the node's own key pair from the data directory (made if missing); peers pin its fingerprint, printed at start")
+	fedCountries := fs.Int("federation-countries", 0, "the number of countries in the federation, for the global alert tier's share of them (0: unknown, the tier needs its minimum of countries)")
+	clockSkew := fs.Duration("test-clock-skew", 0, "for drills and tests: run the node with its clock this far off (e.g. 5m, -5m)")
 	fs.StringVar(&fl.LogLevel, "log-level", "", "debug, info, warn or error (default \"info\")")
 	fs.StringVar(&fl.LogFormat, "log-format", "", "text (for people), json (for log collectors) or auto: text on a terminal, json otherwise (default \"auto\")")
 	printConfig := fs.Bool("print-config", false, "print the configuration in effect (defaults, then --config, then flags) as TOML, secrets redacted, and exit")
@@ -75,6 +82,8 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 			cfg.TLS.Key = fl.TLS.Key
 		case "client-ca":
 			cfg.TLS.ClientCA = fl.TLS.ClientCA
+		case "tls":
+			cfg.TLS.NodeKey = fl.TLS.NodeKey
 		case "log-level":
 			cfg.LogLevel = fl.LogLevel
 		case "log-format":
@@ -118,7 +127,20 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	} else if err != nil {
 		return err
 	}
-	svc = newService(st, cfg, guard, logger, id.ID)
+	svc = newServiceSkewed(st, cfg, guard, logger, *clockSkew, id.ID)
+	if *clockSkew != 0 {
+		logger.Warn("the node's clock is skewed (test hook)", "skew", clockSkew.String())
+	}
+	if *fedCountries < 0 {
+		return usagef("--federation-countries %d: not negative", *fedCountries)
+	}
+	if *fedCountries > 0 {
+		// The defaults of correlation, with the federation's size.
+		if err := svc.EnableAlerts(correlate.Config{Window: 24 * time.Hour, Slots: 8, Tiers: correlate.DefaultTiers(), MaxSkew: 5 * time.Minute,
+			MaxAge: 24 * time.Hour, FederationCountries: *fedCountries}); err != nil {
+			return err
+		}
+	}
 	// Before the store closes: background pushes and correlation end.
 	defer svc.Close()
 	if len(geoFiles) > 0 {
@@ -134,9 +156,9 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	}
 	defer stopNotify()
 
-	dash := dashboard.New(svc, dashboard.Options{Secure: cfg.TLS.Cert != "", Logger: logger})
+	dash := dashboard.New(svc, dashboard.Options{Secure: cfg.TLS.Cert != "" || cfg.TLS.NodeKey, Logger: logger})
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), peerKeyMismatches)
 	if w, ok := st.(entente.WALReporter); ok {
 		if err := httpapi.RegisterWALMetrics(reg, w); err != nil {
 			return err
@@ -160,9 +182,9 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	scheme := "http"
-	if cfg.TLS.Cert != "" {
-		tc, err := tlsConfig(cfg.TLS)
+	scheme, keyNote := "http", ""
+	if cfg.TLS.Cert != "" || cfg.TLS.NodeKey {
+		tc, fingerprint, err := tlsConfig(cfg.TLS, cfg.Data, id.Name, logger)
 		if err != nil {
 			ln.Close()
 			return err
@@ -170,9 +192,11 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		srv.TLSConfig = tc
 		ln = tls.NewListener(ln, tc)
 		scheme = "https"
+		keyNote = " (TLS key " + fingerprint + ")"
+		logger.Info("serving TLS", "key_fingerprint", fingerprint)
 	}
 	logger.Info("serving", "url", scheme+"://"+ln.Addr().String(), "org", id.ID, "store", storeKind(cfg))
-	fmt.Fprintf(env.Stderr, "Entente node %q listening on %s://%s\n", id.Name, scheme, ln.Addr())
+	fmt.Fprintf(env.Stderr, "Entente node %q listening on %s://%s%s\n", id.Name, scheme, ln.Addr(), keyNote)
 
 	// Federation: every peer syncs on its own, in the background.
 	syncCtx, stopSync := context.WithCancel(ctx)
@@ -232,26 +256,47 @@ func storeKind(cfg config.Config) string {
 	return "sqlite:" + cfg.Data
 }
 
-// tlsConfig builds the server's TLS configuration; with a client CA it
+// tlsConfig builds the server's TLS configuration: from the given
+// certificate, or from the node's own key pair in data directory dir
+// (made now if there is none, for organisation org); with a client CA it
 // verifies client certificates that are presented (keys still
-// authenticate requests).
-func tlsConfig(t config.TLS) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
-	if err != nil {
-		return nil, fmt.Errorf("load TLS certificate %s: %w", t.Cert, err)
+// authenticate requests). It returns the fingerprint of the key served,
+// which peers pin.
+func tlsConfig(t config.TLS, dir, org string, logger *slog.Logger) (*tls.Config, string, error) {
+	var tc *tls.Config
+	var fingerprint string
+	if t.NodeKey {
+		pair, err := nodekey.Ensure(dir, org)
+		if err != nil {
+			return nil, "", err
+		}
+		if pair.Created {
+			logger.Info("made the node's TLS key pair", "dir", dir, "key_fingerprint", pair.Fingerprint)
+		}
+		tc, fingerprint = pair.ServerConfig(), pair.Fingerprint
+	} else {
+		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return nil, "", fmt.Errorf("load TLS certificate %s: %w", t.Cert, err)
+		}
+		leaf, err := x509.ParseCertificate(cert.Certificate[0])
+		if err != nil {
+			return nil, "", fmt.Errorf("TLS certificate %s: %w", t.Cert, err)
+		}
+		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		fingerprint = pin.Of(leaf.RawSubjectPublicKeyInfo)
 	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if t.ClientCA != "" {
 		pem, err := os.ReadFile(t.ClientCA)
 		if err != nil {
-			return nil, fmt.Errorf("read client CA: %w", err)
+			return nil, "", fmt.Errorf("read client CA: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client CA %s holds no PEM certificate", t.ClientCA)
+			return nil, "", fmt.Errorf("client CA %s holds no PEM certificate", t.ClientCA)
 		}
 		tc.ClientCAs = pool
 		tc.ClientAuth = tls.VerifyClientCertIfGiven
 	}
-	return tc, nil
+	return tc, fingerprint, nil
 }

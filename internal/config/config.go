@@ -67,7 +67,7 @@ type Config struct {
 	// past it, 503 with Retry-After. Default 1 GiB; with memory_limit
 	// set, keep it well below it.
 	BodyMemoryTotal int64 `toml:"body_memory_total"`
-	// TLS serves HTTPS when cert and key are set.
+	// TLS serves HTTPS when cert and key are set, or node_key.
 	TLS TLS `toml:"tls"`
 	// LogLevel is the least severe log level written: debug, info, warn
 	// or error.
@@ -197,6 +197,12 @@ type TLS struct {
 	// ClientCA is a CA file (PEM): clients that present a certificate
 	// must have one it signed (API keys still authenticate requests).
 	ClientCA string `toml:"client_ca"`
+	// NodeKey serves HTTPS with the node's own key pair, kept in the
+	// data directory (node-key.pem, node-cert.pem; made by 'entente init'
+	// or by the first start): its peers pin the key's fingerprint (peer
+	// add --pin), which the node prints when it starts. Not with cert
+	// and key.
+	NodeKey bool `toml:"node_key"`
 }
 
 // Duration is a time.Duration written as "10s" in TOML.
@@ -338,8 +344,11 @@ func (c Config) Validate() error {
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return fmt.Errorf("tls: cert and key must be given together")
 	}
-	if c.TLS.ClientCA != "" && c.TLS.Cert == "" {
-		return fmt.Errorf("tls.client_ca: needs tls.cert and tls.key")
+	if c.TLS.NodeKey && c.TLS.Cert != "" {
+		return fmt.Errorf("tls.node_key: serves the node's own key pair; it cannot be set with tls.cert and tls.key")
+	}
+	if c.TLS.ClientCA != "" && c.TLS.Cert == "" && !c.TLS.NodeKey {
+		return fmt.Errorf("tls.client_ca: needs tls.cert and tls.key, or tls.node_key")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -38,8 +38,9 @@ var keyDocs = map[string]string{
 	"shutdown_grace":               "`shutdown_grace` is how long in-flight requests may run on shutdown (a Go duration: 10s, 1m).",
 	"store":                        "`store` is a PostgreSQL URL (postgres://user:password@host/db); empty means the embedded SQLite store in data. Several replicas may share one PostgreSQL store. Its password is redacted when the configuration is printed.",
 	"title":                        "`title` is the node's title in TAXII discovery.",
-	"tls":                          "`tls` serves HTTPS when cert and key are set.",
+	"tls":                          "`tls` serves HTTPS when cert and key are set, or node_key.",
 	"tls.cert":                     "`cert` is the server's certificate file (PEM), chain included.",
 	"tls.client_ca":                "`client_ca` is a CA file (PEM): clients that present a certificate must have one it signed (API keys still authenticate requests).",
 	"tls.key":                      "`key` is the private key file (PEM) of cert.",
+	"tls.node_key":                 "`node_key` serves HTTPS with the node's own key pair, kept in the data directory (node-key.pem, node-cert.pem; made by 'entente init' or by the first start): its peers pin the key's fingerprint (peer add --pin), which the node prints when it starts. Not with cert and key.",
 }

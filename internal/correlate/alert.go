@@ -35,7 +35,25 @@ const (
 	// windows began in an earlier epoch, whose alert (SupersededBy) now
 	// covers it; the node revokes this one.
 	ChangeSuperseded Change = "superseded"
+	// ChangeLowered: evidence was retracted or its source quarantined,
+	// and what remains meets a lower tier.
+	ChangeLowered Change = "lowered"
+	// ChangeWithdrawn: nothing that remains supports the alert; the node
+	// revokes it.
+	ChangeWithdrawn Change = "withdrawn"
 )
+
+// SourceEvidence is what one independent source vouched for within an
+// alert's span.
+type SourceEvidence struct {
+	// Source is the origin node (its identity id) that vouched.
+	Source string `json:"source"`
+	// Weight is the source's trust weight when the alert was computed.
+	Weight float64 `json:"weight"`
+	// Organisations and Countries are those it vouched for.
+	Organisations int      `json:"organisations"`
+	Countries     []string `json:"countries"`
+}
 
 // Alert is a coordinated alert: a threat sighted by enough organisations in
 // enough countries within a window. Every field derives from the sightings
@@ -66,12 +84,23 @@ type Alert struct {
 	// SupersededBy is set, with Change ChangeSuperseded, on an alert that
 	// another now covers.
 	SupersededBy string
+	// Withdrawn is set on an alert that nothing supports any more.
+	Withdrawn bool
+	// SourceCount is the number of independent sources that vouched for
+	// the sightings within the span, SourceWeight their weighted count
+	// (what each vouched for: [Engine.Evidence]).
+	SourceCount  int
+	SourceWeight float64
+	// Version is the alert's STIX modified timestamp as the engine
+	// reported it (later for every change); zero outside the engine, and
+	// then [Alert.Modified] gives it.
+	Version time.Time
 }
 
 // Modified returns the alert's STIX modified timestamp, derived from its
 // content: the later of its epoch start and last seen, plus one
-// millisecond per tier rank, organisation and country, and one more when
-// it is superseded. Each of those only grows as sightings arrive, so every
+// millisecond per tier rank, organisation, country and source, and one
+// more when it is superseded. Each of those only grows as sightings arrive, so every
 // change of content that adds an organisation, a country, a tier or a
 // later sighting yields a later version, and nodes with the same sightings
 // produce the same version.
@@ -80,11 +109,20 @@ func (a Alert) Modified() time.Time {
 	if a.Epoch.After(m) {
 		m = a.Epoch
 	}
-	n := a.TierRank + a.Organisations + len(a.Countries)
+	n := a.TierRank + a.Organisations + len(a.Countries) + a.SourceCount
 	if a.SupersededBy != "" {
 		n++
 	}
 	return m.Add(time.Duration(n) * time.Millisecond)
+}
+
+// version is the alert's STIX modified timestamp: Version when the
+// engine set it, else Modified.
+func (a Alert) version() time.Time {
+	if !a.Version.IsZero() {
+		return a.Version
+	}
+	return a.Modified()
 }
 
 // alertJSON is the STIX shape of an alert; field order is the output order.
@@ -103,7 +141,9 @@ type alertJSON struct {
 	FirstSeen         string                     `json:"first_seen"`
 	LastSeen          string                     `json:"last_seen"`
 	WindowSeconds     int64                      `json:"window_seconds"`
+	SourceCount       int                        `json:"source_count,omitempty"`
 	Revoked           bool                       `json:"revoked,omitempty"`
+	Withdrawn         bool                       `json:"withdrawn,omitempty"`
 	SupersededByRef   string                     `json:"superseded_by_ref,omitempty"`
 	Extensions        map[string]extensionMarker `json:"extensions"`
 }
@@ -127,7 +167,7 @@ func AlertObject(a Alert) json.RawMessage {
 		SpecVersion:       "2.1",
 		ID:                a.ID,
 		Created:           stix.FormatTimestamp(a.Epoch),
-		Modified:          stix.FormatTimestamp(a.Modified()),
+		Modified:          stix.FormatTimestamp(a.version()),
 		Name:              a.Tier + " alert: " + string(a.Threat),
 		Tier:              a.Tier,
 		ThreatRef:         string(a.Threat),
@@ -137,7 +177,9 @@ func AlertObject(a Alert) json.RawMessage {
 		FirstSeen:         stix.FormatTimestamp(a.FirstSeen),
 		LastSeen:          stix.FormatTimestamp(a.LastSeen),
 		WindowSeconds:     int64(a.Window / time.Second),
-		Revoked:           a.SupersededBy != "",
+		SourceCount:       a.SourceCount,
+		Revoked:           a.SupersededBy != "" || a.Withdrawn,
+		Withdrawn:         a.Withdrawn,
 		SupersededByRef:   a.SupersededBy,
 		Extensions:        map[string]extensionMarker{ExtensionID: {ExtensionType: "new-sdo"}},
 	}
@@ -162,7 +204,9 @@ const alertSchema = `{"$schema":"https://json-schema.org/draft/2020-12/schema",`
 	`"countries":{"type":"array","items":{"type":"string","pattern":"^[A-Z]{2}$"},"description":"ISO 3166-1 alpha-2 codes, sorted."},` +
 	`"first_seen":{"type":"string","format":"date-time"},"last_seen":{"type":"string","format":"date-time"},` +
 	`"window_seconds":{"type":"integer","minimum":1},` +
-	`"revoked":{"type":"boolean","description":"Set when the alert is superseded."},` +
+	`"source_count":{"type":"integer","minimum":1,"description":"Independent sources (origin nodes) that vouched for the sightings."},` +
+	`"revoked":{"type":"boolean","description":"Set when the alert is superseded or withdrawn."},` +
+	`"withdrawn":{"type":"boolean","description":"Set when nothing supports the alert any more (evidence retracted, its source quarantined)."},` +
 	`"superseded_by_ref":{"type":"string","pattern":"^x-entente-alert--","description":"The alert that now covers this one."}}}`
 
 // ExtensionDefinition returns the STIX extension-definition object that
@@ -223,7 +267,7 @@ func ParseAlertObject(raw []byte, rankOf func(tier string) int) (Alert, error) {
 	if o.Tier == "" || o.ThreatRef == "" {
 		return Alert{}, fmt.Errorf("alert %s: tier and threat_ref are required", o.ID)
 	}
-	a := Alert{ID: o.ID, Threat: ThreatKey(o.ThreatRef), Tier: o.Tier, Organisations: o.OrganisationCount,
+	a := Alert{ID: o.ID, Threat: ThreatKey(o.ThreatRef), Tier: o.Tier, Organisations: o.OrganisationCount, SourceCount: o.SourceCount,
 		Countries: o.Countries, Window: time.Duration(o.WindowSeconds) * time.Second, SupersededBy: o.SupersededByRef}
 	if rankOf != nil {
 		a.TierRank = rankOf(o.Tier)
@@ -238,8 +282,15 @@ func ParseAlertObject(raw []byte, rankOf func(tier string) int) (Alert, error) {
 			return Alert{}, fmt.Errorf("alert %s: %s: %w", o.ID, f.name, err)
 		}
 	}
-	if o.Revoked {
+	a.Withdrawn = o.Withdrawn
+	switch {
+	case o.Withdrawn:
+		a.Change = ChangeWithdrawn
+	case o.Revoked:
 		a.Change = ChangeSuperseded
+	}
+	if t, err := stix.ParseTimestamp(o.Modified); err == nil {
+		a.Version = t
 	}
 	return a, nil
 }

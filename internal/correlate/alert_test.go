@@ -205,9 +205,11 @@ func TestParseAlertObjectRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.Version = a.Modified() // the object's modified, read back
 	if !reflect.DeepEqual(got, a) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, a)
 	}
+	a.Version = time.Time{}
 	a.SupersededBy = "x-entente-alert--00000000-0000-5000-8000-000000000000"
 	if got, err := correlate.ParseAlertObject(correlate.AlertObject(a), rank); err != nil || got.Change != correlate.ChangeSuperseded || got.SupersededBy != a.SupersededBy {
 		t.Errorf("revoked alert: %+v, %v", got, err)

@@ -3,6 +3,7 @@ package correlate
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/entente-cti/entente"
@@ -23,9 +24,18 @@ type Tier struct {
 	// countries that meets the tier; 0 disables this threshold, and so
 	// does a federation of unknown size.
 	MinCountryShare float64 `toml:"min_country_share" json:"min_country_share,omitempty"`
+	// MinSources is the independent sources — origin nodes that vouch
+	// for the sightings, each counted by its trust weight — that the
+	// tier needs besides its thresholds: no fewer sources, however many
+	// organisations or countries they name, meet it. 0 needs none.
+	MinSources float64 `toml:"min_sources" json:"min_sources,omitempty"`
 }
 
-func (t Tier) met(maxInOneCC, countries, federation int) bool {
+// met reports whether a window with these counts meets the tier.
+func (t Tier) met(maxInOneCC, countries, federation int, sources float64) bool {
+	if t.MinSources > 0 && sources < t.MinSources-1e-9 {
+		return false
+	}
 	if t.MinOrgsInOneCountry > 0 && maxInOneCC >= t.MinOrgsInOneCountry {
 		return true
 	}
@@ -39,15 +49,55 @@ func (t Tier) met(maxInOneCC, countries, federation int) bool {
 	return false
 }
 
-// DefaultTiers returns the tiers the issue names: national (2
-// organisations in one country), regional (3 countries) and global (10
-// countries, or half of the federation's countries).
+// DefaultTiers returns the default tiers: national (2 organisations in
+// one country, which one source may vouch for in its own country),
+// regional (3 countries, vouched for by 2 independent sources) and global
+// (10 countries, or half of the federation's countries, vouched for by 3
+// independent sources).
 func DefaultTiers() []Tier {
 	return []Tier{
-		{Name: "national", MinOrgsInOneCountry: 2},
-		{Name: "regional", MinCountries: 3},
-		{Name: "global", MinCountries: 10, MinCountryShare: 0.5},
+		{Name: "national", MinOrgsInOneCountry: 2, MinSources: 1},
+		{Name: "regional", MinCountries: 3, MinSources: 2},
+		{Name: "global", MinCountries: 10, MinCountryShare: 0.5, MinSources: 3},
 	}
+}
+
+// Describe says in words what meets the tier, for an alert's evidence:
+// "3 countries, 2 independent sources".
+func (t Tier) Describe() string {
+	var parts []string
+	if t.MinOrgsInOneCountry > 0 {
+		parts = append(parts, fmt.Sprintf("%d organisations in one country", t.MinOrgsInOneCountry))
+	}
+	if t.MinCountries > 0 {
+		parts = append(parts, fmt.Sprintf("%d countries", t.MinCountries))
+	}
+	if t.MinCountryShare > 0 {
+		parts = append(parts, fmt.Sprintf("%.0f%% of the federation's countries", 100*t.MinCountryShare))
+	}
+	s := strings.Join(parts, " or ")
+	if t.MinSources > 0 {
+		s += fmt.Sprintf(", vouched for by %g independent source(s)", t.MinSources)
+	}
+	return s
+}
+
+// SourceInfo is what correlation knows of a source: an origin node that
+// vouches for sightings (a partner, or the node itself).
+type SourceInfo struct {
+	// Home is the source's country (ISO 3166-1 alpha-2): a source may
+	// vouch for any number of organisations in its home country, but for
+	// at most one unit of presence in any other, so that it cannot by
+	// itself raise another country's national tier. "" is home nowhere.
+	Home string
+	// Weight is how much the source counts towards a tier's MinSources
+	// (1 by default; 0 counts nothing).
+	Weight float64
+	// Quota is how many sightings the source may add per window; past it
+	// they are refused (ReasonQuota). 0 is no quota.
+	Quota int
+	// Quarantined sources add nothing (ReasonQuarantined).
+	Quarantined bool
 }
 
 // Config configures an [Engine]. Zero fields take the defaults documented
@@ -75,6 +125,11 @@ type Config struct {
 	// KnownOrg reports whether an organisation is a known partner (or the
 	// node itself); sightings from others are refused. Nil accepts all.
 	KnownOrg func(org string) bool
+	// DefaultWeight and DefaultQuota apply to sources the engine has no
+	// [SourceInfo] for (see [Engine.SetSource]): weight 1 and no quota
+	// when zero.
+	DefaultWeight float64
+	DefaultQuota  int
 }
 
 func (c Config) withDefaults() Config {
@@ -92,6 +147,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxAge == 0 {
 		c.MaxAge = c.Window
+	}
+	if c.DefaultWeight == 0 {
+		c.DefaultWeight = 1
 	}
 	return c
 }
@@ -132,7 +190,7 @@ func (c Config) Validate() error {
 			return bad("tier %q is defined twice", t.Name)
 		}
 		seen[t.Name] = true
-		if t.MinOrgsInOneCountry < 0 || t.MinCountries < 0 || t.MinCountryShare < 0 || t.MinCountryShare > 1 {
+		if t.MinOrgsInOneCountry < 0 || t.MinCountries < 0 || t.MinCountryShare < 0 || t.MinCountryShare > 1 || t.MinSources < 0 {
 			return bad("tier %q: thresholds must not be negative and the country share must be at most 1", t.Name)
 		}
 		if t.MinOrgsInOneCountry == 0 && t.MinCountries == 0 && t.MinCountryShare == 0 {
@@ -141,6 +199,9 @@ func (c Config) Validate() error {
 	}
 	if c.FederationCountries < 0 {
 		return bad("federation countries %d must not be negative", c.FederationCountries)
+	}
+	if c.DefaultWeight < 0 || c.DefaultQuota < 0 {
+		return bad("default weight %g and default quota %d must not be negative", c.DefaultWeight, c.DefaultQuota)
 	}
 	return nil
 }

@@ -37,6 +37,15 @@ type Sighting struct {
 	// Count is how many times it was seen; it does not weigh in the
 	// counts, which are of organisations and countries.
 	Count int
+	// Source is the origin node that vouches for the sighting: the
+	// partner it was received from (known from provenance), or the node
+	// itself for its own sensors. "" means the organisation vouches for
+	// itself. Tiers count independent sources (see [Tier.MinSources]), so
+	// pseudonyms a source presents never add sources.
+	Source string
+	// Object is the sighted object's id (an indicator, a malware…), so
+	// that a retraction of it removes what it contributed.
+	Object string
 }
 
 // Reason is why the engine refused a sighting.
@@ -49,10 +58,12 @@ const (
 	ReasonUnknownOrg                  // the reporting organisation is not a known partner
 	ReasonFuture                      // last_seen is beyond now + MaxSkew
 	ReasonPast                        // last_seen is before now − MaxAge
+	ReasonQuota                       // the source's quota of sightings per window is spent
+	ReasonQuarantined                 // the source is quarantined
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"invalid", "unknown_object", "unknown_org", "future", "past"}
+var reasonNames = [numReasons]string{"invalid", "unknown_object", "unknown_org", "future", "past", "quota", "quarantined"}
 
 // String returns the reason's name as used in metrics.
 func (r Reason) String() string {
@@ -114,11 +125,26 @@ func (c *countrySet) count() int {
 	return n
 }
 
-// entry is one (organisation, country) pair's presence for one threat.
+// entry is the presence, for one threat, of one organisation in one
+// country as one source vouches for it through one sighted object.
 type entry struct {
-	org     uint32
+	org, source, object uint32
+	// unit is the entry's unit of presence in its country (an index into
+	// threatState.units): the organisation when the source is at home in
+	// the country, else the source itself (one unit per foreign source).
+	unit    uint32
 	country uint16
 	mask    uint64 // bit i: present in slot base+i
+}
+
+// entryKey identifies an entry.
+type entryKey struct {
+	org, source, object uint32
+	country             uint16
+}
+
+func (en *entry) key() entryKey {
+	return entryKey{org: en.org, source: en.source, object: en.object, country: en.country}
 }
 
 // alertState is an alert as last reported.
@@ -131,6 +157,12 @@ type alertState struct {
 	last      int64
 	lastEdge  int64 // slot where its run started when last computed
 	id        string
+	// sourceCount and sourceWeight are the distinct sources in the span,
+	// and their weighted count.
+	sourceCount  int
+	sourceWeight float64
+	modified     int64 // the latest version reported (unix ns)
+	bumped       bool  // a version was made later than its content says
 }
 
 // threatState is the presence of one threat's reporters. Slot arrays are
@@ -139,10 +171,16 @@ type threatState struct {
 	key     ThreatKey
 	base    int64 // absolute slot of bit 0 of every mask
 	entries []entry
-	index   map[uint64]int32 // (org<<16 | country) → entries index; nil while small
-	first   [ringSlots]int64 // earliest sighting time within each slot (0: none)
-	last    [ringSlots]int64 // latest sighting time within each slot
-	tiers   [ringSlots]uint8 // tier met by the window ending at each slot
+	index   map[entryKey]int32 // → entries index; nil while small
+	// units are the units of presence of the entries (see entry.unit),
+	// computed with the sources' homes of generation unitsGen.
+	units     []unitInfo
+	unitIdx   map[uint64]uint32
+	unitStamp []uint32
+	unitsGen  uint32
+	first     [ringSlots]int64 // earliest sighting time within each slot (0: none)
+	last      [ringSlots]int64 // latest sighting time within each slot
+	tiers     [ringSlots]uint8 // tier met by the window ending at each slot
 	// carried is set when the run of tier-meeting windows at base began
 	// before it, at slot carryEdge.
 	carried   bool
@@ -150,30 +188,35 @@ type threatState struct {
 	reported  []*alertState // sorted by epoch
 }
 
+// unitInfo is one unit of presence of a threat.
+type unitInfo struct {
+	country uint16
+}
+
 const indexThreshold = 12
 
-func (t *threatState) find(org uint32, country uint16) int {
+func (t *threatState) find(k entryKey) int {
 	if t.index != nil {
-		if i, ok := t.index[uint64(org)<<16|uint64(country)]; ok {
+		if i, ok := t.index[k]; ok {
 			return int(i)
 		}
 		return -1
 	}
 	for i := range t.entries {
-		if t.entries[i].org == org && t.entries[i].country == country {
+		if t.entries[i].key() == k {
 			return i
 		}
 	}
 	return -1
 }
 
-func (t *threatState) insert(org uint32, country uint16) int {
-	t.entries = append(t.entries, entry{org: org, country: country})
+func (t *threatState) insert(k entryKey) int {
+	t.entries = append(t.entries, entry{org: k.org, source: k.source, object: k.object, country: k.country})
 	i := len(t.entries) - 1
 	if t.index == nil && len(t.entries) > indexThreshold {
 		t.reindex()
 	} else if t.index != nil {
-		t.index[uint64(org)<<16|uint64(country)] = int32(i)
+		t.index[k] = int32(i)
 	}
 	return i
 }
@@ -183,9 +226,9 @@ func (t *threatState) reindex() {
 	if len(t.entries) <= indexThreshold {
 		return
 	}
-	t.index = make(map[uint64]int32, 2*len(t.entries))
-	for j, e := range t.entries {
-		t.index[uint64(e.org)<<16|uint64(e.country)] = int32(j)
+	t.index = make(map[entryKey]int32, 2*len(t.entries))
+	for j := range t.entries {
+		t.index[t.entries[j].key()] = int32(j)
 	}
 }
 
@@ -296,14 +339,41 @@ type Engine struct {
 	skew     int64 // MaxSkew in slots, rounded up
 	threats  map[ThreatKey]*threatState
 	orgs     map[string]uint32
+	orgNames []string
 	stats    Stats
+	// Sources and sighted objects, by index.
+	srcs     map[string]uint32
+	sources  []*sourceState
+	objs     map[string]uint32
+	objNames []string
+	// homeGen changes whenever a source's home changes: the threats'
+	// units are recomputed when they are next counted.
+	homeGen uint32
 
 	// scratch, reused across evaluations
 	stamp    []uint32 // per org: the evaluation that last counted it
+	srcStamp []uint32 // per source: the evaluation that last counted it
 	stampGen uint32
 	perCC    [countryIndexes]int32
 	touched  []uint16
 	runBuf   []run
+}
+
+// noHome is the home of a source that is home nowhere.
+const noHome = countryIndexes
+
+// sourceState is what the engine knows of one source.
+type sourceState struct {
+	name   string
+	info   SourceInfo
+	set    bool // info was set with SetSource (else the defaults apply)
+	home   uint16
+	weight float64
+	quota  int
+	// The sightings the source added per receive slot, a ring aligned
+	// like the threats' (qBase is the absolute slot of index 0).
+	qBase int64
+	q     [ringSlots]uint32
 }
 
 // New returns an engine with the given configuration, after filling in
@@ -319,6 +389,9 @@ func New(cfg Config) (*Engine, error) {
 		slot:    int64(cfg.Window) / int64(cfg.Slots),
 		threats: make(map[ThreatKey]*threatState),
 		orgs:    make(map[string]uint32),
+		srcs:    make(map[string]uint32),
+		objs:    make(map[string]uint32),
+		homeGen: 1,
 	}
 	e.ageSlots = ceilDiv(int64(cfg.MaxAge), e.slot)
 	e.skew = ceilDiv(int64(cfg.MaxSkew), e.slot)
@@ -327,6 +400,141 @@ func New(cfg Config) (*Engine, error) {
 
 // Config returns the engine's configuration, defaults filled in.
 func (e *Engine) Config() Config { return e.cfg }
+
+// SetSource tells the engine what it knows of a source (see
+// [SourceInfo]); it applies to the sightings added from then on, and to
+// the counts of every window evaluated from then on. A quarantined
+// source's presence is not removed: call [Engine.Remove] for that.
+func (e *Engine) SetSource(id string, info SourceInfo) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	src := e.sources[e.sourceIndex(id)]
+	src.info, src.set = info, true
+	e.applySource(src)
+}
+
+// sourceIndex returns the index of source id, adding it with the
+// defaults when new.
+func (e *Engine) sourceIndex(id string) uint32 {
+	if i, ok := e.srcs[id]; ok {
+		return i
+	}
+	i := uint32(len(e.sources))
+	src := &sourceState{name: id}
+	e.sources = append(e.sources, src)
+	e.srcs[id] = i
+	e.srcStamp = append(e.srcStamp, 0)
+	e.applySource(src)
+	return i
+}
+
+// applySource derives a source's home, weight and quota from its info
+// (or the defaults).
+func (e *Engine) applySource(src *sourceState) {
+	home := uint16(noHome)
+	if cc, ok := countryIndex(src.info.Home); ok {
+		home = cc
+	}
+	if home != src.home {
+		src.home = home
+		e.homeGen++
+	}
+	src.weight, src.quota = e.cfg.DefaultWeight, e.cfg.DefaultQuota
+	if src.set {
+		src.weight, src.quota = src.info.Weight, src.info.Quota
+	}
+	if src.weight < 0 {
+		src.weight = 0
+	}
+}
+
+func (e *Engine) objectIndex(id string) uint32 {
+	if i, ok := e.objs[id]; ok {
+		return i
+	}
+	i := uint32(len(e.objNames))
+	e.objNames = append(e.objNames, id)
+	e.objs[id] = i
+	return i
+}
+
+// ensureUnits recomputes the units of t's entries when sources' homes
+// changed since they were computed (or entries were removed).
+func (e *Engine) ensureUnits(t *threatState) {
+	if t.unitsGen == e.homeGen {
+		return
+	}
+	if t.unitIdx == nil {
+		t.unitIdx = map[uint64]uint32{}
+	} else {
+		clear(t.unitIdx)
+	}
+	t.units = t.units[:0]
+	t.unitStamp = t.unitStamp[:0]
+	t.unitsGen = e.homeGen
+	for i := range t.entries {
+		e.assignUnit(t, i)
+	}
+	clear(t.unitStamp)
+}
+
+// assignUnit gives entry i of t its unit of presence: the organisation
+// when its source is at home in the entry's country, else the source
+// itself, once per country.
+func (e *Engine) assignUnit(t *threatState, i int) {
+	if t.unitsGen != e.homeGen {
+		e.ensureUnits(t) // assigns every entry's, this one's included
+		return
+	}
+	en := &t.entries[i]
+	var k uint64
+	if e.sources[en.source].home == en.country {
+		k = uint64(en.country)<<33 | uint64(en.org) // the organisation, at home
+	} else {
+		k = uint64(en.country)<<33 | 1<<32 | uint64(en.source) // the foreign source, once
+	}
+	if t.unitIdx == nil {
+		t.unitIdx = map[uint64]uint32{}
+	}
+	u, ok := t.unitIdx[k]
+	if !ok {
+		u = uint32(len(t.units))
+		t.units = append(t.units, unitInfo{country: en.country})
+		t.unitStamp = append(t.unitStamp, 0)
+		t.unitIdx[k] = u
+	}
+	en.unit = u
+}
+
+// quotaSpent reports whether src added its quota of sightings within
+// the window ending at slot now, and otherwise counts one more.
+func (e *Engine) quotaSpent(src *sourceState, now int64) bool {
+	if src.quota <= 0 {
+		return false
+	}
+	if d := now - (src.qBase + ringSlots - 1); d > 0 {
+		if d >= ringSlots {
+			src.q = [ringSlots]uint32{}
+		} else {
+			n := copy(src.q[:], src.q[d:])
+			clear(src.q[n:])
+		}
+		src.qBase += d
+	}
+	i := now - src.qBase
+	if i < 0 {
+		i = 0
+	}
+	var sum uint32
+	for j := max(0, i-e.g+1); j <= i; j++ {
+		sum += src.q[j]
+	}
+	if int(sum) >= src.quota {
+		return true
+	}
+	src.q[i]++
+	return false
+}
 
 func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
@@ -404,6 +612,15 @@ func (e *Engine) add(s *Sighting, now time.Time) ([]Alert, error) {
 	if e.cfg.KnownOrg != nil && !e.cfg.KnownOrg(s.Org) {
 		return nil, e.reject(s, ReasonUnknownOrg, "organisation %s is not a known partner", s.Org)
 	}
+	srcName := s.Source
+	if srcName == "" {
+		srcName = s.Org // an organisation that vouches for itself
+	}
+	si := e.sourceIndex(srcName)
+	src := e.sources[si]
+	if src.set && src.info.Quarantined {
+		return nil, e.reject(s, ReasonQuarantined, "source %s is quarantined", srcName)
+	}
 	if last.After(now.Add(e.cfg.MaxSkew)) {
 		return nil, e.reject(s, ReasonFuture, "last_seen %s is more than %s after the node's clock (%s)", fmtTime(last), e.cfg.MaxSkew, fmtTime(now))
 	}
@@ -430,6 +647,9 @@ func (e *Engine) add(s *Sighting, now time.Time) ([]Alert, error) {
 	if a < t.base {
 		a = t.base
 	}
+	if e.quotaSpent(src, e.slotOf(now)) {
+		return nil, e.reject(s, ReasonQuota, "source %s added its quota of %d sightings in the last %s", srcName, src.quota, e.cfg.Window)
+	}
 	if !known {
 		e.threats[s.Threat] = t
 	}
@@ -437,11 +657,14 @@ func (e *Engine) add(s *Sighting, now time.Time) ([]Alert, error) {
 	if !ok {
 		org = uint32(len(e.orgs))
 		e.orgs[s.Org] = org
+		e.orgNames = append(e.orgNames, s.Org)
 		e.stamp = append(e.stamp, 0)
 	}
-	i := t.find(org, cc)
+	k := entryKey{org: org, source: si, object: e.objectIndex(s.Object), country: cc}
+	i := t.find(k)
 	if i < 0 {
-		i = t.insert(org, cc)
+		i = t.insert(k)
+		e.assignUnit(t, i)
 	}
 	lo, hi := a-t.base, b-t.base
 	want := rangeMask(lo, hi)
@@ -479,7 +702,7 @@ func (e *Engine) evaluate(t *threatState, lo, hi int64) {
 	// above what a window already has, that window cannot rise.
 	var u counts
 	e.count(t, rangeMask(lo-e.g+1, wHi), &u)
-	top := uint8(e.tierOf(u.maxInOneCC, u.countries))
+	top := uint8(e.tierOf(&u))
 	if top == 0 {
 		return
 	}
@@ -489,7 +712,7 @@ func (e *Engine) evaluate(t *threatState, lo, hi int64) {
 			continue
 		}
 		e.count(t, rangeMask(end-e.g+1, end), &w)
-		if k := uint8(e.tierOf(w.maxInOneCC, w.countries)); k > t.tiers[end] {
+		if k := uint8(e.tierOf(&w)); k > t.tiers[end] {
 			t.tiers[end] = k
 		}
 	}
@@ -548,12 +771,12 @@ func (e *Engine) report(t *threatState, lo, hi int64, merged bool) []Alert {
 	return out
 }
 
-// recompute computes the alert of epoch ep from the runs that start in it,
-// merges it into what was reported, and returns it if it changed.
-func (e *Engine) recompute(t *threatState, runs []run, ep int64) (Alert, bool) {
-	var tier uint8
-	var span uint64
-	edge := int64(-1)
+// measure computes, from the runs that start in epoch ep, the highest
+// tier met, the counts over their span, the earliest and latest sighting
+// times, where the first run began (-1 when no run starts in ep) and the
+// span itself.
+func (e *Engine) measure(t *threatState, runs []run, ep int64) (tier uint8, c counts, f, l, edge int64, span uint64) {
+	edge = -1
 	for _, r := range runs {
 		if floorDiv(r.edge, e.g) != ep {
 			continue
@@ -566,9 +789,8 @@ func (e *Engine) recompute(t *threatState, runs []run, ep int64) (Alert, bool) {
 		}
 		span |= rangeMask(r.lo-e.g+1, r.hi)
 	}
-	c := counts{wantCountry: true}
+	c = counts{wantCountry: true}
 	e.count(t, span, &c)
-	var f, l int64
 	for m := span; m != 0; m &= m - 1 {
 		i := bits.TrailingZeros64(m)
 		if t.first[i] != 0 && (f == 0 || t.first[i] < f) {
@@ -576,6 +798,13 @@ func (e *Engine) recompute(t *threatState, runs []run, ep int64) (Alert, bool) {
 		}
 		l = max(l, t.last[i])
 	}
+	return tier, c, f, l, edge, span
+}
+
+// recompute computes the alert of epoch ep from the runs that start in it,
+// merges it into what was reported, and returns it if it changed.
+func (e *Engine) recompute(t *threatState, runs []run, ep int64) (Alert, bool) {
+	tier, c, f, l, edge, span := e.measure(t, runs, ep)
 	k, found := t.reportedAt(ep)
 	var st *alertState
 	if found {
@@ -595,16 +824,129 @@ func (e *Engine) recompute(t *threatState, runs []run, ep int64) (Alert, bool) {
 		st.first = f
 	}
 	st.last = max(st.last, l)
+	_ = span
+	sourcesChanged := c.nsources > st.sourceCount || c.sources > st.sourceWeight
+	st.sourceCount = max(st.sourceCount, c.nsources)
+	st.sourceWeight = max(st.sourceWeight, c.sources)
 	ch := ChangeUpdated
 	switch {
 	case !found:
 		ch = ChangeCreated
 	case st.tier > before.tier:
 		ch = ChangeEscalated
-	case st.orgs == before.orgs && st.countries == before.countries && st.first == before.first && st.last == before.last:
+	case st.orgs == before.orgs && st.countries == before.countries && st.first == before.first && st.last == before.last && !sourcesChanged:
 		return Alert{}, false
 	}
 	return e.alert(t, st, ch), true
+}
+
+// Remove drops the presence of every sighting that match selects — by
+// its source, organisation and sighted object — and reassesses the
+// threats it leaves changed: alerts no longer supported are withdrawn,
+// those supported less are lowered or updated, with the evidence that
+// remains. It returns the alerts that changed.
+func (e *Engine) Remove(match func(source, org, object string) bool) []Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Alert
+	keys := make([]ThreatKey, 0, len(e.threats))
+	for k := range e.threats {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		t := e.threats[k]
+		n := 0
+		for _, en := range t.entries {
+			if match(e.sources[en.source].name, e.orgNames[en.org], e.objNames[en.object]) {
+				continue
+			}
+			t.entries[n] = en
+			n++
+		}
+		if n == len(t.entries) {
+			continue
+		}
+		clear(t.entries[n:])
+		t.entries = t.entries[:n]
+		t.reindex()
+		t.unitsGen = 0 // units are recomputed from what is left
+		out = append(out, e.reassess(t)...)
+	}
+	return out
+}
+
+// Reassess recomputes every threat's alerts from the presence the engine
+// holds, after the sources' weights or homes changed, and returns those
+// that changed (raised, escalated, lowered, withdrawn or updated).
+func (e *Engine) Reassess() []Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	keys := make([]ThreatKey, 0, len(e.threats))
+	for k := range e.threats {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var out []Alert
+	for _, k := range keys {
+		out = append(out, e.reassess(e.threats[k])...)
+	}
+	return out
+}
+
+// reassess recomputes the tiers of every window of t from scratch and
+// reports every alert whose evidence changed, exactly rather than only
+// upwards.
+func (e *Engine) reassess(t *threatState) []Alert {
+	var w counts
+	for end := int64(0); end < ringSlots; end++ {
+		e.count(t, rangeMask(end-e.g+1, end), &w)
+		t.tiers[end] = uint8(e.tierOf(&w))
+	}
+	e.runBuf = t.runs(e.runBuf)
+	runs := e.runBuf
+	var out []Alert
+	for k := 0; k < len(t.reported); k++ {
+		st := t.reported[k]
+		tier, c, f, l, edge, span := e.measure(t, runs, st.epoch)
+		if edge < 0 {
+			// No run starts in its epoch any more: nothing supports it.
+			a := e.alert(t, st, ChangeWithdrawn)
+			a.Withdrawn = true
+			out = append(out, a)
+			t.reported = slices.Delete(t.reported, k, k+1)
+			k--
+			continue
+		}
+		before := *st
+		_ = span
+		st.lastEdge, st.tier, st.orgs, st.countries, st.first, st.last = edge, int(tier), c.orgs, c.countrySet, f, l
+		st.sourceCount, st.sourceWeight = c.nsources, c.sources
+		switch {
+		case st.tier < before.tier:
+			out = append(out, e.alert(t, st, ChangeLowered))
+		case st.tier > before.tier:
+			out = append(out, e.alert(t, st, ChangeEscalated))
+		case st.orgs != before.orgs || st.countries != before.countries || st.first != before.first || st.last != before.last ||
+			st.sourceCount != before.sourceCount || st.sourceWeight != before.sourceWeight:
+			out = append(out, e.alert(t, st, ChangeUpdated))
+		}
+	}
+	var done []int64
+	for _, r := range runs {
+		ep := floorDiv(r.edge, e.g)
+		if slices.Contains(done, ep) {
+			continue
+		}
+		done = append(done, ep)
+		if _, found := t.reportedAt(ep); found {
+			continue
+		}
+		if a, ok := e.recompute(t, runs, ep); ok {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // rangeMask returns bits lo…hi (inclusive, clipped to 0…63).
@@ -623,24 +965,35 @@ func rangeMask(lo, hi int64) uint64 {
 
 // counts is what one evaluation of a set of slots finds.
 type counts struct {
-	orgs        int
-	countries   int
-	maxInOneCC  int
+	orgs      int
+	countries int
+	// maxInOneCC is the most units of presence (see entry.unit) in one
+	// country.
+	maxInOneCC int
+	// sources is the weighted count of the distinct sources present,
+	// nsources their number.
+	sources     float64
+	nsources    int
 	countrySet  countrySet
 	wantCountry bool
 }
 
-// count counts the distinct organisations and countries present in any
-// slot of mask (ring indexes).
+// count counts the distinct organisations, sources, countries and units
+// of presence in any slot of mask (ring indexes).
 func (e *Engine) count(t *threatState, mask uint64, c *counts) {
+	e.ensureUnits(t)
 	e.stampGen++
-	if e.stampGen == 0 { // wrapped: clear stamps
+	if e.stampGen == 0 { // wrapped: clear every stamp
 		clear(e.stamp)
+		clear(e.srcStamp)
+		e.homeGen++ // the threats' unit stamps are cleared when next counted
+		e.ensureUnits(t)
 		e.stampGen = 1
 	}
 	gen := e.stampGen
 	*c = counts{wantCountry: c.wantCountry}
-	for _, en := range t.entries {
+	for i := range t.entries {
+		en := &t.entries[i]
 		if en.mask&mask == 0 {
 			continue
 		}
@@ -648,6 +1001,15 @@ func (e *Engine) count(t *threatState, mask uint64, c *counts) {
 			e.stamp[en.org] = gen
 			c.orgs++
 		}
+		if e.srcStamp[en.source] != gen {
+			e.srcStamp[en.source] = gen
+			c.sources += e.sources[en.source].weight
+			c.nsources++
+		}
+		if t.unitStamp[en.unit] == gen {
+			continue
+		}
+		t.unitStamp[en.unit] = gen
 		n := e.perCC[en.country]
 		if n == 0 {
 			e.touched = append(e.touched, en.country)
@@ -666,11 +1028,61 @@ func (e *Engine) count(t *threatState, mask uint64, c *counts) {
 	e.touched = e.touched[:0]
 }
 
+// evidence lists, per source present in any slot of mask, the distinct
+// organisations and the countries it vouches for, sorted by source. It
+// is computed on demand (see [Engine.Evidence]), not on every sighting.
+func (e *Engine) evidence(t *threatState, mask uint64) []SourceEvidence {
+	type acc struct {
+		orgs      map[uint32]bool
+		countries countrySet
+	}
+	by := map[uint32]*acc{}
+	for i := range t.entries {
+		en := &t.entries[i]
+		if en.mask&mask == 0 {
+			continue
+		}
+		a := by[en.source]
+		if a == nil {
+			a = &acc{orgs: map[uint32]bool{}}
+			by[en.source] = a
+		}
+		a.orgs[en.org] = true
+		a.countries[en.country/64] |= 1 << (en.country % 64)
+	}
+	out := make([]SourceEvidence, 0, len(by))
+	for src, a := range by {
+		s := e.sources[src]
+		out = append(out, SourceEvidence{Source: s.name, Weight: s.weight, Organisations: len(a.orgs), Countries: countriesOf(a.countries)})
+	}
+	slices.SortFunc(out, func(a, b SourceEvidence) int { return strings.Compare(a.Source, b.Source) })
+	return out
+}
+
+// Evidence returns, for the alert with the given id that the engine
+// holds, what each independent source vouched for within its span, as
+// the engine holds it now; nil for an alert it does not hold.
+func (e *Engine) Evidence(alertID string) []SourceEvidence {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, t := range e.threats {
+		for _, st := range t.reported {
+			if st.id != alertID {
+				continue
+			}
+			e.runBuf = t.runs(e.runBuf)
+			_, _, _, _, _, span := e.measure(t, e.runBuf, st.epoch)
+			return e.evidence(t, span)
+		}
+	}
+	return nil
+}
+
 // tierOf returns the highest tier (1-based; 0 for none) met by a window
 // with the given counts.
-func (e *Engine) tierOf(maxInOneCC, countries int) int {
+func (e *Engine) tierOf(c *counts) int {
 	for k := len(e.cfg.Tiers) - 1; k >= 0; k-- {
-		if e.cfg.Tiers[k].met(maxInOneCC, countries, e.cfg.FederationCountries) {
+		if e.cfg.Tiers[k].met(c.maxInOneCC, c.countries, e.cfg.FederationCountries, c.sources) {
 			return k + 1
 		}
 	}
@@ -696,7 +1108,7 @@ func (e *Engine) alert(t *threatState, st *alertState, ch Change) Alert {
 	a := Alert{
 		ID:            st.id,
 		Threat:        t.key,
-		Tier:          e.cfg.Tiers[st.tier-1].Name,
+		Tier:          e.cfg.Tiers[max(st.tier, 1)-1].Name,
 		TierRank:      st.tier,
 		Change:        ch,
 		Epoch:         start,
@@ -705,15 +1117,42 @@ func (e *Engine) alert(t *threatState, st *alertState, ch Change) Alert {
 		FirstSeen:     time.Unix(0, st.first).UTC(),
 		LastSeen:      time.Unix(0, st.last).UTC(),
 	}
-	a.Countries = make([]string, 0, st.countries.count())
-	for i, w := range st.countries {
+	a.Countries = countriesOf(st.countries)
+	a.SourceCount, a.SourceWeight = st.sourceCount, st.sourceWeight
+	if ch == ChangeWithdrawn {
+		a.Withdrawn = true
+	}
+	// The version derives from the content (see Alert.Modified), which
+	// only grows as sightings arrive, so that nodes holding the same
+	// sightings hold the same version whatever their order. A change that
+	// lowers or withdraws the alert is a later version all the same, and
+	// so is every change after it.
+	v := a.Modified()
+	switch {
+	case ch == ChangeLowered || ch == ChangeWithdrawn || st.bumped && ch != ChangeNone:
+		if v.UnixNano() <= st.modified {
+			v = time.Unix(0, st.modified).UTC().Add(time.Millisecond)
+		}
+		st.bumped = true
+	case v.UnixNano() < st.modified:
+		v = time.Unix(0, st.modified).UTC()
+	}
+	st.modified = max(st.modified, v.UnixNano())
+	a.Version = v
+	return a
+}
+
+// countriesOf lists the codes of a country set, sorted.
+func countriesOf(set countrySet) []string {
+	out := make([]string, 0, set.count())
+	for i, w := range set {
 		for w != 0 {
 			b := bits.TrailingZeros64(w)
 			w &^= 1 << uint(b)
-			a.Countries = append(a.Countries, countryCodes[i*64+b])
+			out = append(out, countryCodes[i*64+b])
 		}
 	}
-	return a
+	return out
 }
 
 // Alerts returns every alert the engine currently holds (as last

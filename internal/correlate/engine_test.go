@@ -72,7 +72,9 @@ func TestTiers(t *testing.T) {
 		{"two orgs two countries", 0, []rep{{"a", "FR"}, {"b", "DE"}}, "", 0, nil},
 		{"two orgs one country", 0, []rep{{"a", "FR"}, {"b", "FR"}}, "national", 2, []string{"FR"}},
 		{"three countries", 0, []rep{{"a", "FR"}, {"b", "DE"}, {"c", "IT"}}, "regional", 3, []string{"DE", "FR", "IT"}},
-		{"one org in three countries", 0, []rep{{"a", "FR"}, {"a", "DE"}, {"a", "IT"}}, "regional", 1, []string{"DE", "FR", "IT"}},
+		// One organisation is one source: it cannot raise a regional alert
+		// by itself, however many countries it names.
+		{"one org in three countries", 0, []rep{{"a", "FR"}, {"a", "DE"}, {"a", "IT"}}, "", 0, nil},
 		{"nine countries", 0, countries(9), "regional", 9, nil},
 		{"ten countries", 0, countries(10), "global", 10, nil},
 		{"share of a small federation", 6, countries(3), "global", 3, nil},

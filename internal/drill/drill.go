@@ -30,6 +30,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -37,6 +38,7 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente/internal/correlate"
+	"github.com/entente-cti/entente/internal/drill/wan"
 	"github.com/entente-cti/entente/internal/match"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/safety"
@@ -76,6 +78,32 @@ type Config struct {
 	// Logger receives the nodes' logs (default: warnings and errors are
 	// discarded).
 	Logger *slog.Logger
+
+	// Processes runs every node as its own 'entente serve' process of
+	// Binary (default: this executable), each in its own data directory,
+	// serving TLS with its own key; peers pin each other's keys and reach
+	// each other through the WAN proxy (package wan), whose links have
+	// the round-trip times of RTT, jitter, Loss and bandwidth caps. The
+	// faults are then: Faults nodes killed with SIGKILL at 40% of the
+	// replay (the first a national CERT in the middle of a push) and
+	// restarted from disk at 70%; one region cut off for Partition from
+	// 30%; one CERT's uplink flapping (2 s down, 3 s up) from 15% to 45%;
+	// one node's disk full from 25% to 55% (a tmpfs; needs root); clock
+	// skew of ±5 minutes on one node in ten. Calm leaves the faults out
+	// (the WAN alone).
+	Processes bool
+	Binary    string
+	Calm      bool
+	// Loss is each link's segment loss in processes mode (default 0.01;
+	// negative: none).
+	Loss float64
+	// Partition is how long a region is cut off (default 60 s, at most
+	// a fifth of Duration; negative: none).
+	Partition time.Duration
+	// NodeBudgetMiB is the memory one node process is allowed for when
+	// bounding the number of processes by the machine's memory (default
+	// 80 MiB, above the peak resident set a drill node reached).
+	NodeBudgetMiB int
 }
 
 func (c *Config) defaults() {
@@ -103,6 +131,22 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Processes {
+		if c.Loss == 0 {
+			c.Loss = 0.01
+		}
+		c.Partition = min(c.Partition, c.Duration/5)
+		if c.Partition == 0 {
+			c.Partition = min(time.Minute, c.Duration/5)
+		}
+		if c.NodeBudgetMiB == 0 {
+			c.NodeBudgetMiB = 80
+		}
+		if c.Calm {
+			c.Faults, c.Partition = 0, -1
+		}
+	}
+	c.Loss = max(c.Loss, 0)
 }
 
 // Progress is how far a drill is in one of its phases.
@@ -118,6 +162,7 @@ type Progress struct {
 // The phases of a drill, in order.
 const (
 	PhaseSetup  = "setting up nodes"
+	PhaseStart  = "starting node processes"
 	PhaseSyncs  = "first peer syncs"
 	PhaseReplay = "replaying sightings"
 	PhaseSettle = "delivering alerts"
@@ -198,6 +243,28 @@ type Result struct {
 	// PeakRSSMiB is the process's peak resident memory (Linux; 0
 	// elsewhere), every node included.
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
+
+	// Mode is "in-process" or "processes".
+	Mode string `json:"mode"`
+	// ProcessBound says how many node processes the machine's memory
+	// holds and why (processes mode); NodePeakRSSMiB is the largest
+	// peak resident memory of a node process.
+	ProcessBound   string  `json:"process_bound,omitempty"`
+	NodePeakRSSMiB float64 `json:"node_peak_rss_mib,omitempty"`
+	// AckedObjects counts the sightings the nodes acknowledged (stored
+	// durably); LostObjects those a node did not hold after the drill;
+	// Duplicates the object versions a collection held twice (processes
+	// mode checks every store after the drill).
+	AckedObjects int `json:"acked_objects"`
+	LostObjects  int `json:"lost_objects"`
+	Duplicates   int `json:"duplicates"`
+	// The faults of processes mode.
+	Partition *PartitionResult `json:"partition,omitempty"`
+	Flap      *FlapResult      `json:"flap,omitempty"`
+	DiskFull  *DiskFullResult  `json:"disk_full,omitempty"`
+	Skewed    []string         `json:"skewed,omitempty"`
+	// LostSegments counts the segments the WAN made retransmit.
+	LostSegments int64 `json:"lost_segments,omitempty"`
 }
 
 // TierResult is one tier's figures.
@@ -214,12 +281,25 @@ type TierResult struct {
 	P50Ms           float64 `json:"p50_ms"`
 	P99Ms           float64 `json:"p99_ms"`
 	MaxMs           float64 `json:"max_ms"`
+	// AboveFloor*Ms are the same figures less each sample's round-trip
+	// floor (the sum of the round trips of the path the alert took:
+	// sighting to its CERT, CERT to CERT, CERT to constituent; 0 on
+	// loopback); FloorMaxMs is the slowest path's floor.
+	AboveFloorP50Ms float64 `json:"above_floor_p50_ms"`
+	AboveFloorP99Ms float64 `json:"above_floor_p99_ms"`
+	AboveFloorMaxMs float64 `json:"above_floor_max_ms"`
+	FloorMaxMs      float64 `json:"floor_max_ms"`
 }
 
 // Fault is one node closed and reopened mid-drill.
 type Fault struct {
-	Node      int     `json:"node"`
-	Name      string  `json:"name"`
+	Node int    `json:"node"`
+	Name string `json:"name"`
+	// Kind is "closed" (in-process: server and store closed), "kill -9"
+	// or "kill -9 mid-push" (processes mode; MidPush when the node was
+	// seen sending on a link as it was killed).
+	Kind      string  `json:"kind"`
+	MidPush   bool    `json:"mid_push,omitempty"`
 	ClosedAt  float64 `json:"closed_at_s"`
 	ReopenAt  float64 `json:"reopened_at_s"`
 	Converged bool    `json:"converged"`
@@ -286,12 +366,39 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	f := &federation{w: w, rec: newRecorder(cfg.Nodes, tiers), alerts: alerts, log: cfg.Logger, safety: net,
 		http: &http.Client{Transport: tr}, syncInt: cfg.SyncInterval, progress: &progress{fn: cfg.OnProgress},
-		limits: taxiiclient.Limits{MaxRetries: 1, BackoffBase: 100 * time.Millisecond, MaxBackoff: time.Second, HeaderTimeout: 30 * time.Second}}
-	say("drill: %d organisations in %d countries (%d national CERTs), seed %d; data in %s", cfg.Nodes, cfg.Countries, len(w.certs), cfg.Seed, dir)
+		limits: taxiiclient.Limits{MaxRetries: 1, BackoffBase: 100 * time.Millisecond, MaxBackoff: time.Second, HeaderTimeout: 30 * time.Second},
+		procs:  cfg.Processes, loss: cfg.Loss}
+	res := &Result{Nodes: cfg.Nodes, Countries: cfg.Countries, Seed: cfg.Seed, Topology: Topology, Sightings: len(w.sightings), Mode: "in-process"}
+	if f.procs {
+		res.Mode = "processes"
+		if res.ProcessBound, err = processBound(cfg); err != nil {
+			return nil, err
+		}
+		if f.bin = cfg.Binary; f.bin == "" {
+			if f.bin, err = os.Executable(); err != nil {
+				return nil, fmt.Errorf("processes mode: find the entente binary: %w", err)
+			}
+		}
+		if err := ensureOpenFiles(openFilesFor(w)); err != nil {
+			return nil, err
+		}
+		f.proxy = wan.New(cfg.Seed)
+		defer f.proxy.Close()
+		f.logDir = filepath.Join(dir, "logs")
+		if err := os.MkdirAll(f.logDir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	say("drill: %d organisations in %d countries (%d national CERTs), seed %d, %s; data in %s", cfg.Nodes, cfg.Countries, len(w.certs), cfg.Seed, res.Mode, dir)
 	t0 := time.Now()
 	defer func() {
 		for i := range f.nodes {
-			if f.nodes[i] != nil && f.nodes[i].up {
+			if f.nodes[i] == nil {
+				continue
+			}
+			if f.procs {
+				f.stopProc(i, false)
+			} else if f.nodes[i].up {
 				f.close(i)
 			}
 		}
@@ -299,22 +406,50 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := f.setup(ctx, dir, cfg.Parallel); err != nil {
 		return nil, fmt.Errorf("set up the federation: %w", err)
 	}
-	for i := range f.nodes {
-		f.start(i)
-	}
-	say("drill: federation up in %.1f s; waiting for the first round of peer syncs", time.Since(t0).Seconds())
-	// Each node syncs every peer when it starts: let that round end
-	// before the outbreak, so that it measures propagation, not start-up.
-	if err := f.firstSyncs(ctx); err != nil {
-		return nil, err
+	if f.procs {
+		err := f.startAll(ctx, cfg, res)
+		defer func() {
+			if f.plan != nil && f.plan.disk != nil {
+				f.unmountFullDisk(f.plan.disk)
+			}
+		}()
+		if err != nil {
+			return nil, err
+		}
+		say("drill: %d processes up in %.1f s (%s); waiting for the first round of peer syncs", len(f.nodes), time.Since(t0).Seconds(), res.ProcessBound)
+		if err := f.firstSyncsProcs(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		for i := range f.nodes {
+			f.start(i)
+		}
+		say("drill: federation up in %.1f s; waiting for the first round of peer syncs", time.Since(t0).Seconds())
+		// Each node syncs every peer when it starts: let that round end
+		// before the outbreak, so that it measures propagation, not
+		// start-up.
+		if err := f.firstSyncs(ctx); err != nil {
+			return nil, err
+		}
 	}
 	say("drill: first peer syncs done at %.1f s", time.Since(t0).Seconds())
 
-	res := &Result{Nodes: cfg.Nodes, Countries: cfg.Countries, Seed: cfg.Seed, Topology: Topology, Sightings: len(w.sightings)}
 	for _, th := range w.threats {
 		res.Threats = append(res.Threats, th.Name+" ("+th.AttackID+")")
 	}
 	say("drill: replaying %d sightings of %d threats over %s", len(w.sightings), len(w.threats), cfg.Duration)
+	octx, stopObserving := context.WithCancel(ctx)
+	observed := make(chan struct{})
+	if f.procs {
+		// The arrival times are the nodes' date_added, whatever the
+		// polling interval: it only bounds the drill's own load (two TLS
+		// reads per node and interval).
+		every := max(250*time.Millisecond, time.Duration(len(f.nodes))*5*time.Millisecond)
+		go func() { defer close(observed); f.observe(octx, every) }()
+	} else {
+		close(observed)
+	}
+	defer func() { stopObserving(); <-observed }()
 	emitted, faults, err := f.replay(ctx, cfg, res)
 	if err != nil {
 		return nil, err
@@ -330,10 +465,28 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	say("drill: replay done; waiting for every node to hold every alert (at most %s)", cfg.Settle)
 	res.Converged = f.settle(ctx, truth, cfg.Settle)
+	stopObserving()
+	<-observed
 	measure(res, f, truth, order, emitted, faults)
+	if f.procs {
+		if err := f.stopAll(ctx, res); err != nil {
+			return nil, err
+		}
+		defer func() {
+			for i := range f.nodes {
+				f.closeStore(i)
+			}
+		}()
+	}
 	say("drill: checking %d nodes' egress audits against the agreements", len(f.nodes))
 	if err := f.checkAudits(ctx, res); err != nil {
 		return nil, err
+	}
+	if f.procs {
+		say("drill: checking %d stores for lost and duplicated objects", len(f.nodes))
+		if err := f.checkStores(ctx, res, f.acked); err != nil {
+			return nil, err
+		}
 	}
 	res.Duration = time.Since(t0)
 	res.PeakRSSMiB = peakRSS()
@@ -387,11 +540,11 @@ func (f *federation) firstSyncs(ctx context.Context) error {
 func (f *federation) replay(ctx context.Context, cfg Config, res *Result) ([]time.Time, []Fault, error) {
 	w := f.w
 	emitted := make([]time.Time, len(w.sightings))
-	var mu sync.Mutex
+	mu := &f.mu
 	var wg sync.WaitGroup
 	var faults []Fault
 	var faulty []int
-	if cfg.Faults > 0 {
+	if cfg.Faults > 0 && !f.procs {
 		rng := rand.New(rand.NewPCG(cfg.Seed+1, 7))
 		faulty = rng.Perm(len(f.nodes))[:cfg.Faults]
 	}
@@ -411,7 +564,7 @@ func (f *federation) replay(ctx context.Context, cfg Config, res *Result) ([]tim
 					faultDone <- fmt.Errorf("close node %d: %w", i, err)
 					return
 				}
-				faults = append(faults, Fault{Node: i, Name: w.orgs[i].Name, ClosedAt: time.Since(start).Seconds()})
+				faults = append(faults, Fault{Node: i, Name: w.orgs[i].Name, Kind: "closed", ClosedAt: time.Since(start).Seconds()})
 			}
 			time.Sleep(time.Until(start.Add(reopenAt)))
 			for k, i := range faulty {
@@ -429,6 +582,8 @@ func (f *federation) replay(ctx context.Context, cfg Config, res *Result) ([]tim
 			}
 			faultDone <- nil
 		}()
+	} else if f.procs {
+		go func() { faultDone <- f.runFaults(ctx, cfg, f.plan, start, mu, res) }()
 	} else {
 		faultDone <- nil
 	}
@@ -451,6 +606,9 @@ func (f *federation) replay(ctx context.Context, cfg Config, res *Result) ([]tim
 					if err := f.report(ctx, n, url, obj); err == nil {
 						emitted[k] = at
 						f.progress.add(1)
+						mu.Lock()
+						f.acked = append(f.acked, ackedSighting{node: s.Org, id: s.ID})
+						mu.Unlock()
 						return
 					} else if ctx.Err() != nil {
 						return
@@ -465,6 +623,10 @@ func (f *federation) replay(ctx context.Context, cfg Config, res *Result) ([]tim
 	if err := <-faultDone; err != nil {
 		return nil, nil, err
 	}
+	if f.procs {
+		faults = res.Faults
+		res.Faults = nil
+	}
 	return emitted, faults, ctx.Err()
 }
 
@@ -472,8 +634,12 @@ func (f *federation) replay(ctx context.Context, cfg Config, res *Result) ([]tim
 // to its node's sightings endpoint, a CERT's into its reports collection
 // over TAXII.
 func (f *federation) report(ctx context.Context, n *fedNode, url string, obj json.RawMessage) error {
+	hc := f.http
+	if n.hc != nil {
+		hc = n.hc
+	}
 	if n.org.CERT {
-		c := &taxiiclient.Client{APIRoot: url + "/taxii2/api1/", HTTP: f.http, Auth: taxiiclient.Auth{Token: n.sensorKey},
+		c := &taxiiclient.Client{APIRoot: url + "/taxii2/api1/", HTTP: hc, Auth: taxiiclient.Auth{Token: n.sensorKey},
 			Limits: taxiiclient.Limits{MaxRetries: -1}}
 		res, err := c.Push(ctx, n.colls[collReports], []json.RawMessage{obj})
 		if err == nil && res.Failure > 0 {
@@ -488,7 +654,7 @@ func (f *federation) report(ctx context.Context, n *fedNode, url string, obj jso
 	}
 	req.Header.Set("Authorization", "Bearer "+n.sensorKey)
 	req.Header.Set("Content-Type", "application/taxii+json;version=2.1")
-	resp, err := f.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}
@@ -549,7 +715,7 @@ func measure(res *Result, f *federation, t *truth, order []int, emitted []time.T
 	for r, tier := range t.tiers {
 		rank := r + 1
 		tr := TierResult{Tier: tier}
-		var lat []float64
+		var lat, above []float64
 		produced := map[string]bool{}
 		for i := range f.nodes {
 			f.rec.mu.Lock()
@@ -566,7 +732,8 @@ func measure(res *Result, f *federation, t *truth, order []int, emitted []time.T
 				continue
 			}
 			tr.ExpectedAlerts++
-			thr := emitted[order[t.reached[a][r]]]
+			thrSighting := order[t.reached[a][r]]
+			thr := emitted[thrSighting]
 			s := Series{Alert: a, Threat: f.w.threats[t.threat[a]].Name, Tier: tier, Threshold: thr.Sub(res.Start).Seconds()}
 			all := true
 			for i := range f.nodes {
@@ -579,7 +746,11 @@ func measure(res *Result, f *federation, t *truth, order []int, emitted []time.T
 				if fl, ok := closed[i]; ok && at.Sub(res.Start).Seconds() >= fl.ClosedAt {
 					continue // caught up after a restart: see Faults
 				}
-				lat = append(lat, float64(max(0, at.Sub(thr)))/float64(time.Millisecond))
+				ms := float64(max(0, at.Sub(thr))) / float64(time.Millisecond)
+				fl := float64(f.floor(f.w.sightings[thrSighting].Org, i)) / float64(time.Millisecond)
+				lat = append(lat, ms)
+				above = append(above, ms-fl)
+				tr.FloorMaxMs = math.Max(tr.FloorMaxMs, fl)
 			}
 			if all {
 				tr.DeliveredAlerts++
@@ -591,8 +762,29 @@ func measure(res *Result, f *federation, t *truth, order []int, emitted []time.T
 		tr.Samples = len(lat)
 		if len(lat) > 0 {
 			tr.P50Ms, tr.P99Ms, tr.MaxMs = pct(lat, 0.50), pct(lat, 0.99), lat[len(lat)-1]
+			sort.Float64s(above)
+			tr.AboveFloorP50Ms, tr.AboveFloorP99Ms, tr.AboveFloorMaxMs = pct(above, 0.50), pct(above, 0.99), above[len(above)-1]
 		}
 		res.Tiers = append(res.Tiers, tr)
+	}
+	if p := res.Partition; p != nil && f.plan != nil {
+		end := res.Start.Add(time.Duration(p.To * float64(time.Second)))
+		for _, i := range f.plan.regionOf {
+			if _, killed := closed[i]; killed {
+				continue // its catch-up after the restart is the fault's
+			}
+			for a, rank := range t.final {
+				if at := f.rec.held(i, a, rank); at.After(end) {
+					// From the end, or from the threshold sighting when
+					// it came later.
+					from := end
+					if thr := emitted[order[t.reached[a][rank-1]]]; thr.After(from) {
+						from = thr
+					}
+					p.ConvergedMs = math.Max(p.ConvergedMs, float64(at.Sub(from))/float64(time.Millisecond))
+				}
+			}
+		}
 	}
 	for _, fl := range faults {
 		fl.Converged = true
@@ -643,16 +835,39 @@ func Summary(wr io.Writer, res *Result) {
 	fmt.Fprintf(wr, "Drill: %d organisations in %d countries, seed %d\n", res.Nodes, res.Countries, res.Seed)
 	fmt.Fprintf(wr, "Topology: %s\n", res.Topology)
 	fmt.Fprintf(wr, "Outbreak: %d sightings of %v replayed in %.1f s\n\n", res.Sightings, res.Threats, res.ReplaySeconds)
-	fmt.Fprintf(wr, "%-9s %8s %8s %9s %8s %9s %9s %9s\n", "tier", "expected", "produced", "delivered", "samples", "p50 ms", "p99 ms", "max ms")
+	fmt.Fprintf(wr, "%-9s %8s %8s %9s %8s %9s %9s %9s %11s %11s %11s %10s\n", "tier", "expected", "produced", "delivered", "samples", "p50 ms", "p99 ms", "max ms",
+		"p50-floor", "p99-floor", "max-floor", "floor max")
 	for _, t := range res.Tiers {
-		fmt.Fprintf(wr, "%-9s %8d %8d %9d %8d %9.0f %9.0f %9.0f\n", t.Tier, t.ExpectedAlerts, t.ProducedAlerts, t.DeliveredAlerts, t.Samples, t.P50Ms, t.P99Ms, t.MaxMs)
+		fmt.Fprintf(wr, "%-9s %8d %8d %9d %8d %9.0f %9.0f %9.0f %11.0f %11.0f %11.0f %10.0f\n", t.Tier, t.ExpectedAlerts, t.ProducedAlerts, t.DeliveredAlerts, t.Samples,
+			t.P50Ms, t.P99Ms, t.MaxMs, t.AboveFloorP50Ms, t.AboveFloorP99Ms, t.AboveFloorMaxMs, t.FloorMaxMs)
 	}
 	fmt.Fprintf(wr, "\nPolicy violations in the audits: %d (%d egress records checked)\n", res.PolicyViolations, res.EgressChecked)
 	for _, v := range res.Violations {
 		fmt.Fprintf(wr, "  %s\n", v)
 	}
 	for _, fl := range res.Faults {
-		fmt.Fprintf(wr, "Fault: %s closed at %.1f s, reopened at %.1f s: converged %t, caught up in %.0f ms\n", fl.Name, fl.ClosedAt, fl.ReopenAt, fl.Converged, fl.CatchUpMs)
+		fmt.Fprintf(wr, "Fault: %s %s at %.1f s, back at %.1f s: converged %t, caught up in %.0f ms\n", fl.Name, fl.Kind, fl.ClosedAt, fl.ReopenAt, fl.Converged, fl.CatchUpMs)
+	}
+	if res.Mode == "processes" {
+		fmt.Fprintf(wr, "Processes: %s; largest node peak RSS %.0f MiB\n", res.ProcessBound, res.NodePeakRSSMiB)
+		fmt.Fprintf(wr, "WAN: %d segments lost and retransmitted\n", res.LostSegments)
+		if p := res.Partition; p != nil {
+			fmt.Fprintf(wr, "Partition: region %s (%d nodes) cut off from %.1f s to %.1f s; every alert at each of its nodes %.0f ms after the end at the latest\n", p.Region, p.Nodes, p.From, p.To, p.ConvergedMs)
+		}
+		if fl := res.Flap; fl != nil {
+			fmt.Fprintf(wr, "Flapping uplink: %s, %d cycles from %.1f s to %.1f s\n", fl.CERT, fl.Cycles, fl.From, fl.To)
+		}
+		if d := res.DiskFull; d != nil {
+			if d.Skipped != "" {
+				fmt.Fprintf(wr, "Full disk: skipped: %s\n", d.Skipped)
+			} else {
+				fmt.Fprintf(wr, "Full disk: %s full from %.1f s to %.1f s: write answered %q; reads served %t; recovered %t\n", d.Node, d.FullAt, d.FreedAt, d.WriteRefused, d.ReadsServed, d.Recovered)
+			}
+		}
+		if len(res.Skewed) > 0 {
+			fmt.Fprintf(wr, "Clock skew: %s\n", strings.Join(res.Skewed, ", "))
+		}
+		fmt.Fprintf(wr, "Acknowledged sightings: %d, lost %d; object versions stored twice: %d\n", res.AckedObjects, res.LostObjects, res.Duplicates)
 	}
 	fmt.Fprintf(wr, "Every node holds every alert: %t\n", res.Converged)
 	if res.PeakRSSMiB > 0 {

@@ -11,12 +11,15 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/correlate"
+	"github.com/entente-cti/entente/internal/drill/wan"
 	"github.com/entente-cti/entente/internal/httpapi"
 	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/nodekey"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/safety"
 	"github.com/entente-cti/entente/internal/stix"
@@ -65,6 +68,26 @@ type fedNode struct {
 	keys map[int]string
 	// up is false while the node is stopped (fault mode).
 	up bool
+	// adminKey is the node's admin key (the drill reads a running
+	// process's peers and alerts with it).
+	adminKey string
+	// Processes mode: the node's TLS key fingerprint, its process, the
+	// address it listens on (the proxy's links dial it), an HTTP client
+	// that pins its key, its clock skew and where its logs go.
+	pin  string
+	proc *nodeProc
+	addr atomic.Value // string
+	hc   *http.Client
+	skew time.Duration
+	// tmpfs is the mount point of the node's data directory when it was
+	// moved onto a small tmpfs (the full-disk fault).
+	tmpfs bool
+}
+
+// address returns where the node listens ("" before its first start).
+func (n *fedNode) address() string {
+	a, _ := n.addr.Load().(string)
+	return a
 }
 
 // recStore is a node's SQLite store that reports when alert objects
@@ -80,6 +103,16 @@ func (r *recStore) AddObjects(ctx context.Context, coll string, objs []*stix.Obj
 	out, err := r.Store.AddObjects(ctx, coll, objs)
 	if err == nil {
 		r.rec.stored(r.node, objs)
+	}
+	return out, err
+}
+
+// AddReceived adds received objects (with their provenance, in one
+// commit) and records the alerts among them.
+func (r *recStore) AddReceived(ctx context.Context, rc store.Received) ([]entente.AddOutcome, error) {
+	out, err := r.Store.AddReceived(ctx, rc)
+	if err == nil {
+		r.rec.stored(r.node, rc.Objects)
 	}
 	return out, err
 }
@@ -119,8 +152,11 @@ func newRecorder(nodes int, tiers []string) *recorder {
 	return r
 }
 
-func (r *recorder) stored(n int, objs []*stix.Object) {
-	now := time.Now()
+func (r *recorder) stored(n int, objs []*stix.Object) { r.storedAt(n, objs, time.Now()) }
+
+// storedAt records that node n held objs from now (at; the earliest
+// time seen for an alert and tier is kept).
+func (r *recorder) storedAt(n int, objs []*stix.Object, now time.Time) {
 	for _, o := range objs {
 		if o.Type != correlate.AlertType {
 			continue
@@ -140,7 +176,7 @@ func (r *recorder) stored(n int, objs []*stix.Object) {
 			r.at[n][o.ID] = at
 		}
 		for k := 0; k < rank; k++ {
-			if at[k].IsZero() {
+			if at[k].IsZero() || now.Before(at[k]) {
 				at[k] = now
 			}
 		}
@@ -174,23 +210,30 @@ type federation struct {
 	terms  map[[2]int]agreementTerms // [from, to]
 	// progress counts the steps of each phase.
 	progress *progress
+	// Processes mode: every node is an 'entente serve' process (bin),
+	// reached by its peers through the WAN proxy over TLS with its key
+	// pinned; links are the proxy's links by [from, to].
+	procs  bool
+	bin    string
+	proxy  *wan.Proxy
+	loss   float64
+	links  map[[2]int]string // [from, to] → link address
+	linkMu sync.Mutex
+	logDir string
+	plan   *faultPlan
+	// mu guards the nodes' up state and acked during the replay.
+	mu    sync.Mutex
+	acked []ackedSighting
 }
 
 // open opens (creating on first use) node i's store and service, and
 // serves it on 127.0.0.1.
 func (f *federation) open(ctx context.Context, i int) error {
-	n := f.nodes[i]
-	st, err := sqlite.Open(ctx, n.dir)
-	if err != nil {
-		return fmt.Errorf("node %d: %w", i, err)
-	}
-	n.st = &recStore{Store: st, node: i, rec: f.rec}
-	org := n.org.ID
-	n.svc = node.New(n.st, node.Config{Title: n.org.Name, Org: org, Dial: taxiiclient.Dialer(f.http, f.limits), Safety: f.safety}, f.log)
-	if err := n.svc.EnableAlerts(f.alerts); err != nil {
-		st.Close()
+	if err := f.openStore(ctx, i); err != nil {
 		return err
 	}
+	n := f.nodes[i]
+	st := n.st.Store
 	// A reopened node listens where it did: its peers know it there.
 	addr := "127.0.0.1:0"
 	if n.url != "" {
@@ -211,6 +254,31 @@ func (f *federation) open(ctx context.Context, i int) error {
 	go n.srv.Serve(ln) //nolint:errcheck // ends with Close
 	n.up = true
 	return nil
+}
+
+// openStore opens node i's store and service, without serving them
+// (processes mode sets nodes up, and checks them after the drill, this
+// way).
+func (f *federation) openStore(ctx context.Context, i int) error {
+	n := f.nodes[i]
+	st, err := sqlite.Open(ctx, n.dir)
+	if err != nil {
+		return fmt.Errorf("node %d: %w", i, err)
+	}
+	n.st = &recStore{Store: st, node: i, rec: f.rec}
+	n.svc = node.New(n.st, node.Config{Title: n.org.Name, Org: n.org.ID, Dial: taxiiclient.Dialer(f.http, f.limits), Safety: f.safety}, f.log)
+	if err := n.svc.EnableAlerts(f.alerts); err != nil {
+		st.Close()
+		return err
+	}
+	return nil
+}
+
+// closeStore closes what openStore opened.
+func (f *federation) closeStore(i int) error {
+	n := f.nodes[i]
+	n.svc.Close()
+	return n.st.Close()
 }
 
 // start runs the node's background work: peer sync (which, after a
@@ -280,10 +348,19 @@ func (f *federation) setup(ctx context.Context, dir string, parallel int) error 
 			return fmt.Errorf("node %d: %w", i, err)
 		}
 		svc := node.New(st, node.Config{Title: o.Name}, f.log)
-		id, _, err := svc.Init(ctx, o.Name, o.Country, "")
+		id, adminKey, err := svc.Init(ctx, o.Name, o.Country, "")
 		if err != nil {
 			st.Close()
 			return fmt.Errorf("init node %d: %w", i, err)
+		}
+		n.adminKey = adminKey
+		if f.procs {
+			pair, err := nodekey.Ensure(n.dir, o.Name)
+			if err != nil {
+				st.Close()
+				return err
+			}
+			n.pin = pair.Fingerprint
 		}
 		o.ID = id.ID
 		admin := node.LocalAdmin(id.ID)
@@ -360,7 +437,11 @@ func (f *federation) setup(ctx context.Context, dir string, parallel int) error 
 		return out
 	}
 	err = each(func(i int) error {
-		if err := f.open(ctx, i); err != nil {
+		open := f.open
+		if f.procs {
+			open = f.openStore
+		}
+		if err := open(ctx, i); err != nil {
 			return err
 		}
 		n := f.nodes[i]
@@ -399,8 +480,12 @@ func (f *federation) setup(ctx context.Context, dir string, parallel int) error 
 		admin := node.LocalAdmin(n.org.ID)
 		add := func(id string, j int, remote, local, dir string) error {
 			p := f.nodes[j]
-			_, err := n.svc.AddPeer(ctx, admin, node.Peer{ID: id, Name: p.org.Name, APIRoot: p.url + "/taxii2/api1/", Collection: remote,
-				LocalCollection: local, Token: p.keys[i], Org: p.org.ID, Direction: dir})
+			root, err := f.peerRoot(i, j)
+			if err != nil {
+				return err
+			}
+			_, err = n.svc.AddPeer(ctx, admin, node.Peer{ID: id, Name: p.org.Name, APIRoot: root, Collection: remote,
+				LocalCollection: local, Token: p.keys[i], Org: p.org.ID, Direction: dir, Pin: p.pin})
 			return err
 		}
 		if !n.org.CERT {

@@ -14,6 +14,7 @@ package federation
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/audit"
+	"github.com/entente-cti/entente/internal/pin"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
 )
@@ -144,10 +146,13 @@ type Service struct {
 	// row; retrying holds the peers whose retry is scheduled.
 	failures map[string]int
 	retrying map[string]bool
-	closed   bool
-	bg       sync.WaitGroup
-	ctx      context.Context
-	cancel   context.CancelFunc
+	// keyAudited is when a peer's presenting a given key (peer id and
+	// fingerprint) was last audited.
+	keyAudited map[[2]string]time.Time
+	closed     bool
+	bg         sync.WaitGroup
+	ctx        context.Context
+	cancel     context.CancelFunc
 }
 
 // New returns the federation of a node.
@@ -211,11 +216,62 @@ func (s *Service) AddPeer(ctx context.Context, p entente.Principal, peer Peer) (
 	if err := s.cfg.Peers.PutPeer(ctx, peer); err != nil {
 		return Peer{}, fmt.Errorf("add peer %s: %w", peer.ID, err)
 	}
-	s.log.InfoContext(ctx, "peer added", "peer", peer.ID, "name", peer.Name, "api_root", peer.APIRoot, "direction", peer.Direction, "by", p.KeyID)
+	s.log.InfoContext(ctx, "peer added", "peer", peer.ID, "name", peer.Name, "api_root", peer.APIRoot, "direction", peer.Direction, "pinned", peer.Pin != "", "by", p.KeyID)
 	peer.Token = ""
 	s.TermsChanged()
 	s.forgetPush(peer.ID)
-	return peer, s.auditAdmin(ctx, p, "peer.add", peer.Org, fmt.Sprintf("peer %s %q %s collection %s into %s direction %s", peer.ID, peer.Name, peer.APIRoot, peer.Collection, peer.LocalCollection, peer.Direction), nil)
+	detail := fmt.Sprintf("peer %s %q %s collection %s into %s direction %s", peer.ID, peer.Name, peer.APIRoot, peer.Collection, peer.LocalCollection, peer.Direction)
+	if peer.Pin != "" {
+		detail += " pinned to " + peer.Pin
+	}
+	return peer, s.auditAdmin(ctx, p, "peer.add", peer.Org, detail, nil)
+}
+
+// keyAuditEvery is how often, at most, the same peer presenting the same
+// wrong key is audited again (every refusal is logged).
+const keyAuditEvery = time.Hour
+
+// RuleKeyMismatch is the audit rule of a peer refused because it
+// presented another TLS key than the one pinned.
+const RuleKeyMismatch = "peer.key_mismatch"
+
+// keyRefused records that err (from a pull or push) is a pinned peer
+// presenting another key: an error log every time, and an admin audit
+// record the first time the peer presents that key and then at most
+// every keyAuditEvery.
+func (s *Service) keyRefused(ctx context.Context, peer Peer, err error) {
+	if err == nil {
+		return
+	}
+	var mm *pin.MismatchError
+	if !errors.As(err, &mm) {
+		return
+	}
+	s.log.ErrorContext(ctx, "peer presented another TLS key than the one pinned; connection refused",
+		"peer", peer.ID, "name", peer.Name, "api_root", peer.APIRoot, "pinned", mm.Want, "presented", mm.Got)
+	key := [2]string{peer.ID, mm.Got}
+	now := s.now()
+	s.mu.Lock()
+	if s.keyAudited == nil {
+		s.keyAudited = map[[2]string]time.Time{}
+	}
+	last, seen := s.keyAudited[key]
+	due := !seen || now.Sub(last) >= keyAuditEvery
+	if due {
+		s.keyAudited[key] = now
+	}
+	s.mu.Unlock()
+	if !due {
+		return
+	}
+	rec := audit.AdminRecord(now, audit.Actor("sync", s.cfg.Org), RuleKeyMismatch, peer.Org,
+		fmt.Sprintf("peer %s %q at %s presented TLS key %s, not the pinned %s; the connection was refused", peer.ID, peer.Name, peer.APIRoot, mm.Got, mm.Want), nil)
+	if aerr := s.cfg.Peers.AppendAudit(context.WithoutCancel(ctx), []audit.Record{rec}); aerr != nil {
+		s.log.ErrorContext(ctx, "audit a refused peer key", "peer", peer.ID, "err", aerr)
+		s.mu.Lock()
+		delete(s.keyAudited, key) // try again next time
+		s.mu.Unlock()
+	}
 }
 
 // checkPeer validates a peer's configuration and resolves its local
@@ -233,6 +289,16 @@ func (s *Service) checkPeer(ctx context.Context, peer *Peer) error {
 	case DirectionPull, DirectionPush, DirectionBoth:
 	default:
 		errs = append(errs, fmt.Sprintf("direction: %q is not pull, push or both", peer.Direction))
+	}
+	if peer.Pin != "" {
+		if p, err := pin.Parse(peer.Pin); err != nil {
+			errs = append(errs, "pin: "+err.Error())
+		} else {
+			peer.Pin = p
+			if u != nil && u.Scheme != "https" {
+				errs = append(errs, fmt.Sprintf("pin: a pinned peer is reached over TLS, but api_root %q is not https", peer.APIRoot))
+			}
+		}
 	}
 	if peer.Org != "" && !strings.HasPrefix(peer.Org, "identity--") {
 		errs = append(errs, fmt.Sprintf("org: %q is not a STIX identity id", peer.Org))

@@ -15,12 +15,15 @@ import (
 // running for a peer is followed by one more run, so a burst of
 // additions costs at most two pushes; a failed push is recorded in the
 // peer's LastError and retried after a back-off (1 s, doubling up to
-// 30 s), and by the periodic sync, both resuming from the push
+// 5 s), and by the periodic sync, both resuming from the push
 // checkpoint.
 
 // maxPushRetry bounds the back-off between retries of a failed immediate
-// push (1 s, doubling); the periodic sync retries too.
-const maxPushRetry = 30 * time.Second
+// push (1 s, doubling); the periodic sync retries too. It is short
+// because a peer cut off by a partition must have what it missed within
+// seconds of the partition's end (the WAN drill's goal is 10 s), and a
+// retry of an unreachable peer costs one refused connection.
+const maxPushRetry = 5 * time.Second
 
 // pushSaveEvery is how often, at most, an immediate push saves its peer's
 // checkpoint. A busy node pushes to each peer many times a second, and
@@ -51,8 +54,8 @@ type pushTarget struct {
 
 // remote is a cached Remote and the peer settings it was made for.
 type remote struct {
-	apiRoot, discovery, token string
-	r                         Remote
+	apiRoot, discovery, token, pin string
+	r                              Remote
 }
 
 // remote returns the cached Remote of peer, made anew when the peer's
@@ -64,8 +67,8 @@ func (s *Service) remote(peer Peer) Remote {
 		s.remotes = map[string]*remote{}
 	}
 	r := s.remotes[peer.ID]
-	if r == nil || r.apiRoot != peer.APIRoot || r.discovery != peer.DiscoveryURL || r.token != peer.Token {
-		r = &remote{apiRoot: peer.APIRoot, discovery: peer.DiscoveryURL, token: peer.Token, r: s.cfg.Dial(peer)}
+	if r == nil || r.apiRoot != peer.APIRoot || r.discovery != peer.DiscoveryURL || r.token != peer.Token || r.pin != peer.Pin {
+		r = &remote{apiRoot: peer.APIRoot, discovery: peer.DiscoveryURL, token: peer.Token, pin: peer.Pin, r: s.cfg.Dial(peer)}
 		s.remotes[peer.ID] = r
 	}
 	return r.r
@@ -208,6 +211,7 @@ func (s *Service) pushOnce(id string) {
 	s.unsavedPush(id, &cp)
 	res := SyncResult{Peer: id}
 	if err := s.push(ctx, peer, s.remote(peer), &cp, &res, pushSaveEvery); err != nil {
+		s.keyRefused(ctx, peer, err)
 		s.log.WarnContext(ctx, "immediate push failed; it will be retried", "peer", id, "name", peer.Name, "err", err)
 		b, _ := json.Marshal(cp)
 		if uerr := s.cfg.Peers.UpdatePeerSync(context.WithoutCancel(ctx), id, b, s.now(), "push: "+err.Error()); uerr != nil {

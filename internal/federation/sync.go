@@ -98,6 +98,7 @@ func (s *Service) SyncPeer(ctx context.Context, p entente.Principal, id string) 
 		}
 	}
 	syncErr := errors.Join(errs...)
+	s.keyRefused(ctx, peer, syncErr)
 	lastErr := ""
 	if syncErr != nil {
 		lastErr = syncErr.Error()

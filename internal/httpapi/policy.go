@@ -241,7 +241,11 @@ func CheckPeer(ctx context.Context, p node.Peer) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || p.Collection == "" {
 		return nil
 	}
-	c := &taxiiclient.Client{DiscoveryURL: p.DiscoveryURL, APIRoot: p.APIRoot, Auth: taxiiclient.Auth{Token: p.Token}, UserAgent: "entente"}
+	hc, err := taxiiclient.HTTPFor(nil, p.Pin, nil)
+	if err != nil {
+		return nil // the node refuses the malformed pin, naming the field
+	}
+	c := &taxiiclient.Client{DiscoveryURL: p.DiscoveryURL, APIRoot: p.APIRoot, HTTP: hc, Auth: taxiiclient.Auth{Token: p.Token}, UserAgent: "entente"}
 	dir := p.Direction
 	if dir == "" {
 		dir = node.DirectionPull

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/entente-cti/entente/internal/taxii"
 	"io"
 	"math/rand/v2"
 	"mime"
@@ -17,6 +16,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/entente-cti/entente/internal/pin"
+	"github.com/entente-cti/entente/internal/taxii"
 )
 
 // Media types of TAXII 2.1.
@@ -293,6 +295,10 @@ func (c *Client) once(ctx context.Context, lim Limits, method, u string, body []
 	resp, err := hc.Do(req)
 	headerTimer.Stop()
 	if err != nil {
+		if _, ok := errors.AsType[*pin.MismatchError](err); ok {
+			// Another key than the one pinned: retrying cannot help.
+			return nil, -1, fmt.Errorf("%s %s: %w", method, u, err)
+		}
 		if noHeaders.Load() {
 			return nil, 0, fmt.Errorf("%s %s: %w: no response headers within %s", method, u, ErrSlow, lim.HeaderTimeout)
 		}

@@ -88,7 +88,11 @@ func indicator(i int) []byte {
 	return b
 }
 
-func newFakeServer(t testing.TB, n int) *fakeServer {
+func newFakeServer(t testing.TB, n int) *fakeServer { return newFakeServerTLS(t, n, false) }
+
+// newFakeServerTLS is newFakeServer, serving HTTPS (httptest's
+// certificate) when useTLS is set.
+func newFakeServerTLS(t testing.TB, n int, useTLS bool) *fakeServer {
 	f := &fakeServer{n: n, gen: indicator, pageSize: 100, maxLen: 10 << 20,
 		tokens: map[string]token{}, statuses: map[string]*statusEntry{}}
 	mux := http.NewServeMux()
@@ -98,7 +102,7 @@ func newFakeServer(t testing.TB, n int) *fakeServer {
 	mux.HandleFunc("GET /api1/collections/{id}/objects/{$}", f.getObjects)
 	mux.HandleFunc("POST /api1/collections/{id}/objects/{$}", f.postObjects)
 	mux.HandleFunc("GET /api1/status/{id}/{$}", f.status)
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := f.requests.Add(1)
 		if f.misbehave != nil && f.misbehave(w, r, c) {
 			return
@@ -113,6 +117,11 @@ func newFakeServer(t testing.TB, n int) *fakeServer {
 		}
 		mux.ServeHTTP(w, r)
 	}))
+	if useTLS {
+		f.srv.StartTLS()
+	} else {
+		f.srv.Start()
+	}
 	t.Cleanup(f.srv.Close)
 	return f
 }

@@ -112,10 +112,13 @@ func scanKey(r pgx.Row) (entente.Key, error) {
 	return k, nil
 }
 
+// putStatusSQL writes a status resource.
+const putStatusSQL = `INSERT INTO statuses (id, body, updated) VALUES ($1, $2, $3)
+	ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated = excluded.updated`
+
 // PutStatus stores (or replaces) a TAXII status resource.
 func (s *Store) PutStatus(ctx context.Context, id string, body []byte) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO statuses (id, body, updated) VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated = excluded.updated`, id, nonNilBytes(body), time.Now().UnixNano())
+	_, err := s.pool.Exec(ctx, putStatusSQL, id, nonNilBytes(body), time.Now().UnixNano())
 	if err != nil {
 		return fmt.Errorf("put status %s: %w", id, err)
 	}

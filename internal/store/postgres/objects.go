@@ -24,43 +24,83 @@ const insertChunk = 5000
 // date_added, strictly greater than any date_added the collection ever
 // gave before.
 func (s *Store) AddObjects(ctx context.Context, collection string, objs []*stix.Object) ([]entente.AddOutcome, error) {
-	var plan store.AddPlan
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		coll, _, last, err := collectionSeq(ctx, tx, collection, true)
-		if err != nil {
-			return err
-		}
-		dateAdded := max(time.Now().UnixNano(), last+1)
-		existing, err := lookupExisting(ctx, tx, coll, objs)
-		if err != nil {
-			return err
-		}
-		if plan, err = store.PlanAdd(objs, dateAdded, existing); err != nil {
-			return err
-		}
-		if len(plan.Inserts) == 0 {
-			return nil
-		}
-		if err := insertEntries(ctx, tx, coll, dateAdded, plan.Inserts); err != nil {
-			return err
-		}
-		if len(plan.ClearLatest) > 0 {
-			if _, err := tx.Exec(ctx, `UPDATE objects SET is_latest = false WHERE seq = ANY($1)`, plan.ClearLatest); err != nil {
-				return fmt.Errorf("clear is_latest: %w", err)
+	var out []entente.AddOutcome
+	err := s.inTx(ctx, func(tx pgx.Tx) (err error) {
+		out, err = addInTx(ctx, tx, collection, objs)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add %d objects to collection %s: %w", len(objs), collection, err)
+	}
+	return out, nil
+}
+
+// AddReceived adds objects another organisation sent, with their
+// provenance and, when r.StatusID is set, the status, in one
+// transaction; see [store.ReceivedAdder].
+func (s *Store) AddReceived(ctx context.Context, r store.Received) ([]entente.AddOutcome, error) {
+	rcv, ok := store.UnixNano(r.ReceivedAt)
+	if !ok {
+		return nil, entente.Errorf(entente.EINVALID, "add objects received from %s: received_at %s is out of range", r.Origin, r.ReceivedAt)
+	}
+	var out []entente.AddOutcome
+	err := s.inTx(ctx, func(tx pgx.Tx) (err error) {
+		if len(r.Objects) > 0 {
+			if out, err = addInTx(ctx, tx, r.Collection, r.Objects); err != nil {
+				return err
 			}
 		}
-		if len(plan.ClearFirst) > 0 {
-			if _, err := tx.Exec(ctx, `UPDATE objects SET is_first = false WHERE seq = ANY($1)`, plan.ClearFirst); err != nil {
-				return fmt.Errorf("clear is_first: %w", err)
-			}
+		if err := setProvenance(ctx, tx, r.Provenance(out), rcv); err != nil {
+			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE collections SET last_added = $1 WHERE seq = $2`, dateAdded, coll); err != nil {
-			return fmt.Errorf("update last date_added: %w", err)
+		if r.StatusID != "" {
+			if _, err := tx.Exec(ctx, putStatusSQL, r.StatusID, nonNilBytes(r.Status(out)), time.Now().UnixNano()); err != nil {
+				return fmt.Errorf("write status %s: %w", r.StatusID, err)
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("add %d objects to collection %s: %w", len(objs), collection, err)
+		return nil, fmt.Errorf("add %d objects received from %s to collection %s: %w", len(r.Objects), r.Origin, r.Collection, err)
+	}
+	return out, nil
+}
+
+var _ store.ReceivedAdder = (*Store)(nil)
+
+// addInTx adds objects to a collection inside tx.
+func addInTx(ctx context.Context, tx pgx.Tx, collection string, objs []*stix.Object) ([]entente.AddOutcome, error) {
+	coll, _, last, err := collectionSeq(ctx, tx, collection, true)
+	if err != nil {
+		return nil, err
+	}
+	dateAdded := max(time.Now().UnixNano(), last+1)
+	existing, err := lookupExisting(ctx, tx, coll, objs)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := store.PlanAdd(objs, dateAdded, existing)
+	if err != nil {
+		return nil, err
+	}
+	if len(plan.Inserts) == 0 {
+		return plan.Outcomes, nil
+	}
+	if err := insertEntries(ctx, tx, coll, dateAdded, plan.Inserts); err != nil {
+		return nil, err
+	}
+	if len(plan.ClearLatest) > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE objects SET is_latest = false WHERE seq = ANY($1)`, plan.ClearLatest); err != nil {
+			return nil, fmt.Errorf("clear is_latest: %w", err)
+		}
+	}
+	if len(plan.ClearFirst) > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE objects SET is_first = false WHERE seq = ANY($1)`, plan.ClearFirst); err != nil {
+			return nil, fmt.Errorf("clear is_first: %w", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE collections SET last_added = $1 WHERE seq = $2`, dateAdded, coll); err != nil {
+		return nil, fmt.Errorf("update last date_added: %w", err)
 	}
 	return plan.Outcomes, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/audit"
@@ -225,23 +226,46 @@ func (s *Store) SetProvenance(ctx context.Context, recs []store.Provenance) erro
 	if len(recs) == 0 {
 		return nil
 	}
+	for _, r := range recs {
+		if _, ok := store.UnixNano(r.ReceivedAt); !ok {
+			return entente.Errorf(entente.EINVALID, "provenance of %s: time out of range", r.ObjectID)
+		}
+	}
+	if err := setProvenance(ctx, s.pool, recs, -1); err != nil {
+		return fmt.Errorf("set provenance of %d objects: %w", len(recs), err)
+	}
+	return nil
+}
+
+// setProvenance records provenance in one statement on db (the pool or
+// a transaction). received, when not negative, replaces every record's
+// ReceivedAt (in Unix nanoseconds).
+func setProvenance(ctx context.Context, db interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, recs []store.Provenance, received int64) error {
+	if len(recs) == 0 {
+		return nil
+	}
 	n := len(recs)
 	colls, ids, origins, peers := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	versions, received := make([]int64, n), make([]int64, n)
+	versions, rcvd := make([]int64, n), make([]int64, n)
 	for i, r := range recs {
 		v, ok := store.UnixNano(r.Version)
 		rcv, ok2 := store.UnixNano(r.ReceivedAt)
+		if received >= 0 {
+			rcv, ok2 = received, true
+		}
 		if !ok || !ok2 {
 			return entente.Errorf(entente.EINVALID, "provenance of %s: time out of range", r.ObjectID)
 		}
-		colls[i], ids[i], origins[i], peers[i], versions[i], received[i] = r.Collection, r.ObjectID, r.Origin, r.Peer, v, rcv
+		colls[i], ids[i], origins[i], peers[i], versions[i], rcvd[i] = r.Collection, r.ObjectID, r.Origin, r.Peer, v, rcv
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO provenance (collection, object_id, version, origin, peer, received)
+	_, err := db.Exec(ctx, `INSERT INTO provenance (collection, object_id, version, origin, peer, received)
 		SELECT DISTINCT ON (c, i, v) c, i, v, o, p, r FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[]) AS t (c, i, v, o, p, r)
 		ON CONFLICT (collection, object_id, version) DO UPDATE SET origin = excluded.origin, peer = excluded.peer, received = excluded.received`,
-		colls, ids, versions, origins, peers, received)
+		colls, ids, versions, origins, peers, rcvd)
 	if err != nil {
-		return fmt.Errorf("set provenance of %d objects: %w", n, err)
+		return fmt.Errorf("record provenance: %w", err)
 	}
 	return nil
 }

@@ -129,15 +129,30 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	if err := fn(tx); err != nil {
-		return err
+		return storageFull(err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return storageFull(fmt.Errorf("commit: %w", err))
 	}
 	return nil
+}
+
+// ErrStorageFull is the message of the error writes return while the
+// server's disk is full (SQLSTATE 53100, disk_full).
+const ErrStorageFull = "the node's storage is full: nothing can be stored until space is freed on the PostgreSQL server; reads are still served"
+
+// storageFull returns err as an EUNAVAILABLE error with a message that
+// says what happened when it is PostgreSQL's disk_full, and err
+// unchanged otherwise.
+func storageFull(err error) error {
+	var pe *pgconn.PgError
+	if err == nil || !errors.As(err, &pe) || pe.Code != "53100" {
+		return err
+	}
+	return &entente.Error{Code: entente.EUNAVAILABLE, Message: ErrStorageFull, Err: err}
 }
 
 // isUniqueViolation reports whether err is PostgreSQL's unique_violation.

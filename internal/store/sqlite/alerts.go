@@ -21,7 +21,7 @@ func (s *Store) PutAlertState(ctx context.Context, st store.AlertState) error {
 	if len(st.Body) == 0 {
 		return entente.Errorf(entente.EINVALID, "alert state %s: body is required", st.ID)
 	}
-	if _, err := s.write.ExecContext(ctx, `INSERT INTO alert_states (id, status, updated, body) VALUES (?, ?, ?, ?)
+	if _, err := s.execWrite(ctx, `INSERT INTO alert_states (id, status, updated, body) VALUES (?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated = excluded.updated, body = excluded.body`,
 		st.ID, st.Status, st.Updated.UnixNano(), string(st.Body)); err != nil {
 		return fmt.Errorf("put alert state %s: %w", st.ID, err)

@@ -33,8 +33,13 @@ type addRequest struct {
 	statusID string
 	status   func([]entente.AddOutcome, error) []byte
 	prepare  func() []*stix.Object
-	out      []entente.AddOutcome
-	err      error
+	// within, when set, runs after the objects are added (or alone, for
+	// a call without objects), inside the call's savepoint: its writes
+	// commit with the call's objects or not at all (provenance of a
+	// received addition, a peer's sync state).
+	within func(ctx context.Context, tx *sql.Tx, out []entente.AddOutcome) error
+	out    []entente.AddOutcome
+	err    error
 	// done is closed (synchronous calls) or onDone called (submissions)
 	// when the outcome is known.
 	done   chan struct{}
@@ -118,7 +123,20 @@ func (s *Store) writer() {
 		case r := <-s.adds:
 			group = append(group, r)
 		case <-s.stop:
-			return
+			// Calls queued but not started fail: none waits forever.
+			for {
+				select {
+				case r := <-s.adds:
+					r.out, r.err = nil, errClosed
+					if r.onDone != nil {
+						r.onDone(nil, errClosed)
+					} else {
+						close(r.done)
+					}
+				default:
+					return
+				}
+			}
 		}
 		n := len(group[0].objs)
 	gather:
@@ -198,6 +216,12 @@ func (s *Store) commitGroup(group []*addRequest) {
 		}
 		if len(r.objs) > 0 {
 			r.out, r.err = s.addInTx(ctx, tx, r.collection, r.objs, r.dateAdded)
+			r.err = storageFull(r.err)
+		}
+		if r.err == nil && r.within != nil {
+			if r.err = r.within(ctx, tx, r.out); r.err != nil {
+				r.out = nil
+			}
 		}
 		if savepoints {
 			if r.err != nil {
@@ -217,7 +241,7 @@ func (s *Store) commitGroup(group []*addRequest) {
 		}
 		if r.statusID != "" {
 			if _, err := tx.StmtContext(ctx, s.w.putStatus.Stmt).ExecContext(ctx, r.statusID, nonNilBytes(r.status(r.out, r.err)), time.Now().UnixNano()); err != nil {
-				r.out, r.err = nil, fmt.Errorf("write status %s: %w", r.statusID, err)
+				r.out, r.err = nil, storageFull(fmt.Errorf("write status %s: %w", r.statusID, err))
 				fail(applied, r.err)
 				fail(group[i+1:], r.err)
 				return
@@ -234,11 +258,78 @@ func (s *Store) commitGroup(group []*addRequest) {
 		return
 	}
 	if err := tx.Commit(); err != nil {
-		fail(applied, fmt.Errorf("commit: %w", err))
+		fail(applied, storageFull(fmt.Errorf("commit: %w", err)))
 		return
 	}
 	s.writes.Add(1)
 }
+
+// enqueueWrite queues a write that adds no objects (it needs no
+// date_added) and waits for the writer to commit it, sharing the commit
+// with the calls waiting at the same time.
+func (s *Store) enqueueWrite(ctx context.Context, within func(ctx context.Context, tx *sql.Tx, out []entente.AddOutcome) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &addRequest{ctx: ctx, within: within, done: make(chan struct{})}
+	select {
+	case s.adds <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.stop:
+		return errClosed
+	}
+	<-r.done
+	return r.err
+}
+
+// AddReceived adds objects another organisation sent, with their
+// provenance and, when r.StatusID is set, the status, in one transaction
+// of the writer, shared with the other calls waiting at the same time;
+// see [store.ReceivedAdder].
+func (s *Store) AddReceived(ctx context.Context, rc store.Received) ([]entente.AddOutcome, error) {
+	wrap := func(err error) error {
+		return fmt.Errorf("add %d objects received from %s to collection %s: %w", len(rc.Objects), rc.Origin, rc.Collection, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err)
+	}
+	rcv, ok := store.UnixNano(rc.ReceivedAt)
+	if !ok {
+		return nil, wrap(entente.Errorf(entente.EINVALID, "received_at %s is out of range", rc.ReceivedAt))
+	}
+	r := &addRequest{ctx: ctx, collection: rc.Collection, objs: rc.Objects, done: make(chan struct{}),
+		within: func(ctx context.Context, tx *sql.Tx, out []entente.AddOutcome) error {
+			for _, p := range rc.Provenance(out) {
+				v, ok := store.UnixNano(p.Version)
+				if !ok {
+					return entente.Errorf(entente.EINVALID, "provenance of %s: version %s is out of range", p.ObjectID, p.Version)
+				}
+				if _, err := tx.StmtContext(ctx, s.w.setProvenance.Stmt).ExecContext(ctx, p.Collection, p.ObjectID, v, p.Origin, p.Peer, rcv); err != nil {
+					return storageFull(fmt.Errorf("record provenance of %s: %w", p.ObjectID, err))
+				}
+			}
+			if rc.StatusID != "" {
+				if _, err := tx.StmtContext(ctx, s.w.putStatus.Stmt).ExecContext(ctx, rc.StatusID, nonNilBytes(rc.Status(out)), time.Now().UnixNano()); err != nil {
+					return storageFull(fmt.Errorf("write status %s: %w", rc.StatusID, err))
+				}
+			}
+			return nil
+		}}
+	if len(rc.Objects) == 0 && rc.StatusID == "" {
+		return nil, nil
+	}
+	if err := s.enqueue(ctx, r); err != nil {
+		return nil, wrap(err)
+	}
+	<-r.done
+	if r.err != nil {
+		return nil, wrap(r.err)
+	}
+	return r.out, nil
+}
+
+var _ store.ReceivedAdder = (*Store)(nil)
 
 // restoreForeignKeys turns the writer connection's foreign-key checks on
 // again and returns it to the pool, or discards it if that fails.

@@ -25,7 +25,7 @@ func (s *Store) PutParty(ctx context.Context, p policy.Party) error {
 	if err != nil {
 		return fmt.Errorf("put party %s: %w", p.ID, err)
 	}
-	if _, err := s.write.ExecContext(ctx, `INSERT INTO parties (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body`, p.ID, string(b)); err != nil {
+	if _, err := s.execWrite(ctx, `INSERT INTO parties (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body`, p.ID, string(b)); err != nil {
 		return fmt.Errorf("put party %s: %w", p.ID, err)
 	}
 	return nil
@@ -75,7 +75,7 @@ func (s *Store) PutAgreement(ctx context.Context, a policy.Agreement) error {
 	if err != nil {
 		return fmt.Errorf("put agreement %s: %w", a.ID, err)
 	}
-	if _, err := s.write.ExecContext(ctx, `INSERT INTO agreements (partner, body) VALUES (?, ?) ON CONFLICT (partner) DO UPDATE SET body = excluded.body`, a.Partner.ID, string(b)); err != nil {
+	if _, err := s.execWrite(ctx, `INSERT INTO agreements (partner, body) VALUES (?, ?) ON CONFLICT (partner) DO UPDATE SET body = excluded.body`, a.Partner.ID, string(b)); err != nil {
 		return fmt.Errorf("put agreement %s: %w", a.ID, err)
 	}
 	return nil
@@ -128,7 +128,7 @@ func (s *Store) PutPeer(ctx context.Context, p store.Peer) error {
 	if err != nil {
 		return fmt.Errorf("put peer %s: %w", p.ID, err)
 	}
-	if _, err := s.write.ExecContext(ctx, `INSERT INTO peers (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body`, p.ID, string(b)); err != nil {
+	if _, err := s.execWrite(ctx, `INSERT INTO peers (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body`, p.ID, string(b)); err != nil {
 		return fmt.Errorf("put peer %s: %w", p.ID, err)
 	}
 	return nil
@@ -198,24 +198,38 @@ func (s *Store) DeletePeer(ctx context.Context, id string) error {
 	return s.policyDelete(ctx, `DELETE FROM peers WHERE id = ?`, id, "peer")
 }
 
-// UpdatePeerSync records a peer's sync state.
+// UpdatePeerSync records a peer's sync state. The update is handed to
+// the writer goroutine and shares its commit with the additions and
+// other updates waiting at the same time (group commit): a node that
+// saves the checkpoints of many peers after every page and push costs
+// one durable commit per group, not one each.
 func (s *Store) UpdatePeerSync(ctx context.Context, id string, checkpoint json.RawMessage, lastSync time.Time, lastError string) error {
 	ls, _ := store.UnixNano(lastSync)
-	var res sql.Result
-	var err error
-	if checkpoint == nil {
-		res, err = s.write.ExecContext(ctx, `UPDATE peers SET last_sync = ?, last_error = ? WHERE id = ?`, ls, lastError, id)
-	} else {
-		res, err = s.write.ExecContext(ctx, `UPDATE peers SET checkpoint = ?, last_sync = ?, last_error = ? WHERE id = ?`, string(checkpoint), ls, lastError, id)
-	}
+	err := s.enqueueWrite(ctx, func(ctx context.Context, tx *sql.Tx, _ []entente.AddOutcome) error {
+		var res sql.Result
+		var err error
+		if checkpoint == nil {
+			res, err = tx.StmtContext(ctx, s.w.peerSyncKeep.Stmt).ExecContext(ctx, ls, lastError, id)
+		} else {
+			res, err = tx.StmtContext(ctx, s.w.peerSync.Stmt).ExecContext(ctx, string(checkpoint), ls, lastError, id)
+		}
+		if err != nil {
+			return storageFull(err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return entente.Errorf(entente.ENOTFOUND, "no peer %q", id)
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("update peer %s: %w", id, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return entente.Errorf(entente.ENOTFOUND, "no peer %q", id)
-	}
 	return nil
 }
+
+// setProvenanceSQL records (or replaces) the provenance of one version.
+const setProvenanceSQL = `INSERT INTO provenance (collection, object_id, version, origin, peer, received) VALUES (?, ?, ?, ?, ?, ?)
+	ON CONFLICT (collection, object_id, version) DO UPDATE SET origin = excluded.origin, peer = excluded.peer, received = excluded.received`
 
 // SetProvenance records where object versions came from.
 func (s *Store) SetProvenance(ctx context.Context, recs []store.Provenance) error {
@@ -223,8 +237,7 @@ func (s *Store) SetProvenance(ctx context.Context, recs []store.Provenance) erro
 		return nil
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO provenance (collection, object_id, version, origin, peer, received) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (collection, object_id, version) DO UPDATE SET origin = excluded.origin, peer = excluded.peer, received = excluded.received`)
+		stmt, err := tx.PrepareContext(ctx, setProvenanceSQL)
 		if err != nil {
 			return err
 		}
@@ -330,7 +343,7 @@ func (s *Store) policyRows(ctx context.Context, query string, fn func([]byte) er
 // policyDelete runs a DELETE of one row by key; ENOTFOUND names what when
 // nothing was deleted.
 func (s *Store) policyDelete(ctx context.Context, query, key, what string) error {
-	res, err := s.write.ExecContext(ctx, query, key)
+	res, err := s.execWrite(ctx, query, key)
 	if err != nil {
 		return fmt.Errorf("delete %s %s: %w", what, key, err)
 	}

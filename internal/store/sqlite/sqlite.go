@@ -113,7 +113,8 @@ func open(ctx context.Context, dir string, walOpts walOptions) (*Store, error) {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: prepare: %w", path, err)
 	}
-	if err := prepareAll(ctx, write, &s.w.collection, &s.w.maxSeq, &s.w.lastAdded, &s.w.savepoint, &s.w.rollbackTo, &s.w.release, &s.w.putStatus); err != nil {
+	if err := prepareAll(ctx, write, &s.w.collection, &s.w.maxSeq, &s.w.lastAdded, &s.w.savepoint, &s.w.rollbackTo, &s.w.release, &s.w.putStatus,
+		&s.w.setProvenance, &s.w.peerSync, &s.w.peerSyncKeep); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
@@ -352,17 +353,17 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return storageFull(fmt.Errorf("begin: %w", err))
 	}
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
-		return err
+		return storageFull(err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return storageFull(fmt.Errorf("commit: %w", err))
 	}
 	return nil
 }
@@ -373,7 +374,7 @@ func (s *Store) execWrite(ctx context.Context, query string, args ...any) (sql.R
 	if err == nil {
 		s.writes.Add(1)
 	}
-	return res, err
+	return res, storageFull(err)
 }
 
 // A stmt is a statement prepared once on a pool, with its text.
@@ -389,10 +390,12 @@ type writerStmts struct {
 	lastAdded                      stmt // sets a collection's last_added
 	savepoint, rollbackTo, release stmt
 	putStatus                      stmt
+	setProvenance                  stmt // one provenance record (AddReceived)
+	peerSync, peerSyncKeep         stmt // a peer's sync state, with and without a new checkpoint
 }
 
 func (w *writerStmts) close() error {
-	return closeAll(w.collection, w.maxSeq, w.lastAdded, w.savepoint, w.rollbackTo, w.release, w.putStatus)
+	return closeAll(w.collection, w.maxSeq, w.lastAdded, w.savepoint, w.rollbackTo, w.release, w.putStatus, w.setProvenance, w.peerSync, w.peerSyncKeep)
 }
 
 // readerStmts are the statements every request runs.
@@ -411,13 +414,16 @@ const collectionSQL = ` FROM collections WHERE id = ?1 OR alias = ?1 ORDER BY id
 
 func newWriterStmts() writerStmts {
 	return writerStmts{
-		collection: stmt{sql: `SELECT seq, last_added` + collectionSQL},
-		maxSeq:     stmt{sql: `SELECT coalesce(max(seq), 0) FROM objects`},
-		lastAdded:  stmt{sql: `UPDATE collections SET last_added = ? WHERE seq = ?`},
-		savepoint:  stmt{sql: `SAVEPOINT add_objects`},
-		rollbackTo: stmt{sql: `ROLLBACK TO add_objects`},
-		release:    stmt{sql: `RELEASE add_objects`},
-		putStatus:  stmt{sql: putStatusSQL},
+		collection:    stmt{sql: `SELECT seq, last_added` + collectionSQL},
+		maxSeq:        stmt{sql: `SELECT coalesce(max(seq), 0) FROM objects`},
+		lastAdded:     stmt{sql: `UPDATE collections SET last_added = ? WHERE seq = ?`},
+		savepoint:     stmt{sql: `SAVEPOINT add_objects`},
+		rollbackTo:    stmt{sql: `ROLLBACK TO add_objects`},
+		release:       stmt{sql: `RELEASE add_objects`},
+		putStatus:     stmt{sql: putStatusSQL},
+		setProvenance: stmt{sql: setProvenanceSQL},
+		peerSync:      stmt{sql: `UPDATE peers SET checkpoint = ?, last_sync = ?, last_error = ? WHERE id = ?`},
+		peerSyncKeep:  stmt{sql: `UPDATE peers SET last_sync = ?, last_error = ? WHERE id = ?`},
 	}
 }
 

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"encoding/json"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +36,7 @@ func RunPolicy(t *testing.T, open Opener) {
 	t.Run("Provenance", func(t *testing.T) { testProvenance(t, ps(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, ps(t)) })
 	t.Run("Release", func(t *testing.T) { testRelease(t, ps(t)) })
+	t.Run("Received", func(t *testing.T) { testReceived(t, open) })
 }
 
 func policyCode(t *testing.T, err error, code entente.Code) {
@@ -119,9 +122,10 @@ func testPeers(t *testing.T, s store.PolicyStore) {
 	created := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	p1 := store.Peer{ID: "p1", Name: "Peer one", Org: "identity--00000000-0000-4000-8000-00000000000a",
 		APIRoot: "http://127.0.0.1:1/api1/", Collection: "remote", LocalCollection: "intel",
-		Token: "secret-of-the-peer", Direction: store.DirectionPull, Created: created}
+		Token: "secret-of-the-peer", Direction: store.DirectionPull, Created: created,
+		Pin: "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"}
 	p2 := p1
-	p2.ID, p2.Name, p2.Direction = "p2", "Peer two", store.DirectionPush
+	p2.ID, p2.Name, p2.Direction, p2.Pin = "p2", "Peer two", store.DirectionPush, ""
 	for _, p := range []store.Peer{p1, p2} {
 		if err := s.PutPeer(ctx(t), p); err != nil {
 			t.Fatal(err)
@@ -158,12 +162,62 @@ func testPeers(t *testing.T, s store.PolicyStore) {
 	if len(list) != 2 || list[0].ID != "p1" || list[1].ID != "p2" {
 		t.Errorf("peers = %+v, want p1 then p2", list)
 	}
+	if list[0].Pin != p1.Pin || list[1].Pin != "" {
+		t.Errorf("pins %q and %q, want %q and none", list[0].Pin, list[1].Pin, p1.Pin)
+	}
+	testPeerSyncConcurrent(t, s)
 	if err := s.DeletePeer(ctx(t), "p2"); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.Peer(ctx(t), "p2")
 	policyCode(t, err, entente.ENOTFOUND)
 	policyCode(t, s.DeletePeer(ctx(t), "p2"), entente.ENOTFOUND)
+}
+
+// testPeerSyncConcurrent saves the sync state of many peers at once, as
+// a node does after every page and push (a store may commit them
+// together): each is durable when its call returns, and one call naming
+// no peer fails alone.
+func testPeerSyncConcurrent(t *testing.T, s store.PolicyStore) {
+	const n = 40
+	for i := range n {
+		if err := s.PutPeer(ctx(t), store.Peer{ID: fmt.Sprintf("c%02d", i), APIRoot: "http://127.0.0.1:1/api1/", Collection: "r", LocalCollection: "l", Direction: store.DirectionPush}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Date(2026, 3, 3, 0, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	errs := make([]error, n+1)
+	for round := range 3 {
+		for i := range n + 1 {
+			wg.Go(func() {
+				id := fmt.Sprintf("c%02d", i)
+				if i == n {
+					id = "missing"
+				}
+				cp := json.RawMessage(fmt.Sprintf(`{"round":%d,"peer":%d}`, round, i))
+				if err := s.UpdatePeerSync(ctx(t), id, cp, at.Add(time.Duration(round)*time.Second), ""); err != nil {
+					errs[i] = err
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for i, err := range errs[:n] {
+		if err != nil {
+			t.Errorf("peer c%02d: %v", i, err)
+		}
+	}
+	policyCode(t, errs[n], entente.ENOTFOUND)
+	for i := range n {
+		p, err := s.Peer(ctx(t), fmt.Sprintf("c%02d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf(`{"round":2,"peer":%d}`, i); string(p.Checkpoint) != want || !p.LastSync.Equal(at.Add(2*time.Second)) {
+			t.Errorf("peer c%02d: checkpoint %s at %s, want %s at %s", i, p.Checkpoint, p.LastSync, want, at.Add(2*time.Second))
+		}
+	}
 }
 
 func testProvenance(t *testing.T, s store.PolicyStore) {
