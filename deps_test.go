@@ -82,6 +82,7 @@ var (
 	// domain and on small interfaces (ports), never on an adapter.
 	application = []string{
 		"internal/alerting",
+		"internal/blindaccess",
 		"internal/egress",
 		"internal/exports",
 		"internal/federation",

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/entente-cti/entente/internal/blind"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
@@ -28,7 +29,7 @@ func cmdAgreement(ctx context.Context, env *Env, args []string) error {
 	var b backendFlags
 	b.register(fs, env)
 	partner := fs.String("partner", "", "the partner's STIX identity id")
-	var collections, types, maxTLP, redact, from, until *string
+	var collections, types, maxTLP, redact, from, until, blindColls, blindBudget *string
 	var reshare *bool
 	objects := new(bool)
 	if sub == "preview" {
@@ -42,6 +43,8 @@ func cmdAgreement(ctx context.Context, env *Env, args []string) error {
 		redact = fs.String("redact", "", "comma-separated redactions: victims, identities, freetext")
 		from = fs.String("from", "", "start of validity (RFC 3339)")
 		until = fs.String("until", "", "end of validity (RFC 3339)")
+		blindColls = fs.String("blind", "", "comma-separated collection ids or aliases the partner may test its own values against without receiving them (RED and AMBER+STRICT included; see docs/blind.md)")
+		blindBudget = fs.String("blind-budget", "", "with --blind: evaluations the partner may have per period, N/period (minute, hour, day, week or a Go duration), e.g. 100000/day")
 	}
 	if _, err := parseVerb(fs, v, args); err != nil {
 		return err
@@ -54,6 +57,12 @@ func cmdAgreement(ctx context.Context, env *Env, args []string) error {
 		var err error
 		if a, err = agreementFromFlags(*partner, *collections, *types, *maxTLP, *redact, *from, *until, *reshare); err != nil {
 			return err
+		}
+		if a.Blind, err = blindFromFlags(*blindColls, *blindBudget); err != nil {
+			return err
+		}
+		if len(a.Collections) == 0 && a.Blind == nil {
+			return usagef("agreement set needs --collections, or --blind and --blind-budget")
 		}
 	}
 	ops, done, err := b.open(ctx, env)
@@ -74,10 +83,14 @@ func cmdAgreement(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "PARTNER\tCOUNTRY\tCOLLECTIONS\tMAX TLP\tRESHARE\tVALID FROM\tVALID UNTIL")
+		fmt.Fprintln(tw, "PARTNER\tCOUNTRY\tCOLLECTIONS\tMAX TLP\tRESHARE\tVALID FROM\tVALID UNTIL\tBLIND")
 		for _, a := range as {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%s\t%s\n", a.Partner.ID, a.Partner.Country, strings.Join(a.Collections, ","),
-				a.MaxTLP, a.AllowReshare, fmtOptTime(a.ValidFrom), fmtOptTime(a.ValidUntil))
+			bl := "-"
+			if a.Blind != nil {
+				bl = strings.Join(a.Blind.Collections, ",") + " " + a.Blind.Budget.String()
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%s\t%s\t%s\n", a.Partner.ID, a.Partner.Country, dash(strings.Join(a.Collections, ",")),
+				a.MaxTLP, a.AllowReshare, fmtOptTime(a.ValidFrom), fmtOptTime(a.ValidUntil), bl)
 		}
 		return tw.Flush()
 	case "show":
@@ -104,9 +117,6 @@ func cmdAgreement(ctx context.Context, env *Env, args []string) error {
 // agreementFromFlags builds the agreement of agreement set.
 func agreementFromFlags(partner, collections, types, maxTLP, redact, from, until string, reshare bool) (policy.Agreement, error) {
 	a := policy.Agreement{Partner: policy.Party{ID: partner}, Collections: splitList(collections), ObjectTypes: splitList(types), AllowReshare: reshare}
-	if len(a.Collections) == 0 {
-		return a, usagef("agreement set needs --collections")
-	}
 	tlp, err := stix.ParseTLP(maxTLP)
 	if err != nil {
 		return a, usagef("--max-tlp: %v", err)
@@ -138,6 +148,25 @@ func agreementFromFlags(partner, collections, types, maxTLP, redact, from, until
 		*t.dst = v.UTC()
 	}
 	return a, nil
+}
+
+// blindFromFlags builds the blind access of agreement set: none when
+// neither flag is given.
+func blindFromFlags(collections, budget string) (*policy.BlindAccess, error) {
+	colls := splitList(collections)
+	switch {
+	case len(colls) == 0 && budget == "":
+		return nil, nil
+	case len(colls) == 0:
+		return nil, usagef("--blind-budget needs --blind COLLECTIONS")
+	case budget == "":
+		return nil, usagef("--blind needs --blind-budget N/period (e.g. 100000/day)")
+	}
+	b, err := blind.ParseBudget(budget)
+	if err != nil {
+		return nil, usagef("--blind-budget: %v", err)
+	}
+	return &policy.BlindAccess{Collections: colls, Budget: b}, nil
 }
 
 func splitList(s string) []string {
@@ -172,7 +201,11 @@ func previewAgreement(ctx context.Context, env *Env, ops policyOps, partner stri
 			return fmt.Errorf("preview of %s: the node answered no summary", partner)
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "%d of %d objects would be released to %s; %d withheld.\n\n", sum.Released, sum.Objects, partner, sum.Withheld)
+		fmt.Fprintf(tw, "%d of %d objects would be released to %s; %d withheld.\n", sum.Released, sum.Objects, partner, sum.Withheld)
+		if sum.BlindByRule != nil {
+			fmt.Fprintf(tw, "blind: %d indicators, no values released.\n", sum.Blind)
+		}
+		fmt.Fprintln(tw)
 		fmt.Fprintln(tw, "RULE\tOBJECTS")
 		for _, k := range slices.Sorted(maps.Keys(sum.ByRule)) {
 			fmt.Fprintf(tw, "%s\t%d\n", k, sum.ByRule[k])
@@ -184,6 +217,12 @@ func previewAgreement(ctx context.Context, env *Env, ops policyOps, partner stri
 			fmt.Fprintf(tw, "\n%s\tRELEASED\tWITHHELD\n", part.title)
 			for _, k := range slices.Sorted(maps.Keys(part.m)) {
 				fmt.Fprintf(tw, "%s\t%d\t%d\n", k, part.m[k].Released, part.m[k].Withheld)
+			}
+		}
+		if len(sum.BlindByRule) > 0 {
+			fmt.Fprintln(tw, "\nBLIND RULE\tINDICATORS")
+			for _, k := range slices.Sorted(maps.Keys(sum.BlindByRule)) {
+				fmt.Fprintf(tw, "%s\t%d\n", k, sum.BlindByRule[k])
 			}
 		}
 		if len(sum.FieldsRemoved) > 0 {
@@ -199,8 +238,9 @@ func previewAgreement(ctx context.Context, env *Env, ops policyOps, partner stri
 		return nil
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DECISION\tRULE\tOBJECT\tTLP\tCOLLECTION\tREASON")
-	released, total := 0, 0
+	fmt.Fprintln(tw, "DECISION\tRULE\tOBJECT\tTLP\tCOLLECTION\tBLIND\tREASON")
+	released, total, blindN := 0, 0, 0
+	blindAccess := false
 	req := node.PreviewRequest{Limit: 5000}
 	for {
 		page, err := ops.preview(ctx, partner, req)
@@ -214,7 +254,16 @@ func previewAgreement(ctx context.Context, env *Env, ops policyOps, partner stri
 				released++
 			}
 			total++
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d, e.Decision.Rule, e.Object.ID, e.Object.TLP, e.Object.Collection, e.Decision.Reason)
+			bl := "-"
+			if e.Blind != nil {
+				blindAccess = true
+				bl = "withheld (" + e.Blind.Rule + ")"
+				if e.Blind.Allow {
+					bl = "blind, no value released"
+					blindN++
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d, e.Decision.Rule, e.Object.ID, e.Object.TLP, e.Object.Collection, bl, e.Decision.Reason)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -225,5 +274,8 @@ func previewAgreement(ctx context.Context, env *Env, ops policyOps, partner stri
 		req.Next = page.Next
 	}
 	fmt.Fprintf(env.Stderr, "%d of %d objects would be released to %s.\n", released, total, partner)
+	if blindAccess {
+		fmt.Fprintf(env.Stderr, "blind: %d indicators, no values released.\n", blindN)
+	}
 	return nil
 }

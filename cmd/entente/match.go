@@ -54,7 +54,11 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 			"Indicators whose patterns are more than values to look up (AND, NOT, ports, FOLLOWEDBY, WITHIN,\n"+
 			"REPEATS...) are evaluated against each log record as an observation.\n"+
 			"Writes one JSON line per hit to stdout or --out, and aggregates the hits into STIX sightings\n"+
-			"written to --sightings and/or posted to the node with --report.")
+			"written to --sightings and/or posted to the node with --report.\n"+
+			"With --blind PEER, matches against the blinded set of a partner that grants you blind access\n"+
+			"(see docs/blind.md): each distinct value of the logs is translated once through batched blind\n"+
+			"evaluations within your budget, the partner learns nothing of your values, and hits name the\n"+
+			"partner's indicators by blinded references unless --resolve gets them released.")
 	var (
 		rf         remoteFlags
 		indicators listFlag
@@ -68,6 +72,11 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 		workers    = fs.Int("workers", 0, "parsing goroutines (default: every core)")
 		quiet      = fs.Bool("quiet", false, "do not print the summary and bad lines on stderr")
 	)
+	blindPeer := fs.String("blind", "", "match against the blinded set of PEER: a peer of this node (its id or name; with --data DIR or --store URL, where it is configured) or the URL of the partner's node (with --blind-token)")
+	blindToken := fs.String("blind-token", "", "with --blind URL: the key the partner's node issued to you (or $ENTENTE_BLIND_TOKEN)")
+	resolve := fs.Bool("resolve", false, "with --blind: ask the partner to resolve the hits' blinded references (it learns which of its indicators your logs hit); the sightings then name the indicators it releases")
+	blindData := fs.String("data", "", "with --blind PEER: this node's data directory, where PEER is configured")
+	blindStore := fs.String("store", "", "with --blind PEER: this node's PostgreSQL store, where PEER is configured")
 	cfgFile := fs.String("config", "", "node configuration file whose [safety] table guards --indicators (default: the defaults: IANA special-purpose space and the shipped warninglists)")
 	rf.register(fs, env)
 	fs.Var(&indicators, "indicators", "indicator file: STIX bundle or plain list of values, gzip or plain (repeatable)")
@@ -75,13 +84,19 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if len(indicators) == 0 && rf.server == "" {
-		return usagef("give --indicators FILE or --server URL")
+	if *blindPeer != "" && len(indicators) > 0 {
+		return usagef("--blind and --indicators are two ways to match: give one")
+	}
+	if *blindPeer == "" && (*resolve || *blindToken != "" || *blindData != "" || *blindStore != "") {
+		return usagef("--resolve, --blind-token, --data and --store go with --blind")
+	}
+	if len(indicators) == 0 && rf.server == "" && *blindPeer == "" {
+		return usagef("give --indicators FILE, --server URL or --blind PEER")
 	}
 	if *report && rf.server == "" {
 		return usagef("--report needs --server")
 	}
-	if (*report || *sightings != "") && *identity == "" {
+	if (*report || *sightings != "") && *identity == "" && *blindPeer == "" {
 		if rf.server == "" {
 			return usagef("--sightings and --report need --identity (the identity id of this organisation), or --server and --token to ask the node")
 		}
@@ -110,6 +125,16 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 	}
 	if !*quiet {
 		scan.OnBadLine = func(b sensor.BadLine) { fmt.Fprintf(env.Stderr, "bad line: %v\n", b) }
+	}
+
+	if *blindPeer != "" {
+		tok := *blindToken
+		if tok == "" {
+			tok = env.Getenv("ENTENTE_BLIND_TOKEN")
+		}
+		return matchBlind(ctx, env, blindMatchOptions{peer: *blindPeer, token: tok, data: *blindData, store: *blindStore,
+			resolve: *resolve, identity: *identity, rf: rf, report: *report, quiet: *quiet, sightings: *sightings, out: *out,
+			scan: scan, logs: logInputs(env, fs.Args())})
 	}
 
 	start := time.Now()
@@ -170,17 +195,7 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 		patterns = s.Patterns()
 	}
 
-	var logs []sensor.Input
-	if fs.NArg() == 0 {
-		logs = append(logs, sensor.Input{Name: "-", Open: func() (io.ReadCloser, error) { return io.NopCloser(env.Stdin), nil }})
-	}
-	for _, a := range fs.Args() {
-		if a == "-" {
-			logs = append(logs, sensor.Input{Name: "-", Open: func() (io.ReadCloser, error) { return io.NopCloser(env.Stdin), nil }})
-			continue
-		}
-		logs = append(logs, sensor.Input{Name: a, Open: func() (io.ReadCloser, error) { return os.Open(a) }})
-	}
+	logs := logInputs(env, fs.Args())
 
 	hitsW := env.Stdout
 	var outFile *os.File
@@ -229,4 +244,21 @@ func cmdMatch(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	return runErr
+}
+
+// logInputs returns the log inputs named by args: stdin for "-" or
+// when there are none.
+func logInputs(env *Env, args []string) []sensor.Input {
+	var logs []sensor.Input
+	if len(args) == 0 {
+		logs = append(logs, sensor.Input{Name: "-", Open: func() (io.ReadCloser, error) { return io.NopCloser(env.Stdin), nil }})
+	}
+	for _, a := range args {
+		if a == "-" {
+			logs = append(logs, sensor.Input{Name: "-", Open: func() (io.ReadCloser, error) { return io.NopCloser(env.Stdin), nil }})
+			continue
+		}
+		logs = append(logs, sensor.Input{Name: a, Open: func() (io.ReadCloser, error) { return os.Open(a) }})
+	}
+	return logs
 }

@@ -110,7 +110,12 @@ func newServiceSkewed(st store.Store, cfg config.Config, net *safety.Net, logger
 		// Feeds are fetched over HTTP(S).
 		FetchFeed: feedfetch.Fetch,
 		Safety:    net,
+		// Partners' blind access is reached over HTTP(S); pinned peers'
+		// over TLS with their pinned key alone, like their TAXII.
+		DialBlind: dialBlind,
 	}
+	// Validated when the configuration was loaded.
+	nc.BlindSecret, _ = cfg.Blind.BlindSecret()
 	if skew != 0 {
 		nc.Now = func() time.Time { return time.Now().Add(skew) }
 	}

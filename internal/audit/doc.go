@@ -48,6 +48,17 @@ func Actor(keyID, org string) string {
 	return keyID + " (" + org + ")"
 }
 
+// BlindRecord is the record of a partner's blind access: rule names it
+// ("blind.evaluate", "blind.set", "blind.resolve"), detail counts what it
+// was (elements, indicators, references) — never a value. A refused
+// request is recorded too, its rule ending in ".refused" and its detail
+// giving the reason.
+func BlindRecord(at time.Time, actor, partner, rule, detail string, refused error) Record {
+	r := AdminRecord(at, actor, rule, partner, detail, refused)
+	r.Action = Blind
+	return r
+}
+
 // AdminRecord is the record of an administrative change: rule names it
 // ("agreement.put"), partner is the organisation it concerns, detail what
 // changed. A refused change is recorded too: its rule ends in ".refused"

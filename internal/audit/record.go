@@ -18,6 +18,11 @@ const (
 	Egress = "egress"
 	// Admin records an administrative change.
 	Admin = "admin"
+	// Blind records blind access (internal/blind): a partner's batch of
+	// evaluations, the blinded set served to it, a request to resolve
+	// blinded references. It names the partner and counts; no value and
+	// no object version, since none leaves.
+	Blind = "blind"
 )
 
 // Record is one entry of the audit log.

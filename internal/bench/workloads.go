@@ -12,10 +12,8 @@ import "time"
 // small: the quick mode of the whole list should take about five minutes.
 //
 // Capabilities being built now, to add here when their benchmarks land:
-// blind matching (a GoBench of the blind-matching package: lines/s against
-// its goal, beside the plain snapshot's rate), device watch (events
-// processed per second and alert latency), search (a query's latency on a
-// 1,000,000-object store, cold and warm).
+// device watch (events processed per second and alert latency), search (a
+// query's latency on a 1,000,000-object store, cold and warm).
 func Workloads() []Workload {
 	return []Workload{
 		{Name: "taxii", About: "TAXII 2.1 POST of 10,000 indicators, paged reads, latency (taxii-load, fresh node)",
@@ -143,6 +141,64 @@ func Workloads() []Workload {
 				{Bench: "BenchmarkDrill", Unit: "violations", Figure: "drill259.policy-violations", FigureUnit: "violations", Better: Lower, Goal: AtMost(0)},
 			},
 		}.Workload("drill259", "the full drill: 259 nodes, 78 countries, 5-minute replay (BenchmarkDrill)", 15*time.Minute, 20*time.Minute, true),
+		GoBench{
+			Pkg: "./internal/blind", Pattern: "BenchmarkEvaluate$|BenchmarkBuild$|BenchmarkUpdate$",
+			QuickBenchtime: "1x", FullBenchtime: "1x", QuickCount: 1, FullCount: 3,
+			QuickEnv: []string{"ENTENTE_BLIND_BENCH_INDICATORS=100000"}, FullEnv: []string{"ENTENTE_BLIND_BENCH_INDICATORS=1000000"},
+			Timeout: 30 * time.Minute,
+			Metrics: []BenchMetric{
+				{Bench: "BenchmarkEvaluate", Unit: "evals/s", Figure: "blind.evaluate", FigureUnit: "evaluations/s", Better: Higher, Goal: AtLeast(20000),
+					Note: "the node's batched evaluation of blinded elements, one goroutine (checks, budget, replay guard, constant-time multiplication)"},
+				{Bench: "BenchmarkBuild", Unit: "indicators/s", Figure: "blind.build.rate", FigureUnit: "indicators/s", Better: Higher, Goal: AtLeast(1_000_000.0 / 30),
+					Note: "a partner's blinded set on every core (quick: 100,000 indicators; full: 1,000,000); goal: 1,000,000 in < 30 s on two cores"},
+				{Bench: "BenchmarkBuild", Unit: "set-MiB", Figure: "blind.set.size", FigureUnit: "MiB", Better: Lower},
+				{Bench: "BenchmarkUpdate", Unit: "ns/op", Figure: "blind.update", FigureUnit: "ms", Scale: 1e-6, Better: Lower,
+					Note: "1,000 indicators added and 1,000 removed, the set re-encoded"},
+			},
+			FullMetrics: []BenchMetric{
+				{Bench: "BenchmarkBuild", Unit: "ns/op", Figure: "blind.build.1m", FigureUnit: "s", Scale: 1e-9, Better: Lower, Goal: Below(30)},
+				{Bench: "BenchmarkBuild", Unit: "set-MiB", Figure: "blind.set.1m", FigureUnit: "MiB", Better: Lower, Goal: Below(32)},
+			},
+		}.Workload("blind-set", "blind access, the node's side: evaluations, building and updating a partner's set", 5*time.Minute, 15*time.Minute, false),
+		GoBench{
+			Pkg: "./internal/blindaccess", Pattern: "BenchmarkRenderSet$",
+			QuickBenchtime: "1x", FullBenchtime: "1x", QuickCount: 1, FullCount: 1,
+			QuickEnv: []string{"ENTENTE_BLIND_BENCH_INDICATORS=100000"}, FullEnv: []string{"ENTENTE_BLIND_BENCH_INDICATORS=1000000"},
+			Timeout: 30 * time.Minute,
+			Metrics: []BenchMetric{
+				{Bench: "BenchmarkRenderSet/full", Unit: "indicators/s", Figure: "blind.render.rate", FigureUnit: "indicators/s", Better: Higher,
+					Note: "a partner's set rendered through the node's gate from stored indicators (read, decided, parsed, evaluated, encoded)"},
+				{Bench: "BenchmarkRenderSet/incremental", Unit: "ns/op", Figure: "blind.render.incremental", FigureUnit: "ms", Scale: 1e-6, Better: Lower,
+					Note: "the same set brought up to date after 100 indicators were stored"},
+			},
+		}.Workload("blind-render", "blind access through the node: a partner's set rendered from the store, then kept up to date", 8*time.Minute, 20*time.Minute, true),
+		GoBench{
+			Pkg: "./internal/blind/blindhttp", Pattern: "BenchmarkTranslateLoopback$",
+			QuickBenchtime: "1x", FullBenchtime: "1x", QuickCount: 1, FullCount: 3,
+			QuickEnv: []string{"ENTENTE_BLIND_BENCH_VALUES=100000"}, FullEnv: []string{"ENTENTE_BLIND_BENCH_VALUES=1000000"},
+			Timeout: 30 * time.Minute,
+			Metrics: []BenchMetric{
+				{Bench: "BenchmarkTranslateLoopback", Unit: "values/s", Figure: "blind.translate.rate", FigureUnit: "values/s", Better: Higher, Goal: AtLeast(1_000_000.0 / 60),
+					Note: "distinct values translated through the HTTP handler on 127.0.0.1, partner and node in one process sharing the cores; goal: 1,000,000 in < 60 s"},
+			},
+			FullMetrics: []BenchMetric{
+				{Bench: "BenchmarkTranslateLoopback", Unit: "ns/op", Figure: "blind.translate.1m", FigureUnit: "s", Scale: 1e-9, Better: Lower, Goal: Below(60)},
+			},
+		}.Workload("blind-translate", "blind access, the partner's side: translating distinct values over loopback", 5*time.Minute, 15*time.Minute, false),
+		GoBench{
+			Pkg: "./internal/blind", Pattern: "BenchmarkMatchTranslated$",
+			QuickBenchtime: "1x", FullBenchtime: "3x", QuickCount: 1, FullCount: 1,
+			QuickEnv: []string{"ENTENTE_BLIND_BENCH_LINES=1000000"}, FullEnv: []string{"ENTENTE_BLIND_BENCH_LINES=10000000"},
+			Timeout: 30 * time.Minute,
+			Metrics: []BenchMetric{
+				{Bench: "BenchmarkMatchTranslated/blind", Unit: "lines/s", Figure: "blind.match.rate", FigureUnit: "lines/s", Better: Higher,
+					Note: "a conn.log (quick: 1,000,000 lines; full: 10,000,000) against 1,000,000 indicators' blinded set, once translated",
+					Peer: &BenchPeer{Name: "plain snapshot", Bench: "BenchmarkMatchTranslated/plain", Unit: "lines/s"}},
+				{Bench: "BenchmarkMatchTranslated/ratio", Unit: "blind-%-of-plain", Figure: "blind.match.ratio", FigureUnit: "%", Better: Higher, Goal: AtLeast(50)},
+				{Bench: "BenchmarkMatchTranslated/collect", Unit: "lines/s", Figure: "blind.collect.rate", FigureUnit: "lines/s", Better: Higher,
+					Note: "the pass that finds a log's distinct values to translate"},
+			},
+		}.Workload("blind-match", "blind access: matching a conn.log against a blinded set once translated, beside plain matching", 6*time.Minute, 20*time.Minute, true),
 		{Name: "drill", About: "a small coordinated-alert drill (entente drill: real nodes on loopback, alert propagation per tier)",
 			Quick: 4 * time.Minute, Full: 8 * time.Minute, Run: drillWorkload},
 		{Name: "wal", About: "the SQLite WAL under a sustained mixed load (posts and reads, 16 clients)",

@@ -1,6 +1,7 @@
 package blind
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -127,17 +128,30 @@ func BenchmarkUpdate(b *testing.B) {
 	}
 }
 
-// connLog returns the conn.log to match: $ENTENTE_BLIND_BENCH_CONN (a
-// matchgen conn.log, e.g. of 10M lines), or lines built from the real
-// shared conn.log with random addresses (ENTENTE_BLIND_BENCH_LINES, default
-// 1,000,000), one in a thousand an indicator address.
-func connLog(b *testing.B, ips []string) []byte {
+// connLog returns the path, size and line count of the conn.log to
+// match: $ENTENTE_BLIND_BENCH_CONN (a matchgen conn.log, e.g. of 10M
+// lines), or a file of lines built from the real shared conn.log with
+// random addresses (ENTENTE_BLIND_BENCH_LINES, default 1,000,000), one
+// in a thousand an indicator address, written to a temporary directory.
+func connLog(b *testing.B, ips []string) (string, int64, int) {
 	if p := os.Getenv("ENTENTE_BLIND_BENCH_CONN"); p != "" {
-		data, err := os.ReadFile(p)
+		f, err := os.Open(p)
 		if err != nil {
 			b.Fatal(err)
 		}
-		return data
+		defer f.Close()
+		var size int64
+		lines := 0
+		buf := make([]byte, 1<<20)
+		for {
+			n, err := f.Read(buf)
+			size += int64(n)
+			lines += bytes.Count(buf[:n], []byte{'\n'})
+			if err != nil {
+				break
+			}
+		}
+		return p, size, lines
 	}
 	n := envInt("ENTENTE_BLIND_BENCH_LINES", 1_000_000)
 	data, err := os.ReadFile(filepath.Join(testutil.SharedData(b, "logs", "zeek", "slips-test10-mixed"), "conn.log"))
@@ -166,11 +180,17 @@ func connLog(b *testing.B, ips []string) []byte {
 			rows = append(rows, strings.Split(l, "\t"))
 		}
 	}
-	r := rand.New(rand.NewPCG(3, 4))
-	var buf bytes.Buffer
-	for _, h := range header {
-		buf.WriteString(h + "\n")
+	path := filepath.Join(b.TempDir(), "conn.log")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
 	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, h := range header {
+		w.WriteString(h + "\n")
+	}
+	lines := len(header)
 	for range n {
 		row := append([]string(nil), rows[r.IntN(len(rows))]...)
 		for c := range cols {
@@ -180,9 +200,17 @@ func connLog(b *testing.B, ips []string) []byte {
 				row[c] = ips[r.IntN(len(ips))]
 			}
 		}
-		buf.WriteString(strings.Join(row, "\t") + "\n")
+		w.WriteString(strings.Join(row, "\t") + "\n")
+		lines++
 	}
-	return buf.Bytes()
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	st, err := f.Stat()
+	if err != nil || f.Close() != nil {
+		b.Fatal(err)
+	}
+	return path, st.Size(), lines
 }
 
 // BenchmarkMatchTranslated compares matching a conn.log against 1,000,000
@@ -215,9 +243,8 @@ func BenchmarkMatchTranslated(b *testing.B) {
 		}
 	}
 	plain := plainB.Snapshot()
-	log := connLog(b, ips)
-	logs := []sensor.Input{{Name: "conn.log", Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(log)), nil }}}
-	lines := bytes.Count(log, []byte{'\n'})
+	logPath, logSize, lines := connLog(b, ips)
+	logs := []sensor.Input{{Name: "conn.log", Open: func() (io.ReadCloser, error) { return os.Open(logPath) }}}
 	ctx := context.Background()
 	inputs, _, err := Collect(ctx, p, logs, sensor.Options{})
 	if err != nil {
@@ -236,7 +263,7 @@ func BenchmarkMatchTranslated(b *testing.B) {
 		b.Fatal(err)
 	}
 	run := func(b *testing.B, s *match.Snapshot) {
-		b.SetBytes(int64(len(log)))
+		b.SetBytes(logSize)
 		var hits int64
 		for b.Loop() {
 			res, err := match.Run(ctx, match.Options{Snapshot: s, Logs: logs, Hits: io.Discard})
@@ -250,8 +277,27 @@ func BenchmarkMatchTranslated(b *testing.B) {
 	}
 	b.Run("plain", func(b *testing.B) { run(b, plain) })
 	b.Run("blind", func(b *testing.B) { run(b, snap) })
+	// ratio alternates the two, so that both see the same load, and
+	// reports the blind rate in percent of the plain one (the goal: 50).
+	b.Run("ratio", func(b *testing.B) {
+		var tp, tb time.Duration
+		for b.Loop() {
+			for _, s := range []*match.Snapshot{plain, snap} {
+				start := time.Now()
+				if _, err := match.Run(ctx, match.Options{Snapshot: s, Logs: logs, Hits: io.Discard}); err != nil {
+					b.Fatal(err)
+				}
+				if s == plain {
+					tp += time.Since(start)
+				} else {
+					tb += time.Since(start)
+				}
+			}
+		}
+		b.ReportMetric(100*tp.Seconds()/tb.Seconds(), "blind-%-of-plain")
+	})
 	b.Run("collect", func(b *testing.B) {
-		b.SetBytes(int64(len(log)))
+		b.SetBytes(logSize)
 		for b.Loop() {
 			if _, _, err := Collect(ctx, p, logs, sensor.Options{}); err != nil {
 				b.Fatal(err)

@@ -123,3 +123,32 @@ func (l *MemoryLedger) Used(_ context.Context, partner string, period time.Time)
 	}
 	return 0, nil
 }
+
+// Validate checks a budget as ParseBudget would have made it: a limit
+// from 1 to 2^40 and a period of a minute or more.
+func (b Budget) Validate() error {
+	if b.Limit < 1 || b.Limit > maxBudget {
+		return fmt.Errorf("blind budget: limit %d out of range 1-%d", b.Limit, int64(maxBudget))
+	}
+	if b.Period < time.Minute {
+		return fmt.Errorf("blind budget: period %v is shorter than a minute", b.Period)
+	}
+	return nil
+}
+
+// MarshalText writes the budget as [Budget.String] does ("100000/day").
+func (b Budget) MarshalText() ([]byte, error) { return []byte(b.String()), nil }
+
+// UnmarshalText reads a budget with [ParseBudget].
+func (b *Budget) UnmarshalText(text []byte) error {
+	v, err := ParseBudget(string(text))
+	if err != nil {
+		return err
+	}
+	*b = v
+	return nil
+}
+
+// PeriodOf returns the start of the budget period that t falls in
+// (periods are aligned on the Unix epoch) and the start of the next.
+func (b Budget) PeriodOf(t time.Time) (start, next time.Time) { return b.periodOf(t) }

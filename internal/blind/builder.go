@@ -24,27 +24,30 @@ type Indicator struct {
 }
 
 // Builder keeps one partner's blinded set for one epoch up to date: adding
-// or removing an indicator evaluates the OPRF on its inputs only, and
-// [Builder.Set] rebuilds only the shards that changed. It remembers the
-// indicators, so that the next epoch's set can be built from them
-// ([Builder.Rekey]), and which indicator each key came from, for
-// [Builder.Resolve]. A Builder is safe for concurrent use.
+// an indicator evaluates the OPRF on its inputs only (each distinct input
+// of a batch once), removing one evaluates nothing (the builder remembers
+// each indicator's keys), and [Builder.Set] rebuilds only the shards that
+// changed. It remembers the indicators, so that the next epoch's set can
+// be built from them ([Builder.Rekey]), and which indicator each key came
+// from, for [Builder.Resolve]. A Builder is safe for concurrent use.
 type Builder struct {
 	epoch  uint64
 	key    *oprf.PrivateKey
-	srv    oprf.Server
 	params Params
 	// Workers is the number of goroutines that evaluate the OPRF
 	// (default GOMAXPROCS).
 	Workers int
 
-	mu     sync.Mutex
-	items  map[Indicator]struct{}
-	shards [nShards]map[uint64]uint32 // key -> ref, or multiBit|index into multi
-	multi  [][]uint32
-	free   []uint32 // unused indexes of multi
-	dirty  [nShards]bool
-	last   *Set
+	mu sync.Mutex
+	// items are the indicators held, each with the key of its one input;
+	// those of more inputs (networks) have their keys in netKeys.
+	items   map[Indicator]uint64
+	netKeys map[Indicator][]uint64
+	shards  [nShards]map[uint64]uint32 // key -> ref, or multiBit|index into multi
+	multi   [][]uint32
+	free    []uint32 // unused indexes of multi
+	dirty   [nShards]bool
+	last    *Set
 }
 
 // multiBit marks a key that several indicators share.
@@ -58,7 +61,8 @@ func NewBuilder(key *oprf.PrivateKey, epoch uint64, params Params) (*Builder, er
 	if err := params.Validate(); err != nil {
 		return nil, err
 	}
-	b := &Builder{epoch: epoch, key: key, srv: oprf.NewServer(suite, key), params: params, items: map[Indicator]struct{}{}}
+	b := &Builder{epoch: epoch, key: key, params: params,
+		items: map[Indicator]uint64{}, netKeys: map[Indicator][]uint64{}}
 	for i := range b.shards {
 		b.shards[i] = map[uint64]uint32{}
 		b.dirty[i] = true
@@ -85,17 +89,16 @@ type keyed struct {
 	ref uint32
 }
 
-// evaluate expands the indicators and evaluates the OPRF on their inputs
-// on all workers; it returns the keys and the indicators it refused.
-func (b *Builder) evaluate(items []Indicator) ([]keyed, []Problem) {
+// evaluate expands the indicators and evaluates the OPRF on their
+// distinct inputs on all workers; it returns the keys of each indicator's
+// inputs (nil for those it refused) and the indicators it refused.
+func (b *Builder) evaluate(items []Indicator) ([][]uint64, []Problem) {
 	var problems []Problem
-	type job struct {
-		in  string
-		ref uint32
-	}
-	var jobs []job
+	var inputs []string      // distinct
+	at := map[string]int32{} // input -> index in inputs
+	idx := make([][]int32, len(items))
 	var buf []string
-	for _, it := range items {
+	for i, it := range items {
 		if it.Ref > maxRef {
 			problems = append(problems, Problem{it, fmt.Errorf("handle %d above %d", it.Ref, maxRef)})
 			continue
@@ -106,43 +109,72 @@ func (b *Builder) evaluate(items []Indicator) ([]keyed, []Problem) {
 			problems = append(problems, Problem{it, err})
 			continue
 		}
-		for _, in := range buf {
-			jobs = append(jobs, job{in, it.Ref})
+		ix := make([]int32, len(buf))
+		for j, in := range buf {
+			k, ok := at[in]
+			if !ok {
+				k = int32(len(inputs))
+				at[in] = k
+				inputs = append(inputs, in)
+			}
+			ix[j] = k
 		}
+		idx[i] = ix
 	}
-	out := make([]keyed, len(jobs))
-	workers := b.Workers
+	keys := evaluateInputs(b.key, inputs, b.Workers)
+	out := make([][]uint64, len(items))
+	for i, ix := range idx {
+		if ix == nil {
+			continue
+		}
+		ks := make([]uint64, len(ix))
+		for j, k := range ix {
+			ks[j] = keys[k]
+		}
+		out[i] = ks
+	}
+	return out, problems
+}
+
+// evaluateInputs returns the keys of the OPRF outputs of inputs under
+// key, on workers goroutines (GOMAXPROCS when 0).
+func evaluateInputs(key *oprf.PrivateKey, inputs []string, workers int) []uint64 {
+	out := make([]uint64, len(inputs))
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
+	}
+	kb, err := key.MarshalBinary()
+	if err != nil {
+		panic(fmt.Sprintf("blind: key: %v", err))
+	}
+	k, err := scalarOf(kb)
+	if err != nil {
+		panic(fmt.Sprintf("blind: key: %v", err))
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	const chunk = 256
 	next := 0
-	for range workers {
+	for range min(workers, (len(inputs)+chunk-1)/chunk) {
 		wg.Go(func() {
 			for {
 				mu.Lock()
 				lo := next
 				next += chunk
 				mu.Unlock()
-				if lo >= len(jobs) {
+				if lo >= len(inputs) {
 					return
 				}
-				for i := lo; i < min(lo+chunk, len(jobs)); i++ {
-					o, err := b.srv.FullEvaluate([]byte(jobs[i].in))
-					if err != nil {
-						// FullEvaluate fails only if encoding fails, which
-						// cannot happen for a group element.
-						panic(fmt.Sprintf("blind: evaluate: %v", err))
-					}
-					out[i] = keyed{Key(o), jobs[i].ref}
+				var o [OutputLen]byte
+				for i := lo; i < min(lo+chunk, len(inputs)); i++ {
+					fullEvaluate(&o, k, []byte(inputs[i]))
+					out[i] = Key(o[:])
 				}
 			}
 		})
 	}
 	wg.Wait()
-	return out, problems
+	return out
 }
 
 // Add adds indicators, evaluating the OPRF on their inputs, and returns
@@ -151,48 +183,57 @@ func (b *Builder) evaluate(items []Indicator) ([]keyed, []Problem) {
 func (b *Builder) Add(items []Indicator) []Problem {
 	b.mu.Lock()
 	var fresh []Indicator
+	seen := map[Indicator]bool{}
 	for _, it := range items {
-		if _, ok := b.items[it]; !ok {
+		if _, ok := b.items[it]; !ok && !seen[it] {
+			seen[it] = true
 			fresh = append(fresh, it)
 		}
 	}
 	b.mu.Unlock()
 	keys, problems := b.evaluate(fresh)
-	bad := map[Indicator]bool{}
-	for _, p := range problems {
-		bad[p.Indicator] = true
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, it := range fresh {
-		if !bad[it] {
-			b.items[it] = struct{}{}
+	for i, it := range fresh {
+		ks := keys[i]
+		if ks == nil {
+			continue // refused
 		}
-	}
-	for _, k := range keys {
-		b.insert(k)
+		if _, ok := b.items[it]; ok {
+			continue // added meanwhile
+		}
+		if len(ks) == 1 {
+			b.items[it] = ks[0]
+		} else {
+			b.items[it] = 0
+			b.netKeys[it] = ks
+		}
+		for _, k := range ks {
+			b.insert(keyed{k, it.Ref})
+		}
 	}
 	return problems
 }
 
-// Remove removes indicators (those it does not hold are ignored).
+// Remove removes indicators (those it does not hold are ignored). It
+// evaluates nothing: the builder knows each indicator's keys.
 func (b *Builder) Remove(items []Indicator) {
 	b.mu.Lock()
-	var held []Indicator
-	for _, it := range items {
-		if _, ok := b.items[it]; ok {
-			held = append(held, it)
-		}
-	}
-	b.mu.Unlock()
-	keys, _ := b.evaluate(held)
-	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, it := range held {
+	for _, it := range items {
+		k, ok := b.items[it]
+		if !ok {
+			continue
+		}
+		ks := []uint64{k}
+		if nk, ok := b.netKeys[it]; ok {
+			ks = nk
+			delete(b.netKeys, it)
+		}
 		delete(b.items, it)
-	}
-	for _, k := range keys {
-		b.delete(k)
+		for _, k := range ks {
+			b.delete(keyed{k, it.Ref})
+		}
 	}
 }
 
@@ -296,6 +337,9 @@ func (b *Builder) Set() (*Set, error) {
 			for k := range b.shards[i] {
 				keys = append(keys, k)
 			}
+			// In order: the filter then depends only on the keys, so that
+			// every replica builds the same set, with the same digest.
+			slices.Sort(keys)
 			sh, err := newShard(keys)
 			if err != nil {
 				return nil, fmt.Errorf("blind set shard %d: %w", i, err)

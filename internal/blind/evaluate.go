@@ -3,6 +3,7 @@ package blind
 import (
 	"fmt"
 
+	"filippo.io/edwards25519"
 	"github.com/cloudflare/circl/group"
 	"github.com/cloudflare/circl/oprf"
 )
@@ -26,13 +27,30 @@ func DecodeElement(b []byte) (group.Element, *Error) {
 	return e, nil
 }
 
+// decodeBlinded is [DecodeElement] on this package's arithmetic (see
+// ristretto.go), for the server's path: the same checks and reasons.
+func decodeBlinded(b []byte) (*edwards25519.Point, *Error) {
+	if len(b) != ElementLen {
+		return nil, refuse(ReasonLength, -1, "%d bytes, a ristretto255 element has %d", len(b), ElementLen)
+	}
+	p, err := decodeElement(b)
+	switch {
+	case err == errIdentityDecode:
+		return nil, refuse(ReasonIdentity, -1, "the identity element")
+	case err != nil:
+		return nil, refuse(ReasonElement, -1, "not the canonical encoding of a ristretto255 element")
+	}
+	return p, nil
+}
+
 // EvaluateElements decodes and evaluates blinded elements under key (the
-// OPRF's BlindEvaluate, RFC 9497 section 3.3.1), returning the encoded
-// evaluations. A bad element is an *Error naming its index.
+// OPRF's BlindEvaluate, RFC 9497 section 3.3.1), in constant time in
+// the key, returning the encoded evaluations. A bad element is an
+// *Error naming its index; nothing is evaluated then.
 func EvaluateElements(key *oprf.PrivateKey, elements [][]byte) ([][]byte, error) {
-	in := make([]oprf.Blinded, len(elements))
+	in := make([]*edwards25519.Point, len(elements))
 	for i, b := range elements {
-		e, err := DecodeElement(b)
+		e, err := decodeBlinded(b)
 		if err != nil {
 			err.Index = i
 			err.Message = fmt.Sprintf("elements[%d]: %s", i, err.Message)
@@ -40,15 +58,21 @@ func EvaluateElements(key *oprf.PrivateKey, elements [][]byte) ([][]byte, error)
 		}
 		in[i] = e
 	}
-	ev, err := oprf.NewServer(suite, key).Evaluate(&oprf.EvaluationRequest{Elements: in})
+	kb, err := key.MarshalBinary()
 	if err != nil {
-		return nil, fmt.Errorf("blind: evaluate: %w", err)
+		return nil, fmt.Errorf("blind: key: %w", err)
 	}
-	out := make([][]byte, len(ev.Elements))
-	for i, e := range ev.Elements {
-		if out[i], err = e.MarshalBinaryCompress(); err != nil {
-			return nil, fmt.Errorf("blind: encode evaluation: %w", err)
-		}
+	k, err := scalarOf(kb)
+	if err != nil {
+		return nil, fmt.Errorf("blind: key: %w", err)
+	}
+	out := make([][]byte, len(in))
+	buf := make([]byte, ElementLen*len(in))
+	for i, p := range in {
+		var enc [ElementLen]byte
+		evaluateElement(&enc, k, p)
+		out[i] = buf[i*ElementLen : (i+1)*ElementLen : (i+1)*ElementLen]
+		copy(out[i], enc[:])
 	}
 	return out, nil
 }

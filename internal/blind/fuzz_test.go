@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,6 +32,12 @@ func fuzzSeeds(t testing.TB) map[string][][]byte {
 		"FuzzParseRef":         {[]byte("blind:20428:0123456789abcdef"), []byte("blind::"), []byte("blind:18446744073709551616:0123456789abcdef")},
 		"FuzzDecodeElement":    {validElements(t, 1)[0], make([]byte, 32), bytes.Repeat([]byte{0xff}, 32), {1}},
 		"FuzzParseInput":       {[]byte("ipv4\x0010.0.0.1"), []byte("net4\x0010.0.0.0/8"), []byte("url\x00evil.example/x"), []byte("cidr4\x00x"), []byte("nope")},
+		"FuzzDecodeFast":       {validElements(t, 1)[0], make([]byte, 32), bytes.Repeat([]byte{0xff}, 32), append([]byte{0xed}, append(bytes.Repeat([]byte{0xff}, 30), 0x7f)...)},
+		"FuzzParseResolveRequest": {[]byte(`{"refs":["blind:20428:0123456789abcdef"]}`), []byte(`{"refs":[]}`), []byte(`{"refs":["blind:1:x"]}`),
+			[]byte(`{"refs":"x"}`), []byte(`{"refs":["blind:1:0123456789abcdef"],"more":1}`)},
+		"FuzzParseResolveResponse": {[]byte(`{"results":[{"ref":"blind:1:0123456789abcdef","status":"withheld"}]}`), []byte(`{"results":[]}`), []byte(`{"results":null}`)},
+		"FuzzParseBudget":          {[]byte("100000/day"), []byte("5/6h"), []byte("1/30s"), []byte("x/day"), []byte("0/hour"), []byte("1099511627777/week")},
+		"FuzzParseIPv4":            {[]byte("192.0.2.1"), []byte("01.2.3.4"), []byte("1.2.3.4.5"), []byte("255.255.255.256"), []byte("")},
 	}
 }
 
@@ -129,6 +136,83 @@ func FuzzParseInput(f *testing.F) {
 		}
 		if k == "" || v == "" {
 			t.Fatalf("%q parsed as %q %q", data, k, v)
+		}
+	})
+}
+
+// FuzzDecodeFast: the server's decoder (filippo.io/edwards25519) accepts
+// exactly what circl's does, and decodes to the same element.
+func FuzzDecodeFast(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := decodeElement(data)
+		e, bad := DecodeElement(data)
+		if (err == nil) != (bad == nil) {
+			t.Fatalf("%x: fast decoder %v, circl %v", data, err, bad)
+		}
+		if err != nil {
+			return
+		}
+		var enc [32]byte
+		encodeElement(&enc, p)
+		want, _ := e.MarshalBinaryCompress()
+		if !bytes.Equal(enc[:], want) || !bytes.Equal(enc[:], data) {
+			t.Fatalf("%x decodes to %x, circl to %x", data, enc, want)
+		}
+	})
+}
+
+func FuzzParseResolveRequest(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req, refs, err := ParseResolveRequest(bytes.NewReader(data))
+		if err != nil {
+			if _, ok := err.(*Error); !ok {
+				t.Fatalf("error %v is not a refusal", err)
+			}
+			return
+		}
+		if len(refs) != len(req.Refs) || len(refs) == 0 || len(refs) > MaxResolveRefs {
+			t.Fatalf("%d references for %d", len(refs), len(req.Refs))
+		}
+		for i, r := range refs {
+			if r.String() != req.Refs[i] {
+				t.Fatalf("refs[%d] %q parsed as %s", i, req.Refs[i], r)
+			}
+		}
+	})
+}
+
+func FuzzParseResolveResponse(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		resp, err := ParseResolveResponse(bytes.NewReader(data), 1)
+		if err == nil && len(resp.Results) != 1 {
+			t.Fatalf("%d results for one reference", len(resp.Results))
+		}
+	})
+}
+
+func FuzzParseBudget(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := ParseBudget(string(data))
+		if err != nil {
+			return
+		}
+		if b.Validate() != nil {
+			t.Fatalf("%q parsed as an invalid budget %+v", data, b)
+		}
+		again, err := ParseBudget(b.String())
+		if err != nil || again != b {
+			t.Fatalf("%q: %s reads back as %+v (%v)", data, b, again, err)
+		}
+	})
+}
+
+func FuzzParseIPv4(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, ok := parseIPv4(data)
+		want, err := netip.ParseAddr(string(data))
+		wantOK := err == nil && want.Is4()
+		if ok != wantOK || ok && addr4(a) != want {
+			t.Fatalf("parseIPv4(%q) = %x %v; netip.ParseAddr: %v %v", data, a, ok, want, err)
 		}
 	})
 }

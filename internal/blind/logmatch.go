@@ -3,6 +3,7 @@ package blind
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -122,16 +123,39 @@ func hostOnly(h []byte) []byte {
 }
 
 // collector gathers the distinct inputs of the lines one worker parses.
+// IPv4 addresses, most of a network log's values, are parsed from the
+// raw bytes and appended as numbers, a small cache leaving out those
+// just seen; they are sorted and deduplicated at the end, their prefixes
+// derived from them then, and only then are strings made. Other values
+// are deduplicated on their raw bytes before they are normalised.
 type collector struct {
 	p      Params
 	raw    map[string]struct{} // kind byte + value + aux, to normalise each once
 	inputs map[string]struct{}
+	v4     []uint32
+	recent [1 << 14]uint64 // address | 1<<32, by hash: seen lately
 	buf    []string
 	key    []byte
 }
 
+func newCollector(p Params) *collector {
+	return &collector{p: p, raw: map[string]struct{}{}, inputs: map[string]struct{}{}}
+}
+
 func (c *collector) Line(_ *sensor.Chunk, _ int64, _ []byte, obs []sensor.Obs, _ sensor.Parser) {
 	for _, o := range obs {
+		switch o.Kind {
+		case sensor.ObsIP, sensor.ObsAny:
+			if a, ok := parseIPv4(o.Value); ok {
+				c.addV4(a)
+				continue
+			}
+		case sensor.ObsHost:
+			if a, ok := parseIPv4(hostOnly(o.Value)); ok {
+				c.addV4(a)
+				continue
+			}
+		}
 		c.key = append(append(append(append(c.key[:0], byte(o.Kind)), o.Value...), 0), o.Aux...)
 		if _, ok := c.raw[string(c.key)]; ok {
 			continue
@@ -144,31 +168,96 @@ func (c *collector) Line(_ *sensor.Chunk, _ int64, _ []byte, obs []sensor.Obs, _
 	}
 }
 
+// addV4 records an IPv4 address, unless it was just seen.
+func (c *collector) addV4(a uint32) {
+	h := (a * 0x9e3779b1) >> (32 - 14)
+	if c.recent[h] == uint64(a)|1<<32 {
+		return
+	}
+	c.recent[h] = uint64(a) | 1<<32
+	c.v4 = append(c.v4, a)
+}
+
 func (c *collector) ChunkDone(*sensor.Chunk) {}
 
+func addr4(a uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)})
+}
+
+// parseIPv4 parses a dotted-quad IPv4 address as netip.ParseAddr
+// accepts it (four decimal fields of at most three digits, no leading
+// zero, at most 255).
+func parseIPv4(b []byte) (uint32, bool) {
+	var a uint32
+	fields, n, digits := 0, uint32(0), 0
+	for i := 0; i <= len(b); i++ {
+		if i == len(b) || b[i] == '.' {
+			if digits == 0 || n > 255 {
+				return 0, false
+			}
+			a = a<<8 | n
+			fields++
+			n, digits = 0, 0
+			continue
+		}
+		ch := b[i]
+		if ch < '0' || ch > '9' || digits == 3 || digits == 1 && n == 0 {
+			return 0, false
+		}
+		n = n*10 + uint32(ch-'0')
+		digits++
+	}
+	return a, fields == 4
+}
+
 // Collect reads the logs and returns the distinct inputs their values
-// need looked up, sorted, with the reader's statistics.
+// need looked up, in no particular order, with the reader's statistics.
 func Collect(ctx context.Context, p Params, logs []sensor.Input, opts sensor.Options) ([]string, sensor.Stats, error) {
 	var mu sync.Mutex
 	var cs []*collector
 	stats, err := sensor.Scan(ctx, logs, opts, func(int) sensor.Handler {
-		c := &collector{p: p, raw: map[string]struct{}{}, inputs: map[string]struct{}{}}
+		c := newCollector(p)
 		mu.Lock()
 		cs = append(cs, c)
 		mu.Unlock()
 		return c
 	})
 	all := map[string]struct{}{}
+	var v4 []uint32
 	for _, c := range cs {
 		for in := range c.inputs {
 			all[in] = struct{}{}
 		}
+		v4 = append(v4, c.v4...)
 	}
-	out := make([]string, 0, len(all))
+	slices.Sort(v4)
+	v4 = slices.Compact(v4)
+	out := make([]string, 0, len(all)+len(v4)*(1+len(p.V4Lengths)))
 	for in := range all {
 		out = append(out, in)
 	}
-	slices.Sort(out)
+	// The addresses, then their prefixes at each length: masking the
+	// sorted addresses gives the prefixes sorted, duplicates together.
+	var b []byte
+	add := func() {
+		if _, dup := all[string(b)]; !dup { // found by the generic path too
+			out = append(out, string(b))
+		}
+	}
+	for _, a := range v4 {
+		b = addr4(a).AppendTo(append(b[:0], tagIPv4+"\x00"...))
+		add()
+	}
+	for _, l := range p.V4Lengths {
+		mask := ^uint32(1<<(32-l) - 1)
+		for i, a := range v4 {
+			if i > 0 && v4[i-1]&mask == a&mask {
+				continue
+			}
+			b = netip.PrefixFrom(addr4(a&mask), l).AppendTo(append(b[:0], tagNet4+"\x00"...))
+			add()
+		}
+	}
 	return out, stats, err
 }
 
@@ -217,7 +306,14 @@ type MatchResult struct {
 	Translate TranslateStats
 	// Info is the epoch matched against.
 	Info *EpochInfo
+	// Observed are, by blinded reference (the hits' indicator), the
+	// distinct log values that hit it, at most MaxObserved each.
+	Observed map[string][]string
 }
+
+// MaxObserved is the most observed values [MatchResult.Observed] keeps
+// per reference.
+const MaxObserved = 64
 
 // Match matches logs against a peer's blinded set: it reads the logs once
 // to collect the distinct inputs, translates those not yet translated in
@@ -246,10 +342,42 @@ func Match(ctx context.Context, t *Translator, opts MatchOptions) (*MatchResult,
 	if err != nil {
 		return res, err
 	}
-	r, err := match.Run(ctx, match.Options{Snapshot: snap, Logs: opts.Logs, Scan: opts.Scan, Hits: opts.Hits, Now: opts.Now})
-	res.Result = r
+	obs := &observer{w: opts.Hits, seen: map[string][]string{}}
+	r, err := match.Run(ctx, match.Options{Snapshot: snap, Logs: opts.Logs, Scan: opts.Scan, Hits: obs, Now: opts.Now})
+	res.Result, res.Observed = r, obs.seen
 	if err != nil {
 		return res, err
 	}
 	return res, terr
+}
+
+// observer passes hit lines on to w (when not nil) and keeps the values
+// that hit each reference. match.Run writes whole lines.
+type observer struct {
+	w    io.Writer
+	part []byte
+	seen map[string][]string
+}
+
+func (o *observer) Write(b []byte) (int, error) {
+	if o.w != nil {
+		if _, err := o.w.Write(b); err != nil {
+			return 0, err
+		}
+	}
+	o.part = append(o.part, b...)
+	for {
+		i := bytes.IndexByte(o.part, '\n')
+		if i < 0 {
+			break
+		}
+		var h match.HitRecord
+		if json.Unmarshal(o.part[:i], &h) == nil {
+			if l := o.seen[h.Indicator]; len(l) < MaxObserved && !slices.Contains(l, h.Observed) {
+				o.seen[h.Indicator] = append(l, h.Observed)
+			}
+		}
+		o.part = o.part[i+1:]
+	}
+	return len(b), nil
 }

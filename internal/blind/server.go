@@ -111,6 +111,9 @@ func NewServer(c Config) (*Server, error) {
 // MaxBatch returns the largest batch the server evaluates.
 func (s *Server) MaxBatch() int { return s.maxBatch }
 
+// Params returns the prefix lengths of the server's sets.
+func (s *Server) Params() Params { return s.params }
+
 // Epochs returns the server's epochs.
 func (s *Server) Epochs() Epochs { return s.epochs }
 
@@ -224,9 +227,23 @@ func (s *Server) Info(ctx context.Context, partner string, budget Budget) (*Epoc
 	if err != nil {
 		return nil, fmt.Errorf("blind: budget ledger: %w", err)
 	}
+	pk, err := s.PublicKey(partner, e)
+	if err != nil {
+		return nil, err
+	}
 	return &EpochInfo{Suite: SuiteID, Epoch: e, Start: s.epochs.Start(e), End: s.epochs.Start(e + 1), Grace: Duration(s.epochs.Grace),
 		Params: s.params, MaxBatch: s.maxBatch, SetLen: pub.Len, SetBytes: len(pub.Data), SetDigest: pub.Digest,
-		Budget: BudgetState{Limit: budget.Limit, Period: budget.String(), Used: used, Reset: next}}, nil
+		Budget: BudgetState{Limit: budget.Limit, Period: budget.String(), Used: used, Reset: next}, PublicKey: pk}, nil
+}
+
+// PublicKey returns the encoding of k·G for partner's key k of epoch
+// (see [EpochInfo.PublicKey]).
+func (s *Server) PublicKey(partner string, epoch uint64) ([]byte, error) {
+	key, err := s.keys.Key(partner, epoch)
+	if err != nil {
+		return nil, err
+	}
+	return PublicKey(key)
 }
 
 // Published is an encoded set.

@@ -333,3 +333,57 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 	}
 	return a
 }
+
+// TestSetDeterministic: a set depends on its key and indicators only,
+// not on the order they were added in nor on what was added and removed
+// on the way, so that every replica of a node publishes the same set
+// (and digest).
+func TestSetDeterministic(t *testing.T) {
+	items := sampleIndicators(300)
+	a := testBuilder(t, "p", 3)
+	a.Add(items)
+	rev := slices.Clone(items)
+	slices.Reverse(rev)
+	b := testBuilder(t, "p", 3)
+	extra := []Indicator{{Ref: 9999, Kind: observable.IPv4, Value: "203.0.113.9"}, {Ref: 9998, Kind: observable.CIDR4, Value: "203.0.112.0/23"}}
+	b.Add(append(extra, rev[:100]...))
+	b.Add(rev[100:])
+	b.Remove(extra)
+	sa, err := a.Set()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := b.Set()
+	if err != nil {
+		t.Fatal(err)
+	}
+	da, _ := sa.MarshalBinary()
+	db, _ := sb.MarshalBinary()
+	if !bytes.Equal(da, db) || a.Indicators() != b.Indicators() {
+		t.Fatalf("the same indicators made two sets (%d and %d bytes, %d and %d indicators)", len(da), len(db), a.Indicators(), b.Indicators())
+	}
+	for _, e := range extra {
+		in, _ := DefaultParams().Expand(e.Kind, e.Value, nil)
+		for _, x := range in {
+			if refs := b.Resolve(testKey(t, "p", 3, x)); slices.Contains(refs, e.Ref) {
+				t.Errorf("removed indicator %d still resolves from %q", e.Ref, x)
+			}
+		}
+	}
+}
+
+// testKey returns the key of input in's output under partner's key of
+// epoch (the keys of testBuilder).
+func testKey(t *testing.T, partner string, epoch uint64, in string) uint64 {
+	t.Helper()
+	keys, _ := NewKeys(bytes.Repeat([]byte{9}, 32))
+	key, err := keys.Key(partner, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := oprf.NewServer(suite, key).FullEvaluate([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Key(out)
+}

@@ -17,6 +17,14 @@ import (
 // blinds a batch, has the peer evaluate it, finalises the outputs and
 // looks their keys up in the epoch's set. Answers are cached until the
 // epoch changes. A Translator is safe for concurrent use.
+//
+// When the epoch info gives the node's public key for the epoch (k·G),
+// the translator blinds additively: B = H(x) + r·G, unblinded as
+// k·B − r·(k·G) = k·H(x), the same output as RFC 9497's multiplicative
+// blinding r·H(x) (B is as uniformly random), for two fixed-base
+// multiplications instead of two variable-base ones. The node's side is
+// RFC 9497's BlindEvaluate either way. Without a public key it blinds as
+// RFC 9497 does.
 type Translator struct {
 	peer Peer
 	// Workers is the number of batches in flight (default GOMAXPROCS).
@@ -28,6 +36,7 @@ type Translator struct {
 	mu    sync.Mutex
 	info  *EpochInfo
 	set   *Set
+	add   *additiveClient   // nil: multiplicative blinding
 	cache map[string]uint64 // input -> key of its output; hits are in hits
 	hits  map[string]uint64
 	spent int64
@@ -64,12 +73,18 @@ func (t *Translator) Start(ctx context.Context) (*EpochInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	var add *additiveClient
+	if info.PublicKey != nil {
+		if add, err = newAdditiveClient(info.PublicKey); err != nil {
+			return nil, fmt.Errorf("blind: epoch %d: %w", info.Epoch, err)
+		}
+	}
 	if set.Epoch != info.Epoch || !slices.Equal(set.Params.V4Lengths, info.Params.V4Lengths) || !slices.Equal(set.Params.V6Lengths, info.Params.V6Lengths) {
 		return nil, fmt.Errorf("blind: the set is of epoch %d with params %v, the epoch info says epoch %d with %v", set.Epoch, set.Params, info.Epoch, info.Params)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.info, t.set = info, set
+	t.info, t.set, t.add = info, set, add
 	t.cache, t.hits = map[string]uint64{}, map[string]uint64{}
 	return info, nil
 }
@@ -97,7 +112,7 @@ type TranslateStats struct {
 // the others are counted in Left. Call Start first.
 func (t *Translator) Translate(ctx context.Context, inputs []string) (TranslateStats, error) {
 	t.mu.Lock()
-	info, set := t.info, t.set
+	info, set, add := t.info, t.set, t.add
 	var todo []string
 	st := TranslateStats{}
 	seen := map[string]struct{}{}
@@ -146,7 +161,13 @@ func (t *Translator) Translate(ctx context.Context, inputs []string) (TranslateS
 					return
 				}
 				batch := todo[lo:min(lo+size, len(todo))]
-				keys, err := t.batch(ctx, client, info.Epoch, batch)
+				var keys []uint64
+				var err error
+				if add != nil {
+					keys, err = t.batchAdditive(ctx, add, info.Epoch, batch)
+				} else {
+					keys, err = t.batch(ctx, client, info.Epoch, batch)
+				}
 				mu.Lock()
 				if err != nil {
 					if firstErr == nil {
@@ -220,6 +241,28 @@ func (t *Translator) batch(ctx context.Context, client oprf.Client, epoch uint64
 	keys := make([]uint64, len(out))
 	for i, o := range out {
 		keys[i] = Key(o)
+	}
+	return keys, nil
+}
+
+// batchAdditive is batch with additive blinding.
+func (t *Translator) batchAdditive(ctx context.Context, c *additiveClient, epoch uint64, batch []string) ([]uint64, error) {
+	els, rs, err := c.blind(batch)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := t.peer.Evaluate(ctx, &EvalRequest{Epoch: epoch, Elements: els})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Epoch != epoch || len(resp.Elements) != len(batch) {
+		return nil, fmt.Errorf("blind: the peer answered %d elements of epoch %d for %d of epoch %d", len(resp.Elements), resp.Epoch, len(batch), epoch)
+	}
+	keys := make([]uint64, len(batch))
+	for i, b := range resp.Elements {
+		if keys[i], err = c.finalize(batch[i], b, rs[i]); err != nil {
+			return nil, fmt.Errorf("blind: the peer's evaluation %d: %w", i, err)
+		}
 	}
 	return keys, nil
 }

@@ -31,6 +31,10 @@ type EpochInfo struct {
 	SetDigest string `json:"set_digest"`
 	// Budget is the partner's budget and its use in the current period.
 	Budget BudgetState `json:"budget"`
+	// PublicKey is the encoding of k·G for the partner's key k of the
+	// epoch (base64 in JSON): with it the partner blinds additively, at
+	// less cost (see [Translator]). It reveals nothing of k.
+	PublicKey []byte `json:"public_key,omitempty"`
 }
 
 // BudgetState is a budget and its use in the current period.
@@ -180,6 +184,11 @@ func ParseEpochInfo(r io.Reader) (*EpochInfo, error) {
 	if info.MaxBatch < 1 || info.MaxBatch > MaxBatchLimit {
 		return nil, fmt.Errorf("epoch info: max_batch %d out of range 1-%d", info.MaxBatch, MaxBatchLimit)
 	}
+	if info.PublicKey != nil {
+		if _, err := decodeElement(info.PublicKey); err != nil {
+			return nil, fmt.Errorf("epoch info: public_key: %w", err)
+		}
+	}
 	return &info, nil
 }
 
@@ -196,4 +205,91 @@ type Peer interface {
 	Set(ctx context.Context, epoch uint64) ([]byte, error)
 	// Evaluate evaluates one batch. A refusal is an *Error.
 	Evaluate(ctx context.Context, req *EvalRequest) (*EvalResponse, error)
+}
+
+// Resolver is a [Peer] that resolves blinded references (see
+// [ResolveRequest]).
+type Resolver interface {
+	Resolve(ctx context.Context, refs []string) (*ResolveResponse, error)
+}
+
+// MaxResolveRefs is the most blinded references one resolve request may
+// name.
+const MaxResolveRefs = 1000
+
+// ResolveRequest asks the node what blinded references name (POST
+// /api/v1/blind/resolve): the references of hits a partner found.
+type ResolveRequest struct {
+	Refs []string `json:"refs"`
+}
+
+// Resolution statuses.
+const (
+	// ResolveReleased: the indicator the reference names is released to
+	// the partner under its agreement; Objects holds it.
+	ResolveReleased = "released"
+	// ResolveWithheld: the reference names an indicator of the
+	// partner's set that its agreement does not release.
+	ResolveWithheld = "withheld"
+	// ResolveUnknown: the reference names nothing in the partner's set
+	// (another epoch, or a false positive of the filter).
+	ResolveUnknown = "unknown"
+)
+
+// Resolution is the answer for one reference.
+type Resolution struct {
+	Ref    string `json:"ref"`
+	Status string `json:"status"`
+	// Objects are the indicators released, as STIX JSON.
+	Objects []json.RawMessage `json:"objects,omitempty"`
+}
+
+// ResolveResponse answers a ResolveRequest, one resolution per
+// reference, in order.
+type ResolveResponse struct {
+	Results []Resolution `json:"results"`
+}
+
+// ParseResolveRequest decodes a resolve request: at most MaxResolveRefs
+// references, each of the form blind:EPOCH:KEY. A fault is a refusal
+// naming the reference at fault (ReasonLength for malformed JSON or a
+// malformed reference, ReasonBatchTooLarge for too many).
+func ParseResolveRequest(r io.Reader) (*ResolveRequest, []Ref, error) {
+	var req ResolveRequest
+	if err := decodeStrict(r, int64(MaxResolveRefs)*64+256, "resolve request", &req); err != nil {
+		if errors.Is(err, errTooLong) {
+			return nil, nil, refuse(ReasonBatchTooLarge, -1, "resolve request: more than %d references", MaxResolveRefs)
+		}
+		return nil, nil, refuse(ReasonLength, -1, "resolve request: %v", err)
+	}
+	if len(req.Refs) == 0 {
+		return nil, nil, refuse(ReasonEmpty, -1, "refs: no reference to resolve")
+	}
+	if len(req.Refs) > MaxResolveRefs {
+		return nil, nil, refuse(ReasonBatchTooLarge, -1, "refs: %d references, at most %d", len(req.Refs), MaxResolveRefs)
+	}
+	refs := make([]Ref, len(req.Refs))
+	for i, s := range req.Refs {
+		r, err := ParseRef(s)
+		if err != nil {
+			return nil, nil, refuse(ReasonLength, i, "refs[%d]: %v", i, err)
+		}
+		refs[i] = r
+	}
+	return &req, refs, nil
+}
+
+// maxResolveResponse bounds a resolve response a client reads.
+const maxResolveResponse = 64 << 20
+
+// ParseResolveResponse decodes a resolve response to n references.
+func ParseResolveResponse(r io.Reader, n int) (*ResolveResponse, error) {
+	var resp ResolveResponse
+	if err := decodeStrict(r, maxResolveResponse, "resolve response", &resp); err != nil {
+		return nil, err
+	}
+	if len(resp.Results) != n {
+		return nil, fmt.Errorf("resolve response: %d results for %d references", len(resp.Results), n)
+	}
+	return &resp, nil
 }

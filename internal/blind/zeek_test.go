@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,6 +70,7 @@ func TestZeekPlanted(t *testing.T) {
 	if err != nil || stats.Bad != 0 || stats.Lines < 1000 {
 		t.Fatalf("collect: %v, %+v", err, stats)
 	}
+	slices.Sort(observed)
 	byTag := map[string][]string{}
 	for _, in := range observed {
 		tag, v, _ := strings.Cut(in, "\x00")
@@ -175,5 +178,87 @@ func TestZeekPlanted(t *testing.T) {
 	res2, err := Match(ctx, tr, MatchOptions{Logs: logs, Now: now})
 	if err != nil || res2.Translate.Evaluated != 0 || res2.Hits != res.Hits {
 		t.Errorf("second run: %v, %+v, hits %d (first %d)", err, res2.Translate, res2.Hits, res.Hits)
+	}
+}
+
+// naiveCollector is the reference of Collect: every value of every line
+// through Params.Observed.
+type naiveCollector struct {
+	p  Params
+	mu *sync.Mutex
+	in map[string]bool
+}
+
+func (n naiveCollector) Line(_ *sensor.Chunk, _ int64, _ []byte, obs []sensor.Obs, _ sensor.Parser) {
+	n.mu.Lock()
+	for _, o := range obs {
+		for _, in := range n.p.Observed(o, nil) {
+			n.in[in] = true
+		}
+	}
+	n.mu.Unlock()
+}
+
+func (naiveCollector) ChunkDone(*sensor.Chunk) {}
+
+// TestCollectMatchesObserved: Collect's fast paths (IPv4 addresses kept
+// as numbers) find exactly the inputs that Params.Observed gives for
+// every value of every line, on every real Zeek log and for other prefix
+// lengths.
+func TestCollectMatchesObserved(t *testing.T) {
+	ctx := context.Background()
+	for _, set := range []string{"slips-test9-mixed", "slips-test10-mixed"} {
+		dir := testutil.SharedData(t, "logs", "zeek", set)
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name(), ".log") {
+				names = append(names, e.Name())
+			}
+		}
+		logs := zeekInputs(t, dir, names...)
+		for _, p := range []Params{DefaultParams(), {V4Lengths: []int{12, 20, 28}, V6Lengths: []int{48}}} {
+			got, _, err := Collect(ctx, p, logs, sensor.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := naiveCollector{p: p, mu: &sync.Mutex{}, in: map[string]bool{}}
+			if _, err := sensor.Scan(ctx, logs, sensor.Options{}, func(int) sensor.Handler { return ref }); err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]bool{}
+			for _, in := range got {
+				if seen[in] {
+					t.Errorf("%s: %q twice", set, in)
+				}
+				seen[in] = true
+				if !ref.in[in] {
+					t.Errorf("%s %v: Collect gives %q, which no value needs", set, p, in)
+				}
+			}
+			for in := range ref.in {
+				if !seen[in] {
+					t.Errorf("%s %v: Collect misses %q", set, p, in)
+				}
+			}
+			if len(got) < 100 {
+				t.Errorf("%s: only %d inputs", set, len(got))
+			}
+		}
+	}
+}
+
+func TestParseIPv4(t *testing.T) {
+	for _, s := range []string{"1.2.3.4", "0.0.0.0", "255.255.255.255", "10.0.0.1", "256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.5",
+		"1..3.4", "1.2.3.4 ", "", "1.2.3.a", "::1", "1.2.3.04", "100.200.30.0", "1.2.3.1000"} {
+		a, ok := parseIPv4([]byte(s))
+		want, err := netip.ParseAddr(s)
+		wantOK := err == nil && want.Is4()
+		if ok != wantOK || ok && netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)}) != want {
+			t.Errorf("parseIPv4(%q) = %x %v; netip: %v %v", s, a, ok, want, err)
+		}
 	}
 }

@@ -5,6 +5,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -96,6 +97,38 @@ type Config struct {
 	// (entente_safety_suppressed_total); `entente export --explain VALUE`
 	// and GET /api/v1/explain?value= say which rule keeps a value out.
 	Safety Safety `toml:"safety"`
+	// Blind configures blind access: partners whose agreement grants it
+	// test values from their own logs against indicators they may not
+	// receive (docs/blind.md).
+	Blind Blind `toml:"blind"`
+}
+
+// Blind configures blind access (internal/blind).
+type Blind struct {
+	// Secret is the node's blind-access secret, base64 of at least 32
+	// random bytes: every partner's key of every epoch is derived from
+	// it, so every replica sharing a PostgreSQL store needs the same one,
+	// and a new secret starts a new series of sets. Empty: one is
+	// generated the first time blind access is used and kept in the
+	// store. Give it through the environment rather than in the file; it
+	// is redacted when the configuration is printed and never logged.
+	Secret string `toml:"secret" secret:"key"`
+}
+
+// BlindSecret returns the decoded blind-access secret (nil when none is
+// configured).
+func (b Blind) BlindSecret() ([]byte, error) {
+	if b.Secret == "" {
+		return nil, nil
+	}
+	s, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b.Secret))
+	if err != nil {
+		return nil, errors.New("blind.secret: not base64")
+	}
+	if len(s) < 32 {
+		return nil, fmt.Errorf("blind.secret: %d bytes, at least 32 random bytes are needed", len(s))
+	}
+	return s, nil
 }
 
 // Safety configures the safety net (internal/safety).
@@ -272,6 +305,9 @@ var apiRootName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 
 // Validate checks every setting and names the first one at fault.
 func (c Config) Validate() error {
+	if _, err := c.Blind.BlindSecret(); err != nil {
+		return err
+	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen: %q is not host:port: %v", c.Listen, err)
 	}

@@ -93,3 +93,30 @@ func TestLoad(t *testing.T) {
 		})
 	}
 }
+
+func TestBlindSecret(t *testing.T) {
+	for _, tc := range []struct {
+		secret string
+		n      int
+		err    string
+	}{
+		{"", 0, ""},
+		{"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==", 34, ""},
+		{"c2hvcnQ=", 0, "blind.secret: 5 bytes, at least 32"},
+		{"not base64!", 0, "blind.secret: not base64"},
+	} {
+		c := Default()
+		c.Blind.Secret = tc.secret
+		s, err := c.Blind.BlindSecret()
+		verr := c.Validate()
+		if tc.err == "" {
+			if err != nil || verr != nil || len(s) != tc.n {
+				t.Errorf("%q: %d bytes, %v, %v", tc.secret, len(s), err, verr)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.err) || verr == nil {
+			t.Errorf("%q: %v (validate: %v), want %q", tc.secret, err, verr, tc.err)
+		}
+	}
+}

@@ -6,6 +6,8 @@ package config
 // keyDocs documents each setting, by TOML key.
 var keyDocs = map[string]string{
 	"api_root":                     "`api_root` is the name of the node's TAXII API root: /taxii2/NAME/.",
+	"blind":                        "`blind` configures blind access: partners whose agreement grants it test values from their own logs against indicators they may not receive (docs/blind.md).",
+	"blind.secret":                 "`secret` is the node's blind-access secret, base64 of at least 32 random bytes: every partner's key of every epoch is derived from it, so every replica sharing a PostgreSQL store needs the same one, and a new secret starts a new series of sets. Empty: one is generated the first time blind access is used and kept in the store. Give it through the environment rather than in the file; it is redacted when the configuration is printed and never logged.",
 	"body_memory_per_key":          "`body_memory_per_key` bounds, in bytes, the memory that the bodies of one API key's TAXII Add Objects and sightings requests hold while they are read, decoded, validated and stored; past it, 429 with Retry-After. A body is charged twice its size plus 1 KiB per object; a request is always admitted when nothing else is charged to its key, so no body within max_content_length is refused for its size alone. Default 256 MiB (three 32 MiB envelopes of ATT&CK-sized objects at once).",
 	"body_memory_total":            "`body_memory_total` bounds, in bytes, that memory for the whole node; past it, 503 with Retry-After. Default 1 GiB; with memory_limit set, keep it well below it.",
 	"burst":                        "`burst` is how many requests an API key may make at once above rate_per_second.",

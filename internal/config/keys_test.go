@@ -172,4 +172,12 @@ func TestWriteTOMLRoundTrip(t *testing.T) {
 	if strings.Contains(b.String(), "s3cret-pw") || !strings.Contains(b.String(), `store = "postgres://entente:xxxxx@db.example:5432/entente?sslmode=require"`) {
 		t.Fatalf("store not redacted:\n%s", b.String())
 	}
+	c.Blind.Secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="
+	b.Reset()
+	if err := WriteTOML(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), c.Blind.Secret) || !strings.Contains(b.String(), `secret = "(redacted)"`) {
+		t.Fatalf("blind secret not redacted:\n%s", b.String())
+	}
 }

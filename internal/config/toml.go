@@ -112,9 +112,13 @@ func tomlString(s string) string {
 
 // redact returns the value of a secret setting as it may be shown.
 func redact(s Setting) string {
+	switch {
+	case s.Secret == "" || s.Value == `""`:
+		return s.Value // no secret, or none given
+	case s.Secret == "key":
+		return tomlString("(redacted)")
+	}
 	switch s.Secret {
-	case "":
-		return s.Value
 	case "url":
 		raw, err := strconv.Unquote(s.Value)
 		if err != nil || raw == "" {

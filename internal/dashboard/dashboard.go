@@ -119,6 +119,7 @@ func New(svc *node.Service, opts Options) *Handler {
 	m.HandleFunc("GET /ui/api/objects/{id}", h.authed(h.object))
 	m.HandleFunc("GET /ui/api/partners", h.authed(h.partners))
 	m.HandleFunc("GET /ui/api/partners/{id}/preview", h.authed(h.preview))
+	m.HandleFunc("GET /ui/api/partners/blind", h.authed(h.blindPartners))
 	m.HandleFunc("GET /ui/api/peers", h.authed(h.peers))
 	m.HandleFunc("GET /ui/api/feeds", h.authed(h.feeds))
 	m.HandleFunc("GET /ui/api/audit", h.authed(h.audit))
@@ -429,6 +430,13 @@ func (h *Handler) partners(w http.ResponseWriter, r *http.Request, p entente.Pri
 		out = append(out, rw)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"partners": out})
+}
+
+// blindPartners serves GET /ui/api/partners/blind: the partners whose
+// agreement grants blind access, with their budget's use and their set.
+func (h *Handler) blindPartners(w http.ResponseWriter, r *http.Request, p entente.Principal) {
+	bp, err := h.svc.BlindPartners(r.Context(), p)
+	h.respond(w, r, map[string]any{"blind": bp}, err)
 }
 
 // preview serves GET /ui/api/partners/{id}/preview: what the partner

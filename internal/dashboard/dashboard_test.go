@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,9 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudflare/circl/oprf"
+
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/blind"
 	"github.com/entente-cti/entente/internal/dashboard"
 	"github.com/entente-cti/entente/internal/httpapi"
+	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/policy"
+	"github.com/entente-cti/entente/internal/stix"
 )
 
 // client is a browser-like HTTP client with a cookie jar.
@@ -199,6 +206,7 @@ func TestAnalystPagesAndAdminPages(t *testing.T) {
 		{"/ui/api/alerts", 200, 200},
 		{"/ui/api/audit", 403, 200},
 		{"/ui/api/partners", 200, 200},
+		{"/ui/api/partners/blind", 200, 200},
 		{"/ui/api/peers", 403, 200},
 		{"/ui/api/feeds", 403, 200},
 		{"/ui/api/objects/" + threats[0].indicator, 200, 200},
@@ -362,5 +370,61 @@ func TestSessionsAreRateLimited(t *testing.T) {
 	}
 	if codes[0] != 200 || codes[2] != 200 || codes[3] != http.StatusTooManyRequests || codes[4] != http.StatusTooManyRequests {
 		t.Fatalf("statuses %v: want 3 × 200 then 429", codes)
+	}
+}
+
+// TestBlindPartners: the partners page's blind panel lists the partners
+// whose agreement grants blind access, with their budget's use.
+func TestBlindPartners(t *testing.T) {
+	tn := newTestNode(t)
+	ctx := context.Background()
+	id, err := tn.svc.Identity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := node.LocalAdmin(id.ID)
+	const partner = "identity--0b1e0b1e-0000-4000-8000-0000000000da"
+	if err := tn.svc.PutPartner(ctx, admin, policy.Party{ID: partner, Name: "Blind partner", Country: "DE"}); err != nil {
+		t.Fatal(err)
+	}
+	budget, _ := blind.ParseBudget("500/day")
+	if _, err := tn.svc.PutAgreement(ctx, admin, policy.Agreement{Partner: policy.Party{ID: partner}, MaxTLP: stix.TLPGreen,
+		Blind: &policy.BlindAccess{Collections: []string{"intel"}, Budget: budget}}); err != nil {
+		t.Fatal(err)
+	}
+	secret, k, err := tn.svc.CreateKey(ctx, admin, node.NewKey{Name: "p", Role: entente.RolePartner, Org: partner})
+	if err != nil || secret == "" {
+		t.Fatal(err)
+	}
+	p := entente.Principal{KeyID: k.ID, Org: partner, Role: entente.RolePartner}
+	info, err := tn.svc.BlindInfo(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, req, err := oprf.NewClient(oprf.SuiteRistretto255).Blind([][]byte{[]byte("a"), []byte("b"), []byte("c")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	er := &blind.EvalRequest{Epoch: info.Epoch}
+	for _, e := range req.Elements {
+		b, _ := e.MarshalBinaryCompress()
+		er.Elements = append(er.Elements, b)
+	}
+	if _, err := tn.svc.BlindEvaluate(ctx, p, er); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, tn)
+	c.login(tn.keys[entente.RoleAnalyst])
+	resp, m := c.do("GET", "/ui/api/partners/blind", "", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s %v", resp.Status, m)
+	}
+	list := m["blind"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("blind partners %v", m)
+	}
+	bp := list[0].(map[string]any)
+	if bp["partner"] != partner || bp["name"] != "Blind partner" || bp["budget"] != "500/day" || bp["used"] != float64(3) || bp["set"] == nil {
+		t.Fatalf("blind partner %v", bp)
 	}
 }

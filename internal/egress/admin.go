@@ -3,6 +3,7 @@ package egress
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/entente-cti/entente"
@@ -152,10 +153,19 @@ func (g *Gate) PutAgreement(ctx context.Context, p entente.Principal, a policy.A
 	for _, c := range colls {
 		known.Collections = append(known.Collections, c.ID)
 	}
-	for i, name := range a.Collections {
-		for _, c := range colls {
-			if name != "" && (c.Alias == name || c.ID == name) {
-				a.Collections[i] = c.ID
+	var blindNames []string
+	if a.Blind != nil {
+		// A copy: the caller's agreement is not changed.
+		b := *a.Blind
+		b.Collections = slices.Clone(b.Collections)
+		a.Blind, blindNames = &b, b.Collections
+	}
+	for _, names := range [][]string{a.Collections, blindNames} {
+		for i, name := range names {
+			for _, c := range colls {
+				if name != "" && (c.Alias == name || c.ID == name) {
+					names[i] = c.ID
+				}
 			}
 		}
 	}
@@ -168,6 +178,9 @@ func (g *Gate) PutAgreement(ctx context.Context, p entente.Principal, a policy.A
 	g.log.InfoContext(ctx, "agreement recorded", "agreement", a.ID, "partner", party.ID, "max_tlp", a.MaxTLP, "by", p.KeyID)
 	detail := fmt.Sprintf("agreement %s collections %v types %v max_tlp %s reshare %t redact %+v valid %s..%s",
 		a.ID, a.Collections, a.ObjectTypes, a.MaxTLP, a.AllowReshare, a.Redact, fmtWhen(a.ValidFrom), fmtWhen(a.ValidUntil))
+	if b := a.Blind; b != nil {
+		detail += fmt.Sprintf(" blind %v budget %s", b.Collections, b.Budget)
+	}
 	return a, g.changed(ctx, p, "agreement.put", party.ID, detail)
 }
 

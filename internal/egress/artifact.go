@@ -69,7 +69,20 @@ type Source struct {
 	now     time.Time
 	sinks   map[string]*audit.Release // by collection id
 	order   []string
+	blind   bool   // a blind rendering: CheckBlind decides
+	terms   string // the version of the terms rendered under
 }
+
+// Blind reports whether the rendering is a blind one (Query.Blind): Read
+// yields what the partner may test blindly, which must not leave the
+// node as it is.
+func (s *Source) Blind() bool { return s.blind }
+
+// Terms is the version of the terms in force that the rendering is made
+// under. A renderer that keeps state between its renderings (to bring an
+// artifact up to date incrementally) starts afresh when it changes: any
+// decision may have changed with it.
+func (s *Source) Terms() string { return s.terms }
 
 // Audience is the principal the artifact is rendered for.
 func (s *Source) Audience() entente.Principal { return s.p }
@@ -108,13 +121,21 @@ func (s *Source) Read(ctx context.Context, c entente.Collection, q entente.Objec
 				yield(entente.ObjectEntry{}, queryError(c, err))
 				return
 			}
-			if s.t == nil {
+			if s.t == nil || s.blind {
+				// What the node no longer acts on leaves its own
+				// renderings and blind sets (partners' releases drop it
+				// in gatePage).
 				if page, err = s.g.dropWithheld(ctx, c, page); err != nil {
 					yield(entente.ObjectEntry{}, err)
 					return
 				}
 			}
-			if s.t != nil {
+			if s.t != nil && s.blind {
+				if page, err = s.g.blindPage(ctx, s.t, c, page, s.now); err != nil {
+					yield(entente.ObjectEntry{}, err)
+					return
+				}
+			} else if s.t != nil {
 				sink := s.sinks[c.ID]
 				if sink == nil {
 					sink = &audit.Release{Time: s.now, Actor: s.p.KeyID, Partner: s.t.partner.ID, Detail: detail}
@@ -160,6 +181,7 @@ type cached struct {
 	built    time.Time
 	expires  time.Time
 	releases []audit.Release // a partner's: appended at every serving
+	records  []audit.Record  // a blind rendering's: appended at every serving
 	// refreshing is set while a newer rendering runs in the background.
 	refreshing bool
 }
@@ -173,7 +195,13 @@ func (a *artifacts) dropAll() {
 // render answers a render query: from the cache when the entry is
 // current, else rendered anew.
 func (g *Gate) render(ctx context.Context, p entente.Principal, q Query) (*Released, error) {
-	colls, err := g.renderCollections(ctx, p, q.Collections)
+	var colls []entente.Collection
+	var err error
+	if q.Blind {
+		colls, err = g.blindCollections(ctx, p)
+	} else {
+		colls, err = g.renderCollections(ctx, p, q.Collections)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +209,11 @@ func (g *Gate) render(ctx context.Context, p entente.Principal, q Query) (*Relea
 	if channel == "" {
 		channel = "render"
 	}
-	key := artifactKey(p, channel, q.Render.Key(), colls)
+	rkey := q.Render.Key()
+	if q.Blind {
+		rkey = "blind|" + rkey
+	}
+	key := artifactKey(p, channel, rkey, colls)
 	for {
 		version, err := g.termsVersion(ctx)
 		if err != nil {
@@ -204,6 +236,9 @@ func (g *Gate) render(ctx context.Context, p entente.Principal, q Query) (*Relea
 			if current {
 				a.mu.Unlock()
 				g.hits.Add(1)
+				if q.Peek {
+					return peek(e), nil
+				}
 				return g.serve(ctx, e, q.IfNoneMatch, now)
 			}
 			if st, ok := q.Render.(Staler); ok && p.Role != entente.RolePartner {
@@ -246,6 +281,9 @@ func (g *Gate) render(ctx context.Context, p entente.Principal, q Query) (*Relea
 		a.mu.Unlock()
 		if err != nil {
 			return nil, err
+		}
+		if q.Peek {
+			return peek(e), nil
 		}
 		// Audited as it is served, unless the audience holds it already.
 		return g.serve(ctx, e, q.IfNoneMatch, now)
@@ -292,7 +330,7 @@ func (g *Gate) refresh(p entente.Principal, q Query, colls []entente.Collection,
 // renderEntry renders an artifact for p and, for a partner, packs the
 // audit records of what it holds, which every serving appends.
 func (g *Gate) renderEntry(ctx context.Context, p entente.Principal, q Query, colls []entente.Collection, channel, version string, latest map[string]time.Time, now time.Time) (*cached, error) {
-	src := &Source{g: g, p: p, colls: colls, channel: channel, now: now, sinks: map[string]*audit.Release{}}
+	src := &Source{g: g, p: p, colls: colls, channel: channel, now: now, sinks: map[string]*audit.Release{}, blind: q.Blind, terms: version}
 	expires := now.Add(g.cfg.MaxAge)
 	if p.Role == entente.RolePartner {
 		t, err := g.partnerTerms(ctx, p)
@@ -317,6 +355,12 @@ func (g *Gate) renderEntry(ctx context.Context, p entente.Principal, q Query, co
 		expires = art.Expires
 	}
 	e := &cached{art: art, terms: version, latest: latest, built: now, expires: expires}
+	if q.Blind {
+		// Nothing that was read leaves: the serving is recorded as
+		// what it is, a blinded set of so many indicators.
+		e.records = []audit.Record{audit.BlindRecord(now, p.KeyID, src.t.partner.ID, RuleBlindSet,
+			fmt.Sprintf("%s: %d indicators, %s", channel, art.Items, art.ETag), nil)}
+	}
 	for _, id := range src.order {
 		sink := src.sinks[id]
 		if len(sink.Versions) == 0 {
@@ -344,7 +388,21 @@ func (g *Gate) serve(ctx context.Context, e *cached, ifNoneMatch string, now tim
 			return nil, fmt.Errorf("policy gate: %w", err)
 		}
 	}
+	if len(e.records) > 0 {
+		recs := slices.Clone(e.records)
+		for i := range recs {
+			recs[i].Time = now
+		}
+		if err := g.ps.AppendAudit(ctx, recs); err != nil {
+			return nil, fmt.Errorf("policy gate: %w", err)
+		}
+	}
 	return &Released{Artifact: e.art}, nil
+}
+
+// peek returns what a Peek query answers of a cached artifact.
+func peek(e *cached) *Released {
+	return &Released{Artifact: &Artifact{ETag: e.art.ETag, Items: e.art.Items, Expires: e.art.Expires}, ETag: e.art.ETag}
 }
 
 // renderCollections returns the collections a rendering reads: those

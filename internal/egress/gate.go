@@ -112,6 +112,21 @@ type Query struct {
 
 	// Preview asks what a partner audience would receive.
 	Preview *Preview
+
+	// Blind, with Render, renders for a partner audience what its
+	// agreement grants it blind access to instead of what it may
+	// receive (see [Gate.BlindGrant]): its Source reads the objects of
+	// the blind collections, those policy.Gate.CheckBlind withholds
+	// without their JSON; none leaves the node — only the rendering
+	// does — and each serving
+	// is audited as one blind record (audit.Blind), not as object
+	// versions. Collections is ignored: the agreement names them.
+	Blind bool
+	// Peek, with Render, answers the current artifact's entity tag, item
+	// count and expiry (Released.Artifact without its files): nothing
+	// leaves and nothing is audited. The rendering is made, and cached,
+	// when the cache holds none that is current.
+	Peek bool
 }
 
 // Released is what the gate lets leave for one query.
@@ -119,7 +134,7 @@ type Released struct {
 	// Page is the page a page query released.
 	Page entente.Page
 	// Artifact is the rendering a render query released (nil with
-	// NotModified).
+	// NotModified; without its files with Peek).
 	Artifact *Artifact
 	// NotModified is set when the audience's entity tag is current:
 	// nothing leaves. ETag is then that tag.

@@ -3,6 +3,7 @@ package egress
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -50,6 +51,12 @@ type PreviewSummary struct {
 	// FieldsRemoved counts, by rule, the content granular markings keep
 	// from the partner in objects that are released.
 	FieldsRemoved map[string]int `json:"fields_removed,omitempty"`
+	// Blind counts the indicators whose values are in the partner's
+	// blinded set (policy.Gate.CheckBlind), when the agreement grants
+	// blind access: none of their values is released.
+	Blind int `json:"blind,omitempty"`
+	// BlindByRule counts the indicators of the blind decisions, by rule.
+	BlindByRule map[string]int `json:"blind_by_rule,omitempty"`
 }
 
 // Counts are objects released and withheld.
@@ -80,6 +87,15 @@ func (s *PreviewSummary) add(e policy.Explanation) {
 	} else {
 		s.Withheld++
 	}
+	if b := e.Blind; b != nil {
+		if s.BlindByRule == nil {
+			s.BlindByRule = map[string]int{}
+		}
+		s.BlindByRule[b.Rule]++
+		if b.Allow {
+			s.Blind++
+		}
+	}
 	for _, r := range e.Decision.Removed {
 		if s.FieldsRemoved == nil {
 			s.FieldsRemoved = map[string]int{}
@@ -101,9 +117,15 @@ func (g *Gate) preview(ctx context.Context, p entente.Principal, pv Preview) (*P
 	if err != nil {
 		return nil, fmt.Errorf("list collections: %w", err)
 	}
+	// The collections partners may read, and those only blind access
+	// reaches.
+	var blindColls []string
+	if a := t.agreement; a != nil && a.Blind != nil {
+		blindColls = a.Blind.Collections
+	}
 	var colls []entente.Collection
 	for _, c := range all {
-		if c.CanRead(entente.RolePartner) {
+		if c.CanRead(entente.RolePartner) || slices.Contains(blindColls, c.ID) {
 			colls = append(colls, c)
 		}
 	}
@@ -134,12 +156,21 @@ func (g *Gate) preview(ctx context.Context, p entente.Principal, pv Preview) (*P
 			if err != nil {
 				return nil, fmt.Errorf("preview collection %s: %w", c.ID, err)
 			}
-			metas, err := g.metas(ctx, c, page)
+			metas, ok, err := g.metas(ctx, c, page)
 			if err != nil {
 				return nil, err
 			}
-			for _, m := range metas {
+			readable := c.CanRead(entente.RolePartner)
+			for i, m := range metas {
 				e := policy.Explanation{Object: m, Decision: pg.Decide(t.agreement, t.partner, m, now)}
+				if !readable {
+					e.Decision = policy.Decision{Rule: RuleNotReadable,
+						Reason: fmt.Sprintf("collection %q is not readable by partner keys: only blind access reaches it", c.ID)}
+				}
+				if len(blindColls) > 0 && m.Type == "indicator" && ok[i] {
+					bd := pg.DecideBlind(t.agreement, t.partner, m, now)
+					e.Blind = &bd
+				}
 				if out.Summary != nil {
 					out.Summary.add(e)
 				} else {
@@ -179,7 +210,9 @@ func parsePreviewCursor(next string, n int) (int, string, error) {
 
 // metas resolves the policy metadata (TLP, residency, granular markings,
 // provenance) of a page of a collection's entries.
-func (g *Gate) metas(ctx context.Context, c entente.Collection, page entente.Page) ([]policy.ObjectMeta, error) {
+// ok[i] is false for an entry whose JSON does not decode (its meta then
+// says RED).
+func (g *Gate) metas(ctx context.Context, c entente.Collection, page entente.Page) ([]policy.ObjectMeta, []bool, error) {
 	metas := make([]gateMeta, len(page.Entries))
 	ok := make([]bool, len(page.Entries))
 	scanAll(page.Entries, metas, ok, func(*entente.ObjectEntry) bool { return false }, func(*stix.Object) {})
@@ -208,11 +241,11 @@ func (g *Gate) metas(ctx context.Context, c entente.Collection, page entente.Pag
 	}
 	marks, err := g.markings(ctx, refs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	prov, err := g.ps.Provenance(ctx, c.ID, ids)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	def := defaultTLP(c)
 	out := make([]policy.ObjectMeta, len(page.Entries))
@@ -227,5 +260,5 @@ func (g *Gate) metas(ctx context.Context, c entente.Collection, page entente.Pag
 			out[i].Granular = marks.ClassifyGranular(gms)
 		}
 	}
-	return out, nil
+	return out, ok, nil
 }

@@ -244,7 +244,7 @@ func (g *Gate) retractionsFor(ctx context.Context, t *terms, c entente.Collectio
 		if err != nil {
 			return nil, fmt.Errorf("policy gate: read the objects retractions name: %w", err)
 		}
-		metas, err := g.metas(ctx, c, page)
+		metas, _, err := g.metas(ctx, c, page)
 		if err != nil {
 			return nil, fmt.Errorf("policy gate: %w", err)
 		}

@@ -250,6 +250,7 @@ func (h *handler) routes(reg prometheus.Registerer) {
 		"GET /export/{format}":                                          exportQuery,
 		"GET /export/{format}/{file}":                                   exportQuery,
 	}
+	h.blindRoutes()
 
 	if d := h.opts.Dashboard; d != nil {
 		m.Handle("/ui/", d)

@@ -212,6 +212,31 @@ type kindValue struct {
 	value string
 }
 
+// Value is one value an indicator's pattern looks for, in the canonical
+// form of its kind.
+type Value struct {
+	Kind  observable.Kind
+	Value string
+}
+
+// PatternValues returns the values of a STIX pattern that the snapshot
+// holds: one comparison, or an OR of comparisons, on supported
+// observables (see [AddObject]). It returns nil and no error for a valid
+// pattern that is anything else (the evaluator's), and an error for a
+// pattern that does not parse or holds a value that is not valid for its
+// kind.
+func PatternValues(src string) ([]Value, error) {
+	vals, _, err := compilePattern(src)
+	if err != nil || vals == nil {
+		return nil, err
+	}
+	out := make([]Value, len(vals))
+	for i, v := range vals {
+		out[i] = Value{v.kind, v.value}
+	}
+	return out, nil
+}
+
 // errNotCompilable marks a valid pattern that the snapshot cannot hold.
 var errNotCompilable = errors.New("not compilable")
 

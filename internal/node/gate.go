@@ -49,7 +49,9 @@ func (s *Service) released(ctx context.Context, p entente.Principal, collection 
 // termsChanged tells the gate that something that bears on what may
 // leave changed (a key, a collection, a deletion).
 func (s *Service) termsChanged(ctx context.Context, why string) error {
-	return s.gate.TermsChanged(ctx, why)
+	err := s.gate.TermsChanged(ctx, why)
+	s.blindChanged("")
+	return err
 }
 
 // policyStore returns the store's policy storage. Every backend has it.

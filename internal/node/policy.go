@@ -46,6 +46,7 @@ func (s *Service) PutPartner(ctx context.Context, p entente.Principal, party pol
 		return err
 	}
 	s.fed.TermsChanged()
+	s.blindChanged("")
 	return nil
 }
 
@@ -56,6 +57,7 @@ func (s *Service) RemovePartner(ctx context.Context, p entente.Principal, id str
 		return err
 	}
 	s.fed.TermsChanged()
+	s.blindChanged("")
 	return nil
 }
 
@@ -70,6 +72,7 @@ func (s *Service) PutAgreement(ctx context.Context, p entente.Principal, a polic
 	a, err := s.gate.PutAgreement(ctx, p, a)
 	if err == nil {
 		s.fed.TermsChanged()
+		s.blindChanged("")
 	}
 	return a, err
 }
@@ -92,6 +95,7 @@ func (s *Service) DeleteAgreement(ctx context.Context, p entente.Principal, part
 		return err
 	}
 	s.fed.TermsChanged()
+	s.blindChanged("")
 	return nil
 }
 

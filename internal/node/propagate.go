@@ -75,7 +75,9 @@ func (s *Service) stored(collection string, objs []*stix.Object, received bool) 
 		return
 	}
 	b := storedBatch{collection: collection}
+	indicators := false
 	for _, o := range objs {
+		indicators = indicators || o.Type == "indicator"
 		if !slices.Contains(b.types, o.Type) {
 			b.types = append(b.types, o.Type)
 		}
@@ -86,6 +88,10 @@ func (s *Service) stored(collection string, objs []*stix.Object, received bool) 
 		if received && o.Type == correlate.AlertType {
 			b.alerts = append(b.alerts, append(json.RawMessage(nil), o.Raw...))
 		}
+	}
+	if indicators {
+		// Partners' blinded sets take them in the background.
+		s.blindChanged(collection)
 	}
 	s.prop.mu.Lock()
 	defer s.prop.mu.Unlock()

@@ -22,10 +22,13 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/alerting"
+	"github.com/entente-cti/entente/internal/blind"
+	"github.com/entente-cti/entente/internal/blindaccess"
 	"github.com/entente-cti/entente/internal/egress"
 	"github.com/entente-cti/entente/internal/exports"
 	"github.com/entente-cti/entente/internal/federation"
@@ -74,6 +77,17 @@ type Config struct {
 	// action: exports, sensor snapshots, correlation (internal/safety);
 	// nil protects nothing.
 	Safety *safety.Net
+	// BlindSecret is the secret blind access derives every partner's
+	// keys from (at least 32 random bytes; never logged); when nil, the
+	// store's, generated the first time it is needed.
+	BlindSecret []byte
+	// BlindEpochs are blind access's epochs (blind.DefaultEpochs when
+	// zero).
+	BlindEpochs blind.Epochs
+	// DialBlind reaches a peer's blind access (the blindhttp adapter,
+	// wired by the caller), for matching against the sets of the
+	// partners that grant this node blind access ([Service.BlindPeer]).
+	DialBlind func(p federation.Peer) blind.Peer
 }
 
 // Defaults of Config.
@@ -119,6 +133,10 @@ type Service struct {
 	geo   geo.Locator
 	// prop pushes and correlates what was just stored (propagate.go).
 	prop propagation
+	// blind is blind access (blind.go), made when first needed under
+	// blindMu; read without it (the store's writer calls stored).
+	blindMu sync.Mutex
+	blind   atomic.Pointer[blindaccess.Service]
 }
 
 type cachedKey struct {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/entente-cti/entente/internal/blind"
 	"github.com/entente-cti/entente/internal/stix"
 )
 
@@ -94,7 +95,8 @@ type Agreement struct {
 	// Partner is the organisation the agreement is with.
 	Partner Party `json:"partner"`
 	// Collections are the ids of the collections whose objects the
-	// agreement covers. It must not be empty.
+	// agreement covers. It must not be empty unless the agreement grants
+	// blind access.
 	Collections []string `json:"collections"`
 	// ObjectTypes are the STIX types the agreement covers; empty means
 	// every type.
@@ -113,6 +115,24 @@ type Agreement struct {
 	// in force: ValidFrom <= now < ValidUntil. A zero time is unbounded.
 	ValidFrom  time.Time `json:"valid_from,omitzero"`
 	ValidUntil time.Time `json:"valid_until,omitzero"`
+	// Blind, when set, grants the partner blind access (internal/blind):
+	// it may test its own values against the indicators of these
+	// collections without receiving them (see [Gate.CheckBlind]).
+	Blind *BlindAccess `json:"blind,omitempty"`
+}
+
+// BlindAccess is the blind access an agreement grants: the partner
+// receives, per epoch, the OPRF outputs of the values of the indicators
+// of Collections that [Gate.CheckBlind] admits — RED and AMBER+STRICT
+// included, since no value leaves — and may have at most Budget
+// evaluations per period, each of which tests one value.
+type BlindAccess struct {
+	// Collections are the ids of the collections whose indicators the
+	// partner may test. They need not be among the agreement's
+	// Collections, nor readable by partners.
+	Collections []string `json:"collections"`
+	// Budget is the number of evaluations per period ("100000/day").
+	Budget blind.Budget `json:"budget"`
 }
 
 // Catalog is what the node knows that an agreement refers to: the ids of
@@ -136,8 +156,8 @@ func (a *Agreement) Validate(known Catalog) error {
 	if err := a.Partner.Validate(); err != nil {
 		add("partner: %w", err)
 	}
-	if len(a.Collections) == 0 {
-		add("collections: must name at least one collection")
+	if len(a.Collections) == 0 && a.Blind == nil {
+		add("collections: must name at least one collection (or the agreement must grant blind access)")
 	}
 	for i, c := range a.Collections {
 		if !slices.Contains(known.Collections, c) {
@@ -154,6 +174,19 @@ func (a *Agreement) Validate(known Catalog) error {
 		add("max_tlp: red is not allowed: TLP:RED never leaves the node, so the highest level an agreement may release is amber+strict")
 	case a.MaxTLP < stix.TLPClear || a.MaxTLP > stix.TLPRed:
 		add("max_tlp: invalid TLP level %d", int(a.MaxTLP))
+	}
+	if b := a.Blind; b != nil {
+		if len(b.Collections) == 0 {
+			add("blind.collections: must name at least one collection")
+		}
+		for i, c := range b.Collections {
+			if !slices.Contains(known.Collections, c) {
+				add("blind.collections[%d]: unknown collection %q", i, c)
+			}
+		}
+		if err := b.Budget.Validate(); err != nil {
+			add("blind.budget: %v (want N/period, e.g. 100000/day)", err)
+		}
 	}
 	if !a.ValidFrom.IsZero() && !a.ValidUntil.IsZero() && !a.ValidFrom.Before(a.ValidUntil) {
 		add("valid_until: %s is not after valid_from %s",

@@ -76,6 +76,17 @@
 // object (which peer, from which organisation), and cannot be forged by
 // the object's content.
 //
+// # Blind access
+//
+// An agreement may also grant blind access ([BlindAccess]): the partner
+// tests values from its own logs against indicators it may not receive
+// (internal/blind). [Gate.CheckBlind] decides which indicators' values
+// are in its blinded set, by its own table of rules (blind.none,
+// blind.type, blind.collection, blind.residency, blind.reshare,
+// blind.member): TLP does not withhold, since only OPRF outputs leave,
+// but residency and the rules of re-sharing do. Releasing an indicator
+// after a hit is an ordinary release, decided by [Gate.Check].
+//
 // # Redactions
 //
 // While an agreement is in force its redactions apply to every object

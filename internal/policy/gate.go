@@ -293,6 +293,10 @@ func fmtTime(t time.Time) string {
 type Explanation struct {
 	Object   ObjectMeta `json:"object"`
 	Decision Decision   `json:"decision"`
+	// Blind is the blind-membership decision on the object (see
+	// [Gate.CheckBlind]), for indicators when the agreement grants blind
+	// access.
+	Blind *Decision `json:"blind,omitempty"`
 }
 
 // Preview decides every object of objs for partner, for showing an

@@ -236,7 +236,7 @@ func TestAgreementValidate(t *testing.T) {
 		{"unknown collection", func(a *policy.Agreement) { a.Collections = []string{"c1", "c9"} }, `agreement "a": collections[1]: unknown collection "c9"`},
 		{"unknown country", func(a *policy.Agreement) { a.Partner.Country = "XX" }, `agreement "a": partner: country: "XX" is not an ISO 3166-1 alpha-2 code (e.g. FR, DE, US)`},
 		{"lower-case country", func(a *policy.Agreement) { a.Partner.Country = "de" }, `agreement "a": partner: country: "de" is not an ISO 3166-1 alpha-2 code (e.g. FR, DE, US)`},
-		{"no collections", func(a *policy.Agreement) { a.Collections = nil }, `agreement "a": collections: must name at least one collection`},
+		{"no collections", func(a *policy.Agreement) { a.Collections = nil }, `agreement "a": collections: must name at least one collection (or the agreement must grant blind access)`},
 		{"bad partner id", func(a *policy.Agreement) { a.Partner.ID = "org-1" }, `agreement "a": partner: id: "org-1" is not a STIX identity id (identity--<uuid>)`},
 		{"bad type", func(a *policy.Agreement) { a.ObjectTypes = []string{"Indicator"} }, `agreement "a": object_types[0]: "Indicator" is not a STIX type name`},
 		{"max_tlp red", func(a *policy.Agreement) { a.MaxTLP = stix.TLPRed }, `agreement "a": max_tlp: red is not allowed: TLP:RED never leaves the node, so the highest level an agreement may release is amber+strict`},

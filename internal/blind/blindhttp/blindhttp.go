@@ -8,6 +8,8 @@
 //	GET  set?epoch=N        → the encoded set (application/octet-stream),
 //	                          ETag = its digest
 //	POST evaluate           ← blind.EvalRequest, → blind.EvalResponse (JSON)
+//	POST resolve            ← blind.ResolveRequest, → blind.ResolveResponse
+//	                          (when the Service is a Resolver)
 //
 // Refusals are JSON blind.ErrorBody with the status of blind.Error.Status
 // (400, 403, 409, 413, 429 with Retry-After).
@@ -26,35 +28,96 @@ import (
 	"strings"
 	"time"
 
+	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/blind"
 )
 
 // Grant is what the node's authentication and agreements say of a
-// request: the partner and its blind budget.
+// request: the partner, its blind budget and the node's principal of the
+// request (for a service that goes through the node's gate).
 type Grant struct {
-	Partner string
-	Budget  blind.Budget
+	Partner   string
+	Budget    blind.Budget
+	Principal entente.Principal
 }
 
 // Authorize returns the grant of an authenticated request, or an error
 // (a *blind.Error, or an error the node maps itself) to refuse it.
 type Authorize func(r *http.Request) (Grant, error)
 
-// Handler serves the protocol for srv. Mount it with the prefix stripped.
-func Handler(srv *blind.Server, auth Authorize, log *slog.Logger) http.Handler {
+// Service is what the handler serves: a [blind.Server] as it is
+// ([Direct]), or a node's blind access, which answers through its policy
+// gate.
+type Service interface {
+	// MaxBatch is the largest evaluation batch.
+	MaxBatch() int
+	// Info returns the partner's current epoch.
+	Info(ctx context.Context, g Grant) (*blind.EpochInfo, error)
+	// Set returns the encoded set of epoch, or only its digest (Data
+	// nil, notModified true) when ifNoneMatch names it.
+	Set(ctx context.Context, g Grant, epoch uint64, ifNoneMatch string) (set *blind.Published, notModified bool, err error)
+	// Evaluate evaluates one batch within the partner's budget.
+	Evaluate(ctx context.Context, g Grant, req *blind.EvalRequest) (*blind.EvalResponse, error)
+}
+
+// Resolver is a Service that resolves blinded references: the handler
+// serves POST resolve when its Service is one.
+type Resolver interface {
+	Resolve(ctx context.Context, g Grant, req *blind.ResolveRequest, refs []blind.Ref) (*blind.ResolveResponse, error)
+}
+
+// Direct serves a [blind.Server] as it is: no gate, no resolution (for
+// tests and for a server used outside a node).
+func Direct(srv *blind.Server) Service { return direct{srv} }
+
+type direct struct{ srv *blind.Server }
+
+func (d direct) MaxBatch() int { return d.srv.MaxBatch() }
+
+func (d direct) Info(ctx context.Context, g Grant) (*blind.EpochInfo, error) {
+	return d.srv.Info(ctx, g.Partner, g.Budget)
+}
+
+func (d direct) Set(ctx context.Context, g Grant, epoch uint64, ifNoneMatch string) (*blind.Published, bool, error) {
+	if g.Budget.Limit <= 0 {
+		return nil, false, &blind.Error{Reason: blind.ReasonNoAccess, Index: -1, Message: "no blind access: the agreement sets no budget"}
+	}
+	p, err := d.srv.Set(ctx, g.Partner, epoch)
+	if err != nil {
+		return nil, false, err
+	}
+	if ifNoneMatch == `"`+p.Digest+`"` {
+		return &blind.Published{Epoch: p.Epoch, Digest: p.Digest, Len: p.Len}, true, nil
+	}
+	return p, false, nil
+}
+
+func (d direct) Evaluate(ctx context.Context, g Grant, req *blind.EvalRequest) (*blind.EvalResponse, error) {
+	return d.srv.Evaluate(ctx, g.Partner, g.Budget, req)
+}
+
+// Handler serves the protocol for svc. Mount it with the prefix stripped.
+func Handler(svc Service, auth Authorize, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &handler{srv: srv, auth: auth, log: log}
+	h := &handler{svc: svc, auth: auth, log: log}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /epoch", h.epoch)
 	mux.HandleFunc("GET /set", h.set)
 	mux.HandleFunc("POST /evaluate", h.evaluate)
+	if _, ok := svc.(Resolver); ok {
+		mux.HandleFunc("POST /resolve", h.resolve)
+	}
 	return mux
 }
 
+// Queries lists the query parameters each route takes (by pattern
+// relative to the mount point), for adapters that check them.
+var Queries = map[string][]string{"GET /set": {"epoch"}}
+
 type handler struct {
-	srv  *blind.Server
+	svc  Service
 	auth Authorize
 	log  *slog.Logger
 }
@@ -73,7 +136,7 @@ func (h *handler) epoch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	info, err := h.srv.Info(r.Context(), g.Partner, g.Budget)
+	info, err := h.svc.Info(r.Context(), g)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -86,23 +149,18 @@ func (h *handler) set(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if g.Budget.Limit <= 0 {
-		h.fail(w, &blind.Error{Reason: blind.ReasonNoAccess, Index: -1, Message: "no blind access: the agreement sets no budget"})
-		return
-	}
 	e, err := strconv.ParseUint(r.URL.Query().Get("epoch"), 10, 64)
 	if err != nil {
 		h.fail(w, &blind.Error{Reason: blind.ReasonLength, Index: -1, Message: "query parameter epoch: want a whole number"})
 		return
 	}
-	p, err := h.srv.Set(r.Context(), g.Partner, e)
+	p, notModified, err := h.svc.Set(r.Context(), g, e, r.Header.Get("If-None-Match"))
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
-	etag := `"` + p.Digest + `"`
-	w.Header().Set("ETag", etag)
-	if r.Header.Get("If-None-Match") == etag {
+	w.Header().Set("ETag", `"`+p.Digest+`"`)
+	if notModified {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -116,12 +174,30 @@ func (h *handler) evaluate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	req, err := blind.ParseEvalRequest(r.Body, h.srv.MaxBatch())
+	req, err := blind.ParseEvalRequest(r.Body, h.svc.MaxBatch())
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
-	resp, err := h.srv.Evaluate(r.Context(), g.Partner, g.Budget, req)
+	resp, err := h.svc.Evaluate(r.Context(), g, req)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (h *handler) resolve(w http.ResponseWriter, r *http.Request) {
+	g, ok := h.grant(w, r)
+	if !ok {
+		return
+	}
+	req, refs, err := blind.ParseResolveRequest(r.Body)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	resp, err := h.svc.(Resolver).Resolve(r.Context(), g, req, refs)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -251,4 +327,18 @@ func (c *Client) Evaluate(ctx context.Context, req *blind.EvalRequest) (*blind.E
 	}
 	defer resp.Body.Close()
 	return blind.ParseEvalResponse(resp.Body, len(req.Elements))
+}
+
+// Resolve asks the node what blinded references name.
+func (c *Client) Resolve(ctx context.Context, refs []string) (*blind.ResolveResponse, error) {
+	body, err := json.Marshal(blind.ResolveRequest{Refs: refs})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.do(ctx, http.MethodPost, "resolve", body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return blind.ParseResolveResponse(resp.Body, len(refs))
 }

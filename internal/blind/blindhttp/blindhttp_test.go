@@ -41,7 +41,7 @@ func newNode(t testing.TB, budget blind.Budget, opt func(*blind.Config)) (*blind
 		return Grant{Partner: "B", Budget: budget}, nil
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/blind/", http.StripPrefix("/api/v1/blind", Handler(srv, auth, nil)))
+	mux.Handle("/api/v1/blind/", http.StripPrefix("/api/v1/blind", Handler(Direct(srv), auth, nil)))
 	ts := httptest.NewServer(mux) // 127.0.0.1
 	t.Cleanup(ts.Close)
 	return srv, &Client{Base: ts.URL + "/api/v1/blind/", Token: "tok-b", HTTP: ts.Client()}

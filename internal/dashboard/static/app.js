@@ -301,6 +301,7 @@ pages.partners = async () => {
         el("td", {}, el("button", { type: "button", onclick: (e) => preview(r.partner.id, e.target) }, "Preview"))))))));
   } catch (e) { out.push(el("p", { class: "error" }, e.message)); }
   out.push(el("div", { id: "preview" }));
+  out.push(...await blindPanel());
   try {
     const { peers } = await api("peers");
     out.push(el("h2", {}, "Peers"), el("div", { class: "panel" }, el("table", { id: "peers" },
@@ -310,6 +311,24 @@ pages.partners = async () => {
   } catch (e) { out.push(el("p", { class: "error" }, e.message)); }
   show(...out);
 };
+// blindPanel lists the partners with blind access and their budget use.
+async function blindPanel() {
+  try {
+    const { blind } = await api("partners/blind");
+    if (!blind || !blind.length) return [];
+    return [el("h2", {}, "Blind access"), el("div", { class: "panel" }, el("table", { id: "blind-partners" },
+      el("thead", {}, el("tr", {}, el("th", {}, "Partner"), el("th", {}, "Collections"), el("th", {}, "Budget used"), el("th", {}, "Period ends"), el("th", {}, "Set"))),
+      el("tbody", {}, blind.map((b) => {
+        const [limit] = (b.budget || "").split("/");
+        const pct = limit ? Math.min(100, Math.round(100 * b.used / Number(limit))) : 0;
+        return el("tr", {}, el("td", { class: "wrap" }, b.name || b.partner),
+          el("td", {}, (b.collections || []).join(", ")),
+          el("td", {}, el("meter", { min: "0", max: "100", value: String(pct), title: pct + "%" }), " " + b.used + " of " + b.budget),
+          el("td", {}, fmt(b.reset)),
+          el("td", {}, b.set ? b.set.indicators + " indicators, " + Math.ceil(b.set.bytes / 1024) + " KiB, epoch " + b.set.epoch : el("span", { class: "muted" }, "not built yet")));
+      })))), el("p", { class: "muted" }, "Blind partners test values from their own logs against these collections: no value is released, only membership, within the budget.")];
+  } catch (e) { return [el("p", { class: "error" }, e.message)]; }
+}
 function agreementSummary(a) {
   const redact = Object.entries(a.redact || {}).filter(([, v]) => v && (v === true || v.length)).map(([k]) => k.replace(/_/g, " "));
   const when = (a.valid_from || a.valid_until) ? "in force " + (a.valid_from ? "from " + fmt(a.valid_from) + " " : "") + (a.valid_until ? "until " + fmt(a.valid_until) : "") : "in force";

@@ -37,3 +37,9 @@ func TestAuditIsAppendOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestBlindConformance(t *testing.T) {
+	storetest.RunBlind(t, func(t *testing.T) store.Store {
+		return open(t, schemaURL(t))
+	})
+}

@@ -1,8 +1,10 @@
 package sqlite_test
 
 import (
+	"context"
 	"database/sql"
 	"path/filepath"
+	"time"
 
 	"github.com/entente-cti/entente/internal/store/sqlite"
 	"testing"
@@ -53,4 +55,41 @@ func rawDB(t *testing.T, dir, file string) *sql.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+func TestBlindConformance(t *testing.T) {
+	storetest.RunBlind(t, func(t *testing.T) store.Store {
+		s := open(t, t.TempDir())
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		})
+		return s
+	})
+}
+
+// TestBlindBudgetSurvivesRestart: a partner's spending is read back by
+// the store opened again on the same directory.
+func TestBlindBudgetSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	period := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	s := open(t, dir)
+	if _, ok, err := s.SpendBlind(context.Background(), "p", period, 90, 100); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if ok, err := s.AddBlindBatch(context.Background(), "p", 7, [32]byte{9}); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	defer s.Close()
+	if used, ok, err := s.SpendBlind(context.Background(), "p", period, 20, 100); err != nil || ok || used != 90 {
+		t.Fatalf("after a restart: used %d ok %v (%v), want 90 and a refusal", used, ok, err)
+	}
+	if seen, err := s.SeenBlindBatch(context.Background(), "p", 7, [32]byte{9}); err != nil || !seen {
+		t.Fatalf("after a restart the batch is forgotten: %v %v", seen, err)
+	}
 }

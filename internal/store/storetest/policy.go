@@ -12,6 +12,7 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/audit"
+	"github.com/entente-cti/entente/internal/blind"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store"
@@ -86,6 +87,7 @@ func testAgreements(t *testing.T, s store.PolicyStore) {
 		MaxTLP: stix.TLPAmber, AllowReshare: true,
 		Redact:    policy.Redaction{SightingVictimsToCountry: true, StripFreeText: true},
 		ValidFrom: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), ValidUntil: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC),
+		Blind: &policy.BlindAccess{Collections: []string{"red"}, Budget: blind.Budget{Limit: 100000, Period: 24 * time.Hour}},
 	}
 	_, err := s.Agreement(ctx(t), partner.ID)
 	policyCode(t, err, entente.ENOTFOUND)
