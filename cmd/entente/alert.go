@@ -14,7 +14,7 @@ import (
 )
 
 func cmdAlert(ctx context.Context, env *Env, args []string) error {
-	sub, args, helped, uerr := subcommand(env, args, "alert list|show|ack|resolve [flags]",
+	sub, args, helped, uerr := subcommand(env, args, "alert list|show|ack|resolve|false-positive [flags]",
 		commandHelp("alert", "Alerts need an analyst or admin key.\n"+remoteFooter))
 	if helped {
 		return uerr
@@ -39,6 +39,8 @@ func cmdAlert(ctx context.Context, env *Env, args []string) error {
 		fs.StringVar(&f.Tier, "tier", "", "only alerts of this tier (national, regional, global)")
 	case "ack", "resolve":
 		fs.StringVar(&note, "note", "", "why the status changes (recorded in the history)")
+	case "false-positive":
+		fs.StringVar(&note, "reason", "", "why it is wrong (the opinion's explanation, sent with it)")
 	}
 	// The alert id may come before the flags (alert ack ID --note …) or
 	// after them.
@@ -62,10 +64,10 @@ func cmdAlert(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tSTATUS\tTIER\tORGS\tCOUNTRIES\tLAST SEEN\tTHREAT")
+		fmt.Fprintln(tw, "ID\tSTATUS\tTIER\tORGS\tSOURCES\tCOUNTRIES\tLAST SEEN\tTHREAT\tVALUES")
 		for _, a := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", a.ID, a.Status, a.Tier, a.Organisations,
-				strings.Join(a.Countries, ","), a.LastSeen.UTC().Format(time.RFC3339), a.Threat)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", a.ID, a.Status, a.Tier, a.Organisations, a.Sources,
+				strings.Join(a.Countries, ","), a.LastSeen.UTC().Format(time.RFC3339), threatText(a), valuesText(a.Values, 3))
 		}
 		return tw.Flush()
 	case "show":
@@ -74,6 +76,23 @@ func cmdAlert(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		return printAlert(env, a)
+	case "false-positive":
+		fp, err := ops.falsePositive(ctx, id, note)
+		if err != nil {
+			return err
+		}
+		msg := fmt.Sprintf("Marked %s a false positive (%s)", fp.Object, fp.Opinion)
+		if fp.Revoked {
+			msg += " and revoked it"
+		}
+		fmt.Fprintf(env.Stderr, "%s: it leaves every export, and partners that received it are told.\n", msg)
+		for _, a := range fp.Withdrawn {
+			fmt.Fprintf(env.Stdout, "withdrawn\t%s\n", a)
+		}
+		for _, a := range fp.Lowered {
+			fmt.Fprintf(env.Stdout, "lowered\t%s\n", a)
+		}
+		return nil
 	default:
 		a, err := ops.transition(ctx, sub, id, note)
 		if err != nil {
@@ -87,11 +106,28 @@ func cmdAlert(ctx context.Context, env *Env, args []string) error {
 // printAlert writes an alert and its history for people.
 func printAlert(env *Env, a node.AlertInfo) error {
 	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "ID:\t%s\nStatus:\t%s\nTier:\t%s\nThreat:\t%s\nOrganisations:\t%d\nCountries:\t%s\nFirst seen:\t%s\nLast seen:\t%s\n",
-		a.ID, a.Status, a.Tier, a.Threat, a.Organisations, strings.Join(a.Countries, ","),
+	fmt.Fprintf(tw, "ID:\t%s\nStatus:\t%s\nTier:\t%s\nRule:\t%s\nThreat:\t%s\nValues:\t%s\nOrganisations:\t%d\nIndependent sources:\t%d\nCountries:\t%s\nFirst seen:\t%s\nLast seen:\t%s\n",
+		a.ID, a.Status, a.Tier, a.Rule, threatText(a), valuesText(a.Values, 0), a.Organisations, a.Sources, strings.Join(a.Countries, ","),
 		a.FirstSeen.UTC().Format(time.RFC3339), a.LastSeen.UTC().Format(time.RFC3339))
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(a.Evidence) > 0 {
+		fmt.Fprintln(env.Stdout, "\nEvidence (by independent source):")
+		tw = tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SOURCE\tWEIGHT\tORGS\tCOUNTRIES")
+		for _, e := range a.Evidence {
+			fmt.Fprintf(tw, "%s\t%g\t%d\t%s\n", e.Source, e.Weight, e.Organisations, strings.Join(e.Countries, ","))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(a.Suppressed) > 0 {
+		fmt.Fprintln(env.Stdout, "\nSuppressed by the safety net:")
+		for _, sp := range a.Suppressed {
+			fmt.Fprintf(env.Stdout, "  %s: %d sightings\n", sp.Rule, sp.Sightings)
+		}
 	}
 	fmt.Fprintln(env.Stdout, "\nHistory:")
 	tw = tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
@@ -111,7 +147,9 @@ type alertOps struct {
 	list       func(context.Context, node.AlertFilter) ([]node.AlertInfo, error)
 	show       func(context.Context, string) (node.AlertInfo, error)
 	transition func(ctx context.Context, action, id, note string) (node.AlertInfo, error)
-	close      func()
+	// falsePositive marks an object a false positive.
+	falsePositive func(ctx context.Context, id, reason string) (node.FalsePositive, error)
+	close         func()
 }
 
 func alertBackend(ctx context.Context, env *Env, remote remoteFlags, cfg config.Config) (*alertOps, error) {
@@ -137,7 +175,10 @@ func alertBackend(ctx context.Context, env *Env, remote remoteFlags, cfg config.
 				}
 				return svc.ResolveAlert(ctx, admin, id, note)
 			},
-			close: func() { st.Close() },
+			falsePositive: func(ctx context.Context, id, reason string) (node.FalsePositive, error) {
+				return svc.MarkFalsePositive(ctx, admin, id, reason)
+			},
+			close: func() { svc.Close(); st.Close() },
 		}, nil
 	}
 	if remote.server == "" {
@@ -176,6 +217,31 @@ func alertBackend(ctx context.Context, env *Env, remote remoteFlags, cfg config.
 			err := c.do(ctx, "POST", "/api/v1/alerts/"+url.PathEscape(id)+"/"+action, map[string]string{"note": note}, &out)
 			return out, err
 		},
+		falsePositive: func(ctx context.Context, id, reason string) (node.FalsePositive, error) {
+			var out node.FalsePositive
+			err := c.do(ctx, "POST", "/api/v1/objects/"+url.PathEscape(id)+"/false-positive", map[string]string{"reason": reason}, &out)
+			return out, err
+		},
 		close: func() {},
 	}, nil
+}
+
+// threatText names an alert's threat for people: its name and type, and
+// its id.
+func threatText(a node.AlertInfo) string {
+	if a.ThreatName == "" {
+		return a.Threat
+	}
+	return fmt.Sprintf("%s (%s %s)", a.ThreatName, a.ThreatType, a.Threat)
+}
+
+// valuesText lists observable values, at most max (0: all).
+func valuesText(vs []string, max int) string {
+	if len(vs) == 0 {
+		return "-"
+	}
+	if max > 0 && len(vs) > max {
+		return strings.Join(vs[:max], ", ") + fmt.Sprintf(" (+%d)", len(vs)-max)
+	}
+	return strings.Join(vs, ", ")
 }

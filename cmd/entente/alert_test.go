@@ -96,9 +96,10 @@ func TestAlertEndToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("alert list: %s", errs)
 	}
-	row := regexp.MustCompile(`(x-entente-alert--[0-9a-f-]{36})\s+new\s+national\s+2\s+DE\s+\S+\s+` + mal).FindStringSubmatch(out)
+	// The row names the malware and the value sighted, not only ids.
+	row := regexp.MustCompile(`(x-entente-alert--[0-9a-f-]{36})\s+new\s+national\s+2\s+1\s+DE\s+\S+\s+Sample \(malware ` + mal + `\)\s+ipv4 198\.51\.100\.9`).FindStringSubmatch(out)
 	if row == nil {
-		t.Fatalf("alert list does not show a new national alert of 2 organisations in DE on the malware:\n%s", out)
+		t.Fatalf("alert list does not show a new national alert of 2 organisations in DE from 1 source on the Sample malware at 198.51.100.9:\n%s", out)
 	}
 	id := row[1]
 
@@ -111,6 +112,13 @@ func TestAlertEndToEnd(t *testing.T) {
 	code, out, errs = run(t, env, nil, "alert", "show", id)
 	if code != 0 || !regexp.MustCompile(`Status:\s+acknowledged`).MatchString(out) || !strings.Contains(out, "looking") {
 		t.Fatalf("alert show: exit %d:\n%s%s", code, out, errs)
+	}
+	// What people read: the tier's rule, the value, the evidence.
+	for _, want := range []string{"2 organisations in one country, vouched for by 1 independent source(s)", "Values:", "ipv4 198.51.100.9",
+		"Independent sources:", "Evidence (by independent source):"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("alert show lacks %q:\n%s", want, out)
+		}
 	}
 	if code, out, _ := run(t, env, nil, "alert", "list", "--status", "new"); code != 0 || strings.Contains(out, id) {
 		t.Errorf("alert list --status new shows the acknowledged alert:\n%s", out)

@@ -57,6 +57,18 @@ var verbsOf = map[string][]verb{
 		{name: "remove", args: "ID", positional: 1, short: "forget a partner (refused while an agreement with it exists)",
 			long: "Forget the partner whose identity id is ID. Refused while an agreement with it exists:\n" +
 				"delete the agreement first ('entente agreement delete --partner ID'). Audited."},
+		{name: "quarantine", args: "ID [--reason TEXT]", positional: 1, short: "stop acting on anything a partner contributed",
+			long: "Quarantine the partner ID: its sightings stop counting towards alerts, and the alerts\n" +
+				"they raised or escalated are withdrawn or lowered at once; its indicators leave every\n" +
+				"export, sensor snapshot and release to other partners. Its objects are kept. Audited."},
+		{name: "release", args: "ID", positional: 1, short: "end a partner's quarantine",
+			long: "End the quarantine of the partner ID: what it sent counts again (its stored sightings\n" +
+				"are correlated again). Audited."},
+		{name: "trust", args: "ID [--weight W] [--quota N]", positional: 1, short: "set how far correlation trusts a partner",
+			long: "Set the partner's trust: --weight is what it counts for towards a tier's independent\n" +
+				"sources (0 to 10; 1 is one source), --quota how many sightings it may add per\n" +
+				"correlation window (0: no quota). A negative value returns to the node's default\n" +
+				"([correlation] default_weight, default_quota). Alerts are reassessed at once. Audited."},
 	},
 	"agreement": {
 		{name: "set", args: "--partner ID --collections a,b [--types t1,t2] --max-tlp clear|green|amber|amber+strict [--reshare] [--redact victims,identities,freetext] [--from T] [--until T]",
@@ -95,6 +107,12 @@ var verbsOf = map[string][]verb{
 			long: "Acknowledge the alert ID: someone is on it. The note goes in its history."},
 		{name: "resolve", args: "ID [--note TEXT]", positional: 1, short: "close an alert",
 			long: "Resolve the alert ID. The note goes in its history."},
+		{name: "false-positive", args: "OBJECT [--reason TEXT]", positional: 1, short: "withdraw an indicator or sighting everywhere",
+			long: "Mark the object OBJECT (an indicator, a sighting…) a false positive: a STIX opinion of\n" +
+				"strongly-disagree is stored with it and follows it through the gate to every partner\n" +
+				"that received it, who withdraw it too; the node revokes it when it owns it. It leaves\n" +
+				"every export and sensor snapshot, and the alerts it supported are withdrawn or lowered\n" +
+				"at once (printed). Audited."},
 	},
 	"feed": {
 		{name: "add", args: "--name N --url URL [--format F] [--interval D]", short: "configure a feed the node polls over HTTP",

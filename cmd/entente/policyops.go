@@ -34,6 +34,9 @@ type policyOps interface {
 	peers(context.Context) ([]node.Peer, error)
 	removePeer(context.Context, string) error
 	syncPeer(context.Context, string) (node.SyncResult, error)
+	quarantine(ctx context.Context, id, reason string) (policy.Party, error)
+	release(ctx context.Context, id string) (policy.Party, error)
+	trust(ctx context.Context, id string, t httpapi.TrustRequest) (policy.Party, error)
 }
 
 // backendFlags are the flags that choose where a policy command works.
@@ -124,6 +127,16 @@ func (o *offlinePolicy) removePeer(ctx context.Context, id string) error {
 }
 func (o *offlinePolicy) syncPeer(ctx context.Context, id string) (node.SyncResult, error) {
 	return o.svc.SyncPeer(ctx, o.p(), id)
+}
+
+func (o *offlinePolicy) quarantine(ctx context.Context, id, reason string) (policy.Party, error) {
+	return o.svc.QuarantinePartner(ctx, o.p(), id, reason)
+}
+func (o *offlinePolicy) release(ctx context.Context, id string) (policy.Party, error) {
+	return o.svc.ReleasePartner(ctx, o.p(), id)
+}
+func (o *offlinePolicy) trust(ctx context.Context, id string, t httpapi.TrustRequest) (policy.Party, error) {
+	return o.svc.SetPartnerTrust(ctx, o.p(), id, t.Weight, t.Quota)
 }
 
 // remotePolicy works through a running node's API.
@@ -224,5 +237,21 @@ func (r *remotePolicy) removePeer(ctx context.Context, id string) error {
 func (r *remotePolicy) syncPeer(ctx context.Context, id string) (node.SyncResult, error) {
 	var out node.SyncResult
 	err := r.c.do(ctx, "POST", "/api/v1/peers/"+url.PathEscape(id)+"/sync", nil, &out)
+	return out, err
+}
+
+func (r *remotePolicy) quarantine(ctx context.Context, id, reason string) (policy.Party, error) {
+	var out policy.Party
+	err := r.c.do(ctx, "POST", "/api/v1/partners/"+url.PathEscape(id)+"/quarantine", httpapi.QuarantineRequest{Reason: reason}, &out)
+	return out, err
+}
+func (r *remotePolicy) release(ctx context.Context, id string) (policy.Party, error) {
+	var out policy.Party
+	err := r.c.do(ctx, "POST", "/api/v1/partners/"+url.PathEscape(id)+"/release", nil, &out)
+	return out, err
+}
+func (r *remotePolicy) trust(ctx context.Context, id string, t httpapi.TrustRequest) (policy.Party, error) {
+	var out policy.Party
+	err := r.c.do(ctx, "PUT", "/api/v1/partners/"+url.PathEscape(id)+"/trust", t, &out)
 	return out, err
 }

@@ -362,7 +362,14 @@ func TestCorrelationIgnoresProtected(t *testing.T) {
 		t.Fatalf("a sighting of 10.0.0.0/8 counted towards the malware's alert:\n%s", out)
 	}
 	post(realInd, orgB, 4)
-	if out := alerts(); !regexp.MustCompile(`x-entente-alert--[0-9a-f-]{36}\s+new\s+national\s+2\s+DE`).MatchString(out) {
+	out = alerts()
+	m := regexp.MustCompile(`(x-entente-alert--[0-9a-f-]{36})\s+new\s+national\s+2\s+\d+\s+DE`).FindStringSubmatch(out)
+	if m == nil {
 		t.Fatalf("the public address's sightings raised no national alert:\n%s", out)
+	}
+	// The alert says what the safety net kept out of it.
+	code, show, errs := run(t, env, nil, "alert", "show", m[1])
+	if code != 0 || !strings.Contains(show, "Suppressed by the safety net:") || !strings.Contains(show, "10.0.0.0/8 (RFC 1918, Private-Use): 2 sightings") {
+		t.Errorf("alert show does not name the suppression of the 2 sightings of 10.0.0.0/8: exit %d\n%s%s", code, show, errs)
 	}
 }

@@ -18,7 +18,6 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/config"
-	"github.com/entente-cti/entente/internal/correlate"
 	"github.com/entente-cti/entente/internal/dashboard"
 	"github.com/entente-cti/entente/internal/httpapi"
 	"github.com/entente-cti/entente/internal/nodekey"
@@ -134,12 +133,14 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	if *fedCountries < 0 {
 		return usagef("--federation-countries %d: not negative", *fedCountries)
 	}
+	// Correlation as configured ([correlation]), the flag giving the
+	// federation's size.
+	corr := cfg.Correlation.Engine()
 	if *fedCountries > 0 {
-		// The defaults of correlation, with the federation's size.
-		if err := svc.EnableAlerts(correlate.Config{Window: 24 * time.Hour, Slots: 8, Tiers: correlate.DefaultTiers(), MaxSkew: 5 * time.Minute,
-			MaxAge: 24 * time.Hour, FederationCountries: *fedCountries}); err != nil {
-			return err
-		}
+		corr.FederationCountries = *fedCountries
+	}
+	if err := svc.EnableAlerts(corr); err != nil {
+		return err
 	}
 	// Before the store closes: background pushes and correlation end.
 	defer svc.Close()

@@ -29,6 +29,25 @@ type AlertInfo struct {
 	LastSeen      time.Time              `json:"last_seen"`
 	Updated       time.Time              `json:"updated"`
 	History       []correlate.Transition `json:"history,omitempty"`
+	// ThreatName and ThreatType name the threat: the malware, intrusion
+	// set or campaign the sightings indicate, or the indicator itself.
+	ThreatName string `json:"threat_name,omitempty"`
+	ThreatType string `json:"threat_type,omitempty"`
+	// Values are the observable values sighted ("ipv4 198.51.100.7").
+	Values []string `json:"values"`
+	// Sources is the number of independent sources (origin nodes) that
+	// vouched for the sightings; Evidence what each vouched for (as this
+	// node's correlation holds it now; empty for an alert it only
+	// received).
+	Sources  int                        `json:"sources"`
+	Evidence []correlate.SourceEvidence `json:"evidence"`
+	// Rule says what meets the alert's tier, as configured.
+	Rule string `json:"rule,omitempty"`
+	// Withdrawn is set when nothing supports the alert any more.
+	Withdrawn bool `json:"withdrawn,omitempty"`
+	// Suppressed are the safety net's rules that kept sightings of the
+	// threat out of correlation, with how many.
+	Suppressed []Suppression `json:"suppressed,omitempty"`
 	// Object is the latest version of the STIX alert object.
 	Object json.RawMessage `json:"object,omitempty"`
 }
@@ -47,6 +66,11 @@ type AlertEvent struct {
 	Status correlate.Status `json:"status"`
 	// Object is the alert object as released by the policy gate.
 	Object json.RawMessage `json:"alert"`
+	// Info is the alert as the node's own people read it (the threat,
+	// its values, the evidence, what was suppressed). It is the node's
+	// own view: never sent to partners, who receive Object as the gate
+	// releases it to them.
+	Info *AlertInfo `json:"info,omitempty"`
 	// Collection is the collection (id) that holds the alert object.
 	Collection string `json:"-"`
 }
@@ -120,6 +144,22 @@ func (s *Service) startAlerts(ctx context.Context, skip map[string]bool) error {
 	a.orgMu.Lock()
 	a.countries = map[string]string{}
 	a.orgMu.Unlock()
+	a.suppressed = map[correlate.ThreatKey]map[string]int{}
+	self, err := s.cfg.Self(ctx)
+	if err != nil {
+		a.engine = nil
+		return err
+	}
+	// Who is quarantined and what was retracted are known before the
+	// stored sightings are replayed, so neither counts.
+	if err := s.loadQuarantine(ctx, self); err != nil {
+		a.engine = nil
+		return err
+	}
+	if err := s.loadRetractions(ctx); err != nil {
+		a.engine = nil
+		return err
+	}
 	s.log.InfoContext(ctx, "correlation started", "config", e.Config().String())
 	a.replaying = true
 	defer func() { a.replaying = false }()
@@ -290,7 +330,19 @@ func (s *Service) correlateLocked(ctx context.Context, collection string, object
 	if err != nil {
 		return err
 	}
-	if err := s.pseudonymous(ctx, self, collection, sightings); err != nil {
+	// The source of each sighting is the origin that vouches for it:
+	// the partner it was received from (provenance), or the node itself.
+	var origins map[string]string
+	if collection != "" {
+		ids := make([]string, len(sightings))
+		for i, sg := range sightings {
+			ids[i] = sg.ID
+		}
+		if origins, err = s.cfg.Origins(ctx, collection, ids); err != nil {
+			return fmt.Errorf("read provenance of sightings: %w", err)
+		}
+	}
+	if err := s.pseudonymous(ctx, self, origins, sightings); err != nil {
 		return err
 	}
 	now := s.now()
@@ -298,7 +350,19 @@ func (s *Service) correlateLocked(ctx context.Context, collection string, object
 	for _, sg := range sightings {
 		if rule, ok := protected[sg.SightingOfRef]; ok {
 			s.log.DebugContext(ctx, "sighting of a protected value not correlated", "sighting", sg.ID, "of", sg.SightingOfRef, "rule", rule)
+			threat := a.resolver.Resolve(sg.SightingOfRef, true)
+			if s.suppressed[threat] == nil {
+				s.suppressed[threat] = map[string]int{}
+			}
+			s.suppressed[threat][rule]++
 			continue
+		}
+		src := sourceOf(self.ID, origins, sg.ID)
+		if s.isRetracted(sg.ID, sg.SightingOfRef, src) {
+			continue
+		}
+		if err := s.knowSource(ctx, self, src); err != nil {
+			return err
 		}
 		orgs := sg.WhereSightedRefs
 		if len(orgs) == 0 && sg.CreatedByRef != "" {
@@ -316,6 +380,7 @@ func (s *Service) correlateLocked(ctx context.Context, collection string, object
 				// engine refuses it as an unknown organisation.
 				one.Country = "ZZ"
 			}
+			one.Source, one.Object = src, sg.SightingOfRef
 			got, err := a.engine.Add(one, now)
 			if err != nil {
 				s.log.DebugContext(ctx, "sighting refused by correlation", "err", err)
@@ -535,9 +600,18 @@ func (s *Service) advanceAlert(ctx context.Context, as States, admin entente.Pri
 		lc.History[len(lc.History)-1].Note = note
 	case err != nil:
 		return err
+	case al.Change == correlate.ChangeWithdrawn || al.Withdrawn:
+		al.Change = correlate.ChangeWithdrawn
+		changed = lc.Withdraw(admin.Org, now, with("nothing supports it any more: its evidence was retracted or its sources quarantined")) == nil
+	case lc.Status == correlate.StatusWithdrawn && al.Change != correlate.ChangeSuperseded:
+		al.Change = correlate.ChangeCreated
+		changed = lc.Reraise(al, admin.Org, now, with(fmt.Sprintf("raised again: %s", evidenceNote(al)))) == nil
+	case al.Change == correlate.ChangeLowered || (al.Change != correlate.ChangeSuperseded && al.TierRank > 0 && al.TierRank < lc.TierRank && note != ""):
+		al.Change = correlate.ChangeLowered
+		changed = lc.Lower(al, admin.Org, now, with(fmt.Sprintf("lowered to %s: %s", al.Tier, evidenceNote(al)))) == nil
 	case al.Change == correlate.ChangeEscalated || (al.Change != correlate.ChangeSuperseded && al.TierRank > lc.TierRank):
 		al.Change = correlate.ChangeEscalated
-		changed = lc.Escalate(al, admin.Org, now, with(fmt.Sprintf("%d organisations in %d countries", al.Organisations, len(al.Countries)))) == nil
+		changed = lc.Escalate(al, admin.Org, now, with(evidenceNote(al))) == nil
 	case al.Change == correlate.ChangeSuperseded:
 		changed = lc.Resolve(admin.Org, now, with("superseded by "+al.SupersededBy)) == nil
 	}
@@ -570,9 +644,25 @@ func (s *Service) advanceAlert(ctx context.Context, as States, admin entente.Pri
 		return fmt.Errorf("release alert %s: %w", al.ID, err)
 	}
 	if len(page.Entries) > 0 {
-		s.notifier.Notify(ctx, AlertEvent{Change: al.Change, Alert: al, Status: status, Object: page.Entries[0].Raw, Collection: collection})
+		ev := AlertEvent{Change: al.Change, Alert: al, Status: status, Object: page.Entries[0].Raw, Collection: collection}
+		if s.engine != nil {
+			infos := []AlertInfo{infoOf(al, status)}
+			if err := s.describeLocked(ctx, infos); err == nil {
+				ev.Info = &infos[0]
+			}
+		}
+		s.notifier.Notify(ctx, ev)
 	}
 	return nil
+}
+
+// evidenceNote describes an alert's evidence in a lifecycle note.
+func evidenceNote(al correlate.Alert) string {
+	n := fmt.Sprintf("%d organisations in %d countries", al.Organisations, len(al.Countries))
+	if al.SourceCount > 0 {
+		n += fmt.Sprintf(", %d independent sources", al.SourceCount)
+	}
+	return n
 }
 
 func (s *Service) lifecycle(ctx context.Context, as States, id string) (*correlate.Lifecycle, error) {
@@ -646,7 +736,7 @@ func (s *Service) List(ctx context.Context, p entente.Principal, f AlertFilter) 
 		info.History, info.Object = nil, nil
 		out = append(out, info)
 	}
-	return out, nil
+	return out, s.describe(ctx, out)
 }
 
 // Alert returns one alert with its object and lifecycle history (analyst
@@ -671,7 +761,15 @@ func (s *Service) Alert(ctx context.Context, p entente.Principal, id string) (Al
 	if !ok {
 		return AlertInfo{}, entente.Errorf(entente.ENOTFOUND, "no alert %q", id)
 	}
-	return alertInfo(st, raw)
+	info, err := alertInfo(st, raw)
+	if err != nil {
+		return AlertInfo{}, err
+	}
+	infos := []AlertInfo{info}
+	if err := s.describe(ctx, infos); err != nil {
+		return AlertInfo{}, err
+	}
+	return infos[0], nil
 }
 
 // alertObjects reads the latest alert objects of ids through release:
@@ -709,6 +807,8 @@ func alertInfo(st correlate.State, raw json.RawMessage) (AlertInfo, error) {
 		Countries     []string  `json:"countries"`
 		FirstSeen     time.Time `json:"first_seen"`
 		LastSeen      time.Time `json:"last_seen"`
+		Sources       int       `json:"source_count"`
+		Withdrawn     bool      `json:"withdrawn"`
 	}
 	if err := json.Unmarshal(raw, &o); err != nil {
 		return AlertInfo{}, fmt.Errorf("decode alert %s: %w", st.ID, err)
@@ -716,7 +816,8 @@ func alertInfo(st correlate.State, raw json.RawMessage) (AlertInfo, error) {
 	return AlertInfo{
 		ID: st.ID, Threat: o.Threat, Tier: cmpOr(o.Tier, lc.Tier), Status: lc.Status,
 		Organisations: o.Organisations, Countries: o.Countries, FirstSeen: o.FirstSeen, LastSeen: o.LastSeen,
-		Updated: st.Updated, History: lc.History, Object: raw,
+		Sources: o.Sources, Withdrawn: o.Withdrawn || lc.Status == correlate.StatusWithdrawn,
+		Updated: st.Updated, History: lc.History, Object: raw, Values: []string{}, Evidence: []correlate.SourceEvidence{},
 	}, nil
 }
 
@@ -791,8 +892,8 @@ func (s *Service) SightingsAdded(ctx context.Context, objects []json.RawMessage)
 // than the node itself), which vouches for the organisation; a redacted
 // sighting posted locally is refused as from an unknown organisation.
 // The caller holds s.mu.
-func (s *Service) pseudonymous(ctx context.Context, self Self, collection string, sightings []correlate.STIXSighting) error {
-	if collection == "" {
+func (s *Service) pseudonymous(ctx context.Context, self Self, origins map[string]string, sightings []correlate.STIXSighting) error {
+	if origins == nil {
 		return nil
 	}
 	var redacted []int
@@ -812,14 +913,6 @@ func (s *Service) pseudonymous(ctx context.Context, self Self, collection string
 	}
 	if len(redacted) == 0 {
 		return nil
-	}
-	ids := make([]string, len(redacted))
-	for k, i := range redacted {
-		ids[k] = sightings[i].ID
-	}
-	origins, err := s.cfg.Origins(ctx, collection, ids)
-	if err != nil {
-		return fmt.Errorf("read provenance of sightings: %w", err)
 	}
 	vouched := map[string]bool{}
 	for id, o := range origins {
@@ -895,5 +988,20 @@ func (s *Service) Received(ctx context.Context, collection string, objects []jso
 func (s *Service) receiveAlert(ctx context.Context, as States, admin entente.Principal, collection string, al correlate.Alert) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.engine != nil && !al.Withdrawn && al.Change != correlate.ChangeSuperseded {
+		// A lowered alert is not lowered here below what the node's own
+		// evidence supports.
+		for _, own := range s.engine.Alerts() {
+			if own.ID == al.ID && own.TierRank > al.TierRank {
+				return nil
+			}
+		}
+	}
+	if al.Withdrawn && s.engine != nil && len(s.engine.Evidence(al.ID)) > 0 {
+		// The sender withdrew it; the node keeps its own independent
+		// evidence, and the alert.
+		s.log.InfoContext(ctx, "received withdrawal of an alert the node's own evidence supports; kept", "alert", al.ID, "collection", collection)
+		return nil
+	}
 	return s.advanceAlert(ctx, as, admin, collection, al, "received in collection "+collection, s.now(), false)
 }

@@ -71,6 +71,11 @@ type Config struct {
 	// Party returns a partner organisation the node knows (ENOTFOUND
 	// otherwise).
 	Party func(ctx context.Context, id string) (policy.Party, error)
+	// Parties lists the partners the node knows (their trust).
+	Parties func(ctx context.Context) ([]policy.Party, error)
+	// Retractions lists the retractions the node honours (read when
+	// correlation starts; later ones are given to Retract).
+	Retractions func(ctx context.Context) ([]Retraction, error)
 	// Origins returns, for objects of a collection, the organisation
 	// each was received from ("" for the node's own).
 	Origins func(ctx context.Context, collection string, ids []string) (map[string]string, error)
@@ -118,6 +123,17 @@ type Service struct {
 
 	events eventHub
 	refs   Refs // who refers to each object
+
+	// sourcesKnown are the sources the engine was told about;
+	// quarantined the partners quarantined; retracted maps a retracted
+	// object (or sighting) to the sources whose contributions no longer
+	// count (anySource: all); suppressed counts, per threat, the
+	// sightings the safety net kept out of correlation, by rule. All
+	// guarded by mu.
+	sourcesKnown map[string]bool
+	quarantined  map[string]bool
+	retracted    map[string]map[string]bool
+	suppressed   map[correlate.ThreatKey]map[string]int
 }
 
 // New returns the alerting of a node.

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/entente-cti/entente/internal/correlate"
+
 	"github.com/BurntSushi/toml"
 )
 
@@ -101,6 +103,55 @@ type Config struct {
 	// test values from their own logs against indicators they may not
 	// receive (docs/blind.md).
 	Blind Blind `toml:"blind"`
+	// Correlation configures coordinated alerts: the window sightings
+	// are counted in, the thresholds of each tier and how far sources
+	// are trusted. Every alert's evidence names the tier's rule.
+	Correlation Correlation `toml:"correlation"`
+}
+
+// Correlation configures coordinated alerts (internal/correlate).
+type Correlation struct {
+	// Window is the sliding window sightings are counted together in
+	// (a Go duration: 24h).
+	Window Duration `toml:"window"`
+	// FederationCountries is the number of countries in the federation,
+	// for the global tier's min_country_share; 0 when unknown (the
+	// share is then not used). The --federation-countries flag of serve
+	// overrides it.
+	FederationCountries int `toml:"federation_countries"`
+	// DefaultWeight is what a source (an origin node that vouches for
+	// sightings: a partner, or this node) counts for towards a tier's
+	// min_sources, unless its trust says otherwise (entente partner
+	// trust).
+	DefaultWeight float64 `toml:"default_weight"`
+	// DefaultQuota is how many sightings a partner may add per window
+	// unless its trust says otherwise; past it they are refused. 0 is no
+	// quota. The node's own sensors have none.
+	DefaultQuota int `toml:"default_quota"`
+	// NationalMinOrgs is the national tier's threshold: distinct
+	// organisations in one country. One source may vouch for any number
+	// of organisations in its own country but for one in any other, so
+	// no single origin raises another country's national tier.
+	NationalMinOrgs int `toml:"national_min_orgs"`
+	// NationalMinSources is the independent sources (each counted by its
+	// trust weight) the national tier needs.
+	NationalMinSources float64 `toml:"national_min_sources"`
+	// RegionalMinCountries is the regional tier's threshold: distinct
+	// countries.
+	RegionalMinCountries int `toml:"regional_min_countries"`
+	// RegionalMinSources is the independent sources the regional tier
+	// needs: with 2, no single origin raises it, however many
+	// pseudonyms in however many countries it sends.
+	RegionalMinSources float64 `toml:"regional_min_sources"`
+	// GlobalMinCountries is the global tier's threshold: distinct
+	// countries (or global_min_country_share of the federation's).
+	GlobalMinCountries int `toml:"global_min_countries"`
+	// GlobalMinCountryShare is the share (0 to 1) of the federation's
+	// countries that also meets the global tier; 0 disables it.
+	GlobalMinCountryShare float64 `toml:"global_min_country_share"`
+	// GlobalMinSources is the independent sources the global tier
+	// needs.
+	GlobalMinSources float64 `toml:"global_min_sources"`
 }
 
 // Blind configures blind access (internal/blind).
@@ -237,6 +288,13 @@ func Default() Config {
 		LogFormat:        "auto",
 		ShutdownGrace:    Duration{10 * time.Second},
 		GCPercent:        DefaultGCPercent,
+		Correlation: Correlation{
+			Window:          Duration{24 * time.Hour},
+			DefaultWeight:   1,
+			NationalMinOrgs: 2, NationalMinSources: 1,
+			RegionalMinCountries: 3, RegionalMinSources: 2,
+			GlobalMinCountries: 10, GlobalMinCountryShare: 0.5, GlobalMinSources: 3,
+		},
 		Safety: Safety{
 			IANA:                 true,
 			ShippedWarninglists:  true,
@@ -360,7 +418,25 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("log_format: %q is not auto, text or json", c.LogFormat)
 	}
+	if err := c.Correlation.Engine().Validate(); err != nil {
+		return fmt.Errorf("correlation: %v", err)
+	}
 	return c.Safety.validate()
+}
+
+// Engine returns the correlation engine's configuration: the default
+// window resolution and clock skew, with c's window, tiers and trust
+// defaults.
+func (c Correlation) Engine() correlate.Config {
+	return correlate.Config{
+		Window: c.Window.Duration, Slots: 8, MaxSkew: 5 * time.Minute, MaxAge: c.Window.Duration,
+		Tiers: []correlate.Tier{
+			{Name: "national", MinOrgsInOneCountry: c.NationalMinOrgs, MinSources: c.NationalMinSources},
+			{Name: "regional", MinCountries: c.RegionalMinCountries, MinSources: c.RegionalMinSources},
+			{Name: "global", MinCountries: c.GlobalMinCountries, MinCountryShare: c.GlobalMinCountryShare, MinSources: c.GlobalMinSources},
+		},
+		FederationCountries: c.FederationCountries, DefaultWeight: c.DefaultWeight, DefaultQuota: c.DefaultQuota,
+	}
 }
 
 // validate checks the safety settings that need no file: the files are

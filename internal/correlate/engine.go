@@ -1084,6 +1084,38 @@ func (e *Engine) Evidence(alertID string) []SourceEvidence {
 	return nil
 }
 
+// Sighted returns the objects (indicators…) whose sightings support the
+// alert with the given id, within its span, sorted; nil for an alert the
+// engine does not hold.
+func (e *Engine) Sighted(alertID string) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, t := range e.threats {
+		for _, st := range t.reported {
+			if st.id != alertID {
+				continue
+			}
+			e.runBuf = t.runs(e.runBuf)
+			_, _, _, _, _, span := e.measure(t, e.runBuf, st.epoch)
+			seen := map[uint32]bool{}
+			var out []string
+			for i := range t.entries {
+				en := &t.entries[i]
+				if en.mask&span == 0 || seen[en.object] {
+					continue
+				}
+				seen[en.object] = true
+				if name := e.objNames[en.object]; name != "" {
+					out = append(out, name)
+				}
+			}
+			slices.Sort(out)
+			return out
+		}
+	}
+	return nil
+}
+
 // tierOf returns the highest tier (1-based; 0 for none) met by a window
 // with the given counts.
 func (e *Engine) tierOf(c *counts) int {

@@ -82,6 +82,15 @@ func (g *Gate) PutPartner(ctx context.Context, p entente.Principal, party policy
 		err = entente.Errorf(entente.EINVALID, "partner: %v", err)
 		return joinAudit(err, g.AuditAdmin(ctx, p, "partner.put", party.ID, "name "+party.Name, err))
 	}
+	// Trust is changed by SetTrust and SetQuarantine only: recording a
+	// partner again keeps it (a quarantine is never lifted by accident).
+	if old, err := g.ps.Party(ctx, party.ID); err == nil {
+		party.Trust = old.Trust
+	} else if entente.ErrorCode(err) != entente.ENOTFOUND {
+		return fmt.Errorf("read partner %s: %w", party.ID, err)
+	} else {
+		party.Trust = policy.Trust{}
+	}
 	if err := g.ps.PutParty(ctx, party); err != nil {
 		return fmt.Errorf("put partner %s: %w", party.ID, err)
 	}
@@ -220,4 +229,90 @@ func (g *Gate) DeleteAgreement(ctx context.Context, p entente.Principal, partner
 	}
 	g.log.InfoContext(ctx, "agreement deleted", "partner", partner, "by", p.KeyID)
 	return g.changed(ctx, p, "agreement.delete", partner, "")
+}
+
+// SetQuarantine quarantines a partner, or releases it (admin only): its
+// trust records it, and the terms change at once, so that nothing it
+// contributed leaves in any artifact or release from then on. Audited.
+// ENOTFOUND if there is no such partner.
+func (g *Gate) SetQuarantine(ctx context.Context, p entente.Principal, id string, quarantined bool, reason string) (policy.Party, error) {
+	rule := "partner.quarantine"
+	if !quarantined {
+		rule = "partner.release"
+	}
+	if err := g.requireAdmin(p, "quarantining partners"); err != nil {
+		return policy.Party{}, err
+	}
+	if len(reason) > 2000 {
+		err := entente.Errorf(entente.EINVALID, "reason: %d characters; at most 2000", len(reason))
+		return policy.Party{}, joinAudit(err, g.AuditAdmin(ctx, p, rule, id, "", err))
+	}
+	party, err := g.ps.Party(ctx, id)
+	if err != nil {
+		if entente.ErrorCode(err) == entente.ENOTFOUND {
+			err = entente.Errorf(entente.ENOTFOUND, "there is no partner %q", id)
+			return policy.Party{}, joinAudit(err, g.AuditAdmin(ctx, p, rule, id, "", err))
+		}
+		return policy.Party{}, fmt.Errorf("read partner %s: %w", id, err)
+	}
+	party.Trust.Quarantined = quarantined
+	party.Trust.Reason = reason
+	party.Trust.QuarantinedAt = time.Time{}
+	if quarantined {
+		party.Trust.QuarantinedAt = g.now()
+	}
+	if err := g.ps.PutParty(ctx, party); err != nil {
+		return policy.Party{}, fmt.Errorf("put partner %s: %w", id, err)
+	}
+	g.log.InfoContext(ctx, rule, "partner", id, "reason", reason, "by", p.KeyID)
+	return party, g.changed(ctx, p, rule, id, reason)
+}
+
+// SetTrust sets a partner's trust weight and quota (admin only): nil
+// leaves one as it is, a negative one returns it to the node's default.
+// Audited. EINVALID names the field at fault; ENOTFOUND if there is no
+// such partner.
+func (g *Gate) SetTrust(ctx context.Context, p entente.Principal, id string, weight *float64, quota *int) (policy.Party, error) {
+	if err := g.requireAdmin(p, "setting partners' trust"); err != nil {
+		return policy.Party{}, err
+	}
+	party, err := g.ps.Party(ctx, id)
+	if err != nil {
+		if entente.ErrorCode(err) == entente.ENOTFOUND {
+			err = entente.Errorf(entente.ENOTFOUND, "there is no partner %q", id)
+			return policy.Party{}, joinAudit(err, g.AuditAdmin(ctx, p, "partner.trust", id, "", err))
+		}
+		return policy.Party{}, fmt.Errorf("read partner %s: %w", id, err)
+	}
+	switch {
+	case weight == nil:
+	case *weight < 0:
+		party.Trust.Weight = nil
+	default:
+		party.Trust.Weight = weight
+	}
+	switch {
+	case quota == nil:
+	case *quota < 0:
+		party.Trust.Quota = nil
+	default:
+		party.Trust.Quota = quota
+	}
+	if err := party.Validate(); err != nil {
+		err = entente.Errorf(entente.EINVALID, "partner %s: %v", id, err)
+		return policy.Party{}, joinAudit(err, g.AuditAdmin(ctx, p, "partner.trust", id, "", err))
+	}
+	if err := g.ps.PutParty(ctx, party); err != nil {
+		return policy.Party{}, fmt.Errorf("put partner %s: %w", id, err)
+	}
+	detail := "weight default"
+	if w := party.Trust.Weight; w != nil {
+		detail = fmt.Sprintf("weight %g", *w)
+	}
+	if q := party.Trust.Quota; q != nil {
+		detail += fmt.Sprintf(" quota %d", *q)
+	} else {
+		detail += " quota default"
+	}
+	return party, g.changed(ctx, p, "partner.trust", id, detail)
 }

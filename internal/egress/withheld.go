@@ -2,8 +2,11 @@ package egress
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/entente-cti/entente"
@@ -21,6 +24,8 @@ import (
 // every replica sharing the store agrees.
 type withheldSet struct {
 	version string
+	// fingerprint changes exactly when what is withheld does.
+	fingerprint string
 	// objects maps a withheld object's id to why.
 	objects map[string]string
 	// origins maps a quarantined partner to why.
@@ -67,8 +72,38 @@ func (g *Gate) withheld(ctx context.Context) (*withheldSet, error) {
 		return nil, err
 	}
 	w.version = v
+	w.fingerprint = w.fingerprintOf()
 	g.wh = w
 	return w, nil
+}
+
+// Withheld returns a fingerprint of what the node no longer acts on
+// (retracted objects, quarantined partners): it changes exactly when
+// that does, so that indexes built from earlier releases can be read
+// again.
+func (g *Gate) Withheld(ctx context.Context) (string, error) {
+	w, err := g.withheld(ctx)
+	if err != nil || w == nil {
+		return "", err
+	}
+	return w.fingerprint, nil
+}
+
+// fingerprintOf hashes the withheld ids and origins.
+func (w *withheldSet) fingerprintOf() string {
+	if w.empty() {
+		return ""
+	}
+	h := sha256.New()
+	for _, m := range []map[string]string{w.objects, w.origins} {
+		keys := slices.Sorted(maps.Keys(m))
+		for _, k := range keys {
+			h.Write([]byte(k))
+			h.Write([]byte{0})
+		}
+		h.Write([]byte{1})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // loadWithheld reads the quarantined partners and the retractions the

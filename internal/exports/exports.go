@@ -33,6 +33,10 @@ import (
 type Gate interface {
 	Release(ctx context.Context, p entente.Principal, q egress.Query) (*egress.Released, error)
 	All(ctx context.Context, p entente.Principal, q egress.Query) iter.Seq2[entente.ObjectEntry, error]
+	// Withheld fingerprints what the node no longer acts on (retracted
+	// objects, quarantined partners): when it changes, what the export
+	// indexes hold is read again through the gate.
+	Withheld(ctx context.Context) (string, error)
 }
 
 // Config is what the exports need to know.
@@ -229,6 +233,15 @@ func (r *renderer) Render(ctx context.Context, src *egress.Source) (*egress.Arti
 	f.Now = now
 	keep := f.Matcher()
 	var items []export.Item
+	if !src.Partner() {
+		// The indexes hold what the gate released before: when what it
+		// withholds changed, they are read again.
+		fp, err := s.cfg.Gate.Withheld(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.index.resetIfWithheld(fp)
+	}
 	for _, c := range src.Collections() {
 		if !src.Partner() {
 			// The node's own roles read without the policy: from the

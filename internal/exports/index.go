@@ -33,6 +33,26 @@ const ExportIndexMaxAge = 10 * time.Minute
 type exportIndex struct {
 	mu    sync.Mutex
 	byCol map[string]*colIndex
+	// withheld is the gate's withheld fingerprint the indexes were read
+	// under.
+	withheld string
+}
+
+// resetIfWithheld drops every index when the gate withholds something
+// else than when they were read (a retraction, a quarantine): the next
+// export reads them anew, without what is withheld now.
+func (x *exportIndex) resetIfWithheld(fp string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if fp == x.withheld {
+		return
+	}
+	x.withheld = fp
+	for _, ci := range x.byCol {
+		ci.mu.Lock()
+		ci.gone = true
+		ci.mu.Unlock()
+	}
 }
 
 // colIndex is the export index of one collection.

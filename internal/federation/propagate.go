@@ -132,7 +132,9 @@ func (s *Service) Stored(ctx context.Context, collection string, types []string)
 		if t.collection != collection || !slices.Contains(t.collections, collection) {
 			continue
 		}
-		if len(t.types) > 0 && !slices.ContainsFunc(types, func(ty string) bool { return slices.Contains(t.types, ty) }) {
+		// A retraction (an opinion) follows what it retracts whatever
+		// types the agreement covers: the gate decides.
+		if len(t.types) > 0 && !slices.Contains(types, "opinion") && !slices.ContainsFunc(types, func(ty string) bool { return slices.Contains(t.types, ty) }) {
 			continue
 		}
 		s.kickPush(t.peer)

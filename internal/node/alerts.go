@@ -90,6 +90,13 @@ func (s *Service) newAlerting() *alerting.Service {
 			}
 			return ps.Party(ctx, id)
 		},
+		Parties: func(ctx context.Context) ([]policy.Party, error) {
+			if ps == nil {
+				return nil, nil
+			}
+			return ps.Parties(ctx)
+		},
+		Retractions: s.retractionsForCorrelation,
 		Origins: func(ctx context.Context, collection string, ids []string) (map[string]string, error) {
 			out := map[string]string{}
 			if ps == nil {

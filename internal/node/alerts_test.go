@@ -111,6 +111,37 @@ func postSightings(t *testing.T, s *node.Service, p entente.Principal, objs ...j
 	}
 }
 
+// reporter makes organisation i a partner of the node (in its country
+// of alertCountries) that reports with its own key: each organisation is
+// then an independent source, as when each runs its own node.
+func reporter(t testing.TB, s *node.Service, id node.Identity, i int) entente.Principal {
+	t.Helper()
+	ctx := context.Background()
+	admin := node.LocalAdmin(id.ID)
+	if err := s.PutPartner(ctx, admin, policy.Party{ID: orgID(i), Name: fmt.Sprintf("Org %d", i), Country: alertCountries[i]}); err != nil {
+		t.Fatal(err)
+	}
+	_, k, err := s.CreateKey(ctx, admin, node.NewKey{Name: fmt.Sprintf("org %d", i), Role: entente.RolePartner, Org: orgID(i)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entente.Principal{KeyID: k.ID, Org: k.Org, Role: k.Role}
+}
+
+// report stores sightings as organisation i pushes them (see reporter)
+// and waits until the node correlated them.
+func report(t testing.TB, s *node.Service, id node.Identity, i int, objs ...json.RawMessage) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := s.AddObjects(ctx, reporter(t, s, id, i), node.CollectionSightings, objs)
+	if err != nil || st.FailureCount > 0 {
+		t.Fatalf("org %d pushes: %v %+v", i, err, st)
+	}
+	if err := s.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 type alertSummary struct {
 	ID            string
 	Tier          string
@@ -139,11 +170,11 @@ func TestAlertTiersEscalateOneAlert(t *testing.T) {
 	analyst := sensorOf(t, s, id, entente.RoleAnalyst)
 	now := clk.now()
 
-	postSightings(t, s, sensor, alertSighting(0, now))
+	report(t, s, id, 0, alertSighting(0, now))
 	if got := summaries(t, s, analyst); len(got) != 0 {
 		t.Fatalf("one organisation raised alerts: %+v", got)
 	}
-	postSightings(t, s, sensor, alertSighting(1, now))
+	report(t, s, id, 1, alertSighting(1, now))
 	national := summaries(t, s, analyst)
 	if len(national) != 1 {
 		t.Fatalf("two organisations in FR: %d alerts, want 1", len(national))
@@ -160,7 +191,7 @@ func TestAlertTiersEscalateOneAlert(t *testing.T) {
 	next := 2
 	for _, step := range steps {
 		for ; next <= step.upTo; next++ {
-			postSightings(t, s, sensor, alertSighting(next, now))
+			report(t, s, id, next, alertSighting(next, now))
 		}
 		if diff := cmp.Diff([]alertSummary{step.want}, summaries(t, s, analyst)); diff != "" {
 			t.Errorf("after %d organisations (-want +got):\n%s", step.upTo+1, diff)
@@ -170,7 +201,7 @@ func TestAlertTiersEscalateOneAlert(t *testing.T) {
 	// Duplicates never inflate counts.
 	before, _ := s.AlertStats(ctx, analyst)
 	for i := range 3 {
-		postSightings(t, s, sensor, alertSighting(i, now), alertSighting(i, now))
+		report(t, s, id, i, alertSighting(i, now), alertSighting(i, now))
 	}
 	after, _ := s.AlertStats(ctx, analyst)
 	if after.Duplicates != before.Duplicates+6 || after.Accepted != before.Accepted {
@@ -218,8 +249,8 @@ func TestAlertTiersEscalateOneAlert(t *testing.T) {
 	}
 	want := []string{
 		">new national ",
-		"new>escalated regional 4 organisations in 3 countries",
-		"escalated>escalated global 11 organisations in 10 countries",
+		"new>escalated regional 4 organisations in 3 countries, 4 independent sources",
+		"escalated>escalated global 11 organisations in 10 countries, 11 independent sources",
 		"escalated>acknowledged global on it",
 		"acknowledged>resolved global contained",
 	}
@@ -415,8 +446,10 @@ func TestAlertsFromOtherPathsAndRestart(t *testing.T) {
 	}
 	defer st2.Close()
 	s2 := node.New(st2, node.Config{Now: clk.now, Dial: dial}, nil)
-	sensor := sensorOf(t, s2, id, entente.RoleSensor)
-	postSightings(t, s2, sensor, alertSighting(2, clk.now()), alertSighting(3, clk.now()))
+	defer s2.Close()
+	// Two more organisations, each its own source: regional.
+	report(t, s2, id, 2, alertSighting(2, clk.now()))
+	report(t, s2, id, 3, alertSighting(3, clk.now()))
 	want := []alertSummary{{alertID, "regional", correlate.StatusEscalated, 4, 3}}
 	if diff := cmp.Diff(want, summaries(t, s2, analyst)); diff != "" {
 		t.Errorf("after restart (-want +got):\n%s", diff)

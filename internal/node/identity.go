@@ -95,7 +95,7 @@ func (s *Service) Init(ctx context.Context, name, country, sector string) (Ident
 			ReadRoles:      []entente.Role{entente.RoleAnalyst, entente.RolePartner, entente.RoleSensor}, WriteRoles: []entente.Role{entente.RoleAnalyst}},
 		{Alias: CollectionSightings, Title: "Sightings", Description: "Sightings reported by this node's sensors and by partners.",
 			DefaultMarking: stix.TLPAmber.MarkingID(),
-			ReadRoles:      []entente.Role{entente.RoleAnalyst, entente.RolePartner}, WriteRoles: []entente.Role{entente.RoleAnalyst, entente.RoleSensor}},
+			ReadRoles:      []entente.Role{entente.RoleAnalyst, entente.RolePartner}, WriteRoles: []entente.Role{entente.RoleAnalyst, entente.RoleSensor, entente.RolePartner}},
 		{Alias: CollectionAlerts, Title: "Coordinated alerts", Description: "Alerts computed from sightings across organisations and countries.",
 			DefaultMarking: stix.TLPGreen.MarkingID(),
 			ReadRoles:      []entente.Role{entente.RoleAnalyst, entente.RolePartner, entente.RoleSensor}, WriteRoles: []entente.Role{}},

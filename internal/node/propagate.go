@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente/internal/correlate"
+	"github.com/entente-cti/entente/internal/retraction"
 	"github.com/entente-cti/entente/internal/stix"
 )
 
@@ -48,6 +49,8 @@ type storedBatch struct {
 	sightings  []json.RawMessage
 	// alerts received from others, for this node's alert lifecycle.
 	alerts []json.RawMessage
+	// retractions, by the node's analysts or received, to honour.
+	retractions []json.RawMessage
 }
 
 // Close stops starting background propagation and waits for the pushes
@@ -88,6 +91,9 @@ func (s *Service) stored(collection string, objs []*stix.Object, received bool) 
 		if received && o.Type == correlate.AlertType {
 			b.alerts = append(b.alerts, append(json.RawMessage(nil), o.Raw...))
 		}
+		if o.Type == "opinion" && retraction.IsRetraction(o.Raw) {
+			b.retractions = append(b.retractions, append(json.RawMessage(nil), o.Raw...))
+		}
 	}
 	if indicators {
 		// Partners' blinded sets take them in the background.
@@ -124,6 +130,7 @@ func (s *Service) drain() {
 		types := map[string][]string{}
 		sightings := map[string][]json.RawMessage{}
 		alerts := map[string][]json.RawMessage{}
+		retractions := map[string][]json.RawMessage{}
 		var order []string
 		for _, b := range batches {
 			if _, ok := types[b.collection]; !ok {
@@ -136,6 +143,17 @@ func (s *Service) drain() {
 			}
 			sightings[b.collection] = append(sightings[b.collection], b.sightings...)
 			alerts[b.collection] = append(alerts[b.collection], b.alerts...)
+			retractions[b.collection] = append(retractions[b.collection], b.retractions...)
+		}
+		// Retractions first: what they withdraw must not leave in the
+		// pushes that follow.
+		for _, c := range order {
+			if len(retractions[c]) == 0 {
+				continue
+			}
+			if _, err := s.applyRetractions(ctx, c, retractions[c]); err != nil && !errors.Is(err, context.Canceled) {
+				s.log.ErrorContext(ctx, "retractions not applied; they apply at the next start", "collection", c, "err", err)
+			}
 		}
 		for _, c := range order {
 			s.fed.Stored(ctx, c, types[c])

@@ -140,7 +140,9 @@ func TestAlertPushedAtOnce(t *testing.T) {
 	}
 	postSightings(t, a.s, sensor, alertSighting(0, a.clk.now()), alertSighting(1, a.clk.now()))
 	national := waitAlert("national")
-	postSightings(t, a.s, sensor, alertSighting(2, a.clk.now()), alertSighting(3, a.clk.now()))
+	// Two more organisations, each reporting as its own source.
+	report(t, a.s, a.id, 2, alertSighting(2, a.clk.now()))
+	report(t, a.s, a.id, 3, alertSighting(3, a.clk.now()))
 	regional := waitAlert("regional")
 	if idOfRaw(t, national) != idOfRaw(t, regional) {
 		t.Errorf("the escalation is a new alert: %s then %s", idOfRaw(t, national), idOfRaw(t, regional))
@@ -224,15 +226,20 @@ func TestPartnerSightingsCorrelatedAtOnce(t *testing.T) {
 	ctx := context.Background()
 	n := serveAlertNode(t)
 	admin := node.LocalAdmin(n.id.ID)
-	const partner = "identity--0a1b2c3d-0000-4000-b000-000000000001"
-	if err := n.s.PutPartner(ctx, admin, policy.Party{ID: partner, Name: "CERT DE", Country: "DE"}); err != nil {
-		t.Fatal(err)
+	// Two partners, each an independent source at home in its country.
+	partnerClient := func(id, name, country string) *taxiiclient.Client {
+		t.Helper()
+		if err := n.s.PutPartner(ctx, admin, policy.Party{ID: id, Name: name, Country: country}); err != nil {
+			t.Fatal(err)
+		}
+		secret, _, err := n.s.CreateKey(ctx, admin, node.NewKey{Name: name, Role: entente.RolePartner, Org: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &taxiiclient.Client{APIRoot: n.url + "/taxii2/api1/", Auth: taxiiclient.Auth{Token: secret}}
 	}
-	secret, _, err := n.s.CreateKey(ctx, admin, node.NewKey{Name: "CERT DE", Role: entente.RolePartner, Org: partner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc := &taxiiclient.Client{APIRoot: n.url + "/taxii2/api1/", Auth: taxiiclient.Auth{Token: secret}}
+	pcFR := partnerClient("identity--0a1b2c3d-0000-4000-b000-000000000002", "CERT FR", "FR")
+	pc := partnerClient("identity--0a1b2c3d-0000-4000-b000-000000000001", "CERT DE", "DE")
 	analyst := sensorOf(t, n.s, n.id, entente.RoleAnalyst)
 
 	now := n.clk.now()
@@ -256,8 +263,9 @@ func TestPartnerSightingsCorrelatedAtOnce(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	// Two French organisations the node knows: national at once.
-	if res, err := pc.Push(ctx, n.inbox.ID, []json.RawMessage{alertSighting(0, now), alertSighting(1, now)}); err != nil || res.Failure > 0 {
+	// Two French organisations the node knows, vouched for by the French
+	// CERT: national at once.
+	if res, err := pcFR.Push(ctx, n.inbox.ID, []json.RawMessage{alertSighting(0, now), alertSighting(1, now)}); err != nil || res.Failure > 0 {
 		t.Fatalf("partner push: %v %+v", err, res)
 	}
 	waitTier("national")
@@ -265,7 +273,8 @@ func TestPartnerSightingsCorrelatedAtOnce(t *testing.T) {
 	if st, err := n.s.AddObjects(ctx, analyst, "inbox", redacted(1, "identity--0a1b2c3d-0000-4000-b100-000000000001", "IT")); err != nil || st.FailureCount > 0 {
 		t.Fatalf("analyst AddObjects: %v %+v", err, st)
 	}
-	// ...while two from the partner are: two more countries, regional.
+	// ...while two from the German CERT are: two more countries and a
+	// second independent source, regional.
 	objs := append(redacted(2, "identity--0a1b2c3d-0000-4000-b100-000000000002", "DE"), redacted(3, "identity--0a1b2c3d-0000-4000-b100-000000000003", "ES")...)
 	if res, err := pc.Push(ctx, n.inbox.ID, objs); err != nil || res.Failure > 0 {
 		t.Fatalf("partner push: %v %+v", err, res)

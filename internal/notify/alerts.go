@@ -61,12 +61,19 @@ type AlertPayload struct {
 	Node string `json:"node"`
 	// Time is when the change happened on the node.
 	Time time.Time `json:"time"`
-	// Change is what happened: created, escalated, updated, superseded.
+	// Change is what happened: created, escalated, updated, superseded,
+	// lowered (evidence retracted, a source quarantined) or withdrawn
+	// (nothing supports it any more).
 	Change string `json:"change"`
 	// Status is the alert's status on the node after the change.
 	Status string `json:"status"`
 	// Alert is the STIX alert object, as the policy gate released it.
 	Alert json.RawMessage `json:"alert"`
+	// Info is the alert as the node's people read it: the threat's name
+	// and observable values, the tier's rule, each source's evidence and
+	// what the safety net suppressed. Only the node's own webhooks
+	// receive it; partners' receive the released object alone.
+	Info *alerting.AlertInfo `json:"info,omitempty"`
 }
 
 // AlertNotifier notifies alert changes to webhooks (signed, through a
@@ -143,9 +150,9 @@ func (n *AlertNotifier) Notify(ctx context.Context, ev alerting.AlertEvent) {
 	if n.d == nil {
 		return
 	}
-	enqueue := func(target string, object json.RawMessage) {
+	enqueue := func(target string, object json.RawMessage, info *alerting.AlertInfo) {
 		body, err := json.Marshal(AlertPayload{Type: "entente.alert", Node: opt.Node, Time: now,
-			Change: string(ev.Change), Status: string(ev.Status), Alert: object})
+			Change: string(ev.Change), Status: string(ev.Status), Alert: object, Info: info})
 		if err != nil {
 			n.log.ErrorContext(ctx, "encode alert notification", "alert", ev.Alert.ID, "err", err)
 			return
@@ -155,7 +162,7 @@ func (n *AlertNotifier) Notify(ctx context.Context, ev alerting.AlertEvent) {
 		}
 	}
 	for _, w := range opt.Webhooks {
-		enqueue(w, ev.Object)
+		enqueue(w, ev.Object, ev.Info)
 	}
 	for _, pw := range opt.PartnerWebhooks {
 		// The partner receives what its agreement allows, as the gate
@@ -169,7 +176,7 @@ func (n *AlertNotifier) Notify(ctx context.Context, ev alerting.AlertEvent) {
 			n.log.DebugContext(ctx, "alert notification withheld by the partner's agreement", "alert", ev.Alert.ID, "partner", pw.Partner)
 			continue
 		}
-		enqueue(pw.URL, object)
+		enqueue(pw.URL, object, nil)
 	}
 	n.d.Wake()
 }
