@@ -296,3 +296,16 @@ func allLocations(refs []string) bool {
 	}
 	return len(refs) > 0
 }
+
+// Restart correlates every stored sighting again, from the store (when
+// something that withheld sightings was lifted: a retraction revoked).
+// Alerts it raises again are recorded in their lifecycles, not notified.
+func (s *Service) Restart(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.engine == nil {
+		return nil
+	}
+	s.engine = nil
+	return s.startAlerts(ctx, nil)
+}

@@ -260,7 +260,8 @@ func (g *Gate) retractionsFor(ctx context.Context, t *terms, c entente.Collectio
 		if !ok[i] || e.Type != "opinion" || !retraction.IsRetraction(e.Raw) {
 			continue
 		}
-		r, isR := retraction.Parse(e.Raw)
+		// A revoked retraction follows the retraction it revokes.
+		r, _, isR := retraction.ParseAny(e.Raw)
 		if !isR {
 			continue
 		}

@@ -201,9 +201,21 @@ func revoke(raw json.RawMessage, o *stix.Object, now time.Time) (json.RawMessage
 func (s *Service) applyRetractions(ctx context.Context, collection string, raws []json.RawMessage) ([]correlate.Alert, error) {
 	ps, _ := s.st.(store.PolicyStore)
 	entries := make([]entente.ObjectEntry, 0, len(raws))
+	revoked := false
 	for _, raw := range raws {
 		if r, ok := retraction.Parse(raw); ok {
 			entries = append(entries, entente.ObjectEntry{ID: r.ID, Type: "opinion", Raw: raw})
+		}
+		revoked = revoked || retraction.IsRevoked(raw)
+	}
+	if revoked {
+		// A retraction revoked: what it withdrew is acted on again, and
+		// correlation counts it again from the store.
+		if err := s.gate.TermsChanged(ctx, "retraction revoked"); err != nil {
+			return nil, err
+		}
+		if err := s.alerting.Restart(ctx); err != nil {
+			return nil, err
 		}
 	}
 	if len(entries) == 0 {
@@ -274,22 +286,146 @@ func (s *Service) retractionsForCorrelation(ctx context.Context) ([]alerting.Ret
 // they raised are withdrawn or lowered, its objects leave every export,
 // snapshot and release to others — until it is released. Audited.
 // ENOTFOUND if there is no such partner.
+//
+// What the node passed on of it is retracted on the partners that
+// received it: retractions (opinions, at most retraction.MaxRefs objects
+// each) naming the objects received from it are stored with them and
+// follow them through the gate, so that the quarantine reaches every
+// node its contributions reached.
 func (s *Service) QuarantinePartner(ctx context.Context, p entente.Principal, id, reason string) (policy.Party, error) {
 	party, err := s.gate.SetQuarantine(ctx, p, id, true, reason)
 	if err != nil {
 		return policy.Party{}, err
 	}
-	return party, s.alerting.SourceChanged(ctx, id)
+	if err := s.alerting.SourceChanged(ctx, id); err != nil {
+		return party, err
+	}
+	return party, s.retractFrom(ctx, id, reason)
+}
+
+// maxQuarantineRefs bounds the objects a quarantine retracts on partners
+// (the most recently received first).
+const maxQuarantineRefs = 1_000_000
+
+// retractFrom stores, in each collection, retractions of the objects
+// received from partner id.
+func (s *Service) retractFrom(ctx context.Context, id, reason string) error {
+	ps, ok := s.st.(store.PolicyStore)
+	if !ok {
+		return nil
+	}
+	recs, err := ps.ProvenanceFrom(ctx, id, maxQuarantineRefs)
+	if err != nil {
+		return err
+	}
+	self, err := s.selfParty(ctx)
+	if err != nil {
+		return err
+	}
+	byColl := map[string][]string{}
+	seen := map[[2]string]bool{}
+	var order []string
+	for _, r := range recs {
+		k := [2]string{r.Collection, r.ObjectID}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if _, ok := byColl[r.Collection]; !ok {
+			order = append(order, r.Collection)
+		}
+		byColl[r.Collection] = append(byColl[r.Collection], r.ObjectID)
+	}
+	why := "partner " + id + " quarantined"
+	if reason != "" {
+		why += ": " + reason
+	}
+	admin := LocalAdmin(self.ID)
+	now := s.now()
+	for _, c := range order {
+		ids := byColl[c]
+		var ops []json.RawMessage
+		for start := 0; start < len(ids); start += retraction.MaxRefs {
+			refs := make([]retraction.Ref, 0, retraction.MaxRefs)
+			for _, oid := range ids[start:min(start+retraction.MaxRefs, len(ids))] {
+				refs = append(refs, retraction.Ref{ID: oid})
+			}
+			op, err := retraction.NewForQuarantine(self.ID, id, refs, why, now)
+			if err != nil {
+				return err
+			}
+			ops = append(ops, op)
+		}
+		st, err := s.AddObjects(ctx, admin, c, ops)
+		if err != nil {
+			return fmt.Errorf("retract what partner %s contributed to collection %s: %w", id, c, err)
+		}
+		if st.FailureCount > 0 {
+			return fmt.Errorf("retract what partner %s contributed to collection %s: %s", id, c, st.Failures[0].Message)
+		}
+		if _, err := s.applyRetractions(ctx, c, ops); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ReleasePartner ends a partner's quarantine (admin): what it sent is
-// acted on again. Audited. ENOTFOUND if there is no such partner.
+// acted on again, here and, as the retractions its quarantine made are
+// revoked, on the partners that received them. Audited. ENOTFOUND if
+// there is no such partner.
 func (s *Service) ReleasePartner(ctx context.Context, p entente.Principal, id string) (policy.Party, error) {
 	party, err := s.gate.SetQuarantine(ctx, p, id, false, "")
 	if err != nil {
 		return policy.Party{}, err
 	}
+	if err := s.unretract(ctx, id); err != nil {
+		return party, err
+	}
 	return party, s.alerting.SourceChanged(ctx, id)
+}
+
+// unretract revokes the retractions made when partner id was
+// quarantined.
+func (s *Service) unretract(ctx context.Context, id string) error {
+	ps, ok := s.st.(store.PolicyStore)
+	if !ok {
+		return nil
+	}
+	colls, err := s.st.Collections(ctx)
+	if err != nil {
+		return err
+	}
+	held, err := egress.Retractions(ctx, s.st, ps, colls)
+	if err != nil {
+		return err
+	}
+	self, err := s.selfParty(ctx)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	for _, h := range held {
+		if h.Quarantine != id || (h.Origin != "" && h.Origin != self.ID) {
+			continue
+		}
+		page, err := s.st.QueryObjects(ctx, entente.ObjectQuery{Collection: h.Collection, IDs: []string{h.ID}, Limit: 1})
+		if err != nil || len(page.Entries) == 0 {
+			return fmt.Errorf("read retraction %s: %v", h.ID, err)
+		}
+		o, err := stix.Decode(page.Entries[0].Raw)
+		if err != nil {
+			return fmt.Errorf("read retraction %s: %w", h.ID, err)
+		}
+		rev, err := revoke(page.Entries[0].Raw, o, now)
+		if err != nil {
+			return err
+		}
+		if st, err := s.AddObjects(ctx, LocalAdmin(self.ID), h.Collection, []json.RawMessage{rev}); err != nil || st.FailureCount > 0 {
+			return fmt.Errorf("revoke retraction %s: %v %+v", h.ID, err, st)
+		}
+	}
+	return s.gate.TermsChanged(ctx, "retractions revoked")
 }
 
 // SetPartnerTrust sets a partner's trust weight and quota (admin; nil

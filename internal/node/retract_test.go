@@ -331,3 +331,83 @@ func TestRetractionFollowsToPartners(t *testing.T) {
 		t.Error("B did not audit the retraction it received")
 	}
 }
+
+// TestQuarantineReachesWhereItsContributionsWent: a CERT (Y) relays to
+// another (X) the sightings a constituent (A) pushed to it; X raises an
+// alert on them. Y quarantines A: the retraction of A's sightings
+// follows them to X, which withdraws the alert; Y releases A, and X acts
+// on them again.
+func TestQuarantineReachesWhereItsContributionsWent(t *testing.T) {
+	ctx := context.Background()
+	y, x := serveAlertNode(t), serveAlertNode(t)
+	adminY, adminX := node.LocalAdmin(y.id.ID), node.LocalAdmin(x.id.ID)
+	// Y's reports: what its constituents push, passed on to X.
+	reports, err := y.s.CreateCollection(ctx, adminY, entente.Collection{Alias: "reports", Title: "Reports", DefaultMarking: stix.TLPGreen.MarkingID(),
+		ReadRoles: []entente.Role{entente.RoleAnalyst, entente.RolePartner}, WriteRoles: []entente.Role{entente.RolePartner}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := y.s.PutPartner(ctx, adminY, policy.Party{ID: x.id.ID, Name: "X", Country: "DE"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.s.PutPartner(ctx, adminX, policy.Party{ID: y.id.ID, Name: "Y", Country: "FR"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := y.s.PutAgreement(ctx, adminY, policy.Agreement{Partner: policy.Party{ID: x.id.ID}, Collections: []string{reports.ID},
+		ObjectTypes: []string{"sighting"}, MaxTLP: stix.TLPGreen, AllowReshare: true}); err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := x.s.CreateKey(ctx, adminX, node.NewKey{Name: "Y", Role: entente.RolePartner, Org: y.id.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := y.s.AddPeer(ctx, adminY, node.Peer{ID: "x", Name: "X", APIRoot: x.url + "/taxii2/api1/", Collection: x.inbox.ID,
+		LocalCollection: reports.ID, Token: secret, Org: x.id.ID, Direction: node.DirectionPush}); err != nil {
+		t.Fatal(err)
+	}
+	// A, Y's constituent, pushes two French organisations' sightings.
+	const a = "identity--0a1b2c3d-0000-4000-b000-00000000000a"
+	if err := y.s.PutPartner(ctx, adminY, policy.Party{ID: a, Name: "A", Country: "FR"}); err != nil {
+		t.Fatal(err)
+	}
+	_, k, err := y.s.CreateKey(ctx, adminY, node.NewKey{Name: "A", Role: entente.RolePartner, Org: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := y.clk.now()
+	if st, err := y.s.AddObjects(ctx, entente.Principal{KeyID: k.ID, Org: a, Role: entente.RolePartner}, reports.ID,
+		[]json.RawMessage{alertSighting(0, now), alertSighting(1, now)}); err != nil || st.FailureCount > 0 {
+		t.Fatalf("A pushes: %v %+v", err, st)
+	}
+	analystX := sensorOf(t, x.s, x.id, entente.RoleAnalyst)
+	status := func() correlate.Status {
+		list, err := x.s.ListAlerts(ctx, analystX, node.AlertFilter{})
+		if err != nil || len(list) != 1 {
+			return ""
+		}
+		return list[0].Status
+	}
+	waitFor := func(what string, want correlate.Status) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); status() != want; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: X's alert is %q, not %s within 10 s", what, status(), want)
+			}
+		}
+	}
+	waitFor("X raises the alert on what Y relayed", correlate.StatusNew)
+
+	y.clk.add(time.Minute)
+	start := time.Now()
+	if _, err := y.s.QuarantinePartner(ctx, adminY, a, "fabricated sightings"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("Y quarantined A", correlate.StatusWithdrawn)
+	t.Logf("X withdrew the alert %s after Y quarantined A", time.Since(start))
+
+	y.clk.add(time.Minute)
+	if _, err := y.s.ReleasePartner(ctx, adminY, a); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("Y released A", correlate.StatusNew)
+}

@@ -52,6 +52,9 @@ type Retraction struct {
 	Reason string
 	// Created is when it was made.
 	Created time.Time
+	// Quarantine is the partner whose quarantine made it ("" for a false
+	// positive).
+	Quarantine string
 }
 
 // New returns the STIX opinion that retracts refs (at most [MaxRefs]),
@@ -60,6 +63,20 @@ type Retraction struct {
 // restrictive of them allows). EINVALID when refs is empty, too long or
 // names an id that is not a STIX id.
 func New(by string, refs []Ref, reason string, now time.Time) (json.RawMessage, error) {
+	return newOpinion(by, refs, reason, now, "")
+}
+
+// QuarantineProperty names, on a retraction made when a partner was
+// quarantined, that partner: releasing it revokes these retractions.
+const QuarantineProperty = "x_entente_quarantine_ref"
+
+// NewForQuarantine is New for the retraction of what partner contributed,
+// made when it was quarantined.
+func NewForQuarantine(by, partner string, refs []Ref, reason string, now time.Time) (json.RawMessage, error) {
+	return newOpinion(by, refs, reason, now, partner)
+}
+
+func newOpinion(by string, refs []Ref, reason string, now time.Time, quarantine string) (json.RawMessage, error) {
 	if len(refs) == 0 {
 		return nil, entente.Errorf(entente.EINVALID, "a retraction names at least one object")
 	}
@@ -98,7 +115,8 @@ func New(by string, refs []Ref, reason string, now time.Time) (json.RawMessage, 
 		ObjectRefs  []string `json:"object_refs"`
 		Markings    []string `json:"object_marking_refs,omitempty"`
 		Retraction  bool     `json:"x_entente_retraction"`
-	}{"opinion", "2.1", "opinion--" + uuid.NewString(), by, ts, ts, "strongly-disagree", reason, ids, marks, true}
+		Quarantine  string   `json:"x_entente_quarantine_ref,omitempty"`
+	}{"opinion", "2.1", "opinion--" + uuid.NewString(), by, ts, ts, "strongly-disagree", reason, ids, marks, true, quarantine}
 	b, err := json.Marshal(o)
 	if err != nil {
 		return nil, fmt.Errorf("encode retraction: %w", err)
@@ -110,6 +128,13 @@ func New(by string, refs []Ref, reason string, now time.Time) (json.RawMessage, 
 // strongly-disagree. ok is false for any other object (an opinion that
 // agrees is an analyst's view, not a retraction).
 func Parse(raw []byte) (r Retraction, ok bool) {
+	r, revoked, ok := ParseAny(raw)
+	return r, ok && !revoked
+}
+
+// ParseAny is Parse that also reads a revoked retraction (revoked true),
+// which must follow the retraction it revokes.
+func ParseAny(raw []byte) (r Retraction, revoked, ok bool) {
 	var o struct {
 		Type        string   `json:"type"`
 		ID          string   `json:"id"`
@@ -119,17 +144,18 @@ func Parse(raw []byte) (r Retraction, ok bool) {
 		Explanation string   `json:"explanation"`
 		Created     string   `json:"created"`
 		Revoked     bool     `json:"revoked"`
+		Quarantine  string   `json:"x_entente_quarantine_ref"`
 	}
-	if json.Unmarshal(raw, &o) != nil || o.Type != "opinion" || o.Opinion != "strongly-disagree" || o.Revoked || len(o.ObjectRefs) == 0 {
-		return Retraction{}, false
+	if json.Unmarshal(raw, &o) != nil || o.Type != "opinion" || o.Opinion != "strongly-disagree" || len(o.ObjectRefs) == 0 {
+		return Retraction{}, false, false
 	}
-	r = Retraction{ID: o.ID, Refs: o.ObjectRefs, CreatedBy: o.CreatedBy, Reason: o.Explanation}
+	r = Retraction{ID: o.ID, Refs: o.ObjectRefs, CreatedBy: o.CreatedBy, Reason: o.Explanation, Quarantine: o.Quarantine}
 	r.Created, _ = stix.ParseTimestamp(o.Created)
-	return r, true
+	return r, o.Revoked, true
 }
 
-// IsRetraction reports, cheaply, whether raw may be a retraction: an
-// opinion that strongly disagrees.
+// IsRetraction reports, cheaply, whether raw may be a retraction, or a
+// revoked one: an opinion that strongly disagrees.
 func IsRetraction(raw []byte) bool {
 	return strings.Contains(string(raw), `"strongly-disagree"`) && strings.Contains(string(raw), `"opinion"`)
 }
@@ -173,4 +199,15 @@ func Decide(r Retraction, origin, self string, originOf func(id string) string) 
 		}
 	}
 	return e
+}
+
+// IsRevoked reports whether raw is a retraction that was revoked (its
+// objects are acted on again).
+func IsRevoked(raw []byte) bool {
+	var o struct {
+		Type    string `json:"type"`
+		Opinion string `json:"opinion"`
+		Revoked bool   `json:"revoked"`
+	}
+	return json.Unmarshal(raw, &o) == nil && o.Type == "opinion" && o.Opinion == "strongly-disagree" && o.Revoked
 }

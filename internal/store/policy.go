@@ -60,6 +60,10 @@ type PolicyStore interface {
 	// a collection (every version of each), keyed by object id and
 	// version. Objects without a record are absent from the map.
 	Provenance(ctx context.Context, collection string, ids []string) (map[VersionKey]Provenance, error)
+	// ProvenanceFrom returns the provenance records of the object
+	// versions received from origin, in every collection, the most
+	// recently received first, at most limit of them.
+	ProvenanceFrom(ctx context.Context, origin string, limit int) ([]Provenance, error)
 
 	// AppendAudit appends records to the audit log, all or nothing. The
 	// log is append-only: there is no way to change or remove a record.

@@ -493,3 +493,32 @@ func (s *Store) policyDelete(ctx context.Context, query, key, what string) error
 	}
 	return nil
 }
+
+// ProvenanceFrom returns the provenance records of the versions received
+// from origin, the most recently received first, at most limit.
+func (s *Store) ProvenanceFrom(ctx context.Context, origin string, limit int) ([]store.Provenance, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT collection, object_id, version, peer, received FROM provenance WHERE origin = $1 ORDER BY received DESC LIMIT $2`, origin, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read provenance from %s: %w", origin, err)
+	}
+	defer rows.Close()
+	var out []store.Provenance
+	for rows.Next() {
+		var (
+			p      store.Provenance
+			v, rcv int64
+		)
+		if err := rows.Scan(&p.Collection, &p.ObjectID, &v, &p.Peer, &rcv); err != nil {
+			return nil, fmt.Errorf("read provenance from %s: %w", origin, err)
+		}
+		p.Origin, p.Version, p.ReceivedAt = origin, store.FromUnixNano(v), store.FromUnixNano(rcv)
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read provenance from %s: %w", origin, err)
+	}
+	return out, nil
+}

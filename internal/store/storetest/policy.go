@@ -265,6 +265,24 @@ func testProvenance(t *testing.T, s store.PolicyStore) {
 	if p := other[key(recs[700])]; p.Origin != recs[700].Origin || len(other) != 1 {
 		t.Errorf("provenance in c2 = %+v, want only %+v", other, recs[700])
 	}
+	// By origin, in every collection, the most recently received first.
+	later := store.Provenance{Collection: "c2", ObjectID: indicatorID(1), Version: v(1), Origin: recs[700].Origin, Peer: "p9", ReceivedAt: rcv.Add(time.Hour)}
+	if err := s.SetProvenance(ctx(t), []store.Provenance{later}); err != nil {
+		t.Fatal(err)
+	}
+	from, err := s.ProvenanceFrom(ctx(t), recs[700].Origin, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]store.Provenance{later, recs[700]}, from); diff != "" {
+		t.Errorf("provenance from %s (-want +got):\n%s", recs[700].Origin, diff)
+	}
+	if from, err := s.ProvenanceFrom(ctx(t), recs[0].Origin, 5); err != nil || len(from) != 5 {
+		t.Errorf("provenance from %s, limit 5: %d records, %v", recs[0].Origin, len(from), err)
+	}
+	if from, err := s.ProvenanceFrom(ctx(t), "identity--00000000-0000-4000-8000-0000000000ff", 5); err != nil || len(from) != 0 {
+		t.Errorf("provenance from an unknown origin: %+v, %v", from, err)
+	}
 }
 
 func testAudit(t *testing.T, s store.PolicyStore) {
