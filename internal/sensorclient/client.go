@@ -7,6 +7,7 @@ package sensorclient
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -83,5 +84,35 @@ func (c *Client) PostSightings(ctx context.Context, bundle []byte) error {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return fmt.Errorf("report sightings to %s: %s: %s", c.Server, resp.Status, bytes.TrimSpace(msg))
 	}
+	// The node answers with a TAXII status: objects it refused are an
+	// error, naming the first and why (the others were stored).
+	var st struct {
+		Success  int `json:"success_count"`
+		Failure  int `json:"failure_count"`
+		Failures []struct {
+			ID      string `json:"id"`
+			Message string `json:"message"`
+		} `json:"failures"`
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil || len(bytes.TrimSpace(body)) == 0 || json.Unmarshal(body, &st) != nil {
+		return nil // not a status: nothing more to say
+	}
+	if st.Failure > 0 {
+		first := ""
+		if len(st.Failures) > 0 {
+			first = fmt.Sprintf(": first %s: %s", st.Failures[0].ID, st.Failures[0].Message)
+		}
+		return &RefusedError{Stored: st.Success, Refused: st.Failure, Message: fmt.Sprintf("report sightings to %s: %d of %d objects refused%s", c.Server, st.Failure, st.Failure+st.Success, first)}
+	}
 	return nil
 }
+
+// RefusedError is returned when the node refused some of the objects
+// reported (the others were stored).
+type RefusedError struct {
+	Stored, Refused int
+	Message         string
+}
+
+func (e *RefusedError) Error() string { return e.Message }

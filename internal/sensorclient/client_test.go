@@ -3,6 +3,7 @@ package sensorclient_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -52,6 +53,9 @@ func TestClient(t *testing.T) {
 			w.Write(data)
 		case match.SightingsPath:
 			posted, _ = io.ReadAll(r.Body)
+			if strings.Contains(string(posted), "refuse") {
+				w.Write([]byte(`{"id":"s","status":"complete","total_count":2,"success_count":1,"failure_count":1,"failures":[{"id":"indicator--x","message":"x_entente_blind_ref must hold a STIX id"}]}`))
+			}
 		}
 	}))
 	defer srv.Close()
@@ -66,6 +70,12 @@ func TestClient(t *testing.T) {
 	}
 	if err := c.PostSightings(context.Background(), []byte(`{"type":"bundle"}`)); err != nil || string(posted) != `{"type":"bundle"}` {
 		t.Errorf("post: %v %q", err, posted)
+	}
+	// Objects the node refused are an error naming the first and why.
+	err = c.PostSightings(context.Background(), []byte(`{"type":"bundle","refuse":true}`))
+	var refused *sensorclient.RefusedError
+	if !errors.As(err, &refused) || refused.Refused != 1 || refused.Stored != 1 || !strings.Contains(err.Error(), "indicator--x: x_entente_blind_ref must hold a STIX id") {
+		t.Errorf("post with a refused object: %v", err)
 	}
 	bad := &sensorclient.Client{Server: srv.URL, Token: "wrong"}
 	if _, _, err := bad.FetchSnapshot(context.Background(), ""); err == nil || !strings.Contains(err.Error(), "401") {
