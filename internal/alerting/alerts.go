@@ -384,6 +384,11 @@ func (s *Service) correlateLocked(ctx context.Context, collection string, object
 			got, err := a.engine.Add(one, now)
 			if err != nil {
 				s.log.DebugContext(ctx, "sighting refused by correlation", "err", err)
+				if re := (*correlate.RejectError)(nil); errors.As(err, &re) && re.Reason == correlate.ReasonPast {
+					// Too old to raise an alert, but seen: the overview
+					// shows it at its time (replayed historical logs).
+					s.events.record(one, now)
+				}
 				continue
 			}
 			s.events.sighting(one, now, a.replaying) // live events (events.go)

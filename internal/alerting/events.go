@@ -2,6 +2,7 @@ package alerting
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -40,8 +41,12 @@ const (
 // before further events are dropped for it (and counted).
 const subscriberBuffer = 256
 
-// activityDays is how far back the in-memory sighting activity reaches.
+// activityDays is the longest overview window.
 const activityDays = 31
+
+// maxActivityHours bounds the hours of sighting activity kept in memory
+// (the most recent by data time are kept): three years of hours.
+const maxActivityHours = 3 * 366 * 24
 
 // eventHub fans events out to subscribers and keeps the activity of
 // sightings per hour and country since the node started (the replay of
@@ -50,6 +55,8 @@ type eventHub struct {
 	mu    sync.Mutex
 	subs  map[*Subscription]struct{}
 	hours map[int64]*hourActivity // by Unix hour
+	// latest is the latest hour in hours.
+	latest int64
 	// starting is set once Overview has started correlation.
 	starting bool
 	// refsAt is when refreshRefs last read the relationships.
@@ -133,6 +140,16 @@ func (h *eventHub) publish(ev Event) {
 // sighting records a sighting correlation accepted, and publishes it
 // unless it is the replay of a stored one.
 func (h *eventHub) sighting(sg correlate.Sighting, now time.Time, replaying bool) {
+	h.record(sg, now)
+	if !replaying {
+		h.publish(Event{Kind: EventSighting, At: now, ID: sg.ID, Countries: []string{sg.Country}})
+	}
+}
+
+// record counts a sighting in the activity of the hour it was seen (its
+// data time, however old: replayed historical logs show where and when
+// they were seen), without publishing it.
+func (h *eventHub) record(sg correlate.Sighting, now time.Time) {
 	at := sg.LastSeen
 	if at.IsZero() {
 		at = sg.FirstSeen
@@ -145,31 +162,30 @@ func (h *eventHub) sighting(sg correlate.Sighting, now time.Time, replaying bool
 		h.hours = map[int64]*hourActivity{}
 	}
 	hour := at.Unix() / 3600
-	if hour >= now.Unix()/3600-activityDays*24 {
-		a := h.hours[hour]
-		if a == nil {
-			a = &hourActivity{countries: map[string]int{}}
-			h.hours[hour] = a
-			h.forgetLocked(now)
-		}
-		a.total++
-		if sg.Country != "" {
-			a.countries[sg.Country]++
-		}
+	a := h.hours[hour]
+	if a == nil {
+		a = &hourActivity{countries: map[string]int{}}
+		h.hours[hour] = a
+		h.forgetLocked()
+	}
+	a.total++
+	if sg.Country != "" {
+		a.countries[sg.Country]++
+	}
+	if hour >= h.latest {
+		h.latest = hour
 	}
 	h.mu.Unlock()
-	if !replaying {
-		h.publish(Event{Kind: EventSighting, At: now, ID: sg.ID, Countries: []string{sg.Country}})
-	}
 }
 
-// forgetLocked drops the hours older than activityDays.
-func (h *eventHub) forgetLocked(now time.Time) {
-	oldest := now.Unix()/3600 - activityDays*24
-	for hour := range h.hours {
-		if hour < oldest {
-			delete(h.hours, hour)
-		}
+// forgetLocked drops the oldest hours past maxActivityHours.
+func (h *eventHub) forgetLocked() {
+	if len(h.hours) <= maxActivityHours {
+		return
+	}
+	hours := slices.Sorted(maps.Keys(h.hours))
+	for _, hour := range hours[:len(hours)-maxActivityHours] {
+		delete(h.hours, hour)
 	}
 }
 
@@ -192,6 +208,10 @@ func (h *eventHub) transitioned(info AlertInfo, now time.Time) {
 type Overview struct {
 	Since time.Time `json:"since"`
 	Until time.Time `json:"until"`
+	// Latest is the end of the latest hour any sighting was seen in (by
+	// its data time, which replayed logs put in the past): a window
+	// ending there shows them. Zero when there is none.
+	Latest time.Time `json:"latest,omitzero"`
 	// Sightings counts the sightings correlation accepted in the window,
 	// one per reporting organisation of each sighting object.
 	Sightings int `json:"sightings"`
@@ -260,11 +280,13 @@ const (
 	MaxOverviewWindow = activityDays * 24 * time.Hour
 )
 
-// Overview summarises the sightings and alerts of the window ending now
-// (analyst or admin), split into buckets for the timeline (1 to 200).
-// Sightings are counted by the hour, so the window is rounded to whole
-// hours. EINVALID if the window or the buckets are out of range.
-func (s *Service) Overview(ctx context.Context, p entente.Principal, window time.Duration, buckets int) (Overview, error) {
+// Overview summarises the sightings and alerts of the window ending at
+// until (now when zero: a window may be moved to the time of the data,
+// see Overview.Latest) (analyst or admin), split into buckets for the
+// timeline (1 to 200). Sightings are counted by the hour they were seen,
+// so the window is rounded to whole hours. EINVALID if the window or the
+// buckets are out of range.
+func (s *Service) Overview(ctx context.Context, p entente.Principal, window time.Duration, buckets int, until time.Time) (Overview, error) {
 	if err := requireAnalyst(p, "reading the overview"); err != nil {
 		return Overview{}, err
 	}
@@ -276,6 +298,9 @@ func (s *Service) Overview(ctx context.Context, p entente.Principal, window time
 	}
 	threats, ready := s.correlationReady()
 	now := s.now()
+	if !until.IsZero() && until.Before(now) {
+		now = until.UTC()
+	}
 	endHour := now.Unix()/3600 + 1 // exclusive
 	hours := int64(window / time.Hour)
 	startHour := endHour - hours
@@ -302,6 +327,9 @@ func (s *Service) Overview(ctx context.Context, p entente.Principal, window time
 		return c
 	}
 	s.events.mu.Lock()
+	if len(s.events.hours) > 0 {
+		o.Latest = time.Unix((s.events.latest+1)*3600, 0).UTC()
+	}
 	for hour, a := range s.events.hours {
 		if hour < startHour || hour >= endHour {
 			continue
@@ -319,7 +347,7 @@ func (s *Service) Overview(ctx context.Context, p entente.Principal, window time
 		return Overview{}, err
 	}
 	for _, al := range alerts {
-		if al.LastSeen.Before(o.Since) && al.Updated.Before(o.Since) {
+		if al.LastSeen.Before(o.Since) && al.Updated.Before(o.Since) || al.FirstSeen.After(now) {
 			continue
 		}
 		o.Alerts[al.Status]++

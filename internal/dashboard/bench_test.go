@@ -179,12 +179,12 @@ func benchServer(b *testing.B) (string, *node.Service, string) {
 	// that, so that benchmarks measure a node in its steady state.
 	admin := node.LocalAdmin(id.ID)
 	t0 := time.Now()
-	if _, err := svc.Overview(ctx, admin, 24*time.Hour, 24); err != nil {
+	if _, err := svc.Overview(ctx, admin, 24*time.Hour, 24, time.Time{}); err != nil {
 		b.Fatal(err)
 	}
 	benchCold = time.Since(t0)
 	for {
-		o, err := svc.Overview(ctx, admin, time.Hour, 1)
+		o, err := svc.Overview(ctx, admin, time.Hour, 1, time.Time{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -326,7 +326,8 @@ func (h *Handler) serveAsset(w http.ResponseWriter, r *http.Request, name, cache
 	w.Write(body)
 }
 
-// overview serves GET /ui/api/overview?window=24h&buckets=48.
+// overview serves GET /ui/api/overview?window=24h&buckets=48[&until=T]:
+// the window ends at until (RFC 3339), or now.
 func (h *Handler) overview(w http.ResponseWriter, r *http.Request, p entente.Principal) {
 	q := r.URL.Query()
 	window := 24 * time.Hour
@@ -347,7 +348,16 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, p entente.Pri
 		}
 		buckets = n
 	}
-	o, err := h.svc.Overview(r.Context(), p, window, buckets)
+	var until time.Time
+	if s := q.Get("until"); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			h.writeError(w, r, entente.Errorf(entente.EINVALID, "until %q is not an RFC 3339 time such as 2026-12-01T00:00:00Z", s))
+			return
+		}
+		until = t
+	}
+	o, err := h.svc.Overview(r.Context(), p, window, buckets, until)
 	h.respond(w, r, o, err)
 }
 

@@ -180,10 +180,10 @@ func (s *Service) Subscribe(p entente.Principal) (*Subscription, error) {
 	return s.alerting.Subscribe(p)
 }
 
-// Overview summarises the sightings and alerts of a window ending now
-// (analyst or admin).
-func (s *Service) Overview(ctx context.Context, p entente.Principal, window time.Duration, buckets int) (Overview, error) {
-	return s.alerting.Overview(ctx, p, window, buckets)
+// Overview summarises the sightings and alerts of a window ending at
+// until, or now when zero (analyst or admin).
+func (s *Service) Overview(ctx context.Context, p entente.Principal, window time.Duration, buckets int, until time.Time) (Overview, error) {
+	return s.alerting.Overview(ctx, p, window, buckets, until)
 }
 
 // correlateStored correlates the sightings of a request whose status st

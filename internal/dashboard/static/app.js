@@ -142,7 +142,8 @@ const pages = {};
 
 pages.overview = async (arg, params) => {
   const win = params.get("window") || "24h";
-  const [o, w] = await Promise.all([api("overview?window=" + encodeURIComponent(win) + "&buckets=24"), world()]);
+  const until = params.get("until") || "";
+  const [o, w] = await Promise.all([api("overview?window=" + encodeURIComponent(win) + "&buckets=24" + (until ? "&until=" + encodeURIComponent(until) : "")), world()]);
   const maxS = Math.max(1, ...Object.values(o.countries).map((c) => c.sightings));
   const map = drawMap(w, (cc) => {
     const c = o.countries[cc];
@@ -157,7 +158,7 @@ pages.overview = async (arg, params) => {
   }
   if (o.replaying) setTimeout(() => { if (state.page === "overview") scheduleRefresh(); }, 3000);
   const open = (o.alerts.new || 0) + (o.alerts.escalated || 0);
-  const sel = el("select", { id: "window", onchange: (e) => { location.hash = "#/overview?window=" + e.target.value; } },
+  const sel = el("select", { id: "window", onchange: (e) => { location.hash = "#/overview?window=" + e.target.value + (until ? "&until=" + encodeURIComponent(until) : ""); } },
     ...["1h", "6h", "24h", "168h", "720h"].map((v) => el("option", { value: v, selected: v === win }, { "168h": "7 days", "720h": "30 days" }[v] || v)));
   const tl = svg("svg", { class: "timeline", viewBox: "0 0 " + o.timeline.length * 10 + " 100", preserveAspectRatio: "none", role: "img", "aria-label": "timeline" });
   const maxT = Math.max(1, ...o.timeline.map((b) => b.sightings + b.alerts));
@@ -170,7 +171,11 @@ pages.overview = async (arg, params) => {
   });
   const top = Object.entries(o.countries).sort((a, b) => b[1].alerts - a[1].alerts || b[1].sightings - a[1].sightings).slice(0, 10);
   show(
-    el("div", { class: "toolbar" }, el("h1", {}, "Overview"), el("label", { for: "window" }, "Window"), sel),
+    el("div", { class: "toolbar" }, el("h1", {}, "Overview"), el("label", { for: "window" }, "Window"), sel,
+      // Replayed historical logs are seen in the past: the window moves to
+      // the time of the data, and back to now.
+      until ? el("a", { id: "window-now", href: "#/overview?window=" + encodeURIComponent(win) }, "back to now")
+        : (o.latest && new Date(o.latest) < new Date(o.since) ? el("a", { id: "window-latest", href: "#/overview?window=" + encodeURIComponent(win) + "&until=" + encodeURIComponent(o.latest) }, "show the latest data (" + fmt(o.latest) + ")") : null)),
     el("div", { class: "cards" },
       el("div", { class: "card" }, el("b", { id: "count-sightings" }, o.sightings), "sightings"),
       el("div", { class: "card" }, el("b", { id: "count-open" }, open), "open alerts"),
