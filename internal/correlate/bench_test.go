@@ -11,20 +11,25 @@ import (
 )
 
 // feed is a synthetic federation: 10,000 threats sighted by 300
-// organisations in 78 countries, a million sightings per simulated minute.
+// organisations in 78 countries, a million sightings per simulated minute,
+// with the corroboration rules on: each organisation's sightings are
+// vouched for by its country's CERT (78 sources at home in their
+// countries, under a quota) and name the indicator sighted.
 type feed struct {
-	threats []correlate.ThreatKey
-	orgs    []string
-	ccs     []string
-	rng     *rand.Rand
-	now     time.Time
-	n       int
+	threats    []correlate.ThreatKey
+	indicators []string
+	orgs       []string
+	ccs        []string
+	rng        *rand.Rand
+	now        time.Time
+	n          int
 }
 
 func newFeed() *feed {
 	f := &feed{rng: rand.New(rand.NewPCG(1, 2)), now: t0}
 	for i := range 10000 {
 		f.threats = append(f.threats, correlate.ThreatKey(fmt.Sprintf("malware--%08d-0000-4000-8000-000000000000", i)))
+		f.indicators = append(f.indicators, fmt.Sprintf("indicator--%08d-0000-4000-8000-000000000000", i))
 	}
 	for i := range 300 {
 		f.orgs = append(f.orgs, fmt.Sprintf("identity--%08d-0000-4000-8000-000000000000", i))
@@ -44,13 +49,17 @@ func (f *feed) minute(tb testing.TB, e *correlate.Engine) (alerts int) {
 		f.now = f.now.Add(step)
 		o := f.rng.IntN(len(f.orgs))
 		at := f.now.Add(-time.Duration(f.rng.Int64N(int64(time.Hour))))
+		th := f.rng.IntN(len(f.threats))
+		cc := f.ccs[o%len(f.ccs)]
 		s := correlate.Sighting{
-			Threat:    f.threats[f.rng.IntN(len(f.threats))],
+			Threat:    f.threats[th],
 			Org:       f.orgs[o],
-			Country:   f.ccs[o%len(f.ccs)],
+			Country:   cc,
 			FirstSeen: at,
 			LastSeen:  at,
 			Count:     1,
+			Source:    "cert-" + cc,
+			Object:    f.indicators[th],
 		}
 		f.n++
 		as, err := e.Add(s, f.now)
@@ -68,7 +77,8 @@ func (f *feed) saturate(tb testing.TB, e *correlate.Engine) {
 	for _, th := range f.threats {
 		for o, org := range f.orgs {
 			at := f.now.Add(-time.Duration(f.rng.Int64N(int64(time.Hour))))
-			s := correlate.Sighting{Threat: th, Org: org, Country: f.ccs[o%len(f.ccs)], FirstSeen: at, LastSeen: at, Count: 1}
+			cc := f.ccs[o%len(f.ccs)]
+			s := correlate.Sighting{Threat: th, Org: org, Country: cc, FirstSeen: at, LastSeen: at, Count: 1, Source: "cert-" + cc}
 			if _, err := e.Add(s, f.now); err != nil {
 				tb.Fatal(err)
 			}
@@ -89,11 +99,17 @@ func heapInuse() uint64 {
 // every organisation, then one simulated minute) and after the last
 // minute, which must stay flat.
 func BenchmarkAdd(b *testing.B) {
-	e, err := correlate.New(correlate.Config{FederationCountries: 78})
+	// Every source under a quota, checked on every sighting (set far
+	// above the ~13,000 sightings per simulated minute each sends, so
+	// none is refused).
+	e, err := correlate.New(correlate.Config{FederationCountries: 78, DefaultQuota: 100_000_000})
 	if err != nil {
 		b.Fatal(err)
 	}
 	f := newFeed()
+	for _, cc := range f.ccs {
+		e.SetSource("cert-"+cc, correlate.SourceInfo{Home: cc, Weight: 1, Quota: 100_000_000})
+	}
 	// Warm up: every (threat, organisation) pair is seen once, so that
 	// what follows adds sightings but no new reporters; memory must then
 	// stay flat however many sightings arrive.
