@@ -19,6 +19,7 @@ import (
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/config"
 	"github.com/entente-cti/entente/internal/dashboard"
+	"github.com/entente-cti/entente/internal/geo"
 	"github.com/entente-cti/entente/internal/httpapi"
 	"github.com/entente-cti/entente/internal/nodekey"
 	"github.com/entente-cti/entente/internal/pin"
@@ -52,6 +53,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	sector := fs.String("sector", "", "industry sector, when the node is created by this start")
 	var geoFiles multiFlag
 	fs.Var(&geoFiles, "geo", "geolocation data for exports: range CSV, CIDR directory or .mmdb (repeatable)")
+	devicesConfig := fs.String("devices-config", "", "device-watch configuration (TOML; default DATA/devices.toml when it exists): sensors then post logs to /api/v1/devices/events (docs/devices.md)")
 	syncEvery := fs.Duration("sync-interval", 5*time.Minute, "how often every federation peer is synced (0: only on request)")
 	alertFl := new(alertServeFlags).register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -144,13 +146,20 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	}
 	// Before the store closes: background pushes and correlation end.
 	defer svc.Close()
+	var loc geo.Locator
 	if len(geoFiles) > 0 {
-		loc, err := loadGeo(geoFiles)
-		if err != nil {
+		if loc, err = loadGeo(geoFiles); err != nil {
 			return err
 		}
 		svc.SetGeo(loc)
 	}
+	// The device watch, when configured: its profiles are saved
+	// periodically and, after the server stopped, a last time.
+	stopDevices, err := startDeviceWatch(ctx, env, svc, cfg.Data, *devicesConfig, loc, id.ID, logger)
+	if err != nil {
+		return err
+	}
+	defer stopDevices()
 	stopNotify, err := startAlertNotify(ctx, svc, alertFl, cfg, logger)
 	if err != nil {
 		return err

@@ -134,6 +134,10 @@ func (h *handler) exportFile(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) serveExport(w http.ResponseWriter, r *http.Request, format, file string) {
+	if class := r.URL.Query().Get("class"); class != "" && file == "" {
+		h.exportClass(w, r, format, class)
+		return
+	}
 	req, err := ParseExportQuery(format, r.URL.Query())
 	if err != nil {
 		h.writeError(w, r, err)

@@ -308,8 +308,11 @@ var (
 		{name: "summary", check: boolean},
 	}}
 	peerAddQuery = querySpec{params: []param{{name: "check", check: boolean}}}
-	explainQuery = querySpec{params: []param{{name: "value", check: freeValue}}}
+	explainQuery = querySpec{params: []param{{name: "value", check: freeValue}, {name: "class", check: freeName}}}
+	devicesQuery = querySpec{params: []param{{name: "class", check: freeName}, {name: "top", check: positiveInt}}}
+	eventsQuery  = querySpec{params: []param{{name: "name", check: freeName}}}
 	exportQuery  = querySpec{params: []param{
+		{name: "class", check: freeName},
 		{name: "type", list: true, check: observableKind},
 		{name: "collection", list: true, check: freeName},
 		{name: "tlp", check: tlp},

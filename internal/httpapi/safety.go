@@ -23,6 +23,10 @@ func (h *handler) explain(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, entente.Errorf(entente.EFORBIDDEN, "explaining the safety net is for the node's own keys (admin, analyst, sensor)"))
 		return
 	}
+	if class := r.URL.Query().Get("class"); class != "" {
+		h.explainClass(w, r, class)
+		return
+	}
 	v := r.URL.Query().Get("value")
 	if v == "" {
 		h.writeError(w, r, entente.Errorf(entente.EINVALID, "give the value to explain: %s?value=VALUE", ExplainPath))

@@ -232,6 +232,9 @@ func (h *handler) routes(reg prometheus.Registerer) {
 	m.HandleFunc("POST /api/v1/alerts/{id}/resolve", h.resolveAlert)
 	m.HandleFunc("GET /api/v1/node/key", h.nodeKey)
 	m.HandleFunc("GET "+ExplainPath, h.explain)
+	m.HandleFunc("POST "+DeviceEventsPath, h.deviceEvents)
+	m.HandleFunc("GET /api/v1/devices", h.listDevices)
+	m.HandleFunc("GET /api/v1/devices/{device}", h.getDevice)
 
 	// The query parameters each route takes; the others take none.
 	h.queries = map[string]querySpec{
@@ -251,6 +254,9 @@ func (h *handler) routes(reg prometheus.Registerer) {
 		"GET /api/v1/agreements/{partner}/preview":                      previewQuery,
 		"POST /api/v1/peers":                                            peerAddQuery,
 		"GET " + ExplainPath:                                            explainQuery,
+		"POST " + DeviceEventsPath:                                      eventsQuery,
+		"GET /api/v1/devices":                                           devicesQuery,
+		"GET /api/v1/devices/{device}":                                  noQuery,
 		"GET /export/{format}":                                          exportQuery,
 		"GET /export/{format}/{file}":                                   exportQuery,
 	}

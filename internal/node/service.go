@@ -29,6 +29,7 @@ import (
 	"github.com/entente-cti/entente/internal/alerting"
 	"github.com/entente-cti/entente/internal/blind"
 	"github.com/entente-cti/entente/internal/blindaccess"
+	"github.com/entente-cti/entente/internal/devicenode"
 	"github.com/entente-cti/entente/internal/egress"
 	"github.com/entente-cti/entente/internal/exports"
 	"github.com/entente-cti/entente/internal/federation"
@@ -137,6 +138,9 @@ type Service struct {
 	// blindMu; read without it (the store's writer calls stored).
 	blindMu sync.Mutex
 	blind   atomic.Pointer[blindaccess.Service]
+	// devices is the device watch (devices.go); nil without one.
+	devMu   sync.Mutex
+	devices *devicenode.Watch
 }
 
 type cachedKey struct {
