@@ -7,25 +7,34 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/entente-cti/entente/internal/devicenode"
 	"github.com/entente-cti/entente/internal/devices"
 )
 
 func cmdDevices(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "devices", "devices [flags] [DEVICE...]",
-		"List the devices the device watch knows (from --profiles or the --data directory): their class,\n"+
+		"List the devices the device watch knows (from --profiles or the --data directory, or a running\n"+
+			"node's watch with --server and an analyst key): their class,\n"+
 			"addresses, countries, top destinations and latest findings. DEVICE is a MAC or an address; with\n"+
 			"none, every device is listed. This view is local: it shows the devices' real identities, which\n"+
 			"never leave the node (sightings carry pseudonyms).")
 	var files deviceFiles
 	files.register(fs)
+	var rf remoteFlags
+	rf.register(fs, env)
 	class := fs.String("class", "", "list only the devices of this class")
 	top := fs.Int("top", 5, "destinations shown per device")
 	asJSON := fs.Bool("json", false, "write one JSON object per device")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if rf.server != "" && files.data == "" && files.profiles == "" {
+		return remoteDevices(ctx, env, rf, *class, *top, *asJSON, fs.Args())
 	}
 	files.resolve()
 	if files.profiles == "" {
@@ -188,55 +197,52 @@ func bytesHuman(n uint64) string {
 }
 
 func writeDeviceJSON(w io.Writer, d *devices.DeviceSummary, top int) {
-	type dest struct {
-		Addr         string    `json:"address"`
-		Name         string    `json:"name,omitempty"`
-		Country      string    `json:"country,omitempty"`
-		Port         uint16    `json:"port"`
-		Proto        string    `json:"protocol"`
-		Connections  uint32    `json:"connections"`
-		Overestimate uint32    `json:"overestimate,omitempty"`
-		BytesOut     uint64    `json:"bytes_out"`
-		BytesIn      uint64    `json:"bytes_in"`
-		First        time.Time `json:"first_seen"`
-		Last         time.Time `json:"last_seen"`
-		BeaconScore  float64   `json:"beacon_score,omitempty"`
-	}
-	type finding struct {
-		Kind     string    `json:"kind"`
-		Time     time.Time `json:"time"`
-		Dest     string    `json:"destination"`
-		Country  string    `json:"country,omitempty"`
-		Score    float64   `json:"score"`
-		Evidence string    `json:"evidence"`
-	}
-	out := struct {
-		Device       string                   `json:"device"`
-		Pseudonym    string                   `json:"pseudonym"`
-		Class        string                   `json:"class,omitempty"`
-		ClassReason  string                   `json:"class_reason,omitempty"`
-		Hostname     string                   `json:"hostname,omitempty"`
-		Addresses    []netip.Addr             `json:"addresses,omitempty"`
-		First        time.Time                `json:"first_seen"`
-		Last         time.Time                `json:"last_seen"`
-		Learning     bool                     `json:"learning"`
-		Connections  uint64                   `json:"connections"`
-		BytesOut     uint64                   `json:"bytes_out"`
-		BytesIn      uint64                   `json:"bytes_in"`
-		Distinct     uint64                   `json:"distinct_destinations"`
-		Countries    []devices.CountrySummary `json:"countries"`
-		Destinations []dest                   `json:"destinations"`
-		Findings     []finding                `json:"findings"`
-	}{Device: d.ID.String(), Pseudonym: d.Pseudonym, Class: d.Class, ClassReason: d.ClassReason, Hostname: d.Hostname, Addresses: d.Addrs,
-		First: d.First, Last: d.Last, Learning: d.Learning, Connections: d.Connections, BytesOut: d.BytesOut, BytesIn: d.BytesIn,
-		Distinct: d.DistinctDestinations, Countries: d.Countries}
-	for _, x := range d.Destinations[:min(top, len(d.Destinations))] {
-		out.Destinations = append(out.Destinations, dest{Addr: x.Addr.String(), Name: x.Name, Country: x.Country, Port: x.Port, Proto: x.Proto,
-			Connections: x.Connections, Overestimate: x.Overestimate, BytesOut: x.BytesOut, BytesIn: x.BytesIn, First: x.First, Last: x.Last, BeaconScore: x.BeaconScore})
-	}
-	for _, f := range d.Findings {
-		out.Findings = append(out.Findings, finding{Kind: f.Kind.String(), Time: f.Time, Dest: f.Dest.String(), Country: f.Country, Score: f.Score, Evidence: f.Evidence})
-	}
-	b, _ := json.Marshal(&out)
+	v := devicenode.View(d, top)
+	b, _ := json.Marshal(&v)
 	w.Write(append(b, '\n'))
+}
+
+// remoteDevices lists the devices of a running node's device watch.
+func remoteDevices(ctx context.Context, env *Env, rf remoteFlags, class string, top int, asJSON bool, names []string) error {
+	c, err := newAPIClient(rf)
+	if err != nil {
+		return err
+	}
+	var list []devicenode.Device
+	if len(names) == 0 {
+		q := url.Values{"top": {strconv.Itoa(max(top, 1))}}
+		if class != "" {
+			q.Set("class", class)
+		}
+		var out struct {
+			Devices []devicenode.Device `json:"devices"`
+		}
+		if err := c.do(ctx, "GET", "/api/v1/devices?"+q.Encode(), nil, &out); err != nil {
+			return err
+		}
+		list = out.Devices
+	}
+	for _, n := range names {
+		var d devicenode.Device
+		if err := c.do(ctx, "GET", "/api/v1/devices/"+url.PathEscape(n), nil, &d); err != nil {
+			return err
+		}
+		list = append(list, d)
+	}
+	bw := bufio.NewWriter(env.Stdout)
+	for i := range list {
+		if class != "" && list[i].Class != class {
+			continue
+		}
+		d, err := list[i].Summary()
+		if err != nil {
+			return fmt.Errorf("the node's answer: %w", err)
+		}
+		if asJSON {
+			writeDeviceJSON(bw, &d, top)
+			continue
+		}
+		writeDevice(bw, &d, top, time.Time{})
+	}
+	return bw.Flush()
 }

@@ -53,7 +53,7 @@ func cmdExport(ctx context.Context, env *Env, args []string) error {
 	fs.Var(&geoFiles, "geo", "geolocation data for --country and --in-country offline: range CSV, CIDR directory or .mmdb (repeatable)")
 	out := fs.String("out", "", "output file, or directory for multi-file formats (default: stdout)")
 	var ce classExport
-	fs.StringVar(&ce.class, "class", "", "render a device class's country policy instead (nftables, plain or rpz), offline from --devices-config and --geo")
+	fs.StringVar(&ce.class, "class", "", "render a device class's country policy instead (nftables, plain or rpz): from a running node (--server), or offline from --devices-config and --geo")
 	fs.BoolVar(&ce.explain, "explain", false, "say why the values named as arguments are kept out of exports or not, and by which rule of the safety net\n"+
 		"(address, network, domain, URL, hash); with --class, why addresses, networks or countries are in or out of the class's policy\n"+
 		"(none named: the whole policy)")
@@ -63,6 +63,9 @@ func cmdExport(ctx context.Context, env *Env, args []string) error {
 	cfgFile := fs.String("config", "", "node configuration file whose [safety] table applies offline (default: the defaults)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if ce.class != "" && remote.server != "" && cfg.Data == "" && ce.config == "" {
+		return remoteClassExport(ctx, env, remote, &ce, *format, *zone, *out, fs.Args())
 	}
 	if ce.class != "" {
 		return runClassExport(env, &ce, *format, cfg.Data, geoFiles, *zone, *out, fs.Args())

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,4 +97,50 @@ func runClassExport(env *Env, ce *classExport, format, data string, geoFiles []s
 		return err
 	}
 	return os.WriteFile(out, []byte(b.String()), 0o644)
+}
+
+// remoteClassExport renders or explains a class policy on a running
+// node: GET /export/FORMAT?class=NAME, GET /api/v1/explain?class=NAME.
+func remoteClassExport(ctx context.Context, env *Env, remote remoteFlags, ce *classExport, format, zone, out string, args []string) error {
+	c, err := newAPIClient(remote)
+	if err != nil {
+		return err
+	}
+	if ce.explain {
+		queries := args
+		if len(queries) == 0 {
+			queries = []string{""}
+		}
+		for _, v := range queries {
+			q := url.Values{"class": {ce.class}}
+			if v != "" {
+				q.Set("value", v)
+			}
+			var ex struct {
+				Lines []string `json:"explanation"`
+			}
+			if err := c.do(ctx, "GET", "/api/v1/explain?"+q.Encode(), nil, &ex); err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintln(env.Stdout, strings.Join(ex.Lines, "\n")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(args) > 0 {
+		return usagef("unexpected argument %q (addresses, networks and countries are for --explain)", args[0])
+	}
+	if format == "" {
+		return usagef("--format is required (one of %s)", strings.Join(export.ClassPolicyFormats, ", "))
+	}
+	q := url.Values{"class": {ce.class}}
+	if zone != "" {
+		q.Set("zone", zone)
+	}
+	files, err := c.export(ctx, format, q)
+	if err != nil {
+		return err
+	}
+	return writeExport(env, format, files, out)
 }

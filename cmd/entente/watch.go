@@ -164,7 +164,9 @@ func cmdWatch(ctx context.Context, env *Env, args []string) error {
 			"uploads, first contacts with a country or network after the learning period, breaches of a\n"+
 			"device class's policy) go to stdout, one per line, each with its evidence; --sightings writes\n"+
 			"them as a STIX bundle of sightings that `entente ingest` and the node's sightings API accept,\n"+
-			"and --report posts it to the node. See docs/devices.md.")
+			"and --report posts it to the node. With --node (and --follow, to keep tailing them) the logs\n"+
+			"go to the node's device watch instead, which keeps the profiles and stores the findings as\n"+
+			"sightings: the sensor path. See docs/devices.md.")
 	var (
 		files     deviceFiles
 		rf        remoteFlags
@@ -180,11 +182,34 @@ func cmdWatch(ctx context.Context, env *Env, args []string) error {
 		sweep     = fs.Duration("sweep-every", 6*time.Hour, "log time between beacon sweeps")
 		noMACs    = fs.Bool("ignore-flow-macs", false, "ignore link-layer addresses of connections (a sensor behind a router)")
 		quiet     = fs.Bool("quiet", false, "do not print the summary and bad lines on stderr")
+		toNode    = fs.Bool("node", false, "the sensor path: post the logs to the device watch of the node (--server, a sensor key), which keeps the profiles and turns findings into sightings; nothing is profiled here")
+		follow    = fs.Bool("follow", false, "with --node: keep following the logs (as tail -F does, rotation included) and post what is appended")
+		poll      = fs.Duration("poll", time.Second, "with --follow: how often the logs are looked at for more")
 	)
 	files.register(fs)
 	rf.register(fs, env)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *follow {
+		*toNode = true
+	}
+	if *toNode {
+		if rf.server == "" {
+			return usagef("--node and --follow need --server (and a sensor key: --token)")
+		}
+		if fs.NArg() == 0 {
+			return usagef("--node and --follow need the log files (not stdin)")
+		}
+		if *poll <= 0 {
+			return usagef("--poll must be positive")
+		}
+		hc, err := rf.httpClient(5 * time.Minute)
+		if err != nil {
+			return err
+		}
+		nw := &nodeWatch{env: env, client: &sensorclient.Client{Server: rf.server, Token: rf.key(), HTTP: hc}, follow: *follow, poll: *poll, quiet: *quiet}
+		return nw.run(ctx, fs.Args())
 	}
 	if *report && rf.server == "" {
 		return usagef("--report needs --server")

@@ -1,7 +1,9 @@
 // Package sensorclient is the HTTP client of a node's sensor endpoints:
 // a matcher downloads the compiled indicator snapshot (GET
 // /api/v1/snapshot, cheaply with If-None-Match) and reports what it saw
-// as a STIX bundle of sightings (POST /api/v1/sightings).
+// as a STIX bundle of sightings (POST /api/v1/sightings); a device-watch
+// sensor posts its logs to the node's device watch (POST
+// /api/v1/devices/events).
 package sensorclient
 
 import (
@@ -11,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/entente-cti/entente/internal/match"
@@ -116,3 +119,49 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string { return e.Message }
+
+// DeviceEventsPath is the node's route for a sensor's logs to its device
+// watch (mirrors httpapi.DeviceEventsPath).
+const DeviceEventsPath = "/api/v1/devices/events"
+
+// DeviceEventsResult is the node's answer to a post of logs.
+type DeviceEventsResult struct {
+	Lines    int64    `json:"lines"`
+	Events   int64    `json:"events"`
+	Bad      int64    `json:"bad_lines"`
+	BadLines []string `json:"bad_line_reports"`
+	Findings int      `json:"findings"`
+}
+
+// PostDeviceEvents posts a piece of a network log (a Zeek log's header
+// and some of its lines, Suricata EVE lines) to the node's device watch;
+// name names the log in the node's reports.
+func (c *Client) PostDeviceEvents(ctx context.Context, name string, body []byte) (*DeviceEventsResult, error) {
+	u := strings.TrimRight(c.Server, "/") + DeviceEventsPath + "?name=" + url.QueryEscape(name)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("post device events: %w", err)
+	}
+	req.Header.Set("Content-Type", "text/plain")
+	resp, err := c.do(req)
+	if err != nil {
+		return nil, fmt.Errorf("post device events: %w", err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Description string `json:"description"`
+		}
+		msg := string(bytes.TrimSpace(data))
+		if json.Unmarshal(data, &e) == nil && e.Description != "" {
+			msg = e.Description
+		}
+		return nil, fmt.Errorf("post device events to %s: %s: %s", c.Server, resp.Status, msg)
+	}
+	var res DeviceEventsResult
+	if err := json.Unmarshal(data, &res); err != nil {
+		return nil, fmt.Errorf("post device events to %s: %w", c.Server, err)
+	}
+	return &res, nil
+}
