@@ -83,6 +83,7 @@ var (
 	application = []string{
 		"internal/alerting",
 		"internal/blindaccess",
+		"internal/devicenode",
 		"internal/egress",
 		"internal/exports",
 		"internal/federation",
