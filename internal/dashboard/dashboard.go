@@ -31,6 +31,7 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/correlate"
+	"github.com/entente-cti/entente/internal/devicenode"
 	"github.com/entente-cti/entente/internal/node"
 )
 
@@ -124,6 +125,7 @@ func New(svc *node.Service, opts Options) *Handler {
 	m.HandleFunc("GET /ui/api/feeds", h.authed(h.feeds))
 	m.HandleFunc("GET /ui/api/audit", h.authed(h.audit))
 	m.HandleFunc("GET /ui/api/events", h.authed(h.events))
+	m.HandleFunc("GET /ui/api/devices", h.authed(h.devices))
 	return h
 }
 
@@ -359,6 +361,18 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, p entente.Pri
 	}
 	o, err := h.svc.Overview(r.Context(), p, window, buckets, until)
 	h.respond(w, r, o, err)
+}
+
+// devices serves GET /ui/api/devices[?class=C]: the devices of the
+// node's device watch, each with its countries, top destinations and
+// latest findings (the local view: analysts and admins).
+func (h *Handler) devices(w http.ResponseWriter, r *http.Request, p entente.Principal) {
+	list, err := h.svc.Devices(r.Context(), p, r.URL.Query().Get("class"))
+	out := make([]devicenode.Device, 0, len(list))
+	for i := range list {
+		out = append(out, devicenode.View(&list[i], 10))
+	}
+	h.respond(w, r, map[string]any{"devices": out}, err)
 }
 
 // alerts serves GET /ui/api/alerts[?status=S&tier=T].

@@ -380,6 +380,41 @@ pages.audit = async (arg, params) => {
   show(...out);
 };
 
+// devices lists the devices of the node's device watch, each with a
+// small map of the countries it talks to, its top destinations and its
+// findings (the local view: the device's own address or MAC).
+pages.devices = async (arg, params) => {
+  const cls = params.get("class") || "";
+  let list;
+  try { list = (await api("devices" + (cls ? "?class=" + encodeURIComponent(cls) : ""))).devices || []; }
+  catch (e) { show(el("h1", {}, "Devices"), el("p", { class: "muted", id: "devices-none" }, e.message)); return; }
+  const w = await world();
+  const shown = list.slice(0, 100);
+  const card = (d) => {
+    const conns = new Map((d.countries || []).map((c) => [c.Country, c.Connections]));
+    const maxC = Math.max(1, ...conns.values());
+    const breached = new Set((d.findings || []).filter((f) => f.kind === "class-policy").map((f) => f.country));
+    const map = drawMap(w, (cc) => breached.has(cc) ? "alerted" : conns.has(cc) ? "s" + Math.min(3, 1 + Math.floor((3 * conns.get(cc)) / (maxC + 1))) : "",
+      "Countries " + d.device + " talks to");
+    map.removeAttribute("id");
+    map.setAttribute("style", "max-width: 22rem");
+    return el("div", { class: "panel device", "data-device": d.device, "data-pseudonym": d.pseudonym },
+      el("h2", { class: "wrap" }, d.device, " ", el("span", { class: "muted" }, d.pseudonym), d.hostname ? " “" + d.hostname + "”" : "",
+        " ", el("span", { class: "tier" }, d.class || "no class")),
+      el("div", { class: "row" }, map,
+        el("div", {},
+          el("p", {}, d.connections + " connections out, " + (d.countries || []).map((c) => (c.Country || "??") + " " + c.Connections).join(", ")),
+          el("table", { class: "device-destinations" }, el("thead", {}, el("tr", {}, el("th", {}, "Destination"), el("th", {}, "Country"), el("th", {}, "Port"), el("th", {}, "Connections"), el("th", {}, "Beacon"))),
+            el("tbody", {}, (d.destinations || []).map((x) => el("tr", {}, el("td", { class: "wrap" }, x.address + (x.name ? " " + x.name : "")),
+              el("td", {}, x.country || "??"), el("td", {}, x.port + "/" + x.protocol), el("td", {}, x.connections), el("td", {}, x.beacon_score ? x.beacon_score.toFixed(2) : "")))))),
+      (d.findings || []).length ? el("table", { class: "device-findings" }, el("tbody", {}, d.findings.map((f) => el("tr", { "data-kind": f.kind },
+        el("td", {}, fmt(f.time)), el("td", {}, el("b", {}, f.kind)), el("td", { class: "wrap" }, f.evidence))))) : el("p", { class: "muted" }, "no findings"));
+  };
+  show(el("div", { class: "toolbar" }, el("h1", {}, "Devices"), el("span", { class: "muted", id: "devices-count" },
+    list.length > shown.length ? "the first " + shown.length + " of " + list.length + " devices" : list.length + " devices")),
+  ...shown.map(card));
+};
+
 // ---- routing ----
 async function route() {
   if (!state.csrf) return;
