@@ -398,17 +398,19 @@ pages.devices = async (arg, params) => {
       "Countries " + d.device + " talks to");
     map.removeAttribute("id");
     map.setAttribute("style", "max-width: 22rem");
+    const title = el("h2", { class: "wrap" }, d.device, " ", el("span", { class: "muted" }, d.pseudonym),
+      d.hostname ? " “" + d.hostname + "”" : "", " ", el("span", { class: "tier" }, d.class || "no class"));
+    const countries = (d.countries || []).map((c) => (c.Country || "??") + " " + c.Connections).join(", ");
+    const dests = el("table", { class: "device-destinations" },
+      el("thead", {}, el("tr", {}, el("th", {}, "Destination"), el("th", {}, "Country"), el("th", {}, "Port"), el("th", {}, "Connections"), el("th", {}, "Beacon"))),
+      el("tbody", {}, (d.destinations || []).map((x) => el("tr", {},
+        el("td", { class: "wrap" }, x.address + (x.name ? " " + x.name : "")), el("td", {}, x.country || "??"),
+        el("td", {}, x.port + "/" + x.protocol), el("td", {}, x.connections), el("td", {}, x.beacon_score ? x.beacon_score.toFixed(2) : "")))));
+    const findings = (d.findings || []).length === 0 ? el("p", { class: "muted" }, "no findings") :
+      el("table", { class: "device-findings" }, el("tbody", {}, d.findings.map((f) => el("tr", { "data-kind": f.kind },
+        el("td", {}, fmt(f.time)), el("td", {}, el("b", {}, f.kind)), el("td", { class: "wrap" }, f.evidence)))));
     return el("div", { class: "panel device", "data-device": d.device, "data-pseudonym": d.pseudonym },
-      el("h2", { class: "wrap" }, d.device, " ", el("span", { class: "muted" }, d.pseudonym), d.hostname ? " “" + d.hostname + "”" : "",
-        " ", el("span", { class: "tier" }, d.class || "no class")),
-      el("div", { class: "row" }, map,
-        el("div", {},
-          el("p", {}, d.connections + " connections out, " + (d.countries || []).map((c) => (c.Country || "??") + " " + c.Connections).join(", ")),
-          el("table", { class: "device-destinations" }, el("thead", {}, el("tr", {}, el("th", {}, "Destination"), el("th", {}, "Country"), el("th", {}, "Port"), el("th", {}, "Connections"), el("th", {}, "Beacon"))),
-            el("tbody", {}, (d.destinations || []).map((x) => el("tr", {}, el("td", { class: "wrap" }, x.address + (x.name ? " " + x.name : "")),
-              el("td", {}, x.country || "??"), el("td", {}, x.port + "/" + x.protocol), el("td", {}, x.connections), el("td", {}, x.beacon_score ? x.beacon_score.toFixed(2) : "")))))),
-      (d.findings || []).length ? el("table", { class: "device-findings" }, el("tbody", {}, d.findings.map((f) => el("tr", { "data-kind": f.kind },
-        el("td", {}, fmt(f.time)), el("td", {}, el("b", {}, f.kind)), el("td", { class: "wrap" }, f.evidence))))) : el("p", { class: "muted" }, "no findings"));
+      title, el("div", { class: "row" }, map, el("div", {}, el("p", {}, d.connections + " connections out: " + countries), dests)), findings);
   };
   show(el("div", { class: "toolbar" }, el("h1", {}, "Devices"), el("span", { class: "muted", id: "devices-count" },
     list.length > shown.length ? "the first " + shown.length + " of " + list.length + " devices" : list.length + " devices")),
