@@ -301,3 +301,21 @@ func TestCommandLineRedactsKeys(t *testing.T) {
 		t.Errorf("commandLine = %q", got)
 	}
 }
+
+// TestParseDevicegen reads a real `devicegen -bench` output (a tiny
+// workload: 50 devices, 100,000 lines).
+func TestParseDevicegen(t *testing.T) {
+	rep, err := ParseDevicegen(bytes.NewReader(readTestdata(t, "parse/devicegen.txt")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DevicegenReport{MatchLines: 98201, MatchRate: 3143211, Lines: 98201, Seconds: 0.31, Rate: 312626, RatePerCPU: 264681, Procs: 2,
+		Devices: 50, Pairs: 1600, HeapMiB: 16, HeapPerPair: 10791, EstimatePerPair: 373, BeaconsFound: 5, BeaconsPlanted: 5, Decoys: 5,
+		ProfileFileMiB: 0.2, ProfileBytesPerPair: 161}
+	if *rep != want {
+		t.Errorf("got %+v\nwant %+v", *rep, want)
+	}
+	if _, err := ParseDevicegen(bytes.NewReader([]byte("match: 1 lines in 1 s = 1 lines/s\n"))); err == nil || !strings.Contains(err.Error(), "no watch rate") {
+		t.Errorf("output without the watch's lines: %v", err)
+	}
+}

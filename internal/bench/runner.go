@@ -379,6 +379,8 @@ func (e *Env) toolSource(name string) (dir, pkg string, err error) {
 		return e.Repo, "./cmd/entente", nil
 	case "matchgen":
 		return e.Repo, "./tools/matchgen", nil
+	case "devicegen":
+		return e.Repo, "./tools/devicegen", nil
 	case "taxiiload":
 		return filepath.Join(e.Shared, "bench", "taxii-load"), ".", nil
 	}

@@ -12,8 +12,7 @@ import "time"
 // small: the quick mode of the whole list should take about five minutes.
 //
 // Capabilities being built now, to add here when their benchmarks land:
-// device watch (events processed per second and alert latency), search (a
-// query's latency on a 1,000,000-object store, cold and warm).
+// search (a query's latency on a 1,000,000-object store, cold and warm).
 func Workloads() []Workload {
 	return []Workload{
 		{Name: "taxii", About: "TAXII 2.1 POST of 10,000 indicators, paged reads, latency (taxii-load, fresh node)",
@@ -41,6 +40,21 @@ func Workloads() []Workload {
 			Quick: 3 * time.Minute, Full: 6 * time.Minute, Run: importWorkload},
 		{Name: "match", About: "matching Zeek conn.log and Suricata EVE (tools/matchgen) beside grep and a Python set",
 			Bound: matchBudget, Run: matchWorkload},
+		{Name: "devices", About: "the device watch beside the log matcher on one generated day of conn.log (tools/devicegen; full: 10,000 devices, ~50M lines)",
+			Bound: devicesBudget, Run: devicesWorkload},
+		GoBench{
+			Pkg: "./internal/devices", Pattern: "BenchmarkMemory100k$|BenchmarkWatcherFlow$",
+			QuickBenchtime: "1x", FullBenchtime: "3x", QuickCount: 1, FullCount: 1,
+			Timeout: 20 * time.Minute,
+			Metrics: []BenchMetric{
+				{Bench: "BenchmarkMemory100k", Unit: "heap-bytes/pair", Figure: "devices.memory100k.per-pair", FigureUnit: "bytes", Better: Lower, Goal: Below(1024),
+					Note: "100,000 devices, each with more destinations than its top-K: profiles' heap per device–destination pair"},
+				{Bench: "BenchmarkMemory100k", Unit: "heap-MiB", Figure: "devices.memory100k.heap", FigureUnit: "MiB", Better: Lower,
+					Note: "bounded by max_devices × top_destinations"},
+				{Bench: "BenchmarkWatcherFlow", Unit: "ns/flow", Figure: "devices.profile.flow", FigureUnit: "ns/connection", Better: Lower,
+					Note: "profiling and detection alone (no parsing), one goroutine"},
+			},
+		}.Workload("devices-memory", "device profiles of 100,000 devices (memory bound) and profiling alone (internal/devices)", 4*time.Minute, 10*time.Minute, false),
 		GoBench{
 			Pkg: "./internal/export", Pattern: "Export(Nftables|RPZ|IPSet)1M$",
 			QuickBenchtime: "3x", FullBenchtime: "5x", QuickCount: 1, FullCount: 3,
