@@ -413,7 +413,7 @@ pages.devices = async (arg, params) => {
       title, el("div", { class: "row" }, map, el("div", {}, el("p", {}, d.connections + " connections out: " + countries), dests)), findings);
   };
   show(el("div", { class: "toolbar" }, el("h1", {}, "Devices"), el("span", { class: "muted", id: "devices-count" },
-    list.length > shown.length ? "the first " + shown.length + " of " + list.length + " devices" : list.length + " devices")),
+    list.length > shown.length ? "the first " + shown.length + " of " + list.length + " devices" : list.length + (list.length === 1 ? " device" : " devices"))),
   ...shown.map(card));
 };
 
