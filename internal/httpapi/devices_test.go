@@ -6,8 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/devicenode"
@@ -141,6 +145,14 @@ func TestDeviceRoutesAuthz(t *testing.T) {
 	if r2 := e.do(req{path: "/export/plain?class=cameras", key: e.keys[entente.RoleSensor], header: map[string]string{"If-None-Match": r.header.Get("ETag")}}); r2.status != http.StatusNotModified {
 		t.Errorf("unchanged class policy: %d, want 304", r2.status)
 	}
+	// The ruleset the node serves loads into real nft (in a network
+	// namespace of its own), twice, with the camera a member and only
+	// Germany's range permitted.
+	r = e.do(req{path: "/export/nftables?class=cameras", key: e.keys[entente.RoleSensor]})
+	if r.status != 200 {
+		t.Fatalf("nftables class policy: %d %s", r.status, r.body)
+	}
+	loadClassRuleset(t, r.body, map[string]bool{"members_v4 192.168.1.129": true, "permitted_v4 203.0.113.5": true, "permitted_v4 198.51.100.7": false})
 	var ex httpapi.ClassExplanation
 	r = e.get("/api/v1/explain?class=cameras&value=198.51.100.7")
 	r.json(t, &ex)
@@ -160,5 +172,49 @@ func TestDeviceRoutesAuthz(t *testing.T) {
 	}
 	if r.status != 200 || json.Unmarshal(r.body, &bad) != nil || bad.Bad != 1 {
 		t.Errorf("bad line post: %d %s", r.status, r.body)
+	}
+}
+
+// loadClassRuleset loads a class policy's nftables ruleset into a fresh
+// network namespace, twice (it replaces its own table), and checks
+// which "set address" elements are in table entente_class_cameras. It
+// skips, saying so, without nft, ip(8) or root.
+func loadClassRuleset(t *testing.T, rules []byte, want map[string]bool) {
+	t.Helper()
+	nft, err := exec.LookPath("nft")
+	if err != nil {
+		t.Log("nft not installed (apt-get install nftables): the served ruleset is not loaded")
+		return
+	}
+	ip, err := exec.LookPath("ip")
+	if err != nil || os.Geteuid() != 0 {
+		t.Log("loading rulesets needs root and ip(8) for a network namespace: not loaded")
+		return
+	}
+	ns := fmt.Sprintf("entente-httpapi-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	if out, err := exec.Command(ip, "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Logf("cannot make a network namespace here: %v %s", err, out)
+		return
+	}
+	defer exec.Command(ip, "netns", "del", ns).Run()
+	run := func(args ...string) (string, error) {
+		out, err := exec.Command(ip, append([]string{"netns", "exec", ns, nft}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	path := filepath.Join(t.TempDir(), "cameras.nft")
+	if err := os.WriteFile(path, rules, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if out, err := run("-f", path); err != nil {
+			t.Fatalf("nft -f (load %d): %v\n%s", i+1, err, out)
+		}
+	}
+	for k, in := range want {
+		set, addr, _ := strings.Cut(k, " ")
+		_, err := run("get", "element", "inet", "entente_class_cameras", set, "{ "+addr+" }")
+		if (err == nil) != in {
+			t.Errorf("%s in set %s: %v, want %v", addr, set, err == nil, in)
+		}
 	}
 }
