@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/entente-cti/entente/internal/testutil"
 )
@@ -194,5 +198,157 @@ func TestDeviceWatchInTheNode(t *testing.T) {
 	code, body = get(admin, "/api/v1/audit?action=admin&limit=1000")
 	if code != 200 || strings.Count(string(body), "class cameras as nftables") < 2 {
 		t.Errorf("audit of class exports: %d %.500s", code, body)
+	}
+}
+
+// serveUntil runs "entente serve" like startNode, and returns its URL
+// and a function that stops it and waits for it to end.
+func serveUntil(t *testing.T, args ...string) (string, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var errb syncBuffer
+	e := &Env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: &errb, Getenv: func(string) string { return "" }}
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, e, append([]string{"serve", "--listen", "127.0.0.1:0", "--log-level", "warn"}, args...))
+	}()
+	stop := func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("serve exited %d: %s", code, errb.String())
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not stop within 15s of cancellation")
+		}
+	}
+	re := regexp.MustCompile(`listening on (https?://127\.0\.0\.1:\d+)`)
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := re.FindStringSubmatch(errb.String()); m != nil {
+			return m[1], stop
+		}
+	}
+	stop()
+	t.Fatalf("serve did not start: %s", errb.String())
+	return "", nil
+}
+
+// TestDeviceWatchFollowAndRestart: a sensor follows a conn.log that
+// grows and is then rotated; the node profiles what is appended, and
+// keeps the profiles across a restart (saved at shutdown, loaded at
+// start, with the same pseudonyms).
+func TestDeviceWatchFollowAndRestart(t *testing.T) {
+	conn := testutil.SharedData(t, "logs", "zeek", "slips-test10-mixed", "conn.log")
+	data, err := os.ReadFile(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var header, body []string
+	for l := range strings.SplitSeq(strings.TrimSuffix(string(data), "\n"), "\n") {
+		switch m := strings.TrimLeft(l, " \t"); {
+		case strings.HasPrefix(m, "#close"):
+		case strings.HasPrefix(m, "#"):
+			header = append(header, l)
+		default:
+			body = append(body, l)
+		}
+	}
+	dir := t.TempDir()
+	admin := initNode(t, dir)
+	if err := os.WriteFile(filepath.Join(dir, "devices.toml"), []byte("constituency = [\"147.32.0.0/16\", \"2001:718:2::/48\"]\nlearn = \"0\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url, stop := serveUntil(t, "--data", dir, "--config", safetyOff(t))
+	adminEnv := map[string]string{"ENTENTE_SERVER": url, "ENTENTE_TOKEN": admin}
+	code, out, errs := run(t, adminEnv, nil, "key", "create", "--role", "sensor", "--name", "follow")
+	if code != 0 {
+		t.Fatalf("key create: %s", errs)
+	}
+	sensorKey := strings.TrimSpace(out)
+	connections := func() (n int, pseudonyms string) {
+		t.Helper()
+		var list struct {
+			Devices []struct {
+				Pseudonym   string `json:"pseudonym"`
+				Connections int    `json:"connections"`
+			} `json:"devices"`
+		}
+		req, _ := http.NewRequest("GET", url+"/api/v1/devices", nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+			t.Fatal(err)
+		}
+		var ps []string
+		for _, d := range list.Devices {
+			n += d.Connections
+			ps = append(ps, d.Pseudonym)
+		}
+		return n, strings.Join(ps, ",")
+	}
+
+	// The log holds its header and the first half; the sensor follows.
+	logPath := filepath.Join(t.TempDir(), "conn.log")
+	half := len(body) / 2
+	write := func(lines []string, flag int) {
+		f, err := os.OpenFile(logPath, flag, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(strings.Join(lines, "\n") + "\n")
+		f.Close()
+	}
+	write(append(slices.Clone(header), body[:half]...), os.O_CREATE|os.O_WRONLY|os.O_TRUNC)
+	ctx, cancel := context.WithCancel(context.Background())
+	var serr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		e := &Env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: &serr,
+			Getenv: func(k string) string { return map[string]string{"ENTENTE_SERVER": url, "ENTENTE_TOKEN": sensorKey}[k] }}
+		done <- Run(ctx, e, []string{"watch", "--follow", "--poll", "50ms", logPath})
+	}()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if ok() {
+				return
+			}
+		}
+		t.Fatalf("%s: not within 15 s (sensor: %s)", what, serr.String())
+	}
+	first := 0
+	waitFor("the first half profiled", func() bool { first, _ = connections(); return first > 0 })
+	// Appended lines, then a rotation: a new file with its header and the
+	// rest.
+	write(body[half:half+half/2], os.O_APPEND|os.O_WRONLY)
+	second := 0
+	waitFor("appended lines profiled", func() bool { second, _ = connections(); return second > first })
+	os.Rename(logPath, logPath+".1")
+	write(append(slices.Clone(header), body[half+half/2:]...), os.O_CREATE|os.O_WRONLY|os.O_TRUNC)
+	var all int
+	var pseudonyms string
+	waitFor("the rotated log profiled", func() bool { all, pseudonyms = connections(); return all > second })
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("watch --follow exited %d: %s", code, serr.String())
+	}
+	if strings.Contains(serr.String(), "bad line:") || !strings.Contains(serr.String(), " 0 bad lines") {
+		t.Errorf("the pieces posted made bad lines: %s", serr.String())
+	}
+
+	// Restart: the profiles were saved at shutdown and are loaded again.
+	stop()
+	if fi, err := os.Stat(filepath.Join(dir, "devices.profiles")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("profiles after shutdown: %v %v", fi, err)
+	}
+	url, stop = serveUntil(t, "--data", dir, "--config", safetyOff(t))
+	defer stop()
+	if n, ps := connections(); n != all || ps != pseudonyms {
+		t.Errorf("after a restart: %d connections (%s), want %d (%s)", n, ps, all, pseudonyms)
 	}
 }

@@ -182,8 +182,9 @@ func (nw *nodeWatch) postStream(ctx context.Context, name, path string, f *os.Fi
 				line = append(partial, line...)
 				partial = nil
 			}
-			if line[0] == '#' {
-				if bytes.HasPrefix(line, []byte("#close")) {
+			// A header line; some real logs indent the first one.
+			if meta := bytes.TrimLeft(line, " \t"); len(meta) > 0 && meta[0] == '#' {
+				if bytes.HasPrefix(meta, []byte("#close")) {
 					continue
 				}
 				if !inHeader {
