@@ -116,3 +116,17 @@ func FuzzParseStraceSummary(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseDevicegen: any text is parsed or refused without panic, and
+// what is parsed has its watch lines.
+func FuzzParseDevicegen(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rep, err := ParseDevicegen(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		if rep.Lines < 0 || rep.Devices < 0 || rep.Pairs < 0 {
+			t.Fatalf("negative counts: %+v", rep)
+		}
+	})
+}
