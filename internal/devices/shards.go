@@ -15,8 +15,13 @@ import (
 // depend on n, with one exception: MaxDevices applies per shard (each
 // keeps MaxDevices/n). Leases, names and the other events are applied by
 // the caller's goroutine between batches. Call it between events, not
-// during one.
+// during one. Asking again for the shards in place changes nothing
+// (a node's watch runs once per post of logs: its devices are not
+// redistributed each time).
 func (w *Watcher) SetParallel(n int) {
+	if n > 1 && n == len(w.shards) || n <= 1 && len(w.shards) == 0 {
+		return
+	}
 	all := w.all()
 	for _, s := range w.shards {
 		w.stats.Forgotten += s.stats.Forgotten
