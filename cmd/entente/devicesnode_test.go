@@ -256,10 +256,17 @@ func TestDeviceWatchFollowAndRestart(t *testing.T) {
 	}
 	dir := t.TempDir()
 	admin := initNode(t, dir)
-	if err := os.WriteFile(filepath.Join(dir, "devices.toml"), []byte("constituency = [\"147.32.0.0/16\", \"2001:718:2::/48\"]\nlearn = \"0\"\n"), 0o600); err != nil {
+	// The watch's configuration named by the node's (devices, relative
+	// to the node's configuration file).
+	etc := t.TempDir()
+	if err := os.WriteFile(filepath.Join(etc, "watch.toml"), []byte("constituency = [\"147.32.0.0/16\", \"2001:718:2::/48\"]\nlearn = \"0\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	url, stop := serveUntil(t, "--data", dir, "--config", safetyOff(t))
+	nodeCfg := filepath.Join(etc, "node.toml")
+	if err := os.WriteFile(nodeCfg, []byte("devices = \"watch.toml\"\n[safety]\niana = false\nshipped_warninglists = false\nwidest_ipv4 = 0\nwidest_ipv6 = 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url, stop := serveUntil(t, "--data", dir, "--config", nodeCfg)
 	adminEnv := map[string]string{"ENTENTE_SERVER": url, "ENTENTE_TOKEN": admin}
 	code, out, errs := run(t, adminEnv, nil, "key", "create", "--role", "sensor", "--name", "follow")
 	if code != 0 {
@@ -346,7 +353,7 @@ func TestDeviceWatchFollowAndRestart(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(dir, "devices.profiles")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("profiles after shutdown: %v %v", fi, err)
 	}
-	url, stop = serveUntil(t, "--data", dir, "--config", safetyOff(t))
+	url, stop = serveUntil(t, "--data", dir, "--config", nodeCfg)
 	defer stop()
 	if n, ps := connections(); n != all || ps != pseudonyms {
 		t.Errorf("after a restart: %d connections (%s), want %d (%s)", n, ps, all, pseudonyms)

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -53,7 +54,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	sector := fs.String("sector", "", "industry sector, when the node is created by this start")
 	var geoFiles multiFlag
 	fs.Var(&geoFiles, "geo", "geolocation data for exports: range CSV, CIDR directory or .mmdb (repeatable)")
-	devicesConfig := fs.String("devices-config", "", "device-watch configuration (TOML; default DATA/devices.toml when it exists): sensors then post logs to /api/v1/devices/events (docs/devices.md)")
+	devicesConfig := fs.String("devices-config", "", "device-watch configuration (TOML; default the configuration's devices, else DATA/devices.toml when it exists): sensors then post logs to /api/v1/devices/events (docs/devices.md)")
 	syncEvery := fs.Duration("sync-interval", 5*time.Minute, "how often every federation peer is synced (0: only on request)")
 	alertFl := new(alertServeFlags).register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -155,7 +156,14 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	}
 	// The device watch, when configured: its profiles are saved
 	// periodically and, after the server stopped, a last time.
-	stopDevices, err := startDeviceWatch(ctx, env, svc, cfg.Data, *devicesConfig, loc, id.ID, logger)
+	devCfg := *devicesConfig
+	if devCfg == "" && cfg.Devices != "" {
+		devCfg = cfg.Devices
+		if !filepath.IsAbs(devCfg) && *cfgFile != "" {
+			devCfg = filepath.Join(filepath.Dir(*cfgFile), devCfg)
+		}
+	}
+	stopDevices, err := startDeviceWatch(ctx, env, svc, cfg.Data, devCfg, loc, id.ID, logger)
 	if err != nil {
 		return err
 	}

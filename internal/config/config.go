@@ -31,6 +31,15 @@ type Config struct {
 	// Data is the node's data directory: the embedded SQLite store
 	// (entente.db, audit.db) and the webhook delivery queue live there.
 	Data string `toml:"data"`
+	// Devices is the device-watch configuration file (TOML, the format
+	// of `entente watch`: constituency, learning period, beacon scoring,
+	// device classes and their country policies; docs/devices.md), a
+	// path relative to this file's directory. When set, or when
+	// DATA/devices.toml exists, the node keeps a device watch: sensors
+	// post their logs to /api/v1/devices/events, its findings become
+	// sightings, and its profiles persist in the data directory. The
+	// --devices-config flag of serve overrides it.
+	Devices string `toml:"devices"`
 	// Store is a PostgreSQL URL (postgres://user:password@host/db); empty
 	// means the embedded SQLite store in data. Several replicas may
 	// share one PostgreSQL store. Its password is redacted when the
