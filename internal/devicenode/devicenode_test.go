@@ -163,4 +163,6 @@ func FuzzIngest(f *testing.F) {
 	})
 }
 
-func exportOptions() export.Options { return export.Options{Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+func exportOptions() export.Options {
+	return export.Options{Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
