@@ -44,6 +44,18 @@
 // (GET|POST /api/v1/peers, DELETE /api/v1/peers/{id}, POST
 // /api/v1/peers/{id}/sync) are served by policy.go. What a partner's key
 // reads over TAXII passes the node's policy gate and is audited there.
+//
+// # Device watch
+//
+// devices.go serves the node's device watch (docs/devices.md): sensors
+// post network logs to POST /api/v1/devices/events (sensor and admin
+// keys, at most MaxDeviceEventsBody, charged to the body budget), whose
+// findings become sightings; analysts and admins list the devices (GET
+// /api/v1/devices[?class=], GET /api/v1/devices/{device}); the node's own
+// keys get a device class's country policy from GET
+// /export/{nftables,plain,rpz}?class=NAME, through the gate like every
+// export, and its explanation from GET /api/v1/explain?class=NAME&value=V.
+// Partners are refused all of them.
 // Each key has a token bucket (Options.RatePerSecond, Options.Burst);
 // beyond it requests get 429 with Retry-After. Bodies are limited in size
 // (413) and JSON nesting depth (400). Logs name the key by its public id,
