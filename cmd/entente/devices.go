@@ -210,7 +210,8 @@ func remoteDevices(ctx context.Context, env *Env, rf remoteFlags, class string, 
 	}
 	var list []devicenode.Device
 	if len(names) == 0 {
-		q := url.Values{"top": {strconv.Itoa(max(top, 1))}}
+		// Every device: the node lists DefaultDeviceLimit without a limit.
+		q := url.Values{"top": {strconv.Itoa(max(top, 1))}, "limit": {"10000000"}}
 		if class != "" {
 			q.Set("class", class)
 		}

@@ -365,15 +365,20 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, p entente.Pri
 
 // devices serves GET /ui/api/devices[?class=C]: the devices of the
 // node's device watch, each with its countries, top destinations and
-// latest findings (the local view: analysts and admins).
+// latest findings (the local view: analysts and admins); the first
+// maxDevicesShown, with the total.
 func (h *Handler) devices(w http.ResponseWriter, r *http.Request, p entente.Principal) {
 	list, err := h.svc.Devices(r.Context(), p, r.URL.Query().Get("class"))
-	out := make([]devicenode.Device, 0, len(list))
-	for i := range list {
+	out := make([]devicenode.Device, 0, min(len(list), maxDevicesShown))
+	for i := range list[:min(len(list), maxDevicesShown)] {
 		out = append(out, devicenode.View(&list[i], 10))
 	}
-	h.respond(w, r, map[string]any{"devices": out}, err)
+	h.respond(w, r, map[string]any{"devices": out, "total": len(list)}, err)
 }
+
+// maxDevicesShown is how many devices the Devices page shows, each with
+// its map.
+const maxDevicesShown = 100
 
 // alerts serves GET /ui/api/alerts[?status=S&tier=T].
 func (h *Handler) alerts(w http.ResponseWriter, r *http.Request, p entente.Principal) {

@@ -22,7 +22,14 @@ const MaxDeviceEventsBody = 16 << 20
 // DeviceList is the body of GET /api/v1/devices.
 type DeviceList struct {
 	Devices []devicenode.Device `json:"devices"`
+	// Total is the number of devices (of the class); Devices holds the
+	// first limit of them, in the order they were first seen.
+	Total int `json:"total"`
 }
+
+// DefaultDeviceLimit is how many devices GET /api/v1/devices lists
+// without ?limit=.
+const DefaultDeviceLimit = 1000
 
 // ClassExplanation is the body of GET /api/v1/explain?class=NAME.
 type ClassExplanation struct {
@@ -66,20 +73,23 @@ func (h *handler) deviceEvents(w http.ResponseWriter, r *http.Request) {
 	h.writeAPI(w, r, http.StatusOK, out)
 }
 
-// listDevices serves GET /api/v1/devices[?class=NAME&top=N].
+// listDevices serves GET /api/v1/devices[?class=NAME&top=N&limit=N].
 func (h *handler) listDevices(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	top := 5
+	top, limit := 5, DefaultDeviceLimit
 	if v := q.Get("top"); v != "" {
 		top, _ = strconv.Atoi(v) // checked by the route's query spec
+	}
+	if v := q.Get("limit"); v != "" {
+		limit, _ = strconv.Atoi(v)
 	}
 	list, err := h.svc.Devices(r.Context(), principal(r), q.Get("class"))
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	out := DeviceList{Devices: make([]devicenode.Device, 0, len(list))}
-	for i := range list {
+	out := DeviceList{Total: len(list), Devices: make([]devicenode.Device, 0, min(len(list), limit))}
+	for i := range list[:min(len(list), limit)] {
 		out.Devices = append(out.Devices, devicenode.View(&list[i], top))
 	}
 	h.writeAPI(w, r, http.StatusOK, out)

@@ -105,6 +105,9 @@ func TestDeviceRoutesAuthz(t *testing.T) {
 		t.Fatalf("devices: %s", r.body)
 	}
 	pseudonym := list.Devices[0].Pseudonym
+	if r := e.get("/api/v1/devices?limit=1&top=1"); r.status != 200 || !strings.Contains(string(r.body), `"total":1`) {
+		t.Errorf("devices with a limit: %d %s", r.status, r.body)
+	}
 
 	for _, tc := range []struct {
 		method, path string

@@ -309,7 +309,7 @@ var (
 	}}
 	peerAddQuery = querySpec{params: []param{{name: "check", check: boolean}}}
 	explainQuery = querySpec{params: []param{{name: "value", check: freeValue}, {name: "class", check: freeName}}}
-	devicesQuery = querySpec{params: []param{{name: "class", check: freeName}, {name: "top", check: positiveInt}}}
+	devicesQuery = querySpec{params: []param{{name: "class", check: freeName}, {name: "top", check: positiveInt}, {name: "limit", check: positiveInt}}}
 	eventsQuery  = querySpec{params: []param{{name: "name", check: freeName}}}
 	exportQuery  = querySpec{params: []param{
 		{name: "class", check: freeName},

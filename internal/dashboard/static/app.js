@@ -385,11 +385,13 @@ pages.audit = async (arg, params) => {
 // findings (the local view: the device's own address or MAC).
 pages.devices = async (arg, params) => {
   const cls = params.get("class") || "";
-  let list;
-  try { list = (await api("devices" + (cls ? "?class=" + encodeURIComponent(cls) : ""))).devices || []; }
-  catch (e) { show(el("h1", {}, "Devices"), el("p", { class: "muted", id: "devices-none" }, e.message)); return; }
+  let list, total;
+  try {
+    const r = await api("devices" + (cls ? "?class=" + encodeURIComponent(cls) : ""));
+    list = r.devices || []; total = r.total || list.length;
+  } catch (e) { show(el("h1", {}, "Devices"), el("p", { class: "muted", id: "devices-none" }, e.message)); return; }
   const w = await world();
-  const shown = list.slice(0, 100);
+  const shown = list;
   const card = (d) => {
     const conns = new Map((d.countries || []).map((c) => [c.Country, c.Connections]));
     const maxC = Math.max(1, ...conns.values());
@@ -413,7 +415,7 @@ pages.devices = async (arg, params) => {
       title, el("div", { class: "row" }, map, el("div", {}, el("p", {}, d.connections + " connections out: " + countries), dests)), findings);
   };
   show(el("div", { class: "toolbar" }, el("h1", {}, "Devices"), el("span", { class: "muted", id: "devices-count" },
-    list.length > shown.length ? "the first " + shown.length + " of " + list.length + " devices" : list.length + (list.length === 1 ? " device" : " devices"))),
+    total > shown.length ? "the first " + shown.length + " of " + total + " devices" : total + (total === 1 ? " device" : " devices"))),
   ...shown.map(card));
 };
 
