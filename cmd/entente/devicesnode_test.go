@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/entente-cti/entente/internal/devices"
 	"github.com/entente-cti/entente/internal/testutil"
 )
 
@@ -357,5 +359,77 @@ func TestDeviceWatchFollowAndRestart(t *testing.T) {
 	defer stop()
 	if n, ps := connections(); n != all || ps != pseudonyms {
 		t.Errorf("after a restart: %d connections (%s), want %d (%s)", n, ps, all, pseudonyms)
+	}
+}
+
+// TestDeviceFindingsRaiseAnAlert: the node's own devices beacon to a
+// server, and so do another organisation's in the same country (its
+// findings reported as sightings, with its pseudonyms): both sightings
+// are of the same destination object, and correlation raises a
+// national alert on it.
+func TestDeviceFindingsRaiseAnAlert(t *testing.T) {
+	const orgB = "identity--6f1c2a3b-0000-4000-9000-0000000000b2"
+	dir := t.TempDir()
+	admin := initNode(t, dir)
+	cfg := "constituency = [\"192.168.0.0/16\"]\nlearn = \"0\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "devices.toml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := startNode(t, "--data", dir, "--config", safetyOff(t))
+	env := map[string]string{"ENTENTE_SERVER": url, "ENTENTE_TOKEN": admin}
+	idf := filepath.Join(t.TempDir(), "org-b.json")
+	os.WriteFile(idf, []byte(`{"type":"bundle","id":"bundle--6f1c2a3b-0000-4000-8000-0000000000b1","objects":[{"type":"identity","spec_version":"2.1","id":"`+orgB+
+		`","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","name":"Org B","identity_class":"organization","x_entente_country":"DE"}]}`), 0o600)
+	if code, _, errs := run(t, env, nil, "ingest", "--quiet", idf); code != 0 {
+		t.Fatalf("ingest: %s", errs)
+	}
+	code, out, errs := run(t, env, nil, "key", "create", "--role", "sensor", "--name", "gw")
+	if code != 0 {
+		t.Fatalf("key create: %s", errs)
+	}
+	sensorEnv := map[string]string{"ENTENTE_SERVER": url, "ENTENTE_TOKEN": strings.TrimSpace(out)}
+
+	// A beacon every 10 minutes for the last two hours, to 203.0.113.77.
+	beaconLog := func(src string) string {
+		var b strings.Builder
+		b.WriteString("#separator \\x09\n#path\tconn\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tduration\torig_bytes\tresp_bytes\n")
+		start := time.Now().Add(-2 * time.Hour).Unix()
+		for i := range 12 {
+			fmt.Fprintf(&b, "%d.0\tC%d\t%s\t%d\t203.0.113.77\t443\ttcp\t0.5\t300\t1200\n", start+600*int64(i), i, src, 40000+i)
+		}
+		return b.String()
+	}
+	logA := filepath.Join(t.TempDir(), "conn.log")
+	os.WriteFile(logA, []byte(beaconLog("192.168.7.20")), 0o600)
+	if code, _, errs := run(t, sensorEnv, nil, "watch", "--node", logA); code != 0 {
+		t.Fatalf("watch --node: %s", errs)
+	}
+	// Organisation B's own watch (offline, its own pseudonym key) reports
+	// its findings to this node.
+	devB := t.TempDir()
+	os.WriteFile(filepath.Join(devB, "devices.toml"), []byte(cfg), 0o600)
+	logB := filepath.Join(t.TempDir(), "conn.log")
+	os.WriteFile(logB, []byte(beaconLog("192.168.3.9")), 0o600)
+	if code, out, errs := run(t, sensorEnv, nil, "watch", "--data", devB, "--identity", orgB, "--report", "--quiet", logB); code != 0 || !strings.Contains(out, " beacon ") {
+		t.Fatalf("organisation B's watch: exit %d: %s%s", code, out, errs)
+	}
+	dest := devices.DestinationID("203.0.113.77")
+	var alerts struct {
+		Alerts []struct {
+			Tier   string `json:"tier"`
+			Threat string `json:"threat"`
+			Orgs   int    `json:"organisations"`
+		} `json:"alerts"`
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if code := taxiiGet(t, url+"/api/v1/alerts", admin, &alerts); code != 200 {
+			t.Fatalf("alerts: %d", code)
+		}
+		if len(alerts.Alerts) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(alerts.Alerts) != 1 || alerts.Alerts[0].Threat != dest || alerts.Alerts[0].Tier != "national" || alerts.Alerts[0].Orgs != 2 {
+		t.Fatalf("alerts %+v, want one national alert of 2 organisations on %s", alerts.Alerts, dest)
 	}
 }
