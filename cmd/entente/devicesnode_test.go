@@ -433,3 +433,50 @@ func TestDeviceFindingsRaiseAnAlert(t *testing.T) {
 		t.Fatalf("alerts %+v, want one national alert of 2 organisations on %s", alerts.Alerts, dest)
 	}
 }
+
+// TestDeviceFindingOfAKnownIndicator: a device beacons to an address an
+// indicator of the node names; its sighting is of that indicator, so it
+// joins the threat's alerts.
+func TestDeviceFindingOfAKnownIndicator(t *testing.T) {
+	const ind = "indicator--6f1c2a3b-0000-4000-8000-0000000000c1"
+	dir := t.TempDir()
+	admin := initNode(t, dir)
+	os.WriteFile(filepath.Join(dir, "devices.toml"), []byte("constituency = [\"192.168.0.0/16\"]\nlearn = \"0\"\n"), 0o600)
+	url := startNode(t, "--data", dir, "--config", safetyOff(t))
+	env := map[string]string{"ENTENTE_SERVER": url, "ENTENTE_TOKEN": admin}
+	bf := filepath.Join(t.TempDir(), "ind.json")
+	os.WriteFile(bf, []byte(`{"type":"bundle","id":"bundle--6f1c2a3b-0000-4000-8000-0000000000c2","objects":[{"type":"indicator","spec_version":"2.1","id":"`+ind+
+		`","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","pattern":"[ipv4-addr:value = '203.0.113.88']","pattern_type":"stix","valid_from":"2026-01-01T00:00:00Z"}]}`), 0o600)
+	if code, _, errs := run(t, env, nil, "ingest", "--quiet", bf); code != 0 {
+		t.Fatalf("ingest: %s", errs)
+	}
+	code, out, errs := run(t, env, nil, "key", "create", "--role", "sensor", "--name", "gw")
+	if code != 0 {
+		t.Fatalf("key create: %s", errs)
+	}
+	var b strings.Builder
+	b.WriteString("#separator \\x09\n#path\tconn\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tduration\torig_bytes\tresp_bytes\n")
+	// Beacons to both addresses, every 10 minutes.
+	for i := range 24 {
+		fmt.Fprintf(&b, "%d.0\tC%d\t192.168.7.20\t%d\t%s\t443\ttcp\t0.5\t300\t1200\n", time.Now().Add(-2*time.Hour).Unix()+300*int64(i), i, 40000+i,
+			map[bool]string{true: "203.0.113.88", false: "203.0.113.89"}[i%2 == 0])
+	}
+	logf := filepath.Join(t.TempDir(), "conn.log")
+	os.WriteFile(logf, []byte(b.String()), 0o600)
+	if code, _, errs := run(t, map[string]string{"ENTENTE_SERVER": url, "ENTENTE_TOKEN": strings.TrimSpace(out)}, nil, "watch", "--node", logf); code != 0 {
+		t.Fatalf("watch --node: %s", errs)
+	}
+	var got struct {
+		Objects []map[string]any `json:"objects"`
+	}
+	if code := taxiiGet(t, url+"/taxii2/api1/collections/sightings/objects/?match[type]=sighting", admin, &got); code != 200 {
+		t.Fatalf("sightings: %d", code)
+	}
+	of := map[string]int{}
+	for _, o := range got.Objects {
+		of[o["sighting_of_ref"].(string)]++
+	}
+	if of[ind] == 0 || of[devices.DestinationID("203.0.113.89")] == 0 || of[devices.DestinationID("203.0.113.88")] != 0 {
+		t.Errorf("sightings of %v: want the indicator for 203.0.113.88 and the infrastructure object for 203.0.113.89", of)
+	}
+}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -82,6 +83,7 @@ func (s *Service) DeviceEvents(ctx context.Context, p entente.Principal, name st
 	if err := json.Unmarshal(res.Bundle, &bundle); err != nil {
 		return out, fmt.Errorf("device sightings: %w", err)
 	}
+	s.sightIndicators(ctx, res.Findings, bundle.Objects)
 	st, err := s.AddSightings(ctx, p, bundle.Objects)
 	out.Status = st
 	if err != nil {
@@ -217,4 +219,39 @@ func (s *Service) ExplainClass(ctx context.Context, p entente.Principal, class, 
 		return nil, entente.Errorf(entente.EINVALID, "%v", err)
 	}
 	return lines, nil
+}
+
+// sightIndicators makes the sightings of destinations that indicators
+// the node holds match sightings of those indicators (the first, by id)
+// instead of the destinations' infrastructure objects, so that they join
+// the threat's alert with what `entente match` reports. The node's own
+// view decides (every collection an admin reads); a failure leaves the
+// sightings as they are, logged.
+func (s *Service) sightIndicators(ctx context.Context, findings []devices.Finding, objects []json.RawMessage) {
+	byDest := map[string]string{} // infrastructure id -> indicator id
+	for _, f := range findings {
+		id := devices.DestinationID(f.Dest.String())
+		if _, done := byDest[id]; done {
+			continue
+		}
+		ids, err := s.search.IndicatorsFor(ctx, LocalAdmin(s.cfg.Org), f.Dest)
+		if err != nil {
+			s.log.WarnContext(ctx, "device findings: indicators not looked up", "err", err)
+			return
+		}
+		byDest[id] = ""
+		if len(ids) > 0 {
+			slices.Sort(ids)
+			byDest[id] = ids[0]
+		}
+	}
+	for i, o := range objects {
+		// Only sightings have a sighting_of_ref (compact JSON, as
+		// devices.SightingsBundle writes it).
+		for infra, ind := range byDest {
+			if ind != "" && bytes.Contains(o, []byte(`"sighting_of_ref":"`+infra+`"`)) {
+				objects[i] = bytes.Replace(o, []byte(`"sighting_of_ref":"`+infra+`"`), []byte(`"sighting_of_ref":"`+ind+`"`), 1)
+			}
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -200,6 +201,19 @@ type decodedSnapshots struct {
 type decodedSnapshot struct {
 	etag string
 	snap *match.Snapshot
+}
+
+// IndicatorsFor returns the ids of the indicators p may read whose
+// patterns match the address a (from the compiled snapshot sensors
+// download); none for an invalid address.
+func (s *Service) IndicatorsFor(ctx context.Context, p entente.Principal, a netip.Addr) ([]string, error) {
+	switch {
+	case a.Is4() || a.Is4In6():
+		return s.indicatorsMatching(ctx, p, observable.IPv4, a.Unmap().String())
+	case a.Is6():
+		return s.indicatorsMatching(ctx, p, observable.IPv6, a.String())
+	}
+	return nil, nil
 }
 
 // indicatorsMatching returns the ids of the indicators p may read whose
