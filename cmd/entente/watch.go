@@ -201,6 +201,9 @@ func cmdWatch(ctx context.Context, env *Env, args []string) error {
 		if fs.NArg() == 0 {
 			return usagef("--node and --follow need the log files (not stdin)")
 		}
+		if *report || *sightings != "" || files.data != "" || files.profiles != "" || files.config != "" || len(files.geo) > 0 {
+			return usagef("with --node the node profiles the logs, with its own configuration, geo data and profiles: --report, --sightings, --data, --config, --profiles and --geo are for a watch run here")
+		}
 		if *poll <= 0 {
 			return usagef("--poll must be positive")
 		}
