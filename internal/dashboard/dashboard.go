@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/entente-cti/entente"
@@ -77,6 +78,9 @@ type Handler struct {
 	// done is closed by Close: event streams end.
 	done      chan struct{}
 	closeOnce sync.Once
+	// api is the node API's handler (/api/v1), which /ui/api/v1/
+	// forwards to; nil until SetAPI.
+	api atomic.Pointer[http.Handler]
 }
 
 // asset is one embedded file, with its gzip form and ETag.
@@ -124,8 +128,69 @@ func New(svc *node.Service, opts Options) *Handler {
 	m.HandleFunc("GET /ui/api/feeds", h.authed(h.feeds))
 	m.HandleFunc("GET /ui/api/audit", h.authed(h.audit))
 	m.HandleFunc("GET /ui/api/events", h.authed(h.events))
+	m.HandleFunc("/ui/api/v1/{path...}", h.authed(h.forward))
 	return h
 }
+
+// SetAPI gives the dashboard the node API's handler, the one scripts
+// call under /api/v1/ (internal/httpapi's): the pages' requests under
+// /ui/api/v1/ are forwarded to it in-process with the session's key as
+// credentials, so the dashboard does and sees exactly what the key may
+// through the API, with the same checks, policy gate and audit. It is
+// set after construction because that handler mounts the dashboard;
+// until then /ui/api/v1/ answers 503.
+func (h *Handler) SetAPI(api http.Handler) { h.api.Store(&api) }
+
+// MaxForwardBody bounds the body of a request forwarded to the node API
+// (the API's own default limit of node API bodies).
+const MaxForwardBody = 1 << 20
+
+// forward serves /ui/api/v1/{path...}: the request goes to the node
+// API's /api/v1/{path...} with the same method, query and body (at most
+// MaxForwardBody), authenticated by HTTP Basic with the session's key
+// (the scheme the API takes from TAXII clients), and the API's answer
+// comes back as it is: status, headers and body. The cookie and the
+// CSRF token stay here; authed has checked them.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, _ entente.Principal) {
+	api := h.api.Load()
+	ss, _, ok := h.sessionOf(r)
+	if api == nil || !ok {
+		h.writeError(w, r, entente.Errorf(entente.EUNAVAILABLE, "the node API is not available to the dashboard"))
+		return
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = strings.TrimPrefix(r.URL.Path, "/ui")
+	r2.URL.RawPath = strings.TrimPrefix(r.URL.RawPath, "/ui")
+	r2.RequestURI = r2.URL.RequestURI()
+	r2.Header = http.Header{}
+	for _, k := range []string{"Accept", "Accept-Language", "Content-Type", "If-None-Match", "User-Agent"} {
+		if v := r.Header.Values(k); len(v) > 0 {
+			r2.Header[k] = v
+		}
+	}
+	r2.SetBasicAuth("dashboard", ss.key)
+	if r.Body != nil && r.Body != http.NoBody {
+		r2.Body = http.MaxBytesReader(w, r.Body, MaxForwardBody)
+	}
+	(*api).ServeHTTP(noChallenge{w}, r2)
+}
+
+// noChallenge drops the API's WWW-Authenticate challenges, which would
+// make a browser ask for a password: a page signs in again instead.
+type noChallenge struct{ http.ResponseWriter }
+
+func (n noChallenge) WriteHeader(status int) {
+	n.Header().Del("WWW-Authenticate")
+	n.ResponseWriter.WriteHeader(status)
+}
+
+func (n noChallenge) Write(b []byte) (int, error) {
+	n.Header().Del("WWW-Authenticate")
+	return n.ResponseWriter.Write(b)
+}
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (n noChallenge) Unwrap() http.ResponseWriter { return n.ResponseWriter }
 
 func (h *Handler) loadAssets() {
 	h.assets = map[string]asset{}

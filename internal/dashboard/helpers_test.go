@@ -101,6 +101,7 @@ func newTestNode(t testing.TB) *testNode {
 	}
 	dash := dashboard.New(svc, dashboard.Options{Heartbeat: 200 * time.Millisecond})
 	h := httpapi.New(svc, httpapi.Options{Dashboard: dash}, nil, nil)
+	dash.SetAPI(h)
 	tn.srv = httptest.NewServer(h)
 	t.Cleanup(func() { dash.Close(); tn.srv.Close() })
 	return tn
