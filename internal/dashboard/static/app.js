@@ -690,6 +690,7 @@ pages.graph = async (id) => {
     lay = radialLayout([...nodes.values()], [...edges.values()], id);
     const ms = draw();
     canvas.dataset.nodes = String(nodes.size);
+    canvas.dataset.radius = String(lay.radius);
     canvas.dataset.edges = String(edges.size);
     status.textContent = nodes.size + " objects, " + edges.size + " relationships" + (first.truncated ? " (cut at the limit)" : "");
     const types = [...new Set([...nodes.values()].map((n) => n.type))].sort();
