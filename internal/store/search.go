@@ -91,8 +91,7 @@ type SearchPage struct {
 
 // SearchDoc is what the search index holds of one object version.
 type SearchDoc struct {
-	// Title is the object's name; else its value, pattern, abstract,
-	// opinion or relationship type; else its type.
+	// Title is the object's name, value or pattern (see [stix.Title]).
 	Title string `json:"t"`
 	// Names holds the strongly weighted words: name, aliases, external
 	// ids, observable values, hashes, the values in a pattern.
@@ -140,9 +139,6 @@ type docFields struct {
 		ExternalID string `json:"external_id"`
 	} `json:"external_references"`
 }
-
-// maxTitle bounds a SearchDoc's title, in bytes.
-const maxTitle = 300
 
 // SearchDocOf returns what the search index holds of the object whose
 // JSON is raw. It never fails: what it cannot read it leaves out.
@@ -198,28 +194,7 @@ func SearchDocOf(raw []byte) SearchDoc {
 		}
 	}
 	d.Body = strings.TrimSpace(strings.Join(body, " "))
-	d.Title = firstNonEmpty(f.Name, value, f.Abstract, f.Pattern)
-	switch {
-	case d.Title != "":
-	case f.Opinion != "":
-		d.Title = "opinion: " + f.Opinion
-	case f.RelationshipType != "":
-		d.Title = f.RelationshipType
-	case len(f.Hashes) > 0:
-		for _, k := range []string{"SHA-256", "SHA-1", "MD5", "SHA-512"} {
-			if h := f.Hashes[k]; h != "" {
-				d.Title = h
-				break
-			}
-		}
-	}
-	if d.Title == "" && f.Content != "" {
-		d.Title = f.Content
-	}
-	if d.Title == "" {
-		d.Title = f.Type
-	}
-	d.Title = clipTitle(d.Title)
+	d.Title = stix.Title(raw)
 	d.Source = f.CreatedByRef
 	d.TLP = TLPOf(f.MarkingRefs)
 	return d
@@ -242,29 +217,6 @@ func TLPOf(refs []string) string {
 	}
 	return strings.TrimPrefix(strings.ToLower(best.String()), "tlp:")
 }
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if strings.TrimSpace(v) != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-func clipTitle(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) <= maxTitle {
-		return s
-	}
-	cut := maxTitle
-	for cut > 0 && !isRuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // PatternValues returns the string literals a STIX pattern compares
 // ('198.51.100.1', 'evil.example.com'…), in order, without quotes.
