@@ -119,7 +119,7 @@ func (s *Service) buildMatrix(ctx context.Context, p entente.Principal, filter s
 		} `json:"external_references"`
 	}
 	tactics := map[string]*Tactic{} // by shortname
-	var tacticOrder []string      // tactic ids, from the matrix objects
+	var tacticOrder []string        // tactic ids, from the matrix objects
 	var techs []*tech
 	seen := map[string]bool{}
 	for _, c := range colls {
