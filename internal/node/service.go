@@ -137,6 +137,8 @@ type Service struct {
 	// blindMu; read without it (the store's writer calls stored).
 	blindMu sync.Mutex
 	blind   atomic.Pointer[blindaccess.Service]
+	// deletions counts deletions, part of storeVersion.
+	deletions atomic.Int64
 }
 
 type cachedKey struct {
