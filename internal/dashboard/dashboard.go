@@ -121,6 +121,7 @@ func New(svc *node.Service, opts Options) *Handler {
 	m.HandleFunc("POST /ui/api/alerts/{id}/{action}", h.authed(h.transition))
 	m.HandleFunc("GET /ui/api/search", h.authed(h.search))
 	m.HandleFunc("GET /ui/api/objects/{id}", h.authed(h.object))
+	m.HandleFunc("GET /ui/api/collections", h.authed(h.collections))
 	m.HandleFunc("GET /ui/api/partners", h.authed(h.partners))
 	m.HandleFunc("GET /ui/api/partners/{id}/preview", h.authed(h.preview))
 	m.HandleFunc("GET /ui/api/partners/blind", h.authed(h.blindPartners))
@@ -505,6 +506,17 @@ func (h *Handler) partners(w http.ResponseWriter, r *http.Request, p entente.Pri
 		out = append(out, rw)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"partners": out})
+}
+
+// collections serves GET /ui/api/collections: the collections the key
+// may read or write, for their names (the node API's list,
+// GET /api/v1/collections, is for admins).
+func (h *Handler) collections(w http.ResponseWriter, r *http.Request, p entente.Principal) {
+	cs, err := h.svc.Collections(r.Context(), p)
+	if cs == nil {
+		cs = []entente.Collection{}
+	}
+	h.respond(w, r, map[string]any{"collections": cs}, err)
 }
 
 // blindPartners serves GET /ui/api/partners/blind: the partners whose

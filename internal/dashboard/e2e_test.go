@@ -243,8 +243,8 @@ func TestDashboardRefusesOtherRoles(t *testing.T) {
 
 // TestDashboardAdminPagesInBrowser: an admin sees each partner with its
 // agreement and the preview of what it would receive and why, the peers,
-// the audit log and the feeds; an analyst is told those pages are for
-// admins.
+// the audit log and the feeds; an analyst sees partners and agreements
+// only.
 func TestDashboardAdminPagesInBrowser(t *testing.T) {
 	tn := newTestNode(t)
 	ctx := browser(t)
@@ -299,13 +299,19 @@ func TestDashboardAdminPagesInBrowser(t *testing.T) {
 	}
 
 	step(t, ctx, "sign out", chromedp.Click(chromedp.CSS(`#signout`)), chromedp.WaitVisible(chromedp.CSS(`#login-key`)))
+	// An analyst sees partners and agreements (the node lets analysts
+	// read them), with the collections named by their alias, and neither
+	// peers nor the audit log (admin only).
 	signIn(t, ctx, tn.srv.URL, tn.keys[entente.RoleAnalyst])
-	var refused string
+	var seen string
+	var peers int
 	step(t, ctx, "analyst on partners",
 		chromedp.Click(chromedp.CSS(`#nav a[data-page="partners"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#view .error`)),
-		into(&refused, chromedp.Text(chromedp.CSS(`#view`))))
-	if !strings.Contains(refused, "admin") {
-		t.Errorf("analyst on the partners page sees %q", refused)
+		chromedp.WaitVisible(chromedp.CSS(`#partners tbody tr`)),
+		into(&seen, chromedp.Text(chromedp.CSS(`#view`))),
+		into(&peers, chromedp.Evaluate[int](`document.querySelectorAll("#peers").length`)),
+		screenshot(t, dir, "12-partners-analyst"))
+	if !strings.Contains(seen, "collections: intel") || strings.Contains(seen, intel.ID) || strings.Contains(seen, "requires the admin role") || peers != 0 {
+		t.Errorf("analyst on the partners page sees %q (%d peer tables); want the collections' aliases, no peers, no refusal", seen, peers)
 	}
 }

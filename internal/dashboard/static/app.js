@@ -108,8 +108,11 @@ function tlpBadge(t, id) {
 // collections caches the collections the key may use, for their names.
 async function collections() {
   if (!state.collections) {
-    try { state.collections = await v1("collections"); } catch (e) { state.collections = []; }
-    if (!Array.isArray(state.collections)) state.collections = state.collections.collections || [];
+    // The node API lists every collection to admins; the dashboard lists
+    // those the key may read or write to others.
+    let r;
+    try { r = await v1("collections"); } catch (e) { r = await api("collections").catch(() => []); }
+    state.collections = Array.isArray(r) ? r : r.collections || [];
   }
   return state.collections;
 }
@@ -327,7 +330,7 @@ pages.alerts = async (arg, params) => {
   const all = (await api("alerts" + (status ? "?status=" + encodeURIComponent(status) : ""))).alerts || [];
   // The most recently changed first; a long list is cut (filter to see the rest).
   const alerts = all.slice(0, 1000);
-  const sel = el("select", { id: "status", onchange: (e) => { location.hash = "#/alerts" + (e.target.value ? "?status=" + e.target.value : ""); } },
+  const sel = el("select", { id: "status", "aria-label": "status", onchange: (e) => { location.hash = "#/alerts" + (e.target.value ? "?status=" + e.target.value : ""); } },
     ...["", "new", "escalated", "acknowledged", "resolved"].map((v) => el("option", { value: v, selected: v === status }, v || "any status")));
   show(
     el("div", { class: "toolbar" }, el("h1", {}, "Alerts"), sel, el("span", { class: "muted" }, all.length > alerts.length ? "the " + alerts.length + " most recent of " + all.length + " alerts" : all.length + " alerts")),
@@ -471,7 +474,7 @@ pages.browse = async (arg, params) => {
   const res = page.results || [];
   const name = (browseTypes.find(([t]) => t === type) || [type, type])[1];
   show(el("div", { class: "toolbar" }, el("h1", {}, name), el("label", { for: "browse-tlp" }, "TLP"), ls,
-    el("a", { href: "#/indicator/new", class: type === "indicator" ? "" : "hidden-link" }, type === "indicator" ? "New indicator" : ""),
+    type === "indicator" ? el("a", { href: "#/indicator/new" }, "New indicator") : null,
     ["report", "grouping"].includes(type) ? el("a", { href: "#/report/new" }, "New " + type) : null), tabs,
   el("div", { class: "panel" }, res.length === 0 ? el("p", { id: "browse-none" }, "No " + name.toLowerCase() + " on this node.") : resultsTable("browse-results", res),
     el("p", {}, cursor ? el("a", { href: href("") }, "First page") : null, " ",
