@@ -23,7 +23,7 @@ const chromiumPath = "/usr/bin/chromium"
 
 // browser starts a headless Chromium for the test, or skips the test
 // when there is none (outside CI).
-func browser(t *testing.T) context.Context {
+func browser(t testing.TB) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("CI") != "" {
@@ -89,7 +89,7 @@ func into[T any](dst *T, a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
 }
 
 // step runs actions, failing the test with the step's name.
-func step(t *testing.T, ctx context.Context, name string, actions ...chromedp.Action[chromedp.Void]) {
+func step(t testing.TB, ctx context.Context, name string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -100,7 +100,7 @@ func step(t *testing.T, ctx context.Context, name string, actions ...chromedp.Ac
 	}
 }
 
-func signIn(t *testing.T, ctx context.Context, base, key string) {
+func signIn(t testing.TB, ctx context.Context, base, key string) {
 	step(t, ctx, "sign in",
 		chromedp.Navigate(base+"/ui/"),
 		chromedp.WaitVisible(chromedp.CSS("#login-key")),
