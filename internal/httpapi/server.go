@@ -255,6 +255,7 @@ func (h *handler) routes(reg prometheus.Registerer) {
 		"GET /export/{format}/{file}":                                   exportQuery,
 	}
 	h.blindRoutes()
+	h.workbenchRoutes()
 
 	if d := h.opts.Dashboard; d != nil {
 		m.Handle("/ui/", d)
