@@ -48,7 +48,7 @@ class APIError extends Error {
     const col = b.column !== undefined ? b.column : d.column;
     this.column = col === undefined || col === null || col === "" ? null : Number(col);
     // The API has no such route (the node is older than the page).
-    this.noRoute = status === 404 && (b.description === "there is no such resource" || b.error_code === "not_found" && !b.error);
+    this.noRoute = status === 404 && b.description === "there is no such resource";
   }
 }
 
@@ -111,7 +111,7 @@ async function collections() {
     // The node API lists every collection to admins; the dashboard lists
     // those the key may read or write to others.
     let r;
-    try { r = await v1("collections"); } catch (e) { r = await api("collections").catch(() => []); }
+    try { r = state.role === "admin" ? await v1("collections") : await api("collections"); } catch (e) { r = []; }
     state.collections = Array.isArray(r) ? r : r.collections || [];
   }
   return state.collections;
