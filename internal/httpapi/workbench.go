@@ -97,7 +97,7 @@ func listParam(q url.Values, name string) []string {
 // workbenchRoutes mounts the workbench's routes and the API's index and
 // description.
 func (h *handler) workbenchRoutes() {
-	m := h.mux
+	m := h.route()
 	m.HandleFunc("GET /api/v1/{$}", h.apiIndex)
 	m.HandleFunc("GET /api/v1/openapi.json", h.openAPIDoc)
 	m.HandleFunc("GET /api/v1/search", h.find)

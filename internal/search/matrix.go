@@ -37,6 +37,9 @@ type Technique struct {
 	Sightings  int    `json:"sightings"`
 	Alerts     int    `json:"alerts"`
 	InFilter   bool   `json:"in_filter"`
+	// Subtechniques are the technique's sub-techniques (T1566.001…),
+	// whose counts and filter are included in the technique's.
+	Subtechniques []Technique `json:"subtechniques,omitempty"`
 }
 
 // matrixCache keeps the last matrix built per audience, with the store
@@ -100,6 +103,7 @@ func (s *Service) buildMatrix(ctx context.Context, p entente.Principal, filter s
 	type tech struct {
 		Technique
 		phases []string
+		sub    bool
 	}
 	type attackObj struct {
 		ID         string   `json:"id"`
@@ -107,6 +111,7 @@ func (s *Service) buildMatrix(ctx context.Context, p entente.Principal, filter s
 		Name       string   `json:"name"`
 		ShortName  string   `json:"x_mitre_shortname"`
 		Revoked    bool     `json:"revoked"`
+		Sub        bool     `json:"x_mitre_is_subtechnique"`
 		Deprecated bool     `json:"x_mitre_deprecated"`
 		TacticRefs []string `json:"tactic_refs"`
 		Phases     []struct {
@@ -150,7 +155,7 @@ func (s *Service) buildMatrix(ctx context.Context, p entente.Principal, filter s
 				case "x-mitre-tactic":
 					tactics[o.ShortName] = &Tactic{ID: o.ID, ExternalID: ext, ShortName: o.ShortName, Name: o.Name, Techniques: []Technique{}}
 				case "attack-pattern":
-					t := &tech{Technique: Technique{ID: o.ID, ExternalID: ext, Name: o.Name}}
+					t := &tech{Technique: Technique{ID: o.ID, ExternalID: ext, Name: o.Name}, sub: o.Sub}
 					for _, ph := range o.Phases {
 						if strings.HasPrefix(ph.Chain, "mitre-") {
 							t.phases = append(t.phases, ph.Phase)
@@ -209,6 +214,30 @@ func (s *Service) buildMatrix(ctx context.Context, p entente.Principal, filter s
 				}
 			}
 		}
+	}
+	// Sub-techniques go under their technique (T1566.001 under T1566),
+	// their counts added to its.
+	parents := map[string]*tech{}
+	for _, t := range techs {
+		if !t.sub {
+			parents[t.ExternalID] = t
+		}
+	}
+	for _, t := range techs {
+		base, _, _ := strings.Cut(t.ExternalID, ".")
+		if pt := parents[base]; t.sub && pt != nil {
+			pt.Subtechniques = append(pt.Subtechniques, t.Technique)
+			pt.Indicators += t.Indicators
+			pt.Sightings += t.Sightings
+			pt.Alerts += t.Alerts
+			pt.InFilter = pt.InFilter || t.InFilter
+		}
+	}
+	for _, t := range techs {
+		if t.sub && parents[strings.Split(t.ExternalID, ".")[0]] != nil {
+			continue
+		}
+		slices.SortFunc(t.Subtechniques, func(a, b Technique) int { return strings.Compare(a.ExternalID, b.ExternalID) })
 		for _, ph := range t.phases {
 			if tc := tactics[ph]; tc != nil {
 				tc.Techniques = append(tc.Techniques, t.Technique)
