@@ -205,7 +205,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// A narrow screen (a phone): the pages fit its width.
 	step(t, ctx, "narrow viewport", chromedp.EmulateViewport(375, 740))
 	signIn(t, ctx, base, tn.keys[entente.RoleAnalyst])
-	for _, page := range []string{"overview", "alerts", "search"} {
+	for _, page := range []string{"overview", "alerts", "search", "browse", "matrix", "indicator", "partners"} {
 		var overflow bool
 		var text string
 		step(t, ctx, "narrow "+page,

@@ -484,10 +484,19 @@ pages.browse = async (arg, params) => {
 // ---- object page ----
 const opinions = ["strongly-disagree", "disagree", "neutral", "agree", "strongly-agree"];
 
-// shown renders a field's value in a version diff.
+// shown renders a field's value in a version diff; a long one is cut,
+// with the whole behind a disclosure.
 function shown(v) {
   if (v === null || v === undefined) return el("span", { class: "muted" }, "(absent)");
-  return typeof v === "string" ? v : JSON.stringify(v);
+  const s = typeof v === "string" ? v : JSON.stringify(v);
+  return s.length > 240 ? el("details", {}, el("summary", {}, clip(s, 200)), s) : s;
+}
+// capped is a table of rows drawn by row, the first 50, with a button
+// that shows the rest.
+function capped(id, rows, row) {
+  const body = el("tbody", {}, rows.slice(0, 50).map(row));
+  const more = rows.length > 50 ? el("button", { type: "button", onclick: (e) => { body.replaceChildren(...rows.map(row)); e.target.remove(); } }, "Show all " + rows.length) : null;
+  return el("div", {}, el("table", { id }, body), more);
 }
 
 pages.object = async (id, params) => {
@@ -531,12 +540,12 @@ pages.object = async (id, params) => {
     el("div", { class: "cards" },
       el("div", { class: "card" }, el("b", {}, tlpLabel(d.tlp) ? tlpLabel(d.tlp).slice(4) : "none"), "TLP"),
       el("div", { class: "card" }, el("b", { id: "object-confidence" }, d.confidence === null || d.confidence === undefined ? "–" : d.confidence), "confidence"),
-      el("div", { class: "card" }, el("b", {}, d.residency || "–"), "residency"),
+      el("div", { class: "card" }, el("b", { id: "object-residency" }, [].concat(d.residency || []).join(", ") || "–"), "residency"),
       el("div", { class: "card" }, el("b", {}, (so.by_day || []).reduce((a, x) => a + (Number(x.count) || 0), 0)), "sightings"),
       el("div", { class: "card" }, el("b", {}, (d.alerts || []).length), "alerts")),
     el("div", { class: "row" },
       el("div", { class: "panel" }, el("h2", {}, "Markings"),
-        (d.markings || []).length ? el("ul", { id: "object-markings" }, d.markings.map((m) => el("li", {}, m.name || tlpLabel(m.id) || m.id))) : el("p", { class: "muted" }, tlpLabel(d.tlp) ? tlpLabel(d.tlp) + " (the collection's default)" : "no marking"),
+        (d.markings || []).length ? el("ul", { id: "object-markings" }, d.markings.map((m) => el("li", { class: "wrap" }, m.name && m.name !== "marking-definition" ? m.name : objLink(m.id, "a marking statement")))) : el("p", { class: "muted" }, tlpLabel(d.tlp) ? tlpLabel(d.tlp) + " (the collection's default)" : "no marking"),
         el("h2", {}, "Sources"), (d.sources || []).length ? el("ul", { id: "object-sources" }, d.sources.map((s) => el("li", {}, objLink(s.id, s.name || s.id)))) : muted("this node"),
         el("h2", {}, "Lifetime"), lifetime ? el("p", { id: "object-lifetime" }, lifetime) : muted("no validity period"),
         el("h2", {}, "Labels"), labels.length ? el("ul", { id: "object-labels", class: "labels" }, labels.map((l) => el("li", {}, l,
@@ -555,11 +564,11 @@ pages.object = async (id, params) => {
           el("tbody", {}, byCountry.map(([cc, n]) => el("tr", {}, el("td", {}, cc), el("td", {}, n))))) : muted("never sighted"))),
     el("div", { class: "row" },
       el("div", { class: "panel" }, el("h2", {}, "Relationships from it"),
-        out.length ? el("table", { id: "rel-out" }, el("tbody", {}, out.map((r) => el("tr", {}, el("td", {}, r.relationship_type + " →"),
-          el("td", { class: "wrap" }, objLink(r.target.id, r.target.title || r.target.id)), el("td", { class: "muted" }, r.target.type))))) : muted("none")),
+        out.length ? capped("rel-out", out, (r) => el("tr", {}, el("td", {}, r.relationship_type + " →"),
+          el("td", { class: "wrap" }, objLink(r.target.id, r.target.title || r.target.id)), el("td", { class: "muted" }, r.target.type))) : muted("none")),
       el("div", { class: "panel" }, el("h2", {}, "Relationships to it"),
-        inn.length ? el("table", { id: "rel-in" }, el("tbody", {}, inn.map((r) => el("tr", {}, el("td", { class: "wrap" }, objLink(r.source.id, r.source.title || r.source.id)),
-          el("td", { class: "muted" }, r.source.type), el("td", {}, "→ " + r.relationship_type))))) : muted("none"))),
+        inn.length ? capped("rel-in", inn, (r) => el("tr", {}, el("td", { class: "wrap" }, objLink(r.source.id, r.source.title || r.source.id)),
+          el("td", { class: "muted" }, r.source.type), el("td", {}, "→ " + r.relationship_type))) : muted("none"))),
     el("div", { class: "panel" }, el("h2", {}, "Versions"), (d.versions || []).length ? el("div", { id: "object-versions" }, d.versions.map((v, i) => el("details", { open: i === 0 },
       el("summary", {}, fmt(v.modified), " — ", (v.changes || []).length, " change", (v.changes || []).length === 1 ? "" : "s"),
       (v.changes || []).length ? el("table", { class: "diff" }, el("thead", {}, el("tr", {}, el("th", {}, "Field"), el("th", {}, "Was"), el("th", {}, "Became"))),
