@@ -176,7 +176,7 @@ func (r searchRefs) RefreshRefs(ctx context.Context) error {
 	r.s.refsVersion = v
 	return nil
 }
-func (r searchRefs) Of(id string) []Edge                   { return r.s.alerting.Refs().Of(id) }
+func (r searchRefs) Of(id string) []Edge { return r.s.alerting.Refs().Of(id) }
 
 // Search finds the objects a query names (see [search.Service.Search]).
 func (s *Service) Search(ctx context.Context, p entente.Principal, query string) ([]SearchResult, error) {
