@@ -164,6 +164,7 @@ func (e *env) do(q req) response {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	checkExchange(e.t, q.method, q.path, q.body, resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	return response{resp.StatusCode, resp.Header, b}
 }
 

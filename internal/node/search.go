@@ -154,11 +154,29 @@ func (s *Service) Matrix(ctx context.Context, p entente.Principal, filter string
 	return s.search.Matrix(ctx, p, filter)
 }
 
-// searchRefs is alerting's reference index as search reads it.
+// searchRefs is alerting's reference index as search reads it: brought
+// up to date at once when the store changed since it last was, so that
+// what the workbench shows (and caches on the store's version) includes
+// what was just stored.
 type searchRefs struct{ s *Service }
 
-func (r searchRefs) RefreshRefs(ctx context.Context) error { return r.s.alerting.RefreshRefs(ctx) }
-func (r searchRefs) Of(id string) []Edge                   { return r.s.alerting.Refs().Of(id) }
+func (r searchRefs) RefreshRefs(ctx context.Context) error {
+	v, err := r.s.storeVersion(ctx)
+	if err != nil {
+		return err
+	}
+	r.s.refsMu.Lock()
+	defer r.s.refsMu.Unlock()
+	if v == r.s.refsVersion {
+		return r.s.alerting.RefreshRefs(ctx)
+	}
+	if err := r.s.alerting.RefreshRefsNow(ctx); err != nil {
+		return err
+	}
+	r.s.refsVersion = v
+	return nil
+}
+func (r searchRefs) Of(id string) []Edge { return r.s.alerting.Refs().Of(id) }
 
 // Search finds the objects a query names (see [search.Service.Search]).
 func (s *Service) Search(ctx context.Context, p entente.Principal, query string) ([]SearchResult, error) {

@@ -139,6 +139,10 @@ type Service struct {
 	blind   atomic.Pointer[blindaccess.Service]
 	// deletions counts deletions, part of storeVersion.
 	deletions atomic.Int64
+	// refsVersion is the store version the reference index was last
+	// brought up to date at (searchRefs).
+	refsMu      sync.Mutex
+	refsVersion string
 }
 
 type cachedKey struct {
