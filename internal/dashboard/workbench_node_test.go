@@ -20,7 +20,7 @@ import (
 
 // loadAttack stores the real ATT&CK Enterprise bundle in the node's
 // intel collection.
-func loadAttack(t *testing.T, tn *testNode) {
+func loadAttack(t testing.TB, tn *testNode) {
 	t.Helper()
 	f, err := os.Open(testutil.SharedData(t, "attack", "enterprise-attack-18.1.json.gz"))
 	if err != nil {

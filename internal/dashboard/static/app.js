@@ -233,7 +233,7 @@ function barChart(bars, cls, opts) {
   if (opts.id) c.id = opts.id;
   const sum = (b) => b.v.reduce((a, x) => a + (Number(x) || 0), 0);
   const top = niceMax(Math.max(1, ...bars.map(sum)));
-  const ticks = top <= 4 ? Array.from({ length: top + 1 }, (_, i) => i) : [0, top / 2, top];
+  const ticks = top <= 5 ? Array.from({ length: top + 1 }, (_, i) => i) : [0, top / 2, top];
   const label = (x, y, s, anchor, cl) => { const t = svg("text", { x, y, "text-anchor": anchor, class: cl || "tick" }); t.textContent = s; return t; };
   for (const v of ticks) {
     const y = T + ph - (ph * v) / top;
@@ -317,7 +317,7 @@ pages.overview = async (arg, params) => {
       el("div", { class: "legend" }, el("span", {}, el("i", { class: "lg-s" }), "sightings"), el("span", {}, "red: countries with open alerts"))),
     el("div", { class: "row" },
       el("div", { class: "panel" }, el("h2", {}, "Timeline"), tl,
-        el("div", { class: "legend" }, el("span", {}, el("i", { class: "lg-s" }), "sightings"), el("span", {}, el("i", { class: "lg-a" }), "alerts")),
+        el("div", { class: "legend" }, el("span", {}, el("i", { class: "lg-t" }), "sightings"), el("span", {}, el("i", { class: "lg-a" }), "alerts")),
         el("p", { class: "muted" }, fmt(o.since) + " – " + fmt(o.until) + " UTC")),
       el("div", { class: "panel" }, el("h2", {}, "Countries"), el("table", {},
         el("thead", {}, el("tr", {}, el("th", {}, "Country"), el("th", {}, "Sightings"), el("th", {}, "Open alerts"))),
