@@ -2,9 +2,15 @@ package sqlite
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -48,8 +54,25 @@ func searchField(raw []byte, field string) string {
 		return d.Source
 	case "k":
 		return d.Keys
+	case "K":
+		return keysJSON(d.Keys)
 	}
 	return ""
+}
+
+// keysJSON returns the keys of a SearchDoc's Keys as a JSON array.
+func keysJSON(keys string) string {
+	var list []string
+	for k := range strings.SplitSeq(strings.Trim(keys, "|"), "|") {
+		if k != "" && !slices.Contains(list, k) {
+			list = append(list, k)
+		}
+	}
+	b, _ := json.Marshal(list)
+	if list == nil {
+		return "[]"
+	}
+	return string(b)
 }
 
 // The search triggers and their migration (1710_search.sql) extract what
@@ -91,6 +114,9 @@ func ftsQuery(words []string) string {
 	return b.String()
 }
 
+// searchCandidates bounds the matches a search ranks (see SearchObjects).
+const searchCandidates = 1000
+
 // SearchObjects searches or browses the latest object versions; see
 // [store.SearchStore.SearchObjects].
 func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.SearchPage, error) {
@@ -103,15 +129,16 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 	}
 	limit := store.SearchLimit(q.Limit)
 	var w where
-	var from, order, score string
+	var from, order, score, match string
+	var words []string
 	var scoreArgs []any
 	if q.Text != "" {
-		words := store.SearchWords(q.Text)
+		words = store.SearchWords(q.Text)
 		if len(words) == 0 {
 			return store.SearchPage{}, entente.Errorf(entente.EINVALID, "q: %q has no word to search for", q.Text)
 		}
 		from = `search_fts JOIN search_docs d ON d.seq = search_fts.rowid`
-		w.add(`search_fts MATCH ?`, ftsQuery(words))
+		match = ftsQuery(words)
 		// An object one of whose names or values is the whole text comes
 		// first, then the others by BM25 (names weigh ten times more).
 		score = `bm25(search_fts, 10.0, 1.0) - 1000.0 * (instr(d.keys, ?) > 0)`
@@ -155,51 +182,133 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 	if !q.Until.IsZero() {
 		w.add(`d.modified < ?`, until)
 	}
-	query := `SELECT d.seq, c.id, d.id, d.type, d.modified, d.title, d.tlp, d.source, ` + score + ` FROM ` + from +
-		` JOIN collections c ON c.seq = d.collection`
-	if len(w.conds) > 0 {
-		query += ` WHERE ` + strings.Join(w.conds, " AND ")
+	type row struct {
+		seq, modified int64
+		hit           store.SearchHit
+		rank          float64
 	}
-	query += ` ` + order + ` LIMIT ?`
-	args := append(append(scoreArgs, w.args...), limit+1)
-	if q.Text != "" {
-		query += ` OFFSET ?`
-		args = append(args, after.Offset)
-	}
-	rows, err := s.read.QueryContext(ctx, query, args...)
-	if err != nil {
-		return store.SearchPage{}, fmt.Errorf("search: %w", err)
-	}
-	defer rows.Close()
-	page := store.SearchPage{Hits: []store.SearchHit{}}
-	var last store.SearchCursor
-	more := false
-	for rows.Next() {
-		if len(page.Hits) == limit {
-			more = true
-			break
+	// run selects up to n rows (all when n < 0) from offset, with the
+	// extra condition cond.
+	run := func(cond string, n, offset int) ([]row, error) {
+		conds, args := w.conds, w.args
+		if match != "" {
+			conds = append([]string{`search_fts MATCH ?`}, conds...)
+			args = append([]any{match}, args...)
 		}
-		var (
-			h             store.SearchHit
-			seq, modified int64
-			rank          float64
-		)
-		if err := rows.Scan(&seq, &h.Collection, &h.ID, &h.Type, &modified, &h.Title, &h.TLP, &h.Source, &rank); err != nil {
+		if cond != "" {
+			conds = append(conds, cond)
+		}
+		query := `SELECT d.seq, c.id, d.id, d.type, d.modified, d.title, d.tlp, d.source, ` + score + ` FROM ` + from +
+			` JOIN collections c ON c.seq = d.collection`
+		if len(conds) > 0 {
+			query += ` WHERE ` + strings.Join(conds, " AND ")
+		}
+		query += ` ` + order
+		args = append(slices.Clone(scoreArgs), args...)
+		if n >= 0 {
+			query += ` LIMIT ? OFFSET ?`
+			args = append(args, n, offset)
+		}
+		rows, err := s.read.QueryContext(ctx, query, args...)
+		if err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+		defer rows.Close()
+		var out []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.seq, &r.hit.Collection, &r.hit.ID, &r.hit.Type, &r.modified, &r.hit.Title, &r.hit.TLP, &r.hit.Source, &r.rank); err != nil {
+				return nil, fmt.Errorf("search: %w", err)
+			}
+			r.hit.Modified = store.FromUnixNano(r.modified)
+			r.hit.Score = -r.rank
+			out = append(out, r)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+		return out, nil
+	}
+	var got []row
+	var err error
+	switch {
+	case match == "":
+		got, err = run("", limit+1, 0)
+	default:
+		// Ranking every match of a word that a tenth of a large store
+		// holds would cost seconds: objects are ranked among the newest
+		// searchCandidates matches (FTS5 walks its index newest first,
+		// and a range of rowids is cheap to it), and those whose exact
+		// name or value the text is, found by index, are ranked with
+		// them.
+		var bound sql.NullInt64
+		if err := s.read.QueryRowContext(ctx, `SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`,
+			match, searchCandidates-1).Scan(&bound); err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return store.SearchPage{}, fmt.Errorf("search: %w", err)
 		}
-		h.Modified = store.FromUnixNano(modified)
-		h.Score = -rank
-		last = store.SearchCursor{Modified: modified, Seq: seq}
-		page.Hits = append(page.Hits, h)
+		if !bound.Valid {
+			got, err = run("", limit+1, after.Offset)
+			break
+		}
+		if got, err = run(`search_fts.rowid >= `+strconv.FormatInt(bound.Int64, 10), after.Offset+limit+1, 0); err != nil {
+			break
+		}
+		var exact []string
+		exact, err = s.candidates(ctx, `SELECT seq FROM search_keys WHERE key = ? LIMIT 100`, []any{strings.Trim(store.SearchKey(strings.Join(words, " ")), "|")})
+		if err != nil || len(exact) == 0 {
+			break
+		}
+		var more []row
+		if more, err = run(`search_fts.rowid IN (`+strings.Join(exact, ",")+`)`, -1, 0); err != nil {
+			break
+		}
+		for _, r := range more {
+			if !slices.ContainsFunc(got, func(g row) bool { return g.seq == r.seq }) {
+				got = append(got, r)
+			}
+		}
+		slices.SortFunc(got, func(a, b row) int {
+			if c := cmp.Compare(a.rank, b.rank); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.seq, b.seq)
+		})
+		got = got[min(after.Offset, len(got)):]
 	}
-	if err := rows.Err(); err != nil {
-		return store.SearchPage{}, fmt.Errorf("search: %w", err)
+	if err != nil {
+		return store.SearchPage{}, err
 	}
-	if more {
-		last.Offset = after.Offset + limit
+	page := store.SearchPage{Hits: []store.SearchHit{}}
+	for _, r := range got[:min(limit, len(got))] {
+		page.Hits = append(page.Hits, r.hit)
+	}
+	if len(got) > limit {
+		last := store.SearchCursor{Modified: got[limit-1].modified, Seq: got[limit-1].seq, Offset: after.Offset + limit}
 		if q.Text == "" || last.Offset <= store.MaxSearchOffset {
 			page.Next = store.EncodeSearchCursor(last, q)
 		}
 	}
 	return page, nil
+}
+
+// candidates returns the seqs a candidates query selects, as SQL
+// literals.
+func (s *Store) candidates(ctx context.Context, query string, args []any) ([]string, error) {
+	rows, err := s.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+		out = append(out, strconv.FormatInt(seq, 10))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	return out, nil
 }

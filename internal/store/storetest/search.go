@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,7 @@ func RunSearch(t *testing.T, open Opener) {
 		{"RankedPaging", testSearchRankedPaging},
 		{"Invalid", testSearchInvalid},
 		{"TimeRange", testSearchTimeRange},
+		{"ExactAmongMany", testSearchExactAmongMany},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -403,5 +405,36 @@ func testSearchTimeRange(t *testing.T, s store.Store) {
 		if want := []string{indicatorID(1), indicatorID(2)}; !slices.Equal(ids, want) {
 			t.Errorf("text %q since v(1) until v(3): %v, want %v", text, ids, want)
 		}
+	}
+}
+
+// testSearchExactAmongMany checks that an object whose name is the whole
+// text comes first even when more than a thousand newer objects mention
+// it (a backend may rank only the newest matches of a common word, but
+// not at the cost of the object named).
+func testSearchExactAmongMany(t *testing.T, s store.Store) {
+	newCollection(t, s, coll)
+	named := searchObject(t, map[string]any{"type": "malware", "id": "malware--6c1a3a6e-0000-4000-8000-000000000077", "name": "Wombat", "is_family": true})
+	add(t, s, coll, named)
+	var objs []*stix.Object
+	for i := range 2500 {
+		objs = append(objs, searchObject(t, map[string]any{"type": "indicator", "id": indicatorID(1000 + i), "name": "Wombat C2 " + strconv.Itoa(i),
+			"pattern": "[ipv4-addr:value = '198.51.100.1']", "pattern_type": "stix", "valid_from": stix.FormatTimestamp(v(0)),
+			"created": stix.FormatTimestamp(v(1)), "modified": stix.FormatTimestamp(v(1))}))
+	}
+	add(t, s, coll, objs...)
+	got := search(t, s, store.SearchQuery{Text: "wombat", Limit: 10})
+	if len(got.Hits) != 10 || got.Hits[0].ID != named.ID || got.Next == "" {
+		t.Fatalf("wombat: %d hits, first %+v, next %q", len(got.Hits), got.Hits[0], got.Next)
+	}
+	// Its next page does not repeat it.
+	next := search(t, s, store.SearchQuery{Text: "wombat", Limit: 10, Next: got.Next})
+	for _, h := range next.Hits {
+		if h.ID == named.ID {
+			t.Errorf("the named object is on the second page too")
+		}
+	}
+	if len(next.Hits) != 10 {
+		t.Errorf("second page: %d hits", len(next.Hits))
 	}
 }

@@ -22,6 +22,16 @@ CREATE TABLE search_docs (
 CREATE INDEX search_docs_type ON search_docs (type, modified, seq);
 CREATE INDEX search_docs_modified ON search_docs (modified, seq);
 
+-- The exact names and values of each latest version (store.SearchDoc's
+-- Keys, one row each): a search whose whole text is one of them finds the
+-- object by index, however many other objects merely mention the words.
+CREATE TABLE search_keys (
+	key TEXT NOT NULL,
+	seq INTEGER NOT NULL,
+	PRIMARY KEY (key, seq)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX search_keys_seq ON search_keys (seq);
+
 CREATE VIRTUAL TABLE search_fts USING fts5(names, body, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2');
 
 CREATE TRIGGER objects_search_insert AFTER INSERT ON objects WHEN new.is_latest = 1 BEGIN
@@ -29,6 +39,7 @@ CREATE TRIGGER objects_search_insert AFTER INSERT ON objects WHEN new.is_latest 
 		VALUES (new.seq, new.collection, new.id, new.type, new.version,
 			entente_search(new.raw, 'l'), entente_search(new.raw, 's'), entente_search(new.raw, 't'), entente_search(new.raw, 'k'));
 	INSERT INTO search_fts (rowid, names, body) VALUES (new.seq, entente_search(new.raw, 'n'), entente_search(new.raw, 'b'));
+	INSERT INTO search_keys (key, seq) SELECT DISTINCT value, new.seq FROM json_each(entente_search(new.raw, 'K'));
 END;
 
 CREATE TRIGGER objects_search_latest AFTER UPDATE OF is_latest ON objects WHEN new.is_latest = 1 AND old.is_latest = 0 BEGIN
@@ -36,16 +47,19 @@ CREATE TRIGGER objects_search_latest AFTER UPDATE OF is_latest ON objects WHEN n
 		VALUES (new.seq, new.collection, new.id, new.type, new.version,
 			entente_search(new.raw, 'l'), entente_search(new.raw, 's'), entente_search(new.raw, 't'), entente_search(new.raw, 'k'));
 	INSERT INTO search_fts (rowid, names, body) VALUES (new.seq, entente_search(new.raw, 'n'), entente_search(new.raw, 'b'));
+	INSERT INTO search_keys (key, seq) SELECT DISTINCT value, new.seq FROM json_each(entente_search(new.raw, 'K'));
 END;
 
 CREATE TRIGGER objects_search_superseded AFTER UPDATE OF is_latest ON objects WHEN new.is_latest = 0 AND old.is_latest = 1 BEGIN
 	DELETE FROM search_docs WHERE seq = old.seq;
 	DELETE FROM search_fts WHERE rowid = old.seq;
+	DELETE FROM search_keys WHERE seq = old.seq;
 END;
 
 CREATE TRIGGER objects_search_delete AFTER DELETE ON objects WHEN old.is_latest = 1 BEGIN
 	DELETE FROM search_docs WHERE seq = old.seq;
 	DELETE FROM search_fts WHERE rowid = old.seq;
+	DELETE FROM search_keys WHERE seq = old.seq;
 END;
 
 INSERT INTO search_docs (seq, collection, id, type, modified, tlp, source, title, keys)
@@ -53,3 +67,5 @@ INSERT INTO search_docs (seq, collection, id, type, modified, tlp, source, title
 	FROM objects WHERE is_latest = 1;
 INSERT INTO search_fts (rowid, names, body)
 	SELECT seq, entente_search(raw, 'n'), entente_search(raw, 'b') FROM objects WHERE is_latest = 1;
+INSERT INTO search_keys (key, seq)
+	SELECT DISTINCT j.value, o.seq FROM objects o, json_each(entente_search(o.raw, 'K')) j WHERE o.is_latest = 1;
