@@ -136,10 +136,26 @@ func TestWorkbenchOnNodeInBrowser(t *testing.T) {
 	if status != "indicator created" || title != "Test C2" {
 		t.Errorf("after saving, the page is %q and says %q", title, status)
 	}
+	// Edit it: a new version, whose diff the page shows.
+	var versions string
+	step(t, ctx, "edit",
+		chromedp.Click(chromedp.CSS(`#edit-link`)),
+		chromedp.WaitVisible(chromedp.CSS(`#ind-pattern`)),
+		poll(`document.getElementById("ind-name").value === "Test C2"`),
+		run(`document.getElementById("ind-name").value = ""`),
+		chromedp.SendKeys(chromedp.CSS(`#ind-name`), "Test C2 renamed"),
+		chromedp.Click(chromedp.CSS(`#ind-save`)),
+		poll(`document.getElementById("action-status") && document.getElementById("action-status").textContent === "indicator saved"`),
+		into(&title, chromedp.Text(chromedp.CSS(`#object-title`))),
+		into(&versions, chromedp.Text(chromedp.CSS(`#object-versions`))))
+	if title != "Test C2 renamed" || !strings.Contains(versions, "Test C2 renamed") {
+		t.Errorf("after editing, the page is %q with versions %q", title, versions)
+	}
+	shows(t, ctx, dir, "56-node-indicator-edited")
 	step(t, ctx, "false positive",
 		chromedp.SendKeys(chromedp.CSS(`#fp-reason`), "a documentation address"),
 		chromedp.Click(chromedp.CSS(`#fp-btn`)),
 		poll(`document.getElementById("action-status") && document.getElementById("action-status").textContent === "marked a false positive"`))
-	shows(t, ctx, dir, "56-node-false-positive")
+	shows(t, ctx, dir, "57-node-false-positive")
 	cons.check(t, "indicator")
 }

@@ -520,6 +520,8 @@ pages.object = async (id, params) => {
   const rel = d.relationships || {};
   const out = rel.out || [], inn = rel.in || [];
   const labels = o.labels || [];
+  // The newest version first, with what changed since the one before.
+  const versions = (d.versions || []).map((v, i) => [v, i]).sort((a, b) => (new Date(b[0].modified) - new Date(a[0].modified)) || b[1] - a[1]).map(([v]) => v);
   const lifetime = d.valid_from || d.valid_until ? fmt(d.valid_from) + " – " + (d.valid_until ? fmt(d.valid_until) : "no end") : "";
 
   const note = el("textarea", { id: "note-content", rows: "3", "aria-label": "note" });
@@ -569,9 +571,9 @@ pages.object = async (id, params) => {
       el("div", { class: "panel" }, el("h2", {}, "Relationships to it"),
         inn.length ? capped("rel-in", inn, (r) => el("tr", {}, el("td", { class: "wrap" }, objLink(r.source.id, r.source.title || r.source.id)),
           el("td", { class: "muted" }, r.source.type), el("td", {}, "→ " + r.relationship_type))) : muted("none"))),
-    el("div", { class: "panel" }, el("h2", {}, "Versions"), (d.versions || []).length ? el("div", { id: "object-versions" }, d.versions.map((v, i) => el("details", { open: i === 0 },
-      el("summary", {}, fmt(v.modified), " — ", (v.changes || []).length, " change", (v.changes || []).length === 1 ? "" : "s"),
-      (v.changes || []).length ? el("table", { class: "diff" }, el("thead", {}, el("tr", {}, el("th", {}, "Field"), el("th", {}, "Was"), el("th", {}, "Became"))),
+    el("div", { class: "panel" }, el("h2", {}, "Versions"), versions.length ? el("div", { id: "object-versions" }, versions.map((v, i) => el("details", { open: i === 0 },
+      el("summary", {}, fmt(v.modified), " — ", i === versions.length - 1 ? "the first version" : [(v.changes || []).length, " change", (v.changes || []).length === 1 ? "" : "s"]),
+      i < versions.length - 1 && (v.changes || []).length ? el("table", { class: "diff" }, el("thead", {}, el("tr", {}, el("th", {}, "Field"), el("th", {}, "Was"), el("th", {}, "Became"))),
         el("tbody", {}, v.changes.map((c) => el("tr", {}, el("td", {}, c.field), el("td", { class: "del wrap" }, shown(c.from)), el("td", { class: "ins wrap" }, shown(c.to)))))) : muted("the first version")))) : muted("one version")),
     el("div", { class: "panel", id: "object-actions" }, el("h2", {}, "Annotate and act"), msg,
       el("div", { class: "row" },
