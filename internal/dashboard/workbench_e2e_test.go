@@ -149,6 +149,12 @@ func TestWorkbenchInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#note-content`), "Seen in our sector since November."),
 		chromedp.Click(chromedp.CSS(`#note-add`)),
 		poll(`document.getElementById("action-status") && document.getElementById("action-status").textContent === "note added"`))
+	// A second note: the page says so again (the same address).
+	step(t, ctx, "add a second note",
+		run(`document.getElementById("action-status").textContent = ""`),
+		chromedp.SendKeys(chromedp.CSS(`#note-content`), "And in another sector."),
+		chromedp.Click(chromedp.CSS(`#note-add`)),
+		poll(`document.getElementById("action-status").textContent === "note added" && !document.getElementById("note-add").disabled`))
 	step(t, ctx, "add an opinion",
 		run(`document.getElementById("opinion-value").value = "agree"`),
 		chromedp.SendKeys(chromedp.CSS(`#opinion-explanation`), "matches our telemetry"),
@@ -159,7 +165,7 @@ func TestWorkbenchInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#label-add-btn`)),
 		poll(`document.getElementById("action-status").textContent === "label added"`))
 	shows(t, ctx, dir, "22-annotated")
-	if p := api.posted("/" + apt28 + "/notes"); len(p) != 1 || p[0].Body["content"] != "Seen in our sector since November." {
+	if p := api.posted("/" + apt28 + "/notes"); len(p) != 2 || p[0].Body["content"] != "Seen in our sector since November." || p[1].Body["content"] != "And in another sector." {
 		t.Errorf("notes posted: %+v", p)
 	}
 	if p := api.posted("/" + apt28 + "/opinions"); len(p) != 1 || p[0].Body["opinion"] != "agree" || p[0].Body["explanation"] != "matches our telemetry" {

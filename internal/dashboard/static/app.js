@@ -90,6 +90,11 @@ const view = () => document.getElementById("view");
 function show(...kids) { view().replaceChildren(...kids.flat().filter((k) => k !== null && k !== undefined && k !== false)); }
 function fail(e) { show(el("p", { class: "error", role: "alert" }, text(e && e.message || e))); }
 const muted = (s) => el("p", { class: "muted" }, s);
+// go opens the page of hash, drawing it again when it is the one shown
+// (setting the same hash fires no hashchange).
+function go(hash) {
+  if (location.hash === hash) route(); else location.hash = hash;
+}
 
 // tlpLabel names a TLP as FIRST's TLP 2.0 does ("TLP:CLEAR"; TLP 1's
 // WHITE is CLEAR); tlpBadge shows it in its colour.
@@ -511,7 +516,7 @@ pages.object = async (id, params) => {
     btn.disabled = true;
     try {
       await v1("objects/" + enc(id) + "/" + path, { method: "POST", body });
-      location.hash = "#/object/" + enc(id) + "?done=" + enc(done);
+      go("#/object/" + enc(id) + "?done=" + enc(done));
     } catch (e) { msg.className = "error"; msg.textContent = e.message; btn.disabled = false; }
   };
   const so = d.sightings || {};
@@ -853,7 +858,7 @@ pages.indicator = async (arg) => {
     try {
       const r = await v1("indicators", { method: "POST", body });
       const nid = (r && (r.id || (r.object && r.object.id))) || arg;
-      location.hash = "#/object/" + enc(nid) + "?done=" + enc(editing ? "indicator saved" : "indicator created");
+      go("#/object/" + enc(nid) + "?done=" + enc(editing ? "indicator saved" : "indicator created"));
     } catch (ex) {
       btn.disabled = false;
       err.textContent = ex.message;
