@@ -54,8 +54,8 @@ type cachedMatrix struct {
 	matrix  Matrix
 }
 
-// matrixPage is the page size of the reads that build a matrix.
-const matrixPage = 5000
+// matrixPage is the page size of the index reads that build a matrix.
+const matrixPage = 1000
 
 // Matrix returns the ATT&CK matrix built from the tactics and techniques
 // stored on the node that p may read, with filter (an intrusion set's or
@@ -127,47 +127,66 @@ func (s *Service) buildMatrix(ctx context.Context, p entente.Principal, filter s
 	var tacticOrder []string        // tactic ids, from the matrix objects
 	var techs []*tech
 	seen := map[string]bool{}
-	for _, c := range colls {
-		q := entente.ObjectQuery{Types: []string{"x-mitre-tactic", "attack-pattern", "x-mitre-matrix"}, Limit: matrixPage}
+	// The tactics, techniques and matrices are found by the store's index
+	// (its browse list by type), then released by id as p: reading them
+	// needs no walk of collections that hold a million indicators.
+	var ids []string
+	if s.cfg.Index != nil {
+		names := make([]string, len(colls))
+		for i, c := range colls {
+			names[i] = c.ID
+		}
+		q := IndexQuery{Types: []string{"x-mitre-tactic", "attack-pattern", "x-mitre-matrix"}, Collections: names, Limit: matrixPage}
 		for {
-			page, err := s.cfg.Release(ctx, p, "", c.ID, q)
+			page, err := s.cfg.Index(ctx, q)
 			if err != nil {
 				return Matrix{}, err
 			}
-			for _, e := range page.Entries {
-				var o attackObj
-				if json.Unmarshal(e.Raw, &o) != nil || o.Revoked || o.Deprecated || seen[o.ID] {
-					continue
-				}
-				seen[o.ID] = true
-				ext := ""
-				for _, r := range o.Refs {
-					if strings.HasPrefix(r.Source, "mitre-") && r.ExternalID != "" {
-						ext = r.ExternalID
-						break
-					}
-				}
-				switch o.Type {
-				case "x-mitre-matrix":
-					if len(tacticOrder) == 0 {
-						tacticOrder = o.TacticRefs
-					}
-				case "x-mitre-tactic":
-					tactics[o.ShortName] = &Tactic{ID: o.ID, ExternalID: ext, ShortName: o.ShortName, Name: o.Name, Techniques: []Technique{}}
-				case "attack-pattern":
-					t := &tech{Technique: Technique{ID: o.ID, ExternalID: ext, Name: o.Name}, sub: o.Sub}
-					for _, ph := range o.Phases {
-						if strings.HasPrefix(ph.Chain, "mitre-") {
-							t.phases = append(t.phases, ph.Phase)
-						}
-					}
-					techs = append(techs, t)
-				}
+			for _, h := range page.Hits {
+				ids = append(ids, h.ID)
 			}
-			if !page.More || page.Next == "" {
+			if page.Next == "" {
 				break
 			}
 			q.Next = page.Next
+		}
+	}
+	got, err := s.fetch(ctx, p, ids)
+	if err != nil {
+		return Matrix{}, err
+	}
+	for _, id := range ids {
+		f, ok := got[id]
+		if !ok {
+			continue
+		}
+		var o attackObj
+		if json.Unmarshal(f.entry.Raw, &o) != nil || o.Revoked || o.Deprecated || seen[o.ID] {
+			continue
+		}
+		seen[o.ID] = true
+		ext := ""
+		for _, r := range o.Refs {
+			if strings.HasPrefix(r.Source, "mitre-") && r.ExternalID != "" {
+				ext = r.ExternalID
+				break
+			}
+		}
+		switch o.Type {
+		case "x-mitre-matrix":
+			if len(tacticOrder) == 0 {
+				tacticOrder = o.TacticRefs
+			}
+		case "x-mitre-tactic":
+			tactics[o.ShortName] = &Tactic{ID: o.ID, ExternalID: ext, ShortName: o.ShortName, Name: o.Name, Techniques: []Technique{}}
+		case "attack-pattern":
+			t := &tech{Technique: Technique{ID: o.ID, ExternalID: ext, Name: o.Name}, sub: o.Sub}
+			for _, ph := range o.Phases {
+				if strings.HasPrefix(ph.Chain, "mitre-") {
+					t.phases = append(t.phases, ph.Phase)
+				}
+			}
+			techs = append(techs, t)
 		}
 	}
 	if err := s.cfg.Refs.RefreshRefs(ctx); err != nil {

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -41,7 +42,7 @@ func insertSearchDocs(ctx context.Context, tx pgx.Tx, rows []searchRow) error {
 			tlps[i], sources[i], titles[i], keys[i], names[i], bodies[i] = d.TLP, d.Source, d.Title, d.Keys, d.Names, d.Body
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO search_docs (seq, collection, id, type, modified, tlp, source, title, keys, doc)
-			SELECT seq, coll, id, type, modified, tlp, source, title, keys,
+			SELECT seq, coll, id, type, modified, tlp, source, title, array_remove(string_to_array(trim(both '|' from keys), '|'), ''),
 				setweight(to_tsvector('simple', names), 'A') || setweight(to_tsvector('simple', body), 'B')
 			FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
 				AS u (seq, coll, id, type, modified, tlp, source, title, keys, names, body)
@@ -110,6 +111,9 @@ func tsQuery(w *where, words []string) string {
 	return strings.Join(parts, " && ")
 }
 
+// searchCandidates bounds the matches a search ranks (see SearchObjects).
+const searchCandidates = 1000
+
 // SearchObjects searches or browses the latest object versions; see
 // [store.SearchStore.SearchObjects].
 func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.SearchPage, error) {
@@ -122,19 +126,18 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 	}
 	limit := store.SearchLimit(q.Limit)
 	var w where
-	var from, score, order string
+	var from, score, order, tsq, key string
 	if q.Text != "" {
 		words := store.SearchWords(q.Text)
 		if len(words) == 0 {
 			return store.SearchPage{}, entente.Errorf(entente.EINVALID, "q: %q has no word to search for", q.Text)
 		}
-		tsq := tsQuery(&w, words)
-		key := w.arg(store.SearchKey(strings.Join(words, " ")))
-		from = `(SELECT ` + tsq + ` AS query) x, search_docs d`
-		w.add(`d.doc @@ x.query`)
+		tsq = `(` + tsQuery(&w, words) + `)`
+		key = w.arg(strings.Trim(store.SearchKey(strings.Join(words, " ")), "|"))
+		from = `search_docs d`
 		// An object one of whose names or values is the whole text comes
 		// first, then the others by rank (names weigh more).
-		score = `ts_rank(d.doc, x.query) + CASE WHEN strpos(d.keys, ` + key + `) > 0 THEN 1000 ELSE 0 END`
+		score = `ts_rank(d.doc, ` + tsq + `) + CASE WHEN d.keys @> ARRAY[` + key + `::text] THEN 1000 ELSE 0 END`
 		order = `ORDER BY 9 DESC, d.seq`
 	} else {
 		from = `search_docs d`
@@ -163,6 +166,19 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 	}
 	if !q.Until.IsZero() {
 		w.add(`d.modified < ` + w.arg(until))
+	}
+	if tsq != "" {
+		// Ranking every match of a word that a tenth of a large store
+		// holds would cost seconds: objects are ranked among the newest
+		// searchCandidates matches and those whose exact name or value the
+		// text is (found by the GIN index of keys).
+		filters := ``
+		if len(w.conds) > 0 {
+			filters = ` AND ` + strings.Join(w.conds, " AND ")
+		}
+		arm := `SELECT d.seq FROM search_docs d JOIN collections c ON c.seq = d.collection WHERE d.doc @@ ` + tsq + filters
+		w.conds = []string{`d.doc @@ ` + tsq, `d.seq IN ((` + arm + ` ORDER BY d.seq DESC LIMIT ` + strconv.Itoa(searchCandidates) + `) UNION (` +
+			arm + ` AND d.keys @> ARRAY[` + key + `::text] LIMIT 100))`}
 	}
 	query := `SELECT d.seq, c.id, d.id, d.type, d.modified, d.title, d.tlp, d.source, ` + score + ` FROM ` + from +
 		` JOIN collections c ON c.seq = d.collection`

@@ -15,10 +15,12 @@ CREATE TABLE search_docs (
 	tlp        text NOT NULL,
 	source     text NOT NULL,
 	title      text NOT NULL,
-	keys       text NOT NULL,
+	keys       text[] NOT NULL,       -- store.SearchDoc's Keys, one each
 	doc        tsvector NOT NULL
 );
 CREATE INDEX search_docs_doc ON search_docs USING gin (doc);
+-- A search whose whole text is an object's name or value finds it here.
+CREATE INDEX search_docs_keys ON search_docs USING gin (keys);
 -- The browse list: newest first, per type or over every type.
 CREATE INDEX search_docs_type ON search_docs (type, modified, seq);
 CREATE INDEX search_docs_modified ON search_docs (modified, seq);
