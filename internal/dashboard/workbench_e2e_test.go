@@ -285,6 +285,8 @@ func TestWorkbenchInBrowser(t *testing.T) {
 	step(t, ctx, "false positive",
 		chromedp.Navigate(tn.srv.URL+"/ui/#/object/"+badIndicator),
 		chromedp.WaitVisible(chromedp.CSS(`#object-sightings-chart`)),
+		chromedp.WaitVisible(chromedp.CSS(`svg.map path[data-cc="FR"].s3`)),
+		chromedp.WaitVisible(chromedp.CSS(`svg.map path[data-cc="DE"].s1`)),
 		chromedp.SendKeys(chromedp.CSS(`#fp-reason`), "a documentation address"),
 		chromedp.Click(chromedp.CSS(`#fp-btn`)),
 		poll(`document.getElementById("action-status") && document.getElementById("action-status").textContent === "marked a false positive"`))

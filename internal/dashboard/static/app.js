@@ -197,6 +197,7 @@ function scheduleRefresh() {
 // flashCountries marks countries on the maps shown at once, before the
 // refreshed counts arrive.
 function flashCountries(ccs, alert) {
+  if (state.page !== "overview" && state.page !== "alerts") return;
   for (const cc of ccs) {
     for (const p of document.querySelectorAll('svg.map path[data-cc="' + cc + '"]')) {
       if (alert) p.classList.add("alerted");
@@ -506,7 +507,8 @@ function capped(id, rows, row) {
 
 pages.object = async (id, params) => {
   let d;
-  try { [d] = await Promise.all([v1("objects/" + enc(id)), collections()]); }
+  let w = null;
+  try { [d, , w] = await Promise.all([v1("objects/" + enc(id)), collections(), world().catch(() => null)]); }
   catch (e) { if (e.noRoute) return objectLegacy(id); throw e; }
   const o = d.object || {};
   const type = o.type || id.split("--")[0];
@@ -567,8 +569,12 @@ pages.object = async (id, params) => {
       el("div", { class: "panel" }, el("h2", {}, "Sightings by time"),
         byDay.length ? barChart(byDay.map((b) => ({ t: b.day, v: [b.count], title: b.day + ": " + b.count + " sightings" })), ["s"], { label: "Sightings by day", yTitle: "sightings", xTitle: "day (UTC)", id: "object-sightings-chart" }) : muted("never sighted")),
       el("div", { class: "panel" }, el("h2", {}, "Sightings by country"),
+        byCountry.length && w ? drawMap(w, (cc) => {
+          const n = (so.by_country || {})[cc];
+          return n ? "s" + Math.min(3, 1 + Math.floor((3 * n) / (byCountry[0][1] + 1))) : "";
+        }, "Sightings of the object by country") : null,
         byCountry.length ? el("table", { id: "object-countries" }, el("thead", {}, el("tr", {}, el("th", {}, "Country"), el("th", {}, "Sightings"))),
-          el("tbody", {}, byCountry.map(([cc, n]) => el("tr", {}, el("td", {}, cc), el("td", {}, n))))) : muted("never sighted"))),
+          el("tbody", {}, byCountry.map(([cc, n]) => el("tr", {}, el("td", {}, w && w.countries[cc] ? w.countries[cc].n + " (" + cc + ")" : cc), el("td", {}, n))))) : muted("never sighted"))),
     el("div", { class: "row" },
       el("div", { class: "panel" }, el("h2", {}, "Relationships from it"),
         out.length ? capped("rel-out", out, (r) => el("tr", {}, el("td", {}, r.relationship_type + " →"),
