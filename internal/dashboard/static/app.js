@@ -798,7 +798,7 @@ pages.matrix = async (arg, params) => {
     (t.techniques || []).map((q) => {
       total++;
       if (q.in_filter) inFilter++;
-      const counts = q.indicators + " indicators, " + q.sightings + " sightings, " + q.alerts + " alerts";
+      const counts = (q.indicators || 0) + " indicators, " + (q.sightings || 0) + " sightings, " + (q.alerts || 0) + " alerts";
       return el("a", { class: "tech " + heat(q) + (filter ? (q.in_filter ? " in" : " out") : ""), href: "#/object/" + enc(q.id), title: q.external_id + " " + q.name + ": " + counts, "data-ext": q.external_id },
         el("span", { class: "ext" }, q.external_id), " ", q.name);
     }))));
@@ -999,10 +999,10 @@ async function blindPanel() {
       el("thead", {}, el("tr", {}, el("th", {}, "Partner"), el("th", {}, "Collections"), el("th", {}, "Budget used"), el("th", {}, "Period ends"), el("th", {}, "Set"))),
       el("tbody", {}, blind.map((b) => {
         const [limit] = (b.budget || "").split("/");
-        const pct = limit ? Math.min(100, Math.round(100 * b.used / Number(limit))) : 0;
+        const pct = Number(limit) > 0 ? Math.min(100, Math.round(100 * (Number(b.used) || 0) / Number(limit))) : 0;
         return el("tr", {}, el("td", { class: "wrap" }, b.name || b.partner),
           el("td", {}, (b.collections || []).map(collectionName).join(", ")),
-          el("td", {}, el("meter", { min: "0", max: "100", value: String(pct), title: pct + "%" }), " " + b.used + " of " + b.budget),
+          el("td", {}, el("meter", { min: "0", max: "100", value: String(pct), title: pct + "%" }), " " + (b.used || 0) + " of " + (b.budget || "no budget")),
           el("td", {}, fmt(b.reset)),
           el("td", {}, b.set ? b.set.indicators + " indicators, " + Math.ceil(b.set.bytes / 1024) + " KiB, epoch " + b.set.epoch : el("span", { class: "muted" }, "not built yet")));
       })))), el("p", { class: "muted" }, "Blind partners test values from their own logs against these collections: no value is released, only membership, within the budget.")];
