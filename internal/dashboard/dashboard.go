@@ -6,7 +6,10 @@
 // state-changing request carries the session's CSRF token in a header.
 // Everything it shows it reads through the node service, which
 // authorises each request by the key's role: it is an egress adapter
-// with no other way to the store.
+// with no other way to the store. The workbench's pages (search, object
+// pages, graph, ATT&CK matrix, indicators, notes, opinions, labels,
+// reports) call the node API that scripts call: /ui/api/v1/ forwards to
+// the API handler it is given (SetAPI) with the session's key.
 package dashboard
 
 import (
