@@ -23,6 +23,7 @@ import (
 func BenchmarkWorkbench1M(b *testing.B) {
 	total := storetest.SearchBenchTotal(b, 1_000_000)
 	e := workbenchEnv(b)
+	e.noSchema = true
 	ctx := context.Background()
 	admin := node.LocalAdmin(org)
 	var techniques []string
