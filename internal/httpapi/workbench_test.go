@@ -85,7 +85,7 @@ func attackWorkbench(t testing.TB) []json.RawMessage {
 // workbenchEnv is a node initialised, holding the ATT&CK subset in its
 // intelligence collection and one intrusion set in a collection only
 // admins read.
-func workbenchEnv(t *testing.T) *env {
+func workbenchEnv(t testing.TB) *env {
 	t.Helper()
 	e := newEnv(t)
 	ctx := context.Background()

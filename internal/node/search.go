@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/search"
@@ -99,7 +100,34 @@ func (s *Service) searchIndex() func(ctx context.Context, q search.IndexQuery) (
 
 // storeVersion is a token that changes whenever an object is added to or
 // deleted from any collection, or what may leave changes.
+//
+// It is computed again when this service stored or deleted objects since,
+// or a second after it last was (what other replicas of the node store).
 func (s *Service) storeVersion(ctx context.Context) (string, error) {
+	w := s.writes.Load() + s.deletions.Load()<<32
+	s.versionMu.Lock()
+	v := s.version
+	s.versionMu.Unlock()
+	if v.token != "" && v.writes == w && time.Since(v.at) < versionTTL {
+		return v.token, nil
+	}
+	token, err := s.computeStoreVersion(ctx)
+	if err != nil {
+		return "", err
+	}
+	s.versionMu.Lock()
+	s.version = cachedVersion{token: token, writes: w, at: time.Now()}
+	s.versionMu.Unlock()
+	return token, nil
+}
+
+// versionTTL is how long storeVersion trusts its last answer when this
+// service wrote nothing since.
+const versionTTL = time.Second
+
+// computeStoreVersion reads the store's version: every collection's last
+// date_added, and the deletions made through this service.
+func (s *Service) computeStoreVersion(ctx context.Context) (string, error) {
 	colls, err := s.st.Collections(ctx)
 	if err != nil {
 		return "", fmt.Errorf("list collections: %w", err)

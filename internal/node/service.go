@@ -137,12 +137,22 @@ type Service struct {
 	// blindMu; read without it (the store's writer calls stored).
 	blindMu sync.Mutex
 	blind   atomic.Pointer[blindaccess.Service]
-	// deletions counts deletions, part of storeVersion.
-	deletions atomic.Int64
+	// deletions counts deletions and writes the objects stored through
+	// this service, both part of storeVersion, which version caches.
+	deletions, writes atomic.Int64
+	versionMu         sync.Mutex
+	version           cachedVersion
 	// refsVersion is the store version the reference index was last
 	// brought up to date at (searchRefs).
 	refsMu      sync.Mutex
 	refsVersion string
+}
+
+// cachedVersion is a store version computed at a count of writes.
+type cachedVersion struct {
+	token  string
+	writes int64
+	at     time.Time
 }
 
 type cachedKey struct {

@@ -47,6 +47,14 @@ type Technique struct {
 type matrixCache struct {
 	mu sync.Mutex
 	m  map[string]cachedMatrix
+	// objs are the tactics, techniques and matrices as released to each
+	// audience, with the fingerprint of their versions in the index.
+	objs map[string]cachedObjects
+}
+
+type cachedObjects struct {
+	fingerprint string
+	got         map[string]fetched
 }
 
 type cachedMatrix struct {
@@ -131,6 +139,7 @@ func (s *Service) buildMatrix(ctx context.Context, p entente.Principal, filter s
 	// (its browse list by type), then released by id as p: reading them
 	// needs no walk of collections that hold a million indicators.
 	var ids []string
+	var fp strings.Builder
 	if s.cfg.Index != nil {
 		names := make([]string, len(colls))
 		for i, c := range colls {
@@ -144,6 +153,7 @@ func (s *Service) buildMatrix(ctx context.Context, p entente.Principal, filter s
 			}
 			for _, h := range page.Hits {
 				ids = append(ids, h.ID)
+				fp.WriteString(h.Collection + "/" + h.ID + "@" + h.Modified.String() + "|")
 			}
 			if page.Next == "" {
 				break
@@ -151,9 +161,26 @@ func (s *Service) buildMatrix(ctx context.Context, p entente.Principal, filter s
 			q.Next = page.Next
 		}
 	}
-	got, err := s.fetch(ctx, p, ids)
-	if err != nil {
-		return Matrix{}, err
+	// The ATT&CK objects change far less often than the indicators and
+	// sightings counted: as released to this audience, they are kept
+	// while the index lists the same versions of them.
+	audience := p.Org + "|" + string(p.Role) + "|" + p.KeyID
+	c := &s.matrix
+	c.mu.Lock()
+	cached, ok := c.objs[audience]
+	c.mu.Unlock()
+	got := cached.got
+	if !ok || cached.fingerprint != fp.String() {
+		var err error
+		if got, err = s.fetch(ctx, p, ids); err != nil {
+			return Matrix{}, err
+		}
+		c.mu.Lock()
+		if c.objs == nil || len(c.objs) > 64 {
+			c.objs = map[string]cachedObjects{}
+		}
+		c.objs[audience] = cachedObjects{fingerprint: fp.String(), got: got}
+		c.mu.Unlock()
 	}
 	for _, id := range ids {
 		f, ok := got[id]
