@@ -192,6 +192,8 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		Dashboard:        dash,
 		Safety:           guard,
 	}, logger, reg)
+	// The dashboard's pages call the same API as scripts, in-process.
+	dash.SetAPI(h)
 	srv := httpapi.NewServer(cfg.Listen, h)
 	srv.ErrorLog = nil
 	srv.RegisterOnShutdown(dash.Close)

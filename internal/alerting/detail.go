@@ -249,3 +249,12 @@ func (s *Service) releasedByID(ctx context.Context, p entente.Principal, collect
 		}
 	}
 }
+
+// RefreshRefsNow brings the reference index up to date now, however
+// recently it was: for a reader that knows the store changed since.
+func (s *Service) RefreshRefsNow(ctx context.Context) error {
+	s.events.mu.Lock()
+	s.events.refsAt = time.Time{}
+	s.events.mu.Unlock()
+	return s.RefreshRefs(ctx)
+}

@@ -6,7 +6,10 @@
 // state-changing request carries the session's CSRF token in a header.
 // Everything it shows it reads through the node service, which
 // authorises each request by the key's role: it is an egress adapter
-// with no other way to the store.
+// with no other way to the store. The workbench's pages (search, object
+// pages, graph, ATT&CK matrix, indicators, notes, opinions, labels,
+// reports) call the node API that scripts call: /ui/api/v1/ forwards to
+// the API handler it is given (SetAPI) with the session's key.
 package dashboard
 
 import (
@@ -27,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/entente-cti/entente"
@@ -78,6 +82,9 @@ type Handler struct {
 	// done is closed by Close: event streams end.
 	done      chan struct{}
 	closeOnce sync.Once
+	// api is the node API's handler (/api/v1), which /ui/api/v1/
+	// forwards to; nil until SetAPI.
+	api atomic.Pointer[http.Handler]
 }
 
 // asset is one embedded file, with its gzip form and ETag.
@@ -118,6 +125,7 @@ func New(svc *node.Service, opts Options) *Handler {
 	m.HandleFunc("POST /ui/api/alerts/{id}/{action}", h.authed(h.transition))
 	m.HandleFunc("GET /ui/api/search", h.authed(h.search))
 	m.HandleFunc("GET /ui/api/objects/{id}", h.authed(h.object))
+	m.HandleFunc("GET /ui/api/collections", h.authed(h.collections))
 	m.HandleFunc("GET /ui/api/partners", h.authed(h.partners))
 	m.HandleFunc("GET /ui/api/partners/{id}/preview", h.authed(h.preview))
 	m.HandleFunc("GET /ui/api/partners/blind", h.authed(h.blindPartners))
@@ -126,8 +134,69 @@ func New(svc *node.Service, opts Options) *Handler {
 	m.HandleFunc("GET /ui/api/audit", h.authed(h.audit))
 	m.HandleFunc("GET /ui/api/events", h.authed(h.events))
 	m.HandleFunc("GET /ui/api/devices", h.authed(h.devices))
+	m.HandleFunc("/ui/api/v1/{path...}", h.authed(h.forward))
 	return h
 }
+
+// SetAPI gives the dashboard the node API's handler, the one scripts
+// call under /api/v1/ (internal/httpapi's): the pages' requests under
+// /ui/api/v1/ are forwarded to it in-process with the session's key as
+// credentials, so the dashboard does and sees exactly what the key may
+// through the API, with the same checks, policy gate and audit. It is
+// set after construction because that handler mounts the dashboard;
+// until then /ui/api/v1/ answers 503.
+func (h *Handler) SetAPI(api http.Handler) { h.api.Store(&api) }
+
+// MaxForwardBody bounds the body of a request forwarded to the node API
+// (the API's own default limit of node API bodies).
+const MaxForwardBody = 1 << 20
+
+// forward serves /ui/api/v1/{path...}: the request goes to the node
+// API's /api/v1/{path...} with the same method, query and body (at most
+// MaxForwardBody), authenticated by HTTP Basic with the session's key
+// (the scheme the API takes from TAXII clients), and the API's answer
+// comes back as it is: status, headers and body. The cookie and the
+// CSRF token stay here; authed has checked them.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, _ entente.Principal) {
+	api := h.api.Load()
+	ss, _, ok := h.sessionOf(r)
+	if api == nil || !ok {
+		h.writeError(w, r, entente.Errorf(entente.EUNAVAILABLE, "the node API is not available to the dashboard"))
+		return
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = strings.TrimPrefix(r.URL.Path, "/ui")
+	r2.URL.RawPath = strings.TrimPrefix(r.URL.RawPath, "/ui")
+	r2.RequestURI = r2.URL.RequestURI()
+	r2.Header = http.Header{}
+	for _, k := range []string{"Accept", "Accept-Language", "Content-Type", "If-None-Match", "User-Agent"} {
+		if v := r.Header.Values(k); len(v) > 0 {
+			r2.Header[k] = v
+		}
+	}
+	r2.SetBasicAuth("dashboard", ss.key)
+	if r.Body != nil && r.Body != http.NoBody {
+		r2.Body = http.MaxBytesReader(w, r.Body, MaxForwardBody)
+	}
+	(*api).ServeHTTP(noChallenge{w}, r2)
+}
+
+// noChallenge drops the API's WWW-Authenticate challenges, which would
+// make a browser ask for a password: a page signs in again instead.
+type noChallenge struct{ http.ResponseWriter }
+
+func (n noChallenge) WriteHeader(status int) {
+	n.Header().Del("WWW-Authenticate")
+	n.ResponseWriter.WriteHeader(status)
+}
+
+func (n noChallenge) Write(b []byte) (int, error) {
+	n.Header().Del("WWW-Authenticate")
+	return n.ResponseWriter.Write(b)
+}
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (n noChallenge) Unwrap() http.ResponseWriter { return n.ResponseWriter }
 
 func (h *Handler) loadAssets() {
 	h.assets = map[string]asset{}
@@ -459,6 +528,17 @@ func (h *Handler) partners(w http.ResponseWriter, r *http.Request, p entente.Pri
 		out = append(out, rw)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"partners": out})
+}
+
+// collections serves GET /ui/api/collections: the collections the key
+// may read or write, for their names (the node API's list,
+// GET /api/v1/collections, is for admins).
+func (h *Handler) collections(w http.ResponseWriter, r *http.Request, p entente.Principal) {
+	cs, err := h.svc.Collections(r.Context(), p)
+	if cs == nil {
+		cs = []entente.Collection{}
+	}
+	h.respond(w, r, map[string]any{"collections": cs}, err)
 }
 
 // blindPartners serves GET /ui/api/partners/blind: the partners whose

@@ -65,6 +65,7 @@ func sightingsBundle(t int, orgs ...int) []byte {
 // dashboard mounted, and keys of every role.
 type testNode struct {
 	svc  *node.Service
+	dash *dashboard.Handler
 	srv  *httptest.Server
 	keys map[entente.Role]string
 }
@@ -101,6 +102,8 @@ func newTestNode(t testing.TB) *testNode {
 	}
 	dash := dashboard.New(svc, dashboard.Options{Heartbeat: 200 * time.Millisecond})
 	h := httpapi.New(svc, httpapi.Options{Dashboard: dash}, nil, nil)
+	dash.SetAPI(h)
+	tn.dash = dash
 	tn.srv = httptest.NewServer(h)
 	t.Cleanup(func() { dash.Close(); tn.srv.Close() })
 	return tn

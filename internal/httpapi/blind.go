@@ -30,7 +30,7 @@ func (h *handler) blindRoutes() {
 	for _, route := range []string{"GET /epoch", "GET /set", "POST /evaluate", "POST /resolve"} {
 		method, path, _ := strings.Cut(route, " ")
 		pattern := method + " " + BlindPath + path
-		h.mux.Handle(pattern, limited)
+		h.route().Handle(pattern, limited)
 		if names := blindhttp.Queries[route]; len(names) > 0 {
 			spec := querySpec{}
 			for _, n := range names {

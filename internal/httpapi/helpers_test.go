@@ -44,6 +44,9 @@ type env struct {
 	done  chan string             // receives "METHOD path" when a request has been served
 	root  string                  // "/taxii2/api1/"
 	colls struct{ shared, readonly, private string }
+	// noSchema skips checking exchanges against the OpenAPI
+	// description (benchmarks time the node, not the check).
+	noSchema bool
 }
 
 type envOption func(*node.Config, *httpapi.Options)
@@ -163,6 +166,9 @@ func (e *env) do(q req) response {
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if !e.noSchema {
+		checkExchange(e.t, q.method, q.path, q.body, resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
 	return response{resp.StatusCode, resp.Header, b}
 }

@@ -100,6 +100,8 @@ type handler struct {
 	m       *metrics
 	root    string               // "/taxii2/api1/"
 	queries map[string]querySpec // by route pattern; noQuery when absent
+	// patterns are the patterns registered on mux, in order.
+	patterns []string
 }
 
 // New returns the node's HTTP handler. reg, when not nil, receives the
@@ -180,7 +182,7 @@ func NewServer(addr string, h http.Handler) *http.Server {
 }
 
 func (h *handler) routes(reg prometheus.Registerer) {
-	m, root := h.mux, h.root
+	m, root := h.route(), h.root
 	m.HandleFunc("GET /taxii2/{$}", h.discovery)
 	m.HandleFunc("GET "+root+"{$}", h.apiRoot)
 	m.HandleFunc("GET "+root+"collections/{$}", h.collections)
@@ -261,6 +263,7 @@ func (h *handler) routes(reg prometheus.Registerer) {
 		"GET /export/{format}/{file}":                                   exportQuery,
 	}
 	h.blindRoutes()
+	h.workbenchRoutes()
 
 	if d := h.opts.Dashboard; d != nil {
 		m.Handle("/ui/", d)
@@ -283,6 +286,9 @@ func (h *handler) routes(reg prometheus.Registerer) {
 		})
 	}
 }
+
+// route returns the mux, remembering the patterns registered on it.
+func (h *handler) route() patternMux { return patternMux{h.mux, &h.patterns} }
 
 // public reports whether path is served without authentication (the
 // health probes, which reveal nothing).
@@ -383,6 +389,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			spec = noQuery
 		}
 		if err := checkQuery(r.URL.RawQuery, spec); err != nil {
+			h.refuseUnread(rw, r, err)
+			return
+		}
+		if err := authorise(pattern, principal(r)); err != nil {
 			h.refuseUnread(rw, r, err)
 			return
 		}

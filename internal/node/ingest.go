@@ -75,6 +75,7 @@ func (s *Service) OnComplete(f func(*entente.Status)) { s.ingest.OnComplete(f) }
 // DeleteObject deletes versions of an object (see
 // [ingest.Service.DeleteObject]).
 func (s *Service) DeleteObject(ctx context.Context, p entente.Principal, collection, id string, versions entente.VersionFilter, specVersions []string) error {
+	defer s.deletions.Add(1)
 	return s.ingest.DeleteObject(ctx, p, collection, id, versions, specVersions)
 }
 

@@ -77,6 +77,7 @@ func (s *Service) stored(collection string, objs []*stix.Object, received bool) 
 	if len(objs) == 0 {
 		return
 	}
+	s.writes.Add(1)
 	b := storedBatch{collection: collection}
 	indicators := false
 	for _, o := range objs {

@@ -141,6 +141,22 @@ type Service struct {
 	// devices is the device watch (devices.go); nil without one.
 	devMu   sync.Mutex
 	devices *devicenode.Watch
+	// deletions counts deletions and writes the objects stored through
+	// this service, both part of storeVersion, which version caches.
+	deletions, writes atomic.Int64
+	versionMu         sync.Mutex
+	version           cachedVersion
+	// refsVersion is the store version the reference index was last
+	// brought up to date at (searchRefs).
+	refsMu      sync.Mutex
+	refsVersion string
+}
+
+// cachedVersion is a store version computed at a count of writes.
+type cachedVersion struct {
+	token  string
+	writes int64
+	at     time.Time
 }
 
 type cachedKey struct {

@@ -56,12 +56,27 @@ type Config struct {
 	// Provenance returns where the versions of object id in a collection
 	// came from (none for the node's own).
 	Provenance func(ctx context.Context, collection, id string) ([]Provenance, error)
+
+	// Index is the store's full-text index; nil: Find answers that there
+	// is none.
+	Index func(ctx context.Context, q IndexQuery) (IndexPage, error)
+	// Version returns a token that changes whenever what the store holds
+	// changes (caches of derived views are keyed on it).
+	Version func(ctx context.Context) (string, error)
+	// Alerts lists the alerts p may read, with what supports each.
+	Alerts func(ctx context.Context, p entente.Principal) ([]AlertSummary, error)
+	// Country returns the country of an organisation ("" when unknown).
+	Country func(org string) string
+	// Warninglists returns the warninglists (and the node's protected
+	// ranges) that list a value.
+	Warninglists func(value string) []WarninglistHit
 }
 
 // Service finds and shows objects. It is safe for concurrent use.
 type Service struct {
 	cfg     Config
 	decoded decodedSnapshots
+	matrix  matrixCache
 }
 
 // New returns the search of a node.

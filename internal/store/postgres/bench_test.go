@@ -25,3 +25,15 @@ func BenchmarkPage1M(b *testing.B) { storetest.BenchPages(b, benchOpen, 1_000_00
 func BenchmarkAddEnvelopes100Parallel(b *testing.B) {
 	storetest.BenchAddEnvelopesParallel(b, benchOpen, 100, 4)
 }
+
+// BenchmarkSearch1M searches and browses a store of 1,000,000 named
+// indicators and the ATT&CK techniques, tactics, groups and malware, and
+// measures the first search after reconnecting against the next.
+func BenchmarkSearch1M(b *testing.B) {
+	url := schemaURL(b)
+	storetest.BenchSearch(b, func(b *testing.B) store.Store { return open(b, url) },
+		func(b *testing.B, s store.Store) store.Store {
+			s.Close()
+			return open(b, url)
+		}, storetest.SearchBenchTotal(b, 1_000_000))
+}

@@ -93,6 +93,9 @@ func addInTx(ctx context.Context, tx pgx.Tx, collection string, objs []*stix.Obj
 		if _, err := tx.Exec(ctx, `UPDATE objects SET is_latest = false WHERE seq = ANY($1)`, plan.ClearLatest); err != nil {
 			return nil, fmt.Errorf("clear is_latest: %w", err)
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM search_docs WHERE seq = ANY($1)`, plan.ClearLatest); err != nil {
+			return nil, fmt.Errorf("remove superseded versions from search: %w", err)
+		}
 	}
 	if len(plan.ClearFirst) > 0 {
 		if _, err := tx.Exec(ctx, `UPDATE objects SET is_first = false WHERE seq = ANY($1)`, plan.ClearFirst); err != nil {
@@ -164,6 +167,15 @@ func insertEntries(ctx context.Context, tx pgx.Tx, coll, dateAdded int64, entrie
 			seqs[:n], coll, dateAdded, ids, types, specs, versions, latest, first, raws)
 		if err != nil {
 			return fmt.Errorf("insert objects %s..%s: %w", entries[0].Obj.ID, entries[n-1].Obj.ID, err)
+		}
+		var docs []searchRow
+		for i, e := range entries[:n] {
+			if e.Latest {
+				docs = append(docs, searchRow{seq: seqs[i], coll: coll, modified: e.Version, id: e.Obj.ID, typ: e.Obj.Type, raw: e.Obj.Raw})
+			}
+		}
+		if err := insertSearchDocs(ctx, tx, docs); err != nil {
+			return err
 		}
 		entries, seqs = entries[n:], seqs[n:]
 	}
@@ -303,7 +315,8 @@ func (s *Store) DeleteObjects(ctx context.Context, collection, id string, versio
 		if err != nil {
 			return fmt.Errorf("recompute version flags: %w", err)
 		}
-		return nil
+		// The version now latest, if another was deleted, is searched.
+		return indexLatest(ctx, tx, `o.collection = $1 AND o.id = $2`, coll, id)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete %s from collection %s: %w", id, collection, err)

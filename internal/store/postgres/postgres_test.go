@@ -29,3 +29,9 @@ func TestConformance(t *testing.T) {
 		return open(t, schemaURL(t))
 	})
 }
+
+func TestSearchConformance(t *testing.T) {
+	storetest.RunSearch(t, func(t *testing.T) store.Store {
+		return open(t, schemaURL(t))
+	})
+}

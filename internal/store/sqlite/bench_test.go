@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/entente-cti/entente/internal/store"
+	"github.com/entente-cti/entente/internal/store/sqlite"
 	"github.com/entente-cti/entente/internal/store/storetest"
 )
 
@@ -28,4 +29,27 @@ func BenchmarkPage1M(b *testing.B) { storetest.BenchPages(b, benchOpen, 1_000_00
 // 100 from 4 callers per core.
 func BenchmarkAddEnvelopes100Parallel(b *testing.B) {
 	storetest.BenchAddEnvelopesParallel(b, benchOpen, 100, 4)
+}
+
+// BenchmarkSearch1M searches and browses a store of 1,000,000 named
+// indicators and the ATT&CK techniques, tactics, groups and malware, and
+// measures the first search after reopening it against the next.
+func BenchmarkSearch1M(b *testing.B) {
+	dir := b.TempDir()
+	var cur *sqlite.Store
+	b.Cleanup(func() {
+		if cur != nil {
+			cur.Close()
+		}
+	})
+	storetest.BenchSearch(b, func(b *testing.B) store.Store {
+		cur = open(b, dir)
+		return cur
+	}, func(b *testing.B, s store.Store) store.Store {
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		cur = open(b, dir)
+		return cur
+	}, storetest.SearchBenchTotal(b, 1_000_000))
 }

@@ -127,3 +127,15 @@ func TestPageSize(t *testing.T) {
 		t.Errorf("existing store: page size %d, want its 4096 kept", got)
 	}
 }
+
+func TestSearchConformance(t *testing.T) {
+	storetest.RunSearch(t, func(t *testing.T) store.Store {
+		s := open(t, t.TempDir())
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		})
+		return s
+	})
+}

@@ -1,0 +1,73 @@
+package stix
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// maxTitle bounds a title, in bytes.
+const maxTitle = 300
+
+// Title returns how people call an object: its name; else its value (an
+// observable), pattern, abstract (a note), "opinion: …", relationship
+// type, a hash of a file or its content; else its type. Never its id alone.
+// Whitespace runs become one space and a long title is cut at 300 bytes.
+func Title(raw []byte) string {
+	var f struct {
+		Type             string            `json:"type"`
+		Name             string            `json:"name"`
+		Value            json.RawMessage   `json:"value"`
+		Pattern          string            `json:"pattern"`
+		Abstract         string            `json:"abstract"`
+		Content          string            `json:"content"`
+		Opinion          string            `json:"opinion"`
+		RelationshipType string            `json:"relationship_type"`
+		Hashes           map[string]string `json:"hashes"`
+		SightingOfRef    string            `json:"sighting_of_ref"`
+	}
+	_ = json.Unmarshal(raw, &f)
+	var value string
+	if len(f.Value) > 0 && f.Value[0] == '"' {
+		_ = json.Unmarshal(f.Value, &value)
+	} else if len(f.Value) > 0 {
+		value = string(f.Value)
+	}
+	t := ""
+	for _, c := range []string{f.Name, value, f.Abstract, f.Pattern} {
+		if strings.TrimSpace(c) != "" {
+			t = c
+			break
+		}
+	}
+	switch {
+	case t != "":
+	case f.Opinion != "":
+		t = "opinion: " + f.Opinion
+	case f.RelationshipType != "":
+		t = f.RelationshipType
+	case f.SightingOfRef != "":
+		t = "sighting of " + f.SightingOfRef
+	case len(f.Hashes) > 0:
+		for _, k := range []string{"SHA-256", "SHA-1", "MD5", "SHA-512"} {
+			if h := f.Hashes[k]; h != "" {
+				t = h
+				break
+			}
+		}
+	}
+	if t == "" && f.Content != "" {
+		t = f.Content
+	}
+	if t == "" {
+		t = f.Type
+	}
+	t = strings.Join(strings.Fields(t), " ")
+	if len(t) > maxTitle {
+		cut := maxTitle
+		for cut > 0 && t[cut]&0xC0 == 0x80 {
+			cut--
+		}
+		t = t[:cut] + "…"
+	}
+	return t
+}

@@ -1,0 +1,226 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/store"
+)
+
+var _ store.SearchStore = (*Store)(nil)
+
+// goMigrations are steps some migrations take in Go, after their SQL, in
+// their transaction.
+var goMigrations = map[string]func(ctx context.Context, tx pgx.Tx) error{
+	"1710_search.sql": backfillSearch,
+}
+
+// searchRow is one row of search_docs to write.
+type searchRow struct {
+	seq, coll, modified int64
+	id, typ             string
+	raw                 []byte
+}
+
+// insertSearchDocs writes the search rows of latest versions.
+func insertSearchDocs(ctx context.Context, tx pgx.Tx, rows []searchRow) error {
+	for len(rows) > 0 {
+		n := min(len(rows), insertChunk)
+		var (
+			seqs, colls, mods                 = make([]int64, n), make([]int64, n), make([]int64, n)
+			ids, types, tlps, sources, titles = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			keys, names, bodies               = make([]string, n), make([]string, n), make([]string, n)
+		)
+		for i, r := range rows[:n] {
+			d := store.SearchDocOf(r.raw)
+			seqs[i], colls[i], mods[i], ids[i], types[i] = r.seq, r.coll, r.modified, r.id, r.typ
+			tlps[i], sources[i], titles[i], keys[i], names[i], bodies[i] = d.TLP, d.Source, d.Title, d.Keys, d.Names, d.Body
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO search_docs (seq, collection, id, type, modified, tlp, source, title, keys, doc)
+			SELECT seq, coll, id, type, modified, tlp, source, title, array_remove(string_to_array(trim(both '|' from keys), '|'), ''),
+				setweight(to_tsvector('simple', names), 'A') || setweight(to_tsvector('simple', body), 'B')
+			FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+				AS u (seq, coll, id, type, modified, tlp, source, title, keys, names, body)
+			ON CONFLICT (seq) DO NOTHING`,
+			seqs, colls, ids, types, mods, tlps, sources, titles, keys, names, bodies)
+		if err != nil {
+			return fmt.Errorf("index %s..%s for search: %w", rows[0].id, rows[n-1].id, err)
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+// indexLatest writes the search rows of the latest versions among the
+// objects selected by cond (a condition on objects o) that have none.
+func indexLatest(ctx context.Context, tx pgx.Tx, cond string, args ...any) error {
+	var after int64 = -1 << 63
+	for {
+		rows, err := tx.Query(ctx, `SELECT o.seq, o.collection, o.id, o.type, o.version, o.raw FROM objects o
+			WHERE o.is_latest AND `+cond+` AND o.seq > $`+fmt.Sprint(len(args)+1)+`
+			AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.seq = o.seq)
+			ORDER BY o.seq LIMIT 5000`, append(args, after)...)
+		if err != nil {
+			return fmt.Errorf("read objects to index: %w", err)
+		}
+		var batch []searchRow
+		for rows.Next() {
+			var r searchRow
+			if err := rows.Scan(&r.seq, &r.coll, &r.id, &r.typ, &r.modified, &r.raw); err != nil {
+				rows.Close()
+				return fmt.Errorf("read objects to index: %w", err)
+			}
+			batch = append(batch, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read objects to index: %w", err)
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := insertSearchDocs(ctx, tx, batch); err != nil {
+			return err
+		}
+		after = batch[len(batch)-1].seq
+	}
+}
+
+// backfillSearch indexes every object stored before search existed.
+func backfillSearch(ctx context.Context, tx pgx.Tx) error {
+	return indexLatest(ctx, tx, `true`)
+}
+
+// tsQuery returns the tsquery expression of words, with its arguments
+// numbered from w's: each word a phrase of the lexemes the parser makes
+// of it, all required, the last one a prefix.
+func tsQuery(w *where, words []string) string {
+	parts := make([]string, len(words))
+	for i, word := range words {
+		p := `phraseto_tsquery('simple', ` + w.arg(word) + `)`
+		if i == len(words)-1 {
+			p = `(` + p + `::text || ':*')::tsquery`
+		}
+		parts[i] = p
+	}
+	return strings.Join(parts, " && ")
+}
+
+// searchCandidates bounds the matches a search ranks (see SearchObjects).
+const searchCandidates = 1000
+
+// SearchObjects searches or browses the latest object versions; see
+// [store.SearchStore.SearchObjects].
+func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.SearchPage, error) {
+	var after store.SearchCursor
+	if q.Next != "" {
+		var err error
+		if after, err = store.DecodeSearchCursor(q.Next, q); err != nil {
+			return store.SearchPage{}, err
+		}
+	}
+	limit := store.SearchLimit(q.Limit)
+	var w where
+	var from, score, order, tsq, key string
+	if q.Text != "" {
+		words := store.SearchWords(q.Text)
+		if len(words) == 0 {
+			return store.SearchPage{}, entente.Errorf(entente.EINVALID, "q: %q has no word to search for", q.Text)
+		}
+		tsq = `(` + tsQuery(&w, words) + `)`
+		key = w.arg(strings.Trim(store.SearchKey(strings.Join(words, " ")), "|"))
+		from = `search_docs d`
+		// An object one of whose names or values is the whole text comes
+		// first, then the others by rank (names weigh more).
+		score = `ts_rank(d.doc, ` + tsq + `) + CASE WHEN d.keys @> ARRAY[` + key + `::text] THEN 1000 ELSE 0 END`
+		order = `ORDER BY 9 DESC, d.seq`
+	} else {
+		from = `search_docs d`
+		score = `0::float8`
+		order = `ORDER BY d.modified DESC, d.seq DESC`
+		if q.Next != "" {
+			w.add(`(d.modified, d.seq) < (` + w.arg(after.Modified) + `, ` + w.arg(after.Seq) + `)`)
+		}
+	}
+	if len(q.Collections) > 0 {
+		w.add(`c.id = ANY(` + w.arg(q.Collections) + `) OR c.alias = ANY(` + w.arg(q.Collections) + `)`)
+		w.conds[len(w.conds)-1] = `(` + w.conds[len(w.conds)-1] + `)`
+	}
+	if len(q.Types) > 0 {
+		w.add(`d.type = ANY(` + w.arg(q.Types) + `)`)
+	}
+	if len(q.TLPs) > 0 {
+		w.add(`d.tlp = ANY(` + w.arg(q.TLPs) + `)`)
+	}
+	if len(q.Sources) > 0 {
+		w.add(`d.source = ANY(` + w.arg(q.Sources) + `)`)
+	}
+	since, until := store.SearchRange(q)
+	if !q.Since.IsZero() {
+		w.add(`d.modified >= ` + w.arg(since))
+	}
+	if !q.Until.IsZero() {
+		w.add(`d.modified < ` + w.arg(until))
+	}
+	if tsq != "" {
+		// Ranking every match of a word that a tenth of a large store
+		// holds would cost seconds: objects are ranked among the newest
+		// searchCandidates matches and those whose exact name or value the
+		// text is (found by the GIN index of keys).
+		filters := ``
+		if len(w.conds) > 0 {
+			filters = ` AND ` + strings.Join(w.conds, " AND ")
+		}
+		arm := `SELECT d.seq FROM search_docs d JOIN collections c ON c.seq = d.collection WHERE d.doc @@ ` + tsq + filters
+		w.conds = []string{`d.doc @@ ` + tsq, `d.seq IN ((` + arm + ` ORDER BY d.seq DESC LIMIT ` + strconv.Itoa(searchCandidates) + `) UNION (` +
+			arm + ` AND d.keys @> ARRAY[` + key + `::text] LIMIT 100))`}
+	}
+	query := `SELECT d.seq, c.id, d.id, d.type, d.modified, d.title, d.tlp, d.source, ` + score + ` FROM ` + from +
+		` JOIN collections c ON c.seq = d.collection`
+	if len(w.conds) > 0 {
+		query += ` WHERE ` + strings.Join(w.conds, " AND ")
+	}
+	query += ` ` + order + ` LIMIT ` + w.arg(limit+1)
+	if q.Text != "" {
+		query += ` OFFSET ` + w.arg(after.Offset)
+	}
+	rows, err := s.pool.Query(ctx, query, w.args...)
+	if err != nil {
+		return store.SearchPage{}, fmt.Errorf("search: %w", err)
+	}
+	defer rows.Close()
+	page := store.SearchPage{Hits: []store.SearchHit{}}
+	var last store.SearchCursor
+	more := false
+	for rows.Next() {
+		if len(page.Hits) == limit {
+			more = true
+			break
+		}
+		var (
+			h             store.SearchHit
+			seq, modified int64
+		)
+		if err := rows.Scan(&seq, &h.Collection, &h.ID, &h.Type, &modified, &h.Title, &h.TLP, &h.Source, &h.Score); err != nil {
+			return store.SearchPage{}, fmt.Errorf("search: %w", err)
+		}
+		h.Modified = store.FromUnixNano(modified)
+		last = store.SearchCursor{Modified: modified, Seq: seq}
+		page.Hits = append(page.Hits, h)
+	}
+	if err := rows.Err(); err != nil {
+		return store.SearchPage{}, fmt.Errorf("search: %w", err)
+	}
+	if more {
+		last.Offset = after.Offset + limit
+		if q.Text == "" || last.Offset <= store.MaxSearchOffset {
+			page.Next = store.EncodeSearchCursor(last, q)
+		}
+	}
+	return page, nil
+}
