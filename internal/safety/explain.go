@@ -96,7 +96,7 @@ func (n *Net) matches(k observable.Kind, v string) []Match {
 	}
 	ipRules := func(p netip.Prefix, inside bool) {
 		for sp, i := range n.ip.Supernets(p) {
-			for _, r := range n.sets[i] {
+			for _, r := range n.set(i) {
 				add(r, sp)
 			}
 		}
@@ -105,7 +105,7 @@ func (n *Net) matches(k observable.Kind, v string) []Match {
 			// rule (a /0 holds every range of every list).
 			ruled := map[int32]bool{}
 			for sp, i := range n.ip.Subnets(p) {
-				for _, r := range n.sets[i] {
+				for _, r := range n.set(i) {
 					if !ruled[r] {
 						ruled[r] = true
 						add(r, sp)

@@ -2,6 +2,7 @@ package safety
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -63,8 +64,13 @@ type Net struct {
 	rules []Rule
 	// ip maps every protected prefix to an index of sets: the rules that
 	// protect exactly that prefix.
-	ip   bart.Table[uint32]
+	ip   *bart.Table[uint32]
 	sets [][]int32
+	// extra are the sets of a net derived by [Net.WithConstituency]:
+	// set i >= len(sets) is extra[i-len(sets)]. sets and ip are then
+	// shared with the net it was derived from, and never written.
+	extra  [][]int32
+	shared bool
 	// domains maps a protected domain (and so its subdomains) to rules.
 	domains map[string][]int32
 	// exact maps "kind\x00value" of allowlisted URLs, e-mail addresses
@@ -97,7 +103,7 @@ func New(cfg Config) (*Net, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Net{domains: map[string][]int32{}, exact: map[string][]int32{}, wlRule: map[string]int32{},
+	n := &Net{ip: new(bart.Table[uint32]), domains: map[string][]int32{}, exact: map[string][]int32{}, wlRule: map[string]int32{},
 		mode: mode, broad: [2]int32{-1, -1}, wl: warninglist.New()}
 	if cfg.IANA {
 		if err := n.addRegistries(); err != nil {
@@ -156,6 +162,21 @@ func (n *Net) rule(r Rule) int32 {
 // insert protects prefix p by rule r.
 func (n *Net) insert(p netip.Prefix, r int32) {
 	p = p.Masked()
+	if n.shared {
+		// Copy on write: the table and the sets are another net's too.
+		idx := uint32(len(n.sets) + len(n.extra))
+		if i, ok := n.ip.Get(p); ok {
+			s := n.set(i)
+			if slices.Contains(s, r) {
+				return
+			}
+			n.extra = append(n.extra, append(slices.Clip(s), r))
+		} else {
+			n.extra = append(n.extra, []int32{r})
+		}
+		n.ip = n.ip.InsertPersist(p, idx)
+		return
+	}
 	if i, ok := n.ip.Get(p); ok {
 		if !slices.Contains(n.sets[i], r) {
 			n.sets[i] = append(n.sets[i], r)
@@ -164,6 +185,40 @@ func (n *Net) insert(p netip.Prefix, r int32) {
 	}
 	n.sets = append(n.sets, []int32{r})
 	n.ip.Insert(p, uint32(len(n.sets)-1))
+}
+
+// set returns the rules of set i.
+func (n *Net) set(i uint32) []int32 {
+	if int(i) < len(n.sets) {
+		return n.sets[i]
+	}
+	return n.extra[int(i)-len(n.sets)]
+}
+
+// WithConstituency returns a net that protects what n protects and the
+// constituency entries too (networks, addresses, domains; no autonomous
+// systems), for one node among many that share the same registries and
+// warninglists (a drill's nodes in one process): the new net shares n's
+// tables and lists, copying only what the entries change, so that
+// deriving it costs the entries, not the lists. n is not changed; the
+// new net counts its suppressions apart.
+func (n *Net) WithConstituency(entries []Entry) (*Net, error) {
+	if n == nil {
+		return nil, fmt.Errorf("safety: no net to derive a constituency's from")
+	}
+	m := &Net{rules: slices.Clone(n.rules), ip: n.ip, sets: n.sets, extra: slices.Clone(n.extra), shared: true,
+		domains: maps.Clone(n.domains), exact: maps.Clone(n.exact), wl: n.wl, wlRule: n.wlRule, wlIP: n.wlIP,
+		mode: n.mode, widest: n.widest, broad: n.broad}
+	for _, e := range entries {
+		if asnEntry.MatchString(strings.TrimSpace(e.Value)) {
+			return nil, fmt.Errorf("constituency entry %q (%s): an autonomous system needs the node's own net (safety.New)", e.Value, e.Where)
+		}
+		if err := m.addEntry(RuleConstituency, e, false, ""); err != nil {
+			return nil, err
+		}
+	}
+	m.counts = make([]atomic.Int64, len(m.rules)*int(numOutputs))
+	return m, nil
 }
 
 // addRegistries protects the registries' blocks that are not globally
@@ -368,7 +423,7 @@ func (n *Net) decide(k observable.Kind, v string, parts bool) Decision {
 			return keep()
 		}
 		if i, ok := n.ip.Lookup(a.Unmap()); ok {
-			return n.decision(Suppress, n.sets[i][0])
+			return n.decision(Suppress, n.set(i)[0])
 		}
 		if !n.wlIP {
 			return keep()
@@ -390,7 +445,7 @@ func (n *Net) decide(k observable.Kind, v string, parts bool) Decision {
 			return n.decision(Refuse, n.broad[fam])
 		}
 		if _, i, ok := n.ip.LookupPrefixLPM(p); ok {
-			return n.decision(Suppress, n.sets[i][0])
+			return n.decision(Suppress, n.set(i)[0])
 		}
 		if n.wlIP {
 			if d, ok := n.warned(k, v); ok {
@@ -405,7 +460,7 @@ func (n *Net) decide(k observable.Kind, v string, parts bool) Decision {
 		b.AddPrefix(p)
 		for sub, i := range n.ip.Subnets(p) {
 			if first < 0 {
-				first = n.sets[i][0]
+				first = n.set(i)[0]
 				if n.mode == ModeRefuse {
 					break
 				}
@@ -464,7 +519,7 @@ func (n *Net) decide(k observable.Kind, v string, parts bool) Decision {
 func (n *Net) host(h string) Decision {
 	if a, err := netip.ParseAddr(h); err == nil {
 		if i, ok := n.ip.Lookup(a.Unmap()); ok {
-			return n.decision(Suppress, n.sets[i][0])
+			return n.decision(Suppress, n.set(i)[0])
 		}
 		return keep()
 	}

@@ -383,3 +383,54 @@ func TestFuzzSeeds(t *testing.T) {
 		}
 	}
 }
+
+// TestWithConstituency: a net derived with a constituency decides as a
+// net built with it from the start, for values inside, around and
+// outside it, on a base prefix too (10.1.0.0/16 adds a rule to a set of
+// the base); the base and a sibling net are left as they were.
+func TestWithConstituency(t *testing.T) {
+	base := defaultNet(t)
+	cons := []Entry{{Value: "81.20.0.0/24", Where: "a line 1"}, {Value: "cert.example", Where: "a line 2"}, {Value: "10.1.0.0/16", Where: "a line 3"}}
+	derived, err := base.WithConstituency(cons)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sibling, err := base.WithConstituency([]Entry{{Value: "81.20.1.0/24", Where: "b line 1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := ShippedWarninglists()
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := New(Config{IANA: true, Warninglists: ws, WidestIPv4: 8, WidestIPv6: 16, Constituency: cons})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		k observable.Kind
+		v string
+	}{
+		{observable.IPv4, "81.20.0.7"}, {observable.CIDR4, "81.20.0.0/16"}, {observable.CIDR4, "81.20.0.128/25"},
+		{observable.IPv4, "81.20.1.7"}, {observable.Domain, "www.cert.example"}, {observable.IPv4, "10.1.2.3"},
+		{observable.CIDR4, "10.0.0.0/8"}, {observable.IPv4, "45.33.32.156"}, {observable.CIDR4, "0.0.0.0/0"},
+	}
+	for _, c := range cases {
+		got, want := derived.Decide(c.k, c.v), whole.Decide(c.k, c.v)
+		if got.Action != want.Action || got.Rule != want.Rule || fmt.Sprint(got.Parts) != fmt.Sprint(want.Parts) {
+			t.Errorf("%s: derived %v %v %v, built whole %v %v %v", c.v, got.Action, got.Rule, got.Parts, want.Action, want.Rule, want.Parts)
+		}
+		if d := base.Decide(c.k, c.v); (c.v == "81.20.0.7" || c.v == "www.cert.example") && d.Action != Keep {
+			t.Errorf("the base net changed: %s is %v", c.v, d.Action)
+		}
+	}
+	if d := sibling.Decide(observable.IPv4, "81.20.0.7"); d.Action != Keep {
+		t.Errorf("the sibling net protects its sibling's constituency: %v", d.Rule)
+	}
+	if d := sibling.Decide(observable.IPv4, "81.20.1.7"); d.Action != Suppress || d.Rule.Kind != RuleConstituency {
+		t.Errorf("the sibling net: 81.20.1.7 is %v by %v", d.Action, d.Rule)
+	}
+	if _, err := base.WithConstituency([]Entry{{Value: "not a value!", Where: "c line 1"}}); err == nil || !strings.Contains(err.Error(), "c line 1") {
+		t.Errorf("a bad entry: %v", err)
+	}
+}
