@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -41,6 +42,17 @@ type Org struct {
 	// CERT).
 	CERT   bool
 	Parent int
+	// Network is the organisation's own network: its constituency, which
+	// its node never blocks nor alerts on (a national CERT's constituency
+	// holds its constituents' networks too).
+	Network netip.Prefix
+}
+
+// orgNetwork is organisation i's network: a /24 of 81.20.0.0/14, public
+// space that no registry or warninglist the drill loads protects.
+func orgNetwork(i int) netip.Prefix {
+	a := netip.AddrFrom4([4]byte{81, byte(20 + i>>8&3), byte(i), 0})
+	return netip.PrefixFrom(a, 24)
 }
 
 // world is the federation's organisations and the outbreak they report.
@@ -130,7 +142,7 @@ func newWorld(n, nCountries int, seed uint64, span, duration time.Duration, now 
 	for ci, cc := range w.countries {
 		cert := len(w.orgs)
 		for j := range counts[ci] {
-			o := &Org{Index: len(w.orgs), Country: cc, Parent: cert, CERT: j == 0}
+			o := &Org{Index: len(w.orgs), Country: cc, Parent: cert, CERT: j == 0, Network: orgNetwork(len(w.orgs))}
 			if o.CERT {
 				o.Name = "CERT-" + cc
 				w.certs = append(w.certs, o.Index)
@@ -279,11 +291,19 @@ type truth struct {
 }
 
 // groundTruth runs one engine over the sightings in the order they were
-// reported (order[i] indexes w.sightings).
+// reported (order[i] indexes w.sightings). Each country counts as one
+// independent source, at home in that country: what a CERT sees of
+// another country's sightings, which its national CERT vouches for. A
+// node never sees fewer sources than that (a CERT counts its own
+// constituents one by one), so every node should hold each alert at
+// this tier at least.
 func groundTruth(cfg correlate.Config, w *world, order []int, now time.Time) (*truth, error) {
 	e, err := correlate.New(cfg)
 	if err != nil {
 		return nil, err
+	}
+	for _, cc := range w.countries {
+		e.SetSource("country "+cc, correlate.SourceInfo{Home: cc, Weight: 1})
 	}
 	tr := &truth{reached: map[string][]int{}, threat: map[string]int{}, final: map[string]int{}}
 	for _, t := range e.Config().Tiers {
@@ -293,7 +313,7 @@ func groundTruth(cfg correlate.Config, w *world, order []int, now time.Time) (*t
 		s := w.sightings[si]
 		o := w.orgs[s.Org]
 		changes, err := e.Add(correlate.Sighting{ID: s.ID, Threat: correlate.ThreatKey(w.threats[s.Threat].Malware), Org: o.ID,
-			Country: o.Country, FirstSeen: s.Seen, LastSeen: s.Seen, Count: 1}, now)
+			Country: o.Country, FirstSeen: s.Seen, LastSeen: s.Seen, Count: 1, Source: "country " + o.Country}, now)
 		if err != nil {
 			return nil, fmt.Errorf("ground truth: sighting %s: %w", s.ID, err)
 		}
