@@ -47,6 +47,9 @@ func (n *Net) Explain(value string) (Explanation, error) {
 	}
 	if n != nil {
 		ex.Rules = n.matches(k, v)
+		if p := n.partners.Load(); p != nil {
+			ex.Rules = append(ex.Rules, p.matches(k, v)...)
+		}
 	}
 	if d.Action != Keep {
 		ex.Rule = d.Rule.String()

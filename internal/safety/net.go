@@ -88,6 +88,11 @@ type Net struct {
 	widest [2]int   // IPv4, IPv6
 	broad  [2]int32 // the too-broad rules (-1: none)
 	counts []atomic.Int64
+	// partners is the layer of the constituencies partners declared
+	// (see [Net.SetPartners]): a net of its own, swapped whole; gen
+	// counts its changes.
+	partners atomic.Pointer[Net]
+	gen      atomic.Uint64
 }
 
 var asnEntry = regexp.MustCompile(`^(?i)AS(\d{1,10})$`)
@@ -381,7 +386,11 @@ func (n *Net) Rules() []Rule {
 	if n == nil {
 		return nil
 	}
-	return slices.Clone(n.rules)
+	out := slices.Clone(n.rules)
+	if p := n.partners.Load(); p != nil {
+		out = append(out, p.rules...)
+	}
+	return out
 }
 
 // Decision is what the net does with one value.
@@ -394,6 +403,9 @@ type Decision struct {
 	// once the protected ranges are cut out.
 	Parts []netip.Prefix
 	rule  int32
+	// layer is the net whose rule decided: this one, or its partners'
+	// layer.
+	layer *Net
 }
 
 // Decide decides what happens to value, a normalised observable of kind
@@ -401,18 +413,59 @@ type Decision struct {
 func (n *Net) Decide(k observable.Kind, value string) Decision {
 	d := n.decide(k, value, true)
 	if d.Action != Keep {
-		d.Rule = n.rules[d.rule]
+		d.Rule = d.layer.rules[d.rule]
 	}
 	return d
 }
 
 func keep() Decision { return Decision{rule: -1} }
 
-func (n *Net) decision(a Action, rule int32) Decision { return Decision{Action: a, rule: rule} }
+func (n *Net) decision(a Action, rule int32) Decision {
+	return Decision{Action: a, rule: rule, layer: n}
+}
 
 // decide is Decide without the rule's copy; parts says whether a Cut
-// computes its parts.
+// computes its parts. The partners' layer decides what the node's own
+// rules keep, and cuts what remains of a network they cut.
 func (n *Net) decide(k observable.Kind, v string, parts bool) Decision {
+	if n == nil {
+		return keep()
+	}
+	p := n.partners.Load()
+	if p == nil {
+		return n.decideOwn(k, v, parts)
+	}
+	d := n.decideOwn(k, v, true)
+	switch d.Action {
+	case Keep:
+		return p.decideOwn(k, v, parts)
+	case Cut:
+		var kept []netip.Prefix
+		for _, q := range d.Parts {
+			kind := observable.CIDR4
+			if q.Addr().Is6() {
+				kind = observable.CIDR6
+			}
+			switch pd := p.decideOwn(kind, q.String(), true); pd.Action {
+			case Keep:
+				kept = append(kept, q)
+			case Cut:
+				kept = append(kept, pd.Parts...)
+			}
+		}
+		if len(kept) == 0 {
+			return n.decision(Suppress, d.rule)
+		}
+		if !parts {
+			kept = nil
+		}
+		d.Parts = kept
+	}
+	return d
+}
+
+// decideOwn decides by the net's own rules, without the partners'.
+func (n *Net) decideOwn(k observable.Kind, v string, parts bool) Decision {
 	if n == nil {
 		return keep()
 	}
@@ -625,7 +678,7 @@ func (g Guard) Admit(k observable.Kind, value string) (whole bool, parts []strin
 	if d.Action == Keep {
 		return true, nil
 	}
-	g.n.count(g.out, d.rule)
+	d.layer.count(g.out, d.rule)
 	if len(d.Parts) > 0 {
 		parts = make([]string, len(d.Parts))
 		for i, p := range d.Parts {
@@ -651,7 +704,7 @@ func (g Guard) Touches(k observable.Kind, value string) (bool, Rule) {
 	if d.Action == Keep {
 		return false, Rule{}
 	}
-	return true, g.n.rules[d.rule]
+	return true, d.layer.rules[d.rule]
 }
 
 // Count counts one suppression of value by the net in g's output (for
@@ -662,7 +715,7 @@ func (g Guard) Count(k observable.Kind, value string) {
 		return
 	}
 	if d := g.n.decide(k, value, false); d.Action != Keep {
-		g.n.count(g.out, d.rule)
+		d.layer.count(g.out, d.rule)
 	}
 }
 
@@ -687,11 +740,55 @@ func (n *Net) Counts() []Count {
 			}
 		}
 	}
+	if p := n.partners.Load(); p != nil {
+		out = append(out, p.Counts()...)
+	}
 	return out
 }
 
+// SetPartners protects the constituencies the node's partners declared
+// (networks, addresses, domains; see policy.Party), replacing those set
+// before, as rules of kind RulePartner: what the node's own rules keep
+// is decided by them, and what remains of a network the node's rules
+// cut is cut around them too. It is safe to call while the net decides;
+// the counts of the partners' rules start again at each call. It refuses
+// an entry that is not a network, an address or a domain, naming it.
+func (n *Net) SetPartners(entries []Entry) error {
+	if n == nil {
+		return fmt.Errorf("safety: no net to protect partners' constituencies in")
+	}
+	if len(entries) == 0 {
+		n.partners.Store(nil)
+		n.gen.Add(1)
+		return nil
+	}
+	p := &Net{ip: new(bart.Table[uint32]), domains: map[string][]int32{}, exact: map[string][]int32{}, wlRule: map[string]int32{},
+		mode: n.mode, broad: [2]int32{-1, -1}, wl: warninglist.New()}
+	for _, e := range entries {
+		if asnEntry.MatchString(strings.TrimSpace(e.Value)) {
+			return fmt.Errorf("partner constituency entry %q (%s): give the autonomous system's prefixes", e.Value, e.Where)
+		}
+		if err := p.addEntry(RulePartner, e, false, ""); err != nil {
+			return err
+		}
+	}
+	p.counts = make([]atomic.Int64, len(p.rules)*int(numOutputs))
+	n.partners.Store(p)
+	n.gen.Add(1)
+	return nil
+}
+
+// Generation changes whenever what the net protects changes (the
+// partners' constituencies), for caches of what it decided.
+func (n *Net) Generation() uint64 {
+	if n == nil {
+		return 0
+	}
+	return n.gen.Load()
+}
+
 // Enabled reports whether the net has any rule.
-func (n *Net) Enabled() bool { return n != nil && len(n.rules) > 0 }
+func (n *Net) Enabled() bool { return n != nil && (len(n.rules) > 0 || n.partners.Load() != nil) }
 
 // Default returns the net a node starts with when its configuration says
 // nothing: the IANA special-purpose registries and the shipped

@@ -434,3 +434,69 @@ func TestWithConstituency(t *testing.T) {
 		t.Errorf("a bad entry: %v", err)
 	}
 }
+
+// TestSetPartners: partners' declared constituencies are protected as
+// the node's own: an address or a domain inside one is suppressed by a
+// partner-constituency rule, a network around one is cut around it and
+// around the node's own ranges, the explanation names the partner, and
+// the generation moves; setting none removes them; a malformed entry is
+// refused, named.
+func TestSetPartners(t *testing.T) {
+	n, err := defaultNet(t).WithConstituency([]Entry{{Value: "81.20.0.0/24", Where: "own"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := n.Generation()
+	if err := n.SetPartners([]Entry{{Value: "81.20.8.0/24", Where: "partner CERT-JP"}, {Value: "partner.example", Where: "partner CERT-JP"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n.Generation() == gen {
+		t.Error("the generation did not change")
+	}
+	for _, c := range []struct {
+		k     observable.Kind
+		v     string
+		want  Action
+		kind  RuleKind
+		parts string
+	}{
+		{observable.IPv4, "81.20.8.1", Suppress, RulePartner, "[]"},
+		{observable.Domain, "www.partner.example", Suppress, RulePartner, "[]"},
+		{observable.URL, "http://partner.example/x", Suppress, RulePartner, "[]"},
+		{observable.CIDR4, "81.20.8.0/23", Cut, RulePartner, "[81.20.9.0/24]"},
+		{observable.CIDR4, "81.20.0.0/20", Cut, RuleConstituency, "[81.20.1.0/24 81.20.2.0/23 81.20.4.0/22 81.20.9.0/24 81.20.10.0/23 81.20.12.0/22]"},
+		{observable.CIDR4, "81.20.0.0/24", Suppress, RuleConstituency, "[]"},
+		{observable.CIDR4, "10.0.0.0/8", Suppress, RuleIANA, "[]"},
+		{observable.CIDR4, "0.0.0.0/0", Refuse, RuleTooBroad, "[]"},
+		{observable.IPv4, "45.33.32.156", Keep, "", "[]"},
+	} {
+		d := n.Decide(c.k, c.v)
+		if d.Action != c.want || d.Rule.Kind != c.kind || fmt.Sprint(d.Parts) != c.parts {
+			t.Errorf("%s: %v by %v, parts %v; want %v by %s, parts %s", c.v, d.Action, d.Rule, d.Parts, c.want, c.kind, c.parts)
+		}
+	}
+	g := n.Guard(OutputExport)
+	if whole, parts := g.Admit(observable.IPv4, "81.20.8.7"); whole || len(parts) != 0 {
+		t.Errorf("admit a partner's address: %v %v", whole, parts)
+	}
+	counted := false
+	for _, c := range n.Counts() {
+		counted = counted || (c.Rule.Kind == RulePartner && c.Output == OutputExport && c.N == 1)
+	}
+	if !counted {
+		t.Errorf("the suppression is not counted: %+v", n.Counts())
+	}
+	ex, err := n.Explain("81.20.8.7")
+	if err != nil || !strings.Contains(ex.Rule, "partner CERT-JP") || len(ex.Rules) == 0 {
+		t.Errorf("explain: %+v %v", ex, err)
+	}
+	if err := n.SetPartners(nil); err != nil {
+		t.Fatal(err)
+	}
+	if d := n.Decide(observable.IPv4, "81.20.8.1"); d.Action != Keep {
+		t.Errorf("partners removed: 81.20.8.1 is %v by %v", d.Action, d.Rule)
+	}
+	if err := n.SetPartners([]Entry{{Value: "not a value!", Where: "partner X"}}); err == nil || !strings.Contains(err.Error(), "partner X") {
+		t.Errorf("a bad entry: %v", err)
+	}
+}
