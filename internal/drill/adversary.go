@@ -36,6 +36,12 @@ var (
 	benignResolvers = []string{"8.8.8.8", "1.1.1.1", "9.9.9.9", "208.67.222.222", "8.8.4.4", "1.0.0.1", "149.112.112.112"}
 	benignCDNs      = []string{"104.16.0.0/13", "151.101.0.0/16", "172.64.0.0/13", "104.24.0.0/14", "131.0.72.0/22", "162.158.0.0/15", "108.162.192.0/18"}
 	benignDomains   = []string{"google.com", "microsoft.com", "amazon.com", "apple.com", "facebook.com", "wikipedia.org", "cloudflare.com"}
+	// benignUnlisted are benign public addresses no list protects (web
+	// hosting: the first is scanme.nmap.org): only the corroboration
+	// rules stand between them and a blocklist, and the quarantine is
+	// what withdraws the national alert one adversary may raise on them
+	// in its own country.
+	benignUnlisted = []string{"45.33.32.156", "45.33.32.157", "45.33.32.158", "45.33.32.159", "45.33.32.160", "45.33.32.161", "45.33.32.162"}
 	// junkNetworks are what every adversary publishes as indicators.
 	junkNetworks = []string{"10.0.0.0/8", "224.0.0.0/3", "0.0.0.0/0"}
 )
@@ -57,7 +63,7 @@ const (
 
 // target is one thing an adversary reports: a benign value or junk.
 type target struct {
-	Kind      string // resolver, cdn, domain, junk, victim
+	Kind      string // resolver, cdn, domain, unlisted, junk, victim
 	Value     string
 	Indicator string
 	// Victim is the organisation whose network it is (kind victim).
@@ -152,7 +158,8 @@ func planAdversaries(w *world, k int, seed uint64, duration, span time.Duration,
 	for ai, ad := range a.list {
 		o := w.orgs[ad.Org]
 		pick := func(l []string) string { return l[ai%len(l)] }
-		ad.Targets = []target{{Kind: "resolver", Value: pick(benignResolvers)}, {Kind: "cdn", Value: pick(benignCDNs)}, {Kind: "domain", Value: pick(benignDomains)}}
+		ad.Targets = []target{{Kind: "resolver", Value: pick(benignResolvers)}, {Kind: "cdn", Value: pick(benignCDNs)}, {Kind: "domain", Value: pick(benignDomains)},
+			{Kind: "unlisted", Value: pick(benignUnlisted)}}
 		for _, j := range junkNetworks {
 			ad.Targets = append(ad.Targets, target{Kind: "junk", Value: j})
 		}
@@ -301,6 +308,10 @@ type AdversaryResult struct {
 	// the sightings per window their CERT lets each constituent add.
 	Sightings int `json:"sightings"`
 	Quota     int `json:"quota"`
+	// Delivered counts the (honest node, adversary indicator) pairs
+	// where the node stored the indicator: what the federation carried
+	// of the attack, for the defences to stop.
+	Delivered int `json:"delivered"`
 	// FalseAlerts lists the alerts on something other than the
 	// outbreak's threats, with their highest tier and how many nodes
 	// held them.
@@ -355,6 +366,9 @@ func (f *federation) startAdversaries(ctx context.Context, start time.Time, dura
 	done := make(chan error, 1)
 	origin := f.nodes[f.adv.fpOrigin]
 	f.rec.watchObject(f.adv.fpIndicator)
+	for id := range f.adv.targets {
+		f.rec.watchObject(id)
+	}
 	st, err := origin.svc.AddObjects(ctx, node.LocalAdmin(origin.org.ID), origin.colls[collReports], f.adv.fpObjects)
 	if err == nil && st.FailureCount > 0 {
 		err = fmt.Errorf("%s", st.Failures[0].Message)
@@ -478,6 +492,17 @@ func (f *federation) falseAlerts(res *Result, ar *AdversaryResult) {
 	r := f.rec
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	adv := map[int]bool{}
+	for _, ad := range f.adv.list {
+		adv[ad.Org] = true
+	}
+	for n := range f.nodes {
+		for id := range f.adv.targets {
+			if !adv[n] && !r.seen[n][id].IsZero() {
+				ar.Delivered++
+			}
+		}
+	}
 	type agg struct {
 		rank  int
 		nodes int
@@ -657,6 +682,7 @@ func adversarySummary(wr io.Writer, res *Result) {
 	for _, fa := range ar.FalseAlerts {
 		fmt.Fprintf(wr, "  false alert %s on %s: %s at %d nodes\n", fa.Alert, fa.Value, fa.Tier, fa.Nodes)
 	}
+	fmt.Fprintf(wr, "Adversaries' indicators stored by honest nodes: %d (node, indicator) pairs\n", ar.Delivered)
 	fmt.Fprintf(wr, "Protected entries in honest nodes' exports: %d (%d exports checked; %d in the adversaries' own)\n", ar.ProtectedInExports, ar.ExportsChecked, ar.AdversaryOwnProtected)
 	for _, p := range ar.Protected {
 		fmt.Fprintf(wr, "  %s\n", p)

@@ -250,6 +250,12 @@ func TestDrillAdversaries(t *testing.T) {
 			if ar.Sightings < 10*ar.Quota*k {
 				t.Errorf("%d fabricated sightings by %d adversaries: they do not flood a quota of %d", ar.Sightings, k, ar.Quota)
 			}
+			// The attack is real: the federation carries the adversaries'
+			// indicators, and one adversary alone raises a national alert
+			// at home on a benign address no list protects.
+			if ar.Delivered == 0 || res.Tiers[0].FalseAlerts == 0 {
+				t.Errorf("the attack reached nothing: %d indicators delivered, %d national false alerts", ar.Delivered, res.Tiers[0].FalseAlerts)
+			}
 			for _, tr := range res.Tiers {
 				if tr.Tier != "national" && tr.FalseAlerts > 0 {
 					t.Errorf("tier %s: %d false alerts: %+v", tr.Tier, tr.FalseAlerts, ar.FalseAlerts)

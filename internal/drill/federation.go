@@ -356,6 +356,10 @@ func (f *federation) openStore(ctx context.Context, i int) error {
 		st.Close()
 		return err
 	}
+	if err := n.svc.ProtectPartners(ctx); err != nil {
+		st.Close()
+		return err
+	}
 	return nil
 }
 
@@ -539,7 +543,13 @@ func (f *federation) setup(ctx context.Context, dir string, parallel int) error 
 		admin := node.LocalAdmin(n.org.ID)
 		for _, j := range partners(i) {
 			p := w.orgs[j]
-			if err := n.svc.PutPartner(ctx, admin, policy.Party{ID: p.ID, Name: p.Name, Country: p.Country}); err != nil {
+			// Each partner declares its constituency: no member of the
+			// federation acts on another's networks.
+			var declared []string
+			for _, e := range constituency(w, j) {
+				declared = append(declared, e.Value)
+			}
+			if err := n.svc.PutPartner(ctx, admin, policy.Party{ID: p.ID, Name: p.Name, Country: p.Country, Constituency: declared}); err != nil {
 				return err
 			}
 			if n.org.CERT && !p.CERT && f.quota > 0 {

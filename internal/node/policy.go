@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -8,6 +9,8 @@ import (
 	"github.com/entente-cti/entente/internal/audit"
 	"github.com/entente-cti/entente/internal/egress"
 	"github.com/entente-cti/entente/internal/policy"
+	"github.com/entente-cti/entente/internal/safety"
+	"github.com/entente-cti/entente/internal/store"
 )
 
 // AuditRecord is one entry of the node's audit log (see [audit.Record]).
@@ -47,7 +50,7 @@ func (s *Service) PutPartner(ctx context.Context, p entente.Principal, party pol
 	}
 	s.fed.TermsChanged()
 	s.blindChanged("")
-	return nil
+	return s.ProtectPartners(ctx)
 }
 
 // RemovePartner removes a partner organisation (see
@@ -58,6 +61,34 @@ func (s *Service) RemovePartner(ctx context.Context, p entente.Principal, id str
 	}
 	s.fed.TermsChanged()
 	s.blindChanged("")
+	return s.ProtectPartners(ctx)
+}
+
+// ProtectPartners has the safety net protect the constituencies the
+// node's partners declared (policy.Party.Constituency), as recorded now:
+// no export, snapshot, match or alert of the node acts on a partner's
+// networks, addresses or domains, whoever reports them. serve calls it
+// at start; recording or removing a partner calls it again.
+func (s *Service) ProtectPartners(ctx context.Context) error {
+	ps, ok := s.st.(store.PolicyStore)
+	if !ok || s.cfg.Safety == nil {
+		return nil
+	}
+	s.protectMu.Lock()
+	defer s.protectMu.Unlock()
+	parties, err := ps.Parties(ctx)
+	if err != nil {
+		return fmt.Errorf("read partners' constituencies: %w", err)
+	}
+	var entries []safety.Entry
+	for _, p := range parties {
+		for _, e := range p.Constituency {
+			entries = append(entries, safety.Entry{Value: e, Where: "partner " + cmp.Or(p.Name, p.ID)})
+		}
+	}
+	if err := s.cfg.Safety.SetPartners(entries); err != nil {
+		return fmt.Errorf("protect partners' constituencies: %w", err)
+	}
 	return nil
 }
 

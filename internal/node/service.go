@@ -112,6 +112,9 @@ type Service struct {
 
 	mu   sync.Mutex
 	keys map[string]cachedKey // by hash of the secret
+	// protectMu orders the updates of the partners' constituencies in
+	// the safety net.
+	protectMu sync.Mutex
 
 	// gate is the one policy gate: every object that leaves goes
 	// through it, and it owns every cache of released content.

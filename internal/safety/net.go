@@ -663,6 +663,10 @@ type Guard struct {
 	out Output
 }
 
+// Generation is the net's (see [Net.Generation]): what the guard
+// decided before it changed may be decided differently now.
+func (g Guard) Generation() uint64 { return g.n.Generation() }
+
 // Guard returns the net as output o applies it.
 func (n *Net) Guard(o Output) Guard { return Guard{n: n, out: o} }
 
