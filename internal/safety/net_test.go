@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/entente-cti/entente/internal/observable"
+	"github.com/entente-cti/entente/internal/stix/pattern"
 	"go4.org/netipx"
 )
 
@@ -485,6 +486,22 @@ func TestSetPartners(t *testing.T) {
 	}
 	if !counted {
 		t.Errorf("the suppression is not counted: %+v", n.Counts())
+	}
+	// Every way of deciding names the partner's rule (and counts it).
+	corr := n.Guard(OutputCorrelation)
+	for _, pat := range []string{"[ipv4-addr:value = '81.20.8.7']", "[ipv4-addr:value = '81.20.8.7'] OR [ipv4-addr:value = '81.20.8.8']",
+		"[ipv4-addr:value = '81.20.8.7' AND network-traffic:dst_port = 443]"} {
+		raw := fmt.Sprintf(`{"type":"indicator","pattern_type":"stix","pattern":%q}`, pat)
+		if ok, rule := corr.ProtectedIndicator([]byte(raw)); !ok || !strings.Contains(rule, "partner CERT-JP") {
+			t.Errorf("ProtectedIndicator(%s): %v %q", pat, ok, rule)
+		}
+		p, err := pattern.Parse(pat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if corr.AdmitPattern(p) {
+			t.Errorf("AdmitPattern(%s) admits a partner's address", pat)
+		}
 	}
 	ex, err := n.Explain("81.20.8.7")
 	if err != nil || !strings.Contains(ex.Rule, "partner CERT-JP") || len(ex.Rules) == 0 {
