@@ -7,8 +7,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/correlate"
 	"github.com/entente-cti/entente/internal/export"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/policy"
@@ -81,5 +83,68 @@ func TestPartnersConstituencyProtected(t *testing.T) {
 	err = s.PutPartner(ctx, admin, bad)
 	if entente.ErrorCode(err) != entente.EINVALID || !strings.Contains(err.Error(), "AS64500") {
 		t.Errorf("a malformed constituency: %v", err)
+	}
+}
+
+// TestPartnerQuotaAtIngest: a partner's sightings past its quota per
+// correlation window are refused when pushed (named in the status, not
+// stored, so never passed on); its other objects are stored; without
+// correlation enabled there is no quota, and a window later it may push
+// again.
+func TestPartnerQuotaAtIngest(t *testing.T) {
+	s, _, clk := newService(t)
+	ctx := context.Background()
+	if _, _, err := s.Init(ctx, "Node", "FR", ""); err != nil {
+		t.Fatal(err)
+	}
+	partner := "identity--00000000-0000-4000-8000-0000000000de"
+	if err := s.PutPartner(ctx, admin, policy.Party{ID: partner, Name: "P", Country: "DE"}); err != nil {
+		t.Fatal(err)
+	}
+	quota := 5
+	if _, err := s.SetPartnerTrust(ctx, admin, partner, nil, &quota); err != nil {
+		t.Fatal(err)
+	}
+	_, k, err := s.CreateKey(ctx, admin, node.NewKey{Name: "p", Role: entente.RolePartner, Org: partner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := entente.Principal{KeyID: k.ID, Org: k.Org, Role: k.Role}
+	seq := 0
+	push := func(sightings int) *entente.Status {
+		t.Helper()
+		const ts = "2026-01-01T00:00:00.000Z"
+		objs := []json.RawMessage{json.RawMessage(fmt.Sprintf(`{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-%012d","created":%q,"modified":%q,"pattern":"[ipv4-addr:value = '45.33.32.156']","pattern_type":"stix","valid_from":%q}`, 900000+seq, ts, ts, ts))}
+		for range sightings {
+			seq++
+			objs = append(objs, json.RawMessage(fmt.Sprintf(`{"type":"sighting","spec_version":"2.1","id":"sighting--00000000-0000-4000-8000-%012d","created":%q,"modified":%q,"sighting_of_ref":"indicator--00000000-0000-4000-8000-000000900000"}`, seq, ts, ts)))
+		}
+		res, err := s.AddObjects(ctx, p, node.CollectionSightings, objs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	// Correlation not enabled: no quota.
+	if res := push(6); res.FailureCount != 0 {
+		t.Fatalf("without correlation: %d refused", res.FailureCount)
+	}
+	if err := s.EnableAlerts(correlate.Config{Window: 24 * time.Hour, Slots: 8, Tiers: correlate.DefaultTiers(), MaxSkew: 5 * time.Minute, MaxAge: 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	res := push(8)
+	if res.SuccessCount != 6 || res.FailureCount != 3 || !strings.Contains(res.Failures[0].Message, "quota: partner "+partner+" may push 5 sightings per 24h0m0s") {
+		t.Fatalf("8 sightings past a quota of 5: %d stored, %d refused: %+v", res.SuccessCount, res.FailureCount, res.Failures)
+	}
+	if _, err := s.MarkFalsePositive(ctx, admin, res.Failures[0].ID, ""); entente.ErrorCode(err) != entente.ENOTFOUND {
+		t.Errorf("a refused sighting %s: %v; want it not stored (ENOTFOUND)", res.Failures[0].ID, err)
+	}
+	if res := push(1); res.FailureCount != 1 {
+		t.Errorf("past the quota: %d refused, want 1", res.FailureCount)
+	}
+	// A window later the partner may push again.
+	clk.add(25 * time.Hour)
+	if res := push(2); res.FailureCount != 0 {
+		t.Errorf("a window later: %d refused", res.FailureCount)
 	}
 }

@@ -115,6 +115,8 @@ type Service struct {
 	// protectMu orders the updates of the partners' constituencies in
 	// the safety net.
 	protectMu sync.Mutex
+	// quota bounds the sightings each partner pushes per window.
+	quota pushQuota
 
 	// gate is the one policy gate: every object that leaves goes
 	// through it, and it owns every cache of released content.
