@@ -185,9 +185,17 @@ func planAdversaries(w *world, k int, seed uint64, duration, span time.Duration,
 		// up to floodFactor times the quota.
 		type planned struct{ t, p int }
 		var plan []planned
-		for p := range pseudonymsPerTarget {
-			for ti := range ad.Targets {
-				plan = append(plan, planned{ti, p})
+		// Pseudonyms at home first (p%3 == 0): what one source may raise,
+		// the national tier at home, is what an adversary spends its
+		// quota on; then the rest.
+		for _, home := range []bool{true, false} {
+			for p := range pseudonymsPerTarget {
+				if (p%3 == 0) != home {
+					continue
+				}
+				for ti := range ad.Targets {
+					plan = append(plan, planned{ti, p})
+				}
 			}
 		}
 		for n := 0; len(plan) < floodFactor*max(quota, 1); n++ {
