@@ -45,6 +45,9 @@ func joinAudit(err, auditErr error) error {
 // PutPartner records (or updates) a partner organisation (see
 // [egress.Gate.PutPartner]).
 func (s *Service) PutPartner(ctx context.Context, p entente.Principal, party policy.Party) error {
+	if err := safety.CheckPartner(partnerEntries(party)); err != nil {
+		return entente.Errorf(entente.EINVALID, "partner: constituency: %v", err)
+	}
 	if err := s.gate.PutPartner(ctx, p, party); err != nil {
 		return err
 	}
@@ -82,9 +85,13 @@ func (s *Service) ProtectPartners(ctx context.Context) error {
 	}
 	var entries []safety.Entry
 	for _, p := range parties {
-		for _, e := range p.Constituency {
-			entries = append(entries, safety.Entry{Value: e, Where: "partner " + cmp.Or(p.Name, p.ID)})
+		es := partnerEntries(p)
+		if err := safety.CheckPartner(es); err != nil {
+			// Recorded before the check existed: the others still count.
+			s.log.WarnContext(ctx, "a partner's declared constituency is not protected", "partner", p.ID, "err", err)
+			continue
 		}
+		entries = append(entries, es...)
 	}
 	if err := s.cfg.Safety.SetPartners(entries); err != nil {
 		return fmt.Errorf("protect partners' constituencies: %w", err)
@@ -192,3 +199,12 @@ type PreviewSummary = egress.PreviewSummary
 
 // PreviewCounts are objects released and withheld.
 type PreviewCounts = egress.Counts
+
+// partnerEntries are the entries of party's declared constituency.
+func partnerEntries(party policy.Party) []safety.Entry {
+	es := make([]safety.Entry, 0, len(party.Constituency))
+	for _, e := range party.Constituency {
+		es = append(es, safety.Entry{Value: e, Where: "partner " + cmp.Or(party.Name, party.ID)})
+	}
+	return es
+}

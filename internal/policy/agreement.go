@@ -103,8 +103,8 @@ func validConstituencyEntry(e string) bool {
 	if _, err := netip.ParsePrefix(e); err == nil {
 		return true
 	}
-	if _, err := netip.ParseAddr(e); err == nil {
-		return true
+	if a, err := netip.ParseAddr(e); err == nil {
+		return a.Zone() == "" // an interface's zone is no one's network
 	}
 	return len(e) <= 253 && constituencyDomain.MatchString(e)
 }

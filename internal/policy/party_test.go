@@ -20,6 +20,7 @@ func TestPartyConstituency(t *testing.T) {
 		{[]string{"10.0.0.300"}, `constituency[0]: "10.0.0.300"`},
 		{[]string{"AS64500"}, `"AS64500" is not a network`},
 		{[]string{""}, `constituency[0]: ""`},
+		{[]string{"fe80::1%eth0"}, `"fe80::1%eth0" is not a network`},
 	} {
 		p := base
 		p.Constituency = tc.entries

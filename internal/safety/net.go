@@ -782,6 +782,21 @@ func (n *Net) SetPartners(entries []Entry) error {
 	return nil
 }
 
+// CheckPartner reports the first entry of a partner's declared
+// constituency that [Net.SetPartners] would refuse, naming it.
+func CheckPartner(entries []Entry) error {
+	scratch := &Net{ip: new(bart.Table[uint32]), domains: map[string][]int32{}, exact: map[string][]int32{}}
+	for _, e := range entries {
+		if asnEntry.MatchString(strings.TrimSpace(e.Value)) {
+			return fmt.Errorf("partner constituency entry %q (%s): give the autonomous system's prefixes", e.Value, e.Where)
+		}
+		if err := scratch.addEntry(RulePartner, e, false, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Generation changes whenever what the net protects changes (the
 // partners' constituencies), for caches of what it decided.
 func (n *Net) Generation() uint64 {
