@@ -79,8 +79,8 @@ func cmdDrill(ctx context.Context, env *Env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	if cfg.Nodes < 1 || cfg.Countries < 1 || cfg.Countries > drill.MaxCountries || cfg.Nodes < cfg.Countries {
-		return usagef("--nodes %d --countries %d: need 1 <= countries <= %d and nodes >= countries", cfg.Nodes, cfg.Countries, drill.MaxCountries)
+	if cfg.Nodes < 1 || cfg.Nodes > drill.MaxNodes || cfg.Countries < 1 || cfg.Countries > drill.MaxCountries || cfg.Nodes < cfg.Countries {
+		return usagef("--nodes %d --countries %d: need 1 <= countries <= %d and countries <= nodes <= %d", cfg.Nodes, cfg.Countries, drill.MaxCountries, drill.MaxNodes)
 	}
 	if cfg.Faults < 0 || cfg.Faults > cfg.Nodes {
 		return usagef("--faults %d: between 0 and --nodes", cfg.Faults)

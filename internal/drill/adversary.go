@@ -23,12 +23,12 @@ import (
 	"github.com/entente-cti/entente/internal/warninglist"
 )
 
-// DrillWarninglists are the MISP warninglists a drill node loads besides
+// TargetWarninglists are the MISP warninglists a drill node loads besides
 // the shipped ones when Config.Warninglists names a checkout of the
 // repository: those that hold the benign targets adversaries aim at
 // (public resolvers, CDN ranges, a top list of domains). Loaded once,
 // shared by every node.
-var DrillWarninglists = []string{"public-dns-v4", "public-dns-hostname", "cloudflare", "akamai", "fastly", "tranco10k"}
+var TargetWarninglists = []string{"public-dns-v4", "public-dns-hostname", "cloudflare", "akamai", "fastly", "tranco10k"}
 
 // The benign targets adversaries aim at: each adversary takes its own
 // (they do not collude), in this order.
@@ -249,7 +249,7 @@ func adversaryIndicator(t *target) json.RawMessage {
 
 // loadNet builds the net every drill node's is derived from: the IANA
 // registries, the shipped warninglists and, when dir is set, the
-// DrillWarninglists of that checkout; networks never wider than /8 or
+// TargetWarninglists of that checkout; networks never wider than /8 or
 // /16, cut around protected space (a node's default configuration).
 func loadNet(dir string) (*safety.Net, error) {
 	lists, err := safety.ShippedWarninglists()
@@ -257,7 +257,7 @@ func loadNet(dir string) (*safety.Net, error) {
 		return nil, err
 	}
 	if dir != "" {
-		for _, name := range DrillWarninglists {
+		for _, name := range TargetWarninglists {
 			ls, err := warninglist.LoadLists(filepath.Join(dir, "lists", name))
 			if err != nil {
 				return nil, fmt.Errorf("warninglist %s: %w", name, err)

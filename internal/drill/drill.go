@@ -110,7 +110,7 @@ type Config struct {
 	// false positive. In-process mode only; needs Warninglists.
 	Adversaries int
 	// Warninglists is a checkout of the MISP warninglists repository
-	// (its lists directory inside): every node loads DrillWarninglists
+	// (its lists directory inside): every node loads TargetWarninglists
 	// from it besides the shipped lists, parsed once and shared.
 	Warninglists string
 	// Quota is the sightings per correlation window a CERT lets each
@@ -403,6 +403,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	net, err := loadNet(cfg.Warninglists)
 	if err != nil {
 		return nil, fmt.Errorf("drill: safety net: %w", err)
+	}
+	if err := w.placeNetworks(net); err != nil {
+		return nil, err
 	}
 	f := &federation{w: w, rec: newRecorder(cfg.Nodes, tiers), alerts: alerts, log: cfg.Logger, safety: net,
 		http: &http.Client{Transport: tr}, syncInt: cfg.SyncInterval, progress: &progress{fn: cfg.OnProgress},

@@ -14,6 +14,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/entente-cti/entente/internal/correlate"
+	"github.com/entente-cti/entente/internal/observable"
+	"github.com/entente-cti/entente/internal/safety"
 	"github.com/entente-cti/entente/internal/stix"
 )
 
@@ -42,17 +44,38 @@ type Org struct {
 	// CERT).
 	CERT   bool
 	Parent int
-	// Network is the organisation's own network: its constituency, which
+	// Network is the organisation's own network (a /25): its constituency, which
 	// its node never blocks nor alerts on (a national CERT's constituency
 	// holds its constituents' networks too).
 	Network netip.Prefix
 }
 
-// orgNetwork is organisation i's network: a /24 of 81.20.0.0/14, public
-// space that no registry or warninglist the drill loads protects.
-func orgNetwork(i int) netip.Prefix {
-	a := netip.AddrFrom4([4]byte{81, byte(20 + i>>8&3), byte(i), 0})
-	return netip.PrefixFrom(a, 24)
+// MaxNodes is the number of organisations a drill can have: each has a
+// /25 of 81.20.0.0/15 that nothing protects.
+const MaxNodes = 512
+
+// placeNetworks gives each organisation its network: the next /25 of
+// 81.20.0.0/15 (public space) that net leaves whole. Public resolvers'
+// addresses are scattered through every /16; the /25s that hold one are
+// skipped, so that an organisation's network is protected by its
+// constituency alone.
+func (w *world) placeNetworks(net *safety.Net) error {
+	next := 0
+	for _, o := range w.orgs {
+		for ; next < 1024; next++ {
+			a := netip.AddrFrom4([4]byte{81, byte(20 + next>>9), byte(next >> 1 & 255), byte(next & 1 * 128)})
+			p := netip.PrefixFrom(a, 25)
+			if net.Decide(observable.CIDR4, p.String()).Action == safety.Keep {
+				o.Network = p
+				next++
+				break
+			}
+		}
+		if !o.Network.IsValid() {
+			return fmt.Errorf("drill: no /25 of 81.20.0.0/15 left for organisation %d", o.Index)
+		}
+	}
+	return nil
 }
 
 // world is the federation's organisations and the outbreak they report.
@@ -115,6 +138,9 @@ func newWorld(n, nCountries int, seed uint64, span, duration time.Duration, now 
 	if nCountries < 1 || nCountries > MaxCountries {
 		return nil, fmt.Errorf("countries: %d is not between 1 and %d", nCountries, MaxCountries)
 	}
+	if n > MaxNodes {
+		return nil, fmt.Errorf("nodes: %d; at most %d", n, MaxNodes)
+	}
 	if n < nCountries {
 		return nil, fmt.Errorf("nodes: %d cannot cover %d countries (one national CERT each)", n, nCountries)
 	}
@@ -142,7 +168,7 @@ func newWorld(n, nCountries int, seed uint64, span, duration time.Duration, now 
 	for ci, cc := range w.countries {
 		cert := len(w.orgs)
 		for j := range counts[ci] {
-			o := &Org{Index: len(w.orgs), Country: cc, Parent: cert, CERT: j == 0, Network: orgNetwork(len(w.orgs))}
+			o := &Org{Index: len(w.orgs), Country: cc, Parent: cert, CERT: j == 0}
 			if o.CERT {
 				o.Name = "CERT-" + cc
 				w.certs = append(w.certs, o.Index)
