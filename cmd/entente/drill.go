@@ -14,7 +14,7 @@ import (
 )
 
 func cmdDrill(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "drill", "drill [--nodes N] [--countries N] [--seed N] [--faults K] [--processes [--calm]] [--json FILE] [--svg FILE]",
+	fs := newFlags(env, "drill", "drill [--nodes N] [--countries N] [--seed N] [--faults K] [--processes [--calm]] [--adversaries K --warninglists DIR] [--json FILE] [--svg FILE]",
 		"Run a coordinated-alert drill on this machine: a federation of N real nodes\n"+
 			"(each its own store, serving TAXII 2.1 on 127.0.0.1 with keys, agreements\n"+
 			"and the policy gate) in real countries, one national CERT each. An outbreak\n"+
@@ -38,7 +38,22 @@ func cmdDrill(ctx context.Context, env *Env, args []string) error {
 			"--partition, a CERT's uplink flapping, a full disk (a tmpfs: needs root) and\n"+
 			"clock skew of +-5 minutes. Latencies are also given above each path's\n"+
 			"round-trip floor. --calm keeps the WAN but injects no fault. The number of\n"+
-			"processes is bounded by the machine's memory (80 MiB each, 3 GiB kept).")
+			"processes is bounded by the machine's memory (80 MiB each, 3 GiB kept).\n\n"+
+			"--adversaries K makes K organisations misbehave (in-process mode; each in\n"+
+			"its own country, none a national CERT): each publishes junk indicators\n"+
+			"(10.0.0.0/8, 224.0.0.0/3, 0.0.0.0/0, other organisations' networks) and\n"+
+			"benign targets (a public resolver, a CDN range, a top-list domain, an\n"+
+			"unlisted web host) and fabricates sightings of them under many pseudonyms in\n"+
+			"many countries, ten times its quota (--quota). Every node runs the safety net\n"+
+			"of a default configuration with its constituency and the warninglists of\n"+
+			"--warninglists (a MISP checkout) that hold the benign targets; partners\n"+
+			"declare their constituencies. At half the replay the first adversary is\n"+
+			"quarantined by its CERT and a CERT marks an indicator it published a false\n"+
+			"positive. The summary adds, per tier, true alerts (recall) and false\n"+
+			"alerts, the protected entries found in any honest node's exports (plain,\n"+
+			"nftables, ipset, suricata, zeek, rpz, hosts, csv), and how long the\n"+
+			"quarantine and the retraction took to reach every node. Exit 1 also if a\n"+
+			"false alert is above national or a protected entry is exported.")
 	var cfg drill.Config
 	fs.IntVar(&cfg.Nodes, "nodes", 259, "organisations, each running a node")
 	fs.IntVar(&cfg.Countries, "countries", 78, fmt.Sprintf("countries they are in (at most %d), one national CERT each", drill.MaxCountries))
@@ -53,6 +68,9 @@ func cmdDrill(ctx context.Context, env *Env, args []string) error {
 	fs.DurationVar(&cfg.SyncInterval, "sync-interval", time.Minute, "periodic peer sync, which retries failed pushes")
 	fs.DurationVar(&cfg.Settle, "settle", 2*time.Minute, "longest wait after the replay for every node to hold every alert")
 	fs.StringVar(&cfg.Dir, "dir", "", "where to keep the nodes' data (default: a temporary directory, removed)")
+	fs.IntVar(&cfg.Adversaries, "adversaries", 0, "organisations that misbehave (junk indicators, fabricated sightings under pseudonyms, a flooded quota)")
+	fs.StringVar(&cfg.Warninglists, "warninglists", "", "a MISP warninglists checkout every node loads the drill's lists from (needed by --adversaries)")
+	fs.IntVar(&cfg.Quota, "quota", drill.DefaultQuota, "sightings per correlation window a CERT lets each constituent add (negative: none)")
 	jsonOut := fs.String("json", "", "write the figures as JSON to FILE")
 	svgOut := fs.String("svg", "", "write a chart of the propagation (SVG) to FILE")
 	if err := parseFlags(fs, args); err != nil {
@@ -61,11 +79,17 @@ func cmdDrill(ctx context.Context, env *Env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	if cfg.Nodes < 1 || cfg.Countries < 1 || cfg.Countries > drill.MaxCountries || cfg.Nodes < cfg.Countries {
-		return usagef("--nodes %d --countries %d: need 1 <= countries <= %d and nodes >= countries", cfg.Nodes, cfg.Countries, drill.MaxCountries)
+	if cfg.Nodes < 1 || cfg.Nodes > drill.MaxNodes || cfg.Countries < 1 || cfg.Countries > drill.MaxCountries || cfg.Nodes < cfg.Countries {
+		return usagef("--nodes %d --countries %d: need 1 <= countries <= %d and countries <= nodes <= %d", cfg.Nodes, cfg.Countries, drill.MaxCountries, drill.MaxNodes)
 	}
 	if cfg.Faults < 0 || cfg.Faults > cfg.Nodes {
 		return usagef("--faults %d: between 0 and --nodes", cfg.Faults)
+	}
+	if cfg.Adversaries < 0 || cfg.Adversaries >= cfg.Nodes {
+		return usagef("--adversaries %d: between 0 and --nodes less one", cfg.Adversaries)
+	}
+	if cfg.Adversaries > 0 && (cfg.Processes || cfg.Warninglists == "") {
+		return usagef("--adversaries runs in-process (not with --processes) and needs --warninglists DIR (a MISP warninglists checkout)")
 	}
 	if cfg.Duration <= 0 || cfg.Span <= 0 || cfg.Span > 12*time.Hour || cfg.SyncInterval <= 0 || cfg.Settle <= 0 {
 		return usagef("--duration, --sync-interval and --settle must be positive, --span between 0 and 12h")
@@ -97,8 +121,21 @@ func cmdDrill(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("%d acknowledged objects lost, %d object versions stored twice", res.LostObjects, res.Duplicates)
 	}
 	for _, t := range res.Tiers {
-		if t.DeliveredAlerts != t.ExpectedAlerts || t.ProducedAlerts != t.ExpectedAlerts {
+		if t.DeliveredAlerts != t.ExpectedAlerts || t.ProducedAlerts < t.ExpectedAlerts {
 			return fmt.Errorf("tier %s: %d alerts expected, %d produced, %d at every node", t.Tier, t.ExpectedAlerts, t.ProducedAlerts, t.DeliveredAlerts)
+		}
+		if t.FalseAlerts > 0 && t.Tier != res.Tiers[0].Tier {
+			return fmt.Errorf("tier %s: %d false alerts", t.Tier, t.FalseAlerts)
+		}
+	}
+	if ar := res.Adversaries; ar != nil {
+		if ar.ProtectedInExports > 0 {
+			return fmt.Errorf("%d protected entries in honest nodes' exports", ar.ProtectedInExports)
+		}
+		for _, wd := range []*drill.Withdrawal{ar.Quarantine, ar.Retraction} {
+			if wd != nil && wd.Reached != wd.Pairs {
+				return fmt.Errorf("%s reached %d of %d (node, object) pairs", wd.What, wd.Reached, wd.Pairs)
+			}
 		}
 	}
 	if res.PolicyViolations > 0 {

@@ -64,6 +64,10 @@ func TestDrillCommand(t *testing.T) {
 		{"drill", "--nodes", "3", "--countries", "5"},
 		{"drill", "--countries", "500"},
 		{"drill", "--faults", "-1"},
+		{"drill", "--adversaries", "-1"},
+		{"drill", "--nodes", "4", "--countries", "2", "--adversaries", "4", "--warninglists", "x"},
+		{"drill", "--adversaries", "1"},
+		{"drill", "--adversaries", "1", "--processes", "--warninglists", "x"},
 	} {
 		if code, _, errs := run(t, nil, nil, args...); code != 2 {
 			t.Errorf("entente %s: exit %d (%s), want 2", strings.Join(args, " "), code, errs)
@@ -91,5 +95,59 @@ func TestPhaseBars(t *testing.T) {
 	}
 	if strings.Contains(s, "(10/10)") {
 		t.Errorf("a phase cut short was drawn complete:\n%q", s)
+	}
+}
+
+// TestDrillCommandAdversaries runs a small drill with one adversary
+// through the command line: the summary and the JSON carry the
+// adversaries' figures, and the defences hold (exit 0).
+func TestDrillCommandAdversaries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a drill runs a federation for several seconds")
+	}
+	js := filepath.Join(t.TempDir(), "drill.json")
+	code, out, errs := run(t, nil, nil, "drill", "--nodes", "8", "--countries", "3", "--seed", "3", "--duration", "4s",
+		"--sync-interval", "2s", "--adversaries", "1", "--warninglists", "../../../shared/data/warninglists", "--json", js)
+	if code != 0 {
+		t.Fatalf("drill: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	for _, want := range []string{"Adversaries: 1", "Protected entries in honest nodes' exports: 0", "quarantine of", "false positive"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	b, err := os.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Tiers []struct {
+			Recall      *float64 `json:"recall"`
+			FalseAlerts *int     `json:"false_alerts"`
+		}
+		Adversaries *struct {
+			K                  int  `json:"k"`
+			ProtectedInExports *int `json:"protected_in_exports"`
+			Quarantine         *struct {
+				Pairs   int     `json:"pairs"`
+				Reached int     `json:"reached"`
+				P99Ms   float64 `json:"p99_ms"`
+			}
+			Retraction *struct {
+				Pairs   int `json:"pairs"`
+				Reached int `json:"reached"`
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatalf("--json: %v", err)
+	}
+	a := res.Adversaries
+	if a == nil || a.K != 1 || a.ProtectedInExports == nil || a.Quarantine == nil || a.Retraction == nil || len(res.Tiers) != 3 ||
+		res.Tiers[0].Recall == nil || res.Tiers[0].FalseAlerts == nil {
+		t.Fatalf("--json lacks the adversaries' figures: %s", b)
+	}
+	if a.Quarantine.Pairs == 0 || a.Quarantine.Reached != a.Quarantine.Pairs || a.Retraction.Reached != a.Retraction.Pairs {
+		t.Errorf("withdrawals: %+v %+v", a.Quarantine, a.Retraction)
 	}
 }

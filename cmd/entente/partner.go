@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/entente-cti/entente/internal/httpapi"
@@ -28,6 +29,14 @@ func cmdPartner(ctx context.Context, env *Env, args []string) error {
 		fs.StringVar(&p.Name, "name", "", "the partner's name")
 		fs.StringVar(&p.Country, "country", "", "ISO 3166-1 alpha-2 country code (FR, DE, …)")
 		fs.StringVar(&p.Sector, "sector", "", "industry sector (STIX industry-sector-ov)")
+		fs.Func("constituency", "what the partner declares its own, never acted on here: comma-separated networks, addresses, domains (repeatable)", func(v string) error {
+			for _, e := range strings.Split(v, ",") {
+				if e = strings.TrimSpace(e); e != "" {
+					p.Constituency = append(p.Constituency, e)
+				}
+			}
+			return nil
+		})
 	}
 	var reason string
 	var weight float64

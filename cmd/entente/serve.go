@@ -145,6 +145,10 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	if err := svc.EnableAlerts(corr); err != nil {
 		return err
 	}
+	// The partners' declared constituencies join the safety net.
+	if err := svc.ProtectPartners(ctx); err != nil {
+		return err
+	}
 	// Before the store closes: background pushes and correlation end.
 	defer svc.Close()
 	var loc geo.Locator

@@ -41,7 +41,6 @@ import (
 	"github.com/entente-cti/entente/internal/drill/wan"
 	"github.com/entente-cti/entente/internal/match"
 	"github.com/entente-cti/entente/internal/node"
-	"github.com/entente-cti/entente/internal/safety"
 	"github.com/entente-cti/entente/internal/taxiiclient"
 )
 
@@ -100,6 +99,23 @@ type Config struct {
 	// Partition is how long a region is cut off (default 60 s, at most
 	// a fifth of Duration; negative: none).
 	Partition time.Duration
+	// Adversaries is the number of organisations that misbehave (in
+	// different countries, not national CERTs, not victims of the
+	// outbreak): each publishes junk indicators (10.0.0.0/8, 224.0.0.0/3,
+	// 0.0.0.0/0, other organisations' networks) and benign targets (a
+	// public resolver, a CDN range, a top-list domain), and fabricates
+	// sightings of them under many pseudonyms in many countries, many
+	// more than its quota. At half the replay the first is quarantined
+	// by its CERT, and the first CERT marks an indicator it published a
+	// false positive. In-process mode only; needs Warninglists.
+	Adversaries int
+	// Warninglists is a checkout of the MISP warninglists repository
+	// (its lists directory inside): every node loads TargetWarninglists
+	// from it besides the shipped lists, parsed once and shared.
+	Warninglists string
+	// Quota is the sightings per correlation window a CERT lets each
+	// constituent add (default DefaultQuota; negative: none).
+	Quota int
 	// NodeBudgetMiB is the memory one node process is allowed for when
 	// bounding the number of processes by the machine's memory (default
 	// 80 MiB, above the peak resident set a drill node reached).
@@ -131,6 +147,10 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Quota == 0 {
+		c.Quota = DefaultQuota
+	}
+	c.Quota = max(c.Quota, 0)
 	if c.Processes {
 		if c.Loss == 0 {
 			c.Loss = 0.01
@@ -265,22 +285,32 @@ type Result struct {
 	Skewed    []string         `json:"skewed,omitempty"`
 	// LostSegments counts the segments the WAN made retransmit.
 	LostSegments int64 `json:"lost_segments,omitempty"`
+	// Adversaries is what the adversaries did and what came of it.
+	Adversaries *AdversaryResult `json:"adversaries,omitempty"`
 }
 
 // TierResult is one tier's figures.
 type TierResult struct {
 	Tier string `json:"tier"`
 	// ExpectedAlerts is how many alerts one engine fed every sighting
-	// raises to this tier or higher; ProducedAlerts how many distinct
+	// raises to this tier or higher, each country counted as one
+	// independent source (a lower bound: a CERT counts its own
+	// constituents one by one); ProducedAlerts how many distinct
 	// alerts the nodes held at this tier or higher; DeliveredAlerts how
 	// many of the expected ones were at every node.
-	ExpectedAlerts  int     `json:"expected_alerts"`
-	ProducedAlerts  int     `json:"produced_alerts"`
-	DeliveredAlerts int     `json:"delivered_alerts"`
-	Samples         int     `json:"samples"`
-	P50Ms           float64 `json:"p50_ms"`
-	P99Ms           float64 `json:"p99_ms"`
-	MaxMs           float64 `json:"max_ms"`
+	ExpectedAlerts  int `json:"expected_alerts"`
+	ProducedAlerts  int `json:"produced_alerts"`
+	DeliveredAlerts int `json:"delivered_alerts"`
+	// Recall is DeliveredAlerts over ExpectedAlerts (1 when none are
+	// expected); FalseAlerts the distinct alerts any node held at this
+	// tier or higher on something other than the outbreak's threats
+	// (a benign target, junk).
+	Recall      float64 `json:"recall"`
+	FalseAlerts int     `json:"false_alerts"`
+	Samples     int     `json:"samples"`
+	P50Ms       float64 `json:"p50_ms"`
+	P99Ms       float64 `json:"p99_ms"`
+	MaxMs       float64 `json:"max_ms"`
 	// AboveFloor*Ms are the same figures less each sample's round-trip
 	// floor (the sum of the round trips of the path the alert took:
 	// sighting to its CERT, CERT to CERT, CERT to constituent; 0 on
@@ -358,17 +388,47 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	tr := &http.Transport{MaxIdleConns: 4 * cfg.Nodes, MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
+	if cfg.Adversaries < 0 || cfg.Adversaries >= cfg.Nodes {
+		return nil, fmt.Errorf("adversaries: %d is not between 0 and the %d nodes", cfg.Adversaries, cfg.Nodes)
+	}
+	if cfg.Adversaries > 0 && cfg.Processes {
+		return nil, fmt.Errorf("adversaries: in-process mode only")
+	}
+	if cfg.Adversaries > 0 && cfg.Warninglists == "" {
+		return nil, fmt.Errorf("adversaries aim at benign targets the warninglists protect: give the warninglists' directory")
+	}
 	// Every node protects what a node started with the default
-	// configuration protects.
-	net, err := safety.Default()
+	// configuration protects, its constituency, and the warninglists of
+	// cfg.Warninglists (loaded once, shared).
+	net, err := loadNet(cfg.Warninglists)
 	if err != nil {
 		return nil, fmt.Errorf("drill: safety net: %w", err)
+	}
+	if err := w.placeNetworks(net); err != nil {
+		return nil, err
 	}
 	f := &federation{w: w, rec: newRecorder(cfg.Nodes, tiers), alerts: alerts, log: cfg.Logger, safety: net,
 		http: &http.Client{Transport: tr}, syncInt: cfg.SyncInterval, progress: &progress{fn: cfg.OnProgress},
 		limits: taxiiclient.Limits{MaxRetries: 1, BackoffBase: 100 * time.Millisecond, MaxBackoff: time.Second, HeaderTimeout: 30 * time.Second},
-		procs:  cfg.Processes, loss: cfg.Loss}
+		procs:  cfg.Processes, loss: cfg.Loss, quota: cfg.Quota}
 	res := &Result{Nodes: cfg.Nodes, Countries: cfg.Countries, Seed: cfg.Seed, Topology: Topology, Sightings: len(w.sightings), Mode: "in-process"}
+	if cfg.Adversaries > 0 {
+		if f.adv, err = planAdversaries(w, cfg.Adversaries, cfg.Seed, cfg.Duration, cfg.Span, cfg.Quota); err != nil {
+			return nil, err
+		}
+		ar := &AdversaryResult{K: cfg.Adversaries, Quota: cfg.Quota}
+		for _, ad := range f.adv.list {
+			o := w.orgs[ad.Org]
+			ar.Nodes = append(ar.Nodes, o.Name+" ("+o.Country+")")
+			var ts []string
+			for _, t := range ad.Targets {
+				ts = append(ts, t.Kind+" "+t.Value)
+			}
+			ar.Targets = append(ar.Targets, ts)
+			ar.Sightings += ad.sightings
+		}
+		res.Adversaries = ar
+	}
 	if f.procs {
 		res.Mode = "processes"
 		if res.ProcessBound, err = processBound(cfg); err != nil {
@@ -468,6 +528,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	stopObserving()
 	<-observed
 	measure(res, f, truth, order, emitted, faults)
+	if ar := res.Adversaries; ar != nil {
+		say("drill: waiting for the quarantine and the retraction to reach every node (at most %s)", cfg.Settle)
+		deadline := time.Now().Add(cfg.Settle)
+		for !f.withdrawals(ar, f.quarantinedAt, f.markedAt) && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond)
+		}
+		f.falseAlerts(res, ar)
+		say("drill: rendering and checking %d nodes' exports", len(f.nodes))
+		if err := f.checkExports(ctx, ar); err != nil {
+			return nil, err
+		}
+	}
 	if f.procs {
 		if err := f.stopAll(ctx, res); err != nil {
 			return nil, err
@@ -550,6 +622,10 @@ func (f *federation) replay(ctx context.Context, cfg Config, res *Result) ([]tim
 	}
 	start := time.Now()
 	res.Start = start
+	var advDone chan error
+	if f.adv != nil {
+		advDone = f.startAdversaries(ctx, start, cfg.Duration, res.Adversaries)
+	}
 	f.progress.start(PhaseReplay, len(w.sightings))
 	killAt, reopenAt := time.Duration(0.4*float64(cfg.Duration)), time.Duration(0.7*float64(cfg.Duration))
 	faultDone := make(chan error, 1)
@@ -619,6 +695,11 @@ func (f *federation) replay(ctx context.Context, cfg Config, res *Result) ([]tim
 		})
 	}
 	wg.Wait()
+	if advDone != nil {
+		if err := <-advDone; err != nil {
+			return nil, nil, fmt.Errorf("adversaries: %w", err)
+		}
+	}
 	res.ReplaySeconds = time.Since(start).Seconds()
 	if err := <-faultDone; err != nil {
 		return nil, nil, err
@@ -712,6 +793,10 @@ func measure(res *Result, f *federation, t *truth, order []int, emitted []time.T
 		closed[fl.Node] = fl
 	}
 	alerts := slices.Sorted(mapKeys(t.final))
+	real := map[string]bool{}
+	for _, th := range f.w.threats {
+		real[th.Malware], real[th.Indicator] = true, true
+	}
 	for r, tier := range t.tiers {
 		rank := r + 1
 		tr := TierResult{Tier: tier}
@@ -720,6 +805,9 @@ func measure(res *Result, f *federation, t *truth, order []int, emitted []time.T
 		for i := range f.nodes {
 			f.rec.mu.Lock()
 			for a, at := range f.rec.at[i] {
+				if !real[f.rec.threat[a]] {
+					continue // a false alert (see AdversaryResult)
+				}
 				if len(at) >= rank && !at[rank-1].IsZero() {
 					produced[a] = true
 				}
@@ -757,6 +845,10 @@ func measure(res *Result, f *federation, t *truth, order []int, emitted []time.T
 			}
 			sort.Float64s(s.At)
 			res.Timeline = append(res.Timeline, s)
+		}
+		tr.Recall = 1
+		if tr.ExpectedAlerts > 0 {
+			tr.Recall = float64(tr.DeliveredAlerts) / float64(tr.ExpectedAlerts)
 		}
 		sort.Float64s(lat)
 		tr.Samples = len(lat)
@@ -840,6 +932,9 @@ func Summary(wr io.Writer, res *Result) {
 	for _, t := range res.Tiers {
 		fmt.Fprintf(wr, "%-9s %8d %8d %9d %8d %9.0f %9.0f %9.0f %11.0f %11.0f %11.0f %10.0f\n", t.Tier, t.ExpectedAlerts, t.ProducedAlerts, t.DeliveredAlerts, t.Samples,
 			t.P50Ms, t.P99Ms, t.MaxMs, t.AboveFloorP50Ms, t.AboveFloorP99Ms, t.AboveFloorMaxMs, t.FloorMaxMs)
+	}
+	if ar := res.Adversaries; ar != nil {
+		adversarySummary(wr, res)
 	}
 	fmt.Fprintf(wr, "\nPolicy violations in the audits: %d (%d egress records checked)\n", res.PolicyViolations, res.EgressChecked)
 	for _, v := range res.Violations {

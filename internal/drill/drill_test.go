@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"os/exec"
 	"path/filepath"
@@ -72,7 +73,10 @@ func runDrill(t *testing.T, cfg drill.Config) *drill.Result {
 		if tr.ExpectedAlerts == 0 {
 			t.Errorf("tier %s: the outbreak raises no alert: the drill measures nothing", tr.Tier)
 		}
-		if tr.ProducedAlerts != tr.ExpectedAlerts || tr.DeliveredAlerts != tr.ExpectedAlerts {
+		// Expected is a lower bound (each country one source): a CERT that
+		// counts its own constituents one by one may raise an alert
+		// higher than that, and push it to its constituents.
+		if tr.ProducedAlerts < tr.ExpectedAlerts || tr.DeliveredAlerts != tr.ExpectedAlerts {
 			t.Errorf("tier %s: expected %d alerts, produced %d, delivered to every node %d", tr.Tier, tr.ExpectedAlerts, tr.ProducedAlerts, tr.DeliveredAlerts)
 		}
 		if tr.Samples == 0 || tr.MaxMs < tr.P99Ms || tr.P99Ms < tr.P50Ms || tr.P50Ms < 0 {
@@ -224,5 +228,50 @@ func BenchmarkDrill(b *testing.B) {
 			b.ReportMetric(t.P99Ms, t.Tier+"-p99-ms")
 		}
 		b.ReportMetric(float64(res.PolicyViolations), "violations")
+	}
+}
+
+// TestDrillAdversaries runs 12 organisations in 4 countries with one and
+// with two adversaries: the defences hold (no false alert above the
+// national tier, nothing protected in any honest node's exports, every
+// true alert raised at every node), the quarantine of the first
+// adversary withdraws the alerts it alone supported at every node that
+// held them, and the false positive's retraction reaches every node
+// that received the indicator.
+func TestDrillAdversaries(t *testing.T) {
+	for _, k := range []int{1, 2} {
+		t.Run(fmt.Sprintf("K=%d", k), func(t *testing.T) {
+			res := runDrill(t, drill.Config{Nodes: 12, Countries: 4, Seed: 3, Adversaries: k, Warninglists: "../../../shared/data/warninglists",
+				Duration: 6 * time.Second, SyncInterval: 2 * time.Second, Settle: 30 * time.Second})
+			ar := res.Adversaries
+			if ar == nil || ar.K != k || len(ar.Nodes) != k {
+				t.Fatalf("adversaries: %+v", ar)
+			}
+			if ar.Sightings < 10*ar.Quota*k {
+				t.Errorf("%d fabricated sightings by %d adversaries: they do not flood a quota of %d", ar.Sightings, k, ar.Quota)
+			}
+			// The attack is real: the federation carries the adversaries'
+			// indicators, and one adversary alone raises a national alert
+			// at home on a benign address no list protects.
+			if ar.Delivered == 0 || res.Tiers[0].FalseAlerts == 0 {
+				t.Errorf("the attack reached nothing: %d indicators delivered, %d national false alerts", ar.Delivered, res.Tiers[0].FalseAlerts)
+			}
+			for _, tr := range res.Tiers {
+				if tr.Tier != "national" && tr.FalseAlerts > 0 {
+					t.Errorf("tier %s: %d false alerts: %+v", tr.Tier, tr.FalseAlerts, ar.FalseAlerts)
+				}
+				if tr.Recall != 1 {
+					t.Errorf("tier %s: recall %.2f", tr.Tier, tr.Recall)
+				}
+			}
+			if ar.ExportsChecked == 0 || ar.ProtectedInExports != 0 {
+				t.Errorf("%d protected entries in %d exports: %q", ar.ProtectedInExports, ar.ExportsChecked, ar.Protected)
+			}
+			for _, wd := range []*drill.Withdrawal{ar.Quarantine, ar.Retraction} {
+				if wd == nil || wd.Pairs == 0 || wd.Reached != wd.Pairs || wd.MaxMs < wd.P99Ms || wd.P99Ms < wd.P50Ms {
+					t.Errorf("withdrawal %+v: did not reach every node", wd)
+				}
+			}
+		})
 	}
 }

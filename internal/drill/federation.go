@@ -79,6 +79,9 @@ type fedNode struct {
 	addr atomic.Value // string
 	hc   *http.Client
 	skew time.Duration
+	// safety is the node's safety net: the federation's shared one with
+	// the node's constituency.
+	safety *safety.Net
 	// tmpfs is the mount point of the node's data directory when it was
 	// moved onto a small tmpfs (the full-disk fault).
 	tmpfs bool
@@ -132,44 +135,87 @@ func (r *recStore) Submit(ctx context.Context, sub store.Submission) error {
 	return r.Store.Submit(ctx, sub)
 }
 
-// recorder keeps, per node and alert, when each tier was first present.
+// recorder keeps, per node and alert, when each tier was first present,
+// when the alert was first withdrawn, and when watched objects and their
+// retractions arrived.
 type recorder struct {
 	mu    sync.Mutex
 	ranks map[string]int // tier name → rank
 	// at[node][alert][rank-1] is when the node first held the alert at
 	// that tier or higher.
 	at []map[string][]time.Time
+	// threat maps an alert to its threat_ref.
+	threat map[string]string
+	// gone[node][alert] is when the node first stored the alert
+	// withdrawn or revoked.
+	gone []map[string]time.Time
+	// watch lists the objects whose arrival (seen) and retraction (an
+	// opinion naming them: retracted) are recorded per node.
+	watch     map[string]bool
+	seen      []map[string]time.Time
+	retracted []map[string]time.Time
 }
 
 func newRecorder(nodes int, tiers []string) *recorder {
-	r := &recorder{ranks: map[string]int{}, at: make([]map[string][]time.Time, nodes)}
+	r := &recorder{ranks: map[string]int{}, at: make([]map[string][]time.Time, nodes), threat: map[string]string{},
+		gone: make([]map[string]time.Time, nodes), watch: map[string]bool{},
+		seen: make([]map[string]time.Time, nodes), retracted: make([]map[string]time.Time, nodes)}
 	for i, t := range tiers {
 		r.ranks[t] = i + 1
 	}
 	for i := range r.at {
-		r.at[i] = map[string][]time.Time{}
+		r.at[i], r.gone[i], r.seen[i], r.retracted[i] = map[string][]time.Time{}, map[string]time.Time{}, map[string]time.Time{}, map[string]time.Time{}
 	}
 	return r
 }
 
 func (r *recorder) stored(n int, objs []*stix.Object) { r.storedAt(n, objs, time.Now()) }
 
+// watchObject records, from now on, when each node stores object id and
+// a retraction of it.
+func (r *recorder) watchObject(id string) {
+	r.mu.Lock()
+	r.watch[id] = true
+	r.mu.Unlock()
+}
+
 // storedAt records that node n held objs from now (at; the earliest
 // time seen for an alert and tier is kept).
 func (r *recorder) storedAt(n int, objs []*stix.Object, now time.Time) {
 	for _, o := range objs {
+		if o.Type == "opinion" {
+			r.opinion(n, o, now)
+			continue
+		}
 		if o.Type != correlate.AlertType {
+			r.mu.Lock()
+			if r.watch[o.ID] && r.seen[n][o.ID].IsZero() {
+				r.seen[n][o.ID] = now
+			}
+			r.mu.Unlock()
 			continue
 		}
 		var a struct {
-			Tier    string `json:"tier"`
-			Revoked bool   `json:"revoked"`
+			Tier      string `json:"tier"`
+			Threat    string `json:"threat_ref"`
+			Revoked   bool   `json:"revoked"`
+			Withdrawn bool   `json:"withdrawn"`
 		}
-		if json.Unmarshal(o.Raw, &a) != nil || a.Revoked {
+		if json.Unmarshal(o.Raw, &a) != nil {
+			continue
+		}
+		r.mu.Lock()
+		if a.Threat != "" {
+			r.threat[o.ID] = a.Threat
+		}
+		if a.Revoked || a.Withdrawn {
+			if r.gone[n][o.ID].IsZero() {
+				r.gone[n][o.ID] = now
+			}
+			r.mu.Unlock()
 			continue
 		}
 		rank := r.ranks[a.Tier]
-		r.mu.Lock()
 		at := r.at[n][o.ID]
 		if at == nil {
 			at = make([]time.Time, len(r.ranks))
@@ -182,6 +228,36 @@ func (r *recorder) storedAt(n int, objs []*stix.Object, now time.Time) {
 		}
 		r.mu.Unlock()
 	}
+}
+
+// opinion records the retractions of watched objects an opinion makes.
+func (r *recorder) opinion(n int, o *stix.Object, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.watch) == 0 {
+		return
+	}
+	var op struct {
+		Opinion string   `json:"opinion"`
+		Refs    []string `json:"object_refs"`
+		Revoked bool     `json:"revoked"`
+	}
+	if json.Unmarshal(o.Raw, &op) != nil || op.Revoked || op.Opinion != "strongly-disagree" {
+		return
+	}
+	for _, ref := range op.Refs {
+		if r.watch[ref] && r.retracted[n][ref].IsZero() {
+			r.retracted[n][ref] = now
+		}
+	}
+}
+
+// withdrawnAt returns when node n first stored alert withdrawn (zero if
+// it did not).
+func (r *recorder) withdrawnAt(n int, alert string) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gone[n][alert]
 }
 
 // held returns when node n first held alert at rank or higher (zero if
@@ -205,9 +281,18 @@ type federation struct {
 	http    *http.Client
 	limits  taxiiclient.Limits
 	syncInt time.Duration
-	// safety is every node's safety net.
+	// safety is the net every node's is derived from (registries and
+	// warninglists, shared); each node adds its constituency.
 	safety *safety.Net
-	terms  map[[2]int]agreementTerms // [from, to]
+	// quota is the sightings per window a CERT lets each constituent add
+	// (its partner trust).
+	quota int
+	// adv is the adversaries' plan (nil without adversaries);
+	// quarantinedAt and markedAt when the midway quarantine and false
+	// positive were made.
+	adv                     *adversaries
+	quarantinedAt, markedAt time.Time
+	terms                   map[[2]int]agreementTerms // [from, to]
 	// progress counts the steps of each phase.
 	progress *progress
 	// Processes mode: every node is an 'entente serve' process (bin),
@@ -266,8 +351,12 @@ func (f *federation) openStore(ctx context.Context, i int) error {
 		return fmt.Errorf("node %d: %w", i, err)
 	}
 	n.st = &recStore{Store: st, node: i, rec: f.rec}
-	n.svc = node.New(n.st, node.Config{Title: n.org.Name, Org: n.org.ID, Dial: taxiiclient.Dialer(f.http, f.limits), Safety: f.safety}, f.log)
+	n.svc = node.New(n.st, node.Config{Title: n.org.Name, Org: n.org.ID, Dial: taxiiclient.Dialer(f.http, f.limits), Safety: n.safety}, f.log)
 	if err := n.svc.EnableAlerts(f.alerts); err != nil {
+		st.Close()
+		return err
+	}
+	if err := n.svc.ProtectPartners(ctx); err != nil {
 		st.Close()
 		return err
 	}
@@ -343,6 +432,10 @@ func (f *federation) setup(ctx context.Context, dir string, parallel int) error 
 		o := w.orgs[i]
 		n := &fedNode{org: o, dir: filepath.Join(dir, fmt.Sprintf("node-%03d-%s", i, o.Country)), keys: map[int]string{}, colls: map[string]string{}}
 		f.nodes[i] = n
+		var err error
+		if n.safety, err = f.safety.WithConstituency(constituency(w, i)); err != nil {
+			return fmt.Errorf("node %d: safety net: %w", i, err)
+		}
 		st, err := sqlite.Open(ctx, n.dir)
 		if err != nil {
 			return fmt.Errorf("node %d: %w", i, err)
@@ -405,9 +498,11 @@ func (f *federation) setup(ctx context.Context, dir string, parallel int) error 
 	}
 	// Pass 2: partners, keys and agreements, on each node.
 	green := stix.TLPGreen
-	up := agreementTerms{collections: []string{node.CollectionSightings}, types: []string{"sighting"}, maxTLP: green}
-	across := agreementTerms{collections: []string{collReports}, types: []string{"sighting", "location"}, maxTLP: green, reshare: true, redact: true}
-	down := agreementTerms{collections: []string{node.CollectionAlerts}, types: []string{correlate.AlertType, "extension-definition", "identity"}, maxTLP: green}
+	// Sightings, the indicators they are of, and retractions travel up
+	// and across; alerts (and anything indicated with them) down.
+	up := agreementTerms{collections: []string{node.CollectionSightings}, types: []string{"sighting", "indicator", "relationship", "location", "opinion"}, maxTLP: green}
+	across := agreementTerms{collections: []string{collReports}, types: []string{"sighting", "location", "indicator", "relationship", "opinion"}, maxTLP: green, reshare: true, redact: true}
+	down := agreementTerms{collections: []string{node.CollectionAlerts}, types: []string{correlate.AlertType, "extension-definition", "identity", "indicator", "opinion"}, maxTLP: green}
 	f.terms = map[[2]int]agreementTerms{}
 	for _, o := range w.orgs {
 		if o.CERT {
@@ -448,8 +543,20 @@ func (f *federation) setup(ctx context.Context, dir string, parallel int) error 
 		admin := node.LocalAdmin(n.org.ID)
 		for _, j := range partners(i) {
 			p := w.orgs[j]
-			if err := n.svc.PutPartner(ctx, admin, policy.Party{ID: p.ID, Name: p.Name, Country: p.Country}); err != nil {
+			// Each partner declares its constituency: no member of the
+			// federation acts on another's networks.
+			var declared []string
+			for _, e := range constituency(w, j) {
+				declared = append(declared, e.Value)
+			}
+			if err := n.svc.PutPartner(ctx, admin, policy.Party{ID: p.ID, Name: p.Name, Country: p.Country, Constituency: declared}); err != nil {
 				return err
+			}
+			if n.org.CERT && !p.CERT && f.quota > 0 {
+				// A CERT bounds what each constituent may add per window.
+				if _, err := n.svc.SetPartnerTrust(ctx, admin, p.ID, nil, &f.quota); err != nil {
+					return fmt.Errorf("node %d: trust of %d: %w", i, j, err)
+				}
 			}
 			secret, _, err := n.svc.CreateKey(ctx, admin, node.NewKey{Name: p.Name, Role: entente.RolePartner, Org: p.ID})
 			if err != nil {
@@ -539,4 +646,20 @@ func forEach(n, parallel int, f func(i int) error) error {
 	close(next)
 	wg.Wait()
 	return first
+}
+
+// constituency is organisation i's constituency, as its configuration
+// declares it: its own network, and for a national CERT its
+// constituents' networks too.
+func constituency(w *world, i int) []safety.Entry {
+	o := w.orgs[i]
+	out := []safety.Entry{{Value: o.Network.String(), Where: "drill constituency"}}
+	if o.CERT {
+		for _, j := range w.byCountry[o.Country] {
+			if j != i {
+				out = append(out, safety.Entry{Value: w.orgs[j].Network.String(), Where: "drill constituency (" + w.orgs[j].Name + ")"})
+			}
+		}
+	}
+	return out
 }

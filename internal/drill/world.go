@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/entente-cti/entente/internal/correlate"
+	"github.com/entente-cti/entente/internal/observable"
+	"github.com/entente-cti/entente/internal/safety"
 	"github.com/entente-cti/entente/internal/stix"
 )
 
@@ -41,6 +44,38 @@ type Org struct {
 	// CERT).
 	CERT   bool
 	Parent int
+	// Network is the organisation's own network (a /25): its constituency, which
+	// its node never blocks nor alerts on (a national CERT's constituency
+	// holds its constituents' networks too).
+	Network netip.Prefix
+}
+
+// MaxNodes is the number of organisations a drill can have: each has a
+// /25 of 81.20.0.0/15 that nothing protects.
+const MaxNodes = 512
+
+// placeNetworks gives each organisation its network: the next /25 of
+// 81.20.0.0/15 (public space) that net leaves whole. Public resolvers'
+// addresses are scattered through every /16; the /25s that hold one are
+// skipped, so that an organisation's network is protected by its
+// constituency alone.
+func (w *world) placeNetworks(net *safety.Net) error {
+	next := 0
+	for _, o := range w.orgs {
+		for ; next < 1024; next++ {
+			a := netip.AddrFrom4([4]byte{81, byte(20 + next>>9), byte(next >> 1 & 255), byte(next & 1 * 128)})
+			p := netip.PrefixFrom(a, 25)
+			if net.Decide(observable.CIDR4, p.String()).Action == safety.Keep {
+				o.Network = p
+				next++
+				break
+			}
+		}
+		if !o.Network.IsValid() {
+			return fmt.Errorf("drill: no /25 of 81.20.0.0/15 left for organisation %d", o.Index)
+		}
+	}
+	return nil
 }
 
 // world is the federation's organisations and the outbreak they report.
@@ -102,6 +137,9 @@ func detID(typ string, parts ...any) string {
 func newWorld(n, nCountries int, seed uint64, span, duration time.Duration, now time.Time, window time.Duration) (*world, error) {
 	if nCountries < 1 || nCountries > MaxCountries {
 		return nil, fmt.Errorf("countries: %d is not between 1 and %d", nCountries, MaxCountries)
+	}
+	if n > MaxNodes {
+		return nil, fmt.Errorf("nodes: %d; at most %d", n, MaxNodes)
 	}
 	if n < nCountries {
 		return nil, fmt.Errorf("nodes: %d cannot cover %d countries (one national CERT each)", n, nCountries)
@@ -279,11 +317,19 @@ type truth struct {
 }
 
 // groundTruth runs one engine over the sightings in the order they were
-// reported (order[i] indexes w.sightings).
+// reported (order[i] indexes w.sightings). Each country counts as one
+// independent source, at home in that country: what a CERT sees of
+// another country's sightings, which its national CERT vouches for. A
+// node never sees fewer sources than that (a CERT counts its own
+// constituents one by one), so every node should hold each alert at
+// this tier at least.
 func groundTruth(cfg correlate.Config, w *world, order []int, now time.Time) (*truth, error) {
 	e, err := correlate.New(cfg)
 	if err != nil {
 		return nil, err
+	}
+	for _, cc := range w.countries {
+		e.SetSource("country "+cc, correlate.SourceInfo{Home: cc, Weight: 1})
 	}
 	tr := &truth{reached: map[string][]int{}, threat: map[string]int{}, final: map[string]int{}}
 	for _, t := range e.Config().Tiers {
@@ -293,7 +339,7 @@ func groundTruth(cfg correlate.Config, w *world, order []int, now time.Time) (*t
 		s := w.sightings[si]
 		o := w.orgs[s.Org]
 		changes, err := e.Add(correlate.Sighting{ID: s.ID, Threat: correlate.ThreatKey(w.threats[s.Threat].Malware), Org: o.ID,
-			Country: o.Country, FirstSeen: s.Seen, LastSeen: s.Seen, Count: 1}, now)
+			Country: o.Country, FirstSeen: s.Seen, LastSeen: s.Seen, Count: 1, Source: "country " + o.Country}, now)
 		if err != nil {
 			return nil, fmt.Errorf("ground truth: sighting %s: %w", s.ID, err)
 		}

@@ -170,7 +170,11 @@ func (s *Service) Export(ctx context.Context, p entente.Principal, req Request) 
 		}
 	}
 	r := &renderer{s: s, req: req, loc: loc}
-	key, err := renderKey(req, gen)
+	var safetyGen uint64
+	if g, ok := s.cfg.Guard.(interface{ Generation() uint64 }); ok {
+		safetyGen = g.Generation()
+	}
+	key, err := renderKey(req, gen, safetyGen)
 	if err != nil {
 		return nil, err
 	}
@@ -192,15 +196,17 @@ func (s *Service) Export(ctx context.Context, p entente.Principal, req Request) 
 }
 
 // renderKey identifies an export's rendering: its request (without the
-// client's entity tag) and the geolocation data's generation.
-func renderKey(req Request, geoGen int) (string, error) {
+// client's entity tag), the geolocation data's generation and the safety
+// net's (partners' constituencies change what it protects).
+func renderKey(req Request, geoGen int, safetyGen uint64) (string, error) {
 	f := req.Filter
 	f.Now = time.Time{}
 	f.Collections = nil // the gate keys by the collections read
 	b, err := json.Marshal(struct {
-		Req Request
-		Geo int
-	}{Request{Format: req.Format, Filter: f, Countries: req.Countries, Options: req.Options}, geoGen})
+		Req    Request
+		Geo    int
+		Safety uint64 `json:",omitempty"`
+	}{Request{Format: req.Format, Filter: f, Countries: req.Countries, Options: req.Options}, geoGen, safetyGen})
 	if err != nil {
 		return "", fmt.Errorf("export key: %w", err)
 	}

@@ -73,6 +73,8 @@ func TestEveryClientErrorIsJSON(t *testing.T) {
 		{"api: body too large", req{method: "POST", path: "/api/v1/keys", key: admin, body: bytes.Repeat([]byte(" "), 2<<20), header: json400}, 413, "limit"},
 		{"api: wrong media type", req{method: "POST", path: "/api/v1/keys", key: admin, body: []byte(`{}`), header: map[string]string{"Content-Type": "text/plain"}}, 415, "Content-Type"},
 		{"api: sightings media type", req{method: "POST", path: "/api/v1/sightings", key: sensor, body: []byte(`{}`), header: map[string]string{"Content-Type": "text/csv"}}, 415, "Content-Type"},
+		{"api: a partner's malformed constituency", req{method: "PUT", path: "/api/v1/partners/identity--00000000-0000-4000-8000-0000000000de", key: admin,
+			body: []byte(`{"country":"DE","constituency":["81.20.8.0/24","not a network"]}`), header: json400}, 400, `constituency: partner-constituency entry "not a network"`},
 		{"api: header too long", req{path: "/api/v1/whoami", key: an, header: map[string]string{"X-Padding": strings.Repeat("p", 70<<10)}}, 431, "limit"},
 		// Exports
 		{"export: unknown parameter", req{path: "/export/plain?format=csv", key: an}, 400, `query parameter "format"`},

@@ -38,6 +38,12 @@ type Config struct {
 	// Stored is told of every durable addition (correlation, pushes); it
 	// must not block: it may be called on the store's writer.
 	Stored func(collection string, objs []*stix.Object, received bool)
+	// Admit, when set, is asked about the valid objects a principal adds
+	// before they are stored: errs[i], when not nil, refuses objs[i]
+	// (it is listed in the status's failures with the reason). A
+	// partner's quota of sightings is enforced here, so that a flood is
+	// neither stored nor passed on. Nil admits everything.
+	Admit func(ctx context.Context, p entente.Principal, objs []*stix.Object) (errs []error)
 	// Added is told that objects were added to a collection (the export
 	// index catches up in the background).
 	Added func(c entente.Collection)

@@ -45,6 +45,23 @@ func (s *Service) AddObjects(ctx context.Context, p entente.Principal, collectio
 		TotalCount:       len(objects),
 	}
 	valid, failures := validateObjects(objects)
+	if s.cfg.Admit != nil && len(valid) > 0 {
+		if errs := s.cfg.Admit(ctx, p, valid); errs != nil {
+			kept := valid[:0:0]
+			for i, o := range valid {
+				if i < len(errs) && errs[i] != nil {
+					d := entente.StatusDetail{ID: o.ID, Message: errs[i].Error()}
+					if v := o.Version(); !v.IsZero() {
+						d.Version = stix.FormatTimestamp(v)
+					}
+					failures = append(failures, d)
+					continue
+				}
+				kept = append(kept, o)
+			}
+			valid = kept
+		}
+	}
 	st.Failures = failures
 	ra, oneCommit := s.st.(store.ReceivedAdder)
 	oneCommit = oneCommit && p.Role == entente.RolePartner && len(valid) > 0

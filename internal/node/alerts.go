@@ -126,7 +126,18 @@ func (s *Service) newAlerting() *alerting.Service {
 
 // EnableAlerts configures correlation before first use (from serve).
 // EINVALID if cfg is invalid.
-func (s *Service) EnableAlerts(cfg correlate.Config) error { return s.alerting.Configure(cfg) }
+func (s *Service) EnableAlerts(cfg correlate.Config) error {
+	if err := s.alerting.Configure(cfg); err != nil {
+		return err
+	}
+	// A partner's quota bounds what it pushes too (see admitPushed).
+	window := cfg.Window
+	if window == 0 {
+		window = 24 * time.Hour
+	}
+	s.quota.configure(window, cfg.DefaultQuota)
+	return nil
+}
 
 // SetAlertNotifier makes every later alert change notified to n (see
 // notify.AlertNotifier, wired by cmd/entente).

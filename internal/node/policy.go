@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -8,6 +9,8 @@ import (
 	"github.com/entente-cti/entente/internal/audit"
 	"github.com/entente-cti/entente/internal/egress"
 	"github.com/entente-cti/entente/internal/policy"
+	"github.com/entente-cti/entente/internal/safety"
+	"github.com/entente-cti/entente/internal/store"
 )
 
 // AuditRecord is one entry of the node's audit log (see [audit.Record]).
@@ -42,12 +45,15 @@ func joinAudit(err, auditErr error) error {
 // PutPartner records (or updates) a partner organisation (see
 // [egress.Gate.PutPartner]).
 func (s *Service) PutPartner(ctx context.Context, p entente.Principal, party policy.Party) error {
+	if err := safety.CheckPartner(partnerEntries(party)); err != nil {
+		return entente.Errorf(entente.EINVALID, "partner: constituency: %v", err)
+	}
 	if err := s.gate.PutPartner(ctx, p, party); err != nil {
 		return err
 	}
 	s.fed.TermsChanged()
 	s.blindChanged("")
-	return nil
+	return s.ProtectPartners(ctx)
 }
 
 // RemovePartner removes a partner organisation (see
@@ -58,6 +64,38 @@ func (s *Service) RemovePartner(ctx context.Context, p entente.Principal, id str
 	}
 	s.fed.TermsChanged()
 	s.blindChanged("")
+	return s.ProtectPartners(ctx)
+}
+
+// ProtectPartners has the safety net protect the constituencies the
+// node's partners declared (policy.Party.Constituency), as recorded now:
+// no export, snapshot, match or alert of the node acts on a partner's
+// networks, addresses or domains, whoever reports them. serve calls it
+// at start; recording or removing a partner calls it again.
+func (s *Service) ProtectPartners(ctx context.Context) error {
+	ps, ok := s.st.(store.PolicyStore)
+	if !ok || s.cfg.Safety == nil {
+		return nil
+	}
+	s.protectMu.Lock()
+	defer s.protectMu.Unlock()
+	parties, err := ps.Parties(ctx)
+	if err != nil {
+		return fmt.Errorf("read partners' constituencies: %w", err)
+	}
+	var entries []safety.Entry
+	for _, p := range parties {
+		es := partnerEntries(p)
+		if err := safety.CheckPartner(es); err != nil {
+			// Recorded before the check existed: the others still count.
+			s.log.WarnContext(ctx, "a partner's declared constituency is not protected", "partner", p.ID, "err", err)
+			continue
+		}
+		entries = append(entries, es...)
+	}
+	if err := s.cfg.Safety.SetPartners(entries); err != nil {
+		return fmt.Errorf("protect partners' constituencies: %w", err)
+	}
 	return nil
 }
 
@@ -161,3 +199,12 @@ type PreviewSummary = egress.PreviewSummary
 
 // PreviewCounts are objects released and withheld.
 type PreviewCounts = egress.Counts
+
+// partnerEntries are the entries of party's declared constituency.
+func partnerEntries(party policy.Party) []safety.Entry {
+	es := make([]safety.Entry, 0, len(party.Constituency))
+	for _, e := range party.Constituency {
+		es = append(es, safety.Entry{Value: e, Where: "partner " + cmp.Or(party.Name, party.ID)})
+	}
+	return es
+}

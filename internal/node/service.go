@@ -113,6 +113,11 @@ type Service struct {
 
 	mu   sync.Mutex
 	keys map[string]cachedKey // by hash of the secret
+	// protectMu orders the updates of the partners' constituencies in
+	// the safety net.
+	protectMu sync.Mutex
+	// quota bounds the sightings each partner pushes per window.
+	quota pushQuota
 
 	// gate is the one policy gate: every object that leaves goes
 	// through it, and it owns every cache of released content.

@@ -3,6 +3,8 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -28,7 +30,19 @@ type Party struct {
 	// Trust is how far correlation trusts what the partner vouches for
 	// (zero: the node's defaults).
 	Trust Trust `json:"trust,omitzero"`
+	// Constituency is what the partner declares its own: networks,
+	// addresses and domains (each with its subdomains). The node never
+	// acts on them (internal/safety: a member of the federation never
+	// blocks another), whoever reports them.
+	Constituency []string `json:"constituency,omitempty"`
 }
+
+// MaxConstituency bounds the entries of a partner's declared
+// constituency.
+const MaxConstituency = 100_000
+
+// constituencyDomain matches a domain a constituency may declare.
+var constituencyDomain = regexp.MustCompile(`^(?i)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?\.?$`)
 
 // Trust is how far correlation trusts the sightings a partner vouches
 // for: its weight towards a tier's independent sources, its quota of
@@ -70,7 +84,29 @@ func (p Party) Validate() error {
 	if q := p.Trust.Quota; q != nil && *q < 0 {
 		errs = append(errs, fmt.Errorf("trust.quota: %d is negative", *q))
 	}
+	if len(p.Constituency) > MaxConstituency {
+		errs = append(errs, fmt.Errorf("constituency: %d entries; at most %d", len(p.Constituency), MaxConstituency))
+	} else {
+		for i, e := range p.Constituency {
+			if !validConstituencyEntry(strings.TrimSpace(e)) {
+				errs = append(errs, fmt.Errorf("constituency[%d]: %q is not a network, an address or a domain", i, e))
+				break
+			}
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// validConstituencyEntry reports whether e is a network, an address or a
+// domain (a domain whose last label has a letter: 10.0.0.300 is not one).
+func validConstituencyEntry(e string) bool {
+	if _, err := netip.ParsePrefix(e); err == nil {
+		return true
+	}
+	if a, err := netip.ParseAddr(e); err == nil {
+		return a.Zone() == "" // an interface's zone is no one's network
+	}
+	return len(e) <= 253 && constituencyDomain.MatchString(e)
 }
 
 // Redaction says what is removed from objects released under an

@@ -47,6 +47,9 @@ func (n *Net) Explain(value string) (Explanation, error) {
 	}
 	if n != nil {
 		ex.Rules = n.matches(k, v)
+		if p := n.partners.Load(); p != nil {
+			ex.Rules = append(ex.Rules, p.matches(k, v)...)
+		}
 	}
 	if d.Action != Keep {
 		ex.Rule = d.Rule.String()
@@ -96,7 +99,7 @@ func (n *Net) matches(k observable.Kind, v string) []Match {
 	}
 	ipRules := func(p netip.Prefix, inside bool) {
 		for sp, i := range n.ip.Supernets(p) {
-			for _, r := range n.sets[i] {
+			for _, r := range n.set(i) {
 				add(r, sp)
 			}
 		}
@@ -105,7 +108,7 @@ func (n *Net) matches(k observable.Kind, v string) []Match {
 			// rule (a /0 holds every range of every list).
 			ruled := map[int32]bool{}
 			for sp, i := range n.ip.Subnets(p) {
-				for _, r := range n.sets[i] {
+				for _, r := range n.set(i) {
 					if !ruled[r] {
 						ruled[r] = true
 						add(r, sp)

@@ -95,7 +95,7 @@ func (g Guard) AdmitPattern(p *pattern.Pattern) bool {
 	}
 	for _, v := range PatternValues(p) {
 		if d := g.n.decide(v.Kind, v.Value, false); d.Action != Keep {
-			g.n.count(g.out, d.rule)
+			d.layer.count(g.out, d.rule)
 			return false
 		}
 	}
@@ -128,8 +128,8 @@ func (g Guard) ProtectedIndicator(raw json.RawMessage) (bool, string) {
 	if _, ok := p.Disjunction(); !ok {
 		for _, v := range PatternValues(p) {
 			if d := g.n.decide(v.Kind, v.Value, false); d.Action != Keep {
-				g.n.count(g.out, d.rule)
-				return true, g.n.rules[d.rule].String()
+				d.layer.count(g.out, d.rule)
+				return true, d.layer.rules[d.rule].String()
 			}
 		}
 		return false, ""
@@ -138,16 +138,16 @@ func (g Guard) ProtectedIndicator(raw json.RawMessage) (bool, string) {
 	if len(vals) == 0 {
 		return false, ""
 	}
-	first := int32(-1)
-	for _, v := range vals {
+	var first Decision
+	for i, v := range vals {
 		d := g.n.decide(v.Kind, v.Value, false)
 		if d.Action == Keep || d.Action == Cut {
 			return false, ""
 		}
-		if first < 0 {
-			first = d.rule
+		if i == 0 {
+			first = d
 		}
 	}
-	g.n.count(g.out, first)
-	return true, g.n.rules[first].String()
+	first.layer.count(g.out, first.rule)
+	return true, first.layer.rules[first.rule].String()
 }

@@ -2,6 +2,7 @@ package safety
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -63,8 +64,13 @@ type Net struct {
 	rules []Rule
 	// ip maps every protected prefix to an index of sets: the rules that
 	// protect exactly that prefix.
-	ip   bart.Table[uint32]
+	ip   *bart.Table[uint32]
 	sets [][]int32
+	// extra are the sets of a net derived by [Net.WithConstituency]:
+	// set i >= len(sets) is extra[i-len(sets)]. sets and ip are then
+	// shared with the net it was derived from, and never written.
+	extra  [][]int32
+	shared bool
 	// domains maps a protected domain (and so its subdomains) to rules.
 	domains map[string][]int32
 	// exact maps "kind\x00value" of allowlisted URLs, e-mail addresses
@@ -82,6 +88,11 @@ type Net struct {
 	widest [2]int   // IPv4, IPv6
 	broad  [2]int32 // the too-broad rules (-1: none)
 	counts []atomic.Int64
+	// partners is the layer of the constituencies partners declared
+	// (see [Net.SetPartners]): a net of its own, swapped whole; gen
+	// counts its changes.
+	partners atomic.Pointer[Net]
+	gen      atomic.Uint64
 }
 
 var asnEntry = regexp.MustCompile(`^(?i)AS(\d{1,10})$`)
@@ -97,7 +108,7 @@ func New(cfg Config) (*Net, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Net{domains: map[string][]int32{}, exact: map[string][]int32{}, wlRule: map[string]int32{},
+	n := &Net{ip: new(bart.Table[uint32]), domains: map[string][]int32{}, exact: map[string][]int32{}, wlRule: map[string]int32{},
 		mode: mode, broad: [2]int32{-1, -1}, wl: warninglist.New()}
 	if cfg.IANA {
 		if err := n.addRegistries(); err != nil {
@@ -156,6 +167,21 @@ func (n *Net) rule(r Rule) int32 {
 // insert protects prefix p by rule r.
 func (n *Net) insert(p netip.Prefix, r int32) {
 	p = p.Masked()
+	if n.shared {
+		// Copy on write: the table and the sets are another net's too.
+		idx := uint32(len(n.sets) + len(n.extra))
+		if i, ok := n.ip.Get(p); ok {
+			s := n.set(i)
+			if slices.Contains(s, r) {
+				return
+			}
+			n.extra = append(n.extra, append(slices.Clip(s), r))
+		} else {
+			n.extra = append(n.extra, []int32{r})
+		}
+		n.ip = n.ip.InsertPersist(p, idx)
+		return
+	}
 	if i, ok := n.ip.Get(p); ok {
 		if !slices.Contains(n.sets[i], r) {
 			n.sets[i] = append(n.sets[i], r)
@@ -164,6 +190,40 @@ func (n *Net) insert(p netip.Prefix, r int32) {
 	}
 	n.sets = append(n.sets, []int32{r})
 	n.ip.Insert(p, uint32(len(n.sets)-1))
+}
+
+// set returns the rules of set i.
+func (n *Net) set(i uint32) []int32 {
+	if int(i) < len(n.sets) {
+		return n.sets[i]
+	}
+	return n.extra[int(i)-len(n.sets)]
+}
+
+// WithConstituency returns a net that protects what n protects and the
+// constituency entries too (networks, addresses, domains; no autonomous
+// systems), for one node among many that share the same registries and
+// warninglists (a drill's nodes in one process): the new net shares n's
+// tables and lists, copying only what the entries change, so that
+// deriving it costs the entries, not the lists. n is not changed; the
+// new net counts its suppressions apart.
+func (n *Net) WithConstituency(entries []Entry) (*Net, error) {
+	if n == nil {
+		return nil, fmt.Errorf("safety: no net to derive a constituency's from")
+	}
+	m := &Net{rules: slices.Clone(n.rules), ip: n.ip, sets: n.sets, extra: slices.Clone(n.extra), shared: true,
+		domains: maps.Clone(n.domains), exact: maps.Clone(n.exact), wl: n.wl, wlRule: n.wlRule, wlIP: n.wlIP,
+		mode: n.mode, widest: n.widest, broad: n.broad}
+	for _, e := range entries {
+		if asnEntry.MatchString(strings.TrimSpace(e.Value)) {
+			return nil, fmt.Errorf("constituency entry %q (%s): an autonomous system needs the node's own net (safety.New)", e.Value, e.Where)
+		}
+		if err := m.addEntry(RuleConstituency, e, false, ""); err != nil {
+			return nil, err
+		}
+	}
+	m.counts = make([]atomic.Int64, len(m.rules)*int(numOutputs))
+	return m, nil
 }
 
 // addRegistries protects the registries' blocks that are not globally
@@ -326,7 +386,11 @@ func (n *Net) Rules() []Rule {
 	if n == nil {
 		return nil
 	}
-	return slices.Clone(n.rules)
+	out := slices.Clone(n.rules)
+	if p := n.partners.Load(); p != nil {
+		out = append(out, p.rules...)
+	}
+	return out
 }
 
 // Decision is what the net does with one value.
@@ -339,6 +403,9 @@ type Decision struct {
 	// once the protected ranges are cut out.
 	Parts []netip.Prefix
 	rule  int32
+	// layer is the net whose rule decided: this one, or its partners'
+	// layer.
+	layer *Net
 }
 
 // Decide decides what happens to value, a normalised observable of kind
@@ -346,18 +413,59 @@ type Decision struct {
 func (n *Net) Decide(k observable.Kind, value string) Decision {
 	d := n.decide(k, value, true)
 	if d.Action != Keep {
-		d.Rule = n.rules[d.rule]
+		d.Rule = d.layer.rules[d.rule]
 	}
 	return d
 }
 
 func keep() Decision { return Decision{rule: -1} }
 
-func (n *Net) decision(a Action, rule int32) Decision { return Decision{Action: a, rule: rule} }
+func (n *Net) decision(a Action, rule int32) Decision {
+	return Decision{Action: a, rule: rule, layer: n}
+}
 
 // decide is Decide without the rule's copy; parts says whether a Cut
-// computes its parts.
+// computes its parts. The partners' layer decides what the node's own
+// rules keep, and cuts what remains of a network they cut.
 func (n *Net) decide(k observable.Kind, v string, parts bool) Decision {
+	if n == nil {
+		return keep()
+	}
+	p := n.partners.Load()
+	if p == nil {
+		return n.decideOwn(k, v, parts)
+	}
+	d := n.decideOwn(k, v, true)
+	switch d.Action {
+	case Keep:
+		return p.decideOwn(k, v, parts)
+	case Cut:
+		var kept []netip.Prefix
+		for _, q := range d.Parts {
+			kind := observable.CIDR4
+			if q.Addr().Is6() {
+				kind = observable.CIDR6
+			}
+			switch pd := p.decideOwn(kind, q.String(), true); pd.Action {
+			case Keep:
+				kept = append(kept, q)
+			case Cut:
+				kept = append(kept, pd.Parts...)
+			}
+		}
+		if len(kept) == 0 {
+			return n.decision(Suppress, d.rule)
+		}
+		if !parts {
+			kept = nil
+		}
+		d.Parts = kept
+	}
+	return d
+}
+
+// decideOwn decides by the net's own rules, without the partners'.
+func (n *Net) decideOwn(k observable.Kind, v string, parts bool) Decision {
 	if n == nil {
 		return keep()
 	}
@@ -368,7 +476,7 @@ func (n *Net) decide(k observable.Kind, v string, parts bool) Decision {
 			return keep()
 		}
 		if i, ok := n.ip.Lookup(a.Unmap()); ok {
-			return n.decision(Suppress, n.sets[i][0])
+			return n.decision(Suppress, n.set(i)[0])
 		}
 		if !n.wlIP {
 			return keep()
@@ -390,7 +498,7 @@ func (n *Net) decide(k observable.Kind, v string, parts bool) Decision {
 			return n.decision(Refuse, n.broad[fam])
 		}
 		if _, i, ok := n.ip.LookupPrefixLPM(p); ok {
-			return n.decision(Suppress, n.sets[i][0])
+			return n.decision(Suppress, n.set(i)[0])
 		}
 		if n.wlIP {
 			if d, ok := n.warned(k, v); ok {
@@ -405,7 +513,7 @@ func (n *Net) decide(k observable.Kind, v string, parts bool) Decision {
 		b.AddPrefix(p)
 		for sub, i := range n.ip.Subnets(p) {
 			if first < 0 {
-				first = n.sets[i][0]
+				first = n.set(i)[0]
 				if n.mode == ModeRefuse {
 					break
 				}
@@ -464,7 +572,7 @@ func (n *Net) decide(k observable.Kind, v string, parts bool) Decision {
 func (n *Net) host(h string) Decision {
 	if a, err := netip.ParseAddr(h); err == nil {
 		if i, ok := n.ip.Lookup(a.Unmap()); ok {
-			return n.decision(Suppress, n.sets[i][0])
+			return n.decision(Suppress, n.set(i)[0])
 		}
 		return keep()
 	}
@@ -555,6 +663,10 @@ type Guard struct {
 	out Output
 }
 
+// Generation is the net's (see [Net.Generation]): what the guard
+// decided before it changed may be decided differently now.
+func (g Guard) Generation() uint64 { return g.n.Generation() }
+
 // Guard returns the net as output o applies it.
 func (n *Net) Guard(o Output) Guard { return Guard{n: n, out: o} }
 
@@ -570,7 +682,7 @@ func (g Guard) Admit(k observable.Kind, value string) (whole bool, parts []strin
 	if d.Action == Keep {
 		return true, nil
 	}
-	g.n.count(g.out, d.rule)
+	d.layer.count(g.out, d.rule)
 	if len(d.Parts) > 0 {
 		parts = make([]string, len(d.Parts))
 		for i, p := range d.Parts {
@@ -596,7 +708,7 @@ func (g Guard) Touches(k observable.Kind, value string) (bool, Rule) {
 	if d.Action == Keep {
 		return false, Rule{}
 	}
-	return true, g.n.rules[d.rule]
+	return true, d.layer.rules[d.rule]
 }
 
 // Count counts one suppression of value by the net in g's output (for
@@ -607,7 +719,7 @@ func (g Guard) Count(k observable.Kind, value string) {
 		return
 	}
 	if d := g.n.decide(k, value, false); d.Action != Keep {
-		g.n.count(g.out, d.rule)
+		d.layer.count(g.out, d.rule)
 	}
 }
 
@@ -632,11 +744,70 @@ func (n *Net) Counts() []Count {
 			}
 		}
 	}
+	if p := n.partners.Load(); p != nil {
+		out = append(out, p.Counts()...)
+	}
 	return out
 }
 
+// SetPartners protects the constituencies the node's partners declared
+// (networks, addresses, domains; see policy.Party), replacing those set
+// before, as rules of kind RulePartner: what the node's own rules keep
+// is decided by them, and what remains of a network the node's rules
+// cut is cut around them too. It is safe to call while the net decides;
+// the counts of the partners' rules start again at each call. It refuses
+// an entry that is not a network, an address or a domain, naming it.
+func (n *Net) SetPartners(entries []Entry) error {
+	if n == nil {
+		return fmt.Errorf("safety: no net to protect partners' constituencies in")
+	}
+	if len(entries) == 0 {
+		n.partners.Store(nil)
+		n.gen.Add(1)
+		return nil
+	}
+	p := &Net{ip: new(bart.Table[uint32]), domains: map[string][]int32{}, exact: map[string][]int32{}, wlRule: map[string]int32{},
+		mode: n.mode, broad: [2]int32{-1, -1}, wl: warninglist.New()}
+	for _, e := range entries {
+		if asnEntry.MatchString(strings.TrimSpace(e.Value)) {
+			return fmt.Errorf("partner constituency entry %q (%s): give the autonomous system's prefixes", e.Value, e.Where)
+		}
+		if err := p.addEntry(RulePartner, e, false, ""); err != nil {
+			return err
+		}
+	}
+	p.counts = make([]atomic.Int64, len(p.rules)*int(numOutputs))
+	n.partners.Store(p)
+	n.gen.Add(1)
+	return nil
+}
+
+// CheckPartner reports the first entry of a partner's declared
+// constituency that [Net.SetPartners] would refuse, naming it.
+func CheckPartner(entries []Entry) error {
+	scratch := &Net{ip: new(bart.Table[uint32]), domains: map[string][]int32{}, exact: map[string][]int32{}}
+	for _, e := range entries {
+		if asnEntry.MatchString(strings.TrimSpace(e.Value)) {
+			return fmt.Errorf("partner constituency entry %q (%s): give the autonomous system's prefixes", e.Value, e.Where)
+		}
+		if err := scratch.addEntry(RulePartner, e, false, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Generation changes whenever what the net protects changes (the
+// partners' constituencies), for caches of what it decided.
+func (n *Net) Generation() uint64 {
+	if n == nil {
+		return 0
+	}
+	return n.gen.Load()
+}
+
 // Enabled reports whether the net has any rule.
-func (n *Net) Enabled() bool { return n != nil && len(n.rules) > 0 }
+func (n *Net) Enabled() bool { return n != nil && (len(n.rules) > 0 || n.partners.Load() != nil) }
 
 // Default returns the net a node starts with when its configuration says
 // nothing: the IANA special-purpose registries and the shipped

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/entente-cti/entente/internal/observable"
+	"github.com/entente-cti/entente/internal/stix/pattern"
 	"go4.org/netipx"
 )
 
@@ -381,5 +382,138 @@ func TestFuzzSeeds(t *testing.T) {
 		if ents, err := os.ReadDir(filepath.Join("testdata", "fuzz", f)); err != nil || len(ents) == 0 {
 			t.Errorf("no seed corpus for %s: %v", f, err)
 		}
+	}
+}
+
+// TestWithConstituency: a net derived with a constituency decides as a
+// net built with it from the start, for values inside, around and
+// outside it, on a base prefix too (10.1.0.0/16 adds a rule to a set of
+// the base); the base and a sibling net are left as they were.
+func TestWithConstituency(t *testing.T) {
+	base := defaultNet(t)
+	cons := []Entry{{Value: "81.20.0.0/24", Where: "a line 1"}, {Value: "cert.example", Where: "a line 2"}, {Value: "10.1.0.0/16", Where: "a line 3"}}
+	derived, err := base.WithConstituency(cons)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sibling, err := base.WithConstituency([]Entry{{Value: "81.20.1.0/24", Where: "b line 1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := ShippedWarninglists()
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := New(Config{IANA: true, Warninglists: ws, WidestIPv4: 8, WidestIPv6: 16, Constituency: cons})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		k observable.Kind
+		v string
+	}{
+		{observable.IPv4, "81.20.0.7"}, {observable.CIDR4, "81.20.0.0/16"}, {observable.CIDR4, "81.20.0.128/25"},
+		{observable.IPv4, "81.20.1.7"}, {observable.Domain, "www.cert.example"}, {observable.IPv4, "10.1.2.3"},
+		{observable.CIDR4, "10.0.0.0/8"}, {observable.IPv4, "45.33.32.156"}, {observable.CIDR4, "0.0.0.0/0"},
+	}
+	for _, c := range cases {
+		got, want := derived.Decide(c.k, c.v), whole.Decide(c.k, c.v)
+		if got.Action != want.Action || got.Rule != want.Rule || fmt.Sprint(got.Parts) != fmt.Sprint(want.Parts) {
+			t.Errorf("%s: derived %v %v %v, built whole %v %v %v", c.v, got.Action, got.Rule, got.Parts, want.Action, want.Rule, want.Parts)
+		}
+		if d := base.Decide(c.k, c.v); (c.v == "81.20.0.7" || c.v == "www.cert.example") && d.Action != Keep {
+			t.Errorf("the base net changed: %s is %v", c.v, d.Action)
+		}
+	}
+	if d := sibling.Decide(observable.IPv4, "81.20.0.7"); d.Action != Keep {
+		t.Errorf("the sibling net protects its sibling's constituency: %v", d.Rule)
+	}
+	if d := sibling.Decide(observable.IPv4, "81.20.1.7"); d.Action != Suppress || d.Rule.Kind != RuleConstituency {
+		t.Errorf("the sibling net: 81.20.1.7 is %v by %v", d.Action, d.Rule)
+	}
+	if _, err := base.WithConstituency([]Entry{{Value: "not a value!", Where: "c line 1"}}); err == nil || !strings.Contains(err.Error(), "c line 1") {
+		t.Errorf("a bad entry: %v", err)
+	}
+}
+
+// TestSetPartners: partners' declared constituencies are protected as
+// the node's own: an address or a domain inside one is suppressed by a
+// partner-constituency rule, a network around one is cut around it and
+// around the node's own ranges, the explanation names the partner, and
+// the generation moves; setting none removes them; a malformed entry is
+// refused, named.
+func TestSetPartners(t *testing.T) {
+	n, err := defaultNet(t).WithConstituency([]Entry{{Value: "81.20.0.0/24", Where: "own"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := n.Generation()
+	if err := n.SetPartners([]Entry{{Value: "81.20.8.0/24", Where: "partner CERT-JP"}, {Value: "partner.example", Where: "partner CERT-JP"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n.Generation() == gen {
+		t.Error("the generation did not change")
+	}
+	for _, c := range []struct {
+		k     observable.Kind
+		v     string
+		want  Action
+		kind  RuleKind
+		parts string
+	}{
+		{observable.IPv4, "81.20.8.1", Suppress, RulePartner, "[]"},
+		{observable.Domain, "www.partner.example", Suppress, RulePartner, "[]"},
+		{observable.URL, "http://partner.example/x", Suppress, RulePartner, "[]"},
+		{observable.CIDR4, "81.20.8.0/23", Cut, RulePartner, "[81.20.9.0/24]"},
+		{observable.CIDR4, "81.20.0.0/20", Cut, RuleConstituency, "[81.20.1.0/24 81.20.2.0/23 81.20.4.0/22 81.20.9.0/24 81.20.10.0/23 81.20.12.0/22]"},
+		{observable.CIDR4, "81.20.0.0/24", Suppress, RuleConstituency, "[]"},
+		{observable.CIDR4, "10.0.0.0/8", Suppress, RuleIANA, "[]"},
+		{observable.CIDR4, "0.0.0.0/0", Refuse, RuleTooBroad, "[]"},
+		{observable.IPv4, "45.33.32.156", Keep, "", "[]"},
+	} {
+		d := n.Decide(c.k, c.v)
+		if d.Action != c.want || d.Rule.Kind != c.kind || fmt.Sprint(d.Parts) != c.parts {
+			t.Errorf("%s: %v by %v, parts %v; want %v by %s, parts %s", c.v, d.Action, d.Rule, d.Parts, c.want, c.kind, c.parts)
+		}
+	}
+	g := n.Guard(OutputExport)
+	if whole, parts := g.Admit(observable.IPv4, "81.20.8.7"); whole || len(parts) != 0 {
+		t.Errorf("admit a partner's address: %v %v", whole, parts)
+	}
+	counted := false
+	for _, c := range n.Counts() {
+		counted = counted || (c.Rule.Kind == RulePartner && c.Output == OutputExport && c.N == 1)
+	}
+	if !counted {
+		t.Errorf("the suppression is not counted: %+v", n.Counts())
+	}
+	// Every way of deciding names the partner's rule (and counts it).
+	corr := n.Guard(OutputCorrelation)
+	for _, pat := range []string{"[ipv4-addr:value = '81.20.8.7']", "[ipv4-addr:value = '81.20.8.7'] OR [ipv4-addr:value = '81.20.8.8']",
+		"[ipv4-addr:value = '81.20.8.7' AND network-traffic:dst_port = 443]"} {
+		raw := fmt.Sprintf(`{"type":"indicator","pattern_type":"stix","pattern":%q}`, pat)
+		if ok, rule := corr.ProtectedIndicator([]byte(raw)); !ok || !strings.Contains(rule, "partner CERT-JP") {
+			t.Errorf("ProtectedIndicator(%s): %v %q", pat, ok, rule)
+		}
+		p, err := pattern.Parse(pat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if corr.AdmitPattern(p) {
+			t.Errorf("AdmitPattern(%s) admits a partner's address", pat)
+		}
+	}
+	ex, err := n.Explain("81.20.8.7")
+	if err != nil || !strings.Contains(ex.Rule, "partner CERT-JP") || len(ex.Rules) == 0 {
+		t.Errorf("explain: %+v %v", ex, err)
+	}
+	if err := n.SetPartners(nil); err != nil {
+		t.Fatal(err)
+	}
+	if d := n.Decide(observable.IPv4, "81.20.8.1"); d.Action != Keep {
+		t.Errorf("partners removed: 81.20.8.1 is %v by %v", d.Action, d.Rule)
+	}
+	if err := n.SetPartners([]Entry{{Value: "not a value!", Where: "partner X"}}); err == nil || !strings.Contains(err.Error(), "partner X") {
+		t.Errorf("a bad entry: %v", err)
 	}
 }

@@ -18,6 +18,10 @@ const (
 	RuleMulticast RuleKind = "iana-multicast"
 	// RuleConstituency is an entry of the node's constituency.
 	RuleConstituency RuleKind = "constituency"
+	// RulePartner is an entry of the constituency a partner declared
+	// (its networks, addresses and domains: a member of the federation
+	// never blocks another).
+	RulePartner RuleKind = "partner-constituency"
 	// RuleWarninglist is a MISP warninglist.
 	RuleWarninglist RuleKind = "warninglist"
 	// RuleAllowlist is an entry of the operator's allowlist.

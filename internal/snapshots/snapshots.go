@@ -87,8 +87,14 @@ func (s *Service) Snapshot(ctx context.Context, p entente.Principal, ifNoneMatch
 // renderer compiles a snapshot for the gate.
 type renderer struct{ s *Service }
 
-// Key implements egress.Renderer.
-func (renderer) Key() string { return "snapshot" }
+// Key implements egress.Renderer: a change of what the guard protects
+// (partners' constituencies) is a new rendering.
+func (r renderer) Key() string {
+	if g, ok := r.s.guard.(interface{ Generation() uint64 }); ok && g.Generation() > 0 {
+		return fmt.Sprintf("snapshot %d", g.Generation())
+	}
+	return "snapshot"
+}
 
 // StaleFor implements egress.Staler.
 func (renderer) StaleFor() time.Duration { return StaleFor }
