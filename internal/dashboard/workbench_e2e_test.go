@@ -333,8 +333,8 @@ func TestWorkbenchRolesInBrowser(t *testing.T) {
 		role  entente.Role
 		shown []string
 	}{
-		{entente.RoleAnalyst, []string{"overview", "alerts", "search", "browse", "matrix", "indicator", "partners"}},
-		{entente.RoleAdmin, []string{"overview", "alerts", "search", "browse", "matrix", "indicator", "partners", "audit"}},
+		{entente.RoleAnalyst, []string{"overview", "alerts", "search", "browse", "matrix", "indicator", "devices", "partners"}},
+		{entente.RoleAdmin, []string{"overview", "alerts", "search", "browse", "matrix", "indicator", "devices", "partners", "audit"}},
 	} {
 		signIn(t, ctx, tn.srv.URL, tn.keys[tc.role])
 		var nav []string
