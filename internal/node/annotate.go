@@ -84,7 +84,7 @@ func (s *Service) visible(ctx context.Context, p entente.Principal, id string) (
 	return entente.Collection{}, entente.ObjectEntry{}, entente.Errorf(entente.ENOTFOUND, "no collection you may read holds %q", id)
 }
 
-// store validates and stores objects the workbench made in collection as
+// storeAnnotation validates and stores objects the workbench made in collection as
 // p, audits it, and returns the first.
 func (s *Service) storeAnnotation(ctx context.Context, p entente.Principal, collection, what string, objs ...map[string]any) (Created, error) {
 	raws := make([]json.RawMessage, len(objs))

@@ -329,8 +329,18 @@ func (s *Service) View(ctx context.Context, p entente.Principal, id string) (Obj
 		if err != nil {
 			return ObjectView{}, err
 		}
+		// An indicator supports the alerts on the threat it indicates
+		// (correlation resolves its sightings to that threat).
+		threats := map[string]bool{id: true}
+		if v.Type == "indicator" {
+			for _, e := range edges {
+				if e.Outgoing && e.Type == "indicates" {
+					threats[e.Other] = true
+				}
+			}
+		}
 		for _, a := range als {
-			if a.Threat == id || slices.Contains(a.Supports, id) {
+			if threats[a.Threat] || slices.Contains(a.Supports, id) {
 				v.Alerts = append(v.Alerts, a.AlertRef)
 			}
 		}

@@ -151,7 +151,13 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 		w.add(`c.id = ANY(` + w.arg(q.Collections) + `) OR c.alias = ANY(` + w.arg(q.Collections) + `)`)
 		w.conds[len(w.conds)-1] = `(` + w.conds[len(w.conds)-1] + `)`
 	}
-	if len(q.Types) > 0 {
+	switch len(q.Types) {
+	case 0:
+	case 1:
+		// Equality, not = ANY: the browse list of one type then walks
+		// search_docs_type in order and stops at the page's end.
+		w.add(`d.type = ` + w.arg(q.Types[0]))
+	default:
 		w.add(`d.type = ANY(` + w.arg(q.Types) + `)`)
 	}
 	if len(q.TLPs) > 0 {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store"
 	"github.com/entente-cti/entente/internal/store/sqlite"
 	"github.com/entente-cti/entente/internal/store/storetest"
@@ -138,4 +139,67 @@ func TestSearchConformance(t *testing.T) {
 		})
 		return s
 	})
+}
+
+// TestSearchBackfill checks that the migration that creates the search
+// index indexes the objects stored before it: it is undone by hand on a
+// store holding objects, and applied again by reopening it.
+func TestSearchBackfill(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s := open(t, dir)
+	c := entente.Collection{ID: "c1", Title: "One", ReadRoles: []entente.Role{entente.RoleAnalyst}}
+	if err := s.CreateCollection(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	objs := storetest.Indicators(t, 0, 30)
+	objs = append(objs, storetest.ATTACKSubset(t)[:50]...)
+	if _, err := s.AddObjects(ctx, "c1", objs); err != nil {
+		t.Fatal(err)
+	}
+	count := func(s *sqlite.Store) int {
+		t.Helper()
+		n := 0
+		q := store.SearchQuery{Limit: 1000}
+		for {
+			p, err := s.SearchObjects(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(p.Hits)
+			if p.Next == "" {
+				return n
+			}
+			q.Next = p.Next
+		}
+	}
+	if n := count(s); n != 80 {
+		t.Fatalf("before: %d objects browsed, want 80", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`DROP TRIGGER objects_search_insert`, `DROP TRIGGER objects_search_latest`, `DROP TRIGGER objects_search_superseded`, `DROP TRIGGER objects_search_delete`,
+		`DROP TABLE search_fts`, `DROP TABLE search_docs`, `DROP TABLE search_keys`, `DELETE FROM schema_migrations WHERE name = '1710_search.sql'`,
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	db.Close()
+	s = open(t, dir)
+	defer s.Close()
+	if n := count(s); n != 80 {
+		t.Errorf("after the migration ran again: %d objects browsed, want 80", n)
+	}
+	name := stix.Title(objs[30].Raw)
+	p, err := s.SearchObjects(ctx, store.SearchQuery{Text: name})
+	if err != nil || len(p.Hits) == 0 || p.Hits[0].ID != objs[30].ID {
+		t.Errorf("full-text search for %q after the backfill: %+v, %v", name, p.Hits, err)
+	}
 }
