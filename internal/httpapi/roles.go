@@ -32,6 +32,8 @@ var (
 	analysts     = []entente.Role{entente.RoleAdmin, entente.RoleAnalyst}
 	sensorsToo   = []entente.Role{entente.RoleAdmin, entente.RoleAnalyst, entente.RoleSensor}
 	partnersOnly = []entente.Role{entente.RolePartner}
+	// sensorsAndAdmin are the roles that post network logs.
+	sensorsAndAdmin = []entente.Role{entente.RoleAdmin, entente.RoleSensor}
 )
 
 // accessTable lists every route the mux serves under /api/v1, and
@@ -74,6 +76,9 @@ var accessTable = []Access{
 	{"GET /api/v1/alerts/{id}", analysts, "read an alert and its evidence", ""},
 	{"POST /api/v1/alerts/{id}/ack", analysts, "acknowledge an alert", ""},
 	{"POST /api/v1/alerts/{id}/resolve", analysts, "resolve an alert", ""},
+	{"GET /api/v1/devices", analysts, "list the devices of the node's device watch", "their real identities never leave the node"},
+	{"GET /api/v1/devices/{device}", analysts, "one device's profile and findings", ""},
+	{"POST /api/v1/devices/events", sensorsAndAdmin, "post network logs to the node's device watch", "findings become sightings in the sightings collection"},
 	{"GET /api/v1/explain", sensorsToo, "which safety rule keeps a value out of which output", ""},
 	{"GET /api/v1/blind/epoch", partnersOnly, "blind access: the current epoch", "only with an agreement that grants blind access"},
 	{"GET /api/v1/blind/set", partnersOnly, "blind access: the blinded indicator set", "only with an agreement that grants blind access"},
