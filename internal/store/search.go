@@ -18,10 +18,12 @@ import (
 // implements it alongside [Store]; the node service obtains it by type
 // assertion.
 //
-// The index is kept in the transaction that writes the objects (and
+// A search sees every object stored before it: the index is kept up to
+// date by the store (in the transaction that writes the objects, or, on
+// SQLite, by the writer when it is idle and at once before a search), and
 // built for objects stored before it existed by the migration that
-// created it), so it answers the first query after a start as fast as
-// the next. It indexes names, aliases, external ids (T1566, CVE-…),
+// created it, so it answers the first query after a start as fast as the
+// next. It indexes names, aliases, external ids (T1566, CVE-…),
 // observable values and the values an indicator's pattern compares, with
 // more weight than descriptions, labels and contents.
 //

@@ -117,11 +117,27 @@ func (s *Store) AddObjects(ctx context.Context, collection string, objs []*stix.
 // waiting when it starts a transaction.
 func (s *Store) writer() {
 	defer close(s.writerDone)
+	// The search index follows when the writer is idle (searchindex.go).
+	idle := time.NewTimer(searchIdle)
+	behind := true // a store opened may hold objects not yet indexed
+	wait := searchIdle
+	s.searchAt = time.Now()
 	for {
 		var group []*addRequest
+		if behind {
+			idle.Reset(wait)
+		}
 		select {
 		case r := <-s.adds:
+			idle.Stop()
+			wait = searchIdle
 			group = append(group, r)
+		case <-idle.C:
+			// Idle: one batch, then the next at once unless an
+			// addition comes first.
+			behind = !s.indexSearchBatch()
+			wait = 0
+			continue
 		case <-s.stop:
 			// Calls queued but not started fail: none waits forever.
 			for {
@@ -156,6 +172,11 @@ func (s *Store) writer() {
 			} else {
 				close(r.done)
 			}
+		}
+		behind = true
+		if time.Since(s.searchAt) > searchMaxLag {
+			// A constant load: the index keeps up a batch at a time.
+			behind = !s.indexSearchBatch()
 		}
 	}
 }

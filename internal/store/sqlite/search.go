@@ -120,6 +120,9 @@ const searchCandidates = 1000
 // SearchObjects searches or browses the latest object versions; see
 // [store.SearchStore.SearchObjects].
 func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.SearchPage, error) {
+	if err := s.catchUpSearch(ctx); err != nil {
+		return store.SearchPage{}, err
+	}
 	var after store.SearchCursor
 	if q.Next != "" {
 		var err error

@@ -66,6 +66,10 @@ type Store struct {
 	// audit is the audit log's own database file.
 	audit *auditLog
 
+	// searchAt is when the writer last indexed for search (searchindex.go);
+	// only the writer goroutine uses it.
+	searchAt time.Time
+
 	// orderMu makes deciding a call's date_added and queueing it one
 	// step; lastAdded is the greatest date_added decided so far.
 	orderMu   sync.Mutex

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -184,8 +185,9 @@ func TestSearchBackfill(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, stmt := range []string{
-		`DROP TRIGGER objects_search_insert`, `DROP TRIGGER objects_search_latest`, `DROP TRIGGER objects_search_superseded`, `DROP TRIGGER objects_search_delete`,
-		`DROP TABLE search_fts`, `DROP TABLE search_docs`, `DROP TABLE search_keys`, `DELETE FROM schema_migrations WHERE name = '1710_search.sql'`,
+		`DROP TRIGGER objects_search_latest`, `DROP TRIGGER objects_search_superseded`, `DROP TRIGGER objects_search_delete`,
+		`DROP TABLE search_fts`, `DROP TABLE search_docs`, `DROP TABLE search_keys`, `DROP TABLE search_state`,
+		`DELETE FROM schema_migrations WHERE name IN ('1710_search.sql', '1720_search_deferred.sql')`,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)
@@ -201,5 +203,56 @@ func TestSearchBackfill(t *testing.T) {
 	p, err := s.SearchObjects(ctx, store.SearchQuery{Text: name})
 	if err != nil || len(p.Hits) == 0 || p.Hits[0].ID != objs[30].ID {
 		t.Errorf("full-text search for %q after the backfill: %+v, %v", name, p.Hits, err)
+	}
+}
+
+// TestSearchIndexedWhenIdle checks that the writer indexes new objects for
+// search when no addition waits, without a search asking for it, and that
+// a search right after an addition sees it (it indexes what is left).
+func TestSearchIndexedWhenIdle(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s := open(t, dir)
+	defer s.Close()
+	c := entente.Collection{ID: "c1", Title: "One", ReadRoles: []entente.Role{entente.RoleAnalyst}}
+	if err := s.CreateCollection(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlite.FileName)+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	lag := func() (indexed, stored int64) {
+		t.Helper()
+		if err := db.QueryRowContext(ctx, `SELECT (SELECT seq FROM search_state), (SELECT coalesce(max(seq), 0) FROM objects)`).Scan(&indexed, &stored); err != nil {
+			t.Fatal(err)
+		}
+		return indexed, stored
+	}
+	objs := storetest.ATTACKSubset(t)[:40]
+	if _, err := s.AddObjects(ctx, "c1", objs); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		indexed, stored := lag()
+		if indexed == stored && stored > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10 s after an addition the search index reflects objects up to %d of %d", indexed, stored)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Added and searched at once: the search indexes what is left.
+	more := storetest.Indicators(t, 0, 5)
+	if _, err := s.AddObjects(ctx, "c1", more); err != nil {
+		t.Fatal(err)
+	}
+	name := stix.Title(more[4].Raw)
+	p, err := s.SearchObjects(ctx, store.SearchQuery{Text: name})
+	if err != nil || len(p.Hits) == 0 || p.Hits[0].ID != more[4].ID {
+		t.Errorf("search for %q right after its addition: %+v, %v", name, p.Hits, err)
 	}
 }
