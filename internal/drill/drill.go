@@ -957,6 +957,9 @@ func Summary(wr io.Writer, res *Result) {
 				fmt.Fprintf(wr, "Full disk: skipped: %s\n", d.Skipped)
 			} else {
 				fmt.Fprintf(wr, "Full disk: %s full from %.1f s to %.1f s: write answered %q; reads served %t; recovered %t\n", d.Node, d.FullAt, d.FreedAt, d.WriteRefused, d.ReadsServed, d.Recovered)
+				if d.AcceptedWhileFull > 0 {
+					fmt.Fprintf(wr, "  %d sightings stored while full before a write was refused (space the store had allocated)\n", d.AcceptedWhileFull)
+				}
 			}
 		}
 		if len(res.Skewed) > 0 {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -48,8 +49,12 @@ type DiskFullResult struct {
 	// and message); ReadsServed whether reads were answered meanwhile;
 	// Recovered whether a write succeeded once space returned.
 	WriteRefused string `json:"write_refused"`
-	ReadsServed  bool   `json:"reads_served"`
-	Recovered    bool   `json:"recovered"`
+	// AcceptedWhileFull are the sightings stored, and acknowledged,
+	// after the disk filled and before a write was refused: space the
+	// store had already allocated.
+	AcceptedWhileFull int  `json:"accepted_while_full"`
+	ReadsServed       bool `json:"reads_served"`
+	Recovered         bool `json:"recovered"`
 	// Skipped says why the fault was not injected.
 	Skipped string `json:"skipped,omitempty"`
 }
@@ -154,6 +159,13 @@ func (f *federation) unmountFullDisk(fd *fullDisk) error {
 	return os.Rename(fd.orig, n.dir)
 }
 
+// The full disk is probed with up to probesWhileFull writes of
+// probeSightings sightings each, until one is refused.
+const (
+	probesWhileFull = 40
+	probeSightings  = 200
+)
+
 // fill writes a filler file until the tmpfs is full.
 func fill(dir string) error {
 	fh, err := os.Create(filepath.Join(dir, "filler"))
@@ -172,14 +184,18 @@ func fill(dir string) error {
 	}
 }
 
-// probeWrite reports a sighting, as node n's sensor, of an indicator no
-// node knows (it raises no alert, wherever it goes), and returns the
+// probeWrite reports count sightings, as node n's sensor, of an indicator
+// no node knows (they raise no alert, wherever they go), and returns the
 // answer's status and body. The sightings endpoint stores synchronously:
-// its answer says whether the node could store it.
-func (f *federation) probeWrite(ctx context.Context, n *fedNode, k int) (int, string) {
+// its answer says whether the node could store them.
+func (f *federation) probeWrite(ctx context.Context, n *fedNode, k, count int) (int, string) {
 	seen := "2026-01-01T00:00:00.000Z"
-	obj := fmt.Sprintf(`{"objects":[{"type":"sighting","spec_version":"2.1","id":"%s","created":"%s","modified":"%s","created_by_ref":"%s","first_seen":"%s","last_seen":"%s","count":1,"sighting_of_ref":"%s","where_sighted_refs":["%s"]}]}`,
-		detID("sighting", "disk probe ", k), seen, seen, n.org.ID, seen, seen, detID("indicator", "no such indicator"), n.org.ID)
+	var objs []string
+	for j := range count {
+		objs = append(objs, fmt.Sprintf(`{"type":"sighting","spec_version":"2.1","id":"%s","created":"%s","modified":"%s","created_by_ref":"%s","first_seen":"%s","last_seen":"%s","count":1,"sighting_of_ref":"%s","where_sighted_refs":["%s"]}`,
+			detID("sighting", fmt.Sprintf("disk probe %d/%d", k, j)), seen, seen, n.org.ID, seen, seen, detID("indicator", "no such indicator"), n.org.ID))
+	}
+	obj := `{"objects":[` + strings.Join(objs, ",") + `]}`
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, n.url+match.SightingsPath, bytes.NewReader([]byte(obj)))
 	req.Header.Set("Authorization", "Bearer "+n.sensorKey)
 	req.Header.Set("Content-Type", taxiiclient.MediaTAXII)
@@ -367,7 +383,17 @@ func (f *federation) runFaults(ctx context.Context, cfg Config, p *faultPlan, st
 				return
 			}
 			d.res.FullAt = since()
-			code, body := f.probeWrite(ctx, n, 1)
+			// What SQLite had already allocated (a write-ahead log
+			// kept at its size, free pages) takes some writes: they
+			// are stored, and acknowledged. Write until one needs
+			// new space.
+			code, body := 0, ""
+			for k := 1; k <= probesWhileFull; k++ {
+				if code, body = f.probeWrite(ctx, n, k, probeSightings); code >= 500 || code == 0 {
+					break
+				}
+				d.res.AcceptedWhileFull += probeSightings
+			}
 			d.res.WriteRefused = fmt.Sprintf("%d %s", code, body)
 			d.res.ReadsServed = f.probeRead(ctx, n)
 			if code < 500 {
@@ -381,8 +407,8 @@ func (f *federation) runFaults(ctx context.Context, cfg Config, p *faultPlan, st
 				return
 			}
 			d.res.FreedAt = since()
-			for k := 2; k < 50 && !d.res.Recovered; k++ {
-				if code, _ := f.probeWrite(ctx, n, k); code == http.StatusAccepted || code == http.StatusOK {
+			for k := probesWhileFull + 1; k < probesWhileFull+50 && !d.res.Recovered; k++ {
+				if code, _ := f.probeWrite(ctx, n, k, 1); code == http.StatusAccepted || code == http.StatusOK {
 					d.res.Recovered = true
 				} else {
 					time.Sleep(200 * time.Millisecond)
