@@ -12,9 +12,10 @@ import (
 // The search index (search_docs, search_fts, search_keys) of objects
 // inserted since search_state.seq is written by the writer goroutine in
 // batches when no addition has waited for searchIdle, at least every
-// searchMaxLag under a constant load, and entirely before any search
-// (SearchObjects): a POST pays for storing its objects, not for indexing
-// them, and a search sees every object stored before it.
+// searchMaxLag under a constant load, and before a search
+// (SearchObjects) when at most maxSearchCatchUp objects wait: a POST pays
+// for storing its objects, not for indexing them, and a search sees every
+// object stored before it except in the seconds after a bulk addition.
 const (
 	// searchIdle is how long the writer waits without additions before
 	// it indexes.
@@ -85,14 +86,34 @@ func (s *Store) indexSearchBatch() bool {
 	return done
 }
 
+// maxSearchCatchUp bounds what a search indexes before it answers (about
+// a second of work): past a bulk addition of more, it answers from the
+// index as it stands while the writer indexes the rest when idle, rather
+// than keep the analyst waiting for all of it.
+const maxSearchCatchUp = 20_000
+
 // catchUpSearch brings the search index up to date with every object
-// stored before the call, through the writer.
+// stored before the call, through the writer, unless more than
+// maxSearchCatchUp objects wait.
 func (s *Store) catchUpSearch(ctx context.Context) error {
+	return s.indexSearch(ctx, maxSearchCatchUp)
+}
+
+// IndexSearch brings the search index up to date with every object stored
+// before the call, however many (benchmarks and tools that must not
+// search a partial index; a node need not call it).
+func (s *Store) IndexSearch(ctx context.Context) error {
+	return s.indexSearch(ctx, 0)
+}
+
+// indexSearch indexes every object not yet indexed, unless more than
+// bound (> 0) wait.
+func (s *Store) indexSearch(ctx context.Context, bound int64) error {
 	var from, upto int64
 	if err := s.read.QueryRowContext(ctx, `SELECT (SELECT seq FROM search_state WHERE id = 1), (SELECT coalesce(max(seq), 0) FROM objects)`).Scan(&from, &upto); err != nil {
 		return fmt.Errorf("search index: %w", err)
 	}
-	if upto <= from {
+	if upto <= from || (bound > 0 && upto-from > bound) {
 		return nil
 	}
 	err := s.enqueueWrite(ctx, func(ctx context.Context, tx *sql.Tx, _ []entente.AddOutcome) error {
