@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -244,6 +245,33 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 		// and a range of rowids is cheap to it), and those whose exact
 		// name or value the text is, found by index, are ranked with
 		// them.
+		// An address or a network is a value, not words: its numbers
+		// are in most of a million addresses' tokens, and a phrase
+		// query over them costs hundreds of milliseconds. The objects
+		// that hold the value are found by index; the others that
+		// merely mention it are searched for only when none does.
+		if isAddress(q.Text) {
+			var exact []string
+			if exact, err = s.candidates(ctx, `SELECT seq FROM search_keys WHERE key = ? LIMIT 100`, []any{strings.Trim(store.SearchKey(strings.Join(words, " ")), "|")}); err != nil {
+				break
+			}
+			if len(exact) > 0 {
+				// The exact holders, without the phrase query: each
+				// ranks as an exact match.
+				match, from, score, scoreArgs, order = "", `search_docs d`, `-1000.0`, nil, `ORDER BY d.seq`
+				if got, err = run(`d.seq IN (`+strings.Join(exact, ",")+`)`, -1, 0); err != nil {
+					break
+				}
+				slices.SortFunc(got, func(a, b row) int {
+					if c := cmp.Compare(a.rank, b.rank); c != 0 {
+						return c
+					}
+					return cmp.Compare(a.seq, b.seq)
+				})
+				got = got[min(after.Offset, len(got)):]
+				break
+			}
+		}
 		var bound sql.NullInt64
 		if err := s.read.QueryRowContext(ctx, `SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`,
 			match, searchCandidates-1).Scan(&bound); err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -314,4 +342,14 @@ func (s *Store) candidates(ctx context.Context, query string, args []any) ([]str
 		return nil, fmt.Errorf("search: %w", err)
 	}
 	return out, nil
+}
+
+// isAddress reports whether text is one IP address or network.
+func isAddress(text string) bool {
+	text = strings.TrimSpace(text)
+	if _, err := netip.ParseAddr(text); err == nil {
+		return true
+	}
+	_, err := netip.ParsePrefix(text)
+	return err == nil
 }
