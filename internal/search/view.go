@@ -255,7 +255,7 @@ func (s *Service) View(ctx context.Context, p entente.Principal, id string) (Obj
 	if s.cfg.Warninglists != nil {
 		var values []string
 		if o.Pattern != "" {
-			values = patternValues(o.Pattern)
+			values = stix.PatternValues(o.Pattern)
 		}
 		var val string
 		if json.Unmarshal(o.Value, &val) == nil && val != "" {
@@ -401,32 +401,4 @@ func markingsOf(raw json.RawMessage) []string {
 func typeOf(id string) string {
 	t, _, _ := strings.Cut(id, "--")
 	return t
-}
-
-// patternValues returns the string literals a STIX pattern compares.
-func patternValues(p string) []string {
-	var out []string
-	for i := 0; i < len(p); i++ {
-		if p[i] != '\'' {
-			continue
-		}
-		var b strings.Builder
-		j := i + 1
-		for ; j < len(p); j++ {
-			if p[j] == '\\' && j+1 < len(p) {
-				j++
-				b.WriteByte(p[j])
-				continue
-			}
-			if p[j] == '\'' {
-				break
-			}
-			b.WriteByte(p[j])
-		}
-		if b.Len() > 0 {
-			out = append(out, b.String())
-		}
-		i = j
-	}
-	return out
 }

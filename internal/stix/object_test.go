@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -234,5 +235,21 @@ func TestTimestamps(t *testing.T) {
 	}
 	if got := FormatTimestamp(time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)); got != "2020-01-02T03:04:05.000Z" {
 		t.Errorf("FormatTimestamp = %s", got)
+	}
+}
+
+func TestPatternValues(t *testing.T) {
+	for _, tc := range []struct {
+		pattern string
+		want    []string
+	}{
+		{`[ipv4-addr:value = '198.51.100.1']`, []string{"198.51.100.1"}},
+		{`[domain-name:value = 'evil.example.com' OR url:value = 'http://x.example/a\'b']`, []string{"evil.example.com", "http://x.example/a'b"}},
+		{`[file:name = '']`, nil},
+		{`[ipv4-addr:value = '10.0.0.1`, []string{"10.0.0.1"}},
+	} {
+		if got := PatternValues(tc.pattern); !slices.Equal(got, tc.want) {
+			t.Errorf("PatternValues(%q) = %q, want %q", tc.pattern, got, tc.want)
+		}
 	}
 }

@@ -173,7 +173,7 @@ func SearchDocOf(raw []byte) SearchDoc {
 	for _, h := range f.Hashes {
 		addName(h)
 	}
-	patternValues := PatternValues(f.Pattern)
+	patternValues := stix.PatternValues(f.Pattern)
 	addName(patternValues...)
 	addName(f.Abstract)
 	body = append(body, f.Description)
@@ -218,35 +218,6 @@ func TLPOf(refs []string) string {
 		return ""
 	}
 	return strings.TrimPrefix(strings.ToLower(best.String()), "tlp:")
-}
-
-// PatternValues returns the string literals a STIX pattern compares
-// ('198.51.100.1', 'evil.example.com'…), in order, without quotes.
-func PatternValues(p string) []string {
-	var out []string
-	for i := 0; i < len(p); i++ {
-		if p[i] != '\'' {
-			continue
-		}
-		var b strings.Builder
-		j := i + 1
-		for ; j < len(p); j++ {
-			if p[j] == '\\' && j+1 < len(p) {
-				j++
-				b.WriteByte(p[j])
-				continue
-			}
-			if p[j] == '\'' {
-				break
-			}
-			b.WriteByte(p[j])
-		}
-		if b.Len() > 0 {
-			out = append(out, b.String())
-		}
-		i = j
-	}
-	return out
 }
 
 // SearchWords splits a search text into its words: runs of letters and

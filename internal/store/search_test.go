@@ -130,6 +130,6 @@ func FuzzSearchText(f *testing.F) {
 				t.Errorf("cursor %q: %+v then %+v, %v", cursor, c, back, err)
 			}
 		}
-		_ = PatternValues(text)
+		_ = stix.PatternValues(text)
 	})
 }
