@@ -1071,17 +1071,27 @@ func (e *Engine) evidence(t *threatState, mask uint64) []SourceEvidence {
 func (e *Engine) Evidence(alertID string) []SourceEvidence {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	t, span := e.alertSpan(alertID)
+	if t == nil {
+		return nil
+	}
+	return e.evidence(t, span)
+}
+
+// alertSpan returns the threat of the alert with the given id that the
+// engine holds, and the mask of the sightings within the alert's span
+// (nil for an alert it does not hold). The caller holds e.mu.
+func (e *Engine) alertSpan(alertID string) (*threatState, uint64) {
 	for _, t := range e.threats {
 		for _, st := range t.reported {
-			if st.id != alertID {
-				continue
+			if st.id == alertID {
+				e.runBuf = t.runs(e.runBuf)
+				_, _, _, _, _, span := e.measure(t, e.runBuf, st.epoch)
+				return t, span
 			}
-			e.runBuf = t.runs(e.runBuf)
-			_, _, _, _, _, span := e.measure(t, e.runBuf, st.epoch)
-			return e.evidence(t, span)
 		}
 	}
-	return nil
+	return nil, 0
 }
 
 // Sighted returns the objects (indicators…) whose sightings support the
@@ -1090,30 +1100,24 @@ func (e *Engine) Evidence(alertID string) []SourceEvidence {
 func (e *Engine) Sighted(alertID string) []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, t := range e.threats {
-		for _, st := range t.reported {
-			if st.id != alertID {
-				continue
-			}
-			e.runBuf = t.runs(e.runBuf)
-			_, _, _, _, _, span := e.measure(t, e.runBuf, st.epoch)
-			seen := map[uint32]bool{}
-			var out []string
-			for i := range t.entries {
-				en := &t.entries[i]
-				if en.mask&span == 0 || seen[en.object] {
-					continue
-				}
-				seen[en.object] = true
-				if name := e.objNames[en.object]; name != "" {
-					out = append(out, name)
-				}
-			}
-			slices.Sort(out)
-			return out
+	t, span := e.alertSpan(alertID)
+	if t == nil {
+		return nil
+	}
+	seen := map[uint32]bool{}
+	var out []string
+	for i := range t.entries {
+		en := &t.entries[i]
+		if en.mask&span == 0 || seen[en.object] {
+			continue
+		}
+		seen[en.object] = true
+		if name := e.objNames[en.object]; name != "" {
+			out = append(out, name)
 		}
 	}
-	return nil
+	slices.Sort(out)
+	return out
 }
 
 // tierOf returns the highest tier (1-based; 0 for none) met by a window
