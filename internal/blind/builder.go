@@ -157,6 +157,7 @@ func evaluateInputs(key *oprf.PrivateKey, inputs []string, workers int) []uint64
 	next := 0
 	for range min(workers, (len(inputs)+chunk-1)/chunk) {
 		wg.Go(func() {
+			be := newBatchEvaluator(k)
 			for {
 				mu.Lock()
 				lo := next
@@ -165,11 +166,8 @@ func evaluateInputs(key *oprf.PrivateKey, inputs []string, workers int) []uint64
 				if lo >= len(inputs) {
 					return
 				}
-				var o [OutputLen]byte
-				for i := lo; i < min(lo+chunk, len(inputs)); i++ {
-					fullEvaluate(&o, k, []byte(inputs[i]))
-					out[i] = Key(o[:])
-				}
+				hi := min(lo+chunk, len(inputs))
+				be.evaluate(out[lo:hi], inputs[lo:hi])
 			}
 		})
 	}

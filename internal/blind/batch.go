@@ -1,0 +1,177 @@
+package blind
+
+import (
+	"crypto/sha512"
+	"encoding"
+	"hash"
+	"math/big"
+
+	"filippo.io/edwards25519"
+	"filippo.io/edwards25519/field"
+)
+
+// This file evaluates the OPRF on many of the node's own inputs at once,
+// for building a partner's set: the ristretto255 encoding of a point
+// needs an inverse square root (an exponentiation, about a tenth of an
+// evaluation), but the encodings of the doubles of many points need only
+// one field inversion between them (Montgomery's trick), so the set
+// builder multiplies each input's point by k/2 and encodes the doubles.
+// The double-and-encode formulas are those of the Ristretto
+// specification's batched encoding (ristretto.group, "Batched double-and-
+// encode"), as curve25519-dalek's double_and_compress_batch computes
+// them; the tests compare every output with [fullEvaluate]'s.
+
+// scalarHalf is (ℓ+1)/2, the inverse of 2 modulo the group order ℓ.
+var scalarHalf = func() *edwards25519.Scalar {
+	l, _ := new(big.Int).SetString("7237005577332262213973186563042994240857116359379907606001950938285454250989", 10)
+	h := new(big.Int).Rsh(new(big.Int).Add(l, big.NewInt(1)), 1)
+	var le [32]byte
+	b := h.Bytes()
+	for i, c := range b {
+		le[len(b)-1-i] = c
+	}
+	s, err := new(edwards25519.Scalar).SetCanonicalBytes(le[:])
+	if err != nil {
+		panic("blind: (l+1)/2: " + err.Error())
+	}
+	return s
+}()
+
+// batchEvaluator evaluates the OPRF under one key on batches of inputs;
+// each worker has its own (it keeps scratch space between batches).
+type batchEvaluator struct {
+	half   *edwards25519.Scalar // k/2
+	pts    []edwards25519.Point
+	st     []doubleState
+	prefix []field.Element
+	encs   [][32]byte
+	zpad   []byte // SHA-512's state after expand_message_xmd's zero block
+	h      hash.Hash
+}
+
+// doubleState is one point's part of a batched double-and-encode.
+type doubleState struct {
+	e, f, g, h, eg, fh field.Element
+	slow               bool // e·f·g·h = 0: encoded alone
+}
+
+func newBatchEvaluator(k *edwards25519.Scalar) *batchEvaluator {
+	h := sha512.New()
+	var zpad [128]byte
+	h.Write(zpad[:])
+	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		panic("blind: sha512 state: " + err.Error())
+	}
+	return &batchEvaluator{half: new(edwards25519.Scalar).Multiply(k, scalarHalf), zpad: state, h: h}
+}
+
+// evaluate writes the keys of the OPRF outputs of inputs into out.
+func (be *batchEvaluator) evaluate(out []uint64, inputs []string) {
+	n := len(inputs)
+	if cap(be.pts) < n {
+		be.pts = make([]edwards25519.Point, n)
+		be.st = make([]doubleState, n)
+		be.prefix = make([]field.Element, n)
+		be.encs = make([][32]byte, n)
+	}
+	pts := be.pts[:n]
+	for i, in := range inputs {
+		var u [64]byte
+		be.expandXMD(&u, in)
+		p := mapToPoint(u[:32])
+		p.Add(p, mapToPoint(u[32:]))
+		pts[i].VarTimeDoubleScalarBaseMult(be.half, p, zeroScalar)
+	}
+	encs := be.encs[:n]
+	be.doubleEncode(encs, pts)
+	var o [OutputLen]byte
+	for i, in := range inputs {
+		finalize(&o, []byte(in), &encs[i])
+		out[i] = Key(o[:])
+	}
+}
+
+// expandXMD is [expandXMD] with the hash of the zero block computed once.
+func (be *batchEvaluator) expandXMD(out *[64]byte, msg string) {
+	h := be.h
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(be.zpad); err != nil {
+		panic("blind: sha512 state: " + err.Error())
+	}
+	dst := hashToGroupDST
+	h.Write([]byte(msg))
+	h.Write([]byte{0, 64, 0})
+	h.Write(dst)
+	h.Write([]byte{byte(len(dst))})
+	var b0 [64]byte
+	h.Sum(b0[:0])
+	h.Reset()
+	h.Write(b0[:])
+	h.Write([]byte{1})
+	h.Write(dst)
+	h.Write([]byte{byte(len(dst))})
+	h.Sum(out[:0])
+}
+
+// doubleEncode writes the encoding of 2·pts[i] into out[i].
+func (be *batchEvaluator) doubleEncode(out [][32]byte, pts []edwards25519.Point) {
+	st := be.st[:len(pts)]
+	prefix := be.prefix[:len(pts)]
+	var acc, xx, yy, zz, dtt, tmp, prod field.Element
+	acc.One()
+	for i := range pts {
+		x, y, z, t := pts[i].ExtendedCoordinates()
+		s := &st[i]
+		xx.Square(x)
+		yy.Square(y)
+		zz.Square(z)
+		dtt.Multiply(tmp.Square(t), feD)
+		s.e.Multiply(x, tmp.Add(y, y)) // 2XY
+		s.f.Add(&zz, &dtt)             // Z² + dT²
+		s.g.Add(&yy, &xx)              // Y² − aX², a = −1
+		s.h.Subtract(&zz, &dtt)        // Z² − dT²
+		s.eg.Multiply(&s.e, &s.g)
+		s.fh.Multiply(&s.f, &s.h)
+		prod.Multiply(&s.eg, &s.fh)
+		s.slow = prod.Equal(new(field.Element).Zero()) == 1
+		prefix[i].Set(&acc) // the product of those before i
+		if !s.slow {
+			acc.Multiply(&acc, &prod)
+		}
+	}
+	var inv field.Element
+	inv.Invert(&acc) // 1 / the product of all
+	for i := len(pts) - 1; i >= 0; i-- {
+		s := &st[i]
+		if s.slow {
+			var d edwards25519.Point
+			encodeElement(&out[i], d.Add(&pts[i], &pts[i]))
+			continue
+		}
+		var own field.Element // 1 / (e·f·g·h) of this point
+		own.Multiply(&inv, &prefix[i])
+		prod.Multiply(&s.eg, &s.fh)
+		inv.Multiply(&inv, &prod)
+		doubleEncodeOne(&out[i], s, &own)
+	}
+}
+
+// doubleEncodeOne encodes 2P from P's state and 1/(e·f·g·h).
+func doubleEncodeOne(out *[32]byte, s *doubleState, inv *field.Element) {
+	var zInv, tInv, tmp, tmp2, minusE, fSqrtA, e, g, h, magic, sv field.Element
+	zInv.Multiply(&s.eg, inv)
+	tInv.Multiply(&s.fh, inv)
+	rotate := tmp.Multiply(&s.eg, &zInv).IsNegative()
+	minusE.Negate(&s.e)
+	fSqrtA.Multiply(&s.f, feSqrtM1)
+	e.Select(&s.g, &s.e, rotate)
+	g.Select(&minusE, &s.g, rotate)
+	h.Select(&fSqrtA, &s.h, rotate)
+	magic.Select(feSqrtM1, feInvSqrtAMinusD, rotate)
+	negY := tmp.Multiply(tmp.Multiply(&h, &e), &zInv).IsNegative()
+	tmp.Negate(&g)
+	g.Select(&tmp, &g, negY)
+	sv.Multiply(tmp.Subtract(&h, &g), magic.Multiply(&magic, tmp2.Multiply(&g, &tInv)))
+	sv.Absolute(&sv)
+	copy(out[:], sv.Bytes())
+}

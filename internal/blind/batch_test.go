@@ -1,0 +1,103 @@
+package blind
+
+import (
+	"crypto/rand"
+	"fmt"
+	"testing"
+
+	"filippo.io/edwards25519"
+	"filippo.io/edwards25519/field"
+	"github.com/cloudflare/circl/oprf"
+)
+
+// TestBatchEvaluateMatchesFull: the set builder's batched evaluation
+// gives fullEvaluate's key for every input, whatever the batch's size,
+// and its expand_message_xmd (with the zero block hashed once) gives
+// expandXMD's bytes.
+func TestBatchEvaluateMatchesFull(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 17, 256, 301} {
+		key, err := oprf.GenerateKey(suite, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kb, _ := key.MarshalBinary()
+		k, err := scalarOf(kb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs := make([]string, n)
+		for i := range inputs {
+			inputs[i] = fmt.Sprintf("ipv4\x0010.%d.%d.%d", i>>16, (i>>8)&255, i&255)
+		}
+		inputs[0] = "" // the empty input is an input too
+		be := newBatchEvaluator(k)
+		got := make([]uint64, n)
+		for round := range 2 { // scratch space reused
+			be.evaluate(got, inputs)
+			for i, in := range inputs {
+				var o [OutputLen]byte
+				fullEvaluate(&o, k, []byte(in))
+				if want := Key(o[:]); got[i] != want {
+					t.Fatalf("n=%d round %d input %q: batch %x, full %x", n, round, in, got[i], want)
+				}
+				var a, b [64]byte
+				expandXMD(&a, []byte(in), hashToGroupDST)
+				be.expandXMD(&b, in)
+				if a != b {
+					t.Fatalf("input %q: expand_message_xmd differs", in)
+				}
+			}
+		}
+	}
+}
+
+// TestDoubleEncode: the batched double-and-encode equals encoding each
+// double alone, for random points, the identity and the points of small
+// order in a batch (whose products are zero and are encoded alone
+// without spoiling the others' shared inversion).
+func TestDoubleEncode(t *testing.T) {
+	var pts []edwards25519.Point
+	for i := range 40 {
+		pts = append(pts, *hashToGroup(fmt.Appendf(nil, "p%d", i)))
+	}
+	id := edwards25519.NewIdentityPoint()
+	pts[3] = *id
+	// (0, −1), the point of order 2 (encoded by its y, little endian).
+	minusOne := [32]byte{0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}
+	two, err := new(edwards25519.Point).SetBytes(minusOne[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts[7] = *two
+	pts[8].Add(&pts[9], two) // a point plus torsion: same encoding class
+	be := newBatchEvaluator(edwards25519.NewScalar())
+	be.st = make([]doubleState, len(pts))
+	be.prefix = make([]field.Element, len(pts))
+	out := make([][32]byte, len(pts))
+	be.doubleEncode(out, pts)
+	for i := range pts {
+		var d edwards25519.Point
+		var want [32]byte
+		encodeElement(&want, d.Add(&pts[i], &pts[i]))
+		if out[i] != want {
+			t.Errorf("point %d: batch %x, alone %x", i, out[i], want)
+		}
+	}
+}
+
+func BenchmarkBatchEvaluate(b *testing.B) {
+	key, _ := oprf.GenerateKey(suite, rand.Reader)
+	kb, _ := key.MarshalBinary()
+	k, _ := scalarOf(kb)
+	inputs := make([]string, 256)
+	for i := range inputs {
+		inputs[i] = fmt.Sprintf("ipv4\x0010.0.%d.%d", i>>8, i&255)
+	}
+	out := make([]uint64, len(inputs))
+	be := newBatchEvaluator(k)
+	for b.Loop() {
+		be.evaluate(out, inputs)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(inputs)), "ns/input")
+}
