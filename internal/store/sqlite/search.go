@@ -98,8 +98,9 @@ func init() {
 }
 
 // ftsQuery returns the FTS5 query of words: each word a phrase of the
-// tokens the tokenizer makes of it, all required, the last one a prefix.
-func ftsQuery(words []string) string {
+// tokens the tokenizer makes of it, all required, the last one a prefix
+// when prefix is true.
+func ftsQuery(words []string, prefix bool) string {
 	var b strings.Builder
 	for i, w := range words {
 		if i > 0 {
@@ -108,7 +109,7 @@ func ftsQuery(words []string) string {
 		b.WriteByte('"')
 		b.WriteString(strings.ReplaceAll(w, `"`, `""`))
 		b.WriteByte('"')
-		if i == len(words)-1 {
+		if prefix && i == len(words)-1 {
 			b.WriteByte('*')
 		}
 	}
@@ -142,7 +143,7 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 			return store.SearchPage{}, entente.Errorf(entente.EINVALID, "q: %q has no word to search for", q.Text)
 		}
 		from = `search_fts JOIN search_docs d ON d.seq = search_fts.rowid`
-		match = ftsQuery(words)
+		match = ftsQuery(words, true)
 		// An object one of whose names or values is the whole text comes
 		// first, then the others by BM25 (names weigh ten times more).
 		score = `bm25(search_fts, 10.0, 1.0) - 1000.0 * (instr(d.keys, ?) > 0)`
@@ -272,10 +273,28 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 				break
 			}
 		}
+		// The last word is a prefix, so that a search finds as one
+		// types; but FTS5 answers a prefix by merging the whole lists of
+		// every word it begins, a cost that grows with the store. When
+		// the words as typed already match more than the candidates, the
+		// candidates are those exact matches (a word that merely begins
+		// with the last one would rank below them anyway), which FTS5
+		// walks from the newest without reading the rest.
 		var bound sql.NullInt64
-		if err := s.read.QueryRowContext(ctx, `SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`,
-			match, searchCandidates-1).Scan(&bound); err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return store.SearchPage{}, fmt.Errorf("search: %w", err)
+		if exact := ftsQuery(words, false); exact != match {
+			if err := s.read.QueryRowContext(ctx, `SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`,
+				exact, searchCandidates-1).Scan(&bound); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return store.SearchPage{}, fmt.Errorf("search: %w", err)
+			}
+			if bound.Valid {
+				match = exact
+			}
+		}
+		if !bound.Valid {
+			if err := s.read.QueryRowContext(ctx, `SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`,
+				match, searchCandidates-1).Scan(&bound); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return store.SearchPage{}, fmt.Errorf("search: %w", err)
+			}
 		}
 		if !bound.Valid {
 			got, err = run("", limit+1, after.Offset)

@@ -437,4 +437,15 @@ func testSearchExactAmongMany(t *testing.T, s store.Store) {
 	if len(next.Hits) != 10 {
 		t.Errorf("second page: %d hits", len(next.Hits))
 	}
+	// What is typed so far of the word finds them too (as a prefix: the
+	// text itself is no word of theirs), a page at a time.
+	pre := search(t, s, store.SearchQuery{Text: "womb", Limit: 10})
+	if len(pre.Hits) != 10 || pre.Next == "" {
+		t.Fatalf("womb: %d hits, next %q", len(pre.Hits), pre.Next)
+	}
+	for _, h := range pre.Hits {
+		if !strings.HasPrefix(h.Title, "Wombat") {
+			t.Errorf("womb: %s (%q) found", h.ID, h.Title)
+		}
+	}
 }
