@@ -26,6 +26,24 @@ type Preview struct {
 	Limit int
 	// Next is the cursor of the page to read, from a previous page.
 	Next string
+	// Proposed, when set, is an agreement not yet saved (checked by
+	// [Gate.CheckAgreement]): the preview decides by it instead of the
+	// agreement on record, and lists the objects whose release it
+	// would change (PreviewPage.Changes).
+	Proposed *policy.Agreement
+}
+
+// MaxPreviewChanges bounds the changes a summary preview of a proposed
+// agreement lists (it counts them all).
+const MaxPreviewChanges = 200
+
+// PreviewChange is an object whose release a proposed agreement
+// changes: its decision under the agreement on record (Before) and under
+// the proposed one (After).
+type PreviewChange struct {
+	Object policy.ObjectMeta `json:"object"`
+	Before policy.Decision   `json:"before"`
+	After  policy.Decision   `json:"after"`
 }
 
 // PreviewPage is one page of a preview, or its summary.
@@ -35,6 +53,10 @@ type PreviewPage struct {
 	Next string `json:"next,omitempty"`
 	// Summary is the answer of a summary preview.
 	Summary *PreviewSummary `json:"summary,omitempty"`
+	// Changes are, for a proposed agreement, the objects of the page
+	// (of a summary: the first MaxPreviewChanges) that it would release
+	// where the agreement on record withholds them, or the reverse.
+	Changes []PreviewChange `json:"changes,omitempty"`
 }
 
 // PreviewSummary counts what a partner would receive.
@@ -57,6 +79,9 @@ type PreviewSummary struct {
 	Blind int `json:"blind,omitempty"`
 	// BlindByRule counts the indicators of the blind decisions, by rule.
 	BlindByRule map[string]int `json:"blind_by_rule,omitempty"`
+	// Changed counts, for a proposed agreement, the objects whose
+	// release it changes.
+	Changed int `json:"changed,omitempty"`
 }
 
 // Counts are objects released and withheld.
@@ -112,6 +137,16 @@ func (g *Gate) preview(ctx context.Context, p entente.Principal, pv Preview) (*P
 	t, err := g.partnerTerms(ctx, p)
 	if err != nil {
 		return nil, err
+	}
+	// current is the agreement on record, when the preview is of a
+	// proposed one.
+	current, proposing := t.agreement, pv.Proposed != nil
+	if proposing {
+		a := *pv.Proposed
+		if t.partner.Country != "" {
+			a.Partner = t.partner
+		}
+		t.agreement = &a
 	}
 	all, err := g.st.Collections(ctx)
 	if err != nil {
@@ -170,6 +205,16 @@ func (g *Gate) preview(ctx context.Context, p entente.Principal, pv Preview) (*P
 				if len(blindColls) > 0 && m.Type == "indicator" && ok[i] {
 					bd := pg.DecideBlind(t.agreement, t.partner, m, now)
 					e.Blind = &bd
+				}
+				if proposing && readable {
+					if before := pg.Decide(current, t.partner, m, now); before.Allow != e.Decision.Allow {
+						if out.Summary != nil {
+							out.Summary.Changed++
+						}
+						if out.Summary == nil || len(out.Changes) < MaxPreviewChanges {
+							out.Changes = append(out.Changes, PreviewChange{Object: m, Before: before, After: e.Decision})
+						}
+					}
 				}
 				if out.Summary != nil {
 					out.Summary.add(e)

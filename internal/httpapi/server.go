@@ -213,6 +213,7 @@ func (h *handler) routes(reg prometheus.Registerer) {
 	m.HandleFunc("GET /api/v1/agreements/{partner}", h.getAgreement)
 	m.HandleFunc("DELETE /api/v1/agreements/{partner}", h.deleteAgreement)
 	m.HandleFunc("GET /api/v1/agreements/{partner}/preview", h.previewAgreement)
+	m.HandleFunc("POST /api/v1/agreements/{partner}/preview", h.previewProposedAgreement)
 	m.HandleFunc("GET /api/v1/audit", h.queryAudit)
 	m.HandleFunc("GET /api/v1/peers", h.listPeers)
 	m.HandleFunc("POST /api/v1/peers", h.addPeer)
@@ -225,6 +226,8 @@ func (h *handler) routes(reg prometheus.Registerer) {
 	m.HandleFunc("GET /export/{format}/{file}", h.exportFile)
 	m.HandleFunc("GET /api/v1/feeds", h.listFeeds)
 	m.HandleFunc("POST /api/v1/feeds", h.addFeed)
+	m.HandleFunc("PUT /api/v1/feeds/{id}", h.updateFeed)
+	m.HandleFunc("POST /api/v1/feeds/{id}/preview", h.previewFeed)
 	m.HandleFunc("DELETE /api/v1/feeds/{id}", h.removeFeed)
 	m.HandleFunc("POST /api/v1/feeds/{id}/poll", h.pollFeed)
 	m.HandleFunc("GET /api/v1/alerts", h.listAlerts)
@@ -254,6 +257,7 @@ func (h *handler) routes(reg prometheus.Registerer) {
 		"GET /api/v1/audit":                                             auditQuery,
 		"GET /api/v1/alerts":                                            alertsQuery,
 		"GET /api/v1/agreements/{partner}/preview":                      previewQuery,
+		"POST /api/v1/agreements/{partner}/preview":                     previewQuery,
 		"POST /api/v1/peers":                                            peerAddQuery,
 		"GET " + ExplainPath:                                            explainQuery,
 		"POST " + DeviceEventsPath:                                      eventsQuery,

@@ -160,6 +160,24 @@ func (s *Service) PreviewAgreement(ctx context.Context, p entente.Principal, par
 	return r.Preview, nil
 }
 
+// PreviewProposedAgreement answers what a proposed agreement, not yet
+// saved, would release to its partner, and which objects it would
+// release or withhold that the agreement on record does not (admin
+// only: the one who may save it). The agreement is checked as
+// PutAgreement checks it; EINVALID names the fields at fault.
+func (s *Service) PreviewProposedAgreement(ctx context.Context, p entente.Principal, a policy.Agreement, req PreviewRequest) (*PreviewPage, error) {
+	a, err := s.gate.CheckAgreement(ctx, p, a)
+	if err != nil {
+		return nil, err
+	}
+	req.Proposed = &a
+	r, err := s.gate.Release(ctx, entente.Principal{KeyID: "preview", Org: a.Partner.ID, Role: entente.RolePartner}, egress.Query{Preview: &req})
+	if err != nil {
+		return nil, err
+	}
+	return r.Preview, nil
+}
+
 // Preview lists what partner would receive (see [Service.PreviewAgreement]):
 // at most limit explanations (all when limit <= 0).
 func (s *Service) Preview(ctx context.Context, p entente.Principal, partner string, limit int) ([]policy.Explanation, error) {
