@@ -49,7 +49,7 @@ func TestProposedAgreementPreview(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name, query, tlp string
-		changed         int
+		changed          int
 	}{
 		{"the same agreement", "", "green", 0},
 		{"AMBER allowed", "", "amber", 3},
@@ -161,6 +161,63 @@ func TestFeedEdit(t *testing.T) {
 		r := e.do(req{method: c.method, path: c.path, key: c.key, header: hdr, body: c.body})
 		if r.status != c.status || !strings.Contains(string(r.body), c.want) {
 			t.Errorf("%s: %d %s, want %d naming %q", c.name, r.status, r.body, c.status, c.want)
+		}
+	}
+}
+
+// TestTaxonomyLabels: GET /api/v1/taxonomies lists the embedded MISP
+// taxonomies to every role; a label that is a machine tag of a known
+// namespace must name one of its predicates and values (400 naming the
+// label otherwise), on indicators and on labels added; free labels pass;
+// a label the taxonomy does not know may still be removed.
+func TestTaxonomyLabels(t *testing.T) {
+	e := newEnv(t)
+	for _, role := range []entente.Role{entente.RoleAdmin, entente.RoleAnalyst, entente.RoleSensor, entente.RolePartner} {
+		r := e.api("GET", "/api/v1/taxonomies", role, nil)
+		var out struct {
+			Taxonomies []struct{ Namespace string }
+		}
+		r.json(t, &out)
+		if r.status != 200 || len(out.Taxonomies) < 5 || !strings.Contains(string(r.body), `"namespace":"admiralty-scale"`) {
+			t.Errorf("%s: taxonomies %d %.200s", role, r.status, r.body)
+		}
+	}
+	ind := func(labels ...string) map[string]any {
+		return map[string]any{"name": "C2", "pattern": "[ipv4-addr:value = '203.0.113.9']", "tlp": "green", "collection": "shared", "labels": labels}
+	}
+	r := e.api("POST", "/api/v1/indicators", entente.RoleAnalyst, ind("c2", "tlp:purple"))
+	if r.status != 400 || !strings.Contains(string(r.body), `labels[1]: label \"tlp:purple\"`) {
+		t.Errorf("indicator with tlp:purple: %d %s", r.status, r.body)
+	}
+	r = e.api("POST", "/api/v1/indicators", entente.RoleAnalyst, ind("c2", "tlp:green", `admiralty-scale:source-reliability="b"`))
+	var created node.Created
+	r.json(t, &created)
+	if r.status != 201 {
+		t.Fatalf("indicator with good tags: %d %s", r.status, r.body)
+	}
+	path := "/api/v1/objects/" + created.ID + "/labels"
+	for _, c := range []struct {
+		name        string
+		add, remove []string
+		status      int
+		want        string
+	}{
+		{"unknown value", []string{`admiralty-scale:source-reliability="z"`}, nil, 400, `has no value \"z\"`},
+		{"wrong case", []string{"PAP:green"}, nil, 400, "PAP:GREEN"},
+		{"known tag", []string{"PAP:GREEN", `estimative-language:likelihood-probability="likely"`}, nil, 201, ""},
+		{"free labels and other namespaces", []string{"reviewed", `misp-galaxy:threat-actor="Sofacy"`}, nil, 201, ""},
+		{"removing an unknown tag", nil, []string{"tlp:purple"}, 201, ""},
+	} {
+		body := map[string]any{"add": []string{}, "remove": []string{}}
+		if c.add != nil {
+			body["add"] = c.add
+		}
+		if c.remove != nil {
+			body["remove"] = c.remove
+		}
+		r := e.api("POST", path, entente.RoleAnalyst, body)
+		if r.status != c.status || !strings.Contains(string(r.body), c.want) {
+			t.Errorf("%s: %d %s, want %d with %q", c.name, r.status, r.body, c.status, c.want)
 		}
 	}
 }

@@ -97,6 +97,7 @@ var accessTable = []Access{
 	{"POST /api/v1/objects/{id}/opinions", analysts, "add an opinion", "the object's collection's write roles decide"},
 	{"POST /api/v1/objects/{id}/labels", analysts, "add or remove labels", "the object's collection's write roles decide"},
 	{"POST /api/v1/objects/{id}/false-positive", analysts, "mark an object a false positive", ""},
+	{"GET /api/v1/taxonomies", allRoles, "the MISP taxonomies labels are checked against", "a machine tag of a known namespace must name one of its predicates and values"},
 	{"POST /api/v1/reports", analysts, "open a report or an incident", "the collection's write roles decide"},
 	{"GET /metrics", adminOnly, "Prometheus metrics", ""},
 }

@@ -976,7 +976,8 @@ pages.partners = async () => {
       el("tbody", {}, (partners || []).map((r) => el("tr", {},
         el("td", {}, r.partner.name || r.partner.id), el("td", {}, r.partner.country),
         el("td", {}, r.agreement ? agreementSummary(r.agreement) : el("span", { class: "muted" }, "no agreement: receives nothing")),
-        el("td", {}, el("button", { type: "button", onclick: (e) => preview(r.partner.id, e.target) }, "Preview"))))))));
+        el("td", {}, el("button", { type: "button", onclick: (e) => preview(r.partner.id, e.target) }, "Preview"),
+          state.role === "admin" ? [" ", el("a", { href: "#/agreement/" + enc(r.partner.id), class: "edit-agreement", "data-partner": r.partner.id }, r.agreement ? "Edit agreement" : "Add agreement")] : null)))))));
   } catch (e) { out.push(el("p", { class: "error" }, e.message)); }
   out.push(el("div", { id: "preview" }));
   out.push(...await blindPanel());
@@ -1047,9 +1048,10 @@ pages.audit = async (arg, params) => {
   try {
     const { feeds } = await api("feeds");
     out.push(el("div", { class: "panel" }, el("table", { id: "feeds" },
-      el("thead", {}, el("tr", {}, el("th", {}, "Feed"), el("th", {}, "Format"), el("th", {}, "Last run"), el("th", {}, "Status"))),
+      el("thead", {}, el("tr", {}, el("th", {}, "Feed"), el("th", {}, "Format"), el("th", {}, "Last run"), el("th", {}, "Status"), el("th", {}, ""))),
       el("tbody", {}, (feeds || []).map((f) => el("tr", {}, el("td", { class: "wrap" }, f.name, el("br"), el("span", { class: "muted" }, f.url)),
-        el("td", {}, f.format), el("td", {}, fmt(f.last_run)), el("td", { class: f.last_error ? "error" : "" }, f.last_error || (f.last_run ? "ok" : "not polled yet"))))))));
+        el("td", {}, f.format), el("td", {}, fmt(f.last_run)), el("td", { class: f.last_error ? "error" : "" }, f.last_error || (f.last_run ? "ok" : "not polled yet")),
+        el("td", {}, el("a", { href: "#/feed/" + enc(f.id), class: "edit-feed", "data-feed": f.id }, "Edit"))))))));
   } catch (e) { out.push(el("p", { class: "error" }, e.message)); }
   show(...out);
 };
@@ -1093,6 +1095,158 @@ pages.devices = async (arg, params) => {
   ...shown.map(card));
 };
 
+// ---- editors (admin) ----
+// An agreement or a feed is edited, previewed (what the change would
+// release or change, from the node API, nothing saved) and then saved:
+// Save is enabled only for the form as it was previewed.
+
+// field is a labelled form control.
+function field(id, label, control, hint) {
+  return el("div", { class: "field" }, el("label", { for: id }, label), control, hint ? el("span", { class: "muted small" }, hint) : null);
+}
+// checks is a group of labelled checkboxes, one per [value, label].
+function checks(name, legend, items, checked) {
+  return el("fieldset", { class: "checks", id: name }, el("legend", {}, legend), items.map(([v, l], i) =>
+    el("label", { for: name + "-" + i }, el("input", { type: "checkbox", id: name + "-" + i, value: v, checked: checked.includes(v) }), " ", l)));
+}
+const checked = (id) => [...document.querySelectorAll("#" + id + " input:checked")].map((i) => i.value);
+// localTime and isoTime convert between RFC 3339 and a datetime-local
+// control's value (UTC both).
+function localTime(t) {
+  if (!t) return "";
+  const d = new Date(t);
+  return Number.isFinite(d.getTime()) ? d.toISOString().slice(0, 16) : "";
+}
+function isoTime(v) { return v ? new Date(v + "Z").toISOString() : undefined; }
+// editorButtons wires a form's Preview and Save: preview(body) draws
+// what would change, save(body) saves; Save waits for a preview of the
+// form as it is.
+function editorButtons(form, body, previewFn, saveFn, msg) {
+  let previewed = null;
+  const save = el("button", { type: "button", id: "edit-save", class: "primary", disabled: true }, "Save");
+  const pv = el("button", { type: "button", id: "edit-preview" }, "Preview");
+  const stale = () => { previewed = null; save.disabled = true; };
+  form.addEventListener("input", stale);
+  form.addEventListener("change", stale);
+  pv.addEventListener("click", async () => {
+    pv.disabled = true; msg.className = "muted"; msg.textContent = "previewing…";
+    try {
+      const b = body();
+      await previewFn(b);
+      previewed = JSON.stringify(b); save.disabled = false; msg.textContent = "previewed: nothing is saved until you save";
+    } catch (e) { msg.className = "error"; msg.textContent = e.message; }
+    pv.disabled = false;
+  });
+  save.addEventListener("click", async () => {
+    const b = body();
+    if (JSON.stringify(b) !== previewed) { stale(); msg.className = "error"; msg.textContent = "the form changed since the preview: preview it again"; return; }
+    save.disabled = true;
+    try { await saveFn(b); } catch (e) { msg.className = "error"; msg.textContent = e.message; save.disabled = false; }
+  });
+  return el("p", { class: "toolbar" }, pv, save);
+}
+const summaryCells = (s) => s ? [el("td", {}, s.released), el("td", {}, s.withheld)] : [el("td", {}, "–"), el("td", {}, "–")];
+
+pages.agreement = async (partner, params) => {
+  const [colls, partnersR] = await Promise.all([collections(), api("partners")]);
+  const row = (partnersR.partners || []).find((r) => r.partner.id === partner);
+  if (!row) { show(el("h1", {}, "Agreement"), el("p", { class: "error", role: "alert" }, "No partner " + partner + " on this node.")); return; }
+  let a = null;
+  try { a = await v1("agreements/" + enc(partner)); } catch (e) { if (e.status !== 404) throw e; }
+  a = a || { partner: { id: partner }, collections: [], max_tlp: "green", redact: {} };
+  const name = row.partner.name || partner;
+  const tlpOf = (t) => String(t || "").toLowerCase().replace(/^tlp:/, "").replace("_", "+");
+  const collItems = colls.map((c) => [c.id, c.alias || c.title || c.id]);
+  const maxTLP = el("select", { id: "ag-tlp" }, ["clear", "green", "amber", "amber+strict"].map((t) => el("option", { value: t, selected: t === tlpOf(a.max_tlp) }, tlpLabel(t))));
+  const types = el("input", { id: "ag-types", type: "text", value: (a.object_types || []).join(", "), placeholder: "every type" });
+  const reshare = el("input", { id: "ag-reshare", type: "checkbox", checked: !!a.allow_reshare });
+  const from = el("input", { id: "ag-from", type: "datetime-local", value: localTime(a.valid_from) });
+  const until = el("input", { id: "ag-until", type: "datetime-local", value: localTime(a.valid_until) });
+  const redactions = [["sighting_victims_to_country", "sightings: victims replaced by their country"], ["remove_third_party_identities", "third parties' identities removed"], ["strip_free_text", "free text removed"]];
+  const blindOn = el("input", { id: "ag-blind", type: "checkbox", checked: !!a.blind });
+  const budget = el("input", { id: "ag-budget", type: "text", value: a.blind ? a.blind.budget : "100000/day", placeholder: "100000/day" });
+  const body = () => {
+    const b = { id: a.id, partner: { id: partner }, collections: checked("ag-collections"), max_tlp: maxTLP.value,
+      object_types: types.value.split(",").map((t) => t.trim()).filter(Boolean), allow_reshare: reshare.checked,
+      redact: Object.fromEntries(checked("ag-redact").map((k) => [k, true])), valid_from: isoTime(from.value), valid_until: isoTime(until.value) };
+    if (blindOn.checked) b.blind = { collections: checked("ag-blind-collections"), budget: budget.value.trim() };
+    return b;
+  };
+  const msg = el("p", { id: "edit-status", role: "status", class: "muted" }, params.get("done") || "");
+  const out = el("div", { id: "agreement-preview" });
+  const form = el("form", { id: "agreement-form", class: "panel editor", onsubmit: (e) => e.preventDefault() },
+    checks("ag-collections", "Collections it covers", collItems, a.collections || []),
+    field("ag-tlp", "Most restrictive TLP released", maxTLP, "RED is never released"),
+    field("ag-types", "STIX types (comma-separated)", types, "empty: every type"),
+    el("div", { class: "field" }, el("label", { for: "ag-reshare" }, reshare, " may receive what third parties shared (CLEAR and GREEN)")),
+    checks("ag-redact", "Redaction", redactions, Object.entries(a.redact || {}).filter(([, v]) => v).map(([k]) => k)),
+    el("div", { class: "row" }, field("ag-from", "In force from (UTC)", from), field("ag-until", "Until (UTC)", until)),
+    el("fieldset", { class: "checks" }, el("legend", {}, "Blind access"),
+      el("label", { for: "ag-blind" }, blindOn, " grants blind access: the partner tests its values, none is released"),
+      checks("ag-blind-collections", "Collections it may test", collItems, a.blind ? a.blind.collections || [] : []),
+      field("ag-budget", "Budget (evaluations per period)", budget)));
+  const renderPreview = async (b) => {
+    const [cur, next] = await Promise.all([
+      v1("agreements/" + enc(partner) + "/preview?summary=true").catch(() => null),
+      v1("agreements/" + enc(partner) + "/preview?summary=true", { method: "POST", body: b })]);
+    const ch = next.changes || [];
+    const n = next.summary ? next.summary.changed || 0 : ch.length;
+    out.replaceChildren(el("div", { class: "panel" }, el("h2", {}, "What " + name + " would receive"),
+      el("table", { id: "agreement-summary" }, el("thead", {}, el("tr", {}, el("th", {}, ""), el("th", {}, "Released"), el("th", {}, "Withheld"))),
+        el("tbody", {}, el("tr", {}, el("th", { scope: "row" }, "Now"), summaryCells(cur && cur.summary)),
+          el("tr", {}, el("th", { scope: "row" }, "With the change"), summaryCells(next.summary)))),
+      el("p", { id: "agreement-changed" }, n === 0 ? "The change releases and withholds the same objects." : n + (n === 1 ? " object changes" : " objects change") + (ch.length < n ? " (the first " + ch.length + " listed)" : "") + ":"),
+      ch.length ? el("table", { id: "agreement-changes" }, el("thead", {}, el("tr", {}, el("th", {}, "Object"), el("th", {}, "Now"), el("th", {}, "With the change"), el("th", {}, "Why"))),
+        el("tbody", {}, ch.map((c) => el("tr", {}, el("td", { class: "wrap" }, objLink(c.object.id, c.object.name || c.object.id)),
+          el("td", {}, c.before.allow ? "released" : "withheld"), el("td", { class: c.after.allow ? "ins" : "del" }, c.after.allow ? "released" : "withheld"),
+          el("td", {}, c.after.reason || c.after.rule || ""))))) : null));
+  };
+  const save = async (b) => {
+    await v1("agreements/" + enc(partner), { method: "PUT", body: b });
+    go("#/agreement/" + enc(partner) + "?done=" + enc("agreement saved"));
+  };
+  show(el("div", { class: "toolbar" }, el("h1", {}, "Agreement with " + name), el("a", { href: "#/partners" }, "Partners")),
+    form, msg, editorButtons(form, body, renderPreview, save, msg), out);
+};
+
+pages.feed = async (id, params) => {
+  const [colls, { feeds }] = await Promise.all([collections(), v1("feeds")]);
+  const f = (feeds || []).find((x) => x.id === id);
+  if (!f) { show(el("h1", {}, "Feed"), el("p", { class: "error", role: "alert" }, "No feed " + id + " on this node.")); return; }
+  const dur = (ns) => { const h = (Number(ns) || 0) / 3.6e12; return h ? (Number.isInteger(h) ? h + "h" : Math.round(h * 60) + "m") : ""; };
+  const input = (k, v, attrs) => el("input", Object.assign({ id: "feed-" + k, type: "text", value: v === undefined || v === null ? "" : v }, attrs || {}));
+  const name = input("name", f.name), url = input("url", f.url, { type: "url" }), interval = input("interval", dur(f.interval), { placeholder: "1h" });
+  const validFor = input("valid-for", dur(f.valid_for), { placeholder: "the defaults per observable type" });
+  const conf = input("confidence", f.confidence || 0, { type: "number", min: "0", max: "100" });
+  const format = el("select", { id: "feed-format" }, ["auto", "misp-event", "csv", "urlhaus", "threatfox", "feodo", "plain"].map((v) => el("option", { value: v, selected: v === f.format }, v)));
+  const tlp = el("select", { id: "feed-tlp" }, el("option", { value: "" }, "none"), tlpChoices.map((t) => el("option", { value: t, selected: t === String(f.tlp || "").toLowerCase() }, tlpLabel(t))));
+  const coll = el("select", { id: "feed-collection" }, colls.map((c) => el("option", { value: c.alias || c.id, selected: c.id === f.collection || c.alias === f.collection }, c.alias || c.title || c.id)));
+  const body = () => ({ name: name.value.trim(), url: url.value.trim(), format: format.value, interval: interval.value.trim(), tlp: tlp.value,
+    confidence: Number(conf.value) || 0, valid_for: validFor.value.trim(), collection: coll.value });
+  const msg = el("p", { id: "edit-status", role: "status", class: "muted" }, params.get("done") || "");
+  const out = el("div", { id: "feed-preview" });
+  const form = el("form", { id: "feed-form", class: "panel editor", onsubmit: (e) => e.preventDefault() },
+    field("feed-name", "Name (the source of its indicators)", name), field("feed-url", "URL", url), field("feed-format", "Format", format),
+    el("div", { class: "row" }, field("feed-interval", "Polled every", interval), field("feed-valid-for", "Indicators valid for", validFor)),
+    el("div", { class: "row" }, field("feed-tlp", "TLP of what it does not mark", tlp), field("feed-confidence", "Confidence of what it does not rate", conf)),
+    field("feed-collection", "Collection it fills", coll));
+  const renderPreview = async (b) => {
+    const r = await v1("feeds/" + enc(id) + "/preview", { method: "POST", body: b });
+    const ch = r.changes || [];
+    out.replaceChildren(el("div", { class: "panel" }, el("h2", {}, "What saving would change"),
+      ch.length ? el("table", { id: "feed-changes", class: "diff" }, el("thead", {}, el("tr", {}, el("th", {}, "Field"), el("th", {}, "Was"), el("th", {}, "Becomes"))),
+        el("tbody", {}, ch.map((c) => el("tr", {}, el("td", {}, c.field), el("td", { class: "del wrap" }, c.from || "(none)"), el("td", { class: "ins wrap" }, c.to || "(none)"))))) :
+        el("p", { id: "feed-changes-none" }, "Nothing changes."),
+      el("p", { class: "muted" }, "The next poll uses the new configuration; what the feed imported stays as it is.")));
+  };
+  const save = async (b) => {
+    await v1("feeds/" + enc(id), { method: "PUT", body: b });
+    go("#/feed/" + enc(id) + "?done=" + enc("feed saved"));
+  };
+  show(el("div", { class: "toolbar" }, el("h1", {}, "Feed " + f.name), el("a", { href: "#/audit" }, "Audit and feeds")),
+    form, msg, editorButtons(form, body, renderPreview, save, msg), out);
+};
+
 // ---- routing ----
 // roles says which roles see each page: the node refuses the rest to
 // the key anyway (docs/dashboard.md has the table).
@@ -1100,13 +1254,14 @@ const roles = {
   overview: ["admin", "analyst"], alerts: ["admin", "analyst"], search: ["admin", "analyst"], browse: ["admin", "analyst"],
   object: ["admin", "analyst"], graph: ["admin", "analyst"], matrix: ["admin", "analyst"], indicator: ["admin", "analyst"],
   report: ["admin", "analyst"], partners: ["admin", "analyst"], audit: ["admin"], devices: ["admin", "analyst"],
+  agreement: ["admin"], feed: ["admin"],
 };
 // navFor shows the navigation links of the pages the role sees.
 function navFor(role) {
   for (const a of document.querySelectorAll("#nav a")) a.hidden = !(roles[a.dataset.page] || []).includes(role);
 }
 // navPage is the navigation entry a page belongs to.
-const navPage = { object: "search", graph: "search", report: "browse" };
+const navPage = { object: "search", graph: "search", report: "browse", agreement: "partners", feed: "audit" };
 
 async function route() {
   if (!state.csrf) return;

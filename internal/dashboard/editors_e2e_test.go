@@ -1,0 +1,172 @@
+package dashboard_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/policy"
+	"github.com/entente-cti/entente/internal/stix"
+)
+
+// TestEditorsInBrowser edits an agreement and a feed on a real node as an
+// admin: the change is previewed (what the agreement would release that
+// it withholds now; the feed's fields that change) before Save is
+// enabled, saved, and shown again after a reload. An analyst sees no
+// edit links, is refused the pages, and the node API refuses it the
+// change (403). The pages pass axe-core when it is available.
+func TestEditorsInBrowser(t *testing.T) {
+	ctx := browser(t)
+	tn, partner, feed := editorsNode(t)
+	dir := artifacts(t)
+	cons := watchConsole(t, ctx)
+	bg := context.Background()
+	id, _ := tn.svc.Identity(bg)
+	admin := node.LocalAdmin(id.ID)
+	signIn(t, ctx, tn.srv.URL, tn.keys[entente.RoleAdmin])
+
+	// The agreement: AMBER instead of GREEN releases the AMBER indicators.
+	var changed string
+	var changes int
+	step(t, ctx, "open the agreement",
+		chromedp.Navigate(tn.srv.URL+"/ui/#/partners"),
+		chromedp.WaitVisible(chromedp.CSS(`a.edit-agreement[data-partner="`+partner+`"]`)),
+		chromedp.Click(chromedp.CSS(`a.edit-agreement[data-partner="`+partner+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#ag-tlp`)),
+		poll(`document.getElementById("edit-save").disabled`))
+	shows(t, ctx, dir, "60-agreement-edit")
+	step(t, ctx, "change and preview",
+		chromedp.SetValue(chromedp.CSS(`#ag-tlp`), "amber"),
+		run(`document.getElementById("ag-tlp").dispatchEvent(new Event("change", {bubbles: true}))`),
+		chromedp.Click(chromedp.CSS(`#edit-preview`)),
+		chromedp.WaitVisible(chromedp.CSS(`#agreement-changes`)),
+		poll(`!document.getElementById("edit-save").disabled`),
+		into(&changed, chromedp.Text(chromedp.CSS(`#agreement-changed`))),
+		into(&changes, chromedp.Evaluate[int](`document.querySelectorAll("#agreement-changes tbody tr").length`)))
+	page := shows(t, ctx, dir, "61-agreement-preview")
+	if changes != len(threats) || !strings.Contains(changed, "objects change") || !strings.Contains(page, "Threat 0 C2") {
+		t.Errorf("the preview lists %d changes (%q), want the %d AMBER indicators", changes, changed, len(threats))
+	}
+	if a, _ := tn.svc.Agreement(bg, admin, partner); a.MaxTLP != stix.TLPGreen {
+		t.Errorf("the preview saved the agreement: %+v", a)
+	}
+	var tlp, status string
+	step(t, ctx, "save and reload",
+		chromedp.Click(chromedp.CSS(`#edit-save`)),
+		poll(`document.getElementById("edit-status") && document.getElementById("edit-status").textContent === "agreement saved"`),
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS(`#ag-tlp`)),
+		into(&tlp, chromedp.Value(chromedp.CSS(`#ag-tlp`))),
+		into(&status, chromedp.Text(chromedp.CSS(`#edit-status`))))
+	if tlp != "amber" {
+		t.Errorf("after saving and reloading, the agreement's TLP is %q", tlp)
+	}
+	if a, _ := tn.svc.Agreement(bg, admin, partner); a.MaxTLP != stix.TLPAmber || len(a.Collections) != 1 {
+		t.Errorf("saved agreement: %+v", a)
+	}
+	shows(t, ctx, dir, "62-agreement-saved")
+
+	// The feed: a new name and interval, previewed, saved.
+	var rows int
+	step(t, ctx, "open the feed",
+		chromedp.Navigate(tn.srv.URL+"/ui/#/audit"),
+		chromedp.WaitVisible(chromedp.CSS(`a.edit-feed[data-feed="`+feed.ID+`"]`)),
+		chromedp.Click(chromedp.CSS(`a.edit-feed[data-feed="`+feed.ID+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#feed-name`)),
+		poll(`document.getElementById("feed-interval").value === "2h"`),
+		run(`document.getElementById("feed-name").value = ""; document.getElementById("feed-interval").value = ""`),
+		chromedp.SendKeys(chromedp.CSS(`#feed-name`), "blocklist (hourly)"),
+		chromedp.SendKeys(chromedp.CSS(`#feed-interval`), "1h"),
+		chromedp.Click(chromedp.CSS(`#edit-preview`)),
+		chromedp.WaitVisible(chromedp.CSS(`#feed-changes`)),
+		into(&rows, chromedp.Evaluate[int](`document.querySelectorAll("#feed-changes tbody tr").length`)))
+	shows(t, ctx, dir, "63-feed-preview")
+	if rows != 2 {
+		t.Errorf("the feed's preview lists %d changes, want 2 (name, interval)", rows)
+	}
+	var name string
+	step(t, ctx, "save the feed",
+		chromedp.Click(chromedp.CSS(`#edit-save`)),
+		poll(`document.getElementById("edit-status") && document.getElementById("edit-status").textContent === "feed saved"`),
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS(`#feed-name`)),
+		poll(`document.getElementById("feed-interval").value === "1h"`),
+		into(&name, chromedp.Value(chromedp.CSS(`#feed-name`))))
+	if name != "blocklist (hourly)" {
+		t.Errorf("after saving, the feed is named %q", name)
+	}
+	cons.check(t, "editors")
+
+	// An analyst: no edit links, the pages refused, the API refuses.
+	step(t, ctx, "sign out", chromedp.Navigate(tn.srv.URL+"/ui/#/overview"), chromedp.WaitVisible(chromedp.CSS(`#signout`)),
+		chromedp.Click(chromedp.CSS(`#signout`)), chromedp.WaitVisible(chromedp.CSS(`#login-key`)))
+	signIn(t, ctx, tn.srv.URL, tn.keys[entente.RoleAnalyst])
+	var links int
+	var refused string
+	var apiStatus int
+	step(t, ctx, "analyst",
+		chromedp.Navigate(tn.srv.URL+"/ui/#/partners"),
+		chromedp.WaitVisible(chromedp.CSS(`#partners tbody tr`)),
+		into(&links, chromedp.Evaluate[int](`document.querySelectorAll("a.edit-agreement, #edit-save").length`)),
+		chromedp.Navigate(tn.srv.URL+"/ui/#/agreement/"+partner),
+		chromedp.WaitVisible(chromedp.CSS(`#view .error`)),
+		into(&refused, chromedp.Text(chromedp.CSS(`#view .error`))),
+		into(&apiStatus, chromedp.Evaluate[int](`fetch("api/v1/agreements/`+partner+`", {method: "PUT", credentials: "same-origin",
+			headers: {"Content-Type": "application/json", "X-CSRF-Token": state.csrf},
+			body: JSON.stringify({partner: {id: "`+partner+`"}, collections: ["intel"], max_tlp: "clear"})}).then(r => r.status)`, chromedp.EvalAwaitPromise)))
+	shows(t, ctx, dir, "64-agreement-analyst")
+	if links != 0 || !strings.Contains(refused, "admin") || apiStatus != 403 {
+		t.Errorf("an analyst sees %d edit links, the page says %q, the API answers %d", links, refused, apiStatus)
+	}
+	if a, _ := tn.svc.Agreement(bg, admin, partner); a.MaxTLP != stix.TLPAmber {
+		t.Errorf("the analyst changed the agreement: %+v", a)
+	}
+	cons.check(t, "analyst")
+}
+
+// editorsNode is a test node with a partner, a GREEN agreement with it
+// over the intel collection (whose fixture indicators are AMBER), and a
+// feed.
+func editorsNode(t *testing.T) (*testNode, string, node.Feed) {
+	t.Helper()
+	tn := newTestNode(t)
+	bg := context.Background()
+	id, _ := tn.svc.Identity(bg)
+	admin := node.LocalAdmin(id.ID)
+	partner := orgID(2)
+	if err := tn.svc.PutPartner(bg, admin, policy.Party{ID: partner, Name: "Partner CERT", Country: "DE"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.svc.PutAgreement(bg, admin, policy.Agreement{Partner: policy.Party{ID: partner}, Collections: []string{node.CollectionIntel}, MaxTLP: stix.TLPGreen}); err != nil {
+		t.Fatal(err)
+	}
+	feed, err := tn.svc.AddFeed(bg, admin, node.Feed{Name: "blocklist", URL: "http://127.0.0.1:9/list.txt", Format: "plain", Interval: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tn, partner, feed
+}
+
+// TestEditorsAccessibility runs axe-core on the agreement and feed
+// editors with their previews shown: no serious or critical violations.
+func TestEditorsAccessibility(t *testing.T) {
+	src := axeSource(t)
+	ctx := browser(t)
+	tn, partner, feed := editorsNode(t)
+	signIn(t, ctx, tn.srv.URL, tn.keys[entente.RoleAdmin])
+	for _, p := range []struct{ hash, ready string }{
+		{"#/agreement/" + partner, "#agreement-summary"},
+		{"#/feed/" + feed.ID, "#feed-changes-none"},
+	} {
+		step(t, ctx, p.hash, chromedp.Navigate(tn.srv.URL+"/ui/"+p.hash), chromedp.WaitVisible(chromedp.CSS(`#edit-preview`)),
+			chromedp.Click(chromedp.CSS(`#edit-preview`)), chromedp.WaitVisible(chromedp.CSS(p.ready)), chromedp.Sleep(100*time.Millisecond))
+		for _, v := range runAxe(t, ctx, src) {
+			t.Errorf("%s: %s (%s): %s at %v", p.hash, v.ID, v.Impact, v.Help, v.Nodes)
+		}
+	}
+}
