@@ -173,3 +173,59 @@ func TestEditorsAccessibility(t *testing.T) {
 		}
 	}
 }
+
+// TestLabelPickerInBrowser labels an indicator with a MISP taxonomy tag
+// on a real node: typing suggests the taxonomies' tags and says what the
+// chosen one means; a tag the taxonomy does not list is refused with the
+// node's message naming it; a free label is added.
+func TestLabelPickerInBrowser(t *testing.T) {
+	ctx := browser(t)
+	tn := newTestNode(t)
+	dir := artifacts(t)
+	cons := watchConsole(t, ctx)
+	signIn(t, ctx, tn.srv.URL, tn.keys[entente.RoleAnalyst])
+	const tag = `admiralty-scale:source-reliability="b"`
+	var suggested []string
+	var hint string
+	step(t, ctx, "type a tag",
+		chromedp.Navigate(tn.srv.URL+"/ui/#/object/"+threats[0].indicator),
+		chromedp.WaitVisible(chromedp.CSS(`#label-add`)),
+		chromedp.SendKeys(chromedp.CSS(`#label-add`), "admiralty-scale:source-rel"),
+		poll(`document.querySelectorAll("#tag-suggestions option").length > 0`),
+		into(&suggested, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#tag-suggestions option")].map(o => o.value)`)),
+		run(`document.getElementById("label-add").value = ""`),
+		chromedp.SendKeys(chromedp.CSS(`#label-add`), tag),
+		poll(`document.getElementById("label-hint").textContent.includes("Usually reliable")`),
+		into(&hint, chromedp.Text(chromedp.CSS(`#label-hint`))))
+	shows(t, ctx, dir, "65-label-picker")
+	if len(suggested) != 7 || suggested[1] != tag {
+		t.Errorf("typing admiralty-scale:source-rel suggests %q, want the 7 source reliabilities", suggested)
+	}
+	var labels, status string
+	step(t, ctx, "add the tag",
+		chromedp.Click(chromedp.CSS(`#label-add-btn`)),
+		poll(`document.getElementById("action-status") && document.getElementById("action-status").textContent === "label added"`),
+		chromedp.WaitVisible(chromedp.CSS(`#object-labels`)),
+		into(&labels, chromedp.Text(chromedp.CSS(`#object-labels`))),
+		chromedp.SendKeys(chromedp.CSS(`#label-add`), "tlp:purple"),
+		chromedp.Click(chromedp.CSS(`#label-add-btn`)),
+		poll(`document.getElementById("action-status").className === "error"`),
+		into(&status, chromedp.Text(chromedp.CSS(`#action-status`))))
+	shows(t, ctx, dir, "66-label-refused")
+	if !strings.Contains(labels, tag) {
+		t.Errorf("the labels after adding %s: %q", tag, labels)
+	}
+	if !strings.Contains(status, `"tlp:purple"`) || !strings.Contains(status, "no predicate") {
+		t.Errorf("adding tlp:purple says %q", status)
+	}
+	step(t, ctx, "a free label",
+		run(`document.getElementById("label-add").value = ""`),
+		chromedp.SendKeys(chromedp.CSS(`#label-add`), "seen in our sector"),
+		chromedp.Click(chromedp.CSS(`#label-add-btn`)),
+		poll(`document.getElementById("action-status").textContent === "label added"`),
+		into(&labels, chromedp.Text(chromedp.CSS(`#object-labels`))))
+	if !strings.Contains(labels, "seen in our sector") || !strings.Contains(labels, tag) {
+		t.Errorf("the labels after a free one: %q", labels)
+	}
+	cons.check(t, "label picker")
+}

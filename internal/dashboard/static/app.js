@@ -5,7 +5,7 @@
 // arrive as server-sent events from /ui/api/events.
 "use strict";
 
-const state = { csrf: "", role: "", world: null, es: null, page: "", refresh: null, collections: null };
+const state = { csrf: "", role: "", world: null, es: null, page: "", refresh: null, collections: null, tags: null };
 
 // text renders a value for people: nothing for null and undefined, a
 // dash for NaN and infinities, JSON for plain objects; never "null",
@@ -487,6 +487,35 @@ pages.browse = async (arg, params) => {
       page.next ? el("a", { id: "browse-next", href: href(page.next) }, "Next page") : null)));
 };
 
+// ---- MISP taxonomy tags ----
+// taxonomyTags lists the machine tags of the node's MISP taxonomies
+// (GET /api/v1/taxonomies), each with what it means: namespace:predicate,
+// or namespace:predicate="value" when the predicate has values.
+async function taxonomyTags() {
+  if (!state.tags) {
+    state.tags = v1("taxonomies").then((r) => (r.taxonomies || []).flatMap((t) => (t.predicates || []).flatMap((p) =>
+      (p.values || []).length ? p.values.map((v) => ({ tag: t.namespace + ":" + p.value + '="' + v.value + '"', what: [p.expanded || p.value, v.expanded || v.value].join(": ") }))
+        : [{ tag: t.namespace + ":" + p.value, what: p.expanded || p.value }]))).catch(() => { state.tags = null; return []; });
+  }
+  return state.tags;
+}
+// tagPicker suggests the taxonomy tags that match what is typed in
+// input (in the datalist list, at most 50), and says in hint what the
+// tag typed means, or that it is a free label.
+function tagPicker(input, list, hint) {
+  const free = hint.textContent;
+  const update = async () => {
+    const tags = await taxonomyTags();
+    const q = input.value.trim().toLowerCase();
+    const hits = tags.filter((t) => !q || t.tag.toLowerCase().includes(q)).slice(0, 50);
+    list.replaceChildren(...hits.map((t) => el("option", { value: t.tag, label: t.what })));
+    const exact = tags.find((t) => t.tag === input.value.trim());
+    hint.textContent = exact ? exact.tag + ": " + exact.what : q && tags.some((t) => t.tag.toLowerCase().startsWith(q.split(/[:=]/)[0] + ":")) ? "a tag of a known taxonomy must be one it lists" : free;
+  };
+  input.addEventListener("input", update);
+  input.addEventListener("focus", update);
+}
+
 // ---- object page ----
 const opinions = ["strongly-disagree", "disagree", "neutral", "agree", "strongly-agree"];
 
@@ -534,7 +563,10 @@ pages.object = async (id, params) => {
   const note = el("textarea", { id: "note-content", rows: "3", "aria-label": "note" });
   const opinion = el("select", { id: "opinion-value", "aria-label": "opinion" }, opinions.map((v) => el("option", { value: v, selected: v === "neutral" }, v.replace("-", " "))));
   const explanation = el("input", { id: "opinion-explanation", type: "text", "aria-label": "explanation of the opinion", placeholder: "why" });
-  const label = el("input", { id: "label-add", type: "text", "aria-label": "label to add", placeholder: "a label or taxonomy tag, e.g. tlp:green or admiralty-scale:source-reliability=\"b\"" });
+  const label = el("input", { id: "label-add", type: "text", list: "tag-suggestions", autocomplete: "off", "aria-label": "label to add", "aria-describedby": "label-hint", placeholder: "a label or taxonomy tag, e.g. tlp:green or admiralty-scale:source-reliability=\"b\"" });
+  const tagList = el("datalist", { id: "tag-suggestions" });
+  const labelHint = el("span", { id: "label-hint", class: "muted small" }, "MISP taxonomy tags are suggested as you type; other labels are free.");
+  tagPicker(label, tagList, labelHint);
   const reason = el("input", { id: "fp-reason", type: "text", "aria-label": "why it is a false positive", placeholder: "why it is wrong" });
 
   show(
@@ -593,7 +625,7 @@ pages.object = async (id, params) => {
         el("form", { class: "act", onsubmit: (e) => { e.preventDefault(); act(e.target.querySelector("button"), "opinions", { opinion: opinion.value, explanation: explanation.value.trim() }, "opinion added"); } },
           el("label", { for: "opinion-value" }, "Opinion"), opinion, explanation, el("button", { id: "opinion-add", type: "submit" }, "Add opinion")),
         el("form", { class: "act", onsubmit: (e) => { e.preventDefault(); const l = label.value.trim(); if (l) act(e.target.querySelector("button"), "labels", { add: [l], remove: [] }, "label added"); } },
-          el("label", { for: "label-add" }, "Label"), label, el("button", { id: "label-add-btn", type: "submit" }, "Add label")),
+          el("label", { for: "label-add" }, "Label"), label, tagList, labelHint, el("button", { id: "label-add-btn", type: "submit" }, "Add label")),
         el("form", { class: "act", onsubmit: (e) => { e.preventDefault(); act(e.target.querySelector("button"), "false-positive", { reason: reason.value.trim() }, "marked a false positive"); } },
           el("label", { for: "fp-reason" }, "False positive"), reason, el("button", { id: "fp-btn", type: "submit", class: "danger" }, "Mark false positive")))),
     el("details", { class: "panel" }, el("summary", {}, "STIX JSON"), el("pre", { id: "object-json" }, JSON.stringify(o, null, 2))));
