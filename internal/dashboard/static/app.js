@@ -5,7 +5,7 @@
 // arrive as server-sent events from /ui/api/events.
 "use strict";
 
-const state = { csrf: "", role: "", world: null, es: null, page: "", refresh: null, collections: null, tags: null };
+const state = { csrf: "", role: "", world: null, es: null, page: "", refresh: null, collections: null, tags: null, sources: null };
 
 // text renders a value for people: nothing for null and undefined, a
 // dash for NaN and infinities, JSON for plain objects; never "null",
@@ -149,7 +149,7 @@ async function signedIn(s) {
   document.getElementById("login").hidden = true;
   document.getElementById("top").hidden = false;
   document.getElementById("who").textContent = s.role + " · " + s.key_id;
-  state.collections = null;
+  state.collections = null; state.sources = null; state.tags = null;
   navFor(s.role);
   openEvents();
   route();
@@ -429,43 +429,74 @@ function tlpSelect(id, value, anyLabel) {
   return el("select", { id, "aria-label": "TLP" }, anyLabel ? el("option", { value: "" }, anyLabel) : null,
     tlpChoices.map((t) => el("option", { value: t, selected: t === value }, tlpLabel(t))));
 }
-function searchQuery(q, type, tlp, cursor, limit) {
+function searchQuery(q, type, tlp, cursor, limit, filters) {
   const u = new URLSearchParams();
   u.set("q", q);
   if (type) u.set("type", type);
   if (tlp) u.set("tlp", tlp);
+  for (const [k, v] of Object.entries(filters || {})) if (v) u.set(k, v);
   u.set("limit", String(limit || 50));
   if (cursor) u.set("cursor", cursor);
   return "search?" + u.toString();
 }
+// sources lists the identities the key may read (the first 200, by
+// name), for the search's source filter.
+async function sources() {
+  if (!state.sources) {
+    state.sources = v1(searchQuery("", "identity", "", "", 200)).then((p) => (p.results || []).map((r) => [r.id, r.title || r.name || r.id])
+      .sort((a, b) => a[1].localeCompare(b[1]))).catch(() => { state.sources = null; return []; });
+  }
+  return state.sources;
+}
+// dayStart and dayAfter turn a date control's day into the RFC 3339
+// bounds of the API's since (inclusive) and until (exclusive), so that
+// "to" includes its day.
+const dayStart = (d) => d ? d + "T00:00:00Z" : "";
+function dayAfter(d) {
+  if (!d) return "";
+  const t = new Date(d + "T00:00:00Z");
+  return Number.isFinite(t.getTime()) ? new Date(t.getTime() + 86400000).toISOString().replace(".000Z", "Z") : "";
+}
 
 pages.search = async (arg, params) => {
   const q = params.get("q") || "", type = params.get("type") || "", tlp = params.get("tlp") || "", cursor = params.get("cursor") || "";
+  const coll = params.get("collection") || "", source = params.get("source") || "", from = params.get("from") || "", to = params.get("to") || "";
+  const [colls, srcs] = await Promise.all([collections(), sources()]);
   const input = el("input", { id: "search-input", type: "search", value: q, placeholder: "a name, alias, ATT&CK or CVE id, value, description…", "aria-label": "search" });
   const ts = typeSelect("search-type", type, "any type"), ls = tlpSelect("search-tlp", tlp, "any TLP");
+  const cs = el("select", { id: "search-collection", "aria-label": "collection" }, el("option", { value: "" }, "any collection"),
+    colls.map((c) => el("option", { value: c.alias || c.id, selected: !!coll && (c.alias === coll || c.id === coll) }, c.alias || c.title || c.id)));
+  const ss = el("select", { id: "search-source", "aria-label": "source" }, el("option", { value: "" }, "any source"),
+    srcs.map(([id, name]) => el("option", { value: id, selected: id === source }, clip(name, 40))),
+    source && !srcs.some(([id]) => id === source) ? el("option", { value: source, selected: true }, source) : null);
+  const fromIn = el("input", { id: "search-from", type: "date", value: from, "aria-label": "modified from (UTC)" });
+  const toIn = el("input", { id: "search-to", type: "date", value: to, "aria-label": "modified to (UTC, inclusive)" });
   const go = (extra) => {
     const u = new URLSearchParams();
     if (input.value.trim()) u.set("q", input.value.trim());
-    if (ts.value) u.set("type", ts.value);
-    if (ls.value) u.set("tlp", ls.value);
+    for (const [k, c] of [["type", ts], ["tlp", ls], ["collection", cs], ["source", ss], ["from", fromIn], ["to", toIn]]) if (c.value) u.set(k, c.value);
     if (extra) u.set("cursor", extra);
     location.hash = "#/search?" + u.toString();
   };
-  ts.addEventListener("change", () => go());
-  ls.addEventListener("change", () => go());
+  for (const c of [ts, ls, cs, ss, fromIn, toIn]) c.addEventListener("change", () => go());
   const form = el("form", { class: "toolbar", role: "search", onsubmit: (e) => { e.preventDefault(); go(); } },
     el("h1", {}, "Search"), input, ts, ls, el("button", { type: "submit", class: "primary" }, "Search"));
-  if (!q && !type) { show(form, muted("Full-text search over names, aliases, descriptions, labels, external ids (T1566, CVE-…) and observable values.")); input.focus(); return; }
+  const filters = el("div", { class: "toolbar filters", id: "search-filters" },
+    el("label", { for: "search-collection" }, "Collection"), cs, el("label", { for: "search-source" }, "Source"), ss,
+    el("label", { for: "search-from" }, "Modified from"), fromIn, el("label", { for: "search-to" }, "to"), toIn);
+  const filtered = { collection: coll, source, since: dayStart(from), until: dayAfter(to) };
+  if (!q && !type && !tlp && !coll && !source && !from && !to) { show(form, filters, muted("Full-text search over names, aliases, descriptions, labels, external ids (T1566, CVE-…) and observable values.")); input.focus(); return; }
   let page;
   try {
-    [page] = await Promise.all([v1(searchQuery(q, type, tlp, cursor)), collections()]);
+    page = await v1(searchQuery(q, type, tlp, cursor, 50, filtered));
   } catch (e) {
     if (e.noRoute && q) return searchLegacy(form, q);
-    show(form, el("p", { class: "error", role: "alert" }, e.message)); return;
+    show(form, filters, el("p", { class: "error", role: "alert" }, e.message)); return;
   }
   const res = page.results || [];
-  show(form, el("div", { class: "panel" }, res.length === 0 ? el("p", { id: "search-none" }, "Nothing found.") : resultsTable("search-results", res),
-    el("p", {}, cursor ? el("a", { href: "#/search?" + new URLSearchParams({ q, type, tlp }).toString() }, "First page") : null, " ",
+  const first = new URLSearchParams(Object.entries({ q, type, tlp, collection: coll, source, from, to }).filter(([, v]) => v)).toString();
+  show(form, filters, el("div", { class: "panel" }, res.length === 0 ? el("p", { id: "search-none" }, "Nothing found.") : resultsTable("search-results", res),
+    el("p", {}, cursor ? el("a", { href: "#/search?" + first }, "First page") : null, " ",
       page.next ? el("a", { id: "search-next", href: "#", onclick: (e) => { e.preventDefault(); go(page.next); } }, "Next page") : null)));
 };
 
@@ -1306,6 +1337,9 @@ async function route() {
   const fn = pages[name];
   state.page = name;
   delete view().dataset.renderMs;
+  // data-drawn names the address whose page is drawn (for tests and
+  // scripts that wait for a page): unset while it is drawn.
+  delete view().dataset.drawn;
   for (const a of document.querySelectorAll("#nav a")) {
     const on = a.dataset.page === name || a.dataset.page === navPage[name];
     a.classList.toggle("active", on);
@@ -1320,6 +1354,7 @@ async function route() {
   // An alert's page redraws only when that alert changes.
   state.refreshIf = name === "alerts" && arg ? (type, d) => type === "alert" && d.id === arg : null;
   try { await fn(arg, params); } catch (e) { fail(e); }
+  if (location.hash.replace(/^#\/?/, "") === h) view().dataset.drawn = "#/" + h;
 }
 window.addEventListener("hashchange", route);
 
