@@ -83,6 +83,8 @@ func TestEditorsInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`a.edit-feed[data-feed="`+feed.ID+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#feed-name`)),
 		poll(`document.getElementById("feed-interval").value === "2h"`),
+		chromedp.Click(chromedp.CSS(`#edit-preview`)),
+		chromedp.WaitVisible(chromedp.CSS(`#feed-changes-none`)),
 		run(`document.getElementById("feed-name").value = ""; document.getElementById("feed-interval").value = ""`),
 		chromedp.SendKeys(chromedp.CSS(`#feed-name`), "blocklist (hourly)"),
 		chromedp.SendKeys(chromedp.CSS(`#feed-interval`), "1h"),
@@ -148,7 +150,10 @@ func editorsNode(t *testing.T) (*testNode, string, node.Feed) {
 	if _, err := tn.svc.PutAgreement(bg, admin, policy.Agreement{Partner: policy.Party{ID: partner}, Collections: []string{node.CollectionIntel}, MaxTLP: stix.TLPGreen}); err != nil {
 		t.Fatal(err)
 	}
-	feed, err := tn.svc.AddFeed(bg, admin, node.Feed{Name: "blocklist", URL: "http://127.0.0.1:9/list.txt", Format: "plain", Interval: 2 * time.Hour})
+	// Its TLP and collection spelt otherwise than the editor's choices:
+	// saving the form unchanged must change neither.
+	feed, err := tn.svc.AddFeed(bg, admin, node.Feed{Name: "blocklist", URL: "http://127.0.0.1:9/list.txt", Format: "plain", Interval: 2 * time.Hour,
+		TLP: "TLP:AMBER", Collection: intelID(t, tn)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,4 +233,21 @@ func TestLabelPickerInBrowser(t *testing.T) {
 		t.Errorf("the labels after a free one: %q", labels)
 	}
 	cons.check(t, "label picker")
+}
+
+// intelID is the id of the node's intel collection.
+func intelID(t *testing.T, tn *testNode) string {
+	t.Helper()
+	id, _ := tn.svc.Identity(context.Background())
+	cs, err := tn.svc.Collections(context.Background(), node.LocalAdmin(id.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		if c.Alias == node.CollectionIntel || c.ID == node.CollectionIntel {
+			return c.ID
+		}
+	}
+	t.Fatal("no intel collection")
+	return ""
 }

@@ -97,6 +97,23 @@ func TestProposedAgreementPreview(t *testing.T) {
 	if r := e.do(req{path: path, key: analyst}); r.status != 200 {
 		t.Errorf("analyst reading the preview on record: %d %s", r.status, r.body)
 	}
+	// A partner without an agreement: the first one is previewed against
+	// receiving nothing.
+	const newcomer = "identity--7d0b9c2e-0000-4000-8000-00000000f00d"
+	if r := e.do(req{method: "PUT", path: "/api/v1/partners/" + newcomer, key: admin, header: hdr,
+		body: []byte(`{"id":"` + newcomer + `","name":"New CERT","country":"FR"}`)}); r.status != 200 {
+		t.Fatalf("put partner: %d %s", r.status, r.body)
+	}
+	r = e.do(req{method: "POST", path: "/api/v1/agreements/" + newcomer + "/preview", key: admin, header: hdr,
+		body: []byte(`{"collections":["shared"],"max_tlp":"amber","redact":{}}`)})
+	var a answer
+	r.json(t, &a)
+	if r.status != 200 || len(a.Changes) != 3 {
+		t.Errorf("first agreement: %d, %d changes: %s", r.status, len(a.Changes), r.body)
+	}
+	if r := e.do(req{path: "/api/v1/agreements/" + newcomer, key: admin}); r.status != 404 {
+		t.Errorf("the preview saved the first agreement: %d %s", r.status, r.body)
+	}
 }
 
 // TestFeedEdit changes a feed's configuration: the preview lists the

@@ -1281,9 +1281,16 @@ pages.feed = async (id, params) => {
   const name = input("name", f.name), url = input("url", f.url, { type: "url" }), interval = input("interval", dur(f.interval), { placeholder: "1h" });
   const validFor = input("valid-for", dur(f.valid_for), { placeholder: "the defaults per observable type" });
   const conf = input("confidence", f.confidence || 0, { type: "number", min: "0", max: "100" });
-  const format = el("select", { id: "feed-format" }, ["auto", "misp-event", "csv", "urlhaus", "threatfox", "feodo", "plain"].map((v) => el("option", { value: v, selected: v === f.format }, v)));
-  const tlp = el("select", { id: "feed-tlp" }, el("option", { value: "" }, "none"), tlpChoices.map((t) => el("option", { value: t, selected: t === String(f.tlp || "").toLowerCase() }, tlpLabel(t))));
-  const coll = el("select", { id: "feed-collection" }, colls.map((c) => el("option", { value: c.alias || c.id, selected: c.id === f.collection || c.alias === f.collection }, c.alias || c.title || c.id)));
+  // Each select offers the feed's own value as it is recorded, so that
+  // saving an unchanged field changes nothing.
+  const formats = ["auto", "misp-event", "csv", "urlhaus", "threatfox", "feodo", "plain"];
+  const format = el("select", { id: "feed-format" }, (formats.includes(f.format) || !f.format ? formats : formats.concat([f.format])).map((v) => el("option", { value: v, selected: v === f.format }, v)));
+  const curTLP = String(f.tlp || ""), normTLP = curTLP.toLowerCase().replace(/^tlp:/, "").replace("_", "+").replace("white", "clear");
+  const tlp = el("select", { id: "feed-tlp" }, el("option", { value: "" }, "none"), tlpChoices.map((t) => el("option", { value: t === normTLP ? curTLP : t, selected: t === normTLP }, tlpLabel(t))),
+    curTLP && !tlpChoices.includes(normTLP) ? el("option", { value: curTLP, selected: true }, curTLP) : null);
+  const isColl = (c) => c.id === f.collection || c.alias === f.collection;
+  const coll = el("select", { id: "feed-collection" }, colls.map((c) => el("option", { value: isColl(c) ? f.collection : c.alias || c.id, selected: isColl(c) }, c.alias || c.title || c.id)),
+    f.collection && !colls.some(isColl) ? el("option", { value: f.collection, selected: true }, f.collection) : null);
   const body = () => ({ name: name.value.trim(), url: url.value.trim(), format: format.value, interval: interval.value.trim(), tlp: tlp.value,
     confidence: Number(conf.value) || 0, valid_for: validFor.value.trim(), collection: coll.value });
   const msg = el("p", { id: "edit-status", role: "status", class: "muted" }, params.get("done") || "");
