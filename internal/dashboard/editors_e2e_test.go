@@ -34,6 +34,7 @@ func TestEditorsInBrowser(t *testing.T) {
 	// The agreement: AMBER instead of GREEN releases the AMBER indicators.
 	var changed string
 	var changes int
+	var counts []string
 	step(t, ctx, "open the agreement",
 		chromedp.Navigate(tn.srv.URL+"/ui/#/partners"),
 		chromedp.WaitVisible(chromedp.CSS(`a.edit-agreement[data-partner="`+partner+`"]`)),
@@ -48,6 +49,7 @@ func TestEditorsInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#agreement-changes`)),
 		poll(`!document.getElementById("edit-save").disabled`),
 		into(&changed, chromedp.Text(chromedp.CSS(`#agreement-changed`))),
+		into(&counts, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#agreement-summary tbody td")].map(td => td.textContent)`)),
 		into(&changes, chromedp.Evaluate[int](`document.querySelectorAll("#agreement-changes tbody tr").length`)))
 	page := shows(t, ctx, dir, "61-agreement-preview")
 	// Every object of the fixture is AMBER (marked, or by the
@@ -55,6 +57,15 @@ func TestEditorsInBrowser(t *testing.T) {
 	// them.
 	if n := len(fixture()); changes != n || changed != fmt.Sprintf("%d objects change:", n) || !strings.Contains(page, threats[0].indicator) {
 		t.Errorf("the preview lists %d changes (%q), want the fixture's %d AMBER objects", changes, changed, n)
+	}
+	// Released and withheld, now and with the change: the change
+	// releases the withheld.
+	var r0, w0, r1, w1 int
+	if len(counts) == 4 {
+		fmt.Sscan(strings.Join(counts, " "), &r0, &w0, &r1, &w1)
+	}
+	if n := len(fixture()); len(counts) != 4 || w0 != n || r1 != r0+n || w1 != 0 {
+		t.Errorf("the preview's counts (now released, withheld; then released, withheld): %q", counts)
 	}
 	if a, _ := tn.svc.Agreement(bg, admin, partner); a.MaxTLP != stix.TLPGreen {
 		t.Errorf("the preview saved the agreement: %+v", a)

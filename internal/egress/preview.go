@@ -57,6 +57,10 @@ type PreviewPage struct {
 	// (of a summary: the first MaxPreviewChanges) that it would release
 	// where the agreement on record withholds them, or the reverse.
 	Changes []PreviewChange `json:"changes,omitempty"`
+	// Current is, for a summary of a proposed agreement, the summary of
+	// the agreement on record over the same objects, counted in the same
+	// pass.
+	Current *PreviewSummary `json:"current,omitempty"`
 }
 
 // PreviewSummary counts what a partner would receive.
@@ -154,9 +158,17 @@ func (g *Gate) preview(ctx context.Context, p entente.Principal, pv Preview) (*P
 	}
 	// The collections partners may read, and those only blind access
 	// reaches.
+	// Of a proposed agreement, those of either agreement: both are
+	// decided over the same objects.
 	var blindColls []string
-	if a := t.agreement; a != nil && a.Blind != nil {
-		blindColls = a.Blind.Collections
+	for _, a := range []*policy.Agreement{t.agreement, current} {
+		if a != nil && a.Blind != nil {
+			for _, c := range a.Blind.Collections {
+				if !slices.Contains(blindColls, c) {
+					blindColls = append(blindColls, c)
+				}
+			}
+		}
 	}
 	var colls []entente.Collection
 	for _, c := range all {
@@ -178,6 +190,9 @@ func (g *Gate) preview(ctx context.Context, p entente.Principal, pv Preview) (*P
 	out := &PreviewPage{}
 	if pv.Summary {
 		out.Summary = &PreviewSummary{ByRule: map[string]int{}, ByType: map[string]*Counts{}, ByTLP: map[string]*Counts{}}
+		if proposing {
+			out.Current = &PreviewSummary{ByRule: map[string]int{}, ByType: map[string]*Counts{}, ByTLP: map[string]*Counts{}}
+		}
 		ci, next, limit = 0, "", store.MaxPageSize
 	}
 	for ; ci < len(colls); ci, next = ci+1, "" {
@@ -206,8 +221,15 @@ func (g *Gate) preview(ctx context.Context, p entente.Principal, pv Preview) (*P
 					bd := pg.DecideBlind(t.agreement, t.partner, m, now)
 					e.Blind = &bd
 				}
-				if proposing && readable {
-					if before := pg.Decide(current, t.partner, m, now); before.Allow != e.Decision.Allow {
+				if proposing {
+					before := e.Decision
+					if readable {
+						before = pg.Decide(current, t.partner, m, now)
+					}
+					if out.Current != nil {
+						out.Current.add(policy.Explanation{Object: m, Decision: before})
+					}
+					if before.Allow != e.Decision.Allow {
 						if out.Summary != nil {
 							out.Summary.Changed++
 						}

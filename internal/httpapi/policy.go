@@ -131,7 +131,8 @@ func (h *handler) previewAgreement(w http.ResponseWriter, r *http.Request) {
 // not saved, would release (as GET's preview answers, with the same
 // query), and "changes": the objects it would release that the
 // agreement on record withholds, and the reverse (of a summary, the
-// first 200, and summary.changed counts them all).
+// first 200, and summary.changed counts them all; "current" is then the
+// summary of the agreement on record, counted in the same pass).
 func (h *handler) previewProposedAgreement(w http.ResponseWriter, r *http.Request) {
 	req, err := previewRequest(r)
 	if err != nil {
@@ -160,6 +161,9 @@ func (h *handler) previewProposedAgreement(w http.ResponseWriter, r *http.Reques
 		ch = []egress.PreviewChange{}
 	}
 	out["changes"] = ch
+	if page.Current != nil {
+		out["current"] = page.Current
+	}
 	h.writeAPI(w, r, http.StatusOK, out)
 }
 

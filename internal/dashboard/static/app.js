@@ -1249,9 +1249,10 @@ pages.agreement = async (partner, params) => {
       checks("ag-blind-collections", "Collections it may test", collItems, a.blind ? a.blind.collections || [] : []),
       field("ag-budget", "Budget (evaluations per period)", budget)));
   const renderPreview = async (b) => {
-    const [cur, next] = await Promise.all([
-      v1("agreements/" + enc(partner) + "/preview?summary=true").catch(() => null),
-      v1("agreements/" + enc(partner) + "/preview?summary=true", { method: "POST", body: b })]);
+    // One pass over the objects counts both: the agreement on record
+    // (current) and the change.
+    const next = await v1("agreements/" + enc(partner) + "/preview?summary=true", { method: "POST", body: b });
+    const cur = { summary: next.current };
     const ch = next.changes || [];
     const n = next.summary ? next.summary.changed || 0 : ch.length;
     out.replaceChildren(el("div", { class: "panel" }, el("h2", {}, "What " + name + " would receive"),
