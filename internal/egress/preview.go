@@ -157,9 +157,8 @@ func (g *Gate) preview(ctx context.Context, p entente.Principal, pv Preview) (*P
 		return nil, fmt.Errorf("list collections: %w", err)
 	}
 	// The collections partners may read, and those only blind access
-	// reaches.
-	// Of a proposed agreement, those of either agreement: both are
-	// decided over the same objects.
+	// reaches (of a proposed agreement, that of either agreement: both
+	// are decided over the same objects).
 	var blindColls []string
 	for _, a := range []*policy.Agreement{t.agreement, current} {
 		if a != nil && a.Blind != nil {
