@@ -144,6 +144,9 @@ type PreviewRequest = egress.Preview
 // PreviewPage is one page of a preview, or its summary.
 type PreviewPage = egress.PreviewPage
 
+// PreviewChange is an object whose release a proposed agreement changes.
+type PreviewChange = egress.PreviewChange
+
 // PreviewAgreement answers what partner would receive from the node's
 // collections now, with the rule that allows or withholds each object
 // and the content granular markings would remove (admins and analysts):
