@@ -164,6 +164,17 @@ func TestFeedEdit(t *testing.T) {
 	if r.status != 200 || saved.Name != "local list" || saved.Interval != 6*time.Hour || saved.ETag != `"1"` || saved.LastRun.IsZero() || !saved.Created.Equal(f.Created) {
 		t.Errorf("put: %d %s", r.status, r.body)
 	}
+	// Another URL: the old answer's validators go, the rest of the state
+	// stays.
+	moved := changed
+	moved.URL = list.URL + "/moved.txt"
+	r = e.do(req{method: "PUT", path: "/api/v1/feeds/" + f.ID, key: admin, body: body(moved), header: hdr})
+	saved = node.Feed{}
+	r.json(t, &saved)
+	r2 := e.do(req{path: "/api/v1/feeds", key: admin})
+	if r.status != 200 || saved.ETag != "" || saved.LastRun.IsZero() || strings.Contains(string(r2.body), `"etag"`) {
+		t.Errorf("put a new URL: %d %s; listed %s", r.status, r.body, r2.body)
+	}
 	bad := changed
 	bad.Interval = "1s"
 	for _, c := range []struct {

@@ -165,14 +165,20 @@ func (s *Service) CheckFeedUpdate(ctx context.Context, p entente.Principal, f st
 	}
 	f.Created = before.Created
 	f.ETag, f.LastModified, f.LastRun, f.LastError, f.Stats = before.ETag, before.LastModified, before.LastRun, before.LastError, before.Stats
+	if f.URL != before.URL || f.Format != before.Format {
+		// The validators are the old source's: the next poll fetches
+		// the new one whole.
+		f.ETag, f.LastModified = "", ""
+	}
 	return before, f, nil
 }
 
 // UpdateFeed replaces the configuration of the feed f.ID (admins only),
-// checked as CheckFeedUpdate checks it, keeping its poll state; the next
-// poll uses it.
+// checked as CheckFeedUpdate checks it, keeping its poll state (but for
+// the validators of the last answer when its URL or format changes); the
+// next poll uses it.
 func (s *Service) UpdateFeed(ctx context.Context, p entente.Principal, f store.Feed) (store.Feed, error) {
-	_, f, err := s.CheckFeedUpdate(ctx, p, f)
+	before, f, err := s.CheckFeedUpdate(ctx, p, f)
 	if err != nil {
 		return f, err
 	}
@@ -182,6 +188,12 @@ func (s *Service) UpdateFeed(ctx context.Context, p entente.Principal, f store.F
 	}
 	if err := fs.PutFeed(ctx, f); err != nil {
 		return f, fmt.Errorf("update feed %s: %w", f.ID, err)
+	}
+	if f.ETag != before.ETag || f.LastModified != before.LastModified {
+		st := store.FeedState{ETag: f.ETag, LastModified: f.LastModified, LastRun: f.LastRun, LastError: f.LastError, Stats: f.Stats}
+		if err := fs.UpdateFeedState(ctx, f.ID, st); err != nil {
+			return f, fmt.Errorf("update feed %s: %w", f.ID, err)
+		}
 	}
 	s.log.InfoContext(ctx, "feed updated", "feed", f.ID, "name", f.Name, "url", f.URL, "key_id", p.KeyID)
 	return f, nil
