@@ -119,6 +119,10 @@ func cmdAgreement(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
+// maxDryRunChanges is how many of the objects a change turns around
+// agreement set --dry-run lists.
+const maxDryRunChanges = 20
+
 // dryRunAgreement prints what agreement set would change, recording
 // nothing: the counts released and withheld now and with the change, and
 // the objects whose release it turns around.
@@ -134,15 +138,16 @@ func dryRunAgreement(ctx context.Context, env *Env, ops policyOps, a policy.Agre
 	fmt.Fprintln(tw, "\tRELEASED\tWITHHELD")
 	fmt.Fprintf(tw, "now\t%d\t%d\n", page.Current.Released, page.Current.Withheld)
 	fmt.Fprintf(tw, "with the change\t%d\t%d\n", page.Summary.Released, page.Summary.Withheld)
+	changes := page.Changes[:min(len(page.Changes), maxDryRunChanges)]
 	fmt.Fprintf(tw, "\n%d objects would change", page.Summary.Changed)
-	if len(page.Changes) < page.Summary.Changed {
-		fmt.Fprintf(tw, " (the first %d listed)", len(page.Changes))
+	if len(changes) < page.Summary.Changed {
+		fmt.Fprintf(tw, " (the first %d listed)", len(changes))
 	}
 	fmt.Fprintln(tw, ".")
-	if len(page.Changes) > 0 {
+	if len(changes) > 0 {
 		fmt.Fprintln(tw, "\nOBJECT\tTYPE\tTLP\tNOW\tWITH THE CHANGE\tRULE")
 		verb := map[bool]string{true: "release", false: "withhold"}
-		for _, c := range page.Changes {
+		for _, c := range changes {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Object.ID, c.Object.Type, dash(c.Object.TLP.String()), verb[c.Before.Allow], verb[c.After.Allow], c.After.Rule)
 		}
 	}
