@@ -75,6 +75,7 @@ var (
 		"internal/sensor",
 		"internal/stix",
 		"internal/stix/pattern",
+		"internal/taxonomy",
 		"internal/taxii",
 		"internal/warninglist",
 	}

@@ -257,7 +257,18 @@ var readmeExpectations = []readmeExpectation{
 	}},
 	{regexp.MustCompile(`\./entente pattern validate `), func(_, out, _ string) string { return contains("stdout", out, "ok: ") }},
 	{regexp.MustCompile(`\./entente partner add `), func(_, _, errs string) string { return contains("stderr", errs, "Recorded partner identity--") }},
-	{regexp.MustCompile(`\./entente agreement set `), func(_, _, errs string) string { return contains("stderr", errs, "Recorded agreement") }},
+	{regexp.MustCompile(`\./entente agreement set `), func(_, _, errs string) string {
+		if strings.Contains(errs, "Dry run: nothing recorded.") {
+			return "" // the --dry-run expectation checks it
+		}
+		return contains("stderr", errs, "Recorded agreement")
+	}},
+	{regexp.MustCompile(`\./entente agreement set .*--dry-run`), func(_, out, errs string) string {
+		if msg := contains("stderr", errs, "Dry run: nothing recorded."); msg != "" {
+			return msg
+		}
+		return contains("stdout", out, "objects would change")
+	}},
 	{regexp.MustCompile(`\./entente agreement preview `), func(_, out, errs string) string {
 		if strings.TrimSpace(out) == "" {
 			return "no preview on stdout"

@@ -31,6 +31,7 @@ func cmdAgreement(ctx context.Context, env *Env, args []string) error {
 	partner := fs.String("partner", "", "the partner's STIX identity id")
 	var collections, types, maxTLP, redact, from, until, blindColls, blindBudget *string
 	var reshare *bool
+	dryRun := new(bool)
 	objects := new(bool)
 	if sub == "preview" {
 		objects = fs.Bool("objects", false, "list every object with its decision (default: a summary of counts per rule, type and TLP)")
@@ -45,6 +46,7 @@ func cmdAgreement(ctx context.Context, env *Env, args []string) error {
 		until = fs.String("until", "", "end of validity (RFC 3339)")
 		blindColls = fs.String("blind", "", "comma-separated collection ids or aliases the partner may test its own values against without receiving them (RED and AMBER+STRICT included; see docs/blind.md)")
 		blindBudget = fs.String("blind-budget", "", "with --blind: evaluations the partner may have per period, N/period (minute, hour, day, week or a Go duration), e.g. 100000/day")
+		dryRun = fs.Bool("dry-run", false, "record nothing: print what the agreement would release, against the agreement on record, and the objects whose release it would change")
 	}
 	if _, err := parseVerb(fs, v, args); err != nil {
 		return err
@@ -72,6 +74,9 @@ func cmdAgreement(ctx context.Context, env *Env, args []string) error {
 	defer done()
 	switch sub {
 	case "set":
+		if *dryRun {
+			return dryRunAgreement(ctx, env, ops, a)
+		}
 		a, err := ops.putAgreement(ctx, a)
 		if err != nil {
 			return err
@@ -111,6 +116,45 @@ func cmdAgreement(ctx context.Context, env *Env, args []string) error {
 	default:
 		return usagef("unknown subcommand %q (set, list, show, delete or preview)", sub)
 	}
+	return nil
+}
+
+// maxDryRunChanges is how many of the objects a change turns around
+// agreement set --dry-run lists.
+const maxDryRunChanges = 20
+
+// dryRunAgreement prints what agreement set would change, recording
+// nothing: the counts released and withheld now and with the change, and
+// the objects whose release it turns around.
+func dryRunAgreement(ctx context.Context, env *Env, ops policyOps, a policy.Agreement) error {
+	page, err := ops.previewProposed(ctx, a)
+	if err != nil {
+		return err
+	}
+	if page.Summary == nil || page.Current == nil {
+		return fmt.Errorf("preview of the agreement with %s: the node answered no summary", a.Partner.ID)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\tRELEASED\tWITHHELD")
+	fmt.Fprintf(tw, "now\t%d\t%d\n", page.Current.Released, page.Current.Withheld)
+	fmt.Fprintf(tw, "with the change\t%d\t%d\n", page.Summary.Released, page.Summary.Withheld)
+	changes := page.Changes[:min(len(page.Changes), maxDryRunChanges)]
+	fmt.Fprintf(tw, "\n%d objects would change", page.Summary.Changed)
+	if len(changes) < page.Summary.Changed {
+		fmt.Fprintf(tw, " (the first %d listed)", len(changes))
+	}
+	fmt.Fprintln(tw, ".")
+	if len(changes) > 0 {
+		fmt.Fprintln(tw, "\nOBJECT\tTYPE\tTLP\tNOW\tWITH THE CHANGE\tRULE")
+		verb := map[bool]string{true: "release", false: "withhold"}
+		for _, c := range changes {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Object.ID, c.Object.Type, dash(c.Object.TLP.String()), verb[c.Before.Allow], verb[c.After.Allow], c.After.Rule)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stderr, "Dry run: nothing recorded.")
 	return nil
 }
 

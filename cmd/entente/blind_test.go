@@ -502,3 +502,38 @@ func waitFor(d time.Duration, cond func() bool) error {
 	}
 	return nil
 }
+
+// TestAgreementDryRun: agreement set --dry-run prints what the changed
+// agreement would release against the agreement on record, and the
+// objects whose release it turns around, and records nothing.
+func TestAgreementDryRun(t *testing.T) {
+	dir := t.TempDir()
+	initNode(t, dir)
+	const partner = "identity--0b1e0b1e-0000-4000-8000-0000000000bb"
+	list := filepath.Join(t.TempDir(), "list.txt")
+	if err := os.WriteFile(list, []byte("198.51.100.7\n203.0.113.9\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"partner", "add", "--data", dir, "--id", partner, "--name", "P", "--country", "DE"},
+		{"import", "--data", dir, "--format", "plain", "--tlp", "amber", list},
+		{"agreement", "set", "--data", dir, "--partner", partner, "--collections", "intel", "--max-tlp", "green"},
+	} {
+		if code, _, errs := run(t, nil, nil, args...); code != 0 {
+			t.Fatalf("%v: %s", args, errs)
+		}
+	}
+	code, out, errs := run(t, nil, nil, "agreement", "set", "--data", dir, "--partner", partner, "--collections", "intel", "--max-tlp", "amber", "--dry-run")
+	if code != 0 || !strings.Contains(errs, "Dry run: nothing recorded.") {
+		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errs)
+	}
+	// The two AMBER indicators, their observables and the import's
+	// source marking: GREEN withholds them, AMBER releases them.
+	if !strings.Contains(out, "5 objects would change.") || strings.Count(out, "withhold  release") != 5 || strings.Count(out, "indicator--") != 2 {
+		t.Errorf("dry run output:\n%s", out)
+	}
+	_, out, _ = run(t, nil, nil, "agreement", "show", "--data", dir, "--partner", partner)
+	if !strings.Contains(out, `"max_tlp": "TLP:GREEN"`) {
+		t.Errorf("the dry run recorded the agreement:\n%s", out)
+	}
+}

@@ -27,6 +27,9 @@ type policyOps interface {
 	agreements(context.Context) ([]policy.Agreement, error)
 	deleteAgreement(context.Context, string) error
 	preview(context.Context, string, node.PreviewRequest) (*node.PreviewPage, error)
+	// previewProposed summarises what a changed agreement would release,
+	// without recording it.
+	previewProposed(context.Context, policy.Agreement) (*node.PreviewPage, error)
 	audit(context.Context, node.AuditQuery) (node.AuditPage, error)
 	// addPeer adds a peer, first checking that it answers (see
 	// httpapi.CheckPeer) when check is set.
@@ -107,6 +110,9 @@ func (o *offlinePolicy) deleteAgreement(ctx context.Context, partner string) err
 }
 func (o *offlinePolicy) preview(ctx context.Context, partner string, req node.PreviewRequest) (*node.PreviewPage, error) {
 	return o.svc.PreviewAgreement(ctx, o.p(), partner, req)
+}
+func (o *offlinePolicy) previewProposed(ctx context.Context, a policy.Agreement) (*node.PreviewPage, error) {
+	return o.svc.PreviewProposedAgreement(ctx, o.p(), a, node.PreviewRequest{Summary: true})
 }
 func (o *offlinePolicy) audit(ctx context.Context, q node.AuditQuery) (node.AuditPage, error) {
 	return o.svc.QueryAudit(ctx, o.p(), q)
@@ -193,6 +199,15 @@ func (r *remotePolicy) preview(ctx context.Context, partner string, req node.Pre
 	}
 	err := r.c.do(ctx, "GET", "/api/v1/agreements/"+url.PathEscape(partner)+"/preview?"+v.Encode(), nil, &out)
 	return &node.PreviewPage{Explanations: out.Objects, Next: out.Next, Summary: out.Summary}, err
+}
+func (r *remotePolicy) previewProposed(ctx context.Context, a policy.Agreement) (*node.PreviewPage, error) {
+	var out struct {
+		Summary *node.PreviewSummary `json:"summary"`
+		Current *node.PreviewSummary `json:"current"`
+		Changes []node.PreviewChange `json:"changes"`
+	}
+	err := r.c.do(ctx, "POST", "/api/v1/agreements/"+url.PathEscape(a.Partner.ID)+"/preview?summary=true", a, &out)
+	return &node.PreviewPage{Summary: out.Summary, Current: out.Current, Changes: out.Changes}, err
 }
 func (r *remotePolicy) audit(ctx context.Context, q node.AuditQuery) (node.AuditPage, error) {
 	v := url.Values{}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/entente-cti/entente/internal/stix/pattern"
+	"github.com/entente-cti/entente/internal/taxonomy"
 )
 
 // contractAPI serves the workbench's part of the node API (/api/v1:
@@ -114,6 +115,12 @@ func (c *contractAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 	case r.Method == "GET" && path == "search":
 		c.search(w, r)
+	case r.Method == "GET" && path == "taxonomies":
+		set, err := taxonomy.Builtin()
+		if err != nil {
+			c.t.Error(err)
+		}
+		writeAPIJSON(w, http.StatusOK, map[string]any{"taxonomies": set.Taxonomies()})
 	case r.Method == "GET" && len(seg) == 2 && seg[0] == "objects":
 		c.object(w, seg[1])
 	case r.Method == "GET" && len(seg) == 3 && seg[0] == "objects" && seg[2] == "graph":

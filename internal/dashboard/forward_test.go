@@ -8,6 +8,7 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/dashboard"
+	"github.com/entente-cti/entente/internal/httpapi"
 )
 
 // TestForwardToAPI: /ui/api/v1/ is the node API with the session's key:
@@ -83,4 +84,46 @@ func TestForwardToAPI(t *testing.T) {
 func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestForwardCountsOnce: a dashboard request forwarded to the node API
+// counts once against its key's rate limit, not once at /ui/ and again
+// at /api/v1/; the key's own requests to the API count too, once each.
+func TestForwardCountsOnce(t *testing.T) {
+	const burst = 4
+	// A token every 1,000 s: none comes back during the test.
+	tn := newTestNodeWith(t, httpapi.Options{RatePerSecond: 0.001, Burst: burst})
+	c := newClient(t, tn)
+	if resp := c.login(tn.keys[entente.RoleAnalyst]); resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign in: %s", resp.Status)
+	}
+	for i := range burst {
+		if resp, m := c.do("GET", "/ui/api/v1/whoami", "", nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("forwarded request %d of a burst of %d: %s %v", i+1, burst, resp.Status, m)
+		}
+	}
+	if resp, _ := c.do("GET", "/ui/api/v1/whoami", "", nil); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("request %d: %s, want 429 with Retry-After", burst+1, resp.Status)
+	}
+	// The key called directly shares the bucket, which is empty.
+	req, _ := http.NewRequest("GET", tn.srv.URL+"/api/v1/whoami", nil)
+	req.Header.Set("Authorization", "Bearer "+tn.keys[entente.RoleAnalyst])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("the key called directly after the burst: %s", resp.Status)
+	}
+	// Another key has its own bucket, counted once per request too.
+	admin := newClient(t, tn)
+	if resp := admin.login(tn.keys[entente.RoleAdmin]); resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign in: %s", resp.Status)
+	}
+	for i := range burst {
+		if resp, m := admin.do("GET", "/ui/api/v1/whoami", "", nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("admin's forwarded request %d: %s %v", i+1, resp.Status, m)
+		}
+	}
 }

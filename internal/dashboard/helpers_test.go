@@ -72,6 +72,13 @@ type testNode struct {
 
 func newTestNode(t testing.TB) *testNode {
 	t.Helper()
+	return newTestNodeWith(t, httpapi.Options{})
+}
+
+// newTestNodeWith is newTestNode with the node API's options (the
+// dashboard is set in them).
+func newTestNodeWith(t testing.TB, hopts httpapi.Options) *testNode {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir())
 	if err != nil {
@@ -101,7 +108,8 @@ func newTestNode(t testing.TB) *testNode {
 		tn.keys[r] = secret
 	}
 	dash := dashboard.New(svc, dashboard.Options{Heartbeat: 200 * time.Millisecond})
-	h := httpapi.New(svc, httpapi.Options{Dashboard: dash}, nil, nil)
+	hopts.Dashboard = dash
+	h := httpapi.New(svc, hopts, nil, nil)
 	dash.SetAPI(h)
 	tn.dash = dash
 	tn.srv = httptest.NewServer(h)

@@ -143,10 +143,43 @@ func (g *Gate) PutAgreement(ctx context.Context, p entente.Principal, a policy.A
 	refuse := func(err error) (policy.Agreement, error) {
 		return a, joinAudit(err, g.AuditAdmin(ctx, p, "agreement.put", a.Partner.ID, "agreement "+a.ID, err))
 	}
+	a, err := g.checkAgreement(ctx, a)
+	if err != nil {
+		if entente.ErrorCode(err) == entente.EINVALID {
+			return refuse(err)
+		}
+		return a, err
+	}
+	if err := g.ps.PutAgreement(ctx, a); err != nil {
+		return a, fmt.Errorf("put agreement %s: %w", a.ID, err)
+	}
+	g.log.InfoContext(ctx, "agreement recorded", "agreement", a.ID, "partner", a.Partner.ID, "max_tlp", a.MaxTLP, "by", p.KeyID)
+	detail := fmt.Sprintf("agreement %s collections %v types %v max_tlp %s reshare %t redact %+v valid %s..%s",
+		a.ID, a.Collections, a.ObjectTypes, a.MaxTLP, a.AllowReshare, a.Redact, fmtWhen(a.ValidFrom), fmtWhen(a.ValidUntil))
+	if b := a.Blind; b != nil {
+		detail += fmt.Sprintf(" blind %v budget %s", b.Collections, b.Budget)
+	}
+	return a, g.changed(ctx, p, "agreement.put", a.Partner.ID, detail)
+}
+
+// CheckAgreement checks an agreement as PutAgreement does, without
+// saving it (admin only): the agreement as it would be recorded (its
+// partner as on record, collection aliases resolved to ids), or
+// EINVALID naming each field at fault. The dashboard previews what it
+// would release before the admin saves it.
+func (g *Gate) CheckAgreement(ctx context.Context, p entente.Principal, a policy.Agreement) (policy.Agreement, error) {
+	if err := g.requireAdmin(p, "managing agreements"); err != nil {
+		return a, err
+	}
+	return g.checkAgreement(ctx, a)
+}
+
+// checkAgreement resolves and validates a (see CheckAgreement).
+func (g *Gate) checkAgreement(ctx context.Context, a policy.Agreement) (policy.Agreement, error) {
 	party, err := g.ps.Party(ctx, a.Partner.ID)
 	if err != nil {
 		if entente.ErrorCode(err) == entente.ENOTFOUND {
-			return refuse(entente.Errorf(entente.EINVALID, "partner: %q is not a known partner (add it first: entente partner add)", a.Partner.ID))
+			return a, entente.Errorf(entente.EINVALID, "partner: %q is not a known partner (add it first: entente partner add)", a.Partner.ID)
 		}
 		return a, fmt.Errorf("read partner %s: %w", a.Partner.ID, err)
 	}
@@ -179,18 +212,9 @@ func (g *Gate) PutAgreement(ctx context.Context, p entente.Principal, a policy.A
 		}
 	}
 	if err := a.Validate(known); err != nil {
-		return refuse(entente.Errorf(entente.EINVALID, "%v", err))
+		return a, entente.Errorf(entente.EINVALID, "%v", err)
 	}
-	if err := g.ps.PutAgreement(ctx, a); err != nil {
-		return a, fmt.Errorf("put agreement %s: %w", a.ID, err)
-	}
-	g.log.InfoContext(ctx, "agreement recorded", "agreement", a.ID, "partner", party.ID, "max_tlp", a.MaxTLP, "by", p.KeyID)
-	detail := fmt.Sprintf("agreement %s collections %v types %v max_tlp %s reshare %t redact %+v valid %s..%s",
-		a.ID, a.Collections, a.ObjectTypes, a.MaxTLP, a.AllowReshare, a.Redact, fmtWhen(a.ValidFrom), fmtWhen(a.ValidUntil))
-	if b := a.Blind; b != nil {
-		detail += fmt.Sprintf(" blind %v budget %s", b.Collections, b.Budget)
-	}
-	return a, g.changed(ctx, p, "agreement.put", party.ID, detail)
+	return a, nil
 }
 
 func fmtWhen(t time.Time) string {

@@ -26,6 +26,24 @@ type Preview struct {
 	Limit int
 	// Next is the cursor of the page to read, from a previous page.
 	Next string
+	// Proposed, when set, is an agreement not yet saved (checked by
+	// [Gate.CheckAgreement]): the preview decides by it instead of the
+	// agreement on record, and lists the objects whose release it
+	// would change (PreviewPage.Changes).
+	Proposed *policy.Agreement
+}
+
+// MaxPreviewChanges bounds the changes a summary preview of a proposed
+// agreement lists (it counts them all).
+const MaxPreviewChanges = 200
+
+// PreviewChange is an object whose release a proposed agreement
+// changes: its decision under the agreement on record (Before) and under
+// the proposed one (After).
+type PreviewChange struct {
+	Object policy.ObjectMeta `json:"object"`
+	Before policy.Decision   `json:"before"`
+	After  policy.Decision   `json:"after"`
 }
 
 // PreviewPage is one page of a preview, or its summary.
@@ -35,6 +53,14 @@ type PreviewPage struct {
 	Next string `json:"next,omitempty"`
 	// Summary is the answer of a summary preview.
 	Summary *PreviewSummary `json:"summary,omitempty"`
+	// Changes are, for a proposed agreement, the objects of the page
+	// (of a summary: the first MaxPreviewChanges) that it would release
+	// where the agreement on record withholds them, or the reverse.
+	Changes []PreviewChange `json:"changes,omitempty"`
+	// Current is, for a summary of a proposed agreement, the summary of
+	// the agreement on record over the same objects, counted in the same
+	// pass.
+	Current *PreviewSummary `json:"current,omitempty"`
 }
 
 // PreviewSummary counts what a partner would receive.
@@ -57,6 +83,9 @@ type PreviewSummary struct {
 	Blind int `json:"blind,omitempty"`
 	// BlindByRule counts the indicators of the blind decisions, by rule.
 	BlindByRule map[string]int `json:"blind_by_rule,omitempty"`
+	// Changed counts, for a proposed agreement, the objects whose
+	// release it changes.
+	Changed int `json:"changed,omitempty"`
 }
 
 // Counts are objects released and withheld.
@@ -113,15 +142,32 @@ func (g *Gate) preview(ctx context.Context, p entente.Principal, pv Preview) (*P
 	if err != nil {
 		return nil, err
 	}
+	// current is the agreement on record, when the preview is of a
+	// proposed one.
+	current, proposing := t.agreement, pv.Proposed != nil
+	if proposing {
+		a := *pv.Proposed
+		if t.partner.Country != "" {
+			a.Partner = t.partner
+		}
+		t.agreement = &a
+	}
 	all, err := g.st.Collections(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list collections: %w", err)
 	}
 	// The collections partners may read, and those only blind access
-	// reaches.
+	// reaches (of a proposed agreement, that of either agreement: both
+	// are decided over the same objects).
 	var blindColls []string
-	if a := t.agreement; a != nil && a.Blind != nil {
-		blindColls = a.Blind.Collections
+	for _, a := range []*policy.Agreement{t.agreement, current} {
+		if a != nil && a.Blind != nil {
+			for _, c := range a.Blind.Collections {
+				if !slices.Contains(blindColls, c) {
+					blindColls = append(blindColls, c)
+				}
+			}
+		}
 	}
 	var colls []entente.Collection
 	for _, c := range all {
@@ -143,6 +189,9 @@ func (g *Gate) preview(ctx context.Context, p entente.Principal, pv Preview) (*P
 	out := &PreviewPage{}
 	if pv.Summary {
 		out.Summary = &PreviewSummary{ByRule: map[string]int{}, ByType: map[string]*Counts{}, ByTLP: map[string]*Counts{}}
+		if proposing {
+			out.Current = &PreviewSummary{ByRule: map[string]int{}, ByType: map[string]*Counts{}, ByTLP: map[string]*Counts{}}
+		}
 		ci, next, limit = 0, "", store.MaxPageSize
 	}
 	for ; ci < len(colls); ci, next = ci+1, "" {
@@ -170,6 +219,23 @@ func (g *Gate) preview(ctx context.Context, p entente.Principal, pv Preview) (*P
 				if len(blindColls) > 0 && m.Type == "indicator" && ok[i] {
 					bd := pg.DecideBlind(t.agreement, t.partner, m, now)
 					e.Blind = &bd
+				}
+				if proposing {
+					before := e.Decision
+					if readable {
+						before = pg.Decide(current, t.partner, m, now)
+					}
+					if out.Current != nil {
+						out.Current.add(policy.Explanation{Object: m, Decision: before})
+					}
+					if before.Allow != e.Decision.Allow {
+						if out.Summary != nil {
+							out.Summary.Changed++
+						}
+						if out.Summary == nil || len(out.Changes) < MaxPreviewChanges {
+							out.Changes = append(out.Changes, PreviewChange{Object: m, Before: before, After: e.Decision})
+						}
+					}
 				}
 				if out.Summary != nil {
 					out.Summary.add(e)

@@ -11,6 +11,7 @@ import (
 	"github.com/entente-cti/entente/internal/taxiiclient"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/egress"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/policy"
 )
@@ -112,13 +113,69 @@ func (h *handler) deleteAgreement(w http.ResponseWriter, r *http.Request) {
 // (?limit=1..10000, default 1000; ?next= the cursor of the page before),
 // or with ?summary=true the counts per rule, type and TLP over everything.
 func (h *handler) previewAgreement(w http.ResponseWriter, r *http.Request) {
+	req, err := previewRequest(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	page, err := h.svc.PreviewAgreement(r.Context(), principal(r), r.PathValue("partner"), req)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.writeAPI(w, r, http.StatusOK, previewAnswer(r.PathValue("partner"), page))
+}
+
+// previewProposedAgreement serves POST
+// /api/v1/agreements/{partner}/preview: what the agreement in the body,
+// not saved, would release (as GET's preview answers, with the same
+// query), and "changes": the objects it would release that the
+// agreement on record withholds, and the reverse (of a summary, the
+// first 200, and summary.changed counts them all; "current" is then the
+// summary of the agreement on record, counted in the same pass).
+func (h *handler) previewProposedAgreement(w http.ResponseWriter, r *http.Request) {
+	req, err := previewRequest(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	var a policy.Agreement
+	if err := h.decodeAPIBody(w, r, &a); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if id := r.PathValue("partner"); a.Partner.ID == "" {
+		a.Partner.ID = id
+	} else if a.Partner.ID != id {
+		h.writeError(w, r, entente.Errorf(entente.EINVALID, "partner.id: the body names %q but the URL %q", a.Partner.ID, id))
+		return
+	}
+	page, err := h.svc.PreviewProposedAgreement(r.Context(), principal(r), a, req)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	out := previewAnswer(r.PathValue("partner"), page)
+	ch := page.Changes
+	if ch == nil {
+		ch = []egress.PreviewChange{}
+	}
+	out["changes"] = ch
+	if page.Current != nil {
+		out["current"] = page.Current
+	}
+	h.writeAPI(w, r, http.StatusOK, out)
+}
+
+// previewRequest reads a preview's query: ?limit=1..10000 (default
+// 1000), ?next= the cursor of the page before, ?summary=true.
+func previewRequest(r *http.Request) (node.PreviewRequest, error) {
 	v := r.URL.Query()
 	var req node.PreviewRequest
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 10000 {
-			h.writeError(w, r, entente.Errorf(entente.EINVALID, "limit: %q is not a number from 1 to 10000", s))
-			return
+			return req, entente.Errorf(entente.EINVALID, "limit: %q is not a number from 1 to 10000", s)
 		}
 		req.Limit = n
 	}
@@ -126,17 +183,16 @@ func (h *handler) previewAgreement(w http.ResponseWriter, r *http.Request) {
 	if s := v.Get("summary"); s != "" {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			h.writeError(w, r, entente.Errorf(entente.EINVALID, "summary: %q is not true or false", s))
-			return
+			return req, entente.Errorf(entente.EINVALID, "summary: %q is not true or false", s)
 		}
 		req.Summary = b
 	}
-	page, err := h.svc.PreviewAgreement(r.Context(), principal(r), r.PathValue("partner"), req)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	out := map[string]any{"partner": r.PathValue("partner")}
+	return req, nil
+}
+
+// previewAnswer is the body of a preview's answer.
+func previewAnswer(partner string, page *node.PreviewPage) map[string]any {
+	out := map[string]any{"partner": partner}
 	if page.Summary != nil {
 		out["summary"] = page.Summary
 	} else {
@@ -149,7 +205,7 @@ func (h *handler) previewAgreement(w http.ResponseWriter, r *http.Request) {
 			out["next"] = page.Next
 		}
 	}
-	h.writeAPI(w, r, http.StatusOK, out)
+	return out
 }
 
 // queryAudit serves GET /api/v1/audit?partner=&object=&action=&from=&to=&limit=&next=

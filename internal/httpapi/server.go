@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -213,6 +214,7 @@ func (h *handler) routes(reg prometheus.Registerer) {
 	m.HandleFunc("GET /api/v1/agreements/{partner}", h.getAgreement)
 	m.HandleFunc("DELETE /api/v1/agreements/{partner}", h.deleteAgreement)
 	m.HandleFunc("GET /api/v1/agreements/{partner}/preview", h.previewAgreement)
+	m.HandleFunc("POST /api/v1/agreements/{partner}/preview", h.previewProposedAgreement)
 	m.HandleFunc("GET /api/v1/audit", h.queryAudit)
 	m.HandleFunc("GET /api/v1/peers", h.listPeers)
 	m.HandleFunc("POST /api/v1/peers", h.addPeer)
@@ -225,6 +227,8 @@ func (h *handler) routes(reg prometheus.Registerer) {
 	m.HandleFunc("GET /export/{format}/{file}", h.exportFile)
 	m.HandleFunc("GET /api/v1/feeds", h.listFeeds)
 	m.HandleFunc("POST /api/v1/feeds", h.addFeed)
+	m.HandleFunc("PUT /api/v1/feeds/{id}", h.updateFeed)
+	m.HandleFunc("POST /api/v1/feeds/{id}/preview", h.previewFeed)
 	m.HandleFunc("DELETE /api/v1/feeds/{id}", h.removeFeed)
 	m.HandleFunc("POST /api/v1/feeds/{id}/poll", h.pollFeed)
 	m.HandleFunc("GET /api/v1/alerts", h.listAlerts)
@@ -254,6 +258,7 @@ func (h *handler) routes(reg prometheus.Registerer) {
 		"GET /api/v1/audit":                                             auditQuery,
 		"GET /api/v1/alerts":                                            alertsQuery,
 		"GET /api/v1/agreements/{partner}/preview":                      previewQuery,
+		"POST /api/v1/agreements/{partner}/preview":                     previewQuery,
 		"POST /api/v1/peers":                                            peerAddQuery,
 		"GET " + ExplainPath:                                            explainQuery,
 		"POST " + DeviceEventsPath:                                      eventsQuery,
@@ -289,6 +294,19 @@ func (h *handler) routes(reg prometheus.Registerer) {
 
 // route returns the mux, remembering the patterns registered on it.
 func (h *handler) route() patternMux { return patternMux{h.mux, &h.patterns} }
+
+// countedKey is the context key of the API key whose request the rate
+// limiter has counted already: a dashboard request, which the dashboard
+// forwards to the node API in-process. Only this package sets it, and
+// only from ServeHTTP: no client can.
+type countedKey struct{}
+
+// counted reports whether ctx is a request of key that the rate limiter
+// has counted already.
+func counted(ctx context.Context, key string) bool {
+	k, ok := ctx.Value(countedKey{}).(string)
+	return ok && k == key
+}
 
 // public reports whether path is served without authentication (the
 // health probes, which reveal nothing).
@@ -346,6 +364,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					writeErrorBody(rw, http.StatusTooManyRequests, "too many requests for this API key; retry later", string(entente.ERATELIMIT))
 					return
 				}
+				// Counted: the dashboard forwards its /ui/api/v1/
+				// requests to this handler in-process, with the same
+				// context, and they must not count again.
+				r = r.WithContext(context.WithValue(r.Context(), countedKey{}, p.KeyID))
 			}
 		}
 	} else if !public(r.URL.Path) {
@@ -361,7 +383,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		keyID = p.KeyID
-		if h.limiter != nil {
+		if h.limiter != nil && !counted(r.Context(), p.KeyID) {
 			if ok, wait := h.limiter.allow(p.KeyID, time.Now()); !ok {
 				rw.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 				writeErrorBody(rw, http.StatusTooManyRequests, "too many requests for this API key; retry later", string(entente.ERATELIMIT))

@@ -110,9 +110,21 @@ func (h *handler) workbenchRoutes() {
 	m.HandleFunc("POST /api/v1/objects/{id}/opinions", h.addOpinion)
 	m.HandleFunc("POST /api/v1/objects/{id}/labels", h.setLabels)
 	m.HandleFunc("POST /api/v1/reports", h.createReport)
+	m.HandleFunc("GET /api/v1/taxonomies", h.taxonomies)
 	h.queries["GET /api/v1/search"] = searchQuery
 	h.queries["GET /api/v1/objects/{id}/graph"] = graphQuery
 	h.queries["GET /api/v1/attack/matrix"] = matrixQuery
+}
+
+// taxonomies serves GET /api/v1/taxonomies: the MISP taxonomies whose
+// machine tags labels are checked against, for pickers.
+func (h *handler) taxonomies(w http.ResponseWriter, r *http.Request) {
+	ts, err := h.svc.Taxonomies(r.Context(), principal(r))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.writeAPI(w, r, http.StatusOK, map[string]any{"taxonomies": ts})
 }
 
 // APIIndex is the body of GET /api/v1/: what the API offers.

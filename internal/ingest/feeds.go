@@ -100,32 +100,7 @@ func (s *Service) AddFeed(ctx context.Context, p entente.Principal, f store.Feed
 	if f.ID == "" {
 		f.ID = uuid.NewString()
 	}
-	if f.Name == "" {
-		return f, entente.Errorf(entente.EINVALID, "name: a feed needs a name")
-	}
-	u, err := url.Parse(f.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return f, entente.Errorf(entente.EINVALID, "url: %q is not an http or https URL", f.URL)
-	}
-	if f.Format == "" {
-		f.Format = "auto"
-	}
-	if _, err := FeedOptions(f); err != nil {
-		return f, err
-	}
-	if f.Interval == 0 {
-		f.Interval = time.Hour
-	}
-	if f.Interval < MinFeedInterval {
-		return f, entente.Errorf(entente.EINVALID, "interval: %s is shorter than %s", f.Interval, MinFeedInterval)
-	}
-	if f.Confidence < 0 || f.Confidence > 100 {
-		return f, entente.Errorf(entente.EINVALID, "confidence: %d is not between 0 and 100", f.Confidence)
-	}
-	if f.Collection == "" {
-		f.Collection = s.cfg.DefaultFeedCollection
-	}
-	if _, err := s.cfg.Collection(ctx, f.Collection); err != nil {
+	if err := s.checkFeed(ctx, &f); err != nil {
 		return f, err
 	}
 	f.Created = s.now()
@@ -134,6 +109,93 @@ func (s *Service) AddFeed(ctx context.Context, p entente.Principal, f store.Feed
 		return f, err
 	}
 	s.log.InfoContext(ctx, "feed added", "feed", f.ID, "name", f.Name, "url", f.URL, "key_id", p.KeyID)
+	return f, nil
+}
+
+// checkFeed checks a feed's configuration and fills its defaults.
+func (s *Service) checkFeed(ctx context.Context, f *store.Feed) error {
+	if f.Name == "" {
+		return entente.Errorf(entente.EINVALID, "name: a feed needs a name")
+	}
+	u, err := url.Parse(f.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return entente.Errorf(entente.EINVALID, "url: %q is not an http or https URL", f.URL)
+	}
+	if f.Format == "" {
+		f.Format = "auto"
+	}
+	if _, err := FeedOptions(*f); err != nil {
+		return err
+	}
+	if f.Interval == 0 {
+		f.Interval = time.Hour
+	}
+	if f.Interval < MinFeedInterval {
+		return entente.Errorf(entente.EINVALID, "interval: %s is shorter than %s", f.Interval, MinFeedInterval)
+	}
+	if f.Confidence < 0 || f.Confidence > 100 {
+		return entente.Errorf(entente.EINVALID, "confidence: %d is not between 0 and 100", f.Confidence)
+	}
+	if f.Collection == "" {
+		f.Collection = s.cfg.DefaultFeedCollection
+	}
+	if _, err := s.cfg.Collection(ctx, f.Collection); err != nil {
+		return err
+	}
+	return nil
+}
+
+// CheckFeedUpdate checks a new configuration of the feed f.ID without
+// saving it (admins only): the feed as it is (before) and as it would be
+// saved (after: its id, creation time and poll state kept). ENOTFOUND if
+// there is no such feed; EINVALID names the field at fault.
+func (s *Service) CheckFeedUpdate(ctx context.Context, p entente.Principal, f store.Feed) (before, after store.Feed, err error) {
+	if err := requireAdmin(p, "configuring feeds"); err != nil {
+		return before, f, err
+	}
+	fs, err := s.feedStore()
+	if err != nil {
+		return before, f, err
+	}
+	if before, err = fs.Feed(ctx, f.ID); err != nil {
+		return before, f, err
+	}
+	if err := s.checkFeed(ctx, &f); err != nil {
+		return before, f, err
+	}
+	f.Created = before.Created
+	f.ETag, f.LastModified, f.LastRun, f.LastError, f.Stats = before.ETag, before.LastModified, before.LastRun, before.LastError, before.Stats
+	if f.URL != before.URL || f.Format != before.Format {
+		// The validators are the old source's: the next poll fetches
+		// the new one whole.
+		f.ETag, f.LastModified = "", ""
+	}
+	return before, f, nil
+}
+
+// UpdateFeed replaces the configuration of the feed f.ID (admins only),
+// checked as CheckFeedUpdate checks it, keeping its poll state (but for
+// the validators of the last answer when its URL or format changes); the
+// next poll uses it.
+func (s *Service) UpdateFeed(ctx context.Context, p entente.Principal, f store.Feed) (store.Feed, error) {
+	before, f, err := s.CheckFeedUpdate(ctx, p, f)
+	if err != nil {
+		return f, err
+	}
+	fs, err := s.feedStore()
+	if err != nil {
+		return f, err
+	}
+	if err := fs.PutFeed(ctx, f); err != nil {
+		return f, fmt.Errorf("update feed %s: %w", f.ID, err)
+	}
+	if f.ETag != before.ETag || f.LastModified != before.LastModified {
+		st := store.FeedState{ETag: f.ETag, LastModified: f.LastModified, LastRun: f.LastRun, LastError: f.LastError, Stats: f.Stats}
+		if err := fs.UpdateFeedState(ctx, f.ID, st); err != nil {
+			return f, fmt.Errorf("update feed %s: %w", f.ID, err)
+		}
+	}
+	s.log.InfoContext(ctx, "feed updated", "feed", f.ID, "name", f.Name, "url", f.URL, "key_id", p.KeyID)
 	return f, nil
 }
 

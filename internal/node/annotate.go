@@ -12,6 +12,7 @@ import (
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/stix/pattern"
+	"github.com/entente-cti/entente/internal/taxonomy"
 )
 
 // NewIndicator is an indicator an analyst writes (or the next version of
@@ -214,7 +215,11 @@ func (s *Service) CreateIndicator(ctx context.Context, p entente.Principal, ni N
 		o["description"] = ni.Description
 	}
 	if len(ni.Labels) > 0 {
-		o["labels"] = cleanLabels(ni.Labels)
+		ls := cleanLabels(ni.Labels)
+		if err := checkTags("labels", ls); err != nil {
+			return Created{}, err
+		}
+		o["labels"] = ls
 	}
 	if ni.TLP != "" {
 		t, err := stix.ParseTLP(ni.TLP)
@@ -224,6 +229,33 @@ func (s *Service) CreateIndicator(ctx context.Context, p entente.Principal, ni N
 		o["object_marking_refs"] = []string{t.MarkingID()}
 	}
 	return s.storeAnnotation(ctx, p, c.ID, "indicator", o)
+}
+
+// checkTags refuses a label that is a MISP machine tag of a taxonomy the
+// node knows (see [Taxonomies]) but names no predicate or value of it:
+// EINVALID naming the label, the field, and what the taxonomy allows.
+// Free labels pass.
+func checkTags(field string, labels []string) error {
+	set, err := taxonomy.Builtin()
+	if err != nil {
+		return fmt.Errorf("load taxonomies: %w", err)
+	}
+	for i, l := range labels {
+		if err := set.Check(l); err != nil {
+			return entente.Errorf(entente.EINVALID, "%s[%d]: %v", field, i, err)
+		}
+	}
+	return nil
+}
+
+// Taxonomies returns the MISP taxonomies whose machine tags the node
+// checks labels against (any role: they are public reference data).
+func (s *Service) Taxonomies(ctx context.Context, p entente.Principal) ([]taxonomy.Taxonomy, error) {
+	set, err := taxonomy.Builtin()
+	if err != nil {
+		return nil, fmt.Errorf("load taxonomies: %w", err)
+	}
+	return set.Taxonomies(), nil
 }
 
 func cleanLabels(ls []string) []string {
@@ -311,6 +343,11 @@ func (s *Service) SetLabels(ctx context.Context, p entente.Principal, id string,
 	add, remove = cleanLabels(add), cleanLabels(remove)
 	if len(add) == 0 && len(remove) == 0 {
 		return Created{}, entente.Errorf(entente.EINVALID, "add, remove: nothing to change")
+	}
+	// Only what is added is checked: a label the taxonomy does not know
+	// may always be removed.
+	if err := checkTags("add", add); err != nil {
+		return Created{}, err
 	}
 	c, e, err := s.visible(ctx, p, id)
 	if err != nil {

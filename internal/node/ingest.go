@@ -97,6 +97,18 @@ func (s *Service) AddFeed(ctx context.Context, p entente.Principal, f Feed) (Fee
 	return s.ingest.AddFeed(ctx, p, f)
 }
 
+// CheckFeedUpdate checks a feed's new configuration without saving it
+// (admin only; see [ingest.Service.CheckFeedUpdate]).
+func (s *Service) CheckFeedUpdate(ctx context.Context, p entente.Principal, f Feed) (before, after Feed, err error) {
+	return s.ingest.CheckFeedUpdate(ctx, p, f)
+}
+
+// UpdateFeed replaces a feed's configuration, keeping its poll state
+// (admin only).
+func (s *Service) UpdateFeed(ctx context.Context, p entente.Principal, f Feed) (Feed, error) {
+	return s.ingest.UpdateFeed(ctx, p, f)
+}
+
 // Feeds lists the feeds (admin only).
 func (s *Service) Feeds(ctx context.Context, p entente.Principal) ([]Feed, error) {
 	return s.ingest.Feeds(ctx, p)

@@ -144,6 +144,9 @@ type PreviewRequest = egress.Preview
 // PreviewPage is one page of a preview, or its summary.
 type PreviewPage = egress.PreviewPage
 
+// PreviewChange is an object whose release a proposed agreement changes.
+type PreviewChange = egress.PreviewChange
+
 // PreviewAgreement answers what partner would receive from the node's
 // collections now, with the rule that allows or withholds each object
 // and the content granular markings would remove (admins and analysts):
@@ -154,6 +157,24 @@ func (s *Service) PreviewAgreement(ctx context.Context, p entente.Principal, par
 		return nil, entente.Errorf(entente.EFORBIDDEN, "previewing agreements requires the admin or analyst role; this key's role is %q", p.Role)
 	}
 	r, err := s.gate.Release(ctx, entente.Principal{KeyID: "preview", Org: partner, Role: entente.RolePartner}, egress.Query{Preview: &req})
+	if err != nil {
+		return nil, err
+	}
+	return r.Preview, nil
+}
+
+// PreviewProposedAgreement answers what a proposed agreement, not yet
+// saved, would release to its partner, and which objects it would
+// release or withhold that the agreement on record does not (admin
+// only: the one who may save it). The agreement is checked as
+// PutAgreement checks it; EINVALID names the fields at fault.
+func (s *Service) PreviewProposedAgreement(ctx context.Context, p entente.Principal, a policy.Agreement, req PreviewRequest) (*PreviewPage, error) {
+	a, err := s.gate.CheckAgreement(ctx, p, a)
+	if err != nil {
+		return nil, err
+	}
+	req.Proposed = &a
+	r, err := s.gate.Release(ctx, entente.Principal{KeyID: "preview", Org: a.Partner.ID, Role: entente.RolePartner}, egress.Query{Preview: &req})
 	if err != nil {
 		return nil, err
 	}

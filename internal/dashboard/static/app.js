@@ -5,7 +5,7 @@
 // arrive as server-sent events from /ui/api/events.
 "use strict";
 
-const state = { csrf: "", role: "", world: null, es: null, page: "", refresh: null, collections: null };
+const state = { csrf: "", role: "", world: null, es: null, page: "", refresh: null, collections: null, tags: null, sources: null };
 
 // text renders a value for people: nothing for null and undefined, a
 // dash for NaN and infinities, JSON for plain objects; never "null",
@@ -149,7 +149,7 @@ async function signedIn(s) {
   document.getElementById("login").hidden = true;
   document.getElementById("top").hidden = false;
   document.getElementById("who").textContent = s.role + " · " + s.key_id;
-  state.collections = null;
+  state.collections = null; state.sources = null; state.tags = null;
   navFor(s.role);
   openEvents();
   route();
@@ -429,43 +429,74 @@ function tlpSelect(id, value, anyLabel) {
   return el("select", { id, "aria-label": "TLP" }, anyLabel ? el("option", { value: "" }, anyLabel) : null,
     tlpChoices.map((t) => el("option", { value: t, selected: t === value }, tlpLabel(t))));
 }
-function searchQuery(q, type, tlp, cursor, limit) {
+function searchQuery(q, type, tlp, cursor, limit, filters) {
   const u = new URLSearchParams();
   u.set("q", q);
   if (type) u.set("type", type);
   if (tlp) u.set("tlp", tlp);
+  for (const [k, v] of Object.entries(filters || {})) if (v) u.set(k, v);
   u.set("limit", String(limit || 50));
   if (cursor) u.set("cursor", cursor);
   return "search?" + u.toString();
 }
+// sources lists the identities the key may read (the first 200, by
+// name), for the search's source filter.
+async function sources() {
+  if (!state.sources) {
+    state.sources = v1(searchQuery("", "identity", "", "", 200)).then((p) => (p.results || []).map((r) => [r.id, r.title || r.name || r.id])
+      .sort((a, b) => a[1].localeCompare(b[1]))).catch(() => { state.sources = null; return []; });
+  }
+  return state.sources;
+}
+// dayStart and dayAfter turn a date control's day into the RFC 3339
+// bounds of the API's since (inclusive) and until (exclusive), so that
+// "to" includes its day.
+const dayStart = (d) => d ? d + "T00:00:00Z" : "";
+function dayAfter(d) {
+  if (!d) return "";
+  const t = new Date(d + "T00:00:00Z");
+  return Number.isFinite(t.getTime()) ? new Date(t.getTime() + 86400000).toISOString().replace(".000Z", "Z") : "";
+}
 
 pages.search = async (arg, params) => {
   const q = params.get("q") || "", type = params.get("type") || "", tlp = params.get("tlp") || "", cursor = params.get("cursor") || "";
+  const coll = params.get("collection") || "", source = params.get("source") || "", from = params.get("from") || "", to = params.get("to") || "";
+  const [colls, srcs] = await Promise.all([collections(), sources()]);
   const input = el("input", { id: "search-input", type: "search", value: q, placeholder: "a name, alias, ATT&CK or CVE id, value, description…", "aria-label": "search" });
   const ts = typeSelect("search-type", type, "any type"), ls = tlpSelect("search-tlp", tlp, "any TLP");
+  const cs = el("select", { id: "search-collection", "aria-label": "collection" }, el("option", { value: "" }, "any collection"),
+    colls.map((c) => el("option", { value: c.alias || c.id, selected: !!coll && (c.alias === coll || c.id === coll) }, c.alias || c.title || c.id)));
+  const ss = el("select", { id: "search-source", "aria-label": "source" }, el("option", { value: "" }, "any source"),
+    srcs.map(([id, name]) => el("option", { value: id, selected: id === source }, clip(name, 40))),
+    source && !srcs.some(([id]) => id === source) ? el("option", { value: source, selected: true }, source) : null);
+  const fromIn = el("input", { id: "search-from", type: "date", value: from, "aria-label": "modified from (UTC)" });
+  const toIn = el("input", { id: "search-to", type: "date", value: to, "aria-label": "modified to (UTC, inclusive)" });
   const go = (extra) => {
     const u = new URLSearchParams();
     if (input.value.trim()) u.set("q", input.value.trim());
-    if (ts.value) u.set("type", ts.value);
-    if (ls.value) u.set("tlp", ls.value);
+    for (const [k, c] of [["type", ts], ["tlp", ls], ["collection", cs], ["source", ss], ["from", fromIn], ["to", toIn]]) if (c.value) u.set(k, c.value);
     if (extra) u.set("cursor", extra);
     location.hash = "#/search?" + u.toString();
   };
-  ts.addEventListener("change", () => go());
-  ls.addEventListener("change", () => go());
+  for (const c of [ts, ls, cs, ss, fromIn, toIn]) c.addEventListener("change", () => go());
   const form = el("form", { class: "toolbar", role: "search", onsubmit: (e) => { e.preventDefault(); go(); } },
     el("h1", {}, "Search"), input, ts, ls, el("button", { type: "submit", class: "primary" }, "Search"));
-  if (!q && !type) { show(form, muted("Full-text search over names, aliases, descriptions, labels, external ids (T1566, CVE-…) and observable values.")); input.focus(); return; }
+  const filters = el("div", { class: "toolbar filters", id: "search-filters" },
+    el("label", { for: "search-collection" }, "Collection"), cs, el("label", { for: "search-source" }, "Source"), ss,
+    el("label", { for: "search-from" }, "Modified from"), fromIn, el("label", { for: "search-to" }, "to"), toIn);
+  const filtered = { collection: coll, source, since: dayStart(from), until: dayAfter(to) };
+  if (!q && !type && !tlp && !coll && !source && !from && !to) { show(form, filters, muted("Full-text search over names, aliases, descriptions, labels, external ids (T1566, CVE-…) and observable values.")); input.focus(); return; }
   let page;
   try {
-    [page] = await Promise.all([v1(searchQuery(q, type, tlp, cursor)), collections()]);
+    page = await v1(searchQuery(q, type, tlp, cursor, 50, filtered));
   } catch (e) {
     if (e.noRoute && q) return searchLegacy(form, q);
-    show(form, el("p", { class: "error", role: "alert" }, e.message)); return;
+    show(form, filters, el("p", { class: "error", role: "alert" }, e.message)); return;
   }
   const res = page.results || [];
-  show(form, el("div", { class: "panel" }, res.length === 0 ? el("p", { id: "search-none" }, "Nothing found.") : resultsTable("search-results", res),
-    el("p", {}, cursor ? el("a", { href: "#/search?" + new URLSearchParams({ q, type, tlp }).toString() }, "First page") : null, " ",
+  const first = new URLSearchParams(Object.entries({ q, type, tlp, collection: coll, source, from, to }).filter(([, v]) => v)).toString();
+  show(form, filters, el("div", { class: "panel" }, res.length === 0 ? el("p", { id: "search-none" }, "Nothing found.") : resultsTable("search-results", res),
+    el("p", {}, cursor ? el("a", { href: "#/search?" + first }, "First page") : null, " ",
       page.next ? el("a", { id: "search-next", href: "#", onclick: (e) => { e.preventDefault(); go(page.next); } }, "Next page") : null)));
 };
 
@@ -486,6 +517,35 @@ pages.browse = async (arg, params) => {
     el("p", {}, cursor ? el("a", { href: href("") }, "First page") : null, " ",
       page.next ? el("a", { id: "browse-next", href: href(page.next) }, "Next page") : null)));
 };
+
+// ---- MISP taxonomy tags ----
+// taxonomyTags lists the machine tags of the node's MISP taxonomies
+// (GET /api/v1/taxonomies), each with what it means: namespace:predicate,
+// or namespace:predicate="value" when the predicate has values.
+async function taxonomyTags() {
+  if (!state.tags) {
+    state.tags = v1("taxonomies").then((r) => (r.taxonomies || []).flatMap((t) => (t.predicates || []).flatMap((p) =>
+      (p.values || []).length ? p.values.map((v) => ({ tag: t.namespace + ":" + p.value + '="' + v.value + '"', what: [p.expanded || p.value, v.expanded || v.value].join(": ") }))
+        : [{ tag: t.namespace + ":" + p.value, what: p.expanded || p.value }]))).catch(() => { state.tags = null; return []; });
+  }
+  return state.tags;
+}
+// tagPicker suggests the taxonomy tags that match what is typed in
+// input (in the datalist list, at most 50), and says in hint what the
+// tag typed means, or that it is a free label.
+function tagPicker(input, list, hint) {
+  const free = hint.textContent;
+  const update = async () => {
+    const tags = await taxonomyTags();
+    const q = input.value.trim().toLowerCase();
+    const hits = tags.filter((t) => !q || t.tag.toLowerCase().includes(q)).slice(0, 50);
+    list.replaceChildren(...hits.map((t) => el("option", { value: t.tag, label: t.what })));
+    const exact = tags.find((t) => t.tag === input.value.trim());
+    hint.textContent = exact ? exact.tag + ": " + exact.what : q && tags.some((t) => t.tag.toLowerCase().startsWith(q.split(/[:=]/)[0] + ":")) ? "a tag of a known taxonomy must be one it lists" : free;
+  };
+  input.addEventListener("input", update);
+  input.addEventListener("focus", update);
+}
 
 // ---- object page ----
 const opinions = ["strongly-disagree", "disagree", "neutral", "agree", "strongly-agree"];
@@ -534,7 +594,10 @@ pages.object = async (id, params) => {
   const note = el("textarea", { id: "note-content", rows: "3", "aria-label": "note" });
   const opinion = el("select", { id: "opinion-value", "aria-label": "opinion" }, opinions.map((v) => el("option", { value: v, selected: v === "neutral" }, v.replace("-", " "))));
   const explanation = el("input", { id: "opinion-explanation", type: "text", "aria-label": "explanation of the opinion", placeholder: "why" });
-  const label = el("input", { id: "label-add", type: "text", "aria-label": "label to add", placeholder: "a label or taxonomy tag, e.g. tlp:green or admiralty-scale:source-reliability=\"b\"" });
+  const label = el("input", { id: "label-add", type: "text", list: "tag-suggestions", autocomplete: "off", "aria-label": "label to add", "aria-describedby": "label-hint", placeholder: "a label or taxonomy tag, e.g. tlp:green or admiralty-scale:source-reliability=\"b\"" });
+  const tagList = el("datalist", { id: "tag-suggestions" });
+  const labelHint = el("span", { id: "label-hint", class: "muted small" }, "MISP taxonomy tags are suggested as you type; other labels are free.");
+  tagPicker(label, tagList, labelHint);
   const reason = el("input", { id: "fp-reason", type: "text", "aria-label": "why it is a false positive", placeholder: "why it is wrong" });
 
   show(
@@ -593,7 +656,7 @@ pages.object = async (id, params) => {
         el("form", { class: "act", onsubmit: (e) => { e.preventDefault(); act(e.target.querySelector("button"), "opinions", { opinion: opinion.value, explanation: explanation.value.trim() }, "opinion added"); } },
           el("label", { for: "opinion-value" }, "Opinion"), opinion, explanation, el("button", { id: "opinion-add", type: "submit" }, "Add opinion")),
         el("form", { class: "act", onsubmit: (e) => { e.preventDefault(); const l = label.value.trim(); if (l) act(e.target.querySelector("button"), "labels", { add: [l], remove: [] }, "label added"); } },
-          el("label", { for: "label-add" }, "Label"), label, el("button", { id: "label-add-btn", type: "submit" }, "Add label")),
+          el("label", { for: "label-add" }, "Label"), label, tagList, labelHint, el("button", { id: "label-add-btn", type: "submit" }, "Add label")),
         el("form", { class: "act", onsubmit: (e) => { e.preventDefault(); act(e.target.querySelector("button"), "false-positive", { reason: reason.value.trim() }, "marked a false positive"); } },
           el("label", { for: "fp-reason" }, "False positive"), reason, el("button", { id: "fp-btn", type: "submit", class: "danger" }, "Mark false positive")))),
     el("details", { class: "panel" }, el("summary", {}, "STIX JSON"), el("pre", { id: "object-json" }, JSON.stringify(o, null, 2))));
@@ -976,7 +1039,8 @@ pages.partners = async () => {
       el("tbody", {}, (partners || []).map((r) => el("tr", {},
         el("td", {}, r.partner.name || r.partner.id), el("td", {}, r.partner.country),
         el("td", {}, r.agreement ? agreementSummary(r.agreement) : el("span", { class: "muted" }, "no agreement: receives nothing")),
-        el("td", {}, el("button", { type: "button", onclick: (e) => preview(r.partner.id, e.target) }, "Preview"))))))));
+        el("td", {}, el("button", { type: "button", onclick: (e) => preview(r.partner.id, e.target) }, "Preview"),
+          state.role === "admin" ? [" ", el("a", { href: "#/agreement/" + enc(r.partner.id), class: "edit-agreement", "data-partner": r.partner.id }, r.agreement ? "Edit agreement" : "Add agreement")] : null)))))));
   } catch (e) { out.push(el("p", { class: "error" }, e.message)); }
   out.push(el("div", { id: "preview" }));
   out.push(...await blindPanel());
@@ -1047,9 +1111,10 @@ pages.audit = async (arg, params) => {
   try {
     const { feeds } = await api("feeds");
     out.push(el("div", { class: "panel" }, el("table", { id: "feeds" },
-      el("thead", {}, el("tr", {}, el("th", {}, "Feed"), el("th", {}, "Format"), el("th", {}, "Last run"), el("th", {}, "Status"))),
+      el("thead", {}, el("tr", {}, el("th", {}, "Feed"), el("th", {}, "Format"), el("th", {}, "Last run"), el("th", {}, "Status"), el("th", {}, ""))),
       el("tbody", {}, (feeds || []).map((f) => el("tr", {}, el("td", { class: "wrap" }, f.name, el("br"), el("span", { class: "muted" }, f.url)),
-        el("td", {}, f.format), el("td", {}, fmt(f.last_run)), el("td", { class: f.last_error ? "error" : "" }, f.last_error || (f.last_run ? "ok" : "not polled yet"))))))));
+        el("td", {}, f.format), el("td", {}, fmt(f.last_run)), el("td", { class: f.last_error ? "error" : "" }, f.last_error || (f.last_run ? "ok" : "not polled yet")),
+        el("td", {}, el("a", { href: "#/feed/" + enc(f.id), class: "edit-feed", "data-feed": f.id }, "Edit"))))))));
   } catch (e) { out.push(el("p", { class: "error" }, e.message)); }
   show(...out);
 };
@@ -1093,6 +1158,166 @@ pages.devices = async (arg, params) => {
   ...shown.map(card));
 };
 
+// ---- editors (admin) ----
+// An agreement or a feed is edited, previewed (what the change would
+// release or change, from the node API, nothing saved) and then saved:
+// Save is enabled only for the form as it was previewed.
+
+// field is a labelled form control.
+function field(id, label, control, hint) {
+  return el("div", { class: "field" }, el("label", { for: id }, label), control, hint ? el("span", { class: "muted small" }, hint) : null);
+}
+// checks is a group of labelled checkboxes, one per [value, label].
+function checks(name, legend, items, checked) {
+  return el("fieldset", { class: "checks", id: name }, el("legend", {}, legend), items.map(([v, l], i) =>
+    el("label", { for: name + "-" + i }, el("input", { type: "checkbox", id: name + "-" + i, value: v, checked: checked.includes(v) }), " ", l)));
+}
+const checked = (id) => [...document.querySelectorAll("#" + id + " input:checked")].map((i) => i.value);
+// localTime and isoTime convert between RFC 3339 and a datetime-local
+// control's value (UTC both).
+function localTime(t) {
+  if (!t) return "";
+  const d = new Date(t);
+  return Number.isFinite(d.getTime()) ? d.toISOString().slice(0, 16) : "";
+}
+function isoTime(v) { return v ? new Date(v + "Z").toISOString() : undefined; }
+// editorButtons wires a form's Preview and Save: preview(body) draws
+// what would change, save(body) saves; Save waits for a preview of the
+// form as it is.
+function editorButtons(form, body, previewFn, saveFn, msg) {
+  let previewed = null;
+  const save = el("button", { type: "button", id: "edit-save", class: "primary", disabled: true }, "Save");
+  const pv = el("button", { type: "button", id: "edit-preview" }, "Preview");
+  const stale = () => { previewed = null; save.disabled = true; };
+  form.addEventListener("input", stale);
+  form.addEventListener("change", stale);
+  pv.addEventListener("click", async () => {
+    pv.disabled = true; msg.className = "muted"; msg.textContent = "previewing…";
+    try {
+      const b = body();
+      await previewFn(b);
+      previewed = JSON.stringify(b); save.disabled = false; msg.textContent = "previewed: nothing is saved until you save";
+    } catch (e) { msg.className = "error"; msg.textContent = e.message; }
+    pv.disabled = false;
+  });
+  save.addEventListener("click", async () => {
+    const b = body();
+    if (JSON.stringify(b) !== previewed) { stale(); msg.className = "error"; msg.textContent = "the form changed since the preview: preview it again"; return; }
+    save.disabled = true;
+    try { await saveFn(b); } catch (e) { msg.className = "error"; msg.textContent = e.message; save.disabled = false; }
+  });
+  return el("p", { class: "toolbar" }, pv, save);
+}
+const summaryCells = (s) => s ? [el("td", {}, s.released), el("td", {}, s.withheld)] : [el("td", {}, "–"), el("td", {}, "–")];
+
+pages.agreement = async (partner, params) => {
+  const [colls, partnersR] = await Promise.all([collections(), api("partners")]);
+  const row = (partnersR.partners || []).find((r) => r.partner.id === partner);
+  if (!row) { show(el("h1", {}, "Agreement"), el("p", { class: "error", role: "alert" }, "No partner " + partner + " on this node.")); return; }
+  let a = null;
+  try { a = await v1("agreements/" + enc(partner)); } catch (e) { if (e.status !== 404) throw e; }
+  a = a || { partner: { id: partner }, collections: [], max_tlp: "green", redact: {} };
+  const name = row.partner.name || partner;
+  const tlpOf = (t) => String(t || "").toLowerCase().replace(/^tlp:/, "").replace("_", "+");
+  const collItems = colls.map((c) => [c.id, c.alias || c.title || c.id]);
+  const maxTLP = el("select", { id: "ag-tlp" }, ["clear", "green", "amber", "amber+strict"].map((t) => el("option", { value: t, selected: t === tlpOf(a.max_tlp) }, tlpLabel(t))));
+  const types = el("input", { id: "ag-types", type: "text", value: (a.object_types || []).join(", "), placeholder: "every type" });
+  const reshare = el("input", { id: "ag-reshare", type: "checkbox", checked: !!a.allow_reshare });
+  const from = el("input", { id: "ag-from", type: "datetime-local", value: localTime(a.valid_from) });
+  const until = el("input", { id: "ag-until", type: "datetime-local", value: localTime(a.valid_until) });
+  const redactions = [["sighting_victims_to_country", "sightings: victims replaced by their country"], ["remove_third_party_identities", "third parties' identities removed"], ["strip_free_text", "free text removed"]];
+  const blindOn = el("input", { id: "ag-blind", type: "checkbox", checked: !!a.blind });
+  const budget = el("input", { id: "ag-budget", type: "text", value: a.blind ? a.blind.budget : "100000/day", placeholder: "100000/day" });
+  const body = () => {
+    const b = { id: a.id, partner: { id: partner }, collections: checked("ag-collections"), max_tlp: maxTLP.value,
+      object_types: types.value.split(",").map((t) => t.trim()).filter(Boolean), allow_reshare: reshare.checked,
+      redact: Object.fromEntries(checked("ag-redact").map((k) => [k, true])), valid_from: isoTime(from.value), valid_until: isoTime(until.value) };
+    if (blindOn.checked) b.blind = { collections: checked("ag-blind-collections"), budget: budget.value.trim() };
+    return b;
+  };
+  const msg = el("p", { id: "edit-status", role: "status", class: "muted" }, params.get("done") || "");
+  const out = el("div", { id: "agreement-preview" });
+  const form = el("form", { id: "agreement-form", class: "panel editor", onsubmit: (e) => e.preventDefault() },
+    checks("ag-collections", "Collections it covers", collItems, a.collections || []),
+    field("ag-tlp", "Most restrictive TLP released", maxTLP, "RED is never released"),
+    field("ag-types", "STIX types (comma-separated)", types, "empty: every type"),
+    el("div", { class: "field" }, el("label", { for: "ag-reshare" }, reshare, " may receive what third parties shared (CLEAR and GREEN)")),
+    checks("ag-redact", "Redaction", redactions, Object.entries(a.redact || {}).filter(([, v]) => v).map(([k]) => k)),
+    el("div", { class: "row" }, field("ag-from", "In force from (UTC)", from), field("ag-until", "Until (UTC)", until)),
+    el("fieldset", { class: "checks" }, el("legend", {}, "Blind access"),
+      el("label", { for: "ag-blind" }, blindOn, " grants blind access: the partner tests its values, none is released"),
+      checks("ag-blind-collections", "Collections it may test", collItems, a.blind ? a.blind.collections || [] : []),
+      field("ag-budget", "Budget (evaluations per period)", budget)));
+  const renderPreview = async (b) => {
+    // One pass over the objects counts both: the agreement on record
+    // (current) and the change.
+    const next = await v1("agreements/" + enc(partner) + "/preview?summary=true", { method: "POST", body: b });
+    const cur = { summary: next.current };
+    const ch = next.changes || [];
+    const n = next.summary ? next.summary.changed || 0 : ch.length;
+    out.replaceChildren(el("div", { class: "panel" }, el("h2", {}, "What " + name + " would receive"),
+      el("table", { id: "agreement-summary" }, el("thead", {}, el("tr", {}, el("th", {}, ""), el("th", {}, "Released"), el("th", {}, "Withheld"))),
+        el("tbody", {}, el("tr", {}, el("th", { scope: "row" }, "Now"), summaryCells(cur && cur.summary)),
+          el("tr", {}, el("th", { scope: "row" }, "With the change"), summaryCells(next.summary)))),
+      el("p", { id: "agreement-changed" }, n === 0 ? "The change releases and withholds the same objects." : n + (n === 1 ? " object changes" : " objects change") + (ch.length < n ? " (the first " + ch.length + " listed)" : "") + ":"),
+      ch.length ? el("table", { id: "agreement-changes" }, el("thead", {}, el("tr", {}, el("th", {}, "Object"), el("th", {}, "Now"), el("th", {}, "With the change"), el("th", {}, "Why"))),
+        el("tbody", {}, ch.map((c) => el("tr", {}, el("td", { class: "wrap" }, objLink(c.object.id, c.object.name || c.object.id)),
+          el("td", {}, c.before.allow ? "released" : "withheld"), el("td", { class: c.after.allow ? "ins" : "del" }, c.after.allow ? "released" : "withheld"),
+          el("td", {}, c.after.reason || c.after.rule || ""))))) : null));
+  };
+  const save = async (b) => {
+    await v1("agreements/" + enc(partner), { method: "PUT", body: b });
+    go("#/agreement/" + enc(partner) + "?done=" + enc("agreement saved"));
+  };
+  show(el("div", { class: "toolbar" }, el("h1", {}, "Agreement with " + name), el("a", { href: "#/partners" }, "Partners")),
+    form, msg, editorButtons(form, body, renderPreview, save, msg), out);
+};
+
+pages.feed = async (id, params) => {
+  const [colls, { feeds }] = await Promise.all([collections(), v1("feeds")]);
+  const f = (feeds || []).find((x) => x.id === id);
+  if (!f) { show(el("h1", {}, "Feed"), el("p", { class: "error", role: "alert" }, "No feed " + id + " on this node.")); return; }
+  const dur = (ns) => { const h = (Number(ns) || 0) / 3.6e12; return h ? (Number.isInteger(h) ? h + "h" : Math.round(h * 60) + "m") : ""; };
+  const input = (k, v, attrs) => el("input", Object.assign({ id: "feed-" + k, type: "text", value: v === undefined || v === null ? "" : v }, attrs || {}));
+  const name = input("name", f.name), url = input("url", f.url, { type: "url" }), interval = input("interval", dur(f.interval), { placeholder: "1h" });
+  const validFor = input("valid-for", dur(f.valid_for), { placeholder: "the defaults per observable type" });
+  const conf = input("confidence", f.confidence || 0, { type: "number", min: "0", max: "100" });
+  // Each select offers the feed's own value as it is recorded, so that
+  // saving an unchanged field changes nothing.
+  const formats = ["auto", "misp-event", "csv", "urlhaus", "threatfox", "feodo", "plain"];
+  const format = el("select", { id: "feed-format" }, (formats.includes(f.format) || !f.format ? formats : formats.concat([f.format])).map((v) => el("option", { value: v, selected: v === f.format }, v)));
+  const curTLP = String(f.tlp || ""), normTLP = curTLP.toLowerCase().replace(/^tlp:/, "").replace("_", "+").replace("white", "clear");
+  const tlp = el("select", { id: "feed-tlp" }, el("option", { value: "" }, "none"), tlpChoices.map((t) => el("option", { value: t === normTLP ? curTLP : t, selected: t === normTLP }, tlpLabel(t))),
+    curTLP && !tlpChoices.includes(normTLP) ? el("option", { value: curTLP, selected: true }, curTLP) : null);
+  const isColl = (c) => c.id === f.collection || c.alias === f.collection;
+  const coll = el("select", { id: "feed-collection" }, colls.map((c) => el("option", { value: isColl(c) ? f.collection : c.alias || c.id, selected: isColl(c) }, c.alias || c.title || c.id)),
+    f.collection && !colls.some(isColl) ? el("option", { value: f.collection, selected: true }, f.collection) : null);
+  const body = () => ({ name: name.value.trim(), url: url.value.trim(), format: format.value, interval: interval.value.trim(), tlp: tlp.value,
+    confidence: Number(conf.value) || 0, valid_for: validFor.value.trim(), collection: coll.value });
+  const msg = el("p", { id: "edit-status", role: "status", class: "muted" }, params.get("done") || "");
+  const out = el("div", { id: "feed-preview" });
+  const form = el("form", { id: "feed-form", class: "panel editor", onsubmit: (e) => e.preventDefault() },
+    field("feed-name", "Name (the source of its indicators)", name), field("feed-url", "URL", url), field("feed-format", "Format", format),
+    el("div", { class: "row" }, field("feed-interval", "Polled every", interval), field("feed-valid-for", "Indicators valid for", validFor)),
+    el("div", { class: "row" }, field("feed-tlp", "TLP of what it does not mark", tlp), field("feed-confidence", "Confidence of what it does not rate", conf)),
+    field("feed-collection", "Collection it fills", coll));
+  const renderPreview = async (b) => {
+    const r = await v1("feeds/" + enc(id) + "/preview", { method: "POST", body: b });
+    const ch = r.changes || [];
+    out.replaceChildren(el("div", { class: "panel" }, el("h2", {}, "What saving would change"),
+      ch.length ? el("table", { id: "feed-changes", class: "diff" }, el("thead", {}, el("tr", {}, el("th", {}, "Field"), el("th", {}, "Was"), el("th", {}, "Becomes"))),
+        el("tbody", {}, ch.map((c) => el("tr", {}, el("td", {}, c.field), el("td", { class: "del wrap" }, c.from || "(none)"), el("td", { class: "ins wrap" }, c.to || "(none)"))))) :
+        el("p", { id: "feed-changes-none" }, "Nothing changes."),
+      el("p", { class: "muted" }, "The next poll uses the new configuration; what the feed imported stays as it is.")));
+  };
+  const save = async (b) => {
+    await v1("feeds/" + enc(id), { method: "PUT", body: b });
+    go("#/feed/" + enc(id) + "?done=" + enc("feed saved"));
+  };
+  show(el("div", { class: "toolbar" }, el("h1", {}, "Feed " + f.name), el("a", { href: "#/audit" }, "Audit and feeds")),
+    form, msg, editorButtons(form, body, renderPreview, save, msg), out);
+};
+
 // ---- routing ----
 // roles says which roles see each page: the node refuses the rest to
 // the key anyway (docs/dashboard.md has the table).
@@ -1100,13 +1325,14 @@ const roles = {
   overview: ["admin", "analyst"], alerts: ["admin", "analyst"], search: ["admin", "analyst"], browse: ["admin", "analyst"],
   object: ["admin", "analyst"], graph: ["admin", "analyst"], matrix: ["admin", "analyst"], indicator: ["admin", "analyst"],
   report: ["admin", "analyst"], partners: ["admin", "analyst"], audit: ["admin"], devices: ["admin", "analyst"],
+  agreement: ["admin"], feed: ["admin"],
 };
 // navFor shows the navigation links of the pages the role sees.
 function navFor(role) {
   for (const a of document.querySelectorAll("#nav a")) a.hidden = !(roles[a.dataset.page] || []).includes(role);
 }
 // navPage is the navigation entry a page belongs to.
-const navPage = { object: "search", graph: "search", report: "browse" };
+const navPage = { object: "search", graph: "search", report: "browse", agreement: "partners", feed: "audit" };
 
 async function route() {
   if (!state.csrf) return;
@@ -1119,6 +1345,9 @@ async function route() {
   const fn = pages[name];
   state.page = name;
   delete view().dataset.renderMs;
+  // data-drawn names the address whose page is drawn (for tests and
+  // scripts that wait for a page): unset while it is drawn.
+  delete view().dataset.drawn;
   for (const a of document.querySelectorAll("#nav a")) {
     const on = a.dataset.page === name || a.dataset.page === navPage[name];
     a.classList.toggle("active", on);
@@ -1133,6 +1362,7 @@ async function route() {
   // An alert's page redraws only when that alert changes.
   state.refreshIf = name === "alerts" && arg ? (type, d) => type === "alert" && d.id === arg : null;
   try { await fn(arg, params); } catch (e) { fail(e); }
+  if (location.hash.replace(/^#\/?/, "") === h) view().dataset.drawn = "#/" + h;
 }
 window.addEventListener("hashchange", route);
 
