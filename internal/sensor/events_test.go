@@ -534,3 +534,32 @@ func FuzzJSONLinesEvents(f *testing.F) {
 	f.Add([]byte(`{"s":["10.0.0.1"],"d":null}` + "\n[]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) { eventInvariance(t, jf, data) })
 }
+
+// BenchmarkZeekConnEvents parses the lines of a real conn.log as the
+// device watch reads them (one parser, no scanner), its data lines
+// repeated to 150,000: ns per line.
+func BenchmarkZeekConnEvents(b *testing.B) {
+	data := readMaybeGzip(b, filepath.Join(testutil.SharedData(b, "logs", "zeek"), "slips-test10-mixed", "conn.log"))
+	var head, body [][]byte
+	for _, l := range bytes.Split(data, []byte("\n")) {
+		if len(l) > 0 && l[0] == '#' {
+			head = append(head, l)
+		} else if len(l) > 0 {
+			body = append(body, l)
+		}
+	}
+	lines := head
+	for len(lines) < 150_000 {
+		lines = append(lines, body...)
+	}
+	p := ZeekTSVEvents.NewEventParser()
+	for b.Loop() {
+		for _, l := range lines {
+			var ev Event
+			if _, err := p.ParseEvent(l, &ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(lines)), "ns/line")
+}
