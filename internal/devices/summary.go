@@ -118,7 +118,7 @@ func (w *Watcher) Devices() []DeviceSummary {
 
 // Device returns the summary of one device.
 func (w *Watcher) Device(id DeviceID) (DeviceSummary, bool) {
-	d := w.shardFor(id).devices[id]
+	d := w.shardFor(id).devices.get(&id, idHash(&id))
 	if d == nil {
 		return DeviceSummary{}, false
 	}

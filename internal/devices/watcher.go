@@ -71,13 +71,14 @@ type Watcher struct {
 	key     []byte
 	local   []netip.Prefix
 	local4  [][2]uint32 // the IPv4 networks of local, as ranges
-	devices map[DeviceID]*device
+	devices devTable
 	list    []*device       // in creation order, for deterministic sweeps
 	leases  *genMap[MAC]    // shared with the shards
 	names   *genMap[string] // shared with the shards
 	shards  []*Watcher      // when parallel: each holds some devices
 	part    [][]int32       // Flows: the connections of each shard
 	egr     []int32         // Flows: the connections out of the constituency
+	keys    []flowKey       // Flows: the device of each connection out, by index
 	out     []Finding
 	stats   Stats
 	clock   int64  // latest event time
@@ -123,7 +124,7 @@ func New(cfg Config, loc geo.Locator, key []byte) (*Watcher, error) {
 		return nil, fmt.Errorf("pseudonym key: %d bytes, want at least %d", len(key), MinKeySize)
 	}
 	c := cfg.withDefaults()
-	w := &Watcher{cfg: c, loc: loc, key: append([]byte(nil), key...), devices: map[DeviceID]*device{}}
+	w := &Watcher{cfg: c, loc: loc, key: append([]byte(nil), key...)}
 	for _, p := range c.Constituency {
 		p = p.Masked()
 		w.local = append(w.local, p)
@@ -153,7 +154,7 @@ func (w *Watcher) Stats() Stats {
 		}
 	}
 	for _, s := range w.parts() {
-		st.Devices += len(s.devices)
+		st.Devices += s.devices.len()
 		for _, d := range s.list {
 			st.Destinations += len(d.dests)
 		}
@@ -335,10 +336,16 @@ func (w *Watcher) classify(d *device) bool {
 // lookupDevice returns the device with id, creating it (and making room)
 // when create is set.
 func (w *Watcher) lookupDevice(id DeviceID, t int64, create bool) *device {
-	if d := w.devices[id]; d != nil || !create {
+	return w.lookupDeviceHash(id, idHash(&id), t, create)
+}
+
+// lookupDeviceHash is lookupDevice when the caller has the identity's
+// hash.
+func (w *Watcher) lookupDeviceHash(id DeviceID, h uint64, t int64, create bool) *device {
+	if d := w.devices.get(&id, h); d != nil || !create {
 		return d
 	}
-	if len(w.devices) >= w.cfg.MaxDevices {
+	if w.devices.len() >= w.cfg.MaxDevices {
 		w.forget()
 	}
 	d := &device{id: id, first: t, last: t}
@@ -348,7 +355,7 @@ func (w *Watcher) lookupDevice(id DeviceID, t int64, create bool) *device {
 	if a, ok := id.Addr(); ok {
 		d.setAddr(a)
 	}
-	w.devices[id] = d
+	w.devices.put(d, h)
 	w.list = append(w.list, d)
 	return d
 }
@@ -361,7 +368,7 @@ func (w *Watcher) forget() {
 	gone := map[*device]bool{}
 	for _, d := range byLast[:n] {
 		gone[d] = true
-		delete(w.devices, d.id)
+		w.devices.del(&d.id, idHash(&d.id))
 	}
 	w.list = slices.DeleteFunc(w.list, func(d *device) bool { return gone[d] })
 	w.stats.Forgotten += uint64(n)
@@ -386,11 +393,20 @@ func (w *Watcher) Flow(f *Flow) {
 		return
 	}
 	w.stats.Egress++
+	k := flowKey{id: w.deviceOf(f)}
+	k.h = idHash(&k.id)
 	if len(w.shards) > 0 {
-		w.shardFor(w.deviceOf(f)).egressFlow(f, nil, 0)
+		w.shards[k.h%uint64(len(w.shards))].egressFlow(f, nil, 0, &k)
 		return
 	}
-	w.egressFlow(f, nil, 0)
+	w.egressFlow(f, nil, 0, &k)
+}
+
+// flowKey is the device of a connection: its identity and the
+// identity's hash.
+type flowKey struct {
+	id DeviceID
+	h  uint64
 }
 
 // fullTable returns room for a device's full top-K, from a slab of
@@ -433,6 +449,10 @@ const prefetchBatch = 32
 // connection is otherwise a chain of misses.
 func (w *Watcher) Flows(fs []Flow) {
 	w.egr = w.egr[:0]
+	if cap(w.keys) < len(fs) {
+		w.keys = make([]flowKey, len(fs))
+	}
+	keys := w.keys[:len(fs)]
 	for i := range w.part {
 		w.part[i] = w.part[i][:0]
 	}
@@ -455,23 +475,26 @@ func (w *Watcher) Flows(fs []Flow) {
 			continue
 		}
 		w.stats.Egress++
+		key := &keys[i]
+		key.id = w.deviceOf(f)
+		key.h = idHash(&key.id)
 		if len(w.shards) == 0 {
 			w.egr = append(w.egr, int32(i))
 			continue
 		}
-		k := w.shardIndex(w.deviceOf(f))
+		k := key.h % uint64(len(w.shards))
 		w.part[k] = append(w.part[k], int32(i))
 	}
 	if len(w.shards) == 0 {
-		w.egressBatch(fs, w.egr)
+		w.egressBatch(fs, keys, w.egr)
 		return
 	}
-	w.parallel(func(k int, s *Watcher) { s.egressBatch(fs, w.part[k]) })
+	w.parallel(func(k int, s *Watcher) { s.egressBatch(fs, keys, w.part[k]) })
 }
 
 // egressBatch profiles the connections fs[idx...] (out of the
 // constituency, of this watcher's devices), reading ahead.
-func (w *Watcher) egressBatch(fs []Flow, idx []int32) {
+func (w *Watcher) egressBatch(fs []Flow, keys []flowKey, idx []int32) {
 	var devs [prefetchBatch]*device
 	var hs [prefetchBatch]uint64
 	for len(idx) > 0 {
@@ -479,7 +502,7 @@ func (w *Watcher) egressBatch(fs []Flow, idx []int32) {
 		batch := idx[:n]
 		idx = idx[n:]
 		for i, j := range batch {
-			devs[i] = w.devices[w.deviceOf(&fs[j])]
+			devs[i] = w.devices.get(&keys[j].id, keys[j].h)
 		}
 		var sink uint64
 		for i, d := range devs[:n] {
@@ -509,21 +532,21 @@ func (w *Watcher) egressBatch(fs []Flow, idx []int32) {
 			if d == nil || len(d.idx) == 0 || w.stats.Forgotten != forgotten {
 				// A new device, or one the read-ahead could not use; or
 				// devices were forgotten since (the one found may be gone).
-				w.egressFlow(f, nil, 0)
+				w.egressFlow(f, nil, 0, &keys[j])
 				continue
 			}
-			w.egressFlow(f, d, hs[i])
+			w.egressFlow(f, d, hs[i], &keys[j])
 		}
 	}
 }
 
 // egressFlow profiles a connection from a device out of the
-// constituency; d is its device when the caller knows it, and h the hash
-// of its destination when not 0.
-func (w *Watcher) egressFlow(f *Flow, d *device, h uint64) {
+// constituency; key is its device, d the device when the caller has it,
+// and h the hash of its destination when not 0.
+func (w *Watcher) egressFlow(f *Flow, d *device, h uint64, key *flowKey) {
 	src := f.Src.Unmap()
 	if d == nil {
-		d = w.lookupDevice(w.deviceOf(f), f.Time, true)
+		d = w.lookupDeviceHash(key.id, key.h, f.Time, true)
 	}
 	if (d.setAddr(src) || d.conns == 0) && len(w.cfg.Classes) > 0 {
 		w.classify(d)
@@ -555,7 +578,7 @@ func (w *Watcher) egressFlow(f *Flow, d *device, h uint64) {
 		e.last = f.Time
 	}
 	e.maxDur = max(e.maxDur, f.Duration)
-	if e.name == "" && e.count&(e.count-1) == 0 && w.names.len() > 0 {
+	if e.count&(e.count-1) == 0 && w.names.len() > 0 && e.name == "" {
 		if n, ok := w.names.get(e.addr); ok {
 			e.name = n
 		}
@@ -982,7 +1005,7 @@ func (w *Watcher) Lease(l *Lease) {
 		// A device seen before by its address becomes the MAC's.
 		aid := AddrDevice(addr)
 		from, to := w.shardFor(aid), w.shardFor(id)
-		if old := from.devices[aid]; old != nil && to.devices[id] == nil {
+		if old := from.devices.get(&aid, idHash(&aid)); old != nil && to.devices.get(&id, idHash(&id)) == nil {
 			from.remove(old)
 			old.id, old.mac, old.pseudo = id, l.MAC, ""
 			to.insert(old)
@@ -993,7 +1016,7 @@ func (w *Watcher) Lease(l *Lease) {
 
 // leaseAttrs records a lease's attributes of device id.
 func (w *Watcher) leaseAttrs(l *Lease, id DeviceID, addr netip.Addr) {
-	d := w.devices[id]
+	d := w.devices.get(&id, idHash(&id))
 	if d == nil {
 		// Remember the device's attributes only once it talks out.
 		if l.Hostname == "" && l.Fingerprint == "" {
@@ -1018,7 +1041,7 @@ func (w *Watcher) leaseAttrs(l *Lease, id DeviceID, addr netip.Addr) {
 
 // remove takes a device out of this watcher's tables.
 func (w *Watcher) remove(d *device) {
-	delete(w.devices, d.id)
+	w.devices.del(&d.id, idHash(&d.id))
 	if i := slices.Index(w.list, d); i >= 0 {
 		w.list = slices.Delete(w.list, i, i+1)
 	}
@@ -1026,7 +1049,7 @@ func (w *Watcher) remove(d *device) {
 
 // insert puts a device in this watcher's tables.
 func (w *Watcher) insert(d *device) {
-	w.devices[d.id] = d
+	w.devices.put(d, idHash(&d.id))
 	w.list = append(w.list, d)
 }
 
