@@ -26,7 +26,23 @@ type Flow struct {
 	// SrcMAC is the originator's link-layer address when the sensor sees
 	// the device's own segment; zero otherwise.
 	SrcMAC MAC
+
+	// What [Watcher.Prepare] worked out, for Flows.
+	prepBy *Watcher // the watcher that prepared the flow; nil: none
+	class  flowClass
+	key    flowKey // class egress: the device by MAC or address, before leases
 }
+
+// flowClass is where a connection goes, as Flows counts it.
+type flowClass uint8
+
+const (
+	classUnknown  flowClass = iota // not prepared
+	classEgress                    // from a device out of the constituency
+	classInbound                   // from outside to a device
+	classInternal                  // inside
+	classOther                     // neither end inside, or not to a public address
+)
 
 // Lease is what DHCP (or Zeek's known devices) says of a device: its MAC,
 // the address it was given (when known), its host name and fingerprint.
@@ -229,6 +245,19 @@ type device struct {
 	dayCount   int
 	suppressed uint64
 	pseudo     string
+	// idxBuf is the index when the top-K is at most inlineIdx/2: at a
+	// fixed place and size, so that the read-ahead of a connection's
+	// index slot needs no load before it (see Watcher.egressBatch).
+	idxBuf [inlineIdx]uint16
+}
+
+// inlineIdx is the size of a device's own index: enough for a top-K of
+// up to 32 (the default) at half load.
+const inlineIdx = 64
+
+// idxInline reports whether the device's index is its idxBuf.
+func (d *device) idxInline() bool {
+	return len(d.idx) > 0 && unsafe.SliceData(d.idx) == &d.idxBuf[0]
 }
 
 // fold adds a destination's connections to its country's count, when
@@ -409,6 +438,40 @@ type flowKey struct {
 	h  uint64
 }
 
+// flowClassOf returns where f goes.
+func (w *Watcher) flowClassOf(f *Flow) flowClass {
+	srcIn, dstIn := w.Inside(f.Src), w.Inside(f.Dst)
+	switch {
+	case srcIn && dstIn:
+		return classInternal
+	case dstIn:
+		return classInbound
+	case !srcIn || !egress(f.Dst.Unmap()):
+		return classOther
+	}
+	return classEgress
+}
+
+// Prepare works out, ahead of [Watcher.Flows], what of a connection
+// depends only on the configuration: where it goes and, when it goes out,
+// its device by link-layer address or source address (Flows still looks
+// up DHCP leases, which change with the log). It is safe to call from
+// any goroutine while the watcher runs, so that the parsing goroutines
+// take this work off the one that applies the connections; the flow must
+// not change after.
+func (w *Watcher) Prepare(f *Flow) {
+	f.prepBy = w
+	f.class = w.flowClassOf(f)
+	if f.class == classEgress {
+		if !f.SrcMAC.IsZero() && f.SrcMAC[0]&1 == 0 {
+			f.key.id = MACDevice(f.SrcMAC)
+		} else {
+			f.key.id = AddrDevice(f.Src)
+		}
+		f.key.h = idHash(&f.key.id)
+	}
+}
+
 // fullTable returns room for a device's full top-K, from a slab of
 // memory backed by huge pages where the kernel gives them on request.
 func (w *Watcher) fullTable(k int) []dest {
@@ -446,9 +509,11 @@ const prefetchBatch = 32
 // destination entries they will use, so that the cache misses of many
 // connections overlap instead of following one another: with tens of
 // thousands of devices the profiles do not fit in the caches and a
-// connection is otherwise a chain of misses.
+// connection is otherwise a chain of misses. Flows prepares the
+// connections [Watcher.Prepare] has not (it writes to fs).
 func (w *Watcher) Flows(fs []Flow) {
 	w.egr = w.egr[:0]
+	leases := w.leases.len() > 0
 	if cap(w.keys) < len(fs) {
 		w.keys = make([]flowKey, len(fs))
 	}
@@ -462,22 +527,28 @@ func (w *Watcher) Flows(fs []Flow) {
 		if f.Time > w.clock {
 			w.clock = f.Time
 		}
-		srcIn, dstIn := w.Inside(f.Src), w.Inside(f.Dst)
-		switch {
-		case srcIn && dstIn:
+		if f.prepBy != w {
+			w.Prepare(f)
+		}
+		switch f.class {
+		case classInternal:
 			w.stats.Internal++
 			continue
-		case dstIn:
+		case classInbound:
 			w.stats.Inbound++
 			continue
-		case !srcIn || !egress(f.Dst.Unmap()):
+		case classOther:
 			w.stats.Other++
 			continue
 		}
 		w.stats.Egress++
 		key := &keys[i]
-		key.id = w.deviceOf(f)
-		key.h = idHash(&key.id)
+		*key = f.key
+		if leases && key.id.k[0] != 1 {
+			// Known by its address: a lease may say its MAC.
+			key.id = w.deviceOf(f)
+			key.h = idHash(&key.id)
+		}
 		if len(w.shards) == 0 {
 			w.egr = append(w.egr, int32(i))
 			continue
@@ -497,6 +568,7 @@ func (w *Watcher) Flows(fs []Flow) {
 func (w *Watcher) egressBatch(fs []Flow, keys []flowKey, idx []int32) {
 	var devs [prefetchBatch]*device
 	var hs [prefetchBatch]uint64
+	inline := 2*w.cfg.TopDestinations <= inlineIdx
 	for len(idx) > 0 {
 		n := min(len(idx), prefetchBatch)
 		batch := idx[:n]
@@ -506,9 +578,16 @@ func (w *Watcher) egressBatch(fs []Flow, keys []flowKey, idx []int32) {
 		}
 		var sink uint64
 		for i, d := range devs[:n] {
-			if d != nil && len(d.idx) > 0 {
-				f := &fs[batch[i]]
-				hs[i] = keyHash(f.Dst.Unmap(), f.Proto, f.DstPort)
+			if d == nil {
+				continue
+			}
+			f := &fs[batch[i]]
+			hs[i] = keyHash(f.Dst.Unmap(), f.Proto, f.DstPort)
+			if inline {
+				// The slot's address depends on d alone: its read
+				// overlaps the read of the device's first line.
+				sink += uint64(d.idxBuf[slot(hs[i], inlineIdx-1)])
+			} else if len(d.idx) > 0 {
 				sink += uint64(d.idx[slot(hs[i], len(d.idx)-1)])
 			}
 		}
@@ -519,8 +598,15 @@ func (w *Watcher) egressBatch(fs []Flow, keys []flowKey, idx []int32) {
 			if j := d.idx[slot(hs[i], len(d.idx)-1)]; j != 0 {
 				e := &d.dests[j-1]
 				sink += uint64(e.count)
-				if len(e.win.beats) > 0 {
-					sink += uint64(e.win.beats[e.win.head].t)
+				if n := len(e.win.beats); n > 0 {
+					// The newest beat: the connection compares with it,
+					// and adds its own beside it (after it, or over the
+					// oldest, which follows it in the ring).
+					k := int(e.win.head) + n - 1
+					if k >= n {
+						k -= n
+					}
+					sink += uint64(e.win.beats[k].t)
 				}
 			}
 		}
@@ -771,7 +857,10 @@ func (w *Watcher) reindex(d *device) {
 	for size < 2*len(d.dests) {
 		size *= 2
 	}
-	if cap(d.idx) >= size {
+	if 2*w.cfg.TopDestinations <= inlineIdx {
+		d.idx = d.idxBuf[:]
+		clear(d.idx)
+	} else if cap(d.idx) >= size {
 		d.idx = d.idx[:size]
 		clear(d.idx)
 	} else {
