@@ -136,7 +136,7 @@ func (w *Watcher) MemoryBytes() int64 {
 		if !d.idxInline() {
 			n += int64(cap(d.idx)) * 2
 		}
-		n += int64(cap(d.cstats)) * int64(unsafe.Sizeof(countryStat{}))
+		n += int64(cap(d.cstats))*int64(unsafe.Sizeof(countryStat{})) + int64(cap(d.ccs))*2
 		n += int64(cap(d.nets.fp)) * 4
 		n += int64(cap(d.recent)) * int64(unsafe.Sizeof(Record{}))
 		n += int64(len(d.hostname) + len(d.fingerprint) + len(d.pseudo))

@@ -235,6 +235,7 @@ type device struct {
 	// cstats counts, per country, the connections of the destinations
 	// the top-K no longer holds; a summary adds those it holds.
 	cstats     []countryStat
+	ccs        [][2]byte // the countries of cstats, in order: searched by admit
 	countries  countrySet
 	nets       netSet
 	hll        hll
@@ -269,6 +270,12 @@ func (d *device) fold(e *dest) {
 	cs.bytesIn += e.bytesIn
 	cs.first = min(cs.first, e.first)
 	cs.last = max(cs.last, e.last)
+}
+
+// addCountryStat appends a country's counts.
+func (d *device) addCountryStat(c countryStat) {
+	d.cstats = append(d.cstats, c)
+	d.ccs = append(d.ccs, c.cc)
 }
 
 // setAddr records the address the device uses; it reports whether it
@@ -935,15 +942,9 @@ func (w *Watcher) admit(d *device, e *dest, f *Flow) {
 	if n, ok := w.names.get(e.addr); ok {
 		e.name = n
 	}
-	ci := -1
-	for i := range d.cstats {
-		if d.cstats[i].cc == cc {
-			ci = i
-			break
-		}
-	}
+	ci := slices.Index(d.ccs, cc) // two bytes a country: one cache line
 	if ci < 0 {
-		d.cstats = append(d.cstats, countryStat{cc: cc, first: math.MaxInt64, last: math.MinInt64})
+		d.addCountryStat(countryStat{cc: cc, first: math.MaxInt64, last: math.MinInt64})
 		ci = len(d.cstats) - 1
 	}
 	e.ci = uint16(ci)
