@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
 	"sort"
@@ -562,4 +563,58 @@ func BenchmarkZeekConnEvents(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(lines)), "ns/line")
+}
+
+// TestZeekConnFieldSplit: conn.log lines whose fields have random widths
+// (empty, unset, one byte to tens), so that separators fall at every
+// place in the eight-byte words the parser reads, parse to the values
+// written.
+func TestZeekConnFieldSplit(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	filler := func() string {
+		switch r.IntN(4) {
+		case 0:
+			return ""
+		case 1:
+			return "-"
+		default:
+			return strings.Repeat("x", r.IntN(30))
+		}
+	}
+	for _, sep := range []string{"\t", ","} {
+		p := ZeekTSVEvents.NewEventParser()
+		header := "#fields" + sep + strings.Join([]string{"ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "service",
+			"duration", "orig_bytes", "resp_bytes", "conn_state", "history"}, sep)
+		for _, h := range []string{"#separator " + fmt.Sprintf("\\x%02x", sep[0]), "#path" + sep + "conn", header} {
+			if _, err := p.ParseEvent([]byte(h), &Event{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 5000 {
+			src := netip.AddrFrom4([4]byte{10, byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))})
+			dst := netip.AddrFrom4([4]byte{byte(1 + r.IntN(200)), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))})
+			sec, usec := 1600000000+r.IntN(1e8), r.IntN(1e6)
+			sp, dp, ob, rb := r.IntN(65536), r.IntN(65536), r.Uint64N(1e12), r.Uint64N(1e6)
+			dur := "-"
+			if r.IntN(2) == 0 {
+				dur = fmt.Sprintf("%d.%06d", r.IntN(1000), r.IntN(1e6))
+			}
+			rbs := strconv.FormatUint(rb, 10)
+			if r.IntN(4) == 0 {
+				rbs, rb = "-", 0
+			}
+			fields := []string{fmt.Sprintf("%d.%06d", sec, usec), filler(), src.String(), strconv.Itoa(sp), dst.String(), strconv.Itoa(dp), "tcp", filler(),
+				dur, strconv.FormatUint(ob, 10), rbs, "SF", filler()}
+			line := strings.Join(fields, sep)
+			var ev Event
+			ok, err := p.ParseEvent([]byte(line), &ev)
+			if !ok || err != nil {
+				t.Fatalf("%q: %v %v", line, ok, err)
+			}
+			if ev.Time != int64(sec)*1e9+int64(usec)*1e3 || ev.Src != src || ev.Dst != dst || ev.SrcPort != uint16(sp) || ev.DstPort != uint16(dp) ||
+				ev.Proto != 6 || ev.SrcBytes != ob || ev.DstBytes != rb || (dur == "-") != (ev.Duration == 0) {
+				t.Fatalf("%q: parsed %+v", line, ev)
+			}
+		}
+	}
 }

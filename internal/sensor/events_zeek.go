@@ -2,8 +2,10 @@ package sensor
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // evField names a value an event reader extracts. The same field may
@@ -288,24 +290,42 @@ func (p *zeekEventParser) flow(line []byte, ev *Event) (bool, error) {
 	}
 	var have uint64
 	var srcIP, dstIP []byte // the IP byte counts, used when payload counts are unset
-	rest := line
-	col := 0
+	// The separators are found eight bytes at a time: mask has 0x80 at
+	// each separator of the word at base not yet taken; the bytes before
+	// covered are in masks already. Most fields are a few bytes long: a
+	// search per field, or a loop over bytes, costs more.
+	n := len(line)
+	pat := 0x0101010101010101 * uint64(p.sep)
+	var mask uint64
+	base, covered := 0, 0
+	start, col := 0, 0
 	for {
-		j := 0
-		for j < len(rest) && rest[j] != p.sep {
-			j++
+		for mask == 0 && covered < n {
+			if n-covered >= 8 {
+				base = covered
+				mask = sepMask(binary.LittleEndian.Uint64(line[base:]) ^ pat)
+				covered += 8
+			} else {
+				base, mask = tailSeps(line, covered, p.sep)
+				covered = n
+			}
 		}
-		f := rest[:j]
-		if fld := p.cols[col]; fld != fNone && len(f) > 0 && !bytes.Equal(f, p.unset) && !bytes.Equal(f, p.empty) {
+		j := n
+		if mask != 0 {
+			j = base + bits.TrailingZeros64(mask)>>3
+			mask &= mask - 1
+		}
+		f := line[start:j]
+		if fld := p.cols[col]; fld != fNone && len(f) > 0 && !p.missing(f) {
 			have |= 1 << fld
 			if err := p.flowField(fld, f, ev, &srcIP, &dstIP); err != nil {
 				return false, err
 			}
 		}
-		if j == len(rest) || col == p.last {
+		if j == n || col == p.last {
 			break
 		}
-		rest = rest[j+1:]
+		start = j + 1
 		col++
 	}
 	if col < p.last {
@@ -329,6 +349,40 @@ func (p *zeekEventParser) flow(line []byte, ev *Event) (bool, error) {
 		ev.DstBytes = v
 	}
 	return true, nil
+}
+
+// missing reports whether f is the unset or the empty value: most
+// often a one-byte "-", compared without a call.
+func (p *zeekEventParser) missing(f []byte) bool {
+	if len(f) == 1 {
+		return len(p.unset) == 1 && f[0] == p.unset[0] || len(p.empty) == 1 && f[0] == p.empty[0]
+	}
+	return bytes.Equal(f, p.unset) || bytes.Equal(f, p.empty)
+}
+
+// sepMask has 0x80 in each byte of x that is zero and nothing else
+// (exact: unlike (x-0x01…)&^x&0x80…, no borrow crosses bytes).
+func sepMask(x uint64) uint64 {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	return ^((x&low7 + low7) | x | low7)
+}
+
+// tailSeps returns the separators of line[covered:], fewer than eight
+// bytes at its end, as a mask over the word at base.
+func tailSeps(line []byte, covered int, sep byte) (base int, mask uint64) {
+	n := len(line)
+	if n >= 8 {
+		// The line's last word, without the bytes already covered.
+		base = n - 8
+		mask = sepMask(binary.LittleEndian.Uint64(line[base:])^0x0101010101010101*uint64(sep)) & (^uint64(0) << (8 * (covered - base)))
+		return base, mask
+	}
+	for k := covered; k < n; k++ {
+		if line[k] == sep {
+			mask |= 0x80 << (8 * k)
+		}
+	}
+	return 0, mask
 }
 
 // flowField reads one field of a conn.log line.
