@@ -30,7 +30,7 @@ type Flow struct {
 	// What [Watcher.Prepare] worked out, for Flows.
 	prepBy *Watcher // the watcher that prepared the flow; nil: none
 	class  flowClass
-	key    flowKey // class egress: the device by MAC or address, before leases
+	key    flowKey // class egress: the device (by MAC or address; Flows adds leases)
 }
 
 // flowClass is where a connection goes, as Flows counts it.
@@ -94,7 +94,6 @@ type Watcher struct {
 	shards  []*Watcher      // when parallel: each holds some devices
 	part    [][]int32       // Flows: the connections of each shard
 	egr     []int32         // Flows: the connections out of the constituency
-	keys    []flowKey       // Flows: the device of each connection out, by index
 	out     []Finding
 	stats   Stats
 	clock   int64  // latest event time
@@ -521,10 +520,6 @@ const prefetchBatch = 32
 func (w *Watcher) Flows(fs []Flow) {
 	w.egr = w.egr[:0]
 	leases := w.leases.len() > 0
-	if cap(w.keys) < len(fs) {
-		w.keys = make([]flowKey, len(fs))
-	}
-	keys := w.keys[:len(fs)]
 	for i := range w.part {
 		w.part[i] = w.part[i][:0]
 	}
@@ -549,9 +544,8 @@ func (w *Watcher) Flows(fs []Flow) {
 			continue
 		}
 		w.stats.Egress++
-		key := &keys[i]
-		*key = f.key
-		if leases && key.id.k[0] != 1 {
+		key := &f.key
+		if leases && (f.SrcMAC.IsZero() || f.SrcMAC[0]&1 != 0) {
 			// Known by its address: a lease may say its MAC.
 			key.id = w.deviceOf(f)
 			key.h = idHash(&key.id)
@@ -564,15 +558,15 @@ func (w *Watcher) Flows(fs []Flow) {
 		w.part[k] = append(w.part[k], int32(i))
 	}
 	if len(w.shards) == 0 {
-		w.egressBatch(fs, keys, w.egr)
+		w.egressBatch(fs, w.egr)
 		return
 	}
-	w.parallel(func(k int, s *Watcher) { s.egressBatch(fs, keys, w.part[k]) })
+	w.parallel(func(k int, s *Watcher) { s.egressBatch(fs, w.part[k]) })
 }
 
 // egressBatch profiles the connections fs[idx...] (out of the
 // constituency, of this watcher's devices), reading ahead.
-func (w *Watcher) egressBatch(fs []Flow, keys []flowKey, idx []int32) {
+func (w *Watcher) egressBatch(fs []Flow, idx []int32) {
 	var devs [prefetchBatch]*device
 	var hs [prefetchBatch]uint64
 	inline := 2*w.cfg.TopDestinations <= inlineIdx
@@ -581,7 +575,7 @@ func (w *Watcher) egressBatch(fs []Flow, keys []flowKey, idx []int32) {
 		batch := idx[:n]
 		idx = idx[n:]
 		for i, j := range batch {
-			devs[i] = w.devices.get(&keys[j].id, keys[j].h)
+			devs[i] = w.devices.get(&fs[j].key.id, fs[j].key.h)
 		}
 		var sink uint64
 		for i, d := range devs[:n] {
@@ -625,10 +619,10 @@ func (w *Watcher) egressBatch(fs []Flow, keys []flowKey, idx []int32) {
 			if d == nil || len(d.idx) == 0 || w.stats.Forgotten != forgotten {
 				// A new device, or one the read-ahead could not use; or
 				// devices were forgotten since (the one found may be gone).
-				w.egressFlow(f, nil, 0, &keys[j])
+				w.egressFlow(f, nil, 0, &f.key)
 				continue
 			}
-			w.egressFlow(f, d, hs[i], &keys[j])
+			w.egressFlow(f, d, hs[i], &f.key)
 		}
 	}
 }
