@@ -213,6 +213,7 @@ func Run(ctx context.Context, opts Options) (sensor.Stats, error) {
 		shards = runtime.GOMAXPROCS(0)
 	}
 	opts.Watcher.SetParallel(shards)
+	opts.Scan.SkipPackets = true // the watch does not use them
 	r := &runner{opts: opts, pending: map[int]*batch{}, ready: make(chan *batch, 8)}
 	r.pool.New = func() any { return &batch{} }
 	done := make(chan struct{})

@@ -266,6 +266,9 @@ func (s *scanner) workEvents(chunks <-chan *Chunk, h EventHandler, formatErrs *s
 		p := parsers[ef]
 		if p == nil || (ef.Stateful() && gens[ef] != c.headerGen) {
 			p = ef.NewEventParser()
+			if q, ok := p.(interface{ skipPackets() }); ok && s.opts.SkipPackets {
+				q.skipPackets()
+			}
 			for _, l := range c.header {
 				_, _ = p.ParseEvent(l, &ev)
 			}

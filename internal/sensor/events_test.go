@@ -618,3 +618,50 @@ func TestZeekConnFieldSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestSkipPackets: with Options.SkipPackets the connections of the real
+// conn.logs, and of lines with unset byte counts (whose IP byte counts
+// after the packet counts stand in) or too few columns, read as without
+// it, but for the packet counts.
+func TestSkipPackets(t *testing.T) {
+	dir := testutil.SharedData(t, "logs", "zeek")
+	hdr := "#separator \\x09\n#path\tconn\n#fields\tts\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tduration\torig_bytes\tresp_bytes\tconn_state\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\n"
+	synthetic := hdr +
+		"1700000000\t10.0.0.1\t1\t8.8.8.8\t53\tudp\t0.1\t10\t20\tSF\t1\t38\t1\t48\n" + // all set
+		"1700000000\t10.0.0.1\t1\t8.8.8.8\t53\tudp\t0.1\t-\t-\tS0\t1\t38\t1\t48\n" + // the IP byte counts stand in
+		"1700000000\t10.0.0.1\t1\t8.8.8.8\t53\tudp\t0.1\t10\t-\tS0\t1\t38\t1\t48\n" +
+		"1700000000\t10.0.0.1\t1\t8.8.8.8\t53\tudp\t0.1\t10\t20\tSF\t1\t38\n" + // two columns short
+		"1700000000\t10.0.0.1\t1\t8.8.8.8\t53\tudp\t0.1\t10\t20\n" + // five short
+		"1700000000\t10.0.0.1\t1\t8.8.8.8\t53\tudp\t0.1\t10\t20\tSF\t1\t38\t1\t48\textra\n" // one more than named
+	inputs := []Input{fileInput(filepath.Join(dir, "slips-test10-mixed", "conn.log")), fileInput(filepath.Join(dir, "slips-test9-mixed", "conn.log")),
+		bytesInput("synthetic.log", []byte(synthetic))}
+	all, st, err := scanEvents(t, inputs, Options{ChunkSize: 8 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skip, sst, err := scanEvents(t, inputs, Options{ChunkSize: 8 << 10, SkipPackets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Bad != 2 || sst.Bad != st.Bad || len(skip) != len(all) || len(all) < 100 {
+		t.Fatalf("%d events, %d bad; with SkipPackets %d, %d bad (%v); want the same, 2 bad", len(all), st.Bad, len(skip), sst.Bad, sst.BadLines)
+	}
+	pkts := 0
+	for i := range all {
+		a, s := all[i].ev, skip[i].ev
+		if a.SrcPkts+a.DstPkts > 0 {
+			pkts++
+		}
+		tsv := !strings.Contains(skip[i].File, "test9") // test9's conn.log is Zeek JSON, whose reader reads them anyway
+		if tsv && (s.SrcPkts != 0 || s.DstPkts != 0) {
+			t.Fatalf("%s:%d: packets read: %+v", skip[i].File, skip[i].Line, s)
+		}
+		a.SrcPkts, a.DstPkts, s.SrcPkts, s.DstPkts = 0, 0, 0, 0
+		if all[i].File != skip[i].File || all[i].Line != skip[i].Line || !cmp.Equal(a, s, cmp.Comparer(func(x, y netip.Addr) bool { return x == y })) {
+			t.Fatalf("%s:%d: %+v\nwith SkipPackets %+v", all[i].File, all[i].Line, all[i].ev, skip[i].ev)
+		}
+	}
+	if pkts == 0 {
+		t.Fatal("no packet counts read without SkipPackets")
+	}
+}

@@ -165,6 +165,8 @@ type zeekEventParser struct {
 	kind    EventKind // the kind of the log's records, 0 for none
 	cols    []evField // per column, the field it holds
 	last    int       // last column needed
+	core    int       // last column needed when the byte counts are set (see skipPackets)
+	noPkts  bool
 	nfields int
 	fs      fieldSet
 }
@@ -231,6 +233,25 @@ func (p *zeekEventParser) plan() {
 	} else {
 		p.kind = inferKind(&probe)
 	}
+	p.core = p.last
+	if p.noPkts {
+		p.core = -1
+		for i, f := range p.cols {
+			switch f {
+			case fTime, fSrc, fSrcPort, fDst, fDstPort, fProto, fDuration, fSrcBytes, fDstBytes, fSrcMAC, fDstMAC:
+				p.core = i
+			}
+		}
+	}
+}
+
+// skipPackets makes the parser leave out the packet counts of
+// connections and stop reading a conn.log line after the last column it
+// needs once the byte counts are set (otherwise the IP byte counts after
+// them stand in); see Options.SkipPackets.
+func (p *zeekEventParser) skipPackets() {
+	p.noPkts = true
+	p.plan()
 }
 
 // ParseEvent reads one line of a Zeek TSV log.
@@ -323,6 +344,25 @@ func (p *zeekEventParser) flow(line []byte, ev *Event) (bool, error) {
 			}
 		}
 		if j == n || col == p.last {
+			break
+		}
+		const bytesSet = 1<<fSrcBytes | 1<<fDstBytes
+		if col >= p.core && have&bytesSet == bytesSet {
+			// Nothing after this column is read: count the separators
+			// left, so that a line short of the header's columns is still
+			// a bad line.
+			left := bits.OnesCount64(mask)
+			for covered < n {
+				if n-covered >= 8 {
+					left += bits.OnesCount64(sepMask(binary.LittleEndian.Uint64(line[covered:]) ^ pat))
+					covered += 8
+				} else {
+					_, m := tailSeps(line, covered, p.sep)
+					left += bits.OnesCount64(m)
+					covered = n
+				}
+			}
+			col = min(p.last, col+1+left) // the separator at j, and those left
 			break
 		}
 		start = j + 1
@@ -446,9 +486,13 @@ func (p *zeekEventParser) flowField(fld evField, f []byte, ev *Event, srcIP, dst
 	case fDstBytes:
 		ev.DstBytes, err = count("responder bytes")
 	case fSrcPkts:
-		ev.SrcPkts, err = count("originator packets")
+		if !p.noPkts {
+			ev.SrcPkts, err = count("originator packets")
+		}
 	case fDstPkts:
-		ev.DstPkts, err = count("responder packets")
+		if !p.noPkts {
+			ev.DstPkts, err = count("responder packets")
+		}
 	case fSrcIPBytes:
 		*srcIP = f
 	case fDstIPBytes:
