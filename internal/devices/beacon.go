@@ -161,16 +161,68 @@ type scratch struct {
 	sizes     []float64
 }
 
+// median returns the median of v, reordering v: the k-th smallest by
+// selection, not a sort (a sweep takes several medians of every window).
 func median(v []float64) float64 {
-	slices.Sort(v)
 	n := len(v)
 	if n == 0 {
 		return 0
 	}
+	hi := nth(v, n/2)
 	if n%2 == 1 {
-		return v[n/2]
+		return hi
 	}
-	return (v[n/2-1] + v[n/2]) / 2
+	// nth leaves the n/2 smallest values before index n/2.
+	return (slices.Max(v[:n/2]) + hi) / 2
+}
+
+// nth returns the k-th smallest value of v (from 0), reordering v so
+// that the values before index k are not greater and those after are not
+// smaller (quickselect, median-of-three pivots).
+func nth(v []float64, k int) float64 {
+	lo, hi := 0, len(v)-1
+	for hi-lo > 8 {
+		mid := lo + (hi-lo)/2
+		if v[mid] < v[lo] {
+			v[mid], v[lo] = v[lo], v[mid]
+		}
+		if v[hi] < v[lo] {
+			v[hi], v[lo] = v[lo], v[hi]
+		}
+		if v[hi] < v[mid] {
+			v[hi], v[mid] = v[mid], v[hi]
+		}
+		pivot := v[mid]
+		i, j := lo, hi
+		for i <= j {
+			for v[i] < pivot {
+				i++
+			}
+			for v[j] > pivot {
+				j--
+			}
+			if i <= j {
+				v[i], v[j] = v[j], v[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return v[k]
+		}
+	}
+	// A few values left: insertion sort them.
+	for i := lo + 1; i <= hi; i++ {
+		for j := i; j > lo && v[j] < v[j-1]; j-- {
+			v[j], v[j-1] = v[j-1], v[j]
+		}
+	}
+	return v[k]
 }
 
 // scoreBeacon scores the beats of a window (see docs/devices.md). It
@@ -207,8 +259,7 @@ func scoreBeacon(w *window, cfg *BeaconConfig, s *scratch) (BeaconStats, bool) {
 	// to 1.5 times the lower quartile), so that missed beats (intervals
 	// of two or more periods) do not pull it up.
 	s.devs = append(s.devs[:0], s.intervals...)
-	slices.Sort(s.devs)
-	q1 := s.devs[(len(s.devs)-1)/4]
+	q1 := nth(s.devs, (len(s.devs)-1)/4)
 	short := s.devs[:0]
 	for _, d := range s.devs {
 		if d <= 1.5*q1 {

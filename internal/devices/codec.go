@@ -385,7 +385,7 @@ func (w *Watcher) decodeDevice(dec *decoder) *device {
 		}
 		c.conns, c.bytesOut, c.bytesIn = dec.uvarint(), dec.uvarint(), dec.uvarint()
 		c.first, c.last = dec.varint(), dec.varint()
-		d.cstats = append(d.cstats, c)
+		d.addCountryStat(c)
 	}
 	nn := dec.count("networks", maxNetworksLimit, 1)
 	d.nets.fp = make([]uint32, 0, nn)

@@ -3,7 +3,6 @@ package devices
 import (
 	"bytes"
 	"cmp"
-	"encoding/binary"
 	"slices"
 	"sync"
 )
@@ -31,7 +30,7 @@ func (w *Watcher) SetParallel(n int) {
 		w.out = append(w.out, s.out...)
 	}
 	w.shards, w.part = nil, nil
-	w.devices, w.list = map[DeviceID]*device{}, nil
+	w.devices, w.list = devTable{}, nil
 	if n <= 1 {
 		for _, d := range all {
 			w.insert(d)
@@ -40,7 +39,7 @@ func (w *Watcher) SetParallel(n int) {
 	}
 	for range n {
 		c := &Watcher{cfg: w.cfg, loc: w.loc, key: w.key, local: w.local, local4: w.local4, leases: w.leases, names: w.names,
-			devices: map[DeviceID]*device{}, clock: w.clock}
+			clock: w.clock}
 		c.cfg.MaxDevices = max(1, w.cfg.MaxDevices/n)
 		w.shards = append(w.shards, c)
 	}
@@ -52,8 +51,7 @@ func (w *Watcher) SetParallel(n int) {
 
 // shardIndex is the shard of a device.
 func (w *Watcher) shardIndex(id DeviceID) int {
-	h := hash64(binary.LittleEndian.Uint64(id.k[1:9]) ^ hash64(binary.LittleEndian.Uint64(id.k[9:17])^uint64(id.k[0])))
-	return int(h % uint64(len(w.shards)))
+	return int(idHash(&id) % uint64(len(w.shards)))
 }
 
 // shardFor returns the watcher that holds device id: a shard, or w.

@@ -118,7 +118,7 @@ func (w *Watcher) Devices() []DeviceSummary {
 
 // Device returns the summary of one device.
 func (w *Watcher) Device(id DeviceID) (DeviceSummary, bool) {
-	d := w.shardFor(id).devices[id]
+	d := w.shardFor(id).devices.get(&id, idHash(&id))
 	if d == nil {
 		return DeviceSummary{}, false
 	}
@@ -126,15 +126,17 @@ func (w *Watcher) Device(id DeviceID) (DeviceSummary, bool) {
 }
 
 // MemoryBytes estimates the memory the profiles take: the structures,
-// slices (by capacity) and strings they hold, not the map overhead of the
-// device table (about 40 bytes a device).
+// slices (by capacity) and strings they hold, not the device table's
+// slots (about 50 bytes a device).
 func (w *Watcher) MemoryBytes() int64 {
 	var n int64
 	for _, d := range w.all() {
 		n += int64(unsafe.Sizeof(*d)) + 8 // the device and its list entry
 		n += int64(cap(d.dests)) * int64(unsafe.Sizeof(dest{}))
-		n += int64(cap(d.idx)) * 2
-		n += int64(cap(d.cstats)) * int64(unsafe.Sizeof(countryStat{}))
+		if !d.idxInline() {
+			n += int64(cap(d.idx)) * 2
+		}
+		n += int64(cap(d.cstats))*int64(unsafe.Sizeof(countryStat{})) + int64(cap(d.ccs))*2
 		n += int64(cap(d.nets.fp)) * 4
 		n += int64(cap(d.recent)) * int64(unsafe.Sizeof(Record{}))
 		n += int64(len(d.hostname) + len(d.fingerprint) + len(d.pseudo))

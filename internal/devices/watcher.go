@@ -26,7 +26,23 @@ type Flow struct {
 	// SrcMAC is the originator's link-layer address when the sensor sees
 	// the device's own segment; zero otherwise.
 	SrcMAC MAC
+
+	// What [Watcher.Prepare] worked out, for Flows.
+	prepBy *Watcher // the watcher that prepared the flow; nil: none
+	class  flowClass
+	key    flowKey // class egress: the device (by MAC or address; Flows adds leases)
 }
+
+// flowClass is where a connection goes, as Flows counts it.
+type flowClass uint8
+
+const (
+	classUnknown  flowClass = iota // not prepared
+	classEgress                    // from a device out of the constituency
+	classInbound                   // from outside to a device
+	classInternal                  // inside
+	classOther                     // neither end inside, or not to a public address
+)
 
 // Lease is what DHCP (or Zeek's known devices) says of a device: its MAC,
 // the address it was given (when known), its host name and fingerprint.
@@ -71,7 +87,7 @@ type Watcher struct {
 	key     []byte
 	local   []netip.Prefix
 	local4  [][2]uint32 // the IPv4 networks of local, as ranges
-	devices map[DeviceID]*device
+	devices devTable
 	list    []*device       // in creation order, for deterministic sweeps
 	leases  *genMap[MAC]    // shared with the shards
 	names   *genMap[string] // shared with the shards
@@ -123,7 +139,7 @@ func New(cfg Config, loc geo.Locator, key []byte) (*Watcher, error) {
 		return nil, fmt.Errorf("pseudonym key: %d bytes, want at least %d", len(key), MinKeySize)
 	}
 	c := cfg.withDefaults()
-	w := &Watcher{cfg: c, loc: loc, key: append([]byte(nil), key...), devices: map[DeviceID]*device{}}
+	w := &Watcher{cfg: c, loc: loc, key: append([]byte(nil), key...)}
 	for _, p := range c.Constituency {
 		p = p.Masked()
 		w.local = append(w.local, p)
@@ -153,7 +169,7 @@ func (w *Watcher) Stats() Stats {
 		}
 	}
 	for _, s := range w.parts() {
-		st.Devices += len(s.devices)
+		st.Devices += s.devices.len()
 		for _, d := range s.list {
 			st.Destinations += len(d.dests)
 		}
@@ -218,6 +234,7 @@ type device struct {
 	// cstats counts, per country, the connections of the destinations
 	// the top-K no longer holds; a summary adds those it holds.
 	cstats     []countryStat
+	ccs        [][2]byte // the countries of cstats, in order: searched by admit
 	countries  countrySet
 	nets       netSet
 	hll        hll
@@ -228,6 +245,19 @@ type device struct {
 	dayCount   int
 	suppressed uint64
 	pseudo     string
+	// idxBuf is the index when the top-K is at most inlineIdx/2: at a
+	// fixed place and size, so that the read-ahead of a connection's
+	// index slot needs no load before it (see Watcher.egressBatch).
+	idxBuf [inlineIdx]uint16
+}
+
+// inlineIdx is the size of a device's own index: enough for a top-K of
+// up to 32 (the default) at half load.
+const inlineIdx = 64
+
+// idxInline reports whether the device's index is its idxBuf.
+func (d *device) idxInline() bool {
+	return len(d.idx) > 0 && unsafe.SliceData(d.idx) == &d.idxBuf[0]
 }
 
 // fold adds a destination's connections to its country's count, when
@@ -239,6 +269,12 @@ func (d *device) fold(e *dest) {
 	cs.bytesIn += e.bytesIn
 	cs.first = min(cs.first, e.first)
 	cs.last = max(cs.last, e.last)
+}
+
+// addCountryStat appends a country's counts.
+func (d *device) addCountryStat(c countryStat) {
+	d.cstats = append(d.cstats, c)
+	d.ccs = append(d.ccs, c.cc)
 }
 
 // setAddr records the address the device uses; it reports whether it
@@ -335,10 +371,16 @@ func (w *Watcher) classify(d *device) bool {
 // lookupDevice returns the device with id, creating it (and making room)
 // when create is set.
 func (w *Watcher) lookupDevice(id DeviceID, t int64, create bool) *device {
-	if d := w.devices[id]; d != nil || !create {
+	return w.lookupDeviceHash(id, idHash(&id), t, create)
+}
+
+// lookupDeviceHash is lookupDevice when the caller has the identity's
+// hash.
+func (w *Watcher) lookupDeviceHash(id DeviceID, h uint64, t int64, create bool) *device {
+	if d := w.devices.get(&id, h); d != nil || !create {
 		return d
 	}
-	if len(w.devices) >= w.cfg.MaxDevices {
+	if w.devices.len() >= w.cfg.MaxDevices {
 		w.forget()
 	}
 	d := &device{id: id, first: t, last: t}
@@ -348,7 +390,7 @@ func (w *Watcher) lookupDevice(id DeviceID, t int64, create bool) *device {
 	if a, ok := id.Addr(); ok {
 		d.setAddr(a)
 	}
-	w.devices[id] = d
+	w.devices.put(d, h)
 	w.list = append(w.list, d)
 	return d
 }
@@ -361,7 +403,7 @@ func (w *Watcher) forget() {
 	gone := map[*device]bool{}
 	for _, d := range byLast[:n] {
 		gone[d] = true
-		delete(w.devices, d.id)
+		w.devices.del(&d.id, idHash(&d.id))
 	}
 	w.list = slices.DeleteFunc(w.list, func(d *device) bool { return gone[d] })
 	w.stats.Forgotten += uint64(n)
@@ -386,11 +428,54 @@ func (w *Watcher) Flow(f *Flow) {
 		return
 	}
 	w.stats.Egress++
+	k := flowKey{id: w.deviceOf(f)}
+	k.h = idHash(&k.id)
 	if len(w.shards) > 0 {
-		w.shardFor(w.deviceOf(f)).egressFlow(f, nil, 0)
+		w.shards[k.h%uint64(len(w.shards))].egressFlow(f, nil, 0, &k)
 		return
 	}
-	w.egressFlow(f, nil, 0)
+	w.egressFlow(f, nil, 0, &k)
+}
+
+// flowKey is the device of a connection: its identity and the
+// identity's hash.
+type flowKey struct {
+	id DeviceID
+	h  uint64
+}
+
+// flowClassOf returns where f goes.
+func (w *Watcher) flowClassOf(f *Flow) flowClass {
+	srcIn, dstIn := w.Inside(f.Src), w.Inside(f.Dst)
+	switch {
+	case srcIn && dstIn:
+		return classInternal
+	case dstIn:
+		return classInbound
+	case !srcIn || !egress(f.Dst.Unmap()):
+		return classOther
+	}
+	return classEgress
+}
+
+// Prepare works out, ahead of [Watcher.Flows], what of a connection
+// depends only on the configuration: where it goes and, when it goes out,
+// its device by link-layer address or source address (Flows still looks
+// up DHCP leases, which change with the log). It is safe to call from
+// any goroutine while the watcher runs, so that the parsing goroutines
+// take this work off the one that applies the connections; the flow must
+// not change after.
+func (w *Watcher) Prepare(f *Flow) {
+	f.prepBy = w
+	f.class = w.flowClassOf(f)
+	if f.class == classEgress {
+		if !f.SrcMAC.IsZero() && f.SrcMAC[0]&1 == 0 {
+			f.key.id = MACDevice(f.SrcMAC)
+		} else {
+			f.key.id = AddrDevice(f.Src)
+		}
+		f.key.h = idHash(&f.key.id)
+	}
 }
 
 // fullTable returns room for a device's full top-K, from a slab of
@@ -430,9 +515,11 @@ const prefetchBatch = 32
 // destination entries they will use, so that the cache misses of many
 // connections overlap instead of following one another: with tens of
 // thousands of devices the profiles do not fit in the caches and a
-// connection is otherwise a chain of misses.
+// connection is otherwise a chain of misses. Flows prepares the
+// connections [Watcher.Prepare] has not (it writes to fs).
 func (w *Watcher) Flows(fs []Flow) {
 	w.egr = w.egr[:0]
+	leases := w.leases.len() > 0
 	for i := range w.part {
 		w.part[i] = w.part[i][:0]
 	}
@@ -442,24 +529,32 @@ func (w *Watcher) Flows(fs []Flow) {
 		if f.Time > w.clock {
 			w.clock = f.Time
 		}
-		srcIn, dstIn := w.Inside(f.Src), w.Inside(f.Dst)
-		switch {
-		case srcIn && dstIn:
+		if f.prepBy != w {
+			w.Prepare(f)
+		}
+		switch f.class {
+		case classInternal:
 			w.stats.Internal++
 			continue
-		case dstIn:
+		case classInbound:
 			w.stats.Inbound++
 			continue
-		case !srcIn || !egress(f.Dst.Unmap()):
+		case classOther:
 			w.stats.Other++
 			continue
 		}
 		w.stats.Egress++
+		key := &f.key
+		if leases && (f.SrcMAC.IsZero() || f.SrcMAC[0]&1 != 0) {
+			// Known by its address: a lease may say its MAC.
+			key.id = w.deviceOf(f)
+			key.h = idHash(&key.id)
+		}
 		if len(w.shards) == 0 {
 			w.egr = append(w.egr, int32(i))
 			continue
 		}
-		k := w.shardIndex(w.deviceOf(f))
+		k := key.h % uint64(len(w.shards))
 		w.part[k] = append(w.part[k], int32(i))
 	}
 	if len(w.shards) == 0 {
@@ -474,18 +569,26 @@ func (w *Watcher) Flows(fs []Flow) {
 func (w *Watcher) egressBatch(fs []Flow, idx []int32) {
 	var devs [prefetchBatch]*device
 	var hs [prefetchBatch]uint64
+	inline := 2*w.cfg.TopDestinations <= inlineIdx
 	for len(idx) > 0 {
 		n := min(len(idx), prefetchBatch)
 		batch := idx[:n]
 		idx = idx[n:]
 		for i, j := range batch {
-			devs[i] = w.devices[w.deviceOf(&fs[j])]
+			devs[i] = w.devices.get(&fs[j].key.id, fs[j].key.h)
 		}
 		var sink uint64
 		for i, d := range devs[:n] {
-			if d != nil && len(d.idx) > 0 {
-				f := &fs[batch[i]]
-				hs[i] = keyHash(f.Dst.Unmap(), f.Proto, f.DstPort)
+			if d == nil {
+				continue
+			}
+			f := &fs[batch[i]]
+			hs[i] = keyHash(f.Dst.Unmap(), f.Proto, f.DstPort)
+			if inline {
+				// The slot's address depends on d alone: its read
+				// overlaps the read of the device's first line.
+				sink += uint64(d.idxBuf[slot(hs[i], inlineIdx-1)])
+			} else if len(d.idx) > 0 {
 				sink += uint64(d.idx[slot(hs[i], len(d.idx)-1)])
 			}
 		}
@@ -496,8 +599,15 @@ func (w *Watcher) egressBatch(fs []Flow, idx []int32) {
 			if j := d.idx[slot(hs[i], len(d.idx)-1)]; j != 0 {
 				e := &d.dests[j-1]
 				sink += uint64(e.count)
-				if len(e.win.beats) > 0 {
-					sink += uint64(e.win.beats[e.win.head].t)
+				if n := len(e.win.beats); n > 0 {
+					// The newest beat: the connection compares with it,
+					// and adds its own beside it (after it, or over the
+					// oldest, which follows it in the ring).
+					k := int(e.win.head) + n - 1
+					if k >= n {
+						k -= n
+					}
+					sink += uint64(e.win.beats[k].t)
 				}
 			}
 		}
@@ -509,21 +619,21 @@ func (w *Watcher) egressBatch(fs []Flow, idx []int32) {
 			if d == nil || len(d.idx) == 0 || w.stats.Forgotten != forgotten {
 				// A new device, or one the read-ahead could not use; or
 				// devices were forgotten since (the one found may be gone).
-				w.egressFlow(f, nil, 0)
+				w.egressFlow(f, nil, 0, &f.key)
 				continue
 			}
-			w.egressFlow(f, d, hs[i])
+			w.egressFlow(f, d, hs[i], &f.key)
 		}
 	}
 }
 
 // egressFlow profiles a connection from a device out of the
-// constituency; d is its device when the caller knows it, and h the hash
-// of its destination when not 0.
-func (w *Watcher) egressFlow(f *Flow, d *device, h uint64) {
+// constituency; key is its device, d the device when the caller has it,
+// and h the hash of its destination when not 0.
+func (w *Watcher) egressFlow(f *Flow, d *device, h uint64, key *flowKey) {
 	src := f.Src.Unmap()
 	if d == nil {
-		d = w.lookupDevice(w.deviceOf(f), f.Time, true)
+		d = w.lookupDeviceHash(key.id, key.h, f.Time, true)
 	}
 	if (d.setAddr(src) || d.conns == 0) && len(w.cfg.Classes) > 0 {
 		w.classify(d)
@@ -555,7 +665,7 @@ func (w *Watcher) egressFlow(f *Flow, d *device, h uint64) {
 		e.last = f.Time
 	}
 	e.maxDur = max(e.maxDur, f.Duration)
-	if e.name == "" && e.count&(e.count-1) == 0 && w.names.len() > 0 {
+	if e.count&(e.count-1) == 0 && w.names.len() > 0 && e.name == "" {
 		if n, ok := w.names.get(e.addr); ok {
 			e.name = n
 		}
@@ -748,7 +858,10 @@ func (w *Watcher) reindex(d *device) {
 	for size < 2*len(d.dests) {
 		size *= 2
 	}
-	if cap(d.idx) >= size {
+	if 2*w.cfg.TopDestinations <= inlineIdx {
+		d.idx = d.idxBuf[:]
+		clear(d.idx)
+	} else if cap(d.idx) >= size {
 		d.idx = d.idx[:size]
 		clear(d.idx)
 	} else {
@@ -823,15 +936,9 @@ func (w *Watcher) admit(d *device, e *dest, f *Flow) {
 	if n, ok := w.names.get(e.addr); ok {
 		e.name = n
 	}
-	ci := -1
-	for i := range d.cstats {
-		if d.cstats[i].cc == cc {
-			ci = i
-			break
-		}
-	}
+	ci := slices.Index(d.ccs, cc) // two bytes a country: one cache line
 	if ci < 0 {
-		d.cstats = append(d.cstats, countryStat{cc: cc, first: math.MaxInt64, last: math.MinInt64})
+		d.addCountryStat(countryStat{cc: cc, first: math.MaxInt64, last: math.MinInt64})
 		ci = len(d.cstats) - 1
 	}
 	e.ci = uint16(ci)
@@ -982,7 +1089,7 @@ func (w *Watcher) Lease(l *Lease) {
 		// A device seen before by its address becomes the MAC's.
 		aid := AddrDevice(addr)
 		from, to := w.shardFor(aid), w.shardFor(id)
-		if old := from.devices[aid]; old != nil && to.devices[id] == nil {
+		if old := from.devices.get(&aid, idHash(&aid)); old != nil && to.devices.get(&id, idHash(&id)) == nil {
 			from.remove(old)
 			old.id, old.mac, old.pseudo = id, l.MAC, ""
 			to.insert(old)
@@ -993,7 +1100,7 @@ func (w *Watcher) Lease(l *Lease) {
 
 // leaseAttrs records a lease's attributes of device id.
 func (w *Watcher) leaseAttrs(l *Lease, id DeviceID, addr netip.Addr) {
-	d := w.devices[id]
+	d := w.devices.get(&id, idHash(&id))
 	if d == nil {
 		// Remember the device's attributes only once it talks out.
 		if l.Hostname == "" && l.Fingerprint == "" {
@@ -1018,7 +1125,7 @@ func (w *Watcher) leaseAttrs(l *Lease, id DeviceID, addr netip.Addr) {
 
 // remove takes a device out of this watcher's tables.
 func (w *Watcher) remove(d *device) {
-	delete(w.devices, d.id)
+	w.devices.del(&d.id, idHash(&d.id))
 	if i := slices.Index(w.list, d); i >= 0 {
 		w.list = slices.Delete(w.list, i, i+1)
 	}
@@ -1026,7 +1133,7 @@ func (w *Watcher) remove(d *device) {
 
 // insert puts a device in this watcher's tables.
 func (w *Watcher) insert(d *device) {
-	w.devices[d.id] = d
+	w.devices.put(d, idHash(&d.id))
 	w.list = append(w.list, d)
 }
 

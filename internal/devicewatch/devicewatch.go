@@ -108,6 +108,9 @@ func (h *handler) Event(c *sensor.Chunk, line int64, ev *sensor.Event) {
 		}
 		b.ops = append(b.ops, op{sensor.EventFlow, int32(len(b.flows))})
 		b.flows = append(b.flows, f)
+		// Where it goes and its device, here on the parsing goroutines
+		// rather than on the one that applies the batches in order.
+		h.r.opts.Watcher.Prepare(&b.flows[len(b.flows)-1])
 	case sensor.EventLease, sensor.EventDevice:
 		b.ops = append(b.ops, op{sensor.EventLease, int32(len(b.leases))})
 		b.leases = append(b.leases, devices.Lease{Time: ev.Time, MAC: devices.MAC(ev.SrcMAC), Addr: ev.Src,
@@ -210,6 +213,7 @@ func Run(ctx context.Context, opts Options) (sensor.Stats, error) {
 		shards = runtime.GOMAXPROCS(0)
 	}
 	opts.Watcher.SetParallel(shards)
+	opts.Scan.SkipPackets = true // the watch does not use them
 	r := &runner{opts: opts, pending: map[int]*batch{}, ready: make(chan *batch, 8)}
 	r.pool.New = func() any { return &batch{} }
 	done := make(chan struct{})

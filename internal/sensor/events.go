@@ -266,6 +266,9 @@ func (s *scanner) workEvents(chunks <-chan *Chunk, h EventHandler, formatErrs *s
 		p := parsers[ef]
 		if p == nil || (ef.Stateful() && gens[ef] != c.headerGen) {
 			p = ef.NewEventParser()
+			if q, ok := p.(interface{ skipPackets() }); ok && s.opts.SkipPackets {
+				q.skipPackets()
+			}
 			for _, l := range c.header {
 				_, _ = p.ParseEvent(l, &ev)
 			}
@@ -318,12 +321,13 @@ func parseAddr(b []byte) (netip.Addr, bool) {
 	if len(b) == 0 {
 		return netip.Addr{}, false
 	}
-	if bytes.IndexByte(b, ':') < 0 {
-		v, ok := parseIPv4Bytes(b)
-		if !ok {
-			return netip.Addr{}, false
-		}
+	// IPv4 first, without a search for ':' before (a dotted quad never
+	// has one): most addresses of most logs are IPv4.
+	if v, ok := parseIPv4Bytes(b); ok {
 		return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
+	}
+	if bytes.IndexByte(b, ':') < 0 {
+		return netip.Addr{}, false
 	}
 	a, ok := parseIPv6Bytes(b)
 	if !ok {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
 	"sort"
@@ -533,4 +534,134 @@ func FuzzJSONLinesEvents(f *testing.F) {
 	f.Add([]byte(`{"t":1700000000,"s":"10.0.0.1","d":"2001:db8::1","p":443,"b":5,"m":"aa:bb:cc:dd:ee:ff","x":{"y":2.5}}` + "\n"))
 	f.Add([]byte(`{"s":["10.0.0.1"],"d":null}` + "\n[]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) { eventInvariance(t, jf, data) })
+}
+
+// BenchmarkZeekConnEvents parses the lines of a real conn.log as the
+// device watch reads them (one parser, no scanner), its data lines
+// repeated to 150,000: ns per line.
+func BenchmarkZeekConnEvents(b *testing.B) {
+	data := readMaybeGzip(b, filepath.Join(testutil.SharedData(b, "logs", "zeek"), "slips-test10-mixed", "conn.log"))
+	var head, body [][]byte
+	for _, l := range bytes.Split(data, []byte("\n")) {
+		if len(l) > 0 && l[0] == '#' {
+			head = append(head, l)
+		} else if len(l) > 0 {
+			body = append(body, l)
+		}
+	}
+	lines := head
+	for len(lines) < 150_000 {
+		lines = append(lines, body...)
+	}
+	p := ZeekTSVEvents.NewEventParser()
+	for b.Loop() {
+		for _, l := range lines {
+			var ev Event
+			if _, err := p.ParseEvent(l, &ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(lines)), "ns/line")
+}
+
+// TestZeekConnFieldSplit: conn.log lines whose fields have random widths
+// (empty, unset, one byte to tens), so that separators fall at every
+// place in the eight-byte words the parser reads, parse to the values
+// written.
+func TestZeekConnFieldSplit(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	filler := func() string {
+		switch r.IntN(4) {
+		case 0:
+			return ""
+		case 1:
+			return "-"
+		default:
+			return strings.Repeat("x", r.IntN(30))
+		}
+	}
+	for _, sep := range []string{"\t", ","} {
+		p := ZeekTSVEvents.NewEventParser()
+		header := "#fields" + sep + strings.Join([]string{"ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "service",
+			"duration", "orig_bytes", "resp_bytes", "conn_state", "history"}, sep)
+		for _, h := range []string{"#separator " + fmt.Sprintf("\\x%02x", sep[0]), "#path" + sep + "conn", header} {
+			if _, err := p.ParseEvent([]byte(h), &Event{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 5000 {
+			src := netip.AddrFrom4([4]byte{10, byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))})
+			dst := netip.AddrFrom4([4]byte{byte(1 + r.IntN(200)), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))})
+			sec, usec := 1600000000+r.IntN(1e8), r.IntN(1e6)
+			sp, dp, ob, rb := r.IntN(65536), r.IntN(65536), r.Uint64N(1e12), r.Uint64N(1e6)
+			dur := "-"
+			if r.IntN(2) == 0 {
+				dur = fmt.Sprintf("%d.%06d", r.IntN(1000), r.IntN(1e6))
+			}
+			rbs := strconv.FormatUint(rb, 10)
+			if r.IntN(4) == 0 {
+				rbs, rb = "-", 0
+			}
+			fields := []string{fmt.Sprintf("%d.%06d", sec, usec), filler(), src.String(), strconv.Itoa(sp), dst.String(), strconv.Itoa(dp), "tcp", filler(),
+				dur, strconv.FormatUint(ob, 10), rbs, "SF", filler()}
+			line := strings.Join(fields, sep)
+			var ev Event
+			ok, err := p.ParseEvent([]byte(line), &ev)
+			if !ok || err != nil {
+				t.Fatalf("%q: %v %v", line, ok, err)
+			}
+			if ev.Time != int64(sec)*1e9+int64(usec)*1e3 || ev.Src != src || ev.Dst != dst || ev.SrcPort != uint16(sp) || ev.DstPort != uint16(dp) ||
+				ev.Proto != 6 || ev.SrcBytes != ob || ev.DstBytes != rb || (dur == "-") != (ev.Duration == 0) {
+				t.Fatalf("%q: parsed %+v", line, ev)
+			}
+		}
+	}
+}
+
+// TestSkipPackets: with Options.SkipPackets the connections of the real
+// conn.logs, and of lines with unset byte counts (whose IP byte counts
+// after the packet counts stand in) or too few columns, read as without
+// it, but for the packet counts.
+func TestSkipPackets(t *testing.T) {
+	dir := testutil.SharedData(t, "logs", "zeek")
+	hdr := "#separator \\x09\n#path\tconn\n#fields\tts\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tduration\torig_bytes\tresp_bytes\tconn_state\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\n"
+	synthetic := hdr +
+		"1700000000\t10.0.0.1\t1\t8.8.8.8\t53\tudp\t0.1\t10\t20\tSF\t1\t38\t1\t48\n" + // all set
+		"1700000000\t10.0.0.1\t1\t8.8.8.8\t53\tudp\t0.1\t-\t-\tS0\t1\t38\t1\t48\n" + // the IP byte counts stand in
+		"1700000000\t10.0.0.1\t1\t8.8.8.8\t53\tudp\t0.1\t10\t-\tS0\t1\t38\t1\t48\n" +
+		"1700000000\t10.0.0.1\t1\t8.8.8.8\t53\tudp\t0.1\t10\t20\tSF\t1\t38\n" + // two columns short
+		"1700000000\t10.0.0.1\t1\t8.8.8.8\t53\tudp\t0.1\t10\t20\n" + // five short
+		"1700000000\t10.0.0.1\t1\t8.8.8.8\t53\tudp\t0.1\t10\t20\tSF\t1\t38\t1\t48\textra\n" // one more than named
+	inputs := []Input{fileInput(filepath.Join(dir, "slips-test10-mixed", "conn.log")), fileInput(filepath.Join(dir, "slips-test9-mixed", "conn.log")),
+		bytesInput("synthetic.log", []byte(synthetic))}
+	all, st, err := scanEvents(t, inputs, Options{ChunkSize: 8 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skip, sst, err := scanEvents(t, inputs, Options{ChunkSize: 8 << 10, SkipPackets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Bad != 2 || sst.Bad != st.Bad || len(skip) != len(all) || len(all) < 100 {
+		t.Fatalf("%d events, %d bad; with SkipPackets %d, %d bad (%v); want the same, 2 bad", len(all), st.Bad, len(skip), sst.Bad, sst.BadLines)
+	}
+	pkts := 0
+	for i := range all {
+		a, s := all[i].ev, skip[i].ev
+		if a.SrcPkts+a.DstPkts > 0 {
+			pkts++
+		}
+		tsv := !strings.Contains(skip[i].File, "test9") // test9's conn.log is Zeek JSON, whose reader reads them anyway
+		if tsv && (s.SrcPkts != 0 || s.DstPkts != 0) {
+			t.Fatalf("%s:%d: packets read: %+v", skip[i].File, skip[i].Line, s)
+		}
+		a.SrcPkts, a.DstPkts, s.SrcPkts, s.DstPkts = 0, 0, 0, 0
+		if all[i].File != skip[i].File || all[i].Line != skip[i].Line || !cmp.Equal(a, s, cmp.Comparer(func(x, y netip.Addr) bool { return x == y })) {
+			t.Fatalf("%s:%d: %+v\nwith SkipPackets %+v", all[i].File, all[i].Line, all[i].ev, skip[i].ev)
+		}
+	}
+	if pkts == 0 {
+		t.Fatal("no packet counts read without SkipPackets")
+	}
 }

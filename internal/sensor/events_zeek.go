@@ -2,8 +2,10 @@ package sensor
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // evField names a value an event reader extracts. The same field may
@@ -163,6 +165,8 @@ type zeekEventParser struct {
 	kind    EventKind // the kind of the log's records, 0 for none
 	cols    []evField // per column, the field it holds
 	last    int       // last column needed
+	core    int       // last column needed when the byte counts are set (see skipPackets)
+	noPkts  bool
 	nfields int
 	fs      fieldSet
 }
@@ -229,6 +233,25 @@ func (p *zeekEventParser) plan() {
 	} else {
 		p.kind = inferKind(&probe)
 	}
+	p.core = p.last
+	if p.noPkts {
+		p.core = -1
+		for i, f := range p.cols {
+			switch f {
+			case fTime, fSrc, fSrcPort, fDst, fDstPort, fProto, fDuration, fSrcBytes, fDstBytes, fSrcMAC, fDstMAC:
+				p.core = i
+			}
+		}
+	}
+}
+
+// skipPackets makes the parser leave out the packet counts of
+// connections and stop reading a conn.log line after the last column it
+// needs once the byte counts are set (otherwise the IP byte counts after
+// them stand in); see Options.SkipPackets.
+func (p *zeekEventParser) skipPackets() {
+	p.noPkts = true
+	p.plan()
 }
 
 // ParseEvent reads one line of a Zeek TSV log.
@@ -288,24 +311,61 @@ func (p *zeekEventParser) flow(line []byte, ev *Event) (bool, error) {
 	}
 	var have uint64
 	var srcIP, dstIP []byte // the IP byte counts, used when payload counts are unset
-	rest := line
-	col := 0
+	// The separators are found eight bytes at a time: mask has 0x80 at
+	// each separator of the word at base not yet taken; the bytes before
+	// covered are in masks already. Most fields are a few bytes long: a
+	// search per field, or a loop over bytes, costs more.
+	n := len(line)
+	pat := 0x0101010101010101 * uint64(p.sep)
+	var mask uint64
+	base, covered := 0, 0
+	start, col := 0, 0
 	for {
-		j := 0
-		for j < len(rest) && rest[j] != p.sep {
-			j++
+		for mask == 0 && covered < n {
+			if n-covered >= 8 {
+				base = covered
+				mask = sepMask(binary.LittleEndian.Uint64(line[base:]) ^ pat)
+				covered += 8
+			} else {
+				base, mask = tailSeps(line, covered, p.sep)
+				covered = n
+			}
 		}
-		f := rest[:j]
-		if fld := p.cols[col]; fld != fNone && len(f) > 0 && !bytes.Equal(f, p.unset) && !bytes.Equal(f, p.empty) {
+		j := n
+		if mask != 0 {
+			j = base + bits.TrailingZeros64(mask)>>3
+			mask &= mask - 1
+		}
+		f := line[start:j]
+		if fld := p.cols[col]; fld != fNone && len(f) > 0 && !p.missing(f) {
 			have |= 1 << fld
 			if err := p.flowField(fld, f, ev, &srcIP, &dstIP); err != nil {
 				return false, err
 			}
 		}
-		if j == len(rest) || col == p.last {
+		if j == n || col == p.last {
 			break
 		}
-		rest = rest[j+1:]
+		const bytesSet = 1<<fSrcBytes | 1<<fDstBytes
+		if col >= p.core && have&bytesSet == bytesSet {
+			// Nothing after this column is read: count the separators
+			// left, so that a line short of the header's columns is still
+			// a bad line.
+			left := bits.OnesCount64(mask)
+			for covered < n {
+				if n-covered >= 8 {
+					left += bits.OnesCount64(sepMask(binary.LittleEndian.Uint64(line[covered:]) ^ pat))
+					covered += 8
+				} else {
+					_, m := tailSeps(line, covered, p.sep)
+					left += bits.OnesCount64(m)
+					covered = n
+				}
+			}
+			col = min(p.last, col+1+left) // the separator at j, and those left
+			break
+		}
+		start = j + 1
 		col++
 	}
 	if col < p.last {
@@ -329,6 +389,40 @@ func (p *zeekEventParser) flow(line []byte, ev *Event) (bool, error) {
 		ev.DstBytes = v
 	}
 	return true, nil
+}
+
+// missing reports whether f is the unset or the empty value: most
+// often a one-byte "-", compared without a call.
+func (p *zeekEventParser) missing(f []byte) bool {
+	if len(f) == 1 {
+		return len(p.unset) == 1 && f[0] == p.unset[0] || len(p.empty) == 1 && f[0] == p.empty[0]
+	}
+	return bytes.Equal(f, p.unset) || bytes.Equal(f, p.empty)
+}
+
+// sepMask has 0x80 in each byte of x that is zero and nothing else
+// (exact: unlike (x-0x01…)&^x&0x80…, no borrow crosses bytes).
+func sepMask(x uint64) uint64 {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	return ^((x&low7 + low7) | x | low7)
+}
+
+// tailSeps returns the separators of line[covered:], fewer than eight
+// bytes at its end, as a mask over the word at base.
+func tailSeps(line []byte, covered int, sep byte) (base int, mask uint64) {
+	n := len(line)
+	if n >= 8 {
+		// The line's last word, without the bytes already covered.
+		base = n - 8
+		mask = sepMask(binary.LittleEndian.Uint64(line[base:])^0x0101010101010101*uint64(sep)) & (^uint64(0) << (8 * (covered - base)))
+		return base, mask
+	}
+	for k := covered; k < n; k++ {
+		if line[k] == sep {
+			mask |= 0x80 << (8 * k)
+		}
+	}
+	return 0, mask
 }
 
 // flowField reads one field of a conn.log line.
@@ -392,9 +486,13 @@ func (p *zeekEventParser) flowField(fld evField, f []byte, ev *Event, srcIP, dst
 	case fDstBytes:
 		ev.DstBytes, err = count("responder bytes")
 	case fSrcPkts:
-		ev.SrcPkts, err = count("originator packets")
+		if !p.noPkts {
+			ev.SrcPkts, err = count("originator packets")
+		}
 	case fDstPkts:
-		ev.DstPkts, err = count("responder packets")
+		if !p.noPkts {
+			ev.DstPkts, err = count("responder packets")
+		}
 	case fSrcIPBytes:
 		*srcIP = f
 	case fDstIPBytes:

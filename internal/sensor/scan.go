@@ -118,6 +118,13 @@ type Options struct {
 	// OnBadLine, when set, is called (from any goroutine, serialised) for
 	// each bad line kept.
 	OnBadLine func(BadLine)
+	// SkipPackets lets the event readers leave out the packet counts of
+	// connections (Event.SrcPkts and DstPkts stay 0) and, in a Zeek
+	// conn.log, the columns after the last one still needed, for readers
+	// of events that do not use them (the device watch): a line still
+	// needs every column its header names, but a bad value in one not read
+	// no longer makes it a bad line.
+	SkipPackets bool
 }
 
 // Stats summarises a scan.

@@ -70,7 +70,7 @@ func bytesInput(name string, data []byte) Input {
 	return Input{Name: name, Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}
 }
 
-func readMaybeGzip(t *testing.T, path string) []byte {
+func readMaybeGzip(t testing.TB, path string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
