@@ -194,7 +194,7 @@ func revoke(raw json.RawMessage, o *stix.Object, now time.Time) (json.RawMessage
 
 // applyRetractions honours the retractions among raws, just stored in
 // collection (by the node's analysts, or received): what they withdraw
-// leaves the node's outputs (the gate's terms change, so every cached
+// leaves the node's outputs (the gate withholds it, so every cached
 // artifact is rendered again without it) and stops counting in
 // correlation. A received retraction is audited. It returns the alerts
 // that changed.
@@ -249,7 +249,9 @@ func (s *Service) applyRetractions(ctx context.Context, collection string, raws 
 			return nil, fmt.Errorf("audit received retractions: %w", err)
 		}
 	}
-	if err := s.gate.TermsChanged(ctx, "retraction"); err != nil {
+	// Only what these retractions withhold is added to the gate's
+	// withheld set (the rest is not read again).
+	if err := s.gate.Withhold(ctx, "retraction", egress.WithdrawalOf(held, self.ID)); err != nil {
 		return nil, err
 	}
 	return s.alerting.Retract(ctx, rs)
