@@ -34,7 +34,19 @@ type propagation struct {
 	// while the worker runs.
 	queue   []storedBatch
 	working bool
-	closed  bool
+	// urgent holds the retractions waiting for the urgent worker, which
+	// honours them and pushes them in the federation's urgent lane ahead
+	// of everything the worker above waits on; urgentWorking is set
+	// while it runs. urgentQueued counts the batches queued there and
+	// urgentDone those it finished: the worker above pushes a batch only
+	// once the retractions queued with or before it are honoured
+	// (urgentCond, on mu, tells it).
+	urgent        []storedBatch
+	urgentWorking bool
+	urgentQueued  uint64
+	urgentDone    uint64
+	urgentCond    *sync.Cond
+	closed        bool
 	bg      sync.WaitGroup
 	// ctx is the context of background work, cancelled by Close.
 	ctx    context.Context
@@ -49,8 +61,11 @@ type storedBatch struct {
 	sightings  []json.RawMessage
 	// alerts received from others, for this node's alert lifecycle.
 	alerts []json.RawMessage
-	// retractions, by the node's analysts or received, to honour.
+	// retractions, by the node's analysts or received, to honour (in
+	// the urgent lane); urgentSeq is the urgent lane's count of batches
+	// once this one's retractions were queued there.
 	retractions []json.RawMessage
+	urgentSeq   uint64
 }
 
 // Close stops starting background propagation and waits for the pushes
@@ -62,6 +77,10 @@ func (s *Service) Close() {
 	s.prop.mu.Lock()
 	s.prop.closed = true
 	s.prop.queue = nil
+	s.prop.urgent = nil
+	if s.prop.urgentCond != nil {
+		s.prop.urgentCond.Broadcast()
+	}
 	s.prop.mu.Unlock()
 	s.prop.cancel()
 	s.prop.bg.Wait()
@@ -105,6 +124,16 @@ func (s *Service) stored(collection string, objs []*stix.Object, received bool) 
 	if s.prop.closed {
 		return
 	}
+	if len(b.retractions) > 0 {
+		s.prop.urgent = append(s.prop.urgent, storedBatch{collection: collection, retractions: b.retractions})
+		s.prop.urgentQueued++
+		b.retractions = nil
+		if !s.prop.urgentWorking {
+			s.prop.urgentWorking = true
+			s.prop.bg.Go(s.drainUrgent)
+		}
+	}
+	b.urgentSeq = s.prop.urgentQueued
 	s.prop.queue = append(s.prop.queue, b)
 	if !s.prop.working {
 		s.prop.working = true
@@ -131,7 +160,6 @@ func (s *Service) drain() {
 		types := map[string][]string{}
 		sightings := map[string][]json.RawMessage{}
 		alerts := map[string][]json.RawMessage{}
-		retractions := map[string][]json.RawMessage{}
 		var order []string
 		for _, b := range batches {
 			if _, ok := types[b.collection]; !ok {
@@ -144,17 +172,11 @@ func (s *Service) drain() {
 			}
 			sightings[b.collection] = append(sightings[b.collection], b.sightings...)
 			alerts[b.collection] = append(alerts[b.collection], b.alerts...)
-			retractions[b.collection] = append(retractions[b.collection], b.retractions...)
 		}
 		// Retractions first: what they withdraw must not leave in the
-		// pushes that follow.
-		for _, c := range order {
-			if len(retractions[c]) == 0 {
-				continue
-			}
-			if _, err := s.applyRetractions(ctx, c, retractions[c]); err != nil && !errors.Is(err, context.Canceled) {
-				s.log.ErrorContext(ctx, "retractions not applied; they apply at the next start", "collection", c, "err", err)
-			}
+		// pushes that follow. The urgent worker honours them.
+		if !s.waitUrgent(ctx, batches[len(batches)-1].urgentSeq) {
+			continue // closed: the loop ends
 		}
 		for _, c := range order {
 			s.fed.Stored(ctx, c, types[c])
@@ -178,6 +200,67 @@ func (s *Service) drain() {
 	}
 }
 
+// drainUrgent is the urgent worker: it takes every retraction waiting,
+// honours them (what they withdraw leaves the node's outputs, the alerts
+// they supported are withdrawn or lowered) and pushes them in the
+// federation's urgent lane, until none waits. It does not wait for the
+// other worker, which may be correlating a burst of sightings.
+func (s *Service) drainUrgent() {
+	ctx := s.prop.ctx
+	for {
+		s.prop.mu.Lock()
+		batches := s.prop.urgent
+		s.prop.urgent = nil
+		done := s.prop.urgentDone + uint64(len(batches))
+		if len(batches) == 0 || s.prop.closed {
+			s.prop.urgentWorking = false
+			s.prop.urgentCond.Broadcast()
+			s.prop.mu.Unlock()
+			return
+		}
+		s.prop.mu.Unlock()
+		var order []string
+		byColl := map[string][]json.RawMessage{}
+		for _, b := range batches {
+			if _, ok := byColl[b.collection]; !ok {
+				order = append(order, b.collection)
+			}
+			byColl[b.collection] = append(byColl[b.collection], b.retractions...)
+		}
+		for _, c := range order {
+			if _, err := s.applyRetractions(ctx, c, byColl[c]); err != nil && !errors.Is(err, context.Canceled) {
+				s.log.ErrorContext(ctx, "retractions not applied; they apply at the next start", "collection", c, "err", err)
+			}
+			var ids []string
+			for _, raw := range byColl[c] {
+				if r, _, ok := retraction.ParseAny(raw); ok {
+					ids = append(ids, r.ID)
+				}
+			}
+			s.fed.PushUrgent(ctx, c, ids)
+		}
+		s.prop.mu.Lock()
+		s.prop.urgentDone = done
+		s.prop.urgentCond.Broadcast()
+		s.prop.mu.Unlock()
+	}
+}
+
+// waitUrgent waits until the urgent worker has honoured the first seq
+// batches of retractions queued; false when propagation closed first.
+func (s *Service) waitUrgent(ctx context.Context, seq uint64) bool {
+	s.prop.mu.Lock()
+	defer s.prop.mu.Unlock()
+	for s.prop.urgentDone < seq && !s.prop.closed && ctx.Err() == nil {
+		if !s.prop.urgentWorking {
+			// Nothing will honour them (a worker ended by a close).
+			return false
+		}
+		s.prop.urgentCond.Wait()
+	}
+	return !s.prop.closed && ctx.Err() == nil
+}
+
 // WaitIdle waits until nothing the node started by itself is running or
 // waiting: no stored batch waits for propagation, no push or sync runs
 // and no push retry is scheduled (for tests and orderly shutdown). It
@@ -185,7 +268,7 @@ func (s *Service) drain() {
 func (s *Service) WaitIdle(ctx context.Context) error {
 	for {
 		s.prop.mu.Lock()
-		busy := len(s.prop.queue) > 0 || s.prop.working
+		busy := len(s.prop.queue) > 0 || s.prop.working || len(s.prop.urgent) > 0 || s.prop.urgentWorking
 		s.prop.mu.Unlock()
 		if !busy && !s.fed.Busy() {
 			return nil
