@@ -47,7 +47,7 @@ type propagation struct {
 	urgentDone    uint64
 	urgentCond    *sync.Cond
 	closed        bool
-	bg      sync.WaitGroup
+	bg            sync.WaitGroup
 	// ctx is the context of background work, cancelled by Close.
 	ctx    context.Context
 	cancel context.CancelFunc
