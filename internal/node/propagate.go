@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/entente-cti/entente/internal/alerting"
 	"github.com/entente-cti/entente/internal/correlate"
 	"github.com/entente-cti/entente/internal/retraction"
 	"github.com/entente-cti/entente/internal/stix"
@@ -141,6 +142,10 @@ func (s *Service) stored(collection string, objs []*stix.Object, received bool) 
 	}
 }
 
+// correlateChunk bounds the sightings the propagation worker correlates
+// in one call (one hold of correlation's lock).
+const correlateChunk = 256
+
 // drain is the background worker: it takes every batch waiting, pushes
 // first (so that sightings move on without waiting for correlation),
 // then correlates the sightings of each collection in one call, until the
@@ -185,8 +190,12 @@ func (s *Service) drain() {
 			if len(sightings[c]) == 0 {
 				continue
 			}
-			if err := s.alerting.Correlate(ctx, c, sightings[c]); err != nil && !errors.Is(err, context.Canceled) {
-				s.log.ErrorContext(ctx, "correlation of received sightings failed; the scan will retry", "collection", c, "err", err)
+			// In chunks: between two, the urgent worker's retractions
+			// take correlation's lock rather than wait for the whole burst.
+			for chunk := range slices.Chunk(sightings[c], correlateChunk) {
+				if err := s.alerting.Correlate(ctx, c, chunk); err != nil && !errors.Is(err, context.Canceled) {
+					s.log.ErrorContext(ctx, "correlation of received sightings failed; the scan will retry", "collection", c, "err", err)
+				}
 			}
 		}
 		for _, c := range order {
@@ -227,10 +236,15 @@ func (s *Service) drainUrgent() {
 			}
 			byColl[b.collection] = append(byColl[b.collection], b.retractions...)
 		}
+		// Withheld, then pushed, then correlation (which may have to wait
+		// for the other worker's correlation to let go of its lock).
+		var rs []alerting.Retraction
 		for _, c := range order {
-			if _, err := s.applyRetractions(ctx, c, byColl[c]); err != nil && !errors.Is(err, context.Canceled) {
+			r, err := s.withholdRetractions(ctx, c, byColl[c])
+			if err != nil && !errors.Is(err, context.Canceled) {
 				s.log.ErrorContext(ctx, "retractions not applied; they apply at the next start", "collection", c, "err", err)
 			}
+			rs = append(rs, r...)
 			var ids []string
 			for _, raw := range byColl[c] {
 				if r, _, ok := retraction.ParseAny(raw); ok {
@@ -238,6 +252,9 @@ func (s *Service) drainUrgent() {
 				}
 			}
 			s.fed.PushUrgent(ctx, c, ids)
+		}
+		if _, err := s.alerting.Retract(ctx, rs); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.ErrorContext(ctx, "retractions not applied to correlation; they apply at the next start", "err", err)
 		}
 		s.prop.mu.Lock()
 		s.prop.urgentDone = done
