@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -67,6 +68,9 @@ type storedBatch struct {
 	// once this one's retractions were queued there.
 	retractions []json.RawMessage
 	urgentSeq   uint64
+	// notices are the ids of withdrawn alerts (what a retraction or a
+	// quarantine withdrew), pushed in the urgent lane too.
+	notices []string
 }
 
 // Close stops starting background propagation and waits for the pushes
@@ -115,6 +119,9 @@ func (s *Service) stored(collection string, objs []*stix.Object, received bool) 
 		if o.Type == "opinion" && retraction.IsRetraction(o.Raw) {
 			b.retractions = append(b.retractions, append(json.RawMessage(nil), o.Raw...))
 		}
+		if o.Type == correlate.AlertType && bytes.Contains(o.Raw, []byte(`"withdrawn":true`)) {
+			b.notices = append(b.notices, o.ID)
+		}
 	}
 	if indicators {
 		// Partners' blinded sets take them in the background.
@@ -125,10 +132,10 @@ func (s *Service) stored(collection string, objs []*stix.Object, received bool) 
 	if s.prop.closed {
 		return
 	}
-	if len(b.retractions) > 0 {
-		s.prop.urgent = append(s.prop.urgent, storedBatch{collection: collection, retractions: b.retractions})
+	if len(b.retractions) > 0 || len(b.notices) > 0 {
+		s.prop.urgent = append(s.prop.urgent, storedBatch{collection: collection, retractions: b.retractions, notices: b.notices})
 		s.prop.urgentQueued++
-		b.retractions = nil
+		b.retractions, b.notices = nil, nil
 		if !s.prop.urgentWorking {
 			s.prop.urgentWorking = true
 			s.prop.bg.Go(s.drainUrgent)
@@ -230,22 +237,27 @@ func (s *Service) drainUrgent() {
 		s.prop.mu.Unlock()
 		var order []string
 		byColl := map[string][]json.RawMessage{}
+		notices := map[string][]string{}
 		for _, b := range batches {
 			if _, ok := byColl[b.collection]; !ok {
 				order = append(order, b.collection)
+				byColl[b.collection] = nil
 			}
 			byColl[b.collection] = append(byColl[b.collection], b.retractions...)
+			notices[b.collection] = append(notices[b.collection], b.notices...)
 		}
 		// Withheld, then pushed, then correlation (which may have to wait
 		// for the other worker's correlation to let go of its lock).
 		var rs []alerting.Retraction
 		for _, c := range order {
-			r, err := s.withholdRetractions(ctx, c, byColl[c])
-			if err != nil && !errors.Is(err, context.Canceled) {
-				s.log.ErrorContext(ctx, "retractions not applied; they apply at the next start", "collection", c, "err", err)
+			if len(byColl[c]) > 0 {
+				r, err := s.withholdRetractions(ctx, c, byColl[c])
+				if err != nil && !errors.Is(err, context.Canceled) {
+					s.log.ErrorContext(ctx, "retractions not applied; they apply at the next start", "collection", c, "err", err)
+				}
+				rs = append(rs, r...)
 			}
-			rs = append(rs, r...)
-			var ids []string
+			ids := notices[c]
 			for _, raw := range byColl[c] {
 				if r, _, ok := retraction.ParseAny(raw); ok {
 					ids = append(ids, r.ID)
