@@ -216,10 +216,11 @@ func (s *Service) drain() {
 	}
 }
 
-// drainUrgent is the urgent worker: it takes every retraction waiting,
-// honours them (what they withdraw leaves the node's outputs, the alerts
-// they supported are withdrawn or lowered) and pushes them in the
-// federation's urgent lane, until none waits. It does not wait for the
+// drainUrgent is the urgent worker: it takes every retraction and
+// withdrawn alert waiting, pushes them in the federation's urgent lane
+// and honours the retractions (what they withdraw leaves the node's
+// outputs, the alerts they supported are withdrawn or lowered), until
+// none waits. It does not wait for the
 // other worker, which may be correlating a burst of sightings.
 func (s *Service) drainUrgent() {
 	ctx := s.prop.ctx
@@ -246,17 +247,12 @@ func (s *Service) drainUrgent() {
 			byColl[b.collection] = append(byColl[b.collection], b.retractions...)
 			notices[b.collection] = append(notices[b.collection], b.notices...)
 		}
-		// Withheld, then pushed, then correlation (which may have to wait
-		// for the other worker's correlation to let go of its lock).
-		var rs []alerting.Retraction
+		// Pushed (in the background: a retraction releases nothing it
+		// names, and the gate decides what it may name), withheld, and
+		// only then may the propagation worker push what came after;
+		// correlation last (it may have to wait for the other worker's
+		// correlation to let go of its lock).
 		for _, c := range order {
-			if len(byColl[c]) > 0 {
-				r, err := s.withholdRetractions(ctx, c, byColl[c])
-				if err != nil && !errors.Is(err, context.Canceled) {
-					s.log.ErrorContext(ctx, "retractions not applied; they apply at the next start", "collection", c, "err", err)
-				}
-				rs = append(rs, r...)
-			}
 			ids := notices[c]
 			for _, raw := range byColl[c] {
 				if r, _, ok := retraction.ParseAny(raw); ok {
@@ -265,13 +261,24 @@ func (s *Service) drainUrgent() {
 			}
 			s.fed.PushUrgent(ctx, c, ids)
 		}
-		if _, err := s.alerting.Retract(ctx, rs); err != nil && !errors.Is(err, context.Canceled) {
-			s.log.ErrorContext(ctx, "retractions not applied to correlation; they apply at the next start", "err", err)
+		var rs []alerting.Retraction
+		for _, c := range order {
+			if len(byColl[c]) == 0 {
+				continue
+			}
+			r, err := s.withholdRetractions(ctx, c, byColl[c])
+			if err != nil && !errors.Is(err, context.Canceled) {
+				s.log.ErrorContext(ctx, "retractions not applied; they apply at the next start", "collection", c, "err", err)
+			}
+			rs = append(rs, r...)
 		}
 		s.prop.mu.Lock()
 		s.prop.urgentDone = done
 		s.prop.urgentCond.Broadcast()
 		s.prop.mu.Unlock()
+		if _, err := s.alerting.Retract(ctx, rs); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.ErrorContext(ctx, "retractions not applied to correlation; they apply at the next start", "err", err)
+		}
 	}
 }
 
