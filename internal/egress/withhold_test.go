@@ -44,7 +44,7 @@ type withholdFixture struct {
 	now        time.Time
 }
 
-func newWithholdFixture(t *testing.T) *withholdFixture {
+func newWithholdFixture(t testing.TB) *withholdFixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir())
@@ -78,7 +78,7 @@ func newWithholdFixture(t *testing.T) *withholdFixture {
 
 // add stores raw: the node's own when from is 0, else received from
 // partner from-1.
-func (f *withholdFixture) add(t *testing.T, _ string, raw string, from int) {
+func (f *withholdFixture) add(t testing.TB, _ string, raw string, from int) {
 	t.Helper()
 	ctx := context.Background()
 	o, err := stix.Decode(json.RawMessage(raw))
@@ -290,4 +290,57 @@ func TestWithholdEqualsReload(t *testing.T) {
 			}
 		}
 	})
+}
+
+// BenchmarkWithdraw compares what honouring one more retraction costs a
+// node that holds many (2,000 retractions of 5 objects each) until its
+// next release can be decided: adding it to the withheld set in place
+// (Withhold), or dropping the set and reading every retraction again
+// (TermsChanged, what every withdrawal did before).
+func BenchmarkWithdraw(b *testing.B) {
+	ctx := context.Background()
+	f := newWithholdFixture(b)
+	const held = 2000
+	ops := make([]*stix.Object, 0, held)
+	for i := range held {
+		refs := make([]retraction.Ref, 5)
+		for j := range refs {
+			refs[j] = retraction.Ref{ID: fmt.Sprintf("indicator--00000000-0000-4000-8000-%012d", i*5+j+1000)}
+		}
+		op, err := retraction.New(testSelf, refs, "bench", f.now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		o, err := stix.Decode(op)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ops = append(ops, o)
+	}
+	if _, err := f.st.AddObjects(ctx, testColl, ops); err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []string{"incremental", "reload"} {
+		b.Run(mode, func(b *testing.B) {
+			if _, err := f.g.withheld(ctx); err != nil {
+				b.Fatal(err)
+			}
+			for i := 0; b.Loop(); i++ {
+				id := fmt.Sprintf("indicator--10000000-0000-4000-8000-%012d", i)
+				w := Withdrawal{Objects: map[string]string{id: "bench"}}
+				var err error
+				if mode == "incremental" {
+					err = f.g.Withhold(ctx, "bench", w)
+				} else {
+					err = f.g.TermsChanged(ctx, "bench")
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := f.g.withheld(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
