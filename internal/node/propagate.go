@@ -36,13 +36,13 @@ type propagation struct {
 	// while the worker runs.
 	queue   []storedBatch
 	working bool
-	// urgent holds the retractions waiting for the urgent worker, which
-	// honours them and pushes them in the federation's urgent lane ahead
-	// of everything the worker above waits on; urgentWorking is set
-	// while it runs. urgentQueued counts the batches queued there and
-	// urgentDone those it finished: the worker above pushes a batch only
-	// once the retractions queued with or before it are honoured
-	// (urgentCond, on mu, tells it).
+	// urgent holds the retractions and withdrawn alerts waiting for the
+	// urgent worker, which pushes them in the federation's urgent lane
+	// and honours the retractions, ahead of everything the worker above
+	// waits on; urgentWorking is set while it runs. urgentQueued counts
+	// the batches queued there and urgentDone those it withheld: the
+	// worker above pushes a batch only once the retractions queued with
+	// or before it are withheld (urgentCond, on mu, tells it).
 	urgent        []storedBatch
 	urgentWorking bool
 	urgentQueued  uint64
@@ -153,10 +153,11 @@ func (s *Service) stored(collection string, objs []*stix.Object, received bool) 
 // in one call (one hold of correlation's lock).
 const correlateChunk = 256
 
-// drain is the background worker: it takes every batch waiting, pushes
-// first (so that sightings move on without waiting for correlation),
-// then correlates the sightings of each collection in one call, until the
-// queue is empty.
+// drain is the background worker: it takes every batch waiting, waits
+// until the urgent worker withheld what the retractions among them
+// withdraw, pushes (so that sightings move on without waiting for
+// correlation), then correlates the sightings of each collection in
+// chunks, until the queue is empty.
 func (s *Service) drain() {
 	ctx := s.prop.ctx
 	for {
@@ -289,8 +290,8 @@ func (s *Service) waitUrgent(ctx context.Context, seq uint64) bool {
 	defer s.prop.mu.Unlock()
 	for s.prop.urgentDone < seq && !s.prop.closed && ctx.Err() == nil {
 		if !s.prop.urgentWorking {
-			// Nothing will honour them (a worker ended by a close).
-			return false
+			// Nothing is left for it to honour (it ended on a close).
+			break
 		}
 		s.prop.urgentCond.Wait()
 	}
