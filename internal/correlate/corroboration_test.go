@@ -240,3 +240,100 @@ func TestWithdrawnAlertIsRaisedAgain(t *testing.T) {
 		t.Fatalf("raised again: %+v (withdrawn version %s)", got, withdrawn)
 	}
 }
+
+// TestRemoveForEqualsRemove is a property: removing sightings by the
+// objects or sources they name through RemoveFor (which re-decides only
+// the threats those support) reports the same changes and leaves the
+// same alerts as Remove (which looks at every threat), after any
+// sequence of additions, removals and sweeps.
+func TestRemoveForEqualsRemove(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		full, fast := newEngine(t, correlate.Config{}), newEngine(t, correlate.Config{})
+		sources := []string{"s-fr", "s-de", "s-it", "s-pl"}
+		for _, e := range []*correlate.Engine{full, fast} {
+			for _, s := range sources {
+				e.SetSource(s, correlate.SourceInfo{Home: strings.ToUpper(s[2:]), Weight: 1})
+			}
+		}
+		threats := []string{malware, "malware--00000000-0000-4000-8000-000000000002", "malware--00000000-0000-4000-8000-000000000003"}
+		objects := []string{"indicator--a", "indicator--b", "indicator--c", "indicator--d"}
+		countries := []string{"FR", "DE", "IT", "PL", "ES"}
+		now := t0.Add(time.Hour)
+		id := 0
+		steps := rapid.IntRange(1, 40).Draw(rt, "steps")
+		for range steps {
+			switch rapid.IntRange(0, 5).Draw(rt, "op") {
+			case 0, 1, 2:
+				id++
+				s := sighting(id, rapid.SampledFrom(threats).Draw(rt, "threat"), rapid.SampledFrom([]string{"a", "b", "c", "d", "e"}).Draw(rt, "org"),
+					rapid.SampledFrom(countries).Draw(rt, "cc"), now.Add(-time.Duration(rapid.IntRange(0, 120).Draw(rt, "ago"))*time.Minute))
+				s.Source, s.Object = rapid.SampledFrom(sources).Draw(rt, "source"), rapid.SampledFrom(objects).Draw(rt, "object")
+				_, err1 := full.Add(s, now)
+				_, err2 := fast.Add(s, now)
+				if (err1 == nil) != (err2 == nil) {
+					rt.Fatalf("add: %v / %v", err1, err2)
+				}
+			case 3:
+				obj := rapid.SampledFrom(objects).Draw(rt, "retract")
+				match := func(_, _, object string) bool { return object == obj }
+				compareChanges(rt, full.Remove(match), fast.RemoveFor([]string{obj}, nil, match))
+			case 4:
+				src := rapid.SampledFrom(sources).Draw(rt, "quarantine")
+				match := func(source, _, _ string) bool { return source == src }
+				compareChanges(rt, full.Remove(match), fast.RemoveFor(nil, []string{src}, match))
+			case 5:
+				now = now.Add(time.Duration(rapid.IntRange(1, 48).Draw(rt, "hours")) * time.Hour)
+				if a, b := full.Sweep(now), fast.Sweep(now); a != b {
+					rt.Fatalf("sweep forgot %d / %d", a, b)
+				}
+			}
+		}
+		compareChanges(rt, full.Alerts(), fast.Alerts())
+	})
+}
+
+// compareChanges fails unless two lists of alerts are the same.
+func compareChanges(rt *rapid.T, a, b []correlate.Alert) {
+	if len(a) != len(b) {
+		rt.Fatalf("%d alerts / %d: %+v / %+v", len(a), len(b), a, b)
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || a[i].Tier != b[i].Tier || a[i].Change != b[i].Change || a[i].Withdrawn != b[i].Withdrawn ||
+			a[i].SourceCount != b[i].SourceCount || !a[i].Version.Equal(b[i].Version) {
+			rt.Fatalf("alert %d: %+v / %+v", i, a[i], b[i])
+		}
+	}
+}
+
+// BenchmarkRemoveOne compares retracting one indicator's sightings in an
+// engine that holds 2,000 threats of 20 sightings each: re-deciding
+// every threat (Remove) or only those the indicator supported
+// (RemoveFor).
+func BenchmarkRemoveOne(b *testing.B) {
+	for _, mode := range []string{"RemoveFor", "Remove"} {
+		b.Run(mode, func(b *testing.B) {
+			e := newEngine(b, correlate.Config{})
+			now := t0.Add(time.Hour)
+			id := 0
+			for th := range 2000 {
+				for j := range 20 {
+					id++
+					s := sighting(id, fmt.Sprintf("malware--00000000-0000-4000-8000-%012d", th), fmt.Sprintf("org%d", j), "FR", t0)
+					s.Source, s.Object = fmt.Sprintf("s%d", j%4), fmt.Sprintf("indicator--%d", th)
+					if _, err := e.Add(s, now); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			for i := 0; b.Loop(); i++ {
+				obj := fmt.Sprintf("indicator--%d", i%2000)
+				match := func(_, _, object string) bool { return object == obj }
+				if mode == "Remove" {
+					e.Remove(match)
+				} else {
+					e.RemoveFor([]string{obj}, nil, match)
+				}
+			}
+		})
+	}
+}
