@@ -13,7 +13,6 @@ import (
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/retraction"
-	"github.com/entente-cti/entente/internal/store"
 )
 
 // withheldSet is what the node no longer acts on although it holds it:
@@ -116,25 +115,22 @@ func (g *Gate) Withhold(ctx context.Context, why string, w Withdrawal) error {
 	g.whMu.Lock()
 	defer g.whMu.Unlock()
 	base := g.wh
-	g.wh = nil
-	g.arts.dropAll()
-	// The increment is kept only if the version it was built on is still
-	// the store's when the new one replaces it, in one step: another
-	// replica's change in between (a withdrawal this set lacks) makes the
-	// swap fail, and the set is read again whole. A store that cannot
-	// swap gets the whole reload every time.
-	if sw, ok := g.st.(store.SettingSwapper); ok && base != nil {
-		swapped, err := sw.SwapSetting(context.WithoutCancel(ctx), settingTerms, []byte(base.version), []byte(next))
-		if err != nil {
-			return fmt.Errorf("record the withdrawal (%s): %w", why, err)
-		}
-		if swapped {
-			g.wh = base.with(w, next)
+	if base != nil {
+		// Built on a set that is not the store's latest, the increment
+		// would miss a change another replica made: reload instead.
+		v, err := g.termsVersion(ctx)
+		if err != nil || v != base.version {
+			base = nil
 		}
 	}
-	if g.wh == nil {
-		if err := g.st.PutSetting(context.WithoutCancel(ctx), settingTerms, []byte(next)); err != nil {
-			return fmt.Errorf("record the withdrawal (%s): %w", why, err)
+	g.wh = nil
+	g.arts.dropAll()
+	if err := g.st.PutSetting(context.WithoutCancel(ctx), settingTerms, []byte(next)); err != nil {
+		return fmt.Errorf("record the withdrawal (%s): %w", why, err)
+	}
+	if base != nil {
+		if v, err := g.termsVersion(ctx); err == nil && v == next {
+			g.wh = base.with(w, next)
 		}
 	}
 	g.log.DebugContext(ctx, "withheld incrementally; caches of released content dropped", "why", why,

@@ -218,40 +218,6 @@ func TestWithholdIncremental(t *testing.T) {
 	}
 }
 
-// TestWithholdKeepsSet checks that a withdrawal on a gate whose set is
-// the store's latest keeps the set (the increment, under the version it
-// recorded) and that one on a set another replica made stale does not.
-func TestWithholdKeepsSet(t *testing.T) {
-	ctx := context.Background()
-	f := newWithholdFixture(t)
-	f.released(t, f.g)
-	f.retract(t, f.indicators[:1], 0)
-	f.g.whMu.Lock()
-	kept := f.g.wh
-	f.g.whMu.Unlock()
-	v, err := f.g.termsVersion(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if kept == nil || kept.version != v {
-		t.Fatalf("after a withdrawal on a current set: set %v, store's version %q", kept, v)
-	}
-	if _, ok := kept.objects[f.indicators[0]]; !ok {
-		t.Errorf("the kept set lacks the retracted %s", f.indicators[0])
-	}
-	admin := entente.Principal{KeyID: "admin", Org: testSelf, Role: entente.RoleAdmin}
-	if _, err := f.other.SetQuarantine(ctx, admin, f.partners[0], true, "test"); err != nil {
-		t.Fatal(err)
-	}
-	f.retract(t, f.indicators[1:2], 0)
-	f.g.whMu.Lock()
-	kept = f.g.wh
-	f.g.whMu.Unlock()
-	if kept != nil {
-		t.Errorf("a set another replica made stale was kept (version %q)", kept.version)
-	}
-}
-
 // TestWithholdStaleBase checks that an increment is not applied to a
 // set another replica's change made stale: the gate reloads instead.
 func TestWithholdStaleBase(t *testing.T) {

@@ -97,13 +97,3 @@ type Store interface {
 	// Close releases the store's resources.
 	Close() error
 }
-
-// SettingSwapper is a store that changes a setting only if it still has
-// the value the caller last read: what lets replicas sharing a store keep
-// a cache built on that value, knowing that no other replica changed it
-// in between (the gate's withheld set). Both backends implement it.
-type SettingSwapper interface {
-	// SwapSetting sets name to value if its value is old (an unset
-	// setting has the value of an empty old) and reports whether it did.
-	SwapSetting(ctx context.Context, name string, old, value []byte) (bool, error)
-}

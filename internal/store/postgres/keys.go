@@ -161,19 +161,6 @@ func (s *Store) PutSetting(ctx context.Context, name string, value []byte) error
 	return nil
 }
 
-// SwapSetting sets a setting if it still has the value old; see
-// [store.SettingSwapper].
-func (s *Store) SwapSetting(ctx context.Context, name string, old, value []byte) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE settings SET value = $1 WHERE name = $2 AND value = $3`, nonNilBytes(value), name, nonNilBytes(old))
-	if err == nil && len(old) == 0 && tag.RowsAffected() == 0 {
-		tag, err = s.pool.Exec(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, nonNilBytes(value))
-	}
-	if err != nil {
-		return false, fmt.Errorf("swap setting %s: %w", name, err)
-	}
-	return tag.RowsAffected() == 1, nil
-}
-
 func nonNilBytes(b []byte) []byte {
 	if b == nil {
 		return []byte{}

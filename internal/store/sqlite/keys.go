@@ -170,25 +170,6 @@ func (s *Store) PutSetting(ctx context.Context, name string, value []byte) error
 	return nil
 }
 
-// SwapSetting sets a setting if it still has the value old; see
-// [store.SettingSwapper].
-func (s *Store) SwapSetting(ctx context.Context, name string, old, value []byte) (bool, error) {
-	res, err := s.execWrite(ctx, `UPDATE settings SET value = ? WHERE name = ? AND value = ?`, nonNilBytes(value), name, nonNilBytes(old))
-	if err == nil && len(old) == 0 {
-		if n, _ := res.RowsAffected(); n == 0 {
-			res, err = s.execWrite(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, nonNilBytes(value))
-		}
-	}
-	if err != nil {
-		return false, fmt.Errorf("swap setting %s: %w", name, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("swap setting %s: %w", name, err)
-	}
-	return n == 1, nil
-}
-
 func nonNilBytes(b []byte) []byte {
 	if b == nil {
 		return []byte{}

@@ -800,33 +800,6 @@ func testSettings(t *testing.T, s store.Store) {
 			t.Errorf("Setting = %q, want %q", got, v)
 		}
 	}
-	sw, ok := s.(store.SettingSwapper)
-	if !ok {
-		t.Fatalf("%T is not a store.SettingSwapper", s)
-	}
-	for _, c := range []struct {
-		old, value string
-		want       bool
-		after      string
-	}{
-		{"", "v1", true, "v1"},    // unset: an empty old
-		{"", "v2", false, "v1"},   // set since
-		{"v0", "v2", false, "v1"}, // another value
-		{"v1", "v2", true, "v2"},
-		{"v2", "", true, ""},
-		{"", "v3", true, "v3"}, // set to empty: an empty old again
-	} {
-		got, err := sw.SwapSetting(ctx(t), "terms.version", []byte(c.old), []byte(c.value))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got != c.want {
-			t.Errorf("SwapSetting(%q -> %q) = %v, want %v", c.old, c.value, got, c.want)
-		}
-		if v, err := s.Setting(ctx(t), "terms.version"); err != nil || string(v) != c.after {
-			t.Errorf("after SwapSetting(%q -> %q): %q, %v; want %q", c.old, c.value, v, err, c.after)
-		}
-	}
 	if err := s.Ping(ctx(t)); err != nil {
 		t.Errorf("Ping: %v", err)
 	}
