@@ -106,7 +106,7 @@ func (s *Service) SourceChanged(ctx context.Context, id string) error {
 	var changes []correlate.Alert
 	switch {
 	case info.Quarantined:
-		changes = s.engine.RemoveFor(nil, []string{id}, func(source, _, _ string) bool { return source == id })
+		changes = s.engine.Remove(func(source, _, _ string) bool { return source == id })
 	case wasQuarantined:
 		// What it sent while quarantined was refused: correlate it all
 		// again from the store.
@@ -211,17 +211,7 @@ func (s *Service) retractLocked(ctx context.Context, rs []Retraction) ([]correla
 			}
 		}
 	}
-	// Only the threats the named objects support are re-decided.
-	named := make([]string, 0, len(objects))
-	for o := range objects {
-		named = append(named, o)
-	}
-	for _, ts := range bySource {
-		for t := range ts {
-			named = append(named, t.object)
-		}
-	}
-	return s.engine.RemoveFor(named, nil, func(source, org, object string) bool {
+	return s.engine.Remove(func(source, org, object string) bool {
 		if srcs := objects[object]; srcs[anySource] || srcs[source] {
 			return true
 		}

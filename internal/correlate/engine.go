@@ -186,9 +186,6 @@ type threatState struct {
 	carried   bool
 	carryEdge int64
 	reported  []*alertState // sorted by epoch
-	// indexed is what the engine's byObject ({0, object}) and bySource
-	// ({1, source}) indexes hold of this threat.
-	indexed map[[2]uint32]struct{}
 }
 
 // unitInfo is one unit of presence of a threat.
@@ -349,12 +346,6 @@ type Engine struct {
 	sources  []*sourceState
 	objs     map[string]uint32
 	objNames []string
-	// byObject and bySource index the threats whose entries name a
-	// sighted object or a source (a superset: entries dropped by age
-	// stay until their threat is forgotten), so that a withdrawal
-	// re-decides only the threats what it withdraws supported.
-	byObject map[uint32]map[ThreatKey]struct{}
-	bySource map[uint32]map[ThreatKey]struct{}
 	// homeGen changes whenever a source's home changes: the threats'
 	// units are recomputed when they are next counted.
 	homeGen uint32
@@ -404,8 +395,6 @@ func New(cfg Config) (*Engine, error) {
 		orgs:      make(map[string]uint32),
 		srcs:      make(map[string]uint32),
 		objs:      make(map[string]uint32),
-		byObject:  make(map[uint32]map[ThreatKey]struct{}),
-		bySource:  make(map[uint32]map[ThreatKey]struct{}),
 		homeGen:   1,
 		withdrawn: make(map[string]int64),
 	}
@@ -681,7 +670,6 @@ func (e *Engine) add(s *Sighting, now time.Time) ([]Alert, error) {
 	if i < 0 {
 		i = t.insert(k)
 		e.assignUnit(t, i)
-		e.indexEntry(t, k)
 	}
 	lo, hi := a-t.base, b-t.base
 	want := rangeMask(lo, hi)
@@ -861,56 +849,15 @@ func (e *Engine) recompute(t *threatState, runs []run, ep int64) (Alert, bool) {
 // its source, organisation and sighted object — and reassesses the
 // threats it leaves changed: alerts no longer supported are withdrawn,
 // those supported less are lowered or updated, with the evidence that
-// remains. It returns the alerts that changed. It looks at every threat:
-// when what is removed is known to name given objects or sources, use
-// [Engine.RemoveFor], which looks only at the threats they support.
+// remains. It returns the alerts that changed.
 func (e *Engine) Remove(match func(source, org, object string) bool) []Alert {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	var out []Alert
 	keys := make([]ThreatKey, 0, len(e.threats))
 	for k := range e.threats {
 		keys = append(keys, k)
 	}
-	return e.removeLocked(keys, match)
-}
-
-// RemoveFor is [Engine.Remove] for a match that selects only sightings
-// of one of objects or from one of sources: only the threats those
-// objects or sources support are looked at and re-decided (the others
-// cannot change). A match that selects anything else is a caller's
-// error: what it selects elsewhere stays.
-func (e *Engine) RemoveFor(objects, sources []string, match func(source, org, object string) bool) []Alert {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	seen := map[ThreatKey]struct{}{}
-	var keys []ThreatKey
-	add := func(ts map[ThreatKey]struct{}) {
-		for k := range ts {
-			if _, ok := seen[k]; ok {
-				continue
-			}
-			seen[k] = struct{}{}
-			if _, ok := e.threats[k]; ok {
-				keys = append(keys, k)
-			}
-		}
-	}
-	for _, o := range objects {
-		if i, ok := e.objs[o]; ok {
-			add(e.byObject[i])
-		}
-	}
-	for _, src := range sources {
-		if i, ok := e.srcs[src]; ok {
-			add(e.bySource[i])
-		}
-	}
-	return e.removeLocked(keys, match)
-}
-
-// removeLocked is Remove over the threats keys. The caller holds e.mu.
-func (e *Engine) removeLocked(keys []ThreatKey, match func(source, org, object string) bool) []Alert {
-	var out []Alert
 	slices.Sort(keys)
 	for _, k := range keys {
 		t := e.threats[k]
@@ -932,50 +879,6 @@ func (e *Engine) removeLocked(keys []ThreatKey, match func(source, org, object s
 		out = append(out, e.reassess(t)...)
 	}
 	return out
-}
-
-// indexEntry records that threat t has an entry with key ek. The
-// caller holds e.mu.
-func (e *Engine) indexEntry(t *threatState, ek entryKey) {
-	if t.indexed == nil {
-		t.indexed = map[[2]uint32]struct{}{}
-	}
-	if _, ok := t.indexed[[2]uint32{0, ek.object}]; !ok {
-		t.indexed[[2]uint32{0, ek.object}] = struct{}{}
-		addThreat(e.byObject, ek.object, t.key)
-	}
-	if _, ok := t.indexed[[2]uint32{1, ek.source}]; !ok {
-		t.indexed[[2]uint32{1, ek.source}] = struct{}{}
-		addThreat(e.bySource, ek.source, t.key)
-	}
-}
-
-// addThreat adds k to m[i].
-func addThreat(m map[uint32]map[ThreatKey]struct{}, i uint32, k ThreatKey) {
-	ts := m[i]
-	if ts == nil {
-		ts = map[ThreatKey]struct{}{}
-		m[i] = ts
-	}
-	ts[k] = struct{}{}
-}
-
-// unindexThreat forgets threat t in the indexes (it is being
-// forgotten). The caller holds e.mu.
-func (e *Engine) unindexThreat(t *threatState) {
-	for ix := range t.indexed {
-		m := e.byObject
-		if ix[0] == 1 {
-			m = e.bySource
-		}
-		if ts := m[ix[1]]; ts != nil {
-			delete(ts, t.key)
-			if len(ts) == 0 {
-				delete(m, ix[1])
-			}
-		}
-	}
-	t.indexed = nil
 }
 
 // Reassess recomputes every threat's alerts from the presence the engine
@@ -1339,7 +1242,6 @@ func (e *Engine) Sweep(now time.Time) int {
 			return true
 		})
 		if len(t.entries) == 0 && len(t.reported) == 0 {
-			e.unindexThreat(t)
 			delete(e.threats, k)
 			forgot++
 		}

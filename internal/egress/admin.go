@@ -289,19 +289,7 @@ func (g *Gate) SetQuarantine(ctx context.Context, p entente.Principal, id string
 		return policy.Party{}, fmt.Errorf("put partner %s: %w", id, err)
 	}
 	g.log.InfoContext(ctx, rule, "partner", id, "reason", reason, "by", p.KeyID)
-	if !quarantined {
-		return party, g.changed(ctx, p, rule, id, reason)
-	}
-	// A quarantine only adds to what is withheld: the withheld set gains
-	// the partner without being read again.
-	why := "partner " + id + " is quarantined"
-	if reason != "" {
-		why += ": " + reason
-	}
-	if err := g.Withhold(ctx, rule+" "+id, Withdrawal{Origins: map[string]string{id: why}}); err != nil {
-		return party, err
-	}
-	return party, g.AuditAdmin(ctx, p, rule, id, reason, nil)
+	return party, g.changed(ctx, p, rule, id, reason)
 }
 
 // SetTrust sets a partner's trust weight and quota (admin only): nil

@@ -2,7 +2,6 @@ package egress
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -31,8 +30,6 @@ type withheldSet struct {
 	objects map[string]string
 	// origins maps a quarantined partner to why.
 	origins map[string]string
-	// sum is the digest the fingerprint shows.
-	sum setSum
 }
 
 // empty reports whether nothing is withheld.
@@ -80,116 +77,6 @@ func (g *Gate) withheld(ctx context.Context) (*withheldSet, error) {
 	return w, nil
 }
 
-// Withdrawal names what the node stops acting on: objects a retraction
-// it honours withholds, and partners it quarantines, each with why.
-type Withdrawal struct {
-	// Objects maps a withheld object's id to why.
-	Objects map[string]string
-	// Origins maps a quarantined partner to why.
-	Origins map[string]string
-}
-
-// Withhold records that the node stops acting on what w names (a
-// retraction it honours, stored already; a partner whose quarantine is
-// recorded already), without re-reading everything withheld: the cached
-// withheld set gains w's objects and origins, and the terms version is
-// bumped so that every cached artifact (export, snapshot, blind set) is
-// rendered again, on this replica and every other one sharing the store
-// (which reload their withheld set from the store). The node's other
-// caches (markings, its own party) are kept: nothing they hold changed.
-//
-// It keeps the gate's promise: from the moment it returns, no read,
-// release or cached artifact on any path releases what w names. Only
-// additions go this way; what acts on objects again (a retraction
-// revoked, a quarantine lifted) is reported with [Gate.TermsChanged],
-// which reloads the set.
-func (g *Gate) Withhold(ctx context.Context, why string, w Withdrawal) error {
-	if len(w.Objects) == 0 && len(w.Origins) == 0 {
-		return nil
-	}
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return fmt.Errorf("new terms version: %w", err)
-	}
-	next := hex.EncodeToString(b[:])
-	g.whMu.Lock()
-	defer g.whMu.Unlock()
-	base := g.wh
-	if base != nil {
-		// Built on a set that is not the store's latest, the increment
-		// would miss a change another replica made: reload instead.
-		v, err := g.termsVersion(ctx)
-		if err != nil || v != base.version {
-			base = nil
-		}
-	}
-	g.wh = nil
-	g.arts.dropAll()
-	if err := g.st.PutSetting(context.WithoutCancel(ctx), settingTerms, []byte(next)); err != nil {
-		return fmt.Errorf("record the withdrawal (%s): %w", why, err)
-	}
-	if base != nil {
-		if v, err := g.termsVersion(ctx); err == nil && v == next {
-			g.wh = base.with(w, next)
-		}
-	}
-	g.log.DebugContext(ctx, "withheld incrementally; caches of released content dropped", "why", why,
-		"objects", len(w.Objects), "origins", len(w.Origins), "incremental", g.wh != nil)
-	return nil
-}
-
-// with returns a copy of w with what d names added (what w withholds
-// already keeps its reason), under terms version.
-func (w *withheldSet) with(d Withdrawal, version string) *withheldSet {
-	out := &withheldSet{version: version, objects: maps.Clone(w.objects), origins: maps.Clone(w.origins), sum: w.sum}
-	if out.objects == nil {
-		out.objects = map[string]string{}
-	}
-	if out.origins == nil {
-		out.origins = map[string]string{}
-	}
-	for kind, m := range []map[string]string{d.Objects, d.Origins} {
-		dst := out.objects
-		if kind == 1 {
-			dst = out.origins
-		}
-		for k, why := range m {
-			if _, ok := dst[k]; ok {
-				continue
-			}
-			dst[k] = why
-			out.sum.add(kind, k)
-		}
-	}
-	out.fingerprint = out.sum.String()
-	return out
-}
-
-// setSum is an order-independent digest of a set of keys (the XOR of
-// each key's SHA-256), so that adding a key updates it without reading
-// the others.
-type setSum [sha256.Size]byte
-
-// add adds key k of kind (0 object, 1 origin) to the digest.
-func (s *setSum) add(kind int, k string) {
-	h := sha256.New()
-	h.Write([]byte{byte(kind)})
-	h.Write([]byte(k))
-	var d [sha256.Size]byte
-	h.Sum(d[:0])
-	for i := range s {
-		s[i] ^= d[i]
-	}
-}
-
-// String is the digest in hex ("" for the empty set).
-func (s setSum) String() string {
-	if s == (setSum{}) {
-		return ""
-	}
-	return hex.EncodeToString(s[:])
-}
-
 // Withheld returns a fingerprint of what the node no longer acts on
 // (retracted objects, quarantined partners): it changes exactly when
 // that does, so that indexes built from earlier releases can be read
@@ -202,17 +89,21 @@ func (g *Gate) Withheld(ctx context.Context) (string, error) {
 	return w.fingerprint, nil
 }
 
-// fingerprintOf digests the withheld ids and origins (see setSum) and
-// records the digest.
+// fingerprintOf hashes the withheld ids and origins.
 func (w *withheldSet) fingerprintOf() string {
-	w.sum = setSum{}
-	for k := range w.objects {
-		w.sum.add(0, k)
+	if w.empty() {
+		return ""
 	}
-	for k := range w.origins {
-		w.sum.add(1, k)
+	h := sha256.New()
+	for _, m := range []map[string]string{w.objects, w.origins} {
+		keys := slices.Sorted(maps.Keys(m))
+		for _, k := range keys {
+			h.Write([]byte(k))
+			h.Write([]byte{0})
+		}
+		h.Write([]byte{1})
 	}
-	return w.sum.String()
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // loadWithheld reads the quarantined partners and the retractions the
@@ -243,23 +134,14 @@ func (g *Gate) loadWithheld(ctx context.Context) (*withheldSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.objects = WithdrawalOf(rs, self.ID).Objects
-	return w, nil
-}
-
-// WithdrawalOf is what honouring the retractions held does on the node
-// whose identity is self: the objects they withhold, each with the
-// first retraction that withholds it.
-func WithdrawalOf(held []Held, self string) Withdrawal {
-	w := Withdrawal{Objects: map[string]string{}}
-	for _, r := range held {
-		for _, id := range r.Effect(self).Withhold {
-			if _, ok := w.Objects[id]; !ok {
-				w.Objects[id] = "retracted by " + cmpOr(r.Origin, "this node") + " (" + r.ID + ")"
+	for _, r := range rs {
+		for _, id := range r.Effect(self.ID).Withhold {
+			if _, ok := w.objects[id]; !ok {
+				w.objects[id] = "retracted by " + cmpOr(r.Origin, "this node") + " (" + r.ID + ")"
 			}
 		}
 	}
-	return w
+	return w, nil
 }
 
 func cmpOr(a, b string) string {

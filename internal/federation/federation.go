@@ -149,12 +149,10 @@ type Service struct {
 	// keyAudited is when a peer's presenting a given key (peer id and
 	// fingerprint) was last audited.
 	keyAudited map[[2]string]time.Time
-	// urgent is, per peer, its urgent lane (urgent.go).
-	urgent map[string]*urgentLane
-	closed bool
-	bg     sync.WaitGroup
-	ctx    context.Context
-	cancel context.CancelFunc
+	closed     bool
+	bg         sync.WaitGroup
+	ctx        context.Context
+	cancel     context.CancelFunc
 }
 
 // New returns the federation of a node.

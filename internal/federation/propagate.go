@@ -309,15 +309,7 @@ func (s *Service) unsavedPush(peer string, cp *syncCheckpoint) {
 func (s *Service) Busy() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.syncing) > 0 || len(s.retrying) > 0 {
-		return true
-	}
-	for _, l := range s.urgent {
-		if l.running {
-			return true
-		}
-	}
-	return false
+	return len(s.syncing) > 0 || len(s.retrying) > 0
 }
 
 // Close stops starting pushes and waits for those running to end. What

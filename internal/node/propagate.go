@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/entente-cti/entente/internal/alerting"
 	"github.com/entente-cti/entente/internal/correlate"
 	"github.com/entente-cti/entente/internal/retraction"
 	"github.com/entente-cti/entente/internal/stix"
@@ -36,20 +34,8 @@ type propagation struct {
 	// while the worker runs.
 	queue   []storedBatch
 	working bool
-	// urgent holds the retractions and withdrawn alerts waiting for the
-	// urgent worker, which pushes them in the federation's urgent lane
-	// and honours the retractions, ahead of everything the worker above
-	// waits on; urgentWorking is set while it runs. urgentQueued counts
-	// the batches queued there and urgentDone those it withheld: the
-	// worker above pushes a batch only once the retractions queued with
-	// or before it are withheld (urgentCond, on mu, tells it).
-	urgent        []storedBatch
-	urgentWorking bool
-	urgentQueued  uint64
-	urgentDone    uint64
-	urgentCond    *sync.Cond
-	closed        bool
-	bg            sync.WaitGroup
+	closed  bool
+	bg      sync.WaitGroup
 	// ctx is the context of background work, cancelled by Close.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -63,14 +49,8 @@ type storedBatch struct {
 	sightings  []json.RawMessage
 	// alerts received from others, for this node's alert lifecycle.
 	alerts []json.RawMessage
-	// retractions, by the node's analysts or received, to honour (in
-	// the urgent lane); urgentSeq is the urgent lane's count of batches
-	// once this one's retractions were queued there.
+	// retractions, by the node's analysts or received, to honour.
 	retractions []json.RawMessage
-	urgentSeq   uint64
-	// notices are the ids of withdrawn alerts (what a retraction or a
-	// quarantine withdrew), pushed in the urgent lane too.
-	notices []string
 }
 
 // Close stops starting background propagation and waits for the pushes
@@ -82,10 +62,6 @@ func (s *Service) Close() {
 	s.prop.mu.Lock()
 	s.prop.closed = true
 	s.prop.queue = nil
-	s.prop.urgent = nil
-	if s.prop.urgentCond != nil {
-		s.prop.urgentCond.Broadcast()
-	}
 	s.prop.mu.Unlock()
 	s.prop.cancel()
 	s.prop.bg.Wait()
@@ -119,9 +95,6 @@ func (s *Service) stored(collection string, objs []*stix.Object, received bool) 
 		if o.Type == "opinion" && retraction.IsRetraction(o.Raw) {
 			b.retractions = append(b.retractions, append(json.RawMessage(nil), o.Raw...))
 		}
-		if o.Type == correlate.AlertType && bytes.Contains(o.Raw, []byte(`"withdrawn":true`)) {
-			b.notices = append(b.notices, o.ID)
-		}
 	}
 	if indicators {
 		// Partners' blinded sets take them in the background.
@@ -132,16 +105,6 @@ func (s *Service) stored(collection string, objs []*stix.Object, received bool) 
 	if s.prop.closed {
 		return
 	}
-	if len(b.retractions) > 0 || len(b.notices) > 0 {
-		s.prop.urgent = append(s.prop.urgent, storedBatch{collection: collection, retractions: b.retractions, notices: b.notices})
-		s.prop.urgentQueued++
-		b.retractions, b.notices = nil, nil
-		if !s.prop.urgentWorking {
-			s.prop.urgentWorking = true
-			s.prop.bg.Go(s.drainUrgent)
-		}
-	}
-	b.urgentSeq = s.prop.urgentQueued
 	s.prop.queue = append(s.prop.queue, b)
 	if !s.prop.working {
 		s.prop.working = true
@@ -149,15 +112,10 @@ func (s *Service) stored(collection string, objs []*stix.Object, received bool) 
 	}
 }
 
-// correlateChunk bounds the sightings the propagation worker correlates
-// in one call (one hold of correlation's lock).
-const correlateChunk = 256
-
-// drain is the background worker: it takes every batch waiting, waits
-// until the urgent worker withheld what the retractions among them
-// withdraw, pushes (so that sightings move on without waiting for
-// correlation), then correlates the sightings of each collection in
-// chunks, until the queue is empty.
+// drain is the background worker: it takes every batch waiting, pushes
+// first (so that sightings move on without waiting for correlation),
+// then correlates the sightings of each collection in one call, until the
+// queue is empty.
 func (s *Service) drain() {
 	ctx := s.prop.ctx
 	for {
@@ -173,6 +131,7 @@ func (s *Service) drain() {
 		types := map[string][]string{}
 		sightings := map[string][]json.RawMessage{}
 		alerts := map[string][]json.RawMessage{}
+		retractions := map[string][]json.RawMessage{}
 		var order []string
 		for _, b := range batches {
 			if _, ok := types[b.collection]; !ok {
@@ -185,11 +144,17 @@ func (s *Service) drain() {
 			}
 			sightings[b.collection] = append(sightings[b.collection], b.sightings...)
 			alerts[b.collection] = append(alerts[b.collection], b.alerts...)
+			retractions[b.collection] = append(retractions[b.collection], b.retractions...)
 		}
 		// Retractions first: what they withdraw must not leave in the
-		// pushes that follow. The urgent worker honours them.
-		if !s.waitUrgent(ctx, batches[len(batches)-1].urgentSeq) {
-			continue // closed: the loop ends
+		// pushes that follow.
+		for _, c := range order {
+			if len(retractions[c]) == 0 {
+				continue
+			}
+			if _, err := s.applyRetractions(ctx, c, retractions[c]); err != nil && !errors.Is(err, context.Canceled) {
+				s.log.ErrorContext(ctx, "retractions not applied; they apply at the next start", "collection", c, "err", err)
+			}
 		}
 		for _, c := range order {
 			s.fed.Stored(ctx, c, types[c])
@@ -198,12 +163,8 @@ func (s *Service) drain() {
 			if len(sightings[c]) == 0 {
 				continue
 			}
-			// In chunks: between two, the urgent worker's retractions
-			// take correlation's lock rather than wait for the whole burst.
-			for chunk := range slices.Chunk(sightings[c], correlateChunk) {
-				if err := s.alerting.Correlate(ctx, c, chunk); err != nil && !errors.Is(err, context.Canceled) {
-					s.log.ErrorContext(ctx, "correlation of received sightings failed; the scan will retry", "collection", c, "err", err)
-				}
+			if err := s.alerting.Correlate(ctx, c, sightings[c]); err != nil && !errors.Is(err, context.Canceled) {
+				s.log.ErrorContext(ctx, "correlation of received sightings failed; the scan will retry", "collection", c, "err", err)
 			}
 		}
 		for _, c := range order {
@@ -217,87 +178,6 @@ func (s *Service) drain() {
 	}
 }
 
-// drainUrgent is the urgent worker: it takes every retraction and
-// withdrawn alert waiting, pushes them in the federation's urgent lane
-// and honours the retractions (what they withdraw leaves the node's
-// outputs, the alerts they supported are withdrawn or lowered), until
-// none waits. It does not wait for the
-// other worker, which may be correlating a burst of sightings.
-func (s *Service) drainUrgent() {
-	ctx := s.prop.ctx
-	for {
-		s.prop.mu.Lock()
-		batches := s.prop.urgent
-		s.prop.urgent = nil
-		done := s.prop.urgentDone + uint64(len(batches))
-		if len(batches) == 0 || s.prop.closed {
-			s.prop.urgentWorking = false
-			s.prop.urgentCond.Broadcast()
-			s.prop.mu.Unlock()
-			return
-		}
-		s.prop.mu.Unlock()
-		var order []string
-		byColl := map[string][]json.RawMessage{}
-		notices := map[string][]string{}
-		for _, b := range batches {
-			if _, ok := byColl[b.collection]; !ok {
-				order = append(order, b.collection)
-				byColl[b.collection] = nil
-			}
-			byColl[b.collection] = append(byColl[b.collection], b.retractions...)
-			notices[b.collection] = append(notices[b.collection], b.notices...)
-		}
-		// Pushed (in the background: a retraction releases nothing it
-		// names, and the gate decides what it may name), withheld, and
-		// only then may the propagation worker push what came after;
-		// correlation last (it may have to wait for the other worker's
-		// correlation to let go of its lock).
-		for _, c := range order {
-			ids := notices[c]
-			for _, raw := range byColl[c] {
-				if r, _, ok := retraction.ParseAny(raw); ok {
-					ids = append(ids, r.ID)
-				}
-			}
-			s.fed.PushUrgent(ctx, c, ids)
-		}
-		var rs []alerting.Retraction
-		for _, c := range order {
-			if len(byColl[c]) == 0 {
-				continue
-			}
-			r, err := s.withholdRetractions(ctx, c, byColl[c])
-			if err != nil && !errors.Is(err, context.Canceled) {
-				s.log.ErrorContext(ctx, "retractions not applied; they apply at the next start", "collection", c, "err", err)
-			}
-			rs = append(rs, r...)
-		}
-		s.prop.mu.Lock()
-		s.prop.urgentDone = done
-		s.prop.urgentCond.Broadcast()
-		s.prop.mu.Unlock()
-		if _, err := s.alerting.Retract(ctx, rs); err != nil && !errors.Is(err, context.Canceled) {
-			s.log.ErrorContext(ctx, "retractions not applied to correlation; they apply at the next start", "err", err)
-		}
-	}
-}
-
-// waitUrgent waits until the urgent worker has honoured the first seq
-// batches of retractions queued; false when propagation closed first.
-func (s *Service) waitUrgent(ctx context.Context, seq uint64) bool {
-	s.prop.mu.Lock()
-	defer s.prop.mu.Unlock()
-	for s.prop.urgentDone < seq && !s.prop.closed && ctx.Err() == nil {
-		if !s.prop.urgentWorking {
-			// Nothing is left for it to honour (it ended on a close).
-			break
-		}
-		s.prop.urgentCond.Wait()
-	}
-	return !s.prop.closed && ctx.Err() == nil
-}
-
 // WaitIdle waits until nothing the node started by itself is running or
 // waiting: no stored batch waits for propagation, no push or sync runs
 // and no push retry is scheduled (for tests and orderly shutdown). It
@@ -305,7 +185,7 @@ func (s *Service) waitUrgent(ctx context.Context, seq uint64) bool {
 func (s *Service) WaitIdle(ctx context.Context) error {
 	for {
 		s.prop.mu.Lock()
-		busy := len(s.prop.queue) > 0 || s.prop.working || len(s.prop.urgent) > 0 || s.prop.urgentWorking
+		busy := len(s.prop.queue) > 0 || s.prop.working
 		s.prop.mu.Unlock()
 		if !busy && !s.fed.Busy() {
 			return nil

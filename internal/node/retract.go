@@ -194,24 +194,11 @@ func revoke(raw json.RawMessage, o *stix.Object, now time.Time) (json.RawMessage
 
 // applyRetractions honours the retractions among raws, just stored in
 // collection (by the node's analysts, or received): what they withdraw
-// leaves the node's outputs (the gate withholds it, so every cached
+// leaves the node's outputs (the gate's terms change, so every cached
 // artifact is rendered again without it) and stops counting in
 // correlation. A received retraction is audited. It returns the alerts
 // that changed.
 func (s *Service) applyRetractions(ctx context.Context, collection string, raws []json.RawMessage) ([]correlate.Alert, error) {
-	rs, err := s.withholdRetractions(ctx, collection, raws)
-	if err != nil {
-		return nil, err
-	}
-	return s.alerting.Retract(ctx, rs)
-}
-
-// withholdRetractions is the first half of applyRetractions: what the
-// retractions among raws withdraw leaves the node's outputs (the gate
-// withholds it) and a received retraction is audited. It returns what
-// correlation is to stop counting (alerting.Retract), the second half,
-// which waits for correlation's lock.
-func (s *Service) withholdRetractions(ctx context.Context, collection string, raws []json.RawMessage) ([]alerting.Retraction, error) {
 	ps, _ := s.st.(store.PolicyStore)
 	entries := make([]entente.ObjectEntry, 0, len(raws))
 	revoked := false
@@ -262,12 +249,10 @@ func (s *Service) withholdRetractions(ctx context.Context, collection string, ra
 			return nil, fmt.Errorf("audit received retractions: %w", err)
 		}
 	}
-	// Only what these retractions withhold is added to the gate's
-	// withheld set (the rest is not read again).
-	if err := s.gate.Withhold(ctx, "retraction", egress.WithdrawalOf(held, self.ID)); err != nil {
+	if err := s.gate.TermsChanged(ctx, "retraction"); err != nil {
 		return nil, err
 	}
-	return rs, nil
+	return s.alerting.Retract(ctx, rs)
 }
 
 // retractionsForCorrelation lists the retractions the node honours, for

@@ -195,7 +195,6 @@ func New(st store.Store, cfg Config, logger *slog.Logger) *Service {
 	}
 	s := &Service{st: st, cfg: cfg, log: logger, keys: make(map[string]cachedKey)}
 	s.prop.ctx, s.prop.cancel = context.WithCancel(context.Background())
-	s.prop.urgentCond = sync.NewCond(&s.prop.mu)
 	s.gate = egress.New(st, egress.Config{Self: s.selfParty, Now: cfg.Now, Logger: logger})
 	s.exports = exports.New(exports.Config{Gate: s.gate, Reader: LocalAdmin(cfg.Org), Logger: logger, Now: cfg.Now,
 		Guard: cfg.Safety.Guard(safety.OutputExport)})
