@@ -214,7 +214,7 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 			query += ` LIMIT ? OFFSET ?`
 			args = append(args, n, offset)
 		}
-		rows, err := s.read.QueryContext(ctx, query, args...)
+		rows, err := s.search.QueryContext(ctx, query, args...)
 		if err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}
@@ -282,7 +282,7 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 		// walks from the newest without reading the rest.
 		var bound sql.NullInt64
 		if exact := ftsQuery(words, false); exact != match {
-			if err := s.read.QueryRowContext(ctx, `SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`,
+			if err := s.search.QueryRowContext(ctx, `SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`,
 				exact, searchCandidates-1).Scan(&bound); err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return store.SearchPage{}, fmt.Errorf("search: %w", err)
 			}
@@ -291,7 +291,7 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 			}
 		}
 		if !bound.Valid {
-			if err := s.read.QueryRowContext(ctx, `SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`,
+			if err := s.search.QueryRowContext(ctx, `SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`,
 				match, searchCandidates-1).Scan(&bound); err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return store.SearchPage{}, fmt.Errorf("search: %w", err)
 			}
@@ -344,7 +344,7 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 // candidates returns the seqs a candidates query selects, as SQL
 // literals.
 func (s *Store) candidates(ctx context.Context, query string, args []any) ([]string, error) {
-	rows, err := s.read.QueryContext(ctx, query, args...)
+	rows, err := s.search.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}

@@ -44,7 +44,10 @@ type Store struct {
 	path  string
 	write *sql.DB // one connection: writers are serialised
 	read  *sql.DB // read-only connections
-	ckpt  *sql.DB // one connection for background checkpoints
+	// search are the read-only connections of full-text search: they
+	// map the file (see Open).
+	search *sql.DB
+	ckpt   *sql.DB // one connection for background checkpoints
 
 	// Statements of AddObjects, prepared once on the writer.
 	lookup, insert *sql.Stmt
@@ -122,13 +125,7 @@ func open(ctx context.Context, dir string, walOpts walOptions) (*Store, error) {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
-	// Readers map the database file (up to 2 GiB, SQLite's own bound)
-	// rather than copy its pages into each connection's cache: a reader
-	// that has just been opened, after a start, reads the pages the
-	// operating system holds as fast as one that has served for hours
-	// (the first search after reopening a million objects took 32 ms,
-	// the next 1.5 ms). Pages still in the WAL are read as before.
-	read, err := sql.Open("sqlite", dsn("cache_size(-65536)", "query_only(1)", "mmap_size(2147418112)"))
+	read, err := sql.Open("sqlite", dsn("cache_size(-65536)", "query_only(1)"))
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -143,8 +140,34 @@ func open(ctx context.Context, dir string, walOpts walOptions) (*Store, error) {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
+	// Searches read through connections of their own that map the
+	// database file (up to 2 GiB, SQLite's own bound) rather than copy
+	// its pages into each connection's cache, opened and warmed here: a
+	// search right after a start reads what the operating system holds
+	// as fast as one after hours (the first search after reopening a
+	// million objects took 32 ms, the next 1.5 ms). Only searches: a
+	// mapping is remapped as the file grows, which hundreds of nodes in
+	// one drill process, all writing, felt on every read.
+	search, err := sql.Open("sqlite", dsn("cache_size(-16384)", "query_only(1)", "mmap_size(2147418112)"))
+	if err != nil {
+		read.Close()
+		write.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	search.SetMaxOpenConns(searchConns)
+	search.SetMaxIdleConns(searchConns)
+	search.SetConnMaxIdleTime(0)
+	search.SetConnMaxLifetime(0)
+	if err := warmReaders(ctx, search, searchConns); err != nil {
+		search.Close()
+		read.Close()
+		write.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	s.search = search
 	ckpt, err := sql.Open("sqlite", dsn())
 	if err != nil {
+		search.Close()
 		read.Close()
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -152,6 +175,7 @@ func open(ctx context.Context, dir string, walOpts walOptions) (*Store, error) {
 	ckpt.SetMaxOpenConns(1)
 	s.ckpt = ckpt
 	if s.wal, err = newWALKeeper(ctx, "objects", path, ckpt, write, walOpts); err != nil {
+		search.Close()
 		read.Close()
 		write.Close()
 		ckpt.Close()
@@ -161,12 +185,14 @@ func open(ctx context.Context, dir string, walOpts walOptions) (*Store, error) {
 	s.done = make(chan struct{})
 	s.adds = make(chan *addRequest, queueDepth)
 	if err := write.QueryRowContext(ctx, `SELECT coalesce(max(last_added), 0) FROM collections`).Scan(&s.lastAdded); err != nil {
+		search.Close()
 		read.Close()
 		write.Close()
 		ckpt.Close()
 		return nil, fmt.Errorf("open sqlite store %s: read last date_added: %w", path, err)
 	}
 	if s.audit, err = openAudit(ctx, dir, walOpts); err != nil {
+		search.Close()
 		read.Close()
 		write.Close()
 		ckpt.Close()
@@ -174,6 +200,7 @@ func open(ctx context.Context, dir string, walOpts walOptions) (*Store, error) {
 	}
 	if err := s.moveLegacyAudit(ctx); err != nil {
 		s.audit.close()
+		search.Close()
 		read.Close()
 		write.Close()
 		ckpt.Close()
@@ -303,7 +330,7 @@ func (s *Store) Close() error {
 	<-s.done
 	<-s.writerDone
 	_, _ = s.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-	return errors.Join(s.lookup.Close(), s.insert.Close(), s.w.close(), s.r.close(), s.ckpt.Close(), s.read.Close(), s.write.Close(), s.audit.close())
+	return errors.Join(s.lookup.Close(), s.insert.Close(), s.w.close(), s.r.close(), s.ckpt.Close(), s.search.Close(), s.read.Close(), s.write.Close(), s.audit.close())
 }
 
 // migrate applies the embedded migrations that the database lacks, each
@@ -379,6 +406,35 @@ func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 }
 
 // execWrite runs one write statement outside a transaction.
+// searchConns is the number of connections searches read through.
+const searchConns = 2
+
+// warmReaders opens the n read connections of db and has each read the
+// schema and the search index's structure, so that the first search
+// after a start does not pay for them: with the file mapped, they were
+// what kept a first search slower than the next.
+func warmReaders(ctx context.Context, db *sql.DB, n int) error {
+	conns := make([]*sql.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("warm the readers: %w", err)
+		}
+		conns = append(conns, c)
+		var seq int64
+		err = c.QueryRowContext(ctx, `SELECT rowid FROM search_fts WHERE search_fts MATCH 'entente' LIMIT 1`).Scan(&seq)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("warm the readers: %w", err)
+		}
+	}
+	return nil
+}
+
 func (s *Store) execWrite(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	res, err := s.write.ExecContext(ctx, query, args...)
 	if err == nil {
