@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -28,7 +29,7 @@ type Flow struct {
 	SrcMAC MAC
 
 	// What [Watcher.Prepare] worked out, for Flows.
-	prepBy *Watcher // the watcher that prepared the flow; nil: none
+	prepBy uint64 // the id of the watcher that prepared the flow; 0: none (an id, not a pointer: a caller's flows must not keep a watcher alive)
 	class  flowClass
 	key    flowKey // class egress: the device (by MAC or address; Flows adds leases)
 }
@@ -82,6 +83,7 @@ type Stats struct {
 // [Watcher.SetParallel] it spreads the devices over shards that [Watcher.Flows]
 // and [Watcher.Sweep] run in parallel.
 type Watcher struct {
+	id      uint64 // from watcherIDs, never 0
 	cfg     Config
 	loc     geo.Locator
 	key     []byte
@@ -128,6 +130,9 @@ func (m *genMap[V]) put(a netip.Addr, v V) {
 
 func (m *genMap[V]) len() int { return len(m.cur) + len(m.prev) }
 
+// watcherIDs numbers watchers, for the flows they prepare.
+var watcherIDs atomic.Uint64
+
 // New returns a watcher. loc places destinations in countries (nil: every
 // country unknown); key is the node's pseudonym key (at least
 // MinKeySize bytes).
@@ -139,7 +144,7 @@ func New(cfg Config, loc geo.Locator, key []byte) (*Watcher, error) {
 		return nil, fmt.Errorf("pseudonym key: %d bytes, want at least %d", len(key), MinKeySize)
 	}
 	c := cfg.withDefaults()
-	w := &Watcher{cfg: c, loc: loc, key: append([]byte(nil), key...)}
+	w := &Watcher{id: watcherIDs.Add(1), cfg: c, loc: loc, key: append([]byte(nil), key...)}
 	for _, p := range c.Constituency {
 		p = p.Masked()
 		w.local = append(w.local, p)
@@ -466,7 +471,7 @@ func (w *Watcher) flowClassOf(f *Flow) flowClass {
 // take this work off the one that applies the connections; the flow must
 // not change after.
 func (w *Watcher) Prepare(f *Flow) {
-	f.prepBy = w
+	f.prepBy = w.id
 	f.class = w.flowClassOf(f)
 	if f.class == classEgress {
 		if !f.SrcMAC.IsZero() && f.SrcMAC[0]&1 == 0 {
@@ -529,7 +534,7 @@ func (w *Watcher) Flows(fs []Flow) {
 		if f.Time > w.clock {
 			w.clock = f.Time
 		}
-		if f.prepBy != w {
+		if f.prepBy != w.id {
 			w.Prepare(f)
 		}
 		switch f.class {
