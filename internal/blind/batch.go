@@ -94,23 +94,10 @@ func (be *batchEvaluator) evaluate(out []uint64, inputs []string) {
 
 // expandXMD is [expandXMD] with the hash of the zero block computed once.
 func (be *batchEvaluator) expandXMD(out *[64]byte, msg string) {
-	h := be.h
-	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(be.zpad); err != nil {
+	if err := be.h.(encoding.BinaryUnmarshaler).UnmarshalBinary(be.zpad); err != nil {
 		panic("blind: sha512 state: " + err.Error())
 	}
-	dst := hashToGroupDST
-	h.Write([]byte(msg))
-	h.Write([]byte{0, 64, 0})
-	h.Write(dst)
-	h.Write([]byte{byte(len(dst))})
-	var b0 [64]byte
-	h.Sum(b0[:0])
-	h.Reset()
-	h.Write(b0[:])
-	h.Write([]byte{1})
-	h.Write(dst)
-	h.Write([]byte{byte(len(dst))})
-	h.Sum(out[:0])
+	expandXMDAfterZeros(be.h, out, []byte(msg), hashToGroupDST)
 }
 
 // doubleEncode writes the encoding of 2·pts[i] into out[i].

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"math/big"
 
 	"filippo.io/edwards25519"
@@ -174,6 +175,12 @@ func expandXMD(out *[64]byte, msg, dst []byte) {
 	h := sha512.New()
 	var zpad [128]byte
 	h.Write(zpad[:])
+	expandXMDAfterZeros(h, out, msg, dst)
+}
+
+// expandXMDAfterZeros is expandXMD from h, a SHA-512 that has hashed its
+// zero block (Z_pad) and nothing else; it leaves h to be reset.
+func expandXMDAfterZeros(h hash.Hash, out *[64]byte, msg, dst []byte) {
 	h.Write(msg)
 	h.Write([]byte{0, 64, 0})
 	h.Write(dst)
