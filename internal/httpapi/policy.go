@@ -71,16 +71,27 @@ func (h *handler) listAgreements(w http.ResponseWriter, r *http.Request) {
 	h.writeAPI(w, r, http.StatusOK, map[string]any{"agreements": as})
 }
 
-func (h *handler) putAgreement(w http.ResponseWriter, r *http.Request) {
+// agreementBody decodes the agreement a request's body states for the
+// partner its URL names (the body may leave the partner's id out); on
+// error it answers and returns false.
+func (h *handler) agreementBody(w http.ResponseWriter, r *http.Request) (policy.Agreement, bool) {
 	var a policy.Agreement
 	if err := h.decodeAPIBody(w, r, &a); err != nil {
 		h.writeError(w, r, err)
-		return
+		return a, false
 	}
 	if id := r.PathValue("partner"); a.Partner.ID == "" {
 		a.Partner.ID = id
 	} else if a.Partner.ID != id {
 		h.writeError(w, r, entente.Errorf(entente.EINVALID, "partner.id: the body names %q but the URL %q", a.Partner.ID, id))
+		return a, false
+	}
+	return a, true
+}
+
+func (h *handler) putAgreement(w http.ResponseWriter, r *http.Request) {
+	a, ok := h.agreementBody(w, r)
+	if !ok {
 		return
 	}
 	a, err := h.svc.PutAgreement(r.Context(), principal(r), a)
@@ -139,15 +150,8 @@ func (h *handler) previewProposedAgreement(w http.ResponseWriter, r *http.Reques
 		h.writeError(w, r, err)
 		return
 	}
-	var a policy.Agreement
-	if err := h.decodeAPIBody(w, r, &a); err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	if id := r.PathValue("partner"); a.Partner.ID == "" {
-		a.Partner.ID = id
-	} else if a.Partner.ID != id {
-		h.writeError(w, r, entente.Errorf(entente.EINVALID, "partner.id: the body names %q but the URL %q", a.Partner.ID, id))
+	a, ok := h.agreementBody(w, r)
+	if !ok {
 		return
 	}
 	page, err := h.svc.PreviewProposedAgreement(r.Context(), principal(r), a, req)
