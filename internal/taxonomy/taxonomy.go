@@ -247,15 +247,7 @@ func (s *Set) Check(label string) error {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("label %s: %w: %s", strconv.Quote(label), ErrUnknownTag, fmt.Sprintf(format, args...))
 	}
-	var p *Predicate
-	for j := range t.Predicates {
-		if strings.EqualFold(t.Predicates[j].Value, tag.Predicate) {
-			p = &t.Predicates[j]
-			if t.Predicates[j].Value == tag.Predicate {
-				break
-			}
-		}
-	}
+	p := spelled(t.Predicates, func(q *Predicate) string { return q.Value }, tag.Predicate)
 	if p == nil {
 		names := make([]string, len(t.Predicates))
 		for j, q := range t.Predicates {
@@ -272,15 +264,7 @@ func (s *Set) Check(label string) error {
 		if !tag.HasValue {
 			return fail("%s takes a value, one of %s: write %s=\"%s\"", want, list(values(p)), want, p.Values[0].Value)
 		}
-		var e *Entry
-		for j := range p.Values {
-			if strings.EqualFold(p.Values[j].Value, tag.Value) {
-				e = &p.Values[j]
-				if p.Values[j].Value == tag.Value {
-					break
-				}
-			}
-		}
+		e := spelled(p.Values, func(v *Entry) string { return v.Value }, tag.Value)
 		if e == nil {
 			return fail("%s has no value %q; it has %s", want, tag.Value, list(values(p)))
 		}
@@ -343,4 +327,22 @@ func Builtin() (*Set, error) {
 		builtin, builtinErr = NewSet(ts...)
 	})
 	return builtin, builtinErr
+}
+
+// spelled returns the item of items whose value is want, ignoring case,
+// the one spelled exactly as want if there is one; nil if none.
+func spelled[T any](items []T, value func(*T) string, want string) *T {
+	var found *T
+	for j := range items {
+		v := value(&items[j])
+		if strings.EqualFold(v, want) {
+			if v == want {
+				return &items[j]
+			}
+			if found == nil {
+				found = &items[j]
+			}
+		}
+	}
+	return found
 }
