@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -180,4 +181,147 @@ func TestWALBoundedUnderConstantReads(t *testing.T) {
 	if got.stats.Database != "objects" || got.stats.LimitBytes != limit || got.stats.Bytes != got.idleWAL {
 		t.Errorf("stats %+v do not describe the objects' log (%d bytes, limit %d)", got.stats, got.idleWAL, limit)
 	}
+}
+
+// addIndicators adds n new indicators, numbered from base, to collection
+// coll of s.
+func addIndicators(ctx context.Context, s *Store, coll string, base, n int) error {
+	objs := make([]*stix.Object, n)
+	for i := range objs {
+		o, err := stix.Decode([]byte(fmt.Sprintf(`{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-%012x","created":"2024-01-01T00:00:00.000Z","modified":"2024-01-01T00:00:00.000Z","name":"held %d","pattern":"[ipv4-addr:value = '10.0.%d.%d']","pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z"}`,
+			base+i, base+i, (base+i)>>8&255, (base+i)&255)))
+		if err != nil {
+			return err
+		}
+		objs[i] = o
+	}
+	_, err := s.AddObjects(ctx, coll, objs)
+	return err
+}
+
+// TestWALHeldReadsProceed: while the read gate is closed, a page read and
+// a search (each pool of read connections) wait; once it reopens both
+// complete, and the store counts them as held.
+func TestWALHeldReadsProceed(t *testing.T) {
+	ctx := context.Background()
+	// A wait far longer than the test: only reopening lets them through.
+	opts := defaultWAL
+	opts.wait = time.Minute
+	s, err := open(ctx, t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const coll = "held"
+	if err := s.CreateCollection(ctx, entente.Collection{ID: coll, Title: "held", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := addIndicators(ctx, s, coll, 0, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.IndexSearch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.wal.gate.close()
+	results := make(chan string, 2)
+	go func() {
+		p, err := s.QueryObjects(ctx, entente.ObjectQuery{Collection: coll})
+		results <- fmt.Sprintf("page: %d entries, %v", len(p.Entries), err)
+	}()
+	go func() {
+		p, err := s.SearchObjects(ctx, store.SearchQuery{Text: "held"})
+		results <- fmt.Sprintf("search: %d hits, %v", len(p.Hits), err)
+	}()
+	select {
+	case r := <-results:
+		t.Fatalf("a read passed the closed gate: %s", r)
+	case <-time.After(100 * time.Millisecond):
+	}
+	s.wal.gate.open()
+	got := map[string]bool{}
+	for range 2 {
+		select {
+		case r := <-results:
+			got[r] = true
+		case <-time.After(10 * time.Second):
+			t.Fatal("a read held back is still waiting 10 s after the gate reopened")
+		}
+	}
+	if want := map[string]bool{"page: 10 entries, <nil>": true, "search: 10 hits, <nil>": true}; !maps.Equal(got, want) {
+		t.Errorf("reads held back returned %v, want %v", got, want)
+	}
+	if st := s.WALStats()[0]; st.ReadsHeld != 2 || st.ReadsHeldTime < 100*time.Millisecond {
+		t.Errorf("stats %+v: want 2 reads held for at least 100 ms in all", st)
+	}
+}
+
+// TestWALLongReadBoundsCheckpoint: a read that keeps its snapshot for
+// seconds keeps the log from being emptied, but neither blocks the
+// writers nor the other readers for longer than the keeper's wait: the
+// emptying gives up (and lets the reads held back in), writes and reads
+// go on, and once the long read ends an emptying completes.
+func TestWALLongReadBoundsCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	opts := walOptions{limit: 256 << 10, interval: 20 * time.Millisecond, wait: 100 * time.Millisecond, turn: time.Second, retry: 100 * time.Millisecond}
+	s, err := open(ctx, t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const coll = "long"
+	if err := s.CreateCollection(ctx, entente.Collection{ID: coll, Title: "long", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := addIndicators(ctx, s, coll, 0, 100); err != nil {
+		t.Fatal(err)
+	}
+	// The long read: one row read, the statement left open.
+	rows, err := s.read.QueryContext(ctx, `SELECT id FROM objects`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rows.Next() {
+		t.Fatal("no object")
+	}
+	before := s.WALStats()[0]
+	// timed runs fn and fails if it takes longer than 5 s (the keeper
+	// stalls it for at most its wait).
+	timed := func(what string, fn func() error) {
+		t.Helper()
+		start := time.Now()
+		if err := fn(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("%s took %v during a long read", what, d)
+		}
+	}
+	base := 100
+	for {
+		timed("adding objects", func() error { return addIndicators(ctx, s, coll, base, 100) })
+		base += 100
+		timed("reading a page", func() error {
+			_, err := s.QueryObjects(ctx, entente.ObjectQuery{Collection: coll, Limit: 10})
+			return err
+		})
+		if st := s.WALStats()[0]; st.Incomplete > before.Incomplete+2 || base > 20000 {
+			break
+		}
+	}
+	during := s.WALStats()[0]
+	if during.Incomplete <= before.Incomplete || during.Truncations != before.Truncations {
+		t.Fatalf("during the long read (%d objects added) emptyings: before %+v, after %+v; want some given up and none completed", base, before, during)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.WALStats()[0].Truncations == during.Truncations {
+		if time.Now().After(deadline) {
+			t.Fatalf("no emptying completed in 10 s after the long read ended: %+v", s.WALStats()[0])
+		}
+		timed("adding objects", func() error { return addIndicators(ctx, s, coll, base, 100) })
+		base += 100
+	}
+	t.Logf("during the long read: %+v; after: %+v", during, s.WALStats()[0])
 }
