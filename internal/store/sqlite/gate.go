@@ -181,16 +181,23 @@ type gatedConn struct {
 	inTx bool // in a transaction, which passed the gate as a whole
 }
 
-// enter passes the gate for one statement, unless in a transaction; done
-// is to be called when the statement ends.
-func (c *gatedConn) enter(ctx context.Context) (done func(), err error) {
+// enter passes the gate for one statement, unless in a transaction, and
+// returns the gate to leave when the statement ends (nil: none).
+func (c *gatedConn) enter(ctx context.Context) (*readGate, error) {
 	if c.inTx {
-		return func() {}, nil
+		return nil, nil
 	}
 	if err := c.g.enter(ctx); err != nil {
 		return nil, err
 	}
-	return c.g.leave, nil
+	return c.g, nil
+}
+
+// leave leaves gate g, if not nil (see gatedConn.enter).
+func leave(g *readGate) {
+	if g != nil {
+		g.leave()
+	}
 }
 
 func (c *gatedConn) Prepare(query string) (driver.Stmt, error) {
@@ -212,38 +219,38 @@ func (c *gatedConn) Begin() (driver.Tx, error) {
 }
 
 func (c *gatedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	done, err := c.enter(ctx)
+	g, err := c.enter(ctx)
 	if err != nil {
 		return nil, err
 	}
 	tx, err := c.in.BeginTx(ctx, opts)
 	if err != nil {
-		done()
+		leave(g)
 		return nil, err
 	}
 	c.inTx = true
-	return &gatedTx{Tx: tx, c: c, done: done}, nil
+	return &gatedTx{Tx: tx, c: c, g: g}, nil
 }
 
 func (c *gatedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	done, err := c.enter(ctx)
+	g, err := c.enter(ctx)
 	if err != nil {
 		return nil, err
 	}
 	rows, err := c.in.QueryContext(ctx, query, args)
 	if err != nil {
-		done()
+		leave(g)
 		return nil, err
 	}
-	return &gatedRows{Rows: rows, done: done}, nil
+	return &gatedRows{Rows: rows, g: g}, nil
 }
 
 func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	done, err := c.enter(ctx)
+	g, err := c.enter(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer done()
+	defer leave(g)
 	return c.in.ExecContext(ctx, query, args)
 }
 
@@ -284,13 +291,13 @@ func (s *gatedStmt) QueryContext(ctx context.Context, args []driver.NamedValue) 
 // gatedTx is a transaction that passed the gate as a whole.
 type gatedTx struct {
 	driver.Tx
-	c    *gatedConn
-	done func()
+	c *gatedConn
+	g *readGate // to leave at its end
 }
 
 func (t *gatedTx) end() {
 	t.c.inTx = false
-	t.done()
+	leave(t.g)
 }
 
 // gatedStmt is a prepared statement of a gatedConn.
@@ -300,11 +307,11 @@ type gatedStmt struct {
 }
 
 func (s *gatedStmt) exec(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	done, err := s.c.enter(ctx)
+	g, err := s.c.enter(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer done()
+	defer leave(g)
 	if e, ok := s.Stmt.(driver.StmtExecContext); ok {
 		return e.ExecContext(ctx, args)
 	}
@@ -312,7 +319,7 @@ func (s *gatedStmt) exec(ctx context.Context, args []driver.NamedValue) (driver.
 }
 
 func (s *gatedStmt) query(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	done, err := s.c.enter(ctx)
+	g, err := s.c.enter(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -323,24 +330,22 @@ func (s *gatedStmt) query(ctx context.Context, args []driver.NamedValue) (driver
 		rows, err = s.Stmt.Query(values(args)) //nolint:staticcheck // the driver's only form
 	}
 	if err != nil {
-		done()
+		leave(g)
 		return nil, err
 	}
-	return &gatedRows{Rows: rows, done: done}, nil
+	return &gatedRows{Rows: rows, g: g}, nil
 }
 
 // gatedRows are a query's rows; closing them ends the statement.
 type gatedRows struct {
 	driver.Rows
-	done func()
+	g *readGate // to leave when closed
 }
 
 func (r *gatedRows) Close() error {
 	err := r.Rows.Close()
-	if r.done != nil {
-		r.done()
-		r.done = nil
-	}
+	leave(r.g)
+	r.g = nil
 	return err
 }
 
