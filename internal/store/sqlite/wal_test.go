@@ -135,16 +135,16 @@ func runWALLoad(t *testing.T, opts walOptions, d time.Duration, readers int) wal
 // the keeper's emptying checkpoints, holding new reads back while they
 // wait for those in flight, all complete under the load, hold the
 // objects' log within twice its limit, and leave it within the limit once
-// idle. The control runs the same load without emptying (limit out of
-// reach): the log grows past twice the limit, and stays large when idle
-// (issue 16, D4).
+// idle (issue 16, D4). The control runs the same load without emptying
+// (limit out of reach): the log only grows, and stays large when idle.
+// The limit is a quarter of the control's largest log (at most 2 MiB), so
+// that the control passes twice the limit however loaded the machine.
 func TestWALBoundedUnderConstantReads(t *testing.T) {
 	const (
 		d       = 4 * time.Second
-		limit   = 2 << 20
 		readers = 16
 	)
-	opts := walOptions{limit: limit, interval: 20 * time.Millisecond, wait: 250 * time.Millisecond, turn: time.Second, retry: 100 * time.Millisecond}
+	opts := walOptions{interval: 20 * time.Millisecond, wait: 250 * time.Millisecond, turn: time.Second, retry: 100 * time.Millisecond}
 
 	control := opts
 	control.limit = 1 << 40
@@ -153,16 +153,18 @@ func TestWALBoundedUnderConstantReads(t *testing.T) {
 	if c.added == 0 || c.pages == 0 {
 		t.Fatalf("no load: %d objects added, %d pages read", c.added, c.pages)
 	}
-	if c.maxWAL <= 2*limit {
-		t.Fatalf("the control's log stayed within twice the limit (%d bytes): the load is too light to tell", c.maxWAL)
-	}
 	if c.idleWAL < c.maxWAL*9/10 {
 		t.Fatalf("the control's log shrank from %d to %d bytes without emptying: readers did not keep it in use", c.maxWAL, c.idleWAL)
 	}
+	limit := min(2<<20, c.maxWAL/4)
+	if limit < 256<<10 {
+		t.Fatalf("the control's log reached only %d bytes: the load is too light to tell", c.maxWAL)
+	}
 
+	opts.limit = limit
 	got := runWALLoad(t, opts, d, readers)
-	t.Logf("bounded: %d objects added, %d reads; WAL max %.1f MiB, idle %.1f MiB; under load %+v",
-		got.added, got.pages, float64(got.maxWAL)/(1<<20), float64(got.idleWAL)/(1<<20), got.loaded)
+	t.Logf("bounded (limit %.2f MiB): %d objects added, %d reads; WAL max %.2f MiB, idle %.2f MiB; under load %+v",
+		float64(limit)/(1<<20), got.added, got.pages, float64(got.maxWAL)/(1<<20), float64(got.idleWAL)/(1<<20), got.loaded)
 	if got.added == 0 || got.pages == 0 {
 		t.Fatalf("no load: %d objects added, %d pages read", got.added, got.pages)
 	}
@@ -172,8 +174,8 @@ func TestWALBoundedUnderConstantReads(t *testing.T) {
 	if got.idleWAL > limit {
 		t.Errorf("WAL holds %d bytes once idle, limit %d", got.idleWAL, limit)
 	}
-	if l := got.loaded; l.Truncations < 2 || l.Incomplete > 0 {
-		t.Errorf("under the load %d emptying checkpoints completed and %d gave up, want at least 2 and none: %+v", l.Truncations, l.Incomplete, l)
+	if l := got.loaded; l.Truncations == 0 || l.Incomplete > 0 {
+		t.Errorf("under the load %d emptying checkpoints completed and %d gave up, want some and none: %+v", l.Truncations, l.Incomplete, l)
 	}
 	if got.loaded.ReadsHeld == 0 {
 		t.Errorf("no read was held back: %+v", got.loaded)
