@@ -23,6 +23,11 @@ type WALStats struct {
 	// emptied the log, and Incomplete the truncating ones that gave up
 	// waiting for readers or the writer (a later one retries).
 	Checkpoints, Truncations, Incomplete int64
+	// ReadsHeld counts the reads held back while a checkpoint emptied
+	// the log (so that the readers of older snapshots could finish), and
+	// ReadsHeldTime is how long they waited in all.
+	ReadsHeld     int64
+	ReadsHeldTime time.Duration
 }
 
 // WALReporter is implemented by stores that keep write-ahead logs (the

@@ -68,24 +68,28 @@ type walCollector struct {
 	src                                  entente.WALReporter
 	bytes, limit, pending, lag           *prometheus.Desc
 	checkpoints, truncations, incomplete *prometheus.Desc
+	readsHeld, readsHeldTime             *prometheus.Desc
 }
 
 // RegisterWALMetrics registers, on reg, gauges and counters of the
 // write-ahead logs src reports, labelled by database: the log's size and
 // limit in bytes, the frames the last checkpoint left in it, the
-// checkpoint lag in seconds, and the checkpoints run, completed
-// truncations and truncations that gave up waiting.
+// checkpoint lag in seconds, the checkpoints run, completed
+// truncations and truncations that gave up waiting, and the reads held
+// back while a truncation waited and their time held.
 func RegisterWALMetrics(reg prometheus.Registerer, src entente.WALReporter) error {
 	l := []string{"database"}
 	c := &walCollector{
-		src:         src,
-		bytes:       prometheus.NewDesc("entente_store_wal_bytes", "Size of the store's write-ahead log.", l, nil),
-		limit:       prometheus.NewDesc("entente_store_wal_limit_bytes", "Size the store keeps its write-ahead log to (it may pass it by what is written between two checkpoints).", l, nil),
-		pending:     prometheus.NewDesc("entente_store_wal_pending_frames", "Committed pages the last checkpoint left in the write-ahead log, not yet in the database file.", l, nil),
-		lag:         prometheus.NewDesc("entente_store_checkpoint_lag_seconds", "Time since a checkpoint last left nothing pending in the write-ahead log (0 when nothing is).", l, nil),
-		checkpoints: prometheus.NewDesc("entente_store_checkpoints_total", "Checkpoints of the write-ahead log.", l, nil),
-		truncations: prometheus.NewDesc("entente_store_wal_truncations_total", "Checkpoints that emptied the write-ahead log.", l, nil),
-		incomplete:  prometheus.NewDesc("entente_store_wal_truncations_incomplete_total", "Truncating checkpoints that gave up waiting for the writer or for readers of older snapshots (retried later).", l, nil),
+		src:           src,
+		bytes:         prometheus.NewDesc("entente_store_wal_bytes", "Size of the store's write-ahead log.", l, nil),
+		limit:         prometheus.NewDesc("entente_store_wal_limit_bytes", "Size the store keeps its write-ahead log to (it may pass it by what is written between two checkpoints).", l, nil),
+		pending:       prometheus.NewDesc("entente_store_wal_pending_frames", "Committed pages the last checkpoint left in the write-ahead log, not yet in the database file.", l, nil),
+		lag:           prometheus.NewDesc("entente_store_checkpoint_lag_seconds", "Time since a checkpoint last left nothing pending in the write-ahead log (0 when nothing is).", l, nil),
+		checkpoints:   prometheus.NewDesc("entente_store_checkpoints_total", "Checkpoints of the write-ahead log.", l, nil),
+		truncations:   prometheus.NewDesc("entente_store_wal_truncations_total", "Checkpoints that emptied the write-ahead log.", l, nil),
+		incomplete:    prometheus.NewDesc("entente_store_wal_truncations_incomplete_total", "Truncating checkpoints that gave up waiting for the writer or for readers of older snapshots (retried later).", l, nil),
+		readsHeld:     prometheus.NewDesc("entente_store_wal_reads_held_total", "Reads held back while a truncating checkpoint waited for the readers of older snapshots.", l, nil),
+		readsHeldTime: prometheus.NewDesc("entente_store_wal_reads_held_seconds_total", "Time the reads held back by truncating checkpoints waited, in all.", l, nil),
 	}
 	if err := reg.Register(c); err != nil {
 		return fmt.Errorf("register WAL metrics: %w", err)
@@ -95,7 +99,7 @@ func RegisterWALMetrics(reg prometheus.Registerer, src entente.WALReporter) erro
 
 // Describe sends the collector's descriptions.
 func (c *walCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.bytes, c.limit, c.pending, c.lag, c.checkpoints, c.truncations, c.incomplete} {
+	for _, d := range []*prometheus.Desc{c.bytes, c.limit, c.pending, c.lag, c.checkpoints, c.truncations, c.incomplete, c.readsHeld, c.readsHeldTime} {
 		ch <- d
 	}
 }
@@ -110,5 +114,7 @@ func (c *walCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.checkpoints, prometheus.CounterValue, float64(s.Checkpoints), s.Database)
 		ch <- prometheus.MustNewConstMetric(c.truncations, prometheus.CounterValue, float64(s.Truncations), s.Database)
 		ch <- prometheus.MustNewConstMetric(c.incomplete, prometheus.CounterValue, float64(s.Incomplete), s.Database)
+		ch <- prometheus.MustNewConstMetric(c.readsHeld, prometheus.CounterValue, float64(s.ReadsHeld), s.Database)
+		ch <- prometheus.MustNewConstMetric(c.readsHeldTime, prometheus.CounterValue, s.ReadsHeldTime.Seconds(), s.Database)
 	}
 }

@@ -21,7 +21,8 @@ func (f fixedWAL) WALStats() []entente.WALStats { return f }
 func TestWALMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	src := fixedWAL{
-		{Database: "objects", Bytes: 123456, LimitBytes: 64 << 20, PendingFrames: 7, CheckpointLag: 1500 * time.Millisecond, Checkpoints: 40, Truncations: 3, Incomplete: 1},
+		{Database: "objects", Bytes: 123456, LimitBytes: 64 << 20, PendingFrames: 7, CheckpointLag: 1500 * time.Millisecond, Checkpoints: 40, Truncations: 3, Incomplete: 1,
+			ReadsHeld: 12, ReadsHeldTime: 250 * time.Millisecond},
 		{Database: "audit", Bytes: 0, LimitBytes: 64 << 20},
 	}
 	if err := httpapi.RegisterWALMetrics(reg, src); err != nil {
@@ -31,7 +32,8 @@ func TestWALMetrics(t *testing.T) {
 	want := map[string]float64{}
 	for _, db := range []string{"objects", "audit"} {
 		for _, name := range []string{"entente_store_wal_bytes", "entente_store_wal_limit_bytes", "entente_store_wal_pending_frames", "entente_store_checkpoint_lag_seconds",
-			"entente_store_checkpoints_total", "entente_store_wal_truncations_total", "entente_store_wal_truncations_incomplete_total"} {
+			"entente_store_checkpoints_total", "entente_store_wal_truncations_total", "entente_store_wal_truncations_incomplete_total",
+			"entente_store_wal_reads_held_total", "entente_store_wal_reads_held_seconds_total"} {
 			want[name+"/"+db] = 0
 		}
 	}
@@ -39,6 +41,7 @@ func TestWALMetrics(t *testing.T) {
 		"entente_store_wal_bytes/objects": 123456, "entente_store_wal_limit_bytes/objects": 64 << 20, "entente_store_wal_limit_bytes/audit": 64 << 20,
 		"entente_store_wal_pending_frames/objects": 7, "entente_store_checkpoint_lag_seconds/objects": 1.5, "entente_store_checkpoints_total/objects": 40,
 		"entente_store_wal_truncations_total/objects": 3, "entente_store_wal_truncations_incomplete_total/objects": 1,
+		"entente_store_wal_reads_held_total/objects": 12, "entente_store_wal_reads_held_seconds_total/objects": 0.25,
 	} {
 		want[k] = v
 	}

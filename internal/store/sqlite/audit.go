@@ -62,7 +62,8 @@ func openAudit(ctx context.Context, dir string, walOpts walOptions) (*auditLog, 
 		VALUES (?, ?, ?, ?, '', 0, '', ?, ?) RETURNING seq`); err != nil {
 		return fail(err)
 	}
-	if a.read, err = sql.Open("sqlite", dsnOf(path, "query_only(1)")); err != nil {
+	gate := newReadGate(2 * walOpts.wait)
+	if a.read, err = gatedDB(dsnOf(path, "query_only(1)"), gate); err != nil {
 		return fail(err)
 	}
 	a.read.SetMaxOpenConns(2)
@@ -71,7 +72,7 @@ func openAudit(ctx context.Context, dir string, walOpts walOptions) (*auditLog, 
 		return fail(err)
 	}
 	a.ckpt.SetMaxOpenConns(1)
-	if a.wal, err = newWALKeeper(ctx, "audit", path, a.ckpt, a.write, walOpts); err != nil {
+	if a.wal, err = newWALKeeper(ctx, "audit", path, a.ckpt, a.write, gate, walOpts); err != nil {
 		return fail(err)
 	}
 	return a, nil

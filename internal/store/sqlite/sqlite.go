@@ -125,7 +125,9 @@ func open(ctx context.Context, dir string, walOpts walOptions) (*Store, error) {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
-	read, err := sql.Open("sqlite", dsn("cache_size(-65536)", "query_only(1)"))
+	// Every read passes the gate of the file's log (see readGate).
+	gate := newReadGate(2 * walOpts.wait)
+	read, err := gatedDB(dsn("cache_size(-65536)", "query_only(1)"), gate)
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -148,7 +150,7 @@ func open(ctx context.Context, dir string, walOpts walOptions) (*Store, error) {
 	// million objects took 32 ms, the next 1.5 ms). Only searches: a
 	// mapping is remapped as the file grows, which hundreds of nodes in
 	// one drill process, all writing, felt on every read.
-	search, err := sql.Open("sqlite", dsn("cache_size(-16384)", "query_only(1)", "mmap_size(2147418112)"))
+	search, err := gatedDB(dsn("cache_size(-16384)", "query_only(1)", "mmap_size(2147418112)"), gate)
 	if err != nil {
 		read.Close()
 		write.Close()
@@ -174,7 +176,7 @@ func open(ctx context.Context, dir string, walOpts walOptions) (*Store, error) {
 	}
 	ckpt.SetMaxOpenConns(1)
 	s.ckpt = ckpt
-	if s.wal, err = newWALKeeper(ctx, "objects", path, ckpt, write, walOpts); err != nil {
+	if s.wal, err = newWALKeeper(ctx, "objects", path, ckpt, write, gate, walOpts); err != nil {
 		search.Close()
 		read.Close()
 		write.Close()
