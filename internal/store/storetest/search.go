@@ -36,6 +36,7 @@ func RunSearch(t *testing.T, open Opener) {
 		{"Invalid", testSearchInvalid},
 		{"TimeRange", testSearchTimeRange},
 		{"ExactAmongMany", testSearchExactAmongMany},
+		{"Frequencies", testSearchFrequencies},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -446,6 +447,76 @@ func testSearchExactAmongMany(t *testing.T, s store.Store) {
 	for _, h := range pre.Hits {
 		if !strings.HasPrefix(h.Title, "Wombat") {
 			t.Errorf("womb: %s (%q) found", h.ID, h.Title)
+		}
+	}
+}
+
+// testSearchFrequencies checks that words of every frequency are found
+// among 12,000 objects, wherever they stand in time: a word only the
+// oldest three hold, one in every 40th (all 300 reachable page by page),
+// one in every other (a page of the newest), the rare word under a type
+// filter. A backend that looks at the newest objects first and the index
+// only for rarer words (PostgreSQL) takes each of its paths here.
+func testSearchFrequencies(t *testing.T, s store.Store) {
+	newCollection(t, s, coll)
+	const n = 12000
+	objs := make([]*stix.Object, 0, n)
+	for i := range n {
+		name := "Sample " + strconv.Itoa(i)
+		if i < 3 {
+			name += " aardvark"
+		}
+		if i%40 == 7 {
+			name += " midway"
+		}
+		if i%2 == 0 {
+			name += " commonplace"
+		}
+		at := v(0).Add(time.Duration(i) * time.Millisecond)
+		objs = append(objs, searchObject(t, map[string]any{"type": "indicator", "id": indicatorID(100000 + i), "name": name,
+			"pattern": "[ipv4-addr:value = '198.51.100.1']", "pattern_type": "stix", "valid_from": stix.FormatTimestamp(at),
+			"created": stix.FormatTimestamp(at), "modified": stix.FormatTimestamp(at)}))
+	}
+	add(t, s, coll, objs...)
+	all := func(q store.SearchQuery) []store.SearchHit {
+		t.Helper()
+		var hits []store.SearchHit
+		for {
+			p := search(t, s, q)
+			hits = append(hits, p.Hits...)
+			if p.Next == "" {
+				return hits
+			}
+			q.Next = p.Next
+		}
+	}
+	if got := all(store.SearchQuery{Text: "aardvark", Limit: 50}); len(got) != 3 {
+		t.Errorf("aardvark (the 3 oldest): %d hits", len(got))
+	}
+	if got := all(store.SearchQuery{Text: "aardvark", Types: []string{"indicator"}, Limit: 50}); len(got) != 3 {
+		t.Errorf("aardvark among indicators: %d hits", len(got))
+	}
+	if got := all(store.SearchQuery{Text: "aardvark", Types: []string{"malware"}, Limit: 50}); len(got) != 0 {
+		t.Errorf("aardvark among malware: %d hits", len(got))
+	}
+	mid := all(store.SearchQuery{Text: "midway", Limit: 100})
+	seen := map[string]bool{}
+	for _, h := range mid {
+		if !strings.Contains(h.Title, "midway") {
+			t.Errorf("midway: %s (%q) found", h.ID, h.Title)
+		}
+		seen[h.ID] = true
+	}
+	if len(seen) != n/40 {
+		t.Errorf("midway (every 40th): %d distinct hits in %d, want %d", len(seen), len(mid), n/40)
+	}
+	common := search(t, s, store.SearchQuery{Text: "commonplace", Limit: 50})
+	if len(common.Hits) != 50 || common.Next == "" {
+		t.Fatalf("commonplace: %d hits, next %q", len(common.Hits), common.Next)
+	}
+	for _, h := range common.Hits {
+		if !strings.Contains(h.Title, "commonplace") {
+			t.Errorf("commonplace: %s (%q) found", h.ID, h.Title)
 		}
 	}
 }

@@ -117,9 +117,11 @@ func BenchSearch(b *testing.B, open BenchOpener, reopen func(b *testing.B, s sto
 			s = reopen(b, s)
 			b.StartTimer()
 			ss := s.(store.SearchStore)
-			for i, times := range []*[]time.Duration{&first, &next} {
+			// The same search twice: the first pays for whatever the
+			// reopened store has not warmed.
+			for _, times := range []*[]time.Duration{&first, &next} {
 				t0 := time.Now()
-				if _, err := ss.SearchObjects(b.Context(), store.SearchQuery{Text: SearchBenchQueries[i], Limit: 50}); err != nil {
+				if _, err := ss.SearchObjects(b.Context(), store.SearchQuery{Text: SearchBenchQueries[0], Limit: 50}); err != nil {
 					b.Fatal(err)
 				}
 				*times = append(*times, time.Since(t0))
