@@ -125,6 +125,18 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 	if err := s.catchUpSearch(ctx); err != nil {
 		return store.SearchPage{}, err
 	}
+	return s.searchOn(ctx, s.search, q)
+}
+
+// querier is what a search reads through: the search pool, or one of
+// its connections (warmReaders).
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// searchOn is SearchObjects on the index as it stands, through db.
+func (s *Store) searchOn(ctx context.Context, db querier, q store.SearchQuery) (store.SearchPage, error) {
 	var after store.SearchCursor
 	if q.Next != "" {
 		var err error
@@ -214,7 +226,7 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 			query += ` LIMIT ? OFFSET ?`
 			args = append(args, n, offset)
 		}
-		rows, err := s.search.QueryContext(ctx, query, args...)
+		rows, err := db.QueryContext(ctx, query, args...)
 		if err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}
@@ -253,7 +265,7 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 		// merely mention it are searched for only when none does.
 		if isAddress(q.Text) {
 			var exact []string
-			if exact, err = s.candidates(ctx, `SELECT seq FROM search_keys WHERE key = ? LIMIT 100`, []any{strings.Trim(store.SearchKey(strings.Join(words, " ")), "|")}); err != nil {
+			if exact, err = s.candidates(ctx, db, `SELECT seq FROM search_keys WHERE key = ? LIMIT 100`, []any{strings.Trim(store.SearchKey(strings.Join(words, " ")), "|")}); err != nil {
 				break
 			}
 			if len(exact) > 0 {
@@ -282,7 +294,7 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 		// walks from the newest without reading the rest.
 		var bound sql.NullInt64
 		if exact := ftsQuery(words, false); exact != match {
-			if err := s.search.QueryRowContext(ctx, `SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`,
+			if err := db.QueryRowContext(ctx, `SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`,
 				exact, searchCandidates-1).Scan(&bound); err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return store.SearchPage{}, fmt.Errorf("search: %w", err)
 			}
@@ -291,7 +303,7 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 			}
 		}
 		if !bound.Valid {
-			if err := s.search.QueryRowContext(ctx, `SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`,
+			if err := db.QueryRowContext(ctx, `SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`,
 				match, searchCandidates-1).Scan(&bound); err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return store.SearchPage{}, fmt.Errorf("search: %w", err)
 			}
@@ -304,7 +316,7 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 			break
 		}
 		var exact []string
-		exact, err = s.candidates(ctx, `SELECT seq FROM search_keys WHERE key = ? LIMIT 100`, []any{strings.Trim(store.SearchKey(strings.Join(words, " ")), "|")})
+		exact, err = s.candidates(ctx, db, `SELECT seq FROM search_keys WHERE key = ? LIMIT 100`, []any{strings.Trim(store.SearchKey(strings.Join(words, " ")), "|")})
 		if err != nil || len(exact) == 0 {
 			break
 		}
@@ -343,8 +355,8 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 
 // candidates returns the seqs a candidates query selects, as SQL
 // literals.
-func (s *Store) candidates(ctx context.Context, query string, args []any) ([]string, error) {
-	rows, err := s.search.QueryContext(ctx, query, args...)
+func (s *Store) candidates(ctx context.Context, db querier, query string, args []any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}

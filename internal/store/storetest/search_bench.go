@@ -110,16 +110,27 @@ func BenchSearch(b *testing.B, open BenchOpener, reopen func(b *testing.B, s sto
 	if reopen == nil {
 		return
 	}
+	// The first search after a start against the same search when it
+	// is not the first: each after reopening the store, the second after
+	// another search, so that what is measured is what the first search
+	// pays for being first, not for its words (whose pages are as cold in
+	// both).
 	b.Run("first-after-reopen", func(b *testing.B) {
 		var first, next []time.Duration
+		q := store.SearchQuery{Text: SearchBenchQueries[0], Limit: 50}
 		for b.Loop() {
-			b.StopTimer()
-			s = reopen(b, s)
-			b.StartTimer()
-			ss := s.(store.SearchStore)
-			for i, times := range []*[]time.Duration{&first, &next} {
+			for _, times := range []*[]time.Duration{&first, &next} {
+				b.StopTimer()
+				s = reopen(b, s)
+				ss := s.(store.SearchStore)
+				if times == &next {
+					if _, err := ss.SearchObjects(b.Context(), store.SearchQuery{Text: SearchBenchQueries[1], Limit: 50}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StartTimer()
 				t0 := time.Now()
-				if _, err := ss.SearchObjects(b.Context(), store.SearchQuery{Text: SearchBenchQueries[i], Limit: 50}); err != nil {
+				if _, err := ss.SearchObjects(b.Context(), q); err != nil {
 					b.Fatal(err)
 				}
 				*times = append(*times, time.Since(t0))
