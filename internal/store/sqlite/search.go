@@ -292,20 +292,38 @@ func (s *Store) searchOn(ctx context.Context, db querier, q store.SearchQuery) (
 		// candidates are those exact matches (a word that merely begins
 		// with the last one would rank below them anyway), which FTS5
 		// walks from the newest without reading the rest.
+		//
+		// The candidates are the newest matches that pass the filters:
+		// the newest matches of a word that a filter mostly excludes
+		// would leave out older ones it keeps. The filters are then
+		// checked as FTS5 walks its matches, newest first, until
+		// searchCandidates pass.
+		boundSQL, boundArgs := `SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`, []any(nil)
+		if len(w.conds) > 0 {
+			boundSQL = `SELECT search_fts.rowid FROM search_fts CROSS JOIN search_docs d ON d.seq = search_fts.rowid WHERE search_fts MATCH ? AND ` +
+				strings.Join(w.conds, " AND ") + ` ORDER BY search_fts.rowid DESC LIMIT 1 OFFSET ?`
+			boundArgs = w.args
+		}
+		boundOf := func(m string) (sql.NullInt64, error) {
+			var b sql.NullInt64
+			args := append(append([]any{m}, boundArgs...), searchCandidates-1)
+			if err := db.QueryRowContext(ctx, boundSQL, args...).Scan(&b); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return b, fmt.Errorf("search: %w", err)
+			}
+			return b, nil
+		}
 		var bound sql.NullInt64
 		if exact := ftsQuery(words, false); exact != match {
-			if err := db.QueryRowContext(ctx, `SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`,
-				exact, searchCandidates-1).Scan(&bound); err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return store.SearchPage{}, fmt.Errorf("search: %w", err)
+			if bound, err = boundOf(exact); err != nil {
+				return store.SearchPage{}, err
 			}
 			if bound.Valid {
 				match = exact
 			}
 		}
 		if !bound.Valid {
-			if err := db.QueryRowContext(ctx, `SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`,
-				match, searchCandidates-1).Scan(&bound); err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return store.SearchPage{}, fmt.Errorf("search: %w", err)
+			if bound, err = boundOf(match); err != nil {
+				return store.SearchPage{}, err
 			}
 		}
 		if !bound.Valid {

@@ -38,7 +38,8 @@ var SearchBenchQueries = []string{"APT28", "Fancy Bear", "T1566", "10.1.2.3", "E
 
 // BenchSearch fills a store with total generated indicators and the
 // ATT&CK subset, then measures, as sub-benchmarks reporting p99 latency:
-// each query of SearchBenchQueries (limit 50), the browse list's first
+// each query of SearchBenchQueries (limit 50), a common word filtered by
+// type and by collection, the browse list's first
 // page for indicators, intrusion sets and every type, and (when reopen
 // is not nil) the first search after the store is closed and opened
 // again, against the next.
@@ -100,6 +101,16 @@ func BenchSearch(b *testing.B, open BenchOpener, reopen func(b *testing.B, s sto
 	for _, text := range SearchBenchQueries {
 		b.Run("q="+text, func(b *testing.B) { measure(b, s, store.SearchQuery{Text: text, Limit: 50}) })
 	}
+	// Filtered: the word shared by a tenth of the store among the types
+	// that hold none of it (the worst case: every match is checked
+	// against the filter), and among indicators, as a workbench that
+	// names its collections asks.
+	b.Run("q=Emotet,type=malware", func(b *testing.B) {
+		measure(b, s, store.SearchQuery{Text: "Emotet", Types: []string{"malware"}, Limit: 50})
+	})
+	b.Run("q=Emotet,collection", func(b *testing.B) {
+		measure(b, s, store.SearchQuery{Text: "Emotet", Collections: []string{coll}, Limit: 50})
+	})
 	for _, typ := range []string{"indicator", "intrusion-set", ""} {
 		q := store.SearchQuery{Limit: 50}
 		if typ != "" {
