@@ -16,7 +16,8 @@ import (
 // refresh: when no relationship has been stored for refsQuiet, at least
 // every refsMaxWait under a constant load. It only warms: the reads
 // still bring the index up to date with whatever is left (searchRefs),
-// so it changes what they cost, never what they see.
+// so it changes what they cost, never what they see (and WaitIdle does
+// not wait for it; Close does).
 type refsBehind struct {
 	mu sync.Mutex
 	// dirty is set when relationships were stored since the last
