@@ -141,6 +141,7 @@ func (s *Service) startAlerts(ctx context.Context, skip map[string]bool) error {
 	}
 	a.engine, a.resolver = e, correlate.NewThreatResolver()
 	a.relAfter, a.sightAfter, a.located = map[string]time.Time{}, map[string]time.Time{}, map[string][]string{}
+	a.relLast = map[string]map[string]bool{}
 	a.orgMu.Lock()
 	a.countries = map[string]string{}
 	a.orgMu.Unlock()
@@ -415,8 +416,13 @@ func mapKeys(m map[string]bool) func(func(string) bool) {
 }
 
 // refreshRelationships reads the relationships stored since the last
-// refresh, in every collection, into the resolver ("indicates") and the
-// located map ("located-at").
+// refresh, in every collection, into the resolver ("indicates"), the
+// located map ("located-at") and the reference index. What was added
+// after the last instant read is read whole; that instant again by
+// metadata only (the store may give a later addition the same
+// date_added), and the relationships it holds that were not read are
+// then read by id: an import stored in one instant is not read again at
+// every refresh.
 func (s *Service) refreshRelationships(ctx context.Context) error {
 	a := s
 	colls, err := s.cfg.Objects.Collections(ctx)
@@ -425,42 +431,89 @@ func (s *Service) refreshRelationships(ctx context.Context) error {
 	}
 	for _, c := range colls {
 		after := a.relAfter[c.ID]
-		q := entente.ObjectQuery{Collection: c.ID, Types: []string{"relationship"}, Limit: 5000}
+		var late []string
 		if !after.IsZero() {
-			// date_added may repeat: re-read the last instant (adding a
-			// relationship twice is harmless).
-			q.AddedAfter = after.Add(-time.Nanosecond)
+			q := entente.ObjectQuery{Collection: c.ID, Types: []string{"relationship"}, AddedAfter: after.Add(-time.Nanosecond), MetadataOnly: true, Limit: 5000}
+			for done := false; !done; {
+				page, err := s.cfg.Objects.QueryObjects(ctx, q)
+				if err != nil {
+					return fmt.Errorf("read relationships of collection %s: %w", c.ID, err)
+				}
+				for _, e := range page.Entries {
+					if !e.DateAdded.Equal(after) {
+						done = true
+						break
+					}
+					if !a.relLast[c.ID][relKey(e)] {
+						late = append(late, e.ID)
+					}
+				}
+				if !page.More {
+					break
+				}
+				q.Next = page.Next
+			}
 		}
-		for {
-			page, err := s.cfg.Objects.QueryObjects(ctx, q)
-			if err != nil {
-				return fmt.Errorf("read relationships of collection %s: %w", c.ID, err)
+		read := func(q entente.ObjectQuery) error {
+			for {
+				page, err := s.cfg.Objects.QueryObjects(ctx, q)
+				if err != nil {
+					return fmt.Errorf("read relationships of collection %s: %w", c.ID, err)
+				}
+				for _, e := range page.Entries {
+					a.relationshipRead(c.ID, e)
+				}
+				if !page.More {
+					return nil
+				}
+				q.Next = page.Next
 			}
-			for _, e := range page.Entries {
-				if e.DateAdded.After(a.relAfter[c.ID]) {
-					a.relAfter[c.ID] = e.DateAdded
-				}
-				s.refs.relationship(e.ID, e.Raw) // object pages (search.go)
-				if _, err := a.resolver.AddRelationship(e.Raw); err != nil {
-					continue
-				}
-				var rel struct {
-					Type   string `json:"relationship_type"`
-					Source string `json:"source_ref"`
-					Target string `json:"target_ref"`
-				}
-				if json.Unmarshal(e.Raw, &rel) == nil && rel.Type == "located-at" &&
-					strings.HasPrefix(rel.Target, "location--") && !slices.Contains(a.located[rel.Source], rel.Target) {
-					a.located[rel.Source] = append(a.located[rel.Source], rel.Target)
-				}
+		}
+		for len(late) > 0 {
+			n := min(len(late), 500)
+			if err := read(entente.ObjectQuery{Collection: c.ID, Types: []string{"relationship"}, IDs: late[:n], Limit: n + 1}); err != nil {
+				return err
 			}
-			if !page.More {
-				break
-			}
-			q.Next = page.Next
+			late = late[n:]
+		}
+		if err := read(entente.ObjectQuery{Collection: c.ID, Types: []string{"relationship"}, AddedAfter: after, Limit: 5000}); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// relKey names a version of a relationship in relLast.
+func relKey(e entente.ObjectEntry) string { return e.ID + "|" + e.Version.String() }
+
+// relationshipRead takes one relationship read from collection into the
+// resolver, the located map and the reference index, and moves relAfter
+// and relLast on.
+func (s *Service) relationshipRead(collection string, e entente.ObjectEntry) {
+	a := s
+	switch {
+	case e.DateAdded.After(a.relAfter[collection]):
+		a.relAfter[collection] = e.DateAdded
+		a.relLast[collection] = map[string]bool{relKey(e): true}
+	case e.DateAdded.Equal(a.relAfter[collection]):
+		if a.relLast[collection] == nil {
+			a.relLast[collection] = map[string]bool{}
+		}
+		a.relLast[collection][relKey(e)] = true
+	}
+	s.refs.relationship(e.ID, e.Raw) // object pages (search.go)
+	if _, err := a.resolver.AddRelationship(e.Raw); err != nil {
+		return
+	}
+	var rel struct {
+		Type   string `json:"relationship_type"`
+		Source string `json:"source_ref"`
+		Target string `json:"target_ref"`
+	}
+	if json.Unmarshal(e.Raw, &rel) == nil && rel.Type == "located-at" &&
+		strings.HasPrefix(rel.Target, "location--") && !slices.Contains(a.located[rel.Source], rel.Target) {
+		a.located[rel.Source] = append(a.located[rel.Source], rel.Target)
+	}
 }
 
 // lookup returns the latest stored version of each of ids found in any

@@ -107,6 +107,10 @@ type Service struct {
 	// relAfter is, per collection, the date_added up to which
 	// relationships have been read into resolver and located.
 	relAfter map[string]time.Time
+	// relLast is, per collection, the relationships (id and version)
+	// read at relAfter: the store may give a later addition the same
+	// date_added, so that instant is looked at again, by metadata.
+	relLast map[string]map[string]bool
 	// sightAfter is, per collection, the date_added up to which
 	// sightings have been correlated by scans.
 	sightAfter map[string]time.Time

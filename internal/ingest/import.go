@@ -304,6 +304,7 @@ func (s *Service) ImportStream(ctx context.Context, p entente.Principal, collect
 				return st, fmt.Errorf("store objects %d-%d: %w", b.off, b.off+b.n-1, err)
 			}
 			st.Stored += len(outcomes)
+			s.cfg.Imported(c.ID, b.valid)
 		}
 		if len(b.valid)+len(b.failures) > 0 {
 			s.report(&entente.Status{Status: entente.StatusComplete, TotalCount: len(b.valid) + len(b.failures),

@@ -38,6 +38,10 @@ type Config struct {
 	// Stored is told of every durable addition (correlation, pushes); it
 	// must not block: it may be called on the store's writer.
 	Stored func(collection string, objs []*stix.Object, received bool)
+	// Imported is told of every batch of an import once it is durable
+	// (an import is neither correlated nor pushed at once: the periodic
+	// scan and sync take it); it must not block.
+	Imported func(collection string, objs []*stix.Object)
 	// Admit, when set, is asked about the valid objects a principal adds
 	// before they are stored: errs[i], when not nil, refuses objs[i]
 	// (it is listed in the status's failures with the reason). A
@@ -83,6 +87,9 @@ func New(cfg Config) *Service {
 	}
 	if cfg.Stored == nil {
 		cfg.Stored = func(string, []*stix.Object, bool) {}
+	}
+	if cfg.Imported == nil {
+		cfg.Imported = func(string, []*stix.Object) {}
 	}
 	if cfg.Added == nil {
 		cfg.Added = func(entente.Collection) {}

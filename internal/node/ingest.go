@@ -37,6 +37,7 @@ func (s *Service) newIngest() *ingest.Service {
 		Release:    s.releaseOn,
 		Collection: s.collection,
 		Stored:     s.stored,
+		Imported:   s.imported,
 		Admit:      s.admitPushed,
 		Added:      s.exports.Added,
 		Deleted: func(ctx context.Context, c entente.Collection, id string) error {

@@ -79,9 +79,10 @@ func (s *Service) stored(collection string, objs []*stix.Object, received bool) 
 	}
 	s.writes.Add(1)
 	b := storedBatch{collection: collection}
-	indicators := false
+	indicators, relationships := false, false
 	for _, o := range objs {
 		indicators = indicators || o.Type == "indicator"
+		relationships = relationships || o.Type == "relationship"
 		if !slices.Contains(b.types, o.Type) {
 			b.types = append(b.types, o.Type)
 		}
@@ -105,10 +106,33 @@ func (s *Service) stored(collection string, objs []*stix.Object, received bool) 
 	if s.prop.closed {
 		return
 	}
+	if relationships {
+		// The reference index reads them in the background (refs.go).
+		s.relationshipsStored()
+	}
 	s.prop.queue = append(s.prop.queue, b)
 	if !s.prop.working {
 		s.prop.working = true
 		s.prop.bg.Go(s.drain)
+	}
+}
+
+// imported is told of a durable batch of an import: it counts as a write
+// of this service (storeVersion) and, when it holds relationships, the
+// reference index reads them in the background. An import is neither
+// correlated nor pushed at once (the periodic scan and sync take it).
+func (s *Service) imported(collection string, objs []*stix.Object) {
+	if len(objs) == 0 {
+		return
+	}
+	s.writes.Add(1)
+	if !slices.ContainsFunc(objs, func(o *stix.Object) bool { return o.Type == "relationship" }) {
+		return
+	}
+	s.prop.mu.Lock()
+	defer s.prop.mu.Unlock()
+	if !s.prop.closed {
+		s.relationshipsStored()
 	}
 }
 

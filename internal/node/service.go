@@ -155,6 +155,8 @@ type Service struct {
 	// brought up to date at (searchRefs).
 	refsMu      sync.Mutex
 	refsVersion string
+	// refsBG refreshes the reference index after additions (refs.go).
+	refsBG refsBehind
 }
 
 // cachedVersion is a store version computed at a count of writes.

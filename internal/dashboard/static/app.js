@@ -458,64 +458,94 @@ function dayAfter(d) {
   return Number.isFinite(t.getTime()) ? new Date(t.getTime() + 86400000).toISOString().replace(".000Z", "Z") : "";
 }
 
-pages.search = async (arg, params) => {
-  const q = params.get("q") || "", type = params.get("type") || "", tlp = params.get("tlp") || "", cursor = params.get("cursor") || "";
+// filterBar is the collection, source and modified from/to filters of
+// the search and browse pages (ids prefix-collection, prefix-source,
+// prefix-from, prefix-to), read from and kept in the page's address as
+// collection, source, from and to; query is what GET /api/v1/search
+// takes for them.
+function filterBar(prefix, params, colls, srcs) {
   const coll = params.get("collection") || "", source = params.get("source") || "", from = params.get("from") || "", to = params.get("to") || "";
-  const [colls, srcs] = await Promise.all([collections(), sources()]);
-  const input = el("input", { id: "search-input", type: "search", value: q, placeholder: "a name, alias, ATT&CK or CVE id, value, description…", "aria-label": "search" });
-  const ts = typeSelect("search-type", type, "any type"), ls = tlpSelect("search-tlp", tlp, "any TLP");
-  const cs = el("select", { id: "search-collection", "aria-label": "collection" }, el("option", { value: "" }, "any collection"),
+  const cs = el("select", { id: prefix + "-collection", "aria-label": "collection" }, el("option", { value: "" }, "any collection"),
     colls.map((c) => el("option", { value: c.alias || c.id, selected: !!coll && (c.alias === coll || c.id === coll) }, c.alias || c.title || c.id)));
-  const ss = el("select", { id: "search-source", "aria-label": "source" }, el("option", { value: "" }, "any source"),
+  const ss = el("select", { id: prefix + "-source", "aria-label": "source" }, el("option", { value: "" }, "any source"),
     srcs.map(([id, name]) => el("option", { value: id, selected: id === source }, clip(name, 40))),
     source && !srcs.some(([id]) => id === source) ? el("option", { value: source, selected: true }, source) : null);
-  const fromIn = el("input", { id: "search-from", type: "date", value: from, "aria-label": "modified from (UTC)" });
-  const toIn = el("input", { id: "search-to", type: "date", value: to, "aria-label": "modified to (UTC, inclusive)" });
-  const go = (extra) => {
-    const u = new URLSearchParams();
-    if (input.value.trim()) u.set("q", input.value.trim());
-    for (const [k, c] of [["type", ts], ["tlp", ls], ["collection", cs], ["source", ss], ["from", fromIn], ["to", toIn]]) if (c.value) u.set(k, c.value);
-    if (extra) u.set("cursor", extra);
-    location.hash = "#/search?" + u.toString();
+  const fromIn = el("input", { id: prefix + "-from", type: "date", value: from, "aria-label": "modified from (UTC)" });
+  const toIn = el("input", { id: prefix + "-to", type: "date", value: to, "aria-label": "modified to (UTC, inclusive)" });
+  return {
+    controls: [["collection", cs], ["source", ss], ["from", fromIn], ["to", toIn]],
+    bar: el("div", { class: "toolbar filters", id: prefix + "-filters" },
+      el("label", { for: prefix + "-collection" }, "Collection"), cs, el("label", { for: prefix + "-source" }, "Source"), ss,
+      el("label", { for: prefix + "-from" }, "Modified from"), fromIn, el("label", { for: prefix + "-to" }, "to"), toIn),
+    query: { collection: coll, source, since: dayStart(from), until: dayAfter(to) },
+    address: { collection: coll, source, from, to },
+    any: !!(coll || source || from || to),
   };
-  for (const c of [ts, ls, cs, ss, fromIn, toIn]) c.addEventListener("change", () => go());
+}
+// address is the query part of a page's address from its controls
+// ([name, control] pairs, empty ones left out) and a cursor.
+function address(controls, cursor) {
+  const u = new URLSearchParams();
+  for (const [k, c] of controls) if (c.value.trim()) u.set(k, c.value.trim());
+  if (cursor) u.set("cursor", cursor);
+  return u.toString();
+}
+
+pages.search = async (arg, params) => {
+  const q = params.get("q") || "", type = params.get("type") || "", tlp = params.get("tlp") || "", cursor = params.get("cursor") || "";
+  const [colls, srcs] = await Promise.all([collections(), sources()]);
+  const fb = filterBar("search", params, colls, srcs);
+  const input = el("input", { id: "search-input", type: "search", value: q, placeholder: "a name, alias, ATT&CK or CVE id, value, description…", "aria-label": "search" });
+  const ts = typeSelect("search-type", type, "any type"), ls = tlpSelect("search-tlp", tlp, "any TLP");
+  const controls = [["q", input], ["type", ts], ["tlp", ls], ...fb.controls];
+  const go = (extra) => { location.hash = "#/search?" + address(controls, extra); };
+  for (const [, c] of controls.slice(1)) c.addEventListener("change", () => go());
   const form = el("form", { class: "toolbar", role: "search", onsubmit: (e) => { e.preventDefault(); go(); } },
     el("h1", {}, "Search"), input, ts, ls, el("button", { type: "submit", class: "primary" }, "Search"));
-  const filters = el("div", { class: "toolbar filters", id: "search-filters" },
-    el("label", { for: "search-collection" }, "Collection"), cs, el("label", { for: "search-source" }, "Source"), ss,
-    el("label", { for: "search-from" }, "Modified from"), fromIn, el("label", { for: "search-to" }, "to"), toIn);
-  const filtered = { collection: coll, source, since: dayStart(from), until: dayAfter(to) };
-  if (!q && !type && !tlp && !coll && !source && !from && !to) { show(form, filters, muted("Full-text search over names, aliases, descriptions, labels, external ids (T1566, CVE-…) and observable values.")); input.focus(); return; }
+  if (!q && !type && !tlp && !fb.any) { show(form, fb.bar, muted("Full-text search over names, aliases, descriptions, labels, external ids (T1566, CVE-…) and observable values.")); input.focus(); return; }
   let page;
   try {
-    page = await v1(searchQuery(q, type, tlp, cursor, 50, filtered));
+    page = await v1(searchQuery(q, type, tlp, cursor, 50, fb.query));
   } catch (e) {
     if (e.noRoute && q) return searchLegacy(form, q);
-    show(form, filters, el("p", { class: "error", role: "alert" }, e.message)); return;
+    show(form, fb.bar, el("p", { class: "error", role: "alert" }, e.message)); return;
   }
   const res = page.results || [];
-  const first = new URLSearchParams(Object.entries({ q, type, tlp, collection: coll, source, from, to }).filter(([, v]) => v)).toString();
-  show(form, filters, el("div", { class: "panel" }, res.length === 0 ? el("p", { id: "search-none" }, "Nothing found.") : resultsTable("search-results", res),
+  const first = new URLSearchParams(Object.entries({ q, type, tlp, ...fb.address }).filter(([, v]) => v)).toString();
+  show(form, fb.bar, el("div", { class: "panel" }, res.length === 0 ? el("p", { id: "search-none" }, "Nothing found.") : resultsTable("search-results", res),
     el("p", {}, cursor ? el("a", { href: "#/search?" + first }, "First page") : null, " ",
       page.next ? el("a", { id: "search-next", href: "#", onclick: (e) => { e.preventDefault(); go(page.next); } }, "Next page") : null)));
 };
 
+// browse lists the objects of one type, newest first, filtered as the
+// search is (TLP, collection, source, modified from/to); switching type
+// keeps the filters.
 pages.browse = async (arg, params) => {
   const type = arg || "intrusion-set", tlp = params.get("tlp") || "", cursor = params.get("cursor") || "";
+  const [colls, srcs] = await Promise.all([collections(), sources()]);
+  const fb = filterBar("browse", params, colls, srcs);
   const ls = tlpSelect("browse-tlp", tlp, "any TLP");
-  const href = (c, t) => "#/browse/" + enc(type) + "?" + new URLSearchParams(Object.fromEntries(Object.entries({ tlp: t === undefined ? tlp : t, cursor: c || "" }).filter(([, v]) => v))).toString();
-  ls.addEventListener("change", () => { location.hash = href("", ls.value); });
+  const controls = [["tlp", ls], ...fb.controls];
+  const href = (t, c) => { const a = address(controls, c); return "#/browse/" + enc(t) + (a ? "?" + a : ""); };
+  for (const [, c] of controls) c.addEventListener("change", () => { location.hash = href(type); });
   const tabs = el("nav", { class: "tabs", "aria-label": "object types" }, browseTypes.map(([t, name]) =>
-    el("a", { href: "#/browse/" + enc(t), class: t === type ? "active" : "", "aria-current": t === type ? "page" : null, "data-type": t }, name)));
-  const [page] = await Promise.all([v1(searchQuery("", type, tlp, cursor, 100)), collections()]);
-  const res = page.results || [];
+    el("a", { href: href(t), class: t === type ? "active" : "", "aria-current": t === type ? "page" : null, "data-type": t }, name)));
   const name = (browseTypes.find(([t]) => t === type) || [type, type])[1];
-  show(el("div", { class: "toolbar" }, el("h1", {}, name), el("label", { for: "browse-tlp" }, "TLP"), ls,
+  const head = el("div", { class: "toolbar" }, el("h1", {}, name), el("label", { for: "browse-tlp" }, "TLP"), ls,
     type === "indicator" ? el("a", { href: "#/indicator/new" }, "New indicator") : null,
-    ["report", "grouping"].includes(type) ? el("a", { href: "#/report/new" }, "New " + type) : null), tabs,
-  el("div", { class: "panel" }, res.length === 0 ? el("p", { id: "browse-none" }, "No " + name.toLowerCase() + " on this node.") : resultsTable("browse-results", res),
-    el("p", {}, cursor ? el("a", { href: href("") }, "First page") : null, " ",
-      page.next ? el("a", { id: "browse-next", href: href(page.next) }, "Next page") : null)));
+    ["report", "grouping"].includes(type) ? el("a", { href: "#/report/new" }, "New " + type) : null);
+  let page;
+  try {
+    page = await v1(searchQuery("", type, tlp, cursor, 100, fb.query));
+  } catch (e) {
+    show(head, fb.bar, tabs, el("p", { class: "error", role: "alert" }, e.message)); return;
+  }
+  const res = page.results || [];
+  const none = tlp || fb.any ? "No " + name.toLowerCase() + " matches these filters." : "No " + name.toLowerCase() + " on this node.";
+  show(head, fb.bar, tabs,
+    el("div", { class: "panel" }, res.length === 0 ? el("p", { id: "browse-none" }, none) : resultsTable("browse-results", res),
+      el("p", {}, cursor ? el("a", { href: href(type) }, "First page") : null, " ",
+        page.next ? el("a", { id: "browse-next", href: href(type, page.next) }, "Next page") : null)));
 };
 
 // ---- MISP taxonomy tags ----

@@ -125,6 +125,18 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 	if err := s.catchUpSearch(ctx); err != nil {
 		return store.SearchPage{}, err
 	}
+	return s.searchOn(ctx, s.search, q)
+}
+
+// querier is what a search reads through: the search pool, or one of
+// its connections (warmReaders).
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// searchOn is SearchObjects on the index as it stands, through db.
+func (s *Store) searchOn(ctx context.Context, db querier, q store.SearchQuery) (store.SearchPage, error) {
 	var after store.SearchCursor
 	if q.Next != "" {
 		var err error
@@ -214,7 +226,7 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 			query += ` LIMIT ? OFFSET ?`
 			args = append(args, n, offset)
 		}
-		rows, err := s.search.QueryContext(ctx, query, args...)
+		rows, err := db.QueryContext(ctx, query, args...)
 		if err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}
@@ -253,7 +265,7 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 		// merely mention it are searched for only when none does.
 		if isAddress(q.Text) {
 			var exact []string
-			if exact, err = s.candidates(ctx, `SELECT seq FROM search_keys WHERE key = ? LIMIT 100`, []any{strings.Trim(store.SearchKey(strings.Join(words, " ")), "|")}); err != nil {
+			if exact, err = s.candidates(ctx, db, `SELECT seq FROM search_keys WHERE key = ? LIMIT 100`, []any{strings.Trim(store.SearchKey(strings.Join(words, " ")), "|")}); err != nil {
 				break
 			}
 			if len(exact) > 0 {
@@ -280,20 +292,38 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 		// candidates are those exact matches (a word that merely begins
 		// with the last one would rank below them anyway), which FTS5
 		// walks from the newest without reading the rest.
+		//
+		// The candidates are the newest matches that pass the filters:
+		// the newest matches of a word that a filter mostly excludes
+		// would leave out older ones it keeps. The filters are then
+		// checked as FTS5 walks its matches, newest first, until
+		// searchCandidates pass.
+		boundSQL, boundArgs := `SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`, []any(nil)
+		if len(w.conds) > 0 {
+			boundSQL = `SELECT search_fts.rowid FROM search_fts CROSS JOIN search_docs d ON d.seq = search_fts.rowid WHERE search_fts MATCH ? AND ` +
+				strings.Join(w.conds, " AND ") + ` ORDER BY search_fts.rowid DESC LIMIT 1 OFFSET ?`
+			boundArgs = w.args
+		}
+		boundOf := func(m string) (sql.NullInt64, error) {
+			var b sql.NullInt64
+			args := append(append([]any{m}, boundArgs...), searchCandidates-1)
+			if err := db.QueryRowContext(ctx, boundSQL, args...).Scan(&b); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return b, fmt.Errorf("search: %w", err)
+			}
+			return b, nil
+		}
 		var bound sql.NullInt64
 		if exact := ftsQuery(words, false); exact != match {
-			if err := s.search.QueryRowContext(ctx, `SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`,
-				exact, searchCandidates-1).Scan(&bound); err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return store.SearchPage{}, fmt.Errorf("search: %w", err)
+			if bound, err = boundOf(exact); err != nil {
+				return store.SearchPage{}, err
 			}
 			if bound.Valid {
 				match = exact
 			}
 		}
 		if !bound.Valid {
-			if err := s.search.QueryRowContext(ctx, `SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`,
-				match, searchCandidates-1).Scan(&bound); err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return store.SearchPage{}, fmt.Errorf("search: %w", err)
+			if bound, err = boundOf(match); err != nil {
+				return store.SearchPage{}, err
 			}
 		}
 		if !bound.Valid {
@@ -304,7 +334,7 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 			break
 		}
 		var exact []string
-		exact, err = s.candidates(ctx, `SELECT seq FROM search_keys WHERE key = ? LIMIT 100`, []any{strings.Trim(store.SearchKey(strings.Join(words, " ")), "|")})
+		exact, err = s.candidates(ctx, db, `SELECT seq FROM search_keys WHERE key = ? LIMIT 100`, []any{strings.Trim(store.SearchKey(strings.Join(words, " ")), "|")})
 		if err != nil || len(exact) == 0 {
 			break
 		}
@@ -343,8 +373,8 @@ func (s *Store) SearchObjects(ctx context.Context, q store.SearchQuery) (store.S
 
 // candidates returns the seqs a candidates query selects, as SQL
 // literals.
-func (s *Store) candidates(ctx context.Context, query string, args []any) ([]string, error) {
-	rows, err := s.search.QueryContext(ctx, query, args...)
+func (s *Store) candidates(ctx context.Context, db querier, query string, args []any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}

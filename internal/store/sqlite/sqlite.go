@@ -160,13 +160,13 @@ func open(ctx context.Context, dir string, walOpts walOptions) (*Store, error) {
 	search.SetMaxIdleConns(searchConns)
 	search.SetConnMaxIdleTime(0)
 	search.SetConnMaxLifetime(0)
-	if err := warmReaders(ctx, search, searchConns); err != nil {
+	s.search = search
+	if err := s.warmReaders(ctx, searchConns); err != nil {
 		search.Close()
 		read.Close()
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
-	s.search = search
 	ckpt, err := sql.Open("sqlite", dsn())
 	if err != nil {
 		search.Close()
@@ -411,30 +411,83 @@ func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 // searchConns is the number of connections searches read through.
 const searchConns = 2
 
-// warmReaders opens the n read connections of db and has each read the
-// schema and the search index's structure, so that the first search
-// after a start does not pay for them: with the file mapped, they were
-// what kept a first search slower than the next.
-func warmReaders(ctx context.Context, db *sql.DB, n int) error {
+// warmReaders opens the n connections searches read through and has
+// each run a search and a browse as the workbench asks them (every
+// collection; a word of the newest object, as a prefix), so that the
+// first search after a start does not pay for what a connection reads
+// and prepares once: the schema, the search index's structure and
+// averages, the statements FTS5 prepares for its index and sizes, the
+// upper pages of the index's b-trees, search_docs', search_keys' and the
+// collections' (with the file mapped, a page is read by touching it),
+// and the read pool's connection that looks collections up. The warming
+// stops after warmBudget (what it has read stays read).
+func (s *Store) warmReaders(ctx context.Context, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, warmBudget)
+	defer cancel()
 	conns := make([]*sql.Conn, 0, n)
 	defer func() {
 		for _, c := range conns {
 			c.Close()
 		}
 	}()
+	word, typ, colls := "entente", "indicator", []string(nil)
+	var title, t sql.NullString
+	err := s.read.QueryRowContext(ctx, `SELECT title, type FROM search_docs ORDER BY seq DESC LIMIT 1`).Scan(&title, &t)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return warmErr(ctx, err)
+	default:
+		if w := store.SearchWords(title.String); len(w) > 0 {
+			word = w[0]
+		}
+		if t.String != "" {
+			typ = t.String
+		}
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT id FROM collections ORDER BY seq`)
+	if err != nil {
+		return warmErr(ctx, err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return warmErr(ctx, err)
+		}
+		colls = append(colls, id)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return warmErr(ctx, err)
+	}
 	for range n {
-		c, err := db.Conn(ctx)
+		c, err := s.search.Conn(ctx)
 		if err != nil {
-			return fmt.Errorf("warm the readers: %w", err)
+			return warmErr(ctx, err)
 		}
 		conns = append(conns, c)
-		var seq int64
-		err = c.QueryRowContext(ctx, `SELECT rowid FROM search_fts WHERE search_fts MATCH 'entente' LIMIT 1`).Scan(&seq)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("warm the readers: %w", err)
+		for _, q := range []store.SearchQuery{
+			{Text: word, Collections: colls, Limit: 50},
+			{Types: []string{typ}, Collections: colls, Limit: 50},
+		} {
+			if _, err := s.searchOn(ctx, c, q); err != nil {
+				return warmErr(ctx, err)
+			}
 		}
 	}
 	return nil
+}
+
+// warmBudget bounds the time warmReaders delays a start by.
+const warmBudget = 100 * time.Millisecond
+
+// warmErr is the error of warming the readers: none when the warming
+// ran out of time (it only warms).
+func warmErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("warm the readers: %w", err)
 }
 
 func (s *Store) execWrite(ctx context.Context, query string, args ...any) (sql.Result, error) {

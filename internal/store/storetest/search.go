@@ -37,6 +37,7 @@ func RunSearch(t *testing.T, open Opener) {
 		{"TimeRange", testSearchTimeRange},
 		{"ExactAmongMany", testSearchExactAmongMany},
 		{"Frequencies", testSearchFrequencies},
+		{"FilteredAmongMany", testSearchFilteredAmongMany},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -518,5 +519,61 @@ func testSearchFrequencies(t *testing.T, s store.Store) {
 		if !strings.Contains(h.Title, "commonplace") {
 			t.Errorf("commonplace: %s (%q) found", h.ID, h.Title)
 		}
+	}
+}
+
+// testSearchFilteredAmongMany checks that a filtered search finds the
+// older objects that pass its filters and merely mention the text even
+// when more than a thousand newer objects that the filters exclude
+// mention it too (a backend that ranks only the newest matches of a
+// common word picks them among those that pass the filters).
+func testSearchFilteredAmongMany(t *testing.T, s store.Store) {
+	newCollection(t, s, coll)
+	newCollection(t, s, searchB)
+	const source = "identity--6c1a3a6e-0000-4000-8000-0000000000bb"
+	loader := searchObject(t, map[string]any{"type": "malware", "id": "malware--6c1a3a6e-0000-4000-8000-000000000088", "name": "Numbat loader",
+		"is_family": true, "created_by_ref": source, "created": stix.FormatTimestamp(v(0)), "modified": stix.FormatTimestamp(v(0))})
+	add(t, s, coll, loader)
+	dropper := searchObject(t, map[string]any{"type": "tool", "id": "tool--6c1a3a6e-0000-4000-8000-000000000089", "name": "Numbat dropper",
+		"created": stix.FormatTimestamp(v(0)), "modified": stix.FormatTimestamp(v(0))})
+	add(t, s, searchB, dropper)
+	var objs []*stix.Object
+	for i := range 1500 {
+		objs = append(objs, searchObject(t, map[string]any{"type": "indicator", "id": indicatorID(5000 + i), "name": "Numbat C2 " + strconv.Itoa(i),
+			"pattern": "[ipv4-addr:value = '198.51.100.2']", "pattern_type": "stix", "valid_from": stix.FormatTimestamp(v(0)),
+			"created": stix.FormatTimestamp(v(2)), "modified": stix.FormatTimestamp(v(2))}))
+	}
+	add(t, s, coll, objs...)
+	for _, c := range []struct {
+		name string
+		q    store.SearchQuery
+		want string
+	}{
+		{"type", store.SearchQuery{Text: "numbat", Types: []string{"malware"}}, loader.ID},
+		{"type, a prefix", store.SearchQuery{Text: "numb", Types: []string{"malware"}}, loader.ID},
+		{"two words, type", store.SearchQuery{Text: "numbat load", Types: []string{"malware"}}, loader.ID},
+		{"source", store.SearchQuery{Text: "numbat", Sources: []string{source}}, loader.ID},
+		{"until", store.SearchQuery{Text: "numbat", Types: []string{"malware", "tool"}, Until: v(1)}, ""},
+		{"collection", store.SearchQuery{Text: "numbat", Collections: []string{searchB}}, dropper.ID},
+	} {
+		c.q.Limit = 10
+		got := search(t, s, c.q)
+		var ids []string
+		for _, h := range got.Hits {
+			ids = append(ids, h.ID)
+		}
+		want := []string{c.want}
+		if c.want == "" {
+			want = []string{loader.ID, dropper.ID}
+		}
+		slices.Sort(ids)
+		slices.Sort(want)
+		if !slices.Equal(ids, want) {
+			t.Errorf("%s: %v, want %v", c.name, ids, want)
+		}
+	}
+	// Unfiltered, the newest matches come first as before.
+	if got := search(t, s, store.SearchQuery{Text: "numbat", Limit: 10}); len(got.Hits) != 10 || got.Hits[0].Type != "indicator" {
+		t.Errorf("numbat: %+v", got.Hits)
 	}
 }
