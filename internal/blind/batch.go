@@ -40,8 +40,8 @@ var scalarHalf = func() *edwards25519.Scalar {
 // batchEvaluator evaluates the OPRF under one key on batches of inputs;
 // each worker has its own (it keeps scratch space between batches).
 type batchEvaluator struct {
-	half   *edwards25519.Scalar // k/2
-	pts    []edwards25519.Point
+	half   *scalarChain // k/2, as the steps of its multiplication
+	pts    []extended
 	st     []doubleState
 	prefix []field.Element
 	encs   [][32]byte
@@ -63,14 +63,15 @@ func newBatchEvaluator(k *edwards25519.Scalar) *batchEvaluator {
 	if err != nil {
 		panic("blind: sha512 state: " + err.Error())
 	}
-	return &batchEvaluator{half: new(edwards25519.Scalar).Multiply(k, scalarHalf), zpad: state, h: h}
+	half := new(edwards25519.Scalar).Multiply(k, scalarHalf)
+	return &batchEvaluator{half: newScalarChain(half), zpad: state, h: h}
 }
 
 // evaluate writes the keys of the OPRF outputs of inputs into out.
 func (be *batchEvaluator) evaluate(out []uint64, inputs []string) {
 	n := len(inputs)
 	if cap(be.pts) < n {
-		be.pts = make([]edwards25519.Point, n)
+		be.pts = make([]extended, n)
 		be.st = make([]doubleState, n)
 		be.prefix = make([]field.Element, n)
 		be.encs = make([][32]byte, n)
@@ -79,9 +80,15 @@ func (be *batchEvaluator) evaluate(out []uint64, inputs []string) {
 	for i, in := range inputs {
 		var u [64]byte
 		be.expandXMD(&u, in)
-		p := mapToPoint(u[:32])
-		p.Add(p, mapToPoint(u[32:]))
-		pts[i].VarTimeDoubleScalarBaseMult(be.half, p, zeroScalar)
+		var p, q extended
+		var qc cached
+		var sum completed
+		mapToExtended(&p, u[:32])
+		mapToExtended(&q, u[32:])
+		qc.fromExtended(&q)
+		sum.add(&p, &qc, false)
+		p.fromCompleted(&sum)
+		be.half.mul(&pts[i], &p)
 	}
 	encs := be.encs[:n]
 	be.doubleEncode(encs, pts)
@@ -101,13 +108,13 @@ func (be *batchEvaluator) expandXMD(out *[64]byte, msg string) {
 }
 
 // doubleEncode writes the encoding of 2·pts[i] into out[i].
-func (be *batchEvaluator) doubleEncode(out [][32]byte, pts []edwards25519.Point) {
+func (be *batchEvaluator) doubleEncode(out [][32]byte, pts []extended) {
 	st := be.st[:len(pts)]
 	prefix := be.prefix[:len(pts)]
 	var acc, xx, yy, zz, dtt, tmp, prod field.Element
 	acc.One()
 	for i := range pts {
-		x, y, z, t := pts[i].ExtendedCoordinates()
+		x, y, z, t := &pts[i].X, &pts[i].Y, &pts[i].Z, &pts[i].T
 		s := &st[i]
 		xx.Square(x)
 		yy.Square(y)
@@ -131,8 +138,11 @@ func (be *batchEvaluator) doubleEncode(out [][32]byte, pts []edwards25519.Point)
 	for i := len(pts) - 1; i >= 0; i-- {
 		s := &st[i]
 		if s.slow {
-			var d edwards25519.Point
-			encodeElement(&out[i], d.Add(&pts[i], &pts[i]))
+			p, err := new(edwards25519.Point).SetExtendedCoordinates(&pts[i].X, &pts[i].Y, &pts[i].Z, &pts[i].T)
+			if err != nil {
+				panic("blind: a point of the batch left the curve")
+			}
+			encodeElement(&out[i], p.Add(p, p))
 			continue
 		}
 		var own field.Element // 1 / (e·f·g·h) of this point
