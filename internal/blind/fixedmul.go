@@ -66,24 +66,19 @@ func (v *extended) fromCompleted(p *completed) {
 }
 
 func (v *cached) fromExtended(p *extended) {
-	v.YplusX.Add(&p.Y, &p.X)
-	v.YminusX.Subtract(&p.Y, &p.X)
+	sumDiff(&v.YplusX, &v.YminusX, &p.Y, &p.X)
 	v.Z.Set(&p.Z)
 	v.T2d.Multiply(&p.T, feD2)
 }
 
 // double sets v = 2p.
 func (v *completed) double(p *projective) {
-	var xx, yy, zz2, xPlusYSq field.Element
+	var xx, yy, zz, s field.Element
 	xx.Square(&p.X)
 	yy.Square(&p.Y)
-	zz2.Square(&p.Z)
-	zz2.Add(&zz2, &zz2)
-	xPlusYSq.Square(xPlusYSq.Add(&p.X, &p.Y))
-	v.Y.Add(&yy, &xx)
-	v.Z.Subtract(&yy, &xx)
-	v.X.Subtract(&xPlusYSq, &v.Y)
-	v.T.Subtract(&zz2, &v.Z)
+	zz.Square(&p.Z)
+	s.Square(s.Add(&p.X, &p.Y))
+	doubleTail(v, &xx, &yy, &zz, &s)
 }
 
 // add sets v = p + q, or p − q if neg.
@@ -92,23 +87,13 @@ func (v *completed) add(p *extended, q *cached, neg bool) {
 	if neg { // −(x, y) = (−x, y): Y+X and Y−X swap, T changes sign
 		qPlus, qMinus = qMinus, qPlus
 	}
-	var yPlusX, yMinusX, pp, mm, tt2d, zz2 field.Element
-	yPlusX.Add(&p.Y, &p.X)
-	yMinusX.Subtract(&p.Y, &p.X)
+	var yPlusX, yMinusX, pp, mm, tt2d, zz field.Element
+	sumDiff(&yPlusX, &yMinusX, &p.Y, &p.X)
 	pp.Multiply(&yPlusX, qPlus)
 	mm.Multiply(&yMinusX, qMinus)
 	tt2d.Multiply(&p.T, &q.T2d)
-	zz2.Multiply(&p.Z, &q.Z)
-	zz2.Add(&zz2, &zz2)
-	v.X.Subtract(&pp, &mm)
-	v.Y.Add(&pp, &mm)
-	if neg {
-		v.Z.Subtract(&zz2, &tt2d)
-		v.T.Add(&zz2, &tt2d)
-	} else {
-		v.Z.Add(&zz2, &tt2d)
-		v.T.Subtract(&zz2, &tt2d)
-	}
+	zz.Multiply(&p.Z, &q.Z)
+	addTail(v, &pp, &mm, &tt2d, &zz, neg)
 }
 
 // scalarChain is a scalar's width-5 non-adjacent form as the steps of its
