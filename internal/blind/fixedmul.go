@@ -77,7 +77,8 @@ func (v *completed) double(p *projective) {
 	xx.Square(&p.X)
 	yy.Square(&p.Y)
 	zz.Square(&p.Z)
-	s.Square(s.Add(&p.X, &p.Y))
+	sum(&s, &p.X, &p.Y)
+	s.Square(&s)
 	doubleTail(v, &xx, &yy, &zz, &s)
 }
 

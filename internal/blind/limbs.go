@@ -65,8 +65,15 @@ func carry(v *[limbLen]uint64, l0, l1, l2, l3, l4 uint64) {
 	v[4] = l4&mask51 + l3>>51
 }
 
-// sumDiff sets sum = a + b and diff = a − b.
-func sumDiff(sum, diff, a, b *field.Element) {
+// sum sets v = a + b, as field.Element's Add does, without loading v's
+// limbs again to carry them.
+func sum(v, a, b *field.Element) {
+	x, y := limbsOf(a), limbsOf(b)
+	carry(limbsOf(v), x[0]+y[0], x[1]+y[1], x[2]+y[2], x[3]+y[3], x[4]+y[4])
+}
+
+// sumDiff sets s = a + b and d = a − b.
+func sumDiff(s, d, a, b *field.Element) {
 	x, y := limbsOf(a), limbsOf(b)
 	s0, s1, s2, s3, s4 := x[0]+y[0], x[1]+y[1], x[2]+y[2], x[3]+y[3], x[4]+y[4]
 	d0 := x[0] + twoP0 - y[0]
@@ -74,8 +81,8 @@ func sumDiff(sum, diff, a, b *field.Element) {
 	d2 := x[2] + twoPi - y[2]
 	d3 := x[3] + twoPi - y[3]
 	d4 := x[4] + twoPi - y[4]
-	carry(limbsOf(sum), s0, s1, s2, s3, s4)
-	carry(limbsOf(diff), d0, d1, d2, d3, d4)
+	carry(limbsOf(s), s0, s1, s2, s3, s4)
+	carry(limbsOf(d), d0, d1, d2, d3, d4)
 }
 
 // doubleTail finishes a doubling of (X:Y:Z) from xx = X², yy = Y²,

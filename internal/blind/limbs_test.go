@@ -42,7 +42,7 @@ func checkLimbs(rt *rapid.T, name string, e *field.Element) {
 	}
 }
 
-// TestLimbHelpers: sumDiff, doubleTail and addTail give what Add and
+// TestLimbHelpers: sum, sumDiff, doubleTail and addTail give what Add and
 // Subtract give, with limbs that Multiply accepts.
 func TestLimbHelpers(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
@@ -52,13 +52,17 @@ func TestLimbHelpers(t *testing.T) {
 		d := elementGen().Draw(rt, "d")
 		var want, want2, tmp field.Element
 
-		var sum, diff field.Element
-		sumDiff(&sum, &diff, a, b)
-		if sum.Equal(want.Add(a, b)) != 1 || diff.Equal(want2.Subtract(a, b)) != 1 {
+		var s, d2, s2 field.Element
+		sumDiff(&s, &d2, a, b)
+		if s.Equal(want.Add(a, b)) != 1 || d2.Equal(want2.Subtract(a, b)) != 1 {
 			rt.Fatal("sumDiff differs from Add and Subtract")
 		}
-		checkLimbs(rt, "sum", &sum)
-		checkLimbs(rt, "diff", &diff)
+		checkLimbs(rt, "sumDiff's sum", &s)
+		checkLimbs(rt, "sumDiff's difference", &d2)
+		sum(&s2, a, b)
+		if s2 != *want.Add(a, b) { // the same limbs
+			rt.Fatal("sum differs from Add")
+		}
 
 		// doubleTail(xx=a, yy=b, zz=c, s=d)
 		var dbl completed
