@@ -47,6 +47,7 @@ type batchEvaluator struct {
 	encs   [][32]byte
 	zpad   []byte // SHA-512's state after expand_message_xmd's zero block
 	h      hash.Hash
+	buf    []byte // the messages hashed
 }
 
 // doubleState is one point's part of a batched double-and-encode.
@@ -92,9 +93,9 @@ func (be *batchEvaluator) evaluate(out []uint64, inputs []string) {
 	}
 	encs := be.encs[:n]
 	be.doubleEncode(encs, pts)
-	var o [OutputLen]byte
 	for i, in := range inputs {
-		finalize(&o, []byte(in), &encs[i])
+		be.buf = appendFinalizeInput(be.buf[:0], in, &encs[i])
+		o := sha512.Sum512(be.buf)
 		out[i] = Key(o[:])
 	}
 }
@@ -104,7 +105,7 @@ func (be *batchEvaluator) expandXMD(out *[64]byte, msg string) {
 	if err := be.h.(encoding.BinaryUnmarshaler).UnmarshalBinary(be.zpad); err != nil {
 		panic("blind: sha512 state: " + err.Error())
 	}
-	expandXMDAfterZeros(be.h, out, []byte(msg), hashToGroupDST)
+	be.buf = expandXMDAfterZeros(be.h, out, msg, hashToGroupDST, be.buf)
 }
 
 // doubleEncode writes the encoding of 2·pts[i] into out[i].

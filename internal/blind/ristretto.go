@@ -183,38 +183,44 @@ func expandXMD(out *[64]byte, msg, dst []byte) {
 	h := sha512.New()
 	var zpad [128]byte
 	h.Write(zpad[:])
-	expandXMDAfterZeros(h, out, msg, dst)
+	expandXMDAfterZeros(h, out, msg, dst, nil)
 }
 
 // expandXMDAfterZeros is expandXMD from h, a SHA-512 that has hashed its
-// zero block (Z_pad) and nothing else; it leaves h to be reset.
-func expandXMDAfterZeros(h hash.Hash, out *[64]byte, msg, dst []byte) {
-	h.Write(msg)
-	h.Write([]byte{0, 64, 0})
-	h.Write(dst)
-	h.Write([]byte{byte(len(dst))})
-	var b0 [64]byte
-	h.Sum(b0[:0])
+// zero block (Z_pad) and nothing else; it leaves h to be reset. It builds
+// each message in buf (scratch space, returned for reuse): the set
+// builder calls it for every input, and bytes written to a hash.Hash
+// escape, so that literals and conversions would each be allocated.
+func expandXMDAfterZeros[T string | []byte](h hash.Hash, out *[64]byte, msg T, dst, buf []byte) []byte {
+	buf = append(buf[:0], msg...)
+	buf = append(buf, 0, 64, 0)
+	buf = append(buf, dst...)
+	buf = append(buf, byte(len(dst)))
+	h.Write(buf)
+	buf = h.Sum(buf[:0]) // b0
 	h.Reset()
-	h.Write(b0[:])
-	h.Write([]byte{1})
-	h.Write(dst)
-	h.Write([]byte{byte(len(dst))})
-	h.Sum(out[:0])
+	buf = append(buf, 1)
+	buf = append(buf, dst...)
+	buf = append(buf, byte(len(dst)))
+	h.Write(buf)
+	buf = h.Sum(buf[:0])
+	copy(out[:], buf)
+	return buf
 }
 
 // finalize is RFC 9497's Finalize hash of an input and its unblinded
 // element's encoding.
 func finalize(out *[64]byte, input []byte, unblinded *[32]byte) {
-	h := sha512.New()
-	var l [2]byte
-	binary.BigEndian.PutUint16(l[:], uint16(len(input)))
-	h.Write(l[:])
-	h.Write(input)
-	h.Write([]byte{0, 32})
-	h.Write(unblinded[:])
-	h.Write([]byte("Finalize"))
-	h.Sum(out[:0])
+	*out = sha512.Sum512(appendFinalizeInput(nil, input, unblinded))
+}
+
+// appendFinalizeInput appends the bytes that Finalize hashes to buf.
+func appendFinalizeInput[T string | []byte](buf []byte, input T, unblinded *[32]byte) []byte {
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(input)))
+	buf = append(buf, input...)
+	buf = append(buf, 0, 32)
+	buf = append(buf, unblinded[:]...)
+	return append(buf, "Finalize"...)
 }
 
 // scalarOf returns the scalar of a key's encoding (32 bytes, little
