@@ -41,6 +41,7 @@ var scalarHalf = func() *edwards25519.Scalar {
 // each worker has its own (it keeps scratch space between batches).
 type batchEvaluator struct {
 	half   *scalarChain // k/2, as the steps of its multiplication
+	lanes  *chain8      // scratch space of the eight-lane multiplication; nil: one point at a time
 	pts    []extended
 	st     []doubleState
 	prefix []field.Element
@@ -65,7 +66,11 @@ func newBatchEvaluator(k *edwards25519.Scalar) *batchEvaluator {
 		panic("blind: sha512 state: " + err.Error())
 	}
 	half := new(edwards25519.Scalar).Multiply(k, scalarHalf)
-	return &batchEvaluator{half: newScalarChain(half), zpad: state, h: h}
+	be := &batchEvaluator{half: newScalarChain(half), zpad: state, h: h}
+	if hasIFMA {
+		be.lanes = new(chain8)
+	}
+	return be
 }
 
 // evaluate writes the keys of the OPRF outputs of inputs into out.
@@ -88,8 +93,15 @@ func (be *batchEvaluator) evaluate(out []uint64, inputs []string) {
 		mapToExtended(&q, u[32:])
 		qc.fromExtended(&q)
 		sum.add(&p, &qc, false)
-		p.fromCompleted(&sum)
-		be.half.mul(&pts[i], &p)
+		if be.lanes != nil {
+			pts[i].fromCompleted(&sum) // multiplied below, eight at a time
+		} else {
+			p.fromCompleted(&sum)
+			be.half.mul(&pts[i], &p)
+		}
+	}
+	if be.lanes != nil {
+		be.mulLanes(pts)
 	}
 	encs := be.encs[:n]
 	be.doubleEncode(encs, pts)
@@ -97,6 +109,20 @@ func (be *batchEvaluator) evaluate(out []uint64, inputs []string) {
 		be.buf = appendFinalizeInput(be.buf[:0], in, &encs[i])
 		o := sha512.Sum512(be.buf)
 		out[i] = Key(o[:])
+	}
+}
+
+// mulLanes multiplies pts by k/2 in place, eight at a time (the last
+// eight padded with copies of their first).
+func (be *batchEvaluator) mulLanes(pts []extended) {
+	for lo := 0; lo < len(pts); lo += 8 {
+		var in, out [8]extended
+		n := copy(in[:], pts[lo:])
+		for j := n; j < len(in); j++ {
+			in[j] = in[0]
+		}
+		be.half.mul8(be.lanes, &out, &in)
+		copy(pts[lo:lo+n], out[:n])
 	}
 }
 
