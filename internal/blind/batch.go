@@ -83,25 +83,23 @@ func (be *batchEvaluator) evaluate(out []uint64, inputs []string) {
 		be.encs = make([][32]byte, n)
 	}
 	pts := be.pts[:n]
-	for i, in := range inputs {
-		var u [64]byte
-		be.expandXMD(&u, in)
-		var p, q extended
-		var qc cached
-		var sum completed
-		mapToExtended(&p, u[:32])
-		mapToExtended(&q, u[32:])
-		qc.fromExtended(&q)
-		sum.add(&p, &qc, false)
-		if be.lanes != nil {
-			pts[i].fromCompleted(&sum) // multiplied below, eight at a time
-		} else {
+	if be.lanes != nil {
+		be.mapLanes(pts, inputs)
+		be.mulLanes(pts)
+	} else {
+		for i, in := range inputs {
+			var u [64]byte
+			be.expandXMD(&u, in)
+			var p, q extended
+			var qc cached
+			var sum completed
+			mapToExtended(&p, u[:32])
+			mapToExtended(&q, u[32:])
+			qc.fromExtended(&q)
+			sum.add(&p, &qc, false)
 			p.fromCompleted(&sum)
 			be.half.mul(&pts[i], &p)
 		}
-	}
-	if be.lanes != nil {
-		be.mulLanes(pts)
 	}
 	encs := be.encs[:n]
 	be.doubleEncode(encs, pts)

@@ -34,8 +34,9 @@ func limbGen() *rapid.Generator[[limbLen]uint64] {
 	})
 }
 
-// TestFe8MatchesField: mul8, add8 and sub8 compute, in every lane, what
-// field.Element's Multiply, Add and Subtract do, with limbs below 2^52.
+// TestFe8MatchesField: mul8, add8, sub8 and pow22523x8 compute, in every
+// lane, what field.Element's Multiply, Add, Subtract and Pow22523 do, with
+// limbs below 2^52.
 func TestFe8MatchesField(t *testing.T) {
 	skipWithoutIFMA(t)
 	rapid.Check(t, func(rt *rapid.T) {
@@ -47,8 +48,9 @@ func TestFe8MatchesField(t *testing.T) {
 			x.set(j, &xs[j])
 			y.set(j, &ys[j])
 		}
-		var m, a, s fe8
+		var m, a, s, pw fe8
 		mul8(&m, &x, &y)
+		pow22523x8(&pw, &x)
 		add8(&a, &x, &y)
 		// sub8's subtrahend is a result of the arithmetic (below 2^51 + 2^15).
 		sub8(&s, &x, &m)
@@ -72,6 +74,10 @@ func TestFe8MatchesField(t *testing.T) {
 				rt.Fatalf("lane %d: sub8 differs", j)
 			}
 			checkLimbs(rt, "sub8", &got)
+			pw.get(j, &got)
+			if got.Equal(want.Pow22523(&xs[j])) != 1 {
+				rt.Fatalf("lane %d: pow22523x8 differs", j)
+			}
 		}
 	})
 }

@@ -143,20 +143,58 @@ func mapToPoint(b []byte) *edwards25519.Point {
 // checks the same formulas on every other path, and the tests compare
 // the two paths).
 func mapToExtended(out *extended, b []byte) {
-	var t field.Element
-	if _, err := t.SetBytes(b); err != nil { // the top bit is ignored
+	var m elligator
+	var pow field.Element
+	m.start(b)
+	pow.Pow22523(&m.uv7)
+	m.finish(out, &pow)
+}
+
+// elligator is the map of RFC 9496, section 4.3.4, split around its one
+// exponentiation (in SQRT_RATIO_M1: a quarter of an evaluation's time),
+// which the set builder makes for eight maps at once (see [pow22523x8]).
+// SQRT_RATIO_M1(u, v) is computed as field.Element's SqrtRatio computes
+// it.
+type elligator struct{ t, r, u, v, uv3, uv7 field.Element }
+
+// start computes the map of 32 bytes up to the base of the
+// exponentiation, uv7 = u·v⁷.
+func (m *elligator) start(b []byte) {
+	if _, err := m.t.SetBytes(b); err != nil { // the top bit is ignored
 		panic(err)
 	}
-	var r, u, v, s, sPrime, c, n, w0, w1, w2, w3, tmp, tmp2 field.Element
-	r.Multiply(feSqrtM1, tmp.Square(&t))
-	u.Multiply(tmp.Add(&r, feOne), feOneMinusDSq)
-	v.Multiply(tmp.Subtract(feMinusOne, tmp2.Multiply(&r, feD)), tmp2.Add(&r, feD))
-	_, wasSquare := s.SqrtRatio(&u, &v)
-	sPrime.Negate(sPrime.Absolute(sPrime.Multiply(&s, &t)))
+	var tmp, tmp2 field.Element
+	m.r.Multiply(feSqrtM1, tmp.Square(&m.t))
+	m.u.Multiply(tmp.Add(&m.r, feOne), feOneMinusDSq)
+	m.v.Multiply(tmp.Subtract(feMinusOne, tmp2.Multiply(&m.r, feD)), tmp2.Add(&m.r, feD))
+	var v2 field.Element
+	v2.Square(&m.v)
+	m.uv3.Multiply(&m.u, tmp.Multiply(&v2, &m.v))
+	m.uv7.Multiply(&m.uv3, tmp.Square(&v2))
+}
+
+// finish completes the map from pow = uv7^((p−5)/8).
+func (m *elligator) finish(out *extended, pow *field.Element) {
+	// s = SQRT_RATIO_M1(u, v): u·v³·pow is √(u/v) or √(−u/v) if u/v is a
+	// square, else √(i·u/v) or √(−i·u/v); choose by v·s², take |s|.
+	var s, check, uNeg, tmp, sPrime field.Element
+	s.Multiply(&m.uv3, pow)
+	check.Multiply(&m.v, tmp.Square(&s))
+	uNeg.Negate(&m.u)
+	correctSign := check.Equal(&m.u)
+	flippedSign := check.Equal(&uNeg)
+	flippedSignI := check.Equal(tmp.Multiply(&uNeg, feSqrtM1))
+	sPrime.Multiply(&s, feSqrtM1)
+	s.Select(&sPrime, &s, flippedSign|flippedSignI)
+	s.Absolute(&s)
+	wasSquare := correctSign | flippedSign
+
+	var c, n, w0, w1, w2, w3 field.Element
+	sPrime.Negate(sPrime.Absolute(sPrime.Multiply(&s, &m.t)))
 	s.Select(&s, &sPrime, wasSquare)
-	c.Select(feMinusOne, &r, wasSquare)
-	n.Subtract(n.Multiply(n.Multiply(&c, tmp.Subtract(&r, feOne)), feDMinusOneSq), &v)
-	w0.Multiply(tmp.Add(&s, &s), &v)
+	c.Select(feMinusOne, &m.r, wasSquare)
+	n.Subtract(n.Multiply(n.Multiply(&c, tmp.Subtract(&m.r, feOne)), feDMinusOneSq), &m.v)
+	w0.Multiply(tmp.Add(&s, &s), &m.v)
 	w1.Multiply(&n, feSqrtADMinusOne)
 	ss := tmp.Square(&s)
 	w2.Subtract(feOne, ss)
