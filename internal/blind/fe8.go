@@ -240,16 +240,12 @@ func (be *batchEvaluator) mapLanes(pts []extended, inputs []string) {
 		}
 		for j := range group {
 			var p, q extended
-			var qc cached
-			var sum completed
 			var e field.Element
 			pow[0].get(j, &e)
 			ms[0][j].finish(&p, &e)
 			pow[1].get(j, &e)
 			ms[1][j].finish(&q, &e)
-			qc.fromExtended(&q)
-			sum.add(&p, &qc, false)
-			pts[lo+j].fromCompleted(&sum)
+			addMaps(&pts[lo+j], &p, &q)
 		}
 	}
 }
