@@ -71,11 +71,11 @@ func (v *cached8) fromExtended(p *point8) {
 // double sets v = 2p (completed; p projective).
 func (v *point8) double(p *point8) {
 	var xx, yy, zz, s fe8
-	mul8(&xx, &p.X, &p.X)
-	mul8(&yy, &p.Y, &p.Y)
-	mul8(&zz, &p.Z, &p.Z)
+	sqr8(&xx, &p.X)
+	sqr8(&yy, &p.Y)
+	sqr8(&zz, &p.Z)
 	add8(&s, &p.X, &p.Y)
-	mul8(&s, &s, &s)
+	sqr8(&s, &s)
 	add8(&v.Y, &yy, &xx)
 	sub8(&v.Z, &yy, &xx)
 	sub8(&v.X, &s, &v.Y)
@@ -190,9 +190,9 @@ func (c *scalarChain) mul8(sc *chain8, out, p *[8]extended) {
 func pow22523x8(v, x *fe8) {
 	var t0, t1, t2 fe8
 	sq := func(v, x *fe8, n int) { // v = x^(2^n)
-		mul8(v, x, x)
+		sqr8(v, x)
 		for range n - 1 {
-			mul8(v, v, v)
+			sqr8(v, v)
 		}
 	}
 	sq(&t0, x, 1)       // x^2

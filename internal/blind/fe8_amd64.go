@@ -13,6 +13,11 @@ var hasIFMA = cpu.X86.HasAVX512F && cpu.X86.HasAVX512IFMA
 //go:noescape
 func mul8(z, x, y *fe8)
 
+// sqr8 sets z = x², lane by lane.
+//
+//go:noescape
+func sqr8(z, x *fe8)
+
 // add8 sets z = x + y, lane by lane.
 //
 //go:noescape

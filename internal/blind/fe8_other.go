@@ -7,5 +7,6 @@ package blind
 const hasIFMA = false
 
 func mul8(z, x, y *fe8) { panic("blind: no eight-lane field arithmetic on this platform") }
+func sqr8(z, x *fe8)    { panic("blind: no eight-lane field arithmetic on this platform") }
 func add8(z, x, y *fe8) { panic("blind: no eight-lane field arithmetic on this platform") }
 func sub8(z, x, y *fe8) { panic("blind: no eight-lane field arithmetic on this platform") }

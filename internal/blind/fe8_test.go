@@ -34,9 +34,9 @@ func limbGen() *rapid.Generator[[limbLen]uint64] {
 	})
 }
 
-// TestFe8MatchesField: mul8, add8, sub8 and pow22523x8 compute, in every
-// lane, what field.Element's Multiply, Add, Subtract and Pow22523 do, with
-// limbs below 2^52.
+// TestFe8MatchesField: mul8, sqr8, add8, sub8 and pow22523x8 compute, in
+// every lane, what field.Element's Multiply, Square, Add, Subtract and
+// Pow22523 do, with limbs below 2^52.
 func TestFe8MatchesField(t *testing.T) {
 	skipWithoutIFMA(t)
 	rapid.Check(t, func(rt *rapid.T) {
@@ -48,8 +48,9 @@ func TestFe8MatchesField(t *testing.T) {
 			x.set(j, &xs[j])
 			y.set(j, &ys[j])
 		}
-		var m, a, s, pw fe8
+		var m, sq, a, s, pw fe8
 		mul8(&m, &x, &y)
+		sqr8(&sq, &x)
 		pow22523x8(&pw, &x)
 		add8(&a, &x, &y)
 		// sub8's subtrahend is a result of the arithmetic (below 2^51 + 2^15).
@@ -62,6 +63,11 @@ func TestFe8MatchesField(t *testing.T) {
 				rt.Fatalf("lane %d: mul8 %x, Multiply %x", j, got.Bytes(), want.Bytes())
 			}
 			checkLimbs(rt, "mul8", &got)
+			sq.get(j, &got)
+			if got.Equal(want.Square(&xs[j])) != 1 {
+				rt.Fatalf("lane %d: sqr8 %x, Square %x", j, got.Bytes(), want.Bytes())
+			}
+			checkLimbs(rt, "sqr8", &got)
 			a.get(j, &got)
 			if got.Equal(want.Add(&xs[j], &ys[j])) != 1 {
 				rt.Fatalf("lane %d: add8 differs", j)
