@@ -6,9 +6,13 @@ import "filippo.io/edwards25519/field"
 // with AVX-512 IFMA (fe8_amd64.s): the scalar is the same for every point
 // of a set, so the eight multiplications make the same field operations in
 // the same order, and each operation is one set of vector instructions on
-// eight lanes (52-bit multiply-add). The formulas are those of
-// fixedmul.go, operation for operation; the tests compare the two on
-// random points.
+// eight lanes (52-bit multiply-adds). The formulas are those of
+// fixedmul.go, operation for operation, and the time depends on the key
+// as there (and for the same reason it may). The hash to group's
+// exponentiations (one per map, the same exponent for all) go eight at a
+// time too. The tests compare the lanes' arithmetic with field.Element's,
+// the eight-lane chain with the library's multiplication, and the batch
+// with the single-value path.
 
 // fe8 is eight field elements: fe8[i][j] is limb i (radix 2^51) of
 // element j. Limbs stay below 2^52, as field.Element's do.
