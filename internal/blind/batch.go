@@ -20,6 +20,11 @@ import (
 // specification's batched encoding (ristretto.group, "Batched double-and-
 // encode"), as curve25519-dalek's double_and_compress_batch computes
 // them; the tests compare every output with [fullEvaluate]'s.
+//
+// The multiplication by k/2 follows a chain computed once per key
+// (fixedmul.go); on CPUs with AVX-512 IFMA, eight inputs at a time go
+// through it, and through their maps' exponentiations, on eight vector
+// lanes (fe8.go).
 
 // scalarHalf is (ℓ+1)/2, the inverse of 2 modulo the group order ℓ.
 var scalarHalf = func() *edwards25519.Scalar {
@@ -40,13 +45,15 @@ var scalarHalf = func() *edwards25519.Scalar {
 // batchEvaluator evaluates the OPRF under one key on batches of inputs;
 // each worker has its own (it keeps scratch space between batches).
 type batchEvaluator struct {
-	half   *edwards25519.Scalar // k/2
-	pts    []edwards25519.Point
+	half   *scalarChain // k/2, as the steps of its multiplication
+	lanes  *chain8      // scratch space of the eight-lane multiplication; nil: one point at a time
+	pts    []extended
 	st     []doubleState
 	prefix []field.Element
 	encs   [][32]byte
 	zpad   []byte // SHA-512's state after expand_message_xmd's zero block
 	h      hash.Hash
+	buf    []byte // the messages hashed
 }
 
 // doubleState is one point's part of a batched double-and-encode.
@@ -63,32 +70,67 @@ func newBatchEvaluator(k *edwards25519.Scalar) *batchEvaluator {
 	if err != nil {
 		panic("blind: sha512 state: " + err.Error())
 	}
-	return &batchEvaluator{half: new(edwards25519.Scalar).Multiply(k, scalarHalf), zpad: state, h: h}
+	half := new(edwards25519.Scalar).Multiply(k, scalarHalf)
+	be := &batchEvaluator{half: newScalarChain(half), zpad: state, h: h}
+	if hasIFMA {
+		be.lanes = new(chain8)
+	}
+	return be
 }
 
 // evaluate writes the keys of the OPRF outputs of inputs into out.
 func (be *batchEvaluator) evaluate(out []uint64, inputs []string) {
 	n := len(inputs)
 	if cap(be.pts) < n {
-		be.pts = make([]edwards25519.Point, n)
+		be.pts = make([]extended, n)
 		be.st = make([]doubleState, n)
 		be.prefix = make([]field.Element, n)
 		be.encs = make([][32]byte, n)
 	}
 	pts := be.pts[:n]
-	for i, in := range inputs {
-		var u [64]byte
-		be.expandXMD(&u, in)
-		p := mapToPoint(u[:32])
-		p.Add(p, mapToPoint(u[32:]))
-		pts[i].VarTimeDoubleScalarBaseMult(be.half, p, zeroScalar)
+	if be.lanes != nil {
+		be.mapLanes(pts, inputs)
+		be.mulLanes(pts)
+	} else {
+		for i, in := range inputs {
+			var u [64]byte
+			be.expandXMD(&u, in)
+			var p, q extended
+			mapToExtended(&p, u[:32])
+			mapToExtended(&q, u[32:])
+			addMaps(&p, &p, &q)
+			be.half.mul(&pts[i], &p)
+		}
 	}
 	encs := be.encs[:n]
 	be.doubleEncode(encs, pts)
-	var o [OutputLen]byte
 	for i, in := range inputs {
-		finalize(&o, []byte(in), &encs[i])
+		be.buf = appendFinalizeInput(be.buf[:0], in, &encs[i])
+		o := sha512.Sum512(be.buf)
 		out[i] = Key(o[:])
+	}
+}
+
+// addMaps sets v = p + q: the hash to group's sum of its two maps.
+func addMaps(v, p, q *extended) {
+	var qc cached
+	var sum completed
+	qc.fromExtended(q)
+	sum.add(p, &qc, false)
+	v.fromCompleted(&sum)
+}
+
+// mulLanes multiplies pts by k/2 in place, eight at a time (the last
+// eight padded with copies of their first).
+func (be *batchEvaluator) mulLanes(pts []extended) {
+	for lo := 0; lo < len(pts); lo += 8 {
+		var in, out [8]extended
+		n := copy(in[:], pts[lo:])
+		for j := n; j < len(in); j++ {
+			in[j] = in[0]
+		}
+		be.half.mul8(be.lanes, &out, &in)
+		copy(pts[lo:lo+n], out[:n])
 	}
 }
 
@@ -97,17 +139,17 @@ func (be *batchEvaluator) expandXMD(out *[64]byte, msg string) {
 	if err := be.h.(encoding.BinaryUnmarshaler).UnmarshalBinary(be.zpad); err != nil {
 		panic("blind: sha512 state: " + err.Error())
 	}
-	expandXMDAfterZeros(be.h, out, []byte(msg), hashToGroupDST)
+	be.buf = expandXMDAfterZeros(be.h, out, msg, hashToGroupDST, be.buf)
 }
 
 // doubleEncode writes the encoding of 2·pts[i] into out[i].
-func (be *batchEvaluator) doubleEncode(out [][32]byte, pts []edwards25519.Point) {
+func (be *batchEvaluator) doubleEncode(out [][32]byte, pts []extended) {
 	st := be.st[:len(pts)]
 	prefix := be.prefix[:len(pts)]
 	var acc, xx, yy, zz, dtt, tmp, prod field.Element
 	acc.One()
 	for i := range pts {
-		x, y, z, t := pts[i].ExtendedCoordinates()
+		x, y, z, t := &pts[i].X, &pts[i].Y, &pts[i].Z, &pts[i].T
 		s := &st[i]
 		xx.Square(x)
 		yy.Square(y)
@@ -131,8 +173,11 @@ func (be *batchEvaluator) doubleEncode(out [][32]byte, pts []edwards25519.Point)
 	for i := len(pts) - 1; i >= 0; i-- {
 		s := &st[i]
 		if s.slow {
-			var d edwards25519.Point
-			encodeElement(&out[i], d.Add(&pts[i], &pts[i]))
+			p, err := new(edwards25519.Point).SetExtendedCoordinates(&pts[i].X, &pts[i].Y, &pts[i].Z, &pts[i].T)
+			if err != nil {
+				panic("blind: a point of the batch left the curve")
+			}
+			encodeElement(&out[i], p.Add(p, p))
 			continue
 		}
 		var own field.Element // 1 / (e·f·g·h) of this point

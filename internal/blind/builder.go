@@ -94,44 +94,50 @@ type keyed struct {
 // inputs (nil for those it refused) and the indicators it refused.
 func (b *Builder) evaluate(items []Indicator) ([][]uint64, []Problem) {
 	var problems []Problem
-	var inputs []string      // distinct
-	at := map[string]int32{} // input -> index in inputs
-	idx := make([][]int32, len(items))
+	inputs := make([]string, 0, len(items))  // distinct
+	at := make(map[string]int32, len(items)) // input -> index in inputs
+	idx := make([]int32, 0, len(items))      // indexes in inputs, item after item
+	end := make([]int, len(items))           // item i's are idx[end[i-1]:end[i]]
+	refused := make([]bool, len(items))
 	var buf []string
 	for i, it := range items {
 		if it.Ref > maxRef {
 			problems = append(problems, Problem{it, fmt.Errorf("handle %d above %d", it.Ref, maxRef)})
+			refused[i], end[i] = true, len(idx)
 			continue
 		}
 		var err error
 		buf, err = b.params.Expand(it.Kind, it.Value, buf[:0])
 		if err != nil {
 			problems = append(problems, Problem{it, err})
+			refused[i], end[i] = true, len(idx)
 			continue
 		}
-		ix := make([]int32, len(buf))
-		for j, in := range buf {
+		for _, in := range buf {
 			k, ok := at[in]
 			if !ok {
 				k = int32(len(inputs))
 				at[in] = k
 				inputs = append(inputs, in)
 			}
-			ix[j] = k
+			idx = append(idx, k)
 		}
-		idx[i] = ix
+		end[i] = len(idx)
 	}
 	keys := evaluateInputs(b.key, inputs, b.Workers)
+	// One array holds every item's keys (a million items would otherwise
+	// be a million small allocations).
+	all := make([]uint64, len(idx))
+	for j, k := range idx {
+		all[j] = keys[k]
+	}
 	out := make([][]uint64, len(items))
-	for i, ix := range idx {
-		if ix == nil {
-			continue
+	start := 0
+	for i := range items {
+		if !refused[i] {
+			out[i] = all[start:end[i]:end[i]]
 		}
-		ks := make([]uint64, len(ix))
-		for j, k := range ix {
-			ks[j] = keys[k]
-		}
-		out[i] = ks
+		start = end[i]
 	}
 	return out, problems
 }
@@ -180,11 +186,14 @@ func evaluateInputs(key *oprf.PrivateKey, inputs []string, workers int) []uint64
 // that is not canonical).
 func (b *Builder) Add(items []Indicator) []Problem {
 	b.mu.Lock()
-	var fresh []Indicator
-	seen := map[Indicator]bool{}
+	fresh := make([]Indicator, 0, len(items))
+	seen := make(map[Indicator]struct{}, len(items))
 	for _, it := range items {
-		if _, ok := b.items[it]; !ok && !seen[it] {
-			seen[it] = true
+		if _, ok := b.items[it]; ok {
+			continue
+		}
+		if _, ok := seen[it]; !ok {
+			seen[it] = struct{}{}
 			fresh = append(fresh, it)
 		}
 	}
@@ -192,6 +201,7 @@ func (b *Builder) Add(items []Indicator) []Problem {
 	keys, problems := b.evaluate(fresh)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.reserve(fresh, keys)
 	for i, it := range fresh {
 		ks := keys[i]
 		if ks == nil {
@@ -204,13 +214,35 @@ func (b *Builder) Add(items []Indicator) []Problem {
 			b.items[it] = ks[0]
 		} else {
 			b.items[it] = 0
-			b.netKeys[it] = ks
+			b.netKeys[it] = slices.Clip(slices.Clone(ks)) // not the batch's array
 		}
 		for _, k := range ks {
 			b.insert(keyed{k, it.Ref})
 		}
 	}
 	return problems
+}
+
+// reserve sizes the builder's empty maps for the indicators about to be
+// added (growing a map of a million entries rehashes it about twenty
+// times), as when a set is first built.
+func (b *Builder) reserve(fresh []Indicator, keys [][]uint64) {
+	if len(b.items) == 0 && len(b.netKeys) == 0 {
+		b.items = make(map[Indicator]uint64, len(fresh))
+	}
+	n := 0
+	for _, ks := range keys {
+		n += len(ks)
+	}
+	perShard := n / nShards * 9 / 8 // keys spread evenly over the shards
+	if perShard < 64 {
+		return
+	}
+	for i, m := range b.shards {
+		if len(m) == 0 {
+			b.shards[i] = make(map[uint64]uint32, perShard)
+		}
+	}
 }
 
 // Remove removes indicators (those it does not hold are ignored). It

@@ -143,7 +143,8 @@ func (p Params) Expand(k observable.Kind, canonical string, dst []string) ([]str
 		return p.expandPrefix(pf, dst)
 	case observable.IPv4, observable.IPv6:
 		a, err := netip.ParseAddr(canonical)
-		if err != nil || a.Zone() != "" || a.Is4In6() || a.String() != canonical {
+		var text [64]byte // the address's text, on the stack: no allocation
+		if err != nil || a.Zone() != "" || a.Is4In6() || string(a.AppendTo(text[:0])) != canonical {
 			return dst, fmt.Errorf("%s value %q is not a canonical address", k, canonical)
 		}
 		if a.Is4() != (k == observable.IPv4) {

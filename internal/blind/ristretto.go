@@ -129,34 +129,80 @@ func decodeElement(b []byte) (*edwards25519.Point, error) {
 
 // mapToPoint is the map of RFC 9496, section 4.3.4, of 32 bytes.
 func mapToPoint(b []byte) *edwards25519.Point {
-	var t field.Element
-	if _, err := t.SetBytes(b); err != nil { // the top bit is ignored
-		panic(err)
-	}
-	var r, u, v, s, sPrime, c, n, w0, w1, w2, w3, tmp, tmp2 field.Element
-	r.Multiply(feSqrtM1, tmp.Square(&t))
-	u.Multiply(tmp.Add(&r, feOne), feOneMinusDSq)
-	v.Multiply(tmp.Subtract(feMinusOne, tmp2.Multiply(&r, feD)), tmp2.Add(&r, feD))
-	_, wasSquare := s.SqrtRatio(&u, &v)
-	sPrime.Negate(sPrime.Absolute(sPrime.Multiply(&s, &t)))
-	s.Select(&s, &sPrime, wasSquare)
-	c.Select(feMinusOne, &r, wasSquare)
-	n.Subtract(n.Multiply(n.Multiply(&c, tmp.Subtract(&r, feOne)), feDMinusOneSq), &v)
-	w0.Multiply(tmp.Add(&s, &s), &v)
-	w1.Multiply(&n, feSqrtADMinusOne)
-	ss := tmp.Square(&s)
-	w2.Subtract(feOne, ss)
-	w3.Add(feOne, ss)
-	var x, y, z, tt field.Element
-	x.Multiply(&w0, &w3)
-	y.Multiply(&w2, &w1)
-	z.Multiply(&w1, &w3)
-	tt.Multiply(&w0, &w2)
-	p, err := new(edwards25519.Point).SetExtendedCoordinates(&x, &y, &z, &tt)
+	var e extended
+	mapToExtended(&e, b)
+	p, err := new(edwards25519.Point).SetExtendedCoordinates(&e.X, &e.Y, &e.Z, &e.T)
 	if err != nil {
 		panic("blind: the ristretto255 map left the curve")
 	}
 	return p
+}
+
+// mapToExtended is mapToPoint without the library's check that the
+// point is on the curve (the set builder's batches skip it; mapToPoint
+// checks the same formulas on every other path, and the tests compare
+// the two paths).
+func mapToExtended(out *extended, b []byte) {
+	var m elligator
+	var pow field.Element
+	m.start(b)
+	pow.Pow22523(&m.uv7)
+	m.finish(out, &pow)
+}
+
+// elligator is the map of RFC 9496, section 4.3.4, split around its one
+// exponentiation (in SQRT_RATIO_M1: a quarter of an evaluation's time),
+// which the set builder makes for eight maps at once (see [pow22523x8]).
+// SQRT_RATIO_M1(u, v) is computed as field.Element's SqrtRatio computes
+// it.
+type elligator struct{ t, r, u, v, uv3, uv7 field.Element }
+
+// start computes the map of 32 bytes up to the base of the
+// exponentiation, uv7 = u·v⁷.
+func (m *elligator) start(b []byte) {
+	if _, err := m.t.SetBytes(b); err != nil { // the top bit is ignored
+		panic(err)
+	}
+	var tmp, tmp2 field.Element
+	m.r.Multiply(feSqrtM1, tmp.Square(&m.t))
+	m.u.Multiply(tmp.Add(&m.r, feOne), feOneMinusDSq)
+	m.v.Multiply(tmp.Subtract(feMinusOne, tmp2.Multiply(&m.r, feD)), tmp2.Add(&m.r, feD))
+	var v2 field.Element
+	v2.Square(&m.v)
+	m.uv3.Multiply(&m.u, tmp.Multiply(&v2, &m.v))
+	m.uv7.Multiply(&m.uv3, tmp.Square(&v2))
+}
+
+// finish completes the map from pow = uv7^((p−5)/8).
+func (m *elligator) finish(out *extended, pow *field.Element) {
+	// s = SQRT_RATIO_M1(u, v): u·v³·pow is √(u/v) or √(−u/v) if u/v is a
+	// square, else √(i·u/v) or √(−i·u/v); choose by v·s², take |s|.
+	var s, check, uNeg, tmp, sPrime field.Element
+	s.Multiply(&m.uv3, pow)
+	check.Multiply(&m.v, tmp.Square(&s))
+	uNeg.Negate(&m.u)
+	correctSign := check.Equal(&m.u)
+	flippedSign := check.Equal(&uNeg)
+	flippedSignI := check.Equal(tmp.Multiply(&uNeg, feSqrtM1))
+	sPrime.Multiply(&s, feSqrtM1)
+	s.Select(&sPrime, &s, flippedSign|flippedSignI)
+	s.Absolute(&s)
+	wasSquare := correctSign | flippedSign
+
+	var c, n, w0, w1, w2, w3 field.Element
+	sPrime.Negate(sPrime.Absolute(sPrime.Multiply(&s, &m.t)))
+	s.Select(&s, &sPrime, wasSquare)
+	c.Select(feMinusOne, &m.r, wasSquare)
+	n.Subtract(n.Multiply(n.Multiply(&c, tmp.Subtract(&m.r, feOne)), feDMinusOneSq), &m.v)
+	w0.Multiply(tmp.Add(&s, &s), &m.v)
+	w1.Multiply(&n, feSqrtADMinusOne)
+	ss := tmp.Square(&s)
+	w2.Subtract(feOne, ss)
+	w3.Add(feOne, ss)
+	out.X.Multiply(&w0, &w3)
+	out.Y.Multiply(&w2, &w1)
+	out.Z.Multiply(&w1, &w3)
+	out.T.Multiply(&w0, &w2)
 }
 
 // hashToGroup is RFC 9497's HashToGroup for ristretto255-SHA512: 64
@@ -175,38 +221,44 @@ func expandXMD(out *[64]byte, msg, dst []byte) {
 	h := sha512.New()
 	var zpad [128]byte
 	h.Write(zpad[:])
-	expandXMDAfterZeros(h, out, msg, dst)
+	expandXMDAfterZeros(h, out, msg, dst, nil)
 }
 
 // expandXMDAfterZeros is expandXMD from h, a SHA-512 that has hashed its
-// zero block (Z_pad) and nothing else; it leaves h to be reset.
-func expandXMDAfterZeros(h hash.Hash, out *[64]byte, msg, dst []byte) {
-	h.Write(msg)
-	h.Write([]byte{0, 64, 0})
-	h.Write(dst)
-	h.Write([]byte{byte(len(dst))})
-	var b0 [64]byte
-	h.Sum(b0[:0])
+// zero block (Z_pad) and nothing else; it leaves h to be reset. It builds
+// each message in buf (scratch space, returned for reuse): the set
+// builder calls it for every input, and bytes written to a hash.Hash
+// escape, so that literals and conversions would each be allocated.
+func expandXMDAfterZeros[T string | []byte](h hash.Hash, out *[64]byte, msg T, dst, buf []byte) []byte {
+	buf = append(buf[:0], msg...)
+	buf = append(buf, 0, 64, 0)
+	buf = append(buf, dst...)
+	buf = append(buf, byte(len(dst)))
+	h.Write(buf)
+	buf = h.Sum(buf[:0]) // b0
 	h.Reset()
-	h.Write(b0[:])
-	h.Write([]byte{1})
-	h.Write(dst)
-	h.Write([]byte{byte(len(dst))})
-	h.Sum(out[:0])
+	buf = append(buf, 1)
+	buf = append(buf, dst...)
+	buf = append(buf, byte(len(dst)))
+	h.Write(buf)
+	buf = h.Sum(buf[:0])
+	copy(out[:], buf)
+	return buf
 }
 
 // finalize is RFC 9497's Finalize hash of an input and its unblinded
 // element's encoding.
 func finalize(out *[64]byte, input []byte, unblinded *[32]byte) {
-	h := sha512.New()
-	var l [2]byte
-	binary.BigEndian.PutUint16(l[:], uint16(len(input)))
-	h.Write(l[:])
-	h.Write(input)
-	h.Write([]byte{0, 32})
-	h.Write(unblinded[:])
-	h.Write([]byte("Finalize"))
-	h.Sum(out[:0])
+	*out = sha512.Sum512(appendFinalizeInput(nil, input, unblinded))
+}
+
+// appendFinalizeInput appends the bytes that Finalize hashes to buf.
+func appendFinalizeInput[T string | []byte](buf []byte, input T, unblinded *[32]byte) []byte {
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(input)))
+	buf = append(buf, input...)
+	buf = append(buf, 0, 32)
+	buf = append(buf, unblinded[:]...)
+	return append(buf, "Finalize"...)
 }
 
 // scalarOf returns the scalar of a key's encoding (32 bytes, little
