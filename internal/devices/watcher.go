@@ -86,6 +86,8 @@ type Watcher struct {
 	id      uint64 // from watcherIDs, never 0
 	cfg     Config
 	loc     geo.Locator
+	rloc    rangeLocator // loc, when it gives ranges
+	geo     *geoCache    // the countries of recent destinations' ranges (with rloc)
 	key     []byte
 	local   []netip.Prefix
 	local4  [][2]uint32 // the IPv4 networks of local, as ranges
@@ -145,6 +147,7 @@ func New(cfg Config, loc geo.Locator, key []byte) (*Watcher, error) {
 	}
 	c := cfg.withDefaults()
 	w := &Watcher{id: watcherIDs.Add(1), cfg: c, loc: loc, key: append([]byte(nil), key...)}
+	w.rloc, _ = loc.(rangeLocator)
 	for _, p := range c.Constituency {
 		p = p.Masked()
 		w.local = append(w.local, p)
@@ -589,9 +592,12 @@ func (w *Watcher) egressBatch(fs []Flow, idx []int32) {
 			}
 			f := &fs[batch[i]]
 			hs[i] = keyHash(f.Dst.Unmap(), f.Proto, f.DstPort)
+			// The device's first two lines (its tables, counts, times and
+			// address), which every connection reads, beside the index slot.
+			sink += d.conns ^ uint64(d.last)
 			if inline {
 				// The slot's address depends on d alone: its read
-				// overlaps the read of the device's first line.
+				// overlaps the reads of the device's first lines.
 				sink += uint64(d.idxBuf[slot(hs[i], inlineIdx-1)])
 			} else if len(d.idx) > 0 {
 				sink += uint64(d.idx[slot(hs[i], len(d.idx)-1)])
@@ -931,12 +937,7 @@ func (w *Watcher) networkOf(a netip.Addr) netip.Prefix {
 // admit fills a new destination entry: its country, name and network,
 // and makes the first-contact and class-policy findings.
 func (w *Watcher) admit(d *device, e *dest, f *Flow) {
-	var cc [2]byte
-	if w.loc != nil {
-		if c, ok := w.loc.Lookup(e.addr); ok {
-			cc = ccOf(c)
-		}
-	}
+	cc := w.countryOf(e.addr)
 	e.cc = cc
 	if n, ok := w.names.get(e.addr); ok {
 		e.name = n
