@@ -217,7 +217,28 @@ func (w *Watcher) Inside(a netip.Addr) bool {
 // egress reports whether traffic to a leaves the local network: a global
 // unicast address that is not private-use.
 func egress(a netip.Addr) bool {
+	if a.Is4() {
+		b := a.As4()
+		return egress4(binary.BigEndian.Uint32(b[:]))
+	}
 	return a.IsGlobalUnicast() && !a.IsPrivate() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
+// egress4 is egress for the IPv4 address v, on the integer: not
+// unspecified (0.0.0.0), broadcast, loopback (127/8), link-local
+// (169.254/16), multicast (224/4) or private-use (10/8, 172.16/12,
+// 192.168/16). net/netip's methods compare 16-byte values one test at a
+// time, on every connection.
+func egress4(v uint32) bool {
+	switch {
+	case v == 0, v == 0xffffffff,
+		v>>24 == 127, v>>24 == 10,
+		v>>16 == 169<<8|254, v>>16 == 192<<8|168,
+		v>>20 == 172<<4|1, // 172.16/12
+		v>>28 == 0xe:      // 224/4
+		return false
+	}
+	return true
 }
 
 // device is one device's profile. The fields every connection touches
