@@ -302,80 +302,13 @@ func (p *zeekEventParser) ParseEvent(line []byte, ev *Event) (bool, error) {
 	return fillEvent(p.kind, fs, ev, p.setSep)
 }
 
-// maxFlowCols bounds the columns flow reads through its table of
-// separators; a log whose last needed column is further is read by
-// flowScan.
-const maxFlowCols = 64
-
 // flow reads a conn.log line straight into ev: the hot path of the
 // device watch, without the intermediate field set of the other logs.
-// The separators are found first, eight bytes at a time, into a table (a
-// loop with few live values), then the fields are read from it: finding
-// each field's end inside the loop that reads the fields spilled its
-// many values on every field and cost more than the reading.
-// It reads what flowScan reads and fails as it does, with the same
-// first error (TestFlowAsScan).
 func (p *zeekEventParser) flow(line []byte, ev *Event) (bool, error) {
 	ev.Kind = EventFlow
 	if p.last < 0 {
 		return false, errors.New("connection without both addresses")
 	}
-	if p.last+1 > maxFlowCols {
-		return p.flowScan(line, ev)
-	}
-	// ends[c] is the separator after column c, for the first k columns.
-	var ends [maxFlowCols]int32
-	want := p.last + 1 // the separators after columns 0..last, when there are
-	k := 0
-	n := len(line)
-	pat := 0x0101010101010101 * uint64(p.sep)
-	for covered := 0; covered < n && k < want; {
-		var base int
-		var mask uint64
-		if n-covered >= 8 {
-			base = covered
-			mask = sepMask(binary.LittleEndian.Uint64(line[covered:]) ^ pat)
-			covered += 8
-		} else {
-			base, mask = tailSeps(line, covered, p.sep)
-			covered = n
-		}
-		for mask != 0 && k < want {
-			ends[k] = int32(base + bits.TrailingZeros64(mask)>>3)
-			k++
-			mask &= mask - 1
-		}
-	}
-	var have uint64
-	var srcIP, dstIP []byte // the IP byte counts, used when payload counts are unset
-	const bytesSet = 1<<fSrcBytes | 1<<fDstBytes
-	start := 0
-	for col := 0; col <= p.last; col++ {
-		end := n
-		if col < k {
-			end = int(ends[col])
-		}
-		f := line[start:end]
-		if fld := p.cols[col]; fld != fNone && len(f) > 0 && !p.missing(f) {
-			have |= 1 << fld
-			if err := p.flowField(fld, f, ev, &srcIP, &dstIP); err != nil {
-				return false, err
-			}
-		}
-		if end == n || col >= p.core && have&bytesSet == bytesSet {
-			break
-		}
-		start = end + 1
-	}
-	if k < p.last {
-		return false, fmt.Errorf("line has %d fields, the #fields header names %d", k+1, p.nfields)
-	}
-	return p.flowEnd(ev, have, srcIP, dstIP)
-}
-
-// flowScan is flow finding each field's end as it goes, for logs with
-// more columns than flow's table.
-func (p *zeekEventParser) flowScan(line []byte, ev *Event) (bool, error) {
 	var have uint64
 	var srcIP, dstIP []byte // the IP byte counts, used when payload counts are unset
 	// The separators are found eight bytes at a time: mask has 0x80 at
@@ -438,12 +371,6 @@ func (p *zeekEventParser) flowScan(line []byte, ev *Event) (bool, error) {
 	if col < p.last {
 		return false, fmt.Errorf("line has %d fields, the #fields header names %d", col+1, p.nfields)
 	}
-	return p.flowEnd(ev, have, srcIP, dstIP)
-}
-
-// flowEnd completes a connection read by flow: both addresses, and the
-// byte counts from the IP byte counts when the payload counts are unset.
-func (p *zeekEventParser) flowEnd(ev *Event, have uint64, srcIP, dstIP []byte) (bool, error) {
 	if have&(1<<fSrc) == 0 || have&(1<<fDst) == 0 {
 		return false, errors.New("connection without both addresses")
 	}
