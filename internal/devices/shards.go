@@ -38,7 +38,7 @@ func (w *Watcher) SetParallel(n int) {
 		return
 	}
 	for range n {
-		c := &Watcher{cfg: w.cfg, loc: w.loc, key: w.key, local: w.local, local4: w.local4, leases: w.leases, names: w.names,
+		c := &Watcher{cfg: w.cfg, loc: w.loc, rloc: w.rloc, key: w.key, local: w.local, local4: w.local4, leases: w.leases, names: w.names,
 			clock: w.clock}
 		c.cfg.MaxDevices = max(1, w.cfg.MaxDevices/n)
 		w.shards = append(w.shards, c)

@@ -72,7 +72,7 @@ type netSet struct {
 // add adds fingerprint f; it reports whether f was new (and, when the set
 // is full, whether it might be).
 func (s *netSet) add(f uint32, limit int) (added bool) {
-	i, found := slices.BinarySearch(s.fp, f)
+	i, found := s.search(f)
 	if found {
 		return false
 	}
@@ -82,6 +82,28 @@ func (s *netSet) add(f uint32, limit int) (added bool) {
 	}
 	s.fp = slices.Insert(s.fp, i, f)
 	return true
+}
+
+// search returns where f is in the set, or would be inserted, as
+// slices.BinarySearch does. Fingerprints are hashes, spread evenly over
+// 32 bits: f is looked for from where it would be if they were evenly
+// spaced, and found a few entries away, in one or two cache lines,
+// instead of the eight lines a binary search over a full set reads.
+func (s *netSet) search(f uint32) (int, bool) {
+	n := len(s.fp)
+	if n < 16 {
+		return slices.BinarySearch(s.fp, f)
+	}
+	i := int(uint64(f) * uint64(n) >> 32)
+	if s.fp[i] < f {
+		for i++; i < n && s.fp[i] < f; i++ {
+		}
+	} else {
+		for i > 0 && s.fp[i-1] >= f {
+			i--
+		}
+	}
+	return i, i < n && s.fp[i] == f
 }
 
 // hash64 mixes a 64-bit value (splitmix64's finaliser).

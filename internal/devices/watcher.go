@@ -86,6 +86,8 @@ type Watcher struct {
 	id      uint64 // from watcherIDs, never 0
 	cfg     Config
 	loc     geo.Locator
+	rloc    rangeLocator // loc, when it gives ranges
+	geo     *geoCache    // the countries of recent destinations' ranges (with rloc)
 	key     []byte
 	local   []netip.Prefix
 	local4  [][2]uint32 // the IPv4 networks of local, as ranges
@@ -145,6 +147,7 @@ func New(cfg Config, loc geo.Locator, key []byte) (*Watcher, error) {
 	}
 	c := cfg.withDefaults()
 	w := &Watcher{id: watcherIDs.Add(1), cfg: c, loc: loc, key: append([]byte(nil), key...)}
+	w.rloc, _ = loc.(rangeLocator)
 	for _, p := range c.Constituency {
 		p = p.Masked()
 		w.local = append(w.local, p)
@@ -214,7 +217,28 @@ func (w *Watcher) Inside(a netip.Addr) bool {
 // egress reports whether traffic to a leaves the local network: a global
 // unicast address that is not private-use.
 func egress(a netip.Addr) bool {
+	if a.Is4() {
+		b := a.As4()
+		return egress4(binary.BigEndian.Uint32(b[:]))
+	}
 	return a.IsGlobalUnicast() && !a.IsPrivate() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
+// egress4 is egress for the IPv4 address v, on the integer: not
+// unspecified (0.0.0.0), broadcast, loopback (127/8), link-local
+// (169.254/16), multicast (224/4) or private-use (10/8, 172.16/12,
+// 192.168/16). net/netip's methods compare 16-byte values one test at a
+// time, on every connection.
+func egress4(v uint32) bool {
+	switch {
+	case v == 0, v == 0xffffffff,
+		v>>24 == 127, v>>24 == 10,
+		v>>16 == 169<<8|254, v>>16 == 192<<8|168,
+		v>>20 == 172<<4|1, // 172.16/12
+		v>>28 == 0xe:      // 224/4
+		return false
+	}
+	return true
 }
 
 // device is one device's profile. The fields every connection touches
@@ -589,9 +613,12 @@ func (w *Watcher) egressBatch(fs []Flow, idx []int32) {
 			}
 			f := &fs[batch[i]]
 			hs[i] = keyHash(f.Dst.Unmap(), f.Proto, f.DstPort)
+			// The device's first two lines (its tables, counts, times and
+			// address), which every connection reads, beside the index slot.
+			sink += d.conns ^ uint64(d.last)
 			if inline {
 				// The slot's address depends on d alone: its read
-				// overlaps the read of the device's first line.
+				// overlaps the reads of the device's first lines.
 				sink += uint64(d.idxBuf[slot(hs[i], inlineIdx-1)])
 			} else if len(d.idx) > 0 {
 				sink += uint64(d.idx[slot(hs[i], len(d.idx)-1)])
@@ -603,7 +630,11 @@ func (w *Watcher) egressBatch(fs []Flow, idx []int32) {
 			}
 			if j := d.idx[slot(hs[i], len(d.idx)-1)]; j != 0 {
 				e := &d.dests[j-1]
-				sink += uint64(e.count)
+				// Its first byte (the address the lookup compares; an
+				// entry is not aligned to cache lines, and the address
+				// is on a line of its own for nearly half of them) and
+				// its count; the window below is on the last line used.
+				sink += uint64(*(*byte)(unsafe.Pointer(e))) + uint64(e.count)
 				if n := len(e.win.beats); n > 0 {
 					// The newest beat: the connection compares with it,
 					// and adds its own beside it (after it, or over the
@@ -931,12 +962,7 @@ func (w *Watcher) networkOf(a netip.Addr) netip.Prefix {
 // admit fills a new destination entry: its country, name and network,
 // and makes the first-contact and class-policy findings.
 func (w *Watcher) admit(d *device, e *dest, f *Flow) {
-	var cc [2]byte
-	if w.loc != nil {
-		if c, ok := w.loc.Lookup(e.addr); ok {
-			cc = ccOf(c)
-		}
-	}
+	cc := w.countryOf(e.addr)
 	e.cc = cc
 	if n, ok := w.names.get(e.addr); ok {
 		e.name = n

@@ -78,8 +78,13 @@ func (b *batch) reset() {
 }
 
 type runner struct {
-	opts    Options
-	pool    sync.Pool
+	opts Options
+	// free holds the batches applied, for reuse with their room: a
+	// sync.Pool is emptied by every collection, and each batch it dropped
+	// grew again from nothing (a tenth of the watch's time went to copying
+	// connections into growing slices, and the garbage made more
+	// collections, each scanning the profiles).
+	free    chan *batch
 	mu      sync.Mutex
 	next    int
 	pending map[int]*batch
@@ -95,8 +100,7 @@ type handler struct {
 func (h *handler) Event(c *sensor.Chunk, line int64, ev *sensor.Event) {
 	b := h.cur
 	if b == nil {
-		b = h.r.pool.Get().(*batch)
-		b.reset()
+		b = h.r.getBatch()
 		h.cur = b
 	}
 	switch ev.Kind {
@@ -126,14 +130,24 @@ func (h *handler) Event(c *sensor.Chunk, line int64, ev *sensor.Event) {
 	}
 }
 
+// getBatch returns an empty batch, reused when one is free.
+func (r *runner) getBatch() *batch {
+	select {
+	case b := <-r.free:
+		b.reset()
+		return b
+	default:
+		return &batch{}
+	}
+}
+
 // ChunkDone hands the chunk's batch over, in chunk order, to the
 // goroutine that applies them.
 func (h *handler) ChunkDone(c *sensor.Chunk) {
 	b := h.cur
 	h.cur = nil
 	if b == nil {
-		b = h.r.pool.Get().(*batch)
-		b.reset()
+		b = h.r.getBatch()
 	}
 	b.seq = c.Seq
 	r := h.r
@@ -195,7 +209,10 @@ func (r *runner) apply(done chan<- struct{}) {
 		clear(b.leases)
 		clear(b.dns)
 		clear(b.soft)
-		r.pool.Put(b)
+		select {
+		case r.free <- b:
+		default: // as many as can be in flight are kept already
+		}
 	}
 	w.Sweep()
 }
@@ -214,8 +231,11 @@ func Run(ctx context.Context, opts Options) (sensor.Stats, error) {
 	}
 	opts.Watcher.SetParallel(shards)
 	opts.Scan.SkipPackets = true // the watch does not use them
-	r := &runner{opts: opts, pending: map[int]*batch{}, ready: make(chan *batch, 8)}
-	r.pool.New = func() any { return &batch{} }
+	workers := opts.Scan.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	r := &runner{opts: opts, pending: map[int]*batch{}, ready: make(chan *batch, 8), free: make(chan *batch, 4*workers+16)}
 	done := make(chan struct{})
 	go r.apply(done)
 	stats, err := sensor.ScanEvents(ctx, opts.Logs, opts.Scan, func(int) sensor.EventHandler { return &handler{r: r} })

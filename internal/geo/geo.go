@@ -288,6 +288,37 @@ func (t *Table) Lookup(addr netip.Addr) (string, bool) {
 	return string(s.cc[:]), true
 }
 
+// LookupRange4 returns the country of the IPv4 address v (ok false: none)
+// and the range [lo, hi] around v that has the same answer: the geo
+// data's range that holds v, or the gap between two ranges. A caller may
+// cache the answer for the whole range; the device watch does, for the
+// destinations of its connections.
+func (t *Table) LookupRange4(v uint32) (cc [2]byte, lo, hi uint32, ok bool) {
+	if t.v4from == nil {
+		cs, ok := t.Lookup(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}))
+		if ok {
+			copy(cc[:], cs)
+		}
+		return cc, v, v, ok // not frozen: no ranges to give
+	}
+	i, found := slices.BinarySearch(t.v4from, v)
+	if found {
+		return t.spans[i].cc, v, t.v4to[i], true
+	}
+	// spans[i-1] is the last range starting before v.
+	lo, hi = 0, ^uint32(0)
+	if i < len(t.v4from) {
+		hi = t.v4from[i] - 1
+	}
+	if i > 0 {
+		if t.v4to[i-1] >= v {
+			return t.spans[i-1].cc, t.v4from[i-1], t.v4to[i-1], true
+		}
+		lo = t.v4to[i-1] + 1
+	}
+	return cc, lo, hi, false
+}
+
 // CountryPrefixes returns the address space of the given countries,
 // aggregated into a minimal sorted list of prefixes.
 func (t *Table) CountryPrefixes(cc ...string) []netip.Prefix {

@@ -255,3 +255,63 @@ func TestIPv4FastPath(t *testing.T) {
 		t.Fatal("no IPv4 index")
 	}
 }
+
+// TestLookupRange4 checks, on the real data, that LookupRange4 answers as
+// Lookup does and that every address of the range it gives (its ends, and
+// addresses inside) has that same answer, and that the addresses just
+// outside are in another range (so that a cache of ranges answers as
+// the table).
+func TestLookupRange4(t *testing.T) {
+	path := testutil.SharedData(t, "geo", "geo-whois-asn-country-ipv4.csv.gz")
+	tab, err := LoadFiles(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := func(v uint32) netip.Addr {
+		return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+	}
+	check := func(v uint32) {
+		cc, lo, hi, ok := tab.LookupRange4(v)
+		want, wok := tab.Lookup(addr(v))
+		if ok != wok || ok && string(cc[:]) != want || lo > v || hi < v {
+			t.Fatalf("%s: %q %v in [%s, %s]; Lookup says %q %v", addr(v), cc, ok, addr(lo), addr(hi), want, wok)
+		}
+		for _, w := range []uint32{lo, hi, lo + (hi-lo)/2, lo + (hi-lo)/3} {
+			if c, ok2 := tab.Lookup(addr(w)); ok2 != ok || c != want {
+				t.Fatalf("%s: %q %v in [%s, %s], but %s is %q %v", addr(v), cc, ok, addr(lo), addr(hi), addr(w), c, ok2)
+			}
+		}
+		// Just outside, another range starts: same answer or not, the
+		// range given must not reach over it.
+		if lo > 0 {
+			if _, l2, h2, _ := tab.LookupRange4(lo - 1); h2 != lo-1 || l2 > lo-1 {
+				t.Fatalf("%s: range [%s, %s] does not end where the one before [%s, %s] starts", addr(v), addr(lo), addr(hi), addr(l2), addr(h2))
+			}
+		}
+	}
+	n := 0
+	for i, s := range tab.spans {
+		if i%53 != 0 || !s.from.Is4() {
+			continue
+		}
+		for _, a := range []netip.Addr{s.from, s.to, s.from.Prev(), s.to.Next()} {
+			if a.IsValid() && a.Is4() {
+				b := a.As4()
+				check(uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]))
+				n++
+			}
+		}
+	}
+	for _, v := range []uint32{0, 1, 0x08080808, 0x7af8fc43, ^uint32(0)} {
+		check(v)
+	}
+	if n < 1000 {
+		t.Fatalf("only %d addresses checked", n)
+	}
+	// A table not frozen answers for the address alone.
+	var nt Table
+	nt.add(span{from: netip.MustParseAddr("1.0.0.0"), to: netip.MustParseAddr("1.0.0.255"), cc: [2]byte{'A', 'U'}})
+	if cc, lo, hi, ok := nt.LookupRange4(0x01000005); !ok || cc != [2]byte{'A', 'U'} || lo != 0x01000005 || hi != lo {
+		t.Errorf("unfrozen table: %q %v [%d, %d]", cc, ok, lo, hi)
+	}
+}

@@ -427,13 +427,6 @@ func tailSeps(line []byte, covered int, sep byte) (base int, mask uint64) {
 
 // flowField reads one field of a conn.log line.
 func (p *zeekEventParser) flowField(fld evField, f []byte, ev *Event, srcIP, dstIP *[]byte) error {
-	count := func(name string) (uint64, error) {
-		v, ok := parseUint(f)
-		if !ok {
-			return 0, fmt.Errorf("%s %q is not a count", name, clip(f))
-		}
-		return v, nil
-	}
 	var err error
 	switch fld {
 	case fTime:
@@ -457,7 +450,7 @@ func (p *zeekEventParser) flowField(fld evField, f []byte, ev *Event, srcIP, dst
 		if fld == fDstPort {
 			name = "responder port"
 		}
-		v, err := count(name)
+		v, err := countValue(name, f)
 		if err != nil {
 			return err
 		}
@@ -482,16 +475,16 @@ func (p *zeekEventParser) flowField(fld evField, f []byte, ev *Event, srcIP, dst
 		}
 		ev.Duration = d
 	case fSrcBytes:
-		ev.SrcBytes, err = count("originator bytes")
+		ev.SrcBytes, err = countValue("originator bytes", f)
 	case fDstBytes:
-		ev.DstBytes, err = count("responder bytes")
+		ev.DstBytes, err = countValue("responder bytes", f)
 	case fSrcPkts:
 		if !p.noPkts {
-			ev.SrcPkts, err = count("originator packets")
+			ev.SrcPkts, err = countValue("originator packets", f)
 		}
 	case fDstPkts:
 		if !p.noPkts {
-			ev.DstPkts, err = count("responder packets")
+			ev.DstPkts, err = countValue("responder packets", f)
 		}
 	case fSrcIPBytes:
 		*srcIP = f
@@ -509,6 +502,17 @@ func (p *zeekEventParser) flowField(fld evField, f []byte, ev *Event, srcIP, dst
 		}
 	}
 	return err
+}
+
+// countValue parses the count f of the field called name (for the
+// error). A function, not a closure over f: building the closure on every
+// field cost more than the parse.
+func countValue(name string, f []byte) (uint64, error) {
+	v, ok := parseUint(f)
+	if !ok {
+		return 0, fmt.Errorf("%s %q is not a count", name, clip(f))
+	}
+	return v, nil
 }
 
 // fillEvent builds the event of a record of kind k from its raw fields.
