@@ -136,9 +136,9 @@ const (
 // a common word costs a heap visit per match (Emotet, in a tenth of a
 // million objects: 1.3 s). So the search tests the newest rows in
 // order, searchProbe first and searchGrowth times more at each step,
-// until it has its candidates or the share that matched so far says
-// that the GIN index would visit fewer matches (each worth
-// searchVisitCost rows) than the next step would test.
+// until it has its candidates or the share of the rows it last added
+// that matched says that the GIN index would visit fewer matches (each
+// worth searchVisitCost rows) than the next step would test.
 func candidates(ctx context.Context, db searcher, w *where, tsq, key string) ([]int64, error) {
 	filters := ``
 	if len(w.conds) > 0 {
@@ -154,6 +154,7 @@ func candidates(ctx context.Context, db searcher, w *where, tsq, key string) ([]
 	var (
 		recent, exact []int64
 		rows          int64 // the planner's count of search_docs
+		found, walked int64 // matches and rows of the previous window
 	)
 	for window := int64(searchProbe); ; window *= searchGrowth {
 		// The window is written into the statement, not passed as an
@@ -169,13 +170,17 @@ func candidates(ctx context.Context, db searcher, w *where, tsq, key string) ([]
 		if len(recent) == searchCandidates {
 			return append(recent, exact...), nil
 		}
-		// The matches the GIN index would visit. Once the window holds
-		// every row (or the planner has not counted them yet), that is
-		// what the window found, so the index is asked.
-		expected := int64(len(recent)) * max(rows, window) / window
+		// The matches the GIN index would visit, from the share of the
+		// rows this window added that matched (not of the whole window:
+		// a word of the last import, such as ATT&CK's, is dense in the
+		// newest rows and absent from the older ones). Once the window
+		// holds every row (or the planner has not counted them yet),
+		// that is what the window found, so the index is asked.
+		expected := int64(len(recent)) + (int64(len(recent))-found)*(max(rows, window)-window)/(window-walked)
 		if expected*searchVisitCost < window*(searchGrowth-1) {
 			break
 		}
+		found, walked = int64(len(recent)), window
 	}
 	// MATERIALIZED keeps the planner from walking the primary key for
 	// the ORDER BY: the matches come from the GIN index.
