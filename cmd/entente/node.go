@@ -69,14 +69,17 @@ func openNodeConfig(ctx context.Context, cfg config.Config, cfgFile string, logg
 	if err != nil {
 		return nil, nil, err
 	}
-	svc := newService(st, cfg, net, logger)
-	id, err := svc.Identity(ctx)
+	// A command's node does not outlive the command: no background
+	// warming (node.Config.OneShot).
+	nc := nodeConfig(cfg, net, 0)
+	nc.OneShot = true
+	id, err := node.New(st, nc, logger).Identity(ctx)
 	if err != nil {
 		st.Close()
 		return nil, nil, err
 	}
-	svc = newService(st, cfg, net, logger, id.ID)
-	return svc, st, nil
+	nc.Org = id.ID
+	return node.New(st, nc, logger), st, nil
 }
 
 // peerKeyMismatches counts the handshakes refused because a pinned peer
@@ -95,6 +98,12 @@ func newService(st store.Store, cfg config.Config, net *safety.Net, logger *slog
 // newServiceSkewed is newService with the node's clock moved by skew
 // (serve --test-clock-skew: drills run nodes whose clocks are wrong).
 func newServiceSkewed(st store.Store, cfg config.Config, net *safety.Net, logger *slog.Logger, skew time.Duration, org ...string) *node.Service {
+	return node.New(st, nodeConfig(cfg, net, skew, org...), logger)
+}
+
+// nodeConfig is the node service's configuration from cfg (see
+// newServiceSkewed).
+func nodeConfig(cfg config.Config, net *safety.Net, skew time.Duration, org ...string) node.Config {
 	nc := node.Config{
 		Title:            cfg.Title,
 		Description:      cfg.Description,
@@ -122,7 +131,7 @@ func newServiceSkewed(st store.Store, cfg config.Config, net *safety.Net, logger
 	if len(org) > 0 {
 		nc.Org = org[0]
 	}
-	return node.New(st, nc, logger)
+	return nc
 }
 
 // newLogger returns the structured logger of the process, on stderr: text

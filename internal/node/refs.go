@@ -44,6 +44,9 @@ const (
 // checked that the service is not closed (the worker is part of
 // s.prop.bg, which Close waits for).
 func (s *Service) relationshipsStored() {
+	if s.cfg.OneShot {
+		return
+	}
 	now := time.Now()
 	r := &s.refsBG
 	r.mu.Lock()

@@ -114,3 +114,45 @@ func TestRefsRefreshedAfterImport(t *testing.T) {
 		t.Errorf("the matrix marks %d techniques of APT28", marked)
 	}
 }
+
+// TestRefsOneShotLeavesIndex checks that a one-shot service (a CLI
+// command's) does not read just-imported relationships into the index in
+// the background, and that a view still finds them: the refresh is done
+// when asked.
+func TestRefsOneShotLeavesIndex(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	id, _, err := node.New(st, node.Config{}, nil).Init(ctx, "One-shot CERT", "FR", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := node.New(st, node.Config{Org: id.ID, OneShot: true}, nil)
+	t.Cleanup(s.Close)
+	const set = "intrusion-set--4e7a3b2c-0000-4000-8000-000000000001"
+	var objs []json.RawMessage
+	for i := range 5 {
+		objs = append(objs, json.RawMessage(`{"type":"relationship","spec_version":"2.1","id":"relationship--4e7a3b2c-0000-4000-8000-00000000010`+string(rune('0'+i))+`",`+
+			`"created":"2024-01-01T00:00:00.000Z","modified":"2024-01-01T00:00:00.000Z","relationship_type":"uses",`+
+			`"source_ref":"`+set+`","target_ref":"attack-pattern--4e7a3b2c-0000-4000-8000-00000000020`+string(rune('0'+i))+`"}`))
+	}
+	if _, err := s.ImportObjects(ctx, node.LocalAdmin(id.ID), node.CollectionIntel, objs); err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	// Four times the quiet period a service that is not one-shot waits
+	// before it refreshes.
+	time.Sleep(time.Second)
+	if got := s.RefsOf(set); len(got) != 0 {
+		t.Fatalf("a one-shot service refreshed its index in the background: %d relationships", len(got))
+	}
+	_, analyst := key(t, s, entente.RoleAnalyst)
+	if _, err := s.Matrix(ctx, analyst, set); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.RefsOf(set); len(got) != len(objs) {
+		t.Errorf("after a view the index holds %d of the %d relationships", len(got), len(objs))
+	}
+}

@@ -89,6 +89,12 @@ type Config struct {
 	// wired by the caller), for matching against the sets of the
 	// partners that grant this node blind access ([Service.BlindPeer]).
 	DialBlind func(p federation.Peer) blind.Peer
+	// OneShot is set for a service that serves one command and exits
+	// (the CLI's verbs other than serve): background work whose only
+	// use is to make this process's later requests cheaper, such as
+	// reading just-stored relationships into the reference index
+	// (refs.go), is skipped; what it would have done is done when asked.
+	OneShot bool
 }
 
 // Defaults of Config.
