@@ -23,12 +23,7 @@ func TestSearchFiltersInBrowser(t *testing.T) {
 	cons := watchConsole(t, ctx)
 	sourced := storeSourced(t, tn)
 	signIn(t, ctx, tn.srv.URL, tn.keys[entente.RoleAnalyst])
-	results := func() []string {
-		var ids []string
-		step(t, ctx, "results", into(&ids, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#search-results tbody tr")].map(r => r.dataset.id)`)))
-		slices.Sort(ids)
-		return ids
-	}
+	results := func() []string { return rowIDs(t, ctx, "#search-results") }
 	all := []string{threats[0].indicator, threats[1].indicator, sourced}
 	slices.Sort(all)
 	for _, c := range []struct {
@@ -80,12 +75,7 @@ func TestBrowseFiltersInBrowser(t *testing.T) {
 	cons := watchConsole(t, ctx)
 	sourced := storeSourced(t, tn)
 	signIn(t, ctx, tn.srv.URL, tn.keys[entente.RoleAnalyst])
-	results := func() []string {
-		var ids []string
-		step(t, ctx, "results", into(&ids, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#browse-results tbody tr")].map(r => r.dataset.id)`)))
-		slices.Sort(ids)
-		return ids
-	}
+	results := func() []string { return rowIDs(t, ctx, "#browse-results") }
 	all := []string{threats[0].indicator, threats[1].indicator, sourced}
 	slices.Sort(all)
 	for _, c := range []struct {
@@ -169,4 +159,14 @@ func setControls(kv ...string) chromedp.Action[chromedp.Void] {
 func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// rowIDs returns the sorted object ids of the rows of the results table
+// table (a CSS selector).
+func rowIDs(t *testing.T, ctx context.Context, table string) []string {
+	t.Helper()
+	var ids []string
+	step(t, ctx, "results", into(&ids, chromedp.Evaluate[[]string](`[...document.querySelectorAll("`+table+` tbody tr")].map(r => r.dataset.id)`)))
+	slices.Sort(ids)
+	return ids
 }

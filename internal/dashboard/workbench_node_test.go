@@ -1,11 +1,8 @@
 package dashboard_test
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/json"
-	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -22,19 +19,7 @@ import (
 // intel collection.
 func loadAttack(t testing.TB, tn *testNode) {
 	t.Helper()
-	f, err := os.Open(testutil.SharedData(t, "attack", "enterprise-attack-18.1.json.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := testutil.SharedGzip(t, "attack", "enterprise-attack-18.1.json.gz")
 	var objs []json.RawMessage
 	if err := stix.ScanBundle(data, func(_ int, raw json.RawMessage) error {
 		objs = append(objs, raw)

@@ -1,11 +1,8 @@
 package node_test
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/json"
-	"io"
-	"os"
 	"testing"
 	"time"
 
@@ -23,19 +20,7 @@ const attackAPT28 = "intrusion-set--bef4c620-0787-42a8-a96d-b7eb6e85917c"
 // to date with APT28's relationships in the background; the matrix
 // filtered by APT28 then marks exactly the techniques APT28 uses.
 func TestRefsRefreshedAfterImport(t *testing.T) {
-	f, err := os.Open(testutil.SharedData(t, "attack", "enterprise-attack-18.1.json.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := testutil.SharedGzip(t, "attack", "enterprise-attack-18.1.json.gz")
 	var objs []json.RawMessage
 	rels := map[string]bool{} // APT28's relationships
 	uses := map[string]bool{} // what APT28 uses

@@ -3,8 +3,10 @@
 package testutil
 
 import (
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -49,6 +51,26 @@ func SharedData(tb testing.TB, elem ...string) string {
 		tb.Skipf("shared data %s is not available (%v): set ENTENTE_SHARED_DATA or check out shared/ beside the repository", p, err)
 	}
 	return p
+}
+
+// SharedGzip returns the decompressed content of a gzip file under the
+// shared real data (see SharedData, which it skips like).
+func SharedGzip(tb testing.TB, elem ...string) []byte {
+	tb.Helper()
+	f, err := os.Open(SharedData(tb, elem...))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		tb.Fatalf("%s: %v", f.Name(), err)
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		tb.Fatalf("%s: %v", f.Name(), err)
+	}
+	return data
 }
 
 // DefaultPostgresURL is the server the CI machine runs.
