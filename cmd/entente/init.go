@@ -34,7 +34,7 @@ func cmdInit(ctx context.Context, env *Env, args []string) error {
 	if cfg.Data == "" && cfg.Store == "" {
 		return usagef("--data DIR (or --store URL) is required")
 	}
-	st, err := openStore(ctx, cfg.Data, cfg.Store)
+	st, err := openStore(ctx, cfg.Data, cfg.Store, true)
 	if err != nil {
 		return err
 	}

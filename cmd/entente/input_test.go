@@ -3,13 +3,20 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"testing/iotest"
+	"time"
 
+	"github.com/entente-cti/entente/internal/taxii"
 	"github.com/entente-cti/entente/internal/testutil"
 )
 
@@ -164,5 +171,133 @@ func TestMatchIndicatorsGzip(t *testing.T) {
 		if code != 1 || !strings.Contains(errs, want) {
 			t.Errorf("%s: exit %d, want 1 and %q:\n%s", name, code, want, errs)
 		}
+	}
+}
+
+// TestReadAllHuge reads inputs across the buffer's doublings, from
+// readers that hand out little at a time, whatever the size hint, and
+// passes a read error on.
+func TestReadAllHuge(t *testing.T) {
+	data := make([]byte, 5<<20+7) // past 2 MiB: huge-page advice applies
+	for i := range data {
+		data[i] = byte(i * 7 % 251)
+	}
+	tests := []struct {
+		name string
+		size int
+		hint int
+	}{
+		{"empty", 0, 0},
+		{"empty with a hint", 0, 1 << 20},
+		{"small, no hint", 100, 0},
+		{"first buffer exactly", 64 << 10, 0},
+		{"one past the first buffer", 64<<10 + 1, 0},
+		{"large, no hint", len(data), 0},
+		{"large, exact hint", len(data), len(data)},
+		{"large, hint too small", len(data), 1 << 20},
+		{"large, hint too large", len(data), 2 * len(data)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := readAllHuge(iotest.HalfReader(bytes.NewReader(data[:tt.size])), tt.hint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, data[:tt.size]) {
+				t.Fatalf("read %d bytes, not the %d written", len(got), tt.size)
+			}
+			if cap(got) != len(got) {
+				t.Errorf("capacity %d past the %d bytes read: appending would write into the buffer", cap(got), len(got))
+			}
+		})
+	}
+	broken := errors.New("disk on fire")
+	r := io.MultiReader(bytes.NewReader(data[:3<<20]), iotest.ErrReader(broken))
+	if _, err := readAllHuge(r, 0); !errors.Is(err, broken) {
+		t.Fatalf("error %v, want %v", err, broken)
+	}
+}
+
+// TestIngestOfflineBatches ingests, offline, more objects than fit in
+// two batches, with bad ones at the edges of batches: every valid object
+// is stored, every bad one rejected and named, in file order, though
+// later batches are handed over while earlier ones are still in the node.
+func TestIngestOfflineBatches(t *testing.T) {
+	const n = 2*ingestBatch + 2001
+	bad := map[int]string{ // position: what is wrong
+		0:                 "id",
+		ingestBatch - 1:   "id",
+		ingestBatch:       "type", // fails to decode: rejected before validation
+		2*ingestBatch - 1: "id",
+		2 * ingestBatch:   "type",
+		n - 1:             "id",
+	}
+	var b strings.Builder
+	b.WriteString(`{"type":"bundle","id":"bundle--0b1c7a4e-5b0e-4d52-9f1e-3a1e0d2c9b19","objects":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		id := fmt.Sprintf("indicator--00000000-0000-4000-8000-%012x", i)
+		typ := `"indicator"`
+		switch bad[i] {
+		case "id":
+			id = fmt.Sprintf("indicator--not-a-uuid-%d", i)
+		case "type":
+			typ = "5"
+		}
+		fmt.Fprintf(&b, `{"type":%s,"spec_version":"2.1","id":"%s","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","pattern":"[ipv4-addr:value = '10.2.%d.%d']","pattern_type":"stix","valid_from":"2026-01-01T00:00:00Z"}`,
+			typ, id, i>>8&255, i&255)
+	}
+	b.WriteString("]}")
+	path := filepath.Join(t.TempDir(), "batches.json")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	initNode(t, dir)
+	code, _, errs := run(t, nil, nil, "ingest", "--quiet", "--data", dir, path)
+	want := fmt.Sprintf("stored %d objects, rejected %d,", n-len(bad), len(bad))
+	if code != 1 || !strings.Contains(errs, want) {
+		t.Fatalf("exit %d, want 1 and %q:\n%s", code, want, errs)
+	}
+	// Each rejection is named, in file order.
+	at := 0
+	for _, i := range []int{0, ingestBatch - 1, 2*ingestBatch - 1, n - 1} {
+		line := fmt.Sprintf("rejected %s indicator--not-a-uuid-%d:", path, i)
+		k := strings.Index(errs[at:], line)
+		if k < 0 {
+			t.Fatalf("summary lacks %q after byte %d:\n%s", line, at, errs)
+		}
+		at += k + len(line)
+	}
+	if got := strings.Count(errs, "rejected "+path+" (no id)") + strings.Count(errs, "rejected "+path+" indicator--00000000-0000-4000-8000-"); got != 2 {
+		t.Errorf("%d rejections of the undecodable objects, want 2:\n%s", got, errs)
+	}
+}
+
+// TestCompletions hands a status to its waiter whether it completes
+// before or after the wait begins, and gives up when the wait's context
+// ends.
+func TestCompletions(t *testing.T) {
+	c := newCompletions()
+	early := &taxii.Status{ID: "early", Status: taxii.StatusComplete, SuccessCount: 1}
+	c.complete(early)
+	c.complete(early) // told twice: never blocks the node's writer
+	if st, err := c.wait(t.Context(), "early"); err != nil || st != early {
+		t.Fatalf("early: %v, %v", st, err)
+	}
+	late := &taxii.Status{ID: "late", Status: taxii.StatusComplete, SuccessCount: 2}
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		c.complete(late)
+	}()
+	if st, err := c.wait(t.Context(), "late"); err != nil || st != late {
+		t.Fatalf("late: %v, %v", st, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+	defer cancel()
+	if _, err := c.wait(ctx, "never"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("never: %v", err)
 	}
 }

@@ -22,8 +22,9 @@ import (
 )
 
 // openStore opens the node's store: PostgreSQL when url is set, else the
-// embedded SQLite store in dir.
-func openStore(ctx context.Context, dir, url string) (store.Store, error) {
+// embedded SQLite store in dir. oneShot says the process writes and
+// exits (an offline command, not serve): see [sqlite.OpenOneShot].
+func openStore(ctx context.Context, dir, url string, oneShot bool) (store.Store, error) {
 	if url != "" {
 		st, err := postgres.Open(ctx, url)
 		if err != nil {
@@ -34,7 +35,11 @@ func openStore(ctx context.Context, dir, url string) (store.Store, error) {
 	if dir == "" {
 		return nil, usagef("--data DIR (or --store postgres://…) is required")
 	}
-	st, err := sqlite.Open(ctx, dir)
+	open := sqlite.Open
+	if oneShot {
+		open = sqlite.OpenOneShot
+	}
+	st, err := open(ctx, dir)
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", dir, err)
 	}
@@ -65,7 +70,7 @@ func openNodeConfig(ctx context.Context, cfg config.Config, cfgFile string, logg
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := openStore(ctx, cfg.Data, cfg.Store)
+	st, err := openStore(ctx, cfg.Data, cfg.Store, true)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -108,7 +108,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	logger := newLogger(env, cfg.LogLevel, cfg.LogFormat)
 	logger.Info("safety net", "rules", len(guard.Rules()), "iana", cfg.Safety.IANA, "networks", cfg.Safety.Networks)
 
-	st, err := openStore(ctx, cfg.Data, cfg.Store)
+	st, err := openStore(ctx, cfg.Data, cfg.Store, false)
 	if err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ func runWALLoad(t *testing.T, opts walOptions, d time.Duration, readers int) wal
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := open(ctx, dir, opts)
+	s, err := open(ctx, dir, opts, serveWriter)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestWALHeldReadsProceed(t *testing.T) {
 	// A wait far longer than the test: only reopening lets them through.
 	opts := defaultWAL
 	opts.wait = time.Minute
-	s, err := open(ctx, t.TempDir(), opts)
+	s, err := open(ctx, t.TempDir(), opts, serveWriter)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestWALHeldReadsProceed(t *testing.T) {
 func TestWALLongReadBoundsCheckpoint(t *testing.T) {
 	ctx := context.Background()
 	opts := walOptions{limit: 256 << 10, interval: 20 * time.Millisecond, wait: 100 * time.Millisecond, turn: time.Second, retry: 100 * time.Millisecond}
-	s, err := open(ctx, t.TempDir(), opts)
+	s, err := open(ctx, t.TempDir(), opts, serveWriter)
 	if err != nil {
 		t.Fatal(err)
 	}
