@@ -123,19 +123,6 @@ func collectionSeq(ctx context.Context, q interface {
 	return seq, id, nil
 }
 
-// readCollectionSeq is collectionSeq on the read pool, through its
-// prepared statement (every page read asks).
-func (s *Store) readCollectionSeq(ctx context.Context, idOrAlias string) (seq int64, id string, err error) {
-	err = s.r.collectionSeq.QueryRowContext(ctx, idOrAlias).Scan(&seq, &id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, "", entente.Errorf(entente.ENOTFOUND, "collection %q not found", idOrAlias)
-	}
-	if err != nil {
-		return 0, "", fmt.Errorf("find collection %s: %w", idOrAlias, err)
-	}
-	return seq, id, nil
-}
-
 type scanner interface{ Scan(dest ...any) error }
 
 func scanCollection(r scanner) (entente.Collection, error) {

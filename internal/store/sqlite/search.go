@@ -175,7 +175,7 @@ func (s *Store) searchOn(ctx context.Context, db querier, q store.SearchQuery) (
 	if len(q.Collections) > 0 {
 		var seqs []string
 		for _, c := range q.Collections {
-			seq, _, err := s.readCollectionSeq(ctx, c)
+			seq, _, err := collectionSeq(ctx, s.read, c)
 			if entente.ErrorCode(err) == entente.ENOTFOUND {
 				continue
 			}
