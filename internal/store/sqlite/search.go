@@ -61,18 +61,24 @@ func searchField(raw []byte, field string) string {
 	return ""
 }
 
-// keysJSON returns the keys of a SearchDoc's Keys as a JSON array.
-func keysJSON(keys string) string {
+// searchKeys returns the distinct keys of a SearchDoc's Keys, in order.
+func searchKeys(keys string) []string {
 	var list []string
 	for k := range strings.SplitSeq(strings.Trim(keys, "|"), "|") {
 		if k != "" && !slices.Contains(list, k) {
 			list = append(list, k)
 		}
 	}
-	b, _ := json.Marshal(list)
+	return list
+}
+
+// keysJSON returns the keys of a SearchDoc's Keys as a JSON array.
+func keysJSON(keys string) string {
+	list := searchKeys(keys)
 	if list == nil {
 		return "[]"
 	}
+	b, _ := json.Marshal(list)
 	return string(b)
 }
 
