@@ -7,6 +7,7 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/store"
+	"github.com/entente-cti/entente/internal/store/storetest"
 )
 
 // TestQueryPlans checks that the page queries walk an index in
@@ -100,4 +101,64 @@ func explain(t *testing.T, s *Store, query string, args ...any) string {
 		plan = append(plan, detail)
 	}
 	return strings.Join(plan, "; ")
+}
+
+// TestObjectQueriesPrepareOnce checks that object queries of one shape
+// share one prepared statement whatever their ids and cursors (each GET
+// had a text of its own before, its id's hash written out, and SQLite
+// parsed it twice: to prepare it, and again because its bound LIMIT made
+// it re-prepare), that a full cache still answers, and that every answer
+// is right.
+func TestObjectQueriesPrepareOnce(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateCollection(ctx, entente.Collection{ID: "c1", Title: "One", ReadRoles: []entente.Role{entente.RoleAnalyst}}); err != nil {
+		t.Fatal(err)
+	}
+	objs := storetest.Indicators(t, 0, 40)
+	if _, err := s.AddObjects(ctx, "c1", objs); err != nil {
+		t.Fatal(err)
+	}
+	get := func(id string) {
+		t.Helper()
+		p, err := s.QueryObjects(ctx, entente.ObjectQuery{Collection: "c1", IDs: []string{id}})
+		if err != nil || len(p.Entries) != 1 || p.Entries[0].ID != id {
+			t.Fatalf("GET %s: %+v, %v", id, p.Entries, err)
+		}
+	}
+	for _, o := range objs {
+		get(o.ID)
+	}
+	if n := s.pages.len(); n != 1 {
+		t.Errorf("40 GETs by id left %d statements, want 1", n)
+	}
+	var seen int
+	for q := (entente.ObjectQuery{Collection: "c1", Limit: 7}); ; {
+		p, err := s.QueryObjects(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen += len(p.Entries)
+		if !p.More {
+			break
+		}
+		q.Next = p.Next
+	}
+	if seen != len(objs) || s.pages.len() != 3 {
+		t.Errorf("paging by 7: %d objects, %d statements; want %d objects, 3 statements (first page, GET, next pages)", seen, s.pages.len(), len(objs))
+	}
+	// A full cache prepares each new shape for its query alone.
+	s.pages.max = s.pages.len()
+	p, err := s.QueryObjects(ctx, entente.ObjectQuery{Collection: "c1", IDs: []string{objs[1].ID, objs[2].ID}})
+	if err != nil || len(p.Entries) != 2 {
+		t.Fatalf("GET of two ids with a full cache: %+v, %v", p.Entries, err)
+	}
+	if n := s.pages.len(); n != 3 {
+		t.Errorf("a full cache took a new statement: %d held", n)
+	}
+	get(objs[3].ID)
 }

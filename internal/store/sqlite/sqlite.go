@@ -56,6 +56,9 @@ type Store struct {
 	// preparing it each time costs tens of microseconds in modernc.
 	w writerStmts
 	r readerStmts
+	// pages are the statements of object queries on read (see
+	// stmtCache).
+	pages *stmtCache
 	// ids are the writer's sets of stored id hashes (see idSet).
 	ids idSets
 
@@ -137,7 +140,8 @@ func open(ctx context.Context, dir string, walOpts walOptions) (*Store, error) {
 	read.SetConnMaxIdleTime(0)
 	read.SetConnMaxLifetime(0)
 	s.read = read
-	if err := prepareAll(ctx, read, &s.r.collection, &s.r.status, &s.r.provenanceSome); err != nil {
+	s.pages = newStmtCache(read, 64)
+	if err := prepareAll(ctx, read, &s.r.collection, &s.r.collectionSeq, &s.r.status, &s.r.provenanceSome); err != nil {
 		read.Close()
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -332,7 +336,7 @@ func (s *Store) Close() error {
 	<-s.done
 	<-s.writerDone
 	_, _ = s.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-	return errors.Join(s.lookup.Close(), s.insert.Close(), s.w.close(), s.r.close(), s.ckpt.Close(), s.search.Close(), s.read.Close(), s.write.Close(), s.audit.close())
+	return errors.Join(s.lookup.Close(), s.insert.Close(), s.w.close(), s.r.close(), s.pages.close(), s.ckpt.Close(), s.search.Close(), s.read.Close(), s.write.Close(), s.audit.close())
 }
 
 // migrate applies the embedded migrations that the database lacks, each
@@ -521,14 +525,17 @@ func (w *writerStmts) close() error {
 
 // readerStmts are the statements every request runs.
 type readerStmts struct {
-	collection stmt // a collection by id or alias
-	status     stmt // a status resource's body
+	collection    stmt // a collection by id or alias
+	collectionSeq stmt // its seq and id
+	status        stmt // a status resource's body
 	// provenanceSome tells whether a collection holds received objects
 	// (every read by a partner asks, for every part of its page).
 	provenanceSome stmt
 }
 
-func (r *readerStmts) close() error { return closeAll(r.collection, r.status, r.provenanceSome) }
+func (r *readerStmts) close() error {
+	return closeAll(r.collection, r.collectionSeq, r.status, r.provenanceSome)
+}
 
 // collectionSQL finds a collection by id, else by alias.
 const collectionSQL = ` FROM collections WHERE id = ?1 OR alias = ?1 ORDER BY id = ?1 DESC LIMIT 1`
@@ -551,6 +558,7 @@ func newWriterStmts() writerStmts {
 func newReaderStmts() readerStmts {
 	return readerStmts{
 		collection:     stmt{sql: `SELECT ` + collectionColumns + collectionSQL},
+		collectionSeq:  stmt{sql: `SELECT seq, id` + collectionSQL},
 		status:         stmt{sql: `SELECT body FROM statuses WHERE id = ?`},
 		provenanceSome: stmt{sql: `SELECT EXISTS (SELECT 1 FROM provenance WHERE collection = ?)`},
 	}
