@@ -176,7 +176,8 @@ func (c gatedConnector) Connect(ctx context.Context) (driver.Conn, error) {
 // gatedConn is one connection whose statements pass a readGate. It is
 // used by one goroutine at a time, as database/sql guarantees.
 //
-// It keeps the queries it ran prepared (stmts, at most stmtCacheSize):
+// It keeps the queries it ran twice prepared (stmts, at most
+// stmtCacheSize):
 // database/sql prepares a query given as text anew at each call, and
 // SQLite's parser was a quarter of the CPU of the federation drill,
 // spent reading the same few page and lookup queries again and again.
@@ -190,6 +191,10 @@ type gatedConn struct {
 	// uses (the least recently used is closed to make room).
 	stmts map[string]*cachedStmt
 	tick  uint64
+	// once holds the queries run once and not kept: a query is kept at
+	// its second run, so that queries holding values (one lookup's ids)
+	// do not push the others out.
+	once map[string]struct{}
 }
 
 // stmtCacheSize bounds the statements a read connection keeps prepared;
@@ -211,7 +216,7 @@ type cachedStmt struct {
 }
 
 // cached returns the prepared statement of query, preparing and keeping
-// it when there is none; nil when query is not to be kept or its
+// it at its second run; nil when query is not (yet) to be kept or its
 // statement is busy.
 func (c *gatedConn) cached(ctx context.Context, query string) (*cachedStmt, error) {
 	if len(query) > maxCachedQuery {
@@ -225,6 +230,14 @@ func (c *gatedConn) cached(ctx context.Context, query string) (*cachedStmt, erro
 		cs.used = c.tick
 		return cs, nil
 	}
+	if _, ok := c.once[query]; !ok {
+		if c.once == nil || len(c.once) >= 4*stmtCacheSize {
+			c.once = map[string]struct{}{}
+		}
+		c.once[query] = struct{}{}
+		return nil, nil
+	}
+	delete(c.once, query)
 	st, err := c.in.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err

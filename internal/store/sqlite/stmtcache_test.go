@@ -10,7 +10,7 @@ import (
 )
 
 // TestGatedConnKeepsStatements: a read connection keeps the queries it
-// runs prepared, at most stmtCacheSize of them, and gives the same
+// runs twice prepared, at most stmtCacheSize of them, and gives the same
 // answers as before: a query run again while its first rows are open (in
 // a transaction) gets its own statement, a failing query leaves nothing
 // kept, a long query is not kept, and a kept statement holds no snapshot
@@ -62,7 +62,12 @@ func TestGatedConnKeepsStatements(t *testing.T) {
 		run  func(t *testing.T)
 		kept int // statements kept afterwards
 	}{
-		{"the same query twice: one statement, both answers right", func(t *testing.T) {
+		{"a query run once is not kept", func(t *testing.T) {
+			if got := value(conn, 5); got != "v5" {
+				t.Fatalf("k=5: %q", got)
+			}
+		}, 0},
+		{"run again: kept, the answers right", func(t *testing.T) {
 			for _, k := range []int{3, 77} {
 				if got, want := value(conn, k), fmt.Sprint("v", k); got != want {
 					t.Fatalf("k=%d: %q, want %q", k, got, want)
@@ -82,6 +87,13 @@ func TestGatedConnKeepsStatements(t *testing.T) {
 			}
 			defer tx.Rollback()
 			const q = `SELECT k FROM t WHERE k < ? ORDER BY k`
+			for range 2 { // kept from the second run
+				rows, err := tx.QueryContext(ctx, q, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows.Close()
+			}
 			outer, err := tx.QueryContext(ctx, q, 10)
 			if err != nil {
 				t.Fatal(err)
@@ -115,8 +127,10 @@ func TestGatedConnKeepsStatements(t *testing.T) {
 			}
 		}, 2},
 		{"a failing query is not kept", func(t *testing.T) {
-			if _, err := conn.QueryContext(ctx, `SELECT nope FROM t`); err == nil {
-				t.Fatal("a query of a missing column passed")
+			for range 3 {
+				if _, err := conn.QueryContext(ctx, `SELECT nope FROM t`); err == nil {
+					t.Fatal("a query of a missing column passed")
+				}
 			}
 		}, 2},
 		{"a long query is not kept", func(t *testing.T) {
@@ -124,16 +138,20 @@ func TestGatedConnKeepsStatements(t *testing.T) {
 			for i := 0; len(q) <= maxCachedQuery; i++ {
 				q += fmt.Sprintf(", %d", -2-i)
 			}
-			var n int
-			if err := conn.QueryRowContext(ctx, q+`)`).Scan(&n); err != nil || n != 100 {
-				t.Fatalf("count %d, %v; want 100", n, err)
+			for range 2 {
+				var n int
+				if err := conn.QueryRowContext(ctx, q+`)`).Scan(&n); err != nil || n != 100 {
+					t.Fatalf("count %d, %v; want 100", n, err)
+				}
 			}
 		}, 2},
 		{"bounded: the least recently used make room", func(t *testing.T) {
 			for i := range 2 * stmtCacheSize {
-				var n int
-				if err := conn.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) + %d FROM t`, i)).Scan(&n); err != nil || n != 100+i {
-					t.Fatalf("query %d: %d, %v", i, n, err)
+				for range 2 {
+					var n int
+					if err := conn.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) + %d FROM t`, i)).Scan(&n); err != nil || n != 100+i {
+						t.Fatalf("query %d: %d, %v", i, n, err)
+					}
 				}
 			}
 		}, stmtCacheSize},
