@@ -279,7 +279,16 @@ func pageQuery(coll int64, after store.Cursor, q entente.ObjectQuery, limit int)
 		}
 		w.add(`date_added > ?`, n)
 	}
-	if len(q.IDs) > 0 {
+	switch {
+	case len(q.IDs) > 0 && len(q.IDs) <= maxIDSeek:
+		// Bound, not written into the query: a lookup of n ids is then
+		// the same text whatever the ids, which the read connections
+		// keep prepared (gatedConn) instead of parsing it anew.
+		w.conds = append(w.conds, `id_hash IN (`+placeholders(len(q.IDs))+`)`)
+		for _, id := range q.IDs {
+			w.args = append(w.args, idHash(id))
+		}
+	case len(q.IDs) > 0:
 		hashes := make([]string, len(q.IDs))
 		for i, id := range q.IDs {
 			hashes[i] = strconv.FormatInt(idHash(id), 10)
