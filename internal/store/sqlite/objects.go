@@ -209,7 +209,7 @@ func (s *Store) QueryObjects(ctx context.Context, q entente.ObjectQuery) (entent
 	if err != nil {
 		return entente.Page{}, err
 	}
-	rows, err := s.pages.query(ctx, query, args...)
+	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return entente.Page{}, fmt.Errorf("query collection %s: %w", q.Collection, err)
 	}
@@ -287,8 +287,9 @@ func pageQuery(coll int64, after store.Cursor, q entente.ObjectQuery, limit int)
 		}
 		w.conds = append(w.conds, `id_hash IN (`+strings.Join(hashes, ",")+`)`)
 	case len(q.IDs) > 0:
-		// Bound, so that a query by a few ids keeps one text whatever
-		// the ids (its statement is prepared once: see stmtCache).
+		// Bound, not written into the query: a lookup of n ids is then
+		// the same text whatever the ids, which the read connections
+		// keep prepared (gatedConn) instead of parsing it anew.
 		w.conds = append(w.conds, `id_hash IN (`+placeholders(len(q.IDs))+`)`)
 		for _, id := range q.IDs {
 			w.args = append(w.args, idHash(id))

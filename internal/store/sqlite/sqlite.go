@@ -56,9 +56,6 @@ type Store struct {
 	// preparing it each time costs tens of microseconds in modernc.
 	w writerStmts
 	r readerStmts
-	// pages are the statements of object queries on read (see
-	// stmtCache).
-	pages *stmtCache
 	// ids are the writer's sets of stored id hashes (see idSet).
 	ids idSets
 
@@ -140,7 +137,6 @@ func open(ctx context.Context, dir string, walOpts walOptions) (*Store, error) {
 	read.SetConnMaxIdleTime(0)
 	read.SetConnMaxLifetime(0)
 	s.read = read
-	s.pages = newStmtCache(read, 64)
 	if err := prepareAll(ctx, read, &s.r.collection, &s.r.collectionSeq, &s.r.status, &s.r.provenanceSome); err != nil {
 		read.Close()
 		write.Close()
@@ -336,7 +332,7 @@ func (s *Store) Close() error {
 	<-s.done
 	<-s.writerDone
 	_, _ = s.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-	return errors.Join(s.lookup.Close(), s.insert.Close(), s.w.close(), s.r.close(), s.pages.close(), s.ckpt.Close(), s.search.Close(), s.read.Close(), s.write.Close(), s.audit.close())
+	return errors.Join(s.lookup.Close(), s.insert.Close(), s.w.close(), s.r.close(), s.ckpt.Close(), s.search.Close(), s.read.Close(), s.write.Close(), s.audit.close())
 }
 
 // migrate applies the embedded migrations that the database lacks, each
