@@ -136,6 +136,7 @@ func (s *Store) writer() {
 			// Idle: one batch, then the next at once unless an
 			// addition comes first.
 			behind = !s.indexSearchBatch()
+			s.wal.afterWrite()
 			wait = 0
 			continue
 		case <-s.stop:
@@ -165,7 +166,9 @@ func (s *Store) writer() {
 				break gather
 			}
 		}
+		s.wal.writing.Store(true)
 		s.commitGroup(group)
+		s.wal.writing.Store(false)
 		for _, r := range group {
 			if r.onDone != nil {
 				r.onDone(r.out, r.err)
@@ -178,6 +181,9 @@ func (s *Store) writer() {
 			// A constant load: the index keeps up a batch at a time.
 			behind = !s.indexSearchBatch()
 		}
+		// Before the next group: the log within its limit (see
+		// walKeeper.afterWrite).
+		s.wal.afterWrite()
 	}
 }
 
