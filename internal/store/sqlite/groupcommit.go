@@ -135,8 +135,10 @@ func (s *Store) writer() {
 		case <-idle.C:
 			// Idle: one batch, then the next at once unless an
 			// addition comes first.
+			s.wal.writing.Store(true)
 			behind = !s.indexSearchBatch()
-			s.wal.afterWrite()
+			s.wal.afterWrite(!behind)
+			s.wal.writing.Store(false)
 			wait = 0
 			continue
 		case <-s.stop:
@@ -168,7 +170,6 @@ func (s *Store) writer() {
 		}
 		s.wal.writing.Store(true)
 		s.commitGroup(group)
-		s.wal.writing.Store(false)
 		for _, r := range group {
 			if r.onDone != nil {
 				r.onDone(r.out, r.err)
@@ -183,7 +184,8 @@ func (s *Store) writer() {
 		}
 		// Before the next group: the log within its limit (see
 		// walKeeper.afterWrite).
-		s.wal.afterWrite()
+		s.wal.afterWrite(false)
+		s.wal.writing.Store(false)
 	}
 }
 

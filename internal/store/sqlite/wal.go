@@ -96,7 +96,8 @@ type walKeeper struct {
 	// when writes have stopped.
 	byWriter bool
 
-	// writing is set while the writer goroutine runs a transaction: the
+	// writing is set while the writer goroutine is busy (a group of
+	// additions, a batch of the search index, its own emptying): the
 	// file is not idle then, however long since the last commit.
 	writing atomic.Bool
 	// running serialises the checkpoints of the file: two at once, one
@@ -114,8 +115,9 @@ type walKeeper struct {
 	// pending those it left uncopied; clean is when one last left none.
 	frames, pending int64
 	clean           time.Time
-	// failed is when the last emptying checkpoint gave up (zero when
-	// the last one completed).
+	// failed is when the last emptying checkpoint gave up waiting for
+	// readers, or failed (zero when the last one completed): the writer
+	// waits walOptions.retry before it tries again.
 	failed time.Time
 	// pageSize is the database's page size (a frame holds one page).
 	pageSize int64
@@ -223,13 +225,21 @@ func (k *walKeeper) tick(now time.Time, dirty bool) {
 // frames in use from the log's index (inUse), and there is no turn to
 // wait for: the log passes its limit by at most one of its transactions. One that gives up (a
 // reader) is retried after walOptions.retry, or at the writer's next turn
-// once the log passes hardBound times its limit.
-func (k *walKeeper) afterWrite() {
+// once the log passes hardBound times its limit. When the writer has
+// nothing more to do (idle), it also truncates a log file left larger
+// than the limit, as the ticks would a second later.
+func (k *walKeeper) afterWrite(idle bool) {
 	if k.opts.keeperEmpties {
 		return
 	}
 	used, ok := k.inUse()
-	if !ok || used <= k.opts.limit {
+	mode := "RESTART"
+	switch {
+	case ok && used > k.opts.limit:
+	case idle && k.size() > k.opts.limit:
+		// Nothing more to write: no commit will come to cut the file.
+		mode = "TRUNCATE"
+	default:
 		return
 	}
 	now := time.Now()
@@ -239,7 +249,7 @@ func (k *walKeeper) afterWrite() {
 	if wait {
 		return
 	}
-	k.runOwn(now, "RESTART", true)
+	k.runOwn(now, mode, true)
 }
 
 // inUse returns the bytes of log in use now, read from the header of the
@@ -302,7 +312,9 @@ func (k *walKeeper) runOwn(now time.Time, mode string, own bool) {
 			k.incomplete++
 			k.gaveUp[why]++
 			k.next = now.Add(k.opts.retry)
-			k.failed = now
+			if why != gaveUpWriter {
+				k.failed = now
+			}
 		}
 		return
 	}
@@ -312,7 +324,9 @@ func (k *walKeeper) runOwn(now time.Time, mode string, own bool) {
 		k.incomplete++
 		k.gaveUp[why]++
 		k.next = now.Add(k.opts.retry)
-		k.failed = now
+		if why != gaveUpWriter {
+			k.failed = now
+		}
 	case empties:
 		k.truncations++
 		k.failed = time.Time{}

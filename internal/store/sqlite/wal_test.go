@@ -194,9 +194,9 @@ func TestWALBoundedUnderConstantReads(t *testing.T) {
 // (walKeeper.afterWrite), whatever the keeper's ticks do: here they never
 // come, as when every emptying of theirs gives up waiting for its turn at
 // the writer connection while the writer commits group after group
-// (issue 16, D4: the log reached 150 MiB against a limit of 64). The
-// control has only the ticks empty the log, as before: it grows past
-// twice its limit.
+// (issue 16, D4: the log reached 150 MiB against a limit of 64); and
+// once idle, the writer truncates it. The control has only the ticks
+// empty the log, as before: it grows past twice its limit.
 func TestWALWriterEmptiesLog(t *testing.T) {
 	const (
 		d       = 3 * time.Second
@@ -229,6 +229,9 @@ func TestWALWriterEmptiesLog(t *testing.T) {
 			}
 			if got.maxWAL > 2*limit {
 				t.Errorf("WAL reached %d bytes, more than twice the limit %d", got.maxWAL, limit)
+			}
+			if got.idleWAL > limit {
+				t.Errorf("WAL holds %d bytes once the writer is idle, limit %d", got.idleWAL, limit)
 			}
 			if l.Truncations == 0 || l.Incomplete > 0 {
 				t.Errorf("emptyings: %d completed, %d gave up; want some and none", l.Truncations, l.Incomplete)
