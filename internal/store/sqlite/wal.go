@@ -229,16 +229,17 @@ func (k *walKeeper) tick(now time.Time, dirty bool) {
 // nothing more to do (idle), it also truncates a log file left larger
 // than the limit, as the ticks would a second later.
 func (k *walKeeper) afterWrite(idle bool) {
+	var mode string
 	if k.opts.keeperEmpties {
 		return
 	}
 	used, ok := k.inUse()
-	mode := "RESTART"
 	switch {
-	case ok && used > k.opts.limit:
 	case idle && k.size() > k.opts.limit:
 		// Nothing more to write: no commit will come to cut the file.
 		mode = "TRUNCATE"
+	case ok && used > k.opts.limit:
+		mode = "RESTART"
 	default:
 		return
 	}

@@ -231,7 +231,7 @@ func TestWALWriterEmptiesLog(t *testing.T) {
 				t.Errorf("WAL reached %d bytes, more than twice the limit %d", got.maxWAL, limit)
 			}
 			if got.idleWAL > limit {
-				t.Errorf("WAL holds %d bytes once the writer is idle, limit %d", got.idleWAL, limit)
+				t.Errorf("WAL holds %d bytes once the writer is idle, limit %d: %+v", got.idleWAL, limit, got.stats)
 			}
 			if l.Truncations == 0 || l.Incomplete > 0 {
 				t.Errorf("emptyings: %d completed, %d gave up; want some and none", l.Truncations, l.Incomplete)
