@@ -234,6 +234,13 @@ func (k *walKeeper) afterWrite(idle bool) {
 		return
 	}
 	used, ok := k.inUse()
+	if !ok {
+		// No index to read (another VFS, say): what the ticks' last
+		// passive checkpoint found in use.
+		k.mu.Lock()
+		used, ok = k.used(), true
+		k.mu.Unlock()
+	}
 	switch {
 	case idle && k.size() > k.opts.limit:
 		// Nothing more to write: no commit will come to cut the file.
