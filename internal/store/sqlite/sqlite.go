@@ -183,6 +183,9 @@ func open(ctx context.Context, dir string, walOpts walOptions) (*Store, error) {
 		ckpt.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
+	// The writer goroutine empties the objects' log between its
+	// transactions (walKeeper.afterWrite).
+	s.wal.byWriter = true
 	s.stop = make(chan struct{})
 	s.done = make(chan struct{})
 	s.adds = make(chan *addRequest, queueDepth)
