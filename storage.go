@@ -23,6 +23,11 @@ type WALStats struct {
 	// emptied the log, and Incomplete the truncating ones that gave up
 	// waiting for readers or the writer (a later one retries).
 	Checkpoints, Truncations, Incomplete int64
+	// The incomplete ones by what they gave up waiting for: the writer
+	// (its transaction outlasted the wait), reads in flight when new
+	// ones were held back (a long read), readers of older snapshots that
+	// SQLite still found once those had finished, or an error.
+	GaveUpWriter, GaveUpReads, GaveUpSnapshots, GaveUpError int64
 	// ReadsHeld counts the reads held back while a checkpoint emptied
 	// the log (so that the readers of older snapshots could finish), and
 	// ReadsHeldTime is how long they waited in all.

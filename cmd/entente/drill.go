@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -73,6 +74,7 @@ func cmdDrill(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&cfg.Quota, "quota", drill.DefaultQuota, "sightings per correlation window a CERT lets each constituent add (negative: none)")
 	jsonOut := fs.String("json", "", "write the figures as JSON to FILE")
 	svgOut := fs.String("svg", "", "write a chart of the propagation (SVG) to FILE")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the drill (every node, in-process mode) to FILE")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -101,6 +103,17 @@ func cmdDrill(ctx context.Context, env *Env, args []string) error {
 		cfg.Progress = bars
 		cfg.OnProgress = bars.update
 		defer bars.finish()
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	res, err := drill.Run(ctx, cfg)
 	if err != nil {

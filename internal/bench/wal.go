@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -136,9 +137,53 @@ func walWorkload(ctx context.Context, e *Env) error {
 	if m, err := l.walMetrics(ctx, node.URL); err != nil {
 		e.Logf("WAL metrics: %v", err)
 	} else {
-		e.Logf("/metrics after the load: %s", m)
+		e.Logf("/metrics after the load: %s", strings.Join(m, "; "))
+		emitEmptyings(e, m)
 	}
 	return nil
+}
+
+// emitEmptyings emits the objects' log's emptying checkpoints, completed
+// and given up, by what they waited for, from the node's metrics lines
+// (builds that do not count them emit none).
+func emitEmptyings(e *Env, lines []string) {
+	const db = `database="objects"`
+	value := func(name string, labels ...string) (float64, bool) {
+		for _, line := range lines {
+			rest, ok := strings.CutPrefix(line, name+"{")
+			if !ok {
+				continue
+			}
+			ls, v, ok := strings.Cut(rest, "} ")
+			if !ok {
+				continue
+			}
+			match := true
+			for _, l := range labels {
+				match = match && strings.Contains(ls, l)
+			}
+			if f, err := strconv.ParseFloat(v, 64); match && err == nil {
+				return f, true
+			}
+		}
+		return 0, false
+	}
+	if n, ok := value("entente_store_wal_truncations_total", db); ok {
+		e.Emit(Figure{Name: "wal.emptyings.completed", Value: n, Unit: "checkpoints", Better: Info})
+	}
+	if n, ok := value("entente_store_wal_truncations_incomplete_total", db); ok {
+		var by []string
+		for _, why := range []string{"writer", "reads", "snapshots", "error"} {
+			if k, ok := value("entente_store_wal_truncations_gave_up_total", db, `waiting_for="`+why+`"`); ok {
+				by = append(by, fmt.Sprintf("%s %.0f", why, k))
+			}
+		}
+		note := "waiting for: " + strings.Join(by, ", ")
+		if len(by) == 0 {
+			note = "this build does not say what they waited for"
+		}
+		e.Emit(Figure{Name: "wal.emptyings.gave-up", Value: n, Unit: "checkpoints", Better: Lower, Note: note})
+	}
 }
 
 // resolve finds the API root and the first read/write collection.
@@ -350,13 +395,13 @@ func (l *mixedLoad) readObject(ctx context.Context, u string) {
 }
 
 // walMetrics returns the store's WAL lines of the node's /metrics.
-func (l *mixedLoad) walMetrics(ctx context.Context, base string) (string, error) {
+func (l *mixedLoad) walMetrics(ctx context.Context, base string) ([]string, error) {
 	resp, b, err := l.request(ctx, "GET", base+"/metrics", nil)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET /metrics: %s", resp.Status)
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
 	var keep []string
 	for _, line := range strings.Split(string(b), "\n") {
@@ -365,7 +410,7 @@ func (l *mixedLoad) walMetrics(ctx context.Context, base string) (string, error)
 		}
 	}
 	if len(keep) == 0 {
-		return "", errors.New("no entente_store_ metrics (this build does not expose them)")
+		return nil, errors.New("no entente_store_ metrics (this build does not expose them)")
 	}
-	return strings.Join(keep, "; "), nil
+	return keep, nil
 }

@@ -21,6 +21,7 @@ package drill
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -319,6 +320,28 @@ type TierResult struct {
 	AboveFloorP99Ms float64 `json:"above_floor_p99_ms"`
 	AboveFloorMaxMs float64 `json:"above_floor_max_ms"`
 	FloorMaxMs      float64 `json:"floor_max_ms"`
+	// Hops splits the samples' latency along the path an alert takes
+	// (in-process mode, where each node's store reports when it holds
+	// each sighting): see Hop.
+	Hops []Hop `json:"hops,omitempty"`
+}
+
+// Hop is one leg of the path from the threshold sighting to an alert at
+// a node, over the samples of a tier: the sighting reported, then held
+// by its reporter's CERT ("report"), by the CERT of the sample's node
+// ("cert-to-cert"; 0 at home), then the alert at the tier held by that
+// CERT, which raised it ("correlation": from the sighting's arrival,
+// including any wait for the other sightings the CERT needed), then by
+// the node ("alert-push"; 0 at the CERT itself). P50Ms, P99Ms and MaxMs
+// are over every sample; TailMs is the hop's mean over the slowest 1 %
+// of the samples (end to end), which says which hop makes the p99.
+type Hop struct {
+	Hop     string  `json:"hop"`
+	Samples int     `json:"samples"`
+	P50Ms   float64 `json:"p50_ms"`
+	P99Ms   float64 `json:"p99_ms"`
+	MaxMs   float64 `json:"max_ms"`
+	TailMs  float64 `json:"tail_mean_ms"`
 }
 
 // Fault is one node closed and reopened mid-drill.
@@ -508,6 +531,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		go func() { defer close(observed); f.observe(octx, every) }()
 	} else {
 		close(observed)
+		// Each node's store says when it holds each sighting: the
+		// latency's split along the path (Hop).
+		for _, s := range w.sightings {
+			f.rec.watchObject(s.ID)
+		}
 	}
 	defer func() { stopObserving(); <-observed }()
 	emitted, faults, err := f.replay(ctx, cfg, res)
@@ -801,6 +829,7 @@ func measure(res *Result, f *federation, t *truth, order []int, emitted []time.T
 		rank := r + 1
 		tr := TierResult{Tier: tier}
 		var lat, above []float64
+		var hops []hopSample
 		produced := map[string]bool{}
 		for i := range f.nodes {
 			f.rec.mu.Lock()
@@ -838,6 +867,9 @@ func measure(res *Result, f *federation, t *truth, order []int, emitted []time.T
 				fl := float64(f.floor(f.w.sightings[thrSighting].Org, i)) / float64(time.Millisecond)
 				lat = append(lat, ms)
 				above = append(above, ms-fl)
+				if h, ok := f.hops(f.w.sightings[thrSighting], thr, i, a, rank, at); ok {
+					hops = append(hops, hopSample{total: ms, legs: h})
+				}
 				tr.FloorMaxMs = math.Max(tr.FloorMaxMs, fl)
 			}
 			if all {
@@ -857,6 +889,7 @@ func measure(res *Result, f *federation, t *truth, order []int, emitted []time.T
 			sort.Float64s(above)
 			tr.AboveFloorP50Ms, tr.AboveFloorP99Ms, tr.AboveFloorMaxMs = pct(above, 0.50), pct(above, 0.99), above[len(above)-1]
 		}
+		tr.Hops = hopFigures(hops)
 		res.Tiers = append(res.Tiers, tr)
 	}
 	if p := res.Partition; p != nil && f.plan != nil {
@@ -899,6 +932,57 @@ func measure(res *Result, f *federation, t *truth, order []int, emitted []time.T
 	}
 }
 
+// hopNames name the legs of Hop, in path order.
+var hopNames = [...]string{"report", "cert-to-cert", "correlation", "alert-push"}
+
+// hopSample is one sample's latency (ms) and its legs.
+type hopSample struct {
+	total float64
+	legs  [len(hopNames)]float64
+}
+
+// hops splits the latency of alert at rank reaching node i (at) after
+// the threshold sighting s was reported (thr) along the legs of Hop. It
+// reports false when a time is missing (processes mode, where only
+// alerts are observed, or a sighting a CERT never held).
+func (f *federation) hops(s plannedSighting, thr time.Time, i int, alert string, rank int, at time.Time) ([len(hopNames)]float64, bool) {
+	var legs [len(hopNames)]float64
+	from, to := f.w.orgs[s.Org].Parent, f.w.orgs[i].Parent
+	t := [...]time.Time{thr, f.rec.seenAt(from, s.ID), f.rec.seenAt(to, s.ID), f.rec.held(to, alert, rank), at}
+	for k := range t {
+		if t[k].IsZero() {
+			return legs, false
+		}
+	}
+	for k := range legs {
+		legs[k] = float64(max(0, t[k+1].Sub(t[k]))) / float64(time.Millisecond)
+	}
+	return legs, true
+}
+
+// hopFigures sums up the legs of samples (see Hop).
+func hopFigures(samples []hopSample) []Hop {
+	if len(samples) == 0 {
+		return nil
+	}
+	slices.SortFunc(samples, func(a, b hopSample) int { return cmp.Compare(b.total, a.total) })
+	tail := samples[:max(1, len(samples)/100)]
+	out := make([]Hop, len(hopNames))
+	for k, name := range hopNames {
+		v := make([]float64, len(samples))
+		for j, s := range samples {
+			v[j] = s.legs[k]
+		}
+		sort.Float64s(v)
+		h := Hop{Hop: name, Samples: len(v), P50Ms: pct(v, 0.50), P99Ms: pct(v, 0.99), MaxMs: v[len(v)-1]}
+		for _, s := range tail {
+			h.TailMs += s.legs[k] / float64(len(tail))
+		}
+		out[k] = h
+	}
+	return out
+}
+
 // pct is the nearest-rank percentile of sorted values.
 func pct(sorted []float64, p float64) float64 {
 	k := int(math.Ceil(p*float64(len(sorted)))) - 1
@@ -932,6 +1016,15 @@ func Summary(wr io.Writer, res *Result) {
 	for _, t := range res.Tiers {
 		fmt.Fprintf(wr, "%-9s %8d %8d %9d %8d %9.0f %9.0f %9.0f %11.0f %11.0f %11.0f %10.0f\n", t.Tier, t.ExpectedAlerts, t.ProducedAlerts, t.DeliveredAlerts, t.Samples,
 			t.P50Ms, t.P99Ms, t.MaxMs, t.AboveFloorP50Ms, t.AboveFloorP99Ms, t.AboveFloorMaxMs, t.FloorMaxMs)
+	}
+	if slices.ContainsFunc(res.Tiers, func(t TierResult) bool { return len(t.Hops) > 0 }) {
+		fmt.Fprintf(wr, "\nWhere the time goes (ms; the tail is the slowest 1%% of samples, each hop's mean there):\n")
+		fmt.Fprintf(wr, "%-9s %-13s %9s %9s %9s %9s\n", "tier", "hop", "p50", "p99", "max", "tail")
+		for _, t := range res.Tiers {
+			for _, h := range t.Hops {
+				fmt.Fprintf(wr, "%-9s %-13s %9.0f %9.0f %9.0f %9.0f\n", t.Tier, h.Hop, h.P50Ms, h.P99Ms, h.MaxMs, h.TailMs)
+			}
+		}
 	}
 	if ar := res.Adversaries; ar != nil {
 		adversarySummary(wr, res)

@@ -82,6 +82,20 @@ func runDrill(t *testing.T, cfg drill.Config) *drill.Result {
 		if tr.Samples == 0 || tr.MaxMs < tr.P99Ms || tr.P99Ms < tr.P50Ms || tr.P50Ms < 0 {
 			t.Errorf("tier %s: figures out of order: %+v", tr.Tier, tr)
 		}
+		// In-process, every store says when it holds each sighting: the
+		// latency splits along the path, no leg longer than the whole.
+		if cfg.Processes {
+			continue
+		}
+		if len(tr.Hops) != 4 {
+			t.Errorf("tier %s: %d hops, want report, cert-to-cert, correlation, alert-push", tr.Tier, len(tr.Hops))
+			continue
+		}
+		for _, h := range tr.Hops {
+			if h.Samples == 0 || h.Samples > tr.Samples || h.MaxMs > tr.MaxMs+1 || h.MaxMs < h.P99Ms || h.P99Ms < h.P50Ms || h.P50Ms < 0 || h.TailMs > tr.MaxMs+1 {
+				t.Errorf("tier %s: hop %s out of order against the tier (%d samples, max %.0f ms): %+v", tr.Tier, h.Hop, tr.Samples, tr.MaxMs, h)
+			}
+		}
 	}
 	if res.PolicyViolations != 0 || res.EgressChecked == 0 {
 		t.Errorf("%d policy violations in %d egress records: %v", res.PolicyViolations, res.EgressChecked, res.Violations)

@@ -252,6 +252,14 @@ func (r *recorder) opinion(n int, o *stix.Object, now time.Time) {
 	}
 }
 
+// seenAt returns when node n first stored watched object id (zero if it
+// did not).
+func (r *recorder) seenAt(n int, id string) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seen[n][id]
+}
+
 // withdrawnAt returns when node n first stored alert withdrawn (zero if
 // it did not).
 func (r *recorder) withdrawnAt(n int, alert string) time.Time {

@@ -69,6 +69,7 @@ type walCollector struct {
 	bytes, limit, pending, lag           *prometheus.Desc
 	checkpoints, truncations, incomplete *prometheus.Desc
 	readsHeld, readsHeldTime             *prometheus.Desc
+	gaveUp                               *prometheus.Desc
 }
 
 // RegisterWALMetrics registers, on reg, gauges and counters of the
@@ -90,6 +91,8 @@ func RegisterWALMetrics(reg prometheus.Registerer, src entente.WALReporter) erro
 		incomplete:    prometheus.NewDesc("entente_store_wal_truncations_incomplete_total", "Truncating checkpoints that gave up waiting for the writer or for readers of older snapshots (retried later).", l, nil),
 		readsHeld:     prometheus.NewDesc("entente_store_wal_reads_held_total", "Reads held back while a truncating checkpoint waited for the readers of older snapshots.", l, nil),
 		readsHeldTime: prometheus.NewDesc("entente_store_wal_reads_held_seconds_total", "Time the reads held back by truncating checkpoints waited, in all.", l, nil),
+		gaveUp: prometheus.NewDesc("entente_store_wal_truncations_gave_up_total", "Truncating checkpoints that gave up, by what they waited for: the writer connection (writer), reads in flight (reads), readers of older snapshots SQLite still found (snapshots), or an error (error).",
+			[]string{"database", "waiting_for"}, nil),
 	}
 	if err := reg.Register(c); err != nil {
 		return fmt.Errorf("register WAL metrics: %w", err)
@@ -99,7 +102,7 @@ func RegisterWALMetrics(reg prometheus.Registerer, src entente.WALReporter) erro
 
 // Describe sends the collector's descriptions.
 func (c *walCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.bytes, c.limit, c.pending, c.lag, c.checkpoints, c.truncations, c.incomplete, c.readsHeld, c.readsHeldTime} {
+	for _, d := range []*prometheus.Desc{c.bytes, c.limit, c.pending, c.lag, c.checkpoints, c.truncations, c.incomplete, c.readsHeld, c.readsHeldTime, c.gaveUp} {
 		ch <- d
 	}
 }
@@ -116,5 +119,11 @@ func (c *walCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.incomplete, prometheus.CounterValue, float64(s.Incomplete), s.Database)
 		ch <- prometheus.MustNewConstMetric(c.readsHeld, prometheus.CounterValue, float64(s.ReadsHeld), s.Database)
 		ch <- prometheus.MustNewConstMetric(c.readsHeldTime, prometheus.CounterValue, s.ReadsHeldTime.Seconds(), s.Database)
+		for _, g := range []struct {
+			why string
+			n   int64
+		}{{"writer", s.GaveUpWriter}, {"reads", s.GaveUpReads}, {"snapshots", s.GaveUpSnapshots}, {"error", s.GaveUpError}} {
+			ch <- prometheus.MustNewConstMetric(c.gaveUp, prometheus.CounterValue, float64(g.n), s.Database, g.why)
+		}
 	}
 }

@@ -22,7 +22,7 @@ func TestWALMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	src := fixedWAL{
 		{Database: "objects", Bytes: 123456, LimitBytes: 64 << 20, PendingFrames: 7, CheckpointLag: 1500 * time.Millisecond, Checkpoints: 40, Truncations: 3, Incomplete: 1,
-			ReadsHeld: 12, ReadsHeldTime: 250 * time.Millisecond},
+			GaveUpWriter: 1, GaveUpReads: 2, GaveUpSnapshots: 3, GaveUpError: 4, ReadsHeld: 12, ReadsHeldTime: 250 * time.Millisecond},
 		{Database: "audit", Bytes: 0, LimitBytes: 64 << 20},
 	}
 	if err := httpapi.RegisterWALMetrics(reg, src); err != nil {
@@ -36,12 +36,17 @@ func TestWALMetrics(t *testing.T) {
 			"entente_store_wal_reads_held_total", "entente_store_wal_reads_held_seconds_total"} {
 			want[name+"/"+db] = 0
 		}
+		for _, why := range []string{"writer", "reads", "snapshots", "error"} {
+			want["entente_store_wal_truncations_gave_up_total/"+db+"/"+why] = 0
+		}
 	}
 	for k, v := range map[string]float64{
 		"entente_store_wal_bytes/objects": 123456, "entente_store_wal_limit_bytes/objects": 64 << 20, "entente_store_wal_limit_bytes/audit": 64 << 20,
 		"entente_store_wal_pending_frames/objects": 7, "entente_store_checkpoint_lag_seconds/objects": 1.5, "entente_store_checkpoints_total/objects": 40,
 		"entente_store_wal_truncations_total/objects": 3, "entente_store_wal_truncations_incomplete_total/objects": 1,
 		"entente_store_wal_reads_held_total/objects": 12, "entente_store_wal_reads_held_seconds_total/objects": 0.25,
+		"entente_store_wal_truncations_gave_up_total/objects/writer": 1, "entente_store_wal_truncations_gave_up_total/objects/reads": 2,
+		"entente_store_wal_truncations_gave_up_total/objects/snapshots": 3, "entente_store_wal_truncations_gave_up_total/objects/error": 4,
 	} {
 		want[k] = v
 	}
@@ -58,7 +63,8 @@ func TestWALMetrics(t *testing.T) {
 	}
 }
 
-// gather returns every metric of reg as name/database → value.
+// gather returns every metric of reg as name/database → value (and
+// /waiting_for, for the truncations given up).
 func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -68,7 +74,11 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	got := map[string]float64{}
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
-			got[mf.GetName()+"/"+m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			k := mf.GetName()
+			for _, l := range m.GetLabel() {
+				k += "/" + l.GetValue()
+			}
+			got[k] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
 		}
 	}
 	return got

@@ -601,3 +601,75 @@ func enableNotify(ctx context.Context, s *node.Service, opt notify.AlertOptions)
 	s.SetAlertNotifier(n)
 	return d, nil
 }
+
+// TestScanPassesOverCorrelated: the periodic scan does not correlate
+// again the sightings taken when they arrived (no duplicate in the
+// engine's counts, which it was, at every scan, for every sighting),
+// and still correlates those refused then: a sighting of an indicator
+// the node did not hold yet is taken once the indicator came.
+func TestScanPassesOverCorrelated(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clk := &clock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
+	s := node.New(st, node.Config{Now: clk.now, Dial: dial}, nil)
+	defer s.Close()
+	id, _, err := s.Init(ctx, "Alerting node", "FR", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := node.LocalAdmin(id.ID)
+	fixture := alertFixture()
+	indicator, rest := fixture[0], fixture[1:]
+	if stat, err := s.AddObjects(ctx, admin, node.CollectionIntel, rest); err != nil || stat.FailureCount > 0 {
+		t.Fatalf("store fixture: %v %+v", err, stat)
+	}
+	// scan runs the periodic scan a few times, then waits for the node.
+	scan := func() {
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); s.RunAlerts(rctx, 2*time.Millisecond) }()
+		time.Sleep(50 * time.Millisecond)
+		cancel()
+		<-done
+	}
+	steps := []struct {
+		name string
+		add  []json.RawMessage // pushed by a partner (organisation 3)
+		// want: the engine's counts of sightings accepted and duplicate.
+		accepted, duplicates uint64
+	}{
+		{"a sighting of an indicator not held: refused", []json.RawMessage{alertSighting(0, clk.now())}, 0, 0},
+		{"the indicator stored; a second sighting, taken", nil, 0, 0},
+		{"scans: the refused one taken, the taken one passed over", nil, 2, 0},
+		{"a third sighting, then scans: no duplicate", []json.RawMessage{alertSighting(2, clk.now())}, 3, 0},
+	}
+	for _, step := range steps {
+		t.Run(step.name, func(t *testing.T) {
+			switch {
+			case step.add != nil:
+				report(t, s, id, 3, step.add...)
+			case strings.HasPrefix(step.name, "the indicator"):
+				if stat, err := s.AddObjects(ctx, admin, node.CollectionIntel, []json.RawMessage{indicator}); err != nil || stat.FailureCount > 0 {
+					t.Fatalf("store indicator: %v %+v", err, stat)
+				}
+				report(t, s, id, 3, alertSighting(1, clk.now()))
+				return
+			}
+			if err := s.WaitIdle(ctx); err != nil {
+				t.Fatal(err)
+			}
+			scan()
+			stats, err := s.AlertStats(ctx, admin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stats.Accepted != step.accepted || stats.Duplicates != step.duplicates {
+				t.Errorf("engine: %d accepted, %d duplicates; want %d, %d", stats.Accepted, stats.Duplicates, step.accepted, step.duplicates)
+			}
+		})
+	}
+}

@@ -8,24 +8,35 @@ import (
 // maxTitle bounds a title, in bytes.
 const maxTitle = 300
 
+// TitleFields are the properties of an object that its title is made of
+// (see [Title]). A decoder that reads more of an object can embed it and
+// call [TitleFields.Title] instead of decoding the object twice.
+type TitleFields struct {
+	Type             string            `json:"type"`
+	Name             string            `json:"name"`
+	Value            json.RawMessage   `json:"value"`
+	Pattern          string            `json:"pattern"`
+	Abstract         string            `json:"abstract"`
+	Content          string            `json:"content"`
+	Opinion          string            `json:"opinion"`
+	RelationshipType string            `json:"relationship_type"`
+	Hashes           map[string]string `json:"hashes"`
+	SightingOfRef    string            `json:"sighting_of_ref"`
+}
+
 // Title returns how people call an object: its name; else its value (an
 // observable), pattern, abstract (a note), "opinion: …", relationship
 // type, a hash of a file or its content; else its type. Never its id alone.
 // Whitespace runs become one space and a long title is cut at 300 bytes.
 func Title(raw []byte) string {
-	var f struct {
-		Type             string            `json:"type"`
-		Name             string            `json:"name"`
-		Value            json.RawMessage   `json:"value"`
-		Pattern          string            `json:"pattern"`
-		Abstract         string            `json:"abstract"`
-		Content          string            `json:"content"`
-		Opinion          string            `json:"opinion"`
-		RelationshipType string            `json:"relationship_type"`
-		Hashes           map[string]string `json:"hashes"`
-		SightingOfRef    string            `json:"sighting_of_ref"`
-	}
+	var f TitleFields
 	_ = json.Unmarshal(raw, &f)
+	return f.Title()
+}
+
+// Title returns the title of the object these fields were decoded from
+// (see the function [Title]).
+func (f *TitleFields) Title() string {
 	var value string
 	if len(f.Value) > 0 && f.Value[0] == '"' {
 		_ = json.Unmarshal(f.Value, &value)

@@ -119,24 +119,16 @@ func SearchKey(text string) string {
 
 // docFields are the properties SearchDocOf reads.
 type docFields struct {
-	Type             string            `json:"type"`
-	Name             string            `json:"name"`
-	Aliases          []string          `json:"aliases"`
-	MitreAliases     []string          `json:"x_mitre_aliases"`
-	Description      string            `json:"description"`
-	Labels           []string          `json:"labels"`
-	Value            json.RawMessage   `json:"value"`
-	Hashes           map[string]string `json:"hashes"`
-	Pattern          string            `json:"pattern"`
-	Abstract         string            `json:"abstract"`
-	Content          string            `json:"content"`
-	Opinion          string            `json:"opinion"`
-	Explanation      string            `json:"explanation"`
-	RelationshipType string            `json:"relationship_type"`
-	CreatedByRef     string            `json:"created_by_ref"`
-	MarkingRefs      []string          `json:"object_marking_refs"`
-	ShortName        string            `json:"x_mitre_shortname"`
-	ExternalRefs     []struct {
+	stix.TitleFields
+	Aliases      []string `json:"aliases"`
+	MitreAliases []string `json:"x_mitre_aliases"`
+	Description  string   `json:"description"`
+	Labels       []string `json:"labels"`
+	Explanation  string   `json:"explanation"`
+	CreatedByRef string   `json:"created_by_ref"`
+	MarkingRefs  []string `json:"object_marking_refs"`
+	ShortName    string   `json:"x_mitre_shortname"`
+	ExternalRefs []struct {
 		SourceName string `json:"source_name"`
 		ExternalID string `json:"external_id"`
 	} `json:"external_references"`
@@ -196,7 +188,7 @@ func SearchDocOf(raw []byte) SearchDoc {
 		}
 	}
 	d.Body = strings.TrimSpace(strings.Join(body, " "))
-	d.Title = stix.Title(raw)
+	d.Title = f.Title()
 	d.Source = f.CreatedByRef
 	d.TLP = TLPOf(f.MarkingRefs)
 	return d

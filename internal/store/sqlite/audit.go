@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -292,7 +293,7 @@ func (s *Store) QueryAudit(ctx context.Context, q audit.Query) (audit.Page, erro
 	for {
 		where, args := auditWhere(q, from)
 		rows, err := s.audit.read.QueryContext(ctx, `SELECT seq, time, actor, action, partner, object_id, version, rule, detail, versions FROM audit WHERE `+
-			strings.Join(where, " AND ")+` ORDER BY seq LIMIT ?`, append(args, batch)...)
+			strings.Join(where, " AND ")+` ORDER BY seq LIMIT `+strconv.Itoa(batch), args...)
 		if err != nil {
 			return audit.Page{}, fmt.Errorf("query audit: %w", err)
 		}

@@ -113,7 +113,18 @@ func (s *Store) Collections(ctx context.Context) ([]entente.Collection, error) {
 func collectionSeq(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }, idOrAlias string) (seq int64, id string, err error) {
-	err = q.QueryRowContext(ctx, `SELECT seq, id FROM collections WHERE id = ? OR alias = ? ORDER BY id = ? DESC LIMIT 1`, idOrAlias, idOrAlias, idOrAlias).Scan(&seq, &id)
+	return scanCollectionSeq(q.QueryRowContext(ctx, `SELECT seq, id`+collectionSQL, idOrAlias), idOrAlias)
+}
+
+// readCollectionSeq is collectionSeq on the read pool, through its
+// prepared statement (every read of objects asks).
+func (s *Store) readCollectionSeq(ctx context.Context, idOrAlias string) (seq int64, id string, err error) {
+	return scanCollectionSeq(s.r.collectionSeq.QueryRowContext(ctx, idOrAlias), idOrAlias)
+}
+
+// scanCollectionSeq reads a collection's seq and id from row.
+func scanCollectionSeq(row *sql.Row, idOrAlias string) (seq int64, id string, err error) {
+	err = row.Scan(&seq, &id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", entente.Errorf(entente.ENOTFOUND, "collection %q not found", idOrAlias)
 	}

@@ -175,10 +175,110 @@ func (c gatedConnector) Connect(ctx context.Context) (driver.Conn, error) {
 
 // gatedConn is one connection whose statements pass a readGate. It is
 // used by one goroutine at a time, as database/sql guarantees.
+//
+// It keeps the queries it ran twice prepared (stmts, at most
+// stmtCacheSize):
+// database/sql prepares a query given as text anew at each call, and
+// SQLite's parser was a quarter of the CPU of the federation drill,
+// spent reading the same few page and lookup queries again and again.
+// A prepared statement holds no snapshot between its uses (its rows'
+// Close resets it), so the checkpoints the gate serves are not delayed.
 type gatedConn struct {
 	in   innerConn
 	g    *readGate
 	inTx bool // in a transaction, which passed the gate as a whole
+	// stmts are the queries kept prepared, by text; tick orders their
+	// uses (the least recently used is closed to make room).
+	stmts map[string]*cachedStmt
+	tick  uint64
+	// once holds the queries run once and not kept: a query is kept at
+	// its second run, so that queries holding values (one lookup's ids)
+	// do not push the others out.
+	once map[string]struct{}
+}
+
+// stmtCacheSize bounds the statements a read connection keeps prepared;
+// maxCachedQuery the length of a query kept (longer ones hold values,
+// such as the ids of a lookup, and are rarely run twice).
+const (
+	stmtCacheSize  = 64
+	maxCachedQuery = 2048
+)
+
+// cachedStmt is a query a gatedConn keeps prepared; busy while rows of
+// it are open (a transaction may run it again meanwhile: that run
+// prepares its own).
+type cachedStmt struct {
+	st   driver.Stmt
+	q    driver.StmtQueryContext
+	busy bool
+	used uint64
+}
+
+// cached returns the prepared statement of query, preparing and keeping
+// it at its second run; nil when query is not (yet) to be kept or its
+// statement is busy.
+func (c *gatedConn) cached(ctx context.Context, query string) (*cachedStmt, error) {
+	if len(query) > maxCachedQuery {
+		return nil, nil
+	}
+	c.tick++
+	if cs, ok := c.stmts[query]; ok {
+		if cs.busy {
+			return nil, nil
+		}
+		cs.used = c.tick
+		return cs, nil
+	}
+	if _, ok := c.once[query]; !ok {
+		if c.once == nil || len(c.once) >= 4*stmtCacheSize {
+			c.once = map[string]struct{}{}
+		}
+		c.once[query] = struct{}{}
+		return nil, nil
+	}
+	delete(c.once, query)
+	st, err := c.in.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	q, ok := st.(driver.StmtQueryContext)
+	if !ok {
+		st.Close()
+		return nil, nil
+	}
+	if c.stmts == nil {
+		c.stmts = map[string]*cachedStmt{}
+	}
+	if len(c.stmts) >= stmtCacheSize {
+		c.evict()
+	}
+	cs := &cachedStmt{st: st, q: q, used: c.tick}
+	c.stmts[query] = cs
+	return cs, nil
+}
+
+// evict closes the least recently used statement that is not busy.
+func (c *gatedConn) evict() {
+	var oldest string
+	var old *cachedStmt
+	for q, cs := range c.stmts {
+		if !cs.busy && (old == nil || cs.used < old.used) {
+			oldest, old = q, cs
+		}
+	}
+	if old != nil {
+		delete(c.stmts, oldest)
+		old.st.Close()
+	}
+}
+
+// drop closes and forgets the kept statement of query (after it failed).
+func (c *gatedConn) drop(query string, cs *cachedStmt) {
+	if c.stmts[query] == cs {
+		delete(c.stmts, query)
+	}
+	cs.st.Close()
 }
 
 // enter passes the gate for one statement, unless in a transaction, and
@@ -212,7 +312,13 @@ func (c *gatedConn) PrepareContext(ctx context.Context, query string) (driver.St
 	return &gatedStmt{Stmt: st, c: c}, nil
 }
 
-func (c *gatedConn) Close() error { return c.in.Close() }
+func (c *gatedConn) Close() error {
+	for q, cs := range c.stmts {
+		cs.st.Close()
+		delete(c.stmts, q)
+	}
+	return c.in.Close()
+}
 
 func (c *gatedConn) Begin() (driver.Tx, error) {
 	return c.BeginTx(context.Background(), driver.TxOptions{})
@@ -237,12 +343,27 @@ func (c *gatedConn) QueryContext(ctx context.Context, query string, args []drive
 	if err != nil {
 		return nil, err
 	}
-	rows, err := c.in.QueryContext(ctx, query, args)
+	cs, err := c.cached(ctx, query)
 	if err != nil {
 		leave(g)
 		return nil, err
 	}
-	return &gatedRows{Rows: rows, g: g}, nil
+	if cs == nil {
+		rows, err := c.in.QueryContext(ctx, query, args)
+		if err != nil {
+			leave(g)
+			return nil, err
+		}
+		return &gatedRows{Rows: rows, g: g}, nil
+	}
+	rows, err := cs.q.QueryContext(ctx, args)
+	if err != nil {
+		c.drop(query, cs)
+		leave(g)
+		return nil, err
+	}
+	cs.busy = true
+	return &gatedRows{Rows: rows, g: g, st: cs}, nil
 }
 
 func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
@@ -339,11 +460,16 @@ func (s *gatedStmt) query(ctx context.Context, args []driver.NamedValue) (driver
 // gatedRows are a query's rows; closing them ends the statement.
 type gatedRows struct {
 	driver.Rows
-	g *readGate // to leave when closed
+	g  *readGate   // to leave when closed
+	st *cachedStmt // the kept statement they are of, free again when closed
 }
 
 func (r *gatedRows) Close() error {
 	err := r.Rows.Close()
+	if r.st != nil {
+		r.st.busy = false
+		r.st = nil
+	}
 	leave(r.g)
 	r.g = nil
 	return err

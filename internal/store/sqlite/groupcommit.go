@@ -135,7 +135,10 @@ func (s *Store) writer() {
 		case <-idle.C:
 			// Idle: one batch, then the next at once unless an
 			// addition comes first.
+			s.wal.writing.Store(true)
 			behind = !s.indexSearchBatch()
+			s.wal.afterWrite(!behind)
+			s.wal.writing.Store(false)
 			wait = 0
 			continue
 		case <-s.stop:
@@ -165,6 +168,7 @@ func (s *Store) writer() {
 				break gather
 			}
 		}
+		s.wal.writing.Store(true)
 		s.commitGroup(group)
 		for _, r := range group {
 			if r.onDone != nil {
@@ -178,6 +182,10 @@ func (s *Store) writer() {
 			// A constant load: the index keeps up a batch at a time.
 			behind = !s.indexSearchBatch()
 		}
+		// Before the next group: the log within its limit (see
+		// walKeeper.afterWrite).
+		s.wal.afterWrite(false)
+		s.wal.writing.Store(false)
 	}
 }
 

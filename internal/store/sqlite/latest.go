@@ -13,7 +13,7 @@ import (
 // (the zero time when it holds none): one seek at the end of the
 // collection's date_added index.
 func (s *Store) LatestAdded(ctx context.Context, collection string) (time.Time, error) {
-	coll, _, err := collectionSeq(ctx, s.read, collection)
+	coll, _, err := s.readCollectionSeq(ctx, collection)
 	if err != nil {
 		return time.Time{}, err
 	}

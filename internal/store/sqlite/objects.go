@@ -194,7 +194,7 @@ func clearFlag(ctx context.Context, tx *sql.Tx, column string, seqs []int64) err
 
 // QueryObjects returns one page of entries; see [store.Store.QueryObjects].
 func (s *Store) QueryObjects(ctx context.Context, q entente.ObjectQuery) (entente.Page, error) {
-	coll, collID, err := collectionSeq(ctx, s.read, q.Collection)
+	coll, collID, err := s.readCollectionSeq(ctx, q.Collection)
 	if err != nil {
 		return entente.Page{}, err
 	}
@@ -279,12 +279,21 @@ func pageQuery(coll int64, after store.Cursor, q entente.ObjectQuery, limit int)
 		}
 		w.add(`date_added > ?`, n)
 	}
-	if len(q.IDs) > 0 {
+	switch {
+	case len(q.IDs) > maxIDSeek:
 		hashes := make([]string, len(q.IDs))
 		for i, id := range q.IDs {
 			hashes[i] = strconv.FormatInt(idHash(id), 10)
 		}
 		w.conds = append(w.conds, `id_hash IN (`+strings.Join(hashes, ",")+`)`)
+	case len(q.IDs) > 0:
+		// Bound, not written into the query: a lookup of n ids is then
+		// the same text whatever the ids, which the read connections
+		// keep prepared (gatedConn) instead of parsing it anew.
+		w.conds = append(w.conds, `id_hash IN (`+placeholders(len(q.IDs))+`)`)
+		for _, id := range q.IDs {
+			w.args = append(w.args, idHash(id))
+		}
 	}
 	w.in("id", q.IDs)
 	scanType, scan := store.ScanType(q.Types)
@@ -309,8 +318,11 @@ func pageQuery(coll int64, after store.Cursor, q entente.ObjectQuery, limit int)
 		// collection in date_added order looking for them.
 		from = `objects INDEXED BY objects_id_hash`
 	}
-	query := `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + strings.Join(w.conds, " AND ") + ` ORDER BY date_added, pos LIMIT ?`
-	return query, append(w.args, limit+1), nil
+	// The limit is written out, not bound: SQLite re-prepares a statement
+	// whose LIMIT is a parameter each time it is bound (its value may
+	// change the plan), which parsed every object GET's query twice.
+	query := `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + strings.Join(w.conds, " AND ") + ` ORDER BY date_added, pos LIMIT ` + strconv.Itoa(limit+1)
+	return query, w.args, nil
 }
 
 // DeleteObjects deletes versions of one object; see

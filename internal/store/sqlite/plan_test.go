@@ -7,6 +7,7 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/store"
+	"github.com/entente-cti/entente/internal/store/storetest"
 )
 
 // TestQueryPlans checks that the page queries walk an index in
@@ -100,4 +101,77 @@ func explain(t *testing.T, s *Store, query string, args ...any) string {
 		plan = append(plan, detail)
 	}
 	return strings.Join(plan, "; ")
+}
+
+// TestPageQueryTextsRepeat checks that object queries of one shape have
+// one text whatever their ids and cursors, so that the read connections'
+// kept statements serve them (gatedConn), and that none binds its LIMIT:
+// SQLite prepares a statement again each time a bound LIMIT is bound,
+// which parsed every object GET's query twice. And that the answers stay
+// right.
+func TestPageQueryTextsRepeat(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateCollection(ctx, entente.Collection{ID: "c1", Title: "One", ReadRoles: []entente.Role{entente.RoleAnalyst}}); err != nil {
+		t.Fatal(err)
+	}
+	objs := storetest.Indicators(t, 0, 40)
+	if _, err := s.AddObjects(ctx, "c1", objs); err != nil {
+		t.Fatal(err)
+	}
+	shapes := map[string]func(i int) entente.ObjectQuery{
+		"GET by id": func(i int) entente.ObjectQuery { return entente.ObjectQuery{IDs: []string{objs[i].ID}} },
+		"two ids":   func(i int) entente.ObjectQuery { return entente.ObjectQuery{IDs: []string{objs[i].ID, objs[39-i].ID}} },
+		"next page": func(i int) entente.ObjectQuery { return entente.ObjectQuery{Next: "x", Limit: 7} },
+		"added after": func(i int) entente.ObjectQuery {
+			return entente.ObjectQuery{AddedAfter: time.Unix(int64(i), 0), Limit: 7}
+		},
+		"all versions": func(i int) entente.ObjectQuery {
+			return entente.ObjectQuery{IDs: []string{objs[i].ID}, Versions: entente.VersionFilter{All: true}}
+		},
+	}
+	for name, shape := range shapes {
+		texts := map[string]bool{}
+		for i := range objs {
+			query, args, err := pageQuery(1, store.Cursor{DateAdded: int64(i), Seq: int64(i)}, shape(i), 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			texts[query] = true
+			if strings.Contains(query, "LIMIT ?") {
+				t.Errorf("%s: the LIMIT is bound: %s", name, query)
+			}
+			if n := strings.Count(query, "?"); n != len(args) {
+				t.Errorf("%s: %d parameters, %d arguments: %s", name, n, len(args), query)
+			}
+		}
+		if len(texts) != 1 {
+			t.Errorf("%s: %d texts for 40 queries, want 1", name, len(texts))
+		}
+	}
+	for _, o := range objs {
+		p, err := s.QueryObjects(ctx, entente.ObjectQuery{Collection: "c1", IDs: []string{o.ID}})
+		if err != nil || len(p.Entries) != 1 || p.Entries[0].ID != o.ID {
+			t.Fatalf("GET %s: %+v, %v", o.ID, p.Entries, err)
+		}
+	}
+	var seen int
+	for q := (entente.ObjectQuery{Collection: "c1", Limit: 7}); ; {
+		p, err := s.QueryObjects(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen += len(p.Entries)
+		if !p.More {
+			break
+		}
+		q.Next = p.Next
+	}
+	if seen != len(objs) {
+		t.Errorf("paging by 7: %d objects, want %d", seen, len(objs))
+	}
 }

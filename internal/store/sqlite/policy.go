@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -359,7 +360,7 @@ func (s *Store) ProvenanceFrom(ctx context.Context, origin string, limit int) ([
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT collection, object_id, version, peer, received FROM provenance WHERE origin = ? ORDER BY received DESC LIMIT ?`, origin, limit)
+	rows, err := s.read.QueryContext(ctx, `SELECT collection, object_id, version, peer, received FROM provenance WHERE origin = ? ORDER BY received DESC LIMIT `+strconv.Itoa(limit), origin)
 	if err != nil {
 		return nil, fmt.Errorf("read provenance from %s: %w", origin, err)
 	}

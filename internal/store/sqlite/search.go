@@ -61,18 +61,24 @@ func searchField(raw []byte, field string) string {
 	return ""
 }
 
-// keysJSON returns the keys of a SearchDoc's Keys as a JSON array.
-func keysJSON(keys string) string {
+// searchKeys returns the distinct keys of a SearchDoc's Keys, in order.
+func searchKeys(keys string) []string {
 	var list []string
 	for k := range strings.SplitSeq(strings.Trim(keys, "|"), "|") {
 		if k != "" && !slices.Contains(list, k) {
 			list = append(list, k)
 		}
 	}
-	b, _ := json.Marshal(list)
+	return list
+}
+
+// keysJSON returns the keys of a SearchDoc's Keys as a JSON array.
+func keysJSON(keys string) string {
+	list := searchKeys(keys)
 	if list == nil {
 		return "[]"
 	}
+	b, _ := json.Marshal(list)
 	return string(b)
 }
 
@@ -175,7 +181,7 @@ func (s *Store) searchOn(ctx context.Context, db querier, q store.SearchQuery) (
 	if len(q.Collections) > 0 {
 		var seqs []string
 		for _, c := range q.Collections {
-			seq, _, err := collectionSeq(ctx, s.read, c)
+			seq, _, err := s.readCollectionSeq(ctx, c)
 			if entente.ErrorCode(err) == entente.ENOTFOUND {
 				continue
 			}
@@ -223,8 +229,9 @@ func (s *Store) searchOn(ctx context.Context, db querier, q store.SearchQuery) (
 		query += ` ` + order
 		args = append(slices.Clone(scoreArgs), args...)
 		if n >= 0 {
-			query += ` LIMIT ? OFFSET ?`
-			args = append(args, n, offset)
+			// Written out: a bound LIMIT makes SQLite prepare the
+			// statement again when it runs.
+			query += ` LIMIT ` + strconv.Itoa(n) + ` OFFSET ` + strconv.Itoa(offset)
 		}
 		rows, err := db.QueryContext(ctx, query, args...)
 		if err != nil {

@@ -162,7 +162,7 @@ func open(ctx context.Context, dir string, walOpts walOptions, writer []string) 
 	read.SetConnMaxIdleTime(0)
 	read.SetConnMaxLifetime(0)
 	s.read = read
-	if err := prepareAll(ctx, read, &s.r.collection, &s.r.status, &s.r.provenanceSome); err != nil {
+	if err := prepareAll(ctx, read, &s.r.collection, &s.r.collectionSeq, &s.r.status, &s.r.provenanceSome); err != nil {
 		read.Close()
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -208,6 +208,9 @@ func open(ctx context.Context, dir string, walOpts walOptions, writer []string) 
 		ckpt.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
+	// The writer goroutine empties the objects' log between its
+	// transactions (walKeeper.afterWrite).
+	s.wal.byWriter = true
 	s.stop = make(chan struct{})
 	s.done = make(chan struct{})
 	s.adds = make(chan *addRequest, queueDepth)
@@ -546,14 +549,17 @@ func (w *writerStmts) close() error {
 
 // readerStmts are the statements every request runs.
 type readerStmts struct {
-	collection stmt // a collection by id or alias
-	status     stmt // a status resource's body
+	collection    stmt // a collection by id or alias
+	collectionSeq stmt // its seq and id
+	status        stmt // a status resource's body
 	// provenanceSome tells whether a collection holds received objects
 	// (every read by a partner asks, for every part of its page).
 	provenanceSome stmt
 }
 
-func (r *readerStmts) close() error { return closeAll(r.collection, r.status, r.provenanceSome) }
+func (r *readerStmts) close() error {
+	return closeAll(r.collection, r.collectionSeq, r.status, r.provenanceSome)
+}
 
 // collectionSQL finds a collection by id, else by alias.
 const collectionSQL = ` FROM collections WHERE id = ?1 OR alias = ?1 ORDER BY id = ?1 DESC LIMIT 1`
@@ -576,6 +582,7 @@ func newWriterStmts() writerStmts {
 func newReaderStmts() readerStmts {
 	return readerStmts{
 		collection:     stmt{sql: `SELECT ` + collectionColumns + collectionSQL},
+		collectionSeq:  stmt{sql: `SELECT seq, id` + collectionSQL},
 		status:         stmt{sql: `SELECT body FROM statuses WHERE id = ?`},
 		provenanceSome: stmt{sql: `SELECT EXISTS (SELECT 1 FROM provenance WHERE collection = ?)`},
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/entente-cti/entente"
@@ -40,6 +42,11 @@ type walOptions struct {
 	// letReadersIn, in tests only, has emptying checkpoints wait for
 	// readers without holding new ones back (see readGate).
 	letReadersIn bool
+	// keeperEmpties, in tests only, has the keeper's ticks empty the
+	// objects' log under writes, competing for the writer connection,
+	// as the store did before its writer emptied the log itself (see
+	// walKeeper.afterWrite).
+	keeperEmpties bool
 }
 
 // defaultWAL is how the store keeps its logs.
@@ -66,7 +73,10 @@ var defaultWAL = walOptions{limit: 64 << 20, interval: 250 * time.Millisecond, w
 // Its waits are bounded: for the writer connection by walOptions.turn,
 // for readers (and so the stall of writers and of the reads held back)
 // by walOptions.wait. One that gives up is retried after
-// walOptions.retry.
+// walOptions.retry. For the objects' file the writer goroutine runs the
+// emptying itself, between two of its transactions (afterWrite); the
+// ticks then run the passive checkpoints and, when writes have stopped,
+// the truncating one.
 type walKeeper struct {
 	name string  // "objects" or "audit"
 	path string  // the database file; its log is path + "-wal"
@@ -81,6 +91,18 @@ type walKeeper struct {
 	// waits (nil: none is held).
 	gate *readGate
 	opts walOptions
+	// byWriter is set when the file's writer goroutine empties the log
+	// between its transactions (afterWrite); the ticks then empty it only
+	// when writes have stopped.
+	byWriter bool
+
+	// writing is set while the writer goroutine is busy (a group of
+	// additions, a batch of the search index, its own emptying): the
+	// file is not idle then, however long since the last commit.
+	writing atomic.Bool
+	// running serialises the checkpoints of the file: two at once, one
+	// of them would find SQLite's checkpointer lock taken and give up.
+	running sync.Mutex
 
 	mu sync.Mutex
 	// retry is set when a checkpoint failed and should run again even
@@ -93,11 +115,43 @@ type walKeeper struct {
 	// pending those it left uncopied; clean is when one last left none.
 	frames, pending int64
 	clean           time.Time
+	// failed is when the last emptying checkpoint gave up waiting for
+	// readers, or failed (zero when the last one completed): the writer
+	// waits walOptions.retry before it tries again.
+	failed time.Time
 	// pageSize is the database's page size (a frame holds one page).
 	pageSize int64
 	// counters
 	checkpoints, truncations, incomplete int64
+	// gaveUp counts the emptying checkpoints that gave up, by what they
+	// waited for.
+	gaveUp [numGiveUps]int64
 }
+
+// giveUp is what an emptying checkpoint gave up waiting for.
+type giveUp int
+
+const (
+	// gaveUpWriter: the writer connection, held by a transaction for
+	// longer than walOptions.turn.
+	gaveUpWriter giveUp = iota
+	// gaveUpReads: a read in flight when the gate closed, still running
+	// after walOptions.wait (a long read).
+	gaveUpReads
+	// gaveUpSnapshots: SQLite still found a reader of an older snapshot
+	// when its wait ran out, although the reads in flight had finished
+	// (one the gate does not see).
+	gaveUpSnapshots
+	// gaveUpError: the checkpoint failed.
+	gaveUpError
+	numGiveUps
+)
+
+// hardBound is the multiple of its limit past which the log is emptied
+// by the writer at every turn, without waiting walOptions.retry after an
+// emptying gave up: the writer then commits one transaction between two
+// attempts (back-pressure), each stalling it at most walOptions.wait.
+const hardBound = 1.5
 
 func newWALKeeper(ctx context.Context, name, path string, db, write *sql.DB, gate *readGate, opts walOptions) (*walKeeper, error) {
 	k := &walKeeper{name: name, path: path, db: db, write: write, gate: gate, opts: opts, clean: time.Now()}
@@ -121,33 +175,116 @@ func (k *walKeeper) size() int64 {
 // writes with RESTART (the next commit writes from the start of the log,
 // and journal_size_limit then cuts the file to the limit, so its blocks
 // are reused rather than freed and allocated again), idle with TRUNCATE
-// (no commit may come to cut the file).
+// (no commit may come to cut the file). A keeper whose writer empties the
+// log itself (byWriter) empties it here only when idle.
 func (k *walKeeper) tick(now time.Time, dirty bool) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	if dirty {
 		k.lastWrite = now
 	}
 	due := !now.Before(k.next)
+	restart := !k.byWriter || k.opts.keeperEmpties
 	var mode string
 	switch {
 	case dirty || k.retry:
 		mode = "PASSIVE"
-		if due && k.used() > k.opts.limit {
+		if restart && due && k.used() > k.opts.limit {
 			mode = "RESTART"
 		}
-	case due && now.Sub(k.lastWrite) >= k.opts.retry && k.size() > k.opts.limit:
+	case due && now.Sub(k.lastWrite) >= k.opts.retry && !k.writing.Load() && k.size() > k.opts.limit:
 		// Idle for a while: no commit will come to cut the file.
 		mode = "TRUNCATE"
 	default:
+		k.mu.Unlock()
 		return
 	}
+	k.mu.Unlock()
 	k.run(now, mode)
-	if mode == "PASSIVE" && due && k.used() > k.opts.limit {
+	k.mu.Lock()
+	again := mode == "PASSIVE" && restart && due && k.used() > k.opts.limit
+	k.mu.Unlock()
+	if again {
 		// What the passive checkpoint found in use is past the limit.
 		k.run(now, "RESTART")
 	}
 }
+
+// afterWrite is called by the file's writer goroutine between two of its
+// transactions. When the frames in use in the log pass its limit, it
+// empties the log there and then, on the writer connection, before the
+// writer starts its next transaction.
+//
+// Why: the ticks' emptying noticed the limit passed up to a tick late
+// (it reads the frames in use from its own passive checkpoints), then
+// waited for its turn at the writer connection while the writer finished
+// its group (up to maxGroupObjects objects, about 16 MiB of log; turns of
+// 0.1-0.8 s on a loaded machine), and when its turn took longer than
+// walOptions.turn gave up and let the log grow for walOptions.retry more:
+// the log reached 150 MiB against a limit of 64 (issue 16, D4). Here the
+// writer itself notices the limit passed at its commit, reading the
+// frames in use from the log's index (inUse), and there is no turn to
+// wait for: the log passes its limit by at most one of its transactions. One that gives up (a
+// reader) is retried after walOptions.retry, or at the writer's next turn
+// once the log passes hardBound times its limit. When the writer has
+// nothing more to do (idle), it also truncates a log file left larger
+// than the limit, as the ticks would a second later.
+func (k *walKeeper) afterWrite(idle bool) {
+	var mode string
+	if k.opts.keeperEmpties {
+		return
+	}
+	used, ok := k.inUse()
+	if !ok {
+		// No index to read (another VFS, say): what the ticks' last
+		// passive checkpoint found in use.
+		k.mu.Lock()
+		used, ok = k.used(), true
+		k.mu.Unlock()
+	}
+	switch {
+	case idle && k.size() > k.opts.limit:
+		// Nothing more to write: no commit will come to cut the file.
+		mode = "TRUNCATE"
+	case ok && used > k.opts.limit:
+		mode = "RESTART"
+	default:
+		return
+	}
+	now := time.Now()
+	k.mu.Lock()
+	wait := now.Sub(k.failed) < k.opts.retry && float64(used) <= hardBound*float64(k.opts.limit)
+	k.mu.Unlock()
+	if wait {
+		return
+	}
+	k.runOwn(now, mode, true)
+}
+
+// inUse returns the bytes of log in use now, read from the header of the
+// log's index (the -shm file): the index of its last valid frame,
+// mxFrame, a native-order 32-bit integer at offset 16 of each of the
+// header's two copies (https://sqlite.org/walformat.html, 2.1). ok is
+// false when it cannot be read.
+func (k *walKeeper) inUse() (used int64, ok bool) {
+	f, err := os.Open(k.path + "-shm")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	var hdr [2 * walIndexHeader]byte
+	if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		return 0, false
+	}
+	// The copies differ only while a commit writes them: the larger.
+	frames := max(binary.NativeEndian.Uint32(hdr[16:]), binary.NativeEndian.Uint32(hdr[walIndexHeader+16:]))
+	if frames == 0 {
+		return 0, true
+	}
+	return walHeader + int64(frames)*(walFrameHeader+k.pageSize), true
+}
+
+// walIndexHeader is the size of one copy of the log index's header.
+const walIndexHeader = 48
 
 // used returns the bytes of log in use at the last checkpoint.
 func (k *walKeeper) used() int64 {
@@ -161,16 +298,31 @@ func (k *walKeeper) used() int64 {
 const walHeader, walFrameHeader = 32, 24
 
 // run runs one checkpoint and records its outcome.
-func (k *walKeeper) run(now time.Time, mode string) {
+func (k *walKeeper) run(now time.Time, mode string) { k.runOwn(now, mode, false) }
+
+// runOwn is run; own is set when the caller is the file's writer
+// goroutine, between its transactions: the writer connection is then
+// free, and the checkpoint takes it without bounding its wait by
+// walOptions.turn (a wait so bounded may run out before the connection is
+// asked for, should the goroutine be descheduled).
+func (k *walKeeper) runOwn(now time.Time, mode string, own bool) {
 	empties := mode != "PASSIVE"
-	busy, log, done, err := k.checkpoint(mode)
+	k.running.Lock()
+	busy, log, done, why, err := k.checkpoint(mode, own)
+	k.running.Unlock()
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	k.checkpoints++
 	if err != nil {
 		// Not fatal: the next tick retries.
 		k.retry = true
 		if empties {
 			k.incomplete++
+			k.gaveUp[why]++
 			k.next = now.Add(k.opts.retry)
+			if why != gaveUpWriter {
+				k.failed = now
+			}
 		}
 		return
 	}
@@ -178,9 +330,14 @@ func (k *walKeeper) run(now time.Time, mode string) {
 	switch {
 	case empties && busy:
 		k.incomplete++
+		k.gaveUp[why]++
 		k.next = now.Add(k.opts.retry)
+		if why != gaveUpWriter {
+			k.failed = now
+		}
 	case empties:
 		k.truncations++
+		k.failed = time.Time{}
 		// Until the next commit restarts the log, checkpoints still
 		// report the frames this one copied: leave it a few ticks.
 		k.next = now.Add(4 * k.opts.interval)
@@ -206,7 +363,9 @@ func (k *walKeeper) run(now time.Time, mode string) {
 // gate is closed until the checkpoint returns, the reads in flight are
 // given walOptions.wait to finish, and what is left of it is SQLite's busy
 // timeout (its own wait for readers of older snapshots), restored after.
-func (k *walKeeper) checkpoint(mode string) (busy bool, log, done int64, err error) {
+// why tells what an emptying checkpoint that gave up (busy or err) waited
+// for.
+func (k *walKeeper) checkpoint(mode string, own bool) (busy bool, log, done int64, why giveUp, err error) {
 	ctx := context.Background()
 	db, restore := k.db, ""
 	empties := mode != "PASSIVE"
@@ -218,13 +377,17 @@ func (k *walKeeper) checkpoint(mode string) (busy bool, log, done int64, err err
 		turn = k.opts.turn
 	}
 	tctx, cancel := context.WithTimeout(ctx, turn)
+	if own {
+		tctx = ctx
+	}
 	conn, err := db.Conn(tctx)
 	cancel()
 	if err != nil {
-		return false, 0, 0, fmt.Errorf("checkpoint %s: connection: %w", k.name, err)
+		return false, 0, 0, gaveUpWriter, fmt.Errorf("checkpoint %s: connection: %w", k.name, err)
 	}
 	defer conn.Close()
 	wait := k.opts.wait
+	why = gaveUpSnapshots
 	if empties && k.gate != nil && !k.opts.letReadersIn {
 		// Only now that the writer connection is the keeper's: a
 		// writer that read in its transaction, held back here, would
@@ -236,12 +399,13 @@ func (k *walKeeper) checkpoint(mode string) (busy bool, log, done int64, err err
 		select {
 		case <-drained:
 		case <-t.C:
+			why = gaveUpReads
 		}
 		t.Stop()
 		wait = max(0, wait-time.Since(start))
 	}
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", wait.Milliseconds())); err != nil {
-		return false, 0, 0, fmt.Errorf("checkpoint %s: busy timeout: %w", k.name, err)
+		return false, 0, 0, gaveUpError, fmt.Errorf("checkpoint %s: busy timeout: %w", k.name, err)
 	}
 	if restore != "" {
 		defer func() {
@@ -254,9 +418,9 @@ func (k *walKeeper) checkpoint(mode string) (busy bool, log, done int64, err err
 	}
 	var b int
 	if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&b, &log, &done); err != nil {
-		return false, 0, 0, fmt.Errorf("checkpoint %s (%s): %w", k.name, mode, err)
+		return false, 0, 0, gaveUpError, fmt.Errorf("checkpoint %s (%s): %w", k.name, mode, err)
 	}
-	return b != 0, log, done, nil
+	return b != 0, log, done, why, nil
 }
 
 // stats returns what the keeper knows of its log.
@@ -266,6 +430,8 @@ func (k *walKeeper) stats(now time.Time) entente.WALStats {
 	st := entente.WALStats{
 		Database: k.name, Bytes: k.size(), LimitBytes: k.opts.limit, PendingFrames: k.pending,
 		Checkpoints: k.checkpoints, Truncations: k.truncations, Incomplete: k.incomplete,
+		GaveUpWriter: k.gaveUp[gaveUpWriter], GaveUpReads: k.gaveUp[gaveUpReads],
+		GaveUpSnapshots: k.gaveUp[gaveUpSnapshots], GaveUpError: k.gaveUp[gaveUpError],
 	}
 	if k.pending > 0 || k.retry {
 		st.CheckpointLag = now.Sub(k.clean)

@@ -30,8 +30,8 @@ type walLoad struct {
 // given number of readers without pause, so that some reader always holds
 // a snapshot: three in four page through the collection (limit 100), the
 // others browse the search index (its own pool of connections); it
-// samples the objects' log every 5 ms. After the load it waits for two
-// ticks of idleness.
+// samples the objects' log every 5 ms. After the load it waits for four
+// ticks (at most a second) and walOptions.retry of idleness.
 func runWALLoad(t *testing.T, opts walOptions, d time.Duration, readers int) walLoad {
 	t.Helper()
 	ctx := context.Background()
@@ -43,6 +43,10 @@ func runWALLoad(t *testing.T, opts walOptions, d time.Duration, readers int) wal
 	defer s.Close()
 	const coll = "wal-test"
 	if err := s.CreateCollection(ctx, entente.Collection{ID: coll, Title: "WAL", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// The log from the load alone, not the schema's creation.
+	if _, err := s.write.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		t.Fatal(err)
 	}
 	var (
@@ -125,7 +129,7 @@ func runWALLoad(t *testing.T, opts walOptions, d time.Duration, readers int) wal
 		t.Fatal(err)
 	}
 	res.finalWAL = walSize()
-	time.Sleep(2*opts.interval + opts.retry)
+	time.Sleep(min(4*opts.interval, time.Second) + opts.retry + 100*time.Millisecond)
 	res.idleWAL = walSize()
 	res.stats = s.WALStats()[0]
 	return res
@@ -182,6 +186,90 @@ func TestWALBoundedUnderConstantReads(t *testing.T) {
 	}
 	if got.stats.Database != "objects" || got.stats.LimitBytes != limit || got.stats.Bytes != got.idleWAL {
 		t.Errorf("stats %+v do not describe the objects' log (%d bytes, limit %d)", got.stats, got.idleWAL, limit)
+	}
+}
+
+// TestWALWriterEmptiesLog: the writer keeps the objects' log within
+// twice its limit by itself, emptying it between two of its transactions
+// (walKeeper.afterWrite), whatever the keeper's ticks do: here they never
+// come, as when every emptying of theirs gives up waiting for its turn at
+// the writer connection while the writer commits group after group
+// (issue 16, D4: the log reached 150 MiB against a limit of 64); and
+// once idle, the writer truncates it. The control has only the ticks
+// empty the log, as before: it grows past twice its limit.
+func TestWALWriterEmptiesLog(t *testing.T) {
+	const (
+		d       = 3 * time.Second
+		readers = 16
+		// Twice a transaction of the writer (up to 200 objects, about
+		// 500 KiB of log), and a quarter of what the control writes.
+		limit = 1 << 20
+	)
+	for _, tc := range []struct {
+		name          string
+		keeperEmpties bool
+	}{
+		{"ticks empty (control)", true},
+		{"writer empties", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := walOptions{limit: limit, interval: time.Hour, wait: 250 * time.Millisecond, turn: time.Second, retry: 100 * time.Millisecond, keeperEmpties: tc.keeperEmpties}
+			got := runWALLoad(t, opts, d, readers)
+			l := got.loaded
+			t.Logf("%d objects added, %d reads; WAL max %.2f MiB (limit %.2f); under load %+v",
+				got.added, got.pages, float64(got.maxWAL)/(1<<20), float64(limit)/(1<<20), l)
+			if got.added == 0 || got.pages == 0 {
+				t.Fatalf("no load: %d objects added, %d pages read", got.added, got.pages)
+			}
+			if tc.keeperEmpties {
+				if got.maxWAL <= 2*limit {
+					t.Fatalf("the control's log reached %d bytes, want more than twice the limit %d (the test cannot tell)", got.maxWAL, limit)
+				}
+				return
+			}
+			if got.maxWAL > 2*limit {
+				t.Errorf("WAL reached %d bytes, more than twice the limit %d", got.maxWAL, limit)
+			}
+			if got.idleWAL > limit {
+				t.Errorf("WAL holds %d bytes once the writer is idle, limit %d: %+v", got.idleWAL, limit, got.stats)
+			}
+			if l.Truncations == 0 || l.Incomplete > 0 {
+				t.Errorf("emptyings: %d completed, %d gave up; want some and none", l.Truncations, l.Incomplete)
+			}
+			if l.ReadsHeld == 0 {
+				t.Errorf("no read was held back: %+v", l)
+			}
+		})
+	}
+}
+
+// TestWALInUse: the frames in use the keeper reads from the log's index
+// are those a checkpoint reports.
+func TestWALInUse(t *testing.T) {
+	ctx := context.Background()
+	opts := defaultWAL
+	opts.interval = time.Hour // no tick checkpoints meanwhile
+	s, err := open(ctx, t.TempDir(), opts, serveWriter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateCollection(ctx, entente.Collection{ID: "use", Title: "use", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := addIndicators(ctx, s, "use", i*500, 500); err != nil {
+			t.Fatal(err)
+		}
+		used, ok := s.wal.inUse()
+		var busy, log, done int64
+		if err := s.ckpt.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err != nil {
+			t.Fatal(err)
+		}
+		want := walHeader + log*(walFrameHeader+s.wal.pageSize)
+		if !ok || log <= 0 || used != want {
+			t.Fatalf("after %d objects: in use %d bytes (ok %v), want %d (%d frames)", (i+1)*500, used, ok, want, log)
+		}
 	}
 }
 
@@ -313,6 +401,9 @@ func TestWALLongReadBoundsCheckpoint(t *testing.T) {
 	during := s.WALStats()[0]
 	if during.Incomplete <= before.Incomplete || during.Truncations != before.Truncations {
 		t.Fatalf("during the long read (%d objects added) emptyings: before %+v, after %+v; want some given up and none completed", base, before, during)
+	}
+	if during.GaveUpReads == 0 || during.GaveUpReads+during.GaveUpSnapshots+during.GaveUpWriter+during.GaveUpError != during.Incomplete {
+		t.Fatalf("during the long read: %+v; want the emptyings given up counted by what they waited for, some for the reads in flight", during)
 	}
 	if err := rows.Close(); err != nil {
 		t.Fatal(err)
