@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,13 @@ type auditLog struct {
 	// appendRelease inserts a release's row, prepared once.
 	appendRelease *sql.Stmt
 	writes        atomic.Int64 // commits since the last checkpoint
+	// relQueue holds the releases waiting to be appended; relFlushing is
+	// set while one caller commits them (see AppendRelease);
+	// releaseCommits counts those commits.
+	relMu          sync.Mutex
+	relQueue       []*releaseWait
+	relFlushing    bool
+	releaseCommits atomic.Int64
 }
 
 // openAudit opens (creating it if needed) the audit database in
@@ -246,36 +254,92 @@ func (s *Store) AppendAudit(ctx context.Context, recs []audit.Record) error {
 }
 
 // AppendRelease appends the egress record of a release and its index by
-// object, in one transaction of the audit database.
+// object. Releases appended at the same time share one transaction of
+// the audit database (group commit): a CERT that pushes one new
+// sighting to each of its 77 peers appended 77 records one commit (one
+// fsync) after the other on the audit file's one connection, and the
+// last peer's push waited for all of them. It returns once its record is
+// durable.
 func (s *Store) AppendRelease(ctx context.Context, r audit.Release) error {
-	err := s.audit.inTx(ctx, func(tx *sql.Tx) error {
-		for _, part := range r.Split() {
-			packed, idx, err := part.Pack()
-			if err != nil {
-				return err
-			}
-			var seq int64
-			if err := tx.StmtContext(ctx, s.audit.appendRelease).QueryRowContext(ctx, part.Time.UnixNano(), part.Actor, audit.Egress, part.Partner, part.Detail, packed).Scan(&seq); err != nil {
-				return err
-			}
-			const row = "(?, ?, ?)"
-			args := make([]any, 0, 3*len(idx))
-			for _, ir := range idx {
-				args = append(args, ir.Bucket, seq, ir.Hashes)
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_objects (bucket, seq, hashes) VALUES `+row+strings.Repeat(", "+row, len(idx)-1), args...); err != nil {
-				return err
-			}
+	w := &releaseWait{done: make(chan error, 1), versions: r.Len(), partner: r.Partner}
+	for _, part := range r.Split() {
+		packed, idx, err := part.Pack()
+		if err != nil {
+			return err // an invalid release fails alone, before any write
 		}
-		return nil
-	})
-	if err != nil {
-		if entente.ErrorCode(err) == entente.EINVALID {
-			return err
-		}
-		return fmt.Errorf("append release of %d versions to %s: %w", r.Len(), r.Partner, err)
+		w.parts = append(w.parts, packedRelease{part: part, packed: packed, idx: idx})
+	}
+	a := s.audit
+	a.relMu.Lock()
+	a.relQueue = append(a.relQueue, w)
+	flush := !a.relFlushing
+	a.relFlushing = true
+	a.relMu.Unlock()
+	if flush {
+		// The first to arrive commits what waits, until nothing does;
+		// the others wait for the commit that holds their record.
+		a.flushReleases(context.WithoutCancel(ctx))
+	}
+	if err := <-w.done; err != nil {
+		return fmt.Errorf("append release of %d versions to %s: %w", w.versions, w.partner, err)
 	}
 	return nil
+}
+
+// releaseWait is a release waiting to be appended; done receives the
+// outcome of the commit that holds it.
+type releaseWait struct {
+	parts    []packedRelease
+	versions int
+	partner  string
+	done     chan error
+}
+
+// packedRelease is one record of a release, packed.
+type packedRelease struct {
+	part   audit.Release
+	packed []byte
+	idx    []audit.IndexRow
+}
+
+// flushReleases appends the releases waiting, all of them in one
+// transaction, until none waits.
+func (a *auditLog) flushReleases(ctx context.Context) {
+	for {
+		a.relMu.Lock()
+		batch := a.relQueue
+		a.relQueue = nil
+		if len(batch) == 0 {
+			a.relFlushing = false
+			a.relMu.Unlock()
+			return
+		}
+		a.relMu.Unlock()
+		err := a.inTx(ctx, func(tx *sql.Tx) error {
+			ins := tx.StmtContext(ctx, a.appendRelease)
+			for _, w := range batch {
+				for _, p := range w.parts {
+					var seq int64
+					if err := ins.QueryRowContext(ctx, p.part.Time.UnixNano(), p.part.Actor, audit.Egress, p.part.Partner, p.part.Detail, p.packed).Scan(&seq); err != nil {
+						return err
+					}
+					const row = "(?, ?, ?)"
+					args := make([]any, 0, 3*len(p.idx))
+					for _, ir := range p.idx {
+						args = append(args, ir.Bucket, seq, ir.Hashes)
+					}
+					if _, err := tx.ExecContext(ctx, `INSERT INTO audit_objects (bucket, seq, hashes) VALUES `+row+strings.Repeat(", "+row, len(p.idx)-1), args...); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		a.releaseCommits.Add(1)
+		for _, w := range batch {
+			w.done <- err
+		}
+	}
 }
 
 // auditBatch is how many audit rows a query reads at a time while it

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/audit"
 	"github.com/google/go-cmp/cmp"
 )
@@ -158,5 +159,67 @@ func TestMoveLegacyAuditAfterCrash(t *testing.T) {
 	defer s.Close()
 	if diff := cmp.Diff(want, allAudit(t, s, audit.Query{})); diff != "" {
 		t.Fatalf("moved log (-want +got):\n%s", diff)
+	}
+}
+
+// TestAppendReleaseGroupCommit: releases appended at the same time share
+// commits of the audit database (before, one commit each), each is
+// found by its object once its AppendRelease returned, and an invalid
+// release fails alone.
+func TestAppendReleaseGroupCommit(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const n = 48
+	release := func(i int) audit.Release {
+		return audit.Release{Time: time.Date(2026, 12, 7, 0, 0, i, 0, time.UTC), Actor: fmt.Sprint("peer-", i), Partner: fmt.Sprintf("identity--%08d-0000-4000-8000-000000000000", i),
+			Detail: "push reports", Versions: []audit.ReleasedVersion{{ObjectID: fmt.Sprintf("sighting--%08d-0000-4000-8000-000000000000", i),
+				Version: time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC), Rule: "agreement"}}}
+	}
+	// Hold the audit file's one write connection, so that the appends
+	// queue behind the first, as behind a slow fsync.
+	held, err := s.audit.write.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := s.audit.releaseCommits.Load()
+	errs := make(chan error, n+1)
+	for i := range n {
+		go func() { errs <- s.AppendRelease(ctx, release(i)) }()
+	}
+	bad := release(n)
+	bad.Time = time.Time{} // no time: invalid
+	go func() { errs <- s.AppendRelease(ctx, bad) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.audit.relMu.Lock()
+		queued := len(s.audit.relQueue)
+		s.audit.relMu.Unlock()
+		if queued >= n-1 || time.Now().After(deadline) {
+			break
+		}
+	}
+	held.Close()
+	failed := 0
+	for range n + 1 {
+		if err := <-errs; err != nil {
+			failed++
+			if entente.ErrorCode(err) != entente.EINVALID {
+				t.Errorf("append: %v", err)
+			}
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d appends failed, want the invalid one alone", failed)
+	}
+	if commits := s.audit.releaseCommits.Load() - before; commits > 3 {
+		t.Errorf("%d releases appended in %d commits, want them to share at most 3", n, commits)
+	}
+	for i := range n {
+		if got := allAudit(t, s, audit.Query{ObjectID: release(i).Versions[0].ObjectID}); len(got) != 1 || got[0].Actor != release(i).Actor {
+			t.Errorf("release %d: found %+v", i, got)
+		}
 	}
 }
