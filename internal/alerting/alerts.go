@@ -141,7 +141,6 @@ func (s *Service) startAlerts(ctx context.Context, skip map[string]bool) error {
 	}
 	a.engine, a.resolver = e, correlate.NewThreatResolver()
 	a.relAfter, a.sightAfter, a.located = map[string]time.Time{}, map[string]time.Time{}, map[string][]string{}
-	a.correlated = [2]map[string]bool{{}, {}}
 	a.relLast = map[string]map[string]bool{}
 	a.orgMu.Lock()
 	a.countries = map[string]string{}
@@ -199,11 +198,7 @@ func (s *Service) scanSightingsLocked(ctx context.Context, skip map[string]bool)
 				if e.DateAdded.After(a.sightAfter[c.ID]) {
 					a.sightAfter[c.ID] = e.DateAdded
 				}
-				switch k := c.ID + "\x00" + e.ID; {
-				case skip[e.ID]:
-				case s.correlated[0][k] || s.correlated[1][k]:
-					s.correlated[0][k] = true // read again (the last instant): kept
-				default:
+				if !skip[e.ID] {
 					raws = append(raws, e.Raw)
 				}
 			}
@@ -216,7 +211,6 @@ func (s *Service) scanSightingsLocked(ctx context.Context, skip map[string]bool)
 			q.Next = page.Next
 		}
 	}
-	s.correlated[1], s.correlated[0] = s.correlated[0], map[string]bool{}
 	return nil
 }
 
@@ -380,7 +374,6 @@ func (s *Service) correlateLocked(ctx context.Context, collection string, object
 				return err
 			}
 		}
-		took := true // every part of the sighting taken by the engine
 		for _, one := range sg.Sightings(a.resolver, func(id string) bool { return known[id] }, s.countryOf) {
 			if one.Country == "" {
 				// An organisation the node does not know: a placeholder
@@ -391,7 +384,6 @@ func (s *Service) correlateLocked(ctx context.Context, collection string, object
 			one.Source, one.Object = src, sg.SightingOfRef
 			got, err := a.engine.Add(one, now)
 			if err != nil {
-				took = false
 				s.log.DebugContext(ctx, "sighting refused by correlation", "err", err)
 				if re := (*correlate.RejectError)(nil); errors.As(err, &re) && re.Reason == correlate.ReasonPast {
 					// Too old to raise an alert, but seen: the overview
@@ -402,9 +394,6 @@ func (s *Service) correlateLocked(ctx context.Context, collection string, object
 			}
 			s.events.sighting(one, now, a.replaying) // live events (events.go)
 			changes = append(changes, got...)
-		}
-		if took && collection != "" && s.correlated[0] != nil {
-			s.correlated[0][collection+"\x00"+sg.ID] = true
 		}
 	}
 	for _, al := range changes {

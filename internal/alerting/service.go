@@ -114,18 +114,6 @@ type Service struct {
 	// sightAfter is, per collection, the date_added up to which
 	// sightings have been correlated by scans.
 	sightAfter map[string]time.Time
-	// correlated holds the sightings of a collection the engine took
-	// (when they arrived, by Correlate, or in a scan), by collection and
-	// id, which a scan of that collection then passes over (the source,
-	// hence the engine's entry, depends on the collection's provenance):
-	// adding one again is a duplicate that changes nothing, yet cost the
-	// scan a lookup of what it sights, its provenance and its sources (a
-	// tenth of the CPU of a 259-node drill), under the lock the next
-	// arrivals wait for. Sightings refused are not held: a scan tries
-	// them again. Two generations: the scan that ends forgets the older
-	// one, and what it read again (its last instant) is kept; so a
-	// sighting no scan reads again is held for two scans at most.
-	correlated [2]map[string]bool
 	// located maps an identity id to the location ids it is located at.
 	located map[string][]string
 
