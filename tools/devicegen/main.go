@@ -22,6 +22,8 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -63,6 +65,7 @@ func main() {
 		topK     = flag.Int("top", 0, "for -bench: top destinations per device (default the watch's)")
 		sweepHrs = flag.Float64("sweep-hours", 6, "for -bench: log hours between sweeps")
 		noGeo    = flag.Bool("no-geo", false, "for -bench: watch without geolocation data")
+		digest   = flag.Bool("digest", false, "for -bench: print SHA-256 digests of the saved profiles and of the findings (to compare builds)")
 	)
 	flag.Parse()
 	var err error
@@ -77,7 +80,7 @@ func main() {
 				break
 			}
 		}
-		err = runBench(*bench, *workers, !*noMatch, *cpuprof, *topK, time.Duration(*sweepHrs*float64(time.Hour)), loc)
+		err = runBench(*bench, *workers, !*noMatch, *cpuprof, *topK, time.Duration(*sweepHrs*float64(time.Hour)), loc, *digest)
 	default:
 		flag.Usage()
 		os.Exit(2)
@@ -213,7 +216,7 @@ func warm(path string) {
 	}
 }
 
-func runBench(dir string, workers int, withMatch bool, cpuprof string, topK int, sweep time.Duration, loc geo.Locator) error {
+func runBench(dir string, workers int, withMatch bool, cpuprof string, topK int, sweep time.Duration, loc geo.Locator, digest bool) error {
 	path := filepath.Join(dir, "conn.log")
 	input := []sensor.Input{{Name: path, Open: func() (io.ReadCloser, error) { return os.Open(path) }}}
 	if withMatch {
@@ -286,6 +289,15 @@ func runBench(dir string, workers int, withMatch bool, cpuprof string, topK int,
 		float64(w.MemoryBytes())/float64(ws.Destinations), ws.Evictions)
 	saved := w.Save()
 	fmt.Printf("watch: profile file %.1f MiB (%.0f bytes per pair)\n", float64(len(saved))/(1<<20), float64(len(saved))/float64(ws.Destinations))
+	if digest {
+		// Digests of the profiles and the findings, to compare builds: a
+		// change for speed must leave both byte for byte as they were.
+		fj, err := json.Marshal(findings)
+		if err != nil {
+			return fmt.Errorf("findings: %w", err)
+		}
+		fmt.Printf("watch: digest profiles %x findings %x\n", sha256.Sum256(saved), sha256.Sum256(fj))
+	}
 	kinds := map[devices.Kind]int{}
 	found := map[string]bool{}
 	for _, f := range findings {
