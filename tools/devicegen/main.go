@@ -33,6 +33,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -209,6 +210,16 @@ func cpuSeconds() float64 {
 	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
 }
 
+// idleSeconds is the runtime's estimate of the time its Ps were idle.
+func idleSeconds() float64 {
+	s := []metrics.Sample{{Name: "/cpu/classes/idle:cpu-seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64 {
+		return 0
+	}
+	return s[0].Value.Float64()
+}
+
 func warm(path string) {
 	if f, err := os.Open(path); err == nil {
 		io.Copy(io.Discard, f)
@@ -269,12 +280,14 @@ func runBench(dir string, workers int, withMatch bool, cpuprof string, topK int,
 		pprof.StartCPUProfile(pf)
 		defer pprof.StopCPUProfile()
 	}
+	i0 := idleSeconds()
 	c0, t0 := cpuSeconds(), time.Now()
 	st, err := devicewatch.Run(context.Background(), devicewatch.Options{Watcher: w, Logs: input, Scan: sensor.Options{Workers: workers}, SweepEvery: sweep})
 	if err != nil {
 		return err
 	}
 	el, cpu := time.Since(t0), cpuSeconds()-c0
+	idle := idleSeconds() - i0
 	findings := w.Findings()
 	ws := w.Stats()
 	runtime.GC()
@@ -284,6 +297,11 @@ func runBench(dir string, workers int, withMatch bool, cpuprof string, topK int,
 	heap := int64(m1.HeapAlloc) - int64(m0.HeapAlloc)
 	fmt.Printf("watch: %d lines in %.2f s = %.0f lines/s (%.2f CPU s, %.0f lines per CPU s), GOMAXPROCS %d\n",
 		st.Lines, el.Seconds(), float64(st.Lines)/el.Seconds(), cpu, float64(st.Lines)/cpu, runtime.GOMAXPROCS(0))
+	// The time the Go scheduler had a P with nothing to run: the stages
+	// waiting on each other, whatever else the machine runs (a thread the
+	// kernel puts off still counts as busy here).
+	fmt.Printf("watch: scheduler idle %.2f of %.2f P-seconds (%.1f %%)\n", idle, el.Seconds()*float64(runtime.GOMAXPROCS(0)),
+		100*idle/(el.Seconds()*float64(runtime.GOMAXPROCS(0))))
 	fmt.Printf("watch: %d devices, %d device–destination pairs, heap %.0f MiB = %.0f bytes per pair (estimate %.0f), %d evictions\n",
 		ws.Devices, ws.Destinations, float64(heap)/(1<<20), float64(heap)/float64(ws.Destinations),
 		float64(w.MemoryBytes())/float64(ws.Destinations), ws.Evictions)
