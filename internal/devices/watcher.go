@@ -97,6 +97,7 @@ type Watcher struct {
 	names   *genMap[string] // shared with the shards
 	shards  []*Watcher      // when parallel: each holds some devices
 	part    [][]int32       // Flows: the connections of each shard
+	async   *asyncShards    // FlowsAsync: the shards' goroutines, nil when stopped
 	egr     []int32         // Flows: the connections out of the constituency
 	out     []Finding
 	stats   Stats
@@ -167,6 +168,7 @@ func (w *Watcher) Config() Config { return w.cfg }
 
 // Stats returns the counts so far.
 func (w *Watcher) Stats() Stats {
+	w.Wait()
 	st := w.stats
 	if len(w.shards) > 0 {
 		for _, s := range w.shards {
@@ -440,6 +442,7 @@ func (w *Watcher) forget() {
 
 // Flow profiles one connection.
 func (w *Watcher) Flow(f *Flow) {
+	w.Wait()
 	w.stats.Flows++
 	if f.Time > w.clock {
 		w.clock = f.Time
@@ -547,10 +550,25 @@ const prefetchBatch = 32
 // connection is otherwise a chain of misses. Flows prepares the
 // connections [Watcher.Prepare] has not (it writes to fs).
 func (w *Watcher) Flows(fs []Flow) {
-	w.egr = w.egr[:0]
+	w.Wait()
+	if len(w.shards) == 0 {
+		w.egr = w.partition(fs, nil, w.egr)
+		w.egressBatch(fs, w.egr)
+		return
+	}
+	w.partition(fs, w.part, nil)
+	w.parallel(func(k int, s *Watcher) { s.egressBatch(fs, w.part[k]) })
+}
+
+// partition counts the connections fs, prepares those [Watcher.Prepare]
+// has not, and puts the indexes of those out of the constituency in
+// part by shard, or, without shards, appends them to egr, which it
+// returns.
+func (w *Watcher) partition(fs []Flow, part [][]int32, egr []int32) []int32 {
+	egr = egr[:0]
 	leases := w.leases.len() > 0
-	for i := range w.part {
-		w.part[i] = w.part[i][:0]
+	for i := range part {
+		part[i] = part[i][:0]
 	}
 	for i := range fs {
 		f := &fs[i]
@@ -580,17 +598,13 @@ func (w *Watcher) Flows(fs []Flow) {
 			key.h = idHash(&key.id)
 		}
 		if len(w.shards) == 0 {
-			w.egr = append(w.egr, int32(i))
+			egr = append(egr, int32(i))
 			continue
 		}
 		k := key.h % uint64(len(w.shards))
-		w.part[k] = append(w.part[k], int32(i))
+		part[k] = append(part[k], int32(i))
 	}
-	if len(w.shards) == 0 {
-		w.egressBatch(fs, w.egr)
-		return
-	}
-	w.parallel(func(k int, s *Watcher) { s.egressBatch(fs, w.part[k]) })
+	return egr
 }
 
 // egressBatch profiles the connections fs[idx...] (out of the
@@ -1106,6 +1120,7 @@ func (w *Watcher) emit(d *device, e *dest, fd Finding, evidence func(*Finding) s
 // Lease records what DHCP says of a device. A device first known by its
 // address takes its MAC from the lease.
 func (w *Watcher) Lease(l *Lease) {
+	w.Wait()
 	w.stats.Leases++
 	if l.Time > w.clock {
 		w.clock = l.Time
@@ -1181,6 +1196,7 @@ func clipString(s string) string {
 // Resolved records that name resolved to addrs (DNS), so that
 // destinations can be shown, judged and shared by name.
 func (w *Watcher) Resolved(t int64, name string, addrs []netip.Addr) {
+	w.Wait()
 	w.stats.Resolutions++
 	if t > w.clock {
 		w.clock = t
@@ -1200,6 +1216,7 @@ func (w *Watcher) Resolved(t int64, name string, addrs []netip.Addr) {
 // Software records software seen on a host (a device of the
 // constituency known by its address or its lease).
 func (w *Watcher) Software(t int64, host netip.Addr, name, version string) {
+	w.Wait()
 	w.stats.Software++
 	host = host.Unmap()
 	if !w.Inside(host) || name == "" {
@@ -1233,6 +1250,7 @@ func (w *Watcher) Software(t int64, host netip.Addr, name, version string) {
 // each) and applies class policies not yet applied. Call it
 // periodically and at the end of a run.
 func (w *Watcher) Sweep() {
+	w.Wait()
 	if len(w.shards) > 0 {
 		w.parallel(func(_ int, s *Watcher) { s.Sweep() })
 		return
@@ -1273,6 +1291,7 @@ func (w *Watcher) Sweep() {
 // order (by time, device, kind and destination) that does not depend on
 // the number of shards.
 func (w *Watcher) Findings() []Finding {
+	w.Wait()
 	var out []Finding
 	for _, s := range w.parts() {
 		out = append(out, s.out...)
