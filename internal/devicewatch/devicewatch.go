@@ -96,12 +96,25 @@ type handler struct {
 	cur *batch
 }
 
+// minFlowLine bounds the room a batch takes for a chunk's connections:
+// shorter than any line of a connection (a Zeek conn.log line with one-
+// byte time, uid, ports and one-digit addresses has 29).
+const minFlowLine = 24
+
 // Event copies an event into the chunk's batch.
 func (h *handler) Event(c *sensor.Chunk, line int64, ev *sensor.Event) {
 	b := h.cur
 	if b == nil {
 		b = h.r.getBatch()
 		h.cur = b
+		// Most likely a chunk of a conn.log: room for all its lines at
+		// once, rather than growing by copies (each batch is megabytes,
+		// and the copies' garbage made collections); no connection line
+		// is shorter than minFlowLine bytes.
+		if n := min(c.Lines, len(c.Data)/minFlowLine); cap(b.flows) < n && ev.Kind == sensor.EventFlow {
+			b.flows = make([]devices.Flow, 0, n)
+			b.ops = make([]op, 0, n)
+		}
 	}
 	switch ev.Kind {
 	case sensor.EventFlow:

@@ -62,6 +62,9 @@ type Chunk struct {
 	FirstLine int64
 	// Data holds the lines, each but perhaps the last ending in '\n'.
 	Data []byte
+	// Lines is the number of lines in Data (for handlers that size
+	// their buffers before the first).
+	Lines int
 	// Format is the format of the chunk's lines.
 	Format Format
 
@@ -313,6 +316,7 @@ func (s *scanner) read(ctx context.Context, idx int, in Input, out chan<- *Chunk
 			if data[len(data)-1] != '\n' {
 				nl++
 			}
+			c.Lines = int(nl)
 			line += nl
 			select {
 			case out <- c:
