@@ -659,6 +659,10 @@ func (w *Watcher) egressBatch(fs []Flow, idx []int32) {
 					}
 					sink += uint64(e.win.beats[k].t)
 				}
+			} else if len(d.dests) >= w.cfg.TopDestinations {
+				// Not in the full top-K: a destination the device's side
+				// tables place, which may push an entry out.
+				sink += w.readAheadNew(d, &fs[batch[i]], hs[i])
 			}
 		}
 		w.sink += sink
@@ -675,6 +679,36 @@ func (w *Watcher) egressBatch(fs []Flow, idx []int32) {
 			w.egressFlow(f, d, hs[i], &f.key)
 		}
 	}
+}
+
+// readAheadNew reads what a connection to a destination not in the
+// device's full top-K will: the device's tables of countries, the
+// distinct-destination sketch's register, the place of the destination's
+// network among the device's and, when the doorkeeper has seen it before
+// (it then takes an entry), the counts and times of the entries, which
+// the choice of the one it replaces compares. It changes nothing; on the
+// full day of 10,000 devices a sixth of the connections take this path,
+// and each of these tables is otherwise a cache miss of its own, one
+// after the other (a CPU profile put a fifth of the time there).
+func (w *Watcher) readAheadNew(d *device, f *Flow, h uint64) uint64 {
+	var sink uint64
+	if len(d.ccs) > 0 {
+		sink += uint64(d.ccs[0][0])
+		sink += d.cstats[0].conns + d.cstats[len(d.cstats)-1].conns
+	}
+	dst := f.Dst.Unmap()
+	sink += uint64(d.hll[hashAddr(dst)>>(64-hllP)])
+	if n := len(d.nets.fp); n >= 16 {
+		fp := netFingerprint(w.networkOf(dst))
+		sink += uint64(d.nets.fp[int(uint64(fp)*uint64(n)>>32)])
+	}
+	if b := (h >> 8) % doorkeeperBits; d.door[b/64]&(1<<(b%64)) != 0 {
+		for i := range d.dests {
+			e := &d.dests[i]
+			sink += uint64(e.steady) + uint64(e.last)
+		}
+	}
+	return sink
 }
 
 // egressFlow profiles a connection from a device out of the
