@@ -48,6 +48,7 @@ func (e *encoder) addr(a netip.Addr) {
 // Save returns the profiles in the profile file format: deterministic
 // for the same profiles.
 func (w *Watcher) Save() []byte {
+	w.Wait()
 	e := &encoder{b: make([]byte, 0, 1<<16)}
 	e.raw([]byte(profileMagic))
 	e.uvarint(profileVersion)
@@ -265,6 +266,7 @@ func (d *decoder) u32(what string) uint32 {
 // a longer window) are trimmed to it; devices over MaxDevices are
 // forgotten, the least recently seen first.
 func (w *Watcher) Load(data []byte) error {
+	w.Wait()
 	if len(w.all()) > 0 {
 		return errors.New("load profiles: the watcher already holds devices")
 	}

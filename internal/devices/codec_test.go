@@ -9,7 +9,9 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -118,28 +120,47 @@ func TestContinueAfterLoad(t *testing.T) {
 }
 
 // TestShardsDoNotChangeResults: the same events give the same profiles
-// and findings on one shard or several, fed one connection at a time or
-// in batches, and profiles saved from shards load into one.
+// and findings on one shard or several, fed one connection at a time, in
+// batches, or in batches the shards take on their own goroutines
+// (FlowsAsync, in runs of a few connections, so that their queues fill),
+// and profiles saved from shards load into one.
 func TestShardsDoNotChangeResults(t *testing.T) {
 	evs := stream()
 	var saved [][]byte
 	var found [][]string
 	for _, n := range []int{1, 3} {
-		for _, batched := range []bool{false, true} {
+		for _, mode := range []string{"one by one", "batched", "async"} {
 			w := mustWatcher(t, streamConfig())
 			w.SetParallel(n)
-			if batched {
+			var given, done atomic.Int64
+			flows := func(run []Flow) {
+				if mode == "batched" {
+					w.Flows(run)
+					return
+				}
+				for len(run) > 0 {
+					k := min(len(run), 3)
+					given.Add(1)
+					w.FlowsAsync(slices.Clone(run[:k]), func() { done.Add(1) })
+					run = run[k:]
+				}
+			}
+			if mode != "one by one" {
 				var run []Flow
 				for _, e := range evs {
 					if e.flow != nil {
 						run = append(run, *e.flow)
 						continue
 					}
-					w.Flows(run)
+					flows(run)
 					run = run[:0]
 					replay(w, []event{e})
 				}
-				w.Flows(run)
+				flows(run)
+				w.Wait()
+				if given.Load() != done.Load() {
+					t.Errorf("%d shards: %d batches given, %d done", n, given.Load(), done.Load())
+				}
 			} else {
 				replay(w, evs)
 			}

@@ -38,3 +38,28 @@ func TestEgress4(t *testing.T) {
 		check(r.Uint32())
 	}
 }
+
+// TestNetwork: the integer masking of IPv4 networks gives what
+// netip.Addr.Prefix gives, at every length (and out of range), for IPv4,
+// IPv4-mapped IPv6 and IPv6 addresses, at the edges and at random.
+func TestNetwork(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	addrs := []netip.Addr{netip.MustParseAddr("0.0.0.0"), netip.MustParseAddr("255.255.255.255"), netip.MustParseAddr("93.184.216.34"),
+		netip.MustParseAddr("::ffff:93.184.216.34"), netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("::")}
+	for range 20_000 {
+		v := r.Uint32()
+		addrs = append(addrs, netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}))
+	}
+	for _, a := range addrs {
+		for bits := -1; bits <= 129; bits++ {
+			want4, _ := a.Prefix(bits)
+			if got := network(a, bits, 64); a.Is4() && got != want4 {
+				t.Fatalf("network(%s, %d) = %s, netip says %s", a, bits, got, want4)
+			}
+			want6, _ := a.Prefix(bits)
+			if got := network(a, 24, bits); !a.Is4() && got != want6 {
+				t.Fatalf("network(%s, /%d for IPv6) = %s, netip says %s", a, bits, got, want6)
+			}
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // SetParallel spreads the devices over n shards (n ≤ 1: one, the
@@ -18,6 +19,7 @@ import (
 // (a node's watch runs once per post of logs: its devices are not
 // redistributed each time).
 func (w *Watcher) SetParallel(n int) {
+	w.Wait()
 	if n > 1 && n == len(w.shards) || n <= 1 && len(w.shards) == 0 {
 		return
 	}
@@ -94,4 +96,94 @@ func (w *Watcher) all() []*device {
 		return bytes.Compare(a.id.k[:], b.id.k[:])
 	})
 	return out
+}
+
+// asyncDepth is how many batches of connections [Watcher.FlowsAsync]
+// queues per shard before it waits.
+const asyncDepth = 4
+
+// asyncShards is the shards' goroutines while [Watcher.FlowsAsync] runs
+// them: each takes the batches of its queue in order.
+type asyncShards struct {
+	queues []chan *flowJob
+	free   chan *flowJob
+	wg     sync.WaitGroup
+}
+
+// flowJob is one batch handed to the shards.
+type flowJob struct {
+	fs   []Flow
+	part [][]int32 // the indexes in fs of each shard's connections
+	left atomic.Int32
+	done func()
+}
+
+// FlowsAsync is [Watcher.Flows] without waiting for the shards: each
+// shard takes the batches in the order given on a goroutine of its own,
+// so that a shard that is through with a batch goes on with the next one
+// instead of waiting for the others (and the results are those of
+// Flows). fs must not change until done (when not nil) is called, from
+// one of the shards' goroutines, after the last shard is through with
+// it. Until [Watcher.Wait] returns, the watcher may only be given more
+// batches this way or asked its [Watcher.Clock]: every other method waits
+// first. Without shards it is Flows followed by done.
+func (w *Watcher) FlowsAsync(fs []Flow, done func()) {
+	if len(w.shards) == 0 {
+		w.Flows(fs)
+		if done != nil {
+			done()
+		}
+		return
+	}
+	a := w.async
+	if a == nil {
+		a = &asyncShards{queues: make([]chan *flowJob, len(w.shards)), free: make(chan *flowJob, (asyncDepth+2)*len(w.shards))}
+		for k, s := range w.shards {
+			q := make(chan *flowJob, asyncDepth)
+			a.queues[k] = q
+			a.wg.Go(func() {
+				for j := range q {
+					s.egressBatch(j.fs, j.part[k])
+					if j.left.Add(-1) == 0 {
+						done := j.done
+						j.fs, j.done = nil, nil
+						select {
+						case a.free <- j:
+						default:
+						}
+						if done != nil {
+							done()
+						}
+					}
+				}
+			})
+		}
+		w.async = a
+	}
+	var j *flowJob
+	select {
+	case j = <-a.free:
+	default:
+		j = &flowJob{part: make([][]int32, len(w.shards))}
+	}
+	w.partition(fs, j.part, nil)
+	j.fs, j.done = fs, done
+	j.left.Store(int32(len(w.shards)))
+	for _, q := range a.queues {
+		q <- j
+	}
+}
+
+// Wait returns when the shards are through with the batches given to
+// [Watcher.FlowsAsync], and stops their goroutines.
+func (w *Watcher) Wait() {
+	a := w.async
+	if a == nil {
+		return
+	}
+	w.async = nil
+	for _, q := range a.queues {
+		close(q)
+	}
+	a.wg.Wait()
 }

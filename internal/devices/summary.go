@@ -108,6 +108,7 @@ func (w *Watcher) summary(d *device) DeviceSummary {
 // Devices returns the summaries of every device, in the order they were
 // first seen (then by identity).
 func (w *Watcher) Devices() []DeviceSummary {
+	w.Wait()
 	all := w.all()
 	out := make([]DeviceSummary, 0, len(all))
 	for _, d := range all {
@@ -118,6 +119,7 @@ func (w *Watcher) Devices() []DeviceSummary {
 
 // Device returns the summary of one device.
 func (w *Watcher) Device(id DeviceID) (DeviceSummary, bool) {
+	w.Wait()
 	d := w.shardFor(id).devices.get(&id, idHash(&id))
 	if d == nil {
 		return DeviceSummary{}, false
@@ -129,6 +131,7 @@ func (w *Watcher) Device(id DeviceID) (DeviceSummary, bool) {
 // slices (by capacity) and strings they hold, not the device table's
 // slots (about 50 bytes a device).
 func (w *Watcher) MemoryBytes() int64 {
+	w.Wait()
 	var n int64
 	for _, d := range w.all() {
 		n += int64(unsafe.Sizeof(*d)) + 8 // the device and its list entry

@@ -96,12 +96,25 @@ type handler struct {
 	cur *batch
 }
 
+// minFlowLine bounds the room a batch takes for a chunk's connections:
+// shorter than any line of a connection (a Zeek conn.log line with one-
+// byte time, uid, ports and one-digit addresses has 29).
+const minFlowLine = 24
+
 // Event copies an event into the chunk's batch.
 func (h *handler) Event(c *sensor.Chunk, line int64, ev *sensor.Event) {
 	b := h.cur
 	if b == nil {
 		b = h.r.getBatch()
 		h.cur = b
+		// Most likely a chunk of a conn.log: room for all its lines at
+		// once, rather than growing by copies (each batch is megabytes,
+		// and the copies' garbage made collections); no connection line
+		// is shorter than minFlowLine bytes.
+		if n := min(c.Lines, len(c.Data)/minFlowLine); cap(b.flows) < n && ev.Kind == sensor.EventFlow {
+			b.flows = make([]devices.Flow, 0, n)
+			b.ops = make([]op, 0, n)
+		}
 	}
 	switch ev.Kind {
 	case sensor.EventFlow:
@@ -175,6 +188,15 @@ func (r *runner) apply(done chan<- struct{}) {
 	}
 	var lastSweep time.Time
 	for b := range r.ready {
+		if len(b.ops) == len(b.flows) {
+			// Connections only (a chunk of a conn.log): the shards take
+			// the batch on their own goroutines, each going on with the
+			// next batch when through with this one, and the batch is
+			// reused when all are through (see devices.Watcher.FlowsAsync).
+			w.FlowsAsync(b.flows, func() { r.release(b) })
+			r.maybeSweep(&lastSweep, every)
+			continue
+		}
 		for k := 0; k < len(b.ops); k++ {
 			o := b.ops[k]
 			switch o.kind {
@@ -197,24 +219,36 @@ func (r *runner) apply(done chan<- struct{}) {
 				w.Software(s.t, s.host, s.name, s.version)
 			}
 		}
-		now := w.Clock()
-		if lastSweep.IsZero() {
-			lastSweep = now
-		}
-		if now.Sub(lastSweep) >= every {
-			w.Sweep()
-			lastSweep = now
-		}
-		// Drop the strings the batch points to before reuse.
-		clear(b.leases)
-		clear(b.dns)
-		clear(b.soft)
-		select {
-		case r.free <- b:
-		default: // as many as can be in flight are kept already
-		}
+		r.maybeSweep(&lastSweep, every)
+		r.release(b)
 	}
 	w.Sweep()
+}
+
+// maybeSweep sweeps the watcher when every has passed in log time since
+// the last sweep.
+func (r *runner) maybeSweep(lastSweep *time.Time, every time.Duration) {
+	w := r.opts.Watcher
+	now := w.Clock()
+	if lastSweep.IsZero() {
+		*lastSweep = now
+	}
+	if now.Sub(*lastSweep) >= every {
+		w.Sweep()
+		*lastSweep = now
+	}
+}
+
+// release keeps an applied batch for reuse.
+func (r *runner) release(b *batch) {
+	// Drop the strings the batch points to before reuse.
+	clear(b.leases)
+	clear(b.dns)
+	clear(b.soft)
+	select {
+	case r.free <- b:
+	default: // as many as can be in flight are kept already
+	}
 }
 
 // Run reads the logs and applies their events to the watcher, then

@@ -62,6 +62,9 @@ type Chunk struct {
 	FirstLine int64
 	// Data holds the lines, each but perhaps the last ending in '\n'.
 	Data []byte
+	// Lines is the number of lines in Data (for handlers that size
+	// their buffers before the first).
+	Lines int
 	// Format is the format of the chunk's lines.
 	Format Format
 
@@ -303,7 +306,10 @@ func (s *scanner) read(ctx context.Context, idx int, in Input, out chan<- *Chunk
 			*seq++
 			if format.Stateful() {
 				c.header, c.headerGen = header, hgen
-				if (len(data) > 0 && data[0] == '#') || bytes.Contains(data, []byte("\n#")) {
+				// A search for '#' first: most chunks have none, and a
+				// search for one byte costs half that for two (this runs
+				// on the one goroutine that reads).
+				if bytes.IndexByte(data, '#') >= 0 && (data[0] == '#' || bytes.Contains(data, []byte("\n#"))) {
 					header, inHeader = trackHeader(data, header, inHeader)
 					*gen++
 					hgen = *gen
@@ -313,6 +319,7 @@ func (s *scanner) read(ctx context.Context, idx int, in Input, out chan<- *Chunk
 			if data[len(data)-1] != '\n' {
 				nl++
 			}
+			c.Lines = int(nl)
 			line += nl
 			select {
 			case out <- c:

@@ -22,6 +22,8 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -31,6 +33,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -63,6 +66,7 @@ func main() {
 		topK     = flag.Int("top", 0, "for -bench: top destinations per device (default the watch's)")
 		sweepHrs = flag.Float64("sweep-hours", 6, "for -bench: log hours between sweeps")
 		noGeo    = flag.Bool("no-geo", false, "for -bench: watch without geolocation data")
+		digest   = flag.Bool("digest", false, "for -bench: print SHA-256 digests of the saved profiles and of the findings (to compare builds)")
 	)
 	flag.Parse()
 	var err error
@@ -77,7 +81,7 @@ func main() {
 				break
 			}
 		}
-		err = runBench(*bench, *workers, !*noMatch, *cpuprof, *topK, time.Duration(*sweepHrs*float64(time.Hour)), loc)
+		err = runBench(*bench, *workers, !*noMatch, *cpuprof, *topK, time.Duration(*sweepHrs*float64(time.Hour)), loc, *digest)
 	default:
 		flag.Usage()
 		os.Exit(2)
@@ -206,6 +210,16 @@ func cpuSeconds() float64 {
 	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
 }
 
+// idleSeconds is the runtime's estimate of the time its Ps were idle.
+func idleSeconds() float64 {
+	s := []metrics.Sample{{Name: "/cpu/classes/idle:cpu-seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64 {
+		return 0
+	}
+	return s[0].Value.Float64()
+}
+
 func warm(path string) {
 	if f, err := os.Open(path); err == nil {
 		io.Copy(io.Discard, f)
@@ -213,7 +227,7 @@ func warm(path string) {
 	}
 }
 
-func runBench(dir string, workers int, withMatch bool, cpuprof string, topK int, sweep time.Duration, loc geo.Locator) error {
+func runBench(dir string, workers int, withMatch bool, cpuprof string, topK int, sweep time.Duration, loc geo.Locator, digest bool) error {
 	path := filepath.Join(dir, "conn.log")
 	input := []sensor.Input{{Name: path, Open: func() (io.ReadCloser, error) { return os.Open(path) }}}
 	if withMatch {
@@ -266,12 +280,14 @@ func runBench(dir string, workers int, withMatch bool, cpuprof string, topK int,
 		pprof.StartCPUProfile(pf)
 		defer pprof.StopCPUProfile()
 	}
+	i0 := idleSeconds()
 	c0, t0 := cpuSeconds(), time.Now()
 	st, err := devicewatch.Run(context.Background(), devicewatch.Options{Watcher: w, Logs: input, Scan: sensor.Options{Workers: workers}, SweepEvery: sweep})
 	if err != nil {
 		return err
 	}
 	el, cpu := time.Since(t0), cpuSeconds()-c0
+	idle := idleSeconds() - i0
 	findings := w.Findings()
 	ws := w.Stats()
 	runtime.GC()
@@ -281,11 +297,25 @@ func runBench(dir string, workers int, withMatch bool, cpuprof string, topK int,
 	heap := int64(m1.HeapAlloc) - int64(m0.HeapAlloc)
 	fmt.Printf("watch: %d lines in %.2f s = %.0f lines/s (%.2f CPU s, %.0f lines per CPU s), GOMAXPROCS %d\n",
 		st.Lines, el.Seconds(), float64(st.Lines)/el.Seconds(), cpu, float64(st.Lines)/cpu, runtime.GOMAXPROCS(0))
+	// The time the Go scheduler had a P with nothing to run: the stages
+	// waiting on each other, whatever else the machine runs (a thread the
+	// kernel puts off still counts as busy here).
+	fmt.Printf("watch: scheduler idle %.2f of %.2f P-seconds (%.1f %%)\n", idle, el.Seconds()*float64(runtime.GOMAXPROCS(0)),
+		100*idle/(el.Seconds()*float64(runtime.GOMAXPROCS(0))))
 	fmt.Printf("watch: %d devices, %d device–destination pairs, heap %.0f MiB = %.0f bytes per pair (estimate %.0f), %d evictions\n",
 		ws.Devices, ws.Destinations, float64(heap)/(1<<20), float64(heap)/float64(ws.Destinations),
 		float64(w.MemoryBytes())/float64(ws.Destinations), ws.Evictions)
 	saved := w.Save()
 	fmt.Printf("watch: profile file %.1f MiB (%.0f bytes per pair)\n", float64(len(saved))/(1<<20), float64(len(saved))/float64(ws.Destinations))
+	if digest {
+		// Digests of the profiles and the findings, to compare builds: a
+		// change for speed must leave both byte for byte as they were.
+		fj, err := json.Marshal(findings)
+		if err != nil {
+			return fmt.Errorf("findings: %w", err)
+		}
+		fmt.Printf("watch: digest profiles %x findings %x\n", sha256.Sum256(saved), sha256.Sum256(fj))
+	}
 	kinds := map[devices.Kind]int{}
 	found := map[string]bool{}
 	for _, f := range findings {
