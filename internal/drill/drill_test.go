@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"math"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -91,8 +92,15 @@ func runDrill(t *testing.T, cfg drill.Config) *drill.Result {
 			t.Errorf("tier %s: %d hops, want report, cert-to-cert, correlation, alert-push", tr.Tier, len(tr.Hops))
 			continue
 		}
+		// With faults a leg may outlast the whole: a CERT closed when a
+		// sighting was pushed to it holds it only once back, after the
+		// alert reached the node by another CERT.
+		longest := tr.MaxMs + 1
+		if cfg.Faults > 0 {
+			longest = math.Inf(1)
+		}
 		for _, h := range tr.Hops {
-			if h.Samples == 0 || h.Samples > tr.Samples || h.MaxMs > tr.MaxMs+1 || h.MaxMs < h.P99Ms || h.P99Ms < h.P50Ms || h.P50Ms < 0 || h.TailMs > tr.MaxMs+1 {
+			if h.Samples == 0 || h.Samples > tr.Samples || h.MaxMs > longest || h.MaxMs < h.P99Ms || h.P99Ms < h.P50Ms || h.P50Ms < 0 || h.TailMs > longest {
 				t.Errorf("tier %s: hop %s out of order against the tier (%d samples, max %.0f ms): %+v", tr.Tier, h.Hop, tr.Samples, tr.MaxMs, h)
 			}
 		}
