@@ -66,6 +66,7 @@ var (
 		"internal/feed",
 		"internal/geo",
 		"internal/gunzip",
+		"internal/hugepage",
 		"internal/match",
 		"internal/observable",
 		"internal/pin",

@@ -15,6 +15,7 @@ import (
 	"github.com/entente-cti/entente/internal/config"
 	"github.com/entente-cti/entente/internal/feed"
 	"github.com/entente-cti/entente/internal/gunzip"
+	"github.com/entente-cti/entente/internal/hugepage"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/taxii"
@@ -373,12 +374,12 @@ func readInput(env *Env, name string, progress bool, lim gunzip.Limits) ([]byte,
 // about 27,000 page faults, 40 % of an offline ingest's.
 func readAllHuge(r io.Reader, hint int) ([]byte, error) {
 	buf := make([]byte, max(hint+bytes.MinRead, 64<<10))
-	adviseHuge(buf)
+	hugepage.Advise(buf, 2<<20)
 	n := 0
 	for {
 		if n == len(buf) {
 			next := make([]byte, 2*len(buf))
-			adviseHuge(next)
+			hugepage.Advise(next, 2<<20)
 			copy(next, buf)
 			buf = next
 		}

@@ -14,6 +14,7 @@ import (
 	"unsafe"
 
 	"github.com/entente-cti/entente/internal/geo"
+	"github.com/entente-cti/entente/internal/hugepage"
 )
 
 // Flow is one connection, as the watch needs it.
@@ -516,7 +517,7 @@ func (w *Watcher) fullTable(k int) []dest {
 	if len(w.slab) < k {
 		n := max(k, (8<<20)/int(unsafe.Sizeof(dest{})))
 		w.slab = make([]dest, n)
-		adviseHuge(w.slab)
+		hugepage.Advise(w.slab, 2<<20)
 	}
 	t := w.slab[:0:k]
 	w.slab = w.slab[k:]

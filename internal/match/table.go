@@ -4,7 +4,14 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math/bits"
+
+	"github.com/entente-cti/entente/internal/hugepage"
 )
+
+// hugePageMin is the size from which a table is worth backing with huge
+// pages: lookups in a table much larger than the TLB's reach otherwise
+// pay a page walk on top of each cache miss.
+const hugePageMin = 8 << 20
 
 // fixedTable is an open-addressing hash table from fixed-size keys to
 // indicator references: 2 to 4 slots per entry (a load of at most one
@@ -103,7 +110,7 @@ func (t *fixedTable[K]) grow() {
 	}
 	old, oldv := t.keys, t.vals
 	t.keys, t.vals = make([]K, size), make([]uint32, size)
-	adviseHuge(t.keys)
+	hugepage.Advise(t.keys, hugePageMin)
 	var zero K
 	mask := uint64(size - 1)
 	for j := range old {
@@ -220,7 +227,7 @@ func (t *strTable) grow() {
 	}
 	old, oldv := t.slots, t.vals
 	t.slots, t.vals = make([]uint64, size), make([]uint32, size)
-	adviseHuge(t.slots)
+	hugepage.Advise(t.slots, hugePageMin)
 	mask := uint64(size - 1)
 	for j, s := range old {
 		if s == 0 {
