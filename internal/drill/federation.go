@@ -310,11 +310,11 @@ type federation struct {
 	bin       string
 	proxy     wanProxy
 	peakFiles atomic.Int64
-	loss   float64
-	links  map[[2]int]string // [from, to] → link address
-	linkMu sync.Mutex
-	logDir string
-	plan   *faultPlan
+	loss      float64
+	links     map[[2]int]string // [from, to] → link address
+	linkMu    sync.Mutex
+	logDir    string
+	plan      *faultPlan
 	// mu guards the nodes' up state and acked during the replay.
 	mu    sync.Mutex
 	acked []ackedSighting
