@@ -60,8 +60,8 @@ func TestOpenFilesForTheFullDrill(t *testing.T) {
 			t.Errorf("limit %d: %d processes of %d open files each, not the fewest under it", tc.limit, n, proxyFilesFor(w, n))
 		}
 	}
-	if d := drillFilesFor(w); d > 20000/4 {
-		t.Errorf("the drill's process needs %d open files with the proxy split off, want a quarter of 20,000 at most", d)
+	if d := drillFilesFor(w); d > 20000/3 {
+		t.Errorf("the drill's process needs %d open files with the proxy split off, want a third of 20,000 at most", d)
 	}
 	if _, err := proxySplit(w, 1500); err == nil {
 		t.Error("a limit below what a proxy process holds besides its links was accepted")
