@@ -27,13 +27,24 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	// With WAN_TEST_PARENT set, it is a drill that starts one proxy
+	// process, prints its pid and waits to be killed.
+	if os.Getenv("WAN_TEST_PARENT") != "" {
+		s, err := wan.StartSplit(1, proxyCommand)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println(s.Pids()[0])
+		select {}
+	}
 	os.Exit(m.Run())
 }
 
 // proxyCommand is the test binary as proxy process i.
 func proxyCommand(i int) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "WAN_TEST_PROXY=1")
+	cmd.Env = append(os.Environ(), "WAN_TEST_PROXY=1", "WAN_TEST_PARENT=")
 	cmd.Stderr = os.Stderr
 	return cmd
 }
