@@ -22,6 +22,12 @@
 //     middlebox or a routing change does; it comes back by itself when
 //     the partition ends.
 //
+// A Proxy lives in the process that opens it. When one process's
+// open-file limit cannot hold every link (a listener each, two
+// descriptors per connection carried), Split spreads the links over
+// processes of their own, each running Serve, driven over its standard
+// input and output (the control protocol: control.go).
+//
 // Package-level choices are documented where they are made. The proxy
 // never reads what it carries: TLS runs end to end through it.
 package wan
