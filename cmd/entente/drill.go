@@ -12,6 +12,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/entente-cti/entente/internal/drill"
+	"github.com/entente-cti/entente/internal/drill/wan"
 )
 
 func cmdDrill(ctx context.Context, env *Env, args []string) error {
@@ -39,7 +40,11 @@ func cmdDrill(ctx context.Context, env *Env, args []string) error {
 			"--partition, a CERT's uplink flapping, a full disk (a tmpfs: needs root) and\n"+
 			"clock skew of +-5 minutes. Latencies are also given above each path's\n"+
 			"round-trip floor. --calm keeps the WAN but injects no fault. The number of\n"+
-			"processes is bounded by the machine's memory (80 MiB each, 3 GiB kept).\n\n"+
+			"processes is bounded by the machine's memory (80 MiB each, 3 GiB kept).\n"+
+			"The proxy holds a listener per link and two descriptors per connection:\n"+
+			"when the open-file limit cannot hold it in the drill's process, it runs as\n"+
+			"several processes of its own (this binary, re-executed), each under the\n"+
+			"limit (--proxy-processes).\n\n"+
 			"--adversaries K makes K organisations misbehave (in-process mode; each in\n"+
 			"its own country, none a national CERT): each publishes junk indicators\n"+
 			"(10.0.0.0/8, 224.0.0.0/3, 0.0.0.0/0, other organisations' networks) and\n"+
@@ -71,6 +76,7 @@ func cmdDrill(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&cfg.Dir, "dir", "", "where to keep the nodes' data (default: a temporary directory, removed)")
 	fs.IntVar(&cfg.Adversaries, "adversaries", 0, "organisations that misbehave (junk indicators, fabricated sightings under pseudonyms, a flooded quota)")
 	fs.StringVar(&cfg.Warninglists, "warninglists", "", "a MISP warninglists checkout every node loads the drill's lists from (needed by --adversaries)")
+	fs.IntVar(&cfg.ProxyProcesses, "proxy-processes", 0, "with --processes: processes the WAN proxy runs as (0: in the drill's process if the open-file limit holds it, else as few as each fit under it)")
 	fs.IntVar(&cfg.Quota, "quota", drill.DefaultQuota, "sightings per correlation window a CERT lets each constituent add (negative: none)")
 	jsonOut := fs.String("json", "", "write the figures as JSON to FILE")
 	svgOut := fs.String("svg", "", "write a chart of the propagation (SVG) to FILE")
@@ -83,6 +89,9 @@ func cmdDrill(ctx context.Context, env *Env, args []string) error {
 	}
 	if cfg.Nodes < 1 || cfg.Nodes > drill.MaxNodes || cfg.Countries < 1 || cfg.Countries > drill.MaxCountries || cfg.Nodes < cfg.Countries {
 		return usagef("--nodes %d --countries %d: need 1 <= countries <= %d and countries <= nodes <= %d", cfg.Nodes, cfg.Countries, drill.MaxCountries, drill.MaxNodes)
+	}
+	if cfg.ProxyProcesses < 0 || cfg.ProxyProcesses > 64 {
+		return usagef("--proxy-processes %d: between 0 and 64", cfg.ProxyProcesses)
 	}
 	if cfg.Faults < 0 || cfg.Faults > cfg.Nodes {
 		return usagef("--faults %d: between 0 and --nodes", cfg.Faults)
@@ -224,4 +233,17 @@ func writeFileWith(path string, write func(*os.File) error) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// cmdDrillProxy runs one process of the drill's WAN proxy (internal: the
+// drill starts it): wan's control protocol on standard input and output,
+// until the input ends (the drill closed it, or died) or it is told to
+// shut down.
+func cmdDrillProxy(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, drill.ProxyCommand, drill.ProxyCommand+" --seed N", "One process of the drill's WAN proxy, started by 'entente drill --processes'.")
+	seed := fs.Uint64("seed", 1, "seed of the links' random choices")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	return wan.Serve(env.Stdin, env.Stdout, *seed)
 }

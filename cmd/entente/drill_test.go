@@ -64,6 +64,8 @@ func TestDrillCommand(t *testing.T) {
 		{"drill", "--nodes", "3", "--countries", "5"},
 		{"drill", "--countries", "500"},
 		{"drill", "--faults", "-1"},
+		{"drill", "--proxy-processes", "-1"},
+		{"drill", "--proxy-processes", "65"},
 		{"drill", "--adversaries", "-1"},
 		{"drill", "--nodes", "4", "--countries", "2", "--adversaries", "4", "--warninglists", "x"},
 		{"drill", "--adversaries", "1"},
@@ -149,5 +151,38 @@ func TestDrillCommandAdversaries(t *testing.T) {
 	}
 	if a.Quarantine.Pairs == 0 || a.Quarantine.Reached != a.Quarantine.Pairs || a.Retraction.Reached != a.Retraction.Pairs {
 		t.Errorf("withdrawals: %+v %+v", a.Quarantine, a.Retraction)
+	}
+}
+
+// TestDrillProxyCommand: 'entente drill-proxy' serves the WAN proxy's
+// control protocol on its standard input and output (a link opened, its
+// stats read, a shutdown) and stays out of the help.
+func TestDrillProxyCommand(t *testing.T) {
+	in := strings.Join([]string{
+		`{"op":"listen","links":[{"name":"0->1","target":"1","cond":{"RTT":1000000}}]}`,
+		`{"op":"stats"}`,
+		`{"op":"shutdown"}`,
+	}, "\n") + "\n"
+	code, out, errs := run(t, nil, strings.NewReader(in), "drill-proxy", "--seed", "7")
+	if code != 0 {
+		t.Fatalf("drill-proxy: exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("drill-proxy answered %d lines, want 3:\n%s", len(lines), out)
+	}
+	var listen struct{ Addrs []string }
+	var stats struct{ Stats map[string]json.RawMessage }
+	if json.Unmarshal([]byte(lines[0]), &listen) != nil || len(listen.Addrs) != 1 || !strings.HasPrefix(listen.Addrs[0], "127.0.0.1:") {
+		t.Errorf("listen: %s", lines[0])
+	}
+	if json.Unmarshal([]byte(lines[1]), &stats) != nil || stats.Stats["0->1"] == nil {
+		t.Errorf("stats: %s", lines[1])
+	}
+	if _, _, errs := run(t, nil, nil, "help"); strings.Contains(errs, "drill-proxy") {
+		t.Errorf("help shows the internal command:\n%s", errs)
+	}
+	if code, _, _ := run(t, nil, nil, "drill-proxy", "--bogus"); code != 2 {
+		t.Errorf("drill-proxy --bogus: exit %d, want 2", code)
 	}
 }

@@ -17,8 +17,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/entente-cti/entente/internal/drill"
 )
 
 func main() {
@@ -70,6 +73,12 @@ var commands = []command{
 	{"bench", "measure every headline figure beside its goal and its peer; compare two runs", cmdBench},
 }
 
+// internalCommands are run by entente itself, never by people: "entente
+// help" and docs/cli.md leave them out.
+var internalCommands = []command{
+	{drill.ProxyCommand, "one process of the drill's WAN proxy, driven over its standard input and output", cmdDrillProxy},
+}
+
 // Run runs the command named by args[0] and returns the process exit code.
 func Run(ctx context.Context, env *Env, args []string) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
@@ -79,7 +88,7 @@ func Run(ctx context.Context, env *Env, args []string) int {
 		}
 		return 0
 	}
-	for _, c := range commands {
+	for _, c := range slices.Concat(commands, internalCommands) {
 		if c.name != args[0] {
 			continue
 		}

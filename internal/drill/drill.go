@@ -39,7 +39,6 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente/internal/correlate"
-	"github.com/entente-cti/entente/internal/drill/wan"
 	"github.com/entente-cti/entente/internal/match"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/taxiiclient"
@@ -117,6 +116,13 @@ type Config struct {
 	// Quota is the sightings per correlation window a CERT lets each
 	// constituent add (default DefaultQuota; negative: none).
 	Quota int
+	// ProxyProcesses is how many processes the WAN proxy of processes
+	// mode runs as. 0: in the drill's process when its open-file limit
+	// holds the proxy's links and connections besides what the drill
+	// holds per node, else as few processes of their own (the drill's
+	// binary re-executed as 'entente drill-proxy') as keep each under the
+	// hard limit. 1: in the drill's process always; more: that many.
+	ProxyProcesses int
 	// NodeBudgetMiB is the memory one node process is allowed for when
 	// bounding the number of processes by the machine's memory (default
 	// 80 MiB, above the peak resident set a drill node reached).
@@ -286,6 +292,15 @@ type Result struct {
 	Skewed    []string         `json:"skewed,omitempty"`
 	// LostSegments counts the segments the WAN made retransmit.
 	LostSegments int64 `json:"lost_segments,omitempty"`
+	// ProxyProcesses is how many processes the WAN proxy ran as (1: in
+	// the drill's process); ProxyOpenFiles the peak open descriptors of
+	// each (none when in the drill's); DrillOpenFiles the peak of the
+	// drill's process (sampled at the set-up, every observer poll and
+	// the checks), and OpenFilesLimit the hard limit.
+	ProxyProcesses int    `json:"proxy_processes,omitempty"`
+	ProxyOpenFiles []int  `json:"proxy_open_files,omitempty"`
+	DrillOpenFiles int64  `json:"drill_open_files,omitempty"`
+	OpenFilesLimit uint64 `json:"open_files_limit,omitempty"`
 	// Adversaries is what the adversaries did and what came of it.
 	Adversaries *AdversaryResult `json:"adversaries,omitempty"`
 }
@@ -462,15 +477,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				return nil, fmt.Errorf("processes mode: find the entente binary: %w", err)
 			}
 		}
-		if err := ensureOpenFiles(openFilesFor(w)); err != nil {
-			return nil, err
-		}
-		f.proxy = wan.New(cfg.Seed)
-		defer f.proxy.Close()
 		f.logDir = filepath.Join(dir, "logs")
 		if err := os.MkdirAll(f.logDir, 0o700); err != nil {
 			return nil, err
 		}
+		if f.proxy, res.ProxyProcesses, err = f.startProxy(cfg); err != nil {
+			return nil, err
+		}
+		defer f.proxy.close()
+		res.OpenFilesLimit = hardOpenFiles()
 	}
 	say("drill: %d organisations in %d countries (%d national CERTs), seed %d, %s; data in %s", cfg.Nodes, cfg.Countries, len(w.certs), cfg.Seed, res.Mode, dir)
 	t0 := time.Now()
@@ -490,6 +505,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("set up the federation: %w", err)
 	}
 	if f.procs {
+		f.sampleFiles() // every store open
 		err := f.startAll(ctx, cfg, res)
 		defer func() {
 			if f.plan != nil && f.plan.disk != nil {
@@ -572,6 +588,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if err := f.stopAll(ctx, res); err != nil {
 			return nil, err
 		}
+		res.DrillOpenFiles = f.peakFiles.Load()
 		defer func() {
 			for i := range f.nodes {
 				f.closeStore(i)
@@ -1039,6 +1056,11 @@ func Summary(wr io.Writer, res *Result) {
 	if res.Mode == "processes" {
 		fmt.Fprintf(wr, "Processes: %s; largest node peak RSS %.0f MiB\n", res.ProcessBound, res.NodePeakRSSMiB)
 		fmt.Fprintf(wr, "WAN: %d segments lost and retransmitted\n", res.LostSegments)
+		where := "in the drill's process"
+		if res.ProxyProcesses > 1 {
+			where = fmt.Sprintf("in %d processes, peak open files %v", res.ProxyProcesses, res.ProxyOpenFiles)
+		}
+		fmt.Fprintf(wr, "Open files: drill peak %d, proxy %s (hard limit %d)\n", res.DrillOpenFiles, where, res.OpenFilesLimit)
 		if p := res.Partition; p != nil {
 			fmt.Fprintf(wr, "Partition: region %s (%d nodes) cut off from %.1f s to %.1f s; every alert at each of its nodes %.0f ms after the end at the latest\n", p.Region, p.Nodes, p.From, p.To, p.ConvergedMs)
 		}

@@ -176,7 +176,9 @@ func TestDrillFaults(t *testing.T) {
 }
 
 // TestDrillProcesses runs 12 organisations as 12 'entente serve'
-// processes over TLS with pinned keys, through the WAN proxy, with every
+// processes over TLS with pinned keys, through the WAN proxy split into
+// two processes of its own (as when one process's open-file limit
+// cannot hold it: the partition and the flap cut links in both), with every
 // fault: two nodes killed with SIGKILL (a CERT first) and restarted from
 // disk, a region cut off, a flapping uplink, a full disk when a tmpfs can
 // be mounted, clock skew. Every alert reaches every node, no
@@ -192,10 +194,21 @@ func TestDrillProcesses(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build entente: %v\n%s", err, out)
 	}
-	res := runDrill(t, drill.Config{Nodes: 12, Countries: 5, Seed: 1, Faults: 2, Processes: true, Binary: bin,
+	res := runDrill(t, drill.Config{Nodes: 12, Countries: 5, Seed: 1, Faults: 2, Processes: true, Binary: bin, ProxyProcesses: 2,
 		Duration: 30 * time.Second, SyncInterval: 10 * time.Second, Settle: time.Minute})
 	if res.Mode != "processes" || res.ProcessBound == "" {
 		t.Errorf("mode %q, bound %q", res.Mode, res.ProcessBound)
+	}
+	// Each proxy process held some of the links (a listener each, and
+	// the connections they carried), and the drill no proxy at all.
+	if res.ProxyProcesses != 2 || len(res.ProxyOpenFiles) != 2 || res.ProxyOpenFiles[0] < 10 || res.ProxyOpenFiles[1] < 10 {
+		t.Errorf("proxy in %d processes, peak open files %v", res.ProxyProcesses, res.ProxyOpenFiles)
+	}
+	if res.LostSegments == 0 {
+		t.Error("no segment lost at 1% over the drill: the proxy processes' stats were not read")
+	}
+	if res.DrillOpenFiles == 0 || res.OpenFilesLimit == 0 {
+		t.Errorf("drill's open files %d, limit %d", res.DrillOpenFiles, res.OpenFilesLimit)
 	}
 	if res.AckedObjects != res.Sightings || res.LostObjects != 0 || res.Duplicates != 0 {
 		t.Errorf("%d of %d sightings acknowledged, %d lost, %d stored twice", res.AckedObjects, res.Sightings, res.LostObjects, res.Duplicates)

@@ -278,7 +278,7 @@ func (f *federation) planFaults(cfg Config) *faultPlan {
 
 // setLinks cuts (or restores) every link between a node of nodes and a
 // node outside them, both ways.
-func (f *federation) setLinks(nodes []int, down bool) {
+func (f *federation) setLinks(nodes []int, down bool) error {
 	in := map[int]bool{}
 	for _, i := range nodes {
 		in[i] = true
@@ -291,15 +291,17 @@ func (f *federation) setLinks(nodes []int, down bool) {
 		}
 	}
 	f.linkMu.Unlock()
-	for _, n := range names {
-		f.proxy.SetDown(n, down)
+	if err := f.proxy.setDown(names, down); err != nil {
+		return fmt.Errorf("set %d links down=%v: %w", len(names), down, err)
 	}
+	return nil
 }
 
 // midPush waits (at most wait) until node i is sending on one of its
 // links: it is in the middle of a push (a national CERT has only push
-// peers: whatever it sends is a push).
-func (f *federation) midPush(i int, wait time.Duration) bool {
+// peers: whatever it sends is a push). A proxy that cannot answer is an
+// error.
+func (f *federation) midPush(i int, wait time.Duration) (bool, error) {
 	f.linkMu.Lock()
 	var out []string
 	for k := range f.links {
@@ -310,14 +312,12 @@ func (f *federation) midPush(i int, wait time.Duration) bool {
 	f.linkMu.Unlock()
 	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
-		for _, n := range out {
-			if f.proxy.Active(n, 20*time.Millisecond) {
-				return true
-			}
+		if ok, err := f.proxy.active(out, 20*time.Millisecond); ok || err != nil {
+			return ok, err
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	return false
+	return false, nil
 }
 
 // runFaults injects the plan's faults on schedule, from start, over the
@@ -343,9 +343,15 @@ func (f *federation) runFaults(ctx context.Context, cfg Config, p *faultPlan, st
 			}
 			fr.From = since()
 			for time.Now().Before(at(0.45)) && ctx.Err() == nil {
-				f.setLinks([]int{p.flap}, true)
+				if err := f.setLinks([]int{p.flap}, true); err != nil {
+					errs <- fmt.Errorf("flap: %w", err)
+					return
+				}
 				time.Sleep(2 * time.Second)
-				f.setLinks([]int{p.flap}, false)
+				if err := f.setLinks([]int{p.flap}, false); err != nil {
+					errs <- fmt.Errorf("flap: %w", err)
+					return
+				}
 				fr.Cycles++
 				time.Sleep(3 * time.Second)
 			}
@@ -362,9 +368,15 @@ func (f *federation) runFaults(ctx context.Context, cfg Config, p *faultPlan, st
 				return
 			}
 			pr.From = since()
-			f.setLinks(p.regionOf, true)
+			if err := f.setLinks(p.regionOf, true); err != nil {
+				errs <- fmt.Errorf("partition: %w", err)
+				return
+			}
 			time.Sleep(cfg.Partition)
-			f.setLinks(p.regionOf, false)
+			if err := f.setLinks(p.regionOf, false); err != nil {
+				errs <- fmt.Errorf("partition: %w", err)
+				return
+			}
 			pr.To = since()
 			mu.Lock()
 			res.Partition = pr
@@ -426,7 +438,11 @@ func (f *federation) runFaults(ctx context.Context, cfg Config, p *faultPlan, st
 				if k == 0 {
 					// Waiting for a push may take a while in a quiet
 					// federation; the restart stays at 70%.
-					fl.MidPush = f.midPush(i, min(cfg.Duration/5, time.Minute))
+					var err error
+					if fl.MidPush, err = f.midPush(i, min(cfg.Duration/5, time.Minute)); err != nil {
+						errs <- fmt.Errorf("kill mid-push: %w", err)
+						return
+					}
 					if fl.MidPush {
 						fl.Kind = "kill -9 mid-push"
 					}

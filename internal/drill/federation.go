@@ -16,7 +16,6 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/correlate"
-	"github.com/entente-cti/entente/internal/drill/wan"
 	"github.com/entente-cti/entente/internal/httpapi"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/nodekey"
@@ -305,15 +304,17 @@ type federation struct {
 	progress *progress
 	// Processes mode: every node is an 'entente serve' process (bin),
 	// reached by its peers through the WAN proxy over TLS with its key
-	// pinned; links are the proxy's links by [from, to].
-	procs  bool
-	bin    string
-	proxy  *wan.Proxy
-	loss   float64
-	links  map[[2]int]string // [from, to] → link address
-	linkMu sync.Mutex
-	logDir string
-	plan   *faultPlan
+	// pinned; links are the proxy's links by [from, to]; peakFiles is
+	// the most descriptors the drill's process was seen holding.
+	procs     bool
+	bin       string
+	proxy     wanProxy
+	peakFiles atomic.Int64
+	loss      float64
+	links     map[[2]int]string // [from, to] → link address
+	linkMu    sync.Mutex
+	logDir    string
+	plan      *faultPlan
 	// mu guards the nodes' up state and acked during the replay.
 	mu    sync.Mutex
 	acked []ackedSighting

@@ -21,6 +21,7 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/correlate"
+	"github.com/entente-cti/entente/internal/drill/wan"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store"
@@ -57,10 +58,9 @@ func (f *federation) link(i, j int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	target := f.nodes[j]
 	// The link is named by the address it listens on, which is what the
 	// peer's API root holds.
-	addr, err := f.proxy.Listen(fmt.Sprintf("%d->%d", i, j), cond, target.address)
+	addr, err := f.proxy.listen(linkName(i, j), cond, j)
 	if err != nil {
 		return "", err
 	}
@@ -148,6 +148,10 @@ func (f *federation) startProc(ctx context.Context, i int) error {
 	select {
 	case a := <-addr:
 		n.addr.Store(a)
+		if err := f.proxy.setUpstream(i, a); err != nil {
+			cmd.Process.Kill()
+			return fmt.Errorf("node %d: tell the proxy where it listens: %w", i, err)
+		}
 	case <-p.done:
 		logf.Close()
 		return fmt.Errorf("node %d: serve exited before listening (%v); see %s", i, p.err, logf.Name())
@@ -321,6 +325,7 @@ func (f *federation) observe(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		f.sampleFiles()
 		forEach(len(obs), 16, func(i int) error {
 			mu.Lock()
 			up := f.nodes[i].up
@@ -523,32 +528,40 @@ func (f *federation) stopAll(ctx context.Context, res *Result) error {
 			return err
 		}
 	}
-	for _, st := range f.proxy.Stats() {
+	stats, files, err := f.proxy.stats()
+	if err != nil {
+		return err
+	}
+	for _, st := range stats {
 		res.LostSegments += st.Lost
 	}
+	res.ProxyOpenFiles = files
 	for i := range f.nodes {
 		if err := f.openStore(ctx, i); err != nil {
 			return err
 		}
 		f.nodes[i].up = true
 	}
+	f.sampleFiles() // every store open
 	return nil
 }
 
-// openFilesFor is how many descriptors the drill's process needs for a
-// world: every directed link (a constituent to and from its CERT, every
-// CERT to every other) listens and carries a connection or two (two
-// descriptors each), and the drill reads every node.
-func openFilesFor(w *world) uint64 {
-	certs := len(w.certs)
-	links := 2*(len(w.orgs)-certs) + certs*(certs-1)
-	return uint64(5*links + 8*len(w.orgs) + 1024)
+// sampleFiles records the drill process's open descriptors, keeping the
+// peak (processes mode samples at the set-up, at every observer poll and
+// at the checks).
+func (f *federation) sampleFiles() {
+	n := int64(wan.OpenFiles())
+	for {
+		cur := f.peakFiles.Load()
+		if n <= cur || f.peakFiles.CompareAndSwap(cur, n) {
+			return
+		}
+	}
 }
 
 // ensureOpenFiles raises the process's open-file limit to at least need
-// (the proxy holds a listener per link and two descriptors per
-// connection it carries), as far as the hard limit allows, raising the
-// hard limit too when the drill may (root).
+// (see openFilesFor and drillFilesFor), as far as the hard limit allows,
+// raising the hard limit too when the drill may (root).
 func ensureOpenFiles(need uint64) error {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
@@ -565,7 +578,7 @@ func ensureOpenFiles(need uint64) error {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
 		want.Cur, want.Max = lim.Max, lim.Max
 		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want)
-		return fmt.Errorf("processes mode: the proxy needs about %d open files and the limit is %d (raising it: %v); raise ulimit -n or use fewer --nodes", need, lim.Max, err)
+		return fmt.Errorf("processes mode: the drill needs about %d open files and the limit is %d (raising it: %v); raise ulimit -n, use fewer --nodes, or split the proxy (--proxy-processes)", need, lim.Max, err)
 	}
 	return nil
 }

@@ -38,7 +38,32 @@ func TestOpenFilesForTheFullDrill(t *testing.T) {
 		t.Fatal(err)
 	}
 	links := 2*(259-78) + 78*77
+	if linksOf(w) != links {
+		t.Errorf("%d links, want %d", linksOf(w), links)
+	}
 	if got := openFilesFor(w); got < uint64(3*links) || got > 100000 {
 		t.Errorf("open files for 259 nodes: %d, want between %d and 100000", got, 3*links)
+	}
+	// Split, the proxy fits any limit that holds a share of the links:
+	// as few processes as keep each under it, and the drill's process
+	// then needs only what it holds per node.
+	for _, tc := range []struct {
+		limit uint64
+		want  int
+	}{{20000, 2}, {12000, 4}, {8192, 5}, {4096, 12}} {
+		n, err := proxySplit(w, tc.limit)
+		if err != nil || n != tc.want {
+			t.Errorf("limit %d: %d proxy processes (%v), want %d", tc.limit, n, err, tc.want)
+			continue
+		}
+		if proxyFilesFor(w, n) > tc.limit || proxyFilesFor(w, n-1) <= tc.limit && n > 2 {
+			t.Errorf("limit %d: %d processes of %d open files each, not the fewest under it", tc.limit, n, proxyFilesFor(w, n))
+		}
+	}
+	if d := drillFilesFor(w); d > 20000/3 {
+		t.Errorf("the drill's process needs %d open files with the proxy split off, want a third of 20,000 at most", d)
+	}
+	if _, err := proxySplit(w, 1500); err == nil {
+		t.Error("a limit below what a proxy process holds besides its links was accepted")
 	}
 }

@@ -22,6 +22,12 @@
 //     middlebox or a routing change does; it comes back by itself when
 //     the partition ends.
 //
+// A Proxy lives in the process that opens it. When one process's
+// open-file limit cannot hold every link (a listener each, two
+// descriptors per connection carried), Split spreads the links over
+// processes of their own, each running Serve, driven over its standard
+// input and output (the control protocol: control.go).
+//
 // Package-level choices are documented where they are made. The proxy
 // never reads what it carries: TLS runs end to end through it.
 package wan
@@ -29,6 +35,7 @@ package wan
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -73,7 +80,8 @@ type Proxy struct {
 }
 
 // New returns a proxy whose random choices (jitter, loss) derive from
-// seed.
+// seed and each link's name: a link makes the same choices whatever
+// order the links were opened in and whichever process holds it.
 func New(seed uint64) *Proxy { return &Proxy{links: map[string]*link{}, seed: seed} }
 
 // link is one directed link: a listener and the connections it carries.
@@ -105,13 +113,19 @@ func (p *Proxy) Listen(name string, cond Link, upstream func() string) (string, 
 	if err != nil {
 		return "", fmt.Errorf("wan: listen for link %s: %w", name, err)
 	}
+	l := &link{name: name, ln: ln, cond: cond, upstream: upstream, conns: map[*pair]struct{}{}, rng: rand.New(rand.NewPCG(linkSeed(p.seed, name), 17))}
 	p.mu.Lock()
-	seed := p.seed + uint64(len(p.links))*0x9e3779b97f4a7c15
-	l := &link{name: name, ln: ln, cond: cond, upstream: upstream, conns: map[*pair]struct{}{}, rng: rand.New(rand.NewPCG(seed, 17))}
 	p.links[name] = l
 	p.mu.Unlock()
 	go l.serve()
 	return ln.Addr().String(), nil
+}
+
+// linkSeed is the seed of link name's random choices.
+func linkSeed(seed uint64, name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return seed ^ h.Sum64()
 }
 
 // SetDown cuts link name (down) or restores it. Cutting resets every
