@@ -450,16 +450,19 @@ func (f *federation) setup(ctx context.Context, dir string, parallel int) error 
 			return fmt.Errorf("node %d: %w", i, err)
 		}
 		svc := node.New(st, node.Config{Title: o.Name}, f.log)
+		// The service first: its background work (the relationship
+		// index warmed after the import) ends before the store closes.
+		closeNode := func() error { svc.Close(); return st.Close() }
 		id, adminKey, err := svc.Init(ctx, o.Name, o.Country, "")
 		if err != nil {
-			st.Close()
+			closeNode()
 			return fmt.Errorf("init node %d: %w", i, err)
 		}
 		n.adminKey = adminKey
 		if f.procs {
 			pair, err := nodekey.Ensure(n.dir, o.Name)
 			if err != nil {
-				st.Close()
+				closeNode()
 				return err
 			}
 			n.pin = pair.Fingerprint
@@ -481,26 +484,27 @@ func (f *federation) setup(ctx context.Context, dir string, parallel int) error 
 		}
 		for _, c := range extra {
 			if _, err := svc.CreateCollection(ctx, admin, c); err != nil {
-				st.Close()
+				closeNode()
 				return fmt.Errorf("node %d: %w", i, err)
 			}
 		}
 		cs, err := svc.AllCollections(ctx, admin)
 		if err != nil {
-			st.Close()
+			closeNode()
 			return err
 		}
 		for _, c := range cs {
 			n.colls[c.Alias] = c.ID
 		}
 		if st, err := svc.AddObjects(ctx, admin, node.CollectionIntel, intel); err != nil || st.FailureCount > 0 {
+			closeNode()
 			return fmt.Errorf("node %d: load threat intelligence: %v %+v", i, err, st)
 		}
 		if n.sensorKey, _, err = svc.CreateKey(ctx, admin, node.NewKey{Name: "sensor", Role: entente.RoleSensor}); err != nil {
-			st.Close()
+			closeNode()
 			return err
 		}
-		return st.Close()
+		return closeNode()
 	})
 	if err != nil {
 		return err
