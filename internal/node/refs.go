@@ -92,7 +92,9 @@ func (s *Service) refreshRefsBehind() {
 		r.dirty = false
 		r.mu.Unlock()
 		err := searchRefs{s}.RefreshRefs(ctx)
-		if err != nil && !errors.Is(err, context.Canceled) {
+		// A refresh cut short by Close fails in many ways (a cancelled
+		// read, an identity not read): none is worth a warning.
+		if err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "relationship index not refreshed after an addition; the next view refreshes it", "err", err)
 		}
 		r.mu.Lock()
