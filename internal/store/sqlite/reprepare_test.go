@@ -142,4 +142,3 @@ func TestWriterKeepsStatementsPrepared(t *testing.T) {
 		t.Errorf("%d objects stored (%v), want 440", n, err)
 	}
 }
-
