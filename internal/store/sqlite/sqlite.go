@@ -159,7 +159,7 @@ func open(ctx context.Context, dir string, walOpts walOptions, writer []string) 
 		return nil, fmt.Errorf("open sqlite store %s: prepare: %w", path, err)
 	}
 	if err := prepareAll(ctx, write, &s.w.collection, &s.w.maxSeq, &s.w.lastAdded, &s.w.savepoint, &s.w.rollbackTo, &s.w.release, &s.w.putStatus,
-		&s.w.setProvenance, &s.w.peerSync, &s.w.peerSyncKeep); err != nil {
+		&s.w.setProvenance, &s.w.peerSync, &s.w.peerSyncKeep, &s.w.putAlertState); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
@@ -562,10 +562,11 @@ type writerStmts struct {
 	putStatus                      stmt
 	setProvenance                  stmt // one provenance record (AddReceived)
 	peerSync, peerSyncKeep         stmt // a peer's sync state, with and without a new checkpoint
+	putAlertState                  stmt // an alert's lifecycle
 }
 
 func (w *writerStmts) close() error {
-	return closeAll(w.collection, w.maxSeq, w.lastAdded, w.savepoint, w.rollbackTo, w.release, w.putStatus, w.setProvenance, w.peerSync, w.peerSyncKeep)
+	return closeAll(w.collection, w.maxSeq, w.lastAdded, w.savepoint, w.rollbackTo, w.release, w.putStatus, w.setProvenance, w.peerSync, w.peerSyncKeep, w.putAlertState)
 }
 
 // readerStmts are the statements every request runs.
@@ -597,6 +598,8 @@ func newWriterStmts() writerStmts {
 		setProvenance: stmt{sql: setProvenanceSQL},
 		peerSync:      stmt{sql: `UPDATE peers SET checkpoint = ?, last_sync = ?, last_error = ? WHERE id = ?`},
 		peerSyncKeep:  stmt{sql: `UPDATE peers SET last_sync = ?, last_error = ? WHERE id = ?`},
+		putAlertState: stmt{sql: `INSERT INTO alert_states (id, status, updated, body) VALUES (?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated = excluded.updated, body = excluded.body`},
 	}
 }
 
