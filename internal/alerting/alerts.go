@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/entente-cti/entente"
@@ -396,12 +397,7 @@ func (s *Service) correlateLocked(ctx context.Context, collection string, object
 			changes = append(changes, got...)
 		}
 	}
-	for _, al := range changes {
-		if err := s.applyAlert(ctx, self, al, now); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.applyAlerts(ctx, self, changes, now)
 }
 
 // mapKeys yields the keys of m.
@@ -613,16 +609,49 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-// applyAlert stores the alert object of a change (idempotent: the same
-// alert is the same version), updates the alert's lifecycle and notifies.
-func (s *Service) applyAlert(ctx context.Context, self Self, al correlate.Alert, now time.Time) error {
+// applyAlerts applies the changes one correlation pass made: it stores
+// each change's alert object (idempotent: the same alert is the same
+// version), updates the alerts' lifecycles (see advanceAlert) and
+// notifies, with one durable write of each kind for all of
+// them: the alert objects in one addition (one commit, and one round of
+// pushes to the partners), the lifecycles saved together (the store
+// groups them into one commit) and their audit records in one append.
+// At a CERT, a burst of sightings makes many changes at once, and each
+// cost three commits in a row before (issue 16). Nothing is published or
+// notified before every change is durable. The caller holds s.mu.
+func (s *Service) applyAlerts(ctx context.Context, self Self, changes []correlate.Alert, now time.Time) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	if len(changes) > 1 && s.notifier != nil && !s.replaying {
+		// A webhook carries the alert as stored: two changes of one alert
+		// in a batch are stored, and notified, one after the other.
+		ids := map[string]bool{}
+		for _, al := range changes {
+			if ids[al.ID] {
+				for _, al := range changes {
+					if err := s.applyAlerts(ctx, self, []correlate.Alert{al}, now); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			ids[al.ID] = true
+		}
+	}
 	admin := localAdmin(self.ID)
-	objs := []json.RawMessage{correlate.AlertObject(al)}
+	objs := make([]json.RawMessage, 0, len(changes)+2)
 	if !s.extStored {
-		objs = append([]json.RawMessage{correlate.AuthorIdentity(), correlate.ExtensionDefinition()}, objs...)
+		objs = append(objs, correlate.AuthorIdentity(), correlate.ExtensionDefinition())
+	}
+	for _, al := range changes {
+		objs = append(objs, correlate.AlertObject(al))
 	}
 	if err := s.cfg.Store(ctx, s.cfg.AlertsCollection, objs); err != nil {
-		return fmt.Errorf("store alert %s: %w", al.ID, err)
+		if len(changes) == 1 {
+			return fmt.Errorf("store alert %s: %w", changes[0].ID, err)
+		}
+		return fmt.Errorf("store %d alerts: %w", len(changes), err)
 	}
 	s.extStored = true
 
@@ -630,7 +659,13 @@ func (s *Service) applyAlert(ctx context.Context, self Self, al correlate.Alert,
 	if err != nil {
 		return err
 	}
-	return s.advanceAlert(ctx, as, admin, s.cfg.AlertsCollection, al, "", now, s.replaying)
+	b := newAlertBatch()
+	for _, al := range changes {
+		if err := s.decideAlert(ctx, as, b, admin, s.cfg.AlertsCollection, al, "", now); err != nil {
+			return err
+		}
+	}
+	return s.finishAlerts(ctx, as, b, admin, now, s.replaying)
 }
 
 // advanceAlert brings the lifecycle of alert al (held in collection) up
@@ -641,16 +676,59 @@ func (s *Service) applyAlert(ctx context.Context, self Self, al correlate.Alert,
 // alert as the gate releases it to the node itself. now is the time of
 // the change. The caller holds s.mu.
 func (s *Service) advanceAlert(ctx context.Context, as States, admin entente.Principal, collection string, al correlate.Alert, note string, now time.Time, replaying bool) error {
+	b := newAlertBatch()
+	if err := s.decideAlert(ctx, as, b, admin, collection, al, note, now); err != nil {
+		return err
+	}
+	return s.finishAlerts(ctx, as, b, admin, now, replaying)
+}
+
+// alertBatch is the lifecycle changes decided for a batch of alert
+// changes, not yet durable.
+type alertBatch struct {
+	// lifecycles are the lifecycles read or changed, by alert id; a
+	// second change of one alert continues from the first's.
+	lifecycles map[string]*correlate.Lifecycle
+	// changed lists, in order, the ids whose lifecycle is to be saved.
+	changed []string
+	// records are the audit records of the changes.
+	records []audit.Record
+	// steps are the changes to publish and notify, in order.
+	steps []alertStep
+}
+
+// alertStep is one alert change to publish once the batch is durable.
+type alertStep struct {
+	al         correlate.Alert
+	status     correlate.Status
+	collection string
+}
+
+func newAlertBatch() *alertBatch {
+	return &alertBatch{lifecycles: map[string]*correlate.Lifecycle{}}
+}
+
+// decideAlert decides, in memory, how the lifecycle of alert al (held
+// in collection) follows from it (see advanceAlert) and adds the
+// lifecycle to save, the audit record and the step to publish to b.
+func (s *Service) decideAlert(ctx context.Context, as States, b *alertBatch, admin entente.Principal, collection string, al correlate.Alert, note string, now time.Time) error {
 	with := func(text string) string {
 		if note == "" {
 			return text
 		}
 		return text + "; " + note
 	}
-	lc, err := s.lifecycle(ctx, as, al.ID)
+	lc, known := b.lifecycles[al.ID]
+	var err error
+	if !known {
+		lc, err = s.lifecycle(ctx, as, al.ID)
+	} else if lc == nil {
+		err = entente.Errorf(entente.ENOTFOUND, "no alert %q", al.ID)
+	}
 	changed := false
 	switch {
 	case entente.ErrorCode(err) == entente.ENOTFOUND:
+		lc = nil
 		if al.Change == correlate.ChangeSuperseded {
 			break
 		}
@@ -673,17 +751,16 @@ func (s *Service) advanceAlert(ctx context.Context, as States, admin entente.Pri
 	case al.Change == correlate.ChangeSuperseded:
 		changed = lc.Resolve(admin.Org, now, with("superseded by "+al.SupersededBy)) == nil
 	}
+	b.lifecycles[al.ID] = lc
 	if changed {
-		if err := s.putLifecycle(ctx, as, al.ID, lc, now); err != nil {
-			return err
+		if !slices.Contains(b.changed, al.ID) {
+			b.changed = append(b.changed, al.ID)
 		}
 		detail := al.ID + " tier " + lc.Tier
 		if note != "" {
 			detail += ", " + note
 		}
-		if err := s.auditAdmin(ctx, admin, "alert."+string(lc.Status), "", detail, nil); err != nil {
-			return err
-		}
+		b.records = append(b.records, audit.AdminRecord(s.now(), audit.Actor(admin.KeyID, admin.Org), "alert."+string(lc.Status), "", detail, nil))
 	}
 	if !changed && al.Change != correlate.ChangeUpdated {
 		return nil
@@ -692,6 +769,51 @@ func (s *Service) advanceAlert(ctx context.Context, as States, admin entente.Pri
 	if lc != nil {
 		status = lc.Status
 	}
+	b.steps = append(b.steps, alertStep{al: al, status: status, collection: collection})
+	return nil
+}
+
+// finishAlerts makes the lifecycles of b durable (saved together, so
+// that the store may commit them as one) and appends their audit
+// records in one call, then publishes each change to live events and,
+// unless replaying, notifies it with the alert as the gate releases it
+// to the node itself.
+func (s *Service) finishAlerts(ctx context.Context, as States, b *alertBatch, admin entente.Principal, now time.Time, replaying bool) error {
+	errs := make([]error, len(b.changed))
+	put := func(i int) {
+		id := b.changed[i]
+		errs[i] = s.putLifecycle(ctx, as, id, b.lifecycles[id], now)
+	}
+	if len(b.changed) == 1 {
+		put(0)
+	} else {
+		var wg sync.WaitGroup
+		for i := range b.changed {
+			wg.Go(func() { put(i) })
+		}
+		wg.Wait()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if len(b.records) > 0 {
+		if err := s.cfg.Audit(context.WithoutCancel(ctx), b.records); err != nil {
+			return fmt.Errorf("audit %s: %w", b.records[0].Rule, err)
+		}
+	}
+	for _, st := range b.steps {
+		if err := s.tellAlert(ctx, admin, st, now, replaying); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tellAlert publishes one alert change to live events and, unless
+// replaying, notifies it with the alert as the gate releases it to the
+// node itself.
+func (s *Service) tellAlert(ctx context.Context, admin entente.Principal, st alertStep, now time.Time, replaying bool) error {
+	al, status, collection := st.al, st.status, st.collection
 	s.events.alert(al, status, now, replaying) // live events (events.go)
 	if replaying || s.notifier == nil {
 		return nil

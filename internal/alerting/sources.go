@@ -116,12 +116,7 @@ func (s *Service) SourceChanged(ctx context.Context, id string) error {
 		changes = s.engine.Reassess()
 	}
 	now := s.now()
-	for _, al := range changes {
-		if err := s.applyAlert(ctx, self, al, now); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.applyAlerts(ctx, self, changes, now)
 }
 
 // Retract applies retractions the node honours to correlation: what
@@ -148,10 +143,8 @@ func (s *Service) Retract(ctx context.Context, rs []Retraction) ([]correlate.Ale
 		return nil, err
 	}
 	now := s.now()
-	for _, al := range changes {
-		if err := s.applyAlert(ctx, self, al, now); err != nil {
-			return nil, err
-		}
+	if err := s.applyAlerts(ctx, self, changes, now); err != nil {
+		return nil, err
 	}
 	return changes, nil
 }

@@ -21,9 +21,13 @@ func (s *Store) PutAlertState(ctx context.Context, st store.AlertState) error {
 	if len(st.Body) == 0 {
 		return entente.Errorf(entente.EINVALID, "alert state %s: body is required", st.ID)
 	}
-	if _, err := s.execWrite(ctx, `INSERT INTO alert_states (id, status, updated, body) VALUES (?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated = excluded.updated, body = excluded.body`,
-		st.ID, st.Status, st.Updated.UnixNano(), string(st.Body)); err != nil {
+	// Through the writer: states saved at the same time (a correlation
+	// pass's changes) share its commit, with the additions waiting.
+	err := s.enqueueWrite(ctx, func(ctx context.Context, tx *sql.Tx, _ []entente.AddOutcome) error {
+		_, err := tx.StmtContext(ctx, s.w.putAlertState.Stmt).ExecContext(ctx, st.ID, st.Status, st.Updated.UnixNano(), string(st.Body))
+		return storageFull(err)
+	})
+	if err != nil {
 		return fmt.Errorf("put alert state %s: %w", st.ID, err)
 	}
 	return nil

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"time"
@@ -201,23 +200,10 @@ func (s *Store) commitGroup(group []*addRequest) {
 			r.out, r.err = nil, err
 		}
 	}
-	// The writer's transactions run without foreign-key checks: each
-	// insert names the collection it read in the same transaction, and
-	// the check would make SQLite journal every page a multi-row INSERT
-	// touches, to undo the statement alone (~12 % of a bulk import's
-	// writer). The connection is held from here until the checks are on
-	// again, so that no other write runs without them.
-	conn, err := s.write.Conn(ctx)
-	if err != nil {
-		fail(group, fmt.Errorf("writer connection: %w", err))
-		return
-	}
-	defer restoreForeignKeys(conn)
-	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
-		fail(group, fmt.Errorf("foreign keys off: %w", err))
-		return
-	}
-	tx, err := conn.BeginTx(ctx, nil)
+	// The writer's connection runs without foreign-key checks (see
+	// serveWriter): each insert names the collection it read in the same
+	// transaction.
+	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		fail(group, fmt.Errorf("begin: %w", err))
 		return
@@ -359,12 +345,3 @@ func (s *Store) AddReceived(ctx context.Context, rc store.Received) ([]entente.A
 }
 
 var _ store.ReceivedAdder = (*Store)(nil)
-
-// restoreForeignKeys turns the writer connection's foreign-key checks on
-// again and returns it to the pool, or discards it if that fails.
-func restoreForeignKeys(conn *sql.Conn) {
-	if _, err := conn.ExecContext(context.Background(), `PRAGMA foreign_keys = ON`); err != nil {
-		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-	}
-	conn.Close()
-}

@@ -112,26 +112,3 @@ func TestIDSetLargeAdditions(t *testing.T) {
 		})
 	}
 }
-
-// TestWriterRestoresForeignKeys checks that the writer's transactions,
-// which run without foreign-key checks, leave them on for every other
-// write: an object naming a collection that does not exist is refused.
-func TestWriterRestoresForeignKeys(t *testing.T) {
-	ctx := t.Context()
-	s := newIDSetStore(t, t.TempDir())
-	if err := s.CreateCollection(ctx, entente.Collection{ID: "c", Title: "c", Created: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.AddObjects(ctx, "c", storetest.Indicators(t, 0, 300)); err != nil {
-		t.Fatal(err)
-	}
-	var on int
-	if err := s.write.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&on); err != nil || on != 1 {
-		t.Fatalf("foreign_keys = %d (%v) after a write, want 1", on, err)
-	}
-	_, err := s.write.ExecContext(ctx, `INSERT INTO objects (seq, pos, collection, id, id_hash, type, spec_version, version, date_added, is_latest, is_first, raw)
-		VALUES (1000000, 1000000, 424242, 'x--1', 0, 'x', '2.1', 0, 0, 1, 1, x'7b7d')`)
-	if err == nil {
-		t.Fatal("an object of a collection that does not exist was stored")
-	}
-}

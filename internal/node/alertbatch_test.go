@@ -1,0 +1,153 @@
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/audit"
+	"github.com/entente-cti/entente/internal/correlate"
+	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/store"
+	"github.com/entente-cti/entente/internal/store/sqlite"
+)
+
+// countingStore is a SQLite store that counts the durable writes of
+// alerts: additions to the alerts collection, lifecycle saves and audit
+// appends.
+type countingStore struct {
+	*sqlite.Store
+	alertAdds, states, audits atomic.Int32
+	// alerts is the id of the alerts collection.
+	alerts string
+}
+
+func (c *countingStore) AddObjects(ctx context.Context, collection string, objs []*stix.Object) ([]entente.AddOutcome, error) {
+	if collection == c.alerts {
+		c.alertAdds.Add(1)
+	}
+	return c.Store.AddObjects(ctx, collection, objs)
+}
+
+func (c *countingStore) PutAlertState(ctx context.Context, st store.AlertState) error {
+	c.states.Add(1)
+	return c.Store.PutAlertState(ctx, st)
+}
+
+func (c *countingStore) Submit(ctx context.Context, sub store.Submission) error {
+	if sub.Collection == c.alerts {
+		c.alertAdds.Add(1)
+	}
+	return c.Store.Submit(ctx, sub)
+}
+
+func (c *countingStore) AppendAudit(ctx context.Context, recs []audit.Record) error {
+	c.audits.Add(1)
+	return c.Store.AppendAudit(ctx, recs)
+}
+
+// TestCorrelationPassIsOneWrite checks that the alert changes of one
+// correlation pass are made durable together: eleven organisations'
+// sightings arriving in one addition raise an alert and escalate it
+// twice (national, regional, global: three changes of one alert), which
+// costs one addition of alert objects, one lifecycle save and one audit
+// append, not three of each; and that the lifecycle still records every
+// step, each continuing from the one before.
+func TestCorrelationPassIsOneWrite(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cs := &countingStore{Store: st}
+	c := &clock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
+	s := node.New(cs, node.Config{Now: c.now, Dial: dial}, nil)
+	ctx := context.Background()
+	id, _, err := s.Init(ctx, "Alerting node", "FR", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stat, err := s.AddObjects(ctx, node.LocalAdmin(id.ID), node.CollectionIntel, alertFixture()); err != nil || stat.FailureCount > 0 {
+		t.Fatalf("store threat and identities: %v %+v", err, stat)
+	}
+	alerts, err := st.Collection(ctx, node.CollectionAlerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sightings, err := st.Collection(ctx, node.CollectionSightings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs.alerts = alerts.ID
+	analyst := sensorOf(t, s, id, entente.RoleAnalyst)
+	sensor := sensorOf(t, s, id, entente.RoleSensor)
+	// Correlation starts with a sighting of what the node does not hold.
+	postSightings(t, s, sensor, json.RawMessage(`{"type":"sighting","spec_version":"2.1","id":"sighting--0a1b2c3d-0000-4000-b000-000000000002","created":"2026-11-20T11:00:00.000Z","modified":"2026-11-20T11:00:00.000Z",`+
+		`"last_seen":"2026-11-20T11:00:00.000Z","sighting_of_ref":"indicator--0a1b2c3d-0000-4000-8000-0000000000ff","where_sighted_refs":["`+orgID(0)+`"]}`))
+	// Eleven partners' sightings, each with its origin, stored behind
+	// the node's back so that one scan correlates them in one pass.
+	for i := range alertCountries {
+		reporter(t, s, id, i)
+		sg, err := stix.Decode(alertSighting(i, c.now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.AddReceived(ctx, store.Received{Collection: sightings.ID, Objects: []*stix.Object{sg},
+			Origin: orgID(i), Peer: "key:test", ReceivedAt: c.now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adds, states, audits := cs.alertAdds.Load(), cs.states.Load(), cs.audits.Load()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); s.RunAlerts(runCtx, 10*time.Millisecond) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		list, err := s.ListAlerts(ctx, analyst, node.AlertFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) > 0 && list[0].Tier == "global" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	<-done
+	if err := s.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.ListAlerts(ctx, analyst, node.AlertFilter{})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("%d alerts (%v), want 1", len(list), err)
+	}
+	info, err := s.Alert(ctx, analyst, list[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tiers []string
+	for _, h := range info.History {
+		tiers = append(tiers, string(h.To)+" "+h.Tier)
+	}
+	want := []string{"new national", "escalated regional", "escalated global"}
+	if len(tiers) != len(want) || tiers[0] != want[0] || tiers[1] != want[1] || tiers[2] != want[2] {
+		t.Errorf("history %q, want %q", tiers, want)
+	}
+	if info.Tier != "global" || info.Status != correlate.StatusEscalated {
+		t.Errorf("alert %s %s, want global escalated", info.Tier, info.Status)
+	}
+	if n := cs.alertAdds.Load() - adds; n != 1 {
+		t.Errorf("%d additions of alert objects for one pass, want 1", n)
+	}
+	if n := cs.states.Load() - states; n != 1 {
+		t.Errorf("%d lifecycle saves for one alert changed three times in one pass, want 1", n)
+	}
+	// The sightings' own audit (if any) and the alert changes' one append.
+	if n := cs.audits.Load() - audits; n > 2 {
+		t.Errorf("%d audit appends for one pass, want at most 2", n)
+	}
+}
