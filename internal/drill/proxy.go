@@ -129,10 +129,14 @@ func startSplitProxy(bin, logDir string, n int, seed uint64) (*splitProxy, error
 // Descriptors, for the open-file limits of processes mode.
 const (
 	// filesPerLink is what the proxy holds per directed link: its
-	// listener and two descriptors per connection it carries (a node's
-	// client keeps one or two connections per peer); 2.5 to 3.5
-	// measured at 12 and 40 nodes (the result's ProxyOpenFiles).
-	filesPerLink = 5
+	// listener and two descriptors per connection it carries. A node's
+	// client keeps one or two connections per peer when the federation
+	// is light (2.5 to 3.5 measured at 12 and 40 nodes, the result's
+	// ProxyOpenFiles), but opens one per request in flight when its
+	// peers answer slowly: at 259 nodes on two cores, two proxy
+	// processes of about 3,200 links each reached the 20,000 limit
+	// (6.2 a link, capped), refusing connections. Hence a wide margin.
+	filesPerLink = 12
 	// filesPerNode is what the drill's process holds per node: while
 	// the nodes run, the pipe of a node's standard error, its log file,
 	// its pidfd and the observer's connections to it; at the set-up and

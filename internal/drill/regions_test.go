@@ -50,7 +50,7 @@ func TestOpenFilesForTheFullDrill(t *testing.T) {
 	for _, tc := range []struct {
 		limit uint64
 		want  int
-	}{{20000, 2}, {12000, 4}, {8192, 5}, {4096, 12}} {
+	}{{20000, 5}, {12000, 8}, {8192, 12}, {4096, 28}} {
 		n, err := proxySplit(w, tc.limit)
 		if err != nil || n != tc.want {
 			t.Errorf("limit %d: %d proxy processes (%v), want %d", tc.limit, n, err, tc.want)
