@@ -168,6 +168,7 @@ type zeekEventParser struct {
 	core    int       // last column needed when the byte counts are set (see skipPackets)
 	noPkts  bool
 	fast    bool // flowFast may read the lines (see fastPlan)
+	std     bool // and connStd (Zeek's conn.log columns)
 	nfields int
 	fs      fieldSet
 }
@@ -281,7 +282,7 @@ func (p *zeekEventParser) ParseEvent(line []byte, ev *Event) (bool, error) {
 	if p.kind == EventFlow {
 		if p.fast {
 			ev.Kind = EventFlow
-			if p.flowFast(line, ev) {
+			if p.std && p.connStd(line, ev) || p.flowFast(line, ev) {
 				return true, nil
 			}
 		}

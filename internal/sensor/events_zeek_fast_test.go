@@ -20,9 +20,11 @@ type fastResult struct {
 	ev  Event
 }
 
-// parseBoth reads line with a parser that may take the one-pass path and
-// with one that may not (flow alone), each from a fresh event, and
-// reports whether the one-pass path read it.
+// parseBoth reads line with a parser that may take the one-pass paths
+// and with one that may not (flow alone), each from a fresh event; it
+// also reads it with each one-pass path alone (connStd for Zeek's
+// columns, flowFast for any), whose events, when they read the line,
+// must be flow's. It reports whether a one-pass path read it.
 func parseBoth(t testing.TB, fast, slow *zeekEventParser, line []byte) (got, want fastResult, tookFast bool) {
 	t.Helper()
 	read := func(p *zeekEventParser) fastResult {
@@ -34,11 +36,23 @@ func parseBoth(t testing.TB, fast, slow *zeekEventParser, line []byte) (got, wan
 		}
 		return r
 	}
+	got, want = read(fast), read(slow)
 	if fast.fast && fast.kind == EventFlow {
-		var ev Event
-		tookFast = fast.flowFast(line, &ev)
+		paths := map[string]func([]byte, *Event) bool{"flowFast": fast.flowFast}
+		if fast.std {
+			paths["connStd"] = fast.connStd
+		}
+		for name, path := range paths {
+			ev := Event{Kind: EventFlow}
+			if path(line, &ev) {
+				tookFast = true
+				if !want.ok || want.err != "" || !sameEvent(&ev, &want.ev) {
+					t.Fatalf("%q: %s read %+v\nflow %v %q %+v", line, name, ev, want.ok, want.err, want.ev)
+				}
+			}
+		}
 	}
-	return read(fast), read(slow), tookFast
+	return got, want, tookFast
 }
 
 // headerPair returns two parsers given the same header lines, the second
@@ -240,13 +254,14 @@ func FuzzZeekConnOnePass(f *testing.F) {
 }
 
 // BenchmarkZeekConnOnePass parses the generated day's kind of line with
-// and without the one-pass path: ns per line.
+// flow, the one-pass loop over columns and the reader of Zeek's
+// columns: ns per line.
 func BenchmarkZeekConnOnePass(b *testing.B) {
 	line := []byte("1772323201.440568\tC1\t10.64.0.115\t37648\t54.247.84.238\t443\ttcp\t-\t0.391971\t729\t4262\tSF\t-\t-\t0\tShADadFf\t7\t1009\t9\t4622\t-")
-	for _, on := range []bool{false, true} {
-		b.Run(fmt.Sprintf("one-pass=%v", on), func(b *testing.B) {
+	for _, path := range []string{"flow", "flowFast", "connStd"} {
+		b.Run(path, func(b *testing.B) {
 			p, _ := headerPair(b, connHeader, true)
-			p.fast = on
+			p.fast, p.std = path != "flow", path == "connStd"
 			var ev Event
 			for b.Loop() {
 				if ok, err := p.ParseEvent(line, &ev); !ok || err != nil {
@@ -255,4 +270,57 @@ func BenchmarkZeekConnOnePass(b *testing.B) {
 			}
 		})
 	}
+}
+
+// scanSame checks that the word-at-a-time value readers give what the
+// loops over bytes give, value, end and all, on s at every offset of
+// a line padded with a separator and other bytes (they read eight bytes
+// at a time only with room for it).
+func scanSame(t *testing.T, s string) {
+	for _, pad := range []string{"", "\t", "\t1234567890.12345678\t10.0.0.1\t", ".9.9.9.9.9.9.9.9.9.9.9.9.9.9.9.9.9.9.9.9.9.9.9"} {
+		b := []byte(s + pad)
+		for i := 0; i <= len(s) && i < len(b); i++ {
+			if v, j, ok := scanCount(b, i); fmt.Sprint(v, j, ok) != fmt.Sprint(scanCountLoop(b, i)) {
+				t.Fatalf("scanCount(%q, %d) = %v %v %v, the loop %v", b, i, v, j, ok, fmt.Sprint(scanCountLoop(b, i)))
+			}
+			if v, j, ok := scanPort(b, i); fmt.Sprint(v, j, ok) != fmt.Sprint(scanPortLoop(b, i)) {
+				t.Fatalf("scanPort(%q, %d) = %v %v %v, the loop %v", b, i, v, j, ok, fmt.Sprint(scanPortLoop(b, i)))
+			}
+			if v, j, ok := scanSeconds(b, i); fmt.Sprint(v, j, ok) != fmt.Sprint(scanSecondsLoop(b, i)) {
+				t.Fatalf("scanSeconds(%q, %d) = %v %v %v, the loop %v", b, i, v, j, ok, fmt.Sprint(scanSecondsLoop(b, i)))
+			}
+		}
+	}
+}
+
+// TestScanValuesAsLoops: values of every length and shape the readers
+// meet, and their near misses.
+func TestScanValuesAsLoops(t *testing.T) {
+	for _, s := range []string{
+		"0", "7", "80", "443", "65535", "65536", "99999", "000080", "0000000000000000000000001", "18446744073709551615",
+		"1234567", "12345678", "123456789", "123456789012345", "1234567890123456", "12345678901234567890",
+		"1772323201.440568", "1772323201.4405681", "1772323201.44056812", "1772323201.440568123456", "9000000000.5", "9000000001",
+		"0.391971", ".5", "5.", ".", "1.6e9", "12:30", "1772323201x440568",
+		"10.64.0.115", "54.247.84.238", "255.255.255.255", "256.1.1.1", "1.2.3", "01.2.3.4", "1.2.3.04", "0.0.0.0", "1.2.3.4.5",
+		"1..2.3", "1.2.3.4444", "10.0.0.999", "/", ":", "\xfa9", "9\xfa", "\xff\xff\xff\xff\xff\xff\xff\xff9",
+	} {
+		scanSame(t, s)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	const alphabet = "0123456789.....\t-e:/\xfa"
+	for range 20000 {
+		b := make([]byte, r.IntN(30))
+		for k := range b {
+			b[k] = alphabet[r.IntN(len(alphabet))]
+		}
+		scanSame(t, string(b))
+	}
+}
+
+// FuzzScanValuesAsLoops is TestScanValuesAsLoops on any input.
+func FuzzScanValuesAsLoops(f *testing.F) {
+	f.Add("1772323201.440568")
+	f.Add("10.64.0.115")
+	f.Add("65535")
+	f.Fuzz(scanSame)
 }
