@@ -56,16 +56,16 @@ func (p *zeekEventParser) connStd(line []byte, ev *Event) bool {
 	if i >= n {
 		return false
 	}
-	src, i, ok := scanIPv4(line, i+1)
-	if !ok || i >= n || line[i] != sep {
+	src, i, ok := addrAt(line, i+1, pat)
+	if !ok {
 		return false
 	}
 	sp, i, ok := scanPort(line, i+1)
 	if !ok || i >= n || line[i] != sep {
 		return false
 	}
-	dst, i, ok := scanIPv4(line, i+1)
-	if !ok || i >= n || line[i] != sep {
+	dst, i, ok := addrAt(line, i+1, pat)
+	if !ok {
 		return false
 	}
 	dp, i, ok := scanPort(line, i+1)
@@ -109,8 +109,7 @@ func (p *zeekEventParser) connStd(line []byte, ev *Event) bool {
 	if !unset {
 		ev.Duration = dur
 	}
-	ev.Src = netip.AddrFrom4([4]byte{byte(src >> 24), byte(src >> 16), byte(src >> 8), byte(src)})
-	ev.Dst = netip.AddrFrom4([4]byte{byte(dst >> 24), byte(dst >> 16), byte(dst >> 8), byte(dst)})
+	ev.Src, ev.Dst = src, dst
 	ev.SrcPort, ev.DstPort, ev.Proto = sp, dp, proto
 	ev.SrcBytes, ev.DstBytes = sb, db
 	return true
@@ -267,6 +266,18 @@ func (p *zeekEventParser) flowFast(line []byte, ev *Event) bool {
 		return false // the core column ended the line
 	}
 	return hasSeps(line[i:], p.last-p.core-1, pat)
+}
+
+// addrAt parses the address at line[i:] up to its separator (pat: the
+// separator in every byte), as flow does the field, and returns the
+// separator's index; ok is false too when no separator follows.
+func addrAt(line []byte, i int, pat uint64) (a netip.Addr, j int, ok bool) {
+	if v, k, ok := scanIPv4(line, i); ok && k < len(line) && line[k] == byte(pat) {
+		return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), k, true
+	}
+	j = nextSep(line, i, pat)
+	a, ok = parseAddr(line[i:j])
+	return a, j, ok && j < len(line)
 }
 
 // nextSep returns the index of the first separator (pat: the separator
