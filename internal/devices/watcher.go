@@ -908,19 +908,24 @@ func (w *Watcher) destFor(d *device, f *Flow, h uint64) *dest {
 		// The victim: the entry with the fewest connections, passing over
 		// those that look like beacons (space-saving: the new entry
 		// inherits the victim's count as its overestimate).
+		// The victim's protection, count and time stay in registers
+		// through the scan rather than being read and worked out again
+		// for every entry compared with it.
 		threshold := float32(w.cfg.Beacon.Threshold / 2)
 		victim := 0
+		v := &d.dests[0]
+		vb, vc, vl := v.score >= threshold || v.steady >= steadyProtect, v.count, v.last
 		for i := 1; i < len(d.dests); i++ {
-			v, c := &d.dests[victim], &d.dests[i]
-			vb, cb := v.score >= threshold || v.steady >= steadyProtect, c.score >= threshold || c.steady >= steadyProtect
+			c := &d.dests[i]
+			cb := c.score >= threshold || c.steady >= steadyProtect
 			if vb != cb {
 				if vb {
-					victim = i
+					victim, vb, vc, vl = i, cb, c.count, c.last
 				}
 				continue
 			}
-			if c.count < v.count || c.count == v.count && c.last < v.last {
-				victim = i
+			if c.count < vc || c.count == vc && c.last < vl {
+				victim, vc, vl = i, c.count, c.last
 			}
 		}
 		floor := d.dests[victim].count

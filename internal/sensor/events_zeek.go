@@ -167,6 +167,8 @@ type zeekEventParser struct {
 	last    int       // last column needed
 	core    int       // last column needed when the byte counts are set (see skipPackets)
 	noPkts  bool
+	fast    bool // flowFast may read the lines (see fastPlan)
+	std     bool // and connStd (Zeek's conn.log columns)
 	nfields int
 	fs      fieldSet
 }
@@ -182,6 +184,7 @@ func (p *zeekEventParser) header(line []byte) error {
 			return fmt.Errorf("unsupported #separator %q (want one byte)", line[len("#separator "):])
 		}
 		p.sep = v[0]
+		p.fastPlan()
 		return nil
 	}
 	name, value, _ := bytes.Cut(line[1:], []byte{p.sep})
@@ -194,8 +197,10 @@ func (p *zeekEventParser) header(line []byte) error {
 		p.setSep = v[0]
 	case "unset_field":
 		p.unset = bytes.Clone(value)
+		p.fastPlan()
 	case "empty_field":
 		p.empty = bytes.Clone(value)
+		p.fastPlan()
 	case "path":
 		p.path = bytes.Clone(value)
 		p.plan()
@@ -216,6 +221,7 @@ func (p *zeekEventParser) plan() {
 	p.cols = p.cols[:0]
 	p.last = -1
 	p.kind = 0
+	defer p.fastPlan()
 	if len(p.names) == 0 {
 		return
 	}
@@ -274,6 +280,12 @@ func (p *zeekEventParser) ParseEvent(line []byte, ev *Event) (bool, error) {
 		return false, nil
 	}
 	if p.kind == EventFlow {
+		if p.fast {
+			ev.Kind = EventFlow
+			if p.std && p.connStd(line, ev) || p.flowFast(line, ev) {
+				return true, nil
+			}
+		}
 		return p.flow(line, ev)
 	}
 	fs := &p.fs
