@@ -198,7 +198,16 @@ func (s *Store) QueryObjects(ctx context.Context, q entente.ObjectQuery) (entent
 	if err != nil {
 		return entente.Page{}, err
 	}
-	var after store.Cursor
+	return s.queryPage(ctx, coll, collID, q)
+}
+
+// queryPage is QueryObjects of the collection whose seq and id are coll
+// and collID.
+func (s *Store) queryPage(ctx context.Context, coll int64, collID string, q entente.ObjectQuery) (entente.Page, error) {
+	var (
+		after store.Cursor
+		err   error
+	)
 	if q.Next != "" {
 		if after, err = store.DecodeCursor(q.Next, collID, q); err != nil {
 			return entente.Page{}, err
