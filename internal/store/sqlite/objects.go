@@ -227,7 +227,7 @@ func (s *Store) queryPage(ctx context.Context, coll int64, collID string, q ente
 		page    entente.Page
 		lastPos store.Cursor
 	)
-	page.Entries = make([]entente.ObjectEntry, 0, min(limit, 128))
+	page.Entries = make([]entente.ObjectEntry, 0, pageCap(q, limit))
 	for rows.Next() {
 		if len(page.Entries) == limit {
 			page.More = true
@@ -255,6 +255,18 @@ func (s *Store) queryPage(ctx context.Context, coll int64, collID string, q ente
 		page.Next = store.EncodeCursor(lastPos, collID, q)
 	}
 	return page, nil
+}
+
+// pageCap is the capacity a page of q is allocated with: the page's
+// limit up to 128 entries, and for the objects named by id (a Get
+// Object), one entry per id when only the latest versions are asked
+// (the slice grows when more versions match).
+func pageCap(q entente.ObjectQuery, limit int) int {
+	n := min(limit, 128)
+	if len(q.IDs) > 0 && q.Versions.IsZero() {
+		n = min(n, len(q.IDs))
+	}
+	return n
 }
 
 // maxIDSeek is the largest number of ids a query looks up one by one in the
