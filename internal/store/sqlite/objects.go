@@ -80,8 +80,8 @@ func (s *Store) addInTx(ctx context.Context, tx *sql.Tx, collection string, objs
 		for _, e := range plan.Inserts {
 			set[idHash(e.Obj.ID)] = struct{}{}
 		}
-		if len(set) > maxIDSet {
-			delete(s.ids.byColl, coll)
+		if len(set) > s.ids.boundOf(coll) {
+			s.ids.drop(coll)
 		}
 	}
 	if err := s.insertEntries(ctx, tx, coll, dateAdded, plan.Inserts); err != nil {
