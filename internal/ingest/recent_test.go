@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -49,5 +50,23 @@ func TestKeepCompleteBounds(t *testing.T) {
 	check("too large")
 	if _, ok := ps.recent["huge"]; ok {
 		t.Error("a status past recentDetails is kept")
+	}
+}
+
+// TestStatusRecordJSON checks that a status record is stored as
+// json.Marshal writes it, owner escapes and a missing status included.
+func TestStatusRecordJSON(t *testing.T) {
+	for _, r := range []statusRecord{
+		{Owner: "key-1", Status: &entente.Status{ID: "s", Status: entente.StatusComplete, TotalCount: 1, SuccessCount: 1, Successes: []entente.StatusDetail{{ID: "indicator--1", Version: "2024-01-01T00:00:00.000Z"}}}},
+		{Owner: `odd "<owner>"`, Status: &entente.Status{ID: "s", Status: entente.StatusPending}},
+		{Owner: "k"},
+	} {
+		want, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.appendJSON(nil); string(got) != string(want) {
+			t.Errorf("got %s\nwant %s", got, want)
+		}
 	}
 }

@@ -298,8 +298,7 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 		StatusID: st.ID,
 		Status: func(out []entente.AddOutcome, err error) []byte {
 			stored = final(out, err)
-			b, _ := json.Marshal(statusRecord{Owner: p.KeyID, Status: stored})
-			return b
+			return statusRecord{Owner: p.KeyID, Status: stored}.appendJSON(nil)
 		},
 		Done: func(out []entente.AddOutcome, err error) {
 			if stored == nil || err != nil {
