@@ -1,5 +1,10 @@
 package entente
 
+import (
+	"encoding/json"
+	"strconv"
+)
+
 // StatusDetail names one object of an addition and, for failures, why it
 // was refused.
 type StatusDetail struct {
@@ -30,3 +35,71 @@ const (
 	StatusComplete = "complete"
 	StatusPending  = "pending"
 )
+
+// AppendJSON appends to b the JSON encoding of s, byte for byte what
+// json.Marshal writes for it, without its reflection: a status is
+// encoded for every TAXII POST and every poll of it, with a detail per
+// object.
+func (s *Status) AppendJSON(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, s.ID)
+	b = append(b, `,"status":`...)
+	b = appendJSONString(b, s.Status)
+	if s.RequestTimestamp != "" {
+		b = append(b, `,"request_timestamp":`...)
+		b = appendJSONString(b, s.RequestTimestamp)
+	}
+	b = append(b, `,"total_count":`...)
+	b = strconv.AppendInt(b, int64(s.TotalCount), 10)
+	b = append(b, `,"success_count":`...)
+	b = strconv.AppendInt(b, int64(s.SuccessCount), 10)
+	b = appendDetails(b, `,"successes":`, s.Successes)
+	b = append(b, `,"failure_count":`...)
+	b = strconv.AppendInt(b, int64(s.FailureCount), 10)
+	b = appendDetails(b, `,"failures":`, s.Failures)
+	b = append(b, `,"pending_count":`...)
+	b = strconv.AppendInt(b, int64(s.PendingCount), 10)
+	b = appendDetails(b, `,"pendings":`, s.Pendings)
+	return append(b, '}')
+}
+
+// appendDetails appends member name and the list ds, unless ds is empty
+// (omitempty).
+func appendDetails(b []byte, name string, ds []StatusDetail) []byte {
+	if len(ds) == 0 {
+		return b
+	}
+	b = append(b, name...)
+	b = append(b, '[')
+	for i, d := range ds {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = appendJSONString(b, d.ID)
+		b = append(b, `,"version":`...)
+		b = appendJSONString(b, d.Version)
+		if d.Message != "" {
+			b = append(b, `,"message":`...)
+			b = appendJSONString(b, d.Message)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// appendJSONString appends s quoted as json.Marshal quotes it: as is
+// when it holds only printable ASCII that needs no escape (ids,
+// timestamps), else through json.Marshal (HTML escapes, invalid UTF-8,
+// U+2028 and U+2029).
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}

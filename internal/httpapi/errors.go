@@ -70,6 +70,11 @@ func writeErrorBody(w http.ResponseWriter, status int, description, code string)
 
 // writeJSON writes v as JSON with the given media type and status.
 func (h *handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, mediaType string, v any) {
+	if st, ok := v.(*entente.Status); ok && st != nil {
+		// Every POST and every poll of its status: without reflection.
+		writeBody(w, status, mediaType, st.AppendJSON(make([]byte, 0, 256+100*len(st.Successes)+100*len(st.Pendings)+160*len(st.Failures))))
+		return
+	}
 	body, err := json.Marshal(v)
 	if err != nil {
 		h.writeError(w, r, err)

@@ -125,6 +125,21 @@ type statusRecord struct {
 	Status *entente.Status `json:"status"`
 }
 
+// appendJSON appends to b what json.Marshal writes for r, without its
+// reflection (the writer encodes a record per submission).
+func (r statusRecord) appendJSON(b []byte) []byte {
+	if r.Status == nil {
+		m, _ := json.Marshal(r) // a record always marshals
+		return append(b, m...)
+	}
+	owner, _ := json.Marshal(r.Owner) // a string always marshals
+	b = append(b, `{"owner":`...)
+	b = append(b, owner...)
+	b = append(b, `,"status":`...)
+	b = r.Status.AppendJSON(b)
+	return append(b, '}')
+}
+
 // failure describes why object i of a request was refused, naming it by
 // id (and version) when it has one.
 func failure(i int, raw json.RawMessage, o *stix.Object, err error) entente.StatusDetail {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/entente-cti/entente"
@@ -99,17 +101,81 @@ func mergeFailures(a []entente.StatusDetail, aAt []int, b []entente.StatusDetail
 }
 
 // pendingStatuses holds the statuses of submissions not yet durable; the
-// store holds them once they are.
+// store holds them once they are. It keeps the latest complete ones too
+// (recent, within recentStatuses and recentDetails), as they are in the
+// store: a client polls a status until it is complete, and the last poll
+// then needs no read of the store nor decoding of its record.
 type pendingStatuses struct {
 	mu sync.Mutex
 	m  map[string]statusRecord
+	// recent holds complete statuses by id, order their ids oldest
+	// first, details the number of details (successes, failures) they
+	// hold in all.
+	recent  map[string]statusRecord
+	order   []string
+	details int
 }
+
+// recentStatuses and recentDetails bound the complete statuses
+// pendingStatuses keeps: how many, and how many details in all.
+const (
+	recentStatuses = 512
+	recentDetails  = 65536
+)
 
 func (s *Service) pendingStatus(id string) (statusRecord, bool) {
 	s.pending.mu.Lock()
 	defer s.pending.mu.Unlock()
-	rec, ok := s.pending.m[id]
+	if rec, ok := s.pending.m[id]; ok {
+		return rec, ok
+	}
+	rec, ok := s.pending.recent[id]
 	return rec, ok
+}
+
+// keepComplete keeps rec, a status stored complete, among the recent
+// ones, forgetting the oldest beyond the bounds. Its strings are copied:
+// an object's id may point into the request's body, which must not be
+// kept. The caller holds ps.mu.
+func (ps *pendingStatuses) keepComplete(id string, rec statusRecord) {
+	n := len(rec.Status.Successes) + len(rec.Status.Failures) + len(rec.Status.Pendings)
+	if n > recentDetails {
+		return
+	}
+	st := *rec.Status
+	st.Successes = detachDetails(st.Successes)
+	st.Failures = detachDetails(st.Failures)
+	st.Pendings = detachDetails(st.Pendings)
+	rec.Status = &st
+	if ps.recent == nil {
+		ps.recent = map[string]statusRecord{}
+	}
+	ps.recent[id] = rec
+	ps.order = append(ps.order, id)
+	ps.details += n
+	for len(ps.order) > recentStatuses || ps.details > recentDetails {
+		old := ps.recent[ps.order[0]].Status
+		ps.details -= len(old.Successes) + len(old.Failures) + len(old.Pendings)
+		delete(ps.recent, ps.order[0])
+		ps.order[0] = ""
+		ps.order = ps.order[1:]
+	}
+	if cap(ps.order) > 4*recentStatuses {
+		ps.order = slices.Clone(ps.order)
+	}
+}
+
+// detachDetails returns a copy of ds whose strings share no memory with
+// anything else.
+func detachDetails(ds []entente.StatusDetail) []entente.StatusDetail {
+	if ds == nil {
+		return nil
+	}
+	out := make([]entente.StatusDetail, len(ds))
+	for i, d := range ds {
+		out[i] = entente.StatusDetail{ID: strings.Clone(d.ID), Version: strings.Clone(d.Version), Message: strings.Clone(d.Message)}
+	}
+	return out
 }
 
 // SubmitObjects is AddObjects for TAXII clients: when the store can take
@@ -232,8 +298,7 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 		StatusID: st.ID,
 		Status: func(out []entente.AddOutcome, err error) []byte {
 			stored = final(out, err)
-			b, _ := json.Marshal(statusRecord{Owner: p.KeyID, Status: stored})
-			return b
+			return statusRecord{Owner: p.KeyID, Status: stored}.appendJSON(nil)
 		},
 		Done: func(out []entente.AddOutcome, err error) {
 			if stored == nil || err != nil {
@@ -252,6 +317,7 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 				s.pending.m[st.ID] = statusRecord{Owner: p.KeyID, Status: stored}
 			} else {
 				delete(s.pending.m, st.ID)
+				s.pending.keepComplete(st.ID, statusRecord{Owner: p.KeyID, Status: stored})
 			}
 			s.pending.mu.Unlock()
 		},

@@ -19,6 +19,21 @@ import (
 // MaxPageSize is the largest page a query returns, whatever limit it asks.
 const MaxPageSize = 10000
 
+// CollectionPager is a Store that reads a page of a collection with the
+// one lookup of the collection a caller needs anyway to decide whether it
+// may (the gate's read of a collection's permissions), where Collection
+// then QueryObjects look it up twice.
+type CollectionPager interface {
+	// QueryCollection looks up the collection q.Collection names (ID or
+	// alias) and calls check with what Collection would return: the
+	// collection or its error. When check returns an error,
+	// QueryCollection returns it unchanged and reads nothing; check must
+	// refuse a failed lookup. Otherwise it returns the collection and
+	// the page QueryObjects would return for q with q.Collection set to
+	// the collection's ID, with QueryObjects' errors.
+	QueryCollection(ctx context.Context, q entente.ObjectQuery, check func(entente.Collection, error) error) (entente.Collection, entente.Page, error)
+}
+
 // Store is a node's persistent storage.
 //
 // All methods are safe for concurrent use. Errors that callers branch on

@@ -16,10 +16,13 @@ type Submission struct {
 	// of Objects (which then only sizes the work). It may block until they
 	// are ready: the caller can validate in parallel with the writer
 	// storing earlier submissions, without losing the place Submit fixed.
+	// It may be called more than once, and must then return the same.
 	Prepare func() []*stix.Object
 	// StatusID, when not empty, names a status resource that is written
 	// in the same transaction as the objects, with the bytes Status
-	// returns for the outcome.
+	// returns for the outcome. Status may be called more than once (a
+	// transaction tried again after another submission failed in it):
+	// the last call's outcome is the one stored.
 	StatusID string
 	Status   func(out []entente.AddOutcome, err error) []byte
 	// Done is called once the objects are durable (err nil) or could not

@@ -76,15 +76,41 @@ func (s *Store) UpdateCollection(ctx context.Context, c entente.Collection) erro
 
 // Collection returns one collection by ID or alias. ENOTFOUND if none.
 func (s *Store) Collection(ctx context.Context, idOrAlias string) (entente.Collection, error) {
-	row := s.r.collection.QueryRowContext(ctx, idOrAlias)
-	c, err := scanCollection(row)
+	c, _, err := s.readCollection(ctx, idOrAlias)
+	return c, err
+}
+
+// readCollection returns one collection by ID or alias, and its seq, with
+// the errors of Collection.
+func (s *Store) readCollection(ctx context.Context, idOrAlias string) (entente.Collection, int64, error) {
+	var seq int64
+	c, err := scanCollection(s.r.collection.QueryRowContext(ctx, idOrAlias), &seq)
 	if errors.Is(err, sql.ErrNoRows) {
-		return entente.Collection{}, entente.Errorf(entente.ENOTFOUND, "collection %q not found", idOrAlias)
+		return entente.Collection{}, 0, entente.Errorf(entente.ENOTFOUND, "collection %q not found", idOrAlias)
 	}
 	if err != nil {
-		return entente.Collection{}, fmt.Errorf("get collection %s: %w", idOrAlias, err)
+		return entente.Collection{}, 0, fmt.Errorf("get collection %s: %w", idOrAlias, err)
 	}
-	return c, nil
+	return c, seq, nil
+}
+
+// QueryCollection looks up the collection q.Collection names, lets check
+// decide on it, and reads the page of q from it; see
+// [store.CollectionPager]. Its one lookup gives both what check needs and
+// the collection's seq, which QueryObjects would look up again.
+func (s *Store) QueryCollection(ctx context.Context, q entente.ObjectQuery, check func(entente.Collection, error) error) (entente.Collection, entente.Page, error) {
+	c, seq, err := s.readCollection(ctx, q.Collection)
+	if err := check(c, err); err != nil {
+		return c, entente.Page{}, err
+	}
+	if err != nil {
+		// check let a failed lookup through: the caller's mistake, not
+		// a page to read.
+		return c, entente.Page{}, fmt.Errorf("query collection %s: check passed a failed lookup: %w", q.Collection, err)
+	}
+	q.Collection = c.ID
+	page, err := s.queryPage(ctx, seq, c.ID, q)
+	return c, page, err
 }
 
 // Collections lists all collections, ordered by creation.
@@ -96,7 +122,7 @@ func (s *Store) Collections(ctx context.Context) ([]entente.Collection, error) {
 	defer rows.Close()
 	var cs []entente.Collection
 	for rows.Next() {
-		c, err := scanCollection(rows)
+		c, err := scanCollection(rows, nil)
 		if err != nil {
 			return nil, fmt.Errorf("list collections: %w", err)
 		}
@@ -136,31 +162,84 @@ func scanCollectionSeq(row *sql.Row, idOrAlias string) (seq int64, id string, er
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanCollection(r scanner) (entente.Collection, error) {
+// scanCollection reads a row of collectionColumns, preceded by the
+// collection's seq when seq is not nil.
+func scanCollection(r scanner, seq *int64) (entente.Collection, error) {
 	var (
 		c           entente.Collection
 		alias       sql.NullString
-		read, write string
+		read, write []byte
 		created     int64
 	)
-	if err := r.Scan(&c.ID, &alias, &c.Title, &c.Description, &c.DefaultMarking, &read, &write, &created); err != nil {
+	dest := []any{&c.ID, &alias, &c.Title, &c.Description, &c.DefaultMarking, &read, &write, &created}
+	if seq != nil {
+		dest = append([]any{seq}, dest...)
+	}
+	if err := r.Scan(dest...); err != nil {
 		return c, err
 	}
 	c.Alias = alias.String
 	c.Created = store.FromUnixNano(created)
-	if err := json.Unmarshal([]byte(read), &c.ReadRoles); err != nil {
+	var err error
+	if c.ReadRoles, err = decodeRoles(read); err != nil {
 		return c, fmt.Errorf("collection %s: read_roles: %w", c.ID, err)
 	}
-	if err := json.Unmarshal([]byte(write), &c.WriteRoles); err != nil {
+	if c.WriteRoles, err = decodeRoles(write); err != nil {
 		return c, fmt.Errorf("collection %s: write_roles: %w", c.ID, err)
 	}
-	if len(c.ReadRoles) == 0 {
-		c.ReadRoles = nil
-	}
-	if len(c.WriteRoles) == 0 {
-		c.WriteRoles = nil
-	}
 	return c, nil
+}
+
+// decodeRoles decodes a JSON list of roles as stored by encodeRoles: nil
+// when empty. The common lists (every one written by encodeRoles) are
+// read without the reflection of encoding/json, which a collection
+// lookup on every request would otherwise pay twice.
+func decodeRoles(b []byte) ([]entente.Role, error) {
+	if rs, ok := scanRoles(b); ok {
+		return rs, nil
+	}
+	var rs []entente.Role
+	if err := json.Unmarshal(b, &rs); err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	return rs, nil
+}
+
+// scanRoles reads b when it is a compact JSON array of plain strings
+// (no escapes, no spaces), as json.Marshal writes a []entente.Role;
+// ok is false for anything else.
+func scanRoles(b []byte) (rs []entente.Role, ok bool) {
+	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
+		return nil, false
+	}
+	b = b[1 : len(b)-1]
+	for len(b) > 0 {
+		if b[0] != '"' {
+			return nil, false
+		}
+		end := 1
+		for end < len(b) && b[end] != '"' {
+			if c := b[end]; c == '\\' || c < 0x20 || c >= 0x80 {
+				return nil, false
+			}
+			end++
+		}
+		if end == len(b) {
+			return nil, false
+		}
+		rs = append(rs, entente.Role(b[1:end]))
+		b = b[end+1:]
+		if len(b) > 0 {
+			if b[0] != ',' || len(b) == 1 {
+				return nil, false
+			}
+			b = b[1:]
+		}
+	}
+	return rs, true
 }
 
 func encodeRoles(c entente.Collection) (read, write string, err error) {

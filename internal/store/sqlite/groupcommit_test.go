@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/store"
+	"github.com/entente-cti/entente/internal/store/storetest"
 )
 
 // TestPeerSyncGroupCommit checks that peers' sync states saved while the
@@ -111,5 +113,110 @@ func TestReceivedIsOneCommit(t *testing.T) {
 	}
 	if commits := s.writes.Load() - before; commits != 3 {
 		t.Errorf("the three-step path cost %d commits, want 3 (the test's baseline is wrong)", commits)
+	}
+}
+
+// TestGroupFailureRollsBackOnlyItself checks the writer's retry with
+// savepoints: in a group whose calls ran first without them, a call that
+// fails after writing (a failing within) or before (an unknown
+// collection) leaves no write of its own, its status is committed, and
+// the other calls of the group, submissions with statuses, are stored,
+// in one commit.
+func TestGroupFailureRollsBackOnlyItself(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateCollection(ctx, entente.Collection{ID: "c", Title: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	started := make(chan struct{})
+	blocked := make(chan error, 1)
+	go func() {
+		blocked <- s.enqueueWrite(ctx, func(context.Context, *sql.Tx, []entente.AddOutcome) error {
+			close(started)
+			<-release
+			return nil
+		})
+	}()
+	<-started
+	before := s.writes.Load()
+	type outcome struct {
+		out []entente.AddOutcome
+		err error
+	}
+	done := make([]chan outcome, 3)
+	statuses := make([]int, 3) // how often each status was built
+	for i := range done {
+		done[i] = make(chan outcome, 1)
+		collection := "c"
+		if i == 1 {
+			collection = "nope"
+		}
+		err := s.Submit(ctx, store.Submission{
+			Collection: collection, Objects: storetest.Indicators(t, 10*i, 5), StatusID: fmt.Sprintf("st%d", i),
+			Status: func(out []entente.AddOutcome, err error) []byte {
+				statuses[i]++
+				return fmt.Appendf(nil, `{"stored":%d,"failed":%t}`, len(out), err != nil)
+			},
+			Done: func(out []entente.AddOutcome, err error) { done[i] <- outcome{out, err} },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			// A call that writes, then fails.
+			go func() {
+				blocked <- s.enqueueWrite(ctx, func(ctx context.Context, tx *sql.Tx, _ []entente.AddOutcome) error {
+					if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('half', x'00')`); err != nil {
+						return err
+					}
+					return errors.New("fails after writing")
+				})
+			}()
+			deadline := time.Now().Add(10 * time.Second)
+			for len(s.adds) < 2 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.adds) < 4 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if err := <-blocked; err != nil {
+		t.Fatalf("blocking write: %v", err)
+	}
+	if err := <-blocked; err == nil || err.Error() != "fails after writing" {
+		t.Fatalf("failing write: %v, want its error", err)
+	}
+	for i, want := range []int{5, 0, 5} {
+		o := <-done[i]
+		if wantErr := i == 1; (o.err != nil) != wantErr || len(o.out) != want {
+			t.Errorf("submission %d: %d outcomes, %v; want %d, an error %t", i, len(o.out), o.err, want, wantErr)
+		}
+		if statuses[i] == 0 {
+			t.Errorf("submission %d: no status built", i)
+		}
+	}
+	if commits := s.writes.Load() - before; commits != 2 {
+		t.Errorf("the blocking write and the group took %d commits, want 2", commits)
+	}
+	if _, err := s.Setting(ctx, "half"); entente.ErrorCode(err) != entente.ENOTFOUND {
+		t.Errorf("the failed call's write is stored (%v)", err)
+	}
+	for i, want := range []string{`{"stored":5,"failed":false}`, `{"stored":0,"failed":true}`, `{"stored":5,"failed":false}`} {
+		body, err := s.Status(ctx, fmt.Sprintf("st%d", i))
+		if err != nil || string(body) != want {
+			t.Errorf("status st%d: %s, %v; want %s", i, body, err, want)
+		}
+	}
+	page, err := s.QueryObjects(ctx, entente.ObjectQuery{Collection: "c"})
+	if err != nil || len(page.Entries) != 10 {
+		t.Errorf("collection holds %d objects (%v), want 10", len(page.Entries), err)
 	}
 }

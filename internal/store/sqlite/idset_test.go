@@ -112,3 +112,50 @@ func TestIDSetLargeAdditions(t *testing.T) {
 		})
 	}
 }
+
+// TestIDSetSmallCollection checks the set the writer keeps for a small
+// collection receiving small additions (TAXII POSTs): it is built on the
+// first, and a stored object is still found (a duplicate, an older
+// version of a new one), after another connection wrote too, and an
+// addition holding a nil object is refused as without the set.
+func TestIDSetSmallCollection(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s := newIDSetStore(t, dir)
+	if err := s.CreateCollection(ctx, entente.Collection{ID: "c", Title: "c", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	first := storetest.Indicators(t, 0, 100)
+	if d := duplicates(t, s, first); d != 0 {
+		t.Fatalf("first addition: %d duplicates", d)
+	}
+	var coll int64
+	if err := s.read.QueryRowContext(ctx, `SELECT seq FROM collections WHERE id = 'c'`).Scan(&coll); err != nil {
+		t.Fatal(err)
+	}
+	if set := s.ids.byColl[coll]; len(set) != 100 || s.ids.boundOf(coll) != idSetSmallMax {
+		t.Fatalf("after a small addition to an empty collection: a set of %d hashes, bound %d; want 100, %d", len(set), s.ids.boundOf(coll), idSetSmallMax)
+	}
+	if d := duplicates(t, s, first[:50]); d != 50 {
+		t.Fatalf("same objects again: %d duplicates, want 50", d)
+	}
+	newer := storetest.Object(t, "indicator", first[0].ID, first[0].Modified.Add(time.Hour))
+	if _, err := s.AddObjects(ctx, "c", []*stix.Object{newer, nil}); entente.ErrorCode(err) != entente.EINVALID {
+		t.Fatalf("an addition holding a nil object: %v, want EINVALID", err)
+	}
+	if d := duplicates(t, s, []*stix.Object{newer}); d != 0 {
+		t.Fatalf("a new version: %d duplicates", d)
+	}
+	latest, err := s.QueryObjects(ctx, entente.ObjectQuery{Collection: "c", IDs: []string{first[0].ID}})
+	if err != nil || len(latest.Entries) != 1 || !latest.Entries[0].Version.Equal(newer.Modified) {
+		t.Fatalf("latest version of %s: %+v, %v", first[0].ID, latest.Entries, err)
+	}
+	other := newIDSetStore(t, dir)
+	extra := storetest.Indicators(t, 1000, 10)
+	if _, err := other.AddObjects(ctx, "c", extra); err != nil {
+		t.Fatal(err)
+	}
+	if d := duplicates(t, s, append(storetest.Indicators(t, 2000, 20), extra...)); d != len(extra) {
+		t.Fatalf("after another connection wrote: %d duplicates, want %d", d, len(extra))
+	}
+}

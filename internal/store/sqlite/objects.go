@@ -80,8 +80,8 @@ func (s *Store) addInTx(ctx context.Context, tx *sql.Tx, collection string, objs
 		for _, e := range plan.Inserts {
 			set[idHash(e.Obj.ID)] = struct{}{}
 		}
-		if len(set) > maxIDSet {
-			delete(s.ids.byColl, coll)
+		if len(set) > s.ids.boundOf(coll) {
+			s.ids.drop(coll)
 		}
 	}
 	if err := s.insertEntries(ctx, tx, coll, dateAdded, plan.Inserts); err != nil {
@@ -198,7 +198,16 @@ func (s *Store) QueryObjects(ctx context.Context, q entente.ObjectQuery) (entent
 	if err != nil {
 		return entente.Page{}, err
 	}
-	var after store.Cursor
+	return s.queryPage(ctx, coll, collID, q)
+}
+
+// queryPage is QueryObjects of the collection whose seq and id are coll
+// and collID.
+func (s *Store) queryPage(ctx context.Context, coll int64, collID string, q entente.ObjectQuery) (entente.Page, error) {
+	var (
+		after store.Cursor
+		err   error
+	)
 	if q.Next != "" {
 		if after, err = store.DecodeCursor(q.Next, collID, q); err != nil {
 			return entente.Page{}, err
@@ -218,7 +227,7 @@ func (s *Store) QueryObjects(ctx context.Context, q entente.ObjectQuery) (entent
 		page    entente.Page
 		lastPos store.Cursor
 	)
-	page.Entries = make([]entente.ObjectEntry, 0, min(limit, 128))
+	page.Entries = make([]entente.ObjectEntry, 0, pageCap(q, limit))
 	for rows.Next() {
 		if len(page.Entries) == limit {
 			page.More = true
@@ -246,6 +255,18 @@ func (s *Store) QueryObjects(ctx context.Context, q entente.ObjectQuery) (entent
 		page.Next = store.EncodeCursor(lastPos, collID, q)
 	}
 	return page, nil
+}
+
+// pageCap is the capacity a page of q is allocated with: the page's
+// limit up to 128 entries, and for the objects named by id (a Get
+// Object), one entry per id when only the latest versions are asked
+// (the slice grows when more versions match).
+func pageCap(q entente.ObjectQuery, limit int) int {
+	n := min(limit, 128)
+	if len(q.IDs) > 0 && q.Versions.IsZero() {
+		n = min(n, len(q.IDs))
+	}
+	return n
 }
 
 // maxIDSeek is the largest number of ids a query looks up one by one in the

@@ -571,7 +571,7 @@ func (w *writerStmts) close() error {
 
 // readerStmts are the statements every request runs.
 type readerStmts struct {
-	collection    stmt // a collection by id or alias
+	collection    stmt // a collection by id or alias, after its seq
 	collectionSeq stmt // its seq and id
 	status        stmt // a status resource's body
 	// provenanceSome tells whether a collection holds received objects
@@ -605,7 +605,7 @@ func newWriterStmts() writerStmts {
 
 func newReaderStmts() readerStmts {
 	return readerStmts{
-		collection:     stmt{sql: `SELECT ` + collectionColumns + collectionSQL},
+		collection:     stmt{sql: `SELECT seq, ` + collectionColumns + collectionSQL},
 		collectionSeq:  stmt{sql: `SELECT seq, id` + collectionSQL},
 		status:         stmt{sql: `SELECT body FROM statuses WHERE id = ?`},
 		provenanceSome: stmt{sql: `SELECT EXISTS (SELECT 1 FROM provenance WHERE collection = ?)`},

@@ -1,0 +1,115 @@
+package sqlite_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/store"
+	"github.com/entente-cti/entente/internal/store/storetest"
+)
+
+// TestQueryCollection checks that QueryCollection's one lookup gives what
+// Collection then QueryObjects give: the same collection (by id or
+// alias, roles decoded alike), the same page, the same errors, and that
+// a check's refusal reads nothing.
+func TestQueryCollection(t *testing.T) {
+	ctx := t.Context()
+	s := open(t, t.TempDir())
+	defer s.Close()
+	var _ store.CollectionPager = s
+	colls := []entente.Collection{
+		{ID: "c1", Alias: "one", Title: "One", ReadRoles: []entente.Role{entente.RoleAnalyst, entente.RolePartner}, WriteRoles: []entente.Role{entente.RoleAnalyst}},
+		{ID: "c2", Title: "Two"}, // no roles: nil, not empty
+		{ID: "c3", Title: "Three", ReadRoles: []entente.Role{"x\"y", "é"}}, // roles json.Marshal escapes or that are not ASCII
+	}
+	for _, c := range colls {
+		if err := s.CreateCollection(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.AddObjects(ctx, "c1", storetest.Indicators(t, 0, 30)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		q    entente.ObjectQuery
+	}{
+		{"by id", entente.ObjectQuery{Collection: "c1", Limit: 10}},
+		{"by alias", entente.ObjectQuery{Collection: "one", Limit: 10}},
+		{"one object", entente.ObjectQuery{Collection: "c1", IDs: []string{storetest.Indicators(t, 7, 1)[0].ID}}},
+		{"empty collection", entente.ObjectQuery{Collection: "c2"}},
+		{"escaped roles", entente.ObjectQuery{Collection: "c3"}},
+		{"unknown collection", entente.ObjectQuery{Collection: "nope"}},
+		{"bad cursor", entente.ObjectQuery{Collection: "c1", Next: "not-a-cursor"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantC, wantLookupErr := s.Collection(ctx, tc.q.Collection)
+			var checked int
+			var gotC entente.Collection
+			var gotLookupErr error
+			c, page, err := s.QueryCollection(ctx, tc.q, func(c entente.Collection, err error) error {
+				checked++
+				gotC, gotLookupErr = c, err
+				return err
+			})
+			if checked != 1 {
+				t.Fatalf("check called %d times, want 1", checked)
+			}
+			if diff := cmp.Diff(wantC, gotC); diff != "" {
+				t.Errorf("check's collection (-Collection +QueryCollection):\n%s", diff)
+			}
+			if errString(wantLookupErr) != errString(gotLookupErr) || entente.ErrorCode(wantLookupErr) != entente.ErrorCode(gotLookupErr) {
+				t.Errorf("check's lookup error %v, want Collection's %v", gotLookupErr, wantLookupErr)
+			}
+			if wantLookupErr != nil {
+				if err != gotLookupErr {
+					t.Errorf("QueryCollection returned %v, want the check's error unchanged", err)
+				}
+				return
+			}
+			q := tc.q
+			q.Collection = wantC.ID
+			wantPage, wantErr := s.QueryObjects(ctx, q)
+			if errString(wantErr) != errString(err) || entente.ErrorCode(wantErr) != entente.ErrorCode(err) {
+				t.Fatalf("error %v, want QueryObjects' %v", err, wantErr)
+			}
+			if diff := cmp.Diff(wantC, c); diff != "" {
+				t.Errorf("collection (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(wantPage, page); diff != "" {
+				t.Errorf("page (-QueryObjects +QueryCollection):\n%s", diff)
+			}
+		})
+	}
+	t.Run("refused", func(t *testing.T) {
+		refusal := entente.Errorf(entente.EFORBIDDEN, "no")
+		_, page, err := s.QueryCollection(ctx, entente.ObjectQuery{Collection: "c1"}, func(entente.Collection, error) error { return refusal })
+		if !errors.Is(err, refusal) || len(page.Entries) != 0 {
+			t.Errorf("refused: %d entries, error %v; want none and the refusal", len(page.Entries), err)
+		}
+	})
+	t.Run("roles", func(t *testing.T) {
+		for _, want := range colls {
+			got, err := s.Collection(ctx, want.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want.ReadRoles, got.ReadRoles); diff != "" {
+				t.Errorf("%s read roles (-want +got):\n%s", want.ID, diff)
+			}
+			if diff := cmp.Diff(want.WriteRoles, got.WriteRoles); diff != "" {
+				t.Errorf("%s write roles (-want +got):\n%s", want.ID, diff)
+			}
+		}
+	})
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
