@@ -14,8 +14,8 @@ import (
 	"github.com/entente-cti/entente/internal/federation"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/policy"
-	"github.com/entente-cti/entente/internal/store/sqlite"
 	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/store/sqlite"
 )
 
 // queryCountingStore is a SQLite store that counts its page queries.
