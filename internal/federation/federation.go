@@ -158,9 +158,9 @@ type Service struct {
 	termsGen  uint64
 	pushedGen map[string]uint64
 	// peerGen counts, per peer, the changes to its stored record made
-	// through this node other than by the sync itself (added, removed, a
-	// sync run by an admin, a failed immediate push): RunPeerSync syncs
-	// the record it listed unless it changed since (see syncListed).
+	// through this node (added or removed, the end of each sync, a failed
+	// immediate push): RunPeerSync syncs the record it listed unless it
+	// changed since (see syncListed).
 	peerGen map[string]uint64
 	// keyAudited is when a peer's presenting a given key (peer id and
 	// fingerprint) was last audited.
