@@ -116,6 +116,12 @@ type Config struct {
 	Dial    Dialer
 	// Collection resolves a local collection by id or alias.
 	Collection func(ctx context.Context, idOrAlias string) (entente.Collection, error)
+	// LatestAdded returns an upper bound of the date_added of a local
+	// collection's entries (the zero time when it holds none; see
+	// store.Store.LatestAdded). A push whose checkpoint is at or past it
+	// has nothing to send and is skipped before it reads anything else.
+	// Nil: every push runs.
+	LatestAdded func(ctx context.Context, collection string) (time.Time, error)
 	// Org is the node's organisation (the actor of background syncs).
 	Org    string
 	Now    func() time.Time
@@ -146,6 +152,16 @@ type Service struct {
 	// row; retrying holds the peers whose retry is scheduled.
 	failures map[string]int
 	retrying map[string]bool
+	// termsGen counts the changes of peers, partners and agreements made
+	// through this node (TermsChanged); pushedGen is, per peer, termsGen
+	// when its last push ran to the end without error (see idlePush).
+	termsGen  uint64
+	pushedGen map[string]uint64
+	// peerGen counts, per peer, the changes to its stored record made
+	// through this node (added or removed, the end of each sync, a failed
+	// immediate push): RunPeerSync syncs the record it listed unless it
+	// changed since (see syncListed).
+	peerGen map[string]uint64
 	// keyAudited is when a peer's presenting a given key (peer id and
 	// fingerprint) was last audited.
 	keyAudited map[[2]string]time.Time

@@ -79,6 +79,7 @@ func (s *Service) remote(peer Peer) Remote {
 func (s *Service) TermsChanged() {
 	s.mu.Lock()
 	s.targets, s.targetsAt = nil, time.Time{}
+	s.termsGen++
 	s.mu.Unlock()
 }
 
@@ -219,6 +220,9 @@ func (s *Service) pushOnce(id string) {
 		if uerr := s.cfg.Peers.UpdatePeerSync(context.WithoutCancel(ctx), id, b, s.now(), "push: "+err.Error()); uerr != nil {
 			s.log.WarnContext(ctx, "record failed push", "peer", id, "err", uerr)
 		}
+		s.mu.Lock()
+		s.peerChangedLocked(id)
+		s.mu.Unlock()
 		if s.ctx.Err() == nil {
 			s.pushFailed(id)
 		}
@@ -288,10 +292,12 @@ func (s *Service) pushProgress(peer string, cp pushCheckpoint, every time.Durati
 }
 
 // forgetPush forgets the unsaved push checkpoint of a peer added or
-// removed.
+// removed, and that its last push found nothing left.
 func (s *Service) forgetPush(peer string) {
 	s.mu.Lock()
 	delete(s.pushed, peer)
+	delete(s.pushedGen, peer)
+	s.peerChangedLocked(peer)
 	s.mu.Unlock()
 }
 

@@ -61,6 +61,39 @@ func (s *Service) SyncPeer(ctx context.Context, p entente.Principal, id string) 
 	if err != nil {
 		return res, err
 	}
+	return s.syncPeer(ctx, peer)
+}
+
+// syncListed syncs peer as RunPeerSync listed it, when gen (its peerGen
+// then) shows its record unchanged since: the sync of a listed peer does
+// not read it again. A record changed meanwhile (a sync run by an admin
+// moved its checkpoints, it was removed or replaced) is read again.
+func (s *Service) syncListed(ctx context.Context, peer Peer, gen uint64) (SyncResult, error) {
+	s.mu.Lock()
+	changed := s.peerGen[peer.ID] != gen
+	s.mu.Unlock()
+	if changed {
+		var err error
+		if peer, err = s.cfg.Peers.Peer(ctx, peer.ID); err != nil {
+			return SyncResult{Peer: peer.ID}, err
+		}
+	}
+	return s.syncPeer(ctx, peer)
+}
+
+// peerChangedLocked records a change to peer's stored record (see
+// peerGen). The caller holds s.mu.
+func (s *Service) peerChangedLocked(peer string) {
+	if s.peerGen == nil {
+		s.peerGen = map[string]uint64{}
+	}
+	s.peerGen[peer]++
+}
+
+// syncPeer is SyncPeer of a peer record just read.
+func (s *Service) syncPeer(ctx context.Context, peer Peer) (SyncResult, error) {
+	id := peer.ID
+	res := SyncResult{Peer: id}
 	s.mu.Lock()
 	if s.syncing == nil {
 		s.syncing = map[string]bool{}
@@ -73,6 +106,7 @@ func (s *Service) SyncPeer(ctx context.Context, p entente.Principal, id string) 
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
+		s.peerChangedLocked(id)
 		s.syncDoneLocked(id)
 		s.mu.Unlock()
 	}()
@@ -191,7 +225,12 @@ func validate(objects []json.RawMessage) ([]*stix.Object, int) {
 // the local collection, added since the last push. The checkpoint is
 // saved after each page, or, with saveEvery > 0, at most that often (it
 // is kept in memory meanwhile, see unsavedPush).
-func (s *Service) push(ctx context.Context, peer Peer, r Remote, cp *syncCheckpoint, res *SyncResult, saveEvery time.Duration) error {
+func (s *Service) push(ctx context.Context, peer Peer, r Remote, cp *syncCheckpoint, res *SyncResult, saveEvery time.Duration) (err error) {
+	gen, idle := s.idlePush(ctx, peer, cp.Push)
+	if idle {
+		return nil
+	}
+	defer func() { s.pushDone(peer.ID, gen, err) }()
 	as := entente.Principal{KeyID: "peer:" + peer.ID, Org: peer.Org, Role: entente.RolePartner}
 	q := entente.ObjectQuery{AddedAfter: cp.Push.AddedAfter, Limit: pushPage}
 	for {
@@ -231,6 +270,48 @@ func (s *Service) push(ctx context.Context, peer Peer, r Remote, cp *syncCheckpo
 	}
 }
 
+// idlePush reports whether a push to peer from checkpoint cp is certain
+// to find nothing to send, without asking the gate: the local collection
+// holds no entry added after cp (its LatestAdded is not after it), so
+// the push's first page query, which selects only entries added after
+// cp, would be empty whatever the terms — the push never goes back
+// before its checkpoint, a widened agreement included. As a safeguard it
+// also requires that the peer's last push ran to the end without error
+// under the same terms (no change of peers, partners or agreements made
+// through this node since) and that the peer's last sync recorded no
+// error, so a push that would fail still runs and records why. It
+// returns the terms generation the push runs under.
+func (s *Service) idlePush(ctx context.Context, peer Peer, cp pushCheckpoint) (uint64, bool) {
+	s.mu.Lock()
+	gen := s.termsGen
+	last, ok := s.pushedGen[peer.ID]
+	s.mu.Unlock()
+	if s.cfg.LatestAdded == nil || !ok || last != gen || peer.LastError != "" {
+		return gen, false
+	}
+	latest, err := s.cfg.LatestAdded(ctx, peer.LocalCollection)
+	if err != nil {
+		return gen, false // the push runs and reports the error
+	}
+	return gen, !latest.After(cp.AddedAfter)
+}
+
+// pushDone records how a push to peer under terms generation gen ended:
+// only a push run to the end without error lets the next be skipped
+// (see idlePush).
+func (s *Service) pushDone(peer string, gen uint64, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		delete(s.pushedGen, peer)
+		return
+	}
+	if s.pushedGen == nil {
+		s.pushedGen = map[string]uint64{}
+	}
+	s.pushedGen[peer] = gen
+}
+
 // RunPeerSync syncs every peer every interval until ctx ends, each in its
 // own goroutine: a slow or failing peer never delays the others, and its
 // error is recorded in its LastError and logged. A peer still syncing when
@@ -239,7 +320,6 @@ func (s *Service) push(ctx context.Context, peer Peer, r Remote, cp *syncCheckpo
 func (s *Service) RunPeerSync(ctx context.Context, interval time.Duration) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	admin := entente.Principal{KeyID: "sync", Org: s.cfg.Org, Role: entente.RoleAdmin}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for round := 0; ; {
@@ -250,6 +330,7 @@ func (s *Service) RunPeerSync(ctx context.Context, interval time.Duration) {
 		for i, peer := range peers {
 			s.mu.Lock()
 			busy := s.syncing[peer.ID]
+			gen := s.peerGen[peer.ID]
 			s.mu.Unlock()
 			if busy {
 				continue
@@ -273,7 +354,7 @@ func (s *Service) RunPeerSync(ctx context.Context, interval time.Duration) {
 					}
 				}
 				// Errors are recorded in the peer's LastError and logged.
-				_, _ = s.SyncPeer(ctx, admin, peer.ID)
+				_, _ = s.syncListed(ctx, peer, gen)
 			}()
 		}
 		round++

@@ -216,7 +216,7 @@ func New(st store.Store, cfg Config, logger *slog.Logger) *Service {
 	s.search = s.newSearch()
 	ps, _ := st.(store.PolicyStore)
 	s.fed = federation.New(federation.Config{Peers: ps, Release: s.releaseOn, Receive: s.ingest, Dial: dial,
-		Collection: s.collection, Org: cfg.Org, Now: cfg.Now, Logger: logger})
+		Collection: s.collection, LatestAdded: st.LatestAdded, Org: cfg.Org, Now: cfg.Now, Logger: logger})
 	return s
 }
 

@@ -3,22 +3,27 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/store"
 )
 
 // LatestAdded returns the greatest date_added of the collection's entries
-// (the zero time when it holds none): one seek at the end of the
-// collection's date_added index.
+// (the zero time when it holds none): one prepared statement that finds
+// the collection and seeks the end of its date_added index.
 func (s *Store) LatestAdded(ctx context.Context, collection string) (time.Time, error) {
-	coll, _, err := s.readCollectionSeq(ctx, collection)
-	if err != nil {
-		return time.Time{}, err
+	var (
+		seq int64
+		n   sql.NullInt64
+	)
+	err := s.r.latestAdded.QueryRowContext(ctx, collection).Scan(&seq, &n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, entente.Errorf(entente.ENOTFOUND, "collection %q not found", collection)
 	}
-	var n sql.NullInt64
-	if err := s.read.QueryRowContext(ctx, `SELECT max(date_added) FROM objects WHERE collection = ?`, coll).Scan(&n); err != nil {
+	if err != nil {
 		return time.Time{}, fmt.Errorf("latest addition to collection %s: %w", collection, err)
 	}
 	if !n.Valid {

@@ -175,7 +175,7 @@ func open(ctx context.Context, dir string, walOpts walOptions, writer []string) 
 	read.SetConnMaxIdleTime(0)
 	read.SetConnMaxLifetime(0)
 	s.read = read
-	if err := prepareAll(ctx, read, &s.r.collection, &s.r.collectionSeq, &s.r.status, &s.r.provenanceSome); err != nil {
+	if err := prepareAll(ctx, read, &s.r.collection, &s.r.collectionSeq, &s.r.status, &s.r.provenanceSome, &s.r.latestAdded); err != nil {
 		read.Close()
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -577,10 +577,13 @@ type readerStmts struct {
 	// provenanceSome tells whether a collection holds received objects
 	// (every read by a partner asks, for every part of its page).
 	provenanceSome stmt
+	// latestAdded is a collection's seq and greatest date_added (every
+	// periodic push asks, see LatestAdded).
+	latestAdded stmt
 }
 
 func (r *readerStmts) close() error {
-	return closeAll(r.collection, r.collectionSeq, r.status, r.provenanceSome)
+	return closeAll(r.collection, r.collectionSeq, r.status, r.provenanceSome, r.latestAdded)
 }
 
 // collectionSQL finds a collection by id, else by alias.
@@ -609,6 +612,7 @@ func newReaderStmts() readerStmts {
 		collectionSeq:  stmt{sql: `SELECT seq, id` + collectionSQL},
 		status:         stmt{sql: `SELECT body FROM statuses WHERE id = ?`},
 		provenanceSome: stmt{sql: `SELECT EXISTS (SELECT 1 FROM provenance WHERE collection = ?)`},
+		latestAdded:    stmt{sql: `SELECT seq, (SELECT max(date_added) FROM objects WHERE collection = collections.seq)` + collectionSQL},
 	}
 }
 

@@ -9,8 +9,9 @@ import (
 )
 
 // testLatestAdded checks that LatestAdded follows every addition, keeps
-// its value across a duplicate addition, and answers ENOTFOUND for a
-// collection that does not exist.
+// its value across a duplicate addition, is never before an entry a query
+// with added_after would return (after a deletion too), and answers
+// ENOTFOUND for a collection that does not exist.
 func testLatestAdded(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	newCollection(t, s, coll)
@@ -33,6 +34,30 @@ func testLatestAdded(t *testing.T, s store.Store) {
 	if got, err := s.LatestAdded(ctx, coll); err != nil || got.Before(want) {
 		t.Fatalf("after adding duplicates: LatestAdded = %v, %v; went back before %v", got, err, want)
 	}
+	// What a periodic push relies on to skip its page query: nothing is
+	// added after LatestAdded, whatever the version filter, and a
+	// deletion does not make it hide what is left.
+	noneAfterLatest := func(step string) {
+		t.Helper()
+		latest, err := s.LatestAdded(ctx, coll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []entente.VersionFilter{{}, {All: true}} {
+			page, err := s.QueryObjects(ctx, entente.ObjectQuery{Collection: coll, AddedAfter: latest, Versions: f, Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Entries) > 0 {
+				t.Errorf("%s: %d entries added after LatestAdded %v (versions %+v), first at %v", step, len(page.Entries), latest, f, page.Entries[0].DateAdded)
+			}
+		}
+	}
+	noneAfterLatest("after additions")
+	if _, err := s.DeleteObjects(ctx, coll, second[len(second)-1].ID, entente.VersionFilter{All: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	noneAfterLatest("after a deletion")
 	if _, err := s.LatestAdded(ctx, "no-such-collection"); entente.ErrorCode(err) != entente.ENOTFOUND {
 		t.Fatalf("unknown collection: err = %v, want ENOTFOUND", err)
 	}
