@@ -341,37 +341,8 @@ func parseAddr(b []byte) (netip.Addr, bool) {
 // zero. Each number is read digit by digit without a loop (a byte loop
 // with a state per byte cost about 200 instructions an address).
 func parseIPv4Bytes(b []byte) (uint32, bool) {
-	var ip uint32
-	i, n := 0, len(b)
-	for k := 0; k < 4; k++ {
-		if k > 0 {
-			if i >= n || b[i] != '.' {
-				return 0, false
-			}
-			i++
-		}
-		if i >= n || b[i]-'0' > 9 {
-			return 0, false
-		}
-		v := uint32(b[i] - '0')
-		i++
-		if i < n && b[i]-'0' <= 9 {
-			if v == 0 {
-				return 0, false // leading zero
-			}
-			v = v*10 + uint32(b[i]-'0')
-			i++
-			if i < n && b[i]-'0' <= 9 {
-				v = v*10 + uint32(b[i]-'0')
-				i++
-				if v > 255 || i < n && b[i]-'0' <= 9 {
-					return 0, false
-				}
-			}
-		}
-		ip = ip<<8 | v
-	}
-	if i != n {
+	ip, end, ok := scanIPv4(b, 0)
+	if !ok || end != len(b) {
 		return 0, false
 	}
 	return ip, true

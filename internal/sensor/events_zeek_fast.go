@@ -340,9 +340,12 @@ func scanSecondsLoop(b []byte, i int) (int64, int, bool) {
 	return sec*1_000_000_000 + frac, i, true
 }
 
-// scanIPv4 parses the dotted-quad IPv4 address at b[i:] as
-// parseIPv4Bytes does a whole field, up to the first byte after its last
-// number, and returns its end.
+// scanIPv4 parses the dotted-quad IPv4 address at b[i:], as strictly as
+// net/netip (four numbers of one to three digits, none over 255 and none
+// with a leading zero), up to the first byte after its last number, and
+// returns its end. Each number is read digit by digit without a loop (a
+// byte loop with a state per byte cost about 200 instructions an
+// address).
 func scanIPv4(b []byte, i int) (uint32, int, bool) {
 	var ip uint32
 	n := len(b)
