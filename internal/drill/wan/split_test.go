@@ -49,7 +49,7 @@ func proxyCommand(i int) *exec.Cmd {
 	return cmd
 }
 
-// tagged serves, on 127.0.0.1, a server that writes tag on each
+// tagged serves, on 127.0.0.1, a server that writes tag (if any) on each
 // connection and then echoes; it returns its address.
 func tagged(t *testing.T, tag string) string {
 	t.Helper()
@@ -64,7 +64,13 @@ func tagged(t *testing.T, tag string) string {
 			if err != nil {
 				return
 			}
-			go func() { c.Write([]byte(tag)); io.Copy(c, c); c.Close() }()
+			go func() {
+				if tag != "" {
+					c.Write([]byte(tag))
+				}
+				io.Copy(c, c)
+				c.Close()
+			}()
 		}
 	}()
 	return ln.Addr().String()

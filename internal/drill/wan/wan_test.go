@@ -13,21 +13,7 @@ import (
 // echo serves an echo server on 127.0.0.1 and returns its address.
 func echo(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	return ln.Addr().String()
+	return tagged(t, "")
 }
 
 // roundTrip sends n bytes through addr and reads them back, returning
