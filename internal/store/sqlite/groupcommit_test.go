@@ -31,18 +31,7 @@ func TestPeerSyncGroupCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A write that holds the writer until released.
-	release := make(chan struct{})
-	started := make(chan struct{})
-	blocked := make(chan error, 1)
-	go func() {
-		blocked <- s.enqueueWrite(ctx, func(context.Context, *sql.Tx, []entente.AddOutcome) error {
-			close(started)
-			<-release
-			return nil
-		})
-	}()
-	<-started
+	release := holdWriter(ctx, s)
 	before := s.writes.Load()
 	var wg sync.WaitGroup
 	errs := make([]error, n)
@@ -51,15 +40,11 @@ func TestPeerSyncGroupCommit(t *testing.T) {
 			errs[i] = s.UpdatePeerSync(ctx, fmt.Sprintf("p%d", i), json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)), time.Now(), "")
 		})
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(s.adds) < n && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	close(release)
-	wg.Wait()
-	if err := <-blocked; err != nil {
+	waitQueued(s, n)
+	if err := release(); err != nil {
 		t.Fatal(err)
 	}
+	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("peer p%d: %v", i, err)
@@ -132,17 +117,8 @@ func TestGroupFailureRollsBackOnlyItself(t *testing.T) {
 	if err := s.CreateCollection(ctx, entente.Collection{ID: "c", Title: "c"}); err != nil {
 		t.Fatal(err)
 	}
-	release := make(chan struct{})
-	started := make(chan struct{})
-	blocked := make(chan error, 1)
-	go func() {
-		blocked <- s.enqueueWrite(ctx, func(context.Context, *sql.Tx, []entente.AddOutcome) error {
-			close(started)
-			<-release
-			return nil
-		})
-	}()
-	<-started
+	release := holdWriter(ctx, s)
+	failed := make(chan error, 1)
 	before := s.writes.Load()
 	type outcome struct {
 		out []entente.AddOutcome
@@ -170,28 +146,21 @@ func TestGroupFailureRollsBackOnlyItself(t *testing.T) {
 		if i == 0 {
 			// A call that writes, then fails.
 			go func() {
-				blocked <- s.enqueueWrite(ctx, func(ctx context.Context, tx *sql.Tx, _ []entente.AddOutcome) error {
+				failed <- s.enqueueWrite(ctx, func(ctx context.Context, tx *sql.Tx, _ []entente.AddOutcome) error {
 					if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('half', x'00')`); err != nil {
 						return err
 					}
 					return errors.New("fails after writing")
 				})
 			}()
-			deadline := time.Now().Add(10 * time.Second)
-			for len(s.adds) < 2 && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
+			waitQueued(s, 2)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(s.adds) < 4 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	close(release)
-	if err := <-blocked; err != nil {
+	waitQueued(s, 4)
+	if err := release(); err != nil {
 		t.Fatalf("blocking write: %v", err)
 	}
-	if err := <-blocked; err == nil || err.Error() != "fails after writing" {
+	if err := <-failed; err == nil || err.Error() != "fails after writing" {
 		t.Fatalf("failing write: %v, want its error", err)
 	}
 	for i, want := range []int{5, 0, 5} {
@@ -218,5 +187,34 @@ func TestGroupFailureRollsBackOnlyItself(t *testing.T) {
 	page, err := s.QueryObjects(ctx, entente.ObjectQuery{Collection: "c"})
 	if err != nil || len(page.Entries) != 10 {
 		t.Errorf("collection holds %d objects (%v), want 10", len(page.Entries), err)
+	}
+}
+
+// holdWriter queues a write that holds s's writer until the returned
+// function is called, which then returns that write's error.
+func holdWriter(ctx context.Context, s *Store) func() error {
+	release := make(chan struct{})
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.enqueueWrite(ctx, func(context.Context, *sql.Tx, []entente.AddOutcome) error {
+			close(started)
+			<-release
+			return nil
+		})
+	}()
+	<-started
+	return func() error {
+		close(release)
+		return <-done
+	}
+}
+
+// waitQueued waits, at most 10 s, until n writes are queued behind s's
+// writer.
+func waitQueued(s *Store, n int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.adds) < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
 	}
 }
