@@ -60,6 +60,8 @@ type Store struct {
 	r readerStmts
 	// ids are the writer's sets of stored id hashes (see idSet).
 	ids idSets
+	// colls are the collections found by ID or alias (see readCollection).
+	colls collectionCache
 
 	writes     atomic.Int64 // write transactions since the last checkpoint
 	wal        *walKeeper
