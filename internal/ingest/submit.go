@@ -288,29 +288,9 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 		likelyRecord []byte
 	)
 	validated := make(chan struct{})
-	var finalOf func(out []entente.AddOutcome, err error) *entente.Status
-	go func() {
-		defer close(validated)
-		valid = make([]*stix.Object, 0, len(decoded))
-		for k, o := range decoded {
-			if err := stix.Validate(o); err != nil {
-				invalid = append(invalid, failure(index[k], objects[index[k]], o, err))
-				invalidAt = append(invalidAt, index[k])
-				continue
-			}
-			valid = append(valid, o)
-		}
-		likely = finalOf(outcomesOf(valid), nil)
-		likely.Successes = detachDetails(likely.Successes)
-		likely.Failures = detachDetails(likely.Failures)
-		likelyRecord = statusRecord{Owner: p.KeyID, Status: likely}.appendJSON(make([]byte, 0, statusRecordSize(likely)))
-	}()
-
-	final := func(out []entente.AddOutcome, err error) *entente.Status {
-		<-validated
-		return finalOf(out, err)
-	}
-	finalOf = func(out []entente.AddOutcome, err error) *entente.Status {
+	// finalOf is the final status for the outcome of storing; it reads
+	// what validation found, so only once validation is over.
+	finalOf := func(out []entente.AddOutcome, err error) *entente.Status {
 		f := *st
 		f.Status, f.Pendings, f.PendingCount = entente.StatusComplete, nil, 0
 		f.Failures = mergeFailures(failures, failedAt, invalid, invalidAt)
@@ -331,6 +311,27 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 		}
 		f.SuccessCount, f.FailureCount = len(f.Successes), len(f.Failures)
 		return &f
+	}
+	go func() {
+		defer close(validated)
+		valid = make([]*stix.Object, 0, len(decoded))
+		for k, o := range decoded {
+			if err := stix.Validate(o); err != nil {
+				invalid = append(invalid, failure(index[k], objects[index[k]], o, err))
+				invalidAt = append(invalidAt, index[k])
+				continue
+			}
+			valid = append(valid, o)
+		}
+		likely = finalOf(outcomesOf(valid), nil)
+		likely.Successes = detachDetails(likely.Successes)
+		likely.Failures = detachDetails(likely.Failures)
+		likelyRecord = statusRecord{Owner: p.KeyID, Status: likely}.appendJSON(make([]byte, 0, statusRecordSize(likely)))
+	}()
+
+	final := func(out []entente.AddOutcome, err error) *entente.Status {
+		<-validated
+		return finalOf(out, err)
 	}
 	// stored is the final status, built once by Status in the writer's
 	// transaction and reused by Done (both run on the store's writer).
