@@ -262,7 +262,7 @@ func (s *Store) runGroup(ctx context.Context, conn *sql.Conn, group []*addReques
 			r.objs = r.prepare()
 		}
 		if len(r.objs) > 0 {
-			r.out, r.err = s.addInTx(ctx, tx, r.collection, r.objs, r.dateAdded)
+			r.out, r.err = s.addInTx(ctx, tx, conn, r.collection, r.objs, r.dateAdded)
 			r.err = storageFull(r.err)
 		}
 		if r.err == nil && r.within != nil {

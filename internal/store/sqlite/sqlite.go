@@ -53,6 +53,8 @@ type Store struct {
 
 	// Statements of AddObjects, prepared once on the writer.
 	lookup, insert *sql.Stmt
+	// raw is the writer's full-chunk insert on the driver's connection.
+	raw rawInsert
 	// w holds the writer's other statements, r the readers': a
 	// statement prepared once costs nothing to run again, where
 	// preparing it each time costs tens of microseconds in modernc.
@@ -383,7 +385,7 @@ func (s *Store) Close() error {
 	<-s.done
 	<-s.writerDone
 	_, _ = s.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-	return errors.Join(s.lookup.Close(), s.insert.Close(), s.w.close(), s.r.close(), s.ckpt.Close(), s.search.Close(), s.read.Close(), s.write.Close(), s.audit.close())
+	return errors.Join(s.raw.close(s.write), s.lookup.Close(), s.insert.Close(), s.w.close(), s.r.close(), s.ckpt.Close(), s.search.Close(), s.read.Close(), s.write.Close(), s.audit.close())
 }
 
 // migrate applies the embedded migrations that the database lacks, each
