@@ -83,6 +83,10 @@ type Store struct {
 	// step; lastAdded is the greatest date_added decided so far.
 	orderMu   sync.Mutex
 	lastAdded int64
+	// backlog is what the writer has left of the submissions, which
+	// Submit keeps within maxAhead objects (see Submit).
+	backlog  backlog
+	maxAhead int64
 }
 
 var _ store.Store = (*Store)(nil)
@@ -149,7 +153,7 @@ func open(ctx context.Context, dir string, walOpts walOptions, writer []string) 
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
-	s := &Store{path: path, write: write, w: newWriterStmts(), r: newReaderStmts()}
+	s := &Store{path: path, write: write, w: newWriterStmts(), r: newReaderStmts(), maxAhead: maxSubmittedAhead}
 	if err := s.migrate(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
