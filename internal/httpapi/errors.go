@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/taxii"
@@ -71,8 +72,15 @@ func writeErrorBody(w http.ResponseWriter, status int, description, code string)
 // writeJSON writes v as JSON with the given media type and status.
 func (h *handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, mediaType string, v any) {
 	if st, ok := v.(*entente.Status); ok && st != nil {
-		// Every POST and every poll of its status: without reflection.
-		writeBody(w, status, mediaType, st.AppendJSON(make([]byte, 0, 256+100*len(st.Successes)+100*len(st.Pendings)+160*len(st.Failures))))
+		// Every POST and every poll of its status: without reflection,
+		// into a buffer used again once written.
+		bp := statusBuffers.Get().(*[]byte)
+		b := st.AppendJSON((*bp)[:0])
+		writeBody(w, status, mediaType, b)
+		if cap(b) <= maxPooledStatus {
+			*bp = b
+			statusBuffers.Put(bp)
+		}
 		return
 	}
 	body, err := json.Marshal(v)
@@ -83,6 +91,14 @@ func (h *handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, 
 	writeBody(w, status, mediaType, body)
 }
 
+// statusBuffers hold the buffers statuses are encoded into (about 10 KiB
+// for an envelope of 100 objects); one larger than maxPooledStatus is left
+// to the collector.
+var statusBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+const maxPooledStatus = 256 << 10
+
+// writeBody writes body as the response; body is not used once it returns.
 func writeBody(w http.ResponseWriter, status int, mediaType string, body []byte) {
 	hd := w.Header()
 	hd.Set("Content-Type", mediaType)

@@ -134,19 +134,22 @@ func (s *Service) pendingStatus(id string) (statusRecord, bool) {
 }
 
 // keepComplete keeps rec, a status stored complete, among the recent
-// ones, forgetting the oldest beyond the bounds. Its strings are copied:
-// an object's id may point into the request's body, which must not be
-// kept. The caller holds ps.mu.
-func (ps *pendingStatuses) keepComplete(id string, rec statusRecord) {
+// ones, forgetting the oldest beyond the bounds. Its strings are copied,
+// unless detached says they share no memory already: an object's id may
+// point into the request's body, which must not be kept. The caller
+// holds ps.mu.
+func (ps *pendingStatuses) keepComplete(id string, rec statusRecord, detached bool) {
 	n := len(rec.Status.Successes) + len(rec.Status.Failures) + len(rec.Status.Pendings)
 	if n > recentDetails {
 		return
 	}
-	st := *rec.Status
-	st.Successes = detachDetails(st.Successes)
-	st.Failures = detachDetails(st.Failures)
-	st.Pendings = detachDetails(st.Pendings)
-	rec.Status = &st
+	if !detached {
+		st := *rec.Status
+		st.Successes = detachDetails(st.Successes)
+		st.Failures = detachDetails(st.Failures)
+		st.Pendings = detachDetails(st.Pendings)
+		rec.Status = &st
+	}
 	if ps.recent == nil {
 		ps.recent = map[string]statusRecord{}
 	}
@@ -163,6 +166,38 @@ func (ps *pendingStatuses) keepComplete(id string, rec statusRecord) {
 	if cap(ps.order) > 4*recentStatuses {
 		ps.order = slices.Clone(ps.order)
 	}
+}
+
+// outcomesOf returns the outcome of storing objs when each is stored as
+// it is: the outcome storedAsValid recognises.
+func outcomesOf(objs []*stix.Object) []entente.AddOutcome {
+	out := make([]entente.AddOutcome, len(objs))
+	for i, o := range objs {
+		out[i] = entente.AddOutcome{ID: o.ID, Version: o.Version()}
+	}
+	return out
+}
+
+// storedAsValid reports whether out, the outcome of storing objs, lists
+// each of objs in order with its own version: the final status is then
+// the one built from outcomesOf(objs). A duplicate is listed so too; its
+// status says the same.
+func storedAsValid(out []entente.AddOutcome, objs []*stix.Object) bool {
+	if len(out) != len(objs) {
+		return false
+	}
+	for i, o := range objs {
+		if out[i].ID != o.ID || !out[i].Version.Equal(o.Version()) {
+			return false
+		}
+	}
+	return true
+}
+
+// statusRecordSize is about the size of st's stored record, to size its
+// buffer once.
+func statusRecordSize(st *entente.Status) int {
+	return 384 + 100*len(st.Successes) + 160*len(st.Failures)
 }
 
 // detachDetails returns a copy of ds whose strings share no memory with
@@ -242,22 +277,20 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 	var invalid []entente.StatusDetail
 	var invalidAt []int
 	var valid []*stix.Object
+	// likely is the final status should every valid object be stored as
+	// it is (the common case), and likelyRecord its stored record: both
+	// are built beside validation, off the writer's path, which then
+	// only checks that its outcome is the one they assume (see
+	// storedAsValid). likely's strings are detached from the request's
+	// body, as the recent statuses kept in memory must be.
+	var (
+		likely       *entente.Status
+		likelyRecord []byte
+	)
 	validated := make(chan struct{})
-	go func() {
-		defer close(validated)
-		valid = make([]*stix.Object, 0, len(decoded))
-		for k, o := range decoded {
-			if err := stix.Validate(o); err != nil {
-				invalid = append(invalid, failure(index[k], objects[index[k]], o, err))
-				invalidAt = append(invalidAt, index[k])
-				continue
-			}
-			valid = append(valid, o)
-		}
-	}()
-
-	final := func(out []entente.AddOutcome, err error) *entente.Status {
-		<-validated
+	// finalOf is the final status for the outcome of storing; it reads
+	// what validation found, so only once validation is over.
+	finalOf := func(out []entente.AddOutcome, err error) *entente.Status {
 		f := *st
 		f.Status, f.Pendings, f.PendingCount = entente.StatusComplete, nil, 0
 		f.Failures = mergeFailures(failures, failedAt, invalid, invalidAt)
@@ -279,6 +312,27 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 		f.SuccessCount, f.FailureCount = len(f.Successes), len(f.Failures)
 		return &f
 	}
+	go func() {
+		defer close(validated)
+		valid = make([]*stix.Object, 0, len(decoded))
+		for k, o := range decoded {
+			if err := stix.Validate(o); err != nil {
+				invalid = append(invalid, failure(index[k], objects[index[k]], o, err))
+				invalidAt = append(invalidAt, index[k])
+				continue
+			}
+			valid = append(valid, o)
+		}
+		likely = finalOf(outcomesOf(valid), nil)
+		likely.Successes = detachDetails(likely.Successes)
+		likely.Failures = detachDetails(likely.Failures)
+		likelyRecord = statusRecord{Owner: p.KeyID, Status: likely}.appendJSON(make([]byte, 0, statusRecordSize(likely)))
+	}()
+
+	final := func(out []entente.AddOutcome, err error) *entente.Status {
+		<-validated
+		return finalOf(out, err)
+	}
 	// stored is the final status, built once by Status in the writer's
 	// transaction and reused by Done (both run on the store's writer).
 	var stored *entente.Status
@@ -297,6 +351,11 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 		},
 		StatusID: st.ID,
 		Status: func(out []entente.AddOutcome, err error) []byte {
+			<-validated
+			if err == nil && storedAsValid(out, valid) {
+				stored = likely
+				return likelyRecord
+			}
 			stored = final(out, err)
 			return statusRecord{Owner: p.KeyID, Status: stored}.appendJSON(nil)
 		},
@@ -317,7 +376,7 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 				s.pending.m[st.ID] = statusRecord{Owner: p.KeyID, Status: stored}
 			} else {
 				delete(s.pending.m, st.ID)
-				s.pending.keepComplete(st.ID, statusRecord{Owner: p.KeyID, Status: stored})
+				s.pending.keepComplete(st.ID, statusRecord{Owner: p.KeyID, Status: stored}, stored == likely)
 			}
 			s.pending.mu.Unlock()
 		},

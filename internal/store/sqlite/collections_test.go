@@ -113,3 +113,50 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// TestCollectionCached checks the collections kept in memory: a lookup
+// after UpdateCollection sees the update (by id and by alias), a caller
+// changing the roles it was given changes nothing for the next, an
+// unknown name stays unknown until the collection is created, and a
+// collection another store on the same file creates is found.
+func TestCollectionCached(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s := open(t, dir)
+	defer s.Close()
+	c := entente.Collection{ID: "c1", Alias: "one", Title: "One", ReadRoles: []entente.Role{entente.RoleAnalyst}, WriteRoles: []entente.Role{entente.RoleAnalyst}}
+	if err := s.CreateCollection(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"c1", "one"} {
+		got, err := s.Collection(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.WriteRoles[0] = entente.RolePartner // the caller's copy
+	}
+	c.Title, c.WriteRoles = "Renamed", []entente.Role{entente.RoleSensor}
+	if err := s.UpdateCollection(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"c1", "one", "c1"} {
+		got, err := s.Collection(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Title != "Renamed" || !got.CanWrite(entente.RoleSensor) || got.CanWrite(entente.RoleAnalyst) || got.CanWrite(entente.RolePartner) {
+			t.Errorf("Collection(%q) after the update = %+v", name, got)
+		}
+	}
+	if _, err := s.Collection(ctx, "c2"); entente.ErrorCode(err) != entente.ENOTFOUND {
+		t.Fatalf("unknown collection: %v, want ENOTFOUND", err)
+	}
+	other := open(t, dir)
+	if err := other.CreateCollection(ctx, entente.Collection{ID: "c2", Title: "Two"}); err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	if got, err := s.Collection(ctx, "c2"); err != nil || got.Title != "Two" {
+		t.Fatalf("collection created by another store: %+v, %v", got, err)
+	}
+}

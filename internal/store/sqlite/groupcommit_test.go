@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -216,5 +217,65 @@ func waitQueued(s *Store, n int) {
 	deadline := time.Now().Add(10 * time.Second)
 	for len(s.adds) < n && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestSubmitWaitsForBacklog checks Submit's back-pressure: a submission
+// returns at once while at most maxAhead objects of earlier ones are left
+// to store, and otherwise only once the writer has finished enough of
+// them; one larger than maxAhead waits only for as many as its own.
+func TestSubmitWaitsForBacklog(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.maxAhead = 500
+	if err := s.CreateCollection(ctx, entente.Collection{ID: "c", Title: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	release := holdWriter(ctx, s)
+	var mu sync.Mutex
+	var finished []int // submissions whose Done ran, in order
+	submit := func(i, n int) error {
+		return s.Submit(ctx, store.Submission{
+			Collection: "c", Objects: storetest.Indicators(t, 1000*i, n), StatusID: fmt.Sprintf("st%d", i),
+			Status: func([]entente.AddOutcome, error) []byte { return []byte(`{}`) },
+			Done: func([]entente.AddOutcome, error) {
+				mu.Lock()
+				finished = append(finished, i)
+				mu.Unlock()
+			},
+		})
+	}
+	// 0, 300 and then 600 objects ahead: the first two return at once.
+	for i := range 2 {
+		if err := submit(i, 300); err != nil {
+			t.Fatal(err)
+		}
+	}
+	returned := make(chan []int, 1)
+	go func() {
+		if err := submit(2, 300); err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		returned <- slices.Clone(finished)
+		mu.Unlock()
+	}()
+	waitQueued(s, 3)
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
+	// 600 objects ahead: it returned once 100 of them were stored, so
+	// after the first submission's Done.
+	if got := <-returned; len(got) == 0 || got[0] != 0 {
+		t.Errorf("third submission returned with submissions %v finished, want the first among them", got)
+	}
+	// A submission larger than the bound waits for as many as its own:
+	// with 300 ahead at most (none once the writer caught up), at once.
+	if err := submit(3, 800); err != nil {
+		t.Fatal(err)
 	}
 }

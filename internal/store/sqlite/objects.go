@@ -40,8 +40,10 @@ func insertSQL(rows int) string {
 	return b.String()
 }
 
-// addInTx adds one call's objects inside the writer's transaction tx.
-func (s *Store) addInTx(ctx context.Context, tx *sql.Tx, collection string, objs []*stix.Object, queued int64) ([]entente.AddOutcome, error) {
+// addInTx adds one call's objects inside the writer's transaction tx,
+// whose connection is conn (nil: full chunks go through tx too; see
+// insertEntries).
+func (s *Store) addInTx(ctx context.Context, tx *sql.Tx, conn *sql.Conn, collection string, objs []*stix.Object, queued int64) ([]entente.AddOutcome, error) {
 	var coll, last int64
 	err := tx.StmtContext(ctx, s.w.collection.Stmt).QueryRowContext(ctx, collection).Scan(&coll, &last)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -84,7 +86,7 @@ func (s *Store) addInTx(ctx context.Context, tx *sql.Tx, collection string, objs
 			s.ids.drop(coll)
 		}
 	}
-	if err := s.insertEntries(ctx, tx, coll, dateAdded, plan.Inserts); err != nil {
+	if err := s.insertEntries(ctx, tx, conn, coll, dateAdded, plan.Inserts); err != nil {
 		return nil, err
 	}
 	if err := clearFlag(ctx, tx, "is_latest", plan.ClearLatest); err != nil {
@@ -145,18 +147,32 @@ func (s *Store) lookupExisting(ctx context.Context, tx *sql.Tx, coll int64, objs
 // greatest one in use. A number freed by deleting the last entry may be
 // given again: that keeps (date_added, seq) order, because the new entry's
 // date_added is strictly greater.
-func (s *Store) insertEntries(ctx context.Context, tx *sql.Tx, coll, dateAdded int64, entries []store.NewEntry) error {
+//
+// conn, when not nil, is the connection of tx, the writer's: full chunks
+// are then inserted on it directly (see rawInsert).
+func (s *Store) insertEntries(ctx context.Context, tx *sql.Tx, conn *sql.Conn, coll, dateAdded int64, entries []store.NewEntry) error {
 	var seq int64
 	if err := tx.StmtContext(ctx, s.w.maxSeq.Stmt).QueryRowContext(ctx).Scan(&seq); err != nil {
 		return fmt.Errorf("read last sequence number: %w", err)
 	}
 	var full *sql.Stmt
-	if len(entries) >= insertChunk {
+	if len(entries) >= insertChunk && conn == nil {
 		full = tx.StmtContext(ctx, s.insert)
 	}
-	args := make([]any, 0, insertChunk*insertCols)
+	var args []any
 	for len(entries) > 0 {
 		n := min(len(entries), insertChunk)
+		if n == insertChunk && conn != nil {
+			if err := s.raw.exec(ctx, conn, coll, dateAdded, seq, entries[:n]); err != nil {
+				return fmt.Errorf("insert objects %s..%s: %w", entries[0].Obj.ID, entries[n-1].Obj.ID, err)
+			}
+			seq += int64(n)
+			entries = entries[n:]
+			continue
+		}
+		if args == nil {
+			args = make([]any, 0, insertChunk*insertCols)
+		}
 		args = args[:0]
 		for _, e := range entries[:n] {
 			o := e.Obj

@@ -53,6 +53,8 @@ type Store struct {
 
 	// Statements of AddObjects, prepared once on the writer.
 	lookup, insert *sql.Stmt
+	// raw is the writer's full-chunk insert on the driver's connection.
+	raw rawInsert
 	// w holds the writer's other statements, r the readers': a
 	// statement prepared once costs nothing to run again, where
 	// preparing it each time costs tens of microseconds in modernc.
@@ -60,6 +62,8 @@ type Store struct {
 	r readerStmts
 	// ids are the writer's sets of stored id hashes (see idSet).
 	ids idSets
+	// colls are the collections found by ID or alias (see readCollection).
+	colls collectionCache
 
 	writes     atomic.Int64 // write transactions since the last checkpoint
 	wal        *walKeeper
@@ -79,6 +83,10 @@ type Store struct {
 	// step; lastAdded is the greatest date_added decided so far.
 	orderMu   sync.Mutex
 	lastAdded int64
+	// backlog is what the writer has left of the submissions, which
+	// Submit keeps within maxAhead objects (see Submit).
+	backlog  backlog
+	maxAhead int64
 }
 
 var _ store.Store = (*Store)(nil)
@@ -145,7 +153,7 @@ func open(ctx context.Context, dir string, walOpts walOptions, writer []string) 
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
-	s := &Store{path: path, write: write, w: newWriterStmts(), r: newReaderStmts()}
+	s := &Store{path: path, write: write, w: newWriterStmts(), r: newReaderStmts(), maxAhead: maxSubmittedAhead}
 	if err := s.migrate(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -381,7 +389,7 @@ func (s *Store) Close() error {
 	<-s.done
 	<-s.writerDone
 	_, _ = s.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-	return errors.Join(s.lookup.Close(), s.insert.Close(), s.w.close(), s.r.close(), s.ckpt.Close(), s.search.Close(), s.read.Close(), s.write.Close(), s.audit.close())
+	return errors.Join(s.raw.close(s.write), s.lookup.Close(), s.insert.Close(), s.w.close(), s.r.close(), s.ckpt.Close(), s.search.Close(), s.read.Close(), s.write.Close(), s.audit.close())
 }
 
 // migrate applies the embedded migrations that the database lacks, each
