@@ -96,6 +96,10 @@ func (s *Service) MarkFalsePositive(ctx context.Context, p entente.Principal, id
 	if err != nil {
 		return FalsePositive{}, err
 	}
+	// Applied below, not by the background worker too.
+	applied := false
+	finish := s.ownRetractions([]json.RawMessage{op})
+	defer func() { finish(applied) }()
 	st, err := s.AddObjects(ctx, admin, c.ID, objs)
 	if err != nil {
 		return FalsePositive{}, err
@@ -117,6 +121,7 @@ func (s *Service) MarkFalsePositive(ctx context.Context, p entente.Principal, id
 	if _, err := s.applyRetractions(ctx, c.ID, []json.RawMessage{op}); err != nil {
 		return FalsePositive{}, err
 	}
+	applied = true
 	out.Withdrawn, out.Lowered = []string{}, []string{}
 	for _, al := range changes {
 		switch {
@@ -356,17 +361,31 @@ func (s *Service) retractFrom(ctx context.Context, id, reason string) error {
 			}
 			ops = append(ops, op)
 		}
-		st, err := s.AddObjects(ctx, admin, c, ops)
-		if err != nil {
+		if err := s.storeAndApply(ctx, admin, c, ops); err != nil {
 			return fmt.Errorf("retract what partner %s contributed to collection %s: %w", id, c, err)
 		}
-		if st.FailureCount > 0 {
-			return fmt.Errorf("retract what partner %s contributed to collection %s: %s", id, c, st.Failures[0].Message)
-		}
-		if _, err := s.applyRetractions(ctx, c, ops); err != nil {
-			return err
-		}
 	}
+	return nil
+}
+
+// storeAndApply stores the node's retractions ops in collection and
+// applies them (the background worker, which pushes them, does not apply
+// them again: see ownRetractions).
+func (s *Service) storeAndApply(ctx context.Context, admin entente.Principal, collection string, ops []json.RawMessage) error {
+	applied := false
+	finish := s.ownRetractions(ops)
+	defer func() { finish(applied) }()
+	st, err := s.AddObjects(ctx, admin, collection, ops)
+	if err != nil {
+		return err
+	}
+	if st.FailureCount > 0 {
+		return fmt.Errorf("%s", st.Failures[0].Message)
+	}
+	if _, err := s.applyRetractions(ctx, collection, ops); err != nil {
+		return err
+	}
+	applied = true
 	return nil
 }
 
