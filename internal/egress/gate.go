@@ -52,6 +52,9 @@ type Gate struct {
 	// whMu guards wh, the withheld set (withheld.go).
 	whMu sync.Mutex
 	wh   *withheldSet
+	// retracted caches what retractions name, for their pushes to every
+	// partner (withheld.go).
+	retracted retractedCache
 
 	renders atomic.Int64
 	hits    atomic.Int64

@@ -47,6 +47,7 @@ func (g *Gate) TermsChanged(ctx context.Context, why string) error {
 	}
 	g.arts.dropAll()
 	g.marks.forget()
+	g.retracted.forget()
 	g.selfMu.Lock()
 	g.self = nil
 	g.selfMu.Unlock()
@@ -145,6 +146,19 @@ func (m *markingCache) forget() {
 	m.mu.Lock()
 	m.residency, m.plain = nil, nil
 	m.mu.Unlock()
+}
+
+// known reports whether every marking definition of refs (canonical ids)
+// was found: as a residency marking or another.
+func (m *markingCache) known(refs map[string]bool) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for r := range refs {
+		if _, ok := m.residency[r]; !ok && !m.plain[r] {
+			return false
+		}
+	}
+	return true
 }
 
 // markings returns the residency markings among refs (canonical ids),
