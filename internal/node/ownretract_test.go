@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/correlate"
 	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/policy"
+	"github.com/entente-cti/entente/internal/store"
 	"github.com/entente-cti/entente/internal/store/sqlite"
 )
 
@@ -37,16 +39,14 @@ func (c *termsCountingStore) PutSetting(ctx context.Context, name string, value 
 // for a false positive; for a quarantine one for the partner's trust and
 // one for the retraction of what it contributed to the one collection
 // it wrote to.
-func TestOwnRetractionAppliedOnce(t *testing.T) {
+// quarantineNode returns a node over st that holds a national alert
+// raised by two French organisations' sightings and a German CERT's
+// (certDE) sightings and indicator, in a collection of their own.
+func quarantineNode(t *testing.T, st store.Store) (*node.Service, *clock, node.Identity, entente.Principal) {
+	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	cs := &termsCountingStore{Store: st}
 	clk := &clock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
-	s := node.New(cs, node.Config{Now: clk.now, Dial: dial}, nil)
+	s := node.New(st, node.Config{Now: clk.now, Dial: dial}, nil)
 	t.Cleanup(s.Close)
 	id, _, err := s.Init(ctx, "Alerting node", "FR", "")
 	if err != nil {
@@ -66,7 +66,6 @@ func TestOwnRetractionAppliedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const certDE = "identity--0a1b2c3d-0000-4000-b000-0000000000de"
 	if err := s.PutPartner(ctx, admin, policy.Party{ID: certDE, Name: "CERT DE", Country: "DE"}); err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +81,22 @@ func TestOwnRetractionAppliedOnce(t *testing.T) {
 	if err := s.WaitIdle(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return s, clk, id, analyst
+}
+
+// certDE is the partner quarantineNode's node quarantines.
+const certDE = "identity--0a1b2c3d-0000-4000-b000-0000000000de"
+
+func TestOwnRetractionAppliedOnce(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cs := &termsCountingStore{Store: st}
+	s, clk, id, analyst := quarantineNode(t, cs)
+	admin := node.LocalAdmin(id.ID)
 
 	for _, tc := range []struct {
 		name  string
@@ -111,5 +126,67 @@ func TestOwnRetractionAppliedOnce(t *testing.T) {
 	}
 	if got := onlyAlert(t, s, analyst); !got.Withdrawn {
 		t.Errorf("the alert is %s after the false positive and the quarantine, want withdrawn", got.Status)
+	}
+}
+
+// blockingStates is a SQLite store whose alert lifecycle saves, once
+// armed, say so on entered and wait for release.
+type blockingStates struct {
+	*sqlite.Store
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingStates) PutAlertState(ctx context.Context, st correlate.State) error {
+	if b.armed.CompareAndSwap(true, false) {
+		close(b.entered)
+		<-b.release
+	}
+	return b.Store.PutAlertState(ctx, st)
+}
+
+// TestQuarantineRetractsBeforeItCorrelates checks that a quarantine
+// stores its retractions (and so starts their pushes to every partner
+// that received what the partner contributed) before this node's
+// correlation withdraws the partner's alerts: the federation's
+// withdrawal does not wait for the node's correlation lock and alert
+// writes. The node's first alert write is held until the retraction is
+// seen stored.
+func TestQuarantineRetractsBeforeItCorrelates(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	bs := &blockingStates{Store: st, entered: make(chan struct{}), release: make(chan struct{})}
+	s, clk, id, analyst := quarantineNode(t, bs)
+	admin := node.LocalAdmin(id.ID)
+	clk.add(time.Minute)
+	bs.armed.Store(true)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.QuarantinePartner(ctx, admin, certDE, "fabricated sightings")
+		done <- err
+	}()
+	select {
+	case <-bs.entered:
+	case err := <-done:
+		t.Fatalf("the quarantine ended (%v) without a change of alert", err)
+	}
+	page, err := s.Objects(ctx, admin, "inbox", entente.ObjectQuery{Types: []string{"opinion"}, Limit: 100})
+	close(bs.release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) == 0 {
+		t.Error("the quarantine's correlation ran before its retraction was stored")
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := onlyAlert(t, s, analyst); got.Sources != 2 {
+		t.Errorf("after the quarantine: %+v, want the 2 French organisations' alert", got)
 	}
 }

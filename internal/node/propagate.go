@@ -68,14 +68,14 @@ type storedBatch struct {
 }
 
 // ownRetractions registers retractions ops (opinions) that the caller is
-// about to store and then applies itself (applyRetractions): the
-// background worker, which applies every retraction stored, does not
-// apply them a second time — a second change of terms and a second pass
-// of correlation over what they name, before the pushes that carry them
-// start — but waits for the caller's application before pushing, so
-// that what they withdraw still never leaves in those pushes. The caller
-// calls finish once it applied them (applied true) or gave up (false:
-// the worker applies them).
+// about to store and then applies itself (withholdRetracted, then
+// correlation): the background worker, which applies every retraction
+// stored, does not apply them a second time — a second change of terms
+// and a second pass of correlation over what they name, before the
+// pushes that carry them start — but waits for the caller to have
+// withheld what they name before pushing, so that it still never leaves
+// in those pushes. The caller calls finish once it withheld it (applied
+// true) or gave up (false: the worker applies them).
 func (s *Service) ownRetractions(ops []json.RawMessage) (finish func(applied bool)) {
 	regs := make([]*ownRetraction, 0, len(ops))
 	s.prop.mu.Lock()
