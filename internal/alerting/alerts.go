@@ -142,7 +142,7 @@ func (s *Service) startAlerts(ctx context.Context, skip map[string]bool) error {
 	}
 	a.engine, a.resolver = e, correlate.NewThreatResolver()
 	a.relAfter, a.sightAfter, a.located = map[string]time.Time{}, map[string]time.Time{}, map[string][]string{}
-	a.relLast = map[string]map[string]bool{}
+	a.relLast, a.relSeen = map[string]map[string]bool{}, map[string]time.Time{}
 	a.orgMu.Lock()
 	a.countries = map[string]string{}
 	a.orgMu.Unlock()
@@ -418,63 +418,91 @@ func mapKeys(m map[string]bool) func(func(string) bool) {
 // metadata only (the store may give a later addition the same
 // date_added), and the relationships it holds that were not read are
 // then read by id: an import stored in one instant is not read again at
-// every refresh.
+// every refresh. A collection whose latest addition is the one seen at
+// the last refresh (when the store says, see latestAdder) holds nothing
+// new and is not read: a correlation pass of a few sightings (each push a
+// partner makes) no longer queries every collection twice.
 func (s *Service) refreshRelationships(ctx context.Context) error {
 	a := s
 	colls, err := s.cfg.Objects.Collections(ctx)
 	if err != nil {
 		return fmt.Errorf("list collections: %w", err)
 	}
+	la, _ := s.cfg.Objects.(latestAdder)
 	for _, c := range colls {
-		after := a.relAfter[c.ID]
-		var late []string
-		if !after.IsZero() {
-			q := entente.ObjectQuery{Collection: c.ID, Types: []string{"relationship"}, AddedAfter: after.Add(-time.Nanosecond), MetadataOnly: true, Limit: 5000}
-			for done := false; !done; {
-				page, err := s.cfg.Objects.QueryObjects(ctx, q)
-				if err != nil {
-					return fmt.Errorf("read relationships of collection %s: %w", c.ID, err)
-				}
-				for _, e := range page.Entries {
-					if !e.DateAdded.Equal(after) {
-						done = true
-						break
-					}
-					if !a.relLast[c.ID][relKey(e)] {
-						late = append(late, e.ID)
-					}
-				}
-				if !page.More {
-					break
-				}
-				q.Next = page.Next
+		var latest time.Time
+		if la != nil {
+			// Read before the relationships: an addition made meanwhile
+			// changes it, and the next refresh reads the collection.
+			if latest, err = la.LatestAdded(ctx, c.ID); err != nil {
+				return fmt.Errorf("latest addition to collection %s: %w", c.ID, err)
+			}
+			if seen, ok := a.relSeen[c.ID]; ok && seen.Equal(latest) {
+				continue
 			}
 		}
-		read := func(q entente.ObjectQuery) error {
-			for {
-				page, err := s.cfg.Objects.QueryObjects(ctx, q)
-				if err != nil {
-					return fmt.Errorf("read relationships of collection %s: %w", c.ID, err)
-				}
-				for _, e := range page.Entries {
-					a.relationshipRead(c.ID, e)
-				}
-				if !page.More {
-					return nil
-				}
-				q.Next = page.Next
-			}
-		}
-		for len(late) > 0 {
-			n := min(len(late), 500)
-			if err := read(entente.ObjectQuery{Collection: c.ID, Types: []string{"relationship"}, IDs: late[:n], Limit: n + 1}); err != nil {
-				return err
-			}
-			late = late[n:]
-		}
-		if err := read(entente.ObjectQuery{Collection: c.ID, Types: []string{"relationship"}, AddedAfter: after, Limit: 5000}); err != nil {
+		if err := s.refreshCollectionRelationships(ctx, c); err != nil {
 			return err
 		}
+		if la != nil {
+			a.relSeen[c.ID] = latest
+		}
+	}
+	return nil
+}
+
+// refreshCollectionRelationships reads the relationships of collection c
+// stored since the last refresh (see refreshRelationships).
+func (s *Service) refreshCollectionRelationships(ctx context.Context, c entente.Collection) error {
+	a := s
+	after := a.relAfter[c.ID]
+	var late []string
+	if !after.IsZero() {
+		q := entente.ObjectQuery{Collection: c.ID, Types: []string{"relationship"}, AddedAfter: after.Add(-time.Nanosecond), MetadataOnly: true, Limit: 5000}
+		for done := false; !done; {
+			page, err := s.cfg.Objects.QueryObjects(ctx, q)
+			if err != nil {
+				return fmt.Errorf("read relationships of collection %s: %w", c.ID, err)
+			}
+			for _, e := range page.Entries {
+				if !e.DateAdded.Equal(after) {
+					done = true
+					break
+				}
+				if !a.relLast[c.ID][relKey(e)] {
+					late = append(late, e.ID)
+				}
+			}
+			if !page.More {
+				break
+			}
+			q.Next = page.Next
+		}
+	}
+	read := func(q entente.ObjectQuery) error {
+		for {
+			page, err := s.cfg.Objects.QueryObjects(ctx, q)
+			if err != nil {
+				return fmt.Errorf("read relationships of collection %s: %w", c.ID, err)
+			}
+			for _, e := range page.Entries {
+				a.relationshipRead(c.ID, e)
+			}
+			if !page.More {
+				return nil
+			}
+			q.Next = page.Next
+		}
+	}
+	for len(late) > 0 {
+		n := min(len(late), 500)
+		if err := read(entente.ObjectQuery{Collection: c.ID, Types: []string{"relationship"}, IDs: late[:n], Limit: n + 1}); err != nil {
+			return err
+		}
+		late = late[n:]
+	}
+	if err := read(entente.ObjectQuery{Collection: c.ID, Types: []string{"relationship"}, AddedAfter: after, Limit: 5000}); err != nil {
+		return err
 	}
 	return nil
 }
