@@ -142,7 +142,7 @@ func (s *Service) startAlerts(ctx context.Context, skip map[string]bool) error {
 	}
 	a.engine, a.resolver = e, correlate.NewThreatResolver()
 	a.relAfter, a.sightAfter, a.located = map[string]time.Time{}, map[string]time.Time{}, map[string][]string{}
-	a.relLast, a.relSeen = map[string]map[string]bool{}, map[string]time.Time{}
+	a.relLast, a.relSeen, a.looked = map[string]map[string]bool{}, map[string]time.Time{}, map[string]*lookedUp{}
 	a.orgMu.Lock()
 	a.countries = map[string]string{}
 	a.orgMu.Unlock()
@@ -229,6 +229,9 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		s.mu.Lock()
+		// What lookup remembers does not outlive a scan: a deletion made
+		// by another replica sharing the store is not told here.
+		s.looked = nil
 		err := s.startAlerts(ctx, nil)
 		if err == nil {
 			err = s.scanSightingsLocked(ctx, nil)
@@ -541,7 +544,15 @@ func (s *Service) relationshipRead(collection string, e entente.ObjectEntry) {
 }
 
 // lookup returns the latest stored version of each of ids found in any
-// collection.
+// collection. The caller holds s.mu.
+//
+// What it found in a collection, and did not, is remembered while the
+// collection's latest addition is unchanged (when the store says, see
+// latestAdder): nothing was added there since, so neither a new object
+// nor a new version. Each correlation pass looks up what its sightings
+// sight, the countries of their locations and of their organisations,
+// in every collection; only those that changed (the one the sightings
+// arrived in) are read again.
 func (s *Service) lookup(ctx context.Context, ids []string) (map[string]json.RawMessage, error) {
 	out := map[string]json.RawMessage{}
 	if len(ids) == 0 {
@@ -551,17 +562,77 @@ func (s *Service) lookup(ctx context.Context, ids []string) (map[string]json.Raw
 	if err != nil {
 		return nil, fmt.Errorf("list collections: %w", err)
 	}
+	la, _ := s.cfg.Objects.(latestAdder)
 	for _, c := range colls {
-		page, err := s.cfg.Objects.QueryObjects(ctx, entente.ObjectQuery{Collection: c.ID, IDs: ids, Limit: len(ids) + 1})
+		want := ids
+		var lc *lookedUp
+		if la != nil {
+			// Read before the objects: an addition made meanwhile
+			// changes it, and the next lookup reads them again.
+			latest, err := la.LatestAdded(ctx, c.ID)
+			if err != nil {
+				return nil, fmt.Errorf("latest addition to collection %s: %w", c.ID, err)
+			}
+			if s.looked == nil {
+				s.looked = map[string]*lookedUp{}
+			}
+			lc = s.looked[c.ID]
+			if lc == nil || !lc.latest.Equal(latest) || len(lc.found)+len(lc.absent) > maxLookedUp {
+				lc = &lookedUp{latest: latest, found: map[string]json.RawMessage{}, absent: map[string]bool{}}
+				s.looked[c.ID] = lc
+			}
+			want = make([]string, 0, len(ids))
+			for _, id := range ids {
+				if raw, ok := lc.found[id]; ok {
+					out[id] = raw
+				} else if !lc.absent[id] {
+					want = append(want, id)
+				}
+			}
+			if len(want) == 0 {
+				continue
+			}
+		}
+		page, err := s.cfg.Objects.QueryObjects(ctx, entente.ObjectQuery{Collection: c.ID, IDs: want, Limit: len(want) + 1})
 		if err != nil {
 			return nil, fmt.Errorf("look up objects in collection %s: %w", c.ID, err)
 		}
 		for _, e := range page.Entries {
 			out[e.ID] = e.Raw
+			if lc != nil {
+				lc.found[e.ID] = e.Raw
+			}
+		}
+		if lc != nil {
+			for _, id := range want {
+				if _, ok := lc.found[id]; !ok {
+					lc.absent[id] = true
+				}
+			}
 		}
 	}
 	return out, nil
 }
+
+// Deleted is told that objects were deleted from collection (an id):
+// lookup forgets what it found there.
+func (s *Service) Deleted(collection string) {
+	s.mu.Lock()
+	delete(s.looked, collection)
+	s.mu.Unlock()
+}
+
+// lookedUp is what lookup found in one collection (and did not) when its
+// latest addition was latest.
+type lookedUp struct {
+	latest time.Time
+	found  map[string]json.RawMessage
+	absent map[string]bool
+}
+
+// maxLookedUp bounds the ids lookup remembers per collection: past it,
+// it starts again.
+const maxLookedUp = 8192
 
 // countryOf returns the country of an organisation the node knows, ""
 // otherwise.

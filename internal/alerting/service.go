@@ -122,6 +122,8 @@ type Service struct {
 	// its relationships were last read: while it is the same, nothing
 	// was added since and the collection is not read again.
 	relSeen map[string]time.Time
+	// looked is, per collection, what lookup found there (see lookedUp).
+	looked map[string]*lookedUp
 	// sightAfter is, per collection, the date_added up to which
 	// sightings have been correlated by scans.
 	sightAfter map[string]time.Time
