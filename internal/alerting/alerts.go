@@ -285,6 +285,10 @@ func (s *Service) Correlate(ctx context.Context, collection string, objects []js
 
 func (s *Service) correlateLocked(ctx context.Context, collection string, objects []json.RawMessage) error {
 	a := s
+	// Each collection's latest addition is read once for the pass: what
+	// the pass adds itself (alerts) comes after its reads.
+	s.passLatest = map[string]time.Time{}
+	defer func() { s.passLatest = nil }()
 	var sightings []correlate.STIXSighting
 	refs := map[string]bool{}
 	for _, raw := range objects {
@@ -437,8 +441,8 @@ func (s *Service) refreshRelationships(ctx context.Context) error {
 		if la != nil {
 			// Read before the relationships: an addition made meanwhile
 			// changes it, and the next refresh reads the collection.
-			if latest, err = la.LatestAdded(ctx, c.ID); err != nil {
-				return fmt.Errorf("latest addition to collection %s: %w", c.ID, err)
+			if latest, err = s.latestAdded(ctx, la, c.ID); err != nil {
+				return err
 			}
 			if seen, ok := a.relSeen[c.ID]; ok && seen.Equal(latest) {
 				continue
@@ -569,9 +573,9 @@ func (s *Service) lookup(ctx context.Context, ids []string) (map[string]json.Raw
 		if la != nil {
 			// Read before the objects: an addition made meanwhile
 			// changes it, and the next lookup reads them again.
-			latest, err := la.LatestAdded(ctx, c.ID)
+			latest, err := s.latestAdded(ctx, la, c.ID)
 			if err != nil {
-				return nil, fmt.Errorf("latest addition to collection %s: %w", c.ID, err)
+				return nil, err
 			}
 			if s.looked == nil {
 				s.looked = map[string]*lookedUp{}
@@ -620,6 +624,23 @@ func (s *Service) Deleted(collection string) {
 	s.mu.Lock()
 	delete(s.looked, collection)
 	s.mu.Unlock()
+}
+
+// latestAdded is collection's latest addition, read once per
+// correlation pass (the pass's refresh of relationships and its lookups
+// ask for every collection). The caller holds s.mu.
+func (s *Service) latestAdded(ctx context.Context, la latestAdder, collection string) (time.Time, error) {
+	if t, ok := s.passLatest[collection]; ok {
+		return t, nil
+	}
+	t, err := la.LatestAdded(ctx, collection)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("latest addition to collection %s: %w", collection, err)
+	}
+	if s.passLatest != nil {
+		s.passLatest[collection] = t
+	}
+	return t, nil
 }
 
 // lookedUp is what lookup found in one collection (and did not) when its

@@ -124,6 +124,9 @@ type Service struct {
 	relSeen map[string]time.Time
 	// looked is, per collection, what lookup found there (see lookedUp).
 	looked map[string]*lookedUp
+	// passLatest is, during a correlation pass, each collection's latest
+	// addition as read once for the pass (latestAdded).
+	passLatest map[string]time.Time
 	// sightAfter is, per collection, the date_added up to which
 	// sightings have been correlated by scans.
 	sightAfter map[string]time.Time
