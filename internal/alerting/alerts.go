@@ -142,7 +142,7 @@ func (s *Service) startAlerts(ctx context.Context, skip map[string]bool) error {
 	}
 	a.engine, a.resolver = e, correlate.NewThreatResolver()
 	a.relAfter, a.sightAfter, a.located = map[string]time.Time{}, map[string]time.Time{}, map[string][]string{}
-	a.relLast = map[string]map[string]bool{}
+	a.relLast, a.relSeen, a.looked = map[string]map[string]bool{}, map[string]time.Time{}, map[string]*lookedUp{}
 	a.orgMu.Lock()
 	a.countries = map[string]string{}
 	a.orgMu.Unlock()
@@ -229,6 +229,9 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		s.mu.Lock()
+		// What lookup remembers does not outlive a scan: a deletion made
+		// by another replica sharing the store is not told here.
+		s.looked = nil
 		err := s.startAlerts(ctx, nil)
 		if err == nil {
 			err = s.scanSightingsLocked(ctx, nil)
@@ -282,6 +285,10 @@ func (s *Service) Correlate(ctx context.Context, collection string, objects []js
 
 func (s *Service) correlateLocked(ctx context.Context, collection string, objects []json.RawMessage) error {
 	a := s
+	// Each collection's latest addition is read once for the pass: what
+	// the pass adds itself (alerts) comes after its reads.
+	s.passLatest = map[string]time.Time{}
+	defer func() { s.passLatest = nil }()
 	var sightings []correlate.STIXSighting
 	refs := map[string]bool{}
 	for _, raw := range objects {
@@ -418,63 +425,91 @@ func mapKeys(m map[string]bool) func(func(string) bool) {
 // metadata only (the store may give a later addition the same
 // date_added), and the relationships it holds that were not read are
 // then read by id: an import stored in one instant is not read again at
-// every refresh.
+// every refresh. A collection whose latest addition is the one seen at
+// the last refresh (when the store says, see latestAdder) holds nothing
+// new and is not read: a correlation pass of a few sightings (each push a
+// partner makes) no longer queries every collection twice.
 func (s *Service) refreshRelationships(ctx context.Context) error {
 	a := s
 	colls, err := s.cfg.Objects.Collections(ctx)
 	if err != nil {
 		return fmt.Errorf("list collections: %w", err)
 	}
+	la, _ := s.cfg.Objects.(latestAdder)
 	for _, c := range colls {
-		after := a.relAfter[c.ID]
-		var late []string
-		if !after.IsZero() {
-			q := entente.ObjectQuery{Collection: c.ID, Types: []string{"relationship"}, AddedAfter: after.Add(-time.Nanosecond), MetadataOnly: true, Limit: 5000}
-			for done := false; !done; {
-				page, err := s.cfg.Objects.QueryObjects(ctx, q)
-				if err != nil {
-					return fmt.Errorf("read relationships of collection %s: %w", c.ID, err)
-				}
-				for _, e := range page.Entries {
-					if !e.DateAdded.Equal(after) {
-						done = true
-						break
-					}
-					if !a.relLast[c.ID][relKey(e)] {
-						late = append(late, e.ID)
-					}
-				}
-				if !page.More {
-					break
-				}
-				q.Next = page.Next
-			}
-		}
-		read := func(q entente.ObjectQuery) error {
-			for {
-				page, err := s.cfg.Objects.QueryObjects(ctx, q)
-				if err != nil {
-					return fmt.Errorf("read relationships of collection %s: %w", c.ID, err)
-				}
-				for _, e := range page.Entries {
-					a.relationshipRead(c.ID, e)
-				}
-				if !page.More {
-					return nil
-				}
-				q.Next = page.Next
-			}
-		}
-		for len(late) > 0 {
-			n := min(len(late), 500)
-			if err := read(entente.ObjectQuery{Collection: c.ID, Types: []string{"relationship"}, IDs: late[:n], Limit: n + 1}); err != nil {
+		var latest time.Time
+		if la != nil {
+			// Read before the relationships: an addition made meanwhile
+			// changes it, and the next refresh reads the collection.
+			if latest, err = s.latestAdded(ctx, la, c.ID); err != nil {
 				return err
 			}
-			late = late[n:]
+			if seen, ok := a.relSeen[c.ID]; ok && seen.Equal(latest) {
+				continue
+			}
 		}
-		if err := read(entente.ObjectQuery{Collection: c.ID, Types: []string{"relationship"}, AddedAfter: after, Limit: 5000}); err != nil {
+		if err := s.refreshCollectionRelationships(ctx, c); err != nil {
 			return err
 		}
+		if la != nil {
+			a.relSeen[c.ID] = latest
+		}
+	}
+	return nil
+}
+
+// refreshCollectionRelationships reads the relationships of collection c
+// stored since the last refresh (see refreshRelationships).
+func (s *Service) refreshCollectionRelationships(ctx context.Context, c entente.Collection) error {
+	a := s
+	after := a.relAfter[c.ID]
+	var late []string
+	if !after.IsZero() {
+		q := entente.ObjectQuery{Collection: c.ID, Types: []string{"relationship"}, AddedAfter: after.Add(-time.Nanosecond), MetadataOnly: true, Limit: 5000}
+		for done := false; !done; {
+			page, err := s.cfg.Objects.QueryObjects(ctx, q)
+			if err != nil {
+				return fmt.Errorf("read relationships of collection %s: %w", c.ID, err)
+			}
+			for _, e := range page.Entries {
+				if !e.DateAdded.Equal(after) {
+					done = true
+					break
+				}
+				if !a.relLast[c.ID][relKey(e)] {
+					late = append(late, e.ID)
+				}
+			}
+			if !page.More {
+				break
+			}
+			q.Next = page.Next
+		}
+	}
+	read := func(q entente.ObjectQuery) error {
+		for {
+			page, err := s.cfg.Objects.QueryObjects(ctx, q)
+			if err != nil {
+				return fmt.Errorf("read relationships of collection %s: %w", c.ID, err)
+			}
+			for _, e := range page.Entries {
+				a.relationshipRead(c.ID, e)
+			}
+			if !page.More {
+				return nil
+			}
+			q.Next = page.Next
+		}
+	}
+	for len(late) > 0 {
+		n := min(len(late), 500)
+		if err := read(entente.ObjectQuery{Collection: c.ID, Types: []string{"relationship"}, IDs: late[:n], Limit: n + 1}); err != nil {
+			return err
+		}
+		late = late[n:]
+	}
+	if err := read(entente.ObjectQuery{Collection: c.ID, Types: []string{"relationship"}, AddedAfter: after, Limit: 5000}); err != nil {
+		return err
 	}
 	return nil
 }
@@ -513,7 +548,15 @@ func (s *Service) relationshipRead(collection string, e entente.ObjectEntry) {
 }
 
 // lookup returns the latest stored version of each of ids found in any
-// collection.
+// collection. The caller holds s.mu.
+//
+// What it found in a collection, and did not, is remembered while the
+// collection's latest addition is unchanged (when the store says, see
+// latestAdder): nothing was added there since, so neither a new object
+// nor a new version. Each correlation pass looks up what its sightings
+// sight, the countries of their locations and of their organisations,
+// in every collection; only those that changed (the one the sightings
+// arrived in) are read again.
 func (s *Service) lookup(ctx context.Context, ids []string) (map[string]json.RawMessage, error) {
 	out := map[string]json.RawMessage{}
 	if len(ids) == 0 {
@@ -523,17 +566,94 @@ func (s *Service) lookup(ctx context.Context, ids []string) (map[string]json.Raw
 	if err != nil {
 		return nil, fmt.Errorf("list collections: %w", err)
 	}
+	la, _ := s.cfg.Objects.(latestAdder)
 	for _, c := range colls {
-		page, err := s.cfg.Objects.QueryObjects(ctx, entente.ObjectQuery{Collection: c.ID, IDs: ids, Limit: len(ids) + 1})
+		want := ids
+		var lc *lookedUp
+		if la != nil {
+			// Read before the objects: an addition made meanwhile
+			// changes it, and the next lookup reads them again.
+			latest, err := s.latestAdded(ctx, la, c.ID)
+			if err != nil {
+				return nil, err
+			}
+			if s.looked == nil {
+				s.looked = map[string]*lookedUp{}
+			}
+			lc = s.looked[c.ID]
+			if lc == nil || !lc.latest.Equal(latest) || len(lc.found)+len(lc.absent) > maxLookedUp {
+				lc = &lookedUp{latest: latest, found: map[string]json.RawMessage{}, absent: map[string]bool{}}
+				s.looked[c.ID] = lc
+			}
+			want = make([]string, 0, len(ids))
+			for _, id := range ids {
+				if raw, ok := lc.found[id]; ok {
+					out[id] = raw
+				} else if !lc.absent[id] {
+					want = append(want, id)
+				}
+			}
+			if len(want) == 0 {
+				continue
+			}
+		}
+		page, err := s.cfg.Objects.QueryObjects(ctx, entente.ObjectQuery{Collection: c.ID, IDs: want, Limit: len(want) + 1})
 		if err != nil {
 			return nil, fmt.Errorf("look up objects in collection %s: %w", c.ID, err)
 		}
 		for _, e := range page.Entries {
 			out[e.ID] = e.Raw
+			if lc != nil {
+				lc.found[e.ID] = e.Raw
+			}
+		}
+		if lc != nil {
+			for _, id := range want {
+				if _, ok := lc.found[id]; !ok {
+					lc.absent[id] = true
+				}
+			}
 		}
 	}
 	return out, nil
 }
+
+// Deleted is told that objects were deleted from collection (an id):
+// lookup forgets what it found there.
+func (s *Service) Deleted(collection string) {
+	s.mu.Lock()
+	delete(s.looked, collection)
+	s.mu.Unlock()
+}
+
+// latestAdded is collection's latest addition, read once per
+// correlation pass (the pass's refresh of relationships and its lookups
+// ask for every collection). The caller holds s.mu.
+func (s *Service) latestAdded(ctx context.Context, la latestAdder, collection string) (time.Time, error) {
+	if t, ok := s.passLatest[collection]; ok {
+		return t, nil
+	}
+	t, err := la.LatestAdded(ctx, collection)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("latest addition to collection %s: %w", collection, err)
+	}
+	if s.passLatest != nil {
+		s.passLatest[collection] = t
+	}
+	return t, nil
+}
+
+// lookedUp is what lookup found in one collection (and did not) when its
+// latest addition was latest.
+type lookedUp struct {
+	latest time.Time
+	found  map[string]json.RawMessage
+	absent map[string]bool
+}
+
+// maxLookedUp bounds the ids lookup remembers per collection: past it,
+// it starts again.
+const maxLookedUp = 8192
 
 // countryOf returns the country of an organisation the node knows, ""
 // otherwise.

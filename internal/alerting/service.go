@@ -34,6 +34,13 @@ type Objects interface {
 	QueryObjects(ctx context.Context, q entente.ObjectQuery) (entente.Page, error)
 }
 
+// latestAdder is what Objects also does when it can say cheaply whether
+// a collection changed (store.Store.LatestAdded): refreshRelationships
+// then reads only the collections that did.
+type latestAdder interface {
+	LatestAdded(ctx context.Context, collection string) (time.Time, error)
+}
+
 // States keeps the lifecycle of each alert (every store backend
 // implements it).
 type States interface {
@@ -111,6 +118,15 @@ type Service struct {
 	// read at relAfter: the store may give a later addition the same
 	// date_added, so that instant is looked at again, by metadata.
 	relLast map[string]map[string]bool
+	// relSeen is, per collection, its latest addition (LatestAdded) when
+	// its relationships were last read: while it is the same, nothing
+	// was added since and the collection is not read again.
+	relSeen map[string]time.Time
+	// looked is, per collection, what lookup found there (see lookedUp).
+	looked map[string]*lookedUp
+	// passLatest is, during a correlation pass, each collection's latest
+	// addition as read once for the pass (latestAdded).
+	passLatest map[string]time.Time
 	// sightAfter is, per collection, the date_added up to which
 	// sightings have been correlated by scans.
 	sightAfter map[string]time.Time

@@ -364,7 +364,17 @@ type Withdrawal struct {
 	P50Ms   float64 `json:"p50_ms"`
 	P99Ms   float64 `json:"p99_ms"`
 	MaxMs   float64 `json:"max_ms"`
+	// Hops splits the quarantine's pairs along the path a withdrawal
+	// takes (see withdrawalHopNames), as TierResult.Hops does for alerts.
+	Hops []Hop `json:"hops,omitempty"`
 }
+
+// withdrawalHopNames name the legs of a quarantine's withdrawal of an
+// alert at a node: the quarantining CERT stored its retractions
+// ("retraction"), the node's CERT stored them ("cert-to-cert"; 0 at
+// the quarantining CERT), that CERT held the alert withdrawn
+// ("withdrawal"), then the node ("alert-push"; 0 at the CERT itself).
+var withdrawalHopNames = [...]string{"retraction", "cert-to-cert", "withdrawal", "alert-push"}
 
 // startAdversaries publishes the indicator the drill will mark a false
 // positive (at its origin, which shares it with the other CERTs), and
@@ -444,8 +454,10 @@ func (f *federation) withdrawals(res *AdversaryResult, quarantinedAt, markedAt t
 	}
 	if wd := res.Quarantine; wd != nil {
 		var lat []float64
+		var hops []hopSample
 		pairs := 0
 		r.mu.Lock()
+		by := f.w.orgs[f.adv.list[0].Org].Parent
 		for n := range f.nodes {
 			for a, at := range r.at[n] {
 				if len(at) == 0 || at[0].IsZero() {
@@ -456,13 +468,32 @@ func (f *federation) withdrawals(res *AdversaryResult, quarantinedAt, markedAt t
 				}
 				pairs++
 				if g := r.gone[n][a]; !g.IsZero() && !g.Before(quarantinedAt) {
-					lat = append(lat, float64(g.Sub(quarantinedAt))/float64(time.Millisecond))
+					ms := float64(g.Sub(quarantinedAt)) / float64(time.Millisecond)
+					lat = append(lat, ms)
+					c := f.w.orgs[n].Parent
+					t := [...]time.Time{quarantinedAt, r.quarantineOp[by], r.quarantineOp[c], r.gone[c][a], g}
+					if !slices.ContainsFunc(t[:], time.Time.IsZero) {
+						h := hopSample{total: ms}
+						// Each leg from the latest time before it: the
+						// quarantining CERT withdraws its own alerts
+						// before it stores the retractions.
+						last := t[0]
+						for k := range h.legs {
+							h.legs[k] = float64(max(0, t[k+1].Sub(last))) / float64(time.Millisecond)
+							last = maxTime(last, t[k+1])
+						}
+						hops = append(hops, h)
+					}
 				}
 			}
 		}
 		r.mu.Unlock()
 		wd.Pairs = pairs
 		fill(wd, lat)
+		wd.Hops = hopFigures(hops)
+		for k := range wd.Hops {
+			wd.Hops[k].Hop = withdrawalHopNames[k]
+		}
 	}
 	if wd := res.Retraction; wd != nil {
 		var lat []float64
@@ -482,6 +513,14 @@ func (f *federation) withdrawals(res *AdversaryResult, quarantinedAt, markedAt t
 		fill(wd, lat)
 	}
 	return all
+}
+
+// maxTime is the later of a and b.
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // falseAlerts lists the alerts any node held whose threat is not one of
@@ -701,5 +740,8 @@ func adversarySummary(wr io.Writer, res *Result) {
 		}
 		fmt.Fprintf(wr, "%s by %s at %.1f s: reached %d of %d (node, object) pairs; p50 %.0f ms, p99 %.0f ms, max %.0f ms\n",
 			wd.What, wd.By, wd.AtS, wd.Reached, wd.Pairs, wd.P50Ms, wd.P99Ms, wd.MaxMs)
+		for _, h := range wd.Hops {
+			fmt.Fprintf(wr, "  %-13s p50 %6.0f  p99 %6.0f  max %6.0f  tail %6.0f ms\n", h.Hop, h.P50Ms, h.P99Ms, h.MaxMs, h.TailMs)
+		}
 	}
 }

@@ -307,6 +307,17 @@ func TestDrillAdversaries(t *testing.T) {
 					t.Errorf("withdrawal %+v: did not reach every node", wd)
 				}
 			}
+			// The quarantine's pairs are split along the withdrawal's path.
+			if q := ar.Quarantine; q != nil {
+				if len(q.Hops) != 4 || q.Hops[0].Hop != "retraction" || q.Hops[3].Hop != "alert-push" {
+					t.Errorf("quarantine hops %+v, want retraction, cert-to-cert, withdrawal, alert-push", q.Hops)
+				}
+				for _, h := range q.Hops {
+					if h.Samples == 0 || h.Samples > q.Reached || h.P99Ms > h.MaxMs {
+						t.Errorf("quarantine hop %+v: %d pairs reached", h, q.Reached)
+					}
+				}
+			}
 		})
 	}
 }

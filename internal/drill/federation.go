@@ -153,12 +153,15 @@ type recorder struct {
 	watch     map[string]bool
 	seen      []map[string]time.Time
 	retracted []map[string]time.Time
+	// quarantineOp[node] is when the node first stored a retraction made
+	// by a quarantine (an opinion with a quarantine ref).
+	quarantineOp []time.Time
 }
 
 func newRecorder(nodes int, tiers []string) *recorder {
 	r := &recorder{ranks: map[string]int{}, at: make([]map[string][]time.Time, nodes), threat: map[string]string{},
 		gone: make([]map[string]time.Time, nodes), watch: map[string]bool{},
-		seen: make([]map[string]time.Time, nodes), retracted: make([]map[string]time.Time, nodes)}
+		seen: make([]map[string]time.Time, nodes), retracted: make([]map[string]time.Time, nodes), quarantineOp: make([]time.Time, nodes)}
 	for i, t := range tiers {
 		r.ranks[t] = i + 1
 	}
@@ -237,12 +240,16 @@ func (r *recorder) opinion(n int, o *stix.Object, now time.Time) {
 		return
 	}
 	var op struct {
-		Opinion string   `json:"opinion"`
-		Refs    []string `json:"object_refs"`
-		Revoked bool     `json:"revoked"`
+		Opinion    string   `json:"opinion"`
+		Refs       []string `json:"object_refs"`
+		Revoked    bool     `json:"revoked"`
+		Quarantine string   `json:"x_entente_quarantine_ref"`
 	}
 	if json.Unmarshal(o.Raw, &op) != nil || op.Revoked || op.Opinion != "strongly-disagree" {
 		return
+	}
+	if op.Quarantine != "" && r.quarantineOp[n].IsZero() {
+		r.quarantineOp[n] = now
 	}
 	for _, ref := range op.Refs {
 		if r.watch[ref] && r.retracted[n][ref].IsZero() {

@@ -103,7 +103,11 @@ func (g *Gate) gatePage(ctx context.Context, t *terms, c entente.Collection, pag
 	if err != nil {
 		return entente.Page{}, fmt.Errorf("policy gate: %w", err)
 	}
-	rets, err := g.retractionsFor(ctx, t, c, page.Entries, okMeta)
+	version := ""
+	if wh != nil {
+		version = wh.version
+	}
+	rets, err := g.retractionsFor(ctx, t, c, page.Entries, okMeta, version)
 	if err != nil {
 		return entente.Page{}, err
 	}

@@ -52,6 +52,14 @@ type Gate struct {
 	// whMu guards wh, the withheld set (withheld.go).
 	whMu sync.Mutex
 	wh   *withheldSet
+	// retracted caches what retractions name, for their pushes to every
+	// partner (withheld.go).
+	retracted retractedCache
+	// dirMu guards dir, the partners' countries under the terms of
+	// version dirVersion (partyCountries).
+	dirMu      sync.Mutex
+	dir        map[string]string
+	dirVersion string
 
 	renders atomic.Int64
 	hits    atomic.Int64

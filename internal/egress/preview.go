@@ -279,6 +279,16 @@ func parsePreviewCursor(next string, n int) (int, string, error) {
 // ok[i] is false for an entry whose JSON does not decode (its meta then
 // says RED).
 func (g *Gate) metas(ctx context.Context, c entente.Collection, page entente.Page) ([]policy.ObjectMeta, []bool, error) {
+	out, ok, _, err := g.metasOf(ctx, c, page)
+	return out, ok, err
+}
+
+// metasOf is metas that also reports whether every marking definition
+// the entries refer to (other than TLP) is known to the gate: only then
+// is what it returns certain not to change while the terms in force and
+// the entries stay the same (a definition not found yet is looked up
+// again next time, see markings).
+func (g *Gate) metasOf(ctx context.Context, c entente.Collection, page entente.Page) ([]policy.ObjectMeta, []bool, bool, error) {
 	metas := make([]gateMeta, len(page.Entries))
 	ok := make([]bool, len(page.Entries))
 	scanAll(page.Entries, metas, ok, func(*entente.ObjectEntry) bool { return false }, func(*stix.Object) {})
@@ -307,11 +317,12 @@ func (g *Gate) metas(ctx context.Context, c entente.Collection, page entente.Pag
 	}
 	marks, err := g.markings(ctx, refs)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
+	known := g.marks.known(refs)
 	prov, err := g.ps.Provenance(ctx, c.ID, ids)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	def := defaultTLP(c)
 	out := make([]policy.ObjectMeta, len(page.Entries))
@@ -326,5 +337,5 @@ func (g *Gate) metas(ctx context.Context, c entente.Collection, page entente.Pag
 			out[i].Granular = marks.ClassifyGranular(gms)
 		}
 	}
-	return out, ok, nil
+	return out, ok, known, nil
 }

@@ -47,6 +47,10 @@ func (g *Gate) TermsChanged(ctx context.Context, why string) error {
 	}
 	g.arts.dropAll()
 	g.marks.forget()
+	g.retracted.forget()
+	g.dirMu.Lock()
+	g.dir = nil
+	g.dirMu.Unlock()
 	g.selfMu.Lock()
 	g.self = nil
 	g.selfMu.Unlock()
@@ -147,6 +151,19 @@ func (m *markingCache) forget() {
 	m.mu.Unlock()
 }
 
+// known reports whether every marking definition of refs (canonical ids)
+// was found: as a residency marking or another.
+func (m *markingCache) known(refs map[string]bool) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for r := range refs {
+		if _, ok := m.residency[r]; !ok && !m.plain[r] {
+			return false
+		}
+	}
+	return true
+}
+
 // markings returns the residency markings among refs (canonical ids),
 // looking up the marking definitions not seen yet in the collections.
 func (g *Gate) markings(ctx context.Context, refs map[string]bool) (policy.Markings, error) {
@@ -226,20 +243,50 @@ func upperUUID(id string) string {
 	return typ + "--" + strings.ToUpper(u)
 }
 
-// directory returns the countries of the organisations and locations that
-// sightings' victims refer to: the node's own, the partners', and the
-// location objects the node holds.
-func (g *Gate) directory(ctx context.Context, self policy.Party, refs []string) (func(string) (string, bool), error) {
-	countries := map[string]string{}
-	if self.Country != "" {
-		countries[self.ID] = self.Country
+// partyCountries maps every partner the node knows to its country, read
+// once under the terms in force: every change of a partner changes the
+// terms (TermsChanged, which also forgets it), and the sightings of every
+// push page to a partner, redacted to their victims' countries, need it.
+func (g *Gate) partyCountries(ctx context.Context) (map[string]string, error) {
+	v, err := g.termsVersion(ctx)
+	if err != nil {
+		return nil, err
 	}
+	g.dirMu.Lock()
+	if g.dir != nil && g.dirVersion == v {
+		m := g.dir
+		g.dirMu.Unlock()
+		return m, nil
+	}
+	g.dirMu.Unlock()
 	parties, err := g.ps.Parties(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read partners: %w", err)
 	}
+	m := make(map[string]string, len(parties))
 	for _, p := range parties {
-		countries[p.ID] = p.Country
+		m[p.ID] = p.Country
+	}
+	g.dirMu.Lock()
+	g.dir, g.dirVersion = m, v
+	g.dirMu.Unlock()
+	return m, nil
+}
+
+// directory returns the countries of the organisations and locations that
+// sightings' victims refer to: the node's own, the partners', and the
+// location objects the node holds.
+func (g *Gate) directory(ctx context.Context, self policy.Party, refs []string) (func(string) (string, bool), error) {
+	known, err := g.partyCountries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	countries := make(map[string]string, len(known)+1)
+	if self.Country != "" {
+		countries[self.ID] = self.Country
+	}
+	for id, cc := range known {
+		countries[id] = cc
 	}
 	var locs []string
 	for _, r := range refs {

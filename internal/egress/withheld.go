@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/policy"
@@ -252,7 +255,9 @@ func HeldIn(ctx context.Context, ps provenanceReader, collection string, entries
 // collection under its terms (what it received), and one that names none
 // is dropped. It returns the indexes of the entries that are retractions
 // still to release (their Raw rewritten); other entries are untouched.
-func (g *Gate) retractionsFor(ctx context.Context, t *terms, c entente.Collection, entries []entente.ObjectEntry, ok []bool) (map[int]bool, error) {
+// version is the terms in force (the withheld set's), under which what
+// the retractions name is read once for every partner (retractedCache).
+func (g *Gate) retractionsFor(ctx context.Context, t *terms, c entente.Collection, entries []entente.ObjectEntry, ok []bool, version string) (map[int]bool, error) {
 	var idx []int
 	var refs []string
 	parsed := map[int]retraction.Retraction{}
@@ -276,13 +281,9 @@ func (g *Gate) retractionsFor(ctx context.Context, t *terms, c entente.Collectio
 	refs = slices.Compact(refs)
 	allowed := map[string]bool{}
 	if t.agreement != nil {
-		page, err := g.st.QueryObjects(ctx, entente.ObjectQuery{Collection: c.ID, IDs: refs, Limit: len(refs) + 1})
+		metas, err := g.retractedMetas(ctx, c, refs, version)
 		if err != nil {
-			return nil, fmt.Errorf("policy gate: read the objects retractions name: %w", err)
-		}
-		metas, _, err := g.metas(ctx, c, page)
-		if err != nil {
-			return nil, fmt.Errorf("policy gate: %w", err)
+			return nil, err
 		}
 		pg := &policy.Gate{Self: t.self}
 		now := g.now()
@@ -311,6 +312,84 @@ func (g *Gate) retractionsFor(ctx context.Context, t *terms, c entente.Collectio
 		out[i] = true
 	}
 	return out, nil
+}
+
+// retractedCache keeps the policy metadata of the objects that the
+// retractions of a page name (by collection and ids), so that a
+// retraction pushed to every partner has them read and classified once,
+// not once per partner (a quarantine's retraction names every object the
+// partner contributed, and a national CERT pushes it to every other
+// CERT). An entry holds while the terms in force are those it was read
+// under (TermsChanged also drops every entry: a deletion, a collection's
+// default marking, partners, agreements), the collection has no newer
+// entry (store.Store.LatestAdded: no new version of what it names), and
+// only when every marking definition involved was known.
+type retractedCache struct {
+	mu sync.Mutex
+	m  map[string]*retractedMetas
+	// reads counts the metadata read from the store, hits those served
+	// from the cache (for tests).
+	reads, hits int
+}
+
+// retractedMetas is one entry of retractedCache.
+type retractedMetas struct {
+	terms  string
+	latest time.Time
+	metas  []policy.ObjectMeta
+}
+
+// maxRetractedCache bounds the entries of retractedCache: past it, it
+// starts again empty.
+const maxRetractedCache = 64
+
+func (rc *retractedCache) forget() {
+	rc.mu.Lock()
+	rc.m = nil
+	rc.mu.Unlock()
+}
+
+// retractedMetas returns the policy metadata of the objects refs (sorted,
+// without duplicates) of collection c, read under the terms in force
+// (version terms; "" reads them without the cache).
+func (g *Gate) retractedMetas(ctx context.Context, c entente.Collection, refs []string, terms string) ([]policy.ObjectMeta, error) {
+	var key string
+	var latest time.Time
+	rc := &g.retracted
+	if terms != "" {
+		var err error
+		// Read before the objects: an entry added meanwhile makes the
+		// next lookup miss, never a stale hit.
+		if latest, err = g.st.LatestAdded(ctx, c.ID); err != nil {
+			return nil, fmt.Errorf("policy gate: %w", err)
+		}
+		key = c.ID + "\x00" + strings.Join(refs, "\x00")
+		rc.mu.Lock()
+		if e := rc.m[key]; e != nil && e.terms == terms && e.latest.Equal(latest) {
+			rc.hits++
+			rc.mu.Unlock()
+			return e.metas, nil
+		}
+		rc.mu.Unlock()
+	}
+	page, err := g.st.QueryObjects(ctx, entente.ObjectQuery{Collection: c.ID, IDs: refs, Limit: len(refs) + 1})
+	if err != nil {
+		return nil, fmt.Errorf("policy gate: read the objects retractions name: %w", err)
+	}
+	metas, _, known, err := g.metasOf(ctx, c, page)
+	if err != nil {
+		return nil, fmt.Errorf("policy gate: %w", err)
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.reads++
+	if key != "" && known {
+		if rc.m == nil || len(rc.m) >= maxRetractedCache {
+			rc.m = map[string]*retractedMetas{}
+		}
+		rc.m[key] = &retractedMetas{terms: terms, latest: latest, metas: metas}
+	}
+	return metas, nil
 }
 
 // setObjectRefs returns raw with its object_refs replaced.

@@ -42,6 +42,7 @@ func (s *Service) newIngest() *ingest.Service {
 		Added:      s.exports.Added,
 		Deleted: func(ctx context.Context, c entente.Collection, id string) error {
 			s.exports.Dropped(c.ID)
+			s.alerting.Deleted(c.ID)
 			return s.termsChanged(ctx, "object "+id+" deleted from collection "+c.ID)
 		},
 		Fetch:                 s.cfg.FetchFeed,

@@ -39,6 +39,20 @@ type propagation struct {
 	// ctx is the context of background work, cancelled by Close.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// own holds, by opinion id, the retractions that an action of the
+	// node (a false positive marked, a quarantine) stores and applies
+	// itself: the worker does not apply them a second time.
+	own map[string]*ownRetraction
+}
+
+// ownRetraction is a retraction stored by an action of the node that
+// applies it itself (see Service.ownRetractions). done is closed once the
+// action applied it (applied true) or gave up (applied false: the worker
+// applies it).
+type ownRetraction struct {
+	id      string
+	done    chan struct{}
+	applied bool
 }
 
 // storedBatch is one addition whose sightings wait for correlation and
@@ -51,6 +65,57 @@ type storedBatch struct {
 	alerts []json.RawMessage
 	// retractions, by the node's analysts or received, to honour.
 	retractions []json.RawMessage
+}
+
+// ownRetractions registers retractions ops (opinions) that the caller is
+// about to store and then applies itself (withholdRetracted, then
+// correlation): the background worker, which applies every retraction
+// stored, does not apply them a second time — a second change of terms
+// and a second pass of correlation over what they name, before the
+// pushes that carry them start — but waits for the caller to have
+// withheld what they name before pushing, so that it still never leaves
+// in those pushes. The caller calls finish once it withheld it (applied
+// true) or gave up (false: the worker applies them).
+func (s *Service) ownRetractions(ops []json.RawMessage) (finish func(applied bool)) {
+	regs := make([]*ownRetraction, 0, len(ops))
+	s.prop.mu.Lock()
+	if s.prop.own == nil {
+		s.prop.own = map[string]*ownRetraction{}
+	}
+	for _, op := range ops {
+		if r, ok := retraction.Parse(op); ok {
+			o := &ownRetraction{id: r.ID, done: make(chan struct{})}
+			s.prop.own[r.ID] = o
+			regs = append(regs, o)
+		}
+	}
+	s.prop.mu.Unlock()
+	return func(applied bool) {
+		s.prop.mu.Lock()
+		defer s.prop.mu.Unlock()
+		for _, o := range regs {
+			o.applied = applied
+			close(o.done)
+			if !applied && s.prop.own[o.id] == o {
+				// Not stored, or the worker applies it when it takes it.
+				delete(s.prop.own, o.id)
+			}
+		}
+	}
+}
+
+// takeOwn returns the registration of retraction raw when an action of
+// the node applies it itself, and forgets it (nil otherwise).
+func (s *Service) takeOwn(raw json.RawMessage) *ownRetraction {
+	r, ok := retraction.Parse(raw)
+	if !ok {
+		return nil
+	}
+	s.prop.mu.Lock()
+	defer s.prop.mu.Unlock()
+	o := s.prop.own[r.ID]
+	delete(s.prop.own, r.ID)
+	return o
 }
 
 // Close stops starting background propagation and waits for the pushes
@@ -156,6 +221,12 @@ func (s *Service) drain() {
 		sightings := map[string][]json.RawMessage{}
 		alerts := map[string][]json.RawMessage{}
 		retractions := map[string][]json.RawMessage{}
+		type own struct {
+			collection string
+			raw        json.RawMessage
+			reg        *ownRetraction
+		}
+		var owned []own
 		var order []string
 		for _, b := range batches {
 			if _, ok := types[b.collection]; !ok {
@@ -168,7 +239,25 @@ func (s *Service) drain() {
 			}
 			sightings[b.collection] = append(sightings[b.collection], b.sightings...)
 			alerts[b.collection] = append(alerts[b.collection], b.alerts...)
-			retractions[b.collection] = append(retractions[b.collection], b.retractions...)
+			for _, raw := range b.retractions {
+				if reg := s.takeOwn(raw); reg != nil {
+					owned = append(owned, own{b.collection, raw, reg})
+					continue
+				}
+				retractions[b.collection] = append(retractions[b.collection], raw)
+			}
+		}
+		// The node's own actions apply their retractions themselves: wait
+		// for that rather than apply them again, and apply those they
+		// gave up on.
+		for _, o := range owned {
+			select {
+			case <-o.reg.done:
+				if !o.reg.applied {
+					retractions[o.collection] = append(retractions[o.collection], o.raw)
+				}
+			case <-ctx.Done():
+			}
 		}
 		// Retractions first: what they withdraw must not leave in the
 		// pushes that follow.

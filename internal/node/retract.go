@@ -89,13 +89,22 @@ func (s *Service) MarkFalsePositive(ctx context.Context, p entente.Principal, id
 		objs = append(objs, rev)
 		out.Revoked = true
 	}
-	// Correlation first, so the answer names the alerts withdrawn (the
-	// background worker applies the stored retraction again, which then
-	// changes nothing).
+	// Correlation first, so the answer names the alerts withdrawn (a
+	// retraction of the node's own removes every source's sightings,
+	// whatever the objects' origins: nothing is left for correlation to
+	// do once it is stored).
 	changes, err := s.alerting.Retract(ctx, []alerting.Retraction{{Refs: []string{id}, Effect: retraction.Decide(r, "", self.ID, nil)}})
 	if err != nil {
 		return FalsePositive{}, err
 	}
+	// Applied below, not by the background worker too.
+	applied := false
+	finish := s.ownRetractions([]json.RawMessage{op})
+	defer func() {
+		if !applied {
+			finish(false)
+		}
+	}()
 	st, err := s.AddObjects(ctx, admin, c.ID, objs)
 	if err != nil {
 		return FalsePositive{}, err
@@ -113,10 +122,13 @@ func (s *Service) MarkFalsePositive(ctx context.Context, p entente.Principal, id
 	if err := s.gate.AuditAdmin(ctx, p, "retraction", "", detail, nil); err != nil {
 		return FalsePositive{}, err
 	}
-	// What it withdraws leaves every output before the answer.
-	if _, err := s.applyRetractions(ctx, c.ID, []json.RawMessage{op}); err != nil {
+	// What it withdraws leaves every output before the answer, and
+	// before the pushes that carry it start.
+	if _, err := s.withholdRetracted(ctx, c.ID, []json.RawMessage{op}); err != nil {
 		return FalsePositive{}, err
 	}
+	applied = true
+	finish(true)
 	out.Withdrawn, out.Lowered = []string{}, []string{}
 	for _, al := range changes {
 		switch {
@@ -199,6 +211,19 @@ func revoke(raw json.RawMessage, o *stix.Object, now time.Time) (json.RawMessage
 // correlation. A received retraction is audited. It returns the alerts
 // that changed.
 func (s *Service) applyRetractions(ctx context.Context, collection string, raws []json.RawMessage) ([]correlate.Alert, error) {
+	rs, err := s.withholdRetracted(ctx, collection, raws)
+	if err != nil || len(rs) == 0 {
+		return nil, err
+	}
+	return s.alerting.Retract(ctx, rs)
+}
+
+// withholdRetracted is the first half of applyRetractions: what the
+// retractions among raws withdraw leaves the node's outputs (the gate's
+// terms change; a received retraction is audited). It returns what
+// correlation is then to remove (alerting.Service.Retract), the second
+// half, which nothing released waits for.
+func (s *Service) withholdRetracted(ctx context.Context, collection string, raws []json.RawMessage) ([]alerting.Retraction, error) {
 	ps, _ := s.st.(store.PolicyStore)
 	entries := make([]entente.ObjectEntry, 0, len(raws))
 	revoked := false
@@ -252,7 +277,7 @@ func (s *Service) applyRetractions(ctx context.Context, collection string, raws 
 	if err := s.gate.TermsChanged(ctx, "retraction"); err != nil {
 		return nil, err
 	}
-	return s.alerting.Retract(ctx, rs)
+	return rs, nil
 }
 
 // retractionsForCorrelation lists the retractions the node honours, for
@@ -292,15 +317,27 @@ func (s *Service) retractionsForCorrelation(ctx context.Context) ([]alerting.Ret
 // each) naming the objects received from it are stored with them and
 // follow them through the gate, so that the quarantine reaches every
 // node its contributions reached.
+//
+// The retractions are stored, and their pushes to every partner started,
+// before correlation here withdraws the partner's alerts: the
+// federation's withdrawal does not wait for this node's (its correlation
+// lock, its alert writes).
 func (s *Service) QuarantinePartner(ctx context.Context, p entente.Principal, id, reason string) (policy.Party, error) {
 	party, err := s.gate.SetQuarantine(ctx, p, id, true, reason)
 	if err != nil {
 		return policy.Party{}, err
 	}
+	rs, err := s.retractFrom(ctx, id, reason)
+	if err != nil {
+		return party, err
+	}
 	if err := s.alerting.SourceChanged(ctx, id); err != nil {
 		return party, err
 	}
-	return party, s.retractFrom(ctx, id, reason)
+	// What the retractions name that the partner's sightings do not
+	// cover (the objects it contributed).
+	_, err = s.alerting.Retract(ctx, rs)
+	return party, err
 }
 
 // maxQuarantineRefs bounds the objects a quarantine retracts on partners
@@ -308,19 +345,20 @@ func (s *Service) QuarantinePartner(ctx context.Context, p entente.Principal, id
 const maxQuarantineRefs = 1_000_000
 
 // retractFrom stores, in each collection, retractions of the objects
-// received from partner id.
-func (s *Service) retractFrom(ctx context.Context, id, reason string) error {
+// received from partner id, and withholds what they name (pushes carry
+// them from then on). It returns what correlation is to remove.
+func (s *Service) retractFrom(ctx context.Context, id, reason string) ([]alerting.Retraction, error) {
 	ps, ok := s.st.(store.PolicyStore)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	recs, err := ps.ProvenanceFrom(ctx, id, maxQuarantineRefs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	self, err := s.selfParty(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	byColl := map[string][]string{}
 	seen := map[[2]string]bool{}
@@ -342,6 +380,7 @@ func (s *Service) retractFrom(ctx context.Context, id, reason string) error {
 	}
 	admin := LocalAdmin(self.ID)
 	now := s.now()
+	var out []alerting.Retraction
 	for _, c := range order {
 		ids := byColl[c]
 		var ops []json.RawMessage
@@ -352,22 +391,45 @@ func (s *Service) retractFrom(ctx context.Context, id, reason string) error {
 			}
 			op, err := retraction.NewForQuarantine(self.ID, id, refs, why, now)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			ops = append(ops, op)
 		}
-		st, err := s.AddObjects(ctx, admin, c, ops)
+		rs, err := s.storeAndWithhold(ctx, admin, c, ops)
 		if err != nil {
-			return fmt.Errorf("retract what partner %s contributed to collection %s: %w", id, c, err)
+			return nil, fmt.Errorf("retract what partner %s contributed to collection %s: %w", id, c, err)
 		}
-		if st.FailureCount > 0 {
-			return fmt.Errorf("retract what partner %s contributed to collection %s: %s", id, c, st.Failures[0].Message)
-		}
-		if _, err := s.applyRetractions(ctx, c, ops); err != nil {
-			return err
-		}
+		out = append(out, rs...)
 	}
-	return nil
+	return out, nil
+}
+
+// storeAndWithhold stores the node's retractions ops in collection and
+// withholds what they name (withholdRetracted); the background worker,
+// which pushes them once that is done, does not apply them again (see
+// ownRetractions). It returns what correlation is to remove.
+func (s *Service) storeAndWithhold(ctx context.Context, admin entente.Principal, collection string, ops []json.RawMessage) ([]alerting.Retraction, error) {
+	done := false
+	finish := s.ownRetractions(ops)
+	defer func() {
+		if !done {
+			finish(false)
+		}
+	}()
+	st, err := s.AddObjects(ctx, admin, collection, ops)
+	if err != nil {
+		return nil, err
+	}
+	if st.FailureCount > 0 {
+		return nil, fmt.Errorf("%s", st.Failures[0].Message)
+	}
+	rs, err := s.withholdRetracted(ctx, collection, ops)
+	if err != nil {
+		return nil, err
+	}
+	done = true
+	finish(true)
+	return rs, nil
 }
 
 // ReleasePartner ends a partner's quarantine (admin): what it sent is

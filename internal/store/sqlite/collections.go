@@ -220,9 +220,26 @@ func collectionSeq(ctx context.Context, q interface {
 }
 
 // readCollectionSeq is collectionSeq on the read pool, through its
-// prepared statement (every read of objects asks).
+// prepared statement (every read of objects asks), remembered: a
+// collection's seq and id never change once it exists, nor does what its
+// id or alias names (collections are never deleted, an alias is never
+// changed nor taken twice), so a name found once is not looked up again.
 func (s *Store) readCollectionSeq(ctx context.Context, idOrAlias string) (seq int64, id string, err error) {
-	return scanCollectionSeq(s.r.collectionSeq.QueryRowContext(ctx, idOrAlias), idOrAlias)
+	if v, ok := s.seqs.Load(idOrAlias); ok {
+		c := v.(collSeq)
+		return c.seq, c.id, nil
+	}
+	seq, id, err = scanCollectionSeq(s.r.collectionSeq.QueryRowContext(ctx, idOrAlias), idOrAlias)
+	if err == nil {
+		s.seqs.Store(idOrAlias, collSeq{seq, id})
+	}
+	return seq, id, err
+}
+
+// collSeq is a collection's seq and id (Store.seqs).
+type collSeq struct {
+	seq int64
+	id  string
 }
 
 // scanCollectionSeq reads a collection's seq and id from row.

@@ -160,3 +160,45 @@ func TestCollectionCached(t *testing.T) {
 		t.Fatalf("collection created by another store: %+v, %v", got, err)
 	}
 }
+
+// TestQueryObjectsRemembersCollections checks that reads of objects
+// resolve a collection's id or alias once (it never changes): a read by
+// a name already resolved still finds the collection after its title,
+// marking and roles changed, a name not found is not remembered (a
+// collection created under it afterwards is found), and an alias names
+// its own collection, not another's.
+func TestQueryObjectsRemembersCollections(t *testing.T) {
+	ctx := t.Context()
+	s := open(t, t.TempDir())
+	defer s.Close()
+	if _, err := s.QueryObjects(ctx, entente.ObjectQuery{Collection: "later"}); entente.ErrorCode(err) != entente.ENOTFOUND {
+		t.Fatalf("a read of an unknown collection: %v, want ENOTFOUND", err)
+	}
+	for _, c := range []entente.Collection{{ID: "c1", Alias: "one", Title: "One"}, {ID: "c2", Alias: "later", Title: "Later"}} {
+		if err := s.CreateCollection(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.AddObjects(ctx, "c1", storetest.Indicators(t, 0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddObjects(ctx, "c2", storetest.Indicators(t, 10, 2)); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		if round == 1 {
+			if err := s.UpdateCollection(ctx, entente.Collection{ID: "c1", Title: "One, renamed", ReadRoles: []entente.Role{entente.RoleAnalyst}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tc := range []struct {
+			name string
+			want int
+		}{{"c1", 3}, {"one", 3}, {"later", 2}, {"c2", 2}} {
+			page, err := s.QueryObjects(ctx, entente.ObjectQuery{Collection: tc.name})
+			if err != nil || len(page.Entries) != tc.want {
+				t.Errorf("round %d: %s holds %d objects (%v), want %d", round, tc.name, len(page.Entries), err, tc.want)
+			}
+		}
+	}
+}

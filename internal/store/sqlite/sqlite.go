@@ -51,6 +51,9 @@ type Store struct {
 	search *sql.DB
 	ckpt   *sql.DB // one connection for background checkpoints
 
+	// seqs remembers the seq and id of each collection by the names
+	// (id, alias) it was looked up by (readCollectionSeq).
+	seqs sync.Map
 	// Statements of AddObjects, prepared once on the writer.
 	lookup, insert *sql.Stmt
 	// raw is the writer's full-chunk insert on the driver's connection.
