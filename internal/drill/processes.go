@@ -2,6 +2,7 @@ package drill
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -115,7 +116,7 @@ func (f *federation) startProc(ctx context.Context, i int) error {
 		return err
 	}
 	cmd := exec.Command(f.bin, args...)
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
+	cmd.Env = append(os.Environ(), "GOMAXPROCS="+cmp.Or(os.Getenv("ENTENTE_DRILL_NODE_GOMAXPROCS"), "2"))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		logf.Close()
