@@ -235,6 +235,15 @@ func (k *walKeeper) tick(now time.Time, dirty bool) {
 	}
 }
 
+// idle reports whether a tick without new writes would do nothing: no
+// checkpoint deferred (walOptions.lazyBytes) or to retry, and a log file
+// within its limit (else an idle tick truncates it).
+func (k *walKeeper) idle() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return !k.deferred && !k.retry && k.size() <= k.opts.limit
+}
+
 // lazy reports whether a tick's PASSIVE checkpoint may wait (see
 // walOptions.lazyBytes): it is not a retry, the file saw a write within
 // walOptions.quiet, and the log in use, read from its index, is smaller

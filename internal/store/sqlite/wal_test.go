@@ -480,3 +480,46 @@ func TestWALLazyPassive(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckpointerWaitsForWrites: once every write is checkpointed, the
+// checkpointer stops ticking until the next commit, which it then
+// checkpoints.
+func TestCheckpointerWaitsForWrites(t *testing.T) {
+	ctx := context.Background()
+	opts := defaultWAL
+	opts.interval, opts.lazyBytes = 5*time.Millisecond, 0
+	s, err := open(ctx, t.TempDir(), opts, serveWriter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateCollection(ctx, entente.Collection{ID: "wait", Title: "wait", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// settled waits until the checkpointer has checkpointed every write
+	// and stopped ticking (the same count over 20 intervals), within 10 s.
+	settled := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for last := int64(-1); ; {
+			time.Sleep(20 * opts.interval)
+			n := s.ticks.Load()
+			if n == last && s.WALStats()[0].CheckpointLag == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the checkpointer still ticks (%d ticks) or lags: %+v", n, s.WALStats())
+			}
+			last = n
+		}
+	}
+	settled()
+	before := s.WALStats()[0].Checkpoints
+	if err := addIndicators(ctx, s, "wait", 0, 10); err != nil {
+		t.Fatal(err)
+	}
+	settled()
+	if got := s.WALStats()[0].Checkpoints; got <= before {
+		t.Fatalf("a write after the checkpointer waited was not checkpointed: %d checkpoints before, %d after", before, got)
+	}
+}
