@@ -38,6 +38,9 @@ type auditLog struct {
 	// appendRelease inserts a release's row, prepared once.
 	appendRelease *sql.Stmt
 	writes        atomic.Int64 // commits since the last checkpoint
+	// wake tells the store's checkpointer, waiting for a write, of one
+	// (see Store.checkpointer); the store's commits use it too.
+	wake chan struct{}
 	// relQueue holds the releases waiting to be appended; relFlushing is
 	// set while one caller commits them (see AppendRelease);
 	// releaseCommits counts those commits.
@@ -51,7 +54,7 @@ type auditLog struct {
 // directory dir and applies its pending migrations.
 func openAudit(ctx context.Context, dir string, walOpts walOptions) (*auditLog, error) {
 	path := filepath.Join(dir, AuditFileName)
-	a := &auditLog{}
+	a := &auditLog{wake: make(chan struct{}, 1)}
 	var err error
 	fail := func(err error) (*auditLog, error) {
 		a.close()
@@ -92,8 +95,23 @@ func (a *auditLog) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := inTx(ctx, a.write, fn); err != nil {
 		return err
 	}
-	a.writes.Add(1)
+	a.wrote()
 	return nil
+}
+
+// wrote counts a commit of the audit database and wakes the
+// checkpointer if it waits for one.
+func (a *auditLog) wrote() {
+	a.writes.Add(1)
+	wake(a.wake)
+}
+
+// wake wakes the checkpointer waiting on c, if it waits.
+func wake(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
 
 // checkpoint copies committed WAL frames into the audit database file

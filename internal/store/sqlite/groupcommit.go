@@ -392,7 +392,7 @@ func (s *Store) runGroup(ctx context.Context, conn *sql.Conn, group []*addReques
 		fail(applied, storageFull(fmt.Errorf("commit: %w", err)))
 		return true
 	}
-	s.writes.Add(1)
+	s.wrote()
 	return true
 }
 

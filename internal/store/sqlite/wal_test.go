@@ -418,3 +418,108 @@ func TestWALLongReadBoundsCheckpoint(t *testing.T) {
 	}
 	t.Logf("during the long read: %+v; after: %+v", during, s.WALStats()[0])
 }
+
+// TestWALLazyPassive: a tick with writes defers its PASSIVE checkpoint
+// while the log in use is under walOptions.lazyBytes and the file saw a
+// write within walOptions.quiet, reporting the lag meanwhile; the tick
+// after the quiet checkpoints it. A log past lazyBytes, or lazyBytes 0,
+// is checkpointed at the first tick with writes, as before.
+func TestWALLazyPassive(t *testing.T) {
+	const quiet = time.Second
+	tests := []struct {
+		name      string
+		lazyBytes int64
+		objects   int
+		// deferred: the first tick with writes leaves them uncheckpointed.
+		deferred bool
+	}{
+		{"small log deferred", 4 << 20, 5, true},
+		{"log past lazyBytes", 16 << 10, 500, false},
+		{"eager", 0, 5, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			opts := defaultWAL
+			opts.interval = time.Hour // the test ticks
+			opts.lazyBytes, opts.quiet = tc.lazyBytes, quiet
+			s, err := open(ctx, t.TempDir(), opts, serveWriter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.CreateCollection(ctx, entente.Collection{ID: "lazy", Title: "lazy", Created: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			t0 := time.Now()
+			s.wal.tick(t0, true) // the collection's creation
+			base := s.WALStats()[0].Checkpoints
+			if err := addIndicators(ctx, s, "lazy", 0, tc.objects); err != nil {
+				t.Fatal(err)
+			}
+			s.wal.tick(t0.Add(quiet/4), true)
+			st := s.WALStats()[0]
+			if got := st.Checkpoints - base; tc.deferred != (got == 0) {
+				t.Fatalf("after the tick with writes: %d checkpoints, want deferred %v (%+v)", got, tc.deferred, st)
+			}
+			if !tc.deferred {
+				return
+			}
+			if st.CheckpointLag <= 0 {
+				t.Errorf("deferred writes reported no checkpoint lag: %+v", st)
+			}
+			s.wal.tick(t0.Add(quiet/2), false)
+			if got := s.WALStats()[0].Checkpoints - base; got != 0 {
+				t.Fatalf("%d checkpoints within the quiet period, want 0", got)
+			}
+			s.wal.tick(t0.Add(quiet/4+quiet), false)
+			st = s.WALStats()[0]
+			if got := st.Checkpoints - base; got != 1 || st.PendingFrames != 0 || st.CheckpointLag != 0 {
+				t.Fatalf("after the quiet period: %d checkpoints, %d frames pending, lag %s; want 1, 0, 0", got, st.PendingFrames, st.CheckpointLag)
+			}
+		})
+	}
+}
+
+// TestCheckpointerWaitsForWrites: once every write is checkpointed, the
+// checkpointer stops ticking until the next commit, which it then
+// checkpoints.
+func TestCheckpointerWaitsForWrites(t *testing.T) {
+	ctx := context.Background()
+	opts := defaultWAL
+	opts.interval, opts.lazyBytes = 5*time.Millisecond, 0
+	s, err := open(ctx, t.TempDir(), opts, serveWriter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateCollection(ctx, entente.Collection{ID: "wait", Title: "wait", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// settled waits until the checkpointer has checkpointed every write
+	// and stopped ticking (the same count over 20 intervals), within 10 s.
+	settled := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for last := int64(-1); ; {
+			time.Sleep(20 * opts.interval)
+			n := s.ticks.Load()
+			if n == last && s.WALStats()[0].CheckpointLag == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the checkpointer still ticks (%d ticks) or lags: %+v", n, s.WALStats())
+			}
+			last = n
+		}
+	}
+	settled()
+	before := s.WALStats()[0].Checkpoints
+	if err := addIndicators(ctx, s, "wait", 0, 10); err != nil {
+		t.Fatal(err)
+	}
+	settled()
+	if got := s.WALStats()[0].Checkpoints; got <= before {
+		t.Fatalf("a write after the checkpointer waited was not checkpointed: %d checkpoints before, %d after", before, got)
+	}
+}
