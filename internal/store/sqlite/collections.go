@@ -140,6 +140,15 @@ func (cc *collectionCache) get(idOrAlias string) (entente.Collection, int64, boo
 	return e.c, e.seq, true
 }
 
+// seq returns the seq and ID of a collection kept, without copying the
+// rest of it (the read of every page asks).
+func (cc *collectionCache) seq(idOrAlias string) (int64, string, bool) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	e, ok := cc.m[idOrAlias]
+	return e.seq, e.c.ID, ok
+}
+
 // generation returns a number that changes whenever the cache is emptied.
 func (cc *collectionCache) generation() uint64 {
 	cc.mu.Lock()
@@ -219,27 +228,15 @@ func collectionSeq(ctx context.Context, q interface {
 	return scanCollectionSeq(q.QueryRowContext(ctx, `SELECT seq, id`+collectionSQL, idOrAlias), idOrAlias)
 }
 
-// readCollectionSeq is collectionSeq on the read pool, through its
-// prepared statement (every read of objects asks), remembered: a
-// collection's seq and id never change once it exists, nor does what its
-// id or alias names (collections are never deleted, an alias is never
-// changed nor taken twice), so a name found once is not looked up again.
+// readCollectionSeq returns the seq and ID of the collection with the
+// given ID or alias (every read of objects asks), from the collections
+// the store keeps (readCollection). ENOTFOUND if none.
 func (s *Store) readCollectionSeq(ctx context.Context, idOrAlias string) (seq int64, id string, err error) {
-	if v, ok := s.seqs.Load(idOrAlias); ok {
-		c := v.(collSeq)
-		return c.seq, c.id, nil
+	if seq, id, ok := s.colls.seq(idOrAlias); ok {
+		return seq, id, nil
 	}
-	seq, id, err = scanCollectionSeq(s.r.collectionSeq.QueryRowContext(ctx, idOrAlias), idOrAlias)
-	if err == nil {
-		s.seqs.Store(idOrAlias, collSeq{seq, id})
-	}
-	return seq, id, err
-}
-
-// collSeq is a collection's seq and id (Store.seqs).
-type collSeq struct {
-	seq int64
-	id  string
+	c, seq, err := s.readCollection(ctx, idOrAlias)
+	return seq, c.ID, err
 }
 
 // scanCollectionSeq reads a collection's seq and id from row.

@@ -51,9 +51,6 @@ type Store struct {
 	search *sql.DB
 	ckpt   *sql.DB // one connection for background checkpoints
 
-	// seqs remembers the seq and id of each collection by the names
-	// (id, alias) it was looked up by (readCollectionSeq).
-	seqs sync.Map
 	// Statements of AddObjects, prepared once on the writer.
 	lookup, insert *sql.Stmt
 	// raw is the writer's full-chunk insert on the driver's connection.
@@ -188,7 +185,7 @@ func open(ctx context.Context, dir string, walOpts walOptions, writer []string) 
 	read.SetConnMaxIdleTime(0)
 	read.SetConnMaxLifetime(0)
 	s.read = read
-	if err := prepareAll(ctx, read, &s.r.collection, &s.r.collectionSeq, &s.r.status, &s.r.provenanceSome, &s.r.latestAdded); err != nil {
+	if err := prepareAll(ctx, read, &s.r.collection, &s.r.status, &s.r.provenanceSome, &s.r.latestAdded); err != nil {
 		read.Close()
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -606,9 +603,8 @@ func (w *writerStmts) close() error {
 
 // readerStmts are the statements every request runs.
 type readerStmts struct {
-	collection    stmt // a collection by id or alias, after its seq
-	collectionSeq stmt // its seq and id
-	status        stmt // a status resource's body
+	collection stmt // a collection by id or alias, after its seq
+	status     stmt // a status resource's body
 	// provenanceSome tells whether a collection holds received objects
 	// (every read by a partner asks, for every part of its page).
 	provenanceSome stmt
@@ -618,7 +614,7 @@ type readerStmts struct {
 }
 
 func (r *readerStmts) close() error {
-	return closeAll(r.collection, r.collectionSeq, r.status, r.provenanceSome, r.latestAdded)
+	return closeAll(r.collection, r.status, r.provenanceSome, r.latestAdded)
 }
 
 // collectionSQL finds a collection by id, else by alias.
@@ -644,7 +640,6 @@ func newWriterStmts() writerStmts {
 func newReaderStmts() readerStmts {
 	return readerStmts{
 		collection:     stmt{sql: `SELECT seq, ` + collectionColumns + collectionSQL},
-		collectionSeq:  stmt{sql: `SELECT seq, id` + collectionSQL},
 		status:         stmt{sql: `SELECT body FROM statuses WHERE id = ?`},
 		provenanceSome: stmt{sql: `SELECT EXISTS (SELECT 1 FROM provenance WHERE collection = ?)`},
 		latestAdded:    stmt{sql: `SELECT seq, (SELECT max(date_added) FROM objects WHERE collection = collections.seq)` + collectionSQL},
