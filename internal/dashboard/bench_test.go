@@ -20,6 +20,7 @@ import (
 	"github.com/entente-cti/entente/internal/dashboard"
 	"github.com/entente-cti/entente/internal/httpapi"
 	"github.com/entente-cti/entente/internal/node"
+	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store/sqlite"
 	"github.com/entente-cti/entente/internal/store/storetest"
@@ -81,6 +82,17 @@ func benchDir(b *testing.B) string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}
+	buildBenchStore(b, dir, benchObjects, benchAlerts)
+	if err := os.WriteFile(filepath.Join(dir, "ready"), nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// buildBenchStore fills a node's store in dir with objects objects in
+// all, alerts of them alerts (and 1,000 spare threats), and checks that
+// the node raised every alert.
+func buildBenchStore(b testing.TB, dir string, objects, alerts int) {
 	ctx := context.Background()
 	start := time.Now()
 	st, err := sqlite.Open(ctx, dir)
@@ -102,7 +114,7 @@ func benchDir(b *testing.B) string {
 		}
 	}
 	ts := time.Now().UTC().Add(-48 * time.Hour).Format("2006-01-02T15:04:05.000Z")
-	for i := range benchAlerts + 1000 { // 1,000 spare threats for BenchmarkAlertToMap
+	for i := range alerts + 1000 { // 1,000 spare threats for BenchmarkAlertToMap
 		objs = append(objs, benchIndicatorJSON(i, ts))
 	}
 	if st, err := svc.AddObjects(ctx, admin, node.CollectionIntel, objs); err != nil || st.FailureCount > 0 {
@@ -113,7 +125,7 @@ func benchDir(b *testing.B) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	filler := benchObjects - len(objs) - 3*benchAlerts
+	filler := objects - len(objs) - 3*alerts
 	at := time.Now().UTC().Add(-72 * time.Hour)
 	batch := make([]*stix.Object, 0, 10000)
 	for i := 0; i < filler; i += cap(batch) {
@@ -126,27 +138,52 @@ func benchDir(b *testing.B) string {
 		}
 	}
 	b.Logf("filled %d objects in %v", filler+len(objs), time.Since(start))
-	// Alerts: sightings through the node, which correlates them.
-	sensor := entente.Principal{KeyID: "bench", Org: id.ID, Role: entente.RoleSensor}
+	// Alerts: sightings through the node, which correlates them. The
+	// node's own sensors vouch for France's organisations; each other
+	// country's are pushed by a partner of that country (its CERT): one
+	// source may raise a national alert only in its own country.
+	reporters := make([]entente.Principal, benchCountries)
+	reporters[0] = entente.Principal{KeyID: "bench", Org: id.ID, Role: entente.RoleSensor}
+	for c := 1; c < benchCountries; c++ {
+		cert := fmt.Sprintf("identity--0b1b2c3d-0000-4000-a000-%012x", c)
+		if err := svc.PutPartner(ctx, admin, policy.Party{ID: cert, Name: "CERT " + benchCC[c], Country: benchCC[c]}); err != nil {
+			b.Fatal(err)
+		}
+		_, k, err := svc.CreateKey(ctx, admin, node.NewKey{Name: "cert " + benchCC[c], Role: entente.RolePartner, Org: cert})
+		if err != nil {
+			b.Fatal(err)
+		}
+		reporters[c] = entente.Principal{KeyID: k.ID, Org: k.Org, Role: k.Role}
+	}
 	seen := time.Now().UTC().Add(-2 * time.Hour)
-	for i := 0; i < benchAlerts; i += 500 {
-		var sg []json.RawMessage
-		for j := i; j < min(benchAlerts, i+500); j++ {
-			sg = append(sg, benchSightings(j, seen)...)
+	for i := 0; i < alerts; i += 500 {
+		byCountry := make([][]json.RawMessage, benchCountries)
+		for j := i; j < min(alerts, i+500); j++ {
+			byCountry[j%benchCountries] = append(byCountry[j%benchCountries], benchSightings(j, seen)...)
 		}
-		if st, err := svc.AddSightings(ctx, sensor, sg); err != nil || st.FailureCount > 0 {
-			b.Fatalf("sightings: %v %+v", err, st)
+		for c, sg := range byCountry {
+			if len(sg) == 0 {
+				continue
+			}
+			add := svc.AddSightings
+			if c > 0 {
+				add = func(ctx context.Context, p entente.Principal, objs []json.RawMessage) (*entente.Status, error) {
+					return svc.AddObjects(ctx, p, node.CollectionSightings, objs)
+				}
+			}
+			if st, err := add(ctx, reporters[c], sg); err != nil || st.FailureCount > 0 {
+				b.Fatalf("sightings of %s: %v %+v", benchCC[c], err, st)
+			}
 		}
 	}
-	list, err := svc.ListAlerts(ctx, admin, node.AlertFilter{})
-	if err != nil || len(list) != benchAlerts {
-		b.Fatalf("%d alerts (%v), want %d", len(list), err, benchAlerts)
-	}
-	b.Logf("built the benchmark store (%d objects, %d alerts) in %v", benchObjects, len(list), time.Since(start))
-	if err := os.WriteFile(filepath.Join(dir, "ready"), nil, 0o644); err != nil {
+	if err := svc.WaitIdle(ctx); err != nil {
 		b.Fatal(err)
 	}
-	return dir
+	list, err := svc.ListAlerts(ctx, admin, node.AlertFilter{})
+	if err != nil || len(list) != alerts {
+		b.Fatalf("%d alerts (%v), want %d", len(list), err, alerts)
+	}
+	b.Logf("built the benchmark store (%d objects, %d alerts) in %v", objects, len(list), time.Since(start))
 }
 
 // benchCold is how long the first overview took after the node
@@ -367,4 +404,13 @@ func BenchmarkSearchAndObject(b *testing.B) {
 		}
 	}
 	b.ReportMetric(cold.Seconds(), "cold-s")
+}
+
+// TestBenchStoreRaisesEveryAlert builds a small benchmark store as the
+// benchmarks build theirs: every threat sighted by two organisations of
+// one country becomes an alert, those of other countries than the
+// node's pushed by a partner of that country (the node's own sensors
+// alone may raise a national alert only in its own country).
+func TestBenchStoreRaisesEveryAlert(t *testing.T) {
+	buildBenchStore(t, t.TempDir(), 20_000, 400)
 }
