@@ -342,7 +342,7 @@ func (s *Service) Overview(ctx context.Context, p entente.Principal, window time
 	}
 	s.events.mu.Unlock()
 
-	alerts, err := s.List(ctx, p, AlertFilter{})
+	alerts, err := s.list(ctx, p, AlertFilter{}) // counts: no descriptions
 	if err != nil {
 		return Overview{}, err
 	}

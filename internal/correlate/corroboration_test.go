@@ -240,3 +240,53 @@ func TestWithdrawnAlertIsRaisedAgain(t *testing.T) {
 		t.Fatalf("raised again: %+v (withdrawn version %s)", got, withdrawn)
 	}
 }
+
+// TestEvidenceOfManyAlerts checks that the evidence and the sighted
+// objects of each alert are its own among many (they are found through
+// the engine's index of alert ids, not by a walk of every threat), that
+// an id the engine never gave has none, and that a swept alert has none.
+func TestEvidenceOfManyAlerts(t *testing.T) {
+	e := newEngine(t, correlate.Config{})
+	now := t0.Add(time.Hour)
+	const n = 300
+	var ss []correlate.Sighting
+	for i := range n {
+		threat := fmt.Sprintf("malware--00000000-0000-4000-8000-%012d", i)
+		for k, org := range []string{"a", "b"} {
+			s := sighting(2*i+k, threat, fmt.Sprintf("%s%d", org, i), "FR", t0)
+			s.Object = fmt.Sprintf("indicator--00000000-0000-4000-8000-%012d", i)
+			ss = append(ss, s)
+		}
+	}
+	addAll(t, e, now, ss)
+	alerts := e.Alerts()
+	if len(alerts) != n {
+		t.Fatalf("%d alerts, want %d", len(alerts), n)
+	}
+	for _, a := range alerts {
+		var i int
+		if _, err := fmt.Sscanf(string(a.Threat), "malware--00000000-0000-4000-8000-%012d", &i); err != nil {
+			t.Fatalf("alert of threat %s: %v", a.Threat, err)
+		}
+		var sources []string
+		for _, s := range e.Evidence(a.ID) {
+			sources = append(sources, s.Source)
+		}
+		slices.Sort(sources)
+		if want := []string{fmt.Sprintf("a%d", i), fmt.Sprintf("b%d", i)}; !slices.Equal(sources, want) {
+			t.Fatalf("alert of threat %s: evidence of %v, want %v", a.Threat, sources, want)
+		}
+		if got, want := e.Sighted(a.ID), fmt.Sprintf("indicator--00000000-0000-4000-8000-%012d", i); !slices.Equal(got, []string{want}) {
+			t.Fatalf("alert of threat %s: sighted %v, want %s", a.Threat, got, want)
+		}
+	}
+	if e.Evidence("x-entente-alert--00000000-0000-5000-8000-000000000000") != nil {
+		t.Fatal("evidence for an id the engine never gave")
+	}
+	e.Sweep(now.Add(365 * 24 * time.Hour))
+	for _, a := range alerts {
+		if ev := e.Evidence(a.ID); ev != nil {
+			t.Fatalf("alert %s swept, still has evidence %+v", a.ID, ev)
+		}
+	}
+}

@@ -338,6 +338,9 @@ type Engine struct {
 	ageSlots int64
 	skew     int64 // MaxSkew in slots, rounded up
 	threats  map[ThreatKey]*threatState
+	// alertOf is the threat of each alert id the engine gave (see
+	// alertSpan); entries of alerts no longer held are dropped by Sweep.
+	alertOf  map[string]ThreatKey
 	orgs     map[string]uint32
 	orgNames []string
 	stats    Stats
@@ -392,6 +395,7 @@ func New(cfg Config) (*Engine, error) {
 		g:         int64(cfg.Slots),
 		slot:      int64(cfg.Window) / int64(cfg.Slots),
 		threats:   make(map[ThreatKey]*threatState),
+		alertOf:   make(map[string]ThreatKey),
 		orgs:      make(map[string]uint32),
 		srcs:      make(map[string]uint32),
 		objs:      make(map[string]uint32),
@@ -1082,13 +1086,15 @@ func (e *Engine) Evidence(alertID string) []SourceEvidence {
 // engine holds, and the mask of the sightings within the alert's span
 // (nil for an alert it does not hold). The caller holds e.mu.
 func (e *Engine) alertSpan(alertID string) (*threatState, uint64) {
-	for _, t := range e.threats {
-		for _, st := range t.reported {
-			if st.id == alertID {
-				e.runBuf = t.runs(e.runBuf)
-				_, _, _, _, _, span := e.measure(t, e.runBuf, st.epoch)
-				return t, span
-			}
+	t := e.threats[e.alertOf[alertID]]
+	if t == nil {
+		return nil, 0
+	}
+	for _, st := range t.reported {
+		if st.id == alertID {
+			e.runBuf = t.runs(e.runBuf)
+			_, _, _, _, _, span := e.measure(t, e.runBuf, st.epoch)
+			return t, span
 		}
 	}
 	return nil, 0
@@ -1146,6 +1152,7 @@ func (e *Engine) alert(t *threatState, st *alertState, ch Change) Alert {
 	start := e.epochStart(st.epoch)
 	if st.id == "" {
 		st.id = AlertID(t.key, start)
+		e.alertOf[st.id] = t.key
 		if m, ok := e.withdrawn[st.id]; ok {
 			// Raised again after it was withdrawn: a later version.
 			st.modified, st.bumped = m, true
@@ -1244,6 +1251,14 @@ func (e *Engine) Sweep(now time.Time) int {
 		if len(t.entries) == 0 && len(t.reported) == 0 {
 			delete(e.threats, k)
 			forgot++
+		}
+	}
+	// The ids of alerts the engine no longer holds (withdrawn, superseded,
+	// forgotten) are dropped from the index.
+	for id, k := range e.alertOf {
+		t := e.threats[k]
+		if t == nil || !slices.ContainsFunc(t.reported, func(st *alertState) bool { return st.id == id }) {
+			delete(e.alertOf, id)
 		}
 	}
 	// A withdrawn alert older than any sighting still accepted cannot be
