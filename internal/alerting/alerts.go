@@ -652,8 +652,11 @@ type lookedUp struct {
 }
 
 // maxLookedUp bounds the ids lookup remembers per collection: past it,
-// it starts again.
-const maxLookedUp = 8192
+// it starts again. A list of alerts looks up the threat and the sighted
+// objects of each: 16,384 holds those of 10,000 alerts (a list of them
+// described in 0.27 s, against 1.2-2 s when it started again at 8,192),
+// a few MiB per collection.
+const maxLookedUp = 1 << 14
 
 // countryOf returns the country of an organisation the node knows, ""
 // otherwise.
