@@ -244,6 +244,7 @@ func (s *Store) writer() {
 				break gather
 			}
 		}
+		group, n = s.linger(group, n)
 		s.wal.writing.Store(true)
 		s.commitGroup(group)
 		for _, r := range group {
@@ -462,3 +463,64 @@ func (s *Store) AddReceived(ctx context.Context, rc store.Received) ([]entente.A
 }
 
 var _ store.ReceivedAdder = (*Store)(nil)
+
+// The writer lingers on a small group of submissions (see linger).
+const (
+	// lingerObjects is the group size below which it lingers: half the
+	// back-pressure bound, so that a client posting one envelope after
+	// another keeps posting (Submit returns) while the writer gathers
+	// and stores the previous half.
+	lingerObjects = maxSubmittedAhead / 2
+	// lingerGap is how long it waits for the next submission; lingerMax
+	// bounds the whole wait.
+	lingerGap = 3 * time.Millisecond
+	lingerMax = 20 * time.Millisecond
+)
+
+// linger waits, while group holds submissions only and fewer than
+// lingerObjects objects, for more submissions to join it: as long as one
+// arrives within lingerGap of the last, up to lingerMax in all. It
+// returns the group and its objects.
+//
+// Why: a writer faster than the client (a TAXII POST of 10,000 objects
+// in envelopes of 100 on a quiet machine) committed every envelope or
+// two on its own, 20-31 commits per 10,000 objects, each an fsync, a
+// rewrite of the partly filled pages of the table and of its indexes
+// (the id-hash index's pages take ids at random), and on this virtual
+// machine the runtime's monitor thread woken every 20 µs for a
+// millisecond after each long system call. Lingering, the same post
+// takes 16-19 commits. A submission's client does not wait for it (its
+// status does, by at most lingerMax); a synchronous call never lingers.
+func (s *Store) linger(group []*addRequest, n int) ([]*addRequest, int) {
+	if s.lingerObjects <= 0 || n >= s.lingerObjects {
+		return group, n
+	}
+	for _, r := range group {
+		if r.onDone == nil {
+			return group, n
+		}
+	}
+	deadline := time.Now().Add(lingerMax)
+	t := time.NewTimer(lingerGap)
+	defer t.Stop()
+	for n < s.lingerObjects {
+		select {
+		case r := <-s.adds:
+			group = append(group, r)
+			n += len(r.objs)
+			if r.onDone == nil {
+				return group, n
+			}
+			left := time.Until(deadline)
+			if left <= 0 {
+				return group, n
+			}
+			t.Reset(min(left, lingerGap))
+		case <-t.C:
+			return group, n
+		case <-s.stop:
+			return group, n
+		}
+	}
+	return group, n
+}

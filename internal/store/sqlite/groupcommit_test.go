@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store"
 	"github.com/entente-cti/entente/internal/store/storetest"
 )
@@ -277,5 +278,98 @@ func TestSubmitWaitsForBacklog(t *testing.T) {
 	// with 300 ahead at most (none once the writer caught up), at once.
 	if err := submit(3, 800); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWriterLingers checks linger: a small group of submissions waits for
+// the submissions that follow within lingerGap, up to lingerObjects
+// objects; a synchronous call ends the wait at once, and a store that
+// does not linger (lingerObjects 0) takes the group as it is.
+func TestWriterLingers(t *testing.T) {
+	sub := func(n int) *addRequest {
+		return &addRequest{objs: make([]*stix.Object, n), onDone: func([]entente.AddOutcome, error) {}}
+	}
+	feed := func(s *Store, every time.Duration, rs ...*addRequest) {
+		go func() {
+			for _, r := range rs {
+				time.Sleep(every)
+				select {
+				case s.adds <- r:
+				case <-s.stop:
+					return
+				}
+			}
+		}()
+	}
+	newStore := func(linger int) *Store {
+		return &Store{adds: make(chan *addRequest, 64), stop: make(chan struct{}), lingerObjects: linger}
+	}
+
+	// Submissions waiting join until the group holds lingerObjects
+	// objects.
+	s := newStore(500)
+	for range 6 {
+		s.adds <- sub(100)
+	}
+	group, n := s.linger([]*addRequest{sub(100)}, 100)
+	if n != 500 || len(group) != 5 {
+		t.Errorf("lingered to %d objects in %d calls, want 500 in 5", n, len(group))
+	}
+
+	// One that comes a millisecond later is waited for: it joins, or (a
+	// loaded machine) the wait lasted lingerGap.
+	s = newStore(500)
+	feed(s, time.Millisecond, sub(100))
+	start := time.Now()
+	if group, _ := s.linger([]*addRequest{sub(100)}, 100); len(group) != 2 && time.Since(start) < lingerGap {
+		t.Errorf("a submission a millisecond later did not join, after a wait of %v", time.Since(start))
+	}
+
+	// A synchronous call joins and ends the wait.
+	s = newStore(500)
+	sync := &addRequest{objs: make([]*stix.Object, 1), done: make(chan struct{})}
+	feed(s, time.Millisecond, sub(100), sync, sub(100))
+	if group, n := s.linger([]*addRequest{sub(100)}, 100); n != 201 || len(group) != 3 || group[2] != sync {
+		t.Errorf("with a synchronous call: %d objects in %d calls, want 201 in 3 ending with it", n, len(group))
+	}
+
+	// A group holding a synchronous call does not linger.
+	s = newStore(500)
+	if group, n := s.linger([]*addRequest{sync}, 1); n != 1 || len(group) != 1 {
+		t.Errorf("a synchronous call lingered: %d objects in %d calls", n, len(group))
+	}
+
+	// Nothing follows: the wait ends after lingerGap.
+	s = newStore(500)
+	start = time.Now()
+	if group, _ := s.linger([]*addRequest{sub(100)}, 100); len(group) != 1 {
+		t.Errorf("nothing followed, yet the group holds %d calls", len(group))
+	}
+	if d := time.Since(start); d < lingerGap || d > lingerGap+time.Second {
+		t.Errorf("lingered %v with nothing following, want about %v", d, lingerGap)
+	}
+
+	// A steady trickle of a second's worth: the wait ends within
+	// lingerMax (and a loaded machine's slack), long before the trickle.
+	s = newStore(500)
+	s.adds = make(chan *addRequest, 1)
+	trickle := make([]*addRequest, 1000)
+	for i := range trickle {
+		trickle[i] = sub(0)
+	}
+	feed(s, time.Millisecond, trickle...)
+	start = time.Now()
+	group, _ = s.linger([]*addRequest{sub(1)}, 1)
+	if d := time.Since(start); d > lingerMax+500*time.Millisecond || len(group) >= len(trickle) {
+		t.Errorf("a trickle lingered %v for %d calls, want at most about %v", d, len(group), lingerMax)
+	}
+	close(s.stop) // the feeder stops
+
+	// A store that does not linger.
+	s = newStore(0)
+	feed(s, 0, sub(100))
+	time.Sleep(10 * time.Millisecond)
+	if group, n := s.linger([]*addRequest{sub(100)}, 100); n != 100 || len(group) != 1 {
+		t.Errorf("lingerObjects 0 lingered: %d objects in %d calls", n, len(group))
 	}
 }

@@ -89,6 +89,9 @@ type Store struct {
 	// Submit keeps within maxAhead objects (see Submit).
 	backlog  backlog
 	maxAhead int64
+	// lingerObjects is the group of submissions the writer lingers to
+	// gather (see linger); 0 never lingers.
+	lingerObjects int
 }
 
 var _ store.Store = (*Store)(nil)
@@ -96,7 +99,7 @@ var _ store.Store = (*Store)(nil)
 // Open opens (creating it if needed) the store in directory dir, in file
 // dir/entente.db, and applies any pending schema migration.
 func Open(ctx context.Context, dir string) (*Store, error) {
-	return open(ctx, dir, defaultWAL, serveWriter)
+	return open(ctx, dir, serveWAL, serveWriter)
 }
 
 // OpenOneShot is [Open] for a command that writes what it has and exits
@@ -155,7 +158,7 @@ func open(ctx context.Context, dir string, walOpts walOptions, writer []string) 
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
-	s := &Store{path: path, write: write, w: newWriterStmts(), r: newReaderStmts(), maxAhead: maxSubmittedAhead}
+	s := &Store{path: path, write: write, w: newWriterStmts(), r: newReaderStmts(), maxAhead: maxSubmittedAhead, lingerObjects: lingerObjects}
 	if err := s.migrate(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
