@@ -25,14 +25,6 @@ import (
 // retry of an unreachable peer costs one refused connection.
 const maxPushRetry = 5 * time.Second
 
-// pushSaveEvery is how often, at most, an immediate push saves its peer's
-// checkpoint. A busy node pushes to each peer many times a second, and
-// each save is a durable write on the node's one writer; the checkpoint
-// is kept in memory meanwhile and saved by the next push or periodic
-// sync. After a crash the objects pushed since the last save are pushed
-// again, which the receiver takes as duplicates (adding is idempotent).
-const pushSaveEvery = 2 * time.Second
-
 // pushTargetsTTL bounds how long a change of peers or agreements made by
 // another replica goes unnoticed; changes made through this node are
 // seen at once (TermsChanged).
@@ -40,8 +32,7 @@ const pushTargetsTTL = 30 * time.Second
 
 // pushState is a peer's push checkpoint as reached in memory.
 type pushState struct {
-	cp    pushCheckpoint
-	saved time.Time
+	cp pushCheckpoint
 }
 
 // pushTarget is a push peer and what its agreement covers.
@@ -213,11 +204,11 @@ func (s *Service) pushOnce(id string) {
 	}
 	s.unsavedPush(id, &cp)
 	res := SyncResult{Peer: id}
-	if err := s.push(ctx, peer, s.remote(peer), &cp, &res, pushSaveEvery); err != nil {
+	if err := s.push(ctx, peer, s.remote(peer), &cp, &res); err != nil {
 		s.keyRefused(ctx, peer, err)
 		s.log.WarnContext(ctx, "immediate push failed; it will be retried", "peer", id, "name", peer.Name, "err", err)
 		b, _ := json.Marshal(cp)
-		if uerr := s.cfg.Peers.UpdatePeerSync(context.WithoutCancel(ctx), id, b, s.now(), "push: "+err.Error()); uerr != nil {
+		if uerr := s.recordPeer(context.WithoutCancel(ctx), id, b, s.now(), "push: "+err.Error(), true); uerr != nil {
 			s.log.WarnContext(ctx, "record failed push", "peer", id, "err", uerr)
 		}
 		s.mu.Lock()
@@ -273,22 +264,15 @@ func (s *Service) pushSucceeded(peer string) {
 	s.mu.Unlock()
 }
 
-// pushProgress records the push checkpoint reached for peer and reports
-// whether it is to be saved now (always when every is 0).
-func (s *Service) pushProgress(peer string, cp pushCheckpoint, every time.Duration) bool {
+// pushProgress records the push checkpoint reached for peer, in memory
+// (its record may wait to be written, see recordPeer).
+func (s *Service) pushProgress(peer string, cp pushCheckpoint) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pushed == nil {
 		s.pushed = map[string]pushState{}
 	}
-	st := s.pushed[peer]
-	st.cp = cp
-	save := every <= 0 || time.Since(st.saved) >= every
-	if save {
-		st.saved = time.Now()
-	}
-	s.pushed[peer] = st
-	return save
+	s.pushed[peer] = pushState{cp: cp}
 }
 
 // forgetPush forgets the unsaved push checkpoint of a peer added or
@@ -318,12 +302,14 @@ func (s *Service) Busy() bool {
 	return len(s.syncing) > 0 || len(s.retrying) > 0
 }
 
-// Close stops starting pushes and waits for those running to end. What
-// was not pushed yet is left to the next periodic sync.
+// Close stops starting pushes and waits for those running to end, and
+// writes the peer-state records that wait. What was not pushed yet is
+// left to the next periodic sync.
 func (s *Service) Close() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	s.closePeerState()
 	s.cancel()
 	s.bg.Wait()
 }

@@ -1,0 +1,11 @@
+package federation
+
+import "time"
+
+// SetPeerStateEvery sets how long s's peer-state records may wait to be
+// written together (see recordPeer).
+func SetPeerStateEvery(s *Service, d time.Duration) {
+	s.state.mu.Lock()
+	s.state.every = d
+	s.state.mu.Unlock()
+}
