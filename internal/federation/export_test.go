@@ -9,3 +9,10 @@ func SetPeerStateEvery(s *Service, d time.Duration) {
 	s.state.every = d
 	s.state.mu.Unlock()
 }
+
+// SetLazyPushDelay sets how long s's later pushes wait (see StoredLater).
+func SetLazyPushDelay(s *Service, d time.Duration) {
+	s.mu.Lock()
+	s.laterDelay = d
+	s.mu.Unlock()
+}

@@ -152,6 +152,13 @@ type Service struct {
 	// row; retrying holds the peers whose retry is scheduled.
 	failures map[string]int
 	retrying map[string]bool
+	// later holds the peers whose later push is scheduled (StoredLater),
+	// with pushStarts of the peer then; pushStarts counts, per peer, the
+	// pushes started (immediate or periodic).
+	later      map[string]uint64
+	pushStarts map[string]uint64
+	// laterDelay replaces lazyPushDelay (tests).
+	laterDelay time.Duration
 	// termsGen counts the changes of peers, partners and agreements made
 	// through this node (TermsChanged); pushedGen is, per peer, termsGen
 	// when its last push ran to the end without error (see idlePush).

@@ -172,3 +172,91 @@ func TestPeerStateWrittenTogether(t *testing.T) {
 		}
 	}
 }
+
+// TestStoredLaterWaitsAndCoalesces: objects no peer needs at once
+// (StoredLater) are pushed within the delay, one push for every addition
+// made meanwhile, and not at all again when a push started since (for
+// something needed at once) sent them.
+func TestStoredLaterWaitsAndCoalesces(t *testing.T) {
+	mp := &countingPeers{memPeers: &memPeers{peers: map[string]federation.Peer{}}}
+	var mu sync.Mutex
+	var added []time.Time
+	base := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	var pushes atomic.Int64
+	var fail atomic.Bool
+	svc := federation.New(federation.Config{
+		Peers: mp,
+		Release: func(_ context.Context, _ entente.Principal, _, _ string, q entente.ObjectQuery) (entente.Page, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			var page entente.Page
+			for i, at := range added {
+				if at.After(q.AddedAfter) {
+					page.Entries = append(page.Entries, entente.ObjectEntry{ID: fmt.Sprintf("x-entente-alert--%d", i), DateAdded: at, Raw: json.RawMessage(`{}`)})
+				}
+			}
+			return page, nil
+		},
+		Receive: noReceiver{},
+		Dial:    func(federation.Peer) federation.Remote { return acceptAll{pushes: &pushes, fail: &fail} },
+		Collection: func(_ context.Context, id string) (entente.Collection, error) {
+			return entente.Collection{ID: id}, nil
+		},
+		Org: "identity--00000000-0000-4000-8000-000000000001",
+	})
+	defer svc.Close()
+	const delay = 300 * time.Millisecond
+	federation.SetLazyPushDelay(svc, delay)
+	admin := entente.Principal{KeyID: "admin", Role: entente.RoleAdmin}
+	ctx := t.Context()
+	if _, err := svc.AddPeer(ctx, admin, federation.Peer{ID: "member", APIRoot: "https://peer.example/api1/", Collection: "remote",
+		LocalCollection: "c", Direction: federation.DirectionPush, Org: "identity--00000000-0000-4000-8000-000000000002"}); err != nil {
+		t.Fatal(err)
+	}
+	add := func(k int) {
+		mu.Lock()
+		added = append(added, base.Add(time.Duration(k)*time.Second))
+		mu.Unlock()
+	}
+	idle := func() time.Time {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for svc.Busy() {
+			if time.Now().After(deadline) {
+				t.Fatal("still busy after 10 s")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return time.Now()
+	}
+	// Three additions of evidence: one push, after the delay.
+	start := time.Now()
+	for k := 1; k <= 3; k++ {
+		add(k)
+		svc.StoredLater(ctx, "c", []string{"x-entente-alert"})
+	}
+	if got := pushes.Load(); got != 0 {
+		t.Fatalf("%d pushes at once, want none before the delay", got)
+	}
+	if !svc.Busy() {
+		t.Error("a later push is scheduled but the service says it is idle")
+	}
+	if end := idle(); end.Sub(start) < delay {
+		t.Errorf("the later push ended %s after the additions, before the %s delay", end.Sub(start), delay)
+	}
+	if got := pushes.Load(); got != 1 {
+		t.Fatalf("%d pushes for three additions of evidence, want 1", got)
+	}
+	// Evidence, then something needed at once: the push at once sends
+	// both, and the later push is not made.
+	add(4)
+	svc.StoredLater(ctx, "c", []string{"x-entente-alert"})
+	add(5)
+	svc.Stored(ctx, "c", []string{"x-entente-alert"})
+	idle()
+	time.Sleep(delay / 2)
+	idle()
+	if got := pushes.Load(); got != 2 {
+		t.Errorf("%d pushes in all, want 2: the later push was not needed", got)
+	}
+}

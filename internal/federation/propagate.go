@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"slices"
@@ -112,6 +113,12 @@ func (s *Service) pushTargets(ctx context.Context) ([]pushTarget, error) {
 // collection (an id) whose agreement covers it and one of types, after
 // objects of those types were stored there. It never blocks on a peer.
 func (s *Service) Stored(ctx context.Context, collection string, types []string) {
+	s.stored(ctx, collection, types, s.kickPush)
+}
+
+// stored kicks, by kick, the pushes to the push peers of collection whose
+// agreement covers it and one of types.
+func (s *Service) stored(ctx context.Context, collection string, types []string, kick func(peer string)) {
 	if len(types) == 0 {
 		return
 	}
@@ -129,8 +136,60 @@ func (s *Service) Stored(ctx context.Context, collection string, types []string)
 		if len(t.types) > 0 && !slices.Contains(types, "opinion") && !slices.ContainsFunc(types, func(ty string) bool { return slices.Contains(t.types, ty) }) {
 			continue
 		}
-		s.kickPush(t.peer)
+		kick(t.peer)
 	}
+}
+
+// lazyPushDelay is how long, at most, an addition that no receiver needs
+// at once (see StoredLater) waits for the next push to its peers.
+const lazyPushDelay = 2 * time.Second
+
+// StoredLater is Stored for objects no peer needs at once (an alert whose
+// evidence grew, its tier and state unchanged): each peer's push starts
+// within lazyPushDelay, unless one starts sooner (for something else),
+// which sends them too. A burst of such additions (a CERT's alerts
+// updated at every sighting of an outbreak's last hour) costs each peer
+// one push per delay, not one or two per addition, and leaves the node's
+// CPU, and the receivers', to what is needed at once.
+func (s *Service) StoredLater(ctx context.Context, collection string, types []string) {
+	s.stored(ctx, collection, types, s.kickPushLater)
+}
+
+// kickPushLater starts a push to peer within lazyPushDelay, unless a
+// push of peer starts before (it sends what was stored too) or one is
+// scheduled already.
+func (s *Service) kickPushLater(peer string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if _, ok := s.later[peer]; ok {
+		return
+	}
+	if s.later == nil {
+		s.later = map[string]uint64{}
+	}
+	gen := s.pushStarts[peer]
+	s.later[peer] = gen
+	delay := cmp.Or(s.laterDelay, lazyPushDelay)
+	s.bg.Go(func() {
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-s.ctx.Done():
+		case <-t.C:
+		}
+		s.mu.Lock()
+		delete(s.later, peer)
+		// A push that started since read the collection after what
+		// waited was stored: it sent it.
+		due := s.pushStarts[peer] == gen
+		s.mu.Unlock()
+		if due && s.ctx.Err() == nil {
+			s.kickPush(peer)
+		}
+	})
 }
 
 // kickPush starts a push to peer, or asks for one more after the sync or
@@ -295,11 +354,12 @@ func (s *Service) unsavedPush(peer string, cp *syncCheckpoint) {
 	}
 }
 
-// Busy reports whether a sync or push runs or a push retry is scheduled.
+// Busy reports whether a sync or push runs, or a push retry or a later
+// push (StoredLater) is scheduled.
 func (s *Service) Busy() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.syncing) > 0 || len(s.retrying) > 0
+	return len(s.syncing) > 0 || len(s.retrying) > 0 || len(s.later) > 0
 }
 
 // Close stops starting pushes and waits for those running to end, and

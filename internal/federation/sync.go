@@ -231,6 +231,14 @@ func validate(objects []json.RawMessage) ([]*stix.Object, int) {
 // reached after each page is kept in memory (see unsavedPush) and its
 // record waits to be written with the other peers' (see recordPeer).
 func (s *Service) push(ctx context.Context, peer Peer, r Remote, cp *syncCheckpoint, res *SyncResult) (err error) {
+	// Whatever was stored before now is read by this push (or was sent):
+	// a later push scheduled before now is not needed (kickPushLater).
+	s.mu.Lock()
+	if s.pushStarts == nil {
+		s.pushStarts = map[string]uint64{}
+	}
+	s.pushStarts[peer.ID]++
+	s.mu.Unlock()
 	gen, idle := s.idlePush(ctx, peer, cp.Push)
 	if idle {
 		return nil
