@@ -336,8 +336,8 @@ type TierResult struct {
 	AboveFloorMaxMs float64 `json:"above_floor_max_ms"`
 	FloorMaxMs      float64 `json:"floor_max_ms"`
 	// Hops splits the samples' latency along the path an alert takes
-	// (in-process mode, where each node's store reports when it holds
-	// each sighting): see Hop.
+	// (each node's store says when it held each sighting: in process as
+	// it stores it, in processes mode by its date_added): see Hop.
 	Hops []Hop `json:"hops,omitempty"`
 }
 
@@ -552,11 +552,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		go func() { defer close(observed); f.observe(octx, every) }()
 	} else {
 		close(observed)
-		// Each node's store says when it holds each sighting: the
-		// latency's split along the path (Hop).
-		for _, s := range w.sightings {
-			f.rec.watchObject(s.ID)
-		}
+	}
+	// Each node's store says when it holds each sighting (in process as
+	// it stores it, in processes mode by its date_added, read after the
+	// drill): the latency's split along the path (Hop).
+	for _, s := range w.sightings {
+		f.rec.watchObject(s.ID)
 	}
 	defer func() { stopObserving(); <-observed }()
 	emitted, faults, err := f.replay(ctx, cfg, res)
@@ -576,7 +577,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Converged = f.settle(ctx, truth, cfg.Settle)
 	stopObserving()
 	<-observed
-	measure(res, f, truth, order, emitted, faults)
+	if !f.procs {
+		measure(res, f, truth, order, emitted, faults)
+	}
 	if ar := res.Adversaries; ar != nil {
 		say("drill: waiting for the quarantine and the retraction to reach every node (at most %s)", cfg.Settle)
 		deadline := time.Now().Add(cfg.Settle)
@@ -609,6 +612,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if err := f.checkStores(ctx, res, f.acked); err != nil {
 			return nil, err
 		}
+		// After the stores were read: they say when each CERT held each
+		// sighting (Hop).
+		measure(res, f, truth, order, emitted, faults)
 	}
 	res.Duration = time.Since(t0)
 	res.PeakRSSMiB = peakRSS()
@@ -965,8 +971,7 @@ type hopSample struct {
 
 // hops splits the latency of alert at rank reaching node i (at) after
 // the threshold sighting s was reported (thr) along the legs of Hop. It
-// reports false when a time is missing (processes mode, where only
-// alerts are observed, or a sighting a CERT never held).
+// reports false when a time is missing (a sighting a CERT never held).
 func (f *federation) hops(s plannedSighting, thr time.Time, i int, alert string, rank int, at time.Time) ([len(hopNames)]float64, bool) {
 	var legs [len(hopNames)]float64
 	from, to := f.w.orgs[s.Org].Parent, f.w.orgs[i].Parent

@@ -83,11 +83,9 @@ func runDrill(t *testing.T, cfg drill.Config) *drill.Result {
 		if tr.Samples == 0 || tr.MaxMs < tr.P99Ms || tr.P99Ms < tr.P50Ms || tr.P50Ms < 0 {
 			t.Errorf("tier %s: figures out of order: %+v", tr.Tier, tr)
 		}
-		// In-process, every store says when it holds each sighting: the
-		// latency splits along the path, no leg longer than the whole.
-		if cfg.Processes {
-			continue
-		}
+		// Every store says when it holds each sighting (in processes
+		// mode, by its date_added): the latency splits along the path,
+		// no leg longer than the whole.
 		if len(tr.Hops) != 4 {
 			t.Errorf("tier %s: %d hops, want report, cert-to-cert, correlation, alert-push", tr.Tier, len(tr.Hops))
 			continue

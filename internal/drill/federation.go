@@ -258,6 +258,17 @@ func (r *recorder) opinion(n int, o *stix.Object, now time.Time) {
 	}
 }
 
+// seenFrom records that node n stored watched object id at at (read
+// from its store after the drill, in processes mode), unless an earlier
+// time is known.
+func (r *recorder) seenFrom(n int, id string, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.watch[id] && (r.seen[n][id].IsZero() || at.Before(r.seen[n][id])) {
+		r.seen[n][id] = at
+	}
+}
+
 // seenAt returns when node n first stored watched object id (zero if it
 // did not).
 func (r *recorder) seenAt(n int, id string) time.Time {

@@ -391,6 +391,9 @@ func (f *federation) firstSyncsProcs(ctx context.Context) error {
 // checkStores reads every node's store after the drill (processes
 // stopped, stores opened in the drill): every acknowledged sighting is
 // there (none lost) and no collection holds one object version twice.
+// It records when each node stored each watched sighting (its first
+// date_added: the node's wall clock, which --test-clock-skew leaves
+// alone), which the hops of the alerts' latency read.
 func (f *federation) checkStores(ctx context.Context, res *Result, acked []ackedSighting) error {
 	held := map[[2]string]bool{} // node index, sighting id
 	for i, n := range f.nodes {
@@ -414,6 +417,9 @@ func (f *federation) checkStores(ctx context.Context, res *Result, acked []acked
 					seen[k] = true
 					if strings.HasPrefix(e.ID, "sighting--") {
 						held[[2]string{strconv.Itoa(i), e.ID}] = true
+						// When the node stored it: the alerts' latency
+						// splits along their path (Hop), as in process.
+						f.rec.seenFrom(i, e.ID, e.DateAdded)
 					}
 				}
 				if !page.More {

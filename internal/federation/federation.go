@@ -145,13 +145,20 @@ type Service struct {
 	// targets caches the push peers and their agreements.
 	targets   []pushTarget
 	targetsAt time.Time
-	// pushed is, per peer, the push checkpoint reached and when it was
-	// last saved: immediate pushes save it at most every pushSaveEvery.
+	// pushed is, per peer, the push checkpoint reached (its record may
+	// wait to be written, see recordPeer).
 	pushed map[string]pushState
 	// failures counts, per peer, the immediate pushes that failed in a
 	// row; retrying holds the peers whose retry is scheduled.
 	failures map[string]int
 	retrying map[string]bool
+	// later holds the peers whose later push is scheduled (StoredLater),
+	// with pushStarts of the peer then; pushStarts counts, per peer, the
+	// pushes started (immediate or periodic).
+	later      map[string]uint64
+	pushStarts map[string]uint64
+	// laterDelay replaces lazyPushDelay (tests).
+	laterDelay time.Duration
 	// termsGen counts the changes of peers, partners and agreements made
 	// through this node (TermsChanged); pushedGen is, per peer, termsGen
 	// when its last push ran to the end without error (see idlePush).
@@ -165,10 +172,13 @@ type Service struct {
 	// keyAudited is when a peer's presenting a given key (peer id and
 	// fingerprint) was last audited.
 	keyAudited map[[2]string]time.Time
-	closed     bool
-	bg         sync.WaitGroup
-	ctx        context.Context
-	cancel     context.CancelFunc
+	// state holds the peer-state records that wait to be written
+	// together (peerstate.go).
+	state  peerStates
+	closed bool
+	bg     sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // New returns the federation of a node.
@@ -229,6 +239,7 @@ func (s *Service) AddPeer(ctx context.Context, p entente.Principal, peer Peer) (
 	}
 	peer.Created = s.now()
 	peer.Checkpoint, peer.LastSync, peer.LastError = nil, time.Time{}, ""
+	s.forgetPeerState(peer.ID)
 	if err := s.cfg.Peers.PutPeer(ctx, peer); err != nil {
 		return Peer{}, fmt.Errorf("add peer %s: %w", peer.ID, err)
 	}
@@ -365,6 +376,7 @@ func (s *Service) RemovePeer(ctx context.Context, p entente.Principal, id string
 	if err := requireAdmin(p, "managing peers"); err != nil {
 		return err
 	}
+	s.forgetPeerState(id)
 	if err := s.cfg.Peers.DeletePeer(ctx, id); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"slices"
@@ -25,14 +26,6 @@ import (
 // retry of an unreachable peer costs one refused connection.
 const maxPushRetry = 5 * time.Second
 
-// pushSaveEvery is how often, at most, an immediate push saves its peer's
-// checkpoint. A busy node pushes to each peer many times a second, and
-// each save is a durable write on the node's one writer; the checkpoint
-// is kept in memory meanwhile and saved by the next push or periodic
-// sync. After a crash the objects pushed since the last save are pushed
-// again, which the receiver takes as duplicates (adding is idempotent).
-const pushSaveEvery = 2 * time.Second
-
 // pushTargetsTTL bounds how long a change of peers or agreements made by
 // another replica goes unnoticed; changes made through this node are
 // seen at once (TermsChanged).
@@ -40,8 +33,7 @@ const pushTargetsTTL = 30 * time.Second
 
 // pushState is a peer's push checkpoint as reached in memory.
 type pushState struct {
-	cp    pushCheckpoint
-	saved time.Time
+	cp pushCheckpoint
 }
 
 // pushTarget is a push peer and what its agreement covers.
@@ -121,6 +113,12 @@ func (s *Service) pushTargets(ctx context.Context) ([]pushTarget, error) {
 // collection (an id) whose agreement covers it and one of types, after
 // objects of those types were stored there. It never blocks on a peer.
 func (s *Service) Stored(ctx context.Context, collection string, types []string) {
+	s.stored(ctx, collection, types, s.kickPush)
+}
+
+// stored kicks, by kick, the pushes to the push peers of collection whose
+// agreement covers it and one of types.
+func (s *Service) stored(ctx context.Context, collection string, types []string, kick func(peer string)) {
 	if len(types) == 0 {
 		return
 	}
@@ -138,8 +136,60 @@ func (s *Service) Stored(ctx context.Context, collection string, types []string)
 		if len(t.types) > 0 && !slices.Contains(types, "opinion") && !slices.ContainsFunc(types, func(ty string) bool { return slices.Contains(t.types, ty) }) {
 			continue
 		}
-		s.kickPush(t.peer)
+		kick(t.peer)
 	}
+}
+
+// lazyPushDelay is how long, at most, an addition that no receiver needs
+// at once (see StoredLater) waits for the next push to its peers.
+const lazyPushDelay = 2 * time.Second
+
+// StoredLater is Stored for objects no peer needs at once (an alert whose
+// evidence grew, its tier and state unchanged): each peer's push starts
+// within lazyPushDelay, unless one starts sooner (for something else),
+// which sends them too. A burst of such additions (a CERT's alerts
+// updated at every sighting of an outbreak's last hour) costs each peer
+// one push per delay, not one or two per addition, and leaves the node's
+// CPU, and the receivers', to what is needed at once.
+func (s *Service) StoredLater(ctx context.Context, collection string, types []string) {
+	s.stored(ctx, collection, types, s.kickPushLater)
+}
+
+// kickPushLater starts a push to peer within lazyPushDelay, unless a
+// push of peer starts before (it sends what was stored too) or one is
+// scheduled already.
+func (s *Service) kickPushLater(peer string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if _, ok := s.later[peer]; ok {
+		return
+	}
+	if s.later == nil {
+		s.later = map[string]uint64{}
+	}
+	gen := s.pushStarts[peer]
+	s.later[peer] = gen
+	delay := cmp.Or(s.laterDelay, lazyPushDelay)
+	s.bg.Go(func() {
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-s.ctx.Done():
+		case <-t.C:
+		}
+		s.mu.Lock()
+		delete(s.later, peer)
+		// A push that started since read the collection after what
+		// waited was stored: it sent it.
+		due := s.pushStarts[peer] == gen
+		s.mu.Unlock()
+		if due && s.ctx.Err() == nil {
+			s.kickPush(peer)
+		}
+	})
 }
 
 // kickPush starts a push to peer, or asks for one more after the sync or
@@ -213,11 +263,11 @@ func (s *Service) pushOnce(id string) {
 	}
 	s.unsavedPush(id, &cp)
 	res := SyncResult{Peer: id}
-	if err := s.push(ctx, peer, s.remote(peer), &cp, &res, pushSaveEvery); err != nil {
+	if err := s.push(ctx, peer, s.remote(peer), &cp, &res); err != nil {
 		s.keyRefused(ctx, peer, err)
 		s.log.WarnContext(ctx, "immediate push failed; it will be retried", "peer", id, "name", peer.Name, "err", err)
 		b, _ := json.Marshal(cp)
-		if uerr := s.cfg.Peers.UpdatePeerSync(context.WithoutCancel(ctx), id, b, s.now(), "push: "+err.Error()); uerr != nil {
+		if uerr := s.recordPeer(context.WithoutCancel(ctx), id, b, s.now(), "push: "+err.Error(), true); uerr != nil {
 			s.log.WarnContext(ctx, "record failed push", "peer", id, "err", uerr)
 		}
 		s.mu.Lock()
@@ -273,22 +323,15 @@ func (s *Service) pushSucceeded(peer string) {
 	s.mu.Unlock()
 }
 
-// pushProgress records the push checkpoint reached for peer and reports
-// whether it is to be saved now (always when every is 0).
-func (s *Service) pushProgress(peer string, cp pushCheckpoint, every time.Duration) bool {
+// pushProgress records the push checkpoint reached for peer, in memory
+// (its record may wait to be written, see recordPeer).
+func (s *Service) pushProgress(peer string, cp pushCheckpoint) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pushed == nil {
 		s.pushed = map[string]pushState{}
 	}
-	st := s.pushed[peer]
-	st.cp = cp
-	save := every <= 0 || time.Since(st.saved) >= every
-	if save {
-		st.saved = time.Now()
-	}
-	s.pushed[peer] = st
-	return save
+	s.pushed[peer] = pushState{cp: cp}
 }
 
 // forgetPush forgets the unsaved push checkpoint of a peer added or
@@ -311,19 +354,22 @@ func (s *Service) unsavedPush(peer string, cp *syncCheckpoint) {
 	}
 }
 
-// Busy reports whether a sync or push runs or a push retry is scheduled.
+// Busy reports whether a sync or push runs, or a push retry or a later
+// push (StoredLater) is scheduled.
 func (s *Service) Busy() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.syncing) > 0 || len(s.retrying) > 0
+	return len(s.syncing) > 0 || len(s.retrying) > 0 || len(s.later) > 0
 }
 
-// Close stops starting pushes and waits for those running to end. What
-// was not pushed yet is left to the next periodic sync.
+// Close stops starting pushes and waits for those running to end, and
+// writes the peer-state records that wait. What was not pushed yet is
+// left to the next periodic sync.
 func (s *Service) Close() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	s.closePeerState()
 	s.cancel()
 	s.bg.Wait()
 }

@@ -61,7 +61,8 @@ func (s *Service) SyncPeer(ctx context.Context, p entente.Principal, id string) 
 	if err != nil {
 		return res, err
 	}
-	return s.syncPeer(ctx, peer)
+	// The admin reads the outcome in the peer's record at once.
+	return s.syncPeer(ctx, peer, true)
 }
 
 // syncListed syncs peer as RunPeerSync listed it, when gen (its peerGen
@@ -78,7 +79,7 @@ func (s *Service) syncListed(ctx context.Context, peer Peer, gen uint64) (SyncRe
 			return SyncResult{Peer: peer.ID}, err
 		}
 	}
-	return s.syncPeer(ctx, peer)
+	return s.syncPeer(ctx, peer, false)
 }
 
 // peerChangedLocked records a change to peer's stored record (see
@@ -90,8 +91,11 @@ func (s *Service) peerChangedLocked(peer string) {
 	s.peerGen[peer]++
 }
 
-// syncPeer is SyncPeer of a peer record just read.
-func (s *Service) syncPeer(ctx context.Context, peer Peer) (SyncResult, error) {
+// syncPeer is SyncPeer of a peer record just read. Its outcome is
+// recorded at once when urgent, when it failed, when it is the peer's
+// first sync or clears an error; else with the other peer-state records
+// that wait (see recordPeer).
+func (s *Service) syncPeer(ctx context.Context, peer Peer, urgent bool) (SyncResult, error) {
 	id := peer.ID
 	res := SyncResult{Peer: id}
 	s.mu.Lock()
@@ -127,7 +131,7 @@ func (s *Service) syncPeer(ctx context.Context, peer Peer) (SyncResult, error) {
 		}
 	}
 	if peer.Direction == DirectionPush || peer.Direction == DirectionBoth {
-		if err := s.push(ctx, peer, r, &cp, &res, 0); err != nil {
+		if err := s.push(ctx, peer, r, &cp, &res); err != nil {
 			errs = append(errs, fmt.Errorf("push: %w", err))
 		}
 	}
@@ -142,7 +146,8 @@ func (s *Service) syncPeer(ctx context.Context, peer Peer) (SyncResult, error) {
 			"invalid", res.Invalid, "pushed", res.Pushed, "push_failed", res.PushFailed)
 	}
 	b, _ := json.Marshal(cp)
-	if err := s.cfg.Peers.UpdatePeerSync(context.WithoutCancel(ctx), id, b, s.now(), lastErr); err != nil {
+	urgent = urgent || syncErr != nil || peer.LastError != "" || peer.LastSync.IsZero()
+	if err := s.recordPeer(context.WithoutCancel(ctx), id, b, s.now(), lastErr, urgent); err != nil {
 		return res, errors.Join(syncErr, fmt.Errorf("record sync of peer %s: %w", id, err))
 	}
 	if syncErr != nil {
@@ -183,7 +188,7 @@ func (s *Service) pull(ctx context.Context, peer Peer, r Remote, cp *syncCheckpo
 		}
 		cp.Pull = page.Checkpoint
 		b, _ := json.Marshal(cp)
-		if err := s.cfg.Peers.UpdatePeerSync(ctx, peer.ID, b, s.now(), ""); err != nil {
+		if err := s.recordPeer(ctx, peer.ID, b, s.now(), "", true); err != nil {
 			return fmt.Errorf("save checkpoint of peer %s: %w", peer.ID, err)
 		}
 		return nil
@@ -222,10 +227,18 @@ func validate(objects []json.RawMessage) ([]*stix.Object, int) {
 }
 
 // push sends the peer what the gate releases to its organisation from
-// the local collection, added since the last push. The checkpoint is
-// saved after each page, or, with saveEvery > 0, at most that often (it
-// is kept in memory meanwhile, see unsavedPush).
-func (s *Service) push(ctx context.Context, peer Peer, r Remote, cp *syncCheckpoint, res *SyncResult, saveEvery time.Duration) (err error) {
+// the local collection, added since the last push. The checkpoint
+// reached after each page is kept in memory (see unsavedPush) and its
+// record waits to be written with the other peers' (see recordPeer).
+func (s *Service) push(ctx context.Context, peer Peer, r Remote, cp *syncCheckpoint, res *SyncResult) (err error) {
+	// Whatever was stored before now is read by this push (or was sent):
+	// a later push scheduled before now is not needed (kickPushLater).
+	s.mu.Lock()
+	if s.pushStarts == nil {
+		s.pushStarts = map[string]uint64{}
+	}
+	s.pushStarts[peer.ID]++
+	s.mu.Unlock()
 	gen, idle := s.idlePush(ctx, peer, cp.Push)
 	if idle {
 		return nil
@@ -256,11 +269,10 @@ func (s *Service) push(ctx context.Context, peer Peer, r Remote, cp *syncCheckpo
 			if last.After(cp.Push.AddedAfter) {
 				cp.Push.AddedAfter = last
 			}
-			if s.pushProgress(peer.ID, cp.Push, saveEvery) {
-				b, _ := json.Marshal(cp)
-				if err := s.cfg.Peers.UpdatePeerSync(ctx, peer.ID, b, s.now(), ""); err != nil {
-					return fmt.Errorf("save checkpoint of peer %s: %w", peer.ID, err)
-				}
+			s.pushProgress(peer.ID, cp.Push)
+			b, _ := json.Marshal(cp)
+			if err := s.recordPeer(ctx, peer.ID, b, s.now(), "", false); err != nil {
+				return fmt.Errorf("save checkpoint of peer %s: %w", peer.ID, err)
 			}
 		}
 		if !page.More {

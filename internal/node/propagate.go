@@ -43,6 +43,55 @@ type propagation struct {
 	// node (a false positive marked, a quarantine) stores and applies
 	// itself: the worker does not apply them a second time.
 	own map[string]*ownRetraction
+	// alerts holds, by alert id, the state of the latest version of each
+	// alert stored (see evidenceOnly).
+	alerts map[string]alertState
+}
+
+// alertState is what a receiver acts on in an alert: its tier and
+// whether it was withdrawn or superseded (revoked). A new version that
+// changes none of them only says that the evidence grew (counts,
+// countries, times).
+type alertState struct {
+	tier               string
+	withdrawn, revoked bool
+}
+
+// maxAlertStates bounds the alert states propagation keeps; past it they
+// are forgotten, and the next version of each alert is pushed at once.
+const maxAlertStates = 1 << 16
+
+// evidenceOnly reports whether every object of objs is a version of an
+// alert stored before with the same tier and state: what it adds is
+// evidence, which the push peers need not have at once (see
+// federation.Service.StoredLater). It records the alerts' states. The
+// caller holds s.prop.mu.
+func (s *Service) evidenceOnly(objs []*stix.Object) bool {
+	if s.prop.alerts == nil || len(s.prop.alerts) > maxAlertStates {
+		s.prop.alerts = map[string]alertState{}
+	}
+	only := len(objs) > 0
+	for _, o := range objs {
+		if o.Type != correlate.AlertType {
+			only = false
+			continue
+		}
+		var a struct {
+			Tier      string `json:"tier"`
+			Withdrawn bool   `json:"withdrawn"`
+			Revoked   bool   `json:"revoked"`
+		}
+		if json.Unmarshal(o.Raw, &a) != nil {
+			only = false
+			continue
+		}
+		st := alertState{tier: a.Tier, withdrawn: a.Withdrawn, revoked: a.Revoked}
+		if prev, ok := s.prop.alerts[o.ID]; !ok || prev != st {
+			only = false
+		}
+		s.prop.alerts[o.ID] = st
+	}
+	return only
 }
 
 // ownRetraction is a retraction stored by an action of the node that
@@ -65,6 +114,9 @@ type storedBatch struct {
 	alerts []json.RawMessage
 	// retractions, by the node's analysts or received, to honour.
 	retractions []json.RawMessage
+	// later: the batch only adds evidence to alerts (evidenceOnly); its
+	// pushes may wait.
+	later bool
 }
 
 // ownRetractions registers retractions ops (opinions) that the caller is
@@ -175,6 +227,7 @@ func (s *Service) stored(collection string, objs []*stix.Object, received bool) 
 		// The reference index reads them in the background (refs.go).
 		s.relationshipsStored()
 	}
+	b.later = s.evidenceOnly(objs)
 	s.prop.queue = append(s.prop.queue, b)
 	if !s.prop.working {
 		s.prop.working = true
@@ -228,10 +281,13 @@ func (s *Service) drain() {
 		}
 		var owned []own
 		var order []string
+		// now: the collections with a batch whose pushes may not wait.
+		now := map[string]bool{}
 		for _, b := range batches {
 			if _, ok := types[b.collection]; !ok {
 				order = append(order, b.collection)
 			}
+			now[b.collection] = now[b.collection] || !b.later
 			for _, t := range b.types {
 				if !slices.Contains(types[b.collection], t) {
 					types[b.collection] = append(types[b.collection], t)
@@ -270,7 +326,14 @@ func (s *Service) drain() {
 			}
 		}
 		for _, c := range order {
-			s.fed.Stored(ctx, c, types[c])
+			if now[c] {
+				s.fed.Stored(ctx, c, types[c])
+			} else {
+				// Alerts whose evidence grew, nothing else: the members
+				// need the new alerts, escalations and withdrawals of a
+				// burst at once, not every count along the way.
+				s.fed.StoredLater(ctx, c, types[c])
+			}
 		}
 		for _, c := range order {
 			if len(sightings[c]) == 0 {
