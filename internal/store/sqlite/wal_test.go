@@ -157,7 +157,9 @@ func TestWALBoundedUnderConstantReads(t *testing.T) {
 	if c.added == 0 || c.pages == 0 {
 		t.Fatalf("no load: %d objects added, %d pages read", c.added, c.pages)
 	}
-	if c.idleWAL < c.maxWAL*9/10 {
+	// An emptied log's file is cut to journal_size_limit (64 MiB, see
+	// sqlite.go) at most: a larger one stays that large once idle.
+	if c.idleWAL < min(c.maxWAL, 64<<20)*9/10 {
 		t.Fatalf("the control's log shrank from %d to %d bytes without emptying: readers did not keep it in use", c.maxWAL, c.idleWAL)
 	}
 	limit := min(2<<20, c.maxWAL/4)
