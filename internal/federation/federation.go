@@ -147,7 +147,7 @@ type Service struct {
 	targetsAt time.Time
 	// pushed is, per peer, the push checkpoint reached (its record may
 	// wait to be written, see recordPeer).
-	pushed map[string]pushState
+	pushed map[string]pushCheckpoint
 	// failures counts, per peer, the immediate pushes that failed in a
 	// row; retrying holds the peers whose retry is scheduled.
 	failures map[string]int

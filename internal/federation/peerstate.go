@@ -119,12 +119,7 @@ func (s *Service) flushPeersLater() {
 	s.state.mu.Lock()
 	every := cmp.Or(s.state.every, peerStateEvery)
 	s.state.mu.Unlock()
-	t := time.NewTimer(every)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-s.ctx.Done():
-	}
+	s.sleep(every)
 	s.flushPeers()
 }
 

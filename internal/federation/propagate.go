@@ -31,11 +31,6 @@ const maxPushRetry = 5 * time.Second
 // seen at once (TermsChanged).
 const pushTargetsTTL = 30 * time.Second
 
-// pushState is a peer's push checkpoint as reached in memory.
-type pushState struct {
-	cp pushCheckpoint
-}
-
 // pushTarget is a push peer and what its agreement covers.
 type pushTarget struct {
 	peer        string
@@ -174,19 +169,14 @@ func (s *Service) kickPushLater(peer string) {
 	s.later[peer] = gen
 	delay := cmp.Or(s.laterDelay, lazyPushDelay)
 	s.bg.Go(func() {
-		t := time.NewTimer(delay)
-		defer t.Stop()
-		select {
-		case <-s.ctx.Done():
-		case <-t.C:
-		}
+		running := s.sleep(delay)
 		s.mu.Lock()
 		delete(s.later, peer)
 		// A push that started since read the collection after what
 		// waited was stored: it sent it.
 		due := s.pushStarts[peer] == gen
 		s.mu.Unlock()
-		if due && s.ctx.Err() == nil {
+		if due && running {
 			s.kickPush(peer)
 		}
 	})
@@ -301,19 +291,27 @@ func (s *Service) pushFailed(peer string) {
 	s.retrying[peer] = true
 	delay := min(time.Second<<min(n, 5), maxPushRetry)
 	s.bg.Go(func() {
-		t := time.NewTimer(delay)
-		defer t.Stop()
-		select {
-		case <-s.ctx.Done():
-		case <-t.C:
-		}
+		running := s.sleep(delay)
 		s.mu.Lock()
 		delete(s.retrying, peer)
 		s.mu.Unlock()
-		if s.ctx.Err() == nil {
+		if running {
 			s.kickPush(peer)
 		}
 	})
+}
+
+// sleep waits for d, or until the service closes; it reports whether
+// the service still runs.
+func (s *Service) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.ctx.Done():
+		return false
+	case <-t.C:
+		return s.ctx.Err() == nil
+	}
 }
 
 // pushSucceeded resets peer's back-off.
@@ -329,9 +327,9 @@ func (s *Service) pushProgress(peer string, cp pushCheckpoint) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pushed == nil {
-		s.pushed = map[string]pushState{}
+		s.pushed = map[string]pushCheckpoint{}
 	}
-	s.pushed[peer] = pushState{cp: cp}
+	s.pushed[peer] = cp
 }
 
 // forgetPush forgets the unsaved push checkpoint of a peer added or
@@ -349,8 +347,8 @@ func (s *Service) forgetPush(peer string) {
 func (s *Service) unsavedPush(peer string, cp *syncCheckpoint) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st, ok := s.pushed[peer]; ok && st.cp.AddedAfter.After(cp.Push.AddedAfter) {
-		cp.Push = st.cp
+	if pushed, ok := s.pushed[peer]; ok && pushed.AddedAfter.After(cp.Push.AddedAfter) {
+		cp.Push = pushed
 	}
 }
 
