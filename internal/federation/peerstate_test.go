@@ -60,24 +60,12 @@ func (a acceptAll) Push(_ context.Context, _ string, objs []json.RawMessage) (in
 func TestPeerStateWrittenTogether(t *testing.T) {
 	const n = 20
 	mp := &countingPeers{memPeers: &memPeers{peers: map[string]federation.Peer{}}}
-	var mu sync.Mutex
-	var added []time.Time // the local collection's entries
-	base := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	coll := &growingCollection{prefix: "sighting--"}
 	var pushes atomic.Int64
 	var fail atomic.Bool
 	svc := federation.New(federation.Config{
-		Peers: mp,
-		Release: func(_ context.Context, _ entente.Principal, _, _ string, q entente.ObjectQuery) (entente.Page, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			var page entente.Page
-			for i, at := range added {
-				if at.After(q.AddedAfter) {
-					page.Entries = append(page.Entries, entente.ObjectEntry{ID: fmt.Sprintf("sighting--%d", i), DateAdded: at, Raw: json.RawMessage(`{}`)})
-				}
-			}
-			return page, nil
-		},
+		Peers:   mp,
+		Release: coll.release,
 		Receive: noReceiver{},
 		Dial: func(p federation.Peer) federation.Remote {
 			return acceptAll{pushes: &pushes, fail: &fail, failing: p.ID == "p07"}
@@ -109,9 +97,7 @@ func TestPeerStateWrittenTogether(t *testing.T) {
 		}
 	}
 	for round := range 3 {
-		mu.Lock()
-		added = append(added, base.Add(time.Duration(round+1)*time.Second))
-		mu.Unlock()
+		coll.add(round + 1)
 		svc.Stored(ctx, "c", []string{"sighting"})
 		idle()
 	}
@@ -122,9 +108,7 @@ func TestPeerStateWrittenTogether(t *testing.T) {
 		t.Errorf("%d peer-state writes while pushing, want none: the records wait to be written together", got)
 	}
 	// One peer fails: its error is recorded at once.
-	mu.Lock()
-	added = append(added, base.Add(4*time.Second))
-	mu.Unlock()
+	coll.add(4)
 	fail.Store(true)
 	svc.Stored(ctx, "c", []string{"sighting"})
 	deadline := time.Now().Add(10 * time.Second)
@@ -161,11 +145,11 @@ func TestPeerStateWrittenTogether(t *testing.T) {
 		if err := json.Unmarshal(p.Checkpoint, &cp); err != nil {
 			t.Fatalf("peer %s: checkpoint %s: %v", p.ID, p.Checkpoint, err)
 		}
-		want, wantErr := base.Add(4*time.Second), false
+		want, wantErr := collectionBase.Add(4*time.Second), false
 		if p.ID == "p07" {
 			// Its record of round 3 waited; the failure's, newer, was
 			// written at once and must not be overwritten by it.
-			want, wantErr = base.Add(3*time.Second), true
+			want, wantErr = collectionBase.Add(3*time.Second), true
 		}
 		if !cp.Push.AddedAfter.Equal(want) || (p.LastError != "") != wantErr {
 			t.Errorf("peer %s: push checkpoint %s, last error %q; want %s, an error %v", p.ID, cp.Push.AddedAfter, p.LastError, want, wantErr)
@@ -179,24 +163,12 @@ func TestPeerStateWrittenTogether(t *testing.T) {
 // something needed at once) sent them.
 func TestStoredLaterWaitsAndCoalesces(t *testing.T) {
 	mp := &countingPeers{memPeers: &memPeers{peers: map[string]federation.Peer{}}}
-	var mu sync.Mutex
-	var added []time.Time
-	base := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	coll := &growingCollection{prefix: "x-entente-alert--"}
 	var pushes atomic.Int64
 	var fail atomic.Bool
 	svc := federation.New(federation.Config{
-		Peers: mp,
-		Release: func(_ context.Context, _ entente.Principal, _, _ string, q entente.ObjectQuery) (entente.Page, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			var page entente.Page
-			for i, at := range added {
-				if at.After(q.AddedAfter) {
-					page.Entries = append(page.Entries, entente.ObjectEntry{ID: fmt.Sprintf("x-entente-alert--%d", i), DateAdded: at, Raw: json.RawMessage(`{}`)})
-				}
-			}
-			return page, nil
-		},
+		Peers:   mp,
+		Release: coll.release,
 		Receive: noReceiver{},
 		Dial:    func(federation.Peer) federation.Remote { return acceptAll{pushes: &pushes, fail: &fail} },
 		Collection: func(_ context.Context, id string) (entente.Collection, error) {
@@ -213,11 +185,7 @@ func TestStoredLaterWaitsAndCoalesces(t *testing.T) {
 		LocalCollection: "c", Direction: federation.DirectionPush, Org: "identity--00000000-0000-4000-8000-000000000002"}); err != nil {
 		t.Fatal(err)
 	}
-	add := func(k int) {
-		mu.Lock()
-		added = append(added, base.Add(time.Duration(k)*time.Second))
-		mu.Unlock()
-	}
+	add := coll.add
 	idle := func() time.Time {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
@@ -259,4 +227,34 @@ func TestStoredLaterWaitsAndCoalesces(t *testing.T) {
 	if got := pushes.Load(); got != 2 {
 		t.Errorf("%d pushes in all, want 2: the later push was not needed", got)
 	}
+}
+
+// collectionBase is when a growingCollection's entry 0 would be added.
+var collectionBase = time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+
+// growingCollection is a local collection that the tests add to: entry
+// k is added k seconds after collectionBase, with id prefix and its index;
+// release serves those added after the query's added_after.
+type growingCollection struct {
+	prefix string
+	mu     sync.Mutex
+	added  []time.Time
+}
+
+func (c *growingCollection) add(k int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.added = append(c.added, collectionBase.Add(time.Duration(k)*time.Second))
+}
+
+func (c *growingCollection) release(_ context.Context, _ entente.Principal, _, _ string, q entente.ObjectQuery) (entente.Page, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var page entente.Page
+	for i, at := range c.added {
+		if at.After(q.AddedAfter) {
+			page.Entries = append(page.Entries, entente.ObjectEntry{ID: fmt.Sprintf("%s%d", c.prefix, i), DateAdded: at, Raw: json.RawMessage(`{}`)})
+		}
+	}
+	return page, nil
 }
