@@ -165,13 +165,7 @@ func buildBenchStore(b testing.TB, dir string, objects, alerts int) {
 			if len(sg) == 0 {
 				continue
 			}
-			add := svc.AddSightings
-			if c > 0 {
-				add = func(ctx context.Context, p entente.Principal, objs []json.RawMessage) (*entente.Status, error) {
-					return svc.AddObjects(ctx, p, node.CollectionSightings, objs)
-				}
-			}
-			if st, err := add(ctx, reporters[c], sg); err != nil || st.FailureCount > 0 {
+			if st, err := svc.AddObjects(ctx, reporters[c], node.CollectionSightings, sg); err != nil || st.FailureCount > 0 {
 				b.Fatalf("sightings of %s: %v %+v", benchCC[c], err, st)
 			}
 		}
