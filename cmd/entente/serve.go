@@ -105,6 +105,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	tuneRuntime(env, cfg)
+	warmHeap()
 	logger := newLogger(env, cfg.LogLevel, cfg.LogFormat)
 	logger.Info("safety net", "rules", len(guard.Rules()), "iana", cfg.Safety.IANA, "networks", cfg.Safety.Networks)
 
