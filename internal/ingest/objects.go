@@ -75,8 +75,7 @@ func (s *Service) AddObjects(ctx context.Context, p entente.Principal, collectio
 					st.Successes[i] = entente.StatusDetail{ID: o.ID, Version: stix.FormatTimestamp(o.Version)}
 				}
 				st.SuccessCount, st.FailureCount = len(st.Successes), len(st.Failures)
-				b, _ := json.Marshal(statusRecord{Owner: p.KeyID, Status: st})
-				return b
+				return statusRecord{Owner: p.KeyID, Status: st}.appendRecord(make([]byte, 0, statusRecordSize(st)))
 			}})
 		if err != nil {
 			return nil, fmt.Errorf("add %d objects to collection %s: %w", len(valid), c.ID, err)
@@ -104,10 +103,7 @@ func (s *Service) AddObjects(ctx context.Context, p entente.Principal, collectio
 	}
 	st.SuccessCount, st.FailureCount = len(st.Successes), len(st.Failures)
 	if !oneCommit {
-		rec, err := json.Marshal(statusRecord{Owner: p.KeyID, Status: st})
-		if err != nil {
-			return nil, fmt.Errorf("encode status %s: %w", st.ID, err)
-		}
+		rec := statusRecord{Owner: p.KeyID, Status: st}.appendRecord(make([]byte, 0, statusRecordSize(st)))
 		if err := s.st.PutStatus(ctx, st.ID, rec); err != nil {
 			return nil, fmt.Errorf("keep status %s (its %d objects were stored): %w", st.ID, st.SuccessCount, err)
 		}
@@ -123,21 +119,6 @@ func (s *Service) AddObjects(ctx context.Context, p entente.Principal, collectio
 type statusRecord struct {
 	Owner  string          `json:"owner"`
 	Status *entente.Status `json:"status"`
-}
-
-// appendJSON appends to b what json.Marshal writes for r, without its
-// reflection (the writer encodes a record per submission).
-func (r statusRecord) appendJSON(b []byte) []byte {
-	if r.Status == nil {
-		m, _ := json.Marshal(r) // a record always marshals
-		return append(b, m...)
-	}
-	owner, _ := json.Marshal(r.Owner) // a string always marshals
-	b = append(b, `{"owner":`...)
-	b = append(b, owner...)
-	b = append(b, `,"status":`...)
-	b = r.Status.AppendJSON(b)
-	return append(b, '}')
 }
 
 // failure describes why object i of a request was refused, naming it by
@@ -188,8 +169,8 @@ func (s *Service) Status(ctx context.Context, p entente.Principal, id string) (*
 		}
 		return nil, fmt.Errorf("read status %s: %w", id, err)
 	}
-	var rec statusRecord
-	if err := json.Unmarshal(body, &rec); err != nil || rec.Status == nil {
+	rec, err := decodeRecord(body)
+	if err != nil || rec.Status == nil {
 		return nil, fmt.Errorf("read status %s: stored record is corrupt: %v", id, err)
 	}
 	if rec.Owner != p.KeyID && p.Role != entente.RoleAdmin {

@@ -3,6 +3,9 @@ package ingest
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/entente-cti/entente"
@@ -54,20 +57,91 @@ func TestKeepCompleteBounds(t *testing.T) {
 	}
 }
 
-// TestStatusRecordJSON checks that a status record is stored as
-// json.Marshal writes it, owner escapes and a missing status included.
-func TestStatusRecordJSON(t *testing.T) {
-	for _, r := range []statusRecord{
-		{Owner: "key-1", Status: &entente.Status{ID: "s", Status: entente.StatusComplete, TotalCount: 1, SuccessCount: 1, Successes: []entente.StatusDetail{{ID: "indicator--1", Version: "2024-01-01T00:00:00.000Z"}}}},
-		{Owner: `odd "<owner>"`, Status: &entente.Status{ID: "s", Status: entente.StatusPending}},
-		{Owner: "k"},
+// TestStatusRecord checks that a status record reads back as it was,
+// whatever its strings (ids that are not STIX ids or whose UUID is not in
+// canonical lowercase form, escapes, messages, versions of any precision,
+// empty and missing lists, a missing status), that the compact encoding
+// is what a complete status of 100 new objects is stored in (smaller than
+// a third of its JSON), and that a record the node stored in JSON still
+// reads.
+func TestStatusRecord(t *testing.T) {
+	hundred := make([]entente.StatusDetail, 100)
+	for i := range hundred {
+		hundred[i] = entente.StatusDetail{ID: fmt.Sprintf("indicator--%08x-940e-4ea9-8fa4-d349c9c45c27", i*7919), Version: fmt.Sprintf("2024-01-01T00:00:%02d.%03dZ", i/10, i*37%1000)}
+	}
+	for _, tc := range []struct {
+		name string
+		rec  statusRecord
+	}{
+		{"complete, 100 successes", statusRecord{Owner: "key-1", Status: &entente.Status{ID: "d92b6fa8-8062-454d-8bbb-b373be576d1d", Status: entente.StatusComplete,
+			RequestTimestamp: "2026-12-07T11:59:09.180917030Z", TotalCount: 100, SuccessCount: 100, Successes: hundred}}},
+		{"failures and pendings", statusRecord{Owner: `odd "<owner>"`, Status: &entente.Status{ID: "s", Status: entente.StatusPending, TotalCount: 5, FailureCount: 2, PendingCount: 3,
+			Failures: []entente.StatusDetail{
+				{ID: "indicator--8E1D4E99-1CFB-43CB-A70C-96E6C38821A1", Version: "2024-01-01T00:00:00Z", Message: "object 0: pattern: expected ']' at column 12"},
+				{ID: "", Message: "object 1: not JSON: ünïcödé \"quoted\""},
+			},
+			Pendings: []entente.StatusDetail{
+				{ID: "indicator--8e1d4e99-1cfb-43cb-a70c-96e6c38821a1", Version: "2024-01-01T00:00:00.123456789Z"},
+				{ID: "indicator--8e1d4e99-1cfb-43cb-a70c-96e6c38821a1", Version: "2024-01-01T00:00:00.123456789Z"},
+				{ID: "x-custom--not-a-uuid-at-all-but-36-characters!", Version: "2024"},
+			}}}},
+		{"empty lists", statusRecord{Owner: "k", Status: &entente.Status{ID: "s", Status: entente.StatusComplete, Successes: []entente.StatusDetail{}}}},
+		{"no status", statusRecord{Owner: "k"}},
+		{"empty", statusRecord{}},
 	} {
-		want, err := json.Marshal(r)
+		b := tc.rec.appendRecord(nil)
+		got, err := decodeRecord(b)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if got := r.appendJSON(nil); string(got) != string(want) {
-			t.Errorf("got %s\nwant %s", got, want)
+		// Empty lists read back as JSON's omitted ones: compare as JSON.
+		want, _ := json.Marshal(tc.rec)
+		if gotJSON, _ := json.Marshal(got); string(gotJSON) != string(want) {
+			t.Errorf("%s: read back\n%s\nwant\n%s", tc.name, gotJSON, want)
+		}
+		fromJSON, err := decodeRecord(want)
+		if err != nil {
+			t.Fatalf("%s: the JSON record: %v", tc.name, err)
+		}
+		if gotJSON, _ := json.Marshal(fromJSON); string(gotJSON) != string(want) {
+			t.Errorf("%s: the JSON record read back\n%s\nwant\n%s", tc.name, gotJSON, want)
+		}
+		if tc.name == "complete, 100 successes" && 3*len(b) > len(want) {
+			t.Errorf("%s: %d bytes compact against %d in JSON", tc.name, len(b), len(want))
+		}
+		if owner, st, err := DecodeStatusRecord(b); err != nil || owner != tc.rec.Owner || (st == nil) != (tc.rec.Status == nil) {
+			t.Errorf("%s: DecodeStatusRecord = %q, %v, %v", tc.name, owner, st, err)
+		}
+	}
+}
+
+// TestStatusRecordCorrupt checks that bytes that are not a whole record
+// (each prefix of one, one with bytes after its end, lengths past its end)
+// are an error, never a panic nor a wrong status.
+func TestStatusRecordCorrupt(t *testing.T) {
+	rec := statusRecord{Owner: "key-1", Status: &entente.Status{ID: "s", Status: entente.StatusComplete, TotalCount: 2, SuccessCount: 2,
+		Successes: []entente.StatusDetail{{ID: "indicator--8e1d4e99-1cfb-43cb-a70c-96e6c38821a1", Version: "2024-01-01T00:00:00.400Z"},
+			{ID: "indicator--7d99d88e-940e-4ea9-8fa4-d349c9c45c27", Version: "2024-01-01T00:00:00.401Z"}}}}
+	b := rec.appendRecord(nil)
+	for n := 1; n < len(b); n++ {
+		if _, err := decodeRecord(b[:n]); err == nil {
+			t.Errorf("the first %d of %d bytes read as a record", n, len(b))
+		}
+	}
+	if _, err := decodeRecord(append(slices.Clone(b), 0)); err == nil {
+		t.Error("a record with a byte after its end read")
+	}
+	for _, bad := range [][]byte{
+		{recordCompact, 1, 0xff, 0xff, 0xff, 0xff, 0x0f},                // an owner longer than the record
+		{recordCompact, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0x03},    // more successes than bytes
+		{recordCompact, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 5, 0, 0, 0, 0, 0}, // a shared prefix longer than the string before
+		{recordCompact, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 5, 0, 0, 0, 0}, // a packed UUID of a wrong length
+		{recordCompact},
+		{},
+		[]byte("{not json"),
+	} {
+		if _, err := decodeRecord(bad); err == nil {
+			t.Errorf("% x read as a record", bad)
 		}
 	}
 }
@@ -109,5 +183,45 @@ func TestStoredAsValid(t *testing.T) {
 	}
 	if !storedAsValid(nil, nil) {
 		t.Error("no objects, no outcome: storedAsValid = false, want true")
+	}
+}
+
+// TestStatusRecordRandom checks that records of random details (ids that
+// are STIX ids or not, UUIDs in any case, arbitrary bytes) read back
+// exactly.
+func TestStatusRecordRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	str := func() string {
+		switch r.IntN(4) {
+		case 0:
+			return fmt.Sprintf("indicator--%08x-%04x-4%03x-8%03x-%012x", r.Uint32(), r.IntN(1<<16), r.IntN(1<<12), r.IntN(1<<12), r.Uint64()>>16)
+		case 1:
+			return fmt.Sprintf("x--%08X-%04x-4%03x-8%03x-%012x", r.Uint32(), r.IntN(1<<16), r.IntN(1<<12), r.IntN(1<<12), r.Uint64()>>16)
+		case 2:
+			return fmt.Sprintf("2024-01-%02dT00:00:00.%03dZ", 1+r.IntN(28), r.IntN(1000))
+		}
+		b := make([]byte, r.IntN(50))
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		return string(b)
+	}
+	details := func() []entente.StatusDetail {
+		ds := make([]entente.StatusDetail, 1+r.IntN(20))
+		for i := range ds {
+			ds[i] = entente.StatusDetail{ID: str(), Version: str(), Message: str()}
+		}
+		return ds
+	}
+	for range 300 {
+		rec := statusRecord{Owner: str(), Status: &entente.Status{ID: str(), Status: str(), RequestTimestamp: str(), TotalCount: r.IntN(1000),
+			SuccessCount: r.IntN(1000), FailureCount: r.IntN(1000), PendingCount: r.IntN(1000), Successes: details(), Failures: details(), Pendings: details()}}
+		got, err := decodeRecord(rec.appendRecord(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, rec) {
+			t.Fatalf("read back %+v\nwant %+v", got.Status, rec.Status)
+		}
 	}
 }

@@ -197,7 +197,7 @@ func storedAsValid(out []entente.AddOutcome, objs []*stix.Object) bool {
 // statusRecordSize is about the size of st's stored record, to size its
 // buffer once.
 func statusRecordSize(st *entente.Status) int {
-	return 384 + 100*len(st.Successes) + 160*len(st.Failures)
+	return 128 + 32*len(st.Successes) + 160*len(st.Failures) + 32*len(st.Pendings)
 }
 
 // detachDetails returns a copy of ds whose strings share no memory with
@@ -326,7 +326,7 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 		likely = finalOf(outcomesOf(valid), nil)
 		likely.Successes = detachDetails(likely.Successes)
 		likely.Failures = detachDetails(likely.Failures)
-		likelyRecord = statusRecord{Owner: p.KeyID, Status: likely}.appendJSON(make([]byte, 0, statusRecordSize(likely)))
+		likelyRecord = statusRecord{Owner: p.KeyID, Status: likely}.appendRecord(make([]byte, 0, statusRecordSize(likely)))
 	}()
 
 	final := func(out []entente.AddOutcome, err error) *entente.Status {
@@ -357,7 +357,7 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 				return likelyRecord
 			}
 			stored = final(out, err)
-			return statusRecord{Owner: p.KeyID, Status: stored}.appendJSON(nil)
+			return statusRecord{Owner: p.KeyID, Status: stored}.appendRecord(make([]byte, 0, statusRecordSize(stored)))
 		},
 		Done: func(out []entente.AddOutcome, err error) {
 			if stored == nil || err != nil {

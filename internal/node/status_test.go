@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/ingest"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/taxii"
 )
@@ -52,15 +53,12 @@ func TestSubmittedStatusComplete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec struct {
-		Owner  string
-		Status *entente.Status
-	}
-	if err := json.Unmarshal(body, &rec); err != nil {
+	_, stored, err := ingest.DecodeStatusRecord(body)
+	if err != nil {
 		t.Fatal(err)
 	}
 	gotJSON, _ := json.Marshal(got)
-	wantJSON, _ := json.Marshal(rec.Status)
+	wantJSON, _ := json.Marshal(stored)
 	if diff := cmp.Diff(string(wantJSON), string(gotJSON)); diff != "" {
 		t.Errorf("status (-stored +served):\n%s", diff)
 	}

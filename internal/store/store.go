@@ -85,7 +85,8 @@ type Store interface {
 	// exist or nothing matched.
 	DeleteObjects(ctx context.Context, collection, id string, versions entente.VersionFilter, specVersions []string) (int, error)
 
-	// PutStatus stores (or replaces) a TAXII status resource, as JSON.
+	// PutStatus stores (or replaces) a TAXII status resource, as the
+	// bytes the caller encodes it in (the ingest package's status record).
 	PutStatus(ctx context.Context, id string, body []byte) error
 	// Status returns a status resource stored by PutStatus. ENOTFOUND if
 	// none.
