@@ -1,11 +1,13 @@
 package ingest
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/entente-cti/entente"
@@ -224,4 +226,57 @@ func TestStatusRecordRandom(t *testing.T) {
 			t.Fatalf("read back %+v\nwant %+v", got.Status, rec.Status)
 		}
 	}
+}
+
+// TestStatusRecordBomb checks that a corrupt record whose details repeat
+// a long string from a few bytes each is refused, not decoded to
+// gigabytes.
+func TestStatusRecordBomb(t *testing.T) {
+	long := strings.Repeat("m", 1<<16)
+	b := []byte{recordCompact, 1, 0, 0, 0, 0, 0, 0, 0, 0} // no status strings, counts 0
+	const n = 1 << 16
+	b = binary.AppendUvarint(b, n) // successes
+	// The first detail: id "", version "", the long message.
+	b = append(b, 0, 0, 0, 0, 0)
+	b = binary.AppendUvarint(b, uint64(len(long))<<1)
+	b = append(b, long...)
+	for i := 1; i < n; i++ { // each further detail repeats it in 6 bytes
+		b = append(b, 0, 0, 0, 0)
+		b = binary.AppendUvarint(b, uint64(len(long)))
+		b = append(b, 0)
+	}
+	b = append(b, 0, 0) // no failures, no pendings
+	_, err := decodeRecord(b)
+	if err == nil || !strings.Contains(err.Error(), "more than its size allows") {
+		t.Fatalf("a record of %d bytes repeating a 64 KiB message %d times: err %v, want the size bound", len(b), n, err)
+	}
+}
+
+// FuzzStatusRecord checks that any bytes either decode to a record that
+// encodes back to a record reading the same, or give an error; never a
+// panic. The seeds are records of the tests above and corruptions.
+func FuzzStatusRecord(f *testing.F) {
+	f.Add(statusRecord{Owner: "key-1", Status: &entente.Status{ID: "s", Status: entente.StatusComplete, TotalCount: 2, SuccessCount: 2,
+		Successes: []entente.StatusDetail{{ID: "indicator--8e1d4e99-1cfb-43cb-a70c-96e6c38821a1", Version: "2024-01-01T00:00:00.400Z"},
+			{ID: "indicator--7d99d88e-940e-4ea9-8fa4-d349c9c45c27", Version: "2024-01-01T00:00:00.401Z"}}}}.appendRecord(nil))
+	f.Add(statusRecord{Owner: "k", Status: &entente.Status{ID: "s", Status: entente.StatusPending, TotalCount: 1, FailureCount: 1,
+		Failures: []entente.StatusDetail{{Message: "object 0: pattern: expected ']' at column 12"}}}}.appendRecord(nil))
+	f.Add([]byte{recordCompact, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 5, 0, 0, 0, 0})
+	f.Add([]byte(`{"Owner":"k","Status":{"id":"s","status":"complete"}}`))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rec, err := decodeRecord(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeRecord(rec.appendRecord(nil))
+		if err != nil {
+			t.Fatalf("a decoded record does not read back: %v", err)
+		}
+		x, _ := json.Marshal(rec)
+		y, _ := json.Marshal(again)
+		if string(x) != string(y) {
+			t.Fatalf("read back differs:\n%s\n%s", x, y)
+		}
+	})
 }

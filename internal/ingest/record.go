@@ -142,7 +142,7 @@ func decodeRecord(body []byte) (statusRecord, error) {
 		}
 		return rec, nil
 	}
-	d := recordReader{b: body[1:]}
+	d := recordReader{b: body[1:], budget: maxDecoded(len(body))}
 	hasStatus := d.byte()
 	rec.Owner = d.string()
 	st := &entente.Status{ID: d.string(), Status: d.string(), RequestTimestamp: d.string()}
@@ -165,7 +165,18 @@ type recordReader struct {
 	b   []byte
 	err error
 	buf []byte // the string being rebuilt
+	// budget is how many more bytes of strings the record may decode
+	// to: front coding lets a few bytes repeat a long string, so a
+	// corrupt record could otherwise decode to far more than any
+	// status the node writes (maxDecoded).
+	budget int
 }
+
+// maxDecoded bounds the bytes of strings a record of n bytes decodes to.
+// A record appendRecord wrote decodes to at most ~40 times its size
+// (a detail of the same long failure message as the detail before takes
+// three bytes); the bound leaves room above that and for small records.
+func maxDecoded(n int) int { return 256*n + 1<<20 }
 
 func (d *recordReader) fail(what string) {
 	if d.err == nil {
@@ -216,7 +227,7 @@ func (d *recordReader) take(n uint64) []byte {
 }
 
 func (d *recordReader) string() string {
-	return string(d.take(d.uvarint()))
+	return string(d.take(d.uvarint())) // no larger than the record
 }
 
 // front reads a string front-coded against prev (see appendFront).
@@ -240,6 +251,10 @@ func (d *recordReader) front(prev string) string {
 		d.buf = append(d.buf, d.take(rest>>1)...)
 	}
 	if d.err != nil {
+		return ""
+	}
+	if d.budget -= len(d.buf); d.budget < 0 {
+		d.fail("decodes to more than its size allows")
 		return ""
 	}
 	return string(d.buf)
