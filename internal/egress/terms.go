@@ -45,6 +45,7 @@ func (g *Gate) TermsChanged(ctx context.Context, why string) error {
 	if _, err := rand.Read(b[:]); err != nil {
 		return fmt.Errorf("new terms version: %w", err)
 	}
+	g.termsC.changed()
 	g.arts.dropAll()
 	g.marks.forget()
 	g.retracted.forget()
@@ -88,10 +89,12 @@ type terms struct {
 	agreement *policy.Agreement // nil when the partner has none
 }
 
-// partnerTerms reads the terms of partner principal p's request: the
+// partnerTerms returns the terms of partner principal p's request: the
 // node's party, the partner's, and its agreement. A partner the node has
 // not described is known by its identity id only: with no country, it
-// receives nothing that carries a residency marking.
+// receives nothing that carries a residency marking. The partner's party
+// and agreement come from the cache while the terms in force are those
+// it read them under (termscache.go), else from the store.
 func (g *Gate) partnerTerms(ctx context.Context, p entente.Principal) (*terms, error) {
 	if g.ps == nil {
 		return nil, fmt.Errorf("policy gate: the store %T keeps no sharing policy", g.st)
@@ -101,27 +104,55 @@ func (g *Gate) partnerTerms(ctx context.Context, p entente.Principal) (*terms, e
 	if t.self, err = g.selfParty(ctx); err != nil {
 		return nil, fmt.Errorf("policy gate: %w", err)
 	}
-	party, err := g.ps.Party(ctx, p.Org)
+	// The version is read before the terms: what is read after it is
+	// never older than it.
+	v, err := g.termsVersion(ctx)
 	if err != nil {
-		if entente.ErrorCode(err) != entente.ENOTFOUND {
-			return nil, fmt.Errorf("policy gate: read partner %s: %w", p.Org, err)
-		}
-		party = policy.Party{ID: p.Org}
+		return nil, fmt.Errorf("policy gate: %w", err)
 	}
-	t.partner = party
-	a, err := g.ps.Agreement(ctx, p.Org)
+	e, ok, gen, cacheable := g.termsC.lookup(p.Org, v)
+	if !ok {
+		if e, err = g.readPartnerTerms(ctx, p.Org); err != nil {
+			return nil, err
+		}
+		if cacheable {
+			e.version, e.gen = v, gen
+			g.termsC.put(p.Org, e)
+		}
+	}
+	t.partner = e.partner
+	if e.agreement != nil {
+		a := *e.agreement // each request its own copy
+		t.agreement = &a
+	}
+	return t, nil
+}
+
+// readPartnerTerms reads partner org's party and agreement from the
+// store.
+func (g *Gate) readPartnerTerms(ctx context.Context, org string) (cachedTerms, error) {
+	var e cachedTerms
+	party, err := g.ps.Party(ctx, org)
 	if err != nil {
 		if entente.ErrorCode(err) != entente.ENOTFOUND {
-			return nil, fmt.Errorf("policy gate: read agreement with %s: %w", p.Org, err)
+			return e, fmt.Errorf("policy gate: read partner %s: %w", org, err)
 		}
-		return t, nil
+		party = policy.Party{ID: org}
+	}
+	e.partner = party
+	a, err := g.ps.Agreement(ctx, org)
+	if err != nil {
+		if entente.ErrorCode(err) != entente.ENOTFOUND {
+			return e, fmt.Errorf("policy gate: read agreement with %s: %w", org, err)
+		}
+		return e, nil
 	}
 	// The party on record is authoritative for the partner's country.
 	if party.Country != "" {
 		a.Partner = party
 	}
-	t.agreement = &a
-	return t, nil
+	e.agreement = &a
+	return e, nil
 }
 
 // defaultTLP is the TLP of a collection's objects that carry none: its
