@@ -16,3 +16,11 @@ func SetLazyPushDelay(s *Service, d time.Duration) {
 	s.laterDelay = d
 	s.mu.Unlock()
 }
+
+// SetPeerCacheTTL sets how long s's immediate pushes use a peer record
+// read before (see pushPeer).
+func SetPeerCacheTTL(s *Service, d time.Duration) {
+	s.mu.Lock()
+	s.peerTTL = d
+	s.mu.Unlock()
+}

@@ -169,6 +169,11 @@ type Service struct {
 	// immediate push): RunPeerSync syncs the record it listed unless it
 	// changed since (see syncListed).
 	peerGen map[string]uint64
+	// pushPeers caches, per peer, the record an immediate push read (see
+	// pushPeer).
+	pushPeers map[string]cachedPeer
+	// peerTTL replaces peerCacheTTL (tests).
+	peerTTL time.Duration
 	// keyAudited is when a peer's presenting a given key (peer id and
 	// fingerprint) was last audited.
 	keyAudited map[[2]string]time.Time
