@@ -83,6 +83,11 @@ func (g *Gate) selfParty(ctx context.Context) (policy.Party, error) {
 // terms is what the gate applies to one partner audience: read once per
 // request, whatever number of pages it gates.
 type terms struct {
+	// version is the version of the terms in force read at the start of
+	// the request: the withheld set and the partners' countries of every
+	// page it gates are those of this version (or a later one), as its
+	// agreement is.
+	version   string
 	p         entente.Principal
 	self      policy.Party
 	partner   policy.Party
@@ -110,6 +115,7 @@ func (g *Gate) partnerTerms(ctx context.Context, p entente.Principal) (*terms, e
 	if err != nil {
 		return nil, fmt.Errorf("policy gate: %w", err)
 	}
+	t.version = v
 	e, ok, gen, cacheable := g.termsC.lookup(p.Org, v)
 	if !ok {
 		if e, err = g.readPartnerTerms(ctx, p.Org); err != nil {
@@ -275,14 +281,10 @@ func upperUUID(id string) string {
 }
 
 // partyCountries maps every partner the node knows to its country, read
-// once under the terms in force: every change of a partner changes the
+// once under the terms in force (of version v, read before): every change of a partner changes the
 // terms (TermsChanged, which also forgets it), and the sightings of every
 // push page to a partner, redacted to their victims' countries, need it.
-func (g *Gate) partyCountries(ctx context.Context) (map[string]string, error) {
-	v, err := g.termsVersion(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (g *Gate) partyCountries(ctx context.Context, v string) (map[string]string, error) {
 	g.dirMu.Lock()
 	if g.dir != nil && g.dirVersion == v {
 		m := g.dir
@@ -306,9 +308,9 @@ func (g *Gate) partyCountries(ctx context.Context) (map[string]string, error) {
 
 // directory returns the countries of the organisations and locations that
 // sightings' victims refer to: the node's own, the partners', and the
-// location objects the node holds.
-func (g *Gate) directory(ctx context.Context, self policy.Party, refs []string) (func(string) (string, bool), error) {
-	known, err := g.partyCountries(ctx)
+// location objects the node holds, under the terms of version v.
+func (g *Gate) directory(ctx context.Context, v string, self policy.Party, refs []string) (func(string) (string, bool), error) {
+	known, err := g.partyCountries(ctx, v)
 	if err != nil {
 		return nil, err
 	}
