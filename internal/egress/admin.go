@@ -91,7 +91,7 @@ func (g *Gate) PutPartner(ctx context.Context, p entente.Principal, party policy
 	} else {
 		party.Trust = policy.Trust{}
 	}
-	if err := g.ps.PutParty(ctx, party); err != nil {
+	if err := g.policyWrite(func() error { return g.ps.PutParty(ctx, party) }); err != nil {
 		return fmt.Errorf("put partner %s: %w", party.ID, err)
 	}
 	g.log.InfoContext(ctx, "partner recorded", "partner", party.ID, "country", party.Country, "by", p.KeyID)
@@ -111,7 +111,7 @@ func (g *Gate) RemovePartner(ctx context.Context, p entente.Principal, id string
 	} else if entente.ErrorCode(err) != entente.ENOTFOUND {
 		return fmt.Errorf("read agreement with %s: %w", id, err)
 	}
-	if err := g.ps.DeleteParty(ctx, id); err != nil {
+	if err := g.policyWrite(func() error { return g.ps.DeleteParty(ctx, id) }); err != nil {
 		if entente.ErrorCode(err) == entente.ENOTFOUND {
 			return entente.Errorf(entente.ENOTFOUND, "there is no partner %q", id)
 		}
@@ -150,7 +150,7 @@ func (g *Gate) PutAgreement(ctx context.Context, p entente.Principal, a policy.A
 		}
 		return a, err
 	}
-	if err := g.ps.PutAgreement(ctx, a); err != nil {
+	if err := g.policyWrite(func() error { return g.ps.PutAgreement(ctx, a) }); err != nil {
 		return a, fmt.Errorf("put agreement %s: %w", a.ID, err)
 	}
 	g.log.InfoContext(ctx, "agreement recorded", "agreement", a.ID, "partner", a.Partner.ID, "max_tlp", a.MaxTLP, "by", p.KeyID)
@@ -248,7 +248,7 @@ func (g *Gate) DeleteAgreement(ctx context.Context, p entente.Principal, partner
 	if err := g.requireAdmin(p, "managing agreements"); err != nil {
 		return err
 	}
-	if err := g.ps.DeleteAgreement(ctx, partner); err != nil {
+	if err := g.policyWrite(func() error { return g.ps.DeleteAgreement(ctx, partner) }); err != nil {
 		return err
 	}
 	g.log.InfoContext(ctx, "agreement deleted", "partner", partner, "by", p.KeyID)
@@ -285,7 +285,7 @@ func (g *Gate) SetQuarantine(ctx context.Context, p entente.Principal, id string
 	if quarantined {
 		party.Trust.QuarantinedAt = g.now()
 	}
-	if err := g.ps.PutParty(ctx, party); err != nil {
+	if err := g.policyWrite(func() error { return g.ps.PutParty(ctx, party) }); err != nil {
 		return policy.Party{}, fmt.Errorf("put partner %s: %w", id, err)
 	}
 	g.log.InfoContext(ctx, rule, "partner", id, "reason", reason, "by", p.KeyID)
@@ -326,7 +326,7 @@ func (g *Gate) SetTrust(ctx context.Context, p entente.Principal, id string, wei
 		err = entente.Errorf(entente.EINVALID, "partner %s: %v", id, err)
 		return policy.Party{}, joinAudit(err, g.AuditAdmin(ctx, p, "partner.trust", id, "", err))
 	}
-	if err := g.ps.PutParty(ctx, party); err != nil {
+	if err := g.policyWrite(func() error { return g.ps.PutParty(ctx, party) }); err != nil {
 		return policy.Party{}, fmt.Errorf("put partner %s: %w", id, err)
 	}
 	detail := "weight default"

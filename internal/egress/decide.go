@@ -99,7 +99,9 @@ func (g *Gate) gatePage(ctx context.Context, t *terms, c entente.Collection, pag
 	// What the node no longer acts on (retracted, from a quarantined
 	// partner) is not passed on; retractions follow what the partner
 	// received, naming only that.
-	wh, err := g.withheld(ctx)
+	// Under the version of the terms the request's own terms were read
+	// under: one read of the version per request, not three per page.
+	wh, err := g.withheldAt(ctx, t.version)
 	if err != nil {
 		return entente.Page{}, fmt.Errorf("policy gate: %w", err)
 	}
@@ -113,7 +115,7 @@ func (g *Gate) gatePage(ctx context.Context, t *terms, c entente.Collection, pag
 	}
 	pg := &policy.Gate{Self: t.self}
 	if len(victims) > 0 {
-		if pg.CountryOf, err = g.directory(ctx, t.self, victims); err != nil {
+		if pg.CountryOf, err = g.directory(ctx, t.version, t.self, victims); err != nil {
 			return entente.Page{}, fmt.Errorf("policy gate: %w", err)
 		}
 	}

@@ -48,6 +48,9 @@ type Gate struct {
 
 	marks markingCache
 	arts  artifacts
+	// termsC keeps the partners' terms under the terms in force
+	// (termscache.go).
+	termsC termsCache
 
 	// whMu guards wh, the withheld set (withheld.go).
 	whMu sync.Mutex

@@ -45,6 +45,7 @@ func (g *Gate) TermsChanged(ctx context.Context, why string) error {
 	if _, err := rand.Read(b[:]); err != nil {
 		return fmt.Errorf("new terms version: %w", err)
 	}
+	g.termsC.changed()
 	g.arts.dropAll()
 	g.marks.forget()
 	g.retracted.forget()
@@ -82,16 +83,23 @@ func (g *Gate) selfParty(ctx context.Context) (policy.Party, error) {
 // terms is what the gate applies to one partner audience: read once per
 // request, whatever number of pages it gates.
 type terms struct {
+	// version is the version of the terms in force read at the start of
+	// the request: the withheld set and the partners' countries of every
+	// page it gates are those of this version (or a later one), as its
+	// agreement is.
+	version   string
 	p         entente.Principal
 	self      policy.Party
 	partner   policy.Party
 	agreement *policy.Agreement // nil when the partner has none
 }
 
-// partnerTerms reads the terms of partner principal p's request: the
+// partnerTerms returns the terms of partner principal p's request: the
 // node's party, the partner's, and its agreement. A partner the node has
 // not described is known by its identity id only: with no country, it
-// receives nothing that carries a residency marking.
+// receives nothing that carries a residency marking. The partner's party
+// and agreement come from the cache while the terms in force are those
+// it read them under (termscache.go), else from the store.
 func (g *Gate) partnerTerms(ctx context.Context, p entente.Principal) (*terms, error) {
 	if g.ps == nil {
 		return nil, fmt.Errorf("policy gate: the store %T keeps no sharing policy", g.st)
@@ -101,27 +109,56 @@ func (g *Gate) partnerTerms(ctx context.Context, p entente.Principal) (*terms, e
 	if t.self, err = g.selfParty(ctx); err != nil {
 		return nil, fmt.Errorf("policy gate: %w", err)
 	}
-	party, err := g.ps.Party(ctx, p.Org)
+	// The version is read before the terms: what is read after it is
+	// never older than it.
+	v, err := g.termsVersion(ctx)
 	if err != nil {
-		if entente.ErrorCode(err) != entente.ENOTFOUND {
-			return nil, fmt.Errorf("policy gate: read partner %s: %w", p.Org, err)
-		}
-		party = policy.Party{ID: p.Org}
+		return nil, fmt.Errorf("policy gate: %w", err)
 	}
-	t.partner = party
-	a, err := g.ps.Agreement(ctx, p.Org)
+	t.version = v
+	e, ok, gen, cacheable := g.termsC.lookup(p.Org, v)
+	if !ok {
+		if e, err = g.readPartnerTerms(ctx, p.Org); err != nil {
+			return nil, err
+		}
+		if cacheable {
+			e.version, e.gen = v, gen
+			g.termsC.put(p.Org, e)
+		}
+	}
+	t.partner = e.partner
+	if e.agreement != nil {
+		a := *e.agreement // each request its own copy
+		t.agreement = &a
+	}
+	return t, nil
+}
+
+// readPartnerTerms reads partner org's party and agreement from the
+// store.
+func (g *Gate) readPartnerTerms(ctx context.Context, org string) (cachedTerms, error) {
+	var e cachedTerms
+	party, err := g.ps.Party(ctx, org)
 	if err != nil {
 		if entente.ErrorCode(err) != entente.ENOTFOUND {
-			return nil, fmt.Errorf("policy gate: read agreement with %s: %w", p.Org, err)
+			return e, fmt.Errorf("policy gate: read partner %s: %w", org, err)
 		}
-		return t, nil
+		party = policy.Party{ID: org}
+	}
+	e.partner = party
+	a, err := g.ps.Agreement(ctx, org)
+	if err != nil {
+		if entente.ErrorCode(err) != entente.ENOTFOUND {
+			return e, fmt.Errorf("policy gate: read agreement with %s: %w", org, err)
+		}
+		return e, nil
 	}
 	// The party on record is authoritative for the partner's country.
 	if party.Country != "" {
 		a.Partner = party
 	}
-	t.agreement = &a
-	return t, nil
+	e.agreement = &a
+	return e, nil
 }
 
 // defaultTLP is the TLP of a collection's objects that carry none: its
@@ -244,14 +281,10 @@ func upperUUID(id string) string {
 }
 
 // partyCountries maps every partner the node knows to its country, read
-// once under the terms in force: every change of a partner changes the
+// once under the terms in force (of version v, read before): every change of a partner changes the
 // terms (TermsChanged, which also forgets it), and the sightings of every
 // push page to a partner, redacted to their victims' countries, need it.
-func (g *Gate) partyCountries(ctx context.Context) (map[string]string, error) {
-	v, err := g.termsVersion(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (g *Gate) partyCountries(ctx context.Context, v string) (map[string]string, error) {
 	g.dirMu.Lock()
 	if g.dir != nil && g.dirVersion == v {
 		m := g.dir
@@ -275,9 +308,9 @@ func (g *Gate) partyCountries(ctx context.Context) (map[string]string, error) {
 
 // directory returns the countries of the organisations and locations that
 // sightings' victims refer to: the node's own, the partners', and the
-// location objects the node holds.
-func (g *Gate) directory(ctx context.Context, self policy.Party, refs []string) (func(string) (string, bool), error) {
-	known, err := g.partyCountries(ctx)
+// location objects the node holds, under the terms of version v.
+func (g *Gate) directory(ctx context.Context, v string, self policy.Party, refs []string) (func(string) (string, bool), error) {
+	known, err := g.partyCountries(ctx, v)
 	if err != nil {
 		return nil, err
 	}

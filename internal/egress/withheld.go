@@ -65,6 +65,14 @@ func (g *Gate) withheld(ctx context.Context) (*withheldSet, error) {
 	if err != nil {
 		return nil, err
 	}
+	return g.withheldAt(ctx, v)
+}
+
+// withheldAt is withheld under the terms of version v, read before.
+func (g *Gate) withheldAt(ctx context.Context, v string) (*withheldSet, error) {
+	if g.ps == nil {
+		return nil, nil
+	}
 	g.whMu.Lock()
 	defer g.whMu.Unlock()
 	if g.wh != nil && g.wh.version == v {

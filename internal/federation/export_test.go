@@ -16,3 +16,19 @@ func SetLazyPushDelay(s *Service, d time.Duration) {
 	s.laterDelay = d
 	s.mu.Unlock()
 }
+
+// SetPeerCacheTTL sets how long s's immediate pushes use a peer record
+// read before (see pushPeer).
+func SetPeerCacheTTL(s *Service, d time.Duration) {
+	s.mu.Lock()
+	s.peerTTL = d
+	s.mu.Unlock()
+}
+
+// SetLazyPushQuiet sets how long after an immediate push s's later
+// pushes keep waiting, and for how long at most (see lazyPushQuiet).
+func SetLazyPushQuiet(s *Service, quiet, most time.Duration) {
+	s.mu.Lock()
+	s.laterQuiet, s.laterMax = quiet, most
+	s.mu.Unlock()
+}

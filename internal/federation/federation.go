@@ -157,8 +157,12 @@ type Service struct {
 	// pushes started (immediate or periodic).
 	later      map[string]uint64
 	pushStarts map[string]uint64
-	// laterDelay replaces lazyPushDelay (tests).
-	laterDelay time.Duration
+	// laterDelay, laterQuiet and laterMax replace lazyPushDelay,
+	// lazyPushQuiet and lazyPushMax (tests).
+	laterDelay, laterQuiet, laterMax time.Duration
+	// lastUrgent is when Stored last asked for pushes (see
+	// lazyPushQuiet).
+	lastUrgent time.Time
 	// termsGen counts the changes of peers, partners and agreements made
 	// through this node (TermsChanged); pushedGen is, per peer, termsGen
 	// when its last push ran to the end without error (see idlePush).
@@ -169,6 +173,11 @@ type Service struct {
 	// immediate push): RunPeerSync syncs the record it listed unless it
 	// changed since (see syncListed).
 	peerGen map[string]uint64
+	// pushPeers caches, per peer, the record an immediate push read (see
+	// pushPeer).
+	pushPeers map[string]cachedPeer
+	// peerTTL replaces peerCacheTTL (tests).
+	peerTTL time.Duration
 	// keyAudited is when a peer's presenting a given key (peer id and
 	// fingerprint) was last audited.
 	keyAudited map[[2]string]time.Time

@@ -258,3 +258,75 @@ func (c *growingCollection) release(_ context.Context, _ entente.Principal, _, _
 	}
 	return page, nil
 }
+
+// TestStoredLaterYieldsToImmediate: a later push (evidence) waits while
+// the node keeps pushing what is needed at once (for other peers here),
+// and goes once those pause; under immediate pushes that never pause it
+// goes at the bound.
+func TestStoredLaterYieldsToImmediate(t *testing.T) {
+	mp := &countingPeers{memPeers: &memPeers{peers: map[string]federation.Peer{}}}
+	coll := &growingCollection{prefix: "x-entente-alert--"}
+	var pushes atomic.Int64
+	var fail atomic.Bool
+	svc := federation.New(federation.Config{
+		Peers:   mp,
+		Release: coll.release,
+		Receive: noReceiver{},
+		Dial:    func(federation.Peer) federation.Remote { return acceptAll{pushes: &pushes, fail: &fail} },
+		Collection: func(_ context.Context, id string) (entente.Collection, error) {
+			return entente.Collection{ID: id}, nil
+		},
+		Org: "identity--00000000-0000-4000-8000-000000000001",
+	})
+	defer svc.Close()
+	const (
+		delay = 100 * time.Millisecond
+		quiet = 300 * time.Millisecond
+		most  = 1500 * time.Millisecond
+	)
+	federation.SetLazyPushDelay(svc, delay)
+	federation.SetLazyPushQuiet(svc, quiet, most)
+	admin := entente.Principal{KeyID: "admin", Role: entente.RoleAdmin}
+	ctx := t.Context()
+	if _, err := svc.AddPeer(ctx, admin, federation.Peer{ID: "member", APIRoot: "https://peer.example/api1/", Collection: "remote",
+		LocalCollection: "c", Direction: federation.DirectionPush, Org: "identity--00000000-0000-4000-8000-000000000002"}); err != nil {
+		t.Fatal(err)
+	}
+	// urgent stores what is needed at once in another collection (no
+	// push peer of "c" is kicked) every 20 ms for d.
+	urgent := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			svc.Stored(ctx, "other", []string{"sighting"})
+		}
+	}
+	for _, tc := range []struct {
+		name       string
+		busy       time.Duration
+		minW, maxW time.Duration // when the later push may end, after it was asked for
+	}{
+		// Generous upper bounds for a loaded machine; the bound's stays
+		// below the end of its immediate pushes.
+		{"pause", 800 * time.Millisecond, 800 * time.Millisecond, 800*time.Millisecond + quiet + 1500*time.Millisecond},
+		{"bound", 4 * time.Second, most, 3200 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := pushes.Load()
+			coll.add(int(n) + 1)
+			start := time.Now()
+			svc.StoredLater(ctx, "c", []string{"x-entente-alert"})
+			done := make(chan time.Duration, 1)
+			go func() {
+				for pushes.Load() == n {
+					time.Sleep(time.Millisecond)
+				}
+				done <- time.Since(start)
+			}()
+			urgent(tc.busy)
+			took := <-done
+			if took < tc.minW || took > tc.maxW {
+				t.Errorf("the later push went %s after it was asked for, want within [%s, %s]", took, tc.minW, tc.maxW)
+			}
+			time.Sleep(quiet)
+		})
+	}
+}

@@ -271,9 +271,11 @@ func (s *Service) push(ctx context.Context, peer Peer, r Remote, cp *syncCheckpo
 			}
 			s.pushProgress(peer.ID, cp.Push)
 			b, _ := json.Marshal(cp)
-			if err := s.recordPeer(ctx, peer.ID, b, s.now(), "", false); err != nil {
+			at := s.now()
+			if err := s.recordPeer(ctx, peer.ID, b, at, "", false); err != nil {
 				return fmt.Errorf("save checkpoint of peer %s: %w", peer.ID, err)
 			}
+			s.pushRecorded(peer.ID, b, at, "")
 		}
 		if !page.More {
 			return nil
