@@ -32,8 +32,23 @@ func (g *Gate) gatePage(ctx context.Context, t *terms, c entente.Collection, pag
 	// is written at an index ≤ i, after it is read, unless redaction
 	// adds objects, and then the entries move to a new array first.
 	out.Entries = page.Entries[:0]
+	// Every page is gated under the terms in force when it is gated:
+	// one read of their version, and the request's terms read again
+	// (from the cache, termscache.go) if they changed since it started,
+	// so a retraction, a quarantine or a narrowed or deleted agreement
+	// holds from the next page of a request already running (a push, a
+	// pipelined read, an export). t is shared by the parts of a
+	// pipelined read: the fresh terms are this page's own.
+	v, err := g.termsVersion(ctx)
+	if err != nil {
+		return entente.Page{}, fmt.Errorf("policy gate: %w", err)
+	}
+	if v != t.version {
+		if t, err = g.partnerTerms(ctx, t.p); err != nil {
+			return entente.Page{}, err
+		}
+	}
 	partner, agreement := t.partner, t.agreement
-	var err error
 	metas := make([]gateMeta, len(page.Entries))
 	okMeta := make([]bool, len(page.Entries))
 	ids := make([]string, 0, len(page.Entries))
@@ -99,8 +114,8 @@ func (g *Gate) gatePage(ctx context.Context, t *terms, c entente.Collection, pag
 	// What the node no longer acts on (retracted, from a quarantined
 	// partner) is not passed on; retractions follow what the partner
 	// received, naming only that.
-	// Under the version of the terms the request's own terms were read
-	// under: one read of the version per request, not three per page.
+	// Under the version of the terms this page is gated under (above):
+	// one read of the version per page, not three.
 	wh, err := g.withheldAt(ctx, t.version)
 	if err != nil {
 		return entente.Page{}, fmt.Errorf("policy gate: %w", err)

@@ -83,10 +83,11 @@ func (g *Gate) selfParty(ctx context.Context) (policy.Party, error) {
 // terms is what the gate applies to one partner audience: read once per
 // request, whatever number of pages it gates.
 type terms struct {
-	// version is the version of the terms in force read at the start of
-	// the request: the withheld set and the partners' countries of every
-	// page it gates are those of this version (or a later one), as its
-	// agreement is.
+	// version is the version of the terms in force these were read
+	// under. Each page is gated under the version read when it is gated
+	// (gatePage reads the terms again when it moved): its withheld set,
+	// partners' countries and agreement are those of that version or a
+	// later one.
 	version   string
 	p         entente.Principal
 	self      policy.Party

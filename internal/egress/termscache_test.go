@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/audit"
 	"github.com/entente-cti/entente/internal/policy"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/store/sqlite"
@@ -196,5 +197,41 @@ func TestPartnerTermsNotCachedDuringWrite(t *testing.T) {
 	// one after it each read the terms.
 	if hits, misses := f.g.TermsCacheStats(); hits != 0 || misses != 3 {
 		t.Errorf("terms cache: %d hits, %d misses; want 0 and 3", hits, misses)
+	}
+}
+
+// TestPageGatedUnderTermsInForce: a request's terms are read when it
+// starts, and each of its pages is gated under the terms in force when
+// the page is: a page gated after the agreement was narrowed (a later
+// page of a push, a pipelined read or an export already running)
+// releases nothing the narrowed agreement forbids.
+func TestPageGatedUnderTermsInForce(t *testing.T) {
+	f := newTermsFixture(t)
+	ctx := context.Background()
+	terms, err := f.g.partnerTerms(ctx, f.partner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := f.st.QueryObjects(ctx, entente.ObjectQuery{Collection: f.coll})
+	if err != nil || len(page.Entries) != 1 {
+		t.Fatalf("query: %d entries, %v", len(page.Entries), err)
+	}
+	gate := func() int {
+		t.Helper()
+		p := page
+		p.Entries = append([]entente.ObjectEntry(nil), page.Entries...)
+		sink := audit.Release{Time: time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC), Actor: f.partner.KeyID, Partner: termsPartner, Detail: "test"}
+		out, err := f.g.gatePage(ctx, terms, entente.Collection{ID: f.coll, DefaultMarking: stix.TLPGreen.MarkingID()}, p, false, &sink, "test", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(out.Entries)
+	}
+	if n := gate(); n != 1 {
+		t.Fatalf("a page under a GREEN agreement released %d objects, want 1", n)
+	}
+	f.agree(t, f.g, stix.TLPClear) // while the request runs
+	if n := gate(); n != 0 {
+		t.Errorf("a page gated after the agreement was narrowed to CLEAR, under the request's first terms, released %d GREEN objects", n)
 	}
 }
