@@ -281,7 +281,7 @@ func TestStoredLaterYieldsToImmediate(t *testing.T) {
 	defer svc.Close()
 	const (
 		delay = 100 * time.Millisecond
-		quiet = 300 * time.Millisecond
+		quiet = 200 * time.Millisecond
 		most  = 1500 * time.Millisecond
 	)
 	federation.SetLazyPushDelay(svc, delay)
@@ -293,9 +293,9 @@ func TestStoredLaterYieldsToImmediate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// urgent stores what is needed at once in another collection (no
-	// push peer of "c" is kicked) every 20 ms for d.
+	// push peer of "c" is kicked) every 50 ms for d.
 	urgent := func(d time.Duration) {
-		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 			svc.Stored(ctx, "other", []string{"sighting"})
 		}
 	}
@@ -304,10 +304,8 @@ func TestStoredLaterYieldsToImmediate(t *testing.T) {
 		busy       time.Duration
 		minW, maxW time.Duration // when the later push may end, after it was asked for
 	}{
-		// Generous upper bounds for a loaded machine; the bound's stays
-		// below the end of its immediate pushes.
-		{"pause", 800 * time.Millisecond, 800 * time.Millisecond, 800*time.Millisecond + quiet + 1500*time.Millisecond},
-		{"bound", 4 * time.Second, most, 3200 * time.Millisecond},
+		{"pause", 600 * time.Millisecond, 600 * time.Millisecond, 600*time.Millisecond + quiet + 700*time.Millisecond},
+		{"bound", 2500 * time.Millisecond, most, 2400 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := pushes.Load()
