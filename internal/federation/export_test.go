@@ -24,11 +24,3 @@ func SetPeerCacheTTL(s *Service, d time.Duration) {
 	s.peerTTL = d
 	s.mu.Unlock()
 }
-
-// SetLazyPushQuiet sets how long after an immediate push s's later
-// pushes keep waiting, and for how long at most (see lazyPushQuiet).
-func SetLazyPushQuiet(s *Service, quiet, most time.Duration) {
-	s.mu.Lock()
-	s.laterQuiet, s.laterMax = quiet, most
-	s.mu.Unlock()
-}

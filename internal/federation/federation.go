@@ -157,12 +157,8 @@ type Service struct {
 	// pushes started (immediate or periodic).
 	later      map[string]uint64
 	pushStarts map[string]uint64
-	// laterDelay, laterQuiet and laterMax replace lazyPushDelay,
-	// lazyPushQuiet and lazyPushMax (tests).
-	laterDelay, laterQuiet, laterMax time.Duration
-	// lastUrgent is when Stored last asked for pushes (see
-	// lazyPushQuiet).
-	lastUrgent time.Time
+	// laterDelay replaces lazyPushDelay (tests).
+	laterDelay time.Duration
 	// termsGen counts the changes of peers, partners and agreements made
 	// through this node (TermsChanged); pushedGen is, per peer, termsGen
 	// when its last push ran to the end without error (see idlePush).

@@ -109,11 +109,6 @@ func (s *Service) pushTargets(ctx context.Context) ([]pushTarget, error) {
 // collection (an id) whose agreement covers it and one of types, after
 // objects of those types were stored there. It never blocks on a peer.
 func (s *Service) Stored(ctx context.Context, collection string, types []string) {
-	if len(types) > 0 {
-		s.mu.Lock()
-		s.lastUrgent = time.Now()
-		s.mu.Unlock()
-	}
 	s.stored(ctx, collection, types, s.kickPush)
 }
 
@@ -141,28 +136,13 @@ func (s *Service) stored(ctx context.Context, collection string, types []string,
 	}
 }
 
-// lazyPushDelay is how long an addition that no receiver needs at once
-// (see StoredLater) waits for the next push to its peers, at least.
+// lazyPushDelay is how long, at most, an addition that no receiver needs
+// at once (see StoredLater) waits for the next push to its peers.
 const lazyPushDelay = 2 * time.Second
-
-// lazyPushQuiet and lazyPushMax: past lazyPushDelay, a later push waits
-// on while the node started pushes of what is needed at once
-// (Stored) within the last lazyPushQuiet, up to lazyPushMax after it was
-// asked for. In an outbreak's last burst a CERT's CPU (a share of a core
-// among hundreds of node processes in the WAN drill) goes first to the
-// sightings and new alerts that raise and spread alerts, and a member's
-// connection is not taken by a push of evidence when a new alert comes;
-// a push started meanwhile for the peer sends what waited, and the later
-// push is not made.
-const (
-	lazyPushQuiet = 500 * time.Millisecond
-	lazyPushMax   = 10 * time.Second
-)
 
 // StoredLater is Stored for objects no peer needs at once (an alert whose
 // evidence grew, its tier and state unchanged): each peer's push starts
-// after lazyPushDelay, when the node's immediate pushes pause (at most
-// lazyPushMax after), unless one starts sooner (for something else),
+// within lazyPushDelay, unless one starts sooner (for something else),
 // which sends them too. A burst of such additions (a CERT's alerts
 // updated at every sighting of an outbreak's last hour) costs each peer
 // one push per delay, not one or two per addition, and leaves the node's
@@ -171,10 +151,9 @@ func (s *Service) StoredLater(ctx context.Context, collection string, types []st
 	s.stored(ctx, collection, types, s.kickPushLater)
 }
 
-// kickPushLater starts a push to peer after lazyPushDelay, once the
-// node's pushes of what is needed at once pause (within lazyPushMax),
-// unless a push of peer starts before (it sends what was stored too) or
-// one is scheduled already.
+// kickPushLater starts a push to peer within lazyPushDelay, unless a
+// push of peer starts before (it sends what was stored too) or one is
+// scheduled already.
 func (s *Service) kickPushLater(peer string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -190,20 +169,8 @@ func (s *Service) kickPushLater(peer string) {
 	gen := s.pushStarts[peer]
 	s.later[peer] = gen
 	delay := cmp.Or(s.laterDelay, lazyPushDelay)
-	quiet, most := cmp.Or(s.laterQuiet, lazyPushQuiet), cmp.Or(s.laterMax, lazyPushMax)
-	asked := time.Now()
 	s.bg.Go(func() {
 		running := s.sleep(delay)
-		// What is needed at once goes first (see lazyPushQuiet).
-		for running {
-			s.mu.Lock()
-			busy := time.Since(s.lastUrgent) < quiet && s.pushStarts[peer] == gen
-			s.mu.Unlock()
-			if !busy || time.Since(asked) >= most {
-				break
-			}
-			running = s.sleep(quiet)
-		}
 		s.mu.Lock()
 		delete(s.later, peer)
 		// A push that started since read the collection after what
