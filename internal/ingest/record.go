@@ -2,12 +2,13 @@ package ingest
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/entente-cti/entente"
+	"github.com/google/uuid"
 )
 
 // recordCompact is the first byte of a status record in the compact
@@ -90,43 +91,19 @@ func appendFront(b []byte, prev, s string) []byte {
 
 // packUUID returns the 16 bytes of s when s is a UUID in canonical
 // lowercase form (8-4-4-4-12 hexadecimal digits), the only form that
-// unpackUUID gives back byte for byte.
+// unpackUUID gives back byte for byte (uuid.Parse also takes upper case,
+// and other forms at other lengths).
 func packUUID(s string) (u [16]byte, ok bool) {
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+	if len(s) != 36 || strings.ToLower(s) != s {
 		return u, false
 	}
-	var digits [32]byte
-	k := 0
-	for i := 0; i < 36; i++ {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			continue
-		}
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return u, false
-		}
-		digits[k] = c
-		k++
-	}
-	if _, err := hex.Decode(u[:], digits[:]); err != nil {
-		return u, false
-	}
-	return u, true
+	p, err := uuid.Parse(s)
+	return p, err == nil
 }
 
 // unpackUUID appends the canonical lowercase form of u to b.
 func unpackUUID(b []byte, u []byte) []byte {
-	var s [36]byte
-	hex.Encode(s[0:8], u[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], u[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], u[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], u[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:36], u[10:16])
-	return append(b, s[:]...)
+	return append(b, uuid.UUID(u).String()...)
 }
 
 // errRecord is what decodeRecord returns for bytes that are not a record.
