@@ -116,9 +116,9 @@ func (g *Gate) policyWrite(write func() error) error {
 	return write()
 }
 
-// TermsCacheStats reports the partner-terms lookups served from the
-// cache and read from the store (tests and metrics).
-func (g *Gate) TermsCacheStats() (hits, misses int) {
+// termsCacheStats reports the partner-terms lookups served from the
+// cache and read from the store (tests).
+func (g *Gate) termsCacheStats() (hits, misses int) {
 	g.termsC.mu.Lock()
 	defer g.termsC.mu.Unlock()
 	return g.termsC.hits, g.termsC.misses

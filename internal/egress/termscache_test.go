@@ -195,7 +195,7 @@ func TestPartnerTermsNotCachedDuringWrite(t *testing.T) {
 	}
 	// The first push (nothing cached), the one during the write and the
 	// one after it each read the terms.
-	if hits, misses := f.g.TermsCacheStats(); hits != 0 || misses != 3 {
+	if hits, misses := f.g.termsCacheStats(); hits != 0 || misses != 3 {
 		t.Errorf("terms cache: %d hits, %d misses; want 0 and 3", hits, misses)
 	}
 }
