@@ -27,7 +27,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	stopProfiles := startProfiles(os.Getenv)
 	code := Run(ctx, env, os.Args[1:])
+	stopProfiles()
 	stop()
 	os.Exit(code)
 }

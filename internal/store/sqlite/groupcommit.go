@@ -194,7 +194,12 @@ func (s *Store) writer() {
 	defer close(s.writerDone)
 	// The search index follows when the writer is idle (searchindex.go).
 	idle := time.NewTimer(searchIdle)
-	behind := true // a store opened may hold objects not yet indexed
+	if !s.idleSearch {
+		idle.Stop()
+	}
+	// A store opened may hold objects not yet indexed; a one-shot
+	// writer leaves them (and its own) to the next process.
+	behind := s.idleSearch
 	wait := searchIdle
 	s.searchAt = time.Now()
 	for {
@@ -255,8 +260,8 @@ func (s *Store) writer() {
 				close(r.done)
 			}
 		}
-		behind = true
-		if time.Since(s.searchAt) > searchMaxLag {
+		behind = s.idleSearch
+		if behind && time.Since(s.searchAt) > searchMaxLag {
 			// A constant load: the index keeps up a batch at a time.
 			behind = !s.indexSearchBatch()
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/store"
 )
 
 // TestOneShotWriterCache checks the one-shot writer's cache and that it
@@ -91,6 +92,93 @@ func TestOneShotWriterCache(t *testing.T) {
 			}
 			if n != len(objs) {
 				t.Errorf("%d objects stored, want %d", n, len(objs))
+			}
+		})
+	}
+}
+
+// TestOneShotWriterLeavesSearchIndex checks that a one-shot store's
+// writer does not index for search while it waits (the process exits
+// before a search could use it: an import paid for it with CPU it
+// needed), that a serving store's writer does, and that a search on the
+// one-shot store still finds what was stored (it brings the index up to
+// date first), as does the next serving store to open it.
+func TestOneShotWriterLeavesSearchIndex(t *testing.T) {
+	ctx := t.Context()
+	objs := make([]*stix.Object, 300)
+	for i := range objs {
+		o, err := stix.Decode(fmt.Appendf(nil, `{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-%012x","created":"2024-01-01T00:00:00.000Z","modified":"2024-01-01T00:00:00.000Z","name":"oneshotword %d","pattern":"[ipv4-addr:value = '10.2.%d.%d']","pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z"}`,
+			i, i, i>>8&255, i&255))
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs[i] = o
+	}
+	indexed := func(s *Store) int64 {
+		t.Helper()
+		var seq int64
+		if err := s.read.QueryRowContext(ctx, `SELECT seq FROM search_state WHERE id = 1`).Scan(&seq); err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
+	for _, tt := range []struct {
+		name    string
+		open    func(context.Context, string) (*Store, error)
+		indexed bool
+	}{
+		{"serve", Open, true},
+		{"one-shot", OpenOneShot, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := tt.open(ctx, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { s.Close() }()
+			if err := s.CreateCollection(ctx, entente.Collection{ID: "intel", Title: "Intel", Created: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.AddObjects(ctx, "intel", objs); err != nil {
+				t.Fatal(err)
+			}
+			// Idle for several times searchIdle.
+			deadline := time.Now().Add(4 * searchIdle)
+			for time.Now().Before(deadline) && indexed(s) == 0 {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if got := indexed(s) > 0; got != tt.indexed {
+				t.Fatalf("indexed while idle: %v, want %v", got, tt.indexed)
+			}
+			if !tt.indexed {
+				// The next store to open it indexes when idle.
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if s, err = Open(ctx, dir); err != nil {
+					t.Fatal(err)
+				}
+				deadline := time.Now().Add(10 * searchIdle)
+				for time.Now().Before(deadline) && indexed(s) == 0 {
+					time.Sleep(20 * time.Millisecond)
+				}
+				if indexed(s) == 0 {
+					t.Fatal("the serving store opened after the one-shot one did not index what it stored")
+				}
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if s, err = OpenOneShot(ctx, dir); err != nil {
+					t.Fatal(err)
+				}
+			}
+			page, err := s.SearchObjects(ctx, store.SearchQuery{Text: "oneshotword", Limit: 500})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Hits) != len(objs) {
+				t.Errorf("search found %d objects, want %d", len(page.Hits), len(objs))
 			}
 		})
 	}

@@ -80,6 +80,9 @@ type Store struct {
 	// searchAt is when the writer last indexed for search (searchindex.go);
 	// only the writer goroutine uses it.
 	searchAt time.Time
+	// idleSearch says the writer indexes for search when idle and under
+	// a constant load (not in a one-shot process: OpenOneShot).
+	idleSearch bool
 
 	// orderMu makes deciding a call's date_added and queueing it one
 	// step; lastAdded is the greatest date_added decided so far.
@@ -110,6 +113,13 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 // them was a page fault costing about 15 µs (ATT&CK Enterprise: some
 // 24,000 faults). A transaction still never spills mid-way (cache_spill
 // keeps the serving writer's threshold), so what it writes is the same.
+// Nor does its writer index for search while it waits for the next
+// addition (searchindex.go): the process exits before the index could
+// serve a search, and a bulk import paid for every object it indexed so
+// with CPU the import needed (an import of the shared feeds indexed
+// 38,000 of its 773,000 objects so, for 1.3 CPU-s). What it stores is
+// indexed by the next process that opens the store (a serving node's
+// writer when idle, or any search, see catchUpSearch).
 func OpenOneShot(ctx context.Context, dir string) (*Store, error) {
 	return open(ctx, dir, defaultWAL, oneShotWriter)
 }
@@ -135,13 +145,22 @@ func OpenOneShot(ctx context.Context, dir string) (*Store, error) {
 // the writer re-prepared its statements after every commit (~10 % of the
 // drill's CPU).
 var (
-	serveWriter   = []string{"cache_size(-262144)", "foreign_keys(0)"}
-	oneShotWriter = []string{"cache_size(-16384)", "cache_spill(-262144)", "foreign_keys(0)"}
+	serveWriter   = writerConfig{pragmas: []string{"cache_size(-262144)", "foreign_keys(0)"}, idleSearch: true}
+	oneShotWriter = writerConfig{pragmas: []string{"cache_size(-16384)", "cache_spill(-262144)", "foreign_keys(0)"}}
 )
 
-// open is Open with the bounds of the write-ahead logs and the writer
-// connection's cache settings.
-func open(ctx context.Context, dir string, walOpts walOptions, writer []string) (*Store, error) {
+// writerConfig is how a store's writer works: its connection's pragmas,
+// and whether it indexes for search when idle and under a constant load
+// (searchindex.go); without, only a search (catchUpSearch, IndexSearch)
+// brings the index up to date.
+type writerConfig struct {
+	pragmas    []string
+	idleSearch bool
+}
+
+// open is Open with the bounds of the write-ahead logs and the writer's
+// settings.
+func open(ctx context.Context, dir string, walOpts walOptions, writer writerConfig) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open sqlite store: create data directory: %w", err)
 	}
@@ -150,7 +169,7 @@ func open(ctx context.Context, dir string, walOpts walOptions, writer []string) 
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	dsn := func(extra ...string) string { return dsnOf(path, extra...) }
-	write, err := sql.Open("sqlite", dsn(writer...))
+	write, err := sql.Open("sqlite", dsn(writer.pragmas...))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
@@ -158,7 +177,8 @@ func open(ctx context.Context, dir string, walOpts walOptions, writer []string) 
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
-	s := &Store{path: path, write: write, w: newWriterStmts(), r: newReaderStmts(), maxAhead: maxSubmittedAhead, lingerObjects: lingerObjects}
+	s := &Store{path: path, write: write, w: newWriterStmts(), r: newReaderStmts(), maxAhead: maxSubmittedAhead, lingerObjects: lingerObjects,
+		idleSearch: writer.idleSearch}
 	if err := s.migrate(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
