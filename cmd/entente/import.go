@@ -119,7 +119,9 @@ func cmdImport(ctx context.Context, env *Env, args []string) error {
 	var sum importSummary
 	// The inputs are read while what they settled is stored: every
 	// object but the indicators after each input, the indicators, with
-	// the sources of every input merged, after the last.
+	// the sources of every input merged, after the last, rendered a batch
+	// at a time (each stored while the next is rendered, and none held
+	// twice, as struct and as JSON, beyond its batch).
 	objs := func(yield func([]json.RawMessage) bool) {
 		stopped := false
 		settled := func() {
@@ -137,9 +139,10 @@ func cmdImport(ctx context.Context, env *Env, args []string) error {
 				sum.fileErrors = append(sum.fileErrors, err.Error())
 			}
 		}
-		if !stopped {
-			if rest := im.Objects(); len(rest) > 0 {
-				yield(rest)
+		for !stopped {
+			rest := im.TakeObjects(node.ImportBatch)
+			if len(rest) == 0 || !yield(rest) {
+				return
 			}
 		}
 	}

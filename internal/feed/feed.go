@@ -234,8 +234,9 @@ type Importer struct {
 	order  []string
 	events map[string]bool
 	serial uint64
-	// settled is how much of order TakeSettled has gone through.
-	settled int
+	// settled is how much of order TakeSettled has gone through, taken
+	// how much TakeObjects has (its ids there are "").
+	settled, taken int
 }
 
 // NewImporter returns an empty Importer.
@@ -298,8 +299,8 @@ func (im *Importer) Import(r io.Reader, name string, opts Options) (Result, erro
 // [Importer.TakeSettled]), indicators with all their sources merged, in
 // the order first seen.
 func (im *Importer) Objects() []json.RawMessage {
-	out := make([]json.RawMessage, 0, len(im.order))
-	for _, id := range im.order {
+	out := make([]json.RawMessage, 0, len(im.order)-im.taken)
+	for _, id := range im.order[im.taken:] {
 		if in, ok := im.ind[id]; ok {
 			out = append(out, in.marshal())
 			continue
@@ -308,6 +309,36 @@ func (im *Importer) Objects() []json.RawMessage {
 			out = append(out, raw)
 		}
 	}
+	return out
+}
+
+// TakeObjects returns, at most n at a time, the objects [Importer.Objects]
+// would return, in its order, and forgets them, so that what an import of
+// many inputs holds at its end (the indicators, with every source merged)
+// can be handed on in batches, each rendered as it goes, rather than all
+// rendered at once beside all of them still held. It returns nil once
+// every object was taken. Call it only after the last input: an input
+// imported after it may produce again an indicator it took.
+func (im *Importer) TakeObjects(n int) []json.RawMessage {
+	var out []json.RawMessage
+	for im.taken < len(im.order) && len(out) < n {
+		id := im.order[im.taken]
+		im.order[im.taken] = ""
+		im.taken++
+		if in, ok := im.ind[id]; ok {
+			if out == nil {
+				out = make([]json.RawMessage, 0, min(n, len(im.order)-im.taken+1))
+			}
+			out = append(out, in.marshal())
+			delete(im.ind, id)
+			continue
+		}
+		if raw := im.other[id]; raw != nil { // nil: taken by TakeSettled
+			out = append(out, raw)
+			im.other[id] = nil
+		}
+	}
+	im.settled = max(im.settled, im.taken)
 	return out
 }
 
@@ -321,7 +352,7 @@ func (im *Importer) Objects() []json.RawMessage {
 // indicators, merged, once the last input is read.
 func (im *Importer) TakeSettled() []json.RawMessage {
 	var out []json.RawMessage
-	for _, id := range im.order[im.settled:] {
+	for _, id := range im.order[max(im.settled, im.taken):] {
 		if raw := im.other[id]; raw != nil {
 			out = append(out, raw)
 			im.other[id] = nil
@@ -334,7 +365,7 @@ func (im *Importer) TakeSettled() []json.RawMessage {
 // Each calls fn with every object imported so far, as [Importer.Objects]
 // orders them, and stops at fn's first error.
 func (im *Importer) Each(fn func(raw json.RawMessage) error) error {
-	for _, id := range im.order {
+	for _, id := range im.order[im.taken:] {
 		var raw json.RawMessage
 		if in, ok := im.ind[id]; ok {
 			raw = in.marshal()

@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/netip"
 	"os"
@@ -394,3 +395,32 @@ func TestSCOIDMatchesStix(t *testing.T) {
 }
 
 func bytesReader(b []byte) *strings.Reader { return strings.NewReader(string(b)) }
+
+// TestIndicatorJSONEscapes checks that an indicator's JSON is
+// json.Marshal's where strings need escaping (quotes, control
+// characters, HTML-sensitive characters, non-ASCII, invalid UTF-8, the
+// line and paragraph separators) and with every optional property set,
+// unset or zero.
+func TestIndicatorJSONEscapes(t *testing.T) {
+	zero, high := 0, 85
+	for _, s := range []string{"", "plain", `a"b`, `back\slash`, "tab\there", "nl\n", "\x01\x1f\x7f",
+		"<script>&amp;</script>", "café", "日本", "\xff\xfe", "a\u2028b\u2029", "'quoted'"} {
+		for _, in := range []indicator{
+			{Type: "indicator", SpecVersion: "2.1", ID: "indicator--x", Pattern: s},
+			{Type: "indicator", SpecVersion: "2.1", ID: "indicator--x", Created: "2024-01-01T00:00:00Z", Modified: s,
+				CreatedByRef: s, Name: s, Description: s, IndicatorTypes: []string{s, "malicious-activity"}, Pattern: "[x]",
+				PatternType: "stix", PatternVersion: s, ValidFrom: s, ValidUntil: s, Confidence: &zero, Revoked: true,
+				Labels: []string{s}, ExternalRefs: []ExtRef{{SourceName: s}, {SourceName: "a", Description: s, URL: s, ExternalID: s}},
+				MarkingRefs: []string{s, s}, Warninglists: []string{s}, Country: s},
+			{Confidence: &high, Labels: []string{}, ExternalRefs: []ExtRef{}},
+		} {
+			want, err := json.Marshal(&in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := in.marshal(); !bytes.Equal(got, want) {
+				t.Errorf("%q:\nappendJSON   %s\njson.Marshal %s", s, got, want)
+			}
+		}
+	}
+}

@@ -35,7 +35,8 @@ func TestTakeSettledAllSharedData(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	whole, streamed := NewImporter(), NewImporter()
+	whole, streamed, taken := NewImporter(), NewImporter(), NewImporter()
+	var gotTaken []json.RawMessage
 	var got []json.RawMessage
 	takes := 0
 	for i, d := range data {
@@ -46,6 +47,10 @@ func TestTakeSettledAllSharedData(t *testing.T) {
 		if _, err := streamed.Import(bytes.NewReader(d), name, Options{Now: now}); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := taken.Import(bytes.NewReader(d), name, Options{Now: now}); err != nil {
+			t.Fatal(err)
+		}
+		gotTaken = append(gotTaken, taken.TakeSettled()...)
 		taken := streamed.TakeSettled()
 		if len(taken) > 0 {
 			takes++
@@ -65,7 +70,47 @@ func TestTakeSettledAllSharedData(t *testing.T) {
 		t.Fatalf("a second take returned %d objects", len(again))
 	}
 	got = append(got, streamed.Objects()...)
+	// Every indicator's JSON as json.Marshal writes it.
+	for id, in := range whole.ind {
+		want, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := in.marshal(); !bytes.Equal(got, want) {
+			t.Fatalf("indicator %s:\nappendJSON   %s\njson.Marshal %s", id, got, want)
+		}
+	}
 	want := whole.Objects()
+	// The rest taken in batches: the same objects, in the same order
+	// (the importer's order, as Objects gives it, after what TakeSettled
+	// gave), each once.
+	nsettled := len(gotTaken)
+	batches := 0
+	for {
+		b := taken.TakeObjects(50000)
+		if len(b) == 0 {
+			break
+		}
+		if len(b) > 50000 {
+			t.Fatalf("TakeObjects(50000) returned %d objects", len(b))
+		}
+		batches++
+		gotTaken = append(gotTaken, b...)
+	}
+	if batches < 2 {
+		t.Fatalf("the indicators came in %d batches", batches)
+	}
+	if len(gotTaken) != len(got) {
+		t.Fatalf("taken in batches: %d objects, streamed %d", len(gotTaken), len(got))
+	}
+	for i := range got {
+		if !bytes.Equal(gotTaken[i], got[i]) {
+			t.Fatalf("object %d (of %d settled) differs:\ntaken    %s\nstreamed %s", i, nsettled, gotTaken[i], got[i])
+		}
+	}
+	if n := len(taken.Objects()) + len(taken.TakeSettled()) + len(taken.TakeObjects(10)); n != 0 {
+		t.Fatalf("after every object was taken, %d more", n)
+	}
 	if takes < 10 {
 		t.Fatalf("only %d inputs settled objects", takes)
 	}
