@@ -251,9 +251,17 @@ func (s *Service) ImportStream(ctx context.Context, p entente.Principal, collect
 	}
 
 	// One goroutine runs batches and prepares and validates what it
-	// yields, the caller stores it: the two overlap.
+	// yields, the caller stores it: the two overlap. The store's writer
+	// is the slower of the two (it writes a batch in about twice the CPU
+	// that reading and decoding it takes), so the preparing goroutine
+	// waits for it with one batch ready (unbuffered: a second one ready
+	// would be a hundred thousand objects more in memory and no sooner
+	// stored), and decodes on all cores but one while the writer writes
+	// (every core while it waits for its first batch): on two cores,
+	// decoding on both took CPU from the writer, whose time is the
+	// import's.
 	ctx, cancel := context.WithCancel(ctx)
-	prepared := make(chan importBatch, 1)
+	prepared := make(chan importBatch)
 	defer func() {
 		cancel()
 		for range prepared { // wait for batches to stop
@@ -269,7 +277,11 @@ func (s *Service) ImportStream(ctx context.Context, p entente.Principal, collect
 		flush := func(final bool) bool {
 			for len(pending) >= ImportBatch || (final && len(pending) > 0) {
 				n := min(len(pending), ImportBatch)
-				b := s.prepareBatch(ctx, pending[:n], lookup, &counts)
+				workers := runtime.GOMAXPROCS(0)
+				if off > 0 {
+					workers = max(workers-1, 1)
+				}
+				b := s.prepareBatch(ctx, pending[:n], lookup, &counts, workers)
 				b.off = off
 				off += n
 				pending = slices.Clone(pending[n:])
@@ -329,13 +341,14 @@ type importBatch struct {
 	err      error
 }
 
-// prepareBatch decodes and validates objs, counts them into st, and
-// decides what to store as PrepareImport does, looking up stored
+// prepareBatch decodes and validates objs on workers goroutines, counts
+// them into st, and decides what to store as PrepareImport does, looking
+// up stored
 // versions with lookup (none when it is nil). A merged indicator is
 // validated again.
-func (s *Service) prepareBatch(ctx context.Context, objs []json.RawMessage, lookup Lookup, st *ImportStats) importBatch {
+func (s *Service) prepareBatch(ctx context.Context, objs []json.RawMessage, lookup Lookup, st *ImportStats, workers int) importBatch {
 	b := importBatch{n: len(objs)}
-	decoded, errs := decodeObjects(objs)
+	decoded, errs := decodeObjectsOn(objs, workers)
 	st.Objects += len(objs)
 	var ids []string
 	for i, o := range decoded {

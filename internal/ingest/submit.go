@@ -40,6 +40,11 @@ func validateObjects(objects []json.RawMessage) ([]*stix.Object, []entente.Statu
 // batches: decoded[i] is nil when objects[i] did not decode, errs[i] says
 // why objects[i] is not valid.
 func decodeObjects(objects []json.RawMessage) (decoded []*stix.Object, errs []error) {
+	return decodeObjectsOn(objects, runtime.GOMAXPROCS(0))
+}
+
+// decodeObjectsOn is decodeObjects on at most workers goroutines.
+func decodeObjectsOn(objects []json.RawMessage, workers int) (decoded []*stix.Object, errs []error) {
 	decoded = make([]*stix.Object, len(objects))
 	errs = make([]error, len(objects))
 	check := func(lo, hi int) {
@@ -51,7 +56,7 @@ func decodeObjects(objects []json.RawMessage) (decoded []*stix.Object, errs []er
 			decoded[i], errs[i] = o, err
 		}
 	}
-	if workers := runtime.GOMAXPROCS(0); len(objects) >= parallelValidation && workers > 1 {
+	if len(objects) >= parallelValidation && workers > 1 {
 		var wg sync.WaitGroup
 		chunk := (len(objects) + workers - 1) / workers
 		for lo := 0; lo < len(objects); lo += chunk {
