@@ -143,8 +143,13 @@ func TestOneShotWriterLeavesSearchIndex(t *testing.T) {
 			if _, err := s.AddObjects(ctx, "intel", objs); err != nil {
 				t.Fatal(err)
 			}
-			// Idle for several times searchIdle.
-			deadline := time.Now().Add(4 * searchIdle)
+			// Idle for several times searchIdle (a serving writer may
+			// take longer on a loaded machine: up to 20 s).
+			wait := 4 * searchIdle
+			if tt.indexed {
+				wait = 20 * time.Second
+			}
+			deadline := time.Now().Add(wait)
 			for time.Now().Before(deadline) && indexed(s) == 0 {
 				time.Sleep(20 * time.Millisecond)
 			}
@@ -159,7 +164,7 @@ func TestOneShotWriterLeavesSearchIndex(t *testing.T) {
 				if s, err = Open(ctx, dir); err != nil {
 					t.Fatal(err)
 				}
-				deadline := time.Now().Add(10 * searchIdle)
+				deadline := time.Now().Add(20 * time.Second)
 				for time.Now().Before(deadline) && indexed(s) == 0 {
 					time.Sleep(20 * time.Millisecond)
 				}
