@@ -81,7 +81,8 @@ func parseIPv6(b []byte) (a [16]byte, ok bool) {
 		var acc uint32
 		q := p // the end of the group's digits
 		if p+4 <= n {
-			v0, v1, v2, v3 := hexDigits[b[p]], hexDigits[b[p+1]], hexDigits[b[p+2]], hexDigits[b[p+3]]
+			g := b[p : p+4 : p+4]
+			v0, v1, v2, v3 := hexDigits[g[0]], hexDigits[g[1]], hexDigits[g[2]], hexDigits[g[3]]
 			if (v0|v1|v2|v3)&0x80 == 0 && (p+4 == n || b[p+4] == ':') {
 				acc, q = uint32(v0)<<12|uint32(v1)<<8|uint32(v2)<<4|uint32(v3), p+4
 			}

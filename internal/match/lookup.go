@@ -76,11 +76,13 @@ func (m *Matcher) match(o sensor.Obs) {
 	}
 }
 
-// prefetch touches the table slots that matching o will read, without
-// looking o up: touching the slots of many values one after the other
+// prefetch notes the table slots that matching o will read, without
+// looking o up, and appends what it parsed of o to m.pre; it reports
+// whether o was parsed as an address (matching then needs only m.pre).
+// Touching the slots of many values one after the other ([Matcher.touch])
 // lets their cache misses overlap, so that matching them afterwards finds
 // the slots in cache. It changes no result.
-func (m *Matcher) prefetch(o sensor.Obs) {
+func (m *Matcher) prefetch(o sensor.Obs) bool {
 	var p parsed
 	switch o.Kind {
 	case sensor.ObsIP, sensor.ObsAny, sensor.ObsHost:
@@ -88,14 +90,14 @@ func (m *Matcher) prefetch(o sensor.Obs) {
 		if o.Kind == sensor.ObsHost {
 			b = hostOnly(b)
 		}
+		// parseIPv6 refuses a value without a colon as fast as a
+		// search for one would.
 		if v, ok := parseIPv4(b); ok {
 			p.fam, p.v4 = 4, v
 			m.prefetch4(v)
-		} else if bytes.IndexByte(b, ':') >= 0 {
-			if a, ok := parseIPv6(b); ok && len(b) <= 64 {
-				p.fam, p.v6 = 6, a
-				m.prefetch6(&a)
-			}
+		} else if a, ok := parseIPv6(b); ok && len(b) <= 64 {
+			p.fam, p.v6 = 6, a
+			m.prefetch6(&a)
 		} else if o.Kind != sensor.ObsIP {
 			m.prefetchDomain(b)
 		}
@@ -103,6 +105,7 @@ func (m *Matcher) prefetch(o sensor.Obs) {
 		m.prefetchDomain(o.Value)
 	}
 	m.pre = append(m.pre, p)
+	return p.fam != 0
 }
 
 // parsed is the address that prefetch found in an observed value, so
@@ -260,21 +263,20 @@ func (m *Matcher) ip4(v uint32) {
 	}
 }
 
-// ip6 looks up an IPv6 address, or the IPv4 address it maps.
+// ip6 looks up an IPv6 address, or the IPv4 address it maps
+// (::ffff:a.b.c.d, tested on the bytes as netip.Addr.Unmap does).
 func (m *Matcher) ip6(raw [16]byte) {
-	a := netip.AddrFrom16(raw).Unmap()
-	if a.Is4() {
-		v := a.As4()
-		m.ip4(binary.BigEndian.Uint32(v[:]))
+	if binary.LittleEndian.Uint64(raw[:8]) == 0 && binary.LittleEndian.Uint32(raw[8:12]) == 0xffff0000 {
+		m.ip4(binary.BigEndian.Uint32(raw[12:]))
 		return
 	}
 	s := m.s
-	k := a.As16()
-	if r, ok := s.v6.getHashed(&k, hash16(&k)); ok {
-		m.emit(Ref(r), observable.IPv6, a.String(), a.String())
+	if r, ok := s.v6.getHashed(&raw, hash16(&raw)); ok {
+		a := netip.AddrFrom16(raw).String()
+		m.emit(Ref(r), observable.IPv6, a, a)
 	}
-	if s.mayNet6(binary.BigEndian.Uint32(k[:4])) {
-		m.nets(a)
+	if s.mayNet6(binary.BigEndian.Uint32(raw[:4])) {
+		m.nets(netip.AddrFrom16(raw))
 	}
 }
 

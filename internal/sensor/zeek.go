@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"time"
 )
@@ -116,6 +117,7 @@ func (p *zeekParser) Parse(line []byte, obs []Obs) ([]Obs, error) {
 	from := len(obs)
 	n := len(line)
 	pat := 0x0101010101010101 * uint64(p.sep)
+	setPat := 0x0101010101010101 * uint64(p.setSep)
 	col, i := 0, 0 // column col starts at line[i]
 	for ci, c := range p.columns {
 		// The columns before c's are stepped over eight bytes at a time:
@@ -128,11 +130,11 @@ func (p *zeekParser) Parse(line []byte, obs []Obs) ([]Obs, error) {
 			i = j + 1
 			col++
 		}
-		j := nextSep(line, i, pat)
+		j, set := fieldEnd(line, i, pat, setPat)
 		f := line[i:j]
 		k := c.kind
 		if len(f) > 0 && !bytes.Equal(f, p.unset) && !bytes.Equal(f, p.empty) {
-			if k == obsURI || k == ObsHost || !hasByte(f, p.setSep) {
+			if !set || k == obsURI || k == ObsHost {
 				obs = append(obs, Obs{Kind: k, Value: f})
 			} else {
 				for len(f) > 0 {
@@ -161,22 +163,31 @@ func (p *zeekParser) Parse(line []byte, obs []Obs) ([]Obs, error) {
 	return joinURL(obs, from), nil
 }
 
-// hasByte reports whether b holds c, eight bytes at a time (the values
-// searched are short: a call of bytes.IndexByte cost more).
-func hasByte(b []byte, c byte) bool {
-	pat := 0x0101010101010101 * uint64(c)
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		if sepMask(binary.LittleEndian.Uint64(b[i:])^pat) != 0 {
-			return true
+// fieldEnd returns the end of the field at b[i:] (the index of the first
+// separator from i, or len(b); pat: the separator in every byte) and
+// whether the field holds the set separator (setPat likewise), both found
+// in one pass eight bytes at a time: a call of bytes.IndexByte for each
+// cost more than the search.
+func fieldEnd(b []byte, i int, pat, setPat uint64) (int, bool) {
+	n := len(b)
+	var set uint64
+	for ; i+8 <= n; i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		s := sepMask(x ^ setPat)
+		if m := sepMask(x ^ pat); m != 0 {
+			// The set separators before the separator: the bytes below
+			// m's lowest bit.
+			return i + bits.TrailingZeros64(m)>>3, set|s&(m&-m-1) != 0
+		}
+		set |= s
+	}
+	sep, ss := byte(pat), byte(setPat)
+	for ; i < n && b[i] != sep; i++ {
+		if b[i] == ss {
+			set = 1
 		}
 	}
-	for ; i < len(b); i++ {
-		if b[i] == c {
-			return true
-		}
-	}
-	return false
+	return i, set != 0
 }
 
 func (p *zeekParser) Time(line []byte) (time.Time, bool) {
