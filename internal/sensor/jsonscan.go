@@ -2,7 +2,6 @@ package sensor
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -96,8 +95,11 @@ func (s *jsonScanner) scan(line []byte, root *specNode, obs []Obs) ([]Obs, error
 	return s.obs, nil
 }
 
+// skipWS returns the index of the first byte from i that is not JSON
+// white space. Every white space byte is at most ' ': one comparison
+// passes over the others, which are nearly all a log line holds.
 func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
 		i++
 	}
 	return i
@@ -227,8 +229,8 @@ func scanString(b []byte, i int) (int, bool, error) {
 	for j := i + 1; ; {
 		k := j
 		for ; k+8 <= n; k += 8 {
-			x := binary.LittleEndian.Uint64(b[k:])
-			if m := sepMask(x^quotes) | sepMask(x^backslashes); m != 0 {
+			x := word8(b, k)
+			if m := firstZeros(x^quotes) | firstZeros(x^backslashes); m != 0 {
 				k += bits.TrailingZeros64(m) >> 3
 				break
 			}

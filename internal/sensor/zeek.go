@@ -2,7 +2,6 @@ package sensor
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -172,11 +171,11 @@ func fieldEnd(b []byte, i int, pat, setPat uint64) (int, bool) {
 	n := len(b)
 	var set uint64
 	for ; i+8 <= n; i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		s := sepMask(x ^ setPat)
-		if m := sepMask(x ^ pat); m != 0 {
-			// The set separators before the separator: the bytes below
-			// m's lowest bit.
+		x := word8(b, i)
+		s := firstZeros(x ^ setPat)
+		if m := firstZeros(x ^ pat); m != 0 {
+			// The set separators before the separator: the bits below
+			// m's lowest (exact, as firstZeros says).
 			return i + bits.TrailingZeros64(m)>>3, set|s&(m&-m-1) != 0
 		}
 		set |= s
