@@ -82,7 +82,7 @@ func (m *Matcher) match(o sensor.Obs) {
 // Touching the slots of many values one after the other ([Matcher.touch])
 // lets their cache misses overlap, so that matching them afterwards finds
 // the slots in cache. It changes no result.
-func (m *Matcher) prefetch(o sensor.Obs) bool {
+func (m *Matcher) prefetch(o *sensor.Obs) bool {
 	var p parsed
 	switch o.Kind {
 	case sensor.ObsIP, sensor.ObsAny, sensor.ObsHost:
@@ -123,7 +123,7 @@ type parsed struct {
 }
 
 // matchParsed is Match for an observed value that prefetch parsed into p.
-func (m *Matcher) matchParsed(o sensor.Obs, p *parsed, hits []Hit) []Hit {
+func (m *Matcher) matchParsed(o *sensor.Obs, p *parsed, hits []Hit) []Hit {
 	m.hits = hits
 	switch p.fam {
 	case 4:
@@ -131,7 +131,7 @@ func (m *Matcher) matchParsed(o sensor.Obs, p *parsed, hits []Hit) []Hit {
 	case 6:
 		m.ip6h(&p.v6, p.h)
 	default:
-		m.match(o)
+		m.match(*o)
 	}
 	hits = m.hits
 	m.hits = nil

@@ -148,11 +148,14 @@ type pending struct {
 // until ChunkDone.
 func (h *handler) Line(c *sensor.Chunk, line int64, raw []byte, obs []sensor.Obs, p sensor.Parser) {
 	o0 := len(h.pobs)
-	for _, o := range obs {
-		if h.m.prefetch(o) && h.ev == nil {
+	for i := range obs {
+		if h.m.prefetch(&obs[i]) && h.ev == nil {
 			// An address: matching reads what prefetch parsed.
-			o.Value, o.Aux = nil, nil
-		} else if !within(o.Value, raw) || !within(o.Aux, raw) {
+			h.pobs = append(h.pobs, sensor.Obs{Kind: obs[i].Kind})
+			continue
+		}
+		o := obs[i]
+		if !within(o.Value, raw) || !within(o.Aux, raw) {
 			v := len(h.arena)
 			h.arena = append(h.arena, o.Value...)
 			a := len(h.arena)
@@ -201,8 +204,8 @@ func (h *handler) Flush() {
 
 func (h *handler) match(c *sensor.Chunk, line int64, raw []byte, obs []sensor.Obs, pre []parsed, p sensor.Parser) {
 	hits := h.hitBuf[:0]
-	for i, o := range obs {
-		hits = h.m.matchParsed(o, &pre[i], hits)
+	for i := range obs {
+		hits = h.m.matchParsed(&obs[i], &pre[i], hits)
 	}
 	h.hitBuf = hits
 	if h.ev != nil {

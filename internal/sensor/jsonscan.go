@@ -269,13 +269,8 @@ func skipScalar(b []byte, i int) (int, error) {
 		}
 	default:
 		j := i
-		for j < len(b) {
-			c := b[j]
-			if c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {
-				j++
-				continue
-			}
-			break
+		for j < len(b) && numberByte[b[j]] {
+			j++
 		}
 		if j > i && (b[i] == '-' || b[i] >= '0' && b[i] <= '9') {
 			return j, nil
@@ -283,6 +278,18 @@ func skipScalar(b []byte, i int) (int, error) {
 	}
 	return i, &jsonError{i, "invalid value"}
 }
+
+// numberByte tells the bytes skipScalar takes as part of a number: one
+// load a byte, where the comparisons cost up to six.
+var numberByte = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-+.eE" {
+		t[c] = true
+	}
+	return t
+}()
 
 // skipValue skips any JSON value, checking its structure.
 func skipValue(b []byte, i int, depth int) (int, error) {
