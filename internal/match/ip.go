@@ -68,6 +68,24 @@ func hexVal(c byte) (uint32, bool) {
 // and one test; other groups, "::" and an IPv4 tail digit by digit.
 func parseIPv6(b []byte) (a [16]byte, ok bool) {
 	n := len(b)
+	if n == len("2001:0db8:0000:0000:0000:ff00:0042:8329") {
+		// The full form, eight groups of four digits (random addresses,
+		// privacy extensions): no search for where groups end.
+		var bad byte
+		for g := 0; g < 8; g++ {
+			q := b[5*g : 5*g+4 : 5*g+4]
+			v0, v1, v2, v3 := hexDigits[q[0]], hexDigits[q[1]], hexDigits[q[2]], hexDigits[q[3]]
+			bad |= v0 | v1 | v2 | v3
+			a[2*g], a[2*g+1] = v0<<4|v1, v2<<4|v3
+			if g < 7 && b[5*g+4] != ':' {
+				bad = 0xFF
+			}
+		}
+		if bad&0x80 == 0 {
+			return a, true
+		}
+		a = [16]byte{} // some other form of that length: read it below
+	}
 	ellipsis := -1
 	i, p := 0, 0
 	if n >= 2 && b[0] == ':' && b[1] == ':' {
