@@ -20,13 +20,13 @@ import (
 // then match each with what prefetch parsed.
 func batched(s *Snapshot, obs []sensor.Obs) [][]string {
 	m := NewMatcher(s)
-	for _, o := range obs {
-		m.prefetch(o)
+	for i := range obs {
+		m.prefetch(&obs[i])
 	}
 	m.touch()
 	out := make([][]string, len(obs))
-	for i, o := range obs {
-		for _, h := range m.matchParsed(o, &m.pre[i], nil) {
+	for i := range obs {
+		for _, h := range m.matchParsed(&obs[i], &m.pre[i], nil) {
 			out[i] = append(out[i], string(h.Kind)+" "+h.Matched)
 		}
 		sort.Strings(out[i])

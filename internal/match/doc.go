@@ -17,12 +17,14 @@
 // the canonical URL regardless of http or https; hashes match by
 // algorithm; nothing matches by substring.
 //
-// Speed: a run defers each worker's lines in batches; it first parses the
-// addresses and hashes the names of a whole batch and touches the table
-// slots they will read, in tight loops whose cache misses overlap, and
-// only then matches each line in order. Addresses skip the prefix table
-// unless a bitmap (by /24 for IPv4, by a hash of the first 32 bits for
-// IPv6) says a network may contain them, and large tables ask for
-// transparent huge pages to spare page walks. None of this changes a
-// result.
+// Speed: a run parses each address of a line into a number when the
+// line is read, computes its table hash and notes the slots it will
+// read, and defers the line; after a batch of lines it touches those
+// slots in tight loops whose cache misses overlap, and only then matches
+// each line in order with what was parsed. An address keeps no bytes;
+// other values are copied only when they lie outside the line. Addresses
+// skip the prefix table unless a bitmap (by /24 for IPv4, by a hash of
+// the first 32 bits for IPv6) says a network may contain them, and large
+// tables ask for transparent huge pages to spare page walks. None of this
+// changes a result.
 package match

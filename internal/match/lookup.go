@@ -76,11 +76,13 @@ func (m *Matcher) match(o sensor.Obs) {
 	}
 }
 
-// prefetch touches the table slots that matching o will read, without
-// looking o up: touching the slots of many values one after the other
+// prefetch notes the table slots that matching o will read, without
+// looking o up, and appends what it parsed of o to m.pre; it reports
+// whether o was parsed as an address (matching then needs only m.pre).
+// Touching the slots of many values one after the other ([Matcher.touch])
 // lets their cache misses overlap, so that matching them afterwards finds
 // the slots in cache. It changes no result.
-func (m *Matcher) prefetch(o sensor.Obs) {
+func (m *Matcher) prefetch(o *sensor.Obs) bool {
 	var p parsed
 	switch o.Kind {
 	case sensor.ObsIP, sensor.ObsAny, sensor.ObsHost:
@@ -88,13 +90,18 @@ func (m *Matcher) prefetch(o sensor.Obs) {
 		if o.Kind == sensor.ObsHost {
 			b = hostOnly(b)
 		}
+		// parseIPv6 refuses a value without a colon as fast as a
+		// search for one would.
 		if v, ok := parseIPv4(b); ok {
-			p.fam, p.v4 = 4, v
-			m.prefetch4(v)
-		} else if bytes.IndexByte(b, ':') >= 0 {
-			if a, ok := parseIPv6(b); ok && len(b) <= 64 {
-				p.fam, p.v6 = 6, a
-				m.prefetch6(&a)
+			p.fam, p.v4, p.h = 4, v, hashU32(&v)
+			m.prefetch4(v, p.h)
+		} else if a, ok := parseIPv6(b); ok && len(b) <= 64 {
+			if v, ok := mapped4(&a); ok {
+				p.fam, p.v4, p.h = 4, v, hashU32(&v)
+				m.prefetch4(v, p.h)
+			} else {
+				p.fam, p.v6, p.h = 6, a, hash16(&a)
+				m.prefetch6(&a, p.h)
 			}
 		} else if o.Kind != sensor.ObsIP {
 			m.prefetchDomain(b)
@@ -103,6 +110,7 @@ func (m *Matcher) prefetch(o sensor.Obs) {
 		m.prefetchDomain(o.Value)
 	}
 	m.pre = append(m.pre, p)
+	return p.fam != 0
 }
 
 // parsed is the address that prefetch found in an observed value, so
@@ -111,40 +119,52 @@ type parsed struct {
 	fam uint8 // 4 or 6; 0 when the value was not parsed as an address
 	v4  uint32
 	v6  [16]byte
+	h   uint64 // the hash of v4 or v6 in its table
 }
 
 // matchParsed is Match for an observed value that prefetch parsed into p.
-func (m *Matcher) matchParsed(o sensor.Obs, p *parsed, hits []Hit) []Hit {
+func (m *Matcher) matchParsed(o *sensor.Obs, p *parsed, hits []Hit) []Hit {
 	m.hits = hits
 	switch p.fam {
 	case 4:
-		m.ip4(p.v4)
+		m.ip4h(p.v4, p.h)
 	case 6:
-		m.ip6(p.v6)
+		m.ip6h(&p.v6, p.h)
 	default:
-		m.match(o)
+		m.match(*o)
 	}
 	hits = m.hits
 	m.hits = nil
 	return hits
 }
 
-func (m *Matcher) prefetch4(v uint32) {
+// prefetch4 notes the slots of an IPv4 address whose hash is h.
+func (m *Matcher) prefetch4(v uint32, h uint64) {
 	s := m.s
 	if n := uint64(len(s.v4.keys)); n > 0 {
-		m.pf = append(m.pf, uint32(hashU32(&v)&(n-1)))
+		m.pf = append(m.pf, uint32(h&(n-1)))
 	}
 	m.pf24 = append(m.pf24, v>>14)
 }
 
-func (m *Matcher) prefetch6(a *[16]byte) {
+// prefetch6 notes the slots of an IPv6 address whose hash is h.
+func (m *Matcher) prefetch6(a *[16]byte, h uint64) {
 	s := m.s
 	if n := uint64(len(s.v6.keys)); n > 0 {
-		m.pf6 = append(m.pf6, uint32(hash16(a)&(n-1)))
+		m.pf6 = append(m.pf6, uint32(h&(n-1)))
 	}
 	if s.net32 != nil {
 		m.pf32 = append(m.pf32, hash32of6(binary.BigEndian.Uint32(a[:4]))/64)
 	}
+}
+
+// mapped4 returns the IPv4 address that an IPv4-mapped IPv6 address
+// (::ffff:a.b.c.d) maps, tested on the bytes as netip.Addr.Unmap does.
+func mapped4(a *[16]byte) (uint32, bool) {
+	if binary.LittleEndian.Uint64(a[:8]) == 0 && binary.LittleEndian.Uint32(a[8:12]) == 0xffff0000 {
+		return binary.BigEndian.Uint32(a[12:]), true
+	}
+	return 0, false
 }
 
 // prefetchDomain notes the slots of the names that domain looks up, as
@@ -247,9 +267,12 @@ func (m *Matcher) ip(b []byte) bool {
 	return false
 }
 
-func (m *Matcher) ip4(v uint32) {
+func (m *Matcher) ip4(v uint32) { m.ip4h(v, hashU32(&v)) }
+
+// ip4h looks up an IPv4 address whose hash is h.
+func (m *Matcher) ip4h(v uint32, h uint64) {
 	s := m.s
-	if r, ok := s.v4.getHashed(&v, hashU32(&v)); ok {
+	if r, ok := s.v4.getHashed(&v, h); ok {
 		a := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}).String()
 		m.emit(Ref(r), observable.IPv4, a, a)
 	}
@@ -262,19 +285,23 @@ func (m *Matcher) ip4(v uint32) {
 
 // ip6 looks up an IPv6 address, or the IPv4 address it maps.
 func (m *Matcher) ip6(raw [16]byte) {
-	a := netip.AddrFrom16(raw).Unmap()
-	if a.Is4() {
-		v := a.As4()
-		m.ip4(binary.BigEndian.Uint32(v[:]))
+	if v, ok := mapped4(&raw); ok {
+		m.ip4(v)
 		return
 	}
+	m.ip6h(&raw, hash16(&raw))
+}
+
+// ip6h looks up an IPv6 address that maps no IPv4 address, whose hash
+// is h.
+func (m *Matcher) ip6h(raw *[16]byte, h uint64) {
 	s := m.s
-	k := a.As16()
-	if r, ok := s.v6.getHashed(&k, hash16(&k)); ok {
-		m.emit(Ref(r), observable.IPv6, a.String(), a.String())
+	if r, ok := s.v6.getHashed(raw, h); ok {
+		a := netip.AddrFrom16(*raw).String()
+		m.emit(Ref(r), observable.IPv6, a, a)
 	}
-	if s.mayNet6(binary.BigEndian.Uint32(k[:4])) {
-		m.nets(a)
+	if s.mayNet6(binary.BigEndian.Uint32(raw[:4])) {
+		m.nets(netip.AddrFrom16(*raw))
 	}
 }
 

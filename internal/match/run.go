@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/entente-cti/entente/internal/sensor"
 	"github.com/entente-cti/entente/internal/stix"
@@ -139,20 +140,32 @@ type pending struct {
 	o0, o1 int // its observables in handler.pobs
 }
 
-// Line defers the line: the observables are copied (they may point into
-// the parser's scratch space), the line itself stays in its chunk.
+// Line defers the line. Its values are parsed and their table slots
+// noted now, while they are at hand; the bytes of a value are copied
+// only when matching will read them again (a value not parsed as an
+// address, or any value when patterns are evaluated) and they lie outside
+// the line (in the parser's scratch space): the line stays in its chunk
+// until ChunkDone.
 func (h *handler) Line(c *sensor.Chunk, line int64, raw []byte, obs []sensor.Obs, p sensor.Parser) {
 	o0 := len(h.pobs)
-	for _, o := range obs {
-		v := len(h.arena)
-		h.arena = append(h.arena, o.Value...)
-		a := len(h.arena)
-		h.arena = append(h.arena, o.Aux...)
-		// Slices keep pointing at an old arena when append moves it;
-		// the old one is not written to again before the flush.
-		o.Value = h.arena[v:a:a]
-		if o.Aux != nil {
-			o.Aux = h.arena[a:len(h.arena):len(h.arena)]
+	for i := range obs {
+		if h.m.prefetch(&obs[i]) && h.ev == nil {
+			// An address: matching reads what prefetch parsed.
+			h.pobs = append(h.pobs, sensor.Obs{Kind: obs[i].Kind})
+			continue
+		}
+		o := obs[i]
+		if !within(o.Value, raw) || !within(o.Aux, raw) {
+			v := len(h.arena)
+			h.arena = append(h.arena, o.Value...)
+			a := len(h.arena)
+			h.arena = append(h.arena, o.Aux...)
+			// Slices keep pointing at an old arena when append moves it;
+			// the old one is not written to again before the flush.
+			o.Value = h.arena[v:a:a]
+			if o.Aux != nil {
+				o.Aux = h.arena[a:len(h.arena):len(h.arena)]
+			}
 		}
 		h.pobs = append(h.pobs, o)
 	}
@@ -162,13 +175,21 @@ func (h *handler) Line(c *sensor.Chunk, line int64, raw []byte, obs []sensor.Obs
 	}
 }
 
-// Flush matches the deferred lines.
+// within reports whether b lies inside raw (an empty b does).
+func within(b, raw []byte) bool {
+	if len(b) == 0 {
+		return true
+	}
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	r := uintptr(unsafe.Pointer(unsafe.SliceData(raw)))
+	return p >= r && p+uintptr(len(b)) <= r+uintptr(len(raw))
+}
+
+// Flush matches the deferred lines: the slots their values will read,
+// noted by Line, are touched first, all together.
 func (h *handler) Flush() {
 	if len(h.pend) == 0 {
 		return
-	}
-	for _, o := range h.pobs {
-		h.m.prefetch(o)
 	}
 	h.m.touch()
 	for _, pl := range h.pend {
@@ -176,15 +197,15 @@ func (h *handler) Flush() {
 	}
 	h.m.pre = h.m.pre[:0]
 	h.pend = h.pend[:0]
-	clear(h.pobs) // drop references to old arenas
+	clear(h.pobs) // drop references to old arenas and to chunks
 	h.pobs = h.pobs[:0]
 	h.arena = h.arena[:0]
 }
 
 func (h *handler) match(c *sensor.Chunk, line int64, raw []byte, obs []sensor.Obs, pre []parsed, p sensor.Parser) {
 	hits := h.hitBuf[:0]
-	for i, o := range obs {
-		hits = h.m.matchParsed(o, &pre[i], hits)
+	for i := range obs {
+		hits = h.m.matchParsed(&obs[i], &pre[i], hits)
 	}
 	h.hitBuf = hits
 	if h.ev != nil {

@@ -285,7 +285,7 @@ func addrAt(line []byte, i int, pat uint64) (a netip.Addr, j int, ok bool) {
 func nextSep(b []byte, i int, pat uint64) int {
 	n := len(b)
 	for ; i+8 <= n; i += 8 {
-		if m := sepMask(binary.LittleEndian.Uint64(b[i:]) ^ pat); m != 0 {
+		if m := firstZeros(word8(b, i) ^ pat); m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
 	}

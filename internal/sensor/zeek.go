@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"time"
 )
@@ -34,6 +35,7 @@ type zeekParser struct {
 	nfields  int
 	tsColumn int
 	names    []string // the #fields names, for Record
+	uri      bool     // a column holds a request target (joinURL)
 }
 
 func newZeekParser() *zeekParser {
@@ -79,11 +81,13 @@ func (p *zeekParser) header(line []byte) error {
 		fields := bytes.Split(value, []byte{p.sep})
 		p.nfields = len(fields)
 		p.names = p.names[:0]
+		p.uri = false
 		for i, f := range fields {
 			p.names = append(p.names, string(f))
 			if k, ok := zeekFields[string(f)]; ok {
 				p.columns = append(p.columns, zeekColumn{i, k})
 				p.last = i
+				p.uri = p.uri || k == obsURI
 			}
 			if string(f) == "ts" {
 				p.tsColumn = i
@@ -110,48 +114,79 @@ func (p *zeekParser) Parse(line []byte, obs []Obs) ([]Obs, error) {
 		return obs, errors.New("data line before any #fields header")
 	}
 	from := len(obs)
-	col := 0
-	ci := 0
-	rest := line
-	for ci < len(p.columns) {
-		i := bytes.IndexByte(rest, p.sep)
-		var f []byte
-		if i < 0 {
-			f, rest = rest, nil
-		} else {
-			f, rest = rest[:i], rest[i+1:]
+	n := len(line)
+	pat := 0x0101010101010101 * uint64(p.sep)
+	setPat := 0x0101010101010101 * uint64(p.setSep)
+	col, i := 0, 0 // column col starts at line[i]
+	for ci, c := range p.columns {
+		// The columns before c's are stepped over eight bytes at a time:
+		// a call of bytes.IndexByte per column cost more than the search.
+		for col < c.index {
+			j := nextSep(line, i, pat)
+			if j == n {
+				return obs[:from], fmt.Errorf("line has %d fields, the #fields header names %d", col+1, p.nfields)
+			}
+			i = j + 1
+			col++
 		}
-		if col == p.columns[ci].index {
-			k := p.columns[ci].kind
-			ci++
-			if len(f) > 0 && !bytes.Equal(f, p.unset) && !bytes.Equal(f, p.empty) {
-				if k == obsURI || k == ObsHost || bytes.IndexByte(f, p.setSep) < 0 {
-					obs = append(obs, Obs{Kind: k, Value: f})
-				} else {
-					for len(f) > 0 {
-						j := bytes.IndexByte(f, p.setSep)
-						var v []byte
-						if j < 0 {
-							v, f = f, nil
-						} else {
-							v, f = f[:j], f[j+1:]
-						}
-						if len(v) > 0 {
-							obs = append(obs, Obs{Kind: k, Value: v})
-						}
+		j, set := fieldEnd(line, i, pat, setPat)
+		f := line[i:j]
+		k := c.kind
+		if len(f) > 0 && !bytes.Equal(f, p.unset) && !bytes.Equal(f, p.empty) {
+			if !set || k == obsURI || k == ObsHost {
+				obs = append(obs, Obs{Kind: k, Value: f})
+			} else {
+				for len(f) > 0 {
+					j := bytes.IndexByte(f, p.setSep)
+					var v []byte
+					if j < 0 {
+						v, f = f, nil
+					} else {
+						v, f = f[:j], f[j+1:]
+					}
+					if len(v) > 0 {
+						obs = append(obs, Obs{Kind: k, Value: v})
 					}
 				}
 			}
 		}
-		if i < 0 {
-			break
+		if j == n && ci < len(p.columns)-1 {
+			return obs[:from], fmt.Errorf("line has %d fields, the #fields header names %d", col+1, p.nfields)
 		}
+		i = j + 1
 		col++
 	}
-	if ci < len(p.columns) {
-		return obs[:from], fmt.Errorf("line has %d fields, the #fields header names %d", col+1, p.nfields)
+	if !p.uri {
+		return obs, nil // joinURL would change nothing
 	}
 	return joinURL(obs, from), nil
+}
+
+// fieldEnd returns the end of the field at b[i:] (the index of the first
+// separator from i, or len(b); pat: the separator in every byte) and
+// whether the field holds the set separator (setPat likewise), both found
+// in one pass eight bytes at a time: a call of bytes.IndexByte for each
+// cost more than the search.
+func fieldEnd(b []byte, i int, pat, setPat uint64) (int, bool) {
+	n := len(b)
+	var set uint64
+	for ; i+8 <= n; i += 8 {
+		x := word8(b, i)
+		s := firstZeros(x ^ setPat)
+		if m := firstZeros(x ^ pat); m != 0 {
+			// The set separators before the separator: the bits below
+			// m's lowest (exact, as firstZeros says).
+			return i + bits.TrailingZeros64(m)>>3, set|s&(m&-m-1) != 0
+		}
+		set |= s
+	}
+	sep, ss := byte(pat), byte(setPat)
+	for ; i < n && b[i] != sep; i++ {
+		if b[i] == ss {
+			set = 1
+		}
+	}
+	return i, set != 0
 }
 
 func (p *zeekParser) Time(line []byte) (time.Time, bool) {
