@@ -464,6 +464,48 @@ func (s *Store) AddReceived(ctx context.Context, rc store.Received) ([]entente.A
 
 var _ store.ReceivedAdder = (*Store)(nil)
 
+// AddOwn adds the node's own objects with their status and the alert
+// states that go with them in one transaction of the writer, shared with
+// the other calls waiting at the same time; see [store.OwnAdder].
+func (s *Store) AddOwn(ctx context.Context, o store.Own) ([]entente.AddOutcome, error) {
+	wrap := func(err error) error {
+		return fmt.Errorf("add %d objects and %d alert states to collection %s: %w", len(o.Objects), len(o.AlertStates), o.Collection, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err)
+	}
+	if err := store.CheckAlertStates(o.AlertStates); err != nil {
+		return nil, wrap(err)
+	}
+	if len(o.Objects) == 0 && o.StatusID == "" && len(o.AlertStates) == 0 {
+		return nil, nil
+	}
+	r := &addRequest{ctx: ctx, collection: o.Collection, objs: o.Objects, done: make(chan struct{}),
+		within: func(ctx context.Context, tx *sql.Tx, out []entente.AddOutcome) error {
+			for _, st := range o.AlertStates {
+				if _, err := tx.StmtContext(ctx, s.w.putAlertState.Stmt).ExecContext(ctx, st.ID, st.Status, st.Updated.UnixNano(), string(st.Body)); err != nil {
+					return storageFull(fmt.Errorf("put alert state %s: %w", st.ID, err))
+				}
+			}
+			if o.StatusID != "" {
+				if _, err := tx.StmtContext(ctx, s.w.putStatus.Stmt).ExecContext(ctx, o.StatusID, nonNilBytes(o.Status(out)), time.Now().UnixNano()); err != nil {
+					return storageFull(fmt.Errorf("write status %s: %w", o.StatusID, err))
+				}
+			}
+			return nil
+		}}
+	if err := s.enqueue(ctx, r); err != nil {
+		return nil, wrap(err)
+	}
+	<-r.done
+	if r.err != nil {
+		return nil, wrap(r.err)
+	}
+	return r.out, nil
+}
+
+var _ store.OwnAdder = (*Store)(nil)
+
 // The writer lingers on a small group of submissions (see linger).
 const (
 	// lingerObjects is the group size below which it lingers: half the
