@@ -735,13 +735,15 @@ func cmpOr(a, b string) string {
 // applyAlerts applies the changes one correlation pass made: it stores
 // each change's alert object (idempotent: the same alert is the same
 // version), updates the alerts' lifecycles (see advanceAlert) and
-// notifies, with one durable write of each kind for all of
-// them: the alert objects in one addition (one commit, and one round of
-// pushes to the partners), the lifecycles saved together (the store
-// groups them into one commit) and their audit records in one append.
-// At a CERT, a burst of sightings makes many changes at once, and each
-// cost three commits in a row before (issue 16). Nothing is published or
-// notified before every change is durable. The caller holds s.mu.
+// notifies, with one durable write of each file for all of them: the
+// alert objects and the lifecycles they change in one addition (one
+// commit where the store can, and one round of pushes to the partners;
+// the lifecycles are decided before the objects are stored) and their
+// audit records in one append. At a CERT, a burst of sightings makes many
+// changes at once, and each cost three commits in a row before, then
+// three for the pass (objects, their status, lifecycles; issue 16).
+// Nothing is published or notified before every change is durable. The
+// caller holds s.mu.
 func (s *Service) applyAlerts(ctx context.Context, self Self, changes []correlate.Alert, now time.Time) error {
 	if len(changes) == 0 {
 		return nil
@@ -770,14 +772,8 @@ func (s *Service) applyAlerts(ctx context.Context, self Self, changes []correlat
 	for _, al := range changes {
 		objs = append(objs, correlate.AlertObject(al))
 	}
-	if err := s.cfg.Store(ctx, s.cfg.AlertsCollection, objs); err != nil {
-		if len(changes) == 1 {
-			return fmt.Errorf("store alert %s: %w", changes[0].ID, err)
-		}
-		return fmt.Errorf("store %d alerts: %w", len(changes), err)
-	}
-	s.extStored = true
-
+	// The lifecycles are decided first (in memory), so that the alert
+	// objects and the lifecycles they change are one commit.
 	as, err := s.alertStore()
 	if err != nil {
 		return err
@@ -788,7 +784,32 @@ func (s *Service) applyAlerts(ctx context.Context, self Self, changes []correlat
 			return err
 		}
 	}
+	states, err := b.states(now)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Store(ctx, s.cfg.AlertsCollection, objs, states); err != nil {
+		if len(changes) == 1 {
+			return fmt.Errorf("store alert %s: %w", changes[0].ID, err)
+		}
+		return fmt.Errorf("store %d alerts: %w", len(changes), err)
+	}
+	s.extStored = true
+	b.changed = nil // saved with the objects
 	return s.finishAlerts(ctx, as, b, admin, now, s.replaying)
+}
+
+// states returns the lifecycles of b to save, encoded, in order.
+func (b *alertBatch) states(now time.Time) ([]correlate.State, error) {
+	out := make([]correlate.State, 0, len(b.changed))
+	for _, id := range b.changed {
+		st, err := lifecycleState(id, b.lifecycles[id], now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }
 
 // advanceAlert brings the lifecycle of alert al (held in collection) up
@@ -980,12 +1001,21 @@ func (s *Service) lifecycle(ctx context.Context, as States, id string) (*correla
 	return &lc, nil
 }
 
-func (s *Service) putLifecycle(ctx context.Context, as States, id string, lc *correlate.Lifecycle, now time.Time) error {
+// lifecycleState is the state that keeps lifecycle lc of alert id.
+func lifecycleState(id string, lc *correlate.Lifecycle, now time.Time) (correlate.State, error) {
 	b, err := json.Marshal(lc)
 	if err != nil {
-		return fmt.Errorf("encode lifecycle of alert %s: %w", id, err)
+		return correlate.State{}, fmt.Errorf("encode lifecycle of alert %s: %w", id, err)
 	}
-	if err := as.PutAlertState(ctx, correlate.State{ID: id, Status: string(lc.Status), Updated: now, Body: b}); err != nil {
+	return correlate.State{ID: id, Status: string(lc.Status), Updated: now, Body: b}, nil
+}
+
+func (s *Service) putLifecycle(ctx context.Context, as States, id string, lc *correlate.Lifecycle, now time.Time) error {
+	st, err := lifecycleState(id, lc, now)
+	if err != nil {
+		return err
+	}
+	if err := as.PutAlertState(ctx, st); err != nil {
 		return fmt.Errorf("record lifecycle of alert %s: %w", id, err)
 	}
 	return nil
