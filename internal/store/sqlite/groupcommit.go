@@ -255,8 +255,10 @@ func (s *Store) writer() {
 				close(r.done)
 			}
 		}
-		behind = true
-		if time.Since(s.searchAt) > searchMaxLag {
+		// A small group is indexed in its own transaction (indexInline);
+		// otherwise the writer indexes when idle.
+		behind = !s.searchCurrent
+		if behind && time.Since(s.searchAt) > searchMaxLag {
 			// A constant load: the index keeps up a batch at a time.
 			behind = !s.indexSearchBatch()
 		}
@@ -389,11 +391,24 @@ func (s *Store) runGroup(ctx context.Context, conn *sql.Conn, group []*addReques
 	if len(applied) == 0 {
 		return true
 	}
+	objects := 0
+	for _, r := range applied {
+		if r.err == nil {
+			objects += len(r.out)
+		}
+	}
+	indexed := s.indexInline(ctx, tx, objects)
 	if err := tx.Commit(); err != nil {
 		fail(applied, storageFull(fmt.Errorf("commit: %w", err)))
 		return true
 	}
 	s.wrote()
+	if objects > 0 {
+		s.searchCurrent = indexed
+		if indexed {
+			s.searchAt = time.Now()
+		}
+	}
 	return true
 }
 

@@ -78,8 +78,10 @@ type Store struct {
 	audit *auditLog
 
 	// searchAt is when the writer last indexed for search (searchindex.go);
-	// only the writer goroutine uses it.
-	searchAt time.Time
+	// searchCurrent is set while the index holds every object committed
+	// (see indexInline). Only the writer goroutine uses them.
+	searchAt      time.Time
+	searchCurrent bool
 
 	// orderMu makes deciding a call's date_added and queueing it one
 	// step; lastAdded is the greatest date_added decided so far.
