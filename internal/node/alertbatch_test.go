@@ -172,3 +172,52 @@ func TestCorrelationPassIsOneWrite(t *testing.T) {
 		t.Errorf("%d audit appends for one pass, want at most 2", n)
 	}
 }
+
+// TestReceivedAlertsAreOneWrite checks that the alerts of one push a
+// partner makes (an organisation receiving its CERT's alerts) enter the
+// node's lifecycle with one audit append for all of them, not one each,
+// and that each gets its lifecycle.
+func TestReceivedAlertsAreOneWrite(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cs := &countingStore{Store: st}
+	c := &clock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
+	s := node.New(cs, node.Config{Now: c.now, Dial: dial}, nil)
+	id, _, err := s.Init(ctx, "Receiving organisation", "FR", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := node.LocalAdmin(id.ID)
+	if _, err := s.CreateCollection(ctx, admin, entente.Collection{Alias: "inbox", Title: "Inbox",
+		ReadRoles: []entente.Role{entente.RoleAnalyst}, WriteRoles: []entente.Role{entente.RolePartner}}); err != nil {
+		t.Fatal(err)
+	}
+	cert := reporter(t, s, id, 0)
+	analyst := sensorOf(t, s, id, entente.RoleAnalyst)
+	var alerts []json.RawMessage
+	for i, threat := range []correlate.ThreatKey{"malware--0a1b2c3d-0000-4000-8000-00000000000a", "malware--0a1b2c3d-0000-4000-8000-00000000000b", "malware--0a1b2c3d-0000-4000-8000-00000000000c"} {
+		epoch := c.now().Add(-time.Hour)
+		alerts = append(alerts, correlate.AlertObject(correlate.Alert{ID: correlate.AlertID(threat, epoch), Threat: threat,
+			Tier: "national", TierRank: 1, Change: correlate.ChangeCreated, Epoch: epoch, Window: 24 * time.Hour,
+			Organisations: 2 + i, Countries: []string{"FR"}, FirstSeen: epoch, LastSeen: epoch.Add(time.Minute)}))
+	}
+	audits := cs.audits.Load()
+	stat, err := s.AddObjects(ctx, cert, "inbox", alerts)
+	if err != nil || stat.FailureCount > 0 {
+		t.Fatalf("push of 3 alerts: %v %+v", err, stat)
+	}
+	if err := s.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.ListAlerts(ctx, analyst, node.AlertFilter{})
+	if err != nil || len(list) != 3 {
+		t.Fatalf("%d alerts in the lifecycle (%v), want 3", len(list), err)
+	}
+	if n := cs.audits.Load() - audits; n != 1 {
+		t.Errorf("%d audit appends for the 3 alerts of one push, want 1", n)
+	}
+}
