@@ -734,14 +734,16 @@ func cmpOr(a, b string) string {
 
 // applyAlerts applies the changes one correlation pass made: it stores
 // each change's alert object (idempotent: the same alert is the same
-// version), updates the alerts' lifecycles (see advanceAlert) and
-// notifies, with one durable write of each kind for all of
-// them: the alert objects in one addition (one commit, and one round of
-// pushes to the partners), the lifecycles saved together (the store
-// groups them into one commit) and their audit records in one append.
-// At a CERT, a burst of sightings makes many changes at once, and each
-// cost three commits in a row before (issue 16). Nothing is published or
-// notified before every change is durable. The caller holds s.mu.
+// version), updates the alerts' lifecycles (see decideAlert) and
+// notifies, with one durable write of each file for all of them: the
+// alert objects and the lifecycles they change in one addition (one
+// commit where the store can, and one round of pushes to the partners;
+// the lifecycles are decided before the objects are stored) and their
+// audit records in one append. At a CERT, a burst of sightings makes many
+// changes at once, and each cost three commits in a row before, then
+// three for the pass (objects, their status, lifecycles; issue 16).
+// Nothing is published or notified before every change is durable. The
+// caller holds s.mu.
 func (s *Service) applyAlerts(ctx context.Context, self Self, changes []correlate.Alert, now time.Time) error {
 	if len(changes) == 0 {
 		return nil
@@ -770,14 +772,8 @@ func (s *Service) applyAlerts(ctx context.Context, self Self, changes []correlat
 	for _, al := range changes {
 		objs = append(objs, correlate.AlertObject(al))
 	}
-	if err := s.cfg.Store(ctx, s.cfg.AlertsCollection, objs); err != nil {
-		if len(changes) == 1 {
-			return fmt.Errorf("store alert %s: %w", changes[0].ID, err)
-		}
-		return fmt.Errorf("store %d alerts: %w", len(changes), err)
-	}
-	s.extStored = true
-
+	// The lifecycles are decided first (in memory), so that the alert
+	// objects and the lifecycles they change are one commit.
 	as, err := s.alertStore()
 	if err != nil {
 		return err
@@ -788,22 +784,32 @@ func (s *Service) applyAlerts(ctx context.Context, self Self, changes []correlat
 			return err
 		}
 	}
+	states, err := b.states(now)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Store(ctx, s.cfg.AlertsCollection, objs, states); err != nil {
+		if len(changes) == 1 {
+			return fmt.Errorf("store alert %s: %w", changes[0].ID, err)
+		}
+		return fmt.Errorf("store %d alerts: %w", len(changes), err)
+	}
+	s.extStored = true
+	b.changed = nil // saved with the objects
 	return s.finishAlerts(ctx, as, b, admin, now, s.replaying)
 }
 
-// advanceAlert brings the lifecycle of alert al (held in collection) up
-// to date with it: a new alert opens one, a higher tier escalates it, a
-// superseded one resolves it; note (where the alert came from, or empty)
-// is added to the history and the audit. A change is recorded, audited,
-// published to live events and, unless replaying, notified with the
-// alert as the gate releases it to the node itself. now is the time of
-// the change. The caller holds s.mu.
-func (s *Service) advanceAlert(ctx context.Context, as States, admin entente.Principal, collection string, al correlate.Alert, note string, now time.Time, replaying bool) error {
-	b := newAlertBatch()
-	if err := s.decideAlert(ctx, as, b, admin, collection, al, note, now); err != nil {
-		return err
+// states returns the lifecycles of b to save, encoded, in order.
+func (b *alertBatch) states(now time.Time) ([]correlate.State, error) {
+	out := make([]correlate.State, 0, len(b.changed))
+	for _, id := range b.changed {
+		st, err := lifecycleState(id, b.lifecycles[id], now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
 	}
-	return s.finishAlerts(ctx, as, b, admin, now, replaying)
+	return out, nil
 }
 
 // alertBatch is the lifecycle changes decided for a batch of alert
@@ -832,8 +838,12 @@ func newAlertBatch() *alertBatch {
 }
 
 // decideAlert decides, in memory, how the lifecycle of alert al (held
-// in collection) follows from it (see advanceAlert) and adds the
-// lifecycle to save, the audit record and the step to publish to b.
+// in collection) follows from it: a new alert opens one, a higher tier
+// escalates it, a superseded one resolves it; note (where the alert came
+// from, or empty) is added to the history and the audit. It adds the
+// lifecycle to save, the audit record and the step to publish (live
+// events and, unless replaying, a notification with the alert as the
+// gate releases it to the node itself: finishAlerts) to b.
 func (s *Service) decideAlert(ctx context.Context, as States, b *alertBatch, admin entente.Principal, collection string, al correlate.Alert, note string, now time.Time) error {
 	with := func(text string) string {
 		if note == "" {
@@ -980,12 +990,21 @@ func (s *Service) lifecycle(ctx context.Context, as States, id string) (*correla
 	return &lc, nil
 }
 
-func (s *Service) putLifecycle(ctx context.Context, as States, id string, lc *correlate.Lifecycle, now time.Time) error {
+// lifecycleState is the state that keeps lifecycle lc of alert id.
+func lifecycleState(id string, lc *correlate.Lifecycle, now time.Time) (correlate.State, error) {
 	b, err := json.Marshal(lc)
 	if err != nil {
-		return fmt.Errorf("encode lifecycle of alert %s: %w", id, err)
+		return correlate.State{}, fmt.Errorf("encode lifecycle of alert %s: %w", id, err)
 	}
-	if err := as.PutAlertState(ctx, correlate.State{ID: id, Status: string(lc.Status), Updated: now, Body: b}); err != nil {
+	return correlate.State{ID: id, Status: string(lc.Status), Updated: now, Body: b}, nil
+}
+
+func (s *Service) putLifecycle(ctx context.Context, as States, id string, lc *correlate.Lifecycle, now time.Time) error {
+	st, err := lifecycleState(id, lc, now)
+	if err != nil {
+		return err
+	}
+	if err := as.PutAlertState(ctx, st); err != nil {
 		return fmt.Errorf("record lifecycle of alert %s: %w", id, err)
 	}
 	return nil
@@ -1274,6 +1293,12 @@ func (s *Service) pseudonymous(ctx context.Context, self Self, origins map[strin
 // lifecycle. A higher tier escalates it; a revoked (superseded) one
 // resolves it. Objects that are not alerts are ignored; malformed ones
 // are logged and skipped.
+//
+// The lifecycle changes of the alerts of one call are made durable
+// together: the lifecycles saved at once (SQLite: one group commit of the
+// writer) and their audit records in one append. An organisation that
+// received a push of several alert versions wrote a lifecycle and an
+// audit record for each, one after the other, before (issue 16).
 func (s *Service) Received(ctx context.Context, collection string, objects []json.RawMessage) error {
 	as, err := s.alertStore()
 	if err != nil {
@@ -1285,29 +1310,44 @@ func (s *Service) Received(ctx context.Context, collection string, objects []jso
 	}
 	cfg := s.ccfg
 	admin := localAdmin(self.ID)
+	var received []correlate.Alert
 	for _, raw := range objects {
 		al, err := correlate.ParseAlertObject(raw, cfg.TierRank)
 		if err != nil {
 			s.log.WarnContext(ctx, "received alert not taken into the lifecycle", "collection", collection, "err", err)
 			continue
 		}
-		if err := s.receiveAlert(ctx, as, admin, collection, al); err != nil {
+		received = append(received, al)
+	}
+	if len(received) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := newAlertBatch()
+	now := s.now()
+	for _, al := range received {
+		if !s.takeReceived(ctx, collection, al) {
+			continue
+		}
+		if err := s.decideAlert(ctx, as, b, admin, collection, al, "received in collection "+collection, now); err != nil {
 			return err
 		}
 	}
-	return nil
+	return s.finishAlerts(ctx, as, b, admin, now, false)
 }
 
-// receiveAlert is Received for one alert.
-func (s *Service) receiveAlert(ctx context.Context, as States, admin entente.Principal, collection string, al correlate.Alert) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// takeReceived reports whether a received alert changes this node's
+// lifecycle of it: not when the node's own evidence holds it higher, nor
+// a withdrawal of an alert the node's own evidence supports. The caller
+// holds s.mu.
+func (s *Service) takeReceived(ctx context.Context, collection string, al correlate.Alert) bool {
 	if s.engine != nil && !al.Withdrawn && al.Change != correlate.ChangeSuperseded {
 		// A lowered alert is not lowered here below what the node's own
 		// evidence supports.
 		for _, own := range s.engine.Alerts() {
 			if own.ID == al.ID && own.TierRank > al.TierRank {
-				return nil
+				return false
 			}
 		}
 	}
@@ -1315,7 +1355,7 @@ func (s *Service) receiveAlert(ctx context.Context, as States, admin entente.Pri
 		// The sender withdrew it; the node keeps its own independent
 		// evidence, and the alert.
 		s.log.InfoContext(ctx, "received withdrawal of an alert the node's own evidence supports; kept", "alert", al.ID, "collection", collection)
-		return nil
+		return false
 	}
-	return s.advanceAlert(ctx, as, admin, collection, al, "received in collection "+collection, s.now(), false)
+	return true
 }

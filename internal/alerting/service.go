@@ -69,8 +69,10 @@ type Config struct {
 	Objects Objects
 	States  States
 	Release Releaser
-	// Store stores alert objects (the node's own) in a collection.
-	Store func(ctx context.Context, collection string, objs []json.RawMessage) error
+	// Store stores alert objects (the node's own) in a collection and
+	// the lifecycles states of the alerts they change, in one durable
+	// commit where the store can.
+	Store func(ctx context.Context, collection string, objs []json.RawMessage, states []correlate.State) error
 	// Collection resolves a collection by id or alias.
 	Collection func(ctx context.Context, idOrAlias string) (entente.Collection, error)
 	// Self returns the node's organisation.

@@ -119,6 +119,16 @@ func (r *recStore) AddReceived(ctx context.Context, rc store.Received) ([]entent
 	return out, err
 }
 
+// AddOwn adds the node's own objects (correlation's alerts, with their
+// lifecycles, in one commit) and records the alerts among them.
+func (r *recStore) AddOwn(ctx context.Context, o store.Own) ([]entente.AddOutcome, error) {
+	out, err := r.Store.AddOwn(ctx, o)
+	if err == nil {
+		r.rec.stored(r.node, o.Objects)
+	}
+	return out, err
+}
+
 // Submit submits objects and records the alerts among them once durable.
 func (r *recStore) Submit(ctx context.Context, sub store.Submission) error {
 	done := sub.Done

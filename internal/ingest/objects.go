@@ -30,6 +30,15 @@ import (
 // write to it. This is the one path by which objects enter a node, for
 // TAXII clients and the offline CLI alike.
 func (s *Service) AddObjects(ctx context.Context, p entente.Principal, collection string, objects []json.RawMessage) (*entente.Status, error) {
+	return s.AddObjectsWith(ctx, p, collection, objects, nil)
+}
+
+// AddObjectsWith is AddObjects with alert lifecycles (correlation's, for
+// the alert objects among objects) made durable with the objects. An
+// addition by the node itself is one commit of the store when the store
+// can (objects, status and states: [store.OwnAdder]); otherwise the
+// states are written after the objects, then the status.
+func (s *Service) AddObjectsWith(ctx context.Context, p entente.Principal, collection string, objects []json.RawMessage, states []store.AlertState) (*entente.Status, error) {
 	requested := s.now()
 	c, err := s.cfg.Collection(ctx, collection)
 	if err != nil {
@@ -63,20 +72,31 @@ func (s *Service) AddObjects(ctx context.Context, p entente.Principal, collectio
 		}
 	}
 	st.Failures = failures
+	statusOf := func(out []entente.AddOutcome) []byte {
+		st.Successes = make([]entente.StatusDetail, len(out))
+		for i, o := range out {
+			st.Successes[i] = entente.StatusDetail{ID: o.ID, Version: stix.FormatTimestamp(o.Version)}
+		}
+		st.SuccessCount, st.FailureCount = len(st.Successes), len(st.Failures)
+		return statusRecord{Owner: p.KeyID, Status: st}.appendRecord(make([]byte, 0, statusRecordSize(st)))
+	}
 	ra, oneCommit := s.st.(store.ReceivedAdder)
 	oneCommit = oneCommit && p.Role == entente.RolePartner && len(valid) > 0
-	if oneCommit {
+	oa, own := s.st.(store.OwnAdder)
+	own = own && !oneCommit && p.Role != entente.RolePartner && len(valid) > 0
+	if own {
+		// The node's own addition: objects, status and the alert
+		// lifecycles that go with them in one durable commit, not three.
+		if _, err := oa.AddOwn(ctx, store.Own{Collection: c.ID, Objects: valid, StatusID: st.ID, Status: statusOf, AlertStates: states}); err != nil {
+			return nil, fmt.Errorf("add %d objects to collection %s: %w", len(valid), c.ID, err)
+		}
+		s.cfg.Added(c)
+		s.cfg.Stored(c.ID, valid, false)
+	} else if oneCommit {
 		// A partner's push: objects, provenance and status in one durable
 		// commit, so no crash leaves objects whose origin is unknown.
 		_, err := ra.AddReceived(ctx, store.Received{Collection: c.ID, Objects: valid, Origin: pushedFrom(p), Peer: "key:" + p.KeyID,
-			ReceivedAt: requested, StatusID: st.ID, Status: func(out []entente.AddOutcome) []byte {
-				st.Successes = make([]entente.StatusDetail, len(out))
-				for i, o := range out {
-					st.Successes[i] = entente.StatusDetail{ID: o.ID, Version: stix.FormatTimestamp(o.Version)}
-				}
-				st.SuccessCount, st.FailureCount = len(st.Successes), len(st.Failures)
-				return statusRecord{Owner: p.KeyID, Status: st}.appendRecord(make([]byte, 0, statusRecordSize(st)))
-			}})
+			ReceivedAt: requested, StatusID: st.ID, Status: statusOf})
 		if err != nil {
 			return nil, fmt.Errorf("add %d objects to collection %s: %w", len(valid), c.ID, err)
 		}
@@ -101,8 +121,19 @@ func (s *Service) AddObjects(ctx context.Context, p entente.Principal, collectio
 		// Pushed on at once; a partner's sightings are correlated at once.
 		s.cfg.Stored(c.ID, valid, p.Role == entente.RolePartner)
 	}
+	if !own && len(states) > 0 {
+		as, ok := s.st.(store.AlertStore)
+		if !ok {
+			return nil, fmt.Errorf("the store %T keeps no alert lifecycles", s.st)
+		}
+		for _, a := range states {
+			if err := as.PutAlertState(ctx, a); err != nil {
+				return nil, fmt.Errorf("record lifecycle of alert %s (its objects were stored): %w", a.ID, err)
+			}
+		}
+	}
 	st.SuccessCount, st.FailureCount = len(st.Successes), len(st.Failures)
-	if !oneCommit {
+	if !oneCommit && !own {
 		rec := statusRecord{Owner: p.KeyID, Status: st}.appendRecord(make([]byte, 0, statusRecordSize(st)))
 		if err := s.st.PutStatus(ctx, st.ID, rec); err != nil {
 			return nil, fmt.Errorf("keep status %s (its %d objects were stored): %w", st.ID, st.SuccessCount, err)

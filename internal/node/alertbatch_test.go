@@ -17,11 +17,11 @@ import (
 )
 
 // countingStore is a SQLite store that counts the durable writes of
-// alerts: additions to the alerts collection, lifecycle saves and audit
-// appends.
+// alerts: additions to the alerts collection, lifecycle saves (alone and
+// with the objects), statuses written alone and audit appends.
 type countingStore struct {
 	*sqlite.Store
-	alertAdds, states, audits atomic.Int32
+	alertAdds, states, ownStates, statuses, audits atomic.Int32
 	// alerts is the id of the alerts collection.
 	alerts string
 }
@@ -31,6 +31,19 @@ func (c *countingStore) AddObjects(ctx context.Context, collection string, objs 
 		c.alertAdds.Add(1)
 	}
 	return c.Store.AddObjects(ctx, collection, objs)
+}
+
+func (c *countingStore) AddOwn(ctx context.Context, o store.Own) ([]entente.AddOutcome, error) {
+	if o.Collection == c.alerts {
+		c.alertAdds.Add(1)
+	}
+	c.ownStates.Add(int32(len(o.AlertStates)))
+	return c.Store.AddOwn(ctx, o)
+}
+
+func (c *countingStore) PutStatus(ctx context.Context, id string, body []byte) error {
+	c.statuses.Add(1)
+	return c.Store.PutStatus(ctx, id, body)
 }
 
 func (c *countingStore) PutAlertState(ctx context.Context, st store.AlertState) error {
@@ -54,9 +67,11 @@ func (c *countingStore) AppendAudit(ctx context.Context, recs []audit.Record) er
 // correlation pass are made durable together: eleven organisations'
 // sightings arriving in one addition raise an alert and escalate it
 // twice (national, regional, global: three changes of one alert), which
-// costs one addition of alert objects, one lifecycle save and one audit
-// append, not three of each; and that the lifecycle still records every
-// step, each continuing from the one before.
+// costs one commit of the store (the alert objects, their status and
+// the lifecycle, saved with the objects) and one audit append, not three
+// of each, nor an addition, a status and a lifecycle save one after the
+// other; and that the lifecycle still records every step, each
+// continuing from the one before.
 func TestCorrelationPassIsOneWrite(t *testing.T) {
 	st, err := sqlite.Open(context.Background(), t.TempDir())
 	if err != nil {
@@ -101,7 +116,7 @@ func TestCorrelationPassIsOneWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	adds, states, audits := cs.alertAdds.Load(), cs.states.Load(), cs.audits.Load()
+	adds, states, ownStates, statuses, audits := cs.alertAdds.Load(), cs.states.Load(), cs.ownStates.Load(), cs.statuses.Load(), cs.audits.Load()
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); s.RunAlerts(runCtx, 10*time.Millisecond) }()
@@ -143,11 +158,66 @@ func TestCorrelationPassIsOneWrite(t *testing.T) {
 	if n := cs.alertAdds.Load() - adds; n != 1 {
 		t.Errorf("%d additions of alert objects for one pass, want 1", n)
 	}
-	if n := cs.states.Load() - states; n != 1 {
-		t.Errorf("%d lifecycle saves for one alert changed three times in one pass, want 1", n)
+	if n := cs.ownStates.Load() - ownStates; n != 1 {
+		t.Errorf("%d lifecycles saved with the alert objects for one alert changed three times in one pass, want 1", n)
+	}
+	if n := cs.states.Load() - states; n != 0 {
+		t.Errorf("%d lifecycle saves of their own, want 0 (saved with the objects)", n)
+	}
+	if n := cs.statuses.Load() - statuses; n != 0 {
+		t.Errorf("%d statuses written alone, want 0 (written with the objects)", n)
 	}
 	// The sightings' own audit (if any) and the alert changes' one append.
 	if n := cs.audits.Load() - audits; n > 2 {
 		t.Errorf("%d audit appends for one pass, want at most 2", n)
+	}
+}
+
+// TestReceivedAlertsAreOneWrite checks that the alerts of one push a
+// partner makes (an organisation receiving its CERT's alerts) enter the
+// node's lifecycle with one audit append for all of them, not one each,
+// and that each gets its lifecycle.
+func TestReceivedAlertsAreOneWrite(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cs := &countingStore{Store: st}
+	c := &clock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
+	s := node.New(cs, node.Config{Now: c.now, Dial: dial}, nil)
+	id, _, err := s.Init(ctx, "Receiving organisation", "FR", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := node.LocalAdmin(id.ID)
+	if _, err := s.CreateCollection(ctx, admin, entente.Collection{Alias: "inbox", Title: "Inbox",
+		ReadRoles: []entente.Role{entente.RoleAnalyst}, WriteRoles: []entente.Role{entente.RolePartner}}); err != nil {
+		t.Fatal(err)
+	}
+	cert := reporter(t, s, id, 0)
+	analyst := sensorOf(t, s, id, entente.RoleAnalyst)
+	var alerts []json.RawMessage
+	for i, threat := range []correlate.ThreatKey{"malware--0a1b2c3d-0000-4000-8000-00000000000a", "malware--0a1b2c3d-0000-4000-8000-00000000000b", "malware--0a1b2c3d-0000-4000-8000-00000000000c"} {
+		epoch := c.now().Add(-time.Hour)
+		alerts = append(alerts, correlate.AlertObject(correlate.Alert{ID: correlate.AlertID(threat, epoch), Threat: threat,
+			Tier: "national", TierRank: 1, Change: correlate.ChangeCreated, Epoch: epoch, Window: 24 * time.Hour,
+			Organisations: 2 + i, Countries: []string{"FR"}, FirstSeen: epoch, LastSeen: epoch.Add(time.Minute)}))
+	}
+	audits := cs.audits.Load()
+	stat, err := s.AddObjects(ctx, cert, "inbox", alerts)
+	if err != nil || stat.FailureCount > 0 {
+		t.Fatalf("push of 3 alerts: %v %+v", err, stat)
+	}
+	if err := s.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.ListAlerts(ctx, analyst, node.AlertFilter{})
+	if err != nil || len(list) != 3 {
+		t.Fatalf("%d alerts in the lifecycle (%v), want 3", len(list), err)
+	}
+	if n := cs.audits.Load() - audits; n != 1 {
+		t.Errorf("%d audit appends for the 3 alerts of one push, want 1", n)
 	}
 }

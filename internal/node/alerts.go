@@ -65,12 +65,12 @@ func (s *Service) newAlerting() *alerting.Service {
 		Objects: s.st,
 		States:  states,
 		Release: s.releaseOn,
-		Store: func(ctx context.Context, collection string, objs []json.RawMessage) error {
+		Store: func(ctx context.Context, collection string, objs []json.RawMessage, states []correlate.State) error {
 			self, err := s.selfParty(ctx)
 			if err != nil {
 				return err
 			}
-			st, err := s.AddObjects(ctx, LocalAdmin(self.ID), collection, objs)
+			st, err := s.ingest.AddObjectsWith(ctx, LocalAdmin(self.ID), collection, objs, states)
 			if err != nil {
 				return err
 			}

@@ -129,8 +129,9 @@ func TestOwnRetractionAppliedOnce(t *testing.T) {
 	}
 }
 
-// blockingStates is a SQLite store whose alert lifecycle saves, once
-// armed, say so on entered and wait for release.
+// blockingStates is a SQLite store whose alert lifecycle saves (alone or
+// with the alert objects), once armed, say so on entered and wait for
+// release.
 type blockingStates struct {
 	*sqlite.Store
 	armed   atomic.Bool
@@ -144,6 +145,14 @@ func (b *blockingStates) PutAlertState(ctx context.Context, st correlate.State) 
 		<-b.release
 	}
 	return b.Store.PutAlertState(ctx, st)
+}
+
+func (b *blockingStates) AddOwn(ctx context.Context, o store.Own) ([]entente.AddOutcome, error) {
+	if len(o.AlertStates) > 0 && b.armed.CompareAndSwap(true, false) {
+		close(b.entered)
+		<-b.release
+	}
+	return b.Store.AddOwn(ctx, o)
 }
 
 // TestQuarantineRetractsBeforeItCorrelates checks that a quarantine

@@ -22,13 +22,16 @@ func (s *Store) PutAlertState(ctx context.Context, st store.AlertState) error {
 	if len(st.Body) == 0 {
 		return entente.Errorf(entente.EINVALID, "alert state %s: body is required", st.ID)
 	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO alert_states (id, status, updated, body) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated = excluded.updated, body = excluded.body`,
+	if _, err := s.pool.Exec(ctx, putAlertStateSQL,
 		st.ID, st.Status, st.Updated.UnixNano(), string(st.Body)); err != nil {
 		return fmt.Errorf("put alert state %s: %w", st.ID, err)
 	}
 	return nil
 }
+
+// putAlertStateSQL creates or replaces an alert's state.
+const putAlertStateSQL = `INSERT INTO alert_states (id, status, updated, body) VALUES ($1, $2, $3, $4)
+	ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated = excluded.updated, body = excluded.body`
 
 // AlertState returns the state of one alert. ENOTFOUND if none.
 func (s *Store) AlertState(ctx context.Context, id string) (store.AlertState, error) {

@@ -68,6 +68,39 @@ func (s *Store) AddReceived(ctx context.Context, r store.Received) ([]entente.Ad
 
 var _ store.ReceivedAdder = (*Store)(nil)
 
+// AddOwn adds the node's own objects with their status and alert states
+// in one transaction; see [store.OwnAdder].
+func (s *Store) AddOwn(ctx context.Context, o store.Own) ([]entente.AddOutcome, error) {
+	if err := store.CheckAlertStates(o.AlertStates); err != nil {
+		return nil, fmt.Errorf("add %d objects to collection %s: %w", len(o.Objects), o.Collection, err)
+	}
+	var out []entente.AddOutcome
+	err := s.inTx(ctx, func(tx pgx.Tx) (err error) {
+		if len(o.Objects) > 0 {
+			if out, err = addInTx(ctx, tx, o.Collection, o.Objects); err != nil {
+				return err
+			}
+		}
+		for _, st := range o.AlertStates {
+			if _, err := tx.Exec(ctx, putAlertStateSQL, st.ID, st.Status, st.Updated.UnixNano(), string(st.Body)); err != nil {
+				return fmt.Errorf("put alert state %s: %w", st.ID, err)
+			}
+		}
+		if o.StatusID != "" {
+			if _, err := tx.Exec(ctx, putStatusSQL, o.StatusID, nonNilBytes(o.Status(out)), time.Now().UnixNano()); err != nil {
+				return fmt.Errorf("write status %s: %w", o.StatusID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add %d objects and %d alert states to collection %s: %w", len(o.Objects), len(o.AlertStates), o.Collection, err)
+	}
+	return out, nil
+}
+
+var _ store.OwnAdder = (*Store)(nil)
+
 // addInTx adds objects to a collection inside tx.
 func addInTx(ctx context.Context, tx pgx.Tx, collection string, objs []*stix.Object) ([]entente.AddOutcome, error) {
 	coll, _, last, err := collectionSeq(ctx, tx, collection, true)

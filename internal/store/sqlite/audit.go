@@ -38,10 +38,12 @@ type auditLog struct {
 	// appendRelease inserts a release's row, prepared once.
 	appendRelease *sql.Stmt
 	writes        atomic.Int64 // commits since the last checkpoint
+	commits       atomic.Int64 // commits since the file was opened (tests)
 	// wake tells the store's checkpointer, waiting for a write, of one
 	// (see Store.checkpointer); the store's commits use it too.
 	wake chan struct{}
-	// relQueue holds the releases waiting to be appended; relFlushing is
+	// relQueue holds the releases and records waiting to be appended
+	// (AppendRelease, AppendAudit); relFlushing is
 	// set while one caller commits them (see AppendRelease);
 	// releaseCommits counts those commits.
 	relMu          sync.Mutex
@@ -103,6 +105,7 @@ func (a *auditLog) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // checkpointer if it waits for one.
 func (a *auditLog) wrote() {
 	a.writes.Add(1)
+	a.commits.Add(1)
 	wake(a.wake)
 }
 
@@ -217,56 +220,61 @@ func (s *Store) copyLegacyAudit(ctx context.Context) error {
 // multi-row INSERT costs far less per row than one statement per row.
 const auditChunk = 500
 
-// AppendAudit appends records to the audit log, all or nothing.
+// AppendAudit appends records to the audit log, all or nothing. Its
+// commit is shared with the releases and other appends waiting at the
+// same time (see AppendRelease): a CERT's correlation appends the audit
+// records of its alert changes while its pushes append their releases,
+// and each append was a commit, an fsync, of its own before (issue 16).
+// It returns once the records are durable.
 func (s *Store) AppendAudit(ctx context.Context, recs []audit.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	rows := make([]any, 0, 8*len(recs))
+	for _, r := range recs {
+		t, ok := store.UnixNano(r.Time)
+		if !ok || r.Time.IsZero() {
+			return fmt.Errorf("append %d audit records: %w", len(recs),
+				entente.Errorf(entente.EINVALID, "audit record of %s: time is missing or out of range", r.ObjectID))
+		}
+		var v int64
+		if !r.Version.IsZero() {
+			v, _ = store.UnixNano(r.Version)
+		}
+		rows = append(rows, t, r.Actor, r.Action, r.Partner, r.ObjectID, v, r.Rule, r.Detail)
+	}
+	w := &releaseWait{done: make(chan error, 1), records: rows}
+	if err := s.audit.appendWait(ctx, w); err != nil {
+		return fmt.Errorf("append %d audit records: %w", len(recs), err)
+	}
+	return nil
+}
+
+// insertRecords inserts audit records, given as the 8 values of each
+// row in turn, in tx: a chunk of auditChunk rows with *full (prepared
+// the first time), the rest in one statement.
+func insertRecords(ctx context.Context, tx *sql.Tx, rows []any, full **sql.Stmt) error {
 	const row = "(?, ?, ?, ?, ?, ?, ?, ?)"
-	args := make([]any, 0, 8*min(len(recs), auditChunk))
-	err := s.audit.inTx(ctx, func(tx *sql.Tx) error {
-		var full *sql.Stmt // the statement of a whole chunk, prepared once
-		defer func() {
-			if full != nil {
-				full.Close()
-			}
-		}()
-		for start := 0; start < len(recs); start += auditChunk {
-			chunk := recs[start:min(start+auditChunk, len(recs))]
-			args = args[:0]
-			for _, r := range chunk {
-				t, ok := store.UnixNano(r.Time)
-				if !ok || r.Time.IsZero() {
-					return entente.Errorf(entente.EINVALID, "audit record of %s: time is missing or out of range", r.ObjectID)
-				}
-				var v int64
-				if !r.Version.IsZero() {
-					v, _ = store.UnixNano(r.Version)
-				}
-				args = append(args, t, r.Actor, r.Action, r.Partner, r.ObjectID, v, r.Rule, r.Detail)
-			}
-			query := `INSERT INTO audit (time, actor, action, partner, object_id, version, rule, detail) VALUES ` +
-				row + strings.Repeat(", "+row, len(chunk)-1)
-			if len(chunk) == auditChunk {
-				if full == nil {
-					var err error
-					if full, err = tx.PrepareContext(ctx, query); err != nil {
-						return err
-					}
-				}
-				if _, err := full.ExecContext(ctx, args...); err != nil {
+	for start := 0; start < len(rows); start += 8 * auditChunk {
+		chunk := rows[start:min(start+8*auditChunk, len(rows))]
+		n := len(chunk) / 8
+		query := `INSERT INTO audit (time, actor, action, partner, object_id, version, rule, detail) VALUES ` +
+			row + strings.Repeat(", "+row, n-1)
+		if n == auditChunk {
+			if *full == nil {
+				var err error
+				if *full, err = tx.PrepareContext(ctx, query); err != nil {
 					return err
 				}
-				continue
 			}
-			if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+			if _, err := (*full).ExecContext(ctx, chunk...); err != nil {
 				return err
 			}
+			continue
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("append %d audit records: %w", len(recs), err)
+		if _, err := tx.ExecContext(ctx, query, chunk...); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -287,27 +295,33 @@ func (s *Store) AppendRelease(ctx context.Context, r audit.Release) error {
 		}
 		w.parts = append(w.parts, packedRelease{part: part, packed: packed, idx: idx})
 	}
-	a := s.audit
+	if err := s.audit.appendWait(ctx, w); err != nil {
+		return fmt.Errorf("append release of %d versions to %s: %w", w.versions, w.partner, err)
+	}
+	return nil
+}
+
+// appendWait queues w and returns the outcome of the commit that holds
+// it: the first to arrive commits what waits, until nothing does; the
+// others wait for the commit that holds their rows.
+func (a *auditLog) appendWait(ctx context.Context, w *releaseWait) error {
 	a.relMu.Lock()
 	a.relQueue = append(a.relQueue, w)
 	flush := !a.relFlushing
 	a.relFlushing = true
 	a.relMu.Unlock()
 	if flush {
-		// The first to arrive commits what waits, until nothing does;
-		// the others wait for the commit that holds their record.
 		a.flushReleases(context.WithoutCancel(ctx))
 	}
-	if err := <-w.done; err != nil {
-		return fmt.Errorf("append release of %d versions to %s: %w", w.versions, w.partner, err)
-	}
-	return nil
+	return <-w.done
 }
 
-// releaseWait is a release waiting to be appended; done receives the
-// outcome of the commit that holds it.
+// releaseWait is a release (parts) or audit records (records, 8 values
+// a row) waiting to be appended; done receives the outcome of the
+// commit that holds it.
 type releaseWait struct {
 	parts    []packedRelease
+	records  []any
 	versions int
 	partner  string
 	done     chan error
@@ -320,8 +334,8 @@ type packedRelease struct {
 	idx    []audit.IndexRow
 }
 
-// flushReleases appends the releases waiting, all of them in one
-// transaction, until none waits.
+// flushReleases appends the releases and records waiting, all of them in
+// one transaction, until none waits.
 func (a *auditLog) flushReleases(ctx context.Context) {
 	for {
 		a.relMu.Lock()
@@ -335,7 +349,18 @@ func (a *auditLog) flushReleases(ctx context.Context) {
 		a.relMu.Unlock()
 		err := a.inTx(ctx, func(tx *sql.Tx) error {
 			ins := tx.StmtContext(ctx, a.appendRelease)
+			var full *sql.Stmt // a whole chunk of records, prepared once
+			defer func() {
+				if full != nil {
+					full.Close()
+				}
+			}()
 			for _, w := range batch {
+				if len(w.records) > 0 {
+					if err := insertRecords(ctx, tx, w.records, &full); err != nil {
+						return err
+					}
+				}
 				for _, p := range w.parts {
 					var seq int64
 					if err := ins.QueryRowContext(ctx, p.part.Time.UnixNano(), p.part.Actor, audit.Egress, p.part.Partner, p.part.Detail, p.packed).Scan(&seq); err != nil {

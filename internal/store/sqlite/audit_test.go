@@ -162,10 +162,10 @@ func TestMoveLegacyAuditAfterCrash(t *testing.T) {
 	}
 }
 
-// TestAppendReleaseGroupCommit: releases appended at the same time share
-// commits of the audit database (before, one commit each), each is
-// found by its object once its AppendRelease returned, and an invalid
-// release fails alone.
+// TestAppendReleaseGroupCommit: releases and administrative records
+// appended at the same time share commits of the audit database (before,
+// one commit each), each release is found by its object once its
+// AppendRelease returned, and an invalid release or record fails alone.
 func TestAppendReleaseGroupCommit(t *testing.T) {
 	ctx := t.Context()
 	s, err := Open(ctx, t.TempDir())
@@ -173,7 +173,7 @@ func TestAppendReleaseGroupCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	const n = 48
+	const n, m = 48, 8
 	release := func(i int) audit.Release {
 		return audit.Release{Time: time.Date(2026, 12, 7, 0, 0, i, 0, time.UTC), Actor: fmt.Sprint("peer-", i), Partner: fmt.Sprintf("identity--%08d-0000-4000-8000-000000000000", i),
 			Detail: "push reports", Versions: []audit.ReleasedVersion{{ObjectID: fmt.Sprintf("sighting--%08d-0000-4000-8000-000000000000", i),
@@ -185,25 +185,34 @@ func TestAppendReleaseGroupCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := s.audit.releaseCommits.Load()
-	errs := make(chan error, n+1)
+	before, beforeAll := s.audit.releaseCommits.Load(), s.audit.commits.Load()
+	errs := make(chan error, n+1+m+1)
 	for i := range n {
 		go func() { errs <- s.AppendRelease(ctx, release(i)) }()
 	}
 	bad := release(n)
 	bad.Time = time.Time{} // no time: invalid
 	go func() { errs <- s.AppendRelease(ctx, bad) }()
+	// Administrative records appended meanwhile share the commits too;
+	// an invalid one fails alone.
+	admin := func(i int) []audit.Record {
+		return []audit.Record{audit.AdminRecord(time.Date(2026, 12, 7, 1, 0, i, 0, time.UTC), fmt.Sprint("admin-", i), "alert.new", "", fmt.Sprint("x-entente-alert--", i), nil)}
+	}
+	for i := range m {
+		go func() { errs <- s.AppendAudit(ctx, admin(i)) }()
+	}
+	go func() { errs <- s.AppendAudit(ctx, []audit.Record{{Actor: "admin-bad", Action: "alert.new"}}) }()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 		s.audit.relMu.Lock()
 		queued := len(s.audit.relQueue)
 		s.audit.relMu.Unlock()
-		if queued >= n-1 || time.Now().After(deadline) {
+		if queued >= n+m-1 || time.Now().After(deadline) {
 			break
 		}
 	}
 	held.Close()
 	failed := 0
-	for range n + 1 {
+	for range n + 1 + m + 1 {
 		if err := <-errs; err != nil {
 			failed++
 			if entente.ErrorCode(err) != entente.EINVALID {
@@ -211,11 +220,26 @@ func TestAppendReleaseGroupCommit(t *testing.T) {
 			}
 		}
 	}
-	if failed != 1 {
-		t.Errorf("%d appends failed, want the invalid one alone", failed)
+	if failed != 2 {
+		t.Errorf("%d appends failed, want the two invalid ones alone", failed)
 	}
 	if commits := s.audit.releaseCommits.Load() - before; commits > 3 {
-		t.Errorf("%d releases appended in %d commits, want them to share at most 3", n, commits)
+		t.Errorf("%d releases and %d appends in %d commits, want them to share at most 3", n, m, commits)
+	}
+	if commits := s.audit.commits.Load() - beforeAll; commits > 3 {
+		t.Errorf("%d commits of the audit file for %d releases and %d appends, want at most 3", commits, n, m)
+	}
+	actors := map[string]int{}
+	for _, r := range allAudit(t, s, audit.Query{Action: audit.Admin}) {
+		actors[r.Actor]++
+	}
+	for i := range m {
+		if actors[fmt.Sprint("admin-", i)] != 1 {
+			t.Errorf("administrative record %d appended %d times, want once", i, actors[fmt.Sprint("admin-", i)])
+		}
+	}
+	if actors["admin-bad"] != 0 {
+		t.Errorf("the invalid administrative record was appended")
 	}
 	for i := range n {
 		if got := allAudit(t, s, audit.Query{ObjectID: release(i).Versions[0].ObjectID}); len(got) != 1 || got[0].Actor != release(i).Actor {

@@ -260,7 +260,10 @@ func (s *Store) writer() {
 				close(r.done)
 			}
 		}
-		behind = s.idleSearch
+		// A small group is indexed in its own transaction (indexInline);
+		// otherwise a serving writer indexes when idle (a one-shot
+		// writer leaves it to the next process).
+		behind = s.idleSearch && !s.searchCurrent
 		if behind && time.Since(s.searchAt) > searchMaxLag {
 			// A constant load: the index keeps up a batch at a time.
 			behind = !s.indexSearchBatch()
@@ -394,11 +397,24 @@ func (s *Store) runGroup(ctx context.Context, conn *sql.Conn, group []*addReques
 	if len(applied) == 0 {
 		return true
 	}
+	objects := 0
+	for _, r := range applied {
+		if r.err == nil {
+			objects += len(r.out)
+		}
+	}
+	indexed := s.indexInline(ctx, tx, objects)
 	if err := tx.Commit(); err != nil {
 		fail(applied, storageFull(fmt.Errorf("commit: %w", err)))
 		return true
 	}
 	s.wrote()
+	if objects > 0 {
+		s.searchCurrent = indexed
+		if indexed {
+			s.searchAt = time.Now()
+		}
+	}
 	return true
 }
 
@@ -468,6 +484,48 @@ func (s *Store) AddReceived(ctx context.Context, rc store.Received) ([]entente.A
 }
 
 var _ store.ReceivedAdder = (*Store)(nil)
+
+// AddOwn adds the node's own objects with their status and the alert
+// states that go with them in one transaction of the writer, shared with
+// the other calls waiting at the same time; see [store.OwnAdder].
+func (s *Store) AddOwn(ctx context.Context, o store.Own) ([]entente.AddOutcome, error) {
+	wrap := func(err error) error {
+		return fmt.Errorf("add %d objects and %d alert states to collection %s: %w", len(o.Objects), len(o.AlertStates), o.Collection, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err)
+	}
+	if err := store.CheckAlertStates(o.AlertStates); err != nil {
+		return nil, wrap(err)
+	}
+	if len(o.Objects) == 0 && o.StatusID == "" && len(o.AlertStates) == 0 {
+		return nil, nil
+	}
+	r := &addRequest{ctx: ctx, collection: o.Collection, objs: o.Objects, done: make(chan struct{}),
+		within: func(ctx context.Context, tx *sql.Tx, out []entente.AddOutcome) error {
+			for _, st := range o.AlertStates {
+				if _, err := tx.StmtContext(ctx, s.w.putAlertState.Stmt).ExecContext(ctx, st.ID, st.Status, st.Updated.UnixNano(), string(st.Body)); err != nil {
+					return storageFull(fmt.Errorf("put alert state %s: %w", st.ID, err))
+				}
+			}
+			if o.StatusID != "" {
+				if _, err := tx.StmtContext(ctx, s.w.putStatus.Stmt).ExecContext(ctx, o.StatusID, nonNilBytes(o.Status(out)), time.Now().UnixNano()); err != nil {
+					return storageFull(fmt.Errorf("write status %s: %w", o.StatusID, err))
+				}
+			}
+			return nil
+		}}
+	if err := s.enqueue(ctx, r); err != nil {
+		return nil, wrap(err)
+	}
+	<-r.done
+	if r.err != nil {
+		return nil, wrap(r.err)
+	}
+	return r.out, nil
+}
+
+var _ store.OwnAdder = (*Store)(nil)
 
 // The writer lingers on a small group of submissions (see linger).
 const (

@@ -29,6 +29,41 @@ const (
 	searchBatch = 2000
 )
 
+// searchInline is the objects of a group up to which the writer indexes
+// them in the group's own transaction when the index held every object
+// before (indexInline): a received push of a few sightings, an alert.
+const searchInline = 64
+
+// indexInline indexes, in tx, the objects a group of at most searchInline
+// objects just inserted, when the index held every object before it; it
+// reports whether the index now holds every object of tx. Before, every
+// small group was followed, once the writer had been idle for
+// searchIdle, by a transaction of its own that indexed it: a second
+// commit, and a second fsync, for each received push or alert of a node
+// that stores a few objects at a time (a CERT of a large federation
+// during an outbreak, issue 16). The indexing runs in a savepoint: should
+// it fail, it is undone alone, the group's calls commit, and the idle
+// writer indexes later as before.
+func (s *Store) indexInline(ctx context.Context, tx *sql.Tx, objects int) bool {
+	if !s.searchCurrent || objects == 0 || objects > searchInline {
+		return false
+	}
+	if _, err := tx.StmtContext(ctx, s.w.savepoint.Stmt).ExecContext(ctx); err != nil {
+		return false
+	}
+	done, err := indexSearchTx(ctx, tx, 2*searchInline)
+	if err != nil {
+		if _, err := tx.StmtContext(ctx, s.w.rollbackTo.Stmt).ExecContext(ctx); err != nil {
+			return false
+		}
+		done = false
+	}
+	if _, err := tx.StmtContext(ctx, s.w.release.Stmt).ExecContext(ctx); err != nil {
+		return false
+	}
+	return done
+}
+
 // indexChunk is how many objects' rows one round of reading and inserting
 // covers: their JSON is decoded once, in Go, and each of the three tables
 // gets one multi-row INSERT (one INSERT … SELECT per table calling
@@ -194,6 +229,7 @@ func (s *Store) indexSearchBatch() bool {
 		return true
 	}
 	s.searchAt = time.Now()
+	s.searchCurrent = done
 	return done
 }
 

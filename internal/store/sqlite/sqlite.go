@@ -78,8 +78,10 @@ type Store struct {
 	audit *auditLog
 
 	// searchAt is when the writer last indexed for search (searchindex.go);
-	// only the writer goroutine uses it.
-	searchAt time.Time
+	// searchCurrent is set while the index holds every object committed
+	// (see indexInline). Only the writer goroutine uses them.
+	searchAt      time.Time
+	searchCurrent bool
 	// idleSearch says the writer indexes for search when idle and under
 	// a constant load (not in a one-shot process: OpenOneShot).
 	idleSearch bool
@@ -379,7 +381,12 @@ func dsnOf(path string, extra ...string) string {
 // for a tick to do without a new write (walKeeper.idle), it waits for the
 // next commit instead of ticking: an idle node's process was woken four
 // times a second by it, some forty context switches a second, which 259
-// node processes on one host multiply.
+// node processes on one host multiply. Likewise, when all that is left
+// is a checkpoint deferred until a file has been quiet (walKeeper.rest),
+// it waits for that time or the next commit, whichever comes first,
+// rather than tick four times a second to find the file not yet quiet: a
+// node taking a push every second or two during an outbreak ticked
+// without pause (issue 16).
 func (s *Store) checkpointer(interval time.Duration) {
 	defer close(s.done)
 	t := time.NewTimer(interval)
@@ -393,12 +400,34 @@ func (s *Store) checkpointer(interval time.Duration) {
 			s.audit.checkpoint(now)
 			s.wal.tick(now, s.writes.Swap(0) > 0)
 		}
-		if s.writes.Load() == 0 && s.audit.writes.Load() == 0 && s.wal.idle() && s.audit.wal.idle() {
+		objects, ok1 := s.wal.rest()
+		audit, ok2 := s.audit.wal.rest()
+		if ok1 && ok2 && s.writes.Load() == 0 && s.audit.writes.Load() == 0 {
 			// A commit after the check has left its token in s.wake.
-			select {
-			case <-s.stop:
-				return
-			case <-s.wake:
+			until := objects
+			if until.IsZero() || (!audit.IsZero() && audit.Before(until)) {
+				until = audit
+			}
+			if until.IsZero() {
+				select {
+				case <-s.stop:
+					return
+				case <-s.wake:
+				}
+			} else if d := time.Until(until); d > interval {
+				t.Reset(d)
+				select {
+				case <-s.stop:
+					return
+				case <-s.wake:
+					// A commit: tick as usual, which defers again.
+					t.Stop()
+				case now := <-t.C:
+					// Quiet long enough: the deferred checkpoints run.
+					s.ticks.Add(1)
+					s.audit.checkpoint(now)
+					s.wal.tick(now, s.writes.Swap(0) > 0)
+				}
 			}
 		}
 		t.Reset(interval)

@@ -263,6 +263,24 @@ func (k *walKeeper) idle() bool {
 	return !k.deferred && !k.retry && k.size() <= k.opts.limit
 }
 
+// rest reports whether, without a new write, the ticks until some time
+// would do nothing: the file is idle (zero time: nothing at all until a
+// write), or its only pending work is a deferred PASSIVE checkpoint
+// (walOptions.lazyBytes) with a log file within its limit, due once the
+// file has been quiet for walOptions.quiet (that time). A tick before
+// then finds the file still quiet for less than quiet and defers again.
+func (k *walKeeper) rest() (until time.Time, ok bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.retry || k.size() > k.opts.limit {
+		return time.Time{}, false
+	}
+	if !k.deferred {
+		return time.Time{}, true
+	}
+	return k.lastWrite.Add(k.opts.quiet), true
+}
+
 // lazy reports whether a tick's PASSIVE checkpoint may wait (see
 // walOptions.lazyBytes): it is not a retry, the file saw a write within
 // walOptions.quiet, and the log in use, read from its index, is smaller

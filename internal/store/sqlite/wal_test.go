@@ -530,3 +530,48 @@ func TestCheckpointerWaitsForWrites(t *testing.T) {
 		t.Fatalf("a write after the checkpointer waited was not checkpointed: %d checkpoints before, %d after", before, got)
 	}
 }
+
+// TestCheckpointerRestsWhileDeferred: after a small commit, while the
+// only thing left is the checkpoint deferred until the file is quiet,
+// the checkpointer waits for that time (or the next commit) instead of
+// ticking; the deferred checkpoint still runs once the file is quiet.
+func TestCheckpointerRestsWhileDeferred(t *testing.T) {
+	ctx := context.Background()
+	opts := defaultWAL
+	opts.interval, opts.quiet = 5*time.Millisecond, 500*time.Millisecond
+	s, err := open(ctx, t.TempDir(), opts, serveWriter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateCollection(ctx, entente.Collection{ID: "rest", Title: "rest", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// Let the creation's checkpoint run and the checkpointer settle.
+	deadline := time.Now().Add(10 * time.Second)
+	for s.WALStats()[0].CheckpointLag != 0 || s.WALStats()[1].CheckpointLag != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the creation was not checkpointed within 10 s: %+v", s.WALStats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	before, checkpoints := s.ticks.Load(), s.WALStats()[0].Checkpoints
+	if err := addIndicators(ctx, s, "rest", 0, 10); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(opts.quiet / 2)
+	// Ticking every 5 ms would make some 50 ticks by now.
+	if n := s.ticks.Load() - before; n > 5 {
+		t.Errorf("%d ticks in the quiet period after a small commit, want at most 5", n)
+	}
+	if got := s.WALStats()[0].Checkpoints; got != checkpoints {
+		t.Errorf("%d checkpoints within the quiet period, want 0", got-checkpoints)
+	}
+	for s.WALStats()[0].Checkpoints == checkpoints {
+		if time.Now().After(deadline) {
+			t.Fatalf("the deferred checkpoint did not run once the file was quiet: %+v", s.WALStats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

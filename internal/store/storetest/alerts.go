@@ -26,6 +26,7 @@ func RunAlerts(t *testing.T, open Opener) {
 	}
 	t.Run("PutGet", func(t *testing.T) { testAlertPutGet(t, as(t)) })
 	t.Run("Invalid", func(t *testing.T) { testAlertInvalid(t, as(t)) })
+	t.Run("Own", func(t *testing.T) { testOwn(t, open) })
 }
 
 func testAlertPutGet(t *testing.T, s store.AlertStore) {
