@@ -24,12 +24,19 @@ func mapFile(f *os.File) *mapping {
 		return nil
 	}
 	// The file is read once, front to back: read ahead, and the pages
-	// behind may go.
+	// behind may go. (MADV_WILLNEED is asked block by block, willNeed:
+	// on the whole file it would read all of a log larger than memory.)
 	_ = syscall.Madvise(data, syscall.MADV_SEQUENTIAL)
-	_ = syscall.Madvise(data, syscall.MADV_WILLNEED)
 	m := &mapping{data: data}
 	m.refs.Store(1)
 	return m
 }
 
 func unmap(data []byte) { _ = syscall.Munmap(data) }
+
+// willNeed asks the kernel to read b, the next block, ahead.
+func willNeed(b []byte) {
+	if len(b) > 0 {
+		_ = syscall.Madvise(b, syscall.MADV_WILLNEED)
+	}
+}

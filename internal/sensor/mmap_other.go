@@ -8,3 +8,5 @@ import "os"
 func mapFile(*os.File) *mapping { return nil }
 
 func unmap([]byte) {}
+
+func willNeed([]byte) {}

@@ -547,6 +547,10 @@ func (s *scanner) readMapped(ctx context.Context, idx int, in Input, m *mapping,
 	for off < len(data) {
 		end := min(off+s.opts.ChunkSize, len(data))
 		block := data[off:end]
+		if off == 0 {
+			willNeed(block)
+		}
+		willNeed(data[end:min(end+s.opts.ChunkSize, len(data))])
 		if end < len(data) {
 			i := bytes.LastIndexByte(block, '\n')
 			if i < 0 {
