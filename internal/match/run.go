@@ -202,6 +202,18 @@ func (h *handler) Flush() {
 	h.arena = h.arena[:0]
 }
 
+// Drop forgets the deferred lines without matching them: the rest of
+// their chunk could not be read (a mapped file truncated while read).
+func (h *handler) Drop() {
+	h.m.pf, h.m.pf24, h.m.pfs = h.m.pf[:0], h.m.pf24[:0], h.m.pfs[:0]
+	h.m.pf6, h.m.pf32 = h.m.pf6[:0], h.m.pf32[:0]
+	h.m.pre = h.m.pre[:0]
+	h.pend = h.pend[:0]
+	clear(h.pobs)
+	h.pobs = h.pobs[:0]
+	h.arena = h.arena[:0]
+}
+
 func (h *handler) match(c *sensor.Chunk, line int64, raw []byte, obs []sensor.Obs, pre []parsed, p sensor.Parser) {
 	hits := h.hitBuf[:0]
 	for i := range obs {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"runtime/debug"
 	"sync"
 )
 
@@ -239,6 +240,7 @@ func ScanEvents(ctx context.Context, inputs []Input, opts Options, newHandler fu
 	}
 	close(chunks)
 	wg.Wait()
+	errs = append(errs, s.faults...)
 	for i := range inputs {
 		if err, ok := formatErrs.Load(i); ok {
 			errs = append(errs, err.(error))
@@ -254,13 +256,13 @@ func (s *scanner) workEvents(chunks <-chan *Chunk, h EventHandler, formatErrs *s
 	parsers := map[Format]EventParser{}
 	gens := map[Format]uint64{}
 	var ev Event
+	debug.SetPanicOnFault(true) // see scanner.work
 	for c := range chunks {
 		ef, ok := EventFormatOf(c.Format)
 		if !ok {
 			formatErrs.LoadOrStore(c.Input, fmt.Errorf("%s: the %s format has no event reader", c.File, c.Format.Name()))
 			h.ChunkDone(c)
-			c.Data = nil
-			s.pool.Put(c.buf)
+			s.done(c)
 			continue
 		}
 		p := parsers[ef]
@@ -275,43 +277,51 @@ func (s *scanner) workEvents(chunks <-chan *Chunk, h EventHandler, formatErrs *s
 			parsers[ef] = p
 			gens[ef] = c.headerGen
 		}
-		data := c.Data
-		line := c.FirstLine
-		var records int64
-		for len(data) > 0 {
-			i := bytes.IndexByte(data, '\n')
-			var l []byte
-			if i < 0 {
-				l, data = data, nil
-			} else {
-				l, data = data[:i], data[i+1:]
-			}
-			if len(l) > 0 && l[len(l)-1] == '\r' {
-				l = l[:len(l)-1]
-			}
-			if len(l) > s.opts.MaxLineSize {
-				s.reportBad(BadLine{File: c.File, Line: line, Err: fmt.Errorf("%w: %d bytes (at most %d)", ErrTooLong, len(l), s.opts.MaxLineSize)})
-				line++
-				continue
-			}
-			ev.reset()
-			ok, err := p.ParseEvent(l, &ev)
-			if err != nil {
-				s.reportBad(BadLine{File: c.File, Line: line, Err: err})
-			} else if ok {
-				records++
-				h.Event(c, line, &ev)
-			}
-			line++
-		}
-		s.records.Add(records)
+		s.chunkEvents(c, p, h, &ev)
 		if ef.Stateful() {
 			gens[ef] = 0
 		}
 		h.ChunkDone(c)
-		c.Data = nil
-		s.pool.Put(c.buf)
+		s.done(c)
 	}
+}
+
+// chunkEvents reads the events of c's lines and hands them to h; a chunk
+// of a mapped file that faults is cut there, as in [scanner.chunk].
+func (s *scanner) chunkEvents(c *Chunk, p EventParser, h EventHandler, ev *Event) {
+	line := c.FirstLine
+	if c.m != nil {
+		defer s.recoverFault(c, &line)
+	}
+	data := c.Data
+	var records int64
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		var l []byte
+		if i < 0 {
+			l, data = data, nil
+		} else {
+			l, data = data[:i], data[i+1:]
+		}
+		if len(l) > 0 && l[len(l)-1] == '\r' {
+			l = l[:len(l)-1]
+		}
+		if len(l) > s.opts.MaxLineSize {
+			s.reportBad(BadLine{File: c.File, Line: line, Err: fmt.Errorf("%w: %d bytes (at most %d)", ErrTooLong, len(l), s.opts.MaxLineSize)})
+			line++
+			continue
+		}
+		ev.reset()
+		ok, err := p.ParseEvent(l, ev)
+		if err != nil {
+			s.reportBad(BadLine{File: c.File, Line: line, Err: err})
+		} else if ok {
+			records++
+			h.Event(c, line, ev)
+		}
+		line++
+	}
+	s.records.Add(records)
 }
 
 // ---------------------------------------------------------------- values

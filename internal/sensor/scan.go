@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +73,7 @@ type Chunk struct {
 	header    [][]byte // header lines in effect at the chunk's start
 	headerGen uint64   // identifies header; 0 for stateless formats
 	buf       *[]byte
+	m         *mapping // the file mapping Data lies in, if any (then buf is nil)
 }
 
 // Handler receives the lines of the chunks that one worker parses.
@@ -90,6 +93,14 @@ type Handler interface {
 // ChunkDone must finish them too.
 type Flusher interface {
 	Flush()
+}
+
+// Dropper is implemented by a [Flusher] that can forget its deferred
+// lines without reading them. When the rest of a chunk cannot be read
+// (its file was truncated while read through a mapping), the worker calls
+// Drop and then ChunkDone; the scan returns [ErrTruncated].
+type Dropper interface {
+	Drop()
 }
 
 // BadLine is a line that could not be parsed.
@@ -146,6 +157,8 @@ var ErrTooLong = errors.New("line too long")
 type scanner struct {
 	opts    Options
 	mu      sync.Mutex
+	faults  []error      // ErrTruncated met by the workers
+	faulted map[int]bool // the inputs in faults
 	bad     atomic.Int64
 	records atomic.Int64
 	badList []BadLine
@@ -212,6 +225,7 @@ func Scan(ctx context.Context, inputs []Input, opts Options, newHandler func(wor
 	}
 	close(chunks)
 	wg.Wait()
+	errs = append(errs, s.faults...)
 	stats.Bad = s.bad.Load()
 	stats.Records = s.records.Load()
 	stats.BadLines = s.badList
@@ -226,6 +240,12 @@ func (s *scanner) read(ctx context.Context, idx int, in Input, out chan<- *Chunk
 		return 0, 0, fmt.Errorf("open %s: %w", in.Name, err)
 	}
 	defer rc.Close()
+	if f, ok := rc.(*os.File); ok {
+		if m := mapFile(f); m != nil {
+			defer m.release()
+			return s.readMapped(ctx, idx, in, m, out, seq, gen)
+		}
+	}
 	// Logs are streamed, so their size is not bounded; a compressed one
 	// that inflates like a bomb is refused (see package gunzip).
 	zr, err := gunzip.Open(rc, in.Name, gunzip.Limits{})
@@ -368,6 +388,9 @@ func (s *scanner) work(chunks <-chan *Chunk, h Handler) {
 	gens := map[Format]uint64{}
 	var obs []Obs
 	flusher, _ := h.(Flusher)
+	// A fault reading a mapped file (truncated while read) panics
+	// instead of killing the process; chunk recovers it.
+	debug.SetPanicOnFault(true)
 	for c := range chunks {
 		p := parsers[c.Format]
 		if p == nil || (c.Format.Stateful() && gens[c.Format] != c.headerGen) {
@@ -378,49 +401,104 @@ func (s *scanner) work(chunks <-chan *Chunk, h Handler) {
 			parsers[c.Format] = p
 			gens[c.Format] = c.headerGen
 		}
-		data := c.Data
-		line := c.FirstLine
-		stateful := c.Format.Stateful()
-		var records int64
-		for len(data) > 0 {
-			i := bytes.IndexByte(data, '\n')
-			var l []byte
-			if i < 0 {
-				l, data = data, nil
-			} else {
-				l, data = data[:i], data[i+1:]
-			}
-			if len(l) > 0 && l[len(l)-1] == '\r' {
-				l = l[:len(l)-1]
-			}
-			if len(l) > s.opts.MaxLineSize {
-				s.reportBad(BadLine{File: c.File, Line: line, Err: fmt.Errorf("%w: %d bytes (at most %d)", ErrTooLong, len(l), s.opts.MaxLineSize)})
-				line++
-				continue
-			}
-			if flusher != nil && stateful && len(l) > 0 && (l[0] == '#' || l[0] == ' ' || l[0] == '\t') {
-				flusher.Flush()
-			}
-			var err error
-			obs, err = p.Parse(l, obs[:0])
-			if err != nil {
-				s.reportBad(BadLine{File: c.File, Line: line, Err: err})
-			} else if len(obs) > 0 {
-				records++
-				h.Line(c, line, l, obs, p)
-			}
-			line++
-		}
-		s.records.Add(records)
+		obs = s.chunk(c, p, h, flusher, obs)
 		if c.Format.Stateful() {
 			// Lines of this chunk may have changed the parser's header;
 			// the next chunk carries its own.
 			gens[c.Format] = 0
 		}
 		h.ChunkDone(c)
-		c.Data = nil
+		s.done(c)
+	}
+}
+
+// done releases the data of a chunk whose handler is done with it.
+func (s *scanner) done(c *Chunk) {
+	c.Data = nil
+	if c.m != nil {
+		c.m.release()
+	} else {
 		s.pool.Put(c.buf)
 	}
+}
+
+// recoverFault, deferred while a mapped chunk is read, turns a fault (the
+// file truncated while read) into ErrTruncated for the scan: the handler,
+// if it defers lines, drops them. Any other panic goes on.
+func (s *scanner) recoverFault(c *Chunk, line *int64, h ...any) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if !isFault(r) {
+		panic(r)
+	}
+	if len(h) > 0 {
+		if d, ok := h[0].(Dropper); ok {
+			d.Drop()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.faulted == nil {
+		s.faulted = map[int]bool{}
+	}
+	if !s.faulted[c.Input] {
+		// One error an input: the chunks after this one fault too.
+		s.faulted[c.Input] = true
+		s.faults = append(s.faults, fmt.Errorf("read %s (line %d): %w", c.File, *line, ErrTruncated))
+	}
+}
+
+// chunk parses the lines of c and hands them to h. A chunk of a mapped
+// file that faults (the file shrank) is cut where it faulted: the
+// handler drops what it deferred and the scan returns ErrTruncated.
+func (s *scanner) chunk(c *Chunk, p Parser, h Handler, flusher Flusher, obs []Obs) (out []Obs) {
+	line := c.FirstLine
+	out = obs
+	if c.m != nil {
+		defer s.recoverFault(c, &line, h)
+	}
+	data := c.Data
+	stateful := c.Format.Stateful()
+	var records int64
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		var l []byte
+		if i < 0 {
+			l, data = data, nil
+		} else {
+			l, data = data[:i], data[i+1:]
+		}
+		if len(l) > 0 && l[len(l)-1] == '\r' {
+			l = l[:len(l)-1]
+		}
+		if len(l) > s.opts.MaxLineSize {
+			s.reportBad(BadLine{File: c.File, Line: line, Err: fmt.Errorf("%w: %d bytes (at most %d)", ErrTooLong, len(l), s.opts.MaxLineSize)})
+			line++
+			continue
+		}
+		if flusher != nil && stateful && len(l) > 0 && (l[0] == '#' || l[0] == ' ' || l[0] == '\t') {
+			flusher.Flush()
+		}
+		var err error
+		obs, err = p.Parse(l, obs[:0])
+		if err != nil {
+			s.reportBad(BadLine{File: c.File, Line: line, Err: err})
+		} else if len(obs) > 0 {
+			records++
+			h.Line(c, line, l, obs, p)
+		}
+		out = obs
+		line++
+	}
+	if c.m != nil && flusher != nil {
+		// The deferred lines are matched here, where a fault is
+		// recovered, not in ChunkDone.
+		flusher.Flush()
+	}
+	s.records.Add(records)
+	return obs
 }
 
 // fill reads into buf until it is full or the reader fails; it returns
@@ -440,4 +518,85 @@ func fill(r io.Reader, buf []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// readMapped splits a mapped file into chunks, slices of the mapping cut
+// at line ends, as read does with copies; it returns the bytes and lines
+// read. A fault (the file truncated meanwhile) ends the input with
+// ErrTruncated.
+func (s *scanner) readMapped(ctx context.Context, idx int, in Input, m *mapping, out chan<- *Chunk, seq *int, gen *uint64) (total int64, lines int64, err error) {
+	data := m.data
+	format := s.opts.Format
+	var (
+		line     int64 = 1 // number of the next line to start
+		off      int
+		header   [][]byte
+		inHeader bool
+	)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if !isFault(r) {
+				panic(r)
+			}
+			total, lines, err = int64(off), line-1, fmt.Errorf("read %s (after line %d): %w", in.Name, line-1, ErrTruncated)
+		}
+	}()
+	*gen++
+	hgen := *gen
+	for off < len(data) {
+		end := min(off+s.opts.ChunkSize, len(data))
+		block := data[off:end]
+		if off == 0 {
+			willNeed(block)
+		}
+		willNeed(data[end:min(end+s.opts.ChunkSize, len(data))])
+		if end < len(data) {
+			i := bytes.LastIndexByte(block, '\n')
+			if i < 0 {
+				// One line fills the whole chunk: report and skip it.
+				s.reportBad(BadLine{File: in.Name, Line: line, Err: fmt.Errorf("%w: over %d bytes", ErrTooLong, s.opts.ChunkSize)})
+				j := bytes.IndexByte(data[end:], '\n')
+				if j < 0 {
+					// The skipped line was the last one.
+					return int64(len(data)), line, nil
+				}
+				off = end + j + 1
+				line++
+				continue
+			}
+			block = block[:i+1]
+		}
+		if format == nil {
+			format, err = Detect(block)
+			if err != nil {
+				return int64(end), line - 1, fmt.Errorf("%s: %w", in.Name, err)
+			}
+		}
+		c := &Chunk{Seq: *seq, Input: idx, File: in.Name, FirstLine: line, Data: block, Format: format, m: m}
+		*seq++
+		if format.Stateful() {
+			c.header, c.headerGen = header, hgen
+			if bytes.IndexByte(block, '#') >= 0 && (block[0] == '#' || bytes.Contains(block, []byte("\n#"))) {
+				header, inHeader = trackHeader(block, header, inHeader)
+				*gen++
+				hgen = *gen
+			}
+		}
+		nl := int64(bytes.Count(block, []byte{'\n'}))
+		if block[len(block)-1] != '\n' {
+			nl++
+		}
+		c.Lines = int(nl)
+		line += nl
+		off += len(block)
+		m.acquire()
+		select {
+		case out <- c:
+		case <-ctx.Done():
+			m.release()
+			return int64(off), line - 1, ctx.Err()
+		}
+	}
+	return int64(len(data)), line - 1, nil
 }
