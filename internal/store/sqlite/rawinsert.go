@@ -10,8 +10,8 @@ import (
 	"github.com/entente-cti/entente/internal/store"
 )
 
-// rawInsert runs the writer's full-chunk INSERT (insertFull, insertChunk
-// rows of insertCols values) on the driver's connection itself, inside
+// rawInsert runs the writer's full-chunk INSERT (insertFull: insertShared
+// values, then insertChunk rows of insertCols values) on the driver's connection itself, inside
 // the writer's transaction, with arguments it reuses from one chunk to
 // the next. Through database/sql, every execution converted its 1,200
 // arguments into a new slice of driver values (48 KiB, zeroed: the
@@ -34,19 +34,19 @@ func (ri *rawInsert) exec(ctx context.Context, conn *sql.Conn, coll, dateAdded, 
 		return fmt.Errorf("raw insert of %d entries, not %d", len(entries), insertChunk)
 	}
 	if ri.args == nil {
-		ri.args = make([]driver.NamedValue, insertChunk*insertCols)
+		ri.args = make([]driver.NamedValue, insertShared+insertChunk*insertCols)
 		for i := range ri.args {
 			ri.args[i].Ordinal = i + 1
 		}
 	}
 	a := ri.args
+	// As insertArgs, without a slice of values to copy.
+	a[0].Value, a[1].Value, a[2].Value = coll, dateAdded, seq+1
 	for i, e := range entries {
 		o := e.Obj
-		seq++
-		v := a[i*insertCols : (i+1)*insertCols : (i+1)*insertCols]
-		v[0].Value, v[1].Value, v[2].Value, v[3].Value = seq, seq, coll, o.ID
-		v[4].Value, v[5].Value, v[6].Value, v[7].Value = idHash(o.ID), o.Type, o.SpecVersion, e.Version
-		v[8].Value, v[9].Value, v[10].Value, v[11].Value = dateAdded, e.Latest, e.First, []byte(o.Raw)
+		v := a[insertShared+i*insertCols : insertShared+(i+1)*insertCols : insertShared+(i+1)*insertCols]
+		v[0].Value, v[1].Value, v[2].Value, v[3].Value = o.ID, idHash(o.ID), o.Type, o.SpecVersion
+		v[4].Value, v[5].Value, v[6].Value, v[7].Value = e.Version, e.Latest, e.First, []byte(o.Raw)
 	}
 	err := conn.Raw(func(dc any) error {
 		if ri.dc != dc {
