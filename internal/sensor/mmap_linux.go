@@ -5,6 +5,7 @@ package sensor
 import (
 	"os"
 	"syscall"
+	"unsafe"
 )
 
 // mapFile maps f read-only when it is a regular file that is not empty
@@ -33,6 +34,26 @@ func mapFile(f *os.File) *mapping {
 }
 
 func unmap(data []byte) { _ = syscall.Munmap(data) }
+
+// dropPages takes the pages that lie wholly within b, a chunk of a
+// mapping that is done, out of the process: they stay in the page cache,
+// and an access after this reads them again from there, so nothing
+// changes but the resident size, which would otherwise grow by the whole
+// file (a 1 GB conn.log matched read 1.3 GB resident against 0.4 GB
+// read into buffers).
+func dropPages(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	page := uintptr(syscall.Getpagesize())
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	lo := (start + page - 1) &^ (page - 1)
+	hi := (start + uintptr(len(b))) &^ (page - 1)
+	if hi <= lo {
+		return
+	}
+	_ = syscall.Madvise(b[lo-start:hi-start], syscall.MADV_DONTNEED)
+}
 
 // willNeed asks the kernel to read b, the next block, ahead.
 func willNeed(b []byte) {

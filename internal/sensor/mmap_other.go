@@ -10,3 +10,5 @@ func mapFile(*os.File) *mapping { return nil }
 func unmap([]byte) {}
 
 func willNeed([]byte) {}
+
+func dropPages([]byte) {}

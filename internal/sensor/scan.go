@@ -414,8 +414,10 @@ func (s *scanner) work(chunks <-chan *Chunk, h Handler) {
 
 // done releases the data of a chunk whose handler is done with it.
 func (s *scanner) done(c *Chunk) {
+	data := c.Data
 	c.Data = nil
 	if c.m != nil {
+		dropPages(data)
 		c.m.release()
 	} else {
 		s.pool.Put(c.buf)
