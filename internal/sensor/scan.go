@@ -254,17 +254,13 @@ func (s *scanner) read(ctx context.Context, idx int, in Input, out chan<- *Chunk
 	}
 	defer zr.Close()
 	var r io.Reader = zr
-	format := s.opts.Format
+	k := s.newChunking(idx, in.Name, seq, gen)
 	var (
 		total    int64
 		line     int64 = 1 // number of the next line to start
 		carry    []byte
 		skipping bool // discarding the rest of a line longer than a chunk
-		header   [][]byte
-		inHeader bool
 	)
-	*gen++
-	hgen := *gen
 	for {
 		bp := s.pool.Get().(*[]byte)
 		buf := (*bp)[:cap(*bp)]
@@ -314,33 +310,14 @@ func (s *scanner) read(ctx context.Context, idx int, in Input, out chan<- *Chunk
 			}
 			data, rest = data[:i+1], data[i+1:]
 		}
-		if format == nil && len(data) > 0 {
-			format, err = Detect(data)
+		if len(data) > 0 {
+			c, err := k.next(data, line)
 			if err != nil {
 				s.pool.Put(bp)
-				return total, line - 1, fmt.Errorf("%s: %w", in.Name, err)
+				return total, line - 1, err
 			}
-		}
-		if len(data) > 0 {
-			c := &Chunk{Seq: *seq, Input: idx, File: in.Name, FirstLine: line, Data: data, Format: format, buf: bp}
-			*seq++
-			if format.Stateful() {
-				c.header, c.headerGen = header, hgen
-				// A search for '#' first: most chunks have none, and a
-				// search for one byte costs half that for two (this runs
-				// on the one goroutine that reads).
-				if bytes.IndexByte(data, '#') >= 0 && (data[0] == '#' || bytes.Contains(data, []byte("\n#"))) {
-					header, inHeader = trackHeader(data, header, inHeader)
-					*gen++
-					hgen = *gen
-				}
-			}
-			nl := int64(bytes.Count(data, []byte{'\n'}))
-			if data[len(data)-1] != '\n' {
-				nl++
-			}
-			c.Lines = int(nl)
-			line += nl
+			c.buf = bp
+			line += int64(c.Lines)
 			select {
 			case out <- c:
 			case <-ctx.Done():
@@ -360,6 +337,58 @@ func (s *scanner) read(ctx context.Context, idx int, in Input, out chan<- *Chunk
 }
 
 // trackHeader follows the '#' lines of data: a run of '#' lines after
+// chunking is what read and readMapped keep while they cut one input
+// into chunks: the format (detected from its first data unless the scan
+// names one) and, for a stateful format, the header in force.
+type chunking struct {
+	idx      int
+	name     string
+	format   Format
+	seq      *int
+	gen      *uint64
+	header   [][]byte
+	inHeader bool
+	hgen     uint64
+}
+
+func (s *scanner) newChunking(idx int, name string, seq *int, gen *uint64) *chunking {
+	*gen++
+	return &chunking{idx: idx, name: name, format: s.opts.Format, seq: seq, gen: gen, hgen: *gen}
+}
+
+// next returns data, not empty and ending at a line end unless it ends
+// the input, as the next chunk, numbered, starting at line, with its
+// lines counted and the header in force before it; the header lines it
+// holds are in force for the chunks after it.
+func (k *chunking) next(data []byte, line int64) (*Chunk, error) {
+	if k.format == nil {
+		f, err := Detect(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k.name, err)
+		}
+		k.format = f
+	}
+	c := &Chunk{Seq: *k.seq, Input: k.idx, File: k.name, FirstLine: line, Data: data, Format: k.format}
+	*k.seq++
+	if k.format.Stateful() {
+		c.header, c.headerGen = k.header, k.hgen
+		// A search for '#' first: most chunks have none, and a search
+		// for one byte costs half that for two (this runs on the one
+		// goroutine that reads).
+		if bytes.IndexByte(data, '#') >= 0 && (data[0] == '#' || bytes.Contains(data, []byte("\n#"))) {
+			k.header, k.inHeader = trackHeader(data, k.header, k.inHeader)
+			*k.gen++
+			k.hgen = *k.gen
+		}
+	}
+	nl := bytes.Count(data, []byte{'\n'})
+	if data[len(data)-1] != '\n' {
+		nl++
+	}
+	c.Lines = nl
+	return c, nil
+}
+
 // data lines starts a new header.
 func trackHeader(data []byte, header [][]byte, inHeader bool) ([][]byte, bool) {
 	for len(data) > 0 {
@@ -528,12 +557,9 @@ func fill(r io.Reader, buf []byte) (int, error) {
 // ErrTruncated.
 func (s *scanner) readMapped(ctx context.Context, idx int, in Input, m *mapping, out chan<- *Chunk, seq *int, gen *uint64) (total int64, lines int64, err error) {
 	data := m.data
-	format := s.opts.Format
 	var (
-		line     int64 = 1 // number of the next line to start
-		off      int
-		header   [][]byte
-		inHeader bool
+		line int64 = 1 // number of the next line to start
+		off  int
 	)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -544,8 +570,7 @@ func (s *scanner) readMapped(ctx context.Context, idx int, in Input, m *mapping,
 			total, lines, err = int64(off), line-1, fmt.Errorf("read %s (after line %d): %w", in.Name, line-1, ErrTruncated)
 		}
 	}()
-	*gen++
-	hgen := *gen
+	k := s.newChunking(idx, in.Name, seq, gen)
 	for off < len(data) {
 		end := min(off+s.opts.ChunkSize, len(data))
 		block := data[off:end]
@@ -569,28 +594,12 @@ func (s *scanner) readMapped(ctx context.Context, idx int, in Input, m *mapping,
 			}
 			block = block[:i+1]
 		}
-		if format == nil {
-			format, err = Detect(block)
-			if err != nil {
-				return int64(end), line - 1, fmt.Errorf("%s: %w", in.Name, err)
-			}
+		c, err := k.next(block, line)
+		if err != nil {
+			return int64(end), line - 1, err
 		}
-		c := &Chunk{Seq: *seq, Input: idx, File: in.Name, FirstLine: line, Data: block, Format: format, m: m}
-		*seq++
-		if format.Stateful() {
-			c.header, c.headerGen = header, hgen
-			if bytes.IndexByte(block, '#') >= 0 && (block[0] == '#' || bytes.Contains(block, []byte("\n#"))) {
-				header, inHeader = trackHeader(block, header, inHeader)
-				*gen++
-				hgen = *gen
-			}
-		}
-		nl := int64(bytes.Count(block, []byte{'\n'}))
-		if block[len(block)-1] != '\n' {
-			nl++
-		}
-		c.Lines = int(nl)
-		line += nl
+		c.m = m
+		line += int64(c.Lines)
 		off += len(block)
 		m.acquire()
 		select {
