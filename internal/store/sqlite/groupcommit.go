@@ -178,14 +178,11 @@ func (s *Store) AddObjects(ctx context.Context, collection string, objs []*stix.
 		return nil, wrap(err)
 	}
 	r := &addRequest{ctx: ctx, collection: collection, objs: objs, done: make(chan struct{})}
-	if err := s.enqueue(ctx, r); err != nil {
+	out, err := s.addWait(ctx, r)
+	if err != nil {
 		return nil, wrap(err)
 	}
-	<-r.done
-	if r.err != nil {
-		return nil, wrap(r.err)
-	}
-	return r.out, nil
+	return out, nil
 }
 
 // writer commits the additions handed to it, grouping the calls that are
@@ -380,8 +377,8 @@ func (s *Store) runGroup(ctx context.Context, conn *sql.Conn, group []*addReques
 			}
 		}
 		if r.statusID != "" {
-			if _, err := tx.StmtContext(ctx, s.w.putStatus.Stmt).ExecContext(ctx, r.statusID, nonNilBytes(r.status(r.out, r.err)), time.Now().UnixNano()); err != nil {
-				r.out, r.err = nil, storageFull(fmt.Errorf("write status %s: %w", r.statusID, err))
+			if err := s.putStatusTx(ctx, tx, r.statusID, r.status(r.out, r.err)); err != nil {
+				r.out, r.err = nil, err
 				fail(applied, r.err)
 				fail(group[i+1:], r.err)
 				return true
@@ -464,8 +461,8 @@ func (s *Store) AddReceived(ctx context.Context, rc store.Received) ([]entente.A
 				}
 			}
 			if rc.StatusID != "" {
-				if _, err := tx.StmtContext(ctx, s.w.putStatus.Stmt).ExecContext(ctx, rc.StatusID, nonNilBytes(rc.Status(out)), time.Now().UnixNano()); err != nil {
-					return storageFull(fmt.Errorf("write status %s: %w", rc.StatusID, err))
+				if err := s.putStatusTx(ctx, tx, rc.StatusID, rc.Status(out)); err != nil {
+					return err
 				}
 			}
 			return nil
@@ -473,14 +470,11 @@ func (s *Store) AddReceived(ctx context.Context, rc store.Received) ([]entente.A
 	if len(rc.Objects) == 0 && rc.StatusID == "" {
 		return nil, nil
 	}
-	if err := s.enqueue(ctx, r); err != nil {
+	out, err := s.addWait(ctx, r)
+	if err != nil {
 		return nil, wrap(err)
 	}
-	<-r.done
-	if r.err != nil {
-		return nil, wrap(r.err)
-	}
-	return r.out, nil
+	return out, nil
 }
 
 var _ store.ReceivedAdder = (*Store)(nil)
@@ -509,23 +503,39 @@ func (s *Store) AddOwn(ctx context.Context, o store.Own) ([]entente.AddOutcome, 
 				}
 			}
 			if o.StatusID != "" {
-				if _, err := tx.StmtContext(ctx, s.w.putStatus.Stmt).ExecContext(ctx, o.StatusID, nonNilBytes(o.Status(out)), time.Now().UnixNano()); err != nil {
-					return storageFull(fmt.Errorf("write status %s: %w", o.StatusID, err))
+				if err := s.putStatusTx(ctx, tx, o.StatusID, o.Status(out)); err != nil {
+					return err
 				}
 			}
 			return nil
 		}}
-	if err := s.enqueue(ctx, r); err != nil {
+	out, err := s.addWait(ctx, r)
+	if err != nil {
 		return nil, wrap(err)
 	}
-	<-r.done
-	if r.err != nil {
-		return nil, wrap(r.err)
-	}
-	return r.out, nil
+	return out, nil
 }
 
 var _ store.OwnAdder = (*Store)(nil)
+
+// addWait hands r to the writer and waits until its transaction has
+// committed (or failed), returning r's outcomes.
+func (s *Store) addWait(ctx context.Context, r *addRequest) ([]entente.AddOutcome, error) {
+	if err := s.enqueue(ctx, r); err != nil {
+		return nil, err
+	}
+	<-r.done
+	return r.out, r.err
+}
+
+// putStatusTx writes the status record id in the writer's transaction
+// tx.
+func (s *Store) putStatusTx(ctx context.Context, tx *sql.Tx, id string, status []byte) error {
+	if _, err := tx.StmtContext(ctx, s.w.putStatus.Stmt).ExecContext(ctx, id, nonNilBytes(status), time.Now().UnixNano()); err != nil {
+		return storageFull(fmt.Errorf("write status %s: %w", id, err))
+	}
+	return nil
+}
 
 // The writer lingers on a small group of submissions (see linger).
 const (
