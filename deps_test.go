@@ -67,6 +67,7 @@ var (
 		"internal/geo",
 		"internal/gunzip",
 		"internal/hugepage",
+		"internal/jsonenc",
 		"internal/match",
 		"internal/observable",
 		"internal/pin",

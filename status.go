@@ -1,8 +1,9 @@
 package entente
 
 import (
-	"encoding/json"
 	"strconv"
+
+	"github.com/entente-cti/entente/internal/jsonenc"
 )
 
 // StatusDetail names one object of an addition and, for failures, why it
@@ -42,12 +43,12 @@ const (
 // object.
 func (s *Status) AppendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, s.ID)
+	b = jsonenc.AppendString(b, s.ID)
 	b = append(b, `,"status":`...)
-	b = appendJSONString(b, s.Status)
+	b = jsonenc.AppendString(b, s.Status)
 	if s.RequestTimestamp != "" {
 		b = append(b, `,"request_timestamp":`...)
-		b = appendJSONString(b, s.RequestTimestamp)
+		b = jsonenc.AppendString(b, s.RequestTimestamp)
 	}
 	b = append(b, `,"total_count":`...)
 	b = strconv.AppendInt(b, int64(s.TotalCount), 10)
@@ -76,30 +77,14 @@ func appendDetails(b []byte, name string, ds []StatusDetail) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"id":`...)
-		b = appendJSONString(b, d.ID)
+		b = jsonenc.AppendString(b, d.ID)
 		b = append(b, `,"version":`...)
-		b = appendJSONString(b, d.Version)
+		b = jsonenc.AppendString(b, d.Version)
 		if d.Message != "" {
 			b = append(b, `,"message":`...)
-			b = appendJSONString(b, d.Message)
+			b = jsonenc.AppendString(b, d.Message)
 		}
 		b = append(b, '}')
 	}
 	return append(b, ']')
-}
-
-// appendJSONString appends s quoted as json.Marshal quotes it: as is
-// when it holds only printable ASCII that needs no escape (ids,
-// timestamps), else through json.Marshal (HTML escapes, invalid UTF-8,
-// U+2028 and U+2029).
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always marshals
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/entente-cti/entente/internal/jsonenc"
 	"github.com/entente-cti/entente/internal/observable"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/google/uuid"
@@ -84,26 +85,26 @@ func (in *indicator) marshal() json.RawMessage {
 // feeds and on strings that need escaping.
 func (in *indicator) appendJSON(b []byte) []byte {
 	b = append(b, `{"type":`...)
-	b = appendJSONString(b, in.Type)
+	b = jsonenc.AppendString(b, in.Type)
 	b = append(b, `,"spec_version":`...)
-	b = appendJSONString(b, in.SpecVersion)
+	b = jsonenc.AppendString(b, in.SpecVersion)
 	b = append(b, `,"id":`...)
-	b = appendJSONString(b, in.ID)
+	b = jsonenc.AppendString(b, in.ID)
 	b = append(b, `,"created":`...)
-	b = appendJSONString(b, in.Created)
+	b = jsonenc.AppendString(b, in.Created)
 	b = append(b, `,"modified":`...)
-	b = appendJSONString(b, in.Modified)
+	b = jsonenc.AppendString(b, in.Modified)
 	b = appendOptString(b, `,"created_by_ref":`, in.CreatedByRef)
 	b = appendOptString(b, `,"name":`, in.Name)
 	b = appendOptString(b, `,"description":`, in.Description)
 	b = appendOptStrings(b, `,"indicator_types":`, in.IndicatorTypes)
 	b = append(b, `,"pattern":`...)
-	b = appendJSONString(b, in.Pattern)
+	b = jsonenc.AppendString(b, in.Pattern)
 	b = append(b, `,"pattern_type":`...)
-	b = appendJSONString(b, in.PatternType)
+	b = jsonenc.AppendString(b, in.PatternType)
 	b = appendOptString(b, `,"pattern_version":`, in.PatternVersion)
 	b = append(b, `,"valid_from":`...)
-	b = appendJSONString(b, in.ValidFrom)
+	b = jsonenc.AppendString(b, in.ValidFrom)
 	b = appendOptString(b, `,"valid_until":`, in.ValidUntil)
 	if in.Confidence != nil {
 		b = append(b, `,"confidence":`...)
@@ -120,7 +121,7 @@ func (in *indicator) appendJSON(b []byte) []byte {
 				b = append(b, ',')
 			}
 			b = append(b, `{"source_name":`...)
-			b = appendJSONString(b, r.SourceName)
+			b = jsonenc.AppendString(b, r.SourceName)
 			b = appendOptString(b, `,"description":`, r.Description)
 			b = appendOptString(b, `,"url":`, r.URL)
 			b = appendOptString(b, `,"external_id":`, r.ExternalID)
@@ -151,7 +152,7 @@ func appendOptString(b []byte, key, s string) []byte {
 	if s == "" {
 		return b
 	}
-	return appendJSONString(append(b, key...), s)
+	return jsonenc.AppendString(append(b, key...), s)
 }
 
 // appendOptStrings appends key and ss's JSON array unless it is empty
@@ -166,22 +167,9 @@ func appendOptStrings(b []byte, key string, ss []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, s)
+		b = jsonenc.AppendString(b, s)
 	}
 	return append(b, ']')
-}
-
-// appendJSONString appends s as a JSON string, as encoding/json writes
-// it: printable ASCII that needs no escape as it is, anything else
-// through encoding/json itself.
-func appendJSONString(b []byte, s string) []byte {
-	if plainASCII(s) {
-		b = append(b, '"')
-		b = append(b, s...)
-		return append(b, '"')
-	}
-	q, _ := json.Marshal(s) // a string always marshals
-	return append(b, q...)
 }
 
 // quote writes s as a STIX pattern string literal: single quotes, with
@@ -287,7 +275,7 @@ func sco(scratch *[]byte, k observable.Kind, v string) (id string, raw json.RawM
 	typ := scoType(k)
 	var contrib string
 	var body []byte
-	if plainASCII(v) {
+	if jsonenc.PlainASCII(v) {
 		// Fast path: the value needs no escaping in JSON, so its RFC 8785
 		// form is the value between quotes.
 		if typ == "file" {
@@ -319,18 +307,6 @@ func sco(scratch *[]byte, k observable.Kind, v string) (id string, raw json.RawM
 	m["id"] = id
 	body, _ = json.Marshal(m)
 	return id, body
-}
-
-// plainASCII reports whether s is printable ASCII that JSON writes
-// without escapes.
-func plainASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			return false
-		}
-	}
-	return true
 }
 
 // Merge unions two versions of the same indicator (same id), as this
