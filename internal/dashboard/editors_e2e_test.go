@@ -178,11 +178,16 @@ func TestEditorsAccessibility(t *testing.T) {
 	ctx := browser(t)
 	tn, partner, feed := editorsNode(t)
 	signIn(t, ctx, tn.srv.URL, tn.keys[entente.RoleAdmin])
-	for _, p := range []struct{ hash, ready string }{
-		{"#/agreement/" + partner, "#agreement-summary"},
-		{"#/feed/" + feed.ID, "#feed-changes-none"},
+	// Each page is waited for by its own form: going from one editor to
+	// the other changes only the hash, so the first page's Preview button
+	// stays visible until the second has rendered, and a click on it
+	// would be lost (CI saw this once).
+	for _, p := range []struct{ hash, form, ready string }{
+		{"#/agreement/" + partner, "#agreement-form", "#agreement-summary"},
+		{"#/feed/" + feed.ID, "#feed-form", "#feed-changes-none"},
 	} {
-		step(t, ctx, p.hash, chromedp.Navigate(tn.srv.URL+"/ui/"+p.hash), chromedp.WaitVisible(chromedp.CSS(`#edit-preview`)),
+		step(t, ctx, p.hash, chromedp.Navigate(tn.srv.URL+"/ui/"+p.hash), chromedp.WaitVisible(chromedp.CSS(p.form)),
+			chromedp.WaitVisible(chromedp.CSS(`#edit-preview`)),
 			chromedp.Click(chromedp.CSS(`#edit-preview`)), chromedp.WaitVisible(chromedp.CSS(p.ready)), chromedp.Sleep(100*time.Millisecond))
 		for _, v := range runAxe(t, ctx, src) {
 			t.Errorf("%s: %s (%s): %s at %v", p.hash, v.ID, v.Impact, v.Help, v.Nodes)
