@@ -27,3 +27,10 @@ func add8(z, x, y *fe8)
 //
 //go:noescape
 func sub8(z, x, y *fe8)
+
+// select8 sets out to the identity if abs = 0, else to tab[abs−1], then
+// negates it if neg is all ones (neg is 0 or ^0), in constant time in abs
+// and neg: every entry is read and masked (see [cached.ctSelect]).
+//
+//go:noescape
+func select8(out *cached8, tab *[8]cached8, abs, neg uint64)

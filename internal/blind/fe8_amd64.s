@@ -376,3 +376,157 @@ TEXT ·sqr8(SB), NOSPLIT, $0-16
 	VMOVDQU64 Z14, 256(DI)
 	VZEROUPPER
 	RET
+
+// SELECT_ENTRY ORs entry SI's twenty vectors, ANDed with the mask in Z25,
+// into Z0-Z19 (clobbers Z20-Z24).
+#define SELECT_ENTRY \
+	VPANDQ 0(SI), Z25, Z20; \
+	VPANDQ 64(SI), Z25, Z21; \
+	VPANDQ 128(SI), Z25, Z22; \
+	VPANDQ 192(SI), Z25, Z23; \
+	VPANDQ 256(SI), Z25, Z24; \
+	VPORQ Z20, Z0, Z0; \
+	VPORQ Z21, Z1, Z1; \
+	VPORQ Z22, Z2, Z2; \
+	VPORQ Z23, Z3, Z3; \
+	VPORQ Z24, Z4, Z4; \
+	VPANDQ 320(SI), Z25, Z20; \
+	VPANDQ 384(SI), Z25, Z21; \
+	VPANDQ 448(SI), Z25, Z22; \
+	VPANDQ 512(SI), Z25, Z23; \
+	VPANDQ 576(SI), Z25, Z24; \
+	VPORQ Z20, Z5, Z5; \
+	VPORQ Z21, Z6, Z6; \
+	VPORQ Z22, Z7, Z7; \
+	VPORQ Z23, Z8, Z8; \
+	VPORQ Z24, Z9, Z9; \
+	VPANDQ 640(SI), Z25, Z20; \
+	VPANDQ 704(SI), Z25, Z21; \
+	VPANDQ 768(SI), Z25, Z22; \
+	VPANDQ 832(SI), Z25, Z23; \
+	VPANDQ 896(SI), Z25, Z24; \
+	VPORQ Z20, Z10, Z10; \
+	VPORQ Z21, Z11, Z11; \
+	VPORQ Z22, Z12, Z12; \
+	VPORQ Z23, Z13, Z13; \
+	VPORQ Z24, Z14, Z14; \
+	VPANDQ 960(SI), Z25, Z20; \
+	VPANDQ 1024(SI), Z25, Z21; \
+	VPANDQ 1088(SI), Z25, Z22; \
+	VPANDQ 1152(SI), Z25, Z23; \
+	VPANDQ 1216(SI), Z25, Z24; \
+	VPORQ Z20, Z15, Z15; \
+	VPORQ Z21, Z16, Z16; \
+	VPORQ Z22, Z17, Z17; \
+	VPORQ Z23, Z18, Z18; \
+	VPORQ Z24, Z19, Z19
+
+// CSWAP_NEG swaps limb vectors A and B where the mask in Z29 is set
+// (clobbers Z20).
+#define CSWAP_NEG(A, B) \
+	VPXORQ A, B, Z20; \
+	VPANDQ Z29, Z20, Z20; \
+	VPXORQ Z20, A, A; \
+	VPXORQ Z20, B, B
+
+// CNEG_T sets limb vector T to TWOP - T where the mask in Z29 is set
+// (clobbers Z20).
+#define CNEG_T(T, TWOP) \
+	VPSUBQ T, TWOP, Z20; \
+	VPXORQ T, Z20, Z20; \
+	VPANDQ Z29, Z20, Z20; \
+	VPXORQ Z20, T, T
+
+// func select8(out *cached8, tab *[8]cached8, abs, neg uint64)
+//
+// out = the identity (Y+X = Y−X = Z = 1, 2dT = 0) if abs = 0, else
+// tab[abs-1]; then negated if neg = 2^64 − 1 (neg is 0 or that): Y+X and
+// Y−X swapped, 2dT replaced by 2p − 2dT. In constant time in abs and neg
+// (see ctmul.go): every entry is loaded and masked, the masks are made
+// by arithmetic, and the only branch is the loop's, eight times whatever
+// abs is.
+TEXT ·select8(SB), NOSPLIT, $0-32
+	MOVQ tab+8(FP), SI
+	MOVQ abs+16(FP), R8
+	MOVQ neg+24(FP), R9
+
+	// The identity, masked by abs = 0: limb 0 of Y+X, Y−X and Z is 1.
+	MOVQ R8, BX
+	SUBQ $1, BX
+	SARQ $63, BX
+	ANDQ $1, BX
+	VPBROADCASTQ BX, Z0
+	VPXORQ Z1, Z1, Z1
+	VPXORQ Z2, Z2, Z2
+	VPXORQ Z3, Z3, Z3
+	VPXORQ Z4, Z4, Z4
+	VMOVDQA64 Z0, Z5
+	VPXORQ Z6, Z6, Z6
+	VPXORQ Z7, Z7, Z7
+	VPXORQ Z8, Z8, Z8
+	VPXORQ Z9, Z9, Z9
+	VMOVDQA64 Z0, Z10
+	VPXORQ Z11, Z11, Z11
+	VPXORQ Z12, Z12, Z12
+	VPXORQ Z13, Z13, Z13
+	VPXORQ Z14, Z14, Z14
+	VPXORQ Z15, Z15, Z15
+	VPXORQ Z16, Z16, Z16
+	VPXORQ Z17, Z17, Z17
+	VPXORQ Z18, Z18, Z18
+	VPXORQ Z19, Z19, Z19
+
+	MOVQ $1, CX
+selectLoop:
+	// Z25 = all ones if abs = CX, else 0: (abs XOR CX) − 1 is negative
+	// exactly when abs = CX (both below 16).
+	MOVQ R8, BX
+	XORQ CX, BX
+	SUBQ $1, BX
+	SARQ $63, BX
+	VPBROADCASTQ BX, Z25
+	SELECT_ENTRY
+	ADDQ $1280, SI
+	INCQ CX
+	CMPQ CX, $9
+	JNE selectLoop
+
+	VPBROADCASTQ R9, Z29
+	CSWAP_NEG(Z0, Z5)
+	CSWAP_NEG(Z1, Z6)
+	CSWAP_NEG(Z2, Z7)
+	CSWAP_NEG(Z3, Z8)
+	CSWAP_NEG(Z4, Z9)
+	MOVQ $0xFFFFFFFFFFFDA, AX
+	VPBROADCASTQ AX, Z26
+	MOVQ $0xFFFFFFFFFFFFE, AX
+	VPBROADCASTQ AX, Z27
+	CNEG_T(Z15, Z26)
+	CNEG_T(Z16, Z27)
+	CNEG_T(Z17, Z27)
+	CNEG_T(Z18, Z27)
+	CNEG_T(Z19, Z27)
+
+	MOVQ out+0(FP), DI
+	VMOVDQU64 Z0, 0(DI)
+	VMOVDQU64 Z1, 64(DI)
+	VMOVDQU64 Z2, 128(DI)
+	VMOVDQU64 Z3, 192(DI)
+	VMOVDQU64 Z4, 256(DI)
+	VMOVDQU64 Z5, 320(DI)
+	VMOVDQU64 Z6, 384(DI)
+	VMOVDQU64 Z7, 448(DI)
+	VMOVDQU64 Z8, 512(DI)
+	VMOVDQU64 Z9, 576(DI)
+	VMOVDQU64 Z10, 640(DI)
+	VMOVDQU64 Z11, 704(DI)
+	VMOVDQU64 Z12, 768(DI)
+	VMOVDQU64 Z13, 832(DI)
+	VMOVDQU64 Z14, 896(DI)
+	VMOVDQU64 Z15, 960(DI)
+	VMOVDQU64 Z16, 1024(DI)
+	VMOVDQU64 Z17, 1088(DI)
+	VMOVDQU64 Z18, 1152(DI)
+	VMOVDQU64 Z19, 1216(DI)
+	VZEROUPPER
+	RET

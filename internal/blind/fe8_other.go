@@ -10,3 +10,7 @@ func mul8(z, x, y *fe8) { panic("blind: no eight-lane field arithmetic on this p
 func sqr8(z, x *fe8)    { panic("blind: no eight-lane field arithmetic on this platform") }
 func add8(z, x, y *fe8) { panic("blind: no eight-lane field arithmetic on this platform") }
 func sub8(z, x, y *fe8) { panic("blind: no eight-lane field arithmetic on this platform") }
+
+func select8(out *cached8, tab *[8]cached8, abs, neg uint64) {
+	panic("blind: no eight-lane field arithmetic on this platform")
+}
