@@ -96,15 +96,17 @@ func (t *ctTable) init(p *extended) {
 func (v *cached) ctSelect(t *ctTable, d int8) {
 	abs, neg := ctAbsNeg(d)
 	vl := cachedLimbs(v)
-	one := 1 & ctEqMask(abs, 0)
-	*vl = [4 * limbLen]uint64{0: one, limbLen: one, 2 * limbLen: one}
-	for i := range t {
-		m := ctEqMask(abs, uint64(i+1))
-		tl := cachedLimbs(&t[i])
-		for j := range vl {
-			vl[j] |= tl[j] & m
-		}
+	tl := (*[len(t)][4 * limbLen]uint64)(unsafe.Pointer(t))
+	m0, m1, m2, m3 := ctEqMask(abs, 1), ctEqMask(abs, 2), ctEqMask(abs, 3), ctEqMask(abs, 4)
+	m4, m5, m6, m7 := ctEqMask(abs, 5), ctEqMask(abs, 6), ctEqMask(abs, 7), ctEqMask(abs, 8)
+	for j := range vl {
+		vl[j] = tl[0][j]&m0 | tl[1][j]&m1 | tl[2][j]&m2 | tl[3][j]&m3 |
+			tl[4][j]&m4 | tl[5][j]&m5 | tl[6][j]&m6 | tl[7][j]&m7
 	}
+	one := 1 & ctEqMask(abs, 0) // the identity: Y+X = Y−X = Z = 1, 2dT = 0
+	vl[0] |= one
+	vl[limbLen] |= one
+	vl[2*limbLen] |= one
 	// −P: Y+X and Y−X swap, 2dT becomes 2p − 2dT (limbs below 2^52, as
 	// Multiply requires).
 	for j := range limbLen {

@@ -13,6 +13,10 @@ import "filippo.io/edwards25519/field"
 // time too. The tests compare the lanes' arithmetic with field.Element's,
 // the eight-lane chain with the library's multiplication, and the batch
 // with the single-value path.
+//
+// The server's constant-time multiplication (ctmul.go, [ctMul8]) runs on
+// the same lane arithmetic, whose instructions take the same time
+// whatever the operands, with [select8] choosing table entries.
 
 // fe8 is eight field elements: fe8[i][j] is limb i (radix 2^51) of
 // element j. Limbs stay below 2^52, as field.Element's do.

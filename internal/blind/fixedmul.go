@@ -25,8 +25,8 @@ import (
 // node's secret key: exactly as the library's VarTime call does, and for
 // the same reason it is acceptable here — the chain serves only the
 // node's own values when it builds a set, on its own machine, never a
-// partner's request (those go through [evaluateElement], in constant
-// time).
+// partner's request (those go through [ctMul] or [ctMul8], in constant
+// time: ctmul.go).
 
 // chainWidth is the width of the scalar's non-adjacent form: digits are
 // odd, in (−2^(w−1), 2^(w−1)), and at least w−1 zeros separate two

@@ -270,7 +270,7 @@ func scalarOf(b []byte) (*edwards25519.Scalar, error) {
 // fullEvaluate computes OPRF(k, input) (RFC 9497 FullEvaluate, base mode)
 // with a multiplication whose time depends on k: it serves the node's
 // own values when it builds a set, never a partner's request (see
-// [evaluateElement]).
+// [EvaluateElements]).
 func fullEvaluate(out *[64]byte, k *edwards25519.Scalar, input []byte) {
 	p := hashToGroup(input)
 	p.VarTimeDoubleScalarBaseMult(k, p, zeroScalar)
@@ -282,7 +282,9 @@ func fullEvaluate(out *[64]byte, k *edwards25519.Scalar, input []byte) {
 var zeroScalar = edwards25519.NewScalar()
 
 // evaluateElement evaluates one blinded element under k in constant
-// time (RFC 9497 BlindEvaluate): out = encode(k · decode(blinded)).
+// time (RFC 9497 BlindEvaluate): out = encode(k · decode(blinded)), with
+// the library's ScalarMult. The server evaluates batches ([EvaluateElements],
+// ctmul.go); the tests hold them to this.
 func evaluateElement(out *[32]byte, k *edwards25519.Scalar, blinded *edwards25519.Point) {
 	var q edwards25519.Point
 	q.ScalarMult(k, blinded)
