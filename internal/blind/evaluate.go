@@ -195,6 +195,9 @@ func evaluateElements(key *oprf.PrivateKey, elements [][]byte, lanes bool) ([][]
 			ctMul(&pts[i], &pts[i], &d, &t)
 		}
 	}
+	// doubleEncode branches on whether a product's e·f·g·h is 0 (encoded
+	// alone then): a property of the evaluation, which the partner
+	// receives, not of the key beyond it.
 	encs := make([][32]byte, len(pts))
 	be := batchEvaluator{st: make([]doubleState, len(pts)), prefix: make([]field.Element, len(pts))}
 	be.doubleEncode(encs, pts)
