@@ -127,7 +127,7 @@ type pendingStatuses struct {
 
 // statusWait bounds how long a poll of a pending status waits for it to
 // be complete before answering it pending (see Service.Status).
-const statusWait = 100 * time.Millisecond
+const statusWait = 250 * time.Millisecond
 
 // recentStatuses and recentDetails bound the complete statuses
 // pendingStatuses keeps: how many, and how many details in all.

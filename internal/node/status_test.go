@@ -89,6 +89,10 @@ func (h heldStore) Submit(ctx context.Context, sub store.Submission) error {
 	return h.Store.Submit(ctx, sub)
 }
 
+// statusWaitBound is ingest's statusWait, the longest a poll of a pending
+// status waits.
+const statusWaitBound = 250 * time.Millisecond
+
 // TestStatusPollWaits checks that a poll of a pending status waits for it
 // to complete, within its bound: answered pending after the bound while the
 // status stays pending, and complete as soon as it is complete when that
@@ -132,8 +136,8 @@ func TestStatusPollWaits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); got.Status != taxii.StatusPending || d < 90*time.Millisecond || d > 5*time.Second {
-		t.Errorf("held status polled: %s after %v, want pending after about 100ms", got.Status, d)
+	if d := time.Since(start); got.Status != taxii.StatusPending || d < statusWaitBound || d > 5*time.Second {
+		t.Errorf("held status polled: %s after %v, want pending after about %v", got.Status, d, statusWaitBound)
 	}
 	// A poll waiting when the status completes answers it complete.
 	res := make(chan *entente.Status, 1)
