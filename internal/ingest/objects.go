@@ -185,13 +185,36 @@ func failure(i int, raw json.RawMessage, o *stix.Object, err error) entente.Stat
 // Status returns the status of an Add Objects request. Only the key that
 // made the request, and admins, may see it; to others it does not exist
 // (ENOTFOUND).
+//
+// A status still pending is answered once it is complete, or after
+// statusWait if it is not by then (or when ctx ends): a client polling it
+// learns of its completion when it happens (once its objects are durable),
+// rather than one polling interval after. A client posting envelopes one
+// after another, then polling their statuses (taxii-load: every 50 ms),
+// otherwise found the last ones pending when the node's writer was a few
+// milliseconds behind, and waited its whole interval to ask again.
 func (s *Service) Status(ctx context.Context, p entente.Principal, id string) (*entente.Status, error) {
 	notFound := entente.Errorf(entente.ENOTFOUND, "there is no status %q", id)
-	if rec, ok := s.pendingStatus(id); ok {
+	if rec, done, ok := s.pendingStatus(id); ok {
 		if rec.Owner != p.KeyID && p.Role != entente.RoleAdmin {
 			return nil, notFound
 		}
-		return rec.Status, nil
+		if done == nil {
+			return rec.Status, nil
+		}
+		t := time.NewTimer(statusWait)
+		select {
+		case <-done:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		// Complete now, or still pending: as it is now (a complete
+		// status no longer among the recent ones is read from the
+		// store below).
+		if rec, _, ok := s.pendingStatus(id); ok {
+			return rec.Status, nil
+		}
 	}
 	body, err := s.st.Status(ctx, id)
 	if err != nil {

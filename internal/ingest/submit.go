@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/stix"
@@ -119,7 +120,14 @@ type pendingStatuses struct {
 	recent  map[string]statusRecord
 	order   []string
 	details int
+	// done holds, for each status of m still pending, a channel closed
+	// once it is not (see Service.Status).
+	done map[string]chan struct{}
 }
+
+// statusWait bounds how long a poll of a pending status waits for it to
+// be complete before answering it pending (see Service.Status).
+const statusWait = 250 * time.Millisecond
 
 // recentStatuses and recentDetails bound the complete statuses
 // pendingStatuses keeps: how many, and how many details in all.
@@ -128,14 +136,26 @@ const (
 	recentDetails  = 65536
 )
 
-func (s *Service) pendingStatus(id string) (statusRecord, bool) {
+// pendingStatus returns the status id if it is pending or among the
+// recent complete ones, and, while it is pending, a channel closed once
+// it is not.
+func (s *Service) pendingStatus(id string) (statusRecord, <-chan struct{}, bool) {
 	s.pending.mu.Lock()
 	defer s.pending.mu.Unlock()
 	if rec, ok := s.pending.m[id]; ok {
-		return rec, ok
+		return rec, s.pending.done[id], ok
 	}
 	rec, ok := s.pending.recent[id]
-	return rec, ok
+	return rec, nil, ok
+}
+
+// settle marks the status id as no longer pending: its pollers waiting
+// are answered. The caller holds ps.mu.
+func (ps *pendingStatuses) settle(id string) {
+	if ch, ok := ps.done[id]; ok {
+		close(ch)
+		delete(ps.done, id)
+	}
 }
 
 // keepComplete keeps rec, a status stored complete, among the recent
@@ -346,6 +366,10 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 		s.pending.m = map[string]statusRecord{}
 	}
 	s.pending.m[st.ID] = statusRecord{Owner: p.KeyID, Status: st}
+	if s.pending.done == nil {
+		s.pending.done = map[string]chan struct{}{}
+	}
+	s.pending.done[st.ID] = make(chan struct{})
 	s.pending.mu.Unlock()
 	err = sub.Submit(ctx, store.Submission{
 		Collection: c.ID,
@@ -383,12 +407,14 @@ func (s *Service) SubmitObjects(ctx context.Context, p entente.Principal, collec
 				delete(s.pending.m, st.ID)
 				s.pending.keepComplete(st.ID, statusRecord{Owner: p.KeyID, Status: stored}, stored == likely)
 			}
+			s.pending.settle(st.ID)
 			s.pending.mu.Unlock()
 		},
 	})
 	if err != nil {
 		s.pending.mu.Lock()
 		delete(s.pending.m, st.ID)
+		s.pending.settle(st.ID)
 		s.pending.mu.Unlock()
 		return nil, fmt.Errorf("submit %d objects to collection %s: %w", len(decoded), c.ID, err)
 	}

@@ -10,7 +10,10 @@ import (
 
 	"github.com/entente-cti/entente"
 	"github.com/entente-cti/entente/internal/ingest"
+	"github.com/entente-cti/entente/internal/node"
 	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/store"
+	"github.com/entente-cti/entente/internal/store/sqlite"
 	"github.com/entente-cti/entente/internal/taxii"
 )
 
@@ -67,4 +70,102 @@ func TestSubmittedStatusComplete(t *testing.T) {
 	}
 	_, err = s.Status(ctx, other, pending.ID)
 	wantCode(t, err, entente.ENOTFOUND)
+}
+
+// heldStore is a store whose submissions' Done waits, on the store's
+// writer, until hold is closed: their objects are durable but their
+// statuses still pending.
+type heldStore struct {
+	*sqlite.Store
+	hold chan struct{}
+}
+
+func (h heldStore) Submit(ctx context.Context, sub store.Submission) error {
+	done := sub.Done
+	sub.Done = func(out []entente.AddOutcome, err error) {
+		<-h.hold
+		done(out, err)
+	}
+	return h.Store.Submit(ctx, sub)
+}
+
+// statusWaitBound is ingest's statusWait, the longest a poll of a pending
+// status waits.
+const statusWaitBound = 250 * time.Millisecond
+
+// TestStatusPollWaits checks that a poll of a pending status waits for it
+// to complete, within its bound: answered pending after the bound while the
+// status stays pending, and complete as soon as it is complete when that
+// happens while it waits; a poll by another key is answered at once (not
+// found) without waiting.
+func TestStatusPollWaits(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := heldStore{Store: st, hold: make(chan struct{})}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(h.hold)
+		}
+	}
+	t.Cleanup(func() { release(); st.Close() })
+	s := node.New(h, node.Config{Org: org, KeyCacheTTL: 10 * time.Second, Dial: dial}, nil)
+	ctx := context.Background()
+	c, err := s.CreateCollection(ctx, admin, entente.Collection{Title: "T", DefaultMarking: stix.TLPClear.MarkingID(),
+		ReadRoles: []entente.Role{entente.RoleAnalyst}, WriteRoles: []entente.Role{entente.RoleAnalyst}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, analyst := key(t, s, entente.RoleAnalyst)
+	_, other := key(t, s, entente.RoleAnalyst)
+	pending, err := s.SubmitObjects(ctx, analyst, c.ID, []json.RawMessage{indicator(1, "2024-01-01T00:00:00.000Z")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = s.Status(ctx, other, pending.ID)
+	wantCode(t, err, entente.ENOTFOUND)
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Errorf("a poll by another key took %v: it waited", d)
+	}
+	start = time.Now()
+	got, err := s.Status(ctx, analyst, pending.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); got.Status != taxii.StatusPending || d < statusWaitBound || d > 5*time.Second {
+		t.Errorf("held status polled: %s after %v, want pending after about %v", got.Status, d, statusWaitBound)
+	}
+	// A poll waiting when the status completes answers it complete.
+	res := make(chan *entente.Status, 1)
+	go func() {
+		st, err := s.Status(ctx, analyst, pending.ID)
+		if err != nil {
+			t.Error(err)
+		}
+		res <- st
+	}()
+	time.Sleep(20 * time.Millisecond)
+	select {
+	case st := <-res:
+		t.Fatalf("the poll answered %s before the status completed", st.Status)
+	default:
+	}
+	release()
+	select {
+	case got := <-res:
+		if got == nil || got.Status != taxii.StatusComplete || got.SuccessCount != 1 {
+			t.Errorf("poll waiting at completion answered %+v, want complete with 1 success", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting poll did not answer")
+	}
+	// Complete: answered at once.
+	start = time.Now()
+	if got, err := s.Status(ctx, analyst, pending.ID); err != nil || got.Status != taxii.StatusComplete || time.Since(start) > 50*time.Millisecond {
+		t.Errorf("complete status polled: %v %v after %v", got, err, time.Since(start))
+	}
 }
