@@ -24,13 +24,7 @@ import (
 func TestSubmittedStatusComplete(t *testing.T) {
 	s, st, _ := newService(t)
 	ctx := context.Background()
-	c, err := s.CreateCollection(ctx, admin, entente.Collection{Title: "T", DefaultMarking: stix.TLPClear.MarkingID(),
-		ReadRoles: []entente.Role{entente.RoleAnalyst}, WriteRoles: []entente.Role{entente.RoleAnalyst}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, analyst := key(t, s, entente.RoleAnalyst)
-	_, other := key(t, s, entente.RoleAnalyst)
+	c, analyst, other := analystsCollection(t, s)
 	objs := []json.RawMessage{indicator(1, "2024-01-01T00:00:00.000Z"), json.RawMessage(`{"type":"indicator","spec_version":"2.1","id":"indicator--8e2e2d2b-17d4-4cbf-938f-000000000002"}`), indicator(3, "2024-01-01T00:00:00.500Z")}
 	pending, err := s.SubmitObjects(ctx, analyst, c.ID, objs)
 	if err != nil {
@@ -114,13 +108,7 @@ func TestStatusPollWaits(t *testing.T) {
 	t.Cleanup(func() { release(); st.Close() })
 	s := node.New(h, node.Config{Org: org, KeyCacheTTL: 10 * time.Second, Dial: dial}, nil)
 	ctx := context.Background()
-	c, err := s.CreateCollection(ctx, admin, entente.Collection{Title: "T", DefaultMarking: stix.TLPClear.MarkingID(),
-		ReadRoles: []entente.Role{entente.RoleAnalyst}, WriteRoles: []entente.Role{entente.RoleAnalyst}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, analyst := key(t, s, entente.RoleAnalyst)
-	_, other := key(t, s, entente.RoleAnalyst)
+	c, analyst, other := analystsCollection(t, s)
 	pending, err := s.SubmitObjects(ctx, analyst, c.ID, []json.RawMessage{indicator(1, "2024-01-01T00:00:00.000Z")})
 	if err != nil {
 		t.Fatal(err)
@@ -168,4 +156,18 @@ func TestStatusPollWaits(t *testing.T) {
 	if got, err := s.Status(ctx, analyst, pending.ID); err != nil || got.Status != taxii.StatusComplete || time.Since(start) > 50*time.Millisecond {
 		t.Errorf("complete status polled: %v %v after %v", got, err, time.Since(start))
 	}
+}
+
+// analystsCollection creates a collection analysts read and write, and
+// two analysts' keys: the one that posts and another.
+func analystsCollection(t *testing.T, s *node.Service) (entente.Collection, entente.Principal, entente.Principal) {
+	t.Helper()
+	c, err := s.CreateCollection(context.Background(), admin, entente.Collection{Title: "T", DefaultMarking: stix.TLPClear.MarkingID(),
+		ReadRoles: []entente.Role{entente.RoleAnalyst}, WriteRoles: []entente.Role{entente.RoleAnalyst}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, analyst := key(t, s, entente.RoleAnalyst)
+	_, other := key(t, s, entente.RoleAnalyst)
+	return c, analyst, other
 }
