@@ -90,12 +90,12 @@ func (m *Matcher) prefetch(o *sensor.Obs) bool {
 		if o.Kind == sensor.ObsHost {
 			b = hostOnly(b)
 		}
-		// parseIPv6 refuses a value without a colon as fast as a
+		// sensor.ParseIPv6 refuses a value without a colon as fast as a
 		// search for one would.
-		if v, ok := parseIPv4(b); ok {
+		if v, ok := sensor.ParseIPv4(b); ok {
 			p.fam, p.v4, p.h = 4, v, hashU32(&v)
 			m.prefetch4(v, p.h)
-		} else if a, ok := parseIPv6(b); ok && len(b) <= 64 {
+		} else if a, ok := sensor.ParseIPv6(b); ok && len(b) <= 64 {
 			if v, ok := mapped4(&a); ok {
 				p.fam, p.v4, p.h = 4, v, hashU32(&v)
 				m.prefetch4(v, p.h)
@@ -244,14 +244,14 @@ func hostOnly(h []byte) []byte {
 
 // ip looks up an address; it reports whether b was an address at all.
 func (m *Matcher) ip(b []byte) bool {
-	if v, ok := parseIPv4(b); ok {
+	if v, ok := sensor.ParseIPv4(b); ok {
 		m.ip4(v)
 		return true
 	}
 	if bytes.IndexByte(b, ':') < 0 || len(b) > 64 {
 		return false
 	}
-	if raw, ok := parseIPv6(b); ok {
+	if raw, ok := sensor.ParseIPv6(b); ok {
 		m.ip6(raw)
 		return true
 	}

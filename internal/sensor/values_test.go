@@ -101,9 +101,9 @@ func refParseSecondsNanos(b []byte) (int64, bool) {
 func sameValues(t *testing.T, s string) {
 	t.Helper()
 	b := []byte(s)
-	if v, ok := parseIPv4Bytes(b); true {
+	if v, ok := ParseIPv4(b); true {
 		if w, wok := refParseIPv4Bytes(b); v != w || ok != wok {
-			t.Fatalf("parseIPv4Bytes(%q) = %d, %v; before: %d, %v", s, v, ok, w, wok)
+			t.Fatalf("ParseIPv4(%q) = %d, %v; before: %d, %v", s, v, ok, w, wok)
 		}
 	}
 	if v, ok := parseUint(b); true {

@@ -1,4 +1,4 @@
-package match
+package sensor
 
 import (
 	"net/netip"
@@ -8,22 +8,22 @@ import (
 
 func checkIPParsers(t *testing.T, s string) {
 	want, err := netip.ParseAddr(s)
-	v4, ok4 := parseIPv4([]byte(s))
+	v4, ok4 := ParseIPv4([]byte(s))
 	if ok4 != (err == nil && want.Is4()) {
-		t.Fatalf("parseIPv4(%q) ok = %v; netip: %v %v", s, ok4, want, err)
+		t.Fatalf("ParseIPv4(%q) ok = %v; netip: %v %v", s, ok4, want, err)
 	}
 	if ok4 && netip.AddrFrom4([4]byte{byte(v4 >> 24), byte(v4 >> 16), byte(v4 >> 8), byte(v4)}) != want {
-		t.Fatalf("parseIPv4(%q) = %x, want %v", s, v4, want)
+		t.Fatalf("ParseIPv4(%q) = %x, want %v", s, v4, want)
 	}
 	if strings.Contains(s, "%") {
 		return
 	}
-	a6, ok6 := parseIPv6([]byte(s))
+	a6, ok6 := ParseIPv6([]byte(s))
 	if ok6 != (err == nil && want.Is6()) {
-		t.Fatalf("parseIPv6(%q) ok = %v; netip: %v %v", s, ok6, want, err)
+		t.Fatalf("ParseIPv6(%q) ok = %v; netip: %v %v", s, ok6, want, err)
 	}
 	if ok6 && netip.AddrFrom16(a6) != want {
-		t.Fatalf("parseIPv6(%q) = %v, want %v", s, netip.AddrFrom16(a6), want)
+		t.Fatalf("ParseIPv6(%q) = %v, want %v", s, netip.AddrFrom16(a6), want)
 	}
 }
 
