@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/entente-cti/entente/internal/sensor"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -225,13 +226,15 @@ func FuzzParseBudget(f *testing.F) {
 	})
 }
 
+// FuzzParseIPv4 holds the IPv4 reading the blind log matcher relies on
+// (sensor.ParseIPv4) to netip.ParseAddr.
 func FuzzParseIPv4(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
-		a, ok := parseIPv4(data)
+		a, ok := sensor.ParseIPv4(data)
 		want, err := netip.ParseAddr(string(data))
 		wantOK := err == nil && want.Is4()
 		if ok != wantOK || ok && addr4(a) != want {
-			t.Fatalf("parseIPv4(%q) = %x %v; netip.ParseAddr: %v %v", data, a, ok, want, err)
+			t.Fatalf("sensor.ParseIPv4(%q) = %x %v; netip.ParseAddr: %v %v", data, a, ok, want, err)
 		}
 	})
 }

@@ -146,12 +146,12 @@ func (c *collector) Line(_ *sensor.Chunk, _ int64, _ []byte, obs []sensor.Obs, _
 	for _, o := range obs {
 		switch o.Kind {
 		case sensor.ObsIP, sensor.ObsAny:
-			if a, ok := parseIPv4(o.Value); ok {
+			if a, ok := sensor.ParseIPv4(o.Value); ok {
 				c.addV4(a)
 				continue
 			}
 		case sensor.ObsHost:
-			if a, ok := parseIPv4(hostOnly(o.Value)); ok {
+			if a, ok := sensor.ParseIPv4(hostOnly(o.Value)); ok {
 				c.addV4(a)
 				continue
 			}
@@ -182,32 +182,6 @@ func (c *collector) ChunkDone(*sensor.Chunk) {}
 
 func addr4(a uint32) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)})
-}
-
-// parseIPv4 parses a dotted-quad IPv4 address as netip.ParseAddr
-// accepts it (four decimal fields of at most three digits, no leading
-// zero, at most 255).
-func parseIPv4(b []byte) (uint32, bool) {
-	var a uint32
-	fields, n, digits := 0, uint32(0), 0
-	for i := 0; i <= len(b); i++ {
-		if i == len(b) || b[i] == '.' {
-			if digits == 0 || n > 255 {
-				return 0, false
-			}
-			a = a<<8 | n
-			fields++
-			n, digits = 0, 0
-			continue
-		}
-		ch := b[i]
-		if ch < '0' || ch > '9' || digits == 3 || digits == 1 && n == 0 {
-			return 0, false
-		}
-		n = n*10 + uint32(ch-'0')
-		digits++
-	}
-	return a, fields == 4
 }
 
 // Collect reads the logs and returns the distinct inputs their values
