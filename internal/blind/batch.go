@@ -72,7 +72,7 @@ func newBatchEvaluator(k *edwards25519.Scalar) *batchEvaluator {
 	}
 	half := new(edwards25519.Scalar).Multiply(k, scalarHalf)
 	be := &batchEvaluator{half: newScalarChain(half), zpad: state, h: h}
-	if hasIFMA {
+	if hasLanes {
 		be.lanes = new(chain8)
 	}
 	return be

@@ -44,14 +44,6 @@ func evaluateOneByOne(key *oprf.PrivateKey, elements [][]byte) ([][]byte, error)
 	return out, nil
 }
 
-// pathsToTest are the batched evaluation's paths this machine can run.
-func pathsToTest() []bool {
-	if hasIFMA {
-		return []bool{false, true}
-	}
-	return []bool{false}
-}
-
 // randomElements returns n valid blinded elements: random points' encodings.
 func randomElements(t testing.TB, n int) [][]byte {
 	out := make([][]byte, n)
@@ -69,7 +61,7 @@ func randomElements(t testing.TB, n int) [][]byte {
 }
 
 // TestEvaluateElementsMatchesOneByOne: the batched evaluation (one point
-// at a time and, with IFMA, eight lanes) gives byte for byte what the
+// at a time and eight lanes on each backend the CPU runs) gives byte for byte what the
 // one-by-one path gives, for batch sizes around the lanes' eight and the
 // builder's 256, with edge keys and elements (the generator, small
 // multiples, and the RFC's elements).
@@ -107,17 +99,19 @@ func TestEvaluateElementsMatchesOneByOne(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, lanes := range pathsToTest() {
-				got, err := evaluateElements(key, els, lanes)
+			for _, path := range pathsToTest() {
+				restore := path.use()
+				got, err := evaluateElements(key, els, path.lanes)
+				restore()
 				if err != nil {
-					t.Fatalf("key %d, %d elements, lanes %v: %v", ki, n, lanes, err)
+					t.Fatalf("key %d, %d elements, %v: %v", ki, n, path, err)
 				}
 				if len(got) != n {
 					t.Fatalf("key %d: %d evaluations of %d", ki, len(got), n)
 				}
 				for i := range want {
 					if !bytes.Equal(got[i], want[i]) {
-						t.Fatalf("key %d, %d elements, lanes %v: element %d %x, want %x", ki, n, lanes, i, got[i], want[i])
+						t.Fatalf("key %d, %d elements, %v: element %d %x, want %x", ki, n, path, i, got[i], want[i])
 					}
 				}
 			}
@@ -162,11 +156,13 @@ func TestEvaluateElementsRefuses(t *testing.T) {
 				if !errors.As(want, &we) || we.Index != at {
 					t.Fatalf("%s at %d of %d: the one-by-one path says %v", name, at, n, want)
 				}
-				for _, lanes := range pathsToTest() {
-					out, err := evaluateElements(key, els, lanes)
+				for _, path := range pathsToTest() {
+					restore := path.use()
+					out, err := evaluateElements(key, els, path.lanes)
+					restore()
 					var ge *Error
 					if out != nil || !errors.As(err, &ge) || *ge != *we {
-						t.Fatalf("%s at %d of %d, lanes %v: %v (%+v), want %+v", name, at, n, lanes, err, ge, we)
+						t.Fatalf("%s at %d of %d, %v: %v (%+v), want %+v", name, at, n, path, err, ge, we)
 					}
 				}
 			}
@@ -195,14 +191,16 @@ func TestEvaluateElementsProperty(t *testing.T) {
 		if err != nil {
 			rt.Fatal(err)
 		}
-		for _, lanes := range pathsToTest() {
-			got, err := evaluateElements(key, els, lanes)
+		for _, path := range pathsToTest() {
+			restore := path.use()
+			got, err := evaluateElements(key, els, path.lanes)
+			restore()
 			if err != nil {
 				rt.Fatal(err)
 			}
 			for i := range want {
 				if !bytes.Equal(got[i], want[i]) {
-					rt.Fatalf("lanes %v: element %d %x, want %x", lanes, i, got[i], want[i])
+					rt.Fatalf("%v: element %d %x, want %x", path, i, got[i], want[i])
 				}
 			}
 		}

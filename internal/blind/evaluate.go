@@ -160,7 +160,7 @@ func decodeAll(pts []extended, elements [][]byte, lanes bool) *Error {
 // time with IFMA) and their doubles encoded with one field inversion for
 // the batch (batch.go).
 func EvaluateElements(key *oprf.PrivateKey, elements [][]byte) ([][]byte, error) {
-	return evaluateElements(key, elements, hasIFMA)
+	return evaluateElements(key, elements, hasLanes)
 }
 
 func evaluateElements(key *oprf.PrivateKey, elements [][]byte, lanes bool) ([][]byte, error) {

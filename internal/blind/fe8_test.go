@@ -10,13 +10,6 @@ import (
 	"pgregory.net/rapid"
 )
 
-func skipWithoutIFMA(t *testing.T) {
-	t.Helper()
-	if !hasIFMA {
-		t.Skip("no AVX-512 IFMA on this machine: the set builder uses the one-point chain")
-	}
-}
-
 // limbGen draws inputs of the eight-lane arithmetic: elements as
 // field.Element leaves them, and raw limbs up to 2^52 − 1, the largest
 // IFMA takes.
@@ -37,8 +30,9 @@ func limbGen() *rapid.Generator[[limbLen]uint64] {
 // TestFe8MatchesField: mul8, sqr8, add8, sub8 and pow22523x8 compute, in
 // every lane, what field.Element's Multiply, Square, Add, Subtract and
 // Pow22523 do, with limbs below 2^52.
-func TestFe8MatchesField(t *testing.T) {
-	skipWithoutIFMA(t)
+func TestFe8MatchesField(t *testing.T) { forEachBackend(t, testFe8MatchesField) }
+
+func testFe8MatchesField(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		var x, y fe8
 		var xs, ys [8]field.Element
@@ -109,8 +103,9 @@ func mul8Points(c *scalarChain, ps []*edwards25519.Point) ([8]*edwards25519.Poin
 // TestScalarChain8: the eight-lane multiplication equals the library's,
 // for the edge scalars of TestScalarChainEdges and random ones, on random
 // points, the identity and a point of order 2 side by side.
-func TestScalarChain8(t *testing.T) {
-	skipWithoutIFMA(t)
+func TestScalarChain8(t *testing.T) { forEachBackend(t, testScalarChain8) }
+
+func testScalarChain8(t *testing.T) {
 	l, _ := new(big.Int).SetString("7237005577332262213973186563042994240857116359379907606001950938285454250989", 10)
 	check := func(fatalf func(string, ...any), s *edwards25519.Scalar, ps []*edwards25519.Point) {
 		got, err := mul8Points(newScalarChain(s), ps)
