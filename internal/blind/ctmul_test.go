@@ -208,7 +208,7 @@ func TestEvaluateElementsProperty(t *testing.T) {
 }
 
 // TestCtSelect: the selection gives d·P for every digit in [−8, 8], one
-// point at a time and on eight lanes.
+// point at a time and on eight lanes with each backend.
 func TestCtSelect(t *testing.T) {
 	g := edwards25519.NewGeneratorPoint()
 	var p extended
@@ -217,14 +217,12 @@ func TestCtSelect(t *testing.T) {
 	var tab ctTable
 	tab.init(&p)
 	var tab8 [8]cached8
-	if hasIFMA {
-		for i := range tab {
-			for j := range 8 {
-				tab8[i].YplusX.set(j, &tab[i].YplusX)
-				tab8[i].YminusX.set(j, &tab[i].YminusX)
-				tab8[i].Z.set(j, &tab[i].Z)
-				tab8[i].T2d.set(j, &tab[i].T2d)
-			}
+	for i := range tab {
+		for j := range 8 {
+			tab8[i].YplusX.set(j, &tab[i].YplusX)
+			tab8[i].YminusX.set(j, &tab[i].YminusX)
+			tab8[i].Z.set(j, &tab[i].Z)
+			tab8[i].T2d.set(j, &tab[i].T2d)
 		}
 	}
 	id := extended{}
@@ -245,10 +243,17 @@ func TestCtSelect(t *testing.T) {
 		if pt.Equal(new(edwards25519.Point).ScalarMult(m, g)) != 1 {
 			t.Fatalf("digit %d: not d·P", d)
 		}
-		if hasIFMA {
-			var sel8 cached8
+		for _, b := range laneBackends() {
+			sel8 := cached8{} // garbage: the selection must overwrite every limb
+			for i := range limbLen {
+				for j := range 8 {
+					sel8.YplusX[i][j], sel8.YminusX[i][j], sel8.Z[i][j], sel8.T2d[i][j] = ^uint64(0), 7, 1<<40, 3
+				}
+			}
 			abs, neg := ctAbsNeg(int8(d))
+			restore := b.use()
 			select8(&sel8, &tab8, abs, neg)
+			restore()
 			for j := range 8 {
 				var c cached
 				sel8.YplusX.get(j, &c.YplusX)
@@ -256,7 +261,7 @@ func TestCtSelect(t *testing.T) {
 				sel8.Z.get(j, &c.Z)
 				sel8.T2d.get(j, &c.T2d)
 				if *cachedLimbs(&c) != *cachedLimbs(&sel) {
-					t.Fatalf("digit %d, lane %d: select8 %v, ctSelect %v", d, j, c, sel)
+					t.Fatalf("%s: digit %d, lane %d: select8 %v, ctSelect %v", b.name, d, j, c, sel)
 				}
 			}
 		}
@@ -390,7 +395,7 @@ func keyOfScalar(t interface{ Fatal(...any) }, s *edwards25519.Scalar) *oprf.Pri
 // BenchmarkEvaluateElements measures the server's evaluation alone
 // (decode, multiply, encode) of batches of 256: the one-by-one reference
 // (the library's ScalarMult, an encoding each), the batch one point at a
-// time, and the batch on eight lanes where the CPU has IFMA.
+// time, and the batch on eight lanes with each backend the CPU runs.
 func BenchmarkEvaluateElements(b *testing.B) {
 	var seed [64]byte
 	for i := range seed {
@@ -399,18 +404,19 @@ func BenchmarkEvaluateElements(b *testing.B) {
 	s, _ := new(edwards25519.Scalar).SetUniformBytes(seed[:])
 	key := keyOfScalar(b, s)
 	els := randomElements(b, 256)
-	for _, path := range []string{"one-by-one", "one-point", "eight-lane"} {
-		b.Run(path, func(b *testing.B) {
-			if path == "eight-lane" && !hasIFMA {
-				b.Skip("no AVX-512 IFMA")
+	b.Run("one-by-one", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := evaluateOneByOne(key, els); err != nil {
+				b.Fatal(err)
 			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(els)), "ns/element")
+	})
+	for _, path := range pathsToTest() {
+		b.Run(path.String(), func(b *testing.B) {
+			defer path.use()()
 			for b.Loop() {
-				var err error
-				if path == "one-by-one" {
-					_, err = evaluateOneByOne(key, els)
-				} else {
-					_, err = evaluateElements(key, els, path == "eight-lane")
-				}
+				_, err := evaluateElements(key, els, path.lanes)
 				if err != nil {
 					b.Fatal(err)
 				}

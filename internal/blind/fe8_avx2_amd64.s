@@ -1386,8 +1386,11 @@ TEXT ·sub8AVX2(SB), NOSPLIT, $0-24
 // Y−X swapped, 2dT replaced by 2p − 2dT. In constant time in abs and neg
 // (see ctmul.go): no branch, every entry loaded and masked, the masks
 // made by arithmetic. The frame holds entry e's mask, all ones if abs =
-// e+1, at 32e.
-TEXT ·select8AVX2(SB), NOSPLIT, $256-32
+// e+1, at 32e, and the identity's 1 or 0 at 256. The masks go through
+// memory to the vector registers: a legacy-SSE MOVQ into an X register
+// (the other way) costs a state transition each time on this kind of CPU
+// (select8 took 28 times longer with it on AMD Zen 3).
+TEXT ·select8AVX2(SB), NOSPLIT, $288-32
 	MOVQ tab+8(FP), SI
 	MOVQ out+0(FP), DI
 	MOVQ abs+16(FP), R8
@@ -1395,68 +1398,66 @@ TEXT ·select8AVX2(SB), NOSPLIT, $256-32
 	XORQ $1, BX
 	SUBQ $1, BX
 	SARQ $63, BX
-	MOVQ BX, X10
-	VPBROADCASTQ X10, Y10
+	MOVQ BX, 0(SP)
+	VPBROADCASTQ 0(SP), Y10
 	VMOVDQU Y10, 0(SP)
 	MOVQ R8, BX
 	XORQ $2, BX
 	SUBQ $1, BX
 	SARQ $63, BX
-	MOVQ BX, X10
-	VPBROADCASTQ X10, Y10
+	MOVQ BX, 32(SP)
+	VPBROADCASTQ 32(SP), Y10
 	VMOVDQU Y10, 32(SP)
 	MOVQ R8, BX
 	XORQ $3, BX
 	SUBQ $1, BX
 	SARQ $63, BX
-	MOVQ BX, X10
-	VPBROADCASTQ X10, Y10
+	MOVQ BX, 64(SP)
+	VPBROADCASTQ 64(SP), Y10
 	VMOVDQU Y10, 64(SP)
 	MOVQ R8, BX
 	XORQ $4, BX
 	SUBQ $1, BX
 	SARQ $63, BX
-	MOVQ BX, X10
-	VPBROADCASTQ X10, Y10
+	MOVQ BX, 96(SP)
+	VPBROADCASTQ 96(SP), Y10
 	VMOVDQU Y10, 96(SP)
 	MOVQ R8, BX
 	XORQ $5, BX
 	SUBQ $1, BX
 	SARQ $63, BX
-	MOVQ BX, X10
-	VPBROADCASTQ X10, Y10
+	MOVQ BX, 128(SP)
+	VPBROADCASTQ 128(SP), Y10
 	VMOVDQU Y10, 128(SP)
 	MOVQ R8, BX
 	XORQ $6, BX
 	SUBQ $1, BX
 	SARQ $63, BX
-	MOVQ BX, X10
-	VPBROADCASTQ X10, Y10
+	MOVQ BX, 160(SP)
+	VPBROADCASTQ 160(SP), Y10
 	VMOVDQU Y10, 160(SP)
 	MOVQ R8, BX
 	XORQ $7, BX
 	SUBQ $1, BX
 	SARQ $63, BX
-	MOVQ BX, X10
-	VPBROADCASTQ X10, Y10
+	MOVQ BX, 192(SP)
+	VPBROADCASTQ 192(SP), Y10
 	VMOVDQU Y10, 192(SP)
 	MOVQ R8, BX
 	XORQ $8, BX
 	SUBQ $1, BX
 	SARQ $63, BX
-	MOVQ BX, X10
-	VPBROADCASTQ X10, Y10
+	MOVQ BX, 224(SP)
+	VPBROADCASTQ 224(SP), Y10
 	VMOVDQU Y10, 224(SP)
 	// Y12 = 1 if abs = 0, else 0; Y13 = neg.
 	MOVQ R8, BX
 	SUBQ $1, BX
 	SARQ $63, BX
 	ANDQ $1, BX
-	MOVQ BX, X12
-	VPBROADCASTQ X12, Y12
-	MOVQ neg+24(FP), BX
-	MOVQ BX, X13
-	VPBROADCASTQ X13, Y13
+	MOVQ BX, 256(SP)
+	VPBROADCASTQ 256(SP), Y12
+	VPBROADCASTQ neg+24(FP), Y13
 	VMOVDQA Y12, Y0
 	VMOVDQA Y12, Y1
 	VPXOR Y2, Y2, Y2

@@ -349,8 +349,11 @@ func genSelect() {
 // Y−X swapped, 2dT replaced by 2p − 2dT. In constant time in abs and neg
 // (see ctmul.go): no branch, every entry loaded and masked, the masks
 // made by arithmetic. The frame holds entry e's mask, all ones if abs =
-// e+1, at 32e.
-TEXT ·select8AVX2(SB), NOSPLIT, $256-32
+// e+1, at 32e, and the identity's 1 or 0 at 256. The masks go through
+// memory to the vector registers: a legacy-SSE MOVQ into an X register
+// (the other way) costs a state transition each time on this kind of CPU
+// (select8 took 28 times longer with it on AMD Zen 3).
+TEXT ·select8AVX2(SB), NOSPLIT, $288-32
 	MOVQ tab+8(FP), SI
 	MOVQ out+0(FP), DI
 	MOVQ abs+16(FP), R8
@@ -360,8 +363,8 @@ TEXT ·select8AVX2(SB), NOSPLIT, $256-32
 		p("XORQ $%d, BX", e+1)
 		p("SUBQ $1, BX")
 		p("SARQ $63, BX")
-		p("MOVQ BX, X10")
-		p("VPBROADCASTQ X10, Y10")
+		p("MOVQ BX, %d(SP)", 32*e)
+		p("VPBROADCASTQ %d(SP), Y10", 32*e)
 		p("VMOVDQU Y10, %d(SP)", 32*e)
 	}
 	out.WriteString("\t// Y12 = 1 if abs = 0, else 0; Y13 = neg.\n")
@@ -369,11 +372,9 @@ TEXT ·select8AVX2(SB), NOSPLIT, $256-32
 	p("SUBQ $1, BX")
 	p("SARQ $63, BX")
 	p("ANDQ $1, BX")
-	p("MOVQ BX, X12")
-	p("VPBROADCASTQ X12, Y12")
-	p("MOVQ neg+24(FP), BX")
-	p("MOVQ BX, X13")
-	p("VPBROADCASTQ X13, Y13")
+	p("MOVQ BX, 256(SP)")
+	p("VPBROADCASTQ 256(SP), Y12")
+	p("VPBROADCASTQ neg+24(FP), Y13")
 	// Word w of a coordinate (limb w/2, half w%2) is at 32w.
 	for c := range 4 {
 		for w := range 10 {

@@ -144,3 +144,55 @@ func testScalarChain8(t *testing.T) {
 		check(rt.Fatalf, s, ps)
 	})
 }
+
+// BenchmarkFe8 measures the lane arithmetic's functions, eight lanes a
+// call, on each backend.
+func BenchmarkFe8(b *testing.B) {
+	var x, y, z fe8
+	for j := range 8 {
+		var e field.Element
+		e.Multiply(feD2, feSqrtM1)
+		x.set(j, &e)
+		y.set(j, feD2)
+	}
+	var tab [8]cached8
+	var sel cached8
+	for _, be := range laneBackends() {
+		restore := be.use()
+		b.Run(be.name+"/mul8", func(b *testing.B) {
+			for b.Loop() {
+				mul8(&z, &x, &y)
+			}
+		})
+		b.Run(be.name+"/sqr8", func(b *testing.B) {
+			for b.Loop() {
+				sqr8(&z, &x)
+			}
+		})
+		b.Run(be.name+"/add8", func(b *testing.B) {
+			for b.Loop() {
+				add8(&z, &x, &y)
+			}
+		})
+		b.Run(be.name+"/select8", func(b *testing.B) {
+			for b.Loop() {
+				select8(&sel, &tab, 3, 0)
+			}
+		})
+		restore()
+	}
+	b.Run("field/Multiply", func(b *testing.B) {
+		var e, f field.Element
+		x.get(0, &e)
+		for b.Loop() {
+			f.Multiply(&e, &e)
+		}
+	})
+	b.Run("field/Square", func(b *testing.B) {
+		var e, f field.Element
+		x.get(0, &e)
+		for b.Loop() {
+			f.Square(&e)
+		}
+	})
+}
