@@ -8,6 +8,9 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
 
 	"filippo.io/edwards25519"
@@ -296,8 +299,7 @@ func TestCtDigits(t *testing.T) {
 // ||, whose right operand is a branch) and on any index that is not a
 // constant or a loop counter (a loop's own variable, bounded by a
 // constant): their time must not depend on the key (see ctmul.go). The
-// assembly's select8 is checked by reading: its one branch is its loop's,
-// taken eight times.
+// assembly is checked by TestConstantTimeAssembly.
 func TestConstantTimeSource(t *testing.T) {
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, "ctmul.go", nil, 0)
@@ -345,6 +347,74 @@ func TestConstantTimeSource(t *testing.T) {
 	for name, seen := range checked {
 		if !seen {
 			t.Errorf("%s: not found in ctmul.go", name)
+		}
+	}
+}
+
+// TestConstantTimeAssembly reads the assembly that runs on the key's
+// path (the lane arithmetic: ctMul8's field operations and selection)
+// and fails on any branch but those it expects, and on any memory
+// operand with an index register (an address made from data): the AVX2
+// functions have no branch at all, the IFMA select8 only its loop's
+// (taken eight times whatever the digit), and the dispatching functions
+// only the jump on useIFMA, a public flag set at start-up.
+func TestConstantTimeAssembly(t *testing.T) {
+	allowed := map[string][]string{ // function → its branches, in order
+		"mul8AVX2": nil, "sqr8AVX2": nil, "add8AVX2": nil, "sub8AVX2": nil, "select8AVX2": nil,
+		"mul8IFMA": nil, "sqr8IFMA": nil, "add8IFMA": nil, "sub8IFMA": nil, "select8IFMA": {"JNE selectLoop"},
+	}
+	for _, f := range []string{"mul8", "sqr8", "add8", "sub8", "select8"} {
+		allowed[f] = []string{"JEQ avx2", "JMP ·" + f + "IFMA(SB)", "JMP ·" + f + "AVX2(SB)"}
+	}
+	text := regexp.MustCompile(`^TEXT ·(\w+)\(SB\)`)
+	jump := regexp.MustCompile(`^(J[A-Z]+|LOOP\w*|CALL)\b`)
+	seen := map[string]bool{}
+	for _, file := range []string{"fe8_amd64.s", "fe8_avx2_amd64.s"} {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn := ""
+		var branches []string
+		flush := func() {
+			if fn == "" {
+				return
+			}
+			want, ok := allowed[fn]
+			if !ok {
+				t.Errorf("%s: %s: a function this test does not know", file, fn)
+			}
+			seen[fn] = true
+			if strings.Join(branches, "; ") != strings.Join(want, "; ") {
+				t.Errorf("%s: %s: branches %q, want %q", file, fn, branches, want)
+			}
+		}
+		for n, line := range strings.Split(string(src), "\n") {
+			line = strings.TrimSpace(line)
+			if m := text.FindStringSubmatch(line); m != nil {
+				flush()
+				fn, branches = m[1], nil
+				continue
+			}
+			if fn == "" || strings.HasPrefix(line, "//") {
+				continue
+			}
+			// Inside a macro, each instruction ends with "; \".
+			for _, ins := range strings.Split(strings.TrimSuffix(line, "\\"), ";") {
+				ins = strings.Join(strings.Fields(ins), " ")
+				if jump.MatchString(ins) {
+					branches = append(branches, ins)
+				}
+				if strings.Contains(ins, "*") {
+					t.Errorf("%s:%d: %s: an indexed memory operand: %s", file, n+1, fn, ins)
+				}
+			}
+		}
+		flush()
+	}
+	for fn := range allowed {
+		if !seen[fn] {
+			t.Errorf("%s: not found in the assembly", fn)
 		}
 	}
 }

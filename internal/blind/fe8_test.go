@@ -1,6 +1,7 @@
 package blind
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/big"
 	"testing"
@@ -195,4 +196,169 @@ func BenchmarkFe8(b *testing.B) {
 			f.Square(&e)
 		}
 	})
+}
+
+// fe8EdgeLimbs are limb vectors at the edges of the lane arithmetic: 0,
+// 1, p − 1, p, p + 1, 2^255 − 1, the largest limbs the functions take
+// (2^52 − 1) alone and everywhere, 2^51 (a carry's worth) in each place,
+// and the AVX2 code's split points (a limb's low 26 bits full or empty)
+// and its outputs' bound (2^51 + 2^42).
+func fe8EdgeLimbs() [][limbLen]uint64 {
+	const m51, m52 = 1<<51 - 1, 1<<52 - 1
+	es := [][limbLen]uint64{
+		{}, {1}, {m51 - 19, m51, m51, m51, m51}, {m51 - 18, m51, m51, m51, m51}, {m51 - 17, m51, m51, m51, m51},
+		{m51, m51, m51, m51, m51}, {m52, m52, m52, m52, m52}, {m52}, {0, 0, 0, 0, m52}, {19},
+		{1<<26 - 1, 1<<26 - 1, 1<<26 - 1, 1<<26 - 1, 1<<26 - 1}, {m52 &^ (1<<26 - 1), m52 &^ (1<<26 - 1), m52 &^ (1<<26 - 1), m52 &^ (1<<26 - 1), m52 &^ (1<<26 - 1)},
+		{1<<51 + 1<<42 - 1, 1<<51 + 1<<42 - 1, 1<<51 + 1<<42 - 1, 1<<51 + 1<<42 - 1, 1<<51 + 1<<42 - 1},
+	}
+	for i := range limbLen {
+		var l [limbLen]uint64
+		l[i] = 1 << 51
+		es = append(es, l)
+	}
+	return es
+}
+
+// TestFe8Edges: on each backend, mul8, sqr8, add8 and sub8 give
+// field.Element's results for every pair of edge values, in every lane,
+// with limbs below 2^52 (sub8's subtrahend below 2^52 − 38, as it
+// requires).
+func TestFe8Edges(t *testing.T) { forEachBackend(t, testFe8Edges) }
+
+func testFe8Edges(t *testing.T) {
+	es := fe8EdgeLimbs()
+	type pair struct{ x, y [limbLen]uint64 }
+	var pairs []pair
+	for _, x := range es {
+		for _, y := range es {
+			pairs = append(pairs, pair{x, y})
+		}
+	}
+	for lo := 0; lo < len(pairs); lo += 8 {
+		var x, y, ys fe8
+		var xs, yss [8]field.Element
+		for j := range 8 {
+			pr := pairs[(lo+j)%len(pairs)]
+			*limbsOf(&xs[j]) = pr.x
+			x.set(j, &xs[j])
+			y.set(j, elementOfLimbs(pr.y))
+			for i, l := range pr.y {
+				limbsOf(&yss[j])[i] = min(l, 1<<52-39)
+			}
+			ys.set(j, &yss[j])
+		}
+		var m, sq, a, s fe8
+		mul8(&m, &x, &y)
+		sqr8(&sq, &x)
+		add8(&a, &x, &y)
+		sub8(&s, &x, &ys)
+		for j := range 8 {
+			pr := pairs[(lo+j)%len(pairs)]
+			ye := elementOfLimbs(pr.y)
+			for _, c := range []struct {
+				name string
+				got  *fe8
+				want *field.Element
+			}{
+				{"mul8", &m, new(field.Element).Multiply(&xs[j], ye)},
+				{"sqr8", &sq, new(field.Element).Square(&xs[j])},
+				{"add8", &a, new(field.Element).Add(&xs[j], ye)},
+				{"sub8", &s, new(field.Element).Subtract(&xs[j], &yss[j])},
+			} {
+				var got field.Element
+				c.got.get(j, &got)
+				if got.Equal(c.want) != 1 {
+					t.Errorf("%s(%x, %x): %x, field.Element %x", c.name, pr.x, pr.y, got.Bytes(), c.want.Bytes())
+				}
+				for i, l := range limbsOf(&got) {
+					if l >= 1<<52 {
+						t.Errorf("%s(%x, %x): limb %d is %#x, not below 2^52", c.name, pr.x, pr.y, i, l)
+					}
+				}
+			}
+		}
+	}
+}
+
+// elementOfLimbs is the field element with limbs l (not reduced).
+func elementOfLimbs(l [limbLen]uint64) *field.Element {
+	var e field.Element
+	*limbsOf(&e) = l
+	return &e
+}
+
+// FuzzFe8 compares the lane arithmetic of each backend with
+// field.Element's on raw limbs: the first 80 bytes are x's and y's five
+// limbs, eight bytes each, cut to 52 bits (the largest the functions
+// take). The lanes hold (x, y), (y, x), (x, x) and (y, y) twice over.
+func FuzzFe8(f *testing.F) {
+	for _, s := range fe8FuzzSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 80 {
+			return
+		}
+		var xl, yl [limbLen]uint64
+		for i := range limbLen {
+			xl[i] = binary.LittleEndian.Uint64(data[8*i:]) & (1<<52 - 1)
+			yl[i] = binary.LittleEndian.Uint64(data[40+8*i:]) & (1<<52 - 1)
+		}
+		xe, ye := elementOfLimbs(xl), elementOfLimbs(yl)
+		lanes := [8][2]*field.Element{{xe, ye}, {ye, xe}, {xe, xe}, {ye, ye}, {xe, ye}, {ye, xe}, {xe, xe}, {ye, ye}}
+		var x, y fe8
+		for j, l := range lanes {
+			x.set(j, l[0])
+			y.set(j, l[1])
+		}
+		for _, b := range laneBackends() {
+			restore := b.use()
+			var m, sq, a, s fe8
+			mul8(&m, &x, &y)
+			sqr8(&sq, &x)
+			add8(&a, &x, &y)
+			sub8(&s, &x, &m) // sub8's subtrahend: a result, below 2^52 − 38
+			restore()
+			for j, l := range lanes {
+				var got, prod, want field.Element
+				m.get(j, &prod)
+				for _, c := range []struct {
+					name string
+					got  *fe8
+					want *field.Element
+				}{
+					{"mul8", &m, want.Multiply(l[0], l[1])},
+					{"sqr8", &sq, new(field.Element).Square(l[0])},
+					{"add8", &a, new(field.Element).Add(l[0], l[1])},
+					{"sub8", &s, new(field.Element).Subtract(l[0], &prod)},
+				} {
+					c.got.get(j, &got)
+					if got.Equal(c.want) != 1 {
+						t.Fatalf("%s lane %d: %s %x, field.Element %x", b.name, j, c.name, got.Bytes(), c.want.Bytes())
+					}
+					for i, v := range limbsOf(&got) {
+						if v >= 1<<52 {
+							t.Fatalf("%s lane %d: %s limb %d is %#x", b.name, j, c.name, i, v)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// fe8FuzzSeeds are FuzzFe8's seeds: pairs of edge values.
+func fe8FuzzSeeds() [][]byte {
+	es := fe8EdgeLimbs()
+	var seeds [][]byte
+	for i, x := range es {
+		y := es[(i*5+3)%len(es)]
+		var b [80]byte
+		for k := range limbLen {
+			binary.LittleEndian.PutUint64(b[8*k:], x[k])
+			binary.LittleEndian.PutUint64(b[40+8*k:], y[k])
+		}
+		seeds = append(seeds, b[:])
+	}
+	return seeds
 }

@@ -40,6 +40,7 @@ func fuzzSeeds(t testing.TB) map[string][][]byte {
 			[]byte(`{"refs":"x"}`), []byte(`{"refs":["blind:1:0123456789abcdef"],"more":1}`)},
 		"FuzzParseResolveResponse": {[]byte(`{"results":[{"ref":"blind:1:0123456789abcdef","status":"withheld"}]}`), []byte(`{"results":[]}`), []byte(`{"results":null}`)},
 		"FuzzParseBudget":          {[]byte("100000/day"), []byte("5/6h"), []byte("1/30s"), []byte("x/day"), []byte("0/hour"), []byte("1099511627777/week")},
+		"FuzzFe8":                  fe8FuzzSeeds(),
 		"FuzzParseIPv4":            {[]byte("192.0.2.1"), []byte("01.2.3.4"), []byte("1.2.3.4.5"), []byte("255.255.255.256"), []byte("")},
 	}
 }
