@@ -22,9 +22,10 @@ import (
 // them; the tests compare every output with [fullEvaluate]'s.
 //
 // The multiplication by k/2 follows a chain computed once per key
-// (fixedmul.go); on CPUs with AVX-512 IFMA, eight inputs at a time go
-// through it, and through their maps' exponentiations, on eight vector
-// lanes (fe8.go).
+// (fixedmul.go); on amd64 CPUs with AVX2 or AVX-512 IFMA (hasLanes),
+// eight inputs at a time go through it, and through their maps'
+// exponentiations, on eight vector lanes (fe8.go: IFMA's backend where
+// the CPU has it, else AVX2's).
 
 // scalarHalf is (ℓ+1)/2, the inverse of 2 modulo the group order ℓ.
 var scalarHalf = func() *edwards25519.Scalar {
