@@ -12,6 +12,22 @@
 // multiplications split each into two (radix 2^25.5: 26 and 25 bits) as
 // they load, since VPMULUDQ multiplies 32 bits, and join them as they
 // store. Inputs' limbs are below 2^52, outputs' below 2^51 + 2^42.
+//
+// The bounds of the multiplications, for inputs' limbs below 2^52:
+//   - split, each 25.5-bit limb is below 2^26 (the odd ones too: 52 − 26);
+//   - the multiples taken from the frame are c·y_j with c ≤ 38, below
+//     2^31.25: VPMULUDQ reads 32 bits, so none is cut; the squaring's
+//     factor 76 is (2x_i)·(38x_j), 2^27 and 2^31.25;
+//   - a column is at most ten products below 2^26·2^26·38 = 2^57.25
+//     (squaring: five below 2^58.25): below 2^61, no overflow;
+//   - the carries (ref10's order: 0→1 and 4→5, 1→2 and 5→6, …, 4→5 and
+//     8→9, 9→0 times 19, 0→1) leave limbs below 2^26 (even) or 2^25
+//     (odd) except limb 1, below 2^25 + 2^15 (9→0 carries below 2^37,
+//     19 times that below 2^41.3, so 0→1 carries below 2^15.3) and limb
+//     5, below 2^25 + 2^11 (the second 4→5 after 3→4);
+//   - joined, a 51-bit limb is l_2i + 2^26·l_2i+1, below 2^51 + 2^42.
+// add8 and sub8 carry as the IFMA code: sums below 2^53 + 2^52, limbs
+// after the carry below 2^51 + 2^15.
 
 DATA ·avx2Mask26<>+0(SB)/8, $0x3ffffff
 GLOBL ·avx2Mask26<>(SB), RODATA|NOPTR, $8
