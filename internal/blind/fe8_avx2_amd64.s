@@ -19,7 +19,7 @@
 //     2^31.25: VPMULUDQ reads 32 bits, so none is cut; the squaring's
 //     factor 76 is (2x_i)·(38x_j), 2^27 and 2^31.25;
 //   - a column is at most ten products below 2^26·2^26·38 = 2^57.25
-//     (squaring: five below 2^58.25): below 2^61, no overflow;
+//     (squaring: at most six, below 2^58.25): below 2^61, no overflow;
 //   - the carries (ref10's order: 0→1 and 4→5, 1→2 and 5→6, …, 4→5 and
 //     8→9, 9→0 times 19, 0→1) leave limbs below 2^26 (even) or 2^25
 //     (odd) except limb 1, below 2^25 + 2^15 (9→0 carries below 2^37,
