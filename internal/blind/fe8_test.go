@@ -1,9 +1,13 @@
 package blind
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"filippo.io/edwards25519"
@@ -291,10 +295,8 @@ func elementOfLimbs(l [limbLen]uint64) *field.Element {
 // field.Element's on raw limbs: the first 80 bytes are x's and y's five
 // limbs, eight bytes each, cut to 52 bits (the largest the functions
 // take). The lanes hold (x, y), (y, x), (x, x) and (y, y) twice over.
+// Its seeds (testdata/fuzz/FuzzFe8) are pairs of edge values.
 func FuzzFe8(f *testing.F) {
-	for _, s := range fe8FuzzSeeds() {
-		f.Add(s)
-	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) < 80 {
 			return
@@ -361,4 +363,69 @@ func fe8FuzzSeeds() [][]byte {
 		seeds = append(seeds, b[:])
 	}
 	return seeds
+}
+
+// TestFe8AVX2Generated: fe8_avx2_amd64.s is what fe8_avx2_gen.go writes
+// (run go generate after changing the generator).
+func TestFe8AVX2Generated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the generator")
+	}
+	out := filepath.Join(t.TempDir(), "fe8_avx2_amd64.s")
+	if b, err := exec.Command("go", "run", "fe8_avx2_gen.go", "-o", out).CombinedOutput(); err != nil {
+		t.Fatalf("go run fe8_avx2_gen.go: %v\n%s", err, b)
+	}
+	want, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile("fe8_avx2_amd64.s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("fe8_avx2_amd64.s is not what fe8_avx2_gen.go writes: run go generate ./internal/blind")
+	}
+}
+
+// TestFe8StackGrowth: the lane functions give the same results when the
+// goroutine's stack grows as they are called (the AVX2 multiplications
+// have frames of about a kilobyte, so their prologue may grow the stack)
+// with operands on the stack, which moves them: at every depth of a
+// recursion on a new goroutine's small stack.
+func TestFe8StackGrowth(t *testing.T) {
+	forEachBackend(t, func(t *testing.T) {
+		var x, y, want, wantSq fe8
+		for j := range 8 {
+			var e field.Element
+			e.Multiply(feD2, feSqrtM1)
+			for range j {
+				e.Square(&e)
+			}
+			x.set(j, &e)
+			y.set(j, feD2)
+		}
+		mul8(&want, &x, &y)
+		sqr8(&wantSq, &x)
+		var recurse func(depth int) bool
+		recurse = func(depth int) bool {
+			var pad [40]uint64 // stack in every frame
+			pad[depth%len(pad)] = uint64(depth)
+			if depth > 0 {
+				return recurse(depth-1) && pad[depth%len(pad)] == uint64(depth)
+			}
+			lx, ly := x, y // on this goroutine's stack
+			var m, s fe8
+			mul8(&m, &lx, &ly)
+			sqr8(&s, &lx)
+			return m == want && s == wantSq
+		}
+		for depth := range 120 {
+			done := make(chan bool)
+			go func() { done <- recurse(depth) }()
+			if !<-done {
+				t.Fatalf("depth %d: the lanes' results differ", depth)
+			}
+		}
+	})
 }
