@@ -246,14 +246,14 @@ func pow22523x8(v, x *fe8) {
 // mapLanes sets pts[i] to the sum of the two maps of inputs[i]'s
 // expand_message_xmd bytes (hash to group), eight inputs at a time: the
 // sixteen maps' exponentiations are two [pow22523x8].
-func (be *batchEvaluator) mapLanes(pts []extended, inputs []string) {
+func (hs *hasher) mapLanes(pts []extended, inputs []string) {
 	for lo := 0; lo < len(inputs); lo += 8 {
 		group := inputs[lo:min(lo+8, len(inputs))]
 		var ms [2][8]elligator // first and second map of each input
 		var base, pow [2]fe8
 		for j, in := range group {
 			var u [64]byte
-			be.expandXMD(&u, in)
+			hs.expandXMD(&u, in)
 			for h := range ms {
 				ms[h][j].start(u[32*h : 32*h+32])
 				base[h].set(j, &ms[h][j].uv7)
