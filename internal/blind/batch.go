@@ -22,9 +22,10 @@ import (
 // them; the tests compare every output with [fullEvaluate]'s.
 //
 // The multiplication by k/2 follows a chain computed once per key
-// (fixedmul.go); on CPUs with AVX-512 IFMA, eight inputs at a time go
-// through it, and through their maps' exponentiations, on eight vector
-// lanes (fe8.go).
+// (fixedmul.go); on amd64 CPUs with AVX2 or AVX-512 IFMA (hasLanes),
+// eight inputs at a time go through it, and through their maps'
+// exponentiations, on eight vector lanes (fe8.go: IFMA's backend where
+// the CPU has it, else AVX2's).
 
 // scalarHalf is (ℓ+1)/2, the inverse of 2 modulo the group order ℓ.
 var scalarHalf = func() *edwards25519.Scalar {
@@ -51,9 +52,45 @@ type batchEvaluator struct {
 	st     []doubleState
 	prefix []field.Element
 	encs   [][32]byte
-	zpad   []byte // SHA-512's state after expand_message_xmd's zero block
-	h      hash.Hash
-	buf    []byte // the messages hashed
+	hasher
+}
+
+// hasher hashes inputs to the group many at a time (expand_message_xmd
+// from a kept SHA-512 state, and the two maps' exponentiations eight at
+// a time with lanes); the set builder and the partner's blinding each
+// keep one.
+type hasher struct {
+	zpad []byte // SHA-512's state after expand_message_xmd's zero block
+	h    hash.Hash
+	buf  []byte // the messages hashed
+}
+
+func newHasher() hasher {
+	h := sha512.New()
+	var zpad [128]byte
+	h.Write(zpad[:])
+	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		panic("blind: sha512 state: " + err.Error())
+	}
+	return hasher{zpad: state, h: h}
+}
+
+// hashAll sets pts[i] to HashToGroup(inputs[i]), eight at a time with
+// lanes, else one at a time.
+func (hs *hasher) hashAll(pts []extended, inputs []string, lanes bool) {
+	if lanes {
+		hs.mapLanes(pts, inputs)
+		return
+	}
+	for i, in := range inputs {
+		var u [64]byte
+		hs.expandXMD(&u, in)
+		var q extended
+		mapToExtended(&pts[i], u[:32])
+		mapToExtended(&q, u[32:])
+		addMaps(&pts[i], &pts[i], &q)
+	}
 }
 
 // doubleState is one point's part of a batched double-and-encode.
@@ -63,16 +100,9 @@ type doubleState struct {
 }
 
 func newBatchEvaluator(k *edwards25519.Scalar) *batchEvaluator {
-	h := sha512.New()
-	var zpad [128]byte
-	h.Write(zpad[:])
-	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
-	if err != nil {
-		panic("blind: sha512 state: " + err.Error())
-	}
 	half := new(edwards25519.Scalar).Multiply(k, scalarHalf)
-	be := &batchEvaluator{half: newScalarChain(half), zpad: state, h: h}
-	if hasIFMA {
+	be := &batchEvaluator{half: newScalarChain(half), hasher: newHasher()}
+	if hasLanes {
 		be.lanes = new(chain8)
 	}
 	return be
@@ -135,11 +165,11 @@ func (be *batchEvaluator) mulLanes(pts []extended) {
 }
 
 // expandXMD is [expandXMD] with the hash of the zero block computed once.
-func (be *batchEvaluator) expandXMD(out *[64]byte, msg string) {
-	if err := be.h.(encoding.BinaryUnmarshaler).UnmarshalBinary(be.zpad); err != nil {
+func (hs *hasher) expandXMD(out *[64]byte, msg string) {
+	if err := hs.h.(encoding.BinaryUnmarshaler).UnmarshalBinary(hs.zpad); err != nil {
 		panic("blind: sha512 state: " + err.Error())
 	}
-	be.buf = expandXMDAfterZeros(be.h, out, msg, hashToGroupDST, be.buf)
+	hs.buf = expandXMDAfterZeros(hs.h, out, msg, hashToGroupDST, hs.buf)
 }
 
 // doubleEncode writes the encoding of 2·pts[i] into out[i].

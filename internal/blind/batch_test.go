@@ -16,12 +16,11 @@ import (
 // and its expand_message_xmd (with the zero block hashed once) gives
 // expandXMD's bytes.
 func TestBatchEvaluateMatchesFull(t *testing.T) {
-	for _, lanes := range []bool{false, true} {
-		if lanes && !hasIFMA {
-			t.Log("no AVX-512 IFMA: the eight-lane multiplication is not tested")
-			continue
-		}
-		testBatchEvaluateMatchesFull(t, lanes)
+	for _, path := range pathsToTest() {
+		t.Run(path.String(), func(t *testing.T) {
+			defer path.use()()
+			testBatchEvaluateMatchesFull(t, path.lanes)
+		})
 	}
 }
 
@@ -125,14 +124,11 @@ func BenchmarkBatchEvaluate(b *testing.B) {
 		inputs[i] = fmt.Sprintf("ipv4\x0010.0.%d.%d", i>>8, i&255)
 	}
 	out := make([]uint64, len(inputs))
-	for _, lanes := range []bool{false, true} {
-		name := map[bool]string{false: "one-point", true: "eight-lane"}[lanes]
-		b.Run(name, func(b *testing.B) {
-			if lanes && !hasIFMA {
-				b.Skip("no AVX-512 IFMA")
-			}
+	for _, path := range pathsToTest() {
+		b.Run(path.String(), func(b *testing.B) {
+			defer path.use()()
 			be := newBatchEvaluator(k)
-			if !lanes {
+			if !path.lanes {
 				be.lanes = nil
 			}
 			for b.Loop() {
@@ -152,14 +148,16 @@ func TestBatchEvaluateAllocatesNothing(t *testing.T) {
 		inputs[i] = fmt.Sprintf("domain\x00host%d.example.com", i)
 	}
 	out := make([]uint64, len(inputs))
-	for _, lanes := range []bool{false, true} {
+	for _, path := range pathsToTest() {
+		restore := path.use()
 		be := newBatchEvaluator(scalarHalf)
-		if !lanes {
+		if !path.lanes {
 			be.lanes = nil
 		}
 		be.evaluate(out, inputs)
 		if n := testing.AllocsPerRun(3, func() { be.evaluate(out, inputs) }); n != 0 {
-			t.Errorf("lanes %v: %v allocations per batch of %d", lanes && hasIFMA, n, len(inputs))
+			t.Errorf("%v: %v allocations per batch of %d", path, n, len(inputs))
 		}
+		restore()
 	}
 }

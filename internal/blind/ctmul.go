@@ -13,9 +13,10 @@ import (
 // (signed radix-16 digits in [−8, 8], a table of P, 2P, …, 8P, four
 // doublings and one addition of a table entry per digit, the entry
 // chosen by masked selection over the whole table), on this package's
-// point formulas (fixedmul.go, limbs.go) and, on CPUs with AVX-512 IFMA,
-// on eight points at once (fe8.go): the digits are the same for every
-// point, so the eight multiplications make the same operations.
+// point formulas (fixedmul.go, limbs.go) and, on amd64 CPUs with AVX2 or
+// AVX-512 IFMA, on eight points at once (fe8.go, either backend): the
+// digits are the same for every point, so the eight multiplications make
+// the same operations.
 //
 // The scalar is k/2 mod ℓ, not k: the batch encodes the doubles of the
 // products with one field inversion for the batch (batch.go), and
@@ -32,9 +33,13 @@ import (
 // branch depends on a digit: the loops run a fixed number of times, and
 // the point formulas make the same field operations whatever the
 // operands are (filippo.io/edwards25519/field's are constant time, and
-// so are fe8_amd64.s's vector instructions). TestConstantTimeSource
-// checks these functions' source for branches and for indexing by
-// anything but constants and loop counters.
+// so are the lanes' vector instructions, IFMA's and AVX2's: multiplies,
+// adds, shifts, logic; the AVX2 select8 is unrolled, with no branch at
+// all). TestConstantTimeSource checks these functions' source for
+// branches and for indexing by anything but constants and loop counters,
+// and TestConstantTimeAssembly the assembly's for branches (the AVX2
+// code has none; IFMA's select8 has its loop's; the dispatch jumps on
+// useIFMA, a public flag) and for indexed memory operands.
 
 // ctDigitCount is the number of signed radix-16 digits of a scalar.
 const ctDigitCount = 64

@@ -8,6 +8,9 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
 
 	"filippo.io/edwards25519"
@@ -44,14 +47,6 @@ func evaluateOneByOne(key *oprf.PrivateKey, elements [][]byte) ([][]byte, error)
 	return out, nil
 }
 
-// pathsToTest are the batched evaluation's paths this machine can run.
-func pathsToTest() []bool {
-	if hasIFMA {
-		return []bool{false, true}
-	}
-	return []bool{false}
-}
-
 // randomElements returns n valid blinded elements: random points' encodings.
 func randomElements(t testing.TB, n int) [][]byte {
 	out := make([][]byte, n)
@@ -69,7 +64,7 @@ func randomElements(t testing.TB, n int) [][]byte {
 }
 
 // TestEvaluateElementsMatchesOneByOne: the batched evaluation (one point
-// at a time and, with IFMA, eight lanes) gives byte for byte what the
+// at a time and eight lanes on each backend the CPU runs) gives byte for byte what the
 // one-by-one path gives, for batch sizes around the lanes' eight and the
 // builder's 256, with edge keys and elements (the generator, small
 // multiples, and the RFC's elements).
@@ -107,17 +102,19 @@ func TestEvaluateElementsMatchesOneByOne(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, lanes := range pathsToTest() {
-				got, err := evaluateElements(key, els, lanes)
+			for _, path := range pathsToTest() {
+				restore := path.use()
+				got, err := evaluateElements(key, els, path.lanes)
+				restore()
 				if err != nil {
-					t.Fatalf("key %d, %d elements, lanes %v: %v", ki, n, lanes, err)
+					t.Fatalf("key %d, %d elements, %v: %v", ki, n, path, err)
 				}
 				if len(got) != n {
 					t.Fatalf("key %d: %d evaluations of %d", ki, len(got), n)
 				}
 				for i := range want {
 					if !bytes.Equal(got[i], want[i]) {
-						t.Fatalf("key %d, %d elements, lanes %v: element %d %x, want %x", ki, n, lanes, i, got[i], want[i])
+						t.Fatalf("key %d, %d elements, %v: element %d %x, want %x", ki, n, path, i, got[i], want[i])
 					}
 				}
 			}
@@ -162,11 +159,13 @@ func TestEvaluateElementsRefuses(t *testing.T) {
 				if !errors.As(want, &we) || we.Index != at {
 					t.Fatalf("%s at %d of %d: the one-by-one path says %v", name, at, n, want)
 				}
-				for _, lanes := range pathsToTest() {
-					out, err := evaluateElements(key, els, lanes)
+				for _, path := range pathsToTest() {
+					restore := path.use()
+					out, err := evaluateElements(key, els, path.lanes)
+					restore()
 					var ge *Error
 					if out != nil || !errors.As(err, &ge) || *ge != *we {
-						t.Fatalf("%s at %d of %d, lanes %v: %v (%+v), want %+v", name, at, n, lanes, err, ge, we)
+						t.Fatalf("%s at %d of %d, %v: %v (%+v), want %+v", name, at, n, path, err, ge, we)
 					}
 				}
 			}
@@ -195,14 +194,16 @@ func TestEvaluateElementsProperty(t *testing.T) {
 		if err != nil {
 			rt.Fatal(err)
 		}
-		for _, lanes := range pathsToTest() {
-			got, err := evaluateElements(key, els, lanes)
+		for _, path := range pathsToTest() {
+			restore := path.use()
+			got, err := evaluateElements(key, els, path.lanes)
+			restore()
 			if err != nil {
 				rt.Fatal(err)
 			}
 			for i := range want {
 				if !bytes.Equal(got[i], want[i]) {
-					rt.Fatalf("lanes %v: element %d %x, want %x", lanes, i, got[i], want[i])
+					rt.Fatalf("%v: element %d %x, want %x", path, i, got[i], want[i])
 				}
 			}
 		}
@@ -210,7 +211,7 @@ func TestEvaluateElementsProperty(t *testing.T) {
 }
 
 // TestCtSelect: the selection gives d·P for every digit in [−8, 8], one
-// point at a time and on eight lanes.
+// point at a time and on eight lanes with each backend.
 func TestCtSelect(t *testing.T) {
 	g := edwards25519.NewGeneratorPoint()
 	var p extended
@@ -219,14 +220,12 @@ func TestCtSelect(t *testing.T) {
 	var tab ctTable
 	tab.init(&p)
 	var tab8 [8]cached8
-	if hasIFMA {
-		for i := range tab {
-			for j := range 8 {
-				tab8[i].YplusX.set(j, &tab[i].YplusX)
-				tab8[i].YminusX.set(j, &tab[i].YminusX)
-				tab8[i].Z.set(j, &tab[i].Z)
-				tab8[i].T2d.set(j, &tab[i].T2d)
-			}
+	for i := range tab {
+		for j := range 8 {
+			tab8[i].YplusX.set(j, &tab[i].YplusX)
+			tab8[i].YminusX.set(j, &tab[i].YminusX)
+			tab8[i].Z.set(j, &tab[i].Z)
+			tab8[i].T2d.set(j, &tab[i].T2d)
 		}
 	}
 	id := extended{}
@@ -247,10 +246,17 @@ func TestCtSelect(t *testing.T) {
 		if pt.Equal(new(edwards25519.Point).ScalarMult(m, g)) != 1 {
 			t.Fatalf("digit %d: not d·P", d)
 		}
-		if hasIFMA {
-			var sel8 cached8
+		for _, b := range laneBackends() {
+			sel8 := cached8{} // garbage: the selection must overwrite every limb
+			for i := range limbLen {
+				for j := range 8 {
+					sel8.YplusX[i][j], sel8.YminusX[i][j], sel8.Z[i][j], sel8.T2d[i][j] = ^uint64(0), 7, 1<<40, 3
+				}
+			}
 			abs, neg := ctAbsNeg(int8(d))
+			restore := b.use()
 			select8(&sel8, &tab8, abs, neg)
+			restore()
 			for j := range 8 {
 				var c cached
 				sel8.YplusX.get(j, &c.YplusX)
@@ -258,7 +264,7 @@ func TestCtSelect(t *testing.T) {
 				sel8.Z.get(j, &c.Z)
 				sel8.T2d.get(j, &c.T2d)
 				if *cachedLimbs(&c) != *cachedLimbs(&sel) {
-					t.Fatalf("digit %d, lane %d: select8 %v, ctSelect %v", d, j, c, sel)
+					t.Fatalf("%s: digit %d, lane %d: select8 %v, ctSelect %v", b.name, d, j, c, sel)
 				}
 			}
 		}
@@ -293,8 +299,7 @@ func TestCtDigits(t *testing.T) {
 // ||, whose right operand is a branch) and on any index that is not a
 // constant or a loop counter (a loop's own variable, bounded by a
 // constant): their time must not depend on the key (see ctmul.go). The
-// assembly's select8 is checked by reading: its one branch is its loop's,
-// taken eight times.
+// assembly is checked by TestConstantTimeAssembly.
 func TestConstantTimeSource(t *testing.T) {
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, "ctmul.go", nil, 0)
@@ -346,6 +351,74 @@ func TestConstantTimeSource(t *testing.T) {
 	}
 }
 
+// TestConstantTimeAssembly reads the assembly that runs on the key's
+// path (the lane arithmetic: ctMul8's field operations and selection)
+// and fails on any branch but those it expects, and on any memory
+// operand with an index register (an address made from data): the AVX2
+// functions have no branch at all, the IFMA select8 only its loop's
+// (taken eight times whatever the digit), and the dispatching functions
+// only the jump on useIFMA, a public flag set at start-up.
+func TestConstantTimeAssembly(t *testing.T) {
+	allowed := map[string][]string{ // function → its branches, in order
+		"mul8AVX2": nil, "sqr8AVX2": nil, "add8AVX2": nil, "sub8AVX2": nil, "select8AVX2": nil,
+		"mul8IFMA": nil, "sqr8IFMA": nil, "add8IFMA": nil, "sub8IFMA": nil, "select8IFMA": {"JNE selectLoop"},
+	}
+	for _, f := range []string{"mul8", "sqr8", "add8", "sub8", "select8"} {
+		allowed[f] = []string{"JEQ avx2", "JMP ·" + f + "IFMA(SB)", "JMP ·" + f + "AVX2(SB)"}
+	}
+	text := regexp.MustCompile(`^TEXT ·(\w+)\(SB\)`)
+	jump := regexp.MustCompile(`^(J[A-Z]+|LOOP\w*|CALL)\b`)
+	seen := map[string]bool{}
+	for _, file := range []string{"fe8_amd64.s", "fe8_avx2_amd64.s"} {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn := ""
+		var branches []string
+		flush := func() {
+			if fn == "" {
+				return
+			}
+			want, ok := allowed[fn]
+			if !ok {
+				t.Errorf("%s: %s: a function this test does not know", file, fn)
+			}
+			seen[fn] = true
+			if strings.Join(branches, "; ") != strings.Join(want, "; ") {
+				t.Errorf("%s: %s: branches %q, want %q", file, fn, branches, want)
+			}
+		}
+		for n, line := range strings.Split(string(src), "\n") {
+			line = strings.TrimSpace(line)
+			if m := text.FindStringSubmatch(line); m != nil {
+				flush()
+				fn, branches = m[1], nil
+				continue
+			}
+			if fn == "" || strings.HasPrefix(line, "//") {
+				continue
+			}
+			// Inside a macro, each instruction ends with "; \".
+			for _, ins := range strings.Split(strings.TrimSuffix(line, "\\"), ";") {
+				ins = strings.Join(strings.Fields(ins), " ")
+				if jump.MatchString(ins) {
+					branches = append(branches, ins)
+				}
+				if strings.Contains(ins, "*") {
+					t.Errorf("%s:%d: %s: an indexed memory operand: %s", file, n+1, fn, ins)
+				}
+			}
+		}
+		flush()
+	}
+	for fn := range allowed {
+		if !seen[fn] {
+			t.Errorf("%s: not found in the assembly", fn)
+		}
+	}
+}
+
 // indexIsPublic reports whether an index is built of literals, constants
 // of the package and loop counters only.
 func indexIsPublic(e ast.Expr, counters map[string]bool) bool {
@@ -392,7 +465,7 @@ func keyOfScalar(t interface{ Fatal(...any) }, s *edwards25519.Scalar) *oprf.Pri
 // BenchmarkEvaluateElements measures the server's evaluation alone
 // (decode, multiply, encode) of batches of 256: the one-by-one reference
 // (the library's ScalarMult, an encoding each), the batch one point at a
-// time, and the batch on eight lanes where the CPU has IFMA.
+// time, and the batch on eight lanes with each backend the CPU runs.
 func BenchmarkEvaluateElements(b *testing.B) {
 	var seed [64]byte
 	for i := range seed {
@@ -401,18 +474,19 @@ func BenchmarkEvaluateElements(b *testing.B) {
 	s, _ := new(edwards25519.Scalar).SetUniformBytes(seed[:])
 	key := keyOfScalar(b, s)
 	els := randomElements(b, 256)
-	for _, path := range []string{"one-by-one", "one-point", "eight-lane"} {
-		b.Run(path, func(b *testing.B) {
-			if path == "eight-lane" && !hasIFMA {
-				b.Skip("no AVX-512 IFMA")
+	b.Run("one-by-one", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := evaluateOneByOne(key, els); err != nil {
+				b.Fatal(err)
 			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(els)), "ns/element")
+	})
+	for _, path := range pathsToTest() {
+		b.Run(path.String(), func(b *testing.B) {
+			defer path.use()()
 			for b.Loop() {
-				var err error
-				if path == "one-by-one" {
-					_, err = evaluateOneByOne(key, els)
-				} else {
-					_, err = evaluateElements(key, els, path == "eight-lane")
-				}
+				_, err := evaluateElements(key, els, path.lanes)
 				if err != nil {
 					b.Fatal(err)
 				}

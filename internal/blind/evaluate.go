@@ -155,12 +155,12 @@ func decodeAll(pts []extended, elements [][]byte, lanes bool) *Error {
 // the key, returning the encoded evaluations. A bad element is an
 // *Error naming its index; nothing is evaluated then.
 //
-// The elements are decoded eight at a time where the CPU has AVX-512
-// IFMA, multiplied by k/2 (ctmul.go: constant time in the key; eight at a
-// time with IFMA) and their doubles encoded with one field inversion for
-// the batch (batch.go).
+// The elements are decoded eight at a time where the CPU has AVX2 or
+// AVX-512 IFMA (amd64), multiplied by k/2 (ctmul.go: constant time in the
+// key; eight at a time there too) and their doubles encoded with one
+// field inversion for the batch (batch.go).
 func EvaluateElements(key *oprf.PrivateKey, elements [][]byte) ([][]byte, error) {
-	return evaluateElements(key, elements, hasIFMA)
+	return evaluateElements(key, elements, hasLanes)
 }
 
 func evaluateElements(key *oprf.PrivateKey, elements [][]byte, lanes bool) ([][]byte, error) {

@@ -2,24 +2,40 @@ package blind
 
 import "filippo.io/edwards25519/field"
 
-// This file multiplies eight points at once by the chain's scalar, on CPUs
-// with AVX-512 IFMA (fe8_amd64.s): the scalar is the same for every point
-// of a set, so the eight multiplications make the same field operations in
-// the same order, and each operation is one set of vector instructions on
-// eight lanes (52-bit multiply-adds). The formulas are those of
-// fixedmul.go, operation for operation, and the time depends on the key
-// as there (and for the same reason it may). The hash to group's
-// exponentiations (one per map, the same exponent for all) go eight at a
-// time too. The tests compare the lanes' arithmetic with field.Element's,
-// the eight-lane chain with the library's multiplication, and the batch
-// with the single-value path.
+// This file multiplies eight points at once by the chain's scalar, on
+// amd64 CPUs with AVX2 or AVX-512 IFMA: the scalar is the same for every
+// point of a set, so the eight multiplications make the same field
+// operations in the same order, and each operation is one set of vector
+// instructions on eight lanes. The formulas are those of fixedmul.go,
+// operation for operation, and the time depends on the key as there (and
+// for the same reason it may). The hash to group's exponentiations (one
+// per map, the same exponent for all) go eight at a time too. The tests
+// compare the lanes' arithmetic with field.Element's, the eight-lane
+// chain with the library's multiplication, and the batch with the
+// single-value path, on each backend the CPU has.
+//
+// The lane arithmetic (mul8, sqr8, add8, sub8, select8) has two backends,
+// on the same memory (fe8 below), chosen once at start-up (hasIFMA,
+// useIFMA in fe8_amd64.go; fe8_amd64.s jumps to one or the other):
+//   - AVX-512 IFMA (fe8_amd64.s): one register holds one limb of the
+//     eight lanes; the multiplications are 52-bit multiply-adds.
+//   - AVX2 (fe8_avx2_amd64.s, written by fe8_avx2_gen.go): one register
+//     holds one limb of four lanes, and each function does lanes 0–3,
+//     then 4–7. Additions, subtractions and selections work on the 51-bit
+//     limbs; the multiplications split each into two (26 and 25 bits:
+//     radix 2^25.5) as they load, multiply with VPMULUDQ (32×32 → 64
+//     bits), reduce, and join the halves as they store.
+// Other CPUs, purego builds and other architectures take the one-point
+// path (hasLanes is false).
 //
 // The server's constant-time multiplication (ctmul.go, [ctMul8]) runs on
 // the same lane arithmetic, whose instructions take the same time
 // whatever the operands, with [select8] choosing table entries.
 
 // fe8 is eight field elements: fe8[i][j] is limb i (radix 2^51) of
-// element j. Limbs stay below 2^52, as field.Element's do.
+// element j, on both backends. Limbs stay below 2^52, as field.Element's
+// do: the functions take limbs below 2^52 and return limbs below 2^51 +
+// 2^15 (IFMA) or 2^51 + 2^42 (AVX2's multiplications).
 type fe8 [limbLen][8]uint64
 
 // point8 is eight points in extended or completed coordinates (see
@@ -230,14 +246,14 @@ func pow22523x8(v, x *fe8) {
 // mapLanes sets pts[i] to the sum of the two maps of inputs[i]'s
 // expand_message_xmd bytes (hash to group), eight inputs at a time: the
 // sixteen maps' exponentiations are two [pow22523x8].
-func (be *batchEvaluator) mapLanes(pts []extended, inputs []string) {
+func (hs *hasher) mapLanes(pts []extended, inputs []string) {
 	for lo := 0; lo < len(inputs); lo += 8 {
 		group := inputs[lo:min(lo+8, len(inputs))]
 		var ms [2][8]elligator // first and second map of each input
 		var base, pow [2]fe8
 		for j, in := range group {
 			var u [64]byte
-			be.expandXMD(&u, in)
+			hs.expandXMD(&u, in)
 			for h := range ms {
 				ms[h][j].start(u[32*h : 32*h+32])
 				base[h].set(j, &ms[h][j].uv7)

@@ -4,9 +4,22 @@ package blind
 
 import "golang.org/x/sys/cpu"
 
-// hasIFMA is whether this CPU (and its OS) runs fe8_amd64.s: AVX-512F
-// and IFMA.
-var hasIFMA = cpu.X86.HasAVX512F && cpu.X86.HasAVX512IFMA
+//go:generate go run fe8_avx2_gen.go
+
+var (
+	// hasIFMA is whether this CPU (and its OS) runs fe8_amd64.s's IFMA
+	// code: AVX-512F and IFMA.
+	hasIFMA = cpu.X86.HasAVX512F && cpu.X86.HasAVX512IFMA
+	// hasAVX2 is whether it runs fe8_avx2_amd64.s.
+	hasAVX2 = cpu.X86.HasAVX2
+	// hasLanes is whether fe8's arithmetic runs here at all: the batch
+	// paths take the eight lanes if so, else one point at a time.
+	hasLanes = hasIFMA || hasAVX2
+	// useIFMA chooses the IFMA code (true) or the AVX2 code for mul8,
+	// sqr8, add8, sub8 and select8 (fe8_amd64.s jumps on it). Set here,
+	// once; the tests switch it to run both backends on an IFMA CPU.
+	useIFMA = hasIFMA
+)
 
 // mul8 sets z = x·y, lane by lane.
 //
@@ -34,3 +47,36 @@ func sub8(z, x, y *fe8)
 //
 //go:noescape
 func select8(out *cached8, tab *[8]cached8, abs, neg uint64)
+
+// The two backends' versions of the above (fe8_amd64.s: IFMA,
+// fe8_avx2_amd64.s: AVX2).
+
+//go:noescape
+func mul8IFMA(z, x, y *fe8)
+
+//go:noescape
+func sqr8IFMA(z, x *fe8)
+
+//go:noescape
+func add8IFMA(z, x, y *fe8)
+
+//go:noescape
+func sub8IFMA(z, x, y *fe8)
+
+//go:noescape
+func select8IFMA(out *cached8, tab *[8]cached8, abs, neg uint64)
+
+//go:noescape
+func mul8AVX2(z, x, y *fe8)
+
+//go:noescape
+func sqr8AVX2(z, x *fe8)
+
+//go:noescape
+func add8AVX2(z, x, y *fe8)
+
+//go:noescape
+func sub8AVX2(z, x, y *fe8)
+
+//go:noescape
+func select8AVX2(out *cached8, tab *[8]cached8, abs, neg uint64)

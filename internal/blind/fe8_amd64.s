@@ -38,8 +38,8 @@
 	MOVQ $0x7ffffffffffff, AX; \
 	VPBROADCASTQ AX, Z31
 
-// func mul8(z, x, y *fe8)
-TEXT ·mul8(SB), NOSPLIT, $0-24
+// func mul8IFMA(z, x, y *fe8)
+TEXT ·mul8IFMA(SB), NOSPLIT, $0-24
 	MOVQ x+8(FP), SI
 	MOVQ y+16(FP), DX
 	VMOVDQU64 0(SI), Z0
@@ -181,8 +181,8 @@ TEXT ·mul8(SB), NOSPLIT, $0-24
 	VZEROUPPER
 	RET
 
-// func add8(z, x, y *fe8)
-TEXT ·add8(SB), NOSPLIT, $0-24
+// func add8IFMA(z, x, y *fe8)
+TEXT ·add8IFMA(SB), NOSPLIT, $0-24
 	MOVQ x+8(FP), SI
 	MOVQ y+16(FP), DX
 	VMOVDQU64 0(SI), Z0
@@ -206,9 +206,9 @@ TEXT ·add8(SB), NOSPLIT, $0-24
 	VZEROUPPER
 	RET
 
-// func sub8(z, x, y *fe8): z = x + 2p - y, so that no lane goes below zero
+// func sub8IFMA(z, x, y *fe8): z = x + 2p - y, so that no lane goes below zero
 // (y's limbs are below 2^52 - 38, 2p's lowest limb).
-TEXT ·sub8(SB), NOSPLIT, $0-24
+TEXT ·sub8IFMA(SB), NOSPLIT, $0-24
 	MOVQ x+8(FP), SI
 	MOVQ y+16(FP), DX
 	MOVQ $0xFFFFFFFFFFFDA, AX
@@ -241,10 +241,10 @@ TEXT ·sub8(SB), NOSPLIT, $0-24
 	VZEROUPPER
 	RET
 
-// func sqr8(z, x *fe8): z = x·x with 15 products instead of 25: the
+// func sqr8IFMA(z, x *fe8): z = x·x with 15 products instead of 25: the
 // products x_i x_j, i < j, are accumulated, the accumulators doubled, and
 // the squares x_i x_i added.
-TEXT ·sqr8(SB), NOSPLIT, $0-16
+TEXT ·sqr8IFMA(SB), NOSPLIT, $0-16
 	MOVQ x+8(FP), SI
 	VMOVDQU64 0(SI), Z0
 	VMOVDQU64 64(SI), Z1
@@ -437,7 +437,7 @@ TEXT ·sqr8(SB), NOSPLIT, $0-16
 	VPANDQ Z29, Z20, Z20; \
 	VPXORQ Z20, T, T
 
-// func select8(out *cached8, tab *[8]cached8, abs, neg uint64)
+// func select8IFMA(out *cached8, tab *[8]cached8, abs, neg uint64)
 //
 // out = the identity (Y+X = Y−X = Z = 1, 2dT = 0) if abs = 0, else
 // tab[abs-1]; then negated if neg = 2^64 − 1 (neg is 0 or that): Y+X and
@@ -445,7 +445,7 @@ TEXT ·sqr8(SB), NOSPLIT, $0-16
 // (see ctmul.go): every entry is loaded and masked, the masks are made
 // by arithmetic, and the only branch is the loop's, eight times whatever
 // abs is.
-TEXT ·select8(SB), NOSPLIT, $0-32
+TEXT ·select8IFMA(SB), NOSPLIT, $0-32
 	MOVQ tab+8(FP), SI
 	MOVQ abs+16(FP), R8
 	MOVQ neg+24(FP), R9
@@ -530,3 +530,48 @@ selectLoop:
 	VMOVDQU64 Z19, 1216(DI)
 	VZEROUPPER
 	RET
+
+// The functions fe8.go calls run the IFMA code above if useIFMA is set,
+// else fe8_avx2_amd64.s's (useIFMA is set once at start-up, from the
+// CPU's features; the tests switch it to run both): a jump on a public
+// flag, then a tail jump, so the callers pay no second call.
+
+// func mul8(z, x, y *fe8)
+TEXT ·mul8(SB), NOSPLIT, $0-24
+	CMPB ·useIFMA(SB), $0
+	JEQ  avx2
+	JMP  ·mul8IFMA(SB)
+avx2:
+	JMP ·mul8AVX2(SB)
+
+// func sqr8(z, x *fe8)
+TEXT ·sqr8(SB), NOSPLIT, $0-16
+	CMPB ·useIFMA(SB), $0
+	JEQ  avx2
+	JMP  ·sqr8IFMA(SB)
+avx2:
+	JMP ·sqr8AVX2(SB)
+
+// func add8(z, x, y *fe8)
+TEXT ·add8(SB), NOSPLIT, $0-24
+	CMPB ·useIFMA(SB), $0
+	JEQ  avx2
+	JMP  ·add8IFMA(SB)
+avx2:
+	JMP ·add8AVX2(SB)
+
+// func sub8(z, x, y *fe8)
+TEXT ·sub8(SB), NOSPLIT, $0-24
+	CMPB ·useIFMA(SB), $0
+	JEQ  avx2
+	JMP  ·sub8IFMA(SB)
+avx2:
+	JMP ·sub8AVX2(SB)
+
+// func select8(out *cached8, tab *[8]cached8, abs, neg uint64)
+TEXT ·select8(SB), NOSPLIT, $0-32
+	CMPB ·useIFMA(SB), $0
+	JEQ  avx2
+	JMP  ·select8IFMA(SB)
+avx2:
+	JMP ·select8AVX2(SB)

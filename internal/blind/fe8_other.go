@@ -2,9 +2,13 @@
 
 package blind
 
-// hasIFMA is false: fe8's arithmetic is written for amd64 only, and the
-// set builder uses the one-point chain.
-const hasIFMA = false
+// fe8's arithmetic is written for amd64 only: elsewhere the batch paths
+// take one point at a time.
+const (
+	hasIFMA  = false
+	hasAVX2  = false
+	hasLanes = false
+)
 
 func mul8(z, x, y *fe8) { panic("blind: no eight-lane field arithmetic on this platform") }
 func sqr8(z, x *fe8)    { panic("blind: no eight-lane field arithmetic on this platform") }

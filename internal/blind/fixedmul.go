@@ -97,6 +97,21 @@ func (v *completed) add(p *extended, q *cached, neg bool) {
 	addTail(v, &pp, &mm, &tt2d, &zz, neg)
 }
 
+// addAffine sets v = p + q, or p − q if neg (p extended, q affine: its
+// z is 1, so p's Z is the product ZZ).
+func (v *completed) addAffine(p *extended, q *affineCached, neg bool) {
+	qPlus, qMinus := &q.YplusX, &q.YminusX
+	if neg {
+		qPlus, qMinus = qMinus, qPlus
+	}
+	var yPlusX, yMinusX, pp, mm, tt2d field.Element
+	sumDiff(&yPlusX, &yMinusX, &p.Y, &p.X)
+	pp.Multiply(&yPlusX, qPlus)
+	mm.Multiply(&yMinusX, qMinus)
+	tt2d.Multiply(&p.T, &q.T2d)
+	addTail(v, &pp, &mm, &tt2d, &p.Z, neg)
+}
+
 // scalarChain is a scalar's width-5 non-adjacent form as the steps of its
 // multiplication: start from top·P, then for each step double the
 // accumulator Double times and add Digit·P, then double Tail times.

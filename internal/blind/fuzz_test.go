@@ -40,6 +40,7 @@ func fuzzSeeds(t testing.TB) map[string][][]byte {
 			[]byte(`{"refs":"x"}`), []byte(`{"refs":["blind:1:0123456789abcdef"],"more":1}`)},
 		"FuzzParseResolveResponse": {[]byte(`{"results":[{"ref":"blind:1:0123456789abcdef","status":"withheld"}]}`), []byte(`{"results":[]}`), []byte(`{"results":null}`)},
 		"FuzzParseBudget":          {[]byte("100000/day"), []byte("5/6h"), []byte("1/30s"), []byte("x/day"), []byte("0/hour"), []byte("1099511627777/week")},
+		"FuzzFe8":                  fe8FuzzSeeds(),
 		"FuzzParseIPv4":            {[]byte("192.0.2.1"), []byte("01.2.3.4"), []byte("1.2.3.4.5"), []byte("255.255.255.256"), []byte("")},
 	}
 }
@@ -152,20 +153,22 @@ func FuzzDecodeFast(f *testing.F) {
 		if (err == nil) != (bad == nil) {
 			t.Fatalf("%x: fast decoder %v, circl %v", data, err, bad)
 		}
-		// The server's batched decoder (one point, and eight lanes where
-		// the CPU has IFMA) accepts and refuses the same, with the same
+		// The server's batched decoder (one point, and eight lanes on each
+		// backend the CPU runs) accepts and refuses the same, with the same
 		// refusal as decodeBlinded.
 		_, wantErr := decodeBlinded(data)
-		for _, lanes := range pathsToTest() {
+		for _, path := range pathsToTest() {
 			pts := make([]extended, 1)
-			got := decodeAll(pts, [][]byte{data}, lanes)
+			restore := path.use()
+			got := decodeAll(pts, [][]byte{data}, path.lanes)
+			restore()
 			if (got == nil) != (wantErr == nil) || (got != nil && (got.Reason != wantErr.Reason || got.Index != 0)) {
-				t.Fatalf("%x: batched decoder (lanes %v) %v, decodeBlinded %v", data, lanes, got, wantErr)
+				t.Fatalf("%x: batched decoder (%v) %v, decodeBlinded %v", data, path, got, wantErr)
 			}
 			if got == nil {
 				q, err := new(edwards25519.Point).SetExtendedCoordinates(&pts[0].X, &pts[0].Y, &pts[0].Z, &pts[0].T)
 				if err != nil || q.Equal(p) != 1 {
-					t.Fatalf("%x: batched decoder (lanes %v) decodes to another point", data, lanes)
+					t.Fatalf("%x: batched decoder (%v) decodes to another point", data, path)
 				}
 			}
 		}

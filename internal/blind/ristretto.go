@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"math/big"
+	"sync"
 
 	"filippo.io/edwards25519"
 	"filippo.io/edwards25519/field"
@@ -61,28 +62,83 @@ var (
 // encodeElement writes p's ristretto255 encoding into out (RFC 9496,
 // section 4.3.2).
 func encodeElement(out *[32]byte, p *edwards25519.Point) {
+	var e pointEncoder
+	var pow field.Element
+	base := e.start(p)
+	pow.Pow22523(&base)
+	e.finish(out, &pow)
+}
+
+// pointEncoder is [encodeElement] split around its inverse square root
+// (SqrtRatio(1, u1·u2²)), so that eight encodings' exponentiations can
+// run together (see [encodeAll]): the same formulas.
+type pointEncoder struct {
+	x0, y0, z0, t0, u1, u2 field.Element
+	sr                     sqrtRatioOne
+}
+
+// start computes p's encoding up to the base of the exponentiation.
+func (e *pointEncoder) start(p *edwards25519.Point) field.Element {
 	x0, y0, z0, t0 := p.ExtendedCoordinates()
-	var u1, u2, tmp, invsqrt, den1, den2, zInv, ix0, iy0, enchanted, x, y, denInv, s field.Element
-	u1.Multiply(tmp.Add(z0, y0), new(field.Element).Subtract(z0, y0))
-	u2.Multiply(x0, y0)
-	tmp.Square(&u2)
-	invsqrt.SqrtRatio(feOne, tmp.Multiply(&u1, &tmp))
-	den1.Multiply(&invsqrt, &u1)
-	den2.Multiply(&invsqrt, &u2)
-	zInv.Multiply(tmp.Multiply(&den1, &den2), t0)
-	ix0.Multiply(x0, feSqrtM1)
-	iy0.Multiply(y0, feSqrtM1)
+	e.x0, e.y0, e.z0, e.t0 = *x0, *y0, *z0, *t0
+	var tmp, w field.Element
+	e.u1.Multiply(tmp.Add(z0, y0), w.Subtract(z0, y0))
+	e.u2.Multiply(x0, y0)
+	tmp.Square(&e.u2)
+	return e.sr.start(w.Multiply(&e.u1, &tmp))
+}
+
+// finish writes the encoding from pow, the base to the power (p−5)/8.
+func (e *pointEncoder) finish(out *[32]byte, pow *field.Element) {
+	var tmp, invsqrt, den1, den2, zInv, ix0, iy0, enchanted, x, y, denInv, s field.Element
+	e.sr.finish(&invsqrt, pow)
+	den1.Multiply(&invsqrt, &e.u1)
+	den2.Multiply(&invsqrt, &e.u2)
+	zInv.Multiply(tmp.Multiply(&den1, &den2), &e.t0)
+	ix0.Multiply(&e.x0, feSqrtM1)
+	iy0.Multiply(&e.y0, feSqrtM1)
 	enchanted.Multiply(&den1, feInvSqrtAMinusD)
-	rotate := tmp.Multiply(t0, &zInv).IsNegative()
-	x.Select(&iy0, x0, rotate)
-	y.Select(&ix0, y0, rotate)
+	rotate := tmp.Multiply(&e.t0, &zInv).IsNegative()
+	x.Select(&iy0, &e.x0, rotate)
+	y.Select(&ix0, &e.y0, rotate)
 	denInv.Select(&enchanted, &den2, rotate)
 	negY := tmp.Multiply(&x, &zInv).IsNegative()
 	var yNeg field.Element
 	yNeg.Negate(&y)
 	y.Select(&yNeg, &y, negY)
-	s.Absolute(s.Multiply(&denInv, tmp.Subtract(z0, &y)))
+	s.Absolute(s.Multiply(&denInv, tmp.Subtract(&e.z0, &y)))
 	copy(out[:], s.Bytes())
+}
+
+// encodeAll writes the encodings of pts into out, the exponentiations
+// eight at a time with lanes, else one at a time.
+func encodeAll(out [][32]byte, pts []edwards25519.Point, lanes bool) {
+	for lo := 0; lo < len(pts); lo += 8 {
+		group := pts[lo:min(lo+8, len(pts))]
+		var es [8]pointEncoder
+		var pows [8]field.Element
+		var base, pow fe8
+		for j := range group {
+			b := es[j].start(&group[j])
+			if lanes {
+				base.set(j, &b)
+			} else {
+				pows[j].Pow22523(&b)
+			}
+		}
+		if lanes {
+			for j := len(group); j < 8; j++ {
+				base.set(j, feOne)
+			}
+			pow22523x8(&pow, &base)
+			for j := range group {
+				pow.get(j, &pows[j])
+			}
+		}
+		for j := range group {
+			es[j].finish(&out[lo+j], &pows[j])
+		}
+	}
 }
 
 // decodeElement decodes a ristretto255 encoding (RFC 9496, section
@@ -292,50 +348,107 @@ func evaluateElement(out *[32]byte, k *edwards25519.Scalar, blinded *edwards2551
 }
 
 // fixedBase is a table of multiples of a fixed point P, for the
-// partner's unblinding: t[i][j] = (j+1)·16^i·P, so that s·P is at most
-// 64 additions of table entries (a signed radix-16 comb) instead of a
-// full multiplication.
+// partner's blinding (P = G) and unblinding (P = k·G): t[i][j] =
+// (j+1)·256^i·P in affine coordinates, so that s·P is at most 32
+// additions of table entries (a signed radix-256 comb) instead of a full
+// multiplication. A table is 480 KiB, built in about a millisecond.
 type fixedBase struct {
-	t [64][8]edwards25519.Point
+	t [fixedDigits][fixedHalf]affineCached
 }
+
+const (
+	fixedDigits = 32  // signed radix-256 digits of a scalar below 2^253
+	fixedHalf   = 128 // a digit's largest absolute value
+)
+
+// affineCached is a point (x, y) prepared to be added: y+x, y−x and
+// 2d·x·y (z = 1).
+type affineCached struct{ YplusX, YminusX, T2d field.Element }
 
 func newFixedBase(p *edwards25519.Point) *fixedBase {
 	f := &fixedBase{}
-	base := new(edwards25519.Point).Set(p)
-	for i := range f.t {
-		f.t[i][0].Set(base)
-		for j := 1; j < 8; j++ {
-			f.t[i][j].Add(&f.t[i][j-1], base)
+	pts := make([]extended, fixedDigits*fixedHalf)
+	var base extended
+	base.X, base.Y, base.Z, base.T = extendedOf(p)
+	for i := range fixedDigits {
+		row := pts[i*fixedHalf : (i+1)*fixedHalf]
+		row[0] = base
+		var bc cached
+		var c completed
+		bc.fromExtended(&base)
+		for j := 1; j < fixedHalf; j++ {
+			c.add(&row[j-1], &bc, false)
+			row[j].fromCompleted(&c)
 		}
-		base.Add(&f.t[i][7], &f.t[i][7]) // 16·base
+		bc.fromExtended(&row[fixedHalf-1])
+		c.add(&row[fixedHalf-1], &bc, false) // 2·128·base
+		base.fromCompleted(&c)
+	}
+	// Z⁻¹ of every entry with one inversion (Montgomery's trick); no Z
+	// is zero: every entry is a point.
+	prefix := make([]field.Element, len(pts))
+	var acc field.Element
+	acc.One()
+	for i := range pts {
+		prefix[i] = acc
+		acc.Multiply(&acc, &pts[i].Z)
+	}
+	acc.Invert(&acc)
+	for i := len(pts) - 1; i >= 0; i-- {
+		var zInv, x, y, xy field.Element
+		zInv.Multiply(&acc, &prefix[i])
+		acc.Multiply(&acc, &pts[i].Z)
+		x.Multiply(&pts[i].X, &zInv)
+		y.Multiply(&pts[i].Y, &zInv)
+		e := &f.t[i/fixedHalf][i%fixedHalf]
+		sumDiff(&e.YplusX, &e.YminusX, &y, &x)
+		e.T2d.Multiply(xy.Multiply(&x, &y), feD2)
 	}
 	return f
+}
+
+// generatorTable is the fixed-base table of the generator G, built at
+// its first use.
+var generatorTable = sync.OnceValue(func() *fixedBase { return newFixedBase(edwards25519.NewGeneratorPoint()) })
+
+// extendedOf returns p's extended coordinates.
+func extendedOf(p *edwards25519.Point) (x, y, z, t field.Element) {
+	px, py, pz, pt := p.ExtendedCoordinates()
+	return *px, *py, *pz, *pt
 }
 
 // mul returns s·P. Its time depends on s: it serves the partner's own
 // blinding scalars, on the partner's machine.
 func (f *fixedBase) mul(s *edwards25519.Scalar) *edwards25519.Point {
 	b := s.Bytes()
-	var e [64]int8
+	var e [fixedDigits]int16
 	for i, c := range b {
-		e[2*i] = int8(c & 15)
-		e[2*i+1] = int8(c >> 4)
+		e[i] = int16(c)
 	}
-	for i := 0; i < 63; i++ {
-		carry := (e[i] + 8) >> 4
-		e[i] -= carry << 4
+	for i := range fixedDigits - 1 {
+		carry := (e[i] + fixedHalf) >> 8 // 0 or 1
+		e[i] -= carry << 8
 		e[i+1] += carry
 	}
-	acc := edwards25519.NewIdentityPoint()
+	var acc extended
+	acc.Y.One()
+	acc.Z.One()
+	var c completed
 	for i, d := range e {
 		switch {
 		case d > 0:
-			acc.Add(acc, &f.t[i][d-1])
+			c.addAffine(&acc, &f.t[i][d-1], false)
+			acc.fromCompleted(&c)
 		case d < 0:
-			acc.Subtract(acc, &f.t[i][-d-1])
+			c.addAffine(&acc, &f.t[i][-d-1], true)
+			acc.fromCompleted(&c)
 		}
 	}
-	return acc
+	out, err := new(edwards25519.Point).SetExtendedCoordinates(&acc.X, &acc.Y, &acc.Z, &acc.T)
+	if err != nil {
+		panic("blind: the fixed-base comb left the curve")
+	}
+	return out
 }
 
 // PublicKey returns the encoding of k·G, the public key of OPRF key k,
@@ -364,6 +477,9 @@ func PublicKey(key *oprf.PrivateKey) ([]byte, error) {
 // variable-base ones.
 type additiveClient struct {
 	pk *fixedBase
+	// lanes: the exponentiations of the hash to group and of the
+	// encodings go eight at a time (hasLanes; the tests set each path).
+	lanes bool
 }
 
 func newAdditiveClient(publicKey []byte) (*additiveClient, error) {
@@ -371,44 +487,73 @@ func newAdditiveClient(publicKey []byte) (*additiveClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("public key: %w", err)
 	}
-	return &additiveClient{pk: newFixedBase(p)}, nil
+	return &additiveClient{pk: newFixedBase(p), lanes: hasLanes}, nil
 }
 
 // blind returns the blinded elements of inputs and the scalars that
-// unblind them.
+// unblind them (r·G from a table: [fixedBase]). The hash to group and
+// the encodings take their
+// exponentiations eight at a time where the CPU has lanes (fe8.go).
 func (c *additiveClient) blind(inputs []string) ([][]byte, []*edwards25519.Scalar, error) {
 	seed := make([]byte, 64*len(inputs))
 	if _, err := crand.Read(seed); err != nil {
 		return nil, nil, fmt.Errorf("blind: random scalars: %w", err)
 	}
-	out := make([][]byte, len(inputs))
+	hs := newHasher()
+	hashed := make([]extended, len(inputs))
+	hs.hashAll(hashed, inputs, c.lanes)
+	pts := make([]edwards25519.Point, len(inputs))
 	rs := make([]*edwards25519.Scalar, len(inputs))
-	var g edwards25519.Point
-	for i, in := range inputs {
+	g := generatorTable()
+	for i := range inputs {
 		r, err := new(edwards25519.Scalar).SetUniformBytes(seed[64*i : 64*i+64])
 		if err != nil {
 			return nil, nil, err
 		}
-		p := hashToGroup([]byte(in))
-		p.Add(p, g.ScalarBaseMult(r))
-		var enc [32]byte
-		encodeElement(&enc, p)
-		out[i], rs[i] = enc[:], r
+		h := &hashed[i]
+		if _, err := pts[i].SetExtendedCoordinates(&h.X, &h.Y, &h.Z, &h.T); err != nil {
+			panic("blind: the ristretto255 map left the curve")
+		}
+		pts[i].Add(&pts[i], g.mul(r))
+		rs[i] = r
+	}
+	encs := make([][32]byte, len(inputs))
+	encodeAll(encs, pts, c.lanes)
+	out := make([][]byte, len(inputs))
+	for i := range encs {
+		out[i] = encs[i][:]
 	}
 	return out, rs, nil
 }
 
-// finalize returns the key of the output of input from its evaluated
-// element and its blinding scalar.
-func (c *additiveClient) finalize(input string, evaluated []byte, r *edwards25519.Scalar) (uint64, error) {
-	z, err := decodeElement(evaluated)
-	if err != nil {
-		return 0, err
+// finalizeAll returns the keys of the outputs of inputs from their
+// evaluated elements and blinding scalars; a bad element is an error
+// naming its index. The decodings and encodings take their
+// exponentiations eight at a time where the CPU has lanes.
+func (c *additiveClient) finalizeAll(inputs []string, evaluated [][]byte, rs []*edwards25519.Scalar) ([]uint64, error) {
+	if len(evaluated) != len(inputs) || len(rs) != len(inputs) {
+		return nil, fmt.Errorf("blind: %d evaluations and %d scalars for %d inputs", len(evaluated), len(rs), len(inputs))
 	}
-	z.Subtract(z, c.pk.mul(r))
-	var enc [32]byte
-	encodeElement(&enc, z)
-	var out [64]byte
-	finalize(&out, []byte(input), &enc)
-	return Key(out[:]), nil
+	decoded := make([]extended, len(inputs))
+	if bad := decodeAll(decoded, evaluated, c.lanes); bad != nil {
+		return nil, fmt.Errorf("blind: the peer's evaluation %d: %s", bad.Index, bad.Message)
+	}
+	pts := make([]edwards25519.Point, len(inputs))
+	for i := range pts {
+		d := &decoded[i]
+		if _, err := pts[i].SetExtendedCoordinates(&d.X, &d.Y, &d.Z, &d.T); err != nil {
+			return nil, fmt.Errorf("blind: the peer's evaluation %d: %w", i, errNotCanonical)
+		}
+		pts[i].Subtract(&pts[i], c.pk.mul(rs[i]))
+	}
+	encs := make([][32]byte, len(inputs))
+	encodeAll(encs, pts, c.lanes)
+	keys := make([]uint64, len(inputs))
+	var buf []byte
+	for i, in := range inputs {
+		buf = appendFinalizeInput(buf[:0], in, &encs[i])
+		o := sha512.Sum512(buf)
+		keys[i] = Key(o[:])
+	}
+	return keys, nil
 }

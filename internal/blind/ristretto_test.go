@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math/big"
+	"slices"
+	"strings"
 	"testing"
 
 	"filippo.io/edwards25519"
@@ -186,46 +188,115 @@ func TestAdditiveBlinding(t *testing.T) {
 	if !bytes.Equal(pk, circlPK) {
 		t.Fatalf("public key %x, circl %x", pk, circlPK)
 	}
-	c, err := newAdditiveClient(pk)
-	if err != nil {
-		t.Fatal(err)
+	for _, path := range pathsToTest() {
+		t.Run(path.String(), func(t *testing.T) {
+			defer path.use()()
+			c, err := newAdditiveClient(pk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.lanes = path.lanes
+			var inputs []string
+			for i := range 100 {
+				inputs = append(inputs, fmt.Sprintf("domain\x00host%d.example.org", i))
+			}
+			inputs = append(inputs, inputs[0])
+			els, rs, err := c.blind(inputs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Equal(els[0], els[len(els)-1]) {
+				t.Fatal("one input blinded twice gave the same element")
+			}
+			ev, err := EvaluateElements(key, els)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.finalizeAll(inputs, ev, rs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := oprf.NewServer(suite, key)
+			for i, in := range inputs {
+				want, _ := srv.FullEvaluate([]byte(in))
+				if got[i] != Key(want) {
+					t.Fatalf("input %q: key %x, want %x", in, got[i], Key(want))
+				}
+			}
+			// A bad evaluation is refused, naming its index.
+			bad := slices.Clone(ev)
+			bad[9] = bytes.Repeat([]byte{0xff}, ElementLen)
+			if _, err := c.finalizeAll(inputs, bad, rs); err == nil || !strings.Contains(err.Error(), "evaluation 9:") {
+				t.Fatalf("a non-canonical evaluation at 9: %v", err)
+			}
+			if _, err := c.finalizeAll(inputs, ev[1:], rs); err == nil {
+				t.Fatal("one evaluation too few accepted")
+			}
+		})
 	}
-	var inputs []string
-	for i := range 100 {
-		inputs = append(inputs, fmt.Sprintf("domain\x00host%d.example.org", i))
+	// The fixed-base comb is scalar multiplication, of G and of
+	// another point, on random scalars and on those whose digits sit at
+	// the radix's edges (0, 1, 127, 128, 255, 256, …, ℓ−1).
+	var rb [64]byte
+	rand.Read(rb[:])
+	r, _ := edwards25519.NewScalar().SetUniformBytes(rb[:])
+	other := new(edwards25519.Point).ScalarBaseMult(r)
+	var scalars []*edwards25519.Scalar
+	for _, v := range []int64{0, 1, 2, 127, 128, 129, 255, 256, 257, 32767, 32768, 65535, 1 << 40} {
+		scalars = append(scalars, scalarFromInt(t, big.NewInt(v)), scalarFromInt(t, big.NewInt(-v))) // v and ℓ − v
 	}
-	inputs = append(inputs, inputs[0])
-	els, rs, err := c.blind(inputs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Equal(els[0], els[len(els)-1]) {
-		t.Fatal("one input blinded twice gave the same element")
-	}
-	ev, err := EvaluateElements(key, els)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := oprf.NewServer(suite, key)
-	for i, in := range inputs {
-		got, err := c.finalize(in, ev[i], rs[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, _ := srv.FullEvaluate([]byte(in))
-		if got != Key(want) {
-			t.Fatalf("input %q: key %x, want %x", in, got, Key(want))
-		}
-	}
-	// The fixed-base comb is scalar multiplication.
 	for range 50 {
 		var b [64]byte
 		rand.Read(b[:])
 		s, _ := edwards25519.NewScalar().SetUniformBytes(b[:])
-		g := edwards25519.NewGeneratorPoint()
-		want := new(edwards25519.Point).ScalarMult(s, g)
-		if newFixedBase(g).mul(s).Equal(want) != 1 {
-			t.Fatal("fixed-base multiplication differs")
+		scalars = append(scalars, s)
+	}
+	for _, p := range []*edwards25519.Point{edwards25519.NewGeneratorPoint(), other} {
+		fb := newFixedBase(p)
+		for _, s := range scalars {
+			want := new(edwards25519.Point).ScalarMult(s, p)
+			if fb.mul(s).Equal(want) != 1 {
+				t.Fatalf("fixed-base multiplication by %x differs", s.Bytes())
+			}
 		}
+	}
+	if generatorTable().mul(r).Equal(other) != 1 {
+		t.Fatal("the generator's table differs from ScalarBaseMult")
+	}
+}
+
+// TestEncodeAll: the batched encodings are encodeElement's, on each path,
+// for groups of eight and partial ones, the identity and the generator
+// among them.
+func TestEncodeAll(t *testing.T) {
+	for _, path := range pathsToTest() {
+		t.Run(path.String(), func(t *testing.T) {
+			defer path.use()()
+			for _, n := range []int{0, 1, 2, 7, 8, 9, 16, 21} {
+				pts := make([]edwards25519.Point, n)
+				for i := range pts {
+					switch i % 5 {
+					case 0:
+						pts[i].Set(edwards25519.NewIdentityPoint())
+					case 1:
+						pts[i].Set(edwards25519.NewGeneratorPoint())
+					default:
+						var b [64]byte
+						rand.Read(b[:])
+						s, _ := edwards25519.NewScalar().SetUniformBytes(b[:])
+						pts[i].ScalarBaseMult(s)
+					}
+				}
+				got := make([][32]byte, n)
+				encodeAll(got, pts, path.lanes)
+				for i := range pts {
+					var want [32]byte
+					encodeElement(&want, &pts[i])
+					if got[i] != want {
+						t.Fatalf("n=%d, point %d: %x, want %x", n, i, got[i], want)
+					}
+				}
+			}
+		})
 	}
 }

@@ -258,13 +258,7 @@ func (t *Translator) batchAdditive(ctx context.Context, c *additiveClient, epoch
 	if resp.Epoch != epoch || len(resp.Elements) != len(batch) {
 		return nil, fmt.Errorf("blind: the peer answered %d elements of epoch %d for %d of epoch %d", len(resp.Elements), resp.Epoch, len(batch), epoch)
 	}
-	keys := make([]uint64, len(batch))
-	for i, b := range resp.Elements {
-		if keys[i], err = c.finalize(batch[i], b, rs[i]); err != nil {
-			return nil, fmt.Errorf("blind: the peer's evaluation %d: %w", i, err)
-		}
-	}
-	return keys, nil
+	return c.finalizeAll(batch, resp.Elements, rs)
 }
 
 // Answer returns the answer for an input: whether it is in the set, with
