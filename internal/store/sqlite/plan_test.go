@@ -64,14 +64,14 @@ func TestIDQueryPlan(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if plan := explain(t, s, query, args...); !strings.Contains(plan, "USING INDEX objects_id_hash (collection=? AND id_hash=?)") {
+		if plan := explain(t, s, query, args...); !strings.Contains(plan, "USING INDEX objects_id_hash (id_hash=? AND collection=?)") {
 			t.Errorf("versions %+v: plan %q does not seek the id", v, plan)
 		}
 	}
 }
 
 // TestLookupPlan checks that AddObjects finds stored versions through the
-// (collection, id_hash, version) index, not by scanning the collection.
+// (id_hash, collection, version) index, not by scanning the collection.
 func TestLookupPlan(t *testing.T) {
 	s, err := Open(t.Context(), t.TempDir())
 	if err != nil {
@@ -79,7 +79,7 @@ func TestLookupPlan(t *testing.T) {
 	}
 	defer s.Close()
 	plan := explain(t, s, lookupSQL, 1, `[1,2]`)
-	if !strings.Contains(plan, "USING INDEX objects_id_hash (collection=? AND id_hash=?)") {
+	if !strings.Contains(plan, "USING INDEX objects_id_hash (id_hash=? AND collection=?)") {
 		t.Errorf("lookup plan %q does not probe objects_id_hash", plan)
 	}
 }
@@ -173,5 +173,20 @@ func TestPageQueryTextsRepeat(t *testing.T) {
 	}
 	if seen != len(objs) {
 		t.Errorf("paging by 7: %d objects, want %d", seen, len(objs))
+	}
+}
+
+// TestIDSetPlan checks that the writer reads a collection's id hashes
+// (idSet) from the id index alone, not from the table's rows: since
+// migration 1800 the index leads with the hash, so this is a scan of the
+// whole index, about 25 bytes per object of the node.
+func TestIDSetPlan(t *testing.T) {
+	s, err := Open(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if plan := explain(t, s, idSetSQL, 1, -1); !strings.Contains(plan, "USING COVERING INDEX objects_id_hash") {
+		t.Errorf("id set plan %q does not read objects_id_hash alone", plan)
 	}
 }
