@@ -694,7 +694,9 @@ func newReaderStmts() readerStmts {
 		collection:     stmt{sql: `SELECT seq, ` + collectionColumns + collectionSQL},
 		status:         stmt{sql: `SELECT body FROM statuses WHERE id = ?`},
 		provenanceSome: stmt{sql: `SELECT EXISTS (SELECT 1 FROM provenance WHERE collection = ?)`},
-		latestAdded:    stmt{sql: `SELECT seq, (SELECT max(date_added) FROM objects WHERE collection = collections.seq)` + collectionSQL},
+		latestAdded: stmt{sql: `SELECT seq, (SELECT max(d) FROM (
+			SELECT max(date_added) AS d FROM objects WHERE collection = collections.seq AND is_latest = 1 UNION ALL
+			SELECT max(date_added) FROM objects WHERE collection = collections.seq AND is_latest = 0))` + collectionSQL},
 	}
 }
 
