@@ -13,7 +13,8 @@ import (
 
 // LatestAdded returns the greatest date_added of the collection's entries
 // (the zero time when it holds none): one prepared statement that finds
-// the collection and seeks the end of its date_added index.
+// the collection and seeks the end of its two date_added indexes (the
+// latest versions and the others, migration 1810).
 func (s *Store) LatestAdded(ctx context.Context, collection string) (time.Time, error) {
 	var (
 		seq int64

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -384,8 +385,24 @@ func pageQuery(coll int64, after store.Cursor, q entente.ObjectQuery, limit int)
 	// The limit is written out, not bound: SQLite re-prepares a statement
 	// whose LIMIT is a parameter each time it is bound (its value may
 	// change the plan), which parsed every object GET's query twice.
-	query := `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + strings.Join(w.conds, " AND ") + ` ORDER BY date_added, pos LIMIT ` + strconv.Itoa(limit+1)
-	return query, w.args, nil
+	conds := strings.Join(w.conds, " AND ")
+	order := ` ORDER BY date_added, pos LIMIT ` + strconv.Itoa(limit+1)
+	if from == `objects` && !latestOnly(q.Versions) {
+		// Versions other than the latest: the latest ones are in
+		// objects_latest, the others in objects_superseded (migration
+		// 1810), and SQLite merges the two walks in order (MERGE (UNION
+		// ALL)), reading no more of either than the page needs.
+		sel := `SELECT ` + cols + ` FROM objects WHERE ` + conds
+		args := append(slices.Clip(w.args), w.args...)
+		return sel + ` AND is_latest = 1 UNION ALL ` + sel + ` AND is_latest = 0` + order, args, nil
+	}
+	return `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + conds + order, w.args, nil
+}
+
+// latestOnly reports whether filter f selects the latest versions alone
+// (which objects_latest holds).
+func latestOnly(f entente.VersionFilter) bool {
+	return f.IsZero() || (!f.All && f.Last && !f.First && len(f.At) == 0)
 }
 
 // DeleteObjects deletes versions of one object; see

@@ -20,19 +20,24 @@ func TestQueryPlans(t *testing.T) {
 	}
 	defer s.Close()
 	cases := []struct {
-		name      string
-		q         entente.ObjectQuery
-		wantIndex string
+		name string
+		q    entente.ObjectQuery
+		// walks are the indexes walked, merged in order when two
+		// (versions other than the latest, migration 1810).
+		walks []string
 	}{
-		{"latest", entente.ObjectQuery{}, "objects_latest"},
-		{"latest added after", entente.ObjectQuery{AddedAfter: time.Now()}, "objects_latest"},
-		{"latest after cursor", entente.ObjectQuery{Next: "x"}, "objects_latest"},
-		{"latest with type and added_after", entente.ObjectQuery{Next: "x", Types: []string{"indicator"}, AddedAfter: time.Now()}, "objects_latest"},
-		{"all versions", entente.ObjectQuery{Next: "x", Versions: entente.VersionFilter{All: true}}, "objects_order"},
-		{"first", entente.ObjectQuery{Next: "x", Versions: entente.VersionFilter{First: true}}, "objects_order"},
-		{"metadata", entente.ObjectQuery{Next: "x", MetadataOnly: true, Versions: entente.VersionFilter{All: true}}, "objects_order"},
-		{"relationships", entente.ObjectQuery{Types: []string{"relationship"}, AddedAfter: time.Now()}, "objects_relationships"},
-		{"sightings after cursor", entente.ObjectQuery{Next: "x", Types: []string{"sighting"}, Versions: entente.VersionFilter{All: true}}, "objects_sightings"},
+		{"latest", entente.ObjectQuery{}, []string{"objects_latest"}},
+		{"latest added after", entente.ObjectQuery{AddedAfter: time.Now()}, []string{"objects_latest"}},
+		{"latest after cursor", entente.ObjectQuery{Next: "x"}, []string{"objects_latest"}},
+		{"latest with type and added_after", entente.ObjectQuery{Next: "x", Types: []string{"indicator"}, AddedAfter: time.Now()}, []string{"objects_latest"}},
+		{"last", entente.ObjectQuery{Next: "x", Versions: entente.VersionFilter{Last: true}}, []string{"objects_latest"}},
+		{"all versions", entente.ObjectQuery{Next: "x", Versions: entente.VersionFilter{All: true}}, []string{"objects_latest", "objects_superseded"}},
+		{"first", entente.ObjectQuery{Next: "x", Versions: entente.VersionFilter{First: true}}, []string{"objects_latest", "objects_superseded"}},
+		{"first and last", entente.ObjectQuery{Versions: entente.VersionFilter{First: true, Last: true}}, []string{"objects_latest", "objects_superseded"}},
+		{"some versions", entente.ObjectQuery{AddedAfter: time.Now(), Versions: entente.VersionFilter{At: []time.Time{time.Now()}}}, []string{"objects_latest", "objects_superseded"}},
+		{"metadata", entente.ObjectQuery{Next: "x", MetadataOnly: true, Versions: entente.VersionFilter{All: true}}, []string{"objects_latest", "objects_superseded"}},
+		{"relationships", entente.ObjectQuery{Types: []string{"relationship"}, AddedAfter: time.Now()}, []string{"objects_relationships"}},
+		{"sightings after cursor", entente.ObjectQuery{Next: "x", Types: []string{"sighting"}, Versions: entente.VersionFilter{All: true}}, []string{"objects_sightings"}},
 	}
 	for _, tc := range cases {
 		query, args, err := pageQuery(1, store.Cursor{DateAdded: 5, Seq: 9}, tc.q, 100)
@@ -40,8 +45,13 @@ func TestQueryPlans(t *testing.T) {
 			t.Fatal(err)
 		}
 		text := explain(t, s, query, args...)
-		if !strings.Contains(text, "USING INDEX "+tc.wantIndex) || strings.Contains(text, "TEMP B-TREE") {
-			t.Errorf("%s: plan %q, want a walk of index %s without a sort", tc.name, text, tc.wantIndex)
+		for _, index := range tc.walks {
+			if !strings.Contains(text, "USING INDEX "+index) {
+				t.Errorf("%s: plan %q does not walk index %s", tc.name, text, index)
+			}
+		}
+		if strings.Contains(text, "TEMP B-TREE") || strings.Contains(text, "SCAN") || strings.Contains(text, "MERGE") != (len(tc.walks) == 2) {
+			t.Errorf("%s: plan %q, want a walk of %v without a sort", tc.name, text, tc.walks)
 		}
 		if tc.q.Next != "" && !strings.Contains(text, "(date_added,pos)>(?,?)") {
 			t.Errorf("%s: plan %q does not seek to the cursor", tc.name, text)
@@ -64,14 +74,14 @@ func TestIDQueryPlan(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if plan := explain(t, s, query, args...); !strings.Contains(plan, "USING INDEX objects_id_hash (collection=? AND id_hash=?)") {
+		if plan := explain(t, s, query, args...); !strings.Contains(plan, "USING INDEX objects_id_hash (id_hash=? AND collection=?)") {
 			t.Errorf("versions %+v: plan %q does not seek the id", v, plan)
 		}
 	}
 }
 
 // TestLookupPlan checks that AddObjects finds stored versions through the
-// (collection, id_hash, version) index, not by scanning the collection.
+// (id_hash, collection, version) index, not by scanning the collection.
 func TestLookupPlan(t *testing.T) {
 	s, err := Open(t.Context(), t.TempDir())
 	if err != nil {
@@ -79,7 +89,7 @@ func TestLookupPlan(t *testing.T) {
 	}
 	defer s.Close()
 	plan := explain(t, s, lookupSQL, 1, `[1,2]`)
-	if !strings.Contains(plan, "USING INDEX objects_id_hash (collection=? AND id_hash=?)") {
+	if !strings.Contains(plan, "USING INDEX objects_id_hash (id_hash=? AND collection=?)") {
 		t.Errorf("lookup plan %q does not probe objects_id_hash", plan)
 	}
 }
@@ -174,4 +184,39 @@ func TestPageQueryTextsRepeat(t *testing.T) {
 	if seen != len(objs) {
 		t.Errorf("paging by 7: %d objects, want %d", seen, len(objs))
 	}
+}
+
+// TestIDSetPlan checks that the writer reads a collection's id hashes
+// (idSet) from the id index alone, not from the table's rows: since
+// migration 1800 the index leads with the hash, so this is a scan of the
+// whole index, about 25 bytes per object of the node.
+func TestIDSetPlan(t *testing.T) {
+	s, err := Open(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if plan := explain(t, s, idSetSQL, 1, -1); !strings.Contains(plan, "USING COVERING INDEX objects_id_hash") {
+		t.Errorf("id set plan %q does not read objects_id_hash alone", plan)
+	}
+}
+
+// TestLatestAddedPlan checks that LatestAdded seeks the end of the
+// collection's two date_added indexes rather than reading its entries.
+func TestLatestAddedPlan(t *testing.T) {
+	s, err := Open(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	plan := explain(t, s, newReaderStmts().latestAdded.sql, "c")
+	for _, index := range []string{"objects_latest (collection=?)", "objects_superseded (collection=?)"} {
+		if !strings.Contains(plan, "INDEX "+index) {
+			t.Errorf("plan %q does not seek %s", plan, index)
+		}
+	}
+	if strings.Contains(plan, "SCAN objects") {
+		t.Errorf("plan %q reads the collection's entries", plan)
+	}
+	t.Log(plan)
 }
