@@ -237,6 +237,8 @@ type Importer struct {
 	// settled is how much of order TakeSettled has gone through, taken
 	// how much TakeObjects has (its ids there are "").
 	settled, taken int
+	// parsed caches the timestamps TakeChecked parses.
+	parsed parsedTimes
 }
 
 // NewImporter returns an empty Importer.
@@ -321,25 +323,54 @@ func (im *Importer) Objects() []json.RawMessage {
 // imported after it may produce again an indicator it took.
 func (im *Importer) TakeObjects(n int) []json.RawMessage {
 	var out []json.RawMessage
-	for im.taken < len(im.order) && len(out) < n {
+	im.take(n, func(raw json.RawMessage, _ *indicator) {
+		if out == nil {
+			out = make([]json.RawMessage, 0, min(n, len(im.order)-im.taken+1))
+		}
+		out = append(out, raw)
+	})
+	return out
+}
+
+// TakeChecked is [Importer.TakeObjects] with, for each indicator, the
+// envelope stix.Decode would read from its JSON when stix.Validate is
+// sure to accept it (see [Object]): an import can store those without
+// decoding and validating them again.
+func (im *Importer) TakeChecked(n int) []Object {
+	var out []Object
+	im.take(n, func(raw json.RawMessage, in *indicator) {
+		if out == nil {
+			out = make([]Object, 0, min(n, len(im.order)-im.taken+1))
+		}
+		o := Object{Raw: raw}
+		if in != nil {
+			o.Checked = in.checked(raw, &im.parsed)
+		}
+		out = append(out, o)
+	})
+	return out
+}
+
+// take hands at most n objects to add, in order, with the indicator each
+// was rendered from (nil for other objects), and forgets them.
+func (im *Importer) take(n int, add func(raw json.RawMessage, in *indicator)) {
+	for k := 0; im.taken < len(im.order) && k < n; {
 		id := im.order[im.taken]
 		im.order[im.taken] = ""
 		im.taken++
 		if in, ok := im.ind[id]; ok {
-			if out == nil {
-				out = make([]json.RawMessage, 0, min(n, len(im.order)-im.taken+1))
-			}
-			out = append(out, in.marshal())
+			add(in.marshal(), in)
 			delete(im.ind, id)
+			k++
 			continue
 		}
 		if raw := im.other[id]; raw != nil { // nil: taken by TakeSettled
-			out = append(out, raw)
+			add(raw, nil)
 			im.other[id] = nil
+			k++
 		}
 	}
 	im.settled = max(im.settled, im.taken)
-	return out
 }
 
 // TakeSettled returns the objects imported since the previous call that

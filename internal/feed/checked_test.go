@@ -1,0 +1,199 @@
+package feed
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/entente-cti/entente/internal/observable"
+	"github.com/entente-cti/entente/internal/stix"
+	"github.com/entente-cti/entente/internal/stix/pattern"
+	"github.com/entente-cti/entente/internal/testutil"
+)
+
+// assertChecked fails unless o's envelope is what stix.Decode reads from
+// its JSON and stix.Validate accepts the JSON, when the importer vouched
+// for it (o.Checked set).
+func assertChecked(t testing.TB, o Object) {
+	t.Helper()
+	if o.Checked == nil {
+		return
+	}
+	d, err := stix.Decode(o.Raw)
+	if err != nil {
+		t.Fatalf("checked object does not decode: %v\n%s", err, o.Raw)
+	}
+	if err := stix.Validate(d); err != nil {
+		t.Fatalf("checked object is not valid: %v\n%s", err, o.Raw)
+	}
+	if !reflect.DeepEqual(d, o.Checked) {
+		t.Fatalf("checked envelope differs from the decoded one:\nchecked %+v\ndecoded %+v", o.Checked, d)
+	}
+	if !bytes.Equal(o.Checked.Raw, o.Raw) {
+		t.Fatalf("checked envelope's JSON is not the object's")
+	}
+}
+
+// TestCheckedAllSharedData imports every blocklist and MISP event of the
+// shared data, taking the settled objects after each input, then the
+// rest with TakeChecked from one importer and TakeObjects from another:
+// the same JSON in the same order, and every indicator vouched for, with
+// the envelope stix.Decode reads and JSON that stix.Validate accepts.
+func TestCheckedAllSharedData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("imports all shared feeds")
+	}
+	var files []string
+	filepath.WalkDir(testutil.SharedData(t, "blocklists"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, p)
+		}
+		return err
+	})
+	files = append(files, mispFiles(t)...)
+	a, b := NewImporter(), NewImporter()
+	for _, f := range files {
+		d, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, im := range []*Importer{a, b} {
+			if _, err := im.Import(bytes.NewReader(d), filepath.Base(f), Options{Now: now}); err != nil {
+				t.Fatal(err)
+			}
+			im.TakeSettled()
+		}
+	}
+	indicators, checked := 0, 0
+	for {
+		got, want := a.TakeChecked(100000), b.TakeObjects(100000)
+		if len(got) != len(want) {
+			t.Fatalf("TakeChecked gave %d objects, TakeObjects %d", len(got), len(want))
+		}
+		if len(got) == 0 {
+			break
+		}
+		for i, o := range got {
+			if !bytes.Equal(o.Raw, want[i]) {
+				t.Fatalf("object differs:\nTakeChecked %s\nTakeObjects %s", o.Raw, want[i])
+			}
+			if bytes.HasPrefix(o.Raw, []byte(`{"type":"indicator"`)) {
+				indicators++
+			}
+			if o.Checked != nil {
+				checked++
+				assertChecked(t, o)
+			}
+		}
+	}
+	if indicators < 400000 || checked != indicators {
+		t.Fatalf("%d of %d indicators checked", checked, indicators)
+	}
+}
+
+// validIndicator returns an indicator as batch.add renders them.
+func validIndicator() *indicator {
+	conf := 80
+	return &indicator{Type: "indicator", SpecVersion: "2.1", ID: IndicatorID(observable.IPv4, "192.0.2.1"),
+		Created: "2026-01-02T03:04:05.000Z", Modified: "2026-01-02T03:04:05.000Z", Name: "192.0.2.1",
+		IndicatorTypes: malicious, Pattern: Pattern(observable.IPv4, "192.0.2.1"), PatternType: "stix", PatternVersion: "2.1",
+		ValidFrom: "2026-01-02T03:04:05.000Z", ValidUntil: "2026-02-02T03:04:05.000Z", Confidence: &conf,
+		Labels: []string{"botnet"}, ExternalRefs: []ExtRef{{SourceName: "feed", URL: "https://example.org/"}},
+		MarkingRefs:  []string{stix.TLPGreen.MarkingID()},
+		Warninglists: []string{"list"}, Country: "DE"}
+}
+
+// TestCheckedRefuses: an indicator the importer cannot vouch for is left
+// to be decoded and validated, and each such case here is one
+// stix.Validate refuses (or, for kill_chain_phases, one checked does not
+// model).
+func TestCheckedRefuses(t *testing.T) {
+	var ts parsedTimes
+	if o := validIndicator().checked(validIndicator().marshal(), &ts); o == nil {
+		t.Fatal("a valid indicator was not checked")
+	}
+	for _, c := range []struct {
+		name    string
+		mutate  func(*indicator)
+		invalid bool // stix.Validate refuses it
+	}{
+		{"confidence above 100", func(in *indicator) { c := 101; in.Confidence = &c }, true},
+		{"created_by_ref not an identity", func(in *indicator) { in.CreatedByRef = "malware--" + in.ID[len("indicator--"):] }, true},
+		{"created_by_ref not a UUID", func(in *indicator) { in.CreatedByRef = "identity--{6ba7b810-9dad-11d1-80b4-00c04fd430c8}" }, true},
+		{"created_by_ref in capitals", func(in *indicator) { in.CreatedByRef = "identity--6BA7B810-9DAD-11D1-80B4-00C04FD430C8" }, false},
+		{"marking not a marking-definition", func(in *indicator) { in.MarkingRefs = []string{"identity--6ba7b810-9dad-11d1-80b4-00c04fd430c8"} }, true},
+		{"created not to the millisecond", func(in *indicator) { in.Created = "2026-01-02T03:04:05Z" }, true},
+		{"modified before created", func(in *indicator) { in.Modified = "2025-01-02T03:04:05.000Z" }, true},
+		{"valid_until not after valid_from", func(in *indicator) { in.ValidUntil = in.ValidFrom }, true},
+		{"valid_from not a timestamp", func(in *indicator) { in.ValidFrom = "yesterday" }, true},
+		{"year 10000", func(in *indicator) { in.ValidUntil = "10000-01-01T00:00:00.000Z" }, true},
+		{"bad hash", func(in *indicator) { in.Pattern = "[file:hashes.MD5 = 'abc']" }, true},
+		{"bad escape", func(in *indicator) { in.Pattern = `[url:value = 'a\b']` }, true},
+		{"unterminated", func(in *indicator) { in.Pattern = `[url:value = 'a\']` }, true},
+		{"empty pattern", func(in *indicator) { in.Pattern = " " }, true},
+		{"pattern_version 2.0", func(in *indicator) { in.PatternVersion = "2.0" }, false},
+		{"kill_chain_phases", func(in *indicator) {
+			in.KillChainPhases = json.RawMessage(`[{"kill_chain_name":"k","phase_name":"p"}]`)
+		}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			in := validIndicator()
+			c.mutate(in)
+			raw := in.marshal()
+			if o := in.checked(raw, &ts); o != nil {
+				t.Fatalf("checked %s", raw)
+			}
+			d, err := stix.Decode(raw)
+			if err == nil {
+				err = stix.Validate(d)
+			}
+			if c.invalid && err == nil {
+				t.Fatalf("stix.Validate accepts %s", raw)
+			}
+		})
+	}
+}
+
+// FuzzChecked renders indicators of fuzzed values and times through
+// batch.add, as an import does: whatever the importer vouches for must
+// decode to its envelope and validate; and a pattern simplePattern
+// accepts must parse.
+func FuzzChecked(f *testing.F) {
+	f.Add(0, "192.0.2.1", int64(0), int64(3600), 50, "tlp:green")
+	f.Add(2, "ex'am\\ple.org", int64(-1e9), int64(0), 0, "")
+	f.Add(4, `http://a/'\'`, int64(253402300799), int64(1), 101, "misp:x")
+	f.Add(7, "d41d8cd98f00b204e9800998ecf8427e", int64(0), int64(-5), -1, "tlp:red")
+	f.Add(11, "/wp-content/x.php", int64(1e12), int64(1e12), 100, "")
+	kinds := []observable.Kind{observable.IPv4, observable.IPv6, observable.Domain, observable.CIDR4, observable.URL,
+		observable.Email, observable.CIDR6, observable.MD5, observable.SHA1, observable.SHA256, observable.SHA512, URLPath}
+	f.Fuzz(func(t *testing.T, kind int, value string, from, span int64, conf int, label string) {
+		if kind < 0 {
+			kind = -kind
+		}
+		k := kinds[kind%len(kinds)]
+		p := Pattern(k, value)
+		if simplePattern(p) {
+			if _, err := pattern.ParseVersion(p, pattern.Version21); err != nil {
+				t.Fatalf("simplePattern accepts %q: %v", p, err)
+			}
+		}
+		if simplePattern(value) {
+			if _, err := pattern.ParseVersion(value, pattern.Version21); err != nil {
+				t.Fatalf("simplePattern accepts %q: %v", value, err)
+			}
+		}
+		im := NewImporter()
+		b := im.newBatch("fuzz", Options{Now: now, Confidence: conf, TLP: nil})
+		vf := time.Unix(from, 0).UTC()
+		b.add(obs{kind: k, value: value, indicator: true, validFrom: vf, validUntil: vf.Add(time.Duration(span) * time.Second),
+			confidence: conf, labels: []string{label}, markings: []string{label}, description: label,
+			ref: ExtRef{ExternalID: label}})
+		for _, o := range im.TakeChecked(10) {
+			assertChecked(t, o)
+		}
+	})
+}
