@@ -130,14 +130,8 @@ func cmdImport(ctx context.Context, env *Env, args []string) error {
 		stopped := false
 		settled := func() {
 			if !stopped {
-				if raws := im.TakeSettled(); len(raws) > 0 {
-					objs := make([]feed.Object, len(raws))
-					for i, raw := range raws {
-						objs[i].Raw = raw
-					}
-					if !yield(objs) {
-						stopped = true
-					}
+				if objs := im.TakeSettledChecked(); len(objs) > 0 && !yield(objs) {
+					stopped = true
 				}
 			}
 		}

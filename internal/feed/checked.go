@@ -2,8 +2,10 @@ package feed
 
 import (
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/stix/pattern"
@@ -179,4 +181,124 @@ func allHex(s string) bool {
 		}
 	}
 	return true
+}
+
+// scoTypes are the cyber-observable types [SCO] writes, each with what
+// stix.Validate checks of its value: an IP address or CIDR block of a
+// family, or, for a file, its one hash.
+var scoTypes = map[string]byte{"ipv4-addr": '4', "ipv6-addr": '6', "domain-name": 'd', "url": 'u', "email-addr": 'e', "file": 'h'}
+
+// scoTypeNames maps scoTypes' values back to the type names.
+var scoTypeNames = map[byte]string{'4': "ipv4-addr", '6': "ipv6-addr", 'd': "domain-name", 'u': "url", 'e': "email-addr", 'h': "file"}
+
+// checkedSCO returns the envelope stix.Decode reads from raw when raw is
+// an observable exactly as SCO writes one whose value needs no escaping
+// in JSON (`{"type":T,"spec_version":"2.1","id":I,"value":V}`, or
+// `"hashes":{A:V}` for a file) and stix.Validate is sure to accept it,
+// else nil (decode and validate it). It reads the shape, not how raw
+// came to be: whatever matches it, Validate checks only the type, the
+// identifier, and the value (of an IP, its address or block and family;
+// of a file, its hash), all checked here (FuzzCheckedSCO compares the
+// two).
+func checkedSCO(raw json.RawMessage) *stix.Object {
+	// A view of raw, not a copy: nothing of it outlives the call (the
+	// id is cloned, the type is the map's key).
+	s := unsafe.String(unsafe.SliceData(raw), len(raw))
+	rest, ok := strings.CutPrefix(s, `{"type":"`)
+	if !ok {
+		return nil
+	}
+	i := strings.IndexByte(rest, '"')
+	if i < 0 {
+		return nil
+	}
+	typ := rest[:i]
+	kind, ok := scoTypes[typ]
+	if !ok {
+		return nil
+	}
+	if rest, ok = strings.CutPrefix(rest[i:], `","spec_version":"2.1","id":"`); !ok {
+		return nil
+	}
+	if i = strings.IndexByte(rest, '"'); i < 0 {
+		return nil
+	}
+	id := rest[:i]
+	if !strings.HasPrefix(id, typ) || !strings.HasPrefix(id[len(typ):], "--") || !stix.ValidID(id) {
+		return nil
+	}
+	rest = rest[i:]
+	var v string
+	if kind == 'h' {
+		if rest, ok = strings.CutPrefix(rest, `","hashes":{"`); !ok {
+			return nil
+		}
+		alg, val, ok := strings.Cut(rest, `":"`)
+		if !ok {
+			return nil
+		}
+		want, known := hashHexLen[alg]
+		if !known {
+			return nil
+		}
+		if v, ok = strings.CutSuffix(val, `"}}`); !ok || len(v) != want || !allHex(v) {
+			return nil
+		}
+	} else {
+		if rest, ok = strings.CutPrefix(rest, `","value":"`); !ok {
+			return nil
+		}
+		if v, ok = strings.CutSuffix(rest, `"}`); !ok {
+			return nil
+		}
+		if !plainString(v) || ((kind == '4' || kind == '6') && !ipOfFamily(v, kind == '4')) {
+			return nil
+		}
+	}
+	return &stix.Object{Type: scoTypeNames[kind], ID: strings.Clone(id), SpecVersion: "2.1", Raw: raw}
+}
+
+// hashHexLen is the hexadecimal length of each hash SCO writes, by its
+// STIX name.
+var hashHexLen = map[string]int{"MD5": 32, "SHA-1": 40, "SHA-256": 64, "SHA-512": 128}
+
+// plainString reports whether s is printable ASCII with no '"' or '\':
+// between quotes, a JSON string without escapes.
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// ipOfFamily reports whether s is what stix.Validate accepts as the
+// value of an ipv4-addr (want4) or ipv6-addr: an address or CIDR block
+// of the family, without a zone.
+func ipOfFamily(s string, want4 bool) bool {
+	var addr netip.Addr
+	var err error
+	if strings.Contains(s, "/") {
+		var p netip.Prefix
+		p, err = netip.ParsePrefix(s)
+		addr = p.Addr()
+	} else {
+		addr, err = netip.ParseAddr(s)
+	}
+	return err == nil && addr.Zone() == "" && addr.Is4() == want4
+}
+
+// TakeSettledChecked is [Importer.TakeSettled] with, for each observable
+// written as [checkedSCO] reads it, its envelope (see [Object]).
+func (im *Importer) TakeSettledChecked() []Object {
+	raws := im.TakeSettled()
+	if len(raws) == 0 {
+		return nil
+	}
+	out := make([]Object, len(raws))
+	for i, raw := range raws {
+		out[i] = Object{Raw: raw, Checked: checkedSCO(raw)}
+	}
+	return out
 }

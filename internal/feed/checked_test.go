@@ -56,6 +56,7 @@ func TestCheckedAllSharedData(t *testing.T) {
 	})
 	files = append(files, mispFiles(t)...)
 	a, b := NewImporter(), NewImporter()
+	scos, checkedSCOs := 0, 0
 	for _, f := range files {
 		d, err := os.ReadFile(f)
 		if err != nil {
@@ -65,8 +66,27 @@ func TestCheckedAllSharedData(t *testing.T) {
 			if _, err := im.Import(bytes.NewReader(d), filepath.Base(f), Options{Now: now}); err != nil {
 				t.Fatal(err)
 			}
-			im.TakeSettled()
 		}
+		got, want := a.TakeSettledChecked(), b.TakeSettled()
+		if len(got) != len(want) {
+			t.Fatalf("TakeSettledChecked gave %d objects, TakeSettled %d", len(got), len(want))
+		}
+		for i, o := range got {
+			if !bytes.Equal(o.Raw, want[i]) {
+				t.Fatalf("object differs:\nTakeSettledChecked %s\nTakeSettled        %s", o.Raw, want[i])
+			}
+			if d, err := stix.Decode(o.Raw); err == nil && scoTypes[d.Type] != 0 {
+				scos++
+			}
+			if o.Checked != nil {
+				checkedSCOs++
+				assertChecked(t, o)
+			}
+		}
+	}
+	// Observables with a value JSON must escape are left to be decoded.
+	if scos < 300000 || checkedSCOs < scos*99/100 {
+		t.Fatalf("%d of %d observables checked", checkedSCOs, scos)
 	}
 	indicators, checked := 0, 0
 	for {
@@ -195,5 +215,32 @@ func FuzzChecked(f *testing.F) {
 		for _, o := range im.TakeChecked(10) {
 			assertChecked(t, o)
 		}
+	})
+}
+
+// FuzzCheckedSCO: an observable SCO writes, or any JSON, that checkedSCO
+// vouches for decodes to its envelope and validates.
+func FuzzCheckedSCO(f *testing.F) {
+	for _, c := range []struct {
+		k observable.Kind
+		v string
+	}{{observable.IPv4, "192.0.2.1"}, {observable.CIDR6, "2001:db8::/32"}, {observable.IPv6, "fe80::1%eth0"},
+		{observable.MD5, "d41d8cd98f00b204e9800998ecf8427e"}, {observable.URL, "http://a/<b>"}, {observable.Domain, "example.org"}} {
+		_, raw := SCO(c.k, c.v)
+		f.Add(0, "", []byte(raw))
+		f.Add(1, c.v, []byte(nil))
+	}
+	f.Add(0, "", []byte(`{"type":"ipv4-addr","spec_version":"2.1","id":"ipv4-addr--ff0d3a5d-4d3c-5b1e-9a6b-1d1c0a6d7a9e","value":"::1"}`))
+	f.Add(0, "", []byte(`{"type":"file","spec_version":"2.1","id":"file--ff0d3a5d-4d3c-5b1e-9a6b-1d1c0a6d7a9e","hashes":{"MD5":"xyz"}}`))
+	kinds := []observable.Kind{observable.IPv4, observable.IPv6, observable.Domain, observable.CIDR4, observable.URL,
+		observable.Email, observable.CIDR6, observable.MD5, observable.SHA1, observable.SHA256, observable.SHA512}
+	f.Fuzz(func(t *testing.T, kind int, value string, raw []byte) {
+		if kind < 0 {
+			kind = -kind
+		}
+		if value != "" {
+			_, raw = SCO(kinds[kind%len(kinds)], value)
+		}
+		assertChecked(t, Object{Raw: raw, Checked: checkedSCO(raw)})
 	})
 }

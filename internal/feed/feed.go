@@ -345,6 +345,8 @@ func (im *Importer) TakeChecked(n int) []Object {
 		o := Object{Raw: raw}
 		if in != nil {
 			o.Checked = in.checked(raw, &im.parsed)
+		} else {
+			o.Checked = checkedSCO(raw)
 		}
 		out = append(out, o)
 	})
