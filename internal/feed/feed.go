@@ -360,6 +360,9 @@ func (im *Importer) take(n int, add func(raw json.RawMessage, in *indicator)) {
 		id := im.order[im.taken]
 		im.order[im.taken] = ""
 		im.taken++
+		if id == "" { // taken by TakeSettled
+			continue
+		}
 		if in, ok := im.ind[id]; ok {
 			add(in.marshal(), in)
 			delete(im.ind, id)
@@ -385,10 +388,15 @@ func (im *Importer) take(n int, add func(raw json.RawMessage, in *indicator)) {
 // indicators, merged, once the last input is read.
 func (im *Importer) TakeSettled() []json.RawMessage {
 	var out []json.RawMessage
-	for _, id := range im.order[max(im.settled, im.taken):] {
+	start := max(im.settled, im.taken)
+	for i, id := range im.order[start:] {
 		if raw := im.other[id]; raw != nil {
 			out = append(out, raw)
 			im.other[id] = nil
+			// Its place in the order is left empty: the walks that
+			// follow (TakeObjects, at the end, through every object)
+			// skip it without looking it up.
+			im.order[start+i] = ""
 		}
 	}
 	im.settled = len(im.order)
