@@ -26,29 +26,29 @@ type Object struct {
 }
 
 // checked returns the envelope of in, whose JSON is raw, as stix.Decode
-// reads it, or nil unless stix.Validate is sure to find no problem with
-// raw. It checks what Validate would check of an indicator this package
+// reads it, and true, or false unless stix.Validate is sure to find no
+// problem with raw. It checks what Validate would check of an indicator this package
 // renders, property by property: everything else in it is a string, a
 // non-empty list of strings, or a list of objects of strings, which
 // Validate accepts (appendJSON and json.Marshal render invalid UTF-8 as
 // U+FFFD, so every string is valid), under names Validate accepts
 // (TestCheckedIndicators compares both on every indicator of the shared
 // feeds, and FuzzChecked on generated ones).
-func (in *indicator) checked(raw json.RawMessage, ts *parsedTimes) *stix.Object {
+func (in *indicator) checked(raw json.RawMessage, ts *parsedTimes) (stix.Object, bool) {
 	if len(in.KillChainPhases) > 0 || in.Type != "indicator" || in.SpecVersion != "2.1" ||
 		!strings.HasPrefix(in.ID, "indicator--") || !stix.ValidID(in.ID) ||
 		in.PatternType != "stix" || in.PatternVersion != "2.1" || strings.TrimSpace(in.Pattern) == "" {
-		return nil
+		return stix.Object{}, false
 	}
 	if in.Confidence != nil && (*in.Confidence < 0 || *in.Confidence > 100) {
-		return nil
+		return stix.Object{}, false
 	}
 	if in.CreatedByRef != "" && !refOf(in.CreatedByRef, "identity") {
-		return nil
+		return stix.Object{}, false
 	}
 	for _, m := range in.MarkingRefs {
 		if !refOf(m, "marking-definition") {
-			return nil
+			return stix.Object{}, false
 		}
 	}
 	// Timestamps: created and modified precise to the millisecond,
@@ -57,27 +57,27 @@ func (in *indicator) checked(raw json.RawMessage, ts *parsedTimes) *stix.Object 
 	modified, ok2 := ts.parse(in.Modified)
 	validFrom, ok3 := ts.parse(in.ValidFrom)
 	if !ok1 || !ok2 || !ok3 || !msPrecise(in.Created) || !msPrecise(in.Modified) || modified.Before(created) {
-		return nil
+		return stix.Object{}, false
 	}
-	o := &stix.Object{Type: in.Type, ID: in.ID, SpecVersion: in.SpecVersion, Created: created, Modified: modified,
+	o := stix.Object{Type: in.Type, ID: in.ID, SpecVersion: in.SpecVersion, Created: created, Modified: modified,
 		Revoked: in.Revoked, CreatedByRef: in.CreatedByRef, Raw: raw}
 	if in.ValidUntil != "" {
 		vu, ok := ts.parse(in.ValidUntil)
 		if !ok || !vu.After(validFrom) {
-			return nil
+			return stix.Object{}, false
 		}
 		o.ValidUntil = vu
 	}
 	if !simplePattern(in.Pattern) {
 		if _, err := pattern.ParseVersion(in.Pattern, pattern.Version21); err != nil {
-			return nil
+			return stix.Object{}, false
 		}
 	}
 	if len(in.MarkingRefs) > 0 {
 		o.MarkingRefs = make([]string, len(in.MarkingRefs))
 		copy(o.MarkingRefs, in.MarkingRefs)
 	}
-	return o
+	return o, true
 }
 
 // refOf reports whether ref is an identifier of an object of type typ
@@ -191,71 +191,71 @@ var scoTypes = map[string]byte{"ipv4-addr": '4', "ipv6-addr": '6', "domain-name"
 // scoTypeNames maps scoTypes' values back to the type names.
 var scoTypeNames = map[byte]string{'4': "ipv4-addr", '6': "ipv6-addr", 'd': "domain-name", 'u': "url", 'e': "email-addr", 'h': "file"}
 
-// checkedSCO returns the envelope stix.Decode reads from raw when raw is
+// checkedSCO returns the envelope stix.Decode reads from raw, and true, when raw is
 // an observable exactly as SCO writes one whose value needs no escaping
 // in JSON (`{"type":T,"spec_version":"2.1","id":I,"value":V}`, or
 // `"hashes":{A:V}` for a file) and stix.Validate is sure to accept it,
 // else nil (decode and validate it). It reads the shape, not how raw
-// came to be: whatever matches it, Validate checks only the type, the
+// came to be (false: decode and validate it): whatever matches it, Validate checks only the type, the
 // identifier, and the value (of an IP, its address or block and family;
 // of a file, its hash), all checked here (FuzzCheckedSCO compares the
 // two).
-func checkedSCO(raw json.RawMessage) *stix.Object {
+func checkedSCO(raw json.RawMessage) (stix.Object, bool) {
 	// A view of raw, not a copy: nothing of it outlives the call (the
 	// id is cloned, the type is the map's key).
 	s := unsafe.String(unsafe.SliceData(raw), len(raw))
 	rest, ok := strings.CutPrefix(s, `{"type":"`)
 	if !ok {
-		return nil
+		return stix.Object{}, false
 	}
 	i := strings.IndexByte(rest, '"')
 	if i < 0 {
-		return nil
+		return stix.Object{}, false
 	}
 	typ := rest[:i]
 	kind, ok := scoTypes[typ]
 	if !ok {
-		return nil
+		return stix.Object{}, false
 	}
 	if rest, ok = strings.CutPrefix(rest[i:], `","spec_version":"2.1","id":"`); !ok {
-		return nil
+		return stix.Object{}, false
 	}
 	if i = strings.IndexByte(rest, '"'); i < 0 {
-		return nil
+		return stix.Object{}, false
 	}
 	id := rest[:i]
 	if !strings.HasPrefix(id, typ) || !strings.HasPrefix(id[len(typ):], "--") || !stix.ValidID(id) {
-		return nil
+		return stix.Object{}, false
 	}
 	rest = rest[i:]
 	var v string
 	if kind == 'h' {
 		if rest, ok = strings.CutPrefix(rest, `","hashes":{"`); !ok {
-			return nil
+			return stix.Object{}, false
 		}
 		alg, val, ok := strings.Cut(rest, `":"`)
 		if !ok {
-			return nil
+			return stix.Object{}, false
 		}
 		want, known := hashHexLen[alg]
 		if !known {
-			return nil
+			return stix.Object{}, false
 		}
 		if v, ok = strings.CutSuffix(val, `"}}`); !ok || len(v) != want || !allHex(v) {
-			return nil
+			return stix.Object{}, false
 		}
 	} else {
 		if rest, ok = strings.CutPrefix(rest, `","value":"`); !ok {
-			return nil
+			return stix.Object{}, false
 		}
 		if v, ok = strings.CutSuffix(rest, `"}`); !ok {
-			return nil
+			return stix.Object{}, false
 		}
 		if !plainString(v) || ((kind == '4' || kind == '6') && !ipOfFamily(v, kind == '4')) {
-			return nil
+			return stix.Object{}, false
 		}
 	}
-	return &stix.Object{Type: scoTypeNames[kind], ID: strings.Clone(id), SpecVersion: "2.1", Raw: raw}
+	return stix.Object{Type: scoTypeNames[kind], ID: strings.Clone(id), SpecVersion: "2.1", Raw: raw}, true
 }
 
 // hashHexLen is the hexadecimal length of each hash SCO writes, by its
@@ -297,8 +297,13 @@ func (im *Importer) TakeSettledChecked() []Object {
 		return nil
 	}
 	out := make([]Object, len(raws))
+	envs := make([]stix.Object, len(raws)) // one allocation, not one an object
 	for i, raw := range raws {
-		out[i] = Object{Raw: raw, Checked: checkedSCO(raw)}
+		out[i].Raw = raw
+		if env, ok := checkedSCO(raw); ok {
+			envs[i] = env
+			out[i].Checked = &envs[i]
+		}
 	}
 	return out
 }

@@ -133,7 +133,7 @@ func validIndicator() *indicator {
 // model).
 func TestCheckedRefuses(t *testing.T) {
 	var ts parsedTimes
-	if o := validIndicator().checked(validIndicator().marshal(), &ts); o == nil {
+	if _, ok := validIndicator().checked(validIndicator().marshal(), &ts); !ok {
 		t.Fatal("a valid indicator was not checked")
 	}
 	for _, c := range []struct {
@@ -164,7 +164,7 @@ func TestCheckedRefuses(t *testing.T) {
 			in := validIndicator()
 			c.mutate(in)
 			raw := in.marshal()
-			if o := in.checked(raw, &ts); o != nil {
+			if _, ok := in.checked(raw, &ts); ok {
 				t.Fatalf("checked %s", raw)
 			}
 			d, err := stix.Decode(raw)
@@ -241,6 +241,10 @@ func FuzzCheckedSCO(f *testing.F) {
 		if value != "" {
 			_, raw = SCO(kinds[kind%len(kinds)], value)
 		}
-		assertChecked(t, Object{Raw: raw, Checked: checkedSCO(raw)})
+		o := Object{Raw: raw}
+		if env, ok := checkedSCO(raw); ok {
+			o.Checked = &env
+		}
+		assertChecked(t, o)
 	})
 }

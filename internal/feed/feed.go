@@ -338,15 +338,28 @@ func (im *Importer) TakeObjects(n int) []json.RawMessage {
 // decoding and validating them again.
 func (im *Importer) TakeChecked(n int) []Object {
 	var out []Object
+	var envs []stix.Object // one allocation, not one an object
 	im.take(n, func(raw json.RawMessage, in *indicator) {
 		if out == nil {
-			out = make([]Object, 0, min(n, len(im.order)-im.taken+1))
+			c := min(n, len(im.order)-im.taken+1)
+			out, envs = make([]Object, 0, c), make([]stix.Object, 0, c)
 		}
 		o := Object{Raw: raw}
+		var env stix.Object
+		var ok bool
 		if in != nil {
-			o.Checked = in.checked(raw, &im.parsed)
+			env, ok = in.checked(raw, &im.parsed)
 		} else {
-			o.Checked = checkedSCO(raw)
+			env, ok = checkedSCO(raw)
+		}
+		if ok {
+			if len(envs) == cap(envs) {
+				// Not with the capacity above; the pointers into the
+				// full slice keep it.
+				envs = make([]stix.Object, 0, 1024)
+			}
+			envs = append(envs, env)
+			o.Checked = &envs[len(envs)-1]
 		}
 		out = append(out, o)
 	})
