@@ -135,6 +135,11 @@ func cmdImport(ctx context.Context, env *Env, args []string) error {
 				}
 			}
 		}
+		// A large list is handed on as it is read, in pieces, so that
+		// the store's writer, an import's critical path, starts on it
+		// before it is read whole (the largest shared feed settled
+		// ~200,000 objects after 1.8 s of reading, the writer idle).
+		im.SettleEvery(node.ImportBatch/4, settled)
 		for _, path := range fs.Args() {
 			if stopped {
 				return

@@ -3,6 +3,7 @@ package feed
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -247,4 +248,50 @@ func FuzzCheckedSCO(f *testing.F) {
 		}
 		assertChecked(t, o)
 	})
+}
+
+// TestSettleEvery: a list read with SettleEvery hands its settled objects
+// on in pieces while it is read, and those pieces, with what is taken
+// after it, are the objects an importer without it settles, in order.
+func TestSettleEvery(t *testing.T) {
+	var list bytes.Buffer
+	for i := range 1000 {
+		fmt.Fprintf(&list, "198.51.%d.%d\n", i/250, i%250)
+		fmt.Fprintf(&list, "host%d.example.org\n", i)
+	}
+	for _, n := range []int{1, 100, 700, 5000} {
+		a, b := NewImporter(), NewImporter()
+		var got []json.RawMessage
+		calls := 0
+		a.SettleEvery(n, func() {
+			calls++
+			got = append(got, a.TakeSettled()...)
+		})
+		for _, im := range []*Importer{a, b} {
+			if _, err := im.Import(bytes.NewReader(list.Bytes()), "list.txt", Options{Now: now}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got = append(got, a.TakeSettled()...)
+		want := b.TakeSettled()
+		if len(got) != len(want) || len(want) != 2000 {
+			t.Fatalf("every %d: %d objects settled in pieces, %d whole", n, len(got), len(want))
+		}
+		for i := range want {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Fatalf("every %d: object %d differs:\n%s\n%s", n, i, got[i], want[i])
+			}
+		}
+		// Each line adds an observable and an indicator.
+		if wantCalls := 4000 / max(n, 2); n < 4000 && (calls < wantCalls-1 || calls > wantCalls+1) {
+			t.Fatalf("every %d: %d calls, want about %d", n, calls, wantCalls)
+		}
+		if n == 5000 && calls != 0 {
+			t.Fatalf("every 5000: %d calls", calls)
+		}
+		ga, gb := a.TakeChecked(5000), b.TakeObjects(5000)
+		if len(ga) != len(gb) || len(gb) != 2000 {
+			t.Fatalf("every %d: %d indicators, want %d", n, len(ga), len(gb))
+		}
+	}
 }

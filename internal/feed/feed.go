@@ -239,6 +239,29 @@ type Importer struct {
 	settled, taken int
 	// parsed caches the timestamps TakeChecked parses.
 	parsed parsedTimes
+	// settleEvery and onSettle: see SettleEvery; settleCalled is
+	// len(order) when onSettle was last called.
+	settleEvery, settleCalled int
+	onSettle                  func()
+}
+
+// SettleEvery has im call f, while it reads a list or CSV input, between
+// two of its records, whenever n objects or more were added since the
+// last TakeSettled (or since f was last called): f may take the settled
+// objects (TakeSettled, TakeSettledChecked) then, as between two inputs,
+// so that a large input is handed on as it is read, not only once read
+// whole. f must not import into im.
+func (im *Importer) SettleEvery(n int, f func()) {
+	im.settleEvery, im.onSettle = n, f
+}
+
+// maybeSettle calls the SettleEvery function when its time has come.
+func (im *Importer) maybeSettle() {
+	if im.onSettle != nil && len(im.order)-max(im.settled, im.settleCalled) >= im.settleEvery {
+		// Not again before n more, whether or not f took anything.
+		im.settleCalled = len(im.order)
+		im.onSettle()
+	}
 }
 
 // NewImporter returns an empty Importer.
