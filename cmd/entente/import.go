@@ -82,7 +82,7 @@ func cmdImport(ctx context.Context, env *Env, args []string) error {
 	}
 
 	// store stores what objs yields while it is still reading inputs.
-	var store func(ctx context.Context, objs iter.Seq[[]json.RawMessage]) (node.ImportStats, error)
+	var store func(ctx context.Context, objs iter.Seq[[]feed.Object]) (node.ImportStats, error)
 	switch {
 	case cfg.Data != "" || cfg.Store != "":
 		svc, st, err := openNode(ctx, cfg, quietLogger(env))
@@ -95,7 +95,7 @@ func cmdImport(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		admin := node.LocalAdmin(id.ID)
-		store = func(ctx context.Context, objs iter.Seq[[]json.RawMessage]) (node.ImportStats, error) {
+		store = func(ctx context.Context, objs iter.Seq[[]feed.Object]) (node.ImportStats, error) {
 			return svc.ImportStream(ctx, admin, *coll, objs)
 		}
 	case remote.server != "":
@@ -103,10 +103,12 @@ func cmdImport(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		store = func(ctx context.Context, objs iter.Seq[[]json.RawMessage]) (node.ImportStats, error) {
+		store = func(ctx context.Context, objs iter.Seq[[]feed.Object]) (node.ImportStats, error) {
 			var all []json.RawMessage
 			for b := range objs {
-				all = append(all, b...)
+				for _, o := range b {
+					all = append(all, o.Raw)
+				}
 			}
 			return r.store(ctx, *coll, all)
 		}
@@ -121,16 +123,23 @@ func cmdImport(ctx context.Context, env *Env, args []string) error {
 	// object but the indicators after each input, the indicators, with
 	// the sources of every input merged, after the last, rendered a batch
 	// at a time (each stored while the next is rendered, and none held
-	// twice, as struct and as JSON, beyond its batch).
-	objs := func(yield func([]json.RawMessage) bool) {
+	// twice, as struct and as JSON, beyond its batch), each with the
+	// envelope a store needs, so that it is not decoded and validated
+	// again (feed.Object).
+	objs := func(yield func([]feed.Object) bool) {
 		stopped := false
 		settled := func() {
 			if !stopped {
-				if objs := im.TakeSettled(); len(objs) > 0 && !yield(objs) {
+				if objs := im.TakeSettledChecked(); len(objs) > 0 && !yield(objs) {
 					stopped = true
 				}
 			}
 		}
+		// A large list is handed on as it is read, in pieces, so that
+		// the store's writer, an import's critical path, starts on it
+		// before it is read whole (the largest shared feed settled
+		// ~200,000 objects after 1.8 s of reading, the writer idle).
+		im.SettleEvery(node.ImportBatch/4, settled)
 		for _, path := range fs.Args() {
 			if stopped {
 				return
@@ -140,7 +149,7 @@ func cmdImport(ctx context.Context, env *Env, args []string) error {
 			}
 		}
 		for !stopped {
-			rest := im.TakeObjects(node.ImportBatch)
+			rest := im.TakeChecked(node.ImportBatch)
 			if len(rest) == 0 || !yield(rest) {
 				return
 			}

@@ -221,6 +221,7 @@ func (b *batch) csv(r io.Reader) error {
 		}
 		b.res.Stats.Records++
 		b.csvRow(where, rec, idx, cols)
+		b.im.maybeSettle()
 	}
 	return nil
 }

@@ -237,6 +237,31 @@ type Importer struct {
 	// settled is how much of order TakeSettled has gone through, taken
 	// how much TakeObjects has (its ids there are "").
 	settled, taken int
+	// parsed caches the timestamps TakeChecked parses.
+	parsed parsedTimes
+	// settleEvery and onSettle: see SettleEvery; settleCalled is
+	// len(order) when onSettle was last called.
+	settleEvery, settleCalled int
+	onSettle                  func()
+}
+
+// SettleEvery has im call f, while it reads a list or CSV input, between
+// two of its records, whenever n objects or more were added since the
+// last TakeSettled (or since f was last called): f may take the settled
+// objects (TakeSettled, TakeSettledChecked) then, as between two inputs,
+// so that a large input is handed on as it is read, not only once read
+// whole. f must not import into im.
+func (im *Importer) SettleEvery(n int, f func()) {
+	im.settleEvery, im.onSettle = n, f
+}
+
+// maybeSettle calls the SettleEvery function when its time has come.
+func (im *Importer) maybeSettle() {
+	if im.onSettle != nil && len(im.order)-max(im.settled, im.settleCalled) >= im.settleEvery {
+		// Not again before n more, whether or not f took anything.
+		im.settleCalled = len(im.order)
+		im.onSettle()
+	}
 }
 
 // NewImporter returns an empty Importer.
@@ -321,25 +346,72 @@ func (im *Importer) Objects() []json.RawMessage {
 // imported after it may produce again an indicator it took.
 func (im *Importer) TakeObjects(n int) []json.RawMessage {
 	var out []json.RawMessage
-	for im.taken < len(im.order) && len(out) < n {
+	im.take(n, func(raw json.RawMessage, _ *indicator) {
+		if out == nil {
+			out = make([]json.RawMessage, 0, min(n, len(im.order)-im.taken+1))
+		}
+		out = append(out, raw)
+	})
+	return out
+}
+
+// TakeChecked is [Importer.TakeObjects] with, for each indicator, the
+// envelope stix.Decode would read from its JSON when stix.Validate is
+// sure to accept it (see [Object]): an import can store those without
+// decoding and validating them again.
+func (im *Importer) TakeChecked(n int) []Object {
+	var out []Object
+	var envs []stix.Object // one allocation, not one an object
+	im.take(n, func(raw json.RawMessage, in *indicator) {
+		if out == nil {
+			c := min(n, len(im.order)-im.taken+1)
+			out, envs = make([]Object, 0, c), make([]stix.Object, 0, c)
+		}
+		o := Object{Raw: raw}
+		var env stix.Object
+		var ok bool
+		if in != nil {
+			env, ok = in.checked(raw, &im.parsed)
+		} else {
+			env, ok = checkedSCO(raw)
+		}
+		if ok {
+			if len(envs) == cap(envs) {
+				// Not with the capacity above; the pointers into the
+				// full slice keep it.
+				envs = make([]stix.Object, 0, 1024)
+			}
+			envs = append(envs, env)
+			o.Checked = &envs[len(envs)-1]
+		}
+		out = append(out, o)
+	})
+	return out
+}
+
+// take hands at most n objects to add, in order, with the indicator each
+// was rendered from (nil for other objects), and forgets them.
+func (im *Importer) take(n int, add func(raw json.RawMessage, in *indicator)) {
+	for k := 0; im.taken < len(im.order) && k < n; {
 		id := im.order[im.taken]
 		im.order[im.taken] = ""
 		im.taken++
+		if id == "" { // taken by TakeSettled
+			continue
+		}
 		if in, ok := im.ind[id]; ok {
-			if out == nil {
-				out = make([]json.RawMessage, 0, min(n, len(im.order)-im.taken+1))
-			}
-			out = append(out, in.marshal())
+			add(in.marshal(), in)
 			delete(im.ind, id)
+			k++
 			continue
 		}
 		if raw := im.other[id]; raw != nil { // nil: taken by TakeSettled
-			out = append(out, raw)
+			add(raw, nil)
 			im.other[id] = nil
+			k++
 		}
 	}
 	im.settled = max(im.settled, im.taken)
-	return out
 }
 
 // TakeSettled returns the objects imported since the previous call that
@@ -352,10 +424,15 @@ func (im *Importer) TakeObjects(n int) []json.RawMessage {
 // indicators, merged, once the last input is read.
 func (im *Importer) TakeSettled() []json.RawMessage {
 	var out []json.RawMessage
-	for _, id := range im.order[max(im.settled, im.taken):] {
+	start := max(im.settled, im.taken)
+	for i, id := range im.order[start:] {
 		if raw := im.other[id]; raw != nil {
 			out = append(out, raw)
 			im.other[id] = nil
+			// Its place in the order is left empty: the walks that
+			// follow (TakeObjects, at the end, through every object)
+			// skip it without looking it up.
+			im.order[start+i] = ""
 		}
 	}
 	im.settled = len(im.order)

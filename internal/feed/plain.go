@@ -22,6 +22,7 @@ func (b *batch) plain(r io.Reader) error {
 	line := 0
 	for sc.Scan() {
 		line++
+		b.im.maybeSettle()
 		values, ok := plainValues(sc.Text())
 		if !ok {
 			continue

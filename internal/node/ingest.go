@@ -6,6 +6,7 @@ import (
 	"iter"
 
 	"github.com/entente-cti/entente"
+	"github.com/entente-cti/entente/internal/feed"
 	"github.com/entente-cti/entente/internal/ingest"
 )
 
@@ -90,7 +91,7 @@ func (s *Service) ImportObjects(ctx context.Context, p entente.Principal, collec
 
 // ImportStream imports batches of objects as they come (see
 // [ingest.Service.ImportStream]).
-func (s *Service) ImportStream(ctx context.Context, p entente.Principal, collection string, batches iter.Seq[[]json.RawMessage]) (ImportStats, error) {
+func (s *Service) ImportStream(ctx context.Context, p entente.Principal, collection string, batches iter.Seq[[]feed.Object]) (ImportStats, error) {
 	return s.ingest.ImportStream(ctx, p, collection, batches)
 }
 
