@@ -112,29 +112,14 @@ func decodeAll(pts []extended, elements [][]byte, lanes bool) *Error {
 		group := elements[lo:min(lo+8, len(elements))]
 		var ds [8]blindedDecoder
 		var errs [8]*Error
-		var pows [8]field.Element
-		var base, pow fe8
+		var bases, pows [8]field.Element
 		for j, b := range group {
-			var e field.Element
-			e, errs[j] = ds[j].start(b)
+			bases[j], errs[j] = ds[j].start(b)
 			if errs[j] != nil {
-				e.One()
-			}
-			if lanes {
-				base.set(j, &e)
-			} else if errs[j] == nil {
-				pows[j].Pow22523(&e)
+				bases[j].One()
 			}
 		}
-		if lanes {
-			for j := len(group); j < 8; j++ {
-				base.set(j, feOne)
-			}
-			pow22523x8(&pow, &base)
-			for j := range group {
-				pow.get(j, &pows[j])
-			}
-		}
+		pow22523Group(&pows, &bases, len(group), lanes)
 		for j := range group {
 			err := errs[j]
 			if err == nil {

@@ -243,6 +243,31 @@ func pow22523x8(v, x *fe8) {
 	mul8(v, &t0, x)     // 2^252 − 3
 }
 
+// pow22523Group sets pows[j] = bases[j]^((p−5)/8) for j < n (n ≤ 8):
+// eight together on the lanes (the rest padded with 1), else one at a
+// time. The decodings and encodings of a batch take their inverse square
+// roots' exponentiations through it.
+func pow22523Group(pows, bases *[8]field.Element, n int, lanes bool) {
+	if !lanes {
+		for j := range n {
+			pows[j].Pow22523(&bases[j])
+		}
+		return
+	}
+	var base, pow fe8
+	for j := range 8 {
+		if j < n {
+			base.set(j, &bases[j])
+		} else {
+			base.set(j, feOne)
+		}
+	}
+	pow22523x8(&pow, &base)
+	for j := range n {
+		pow.get(j, &pows[j])
+	}
+}
+
 // mapLanes sets pts[i] to the sum of the two maps of inputs[i]'s
 // expand_message_xmd bytes (hash to group), eight inputs at a time: the
 // sixteen maps' exponentiations are two [pow22523x8].

@@ -116,25 +116,11 @@ func encodeAll(out [][32]byte, pts []edwards25519.Point, lanes bool) {
 	for lo := 0; lo < len(pts); lo += 8 {
 		group := pts[lo:min(lo+8, len(pts))]
 		var es [8]pointEncoder
-		var pows [8]field.Element
-		var base, pow fe8
+		var bases, pows [8]field.Element
 		for j := range group {
-			b := es[j].start(&group[j])
-			if lanes {
-				base.set(j, &b)
-			} else {
-				pows[j].Pow22523(&b)
-			}
+			bases[j] = es[j].start(&group[j])
 		}
-		if lanes {
-			for j := len(group); j < 8; j++ {
-				base.set(j, feOne)
-			}
-			pow22523x8(&pow, &base)
-			for j := range group {
-				pow.get(j, &pows[j])
-			}
-		}
+		pow22523Group(&pows, &bases, len(group), lanes)
 		for j := range group {
 			es[j].finish(&out[lo+j], &pows[j])
 		}
