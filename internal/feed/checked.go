@@ -2,7 +2,6 @@ package feed
 
 import (
 	"encoding/json"
-	"net/netip"
 	"strings"
 	"time"
 	"unsafe"
@@ -251,7 +250,7 @@ func checkedSCO(raw json.RawMessage) (stix.Object, bool) {
 		if v, ok = strings.CutSuffix(rest, `"}`); !ok {
 			return stix.Object{}, false
 		}
-		if !plainString(v) || ((kind == '4' || kind == '6') && !ipOfFamily(v, kind == '4')) {
+		if !plainString(v) || ((kind == '4' || kind == '6') && !stix.IPValueOfFamily(v, kind == '4')) {
 			return stix.Object{}, false
 		}
 	}
@@ -271,22 +270,6 @@ func plainString(s string) bool {
 		}
 	}
 	return true
-}
-
-// ipOfFamily reports whether s is what stix.Validate accepts as the
-// value of an ipv4-addr (want4) or ipv6-addr: an address or CIDR block
-// of the family, without a zone.
-func ipOfFamily(s string, want4 bool) bool {
-	var addr netip.Addr
-	var err error
-	if strings.Contains(s, "/") {
-		var p netip.Prefix
-		p, err = netip.ParsePrefix(s)
-		addr = p.Addr()
-	} else {
-		addr, err = netip.ParseAddr(s)
-	}
-	return err == nil && addr.Zone() == "" && addr.Is4() == want4
 }
 
 // TakeSettledChecked is [Importer.TakeSettled] with, for each observable

@@ -13,7 +13,6 @@ import (
 	"github.com/entente-cti/entente/internal/observable"
 	"github.com/entente-cti/entente/internal/stix"
 	"github.com/entente-cti/entente/internal/stix/pattern"
-	"github.com/entente-cti/entente/internal/testutil"
 )
 
 // assertChecked fails unless o's envelope is what stix.Decode reads from
@@ -48,14 +47,7 @@ func TestCheckedAllSharedData(t *testing.T) {
 	if testing.Short() {
 		t.Skip("imports all shared feeds")
 	}
-	var files []string
-	filepath.WalkDir(testutil.SharedData(t, "blocklists"), func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			files = append(files, p)
-		}
-		return err
-	})
-	files = append(files, mispFiles(t)...)
+	files := sharedFeedFiles(t)
 	a, b := NewImporter(), NewImporter()
 	scos, checkedSCOs := 0, 0
 	for _, f := range files {

@@ -20,14 +20,7 @@ func TestTakeSettledAllSharedData(t *testing.T) {
 	if testing.Short() {
 		t.Skip("imports all shared feeds")
 	}
-	var files []string
-	filepath.WalkDir(testutil.SharedData(t, "blocklists"), func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			files = append(files, p)
-		}
-		return err
-	})
-	files = append(files, mispFiles(t)...)
+	files := sharedFeedFiles(t)
 	data := make([][]byte, len(files))
 	for i, f := range files {
 		var err error
@@ -142,4 +135,17 @@ func TestTakeSettledAllSharedData(t *testing.T) {
 	if n != len(streamed.Objects()) {
 		t.Fatalf("Each gave %d objects, Objects %d", n, len(streamed.Objects()))
 	}
+}
+
+// sharedFeedFiles returns every shared blocklist file and MISP event.
+func sharedFeedFiles(t *testing.T) []string {
+	t.Helper()
+	var files []string
+	filepath.WalkDir(testutil.SharedData(t, "blocklists"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, p)
+		}
+		return err
+	})
+	return append(files, mispFiles(t)...)
 }

@@ -999,6 +999,19 @@ func (c *checker) ipValue(want4 bool) {
 		return
 	}
 	s := v.str
+	fam := "IPv6"
+	if want4 {
+		fam = "IPv4"
+	}
+	if !IPValueOfFamily(s, want4) {
+		c.add("value", "%q is not an %s address or CIDR block", s, fam)
+	}
+}
+
+// IPValueOfFamily reports whether s is what Validate accepts as the value
+// of an ipv4-addr (want4) or ipv6-addr: an address or CIDR block of the
+// family, without a zone.
+func IPValueOfFamily(s string, want4 bool) bool {
 	var addr netip.Addr
 	var err error
 	if strings.Contains(s, "/") {
@@ -1008,13 +1021,7 @@ func (c *checker) ipValue(want4 bool) {
 	} else {
 		addr, err = netip.ParseAddr(s)
 	}
-	fam := "IPv6"
-	if want4 {
-		fam = "IPv4"
-	}
-	if err != nil || addr.Zone() != "" || (want4 != addr.Is4()) {
-		c.add("value", "%q is not an %s address or CIDR block", s, fam)
-	}
+	return err == nil && addr.Zone() == "" && addr.Is4() == want4
 }
 
 // millisecondPrecise reports whether a timestamp has at least three
