@@ -47,30 +47,12 @@ func TestMigrateIDHash(t *testing.T) {
 	if _, err := s.AddObjects(ctx, "c", objs); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", "file:"+dir+"/"+FileName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
+	s = reopenAtOldSchema(t, s, dir,
 		`DROP INDEX objects_id_hash`,
 		`ALTER TABLE objects DROP COLUMN id_hash`,
 		`CREATE UNIQUE INDEX objects_id_version ON objects (collection, id, version)`,
 		`DELETE FROM schema_migrations WHERE name LIKE '0400%'`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
-
-	s, err = Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	)
 	for _, o := range []int{0, 150, 299} {
 		id := objs[o].ID
 		page, err := s.QueryObjects(ctx, entente.ObjectQuery{Collection: "c", IDs: []string{id}})
@@ -93,4 +75,32 @@ func TestMigrateIDHash(t *testing.T) {
 	if n, err := s.DeleteObjects(ctx, "c", objs[7].ID, entente.VersionFilter{All: true}, nil); err != nil || n != 1 {
 		t.Errorf("delete after the migration: %d, %v", n, err)
 	}
+}
+
+// reopenAtOldSchema closes s, runs stmts on its file (taking it back to
+// an older schema, and forgetting the migrations that made the newer
+// one) and opens it again, which migrates it; the store is closed at the
+// test's end.
+func reopenAtOldSchema(t *testing.T, s *Store, dir string, stmts ...string) *Store {
+	t.Helper()
+	ctx := t.Context()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+dir+"/"+FileName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	s, err = Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

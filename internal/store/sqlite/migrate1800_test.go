@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"database/sql"
 	"fmt"
 	"slices"
 	"testing"
@@ -70,31 +69,13 @@ func TestMigrateObjectIndexes(t *testing.T) {
 	if len(want[1]) <= len(want[0]) {
 		t.Fatalf("%d versions in all, %d latest: the test stores no superseded version", len(want[1]), len(want[0]))
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", "file:"+dir+"/"+FileName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
+	s = reopenAtOldSchema(t, s, dir,
 		`DROP INDEX objects_id_hash`,
 		`CREATE INDEX objects_id_hash ON objects (collection, id_hash, version)`,
 		`DROP INDEX objects_superseded`,
 		`CREATE INDEX objects_order ON objects (collection, date_added, pos)`,
 		`DELETE FROM schema_migrations WHERE name LIKE '1800%' OR name LIKE '1810%'`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
-
-	s, err = Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	)
 	indexes := map[string]string{}
 	rows, err := s.read.QueryContext(ctx, `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'objects' AND sql IS NOT NULL`)
 	if err != nil {
