@@ -498,33 +498,12 @@ func (s *Service) storedLookup(ctx context.Context, p entente.Principal, collect
 // on workers goroutines, but for the objects whose envelope the feed
 // importer built (feed.Object.Checked), taken as they are.
 func decodeImported(objs []feed.Object, workers int) (decoded []*stix.Object, errs []error) {
-	decoded = make([]*stix.Object, len(objs))
-	errs = make([]error, len(objs))
-	check := func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			if objs[i].Checked != nil {
-				decoded[i] = objs[i].Checked
-				continue
-			}
-			o, err := stix.Decode(objs[i].Raw)
-			if err == nil {
-				err = stix.Validate(o)
-			}
-			decoded[i], errs[i] = o, err
+	return decodeOn(len(objs), workers, func(i int) (*stix.Object, error) {
+		if objs[i].Checked != nil {
+			return objs[i].Checked, nil
 		}
-	}
-	if len(objs) >= parallelValidation && workers > 1 {
-		var wg sync.WaitGroup
-		chunk := (len(objs) + workers - 1) / workers
-		for lo := 0; lo < len(objs); lo += chunk {
-			hi := min(lo+chunk, len(objs))
-			wg.Go(func() { check(lo, hi) })
-		}
-		wg.Wait()
-	} else {
-		check(0, len(objs))
-	}
-	return decoded, errs
+		return decodeValid(objs[i].Raw)
+	})
 }
 
 // importThrough is ImportStream through AddObjects, one call per batch,

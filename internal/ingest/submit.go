@@ -46,27 +46,38 @@ func decodeObjects(objects []json.RawMessage) (decoded []*stix.Object, errs []er
 
 // decodeObjectsOn is decodeObjects on at most workers goroutines.
 func decodeObjectsOn(objects []json.RawMessage, workers int) (decoded []*stix.Object, errs []error) {
-	decoded = make([]*stix.Object, len(objects))
-	errs = make([]error, len(objects))
+	return decodeOn(len(objects), workers, func(i int) (*stix.Object, error) { return decodeValid(objects[i]) })
+}
+
+// decodeValid decodes raw and validates what it decoded.
+func decodeValid(raw json.RawMessage) (*stix.Object, error) {
+	o, err := stix.Decode(raw)
+	if err == nil {
+		err = stix.Validate(o)
+	}
+	return o, err
+}
+
+// decodeOn sets decoded[i], errs[i] = one(i) for every i < n, on at most
+// workers goroutines when n is large enough to share.
+func decodeOn(n, workers int, one func(i int) (*stix.Object, error)) (decoded []*stix.Object, errs []error) {
+	decoded = make([]*stix.Object, n)
+	errs = make([]error, n)
 	check := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			o, err := stix.Decode(objects[i])
-			if err == nil {
-				err = stix.Validate(o)
-			}
-			decoded[i], errs[i] = o, err
+			decoded[i], errs[i] = one(i)
 		}
 	}
-	if len(objects) >= parallelValidation && workers > 1 {
+	if n >= parallelValidation && workers > 1 {
 		var wg sync.WaitGroup
-		chunk := (len(objects) + workers - 1) / workers
-		for lo := 0; lo < len(objects); lo += chunk {
-			hi := min(lo+chunk, len(objects))
+		chunk := (n + workers - 1) / workers
+		for lo := 0; lo < n; lo += chunk {
+			hi := min(lo+chunk, n)
 			wg.Go(func() { check(lo, hi) })
 		}
 		wg.Wait()
 	} else {
-		check(0, len(objects))
+		check(0, n)
 	}
 	return decoded, errs
 }
