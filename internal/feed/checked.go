@@ -55,7 +55,7 @@ func (in *indicator) checked(raw json.RawMessage, ts *parsedTimes) (stix.Object,
 	created, ok1 := ts.parse(in.Created)
 	modified, ok2 := ts.parse(in.Modified)
 	validFrom, ok3 := ts.parse(in.ValidFrom)
-	if !ok1 || !ok2 || !ok3 || !msPrecise(in.Created) || !msPrecise(in.Modified) || modified.Before(created) {
+	if !ok1 || !ok2 || !ok3 || !stix.MillisecondPrecise(in.Created) || !stix.MillisecondPrecise(in.Modified) || modified.Before(created) {
 		return stix.Object{}, false
 	}
 	o := stix.Object{Type: in.Type, ID: in.ID, SpecVersion: in.SpecVersion, Created: created, Modified: modified,
@@ -110,13 +110,6 @@ func (c *parsedTimes) parse(s string) (time.Time, bool) {
 	return t, true
 }
 
-// msPrecise reports whether a timestamp has at least three fractional
-// digits, as stix.Validate requires of created and modified.
-func msPrecise(s string) bool {
-	dot := strings.LastIndexByte(s, '.')
-	return dot >= 0 && len(s)-dot-2 >= 3
-}
-
 // patternPrefixes are the beginnings of the patterns [Pattern] writes,
 // each followed by a quoted string and "]", with the hex length of the
 // hash it compares (0: any string).
@@ -153,7 +146,7 @@ func simplePattern(p string) bool {
 			return false
 		}
 		if pp.hex > 0 {
-			return len(lit) == pp.hex && allHex(lit)
+			return len(lit) == pp.hex && stix.AllHex(lit)
 		}
 		for i := 0; i < len(lit); i++ {
 			switch lit[i] {
@@ -171,24 +164,20 @@ func simplePattern(p string) bool {
 	return false
 }
 
-// allHex reports whether s is all hexadecimal digits.
-func allHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
 // scoTypes are the cyber-observable types [SCO] writes, each with what
 // stix.Validate checks of its value: an IP address or CIDR block of a
 // family, or, for a file, its one hash.
 var scoTypes = map[string]byte{"ipv4-addr": '4', "ipv6-addr": '6', "domain-name": 'd', "url": 'u', "email-addr": 'e', "file": 'h'}
 
-// scoTypeNames maps scoTypes' values back to the type names.
-var scoTypeNames = map[byte]string{'4': "ipv4-addr", '6': "ipv6-addr", 'd': "domain-name", 'u': "url", 'e': "email-addr", 'h': "file"}
+// scoTypeNames maps scoTypes' values back to the type names (a name
+// that is not a view of the JSON read).
+var scoTypeNames = func() map[byte]string {
+	m := make(map[byte]string, len(scoTypes))
+	for name, kind := range scoTypes {
+		m[kind] = name
+	}
+	return m
+}()
 
 // checkedSCO returns the envelope stix.Decode reads from raw, and true, when raw is
 // an observable exactly as SCO writes one whose value needs no escaping
@@ -236,11 +225,7 @@ func checkedSCO(raw json.RawMessage) (stix.Object, bool) {
 		if !ok {
 			return stix.Object{}, false
 		}
-		want, known := hashHexLen[alg]
-		if !known {
-			return stix.Object{}, false
-		}
-		if v, ok = strings.CutSuffix(val, `"}}`); !ok || len(v) != want || !allHex(v) {
+		if v, ok = strings.CutSuffix(val, `"}}`); !ok || !stix.HashValue(alg, v) {
 			return stix.Object{}, false
 		}
 	} else {
@@ -256,10 +241,6 @@ func checkedSCO(raw json.RawMessage) (stix.Object, bool) {
 	}
 	return stix.Object{Type: scoTypeNames[kind], ID: strings.Clone(id), SpecVersion: "2.1", Raw: raw}, true
 }
-
-// hashHexLen is the hexadecimal length of each hash SCO writes, by its
-// STIX name.
-var hashHexLen = map[string]int{"MD5": 32, "SHA-1": 40, "SHA-256": 64, "SHA-512": 128}
 
 // plainString reports whether s is printable ASCII with no '"' or '\':
 // between quotes, a JSON string without escapes.

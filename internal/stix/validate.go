@@ -322,7 +322,7 @@ func (c *checker) checkCommon() {
 		}
 	}
 	for _, p := range []string{"created", "modified"} {
-		if v, ok := r.get(p); ok && v.kind == kString && !millisecondPrecise(v.str) {
+		if v, ok := r.get(p); ok && v.kind == kString && !MillisecondPrecise(v.str) {
 			if (p == "created" && hasCreated) || (p == "modified" && hasModified) {
 				c.add(p, "timestamp %q must be precise to the millisecond (at least 3 fractional digits)", v.str)
 			}
@@ -714,8 +714,8 @@ func (c *checker) kindCheck(path string, v *value, k propKind) {
 	}
 }
 
-// hashValuePatterns are the forms the specification's hashes type fixes
-// for the hash algorithms it names.
+// hashLengths are the hexadecimal lengths the specification's hashes
+// type fixes for the hash algorithms it names.
 var hashLengths = map[string]int{
 	"MD5": 32, "SHA-1": 40, "SHA-256": 64, "SHA-512": 128, "SHA3-256": 64, "SHA3-512": 128,
 }
@@ -736,14 +736,23 @@ func (c *checker) hashes(path string, v *value) {
 			continue
 		}
 		if n, ok := hashLengths[m.name]; ok {
-			if len(m.val.str) != n || !allHex(m.val.str) {
+			if !HashValue(m.name, m.val.str) {
 				c.add(p, "%q is not a %s hash (%d hexadecimal digits)", m.val.str, m.name, n)
 			}
 		}
 	}
 }
 
-func allHex(s string) bool {
+// HashValue reports whether v is a hash of algorithm alg, one the
+// specification names, as Validate accepts it: its number of hexadecimal
+// digits. It is false for other algorithms.
+func HashValue(alg, v string) bool {
+	n, ok := hashLengths[alg]
+	return ok && len(v) == n && AllHex(v)
+}
+
+// AllHex reports whether s is all hexadecimal digits.
+func AllHex(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if !isHex(s[i]) {
 			return false
@@ -1024,9 +1033,9 @@ func IPValueOfFamily(s string, want4 bool) bool {
 	return err == nil && addr.Zone() == "" && addr.Is4() == want4
 }
 
-// millisecondPrecise reports whether a timestamp has at least three
+// MillisecondPrecise reports whether a timestamp has at least three
 // fractional digits, as created and modified must.
-func millisecondPrecise(s string) bool {
+func MillisecondPrecise(s string) bool {
 	dot := strings.LastIndexByte(s, '.')
 	return dot >= 0 && len(s)-dot-2 >= 3
 }
