@@ -96,22 +96,12 @@ func BenchmarkIndexSearch(b *testing.B) {
 // time.
 func BenchmarkImportBatches(b *testing.B) {
 	const total, batch = 300_000, 100_000
-	at := time.Now().UTC()
-	objs := make([]*stix.Object, total)
-	for i := range objs {
-		objs[i] = storetest.GenIndicator(i, at)
-	}
+	objs := genIndicators(total)
 	var cpu time.Duration
 	b.ReportAllocs()
 	for b.Loop() {
 		b.StopTimer()
-		s, err := sqlite.OpenOneShot(b.Context(), b.TempDir())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := s.CreateCollection(b.Context(), entente.Collection{ID: "bench", Title: "Benchmark"}); err != nil {
-			b.Fatal(err)
-		}
+		s := freshOneShot(b)
 		before := cpuTime(b)
 		b.StartTimer()
 		for i := 0; i < total; i += batch {
@@ -127,6 +117,57 @@ func BenchmarkImportBatches(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(total*b.N), "cpu-ns/object")
+}
+
+// BenchmarkPost10k adds 10,000 generated indicators to a fresh store in
+// 13 calls of about 770 (one commit each), as the writer stores a TAXII
+// POST of 10,000 objects (docs/performance.md, issue 15): the writer's
+// B-tree work per new object. Only the additions are timed. The store is
+// a one-shot one, whose writer does not index for search when idle, so
+// that under callgrind (-test.benchtime 1x) the instructions counted do
+// not depend on how long the run takes.
+func BenchmarkPost10k(b *testing.B) {
+	const n, size = 10000, 770
+	objs := genIndicators(n)
+	for b.Loop() {
+		b.StopTimer()
+		s := freshOneShot(b)
+		b.StartTimer()
+		for i := 0; i < n; i += size {
+			if _, err := s.AddObjects(b.Context(), "bench", objs[i:min(i+size, n)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*b.N), "ns/object")
+}
+
+// genIndicators returns n generated indicators, added now.
+func genIndicators(n int) []*stix.Object {
+	at := time.Now().UTC()
+	objs := make([]*stix.Object, n)
+	for i := range objs {
+		objs[i] = storetest.GenIndicator(i, at)
+	}
+	return objs
+}
+
+// freshOneShot opens a one-shot store in a new directory with an empty
+// collection "bench".
+func freshOneShot(b *testing.B) *sqlite.Store {
+	s, err := sqlite.OpenOneShot(b.Context(), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.CreateCollection(b.Context(), entente.Collection{ID: "bench", Title: "Benchmark"}); err != nil {
+		b.Fatal(err)
+	}
+	return s
 }
 
 // cpuTime is the CPU time the process has used, user and system.
