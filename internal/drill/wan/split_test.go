@@ -343,7 +343,8 @@ func TestSplit(t *testing.T) {
 // open files, counted only when its connections reach a new high, still
 // sees connections opened and closed between two requests: 40
 // connections held for a second, then closed, are in the next stats'
-// peak, and the proxy's count of held descriptors returns to zero.
+// peak; and that the proxy closes both descriptors of a connection once
+// it ends, not when the collector finalizes them.
 func TestPeakFilesFollowsConnections(t *testing.T) {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
