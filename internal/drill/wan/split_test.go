@@ -338,3 +338,81 @@ func TestSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestPeakFilesFollowsConnections checks that a proxy process's peak of
+// open files, counted only when its connections reach a new high, still
+// sees connections opened and closed between two requests: 40
+// connections held for a second, then closed, are in the next stats'
+// peak; and that the proxy closes both descriptors of a connection once
+// it ends, not when the collector finalizes them.
+func TestPeakFilesFollowsConnections(t *testing.T) {
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	served := make(chan error, 1)
+	go func() { served <- wan.Serve(inR, outW, 1); outW.Close() }()
+	c := &control{t: t, enc: json.NewEncoder(inW), sc: bufio.NewScanner(outR)}
+	resp := c.do(wan.Request{Op: wan.OpListen, Links: []wan.LinkSpec{{Name: "0->1", Target: "1", Cond: wan.Link{RTT: time.Millisecond}}}})
+	if resp.Error != "" {
+		t.Fatal(resp.Error)
+	}
+	// An echo server that copies through a buffer: io.Copy from one TCP
+	// connection to another splices through a pipe pair that stays open
+	// in a pool until the collector runs, which would blur the count.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(struct{ io.Writer }{conn}, struct{ io.Reader }{conn})
+				conn.Close()
+			}()
+		}
+	}()
+	c.do(wan.Request{Op: wan.OpUpstream, Target: "1", Addr: ln.Addr().String()})
+	before := c.do(wan.Request{Op: wan.OpStats}).OpenFiles
+	base := wan.OpenFiles()
+	const n = 40
+	var conns []net.Conn
+	for range n {
+		conn, err := net.DialTimeout("tcp", resp.Addrs[0], 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, conn)
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := conn.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(conn, make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second) // four ticks of the sampler
+	for _, conn := range conns {
+		conn.Close()
+	}
+	// Wait until they are closed on every side (the proxy and the echo
+	// server are in this process), so that the stats' own count cannot
+	// see them: only the sampler's counts can.
+	for deadline := time.Now().Add(5 * time.Second); wan.OpenFiles() > base+2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d descriptors open 5 s after the connections closed, %d before them", wan.OpenFiles(), base)
+		}
+	}
+	// Both of each connection's descriptors in the proxy, and the
+	// client's and the echo server's.
+	if got := c.do(wan.Request{Op: wan.OpStats}).OpenFiles; got < before+2*n {
+		t.Errorf("peak open files %d after %d connections held; %d before them: the peak missed them", got, n, before)
+	}
+	c.do(wan.Request{Op: wan.OpShutdown})
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}

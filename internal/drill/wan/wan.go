@@ -77,7 +77,15 @@ type Proxy struct {
 	mu    sync.Mutex
 	links map[string]*link
 	seed  uint64
+	// held counts the descriptors the links' connections hold (the
+	// accepted one from its accept, the dialed one from its dial, each
+	// until its connection ends): the process's descriptors grow only
+	// with it or with a listener (see peakFiles).
+	held atomic.Int64
 }
+
+// Held is how many descriptors the proxy's connections hold now.
+func (p *Proxy) Held() int64 { return p.held.Load() }
 
 // New returns a proxy whose random choices (jitter, loss) derive from
 // seed and each link's name: a link makes the same choices whatever
@@ -90,6 +98,7 @@ type link struct {
 	ln       net.Listener
 	cond     Link
 	upstream func() string // the address to dial, read at each connection
+	held     *atomic.Int64 // the proxy's Proxy.held
 	down     atomic.Bool
 	// lastUp is when the client last sent bytes (Unix nanoseconds), for
 	// Active.
@@ -113,7 +122,7 @@ func (p *Proxy) Listen(name string, cond Link, upstream func() string) (string, 
 	if err != nil {
 		return "", fmt.Errorf("wan: listen for link %s: %w", name, err)
 	}
-	l := &link{name: name, ln: ln, cond: cond, upstream: upstream, conns: map[*pair]struct{}{}, rng: rand.New(rand.NewPCG(linkSeed(p.seed, name), 17))}
+	l := &link{name: name, ln: ln, cond: cond, upstream: upstream, held: &p.held, conns: map[*pair]struct{}{}, rng: rand.New(rand.NewPCG(linkSeed(p.seed, name), 17))}
 	p.mu.Lock()
 	p.links[name] = l
 	p.mu.Unlock()
@@ -213,7 +222,11 @@ func (l *link) serve() {
 			reset(c)
 			continue
 		}
-		go l.handle(c)
+		l.held.Add(1)
+		go func() {
+			defer l.held.Add(-1)
+			l.handle(c)
+		}()
 	}
 }
 
@@ -236,6 +249,8 @@ func (l *link) handle(client net.Conn) {
 		reset(client)
 		return
 	}
+	l.held.Add(1)
+	defer l.held.Add(-1)
 	pr := &pair{client: client, server: server}
 	l.mu.Lock()
 	l.conns[pr] = struct{}{}
@@ -248,6 +263,12 @@ func (l *link) handle(client net.Conn) {
 	l.mu.Lock()
 	delete(l.conns, pr)
 	l.mu.Unlock()
+	// Both directions ended (each half-closed the other side's writing
+	// half): release the descriptors now, not when the collector
+	// finalizes the connections, which in a proxy process of the
+	// 259-node drill left thousands open.
+	client.Close()
+	server.Close()
 }
 
 // chunk is data read from one side, with when it is to be delivered.
