@@ -91,7 +91,7 @@ func Serve(in io.Reader, out io.Writer, seed uint64) error {
 			return targets[t]
 		}
 	}
-	peak := newPeakFiles(p.Held)
+	peak := newPeakFiles(p.held.Load)
 	defer peak.stop()
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 64<<20)

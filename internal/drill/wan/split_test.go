@@ -68,7 +68,11 @@ func tagged(t *testing.T, tag string) string {
 				if tag != "" {
 					c.Write([]byte(tag))
 				}
-				io.Copy(c, c)
+				// Through a buffer: io.Copy between two TCP connections
+				// splices through a pipe pair that stays open in a pool
+				// until the collector runs, which would blur the counts
+				// of open files TestPeakFilesFollowsConnections reads.
+				io.Copy(struct{ io.Writer }{c}, struct{ io.Reader }{c})
 				c.Close()
 			}()
 		}
@@ -355,27 +359,7 @@ func TestPeakFilesFollowsConnections(t *testing.T) {
 	if resp.Error != "" {
 		t.Fatal(resp.Error)
 	}
-	// An echo server that copies through a buffer: io.Copy from one TCP
-	// connection to another splices through a pipe pair that stays open
-	// in a pool until the collector runs, which would blur the count.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(struct{ io.Writer }{conn}, struct{ io.Reader }{conn})
-				conn.Close()
-			}()
-		}
-	}()
-	c.do(wan.Request{Op: wan.OpUpstream, Target: "1", Addr: ln.Addr().String()})
+	c.do(wan.Request{Op: wan.OpUpstream, Target: "1", Addr: echo(t)})
 	before := c.do(wan.Request{Op: wan.OpStats}).OpenFiles
 	base := wan.OpenFiles()
 	const n = 40

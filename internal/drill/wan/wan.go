@@ -84,9 +84,6 @@ type Proxy struct {
 	held atomic.Int64
 }
 
-// Held is how many descriptors the proxy's connections hold now.
-func (p *Proxy) Held() int64 { return p.held.Load() }
-
 // New returns a proxy whose random choices (jitter, loss) derive from
 // seed and each link's name: a link makes the same choices whatever
 // order the links were opened in and whichever process holds it.
