@@ -409,11 +409,13 @@ func (g *Gate) releaseInParts(ctx context.Context, t *terms, c entente.Collectio
 		}
 	}
 	var (
-		parts    []*part
-		records  []*record // appended or being appended, in order
-		last     *record   // the latest of records
-		cur      = &record{done: make(chan struct{})}
-		out      entente.Page
+		parts   []*part
+		records []*record // appended or being appended, in order
+		last    *record   // the latest of records
+		cur     = &record{done: make(chan struct{})}
+		// out.Entries is filled by the parts in order (each after the
+		// part before it); out.More and out.Next by the reading.
+		out      = entente.Page{Entries: make([]entente.ObjectEntry, 0, q.Limit)}
 		queryErr error
 	)
 	cuts := pipelineCuts
@@ -454,11 +456,15 @@ func (g *Gate) releaseInParts(ctx context.Context, t *terms, c entente.Collectio
 				return
 			}
 			// The parts are packed in order, so the records list the
-			// versions in the order they are sent.
+			// versions in the order they are sent, and their entries are
+			// added to the page in that order too, while the parts after
+			// them are read, rather than after the last.
 			if prev != nil {
 				<-prev
 			}
-			pt.err = rec.packer.Add(header, sink.Versions)
+			if pt.err = rec.packer.Add(header, sink.Versions); pt.err == nil {
+				out.Entries = append(out.Entries, pt.gated.Entries...)
+			}
 		}()
 		out.More, out.Next = page.More, page.Next
 		remaining -= len(page.Entries)
@@ -472,13 +478,11 @@ func (g *Gate) releaseInParts(ctx context.Context, t *terms, c entente.Collectio
 	appendRecord(cur, last)
 	records = append(records, cur)
 	var errs []error
-	n := 0
 	for _, pt := range parts {
 		<-pt.done
 		if pt.err != nil {
 			errs = append(errs, pt.err)
 		}
-		n += len(pt.gated.Entries)
 	}
 	for _, r := range records {
 		<-r.done
@@ -492,10 +496,6 @@ func (g *Gate) releaseInParts(ctx context.Context, t *terms, c entente.Collectio
 	}
 	if queryErr != nil {
 		return entente.Page{}, queryErr
-	}
-	out.Entries = make([]entente.ObjectEntry, 0, n)
-	for _, pt := range parts {
-		out.Entries = append(out.Entries, pt.gated.Entries...)
 	}
 	return out, nil
 }

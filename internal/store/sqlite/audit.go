@@ -50,6 +50,27 @@ type auditLog struct {
 	relQueue       []*releaseWait
 	relFlushing    bool
 	releaseCommits atomic.Int64
+
+	// The index of releases by object (audit_objects) is written after
+	// the releases, in batches (see indexPending): idxPending holds the
+	// index rows of the releases committed since the last batch, in
+	// sequence order, and indexed is the sequence up to which every
+	// release is indexed. A query by object reads the index up to
+	// indexed and the releases after it themselves (auditWhere).
+	idxMu      sync.Mutex
+	idxPending []pendingIndex
+	indexed    atomic.Int64
+	// idxRun serialises batches (the checkpointer's ticks, close);
+	// idxHold, in tests only, keeps the ticks from indexing.
+	idxRun  sync.Mutex
+	idxHold atomic.Bool
+}
+
+// pendingIndex is the index by object of one release row not yet
+// written to audit_objects.
+type pendingIndex struct {
+	seq  int64
+	rows []audit.IndexRow
 }
 
 // openAudit opens (creating it if needed) the audit database in
@@ -121,6 +142,12 @@ func wake(c chan struct{}) {
 // when there were appends, and keeps the log within its limit (see
 // walKeeper).
 func (a *auditLog) checkpoint(now time.Time) {
+	if !a.idxHold.Load() {
+		// A batch that fails stays pending, and is tried again on the
+		// next tick, at close, or at the next open; queries by object
+		// read the releases it covers meanwhile.
+		_ = a.indexPending(context.Background())
+	}
 	a.wal.tick(now, a.writes.Swap(0) > 0)
 }
 
@@ -128,6 +155,9 @@ func (a *auditLog) checkpoint(now time.Time) {
 // connections.
 func (a *auditLog) close() error {
 	var errs []error
+	if a.write != nil && !a.idxHold.Load() {
+		errs = append(errs, a.indexPending(context.Background()))
+	}
 	if a.appendRelease != nil {
 		errs = append(errs, a.appendRelease.Close())
 	}
@@ -347,7 +377,9 @@ func (a *auditLog) flushReleases(ctx context.Context) {
 			return
 		}
 		a.relMu.Unlock()
+		var fresh []pendingIndex
 		err := a.inTx(ctx, func(tx *sql.Tx) error {
+			fresh = fresh[:0]
 			ins := tx.StmtContext(ctx, a.appendRelease)
 			var full *sql.Stmt // a whole chunk of records, prepared once
 			defer func() {
@@ -366,19 +398,19 @@ func (a *auditLog) flushReleases(ctx context.Context) {
 					if err := ins.QueryRowContext(ctx, p.part.Time.UnixNano(), p.part.Actor, audit.Egress, p.part.Partner, p.part.Detail, p.packed).Scan(&seq); err != nil {
 						return err
 					}
-					const row = "(?, ?, ?)"
-					args := make([]any, 0, 3*len(p.idx))
-					for _, ir := range p.idx {
-						args = append(args, ir.Bucket, seq, ir.Hashes)
-					}
-					if _, err := tx.ExecContext(ctx, `INSERT INTO audit_objects (bucket, seq, hashes) VALUES `+row+strings.Repeat(", "+row, len(p.idx)-1), args...); err != nil {
-						return err
-					}
+					fresh = append(fresh, pendingIndex{seq: seq, rows: p.idx})
 				}
 			}
 			return nil
 		})
 		a.releaseCommits.Add(1)
+		if err == nil && len(fresh) > 0 {
+			// Committed in sequence order (one flush at a time), so
+			// pending in that order.
+			a.idxMu.Lock()
+			a.idxPending = append(a.idxPending, fresh...)
+			a.idxMu.Unlock()
+		}
 		for _, w := range batch {
 			w.done <- err
 		}
@@ -398,7 +430,7 @@ func (s *Store) QueryAudit(ctx context.Context, q audit.Query) (audit.Page, erro
 	from := pg.FromRow()
 	batch := min(pg.Limit()+1, auditBatch)
 	for {
-		where, args := auditWhere(q, from)
+		where, args := auditWhere(q, from, s.audit.indexed.Load())
 		rows, err := s.audit.read.QueryContext(ctx, `SELECT seq, time, actor, action, partner, object_id, version, rule, detail, versions FROM audit WHERE `+
 			strings.Join(where, " AND ")+` ORDER BY seq LIMIT `+strconv.Itoa(batch), args...)
 		if err != nil {
@@ -438,11 +470,12 @@ func (s *Store) QueryAudit(ctx context.Context, q audit.Query) (audit.Page, erro
 
 // auditWhere translates an audit query into SQL conditions with ?
 // placeholders on the rows from row sequence from on. The object
-// condition selects single records of the object and the releases whose
-// index lists its hash (candidates: the pager keeps only the versions of
-// the object), each from the cursor on, so that paging through a
-// popular object reads its index bucket once.
-func auditWhere(q audit.Query, from int64) ([]string, []any) {
+// condition selects single records of the object, the releases whose
+// index lists its hash, and the releases after indexed, the sequence up
+// to which releases are indexed (all candidates: the pager keeps only
+// the versions of the object), each from the cursor on, so that paging
+// through a popular object reads its index bucket once.
+func auditWhere(q audit.Query, from, indexed int64) ([]string, []any) {
 	where := []string{"seq >= ?"}
 	args := []any{from}
 	for _, f := range []struct{ col, val string }{{"partner", q.Partner}, {"action", q.Action}} {
@@ -454,8 +487,9 @@ func auditWhere(q audit.Query, from int64) ([]string, []any) {
 		bk := audit.ObjectBuckets(q.ObjectID)
 		where = append(where, `seq IN (SELECT seq FROM audit WHERE object_id = ? AND seq >= ? UNION ALL
 			SELECT seq FROM audit_objects WHERE bucket = ? AND seq >= ? AND instr(hashes, ?) > 0 UNION ALL
-			SELECT seq FROM audit_objects WHERE bucket = ? AND seq >= ? AND instr(hashes, ?) > 0)`)
-		args = append(args, q.ObjectID, from, bk[0].Bucket, from, bk[0].Key, bk[1].Bucket, from, bk[1].Key)
+			SELECT seq FROM audit_objects WHERE bucket = ? AND seq >= ? AND instr(hashes, ?) > 0 UNION ALL
+			SELECT seq FROM audit WHERE seq >= ? AND versions IS NOT NULL)`)
+		args = append(args, q.ObjectID, from, bk[0].Bucket, from, bk[0].Key, bk[1].Bucket, from, bk[1].Key, max(from, indexed+1))
 	}
 	if !q.From.IsZero() {
 		n, _ := store.UnixNano(q.From)

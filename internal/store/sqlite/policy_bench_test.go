@@ -38,3 +38,26 @@ func BenchmarkAppendAudit10k(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkAppendReleaseSizes(b *testing.B) {
+	s := open(b, b.TempDir())
+	defer s.Close()
+	now := time.Now()
+	for _, n := range []int{1, 500, 2000, 7500} {
+		rel := audit.Release{Time: now, Actor: "key-1", Partner: "identity--0000000b-0000-4000-8000-000000000000", Detail: "objects intel"}
+		for i := range n {
+			id := fmt.Sprintf("indicator--8e2e2d2b-17d4-4cbf-938f-%012x", i)
+			rel.Versions = append(rel.Versions, audit.ReleasedVersion{ObjectID: id, Version: now, Rule: "agreement"})
+		}
+		var p audit.Packer
+		p.Add(rel, rel.Versions)
+		sealed := p.Seal(rel)
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for b.Loop() {
+				if err := s.AppendRelease(b.Context(), sealed); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -285,6 +285,14 @@ func open(ctx context.Context, dir string, walOpts walOptions, writer writerConf
 		ckpt.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
+	if err := s.audit.catchUpIndex(ctx); err != nil {
+		s.audit.close()
+		search.Close()
+		read.Close()
+		write.Close()
+		ckpt.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
 	s.writerDone = make(chan struct{})
 	go s.checkpointer(walOpts.interval)
 	go s.writer()
