@@ -369,6 +369,15 @@ const (
 // record is appended while the entries after it are read.
 var pipelineCuts = []int{3000, pipelineLast}
 
+// partBufs holds the entries releaseInParts reads parts into (capacity
+// pipelinePart), for reuse: a part read afresh grew its entries from 128
+// to 2,048 (a third of a megabyte for 1,250 entries), eight times for a
+// 10,000-object read, beside the page the parts are copied to.
+var partBufs = sync.Pool{New: func() any {
+	b := make([]entente.ObjectEntry, 0, pipelinePart)
+	return &b
+}}
+
 // releaseInParts is a partner's read of a large page (q.Limit ≥
 // pipelineMin) in parts: each part read from the store is passed through
 // the gate, and the versions it releases packed into an audit record, in
@@ -436,11 +445,25 @@ func (g *Gate) releaseInParts(ctx context.Context, t *terms, c entente.Collectio
 		if remaining <= pipelineLast {
 			pq.Limit = remaining
 		}
-		page, err := g.st.QueryObjects(ctx, pq)
+		// The part is read into entries reused from read to read when
+		// the store can (store.PageReader): they are free again once the
+		// part's released entries are copied to the page.
+		var (
+			page entente.Page
+			err  error
+			bufp *[]entente.ObjectEntry
+		)
+		if pr, ok := g.st.(store.PageReader); ok {
+			bufp = partBufs.Get().(*[]entente.ObjectEntry)
+			page, err = pr.QueryObjectsInto(ctx, pq, *bufp)
+		} else {
+			page, err = g.st.QueryObjects(ctx, pq)
+		}
 		if err != nil {
 			queryErr = queryError(c, err)
 			break
 		}
+		read := len(page.Entries)
 		pt := &part{done: make(chan struct{})}
 		var prev chan struct{}
 		if len(parts) > 0 {
@@ -462,8 +485,16 @@ func (g *Gate) releaseInParts(ctx context.Context, t *terms, c entente.Collectio
 			if prev != nil {
 				<-prev
 			}
-			if pt.err = rec.packer.Add(header, sink.Versions); pt.err == nil {
-				out.Entries = append(out.Entries, pt.gated.Entries...)
+			if pt.err = rec.packer.Add(header, sink.Versions); pt.err != nil {
+				return
+			}
+			out.Entries = append(out.Entries, pt.gated.Entries...)
+			pt.gated.Entries = nil
+			if bufp != nil {
+				// Nothing refers to the entries read any more: cleared,
+				// so that they keep no object alive, and reused.
+				clear((*bufp)[:min(read, cap(*bufp))])
+				partBufs.Put(bufp)
 			}
 		}()
 		out.More, out.Next = page.More, page.Next

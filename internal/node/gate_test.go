@@ -493,3 +493,70 @@ func lastSeq(p node.AuditPage) int64 {
 	}
 	return p.Records[len(p.Records)-1].Seq
 }
+
+// TestLargePartnerReadsKeepTheirPages checks that the pages of partners'
+// large reads are their own: the gate reads their parts into entries it
+// reuses from read to read, and a page that kept any of them would
+// change under the next read. Pages read four at a time, and again, must
+// stay what each was when it was returned, and equal what the same read
+// returned alone.
+func TestLargePartnerReadsKeepTheirPages(t *testing.T) {
+	g := newGatedNode(t)
+	ctx := context.Background()
+	var objs []json.RawMessage
+	for i := 100; i < 8600; i++ {
+		objs = append(objs, marked(i, stix.TLPGreen.MarkingID()))
+	}
+	if st, err := g.s.AddObjects(ctx, admin, g.coll.ID, objs); err != nil || st.FailureCount > 0 {
+		t.Fatalf("add: %v %+v", err, st)
+	}
+	type entry struct{ id, raw string }
+	snapshot := func(p entente.Page) []entry {
+		var out []entry
+		for _, e := range p.Entries {
+			out = append(out, entry{e.ID, string(e.Raw)})
+		}
+		return out
+	}
+	// Four windows of 2,000 entries (a read in parts), read one by one.
+	var cursors []string
+	var want [][]entry
+	next := ""
+	for range 4 {
+		page, err := g.s.Objects(ctx, g.keyB, "intel", entente.ObjectQuery{Limit: 2000, Next: next})
+		if err != nil || len(page.Entries) < 1900 {
+			t.Fatalf("read: %d entries, %v", len(page.Entries), err)
+		}
+		cursors = append(cursors, next)
+		want = append(want, snapshot(page))
+		next = page.Next
+	}
+	for round := range 2 {
+		pages := make([]entente.Page, len(cursors))
+		errs := make(chan error, len(cursors))
+		for i, cur := range cursors {
+			go func() {
+				var err error
+				pages[i], err = g.s.Objects(ctx, g.keyB, "intel", entente.ObjectQuery{Limit: 2000, Next: cur})
+				errs <- err
+			}()
+		}
+		for range cursors {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		// More reads, which reuse the entries the reads above were read
+		// into, before the pages are looked at.
+		for _, cur := range cursors {
+			if _, err := g.s.Objects(ctx, g.keyB, "intel", entente.ObjectQuery{Limit: 2000, Next: cur}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range pages {
+			if diff := cmp.Diff(want[i], snapshot(pages[i]), cmp.AllowUnexported(entry{})); diff != "" {
+				t.Fatalf("round %d, window %d changed after later reads (-want +got):\n%.2000s", round, i, diff)
+			}
+		}
+	}
+}

@@ -34,6 +34,18 @@ type CollectionPager interface {
 	QueryCollection(ctx context.Context, q entente.ObjectQuery, check func(entente.Collection, error) error) (entente.Collection, entente.Page, error)
 }
 
+// PageReader is a Store that reads a page of objects into entries the
+// caller provides, so that a caller reading many pages one after the
+// other (the gate's parts of a partner's large read) reuses them rather
+// than allocate each page anew.
+type PageReader interface {
+	// QueryObjectsInto returns what QueryObjects returns for q, its
+	// entries appended to buf[:0]: in buf's array when it has the
+	// capacity (the page's limit, at most MaxPageSize), else in a new
+	// one.
+	QueryObjectsInto(ctx context.Context, q entente.ObjectQuery, buf []entente.ObjectEntry) (entente.Page, error)
+}
+
 // Store is a node's persistent storage.
 //
 // All methods are safe for concurrent use. Errors that callers branch on

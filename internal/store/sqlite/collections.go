@@ -195,7 +195,7 @@ func (s *Store) QueryCollection(ctx context.Context, q entente.ObjectQuery, chec
 		return c, entente.Page{}, fmt.Errorf("query collection %s: check passed a failed lookup: %w", q.Collection, err)
 	}
 	q.Collection = c.ID
-	page, err := s.queryPage(ctx, seq, c.ID, q)
+	page, err := s.queryPage(ctx, seq, c.ID, q, nil)
 	return c, page, err
 }
 

@@ -202,3 +202,63 @@ func TestQueryObjectsRemembersCollections(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryObjectsInto checks that QueryObjectsInto returns what
+// QueryObjects returns (entries, more, next; metadata only too; errors),
+// in the array of the entries it is given when they have the room, in
+// a new one when they have not, and that nothing of what the entries
+// held before shows.
+func TestQueryObjectsInto(t *testing.T) {
+	ctx := t.Context()
+	s := open(t, t.TempDir())
+	defer s.Close()
+	var _ store.PageReader = s
+	if err := s.CreateCollection(ctx, entente.Collection{ID: "c1", Title: "One"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddObjects(ctx, "c1", storetest.Indicators(t, 0, 30)); err != nil {
+		t.Fatal(err)
+	}
+	stale := entente.ObjectEntry{ID: "indicator--stale", Raw: []byte(`{"stale":true}`)}
+	for _, tc := range []struct {
+		name string
+		q    entente.ObjectQuery
+		cap  int
+	}{
+		{"room", entente.ObjectQuery{Collection: "c1", Limit: 10}, 10},
+		{"more room", entente.ObjectQuery{Collection: "c1", Limit: 10}, 50},
+		{"too little room", entente.ObjectQuery{Collection: "c1", Limit: 25}, 4},
+		{"all, metadata only", entente.ObjectQuery{Collection: "c1", Limit: 100, MetadataOnly: true}, 100},
+		{"by type", entente.ObjectQuery{Collection: "c1", Limit: 100, Types: []string{"indicator"}}, 100},
+		{"none", entente.ObjectQuery{Collection: "c1", Limit: 10, Types: []string{"malware"}}, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := s.QueryObjects(ctx, tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]entente.ObjectEntry, tc.cap)
+			for i := range buf {
+				buf[i] = stale
+			}
+			got, err := s.QueryObjectsInto(ctx, tc.q, buf[:3])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("QueryObjectsInto differs from QueryObjects (-want +got):\n%s", diff)
+			}
+			inBuf := len(got.Entries) > 0 && &got.Entries[0] == &buf[0]
+			if fits := len(want.Entries) <= tc.cap; len(got.Entries) > 0 && inBuf != fits {
+				t.Errorf("%d entries in %d entries' room: read into the room given %v, want %v", len(got.Entries), tc.cap, inBuf, fits)
+			}
+		})
+	}
+	t.Run("unknown collection", func(t *testing.T) {
+		_, want := s.QueryObjects(ctx, entente.ObjectQuery{Collection: "nope"})
+		_, got := s.QueryObjectsInto(ctx, entente.ObjectQuery{Collection: "nope"}, make([]entente.ObjectEntry, 0, 8))
+		if want == nil || got == nil || entente.ErrorCode(got) != entente.ErrorCode(want) {
+			t.Errorf("unknown collection: %v, want %v", got, want)
+		}
+	})
+}

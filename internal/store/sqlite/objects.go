@@ -241,12 +241,22 @@ func (s *Store) QueryObjects(ctx context.Context, q entente.ObjectQuery) (entent
 	if err != nil {
 		return entente.Page{}, err
 	}
-	return s.queryPage(ctx, coll, collID, q)
+	return s.queryPage(ctx, coll, collID, q, nil)
+}
+
+// QueryObjectsInto is QueryObjects into buf; see
+// [store.PageReader.QueryObjectsInto].
+func (s *Store) QueryObjectsInto(ctx context.Context, q entente.ObjectQuery, buf []entente.ObjectEntry) (entente.Page, error) {
+	coll, collID, err := s.readCollectionSeq(ctx, q.Collection)
+	if err != nil {
+		return entente.Page{}, err
+	}
+	return s.queryPage(ctx, coll, collID, q, buf)
 }
 
 // queryPage is QueryObjects of the collection whose seq and id are coll
-// and collID.
-func (s *Store) queryPage(ctx context.Context, coll int64, collID string, q entente.ObjectQuery) (entente.Page, error) {
+// and collID, its entries appended to buf[:0] when buf is not nil.
+func (s *Store) queryPage(ctx context.Context, coll int64, collID string, q entente.ObjectQuery, buf []entente.ObjectEntry) (entente.Page, error) {
 	var (
 		after store.Cursor
 		err   error
@@ -270,7 +280,11 @@ func (s *Store) queryPage(ctx context.Context, coll int64, collID string, q ente
 		page    entente.Page
 		lastPos store.Cursor
 	)
-	page.Entries = make([]entente.ObjectEntry, 0, pageCap(q, limit))
+	if buf != nil {
+		page.Entries = buf[:0]
+	} else {
+		page.Entries = make([]entente.ObjectEntry, 0, pageCap(q, limit))
+	}
 	for rows.Next() {
 		if len(page.Entries) == limit {
 			page.More = true
