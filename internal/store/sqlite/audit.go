@@ -246,8 +246,8 @@ func (s *Store) copyLegacyAudit(ctx context.Context) error {
 	return tx.Commit()
 }
 
-// auditChunk is how many audit records one INSERT statement writes: a
-// multi-row INSERT costs far less per row than one statement per row.
+// auditChunk is how many rows one INSERT statement writes to the audit
+// database (see insertChunks).
 const auditChunk = 500
 
 // AppendAudit appends records to the audit log, all or nothing. Its
@@ -281,15 +281,22 @@ func (s *Store) AppendAudit(ctx context.Context, recs []audit.Record) error {
 }
 
 // insertRecords inserts audit records, given as the 8 values of each
-// row in turn, in tx: a chunk of auditChunk rows with *full (prepared
-// the first time), the rest in one statement.
+// row in turn, in tx (see insertChunks).
 func insertRecords(ctx context.Context, tx *sql.Tx, rows []any, full **sql.Stmt) error {
-	const row = "(?, ?, ?, ?, ?, ?, ?, ?)"
-	for start := 0; start < len(rows); start += 8 * auditChunk {
-		chunk := rows[start:min(start+8*auditChunk, len(rows))]
-		n := len(chunk) / 8
-		query := `INSERT INTO audit (time, actor, action, partner, object_id, version, rule, detail) VALUES ` +
-			row + strings.Repeat(", "+row, n-1)
+	return insertChunks(ctx, tx, `INSERT INTO audit (time, actor, action, partner, object_id, version, rule, detail) VALUES `, 8, rows, full)
+}
+
+// insertChunks inserts rows of cols values each, given in turn, with
+// the statement head ("INSERT INTO t (a, b) VALUES "): a multi-row
+// INSERT costs far less per row than one statement per row. Chunks of
+// auditChunk rows run with *full (prepared the first time), the rest in
+// one statement.
+func insertChunks(ctx context.Context, tx *sql.Tx, head string, cols int, vals []any, full **sql.Stmt) error {
+	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	for start := 0; start < len(vals); start += cols * auditChunk {
+		chunk := vals[start:min(start+cols*auditChunk, len(vals))]
+		n := len(chunk) / cols
+		query := head + row + strings.Repeat(", "+row, n-1)
 		if n == auditChunk {
 			if *full == nil {
 				var err error

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"encoding/binary"
 	"fmt"
@@ -71,8 +72,15 @@ func legacyStore(t *testing.T, dir string) []audit.Record {
 	return out
 }
 
+// auditT is what allAudit needs of a test: a *testing.T or a *rapid.T.
+type auditT interface {
+	Helper()
+	Context() context.Context
+	Fatal(args ...any)
+}
+
 // allAudit returns every record of q, following the pages.
-func allAudit(t *testing.T, s *Store, q audit.Query) []audit.Record {
+func allAudit(t auditT, s *Store, q audit.Query) []audit.Record {
 	t.Helper()
 	var out []audit.Record
 	for range 1000 {

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/entente-cti/entente/internal/audit"
 )
@@ -34,9 +33,6 @@ import (
 // every release at every moment. A crash loses at most the pending
 // batch: opening the store indexes the releases after the last one
 // indexed (catchUpIndex).
-
-// indexBatchRows is how many index rows one INSERT statement writes.
-const indexBatchRows = 500
 
 // indexPending writes the index rows of the releases committed since the
 // last batch, in one transaction, and moves indexed up to the last of
@@ -69,38 +65,18 @@ func (a *auditLog) indexPending(ctx context.Context) error {
 		}
 		return cmp.Compare(x.seq, y.seq)
 	})
+	args := make([]any, 0, 3*len(rows))
+	for _, r := range rows {
+		args = append(args, r.bucket, r.seq, r.hashes)
+	}
 	err := a.inTx(ctx, func(tx *sql.Tx) error {
-		const one = "(?, ?, ?)"
 		var full *sql.Stmt
 		defer func() {
 			if full != nil {
 				full.Close()
 			}
 		}()
-		for start := 0; start < len(rows); start += indexBatchRows {
-			chunk := rows[start:min(start+indexBatchRows, len(rows))]
-			args := make([]any, 0, 3*len(chunk))
-			for _, r := range chunk {
-				args = append(args, r.bucket, r.seq, r.hashes)
-			}
-			query := `INSERT INTO audit_objects (bucket, seq, hashes) VALUES ` + one + strings.Repeat(", "+one, len(chunk)-1)
-			if len(chunk) == indexBatchRows {
-				if full == nil {
-					var err error
-					if full, err = tx.PrepareContext(ctx, query); err != nil {
-						return err
-					}
-				}
-				if _, err := full.ExecContext(ctx, args...); err != nil {
-					return err
-				}
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, query, args...); err != nil {
-				return err
-			}
-		}
-		return nil
+		return insertChunks(ctx, tx, `INSERT INTO audit_objects (bucket, seq, hashes) VALUES `, 3, args, &full)
 	})
 	if err != nil {
 		return fmt.Errorf("index %d audit releases by object: %w", len(batch), err)

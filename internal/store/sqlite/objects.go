@@ -237,15 +237,11 @@ func clearFlag(ctx context.Context, tx *sql.Tx, column string, seqs []int64) err
 
 // QueryObjects returns one page of entries; see [store.Store.QueryObjects].
 func (s *Store) QueryObjects(ctx context.Context, q entente.ObjectQuery) (entente.Page, error) {
-	coll, collID, err := s.readCollectionSeq(ctx, q.Collection)
-	if err != nil {
-		return entente.Page{}, err
-	}
-	return s.queryPage(ctx, coll, collID, q, nil)
+	return s.QueryObjectsInto(ctx, q, nil)
 }
 
-// QueryObjectsInto is QueryObjects into buf; see
-// [store.PageReader.QueryObjectsInto].
+// QueryObjectsInto is QueryObjects into buf (a new array when buf is
+// nil); see [store.PageReader.QueryObjectsInto].
 func (s *Store) QueryObjectsInto(ctx context.Context, q entente.ObjectQuery, buf []entente.ObjectEntry) (entente.Page, error) {
 	coll, collID, err := s.readCollectionSeq(ctx, q.Collection)
 	if err != nil {

@@ -277,15 +277,11 @@ func open(ctx context.Context, dir string, walOpts walOptions, writer writerConf
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	s.wake = s.audit.wake
-	if err := s.moveLegacyAudit(ctx); err != nil {
-		s.audit.close()
-		search.Close()
-		read.Close()
-		write.Close()
-		ckpt.Close()
-		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	err = s.moveLegacyAudit(ctx)
+	if err == nil {
+		err = s.audit.catchUpIndex(ctx)
 	}
-	if err := s.audit.catchUpIndex(ctx); err != nil {
+	if err != nil {
 		s.audit.close()
 		search.Close()
 		read.Close()
